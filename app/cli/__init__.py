@@ -1,0 +1,27 @@
+"""The `originmark` operator CLI (Typer + Rich).
+
+One module per command group; this module only assembles them.
+Exit codes: 0 success (nothing invalid), 1 something invalid, 2 usage or I/O error.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from app.cli import inspect_cmd, keys_cmd, sign_cmd, verify_cmd
+
+cli = typer.Typer(
+    name="originmark",
+    help="Attach and verify C2PA Content Credentials for AI-generated media.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,  # a user never sees a traceback
+)
+cli.add_typer(keys_cmd.keys_app, name="keys")
+cli.command("sign")(sign_cmd.sign)
+cli.command("verify")(verify_cmd.verify)
+cli.command("inspect")(inspect_cmd.inspect)
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,54 @@
+"""The one place originmark reads its environment.
+
+Everything below `app/` (keys, signer, verifier) gets its configuration through
+constructor arguments built from a `Settings` instance here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ORIGINMARK_", extra="ignore")
+
+    # Who signs: a directory written by `originmark keys init`, or an explicit pair.
+    keys_dir: Path = Path("./data/keys")
+    signing_chain: Path | None = None  # PEM: signing certificate first, then issuers
+    signing_key: Path | None = None  # PEM private key (never logged)
+    time_stamp_url: str | None = None  # RFC 3161 TSA; signing fails if it is unreachable
+
+    # What signing writes.
+    thumbnails: bool = False  # the engine's thumbnails cost 4-5x the signing time
+
+    # Trust: extra PEM anchors named "local" (default: the development CA in keys_dir).
+    local_trust_anchors: Path | None = None
+
+    # Bounds per verified asset: untrusted input must not take the host down.
+    verify_timeout_seconds: float = Field(default=30.0, gt=0)
+    verify_memory_mb: int = Field(default=2048, ge=256)
+    max_asset_bytes: int = Field(default=2 * 1024**3, gt=0)
+
+    @model_validator(mode="after")
+    def _chain_and_key_come_together(self) -> "Settings":
+        if (self.signing_chain is None) != (self.signing_key is None):
+            raise ValueError(
+                "set both ORIGINMARK_SIGNING_CHAIN and ORIGINMARK_SIGNING_KEY, or neither "
+                "(then ORIGINMARK_KEYS_DIR is used)"
+            )
+        return self
+
+    @property
+    def chain_path(self) -> Path:
+        return self.signing_chain or self.keys_dir / "chain.pem"
+
+    @property
+    def key_path(self) -> Path:
+        return self.signing_key or self.keys_dir / "key.pem"
+
+    @property
+    def local_anchor_path(self) -> Path:
+        return self.local_trust_anchors or self.keys_dir / "ca.pem"

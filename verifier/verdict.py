@@ -1,0 +1,112 @@
+"""What an asset's Content Credentials say, as a typed, immutable result.
+
+A `Verdict` is produced by the verifier for every asset it is given: a bad asset
+is a verdict (`invalid` or `error`), never an exception. Everything here is plain
+data (picklable, so verdicts can cross the process boundary of the isolated
+verifier) and carries no engine objects.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+class VerdictState(str, enum.Enum):
+    """The outcome of verifying one asset."""
+
+    TRUSTED = "trusted"  # good signature, signer chains to a configured trust list
+    VALID = "valid"  # good signature, signer on no configured list: "unrecognized"
+    INVALID = "invalid"  # credentials present but broken (tampered, bad signature, ...)
+    NONE = "none"  # no credentials in the asset
+    ERROR = "error"  # could not be evaluated: unsupported, unreadable, over a limit
+
+
+class ActionsForm(str, enum.Enum):
+    """Which assertion an action was read from: the rubric reads only v2."""
+
+    V1 = "c2pa.actions"
+    V2 = "c2pa.actions.v2"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Action:
+    """One entry of a manifest's actions assertion."""
+
+    action: str  # e.g. "c2pa.created"
+    form: ActionsForm
+    digital_source_type: str | None = None  # full IPTC / C2PA URI as written
+    software_agent: str | None = None  # "name version" when given as a structure
+    description: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Signer:
+    """Who signed a manifest, as the signing certificate names them."""
+
+    organisation: str | None  # the certificate's issuer organisation, as the engine reports it
+    common_name: str | None
+    algorithm: str | None = None
+    certificate_serial: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IngredientSummary:
+    """An ingredient of a manifest (a parent, a component, an input to AI)."""
+
+    title: str | None
+    relationship: str | None  # "parentOf" | "componentOf" | "inputTo"
+    format: str | None = None
+    manifest_label: str | None = None  # the ingredient's own manifest, when it carried one
+    state: VerdictState | None = None  # the ingredient's own validation outcome, when it had credentials
+    failure_codes: tuple[str, ...] = ()
+    digital_source_type: str | None = None  # some generators declare the source type here
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ManifestSummary:
+    """One manifest of the asset's manifest store."""
+
+    label: str
+    claim_generator: str | None
+    title: str | None = None
+    signer: Signer | None = None
+    signed_at: datetime | None = None
+    time_stamped: bool = False
+    actions: tuple[Action, ...] = ()
+    assertion_labels: tuple[str, ...] = ()
+    ingredients: tuple[IngredientSummary, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Verdict:
+    """Everything originmark reports about one asset's credentials.
+
+    Fields about the signer and the story are those of the *active* manifest;
+    `manifests` holds the whole store (active first) for history-based labels
+    and for `inspect`.
+    """
+
+    state: VerdictState
+    sha256: str  # of the bytes that were verified
+    size: int
+    engine_version: str
+    format: str | None = None  # MIME type the engine read the asset as
+    reason: str | None = None  # why invalid / error, in words a user can act on
+    trust_list: str | None = None  # name of the list the signer was found on (trusted only)
+    signer: Signer | None = None
+    signed_at: datetime | None = None
+    time_stamped: bool = False
+    claim_generator: str | None = None
+    title: str | None = None
+    digital_source_types: tuple[str, ...] = ()  # declared on the active manifest's actions
+    actions: tuple[Action, ...] = ()
+    ingredients: tuple[IngredientSummary, ...] = ()
+    failure_codes: tuple[str, ...] = ()  # validation failure codes of the active manifest
+    ingredient_failure_codes: tuple[str, ...] = ()
+    manifests: tuple[ManifestSummary, ...] = field(default=())
+
+    @property
+    def has_credentials(self) -> bool:
+        return self.state in (VerdictState.TRUSTED, VerdictState.VALID, VerdictState.INVALID)
