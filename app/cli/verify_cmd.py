@@ -1,0 +1,227 @@
+"""`originmark verify`: verify many files and folders, in parallel, streaming one record per file.
+
+Behaviour (also in `--help`):
+- Inputs: files and folders. A folder contributes its direct files; with `-r` its whole tree
+  (sorted, depth first; folder symlinks followed, never twice: no loops). See `app.cli.paths`.
+- `--jobs N` threads each hand files to the isolated verifier, which runs N worker processes
+  (bounded time and memory per file). Records come out in input order: a bounded window of
+  files in flight (`_WINDOW_PER_JOB` per job) is re-ordered, so output is deterministic and the
+  memory used does not grow with the batch.
+- Every input gets a record, even one that never reached the verifier (missing path, broken
+  link, unreadable file or folder, FIFO): state `error` with the reason. An unexpected failure
+  while verifying one file is an `error` record too; the batch always goes on.
+- Output on stdout (table | json | jsonl | csv). The progress bar (only when stderr is a terminal)
+  and, for json/jsonl/csv, the summary go to stderr, so stdout stays machine-readable.
+- Exit status: 2 if any path could not be read or the command could not start (usage,
+  configuration, I/O), else 1 if any file is `invalid`, else 0. `error` records from the engine
+  (unsupported or malformed media, over a limit) do not change the exit status on their own.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing, nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, ContextManager
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.text import Text
+
+from app.cli.paths import InputFile, InputItem, InputProblem, InputWalker
+from app.cli.render import make_console, safe_text
+from app.cli.verify_output import BatchSummary, OutputFormat, Record, open_writer, unverified_record, verdict_record
+from app.errors import EXIT_INVALID, EXIT_OK, EXIT_USAGE_OR_IO, exit_code_for, user_message
+from verifier.errors import VerifierError
+from verifier.label import label_for
+
+if TYPE_CHECKING:
+    from verifier.isolation import IsolatedVerifier
+
+MAX_JOBS = 64  # each job is a verifier worker process with its own memory bound
+_WINDOW_PER_JOB = 8  # files in flight per job: enough to hide one slow file, small enough to stream
+_EXIT_INTERRUPTED = 130  # the shell's code for SIGINT
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FileOutcome:
+    record: Record
+    unreadable: bool  # the path never reached the verifier: an I/O problem (exit 2)
+
+
+def verify(
+    paths: Annotated[
+        list[Path],
+        typer.Argument(help="Files and folders to verify (folders: their files; with -r, their whole tree).",
+                       metavar="PATH", show_default=False),
+    ],
+    recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Verify folders recursively.")] = False,
+    jobs: Annotated[
+        int,
+        typer.Option("--jobs", "-j", min=1, max=MAX_JOBS,
+                     help="Files verified in parallel (threads, each with a verifier worker process)."),
+    ] = 1,
+    output_format: Annotated[
+        OutputFormat,
+        typer.Option("--format", "-f", case_sensitive=False,
+                     help="table for people; json (one array), jsonl (one object per line) or csv for tools."),
+    ] = OutputFormat.TABLE,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no summary.")] = False,
+) -> None:
+    """Verify the Content Credentials of files and folders.
+
+    One record per file on stdout, in input order (folders sorted by name). The progress bar (on a
+    terminal) and the summary go to stderr; with the table format the summary follows the table.
+
+    Exit status: 0 nothing invalid, 1 some file invalid, 2 a path could not be read or a usage or
+    configuration error.
+    """
+    err_console = make_console(stderr=True)
+    summary = BatchSummary()
+    walker = InputWalker(paths=paths, recursive=recursive)
+    started = time.perf_counter()
+    try:
+        verifier_cm = _build_verifier(jobs)
+    except Exception as error:  # settings, trust policy or worker start-up: nothing can be verified
+        _print_error(err_console, user_message(error))
+        raise typer.Exit(exit_code_for(error)) from None
+
+    writer = open_writer(output_format)
+    try:
+        with verifier_cm as verifier, _progress(err_console, quiet=quiet) as progress:
+            task = progress.add_task("Verifying", total=None) if progress else None
+            writer.start()
+            # closing(): on an interrupt the pending files are cancelled before the verifier closes.
+            with closing(_outcomes(walker, verifier, jobs=jobs)) as outcomes:
+                for outcome in outcomes:
+                    writer.write(outcome.record)
+                    summary.add(outcome.record, unreadable=outcome.unreadable)
+                    if outcome.unreadable and output_format.is_machine_readable:
+                        _print_error(err_console, f"{outcome.record['path']}: {outcome.record['reason']}")
+                    if progress is not None and task is not None:
+                        progress.advance(task)
+            writer.finish()
+    except BrokenPipeError:
+        _silence_stdout()  # the reader went away (`| head`): stop quietly, it is an I/O error
+        raise typer.Exit(EXIT_USAGE_OR_IO) from None
+    except KeyboardInterrupt:
+        _print_error(err_console, "interrupted")
+        raise typer.Exit(_EXIT_INTERRUPTED) from None
+    except Exception as error:  # the verifier failing as a whole (VerifierError); never one file's failure
+        _print_error(err_console, user_message(error))
+        raise typer.Exit(exit_code_for(error)) from None
+
+    summary.skipped_folders = walker.skipped_folders
+    if not quiet:
+        summary_console = err_console if output_format.is_machine_readable else make_console()
+        # soft_wrap: a log file or narrow pipe gets whole lines, never a count cut from its name.
+        summary_console.print(summary.render(elapsed_seconds=time.perf_counter() - started), soft_wrap=True)
+    raise typer.Exit(_exit_status(summary))
+
+
+def _exit_status(summary: BatchSummary) -> int:
+    if summary.unreadable_paths:
+        return EXIT_USAGE_OR_IO
+    return EXIT_INVALID if summary.any_invalid else EXIT_OK
+
+
+def _build_verifier(jobs: int) -> IsolatedVerifier:
+    # Imported here: wiring pulls in the engine, which `--help` and usage errors do not need.
+    from app.settings import Settings
+    from app.wiring import build_verifier
+
+    return build_verifier(Settings(), workers=jobs)
+
+
+def _print_error(console: Console, message: str) -> None:
+    console.print(Text.assemble(("error: ", "bold red"), safe_text(message, max_chars=2000)))
+
+
+def _silence_stdout() -> None:
+    # Python flushes stdout at exit; with the pipe closed that would print a second BrokenPipeError.
+    import os
+    import sys
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout without a file descriptor (a test runner): nothing to silence
+        pass
+    finally:
+        os.close(devnull)
+
+
+def _progress(console: Console, *, quiet: bool) -> ContextManager[Progress | None]:
+    """A live progress bar on stderr, only when stderr is a terminal (never in pipes or logs)."""
+    if quiet or not console.is_terminal:
+        return nullcontext(None)
+    import sys
+
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed} files"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        # When stdout is the same terminal, its lines are drawn above the bar; when stdout is a pipe
+        # it must not be touched (Rich would otherwise route it to the stderr console).
+        redirect_stdout=sys.stdout.isatty(),
+        redirect_stderr=False,
+    )
+
+
+# --- the batch -------------------------------------------------------------------------------
+
+
+def _outcomes(items: Iterable[InputItem], verifier: Any, *, jobs: int) -> Iterator[FileOutcome]:
+    """Verify `items` on `jobs` threads; yield outcomes in input order, at most a window in flight."""
+    window_size = jobs * _WINDOW_PER_JOB
+    in_flight: deque[Future[FileOutcome]] = deque()
+    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="originmark-verify") as pool:
+        try:
+            for item in items:
+                if isinstance(item, InputProblem):
+                    in_flight.append(_done(_unreadable(item.path, item.reason)))
+                else:
+                    in_flight.append(pool.submit(_verify_one, item, verifier))
+                while len(in_flight) >= window_size:
+                    yield in_flight.popleft().result()
+            while in_flight:
+                yield in_flight.popleft().result()
+        finally:
+            for future in in_flight:  # interrupted or the reader went away: drop what has not started
+                future.cancel()
+
+
+def _done(outcome: FileOutcome) -> Future[FileOutcome]:
+    future: Future[FileOutcome] = Future()
+    future.set_result(outcome)
+    return future
+
+
+def _unreadable(path: Path, reason: str) -> FileOutcome:
+    return FileOutcome(record=unverified_record(path, reason=reason), unreadable=True)
+
+
+def _verify_one(item: InputFile, verifier: IsolatedVerifier) -> FileOutcome:
+    """One file's outcome; never raises (a per-file failure becomes that file's `error` record)."""
+    try:
+        # Opening it here tells an I/O problem (exit 2) apart from media the engine cannot read.
+        with open(item.path, "rb"):
+            pass
+    except OSError as error:
+        return _unreadable(item.path, error.strerror or error.__class__.__name__)
+    try:
+        verdict = verifier.verify_file(item.path)
+        return FileOutcome(record=verdict_record(item.path, verdict, label_for(verdict)), unreadable=False)
+    except VerifierError:
+        raise  # the verifier itself cannot run (closed, workers cannot start): stop the batch, exit 2
+    except Exception as error:  # noqa: BLE001 - one file's failure must not stop the batch
+        return FileOutcome(record=unverified_record(item.path, reason=user_message(error)), unreadable=False)

@@ -1,0 +1,184 @@
+"""The C2PA manifest originmark writes for AI output: a pure function of the request.
+
+What goes in, and why (C2PA 2.x, the C2PA conformance rubrics for generator products in
+`../shared/rubrics/asset-rubric-conformance0.2-spec2.{2,4}.yml`):
+- `claim_generator_info`: originmark, its version and the spec version it conforms to
+  (`specVersion`, mandatory for Spec 2.4 submissions; the engine does not write it).
+- One `c2pa.actions.v2` assertion, listed in `created_assertions` (the engine would put
+  it among the gathered ones, and the rubric's inception check looks only at created
+  assertions), with `allActionsIncluded: true`.
+- New output: `c2pa.created` first, with the IPTC `digitalSourceType` and the generator as
+  `softwareAgent`.
+- An AI edit of a parent: `c2pa.opened` first, referencing the `parentOf` ingredient
+  (exactly one reference, no `digitalSourceType`: Spec 2.4), then `c2pa.edited` with the
+  source type of the result and the generator as `softwareAgent`.
+Only non-deprecated labels are used (`c2pa.actions.v2`, not `c2pa.actions`), and claim
+version 2 is requested explicitly rather than left to the engine's default.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from signer.errors import SigningError
+
+IPTC_DIGITAL_SOURCE_TYPE_BASE = "http://cv.iptc.org/newscodes/digitalsourcetype/"
+
+# The C2PA specification version our claims are written to, declared in claim_generator_info.
+C2PA_SPEC_VERSION = "2.4.0"
+
+CLAIM_GENERATOR_NAME = "originmark"
+
+# The label an ingredient gets in the definition so an action can point at it; the engine
+# replaces the reference by a hashed URI to the ingredient assertion when it signs.
+PARENT_INGREDIENT_LABEL = "originmark.parent"
+
+# Generator names and versions end up in every verifier's UI: keep them short.
+MAX_GENERATOR_TEXT = 256
+MAX_TITLE_TEXT = 1024
+
+
+def originmark_version() -> str:
+    """The installed originmark version (as packaged), for `claim_generator_info`."""
+    try:
+        return metadata.version("originmark")
+    except metadata.PackageNotFoundError:  # running from a source tree that was never installed
+        return "0.0.0+unknown"
+
+
+class DigitalSourceType(str, enum.Enum):
+    """The IPTC digital source type vocabulary, as the full URIs C2PA requires.
+
+    https://cv.iptc.org/newscodes/digitalsourcetype/ — the AI-related terms first.
+    """
+
+    TRAINED_ALGORITHMIC_MEDIA = IPTC_DIGITAL_SOURCE_TYPE_BASE + "trainedAlgorithmicMedia"
+    COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA = IPTC_DIGITAL_SOURCE_TYPE_BASE + "compositeWithTrainedAlgorithmicMedia"
+    ALGORITHMIC_MEDIA = IPTC_DIGITAL_SOURCE_TYPE_BASE + "algorithmicMedia"
+    COMPOSITE_SYNTHETIC = IPTC_DIGITAL_SOURCE_TYPE_BASE + "compositeSynthetic"
+    ALGORITHMICALLY_ENHANCED = IPTC_DIGITAL_SOURCE_TYPE_BASE + "algorithmicallyEnhanced"
+    DATA_DRIVEN_MEDIA = IPTC_DIGITAL_SOURCE_TYPE_BASE + "dataDrivenMedia"
+    DIGITAL_CREATION = IPTC_DIGITAL_SOURCE_TYPE_BASE + "digitalCreation"
+    COMPOSITE = IPTC_DIGITAL_SOURCE_TYPE_BASE + "composite"
+    COMPOSITE_CAPTURE = IPTC_DIGITAL_SOURCE_TYPE_BASE + "compositeCapture"
+    DIGITAL_CAPTURE = IPTC_DIGITAL_SOURCE_TYPE_BASE + "digitalCapture"
+    COMPUTATIONAL_CAPTURE = IPTC_DIGITAL_SOURCE_TYPE_BASE + "computationalCapture"
+    SCREEN_CAPTURE = IPTC_DIGITAL_SOURCE_TYPE_BASE + "screenCapture"
+    VIRTUAL_RECORDING = IPTC_DIGITAL_SOURCE_TYPE_BASE + "virtualRecording"
+    NEGATIVE_FILM = IPTC_DIGITAL_SOURCE_TYPE_BASE + "negativeFilm"
+    POSITIVE_FILM = IPTC_DIGITAL_SOURCE_TYPE_BASE + "positiveFilm"
+    PRINT = IPTC_DIGITAL_SOURCE_TYPE_BASE + "print"
+    HUMAN_EDITS = IPTC_DIGITAL_SOURCE_TYPE_BASE + "humanEdits"
+    MINOR_HUMAN_EDITS = IPTC_DIGITAL_SOURCE_TYPE_BASE + "minorHumanEdits"
+
+    @property
+    def term(self) -> str:
+        """The short IPTC term, e.g. `trainedAlgorithmicMedia`."""
+        return self.value.removeprefix(IPTC_DIGITAL_SOURCE_TYPE_BASE)
+
+    @classmethod
+    def from_text(cls, text: str) -> DigitalSourceType:
+        """Accepts the short term (any case) or the full URI; InvalidRequest otherwise."""
+        wanted = text.strip()
+        for member in cls:
+            if wanted == member.value or wanted.casefold() == member.term.casefold():
+                return member
+        raise InvalidRequest(f"unknown digital source type {wanted!r}; use one of: " + ", ".join(m.term for m in cls))
+
+    def __str__(self) -> str:
+        return self.term
+
+
+class InvalidRequest(SigningError, ValueError):
+    """A generation request that cannot become a manifest (empty generator name, ...)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GenerationRequest:
+    """What to declare about one piece of AI output.
+
+    `digital_source_type` None means the usual choice: trainedAlgorithmicMedia for new
+    output, compositeWithTrainedAlgorithmicMedia for an AI edit of a `parent`.
+    """
+
+    generator_name: str
+    generator_version: str | None = None
+    digital_source_type: DigitalSourceType | None = None
+    title: str | None = None
+    parent: Path | None = None
+
+    def __post_init__(self) -> None:
+        if not self.generator_name.strip():
+            raise InvalidRequest("the generator name is empty: name the model or product that made the output")
+        for field_name, text, limit in (
+            ("generator name", self.generator_name, MAX_GENERATOR_TEXT),
+            ("generator version", self.generator_version or "", MAX_GENERATOR_TEXT),
+            ("title", self.title or "", MAX_TITLE_TEXT),
+        ):
+            if len(text) > limit:
+                raise InvalidRequest(f"the {field_name} is {len(text)} characters long; at most {limit} are allowed")
+        if self.digital_source_type is not None and not isinstance(self.digital_source_type, DigitalSourceType):
+            object.__setattr__(self, "digital_source_type", DigitalSourceType.from_text(str(self.digital_source_type)))
+
+    @property
+    def effective_source_type(self) -> DigitalSourceType:
+        if self.digital_source_type is not None:
+            return self.digital_source_type
+        if self.parent is not None:
+            return DigitalSourceType.COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA
+        return DigitalSourceType.TRAINED_ALGORITHMIC_MEDIA
+
+
+def build_manifest_definition(
+    request: GenerationRequest, *, default_title: str, originmark_version: str
+) -> dict[str, Any]:
+    """The manifest definition (c2pa-rs `ManifestDefinition` JSON) for one signed output.
+
+    `default_title` is used when the request has no title (the output's file name).
+    With `request.parent` the caller adds the parent with `parent_ingredient_definition`.
+    """
+    software_agent: dict[str, str] = {"name": request.generator_name}
+    if request.generator_version:
+        software_agent["version"] = request.generator_version
+
+    if request.parent is None:
+        actions = [
+            {
+                "action": "c2pa.created",
+                "digitalSourceType": request.effective_source_type.value,
+                "softwareAgent": software_agent,
+            }
+        ]
+    else:
+        actions = [
+            {"action": "c2pa.opened", "parameters": {"ingredientIds": [PARENT_INGREDIENT_LABEL]}},
+            {
+                "action": "c2pa.edited",
+                "digitalSourceType": request.effective_source_type.value,
+                "softwareAgent": software_agent,
+            },
+        ]
+
+    return {
+        "claim_version": 2,
+        "claim_generator_info": [
+            {"name": CLAIM_GENERATOR_NAME, "version": originmark_version, "specVersion": C2PA_SPEC_VERSION}
+        ],
+        "title": request.title or default_title,
+        "assertions": [
+            {
+                "label": "c2pa.actions.v2",
+                "created": True,
+                "data": {"actions": actions, "allActionsIncluded": True},
+            }
+        ],
+    }
+
+
+def parent_ingredient_definition(parent: Path) -> dict[str, Any]:
+    """The ingredient definition for an AI edit's parent; its own manifest (if any) comes from its bytes."""
+    return {"title": parent.name, "relationship": "parentOf", "label": PARENT_INGREDIENT_LABEL}

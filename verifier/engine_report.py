@@ -1,0 +1,468 @@
+"""From the engine's JSON report of a manifest store to the parts of a `Verdict`.
+
+Pure functions over parsed JSON (no engine calls, no I/O), so they are cheap to
+test and to reason about. Every string copied out of the report goes through
+`clean_text`: manifest content is attacker-controlled.
+
+Where the facts come from (c2pa-rs 0.91.3):
+
+- `Reader.json()` (cheap: the engine builds it while reading) gives manifests,
+  signature info, ingredients and validation results. It rewrites the label of
+  a legacy `c2pa.actions` assertion to `c2pa.actions.v2`, so it cannot say which
+  form an action was written in.
+- The validation log names every assertion it checked by its real URL
+  (".../c2pa.assertions/c2pa.actions"): that recovers the real labels for free.
+- When the log does not cover a manifest, the real labels come from crJSON, which
+  keeps them; crJSON costs about a third of a read, so it is fetched only then
+  (and for trust attribution, which needs the signer's issuer name).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import NamedTuple
+
+from verifier.hostile_text import clean_code, clean_text
+from verifier.trust import CertificateFacts, DistinguishedName
+from verifier.verdict import (
+    Action,
+    ActionsForm,
+    IngredientSummary,
+    ManifestSummary,
+    Signer,
+    VerdictState,
+)
+
+_ASSERTION_URL = re.compile(r"^self#jumbf=/c2pa/(?P<manifest>.+?)/c2pa\.assertions/(?P<assertion>[^/]+)$")
+_SIGNATURE_URL = re.compile(r"^self#jumbf=/c2pa/(?P<manifest>.+?)(?:/c2pa\.signature)?$")
+_INSTANCE_SUFFIX = re.compile(r"__\d+$")
+
+ACTIONS_V1 = "c2pa.actions"
+ACTIONS_V2 = "c2pa.actions.v2"
+
+# Codes that report trust in the signer under *someone's* trust configuration. A code an
+# ingredient recorded when it was ingested reflects the ingesting tool's lists, not ours.
+UNTRUSTED_CODE = "signingCredential.untrusted"
+TRUSTED_CODE = "signingCredential.trusted"
+TIME_STAMP_VALIDATED_CODES = frozenset({"timeStamp.validated", "timeStamp.trusted"})
+_RECORDED_NON_FAILURES = frozenset(
+    {
+        TRUSTED_CODE,
+        UNTRUSTED_CODE,
+        "timeStamp.trusted",
+        "timeStamp.validated",
+        "timeStamp.untrusted",
+        "claimSignature.validated",
+        "claimSignature.insideValidity",
+        "signingCredential.ocsp.notRevoked",
+        "signingCredential.ocsp.skipped",
+        "assertion.hashedURI.match",
+        "assertion.dataHash.match",
+        "assertion.bmffHash.match",
+        "assertion.boxesHash.match",
+        "ingredient.unknownProvenance",
+    }
+)
+
+MAX_ACTIONS_PER_MANIFEST = 1000  # a store may list any number; a verdict stays small
+MAX_INGREDIENTS_PER_MANIFEST = 1000
+MAX_MANIFESTS = 200
+MAX_CODES = 200
+
+
+class StatusEntry(NamedTuple):
+    """One validation status. A tuple, not a dataclass: a report holds thousands."""
+
+    code: str
+    url: str
+    raw_explanation: object  # as the engine wrote it; may quote manifest text
+    outcome: str  # "success" | "informational" | "failure"
+
+    @property
+    def explanation(self) -> str | None:
+        return clean_text(self.raw_explanation, limit=500)
+
+
+def _as_dict(value: object) -> dict:
+    return value if type(value) is dict else {}
+
+
+def _as_list(value: object) -> list:
+    return value if type(value) is list else []
+
+
+def _entries(section: object, outcome: str) -> Iterator[StatusEntry]:
+    if type(section) is not list:
+        return
+    for entry in section:
+        if type(entry) is not dict:
+            continue
+        code = entry.get("code")
+        if not (type(code) is str and len(code) <= 200 and code.isprintable()):
+            code = clean_code(code)
+            if code is None:
+                continue
+        url = entry.get("url")
+        yield StatusEntry(code, url if type(url) is str else "", entry.get("explanation"), outcome)
+
+
+def _result_entries(results: object) -> Iterator[StatusEntry]:
+    """Entries of one `{success, informational, failure}` block."""
+    results = _as_dict(results)
+    for outcome in ("success", "informational", "failure"):
+        yield from _entries(results.get(outcome), outcome)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ValidationLog:
+    """The engine's validation results of one read, parsed once."""
+
+    active: tuple[StatusEntry, ...]  # the active manifest
+    deltas: Mapping[str, tuple[StatusEntry, ...]]  # current validation of each ingredient, by assertion URL
+    recorded: tuple[StatusEntry, ...]  # results ingredients recorded when they were ingested
+
+    @classmethod
+    def of(cls, report: Mapping) -> ValidationLog:
+        results = _as_dict(report.get("validation_results"))
+        deltas: dict[str, list[StatusEntry]] = {}
+        for delta in _as_list(results.get("ingredientDeltas")):
+            delta = _as_dict(delta)
+            uri = delta.get("ingredientAssertionURI")
+            if isinstance(uri, str):
+                deltas.setdefault(uri, []).extend(_result_entries(delta.get("validationDeltas")))
+        recorded = []
+        for manifest in _as_dict(report.get("manifests")).values():
+            for ingredient in _as_list(_as_dict(manifest).get("ingredients")):
+                recorded_results = _as_dict(_as_dict(ingredient).get("validation_results"))
+                recorded.extend(_result_entries(recorded_results.get("activeManifest")))
+        return cls(
+            active=tuple(_result_entries(results.get("activeManifest"))),
+            deltas={uri: tuple(entries) for uri, entries in deltas.items()},
+            recorded=tuple(recorded),
+        )
+
+    def everything(self) -> Iterator[StatusEntry]:
+        yield from self.active
+        for entries in self.deltas.values():
+            yield from entries
+        yield from self.recorded
+
+
+def failure_codes(entries: Iterable[StatusEntry]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(e.code for e in entries if e.outcome == "failure"))[:MAX_CODES]
+
+
+# --- real assertion labels (the actions form) ---
+
+
+def assertion_labels_from_log(log: ValidationLog) -> dict[str, list[str]]:
+    """Real assertion labels per manifest label, as named by validation URLs (claim order)."""
+    labels: dict[str, dict[str, None]] = {}
+    for entry in log.everything():
+        match = _ASSERTION_URL.match(entry.url)
+        if match:
+            labels.setdefault(match["manifest"], {})[match["assertion"]] = None
+    return {manifest: list(found) for manifest, found in labels.items()}
+
+
+def assertion_labels_from_crjson(crjson: Mapping) -> dict[str, list[str]]:
+    labels = {}
+    for manifest in _as_list(crjson.get("manifests")):
+        manifest = _as_dict(manifest)
+        label = manifest.get("label")
+        if isinstance(label, str):
+            labels[label] = [key for key in _as_dict(manifest.get("assertions")) if isinstance(key, str)]
+    return labels
+
+
+def _base_label(label: str) -> str:
+    return _INSTANCE_SUFFIX.sub("", label)
+
+
+def _is_actions_label(label: str) -> bool:
+    return _base_label(label) in (ACTIONS_V1, ACTIONS_V2)
+
+
+def labels_cover_report(report: Mapping, labels: Mapping[str, list[str]]) -> bool:
+    """Whether `labels` names every assertion and ingredient `json()` shows, for every manifest."""
+    for manifest_label, manifest in _as_dict(report.get("manifests")).items():
+        manifest = _as_dict(manifest)
+        known = labels.get(manifest_label)
+        if known is None:
+            if _as_list(manifest.get("assertions")) or _as_list(manifest.get("ingredients")):
+                return False
+            continue
+        known_set = set(known)
+        for assertion in _as_list(manifest.get("assertions")):
+            label = _as_dict(assertion).get("label")
+            if not isinstance(label, str):
+                continue
+            if _is_actions_label(label):
+                if sum(1 for k in known if _is_actions_label(k)) < _count_actions(manifest):
+                    return False
+            elif label not in known_set:
+                return False
+        for ingredient in _as_list(manifest.get("ingredients")):
+            label = _as_dict(ingredient).get("label")
+            if isinstance(label, str) and label not in known_set:
+                return False
+    return True
+
+
+def _count_actions(manifest: Mapping) -> int:
+    return sum(
+        1
+        for assertion in _as_list(manifest.get("assertions"))
+        if isinstance(_as_dict(assertion).get("label"), str) and _is_actions_label(_as_dict(assertion)["label"])
+    )
+
+
+# --- signer ---
+
+
+def signer_of(manifest: Mapping) -> Signer | None:
+    info = _as_dict(manifest.get("signature_info"))
+    if not info:
+        return None
+    return Signer(
+        organisation=clean_text(info.get("issuer"), limit=500),
+        common_name=clean_text(info.get("common_name"), limit=500),
+        algorithm=clean_text(info.get("alg"), limit=50),
+        certificate_serial=clean_text(info.get("cert_serial_number"), limit=100),
+    )
+
+
+def signing_time_of(manifest: Mapping) -> datetime | None:
+    value = _as_dict(manifest.get("signature_info")).get("time")
+    if not isinstance(value, str) or len(value) > 64:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def certificate_facts_from_crjson(crjson: Mapping, manifest_label: str) -> CertificateFacts | None:
+    """The signing certificate's serial, issuer and subject for one manifest."""
+    for manifest in _as_list(crjson.get("manifests")):
+        manifest = _as_dict(manifest)
+        if manifest.get("label") != manifest_label:
+            continue
+        info = _as_dict(_as_dict(manifest.get("signature")).get("certificateInfo"))
+        if not info:
+            return None
+        serial_text = info.get("serialNumber")
+        try:
+            serial = int(serial_text, 16) if isinstance(serial_text, str) and len(serial_text) <= 128 else None
+        except ValueError:
+            serial = None
+        return CertificateFacts(
+            serial_number=serial,
+            issuer=DistinguishedName.from_mapping(_as_dict(info.get("issuer"))),
+            subject=DistinguishedName.from_mapping(_as_dict(info.get("subject"))),
+        )
+    return None
+
+
+def trusted_explanation(entries: Iterable[StatusEntry]) -> str | None:
+    for entry in entries:
+        if entry.code == TRUSTED_CODE and entry.outcome == "success":
+            return entry.explanation
+    return None
+
+
+def _manifest_of_signature_url(url: str) -> str | None:
+    match = _SIGNATURE_URL.match(url)
+    return match["manifest"] if match else None
+
+
+def time_stamped_manifests(log: ValidationLog) -> set[str]:
+    """Labels of manifests whose time-stamp the engine validated."""
+    stamped = set()
+    for entry in log.everything():
+        if entry.outcome == "success" and entry.code in TIME_STAMP_VALIDATED_CODES:
+            manifest = _manifest_of_signature_url(entry.url)
+            if manifest:
+                stamped.add(manifest)
+    return stamped
+
+
+# --- actions ---
+
+
+def _software_agent(value: object) -> str | None:
+    if isinstance(value, dict):
+        name = clean_text(value.get("name"), limit=500)
+        version = clean_text(value.get("version"), limit=100)
+        if name and version:
+            return f"{name} {version}"
+        return name
+    return clean_text(value, limit=500)
+
+
+def _action(entry: Mapping, form: ActionsForm) -> Action | None:
+    name = clean_text(entry.get("action"), limit=200)
+    if name is None:
+        return None
+    description = entry.get("description")
+    if description is None:
+        description = _as_dict(entry.get("parameters")).get("description")
+    return Action(
+        action=name,
+        form=form,
+        digital_source_type=clean_text(entry.get("digitalSourceType"), limit=500),
+        software_agent=_software_agent(entry.get("softwareAgent")),
+        description=clean_text(description),
+    )
+
+
+def _forms_of_actions(manifest: Mapping, real_labels: list[str] | None) -> list[ActionsForm]:
+    """The form of each actions assertion of `json()`, in order, from the real labels."""
+    shown = [
+        _as_dict(a)["label"]
+        for a in _as_list(manifest.get("assertions"))
+        if isinstance(_as_dict(a).get("label"), str) and _is_actions_label(_as_dict(a)["label"])
+    ]
+    real = [label for label in (real_labels or []) if _is_actions_label(label)]
+    if len(real) == len(shown):
+        return [ActionsForm.V2 if _base_label(label) == ACTIONS_V2 else ActionsForm.V1 for label in real]
+    # No usable real labels: trust what json() shows (it only ever says v2 for v1 data
+    # when the real labels are known to be missing, which the caller avoids with crJSON).
+    return [ActionsForm.V2 if _base_label(label) == ACTIONS_V2 else ActionsForm.V1 for label in shown]
+
+
+def actions_of(manifest: Mapping, real_labels: list[str] | None) -> tuple[Action, ...]:
+    actions: list[Action] = []
+    forms = iter(_forms_of_actions(manifest, real_labels))
+    for assertion in _as_list(manifest.get("assertions")):
+        assertion = _as_dict(assertion)
+        label = assertion.get("label")
+        if not isinstance(label, str) or not _is_actions_label(label):
+            continue
+        form = next(forms, ActionsForm.V2)
+        for entry in _as_list(_as_dict(assertion.get("data")).get("actions")):
+            action = _action(_as_dict(entry), form)
+            if action is not None:
+                actions.append(action)
+            if len(actions) >= MAX_ACTIONS_PER_MANIFEST:
+                return tuple(actions)
+    return tuple(actions)
+
+
+def digital_source_types_of(actions: Iterable[Action]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(a.digital_source_type for a in actions if a.digital_source_type))
+
+
+# --- ingredients ---
+
+
+def _recorded_failures(ingredient: Mapping) -> list[str]:
+    codes = [e.code for e in _entries(ingredient.get("validation_status"), "failure")]
+    recorded = _as_dict(ingredient.get("validation_results"))
+    codes += [e.code for e in _result_entries(recorded.get("activeManifest")) if e.outcome == "failure"]
+    return [code for code in codes if code not in _RECORDED_NON_FAILURES]
+
+
+def _ingredient(
+    ingredient: Mapping, *, parent_label: str, deltas: Mapping[str, tuple[StatusEntry, ...]]
+) -> IngredientSummary:
+    manifest_label = ingredient.get("active_manifest")
+    manifest_label = manifest_label if isinstance(manifest_label, str) else None
+    assertion_label = ingredient.get("label")
+    current = deltas.get(f"self#jumbf=/c2pa/{parent_label}/c2pa.assertions/{assertion_label}", ())
+    codes = list(dict.fromkeys([e.code for e in current if e.outcome == "failure"] + _recorded_failures(ingredient)))
+    state = None
+    if manifest_label is not None:
+        if any(code != UNTRUSTED_CODE for code in codes):
+            state = VerdictState.INVALID
+        elif any(e.code == TRUSTED_CODE and e.outcome == "success" for e in current) and UNTRUSTED_CODE not in codes:
+            state = VerdictState.TRUSTED
+        else:
+            state = VerdictState.VALID
+    declared_source_type = ingredient.get("digitalSourceType", ingredient.get("digital_source_type"))
+    return IngredientSummary(
+        title=clean_text(ingredient.get("title"), limit=1000),
+        relationship=clean_text(ingredient.get("relationship"), limit=50),
+        format=clean_text(ingredient.get("format"), limit=200),
+        manifest_label=clean_text(manifest_label, limit=500),
+        state=state,
+        failure_codes=tuple(codes[:MAX_CODES]),
+        digital_source_type=clean_text(declared_source_type, limit=500),
+    )
+
+
+def ingredients_of(
+    manifest: Mapping, *, label: str, deltas: Mapping[str, tuple[StatusEntry, ...]]
+) -> tuple[IngredientSummary, ...]:
+    return tuple(
+        _ingredient(_as_dict(each), parent_label=label, deltas=deltas)
+        for each in _as_list(manifest.get("ingredients"))[:MAX_INGREDIENTS_PER_MANIFEST]
+    )
+
+
+# --- manifests ---
+
+
+def claim_generator_of(manifest: Mapping) -> str | None:
+    generator = clean_text(manifest.get("claim_generator"), limit=1000)
+    if generator:
+        return generator
+    for info in _as_list(manifest.get("claim_generator_info")):
+        name = clean_text(_as_dict(info).get("name"), limit=500)
+        version = clean_text(_as_dict(info).get("version"), limit=100)
+        if name:
+            return f"{name} {version}" if version else name
+    return None
+
+
+def manifest_summaries(
+    report: Mapping, *, log: ValidationLog, real_labels: Mapping[str, list[str]]
+) -> tuple[ManifestSummary, ...]:
+    """Every manifest in the store, the active one first."""
+    manifests = _as_dict(report.get("manifests"))
+    active = report.get("active_manifest")
+    order = [active] if isinstance(active, str) and active in manifests else []
+    order += [label for label in manifests if label != active]
+    deltas = log.deltas
+    stamped = time_stamped_manifests(log)
+    summaries = []
+    for label in order[:MAX_MANIFESTS]:
+        manifest = _as_dict(manifests[label])
+        shown_labels = [
+            _as_dict(a)["label"] for a in _as_list(manifest.get("assertions")) if isinstance(_as_dict(a).get("label"), str)
+        ]
+        labels = real_labels.get(label) or shown_labels
+        summaries.append(
+            ManifestSummary(
+                label=clean_text(label, limit=500) or "",
+                claim_generator=claim_generator_of(manifest),
+                title=clean_text(manifest.get("title"), limit=1000),
+                signer=signer_of(manifest),
+                signed_at=signing_time_of(manifest),
+                time_stamped=label in stamped,
+                actions=actions_of(manifest, real_labels.get(label)),
+                assertion_labels=tuple(t for t in (clean_text(x, limit=200) for x in labels) if t),
+                ingredients=ingredients_of(manifest, label=label, deltas=deltas),
+            )
+        )
+    return tuple(summaries)
+
+
+def validation_state(report: Mapping) -> VerdictState | None:
+    return {
+        "Trusted": VerdictState.TRUSTED,
+        "Valid": VerdictState.VALID,
+        "Invalid": VerdictState.INVALID,
+    }.get(report.get("validation_state"))
+
+
+def ingredient_failure_codes(log: ValidationLog) -> tuple[str, ...]:
+    codes: dict[str, None] = {}
+    for entries in log.deltas.values():
+        for entry in entries:
+            if entry.outcome == "failure":
+                codes[entry.code] = None
+    return tuple(codes)[:MAX_CODES]

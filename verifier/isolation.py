@@ -1,0 +1,424 @@
+"""Verify untrusted assets in worker processes bounded in memory and time.
+
+Why: some inputs make the engine use huge memory or time (c2pa-rs issue 1885:
+12 GB on one PNG). A verifier facing the public must not let one upload take
+the host down, and a native abort must not take the caller with it.
+
+How:
+- `workers` long-lived processes (forkserver context: started cheaply, without
+  copying the caller's threads or memory), each holding one `Verifier` built
+  once, with RLIMIT_AS = `memory_bytes`: an allocation past the limit fails in
+  the worker, which dies or reports, never the caller.
+- Each call checks out an idle worker, sends the *path* (not the bytes) over a
+  pipe and waits up to `timeout_seconds` for the small picklable `Verdict`.
+  On timeout the worker is killed and replaced; a worker that died (memory
+  limit, native crash) is replaced too. Either way the caller gets an `error`
+  verdict saying why, and the pool keeps its size.
+- Files larger than `max_asset_bytes` are refused before any engine sees them.
+- Workers die with their owner: they exit on EOF of their pipe, ask the kernel
+  for SIGKILL when their parent (the forkserver, which exits with the owner)
+  dies, and carry an RLIMIT_CPU backstop per file. `close()` stops them all.
+"""
+
+from __future__ import annotations
+
+import copyreg
+import math
+import os
+import queue
+import resource
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import weakref
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+from verifier.errors import VerifierClosedError, VerifierUnavailableError
+from verifier.reader import Verifier, engine_version, precheck_file
+from verifier.trust import TrustPolicy
+from verifier.verdict import Action, IngredientSummary, ManifestSummary, Signer, Verdict, VerdictState
+
+_STARTUP_TIMEOUT_SECONDS = 60.0
+_STOP_GRACE_SECONDS = 1.0
+_CHECKOUT_POLL_SECONDS = 0.2
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VerifyLimits:
+    """Bounds per verified asset."""
+
+    timeout_seconds: float  # wall time for one file, reading and hashing included
+    memory_bytes: int  # address space of a worker process (RLIMIT_AS)
+    max_asset_bytes: int  # larger files are refused without being read
+
+    def __post_init__(self) -> None:
+        if not (self.timeout_seconds > 0 and math.isfinite(self.timeout_seconds)):
+            raise ValueError(f"timeout_seconds must be a positive number, got {self.timeout_seconds!r}")
+        if self.memory_bytes <= 0:
+            raise ValueError(f"memory_bytes must be positive, got {self.memory_bytes!r}")
+        if self.max_asset_bytes <= 0:
+            raise ValueError(f"max_asset_bytes must be positive, got {self.max_asset_bytes!r}")
+
+
+# --- verdicts over the pipe ---
+#
+# A frozen slots dataclass unpickles through `dataclasses.fields()` for every object,
+# which made unpickling the owner's largest per-file cost. These reducers send the
+# slot values positionally instead (same classes, same values, just faster).
+
+
+def _rebuild(cls: type, values: tuple) -> object:
+    instance = object.__new__(cls)
+    for name, value in zip(cls.__slots__, values):
+        object.__setattr__(instance, name, value)
+    return instance
+
+
+def _reduce_slots(instance: object) -> tuple:
+    cls = type(instance)
+    return _rebuild, (cls, tuple(getattr(instance, name) for name in cls.__slots__))
+
+
+for _cls in (Verdict, ManifestSummary, Action, Signer, IngredientSummary):
+    copyreg.pickle(_cls, _reduce_slots)
+
+
+# --- the worker process ---
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to SIGKILL this worker when its parent exits (no-op elsewhere)."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+
+
+def _limit_address_space(memory_bytes: int) -> None:
+    _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    limit = memory_bytes if hard == resource.RLIM_INFINITY else min(memory_bytes, hard)
+    # Hard limit too: code running in the worker cannot raise it again.
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def _bound_cpu_for_next_file(timeout_seconds: float) -> None:
+    """A backstop if the owner is gone and cannot enforce the wall-clock limit."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    used = usage.ru_utime + usage.ru_stime
+    _soft, hard = resource.getrlimit(resource.RLIMIT_CPU)
+    soft = int(used + timeout_seconds) + 2
+    if hard != resource.RLIM_INFINITY:
+        soft = min(soft, hard)
+    resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
+
+
+def _worker_entry(fd: int) -> None:
+    """Runs in the worker process: set the limits, build the verifier once, serve paths."""
+    _die_with_parent()
+    # Ctrl-C in a terminal signals the whole process group: the owner decides when workers stop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    connection = Connection(fd)
+    try:
+        policy, limits, owner_pid = connection.recv()
+    except (EOFError, OSError):
+        return
+    if os.getppid() != owner_pid:
+        return  # the owner died before this worker asked to die with it
+    try:
+        _limit_address_space(limits.memory_bytes)
+        verifier = Verifier(policy=policy)
+    except BaseException as error:  # noqa: BLE001 - reported to the owner, who raises
+        connection.send(("failed", f"{type(error).__name__}: {error}"))
+        return
+    connection.send(("ready", os.getpid()))
+    _serve(connection, verifier, limits)
+
+
+def _serve(connection: Connection, verifier: Verifier, limits: VerifyLimits) -> None:
+    while True:
+        try:
+            job = connection.recv()
+        except (EOFError, OSError):
+            return  # the owner closed its end or died
+        if job is None:
+            return
+        _bound_cpu_for_next_file(limits.timeout_seconds)
+        try:
+            verdict = verifier.verify_file(Path(job))
+        except MemoryError:
+            # Python ran out under the limit: report, then exit to start clean.
+            connection.send(_limit_verdict(Path(job), limits, reason=_memory_reason(limits)))
+            return
+        except Exception as error:  # noqa: BLE001 - a bug must still be a verdict, not a dead pool
+            verdict = _limit_verdict(Path(job), limits, reason=f"internal error while verifying: {type(error).__name__}")
+        connection.send(verdict)
+
+
+def _memory_reason(limits: VerifyLimits) -> str:
+    return (
+        f"the engine exceeded the memory limit ({limits.memory_bytes // (1024 * 1024)} MB per file) "
+        "or crashed on this file; it was stopped"
+    )
+
+
+def _size_of(path: Path) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0
+
+
+def _limit_verdict(path: Path, limits: VerifyLimits, *, reason: str, version: str | None = None) -> Verdict:
+    # The content hash is computed inside the worker; when the worker is stopped it is unknown.
+    return Verdict(
+        state=VerdictState.ERROR,
+        reason=reason,
+        sha256="",
+        size=_size_of(path),
+        engine_version=version or engine_version(),
+    )
+
+
+# --- the owner's side ---
+
+
+class _Worker:
+    """One worker process and the owner's end of its socket."""
+
+    def __init__(self, policy: TrustPolicy, limits: VerifyLimits) -> None:
+        ours, theirs = socket.socketpair()
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-I", "-c", _worker_bootstrap(theirs.fileno())],
+                pass_fds=(theirs.fileno(),),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                # A native abort prints to stderr; the owner reports it as a verdict instead.
+                stderr=subprocess.DEVNULL,
+                close_fds=True,
+            )
+        finally:
+            theirs.close()
+        self.connection = Connection(ours.detach())
+        try:
+            self.connection.send((policy, limits, os.getpid()))
+        except OSError:
+            pass  # it died at once; wait_ready reports how
+
+    @property
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def wait_ready(self, timeout: float) -> None:
+        try:
+            if not self.connection.poll(timeout):
+                raise VerifierUnavailableError(f"a verifier worker did not start within {timeout:g} s")
+            kind, detail = self.connection.recv()
+        except (EOFError, OSError) as error:
+            raise VerifierUnavailableError(
+                f"a verifier worker exited while starting (exit code {self.process.poll()}); "
+                "is the memory limit too small to load the engine?"
+            ) from error
+        if kind != "ready":
+            raise VerifierUnavailableError(f"a verifier worker could not start: {detail}")
+
+    def stop(self) -> None:
+        try:
+            self.connection.send(None)
+            self.process.wait(_STOP_GRACE_SECONDS)
+        except (OSError, ValueError, subprocess.TimeoutExpired):
+            pass
+        self.kill()
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+        self.connection.close()
+
+
+def _worker_bootstrap(fd: int) -> str:
+    """The `python -c` program of a worker: the owner's import path, then the worker loop."""
+    return (
+        f"import sys; sys.path[:] = {sys.path!r}; "
+        f"from verifier.isolation import _worker_entry; _worker_entry({fd})"
+    )
+
+
+class IsolatedVerifier:
+    """A pool of verifier worker processes; `verify_file` is safe to call from many threads."""
+
+    def __init__(self, *, policy: TrustPolicy, limits: VerifyLimits, workers: int) -> None:
+        if workers < 1:
+            raise ValueError(f"workers must be at least 1, got {workers}")
+        self._policy = policy
+        self._limits = limits
+        self._engine_version = engine_version()
+        self._lock = threading.Lock()
+        self._closing = threading.Lock()  # one close() at a time; a second one waits, then returns
+        self._closed = False
+        self._idle: queue.SimpleQueue[_Worker] = queue.SimpleQueue()
+        self._workers: list[_Worker] = []
+        # Workers are started from this one long-lived thread: Linux's parent-death signal
+        # follows the *thread* that started a process, and callers' threads come and go.
+        self._spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="originmark-verifier-spawner")
+        # If the pool is dropped without close(), its workers still go.
+        self._finalizer = weakref.finalize(self, _kill_all, self._workers, self._spawner)
+        try:
+            for _ in range(workers):
+                self._workers.append(self._spawn())
+            for worker in self._workers:  # they start in parallel; this waits for the slowest
+                worker.wait_ready(_STARTUP_TIMEOUT_SECONDS)
+        except BaseException:
+            self._closed = True
+            self._finalizer()
+            raise
+        for worker in self._workers:
+            self._idle.put(worker)
+
+    def __enter__(self) -> IsolatedVerifier:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    @property
+    def limits(self) -> VerifyLimits:
+        return self._limits
+
+    @property
+    def worker_pids(self) -> tuple[int, ...]:
+        """Process ids of the current workers (for monitoring and tests)."""
+        with self._lock:
+            return tuple(w.process.pid for w in self._workers)
+
+    def verify_file(self, path: Path) -> Verdict:
+        """Verify one file in a worker; a bad file, a timeout or a crash is an `error` verdict."""
+        if self._closed:
+            raise VerifierClosedError("this IsolatedVerifier was closed")
+        path = Path(path)
+        checked = precheck_file(path, engine_version=self._engine_version)
+        if isinstance(checked, Verdict):
+            return checked
+        if checked > self._limits.max_asset_bytes:
+            return Verdict(
+                state=VerdictState.ERROR,
+                reason=f"the file is {checked} bytes, over the limit of {self._limits.max_asset_bytes} bytes; not verified",
+                sha256="",
+                size=checked,
+                engine_version=self._engine_version,
+            )
+        slot = [self._checkout()]  # the worker in use; replaced in place when one is killed
+        try:
+            return self._run(slot, path)
+        finally:
+            self._idle.put(slot[0])
+
+    def close(self) -> None:
+        """Stop every worker; waits for calls in flight up to their time limit. Idempotent."""
+        with self._closing:
+            with self._lock:
+                self._closed = True
+                pending = list(self._workers)
+            deadline = time.monotonic() + self._limits.timeout_seconds + 2 * _STOP_GRACE_SECONDS
+            stopped: set[int] = set()
+            while len(stopped) < len(pending) and time.monotonic() < deadline:
+                try:
+                    worker = self._idle.get(timeout=_CHECKOUT_POLL_SECONDS)
+                except queue.Empty:
+                    continue
+                worker.stop()
+                stopped.add(id(worker))
+            self._finalizer()  # kills whatever was not stopped above, and the spawner thread
+
+    # --- internals ---
+
+    def _spawn(self) -> _Worker:
+        return self._spawner.submit(_Worker, self._policy, self._limits).result()
+
+    def _replace(self, worker: _Worker) -> _Worker:
+        """Kill `worker` and return a ready replacement (or the dead one, when closing)."""
+        worker.kill()
+        with self._lock:
+            if self._closed:
+                return worker
+        try:
+            replacement = self._spawn()
+        except RuntimeError as error:  # the spawner was shut down: close() is under way
+            raise VerifierClosedError("this IsolatedVerifier was closed") from error
+        try:
+            replacement.wait_ready(_STARTUP_TIMEOUT_SECONDS)
+        except VerifierUnavailableError:
+            replacement.kill()
+            raise  # the dead worker stays in the pool: the next call tries again
+        with self._lock:
+            if self._closed:  # close() began meanwhile and will not see the replacement
+                replacement.kill()
+                return worker
+            self._workers[self._workers.index(worker)] = replacement
+        return replacement
+
+    def _checkout(self) -> _Worker:
+        while True:
+            if self._closed:
+                raise VerifierClosedError("this IsolatedVerifier was closed")
+            try:
+                worker = self._idle.get(timeout=_CHECKOUT_POLL_SECONDS)
+            except queue.Empty:
+                continue
+            if self._closed:
+                self._idle.put(worker)  # close() collects it
+                raise VerifierClosedError("this IsolatedVerifier was closed")
+            return worker
+
+    def _run(self, slot: list[_Worker], path: Path) -> Verdict:
+        if not slot[0].alive:
+            slot[0] = self._replace(slot[0])
+        try:
+            slot[0].connection.send(str(path))
+        except (OSError, ValueError):
+            # Died while idle (killed from outside): one fresh worker, one more try.
+            slot[0] = self._replace(slot[0])
+            try:
+                slot[0].connection.send(str(path))
+            except (OSError, ValueError):
+                slot[0] = self._replace(slot[0])
+                return self._error(path, "the verifier worker could not be reached; try again")
+        timeout = self._limits.timeout_seconds
+        try:
+            if slot[0].connection.poll(timeout):
+                verdict = slot[0].connection.recv()
+                if not slot[0].alive:
+                    slot[0] = self._replace(slot[0])  # it reported, then exited to start clean
+                return verdict
+        except (EOFError, OSError):
+            slot[0] = self._replace(slot[0])
+            return self._error(path, _memory_reason(self._limits))
+        slot[0] = self._replace(slot[0])
+        return self._error(
+            path,
+            f"verification took longer than {timeout:g} s (the time limit per file) and was stopped; "
+            "the file may be crafted to exhaust the verifier",
+        )
+
+    def _error(self, path: Path, reason: str) -> Verdict:
+        return _limit_verdict(path, self._limits, reason=reason, version=self._engine_version)
+
+
+def _kill_all(workers: list[_Worker], spawner: ThreadPoolExecutor) -> None:
+    for worker in list(workers):
+        worker.kill()
+    workers.clear()
+    spawner.shutdown(wait=True)

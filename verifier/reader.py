@@ -1,0 +1,287 @@
+"""Read an asset's Content Credentials under a trust policy and return a `Verdict`.
+
+`Verifier` holds ONE engine `Context` built from the policy (a Context is safe to
+share across threads; a Reader is not, so each call makes its own). It never
+raises for a bad asset: whatever the bytes are, the answer is a verdict.
+
+This runs the engine in the calling process with no bound on memory or time;
+anything that faces the public goes through `verifier.isolation.IsolatedVerifier`,
+which runs this same code in worker processes with both bounds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import os
+import stat
+from pathlib import Path
+from typing import BinaryIO
+
+import c2pa
+
+from verifier import engine_report as report_parts
+from verifier.errors import EngineSettingsError
+from verifier.hostile_text import clean_text
+from verifier.media_type import SNIFF_BYTES, sniff_media_type
+from verifier.trust import TrustPolicy
+from verifier.verdict import Verdict, VerdictState
+
+_HASH_CHUNK = 256 * 1024
+_REMOTE_MARKER = "must fetch remote manifests"
+
+# Human words for the failure codes users meet most; others are shown as the engine explains them.
+_FAILURE_WORDS = {
+    "assertion.dataHash.mismatch": "the content was changed after it was signed",
+    "assertion.bmffHash.mismatch": "the media was changed after it was signed",
+    "assertion.boxesHash.mismatch": "the content was changed after it was signed",
+    "assertion.hashedURI.mismatch": "a statement in the credentials was altered after signing",
+    "claimSignature.mismatch": "the signature does not match the signed claim",
+    "signingCredential.invalid": "the signing certificate is not acceptable for signing credentials",
+    "signingCredential.expired": "the signing certificate had expired when it signed",
+    "signingCredential.revoked": "the signing certificate was revoked",
+    "ingredient.manifest.missing": "an ingredient's credentials are missing from the file",
+    "claim.malformed": "the credentials are malformed",
+    "timeStamp.mismatch": "the time-stamp does not match the signature",
+}
+
+
+def engine_version() -> str:
+    """The engine's version, as stored with every verdict."""
+    try:
+        binding = importlib.metadata.version("c2pa-python")
+    except importlib.metadata.PackageNotFoundError:
+        binding = "unknown"
+    return f"c2pa-rs {c2pa.sdk_version()} (c2pa-python {binding})"
+
+
+class Verifier:
+    """Verifies assets in this process with one shared engine context."""
+
+    def __init__(self, *, policy: TrustPolicy) -> None:
+        self._policy = policy
+        try:
+            self._context = c2pa.Context.from_dict(policy.engine_settings())
+        except c2pa.C2paError as error:
+            raise EngineSettingsError(f"the C2PA engine rejected the trust settings: {error}") from error
+        self._engine_version = engine_version()
+
+    @property
+    def policy(self) -> TrustPolicy:
+        return self._policy
+
+    @property
+    def engine_version(self) -> str:
+        return self._engine_version
+
+    def verify_file(self, path: Path) -> Verdict:
+        """Verify the file at `path`; every problem with the file is a verdict."""
+        checked = precheck_file(path, engine_version=self._engine_version)
+        if isinstance(checked, Verdict):
+            return checked
+        try:
+            stream = open(path, "rb")  # noqa: SIM115 - closed below, after the engine is done
+        except OSError as error:
+            return unreadable_verdict(error, size=checked, engine_version=self._engine_version)
+        with stream:
+            return self.verify_stream(stream, size=checked)
+
+    def verify_stream(self, stream: BinaryIO, *, size: int | None = None) -> Verdict:
+        """Verify a seekable binary stream from its current position to its end.
+
+        `size`, when given, is the expected byte count (e.g. a Content-Length); the
+        verdict reports the bytes actually read either way.
+        """
+        try:
+            start = stream.tell()
+            digest, counted, head = _hash_stream(stream)
+            stream.seek(start)
+        except (OSError, ValueError) as error:
+            return unreadable_verdict(error, size=size or 0, engine_version=self._engine_version)
+        media_type = sniff_media_type(head)
+        base = {
+            "sha256": digest,
+            "size": counted,
+            "engine_version": self._engine_version,
+            "format": media_type,
+        }
+        if counted == 0:
+            return Verdict(state=VerdictState.ERROR, reason="empty file: there is nothing to verify", **base)
+        try:
+            reader = c2pa.Reader.try_create(media_type, stream, context=self._context)
+        except c2pa.C2paError as error:
+            return Verdict(state=VerdictState.ERROR, reason=_engine_error_reason(error, media_type), **base)
+        except Exception as error:  # noqa: BLE001 - the binding's own failures are verdicts too
+            return Verdict(state=VerdictState.ERROR, reason=f"the engine failed on this file: {clean_text(str(error), limit=500)}", **base)
+        if reader is None:
+            return Verdict(state=VerdictState.NONE, reason="no Content Credentials found in the file", **base)
+        try:
+            return self._verdict_from_reader(reader, base)
+        except c2pa.C2paError as error:
+            return Verdict(state=VerdictState.ERROR, reason=_engine_error_reason(error, media_type), **base)
+        finally:
+            reader.close()
+
+    def _verdict_from_reader(self, reader: c2pa.Reader, base: dict) -> Verdict:
+        try:
+            report = json.loads(reader.json())
+        except (ValueError, RecursionError) as error:
+            return Verdict(state=VerdictState.ERROR, reason=f"the engine's report could not be read: {error}", **base)
+        if not isinstance(report, dict):
+            return Verdict(state=VerdictState.ERROR, reason="the engine's report is not an object", **base)
+        state = report_parts.validation_state(report) or _state_from_engine(reader)
+        log = report_parts.ValidationLog.of(report)
+        active_entries = list(log.active)
+
+        crjson: dict | None = None
+
+        def load_crjson() -> dict:
+            nonlocal crjson
+            if crjson is None:
+                try:
+                    parsed = json.loads(reader.crjson())
+                except (ValueError, RecursionError):
+                    parsed = {}
+                crjson = parsed if isinstance(parsed, dict) else {}
+            return crjson
+
+        real_labels = report_parts.assertion_labels_from_log(log)
+        if not report_parts.labels_cover_report(report, real_labels):
+            real_labels = report_parts.assertion_labels_from_crjson(load_crjson()) or real_labels
+
+        manifests = report_parts.manifest_summaries(report, log=log, real_labels=real_labels)
+        active = manifests[0] if manifests and manifests[0].label == report.get("active_manifest") else None
+
+        trust_list = None
+        if state is VerdictState.TRUSTED:
+            active_label = report.get("active_manifest")
+            certificate = (
+                report_parts.certificate_facts_from_crjson(load_crjson(), active_label)
+                if isinstance(active_label, str)
+                else None
+            )
+            trust_list = self._policy.attribute_signer(
+                certificate=certificate, engine_explanation=report_parts.trusted_explanation(active_entries)
+            )
+
+        failures = report_parts.failure_codes(active_entries)
+        ingredient_failures = report_parts.ingredient_failure_codes(log)
+        actions = active.actions if active else ()
+        return Verdict(
+            state=state,
+            reason=_reason(state, active_entries, failures, ingredient_failures),
+            trust_list=trust_list,
+            signer=active.signer if active else None,
+            signed_at=active.signed_at if active else None,
+            time_stamped=active.time_stamped if active else False,
+            claim_generator=active.claim_generator if active else None,
+            title=active.title if active else None,
+            digital_source_types=report_parts.digital_source_types_of(actions),
+            actions=actions,
+            ingredients=active.ingredients if active else (),
+            failure_codes=failures,
+            ingredient_failure_codes=ingredient_failures,
+            manifests=manifests,
+            **base,
+        )
+
+
+def _state_from_engine(reader: c2pa.Reader) -> VerdictState:
+    return report_parts.validation_state({"validation_state": reader.get_validation_state()}) or VerdictState.INVALID
+
+
+def _hash_stream(stream: BinaryIO) -> tuple[str, int, bytes]:
+    """SHA-256 and length of the rest of the stream, and its first bytes, in bounded memory."""
+    head = stream.read(SNIFF_BYTES)
+    digest = hashlib.sha256(head)
+    counted = len(head)
+    if not hasattr(stream, "readinto"):
+        while chunk := stream.read(_HASH_CHUNK):
+            digest.update(chunk)
+            counted += len(chunk)
+        return digest.hexdigest(), counted, head
+    buffer = bytearray(_HASH_CHUNK)
+    view = memoryview(buffer)
+    while size := stream.readinto(buffer):
+        digest.update(view[:size])
+        counted += size
+    return digest.hexdigest(), counted, head
+
+
+def precheck_file(path: Path, *, engine_version: str) -> Verdict | int:
+    """An ERROR verdict for a path that is not a readable, non-empty regular file; else its size.
+
+    Checked before anything opens the file: a directory, a FIFO (which would block
+    a reader forever) or a device is reported, not read.
+    """
+    try:
+        info = os.stat(path)
+    except OSError as error:
+        return unreadable_verdict(error, size=0, engine_version=engine_version)
+    if stat.S_ISDIR(info.st_mode):
+        return _error(f"{_shown(path)} is a directory, not a file", size=0, engine_version=engine_version)
+    if not stat.S_ISREG(info.st_mode):
+        return _error(f"{_shown(path)} is not a regular file (device, pipe or socket)", size=0, engine_version=engine_version)
+    if info.st_size == 0:
+        return _error("empty file: there is nothing to verify", size=0, engine_version=engine_version)
+    return info.st_size
+
+
+def unreadable_verdict(error: BaseException, *, size: int, engine_version: str) -> Verdict:
+    reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+    return _error(f"the file could not be read: {clean_text(reason, limit=500)}", size=size, engine_version=engine_version)
+
+
+def _error(reason: str, *, size: int, engine_version: str) -> Verdict:
+    # The bytes were not read, so there is no content hash to report.
+    return Verdict(state=VerdictState.ERROR, reason=reason, sha256="", size=size, engine_version=engine_version)
+
+
+def _shown(path: Path) -> str:
+    return clean_text(str(path), limit=500) or "the path"
+
+
+def _engine_error_reason(error: BaseException, media_type: str | None) -> str:
+    message = clean_text(getattr(error, "message", None) or str(error), limit=1000) or type(error).__name__
+    if _REMOTE_MARKER in message:
+        url = message.split(" from url ", 1)[1].strip() if " from url " in message else "an external address"
+        return (
+            f"the credentials are stored remotely ({clean_text(url, limit=300)}); originmark does not fetch "
+            "remote manifests, on purpose: an upload must not make the server contact an address of its choosing"
+        )
+    if isinstance(error, c2pa.C2paError.NotSupported) or "type is unsupported" in message:
+        detected = f" ({media_type})" if media_type else ""
+        return f"unsupported file type{detected}: the C2PA engine cannot read credentials from it"
+    if "prerelease content detected" in message:
+        return "the credentials use a pre-release C2PA format that is no longer supported"
+    if "could not be parsed" in message:
+        detail = message.split("could not be parsed:", 1)[-1].strip()
+        return f"the file is malformed and could not be parsed: {detail}"
+    return f"the credentials could not be evaluated: {message}"
+
+
+def _reason(
+    state: VerdictState,
+    entries: list[report_parts.StatusEntry],
+    failures: tuple[str, ...],
+    ingredient_failures: tuple[str, ...],
+) -> str | None:
+    if state is VerdictState.INVALID:
+        # The signer being unknown is not why credentials are broken: name the other codes.
+        explained = [
+            _explain(code, entries) for code in failures if code != report_parts.UNTRUSTED_CODE
+        ] or [f"an ingredient: {code}" for code in ingredient_failures if code != report_parts.UNTRUSTED_CODE]
+        return "credentials are present but broken: " + ("; ".join(explained[:5]) or "the engine found them invalid")
+    if state is VerdictState.VALID:
+        if any(e.code == report_parts.TRUSTED_CODE and e.outcome == "success" for e in entries):
+            return "the signer is on a configured trust list, but an ingredient's signer is not (unrecognized)"
+        return "the signature is valid, but the signer is on no configured trust list (unrecognized)"
+    return None
+
+
+def _explain(code: str, entries: list[report_parts.StatusEntry]) -> str:
+    words = _FAILURE_WORDS.get(code) or next(
+        (e.explanation for e in entries if e.code == code and e.outcome == "failure" and e.explanation), None
+    )
+    return f"{code} ({words})" if words else code
