@@ -3,7 +3,9 @@
 Built once per process (or per service): one c2pa Context and one Signer, shared by every
 call — both are safe to share, and the engine releases the GIL while it hashes — plus a
 new single-use Builder per call. Construction signs and verifies a probe image and refuses
-to return a signer whose output would not verify (signer/probe.py).
+to return a signer whose output would not verify (signer/probe.py); after that only AI
+edits are read back, because the parent's credentials travel into the output
+(signer/self_check.py).
 
 Large media are streamed file to file: originmark never reads an asset into memory; the
 engine reads the source and writes the output through file objects. The engine itself

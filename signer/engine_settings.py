@@ -12,20 +12,22 @@ from typing import Any
 
 from keys.profile import ALLOWED_SIGNING_EKUS
 
-# Assertions our claim generator makes itself belong in the claim's created_assertions;
-# the engine would list everything but the hard binding as gathered.
 # Above this size the engine keeps its working copy of an asset in a temp file instead of
 # memory (its default, 512 MB, doubles the peak memory for a 300 MB video).
 BACKING_STORE_MEMORY_THRESHOLD_MB = 64
 
+# Assertions our claim generator makes itself belong in the claim's created_assertions;
+# the engine would list everything but the hard binding as gathered.
 CREATED_ASSERTION_LABELS = ("c2pa.actions", "c2pa.ingredient", "c2pa.thumbnail.claim", "c2pa.thumbnail.ingredient")
 
 
 def claim_signing_eku_config() -> str:
-    """The engine's `trust.trust_config`: the EKUs it accepts on a signing certificate.
+    """The engine's `trust.trust_config`: the EKUs it accepts on a signing certificate when verifying.
 
-    The engine's default accepts only emailProtection; the list comes from keys/ so that a
-    chain keys/ accepts is one the engine accepts too.
+    The engine's default accepts only emailProtection, so a certificate with only the C2PA
+    claim-signing EKU verifies Invalid without this list. It is set on the signing context
+    too, where it decides how a parent's credentials are judged in the ingredient. The list
+    comes from keys/, so that a chain keys/ accepts is one the engine accepts.
     """
     return "".join(f"{oid.dotted_string}\n" for oid in ALLOWED_SIGNING_EKUS)
 

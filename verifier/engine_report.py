@@ -384,7 +384,7 @@ def _ingredient(
             state = VerdictState.VALID
     declared_source_type = ingredient.get("digitalSourceType", ingredient.get("digital_source_type"))
     return IngredientSummary(
-        title=clean_text(ingredient.get("title"), limit=1000),
+        title=clean_text(ingredient.get("title")),
         relationship=clean_text(ingredient.get("relationship"), limit=50),
         format=clean_text(ingredient.get("format"), limit=200),
         manifest_label=clean_text(manifest_label, limit=500),
@@ -439,7 +439,7 @@ def manifest_summaries(
             ManifestSummary(
                 label=clean_text(label, limit=500) or "",
                 claim_generator=claim_generator_of(manifest),
-                title=clean_text(manifest.get("title"), limit=1000),
+                title=clean_text(manifest.get("title")),
                 signer=signer_of(manifest),
                 signed_at=signing_time_of(manifest),
                 time_stamped=label in stamped,

@@ -88,15 +88,17 @@ class Verifier:
             return self.verify_stream(stream, size=checked)
 
     def verify_stream(self, stream: BinaryIO, *, size: int | None = None) -> Verdict:
-        """Verify a seekable binary stream from its current position to its end.
+        """Verify a whole seekable binary stream, from its first byte whatever its position.
 
-        `size`, when given, is the expected byte count (e.g. a Content-Length); the
-        verdict reports the bytes actually read either way.
+        (The engine reads containers by absolute offset, so a stream is always read from
+        the start; a just-written upload need not be rewound by the caller.) `size`, when
+        given, is what the caller expects (e.g. a Content-Length); the verdict reports the
+        bytes actually read and hashed.
         """
         try:
-            start = stream.tell()
+            stream.seek(0)
             digest, counted, head = _hash_stream(stream)
-            stream.seek(start)
+            stream.seek(0)
         except (OSError, ValueError) as error:
             return unreadable_verdict(error, size=size or 0, engine_version=self._engine_version)
         media_type = sniff_media_type(head)

@@ -19,6 +19,8 @@ Behaviour (also in `--help`):
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -26,7 +28,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, ContextManager
+from typing import TYPE_CHECKING, Annotated, ContextManager
 
 import typer
 from rich.console import Console
@@ -94,7 +96,7 @@ def verify(
     writer = open_writer(output_format)
     try:
         with verifier_cm as verifier, _progress(err_console, quiet=quiet) as progress:
-            task = progress.add_task("Verifying", total=None) if progress else None
+            task = progress.add_task("Verifying", total=None) if progress is not None else None
             writer.start()
             # closing(): on an interrupt the pending files are cancelled before the verifier closes.
             with closing(_outcomes(walker, verifier, jobs=jobs)) as outcomes:
@@ -144,9 +146,6 @@ def _print_error(console: Console, message: str) -> None:
 
 def _silence_stdout() -> None:
     # Python flushes stdout at exit; with the pipe closed that would print a second BrokenPipeError.
-    import os
-    import sys
-
     devnull = os.open(os.devnull, os.O_WRONLY)
     try:
         os.dup2(devnull, sys.stdout.fileno())
@@ -160,8 +159,6 @@ def _progress(console: Console, *, quiet: bool) -> ContextManager[Progress | Non
     """A live progress bar on stderr, only when stderr is a terminal (never in pipes or logs)."""
     if quiet or not console.is_terminal:
         return nullcontext(None)
-    import sys
-
     return Progress(
         SpinnerColumn(),
         TextColumn("[bold]{task.description}"),
@@ -180,7 +177,7 @@ def _progress(console: Console, *, quiet: bool) -> ContextManager[Progress | Non
 # --- the batch -------------------------------------------------------------------------------
 
 
-def _outcomes(items: Iterable[InputItem], verifier: Any, *, jobs: int) -> Iterator[FileOutcome]:
+def _outcomes(items: Iterable[InputItem], verifier: IsolatedVerifier, *, jobs: int) -> Iterator[FileOutcome]:
     """Verify `items` on `jobs` threads; yield outcomes in input order, at most a window in flight."""
     window_size = jobs * _WINDOW_PER_JOB
     in_flight: deque[Future[FileOutcome]] = deque()

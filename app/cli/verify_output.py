@@ -11,8 +11,8 @@ import csv
 import dataclasses
 import enum
 import json
+import re
 import sys
-import unicodedata
 from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
@@ -26,7 +26,6 @@ from rich.table import Table
 from rich.text import Text
 
 from app.cli.render import label_style, make_console, safe_text, state_style
-
 from verifier.label import label_for
 from verifier.label_types import Label, LabelKind
 from verifier.verdict import Verdict, VerdictState
@@ -160,13 +159,15 @@ CSV_LIST_SEPARATOR = "; "
 _FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 
 
+# C0/C1 controls but newline, DEL, bidi embeddings/overrides/isolates, line/paragraph separators
+# (the set app.cli.render removes for terminals; zero-width joiners stay, scripts need them).
+_CSV_UNSAFE_CHARS = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\u2028\u2029\u061c]")
+
+
 def _csv_safe_text(text: str) -> str:
-    # Control characters (ESC, C1, bidi overrides) are shown as \\uXXXX so that `cat out.csv` on a
-    # terminal cannot be driven by a hostile manifest; newlines in a field are kept (CSV quotes them).
-    cleaned = "".join(
-        char if char == "\n" or unicodedata.category(char) not in ("Cc", "Cf") else f"\\u{ord(char):04x}"
-        for char in text
-    )
+    # Unsafe characters are shown as \\uXXXX, so `cat out.csv` on a terminal cannot be driven by a
+    # hostile manifest; newlines in a field are kept (the CSV writer quotes the field).
+    cleaned = _CSV_UNSAFE_CHARS.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
     return "'" + cleaned if cleaned.startswith(_FORMULA_TRIGGERS) else cleaned
 
 

@@ -8,6 +8,7 @@ tests/fixtures/media (see SOURCES.md there).
 
 from __future__ import annotations
 
+import datetime
 import json
 import wave
 from collections.abc import Callable
@@ -17,8 +18,14 @@ from typing import Any
 
 import c2pa
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
 from PIL import Image
 
+from keys.algorithms import SigningAlgorithm
+from keys.signing_key import SigningKey
 from signer.engine import ContentSigner, SignerOptions
 from signer.engine_settings import probe_verification_settings
 
@@ -156,5 +163,68 @@ def make_jpeg() -> Callable[..., Path]:
     def make(path: Path, *, size: tuple[int, int] = (24, 24)) -> Path:
         gradient_image(size).save(path, "JPEG")
         return path
+
+    return make
+
+
+C2PA_CLAIM_SIGNING = ObjectIdentifier("1.3.6.1.4.1.62558.2.1")
+
+
+def _test_name(common_name: str) -> x509.Name:
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "originmark signer tests"),
+        ]
+    )
+
+
+def _test_root(now: datetime.datetime) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(_test_name("Signer Test Root"))
+        .issuer_name(_test_name("Signer Test Root"))
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    return certificate, key
+
+
+@pytest.fixture
+def make_signing_key() -> Callable[..., SigningKey]:
+    """A SigningKey from a fresh test CA, built directly (bypassing keys.loader's checks, so
+    the signer's own defences are what is tested). `wrong_root` puts an unrelated root last."""
+
+    def make(*, ekus: list[ObjectIdentifier] | None = None, wrong_root: bool = False) -> SigningKey:
+        now = datetime.datetime.now(datetime.UTC)
+        root, root_key = _test_root(now)
+        key = ec.generate_private_key(ec.SECP256R1())
+        leaf = (
+            x509.CertificateBuilder()
+            .subject_name(_test_name("Signer Test Signing Certificate"))
+            .issuer_name(root.subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=30))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.KeyUsage(True, False, False, False, False, False, False, False, False), critical=True)
+            .add_extension(
+                x509.ExtendedKeyUsage(ekus or [C2PA_CLAIM_SIGNING, ExtendedKeyUsageOID.EMAIL_PROTECTION]),
+                critical=False,
+            )
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(root_key.public_key()), critical=False)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+            .sign(root_key, hashes.SHA256())
+        )
+        last = _test_root(now)[0] if wrong_root else root
+        return SigningKey(algorithm=SigningAlgorithm.ES256, certificates=(leaf, last), private_key=key)
 
     return make

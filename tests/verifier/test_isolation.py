@@ -1,0 +1,204 @@
+"""IsolatedVerifier: worker processes bounded in memory and time, safe from many threads."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from verifier.errors import VerifierClosedError, VerifierUnavailableError
+from verifier.isolation import IsolatedVerifier, VerifyLimits
+from verifier.reader import Verifier
+from verifier.trust import default_trust_policy
+from verifier.verdict import VerdictState
+
+FIREFLY = "c2pa-js-legacy/tools/testing/fixtures/images/firefly-1.jpg"
+NO_MANIFEST = "c2pa-rs/sdk/tests/fixtures/no_manifest.jpg"
+TAMPERED = "public-testfiles/image/jpeg/adobe-20220124-XCA.jpg"
+GENEROUS = VerifyLimits(timeout_seconds=30, memory_bytes=1024**3, max_asset_bytes=1024**3)
+MB = 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def corpus(shared_dir) -> Path:
+    return shared_dir / "corpus"
+
+
+@pytest.fixture(scope="module")
+def policy():
+    return default_trust_policy()
+
+
+@pytest.fixture(scope="module")
+def pool(policy):
+    with IsolatedVerifier(policy=policy, limits=GENEROUS, workers=2) as verifier:
+        yield verifier
+
+
+def _worker_children() -> set[int]:
+    """Live (non-zombie) processes whose parent is this test process and that run a worker."""
+    found = set()
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":\t", 1) for line in status.read_text().splitlines() if ":\t" in line)
+            cmdline = (status.parent / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(fields.get("PPid", "0")) == os.getpid() and b"_worker_entry" in cmdline and not fields["State"].startswith("Z"):
+            found.add(int(status.parent.name))
+    return found
+
+
+def _gone(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return True
+    return "\nState:\tZ" in state  # dead, waiting for init to reap it
+
+
+def test_limits_are_checked():
+    with pytest.raises(ValueError, match="timeout_seconds"):
+        VerifyLimits(timeout_seconds=0, memory_bytes=MB, max_asset_bytes=1)
+    with pytest.raises(ValueError, match="memory_bytes"):
+        VerifyLimits(timeout_seconds=1, memory_bytes=0, max_asset_bytes=1)
+    with pytest.raises(ValueError, match="max_asset_bytes"):
+        VerifyLimits(timeout_seconds=1, memory_bytes=MB, max_asset_bytes=-1)
+    with pytest.raises(ValueError, match="workers"):
+        IsolatedVerifier(policy=default_trust_policy(), limits=GENEROUS, workers=0)
+
+
+def test_pool_gives_the_same_verdicts_as_in_process(pool, policy, corpus):
+    in_process = Verifier(policy=policy)
+    for path in (FIREFLY, NO_MANIFEST, TAMPERED, "public-testfiles/image/jpeg/adobe-20220124-CAICAI.jpg"):
+        assert pool.verify_file(corpus / path) == in_process.verify_file(corpus / path)
+
+
+def test_bad_paths_are_answered_without_a_worker(pool, tmp_path):
+    assert "is a directory" in pool.verify_file(tmp_path).reason
+    empty = tmp_path / "empty.png"
+    empty.touch()
+    assert pool.verify_file(empty).reason == "empty file: there is nothing to verify"
+    assert pool.verify_file(tmp_path / "missing.jpg").reason == "the file could not be read: No such file or directory"
+
+
+def test_four_threads_share_two_workers(pool, policy, corpus):
+    paths = [corpus / p for p in (FIREFLY, NO_MANIFEST, TAMPERED, "c2pa-rs/sdk/tests/fixtures/CA.jpg")] * 6
+    expected = {p: Verifier(policy=policy).verify_file(p) for p in set(paths)}
+    with ThreadPoolExecutor(4) as threads:
+        verdicts = list(threads.map(pool.verify_file, paths))
+    assert verdicts == [expected[p] for p in paths]
+    assert len(pool.worker_pids) == 2
+
+
+def test_oversized_file_is_refused_without_the_engine(policy, corpus):
+    limits = VerifyLimits(timeout_seconds=30, memory_bytes=1024**3, max_asset_bytes=1000)
+    with IsolatedVerifier(policy=policy, limits=limits, workers=1) as small:
+        verdict = small.verify_file(corpus / FIREFLY)
+    assert verdict.state is VerdictState.ERROR
+    assert verdict.reason == "the file is 843562 bytes, over the limit of 1000 bytes; not verified"
+    assert (verdict.size, verdict.sha256) == (843562, "")
+
+
+def test_timeout_kills_the_worker_and_the_pool_keeps_working(policy, corpus, tmp_path):
+    # A dedicated slow input: 1 GiB (sparse, so it costs no disk) takes far longer than
+    # the limit to read and hash.
+    slow = tmp_path / "slow.svg"
+    with open(slow, "wb") as handle:
+        handle.write(b'<svg xmlns="http://www.w3.org/2000/svg">')
+        handle.truncate(1024 * MB)
+    limits = VerifyLimits(timeout_seconds=0.3, memory_bytes=1024**3, max_asset_bytes=2 * 1024**3)
+    with IsolatedVerifier(policy=policy, limits=limits, workers=1) as bounded:
+        (before,) = bounded.worker_pids
+        started = time.monotonic()
+        verdict = bounded.verify_file(slow)
+        assert time.monotonic() - started < 10
+        assert verdict.state is VerdictState.ERROR
+        assert verdict.reason.startswith("verification took longer than 0.3 s (the time limit per file)")
+        assert verdict.size == 1024 * MB
+        (after,) = bounded.worker_pids
+        assert after != before and _gone(before)
+        assert bounded.verify_file(corpus / NO_MANIFEST).state is VerdictState.NONE
+
+
+def test_memory_limit_stops_the_engine_and_the_pool_keeps_working(policy, corpus, tmp_path):
+    # The engine reads a whole SVG into memory: 64 MB of it does not fit in 112 MB of
+    # address space once the worker itself (~70 MB) is counted.
+    heavy = tmp_path / "heavy.svg"
+    with open(heavy, "wb") as handle:
+        handle.write(b'<svg xmlns="http://www.w3.org/2000/svg"><!-- ')
+        block = b"x" * MB
+        for _ in range(64):
+            handle.write(block)
+        handle.write(b" --></svg>")
+    limits = VerifyLimits(timeout_seconds=30, memory_bytes=112 * MB, max_asset_bytes=1024**3)
+    with IsolatedVerifier(policy=policy, limits=limits, workers=1) as bounded:
+        (before,) = bounded.worker_pids
+        verdict = bounded.verify_file(heavy)
+        assert verdict.state is VerdictState.ERROR
+        assert verdict.reason.startswith("the engine exceeded the memory limit (112 MB per file) or crashed")
+        assert bounded.worker_pids != (before,)
+        assert bounded.verify_file(corpus / FIREFLY).state is VerdictState.TRUSTED
+
+
+def test_a_worker_killed_from_outside_is_replaced(policy, corpus):
+    with IsolatedVerifier(policy=policy, limits=GENEROUS, workers=1) as bounded:
+        (victim,) = bounded.worker_pids
+        os.kill(victim, signal.SIGKILL)
+        assert bounded.verify_file(corpus / FIREFLY).state is VerdictState.TRUSTED
+        assert bounded.worker_pids != (victim,)
+
+
+def test_a_memory_limit_too_small_to_start_fails_at_construction(policy):
+    before = _worker_children()
+    limits = VerifyLimits(timeout_seconds=5, memory_bytes=16 * MB, max_asset_bytes=MB)
+    with pytest.raises(VerifierUnavailableError, match="could not start|exited while starting"):
+        IsolatedVerifier(policy=policy, limits=limits, workers=2)
+    assert _worker_children() <= before
+
+
+def test_close_stops_every_worker_and_is_idempotent(policy, corpus):
+    before = _worker_children()
+    verifier = IsolatedVerifier(policy=policy, limits=GENEROUS, workers=2)
+    pids = set(verifier.worker_pids)
+    assert len(pids) == 2 and pids <= _worker_children()
+    assert verifier.verify_file(corpus / NO_MANIFEST).state is VerdictState.NONE
+    verifier.close()
+    verifier.close()
+    assert all(_gone(pid) for pid in pids)
+    assert _worker_children() <= before
+    with pytest.raises(VerifierClosedError):
+        verifier.verify_file(corpus / NO_MANIFEST)
+
+
+def test_workers_die_with_their_owner(tmp_path):
+    # The owner is SIGKILLed (no cleanup runs): its workers must not outlive it.
+    script = tmp_path / "owner.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import os, signal
+            from verifier.isolation import IsolatedVerifier, VerifyLimits
+            from verifier.trust import default_trust_policy
+            limits = VerifyLimits(timeout_seconds=5, memory_bytes=1024**3, max_asset_bytes=10**9)
+            pool = IsolatedVerifier(policy=default_trust_policy(), limits=limits, workers=2)
+            print(*pool.worker_pids, flush=True)
+            os.kill(os.getpid(), signal.SIGKILL)
+            """
+        )
+    )
+    owner = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
+    assert owner.returncode == -signal.SIGKILL
+    pids = [int(pid) for pid in owner.stdout.split()]
+    assert len(pids) == 2
+    deadline = time.monotonic() + 5
+    while not all(_gone(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert all(_gone(pid) for pid in pids)
