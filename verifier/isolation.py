@@ -5,28 +5,32 @@ Why: some inputs make the engine use huge memory or time (c2pa-rs issue 1885:
 the host down, and a native abort must not take the caller with it.
 
 How:
-- `workers` long-lived processes (forkserver context: started cheaply, without
-  copying the caller's threads or memory), each holding one `Verifier` built
-  once, with RLIMIT_AS = `memory_bytes`: an allocation past the limit fails in
-  the worker, which dies or reports, never the caller.
+- `workers` long-lived processes, each a fresh `python -I` that imports only the
+  verifier (not the caller's `__main__`, threads or memory) and builds one
+  `Verifier` once, then sets RLIMIT_AS = `memory_bytes`: an allocation past the
+  limit fails in the worker, which dies or reports, never the caller.
 - Each call checks out an idle worker, sends the *path* (not the bytes) over a
-  pipe and waits up to `timeout_seconds` for the small picklable `Verdict`.
-  On timeout the worker is killed and replaced; a worker that died (memory
-  limit, native crash) is replaced too. Either way the caller gets an `error`
-  verdict saying why, and the pool keeps its size.
+  socket pair and waits up to `timeout_seconds` for the small picklable
+  `Verdict`. On timeout the worker is killed and replaced; a worker that died on
+  the file (memory limit, native crash) is replaced too. Either way the caller
+  gets an `error` verdict saying why, and the pool keeps its size.
 - Files larger than `max_asset_bytes` are refused before any engine sees them.
-- Workers die with their owner: they exit on EOF of their pipe, ask the kernel
-  for SIGKILL when their parent (the forkserver, which exits with the owner)
-  dies, and carry an RLIMIT_CPU backstop per file. `close()` stops them all.
+- Workers die with their owner: they exit on EOF of their socket, ask Linux for
+  SIGKILL when the owner's (long-lived) spawner thread ends, ignore the
+  terminal's Ctrl-C (the owner decides), and carry an RLIMIT_CPU backstop per
+  file. `close()` stops them all, and so does dropping the pool.
 """
 
 from __future__ import annotations
 
 import copyreg
+import io
 import math
 import os
+import pickle
 import queue
 import resource
+import select
 import signal
 import socket
 import subprocess
@@ -35,6 +39,7 @@ import threading
 import time
 import weakref
 from concurrent.futures import ThreadPoolExecutor
+import dataclasses
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -86,8 +91,38 @@ def _reduce_slots(instance: object) -> tuple:
     return _rebuild, (cls, tuple(getattr(instance, name) for name in cls.__slots__))
 
 
-for _cls in (Verdict, ManifestSummary, Action, Signer, IngredientSummary):
+_VERDICT_CLASSES = (Verdict, ManifestSummary, Action, Signer, IngredientSummary)
+for _cls in _VERDICT_CLASSES:
     copyreg.pickle(_cls, _reduce_slots)
+
+# A worker parses hostile input with native code. Were that ever exploited, the worker
+# must not be able to run code in the owner through a crafted pickle: the owner only
+# unpickles these names, and only up to this size.
+_MAX_REPLY_BYTES = 32 * 1024 * 1024
+_ALLOWED_GLOBALS = {
+    (__name__, "_rebuild"),
+    ("datetime", "datetime"),
+    ("datetime", "timezone"),
+    ("datetime", "timedelta"),
+    ("verifier.verdict", "VerdictState"),
+    ("verifier.verdict", "ActionsForm"),
+    *(("verifier.verdict", cls.__name__) for cls in _VERDICT_CLASSES),
+}
+
+
+class _ReplyUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> object:
+        if (module, name) not in _ALLOWED_GLOBALS:
+            raise pickle.UnpicklingError(f"a worker sent a forbidden object: {module}.{name}")
+        return super().find_class(module, name)
+
+
+def _load_reply(data: bytes) -> object:
+    return _ReplyUnpickler(io.BytesIO(data)).load()
+
+
+def _send(connection: Connection, message: object) -> None:
+    connection.send_bytes(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
 
 
 # --- the worker process ---
@@ -111,6 +146,8 @@ def _limit_address_space(memory_bytes: int) -> None:
     limit = memory_bytes if hard == resource.RLIM_INFINITY else min(memory_bytes, hard)
     # Hard limit too: code running in the worker cannot raise it again.
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    # A crash must not leave a core file (in the caller's directory, holding upload data).
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
 def _bound_cpu_for_next_file(timeout_seconds: float) -> None:
@@ -140,9 +177,9 @@ def _worker_entry(fd: int) -> None:
         _limit_address_space(limits.memory_bytes)
         verifier = Verifier(policy=policy)
     except BaseException as error:  # noqa: BLE001 - reported to the owner, who raises
-        connection.send(("failed", f"{type(error).__name__}: {error}"))
+        _send(connection, ("failed", f"{type(error).__name__}: {error}"))
         return
-    connection.send(("ready", os.getpid()))
+    _send(connection, ("ready", os.getpid()))
     _serve(connection, verifier, limits)
 
 
@@ -159,16 +196,37 @@ def _serve(connection: Connection, verifier: Verifier, limits: VerifyLimits) -> 
             verdict = verifier.verify_file(Path(job))
         except MemoryError:
             # Python ran out under the limit: report, then exit to start clean.
-            connection.send(_limit_verdict(Path(job), limits, reason=_memory_reason(limits)))
+            _send(connection, _limit_verdict(Path(job), limits, reason=_memory_reason(limits)))
             return
         except Exception as error:  # noqa: BLE001 - a bug must still be a verdict, not a dead pool
-            verdict = _limit_verdict(Path(job), limits, reason=f"internal error while verifying: {type(error).__name__}")
-        connection.send(verdict)
+            reason = f"internal error while verifying: {type(error).__name__}"
+            verdict = _limit_verdict(Path(job), limits, reason=reason)
+        _send_verdict(connection, verdict, Path(job), limits)
+
+
+def _send_verdict(connection: Connection, verdict: Verdict, path: Path, limits: VerifyLimits) -> None:
+    data = pickle.dumps(verdict, protocol=pickle.HIGHEST_PROTOCOL)
+    if len(data) > _MAX_REPLY_BYTES:
+        # Every field is bounded, but a store of very many manifests could still add up.
+        reduced = dataclasses.replace(
+            verdict,
+            manifests=(),
+            ingredients=verdict.ingredients[:100],
+            actions=verdict.actions[:100],
+            reason=(verdict.reason or "") + " (the manifest store is too large to report in full)",
+        )
+        data = pickle.dumps(reduced, protocol=pickle.HIGHEST_PROTOCOL)
+        if len(data) > _MAX_REPLY_BYTES:
+            data = pickle.dumps(
+                _limit_verdict(path, limits, reason="the manifest store is too large to report"),
+                protocol=pickle.HIGHEST_PROTOCOL,
+            )
+    connection.send_bytes(data)
 
 
 def _memory_reason(limits: VerifyLimits) -> str:
     return (
-        f"the engine exceeded the memory limit ({limits.memory_bytes // (1024 * 1024)} MB per file) "
+        f"the engine exceeded the memory limit ({limits.memory_bytes // (1024 * 1024)} MB) "
         "or crashed on this file; it was stopped"
     )
 
@@ -212,6 +270,9 @@ class _Worker:
         finally:
             theirs.close()
         self.connection = Connection(ours.detach())
+        # One poll object per worker: Connection.poll() builds a selector on every call.
+        self._poller = select.poll()
+        self._poller.register(self.connection.fileno(), select.POLLIN)
         try:
             self.connection.send((policy, limits, os.getpid()))
         except OSError:
@@ -221,12 +282,29 @@ class _Worker:
     def alive(self) -> bool:
         return self.process.poll() is None
 
+    def readable_within(self, timeout: float) -> bool:
+        """Whether a reply (or EOF) arrives within `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            if self._poller.poll(max(1, math.ceil(remaining * 1000))):
+                return True
+
+    def exit_code(self) -> int | None:
+        """The exit status once the process is gone (it is when its socket says EOF)."""
+        try:
+            return self.process.wait(_STOP_GRACE_SECONDS)
+        except subprocess.TimeoutExpired:
+            return None
+
     def wait_ready(self, timeout: float) -> None:
         try:
             if not self.connection.poll(timeout):
                 raise VerifierUnavailableError(f"a verifier worker did not start within {timeout:g} s")
-            kind, detail = self.connection.recv()
-        except (EOFError, OSError) as error:
+            kind, detail = _load_reply(self.connection.recv_bytes(_MAX_REPLY_BYTES))
+        except (EOFError, OSError, pickle.UnpicklingError, ValueError, TypeError) as error:
             raise VerifierUnavailableError(
                 f"a verifier worker exited while starting (exit code {self.process.poll()}); "
                 "is the memory limit too small to load the engine?"
@@ -308,14 +386,17 @@ class IsolatedVerifier:
         """Verify one file in a worker; a bad file, a timeout or a crash is an `error` verdict."""
         if self._closed:
             raise VerifierClosedError("this IsolatedVerifier was closed")
-        path = Path(path)
+        path = Path(os.path.abspath(path))  # a worker's working directory is the one it started in
         checked = precheck_file(path, engine_version=self._engine_version)
         if isinstance(checked, Verdict):
             return checked
         if checked > self._limits.max_asset_bytes:
             return Verdict(
                 state=VerdictState.ERROR,
-                reason=f"the file is {checked} bytes, over the limit of {self._limits.max_asset_bytes} bytes; not verified",
+                reason=(
+                    f"the file is {checked} bytes, over the limit of {self._limits.max_asset_bytes} bytes; "
+                    "not verified"
+                ),
                 sha256="",
                 size=checked,
                 engine_version=self._engine_version,
@@ -384,34 +465,34 @@ class IsolatedVerifier:
             return worker
 
     def _run(self, slot: list[_Worker], path: Path) -> Verdict:
-        if not slot[0].alive:
-            slot[0] = self._replace(slot[0])
-        try:
-            slot[0].connection.send(str(path))
-        except (OSError, ValueError):
-            # Died while idle (killed from outside): one fresh worker, one more try.
-            slot[0] = self._replace(slot[0])
+        # A worker that was gone before it got this file (it exited cleanly after reporting
+        # a memory error, or was SIGKILLed from outside by an operator or the OOM killer) is
+        # replaced and the file tried once more; any other death is this file's doing.
+        for attempt in (1, 2):
+            if not slot[0].alive:
+                slot[0] = self._replace(slot[0])
             try:
                 slot[0].connection.send(str(path))
-            except (OSError, ValueError):
+                if not slot[0].readable_within(self._limits.timeout_seconds):
+                    slot[0] = self._replace(slot[0])
+                    return self._error(
+                        path,
+                        f"verification took longer than {self._limits.timeout_seconds:g} s (the time limit per "
+                        "file) and was stopped; the file may be crafted to exhaust the verifier",
+                    )
+                verdict = _load_reply(slot[0].connection.recv_bytes(_MAX_REPLY_BYTES))
+                if not isinstance(verdict, Verdict):
+                    raise pickle.UnpicklingError(f"a worker replied with {type(verdict).__name__}")
+            except (EOFError, OSError, pickle.UnpicklingError, ValueError, TypeError, AttributeError):
+                not_this_file = slot[0].exit_code() in (0, -signal.SIGKILL)
                 slot[0] = self._replace(slot[0])
-                return self._error(path, "the verifier worker could not be reached; try again")
-        timeout = self._limits.timeout_seconds
-        try:
-            if slot[0].connection.poll(timeout):
-                verdict = slot[0].connection.recv()
-                if not slot[0].alive:
-                    slot[0] = self._replace(slot[0])  # it reported, then exited to start clean
-                return verdict
-        except (EOFError, OSError):
-            slot[0] = self._replace(slot[0])
-            return self._error(path, _memory_reason(self._limits))
-        slot[0] = self._replace(slot[0])
-        return self._error(
-            path,
-            f"verification took longer than {timeout:g} s (the time limit per file) and was stopped; "
-            "the file may be crafted to exhaust the verifier",
-        )
+                if not_this_file and attempt == 1:
+                    continue
+                return self._error(path, _memory_reason(self._limits))
+            if not slot[0].alive:
+                slot[0] = self._replace(slot[0])  # it reported, then exited to start clean
+            return verdict
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _error(self, path: Path, reason: str) -> Verdict:
         return _limit_verdict(path, self._limits, reason=reason, version=self._engine_version)

@@ -114,8 +114,11 @@ class Verifier:
             reader = c2pa.Reader.try_create(media_type, stream, context=self._context)
         except c2pa.C2paError as error:
             return Verdict(state=VerdictState.ERROR, reason=_engine_error_reason(error, media_type), **base)
+        except MemoryError:
+            raise  # the isolated verifier reports it and starts a clean worker
         except Exception as error:  # noqa: BLE001 - the binding's own failures are verdicts too
-            return Verdict(state=VerdictState.ERROR, reason=f"the engine failed on this file: {clean_text(str(error), limit=500)}", **base)
+            reason = f"the engine failed on this file: {clean_text(str(error), limit=500)}"
+            return Verdict(state=VerdictState.ERROR, reason=reason, **base)
         if reader is None:
             return Verdict(state=VerdictState.NONE, reason="no Content Credentials found in the file", **base)
         try:
@@ -136,36 +139,24 @@ class Verifier:
         log = report_parts.ValidationLog.of(report)
         active_entries = list(log.active)
 
-        crjson: dict | None = None
-
-        def load_crjson() -> dict:
-            nonlocal crjson
-            if crjson is None:
-                try:
-                    parsed = json.loads(reader.crjson())
-                except (ValueError, RecursionError):
-                    parsed = {}
-                crjson = parsed if isinstance(parsed, dict) else {}
-            return crjson
-
+        crjson = _CrJson(reader)
         real_labels = report_parts.assertion_labels_from_log(log)
         if not report_parts.labels_cover_report(report, real_labels):
-            real_labels = report_parts.assertion_labels_from_crjson(load_crjson()) or real_labels
+            real_labels = report_parts.assertion_labels_from_crjson(crjson.parsed()) or real_labels
 
         manifests = report_parts.manifest_summaries(report, log=log, real_labels=real_labels)
         active = manifests[0] if manifests and manifests[0].label == report.get("active_manifest") else None
 
         trust_list = None
         if state is VerdictState.TRUSTED:
+            explanation = report_parts.trusted_explanation(active_entries)
             active_label = report.get("active_manifest")
             certificate = (
-                report_parts.certificate_facts_from_crjson(load_crjson(), active_label)
-                if isinstance(active_label, str)
+                report_parts.certificate_facts_from_crjson(crjson.parsed(), active_label)
+                if isinstance(active_label, str) and self._policy.needs_certificate(explanation)
                 else None
             )
-            trust_list = self._policy.attribute_signer(
-                certificate=certificate, engine_explanation=report_parts.trusted_explanation(active_entries)
-            )
+            trust_list = self._policy.attribute_signer(certificate=certificate, engine_explanation=explanation)
 
         failures = report_parts.failure_codes(active_entries)
         ingredient_failures = report_parts.ingredient_failure_codes(log)
@@ -187,6 +178,23 @@ class Verifier:
             manifests=manifests,
             **base,
         )
+
+
+class _CrJson:
+    """The reader's crJSON, fetched at most once and only when asked for (it is costly)."""
+
+    def __init__(self, reader: c2pa.Reader) -> None:
+        self._reader = reader
+        self._parsed: dict | None = None
+
+    def parsed(self) -> dict:
+        if self._parsed is None:
+            try:
+                value = json.loads(self._reader.crjson())
+            except (ValueError, RecursionError):
+                value = {}
+            self._parsed = value if isinstance(value, dict) else {}
+        return self._parsed
 
 
 def _state_from_engine(reader: c2pa.Reader) -> VerdictState:
@@ -224,7 +232,8 @@ def precheck_file(path: Path, *, engine_version: str) -> Verdict | int:
     if stat.S_ISDIR(info.st_mode):
         return _error(f"{_shown(path)} is a directory, not a file", size=0, engine_version=engine_version)
     if not stat.S_ISREG(info.st_mode):
-        return _error(f"{_shown(path)} is not a regular file (device, pipe or socket)", size=0, engine_version=engine_version)
+        reason = f"{_shown(path)} is not a regular file (device, pipe or socket)"
+        return _error(reason, size=0, engine_version=engine_version)
     if info.st_size == 0:
         return _error("empty file: there is nothing to verify", size=0, engine_version=engine_version)
     return info.st_size
@@ -232,7 +241,8 @@ def precheck_file(path: Path, *, engine_version: str) -> Verdict | int:
 
 def unreadable_verdict(error: BaseException, *, size: int, engine_version: str) -> Verdict:
     reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
-    return _error(f"the file could not be read: {clean_text(reason, limit=500)}", size=size, engine_version=engine_version)
+    reason = f"the file could not be read: {clean_text(reason, limit=500)}"
+    return _error(reason, size=size, engine_version=engine_version)
 
 
 def _error(reason: str, *, size: int, engine_version: str) -> Verdict:

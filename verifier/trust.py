@@ -294,6 +294,17 @@ class TrustPolicy:
             },
         }
 
+    def needs_certificate(self, engine_explanation: str | None) -> bool:
+        """Whether `attribute_signer` needs the certificate's facts for this explanation.
+
+        Not when the engine names one of this policy's signer lists: that is an anchor
+        match on that list. Yes for an allowed-list match ("[]"), a TSA list (the quirk)
+        or anything unexpected. (Fetching the facts costs a third of a read.)
+        """
+        named = _list_named_in(engine_explanation)
+        listed = self._by_name.get(named) if named else None
+        return listed is None or listed.trust_list.kind is not TrustKind.MANIFEST
+
     def attribute_signer(
         self, *, certificate: CertificateFacts | None, engine_explanation: str | None
     ) -> str | None:

@@ -143,7 +143,7 @@ def test_memory_limit_stops_the_engine_and_the_pool_keeps_working(policy, corpus
         (before,) = bounded.worker_pids
         verdict = bounded.verify_file(heavy)
         assert verdict.state is VerdictState.ERROR
-        assert verdict.reason.startswith("the engine exceeded the memory limit (112 MB per file) or crashed")
+        assert verdict.reason.startswith("the engine exceeded the memory limit (112 MB) or crashed")
         assert bounded.worker_pids != (before,)
         assert bounded.verify_file(corpus / FIREFLY).state is VerdictState.TRUSTED
 
@@ -202,3 +202,16 @@ def test_workers_die_with_their_owner(tmp_path):
     while not all(_gone(pid) for pid in pids) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert all(_gone(pid) for pid in pids)
+
+
+def test_the_owner_unpickles_only_verdicts_from_a_worker():
+    # Workers parse hostile input in native code: a worker that were ever subverted
+    # must not be able to make its owner run code through a crafted reply.
+    import pickle
+
+    from verifier.isolation import _load_reply
+
+    with pytest.raises(pickle.UnpicklingError, match="forbidden object: posix.system"):
+        _load_reply(pickle.dumps(os.system))
+    with pytest.raises(pickle.UnpicklingError, match="forbidden object"):
+        _load_reply(pickle.dumps(subprocess.Popen))

@@ -489,3 +489,13 @@ def test_verdict_is_a_verdict_for_every_corpus_file(verifier, corpus, index):
         assert isinstance(verdict, Verdict)
         assert verdict.sha256 == entry["sha256"], path
         assert verdict.reason or verdict.state is VerdictState.TRUSTED, path
+
+
+def test_real_assertion_labels_when_the_validation_log_does_not_name_them(verifier, corpus):
+    # The ingredient's manifest here was never validated assertion by assertion (its claim
+    # is broken), so its real labels come from crJSON: legacy actions stay legacy.
+    verdict = verifier.verify_file(corpus / "public-testfiles/image/jpeg/adobe-20220124-E-clm-CAICAI.jpg")
+    ingredient_manifest = next(m for m in verdict.manifests if m.label.endswith("8bb8ad50-ef2f-4f75-b709-a0e302d58019"))
+    assert "c2pa.actions" in ingredient_manifest.assertion_labels
+    assert "c2pa.actions.v2" not in ingredient_manifest.assertion_labels
+    assert ingredient_manifest.actions and {a.form for a in ingredient_manifest.actions} == {ActionsForm.V1}

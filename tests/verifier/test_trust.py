@@ -258,3 +258,12 @@ def test_pem_with_comments_between_blocks_is_accepted(dev_credentials):
         dev_credentials.ca_pem
     )[0]
     assert _pem(_certificates(dev_credentials.ca_pem)[0]) in policy.engine_settings()["trust"]["anchors"][0]["trust_anchors"]
+
+
+def test_certificate_facts_are_needed_only_when_the_engine_is_unclear(policy):
+    assert not policy.needs_certificate("signing certificate trusted, found in [itl] trust anchors")
+    assert not policy.needs_certificate("signing certificate trusted, found in [c2pa] trust anchors")
+    assert policy.needs_certificate("signing certificate trusted, found in [] trust anchors")  # allowed list
+    assert policy.needs_certificate("signing certificate trusted, found in [c2pa-tsa] trust anchors")  # quirk
+    assert policy.needs_certificate("signing certificate trusted")
+    assert policy.needs_certificate(None)
