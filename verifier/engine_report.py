@@ -409,11 +409,13 @@ def claim_generator_of(manifest: Mapping) -> str | None:
 def manifest_summaries(
     report: Mapping, *, log: ValidationLog, real_labels: Mapping[str, list[str]]
 ) -> tuple[ManifestSummary, ...]:
-    """Every manifest in the store, the active one first."""
+    """Every manifest in the store: the active one, then its ingredients' depth first, then the rest.
+
+    The engine's report keeps manifests in a hash map whose order changes from run to run;
+    walking the ingredient graph gives the same order for the same file every time.
+    """
     manifests = _as_dict(report.get("manifests"))
-    active = report.get("active_manifest")
-    order = [active] if isinstance(active, str) and active in manifests else []
-    order += [label for label in manifests if label != active]
+    order = _history_order(manifests, report.get("active_manifest"))
     deltas = log.deltas
     stamped = time_stamped_manifests(log)
     summaries = []
@@ -439,6 +441,26 @@ def manifest_summaries(
             )
         )
     return tuple(summaries)
+
+
+def _history_order(manifests: Mapping, active: object) -> list[str]:
+    order: list[str] = []
+    seen: set[str] = set()
+    stack = [active] if isinstance(active, str) and active in manifests else []
+    while stack:
+        label = stack.pop()
+        if label in seen:
+            continue
+        seen.add(label)
+        order.append(label)
+        referenced = [
+            _as_dict(ingredient).get("active_manifest")
+            for ingredient in _as_list(_as_dict(manifests[label]).get("ingredients"))
+        ]
+        # Reversed onto the stack so the first ingredient is visited first.
+        stack.extend(ref for ref in reversed(referenced) if isinstance(ref, str) and ref in manifests)
+    order += sorted(label for label in manifests if label not in seen)
+    return order
 
 
 def validation_state(report: Mapping) -> VerdictState | None:

@@ -499,3 +499,18 @@ def test_real_assertion_labels_when_the_validation_log_does_not_name_them(verifi
     assert "c2pa.actions" in ingredient_manifest.assertion_labels
     assert "c2pa.actions.v2" not in ingredient_manifest.assertion_labels
     assert ingredient_manifest.actions and {a.form for a in ingredient_manifest.actions} == {ActionsForm.V1}
+
+
+def test_manifest_history_order_is_the_same_every_time(corpus):
+    """The engine keeps manifests in a hash map whose order changes between reads; ours must not."""
+    path = corpus / "c2pa-js-legacy/tools/testing/fixtures/images/CAICAI.jpg"
+    orders = {
+        tuple(m.label for m in Verifier(policy=default_trust_policy()).verify_file(path).manifests) for _ in range(8)
+    }
+    assert orders == {
+        (
+            "adobetest:urn:uuid:825cf3cf-0127-4af3-b65c-c11d0f961e67",  # active
+            "adobetest:urn:uuid:879beec2-74bb-4150-8245-9176dd6a8972",  # its ingredients, depth first
+            "adobetest:urn:uuid:120c2204-929d-4e97-a3b7-f5ecc9408b79",
+        )
+    }
