@@ -7,16 +7,29 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import os
+
 import pytest
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+PROJECT = Path(__file__).resolve().parents[1]
+
+
+def _shared_candidates() -> list[Path]:
+    """Where the read-only reference material may be: set ORIGINMARK_TEST_SHARED_DIR to override."""
+    explicit = os.environ.get("ORIGINMARK_TEST_SHARED_DIR")
+    if explicit:
+        return [Path(explicit)]
+    # Next to the checkout (the usual layout), or the workplace's fixed location for a clone elsewhere.
+    return [PROJECT.parent / "shared", Path("/work/shared")]
 
 
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
-    if not SHARED.is_dir():
-        pytest.fail(f"../shared not found at {SHARED}: the tests read the corpus and rubrics from it")
-    return SHARED
+    for candidate in _shared_candidates():
+        if (candidate / "corpus" / "index.json").is_file():
+            return candidate
+    tried = ", ".join(str(c) for c in _shared_candidates())
+    pytest.fail(f"the shared reference folder was not found (tried {tried}): the tests read its corpus and rubrics")
 
 
 @pytest.fixture(scope="session")
