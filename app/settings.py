@@ -32,6 +32,17 @@ class Settings(BaseSettings):
     verify_memory_mb: int = Field(default=2048, ge=256)
     max_asset_bytes: int = Field(default=2 * 1024**3, gt=0)
 
+    # The service (issue 3).
+    database_url: str = "sqlite:///./data/originmark.db"  # or postgresql+psycopg://user@host:5432/db
+    max_upload_bytes: int = Field(default=512 * 1024**2, gt=0)  # larger uploads get 413
+    public_label_reads: bool = False  # let feeds read labels without an API key (signing never is)
+    engine_threads: int = Field(default=4, ge=1, le=64)  # bounded pool for sign/verify work
+    verify_workers: int = Field(default=2, ge=1, le=64)  # isolated verifier processes per server process
+    spool_dir: Path | None = None  # where uploads are spooled (default: the system temp dir)
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    log_level: str = "info"
+
     @model_validator(mode="after")
     def _chain_and_key_come_together(self) -> "Settings":
         if (self.signing_chain is None) != (self.signing_key is None):

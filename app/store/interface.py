@@ -1,0 +1,100 @@
+"""What the service needs from storage: narrow interfaces, one SQL implementation.
+
+The SQLAlchemy implementation (app/store/sql.py) serves SQLite and PostgreSQL; the
+conformance tests in tests/store run the same checks against both.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol, Sequence
+
+from verifier.label_types import Label
+from verifier.verdict import Verdict
+
+MAX_MEDIA_ID_LENGTH = 200
+MAX_LABEL_BATCH = 1000
+
+
+class Scope(str, enum.Enum):
+    SIGN = "sign"
+    VERIFY = "verify"
+    READ = "read"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoredVerdict:
+    sha256: str
+    verdict: Verdict
+    label: Label
+    trust_fingerprint: str  # of the trust configuration the verdict was made under
+    stored_at: datetime
+    media_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ApiKey:
+    key_id: str  # public part, shown in lists and logs
+    name: str
+    scopes: frozenset[Scope]
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuditEntry:
+    """One signature issued in the operator's name (append-only)."""
+
+    key_id: str | None  # the API key that asked (None: the CLI, in-process)
+    signed_at: datetime
+    input_sha256: str
+    output_sha256: str
+    manifest_label: str | None
+    certificate_fingerprint: str  # SHA-256 of the signing certificate (DER)
+    generator: str
+    generator_version: str | None = None
+    media_id: str | None = None
+
+
+class VerdictStore(Protocol):
+    def save_verdict(
+        self, *, verdict: Verdict, label: Label, trust_fingerprint: str, media_id: str | None = None
+    ) -> StoredVerdict:
+        """Store (insert or replace) the verdict for verdict.sha256 and point media_id at it.
+
+        Committed before returning: an acknowledged verdict is never lost.
+        """
+
+    def verdict_by_sha256(self, sha256: str) -> StoredVerdict | None: ...
+
+    def verdict_by_media_id(self, media_id: str) -> StoredVerdict | None: ...
+
+    def labels_json_for(self, media_ids: Sequence[str]) -> dict[str, str | None]:
+        """Each id's label as stored JSON text (None when unknown), in ONE indexed query."""
+
+    def ping(self) -> None:
+        """Raise if the database cannot be reached."""
+
+
+class ApiKeyStore(Protocol):
+    def create_key(self, *, name: str, scopes: frozenset[Scope]) -> tuple[ApiKey, str]:
+        """A new key and its secret token; the token is shown once and stored only as a hash."""
+
+    def authenticate(self, token: str) -> ApiKey | None:
+        """The active key for this token, or None (unknown, malformed or revoked)."""
+
+    def list_keys(self) -> list[ApiKey]: ...
+
+    def revoke(self, key_id: str) -> ApiKey | None: ...
+
+
+class AuditLog(Protocol):
+    def append(self, entry: AuditEntry) -> None: ...
+
+    def entries(self, *, limit: int = 100) -> list[AuditEntry]: ...
