@@ -6,6 +6,15 @@ either fail or, worse, embed the manifest where no reader looks for it.
 
 Only the formats the engine can embed a manifest into are recognised; every MIME type
 used here is checked against `c2pa.Builder.get_supported_mime_types()` by the tests.
+
+`verifier/media_type.py` sniffs magic bytes too, and deliberately shares nothing with this
+module: the two answer different questions. Here a wrong guess ends up signed (see above),
+so recognition is strict (MP4 only for known brands, MP3 only for a valid frame header or
+behind an ID3 tag, which may also hide a FLAC) and anything else is refused. The verifier
+names whatever an upload is, including what nobody here can sign (JPEG XL, a bare `.c2pa`
+store), and a wrong guess there is only a hint the engine overrides. One shared detector would
+be wrong for one of them, or make `signer/` and `verifier/` depend on each other; instead
+tests/signer/test_formats.py checks that both name every supported format alike.
 """
 
 from __future__ import annotations
@@ -180,7 +189,7 @@ def _from_head(head: bytes) -> MediaFormat | None:
 
 def _from_ftyp(head: bytes) -> MediaFormat | None:
     box_size = int.from_bytes(head[0:4], "big")
-    end = min(box_size if box_size >= 16 else 16, len(head))
+    end = min(max(box_size, 16), len(head))
     major = head[8:12]
     compatible = {head[i : i + 4] for i in range(16, end - 3, 4)}
     brands = {major} | compatible

@@ -86,6 +86,8 @@ NON_EDITORIAL_ACTIONS = frozenset(
         "c2pa.redacted",
     }
 )
+# signer/manifest.py writes the same IPTC namespace; verifier/ does not import signer/, and
+# tests/cli/test_verify_cli.py signs a file and checks that it is labelled ai_generated.
 IPTC = "http://cv.iptc.org/newscodes/digitalsourcetype/"
 C2PA_DST = "http://c2pa.org/digitalsourcetype/"
 GENAI_SOURCE_TYPES = frozenset(

@@ -4,6 +4,11 @@ The verifier reports what an upload *is* (`Verdict.format`), and the engine need
 hint for one case it cannot detect by itself: a bare `.c2pa` manifest store
 (sidecar), which it only reads when told `application/c2pa`. For containers the
 engine detects itself, the hint is harmless: the engine prefers what it detects.
+
+`signer/formats.py` has its own, stricter detector, on purpose (see its docstring): it
+must refuse what the engine cannot embed into, while this one names whatever an upload is
+and never refuses. The packages stay independent; tests/signer/test_formats.py checks that
+both name every format the signer supports alike.
 """
 
 from __future__ import annotations
@@ -48,7 +53,7 @@ def sniff_media_type(head: bytes) -> str | None:
         return "application/pdf"
     if head.startswith(b"fLaC"):
         return "audio/flac"
-    if head.startswith(b"\xff\x0a") or head.startswith(_JXL_CONTAINER):
+    if head.startswith((b"\xff\x0a", _JXL_CONTAINER)):
         return "image/jxl"
     if head[4:8] == b"jumb":
         return SIDECAR_MIME
@@ -65,7 +70,7 @@ def sniff_media_type(head: bytes) -> str | None:
 
 def _bmff_media_type(head: bytes) -> str:
     size = int.from_bytes(head[0:4], "big")
-    box_end = min(len(head), size if size >= 16 else 16)
+    box_end = min(len(head), max(size, 16))
     brands = {head[8:12]} | {head[i : i + 4] for i in range(16, box_end - 3, 4)}
     major = head[8:12]
     if brands & _AVIF_BRANDS:

@@ -25,7 +25,7 @@ from rich.text import Text
 from rich.tree import Tree
 
 from app.cli.render import clean_text, label_text, make_console, safe_text, state_style
-from app.errors import EXIT_INVALID, EXIT_OK, EXIT_USAGE_OR_IO, exit_code_for, user_message
+from app.errors import EXIT_USAGE_OR_IO, exit_code_for, exit_code_for_state, user_message
 from verifier.label_types import LabelEvidence
 from verifier.story import ActionLine, IngredientLine, ManifestChapter, SignalLine, Story, story_of, story_record
 from verifier.verdict import Verdict, VerdictState
@@ -215,10 +215,6 @@ def render_story(story: Story, *, path: Path) -> Group:
 
 
 # --- the command ----------------------------------------------------------------
-
-
-def exit_code_for_state(state: VerdictState) -> int:
-    return EXIT_INVALID if state is VerdictState.INVALID else EXIT_OK
 
 
 def inspect(

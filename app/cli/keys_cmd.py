@@ -1,14 +1,14 @@
 """`originmark keys`: make development credentials and check signing credentials.
 
-Exit codes follow the CLI root: 0 success, 2 when credentials are unusable or the
-command line is wrong (a KeyProblem is printed as problem + fix, never a traceback).
+Exit codes (app.errors): 0 success, 2 when credentials are unusable, the settings are wrong
+or the command line is wrong (a KeyProblem is printed as problem + fix, never a traceback).
 """
 
 from __future__ import annotations
 
 import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from pydantic import ValidationError
@@ -17,6 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from app.cli.render import make_console, safe_text
+from app.errors import EXIT_USAGE_OR_IO, configuration_details, exit_code_for
 from app.settings import Settings
 from keys.algorithms import SigningAlgorithm
 from keys.devca import create_development_credentials
@@ -63,9 +64,9 @@ def _settings() -> Settings:
     try:
         return Settings()
     except ValidationError as error:
-        messages = "; ".join(item["msg"] for item in error.errors())
-        _err().print(Text.assemble(("Configuration error: ", "red"), _safe(messages)), soft_wrap=True)
-        raise typer.Exit(2) from None
+        details = configuration_details(error, setting_names=False)
+        _err().print(Text.assemble(("Configuration error: ", "red"), _safe(details)), soft_wrap=True)
+        raise typer.Exit(exit_code_for(error)) from None
 
 
 def _details_table() -> Table:
@@ -79,6 +80,16 @@ def _print_problem(problem: KeyProblem, console: Console, *, number: int | None 
     prefix = "Problem" if number is None else f"Problem {number}"
     console.print(Text.assemble((f"{prefix}: ", "bold red"), _safe(problem.problem)), soft_wrap=True)
     console.print(Text.assemble(("Fix: ", "bold"), _safe(problem.fix)), soft_wrap=True)
+
+
+def _exit_with_problem(problem: KeyProblem) -> NoReturn:
+    _print_problem(problem, _err())
+    raise typer.Exit(exit_code_for(problem)) from None
+
+
+def _exit_with_usage_error(message: str) -> NoReturn:
+    _err().print(Text(message, style="red"))
+    raise typer.Exit(EXIT_USAGE_OR_IO)
 
 
 @keys_app.command("init")
@@ -104,8 +115,7 @@ def init(
             directory, overwrite=force, algorithm=algorithm, organisation=organisation
         )
     except KeyProblem as problem:
-        _print_problem(problem, _err())
-        raise typer.Exit(2) from None
+        _exit_with_problem(problem)
     out = _out()
     lines = [
         Text("Wrote development credentials:", style="bold"),
@@ -126,11 +136,9 @@ def init(
 
 def _resolve_pair(directory: Path | None, chain: Path | None, key: Path | None) -> tuple[Path, Path]:
     if directory is not None and (chain is not None or key is not None):
-        _err().print(Text("Use either --dir or --chain with --key, not both.", style="red"))
-        raise typer.Exit(2)
+        _exit_with_usage_error("Use either --dir or --chain with --key, not both.")
     if (chain is None) != (key is None):
-        _err().print(Text("--chain and --key go together: give both, or neither.", style="red"))
-        raise typer.Exit(2)
+        _exit_with_usage_error("--chain and --key go together: give both, or neither.")
     if directory is not None:
         return directory / "chain.pem", directory / "key.pem"
     if chain is not None and key is not None:
@@ -166,7 +174,7 @@ def check(directory: _DirOption = None, chain: _ChainOption = None, key: _KeyOpt
         )
         for number, problem in enumerate(problems, start=1):
             _print_problem(problem, err, number=number if len(problems) > 1 else None)
-        raise typer.Exit(2) from None
+        raise typer.Exit(exit_code_for(first_problem)) from None
 
     out = _out()
     summaries = [summarize_certificate(certificate) for certificate in signing_key.certificates]
@@ -238,14 +246,12 @@ def show(
 ) -> None:
     """List the certificates in a chain file (no private key needed)."""
     if directory is not None and chain is not None:
-        _err().print(Text("Use either --dir or --chain, not both.", style="red"))
-        raise typer.Exit(2)
+        _exit_with_usage_error("Use either --dir or --chain, not both.")
     chain_path = chain or (directory / "chain.pem" if directory is not None else _settings().chain_path)
     try:
         certificates = read_certificate_chain(chain_path)
     except KeyProblem as problem:
-        _print_problem(problem, _err())
-        raise typer.Exit(2) from None
+        _exit_with_problem(problem)
     out = _out()
     for position, certificate in enumerate(certificates, start=1):
         summary = summarize_certificate(certificate)

@@ -1,8 +1,8 @@
 """`originmark sign`: attach Content Credentials for AI output to files.
 
 One line per file (signed or why not), then a summary. The batch goes on past a bad
-file. Exit codes: 0 every file signed, 1 some file failed, 2 usage, configuration or
-signing-credential problem (nothing was signed).
+file. Exit codes (app.errors): 0 every file signed, 1 some file failed, 2 usage,
+configuration or signing-credential problem (nothing was signed).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.text import Text
 
 from app.cli.render import clean_text, make_console
+from app.errors import EXIT_INVALID, EXIT_OK, EXIT_USAGE_OR_IO, exit_code_for, user_message
 from app.settings import Settings
 from keys.errors import KeyProblem
 from signer.engine import ContentSigner, SignResult
@@ -25,6 +26,7 @@ from signer.manifest import DigitalSourceType, GenerationRequest
 
 SIDECAR_SUFFIX = ".c2pa"
 _PATH_CHARS = 400  # paths are shown whole up to this length (cleaned of control characters)
+_STARTUP_MESSAGE_CHARS = 2000  # a KeyProblem names files and carries an openssl command: keep it whole
 
 _SOURCE_TYPE_HELP = (
     "IPTC digital source type: a term such as algorithmicMedia, or its full URI "
@@ -33,7 +35,7 @@ _SOURCE_TYPE_HELP = (
 
 
 class _UsageProblem(Exception):
-    """Stops the command before anything is signed; exit 2."""
+    """An option that cannot work (bad value, unusable parent, no output folder): nothing is signed; exit 2."""
 
 
 def sign(
@@ -92,17 +94,26 @@ def sign(
     try:
         request = _request(generator, generator_version, source_type, title, parent)
         output_folder = _prepare_output_folder(out, sidecar=sidecar)
-        content_signer = _build_signer(thumbnails)
     except _UsageProblem as problem:
-        err_console.print(Text(f"Error: {problem}", style="bold red"), soft_wrap=True)
-        raise typer.Exit(2) from None
+        _print_error(err_console, str(problem))
+        raise typer.Exit(EXIT_USAGE_OR_IO) from None
+    try:
+        content_signer = _build_signer(thumbnails)
+    except (ValidationError, KeyProblem, SigningError) as error:  # what building a signer raises by design
+        message = user_message(error, starting=True, setting_names=False)
+        _print_error(err_console, clean_text(message, max_chars=_STARTUP_MESSAGE_CHARS))
+        raise typer.Exit(exit_code_for(error, starting=True)) from None
 
     signed, failed = _sign_all(
         content_signer, files, request=request, output_folder=output_folder, sidecar=sidecar, console=out_console
     )
     summary = f"{signed} signed, {failed} failed"
     err_console.print(Text(summary, style="bold" if failed == 0 else "bold red"))
-    raise typer.Exit(1 if failed else 0)
+    raise typer.Exit(EXIT_INVALID if failed else EXIT_OK)
+
+
+def _print_error(console: Console, message: str) -> None:
+    console.print(Text(f"Error: {message}", style="bold red"), soft_wrap=True)
 
 
 def _request(
@@ -145,18 +156,10 @@ def _build_signer(thumbnails: bool | None) -> ContentSigner:
     # Imported here: wiring pulls in the engine and the verifier, which `--help` does not need.
     from app.wiring import build_content_signer
 
-    try:
-        settings = Settings()
-        if thumbnails is not None:
-            settings = settings.model_copy(update={"thumbnails": thumbnails})
-        return build_content_signer(settings)
-    except ValidationError as error:
-        messages = "; ".join(item["msg"] for item in error.errors())
-        raise _UsageProblem(f"configuration: {clean_text(messages, max_chars=1000)}") from None
-    except KeyProblem as problem:
-        raise _UsageProblem(clean_text(problem, max_chars=2000)) from None
-    except SigningError as error:
-        raise _UsageProblem(f"the signer cannot start: {clean_text(error, max_chars=2000)}") from None
+    settings = Settings()
+    if thumbnails is not None:
+        settings = settings.model_copy(update={"thumbnails": thumbnails})
+    return build_content_signer(settings)
 
 
 def _sign_all(

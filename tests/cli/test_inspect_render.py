@@ -12,6 +12,7 @@ from rich.text import Text
 
 from app.cli.inspect_cmd import MAX_ITEMS_SHOWN, render_story
 from app.cli.render import clean_text, escape_text, label_style, make_console, safe_text
+from verifier.label import IPTC
 from verifier.label_types import LabelKind
 from verifier.story import story_of
 from verifier.verdict import (
@@ -139,7 +140,7 @@ def hostile_verdict(value: str) -> Verdict:
             Action(
                 action="c2pa.created",
                 form=ActionsForm.V2,
-                digital_source_type="http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia",
+                digital_source_type=IPTC + "trainedAlgorithmicMedia",
             ),
         ),
         assertion_labels=(value, "c2pa.actions.v2"),

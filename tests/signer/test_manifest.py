@@ -16,6 +16,7 @@ from signer.manifest import (
     parent_ingredient_definition,
 )
 
+# Written out, not taken from signer.manifest: the namespace is the spec the output must follow.
 IPTC = "http://cv.iptc.org/newscodes/digitalsourcetype/"
 
 

@@ -11,31 +11,13 @@ from signer.errors import SidecarUnsupported
 from signer.formats import detect_format
 from signer.manifest import DigitalSourceType, GenerationRequest
 
-FORMATS = [
-    "JPEG",
-    "PNG",
-    "WebP",
-    "GIF",
-    "TIFF",
-    "AVIF",
-    "HEIC",
-    "HEIF",
-    "SVG",
-    "MP4",
-    "MOV",
-    "M4A",
-    "WAV",
-    "MP3",
-    "FLAC",
-    "AVI",
-    "PDF",
-]
+from .issue_formats import ISSUE_FORMATS
 
 REQUEST = GenerationRequest(generator_name="Acme Diffusion", generator_version="2.1")
 TRAINED = DigitalSourceType.TRAINED_ALGORITHMIC_MEDIA.value
 
 
-@pytest.mark.parametrize("name", FORMATS)
+@pytest.mark.parametrize("name", ISSUE_FORMATS)
 def test_every_format_signs_and_verifies_trusted(content_signer, media_samples, read_back, tmp_path, name):
     source = media_samples[name]
     destination = tmp_path / source.name
@@ -68,7 +50,7 @@ def test_every_format_signs_and_verifies_trusted(content_signer, media_samples, 
 # FLAC metadata blocks, PDF cross-reference), and hashes its rewritten copy: a sidecar for
 # the untouched file would not verify, so the signer refuses instead of writing one.
 ENGINE_REWRITES_FOR_SIDECAR = {"MP3", "FLAC", "PDF"}
-SIDECAR_FORMATS = [name for name in FORMATS if name not in ENGINE_REWRITES_FOR_SIDECAR]
+SIDECAR_FORMATS = [name for name in ISSUE_FORMATS if name not in ENGINE_REWRITES_FOR_SIDECAR]
 
 
 @pytest.mark.parametrize("name", SIDECAR_FORMATS)

@@ -26,6 +26,8 @@ from verifier.verdict import (
     VerdictState,
 )
 
+# The IPTC vocabulary's namespace, written out: it is the spec `verifier.label` must match, so
+# taking it from the module under test would let a wrong namespace there pass every case here.
 IPTC = "http://cv.iptc.org/newscodes/digitalsourcetype/"
 ADOBE = Signer(organisation="Adobe Inc.", common_name="cai-prod")
 

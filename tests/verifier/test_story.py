@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from verifier.label import Signal
 from verifier.label_types import LabelKind
@@ -18,8 +18,7 @@ from verifier.verdict import (
     VerdictState,
 )
 
-IPTC = "http://cv.iptc.org/newscodes/digitalsourcetype/"
-SIGNED_AT = datetime(2024, 3, 27, 23, 35, 39, tzinfo=timezone.utc)
+SIGNED_AT = datetime(2024, 3, 27, 23, 35, 39, tzinfo=UTC)
 
 
 def _verdict(state: VerdictState = VerdictState.VALID) -> Verdict:
