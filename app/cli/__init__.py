@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from app.cli import inspect_cmd, keys_cmd, sign_cmd, verify_cmd
+from app.cli import apikey_cmd, inspect_cmd, keys_cmd, serve_cmd, sign_cmd, verify_cmd
 
 cli = typer.Typer(
     name="originmark",
@@ -18,9 +18,11 @@ cli = typer.Typer(
     pretty_exceptions_enable=False,  # a user never sees a traceback
 )
 cli.add_typer(keys_cmd.keys_app, name="keys")
+cli.add_typer(apikey_cmd.apikey_app, name="apikey")
 cli.command("sign")(sign_cmd.sign)
 cli.command("verify")(verify_cmd.verify)
 cli.command("inspect")(inspect_cmd.inspect)
+cli.command("serve")(serve_cmd.serve)
 
 
 def main() -> None:

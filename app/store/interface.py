@@ -98,3 +98,20 @@ class AuditLog(Protocol):
     def append(self, entry: AuditEntry) -> None: ...
 
     def entries(self, *, limit: int = 100) -> list[AuditEntry]: ...
+
+
+class SignatureRecords(Protocol):
+    def record_signature(
+        self,
+        *,
+        entry: AuditEntry,
+        verdict: Verdict,
+        label: Label,
+        trust_fingerprint: str,
+        media_id: str | None = None,
+    ) -> StoredVerdict:
+        """A signature's audit entry and its output's verdict, in one transaction committed before returning.
+
+        `/v1/sign` uses this so a signature is never issued without its audit entry, nor its entry
+        recorded without the verdict a feed will read.
+        """

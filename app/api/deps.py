@@ -1,0 +1,79 @@
+"""Dependencies shared by the routes, as `Annotated` aliases: services and API-key access.
+
+Access rules:
+- sign needs a key with scope `sign` (never public); verify needs `verify`;
+- label and verdict reads need `read`, unless ORIGINMARK_PUBLIC_LABEL_READS is on: then
+  they take no key at all (an Authorization header is not even looked at, so a feed's
+  reads cost no key lookup and any CDN may cache them).
+- no key, a header that is not `Bearer <token>`, or an unknown / revoked key: 401 with
+  WWW-Authenticate; a valid key without the scope: 403 naming the scope.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import anyio.to_thread
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from app.api.errors import forbidden, unauthenticated
+from app.api.services import Services
+from app.store.interface import ApiKey, Scope
+
+# Declares the scheme for OpenAPI (the Authorize button in /docs); the checks are below.
+_bearer = HTTPBearer(auto_error=False, description="An API key from `originmark apikey create`.")
+
+
+def get_services(request: Request) -> Services:
+    return request.app.state.services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+async def _authenticated_key(request: Request, services: Services) -> ApiKey:
+    header = request.headers.get("authorization")
+    if header is None:
+        raise unauthenticated("missing_api_key", "this endpoint needs an API key: send 'Authorization: Bearer <key>'")
+    scheme, _, token = header.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise unauthenticated("invalid_authorization", "the Authorization header must be 'Bearer <key>'")
+    key = await anyio.to_thread.run_sync(services.store.authenticate, token)
+    if key is None:
+        raise unauthenticated("invalid_api_key", "the API key is unknown or has been revoked")
+    request.state.key_id = key.key_id  # the public part only, for the request's log line
+    return key
+
+
+def _requires(scope: Scope):
+    async def dependency(
+        request: Request,
+        services: ServicesDep,
+        _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> ApiKey:
+        key = await _authenticated_key(request, services)
+        if scope not in key.scopes:
+            raise forbidden(
+                f"the API key {key.key_id!r} does not have the {scope.value!r} scope this endpoint needs",
+                required_scope=scope.value,
+            )
+        return key
+
+    return dependency
+
+
+async def _read_access(
+    request: Request,
+    services: ServicesDep,
+    _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> ApiKey | None:
+    if services.settings.public_label_reads:
+        return None
+    return await _requires(Scope.READ)(request, services, _credentials)
+
+
+SignKey = Annotated[ApiKey, Depends(_requires(Scope.SIGN))]
+VerifyKey = Annotated[ApiKey, Depends(_requires(Scope.VERIFY))]
+ReadAccess = Annotated[ApiKey | None, Depends(_read_access)]

@@ -1,0 +1,234 @@
+"""The one place where errors become HTTP answers.
+
+Every error answer has the same JSON shape, whatever raised it (a route, FastAPI's request
+validation, the router's 404/405, the signer, the store):
+
+    {"error": {"code": "<stable machine-readable code>", "message": "<what was wrong and what to do>"}}
+
+plus, where useful, extra members inside "error" (`supported` for 415, `details` for validation).
+A 5xx never carries a traceback or an exception's text: the message is fixed, and the request
+id (X-Request-ID, also in the log line) connects the answer to the server's log.
+
+Status conventions (documented in the README):
+- 400 the body cannot be read as what the endpoint takes (broken multipart framing, JSON that
+  does not parse, a client that disconnected mid-upload);
+- 401 no usable API key (missing, malformed, unknown or revoked), with WWW-Authenticate;
+- 403 a valid key without the scope the endpoint needs;
+- 404 nothing stored under that id; 405 wrong method;
+- 413 the body is over ORIGINMARK_MAX_UPLOAD_BYTES (counted as it arrives, whatever
+  Content-Length claims);
+- 415 the request body is not multipart/form-data, or the file's bytes are not a media type
+  the endpoint handles (the answer lists those that are);
+- 422 the body was read but a field is wrong: missing or empty file, unknown or repeated
+  field, malformed media id, more than 1,000 ids, unknown source type, media the engine
+  cannot sign;
+- 503 a dependency is down (database, time-stamping authority, verifier workers).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.store.errors import StoreError, StoreUnavailable
+from signer.errors import (
+    DestinationUnwritable,
+    EngineRejected,
+    ParentCredentialsUnusable,
+    SignerProbeFailed,
+    SigningError,
+    SourceUnreadable,
+    TimeStampUnavailable,
+    UnsupportedFormat,
+)
+from signer.manifest import InvalidRequest
+from verifier.errors import VerifierError
+
+log = logging.getLogger("originmark.api")
+
+WWW_AUTHENTICATE = 'Bearer realm="originmark"'
+
+
+class ApiError(Exception):
+    """A client-facing error: status, stable code, a sentence for the caller, optional extras."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        extra: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.extra = dict(extra or {})
+        self.headers = dict(headers or {})
+
+
+def malformed_body(message: str) -> ApiError:
+    return ApiError(400, "malformed_body", message)
+
+
+def unauthenticated(code: str, message: str) -> ApiError:
+    # RFC 6750: an invalid token is `error="invalid_token"`; a missing one carries no error code.
+    challenge = WWW_AUTHENTICATE if code == "missing_api_key" else f'{WWW_AUTHENTICATE}, error="invalid_token"'
+    return ApiError(401, code, message, headers={"WWW-Authenticate": challenge})
+
+
+def forbidden(message: str, *, required_scope: str) -> ApiError:
+    return ApiError(
+        403,
+        "insufficient_scope",
+        message,
+        extra={"required_scope": required_scope},
+        headers={"WWW-Authenticate": f'{WWW_AUTHENTICATE}, error="insufficient_scope", scope="{required_scope}"'},
+    )
+
+
+def not_found(message: str) -> ApiError:
+    return ApiError(404, "not_found", message)
+
+
+def payload_too_large(limit: int) -> ApiError:
+    return ApiError(
+        413,
+        "payload_too_large",
+        f"the request body is over the limit of {limit} bytes (ORIGINMARK_MAX_UPLOAD_BYTES)",
+        extra={"limit_bytes": limit},
+        # The rest of the body was not read: the connection cannot carry another request.
+        headers={"Connection": "close"},
+    )
+
+
+def unsupported_media(message: str, *, supported: tuple[str, ...]) -> ApiError:
+    return ApiError(415, "unsupported_media_type", message, extra={"supported": list(supported)})
+
+
+def unprocessable(code: str, message: str, *, field: str | None = None) -> ApiError:
+    return ApiError(422, code, message, extra={"field": field} if field else None)
+
+
+def service_unavailable(code: str, message: str) -> ApiError:
+    return ApiError(503, code, message, headers={"Retry-After": "5"})
+
+
+def error_body(code: str, message: str, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, **(extra or {})}}
+
+
+def error_response(error: ApiError) -> JSONResponse:
+    return JSONResponse(error_body(error.code, error.message, error.extra), status_code=error.status, headers=error.headers)
+
+
+# --- domain errors from the packages below app/ ---
+
+
+def from_signing_error(error: SigningError) -> ApiError:
+    """The HTTP meaning of a signer failure (messages are the signer's own user-facing sentences)."""
+    if isinstance(error, UnsupportedFormat):
+        return unsupported_media(error.message, supported=error.supported)
+    if isinstance(error, InvalidRequest):
+        return unprocessable("invalid_request", error.message)
+    if isinstance(error, SourceUnreadable):
+        return unprocessable("unreadable_media", error.message)
+    if isinstance(error, ParentCredentialsUnusable):
+        return unprocessable("parent_credentials_unusable", error.message, field="parent")
+    if isinstance(error, EngineRejected):
+        return unprocessable("media_rejected", error.message)
+    if isinstance(error, TimeStampUnavailable):
+        return service_unavailable("time_stamp_unavailable", error.message)
+    if isinstance(error, SignerProbeFailed):
+        return service_unavailable("signer_unavailable", "the signer is not ready; see the server log")
+    if isinstance(error, DestinationUnwritable):
+        # About the server's spool folder, not the caller's input; the path stays in the log.
+        log.error("signed output could not be written: %s", error.message)
+        return ApiError(500, "internal_error", "the server could not write the signed output; see the server log")
+    return unprocessable("signing_failed", error.message)
+
+
+async def _api_error(_request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, ApiError)
+    return error_response(error)
+
+
+async def _signing_error(_request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, SigningError)
+    return error_response(from_signing_error(error))
+
+
+async def _verifier_error(_request: Request, error: Exception) -> JSONResponse:
+    log.error("verifier unavailable: %s", error)
+    return error_response(service_unavailable("verifier_unavailable", "the verifier is not available; retry later"))
+
+
+async def _store_error(_request: Request, error: Exception) -> JSONResponse:
+    log.error("store error: %s: %s", type(error).__name__, error)
+    if isinstance(error, StoreUnavailable):
+        return error_response(service_unavailable("database_unavailable", "the database is not reachable; retry later"))
+    return error_response(ApiError(500, "internal_error", "internal error; see the server log"))
+
+
+def _field_name(location: tuple[Any, ...]) -> str:
+    # ("query", "media_id", 3) -> "media_id[3]"; ("body",) -> "body"
+    parts = [str(part) for part in location[1:] if not isinstance(part, int)] or [str(location[0])]
+    indexes = "".join(f"[{part}]" for part in location[1:] if isinstance(part, int))
+    return ".".join(parts) + indexes
+
+
+async def _validation_error(_request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, RequestValidationError)
+    problems = list(error.errors())
+    if any(problem.get("type") == "json_invalid" for problem in problems):
+        return error_response(malformed_body("the request body is not valid JSON"))
+    details = [
+        # `msg` is pydantic's sentence; the input itself is not echoed (it may be huge or hostile).
+        {"field": _field_name(tuple(problem.get("loc", ()))), "message": str(problem.get("msg", "invalid"))}
+        for problem in problems
+    ]
+    summary = "; ".join(f"{d['field']}: {d['message']}" for d in details) or "the request is invalid"
+    return error_response(ApiError(422, "validation_error", summary, extra={"details": details}))
+
+
+async def _http_exception(_request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, StarletteHTTPException)
+    status = error.status_code
+    code = {404: "not_found", 405: "method_not_allowed"}.get(status) or HTTPStatus(status).phrase.lower().replace(" ", "_")
+    message = {
+        404: "no such endpoint; see /docs for the API",
+        405: "this endpoint does not take that method; see /docs for the API",
+    }.get(status) or (str(error.detail) if status < 500 else "internal error")
+    return JSONResponse(error_body(code, message), status_code=status, headers=getattr(error, "headers", None))
+
+
+async def _unexpected(request: Request, error: Exception) -> JSONResponse:
+    # Runs in Starlette's outermost middleware; the traceback goes to the log (uvicorn prints it
+    # when the exception is re-raised), never to the client.
+    log.error(
+        "unhandled %s on %s %s",
+        type(error).__name__,
+        request.method,
+        request.url.path,
+        extra={"request_id": request.scope.get("state", {}).get("request_id")},
+    )
+    return JSONResponse(error_body("internal_error", "internal error; see the server log"), status_code=500)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(SigningError, _signing_error)
+    app.add_exception_handler(VerifierError, _verifier_error)
+    app.add_exception_handler(StoreError, _store_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_exception)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,60 @@
+"""The identifiers callers send: media ids and content hashes, checked before anything uses them.
+
+A media id is the caller's own name for an item (a post id, a storage key). Allowed:
+1-200 characters of `A-Z a-z 0-9 . _ : -`. That keeps ids safe to put in a URL path, a
+log line, a JSON key and an ETag without escaping, and the label response can be spliced
+together from stored JSON without re-encoding the ids.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from app.api.errors import unprocessable
+from app.store.interface import MAX_LABEL_BATCH, MAX_MEDIA_ID_LENGTH
+
+MEDIA_ID_PATTERN = rf"^[A-Za-z0-9._:-]{{1,{MAX_MEDIA_ID_LENGTH}}}$"
+_MEDIA_ID = re.compile(rf"[A-Za-z0-9._:-]{{1,{MAX_MEDIA_ID_LENGTH}}}")
+_SHA256 = re.compile(r"[0-9a-fA-F]{64}")
+
+
+def check_media_id(value: str, *, field: str = "media_id") -> str:
+    if _MEDIA_ID.fullmatch(value):
+        return value
+    if not value:
+        problem = "is empty"
+    elif len(value) > MAX_MEDIA_ID_LENGTH:
+        problem = f"is {len(value)} characters long (at most {MAX_MEDIA_ID_LENGTH})"
+    else:
+        problem = "contains characters other than A-Z a-z 0-9 . _ : -"
+    raise unprocessable("invalid_media_id", f"{field} {problem}", field=field)
+
+
+def optional_media_id(value: str | None) -> str | None:
+    return None if value is None else check_media_id(value)
+
+
+def check_media_ids(values: Iterable[object]) -> list[str]:
+    """Distinct ids in first-seen order; 1 to MAX_LABEL_BATCH of them, each well-formed."""
+    ids = list(values)
+    if not ids:
+        raise unprocessable("no_media_ids", "give at least one media id", field="media_id")
+    if len(ids) > MAX_LABEL_BATCH:
+        raise unprocessable(
+            "too_many_media_ids",
+            f"{len(ids)} media ids were given; at most {MAX_LABEL_BATCH} per request",
+            field="media_id",
+        )
+    checked: dict[str, None] = {}
+    for index, value in enumerate(ids):
+        if not isinstance(value, str):
+            raise unprocessable("invalid_media_id", f"media_id[{index}] is not a string", field="media_id")
+        checked[check_media_id(value, field=f"media_id[{index}]")] = None
+    return list(checked)
+
+
+def check_sha256(value: str) -> str:
+    if not _SHA256.fullmatch(value):
+        raise unprocessable("invalid_sha256", "the content hash must be 64 hexadecimal characters (SHA-256)", field="sha256")
+    return value.lower()

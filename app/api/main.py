@@ -1,0 +1,109 @@
+"""The FastAPI application: `create_app(settings)`, and the factory `originmark serve` runs.
+
+Start-up (the lifespan, once per server process): signing credentials (development ones on
+first start, with a loud warning) and database migrations; then the store, the signer (its
+probe must pass) and the verifier worker pool. Shutdown closes them in reverse order,
+waiting for verifications in flight.
+
+Tests (and embedders) may pass an already open `store` and/or built `engines`; the app then
+uses them as they are and leaves closing them to the caller.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+import anyio
+import anyio.to_thread
+from fastapi import FastAPI
+
+from app.api.errors import install_error_handlers
+from app.api.logs import configure_logging
+from app.api.metrics import Metrics
+from app.api.middleware import RequestContextMiddleware
+from app.api.routes import health, labels, sign, verdicts, verify
+from app.api.services import Engines, Services, ServiceStore, build_engines, ensure_signing_credentials
+from app.settings import Settings
+from signer.manifest import originmark_version
+
+log = logging.getLogger("originmark.api")
+
+API_DESCRIPTION = """\
+Sign AI-generated media with C2PA Content Credentials, verify uploads, and serve feed labels.
+
+Authenticate with `Authorization: Bearer <key>` (keys from `originmark apikey create`, scopes
+`sign`, `verify`, `read`). Every error is JSON: `{"error": {"code": ..., "message": ...}}`.
+"""
+
+
+def create_app(settings: Settings, *, store: ServiceStore | None = None, engines: Engines | None = None) -> FastAPI:
+    metrics = Metrics()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with contextlib.AsyncExitStack() as owned:
+            service_store = store
+            if service_store is None:
+                service_store = await anyio.to_thread.run_sync(_open_migrated_store, settings)
+                owned.push_async_callback(anyio.to_thread.run_sync, service_store.close)
+            service_engines = engines
+            if service_engines is None:
+                service_engines = await anyio.to_thread.run_sync(_build_engines, settings)
+                owned.push_async_callback(anyio.to_thread.run_sync, service_engines.close)
+            app.state.services = Services(
+                settings=settings,
+                store=service_store,
+                engines=service_engines,
+                metrics=metrics,
+                engine_limiter=anyio.CapacityLimiter(settings.engine_threads),
+                verify_limiter=anyio.CapacityLimiter(settings.verify_workers),
+            )
+            log.info(
+                "originmark is ready",
+                extra={
+                    "fields": {
+                        "engine_threads": settings.engine_threads,
+                        "verify_workers": settings.verify_workers,
+                        "public_label_reads": settings.public_label_reads,
+                        "max_upload_bytes": settings.max_upload_bytes,
+                        "trust_fingerprint": service_engines.trust_fingerprint,
+                    }
+                },
+            )
+            yield
+
+    app = FastAPI(
+        title="originmark",
+        version=originmark_version(),
+        description=API_DESCRIPTION,
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    install_error_handlers(app)
+    app.add_middleware(RequestContextMiddleware, metrics=metrics)
+    for module in (sign, verify, verdicts, labels, health):
+        app.include_router(module.router)
+    return app
+
+
+def _open_migrated_store(settings: Settings) -> ServiceStore:
+    from app.store.migrate import upgrade_database
+    from app.store.sql import open_store
+
+    upgrade_database(settings.database_url)
+    return open_store(settings.database_url)
+
+
+def _build_engines(settings: Settings) -> Engines:
+    ensure_signing_credentials(settings)
+    return build_engines(settings)
+
+
+def app_from_environment() -> FastAPI:
+    """The factory `originmark serve` hands to uvicorn (settings from ORIGINMARK_* variables)."""
+    settings = Settings()
+    configure_logging(settings.log_level)
+    return create_app(settings)

@@ -1,0 +1,178 @@
+"""POST /v1/sign: attach Content Credentials to an upload and stream the signed media back.
+
+Before the response starts, the signed output has been verified by the isolated verifier
+(the stored verdict is exactly what POST /v1/verify would say about those bytes), its
+verdict and label are committed under the output's SHA-256 (and the caller's media id),
+and the signature is in the audit log. A feed can label the item at once.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import os
+from collections.abc import AsyncIterator
+from typing import BinaryIO
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import StreamingResponse
+
+from app.api import work
+from app.api.deps import ServicesDep, SignKey
+from app.api.errors import ApiError, from_signing_error, service_unavailable
+from app.api.identifiers import optional_media_id
+from app.api.services import Services
+from app.api.uploads import FormSpec, ReceivedFile, UploadForm, UploadSpool, receive_form
+from app.api.wire import error_responses
+from app.store.interface import ApiKey, AuditEntry
+from signer.errors import SigningError
+from signer.formats import SUPPORTED_FORMAT_NAMES, detect_format
+from signer.manifest import DigitalSourceType, GenerationRequest
+from verifier.label_types import Label
+from verifier.verdict import Verdict, VerdictState
+
+router = APIRouter(tags=["sign"])
+log = logging.getLogger("originmark.api")
+
+SIGN_FORM = FormSpec(
+    file_fields=frozenset({"file", "parent"}),
+    text_fields=frozenset({"generator", "generator_version", "digital_source_type", "title", "media_id"}),
+)
+_STREAM_CHUNK = 256 * 1024
+
+_REQUEST_BODY = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["file", "generator"],
+                "properties": {
+                    "file": {"type": "string", "format": "binary", "description": "The AI output to sign."},
+                    "generator": {"type": "string", "maxLength": 256, "description": "The model or product."},
+                    "generator_version": {"type": "string", "maxLength": 256},
+                    "digital_source_type": {
+                        "type": "string",
+                        "enum": [member.term for member in DigitalSourceType],
+                        "description": "IPTC term (or its full URI); default trainedAlgorithmicMedia, "
+                        "or compositeWithTrainedAlgorithmicMedia with a parent.",
+                    },
+                    "title": {"type": "string", "maxLength": 1024, "description": "Default: the file name."},
+                    "media_id": {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,200}$"},
+                    "parent": {
+                        "type": "string",
+                        "format": "binary",
+                        "description": "For an AI edit: the original, recorded as the parentOf ingredient.",
+                    },
+                },
+            }
+        }
+    },
+}
+_SIGNED_MEDIA = {
+    "description": "The signed media, same type as the upload "
+    f"({', '.join(SUPPORTED_FORMAT_NAMES)}). Headers: X-Manifest-Label, X-Content-SHA256 (of this body), "
+    "X-Media-Id (when given).",
+    "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+}
+
+
+@router.post(
+    "/v1/sign",
+    summary="Sign AI-generated media",
+    response_class=Response,
+    openapi_extra={"requestBody": _REQUEST_BODY},
+    responses={200: _SIGNED_MEDIA, **error_responses(400, 401, 403, 413, 415, 422, 503)},
+)
+async def sign(request: Request, key: SignKey, services: ServicesDep) -> Response:
+    outcome = "internal_error"
+    try:
+        response = await _sign(request, key, services)
+        outcome = "signed"
+        return response
+    except ApiError as error:
+        outcome = error.code
+        raise
+    except SigningError as error:
+        outcome = from_signing_error(error).code
+        raise
+    finally:
+        services.metrics.signatures.labels(outcome).inc()
+
+
+async def _sign(request: Request, key: ApiKey, services: Services) -> Response:
+    settings = services.settings
+    with UploadSpool(settings.spool_dir) as spool:
+        form = await receive_form(request, spec=SIGN_FORM, spool=spool, max_bytes=settings.max_upload_bytes)
+        upload = form.required_file("file")
+        parent = form.optional_file("parent")
+        media_id = optional_media_id(form.text("media_id"))
+        generation = _generation_request(form, parent)
+        # Junk is refused (415) here, without taking one of the engine threads.
+        await work.in_thread(detect_format, upload.path)
+
+        destination = spool.folder("signed") / upload.path.name
+        result = await work.sign_file(services, source=upload.path, destination=destination, request=generation)
+        verdict, label = await work.verify_file(services, destination)
+        if not verdict.sha256:
+            # The worker was stopped (time or memory limit) on our own output: nothing exact to store.
+            raise service_unavailable("verifier_busy", "the signed output could not be verified in time; retry")
+        if verdict.state not in (VerdictState.TRUSTED, VerdictState.VALID):
+            log.warning("a signed output verifies as %s: %s", verdict.state.value, verdict.reason)
+        entry = AuditEntry(
+            key_id=key.key_id,
+            signed_at=datetime.datetime.now(datetime.UTC),
+            input_sha256=upload.sha256,
+            output_sha256=verdict.sha256,
+            manifest_label=result.manifest_label,
+            certificate_fingerprint=services.engines.certificate_fingerprint,
+            generator=generation.generator_name,
+            generator_version=generation.generator_version,
+            media_id=media_id,
+        )
+        await work.in_thread(_record, services, verdict=verdict, label=label, media_id=media_id, entry=entry)
+        # Opened before the spool folder is removed: the open file keeps its bytes until streamed.
+        output = destination.open("rb")
+
+    headers = {
+        "X-Content-SHA256": verdict.sha256,
+        "Content-Length": str(os.fstat(output.fileno()).st_size),
+        "Content-Disposition": f'attachment; filename="{destination.name}"',
+    }
+    if result.manifest_label:
+        headers["X-Manifest-Label"] = result.manifest_label
+    if media_id is not None:
+        headers["X-Media-Id"] = media_id
+    return StreamingResponse(_stream(output), media_type=result.format.mime, headers=headers)
+
+
+def _generation_request(form: UploadForm, parent: ReceivedFile | None) -> GenerationRequest:
+    source_type = form.text("digital_source_type")
+    # GenerationRequest and DigitalSourceType raise InvalidRequest (422) with the reason.
+    return GenerationRequest(
+        generator_name=form.required_text("generator"),
+        generator_version=form.text("generator_version") or None,
+        digital_source_type=DigitalSourceType.from_text(source_type) if source_type else None,
+        title=form.text("title") or None,
+        parent=parent.path if parent is not None else None,
+    )
+
+
+def _record(services: Services, *, verdict: Verdict, label: Label, media_id: str | None, entry: AuditEntry) -> None:
+    """The audit entry and the output's verdict in one transaction, committed before the response starts."""
+    services.store.record_signature(
+        entry=entry,
+        verdict=verdict,
+        label=label,
+        trust_fingerprint=services.engines.trust_fingerprint,
+        media_id=media_id,
+    )
+
+
+async def _stream(output: BinaryIO) -> AsyncIterator[bytes]:
+    # Reads come from the page cache (the file was just written), a few µs per chunk.
+    try:
+        while chunk := output.read(_STREAM_CHUNK):
+            yield chunk
+    finally:
+        output.close()

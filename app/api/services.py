@@ -1,0 +1,164 @@
+"""What the service runs on, built once per server process and closed at shutdown.
+
+- `prepare_service`: what must exist before any server process starts — signing credentials
+  (development ones on first start, with a loud warning) and the database schema. `originmark
+  serve` runs it once before starting its worker processes; each app runs it again at start-up,
+  where it finds nothing to do.
+- `Engines`: the ContentSigner (its start-up probe has passed once it exists) and the
+  IsolatedVerifier pool, plus the two fingerprints the routes record with what they store.
+- `Services`: everything a route needs, in one immutable object on `app.state`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from typing import Protocol
+
+import anyio
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from app.api.metrics import Metrics
+from app.settings import Settings
+from app.store.interface import ApiKeyStore, AuditLog, SignatureRecords, VerdictStore
+from app.wiring import build_content_signer, build_trust_policy, build_verify_limits
+from keys.devca import create_development_credentials
+from keys.errors import CredentialsAlreadyExist
+from signer.engine import ContentSigner
+from verifier.isolation import IsolatedVerifier
+from verifier.reader import engine_version
+from verifier.trust import TrustPolicy
+
+log = logging.getLogger("originmark.api")
+
+_TRUST_FINGERPRINT_VERSION = "t1"
+
+
+class ServiceStore(VerdictStore, ApiKeyStore, AuditLog, SignatureRecords, Protocol):
+    """The one store the service uses (app.store.sql.SqlStore provides all of it)."""
+
+    def close(self) -> None: ...
+
+
+def trust_fingerprint(policy: TrustPolicy, *, engine: str) -> str:
+    """Names the verification configuration a verdict was made under.
+
+    Covers what can change a verdict for the same bytes: each trust list (name, kind, the
+    SHA-256 of every anchor and allowed certificate, as DER, so re-encoding or reordering a
+    PEM file changes nothing), the accepted EKUs and the engine version. A stored verdict
+    with another fingerprint is re-verified instead of answered from the store.
+    """
+    lists = []
+    for trust_list in policy.lists:
+        lists.append(
+            {
+                "name": trust_list.name,
+                "kind": trust_list.kind.value,
+                "anchors": _certificate_digests(trust_list.anchors_pem),
+                "allowed": _certificate_digests(trust_list.allowed_pem) if trust_list.allowed_pem else [],
+            }
+        )
+    description = {"engine": engine, "extended_key_usages": sorted(policy.extended_key_usages), "lists": lists}
+    digest = hashlib.sha256(json.dumps(description, sort_keys=True).encode()).hexdigest()
+    return f"{_TRUST_FINGERPRINT_VERSION}:{digest}"
+
+
+def _certificate_digests(pem: str) -> list[str]:
+    certificates = x509.load_pem_x509_certificates(pem.encode("utf-8"))
+    return sorted(c.fingerprint(hashes.SHA256()).hex() for c in certificates)
+
+
+def signing_certificate_fingerprint(chain_pem: bytes) -> str:
+    """SHA-256 of the signing certificate (the chain's first), DER, as recorded in the audit log."""
+    leaf = x509.load_pem_x509_certificates(chain_pem)[0]
+    return hashlib.sha256(leaf.public_bytes(Encoding.DER)).hexdigest()
+
+
+# One line (the logs are JSON lines), loud in words instead of in layout.
+_DEVELOPMENT_WARNING = (
+    "!!! DEVELOPMENT SIGNING CREDENTIALS CREATED in %s !!! For trying originmark out ONLY: other verifiers "
+    'show everything signed with them as "unrecognized" (their root CA is on no public trust list) and the '
+    "private key sits unprotected on this disk. For production set ORIGINMARK_SIGNING_CHAIN and "
+    "ORIGINMARK_SIGNING_KEY (or ORIGINMARK_KEYS_DIR) to real credentials and check them with "
+    "`originmark keys check`."
+)
+
+
+def ensure_signing_credentials(settings: Settings) -> bool:
+    """Create development credentials in keys_dir when there are none; True if created.
+
+    Never when an explicit chain + key are configured, and never over a partial set (a
+    chain without its key is reported by the key loader, not papered over).
+    """
+    if settings.signing_chain is not None:
+        return False
+    if settings.chain_path.exists() or settings.key_path.exists():
+        return False
+    try:
+        created = create_development_credentials(settings.keys_dir)
+    except CredentialsAlreadyExist:
+        return False  # another server process created them a moment ago
+    log.warning(_DEVELOPMENT_WARNING, created.directory, extra={"fields": {"development_credentials": True}})
+    return True
+
+
+def prepare_service(settings: Settings) -> None:
+    """Signing credentials and the database schema: idempotent, safe to run in every process."""
+    from app.store.migrate import upgrade_database
+
+    ensure_signing_credentials(settings)
+    upgrade_database(settings.database_url)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Engines:
+    """The signer and the verifier pool, and the fingerprints that go with them."""
+
+    signer: ContentSigner
+    verifier: IsolatedVerifier
+    trust_fingerprint: str
+    certificate_fingerprint: str
+
+    def close(self) -> None:
+        self.verifier.close()
+        self.signer.close()
+
+
+def build_engines(settings: Settings) -> Engines:
+    """Build the signer (runs its start-up probe) and start the verifier worker processes."""
+    policy = build_trust_policy(settings)
+    signer = build_content_signer(settings)
+    try:
+        certificate = signing_certificate_fingerprint(settings.chain_path.read_bytes())
+        verifier = IsolatedVerifier(
+            policy=policy, limits=build_verify_limits(settings), workers=settings.verify_workers
+        )
+    except BaseException:
+        signer.close()
+        raise
+    return Engines(
+        signer=signer,
+        verifier=verifier,
+        trust_fingerprint=trust_fingerprint(policy, engine=engine_version()),
+        certificate_fingerprint=certificate,
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Services:
+    """Everything a route needs; one per app, on `app.state.services`."""
+
+    settings: Settings
+    store: ServiceStore
+    engines: Engines
+    metrics: Metrics
+    # Signing (CPU in this process) is bounded by ORIGINMARK_ENGINE_THREADS; verification by the
+    # worker pool's size, so a thread never sits waiting for a busy worker and a burst of
+    # verifications cannot hold the threads that signing needs. Database calls use anyio's
+    # default pool, so label reads never queue behind either.
+    engine_limiter: anyio.CapacityLimiter
+    verify_limiter: anyio.CapacityLimiter

@@ -1,0 +1,111 @@
+"""Response bodies: built as bytes from the codec's JSON (no decode / re-encode), and their schemas.
+
+The verdict and label JSON is exactly `app.codec`'s (the fields of `Verdict` and `Label`);
+the pydantic models here exist to document the responses in OpenAPI (/docs) and are not
+used to serialise them.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+
+from pydantic import BaseModel, Field
+
+from app.codec import label_to_json, verdict_to_json
+from verifier.label_types import Label
+from verifier.verdict import Verdict
+
+JSON_MEDIA_TYPE = "application/json"
+
+
+def _object(members: list[tuple[str, str]]) -> bytes:
+    return ("{" + ",".join(f'"{name}":{value}' for name, value in members) + "}").encode("utf-8")
+
+
+def verify_body(*, media_id: str | None, verdict: Verdict, label: Label, cached: bool) -> bytes:
+    return _object(
+        [
+            ("media_id", json.dumps(media_id)),
+            ("sha256", json.dumps(verdict.sha256)),
+            ("verdict", verdict_to_json(verdict)),
+            ("label", label_to_json(label)),
+            ("cached", "true" if cached else "false"),
+        ]
+    )
+
+
+def stored_verdict_body(
+    *, media_id: str | None, verdict: Verdict, label: Label, stored_at: datetime.datetime, trust_current: bool
+) -> bytes:
+    return _object(
+        [
+            ("media_id", json.dumps(media_id)),
+            ("sha256", json.dumps(verdict.sha256)),
+            ("verdict", verdict_to_json(verdict)),
+            ("label", label_to_json(label)),
+            ("stored_at", json.dumps(stored_at.isoformat())),
+            ("trust_current", "true" if trust_current else "false"),
+        ]
+    )
+
+
+def labels_body(labels: dict[str, str | None]) -> bytes:
+    """{"labels": {id: label-or-null}}; ids are checked plain tokens, labels the stored JSON as is."""
+    members = ",".join(f'"{media_id}":{label_json or "null"}' for media_id, label_json in labels.items())
+    return ('{"labels":{' + members + "}}").encode("utf-8")
+
+
+def entity_tag(body: bytes) -> str:
+    return '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
+
+
+def etag_matches(if_none_match: str | None, etag: str) -> bool:
+    """RFC 9110 weak comparison against an If-None-Match list."""
+    if not if_none_match:
+        return False
+    for candidate in if_none_match.split(","):
+        candidate = candidate.strip()
+        if candidate == "*" or candidate.removeprefix("W/") == etag:
+            return True
+    return False
+
+
+# --- OpenAPI documentation of the responses ---
+
+
+class VerifyResponse(BaseModel):
+    media_id: str | None = Field(description="The caller's id for the item, when one was given.")
+    sha256: str = Field(description="SHA-256 of the uploaded bytes.")
+    verdict: Verdict
+    label: Label
+    cached: bool = Field(description="Answered from the store (same bytes, same trust configuration).")
+
+
+class StoredVerdictResponse(BaseModel):
+    media_id: str | None
+    sha256: str
+    verdict: Verdict
+    label: Label
+    stored_at: datetime.datetime
+    trust_current: bool = Field(
+        description="Made under the server's current trust configuration (else POST /v1/verify re-verifies)."
+    )
+
+
+class LabelsResponse(BaseModel):
+    labels: dict[str, Label | None] = Field(description="Each requested media id: its label, or null if unknown.")
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorDetail
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict]:
+    return {status: {"model": ErrorResponse} for status in statuses}

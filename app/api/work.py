@@ -1,0 +1,60 @@
+"""Blocking work, run off the event loop: engine calls in bounded pools, store calls in anyio's.
+
+The event loop only moves bytes; everything that computes or waits (signing, verifying,
+deriving labels, database round trips) runs in a worker thread, so a slow upload or a
+burst of verifications never delays a label read.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import ParamSpec, TypeVar
+
+import anyio.to_thread
+
+from app.api.services import Services
+from signer.engine import SignResult
+from signer.manifest import GenerationRequest
+from verifier.label import label_for
+from verifier.label_types import Label
+from verifier.verdict import Verdict
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+async def in_thread(function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """A store call (or other short blocking call) in anyio's default thread pool."""
+    return await anyio.to_thread.run_sync(functools.partial(function, *args, **kwargs))
+
+
+async def sign_file(
+    services: Services, *, source: Path, destination: Path, request: GenerationRequest
+) -> SignResult:
+    started = time.perf_counter()
+    try:
+        return await anyio.to_thread.run_sync(
+            functools.partial(services.engines.signer.sign_file, source=source, destination=destination, request=request),
+            limiter=services.engine_limiter,
+        )
+    finally:
+        services.metrics.engine_seconds.labels("sign").observe(time.perf_counter() - started)
+
+
+def _verify_and_label(services: Services, path: Path) -> tuple[Verdict, Label]:
+    verdict = services.engines.verifier.verify_file(path)
+    return verdict, label_for(verdict)
+
+
+async def verify_file(services: Services, path: Path) -> tuple[Verdict, Label]:
+    """The verdict from an isolated worker process, and its label."""
+    started = time.perf_counter()
+    try:
+        return await anyio.to_thread.run_sync(
+            functools.partial(_verify_and_label, services, path), limiter=services.verify_limiter
+        )
+    finally:
+        services.metrics.engine_seconds.labels("verify").observe(time.perf_counter() - started)

@@ -1,0 +1,86 @@
+"""`originmark serve`: run the HTTP service with uvicorn.
+
+Before any server process starts, this process prepares what they share: signing
+credentials (development ones on first start, with a loud warning) and the database
+schema (migrations). It also loads the signing credentials once, so a bad key is reported
+here as problem + fix rather than as a failed worker. Then uvicorn runs the app factory
+`app.api.main:app_from_environment` in `--workers` processes; each builds its own signer and
+ORIGINMARK_VERIFY_WORKERS verifier processes from the same ORIGINMARK_* settings.
+
+Exit codes (app.errors): 2 for settings, credentials or database problems found before
+start-up; uvicorn's own 3 when an app fails to start.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, NoReturn
+
+import typer
+from pydantic import ValidationError
+from rich.text import Text
+from sqlalchemy.exc import SQLAlchemyError
+
+from app.cli.render import make_console, safe_text
+from app.errors import EXIT_USAGE_OR_IO, exit_code_for, user_message
+from app.settings import Settings
+from app.store.errors import StoreError
+from keys.errors import KeyProblem
+from keys.loader import load_signing_key
+
+APP_FACTORY = "app.api.main:app_from_environment"
+MAX_WORKERS = 64
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    make_console(stderr=True).print(
+        Text.assemble(("error: ", "red"), safe_text(message, max_chars=4000)), soft_wrap=True
+    )
+    raise typer.Exit(code)
+
+
+def serve(
+    host: Annotated[str | None, typer.Option("--host", help="Interface to listen on (default: ORIGINMARK_HOST)")] = None,
+    port: Annotated[
+        int | None, typer.Option("--port", min=1, max=65535, help="Port (default: ORIGINMARK_PORT)")
+    ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            min=1,
+            max=MAX_WORKERS,
+            help="Server processes (each with ORIGINMARK_VERIFY_WORKERS verifier processes of its own).",
+        ),
+    ] = 1,
+) -> None:
+    """Run the HTTP API (sign, verify, labels) on the configured database and keys."""
+    # Imported here: other commands need not load the web stack.
+    import uvicorn
+
+    from app.api.logs import configure_logging, log_config
+    from app.api.services import prepare_service
+
+    try:
+        settings = Settings()
+    except ValidationError as error:
+        _fail(user_message(error), exit_code_for(error))
+    configure_logging(settings.log_level)
+    try:
+        prepare_service(settings)
+        load_signing_key(chain_path=settings.chain_path, key_path=settings.key_path)
+    except KeyProblem as problem:
+        _fail(str(problem), exit_code_for(problem))
+    except (StoreError, SQLAlchemyError) as error:
+        _fail(f"the database cannot be used: {error}", EXIT_USAGE_OR_IO)
+    except OSError as error:
+        _fail(user_message(error), exit_code_for(error))
+    uvicorn.run(
+        APP_FACTORY,
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers,
+        log_config=log_config(settings.log_level),
+        access_log=False,  # the app logs one structured line per request itself
+        server_header=False,
+    )

@@ -1,0 +1,124 @@
+"""The tables behind the store (SQLAlchemy Core): one definition for SQLite and PostgreSQL.
+
+The migrations in app/store/migrations create exactly these tables; a test compares the
+migrated database with this metadata so the two cannot drift apart.
+
+- `verdicts`: one row per content SHA-256 (the same bytes always get the same verdict under one
+  trust configuration), with the verdict and its label as JSON text in the codec's format.
+- `media`: the caller's media ids, each pointing at a content hash. The label is copied here
+  (denormalised) so a feed's label read is one primary-key lookup per id with no join; every
+  write of a verdict rewrites the copies of the media that point at it, in the same transaction.
+- `api_keys`: Bearer keys, stored only as a SHA-256 of their random secret.
+- `audit_log`: every signature issued; append-only (triggers reject UPDATE and DELETE).
+"""
+
+from __future__ import annotations
+
+import datetime
+
+from sqlalchemy import (
+    CHAR,
+    BigInteger,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+from app.store.interface import MAX_MEDIA_ID_LENGTH
+
+SHA256_HEX_LENGTH = 64
+KEY_ID_LENGTH = 12  # column width; tokens use fewer characters (app/store/tokens.py)
+
+# Stable constraint names: migrations can refer to them on both dialects.
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UtcDateTime(TypeDecorator[datetime.datetime]):
+    """Timezone-aware UTC datetimes in, timezone-aware UTC datetimes out, on both dialects.
+
+    PostgreSQL keeps `timestamptz`; SQLite has no time zones, so values are stored as naive UTC
+    and marked UTC again when read.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime.datetime | None, dialect: Dialect) -> datetime.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store: pass timezone-aware UTC times")
+        value = value.astimezone(datetime.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime.datetime | None, dialect: Dialect) -> datetime.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=datetime.UTC) if value.tzinfo is None else value.astimezone(datetime.UTC)
+
+
+verdicts = Table(
+    "verdicts",
+    metadata,
+    Column("sha256", CHAR(SHA256_HEX_LENGTH), primary_key=True),
+    Column("state", String(16), nullable=False),  # VerdictState value, for operators' queries
+    Column("label_kind", String(32), nullable=False),  # LabelKind value, likewise
+    Column("verdict_json", Text, nullable=False),
+    Column("label_json", Text, nullable=False),
+    Column("trust_fingerprint", String(128), nullable=False),
+    Column("stored_at", UtcDateTime, nullable=False),
+)
+
+media = Table(
+    "media",
+    metadata,
+    Column("media_id", String(MAX_MEDIA_ID_LENGTH), primary_key=True),
+    Column("sha256", CHAR(SHA256_HEX_LENGTH), ForeignKey("verdicts.sha256"), nullable=False),
+    Column("label_json", Text, nullable=False),  # copy of verdicts.label_json: label reads need no join
+    Column("updated_at", UtcDateTime, nullable=False),
+    # Finds the media whose label copy must change when their verdict is rewritten.
+    Index("ix_media_sha256", "sha256"),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("key_id", String(KEY_ID_LENGTH), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("secret_hash", CHAR(SHA256_HEX_LENGTH), nullable=False),
+    Column("scopes", String(100), nullable=False),  # sorted Scope values, comma-separated
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("revoked_at", UtcDateTime, nullable=True),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    # BIGINT on PostgreSQL; SQLite needs exactly INTEGER PRIMARY KEY for its rowid alias.
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("key_id", String(KEY_ID_LENGTH), nullable=True),  # None: signed in-process by the CLI
+    Column("signed_at", UtcDateTime, nullable=False),
+    Column("input_sha256", CHAR(SHA256_HEX_LENGTH), nullable=False),
+    Column("output_sha256", CHAR(SHA256_HEX_LENGTH), nullable=False),
+    Column("manifest_label", Text, nullable=True),
+    Column("certificate_fingerprint", CHAR(SHA256_HEX_LENGTH), nullable=False),
+    Column("generator", Text, nullable=False),  # Text: an audit entry is never refused for its length
+    Column("generator_version", Text, nullable=True),
+    Column("media_id", String(MAX_MEDIA_ID_LENGTH), nullable=True),
+    Index("ix_audit_log_signed_at", "signed_at"),
+)

@@ -1,0 +1,154 @@
+"""`SqlStore`: the one storage implementation, on SQLite (embedded default) or PostgreSQL.
+
+    upgrade_database(url)          # app.store.migrate: once per deployment / at start-up
+    store = open_store(url)        # one per server process, shared by all its threads
+    ...
+    store.close()
+
+Every write is committed before its method returns; nothing security-relevant (API keys) is
+cached, so a revocation is effective at once.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterable, Sequence
+
+from sqlalchemy import Engine
+
+from app.store.api_keys import SqlApiKeyStore
+from app.store.audit import SqlAuditLog
+from app.store.engine import DEFAULT_POOL_SIZE, SqliteSynchronous, create_store_engine
+from app.store.errors import database_errors_as_unavailable
+from app.store.interface import ApiKey, AuditEntry, Scope, StoredVerdict
+from app.store.seed import SeedItem, bulk_seed
+from app.store.validation import check_media_id, check_sha256_hex
+from app.store.verdicts import SqlVerdictStore
+from verifier.label_types import Label
+from verifier.verdict import Verdict
+
+
+class SqlStore:
+    """VerdictStore + ApiKeyStore + AuditLog + SignatureRecords over one engine; thread-safe."""
+
+    def __init__(self, *, engine: Engine) -> None:
+        self._engine = engine
+        self._verdicts = SqlVerdictStore(engine=engine)
+        self._keys = SqlApiKeyStore(engine=engine)
+        self._audit = SqlAuditLog(engine=engine)
+
+    @property
+    def engine(self) -> Engine:
+        """For tests and operations tooling (query counting, health details); the service uses the methods."""
+        return self._engine
+
+    @property
+    def dialect(self) -> str:
+        return self._engine.dialect.name
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def __enter__(self) -> SqlStore:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    # VerdictStore
+
+    def save_verdict(
+        self, *, verdict: Verdict, label: Label, trust_fingerprint: str, media_id: str | None = None
+    ) -> StoredVerdict:
+        return self._verdicts.save_verdict(
+            verdict=verdict, label=label, trust_fingerprint=trust_fingerprint, media_id=media_id
+        )
+
+    def verdict_by_sha256(self, sha256: str) -> StoredVerdict | None:
+        return self._verdicts.verdict_by_sha256(sha256)
+
+    def verdict_by_media_id(self, media_id: str) -> StoredVerdict | None:
+        return self._verdicts.verdict_by_media_id(media_id)
+
+    def labels_json_for(self, media_ids: Sequence[str]) -> dict[str, str | None]:
+        return self._verdicts.labels_json_for(media_ids)
+
+    def ping(self) -> None:
+        self._verdicts.ping()
+
+    # ApiKeyStore
+
+    def create_key(self, *, name: str, scopes: frozenset[Scope]) -> tuple[ApiKey, str]:
+        return self._keys.create_key(name=name, scopes=scopes)
+
+    def authenticate(self, token: str) -> ApiKey | None:
+        return self._keys.authenticate(token)
+
+    def list_keys(self) -> list[ApiKey]:
+        return self._keys.list_keys()
+
+    def revoke(self, key_id: str) -> ApiKey | None:
+        return self._keys.revoke(key_id)
+
+    # AuditLog
+
+    def append(self, entry: AuditEntry) -> None:
+        self._audit.append(entry)
+
+    def entries(self, *, limit: int = 100) -> list[AuditEntry]:
+        return self._audit.entries(limit=limit)
+
+    # SignatureRecords
+
+    def record_signature(
+        self,
+        *,
+        entry: AuditEntry,
+        verdict: Verdict,
+        label: Label,
+        trust_fingerprint: str,
+        media_id: str | None = None,
+    ) -> StoredVerdict:
+        """The audit entry and the signed output's verdict together, in one committed transaction."""
+        check_sha256_hex(verdict.sha256, what="verdict.sha256")
+        if media_id is not None:
+            check_media_id(media_id)
+        stored_at = datetime.datetime.now(datetime.UTC)
+        with database_errors_as_unavailable(), self._engine.begin() as connection:
+            self._audit.write_entry(connection, entry)
+            self._verdicts.write_verdict(
+                connection,
+                verdict=verdict,
+                label=label,
+                trust_fingerprint=trust_fingerprint,
+                media_id=media_id,
+                stored_at=stored_at,
+            )
+        return StoredVerdict(
+            sha256=verdict.sha256,
+            verdict=verdict,
+            label=label,
+            trust_fingerprint=trust_fingerprint,
+            stored_at=stored_at,
+            media_id=media_id,
+        )
+
+    # Benchmarks and load tests
+
+    def bulk_seed_labels(self, items: Iterable[SeedItem], *, trust_fingerprint: str, batch_size: int = 20_000) -> int:
+        """Insert many fresh verdicts + media rows fast (COPY on PostgreSQL); see app/store/seed.py."""
+        return bulk_seed(self._engine, items, trust_fingerprint=trust_fingerprint, batch_size=batch_size)
+
+
+def open_store(
+    database_url: str, *, pool_size: int = DEFAULT_POOL_SIZE, sqlite_synchronous: SqliteSynchronous = "FULL"
+) -> SqlStore:
+    """A store on an already migrated database (run app.store.migrate.upgrade_database first).
+
+    `pool_size`: connections kept open; size it to the threads that use the store at once (the
+    engine pool plus the server's request threads). Raises StoreConfigurationError for a URL the
+    store cannot use; connects lazily (call `ping()` to check the database now).
+    """
+    return SqlStore(
+        engine=create_store_engine(database_url, pool_size=pool_size, sqlite_synchronous=sqlite_synchronous)
+    )

@@ -1,0 +1,214 @@
+"""Verdicts by content hash, media ids pointing at them, and the feed's batch label read.
+
+The label read (`labels_json_for`) is the hot path — tens of thousands of labels a second from a
+web server — so it is one prebuilt statement, one primary-key lookup of the whole batch on
+`media` (whose label copy spares a join), raw tuples out, and no decoding: the API sends the
+stored JSON text.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable, Sequence
+
+from sqlalchemy import Connection, Engine, Insert, any_, bindparam, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import ProgrammingError
+
+from app.codec import label_from_json, label_to_json, verdict_from_json, verdict_to_json
+from app.store.errors import StoreUnavailable, database_errors_as_unavailable
+from app.store.interface import MAX_LABEL_BATCH, StoredVerdict
+from app.store.schema import media, verdicts
+from app.store.validation import check_media_id, check_sha256_hex
+from verifier.label_types import Label
+from verifier.verdict import Verdict
+
+_VERDICT_FIELDS = ("state", "label_kind", "verdict_json", "label_json", "trust_fingerprint", "stored_at")
+_MEDIA_FIELDS = ("sha256", "label_json", "updated_at")
+
+
+def dialect_insert(engine: Engine) -> Callable[..., Insert]:
+    """INSERT with ON CONFLICT support for the engine's dialect (both spell it the same way)."""
+    return postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+
+
+class SqlVerdictStore:
+    """`VerdictStore` on SQLAlchemy Core; thread-safe (statements are immutable, connections pooled)."""
+
+    def __init__(self, *, engine: Engine) -> None:
+        self._engine = engine
+        insert = dialect_insert(engine)
+        verdict_insert = insert(verdicts)
+        self._upsert_verdict = verdict_insert.on_conflict_do_update(
+            index_elements=[verdicts.c.sha256],
+            set_={name: verdict_insert.excluded[name] for name in _VERDICT_FIELDS},
+        )
+        media_insert = insert(media)
+        self._upsert_media = media_insert.on_conflict_do_update(
+            index_elements=[media.c.media_id],
+            set_={name: media_insert.excluded[name] for name in _MEDIA_FIELDS},
+        )
+        # A rewritten verdict rewrites the label copies of every media id that points at it.
+        self._refresh_label_copies = (
+            update(media)
+            .where(media.c.sha256 == bindparam("of_sha256"), media.c.label_json != bindparam("new_label_json"))
+            .values(label_json=bindparam("new_label_json"), updated_at=bindparam("at"))
+        )
+        stored_columns = (
+            verdicts.c.sha256,
+            verdicts.c.verdict_json,
+            verdicts.c.label_json,
+            verdicts.c.trust_fingerprint,
+            verdicts.c.stored_at,
+        )
+        self._by_sha256 = select(*stored_columns).where(verdicts.c.sha256 == bindparam("sha256"))
+        self._by_media_id = (
+            select(*stored_columns)
+            .select_from(media.join(verdicts, media.c.sha256 == verdicts.c.sha256))
+            .where(media.c.media_id == bindparam("media_id"))
+        )
+        self._labels = select(media.c.media_id, media.c.label_json).where(
+            _any_of(engine, media.c.media_id, "media_ids")
+        )
+        self._ping = select(media.c.media_id).limit(0)  # fails on an unmigrated database too
+
+    def save_verdict(
+        self, *, verdict: Verdict, label: Label, trust_fingerprint: str, media_id: str | None = None
+    ) -> StoredVerdict:
+        check_sha256_hex(verdict.sha256, what="verdict.sha256")
+        if media_id is not None:
+            check_media_id(media_id)
+        stored_at = datetime.datetime.now(datetime.UTC)
+        with database_errors_as_unavailable(), self._engine.begin() as connection:
+            self.write_verdict(
+                connection,
+                verdict=verdict,
+                label=label,
+                trust_fingerprint=trust_fingerprint,
+                media_id=media_id,
+                stored_at=stored_at,
+            )
+        # engine.begin() has committed when the block ends: the verdict is durable from here on.
+        return StoredVerdict(
+            sha256=verdict.sha256,
+            verdict=verdict,
+            label=label,
+            trust_fingerprint=trust_fingerprint,
+            stored_at=stored_at,
+            media_id=media_id,
+        )
+
+    def write_verdict(
+        self,
+        connection: Connection,
+        *,
+        verdict: Verdict,
+        label: Label,
+        trust_fingerprint: str,
+        media_id: str | None,
+        stored_at: datetime.datetime,
+    ) -> None:
+        """The statements of `save_verdict`, inside the caller's transaction."""
+        label_json = label_to_json(label)
+        connection.execute(
+            self._upsert_verdict,
+            {
+                "sha256": verdict.sha256,
+                "state": verdict.state.value,
+                "label_kind": label.kind.value,
+                "verdict_json": verdict_to_json(verdict),
+                "label_json": label_json,
+                "trust_fingerprint": trust_fingerprint,
+                "stored_at": stored_at,
+            },
+        )
+        connection.execute(
+            self._refresh_label_copies, {"of_sha256": verdict.sha256, "new_label_json": label_json, "at": stored_at}
+        )
+        if media_id is not None:
+            connection.execute(
+                self._upsert_media,
+                {"media_id": media_id, "sha256": verdict.sha256, "label_json": label_json, "updated_at": stored_at},
+            )
+
+    def verdict_by_sha256(self, sha256: str) -> StoredVerdict | None:
+        if not _is_sha256_hex(sha256):
+            return None  # nothing else was ever stored (and PostgreSQL would reject a NUL in it)
+        with database_errors_as_unavailable(), self._engine.connect() as connection:
+            row = connection.execute(self._by_sha256, {"sha256": sha256}).first()
+        return None if row is None else _stored(row, media_id=None)
+
+    def verdict_by_media_id(self, media_id: str) -> StoredVerdict | None:
+        if not _could_be_media_id(media_id):
+            return None
+        with database_errors_as_unavailable(), self._engine.connect() as connection:
+            row = connection.execute(self._by_media_id, {"media_id": media_id}).first()
+        return None if row is None else _stored(row, media_id=media_id)
+
+    def labels_json_for(self, media_ids: Sequence[str]) -> dict[str, str | None]:
+        """Each id's stored label JSON (None when unknown), in one query; ids are answered once each.
+
+        Ids that cannot be media ids (empty, too long, control characters) are answered None without
+        being sent to the database. More than MAX_LABEL_BATCH distinct ids is a ValueError.
+        """
+        answer: dict[str, str | None] = dict.fromkeys(media_ids)
+        if len(answer) > MAX_LABEL_BATCH:
+            raise ValueError(f"at most {MAX_LABEL_BATCH} media ids per label read, got {len(answer)}")
+        wanted = [media_id for media_id in answer if _could_be_media_id(media_id)]
+        if not wanted:
+            return answer
+        with database_errors_as_unavailable(), self._engine.connect() as connection:
+            found = connection.execute(self._labels, {"media_ids": wanted}).all()
+        answer.update(found)
+        return answer
+
+    def ping(self) -> None:
+        """Raise StoreUnavailable unless the database answers and has the store's tables."""
+        with database_errors_as_unavailable():
+            try:
+                with self._engine.connect() as connection:
+                    connection.execute(self._ping).all()
+            except ProgrammingError as error:  # PostgreSQL: the tables are missing (never migrated)
+                raise StoreUnavailable(
+                    f"the database has no originmark schema (run the migrations): {str(error.orig).splitlines()[0]}"
+                ) from error
+
+
+def _any_of(engine: Engine, column, name: str):
+    """`column IN (the list bound as `name`)`, in the form each dialect runs fastest.
+
+    PostgreSQL: `= ANY(%(name)s)`, one array parameter — one statement text for every batch size,
+    which psycopg prepares once on the server (measured 1.2 ms against 1.8 ms for a 100-id
+    expanding IN on a million rows). SQLite: an expanding IN; sqlite3 caches a statement per length.
+    """
+    if engine.dialect.name == "postgresql":
+        return column == any_(bindparam(name, type_=postgresql.ARRAY(column.type)))
+    return column.in_(bindparam(name, expanding=True))
+
+
+def _is_sha256_hex(value: str) -> bool:
+    try:
+        check_sha256_hex(value, what="sha256")
+    except ValueError:
+        return False
+    return True
+
+
+def _could_be_media_id(value: str) -> bool:
+    try:
+        check_media_id(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _stored(row, *, media_id: str | None) -> StoredVerdict:
+    sha256, verdict_json, label_json, trust_fingerprint, stored_at = row
+    return StoredVerdict(
+        sha256=sha256,
+        verdict=verdict_from_json(verdict_json),
+        label=label_from_json(label_json),
+        trust_fingerprint=trust_fingerprint,
+        stored_at=stored_at,
+        media_id=media_id,
+    )

@@ -1,0 +1,88 @@
+"""`originmark serve` as an operator runs it: first start on embedded defaults, two workers, real HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from app.store.interface import Scope
+from app.store.sql import open_store
+
+from .helpers import ApiKeys, free_port, jpeg_bytes, sign_form
+
+ORIGINMARK = Path(sys.executable).with_name("originmark")
+
+
+def _wait_until_ready(base_url: str, process: subprocess.Popen, log_path: Path) -> None:
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"the server exited with {process.returncode}:\n{log_path.read_text()[-3000:]}")
+        try:
+            if httpx.get(f"{base_url}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"the server was not ready in time:\n{log_path.read_text()[-3000:]}")
+
+
+def test_first_start_creates_development_keys_migrates_and_serves(tmp_path):
+    port = free_port()
+    database_url = f"sqlite:///{tmp_path}/data/originmark.db"
+    environment = {
+        **os.environ,
+        "ORIGINMARK_KEYS_DIR": str(tmp_path / "data" / "keys"),
+        "ORIGINMARK_DATABASE_URL": database_url,
+        "ORIGINMARK_SPOOL_DIR": str(tmp_path),
+        "ORIGINMARK_VERIFY_WORKERS": "1",
+        "ORIGINMARK_ENGINE_THREADS": "1",
+    }
+    log_path = tmp_path / "server.log"
+    base_url = f"http://127.0.0.1:{port}"
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(
+            [str(ORIGINMARK), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"],
+            env=environment,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            _wait_until_ready(base_url, process, log_path)
+            with open_store(database_url) as store:
+                token = store.create_key(name="first-start", scopes=frozenset({Scope.SIGN, Scope.READ}))[1]
+            signed = httpx.post(
+                f"{base_url}/v1/sign",
+                headers=ApiKeys.header(token),
+                files={"file": ("gen.jpg", jpeg_bytes(), "image/jpeg")},
+                data=sign_form(media_id="first"),
+                timeout=30,
+            )
+            assert signed.status_code == 200, signed.text
+            labels = httpx.get(f"{base_url}/v1/labels?media_id=first", headers=ApiKeys.header(token), timeout=10)
+            assert labels.json()["labels"]["first"]["kind"] == "ai_generated"
+        finally:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+    assert sorted(p.name for p in (tmp_path / "data" / "keys").iterdir()) == ["ca.pem", "chain.pem", "key.pem"]
+    lines = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()]
+    warnings = [line for line in lines if "DEVELOPMENT SIGNING CREDENTIALS" in line["message"]]
+    assert len(warnings) == 1 and warnings[0]["level"] == "warning"  # once, by the parent process
+    ready = [line for line in lines if line["message"] == "originmark is ready"]
+    assert len(ready) == 2  # both workers
+    requests = [line for line in lines if line["logger"] == "originmark.access" and line["route"] == "/v1/sign"]
+    assert requests and requests[0]["status"] == 200 and requests[0]["key_id"] == token.split("_")[1]
+    assert token not in log_path.read_text()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith("originmark-")] == []  # no spool left
