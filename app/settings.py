@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -42,6 +42,12 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: str = "info"
+
+    # `originmark verify --server`: the CLI as a client of a running service. A URL here makes
+    # `verify` use that service unless told otherwise; the key is best given here (not on the
+    # command line, where `ps` shows it).
+    server_url: str | None = None
+    api_key: SecretStr | None = None  # a key with the `verify` scope (never logged or shown)
 
     @model_validator(mode="after")
     def _chain_and_key_come_together(self) -> "Settings":

@@ -1,20 +1,67 @@
 #!/usr/bin/env bash
-# Sets up the project's virtualenv and runs originmark with embedded defaults:
-# development keys in ./data/keys (made on first run), no other server needed.
-# Until the HTTP service lands (issue 3) this runs a sign + verify demo.
+# The README's first command: sets up the project's virtualenv and starts the originmark service
+# on its embedded defaults, with no other server needed:
+#   - database: SQLite at ./data/originmark.db (ORIGINMARK_DATABASE_URL for PostgreSQL);
+#   - signing credentials: ./data/keys; on the first start the service creates DEVELOPMENT keys
+#     there and logs a loud warning (ORIGINMARK_SIGNING_CHAIN / _KEY for real credentials);
+#   - address: 127.0.0.1:8000 (ORIGINMARK_HOST / ORIGINMARK_PORT, or --host / --port).
+# Arguments go to `originmark serve` (e.g. --workers 4). Ctrl-C stops the service.
+# scripts/demo.sh is a walk-through of the command-line tool (sign, verify, inspect) instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m venv .venv
 . .venv/bin/activate
 python -m pip install --quiet --upgrade pip
 python -m pip install --quiet -e .
-originmark --help
-[ -f data/keys/chain.pem ] || originmark keys init --dir data/keys
-mkdir -p data/demo/in
-python - <<'PY'
-from PIL import Image
-Image.new("RGB", (512, 512), (40, 90, 160)).save("data/demo/in/generated.jpg", quality=90)
+mkdir -p data
+
+# What the service will use, from the same settings it reads (a broken setting is left for
+# `originmark serve` to report properly).
+settings=$(python - <<'PY' 2>/dev/null || true
+from sqlalchemy.engine import make_url
+from app.settings import Settings
+s = Settings()
+new_keys = s.signing_chain is None and not s.chain_path.exists() and not s.key_path.exists()
+print(s.host, s.port, "new" if new_keys else "existing", s.keys_dir,
+      make_url(s.database_url).render_as_string(hide_password=True))
 PY
-originmark sign data/demo/in/generated.jpg --generator "Demo Diffusion" --generator-version 1.0 --out data/demo/signed
-originmark verify data/demo/signed data/demo/in -r
-originmark inspect data/demo/signed/generated.jpg
+)
+read -r host port keys keys_dir database <<<"${settings:-127.0.0.1 8000 unknown ./data/keys ?}"
+args=("$@")
+for ((i = 0; i < ${#args[@]}; i++)); do  # --host / --port on the command line win over the settings
+  case "${args[i]}" in
+    --host) host="${args[i + 1]:-$host}" ;;
+    --host=*) host="${args[i]#--host=}" ;;
+    --port) port="${args[i + 1]:-$port}" ;;
+    --port=*) port="${args[i]#--port=}" ;;
+  esac
+done
+url="http://${host}:${port}"
+[[ "$host" == *:* ]] && url="http://[${host}]:${port}"  # an IPv6 address
+
+rule="================================================================================"
+cat <<INFO
+$rule
+ originmark service
+   listening on  $url   (API docs: $url/docs, health: $url/healthz)
+   database      $database
+   signing keys  $keys_dir
+INFO
+if [[ "$keys" == new ]]; then
+  cat <<WARNING
+ !!! No signing credentials yet: DEVELOPMENT keys will be created in $keys_dir now.
+ !!! For trying originmark out ONLY: other verifiers show what they sign as "unrecognized"
+ !!! and the private key sits unprotected on this disk. For production set
+ !!! ORIGINMARK_SIGNING_CHAIN and ORIGINMARK_SIGNING_KEY (check them: originmark keys check).
+WARNING
+fi
+cat <<USAGE
+ Create an API key (in another terminal, in $(pwd)):
+   .venv/bin/originmark apikey create --name me --scopes sign,verify,read
+ then, with the key it prints once in KEY:
+   curl -H "Authorization: Bearer \$KEY" -F file=@photo.jpg $url/v1/verify
+   .venv/bin/originmark verify --server $url --api-key "\$KEY" photos/ -r
+ Ctrl-C stops the service.
+$rule
+USAGE
+exec originmark serve "$@"

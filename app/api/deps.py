@@ -25,7 +25,8 @@ from app.store.interface import ApiKey, Scope
 _bearer = HTTPBearer(auto_error=False, description="An API key from `originmark apikey create`.")
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
+    # async on purpose: FastAPI runs a plain `def` dependency in a worker thread (a hop per request).
     return request.app.state.services
 
 

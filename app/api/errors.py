@@ -128,7 +128,8 @@ def error_body(code: str, message: str, extra: Mapping[str, Any] | None = None) 
 
 
 def error_response(error: ApiError) -> JSONResponse:
-    return JSONResponse(error_body(error.code, error.message, error.extra), status_code=error.status, headers=error.headers)
+    body = error_body(error.code, error.message, error.extra)
+    return JSONResponse(body, status_code=error.status, headers=error.headers)
 
 
 # --- domain errors from the packages below app/ ---
@@ -203,7 +204,8 @@ async def _validation_error(_request: Request, error: Exception) -> JSONResponse
 async def _http_exception(_request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, StarletteHTTPException)
     status = error.status_code
-    code = {404: "not_found", 405: "method_not_allowed"}.get(status) or HTTPStatus(status).phrase.lower().replace(" ", "_")
+    code = {404: "not_found", 405: "method_not_allowed"}.get(status)
+    code = code or HTTPStatus(status).phrase.lower().replace(" ", "_")
     message = {
         404: "no such endpoint; see /docs for the API",
         405: "this endpoint does not take that method; see /docs for the API",

@@ -17,6 +17,8 @@ from app.store.interface import MAX_LABEL_BATCH, MAX_MEDIA_ID_LENGTH
 MEDIA_ID_PATTERN = rf"^[A-Za-z0-9._:-]{{1,{MAX_MEDIA_ID_LENGTH}}}$"
 _MEDIA_ID = re.compile(rf"[A-Za-z0-9._:-]{{1,{MAX_MEDIA_ID_LENGTH}}}")
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
+# A whole batch checked in one pass (ids joined by newlines, which no id may contain).
+_MEDIA_ID_LINES = re.compile(rf"(?:[A-Za-z0-9._:-]{{1,{MAX_MEDIA_ID_LENGTH}}}\n)+")
 
 
 def check_media_id(value: str, *, field: str = "media_id") -> str:
@@ -46,6 +48,8 @@ def check_media_ids(values: Iterable[object]) -> list[str]:
             f"{len(ids)} media ids were given; at most {MAX_LABEL_BATCH} per request",
             field="media_id",
         )
+    if all(type(value) is str for value in ids) and _MEDIA_ID_LINES.fullmatch("\n".join(ids) + "\n"):
+        return list(dict.fromkeys(ids))  # the common case: all well-formed, one regex pass
     checked: dict[str, None] = {}
     for index, value in enumerate(ids):
         if not isinstance(value, str):
@@ -56,5 +60,7 @@ def check_media_ids(values: Iterable[object]) -> list[str]:
 
 def check_sha256(value: str) -> str:
     if not _SHA256.fullmatch(value):
-        raise unprocessable("invalid_sha256", "the content hash must be 64 hexadecimal characters (SHA-256)", field="sha256")
+        raise unprocessable(
+            "invalid_sha256", "the content hash must be 64 hexadecimal characters (SHA-256)", field="sha256"
+        )
     return value.lower()

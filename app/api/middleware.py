@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 import logging
 import re
+import itertools
+import secrets
 import time
-import uuid
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -26,6 +27,16 @@ _ACCEPTED_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
 
 access_log = logging.getLogger(ACCESS_LOGGER)
 error_log = logging.getLogger("originmark.api")
+
+
+# A random per-process prefix and a counter: unique across processes and restarts, and far
+# cheaper than uuid4 (os.urandom costs tens of µs per call on some virtual machines).
+_ID_PREFIX = secrets.token_hex(8)
+_ID_COUNTER = itertools.count(1)
+
+
+def _new_request_id() -> str:
+    return f"{_ID_PREFIX}{next(_ID_COUNTER):016x}"
 
 
 def _incoming_request_id(scope: Scope) -> str | None:
@@ -51,7 +62,7 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        request_id = _incoming_request_id(scope) or uuid.uuid4().hex
+        request_id = _incoming_request_id(scope) or _new_request_id()
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
         status = 500
@@ -69,7 +80,10 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send_with_request_id)
         except Exception:
             error_log.exception(
-                "unhandled error on %s %s", scope.get("method"), _route_template(scope), extra={"request_id": request_id}
+                "unhandled error on %s %s",
+                scope.get("method"),
+                _route_template(scope),
+                extra={"request_id": request_id},
             )
             status = 500
             if not response_started:

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from python_multipart.exceptions import MultipartParseError
+from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
@@ -88,7 +88,9 @@ class UploadForm:
         received = self.files.get(name)
         if received is None:
             raise unprocessable(
-                "missing_file", f"send the media as the multipart file field {name!r} (curl -F {name}=@FILE)", field=name
+                "missing_file",
+                f"send the media as the multipart file field {name!r} (curl -F {name}=@FILE)",
+                field=name,
             )
         return _not_empty(received)
 
@@ -227,7 +229,9 @@ class _FormCollector:
         if name not in self._spec.file_fields and name not in self._spec.text_fields:
             shown = name if len(name) <= 64 else name[:64] + "..."
             raise unprocessable(
-                "unknown_field", f"unknown form field {shown!r}; this endpoint accepts: {self._spec.accepted}", field=name
+                "unknown_field",
+                f"unknown form field {shown!r}; this endpoint accepts: {self._spec.accepted}",
+                field=name,
             )
         if name in self._seen:
             raise unprocessable("duplicate_field", f"the form field {name!r} was sent more than once", field=name)
@@ -307,6 +311,7 @@ async def receive_form(request: Request, *, spec: FormSpec, spool: UploadSpool, 
             field="file",
         )
     if kind != b"multipart/form-data":
+        await _drain(request, max_bytes)
         raise ApiError(
             415,
             "unsupported_content_type",
@@ -315,6 +320,7 @@ async def receive_form(request: Request, *, spec: FormSpec, spool: UploadSpool, 
         )
     boundary = options.get(b"boundary")
     if not boundary:
+        await _drain(request, max_bytes)
         raise malformed_body("the multipart/form-data Content-Type has no boundary")
 
     collector = _FormCollector(spec=spec, spool=spool)
@@ -336,12 +342,12 @@ async def receive_form(request: Request, *, spec: FormSpec, spool: UploadSpool, 
             except ApiError as error:
                 problem = error
                 collector.abandon()
-            except MultipartParseError:
+            except FormParserError:
                 problem = malformed_body("the multipart body is malformed")
                 collector.abandon()
     except ClientDisconnect:
         collector.abandon()
-        raise malformed_body("the client disconnected before the upload was complete") from None
+        raise problem or malformed_body("the client disconnected before the upload was complete") from None
     except BaseException:
         collector.abandon()
         raise

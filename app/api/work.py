@@ -37,7 +37,9 @@ async def sign_file(
     started = time.perf_counter()
     try:
         return await anyio.to_thread.run_sync(
-            functools.partial(services.engines.signer.sign_file, source=source, destination=destination, request=request),
+            functools.partial(
+                services.engines.signer.sign_file, source=source, destination=destination, request=request
+            ),
             limiter=services.engine_limiter,
         )
     finally:

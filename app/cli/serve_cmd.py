@@ -39,7 +39,9 @@ def _fail(message: str, code: int) -> NoReturn:
 
 
 def serve(
-    host: Annotated[str | None, typer.Option("--host", help="Interface to listen on (default: ORIGINMARK_HOST)")] = None,
+    host: Annotated[
+        str | None, typer.Option("--host", help="Interface to listen on (default: ORIGINMARK_HOST)")
+    ] = None,
     port: Annotated[
         int | None, typer.Option("--port", min=1, max=65535, help="Port (default: ORIGINMARK_PORT)")
     ] = None,

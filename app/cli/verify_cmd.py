@@ -15,17 +15,26 @@ Behaviour (also in `--help`):
 - Exit status: 2 if any path could not be read or the command could not start (usage,
   configuration, I/O), else 1 if any file is `invalid`, else 0. `error` records from the engine
   (unsupported or malformed media, over a limit) do not change the exit status on their own.
+- `--server URL` (or ORIGINMARK_SERVER_URL): each file goes to a running service's POST /v1/verify
+  (`app.cli.remote`) instead of the local verifier; `--jobs N` requests at a time; same records,
+  order, formats and summary. The URL and key are checked with one request before any file is
+  sent; a server that cannot be reached or refuses the key stops the batch (exit 2, one message)
+  rather than giving every file the same `error` record. A file the server refuses (413, 415,
+  422) gets an `error` record with the server's reason (exit status unchanged, as for media the
+  local engine cannot read); a file the service failed on (5xx, timeout, lost connection) gets
+  an `error` record and exit status 2, since it was not checked.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import closing, nullcontext
+from contextlib import closing, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, ContextManager
@@ -36,6 +45,14 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.text import Text
 
 from app.cli.paths import InputFile, InputItem, InputProblem, InputWalker
+from app.cli.remote import (
+    FileNotVerified,
+    FileRejected,
+    ServiceUnusable,
+    VerifyClient,
+    parse_server_url,
+    sends_key_in_clear,
+)
 from app.cli.render import make_console, safe_text
 from app.cli.verify_output import BatchSummary, OutputFormat, Record, open_writer, unverified_record, verdict_record
 from app.errors import EXIT_INVALID, EXIT_OK, EXIT_USAGE_OR_IO, exit_code_for, user_message
@@ -43,6 +60,7 @@ from verifier.errors import VerifierError
 from verifier.label import label_for
 
 if TYPE_CHECKING:
+    from app.settings import Settings
     from verifier.isolation import IsolatedVerifier
 
 MAX_JOBS = 64  # each job is a verifier worker process with its own memory bound
@@ -66,7 +84,8 @@ def verify(
     jobs: Annotated[
         int,
         typer.Option("--jobs", "-j", min=1, max=MAX_JOBS,
-                     help="Files verified in parallel (threads, each with a verifier worker process)."),
+                     help="Files verified in parallel (threads, each with a verifier worker process; "
+                          "with --server, requests in flight)."),
     ] = 1,
     output_format: Annotated[
         OutputFormat,
@@ -74,32 +93,51 @@ def verify(
                      help="table for people; json (one array), jsonl (one object per line) or csv for tools."),
     ] = OutputFormat.TABLE,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no summary.")] = False,
+    server: Annotated[
+        str | None,
+        typer.Option("--server", metavar="URL", show_default=False,
+                     help="Send the files to a running originmark service (POST URL/v1/verify) instead of "
+                          "verifying them here. Default: ORIGINMARK_SERVER_URL (set it empty to verify here)."),
+    ] = None,
+    api_key: Annotated[
+        str | None,
+        typer.Option("--api-key", metavar="KEY", show_default=False,
+                     help="API key with the verify scope, for --server. Default: ORIGINMARK_API_KEY, the better "
+                          "place for it (a command line is visible to other users of the machine)."),
+    ] = None,
 ) -> None:
     """Verify the Content Credentials of files and folders.
 
     One record per file on stdout, in input order (folders sorted by name). The progress bar (on a
     terminal) and the summary go to stderr; with the table format the summary follows the table.
 
-    Exit status: 0 nothing invalid, 1 some file invalid, 2 a path could not be read or a usage or
-    configuration error.
+    With --server the files are verified by a running originmark service instead (same records).
+
+    Exit status: 0 nothing invalid, 1 some file invalid, 2 a path could not be read (or, with
+    --server, a file was not checked) or a usage, configuration or connection error.
     """
     err_console = make_console(stderr=True)
     summary = BatchSummary()
     walker = InputWalker(paths=paths, recursive=recursive)
     started = time.perf_counter()
     try:
-        verifier_cm = _build_verifier(jobs)
+        engine_cm = _start_verifying(server=server, api_key=api_key, jobs=jobs, err_console=err_console)
+    except typer.BadParameter:
+        raise  # a usage error: Typer prints it with the usage line, exit 2
+    except ServiceUnusable as error:
+        _print_error(err_console, error.message)
+        raise typer.Exit(EXIT_USAGE_OR_IO) from None
     except Exception as error:  # settings, trust policy or worker start-up: nothing can be verified
         _print_error(err_console, user_message(error))
         raise typer.Exit(exit_code_for(error)) from None
 
     writer = open_writer(output_format)
     try:
-        with verifier_cm as verifier, _progress(err_console, quiet=quiet) as progress:
+        with engine_cm as verify_one, _progress(err_console, quiet=quiet) as progress:
             task = progress.add_task("Verifying", total=None) if progress is not None else None
             writer.start()
             # closing(): on an interrupt the pending files are cancelled before the verifier closes.
-            with closing(_outcomes(walker, verifier, jobs=jobs)) as outcomes:
+            with closing(_outcomes(walker, verify_one, jobs=jobs)) as outcomes:
                 for outcome in outcomes:
                     writer.write(outcome.record)
                     summary.add(outcome.record, unreadable=outcome.unreadable)
@@ -114,6 +152,9 @@ def verify(
     except KeyboardInterrupt:
         _print_error(err_console, "interrupted")
         raise typer.Exit(_EXIT_INTERRUPTED) from None
+    except ServiceUnusable as error:  # e.g. the key was revoked or the server stopped mid-batch
+        _print_error(err_console, error.message)
+        raise typer.Exit(EXIT_USAGE_OR_IO) from None
     except Exception as error:  # the verifier failing as a whole (VerifierError); never one file's failure
         _print_error(err_console, user_message(error))
         raise typer.Exit(exit_code_for(error)) from None
@@ -132,12 +173,58 @@ def _exit_status(summary: BatchSummary) -> int:
     return EXIT_INVALID if summary.any_invalid else EXIT_OK
 
 
-def _build_verifier(jobs: int) -> IsolatedVerifier:
-    # Imported here: wiring pulls in the engine, which `--help` and usage errors do not need.
+VerifyOne = Callable[[InputFile], "FileOutcome"]
+
+
+def _start_verifying(
+    *, server: str | None, api_key: str | None, jobs: int, err_console: Console
+) -> ContextManager[VerifyOne]:
+    """What verifies one file: the local verifier pool, or a checked client of `--server`."""
+    # Imported here: settings and wiring pull in the engine, which `--help` and usage errors do not need.
     from app.settings import Settings
+
+    settings = Settings()
+    server_url = server if server is not None else settings.server_url
+    if not server_url:
+        if api_key is not None:
+            raise typer.BadParameter("is for --server (or ORIGINMARK_SERVER_URL)", param_hint="'--api-key'")
+        return _local(_build_verifier(settings, jobs))
+    try:
+        url = parse_server_url(server_url)
+    except ValueError as problem:
+        raise typer.BadParameter(str(problem), param_hint="'--server'") from None
+    key = api_key if api_key is not None else (settings.api_key.get_secret_value() if settings.api_key else None)
+    if not key:
+        raise typer.BadParameter("give an API key with the verify scope (or set ORIGINMARK_API_KEY)",
+                                 param_hint="'--api-key'")
+    if sends_key_in_clear(url):
+        err_console.print(Text(f"warning: the API key is sent to {url.host} over plain HTTP; use https:// "
+                               "beyond this machine", style="yellow"), soft_wrap=True)
+    client = VerifyClient(server_url=url, api_key=key, concurrency=jobs)
+    try:
+        client.check_access()
+    except BaseException:
+        client.close()
+        raise
+    return _remote(client)
+
+
+def _build_verifier(settings: Settings, jobs: int) -> IsolatedVerifier:
     from app.wiring import build_verifier
 
-    return build_verifier(Settings(), workers=jobs)
+    return build_verifier(settings, workers=jobs)
+
+
+@contextmanager
+def _local(verifier: IsolatedVerifier) -> Iterator[VerifyOne]:
+    with verifier:
+        yield functools.partial(_verify_one, verifier=verifier)
+
+
+@contextmanager
+def _remote(client: VerifyClient) -> Iterator[VerifyOne]:
+    with client:
+        yield functools.partial(_verify_one_remotely, client=client)
 
 
 def _print_error(console: Console, message: str) -> None:
@@ -177,7 +264,7 @@ def _progress(console: Console, *, quiet: bool) -> ContextManager[Progress | Non
 # --- the batch -------------------------------------------------------------------------------
 
 
-def _outcomes(items: Iterable[InputItem], verifier: IsolatedVerifier, *, jobs: int) -> Iterator[FileOutcome]:
+def _outcomes(items: Iterable[InputItem], verify_one: VerifyOne, *, jobs: int) -> Iterator[FileOutcome]:
     """Verify `items` on `jobs` threads; yield outcomes in input order, at most a window in flight."""
     window_size = jobs * _WINDOW_PER_JOB
     in_flight: deque[Future[FileOutcome]] = deque()
@@ -187,7 +274,7 @@ def _outcomes(items: Iterable[InputItem], verifier: IsolatedVerifier, *, jobs: i
                 if isinstance(item, InputProblem):
                     in_flight.append(_done(_unreadable(item.path, item.reason)))
                 else:
-                    in_flight.append(pool.submit(_verify_one, item, verifier))
+                    in_flight.append(pool.submit(verify_one, item))
                 while len(in_flight) >= window_size:
                     yield in_flight.popleft().result()
             while in_flight:
@@ -222,3 +309,16 @@ def _verify_one(item: InputFile, verifier: IsolatedVerifier) -> FileOutcome:
         raise  # the verifier itself cannot run (closed, workers cannot start): stop the batch, exit 2
     except Exception as error:  # noqa: BLE001 - one file's failure must not stop the batch
         return FileOutcome(record=unverified_record(item.path, reason=user_message(error)), unreadable=False)
+
+
+def _verify_one_remotely(item: InputFile, client: VerifyClient) -> FileOutcome:
+    """One file's outcome from the server; raises only ServiceUnusable (which stops the batch)."""
+    try:
+        answer = client.verify_file(item.path)
+    except OSError as error:  # opened here, before anything is sent: an I/O problem, exit 2
+        return _unreadable(item.path, error.strerror or error.__class__.__name__)
+    except FileRejected as rejected:  # what the file is (size, media type): like an engine `error`
+        return FileOutcome(record=unverified_record(item.path, reason=rejected.message), unreadable=False)
+    except FileNotVerified as failure:  # the service failed on it: not checked, exit 2
+        return FileOutcome(record=unverified_record(item.path, reason=failure.message), unreadable=True)
+    return FileOutcome(record=verdict_record(item.path, answer.verdict, answer.label), unreadable=False)

@@ -78,7 +78,8 @@ def test_batch_of_the_maximum_size(client, api_keys, stored_ids):
 
 def test_body_is_the_stored_json_spliced_as_is(client, api_keys, stored_ids):
     response = client.post("/v1/labels:batch", json=["post-1"], headers=ApiKeys.header(api_keys.read))
-    assert response.content == b'{"labels":{"post-1":' + json.dumps(stored_ids["post-1"], separators=(",", ":")).encode() + b"}}"
+    stored_json = json.dumps(stored_ids["post-1"], separators=(",", ":")).encode()
+    assert response.content == b'{"labels":{"post-1":' + stored_json + b"}}"
 
 
 def test_etag_changes_when_a_label_changes(client, api_keys, store, engines, stored_ids):
@@ -88,7 +89,9 @@ def test_etag_changes_when_a_label_changes(client, api_keys, store, engines, sto
     assert first.headers["vary"] == "Authorization"
 
     newer = _verdict(99, VerdictState.ERROR)
-    store.save_verdict(verdict=newer, label=label_for(newer), trust_fingerprint=engines.trust_fingerprint, media_id="post-1")
+    store.save_verdict(
+        verdict=newer, label=label_for(newer), trust_fingerprint=engines.trust_fingerprint, media_id="post-1"
+    )
     conditional = client.get(
         "/v1/labels?media_id=post-1",
         headers={**ApiKeys.header(api_keys.read), "If-None-Match": first.headers["etag"]},
@@ -111,7 +114,9 @@ def test_if_none_match_forms(client, api_keys, stored_ids, if_none_match):
 def test_post_batch_carries_an_etag_but_never_answers_304(client, api_keys, stored_ids):
     first = client.post("/v1/labels:batch", json=["post-1"], headers=ApiKeys.header(api_keys.read))
     again = client.post(
-        "/v1/labels:batch", json=["post-1"], headers={**ApiKeys.header(api_keys.read), "If-None-Match": first.headers["etag"]}
+        "/v1/labels:batch",
+        json=["post-1"],
+        headers={**ApiKeys.header(api_keys.read), "If-None-Match": first.headers["etag"]},
     )
     assert again.status_code == 200 and again.headers["etag"] == first.headers["etag"]
 
@@ -131,16 +136,14 @@ def test_more_than_the_maximum_ids_on_get(client, api_keys):
 
 @pytest.mark.parametrize("bad", ["x" * 201, "with space", "", "a/b", "emoji-\U0001f600"])
 def test_malformed_id_in_a_batch(client, api_keys, bad):
-    error = assert_error(
-        client.post("/v1/labels:batch", json=["fine", bad], headers=ApiKeys.header(api_keys.read)), 422, "invalid_media_id"
-    )
+    response = client.post("/v1/labels:batch", json=["fine", bad], headers=ApiKeys.header(api_keys.read))
+    error = assert_error(response, 422, "invalid_media_id")
     assert "media_id[1]" in error["message"]
 
 
 def test_malformed_id_on_get(client, api_keys):
-    assert_error(
-        client.get("/v1/labels", params={"media_id": "a b"}, headers=ApiKeys.header(api_keys.read)), 422, "invalid_media_id"
-    )
+    response = client.get("/v1/labels", params={"media_id": "a b"}, headers=ApiKeys.header(api_keys.read))
+    assert_error(response, 422, "invalid_media_id")
 
 
 def test_no_ids(client, api_keys):

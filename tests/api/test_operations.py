@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 
 import pytest
 
@@ -34,17 +35,17 @@ def test_readyz_when_the_database_cannot_answer(make_client, tmp_path):
 def test_metrics_count_requests_by_route_template_and_outcomes(client, api_keys):
     client.get("/v1/verdicts/some-id", headers=ApiKeys.header(api_keys.read))
     client.get("/v1/verdicts/other-id", headers=ApiKeys.header(api_keys.read))
-    client.post(
-        "/v1/sign", headers=ApiKeys.header(api_keys.sign), files={"file": ("a.jpg", jpeg_bytes(), "image/jpeg")}, data=sign_form()
-    )
-    client.post("/v1/sign", headers=ApiKeys.header(api_keys.sign), files={"file": ("a.txt", b"text", "text/plain")}, data=sign_form())
-    client.post("/v1/verify", headers=ApiKeys.header(api_keys.verify), files={"file": ("a.jpg", jpeg_bytes(), "image/jpeg")})
+    signer, verifier = ApiKeys.header(api_keys.sign), ApiKeys.header(api_keys.verify)
+    client.post("/v1/sign", headers=signer, files={"file": ("a.jpg", jpeg_bytes(), "image/jpeg")}, data=sign_form())
+    client.post("/v1/sign", headers=signer, files={"file": ("a.txt", b"text", "text/plain")}, data=sign_form())
+    client.post("/v1/verify", headers=verifier, files={"file": ("a.jpg", jpeg_bytes(), "image/jpeg")})
     client.get("/no/such/path")
     text = client.get("/metrics").text
     assert 'originmark_http_requests_total{method="GET",route="/v1/verdicts/{media_id}",status="404"} 2.0' in text
     assert 'route="unmatched",status="404"' in text
     assert "some-id" not in text
-    assert 'originmark_http_request_duration_seconds_bucket{le="0.01",method="GET",route="/v1/verdicts/{media_id}"}' in text
+    bucket = 'originmark_http_request_duration_seconds_bucket{le="0.01",method="GET",route="/v1/verdicts/{media_id}"}'
+    assert bucket in text
     assert 'originmark_sign_outcomes_total{outcome="signed"} 1.0' in text
     assert 'originmark_sign_outcomes_total{outcome="unsupported_media_type"} 1.0' in text
     assert 'originmark_verify_outcomes_total{cached="false",state="none"} 1.0' in text
@@ -62,6 +63,10 @@ def test_request_id_is_echoed_or_made(client):
 def test_one_structured_log_line_per_request_without_secrets(client, api_keys, caplog):
     with caplog.at_level(logging.INFO, logger="originmark.access"):
         client.get("/v1/verdicts/abc", headers={**ApiKeys.header(api_keys.read), "X-Request-ID": "trace-1"})
+        # The line is written once the response is complete, which may be just after the client has it.
+        deadline = time.monotonic() + 5
+        while not any(r.name == "originmark.access" for r in caplog.records) and time.monotonic() < deadline:
+            time.sleep(0.005)
     [record] = [r for r in caplog.records if r.name == "originmark.access"]
     line = json.loads(JsonFormatter().format(record))
     assert line["request_id"] == "trace-1"

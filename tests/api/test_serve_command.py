@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -11,6 +12,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from app.store.interface import Scope
 from app.store.sql import open_store
@@ -86,3 +88,47 @@ def test_first_start_creates_development_keys_migrates_and_serves(tmp_path):
     assert requests and requests[0]["status"] == 200 and requests[0]["key_id"] == token.split("_")[1]
     assert token not in log_path.read_text()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith("originmark-")] == []  # no spool left
+
+
+@pytest.fixture(autouse=True)
+def logging_is_restored():
+    """`serve` configures logging for its process; in-process runs must not change the other tests'."""
+    names = ["", "originmark", "uvicorn", "uvicorn.error", "uvicorn.access"]
+    saved = {name: (lg.handlers[:], lg.level, lg.propagate) for name in names for lg in [logging.getLogger(name)]}
+    yield
+    for name, (handlers, level, propagate) in saved.items():
+        restored = logging.getLogger(name)
+        restored.handlers[:] = handlers
+        restored.setLevel(level)
+        restored.propagate = propagate
+
+
+def _serve_refuses(tmp_path, **environment: str):
+    from typer.testing import CliRunner
+
+    from app.cli import cli
+
+    env = {"ORIGINMARK_KEYS_DIR": str(tmp_path / "keys"), "ORIGINMARK_DATABASE_URL": f"sqlite:///{tmp_path}/o.db"}
+    result = CliRunner().invoke(cli, ["serve", "--port", str(free_port())], env={**env, **environment})
+    assert result.exit_code == 2, result.output
+    return result.output
+
+
+def test_serve_reports_bad_settings_before_starting(tmp_path):
+    output = _serve_refuses(tmp_path, ORIGINMARK_MAX_UPLOAD_BYTES="-1")
+    assert "configuration" in output and "max_upload_bytes" in output
+
+
+def test_serve_never_invents_credentials_for_an_explicit_chain(tmp_path):
+    output = _serve_refuses(
+        tmp_path,
+        ORIGINMARK_SIGNING_CHAIN=str(tmp_path / "missing-chain.pem"),
+        ORIGINMARK_SIGNING_KEY=str(tmp_path / "missing-key.pem"),
+    )
+    assert "missing-chain.pem" in output
+    assert not (tmp_path / "keys").exists()
+
+
+def test_serve_reports_an_unusable_database_url(tmp_path):
+    output = _serve_refuses(tmp_path, ORIGINMARK_DATABASE_URL="mysql://someone@db/originmark")
+    assert "the database cannot be used" in output

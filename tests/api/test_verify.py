@@ -101,7 +101,8 @@ def test_verdict_read_with_a_malformed_hash(client, api_keys, bad):
 
 def test_verdict_read_with_a_malformed_media_id(client, api_keys):
     assert_error(client.get("/v1/verdicts/a%20b", headers=ApiKeys.header(api_keys.read)), 422, "invalid_media_id")
-    assert_error(client.get("/v1/verdicts/" + "x" * 201, headers=ApiKeys.header(api_keys.read)), 422, "invalid_media_id")
+    overlong = client.get("/v1/verdicts/" + "x" * 201, headers=ApiKeys.header(api_keys.read))
+    assert_error(overlong, 422, "invalid_media_id")
 
 
 def test_uppercase_hash_finds_the_verdict(client, api_keys, store, engines):

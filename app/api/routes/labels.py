@@ -23,7 +23,7 @@ from fastapi import APIRouter, Query, Request, Response
 from app.api import work
 from app.api.deps import ReadAccess, ServicesDep
 from app.api.errors import malformed_body, payload_too_large, unprocessable
-from app.api.identifiers import check_media_ids
+from app.api.identifiers import MEDIA_ID_PATTERN, check_media_ids
 from app.api.services import Services
 from app.api.wire import JSON_MEDIA_TYPE, LabelsResponse, entity_tag, error_responses, etag_matches, labels_body
 from app.store.interface import MAX_LABEL_BATCH, MAX_MEDIA_ID_LENGTH
@@ -45,7 +45,7 @@ _BATCH_BODY = {
         "application/json": {
             "schema": {
                 "type": "array",
-                "items": {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,200}$"},
+                "items": {"type": "string", "pattern": MEDIA_ID_PATTERN},
                 "minItems": 1,
                 "maxItems": MAX_LABEL_BATCH,
             }

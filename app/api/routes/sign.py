@@ -20,7 +20,7 @@ from fastapi.responses import StreamingResponse
 from app.api import work
 from app.api.deps import ServicesDep, SignKey
 from app.api.errors import ApiError, from_signing_error, service_unavailable
-from app.api.identifiers import optional_media_id
+from app.api.identifiers import MEDIA_ID_PATTERN, optional_media_id
 from app.api.services import Services
 from app.api.uploads import FormSpec, ReceivedFile, UploadForm, UploadSpool, receive_form
 from app.api.wire import error_responses
@@ -58,7 +58,7 @@ _REQUEST_BODY = {
                         "or compositeWithTrainedAlgorithmicMedia with a parent.",
                     },
                     "title": {"type": "string", "maxLength": 1024, "description": "Default: the file name."},
-                    "media_id": {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,200}$"},
+                    "media_id": {"type": "string", "pattern": MEDIA_ID_PATTERN},
                     "parent": {
                         "type": "string",
                         "format": "binary",

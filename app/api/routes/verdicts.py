@@ -18,7 +18,12 @@ _RESPONSES = {200: {"model": StoredVerdictResponse}, **error_responses(401, 403,
 
 
 # Declared before /{media_id} for readability; a media id cannot contain "/", so they never clash.
-@router.get("/v1/verdicts/sha256/{sha256}", summary="The stored verdict for a content hash", response_class=Response, responses=_RESPONSES)
+@router.get(
+    "/v1/verdicts/sha256/{sha256}",
+    summary="The stored verdict for a content hash",
+    response_class=Response,
+    responses=_RESPONSES,
+)
 async def verdict_by_sha256(sha256: str, _access: ReadAccess, services: ServicesDep) -> Response:
     wanted = check_sha256(sha256)
     stored = await work.in_thread(services.store.verdict_by_sha256, wanted)
@@ -27,7 +32,12 @@ async def verdict_by_sha256(sha256: str, _access: ReadAccess, services: Services
     return _answer(services, stored)
 
 
-@router.get("/v1/verdicts/{media_id}", summary="The stored verdict for a media id", response_class=Response, responses=_RESPONSES)
+@router.get(
+    "/v1/verdicts/{media_id}",
+    summary="The stored verdict for a media id",
+    response_class=Response,
+    responses=_RESPONSES,
+)
 async def verdict_by_media_id(media_id: str, _access: ReadAccess, services: ServicesDep) -> Response:
     wanted = check_media_id(media_id)
     stored = await work.in_thread(services.store.verdict_by_media_id, wanted)

@@ -21,7 +21,7 @@ from fastapi import APIRouter, Query, Request, Response
 from app.api import work
 from app.api.deps import ServicesDep, VerifyKey
 from app.api.errors import unsupported_media
-from app.api.identifiers import optional_media_id
+from app.api.identifiers import MEDIA_ID_PATTERN, optional_media_id
 from app.api.services import Services
 from app.api.uploads import FormSpec, UploadSpool, receive_form
 from app.api.wire import JSON_MEDIA_TYPE, VerifyResponse, error_responses, verify_body
@@ -45,7 +45,7 @@ _REQUEST_BODY = {
                 "required": ["file"],
                 "properties": {
                     "file": {"type": "string", "format": "binary", "description": "The media to verify."},
-                    "media_id": {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,200}$"},
+                    "media_id": {"type": "string", "pattern": MEDIA_ID_PATTERN},
                 },
             }
         }

@@ -1,0 +1,310 @@
+"""`originmark verify --server`: the CLI as a client of a real `originmark serve` (own process, real HTTP).
+
+The server and the local verifier share one development keys dir, so both apply the same trust
+policy; the records printed through the server must then be exactly the local ones.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import tracemalloc
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from app.cli import cli
+from app.store.interface import Scope
+from app.store.sql import open_store
+
+ORIGINMARK = Path(sys.executable).with_name("originmark")
+FIXTURES = "corpus/c2pa-rs/sdk/tests/fixtures"
+UPLOAD_LIMIT = 8 * 1024 * 1024
+# name in the batch -> corpus file; together every verdict state (see tests/cli/test_verify_cli.py)
+CORPUS_BATCH = {
+    "a-trusted-itl.jpg": f"{FIXTURES}/ocsp.jpg",
+    "b-tampered.jpg": f"{FIXTURES}/XCA.jpg",
+    "c-plain.jpg": f"{FIXTURES}/no_manifest.jpg",
+    "d-moov-bomb.mp4": f"{FIXTURES}/nested_moov_1000.mp4",
+    "e-test-signer.jpg": f"{FIXTURES}/C.jpg",
+    "sub/f-riff-bomb.wav": f"{FIXTURES}/riff_bomb_1000.wav",
+}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Service:
+    url: str
+    database_url: str
+    keys_dir: Path
+    verify_key: str
+    read_key: str
+    sign_key: str
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _wait_until_ready(url: str, process: subprocess.Popen, log_path: Path) -> None:
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"the server exited with {process.returncode}:\n{log_path.read_text()[-3000:]}")
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"the server was not ready in time:\n{log_path.read_text()[-3000:]}")
+
+
+@pytest.fixture(scope="module")
+def service(dev_credentials, tmp_path_factory) -> Iterator[Service]:
+    root = tmp_path_factory.mktemp("service")
+    database_url = f"sqlite:///{root}/originmark.db"
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    environment = {
+        **os.environ,
+        "ORIGINMARK_KEYS_DIR": str(dev_credentials.directory),
+        "ORIGINMARK_DATABASE_URL": database_url,
+        "ORIGINMARK_SPOOL_DIR": str(root),
+        "ORIGINMARK_MAX_UPLOAD_BYTES": str(UPLOAD_LIMIT),
+        "ORIGINMARK_VERIFY_WORKERS": "2",
+        "ORIGINMARK_ENGINE_THREADS": "2",
+    }
+    log_path = root / "server.log"
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(
+            [str(ORIGINMARK), "serve", "--host", "127.0.0.1", "--port", str(port)],
+            env=environment,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            _wait_until_ready(url, process, log_path)
+            with open_store(database_url) as store:
+                tokens = {
+                    scope: store.create_key(name=f"cli-{scope.value}", scopes=frozenset({scope}))[1] for scope in Scope
+                }
+            yield Service(
+                url=url,
+                database_url=database_url,
+                keys_dir=dev_credentials.directory,
+                verify_key=tokens[Scope.VERIFY],
+                read_key=tokens[Scope.READ],
+                sign_key=tokens[Scope.SIGN],
+            )
+        finally:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+@pytest.fixture(scope="module")
+def batch_dir(shared_dir: Path, service: Service, tmp_path_factory) -> Path:
+    """The corpus batch, plus a JPEG the service signed with the development keys (trusted: local)."""
+    root = tmp_path_factory.mktemp("batch")
+    for name, source in CORPUS_BATCH.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(shared_dir / source, root / name)
+    buffer = io.BytesIO()
+    Image.new("RGB", (96, 64), (200, 40, 90)).save(buffer, "JPEG", quality=90)
+    signed = httpx.post(
+        f"{service.url}/v1/sign",
+        headers={"Authorization": f"Bearer {service.sign_key}"},
+        files={"file": ("generated.jpg", buffer.getvalue(), "image/jpeg")},
+        data={"generator": "Test Diffusion", "generator_version": "1.0"},
+        timeout=60,
+    )
+    assert signed.status_code == 200, signed.text
+    (root / "g-dev-signed.jpg").write_bytes(signed.content)
+    return root
+
+
+def run(env: dict[str, str], *args: object):
+    return CliRunner().invoke(cli, ["verify", *map(str, args)], env=env, catch_exceptions=False)
+
+
+def local_env(service: Service) -> dict[str, str]:
+    # ORIGINMARK_SERVER_URL empty: verify here even if the developer's shell sets it.
+    return {"ORIGINMARK_KEYS_DIR": str(service.keys_dir), "ORIGINMARK_SERVER_URL": "", "COLUMNS": "200"}
+
+
+def remote_args(service: Service, key: str | None = None) -> list[str]:
+    return ["--server", service.url, "--api-key", key or service.verify_key]
+
+
+def without_summary(text: str) -> str:
+    # The summary's first line carries the elapsed time; everything above it must match exactly.
+    return text.split("Verified ", 1)[0]
+
+
+@pytest.mark.parametrize("output_format", ["jsonl", "csv", "table"])
+def test_records_through_the_server_are_the_local_records(service, batch_dir, output_format):
+    local = run(local_env(service), batch_dir, "-r", "--format", output_format, "--jobs", "2")
+    remote = run(local_env(service), batch_dir, "-r", "--format", output_format, "--jobs", "3", *remote_args(service))
+    # Again: now every verdict is answered from the server's store, and must not differ either.
+    cached = run(local_env(service), batch_dir, "-r", "--format", output_format, *remote_args(service))
+
+    assert local.exit_code == remote.exit_code == cached.exit_code == 1  # the tampered file
+    if output_format == "table":  # the summary follows the table on stdout
+        assert without_summary(remote.stdout) == without_summary(cached.stdout) == without_summary(local.stdout)
+        assert "Verified 7 files" in remote.stdout
+    else:
+        assert remote.stdout == cached.stdout == local.stdout
+        assert "Verified 7 files" in remote.stderr and "invalid 1" in remote.stderr
+    if output_format == "jsonl":
+        states = {line.split('"state": "')[1].split('"')[0] for line in remote.stdout.splitlines()}
+        assert states == {"trusted", "valid", "invalid", "none", "error"}
+        assert '"trust_list": "local"' in remote.stdout  # the service-signed file, under the shared keys
+        assert "cached" not in remote.stdout
+
+
+def test_a_missing_path_gets_the_local_record_and_exit_2(service, batch_dir, tmp_path):
+    missing = tmp_path / "gone.jpg"
+    local = run(local_env(service), batch_dir / "c-plain.jpg", missing, "--format", "jsonl")
+    remote = run(local_env(service), batch_dir / "c-plain.jpg", missing, "--format", "jsonl", *remote_args(service))
+
+    assert local.exit_code == remote.exit_code == 2
+    assert remote.stdout == local.stdout
+    assert "No such file or directory" in remote.stdout
+
+
+def test_files_the_server_refuses_get_its_reason_and_keep_the_exit_status(service, tmp_path):
+    text = tmp_path / "notes.txt"
+    text.write_text("not media\n")
+    over_limit = tmp_path / "over-limit.jpg"  # the server reads past the limit and answers 413
+    over_limit.write_bytes(b"\xff\xd8\xff" + bytes(UPLOAD_LIMIT + 64 * 1024))
+    far_over = tmp_path / "far-over.jpg"  # refused from Content-Length alone, before the body is read
+    far_over.write_bytes(b"\xff\xd8\xff" + bytes(3 * UPLOAD_LIMIT))
+
+    result = run(local_env(service), text, over_limit, far_over, "--format", "jsonl", "-j", "3", *remote_args(service))
+
+    assert result.exit_code == 0, result.stderr  # refused media is an `error` record, as from the local engine
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [Path(r["path"]).name for r in records] == ["notes.txt", "over-limit.jpg", "far-over.jpg"]
+    assert {r["state"] for r in records} == {"error"}
+    assert records[0]["reason"].startswith("the server refused the file (HTTP 415 unsupported_media_type): ")
+    assert "supported: JPEG, PNG" in records[0]["reason"]
+    for record in records[1:]:
+        assert record["reason"].startswith("the server refused the file (HTTP 413 payload_too_large): ")
+        assert f"limit of {UPLOAD_LIMIT} bytes" in record["reason"]
+    assert records[0]["sha256"] is None and records[0]["label"]["kind"] == "none"
+
+
+def test_a_wrong_key_stops_the_batch_before_any_output(service, batch_dir):
+    result = run(local_env(service), batch_dir, "-r", "--format", "json", *remote_args(service, "om_nope_wrong"))
+
+    assert result.exit_code == 2
+    assert result.stdout == ""  # not one `error` record per file
+    assert "the server refused the API key (HTTP 401 invalid_api_key)" in result.stderr
+    assert "unknown or has been revoked" in result.stderr
+
+
+def test_a_revoked_key_is_refused(service, batch_dir):
+    with open_store(service.database_url) as store:
+        key, token = store.create_key(name="soon-revoked", scopes=frozenset({Scope.VERIFY}))
+        store.revoke(key.key_id)
+
+    result = run(local_env(service), batch_dir / "c-plain.jpg", *remote_args(service, token))
+
+    assert result.exit_code == 2 and result.stdout == ""
+    assert "HTTP 401 invalid_api_key" in result.stderr
+
+
+def test_a_key_without_the_verify_scope_is_told_which_scope_it_needs(service, batch_dir):
+    result = run(local_env(service), batch_dir / "c-plain.jpg", *remote_args(service, service.read_key))
+
+    assert result.exit_code == 2 and result.stdout == ""
+    assert "HTTP 403 insufficient_scope" in result.stderr
+    assert "--scopes verify" in result.stderr
+
+
+def test_an_unreachable_server_stops_the_batch_with_exit_2(service, batch_dir):
+    nobody = f"http://127.0.0.1:{_free_port()}"
+
+    result = run(local_env(service), batch_dir, "-r", "--format", "jsonl", "--server", nobody, "--api-key", "k")
+
+    assert result.exit_code == 2 and result.stdout == ""
+    assert f"cannot reach the originmark service at {nobody}" in result.stderr
+    assert "Connection refused" in result.stderr
+
+
+def test_a_url_that_is_not_the_service_root_is_reported_as_such(service, batch_dir):
+    result = run(
+        local_env(service), batch_dir / "c-plain.jpg", "--server", f"{service.url}/api", "--api-key", service.verify_key
+    )
+
+    assert result.exit_code == 2 and result.stdout == ""
+    assert "is not an originmark service" in result.stderr and "HTTP 404" in result.stderr
+
+
+def test_server_and_key_come_from_the_settings_when_not_given(service, batch_dir):
+    env = {**local_env(service), "ORIGINMARK_SERVER_URL": service.url + "/", "ORIGINMARK_API_KEY": service.verify_key}
+    result = run(env, batch_dir / "b-tampered.jpg", "--format", "jsonl")
+
+    assert result.exit_code == 1, result.stderr
+    assert '"state": "invalid"' in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--api-key", "k"], "is for --server"),
+        (["--server", "ftp://example.org", "--api-key", "k"], "base URL"),
+        (["--server", "http://127.0.0.1:1/?x=1", "--api-key", "k"], "no query"),
+    ],
+)
+def test_usage_errors_exit_2_without_contacting_anything(service, batch_dir, args, message):
+    result = run(local_env(service), batch_dir / "c-plain.jpg", *args)
+
+    assert result.exit_code == 2
+    assert message in result.stderr
+
+
+def test_a_missing_key_is_a_usage_error(service, batch_dir):
+    env = {**local_env(service), "ORIGINMARK_API_KEY": ""}
+    result = run(env, batch_dir / "c-plain.jpg", "--server", service.url)
+
+    assert result.exit_code == 2
+    assert "give an API key" in result.stderr
+
+
+def test_uploads_stream_from_disk(service, tmp_path):
+    """A 7 MiB upload allocates a small fraction of its size in this process (64 KiB chunks)."""
+    large = tmp_path / "large.jpg"
+    with large.open("wb") as out:  # a JPEG start, then noise: the server answers a verdict (`error`)
+        out.write(b"\xff\xd8\xff\xe0")
+        out.write(os.urandom(7 * 1024 * 1024))
+    run(local_env(service), large, "--format", "jsonl", *remote_args(service))  # warm imports and caches
+
+    tracemalloc.start()
+    try:
+        result = run(local_env(service), large, "--format", "jsonl", *remote_args(service))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert result.exit_code == 0, result.stderr
+    assert '"state": "error"' in result.stdout or '"state": "none"' in result.stdout
+    assert peak < 2 * 1024 * 1024, peak
