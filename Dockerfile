@@ -46,11 +46,15 @@ RUN groupadd --gid 10001 originmark \
 COPY --from=builder /opt/originmark /opt/originmark
 
 # Uploads are spooled to the system temp dir (/tmp in the container), not to the data volume.
+# HOST/PORT: also for a command that overrides CMD (`docker run IMAGE originmark serve --workers 4`);
+# the HEALTHCHECK below asks port 8000.
 ENV PATH=/opt/originmark/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     ORIGINMARK_KEYS_DIR=/data/keys \
-    ORIGINMARK_DATABASE_URL=sqlite:////data/originmark.db
+    ORIGINMARK_DATABASE_URL=sqlite:////data/originmark.db \
+    ORIGINMARK_HOST=0.0.0.0 \
+    ORIGINMARK_PORT=8000
 
 # A named volume starts with the image's /data (owned by uid 10001); a host folder mounted here
 # must be writable by uid 10001.

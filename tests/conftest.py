@@ -23,6 +23,19 @@ def _shared_candidates() -> list[Path]:
     return [PROJECT.parent / "shared", Path("/work/shared")]
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _no_operator_environment():
+    """A developer's ORIGINMARK_* settings (a server URL, a key folder) must not leak into tests.
+
+    Session-scoped, so it runs before module fixtures that copy os.environ for subprocesses.
+    """
+    with pytest.MonkeyPatch.context() as patch:
+        for name in list(os.environ):
+            if name.startswith("ORIGINMARK_") and not name.startswith("ORIGINMARK_TEST_"):
+                patch.delenv(name)
+        yield
+
+
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
     for candidate in _shared_candidates():

@@ -11,14 +11,16 @@ What can go wrong, and what the batch does about it (`verify_cmd` acts on these 
   instead of N identical records: the server cannot be reached (refused, DNS, TLS, connect
   timeout), the key is refused (401) or lacks the `verify` scope (403), or the URL is not an
   originmark API (404/405, a redirect, an answer that is not its JSON). Checked once before any
-  file is sent (`check_access`) and again on every answer: a key revoked mid-batch stops it.
+  file is sent (`check_access`, where a 5xx stops it too) and again on every answer: a key
+  revoked mid-batch stops it.
 - `FileRejected` — the server read this file and refused it (413 over its upload limit, 415 not
   a media type it verifies, 400/422): the file's `error` record with the server's reason. Like a
   local `error` verdict for unsupported media, it does not change the exit status.
 - `FileNotVerified` — the service failed on this file (5xx, a timeout, the connection lost, an
   answer that cannot be decoded): the file's `error` record, and exit status 2 like a path that
-  could not be read, because the file was not checked. No retries: a re-run is cheap (the
-  server answers files it has verified from its store).
+  could not be read, because the file was not checked. The only retry is one for a connection
+  the server closed before answering (see `_post`); otherwise a re-run is the retry, and a cheap
+  one: the server answers files it has verified before from its store.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ VERIFY_PATH = "/v1/verify"
 DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=300.0, write=300.0, pool=None)
 _REASON_CHARS = 500  # a server's message is quoted, but a misbehaving one cannot flood the output
 _LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+_ATTEMPTS_AFTER_DISCONNECT = 2
 
 
 class RemoteVerifyError(Exception):
@@ -84,6 +87,16 @@ def parse_server_url(text: str) -> httpx.URL:
     return url.copy_with(path=url.path.rstrip("/") or "/")
 
 
+def clean_api_key(text: str) -> str:
+    """The key as sent in the header (surrounding whitespace dropped); ValueError if it cannot be one."""
+    key = text.strip()
+    if not key:
+        raise ValueError("the API key is empty")
+    if not key.isascii() or not key.isprintable() or " " in key:
+        raise ValueError("an API key is one word of printable ASCII, as `originmark apikey create` prints it")
+    return key
+
+
 def sends_key_in_clear(url: httpx.URL) -> bool:
     """Plain HTTP to another host: the API key crosses the network readable by anyone on the path."""
     return url.scheme == "http" and url.host not in _LOOPBACK_HOSTS
@@ -107,7 +120,9 @@ class VerifyClient:
     def __enter__(self) -> VerifyClient:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()
 
     def close(self) -> None:
@@ -120,10 +135,15 @@ class VerifyClient:
         a usable key is answered 422 (`missing_file`) and nothing is verified or stored; a
         refused key gets its 401 or 403 before any file is uploaded.
         """
-        response = self._post(content=b"")
+        try:
+            response = self._post(content=b"", files=None)
+        except FileNotVerified as failure:  # a timeout or lost connection before any file: stop here
+            raise ServiceUnusable(f"{self._server}: {failure.message}") from None
         if response.status_code == 422 and _error_code(response) is not None:
             return
         _raise_if_unusable(response, server=self._server)
+        if response.status_code >= 500:  # e.g. its database is down, or a proxy has no backend
+            raise ServiceUnusable(f"{self._server} cannot verify now ({_status(response)}): {_server_reason(response)}")
         raise ServiceUnusable(
             f"{self._server} did not answer like an originmark service "
             f"(an empty POST {VERIFY_PATH} got {_status(response)})"
@@ -133,7 +153,8 @@ class VerifyClient:
         """The server's verdict and label for the file at `path` (OSError if it cannot be opened)."""
         with open(path, "rb") as media:
             # application/octet-stream: the server sniffs the type from the bytes, not from the name.
-            response = self._post(files={"file": (_form_filename(path), media, "application/octet-stream")})
+            form = {"file": (_form_filename(path), media, "application/octet-stream")}
+            response = self._post(content=None, files=form)
         _raise_if_unusable(response, server=self._server)
         if response.status_code >= 500:
             raise FileNotVerified(f"the server failed on this file ({_status(response)}): {_server_reason(response)}")
@@ -141,17 +162,25 @@ class VerifyClient:
             raise FileRejected(f"the server refused the file ({_status(response)}): {_server_reason(response)}")
         return _decode_answer(response)
 
-    def _post(self, **request: object) -> httpx.Response:
-        try:
-            return self._client.post(self._endpoint, **request)  # type: ignore[arg-type]
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.UnsupportedProtocol) as error:
-            raise ServiceUnusable(f"cannot reach the originmark service at {self._server}: {_transport_reason(error)}") from None
-        except httpx.TimeoutException as error:
-            raise FileNotVerified(f"the server did not answer in time ({type(error).__name__})") from None
-        except httpx.TransportError as error:
-            # Mostly: the server closed the connection while the file was being sent and no answer
-            # could be read (a file far over its upload limit may end this way).
-            raise FileNotVerified(f"the connection to the server was lost: {_transport_reason(error)}") from None
+    def _post(self, *, content: bytes | None, files: dict | None) -> httpx.Response:
+        for attempt in range(1, _ATTEMPTS_AFTER_DISCONNECT + 1):
+            try:
+                return self._client.post(self._endpoint, content=content, files=files)
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.UnsupportedProtocol) as error:
+                raise ServiceUnusable(
+                    f"cannot reach the originmark service at {self._server}: {_transport_reason(error)}"
+                ) from None
+            except httpx.TimeoutException as error:
+                raise FileNotVerified(f"the server did not answer in time ({type(error).__name__})") from None
+            except httpx.RemoteProtocolError as error:
+                # "Server disconnected without sending a response": usually a kept-alive connection
+                # the server closed (its idle timeout) just as the request went out. Verifying is
+                # idempotent and httpx re-reads the file from its start, so try once more.
+                if attempt == _ATTEMPTS_AFTER_DISCONNECT:
+                    raise FileNotVerified(_lost_connection(error)) from None
+            except httpx.TransportError as error:
+                raise FileNotVerified(_lost_connection(error)) from None
+        raise AssertionError("unreachable")
 
 
 def _raise_if_unusable(response: httpx.Response, *, server: str) -> None:
@@ -220,11 +249,15 @@ def _status(response: httpx.Response) -> str:
     return f"HTTP {response.status_code} {code}" if code else f"HTTP {response.status_code}"
 
 
+def _lost_connection(error: httpx.TransportError) -> str:
+    return f"the connection to the server was lost: {_transport_reason(error)}"
+
+
 def _transport_reason(error: httpx.TransportError) -> str:
     # httpx wraps the OS error; its text ("[Errno 111] Connection refused") is what a user recognises.
     return str(error) or type(error).__name__
 
 
 def _form_filename(path: Path) -> str:
-    # The server ignores the name but logs may show it; undecodable bytes become \\x escapes.
-    return path.name.encode("utf-8", "backslashreplace").decode("ascii", "backslashreplace")
+    # The server ignores the name but logs may show it; undecodable bytes become \\udcXX text.
+    return path.name.encode("utf-8", "backslashreplace").decode("utf-8")

@@ -50,6 +50,7 @@ from app.cli.remote import (
     FileRejected,
     ServiceUnusable,
     VerifyClient,
+    clean_api_key,
     parse_server_url,
     sends_key_in_clear,
 )
@@ -197,6 +198,10 @@ def _start_verifying(
     if not key:
         raise typer.BadParameter("give an API key with the verify scope (or set ORIGINMARK_API_KEY)",
                                  param_hint="'--api-key'")
+    try:
+        key = clean_api_key(key)
+    except ValueError as problem:
+        raise typer.BadParameter(str(problem), param_hint="'--api-key'") from None
     if sends_key_in_clear(url):
         err_console.print(Text(f"warning: the API key is sent to {url.host} over plain HTTP; use https:// "
                                "beyond this machine", style="yellow"), soft_wrap=True)

@@ -260,7 +260,12 @@ def test_a_url_that_is_not_the_service_root_is_reported_as_such(service, batch_d
 
 
 def test_server_and_key_come_from_the_settings_when_not_given(service, batch_dir):
-    env = {**local_env(service), "ORIGINMARK_SERVER_URL": service.url + "/", "ORIGINMARK_API_KEY": service.verify_key}
+    # A trailing slash on the URL and a newline after the key (pasted from a file) are tolerated.
+    env = {
+        **local_env(service),
+        "ORIGINMARK_SERVER_URL": service.url + "/",
+        "ORIGINMARK_API_KEY": service.verify_key + "\n",
+    }
     result = run(env, batch_dir / "b-tampered.jpg", "--format", "jsonl")
 
     assert result.exit_code == 1, result.stderr
@@ -273,6 +278,8 @@ def test_server_and_key_come_from_the_settings_when_not_given(service, batch_dir
         (["--api-key", "k"], "is for --server"),
         (["--server", "ftp://example.org", "--api-key", "k"], "base URL"),
         (["--server", "http://127.0.0.1:1/?x=1", "--api-key", "k"], "no query"),
+        (["--server", "http://127.0.0.1:1", "--api-key", "two words"], "one word of printable ASCII"),
+        (["--server", "http://127.0.0.1:1", "--api-key", "clé"], "one word of printable ASCII"),
     ],
 )
 def test_usage_errors_exit_2_without_contacting_anything(service, batch_dir, args, message):
@@ -308,3 +315,25 @@ def test_uploads_stream_from_disk(service, tmp_path):
     assert result.exit_code == 0, result.stderr
     assert '"state": "error"' in result.stdout or '"state": "none"' in result.stdout
     assert peak < 2 * 1024 * 1024, peak
+
+
+def test_a_key_revoked_mid_batch_stops_it_with_exit_2(service, tmp_path):
+    with open_store(service.database_url) as store:
+        key, token = store.create_key(name="revoked-mid-batch", scopes=frozenset({Scope.VERIFY}))
+    png = io.BytesIO()
+    Image.new("RGB", (8, 8), (1, 2, 3)).save(png, "PNG")
+    for index in range(400):  # the same bytes: after the first, each is a quick answer from the store
+        (tmp_path / f"{index:03}.png").write_bytes(png.getvalue())
+    command = [str(ORIGINMARK), "verify", str(tmp_path), "--format", "jsonl", "--server", service.url]
+    environment = {**os.environ, "ORIGINMARK_API_KEY": token, "ORIGINMARK_SERVER_URL": ""}
+    process = subprocess.Popen(command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = process.stdout.readline()  # the batch is under way
+    with open_store(service.database_url) as store:
+        store.revoke(key.key_id)
+    rest, errors = process.communicate(timeout=60)
+
+    assert process.returncode == 2, errors
+    records = [json.loads(line) for line in (first + rest).splitlines()]
+    assert 1 <= len(records) < 400  # stopped, not one 401 record for each remaining file
+    assert {record["state"] for record in records} == {"none"}
+    assert "the server refused the API key (HTTP 401 invalid_api_key)" in errors
