@@ -11,7 +11,6 @@ cached, so a revocation is effective at once.
 
 from __future__ import annotations
 
-import datetime
 from collections.abc import Iterable, Sequence
 
 from sqlalchemy import Engine
@@ -19,10 +18,8 @@ from sqlalchemy import Engine
 from app.store.api_keys import SqlApiKeyStore
 from app.store.audit import SqlAuditLog
 from app.store.engine import DEFAULT_POOL_SIZE, SqliteSynchronous, create_store_engine
-from app.store.errors import database_errors_as_unavailable
 from app.store.interface import ApiKey, AuditEntry, Scope, StoredVerdict
 from app.store.seed import SeedItem, bulk_seed
-from app.store.validation import check_media_id, check_sha256_hex
 from app.store.verdicts import SqlVerdictStore
 from verifier.label_types import Label
 from verifier.verdict import Verdict
@@ -110,27 +107,12 @@ class SqlStore:
         media_id: str | None = None,
     ) -> StoredVerdict:
         """The audit entry and the signed output's verdict together, in one committed transaction."""
-        check_sha256_hex(verdict.sha256, what="verdict.sha256")
-        if media_id is not None:
-            check_media_id(media_id)
-        stored_at = datetime.datetime.now(datetime.UTC)
-        with database_errors_as_unavailable(), self._engine.begin() as connection:
-            self._audit.write_entry(connection, entry)
-            self._verdicts.write_verdict(
-                connection,
-                verdict=verdict,
-                label=label,
-                trust_fingerprint=trust_fingerprint,
-                media_id=media_id,
-                stored_at=stored_at,
-            )
-        return StoredVerdict(
-            sha256=verdict.sha256,
+        return self._verdicts.save_verdict(
             verdict=verdict,
             label=label,
             trust_fingerprint=trust_fingerprint,
-            stored_at=stored_at,
             media_id=media_id,
+            in_same_transaction=lambda connection: self._audit.write_entry(connection, entry),
         )
 
     # Benchmarks and load tests

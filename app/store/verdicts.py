@@ -73,13 +73,22 @@ class SqlVerdictStore:
         self._ping = select(media.c.media_id).limit(0)  # fails on an unmigrated database too
 
     def save_verdict(
-        self, *, verdict: Verdict, label: Label, trust_fingerprint: str, media_id: str | None = None
+        self,
+        *,
+        verdict: Verdict,
+        label: Label,
+        trust_fingerprint: str,
+        media_id: str | None = None,
+        in_same_transaction: Callable[[Connection], None] | None = None,
     ) -> StoredVerdict:
+        """Store the verdict (and point media_id at it); `in_same_transaction` writes alongside it."""
         check_sha256_hex(verdict.sha256, what="verdict.sha256")
         if media_id is not None:
             check_media_id(media_id)
         stored_at = datetime.datetime.now(datetime.UTC)
         with database_errors_as_unavailable(), self._engine.begin() as connection:
+            if in_same_transaction is not None:
+                in_same_transaction(connection)
             self.write_verdict(
                 connection,
                 verdict=verdict,
