@@ -20,7 +20,6 @@ from verifier.trust import (
     TrustPolicy,
     default_trust_policy,
     parse_extended_key_usages,
-    shipped_trust_lists,
 )
 
 TRUST_DATA = Path(__file__).resolve().parents[2] / "verifier" / "trust_data"
