@@ -24,7 +24,13 @@ Engines:
   status code; it needs noticeably more CPU per request than wrk.
 
 Both keep exactly `concurrency` requests in flight on `concurrency` keep-alive connections
-for `duration` seconds, after `warmup` seconds whose requests are not counted.
+for `duration` seconds, after `warmup` seconds whose requests are not counted: a closed loop,
+which runs the server at its saturation point, where latency is mostly queueing.
+
+Paced (`"rate": R`, python engine only): an open loop instead — each connection sends on a
+fixed schedule so that the total is R requests/s, and latency is measured from when a request
+was DUE, not from when it was sent, so a stalled server cannot hide its stall by slowing
+the client down (no coordinated omission). This says what latency callers see at load R.
 """
 
 from __future__ import annotations
@@ -62,6 +68,7 @@ class LoadSpec:
     id_count: int = 0  # labels: ids <prefix>0 .. <prefix><id_count-1> exist
     unknown_fraction: float = 0.0  # labels: this share of the ids is never stored
     engine: str = "auto"  # auto | wrk | python
+    rate: float = 0.0  # > 0: paced (open loop) at this many requests/s in total; python engine only
     threads: int = 1  # wrk threads (event loops); the python client always runs one loop
 
 
@@ -81,8 +88,8 @@ class LoadResult:
         return self.requests / self.seconds if self.seconds else 0.0
 
 
-def choose_engine(requested: str) -> str:
-    if requested == "python":
+def choose_engine(requested: str, *, paced: bool = False) -> str:
+    if requested == "python" or paced:
         return "python"
     if shutil.which("wrk"):
         return "wrk"
@@ -115,7 +122,10 @@ def _wrk_script(spec: LoadSpec) -> str:
             f"local batch, count, unknown = {spec.batch}, {spec.id_count}, {spec.unknown_fraction}",
             f"local prefix = {_lua_string(spec.id_prefix)}",
             "local ids = {}",
-            "setup = function(thread) thread:set('seed', math.random(1, 2^30)) end",
+            # A different id sequence per thread and per run (the warm-up run must not pre-warm
+            # exactly the ids the measured run asks for).
+            "local threads = 0",
+            "setup = function(thread) threads = threads + 1; thread:set('seed', os.time() * 1000 + threads) end",
             "init = function(args) math.randomseed(seed or os.time()) end",
             "local function draw()",
             "  for i = 1, batch do",
@@ -256,14 +266,23 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, int]:
     return status, total
 
 
-async def _client(spec: LoadSpec, state: dict, latencies: list[float]) -> None:
+async def _client(spec: LoadSpec, state: dict, latencies: list[float], slot: int) -> None:
     split = urlsplit(spec.base_url)
     requests = _Requests(spec, split.netloc)
     reader, writer = await asyncio.open_connection(split.hostname, split.port)
+    interval = spec.concurrency / spec.rate if spec.rate > 0 else 0.0
+    due = time.perf_counter() + interval * slot / spec.concurrency  # connections interleave evenly
     try:
         while not state["stop"]:
             payload = requests.next()
-            started = time.perf_counter()
+            if interval:
+                delay = due - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                started = due  # latency counts from when the request was due
+                due += interval
+            else:
+                started = time.perf_counter()
             try:
                 writer.write(payload)
                 await writer.drain()
@@ -284,7 +303,7 @@ async def _client(spec: LoadSpec, state: dict, latencies: list[float]) -> None:
 async def _python_load(spec: LoadSpec) -> LoadResult:
     state: dict = {"stop": False, "measuring": False, "errors": {}, "statuses": {}, "bytes": 0}
     latencies: list[float] = []
-    tasks = [asyncio.create_task(_client(spec, state, latencies)) for _ in range(spec.concurrency)]
+    tasks = [asyncio.create_task(_client(spec, state, latencies, slot)) for slot in range(spec.concurrency)]
     await asyncio.sleep(spec.warmup)
     state["errors"].clear()
     state["measuring"] = True
@@ -369,7 +388,7 @@ def main() -> int:
     spec = LoadSpec(**json.loads(Path(sys.argv[1]).read_text()))
     if spec.shape not in REQUEST_SHAPES:
         raise SystemExit(f"unknown request shape {spec.shape!r}")
-    engine = choose_engine(spec.engine)
+    engine = choose_engine(spec.engine, paced=spec.rate > 0)
     result = run_wrk(spec) if engine == "wrk" else run_python(spec)
     print(json.dumps(dataclasses.asdict(result)))
     return 0
