@@ -9,38 +9,19 @@ import secrets
 import socket
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-import psycopg
 import uvicorn
 from fastapi import FastAPI
 from PIL import Image
 
 from app.store.migrate import upgrade_database
+from tests.support import libpq_url, postgres_schema  # noqa: F401 - libpq_url is used by conftest
 
 TEST_UPLOAD_LIMIT = 4 * 1024 * 1024  # small, so the 413 tests stay fast
 BACKENDS = ("sqlite", "postgresql")
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-
-
-def libpq_url(sqlalchemy_url: str) -> str:
-    return sqlalchemy_url.replace("postgresql+psycopg://", "postgresql://", 1)
-
-
-@contextlib.contextmanager
-def postgres_schema(server_url: str) -> Iterator[str]:
-    """A URL whose connections see only a new, empty schema (dropped afterwards): tests never meet."""
-    schema = f"originmark_api_test_{uuid.uuid4().hex[:16]}"
-    with psycopg.connect(libpq_url(server_url), autocommit=True) as admin:
-        admin.execute(f'CREATE SCHEMA "{schema}"')
-    separator = "&" if "?" in server_url else "?"
-    try:
-        yield f"{server_url}{separator}options=-csearch_path%3D{schema}"
-    finally:
-        with psycopg.connect(libpq_url(server_url), autocommit=True) as admin:
-            admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
 @contextlib.contextmanager

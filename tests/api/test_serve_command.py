@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -16,24 +15,11 @@ import pytest
 
 from app.store.interface import Scope
 from app.store.sql import open_store
+from tests.support import wait_until_ready
 
 from .helpers import ApiKeys, free_port, jpeg_bytes, sign_form
 
 ORIGINMARK = Path(sys.executable).with_name("originmark")
-
-
-def _wait_until_ready(base_url: str, process: subprocess.Popen, log_path: Path) -> None:
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"the server exited with {process.returncode}:\n{log_path.read_text()[-3000:]}")
-        try:
-            if httpx.get(f"{base_url}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"the server was not ready in time:\n{log_path.read_text()[-3000:]}")
 
 
 def test_first_start_creates_development_keys_migrates_and_serves(tmp_path):
@@ -57,7 +43,7 @@ def test_first_start_creates_development_keys_migrates_and_serves(tmp_path):
             stderr=subprocess.STDOUT,
         )
         try:
-            _wait_until_ready(base_url, process, log_path)
+            wait_until_ready(base_url, process, log_path)
             with open_store(database_url) as store:
                 token = store.create_key(name="first-start", scopes=frozenset({Scope.SIGN, Scope.READ}))[1]
             signed = httpx.post(

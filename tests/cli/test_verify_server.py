@@ -13,7 +13,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 import tracemalloc
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from app.cli import cli
+from tests.support import wait_until_ready
 from app.store.interface import Scope
 from app.store.sql import open_store
 
@@ -60,20 +60,6 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _wait_until_ready(url: str, process: subprocess.Popen, log_path: Path) -> None:
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"the server exited with {process.returncode}:\n{log_path.read_text()[-3000:]}")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"the server was not ready in time:\n{log_path.read_text()[-3000:]}")
-
-
 @pytest.fixture(scope="module")
 def service(dev_credentials, tmp_path_factory) -> Iterator[Service]:
     root = tmp_path_factory.mktemp("service")
@@ -98,7 +84,7 @@ def service(dev_credentials, tmp_path_factory) -> Iterator[Service]:
             stderr=subprocess.STDOUT,
         )
         try:
-            _wait_until_ready(url, process, log_path)
+            wait_until_ready(url, process, log_path)
             with open_store(database_url) as store:
                 tokens = {
                     scope: store.create_key(name=f"cli-{scope.value}", scopes=frozenset({scope}))[1] for scope in Scope

@@ -13,9 +13,7 @@ policies (with and without the development CA), and a plain JPEG without credent
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +23,7 @@ from PIL import Image
 
 from app.store.migrate import upgrade_database
 from app.store.sql import SqlStore, open_store
+from tests.support import libpq_url, postgres_schema
 from signer.engine import ContentSigner, SignerOptions
 from signer.manifest import GenerationRequest
 from verifier.label import label_for
@@ -41,11 +40,6 @@ def postgres_url() -> str:
     return os.environ.get("ORIGINMARK_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)
 
 
-def libpq_url(sqlalchemy_url: str) -> str:
-    """The same server for psycopg itself (no SQLAlchemy driver suffix)."""
-    return sqlalchemy_url.replace("postgresql+psycopg://", "postgresql://", 1)
-
-
 @pytest.fixture(scope="session")
 def postgres_server() -> str:
     """The server's URL once it answered; fails (never skips) the tests that need it otherwise."""
@@ -59,21 +53,6 @@ def postgres_server() -> str:
             "the storage tests need it: start it or set ORIGINMARK_TEST_POSTGRES_URL"
         )
     return url
-
-
-@contextmanager
-def postgres_schema(server_url: str) -> Iterator[str]:
-    """A URL whose connections see only a new, empty schema; the schema is dropped afterwards."""
-    schema = f"originmark_test_{uuid.uuid4().hex[:16]}"
-    with psycopg.connect(libpq_url(server_url), autocommit=True) as admin:
-        admin.execute(f'CREATE SCHEMA "{schema}"')
-    separator = "&" if "?" in server_url else "?"
-    try:
-        # libpq `options`: every connection of the store starts with this search_path.
-        yield f"{server_url}{separator}options=-csearch_path%3D{schema}"
-    finally:
-        with psycopg.connect(libpq_url(server_url), autocommit=True) as admin:
-            admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
 @pytest.fixture(params=BACKENDS)
