@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import signal
 import subprocess
 import time
 import uuid
@@ -45,3 +46,25 @@ def wait_until_ready(base_url: str, process: subprocess.Popen, log_path: Path, *
             pass
         time.sleep(0.1)
     raise AssertionError(f"the server was not ready in time:\n{log_path.read_text()[-3000:]}")
+
+
+@contextlib.contextmanager
+def running_server(
+    command: list[str], *, env: dict[str, str], log_path: Path, base_url: str
+) -> Iterator[subprocess.Popen]:
+    """`command` (an `originmark serve ...`) running until the block ends, its output in `log_path`.
+
+    Ready (/readyz answered 200) when the block starts; stopped with SIGTERM (then SIGKILL) after.
+    """
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(command, env=env, stdout=log_file, stderr=subprocess.STDOUT)
+        try:
+            wait_until_ready(base_url, process, log_path)
+            yield process
+        finally:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import signal
-import subprocess
 import sys
 from pathlib import Path
 
@@ -15,7 +13,7 @@ import pytest
 
 from app.store.interface import Scope
 from app.store.sql import open_store
-from tests.support import wait_until_ready
+from tests.support import running_server
 
 from .helpers import ApiKeys, free_port, jpeg_bytes, sign_form
 
@@ -35,34 +33,20 @@ def test_first_start_creates_development_keys_migrates_and_serves(tmp_path):
     }
     log_path = tmp_path / "server.log"
     base_url = f"http://127.0.0.1:{port}"
-    with log_path.open("wb") as log_file:
-        process = subprocess.Popen(
-            [str(ORIGINMARK), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"],
-            env=environment,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
+    command = [str(ORIGINMARK), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"]
+    with running_server(command, env=environment, log_path=log_path, base_url=base_url):
+        with open_store(database_url) as store:
+            token = store.create_key(name="first-start", scopes=frozenset({Scope.SIGN, Scope.READ}))[1]
+        signed = httpx.post(
+            f"{base_url}/v1/sign",
+            headers=ApiKeys.header(token),
+            files={"file": ("gen.jpg", jpeg_bytes(), "image/jpeg")},
+            data=sign_form(media_id="first"),
+            timeout=30,
         )
-        try:
-            wait_until_ready(base_url, process, log_path)
-            with open_store(database_url) as store:
-                token = store.create_key(name="first-start", scopes=frozenset({Scope.SIGN, Scope.READ}))[1]
-            signed = httpx.post(
-                f"{base_url}/v1/sign",
-                headers=ApiKeys.header(token),
-                files={"file": ("gen.jpg", jpeg_bytes(), "image/jpeg")},
-                data=sign_form(media_id="first"),
-                timeout=30,
-            )
-            assert signed.status_code == 200, signed.text
-            labels = httpx.get(f"{base_url}/v1/labels?media_id=first", headers=ApiKeys.header(token), timeout=10)
-            assert labels.json()["labels"]["first"]["kind"] == "ai_generated"
-        finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        assert signed.status_code == 200, signed.text
+        labels = httpx.get(f"{base_url}/v1/labels?media_id=first", headers=ApiKeys.header(token), timeout=10)
+        assert labels.json()["labels"]["first"]["kind"] == "ai_generated"
 
     assert sorted(p.name for p in (tmp_path / "data" / "keys").iterdir()) == ["ca.pem", "chain.pem", "key.pem"]
     lines = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()]

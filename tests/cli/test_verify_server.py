@@ -10,7 +10,6 @@ import io
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tracemalloc
@@ -24,7 +23,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from app.cli import cli
-from tests.support import wait_until_ready
+from tests.support import running_server
 from app.store.interface import Scope
 from app.store.sql import open_store
 
@@ -76,34 +75,20 @@ def service(dev_credentials, tmp_path_factory) -> Iterator[Service]:
         "ORIGINMARK_ENGINE_THREADS": "2",
     }
     log_path = root / "server.log"
-    with log_path.open("wb") as log_file:
-        process = subprocess.Popen(
-            [str(ORIGINMARK), "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=environment,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
+    command = [str(ORIGINMARK), "serve", "--host", "127.0.0.1", "--port", str(port)]
+    with running_server(command, env=environment, log_path=log_path, base_url=url):
+        with open_store(database_url) as store:
+            tokens = {
+                scope: store.create_key(name=f"cli-{scope.value}", scopes=frozenset({scope}))[1] for scope in Scope
+            }
+        yield Service(
+            url=url,
+            database_url=database_url,
+            keys_dir=dev_credentials.directory,
+            verify_key=tokens[Scope.VERIFY],
+            read_key=tokens[Scope.READ],
+            sign_key=tokens[Scope.SIGN],
         )
-        try:
-            wait_until_ready(url, process, log_path)
-            with open_store(database_url) as store:
-                tokens = {
-                    scope: store.create_key(name=f"cli-{scope.value}", scopes=frozenset({scope}))[1] for scope in Scope
-                }
-            yield Service(
-                url=url,
-                database_url=database_url,
-                keys_dir=dev_credentials.directory,
-                verify_key=tokens[Scope.VERIFY],
-                read_key=tokens[Scope.READ],
-                sign_key=tokens[Scope.SIGN],
-            )
-        finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
 
 
 @pytest.fixture(scope="module")
