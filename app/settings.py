@@ -43,6 +43,12 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: str = "info"
 
+    # Issue 4 (hostile uploads, faults, load). Each area adds its settings in its own block.
+    # --- issue 4: auth hardening (rate limits) ---
+    # --- issue 4: network (remote fetches) ---
+    # --- issue 4: isolation (signing of uploads) ---
+    # --- issue 4: faults ---
+
     # `originmark verify --server`: the CLI as a client of a running service. A URL here makes
     # `verify` use that service unless told otherwise; the key is best given here (not on the
     # command line, where `ps` shows it).
