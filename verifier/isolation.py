@@ -45,7 +45,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 
 from verifier.errors import VerifierClosedError, VerifierUnavailableError
-from verifier.reader import Verifier, engine_version, precheck_file
+from verifier.reader import Verifier, check_digest, engine_version, precheck_file
 from verifier.trust import TrustPolicy
 from verifier.verdict import Action, IngredientSummary, ManifestSummary, Signer, Verdict, VerdictState
 
@@ -192,16 +192,18 @@ def _serve(connection: Connection, verifier: Verifier, limits: VerifyLimits) -> 
         if job is None:
             return
         _bound_cpu_for_next_file(limits.timeout_seconds)
+        path_text, known_sha256 = job
+        path = Path(path_text)
         try:
-            verdict = verifier.verify_file(Path(job))
+            verdict = verifier.verify_file(path, known_sha256=known_sha256)
         except MemoryError:
             # Python ran out under the limit: report, then exit to start clean.
-            _send(connection, _limit_verdict(Path(job), limits, reason=_memory_reason(limits)))
+            _send(connection, _limit_verdict(path, limits, reason=_memory_reason(limits)))
             return
         except Exception as error:  # noqa: BLE001 - a bug must still be a verdict, not a dead pool
             reason = f"internal error while verifying: {type(error).__name__}"
-            verdict = _limit_verdict(Path(job), limits, reason=reason)
-        _send_verdict(connection, verdict, Path(job), limits)
+            verdict = _limit_verdict(path, limits, reason=reason)
+        _send_verdict(connection, verdict, path, limits)
 
 
 def _send_verdict(connection: Connection, verdict: Verdict, path: Path, limits: VerifyLimits) -> None:
@@ -382,8 +384,14 @@ class IsolatedVerifier:
         with self._lock:
             return tuple(w.process.pid for w in self._workers)
 
-    def verify_file(self, path: Path) -> Verdict:
-        """Verify one file in a worker; a bad file, a timeout or a crash is an `error` verdict."""
+    def verify_file(self, path: Path, *, known_sha256: str | None = None) -> Verdict:
+        """Verify one file in a worker; a bad file, a timeout or a crash is an `error` verdict.
+
+        `known_sha256`: the file's SHA-256 when the caller has it already (see
+        `Verifier.verify_stream`); the worker then does not hash the file again.
+        """
+        if known_sha256 is not None:
+            check_digest(known_sha256)
         if self._closed:
             raise VerifierClosedError("this IsolatedVerifier was closed")
         path = Path(os.path.abspath(path))  # a worker's working directory is the one it started in
@@ -403,7 +411,7 @@ class IsolatedVerifier:
             )
         slot = [self._checkout()]  # the worker in use; replaced in place when one is killed
         try:
-            return self._run(slot, path)
+            return self._run(slot, path, known_sha256)
         finally:
             self._idle.put(slot[0])
 
@@ -464,7 +472,7 @@ class IsolatedVerifier:
                 raise VerifierClosedError("this IsolatedVerifier was closed")
             return worker
 
-    def _run(self, slot: list[_Worker], path: Path) -> Verdict:
+    def _run(self, slot: list[_Worker], path: Path, known_sha256: str | None) -> Verdict:
         # A worker that was gone before it got this file (it exited cleanly after reporting
         # a memory error, or was SIGKILLed from outside by an operator or the OOM killer) is
         # replaced and the file tried once more; any other death is this file's doing.
@@ -472,7 +480,7 @@ class IsolatedVerifier:
             if not slot[0].alive:
                 slot[0] = self._replace(slot[0])
             try:
-                slot[0].connection.send(str(path))
+                slot[0].connection.send((str(path), known_sha256))
                 if not slot[0].readable_within(self._limits.timeout_seconds):
                     slot[0] = self._replace(slot[0])
                     return self._error(

@@ -75,8 +75,11 @@ class Verifier:
     def engine_version(self) -> str:
         return self._engine_version
 
-    def verify_file(self, path: Path) -> Verdict:
-        """Verify the file at `path`; every problem with the file is a verdict."""
+    def verify_file(self, path: Path, *, known_sha256: str | None = None) -> Verdict:
+        """Verify the file at `path`; every problem with the file is a verdict.
+
+        `known_sha256`: see `verify_stream`.
+        """
         checked = precheck_file(path, engine_version=self._engine_version)
         if isinstance(checked, Verdict):
             return checked
@@ -85,19 +88,32 @@ class Verifier:
         except OSError as error:
             return unreadable_verdict(error, size=checked, engine_version=self._engine_version)
         with stream:
-            return self.verify_stream(stream, size=checked)
+            return self.verify_stream(stream, size=checked, known_sha256=known_sha256)
 
-    def verify_stream(self, stream: BinaryIO, *, size: int | None = None) -> Verdict:
+    def verify_stream(
+        self, stream: BinaryIO, *, size: int | None = None, known_sha256: str | None = None
+    ) -> Verdict:
         """Verify a whole seekable binary stream, from its first byte whatever its position.
 
         (The engine reads containers by absolute offset, so a stream is always read from
         the start; a just-written upload need not be rewound by the caller.) `size`, when
         given, is what the caller expects (e.g. a Content-Length); the verdict reports the
         bytes actually read and hashed.
+
+        `known_sha256`: the stream's SHA-256 (hex) when the caller already has it — the
+        service hashes an upload while receiving it — so the bytes are not read and hashed
+        a second time (1.5 ms of a 3 MB JPEG's ~5 ms). The caller vouches for it; the
+        verdict's `size` is then the stream's length.
         """
+        if known_sha256 is not None:
+            check_digest(known_sha256)  # a caller's bug, not the file's: raises
         try:
             stream.seek(0)
-            digest, counted, head = _hash_stream(stream)
+            if known_sha256 is None:
+                digest, counted, head = _hash_stream(stream)
+            else:
+                digest, head = known_sha256, stream.read(SNIFF_BYTES)
+                counted = stream.seek(0, os.SEEK_END)
             stream.seek(0)
         except (OSError, ValueError) as error:
             return unreadable_verdict(error, size=size or 0, engine_version=self._engine_version)
@@ -199,6 +215,12 @@ class _CrJson:
 
 def _state_from_engine(reader: c2pa.Reader) -> VerdictState:
     return report_parts.validation_state({"validation_state": reader.get_validation_state()}) or VerdictState.INVALID
+
+
+def check_digest(sha256: str) -> None:
+    """Raise ValueError unless `sha256` is a SHA-256 digest as hashlib's hexdigest writes it."""
+    if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
+        raise ValueError(f"known_sha256 must be 64 lowercase hex digits, got {sha256[:80]!r}")
 
 
 def _hash_stream(stream: BinaryIO) -> tuple[str, int, bytes]:

@@ -46,17 +46,21 @@ async def sign_file(
         services.metrics.engine_seconds.labels("sign").observe(time.perf_counter() - started)
 
 
-def _verify_and_label(services: Services, path: Path) -> tuple[Verdict, Label]:
-    verdict = services.engines.verifier.verify_file(path)
+def _verify_and_label(services: Services, path: Path, known_sha256: str | None) -> tuple[Verdict, Label]:
+    verdict = services.engines.verifier.verify_file(path, known_sha256=known_sha256)
     return verdict, label_for(verdict)
 
 
-async def verify_file(services: Services, path: Path) -> tuple[Verdict, Label]:
-    """The verdict from an isolated worker process, and its label."""
+async def verify_file(services: Services, path: Path, *, known_sha256: str | None = None) -> tuple[Verdict, Label]:
+    """The verdict from an isolated worker process, and its label.
+
+    `known_sha256`: the file's SHA-256 when it was hashed on its way in (an upload), so the
+    worker does not read and hash it again.
+    """
     started = time.perf_counter()
     try:
         return await anyio.to_thread.run_sync(
-            functools.partial(_verify_and_label, services, path), limiter=services.verify_limiter
+            functools.partial(_verify_and_label, services, path, known_sha256), limiter=services.verify_limiter
         )
     finally:
         services.metrics.engine_seconds.labels("verify").observe(time.perf_counter() - started)

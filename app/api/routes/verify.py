@@ -80,7 +80,7 @@ async def verify(
             if cached is not None:
                 verdict, label = cached
                 return _answer(services, media_id=media_id, verdict=verdict, label=label, cached=True)
-        verdict, label = await work.verify_file(services, upload.path)
+        verdict, label = await work.verify_file(services, upload.path, known_sha256=upload.sha256)
 
     if verdict.sha256:
         await work.in_thread(
