@@ -7,6 +7,8 @@ Access rules:
   reads cost no key lookup and any CDN may cache them).
 - no key, a header that is not `Bearer <token>`, or an unknown / revoked key: 401 with
   WWW-Authenticate; a valid key without the scope: 403 naming the scope.
+- sign is rate-limited per key (app/api/ratelimit.py, ORIGINMARK_SIGN_RATE_*): over the limit,
+  429 with Retry-After, before the upload is read.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ import anyio.to_thread
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from app.api.errors import forbidden, unauthenticated
+from app.api.errors import forbidden, too_many_requests, unauthenticated
+from app.api.ratelimit import TokenBucketLimiter
 from app.api.services import Services
 from app.store.interface import ApiKey, Scope
 
@@ -75,6 +78,33 @@ async def _read_access(
     return await _requires(Scope.READ)(request, services, _credentials)
 
 
-SignKey = Annotated[ApiKey, Depends(_requires(Scope.SIGN))]
+def _sign_limiter(request: Request, services: Services) -> TokenBucketLimiter:
+    """The app's sign limiter, made on first use (the dependency runs on the event loop: no race)."""
+    limiter = getattr(request.app.state, "sign_rate_limiter", None)
+    if limiter is None:
+        limiter = TokenBucketLimiter(
+            rate_per_second=services.settings.sign_rate_per_second, burst=services.settings.sign_rate_burst
+        )
+        request.app.state.sign_rate_limiter = limiter
+    return limiter
+
+
+_sign_scope = _requires(Scope.SIGN)
+
+
+async def _sign_access(
+    request: Request, services: ServicesDep, key: Annotated[ApiKey, Depends(_sign_scope)]
+) -> ApiKey:
+    decision = _sign_limiter(request, services).acquire(key.key_id)
+    if not decision.allowed:
+        raise too_many_requests(
+            f"the API key {key.key_id!r} is over its signing rate of {services.settings.sign_rate_per_second:g} "
+            f"requests per second (bursts of {services.settings.sign_rate_burst}); retry after the time given",
+            retry_after_seconds=decision.retry_after_seconds,
+        )
+    return key
+
+
+SignKey = Annotated[ApiKey, Depends(_sign_access)]
 VerifyKey = Annotated[ApiKey, Depends(_requires(Scope.VERIFY))]
 ReadAccess = Annotated[ApiKey | None, Depends(_read_access)]

@@ -23,11 +23,13 @@ Status conventions (documented in the README):
   field, malformed media id, more than 1,000 ids, unknown source type, media the engine
   cannot sign;
 - 503 a dependency is down (database, time-stamping authority, verifier workers).
+- 507 the server's spool disk is full (an upload or a signed output did not fit); nothing was kept.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
@@ -41,6 +43,7 @@ from app.store.errors import StoreError, StoreUnavailable
 from signer.errors import (
     DestinationUnwritable,
     EngineRejected,
+    OutputStorageFull,
     ParentCredentialsUnusable,
     SignerProbeFailed,
     SigningError,
@@ -48,6 +51,7 @@ from signer.errors import (
     TimeStampUnavailable,
     UnsupportedFormat,
 )
+from signer.isolation import SigningLimitExceeded
 from signer.manifest import InvalidRequest
 from verifier.errors import VerifierError
 
@@ -119,8 +123,30 @@ def unprocessable(code: str, message: str, *, field: str | None = None) -> ApiEr
     return ApiError(422, code, message, extra={"field": field} if field else None)
 
 
+def too_many_requests(message: str, *, retry_after_seconds: float) -> ApiError:
+    # Retry-After takes whole seconds (at least 1); the body has the exact wait.
+    return ApiError(
+        429,
+        "rate_limited",
+        message,
+        extra={"retry_after_seconds": round(retry_after_seconds, 3)},
+        headers={"Retry-After": str(max(1, math.ceil(retry_after_seconds)))},
+    )
+
+
 def service_unavailable(code: str, message: str) -> ApiError:
     return ApiError(503, code, message, headers={"Retry-After": "5"})
+
+
+def insufficient_storage(what: str) -> ApiError:
+    """507: the server's disk had no room for `what`. The server's condition, not the caller's input:
+    the same request can succeed once space is freed (the path stays in the log, not in the answer)."""
+    return ApiError(
+        507,
+        "insufficient_storage",
+        f"the server has no disk space left for {what}; nothing was kept, retry later",
+        headers={"Retry-After": "30"},
+    )
 
 
 def error_body(code: str, message: str, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -145,12 +171,18 @@ def from_signing_error(error: SigningError) -> ApiError:
         return unprocessable("unreadable_media", error.message)
     if isinstance(error, ParentCredentialsUnusable):
         return unprocessable("parent_credentials_unusable", error.message, field="parent")
+    if isinstance(error, SigningLimitExceeded):
+        # The upload (or its parent) exhausted the signer's memory or time limit (issue 4).
+        return unprocessable("resource_limit", error.message)
     if isinstance(error, EngineRejected):
         return unprocessable("media_rejected", error.message)
     if isinstance(error, TimeStampUnavailable):
         return service_unavailable("time_stamp_unavailable", error.message)
     if isinstance(error, SignerProbeFailed):
         return service_unavailable("signer_unavailable", "the signer is not ready; see the server log")
+    if isinstance(error, OutputStorageFull):
+        log.error("signed output could not be written: %s", error.message)
+        return insufficient_storage("the signed output")
     if isinstance(error, DestinationUnwritable):
         # About the server's spool folder, not the caller's input; the path stays in the log.
         log.error("signed output could not be written: %s", error.message)

@@ -16,6 +16,7 @@ from app.store.interface import ApiKey, Scope
 from app.store.schema import api_keys
 from app.store.tokens import (
     KEY_ID_PATTERN,
+    NO_SUCH_KEY_HASH,
     format_token,
     hash_secret,
     new_key_id,
@@ -90,13 +91,13 @@ class SqlApiKeyStore:
             return None
         with database_errors_as_unavailable(), self._engine.connect() as connection:
             row = connection.execute(self._by_key_id, {"key_id": parsed.key_id}).first()
-        if row is None:
-            hash_secret(parsed.secret)  # about the same work as a known key: timing says little
+        # The same work whatever the outcome (one hash, one constant-time comparison): an unknown
+        # key id, a wrong secret and a revoked key take the same path up to the final answer.
+        # Only a caller holding the right secret learns that its key is revoked (and it knew the key).
+        matches = secret_matches(parsed.secret, row.secret_hash if row is not None else NO_SUCH_KEY_HASH)
+        if row is None or not matches:
             return None
-        *public, secret_hash = row
-        if not secret_matches(parsed.secret, secret_hash):
-            return None
-        key = _key(public)
+        key = _key(row[: len(self._public_columns)])
         return key if key.active else None
 
     def list_keys(self) -> list[ApiKey]:

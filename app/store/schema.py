@@ -9,7 +9,8 @@ migrated database with this metadata so the two cannot drift apart.
   (denormalised) so a feed's label read is one primary-key lookup per id with no join; every
   write of a verdict rewrites the copies of the media that point at it, in the same transaction.
 - `api_keys`: Bearer keys, stored only as a SHA-256 of their random secret.
-- `audit_log`: every signature issued; append-only (triggers reject UPDATE and DELETE).
+- `audit_log`: every signature issued; append-only (triggers reject UPDATE and DELETE) and a
+  hash chain (each record carries the hash of the one before; app/store/audit.py).
 """
 
 from __future__ import annotations
@@ -93,6 +94,8 @@ media = Table(
     Column("updated_at", UtcDateTime, nullable=False),
     # Finds the media whose label copy must change when their verdict is rewritten.
     Index("ix_media_sha256", "sha256"),
+    # The feed's recent-items read (issue 7): newest first, walked backwards, no sort (migration 0003).
+    Index("ix_media_updated_at", "updated_at", "media_id"),
 )
 
 api_keys = Table(
@@ -120,5 +123,10 @@ audit_log = Table(
     Column("generator", Text, nullable=False),  # Text: an audit entry is never refused for its length
     Column("generator_version", Text, nullable=True),
     Column("media_id", String(MAX_MEDIA_ID_LENGTH), nullable=True),
+    # The hash chain (migration 0002): the previous record's hash, and this record's own.
+    Column("prev_hash", CHAR(SHA256_HEX_LENGTH), nullable=False),
+    Column("record_hash", CHAR(SHA256_HEX_LENGTH), nullable=False),
     Index("ix_audit_log_signed_at", "signed_at"),
+    # Unique: two records can never follow the same one, so the chain cannot fork.
+    Index("ix_audit_log_prev_hash", "prev_hash", unique=True),
 )

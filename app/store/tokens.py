@@ -5,7 +5,16 @@
 - secret: 32 random bytes, URL-safe base64 without padding (43 characters).
 
 The secret is 256 random bits, so one SHA-256 is a sound way to store it: there is nothing to
-guess that a slow password hash would protect. Comparison is constant-time.
+guess that a slow password hash would protect.
+
+Timing: a token is looked up by its key id, which is public (listed, logged), so how long the
+lookup takes tells an attacker nothing they could not read anyway. The secret is never used in a
+query: its SHA-256 is compared with the stored hash by `hmac.compare_digest`, whose time does not
+depend on where the two differ. Even a plain `==` would leak only a prefix of the SHA-256 of the
+attacker's own guess, which they cannot steer towards the stored hash (that would need preimages);
+the constant-time comparison removes the question altogether. Every path through
+`authenticate` for a well-formed token (unknown key id, wrong secret, revoked key, valid key) does
+the same work: one primary-key query, one SHA-256, one `compare_digest` (see app/store/api_keys.py).
 """
 
 from __future__ import annotations
@@ -58,5 +67,11 @@ def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode("ascii")).hexdigest()
 
 
+# Compared against when the key id is unknown, so that a miss costs what a hit costs. No secret
+# hashes to it (it is not a hex digest), so it can never match.
+NO_SUCH_KEY_HASH = "-" * 64
+
+
 def secret_matches(secret: str, stored_hash: str) -> bool:
-    return hmac.compare_digest(hash_secret(secret), stored_hash)
+    """Whether `secret` hashes to `stored_hash`, in time independent of where they differ."""
+    return hmac.compare_digest(hash_secret(secret).encode("ascii"), stored_hash.encode("ascii"))

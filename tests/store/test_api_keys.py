@@ -124,3 +124,61 @@ def test_a_key_without_a_name_or_scopes_is_refused(store, name, scopes, problem)
     with pytest.raises(ValueError, match=problem):
         store.create_key(name=name, scopes=scopes)
     assert store.list_keys() == []
+
+
+@pytest.mark.parametrize("outcome", ["valid", "unknown key id", "wrong secret", "revoked"])
+def test_every_outcome_does_the_same_work_one_query_and_one_constant_time_comparison(store, monkeypatch, outcome):
+    """No branch skips the comparison: timing cannot tell an unknown key id from a wrong or revoked key."""
+    import hmac
+
+    from sqlalchemy import event
+
+    key, token = store.create_key(name="k", scopes=frozenset({Scope.SIGN}))
+    secret = parse_token(token).secret
+    presented = {
+        "valid": token,
+        "unknown key id": f"om_zzzzzzzzzz_{secret}",
+        "wrong secret": f"om_{key.key_id}_{secret[:-1]}{'A' if secret[-1] != 'A' else 'B'}",
+        "revoked": token,
+    }[outcome]
+    if outcome == "revoked":
+        store.revoke(key.key_id)
+
+    comparisons = []
+    real_compare_digest = hmac.compare_digest
+
+    def counting_compare_digest(a, b):
+        comparisons.append((a, b))
+        return real_compare_digest(a, b)
+
+    monkeypatch.setattr(hmac, "compare_digest", counting_compare_digest)
+    statements = []
+    event.listen(store.engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+
+    result = store.authenticate(presented)
+
+    assert (result == key) if outcome == "valid" else result is None
+    assert len(statements) == 1  # one primary-key lookup, whatever the outcome
+    assert len(comparisons) == 1
+    presented_hash, stored_hash = comparisons[0]
+    assert len(presented_hash) == len(stored_hash) == 64  # equal lengths: no early exit on length either
+    assert presented_hash == hashlib.sha256(parse_token(presented).secret.encode()).hexdigest().encode()
+
+
+def test_the_stand_in_hash_for_unknown_key_ids_matches_no_secret():
+    from app.store.tokens import NO_SUCH_KEY_HASH, new_secret, secret_matches
+
+    assert len(NO_SUCH_KEY_HASH) == 64
+    assert not any(c in "0123456789abcdef" for c in NO_SUCH_KEY_HASH)  # no SHA-256 hex digest equals it
+    assert not secret_matches(new_secret(), NO_SUCH_KEY_HASH)
+
+
+def test_a_secret_matches_only_its_own_hash_whatever_position_differs():
+    from app.store.tokens import hash_secret, new_secret, secret_matches
+
+    secret = new_secret()
+    stored = hash_secret(secret)
+    assert secret_matches(secret, stored)
+    for position in (0, 31, 63):
+        other = stored[:position] + ("0" if stored[position] != "0" else "1") + stored[position + 1 :]
+        assert not secret_matches(secret, other)

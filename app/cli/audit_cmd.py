@@ -1,0 +1,194 @@
+"""`originmark audit`: check the audit log's hash chain (verify) and read its newest records (show).
+
+Reads the service's database (ORIGINMARK_DATABASE_URL, or --database-url for a copy) and never
+changes it: a database whose schema is not this version's is refused, not migrated.
+
+Exit codes (app.errors): 0 the chain is intact, 1 it is broken (the first broken record is
+named), 2 a wrong command line or a database that cannot be read.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from pydantic import ValidationError
+from rich.table import Table
+from rich.text import Text
+
+from app.cli.render import make_console, safe_text
+from app.errors import EXIT_INVALID, EXIT_OK, EXIT_USAGE_OR_IO, user_message
+from app.settings import Settings
+from app.store.audit import ChainReport, SqlAuditLog
+from app.store.engine import parse_database_url
+from app.store.errors import StoreError
+from app.store.migrate import current_revision, head_revision
+from app.store.sql import open_store
+
+audit_app = typer.Typer(
+    help="The audit log of signatures: check its hash chain (verify), show the newest records (show).",
+    no_args_is_help=True,
+)
+
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+
+_DatabaseOption = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        help="The database to read [default: ORIGINMARK_DATABASE_URL or sqlite:///./data/originmark.db].",
+        show_default=False,
+    ),
+]
+
+
+def _fail(message: str) -> NoReturn:
+    make_console(stderr=True).print(
+        Text.assemble(("Error: ", "bold red"), safe_text(message, max_chars=2000)), soft_wrap=True
+    )
+    raise typer.Exit(EXIT_USAGE_OR_IO)
+
+
+@contextmanager
+def _audit_log(database_url: str | None) -> Iterator[SqlAuditLog]:
+    """The audit log of a database already at this version's schema; any problem exits 2."""
+    try:
+        url = database_url or Settings().database_url
+        missing = _missing_sqlite_file(url)
+        revision = None if missing else current_revision(url)
+    except ValidationError as error:
+        _fail(user_message(error))
+    except StoreError as error:
+        _fail(str(error))
+    except Exception as error:  # the drivers raise their own types for a database that cannot be opened
+        cause = getattr(error, "orig", None) or error
+        _fail(f"the database cannot be read: {cause.__class__.__name__}: {cause}")
+    if missing:
+        _fail(f"there is no database at {missing} (check ORIGINMARK_DATABASE_URL or --database-url)")
+    if revision is None:
+        _fail("the database has no originmark schema (nothing was ever stored there)")
+    if revision != head_revision():
+        _fail(
+            f"the database schema is at revision {revision}, this originmark reads {head_revision()}: "
+            "upgrade it first (`originmark serve` does at start-up), or use the originmark version that wrote it"
+        )
+    store = open_store(url, pool_size=1)
+    try:
+        yield SqlAuditLog(engine=store.engine)
+    except StoreError as error:
+        _fail(str(error))
+    finally:
+        store.close()
+
+
+def _missing_sqlite_file(database_url: str) -> str | None:
+    """The path of a SQLite database that is not there (connecting would create an empty one)."""
+    url = parse_database_url(database_url)
+    if url.get_backend_name() == "sqlite" and not Path(url.database or "").expanduser().is_file():
+        return url.database or ""
+    return None
+
+
+def _parse_head(value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = value.strip().lower()
+    if _SHA256_HEX.fullmatch(value) is None:
+        raise typer.BadParameter("a record hash is 64 hex digits, as `audit verify` prints it")
+    return value
+
+
+@audit_app.command("verify")
+def verify(
+    head: Annotated[
+        str | None,
+        typer.Option(
+            "--head",
+            metavar="HASH",
+            help="A head hash printed by an earlier `audit verify` and kept outside the database: "
+            "the chain must still contain that record (detects records cut from the end, or a chain "
+            "recomputed by someone with write access).",
+            show_default=False,
+        ),
+    ] = None,
+    database_url: _DatabaseOption = None,
+) -> None:
+    """Walk the audit log's hash chain and report the first broken record (exit 1), or that it is intact."""
+    anchor = _parse_head(head)
+    with _audit_log(database_url) as audit_log:
+        report = audit_log.verify_chain(anchor=anchor)
+    _print_report(report, anchor=anchor)
+    raise typer.Exit(EXIT_OK if report.intact else EXIT_INVALID)
+
+
+def _print_report(report: ChainReport, *, anchor: str | None) -> None:
+    out = make_console()
+    # Hashes are printed whole on one line each (soft_wrap): they are meant to be copied.
+    if report.broken is not None:
+        broken = report.broken
+        where = f"record #{broken.record_id}" if broken.record_id is not None else "the chain's head"
+        out.print(Text.assemble(("BROKEN", "bold red"), f" at {where}: ", broken.message), soft_wrap=True)
+        out.print(Text.assemble(("  problem   ", "dim"), broken.problem.value), soft_wrap=True)
+        out.print(Text.assemble(("  expected  ", "dim"), broken.expected), soft_wrap=True)
+        out.print(Text.assemble(("  found     ", "dim"), broken.found), soft_wrap=True)
+        if broken.record_id is not None:
+            out.print(Text.assemble(("  intact    ", "dim"), f"{report.records - 1:,} records before it"))
+        return
+    if report.records == 0:
+        out.print(Text.assemble(("OK", "bold green"), ": the audit log is empty."))
+        return
+    out.print(
+        Text.assemble(
+            ("OK", "bold green"),
+            f": the audit log's hash chain is intact: {report.records:,} records, #{report.first_id} to "
+            f"#{report.last_id}.",
+        ),
+        soft_wrap=True,
+    )
+    out.print(Text.assemble(("  head      ", "dim"), report.head_hash or ""), soft_wrap=True)
+    if anchor is not None:
+        out.print(Text.assemble(("  --head    ", "dim"), "found in the chain"))
+        return
+    out.print(
+        Text(
+            "Keep the head hash outside this database (a ticket, your log archive): "
+            "`originmark audit verify --head HASH` later proves that no record up to it was removed or rewritten.",
+            style="dim",
+        ),
+        soft_wrap=True,
+    )
+
+
+@audit_app.command("show")
+def show(
+    last: Annotated[int, typer.Option("--last", min=1, max=10_000, help="How many of the newest records.")] = 20,
+    database_url: _DatabaseOption = None,
+) -> None:
+    """Show the newest audit records: who signed what, when, with which certificate."""
+    with _audit_log(database_url) as audit_log:
+        records = audit_log.records(limit=last)
+    out = make_console()
+    if not records:
+        out.print("The audit log is empty: nothing has been signed through the service yet.")
+        return
+    table = Table(box=None, padding=(0, 1), pad_edge=False, header_style="bold")
+    for heading in ("#", "signed (UTC)", "key id", "generator", "media id", "output", "record"):
+        free_text = heading in ("generator", "media id")
+        table.add_column(heading, overflow="fold", no_wrap=not free_text, min_width=10 if free_text else None)
+    for record in reversed(records):  # oldest first, like a log
+        entry = record.entry
+        generator = entry.generator + (f" {entry.generator_version}" if entry.generator_version else "")
+        table.add_row(
+            str(record.id),
+            f"{entry.signed_at:%Y-%m-%d %H:%M:%S}",
+            entry.key_id or Text("cli", style="dim"),
+            safe_text(generator, max_chars=60),
+            safe_text(entry.media_id or "", max_chars=60),
+            entry.output_sha256[:8],  # prefixes: enough to find a record, and the table fits 80 columns
+            record.record_hash[:8],
+        )
+    out.print(table)

@@ -1,0 +1,401 @@
+"""The audit log as a hash chain, on SQLite and PostgreSQL: appends chain, concurrent appenders
+never fork it, tampering that gets past the triggers is found by `verify_chain` and by
+`originmark audit verify`, and migration 0002 chains the records an older database already had.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import hashlib
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from alembic import command
+from sqlalchemy import delete, insert, select, text, update
+from sqlalchemy.exc import IntegrityError
+from typer.testing import CliRunner
+
+from app.cli import cli
+from app.store.audit import GENESIS_HASH, ChainProblem, SqlAuditLog, record_hash
+from app.store.engine import create_store_engine
+from app.store.interface import AuditEntry
+from app.store.migrate import alembic_config, current_revision, head_revision, upgrade_database
+from app.store.schema import audit_log
+from app.store.sql import open_store
+
+PROJECT = Path(__file__).resolve().parents[2]
+
+
+def _sha(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def _entry(n: int, **changes) -> AuditEntry:
+    entry = AuditEntry(
+        key_id="abcdefghij" if n % 3 else None,
+        signed_at=datetime.datetime(2026, 5, 1, 12, 0, n % 60, 1000 * n, tzinfo=datetime.UTC),
+        input_sha256=_sha(f"in {n}"),
+        output_sha256=_sha(f"out {n}"),
+        manifest_label=f"urn:c2pa:{n:08d}-0000-4000-8000-000000000000" if n % 2 else None,
+        certificate_fingerprint=_sha("certificate"),
+        generator=f"image model «{n}» \u202e<script>",
+        generator_version="2.1" if n % 2 else None,
+        media_id=f"post/{n}",
+    )
+    return dataclasses.replace(entry, **changes)
+
+
+def _chain_rows(store) -> list:
+    with store.engine.connect() as connection:
+        return connection.execute(
+            select(audit_log.c.id, audit_log.c.prev_hash, audit_log.c.record_hash).order_by(audit_log.c.id)
+        ).all()
+
+
+def _audit(store) -> SqlAuditLog:
+    return SqlAuditLog(engine=store.engine)
+
+
+def _drop_append_only_triggers(store) -> None:
+    """What a database owner can do: the triggers no longer stand in the way."""
+    with store.engine.begin() as connection:
+        if store.dialect == "postgresql":
+            connection.execute(text("DROP TRIGGER audit_log_reject_change ON audit_log"))
+        else:
+            connection.execute(text("DROP TRIGGER audit_log_reject_update"))
+            connection.execute(text("DROP TRIGGER audit_log_reject_delete"))
+
+
+def _fill(store, count: int = 5) -> list:
+    for n in range(count):
+        store.append(_entry(n))
+    return _chain_rows(store)
+
+
+# --- appending ---
+
+
+def test_each_record_carries_the_hash_of_the_one_before(store):
+    rows = _fill(store, 4)
+    assert rows[0].prev_hash == GENESIS_HASH
+    for before, after in zip(rows, rows[1:]):
+        assert after.prev_hash == before.record_hash
+    records = list(reversed(_audit(store).records(limit=10)))
+    for record in records:
+        assert record.record_hash == record_hash(dataclasses.asdict(record.entry), prev_hash=record.prev_hash)
+    assert [record.entry for record in records] == [_entry(n) for n in range(4)]
+
+    report = _audit(store).verify_chain()
+    assert report.intact and report.records == 4
+    assert report.head_hash == rows[-1].record_hash
+    assert (report.first_id, report.last_id) == (rows[0].id, rows[-1].id)
+
+
+def test_an_empty_log_is_intact(store):
+    report = _audit(store).verify_chain()
+    assert report.intact and report.records == 0 and report.head_hash is None
+
+
+def test_the_hash_covers_every_field_and_the_previous_hash(store):
+    base = dataclasses.asdict(_entry(1))
+    reference = record_hash(base, prev_hash=GENESIS_HASH)
+    assert record_hash(base, prev_hash="1" * 64) != reference
+    for name, value in base.items():
+        other = "x" if value is None or isinstance(value, str) else value + datetime.timedelta(microseconds=1)
+        changed = {**base, name: other}
+        assert record_hash(changed, prev_hash=GENESIS_HASH) != reference, name
+    # The same instant in another time zone, or naive UTC (as SQLite keeps it), is the same record.
+    moved = base["signed_at"].astimezone(datetime.timezone(datetime.timedelta(hours=5)))
+    assert record_hash({**base, "signed_at": moved}, prev_hash=GENESIS_HASH) == reference
+    naive = base["signed_at"].replace(tzinfo=None)
+    assert record_hash({**base, "signed_at": naive}, prev_hash=GENESIS_HASH) == reference
+
+
+def test_a_signature_recorded_with_its_verdict_is_chained_too(store, real_verdicts):
+    store.append(_entry(0))
+    store.record_signature(
+        entry=_entry(1, output_sha256=real_verdicts.trusted.sha256),
+        verdict=real_verdicts.trusted,
+        label=real_verdicts.trusted_label,
+        trust_fingerprint="t",
+        media_id="post/1",
+    )
+    assert _audit(store).verify_chain().records == 2
+    assert _audit(store).verify_chain().intact
+
+
+def test_a_second_record_after_the_same_predecessor_is_refused_by_the_database(store):
+    """The unique prev_hash: even a writer that skipped the lock cannot fork the chain."""
+    rows = _fill(store, 2)
+    forged = {**dataclasses.asdict(_entry(9)), "prev_hash": rows[0].record_hash}
+    forged["record_hash"] = record_hash(forged, prev_hash=rows[0].record_hash)
+    with pytest.raises(IntegrityError), store.engine.begin() as connection:
+        connection.execute(insert(audit_log).values(**forged))
+    assert _audit(store).verify_chain().intact
+
+
+# --- concurrency ---
+
+_APPENDER = """
+import datetime, hashlib, pathlib, sys, time
+from app.store.interface import AuditEntry
+from app.store.sql import open_store
+url, ready, go, name = sys.argv[1], pathlib.Path(sys.argv[2]), pathlib.Path(sys.argv[3]), sys.argv[4]
+count = int(sys.argv[5])
+store = open_store(url, pool_size=1)
+store.ping()
+ready.touch()
+while not go.exists():
+    time.sleep(0.001)
+for n in range(count):
+    digest = hashlib.sha256(f"{name} {n}".encode()).hexdigest()
+    store.append(AuditEntry(key_id=None, signed_at=datetime.datetime.now(datetime.UTC), input_sha256=digest,
+                            output_sha256=digest, manifest_label=None, certificate_fingerprint=digest,
+                            generator=name, media_id=f"{name}-{n}"))
+store.close()
+"""
+
+
+def test_two_processes_appending_at_once_keep_one_chain(database_url, tmp_path):
+    upgrade_database(database_url)
+    go = tmp_path / "go"
+    per_process = 25
+    ready = [tmp_path / f"ready-{n}" for n in range(2)]
+    appenders = [
+        subprocess.Popen(
+            [sys.executable, "-c", _APPENDER, database_url, str(flag), str(go), f"p{n}", str(per_process)],
+            cwd=PROJECT,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for n, flag in enumerate(ready)
+    ]
+    deadline = time.monotonic() + 60
+    while not all(flag.exists() for flag in ready) and time.monotonic() < deadline:
+        if any(appender.poll() is not None for appender in appenders):
+            break
+        time.sleep(0.01)
+    go.touch()
+    failures = [appender.stderr.read() for appender in appenders if appender.wait(timeout=120) != 0]
+    assert failures == []
+    with open_store(database_url, pool_size=1) as store:
+        report = _audit(store).verify_chain()
+        assert report.intact, report.broken
+        assert report.records == 2 * per_process
+        generators = [record.entry.generator for record in _audit(store).records(limit=100)]
+    assert sorted(set(generators)) == ["p0", "p1"]
+    assert 0 < generators.count("p0") == per_process
+
+
+def test_threads_appending_at_once_keep_one_chain(store):
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(4)
+
+    def append_some(thread: int) -> None:
+        try:
+            barrier.wait(timeout=30)
+            for n in range(10):
+                store.append(_entry(100 * thread + n))
+        except BaseException as error:  # collected: the test fails with it below
+            errors.append(error)
+
+    threads = [threading.Thread(target=append_some, args=(t,)) for t in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert errors == []
+    report = _audit(store).verify_chain()
+    assert report.intact and report.records == 40
+
+
+# --- tampering past the triggers ---
+
+
+def _tamper(store, how: str, rows: list) -> None:
+    middle, last = rows[2], rows[-1]
+    with store.engine.begin() as connection:
+        if how == "edit":
+            connection.execute(update(audit_log).where(audit_log.c.id == middle.id).values(generator="not me"))
+        elif how == "edit-and-rehash":
+            entry = dataclasses.replace(_entry(2), generator="not me")
+            new_hash = record_hash(dataclasses.asdict(entry), prev_hash=middle.prev_hash)
+            connection.execute(
+                update(audit_log)
+                .where(audit_log.c.id == middle.id)
+                .values(generator="not me", record_hash=new_hash)
+            )
+        elif how == "delete-middle":
+            connection.execute(delete(audit_log).where(audit_log.c.id == middle.id))
+        elif how == "delete-first":
+            connection.execute(delete(audit_log).where(audit_log.c.id == rows[0].id))
+        elif how == "swap-times":
+            connection.execute(
+                update(audit_log).where(audit_log.c.id == last.id).values(signed_at=_entry(0).signed_at)
+            )
+        else:
+            raise AssertionError(how)
+
+
+@pytest.mark.parametrize(
+    ("how", "broken_index", "problem"),
+    [
+        ("edit", 2, ChainProblem.CONTENT_CHANGED),
+        ("edit-and-rehash", 3, ChainProblem.LINK_BROKEN),
+        ("delete-middle", 3, ChainProblem.LINK_BROKEN),
+        ("delete-first", 1, ChainProblem.LINK_BROKEN),
+        ("swap-times", 4, ChainProblem.CONTENT_CHANGED),
+    ],
+)
+def test_tampering_that_bypasses_the_triggers_is_found(store, how, broken_index, problem):
+    rows = _fill(store, 5)
+    assert _audit(store).verify_chain().intact
+    _drop_append_only_triggers(store)
+    _tamper(store, how, rows)
+
+    report = _audit(store).verify_chain()
+    assert not report.intact
+    assert report.broken.problem is problem
+    assert report.broken.record_id == rows[broken_index].id
+    assert f"#{rows[broken_index].id}" in report.broken.message
+
+
+def test_cutting_the_newest_records_or_rewriting_the_chain_is_found_with_a_noted_head(store):
+    rows = _fill(store, 5)
+    noted_head = _audit(store).verify_chain().head_hash
+    assert _audit(store).verify_chain(anchor=noted_head).intact
+    _drop_append_only_triggers(store)
+
+    with store.engine.begin() as connection:
+        connection.execute(delete(audit_log).where(audit_log.c.id == rows[-1].id))
+    # A chain alone cannot see a shortened tail: that is what the noted head is for.
+    assert _audit(store).verify_chain().intact
+    report = _audit(store).verify_chain(anchor=noted_head)
+    assert report.broken is not None and report.broken.problem is ChainProblem.ANCHOR_MISSING
+    assert report.broken.expected == noted_head
+
+    # Someone who knows the encoding rewrites record 2 and recomputes every hash after it.
+    with store.engine.begin() as connection:
+        connection.execute(delete(audit_log).where(audit_log.c.id >= rows[2].id))
+    store.append(_entry(2, generator="not me"))
+    store.append(_entry(3))
+    assert _audit(store).verify_chain().intact
+    assert _audit(store).verify_chain(anchor=noted_head).broken.problem is ChainProblem.ANCHOR_MISSING
+    assert _audit(store).verify_chain(anchor=rows[1].record_hash).intact  # still there: before the rewrite
+
+
+# --- migration 0002 ---
+
+
+def test_an_upgraded_database_chains_the_records_it_already_had(database_url):
+    command.upgrade(alembic_config(database_url), "0001_initial")
+    entries = [_entry(n) for n in range(7)]
+    engine = create_store_engine(database_url, pool_size=1)
+    try:
+        with engine.begin() as connection:
+            old_columns = {column.name for column in audit_log.columns} - {"prev_hash", "record_hash"}
+            for entry in entries:
+                values = {name: value for name, value in dataclasses.asdict(entry).items() if name in old_columns}
+                connection.execute(insert(audit_log).values(**values))
+    finally:
+        engine.dispose()
+
+    upgrade_database(database_url)
+    assert current_revision(database_url) == head_revision()
+    with open_store(database_url, pool_size=1) as store:
+        report = _audit(store).verify_chain()
+        assert report.intact and report.records == 7
+        assert _chain_rows(store)[0].prev_hash == GENESIS_HASH
+        assert store.entries(limit=10) == list(reversed(entries))
+        store.append(_entry(7))  # new records continue the migrated chain
+        assert _audit(store).verify_chain().records == 8
+        # The append-only triggers are back after the migration rebuilt or switched them.
+        with pytest.raises(IntegrityError, match="append-only"), store.engine.begin() as connection:
+            connection.execute(update(audit_log).values(generator="rewritten"))
+
+    command.downgrade(alembic_config(database_url), "0001_initial")
+    engine = create_store_engine(database_url, pool_size=1)
+    try:
+        with engine.connect() as connection:
+            assert connection.execute(text("SELECT count(*) FROM audit_log")).scalar_one() == 8
+        with pytest.raises(IntegrityError, match="append-only"), engine.begin() as connection:
+            connection.execute(text("DELETE FROM audit_log"))
+    finally:
+        engine.dispose()
+
+
+# --- originmark audit verify / show ---
+
+
+def _cli(*args: str):
+    return CliRunner().invoke(cli, ["audit", *args], env={"COLUMNS": "200"}, catch_exceptions=False)
+
+
+def test_audit_verify_reports_an_intact_chain_and_its_head(store, database_url):
+    rows = _fill(store, 3)
+    result = _cli("verify", "--database-url", database_url)
+    assert result.exit_code == 0, result.output
+    assert "OK" in result.output and "3 records" in result.output
+    assert rows[-1].record_hash in result.output  # whole, to be copied
+
+    result = _cli("verify", "--database-url", database_url, "--head", rows[1].record_hash.upper())
+    assert result.exit_code == 0, result.output
+    assert "found in the chain" in result.output
+
+
+def test_audit_verify_names_the_first_broken_record_and_exits_1(store, database_url):
+    rows = _fill(store, 4)
+    _drop_append_only_triggers(store)
+    _tamper(store, "edit", rows)
+    result = _cli("verify", "--database-url", database_url)
+    assert result.exit_code == 1, result.output
+    assert f"BROKEN at record #{rows[2].id}" in result.output
+    assert "content_changed" in result.output
+    assert rows[2].record_hash in result.output
+
+
+def test_audit_verify_with_a_head_no_longer_in_the_chain_exits_1(store, database_url):
+    rows = _fill(store, 3)
+    _drop_append_only_triggers(store)
+    with store.engine.begin() as connection:
+        connection.execute(delete(audit_log).where(audit_log.c.id == rows[-1].id))
+    result = _cli("verify", "--database-url", database_url, "--head", rows[-1].record_hash)
+    assert result.exit_code == 1, result.output
+    assert "anchor_missing" in result.output and "removed from the end" in result.output
+
+
+def test_audit_show_lists_the_newest_records(store, database_url):
+    _fill(store, 5)
+    result = _cli("show", "--last", "2", "--database-url", database_url)
+    assert result.exit_code == 0, result.output
+    assert "post/4" in result.output and "post/3" in result.output and "post/2" not in result.output
+    assert "\u202e" not in result.output  # hostile text is cleaned
+
+
+def test_audit_commands_refuse_what_they_cannot_read_without_changing_it(tmp_path, database_url):
+    missing = tmp_path / "nowhere" / "originmark.db"
+    result = _cli("verify", "--database-url", f"sqlite:///{missing}")
+    assert result.exit_code == 2 and "no database" in result.output
+    assert not missing.parent.exists()  # not created by looking
+
+    result = _cli("verify", "--database-url", database_url)  # never migrated (SQLite: no file yet)
+    assert result.exit_code == 2 and ("no originmark schema" in result.output or "no database" in result.output)
+    command.upgrade(alembic_config(database_url), "0001_initial")
+    result = _cli("show", "--database-url", database_url)
+    assert result.exit_code == 2 and "0001_initial" in result.output
+    assert current_revision(database_url) == "0001_initial"  # left as it was
+
+    result = _cli("verify", "--head", "abc", "--database-url", database_url)
+    assert result.exit_code == 2
+
+
+def test_audit_verify_reads_the_configured_database(store, database_url):
+    _fill(store, 2)
+    result = CliRunner().invoke(cli, ["audit", "verify"], env={"ORIGINMARK_DATABASE_URL": database_url})
+    assert result.exit_code == 0, result.output
+    assert "2 records" in result.output
