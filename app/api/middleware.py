@@ -21,9 +21,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.api.errors import error_body
 from app.api.logs import ACCESS_LOGGER
 from app.api.metrics import UNMATCHED_ROUTE, Metrics
+from app.store.tokens import TOKEN_PREFIX
+from verifier.hostile_text import clean_text
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _ACCEPTED_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
+_API_KEY_START = f"{TOKEN_PREFIX}_".encode()
+# The path is the client's text (up to ~64 KB, any decoded character): logged bounded, without controls.
+_MAX_LOGGED_PATH = 512
 
 access_log = logging.getLogger(ACCESS_LOGGER)
 error_log = logging.getLogger("originmark.api")
@@ -42,8 +47,12 @@ def _new_request_id() -> str:
 def _incoming_request_id(scope: Scope) -> str | None:
     for name, value in scope.get("headers", ()):
         if name == b"x-request-id":
-            # Echoed and logged: only a plain token is taken over, anything else is replaced.
-            return value.decode("ascii") if _ACCEPTED_REQUEST_ID.fullmatch(value) else None
+            # Echoed and logged: only a plain token is taken over, anything else is replaced —
+            # including anything shaped like an API key (`om_...`), which a confused client could
+            # send here and which must never reach a log.
+            if not _ACCEPTED_REQUEST_ID.fullmatch(value) or value.startswith(_API_KEY_START):
+                return None
+            return value.decode("ascii")
     return None
 
 
@@ -101,7 +110,7 @@ class RequestContextMiddleware:
                         "request_id": request_id,
                         "method": method,
                         "route": route,
-                        "path": scope.get("path", ""),
+                        "path": clean_text(scope.get("path", ""), limit=_MAX_LOGGED_PATH) or "",
                         "status": status,
                         "duration_ms": round(seconds * 1000, 3),
                         "key_id": state.get("key_id"),

@@ -60,6 +60,12 @@ def test_request_id_is_echoed_or_made(client):
     assert hostile != "x" * 300 and len(hostile) == 32
 
 
+def test_a_request_id_shaped_like_an_api_key_is_replaced_not_echoed(client, api_keys):
+    # A confused client might put its key in the request id header: it must not be echoed or logged.
+    answered = client.get("/healthz", headers={"X-Request-ID": api_keys.read}).headers["x-request-id"]
+    assert answered != api_keys.read and not answered.startswith("om_") and len(answered) == 32
+
+
 def test_one_structured_log_line_per_request_without_secrets(client, api_keys, caplog):
     with caplog.at_level(logging.INFO, logger="originmark.access"):
         client.get("/v1/verdicts/abc", headers={**ApiKeys.header(api_keys.read), "X-Request-ID": "trace-1"})

@@ -19,7 +19,7 @@ from fastapi.responses import StreamingResponse
 
 from app.api import work
 from app.api.deps import ServicesDep, SignKey
-from app.api.errors import ApiError, from_signing_error, service_unavailable
+from app.api.errors import ApiError, from_signing_error, service_unavailable, unprocessable
 from app.api.identifiers import MEDIA_ID_PATTERN, optional_media_id
 from app.api.services import Services
 from app.api.uploads import FormSpec, ReceivedFile, UploadForm, UploadSpool, receive_form
@@ -82,7 +82,7 @@ _SIGNED_MEDIA = {
     summary="Sign AI-generated media",
     response_class=Response,
     openapi_extra={"requestBody": _REQUEST_BODY},
-    responses={200: _SIGNED_MEDIA, **error_responses(400, 401, 403, 413, 415, 422, 503)},
+    responses={200: _SIGNED_MEDIA, **error_responses(400, 401, 403, 413, 415, 422, 429, 503)},
 )
 async def sign(request: Request, key: SignKey, services: ServicesDep) -> Response:
     outcome = "internal_error"
@@ -118,7 +118,16 @@ async def _sign(request: Request, key: ApiKey, services: Services) -> Response:
             # The worker was stopped (time or memory limit) on our own output: nothing exact to store.
             raise service_unavailable("verifier_busy", "the signed output could not be verified in time; retry")
         if verdict.state not in (VerdictState.TRUSTED, VerdictState.VALID):
+            # Found by tests/fuzz: the engine signs some malformed files (a JPEG with a repeated SOI,
+            # a RIFF header twice, a BMFF file not starting with ftyp) into output whose own
+            # credentials do not verify. Such a file is refused, never handed out as signed.
             log.warning("a signed output verifies as %s: %s", verdict.state.value, verdict.reason)
+            raise unprocessable(
+                "unsignable_media",
+                f"the engine could not sign this file into one that verifies ({verdict.state.value}: "
+                f"{verdict.reason}); its structure is probably malformed: re-encode it and retry",
+                field="file",
+            )
         entry = AuditEntry(
             key_id=key.key_id,
             signed_at=datetime.datetime.now(datetime.UTC),
