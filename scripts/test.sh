@@ -7,4 +7,10 @@ python3 -m venv .venv
 . .venv/bin/activate
 python -m pip install --quiet --upgrade pip
 python -m pip install --quiet -e ".[test]"
+# tests/web drives Debian's Chromium through Playwright (browser downloads do not work here).
+if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+    (apt-get install -y -qq chromium >/dev/null 2>&1 \
+        || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)) \
+        || echo "warning: could not install chromium; the browser tests will be skipped" >&2
+fi
 exec python -m pytest "$@"

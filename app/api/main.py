@@ -19,14 +19,16 @@ from collections.abc import AsyncIterator
 import anyio
 import anyio.to_thread
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from app.api.errors import install_error_handlers
 from app.api.logs import configure_logging
 from app.api.metrics import Metrics
 from app.api.middleware import RequestContextMiddleware
-from app.api.routes import health, labels, sign, verdicts, verify
+from app.api.routes import health, labels, recent_labels, sign, verdicts, verify
 from app.api.services import Engines, Services, ServiceStore, build_engines, ensure_signing_credentials
 from app.settings import Settings
+from app.web import STATIC_DIR, web_router
 from signer.manifest import originmark_version
 
 log = logging.getLogger("originmark.api")
@@ -99,8 +101,11 @@ def create_app(
     )
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
-    for module in (sign, verify, verdicts, labels, health):
+    for module in (sign, verify, verdicts, recent_labels, labels, health):
         app.include_router(module.router)
+    if settings.web_pages:  # the verify page (/) and the feed page (/feed): app/web
+        app.include_router(web_router(settings))
+        app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
 
 

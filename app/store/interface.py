@@ -16,6 +16,7 @@ from verifier.verdict import Verdict
 
 MAX_MEDIA_ID_LENGTH = 200
 MAX_LABEL_BATCH = 1000
+MAX_RECENT_LABELS = 100  # GET /v1/labels/recent?limit=N
 
 
 class Scope(str, enum.Enum):
@@ -32,6 +33,15 @@ class StoredVerdict:
     trust_fingerprint: str  # of the trust configuration the verdict was made under
     stored_at: datetime
     media_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecentLabel:
+    """One media id's label as a feed of recent items shows it (issue 7)."""
+
+    media_id: str
+    label_json: str  # the stored label JSON text, as labels_json_for answers it
+    updated_at: datetime  # when the id was last pointed at a verdict, or its label copy rewritten
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -77,6 +87,12 @@ class VerdictStore(Protocol):
 
     def labels_json_for(self, media_ids: Sequence[str]) -> dict[str, str | None]:
         """Each id's label as stored JSON text (None when unknown), in ONE indexed query."""
+
+    def recent_labels(self, limit: int) -> list[RecentLabel]:
+        """The `limit` (1 to MAX_RECENT_LABELS) most recently updated media ids, newest first.
+
+        One query on the (updated_at, media_id) index; ties are broken by media id, descending.
+        """
 
     def ping(self) -> None:
         """Raise if the database cannot be reached."""

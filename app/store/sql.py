@@ -18,7 +18,7 @@ from sqlalchemy import Engine
 from app.store.api_keys import SqlApiKeyStore
 from app.store.audit import SqlAuditLog
 from app.store.engine import DEFAULT_POOL_SIZE, SqliteSynchronous, create_store_engine
-from app.store.interface import ApiKey, AuditEntry, Scope, StoredVerdict
+from app.store.interface import ApiKey, AuditEntry, RecentLabel, Scope, StoredVerdict
 from app.store.seed import SeedItem, bulk_seed
 from app.store.verdicts import SqlVerdictStore
 from verifier.label_types import Label
@@ -69,6 +69,9 @@ class SqlStore:
 
     def labels_json_for(self, media_ids: Sequence[str]) -> dict[str, str | None]:
         return self._verdicts.labels_json_for(media_ids)
+
+    def recent_labels(self, limit: int) -> list[RecentLabel]:
+        return self._verdicts.recent_labels(limit)
 
     def ping(self) -> None:
         self._verdicts.ping()

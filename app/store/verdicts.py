@@ -17,7 +17,7 @@ from sqlalchemy.exc import ProgrammingError
 
 from app.codec import label_from_json, label_to_json, verdict_from_json, verdict_to_json
 from app.store.errors import StoreUnavailable, database_errors_as_unavailable
-from app.store.interface import MAX_LABEL_BATCH, StoredVerdict
+from app.store.interface import MAX_LABEL_BATCH, MAX_RECENT_LABELS, RecentLabel, StoredVerdict
 from app.store.schema import media, verdicts
 from app.store.validation import check_media_id, check_sha256_hex
 from verifier.label_types import Label
@@ -69,6 +69,12 @@ class SqlVerdictStore:
         )
         self._labels = select(media.c.media_id, media.c.label_json).where(
             _any_of(engine, media.c.media_id, "media_ids")
+        )
+        # Newest first along ix_media_updated_at (a backward index scan, no sort), for feeds (issue 7).
+        self._recent = (
+            select(media.c.media_id, media.c.label_json, media.c.updated_at)
+            .order_by(media.c.updated_at.desc(), media.c.media_id.desc())
+            .limit(bindparam("limit"))
         )
         self._ping = select(media.c.media_id).limit(0)  # fails on an unmigrated database too
 
@@ -170,6 +176,14 @@ class SqlVerdictStore:
             found = connection.execute(self._labels, {"media_ids": wanted}).all()
         answer.update(found)
         return answer
+
+    def recent_labels(self, limit: int) -> list[RecentLabel]:
+        """The `limit` most recently updated media ids with their stored label JSON, newest first."""
+        if not isinstance(limit, int) or not 1 <= limit <= MAX_RECENT_LABELS:
+            raise ValueError(f"the limit of a recent-labels read is 1 to {MAX_RECENT_LABELS}, got {limit!r:.40}")
+        with database_errors_as_unavailable(), self._engine.connect() as connection:
+            rows = connection.execute(self._recent, {"limit": limit}).all()
+        return [RecentLabel(media_id=row[0], label_json=row[1], updated_at=row[2]) for row in rows]
 
     def ping(self) -> None:
         """Raise StoreUnavailable unless the database answers and has the store's tables."""

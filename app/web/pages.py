@@ -1,0 +1,217 @@
+"""The routes of the web pages: GET / and POST / (verify a file), GET /feed (the feed example).
+
+Verify page. Works without JavaScript: the form posts the file (multipart) to `/` and the
+server answers the whole page with the result. With JavaScript (static/verify.js) the same POST
+is sent by `fetch` with the `X-Originmark-Fragment: 1` header and the server answers only the
+result section, which the script swaps in (drag and drop, no reload). Either way the upload
+takes the API's path: streamed to a spool folder by `receive_form` (deleted when the request
+ends), sniffed, then verified by the isolated verifier pool (`app.api.work.verify_file`).
+
+The page is public (no API key), so its abuse is bounded:
+- size: ORIGINMARK_WEB_MAX_UPLOAD_BYTES (default 64 MiB; never above MAX_UPLOAD_BYTES), counted
+  on the bytes received, whatever Content-Length says;
+- work: each file runs in a verifier worker with the time and memory limits of every
+  verification (VERIFY_TIMEOUT_SECONDS, VERIFY_MEMORY_MB), and verifications share the pool's
+  VERIFY_WORKERS slots with the API;
+- queue: at most ORIGINMARK_WEB_MAX_PENDING of the page's uploads are received or verified at
+  once per server process; more get 503 (Retry-After) before a byte is spooled, so a burst
+  cannot fill the spool disk or queue without end behind the pool;
+- storage: nothing is stored unless ORIGINMARK_WEB_STORE_UPLOADS is on (then the verdict is
+  stored by content SHA-256, as POST /v1/verify without a media id does).
+Per-client rate limiting is not done here (a reverse proxy's job today; see the README).
+
+Feed page. A static shell; static/feed.js reads GET /v1/labels/recent (and, on a click,
+GET /v1/verdicts/{id}) like any platform's client would. It needs
+ORIGINMARK_PUBLIC_LABEL_READS=true, and says so when it is off.
+
+Every response carries a strict Content-Security-Policy (scripts only from /static, no inline
+script or event handler, no plugins, no framing): even if some manifest text escaped the
+templates' autoescaping, the browser would not run it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+
+from app.api import work
+from app.api.deps import ServicesDep
+from app.api.errors import ApiError, service_unavailable, unsupported_media
+from app.api.routes.verify import VERIFIABLE_FORMAT_NAMES
+from app.api.services import Services
+from app.api.uploads import FormSpec, UploadSpool, receive_form, safe_filename
+from app.settings import Settings
+from app.store.errors import StoreUnavailable
+from app.web.view import VerifyResult, verify_result
+from signer.manifest import originmark_version
+from verifier.errors import VerifierError
+from verifier.media_type import sniff_media_type
+
+HERE = Path(__file__).resolve().parent
+STATIC_DIR = HERE / "static"
+TEMPLATES_DIR = HERE / "templates"
+
+FRAGMENT_HEADER = "x-originmark-fragment"
+FEED_LIMIT = 24
+WEB_FORM = FormSpec(file_fields=frozenset({"file"}), text_fields=frozenset())
+
+CONTENT_SECURITY_POLICY = "; ".join(
+    (
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' blob:",  # blob: the local preview of the chosen file (never uploaded for it)
+        "connect-src 'self'",
+        "form-action 'self'",
+        "base-uri 'none'",
+        "frame-ancestors 'none'",
+    )
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Cache-Control": "no-store",  # a result is one person's; the shells are tiny
+}
+
+# Autoescape on for every template, whatever its name; undefined names fail loudly in tests.
+_templates = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+def _file_size(size: int) -> str:
+    value = float(size)
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{int(value)} {unit}" if unit == "bytes" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+_templates.filters["file_size"] = _file_size
+
+
+class PendingGate:
+    """Counts the page's uploads in flight; used only on the event loop (no await between check and count)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.pending = 0
+
+    def enter(self) -> bool:
+        if self.pending >= self.limit:
+            return False
+        self.pending += 1
+        return True
+
+    def leave(self) -> None:
+        self.pending -= 1
+
+
+def _render(request: Request, template: str, context: Mapping[str, Any], *, status: int = 200, headers=None):
+    settings: Settings = request.app.state.services.settings
+    body = _templates.get_template(template).render(
+        root=request.scope.get("root_path", "").rstrip("/"),
+        version=originmark_version(),
+        public_label_reads=settings.public_label_reads,
+        **context,
+    )
+    return HTMLResponse(body, status_code=status, headers={**SECURITY_HEADERS, **(headers or {})})
+
+
+def _upload_limit(settings: Settings) -> int:
+    return min(settings.web_max_upload_bytes, settings.max_upload_bytes)
+
+
+def _verify_context(settings: Settings, *, result: VerifyResult | None, error: ApiError | None) -> dict[str, Any]:
+    return {
+        "page": "verify",
+        "result": result,
+        "error": None if error is None else {"status": error.status, "message": error.message},
+        "max_upload_bytes": _upload_limit(settings),
+        "formats": VERIFIABLE_FORMAT_NAMES,
+        "store_uploads": settings.web_store_uploads,
+    }
+
+
+async def _verify_upload(request: Request, services: Services) -> VerifyResult:
+    settings = services.settings
+    with UploadSpool(settings.spool_dir) as spool:
+        form = await receive_form(request, spec=WEB_FORM, spool=spool, max_bytes=_upload_limit(settings))
+        upload = form.required_file("file")
+        if sniff_media_type(upload.head) is None:
+            raise unsupported_media(
+                "this file is not a media type originmark can verify", supported=VERIFIABLE_FORMAT_NAMES
+            )
+        verdict, label = await work.verify_file(services, upload.path, known_sha256=upload.sha256)
+    stored = False
+    if verdict.sha256:
+        if settings.web_store_uploads:
+            await work.in_thread(
+                services.store.save_verdict,
+                verdict=verdict,
+                label=label,
+                trust_fingerprint=services.engines.trust_fingerprint,
+            )
+            stored = True
+    else:
+        verdict = dataclasses.replace(verdict, sha256=upload.sha256)  # a stopped worker could not say
+    services.metrics.verdicts.labels(verdict.state.value, "false").inc()
+    return verify_result(
+        verdict,
+        label,
+        file_name=safe_filename(upload.client_filename, fallback="upload"),
+        size=upload.size,
+        stored=stored,
+    )
+
+
+def web_router(settings: Settings) -> APIRouter:
+    """The pages' routes for one app; `settings` sizes the page's upload gate."""
+    router = APIRouter(include_in_schema=False)
+    gate = PendingGate(settings.web_max_pending)
+
+    @router.get("/", response_class=HTMLResponse)
+    async def verify_page(request: Request, services: ServicesDep) -> HTMLResponse:
+        return _render(request, "verify.html", _verify_context(services.settings, result=None, error=None))
+
+    @router.post("/", response_class=HTMLResponse)
+    async def verify_upload(request: Request, services: ServicesDep) -> HTMLResponse:
+        template = "result.html" if request.headers.get(FRAGMENT_HEADER) == "1" else "verify.html"
+        result: VerifyResult | None = None
+        error: ApiError | None = None
+        if not gate.enter():
+            error = service_unavailable("busy", "the verifier is busy with other uploads: try again in a moment")
+            error.headers["Connection"] = "close"  # the body was not read
+        else:
+            try:
+                result = await _verify_upload(request, services)
+            except ApiError as raised:
+                error = raised
+            except (VerifierError, StoreUnavailable):
+                # The API answers these 503 through app/api/errors.py; the page says it in HTML.
+                error = service_unavailable("unavailable", "the verifier is not available right now: try again later")
+            finally:
+                gate.leave()
+        context = _verify_context(services.settings, result=result, error=error)
+        if error is not None:
+            return _render(request, template, context, status=error.status, headers=error.headers)
+        return _render(request, template, context)
+
+    @router.get("/feed", response_class=HTMLResponse)
+    async def feed_page(request: Request) -> HTMLResponse:
+        return _render(request, "feed.html", {"page": "feed", "feed_limit": FEED_LIMIT})
+
+    return router

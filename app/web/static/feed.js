@@ -1,0 +1,164 @@
+/* The feed page: recent items and their labels, from the public label API only.
+ *
+ * GET /v1/labels/recent gives the newest media ids and their labels; opening an item's details
+ * reads GET /v1/verdicts/{id} once for the signing time and tool. Every string from the API
+ * (labels, issuers, generator names: all written by whoever made the files) is set with
+ * textContent or setAttribute, never parsed as HTML; class names come from a fixed list.
+ */
+(function () {
+  "use strict";
+
+  var feed = document.getElementById("feed");
+  if (!feed || !window.fetch) {
+    return;
+  }
+  var list = document.getElementById("feed-items");
+  var status = document.getElementById("feed-status");
+  var refresh = document.getElementById("feed-refresh");
+  var pinTemplate = document.getElementById("cr-pin-template");
+  var recentUrl = feed.getAttribute("data-recent-url");
+  var verdictUrl = feed.getAttribute("data-verdict-url");
+  var isPublic = feed.getAttribute("data-public") === "true";
+
+  var KINDS = ["ai_generated", "ai_edited", "captured", "credentials", "invalid", "none"];
+  var EVIDENCE = {
+    digital_source_type: "a declared IPTC digital source type",
+    legacy_actions: "a source type in the older actions assertion",
+    ingredient_source_type: "a source type declared on an ingredient",
+    generative_ai_assertion: "Adobe's 2023 generative-AI assertion",
+    ai_description: "an \u201cAI Generated Image\u201d description"
+  };
+
+  function element(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) {
+      node.className = className;
+    }
+    if (text !== undefined && text !== null) {
+      node.textContent = String(text);
+    }
+    return node;
+  }
+
+  function fact(dl, term, value, before) {
+    var row = element("div");
+    row.appendChild(element("dt", null, term));
+    row.appendChild(element("dd", null, value));
+    dl.insertBefore(row, before || null);
+    return row;
+  }
+
+  function when(iso) {
+    var date = new Date(iso);
+    return isNaN(date.getTime()) ? String(iso) : date.toLocaleString();
+  }
+
+  function kindOf(label) {
+    return KINDS.indexOf(label && label.kind) >= 0 ? label.kind : "none";
+  }
+
+  function pin() {
+    return document.importNode(pinTemplate.content, true);
+  }
+
+  function addVerdictFacts(dl, mediaId, before) {
+    var loading = fact(dl, "Signed", "Loading\u2026", before);
+    fetch(verdictUrl + encodeURIComponent(mediaId), { headers: { Accept: "application/json" } })
+      .then(function (response) {
+        if (!response.ok) {
+          throw new Error(String(response.status));
+        }
+        return response.json();
+      })
+      .then(function (body) {
+        var verdict = body.verdict || {};
+        loading.lastChild.textContent = verdict.signed_at ? when(verdict.signed_at) : "Not recorded (no time-stamp)";
+        fact(dl, "App or device used", verdict.claim_generator || "Not named", before);
+        var agents = (verdict.actions || [])
+          .map(function (action) { return action.software_agent; })
+          .filter(function (agent) { return agent; });
+        if (agents.length) {
+          fact(dl, "Tool", agents.slice(0, 3).join(", "), before);
+        }
+      })
+      .catch(function () {
+        loading.lastChild.textContent = "The details could not be read.";
+      });
+  }
+
+  function card(item) {
+    var label = item.label || {};
+    var kind = kindOf(label);
+    var li = element("li", "card");
+    li.setAttribute("data-media-id", item.media_id);
+
+    var tile = element("div", "tile");
+    tile.setAttribute("role", "img");
+    tile.setAttribute("aria-label", "Placeholder for item " + item.media_id + " (this server keeps no media)");
+    tile.appendChild(element("span", "tile__id", item.media_id));
+    li.appendChild(tile);
+
+    var details = element("details", "card__details");
+    var summary = element("summary", "card__label label--" + kind);
+    if (kind !== "none") {
+      summary.appendChild(pin());
+    }
+    summary.appendChild(element("span", "card__text", label.text || "No label"));
+    details.appendChild(summary);
+
+    var dl = element("dl", "facts facts--compact");
+    if (kind === "invalid") {
+      fact(dl, "Credentials", "Present but could not be verified: nothing they claim is shown.");
+    } else if (kind !== "none") {
+      fact(dl, "Issued by", label.issuer || "Not named");
+      fact(dl, "Signer", label.trusted ? "Trusted (on a trust list)" : "Unrecognized (on no trust list)");
+      if (EVIDENCE[label.evidence]) {
+        fact(dl, "Label based on", EVIDENCE[label.evidence]);
+      }
+    }
+    var updated = fact(dl, "Updated", when(item.updated_at));
+    fact(dl, "Media id", item.media_id);
+    details.appendChild(dl);
+
+    var loaded = false;
+    details.addEventListener("toggle", function () {
+      if (details.open && !loaded && kind !== "invalid" && kind !== "none") {
+        loaded = true;
+        addVerdictFacts(dl, item.media_id, updated);
+      }
+    });
+    li.appendChild(details);
+    return li;
+  }
+
+  function load() {
+    if (!isPublic) {
+      status.textContent = "Label reads need an API key on this server: set ORIGINMARK_PUBLIC_LABEL_READS=true.";
+      return;
+    }
+    status.textContent = "Loading\u2026";
+    fetch(recentUrl, { headers: { Accept: "application/json" } })
+      .then(function (response) {
+        if (response.status === 401 || response.status === 403) {
+          throw new Error("Label reads need an API key on this server (ORIGINMARK_PUBLIC_LABEL_READS is off).");
+        }
+        if (!response.ok) {
+          throw new Error("The label API answered with status " + response.status + ".");
+        }
+        return response.json();
+      })
+      .then(function (body) {
+        var items = Array.isArray(body.items) ? body.items : [];
+        list.replaceChildren.apply(list, items.map(card));
+        status.textContent = items.length
+          ? items.length + (items.length === 1 ? " item" : " items") + ", newest first."
+          : "Nothing has been signed or verified with a media id yet.";
+      })
+      .catch(function (error) {
+        status.textContent = error && error.message ? error.message : "The feed could not be loaded.";
+      });
+  }
+
+  refresh.addEventListener("click", load);
+  load();
+})();

@@ -1,0 +1,243 @@
+"""The pages in a real browser: headless Chromium (Debian's /usr/bin/chromium) driven by Playwright,
+against the app served by uvicorn on a real socket.
+
+Skipped, with the reason, only when Chromium or Playwright is not installed (scripts/test.sh
+installs Chromium when it is missing; browser downloads do not work here, so Playwright is
+pointed at Debian's build).
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from verifier.label import label_for
+
+CHROMIUM = Path("/usr/bin/chromium")
+if not CHROMIUM.exists():
+    pytest.skip("Chromium is not installed at /usr/bin/chromium (apt-get install -y chromium)", allow_module_level=True)
+sync_api = pytest.importorskip(
+    "playwright.sync_api", reason="Playwright for Python is not installed (pip install -e '.[test]')"
+)
+
+TIMEOUT_MS = 15_000
+
+
+@dataclass
+class Tab:
+    page: object
+    dialogs: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def pwned(self) -> bool:
+        return self.page.evaluate("() => window.__pwned !== undefined")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    with sync_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM))
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def open_tab(browser) -> Iterator:
+    contexts = []
+
+    def open_(url: str, *, width: int = 1280, height: int = 900, javascript: bool = True, block_script: bool = False):
+        context = browser.new_context(viewport={"width": width, "height": height}, java_script_enabled=javascript)
+        context.set_default_timeout(TIMEOUT_MS)
+        contexts.append(context)
+        page = context.new_page()
+        tab = Tab(page=page)
+        # An attack that ran would show up here: alert() opens a dialog, and errors are reported.
+        page.on("dialog", lambda dialog: (tab.dialogs.append(dialog.message), dialog.dismiss()))
+        page.on("pageerror", lambda error: tab.errors.append(str(error)))
+        if block_script:
+            page.route("**/static/verify.js*", lambda route: route.abort())
+        page.goto(url)
+        return tab
+
+    yield open_
+    for context in contexts:
+        context.close()
+
+
+def _drop(page, path: Path, mime: str = "image/jpeg") -> None:
+    """A real drop event on the drop zone, carrying the file (as a user's drag and drop does)."""
+    page.evaluate(
+        """([name, b64, mime]) => {
+            const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+            const transfer = new DataTransfer();
+            transfer.items.add(new File([bytes], name, { type: mime }));
+            const zone = document.getElementById("drop-zone");
+            for (const type of ["dragenter", "dragover", "drop"]) {
+                zone.dispatchEvent(new DragEvent(type, { dataTransfer: transfer, bubbles: true, cancelable: true }));
+            }
+        }""",
+        [path.name, base64.b64encode(path.read_bytes()).decode(), mime],
+    )
+
+
+def _store(store, engines, items: dict[str, Path]) -> None:
+    for media_id, path in items.items():
+        verdict = engines.verifier.verify_file(path)
+        store.save_verdict(
+            verdict=verdict, label=label_for(verdict), trust_fingerprint=engines.trust_fingerprint, media_id=media_id
+        )
+
+
+def test_dropping_a_signed_ai_image_shows_its_label_without_a_reload(serve, open_tab, media):
+    tab = open_tab(serve())
+    page = tab.page
+    page.evaluate("() => { window.__sameDocument = true; }")
+    _drop(page, media.ai)
+    page.locator("#label-text").wait_for()
+    assert page.inner_text("#label-text") == "AI-generated"
+    assert page.evaluate("() => window.__sameDocument") is True  # no reload: the result was swapped in
+    assert "Trusted signer" in page.inner_text("#trust")
+    assert "Acme Diffusion 2.1" in page.inner_text("#actions")
+    assert page.inner_text("#status") == "Checked ai.jpg."
+    assert page.evaluate("() => document.activeElement.id") == "result"  # focus follows the result
+    preview = page.locator("#preview-image")
+    assert preview.is_visible() and preview.get_attribute("alt") == "Preview of the chosen file, ai.jpg"
+    assert tab.errors == [] and tab.dialogs == []
+
+
+def test_a_tampered_file_shows_invalid_and_no_provenance_claim(serve, open_tab, media):
+    tab = open_tab(serve())
+    page = tab.page
+    page.set_input_files("#file", str(media.tampered))  # choosing a file sends it at once
+    page.locator("#label-text").wait_for()
+    assert page.inner_text("#label-text") == "Content Credentials could not be verified"
+    assert page.locator("#claims, #actions, #ingredients, #trust").count() == 0
+    text = page.inner_text("#result")
+    for claim in ("Acme Diffusion", "Harbour at dusk", "Issued by", "Signed on", "development"):
+        assert claim not in text, claim
+    page.click("#result details summary")  # the folded validation details
+    assert "assertion.dataHash.mismatch" in page.inner_text("#failure-codes")
+    assert tab.errors == []
+
+
+def test_without_javascript_the_form_posts_and_the_server_renders_the_result(serve, open_tab, media):
+    tab = open_tab(serve(), javascript=False)
+    page = tab.page
+    page.set_input_files("#file", str(media.ai))
+    with page.expect_navigation():
+        page.click("button[type=submit]")
+    assert page.inner_text("#label-text") == "AI-generated"
+    assert "Trusted signer" in page.inner_text("#trust")
+
+
+def test_an_injected_script_in_manifest_text_never_runs(serve, open_tab, media, store, engines):
+    base_url = serve(public_label_reads=True)
+
+    # 1. The page's script path: the result fragment swapped in.
+    tab = open_tab(base_url)
+    page = tab.page
+    page.set_input_files("#file", str(media.xss))
+    page.locator("#label-text").wait_for()
+    page.evaluate("() => document.querySelectorAll('details').forEach((d) => { d.open = true; })")
+    assert page.inner_text("#title").startswith("<script>alert('xss');</script>")  # shown as text
+    assert "<script>window.__pwned = 1;" in page.inner_text("#actions")
+    assert '"><img src=x onerror=' in page.inner_text("#result pre")
+    page.hover("#actions")
+    page.wait_for_timeout(200)  # give anything that was scheduled a chance to run
+    assert tab.dialogs == [] and not tab.pwned() and tab.errors == []
+
+    # 2. The server-rendered page of the plain form post (the page's script blocked).
+    tab = open_tab(base_url, block_script=True)
+    page = tab.page
+    page.set_input_files("#file", str(media.xss))
+    with page.expect_navigation():
+        page.click("button[type=submit]")
+    assert page.inner_text("#title").startswith("<script>alert('xss');</script>")
+    page.wait_for_timeout(200)
+    assert tab.dialogs == [] and not tab.pwned() and tab.errors == []
+
+    # 3. The feed: label text from the API, and the verdict's generator name on a click.
+    _store(store, engines, {"xss-post": media.xss})
+    tab = open_tab(base_url + "/feed")
+    page = tab.page
+    page.locator(".card").first.wait_for()
+    page.click(".card summary")
+    tool = page.locator("dd", has_text="<script>window.__pwned")
+    tool.wait_for()
+    assert tool.inner_text().startswith("\"><script>alert('xss');</script><foo bar=\"")
+    page.wait_for_timeout(200)
+    assert tab.dialogs == [] and not tab.pwned() and tab.errors == []
+
+
+def test_the_feed_shows_the_newest_items_each_with_one_label_and_details_on_click(
+    serve, open_tab, media, store, engines
+):
+    _store(store, engines, {"post-1": media.plain, "post-2": media.tampered, "post-3": media.ai})
+    tab = open_tab(serve(public_label_reads=True) + "/feed")
+    page = tab.page
+    cards = page.locator(".card")
+    cards.nth(2).wait_for()
+    assert cards.count() == 3
+    assert [cards.nth(i).get_attribute("data-media-id") for i in range(3)] == ["post-3", "post-2", "post-1"]
+    labels = [cards.nth(i).locator(".card__text").inner_text() for i in range(3)]
+    assert labels == ["AI-generated", "Content Credentials could not be verified", "No Content Credentials"]
+    assert cards.nth(0).locator("summary svg.cr-pin").count() == 1  # the CR pin with credentials
+    assert cards.nth(2).locator("summary svg.cr-pin").count() == 0  # none without
+    tile = cards.nth(0).locator(".tile")
+    assert tile.get_attribute("role") == "img" and "post-3" in tile.get_attribute("aria-label")
+    assert "3 items, newest first." == page.inner_text("#feed-status")
+
+    first = cards.nth(0)
+    assert not first.locator("dl").is_visible()
+    first.locator("summary").click()
+    first.locator("dt", has_text="App or device used").wait_for()
+    details = first.locator("dl").inner_text()
+    assert "originmark development" in details and "Trusted" in details and "Acme Diffusion 2.1" in details
+    invalid = cards.nth(1)
+    invalid.locator("summary").click()
+    assert "nothing they claim is shown" in invalid.locator("dl").inner_text()
+    assert "Issued by" not in invalid.locator("dl").inner_text()
+    assert tab.errors == []
+
+
+def test_the_feed_says_when_label_reads_are_not_public(serve, open_tab, media, store, engines):
+    _store(store, engines, {"post-1": media.ai})
+    tab = open_tab(serve() + "/feed")
+    page = tab.page
+    assert page.locator("#feed-not-public").is_visible()
+    page.wait_for_function("() => document.getElementById('feed-status').textContent.length > 0")
+    assert "ORIGINMARK_PUBLIC_LABEL_READS=true" in page.inner_text("#feed-status")
+    assert page.locator(".card").count() == 0
+
+
+def test_the_keyboard_alone_reaches_and_uses_the_drop_zone_at_phone_width(serve, open_tab, media):
+    tab = open_tab(serve(), width=375, height=740)
+    page = tab.page
+    for _ in range(12):  # skip link, brand, three nav links, then the file input
+        page.keyboard.press("Tab")
+        if page.evaluate("() => document.activeElement.id") == "file":
+            break
+    assert page.evaluate("() => document.activeElement.id") == "file"
+    # The focus is visible: the drop zone (the input's label) gets the focus outline.
+    assert page.evaluate("() => getComputedStyle(document.getElementById('drop-zone')).outlineStyle") == "solid"
+    with page.expect_file_chooser() as chooser:
+        page.keyboard.press("Space")
+    chooser.value.set_files(str(media.controls))  # the very long, control-character-laden title
+    page.locator("#label-text").wait_for()
+    page.evaluate("() => document.querySelectorAll('details').forEach((d) => { d.open = true; })")
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 375  # no sideways scrolling
+    assert page.evaluate("() => document.querySelectorAll('img:not([alt])').length") == 0
+    assert page.evaluate("() => document.querySelectorAll('h1').length") == 1
+    assert tab.errors == []
+
+
+def test_the_feed_fits_a_phone(serve, open_tab, media, store, engines):
+    _store(store, engines, {"a-very-long-media-id-" + "x" * 120: media.ai, "post-2": media.plain})
+    tab = open_tab(serve(public_label_reads=True) + "/feed", width=375, height=740)
+    tab.page.locator(".card").nth(1).wait_for()
+    tab.page.locator(".card summary").first.click()
+    assert tab.page.evaluate("() => document.documentElement.scrollWidth") <= 375
