@@ -48,6 +48,7 @@ ACTIONS_V2 = "c2pa.actions.v2"
 # ingredient recorded when it was ingested reflects the ingesting tool's lists, not ours.
 UNTRUSTED_CODE = "signingCredential.untrusted"
 TRUSTED_CODE = "signingCredential.trusted"
+REVALIDATED_CODE = "ingredient.manifest.validated"  # the ingredient's manifest was validated in this read
 TIME_STAMP_VALIDATED_CODES = frozenset({"timeStamp.validated", "timeStamp.trusted"})
 _RECORDED_NON_FAILURES = frozenset(
     {
@@ -354,6 +355,15 @@ def _recorded_failures(ingredient: Mapping) -> list[str]:
     return [code for code in codes if code not in _RECORDED_NON_FAILURES]
 
 
+def _succeeded(entries: Iterable[StatusEntry], code: str) -> bool:
+    return any(e.code == code and e.outcome == "success" for e in entries)
+
+
+def _recorded_trusted(ingredient: Mapping) -> bool:
+    recorded = _as_dict(ingredient.get("validation_results"))
+    return _succeeded(_result_entries(recorded.get("activeManifest")), TRUSTED_CODE)
+
+
 def _ingredient(
     ingredient: Mapping, *, parent_label: str, deltas: Mapping[str, tuple[StatusEntry, ...]]
 ) -> IngredientSummary:
@@ -366,7 +376,13 @@ def _ingredient(
     if manifest_label is not None:
         if any(code != UNTRUSTED_CODE for code in codes):
             state = VerdictState.INVALID
-        elif any(e.code == TRUSTED_CODE and e.outcome == "success" for e in current) and UNTRUSTED_CODE not in codes:
+        elif UNTRUSTED_CODE not in codes and (
+            _succeeded(current, TRUSTED_CODE) or (_succeeded(current, REVALIDATED_CODE) and _recorded_trusted(ingredient))
+        ):
+            # The engine re-validates an ingredient's manifest under *our* trust settings and
+            # reports only what differs from the results recorded at signing time: recorded
+            # "trusted" with no "untrusted" delta means trusted now too (a signer we do not
+            # trust shows up as an untrusted delta, so the signer's own trust is never taken).
             state = VerdictState.TRUSTED
         else:
             state = VerdictState.VALID

@@ -57,3 +57,32 @@ def test_an_edit_that_would_not_verify_is_refused_and_nothing_is_written(
     assert message.startswith(f"the parent {parent_path.name} carries Content Credentials that would make this edit")
     assert code in message
     assert sorted(p.name for p in tmp_path.iterdir()) == ["edit.jpg"]
+
+
+def test_a_parent_we_signed_is_reported_trusted_only_by_a_verifier_that_trusts_us(
+    content_signer, make_jpeg, ca_pem, tmp_path
+):
+    # The engine re-validates the parent's manifest under the verifier's trust settings and reports
+    # only what differs from what was recorded at signing time.
+    from verifier.reader import Verifier
+    from verifier.trust import default_trust_policy
+    from verifier.verdict import VerdictState
+
+    captured = content_signer.sign_file(
+        source=make_jpeg(tmp_path / "photo.jpg"),
+        destination=tmp_path / "parent.jpg",
+        request=GenerationRequest(generator_name="Acme Camera"),
+    )
+    edit = _edit(content_signer, make_jpeg, tmp_path, captured.destination)
+
+    trusting = Verifier(policy=default_trust_policy(local_anchors_pem=ca_pem)).verify_file(edit.destination)
+    assert trusting.state is VerdictState.TRUSTED
+    [parent] = trusting.ingredients
+    assert (parent.relationship, parent.state) == ("parentOf", VerdictState.TRUSTED)
+
+    # Without our CA: the signer recorded "trusted", but that is not taken over.
+    stranger = Verifier(policy=default_trust_policy()).verify_file(edit.destination)
+    assert stranger.state is VerdictState.VALID
+    [parent] = stranger.ingredients
+    assert parent.state is VerdictState.VALID
+    assert "signingCredential.untrusted" in parent.failure_codes
