@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from keys.loader import load_signing_key
 from signer.engine import ContentSigner, SignerOptions
+from signer.isolation import IsolatedSigner, SignLimits
 from verifier.isolation import IsolatedVerifier, VerifyLimits
+from verifier.remote_manifest import RemoteManifestPolicy
 from verifier.trust import TrustPolicy, default_trust_policy
 
 from app.settings import Settings
@@ -28,15 +30,42 @@ def build_verify_limits(settings: Settings) -> VerifyLimits:
     )
 
 
+def build_remote_manifest_policy(settings: Settings) -> RemoteManifestPolicy:
+    """ORIGINMARK_REMOTE_FETCH_HOSTS; a malformed entry fails here, at start-up (ValueError)."""
+    return RemoteManifestPolicy.from_hosts(settings.remote_fetch_hosts.split(","))
+
+
 def build_verifier(settings: Settings, *, workers: int) -> IsolatedVerifier:
     return IsolatedVerifier(
-        policy=build_trust_policy(settings), limits=build_verify_limits(settings), workers=workers
+        policy=build_trust_policy(settings),
+        limits=build_verify_limits(settings),
+        workers=workers,
+        remote_manifests=build_remote_manifest_policy(settings),
     )
 
 
+def build_signer_options(settings: Settings) -> SignerOptions:
+    return SignerOptions(thumbnails=settings.thumbnails, time_stamp_url=settings.time_stamp_url)
+
+
 def build_content_signer(settings: Settings) -> ContentSigner:
+    """In this process: for the operator's own files (the CLI). Uploads go to `build_isolated_signer`."""
     signing_key = load_signing_key(chain_path=settings.chain_path, key_path=settings.key_path)
-    return ContentSigner(
-        signing_key=signing_key,
-        options=SignerOptions(thumbnails=settings.thumbnails, time_stamp_url=settings.time_stamp_url),
+    return ContentSigner(signing_key=signing_key, options=build_signer_options(settings))
+
+
+def build_sign_limits(settings: Settings) -> SignLimits:
+    return SignLimits(
+        timeout_seconds=settings.sign_timeout_seconds, memory_bytes=settings.sign_memory_mb * 1024 * 1024
+    )
+
+
+def build_isolated_signer(settings: Settings) -> IsolatedSigner:
+    """Signing worker processes for uploads; each loads the key from the configured paths itself."""
+    return IsolatedSigner(
+        chain_path=settings.chain_path,
+        key_path=settings.key_path,
+        options=build_signer_options(settings),
+        limits=build_sign_limits(settings),
+        workers=settings.sign_workers,
     )

@@ -122,7 +122,7 @@ class ContentSigner:
         """Write `source` with Content Credentials embedded to `destination` (replaced atomically)."""
         started = time.perf_counter()
         media_format = detect_format(source)
-        _refuse_overwriting_source(source, destination)
+        refuse_overwriting_source(source, destination)
         with (
             _open_source(source) as source_stream,
             self._builder_for(request, default_title=destination.name) as builder,
@@ -145,7 +145,7 @@ class ContentSigner:
         """Write a `.c2pa` manifest store for `source` to `sidecar`; `source` is left untouched."""
         started = time.perf_counter()
         media_format = detect_format(source)
-        _refuse_overwriting_source(source, sidecar)
+        refuse_overwriting_source(source, sidecar)
         with (
             _open_source(source) as source_stream,
             _open_source(source) as comparison_stream,
@@ -296,7 +296,8 @@ def _open_source(path: Path, *, subject: str | None = None) -> BinaryIO:
         raise SourceUnreadable(f"{prefix}cannot read it: {error.strerror or error}") from error
 
 
-def _refuse_overwriting_source(source: Path, destination: Path) -> None:
+def refuse_overwriting_source(source: Path, destination: Path) -> None:
+    """Raise DestinationUnwritable when `destination` is `source` itself (also used by signer/isolation.py)."""
     try:
         same = destination.exists() and os.path.samefile(source, destination)
     except OSError:

@@ -43,6 +43,10 @@ class DestinationUnwritable(SigningError):
     """The output cannot be written: the folder is missing or read-only, or it would overwrite the source."""
 
 
+class OutputStorageFull(DestinationUnwritable):
+    """The output's file system is full (or the user's quota is used up): nothing was kept; retry with room."""
+
+
 class SidecarUnsupported(SigningError):
     """The engine must rewrite this file to sign it, so a sidecar cannot leave it untouched."""
 

@@ -3,18 +3,26 @@
 A failed or interrupted signature therefore never leaves a half-written file under the
 destination name, and a reader never sees one being written. The rename is atomic on one
 file system, which is why the temp file lives in the destination's own folder.
+
+A write that fails (a full disk above all) is remembered by the output file itself: the C2PA
+engine swallows the OSError its write callback gets and reports a vague "Io: Other" error (or
+none, when the failure is in the final flush). `atomic_output` then raises OutputStorageFull
+(ENOSPC, EDQUOT) or DestinationUnwritable naming the real cause, and never renames a file
+that had a failed write into place.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import io
 import os
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from signer.errors import DestinationUnwritable
+from signer.errors import DestinationUnwritable, OutputStorageFull
 
 _TEMP_PREFIX = ".originmark-"
 _TEMP_SUFFIX = ".part"
@@ -34,17 +42,56 @@ def atomic_output(destination: Path) -> Iterator[BinaryIO]:
         raise DestinationUnwritable(f"cannot write in {destination.parent}: {error.strerror or error}") from error
     completed = False
     try:
-        with os.fdopen(descriptor, "w+b") as stream:
-            yield stream
+        stream = _OutputFile(io.FileIO(descriptor, "r+"))
+    except BaseException:
+        os.close(descriptor)
+        temp_path.unlink()
+        raise
+    try:
+        try:
+            with stream:
+                yield stream
+        except Exception as error:
+            if stream.write_error is not None:  # whatever the engine made of it, this is the cause
+                raise _write_failed(destination, stream.write_error) from error
+            raise
+        if stream.write_error is not None:  # a failed write the caller did not notice
+            raise _write_failed(destination, stream.write_error) from stream.write_error
         try:
             os.replace(temp_path, destination)
         except OSError as error:
-            raise DestinationUnwritable(f"cannot write {destination}: {error.strerror or error}") from error
+            raise _write_failed(destination, error) from error
         completed = True
     finally:
         if not completed:
             with contextlib.suppress(FileNotFoundError):
                 temp_path.unlink()
+
+
+class _OutputFile(io.BufferedRandom):
+    """A read/write file that remembers its first failed write or flush (see the module docstring)."""
+
+    write_error: OSError | None = None
+
+    def write(self, data) -> int:
+        try:
+            return super().write(data)
+        except OSError as error:
+            self.write_error = self.write_error or error
+            raise
+
+    def flush(self) -> None:
+        try:
+            super().flush()
+        except OSError as error:
+            self.write_error = self.write_error or error
+            raise
+
+
+def _write_failed(destination: Path, error: OSError) -> DestinationUnwritable:
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return OutputStorageFull(f"no space left to write {destination} ({error.strerror or error}): free some, then retry")
+    return DestinationUnwritable(f"cannot write {destination}: {error.strerror or error}")
 
 
 def write_atomically(destination: Path, data: bytes) -> None:

@@ -13,7 +13,8 @@ How:
   socket pair and waits up to `timeout_seconds` for the small picklable
   `Verdict`. On timeout the worker is killed and replaced; a worker that died on
   the file (memory limit, native crash) is replaced too. Either way the caller
-  gets an `error` verdict saying why, and the pool keeps its size.
+  gets an `error` verdict saying why (`error_code` `resource_limit`, or
+  `engine_crash` when native code faulted), and the pool keeps its size.
 - Files larger than `max_asset_bytes` are refused before any engine sees them.
 - Workers die with their owner: they exit on EOF of their socket, ask Linux for
   SIGKILL when the owner's (long-lived) spawner thread ends, ignore the
@@ -46,8 +47,9 @@ from pathlib import Path
 
 from verifier.errors import VerifierClosedError, VerifierUnavailableError
 from verifier.reader import Verifier, check_digest, engine_version, precheck_file
+from verifier.remote_manifest import NO_REMOTE_FETCH, RemoteManifestPolicy
 from verifier.trust import TrustPolicy
-from verifier.verdict import Action, IngredientSummary, ManifestSummary, Signer, Verdict, VerdictState
+from verifier.verdict import Action, IngredientSummary, ManifestSummary, Signer, Verdict, VerdictError, VerdictState
 
 _STARTUP_TIMEOUT_SECONDS = 60.0
 _STOP_GRACE_SECONDS = 1.0
@@ -106,6 +108,7 @@ _ALLOWED_GLOBALS = {
     ("datetime", "timedelta"),
     ("verifier.verdict", "VerdictState"),
     ("verifier.verdict", "ActionsForm"),
+    ("verifier.verdict", "VerdictError"),
     *(("verifier.verdict", cls.__name__) for cls in _VERDICT_CLASSES),
 }
 
@@ -168,14 +171,14 @@ def _worker_entry(fd: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     connection = Connection(fd)
     try:
-        policy, limits, owner_pid = connection.recv()
+        policy, limits, owner_pid, remote_manifests = connection.recv()
     except (EOFError, OSError):
         return
     if os.getppid() != owner_pid:
         return  # the owner died before this worker asked to die with it
     try:
         _limit_address_space(limits.memory_bytes)
-        verifier = Verifier(policy=policy)
+        verifier = Verifier(policy=policy, remote_manifests=remote_manifests)
     except BaseException as error:  # noqa: BLE001 - reported to the owner, who raises
         _send(connection, ("failed", f"{type(error).__name__}: {error}"))
         return
@@ -198,11 +201,12 @@ def _serve(connection: Connection, verifier: Verifier, limits: VerifyLimits) -> 
             verdict = verifier.verify_file(path, known_sha256=known_sha256)
         except MemoryError:
             # Python ran out under the limit: report, then exit to start clean.
-            _send(connection, _limit_verdict(path, limits, reason=_memory_reason(limits)))
+            reason = _memory_reason(limits)
+            _send(connection, _limit_verdict(path, limits, reason=reason, code=VerdictError.RESOURCE_LIMIT))
             return
         except Exception as error:  # noqa: BLE001 - a bug must still be a verdict, not a dead pool
             reason = f"internal error while verifying: {type(error).__name__}"
-            verdict = _limit_verdict(path, limits, reason=reason)
+            verdict = _limit_verdict(path, limits, reason=reason, code=VerdictError.INTERNAL)
         _send_verdict(connection, verdict, path, limits)
 
 
@@ -220,7 +224,9 @@ def _send_verdict(connection: Connection, verdict: Verdict, path: Path, limits: 
         data = pickle.dumps(reduced, protocol=pickle.HIGHEST_PROTOCOL)
         if len(data) > _MAX_REPLY_BYTES:
             data = pickle.dumps(
-                _limit_verdict(path, limits, reason="the manifest store is too large to report"),
+                _limit_verdict(
+                    path, limits, reason="the manifest store is too large to report", code=VerdictError.TOO_LARGE
+                ),
                 protocol=pickle.HIGHEST_PROTOCOL,
             )
     connection.send_bytes(data)
@@ -240,11 +246,28 @@ def _size_of(path: Path) -> int:
         return 0
 
 
-def _limit_verdict(path: Path, limits: VerifyLimits, *, reason: str, version: str | None = None) -> Verdict:
+# A worker killed by one of these died of a fault in native code, not of a limit; every
+# other death on a file (SIGABRT: Rust aborts when an allocation fails under RLIMIT_AS or its
+# stack overflows; SIGKILL: the OOM killer or our time limit; SIGXCPU: the CPU backstop;
+# exit 0 after a MemoryError) is the file exhausting a bound.
+_CRASH_SIGNALS = frozenset({signal.SIGSEGV, signal.SIGBUS, signal.SIGILL, signal.SIGFPE})
+
+
+def _death_verdict_parts(exit_code: int | None, limits: VerifyLimits) -> tuple[str, VerdictError]:
+    if exit_code is not None and exit_code < 0 and -exit_code in _CRASH_SIGNALS:
+        name = signal.Signals(-exit_code).name
+        return f"the engine crashed on this file ({name}); it was stopped", VerdictError.ENGINE_CRASH
+    return _memory_reason(limits), VerdictError.RESOURCE_LIMIT
+
+
+def _limit_verdict(
+    path: Path, limits: VerifyLimits, *, reason: str, code: VerdictError, version: str | None = None
+) -> Verdict:
     # The content hash is computed inside the worker; when the worker is stopped it is unknown.
     return Verdict(
         state=VerdictState.ERROR,
         reason=reason,
+        error_code=code,
         sha256="",
         size=_size_of(path),
         engine_version=version or engine_version(),
@@ -257,7 +280,7 @@ def _limit_verdict(path: Path, limits: VerifyLimits, *, reason: str, version: st
 class _Worker:
     """One worker process and the owner's end of its socket."""
 
-    def __init__(self, policy: TrustPolicy, limits: VerifyLimits) -> None:
+    def __init__(self, policy: TrustPolicy, limits: VerifyLimits, remote_manifests: RemoteManifestPolicy) -> None:
         ours, theirs = socket.socketpair()
         try:
             self.process = subprocess.Popen(
@@ -276,7 +299,7 @@ class _Worker:
         self._poller = select.poll()
         self._poller.register(self.connection.fileno(), select.POLLIN)
         try:
-            self.connection.send((policy, limits, os.getpid()))
+            self.connection.send((policy, limits, os.getpid(), remote_manifests))
         except OSError:
             pass  # it died at once; wait_ready reports how
 
@@ -340,11 +363,20 @@ def _worker_bootstrap(fd: int) -> str:
 class IsolatedVerifier:
     """A pool of verifier worker processes; `verify_file` is safe to call from many threads."""
 
-    def __init__(self, *, policy: TrustPolicy, limits: VerifyLimits, workers: int) -> None:
+    def __init__(
+        self,
+        *,
+        policy: TrustPolicy,
+        limits: VerifyLimits,
+        workers: int,
+        remote_manifests: RemoteManifestPolicy = NO_REMOTE_FETCH,
+    ) -> None:
+        """`remote_manifests`: hosts whose remote manifests the workers may fetch (default: none)."""
         if workers < 1:
             raise ValueError(f"workers must be at least 1, got {workers}")
         self._policy = policy
         self._limits = limits
+        self._remote_manifests = remote_manifests
         self._engine_version = engine_version()
         self._lock = threading.Lock()
         self._closing = threading.Lock()  # one close() at a time; a second one waits, then returns
@@ -405,6 +437,7 @@ class IsolatedVerifier:
                     f"the file is {checked} bytes, over the limit of {self._limits.max_asset_bytes} bytes; "
                     "not verified"
                 ),
+                error_code=VerdictError.TOO_LARGE,
                 sha256="",
                 size=checked,
                 engine_version=self._engine_version,
@@ -435,7 +468,7 @@ class IsolatedVerifier:
     # --- internals ---
 
     def _spawn(self) -> _Worker:
-        return self._spawner.submit(_Worker, self._policy, self._limits).result()
+        return self._spawner.submit(_Worker, self._policy, self._limits, self._remote_manifests).result()
 
     def _replace(self, worker: _Worker) -> _Worker:
         """Kill `worker` and return a ready replacement (or the dead one, when closing)."""
@@ -487,23 +520,25 @@ class IsolatedVerifier:
                         path,
                         f"verification took longer than {self._limits.timeout_seconds:g} s (the time limit per "
                         "file) and was stopped; the file may be crafted to exhaust the verifier",
+                        VerdictError.RESOURCE_LIMIT,
                     )
                 verdict = _load_reply(slot[0].connection.recv_bytes(_MAX_REPLY_BYTES))
                 if not isinstance(verdict, Verdict):
                     raise pickle.UnpicklingError(f"a worker replied with {type(verdict).__name__}")
             except (EOFError, OSError, pickle.UnpicklingError, ValueError, TypeError, AttributeError):
-                not_this_file = slot[0].exit_code() in (0, -signal.SIGKILL)
+                exit_code = slot[0].exit_code()
+                not_this_file = exit_code in (0, -signal.SIGKILL)
                 slot[0] = self._replace(slot[0])
                 if not_this_file and attempt == 1:
                     continue
-                return self._error(path, _memory_reason(self._limits))
+                return self._error(path, *_death_verdict_parts(exit_code, self._limits))
             if not slot[0].alive:
                 slot[0] = self._replace(slot[0])  # it reported, then exited to start clean
             return verdict
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _error(self, path: Path, reason: str) -> Verdict:
-        return _limit_verdict(path, self._limits, reason=reason, version=self._engine_version)
+    def _error(self, path: Path, reason: str, code: VerdictError) -> Verdict:
+        return _limit_verdict(path, self._limits, reason=reason, code=code, version=self._engine_version)
 
 
 def _kill_all(workers: list[_Worker], spawner: ThreadPoolExecutor) -> None:

@@ -25,8 +25,9 @@ from verifier import engine_report as report_parts
 from verifier.errors import EngineSettingsError
 from verifier.hostile_text import clean_text
 from verifier.media_type import SNIFF_BYTES, sniff_media_type
+from verifier.remote_manifest import NO_REMOTE_FETCH, RemoteManifestPolicy, RemoteManifestUnavailable, remote_manifest_url
 from verifier.trust import TrustPolicy
-from verifier.verdict import Verdict, VerdictState
+from verifier.verdict import Verdict, VerdictError, VerdictState
 
 _HASH_CHUNK = 256 * 1024
 _REMOTE_MARKER = "must fetch remote manifests"
@@ -59,8 +60,10 @@ def engine_version() -> str:
 class Verifier:
     """Verifies assets in this process with one shared engine context."""
 
-    def __init__(self, *, policy: TrustPolicy) -> None:
+    def __init__(self, *, policy: TrustPolicy, remote_manifests: RemoteManifestPolicy = NO_REMOTE_FETCH) -> None:
+        """`remote_manifests`: the hosts whose remote manifests may be fetched (default: none)."""
         self._policy = policy
+        self._remote_manifests = remote_manifests
         try:
             self._context = c2pa.Context.from_dict(policy.engine_settings())
         except c2pa.C2paError as error:
@@ -125,32 +128,64 @@ class Verifier:
             "format": media_type,
         }
         if counted == 0:
-            return Verdict(state=VerdictState.ERROR, reason="empty file: there is nothing to verify", **base)
+            return Verdict(
+                state=VerdictState.ERROR,
+                reason="empty file: there is nothing to verify",
+                error_code=VerdictError.UNREADABLE,
+                **base,
+            )
         try:
-            reader = c2pa.Reader.try_create(media_type, stream, context=self._context)
+            reader = self._open_reader(media_type, stream)
+        except RemoteManifestUnavailable as error:
+            return Verdict(state=VerdictState.ERROR, reason=str(error), error_code=VerdictError.REMOTE_MANIFEST, **base)
         except c2pa.C2paError as error:
-            return Verdict(state=VerdictState.ERROR, reason=_engine_error_reason(error, media_type), **base)
+            return _engine_error_verdict(error, media_type, base)
         except MemoryError:
             raise  # the isolated verifier reports it and starts a clean worker
         except Exception as error:  # noqa: BLE001 - the binding's own failures are verdicts too
             reason = f"the engine failed on this file: {clean_text(str(error), limit=500)}"
-            return Verdict(state=VerdictState.ERROR, reason=reason, **base)
+            return Verdict(state=VerdictState.ERROR, reason=reason, error_code=VerdictError.MALFORMED, **base)
         if reader is None:
             return Verdict(state=VerdictState.NONE, reason="no Content Credentials found in the file", **base)
         try:
             return self._verdict_from_reader(reader, base)
         except c2pa.C2paError as error:
-            return Verdict(state=VerdictState.ERROR, reason=_engine_error_reason(error, media_type), **base)
+            return _engine_error_verdict(error, media_type, base)
         finally:
             reader.close()
+
+    def _open_reader(self, media_type: str | None, stream: BinaryIO) -> c2pa.Reader | None:
+        """The engine's Reader; for a remote manifest on an allowlisted host, fetched by us.
+
+        The engine never fetches (its remote fetch is off): when it refuses to, it names the
+        URL, and only an allowlisted one is fetched, once, within the policy's bounds (see
+        verifier/remote_manifest.py). Raises C2paError or RemoteManifestUnavailable.
+        """
+        try:
+            return c2pa.Reader.try_create(media_type, stream, context=self._context)
+        except c2pa.C2paError as error:
+            url = remote_manifest_url(getattr(error, "message", None) or str(error))
+            if url is None or not self._remote_manifests.allows(url):
+                raise
+            try:
+                manifest = self._remote_manifests.fetch(url)
+            except RemoteManifestUnavailable as failure:
+                raise RemoteManifestUnavailable(
+                    f"the credentials are stored remotely ({clean_text(url, limit=300)}, an allowlisted host) "
+                    f"but could not be fetched: {failure}"
+                ) from None
+        stream.seek(0)
+        return c2pa.Reader.try_create(media_type, stream, manifest_data=manifest, context=self._context)
 
     def _verdict_from_reader(self, reader: c2pa.Reader, base: dict) -> Verdict:
         try:
             report = json.loads(reader.json())
         except (ValueError, RecursionError) as error:
-            return Verdict(state=VerdictState.ERROR, reason=f"the engine's report could not be read: {error}", **base)
+            reason = f"the engine's report could not be read: {error}"
+            return Verdict(state=VerdictState.ERROR, reason=reason, error_code=VerdictError.INTERNAL, **base)
         if not isinstance(report, dict):
-            return Verdict(state=VerdictState.ERROR, reason="the engine's report is not an object", **base)
+            reason = "the engine's report is not an object"
+            return Verdict(state=VerdictState.ERROR, reason=reason, error_code=VerdictError.INTERNAL, **base)
         state = report_parts.validation_state(report) or _state_from_engine(reader)
         log = report_parts.ValidationLog.of(report)
         active_entries = list(log.active)
@@ -269,30 +304,44 @@ def unreadable_verdict(error: BaseException, *, size: int, engine_version: str) 
 
 def _error(reason: str, *, size: int, engine_version: str) -> Verdict:
     # The bytes were not read, so there is no content hash to report.
-    return Verdict(state=VerdictState.ERROR, reason=reason, sha256="", size=size, engine_version=engine_version)
+    return Verdict(
+        state=VerdictState.ERROR,
+        reason=reason,
+        error_code=VerdictError.UNREADABLE,
+        sha256="",
+        size=size,
+        engine_version=engine_version,
+    )
 
 
 def _shown(path: Path) -> str:
     return clean_text(str(path), limit=500) or "the path"
 
 
-def _engine_error_reason(error: BaseException, media_type: str | None) -> str:
+def _engine_error_verdict(error: BaseException, media_type: str | None, base: dict) -> Verdict:
+    reason, code = _engine_error_reason(error, media_type)
+    return Verdict(state=VerdictState.ERROR, reason=reason, error_code=code, **base)
+
+
+def _engine_error_reason(error: BaseException, media_type: str | None) -> tuple[str, VerdictError]:
     message = clean_text(getattr(error, "message", None) or str(error), limit=1000) or type(error).__name__
     if _REMOTE_MARKER in message:
         url = message.split(" from url ", 1)[1].strip() if " from url " in message else "an external address"
         return (
-            f"the credentials are stored remotely ({clean_text(url, limit=300)}); originmark does not fetch "
-            "remote manifests, on purpose: an upload must not make the server contact an address of its choosing"
+            f"the credentials are stored remotely ({clean_text(url, limit=300)}) and were not fetched: originmark "
+            "does not fetch remote manifests, on purpose, unless its operator allowlisted the host: an upload must "
+            "not make the server contact an address of its choosing",
+            VerdictError.REMOTE_MANIFEST,
         )
     if isinstance(error, c2pa.C2paError.NotSupported) or "type is unsupported" in message:
         detected = f" ({media_type})" if media_type else ""
-        return f"unsupported file type{detected}: the C2PA engine cannot read credentials from it"
+        return f"unsupported file type{detected}: the C2PA engine cannot read credentials from it", VerdictError.UNSUPPORTED
     if "prerelease content detected" in message:
-        return "the credentials use a pre-release C2PA format that is no longer supported"
+        return "the credentials use a pre-release C2PA format that is no longer supported", VerdictError.UNSUPPORTED
     if "could not be parsed" in message:
         detail = message.split("could not be parsed:", 1)[-1].strip()
-        return f"the file is malformed and could not be parsed: {detail}"
-    return f"the credentials could not be evaluated: {message}"
+        return f"the file is malformed and could not be parsed: {detail}", VerdictError.MALFORMED
+    return f"the credentials could not be evaluated: {message}", VerdictError.MALFORMED
 
 
 def _reason(

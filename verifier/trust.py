@@ -268,8 +268,10 @@ class TrustPolicy:
     def engine_settings(self) -> dict:
         """The c2pa settings for trust and verification (a fresh dict on every call).
 
-        Remote manifests and OCSP are never fetched: an upload must not make the
-        verifier contact a URL of the uploader's choosing.
+        Remote manifests and OCSP are never fetched by the engine: an upload must not make
+        the verifier contact a URL of the uploader's choosing. (Remote manifests on hosts an
+        operator allowlisted are fetched by originmark itself and handed to the engine as
+        bytes: verifier/remote_manifest.py. OCSP stays off.)
         """
         anchors = []
         for each in self._prepared:

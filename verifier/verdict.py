@@ -23,6 +23,22 @@ class VerdictState(str, enum.Enum):
     ERROR = "error"  # could not be evaluated: unsupported, unreadable, over a limit
 
 
+class VerdictError(str, enum.Enum):
+    """Why an asset could not be evaluated (`error` verdicts only): stable codes for machines.
+
+    `reason` says the same in words; clients branch on this. New codes may be added.
+    """
+
+    RESOURCE_LIMIT = "resource_limit"  # the engine hit the memory or time limit per asset and was stopped
+    ENGINE_CRASH = "engine_crash"  # the engine's process died on this asset (not of a limit)
+    TOO_LARGE = "too_large"  # over the size limit: refused unread, or a report too large to return
+    UNSUPPORTED = "unsupported"  # a file type (or pre-release format) the engine cannot read
+    UNREADABLE = "unreadable"  # not a readable, non-empty regular file
+    MALFORMED = "malformed"  # the container or the credentials could not be parsed
+    REMOTE_MANIFEST = "remote_manifest"  # credentials stored at a URL that was not fetched (not allowlisted)
+    INTERNAL = "internal"  # a fault of originmark or of the engine's report, not of the asset
+
+
 class ActionsForm(str, enum.Enum):
     """Which assertion an action was read from: the rubric reads only v2."""
 
@@ -94,6 +110,7 @@ class Verdict:
     engine_version: str
     format: str | None = None  # MIME type the engine read the asset as
     reason: str | None = None  # why invalid / error, in words a user can act on
+    error_code: VerdictError | None = None  # why `error`, for machines (None for every other state)
     trust_list: str | None = None  # name of the list the signer was found on (trusted only)
     signer: Signer | None = None
     signed_at: datetime | None = None
@@ -106,6 +123,10 @@ class Verdict:
     failure_codes: tuple[str, ...] = ()  # validation failure codes of the active manifest
     ingredient_failure_codes: tuple[str, ...] = ()
     manifests: tuple[ManifestSummary, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        if self.error_code is not None and self.state is not VerdictState.ERROR:
+            raise ValueError(f"error_code {self.error_code.value!r} on a {self.state.value!r} verdict: only errors have one")
 
     @property
     def has_credentials(self) -> bool:

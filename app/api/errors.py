@@ -22,6 +22,7 @@ Status conventions (documented in the README):
 - 422 the body was read but a field is wrong: missing or empty file, unknown or repeated
   field, malformed media id, more than 1,000 ids, unknown source type, media the engine
   cannot sign;
+- 429 a key over its signing rate (`rate_limited`, with Retry-After and `retry_after_seconds`);
 - 503 a dependency is down (database, time-stamping authority, verifier workers).
 - 507 the server's spool disk is full (an upload or a signed output did not fit); nothing was kept.
 """

@@ -4,8 +4,8 @@
   (development ones on first start, with a loud warning) and the database schema. `originmark
   serve` runs it once before starting its worker processes; each app runs it again at start-up,
   where it finds nothing to do.
-- `Engines`: the ContentSigner (its start-up probe has passed once it exists) and the
-  IsolatedVerifier pool, plus the two fingerprints the routes record with what they store.
+- `Engines`: the IsolatedSigner pool (each worker's start-up probe has passed once it exists)
+  and the IsolatedVerifier pool, plus the two fingerprints the routes record with what they store.
 - `Services`: everything a route needs, in one immutable object on `app.state`.
 """
 
@@ -25,10 +25,16 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from app.api.metrics import Metrics
 from app.settings import Settings
 from app.store.interface import ApiKeyStore, AuditLog, SignatureRecords, VerdictStore
-from app.wiring import build_content_signer, build_trust_policy, build_verify_limits
+from app.wiring import (
+    build_isolated_signer,
+    build_remote_manifest_policy,
+    build_trust_policy,
+    build_verify_limits,
+)
 from keys.devca import create_development_credentials
 from keys.errors import CredentialsAlreadyExist
 from signer.engine import ContentSigner
+from signer.isolation import IsolatedSigner
 from verifier.isolation import IsolatedVerifier
 from verifier.reader import engine_version
 from verifier.trust import TrustPolicy
@@ -118,7 +124,7 @@ def prepare_service(settings: Settings) -> None:
 class Engines:
     """The signer and the verifier pool, and the fingerprints that go with them."""
 
-    signer: ContentSigner
+    signer: IsolatedSigner | ContentSigner  # the service signs uploads in isolated workers
     verifier: IsolatedVerifier
     trust_fingerprint: str
     certificate_fingerprint: str
@@ -131,11 +137,14 @@ class Engines:
 def build_engines(settings: Settings) -> Engines:
     """Build the signer (runs its start-up probe) and start the verifier worker processes."""
     policy = build_trust_policy(settings)
-    signer = build_content_signer(settings)
+    signer = build_isolated_signer(settings)
     try:
         certificate = signing_certificate_fingerprint(settings.chain_path.read_bytes())
         verifier = IsolatedVerifier(
-            policy=policy, limits=build_verify_limits(settings), workers=settings.verify_workers
+            policy=policy,
+            limits=build_verify_limits(settings),
+            workers=settings.verify_workers,
+            remote_manifests=build_remote_manifest_policy(settings),
         )
     except BaseException:
         signer.close()

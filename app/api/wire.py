@@ -78,7 +78,11 @@ def etag_matches(if_none_match: str | None, etag: str) -> bool:
 class VerifyResponse(BaseModel):
     media_id: str | None = Field(description="The caller's id for the item, when one was given.")
     sha256: str = Field(description="SHA-256 of the uploaded bytes.")
-    verdict: Verdict
+    verdict: Verdict = Field(
+        description="For state `error`, `error_code` says why for machines (e.g. `resource_limit`: the upload "
+        "exceeded the verifier's memory or time limit; `remote_manifest`: its credentials are at a URL that was "
+        "not fetched) and `reason` in words."
+    )
     label: Label
     cached: bool = Field(description="Answered from the store (same bytes, same trust configuration).")
 

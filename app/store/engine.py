@@ -14,6 +14,8 @@ SQLite (the embedded default):
 
 PostgreSQL: the psycopg 3 driver and a pool sized for the server's threads (at most 1.5 x pool_size
 connections per process: every server worker has its own pool, and all share max_connections).
+- `connect_timeout` (unless the URL sets one) bounds a connection attempt to a host that does not
+  answer, so a request fails with 503 instead of waiting for the operating system's TCP timeout.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000  # how long a writer waits for another writer
 SQLITE_MMAP_BYTES = 256 * 1024**2  # label reads come from the OS page cache, shared by all connections
 DEFAULT_POOL_SIZE = 16  # a server process's threads: the engine pool plus label reads
 POOL_TIMEOUT_SECONDS = 10  # waiting longer for a free connection answers 503 (StoreUnavailable)
+POSTGRES_CONNECT_TIMEOUT_SECONDS = 5  # a new connection that takes longer answers 503 (StoreUnavailable)
 SqliteSynchronous = Literal["FULL", "NORMAL"]
 
 _SUPPORTED = "sqlite:///path/to/file.db or postgresql+psycopg://user@host:5432/database"
@@ -84,6 +87,7 @@ def create_store_engine(
         # connection that died is detected by its first failing statement, which invalidates the
         # whole pool (that one call raises StoreUnavailable); the next checkout reconnects.
         pool_recycle=3600,  # below common server/proxy idle limits
+        connect_args={} if "connect_timeout" in url.query else {"connect_timeout": POSTGRES_CONNECT_TIMEOUT_SECONDS},
     )
 
 
