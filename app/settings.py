@@ -36,7 +36,7 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///./data/originmark.db"  # or postgresql+psycopg://user@host:5432/db
     max_upload_bytes: int = Field(default=512 * 1024**2, gt=0)  # larger uploads get 413
     public_label_reads: bool = False  # let feeds read labels without an API key (signing never is)
-    engine_threads: int = Field(default=4, ge=1, le=64)  # bounded pool for sign/verify work
+    engine_threads: int = Field(default=4, ge=1, le=64)  # signing requests in flight (at most sign_workers)
     verify_workers: int = Field(default=2, ge=1, le=64)  # isolated verifier processes per server process
     spool_dir: Path | None = None  # where uploads are spooled (default: the system temp dir)
     host: str = "127.0.0.1"

@@ -67,7 +67,7 @@ def create_app(
                 store=service_store,
                 engines=service_engines,
                 metrics=metrics,
-                engine_limiter=anyio.CapacityLimiter(settings.engine_threads),
+                engine_limiter=anyio.CapacityLimiter(min(settings.engine_threads, settings.sign_workers)),
                 verify_limiter=anyio.CapacityLimiter(settings.verify_workers),
             )
             log.info(

@@ -50,7 +50,7 @@ class ServiceStore(VerdictStore, ApiKeyStore, AuditLog, SignatureRecords, Protoc
     def close(self) -> None: ...
 
 
-def trust_fingerprint(policy: TrustPolicy, *, engine: str) -> str:
+def trust_fingerprint(policy: TrustPolicy, *, engine: str, remote_fetch_hosts: tuple[str, ...] = ()) -> str:
     """Names the verification configuration a verdict was made under.
 
     Covers what can change a verdict for the same bytes: each trust list (name, kind, the
@@ -69,6 +69,10 @@ def trust_fingerprint(policy: TrustPolicy, *, engine: str) -> str:
             }
         )
     description = {"engine": engine, "extended_key_usages": sorted(policy.extended_key_usages), "lists": lists}
+    if remote_fetch_hosts:
+        # Which remote manifests may be fetched changes the verdict of a file that names one.
+        # (Absent when empty, so fingerprints of verdicts stored before the allowlist existed stay valid.)
+        description["remote_fetch_hosts"] = sorted(remote_fetch_hosts)
     digest = hashlib.sha256(json.dumps(description, sort_keys=True).encode()).hexdigest()
     return f"{_TRUST_FINGERPRINT_VERSION}:{digest}"
 
@@ -137,6 +141,7 @@ class Engines:
 def build_engines(settings: Settings) -> Engines:
     """Build the signer (runs its start-up probe) and start the verifier worker processes."""
     policy = build_trust_policy(settings)
+    remote_manifests = build_remote_manifest_policy(settings)
     signer = build_isolated_signer(settings)
     try:
         certificate = signing_certificate_fingerprint(settings.chain_path.read_bytes())
@@ -144,7 +149,7 @@ def build_engines(settings: Settings) -> Engines:
             policy=policy,
             limits=build_verify_limits(settings),
             workers=settings.verify_workers,
-            remote_manifests=build_remote_manifest_policy(settings),
+            remote_manifests=remote_manifests,
         )
     except BaseException:
         signer.close()
@@ -152,7 +157,9 @@ def build_engines(settings: Settings) -> Engines:
     return Engines(
         signer=signer,
         verifier=verifier,
-        trust_fingerprint=trust_fingerprint(policy, engine=engine_version()),
+        trust_fingerprint=trust_fingerprint(
+            policy, engine=engine_version(), remote_fetch_hosts=remote_manifests.host_names
+        ),
         certificate_fingerprint=certificate,
     )
 
@@ -165,9 +172,10 @@ class Services:
     store: ServiceStore
     engines: Engines
     metrics: Metrics
-    # Signing (CPU in this process) is bounded by ORIGINMARK_ENGINE_THREADS; verification by the
-    # worker pool's size, so a thread never sits waiting for a busy worker and a burst of
-    # verifications cannot hold the threads that signing needs. Database calls use anyio's
+    # Signing and verification each run in their own worker processes; a thread waits for each
+    # call. The limiters match the pools' sizes (signing: also at most ORIGINMARK_ENGINE_THREADS),
+    # so a thread never sits waiting for a busy worker and a burst of verifications cannot hold
+    # the threads that signing needs. Database calls use anyio's
     # default pool, so label reads never queue behind either.
     engine_limiter: anyio.CapacityLimiter
     verify_limiter: anyio.CapacityLimiter

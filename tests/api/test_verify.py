@@ -112,3 +112,17 @@ def test_uppercase_hash_finds_the_verdict(client, api_keys, store, engines):
     assert response.status_code == 200
     assert response.json()["verdict"] == answer["verdict"]
     assert label_for(store.verdict_by_sha256(answer["sha256"]).verdict).kind.value == answer["label"]["kind"]
+
+
+def test_the_remote_fetch_allowlist_is_part_of_the_trust_fingerprint():
+    # A file naming a remote manifest verifies differently once its host is allowlisted, so a
+    # verdict stored under another allowlist must not be answered from the store.
+    from app.api.services import trust_fingerprint
+    from verifier.trust import default_trust_policy
+
+    policy = default_trust_policy()
+    none = trust_fingerprint(policy, engine="e")
+    adobe = trust_fingerprint(policy, engine="e", remote_fetch_hosts=("cai-manifests.adobe.com",))
+    both = trust_fingerprint(policy, engine="e", remote_fetch_hosts=("b.example", "cai-manifests.adobe.com"))
+    assert len({none, adobe, both}) == 3
+    assert both == trust_fingerprint(policy, engine="e", remote_fetch_hosts=("cai-manifests.adobe.com", "b.example"))
