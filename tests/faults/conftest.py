@@ -1,0 +1,66 @@
+"""Fixtures for the load and fault tests: the real `originmark serve` in a subprocess, real media,
+a database per test on SQLite or on PostgreSQL (the shared server, in a schema of the test's own).
+
+How long the sustained load runs: ORIGINMARK_TEST_LOAD_SECONDS per backend (default 10), e.g.
+
+    ORIGINMARK_TEST_LOAD_SECONDS=300 python -m pytest tests/faults/test_load.py -s
+
+(`-s` shows the summary line of each run: requests, requests/s, 5xx, acknowledged verdicts).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from tests.faults.media import Sample, load_samples
+from tests.support import libpq_url, postgres_schema
+
+DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+BACKENDS = ("sqlite", "postgresql")
+
+
+def load_seconds(default: float) -> float:
+    """ORIGINMARK_TEST_LOAD_SECONDS (the documented long run), else `default`."""
+    value = os.environ.get("ORIGINMARK_TEST_LOAD_SECONDS")
+    return float(value) if value else default
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> str:
+    """The shared PostgreSQL server (ORIGINMARK_TEST_POSTGRES_URL); unreachable FAILS, never skips."""
+    url = os.environ.get("ORIGINMARK_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)
+    try:
+        with psycopg.connect(libpq_url(url), connect_timeout=5) as connection:
+            connection.execute("SELECT 1")
+    except psycopg.Error as error:
+        pytest.fail(f"PostgreSQL is not reachable at {url} ({type(error).__name__}); the fault tests need it")
+    return url
+
+
+@pytest.fixture
+def database_url(request, tmp_path) -> Iterator[str]:
+    """An empty database on the backend named by the test's `backend` parameter (the server migrates it)."""
+    backend = request.getfixturevalue("backend")
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path}/originmark.db"
+        return
+    with postgres_schema(request.getfixturevalue("postgres_server"), prefix="originmark_faults") as url:
+        yield url
+
+
+@pytest.fixture
+def spool_dir(tmp_path) -> Path:
+    folder = tmp_path / "spool"
+    folder.mkdir()
+    return folder
+
+
+@pytest.fixture(scope="session")
+def samples() -> tuple[list[Sample], list[Sample]]:
+    """(small samples in seven formats, medium images of a few hundred KB)."""
+    return load_samples()
