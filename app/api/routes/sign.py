@@ -82,7 +82,7 @@ _SIGNED_MEDIA = {
     summary="Sign AI-generated media",
     response_class=Response,
     openapi_extra={"requestBody": _REQUEST_BODY},
-    responses={200: _SIGNED_MEDIA, **error_responses(400, 401, 403, 413, 415, 422, 429, 503)},
+    responses={200: _SIGNED_MEDIA, **error_responses(400, 401, 403, 413, 415, 422, 429, 503, 507)},
 )
 async def sign(request: Request, key: SignKey, services: ServicesDep) -> Response:
     outcome = "internal_error"

@@ -58,7 +58,7 @@ _REQUEST_BODY = {
     summary="Verify an upload's Content Credentials",
     response_class=Response,
     openapi_extra={"requestBody": _REQUEST_BODY},
-    responses={200: {"model": VerifyResponse}, **error_responses(400, 401, 403, 413, 415, 422, 503)},
+    responses={200: {"model": VerifyResponse}, **error_responses(400, 401, 403, 413, 415, 422, 503, 507)},
 )
 async def verify(
     request: Request,
