@@ -69,6 +69,11 @@ class Settings(BaseSettings):
     sign_memory_mb: int = Field(default=2048, ge=256)
     # --- issue 4: faults ---
 
+    # Issue 5 (production signing). Each area adds its settings in its own block.
+    # --- issue 5: key backends and rotation ---
+    # --- issue 5: time-stamps ---
+    # --- issue 5: signing policy ---
+
     # `originmark verify --server`: the CLI as a client of a running service. A URL here makes
     # `verify` use that service unless told otherwise; the key is best given here (not on the
     # command line, where `ps` shows it).
