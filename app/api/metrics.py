@@ -4,13 +4,21 @@ Route labels are the route *templates* (`/v1/verdicts/{media_id}`), never raw pa
 the number of series stays bounded whatever ids callers send; requests that match no route
 count under "unmatched".
 
-With `originmark serve --workers N` each worker process has its own registry: a scrape sees
-one worker at a time. Scrape each worker (or run one worker per container) to see them all.
+With `originmark serve --workers N` (N > 1) the workers share one view: `serve` points
+prometheus-client's multiprocess mode (PROMETHEUS_MULTIPROC_DIR, read by the library itself
+when it is imported) at a fresh folder before the workers start; each worker writes its
+values to memory-mapped files there, and a scrape answered by any worker sums them all.
+Counters and histograms keep the counts of a worker that has exited.
 """
 
 from __future__ import annotations
 
+import os
+
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
+
+MULTIPROCESS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 UNMATCHED_ROUTE = "unmatched"
@@ -65,4 +73,10 @@ class Metrics:
         self.latency.labels(method, route).observe(seconds)
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        shared_folder = os.environ.get(MULTIPROCESS_DIR_VARIABLE)
+        if not shared_folder:
+            return generate_latest(self.registry)
+        # Every worker's values, read from the shared folder at scrape time.
+        combined = CollectorRegistry()
+        MultiProcessCollector(combined, path=shared_folder)
+        return generate_latest(combined)

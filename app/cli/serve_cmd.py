@@ -13,6 +13,11 @@ start-up; uvicorn's own 3 when an app fails to start.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
 from typing import Annotated, NoReturn
 
 import typer
@@ -76,13 +81,38 @@ def serve(
         _fail(f"the database cannot be used: {error}", EXIT_USAGE_OR_IO)
     except OSError as error:
         _fail(user_message(error), exit_code_for(error))
-    uvicorn.run(
-        APP_FACTORY,
-        factory=True,
-        host=host or settings.host,
-        port=port or settings.port,
-        workers=workers,
-        log_config=log_config(settings.log_level),
-        access_log=False,  # the app logs one structured line per request itself
-        server_header=False,
-    )
+    with _shared_metrics(workers):
+        uvicorn.run(
+            APP_FACTORY,
+            factory=True,
+            host=host or settings.host,
+            port=port or settings.port,
+            workers=workers,
+            log_config=log_config(settings.log_level),
+            access_log=False,  # the app logs one structured line per request itself
+            server_header=False,
+        )
+
+
+@contextlib.contextmanager
+def _shared_metrics(workers: int) -> Iterator[None]:
+    """With several workers, one /metrics for all of them (see app/api/metrics.py).
+
+    A fresh folder per run: values left by an earlier run would be added to this one's.
+    """
+    from app.api.metrics import MULTIPROCESS_DIR_VARIABLE
+
+    if workers == 1:
+        yield
+        return
+    folder = tempfile.mkdtemp(prefix="originmark-metrics-")
+    previous = os.environ.get(MULTIPROCESS_DIR_VARIABLE)
+    os.environ[MULTIPROCESS_DIR_VARIABLE] = folder  # inherited by the worker processes
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(MULTIPROCESS_DIR_VARIABLE, None)
+        else:
+            os.environ[MULTIPROCESS_DIR_VARIABLE] = previous
+        shutil.rmtree(folder, ignore_errors=True)

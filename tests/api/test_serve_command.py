@@ -102,3 +102,34 @@ def test_serve_never_invents_credentials_for_an_explicit_chain(tmp_path):
 def test_serve_reports_an_unusable_database_url(tmp_path):
     output = _serve_refuses(tmp_path, ORIGINMARK_DATABASE_URL="mysql://someone@db/originmark")
     assert "the database cannot be used" in output
+
+
+def test_with_two_workers_metrics_count_the_requests_of_both(tmp_path):
+    port = free_port()
+    environment = {
+        **os.environ,
+        "ORIGINMARK_KEYS_DIR": str(tmp_path / "keys"),
+        "ORIGINMARK_DATABASE_URL": f"sqlite:///{tmp_path}/originmark.db",
+        "ORIGINMARK_VERIFY_WORKERS": "1",
+        "ORIGINMARK_SIGN_WORKERS": "1",
+    }
+    base_url = f"http://127.0.0.1:{port}"
+    command = [str(ORIGINMARK), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"]
+    with running_server(command, env=environment, log_path=tmp_path / "server.log", base_url=base_url):
+        answered_by: set[str] = set()
+        sent = 0
+        # A new connection per request: the kernel spreads them over both workers' accept queues.
+        while len(answered_by) < 2 or sent < 40:
+            assert sent < 2000, "every request went to the same worker"
+            response = httpx.get(f"{base_url}/healthz", headers={"Connection": "close"}, timeout=10)
+            assert response.status_code == 200
+            answered_by.add(response.headers["x-request-id"][:16])  # the prefix names the worker process
+            sent += 1
+        for _ in range(4):  # whichever worker answers the scrape, it reports both
+            text = httpx.get(f"{base_url}/metrics", headers={"Connection": "close"}, timeout=10).text
+            [line] = [
+                line
+                for line in text.splitlines()
+                if line.startswith('originmark_http_requests_total{method="GET",route="/healthz",status="200"}')
+            ]
+            assert float(line.rsplit(" ", 1)[1]) == sent
