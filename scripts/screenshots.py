@@ -35,6 +35,7 @@ from app.store.interface import Scope  # noqa: E402
 from app.store.migrate import upgrade_database  # noqa: E402
 from app.store.sql import open_store  # noqa: E402
 from keys.devca import create_development_credentials  # noqa: E402
+from signer.policy import SigningPolicy  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 DESKTOP = {"width": 1280, "height": 900}
@@ -198,7 +199,12 @@ def main() -> None:
         database_url = f"sqlite:///{folder / 'originmark.db'}"
         upgrade_database(database_url)
         with open_store(database_url) as store:
-            _, token = store.create_key(name="screenshots", scopes=frozenset({Scope.SIGN, Scope.VERIFY}))
+            _, token = store.create_key(
+                name="screenshots",
+                scopes=frozenset({Scope.SIGN, Scope.VERIFY}),
+                # The demo feed includes a captured photo: grant digitalCapture too.
+                signing_policy=SigningPolicy.unrestricted(),
+            )
         port = free_port()
         base_url = f"http://127.0.0.1:{port}"
         environment = {

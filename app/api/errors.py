@@ -13,7 +13,9 @@ Status conventions (documented in the README):
 - 400 the body cannot be read as what the endpoint takes (broken multipart framing, JSON that
   does not parse, a client that disconnected mid-upload);
 - 401 no usable API key (missing, malformed, unknown or revoked), with WWW-Authenticate;
-- 403 a valid key without the scope the endpoint needs;
+- 403 a valid key without the scope the endpoint needs (`insufficient_scope`), or a sign
+  request claiming a generator or source type its key's signing policy does not allow
+  (`signing_policy`: nothing was signed, stored or audited);
 - 404 nothing stored under that id; 405 wrong method;
 - 413 the body is over ORIGINMARK_MAX_UPLOAD_BYTES (counted as it arrives, whatever
   Content-Length claims);
@@ -54,9 +56,12 @@ from signer.errors import (
 )
 from signer.isolation import SigningLimitExceeded
 from signer.manifest import InvalidRequest
+from signer.policy import SigningNotPermitted
 from verifier.errors import VerifierError
+from verifier.hostile_text import clean_text
 
 log = logging.getLogger("originmark.api")
+_MAX_MESSAGE_CHARS = 2000
 
 WWW_AUTHENTICATE = 'Bearer realm="originmark"'
 
@@ -98,6 +103,27 @@ def forbidden(message: str, *, required_scope: str) -> ApiError:
         message,
         extra={"required_scope": required_scope},
         headers={"WWW-Authenticate": f'{WWW_AUTHENTICATE}, error="insufficient_scope", scope="{required_scope}"'},
+    )
+
+
+def signing_policy_refused(error: SigningNotPermitted) -> ApiError:
+    """403 `signing_policy`: the key may sign, but not with these claims; says what it may claim."""
+    refused: dict[str, str] = {}
+    if error.generator is not None:
+        # The caller's own text, cleaned like the message (no control or bidi characters).
+        refused["generator"] = clean_text(error.generator, limit=300) or ""
+    if error.source_type is not None:
+        refused["digital_source_type"] = error.source_type.term
+    policy = error.policy
+    return ApiError(
+        403,
+        "signing_policy",
+        f"{error.message}; nothing was signed. Declare what this API key may claim, or ask the operator "
+        "to change its policy (`originmark apikey policy`)",
+        extra={
+            "refused": refused,
+            "allowed": {"generators": list(policy.generators), "digital_source_types": policy.source_type_terms()},
+        },
     )
 
 
@@ -151,6 +177,9 @@ def insufficient_storage(what: str) -> ApiError:
 
 
 def error_body(code: str, message: str, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    # Messages may quote the engine, which quotes the upload (found by tests/fuzz: a DEL from a
+    # parent's manifest): bounded, without control or bidi characters, like all manifest text.
+    message = clean_text(message, limit=_MAX_MESSAGE_CHARS) or code
     return {"error": {"code": code, "message": message, **(extra or {})}}
 
 
@@ -166,6 +195,8 @@ def from_signing_error(error: SigningError) -> ApiError:
     """The HTTP meaning of a signer failure (messages are the signer's own user-facing sentences)."""
     if isinstance(error, UnsupportedFormat):
         return unsupported_media(error.message, supported=error.supported)
+    if isinstance(error, SigningNotPermitted):
+        return signing_policy_refused(error)
     if isinstance(error, InvalidRequest):
         return unprocessable("invalid_request", error.message)
     if isinstance(error, SourceUnreadable):

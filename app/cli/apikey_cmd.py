@@ -1,15 +1,18 @@
-"""`originmark apikey`: API keys for the service — create (the key is printed once), list, revoke.
+"""`originmark apikey`: API keys for the service — create (the key is printed once), list,
+revoke, and the signing policy of a sign key (which generators and digital source types it may
+claim in POST /v1/sign; signer/policy.py).
 
 Works on the service's database (ORIGINMARK_DATABASE_URL, default ./data/originmark.db) and
 brings its schema up to date first. Exit codes follow the CLI root: 0 success, 2 a wrong
-command line, an unknown key id, or a database that cannot be used.
+command line (an unknown scope or source type, ...), an unknown key id, or a database that
+cannot be used.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from pydantic import ValidationError
@@ -24,13 +27,24 @@ from app.store.errors import StoreError
 from app.store.interface import ApiKey, Scope
 from app.store.migrate import upgrade_database
 from app.store.sql import SqlStore, open_store
+from signer.manifest import DigitalSourceType
+from signer.policy import ANY_GENERATOR, SigningPolicy
 
 apikey_app = typer.Typer(
-    help="API keys for the HTTP service: create (shown once), list, revoke.",
+    help="API keys for the HTTP service: create (shown once), list, revoke, signing policy.",
     no_args_is_help=True,
 )
 
 _SCOPE_NAMES = ", ".join(scope.value for scope in Scope)
+_SOURCE_TYPE_TERMS = ", ".join(member.term for member in DigitalSourceType)
+_GENERATORS_HELP = (
+    "Sign keys: the generator names this key may declare, comma-separated; `*` in a name stands for "
+    "any characters (`Acme *`), `*` alone for any generator."
+)
+_SOURCE_TYPES_HELP = (
+    "Sign keys: the IPTC digital source types this key may declare, comma-separated, or `*` for all. "
+    f"Known: {_SOURCE_TYPE_TERMS}."
+)
 _SHOWN_ONCE_NOTICE = (
     "Store this key now: it is shown only this once. originmark keeps only a hash of it and "
     "cannot show it again; if it is lost, revoke it and create a new one. "
@@ -54,6 +68,34 @@ def parse_scopes(text: str) -> frozenset[Scope]:
     return frozenset(Scope(name) for name in names)
 
 
+def parse_generators(text: str) -> frozenset[str]:
+    """`Acme Diffusion, Acme *` -> {"Acme Diffusion", "Acme *"}; typer.BadParameter (exit 2) if empty."""
+    names = frozenset(name.strip() for name in text.split(",") if name.strip())
+    if not names:
+        raise typer.BadParameter(f"name at least one generator, or {ANY_GENERATOR!r} for any")
+    return names
+
+
+def parse_source_types(text: str) -> frozenset[DigitalSourceType]:
+    """IPTC terms (any case) or full URIs, comma-separated, or `*`; typer.BadParameter (exit 2) otherwise."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if names == ["*"]:
+        return frozenset(DigitalSourceType)
+    if not names:
+        raise typer.BadParameter(f"name at least one digital source type ({_SOURCE_TYPE_TERMS}), or '*' for all")
+    chosen, unknown = set(), []
+    for name in names:
+        try:
+            chosen.add(DigitalSourceType.from_text(name))
+        except ValueError:
+            unknown.append(repr(name[:60]))
+    if unknown:
+        raise typer.BadParameter(
+            f"unknown digital source type {', '.join(unknown)}; the known ones are {_SOURCE_TYPE_TERMS}"
+        )
+    return frozenset(chosen)
+
+
 @contextmanager
 def _store() -> Iterator[SqlStore]:
     """The migrated store of the configured database; configuration and database errors exit 2."""
@@ -74,7 +116,7 @@ def _store() -> Iterator[SqlStore]:
         store.close()
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     _err().print(Text.assemble(("Error: ", "bold red"), safe_text(message, max_chars=2000)), soft_wrap=True)
     raise typer.Exit(EXIT_USAGE_OR_IO)
 
@@ -85,6 +127,54 @@ def _when(key_time) -> str:
 
 def _scopes(key: ApiKey) -> str:
     return ",".join(sorted(scope.value for scope in key.scopes))
+
+
+def _generators(policy: SigningPolicy) -> Text:
+    """On one line, each quoted: a generator name may itself contain a comma."""
+    return Text("any") if policy.any_generator else safe_text(", ".join(repr(g) for g in policy.generators))
+
+
+def _generator_lines(policy: SigningPolicy) -> Text:
+    """One per line (a table cell), each made safe for the terminal on its own."""
+    return Text("any") if policy.any_generator else Text("\n").join(safe_text(g) for g in policy.generators)
+
+
+def _source_types(policy: SigningPolicy, *, separator: str = ",") -> str:
+    if policy.source_types == frozenset(DigitalSourceType):
+        return "any (digitalCapture included)"
+    return separator.join(policy.source_type_terms())
+
+
+def _policy_line(policy: SigningPolicy) -> Text:
+    return Text.assemble(
+        "may claim generators: ", _generators(policy), "; digital source types: ", _source_types(policy)
+    )
+
+
+def _policy_from_options(
+    generators: frozenset[str] | None, source_types: frozenset[DigitalSourceType] | None, *, base: SigningPolicy
+) -> SigningPolicy:
+    try:
+        return SigningPolicy.of(
+            generators=base.generators if generators is None else generators,
+            source_types=base.source_types if source_types is None else source_types,
+        )
+    except ValueError as error:
+        _fail(str(error))
+
+
+_GeneratorsOption = Annotated[
+    frozenset[str] | None,
+    typer.Option(
+        "--generators", parser=parse_generators, metavar="NAMES", help=_GENERATORS_HELP, show_default=False
+    ),
+]
+_SourceTypesOption = Annotated[
+    frozenset[DigitalSourceType] | None,
+    typer.Option(
+        "--source-types", parser=parse_source_types, metavar="TYPES", help=_SOURCE_TYPES_HELP, show_default=False
+    ),
+]
 
 
 @apikey_app.command("create")
@@ -101,11 +191,24 @@ def create(
             show_default=False,
         ),
     ],
+    generators: _GeneratorsOption = None,
+    source_types: _SourceTypesOption = None,
 ) -> None:
-    """Create an API key and print it (once: only its hash is stored)."""
+    """Create an API key and print it (once: only its hash is stored).
+
+    A sign key may claim any generator and only the generated source types
+    (trainedAlgorithmicMedia, compositeWithTrainedAlgorithmicMedia, algorithmicMedia,
+    compositeSynthetic) unless --generators / --source-types say otherwise; digitalCapture and
+    the other capture or human-made types must be granted explicitly.
+    """
+    policy = None
+    if generators is not None or source_types is not None:
+        if Scope.SIGN not in scopes:
+            _fail("--generators and --source-types are for keys with the sign scope (they limit POST /v1/sign)")
+        policy = _policy_from_options(generators, source_types, base=SigningPolicy.default())
     with _store() as store:
         try:
-            key, token = store.create_key(name=name, scopes=scopes)
+            key, token = store.create_key(name=name, scopes=scopes, signing_policy=policy)
         except ValueError as error:
             _fail(str(error))
     out = make_console()
@@ -120,12 +223,14 @@ def create(
         soft_wrap=True,
     )
     out.print(token, soft_wrap=True, markup=False, highlight=False)  # whole on one line, for copying
+    if Scope.SIGN in key.scopes:
+        out.print(Text.assemble("Signing policy: ", _policy_line(key.signing_policy)), soft_wrap=True)
     out.print(Text(_SHOWN_ONCE_NOTICE, style="yellow"), soft_wrap=True)
 
 
 @apikey_app.command("list")
 def list_keys() -> None:
-    """List the keys: id, name, scopes, when created and revoked (never the keys themselves)."""
+    """List the keys: id, name, scopes, signing policy, when created and revoked (never the keys themselves)."""
     with _store() as store:
         keys = store.list_keys()
     out = make_console()
@@ -133,13 +238,17 @@ def list_keys() -> None:
         out.print("No API keys yet: create one with `originmark apikey create --name NAME --scopes SCOPES`.")
         return
     table = Table(box=None, padding=(0, 2), header_style="bold")
-    for heading in ("key id", "name", "scopes", "created", "revoked"):
-        table.add_column(heading, overflow="fold", no_wrap=heading != "name")
+    wrapping = {"name", "may claim generators", "source types"}
+    for heading in ("key id", "name", "scopes", "may claim generators", "source types", "created", "revoked"):
+        table.add_column(heading, overflow="fold", no_wrap=heading not in wrapping)
     for key in keys:
+        signs = Scope.SIGN in key.scopes  # the policy means nothing for other keys
         table.add_row(
             key.key_id,
             safe_text(key.name),
             _scopes(key),
+            _generator_lines(key.signing_policy) if signs else "-",
+            _source_types(key.signing_policy, separator="\n") if signs else "-",
             _when(key.created_at),
             Text(_when(key.revoked_at), style="red") if key.revoked_at else Text("active", style="green"),
         )
@@ -163,3 +272,44 @@ def revoke(key_id: Annotated[str, typer.Argument(help="The key id, as `apikey li
             "Revoked API key ", (key.key_id, "bold"), " (", safe_text(key.name), f") at {_when(key.revoked_at)}."
         )
     )
+
+
+@apikey_app.command("policy")
+def policy(
+    key_id: Annotated[str, typer.Argument(help="The key id of a sign key, as `apikey list` shows it.")],
+    generators: _GeneratorsOption = None,
+    source_types: _SourceTypesOption = None,
+) -> None:
+    """Show a sign key's signing policy, or change it with --generators and/or --source-types.
+
+    A change takes effect on the key's next request, in every server process; an option not
+    given leaves that part as it is. The default source types are trainedAlgorithmicMedia,
+    compositeWithTrainedAlgorithmicMedia, algorithmicMedia and compositeSynthetic.
+    """
+    with _store() as store:
+        existing = next((key for key in store.list_keys() if key.key_id == key_id), None)
+        if existing is None:
+            _fail(f"no API key has the id {key_id!r:.40}; `originmark apikey list` shows them")
+        if generators is None and source_types is None:
+            _show_policy(existing)
+            return
+        new_policy = _policy_from_options(generators, source_types, base=existing.signing_policy)
+        try:
+            key = store.set_signing_policy(key_id, new_policy)
+        except ValueError as error:
+            _fail(str(error))
+    if key is None:  # removed between the two statements (nothing removes keys today)
+        _fail(f"no API key has the id {key_id!r:.40}")
+    out = make_console()
+    out.print(Text.assemble("Signing policy of API key ", (key.key_id, "bold"), " changed."), soft_wrap=True)
+    out.print(Text.assemble("  before: ", _policy_line(existing.signing_policy)), soft_wrap=True)
+    out.print(Text.assemble("  now:    ", _policy_line(key.signing_policy)), soft_wrap=True)
+
+
+def _show_policy(key: ApiKey) -> None:
+    out = make_console()
+    heading = Text.assemble("API key ", (key.key_id, "bold"), " (", safe_text(key.name), ")")
+    if Scope.SIGN not in key.scopes:
+        out.print(heading + Text(" has no sign scope: no signing policy applies."), soft_wrap=True)
+        return
+    out.print(heading + Text(" ") + _policy_line(key.signing_policy), soft_wrap=True)

@@ -1,19 +1,26 @@
 """API keys: created with a random secret shown once, kept only as its hash, revoked for good.
 
 Nothing is cached: every `authenticate` reads the key's row (one primary-key lookup), so a
-revocation takes effect on the very next request, in every server process.
+revocation or a new signing policy takes effect on the very next request, in every server
+process. (Only the parsing of a policy's stored JSON text is memoised: the same text always
+gives the same immutable policy.)
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
+import functools
+import json
 
 from sqlalchemy import Engine, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from app.store.errors import database_errors_as_unavailable
+from app.store.errors import StoreError, database_errors_as_unavailable
 from app.store.interface import ApiKey, Scope
 from app.store.schema import api_keys
+from signer.manifest import DigitalSourceType
+from signer.policy import SigningPolicy
 from app.store.tokens import (
     KEY_ID_PATTERN,
     NO_SUCH_KEY_HASH,
@@ -40,6 +47,8 @@ class SqlApiKeyStore:
             api_keys.c.scopes,
             api_keys.c.created_at,
             api_keys.c.revoked_at,
+            api_keys.c.allowed_generators,
+            api_keys.c.allowed_source_types,
         )
         self._insert = insert(api_keys)
         self._by_key_id = select(*self._public_columns, api_keys.c.secret_hash).where(
@@ -52,14 +61,26 @@ class SqlApiKeyStore:
             .values(revoked_at=bindparam("at"))
         )
         self._public_by_key_id = select(*self._public_columns).where(api_keys.c.key_id == bindparam("key_id"))
+        self._set_policy = (
+            update(api_keys)
+            .where(api_keys.c.key_id == bindparam("policy_key_id"))
+            .values(
+                allowed_generators=bindparam("new_generators"), allowed_source_types=bindparam("new_source_types")
+            )
+        )
 
-    def create_key(self, *, name: str, scopes: frozenset[Scope]) -> tuple[ApiKey, str]:
+    def create_key(
+        self, *, name: str, scopes: frozenset[Scope], signing_policy: SigningPolicy | None = None
+    ) -> tuple[ApiKey, str]:
         name = name.strip()
         if not name or len(name) > MAX_KEY_NAME_LENGTH:
             raise ValueError(f"a key name is 1 to {MAX_KEY_NAME_LENGTH} characters")
         scopes = frozenset(Scope(scope) for scope in scopes)
         if not scopes:
             raise ValueError("a key needs at least one scope: " + ", ".join(scope.value for scope in Scope))
+        if signing_policy is not None and Scope.SIGN not in scopes:
+            raise ValueError("a signing policy is only for keys with the sign scope")
+        policy = SigningPolicy.default() if signing_policy is None else _checked(signing_policy)
         created_at = datetime.datetime.now(datetime.UTC)
         secret = new_secret()
         for attempt in range(_KEY_ID_ATTEMPTS):
@@ -75,13 +96,14 @@ class SqlApiKeyStore:
                             "scopes": _scopes_text(scopes),
                             "created_at": created_at,
                             "revoked_at": None,
+                            **_policy_columns(policy),
                         },
                     )
             except IntegrityError:
                 if attempt == _KEY_ID_ATTEMPTS - 1:
                     raise
                 continue
-            key = ApiKey(key_id=key_id, name=name, scopes=scopes, created_at=created_at)
+            key = ApiKey(key_id=key_id, name=name, scopes=scopes, created_at=created_at, signing_policy=policy)
             return key, format_token(key_id=key_id, secret=secret)
         raise AssertionError("unreachable")
 
@@ -113,17 +135,85 @@ class SqlApiKeyStore:
             row = connection.execute(self._public_by_key_id, {"key_id": key_id}).first()
         return None if row is None else _key(row)
 
+    def set_signing_policy(self, key_id: str, policy: SigningPolicy) -> ApiKey | None:
+        """The key with its new policy (effective on the next request); None if unknown.
+
+        ValueError for a revoked key (nothing to govern) or one without the sign scope.
+        """
+        policy = _checked(policy)
+        if KEY_ID_PATTERN.fullmatch(key_id) is None:
+            return None
+        with database_errors_as_unavailable(), self._engine.begin() as connection:
+            row = connection.execute(self._public_by_key_id, {"key_id": key_id}).first()
+            if row is None:
+                return None
+            key = _key(row)
+            if not key.active:
+                raise ValueError(f"the API key {key_id!r} is revoked: its signing policy no longer matters")
+            if Scope.SIGN not in key.scopes:
+                raise ValueError(f"the API key {key_id!r} has no sign scope: a signing policy would not apply")
+            columns = _policy_columns(policy)
+            connection.execute(
+                self._set_policy,
+                {
+                    "policy_key_id": key_id,
+                    "new_generators": columns["allowed_generators"],
+                    "new_source_types": columns["allowed_source_types"],
+                },
+            )
+        return dataclasses.replace(key, signing_policy=policy)
+
+
+def _checked(policy: SigningPolicy) -> SigningPolicy:
+    if not isinstance(policy, SigningPolicy):
+        raise TypeError(f"expected a SigningPolicy, got {type(policy).__name__}")
+    return policy
+
+
+def _json_list(values: list[str]) -> str:
+    # Compact, ASCII-only (any non-ASCII character escaped): the same policy is always the same text.
+    return json.dumps(values, separators=(",", ":"))
+
+
+def _policy_columns(policy: SigningPolicy) -> dict[str, str]:
+    return {
+        "allowed_generators": _json_list(list(policy.generators)),
+        "allowed_source_types": _json_list(policy.source_type_terms()),
+    }
+
+
+@functools.lru_cache(maxsize=1024)
+def _stored_policy(generators_json: str, source_types_json: str) -> SigningPolicy:
+    """The policy from its two stored JSON texts; StoreError if they do not make one.
+
+    A stored term this code does not know is dropped (never granted): the policy can only get
+    narrower. A row that no longer makes a valid policy fails the request (500, logged) rather
+    than signing under a guess.
+    """
+    try:
+        generators = json.loads(generators_json)
+        terms = json.loads(source_types_json)
+        if not (isinstance(generators, list) and all(isinstance(item, str) for item in generators)):
+            raise ValueError("allowed_generators is not a JSON list of text")
+        if not (isinstance(terms, list) and all(isinstance(item, str) for item in terms)):
+            raise ValueError("allowed_source_types is not a JSON list of text")
+        known = {member.term: member for member in DigitalSourceType}
+        return SigningPolicy.of(generators=generators, source_types=[known[t] for t in terms if t in known])
+    except ValueError as error:
+        raise StoreError(f"an API key's stored signing policy cannot be read: {str(error)[:200]}") from error
+
 
 def _scopes_text(scopes: frozenset[Scope]) -> str:
     return ",".join(sorted(scope.value for scope in scopes))
 
 
 def _key(row) -> ApiKey:
-    key_id, name, scopes, created_at, revoked_at = row
+    key_id, name, scopes, created_at, revoked_at, allowed_generators, allowed_source_types = row
     return ApiKey(
         key_id=key_id,
         name=name,
         scopes=frozenset(Scope(value) for value in scopes.split(",") if value),
         created_at=created_at,
         revoked_at=revoked_at,
+        signing_policy=_stored_policy(allowed_generators, allowed_source_types),
     )

@@ -7,10 +7,11 @@ conformance tests in tests/store run the same checks against both.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, Sequence
 
+from signer.policy import SigningPolicy
 from verifier.label_types import Label
 from verifier.verdict import Verdict
 
@@ -51,6 +52,9 @@ class ApiKey:
     scopes: frozenset[Scope]
     created_at: datetime
     revoked_at: datetime | None = None
+    # What POST /v1/sign lets this key claim (generators, digital source types). Every key has
+    # one, the default if not set; only keys with the sign scope ever use it.
+    signing_policy: SigningPolicy = field(default_factory=SigningPolicy.default)
 
     @property
     def active(self) -> bool:
@@ -99,8 +103,14 @@ class VerdictStore(Protocol):
 
 
 class ApiKeyStore(Protocol):
-    def create_key(self, *, name: str, scopes: frozenset[Scope]) -> tuple[ApiKey, str]:
-        """A new key and its secret token; the token is shown once and stored only as a hash."""
+    def create_key(
+        self, *, name: str, scopes: frozenset[Scope], signing_policy: SigningPolicy | None = None
+    ) -> tuple[ApiKey, str]:
+        """A new key and its secret token; the token is shown once and stored only as a hash.
+
+        `signing_policy` None gives the default (SigningPolicy.default()); another policy needs
+        the sign scope (ValueError otherwise).
+        """
 
     def authenticate(self, token: str) -> ApiKey | None:
         """The active key for this token, or None (unknown, malformed or revoked)."""
@@ -108,6 +118,12 @@ class ApiKeyStore(Protocol):
     def list_keys(self) -> list[ApiKey]: ...
 
     def revoke(self, key_id: str) -> ApiKey | None: ...
+
+    def set_signing_policy(self, key_id: str, policy: SigningPolicy) -> ApiKey | None:
+        """The key with its new policy, in effect from the next request; None if unknown.
+
+        ValueError for a revoked key or one without the sign scope.
+        """
 
 
 class AuditLog(Protocol):

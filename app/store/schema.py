@@ -8,7 +8,8 @@ migrated database with this metadata so the two cannot drift apart.
 - `media`: the caller's media ids, each pointing at a content hash. The label is copied here
   (denormalised) so a feed's label read is one primary-key lookup per id with no join; every
   write of a verdict rewrites the copies of the media that point at it, in the same transaction.
-- `api_keys`: Bearer keys, stored only as a SHA-256 of their random secret.
+- `api_keys`: Bearer keys, stored only as a SHA-256 of their random secret, each with its
+  signing policy (migration 0004: JSON lists of allowed generators and digital source types).
 - `audit_log`: every signature issued; append-only (triggers reject UPDATE and DELETE) and a
   hash chain (each record carries the hash of the one before; app/store/audit.py).
 """
@@ -37,6 +38,13 @@ from app.store.interface import MAX_MEDIA_ID_LENGTH
 
 SHA256_HEX_LENGTH = 64
 KEY_ID_LENGTH = 12  # column width; tokens use fewer characters (app/store/tokens.py)
+
+# SigningPolicy.default() as stored (app/store/api_keys.py writes the same JSON; a test pins it).
+# Also the columns' server default, so the rows that exist when migration 0004 runs get it.
+DEFAULT_ALLOWED_GENERATORS_JSON = '["*"]'
+DEFAULT_ALLOWED_SOURCE_TYPES_JSON = (
+    '["algorithmicMedia","compositeSynthetic","compositeWithTrainedAlgorithmicMedia","trainedAlgorithmicMedia"]'
+)
 
 # Stable constraint names: migrations can refer to them on both dialects.
 metadata = MetaData(
@@ -107,6 +115,10 @@ api_keys = Table(
     Column("scopes", String(100), nullable=False),  # sorted Scope values, comma-separated
     Column("created_at", UtcDateTime, nullable=False),
     Column("revoked_at", UtcDateTime, nullable=True),
+    # The key's SigningPolicy (what POST /v1/sign lets it claim), as JSON arrays of text: generator
+    # names or `*` patterns (they may contain commas), and IPTC digital source type terms.
+    Column("allowed_generators", Text, nullable=False, server_default=DEFAULT_ALLOWED_GENERATORS_JSON),
+    Column("allowed_source_types", Text, nullable=False, server_default=DEFAULT_ALLOWED_SOURCE_TYPES_JSON),
 )
 
 audit_log = Table(

@@ -21,6 +21,7 @@ from app.store.engine import DEFAULT_POOL_SIZE, SqliteSynchronous, create_store_
 from app.store.interface import ApiKey, AuditEntry, RecentLabel, Scope, StoredVerdict
 from app.store.seed import SeedItem, bulk_seed
 from app.store.verdicts import SqlVerdictStore
+from signer.policy import SigningPolicy
 from verifier.label_types import Label
 from verifier.verdict import Verdict
 
@@ -78,8 +79,10 @@ class SqlStore:
 
     # ApiKeyStore
 
-    def create_key(self, *, name: str, scopes: frozenset[Scope]) -> tuple[ApiKey, str]:
-        return self._keys.create_key(name=name, scopes=scopes)
+    def create_key(
+        self, *, name: str, scopes: frozenset[Scope], signing_policy: SigningPolicy | None = None
+    ) -> tuple[ApiKey, str]:
+        return self._keys.create_key(name=name, scopes=scopes, signing_policy=signing_policy)
 
     def authenticate(self, token: str) -> ApiKey | None:
         return self._keys.authenticate(token)
@@ -89,6 +92,9 @@ class SqlStore:
 
     def revoke(self, key_id: str) -> ApiKey | None:
         return self._keys.revoke(key_id)
+
+    def set_signing_policy(self, key_id: str, policy: SigningPolicy) -> ApiKey | None:
+        return self._keys.set_signing_policy(key_id, policy)
 
     # AuditLog
 

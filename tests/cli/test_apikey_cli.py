@@ -137,3 +137,137 @@ def test_a_database_that_cannot_be_used_exits_2_with_a_message(tmp_path):
     result = run(f"sqlite:///{blocked}/o.db", "list")
     assert result.exit_code == 2
     assert "Error:" in result.stderr
+
+
+# --- signing policies (issue 5): --generators / --source-types, `apikey policy` ---
+
+DEFAULT_TYPES = "algorithmicMedia,compositeSynthetic,compositeWithTrainedAlgorithmicMedia,trainedAlgorithmicMedia"
+
+
+def _flat(text: str) -> str:
+    return " ".join(text.replace("│", " ").split())
+
+
+def test_create_with_a_signing_policy_stores_and_lists_it(database_url):
+    from signer.manifest import DigitalSourceType
+    from signer.policy import SigningPolicy
+
+    created = run(
+        database_url,
+        "create",
+        "--name",
+        "acme product",
+        "--scopes",
+        "sign",
+        "--generators",
+        "Acme Diffusion, Acme Labs *",
+        "--source-types",
+        "trainedAlgorithmicMedia,COMPOSITEWITHTRAINEDALGORITHMICMEDIA",
+    )
+    assert created.exit_code == 0, created.output
+    assert (
+        "Signing policy: may claim generators: 'Acme Diffusion', 'Acme Labs *'; "
+        "digital source types: compositeWithTrainedAlgorithmicMedia,trainedAlgorithmicMedia"
+    ) in _flat(created.stdout)
+    token = TOKEN.search(created.stdout).group(0)
+    with open_store(database_url, pool_size=1) as store:
+        key = store.authenticate(token)
+    assert key.signing_policy == SigningPolicy.of(
+        generators=["Acme Diffusion", "Acme Labs *"],
+        source_types=[
+            DigitalSourceType.TRAINED_ALGORITHMIC_MEDIA,
+            DigitalSourceType.COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA,
+        ],
+    )
+
+    plain = run(database_url, "create", "--name", "default signer", "--scopes", "sign,verify")
+    assert f"may claim generators: any; digital source types: {DEFAULT_TYPES}" in _flat(plain.stdout)
+    reader = run(database_url, "create", "--name", "feed", "--scopes", "read")
+    assert "Signing policy" not in reader.stdout  # only sign keys have one that matters
+
+    listed = run(database_url, "list")
+    assert listed.exit_code == 0
+    lines = listed.stdout.splitlines()
+    acme = next(n for n, line in enumerate(lines) if key.key_id in line)
+    assert "Acme Diffusion" in lines[acme] and "compositeWithTrainedAlgorithmicMedia" in lines[acme]
+    assert "Acme Labs *" in lines[acme + 1] and "trainedAlgorithmicMedia" in lines[acme + 1]
+    feed = next(line for line in lines if " feed " in line)
+    assert feed.split()[3:5] == ["-", "-"]  # no policy shown for a key that cannot sign
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (
+            ["--source-types", "trainedAlgorithmicMedia,handPainted"],
+            "unknown digital source type 'handPainted'; the known ones are trainedAlgorithmicMedia, "
+            "compositeWithTrainedAlgorithmicMedia, algorithmicMedia",
+        ),
+        (["--source-types", " , "], "name at least one digital source type"),
+        (["--generators", ","], "name at least one generator, or '*' for any"),
+        (["--generators", "Acme\x07"], "a generator name or pattern contains a control character"),
+        (["--generators", "g" * 257], "a generator name or pattern is over 256 characters"),
+    ],
+    ids=["unknown-source-type", "no-source-type", "no-generator", "control-character", "too-long"],
+)
+def test_an_invalid_policy_exits_2_and_creates_nothing(database_url, options, message):
+    result = run(database_url, "create", "--name", "n", "--scopes", "sign", *options)
+    assert result.exit_code == 2, result.output
+    assert message in _flat(result.stderr)
+    assert TOKEN.search(result.output) is None
+    assert "No API keys yet" in run(database_url, "list").stdout
+
+
+def test_a_policy_for_a_key_that_cannot_sign_exits_2(database_url):
+    result = run(database_url, "create", "--name", "feed", "--scopes", "read", "--source-types", "digitalCapture")
+    assert result.exit_code == 2
+    assert "--generators and --source-types are for keys with the sign scope" in _flat(result.stderr)
+    assert "No API keys yet" in run(database_url, "list").stdout
+
+
+def test_policy_shows_and_changes_a_keys_policy_at_once(database_url):
+    from signer.manifest import DigitalSourceType
+
+    created = run(database_url, "create", "--name", "camera app", "--scopes", "sign")
+    token, key_id = TOKEN.search(created.stdout).group(0), TOKEN.search(created.stdout).group(1)
+
+    shown = run(database_url, "policy", key_id)
+    assert shown.exit_code == 0
+    assert f"may claim generators: any; digital source types: {DEFAULT_TYPES}" in _flat(shown.stdout)
+
+    changed = run(database_url, "policy", key_id, "--source-types", "digitalCapture,computationalCapture")
+    assert changed.exit_code == 0, changed.output
+    out = _flat(changed.stdout)
+    assert f"Signing policy of API key {key_id} changed." in out
+    assert f"before: may claim generators: any; digital source types: {DEFAULT_TYPES}" in out
+    assert "now: may claim generators: any; digital source types: computationalCapture,digitalCapture" in out
+    with open_store(database_url, pool_size=1) as store:
+        policy = store.authenticate(token).signing_policy
+    assert policy.any_generator  # not given: kept
+    assert policy.source_types == {DigitalSourceType.DIGITAL_CAPTURE, DigitalSourceType.COMPUTATIONAL_CAPTURE}
+
+    everything = run(database_url, "policy", key_id, "--generators", "Demo Camera", "--source-types", "*")
+    assert "now: may claim generators: 'Demo Camera'; digital source types: any (digitalCapture included)" in (
+        _flat(everything.stdout)
+    )
+    with open_store(database_url, pool_size=1) as store:
+        assert store.authenticate(token).signing_policy.source_types == frozenset(DigitalSourceType)
+
+
+def test_policy_on_an_unknown_revoked_or_non_sign_key_exits_2(database_url):
+    assert run(database_url, "policy", "nosuchkey0").exit_code == 2
+    unknown = run(database_url, "policy", "nosuchkey0", "--generators", "x")
+    assert unknown.exit_code == 2 and "no API key has the id 'nosuchkey0'" in unknown.stderr
+
+    reader = TOKEN.search(run(database_url, "create", "--name", "feed", "--scopes", "read").stdout).group(1)
+    assert "has no sign scope: no signing policy applies" in _flat(run(database_url, "policy", reader).stdout)
+    refused = run(database_url, "policy", reader, "--generators", "x")
+    assert refused.exit_code == 2 and "has no sign scope" in refused.stderr
+
+    signer = TOKEN.search(run(database_url, "create", "--name", "old", "--scopes", "sign").stdout).group(1)
+    run(database_url, "revoke", signer)
+    revoked = run(database_url, "policy", signer, "--source-types", "digitalCapture")
+    assert revoked.exit_code == 2 and "is revoked" in revoked.stderr
+
+    bad = run(database_url, "policy", signer, "--source-types", "nope")
+    assert bad.exit_code == 2 and "unknown digital source type 'nope'" in _flat(bad.stderr)

@@ -108,6 +108,9 @@ async def _sign(request: Request, key: ApiKey, services: Services) -> Response:
         parent = form.optional_file("parent")
         media_id = optional_media_id(form.text("media_id"))
         generation = _generation_request(form, parent)
+        # The key's signing policy (403 signing_policy), before any work: a refusal signs, stores
+        # and audits nothing.
+        key.signing_policy.check(generation)
         # Junk is refused (415) here, without taking one of the engine threads.
         await work.in_thread(detect_format, upload.path)
 
@@ -134,7 +137,8 @@ async def _sign(request: Request, key: ApiKey, services: Services) -> Response:
             input_sha256=upload.sha256,
             output_sha256=verdict.sha256,
             manifest_label=result.manifest_label,
-            certificate_fingerprint=services.engines.certificate_fingerprint,
+            # The certificate this file was actually signed with (identities rotate under a running service).
+            certificate_fingerprint=result.certificate_fingerprint or services.engines.certificate_fingerprint,
             generator=generation.generator_name,
             generator_version=generation.generator_version,
             media_id=media_id,

@@ -1,0 +1,178 @@
+"""Signing policy: which generators and digital source types a caller may claim.
+
+A credential states "made by <generator>, <digital source type>" under the operator's
+certificate, and the service writes whatever the caller declares. A `SigningPolicy` bounds
+those claims per API key, so a key handed to an AI product cannot make its output claim to
+be a camera capture (`digitalCapture`) or human work: a leaked or misused key can at worst
+sign content *as AI output*, never launder it into "captured".
+
+A pure value (no I/O, no store): the store keeps one per API key (app/store/api_keys.py), the
+CLI sets it (`originmark apikey create/policy`), and POST /v1/sign checks each request with
+`check` before anything is signed. It lives in signer/ because it speaks the manifest's own
+vocabulary (`DigitalSourceType`, `GenerationRequest.effective_source_type`); nothing here
+knows about keys, HTTP or SQL. The in-process CLI (`originmark sign`) is the operator
+itself and is not bound by any policy.
+
+- generators: exact names, or patterns where `*` stands for any run of characters
+  (`Acme *`); `*` alone allows any generator. Matching is case-sensitive and whole-name:
+  the name is written into the manifest exactly as given, so the policy sees exactly that.
+- digital source types: a set of IPTC terms. The effective type is checked, so a request
+  that names none is checked against the default it gets (compositeWithTrainedAlgorithmicMedia
+  with a parent, trainedAlgorithmicMedia without).
+
+Configuration mistakes (an empty list, a blank or over-long pattern) fail when the policy is
+built, not when a request is checked.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from signer.errors import SigningError
+from signer.manifest import MAX_GENERATOR_TEXT, DigitalSourceType, GenerationRequest
+
+ANY_GENERATOR = "*"
+MAX_GENERATOR_PATTERNS = 50
+
+# What a key may claim unless granted more: the source types that say the content was made
+# (wholly or in part) by software. None of them claims a capture or a human creation, so a
+# key with this policy cannot make AI output look camera-made or human-made. Three of them
+# are labelled AI in a feed (verifier/label.py); `algorithmicMedia` (made by an algorithm
+# without training data) is still machine-made, and gets the neutral `credentials` label.
+GENERATED_SOURCE_TYPES = frozenset(
+    {
+        DigitalSourceType.TRAINED_ALGORITHMIC_MEDIA,
+        DigitalSourceType.COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA,
+        DigitalSourceType.ALGORITHMIC_MEDIA,
+        DigitalSourceType.COMPOSITE_SYNTHETIC,
+    }
+)
+
+
+class InvalidSigningPolicy(ValueError):
+    """A policy that cannot be built: an empty list, a blank, over-long or control-character pattern."""
+
+
+class SigningNotPermitted(SigningError):
+    """The request claims a generator or a source type that the caller's policy does not allow.
+
+    `generator` / `source_type` are the refused claims (None: that one is allowed);
+    `source_type_defaulted` says the refused type was not named by the caller but is the default
+    it would get; `policy` is what the caller may claim.
+    """
+
+    def __init__(
+        self,
+        *,
+        policy: SigningPolicy,
+        generator: str | None,
+        source_type: DigitalSourceType | None,
+        source_type_defaulted: bool,
+    ) -> None:
+        self.policy = policy
+        self.generator = generator
+        self.source_type = source_type
+        self.source_type_defaulted = source_type_defaulted
+        refused = []
+        if generator is not None:
+            refused.append(f"the generator {generator[:100]!r} (allowed: {policy.describe_generators()})")
+        if source_type is not None:
+            what = "the default digital source type" if source_type_defaulted else "the digital source type"
+            refused.append(f"{what} {source_type.term!r} (allowed: {policy.describe_source_types()})")
+        super().__init__("the signing policy does not allow " + " nor ".join(refused))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SigningPolicy:
+    """The generators and digital source types a caller may claim; immutable, validated when built.
+
+    `generators` is normalised to a sorted tuple without duplicates (just `("*",)` when `*` is
+    among them), so two policies that allow the same claims compare equal.
+    """
+
+    generators: tuple[str, ...]
+    source_types: frozenset[DigitalSourceType]
+
+    def __post_init__(self) -> None:
+        patterns = tuple(self.generators) if not isinstance(self.generators, str) else (self.generators,)
+        if not patterns:
+            raise InvalidSigningPolicy(f"name at least one generator, or {ANY_GENERATOR!r} for any")
+        if len(patterns) > MAX_GENERATOR_PATTERNS:
+            raise InvalidSigningPolicy(f"at most {MAX_GENERATOR_PATTERNS} generator names or patterns")
+        cleaned = set()
+        for pattern in patterns:
+            pattern = pattern.strip()
+            if not pattern:
+                raise InvalidSigningPolicy("a generator name or pattern is blank")
+            if len(pattern) > MAX_GENERATOR_TEXT:
+                raise InvalidSigningPolicy(f"a generator name or pattern is over {MAX_GENERATOR_TEXT} characters")
+            # Control characters and lone surrogates: a generator name sent over HTTP (UTF-8 text)
+            # never matches them; they only hide what the pattern is when it is listed.
+            if any(unicodedata.category(char) in ("Cc", "Cs") for char in pattern):
+                raise InvalidSigningPolicy("a generator name or pattern contains a control character")
+            cleaned.add(pattern)
+        object.__setattr__(self, "generators", (ANY_GENERATOR,) if ANY_GENERATOR in cleaned else tuple(sorted(cleaned)))
+
+        types = frozenset(self.source_types)
+        if not types:
+            raise InvalidSigningPolicy("name at least one digital source type")
+        if not all(isinstance(member, DigitalSourceType) for member in types):
+            raise InvalidSigningPolicy("digital source types must be DigitalSourceType members")
+        object.__setattr__(self, "source_types", types)
+
+    @classmethod
+    def default(cls) -> SigningPolicy:
+        """Any generator, only the generated (AI and algorithmic) source types: what a new sign key gets."""
+        return cls(generators=(ANY_GENERATOR,), source_types=GENERATED_SOURCE_TYPES)
+
+    @classmethod
+    def unrestricted(cls) -> SigningPolicy:
+        """Any generator, ANY source type, digitalCapture included: for the operator's own trusted tools only."""
+        return cls(generators=(ANY_GENERATOR,), source_types=frozenset(DigitalSourceType))
+
+    @classmethod
+    def of(cls, *, generators: Iterable[str], source_types: Iterable[DigitalSourceType]) -> SigningPolicy:
+        return cls(generators=tuple(generators), source_types=frozenset(source_types))
+
+    @property
+    def any_generator(self) -> bool:
+        return self.generators == (ANY_GENERATOR,)
+
+    def allows_generator(self, name: str) -> bool:
+        return any(_pattern(pattern).fullmatch(name) is not None for pattern in self.generators)
+
+    def allows_source_type(self, source_type: DigitalSourceType) -> bool:
+        return source_type in self.source_types
+
+    def check(self, request: GenerationRequest) -> None:
+        """Raise SigningNotPermitted naming every claim of `request` this policy does not allow."""
+        source_type = request.effective_source_type
+        refused_generator = None if self.allows_generator(request.generator_name) else request.generator_name
+        refused_type = None if self.allows_source_type(source_type) else source_type
+        if refused_generator is not None or refused_type is not None:
+            raise SigningNotPermitted(
+                policy=self,
+                generator=refused_generator,
+                source_type=refused_type,
+                source_type_defaulted=request.digital_source_type is None,
+            )
+
+    def source_type_terms(self) -> list[str]:
+        """The allowed IPTC terms, sorted (for messages, storage and display)."""
+        return sorted(member.term for member in self.source_types)
+
+    def describe_generators(self) -> str:
+        return "any generator" if self.any_generator else ", ".join(repr(pattern) for pattern in self.generators)
+
+    def describe_source_types(self) -> str:
+        return ", ".join(self.source_type_terms())
+
+
+@functools.lru_cache(maxsize=1024)
+def _pattern(pattern: str) -> re.Pattern[str]:
+    """`Acme *` -> a whole-string regex where only `*` is special (any characters, newlines too)."""
+    return re.compile(".*".join(re.escape(part) for part in pattern.split("*")), re.DOTALL)
