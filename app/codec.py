@@ -3,7 +3,9 @@
 pydantic's TypeAdapter reads the frozen dataclasses of verifier/ directly, so the wire
 and storage form is exactly the fields of `Verdict` and `Label` (enums as their values,
 datetimes in ISO 8601) and decodes back to equal objects. A field added later has a default,
-so JSON stored before it still decodes (e.g. `error_code`: None for older `error` verdicts).
+so JSON stored before it still decodes (e.g. `error_code`: None for older `error` verdicts;
+`time_stamp`: None for verdicts stored before time-stamps were reported, which keep their
+`time_stamped` flag).
 """
 
 from __future__ import annotations

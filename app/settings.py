@@ -7,6 +7,7 @@ constructor arguments built from a `Settings` instance here.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -71,7 +72,87 @@ class Settings(BaseSettings):
 
     # Issue 5 (production signing). Each area adds its settings in its own block.
     # --- issue 5: key backends and rotation ---
+    # Where the signing key lives (keys/backends): "pem" (ORIGINMARK_SIGNING_KEY or KEYS_DIR/key.pem),
+    # "pkcs11" (an HSM, or a SoftHSM2 token) or "aws-kms". The chain is ORIGINMARK_SIGNING_CHAIN or
+    # KEYS_DIR/chain.pem for every backend. With KEYS_DIR/identities/ present, each identity says
+    # where its own key is (identities/NAME/key.pem or backend.json) and KEYS_DIR/active names the
+    # one that signs (`originmark keys rotate --to NAME` switches a running service without restart);
+    # the PKCS#11 PIN settings below then apply to PKCS#11 identities without a pin_file of their own.
+    key_backend: Literal["pem", "pkcs11", "aws-kms"] = "pem"
+    pkcs11_module: Path | None = None  # the token vendor's library, e.g. /usr/lib/softhsm/libsofthsm2.so
+    pkcs11_token_label: str | None = None
+    pkcs11_key_label: str | None = None  # CKA_LABEL of the EC key pair in the token
+    pkcs11_pin_file: Path | None = None  # a file holding the user PIN (mode 0600): preferred
+    pkcs11_pin: SecretStr | None = None  # or the PIN itself (never logged or shown)
+    # AWS KMS: credentials come from the standard AWS chain (role, AWS_PROFILE, AWS_ACCESS_KEY_ID...),
+    # never from here.
+    kms_key_id: str | None = None  # key id, key ARN or alias/NAME of an ECC_NIST_P256 SIGN_VERIFY key
+    kms_region: str | None = None  # default: the AWS chain's region
+    kms_endpoint_url: str | None = None  # a VPC endpoint (or a local emulator)
+
+    @model_validator(mode="after")
+    def _key_backend_is_complete(self) -> "Settings":
+        if self.key_backend == "pkcs11":
+            missing = [
+                f"ORIGINMARK_{name.upper()}"
+                for name in ("pkcs11_module", "pkcs11_token_label", "pkcs11_key_label")
+                if not getattr(self, name)
+            ]
+            if missing:
+                raise ValueError(f"ORIGINMARK_KEY_BACKEND=pkcs11 needs {', '.join(missing)}")
+            if (self.pkcs11_pin is None) == (self.pkcs11_pin_file is None):
+                raise ValueError(
+                    "ORIGINMARK_KEY_BACKEND=pkcs11 needs ORIGINMARK_PKCS11_PIN_FILE or ORIGINMARK_PKCS11_PIN (one of them)"
+                )
+        if self.key_backend == "aws-kms" and not self.kms_key_id:
+            raise ValueError("ORIGINMARK_KEY_BACKEND=aws-kms needs ORIGINMARK_KMS_KEY_ID")
+        if self.key_backend != "pem" and self.signing_key is not None:
+            raise ValueError(
+                f"ORIGINMARK_SIGNING_KEY is a PEM key file, but ORIGINMARK_KEY_BACKEND={self.key_backend} keeps the "
+                "key elsewhere: unset it (ORIGINMARK_SIGNING_CHAIN alone names the chain)"
+            )
+        return self
+
     # --- issue 5: time-stamps ---
+    # RFC 3161 time-stamps on every signature: the authority is `time_stamp_url` above
+    # (ORIGINMARK_TIME_STAMP_URL); ORIGINMARK_TSA_URL is accepted as another name for it (the two
+    # must not disagree). A verdict reports a time-stamp's time, authority and trust list.
+    tsa_url: str | None = None
+    # The operator's TSA anchors (PEM roots or intermediates): time-stamps from authorities under
+    # them are trusted and reported as trust list "local-tsa" (the C2PA TSA list ships as "c2pa-tsa").
+    # They vouch for time-stamps only: a content signer chaining to them alone is not trusted.
+    tsa_trust_anchors: Path | None = None
+    # A time-stamp that fails while signing (refused connection, HTTP error, malformed or mismatched
+    # reply, or no answer within the engine's fixed 30 s) is retried this many times, after
+    # tsa_retry_delay_seconds, then twice that, ...; then signing fails: HTTP 503
+    # `time_stamp_unavailable`, CLI exit 1. Never a credential without its time-stamp. The start-up
+    # probe tries once, so a wrong URL stops the service at start. With a TSA set, every retry
+    # timing out must fit in ORIGINMARK_SIGN_TIMEOUT_SECONDS (checked here).
+    tsa_retries: int = Field(default=2, ge=0, le=10)
+    tsa_retry_delay_seconds: float = Field(default=1.0, ge=0, le=60, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _one_time_stamping_authority(self) -> "Settings":
+        if self.tsa_url is not None:
+            if self.time_stamp_url is not None and self.time_stamp_url != self.tsa_url:
+                raise ValueError(
+                    "ORIGINMARK_TSA_URL and ORIGINMARK_TIME_STAMP_URL name different time-stamping authorities; "
+                    "set one of them"
+                )
+            self.time_stamp_url = self.tsa_url
+        if self.time_stamp_url is not None:
+            from signer.time_stamping import TimeStampRetries  # no engine import: a small module
+
+            worst = TimeStampRetries(retries=self.tsa_retries, delay_seconds=self.tsa_retry_delay_seconds)
+            if worst.worst_case_seconds() >= self.sign_timeout_seconds:
+                raise ValueError(
+                    f"ORIGINMARK_TSA_RETRIES={self.tsa_retries} with ORIGINMARK_TSA_RETRY_DELAY_SECONDS="
+                    f"{self.tsa_retry_delay_seconds:g} can spend {worst.worst_case_seconds():g} s on a silent "
+                    "time-stamping authority, more than ORIGINMARK_SIGN_TIMEOUT_SECONDS="
+                    f"{self.sign_timeout_seconds:g}: lower the retries or raise the sign timeout"
+                )
+        return self
+
     # --- issue 5: signing policy ---
 
     # `originmark verify --server`: the CLI as a client of a running service. A URL here makes
@@ -91,9 +172,48 @@ class Settings(BaseSettings):
     web_max_upload_bytes: int = Field(default=64 * 1024**2, gt=0)
     web_max_pending: int = Field(default=8, ge=1, le=1024)  # the page's uploads being received or verified
 
+    # --- issue 6: object storage ---
+    # Where jobs read sources and write outputs (app/objects). s3://bucket/key URIs go to S3 or an
+    # S3-compatible server (MinIO, SeaweedFS, Ceph, R2...); file:// URIs and plain paths go to one
+    # local folder, objects_dir (a relative path is relative to it; nothing outside it is served).
+    # S3 credentials come from the standard AWS chain (AWS_PROFILE, AWS_ACCESS_KEY_ID and
+    # AWS_SECRET_ACCESS_KEY, a role...), never from here, and are never logged: the settings below
+    # say only where and how to connect.
+    objects_dir: Path = Path("./data/objects")
+    # Where originmark keeps objects of its own (a job's uploaded source until a worker takes it):
+    # unset, objects_dir; with API and workers on several machines, a shared s3://bucket/prefix/.
+    objects_url: str | None = None
+    s3_endpoint_url: str | None = None  # e.g. http://127.0.0.1:9000 (MinIO, SeaweedFS); unset: AWS S3
+    s3_region: str | None = None  # unset: the AWS chain's (AWS_REGION, the profile); then us-east-1
+    s3_addressing_style: Literal["auto", "virtual", "path"] = "auto"  # self-hosted servers mostly need "path"
+    # Uploads over one part are multipart, one part held in memory at a time (S3: 5 MiB to 5 GiB;
+    # the part grows by itself for files over 10,000 parts).
+    s3_part_size_mb: int = Field(default=16, ge=5, le=5 * 1024)
+    s3_max_attempts: int = Field(default=5, ge=1, le=20)  # per request, with backoff (throttling, 5xx, resets)
+    s3_connect_timeout_seconds: float = Field(default=10.0, gt=0, allow_inf_nan=False)
+    s3_read_timeout_seconds: float = Field(default=60.0, gt=0, allow_inf_nan=False)
+    # A CRC32 checksum with every upload, checked by the store (botocore's default); "when_required"
+    # for older S3-compatible servers that reject the checksum headers.
+    s3_checksums: Literal["when_supported", "when_required"] = "when_supported"
+
+    @model_validator(mode="after")
+    def _object_storage_is_well_formed(self) -> "Settings":
+        if self.s3_endpoint_url is not None and not self.s3_endpoint_url.startswith(("http://", "https://")):
+            raise ValueError("ORIGINMARK_S3_ENDPOINT_URL must start with http:// or https://")
+        if self.objects_url is not None:
+            from app.objects.errors import InvalidObjectUri  # small modules: no boto3 import here
+            from app.objects.location import parse_object_uri
+
+            try:
+                parse_object_uri(self.objects_url)
+            except InvalidObjectUri as error:
+                raise ValueError(f"ORIGINMARK_OBJECTS_URL: {error.message}") from None
+        return self
+
     @model_validator(mode="after")
     def _chain_and_key_come_together(self) -> "Settings":
-        if (self.signing_chain is None) != (self.signing_key is None):
+        # (Only for PEM keys: other key backends take the chain alone, see the issue 5 block.)
+        if self.key_backend == "pem" and (self.signing_chain is None) != (self.signing_key is None):
             raise ValueError(
                 "set both ORIGINMARK_SIGNING_CHAIN and ORIGINMARK_SIGNING_KEY, or neither "
                 "(then ORIGINMARK_KEYS_DIR is used)"

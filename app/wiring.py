@@ -6,20 +6,63 @@ constructor arguments come from.
 
 from __future__ import annotations
 
-from keys.loader import load_signing_key
+import dataclasses
+import datetime
+import os
+import shutil
+from pathlib import Path
+
+from keys.backends.spec import KeySpec, KmsKeySpec, PemKeySpec, Pkcs11KeySpec
+from keys.credential import load_credential
+from keys.identities import (
+    CA_FILENAME,
+    CHAIN_FILENAME,
+    KEY_FILENAME,
+    FixedIdentity,
+    IdentityDirectory,
+    IdentitySource,
+    PinDefaults,
+    SigningIdentity,
+)
+from keys.names import describe_certificate
+from keys.signing_key import SigningKey
 from signer.engine import ContentSigner, SignerOptions
 from signer.isolation import IsolatedSigner, SignLimits
+from signer.rotation import RotatingSigner
 from verifier.isolation import IsolatedVerifier, VerifyLimits
 from verifier.remote_manifest import RemoteManifestPolicy
 from verifier.trust import TrustPolicy, default_trust_policy
 
 from app.settings import Settings
 
+# A signing worker reads the PKCS#11 PIN from this variable of its own environment (the name of
+# the setting it came from): signer/isolation.py puts it there when it starts the worker.
+PKCS11_PIN_VARIABLE = "ORIGINMARK_PKCS11_PIN"
+
+# The name of the one identity of the single chain.pem/key.pem (or explicit settings) layout.
+DEFAULT_IDENTITY = "default"
+
 
 def build_trust_policy(settings: Settings) -> TrustPolicy:
-    anchor_path = settings.local_anchor_path
-    local_pem = anchor_path.read_text() if anchor_path.is_file() else None
-    return default_trust_policy(local_anchors_pem=local_pem)
+    # ORIGINMARK_TSA_TRUST_ANCHORS is explicit: a missing or unreadable file stops start-up (OSError).
+    tsa_pem = settings.tsa_trust_anchors.read_text() if settings.tsa_trust_anchors is not None else None
+    return default_trust_policy(local_anchors_pem=_local_anchors_pem(settings), tsa_anchors_pem=tsa_pem)
+
+
+def _local_anchors_pem(settings: Settings) -> str | None:
+    """ORIGINMARK_LOCAL_TRUST_ANCHORS; by default KEYS_DIR/ca.pem plus each identity's development ca.pem.
+
+    Identities are read once, at start-up: an identity added later verifies as `valid`
+    (unrecognized) on this service until it restarts, unless its root is already an anchor.
+    """
+    if settings.local_trust_anchors is not None:
+        path = settings.local_trust_anchors
+        return path.read_text() if path.is_file() else None
+    paths = [settings.local_anchor_path]
+    if identities_in_use(settings):
+        paths.extend(sorted(identity_directory(settings).root.glob(f"*/{CA_FILENAME}")))
+    pems = [path.read_text() for path in paths if path.is_file()]
+    return "".join(pem if pem.endswith("\n") else pem + "\n" for pem in pems) or None
 
 
 def build_verify_limits(settings: Settings) -> VerifyLimits:
@@ -45,13 +88,87 @@ def build_verifier(settings: Settings, *, workers: int) -> IsolatedVerifier:
 
 
 def build_signer_options(settings: Settings) -> SignerOptions:
-    return SignerOptions(thumbnails=settings.thumbnails, time_stamp_url=settings.time_stamp_url)
+    return SignerOptions(
+        thumbnails=settings.thumbnails,
+        time_stamp_url=settings.time_stamp_url,
+        time_stamp_retries=settings.tsa_retries,
+        time_stamp_retry_delay_seconds=settings.tsa_retry_delay_seconds,
+    )
+
+
+# --- signing identities and key backends ---
+
+
+def configured_key_spec(settings: Settings) -> KeySpec:
+    """The single identity's key as the settings describe it (ORIGINMARK_KEY_BACKEND and its settings)."""
+    if settings.key_backend == "pkcs11":
+        return Pkcs11KeySpec(
+            chain_path=settings.chain_path,
+            module=settings.pkcs11_module,
+            token_label=settings.pkcs11_token_label,
+            key_label=settings.pkcs11_key_label,
+            **dataclasses.asdict(_pin_source(settings)),
+        )
+    if settings.key_backend == "aws-kms":
+        return KmsKeySpec(
+            chain_path=settings.chain_path,
+            key_id=settings.kms_key_id,
+            region=settings.kms_region,
+            endpoint_url=settings.kms_endpoint_url,
+        )
+    return PemKeySpec(chain_path=settings.chain_path, key_path=settings.key_path)
+
+
+def _pin_source(settings: Settings) -> PinDefaults:
+    if settings.pkcs11_pin_file is not None:
+        return PinDefaults(pin_file=settings.pkcs11_pin_file)
+    if settings.pkcs11_pin is not None:
+        return PinDefaults(pin_variable=PKCS11_PIN_VARIABLE)
+    return PinDefaults()
+
+
+def signing_secrets(settings: Settings) -> dict[str, str]:
+    """What a signing worker gets in its environment besides the inherited one (the PIN, if set)."""
+    if settings.pkcs11_pin is None:
+        return {}
+    return {PKCS11_PIN_VARIABLE: settings.pkcs11_pin.get_secret_value()}
+
+
+def _pin_for(spec: KeySpec, settings: Settings) -> str | None:
+    if isinstance(spec, Pkcs11KeySpec) and spec.pin_variable == PKCS11_PIN_VARIABLE:
+        return signing_secrets(settings).get(PKCS11_PIN_VARIABLE)
+    return None
+
+
+def identities_in_use(settings: Settings) -> bool:
+    """KEYS_DIR/identities/ holds the identities (explicit ORIGINMARK_SIGNING_CHAIN wins over it)."""
+    return settings.signing_chain is None and IdentityDirectory.in_use(settings.keys_dir)
+
+
+def identity_directory(settings: Settings) -> IdentityDirectory:
+    """KEYS_DIR's identities; PKCS#11 identities without a pin_file get the PIN settings."""
+    return IdentityDirectory(settings.keys_dir, pin_defaults=_pin_source(settings))
+
+
+def build_identity_source(settings: Settings) -> IdentitySource:
+    if identities_in_use(settings):
+        return identity_directory(settings)
+    return FixedIdentity(SigningIdentity(name=DEFAULT_IDENTITY, spec=configured_key_spec(settings)))
+
+
+def load_identity(settings: Settings, identity: SigningIdentity) -> SigningKey:
+    """Load and check an identity's credential in this process (close() it when done)."""
+    return load_credential(identity.spec, pin=_pin_for(identity.spec, settings))
+
+
+def load_active_credential(settings: Settings) -> SigningKey:
+    """The credential the service would sign with now, loaded and checked (close() it when done)."""
+    return load_identity(settings, build_identity_source(settings).active())
 
 
 def build_content_signer(settings: Settings) -> ContentSigner:
     """In this process: for the operator's own files (the CLI). Uploads go to `build_isolated_signer`."""
-    signing_key = load_signing_key(chain_path=settings.chain_path, key_path=settings.key_path)
-    return ContentSigner(signing_key=signing_key, options=build_signer_options(settings))
+    return ContentSigner(signing_key=load_active_credential(settings), options=build_signer_options(settings))
 
 
 def build_sign_limits(settings: Settings) -> SignLimits:
@@ -60,12 +177,87 @@ def build_sign_limits(settings: Settings) -> SignLimits:
     )
 
 
-def build_isolated_signer(settings: Settings) -> IsolatedSigner:
-    """Signing worker processes for uploads; each loads the key from the configured paths itself."""
+def build_isolated_signer(settings: Settings, identity: SigningIdentity | None = None) -> IsolatedSigner:
+    """Signing worker processes for uploads; each loads the key from its spec itself (the active identity's by default)."""
+    identity = identity or build_identity_source(settings).active()
     return IsolatedSigner(
-        chain_path=settings.chain_path,
-        key_path=settings.key_path,
+        credential=identity.spec,
         options=build_signer_options(settings),
         limits=build_sign_limits(settings),
         workers=settings.sign_workers,
+        secret_environment=signing_secrets(settings),
     )
+
+
+def build_rotating_signer(settings: Settings) -> RotatingSigner:
+    """The service's signer: the active identity's worker pool, switched when `keys rotate` changes it."""
+    return RotatingSigner(
+        source=build_identity_source(settings),
+        open_pool=lambda identity: build_isolated_signer(settings, identity),
+    )
+
+
+def check_signing_credential(settings: Settings) -> None:
+    """Load and check the active identity's credential, then let it go (a KeyProblem when it cannot sign)."""
+    load_active_credential(settings).close()
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class IdentityCheck:
+    """An identity that loaded, passed the profile and possession checks, and signed the engine's probe."""
+
+    name: str
+    subject: str
+    certificate_fingerprint: str
+    expires_at: datetime.datetime
+    key_description: str
+    probe_state: str  # "Trusted" or "Valid" (the probe read back with the chain's own root as anchor)
+
+
+def check_identity(settings: Settings, identity: SigningIdentity) -> IdentityCheck:
+    """Check `identity` fully, as a signing worker would start with it (KeyProblem / SigningError if not)."""
+    signing_key = load_identity(settings, identity)
+    try:
+        signer = ContentSigner(signing_key=signing_key, options=build_signer_options(settings))
+        signer.close()
+        return IdentityCheck(
+            name=identity.name,
+            subject=describe_certificate(signing_key.leaf),
+            certificate_fingerprint=signing_key.certificate_fingerprint,
+            expires_at=signing_key.expires_at,
+            key_description=signing_key.key_description,
+            probe_state=signer.probe.state,
+        )
+    finally:
+        signing_key.close()
+
+
+def adopt_single_identity(settings: Settings) -> str | None:
+    """Before the first identity is made: move the single layout's credential in as identity "default", active.
+
+    So that making a second identity never silently drops the one the service signs with today
+    (KEYS_DIR/chain.pem + key.pem, or a chain whose key is in a token / KMS per the settings).
+    Returns the adopted name, or None when there was nothing to adopt.
+    """
+    if settings.signing_chain is not None or identities_in_use(settings) or not settings.chain_path.is_file():
+        return None
+    identities = identity_directory(settings)
+    spec = configured_key_spec(settings)
+    target = identities.create_directory(DEFAULT_IDENTITY)
+    moved: list[tuple[Path, Path]] = []
+    try:
+        for source, name in ((settings.chain_path, CHAIN_FILENAME), (getattr(spec, "key_path", None), KEY_FILENAME)):
+            if source is not None:
+                os.replace(source, target / name)  # one copy of the key, never two
+                moved.append((target / name, source))
+        if not isinstance(spec, PemKeySpec):
+            identities.write_backend(target, dataclasses.replace(spec, chain_path=target / CHAIN_FILENAME))
+        if settings.local_anchor_path.is_file():
+            shutil.copyfile(settings.local_anchor_path, target / CA_FILENAME)
+        identities.activate(DEFAULT_IDENTITY)
+    except BaseException:
+        for destination, source in reversed(moved):
+            os.replace(destination, source)
+        shutil.rmtree(target, ignore_errors=True)
+        raise
+    return DEFAULT_IDENTITY

@@ -83,3 +83,15 @@ class DisallowedCertificateSignature(KeyProblem):
 
 class UnsupportedCertificate(KeyProblem):
     """The signing certificate is malformed for C2PA (not v3, an unknown critical extension, ...)."""
+
+
+class KeyBackendUnavailable(KeyProblem):
+    """The key's backend (PKCS#11 module or token, AWS KMS) cannot be reached, or refused the key."""
+
+
+class ExtractableKey(KeyProblem):
+    """A token key that could be exported from the token: it would not be protected by it."""
+
+
+class IdentityProblem(KeyProblem):
+    """A signing identity (ORIGINMARK_KEYS_DIR/identities/NAME) is missing, malformed, or none is active."""

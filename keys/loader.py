@@ -16,6 +16,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 
 from keys.algorithms import SupportedPrivateKey, algorithm_for_key
+from keys.backends.local import LocalKeyHandle
 from keys.errors import UnreadableCredentials, UnsupportedKeyType
 from keys.profile import check_signing_chain
 from keys.signing_key import SigningKey
@@ -39,7 +40,11 @@ def load_signing_key(*, chain_path: Path, key_path: Path, now: datetime.datetime
         chain_path=chain_path,
         key_path=key_path,
     )
-    return SigningKey(algorithm=algorithm, certificates=certificates, private_key=private_key)
+    return SigningKey(
+        algorithm=algorithm,
+        certificates=certificates,
+        key=LocalKeyHandle(private_key, description=f"the key file {key_path}"),
+    )
 
 
 def key_file_is_private(key_path: Path) -> bool:

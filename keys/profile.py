@@ -18,7 +18,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, ObjectIdentifier, SignatureAlgorithmOID
 
-from keys.algorithms import SupportedPrivateKey, algorithm_for_key
+from keys.algorithms import SupportedPrivateKey, SupportedPublicKey, algorithm_for_key
 from keys.certificates import (
     C2PA_CLAIM_SIGNING_EKU,
     DOCUMENT_SIGNING_EKU,
@@ -117,14 +117,20 @@ _OPENSSL_EXTENSIONS_HINT = (
 def check_signing_chain(
     *,
     certificates: tuple[x509.Certificate, ...] | list[x509.Certificate],
-    private_key: SupportedPrivateKey,
+    private_key: SupportedPrivateKey | SupportedPublicKey,
     now: datetime.datetime,
     chain_path: Path | None = None,
     key_path: Path | None = None,
+    key_description: str | None = None,
 ) -> None:
     """Raise the first KeyProblem with this chain and key; return None when they meet the profile."""
     problems = find_chain_problems(
-        certificates=certificates, private_key=private_key, now=now, chain_path=chain_path, key_path=key_path
+        certificates=certificates,
+        private_key=private_key,
+        now=now,
+        chain_path=chain_path,
+        key_path=key_path,
+        key_description=key_description,
     )
     if problems:
         raise problems[0]
@@ -133,19 +139,24 @@ def check_signing_chain(
 def find_chain_problems(
     *,
     certificates: tuple[x509.Certificate, ...] | list[x509.Certificate],
-    private_key: SupportedPrivateKey,
+    private_key: SupportedPrivateKey | SupportedPublicKey,
     now: datetime.datetime,
     chain_path: Path | None = None,
     key_path: Path | None = None,
+    key_description: str | None = None,
 ) -> tuple[KeyProblem, ...]:
     """Every problem with this chain and key, most fundamental first.
 
     Order matters for the first one: a key that does not match, or a chain whose signing
     certificate is not first, makes every later finding about the wrong certificate.
-    `chain_path`/`key_path` only name the files in the messages.
+    `private_key` may be the public half of a key kept in an HSM or KMS (keys/backends), which
+    `key_description` then names. `chain_path`/`key_path` only name the files in the messages.
     """
     chain_name = f"the chain file {chain_path}" if chain_path is not None else "the certificate chain"
-    key_name = f"the key file {key_path}" if key_path is not None else "the private key"
+    if key_description is not None:
+        key_name = key_description
+    else:
+        key_name = f"the key file {key_path}" if key_path is not None else "the private key"
     certificates = tuple(certificates)
     if not certificates:
         return (
@@ -169,7 +180,7 @@ def find_chain_problems(
         chain_name=chain_name,
         key_name=key_name,
         chain_file=str(chain_path or "chain.pem"),
-        key_file=str(key_path or "key.pem"),
+        key_file=str(key_path or "key.pem") if key_description is None else None,
     )
     if key_problem is not None:
         # Everything else would be reported about a certificate that is not ours.
@@ -189,14 +200,15 @@ def _public_key_bytes(key) -> bytes:
 
 def _key_match_problem(
     certificates: tuple[x509.Certificate, ...],
-    private_key: SupportedPrivateKey,
+    private_key: SupportedPrivateKey | SupportedPublicKey,
     *,
     chain_name: str,
     key_name: str,
     chain_file: str,
-    key_file: str,
+    key_file: str | None,
 ) -> KeyProblem | None:
-    key_bytes = _public_key_bytes(private_key.public_key())
+    public_key = private_key if isinstance(private_key, SupportedPublicKey) else private_key.public_key()
+    key_bytes = _public_key_bytes(public_key)
     leaf = certificates[0]
     if _public_key_bytes(leaf.public_key()) == key_bytes:
         return None
@@ -215,12 +227,22 @@ def _key_match_problem(
         if leaf_is_ca
         else ""
     )
+    if key_file is None:  # a key in an HSM or KMS: there is no key file to compare
+        fix = (
+            "point the backend at the key this certificate was issued for, or have a certificate issued for this "
+            "key's public key (`originmark keys init --identity NAME --backend ...` issues a development one); "
+            f"`openssl x509 -in {shlex.quote(chain_file)} -noout -pubkey` shows the certificate's public key"
+        )
+    else:
+        fix = (
+            "use the key this certificate was issued for, or the certificate issued for this key; these two commands "
+            f"must print the same digest: `openssl x509 -in {shlex.quote(chain_file)} -noout -pubkey | openssl sha256` "
+            f"and `openssl pkey -in {shlex.quote(key_file)} -pubout | openssl sha256`"
+        )
     return KeyDoesNotMatchCertificate(
         f"{key_name} does not belong to the signing certificate ({describe_certificate(leaf)}), the first "
         f"certificate in {chain_name}{hint}",
-        "use the key this certificate was issued for, or the certificate issued for this key; these two commands "
-        f"must print the same digest: `openssl x509 -in {shlex.quote(chain_file)} -noout -pubkey | openssl sha256` "
-        f"and `openssl pkey -in {shlex.quote(key_file)} -pubout | openssl sha256`",
+        fix,
     )
 
 

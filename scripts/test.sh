@@ -13,4 +13,10 @@ if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null && [ "$(id -u)" =
         || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)) \
         || echo "warning: could not install chromium; the browser tests will be skipped" >&2
 fi
+# tests/keys signs through a real SoftHSM2 token (PKCS#11); without it those tests are skipped.
+if ! command -v softhsm2-util >/dev/null && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+    (apt-get install -y -qq softhsm2 >/dev/null 2>&1 \
+        || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq softhsm2 >/dev/null)) \
+        || echo "warning: could not install softhsm2; the PKCS#11 key backend tests will be skipped" >&2
+fi
 exec python -m pytest "$@"

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import io
 import os
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -28,7 +30,7 @@ import c2pa
 
 from keys.algorithms import SigningAlgorithm
 from keys.signing_key import SigningKey
-from signer.engine_errors import translate_engine_error
+from signer.engine_errors import redacted_url, translate_engine_error
 from signer.engine_settings import signing_settings
 from signer.errors import (
     DestinationUnwritable,
@@ -52,6 +54,7 @@ from signer.manifest import (
 from signer.output import UnchangedAssetSink, atomic_output, write_atomically
 from signer.probe import ProbeResult, check_probe_output, describe_signing_failure, probe_image_jpeg
 from signer.self_check import OwnOutputReader, chain_anchor_pem
+from signer.time_stamping import TimeStampRetries, store_has_time_stamp, with_time_stamp_retries
 
 _ENGINE_ALGORITHMS = {
     SigningAlgorithm.ES256: c2pa.C2paSigningAlg.ES256,
@@ -68,12 +71,24 @@ class SignerOptions:
 
     thumbnails: bool = False  # the engine's thumbnails cost 4-5x the signing time
     time_stamp_url: str | None = None  # RFC 3161 TSA; when set and unreachable, signing fails
+    # A failed time-stamp is retried this many times (after the delay, then twice it, ...), then
+    # signing fails with TimeStampUnavailable (signer/time_stamping.py). Not at start-up: the probe tries once.
+    time_stamp_retries: int = 2
+    time_stamp_retry_delay_seconds: float = 1.0
 
     def __post_init__(self) -> None:
         if self.time_stamp_url is not None and not self.time_stamp_url.startswith(("http://", "https://")):
             raise SigningError(
-                f"the time-stamping authority URL {self.time_stamp_url!r} is not an http:// or https:// URL"
+                f"the time-stamping authority URL {redacted_url(self.time_stamp_url)!r} is not an http:// or "
+                "https:// URL"
             )
+        try:
+            self.time_stamp_retry_policy()
+        except ValueError as error:
+            raise SigningError(str(error)) from error
+
+    def time_stamp_retry_policy(self) -> TimeStampRetries:
+        return TimeStampRetries(retries=self.time_stamp_retries, delay_seconds=self.time_stamp_retry_delay_seconds)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -90,6 +105,9 @@ class SignResult:
     bytes_written: int  # size of `destination`
     manifest_bytes: int  # size of the manifest store
     elapsed_seconds: float
+    # SHA-256 (hex) of the signing certificate this file was signed with: with several signing
+    # identities (key rotation) the one actually used, for the audit log.
+    certificate_fingerprint: str | None = None
 
 
 class ContentSigner:
@@ -97,13 +115,14 @@ class ContentSigner:
 
     def __init__(self, *, signing_key: SigningKey, options: SignerOptions) -> None:
         self._options = options
+        self._certificate_fingerprint = signing_key.certificate_fingerprint
         self._originmark_version = originmark_version()
         anchor_pem, anchor_is_issuer = chain_anchor_pem(signing_key.chain_pem)
         self._own_output = OwnOutputReader(chain_pem=signing_key.chain_pem)
         try:
             algorithm = _ENGINE_ALGORITHMS[SigningAlgorithm(signing_key.algorithm)]
             self._signer = c2pa.Signer.from_callback(
-                signing_key.sign, algorithm, signing_key.chain_pem, options.time_stamp_url
+                self._signature_callback(signing_key), algorithm, signing_key.chain_pem, options.time_stamp_url
             )
             self._context = c2pa.Context.from_dict(
                 signing_settings(
@@ -118,8 +137,43 @@ class ContentSigner:
     def options(self) -> SignerOptions:
         return self._options
 
+    def _signature_callback(self, signing_key: SigningKey):
+        """`signing_key.sign` for the engine, remembering (per thread) why a key backend failed.
+
+        The engine calls back on the signing thread and turns any exception into "COSE signature
+        invalid"; `_sign` uses what was remembered to report an HSM or KMS outage as such.
+        """
+        self._key_failures = threading.local()
+
+        def sign(data: bytes) -> bytes:
+            try:
+                return signing_key.sign(data)
+            except Exception as error:
+                self._key_failures.error = error
+                raise
+
+        return sign
+
     def sign_file(self, *, source: Path, destination: Path, request: GenerationRequest) -> SignResult:
         """Write `source` with Content Credentials embedded to `destination` (replaced atomically)."""
+        return self._retrying_time_stamps(
+            lambda: self._sign_file_once(source=source, destination=destination, request=request)
+        )
+
+    def sign_sidecar(self, *, source: Path, sidecar: Path, request: GenerationRequest) -> SignResult:
+        """Write a `.c2pa` manifest store for `source` to `sidecar`; `source` is left untouched."""
+        return self._retrying_time_stamps(
+            lambda: self._sign_sidecar_once(source=source, sidecar=sidecar, request=request)
+        )
+
+    def _retrying_time_stamps(self, attempt: Callable[[], SignResult]) -> SignResult:
+        # A builder is single-use and a failed attempt's output is discarded (atomic_output):
+        # each retry is a whole new signature.
+        if self._options.time_stamp_url is None:
+            return attempt()
+        return with_time_stamp_retries(attempt, retries=self._options.time_stamp_retry_policy())
+
+    def _sign_file_once(self, *, source: Path, destination: Path, request: GenerationRequest) -> SignResult:
         started = time.perf_counter()
         media_format = detect_format(source)
         refuse_overwriting_source(source, destination)
@@ -141,8 +195,7 @@ class ContentSigner:
             started=started,
         )
 
-    def sign_sidecar(self, *, source: Path, sidecar: Path, request: GenerationRequest) -> SignResult:
-        """Write a `.c2pa` manifest store for `source` to `sidecar`; `source` is left untouched."""
+    def _sign_sidecar_once(self, *, source: Path, sidecar: Path, request: GenerationRequest) -> SignResult:
         started = time.perf_counter()
         media_format = detect_format(source)
         refuse_overwriting_source(source, sidecar)
@@ -214,9 +267,25 @@ class ContentSigner:
         self, builder: c2pa.Builder, media_format: MediaFormat, source: BinaryIO, output, *, subject: str
     ) -> bytes:
         try:
-            return builder.sign(self._signer, media_format.mime, source, output)  # closes the builder
+            manifest = builder.sign(self._signer, media_format.mime, source, output)  # closes the builder
         except c2pa.C2paError as error:
+            backend_failure = getattr(self._key_failures, "error", None)
+            if backend_failure is not None:
+                self._key_failures.error = None
+                # The key's backend (HSM, KMS) failed, not the file: the engine only says "COSE signature invalid".
+                raise SignerProbeFailed(
+                    f"the signing key could not sign {subject}: {backend_failure}", engine_message=str(error)
+                ) from error
             raise self._translate(error, subject=subject) from error
+        if self._options.time_stamp_url is not None and not store_has_time_stamp(manifest):
+            # The engine fails rather than fall back (measured, signer/time_stamping.py); should a
+            # later one not, an untimestamped credential is refused here, before it is kept.
+            authority = redacted_url(self._options.time_stamp_url)
+            raise TimeStampUnavailable(
+                f"the C2PA engine signed {subject} without a time-stamp from {authority}; the output was "
+                "discarded (a credential without its time-stamp stops verifying when the signing certificate expires)"
+            )
+        return manifest
 
     def _check_edit(
         self, output: BinaryIO, *, media_format: MediaFormat, parent: Path, manifest: bytes | None = None
@@ -285,6 +354,7 @@ class ContentSigner:
             bytes_written=destination.stat().st_size,
             manifest_bytes=len(manifest),
             elapsed_seconds=time.perf_counter() - started,
+            certificate_fingerprint=self._certificate_fingerprint,
         )
 
 

@@ -9,10 +9,13 @@ worker signing it.
 
 How (modelled on verifier/isolation.py, kept separate so signer/ and verifier/ stay
 independent packages):
-- `workers` long-lived `python -I` processes, each loading the signing credential from the
-  configured *paths* itself (the key never crosses a pipe, a log or an error message) and
-  building one `ContentSigner` (its start-up probe included) under RLIMIT_AS =
-  `memory_bytes`.
+- `workers` long-lived `python -I` processes, each loading the signing credential itself
+  from a small, picklable, secret-free spec (keys/backends/spec.py: PEM file paths, a
+  PKCS#11 token + key label, a KMS key id): the key never crosses a pipe, a log or an error
+  message. A PKCS#11 worker opens its own session; its PIN is read in the worker, from the
+  PIN file or from the environment variable the spec names (put in the worker's environment
+  at exec, never sent over the pipe). Each builds one `ContentSigner` (its start-up probe
+  included) under RLIMIT_AS = `memory_bytes`.
 - A call checks out an idle worker, sends the paths and the request, and waits up to
   `timeout_seconds`. The worker writes into a private folder next to the destination;
   the owner renames the result into place and always removes that folder, so a worker
@@ -50,7 +53,8 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
 
-from keys.loader import load_signing_key
+from keys.backends.spec import KeySpec, PemKeySpec, Pkcs11KeySpec
+from keys.credential import load_credential
 from signer.engine import ContentSigner, SignerOptions, SignResult, refuse_overwriting_source
 from signer import errors as signing_errors
 from signer.errors import (
@@ -112,13 +116,21 @@ class SignLimits:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class _Setup:
-    """What a worker is told when it starts: paths and options, never key material."""
+    """What a worker is told when it starts: where the key is and the options, never key material or a PIN."""
 
-    chain_path: str
-    key_path: str
+    credential: KeySpec
     options: SignerOptions
     limits: SignLimits
     owner_pid: int
+
+    @property
+    def chain_path(self) -> str:
+        return str(self.credential.chain_path)
+
+    @property
+    def key_path(self) -> str | None:
+        """The PEM key file (None for a key kept in a token or KMS)."""
+        return str(self.credential.key_path) if isinstance(self.credential, PemKeySpec) else None
 
 
 # --- replies: plain values only ---
@@ -213,15 +225,27 @@ def _worker_entry(fd: int) -> None:
         return  # the owner died before this worker asked to die with it
     try:
         _limit_address_space(setup.limits.memory_bytes)
-        signing_key = load_signing_key(chain_path=Path(setup.chain_path), key_path=Path(setup.key_path))
+        # This worker's own key handle (for PKCS#11: its own logged-in session).
+        signing_key = load_credential(setup.credential, pin=_worker_pin(setup.credential))
+        fingerprint = signing_key.certificate_fingerprint
         signer = ContentSigner(signing_key=signing_key, options=setup.options)
         del signing_key  # the ContentSigner's callback keeps what it needs
     except BaseException as error:  # noqa: BLE001 - reported to the owner, who raises
-        # KeyProblem and SigningError messages never carry key material (keys/loader.py).
+        # KeyProblem and SigningError messages never carry key material or a PIN (keys/).
         _send(connection, ("failed", type(error).__name__, str(error)))
         return
-    _send(connection, ("ready", os.getpid(), signer.probe.state, signer.probe.elapsed_seconds))
+    _send(connection, ("ready", os.getpid(), signer.probe.state, signer.probe.elapsed_seconds, fingerprint))
     _serve(connection, signer, setup.limits)
+
+
+def _worker_pin(credential: KeySpec) -> str | None:
+    """A PKCS#11 PIN given to this worker in its environment (None: the spec's PIN file is read instead).
+
+    Removed from the environment once read, so that nothing this worker might start inherits it.
+    """
+    if isinstance(credential, Pkcs11KeySpec) and credential.pin_variable:
+        return os.environ.pop(credential.pin_variable, None)
+    return None
 
 
 def _serve(connection: Connection, signer: ContentSigner, limits: SignLimits) -> None:
@@ -262,7 +286,7 @@ def _serve(connection: Connection, signer: ContentSigner, limits: SignLimits) ->
 class _Worker:
     """One worker process and the owner's end of its socket."""
 
-    def __init__(self, setup: _Setup) -> None:
+    def __init__(self, setup: _Setup, secret_environment: dict[str, str]) -> None:
         ours, theirs = socket.socketpair()
         try:
             self.process = subprocess.Popen(
@@ -272,7 +296,7 @@ class _Worker:
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,  # a native abort prints there; the owner reports it instead
                 close_fds=True,
-                env=_worker_environment(),
+                env=_worker_environment(secret_environment),
             )
         finally:
             theirs.close()
@@ -280,6 +304,7 @@ class _Worker:
         self._poller = select.poll()
         self._poller.register(self.connection.fileno(), select.POLLIN)
         self.probe: ProbeResult | None = None
+        self.certificate_fingerprint: str | None = None  # of the certificate this worker signs with
         try:
             self.connection.send(dataclasses.replace(setup, owner_pid=os.getpid()))
         except OSError:
@@ -321,9 +346,10 @@ class _Worker:
             if kind == TimeStampUnavailable.__name__:  # as ContentSigner raises it in-process
                 raise TimeStampUnavailable(str(detail))
             raise SignerWorkersUnavailable(f"a signing worker could not start: {kind}: {detail}")
-        if reply[0] != "ready" or len(reply) != 4:
+        if reply[0] != "ready" or len(reply) != 5:
             raise SignerWorkersUnavailable("a signing worker sent a malformed start-up reply")
         self.probe = ProbeResult(state=str(reply[2]), elapsed_seconds=float(reply[3]))
+        self.certificate_fingerprint = str(reply[4])
 
     def stop(self) -> None:
         try:
@@ -340,9 +366,9 @@ class _Worker:
         self.connection.close()
 
 
-def _worker_environment() -> dict[str, str]:
-    # An operator's own MALLOC_* settings win.
-    return {**_WORKER_MALLOC_SETTINGS, **os.environ}
+def _worker_environment(secret_environment: dict[str, str]) -> dict[str, str]:
+    # An operator's own MALLOC_* settings win; a PIN given by the owner wins over the inherited one.
+    return {**_WORKER_MALLOC_SETTINGS, **os.environ, **secret_environment}
 
 
 def _worker_bootstrap(fd: int) -> str:
@@ -360,22 +386,36 @@ class IsolatedSigner:
     file); raises SigningError subclasses only, `SigningLimitExceeded` when a limit stopped
     the engine. Construction checks the credential here first (a KeyProblem is raised as
     is), then starts the workers, each of which loads it again and runs the probe.
+
+    The credential is `chain_path` + `key_path` (a PEM key) or `credential`, a spec of any key
+    backend. `secret_environment` (e.g. a PKCS#11 PIN under the variable the spec names) is
+    added to each worker's environment when it is started, never sent over its pipe.
     """
 
     def __init__(
-        self, *, chain_path: Path, key_path: Path, options: SignerOptions, limits: SignLimits, workers: int
+        self,
+        *,
+        chain_path: Path | None = None,
+        key_path: Path | None = None,
+        credential: KeySpec | None = None,
+        options: SignerOptions,
+        limits: SignLimits,
+        workers: int,
+        secret_environment: dict[str, str] | None = None,
     ) -> None:
         if workers < 1:
             raise ValueError(f"workers must be at least 1, got {workers}")
+        if (credential is None) == (chain_path is None or key_path is None):
+            raise ValueError("give IsolatedSigner either chain_path + key_path or credential")
+        if credential is None:
+            credential = PemKeySpec(chain_path=Path(chain_path), key_path=Path(key_path))
+        credential = _absolute(credential)  # a worker's working directory is the one it started in
+        self._secret_environment = dict(secret_environment or {})
         # Refuse bad credentials with the loader's own error (and its fix) before any worker starts.
-        load_signing_key(chain_path=Path(chain_path), key_path=Path(key_path))
-        self._setup = _Setup(
-            chain_path=os.path.abspath(chain_path),
-            key_path=os.path.abspath(key_path),
-            options=options,
-            limits=limits,
-            owner_pid=os.getpid(),
-        )
+        checked = load_credential(credential, pin=_owner_pin(credential, self._secret_environment))
+        self._certificate_fingerprint = checked.certificate_fingerprint
+        checked.close()
+        self._setup = _Setup(credential=credential, options=options, limits=limits, owner_pid=os.getpid())
         self._options = options
         self._limits = limits
         self._lock = threading.Lock()
@@ -420,6 +460,16 @@ class IsolatedSigner:
         with self._lock:
             return tuple(w.process.pid for w in self._workers)
 
+    @property
+    def credential(self) -> KeySpec:
+        """Where the workers' key is (no secret in it)."""
+        return self._setup.credential
+
+    @property
+    def certificate_fingerprint(self) -> str:
+        """SHA-256 (hex) of the signing certificate the workers were started with."""
+        return self._certificate_fingerprint
+
     def sign_file(self, *, source: Path, destination: Path, request: GenerationRequest) -> SignResult:
         """Write `source` with Content Credentials embedded to `destination` (replaced atomically)."""
         if self._closed:
@@ -439,7 +489,7 @@ class IsolatedSigner:
                 raise DestinationUnwritable(f"cannot write {destination}: {error.strerror or error}") from error
         finally:
             shutil.rmtree(private, ignore_errors=True)
-        _tag, format_name, manifest_label, source_type, bytes_written, manifest_bytes, elapsed = reply
+        (_tag, format_name, manifest_label, source_type, bytes_written, manifest_bytes, elapsed), fingerprint = reply
         return SignResult(
             source=source,
             destination=destination,
@@ -451,6 +501,7 @@ class IsolatedSigner:
             bytes_written=bytes_written,
             manifest_bytes=manifest_bytes,
             elapsed_seconds=elapsed,
+            certificate_fingerprint=fingerprint,
         )
 
     def close(self) -> None:
@@ -472,10 +523,12 @@ class IsolatedSigner:
 
     # --- internals ---
 
-    def _call(self, source: Path, output: Path, request: GenerationRequest) -> tuple:
+    def _call(self, source: Path, output: Path, request: GenerationRequest) -> tuple[tuple, str | None]:
+        """The worker's reply, and the fingerprint of the certificate that worker signed with."""
         slot = [self._checkout()]
         try:
-            return self._run(slot, (str(source), str(output), request), subject=source.name)
+            reply = self._run(slot, (str(source), str(output), request), subject=source.name)
+            return reply, slot[0].certificate_fingerprint
         finally:
             self._idle.put(slot[0])
 
@@ -522,7 +575,7 @@ class IsolatedSigner:
         )
 
     def _spawn(self) -> _Worker:
-        return self._spawner.submit(_Worker, self._setup).result()
+        return self._spawner.submit(_Worker, self._setup, self._secret_environment).result()
 
     def _replace(self, worker: _Worker) -> _Worker:
         """Kill `worker` and return a ready replacement (or the dead one, when closing)."""
@@ -558,6 +611,21 @@ class IsolatedSigner:
                 self._idle.put(worker)
                 raise SignerWorkersUnavailable("this IsolatedSigner was closed")
             return worker
+
+
+def _owner_pin(credential: KeySpec, secret_environment: dict[str, str]) -> str | None:
+    if isinstance(credential, Pkcs11KeySpec) and credential.pin_variable:
+        return secret_environment.get(credential.pin_variable) or os.environ.get(credential.pin_variable)
+    return None
+
+
+def _absolute(credential: KeySpec) -> KeySpec:
+    changes: dict[str, Path] = {"chain_path": Path(os.path.abspath(credential.chain_path))}
+    if isinstance(credential, PemKeySpec):
+        changes["key_path"] = Path(os.path.abspath(credential.key_path))
+    if isinstance(credential, Pkcs11KeySpec) and credential.pin_file is not None:
+        changes["pin_file"] = Path(os.path.abspath(credential.pin_file))
+    return dataclasses.replace(credential, **changes)
 
 
 def _private_folder(destination: Path) -> Path:

@@ -13,6 +13,8 @@ import pytest
 
 PROJECT = Path(__file__).resolve().parents[1]
 
+pytest_plugins = ["tests.tsa.fixtures"]  # the local RFC 3161 time-stamping authority, for any test
+
 
 def _shared_candidates() -> list[Path]:
     """Where the read-only reference material may be: set ORIGINMARK_TEST_SHARED_DIR to override."""

@@ -21,7 +21,7 @@ Where the facts come from (c2pa-rs 0.91.3):
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
@@ -34,6 +34,7 @@ from verifier.verdict import (
     IngredientSummary,
     ManifestSummary,
     Signer,
+    TimeStamp,
     VerdictState,
 )
 
@@ -50,6 +51,8 @@ UNTRUSTED_CODE = "signingCredential.untrusted"
 TRUSTED_CODE = "signingCredential.trusted"
 REVALIDATED_CODE = "ingredient.manifest.validated"  # the ingredient's manifest was validated in this read
 TIME_STAMP_VALIDATED_CODES = frozenset({"timeStamp.validated", "timeStamp.trusted"})
+TIME_STAMP_TRUSTED_CODE = "timeStamp.trusted"  # the TSA chains to a configured anchor (any list kind)
+_TIME_STAMP_AUTHORITY = re.compile(r"^timestamp message digest matched: (?P<authority>.+)$", re.DOTALL)
 _RECORDED_NON_FAILURES = frozenset(
     {
         TRUSTED_CODE,
@@ -234,26 +237,42 @@ def signing_time_of(manifest: Mapping) -> datetime | None:
         return None
 
 
-def certificate_facts_from_crjson(crjson: Mapping, manifest_label: str) -> CertificateFacts | None:
-    """The signing certificate's serial, issuer and subject for one manifest."""
+def _crjson_signature(crjson: Mapping, manifest_label: str) -> dict:
     for manifest in _as_list(crjson.get("manifests")):
         manifest = _as_dict(manifest)
-        if manifest.get("label") != manifest_label:
-            continue
-        info = _as_dict(_as_dict(manifest.get("signature")).get("certificateInfo"))
-        if not info:
-            return None
-        serial_text = info.get("serialNumber")
-        try:
-            serial = int(serial_text, 16) if isinstance(serial_text, str) and len(serial_text) <= 128 else None
-        except ValueError:
-            serial = None
-        return CertificateFacts(
-            serial_number=serial,
-            issuer=DistinguishedName.from_mapping(_as_dict(info.get("issuer"))),
-            subject=DistinguishedName.from_mapping(_as_dict(info.get("subject"))),
-        )
-    return None
+        if manifest.get("label") == manifest_label:
+            return _as_dict(manifest.get("signature"))
+    return {}
+
+
+def _certificate_facts(info: dict) -> CertificateFacts | None:
+    if not info:
+        return None
+    serial_text = info.get("serialNumber")
+    try:
+        serial = int(serial_text, 16) if isinstance(serial_text, str) and len(serial_text) <= 128 else None
+    except ValueError:
+        serial = None
+    return CertificateFacts(
+        serial_number=serial,
+        issuer=DistinguishedName.from_mapping(_as_dict(info.get("issuer"))),
+        subject=DistinguishedName.from_mapping(_as_dict(info.get("subject"))),
+    )
+
+
+def certificate_facts_from_crjson(crjson: Mapping, manifest_label: str) -> CertificateFacts | None:
+    """The signing certificate's serial, issuer and subject for one manifest."""
+    return _certificate_facts(_as_dict(_crjson_signature(crjson, manifest_label).get("certificateInfo")))
+
+
+def time_stamp_authority_from_crjson(crjson: Mapping, manifest_label: str) -> CertificateFacts | None:
+    """The time-stamping authority certificate's serial, issuer and subject for one manifest.
+
+    crJSON (c2pa-rs 0.91.3) gives it as `signature.timeStampInfo.certificateInfo`, next to
+    the genTime (`timeStampInfo.timestamp`, the same time as json()'s `signature_info.time`).
+    """
+    stamp = _as_dict(_crjson_signature(crjson, manifest_label).get("timeStampInfo"))
+    return _certificate_facts(_as_dict(stamp.get("certificateInfo")))
 
 
 def trusted_explanation(entries: Iterable[StatusEntry]) -> str | None:
@@ -277,6 +296,67 @@ def time_stamped_manifests(log: ValidationLog) -> set[str]:
             if manifest:
                 stamped.add(manifest)
     return stamped
+
+
+@dataclass(frozen=True, slots=True)
+class TimeStampFindings:
+    """What this read's validation says about one manifest's time-stamp."""
+
+    authority: str | None  # the TSA certificate's common name, from the engine's explanation
+    trusted: bool  # `timeStamp.trusted` in this read (under our trust settings), no `timeStamp.untrusted`
+    trusted_explanation: str | None  # the engine's words, which may name the list
+
+
+def time_stamp_findings(log: ValidationLog) -> dict[str, TimeStampFindings]:
+    """Per manifest label whose time-stamp the engine validated: the authority and its trust.
+
+    Trust comes from this read only (the active manifest and the ingredients' current
+    deltas): results an ingredient recorded when it was ingested reflect that tool's lists.
+    """
+    current = list(log.active)
+    for entries in log.deltas.values():
+        current.extend(entries)
+    authority: dict[str, str | None] = {}
+    trusted: dict[str, str | None] = {}
+    untrusted: set[str] = set()
+    for entry in log.everything():
+        manifest = _manifest_of_signature_url(entry.url)
+        if manifest is None or entry.code != "timeStamp.validated" or entry.outcome != "success":
+            continue
+        match = _TIME_STAMP_AUTHORITY.match(entry.explanation or "")
+        authority.setdefault(manifest, clean_text(match["authority"], limit=200) if match else None)
+    for entry in current:
+        manifest = _manifest_of_signature_url(entry.url)
+        if manifest is None:
+            continue
+        if entry.code == TIME_STAMP_TRUSTED_CODE and entry.outcome == "success":
+            trusted.setdefault(manifest, entry.explanation)
+        elif entry.code == "timeStamp.untrusted":
+            untrusted.add(manifest)
+    return {
+        label: TimeStampFindings(
+            authority=authority.get(label),
+            trusted=label in trusted and label not in untrusted,
+            trusted_explanation=trusted.get(label) if label not in untrusted else None,
+        )
+        for label in time_stamped_manifests(log)
+    }
+
+
+# Names the list a trusted time-stamp's authority was found on: (manifest label, the engine's words).
+TimeStampAttribution = Callable[[str, str | None], str | None]
+
+
+def time_stamp_of(
+    manifest: Mapping, *, label: str, findings: Mapping[str, TimeStampFindings], attribute: TimeStampAttribution | None
+) -> TimeStamp | None:
+    """The manifest's validated time-stamp (genTime from json()'s `signature_info.time`), or None."""
+    found = findings.get(label)
+    time = signing_time_of(manifest)
+    if found is None or time is None:
+        return None
+    trust_list = attribute(label, found.trusted_explanation) if found.trusted and attribute is not None else None
+    return TimeStamp(time=time, authority=found.authority, trusted=found.trusted, trust_list=trust_list)
 
 
 # --- actions ---
@@ -423,17 +503,23 @@ def claim_generator_of(manifest: Mapping) -> str | None:
 
 
 def manifest_summaries(
-    report: Mapping, *, log: ValidationLog, real_labels: Mapping[str, list[str]]
+    report: Mapping,
+    *,
+    log: ValidationLog,
+    real_labels: Mapping[str, list[str]],
+    time_stamp_list: TimeStampAttribution | None = None,
 ) -> tuple[ManifestSummary, ...]:
     """Every manifest in the store: the active one, then its ingredients' depth first, then the rest.
 
     The engine's report keeps manifests in a hash map whose order changes from run to run;
     walking the ingredient graph gives the same order for the same file every time.
+    `time_stamp_list` names the trust list of a trusted time-stamp (None: left unnamed).
     """
     manifests = _as_dict(report.get("manifests"))
     order = _history_order(manifests, report.get("active_manifest"))
     deltas = log.deltas
     stamped = time_stamped_manifests(log)
+    findings = time_stamp_findings(log)
     summaries = []
     for label in order[:MAX_MANIFESTS]:
         manifest = _as_dict(manifests[label])
@@ -451,6 +537,7 @@ def manifest_summaries(
                 signer=signer_of(manifest),
                 signed_at=signing_time_of(manifest),
                 time_stamped=label in stamped,
+                time_stamp=time_stamp_of(manifest, label=label, findings=findings, attribute=time_stamp_list),
                 actions=actions_of(manifest, real_labels.get(label)),
                 assertion_labels=tuple(t for t in (clean_text(x, limit=200) for x in labels) if t),
                 ingredients=ingredients_of(manifest, label=label, deltas=deltas),

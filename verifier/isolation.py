@@ -49,7 +49,16 @@ from verifier.errors import VerifierClosedError, VerifierUnavailableError
 from verifier.reader import Verifier, check_digest, engine_version, precheck_file
 from verifier.remote_manifest import NO_REMOTE_FETCH, RemoteManifestPolicy
 from verifier.trust import TrustPolicy
-from verifier.verdict import Action, IngredientSummary, ManifestSummary, Signer, Verdict, VerdictError, VerdictState
+from verifier.verdict import (
+    Action,
+    IngredientSummary,
+    ManifestSummary,
+    Signer,
+    TimeStamp,
+    Verdict,
+    VerdictError,
+    VerdictState,
+)
 
 _STARTUP_TIMEOUT_SECONDS = 60.0
 _STOP_GRACE_SECONDS = 1.0
@@ -93,7 +102,9 @@ def _reduce_slots(instance: object) -> tuple:
     return _rebuild, (cls, tuple(getattr(instance, name) for name in cls.__slots__))
 
 
-_VERDICT_CLASSES = (Verdict, ManifestSummary, Action, Signer, IngredientSummary)
+# Every class a Verdict can hold: one missing here makes the owner refuse the worker's reply
+# (found by tests/fuzz: TimeStamp verdicts came back as "crashed").
+_VERDICT_CLASSES = (Verdict, ManifestSummary, Action, Signer, IngredientSummary, TimeStamp)
 for _cls in _VERDICT_CLASSES:
     copyreg.pickle(_cls, _reduce_slots)
 

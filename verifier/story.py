@@ -16,7 +16,7 @@ from typing import Any
 
 from verifier.label import ManifestSignals, Signal, SignalHit, label_for, manifest_signals, source_type_term
 from verifier.label_types import Label
-from verifier.verdict import ActionsForm, ManifestSummary, Verdict, VerdictState
+from verifier.verdict import ActionsForm, ManifestSummary, TimeStamp, Verdict, VerdictState
 
 
 class ManifestRole(str, enum.Enum):
@@ -66,6 +66,7 @@ class ManifestChapter:
     signing_algorithm: str | None
     signed_at: datetime | None
     time_stamped: bool
+    time_stamp: TimeStamp | None  # when a TSA stamped the signature, and whether it is trusted, on which list
     actions: tuple[ActionLine, ...]
     ingredients: tuple[IngredientLine, ...]
     assertion_labels: tuple[str, ...]
@@ -80,6 +81,7 @@ class Story:
     state: VerdictState
     reason: str | None
     trust_list: str | None
+    time_stamp: TimeStamp | None  # the active manifest's
     format: str | None
     size: int
     sha256: str
@@ -154,6 +156,7 @@ def _chapter(
         signing_algorithm=signer.algorithm if signer else None,
         signed_at=manifest.signed_at,
         time_stamped=manifest.time_stamped,
+        time_stamp=manifest.time_stamp,
         actions=tuple(
             ActionLine(
                 action=action.action,
@@ -197,6 +200,7 @@ def story_of(verdict: Verdict) -> Story:
         state=verdict.state,
         reason=verdict.reason,
         trust_list=verdict.trust_list,
+        time_stamp=verdict.time_stamp,
         format=verdict.format,
         size=verdict.size,
         sha256=verdict.sha256,

@@ -42,6 +42,10 @@ MICROSOFT_C2PA_SIGNING_EKU = "1.3.6.1.4.1.311.76.59.1.9"  # Microsoft / Bing cre
 _NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 _OID_PATTERN = re.compile(r"^[0-2](\.(0|[1-9][0-9]*))+$")
 _EXPLANATION_LIST = re.compile(r"found in \[([^\]]*)\] trust anchors")
+_TIME_STAMP_EXPLANATION_LIST = re.compile(r", trust list: ([a-z0-9][a-z0-9._-]{0,63})\s*$")
+
+LOCAL_LIST = "local"  # the operator's signer anchors
+LOCAL_TSA_LIST = "local-tsa"  # the operator's time-stamping authority anchors
 
 # Distinguished-name attributes compared when matching a certificate reported by the
 # engine (crJSON keys) with a certificate on a list. Others (emailAddress,
@@ -343,6 +347,62 @@ class TrustPolicy:
                 return with_allowed[0].trust_list.name
         return None
 
+    def vouches_for_signers(self, name: str) -> bool:
+        """Whether the list `name` holds signer anchors (kind manifest).
+
+        c2pa-rs 0.91.3 ignores `trust_kind`: a root on a TSA list makes the engine report a
+        *signer* under it as trusted too (measured: a signing CA given only as a `tsa` list
+        came out `signingCredential.trusted`, "found in [local-tsa] trust anchors"). A TSA
+        root vouches for time-stamps, not for who made content, so the verifier does not
+        count such a signer as trusted (reader.py makes it `valid`, unrecognized).
+        """
+        listed = self._by_name.get(name)
+        return listed is not None and listed.trust_list.kind is TrustKind.MANIFEST
+
+    def needs_time_stamp_authority(self, engine_explanation: str | None) -> bool:
+        """Whether `attribute_time_stamp` needs the TSA certificate's facts for this explanation.
+
+        Not when the engine names a TSA list of this policy (the authority is on it); yes for a
+        legacy time-stamp (the engine names no list), a signer list or anything unexpected.
+        """
+        named = _time_stamp_list_named_in(engine_explanation)
+        listed = self._by_name.get(named) if named else None
+        return listed is None or listed.trust_list.kind is not TrustKind.TSA
+
+    def attribute_time_stamp(
+        self, *, authority: CertificateFacts | None, engine_explanation: str | None
+    ) -> str | None:
+        """Name the list a trusted time-stamping authority was found on, or None if unknown.
+
+        Why ours: c2pa-rs 0.91.3 checks a TSA certificate against every anchor whatever its
+        kind and names the first list that matched ("timestamp cert trusted: NAME, trust
+        list: itl"), or no list at all for a legacy (`sigTst`) time-stamp. Order: a TSA list
+        the engine named; a TSA list, then a signer list, holding an anchor whose subject is
+        the authority certificate's issuer; then the list the engine named, if it is ours.
+        (The Interim Trust List holds DigiCert's time-stamping CAs among its anchors: the
+        time-stamps of most 2023-2025 credentials are trusted through it.)
+        """
+        named = _time_stamp_list_named_in(engine_explanation)
+        listed = self._by_name.get(named) if named else None
+        if listed is not None and listed.trust_list.kind is TrustKind.TSA:
+            return named
+        if authority is not None:
+            for kind in (TrustKind.TSA, TrustKind.MANIFEST):
+                matches = [
+                    p for p in self._prepared if p.trust_list.kind is kind and p.index.anchors_issuer_of(authority)
+                ]
+                if matches:
+                    return _prefer_named(matches, named)
+        return named if listed is not None else None
+
+
+def _time_stamp_list_named_in(explanation: str | None) -> str | None:
+    """'timestamp cert trusted: DigiCert Timestamp 2023, trust list: itl' -> 'itl'."""
+    if not explanation:
+        return None
+    match = _TIME_STAMP_EXPLANATION_LIST.search(explanation)
+    return match.group(1) if match else None
+
 
 def _rebuild_policy(lists: tuple[TrustList, ...], extended_key_usages: tuple[str, ...]) -> TrustPolicy:
     return TrustPolicy.build(lists, extended_key_usages=extended_key_usages)
@@ -411,16 +471,26 @@ def shipped_trust_lists() -> tuple[TrustList, ...]:
     )
 
 
-def default_trust_policy(*, local_anchors_pem: str | None = None) -> TrustPolicy:
-    """The shipped lists, plus the operator's own anchors as the list named "local"."""
+def default_trust_policy(*, local_anchors_pem: str | None = None, tsa_anchors_pem: str | None = None) -> TrustPolicy:
+    """The shipped lists, plus the operator's own signer anchors as the list named "local"
+    and the operator's own time-stamping authority anchors as the list named "local-tsa"."""
     lists = list(shipped_trust_lists())
     if local_anchors_pem is not None:
         lists.append(
             TrustList(
-                name="local",
+                name=LOCAL_LIST,
                 kind=TrustKind.MANIFEST,
                 anchors_pem=local_anchors_pem,
                 source="operator-provided anchors (by default the development CA from `originmark keys init`)",
+            )
+        )
+    if tsa_anchors_pem is not None:
+        lists.append(
+            TrustList(
+                name=LOCAL_TSA_LIST,
+                kind=TrustKind.TSA,
+                anchors_pem=tsa_anchors_pem,
+                source="operator-provided time-stamping authority anchors (ORIGINMARK_TSA_TRUST_ANCHORS)",
             )
         )
     return TrustPolicy.build(lists)

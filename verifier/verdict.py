@@ -68,6 +68,21 @@ class Signer:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class TimeStamp:
+    """An RFC 3161 time-stamp on a manifest's signature whose message imprint the engine matched.
+
+    `time` is the time-stamping authority's genTime: when the signature existed at the latest,
+    as the TSA (not the signer's clock) attests. A signing certificate that has expired since
+    still verifies when the time-stamp is `trusted` and falls inside the certificate's validity.
+    """
+
+    time: datetime  # the TSA's genTime (UTC)
+    authority: str | None = None  # the TSA certificate's common name, as the token gives it
+    trusted: bool = False  # the TSA's certificate chains to a configured trust list
+    trust_list: str | None = None  # that list: "c2pa-tsa" (C2PA TSA list), "local-tsa" (operator's), "itl", ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class IngredientSummary:
     """An ingredient of a manifest (a parent, a component, an input to AI)."""
 
@@ -90,6 +105,7 @@ class ManifestSummary:
     signer: Signer | None = None
     signed_at: datetime | None = None
     time_stamped: bool = False
+    time_stamp: TimeStamp | None = None  # when the engine validated a time-stamp on the signature
     actions: tuple[Action, ...] = ()
     assertion_labels: tuple[str, ...] = ()
     ingredients: tuple[IngredientSummary, ...] = ()
@@ -115,6 +131,7 @@ class Verdict:
     signer: Signer | None = None
     signed_at: datetime | None = None
     time_stamped: bool = False
+    time_stamp: TimeStamp | None = None  # the active manifest's time-stamp: when, by whom, trusted on which list
     claim_generator: str | None = None
     title: str | None = None
     digital_source_types: tuple[str, ...] = ()  # declared on the active manifest's actions

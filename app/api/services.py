@@ -26,15 +26,17 @@ from app.api.metrics import Metrics
 from app.settings import Settings
 from app.store.interface import ApiKeyStore, AuditLog, SignatureRecords, VerdictStore
 from app.wiring import (
-    build_isolated_signer,
     build_remote_manifest_policy,
+    build_rotating_signer,
     build_trust_policy,
     build_verify_limits,
+    identities_in_use,
 )
 from keys.devca import create_development_credentials
 from keys.errors import CredentialsAlreadyExist
 from signer.engine import ContentSigner
 from signer.isolation import IsolatedSigner
+from signer.rotation import RotatingSigner
 from verifier.isolation import IsolatedVerifier
 from verifier.reader import engine_version
 from verifier.trust import TrustPolicy
@@ -106,6 +108,8 @@ def ensure_signing_credentials(settings: Settings) -> bool:
     """
     if settings.signing_chain is not None:
         return False
+    if settings.key_backend != "pem" or identities_in_use(settings):
+        return False  # a key in an HSM/KMS, or several identities: never papered over with a PEM key
     if settings.chain_path.exists() or settings.key_path.exists():
         return False
     try:
@@ -128,9 +132,10 @@ def prepare_service(settings: Settings) -> None:
 class Engines:
     """The signer and the verifier pool, and the fingerprints that go with them."""
 
-    signer: IsolatedSigner | ContentSigner  # the service signs uploads in isolated workers
+    signer: RotatingSigner | IsolatedSigner | ContentSigner  # the service signs uploads in isolated workers
     verifier: IsolatedVerifier
     trust_fingerprint: str
+    # Of the identity active at start-up; each SignResult names the certificate it was signed with.
     certificate_fingerprint: str
 
     def close(self) -> None:
@@ -142,9 +147,9 @@ def build_engines(settings: Settings) -> Engines:
     """Build the signer (runs its start-up probe) and start the verifier worker processes."""
     policy = build_trust_policy(settings)
     remote_manifests = build_remote_manifest_policy(settings)
-    signer = build_isolated_signer(settings)
+    signer = build_rotating_signer(settings)
     try:
-        certificate = signing_certificate_fingerprint(settings.chain_path.read_bytes())
+        certificate = signer.certificate_fingerprint
         verifier = IsolatedVerifier(
             policy=policy,
             limits=build_verify_limits(settings),

@@ -81,7 +81,12 @@ class VerifyResponse(BaseModel):
     verdict: Verdict = Field(
         description="For state `error`, `error_code` says why for machines (e.g. `resource_limit`: the upload "
         "exceeded the verifier's memory or time limit; `remote_manifest`: its credentials are at a URL that was "
-        "not fetched) and `reason` in words."
+        "not fetched) and `reason` in words. `time_stamp` (null when the signature carries no time-stamp the "
+        "engine could match) says when an RFC 3161 time-stamping authority stamped the signature (`time`, the "
+        "TSA's genTime), which authority (`authority`), and whether it is `trusted` and on which list "
+        "(`trust_list`: `c2pa-tsa` for the C2PA TSA trust list, `local-tsa` for the operator's TSA anchors, `itl` "
+        "for the Interim Trust List); a trusted time-stamp keeps a credential `trusted` after its signing "
+        "certificate expires."
     )
     label: Label
     cached: bool = Field(description="Answered from the store (same bytes, same trust configuration).")

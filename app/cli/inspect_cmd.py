@@ -28,7 +28,7 @@ from app.cli.render import clean_text, label_text, make_console, safe_text, stat
 from app.errors import EXIT_USAGE_OR_IO, exit_code_for, exit_code_for_state, user_message
 from verifier.label_types import LabelEvidence
 from verifier.story import ActionLine, IngredientLine, ManifestChapter, SignalLine, Story, story_of, story_record
-from verifier.verdict import Verdict, VerdictState
+from verifier.verdict import TimeStamp, Verdict, VerdictState
 
 MAX_ITEMS_SHOWN = 50  # per list (actions, ingredients, assertions): a hostile file may carry thousands
 MAX_NESTING = 8  # deeper ingredient manifests are shown at this depth, so the tree stays readable
@@ -136,6 +136,23 @@ def _signer_line(chapter: ManifestChapter) -> Text:
     return line
 
 
+def _time_stamp_line(stamp: TimeStamp, *, label: str = "time-stamp") -> Text:
+    """When a TSA stamped the signature, which one, and whether its word counts (trusted, on which list)."""
+    line = Text.assemble((f"{label}: ", "bold"), stamp.time.isoformat())
+    if stamp.authority:
+        line.append(" by ")
+        line.append_text(safe_text(stamp.authority, max_chars=120))
+    if stamp.trusted:
+        line.append("  trusted", style="green")
+        if stamp.trust_list:
+            line.append(" (trust list ")
+            line.append_text(safe_text(stamp.trust_list, max_chars=60))
+            line.append(")")
+    else:
+        line.append("  authority on no trust list: the time is not confirmed", style="yellow")
+    return line
+
+
 def _signal_name(line: SignalLine) -> str:
     # "inception:signal_fullyGenAIMedia" -> "fullyGenAIMedia"; readings beyond the rubric say what they rest on
     name = line.signal.value.split(":", 1)[1].removeprefix("signal_")
@@ -153,6 +170,8 @@ def _chapter_tree(chapter: ManifestChapter) -> Tree:
         node.add(_field("claim generator", chapter.claim_generator))
     if chapter.signer_organisation or chapter.signer_common_name or chapter.signed_at:
         node.add(_signer_line(chapter))
+    if chapter.time_stamp is not None:
+        node.add(_time_stamp_line(chapter.time_stamp))
     if chapter.actions:
         _bounded(chapter.actions, node.add(Text("actions", style="bold")), _add_action)
     if chapter.ingredients:
@@ -185,6 +204,9 @@ def render_story(story: Story, *, path: Path) -> Group:
     if story.trust_list:
         header.append("  trust list: ")
         header.append_text(safe_text(story.trust_list, max_chars=60))
+    if story.time_stamp is not None:
+        header.append("\n")
+        header.append_text(_time_stamp_line(story.time_stamp, label="time-stamped"))
     if story.reason:
         header.append("\nreason: ", style="bold")
         header.append_text(safe_text(story.reason, max_chars=400))

@@ -30,7 +30,6 @@ from app.errors import EXIT_USAGE_OR_IO, exit_code_for, user_message
 from app.settings import Settings
 from app.store.errors import StoreError
 from keys.errors import KeyProblem
-from keys.loader import load_signing_key
 
 APP_FACTORY = "app.api.main:app_from_environment"
 MAX_WORKERS = 64
@@ -66,6 +65,7 @@ def serve(
 
     from app.api.logs import configure_logging, log_config
     from app.api.services import prepare_service
+    from app.wiring import check_signing_credential
 
     try:
         settings = Settings()
@@ -74,7 +74,7 @@ def serve(
     configure_logging(settings.log_level)
     try:
         prepare_service(settings)
-        load_signing_key(chain_path=settings.chain_path, key_path=settings.key_path)
+        check_signing_credential(settings)
     except KeyProblem as problem:
         _fail(str(problem), exit_code_for(problem))
     except (StoreError, SQLAlchemyError) as error:

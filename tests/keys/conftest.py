@@ -99,3 +99,24 @@ def write_credentials(tmp_path):
         return CredentialFiles(chain_path=chain_path, key_path=key_path)
 
     return write
+
+
+# --- real key backends (tests/keys/backend_setup.py) ---
+# Session-wide: SoftHSM2 reads SOFTHSM2_CONF and its tokens once per process, so one token
+# serves every test (each test makes its own key pair in it); one moto server serves every KMS test.
+
+
+@pytest.fixture(scope="session")
+def softhsm(tmp_path_factory):
+    from .backend_setup import softhsm_token
+
+    with softhsm_token(tmp_path_factory.mktemp("softhsm")) as token:
+        yield token
+
+
+@pytest.fixture(scope="session")
+def kms(tmp_path_factory):
+    from .backend_setup import kms_server
+
+    with kms_server() as server:
+        yield server

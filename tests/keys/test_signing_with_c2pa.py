@@ -62,7 +62,17 @@ def test_repr_and_str_never_show_key_material(credentials):
         assert key_body[:16] not in text
         assert text.startswith(f"SigningKey(algorithm={made.algorithm.value}, subject=")
     public_names = [name for name in dir(signing_key) if not name.startswith("_")]
-    assert public_names == ["algorithm", "certificates", "chain_pem", "expires_at", "leaf", "sign"]
+    assert public_names == [
+        "algorithm",
+        "certificate_fingerprint",
+        "certificates",
+        "chain_pem",
+        "close",
+        "expires_at",
+        "key_description",
+        "leaf",
+        "sign",
+    ]
     assert signing_key.expires_at == made.not_after  # the signing certificate expires before the root
 
 
