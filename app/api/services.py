@@ -43,7 +43,8 @@ from verifier.trust import TrustPolicy
 
 log = logging.getLogger("originmark.api")
 
-_TRUST_FINGERPRINT_VERSION = "t1"
+# t2: verdicts gained `time_stamp` and `error_code`; those stored before are re-verified.
+_TRUST_FINGERPRINT_VERSION = "t2"
 
 
 class ServiceStore(VerdictStore, ApiKeyStore, AuditLog, SignatureRecords, Protocol):

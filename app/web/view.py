@@ -96,6 +96,8 @@ class VerifyResult:
     signer: SignerView | None
     signed_at: datetime | None
     time_stamped: bool
+    time_stamp_trusted: bool  # the TSA is on a configured trust list
+    time_stamp_authority: str | None
     title: str | None
     tool: str | None
     actions: tuple[ActionView, ...]
@@ -261,6 +263,12 @@ def verify_result(
         signer=_signer(verdict, label) if show_claims else None,
         signed_at=verdict.signed_at if show_claims else None,
         time_stamped=verdict.time_stamped if show_claims else False,
+        time_stamp_trusted=bool(show_claims and verdict.time_stamp is not None and verdict.time_stamp.trusted),
+        time_stamp_authority=(
+            optional_text(verdict.time_stamp.authority, max_chars=200)
+            if show_claims and verdict.time_stamp is not None
+            else None
+        ),
         title=optional_text(verdict.title) if show_claims else None,
         tool=optional_text(verdict.claim_generator) if show_claims else None,
         actions=tuple(_action(action) for action in actions[:MAX_ACTIONS]),

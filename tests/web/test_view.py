@@ -86,3 +86,23 @@ def test_an_ingredient_with_invalid_credentials_shows_its_state_but_not_its_hist
     verdict = dataclasses.replace(verdict, ingredients=verdict.manifests[0].ingredients)
     (bad,) = verify_result(verdict, label_for(verdict), file_name="x", size=1).ingredients
     assert bad.state == "invalid" and bad.children == () and "could not be verified" in bad.note
+
+
+def test_the_signing_time_says_whether_its_time_stamp_authority_is_trusted(media):
+    import datetime
+
+    from verifier.verdict import TimeStamp
+
+    verdict = Verifier(policy=default_trust_policy()).verify_file(media.ai)
+    when = datetime.datetime(2026, 11, 26, 12, 0, tzinfo=datetime.UTC)
+    shown = {}
+    for trusted in (True, False):
+        stamped = dataclasses.replace(
+            verdict,
+            signed_at=when,
+            time_stamped=True,
+            time_stamp=TimeStamp(time=when, authority="Example <b>TSA</b>", trusted=trusted, trust_list="local-tsa" if trusted else None),
+        )
+        shown[trusted] = _render(verify_result(stamped, label_for(stamped), file_name="ai.jpg", size=1))
+    assert "confirmed by a trusted time-stamping authority: Example &lt;b&gt;TSA&lt;/b&gt;" in shown[True]
+    assert "authority on no trust list" in shown[False] and "confirmed by a trusted" not in shown[False]
