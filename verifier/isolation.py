@@ -193,8 +193,18 @@ def _worker_entry(fd: int) -> None:
     except BaseException as error:  # noqa: BLE001 - reported to the owner, who raises
         _send(connection, ("failed", f"{type(error).__name__}: {error}"))
         return
-    _send(connection, ("ready", os.getpid()))
+    _send(connection, ("ready", (os.getpid(), _wire_layout())))
     _serve(connection, verifier, limits)
+
+
+def _wire_layout() -> tuple:
+    """What a verdict looks like on the pipe: each class's name and slot order.
+
+    Verdicts cross field by field in slot order, and a replacement worker imports whatever
+    code is on disk now; after an in-place upgrade the two could disagree and fields would
+    land in the wrong places. The owner compares this with its own at every start.
+    """
+    return tuple((cls.__name__, tuple(cls.__slots__)) for cls in _VERDICT_CLASSES)
 
 
 def _serve(connection: Connection, verifier: Verifier, limits: VerifyLimits) -> None:
@@ -347,6 +357,12 @@ class _Worker:
             ) from error
         if kind != "ready":
             raise VerifierUnavailableError(f"a verifier worker could not start: {detail}")
+        _pid, layout = detail
+        if layout != _wire_layout():
+            raise VerifierUnavailableError(
+                "a verifier worker runs different code than this server (originmark was upgraded in place "
+                "since the server started); restart the server"
+            )
 
     def stop(self) -> None:
         try:
