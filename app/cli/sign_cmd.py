@@ -8,7 +8,7 @@ configuration or signing-credential problem (nothing was signed).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from pydantic import ValidationError
@@ -23,6 +23,10 @@ from signer.engine import ContentSigner, SignResult
 from signer.errors import SigningError
 from signer.formats import SUPPORTED_FORMAT_NAMES, detect_format
 from signer.manifest import DigitalSourceType, GenerationRequest
+from verifier.verdict import VerdictState
+
+if TYPE_CHECKING:
+    from verifier.reader import Verifier
 
 SIDECAR_SUFFIX = ".c2pa"
 _PATH_CHARS = 400  # paths are shown whole up to this length (cleaned of control characters)
@@ -98,14 +102,20 @@ def sign(
         _print_error(err_console, str(problem))
         raise typer.Exit(EXIT_USAGE_OR_IO) from None
     try:
-        content_signer = _build_signer(thumbnails)
+        content_signer, output_check = _build_signer(thumbnails)
     except (ValidationError, KeyProblem, SigningError) as error:  # what building a signer raises by design
         message = user_message(error, starting=True, setting_names=False)
         _print_error(err_console, clean_text(message, max_chars=_STARTUP_MESSAGE_CHARS))
         raise typer.Exit(exit_code_for(error, starting=True)) from None
 
     signed, failed = _sign_all(
-        content_signer, files, request=request, output_folder=output_folder, sidecar=sidecar, console=out_console
+        content_signer,
+        files,
+        request=request,
+        output_folder=output_folder,
+        sidecar=sidecar,
+        console=out_console,
+        output_check=output_check,
     )
     summary = f"{signed} signed, {failed} failed"
     err_console.print(Text(summary, style="bold" if failed == 0 else "bold red"))
@@ -152,14 +162,34 @@ def _prepare_output_folder(out: Path | None, *, sidecar: bool) -> Path | None:
     return out
 
 
-def _build_signer(thumbnails: bool | None) -> ContentSigner:
+def _build_signer(thumbnails: bool | None) -> tuple[ContentSigner, Verifier]:
+    """The signer, and the verifier every embedded output is checked with before it counts as signed."""
     # Imported here: wiring pulls in the engine and the verifier, which `--help` does not need.
-    from app.wiring import build_content_signer
+    from app.wiring import build_content_signer, build_trust_policy
+    from verifier.reader import Verifier
 
     settings = Settings()
     if thumbnails is not None:
         settings = settings.model_copy(update={"thumbnails": thumbnails})
-    return build_content_signer(settings)
+    return build_content_signer(settings), Verifier(policy=build_trust_policy(settings))
+
+
+def _check_output(output_check: Verifier, result: SignResult) -> None:
+    """Refuse (and remove) an output whose own credentials do not verify.
+
+    Found by tests/fuzz: the engine signs some malformed files (a JPEG with a repeated SOI,
+    a RIFF header twice, a BMFF file not starting with ftyp) into output that verifies as
+    invalid. The service refuses those with 422 `unsignable_media`; the CLI does the same
+    per file. Costs one in-process verification per file (the operator's own files).
+    """
+    verdict = output_check.verify_file(result.destination)
+    if verdict.state in (VerdictState.TRUSTED, VerdictState.VALID):
+        return
+    result.destination.unlink(missing_ok=True)
+    raise SigningError(
+        f"the engine could not sign this file into one that verifies ({verdict.state.value}: {verdict.reason}); "
+        "its structure is probably malformed: re-encode it and retry (nothing was written)"
+    )
 
 
 def _sign_all(
@@ -170,6 +200,7 @@ def _sign_all(
     output_folder: Path | None,
     sidecar: bool,
     console: Console,
+    output_check: Verifier,
 ) -> tuple[int, int]:
     signed = failed = 0
     claimed: dict[Path, Path] = {}  # destination -> the source that wrote it in this batch
@@ -186,6 +217,7 @@ def _sign_all(
                 result = content_signer.sign_sidecar(source=source, sidecar=destination, request=request)
             else:
                 result = content_signer.sign_file(source=source, destination=destination, request=request)
+                _check_output(output_check, result)
         except (SigningError, OSError) as error:  # OSError: the file changed under us (e.g. removed)
             failed += 1
             _print_failure(console, source, error)
