@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from pydantic import ValidationError
 
+from app.objects.errors import ObjectStoreError
 from keys.errors import KeyProblem
 from signer.errors import SignerProbeFailed, SigningError
 from verifier.errors import VerifierError
@@ -35,7 +36,7 @@ def exit_code_for(exc: BaseException, *, starting: bool = False) -> int:
     if isinstance(exc, SigningError):
         # A signer that cannot start is a configuration problem; one file that cannot be signed is not.
         return EXIT_USAGE_OR_IO if starting or isinstance(exc, SignerProbeFailed) else EXIT_INVALID
-    if isinstance(exc, (KeyProblem, VerifierError, ValidationError, OSError)):
+    if isinstance(exc, (KeyProblem, VerifierError, ValidationError, OSError, ObjectStoreError)):
         return EXIT_USAGE_OR_IO
     return EXIT_INTERNAL
 
@@ -58,6 +59,8 @@ def user_message(exc: BaseException, *, starting: bool = False, setting_names: b
         return f"{where}{exc.strerror or exc.__class__.__name__}"
     if isinstance(exc, VerifierError):
         return f"the verifier cannot run: {exc}"
+    if isinstance(exc, ObjectStoreError):
+        return exc.message  # a user-facing sentence naming the object, never a credential
     if isinstance(exc, SigningError) and starting:
         return f"the signer cannot start: {exc}"
     if isinstance(exc, (KeyProblem, SigningError)):

@@ -42,6 +42,16 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.objects.errors import (
+    InvalidObjectUri,
+    ObjectAccessDenied,
+    ObjectNotFound,
+    ObjectSourceChanged,
+    ObjectStorageFull,
+    ObjectStoreError,
+    ObjectStoreUnavailable,
+    ObjectTooLarge,
+)
 from app.store.errors import StoreError, StoreUnavailable
 from signer.errors import (
     DestinationUnwritable,
@@ -244,6 +254,30 @@ async def _store_error(_request: Request, error: Exception) -> JSONResponse:
     return error_response(ApiError(500, "internal_error", "internal error; see the server log"))
 
 
+def from_object_store_error(error: ObjectStoreError) -> ApiError:
+    """The HTTP answer for a storage problem of a job's source or destination (app/objects)."""
+    uri = {"uri": error.uri} if error.uri else None
+    if isinstance(error, ObjectStoreUnavailable | ObjectSourceChanged):
+        return ApiError(503, "object_store_unavailable", error.message, headers={"Retry-After": "5"}, extra=uri)
+    if isinstance(error, ObjectStorageFull):
+        return ApiError(507, "insufficient_storage", error.message, headers={"Retry-After": "30"}, extra=uri)
+    status, code = {
+        InvalidObjectUri: (422, "invalid_object_uri"),
+        ObjectNotFound: (422, "object_not_found"),  # a job's source: the request names it
+        ObjectAccessDenied: (403, "object_access_denied"),
+        ObjectTooLarge: (413, "object_too_large"),
+    }.get(type(error), (500, "internal_error"))
+    return ApiError(status, code, error.message if status != 500 else "internal error; see the server log", extra=uri)
+
+
+async def _object_store_error(_request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, ObjectStoreError)
+    answer = from_object_store_error(error)
+    if answer.status >= 500:
+        log.warning("object store: %s: %s", type(error).__name__, error)
+    return error_response(answer)
+
+
 def _field_name(location: tuple[Any, ...]) -> str:
     # ("query", "media_id", 3) -> "media_id[3]"; ("body",) -> "body"
     parts = [str(part) for part in location[1:] if not isinstance(part, int)] or [str(location[0])]
@@ -295,6 +329,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(SigningError, _signing_error)
     app.add_exception_handler(VerifierError, _verifier_error)
     app.add_exception_handler(StoreError, _store_error)
+    app.add_exception_handler(ObjectStoreError, _object_store_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_exception)
     app.add_exception_handler(Exception, _unexpected)
