@@ -31,7 +31,9 @@ class Settings(BaseSettings):
     # Bounds per verified asset: untrusted input must not take the host down.
     verify_timeout_seconds: float = Field(default=30.0, gt=0)
     verify_memory_mb: int = Field(default=2048, ge=256)
-    max_asset_bytes: int = Field(default=2 * 1024**3, gt=0)
+    # 4 GiB: a signed 2 GiB master is a few KB over 2 GiB, and the engine's memory does not grow
+    # with the file's size (bench/large_video_bench.py: ~0.6 GiB peak from 512 MiB to 4.1 GiB).
+    max_asset_bytes: int = Field(default=4 * 1024**3, gt=0)
 
     # The service (issue 3).
     database_url: str = "sqlite:///./data/originmark.db"  # or postgresql+psycopg://user@host:5432/db
@@ -195,6 +197,20 @@ class Settings(BaseSettings):
     # A CRC32 checksum with every upload, checked by the store (botocore's default); "when_required"
     # for older S3-compatible servers that reject the checksum headers.
     s3_checksums: Literal["when_supported", "when_required"] = "when_supported"
+
+    # --- issue 6: jobs ---
+    # Jobs (POST /v1/jobs/verify, `originmark worker`) run on procrastinate, whose queue lives in
+    # the PostgreSQL database of database_url; with SQLite there is no queue and the job routes
+    # answer 503 jobs_unavailable. A failed attempt is retried after jobs_retry_wait_seconds,
+    # doubled each time (exponential backoff), until jobs_max_attempts attempts have failed.
+    jobs_max_attempts: int = Field(default=3, ge=1, le=20)
+    jobs_retry_wait_seconds: float = Field(default=5.0, ge=0, le=3600, allow_inf_nan=False)
+    # A worker that has sent no heartbeat for this long is taken for dead; its running jobs are
+    # queued again (checked by every worker every jobs_stalled_check_seconds).
+    jobs_stalled_seconds: float = Field(default=60.0, ge=2, le=86400, allow_inf_nan=False)
+    jobs_stalled_check_seconds: float = Field(default=15.0, gt=0, le=3600, allow_inf_nan=False)
+    jobs_heartbeat_seconds: float = Field(default=10.0, gt=0, le=3600, allow_inf_nan=False)
+    jobs_max_source_bytes: int = Field(default=4 * 1024**3, gt=0)  # a job's source object, checked before download
 
     @model_validator(mode="after")
     def _object_storage_is_well_formed(self) -> "Settings":
