@@ -25,7 +25,7 @@ from app.api.errors import install_error_handlers
 from app.api.logs import configure_logging
 from app.api.metrics import Metrics
 from app.api.middleware import RequestContextMiddleware
-from app.api.routes import health, labels, recent_labels, sign, verdicts, verify
+from app.api.routes import health, jobs, labels, recent_labels, sign, verdicts, verify
 from app.api.services import Engines, Services, ServiceStore, build_engines, ensure_signing_credentials
 from app.settings import Settings
 from app.web import STATIC_DIR, web_router
@@ -39,6 +39,13 @@ Sign AI-generated media with C2PA Content Credentials, verify uploads, and serve
 Authenticate with `Authorization: Bearer <key>` (keys from `originmark apikey create`, scopes
 `sign`, `verify`, `read`). Every error is JSON: `{"error": {"code": ..., "message": ...}}`.
 """
+
+
+def _stop_embedded_jobs(app: FastAPI) -> None:
+    """The in-process job runner (SQLite: no workers), if a job request started one."""
+    queue = getattr(app.state, "job_queue", None)
+    if queue is not None and queue.embedded is not None:
+        queue.embedded.close()
 
 
 def create_app(
@@ -70,6 +77,8 @@ def create_app(
                 engine_limiter=anyio.CapacityLimiter(min(settings.engine_threads, settings.sign_workers)),
                 verify_limiter=anyio.CapacityLimiter(settings.verify_workers),
             )
+            # Registered after the engines, so run before they close: jobs in flight finish first.
+            owned.push_async_callback(anyio.to_thread.run_sync, _stop_embedded_jobs, app)
             log.info(
                 "originmark is ready",
                 extra={
@@ -101,7 +110,7 @@ def create_app(
     )
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
-    for module in (sign, verify, verdicts, recent_labels, labels, health):
+    for module in (sign, verify, verdicts, recent_labels, labels, health, jobs):
         app.include_router(module.router)
     if settings.web_pages:  # the verify page (/) and the feed page (/feed): app/web
         app.include_router(web_router(settings))

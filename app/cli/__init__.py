@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from app.cli import apikey_cmd, audit_cmd, inspect_cmd, keys_cmd, serve_cmd, sign_cmd, verify_cmd
+from app.cli import apikey_cmd, audit_cmd, inspect_cmd, keys_cmd, serve_cmd, sign_cmd, verify_cmd, worker_cmd
 
 cli = typer.Typer(
     name="originmark",
@@ -24,6 +24,7 @@ cli.command("sign")(sign_cmd.sign)
 cli.command("verify")(verify_cmd.verify)
 cli.command("inspect")(inspect_cmd.inspect)
 cli.command("serve")(serve_cmd.serve)
+cli.command("worker")(worker_cmd.worker)
 
 
 def main() -> None:

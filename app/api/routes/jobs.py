@@ -1,0 +1,236 @@
+"""Jobs: POST /v1/jobs/verify queues the verification of an object in storage, POST /v1/jobs/sign
+the signing of one into another; GET /v1/jobs/{id} says how it went (status, attempts, and the
+verdict and label once it succeeded: for a sign job, the signed output's).
+
+On PostgreSQL, jobs are queued with procrastinate (app/jobs) and run by `originmark worker`. On
+SQLite (the embedded default) there is no queue: the server process runs them itself
+(app/jobs/embedded.py), with the same rows, statuses and retries.
+
+The job side (procrastinate's schema and our `originmark_jobs` table, a defer-only
+procrastinate app, or the embedded pool) is set up on the first job request of each server process.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.api import work
+from app.api.deps import ServicesDep, SignKey, VerifyKey, _requires
+from app.api.errors import ApiError, not_found
+from app.api.identifiers import optional_media_id
+from app.api.services import Services
+from app.api.wire import error_responses, verify_body
+from app.jobs import records
+from app.jobs.queue import SIGN_TASK, VERIFY_TASK, build_queue_app, defer_task, is_queue_database
+from app.jobs.records import JobKind, JobRecord
+from app.jobs.schema import ensure_jobs_schema
+from app.store.interface import ApiKey, Scope
+
+router = APIRouter(tags=["jobs"])
+
+ReadKey = Annotated[ApiKey, Depends(_requires(Scope.READ))]
+_setup_lock = threading.Lock()
+
+
+class VerifyJobRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    source: str = Field(max_length=2048, description="s3://bucket/key, or a file:// URI / path in the objects folder.")
+    media_id: str | None = Field(default=None, description="Your id for the media; its label follows the verdict.")
+
+
+class SignJobRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    source: str = Field(max_length=2048, description="The media to sign: s3://bucket/key or an object in the objects folder.")
+    destination: str = Field(max_length=2048, description="Where the signed copy goes (s3://bucket/key); never the source.")
+    generator: str = Field(max_length=200, description="The AI system that generated the media (claim_generator).")
+    generator_version: str | None = Field(default=None, max_length=100)
+    digital_source_type: str | None = Field(default=None, max_length=300)
+    title: str | None = Field(default=None, max_length=500)
+    media_id: str | None = None
+
+
+class JobQueue:
+    """What the job routes use in one server process (built on first use): procrastinate on
+    PostgreSQL (run by `originmark worker`), or the embedded pool on SQLite (app/jobs/embedded.py)."""
+
+    def __init__(self, services: Services) -> None:
+        from app.objects.factory import build_object_stores
+
+        self.objects = build_object_stores(services.settings)
+        self.app = None
+        self.embedded = None
+        if is_queue_database(services.settings.database_url):
+            ensure_jobs_schema(services.store.engine)
+            self.app = build_queue_app(services.settings)
+        else:
+            from app.jobs.embedded import EmbeddedJobs
+            from app.jobs.tasks import JobRuntime
+
+            runtime = JobRuntime(
+                settings=services.settings, store=services.store, objects=self.objects, engines=services.engines
+            )
+            self.embedded = EmbeddedJobs(runtime, threads=max(1, min(2, services.settings.verify_workers)))
+
+    def enqueue(self, task_name: str, *, lock: str):  # noqa: ANN201 - records.submit's `enqueue`
+        if self.app is None:
+            return lambda _connection, _job_id: None  # started after the commit: see started()
+        return lambda connection, job_id: defer_task(self.app, connection, task_name, job_id=job_id, lock=lock)
+
+    def started(self, submitted: records.Submitted) -> records.Submitted:
+        if self.embedded is not None and submitted.created:
+            self.embedded.start(submitted.job.id, submitted.job.kind)
+        return submitted
+
+
+def _queue(request: Request, services: Services) -> JobQueue:
+    queue = getattr(request.app.state, "job_queue", None)
+    if queue is None:
+        with _setup_lock:
+            queue = getattr(request.app.state, "job_queue", None)
+            if queue is None:
+                queue = JobQueue(services)
+                request.app.state.job_queue = queue
+    return queue
+
+
+@router.post(
+    "/v1/jobs/verify",
+    summary="Queue the verification of an object in storage",
+    status_code=202,
+    responses=error_responses(400, 401, 403, 413, 422, 503),
+)
+async def submit_verify_job(body: VerifyJobRequest, request: Request, _key: VerifyKey, services: ServicesDep) -> JSONResponse:
+    media_id = optional_media_id(body.media_id)
+    queue = await work.in_thread(_queue, request, services)
+    submitted = await work.in_thread(_submit_verify, queue, services, body.source, media_id)
+    return JSONResponse(
+        {"job_id": submitted.job.id, "status": submitted.job.status.value, "created": submitted.created},
+        status_code=202,
+    )
+
+
+def _submit_verify(queue: JobQueue, services: Services, source: str, media_id: str | None) -> records.Submitted:
+    location = queue.objects.parse(source).require_object()
+    info = queue.objects.stat(location)  # ObjectNotFound etc.: 4xx now, not a failed job later
+    if info.size > services.settings.jobs_max_source_bytes:
+        raise ApiError(413, "object_too_large", f"{location.uri} is {info.size} bytes, over the job limit")
+    key = records.idempotency_key(kind=JobKind.VERIFY, source=location.uri, etag=info.etag, size=info.size, media_id=media_id)
+    return queue.started(records.submit(
+        services.store.engine,
+        kind=JobKind.VERIFY,
+        source=location.uri,
+        media_id=media_id,
+        key=key,
+        enqueue=queue.enqueue(VERIFY_TASK, lock=key),
+    ))
+
+
+@router.post(
+    "/v1/jobs/sign",
+    summary="Queue the signing of an object in storage into another object",
+    status_code=202,
+    responses=error_responses(400, 401, 403, 413, 422, 503),
+)
+async def submit_sign_job(body: SignJobRequest, request: Request, key: SignKey, services: ServicesDep) -> JSONResponse:
+    from app.jobs.tasks import generation_request
+
+    media_id = optional_media_id(body.media_id)
+    params = {
+        "generator": body.generator,
+        "generator_version": body.generator_version,
+        "digital_source_type": body.digital_source_type,
+        "title": body.title,
+    }
+    # Checked now (422 for a bad request, 403 signing_policy), so a refused job is never queued.
+    key.signing_policy.check(generation_request(params))
+    queue = await work.in_thread(_queue, request, services)
+    submitted = await work.in_thread(_submit_sign, queue, services, body, media_id, params, key.key_id)
+    return JSONResponse(
+        {"job_id": submitted.job.id, "status": submitted.job.status.value, "created": submitted.created},
+        status_code=202,
+    )
+
+
+def _submit_sign(
+    queue: JobQueue, services: Services, body: SignJobRequest, media_id: str | None, params: dict, key_id: str
+) -> records.Submitted:
+    from app.objects.errors import InvalidObjectUri
+
+    location = queue.objects.parse(body.source).require_object()
+    destination = queue.objects.parse(body.destination).require_object()
+    if destination == location:
+        raise InvalidObjectUri(
+            f"{destination.uri} is the source itself; originmark never overwrites an original", uri=destination.uri
+        )
+    info = queue.objects.stat(location)
+    if info.size > services.settings.jobs_max_source_bytes:
+        raise ApiError(413, "object_too_large", f"{location.uri} is {info.size} bytes, over the job limit")
+    idempotency = records.idempotency_key(
+        kind=JobKind.SIGN, source=location.uri, etag=info.etag, size=info.size, media_id=media_id,
+        destination=destination.uri, params=params,
+    )
+    return queue.started(records.submit(
+        services.store.engine,
+        kind=JobKind.SIGN,
+        source=location.uri,
+        media_id=media_id,
+        key=idempotency,
+        destination=destination.uri,
+        params=params,
+        key_id=key_id,
+        enqueue=queue.enqueue(SIGN_TASK, lock=idempotency),
+    ))
+
+
+@router.get("/v1/jobs/{job_id}", summary="A job's status and result", responses=error_responses(401, 403, 404, 503))
+async def get_job(job_id: str, request: Request, _key: ReadKey, services: ServicesDep) -> JSONResponse:
+    if len(job_id) != 32 or not all(c in "0123456789abcdef" for c in job_id):
+        raise not_found("no job has this id")
+    await work.in_thread(_queue, request, services)  # the jobs table exists (and left jobs restart) from here on
+    job = await work.in_thread(records.get, services.store.engine, job_id)
+    if job is None:
+        raise not_found("no job has this id")
+    result = await work.in_thread(_result, services, job)
+    return JSONResponse(_job_body(job, result))
+
+
+def _result(services: Services, job: JobRecord) -> dict[str, Any] | None:
+    if job.status is not records.JobStatus.SUCCEEDED or job.sha256 is None:
+        return None
+    stored = services.store.verdict_by_sha256(job.sha256)
+    if stored is None:
+        return None
+    result = json.loads(verify_body(media_id=job.media_id, verdict=stored.verdict, label=stored.label, cached=False))
+    if job.kind is JobKind.SIGN:
+        result["destination"] = job.destination  # the verdict and label are the signed output's
+    return result
+
+
+def _job_body(job: JobRecord, result: dict[str, Any] | None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "job_id": job.id,
+        "kind": job.kind.value,
+        "status": job.status.value,
+        "attempts": job.attempts,
+        "source": job.source,
+        "media_id": job.media_id,
+        "destination": job.destination,
+        "created_at": job.created_at.isoformat(),
+        "updated_at": job.updated_at.isoformat(),
+        "result": None,
+        "error": None,
+    }
+    if result is not None:
+        result.pop("cached", None)
+        body["result"] = result
+    if job.error_code is not None:
+        body["error"] = {"code": job.error_code, "message": job.error_message}
+    return body

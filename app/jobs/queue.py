@@ -1,0 +1,82 @@
+"""The procrastinate app: its connection to PostgreSQL and the tasks, built from Settings.
+
+The API defers jobs through the SQLAlchemy connection of its own transaction (procrastinate's
+`configure(connection=...)` takes a psycopg connection: SQLAlchemy's driver connection), so the
+`originmark_jobs` row and procrastinate's job commit or roll back together. Workers use
+procrastinate's async psycopg pool.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import procrastinate
+from sqlalchemy import Connection
+
+from app.settings import Settings
+from app.store.engine import parse_database_url
+
+if TYPE_CHECKING:
+    from app.jobs.tasks import JobRuntime
+
+QUEUE = "originmark"
+VERIFY_TASK = "originmark.verify"
+SIGN_TASK = "originmark.sign"
+
+
+def is_queue_database(database_url: str) -> bool:
+    """Jobs need PostgreSQL (procrastinate's queue); SQLite has none."""
+    return parse_database_url(database_url).get_backend_name() == "postgresql"
+
+
+def libpq_conninfo(database_url: str) -> str:
+    """The SQLAlchemy URL as libpq takes it (query options such as `options=-csearch_path=...` kept)."""
+    url = parse_database_url(database_url).set(drivername="postgresql")
+    return url.render_as_string(hide_password=False)
+
+
+def retry_strategy(settings: Settings) -> procrastinate.RetryStrategy:
+    # procrastinate counts retries after the first attempt; the wait grows by the same step each time.
+    wait = int(settings.jobs_retry_wait_seconds)
+    return procrastinate.RetryStrategy(max_attempts=settings.jobs_max_attempts - 1, wait=wait, linear_wait=wait)
+
+
+def build_queue_app(settings: Settings, *, runtime: Callable[[], JobRuntime] | None = None) -> procrastinate.App:
+    """With `runtime` (workers): an async-pool app that runs tasks; without (the API): a defer-only app."""
+    conninfo = libpq_conninfo(settings.database_url)
+    if runtime is None:
+        connector = procrastinate.SyncPsycopgConnector(conninfo=conninfo)
+    else:
+        connector = procrastinate.PsycopgConnector(conninfo=conninfo, min_size=1, max_size=4)
+    app = procrastinate.App(connector=connector)
+
+    @app.task(name=VERIFY_TASK, queue=QUEUE, retry=retry_strategy(settings), pass_context=True)
+    def verify(context: procrastinate.JobContext, job_id: str) -> None:
+        from app.jobs.tasks import run_verify_job
+
+        if runtime is None:  # pragma: no cover - the API never runs tasks
+            raise RuntimeError("this app only defers jobs")
+        run_verify_job(runtime(), job_id, previous_attempts=context.job.attempts)
+
+    @app.task(name=SIGN_TASK, queue=QUEUE, retry=retry_strategy(settings), pass_context=True)
+    def sign(context: procrastinate.JobContext, job_id: str) -> None:
+        from app.jobs.tasks import run_sign_job
+
+        if runtime is None:  # pragma: no cover - the API never runs tasks
+            raise RuntimeError("this app only defers jobs")
+        run_sign_job(runtime(), job_id, previous_attempts=context.job.attempts)
+
+    return app
+
+
+def defer_verify(app: procrastinate.App, connection: Connection, *, job_id: str, lock: str) -> int:
+    """Queue the verify task for `job_id` inside `connection`'s transaction; the queue's job id."""
+    return defer_task(app, connection, VERIFY_TASK, job_id=job_id, lock=lock)
+
+
+def defer_task(app: procrastinate.App, connection: Connection, task_name: str, *, job_id: str, lock: str) -> int:
+    psycopg_connection = connection.connection.driver_connection
+    task = app.tasks[task_name]
+    # `lock`: two deliveries of the same job never run at once.
+    return task.configure(lock=lock, connection=psycopg_connection).defer(job_id=job_id)

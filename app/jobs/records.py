@@ -1,0 +1,174 @@
+"""A job's row in `originmark_jobs`: submitting (row and queue job in one transaction), reading,
+and the state changes a worker makes.
+
+Idempotency: a job is keyed by (kind, source URI, the source's etag and size, media id). Submitting
+the same key again returns the job that exists (whatever its state), so a client retrying its
+POST never queues a second verification. The worker side checks the row before working: a job
+already `succeeded` (at-least-once delivery gave it twice) is not run again.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy import Connection, Engine
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from app.jobs.schema import jobs
+
+
+class JobKind(enum.StrEnum):
+    VERIFY = "verify"
+    SIGN = "sign"
+
+
+class JobStatus(enum.StrEnum):
+    QUEUED = "queued"  # waiting for a worker (first time, or for a retry after a failed attempt)
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"  # every attempt failed; error_code / error_message say why
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobRecord:
+    id: str
+    kind: JobKind
+    source: str
+    media_id: str | None
+    destination: str | None
+    params: dict | None
+    key_id: str | None
+    status: JobStatus
+    attempts: int
+    sha256: str | None
+    error_code: str | None
+    error_message: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Submitted:
+    job: JobRecord
+    created: bool  # False: the same job existed already (idempotent resubmission)
+
+
+def idempotency_key(
+    *,
+    kind: JobKind,
+    source: str,
+    etag: str | None,
+    size: int,
+    media_id: str | None,
+    destination: str | None = None,
+    params: dict | None = None,
+) -> str:
+    described = json.dumps([kind.value, source, etag, size, media_id, destination, params], sort_keys=True)
+    return hashlib.sha256(described.encode()).hexdigest()
+
+
+def submit(
+    engine: Engine,
+    *,
+    kind: JobKind,
+    source: str,
+    media_id: str | None,
+    key: str,
+    enqueue: Callable[[Connection, str], int | None],
+    destination: str | None = None,
+    params: dict | None = None,
+    key_id: str | None = None,
+) -> Submitted:
+    """Insert the job row and queue it (`enqueue(connection, job_id)` -> the queue's job id) in
+    one transaction; or return the job that already has this key."""
+    job_id = uuid.uuid4().hex
+    with engine.begin() as connection:
+        insert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
+        inserted = connection.execute(
+            insert(jobs)
+            .values(
+                id=job_id, kind=kind.value, idempotency_key=key, source=source, media_id=media_id,
+                destination=destination, params=None if params is None else json.dumps(params, sort_keys=True),
+                key_id=key_id, status=JobStatus.QUEUED.value, attempts=0,
+            )
+            .on_conflict_do_nothing(index_elements=[jobs.c.idempotency_key])
+            .returning(jobs.c.id)
+        ).first()
+        if inserted is None:
+            existing = connection.execute(sa.select(jobs).where(jobs.c.idempotency_key == key)).one()
+            return Submitted(job=_record(existing), created=False)
+        queue_job_id = enqueue(connection, job_id)
+        if queue_job_id is not None:
+            connection.execute(jobs.update().where(jobs.c.id == job_id).values(queue_job_id=queue_job_id))
+        row = connection.execute(sa.select(jobs).where(jobs.c.id == job_id)).one()
+    return Submitted(job=_record(row), created=True)
+
+
+def get(engine: Engine, job_id: str) -> JobRecord | None:
+    with engine.connect() as connection:
+        row = connection.execute(sa.select(jobs).where(jobs.c.id == job_id)).first()
+    return None if row is None else _record(row)
+
+
+def start_attempt(engine: Engine, job_id: str) -> JobRecord | None:
+    """Mark the job running (one more attempt); None when it already succeeded or does not exist."""
+    with engine.begin() as connection:
+        row = connection.execute(sa.select(jobs).where(jobs.c.id == job_id).with_for_update()).first()
+        if row is None or row.status == JobStatus.SUCCEEDED.value:
+            return None
+        connection.execute(
+            jobs.update()
+            .where(jobs.c.id == job_id)
+            .values(status=JobStatus.RUNNING.value, attempts=jobs.c.attempts + 1, updated_at=sa.func.now())
+        )
+        row = connection.execute(sa.select(jobs).where(jobs.c.id == job_id)).one()
+    return _record(row)
+
+
+def mark_succeeded(connection: Connection, job_id: str, *, sha256: str) -> None:
+    """In the caller's transaction (the one storing the verdict)."""
+    connection.execute(
+        jobs.update()
+        .where(jobs.c.id == job_id)
+        .values(
+            status=JobStatus.SUCCEEDED.value, sha256=sha256, error_code=None, error_message=None, updated_at=sa.func.now()
+        )
+    )
+
+
+def mark_attempt_failed(engine: Engine, job_id: str, *, final: bool, code: str, message: str) -> None:
+    """`final`: no retry follows (status failed); otherwise queued again, with the last error kept."""
+    status = JobStatus.FAILED if final else JobStatus.QUEUED
+    with engine.begin() as connection:
+        connection.execute(
+            jobs.update()
+            .where(jobs.c.id == job_id, jobs.c.status != JobStatus.SUCCEEDED.value)
+            .values(status=status.value, error_code=code, error_message=message[:2000], updated_at=sa.func.now())
+        )
+
+
+def _record(row: sa.Row) -> JobRecord:
+    return JobRecord(
+        id=row.id,
+        kind=JobKind(row.kind),
+        source=row.source,
+        media_id=row.media_id,
+        destination=row.destination,
+        params=None if row.params is None else json.loads(row.params),
+        key_id=row.key_id,
+        status=JobStatus(row.status),
+        attempts=row.attempts,
+        sha256=row.sha256,
+        error_code=row.error_code,
+        error_message=row.error_message,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )

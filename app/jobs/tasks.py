@@ -1,0 +1,192 @@
+"""What a worker does with one job: verify the object, store the verdict, record the outcome.
+
+The verdict and the job's `succeeded` commit in one transaction (save_verdict's
+`in_same_transaction`). A failed attempt is raised again for procrastinate to retry; the last one
+marks the job `failed` with the reason.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from app.jobs import records
+from app.objects.errors import ObjectStoreError
+from app.objects.media import verify_object
+from app.settings import Settings
+
+log = logging.getLogger("originmark.jobs")
+
+_OBJECT_ERROR_CODES = {
+    "InvalidObjectUri": "invalid_object_uri",
+    "ObjectNotFound": "object_not_found",
+    "ObjectAccessDenied": "object_access_denied",
+    "ObjectTooLarge": "object_too_large",
+    "ObjectStoreUnavailable": "object_store_unavailable",
+    "ObjectStorageFull": "insufficient_storage",
+    "ObjectSourceChanged": "object_source_changed",
+}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobRuntime:
+    """What a worker process builds once: the same store, object stores and engines as the API."""
+
+    settings: Settings
+    store: Any  # app.store.sql.SqlStore
+    objects: Any  # app.objects.router.ObjectStores
+    engines: Any  # app.api.services.Engines
+
+    def close(self) -> None:
+        self.engines.close()
+        self.store.close()
+
+
+class VerificationStopped(Exception):
+    """The verifier's worker was stopped (time or memory limit): no verdict to store; retried."""
+
+
+def run_verify_job(runtime: JobRuntime, job_id: str, *, previous_attempts: int) -> None:
+    engine = runtime.store.engine
+    job = records.start_attempt(engine, job_id)
+    if job is None:
+        log.info("job already done, skipped", extra={"fields": {"job_id": job_id}})
+        return
+    settings = runtime.settings
+    try:
+        verified = verify_object(
+            store=runtime.objects,
+            verifier=runtime.engines.verifier,
+            uri=job.source,
+            spool_dir=settings.spool_dir,
+            max_bytes=settings.jobs_max_source_bytes,
+        )
+        verdict = verified.verdict
+        if not verdict.sha256:
+            raise VerificationStopped(f"verifying {job.source} was stopped (state {verdict.state.value})")
+        label = _label(verdict)
+        runtime.store._verdicts.save_verdict(  # noqa: SLF001 - the one-transaction hook, not on SqlStore's interface
+            verdict=verdict,
+            label=label,
+            trust_fingerprint=runtime.engines.trust_fingerprint,
+            media_id=job.media_id,
+            in_same_transaction=lambda connection: records.mark_succeeded(connection, job_id, sha256=verdict.sha256),
+        )
+    except Exception as error:
+        _attempt_failed(engine, job_id, error, previous_attempts=previous_attempts, settings=settings)
+        raise
+
+
+def generation_request(params: dict) -> Any:
+    """The signer's GenerationRequest from a sign job's params (checked at submit already)."""
+    from signer.manifest import DigitalSourceType, GenerationRequest
+
+    source_type = params.get("digital_source_type")
+    return GenerationRequest(
+        generator_name=params["generator"],
+        generator_version=params.get("generator_version"),
+        digital_source_type=DigitalSourceType.from_text(source_type) if source_type else None,
+        title=params.get("title"),
+    )
+
+
+class UnsignableSource(Exception):
+    """The signed output's own credentials do not verify (malformed source); never stored as signed."""
+
+
+def run_sign_job(runtime: JobRuntime, job_id: str, *, previous_attempts: int) -> None:
+    """Sign the source into the destination; the audit entry, the output's verdict and the job's
+    `succeeded` commit together. A job already succeeded is not signed again (at-least-once
+    delivery). A worker dying after the upload but before that commit leaves a signed object at
+    the destination with no audit entry; the retry signs again and replaces it (one object, one
+    audit entry)."""
+    import datetime
+
+    from app.objects.media import sign_object
+    from app.store.interface import AuditEntry
+    from verifier.verdict import VerdictState
+
+    engine = runtime.store.engine
+    job = records.start_attempt(engine, job_id)
+    if job is None:
+        log.info("job already done, skipped", extra={"fields": {"job_id": job_id}})
+        return
+    settings = runtime.settings
+    try:
+        assert job.destination is not None and job.params is not None
+        request = generation_request(job.params)
+        signed = sign_object(
+            store=runtime.objects,
+            signer=runtime.engines.signer,
+            source=job.source,
+            destination=job.destination,
+            request=request,
+            spool_dir=settings.spool_dir,
+            max_bytes=settings.jobs_max_source_bytes,
+        )
+        # The stored verdict is the output's own, read back from the destination as a client would.
+        verified = verify_object(
+            store=runtime.objects, verifier=runtime.engines.verifier, uri=job.destination, spool_dir=settings.spool_dir
+        )
+        verdict = verified.verdict
+        if not verdict.sha256:
+            raise VerificationStopped(f"verifying the signed {job.destination} was stopped (state {verdict.state.value})")
+        if verdict.state not in (VerdictState.TRUSTED, VerdictState.VALID):
+            raise UnsignableSource(
+                f"the signed output verifies as {verdict.state.value} ({verdict.reason}); the source is probably malformed"
+            )
+        result = signed.result
+        entry = AuditEntry(
+            key_id=job.key_id,
+            signed_at=datetime.datetime.now(datetime.UTC),
+            input_sha256=signed.source_sha256,
+            output_sha256=verdict.sha256,
+            manifest_label=result.manifest_label,
+            certificate_fingerprint=result.certificate_fingerprint or runtime.engines.certificate_fingerprint,
+            generator=request.generator_name,
+            generator_version=request.generator_version,
+            media_id=job.media_id,
+        )
+
+        def audit_and_finish(connection: Any) -> None:
+            runtime.store._audit.write_entry(connection, entry)  # noqa: SLF001 - as SqlStore.record_signature does
+            records.mark_succeeded(connection, job_id, sha256=verdict.sha256)
+
+        runtime.store._verdicts.save_verdict(  # noqa: SLF001 - the one-transaction hook
+            verdict=verdict,
+            label=_label(verdict),
+            trust_fingerprint=runtime.engines.trust_fingerprint,
+            media_id=job.media_id,
+            in_same_transaction=audit_and_finish,
+        )
+    except Exception as error:
+        _attempt_failed(engine, job_id, error, previous_attempts=previous_attempts, settings=settings)
+        raise
+
+
+def _attempt_failed(engine: Any, job_id: str, error: Exception, *, previous_attempts: int, settings: Settings) -> None:
+    from signer.errors import SigningError
+
+    final = previous_attempts + 1 >= settings.jobs_max_attempts
+    if isinstance(error, ObjectStoreError):
+        code = _OBJECT_ERROR_CODES.get(type(error).__name__, "object_store_error")
+    elif isinstance(error, VerificationStopped):
+        code = "verification_stopped"
+    elif isinstance(error, UnsignableSource):
+        code = "unsignable_media"
+    elif isinstance(error, SigningError):
+        code = "signing_error"
+    else:
+        code = "job_error"
+    records.mark_attempt_failed(engine, job_id, final=final, code=code, message=str(error) or type(error).__name__)
+    log.warning(
+        "job attempt failed",
+        extra={"fields": {"job_id": job_id, "attempt": previous_attempts + 1, "final": final, "error_code": code}},
+    )
+
+
+def _label(verdict: Any) -> Any:
+    from verifier.label import label_for
+
+    return label_for(verdict)

@@ -1,0 +1,90 @@
+"""`originmark worker`: procrastinate workers on the jobs queue, plus stalled-job recovery.
+
+A worker process builds the same store, object stores and engines as the API (IsolatedVerifier
+pool, trust configuration: verdicts carry the same trust fingerprint), then runs one
+procrastinate worker with `concurrency` jobs at a time (sync tasks run in threads; each
+verification runs in the verifier's own worker processes).
+
+Recovery: every worker sends a heartbeat; every `jobs_stalled_check_seconds` each worker asks
+procrastinate for jobs `doing` on a worker whose heartbeat is older than `jobs_stalled_seconds`
+(it was killed, or lost its machine) and queues them again. The job is then run again from
+the start: verifying is idempotent, and a job already `succeeded` is not run twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+import procrastinate
+
+from app.jobs.queue import QUEUE, build_queue_app
+from app.jobs.schema import ensure_jobs_schema
+from app.jobs.tasks import JobRuntime
+from app.settings import Settings
+
+log = logging.getLogger("originmark.jobs")
+
+
+def build_runtime(settings: Settings) -> JobRuntime:
+    from app.api.services import build_engines, prepare_service
+    from app.objects.factory import build_object_stores
+    from app.store.sql import open_store
+
+    prepare_service(settings)  # credentials and the database schema (idempotent)
+    store = open_store(settings.database_url)
+    try:
+        ensure_jobs_schema(store.engine)
+        engines = build_engines(settings)
+    except BaseException:
+        store.close()
+        raise
+    return JobRuntime(settings=settings, store=store, objects=build_object_stores(settings), engines=engines)
+
+
+async def requeue_stalled_jobs(app: procrastinate.App, settings: Settings) -> int:
+    stalled = await app.job_manager.get_stalled_jobs(
+        queue=QUEUE, seconds_since_heartbeat=settings.jobs_stalled_seconds
+    )
+    count = 0
+    for job in stalled:
+        await app.job_manager.retry_job(job)
+        count += 1
+        log.warning("a stalled job was queued again", extra={"fields": {"queue_job_id": job.id}})
+    return count
+
+
+async def _recover_stalled_forever(app: procrastinate.App, settings: Settings) -> None:
+    while True:
+        try:
+            await requeue_stalled_jobs(app, settings)
+        except Exception:  # a database hiccup must not stop the worker; tried again next round
+            log.exception("checking for stalled jobs failed")
+        await asyncio.sleep(settings.jobs_stalled_check_seconds)
+
+
+async def run_worker(
+    settings: Settings, runtime: JobRuntime, *, concurrency: int, wait: bool = True, install_signal_handlers: bool = True
+) -> None:
+    """Run until stopped (SIGINT/SIGTERM, handled by procrastinate: jobs in flight finish first).
+
+    `wait=False`: return once the queue is empty (tests; a one-shot drain)."""
+    app = build_queue_app(settings, runtime=lambda: runtime)
+    async with app.open_async():
+        recovery = asyncio.create_task(_recover_stalled_forever(app, settings))
+        try:
+            await app.run_worker_async(
+                queues=[QUEUE],
+                concurrency=concurrency,
+                wait=wait,
+                update_heartbeat_interval=settings.jobs_heartbeat_seconds,
+                stalled_worker_timeout=settings.jobs_stalled_seconds,
+                delete_jobs="never",
+                install_signal_handlers=install_signal_handlers,
+            )
+        finally:
+            recovery.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await recovery

@@ -1,0 +1,68 @@
+"""Sign jobs: POST /v1/jobs/sign (S3 to S3) over real HTTP, a real worker, the signed object,
+its verdict and one audit entry; the key's signing policy checked at submit."""
+
+from __future__ import annotations
+
+import io
+
+from app.objects.location import ObjectLocation, Scheme
+from app.store.interface import Scope
+from signer.policy import SigningPolicy
+from tests.api.helpers import jpeg_bytes
+
+from .test_verify_jobs import _auth, _wait_done
+
+
+def test_a_sign_job_signs_once_into_the_destination(http, keys, s3, store, drain_queue):
+    object_store, bucket = s3
+    object_store.put(ObjectLocation(Scheme.S3, "gen/in.jpg", bucket), io.BytesIO(jpeg_bytes(seed=21)))
+    sign_token = store.create_key(name="signer", scopes=frozenset({Scope.SIGN}))[1]
+    body = {
+        "source": f"s3://{bucket}/gen/in.jpg",
+        "destination": f"s3://{bucket}/signed/out.jpg",
+        "generator": "TestGen",
+        "generator_version": "1.0",
+        "media_id": "gen-1",
+    }
+    first = http.post("/v1/jobs/sign", json=body, headers=_auth(sign_token))
+    assert first.status_code == 202, first.text
+    again = http.post("/v1/jobs/sign", json=body, headers=_auth(sign_token)).json()
+    assert again["job_id"] == first.json()["job_id"] and again["created"] is False
+
+    drain_queue()
+    done = _wait_done(http, keys.read, first.json()["job_id"])
+    assert done["status"] == "succeeded", done
+    assert done["kind"] == "sign" and done["result"]["destination"] == body["destination"]
+    assert done["result"]["verdict"]["state"] in ("trusted", "valid")
+    with object_store.open_read(ObjectLocation(Scheme.S3, "signed/out.jpg", bucket)) as reader:
+        signed = reader.read()
+    import hashlib
+
+    assert hashlib.sha256(signed).hexdigest() == done["result"]["sha256"]
+    entries = [e for e in store.entries(limit=10) if e.media_id == "gen-1"]
+    assert len(entries) == 1 and entries[0].output_sha256 == done["result"]["sha256"]
+    assert entries[0].generator == "TestGen"
+    assert store.verdict_by_media_id("gen-1").sha256 == done["result"]["sha256"]
+
+
+def test_a_sign_job_outside_the_keys_policy_is_refused_at_submit(http, s3, store, pg_url):
+    object_store, bucket = s3
+    object_store.put(ObjectLocation(Scheme.S3, "gen/p.jpg", bucket), io.BytesIO(jpeg_bytes(seed=22)))
+    policy = SigningPolicy(generators=("OnlyThis",), source_types=SigningPolicy.default().source_types)
+    token = store.create_key(name="narrow", scopes=frozenset({Scope.SIGN}), signing_policy=policy)[1]
+    body = {"source": f"s3://{bucket}/gen/p.jpg", "destination": f"s3://{bucket}/signed/p.jpg", "generator": "Other"}
+    refused = http.post("/v1/jobs/sign", json=body, headers=_auth(token))
+    assert refused.status_code == 403, refused.text
+    assert refused.json()["error"]["code"] == "signing_policy"
+    onto_itself = http.post(
+        "/v1/jobs/sign", json={**body, "generator": "OnlyThis", "destination": body["source"]}, headers=_auth(token)
+    )
+    assert onto_itself.status_code == 422 and onto_itself.json()["error"]["code"] == "invalid_object_uri"
+    import psycopg
+
+    from tests.support import libpq_url
+
+    with psycopg.connect(libpq_url(pg_url)) as connection:
+        present = connection.execute("SELECT to_regclass('procrastinate_jobs')").fetchone()[0]
+        queued = connection.execute("SELECT count(*) FROM procrastinate_jobs").fetchone()[0] if present else 0
+    assert queued == 0
