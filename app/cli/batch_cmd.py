@@ -35,7 +35,7 @@ from rich.table import Table
 from rich.text import Text
 
 from app.cli.render import label_style, make_console, safe_text, state_style
-from app.cli.verify_output import _csv_cell, _json_text
+from app.cli.verify_output import csv_cell, json_text
 from app.errors import EXIT_INVALID, EXIT_OK, EXIT_USAGE_OR_IO, user_message
 
 batch_app = typer.Typer(help="Verify every object under an S3 prefix or folder as jobs, and report on them.",
@@ -163,7 +163,7 @@ def batch_report(
         _error(err, f"no batch has the id {batch_id}")
         raise typer.Exit(EXIT_USAGE_OR_IO)
     if output_format is ReportFormat.JSON:
-        sys.stdout.write(_json_text(report_json(report)) + "\n")
+        sys.stdout.write(json_text(report_json(report)) + "\n")
     elif output_format is ReportFormat.CSV:
         _write_csv(report)
     else:
@@ -262,7 +262,7 @@ def _write_csv(report: Any) -> None:
     for row in report.rows:
         values = [row.source, row.job_id, row.status.value, row.state, row.label_kind, row.label_text,
                   row.error_code, row.error_message]
-        writer.writerow([_csv_cell(value) for value in values])
+        writer.writerow([csv_cell(value) for value in values])
     sys.stdout.flush()
 
 

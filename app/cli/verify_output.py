@@ -105,7 +105,7 @@ class RecordWriter(Protocol):
     def finish(self) -> None: ...
 
 
-def _json_text(record: Record) -> str:
+def json_text(record: Record) -> str:
     # ensure_ascii: every control character (C0, C1, bidi overrides in hostile manifest text)
     # leaves as a \\u escape, so printing the output to a terminal cannot drive it.
     return json.dumps(record, ensure_ascii=True, separators=(", ", ": "))
@@ -122,7 +122,7 @@ class JsonLinesWriter:
 
     def write(self, record: Record) -> None:
         stream = self._out()
-        stream.write(_json_text(record) + "\n")
+        stream.write(json_text(record) + "\n")
         stream.flush()
 
     def finish(self) -> None:
@@ -141,7 +141,7 @@ class JsonArrayWriter:
 
     def write(self, record: Record) -> None:
         stream = self._out()
-        stream.write(("\n" if self._count == 0 else ",\n") + _json_text(record))
+        stream.write(("\n" if self._count == 0 else ",\n") + json_text(record))
         stream.flush()
         self._count += 1
 
@@ -171,7 +171,7 @@ def _csv_safe_text(text: str) -> str:
     return "'" + cleaned if cleaned.startswith(_FORMULA_TRIGGERS) else cleaned
 
 
-def _csv_cell(value: Any) -> Any:
+def csv_cell(value: Any) -> Any:
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -229,7 +229,7 @@ class CsvWriter:
 
     def write(self, record: Record) -> None:
         flat = _flatten(record)
-        self._row([_csv_cell(flat.get(column)) for column in self._columns])
+        self._row([csv_cell(flat.get(column)) for column in self._columns])
 
     def finish(self) -> None:
         pass
