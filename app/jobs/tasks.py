@@ -66,7 +66,7 @@ def run_verify_job(runtime: JobRuntime, job_id: str, *, previous_attempts: int) 
         if not verdict.sha256:
             raise VerificationStopped(f"verifying {job.source} was stopped (state {verdict.state.value})")
         label = _label(verdict)
-        runtime.store._verdicts.save_verdict(  # noqa: SLF001 - the one-transaction hook, not on SqlStore's interface
+        runtime.store.save_verdict(
             verdict=verdict,
             label=label,
             trust_fingerprint=runtime.engines.trust_fingerprint,
@@ -148,17 +148,13 @@ def run_sign_job(runtime: JobRuntime, job_id: str, *, previous_attempts: int) ->
             generator_version=request.generator_version,
             media_id=job.media_id,
         )
-
-        def audit_and_finish(connection: Any) -> None:
-            runtime.store._audit.write_entry(connection, entry)  # noqa: SLF001 - as SqlStore.record_signature does
-            records.mark_succeeded(connection, job_id, sha256=verdict.sha256)
-
-        runtime.store._verdicts.save_verdict(  # noqa: SLF001 - the one-transaction hook
+        runtime.store.record_signature(
+            entry=entry,
             verdict=verdict,
             label=_label(verdict),
             trust_fingerprint=runtime.engines.trust_fingerprint,
             media_id=job.media_id,
-            in_same_transaction=audit_and_finish,
+            in_same_transaction=lambda connection: records.mark_succeeded(connection, job_id, sha256=verdict.sha256),
         )
     except Exception as error:
         _attempt_failed(engine, job_id, error, previous_attempts=previous_attempts, settings=settings)

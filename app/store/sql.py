@@ -11,9 +11,9 @@ cached, so a revocation is effective at once.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from app.store.api_keys import SqlApiKeyStore
 from app.store.audit import SqlAuditLog
@@ -56,10 +56,22 @@ class SqlStore:
     # VerdictStore
 
     def save_verdict(
-        self, *, verdict: Verdict, label: Label, trust_fingerprint: str, media_id: str | None = None
+        self,
+        *,
+        verdict: Verdict,
+        label: Label,
+        trust_fingerprint: str,
+        media_id: str | None = None,
+        in_same_transaction: Callable[[Connection], None] | None = None,
     ) -> StoredVerdict:
+        """`in_same_transaction`: more writes that must commit with the verdict or not at all
+        (a job marked succeeded, for one)."""
         return self._verdicts.save_verdict(
-            verdict=verdict, label=label, trust_fingerprint=trust_fingerprint, media_id=media_id
+            verdict=verdict,
+            label=label,
+            trust_fingerprint=trust_fingerprint,
+            media_id=media_id,
+            in_same_transaction=in_same_transaction,
         )
 
     def verdict_by_sha256(self, sha256: str) -> StoredVerdict | None:
@@ -114,14 +126,22 @@ class SqlStore:
         label: Label,
         trust_fingerprint: str,
         media_id: str | None = None,
+        in_same_transaction: Callable[[Connection], None] | None = None,
     ) -> StoredVerdict:
-        """The audit entry and the signed output's verdict together, in one committed transaction."""
+        """The audit entry and the signed output's verdict together, in one committed transaction
+        (with `in_same_transaction`'s writes, made after the audit entry's: its chain lock comes first)."""
+
+        def audit_then_more(connection: Connection) -> None:
+            self._audit.write_entry(connection, entry)
+            if in_same_transaction is not None:
+                in_same_transaction(connection)
+
         return self._verdicts.save_verdict(
             verdict=verdict,
             label=label,
             trust_fingerprint=trust_fingerprint,
             media_id=media_id,
-            in_same_transaction=lambda connection: self._audit.write_entry(connection, entry),
+            in_same_transaction=audit_then_more,
         )
 
     # Benchmarks and load tests
