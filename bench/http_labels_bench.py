@@ -61,6 +61,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from http_harness import PROJECT, ServerConfig, ServerUnderTest, print_table, split_cpus  # noqa: E402
 from http_loadgen import LoadSpec, MeasuredLoad, choose_engine, run_in_process  # noqa: E402
+from pg_schema import PostgresSchema  # noqa: E402
 
 if TYPE_CHECKING:
     from verifier.label_types import Label
@@ -165,37 +166,6 @@ def cached_sqlite(rows: int, seed_verdict: SeedVerdict) -> tuple[str, str]:
         for leftover in (building, Path(f"{building}-wal"), Path(f"{building}-shm")):
             leftover.unlink(missing_ok=True)
     return f"sqlite:///{path}", f"seeded in {seconds:.0f} s, cached as {path.relative_to(PROJECT)}"
-
-
-class PostgresSchema:
-    """A schema of our own in an existing database, dropped on exit; the URL selects it via search_path."""
-
-    def __init__(self, base_url: str) -> None:
-        from sqlalchemy.engine import make_url
-
-        self.name = f"originmark_bench_{os.getpid()}"
-        self._admin_url = make_url(base_url).set(drivername="postgresql+psycopg")
-        self.url = self._admin_url.update_query_dict({"options": f"-csearch_path={self.name}"}).render_as_string(
-            hide_password=False
-        )
-
-    def _execute(self, statement: str) -> None:
-        from sqlalchemy import create_engine
-        from sqlalchemy.pool import NullPool
-
-        engine = create_engine(self._admin_url, poolclass=NullPool)
-        try:
-            with engine.begin() as connection:
-                connection.exec_driver_sql(statement)
-        finally:
-            engine.dispose()
-
-    def __enter__(self) -> PostgresSchema:
-        self._execute(f"CREATE SCHEMA {self.name}")
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self._execute(f"DROP SCHEMA IF EXISTS {self.name} CASCADE")
 
 
 def read_token(database_url: str) -> str:

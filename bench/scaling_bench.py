@@ -44,39 +44,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.pg_schema import PostgresSchema  # noqa: E402
+
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 ORIGINMARK = [str(Path(sys.executable).parent / "originmark")]  # the console script of this virtualenv
-
-
-class PostgresSchema:
-    """A schema of our own in an existing database, dropped on exit; the URL selects it via search_path."""
-
-    def __init__(self, base_url: str, suffix: str) -> None:
-        from sqlalchemy.engine import make_url
-
-        self.name = f"originmark_bench_{os.getpid()}_{suffix}"
-        self._admin_url = make_url(base_url).set(drivername="postgresql+psycopg")
-        self.url = self._admin_url.update_query_dict({"options": f"-csearch_path={self.name}"}).render_as_string(
-            hide_password=False
-        )
-
-    def _execute(self, statement: str) -> None:
-        from sqlalchemy import create_engine
-        from sqlalchemy.pool import NullPool
-
-        engine = create_engine(self._admin_url, poolclass=NullPool)
-        try:
-            with engine.begin() as connection:
-                connection.exec_driver_sql(statement)
-        finally:
-            engine.dispose()
-
-    def __enter__(self) -> PostgresSchema:
-        self._execute(f"CREATE SCHEMA {self.name}")
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self._execute(f"DROP SCHEMA IF EXISTS {self.name} CASCADE")
 
 
 def with_comment(jpeg: bytes, text: bytes) -> bytes:
