@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import socket
 import subprocess
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import psycopg
+import pytest
 
 
 def free_port() -> int:
@@ -24,6 +26,21 @@ def free_port() -> int:
 
 def libpq_url(sqlalchemy_url: str) -> str:
     return sqlalchemy_url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+DEFAULT_TEST_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def reachable_postgres_url(*, needed_by: str) -> str:
+    """The PostgreSQL server of the tests (ORIGINMARK_TEST_POSTGRES_URL or the default); when it
+    cannot be reached the test FAILS (never skips), naming what needed it."""
+    url = os.environ.get("ORIGINMARK_TEST_POSTGRES_URL", DEFAULT_TEST_POSTGRES_URL)
+    try:
+        with psycopg.connect(libpq_url(url), connect_timeout=5) as connection:
+            connection.execute("SELECT 1")
+    except psycopg.Error as error:
+        pytest.fail(f"PostgreSQL is not reachable at {url} ({type(error).__name__}); {needed_by} need it")
+    return url
 
 
 @contextlib.contextmanager

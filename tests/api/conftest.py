@@ -9,11 +9,9 @@ costs ~0.15 s); each test's app is installed behind it with its own lifespan.
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Callable, Iterator
 
 import httpx
-import psycopg
 import pytest
 
 from app.api.main import create_app
@@ -21,14 +19,13 @@ from app.api.services import Engines, build_engines
 from app.settings import Settings
 from app.store.interface import Scope
 from app.store.sql import SqlStore, open_store
+from tests.support import reachable_postgres_url
 
 from .helpers import (
-    DEFAULT_POSTGRES_URL,
     TEST_UPLOAD_LIMIT,
     ApiKeys,
     AppSwitch,
     backend_database,
-    libpq_url,
     serve_in_thread,
 )
 
@@ -63,13 +60,7 @@ def database_url(request, tmp_path) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def postgres_server() -> str:
     """The PostgreSQL server (ORIGINMARK_TEST_POSTGRES_URL); unreachable FAILS, never skips."""
-    url = os.environ.get("ORIGINMARK_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)
-    try:
-        with psycopg.connect(libpq_url(url), connect_timeout=5) as connection:
-            connection.execute("SELECT 1")
-    except psycopg.Error as error:
-        pytest.fail(f"PostgreSQL is not reachable at {url} ({type(error).__name__}); the API tests need it")
-    return url
+    return reachable_postgres_url(needed_by="the API tests")
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from PIL import Image
 
 from app.store.migrate import upgrade_database
-from tests.support import libpq_url, postgres_schema  # noqa: F401 - libpq_url is used by conftest
+from tests.support import postgres_schema
 
 TEST_UPLOAD_LIMIT = 4 * 1024 * 1024  # small, so the 413 tests stay fast
 BACKENDS = ("sqlite", "postgresql")

@@ -14,13 +14,11 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from tests.faults.media import Sample, load_samples
-from tests.support import libpq_url, postgres_schema
+from tests.support import postgres_schema, reachable_postgres_url
 
-DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 BACKENDS = ("sqlite", "postgresql")
 
 
@@ -33,13 +31,7 @@ def load_seconds(default: float) -> float:
 @pytest.fixture(scope="session")
 def postgres_server() -> str:
     """The shared PostgreSQL server (ORIGINMARK_TEST_POSTGRES_URL); unreachable FAILS, never skips."""
-    url = os.environ.get("ORIGINMARK_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)
-    try:
-        with psycopg.connect(libpq_url(url), connect_timeout=5) as connection:
-            connection.execute("SELECT 1")
-    except psycopg.Error as error:
-        pytest.fail(f"PostgreSQL is not reachable at {url} ({type(error).__name__}); the fault tests need it")
-    return url
+    return reachable_postgres_url(needed_by="the fault tests")
 
 
 @pytest.fixture
