@@ -1,7 +1,7 @@
 """Batches: one verify job per object under a prefix (S3 or the local folder), and their outcome.
 
 A batch is an id, the prefix it listed, and the jobs it enqueued (`originmark_batches` and
-`originmark_batch_jobs`, created on first use next to `originmark_jobs`, like app/jobs/schema.py).
+`originmark_batch_jobs`, created by the jobs' migration with `originmark_jobs`).
 Each object is submitted through `records.submit` exactly as POST /v1/jobs/verify does, so the
 jobs' idempotency applies: a batch run again over unchanged objects gets a new batch id that
 points at the same jobs (nothing is queued or verified twice).
@@ -22,33 +22,14 @@ from sqlalchemy import Connection, Engine
 
 from app.jobs import records
 from app.jobs.records import JobKind, JobStatus
-from app.jobs.schema import jobs
+from app.jobs.schema import batch_jobs, batches, ensure_jobs_schema, jobs
 from app.objects.interface import ObjectInfo
 from app.objects.location import ObjectLocation
 from app.objects.transfer import iter_objects
 
-metadata = sa.MetaData()
-
-batches = sa.Table(
-    "originmark_batches",
-    metadata,
-    sa.Column("id", sa.String(32), primary_key=True),
-    sa.Column("prefix", sa.Text(), nullable=False),  # the URI that was listed
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
-)
-
-batch_jobs = sa.Table(
-    "originmark_batch_jobs",
-    metadata,
-    sa.Column("batch_id", sa.String(32), sa.ForeignKey("originmark_batches.id"), primary_key=True),
-    sa.Column("position", sa.Integer(), primary_key=True),  # listing order (key order)
-    # No foreign key to originmark_jobs: that table is created by another module (and may move).
-    sa.Column("job_id", sa.String(32), nullable=False),
-)
-
 
 def ensure_batch_schema(engine: Engine) -> None:
-    metadata.create_all(engine, checkfirst=True)
+    ensure_jobs_schema(engine)  # the batch tables come with the jobs' migration
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

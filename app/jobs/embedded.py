@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 import sqlalchemy as sa
 
 from app.jobs.records import JobKind, JobStatus
-from app.jobs.schema import jobs, metadata
+from app.jobs.schema import ensure_jobs_schema, jobs
 from app.jobs.tasks import JobRuntime, run_sign_job, run_verify_job
 
 log = logging.getLogger("originmark.jobs")
@@ -32,7 +32,7 @@ class EmbeddedJobs:
         self._runtime = runtime
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="originmark-job")
         self._stopping = threading.Event()
-        metadata.create_all(runtime.store.engine, checkfirst=True)
+        ensure_jobs_schema(runtime.store.engine)
         with runtime.store.engine.connect() as connection:
             left = connection.execute(
                 sa.select(jobs.c.id, jobs.c.kind).where(jobs.c.status.in_([JobStatus.QUEUED.value, JobStatus.RUNNING.value]))

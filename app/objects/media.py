@@ -18,6 +18,7 @@ import dataclasses
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from app.objects.errors import InvalidObjectUri
@@ -46,6 +47,15 @@ class SignedObject:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class SignedFile:
+    """The signed output, made and hashed, before it is uploaded (what `before_upload` is given)."""
+
+    source_sha256: str
+    output_sha256: str
+    result: Any  # the signer's SignResult
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class VerifiedObject:
     object: ObjectInfo
     sha256: str
@@ -62,12 +72,15 @@ def sign_object(
     spool_dir: Path | None,
     parent: str | ObjectLocation | None = None,
     max_bytes: int | None = None,
+    before_upload: Callable[[SignedFile], None] | None = None,
 ) -> SignedObject:
     """Sign the object `source` into the object `destination` (written all or nothing).
 
     `request`: a signer.manifest.GenerationRequest; with no title, the source's name is the
     title (the engine would otherwise take the spool file's). `parent`: an object to record as
     the edit's parent ingredient (replaces `request.parent`). `max_bytes` bounds each download.
+`before_upload` is called with the signed output once it is made and hashed, before any of it
+is uploaded (a job records it there: app/jobs/tasks.py); if it raises, nothing is uploaded.
     Raises the store's errors (app/objects/errors.py) and the signer's (signer/errors.py).
     """
     source_location = as_location(source).require_object()
@@ -96,6 +109,8 @@ def sign_object(
         output = folder / "signed"
         result = signer.sign_file(source=copy.path, destination=output, request=dataclasses.replace(request, **changes))
         output_sha256 = file_sha256(output)
+        if before_upload is not None:
+            before_upload(SignedFile(source_sha256=copy.sha256, output_sha256=output_sha256, result=result))
         stored = upload_file(store, output, destination_location)
         source_info, source_sha256 = copy.info, copy.sha256
     return SignedObject(

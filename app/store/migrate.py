@@ -28,6 +28,12 @@ def alembic_config(database_url: str | None = None) -> Config:
     return config
 
 
+def include_name(name: str | None, type_: str, parent_names: object) -> bool:
+    """Alembic's filter for comparing the database with our metadata: procrastinate's tables
+    (created by migration 0005 from procrastinate's own SQL) are procrastinate's, not described here."""
+    return not (type_ == "table" and name is not None and name.startswith("procrastinate_"))
+
+
 def upgrade_database(database_url: str) -> None:
     """Bring the database to the newest schema (`alembic upgrade head`); nothing to do when it is there."""
     parse_database_url(database_url)  # a bad URL fails here with the store's own message

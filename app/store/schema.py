@@ -30,6 +30,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    func,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
@@ -141,4 +142,53 @@ audit_log = Table(
     Index("ix_audit_log_signed_at", "signed_at"),
     # Unique: two records can never follow the same one, so the chain cannot fork.
     Index("ix_audit_log_prev_hash", "prev_hash", unique=True),
+)
+
+
+# --- Jobs (issue 6; migration 0005). app/jobs reads and writes these. On PostgreSQL the same
+# migration also creates procrastinate's queue tables (not described here: procrastinate owns them).
+
+originmark_jobs = Table(
+    "originmark_jobs",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    # sha256 of (kind, source URI, its etag and size, media id; sign: destination, params): one job per source version.
+    Column("idempotency_key", String(64), nullable=False, unique=True),
+    Column("source", Text, nullable=False),
+    Column("media_id", Text, nullable=True),
+    Column("destination", Text, nullable=True),  # sign: where the signed object goes
+    Column("params", Text, nullable=True),  # sign: the generation request, JSON
+    Column("key_id", Text, nullable=True),  # sign: the API key that asked (for the audit log)
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("queue_job_id", BigInteger, nullable=True),  # procrastinate_jobs.id
+    Column("sha256", String(64), nullable=True),  # verify: of the source; sign: of the output (the verdict's key)
+    Column("error_code", Text, nullable=True),
+    Column("error_message", Text, nullable=True),
+    # Called once the job is final (succeeded or failed): a URL on an operator-allowlisted host.
+    Column("webhook_url", Text, nullable=True),
+    # sign: the signature an attempt made (JSON), recorded before its output is uploaded, so a
+    # retry after a worker died mid-job finds that output at the destination and does not sign again.
+    Column("signed_output", Text, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # The embedded pool's start-up scan for jobs left queued or running.
+    Index("ix_originmark_jobs_status", "status"),
+)
+
+originmark_batches = Table(
+    "originmark_batches",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("prefix", Text, nullable=False),  # the URI that was listed
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+originmark_batch_jobs = Table(
+    "originmark_batch_jobs",
+    metadata,
+    Column("batch_id", String(32), ForeignKey("originmark_batches.id"), primary_key=True),
+    Column("position", Integer, primary_key=True),  # listing order (key order)
+    Column("job_id", String(32), ForeignKey("originmark_jobs.id"), nullable=False),
 )

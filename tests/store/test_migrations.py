@@ -8,10 +8,10 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, inspect
 
 from app.store.engine import parse_database_url
-from app.store.migrate import alembic_config, current_revision, head_revision, upgrade_database
+from app.store.migrate import alembic_config, current_revision, head_revision, include_name, upgrade_database
 from app.store.schema import metadata
 
-TABLES = {"verdicts", "media", "api_keys", "audit_log"}
+TABLES = {"verdicts", "media", "api_keys", "audit_log", "originmark_jobs", "originmark_batches", "originmark_batch_jobs"}
 
 
 def _tables(database_url: str) -> set[str]:
@@ -27,7 +27,7 @@ def test_an_empty_database_is_brought_to_head_and_a_second_upgrade_changes_nothi
     assert _tables(database_url) & TABLES == set()
 
     upgrade_database(database_url)
-    assert current_revision(database_url) == head_revision() == "0004_signing_policy"
+    assert current_revision(database_url) == head_revision() == "0005_jobs"
     assert _tables(database_url) >= TABLES
 
     upgrade_database(database_url)  # what every start of the service and every `apikey` command does
@@ -39,7 +39,7 @@ def test_the_migrated_schema_is_exactly_the_schema_the_code_uses(database_url):
     engine = create_engine(parse_database_url(database_url))
     try:
         with engine.connect() as connection:
-            context = MigrationContext.configure(connection, opts={"compare_type": True})
+            context = MigrationContext.configure(connection, opts={"compare_type": True, "include_name": include_name})
             differences = compare_metadata(context, metadata)
     finally:
         engine.dispose()

@@ -11,6 +11,7 @@ from alembic import context
 from sqlalchemy import Connection, text
 
 from app.store.engine import create_migration_engine
+from app.store.migrate import include_name
 from app.store.schema import metadata
 
 # Any constant works; it only has to be the same for every originmark process on one database.
@@ -32,6 +33,7 @@ def _migrate(connection: Connection) -> None:
         connection=connection,
         target_metadata=metadata,
         compare_type=True,
+        include_name=include_name,  # procrastinate's tables are not ours to compare
         render_as_batch=connection.dialect.name == "sqlite",  # SQLite alters tables by copying them
         transactional_ddl=True,  # both dialects roll DDL back (SQLite: see create_migration_engine)
     )
