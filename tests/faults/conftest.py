@@ -56,3 +56,18 @@ def spool_dir(tmp_path) -> Path:
 def samples() -> tuple[list[Sample], list[Sample]]:
     """(small samples in seven formats, medium images of a few hundred KB)."""
     return load_samples()
+
+
+@pytest.fixture
+def private_postgres_server():
+    """A private PostgreSQL server this test may stop and start (skips, saying why, where initdb cannot run)."""
+    import contextlib
+
+    from tests.faults.private_postgres import PostgresUnavailable, private_postgres
+
+    with contextlib.ExitStack() as stack:
+        try:
+            server = stack.enter_context(private_postgres())
+        except PostgresUnavailable as reason:
+            pytest.skip(f"no private PostgreSQL server can run here: {reason}")
+        yield server

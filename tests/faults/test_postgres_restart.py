@@ -19,7 +19,6 @@ import pytest
 from app.store.sql import open_store
 from tests.faults.load import MixedLoad, Outcome, broken_promises, inconsistencies
 from tests.faults.media import unsigned_jpeg
-from tests.faults.private_postgres import PostgresUnavailable, private_postgres
 from tests.faults.service import Service, running, service_environment
 
 OUTAGE_SECONDS = 3.0  # how long PostgreSQL stays down at least (the probes may take longer)
@@ -29,13 +28,8 @@ AFTER_RECOVERY_SECONDS = 2.0
 
 
 @pytest.fixture
-def postgres():
-    with contextlib.ExitStack() as stack:
-        try:
-            server = stack.enter_context(private_postgres())
-        except PostgresUnavailable as reason:
-            pytest.skip(f"no private PostgreSQL server can run here: {reason}")
-        yield server
+def postgres(private_postgres_server):
+    return private_postgres_server
 
 
 @contextlib.contextmanager
