@@ -50,7 +50,8 @@ class Settings(BaseSettings):
     # --- issue 4: auth hardening (rate limits) ---
     # POST /v1/sign per API key: a token bucket of `sign_rate_burst` requests refilled at
     # `sign_rate_per_second` (0 = unlimited); over it, 429 with Retry-After. Counted per server
-    # process: with `serve --workers N` a key gets N times this. The default is above what one
+    # process (with `serve --workers N` a key gets N times this) unless rate_limit_redis_url is set:
+    # then one budget per key is shared by every process and replica. The default is above what one
     # process signs on 2 cores (~45-70/s), so no pipeline is throttled by default; set it to what
     # each key needs so a runaway or leaked key cannot take every signing thread.
     sign_rate_per_second: float = Field(default=100.0, ge=0, allow_inf_nan=False)
@@ -174,6 +175,17 @@ class Settings(BaseSettings):
     web_max_upload_bytes: int = Field(default=64 * 1024**2, gt=0)
     web_max_pending: int = Field(default=8, ge=1, le=1024)  # the page's uploads being received or verified
 
+    # --- shared rate limit ---
+    # Where the sign rate limit (sign_rate_* above) keeps its buckets. Unset: in each server
+    # process (no server needed; with `serve --workers N` or N replicas a key gets N times the
+    # rate). Set, e.g. "redis://:password@redis.internal:6379/0" or "rediss://..." for TLS: one
+    # bucket per key in that Redis, shared by every process and replica (app/api/ratelimit_redis.py).
+    # If Redis does not answer within 0.5 s, sign answers 503 `rate_limit_unavailable` (fails
+    # closed). A SecretStr because the URL may carry a password: never logged or shown (the
+    # log names the server without credentials). Use a database number of its own per deployment
+    # that shares one Redis.
+    rate_limit_redis_url: SecretStr | None = None
+
     # --- issue 6: object storage ---
     # Where jobs read sources and write outputs (app/objects). s3://bucket/key URIs go to S3 or an
     # S3-compatible server (MinIO, SeaweedFS, Ceph, R2...); file:// URIs and plain paths go to one
@@ -202,7 +214,7 @@ class Settings(BaseSettings):
     # Jobs (POST /v1/jobs/verify, `originmark worker`) run on procrastinate, whose queue lives in
     # the PostgreSQL database of database_url; with SQLite there is no queue and the job routes
     # answer 503 jobs_unavailable. A failed attempt is retried after jobs_retry_wait_seconds,
-    # doubled each time (exponential backoff), until jobs_max_attempts attempts have failed.
+    # then twice that, three times... (linear backoff), until jobs_max_attempts attempts have failed.
     jobs_max_attempts: int = Field(default=3, ge=1, le=20)
     jobs_retry_wait_seconds: float = Field(default=5.0, ge=0, le=3600, allow_inf_nan=False)
     # A worker that has sent no heartbeat for this long is taken for dead; its running jobs are
@@ -211,6 +223,70 @@ class Settings(BaseSettings):
     jobs_stalled_check_seconds: float = Field(default=15.0, gt=0, le=3600, allow_inf_nan=False)
     jobs_heartbeat_seconds: float = Field(default=10.0, gt=0, le=3600, allow_inf_nan=False)
     jobs_max_source_bytes: int = Field(default=4 * 1024**3, gt=0)  # a job's source object, checked before download
+    # A job's source sent in the request itself (multipart) instead of as a URI: received to the
+    # spool, then kept in the own objects (objects_url) until the job is final (app/jobs/staging.py).
+    jobs_max_upload_bytes: int = Field(default=2 * 1024**3, gt=0)
+
+    # --- issue 6: webhooks ---
+    # A job may name a webhook_url, POSTed once the job is final (succeeded, or failed after its
+    # last attempt): JSON, signed `Originmark-Signature: t=...,v1=HMAC-SHA256(secret, "t.body")`
+    # (app/jobs/webhook_signing.py has the receiver's check). Only to hosts listed here:
+    # comma-separated "host", "host:port" or "*.example.com"; empty (the default) allows none.
+    # Host names are matched as written, never resolved: what they point to is the operator's DNS.
+    # Checked at submit (422 webhook_url_not_allowed) and again before every delivery attempt.
+    webhook_hosts: str = ""
+    # The HMAC key (never logged or shown). Unset: webhooks are off and a job asking for one is
+    # refused (422 webhooks_not_configured). Receivers hold the same secret.
+    webhook_secret: SecretStr | None = None
+    # https only, unless this is on: then http too, still only to allowlisted hosts (a receiver on
+    # loopback or a private network the operator trusts).
+    webhook_allow_http: bool = False
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=120, allow_inf_nan=False)  # connect, and each read
+    # Attempts per delivery (a 2xx answer delivers; anything else, a redirect or a timeout is
+    # retried after webhook_retry_wait_seconds, doubled each time, at most an hour), then given up.
+    webhook_max_attempts: int = Field(default=8, ge=1, le=50)
+    webhook_retry_wait_seconds: float = Field(default=10.0, ge=0, le=3600, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _webhook_hosts_are_well_formed(self) -> "Settings":
+        from app.jobs.webhook_targets import WebhookAllowlist  # a small module: no queue or HTTP import
+
+        try:
+            WebhookAllowlist.parse(self.webhook_hosts)
+        except ValueError as error:
+            raise ValueError(f"ORIGINMARK_WEBHOOK_HOSTS: {error}") from None
+        return self
+
+    # --- issue 6: worker metrics and purge ---
+    # `originmark worker` serves Prometheus /metrics on this port (prometheus-client's own HTTP
+    # server, one per worker process) when it is set; `--metrics-port` overrides it. Off by
+    # default: several worker processes on one host would fight over one fixed port, and a
+    # worker opens no listening socket nobody asked for. Loopback by default (no authentication
+    # on /metrics): set 0.0.0.0 for a scraper on another host.
+    worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    worker_metrics_host: str = "127.0.0.1"
+    # procrastinate's own rows (procrastinate_jobs, procrastinate_events) of finished jobs are
+    # deleted by a periodic task the workers run (procrastinate's periodic tasks: one run per
+    # schedule tick however many workers there are) after these many hours. Only queue
+    # bookkeeping: a job's result, error and idempotency key are in originmark_jobs, never
+    # deleted by it. Failed (and cancelled or aborted) jobs are kept longer, to investigate.
+    jobs_purge: bool = True
+    jobs_purge_cron: str = "7 * * * *"  # hourly (off the hour: away from other hourly work)
+    jobs_purge_succeeded_after_hours: int = Field(default=24, ge=1, le=24 * 3650)
+    jobs_purge_failed_after_hours: int = Field(default=7 * 24, ge=1, le=24 * 3650)
+
+    @model_validator(mode="after")
+    def _jobs_purge_is_well_formed(self) -> "Settings":
+        from croniter import croniter  # a small module (procrastinate's own dependency)
+
+        if self.jobs_purge and not croniter.is_valid(self.jobs_purge_cron):
+            raise ValueError(f"ORIGINMARK_JOBS_PURGE_CRON is not a cron expression: {self.jobs_purge_cron!r}")
+        if self.jobs_purge_failed_after_hours < self.jobs_purge_succeeded_after_hours:
+            raise ValueError(
+                "ORIGINMARK_JOBS_PURGE_FAILED_AFTER_HOURS must be at least ORIGINMARK_JOBS_PURGE_SUCCEEDED_AFTER_HOURS "
+                "(the failed purge deletes succeeded jobs of that age too)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _object_storage_is_well_formed(self) -> "Settings":

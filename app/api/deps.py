@@ -8,7 +8,8 @@ Access rules:
 - no key, a header that is not `Bearer <token>`, or an unknown / revoked key: 401 with
   WWW-Authenticate; a valid key without the scope: 403 naming the scope.
 - sign is rate-limited per key (app/api/ratelimit.py, ORIGINMARK_SIGN_RATE_*): over the limit,
-  429 with Retry-After, before the upload is read.
+  429 with Retry-After, before the upload is read; with the limit shared in Redis
+  (ORIGINMARK_RATE_LIMIT_REDIS_URL) and Redis not answering, 503 `rate_limit_unavailable`.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ import anyio.to_thread
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from app.api.errors import forbidden, too_many_requests, unauthenticated
-from app.api.ratelimit import TokenBucketLimiter
+from app.api.errors import forbidden, rate_limit_unavailable, too_many_requests, unauthenticated
+from app.api.ratelimit import RateDecision, RateLimiter, RateLimitUnavailable, TokenBucketLimiter, build_sign_limiter
 from app.api.services import Services
 from app.store.interface import ApiKey, Scope
 
@@ -78,15 +79,23 @@ async def _read_access(
     return await _requires(Scope.READ)(request, services, _credentials)
 
 
-def _sign_limiter(request: Request, services: Services) -> TokenBucketLimiter:
+def _sign_limiter(request: Request, services: Services) -> RateLimiter:
     """The app's sign limiter, made on first use (the dependency runs on the event loop: no race)."""
     limiter = getattr(request.app.state, "sign_rate_limiter", None)
     if limiter is None:
-        limiter = TokenBucketLimiter(
-            rate_per_second=services.settings.sign_rate_per_second, burst=services.settings.sign_rate_burst
-        )
+        limiter = build_sign_limiter(services.settings)
         request.app.state.sign_rate_limiter = limiter
     return limiter
+
+
+async def _acquire(limiter: RateLimiter, key_id: str) -> RateDecision:
+    if isinstance(limiter, TokenBucketLimiter):
+        return limiter.acquire(key_id)  # microseconds, no I/O: stays on the event loop
+    # A shared store is a network round trip (bounded by its timeout): off the event loop.
+    try:
+        return await anyio.to_thread.run_sync(limiter.acquire, key_id)
+    except RateLimitUnavailable:
+        raise rate_limit_unavailable() from None  # the limiter has logged why
 
 
 _sign_scope = _requires(Scope.SIGN)
@@ -95,7 +104,7 @@ _sign_scope = _requires(Scope.SIGN)
 async def _sign_access(
     request: Request, services: ServicesDep, key: Annotated[ApiKey, Depends(_sign_scope)]
 ) -> ApiKey:
-    decision = _sign_limiter(request, services).acquire(key.key_id)
+    decision = await _acquire(_sign_limiter(request, services), key.key_id)
     if not decision.allowed:
         raise too_many_requests(
             f"the API key {key.key_id!r} is over its signing rate of {services.settings.sign_rate_per_second:g} "

@@ -25,7 +25,8 @@ Status conventions (documented in the README):
   field, malformed media id, more than 1,000 ids, unknown source type, media the engine
   cannot sign;
 - 429 a key over its signing rate (`rate_limited`, with Retry-After and `retry_after_seconds`);
-- 503 a dependency is down (database, time-stamping authority, verifier workers).
+- 503 a dependency is down (database, time-stamping authority, verifier workers, the Redis
+  that holds the shared sign rate limit: `rate_limit_unavailable`, sign fails closed).
 - 507 the server's spool disk is full (an upload or a signed output did not fit); nothing was kept.
 """
 
@@ -173,6 +174,13 @@ def too_many_requests(message: str, *, retry_after_seconds: float) -> ApiError:
 
 def service_unavailable(code: str, message: str) -> ApiError:
     return ApiError(503, code, message, headers={"Retry-After": "5"})
+
+
+def rate_limit_unavailable() -> ApiError:
+    # Fails closed: without its limit a key could sign without bound (app/api/ratelimit_redis.py).
+    return service_unavailable(
+        "rate_limit_unavailable", "the signing rate limit cannot be checked right now; nothing was signed, retry later"
+    )
 
 
 def insufficient_storage(what: str) -> ApiError:

@@ -77,6 +77,12 @@ def create_app(
                 engine_limiter=anyio.CapacityLimiter(min(settings.engine_threads, settings.sign_workers)),
                 verify_limiter=anyio.CapacityLimiter(settings.verify_workers),
             )
+            # Built now, not on the first sign request: a bad Redis URL stops the start with its reason.
+            from app.api.ratelimit import build_sign_limiter
+
+            app.state.sign_rate_limiter = build_sign_limiter(settings)
+            if hasattr(app.state.sign_rate_limiter, "close"):
+                owned.push_async_callback(anyio.to_thread.run_sync, app.state.sign_rate_limiter.close)
             # Registered after the engines, so run before they close: jobs in flight finish first.
             owned.push_async_callback(anyio.to_thread.run_sync, _stop_embedded_jobs, app)
             log.info(

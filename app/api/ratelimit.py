@@ -4,11 +4,16 @@ Each key has a bucket of `burst` tokens that refills at `rate_per_second`; a req
 token or is refused with the time until the next one. So a key may send `burst` requests at
 once, then `rate_per_second` on average.
 
-In-process, per server process: with `originmark serve --workers N` each process has its own
-buckets and a key's effective limit is N times the setting (a shared limit would need a shared
-store, and a database round trip on every sign). The check runs on the event loop after the
-key is authenticated, so only real keys get a bucket; buckets left full (idle keys) are dropped
-when there are many, so memory stays bounded.
+Two backends answer the same `RateLimiter` protocol with the same arithmetic:
+- `TokenBucketLimiter` (here, the default): in-process, per server process. With `originmark
+  serve --workers N` or N replicas each process has its own buckets and a key's effective limit
+  is N times the setting. The check runs on the event loop after the key is authenticated, so
+  only real keys get a bucket; buckets left full (idle keys) are dropped when there are many, so
+  memory stays bounded.
+- `RedisTokenBucketLimiter` (app/api/ratelimit_redis.py), when ORIGINMARK_RATE_LIMIT_REDIS_URL
+  is set: one bucket per key in Redis, shared by every process and replica, so the limit is the
+  setting whatever the number of servers. When Redis cannot answer, `acquire` raises
+  `RateLimitUnavailable` (the API answers 503; see that module for why it fails closed).
 
 Why not the `limits` package: it counts requests per fixed or moving window, not a sustained
 rate with a separate burst, and its moving window keeps one timestamp per request; a bucket is
@@ -17,11 +22,18 @@ two floats per key and a few lines.
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from app.settings import Settings
+
+log = logging.getLogger("originmark.api")
 
 MAX_IDLE_BUCKETS = 10_000  # above this many keys, buckets that are full again are dropped
 _ROUNDING = 1e-9  # of a token: refills add up in floats, and a caller who waited exactly long enough gets in
@@ -36,6 +48,47 @@ class RateDecision:
 _ALLOWED = RateDecision(allowed=True)
 
 
+class RateLimitUnavailable(Exception):
+    """The limiter could not decide (its shared store is unreachable or failing).
+
+    The message names the store without credentials; it is safe to log.
+    """
+
+
+class RateLimiter(Protocol):
+    """What the API needs from a limiter: one decision per request, by key."""
+
+    def acquire(self, key: str) -> RateDecision:
+        """Take one token from `key`'s bucket, or say how long until there is one.
+
+        Raises RateLimitUnavailable when the decision cannot be made.
+        """
+        ...
+
+
+def check_limits(rate_per_second: float, burst: int) -> None:
+    """The same limits are refused by every backend."""
+    if rate_per_second < 0 or not math.isfinite(rate_per_second):
+        raise ValueError("the rate is a finite number of requests per second, 0 for unlimited")
+    if burst < 1:
+        raise ValueError("the burst is at least 1 request")
+
+
+def build_sign_limiter(settings: Settings) -> RateLimiter:
+    """The sign limiter the settings ask for: shared in Redis if a URL is set, else in-process."""
+    rate, burst = settings.sign_rate_per_second, settings.sign_rate_burst
+    if settings.rate_limit_redis_url is None or rate == 0:  # unlimited needs no shared store
+        return TokenBucketLimiter(rate_per_second=rate, burst=burst)
+    # Imported only when configured: the embedded default needs no Redis client at all.
+    from app.api.ratelimit_redis import RedisTokenBucketLimiter
+
+    limiter = RedisTokenBucketLimiter(
+        url=settings.rate_limit_redis_url.get_secret_value(), rate_per_second=rate, burst=burst
+    )
+    log.info("sign rate limit shared through %s", limiter.description)  # no credentials in it
+    return limiter
+
+
 class TokenBucketLimiter:
     """Token buckets by key; thread-safe. `rate_per_second` 0 means unlimited."""
 
@@ -47,10 +100,7 @@ class TokenBucketLimiter:
         clock: Callable[[], float] = time.monotonic,
         max_idle_buckets: int = MAX_IDLE_BUCKETS,
     ) -> None:
-        if rate_per_second < 0 or not math.isfinite(rate_per_second):
-            raise ValueError("the rate is a finite number of requests per second, 0 for unlimited")
-        if burst < 1:
-            raise ValueError("the burst is at least 1 request")
+        check_limits(rate_per_second, burst)
         self._rate = rate_per_second
         self._burst = float(burst)
         self._clock = clock
