@@ -23,7 +23,8 @@ Status conventions (documented in the README):
   the endpoint handles (the answer lists those that are);
 - 422 the body was read but a field is wrong: missing or empty file, unknown or repeated
   field, malformed media id, more than 1,000 ids, unknown source type, media the engine
-  cannot sign;
+  cannot sign, a job's webhook_url on a host not allowlisted (`webhook_url_not_allowed`) or
+  webhooks not configured (`webhooks_not_configured`);
 - 429 a key over its signing rate (`rate_limited`, with Retry-After and `retry_after_seconds`);
 - 503 a dependency is down (database, time-stamping authority, verifier workers, the Redis
   that holds the shared sign rate limit: `rate_limit_unavailable`, sign fails closed).

@@ -9,6 +9,7 @@ from __future__ import annotations
 import typer
 
 from app.cli import apikey_cmd, audit_cmd, batch_cmd, inspect_cmd, keys_cmd, serve_cmd, sign_cmd, verify_cmd, worker_cmd
+from app.cli import jobs_cmd
 
 cli = typer.Typer(
     name="originmark",
@@ -21,6 +22,7 @@ cli.add_typer(keys_cmd.keys_app, name="keys")
 cli.add_typer(apikey_cmd.apikey_app, name="apikey")
 cli.add_typer(audit_cmd.audit_app, name="audit")
 cli.add_typer(batch_cmd.batch_app, name="batch")
+cli.add_typer(jobs_cmd.jobs_app, name="jobs")
 cli.command("sign")(sign_cmd.sign)
 cli.command("verify")(verify_cmd.verify)
 cli.command("inspect")(inspect_cmd.inspect)

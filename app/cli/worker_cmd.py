@@ -12,9 +12,22 @@ from app.settings import Settings
 
 def worker(
     concurrency: Annotated[int, typer.Option("--concurrency", "-c", min=1, max=64, help="Jobs run at the same time.")] = 1,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            "--metrics-port",
+            min=1,
+            max=65535,
+            help="Serve Prometheus /metrics on this port (default: ORIGINMARK_WORKER_METRICS_PORT; unset: none).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run job workers until stopped (Ctrl-C / SIGTERM lets jobs in flight finish)."""
+    import logging
+
     from app.api.logs import configure_logging
+    from app.jobs.metrics import WorkerMetrics, serve_metrics
     from app.jobs.queue import is_queue_database
     from app.jobs.worker import build_runtime, run_worker
 
@@ -27,8 +40,29 @@ def worker(
             err=True,
         )
         raise typer.Exit(2)
-    runtime = build_runtime(settings)
+    port = metrics_port or settings.worker_metrics_port
+    metrics = server = None
+    if port is not None:
+        metrics = WorkerMetrics()
+        # Before the (slow) engines start: a port already taken stops the worker at once.
+        try:
+            server = serve_metrics(metrics, host=settings.worker_metrics_host, port=port)
+        except OSError as error:
+            typer.echo(
+                f"originmark worker cannot serve metrics on {settings.worker_metrics_host}:{port}: "
+                f"{error.strerror or error}",
+                err=True,
+            )
+            raise typer.Exit(2) from None
+        logging.getLogger("originmark.jobs").info(
+            "worker metrics served", extra={"fields": {"url": f"http://{server.host}:{server.port}/metrics"}}
+        )
     try:
-        asyncio.run(run_worker(settings, runtime, concurrency=concurrency))
+        runtime = build_runtime(settings)
+        try:
+            asyncio.run(run_worker(settings, runtime, concurrency=concurrency, metrics=metrics))
+        finally:
+            runtime.close()
     finally:
-        runtime.close()
+        if server is not None:
+            server.close()

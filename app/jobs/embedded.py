@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from app.jobs.records import JobKind, JobStatus
 from app.jobs.schema import ensure_jobs_schema, jobs
 from app.jobs.tasks import JobRuntime, run_sign_job, run_verify_job
+from app.jobs.webhooks import EmbeddedDeliveries
 
 log = logging.getLogger("originmark.jobs")
 
@@ -32,6 +33,8 @@ class EmbeddedJobs:
         self._runtime = runtime
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="originmark-job")
         self._stopping = threading.Event()
+        # Webhooks of jobs made final here go out from this pool too (app/jobs/webhooks.py).
+        self._webhooks = EmbeddedDeliveries(runtime, submit=self._pool.submit, stopping=self._stopping)
         ensure_jobs_schema(runtime.store.engine)
         with runtime.store.engine.connect() as connection:
             left = connection.execute(
@@ -46,6 +49,7 @@ class EmbeddedJobs:
 
     def close(self) -> None:
         self._stopping.set()
+        self._webhooks.close()
         self._pool.shutdown(wait=True, cancel_futures=True)
 
     def _run(self, job_id: str, kind: JobKind) -> None:
@@ -61,4 +65,6 @@ class EmbeddedJobs:
                 if attempt + 1 >= settings.jobs_max_attempts:
                     return
                 time.sleep(settings.jobs_retry_wait_seconds * (attempt + 1))
+            finally:
+                self._webhooks.run_ended(job_id)  # the run's transactions are over: deliver if it made the job final
 

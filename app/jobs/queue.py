@@ -8,6 +8,7 @@ procrastinate's async psycopg pool.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -18,11 +19,13 @@ from app.settings import Settings
 from app.store.engine import parse_database_url
 
 if TYPE_CHECKING:
+    from app.jobs.metrics import WorkerMetrics
     from app.jobs.tasks import JobRuntime
 
 QUEUE = "originmark"
 VERIFY_TASK = "originmark.verify"
 SIGN_TASK = "originmark.sign"
+WEBHOOK_TASK = "originmark.webhook"  # a final job's webhook delivery (app/jobs/webhooks.py)
 
 
 def is_queue_database(database_url: str) -> bool:
@@ -42,8 +45,11 @@ def retry_strategy(settings: Settings) -> procrastinate.RetryStrategy:
     return procrastinate.RetryStrategy(max_attempts=settings.jobs_max_attempts - 1, wait=wait, linear_wait=wait)
 
 
-def build_queue_app(settings: Settings, *, runtime: Callable[[], JobRuntime] | None = None) -> procrastinate.App:
-    """With `runtime` (workers): an async-pool app that runs tasks; without (the API): a defer-only app."""
+def build_queue_app(
+    settings: Settings, *, runtime: Callable[[], JobRuntime] | None = None, metrics: WorkerMetrics | None = None
+) -> procrastinate.App:
+    """With `runtime` (workers): an async-pool app that runs tasks; without (the API): a defer-only app.
+    `metrics`: the worker's, counting each task run (app/jobs/metrics.py)."""
     conninfo = libpq_conninfo(settings.database_url)
     if runtime is None:
         connector = procrastinate.SyncPsycopgConnector(conninfo=conninfo)
@@ -57,7 +63,10 @@ def build_queue_app(settings: Settings, *, runtime: Callable[[], JobRuntime] | N
 
         if runtime is None:  # pragma: no cover - the API never runs tasks
             raise RuntimeError("this app only defers jobs")
-        run_verify_job(runtime(), job_id, previous_attempts=context.job.attempts)
+        from app.jobs.metrics import observe_task_run
+
+        with observe_task_run(metrics, runtime(), kind="verify", job_id=job_id, previous_attempts=context.job.attempts):
+            run_verify_job(runtime(), job_id, previous_attempts=context.job.attempts)
 
     @app.task(name=SIGN_TASK, queue=QUEUE, retry=retry_strategy(settings), pass_context=True)
     def sign(context: procrastinate.JobContext, job_id: str) -> None:
@@ -65,7 +74,20 @@ def build_queue_app(settings: Settings, *, runtime: Callable[[], JobRuntime] | N
 
         if runtime is None:  # pragma: no cover - the API never runs tasks
             raise RuntimeError("this app only defers jobs")
-        run_sign_job(runtime(), job_id, previous_attempts=context.job.attempts)
+        from app.jobs.metrics import observe_task_run
+
+        with observe_task_run(metrics, runtime(), kind="sign", job_id=job_id, previous_attempts=context.job.attempts):
+            run_sign_job(runtime(), job_id, previous_attempts=context.job.attempts)
+
+    from app.jobs.webhooks import WebhookRetryStrategy
+
+    @app.task(name=WEBHOOK_TASK, queue=QUEUE, retry=WebhookRetryStrategy(settings), pass_context=True)
+    def webhook(context: procrastinate.JobContext, job_id: str, delivery_id: str) -> None:
+        from app.jobs.webhooks import run_webhook_task
+
+        if runtime is None:  # pragma: no cover - the API never runs tasks
+            raise RuntimeError("this app only defers jobs")
+        run_webhook_task(runtime(), job_id, delivery_id=delivery_id, attempt=context.job.attempts + 1)
 
     return app
 
@@ -80,3 +102,19 @@ def defer_task(app: procrastinate.App, connection: Connection, task_name: str, *
     task = app.tasks[task_name]
     # `lock`: two deliveries of the same job never run at once.
     return task.configure(lock=lock, connection=psycopg_connection).defer(job_id=job_id)
+
+
+def defer_webhook(connection: Connection, *, job_id: str, delivery_id: str) -> int:
+    """Queue `job_id`'s webhook delivery inside `connection`'s transaction (the one making the job
+    final, from a worker): by name, on a defer-only app (the row is written through `connection`)."""
+    psycopg_connection = connection.connection.driver_connection
+    deferrer = _deferring_app().configure_task(
+        WEBHOOK_TASK, queue=QUEUE, lock=f"webhook-{job_id}", connection=psycopg_connection
+    )
+    return deferrer.defer(job_id=job_id, delivery_id=delivery_id)
+
+
+@functools.cache
+def _deferring_app() -> procrastinate.App:
+    # Never opened: every defer passes its own connection.
+    return procrastinate.App(connector=procrastinate.SyncPsycopgConnector())

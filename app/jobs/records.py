@@ -38,6 +38,40 @@ class JobStatus(enum.StrEnum):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class SignedOutput:
+    """A sign job's signature, recorded by the attempt that made it before uploading the output.
+
+    A later attempt (the worker died before committing) that finds exactly these bytes
+    (`output_sha256`) at the destination finishes the job with them instead of signing again."""
+
+    output_sha256: str
+    source_sha256: str
+    manifest_label: str | None
+    certificate_fingerprint: str | None
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "output_sha256": self.output_sha256,
+                "source_sha256": self.source_sha256,
+                "manifest_label": self.manifest_label,
+                "certificate_fingerprint": self.certificate_fingerprint,
+            },
+            sort_keys=True,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> SignedOutput:
+        fields = json.loads(text)
+        return cls(
+            output_sha256=fields["output_sha256"],
+            source_sha256=fields["source_sha256"],
+            manifest_label=fields.get("manifest_label"),
+            certificate_fingerprint=fields.get("certificate_fingerprint"),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class JobRecord:
     id: str
     kind: JobKind
@@ -51,6 +85,8 @@ class JobRecord:
     sha256: str | None
     error_code: str | None
     error_message: str | None
+    signed_output: SignedOutput | None = None  # sign: set once an attempt has signed (see SignedOutput)
+    webhook_url: str | None = None  # POSTed once the job is final (app/jobs/webhooks.py)
     created_at: datetime
     updated_at: datetime
 
@@ -86,9 +122,11 @@ def submit(
     destination: str | None = None,
     params: dict | None = None,
     key_id: str | None = None,
+    webhook_url: str | None = None,
 ) -> Submitted:
     """Insert the job row and queue it (`enqueue(connection, job_id)` -> the queue's job id) in
-    one transaction; or return the job that already has this key."""
+    one transaction; or return the job that already has this key (its webhook_url unchanged: the
+    first submission's)."""
     job_id = uuid.uuid4().hex
     with engine.begin() as connection:
         insert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
@@ -97,7 +135,7 @@ def submit(
             .values(
                 id=job_id, kind=kind.value, idempotency_key=key, source=source, media_id=media_id,
                 destination=destination, params=None if params is None else json.dumps(params, sort_keys=True),
-                key_id=key_id, status=JobStatus.QUEUED.value, attempts=0,
+                key_id=key_id, status=JobStatus.QUEUED.value, attempts=0, webhook_url=webhook_url,
             )
             .on_conflict_do_nothing(index_elements=[jobs.c.idempotency_key])
             .returning(jobs.c.id)
@@ -133,8 +171,25 @@ def start_attempt(engine: Engine, job_id: str) -> JobRecord | None:
     return _record(row)
 
 
-def mark_succeeded(connection: Connection, job_id: str, *, sha256: str) -> None:
-    """In the caller's transaction (the one storing the verdict)."""
+def record_signed_output(engine: Engine, job_id: str, signed: SignedOutput) -> None:
+    """Committed before the signed output is uploaded: whatever reaches the destination is known."""
+    with engine.begin() as connection:
+        connection.execute(
+            jobs.update().where(jobs.c.id == job_id).values(signed_output=signed.to_json(), updated_at=sa.func.now())
+        )
+
+
+# Called in the transaction that makes a job with a webhook_url final, once per job: (connection, job_id).
+FinalHook = Callable[[Connection, str], None]
+
+
+def mark_succeeded(connection: Connection, job_id: str, *, sha256: str, on_final: FinalHook | None = None) -> None:
+    """In the caller's transaction (the one storing the verdict). `on_final` runs in it when this
+    call is the one that makes the job succeeded and the job has a webhook."""
+    # Locked (PostgreSQL): two deliveries of one queue job finishing together call on_final once.
+    before = connection.execute(
+        sa.select(jobs.c.status, jobs.c.webhook_url).where(jobs.c.id == job_id).with_for_update()
+    ).first()
     connection.execute(
         jobs.update()
         .where(jobs.c.id == job_id)
@@ -142,17 +197,26 @@ def mark_succeeded(connection: Connection, job_id: str, *, sha256: str) -> None:
             status=JobStatus.SUCCEEDED.value, sha256=sha256, error_code=None, error_message=None, updated_at=sa.func.now()
         )
     )
+    if on_final is not None and before is not None and before.webhook_url is not None:
+        if before.status != JobStatus.SUCCEEDED.value:
+            on_final(connection, job_id)
 
 
-def mark_attempt_failed(engine: Engine, job_id: str, *, final: bool, code: str, message: str) -> None:
-    """`final`: no retry follows (status failed); otherwise queued again, with the last error kept."""
+def mark_attempt_failed(
+    engine: Engine, job_id: str, *, final: bool, code: str, message: str, on_final: FinalHook | None = None
+) -> None:
+    """`final`: no retry follows (status failed); otherwise queued again, with the last error kept.
+    `on_final` runs in the same transaction when `final` marked the job failed and it has a webhook."""
     status = JobStatus.FAILED if final else JobStatus.QUEUED
     with engine.begin() as connection:
-        connection.execute(
+        updated = connection.execute(
             jobs.update()
             .where(jobs.c.id == job_id, jobs.c.status != JobStatus.SUCCEEDED.value)
             .values(status=status.value, error_code=code, error_message=message[:2000], updated_at=sa.func.now())
-        )
+            .returning(jobs.c.webhook_url)
+        ).first()
+        if final and on_final is not None and updated is not None and updated.webhook_url is not None:
+            on_final(connection, job_id)
 
 
 def _record(row: sa.Row) -> JobRecord:
@@ -169,6 +233,8 @@ def _record(row: sa.Row) -> JobRecord:
         sha256=row.sha256,
         error_code=row.error_code,
         error_message=row.error_message,
+        signed_output=None if row.signed_output is None else SignedOutput.from_json(row.signed_output),
+        webhook_url=row.webhook_url,
         created_at=row.created_at,
         updated_at=row.updated_at,
     )

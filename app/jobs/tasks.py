@@ -71,7 +71,9 @@ def run_verify_job(runtime: JobRuntime, job_id: str, *, previous_attempts: int) 
             label=label,
             trust_fingerprint=runtime.engines.trust_fingerprint,
             media_id=job.media_id,
-            in_same_transaction=lambda connection: records.mark_succeeded(connection, job_id, sha256=verdict.sha256),
+            in_same_transaction=lambda connection: records.mark_succeeded(
+                connection, job_id, sha256=verdict.sha256, on_final=_webhook_on_final
+            ),
         )
     except Exception as error:
         _attempt_failed(engine, job_id, error, previous_attempts=previous_attempts, settings=settings)
@@ -98,14 +100,12 @@ class UnsignableSource(Exception):
 def run_sign_job(runtime: JobRuntime, job_id: str, *, previous_attempts: int) -> None:
     """Sign the source into the destination; the audit entry, the output's verdict and the job's
     `succeeded` commit together. A job already succeeded is not signed again (at-least-once
-    delivery). A worker dying after the upload but before that commit leaves a signed object at
-    the destination with no audit entry; the retry signs again and replaces it (one object, one
-    audit entry)."""
-    import datetime
-
+    delivery). Nor is one whose earlier attempt died after signing: the signature is recorded on
+    the job (SignedOutput) before the output is uploaded, and a retry that finds exactly that
+    output at the destination finishes the job with it. (An attempt that died before its upload
+    completed left nothing at the destination: S3 and the local store write all or nothing; the
+    retry signs again and only that signature is ever delivered.)"""
     from app.objects.media import sign_object
-    from app.store.interface import AuditEntry
-    from verifier.verdict import VerdictState
 
     engine = runtime.store.engine
     job = records.start_attempt(engine, job_id)
@@ -116,49 +116,115 @@ def run_sign_job(runtime: JobRuntime, job_id: str, *, previous_attempts: int) ->
     try:
         assert job.destination is not None and job.params is not None
         request = generation_request(job.params)
-        signed = sign_object(
-            store=runtime.objects,
-            signer=runtime.engines.signer,
-            source=job.source,
-            destination=job.destination,
-            request=request,
-            spool_dir=settings.spool_dir,
-            max_bytes=settings.jobs_max_source_bytes,
-        )
-        # The stored verdict is the output's own, read back from the destination as a client would.
-        verified = verify_object(
-            store=runtime.objects, verifier=runtime.engines.verifier, uri=job.destination, spool_dir=settings.spool_dir
-        )
-        verdict = verified.verdict
-        if not verdict.sha256:
-            raise VerificationStopped(f"verifying the signed {job.destination} was stopped (state {verdict.state.value})")
-        if verdict.state not in (VerdictState.TRUSTED, VerdictState.VALID):
-            raise UnsignableSource(
-                f"the signed output verifies as {verdict.state.value} ({verdict.reason}); the source is probably malformed"
+        delivered = _already_delivered(runtime, job)
+        if delivered is not None:
+            log.info("an earlier attempt's signed output is at the destination: not signed again",
+                     extra={"fields": {"job_id": job_id}})
+            signed_output, verdict = delivered
+        else:
+            signed = sign_object(
+                store=runtime.objects,
+                signer=runtime.engines.signer,
+                source=job.source,
+                destination=job.destination,
+                request=request,
+                spool_dir=settings.spool_dir,
+                max_bytes=settings.jobs_max_source_bytes,
+                before_upload=lambda made: records.record_signed_output(engine, job_id, _signed_output(runtime, made)),
             )
-        result = signed.result
-        entry = AuditEntry(
-            key_id=job.key_id,
-            signed_at=datetime.datetime.now(datetime.UTC),
-            input_sha256=signed.source_sha256,
-            output_sha256=verdict.sha256,
-            manifest_label=result.manifest_label,
-            certificate_fingerprint=result.certificate_fingerprint or runtime.engines.certificate_fingerprint,
-            generator=request.generator_name,
-            generator_version=request.generator_version,
-            media_id=job.media_id,
-        )
-        runtime.store.record_signature(
-            entry=entry,
-            verdict=verdict,
-            label=_label(verdict),
-            trust_fingerprint=runtime.engines.trust_fingerprint,
-            media_id=job.media_id,
-            in_same_transaction=lambda connection: records.mark_succeeded(connection, job_id, sha256=verdict.sha256),
-        )
+            signed_output = _signed_output(runtime, signed)
+            # The stored verdict is the output's own, read back from the destination as a client would.
+            verified = verify_object(
+                store=runtime.objects, verifier=runtime.engines.verifier, uri=job.destination,
+                spool_dir=settings.spool_dir,
+            )
+            verdict = _signed_verdict(job, verified.verdict)
+        _commit_signature(runtime, job, request, signed_output, verdict)
     except Exception as error:
         _attempt_failed(engine, job_id, error, previous_attempts=previous_attempts, settings=settings)
         raise
+
+
+def _signed_output(runtime: JobRuntime, signed: Any) -> records.SignedOutput:
+    """From app.objects.media's SignedFile (before the upload) or SignedObject (after)."""
+    result = signed.result
+    return records.SignedOutput(
+        output_sha256=signed.output_sha256,
+        source_sha256=signed.source_sha256,
+        manifest_label=result.manifest_label,
+        certificate_fingerprint=result.certificate_fingerprint or runtime.engines.certificate_fingerprint,
+    )
+
+
+def _already_delivered(runtime: JobRuntime, job: records.JobRecord) -> tuple[records.SignedOutput, Any] | None:
+    """The recorded signature and its verdict, when the destination holds exactly that output."""
+    from app.objects.errors import ObjectNotFound
+
+    recorded = job.signed_output
+    if recorded is None:
+        return None
+    assert job.destination is not None
+    try:
+        verified = verify_object(
+            store=runtime.objects, verifier=runtime.engines.verifier, uri=job.destination,
+            spool_dir=runtime.settings.spool_dir,
+        )
+    except ObjectNotFound:
+        return None
+    if verified.sha256 != recorded.output_sha256:
+        return None  # never uploaded (or replaced since): sign again
+    return recorded, _signed_verdict(job, verified.verdict)
+
+
+def _signed_verdict(job: records.JobRecord, verdict: Any) -> Any:
+    from verifier.verdict import VerdictState
+
+    if not verdict.sha256:
+        raise VerificationStopped(f"verifying the signed {job.destination} was stopped (state {verdict.state.value})")
+    if verdict.state not in (VerdictState.TRUSTED, VerdictState.VALID):
+        raise UnsignableSource(
+            f"the signed output verifies as {verdict.state.value} ({verdict.reason}); the source is probably malformed"
+        )
+    return verdict
+
+
+def _commit_signature(
+    runtime: JobRuntime, job: records.JobRecord, request: Any, signed: records.SignedOutput, verdict: Any
+) -> None:
+    """The audit entry, the output's verdict and the job's `succeeded`, in one transaction."""
+    import datetime
+
+    from app.store.interface import AuditEntry
+
+    job_id = job.id
+    entry = AuditEntry(
+        key_id=job.key_id,
+        signed_at=datetime.datetime.now(datetime.UTC),
+        input_sha256=signed.source_sha256,
+        output_sha256=verdict.sha256,
+        manifest_label=signed.manifest_label,
+        certificate_fingerprint=signed.certificate_fingerprint or runtime.engines.certificate_fingerprint,
+        generator=request.generator_name,
+        generator_version=request.generator_version,
+        media_id=job.media_id,
+    )
+    runtime.store.record_signature(
+        entry=entry,
+        verdict=verdict,
+        label=_label(verdict),
+        trust_fingerprint=runtime.engines.trust_fingerprint,
+        media_id=job.media_id,
+        in_same_transaction=lambda connection: records.mark_succeeded(
+            connection, job_id, sha256=verdict.sha256, on_final=_webhook_on_final
+        ),
+    )
+
+
+def _webhook_on_final(connection: Any, job_id: str) -> None:
+    """A job with a webhook became final: its delivery is queued in that same transaction."""
+    from app.jobs.webhooks import on_job_final
+
+    on_job_final(connection, job_id)
 
 
 def _attempt_failed(engine: Any, job_id: str, error: Exception, *, previous_attempts: int, settings: Settings) -> None:
@@ -175,7 +241,9 @@ def _attempt_failed(engine: Any, job_id: str, error: Exception, *, previous_atte
         code = "signing_error"
     else:
         code = "job_error"
-    records.mark_attempt_failed(engine, job_id, final=final, code=code, message=str(error) or type(error).__name__)
+    records.mark_attempt_failed(
+        engine, job_id, final=final, code=code, message=str(error) or type(error).__name__, on_final=_webhook_on_final
+    )
     log.warning(
         "job attempt failed",
         extra={"fields": {"job_id": job_id, "attempt": previous_attempts + 1, "final": final, "error_code": code}},

@@ -9,6 +9,10 @@ Recovery: every worker sends a heartbeat; every `jobs_stalled_check_seconds` eac
 procrastinate for jobs `doing` on a worker whose heartbeat is older than `jobs_stalled_seconds`
 (it was killed, or lost its machine) and queues them again. The job is then run again from
 the start: verifying is idempotent, and a job already `succeeded` is not run twice.
+
+Metrics (optional, app/jobs/metrics.py): each task run, the stalled-job checks and the queue's
+depth. Purge: every worker offers procrastinate the periodic purge of finished jobs
+(app/jobs/purge.py); one worker runs it per tick.
 """
 
 from __future__ import annotations
@@ -20,7 +24,9 @@ from collections.abc import AsyncIterator
 
 import procrastinate
 
-from app.jobs.queue import QUEUE, build_queue_app
+from app.jobs.metrics import WorkerMetrics, read_queue_depths
+from app.jobs.purge import register_periodic_purge
+from app.jobs.queue import QUEUE, build_queue_app, libpq_conninfo
 from app.jobs.schema import ensure_jobs_schema
 from app.jobs.tasks import JobRuntime
 from app.settings import Settings
@@ -56,24 +62,39 @@ async def requeue_stalled_jobs(app: procrastinate.App, settings: Settings) -> in
     return count
 
 
-async def _recover_stalled_forever(app: procrastinate.App, settings: Settings) -> None:
+async def _recover_stalled_forever(app: procrastinate.App, settings: Settings, metrics: WorkerMetrics | None) -> None:
     while True:
         try:
-            await requeue_stalled_jobs(app, settings)
+            requeued = await requeue_stalled_jobs(app, settings)
+            if metrics is not None:
+                metrics.record_stalled_check(requeued)
         except Exception:  # a database hiccup must not stop the worker; tried again next round
             log.exception("checking for stalled jobs failed")
         await asyncio.sleep(settings.jobs_stalled_check_seconds)
 
 
 async def run_worker(
-    settings: Settings, runtime: JobRuntime, *, concurrency: int, wait: bool = True, install_signal_handlers: bool = True
+    settings: Settings,
+    runtime: JobRuntime,
+    *,
+    concurrency: int,
+    wait: bool = True,
+    install_signal_handlers: bool = True,
+    metrics: WorkerMetrics | None = None,
 ) -> None:
     """Run until stopped (SIGINT/SIGTERM, handled by procrastinate: jobs in flight finish first).
 
-    `wait=False`: return once the queue is empty (tests; a one-shot drain)."""
-    app = build_queue_app(settings, runtime=lambda: runtime)
+    `wait=False`: return once the queue is empty (tests; a one-shot drain). Such a drain
+    schedules no periodic purge: it would queue maintenance work for a worker that is leaving.
+    `metrics`: counted into, and the queue's depth read on each scrape."""
+    app = build_queue_app(settings, runtime=lambda: runtime, metrics=metrics)
+    if wait:
+        register_periodic_purge(app, settings)
+    if metrics is not None:
+        conninfo = libpq_conninfo(settings.database_url)
+        metrics.watch_queue(lambda: read_queue_depths(conninfo))
     async with app.open_async():
-        recovery = asyncio.create_task(_recover_stalled_forever(app, settings))
+        recovery = asyncio.create_task(_recover_stalled_forever(app, settings, metrics))
         try:
             await app.run_worker_async(
                 queues=[QUEUE],

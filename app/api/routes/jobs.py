@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.api import work
 from app.api.deps import ServicesDep, SignKey, VerifyKey, _requires
-from app.api.errors import ApiError, not_found
+from app.api.errors import ApiError, not_found, unprocessable
 from app.api.identifiers import optional_media_id
 from app.api.services import Services
 from app.api.wire import error_responses, verify_body
@@ -30,6 +30,8 @@ from app.jobs import records
 from app.jobs.queue import SIGN_TASK, VERIFY_TASK, build_queue_app, defer_task, is_queue_database
 from app.jobs.records import JobKind, JobRecord
 from app.jobs.schema import ensure_jobs_schema
+from app.jobs.webhook_targets import MAX_URL_LENGTH, WebhookAllowlist, WebhookUrlRefused
+from app.settings import Settings
 from app.store.interface import ApiKey, Scope
 
 router = APIRouter(tags=["jobs"])
@@ -38,11 +40,18 @@ ReadKey = Annotated[ApiKey, Depends(_requires(Scope.READ))]
 _setup_lock = threading.Lock()
 
 
+_WEBHOOK_DOC = (
+    "Optional: an https URL on a host the operator allowlisted, POSTed a signed job.succeeded or job.failed "
+    "event once the job is final (see the README's Jobs section)."
+)
+
+
 class VerifyJobRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     source: str = Field(max_length=2048, description="s3://bucket/key, or a file:// URI / path in the objects folder.")
     media_id: str | None = Field(default=None, description="Your id for the media; its label follows the verdict.")
+    webhook_url: str | None = Field(default=None, max_length=4 * MAX_URL_LENGTH, description=_WEBHOOK_DOC)
 
 
 class SignJobRequest(BaseModel):
@@ -55,6 +64,7 @@ class SignJobRequest(BaseModel):
     digital_source_type: str | None = Field(default=None, max_length=300)
     title: str | None = Field(default=None, max_length=500)
     media_id: str | None = None
+    webhook_url: str | None = Field(default=None, max_length=4 * MAX_URL_LENGTH, description=_WEBHOOK_DOC)
 
 
 class JobQueue:
@@ -109,15 +119,37 @@ def _queue(request: Request, services: Services) -> JobQueue:
 )
 async def submit_verify_job(body: VerifyJobRequest, request: Request, _key: VerifyKey, services: ServicesDep) -> JSONResponse:
     media_id = optional_media_id(body.media_id)
+    webhook_url = checked_webhook_url(services.settings, body.webhook_url)
     queue = await work.in_thread(_queue, request, services)
-    submitted = await work.in_thread(_submit_verify, queue, services, body.source, media_id)
+    submitted = await work.in_thread(_submit_verify, queue, services, body.source, media_id, webhook_url)
     return JSONResponse(
         {"job_id": submitted.job.id, "status": submitted.job.status.value, "created": submitted.created},
         status_code=202,
     )
 
 
-def _submit_verify(queue: JobQueue, services: Services, source: str, media_id: str | None) -> records.Submitted:
+def checked_webhook_url(settings: Settings, url: str | None) -> str | None:
+    """The request's webhook_url when this server may call it; 422 otherwise (before anything is queued)."""
+    from app.jobs.webhooks import webhooks_configured
+
+    if url is None:
+        return None
+    if not webhooks_configured(settings):
+        raise unprocessable(
+            "webhooks_not_configured",
+            "this server sends no webhooks (the operator has set no ORIGINMARK_WEBHOOK_SECRET); submit the job "
+            "without webhook_url and poll GET /v1/jobs/{id}",
+            field="webhook_url",
+        )
+    try:
+        return WebhookAllowlist.from_settings(settings).check(url)
+    except WebhookUrlRefused as refused:
+        raise unprocessable("webhook_url_not_allowed", refused.message, field="webhook_url") from None
+
+
+def _submit_verify(
+    queue: JobQueue, services: Services, source: str, media_id: str | None, webhook_url: str | None
+) -> records.Submitted:
     location = queue.objects.parse(source).require_object()
     info = queue.objects.stat(location)  # ObjectNotFound etc.: 4xx now, not a failed job later
     if info.size > services.settings.jobs_max_source_bytes:
@@ -130,6 +162,7 @@ def _submit_verify(queue: JobQueue, services: Services, source: str, media_id: s
         media_id=media_id,
         key=key,
         enqueue=queue.enqueue(VERIFY_TASK, lock=key),
+        webhook_url=webhook_url,
     ))
 
 
@@ -151,8 +184,9 @@ async def submit_sign_job(body: SignJobRequest, request: Request, key: SignKey, 
     }
     # Checked now (422 for a bad request, 403 signing_policy), so a refused job is never queued.
     key.signing_policy.check(generation_request(params))
+    webhook_url = checked_webhook_url(services.settings, body.webhook_url)
     queue = await work.in_thread(_queue, request, services)
-    submitted = await work.in_thread(_submit_sign, queue, services, body, media_id, params, key.key_id)
+    submitted = await work.in_thread(_submit_sign, queue, services, body, media_id, params, key.key_id, webhook_url)
     return JSONResponse(
         {"job_id": submitted.job.id, "status": submitted.job.status.value, "created": submitted.created},
         status_code=202,
@@ -160,7 +194,13 @@ async def submit_sign_job(body: SignJobRequest, request: Request, key: SignKey, 
 
 
 def _submit_sign(
-    queue: JobQueue, services: Services, body: SignJobRequest, media_id: str | None, params: dict, key_id: str
+    queue: JobQueue,
+    services: Services,
+    body: SignJobRequest,
+    media_id: str | None,
+    params: dict,
+    key_id: str,
+    webhook_url: str | None,
 ) -> records.Submitted:
     from app.objects.errors import InvalidObjectUri
 
@@ -187,6 +227,7 @@ def _submit_sign(
         params=params,
         key_id=key_id,
         enqueue=queue.enqueue(SIGN_TASK, lock=idempotency),
+        webhook_url=webhook_url,
     ))
 
 
@@ -227,6 +268,7 @@ def _job_body(job: JobRecord, result: dict[str, Any] | None) -> dict[str, Any]:
         "updated_at": job.updated_at.isoformat(),
         "result": None,
         "error": None,
+        "webhook": job.webhook_url is not None,  # the URL itself is not shown: it may carry the receiver's token
     }
     if result is not None:
         result.pop("cached", None)

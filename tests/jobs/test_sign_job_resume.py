@@ -1,0 +1,153 @@
+"""A sign job whose worker dies mid-job never signs twice: the retry finds the recorded output at
+the destination and finishes with it. If the worker died before the upload completed, nothing was
+delivered, and the retry's signature is the only one that ever reaches the destination."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+
+import pytest
+
+from app.jobs import records
+from app.jobs.records import JobKind, JobStatus
+from app.jobs.tasks import JobRuntime, run_sign_job
+from app.objects.errors import ObjectNotFound
+from app.objects.factory import build_object_stores
+from app.objects.location import ObjectLocation, Scheme
+from tests.api.helpers import jpeg_bytes
+
+
+class WorkerDied(BaseException):
+    """Stands for SIGKILL at that point: no `except Exception` handler runs, nothing after it either."""
+
+
+class CountingSigner:
+    def __init__(self, signer) -> None:
+        self._signer = signer
+        self.signatures = 0
+
+    def sign_file(self, **kwargs):
+        self.signatures += 1
+        return self._signer.sign_file(**kwargs)
+
+
+class DiesOnCommit:
+    """The store of a worker killed after uploading the signed output, before committing the job."""
+
+    def __init__(self, store) -> None:
+        self._store = store
+
+    def __getattr__(self, name):
+        return getattr(self._store, name)
+
+    def record_signature(self, **kwargs):
+        raise WorkerDied
+
+
+class DiesDuringUpload:
+    """Object stores that die while uploading (S3 keeps nothing of an incomplete upload)."""
+
+    def __init__(self, objects) -> None:
+        self._objects = objects
+
+    def __getattr__(self, name):
+        return getattr(self._objects, name)
+
+    def put(self, location, source):
+        source.read(4096)  # the upload had begun
+        raise WorkerDied
+
+
+class Engines:
+    def __init__(self, engines, signer) -> None:
+        self._engines = engines
+        self.signer = signer
+
+    def __getattr__(self, name):
+        return getattr(self._engines, name)
+
+
+def _submit(store, source: str, destination: str) -> str:
+    params = {"generator": "TestGen", "generator_version": "1", "digital_source_type": None, "title": None}
+    submitted = records.submit(
+        store.engine, kind=JobKind.SIGN, source=source, media_id="resume-1", key=hashlib.sha256(destination.encode()).hexdigest(),
+        destination=destination, params=params, key_id=None, enqueue=lambda _connection, _job_id: None,
+    )
+    return submitted.job.id
+
+
+def _read(object_store, bucket: str, key: str) -> bytes:
+    with object_store.open_read(ObjectLocation(Scheme.S3, key, bucket)) as reader:
+        return reader.read()
+
+
+@pytest.fixture
+def parts(settings, store, jobs_engines, s3):
+    object_store, bucket = s3
+    object_store.put(ObjectLocation(Scheme.S3, "gen/in.jpg", bucket), io.BytesIO(jpeg_bytes(seed=41)))
+    signer = CountingSigner(jobs_engines.signer)
+    return object_store, bucket, signer, Engines(jobs_engines, signer), build_object_stores(settings)
+
+
+def test_a_worker_killed_after_the_upload_leaves_a_job_that_finishes_without_signing_again(settings, store, parts):
+    object_store, bucket, signer, engines, objects = parts
+    job_id = _submit(store, f"s3://{bucket}/gen/in.jpg", f"s3://{bucket}/signed/out.jpg")
+
+    dying = JobRuntime(settings=settings, store=DiesOnCommit(store), objects=objects, engines=engines)
+    with pytest.raises(WorkerDied):
+        run_sign_job(dying, job_id, previous_attempts=0)
+    delivered = _read(object_store, bucket, "signed/out.jpg")
+    recorded = records.get(store.engine, job_id)
+    assert recorded.status is JobStatus.RUNNING and signer.signatures == 1
+    assert recorded.signed_output.output_sha256 == hashlib.sha256(delivered).hexdigest()
+    assert [e for e in store.entries(limit=10) if e.media_id == "resume-1"] == []
+
+    # The stalled-job recovery hands the job to another worker.
+    run_sign_job(JobRuntime(settings=settings, store=store, objects=objects, engines=engines), job_id, previous_attempts=1)
+    done = records.get(store.engine, job_id)
+    assert done.status is JobStatus.SUCCEEDED
+    assert signer.signatures == 1  # not signed again
+    assert _read(object_store, bucket, "signed/out.jpg") == delivered
+    assert done.sha256 == hashlib.sha256(delivered).hexdigest()
+    entries = [e for e in store.entries(limit=10) if e.media_id == "resume-1"]
+    assert len(entries) == 1 and entries[0].output_sha256 == done.sha256
+    assert entries[0].input_sha256 == recorded.signed_output.source_sha256
+    assert entries[0].manifest_label == recorded.signed_output.manifest_label
+    assert store.verdict_by_media_id("resume-1").sha256 == done.sha256
+
+
+def test_a_worker_killed_during_the_upload_delivered_nothing_so_the_retry_signs(settings, store, parts):
+    object_store, bucket, signer, engines, objects = parts
+    job_id = _submit(store, f"s3://{bucket}/gen/in.jpg", f"s3://{bucket}/signed/up.jpg")
+
+    dying = JobRuntime(settings=settings, store=store, objects=DiesDuringUpload(objects), engines=engines)
+    with pytest.raises(WorkerDied):
+        run_sign_job(dying, job_id, previous_attempts=0)
+    first = records.get(store.engine, job_id).signed_output
+    assert first is not None and signer.signatures == 1
+    with pytest.raises(ObjectNotFound):
+        object_store.stat(ObjectLocation(Scheme.S3, "signed/up.jpg", bucket))
+
+    run_sign_job(JobRuntime(settings=settings, store=store, objects=objects, engines=engines), job_id, previous_attempts=1)
+    done = records.get(store.engine, job_id)
+    assert done.status is JobStatus.SUCCEEDED and signer.signatures == 2
+    delivered = _read(object_store, bucket, "signed/up.jpg")
+    assert done.sha256 == hashlib.sha256(delivered).hexdigest() == done.signed_output.output_sha256
+    assert done.sha256 != first.output_sha256  # the first signature never left the dead worker
+    entries = [e for e in store.entries(limit=10) if e.media_id == "resume-1"]
+    assert len(entries) == 1 and entries[0].output_sha256 == done.sha256
+
+
+def test_a_destination_replaced_since_the_recorded_signature_is_signed_again(settings, store, parts):
+    object_store, bucket, signer, engines, objects = parts
+    job_id = _submit(store, f"s3://{bucket}/gen/in.jpg", f"s3://{bucket}/signed/re.jpg")
+    with pytest.raises(WorkerDied):
+        run_sign_job(JobRuntime(settings=settings, store=DiesOnCommit(store), objects=objects, engines=engines),
+                     job_id, previous_attempts=0)
+    object_store.put(ObjectLocation(Scheme.S3, "signed/re.jpg", bucket), io.BytesIO(b"someone else's bytes"))
+
+    run_sign_job(JobRuntime(settings=settings, store=store, objects=objects, engines=engines), job_id, previous_attempts=1)
+    done = records.get(store.engine, job_id)
+    assert done.status is JobStatus.SUCCEEDED and signer.signatures == 2
+    assert hashlib.sha256(_read(object_store, bucket, "signed/re.jpg")).hexdigest() == done.sha256
