@@ -150,6 +150,13 @@ def submit(
     return Submitted(job=_record(row), created=True)
 
 
+def find(engine: Engine, key: str) -> JobRecord | None:
+    """The job with this idempotency key, if one was submitted."""
+    with engine.connect() as connection:
+        row = connection.execute(sa.select(jobs).where(jobs.c.idempotency_key == key)).first()
+    return None if row is None else _record(row)
+
+
 def get(engine: Engine, job_id: str) -> JobRecord | None:
     with engine.connect() as connection:
         row = connection.execute(sa.select(jobs).where(jobs.c.id == job_id)).first()

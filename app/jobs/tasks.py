@@ -76,8 +76,10 @@ def run_verify_job(runtime: JobRuntime, job_id: str, *, previous_attempts: int) 
             ),
         )
     except Exception as error:
-        _attempt_failed(engine, job_id, error, previous_attempts=previous_attempts, settings=settings)
+        if _attempt_failed(engine, job_id, error, previous_attempts=previous_attempts, settings=settings):
+            _release_staged_source(runtime, job)
         raise
+    _release_staged_source(runtime, job)
 
 
 def generation_request(params: dict) -> Any:
@@ -141,8 +143,10 @@ def run_sign_job(runtime: JobRuntime, job_id: str, *, previous_attempts: int) ->
             verdict = _signed_verdict(job, verified.verdict)
         _commit_signature(runtime, job, request, signed_output, verdict)
     except Exception as error:
-        _attempt_failed(engine, job_id, error, previous_attempts=previous_attempts, settings=settings)
+        if _attempt_failed(engine, job_id, error, previous_attempts=previous_attempts, settings=settings):
+            _release_staged_source(runtime, job)
         raise
+    _release_staged_source(runtime, job)
 
 
 def _signed_output(runtime: JobRuntime, signed: Any) -> records.SignedOutput:
@@ -227,7 +231,23 @@ def _webhook_on_final(connection: Any, job_id: str) -> None:
     on_job_final(connection, job_id)
 
 
-def _attempt_failed(engine: Any, job_id: str, error: Exception, *, previous_attempts: int, settings: Settings) -> None:
+def _release_staged_source(runtime: JobRuntime, job: records.JobRecord) -> None:
+    """A final job's source that was uploaded with its request is deleted (app/jobs/staging.py).
+
+    Never fails the job: an object left behind is logged (and a lifecycle rule can expire it)."""
+    from app.jobs.staging import release_upload
+    from app.objects.factory import own_objects_location
+
+    try:
+        source = runtime.objects.parse(job.source)
+        if release_upload(runtime.objects, own_objects_location(runtime.settings), source):
+            log.info("the job's uploaded source was deleted", extra={"fields": {"job_id": job.id}})
+    except Exception:
+        log.warning("the job's uploaded source could not be deleted", extra={"fields": {"job_id": job.id}}, exc_info=True)
+
+
+def _attempt_failed(engine: Any, job_id: str, error: Exception, *, previous_attempts: int, settings: Settings) -> bool:
+    """Record the failed attempt; True when it was the last (the job is now failed)."""
     from signer.errors import SigningError
 
     final = previous_attempts + 1 >= settings.jobs_max_attempts
@@ -248,6 +268,7 @@ def _attempt_failed(engine: Any, job_id: str, error: Exception, *, previous_atte
         "job attempt failed",
         extra={"fields": {"job_id": job_id, "attempt": previous_attempts + 1, "final": final, "error_code": code}},
     )
+    return final
 
 
 def _label(verdict: Any) -> Any:

@@ -2,6 +2,10 @@
 the signing of one into another; GET /v1/jobs/{id} says how it went (status, attempts, and the
 verdict and label once it succeeded: for a sign job, the signed output's).
 
+The source is named (JSON `"source": "s3://..."`) or sent with the request (multipart `file`:
+app/api/job_requests.py); an uploaded source is staged in originmark's own objects until the job
+is final (app/jobs/staging.py).
+
 On PostgreSQL, jobs are queued with procrastinate (app/jobs) and run by `originmark worker`. On
 SQLite (the embedded default) there is no queue: the server process runs them itself
 (app/jobs/embedded.py), with the same rows, statuses and retries.
@@ -14,6 +18,7 @@ from __future__ import annotations
 
 import json
 import threading
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -21,16 +26,21 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.api import work
+from app.api.job_requests import openapi_request_body, read_job_request
+from app.api.routes.verify import VERIFIABLE_FORMAT_NAMES
+from app.api.uploads import ReceivedFile, UploadSpool, safe_filename
 from app.api.deps import ServicesDep, SignKey, VerifyKey, _requires
 from app.api.errors import ApiError, not_found, unprocessable
 from app.api.identifiers import optional_media_id
 from app.api.services import Services
 from app.api.wire import error_responses, verify_body
-from app.jobs import records
+from app.jobs import records, staging
 from app.jobs.queue import SIGN_TASK, VERIFY_TASK, build_queue_app, defer_task, is_queue_database
 from app.jobs.records import JobKind, JobRecord
 from app.jobs.schema import ensure_jobs_schema
 from app.jobs.webhook_targets import MAX_URL_LENGTH, WebhookAllowlist, WebhookUrlRefused
+from app.objects.factory import own_objects_location
+from app.objects.location import ObjectLocation
 from app.settings import Settings
 from app.store.interface import ApiKey, Scope
 
@@ -113,15 +123,86 @@ def _queue(request: Request, services: Services) -> JobQueue:
 
 @router.post(
     "/v1/jobs/verify",
-    summary="Queue the verification of an object in storage",
+    summary="Queue the verification of an object in storage, or of media sent with the request",
     status_code=202,
-    responses=error_responses(400, 401, 403, 413, 422, 503),
+    openapi_extra={"requestBody": openapi_request_body(VerifyJobRequest)},
+    responses=error_responses(400, 401, 403, 413, 415, 422, 503, 507),
 )
-async def submit_verify_job(body: VerifyJobRequest, request: Request, _key: VerifyKey, services: ServicesDep) -> JSONResponse:
-    media_id = optional_media_id(body.media_id)
-    webhook_url = checked_webhook_url(services.settings, body.webhook_url)
-    queue = await work.in_thread(_queue, request, services)
-    submitted = await work.in_thread(_submit_verify, queue, services, body.source, media_id, webhook_url)
+async def submit_verify_job(request: Request, _key: VerifyKey, services: ServicesDep) -> JSONResponse:
+    settings = services.settings
+    with UploadSpool(settings.spool_dir) as spool:
+        received = await read_job_request(
+            request, VerifyJobRequest, spool=spool, max_upload_bytes=settings.jobs_max_upload_bytes,
+            formats=VERIFIABLE_FORMAT_NAMES,
+        )
+        body = received.body
+        media_id = optional_media_id(body.media_id)
+        webhook_url = checked_webhook_url(settings, body.webhook_url)
+        queue = await work.in_thread(_queue, request, services)
+        if received.upload is None:
+            source = await work.in_thread(_stat_source, queue, services, body.source)
+        else:
+            source = await work.in_thread(
+                _staged_source, queue, services, received.upload, kind=JobKind.VERIFY, media_id=media_id
+            )
+        submitted = await work.in_thread(_submit_verify, queue, services, source, media_id, webhook_url)
+    return _accepted(submitted)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Source:
+    """A job's source object and what the idempotency key takes from it."""
+
+    location: ObjectLocation
+    version: str | None  # the store's etag, or for a staged upload its content SHA-256
+    size: int
+    staged: bool = False  # uploaded with the request: held by originmark until the job is final
+
+
+def _stat_source(queue: JobQueue, services: Services, uri: str) -> _Source:
+    location = queue.objects.parse(uri).require_object()
+    info = queue.objects.stat(location)  # ObjectNotFound etc.: 4xx now, not a failed job later
+    if info.size > services.settings.jobs_max_source_bytes:
+        raise ApiError(413, "object_too_large", f"{location.uri} is {info.size} bytes, over the job limit")
+    return _Source(location=location, version=info.etag, size=info.size)
+
+
+def _staged_source(
+    queue: JobQueue,
+    services: Services,
+    upload: ReceivedFile,
+    *,
+    kind: JobKind,
+    media_id: str | None,
+    destination: str | None = None,
+    params: dict | None = None,
+) -> _Source:
+    """Where the upload goes for workers to read (staged unless its job exists already)."""
+    name = staging.upload_name(
+        kind=kind.value, content_sha256=upload.sha256, media_id=media_id, destination=destination, params=params
+    )
+    source = _Source(
+        location=staging.staged_location(own_objects_location(services.settings), name),
+        version=upload.sha256,
+        size=upload.size,
+        staged=True,
+    )
+    key = _idempotency_key(kind, source, media_id=media_id, destination=destination, params=params)
+    if records.find(services.store.engine, key) is None:  # sent again: the job (and its source) exist
+        staging.stage_upload(queue.objects, source.location, path=upload.path, size=upload.size)
+    return source
+
+
+def _idempotency_key(
+    kind: JobKind, source: _Source, *, media_id: str | None, destination: str | None = None, params: dict | None = None
+) -> str:
+    return records.idempotency_key(
+        kind=kind, source=source.location.uri, etag=source.version, size=source.size, media_id=media_id,
+        destination=destination, params=params,
+    )
+
+
+def _accepted(submitted: records.Submitted) -> JSONResponse:
     return JSONResponse(
         {"job_id": submitted.job.id, "status": submitted.job.status.value, "created": submitted.created},
         status_code=202,
@@ -148,17 +229,13 @@ def checked_webhook_url(settings: Settings, url: str | None) -> str | None:
 
 
 def _submit_verify(
-    queue: JobQueue, services: Services, source: str, media_id: str | None, webhook_url: str | None
+    queue: JobQueue, services: Services, source: _Source, media_id: str | None, webhook_url: str | None
 ) -> records.Submitted:
-    location = queue.objects.parse(source).require_object()
-    info = queue.objects.stat(location)  # ObjectNotFound etc.: 4xx now, not a failed job later
-    if info.size > services.settings.jobs_max_source_bytes:
-        raise ApiError(413, "object_too_large", f"{location.uri} is {info.size} bytes, over the job limit")
-    key = records.idempotency_key(kind=JobKind.VERIFY, source=location.uri, etag=info.etag, size=info.size, media_id=media_id)
+    key = _idempotency_key(JobKind.VERIFY, source, media_id=media_id)
     return queue.started(records.submit(
         services.store.engine,
         kind=JobKind.VERIFY,
-        source=location.uri,
+        source=source.location.uri,
         media_id=media_id,
         key=key,
         enqueue=queue.enqueue(VERIFY_TASK, lock=key),
@@ -168,59 +245,71 @@ def _submit_verify(
 
 @router.post(
     "/v1/jobs/sign",
-    summary="Queue the signing of an object in storage into another object",
+    summary="Queue the signing of an object in storage (or of media sent with the request) into an object",
     status_code=202,
-    responses=error_responses(400, 401, 403, 413, 422, 503),
+    openapi_extra={"requestBody": openapi_request_body(SignJobRequest)},
+    responses=error_responses(400, 401, 403, 413, 415, 422, 503, 507),
 )
-async def submit_sign_job(body: SignJobRequest, request: Request, key: SignKey, services: ServicesDep) -> JSONResponse:
+async def submit_sign_job(request: Request, key: SignKey, services: ServicesDep) -> JSONResponse:
     from app.jobs.tasks import generation_request
+    from app.objects.errors import InvalidObjectUri
 
-    media_id = optional_media_id(body.media_id)
-    params = {
-        "generator": body.generator,
-        "generator_version": body.generator_version,
-        "digital_source_type": body.digital_source_type,
-        "title": body.title,
-    }
-    # Checked now (422 for a bad request, 403 signing_policy), so a refused job is never queued.
-    key.signing_policy.check(generation_request(params))
-    webhook_url = checked_webhook_url(services.settings, body.webhook_url)
-    queue = await work.in_thread(_queue, request, services)
-    submitted = await work.in_thread(_submit_sign, queue, services, body, media_id, params, key.key_id, webhook_url)
-    return JSONResponse(
-        {"job_id": submitted.job.id, "status": submitted.job.status.value, "created": submitted.created},
-        status_code=202,
-    )
+    settings = services.settings
+    with UploadSpool(settings.spool_dir) as spool:
+        received = await read_job_request(
+            request, SignJobRequest, spool=spool, max_upload_bytes=settings.jobs_max_upload_bytes,
+            formats=VERIFIABLE_FORMAT_NAMES,
+        )
+        body = received.body
+        media_id = optional_media_id(body.media_id)
+        title = body.title
+        if title is None and received.upload is not None:
+            # Else the engine would title the signed copy with the staged object's name (a hash).
+            title = safe_filename(received.upload.client_filename, fallback="upload")
+        params = {
+            "generator": body.generator,
+            "generator_version": body.generator_version,
+            "digital_source_type": body.digital_source_type,
+            "title": title,
+        }
+        # Checked now (422 for a bad request, 403 signing_policy), so a refused job is never queued.
+        key.signing_policy.check(generation_request(params))
+        webhook_url = checked_webhook_url(settings, body.webhook_url)
+        queue = await work.in_thread(_queue, request, services)
+        destination = queue.objects.parse(body.destination).require_object()
+        if received.upload is None:
+            source = await work.in_thread(_stat_source, queue, services, body.source)
+            if destination == source.location:
+                raise InvalidObjectUri(
+                    f"{destination.uri} is the source itself; originmark never overwrites an original",
+                    uri=destination.uri,
+                )
+        else:
+            source = await work.in_thread(
+                _staged_source, queue, services, received.upload, kind=JobKind.SIGN, media_id=media_id,
+                destination=destination.uri, params=params,
+            )
+        submitted = await work.in_thread(
+            _submit_sign, queue, services, source, destination, media_id, params, key.key_id, webhook_url
+        )
+    return _accepted(submitted)
 
 
 def _submit_sign(
     queue: JobQueue,
     services: Services,
-    body: SignJobRequest,
+    source: _Source,
+    destination: ObjectLocation,
     media_id: str | None,
     params: dict,
     key_id: str,
     webhook_url: str | None,
 ) -> records.Submitted:
-    from app.objects.errors import InvalidObjectUri
-
-    location = queue.objects.parse(body.source).require_object()
-    destination = queue.objects.parse(body.destination).require_object()
-    if destination == location:
-        raise InvalidObjectUri(
-            f"{destination.uri} is the source itself; originmark never overwrites an original", uri=destination.uri
-        )
-    info = queue.objects.stat(location)
-    if info.size > services.settings.jobs_max_source_bytes:
-        raise ApiError(413, "object_too_large", f"{location.uri} is {info.size} bytes, over the job limit")
-    idempotency = records.idempotency_key(
-        kind=JobKind.SIGN, source=location.uri, etag=info.etag, size=info.size, media_id=media_id,
-        destination=destination.uri, params=params,
-    )
+    idempotency = _idempotency_key(JobKind.SIGN, source, media_id=media_id, destination=destination.uri, params=params)
     return queue.started(records.submit(
         services.store.engine,
         kind=JobKind.SIGN,
-        source=location.uri,
+        source=source.location.uri,
         media_id=media_id,
         key=idempotency,
         destination=destination.uri,

@@ -1,0 +1,110 @@
+"""What a job request carries: JSON naming the source (`"source": "s3://..."`), or the media itself.
+
+`POST /v1/jobs/verify` and `/v1/jobs/sign` take either body, told apart by Content-Type:
+
+- `application/json`: the request model (VerifyJobRequest / SignJobRequest), read with a size cap
+  and validated like any FastAPI body (422 validation_error on a wrong field);
+- `multipart/form-data`: the media in the `file` field and the same fields as form fields, minus
+  `source`. The file is spooled and hashed as it arrives (app/api/uploads.py), bounded by
+  ORIGINMARK_JOBS_MAX_UPLOAD_BYTES (413 past it), sniffed (415 for what no engine reads), and
+  later staged in originmark's own objects as the job's source (app/jobs/staging.py).
+
+Anything else is 415, naming both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
+from python_multipart.multipart import parse_options_header
+
+from app.api.errors import ApiError, malformed_body, payload_too_large, unsupported_media
+from app.api.uploads import FormSpec, ReceivedFile, UploadSpool, receive_form
+from verifier.media_type import sniff_media_type
+
+MAX_JSON_BYTES = 64 * 1024  # a job request is a few short fields
+UPLOADED = "(uploaded)"  # the model's `source` while the upload is not staged yet (never stored)
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobRequest(Generic[Model]):
+    body: Model
+    upload: ReceivedFile | None  # the media sent in the request (multipart); None: body.source names it
+
+
+def form_spec(model: type[BaseModel]) -> FormSpec:
+    """The multipart fields a job model takes: its fields but `source`, plus the `file`."""
+    return FormSpec(file_fields=frozenset({"file"}), text_fields=frozenset(model.model_fields) - {"source"})
+
+
+def openapi_request_body(model: type[BaseModel]) -> dict[str, Any]:
+    """Both bodies in the OpenAPI document (FastAPI describes only the JSON one by itself)."""
+    schema = model.model_json_schema()
+    form = {
+        "type": "object",
+        "required": ["file", *(name for name in schema.get("required", []) if name != "source")],
+        "properties": {
+            "file": {"type": "string", "format": "binary", "description": "The media itself, instead of `source`."},
+            **{name: {"type": "string"} for name in model.model_fields if name != "source"},
+        },
+    }
+    return {
+        "required": True,
+        "content": {"application/json": {"schema": schema}, "multipart/form-data": {"schema": form}},
+    }
+
+
+async def read_job_request(
+    request: Request, model: type[Model], *, spool: UploadSpool, max_upload_bytes: int, formats: tuple[str, ...]
+) -> JobRequest[Model]:
+    kind, _options = parse_options_header(request.headers.get("content-type") or "")
+    if kind == b"multipart/form-data":
+        form = await receive_form(request, spec=form_spec(model), spool=spool, max_bytes=max_upload_bytes)
+        upload = form.required_file("file")
+        if sniff_media_type(upload.head) is None:
+            raise unsupported_media("the file is not a media type originmark can sign or verify", supported=formats)
+        return JobRequest(body=_validated(model, {**form.fields, "source": UPLOADED}), upload=upload)
+    if kind == b"application/json":
+        return JobRequest(body=_validated_json(model, await _json_bytes(request)), upload=None)
+    raise ApiError(
+        415,
+        "unsupported_content_type",
+        "send JSON naming the source (application/json) or the media itself (multipart/form-data, field 'file')",
+        extra={"supported": ["application/json", "multipart/form-data"]},
+    )
+
+
+async def _json_bytes(request: Request) -> bytes:
+    received = bytearray()
+    async for chunk in request.stream():
+        received += chunk
+        if len(received) > MAX_JSON_BYTES:
+            raise payload_too_large(MAX_JSON_BYTES)
+    return bytes(received)
+
+
+def _validated_json(model: type[Model], raw: bytes) -> Model:
+    if not raw.strip():
+        raise malformed_body("the request has no body: send the job as JSON")
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as error:
+        # The same 422 (or 400 for broken JSON) as a FastAPI-declared body: app/api/errors.py.
+        raise RequestValidationError(_body_errors(error)) from None
+
+
+def _validated(model: type[Model], fields: dict[str, str]) -> Model:
+    try:
+        return model.model_validate(fields)
+    except ValidationError as error:
+        raise RequestValidationError(_body_errors(error)) from None
+
+
+def _body_errors(error: ValidationError) -> list[dict[str, Any]]:
+    return [{**problem, "loc": ("body", *problem.get("loc", ()))} for problem in error.errors(include_input=False)]
