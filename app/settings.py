@@ -71,6 +71,11 @@ class Settings(BaseSettings):
     sign_workers: int = Field(default=2, ge=1, le=64)
     sign_timeout_seconds: float = Field(default=120.0, gt=0, allow_inf_nan=False)
     sign_memory_mb: int = Field(default=2048, ge=256)
+    # BMFF media (MP4, MOV...) of this many MB or more are signed with a Merkle-tree hash over
+    # `mdat` (16 MiB leaves): c2pa-rs otherwise holds two 256 MB hash buffers, so a 2 GB video
+    # signs at ~67 MiB instead of ~520-570 MiB (bench/large_video_bench.py). 0: always; unset
+    # (empty): never. Below it, the plain BMFF hash every C2PA verifier reads.
+    sign_merkle_bmff_from_mb: int | None = Field(default=512, ge=0)
     # --- issue 4: faults ---
 
     # Issue 5 (production signing). Each area adds its settings in its own block.

@@ -93,6 +93,7 @@ def build_signer_options(settings: Settings) -> SignerOptions:
         time_stamp_url=settings.time_stamp_url,
         time_stamp_retries=settings.tsa_retries,
         time_stamp_retry_delay_seconds=settings.tsa_retry_delay_seconds,
+        merkle_bmff_from_bytes=None if settings.sign_merkle_bmff_from_mb is None else settings.sign_merkle_bmff_from_mb * 1024**2,
     )
 
 

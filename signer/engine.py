@@ -42,7 +42,7 @@ from signer.errors import (
     TimeStampUnavailable,
     UnsupportedFormat,
 )
-from signer.formats import JPEG, SUPPORTED_FORMAT_NAMES, MediaFormat, detect_format
+from signer.formats import BMFF_FORMATS, JPEG, SUPPORTED_FORMAT_NAMES, MediaFormat, detect_format
 from signer.jumbf import active_manifest_label
 from signer.manifest import (
     DigitalSourceType,
@@ -75,6 +75,10 @@ class SignerOptions:
     # signing fails with TimeStampUnavailable (signer/time_stamping.py). Not at start-up: the probe tries once.
     time_stamp_retries: int = 2
     time_stamp_retry_delay_seconds: float = 1.0
+    # BMFF sources (MP4, MOV, M4A, HEIF...) of this many bytes or more are hashed as a Merkle tree
+    # over `mdat` (signer/engine_settings.py, MERKLE_LEAF_KB): the engine then never holds two
+    # 256 MB hash buffers. None: never. Smaller files keep the plain hash every verifier reads.
+    merkle_bmff_from_bytes: int | None = 512 * 1024**2
 
     def __post_init__(self) -> None:
         if self.time_stamp_url is not None and not self.time_stamp_url.startswith(("http://", "https://")):
@@ -124,11 +128,15 @@ class ContentSigner:
             self._signer = c2pa.Signer.from_callback(
                 self._signature_callback(signing_key), algorithm, signing_key.chain_pem, options.time_stamp_url
             )
+            local_anchors = anchor_pem if anchor_is_issuer else None
             self._context = c2pa.Context.from_dict(
-                signing_settings(
-                    thumbnails=options.thumbnails, local_anchors_pem=anchor_pem if anchor_is_issuer else None
-                )
+                signing_settings(thumbnails=options.thumbnails, local_anchors_pem=local_anchors)
             )
+            self._merkle_context = None
+            if options.merkle_bmff_from_bytes is not None:
+                self._merkle_context = c2pa.Context.from_dict(
+                    signing_settings(thumbnails=options.thumbnails, local_anchors_pem=local_anchors, merkle_bmff=True)
+                )
         except c2pa.C2paError as error:
             raise SignerProbeFailed(f"the C2PA engine refused the signing credentials: {error}") from error
         self.probe: ProbeResult = self._run_probe()
@@ -179,7 +187,9 @@ class ContentSigner:
         refuse_overwriting_source(source, destination)
         with (
             _open_source(source) as source_stream,
-            self._builder_for(request, default_title=destination.name) as builder,
+            self._builder_for(
+                request, default_title=destination.name, context=self._context_for(source, media_format)
+            ) as builder,
             atomic_output(destination) as output,
         ):
             manifest = self._sign(builder, media_format, source_stream, output, subject=source.name)
@@ -202,7 +212,9 @@ class ContentSigner:
         with (
             _open_source(source) as source_stream,
             _open_source(source) as comparison_stream,
-            self._builder_for(request, default_title=source.name) as builder,
+            self._builder_for(
+                request, default_title=source.name, context=self._context_for(source, media_format)
+            ) as builder,
         ):
             builder.set_no_embed()
             sink = UnchangedAssetSink(comparison_stream, source_size=os.fstat(comparison_stream.fileno()).st_size)
@@ -228,15 +240,26 @@ class ContentSigner:
     def close(self) -> None:
         """Release the engine resources (also released when garbage-collected)."""
         self._context.close()
+        if self._merkle_context is not None:
+            self._merkle_context.close()
         self._signer.close()
         self._own_output.close()
 
-    def _builder_for(self, request: GenerationRequest, *, default_title: str) -> c2pa.Builder:
+    def _context_for(self, source: Path, media_format: MediaFormat) -> c2pa.Context:
+        """The Merkle-hashing context for a large BMFF source (SignerOptions.merkle_bmff_from_bytes)."""
+        threshold = self._options.merkle_bmff_from_bytes
+        if self._merkle_context is None or threshold is None or media_format not in BMFF_FORMATS:
+            return self._context
+        return self._merkle_context if source.stat().st_size >= threshold else self._context
+
+    def _builder_for(
+        self, request: GenerationRequest, *, default_title: str, context: c2pa.Context | None = None
+    ) -> c2pa.Builder:
         definition = build_manifest_definition(
             request, default_title=default_title, originmark_version=self._originmark_version
         )
         try:
-            builder = c2pa.Builder(definition, context=self._context)
+            builder = c2pa.Builder(definition, context=context or self._context)
         except c2pa.C2paError as error:
             raise self._translate(error, subject="the manifest definition") from error
         if request.parent is not None:

@@ -56,6 +56,9 @@ FLAC = MediaFormat(name="FLAC", mime="audio/flac", extension="flac")
 AVI = MediaFormat(name="AVI", mime="video/x-msvideo", extension="avi")
 PDF = MediaFormat(name="PDF", mime="application/pdf", extension="pdf")
 
+# ISO BMFF containers: the engine hashes them with a BMFF hash (by box), which can be a Merkle tree.
+BMFF_FORMATS: frozenset[MediaFormat] = frozenset({MP4, MOV, M4A, AVIF, HEIC, HEIF})
+
 SUPPORTED_FORMATS: tuple[MediaFormat, ...] = (
     JPEG,
     PNG,

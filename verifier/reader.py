@@ -16,6 +16,7 @@ import importlib.metadata
 import json
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -82,10 +83,18 @@ class Verifier:
     def engine_version(self) -> str:
         return self._engine_version
 
-    def verify_file(self, path: Path, *, known_sha256: str | None = None) -> Verdict:
+    def verify_file(
+        self,
+        path: Path,
+        *,
+        known_sha256: str | None = None,
+        wrap_stream: Callable[[BinaryIO], BinaryIO] | None = None,
+    ) -> Verdict:
         """Verify the file at `path`; every problem with the file is a verdict.
 
-        `known_sha256`: see `verify_stream`.
+        `known_sha256`: see `verify_stream`. `wrap_stream`: what the engine reads the opened file
+        through (a verifier worker paces the engine's reads: verifier/hash_pacing.py); it
+        closes the file when it is closed.
         """
         checked = precheck_file(path, engine_version=self._engine_version)
         if isinstance(checked, Verdict):
@@ -94,8 +103,8 @@ class Verifier:
             stream = open(path, "rb")  # noqa: SIM115 - closed below, after the engine is done
         except OSError as error:
             return unreadable_verdict(error, size=checked, engine_version=self._engine_version)
-        with stream:
-            return self.verify_stream(stream, size=checked, known_sha256=known_sha256)
+        with stream if wrap_stream is None else wrap_stream(stream) as readable:
+            return self.verify_stream(readable, size=checked, known_sha256=known_sha256)
 
     def verify_stream(
         self, stream: BinaryIO, *, size: int | None = None, known_sha256: str | None = None
