@@ -43,6 +43,7 @@ class EmbeddedJobs:
         for job_id, kind in left:
             log.warning("a job left by a stopped server is run again", extra={"fields": {"job_id": job_id}})
             self.start(job_id, JobKind(kind))
+        self._webhooks.resume_pending()
 
     def start(self, job_id: str, kind: JobKind) -> None:
         self._pool.submit(self._run, job_id, kind)

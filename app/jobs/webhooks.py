@@ -4,9 +4,10 @@ When: the transaction that makes the job final (the verdict and `succeeded`, or 
 the last attempt) calls `on_job_final` (records' FinalHook). On PostgreSQL that queues a
 procrastinate task (`originmark.webhook`) in the same transaction, so the event is queued if and
 only if the job's final state commits, and survives any process dying after that. On SQLite (the
-embedded pool, no queue) the hook notes the job and `EmbeddedDeliveries` starts the delivery once
-the pool sees the run has ended, i.e. after the commit; a delivery not yet done when the server
-stops is lost (there is no queue row to find it again).
+embedded pool, no queue) the hook sets the job's `webhook_pending` in that transaction and
+`EmbeddedDeliveries` starts the delivery once the pool sees the run has ended, i.e. after the
+commit; the flag is cleared once the event is delivered or given up, so a delivery not done when
+the server stops is sent by the next server process (`resume_pending`).
 
 How: one POST per attempt, JSON body (`event_body`), signed (app/jobs/webhook_signing.py), to a
 URL checked against the allowlist again at that moment (app/jobs/webhook_targets.py). A 2xx
@@ -37,10 +38,11 @@ from urllib.parse import urlsplit
 
 import httpx
 import procrastinate
-from sqlalchemy import Connection
+from sqlalchemy import Connection, select
 
 from app.jobs import records
 from app.jobs.records import JobRecord, JobStatus
+from app.jobs.schema import jobs
 from app.jobs.webhook_signing import (
     DELIVERY_HEADER,
     EVENT_HEADER,
@@ -103,7 +105,9 @@ def on_job_final(connection: Connection, job_id: str) -> None:
 
         defer_webhook(connection, job_id=job_id, delivery_id=uuid.uuid4().hex)
     else:
-        # No queue: the embedded pool delivers once this run is over (after the commit).
+        # No queue: the embedded pool delivers once this run is over (after the commit); the flag,
+        # committed with the final state, lets the next server deliver it if this one stops first.
+        connection.execute(jobs.update().where(jobs.c.id == job_id).values(webhook_pending=True))
         _pending_in_this_thread().add(job_id)
 
 
@@ -298,6 +302,15 @@ class EmbeddedDeliveries:
             return  # the transaction that called the hook did not commit
         self._schedule(job_id, uuid.uuid4().hex, attempt=1, delay=0.0)
 
+    def resume_pending(self) -> int:
+        """Deliver the webhooks a stopped server left pending (final jobs, flag still set)."""
+        with self._runtime.store.engine.connect() as connection:
+            pending = connection.execute(select(jobs.c.id).where(jobs.c.webhook_pending.is_(True))).scalars().all()
+        for job_id in pending:
+            log.warning("a webhook left pending by a stopped server is sent", extra={"fields": {"job_id": job_id}})
+            self._schedule(job_id, uuid.uuid4().hex, attempt=1, delay=0.0)
+        return len(pending)
+
     def close(self) -> None:
         with self._lock:
             timers, self._timers = list(self._timers.values()), {}
@@ -337,3 +350,13 @@ class EmbeddedDeliveries:
         if result.outcome is DeliveryOutcome.RETRY and attempt < self._runtime.settings.webhook_max_attempts:
             wait = retry_wait_seconds(self._runtime.settings, attempt)
             self._schedule(job_id, delivery_id, attempt=attempt + 1, delay=wait)
+            return
+        self._settled(job_id)
+
+    def _settled(self, job_id: str) -> None:
+        """Delivered, dropped or given up: no server needs to send it again."""
+        try:
+            with self._runtime.store.engine.begin() as connection:
+                connection.execute(jobs.update().where(jobs.c.id == job_id).values(webhook_pending=False))
+        except Exception:  # the next server would send it again: at least once, as documented
+            log.warning("a settled webhook could not be marked so", extra={"fields": {"job_id": job_id}}, exc_info=True)

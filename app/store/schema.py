@@ -21,6 +21,7 @@ import datetime
 from sqlalchemy import (
     CHAR,
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     ForeignKey,
@@ -30,6 +31,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
     func,
 )
 from sqlalchemy.engine import Dialect
@@ -171,6 +173,10 @@ originmark_jobs = Table(
     # sign: the signature an attempt made (JSON), recorded before its output is uploaded, so a
     # retry after a worker died mid-job finds that output at the destination and does not sign again.
     Column("signed_output", Text, nullable=True),
+    # SQLite (the embedded pool, no queue): the job is final and its webhook not yet delivered or
+    # given up; a server that stops meanwhile delivers it when the next one starts (migration 0006).
+    # On PostgreSQL the delivery is a procrastinate job instead, and this stays false.
+    Column("webhook_pending", Boolean, nullable=False, server_default=false()),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     # The embedded pool's start-up scan for jobs left queued or running.

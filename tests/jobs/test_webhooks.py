@@ -515,3 +515,48 @@ def test_on_sqlite_the_server_posts_the_event_itself_with_retries(jobs_base_sett
     assert event["sha256"] == hashlib.sha256(data).hexdigest()
     assert event["label"] == done["result"]["label"]
     assert event["created_at"].endswith("+00:00")
+
+
+def test_on_sqlite_a_webhook_pending_when_the_server_stops_is_sent_by_the_next_one(
+    jobs_base_settings, jobs_engines, s3, tmp_path, receiver
+):
+    from app.api.main import create_app
+    from app.store.interface import Scope
+    from app.store.migrate import upgrade_database
+    from app.store.sql import open_store
+    from tests.api.helpers import serve_in_thread
+
+    receiver.statuses = [503]  # the first attempt fails; the retry is an hour away when the server stops
+    uri = _put(s3, "hooks/restart.jpg", jpeg_bytes(seed=51))
+    url = f"sqlite:///{tmp_path}/jobs.db"
+    upgrade_database(url)
+    embedded_settings = jobs_base_settings.model_copy(
+        update={"database_url": url, **_webhook_settings(receiver), "webhook_retry_wait_seconds": 3600}
+    )
+
+    def pending(sqlite_store) -> list[bool]:
+        with sqlite_store.engine.connect() as connection:
+            return connection.execute(sa.text("SELECT webhook_pending FROM originmark_jobs")).scalars().all()
+
+    with open_store(url) as sqlite_store:
+        token = sqlite_store.create_key(name="all", scopes=frozenset({Scope.VERIFY, Scope.READ}))[1]
+        app = create_app(embedded_settings, store=sqlite_store, engines=jobs_engines)
+        with serve_in_thread(app) as base_url, httpx.Client(base_url=base_url, timeout=30) as client:
+            job_id = client.post(
+                "/v1/jobs/verify", json={"source": uri, "webhook_url": receiver.url()}, headers=_auth(token)
+            ).json()["job_id"]
+            assert _wait_done(client, token, job_id)["status"] == "succeeded"
+            receiver.wait_for(1)
+        assert pending(sqlite_store) == [True]  # stopped with the retry still to come
+
+        restarted = create_app(embedded_settings, store=sqlite_store, engines=jobs_engines)
+        with serve_in_thread(restarted) as base_url, httpx.Client(base_url=base_url, timeout=30) as client:
+            client.get(f"/v1/jobs/{job_id}", headers=_auth(token))  # the job side starts with the first job request
+            received = receiver.wait_for(2)
+            deadline = time.monotonic() + 10
+            while pending(sqlite_store) != [False] and time.monotonic() < deadline:
+                time.sleep(0.05)
+        assert pending(sqlite_store) == [False]
+    assert len(received) == 2 and receiver.requests[1].headers["originmark-delivery-attempt"] == "1"
+    _assert_signed(received[1])
+    assert _event(received[1])["job_id"] == job_id and _event(received[1])["event"] == "job.succeeded"
