@@ -7,8 +7,8 @@ takes the engine seconds, quadratically more with their number). In the server p
 that would take every other request down with it. Here a bad upload can only hurt the
 worker signing it.
 
-How (modelled on verifier/isolation.py, kept separate so signer/ and verifier/ stay
-independent packages):
+How (the process pool itself is verifier/process_pool.py, shared with IsolatedVerifier and
+free of any verifier domain code; what is signer-only stays here):
 - `workers` long-lived `python -I` processes, each loading the signing credential itself
   from a small, picklable, secret-free spec (keys/backends/spec.py: PEM file paths, a
   PKCS#11 token + key label, a KMS key id): the key never crosses a pipe, a log or an error
@@ -32,24 +32,13 @@ from __future__ import annotations
 
 import dataclasses
 import errno
-import io
 import math
 import os
 import pickle
-import queue
-import resource
-import select
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 import tempfile
-import threading
-import time
-import weakref
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from multiprocessing.connection import Connection
 from pathlib import Path
 
@@ -69,12 +58,21 @@ from signer.errors import (
 from signer.formats import SUPPORTED_FORMATS
 from signer.manifest import DigitalSourceType, GenerationRequest, InvalidRequest
 from signer.probe import ProbeResult
+from verifier.process_pool import (
+    Lease,
+    Outcome,
+    Worker,
+    WorkerKind,
+    WorkerPool,
+    crash_signal_name,
+    limit_address_space,
+    receive_setup,
+    restricted_loader,
+    send,
+    serve,
+)
 
-_STARTUP_TIMEOUT_SECONDS = 60.0
-_STOP_GRACE_SECONDS = 1.0
-_CHECKOUT_POLL_SECONDS = 0.2
 _MAX_REPLY_BYTES = 1024 * 1024  # a reply is a few hundred bytes of plain values
-_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 _PRIVATE_PREFIX = ".originmark-signing-"
 
 # glibc malloc in a worker: keep freed memory for the next file instead of handing it back to
@@ -85,11 +83,6 @@ _WORKER_MALLOC_SETTINGS = {
     "MALLOC_MMAP_THRESHOLD_": str(32 * 1024 * 1024),
     "MALLOC_TRIM_THRESHOLD_": str(128 * 1024 * 1024),
 }
-
-# Deaths by these signals are faults in native code; any other death while signing (SIGABRT:
-# an allocation failed under RLIMIT_AS; SIGKILL: the OOM killer; SIGXCPU: the CPU backstop)
-# is the file exhausting a bound.
-_CRASH_SIGNALS = frozenset({signal.SIGSEGV, signal.SIGBUS, signal.SIGILL, signal.SIGFPE})
 
 
 class SigningLimitExceeded(EngineRejected):
@@ -145,17 +138,15 @@ _ERROR_CLASSES: dict[str, type[SigningError]] = {
 _FORMATS_BY_NAME = {f.name: f for f in SUPPORTED_FORMATS}
 
 
-class _PlainUnpickler(pickle.Unpickler):
-    def find_class(self, module: str, name: str) -> object:
-        raise pickle.UnpicklingError(f"a signing worker sent a forbidden object: {module}.{name}")
+# The owner unpickles no class at all from a signing worker.
+_load_reply = restricted_loader((), "a signing worker")
 
 
-def _load_reply(data: bytes) -> object:
-    return _PlainUnpickler(io.BytesIO(data)).load()
-
-
-def _send(connection: Connection, message: object) -> None:
-    connection.send_bytes(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
+def _load_job_reply(data: bytes) -> tuple:
+    reply = _load_reply(data)
+    if not isinstance(reply, tuple) or not reply or reply[0] not in ("ok", "error", "limit"):
+        raise pickle.UnpicklingError("a signing worker sent a malformed reply")
+    return reply
 
 
 def _error_reply(error: BaseException) -> tuple:
@@ -182,49 +173,14 @@ def _error_from_reply(reply: tuple) -> SigningError:
 # --- the worker process ---
 
 
-def _die_with_parent() -> None:
-    """Ask Linux to SIGKILL this worker when its parent exits (no-op elsewhere)."""
-    if not sys.platform.startswith("linux"):
-        return
-    import ctypes
-
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    except (OSError, AttributeError):
-        return
-
-
-def _limit_address_space(memory_bytes: int) -> None:
-    _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-    limit = memory_bytes if hard == resource.RLIM_INFINITY else min(memory_bytes, hard)
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))  # hard too: the worker cannot raise it
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a core file would hold upload data (and the key)
-
-
-def _bound_cpu_for_next_file(timeout_seconds: float) -> None:
-    """A backstop if the owner is gone and cannot enforce the wall-clock limit."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    _soft, hard = resource.getrlimit(resource.RLIMIT_CPU)
-    soft = int(usage.ru_utime + usage.ru_stime + timeout_seconds) + 2
-    if hard != resource.RLIM_INFINITY:
-        soft = min(soft, hard)
-    resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
-
-
 def _worker_entry(fd: int) -> None:
     """Runs in the worker process: limits, credential, signer (with its probe), then jobs."""
-    _die_with_parent()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the owner decides when workers stop
-    connection = Connection(fd)
-    try:
-        setup = connection.recv()
-    except (EOFError, OSError):
+    received = receive_setup(fd, owner_pid=lambda setup: setup.owner_pid)
+    if received is None:
         return
-    if os.getppid() != setup.owner_pid:
-        return  # the owner died before this worker asked to die with it
+    connection, setup = received
     try:
-        _limit_address_space(setup.limits.memory_bytes)
+        limit_address_space(setup.limits.memory_bytes)
         # This worker's own key handle (for PKCS#11: its own logged-in session).
         signing_key = load_credential(setup.credential, pin=_worker_pin(setup.credential))
         fingerprint = signing_key.certificate_fingerprint
@@ -232,10 +188,10 @@ def _worker_entry(fd: int) -> None:
         del signing_key  # the ContentSigner's callback keeps what it needs
     except BaseException as error:  # noqa: BLE001 - reported to the owner, who raises
         # KeyProblem and SigningError messages never carry key material or a PIN (keys/).
-        _send(connection, ("failed", type(error).__name__, str(error)))
+        send(connection, ("failed", type(error).__name__, str(error)))
         return
-    _send(connection, ("ready", os.getpid(), signer.probe.state, signer.probe.elapsed_seconds, fingerprint))
-    _serve(connection, signer, setup.limits)
+    send(connection, ("ready", os.getpid(), signer.probe.state, signer.probe.elapsed_seconds, fingerprint))
+    serve(connection, setup.limits.timeout_seconds, partial(_sign_one, connection, signer))
 
 
 def _worker_pin(credential: KeySpec) -> str | None:
@@ -248,97 +204,58 @@ def _worker_pin(credential: KeySpec) -> str | None:
     return None
 
 
-def _serve(connection: Connection, signer: ContentSigner, limits: SignLimits) -> None:
-    while True:
-        try:
-            job = connection.recv()
-        except (EOFError, OSError):
-            return  # the owner closed its end or died
-        if job is None:
-            return
-        _bound_cpu_for_next_file(limits.timeout_seconds)
-        source, output, request = job
-        try:
-            result = signer.sign_file(source=Path(source), destination=Path(output), request=request)
-        except MemoryError:
-            _send(connection, ("limit",))  # Python ran out under the limit: report, exit to start clean
-            return
-        except Exception as error:  # noqa: BLE001 - every failure is a reply, never a dead pool
-            _send(connection, _error_reply(error))
-            continue
-        _send(
-            connection,
-            (
-                "ok",
-                result.format.name,
-                result.manifest_label,
-                result.digital_source_type.value,
-                result.bytes_written,
-                result.manifest_bytes,
-                result.elapsed_seconds,
-            ),
-        )
+def _sign_one(connection: Connection, signer: ContentSigner, job: tuple) -> bool:
+    """Sign one job and reply; False: exit now."""
+    source, output, request = job
+    try:
+        result = signer.sign_file(source=Path(source), destination=Path(output), request=request)
+    except MemoryError:
+        send(connection, ("limit",))  # Python ran out under the limit: report, exit to start clean
+        return False
+    except Exception as error:  # noqa: BLE001 - every failure is a reply, never a dead pool
+        send(connection, _error_reply(error))
+        return True
+    send(
+        connection,
+        (
+            "ok",
+            result.format.name,
+            result.manifest_label,
+            result.digital_source_type.value,
+            result.bytes_written,
+            result.manifest_bytes,
+            result.elapsed_seconds,
+        ),
+    )
+    return True
 
 
 # --- the owner's side ---
 
+_KIND = WorkerKind(
+    name="signing worker",
+    entry_module=__name__,
+    max_reply_bytes=_MAX_REPLY_BYTES,
+    unavailable=SignerWorkersUnavailable,
+    closed=partial(SignerWorkersUnavailable, "this IsolatedSigner was closed"),
+    spawner_name="originmark-signer-spawner",
+)
 
-class _Worker:
-    """One worker process and the owner's end of its socket."""
+
+class _Worker(Worker):
+    """One signing worker: the probe it ran and the certificate it signs with, once ready."""
 
     def __init__(self, setup: _Setup, secret_environment: dict[str, str]) -> None:
-        ours, theirs = socket.socketpair()
-        try:
-            self.process = subprocess.Popen(
-                [sys.executable, "-I", "-c", _worker_bootstrap(theirs.fileno())],
-                pass_fds=(theirs.fileno(),),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,  # a native abort prints there; the owner reports it instead
-                close_fds=True,
-                env=_worker_environment(secret_environment),
-            )
-        finally:
-            theirs.close()
-        self.connection = Connection(ours.detach())
-        self._poller = select.poll()
-        self._poller.register(self.connection.fileno(), select.POLLIN)
         self.probe: ProbeResult | None = None
         self.certificate_fingerprint: str | None = None  # of the certificate this worker signs with
-        try:
-            self.connection.send(dataclasses.replace(setup, owner_pid=os.getpid()))
-        except OSError:
-            pass  # it died at once; wait_ready reports how
-
-    @property
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    def readable_within(self, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return False
-            if self._poller.poll(max(1, math.ceil(remaining * 1000))):
-                return True
-
-    def exit_code(self) -> int | None:
-        try:
-            return self.process.wait(_STOP_GRACE_SECONDS)
-        except subprocess.TimeoutExpired:
-            return None
+        super().__init__(
+            _KIND,
+            dataclasses.replace(setup, owner_pid=os.getpid()),
+            environment=_worker_environment(secret_environment),
+        )
 
     def wait_ready(self, timeout: float) -> None:
-        try:
-            if not self.connection.poll(timeout):
-                raise SignerWorkersUnavailable(f"a signing worker did not start within {timeout:g} s")
-            reply = _load_reply(self.connection.recv_bytes(_MAX_REPLY_BYTES))
-        except (EOFError, OSError, pickle.UnpicklingError, ValueError, TypeError) as error:
-            raise SignerWorkersUnavailable(
-                f"a signing worker exited while starting (exit code {self.process.poll()}); "
-                "is the memory limit too small to load the engine?"
-            ) from error
+        reply = self._startup_reply(timeout, _load_reply)
         if not isinstance(reply, tuple) or not reply:
             raise SignerWorkersUnavailable("a signing worker sent a malformed start-up reply")
         if reply[0] == "failed" and len(reply) == 3:
@@ -351,32 +268,10 @@ class _Worker:
         self.probe = ProbeResult(state=str(reply[2]), elapsed_seconds=float(reply[3]))
         self.certificate_fingerprint = str(reply[4])
 
-    def stop(self) -> None:
-        try:
-            self.connection.send(None)
-            self.process.wait(_STOP_GRACE_SECONDS)
-        except (OSError, ValueError, subprocess.TimeoutExpired):
-            pass
-        self.kill()
-
-    def kill(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-        self.process.wait()
-        self.connection.close()
-
 
 def _worker_environment(secret_environment: dict[str, str]) -> dict[str, str]:
     # An operator's own MALLOC_* settings win; a PIN given by the owner wins over the inherited one.
     return {**_WORKER_MALLOC_SETTINGS, **os.environ, **secret_environment}
-
-
-def _worker_bootstrap(fd: int) -> str:
-    """The `python -c` program of a worker: the owner's import path, then the worker loop."""
-    return (
-        f"import sys; sys.path[:] = {sys.path!r}; "
-        f"from signer.isolation import _worker_entry; _worker_entry({fd})"
-    )
 
 
 class IsolatedSigner:
@@ -418,28 +313,15 @@ class IsolatedSigner:
         self._setup = _Setup(credential=credential, options=options, limits=limits, owner_pid=os.getpid())
         self._options = options
         self._limits = limits
-        self._lock = threading.Lock()
-        self._closing = threading.Lock()
-        self._closed = False
-        self._idle: queue.SimpleQueue[_Worker] = queue.SimpleQueue()
-        self._workers: list[_Worker] = []
-        # Started from one long-lived thread: Linux's parent-death signal follows the thread.
-        self._spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="originmark-signer-spawner")
-        self._finalizer = weakref.finalize(self, _kill_all, self._workers, self._spawner)
-        try:
-            for _ in range(workers):
-                self._workers.append(self._spawn())
-            for worker in self._workers:
-                worker.wait_ready(_STARTUP_TIMEOUT_SECONDS)
-        except BaseException:
-            self._closed = True
-            self._finalizer()
-            raise
-        probe = self._workers[0].probe
+        self._pool = WorkerPool(
+            _KIND,
+            partial(_Worker, self._setup, self._secret_environment),
+            size=workers,
+            job_timeout_seconds=limits.timeout_seconds,
+        )
+        probe = self._pool.workers[0].probe
         assert probe is not None
         self.probe: ProbeResult = probe
-        for worker in self._workers:
-            self._idle.put(worker)
 
     def __enter__(self) -> IsolatedSigner:
         return self
@@ -457,8 +339,7 @@ class IsolatedSigner:
 
     @property
     def worker_pids(self) -> tuple[int, ...]:
-        with self._lock:
-            return tuple(w.process.pid for w in self._workers)
+        return self._pool.worker_pids
 
     @property
     def credential(self) -> KeySpec:
@@ -472,8 +353,8 @@ class IsolatedSigner:
 
     def sign_file(self, *, source: Path, destination: Path, request: GenerationRequest) -> SignResult:
         """Write `source` with Content Credentials embedded to `destination` (replaced atomically)."""
-        if self._closed:
-            raise SignerWorkersUnavailable("this IsolatedSigner was closed")
+        if self._pool.closed:
+            raise _KIND.closed()
         source = Path(os.path.abspath(source))  # a worker's working directory is the one it started in
         destination = Path(os.path.abspath(destination))
         if request.parent is not None:
@@ -506,111 +387,43 @@ class IsolatedSigner:
 
     def close(self) -> None:
         """Stop every worker; waits for calls in flight up to their time limit. Idempotent."""
-        with self._closing:
-            with self._lock:
-                self._closed = True
-                pending = list(self._workers)
-            deadline = time.monotonic() + self._limits.timeout_seconds + 2 * _STOP_GRACE_SECONDS
-            stopped: set[int] = set()
-            while len(stopped) < len(pending) and time.monotonic() < deadline:
-                try:
-                    worker = self._idle.get(timeout=_CHECKOUT_POLL_SECONDS)
-                except queue.Empty:
-                    continue
-                worker.stop()
-                stopped.add(id(worker))
-            self._finalizer()
+        self._pool.close()
 
     # --- internals ---
 
     def _call(self, source: Path, output: Path, request: GenerationRequest) -> tuple[tuple, str | None]:
         """The worker's reply, and the fingerprint of the certificate that worker signed with."""
-        slot = [self._checkout()]
-        try:
-            reply = self._run(slot, (str(source), str(output), request), subject=source.name)
-            return reply, slot[0].certificate_fingerprint
-        finally:
-            self._idle.put(slot[0])
+        with self._pool.checkout() as lease:
+            reply = self._run(lease, (str(source), str(output), request), subject=source.name)
+            return reply, lease.worker.certificate_fingerprint
 
-    def _run(self, slot: list[_Worker], job: tuple, *, subject: str) -> tuple:
-        # As in the verifier: a worker gone *before* it got this job (clean exit after a
-        # MemoryError, or SIGKILLed from outside) is replaced and the job tried once more.
-        for attempt in (1, 2):
-            if not slot[0].alive:
-                slot[0] = self._replace(slot[0])
-            try:
-                slot[0].connection.send(job)
-                if not slot[0].readable_within(self._limits.timeout_seconds):
-                    slot[0] = self._replace(slot[0])
-                    raise SigningLimitExceeded(
-                        f"signing {subject} took longer than {self._limits.timeout_seconds:g} s (the time limit per "
-                        "file) and was stopped; the file or its parent may be crafted to exhaust the signer"
-                    )
-                reply = _load_reply(slot[0].connection.recv_bytes(_MAX_REPLY_BYTES))
-                if not isinstance(reply, tuple) or not reply or reply[0] not in ("ok", "error", "limit"):
-                    raise pickle.UnpicklingError("a signing worker sent a malformed reply")
-            except (EOFError, OSError, pickle.UnpicklingError, ValueError, TypeError, AttributeError):
-                exit_code = slot[0].exit_code()
-                slot[0] = self._replace(slot[0])
-                if exit_code in (0, -signal.SIGKILL) and attempt == 1:
-                    continue
-                raise self._death_error(exit_code, subject) from None
-            if reply[0] == "limit":
-                slot[0] = self._replace(slot[0])  # it reported, then exited to start clean
-                raise self._death_error(None, subject)
-            if reply[0] == "error":
-                raise _error_from_reply(reply)
-            if len(reply) != 7 or reply[1] not in _FORMATS_BY_NAME:
-                raise EngineRejected(f"signing {subject} failed (a malformed result)")
-            return reply
-        raise AssertionError("unreachable")  # pragma: no cover
+    def _run(self, lease: Lease[_Worker], job: tuple, *, subject: str) -> tuple:
+        exchange = self._pool.exchange(lease, job, _load_job_reply)
+        if exchange.outcome is Outcome.TIMED_OUT:
+            raise SigningLimitExceeded(
+                f"signing {subject} took longer than {self._limits.timeout_seconds:g} s (the time limit per "
+                "file) and was stopped; the file or its parent may be crafted to exhaust the signer"
+            )
+        if exchange.outcome is Outcome.DIED:
+            raise self._death_error(exchange.exit_code, subject)
+        reply = exchange.reply
+        if reply[0] == "limit":
+            self._pool.renew(lease)  # it reported, then exited to start clean
+            raise self._death_error(None, subject)
+        if reply[0] == "error":
+            raise _error_from_reply(reply)
+        if len(reply) != 7 or reply[1] not in _FORMATS_BY_NAME:
+            raise EngineRejected(f"signing {subject} failed (a malformed result)")
+        return reply
 
     def _death_error(self, exit_code: int | None, subject: str) -> SigningError:
-        if exit_code is not None and exit_code < 0 and -exit_code in _CRASH_SIGNALS:
-            name = signal.Signals(-exit_code).name
-            return EngineRejected(f"the C2PA engine crashed on {subject} ({name}); it was stopped")
+        crash = crash_signal_name(exit_code)
+        if crash is not None:
+            return EngineRejected(f"the C2PA engine crashed on {subject} ({crash}); it was stopped")
         return SigningLimitExceeded(
             f"signing {subject} exceeded the memory limit ({self._limits.memory_bytes // (1024 * 1024)} MB) "
             "or crashed and was stopped; the file or its parent may be crafted to exhaust the signer"
         )
-
-    def _spawn(self) -> _Worker:
-        return self._spawner.submit(_Worker, self._setup, self._secret_environment).result()
-
-    def _replace(self, worker: _Worker) -> _Worker:
-        """Kill `worker` and return a ready replacement (or the dead one, when closing)."""
-        worker.kill()
-        with self._lock:
-            if self._closed:
-                return worker
-        try:
-            replacement = self._spawn()
-        except RuntimeError as error:  # the spawner was shut down: close() is under way
-            raise SignerWorkersUnavailable("this IsolatedSigner was closed") from error
-        try:
-            replacement.wait_ready(_STARTUP_TIMEOUT_SECONDS)
-        except SigningError:
-            replacement.kill()
-            raise  # the dead worker stays in the pool: the next call tries again
-        with self._lock:
-            if self._closed:
-                replacement.kill()
-                return worker
-            self._workers[self._workers.index(worker)] = replacement
-        return replacement
-
-    def _checkout(self) -> _Worker:
-        while True:
-            if self._closed:
-                raise SignerWorkersUnavailable("this IsolatedSigner was closed")
-            try:
-                worker = self._idle.get(timeout=_CHECKOUT_POLL_SECONDS)
-            except queue.Empty:
-                continue
-            if self._closed:
-                self._idle.put(worker)
-                raise SignerWorkersUnavailable("this IsolatedSigner was closed")
-            return worker
 
 
 def _owner_pin(credential: KeySpec, secret_environment: dict[str, str]) -> str | None:
@@ -639,9 +452,3 @@ def _private_folder(destination: Path) -> Path:
             raise OutputStorageFull(f"no space left in {destination.parent}: free some, then retry") from error
         raise DestinationUnwritable(f"cannot write in {destination.parent}: {error.strerror or error}") from error
 
-
-def _kill_all(workers: list[_Worker], spawner: ThreadPoolExecutor) -> None:
-    for worker in list(workers):
-        worker.kill()
-    workers.clear()
-    spawner.shutdown(wait=True)

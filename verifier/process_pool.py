@@ -1,0 +1,460 @@
+"""A pool of isolated worker processes: the machinery shared by IsolatedSigner and IsolatedVerifier.
+
+Why it exists: signer/isolation.py and verifier/isolation.py both run the C2PA engine on
+hostile files in long-lived worker processes bounded in memory and time, and both need the
+same process handling (start, limits, restricted replies, time-outs, replacement, shutdown).
+Written once here, a fix to it reaches both pools.
+
+Why here: it is domain-free — it imports nothing from verifier/, signer/, keys/ or app/ — so
+signer/ may import it without depending on the verifier's code (importing `verifier` loads
+only its docstring). A top-level package of its own would not be found by existing editable
+installs (their finder maps only app, keys, signer and verifier) until reinstalled, nor by the
+Docker image (its Dockerfile copies those four folders).
+
+What stays in each isolation module: what its worker builds and serves, the messages it
+sends, how a reply or a worker's death maps to the caller's errors or verdicts.
+
+- Worker side: `receive_setup`, `limit_address_space`, `serve`, `send`.
+- Owner side: `WorkerKind` (what differs between pools), `Worker` (one process; a subclass
+  reads its start-up reply in `wait_ready`), `WorkerPool` (spawn, check out, exchange one
+  job under the time limit, replace, close), `restricted_loader` (replies unpickle only the
+  globals allowed), `crash_signal_name`.
+"""
+
+from __future__ import annotations
+
+import enum
+import io
+import math
+import os
+import pickle
+import queue
+import resource
+import select
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import weakref
+from collections.abc import Callable, Collection, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import Generic, TypeVar
+
+STARTUP_TIMEOUT_SECONDS = 60.0
+STOP_GRACE_SECONDS = 1.0
+CHECKOUT_POLL_SECONDS = 0.2
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+# A worker killed by one of these died of a fault in native code, not of a limit; every other
+# death on a file (SIGABRT: an allocation failed under RLIMIT_AS or a stack overflowed; SIGKILL:
+# the OOM killer or the time limit; SIGXCPU: the CPU backstop; exit 0 after a MemoryError) is
+# the file exhausting a bound.
+_CRASH_SIGNALS = frozenset({signal.SIGSEGV, signal.SIGBUS, signal.SIGILL, signal.SIGFPE})
+
+# What a worker's death means when the job was sent: exit 0 (it reported a MemoryError on the
+# previous job, then exited to start clean) or SIGKILL from outside (an operator, the OOM
+# killer) happened before it got this job, so the job is tried once more on a replacement.
+_NOT_THIS_JOB = (0, -signal.SIGKILL)
+
+# How an exchange with a worker fails on the owner's side: EOF or a broken pipe (it died), a
+# forbidden or malformed reply (pickle, size, shape).
+_EXCHANGE_ERRORS = (EOFError, OSError, pickle.UnpicklingError, ValueError, TypeError, AttributeError)
+_STARTUP_ERRORS = (EOFError, OSError, pickle.UnpicklingError, ValueError, TypeError)
+
+
+# --- both sides ---
+
+
+def send(connection: Connection, message: object) -> None:
+    connection.send_bytes(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def restricted_loader(allowed: Collection[tuple[str, str]], sender: str) -> Callable[[bytes], object]:
+    """`pickle.loads` that refuses any global but the (module, name) pairs in `allowed`.
+
+    A worker parses hostile input with native code. Were that ever exploited, the worker must
+    not be able to run code in the owner through a crafted pickle. `sender` names the worker
+    in the error ("a signing worker").
+    """
+    allowed = frozenset(allowed)
+
+    class _RestrictedUnpickler(pickle.Unpickler):
+        def find_class(self, module: str, name: str) -> object:
+            if (module, name) not in allowed:
+                raise pickle.UnpicklingError(f"{sender} sent a forbidden object: {module}.{name}")
+            return super().find_class(module, name)
+
+    def load(data: bytes) -> object:
+        return _RestrictedUnpickler(io.BytesIO(data)).load()
+
+    return load
+
+
+# --- the worker process ---
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to SIGKILL this worker when its parent exits (no-op elsewhere)."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+
+
+def receive_setup(fd: int, owner_pid: Callable[[object], int]) -> tuple[Connection, object] | None:
+    """A worker's first steps: die with the owner, ignore Ctrl-C, read the setup the owner sent.
+
+    None when the owner is gone already (EOF, or it died before this worker asked to die with it:
+    `owner_pid(setup)` is the pid the owner put in its setup).
+    """
+    _die_with_parent()
+    # Ctrl-C in a terminal signals the whole process group: the owner decides when workers stop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    connection = Connection(fd)
+    try:
+        setup = connection.recv()
+    except (EOFError, OSError):
+        return None
+    if os.getppid() != owner_pid(setup):
+        return None
+    return connection, setup
+
+
+def limit_address_space(memory_bytes: int) -> None:
+    _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    limit = memory_bytes if hard == resource.RLIM_INFINITY else min(memory_bytes, hard)
+    # Hard limit too: code running in the worker cannot raise it again.
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    # A crash must not leave a core file (in the caller's directory, holding upload data or a key).
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
+def _bound_cpu_for_next_file(timeout_seconds: float) -> None:
+    """A backstop if the owner is gone and cannot enforce the wall-clock limit."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    used = usage.ru_utime + usage.ru_stime
+    _soft, hard = resource.getrlimit(resource.RLIMIT_CPU)
+    soft = int(used + timeout_seconds) + 2
+    if hard != resource.RLIM_INFINITY:
+        soft = min(soft, hard)
+    resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
+
+
+def serve(connection: Connection, timeout_seconds: float, handle: Callable[[object], bool]) -> None:
+    """Run `handle` on each job the owner sends, under a CPU backstop, until it says stop.
+
+    `handle(job)` sends the reply itself and returns False to exit (to start clean after a
+    MemoryError). The loop ends too on the owner's `None` or when the owner is gone.
+    """
+    while True:
+        try:
+            job = connection.recv()
+        except (EOFError, OSError):
+            return  # the owner closed its end or died
+        if job is None:
+            return
+        _bound_cpu_for_next_file(timeout_seconds)
+        if not handle(job):
+            return
+
+
+# --- the owner's side ---
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WorkerKind:
+    """What differs between two pools apart from what their workers do."""
+
+    name: str  # in messages: "signing worker", "verifier worker"
+    entry_module: str  # the module whose `_worker_entry(fd)` a worker runs
+    max_reply_bytes: int  # a longer reply is refused unread
+    unavailable: Callable[[str], BaseException]  # a worker could not start (or be replaced)
+    closed: Callable[[], BaseException]  # a call on a closed pool
+    spawner_name: str  # of the spawner thread
+
+
+def crash_signal_name(exit_code: int | None) -> str | None:
+    """The signal's name when a worker died of a fault in native code, else None (a limit)."""
+    if exit_code is not None and exit_code < 0 and -exit_code in _CRASH_SIGNALS:
+        return signal.Signals(-exit_code).name
+    return None
+
+
+def _bootstrap(entry_module: str, fd: int) -> str:
+    """The `python -c` program of a worker: the owner's import path, then the worker loop."""
+    return f"import sys; sys.path[:] = {sys.path!r}; from {entry_module} import _worker_entry; _worker_entry({fd})"
+
+
+class Worker:
+    """One worker process and the owner's end of its socket.
+
+    A subclass implements `wait_ready` (reading the start-up reply with `_startup_reply`).
+    """
+
+    def __init__(self, kind: WorkerKind, setup: object, environment: Mapping[str, str] | None = None) -> None:
+        """Start a `python -I` worker (`environment`: its whole environment; None inherits this one's)."""
+        self.kind = kind
+        ours, theirs = socket.socketpair()
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-I", "-c", _bootstrap(kind.entry_module, theirs.fileno())],
+                pass_fds=(theirs.fileno(),),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,  # a native abort prints there; the owner reports it instead
+                close_fds=True,
+                env=None if environment is None else dict(environment),
+            )
+        finally:
+            theirs.close()
+        self.connection = Connection(ours.detach())
+        # One poll object per worker: Connection.poll() builds a selector on every call.
+        self._poller = select.poll()
+        self._poller.register(self.connection.fileno(), select.POLLIN)
+        try:
+            self.connection.send(setup)
+        except OSError:
+            pass  # it died at once; wait_ready reports how
+
+    @property
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def readable_within(self, timeout: float) -> bool:
+        """Whether a reply (or EOF) arrives within `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            if self._poller.poll(max(1, math.ceil(remaining * 1000))):
+                return True
+
+    def exit_code(self) -> int | None:
+        """The exit status once the process is gone (it is when its socket says EOF)."""
+        try:
+            return self.process.wait(STOP_GRACE_SECONDS)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def wait_ready(self, timeout: float) -> None:
+        """Raise `kind.unavailable` (or the domain's own error) unless the worker started."""
+        raise NotImplementedError
+
+    def _startup_reply(self, timeout: float, load: Callable[[bytes], object]) -> object:
+        """The worker's first reply, through `load` (whose ValueError/TypeError mean a bad reply)."""
+        kind = self.kind
+        try:
+            if not self.connection.poll(timeout):
+                raise kind.unavailable(f"a {kind.name} did not start within {timeout:g} s")
+            return load(self.connection.recv_bytes(kind.max_reply_bytes))
+        except _STARTUP_ERRORS as error:
+            raise kind.unavailable(
+                f"a {kind.name} exited while starting (exit code {self.process.poll()}); "
+                "is the memory limit too small to load the engine?"
+            ) from error
+
+    def stop(self) -> None:
+        try:
+            self.connection.send(None)
+            self.process.wait(STOP_GRACE_SECONDS)
+        except (OSError, ValueError, subprocess.TimeoutExpired):
+            pass
+        self.kill()
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+        self.connection.close()
+
+
+W = TypeVar("W", bound=Worker)
+
+
+class Outcome(enum.Enum):
+    REPLIED = "replied"
+    TIMED_OUT = "timed_out"  # the worker was killed and replaced
+    DIED = "died"  # the worker died on this job (or replied malformed) and was replaced
+
+
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    """How one job went: the reply, or why there is none."""
+
+    outcome: Outcome
+    reply: object = None
+    exit_code: int | None = None  # DIED: the worker's exit status (None: unknown)
+
+
+class Lease(Generic[W]):
+    """The worker a call holds; replaced in place when it is killed, returned to the pool after."""
+
+    __slots__ = ("worker",)
+
+    def __init__(self, worker: W) -> None:
+        self.worker = worker
+
+
+class WorkerPool(Generic[W]):
+    """`size` workers made by `make_worker` (called on the spawner thread), each checked out by one call at a time.
+
+    `make_worker` must not refer to the pool's owner: the pool kills its workers when it is
+    dropped without `close()`, which a reference cycle would delay until a garbage collection.
+    """
+
+    def __init__(
+        self, kind: WorkerKind, make_worker: Callable[[], W], *, size: int, job_timeout_seconds: float
+    ) -> None:
+        if size < 1:
+            raise ValueError(f"workers must be at least 1, got {size}")
+        self._kind = kind
+        self._make_worker = make_worker
+        self._job_timeout = job_timeout_seconds
+        self._lock = threading.Lock()
+        self._closing = threading.Lock()  # one close() at a time; a second one waits, then returns
+        self._closed = False
+        self._idle: queue.SimpleQueue[W] = queue.SimpleQueue()
+        self._workers: list[W] = []
+        # Workers are started from this one long-lived thread: Linux's parent-death signal
+        # follows the *thread* that started a process, and callers' threads come and go.
+        self._spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix=kind.spawner_name)
+        # If the pool is dropped without close(), its workers still go.
+        self._finalizer = weakref.finalize(self, _kill_all, self._workers, self._spawner)
+        try:
+            for _ in range(size):
+                self._workers.append(self._spawn())
+            for worker in self._workers:  # they start in parallel; this waits for the slowest
+                worker.wait_ready(STARTUP_TIMEOUT_SECONDS)
+        except BaseException:
+            self._closed = True
+            self._finalizer()
+            raise
+        for worker in self._workers:
+            self._idle.put(worker)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def workers(self) -> tuple[W, ...]:
+        with self._lock:
+            return tuple(self._workers)
+
+    @property
+    def worker_pids(self) -> tuple[int, ...]:
+        with self._lock:
+            return tuple(w.process.pid for w in self._workers)
+
+    @contextmanager
+    def checkout(self) -> Iterator[Lease[W]]:
+        """An idle worker for one call (waits for one); raises `kind.closed()` once the pool is closed."""
+        lease = Lease(self._checkout())
+        try:
+            yield lease
+        finally:
+            self._idle.put(lease.worker)
+
+    def exchange(self, lease: Lease[W], job: object, load: Callable[[bytes], object]) -> Exchange:
+        """Send `job` and wait up to the time limit for the reply, read with `load`.
+
+        `load` raises pickle.UnpicklingError (or ValueError, TypeError) on a forbidden or malformed
+        reply: the worker is then treated as dead. A worker that was gone before it got the job is
+        replaced and the job sent once more; one that dies on it, or times out, is replaced.
+        """
+        for attempt in (1, 2):
+            if not lease.worker.alive:
+                self.renew(lease)
+            try:
+                lease.worker.connection.send(job)
+                if not lease.worker.readable_within(self._job_timeout):
+                    self.renew(lease)
+                    return Exchange(Outcome.TIMED_OUT)
+                reply = load(lease.worker.connection.recv_bytes(self._kind.max_reply_bytes))
+            except _EXCHANGE_ERRORS:
+                exit_code = lease.worker.exit_code()
+                self.renew(lease)
+                if exit_code in _NOT_THIS_JOB and attempt == 1:
+                    continue
+                return Exchange(Outcome.DIED, exit_code=exit_code)
+            return Exchange(Outcome.REPLIED, reply=reply)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def renew(self, lease: Lease[W]) -> None:
+        """Kill the leased worker and put a ready replacement in its place (not when closing)."""
+        lease.worker = self._replace(lease.worker)
+
+    def close(self) -> None:
+        """Stop every worker; waits for calls in flight up to their time limit. Idempotent."""
+        with self._closing:
+            with self._lock:
+                self._closed = True
+                pending = list(self._workers)
+            deadline = time.monotonic() + self._job_timeout + 2 * STOP_GRACE_SECONDS
+            stopped: set[int] = set()
+            while len(stopped) < len(pending) and time.monotonic() < deadline:
+                try:
+                    worker = self._idle.get(timeout=CHECKOUT_POLL_SECONDS)
+                except queue.Empty:
+                    continue
+                worker.stop()
+                stopped.add(id(worker))
+            self._finalizer()  # kills whatever was not stopped above, and the spawner thread
+
+    # --- internals ---
+
+    def _spawn(self) -> W:
+        return self._spawner.submit(self._make_worker).result()
+
+    def _replace(self, worker: W) -> W:
+        """Kill `worker` and return a ready replacement (or the dead one, when closing)."""
+        worker.kill()
+        with self._lock:
+            if self._closed:
+                return worker
+        try:
+            replacement = self._spawn()
+        except RuntimeError as error:  # the spawner was shut down: close() is under way
+            raise self._kind.closed() from error
+        try:
+            replacement.wait_ready(STARTUP_TIMEOUT_SECONDS)
+        except BaseException:
+            replacement.kill()
+            raise  # the dead worker stays in the pool: the next call tries again
+        with self._lock:
+            if self._closed:  # close() began meanwhile and will not see the replacement
+                replacement.kill()
+                return worker
+            self._workers[self._workers.index(worker)] = replacement
+        return replacement
+
+    def _checkout(self) -> W:
+        while True:
+            if self._closed:
+                raise self._kind.closed()
+            try:
+                worker = self._idle.get(timeout=CHECKOUT_POLL_SECONDS)
+            except queue.Empty:
+                continue
+            if self._closed:
+                self._idle.put(worker)  # close() collects it
+                raise self._kind.closed()
+            return worker
+
+
+def _kill_all(workers: list[Worker], spawner: ThreadPoolExecutor) -> None:
+    for worker in list(workers):
+        worker.kill()
+    workers.clear()
+    spawner.shutdown(wait=True)
