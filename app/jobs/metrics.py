@@ -16,12 +16,11 @@ process serves its own /metrics on its own port, and Prometheus sums across them
 
 from __future__ import annotations
 
-import contextlib
 import enum
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -91,27 +90,22 @@ class WorkerMetrics:
         self.registry.register(self._queue_collector)
 
 
-@contextlib.contextmanager
-def observe_job(
-    metrics: WorkerMetrics | None, *, kind: str, already_done: Callable[[], bool], final_attempt: bool
-) -> Iterator[None]:
-    """Count one run of a job (its duration, its outcome) around the task's work.
+def observe_job(metrics: WorkerMetrics | None, *, kind: str, final_attempt: bool, run: Callable[[], Any]) -> None:
+    """Run one job (`run()`: app.jobs.tasks.run_*_job) and count it: its duration and outcome.
 
-    `already_done()` is asked before the run: a job that had succeeded already is skipped by the
-    task (no outcome of its own to tell us). `final_attempt`: a failure now leaves the job `failed`."""
+    The run says itself whether it skipped a job that had succeeded already (JobRun); a run that
+    raises failed, for good when `final_attempt`. The exception goes on to procrastinate."""
     if metrics is None:
-        yield
+        run()
         return
-    try:
-        skipped = already_done()
-    except Exception:  # counting must never change what the job does: the task meets the same error
-        skipped = False
+    from app.jobs.tasks import JobRun
+
     metrics.in_flight.labels(kind).inc()
     started = time.monotonic()
     outcome = JobOutcome.FAILED_FINAL if final_attempt else JobOutcome.FAILED_ATTEMPT
     try:
-        yield
-        outcome = JobOutcome.SKIPPED_ALREADY_DONE if skipped else JobOutcome.SUCCEEDED
+        ran = run()
+        outcome = JobOutcome.SKIPPED_ALREADY_DONE if ran is JobRun.SKIPPED_ALREADY_DONE else JobOutcome.SUCCEEDED
     finally:
         metrics.in_flight.labels(kind).dec()
         metrics.duration.labels(kind).observe(time.monotonic() - started)
@@ -196,16 +190,8 @@ def serve_metrics(metrics: WorkerMetrics, *, host: str, port: int) -> MetricsSer
 
 
 def observe_task_run(
-    metrics: WorkerMetrics | None, runtime: Any, *, kind: str, job_id: str, previous_attempts: int
-) -> contextlib.AbstractContextManager[None]:
-    """`observe_job` for one of our task functions (app/jobs/queue.py), from the job's row."""
-
-    def already_done() -> bool:
-        # What tasks.run_*_job check first: no row, or `succeeded` already, and the run is skipped.
-        from app.jobs import records
-
-        job = records.get(runtime.store.engine, job_id)
-        return job is None or job.status is records.JobStatus.SUCCEEDED
-
+    metrics: WorkerMetrics | None, runtime: Any, *, kind: str, previous_attempts: int, run: Callable[[], Any]
+) -> None:
+    """`observe_job` for one of our task functions (app/jobs/queue.py)."""
     final = previous_attempts + 1 >= runtime.settings.jobs_max_attempts  # as tasks._attempt_failed decides
-    return observe_job(metrics, kind=kind, already_done=already_done, final_attempt=final)
+    observe_job(metrics, kind=kind, final_attempt=final, run=run)

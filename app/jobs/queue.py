@@ -65,8 +65,11 @@ def build_queue_app(
             raise RuntimeError("this app only defers jobs")
         from app.jobs.metrics import observe_task_run
 
-        with observe_task_run(metrics, runtime(), kind="verify", job_id=job_id, previous_attempts=context.job.attempts):
-            run_verify_job(runtime(), job_id, previous_attempts=context.job.attempts)
+        attempts = context.job.attempts
+        observe_task_run(
+            metrics, runtime(), kind="verify", previous_attempts=attempts,
+            run=lambda: run_verify_job(runtime(), job_id, previous_attempts=attempts),
+        )
 
     @app.task(name=SIGN_TASK, queue=QUEUE, retry=retry_strategy(settings), pass_context=True)
     def sign(context: procrastinate.JobContext, job_id: str) -> None:
@@ -76,8 +79,11 @@ def build_queue_app(
             raise RuntimeError("this app only defers jobs")
         from app.jobs.metrics import observe_task_run
 
-        with observe_task_run(metrics, runtime(), kind="sign", job_id=job_id, previous_attempts=context.job.attempts):
-            run_sign_job(runtime(), job_id, previous_attempts=context.job.attempts)
+        attempts = context.job.attempts
+        observe_task_run(
+            metrics, runtime(), kind="sign", previous_attempts=attempts,
+            run=lambda: run_sign_job(runtime(), job_id, previous_attempts=attempts),
+        )
 
     from app.jobs.webhooks import WebhookRetryStrategy
 

@@ -7,6 +7,7 @@ marks the job `failed` with the reason.
 
 from __future__ import annotations
 
+import enum
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -43,16 +44,23 @@ class JobRuntime:
         self.store.close()
 
 
+class JobRun(enum.Enum):
+    """How a run of a job ended when it raised nothing (a failed attempt raises)."""
+
+    FINISHED = "finished"  # the job succeeded in this run
+    SKIPPED_ALREADY_DONE = "skipped_already_done"  # delivered again after it had succeeded: nothing done
+
+
 class VerificationStopped(Exception):
     """The verifier's worker was stopped (time or memory limit): no verdict to store; retried."""
 
 
-def run_verify_job(runtime: JobRuntime, job_id: str, *, previous_attempts: int) -> None:
+def run_verify_job(runtime: JobRuntime, job_id: str, *, previous_attempts: int) -> JobRun:
     engine = runtime.store.engine
     job = records.start_attempt(engine, job_id)
     if job is None:
         log.info("job already done, skipped", extra={"fields": {"job_id": job_id}})
-        return
+        return JobRun.SKIPPED_ALREADY_DONE
     settings = runtime.settings
     try:
         verified = verify_object(
@@ -80,6 +88,7 @@ def run_verify_job(runtime: JobRuntime, job_id: str, *, previous_attempts: int) 
             _release_staged_source(runtime, job)
         raise
     _release_staged_source(runtime, job)
+    return JobRun.FINISHED
 
 
 def generation_request(params: dict) -> Any:
@@ -99,7 +108,7 @@ class UnsignableSource(Exception):
     """The signed output's own credentials do not verify (malformed source); never stored as signed."""
 
 
-def run_sign_job(runtime: JobRuntime, job_id: str, *, previous_attempts: int) -> None:
+def run_sign_job(runtime: JobRuntime, job_id: str, *, previous_attempts: int) -> JobRun:
     """Sign the source into the destination; the audit entry, the output's verdict and the job's
     `succeeded` commit together. A job already succeeded is not signed again (at-least-once
     delivery). Nor is one whose earlier attempt died after signing: the signature is recorded on
@@ -113,7 +122,7 @@ def run_sign_job(runtime: JobRuntime, job_id: str, *, previous_attempts: int) ->
     job = records.start_attempt(engine, job_id)
     if job is None:
         log.info("job already done, skipped", extra={"fields": {"job_id": job_id}})
-        return
+        return JobRun.SKIPPED_ALREADY_DONE
     settings = runtime.settings
     try:
         assert job.destination is not None and job.params is not None
@@ -147,6 +156,7 @@ def run_sign_job(runtime: JobRuntime, job_id: str, *, previous_attempts: int) ->
             _release_staged_source(runtime, job)
         raise
     _release_staged_source(runtime, job)
+    return JobRun.FINISHED
 
 
 def _signed_output(runtime: JobRuntime, signed: Any) -> records.SignedOutput:
