@@ -23,7 +23,9 @@ from pydantic import BaseModel, ValidationError
 from python_multipart.multipart import parse_options_header
 
 from app.api.errors import ApiError, malformed_body, payload_too_large, unsupported_media
+from app.api.routes.verify import VERIFIABLE_FORMAT_NAMES
 from app.api.uploads import FormSpec, ReceivedFile, UploadSpool, receive_form
+from app.settings import Settings
 from verifier.media_type import sniff_media_type
 
 MAX_JSON_BYTES = 64 * 1024  # a job request is a few short fields
@@ -61,14 +63,16 @@ def openapi_request_body(model: type[BaseModel]) -> dict[str, Any]:
 
 
 async def read_job_request(
-    request: Request, model: type[Model], *, spool: UploadSpool, max_upload_bytes: int, formats: tuple[str, ...]
+    request: Request, model: type[Model], *, spool: UploadSpool, settings: Settings
 ) -> JobRequest[Model]:
     kind, _options = parse_options_header(request.headers.get("content-type") or "")
     if kind == b"multipart/form-data":
-        form = await receive_form(request, spec=form_spec(model), spool=spool, max_bytes=max_upload_bytes)
+        form = await receive_form(request, spec=form_spec(model), spool=spool, max_bytes=settings.jobs_max_upload_bytes)
         upload = form.required_file("file")
         if sniff_media_type(upload.head) is None:
-            raise unsupported_media("the file is not a media type originmark can sign or verify", supported=formats)
+            raise unsupported_media(
+                "the file is not a media type originmark can sign or verify", supported=VERIFIABLE_FORMAT_NAMES
+            )
         return JobRequest(body=_validated(model, {**form.fields, "source": UPLOADED}), upload=upload)
     if kind == b"application/json":
         return JobRequest(body=_validated_json(model, await _json_bytes(request)), upload=None)

@@ -27,7 +27,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.api import work
 from app.api.job_requests import openapi_request_body, read_job_request
-from app.api.routes.verify import VERIFIABLE_FORMAT_NAMES
 from app.api.uploads import ReceivedFile, UploadSpool, safe_filename
 from app.api.deps import ServicesDep, SignKey, VerifyKey, _requires
 from app.api.errors import ApiError, not_found, unprocessable
@@ -131,10 +130,7 @@ def _queue(request: Request, services: Services) -> JobQueue:
 async def submit_verify_job(request: Request, _key: VerifyKey, services: ServicesDep) -> JSONResponse:
     settings = services.settings
     with UploadSpool(settings.spool_dir) as spool:
-        received = await read_job_request(
-            request, VerifyJobRequest, spool=spool, max_upload_bytes=settings.jobs_max_upload_bytes,
-            formats=VERIFIABLE_FORMAT_NAMES,
-        )
+        received = await read_job_request(request, VerifyJobRequest, spool=spool, settings=settings)
         body = received.body
         media_id = optional_media_id(body.media_id)
         webhook_url = checked_webhook_url(settings, body.webhook_url)
@@ -256,10 +252,7 @@ async def submit_sign_job(request: Request, key: SignKey, services: ServicesDep)
 
     settings = services.settings
     with UploadSpool(settings.spool_dir) as spool:
-        received = await read_job_request(
-            request, SignJobRequest, spool=spool, max_upload_bytes=settings.jobs_max_upload_bytes,
-            formats=VERIFIABLE_FORMAT_NAMES,
-        )
+        received = await read_job_request(request, SignJobRequest, spool=spool, settings=settings)
         body = received.body
         media_id = optional_media_id(body.media_id)
         title = body.title
