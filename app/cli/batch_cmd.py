@@ -78,7 +78,6 @@ def batch_verify(
             runner = stack.enter_context(_Runner(settings, queued=queued))
             prefix = runner.objects.parse(uri)
             runner.objects.list_page(prefix, page_size=1)  # refused (outside the folder, no bucket) before a batch exists
-            batches.ensure_batch_schema(runner.engine)
             batch_id = batches.create_batch(runner.engine, prefix)
         except ObjectStoreError as error:
             _error(err, getattr(error, "message", str(error)))
@@ -197,9 +196,6 @@ class _Runner:
             self.app = self.embedded = None
             if self._queued:
                 from app.jobs.queue import build_queue_app
-                from app.jobs.schema import ensure_jobs_schema
-
-                ensure_jobs_schema(self.engine)
                 self.app = build_queue_app(self._settings)
             else:
                 from app.jobs.embedded import EmbeddedJobs

@@ -22,14 +22,10 @@ from sqlalchemy import Connection, Engine
 
 from app.jobs import records
 from app.jobs.records import JobKind, JobStatus
-from app.jobs.schema import batch_jobs, batches, ensure_jobs_schema, jobs
+from app.jobs.schema import batch_jobs, batches, jobs
 from app.objects.interface import ObjectInfo
 from app.objects.location import ObjectLocation
 from app.objects.transfer import iter_objects
-
-
-def ensure_batch_schema(engine: Engine) -> None:
-    ensure_jobs_schema(engine)  # the batch tables come with the jobs' migration
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

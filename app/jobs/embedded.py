@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 import sqlalchemy as sa
 
 from app.jobs.records import JobKind, JobStatus
-from app.jobs.schema import ensure_jobs_schema, jobs
+from app.jobs.schema import jobs
 from app.jobs.tasks import JobRuntime, run_sign_job, run_verify_job
 from app.jobs.webhooks import EmbeddedDeliveries
 
@@ -35,7 +35,6 @@ class EmbeddedJobs:
         self._stopping = threading.Event()
         # Webhooks of jobs made final here go out from this pool too (app/jobs/webhooks.py).
         self._webhooks = EmbeddedDeliveries(runtime, submit=self._pool.submit, stopping=self._stopping)
-        ensure_jobs_schema(runtime.store.engine)
         with runtime.store.engine.connect() as connection:
             left = connection.execute(
                 sa.select(jobs.c.id, jobs.c.kind).where(jobs.c.status.in_([JobStatus.QUEUED.value, JobStatus.RUNNING.value]))

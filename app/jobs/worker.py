@@ -27,7 +27,6 @@ import procrastinate
 from app.jobs.metrics import WorkerMetrics, read_queue_depths
 from app.jobs.purge import register_periodic_purge
 from app.jobs.queue import QUEUE, build_queue_app, libpq_conninfo
-from app.jobs.schema import ensure_jobs_schema
 from app.jobs.tasks import JobRuntime
 from app.settings import Settings
 
@@ -42,7 +41,6 @@ def build_runtime(settings: Settings) -> JobRuntime:
     prepare_service(settings)  # credentials and the database schema (idempotent)
     store = open_store(settings.database_url)
     try:
-        ensure_jobs_schema(store.engine)
         engines = build_engines(settings)
     except BaseException:
         store.close()

@@ -155,9 +155,6 @@ def test_the_job_row_and_the_queue_job_commit_together(settings, store, pg_url):
     from app.jobs import records
     from app.jobs.queue import build_queue_app, defer_verify
     from app.jobs.records import JobKind
-    from app.jobs.schema import ensure_jobs_schema
-
-    ensure_jobs_schema(store.engine)
     queue_app = build_queue_app(settings)
 
     def defer_then_fail(connection, job_id):

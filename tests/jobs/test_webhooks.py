@@ -412,10 +412,8 @@ def test_a_host_removed_from_the_allowlist_before_delivery_is_not_called(
 
 
 def test_the_delivery_is_queued_in_the_transaction_that_makes_the_job_final(settings, store, pg_url, receiver):
-    from app.jobs.schema import ensure_jobs_schema
     from app.jobs.webhooks import on_job_final
 
-    ensure_jobs_schema(store.engine)
     submitted = records.submit(
         store.engine, kind=JobKind.VERIFY, source="s3://b/k", media_id=None, key="k",
         enqueue=lambda connection, job_id: None, webhook_url=receiver.url(),

@@ -10,8 +10,8 @@ On PostgreSQL, jobs are queued with procrastinate (app/jobs) and run by `originm
 SQLite (the embedded default) there is no queue: the server process runs them itself
 (app/jobs/embedded.py), with the same rows, statuses and retries.
 
-The job side (procrastinate's schema and our `originmark_jobs` table, a defer-only
-procrastinate app, or the embedded pool) is set up on the first job request of each server process.
+The job side (a defer-only procrastinate app, or the embedded pool) is set up on the first job
+request of each server process; its tables come with the store's migrations (0005_jobs).
 """
 
 from __future__ import annotations
@@ -36,7 +36,6 @@ from app.api.wire import error_responses, verify_body
 from app.jobs import records, staging
 from app.jobs.queue import SIGN_TASK, VERIFY_TASK, build_queue_app, defer_task, is_queue_database
 from app.jobs.records import JobKind, JobRecord
-from app.jobs.schema import ensure_jobs_schema
 from app.jobs.webhook_targets import MAX_URL_LENGTH, WebhookAllowlist, WebhookUrlRefused
 from app.objects.factory import own_objects_location
 from app.objects.location import ObjectLocation
@@ -87,7 +86,6 @@ class JobQueue:
         self.app = None
         self.embedded = None
         if is_queue_database(services.settings.database_url):
-            ensure_jobs_schema(services.store.engine)
             self.app = build_queue_app(services.settings)
         else:
             from app.jobs.embedded import EmbeddedJobs
