@@ -33,7 +33,11 @@ from verifier.isolation import IsolatedVerifier, VerifyLimits
 from verifier.remote_manifest import RemoteManifestPolicy
 from verifier.trust import TrustPolicy, default_trust_policy
 
+from app.jobs.tasks import JobRuntime
 from app.settings import Settings
+from app.store.interface import SignatureRecords, VerdictStore
+from app.usecases.signing import SignAndRecord
+from app.usecases.verification import VerifyAndRecord
 
 # A signing worker reads the PKCS#11 PIN from this variable of its own environment (the name of
 # the setting it came from): signer/isolation.py puts it there when it starts the worker.
@@ -262,3 +266,37 @@ def adopt_single_identity(settings: Settings) -> str | None:
         shutil.rmtree(target, ignore_errors=True)
         raise
     return DEFAULT_IDENTITY
+
+
+# --- use cases and job runtimes ---
+
+
+def build_verification(store: VerdictStore, *, trust_fingerprint: str) -> VerifyAndRecord:
+    return VerifyAndRecord(store=store, trust_fingerprint=trust_fingerprint)
+
+
+def build_signing(store: SignatureRecords, *, trust_fingerprint: str, certificate_fingerprint: str) -> SignAndRecord:
+    """`certificate_fingerprint`: the identity active at start-up, recorded when a result names none."""
+    return SignAndRecord(
+        store=store, trust_fingerprint=trust_fingerprint, certificate_fingerprint=lambda: certificate_fingerprint
+    )
+
+
+def build_job_runtime(settings: Settings, *, store, engines, objects=None) -> JobRuntime:  # noqa: ANN001
+    """What a job worker runs with: the API's store, engines and use cases, and the object stores.
+
+    `store` is an app.store.sql.SqlStore, `engines` an app.api.services.Engines (not imported here:
+    that module builds on this one); `objects` defaults to the stores the settings describe.
+    """
+    from app.objects.factory import build_object_stores
+
+    return JobRuntime(
+        settings=settings,
+        store=store,
+        objects=objects if objects is not None else build_object_stores(settings),
+        engines=engines,
+        verification=build_verification(store, trust_fingerprint=engines.trust_fingerprint),
+        signing=build_signing(
+            store, trust_fingerprint=engines.trust_fingerprint, certificate_fingerprint=engines.certificate_fingerprint
+        ),
+    )

@@ -4,7 +4,11 @@ Access rules:
 - sign needs a key with scope `sign` (never public); verify needs `verify`;
 - label and verdict reads need `read`, unless ORIGINMARK_PUBLIC_LABEL_READS is on: then
   they take no key at all (an Authorization header is not even looked at, so a feed's
-  reads cost no key lookup and any CDN may cache them).
+  reads cost no key lookup and any CDN may cache them) and name the tenant whose labels they
+  read with `?tenant=NAME` (422 `tenant_required` without it).
+- every route acts for ONE tenant: the key's, or the one a public read names. Every id it is
+  given (media id, content hash, job id) is looked up in that tenant only; another tenant's
+  id reads as unknown (404 / null), never as a refusal that would confirm it exists.
 - no key, a header that is not `Bearer <token>`, or an unknown / revoked key: 401 with
   WWW-Authenticate; a valid key without the scope: 403 naming the scope.
 - sign is rate-limited per key (app/api/ratelimit.py, ORIGINMARK_SIGN_RATE_*): over the limit,
@@ -17,13 +21,13 @@ from __future__ import annotations
 from typing import Annotated
 
 import anyio.to_thread
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from app.api.errors import forbidden, rate_limit_unavailable, too_many_requests, unauthenticated
+from app.api.errors import forbidden, rate_limit_unavailable, too_many_requests, unauthenticated, unprocessable
 from app.api.ratelimit import RateDecision, RateLimiter, RateLimitUnavailable, TokenBucketLimiter, build_sign_limiter
 from app.api.services import Services
-from app.store.interface import ApiKey, Scope
+from app.store.interface import MAX_TENANT_NAME_LENGTH, ApiKey, Scope
 
 # Declares the scheme for OpenAPI (the Authorize button in /docs); the checks are below.
 _bearer = HTTPBearer(auto_error=False, description="An API key from `originmark apikey create`.")
@@ -69,14 +73,29 @@ def _requires(scope: Scope):
     return dependency
 
 
+_TENANT_DOC = (
+    "The tenant whose labels to read. Required when the server serves label reads publicly "
+    "(ORIGINMARK_PUBLIC_LABEL_READS); with an API key the key's own tenant is used and this is ignored."
+)
+
+
 async def _read_access(
     request: Request,
     services: ServicesDep,
     _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> ApiKey | None:
+    tenant: Annotated[str | None, Query(max_length=MAX_TENANT_NAME_LENGTH, description=_TENANT_DOC)] = None,
+) -> str:
+    """The tenant a label or verdict read is for."""
     if services.settings.public_label_reads:
-        return None
-    return await _requires(Scope.READ)(request, services, _credentials)
+        if tenant is None:
+            raise unprocessable(
+                "tenant_required",
+                "label reads on this server are public and per tenant: add ?tenant=NAME (the tenant whose feed it is)",
+                field="tenant",
+            )
+        return tenant  # an unknown or malformed name reads as a tenant with no media: nothing to confirm
+    key = await _requires(Scope.READ)(request, services, _credentials)
+    return key.tenant
 
 
 def _sign_limiter(request: Request, services: Services) -> RateLimiter:
@@ -116,4 +135,6 @@ async def _sign_access(
 
 SignKey = Annotated[ApiKey, Depends(_sign_access)]
 VerifyKey = Annotated[ApiKey, Depends(_requires(Scope.VERIFY))]
-ReadAccess = Annotated[ApiKey | None, Depends(_read_access)]
+ReadKey = Annotated[ApiKey, Depends(_requires(Scope.READ))]  # reads that are never public (jobs)
+# The tenant a read is for (the key's, or the one a public read names).
+ReadTenant = Annotated[str, Depends(_read_access)]

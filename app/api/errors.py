@@ -47,6 +47,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from app.objects.errors import (
     InvalidObjectUri,
     ObjectAccessDenied,
+    ObjectChangedSinceSubmit,
+    ObjectNotAllowed,
     ObjectNotFound,
     ObjectSourceChanged,
     ObjectStorageFull,
@@ -55,6 +57,7 @@ from app.objects.errors import (
     ObjectTooLarge,
 )
 from app.store.errors import StoreError, StoreUnavailable
+from app.usecases.errors import KeyRevoked, OutputVerificationStopped, UnsignableMedia, UseCaseError
 from signer.errors import (
     DestinationUnwritable,
     EngineRejected,
@@ -241,6 +244,22 @@ def from_signing_error(error: SigningError) -> ApiError:
     return unprocessable("signing_failed", error.message)
 
 
+def from_use_case_error(error: UseCaseError) -> ApiError:
+    """The HTTP answer for a use case's refusal (app/usecases/errors.py); the code is the use case's."""
+    if isinstance(error, UnsignableMedia):
+        return unprocessable(error.code, error.message, field="file")
+    if isinstance(error, OutputVerificationStopped):
+        return service_unavailable(error.code, error.message)
+    if isinstance(error, KeyRevoked):
+        return ApiError(403, error.code, error.message)
+    return ApiError(500, "internal_error", "internal error; see the server log")
+
+
+async def _use_case_error(_request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, UseCaseError)
+    return error_response(from_use_case_error(error))
+
+
 async def _api_error(_request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, ApiError)
     return error_response(error)
@@ -263,25 +282,31 @@ async def _store_error(_request: Request, error: Exception) -> JSONResponse:
     return error_response(ApiError(500, "internal_error", "internal error; see the server log"))
 
 
-def from_object_store_error(error: ObjectStoreError) -> ApiError:
-    """The HTTP answer for a storage problem of a job's source or destination (app/objects)."""
-    uri = {"uri": error.uri} if error.uri else None
+def from_object_store_error(error: ObjectStoreError, *, public_text=lambda text: text) -> ApiError:  # noqa: ANN001
+    """The HTTP answer for a storage problem of a job's source or destination (app/objects).
+
+    `public_text` makes a text fit for the client (the server's absolute local paths removed)."""
+    uri = {"uri": public_text(error.uri)} if error.uri else None
+    message = public_text(error.message)
     if isinstance(error, ObjectStoreUnavailable | ObjectSourceChanged):
-        return ApiError(503, "object_store_unavailable", error.message, headers={"Retry-After": "5"}, extra=uri)
+        return ApiError(503, "object_store_unavailable", message, headers={"Retry-After": "5"}, extra=uri)
     if isinstance(error, ObjectStorageFull):
-        return ApiError(507, "insufficient_storage", error.message, headers={"Retry-After": "30"}, extra=uri)
+        return ApiError(507, "insufficient_storage", message, headers={"Retry-After": "30"}, extra=uri)
     status, code = {
         InvalidObjectUri: (422, "invalid_object_uri"),
         ObjectNotFound: (422, "object_not_found"),  # a job's source: the request names it
         ObjectAccessDenied: (403, "object_access_denied"),
+        ObjectNotAllowed: (403, "object_not_allowed"),  # outside the tenant's prefixes: no storage request made
+        ObjectChangedSinceSubmit: (409, "source_changed"),
         ObjectTooLarge: (413, "object_too_large"),
     }.get(type(error), (500, "internal_error"))
-    return ApiError(status, code, error.message if status != 500 else "internal error; see the server log", extra=uri)
+    return ApiError(status, code, message if status != 500 else "internal error; see the server log", extra=uri)
 
 
-async def _object_store_error(_request: Request, error: Exception) -> JSONResponse:
+async def _object_store_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, ObjectStoreError)
-    answer = from_object_store_error(error)
+    queue = getattr(request.app.state, "job_queue", None)  # object errors come from the job routes, which made it
+    answer = from_object_store_error(error, public_text=queue.resolver.public_text if queue is not None else str)
     if answer.status >= 500:
         log.warning("object store: %s: %s", type(error).__name__, error)
     return error_response(answer)
@@ -336,6 +361,7 @@ async def _unexpected(request: Request, error: Exception) -> JSONResponse:
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(SigningError, _signing_error)
+    app.add_exception_handler(UseCaseError, _use_case_error)
     app.add_exception_handler(VerifierError, _verifier_error)
     app.add_exception_handler(StoreError, _store_error)
     app.add_exception_handler(ObjectStoreError, _object_store_error)

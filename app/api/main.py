@@ -26,7 +26,14 @@ from app.api.logs import configure_logging
 from app.api.metrics import Metrics
 from app.api.middleware import RequestContextMiddleware
 from app.api.routes import health, jobs, labels, recent_labels, sign, verdicts, verify
-from app.api.services import Engines, Services, ServiceStore, build_engines, ensure_signing_credentials
+from app.api.services import (
+    Engines,
+    Services,
+    ServiceStore,
+    build_engines,
+    ensure_signing_credentials,
+)
+from app.wiring import build_signing, build_verification
 from app.settings import Settings
 from app.web import STATIC_DIR, web_router
 from signer.manifest import originmark_version
@@ -76,6 +83,12 @@ def create_app(
                 metrics=metrics,
                 engine_limiter=anyio.CapacityLimiter(min(settings.engine_threads, settings.sign_workers)),
                 verify_limiter=anyio.CapacityLimiter(settings.verify_workers),
+                verification=build_verification(service_store, trust_fingerprint=service_engines.trust_fingerprint),
+                signing=build_signing(
+                    service_store,
+                    trust_fingerprint=service_engines.trust_fingerprint,
+                    certificate_fingerprint=service_engines.certificate_fingerprint,
+                ),
             )
             # Built now, not on the first sign request: a bad Redis URL stops the start with its reason.
             from app.api.ratelimit import build_sign_limiter

@@ -24,7 +24,9 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from app.api.metrics import Metrics
 from app.settings import Settings
-from app.store.interface import ApiKeyStore, AuditLog, SignatureRecords, VerdictStore
+from app.store.interface import ApiKeyStore, AuditLog, SignatureRecords, TenantStore, VerdictStore
+from app.usecases.signing import SignAndRecord
+from app.usecases.verification import VerifyAndRecord
 from app.wiring import (
     build_remote_manifest_policy,
     build_rotating_signer,
@@ -47,7 +49,7 @@ log = logging.getLogger("originmark.api")
 _TRUST_FINGERPRINT_VERSION = "t2"
 
 
-class ServiceStore(VerdictStore, ApiKeyStore, AuditLog, SignatureRecords, Protocol):
+class ServiceStore(VerdictStore, TenantStore, ApiKeyStore, AuditLog, SignatureRecords, Protocol):
     """The one store the service uses (app.store.sql.SqlStore provides all of it)."""
 
     def close(self) -> None: ...
@@ -185,3 +187,6 @@ class Services:
     # default pool, so label reads never queue behind either.
     engine_limiter: anyio.CapacityLimiter
     verify_limiter: anyio.CapacityLimiter
+    # The use cases (app/usecases), shared with the web page and the job workers.
+    verification: VerifyAndRecord
+    signing: SignAndRecord

@@ -18,6 +18,7 @@ import anyio.to_thread
 from app.api.services import Services
 from signer.engine import SignResult
 from signer.manifest import GenerationRequest
+from app.usecases.verification import VerifyOutcome, VerifyRequest
 from verifier.label import label_for
 from verifier.label_types import Label
 from verifier.verdict import Verdict
@@ -64,3 +65,15 @@ async def verify_file(services: Services, path: Path, *, known_sha256: str | Non
         )
     finally:
         services.metrics.engine_seconds.labels("verify").observe(time.perf_counter() - started)
+
+
+async def verify_and_record(services: Services, request: VerifyRequest, path: Path) -> VerifyOutcome:
+    """The verify use case with the engine call in the verify pool and the store calls in anyio's
+    (so a cached answer never waits behind verifications)."""
+    flow = services.verification
+    if not request.refresh:
+        cached = await in_thread(flow.from_store, request)
+        if cached is not None:
+            return cached
+    verdict, label = await verify_file(services, path, known_sha256=request.sha256)
+    return await in_thread(flow.record, request, verdict, label)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import typer
 
 from app.cli import apikey_cmd, audit_cmd, batch_cmd, inspect_cmd, keys_cmd, serve_cmd, sign_cmd, verify_cmd, worker_cmd
-from app.cli import jobs_cmd
+from app.cli import jobs_cmd, tenants_cmd
 
 cli = typer.Typer(
     name="originmark",
@@ -19,6 +19,7 @@ cli = typer.Typer(
     pretty_exceptions_enable=False,  # a user never sees a traceback
 )
 cli.add_typer(keys_cmd.keys_app, name="keys")
+cli.add_typer(tenants_cmd.tenants_app, name="tenants")
 cli.add_typer(apikey_cmd.apikey_app, name="apikey")
 cli.add_typer(audit_cmd.audit_app, name="audit")
 cli.add_typer(batch_cmd.batch_app, name="batch")

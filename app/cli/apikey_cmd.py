@@ -24,7 +24,7 @@ from app.cli.render import make_console, safe_text
 from app.errors import EXIT_USAGE_OR_IO, user_message
 from app.settings import Settings
 from app.store.errors import StoreError
-from app.store.interface import ApiKey, Scope
+from app.store.interface import DEFAULT_TENANT, ApiKey, Scope
 from app.store.migrate import upgrade_database
 from app.store.sql import SqlStore, open_store
 from signer.manifest import DigitalSourceType
@@ -97,26 +97,26 @@ def parse_source_types(text: str) -> frozenset[DigitalSourceType]:
 
 
 @contextmanager
-def _store() -> Iterator[SqlStore]:
+def migrated_store() -> Iterator[SqlStore]:
     """The migrated store of the configured database; configuration and database errors exit 2."""
     try:
         database_url = Settings().database_url
         upgrade_database(database_url)
         store = open_store(database_url, pool_size=1)
     except (ValidationError, StoreError, OSError) as error:
-        _fail(user_message(error) if not isinstance(error, StoreError) else str(error))
+        fail(user_message(error) if not isinstance(error, StoreError) else str(error))
     except Exception as error:  # Alembic and the drivers raise their own types for an unusable database
         cause = getattr(error, "orig", None) or error  # the driver's own words, without SQLAlchemy's wrapping
-        _fail(f"the database cannot be used: {cause.__class__.__name__}: {cause}")
+        fail(f"the database cannot be used: {cause.__class__.__name__}: {cause}")
     try:
         yield store
     except StoreError as error:
-        _fail(str(error))
+        fail(str(error))
     finally:
         store.close()
 
 
-def _fail(message: str) -> NoReturn:
+def fail(message: str) -> NoReturn:
     _err().print(Text.assemble(("Error: ", "bold red"), safe_text(message, max_chars=2000)), soft_wrap=True)
     raise typer.Exit(EXIT_USAGE_OR_IO)
 
@@ -160,7 +160,7 @@ def _policy_from_options(
             source_types=base.source_types if source_types is None else source_types,
         )
     except ValueError as error:
-        _fail(str(error))
+        fail(str(error))
 
 
 _GeneratorsOption = Annotated[
@@ -193,6 +193,15 @@ def create(
     ],
     generators: _GeneratorsOption = None,
     source_types: _SourceTypesOption = None,
+    tenant: Annotated[
+        str,
+        typer.Option(
+            "--tenant",
+            metavar="NAME",
+            help="The tenant the key acts for (it sees and writes only that tenant's media ids, jobs and "
+            "objects); see `originmark tenants`.",
+        ),
+    ] = DEFAULT_TENANT,
 ) -> None:
     """Create an API key and print it (once: only its hash is stored).
 
@@ -204,13 +213,13 @@ def create(
     policy = None
     if generators is not None or source_types is not None:
         if Scope.SIGN not in scopes:
-            _fail("--generators and --source-types are for keys with the sign scope (they limit POST /v1/sign)")
+            fail("--generators and --source-types are for keys with the sign scope (they limit POST /v1/sign)")
         policy = _policy_from_options(generators, source_types, base=SigningPolicy.default())
-    with _store() as store:
+    with migrated_store() as store:
         try:
-            key, token = store.create_key(name=name, scopes=scopes, signing_policy=policy)
+            key, token = store.create_key(name=name, scopes=scopes, signing_policy=policy, tenant=tenant)
         except ValueError as error:
-            _fail(str(error))
+            fail(str(error))
     out = make_console()
     out.print(
         Text.assemble(
@@ -218,7 +227,7 @@ def create(
             (key.key_id, "bold"),
             " (",
             safe_text(key.name),
-            f") with scopes {_scopes(key)}:",
+            f") of tenant {key.tenant} with scopes {_scopes(key)}:",
         ),
         soft_wrap=True,
     )
@@ -229,22 +238,27 @@ def create(
 
 
 @apikey_app.command("list")
-def list_keys() -> None:
-    """List the keys: id, name, scopes, signing policy, when created and revoked (never the keys themselves)."""
-    with _store() as store:
-        keys = store.list_keys()
+def list_keys(
+    tenant: Annotated[
+        str | None, typer.Option("--tenant", metavar="NAME", help="Only this tenant's keys.", show_default=False)
+    ] = None,
+) -> None:
+    """List the keys: id, tenant, name, scopes, signing policy, when created and revoked (never the keys themselves)."""
+    with migrated_store() as store:
+        keys = [key for key in store.list_keys() if tenant is None or key.tenant == tenant]
     out = make_console()
     if not keys:
         out.print("No API keys yet: create one with `originmark apikey create --name NAME --scopes SCOPES`.")
         return
     table = Table(box=None, padding=(0, 2), header_style="bold")
     wrapping = {"name", "may claim generators", "source types"}
-    for heading in ("key id", "name", "scopes", "may claim generators", "source types", "created", "revoked"):
+    for heading in ("key id", "tenant", "name", "scopes", "may claim generators", "source types", "created", "revoked"):
         table.add_column(heading, overflow="fold", no_wrap=heading not in wrapping)
     for key in keys:
         signs = Scope.SIGN in key.scopes  # the policy means nothing for other keys
         table.add_row(
             key.key_id,
+            key.tenant,
             safe_text(key.name),
             _scopes(key),
             _generator_lines(key.signing_policy) if signs else "-",
@@ -258,10 +272,10 @@ def list_keys() -> None:
 @apikey_app.command("revoke")
 def revoke(key_id: Annotated[str, typer.Argument(help="The key id, as `apikey list` shows it.")]) -> None:
     """Revoke a key: every request with it is refused from now on (in every server process)."""
-    with _store() as store:
+    with migrated_store() as store:
         existing = next((key for key in store.list_keys() if key.key_id == key_id), None)
         if existing is None:
-            _fail(f"no API key has the id {key_id!r:.40}; `originmark apikey list` shows them")
+            fail(f"no API key has the id {key_id!r:.40}; `originmark apikey list` shows them")
         key = existing if existing.revoked_at is not None else store.revoke(key_id)
     out = make_console()
     if existing.revoked_at is not None:
@@ -286,10 +300,10 @@ def policy(
     given leaves that part as it is. The default source types are trainedAlgorithmicMedia,
     compositeWithTrainedAlgorithmicMedia, algorithmicMedia and compositeSynthetic.
     """
-    with _store() as store:
+    with migrated_store() as store:
         existing = next((key for key in store.list_keys() if key.key_id == key_id), None)
         if existing is None:
-            _fail(f"no API key has the id {key_id!r:.40}; `originmark apikey list` shows them")
+            fail(f"no API key has the id {key_id!r:.40}; `originmark apikey list` shows them")
         if generators is None and source_types is None:
             _show_policy(existing)
             return
@@ -297,9 +311,9 @@ def policy(
         try:
             key = store.set_signing_policy(key_id, new_policy)
         except ValueError as error:
-            _fail(str(error))
+            fail(str(error))
     if key is None:  # removed between the two statements (nothing removes keys today)
-        _fail(f"no API key has the id {key_id!r:.40}")
+        fail(f"no API key has the id {key_id!r:.40}")
     out = make_console()
     out.print(Text.assemble("Signing policy of API key ", (key.key_id, "bold"), " changed."), soft_wrap=True)
     out.print(Text.assemble("  before: ", _policy_line(existing.signing_policy)), soft_wrap=True)

@@ -199,11 +199,11 @@ class _Runner:
                 self.app = build_queue_app(self._settings)
             else:
                 from app.jobs.embedded import EmbeddedJobs
-                from app.jobs.tasks import JobRuntime
+                from app.wiring import build_job_runtime
 
                 engines = build_engines(self._settings)
                 self._stack.callback(engines.close)
-                runtime = JobRuntime(settings=self._settings, store=self.store, objects=self.objects, engines=engines)
+                runtime = build_job_runtime(self._settings, store=self.store, engines=engines, objects=self.objects)
                 self.embedded = EmbeddedJobs(runtime, threads=max(1, min(2, self._settings.verify_workers)))
                 self._stack.callback(self.embedded.close)
         except BaseException:

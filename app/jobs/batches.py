@@ -25,6 +25,7 @@ from app.jobs.records import JobKind, JobStatus
 from app.jobs.schema import batch_jobs, batches, jobs
 from app.objects.interface import ObjectInfo
 from app.objects.location import ObjectLocation
+from app.objects.media import SourcePin
 from app.objects.transfer import iter_objects
 
 
@@ -42,10 +43,11 @@ class BatchItem:
     skipped: Skipped | None = None
 
 
-def create_batch(engine: Engine, prefix: ObjectLocation) -> str:
+def create_batch(engine: Engine, prefix: ObjectLocation, *, tenant: str) -> str:
+    """A batch whose jobs act for `tenant` (their verdicts are that tenant's submissions)."""
     batch_id = uuid.uuid4().hex
     with engine.begin() as connection:
-        connection.execute(batches.insert().values(id=batch_id, prefix=prefix.uri))
+        connection.execute(batches.insert().values(id=batch_id, tenant=tenant, prefix=prefix.uri))
     return batch_id
 
 
@@ -53,6 +55,7 @@ def submit_batch(
     engine: Engine,
     *,
     batch_id: str,
+    tenant: str,
     objects,  # app.objects.router.ObjectStores  # noqa: ANN001
     prefix: ObjectLocation,
     max_source_bytes: int,
@@ -68,7 +71,9 @@ def submit_batch(
     """
     position = 0
     for info in iter_objects(objects, prefix, page_size=page_size):
-        item = _submit_one(engine, info, max_source_bytes=max_source_bytes, enqueue=enqueue, started=started)
+        item = _submit_one(
+            engine, info, tenant=tenant, max_source_bytes=max_source_bytes, enqueue=enqueue, started=started
+        )
         if item is None:
             continue
         if item.submitted is not None:
@@ -84,6 +89,7 @@ def _submit_one(
     engine: Engine,
     info: ObjectInfo,
     *,
+    tenant: str,
     max_source_bytes: int,
     enqueue: Callable[[str], Callable[[Connection, str], int | None]],
     started: Callable[[records.Submitted], records.Submitted],
@@ -93,8 +99,13 @@ def _submit_one(
     if info.size > max_source_bytes:
         return BatchItem(skipped=Skipped(uri=info.uri, reason=f"{info.size} bytes, over the job limit of {max_source_bytes}"))
     # The same key as POST /v1/jobs/verify without a media id: the API and a batch share jobs.
-    key = records.idempotency_key(kind=JobKind.VERIFY, source=info.uri, etag=info.etag, size=info.size, media_id=None)
-    submitted = records.submit(engine, kind=JobKind.VERIFY, source=info.uri, media_id=None, key=key, enqueue=enqueue(key))
+    key = records.idempotency_key(
+        tenant=tenant, kind=JobKind.VERIFY, source=info.uri, etag=info.etag, size=info.size, media_id=None
+    )
+    submitted = records.submit(
+        engine, tenant=tenant, kind=JobKind.VERIFY, source=info.uri, source_pin=SourcePin.of(info).to_json(),
+        media_id=None, key=key, enqueue=enqueue(key),
+    )
     return BatchItem(submitted=started(submitted))
 
 
@@ -178,7 +189,7 @@ def load_report(engine: Engine, store, batch_id: str) -> BatchReport | None:  # 
     for row in found:
         state = label_kind = label_text = None
         if row.status == JobStatus.SUCCEEDED.value and row.sha256 is not None:
-            stored = store.verdict_by_sha256(row.sha256)
+            stored = store.verdict_by_sha256(row.tenant, row.sha256)
             if stored is not None:
                 state = stored.verdict.state.value
                 label_kind, label_text = stored.label.kind.value, stored.label.text

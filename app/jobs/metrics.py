@@ -105,7 +105,10 @@ def observe_job(metrics: WorkerMetrics | None, *, kind: str, final_attempt: bool
     outcome = JobOutcome.FAILED_FINAL if final_attempt else JobOutcome.FAILED_ATTEMPT
     try:
         ran = run()
-        outcome = JobOutcome.SKIPPED_ALREADY_DONE if ran is JobRun.SKIPPED_ALREADY_DONE else JobOutcome.SUCCEEDED
+        outcome = {
+            JobRun.SKIPPED_ALREADY_DONE: JobOutcome.SKIPPED_ALREADY_DONE,
+            JobRun.REFUSED: JobOutcome.FAILED_FINAL,
+        }.get(ran, JobOutcome.SUCCEEDED)
     finally:
         metrics.in_flight.labels(kind).dec()
         metrics.duration.labels(kind).observe(time.monotonic() - started)

@@ -74,8 +74,10 @@ class SignedOutput:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class JobRecord:
     id: str
+    tenant: str  # whose job: only that tenant's keys can see it, and it acts for that tenant
     kind: JobKind
     source: str
+    source_pin: dict | None  # what the source was at submit (app/objects/media.SourcePin as JSON)
     media_id: str | None
     destination: str | None
     params: dict | None
@@ -99,6 +101,7 @@ class Submitted:
 
 def idempotency_key(
     *,
+    tenant: str,
     kind: JobKind,
     source: str,
     etag: str | None,
@@ -107,15 +110,19 @@ def idempotency_key(
     destination: str | None = None,
     params: dict | None = None,
 ) -> str:
-    described = json.dumps([kind.value, source, etag, size, media_id, destination, params], sort_keys=True)
+    # The tenant is part of the key: the same request from two tenants is two jobs, and one
+    # tenant's resubmission can never be answered with another tenant's job.
+    described = json.dumps([tenant, kind.value, source, etag, size, media_id, destination, params], sort_keys=True)
     return hashlib.sha256(described.encode()).hexdigest()
 
 
 def submit(
     engine: Engine,
     *,
+    tenant: str,
     kind: JobKind,
     source: str,
+    source_pin: dict | None = None,
     media_id: str | None,
     key: str,
     enqueue: Callable[[Connection, str], int | None],
@@ -133,7 +140,8 @@ def submit(
         inserted = connection.execute(
             insert(jobs)
             .values(
-                id=job_id, kind=kind.value, idempotency_key=key, source=source, media_id=media_id,
+                id=job_id, tenant=tenant, kind=kind.value, idempotency_key=key, source=source,
+                source_pin=None if source_pin is None else json.dumps(source_pin, sort_keys=True), media_id=media_id,
                 destination=destination, params=None if params is None else json.dumps(params, sort_keys=True),
                 key_id=key_id, status=JobStatus.QUEUED.value, attempts=0, webhook_url=webhook_url,
             )
@@ -158,8 +166,17 @@ def find(engine: Engine, key: str) -> JobRecord | None:
 
 
 def get(engine: Engine, job_id: str) -> JobRecord | None:
+    """The job by id, whoever owns it: for workers and webhook delivery, which act on ids the queue
+    gave them. A caller's id is looked up with `owned_by` instead."""
     with engine.connect() as connection:
         row = connection.execute(sa.select(jobs).where(jobs.c.id == job_id)).first()
+    return None if row is None else _record(row)
+
+
+def owned_by(engine: Engine, tenant: str, job_id: str) -> JobRecord | None:
+    """The tenant's job with this id; another tenant's job is None, exactly like no job."""
+    with engine.connect() as connection:
+        row = connection.execute(sa.select(jobs).where(jobs.c.tenant == tenant, jobs.c.id == job_id)).first()
     return None if row is None else _record(row)
 
 
@@ -229,8 +246,10 @@ def mark_attempt_failed(
 def _record(row: sa.Row) -> JobRecord:
     return JobRecord(
         id=row.id,
+        tenant=row.tenant,
         kind=JobKind(row.kind),
         source=row.source,
+        source_pin=None if row.source_pin is None else json.loads(row.source_pin),
         media_id=row.media_id,
         destination=row.destination,
         params=None if row.params is None else json.loads(row.params),

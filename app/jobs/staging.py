@@ -28,10 +28,18 @@ from app.objects.transfer import upload_file
 UPLOAD_FOLDER = "job-uploads/"
 
 
-def upload_name(*, kind: str, content_sha256: str, media_id: str | None, destination: str | None, params: dict | None) -> str:
-    """The staged object's name: one per (upload, job)."""
-    described = json.dumps([kind, content_sha256, media_id, destination, params], sort_keys=True)
+def upload_name(
+    *, tenant: str, kind: str, content_sha256: str, media_id: str | None, destination: str | None, params: dict | None
+) -> str:
+    """The staged object's name: one per (tenant, upload, job)."""
+    described = json.dumps([tenant, kind, content_sha256, media_id, destination, params], sort_keys=True)
     return hashlib.sha256(described.encode()).hexdigest()
+
+
+def staging_prefix(own: ObjectLocation) -> ObjectLocation:
+    """The folder every staged upload lies in (no tenant's URI may reach it: app/objects/access.py)."""
+    prefix = own.key if not own.key or own.key.endswith("/") else own.key + "/"
+    return own.with_key(f"{prefix}{UPLOAD_FOLDER}")
 
 
 def staged_location(own: ObjectLocation, name: str) -> ObjectLocation:

@@ -16,6 +16,9 @@ from app.jobs import records
 from app.objects.errors import ObjectStoreError
 from app.objects.media import verify_object
 from app.settings import Settings
+from app.usecases.errors import KeyRevoked, UseCaseError
+from app.usecases.signing import SignAndRecord, SignedOutput, SignRequest, accepted_output, authorize
+from app.usecases.verification import VerifyAndRecord, VerifyRequest
 
 log = logging.getLogger("originmark.jobs")
 
@@ -27,6 +30,8 @@ _OBJECT_ERROR_CODES = {
     "ObjectStoreUnavailable": "object_store_unavailable",
     "ObjectStorageFull": "insufficient_storage",
     "ObjectSourceChanged": "object_source_changed",
+    "ObjectChangedSinceSubmit": "source_changed",
+    "ObjectNotAllowed": "object_not_allowed",
 }
 
 
@@ -38,6 +43,8 @@ class JobRuntime:
     store: Any  # app.store.sql.SqlStore
     objects: Any  # app.objects.router.ObjectStores
     engines: Any  # app.api.services.Engines
+    verification: VerifyAndRecord  # the same use cases as the routes (built by app.wiring.build_job_runtime)
+    signing: SignAndRecord
 
     def close(self) -> None:
         self.engines.close()
@@ -49,6 +56,9 @@ class JobRun(enum.Enum):
 
     FINISHED = "finished"  # the job succeeded in this run
     SKIPPED_ALREADY_DONE = "skipped_already_done"  # delivered again after it had succeeded: nothing done
+    # Failed for good without a retry: what was asked is no longer allowed (key revoked, signing
+    # policy narrowed) or no longer what was submitted (the pinned source changed). Recorded on the row.
+    REFUSED = "refused"
 
 
 class VerificationStopped(Exception):
@@ -69,16 +79,15 @@ def run_verify_job(runtime: JobRuntime, job_id: str, *, previous_attempts: int) 
             uri=job.source,
             spool_dir=settings.spool_dir,
             max_bytes=settings.jobs_max_source_bytes,
+            source_pin=_pin(job),
         )
         verdict = verified.verdict
         if not verdict.sha256:
             raise VerificationStopped(f"verifying {job.source} was stopped (state {verdict.state.value})")
-        label = _label(verdict)
-        runtime.store.save_verdict(
-            verdict=verdict,
-            label=label,
-            trust_fingerprint=runtime.engines.trust_fingerprint,
-            media_id=job.media_id,
+        runtime.verification.record(
+            VerifyRequest(tenant=job.tenant, sha256=verdict.sha256, media_id=job.media_id),
+            verdict,
+            _label(verdict),
             in_same_transaction=lambda connection: records.mark_succeeded(
                 connection, job_id, sha256=verdict.sha256, on_final=_webhook_on_final
             ),
@@ -86,9 +95,17 @@ def run_verify_job(runtime: JobRuntime, job_id: str, *, previous_attempts: int) 
     except Exception as error:
         if _attempt_failed(engine, job_id, error, previous_attempts=previous_attempts, settings=settings):
             _release_staged_source(runtime, job)
+            if _refused(error):
+                return JobRun.REFUSED
         raise
     _release_staged_source(runtime, job)
     return JobRun.FINISHED
+
+
+def _pin(job: records.JobRecord) -> Any:
+    from app.objects.media import SourcePin
+
+    return None if job.source_pin is None else SourcePin.from_json(job.source_pin)  # jobs from before 0007: none
 
 
 def generation_request(params: dict) -> Any:
@@ -102,10 +119,6 @@ def generation_request(params: dict) -> Any:
         digital_source_type=DigitalSourceType.from_text(source_type) if source_type else None,
         title=params.get("title"),
     )
-
-
-class UnsignableSource(Exception):
-    """The signed output's own credentials do not verify (malformed source); never stored as signed."""
 
 
 def run_sign_job(runtime: JobRuntime, job_id: str, *, previous_attempts: int) -> JobRun:
@@ -127,6 +140,9 @@ def run_sign_job(runtime: JobRuntime, job_id: str, *, previous_attempts: int) ->
     try:
         assert job.destination is not None and job.params is not None
         request = generation_request(job.params)
+        # Before every attempt: the key as it is now. Revoked, or its policy no longer allows the
+        # claim, and the job fails without signing (key_revoked / signing_policy).
+        authorize(runtime.store.key(job.key_id) if job.key_id else None, request)
         delivered = _already_delivered(runtime, job)
         if delivered is not None:
             log.info("an earlier attempt's signed output is at the destination: not signed again",
@@ -142,6 +158,7 @@ def run_sign_job(runtime: JobRuntime, job_id: str, *, previous_attempts: int) ->
                 spool_dir=settings.spool_dir,
                 max_bytes=settings.jobs_max_source_bytes,
                 before_upload=lambda made: records.record_signed_output(engine, job_id, _signed_output(runtime, made)),
+                source_pin=_pin(job),
             )
             signed_output = _signed_output(runtime, signed)
             # The stored verdict is the output's own, read back from the destination as a client would.
@@ -154,6 +171,8 @@ def run_sign_job(runtime: JobRuntime, job_id: str, *, previous_attempts: int) ->
     except Exception as error:
         if _attempt_failed(engine, job_id, error, previous_attempts=previous_attempts, settings=settings):
             _release_staged_source(runtime, job)
+            if _refused(error):
+                return JobRun.REFUSED
         raise
     _release_staged_source(runtime, job)
     return JobRun.FINISHED
@@ -191,43 +210,25 @@ def _already_delivered(runtime: JobRuntime, job: records.JobRecord) -> tuple[rec
 
 
 def _signed_verdict(job: records.JobRecord, verdict: Any) -> Any:
-    from verifier.verdict import VerdictState
-
     if not verdict.sha256:
         raise VerificationStopped(f"verifying the signed {job.destination} was stopped (state {verdict.state.value})")
-    if verdict.state not in (VerdictState.TRUSTED, VerdictState.VALID):
-        raise UnsignableSource(
-            f"the signed output verifies as {verdict.state.value} ({verdict.reason}); the source is probably malformed"
-        )
-    return verdict
+    return accepted_output(verdict)  # UnsignableMedia unless it verifies
 
 
 def _commit_signature(
     runtime: JobRuntime, job: records.JobRecord, request: Any, signed: records.SignedOutput, verdict: Any
 ) -> None:
     """The audit entry, the output's verdict and the job's `succeeded`, in one transaction."""
-    import datetime
-
-    from app.store.interface import AuditEntry
-
     job_id = job.id
-    entry = AuditEntry(
-        key_id=job.key_id,
-        signed_at=datetime.datetime.now(datetime.UTC),
-        input_sha256=signed.source_sha256,
-        output_sha256=verdict.sha256,
-        manifest_label=signed.manifest_label,
-        certificate_fingerprint=signed.certificate_fingerprint or runtime.engines.certificate_fingerprint,
-        generator=request.generator_name,
-        generator_version=request.generator_version,
-        media_id=job.media_id,
-    )
-    runtime.store.record_signature(
-        entry=entry,
-        verdict=verdict,
-        label=_label(verdict),
-        trust_fingerprint=runtime.engines.trust_fingerprint,
-        media_id=job.media_id,
+    runtime.signing.record(
+        SignRequest(tenant=job.tenant, key_id=job.key_id, generation=request, media_id=job.media_id),
+        SignedOutput(
+            input_sha256=signed.source_sha256,
+            output_sha256=signed.output_sha256,
+            manifest_label=signed.manifest_label,
+            certificate_fingerprint=signed.certificate_fingerprint,
+        ),
+        verdict,
         in_same_transaction=lambda connection: records.mark_succeeded(
             connection, job_id, sha256=verdict.sha256, on_final=_webhook_on_final
         ),
@@ -256,17 +257,28 @@ def _release_staged_source(runtime: JobRuntime, job: records.JobRecord) -> None:
         log.warning("the job's uploaded source could not be deleted", extra={"fields": {"job_id": job.id}}, exc_info=True)
 
 
+def _refused(error: Exception) -> bool:
+    """A failure no retry can mend: the job fails at once (JobRun.REFUSED) instead of being retried."""
+    from app.objects.errors import ObjectChangedSinceSubmit
+    from signer.policy import SigningNotPermitted
+
+    return isinstance(error, KeyRevoked | SigningNotPermitted | ObjectChangedSinceSubmit)
+
+
 def _attempt_failed(engine: Any, job_id: str, error: Exception, *, previous_attempts: int, settings: Settings) -> bool:
     """Record the failed attempt; True when it was the last (the job is now failed)."""
     from signer.errors import SigningError
+    from signer.policy import SigningNotPermitted
 
-    final = previous_attempts + 1 >= settings.jobs_max_attempts
+    final = previous_attempts + 1 >= settings.jobs_max_attempts or _refused(error)
     if isinstance(error, ObjectStoreError):
         code = _OBJECT_ERROR_CODES.get(type(error).__name__, "object_store_error")
     elif isinstance(error, VerificationStopped):
         code = "verification_stopped"
-    elif isinstance(error, UnsignableSource):
-        code = "unsignable_media"
+    elif isinstance(error, UseCaseError):
+        code = error.code  # unsignable_media, key_revoked: the same codes as the HTTP answers
+    elif isinstance(error, SigningNotPermitted):
+        code = "signing_policy"
     elif isinstance(error, SigningError):
         code = "signing_error"
     else:

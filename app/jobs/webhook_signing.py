@@ -45,9 +45,15 @@ def compute_signature(secret: str | bytes, *, timestamp: int, body: bytes) -> st
     return hmac.new(_secret_bytes(secret), message, hashlib.sha256).hexdigest()
 
 
+def signature_header_for_secrets(secrets: list[str | bytes], *, timestamp: int, body: bytes) -> str:
+    """One `v1=` per secret (the current one first): a receiver may check with either during a rotation."""
+    signatures = ",".join(f"{_SCHEME}={compute_signature(secret, timestamp=timestamp, body=body)}" for secret in secrets)
+    return f"t={int(timestamp)},{signatures}"
+
+
 def signature_header(secret: str | bytes, *, timestamp: int, body: bytes) -> str:
     """The Originmark-Signature value for `body` sent at `timestamp`."""
-    return f"t={int(timestamp)},{_SCHEME}={compute_signature(secret, timestamp=timestamp, body=body)}"
+    return signature_header_for_secrets([secret], timestamp=timestamp, body=body)
 
 
 def verify_signature(

@@ -48,9 +48,12 @@ from app.jobs.webhook_signing import (
     EVENT_HEADER,
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
-    signature_header,
+    signature_header_for_secrets,
 )
+from app.jobs.presentation import JobPresenter
+from app.jobs.tenant_secrets import signing_secrets
 from app.jobs.webhook_targets import WebhookAllowlist, WebhookUrlRefused
+from app.objects.factory import own_objects_location
 from app.settings import Settings
 
 log = logging.getLogger("originmark.jobs")
@@ -130,8 +133,9 @@ def take_made_final(job_id: str) -> bool:
 # --- the event ---
 
 
-def event_body(job: JobRecord, stored: Any | None, *, delivery_id: str) -> bytes:
-    """The JSON body for a final job; `stored` (app.store.interface.StoredVerdict): its verdict."""
+def event_body(job: JobRecord, stored: Any | None, *, delivery_id: str, presenter: JobPresenter) -> bytes:
+    """The JSON body for a final job; `stored` (app.store.interface.StoredVerdict): its verdict.
+    Locations and messages as the tenant is shown them (`presenter`): never a server path."""
     from app.codec import label_to_dict
 
     succeeded = job.status is JobStatus.SUCCEEDED
@@ -142,13 +146,14 @@ def event_body(job: JobRecord, stored: Any | None, *, delivery_id: str) -> bytes
         "kind": job.kind.value,
         "status": job.status.value,
         "attempts": job.attempts,
-        "source": job.source,
-        "destination": job.destination,
+        "tenant": job.tenant,
+        "source": presenter.source(job),
+        "destination": presenter.destination(job),
         "media_id": job.media_id,
         "sha256": job.sha256,
         "state": stored.verdict.state.value if succeeded and stored is not None else None,
         "label": label_to_dict(stored.label) if succeeded and stored is not None else None,
-        "error": None if succeeded else {"code": job.error_code, "message": job.error_message},
+        "error": None if succeeded else {"code": job.error_code, "message": presenter.error_message(job)},
         "created_at": _utc(job.created_at),
         "finished_at": _utc(job.updated_at),
     }
@@ -168,7 +173,7 @@ def post_event(
     url: str,
     body: bytes,
     *,
-    secret: str,
+    secrets: list[str],
     event: JobEvent,
     delivery_id: str,
     attempt: int,
@@ -184,7 +189,7 @@ def post_event(
         DELIVERY_HEADER: delivery_id,
         "Originmark-Delivery-Attempt": str(attempt),
         TIMESTAMP_HEADER: str(timestamp),
-        SIGNATURE_HEADER: signature_header(secret, timestamp=timestamp, body=body),
+        SIGNATURE_HEADER: signature_header_for_secrets(list(secrets), timestamp=timestamp, body=body),
     }
     # Directly to the allowlisted host: no redirects (their target was never checked), no proxy
     # from the environment, connect and each read bounded.
@@ -216,13 +221,20 @@ def deliver_job_event(runtime: Any, job_id: str, *, delivery_id: str, attempt: i
         return DeliveryResult(outcome=DeliveryOutcome.DROPPED, reason=f"not allowed any more: {refused.message}")
     stored = None
     if job.status is JobStatus.SUCCEEDED and job.sha256 is not None:
-        stored = runtime.store.verdict_by_sha256(job.sha256)
-    body = event_body(job, stored, delivery_id=delivery_id)
+        stored = runtime.store.verdict_by_sha256(job.tenant, job.sha256)
+    presenter = JobPresenter(objects=runtime.objects, own_objects=own_objects_location(settings))
+    body = event_body(job, stored, delivery_id=delivery_id, presenter=presenter)
     assert settings.webhook_secret is not None
+    tenant = runtime.store.tenant(job.tenant)
     result = post_event(
         url,
         body,
-        secret=settings.webhook_secret.get_secret_value(),
+        # The job's tenant's own secrets: a receiver of another tenant cannot forge these events.
+        secrets=signing_secrets(
+            settings.webhook_secret.get_secret_value(),
+            tenant=job.tenant,
+            generation=tenant.webhook_secret_generation if tenant is not None else 1,
+        ),
         event=JobEvent.SUCCEEDED if job.status is JobStatus.SUCCEEDED else JobEvent.FAILED,
         delivery_id=delivery_id,
         attempt=attempt,

@@ -35,8 +35,8 @@ log = logging.getLogger("originmark.jobs")
 
 def build_runtime(settings: Settings) -> JobRuntime:
     from app.api.services import build_engines, prepare_service
-    from app.objects.factory import build_object_stores
     from app.store.sql import open_store
+    from app.wiring import build_job_runtime
 
     prepare_service(settings)  # credentials and the database schema (idempotent)
     store = open_store(settings.database_url)
@@ -45,7 +45,7 @@ def build_runtime(settings: Settings) -> JobRuntime:
     except BaseException:
         store.close()
         raise
-    return JobRuntime(settings=settings, store=store, objects=build_object_stores(settings), engines=engines)
+    return build_job_runtime(settings, store=store, engines=engines)
 
 
 async def requeue_stalled_jobs(app: procrastinate.App, settings: Settings) -> int:

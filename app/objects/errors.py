@@ -58,3 +58,14 @@ class ObjectStorageFull(ObjectStoreError):
 class ObjectSourceChanged(ObjectStoreError):
     """The local file being uploaded changed size while it was read; the upload was abandoned
     (no object was written) rather than store a mix of two versions."""
+
+
+class ObjectChangedSinceSubmit(ObjectStoreError):
+    """A job's source is no longer the object that was submitted (another ETag / version, size or
+    content hash than the one pinned at submit). The job fails rather than sign or verify
+    something nobody asked for; submit it again for the new content."""
+
+
+class ObjectNotAllowed(ObjectStoreError):
+    """The location is outside every object prefix the caller's tenant may use (or is originmark's
+    own staging area). Refused before any request to storage."""

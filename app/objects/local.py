@@ -151,6 +151,29 @@ class LocalFolderStore:
 
     # --- keys and paths ---
 
+    def canonical_key(self, location: ObjectLocation, *, allow_prefix: bool = False) -> str:
+        """The key of `location` relative to the folder, after resolution: a relative key and the
+        same file's absolute path give the same answer, and so does a path through a symbolic link
+        inside the folder (to where it leads). InvalidObjectUri for what is outside the folder.
+        For comparing locations (app/objects/access.py); reads and writes go by the key as given."""
+        key = self._relative_key(location, allow_prefix=allow_prefix)
+        real = os.path.realpath(self._path(key.rstrip("/")) if key.rstrip("/") else self._root)
+        root = str(self._root)
+        if real == root:
+            return ""
+        if not real.startswith(root + os.sep):
+            raise InvalidObjectUri(f"{location.uri} leads out of the local object folder", uri=location.uri)
+        resolved = real[len(root) + 1 :].replace(os.sep, "/")
+        return resolved + "/" if key.endswith("/") else resolved
+
+    def relative_text(self, text: str) -> str:
+        """`text` with every absolute path or file URI of the folder made relative to it: what a
+        client may be shown (the server's own paths go to the log only)."""
+        for root in self._root_names:
+            for form in (Path(root).as_uri() + "/", root.rstrip("/") + "/"):
+                text = text.replace(form, "")
+        return text
+
     def _object_key(self, location: ObjectLocation) -> str:
         location.require_object()
         return self._relative_key(location, allow_prefix=False)

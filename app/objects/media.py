@@ -21,7 +21,7 @@ from pathlib import Path
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from app.objects.errors import InvalidObjectUri
+from app.objects.errors import InvalidObjectUri, ObjectChangedSinceSubmit
 from app.objects.interface import ObjectInfo, ObjectStore
 from app.objects.location import ObjectLocation
 from app.objects.transfer import as_location, local_copy, spool_folder, upload_file
@@ -35,6 +35,40 @@ class FileSigner(Protocol):
 
 class FileVerifier(Protocol):
     def verify_file(self, path: Path, *, known_sha256: str | None = None) -> Any: ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SourcePin:
+    """What a job's source was when it was submitted: the store's etag (S3's ETag; the local
+    store's mtime, size and inode) and size, or for an upload staged by originmark its content
+    SHA-256. `check` compares it with what a run actually downloaded (the GET's own etag and the
+    bytes' hash), so there is no window between a check and the read."""
+
+    size: int
+    etag: str | None = None
+    sha256: str | None = None
+
+    @classmethod
+    def of(cls, info: ObjectInfo) -> SourcePin:
+        return cls(size=info.size, etag=info.etag or None)
+
+    def to_json(self) -> dict:
+        return {"size": self.size, "etag": self.etag, "sha256": self.sha256}
+
+    @classmethod
+    def from_json(cls, fields: dict) -> SourcePin:
+        return cls(size=int(fields["size"]), etag=fields.get("etag"), sha256=fields.get("sha256"))
+
+    def check(self, *, info: ObjectInfo, sha256: str) -> None:
+        changed = info.size != self.size or (self.etag is not None and info.etag != self.etag) or (
+            self.sha256 is not None and sha256 != self.sha256
+        )
+        if changed:
+            raise ObjectChangedSinceSubmit(
+                f"{info.uri} is not the object that was submitted (it changed since: another version, "
+                "size or content); submit a new job for the new content",
+                uri=info.uri,
+            )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -73,6 +107,7 @@ def sign_object(
     parent: str | ObjectLocation | None = None,
     max_bytes: int | None = None,
     before_upload: Callable[[SignedFile], None] | None = None,
+    source_pin: SourcePin | None = None,
 ) -> SignedObject:
     """Sign the object `source` into the object `destination` (written all or nothing).
 
@@ -93,6 +128,8 @@ is uploaded (a job records it there: app/jobs/tasks.py); if it raises, nothing i
         )
     with spool_folder(spool_dir) as folder, contextlib.ExitStack() as copies:
         copy = copies.enter_context(local_copy(store, source_location, folder, max_bytes=max_bytes))
+        if source_pin is not None:
+            source_pin.check(info=copy.info, sha256=copy.sha256)  # before anything is signed
         changes: dict[str, Any] = {}
         if getattr(request, "title", None) is None:
             changes["title"] = source_location.name
@@ -129,10 +166,14 @@ def verify_object(
     uri: str | ObjectLocation,
     spool_dir: Path | None,
     max_bytes: int | None = None,
+    source_pin: SourcePin | None = None,
 ) -> VerifiedObject:
-    """The verdict on the object at `uri`, from a spooled copy (hashed while it downloaded)."""
+    """The verdict on the object at `uri`, from a spooled copy (hashed while it downloaded);
+    ObjectChangedSinceSubmit, before any verification, when the copy is not what `source_pin` describes."""
     location = as_location(uri).require_object()
     with local_copy(store, location, spool_dir, max_bytes=max_bytes) as copy:
+        if source_pin is not None:
+            source_pin.check(info=copy.info, sha256=copy.sha256)
         verdict = verifier.verify_file(copy.path, known_sha256=copy.sha256)
     return VerifiedObject(object=copy.info, sha256=copy.sha256, verdict=verdict)
 

@@ -24,6 +24,11 @@ class ObjectStores:
         if s3 is not None:
             self._backends[Scheme.S3] = s3
 
+    @property
+    def local(self) -> LocalFolderStore | None:
+        backend = self._backends.get(Scheme.FILE)
+        return backend if isinstance(backend, LocalFolderStore) else None
+
     def parse(self, uri: str) -> ObjectLocation:
         """The location for `uri`, refused at once when no backend here serves its scheme."""
         location = parse_object_uri(uri)

@@ -17,8 +17,9 @@ from sqlalchemy import Engine, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.store.errors import StoreError, database_errors_as_unavailable
-from app.store.interface import ApiKey, Scope
-from app.store.schema import api_keys
+from app.store.interface import DEFAULT_TENANT, ApiKey, Scope
+from app.store.schema import api_keys, tenants
+from app.store.validation import check_tenant_name
 from signer.manifest import DigitalSourceType
 from signer.policy import SigningPolicy
 from app.store.tokens import (
@@ -44,6 +45,7 @@ class SqlApiKeyStore:
         self._public_columns = (
             api_keys.c.key_id,
             api_keys.c.name,
+            api_keys.c.tenant,
             api_keys.c.scopes,
             api_keys.c.created_at,
             api_keys.c.revoked_at,
@@ -60,6 +62,7 @@ class SqlApiKeyStore:
             .where(api_keys.c.key_id == bindparam("revoke_key_id"), api_keys.c.revoked_at.is_(None))
             .values(revoked_at=bindparam("at"))
         )
+        self._tenant_exists = select(tenants.c.name).where(tenants.c.name == bindparam("tenant_name"))
         self._public_by_key_id = select(*self._public_columns).where(api_keys.c.key_id == bindparam("key_id"))
         self._set_policy = (
             update(api_keys)
@@ -70,8 +73,14 @@ class SqlApiKeyStore:
         )
 
     def create_key(
-        self, *, name: str, scopes: frozenset[Scope], signing_policy: SigningPolicy | None = None
+        self,
+        *,
+        name: str,
+        scopes: frozenset[Scope],
+        signing_policy: SigningPolicy | None = None,
+        tenant: str = DEFAULT_TENANT,
     ) -> tuple[ApiKey, str]:
+        check_tenant_name(tenant)
         name = name.strip()
         if not name or len(name) > MAX_KEY_NAME_LENGTH:
             raise ValueError(f"a key name is 1 to {MAX_KEY_NAME_LENGTH} characters")
@@ -87,10 +96,13 @@ class SqlApiKeyStore:
             key_id = new_key_id()
             try:
                 with database_errors_as_unavailable(), self._engine.begin() as connection:
+                    if connection.execute(self._tenant_exists, {"tenant_name": tenant}).first() is None:
+                        raise ValueError(f"there is no tenant {tenant!r}: create it with `originmark tenants create`")
                     connection.execute(
                         self._insert,
                         {
                             "key_id": key_id,
+                            "tenant": tenant,
                             "name": name,
                             "secret_hash": hash_secret(secret),
                             "scopes": _scopes_text(scopes),
@@ -103,7 +115,9 @@ class SqlApiKeyStore:
                 if attempt == _KEY_ID_ATTEMPTS - 1:
                     raise
                 continue
-            key = ApiKey(key_id=key_id, name=name, scopes=scopes, created_at=created_at, signing_policy=policy)
+            key = ApiKey(
+                key_id=key_id, name=name, tenant=tenant, scopes=scopes, created_at=created_at, signing_policy=policy
+            )
             return key, format_token(key_id=key_id, secret=secret)
         raise AssertionError("unreachable")
 
@@ -125,6 +139,13 @@ class SqlApiKeyStore:
     def list_keys(self) -> list[ApiKey]:
         with database_errors_as_unavailable(), self._engine.connect() as connection:
             return [_key(row) for row in connection.execute(self._all)]
+
+    def key(self, key_id: str) -> ApiKey | None:
+        if KEY_ID_PATTERN.fullmatch(key_id) is None:
+            return None
+        with database_errors_as_unavailable(), self._engine.connect() as connection:
+            row = connection.execute(self._public_by_key_id, {"key_id": key_id}).first()
+        return None if row is None else _key(row)
 
     def revoke(self, key_id: str) -> ApiKey | None:
         """The key as revoked (an already revoked key keeps its first revocation time); None if unknown."""
@@ -208,10 +229,11 @@ def _scopes_text(scopes: frozenset[Scope]) -> str:
 
 
 def _key(row) -> ApiKey:
-    key_id, name, scopes, created_at, revoked_at, allowed_generators, allowed_source_types = row
+    key_id, name, tenant, scopes, created_at, revoked_at, allowed_generators, allowed_source_types = row
     return ApiKey(
         key_id=key_id,
         name=name,
+        tenant=tenant,
         scopes=frozenset(Scope(value) for value in scopes.split(",") if value),
         created_at=created_at,
         revoked_at=revoked_at,

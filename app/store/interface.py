@@ -9,13 +9,20 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from datetime import datetime
+from collections.abc import Callable
 from typing import Protocol, Sequence
+
+from sqlalchemy import Connection
 
 from signer.policy import SigningPolicy
 from verifier.label_types import Label
 from verifier.verdict import Verdict
 
 MAX_MEDIA_ID_LENGTH = 200
+MAX_TENANT_NAME_LENGTH = 64
+# Every key, media id and job made before tenants existed (migration 0007) belongs to this tenant,
+# and so does a key created without --tenant.
+DEFAULT_TENANT = "default"
 MAX_LABEL_BATCH = 1000
 MAX_RECENT_LABELS = 100  # GET /v1/labels/recent?limit=N
 
@@ -46,9 +53,22 @@ class RecentLabel:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Tenant:
+    """Who owns API keys, media ids, jobs and object locations (issue 12)."""
+
+    name: str
+    # Object URI prefixes (as the operator wrote them) this tenant's jobs may read and write;
+    # empty: uploaded-file jobs only. Checked after resolution by app/objects/access.py.
+    object_prefixes: tuple[str, ...]
+    created_at: datetime
+    webhook_secret_generation: int = 1  # which derived webhook secret is current (app/jobs/tenant_secrets.py)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ApiKey:
     key_id: str  # public part, shown in lists and logs
     name: str
+    tenant: str  # the one tenant the key acts for: every id it names is looked up in this tenant
     scopes: frozenset[Scope]
     created_at: datetime
     revoked_at: datetime | None = None
@@ -77,36 +97,79 @@ class AuditEntry:
 
 
 class VerdictStore(Protocol):
+    """Verdicts are facts about bytes (shared by every tenant as a cache); everything that says
+    who submitted what, and which media id points at which bytes, is per tenant and every read
+    of it names the tenant in the query itself."""
+
     def save_verdict(
-        self, *, verdict: Verdict, label: Label, trust_fingerprint: str, media_id: str | None = None
+        self,
+        *,
+        tenant: str | None,
+        verdict: Verdict,
+        label: Label,
+        trust_fingerprint: str,
+        media_id: str | None = None,
+        in_same_transaction: Callable[[Connection], None] | None = None,
     ) -> StoredVerdict:
-        """Store (insert or replace) the verdict for verdict.sha256 and point media_id at it.
+        """Store (insert or replace) the verdict for verdict.sha256, record that `tenant` submitted
+        those bytes, and point the tenant's media_id at it (tenant None: nobody's submission, as
+        the public page's stored uploads; then media_id must be None).
 
         Committed before returning: an acknowledged verdict is never lost.
         """
 
-    def verdict_by_sha256(self, sha256: str) -> StoredVerdict | None: ...
+    def record_submission(self, *, tenant: str, stored: StoredVerdict, media_id: str | None = None) -> None:
+        """The tenant sent bytes whose verdict is stored: record its submission (and point its
+        media id at them) without rewriting the verdict."""
 
-    def verdict_by_media_id(self, media_id: str) -> StoredVerdict | None: ...
+    def cached_verdict(self, sha256: str) -> StoredVerdict | None:
+        """Whatever verdict is stored for these bytes, whoever submitted them: for the verification
+        cache only (a caller that sends the bytes has them). Never answer a read by hash with it."""
 
-    def labels_json_for(self, media_ids: Sequence[str]) -> dict[str, str | None]:
-        """Each id's label as stored JSON text (None when unknown), in ONE indexed query."""
+    def verdict_by_sha256(self, tenant: str, sha256: str) -> StoredVerdict | None:
+        """The stored verdict for bytes this tenant submitted or signed; None otherwise."""
 
-    def recent_labels(self, limit: int) -> list[RecentLabel]:
-        """The `limit` (1 to MAX_RECENT_LABELS) most recently updated media ids, newest first.
+    def verdict_by_media_id(self, tenant: str, media_id: str) -> StoredVerdict | None: ...
 
-        One query on the (updated_at, media_id) index; ties are broken by media id, descending.
+    def labels_json_for(self, tenant: str, media_ids: Sequence[str]) -> dict[str, str | None]:
+        """Each of the tenant's ids' label as stored JSON text (None when unknown), in ONE indexed query."""
+
+    def recent_labels(self, tenant: str, limit: int) -> list[RecentLabel]:
+        """The tenant's `limit` (1 to MAX_RECENT_LABELS) most recently updated media ids, newest first.
+
+        One query on the (tenant, updated_at, media_id) index; ties are broken by media id, descending.
         """
 
     def ping(self) -> None:
         """Raise if the database cannot be reached."""
 
 
+class TenantStore(Protocol):
+    def create_tenant(self, name: str, *, object_prefixes: Sequence[str] = ()) -> Tenant:
+        """ValueError for a malformed name or one that exists."""
+
+    def tenant(self, name: str) -> Tenant | None: ...
+
+    def list_tenants(self) -> list[Tenant]: ...
+
+    def set_object_prefixes(self, name: str, object_prefixes: Sequence[str]) -> Tenant | None:
+        """The tenant with its new prefixes (effective on the next request); None if unknown."""
+
+    def rotate_webhook_secret(self, name: str) -> Tenant | None:
+        """The tenant with its next webhook secret generation; None if unknown."""
+
+
 class ApiKeyStore(Protocol):
     def create_key(
-        self, *, name: str, scopes: frozenset[Scope], signing_policy: SigningPolicy | None = None
+        self,
+        *,
+        name: str,
+        scopes: frozenset[Scope],
+        signing_policy: SigningPolicy | None = None,
+        tenant: str = DEFAULT_TENANT,
     ) -> tuple[ApiKey, str]:
-        """A new key and its secret token; the token is shown once and stored only as a hash.
+        """A new key of `tenant` (which must exist: ValueError) and its secret token; the token is
+        shown once and stored only as a hash.
 
         `signing_policy` None gives the default (SigningPolicy.default()); another policy needs
         the sign scope (ValueError otherwise).
@@ -116,6 +179,9 @@ class ApiKeyStore(Protocol):
         """The active key for this token, or None (unknown, malformed or revoked)."""
 
     def list_keys(self) -> list[ApiKey]: ...
+
+    def key(self, key_id: str) -> ApiKey | None:
+        """The key as stored now (revoked or not); jobs re-read their key before every attempt."""
 
     def revoke(self, key_id: str) -> ApiKey | None: ...
 
@@ -136,11 +202,13 @@ class SignatureRecords(Protocol):
     def record_signature(
         self,
         *,
+        tenant: str | None,
         entry: AuditEntry,
         verdict: Verdict,
         label: Label,
         trust_fingerprint: str,
         media_id: str | None = None,
+        in_same_transaction: Callable[[Connection], None] | None = None,
     ) -> StoredVerdict:
         """A signature's audit entry and its output's verdict, in one transaction committed before returning.
 

@@ -10,6 +10,11 @@ migrated database with this metadata so the two cannot drift apart.
   write of a verdict rewrites the copies of the media that point at it, in the same transaction.
 - `api_keys`: Bearer keys, stored only as a SHA-256 of their random secret, each with its
   signing policy (migration 0004: JSON lists of allowed generators and digital source types).
+- `tenants` (migration 0007): who owns keys, media ids, jobs and object locations. Every such
+  row names its tenant; media ids are unique per tenant (the primary key is (tenant, media_id)).
+- `tenant_content`: which tenant submitted or signed which bytes. A verdict is a fact about
+  bytes and is shared as a cache, but a tenant reads a verdict by SHA-256 only for bytes in its
+  own rows here (otherwise the read would tell anyone what other tenants uploaded).
 - `audit_log`: every signature issued; append-only (triggers reject UPDATE and DELETE) and a
   hash chain (each record carries the hash of the one before; app/store/audit.py).
 """
@@ -28,6 +33,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
@@ -37,7 +43,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
-from app.store.interface import MAX_MEDIA_ID_LENGTH
+from app.store.interface import DEFAULT_TENANT, MAX_MEDIA_ID_LENGTH, MAX_TENANT_NAME_LENGTH
 
 SHA256_HEX_LENGTH = 64
 KEY_ID_LENGTH = 12  # column width; tokens use fewer characters (app/store/tokens.py)
@@ -96,23 +102,55 @@ verdicts = Table(
     Column("stored_at", UtcDateTime, nullable=False),
 )
 
+tenants = Table(
+    "tenants",
+    metadata,
+    Column("name", String(MAX_TENANT_NAME_LENGTH), primary_key=True),
+    # JSON list of object URI prefixes (s3://bucket/prefix/, file:///folder/, relative folders) this
+    # tenant's jobs may read and write; empty: uploaded-file jobs only (app/objects/access.py).
+    Column("object_prefixes", Text, nullable=False, server_default="[]"),
+    # Which of the tenant's derived webhook secrets is current (app/jobs/tenant_secrets.py); no secret is stored.
+    Column("webhook_secret_generation", Integer, nullable=False, server_default="1"),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+
+def _tenant_column() -> Column:
+    # No foreign key: SQLite cannot add a REFERENCES column with a non-NULL default to an existing
+    # table with foreign keys on. The store refuses an unknown tenant when it creates a key; every
+    # other row takes its tenant from an authenticated key.
+    return Column("tenant", String(MAX_TENANT_NAME_LENGTH), nullable=False, server_default=DEFAULT_TENANT)
+
+
 media = Table(
     "media",
     metadata,
-    Column("media_id", String(MAX_MEDIA_ID_LENGTH), primary_key=True),
+    _tenant_column(),
+    Column("media_id", String(MAX_MEDIA_ID_LENGTH), nullable=False),
     Column("sha256", CHAR(SHA256_HEX_LENGTH), ForeignKey("verdicts.sha256"), nullable=False),
     Column("label_json", Text, nullable=False),  # copy of verdicts.label_json: label reads need no join
     Column("updated_at", UtcDateTime, nullable=False),
+    # Label reads are `tenant = :t AND media_id = ANY(:ids)`: one primary-key range per batch.
+    PrimaryKeyConstraint("tenant", "media_id", name="pk_media"),
     # Finds the media whose label copy must change when their verdict is rewritten.
     Index("ix_media_sha256", "sha256"),
-    # The feed's recent-items read (issue 7): newest first, walked backwards, no sort (migration 0003).
-    Index("ix_media_updated_at", "updated_at", "media_id"),
+    # A tenant's recent-items read (issue 7): newest first, walked backwards, no sort (migration 0007).
+    Index("ix_media_tenant_updated_at", "tenant", "updated_at", "media_id"),
+)
+
+tenant_content = Table(
+    "tenant_content",
+    metadata,
+    Column("tenant", String(MAX_TENANT_NAME_LENGTH), primary_key=True),
+    Column("sha256", CHAR(SHA256_HEX_LENGTH), ForeignKey("verdicts.sha256"), primary_key=True),
+    Column("first_seen", UtcDateTime, nullable=False),
 )
 
 api_keys = Table(
     "api_keys",
     metadata,
     Column("key_id", String(KEY_ID_LENGTH), primary_key=True),
+    _tenant_column(),  # a key belongs to exactly one tenant
     Column("name", String(200), nullable=False),
     Column("secret_hash", CHAR(SHA256_HEX_LENGTH), nullable=False),
     Column("scopes", String(100), nullable=False),  # sorted Scope values, comma-separated
@@ -154,10 +192,14 @@ originmark_jobs = Table(
     "originmark_jobs",
     metadata,
     Column("id", String(32), primary_key=True),
+    _tenant_column(),  # every read and write of a job says `tenant = :t` in the query itself
     Column("kind", String(16), nullable=False),
     # sha256 of (kind, source URI, its etag and size, media id; sign: destination, params): one job per source version.
     Column("idempotency_key", String(64), nullable=False, unique=True),
     Column("source", Text, nullable=False),
+    # What the source was at submit (JSON: etag and size from the store, or the staged upload's
+    # sha256 and size); a run that reads anything else fails with source_changed (migration 0007).
+    Column("source_pin", Text, nullable=True),
     Column("media_id", Text, nullable=True),
     Column("destination", Text, nullable=True),  # sign: where the signed object goes
     Column("params", Text, nullable=True),  # sign: the generation request, JSON
@@ -187,6 +229,7 @@ originmark_batches = Table(
     "originmark_batches",
     metadata,
     Column("id", String(32), primary_key=True),
+    _tenant_column(),
     Column("prefix", Text, nullable=False),  # the URI that was listed
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import islice
 
@@ -19,7 +19,8 @@ from sqlalchemy import Engine, insert
 from sqlalchemy.exc import IntegrityError
 
 from app.codec import label_to_json, verdict_to_json
-from app.store.schema import media, verdicts
+from app.store.interface import DEFAULT_TENANT
+from app.store.schema import media, tenant_content, verdicts
 from verifier.label_types import Label
 from verifier.verdict import Verdict
 
@@ -31,16 +32,25 @@ class SeedItem:
     media_id: str
     sha256: str
     state: str  # VerdictState value
+    tenant: str = DEFAULT_TENANT  # owns the media id and counts as the submitter of the bytes
     label_kind: str  # LabelKind value
     verdict_json: str  # the codec's JSON of a Verdict whose sha256 is `sha256`
     label_json: str
 
 
-def seed_items(*, verdict: Verdict, label: Label, count: int, media_id_prefix: str = "seed-") -> Iterator[SeedItem]:
+def seed_items(
+    *,
+    verdict: Verdict,
+    label: Label,
+    count: int,
+    media_id_prefix: str = "seed-",
+    tenants: Sequence[str] = (DEFAULT_TENANT,),
+) -> Iterator[SeedItem]:
     """`count` copies of one real verdict, each under its own content hash and media id.
 
-    Ids are `<prefix><n>` for n in 0..count-1; hashes are SHA-256 of the id, substituted into the
-    encoded verdict (encoding once keeps a million items cheap).
+    Ids are `<prefix><n>` for n in 0..count-1, owned by `tenants[n % len(tenants)]`; hashes are
+    SHA-256 of the id, substituted into the encoded verdict (encoding once keeps a million items
+    cheap).
     """
     template = verdict_to_json(verdict)
     if template.count(verdict.sha256) != 1:
@@ -51,6 +61,7 @@ def seed_items(*, verdict: Verdict, label: Label, count: int, media_id_prefix: s
         sha256 = hashlib.sha256(media_id.encode()).hexdigest()
         yield SeedItem(
             media_id=media_id,
+            tenant=tenants[number % len(tenants)],
             sha256=sha256,
             state=verdict.state.value,
             label_kind=label.kind.value,
@@ -97,9 +108,14 @@ def _executemany_batch(
             ],
         )
         connection.execute(
+            insert(tenant_content),
+            [{"tenant": item.tenant, "sha256": item.sha256, "first_seen": stored_at} for item in batch],
+        )
+        connection.execute(
             insert(media),
             [
                 {
+                    "tenant": item.tenant,
                     "media_id": item.media_id,
                     "sha256": item.sha256,
                     "label_json": item.label_json,
@@ -130,9 +146,12 @@ def _copy_batch(engine: Engine, batch: list[SeedItem], *, trust_fingerprint: str
                             stored_at,
                         )
                     )
-            with cursor.copy("COPY media (media_id, sha256, label_json, updated_at) FROM STDIN") as copy:
+            with cursor.copy("COPY tenant_content (tenant, sha256, first_seen) FROM STDIN") as copy:
                 for item in batch:
-                    copy.write_row((item.media_id, item.sha256, item.label_json, stored_at))
+                    copy.write_row((item.tenant, item.sha256, stored_at))
+            with cursor.copy("COPY media (tenant, media_id, sha256, label_json, updated_at) FROM STDIN") as copy:
+                for item in batch:
+                    copy.write_row((item.tenant, item.media_id, item.sha256, item.label_json, stored_at))
         raw.commit()
     except psycopg.IntegrityError as error:
         raw.rollback()

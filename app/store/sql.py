@@ -18,8 +18,9 @@ from sqlalchemy import Connection, Engine
 from app.store.api_keys import SqlApiKeyStore
 from app.store.audit import SqlAuditLog
 from app.store.engine import DEFAULT_POOL_SIZE, SqliteSynchronous, create_store_engine
-from app.store.interface import ApiKey, AuditEntry, RecentLabel, Scope, StoredVerdict
+from app.store.interface import DEFAULT_TENANT, ApiKey, AuditEntry, RecentLabel, Scope, StoredVerdict, Tenant
 from app.store.seed import SeedItem, bulk_seed
+from app.store.tenants import SqlTenantStore
 from app.store.verdicts import SqlVerdictStore
 from signer.policy import SigningPolicy
 from verifier.label_types import Label
@@ -27,12 +28,13 @@ from verifier.verdict import Verdict
 
 
 class SqlStore:
-    """VerdictStore + ApiKeyStore + AuditLog + SignatureRecords over one engine; thread-safe."""
+    """VerdictStore + TenantStore + ApiKeyStore + AuditLog + SignatureRecords over one engine; thread-safe."""
 
     def __init__(self, *, engine: Engine) -> None:
         self._engine = engine
         self._verdicts = SqlVerdictStore(engine=engine)
         self._keys = SqlApiKeyStore(engine=engine)
+        self._tenants = SqlTenantStore(engine=engine)
         self._audit = SqlAuditLog(engine=engine)
 
     @property
@@ -58,6 +60,7 @@ class SqlStore:
     def save_verdict(
         self,
         *,
+        tenant: str | None,
         verdict: Verdict,
         label: Label,
         trust_fingerprint: str,
@@ -67,6 +70,7 @@ class SqlStore:
         """`in_same_transaction`: more writes that must commit with the verdict or not at all
         (a job marked succeeded, for one)."""
         return self._verdicts.save_verdict(
+            tenant=tenant,
             verdict=verdict,
             label=label,
             trust_fingerprint=trust_fingerprint,
@@ -74,17 +78,40 @@ class SqlStore:
             in_same_transaction=in_same_transaction,
         )
 
-    def verdict_by_sha256(self, sha256: str) -> StoredVerdict | None:
-        return self._verdicts.verdict_by_sha256(sha256)
+    def record_submission(self, *, tenant: str, stored: StoredVerdict, media_id: str | None = None) -> None:
+        self._verdicts.record_submission(tenant=tenant, stored=stored, media_id=media_id)
 
-    def verdict_by_media_id(self, media_id: str) -> StoredVerdict | None:
-        return self._verdicts.verdict_by_media_id(media_id)
+    def cached_verdict(self, sha256: str) -> StoredVerdict | None:
+        return self._verdicts.cached_verdict(sha256)
 
-    def labels_json_for(self, media_ids: Sequence[str]) -> dict[str, str | None]:
-        return self._verdicts.labels_json_for(media_ids)
+    def verdict_by_sha256(self, tenant: str, sha256: str) -> StoredVerdict | None:
+        return self._verdicts.verdict_by_sha256(tenant, sha256)
 
-    def recent_labels(self, limit: int) -> list[RecentLabel]:
-        return self._verdicts.recent_labels(limit)
+    def verdict_by_media_id(self, tenant: str, media_id: str) -> StoredVerdict | None:
+        return self._verdicts.verdict_by_media_id(tenant, media_id)
+
+    def labels_json_for(self, tenant: str, media_ids: Sequence[str]) -> dict[str, str | None]:
+        return self._verdicts.labels_json_for(tenant, media_ids)
+
+    def recent_labels(self, tenant: str, limit: int) -> list[RecentLabel]:
+        return self._verdicts.recent_labels(tenant, limit)
+
+    # TenantStore
+
+    def create_tenant(self, name: str, *, object_prefixes: Sequence[str] = ()) -> Tenant:
+        return self._tenants.create_tenant(name, object_prefixes=object_prefixes)
+
+    def tenant(self, name: str) -> Tenant | None:
+        return self._tenants.tenant(name)
+
+    def list_tenants(self) -> list[Tenant]:
+        return self._tenants.list_tenants()
+
+    def set_object_prefixes(self, name: str, object_prefixes: Sequence[str]) -> Tenant | None:
+        return self._tenants.set_object_prefixes(name, object_prefixes)
+
+    def rotate_webhook_secret(self, name: str) -> Tenant | None:
+        return self._tenants.rotate_webhook_secret(name)
 
     def ping(self) -> None:
         self._verdicts.ping()
@@ -92,9 +119,17 @@ class SqlStore:
     # ApiKeyStore
 
     def create_key(
-        self, *, name: str, scopes: frozenset[Scope], signing_policy: SigningPolicy | None = None
+        self,
+        *,
+        name: str,
+        scopes: frozenset[Scope],
+        signing_policy: SigningPolicy | None = None,
+        tenant: str = DEFAULT_TENANT,
     ) -> tuple[ApiKey, str]:
-        return self._keys.create_key(name=name, scopes=scopes, signing_policy=signing_policy)
+        return self._keys.create_key(name=name, scopes=scopes, signing_policy=signing_policy, tenant=tenant)
+
+    def key(self, key_id: str) -> ApiKey | None:
+        return self._keys.key(key_id)
 
     def authenticate(self, token: str) -> ApiKey | None:
         return self._keys.authenticate(token)
@@ -121,6 +156,7 @@ class SqlStore:
     def record_signature(
         self,
         *,
+        tenant: str | None,
         entry: AuditEntry,
         verdict: Verdict,
         label: Label,
@@ -137,6 +173,7 @@ class SqlStore:
                 in_same_transaction(connection)
 
         return self._verdicts.save_verdict(
+            tenant=tenant,
             verdict=verdict,
             label=label,
             trust_fingerprint=trust_fingerprint,

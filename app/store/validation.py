@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from app.store.interface import MAX_MEDIA_ID_LENGTH
+from app.store.interface import MAX_MEDIA_ID_LENGTH, MAX_TENANT_NAME_LENGTH
 
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # PostgreSQL refuses NUL in text; none belongs in an id
@@ -22,3 +22,25 @@ def check_media_id(value: str) -> str:
             f"a media id is 1 to {MAX_MEDIA_ID_LENGTH} characters without control characters, got {value!r:.80}"
         )
     return value
+
+
+# Lower-case letters, digits and hyphens, starting with a letter or digit: safe in URLs, logs,
+# object keys and file names without quoting.
+_TENANT_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
+
+
+def check_tenant_name(value: str) -> str:
+    if not isinstance(value, str) or _TENANT_NAME.fullmatch(value) is None or len(value) > MAX_TENANT_NAME_LENGTH:
+        raise ValueError(
+            f"a tenant name is 1 to {MAX_TENANT_NAME_LENGTH} lower-case letters, digits or hyphens, "
+            f"starting with a letter or digit; got {value!r:.80}"
+        )
+    return value
+
+
+def is_tenant_name(value: str) -> bool:
+    try:
+        check_tenant_name(value)
+    except ValueError:
+        return False
+    return True

@@ -18,8 +18,8 @@ from sqlalchemy.exc import ProgrammingError
 from app.codec import label_from_json, label_to_json, verdict_from_json, verdict_to_json
 from app.store.errors import StoreUnavailable, database_errors_as_unavailable
 from app.store.interface import MAX_LABEL_BATCH, MAX_RECENT_LABELS, RecentLabel, StoredVerdict
-from app.store.schema import media, verdicts
-from app.store.validation import check_media_id, check_sha256_hex
+from app.store.schema import media, tenant_content, verdicts
+from app.store.validation import check_media_id, check_sha256_hex, check_tenant_name, is_tenant_name
 from verifier.label_types import Label
 from verifier.verdict import Verdict
 
@@ -45,8 +45,11 @@ class SqlVerdictStore:
         )
         media_insert = insert(media)
         self._upsert_media = media_insert.on_conflict_do_update(
-            index_elements=[media.c.media_id],
+            index_elements=[media.c.tenant, media.c.media_id],
             set_={name: media_insert.excluded[name] for name in _MEDIA_FIELDS},
+        )
+        self._record_content = (
+            insert(tenant_content).on_conflict_do_nothing(index_elements=[tenant_content.c.tenant, tenant_content.c.sha256])
         )
         # A rewritten verdict rewrites the label copies of every media id that points at it.
         self._refresh_label_copies = (
@@ -61,18 +64,25 @@ class SqlVerdictStore:
             verdicts.c.trust_fingerprint,
             verdicts.c.stored_at,
         )
-        self._by_sha256 = select(*stored_columns).where(verdicts.c.sha256 == bindparam("sha256"))
+        self._cached = select(*stored_columns).where(verdicts.c.sha256 == bindparam("sha256"))
+        # Tenant-scoped in the statement itself: bytes the tenant never submitted read as unknown.
+        self._by_sha256 = (
+            select(*stored_columns)
+            .select_from(tenant_content.join(verdicts, tenant_content.c.sha256 == verdicts.c.sha256))
+            .where(tenant_content.c.tenant == bindparam("tenant"), tenant_content.c.sha256 == bindparam("sha256"))
+        )
         self._by_media_id = (
             select(*stored_columns)
             .select_from(media.join(verdicts, media.c.sha256 == verdicts.c.sha256))
-            .where(media.c.media_id == bindparam("media_id"))
+            .where(media.c.tenant == bindparam("tenant"), media.c.media_id == bindparam("media_id"))
         )
         self._labels = select(media.c.media_id, media.c.label_json).where(
-            _any_of(engine, media.c.media_id, "media_ids")
+            media.c.tenant == bindparam("tenant"), _any_of(engine, media.c.media_id, "media_ids")
         )
-        # Newest first along ix_media_updated_at (a backward index scan, no sort), for feeds (issue 7).
+        # Newest first along ix_media_tenant_updated_at (a backward index scan, no sort), for feeds (issue 7).
         self._recent = (
             select(media.c.media_id, media.c.label_json, media.c.updated_at)
+            .where(media.c.tenant == bindparam("tenant"))
             .order_by(media.c.updated_at.desc(), media.c.media_id.desc())
             .limit(bindparam("limit"))
         )
@@ -81,22 +91,29 @@ class SqlVerdictStore:
     def save_verdict(
         self,
         *,
+        tenant: str | None,
         verdict: Verdict,
         label: Label,
         trust_fingerprint: str,
         media_id: str | None = None,
         in_same_transaction: Callable[[Connection], None] | None = None,
     ) -> StoredVerdict:
-        """Store the verdict (and point media_id at it); `in_same_transaction` writes alongside it."""
+        """Store the verdict, record the tenant's submission of those bytes and point the tenant's
+        media_id at it; `in_same_transaction` writes alongside it."""
         check_sha256_hex(verdict.sha256, what="verdict.sha256")
+        if tenant is not None:
+            check_tenant_name(tenant)
         if media_id is not None:
             check_media_id(media_id)
+            if tenant is None:
+                raise ValueError("a media id belongs to a tenant: name the tenant to store it under")
         stored_at = datetime.datetime.now(datetime.UTC)
         with database_errors_as_unavailable(), self._engine.begin() as connection:
             if in_same_transaction is not None:
                 in_same_transaction(connection)
             self.write_verdict(
                 connection,
+                tenant=tenant,
                 verdict=verdict,
                 label=label,
                 trust_fingerprint=trust_fingerprint,
@@ -113,10 +130,32 @@ class SqlVerdictStore:
             media_id=media_id,
         )
 
+    def record_submission(self, *, tenant: str, stored: StoredVerdict, media_id: str | None = None) -> None:
+        """The tenant sent bytes whose verdict is stored already: record that it did, and point its
+        media id at them (a new id for bytes seen before). No verdict row is written."""
+        check_tenant_name(tenant)
+        if media_id is not None:
+            check_media_id(media_id)
+        now = datetime.datetime.now(datetime.UTC)
+        with database_errors_as_unavailable(), self._engine.begin() as connection:
+            connection.execute(self._record_content, {"tenant": tenant, "sha256": stored.sha256, "first_seen": now})
+            if media_id is not None:
+                connection.execute(
+                    self._upsert_media,
+                    {
+                        "tenant": tenant,
+                        "media_id": media_id,
+                        "sha256": stored.sha256,
+                        "label_json": label_to_json(stored.label),
+                        "updated_at": now,
+                    },
+                )
+
     def write_verdict(
         self,
         connection: Connection,
         *,
+        tenant: str | None,
         verdict: Verdict,
         label: Label,
         trust_fingerprint: str,
@@ -140,27 +179,42 @@ class SqlVerdictStore:
         connection.execute(
             self._refresh_label_copies, {"of_sha256": verdict.sha256, "new_label_json": label_json, "at": stored_at}
         )
+        if tenant is not None:
+            connection.execute(self._record_content, {"tenant": tenant, "sha256": verdict.sha256, "first_seen": stored_at})
         if media_id is not None:
             connection.execute(
                 self._upsert_media,
-                {"media_id": media_id, "sha256": verdict.sha256, "label_json": label_json, "updated_at": stored_at},
+                {
+                    "tenant": tenant,
+                    "media_id": media_id,
+                    "sha256": verdict.sha256,
+                    "label_json": label_json,
+                    "updated_at": stored_at,
+                },
             )
 
-    def verdict_by_sha256(self, sha256: str) -> StoredVerdict | None:
+    def cached_verdict(self, sha256: str) -> StoredVerdict | None:
         if not _is_sha256_hex(sha256):
             return None  # nothing else was ever stored (and PostgreSQL would reject a NUL in it)
         with database_errors_as_unavailable(), self._engine.connect() as connection:
-            row = connection.execute(self._by_sha256, {"sha256": sha256}).first()
+            row = connection.execute(self._cached, {"sha256": sha256}).first()
         return None if row is None else _stored(row, media_id=None)
 
-    def verdict_by_media_id(self, media_id: str) -> StoredVerdict | None:
-        if not _could_be_media_id(media_id):
+    def verdict_by_sha256(self, tenant: str, sha256: str) -> StoredVerdict | None:
+        if not _is_sha256_hex(sha256) or not is_tenant_name(tenant):
             return None
         with database_errors_as_unavailable(), self._engine.connect() as connection:
-            row = connection.execute(self._by_media_id, {"media_id": media_id}).first()
+            row = connection.execute(self._by_sha256, {"tenant": tenant, "sha256": sha256}).first()
+        return None if row is None else _stored(row, media_id=None)
+
+    def verdict_by_media_id(self, tenant: str, media_id: str) -> StoredVerdict | None:
+        if not _could_be_media_id(media_id) or not is_tenant_name(tenant):
+            return None
+        with database_errors_as_unavailable(), self._engine.connect() as connection:
+            row = connection.execute(self._by_media_id, {"tenant": tenant, "media_id": media_id}).first()
         return None if row is None else _stored(row, media_id=media_id)
 
-    def labels_json_for(self, media_ids: Sequence[str]) -> dict[str, str | None]:
+    def labels_json_for(self, tenant: str, media_ids: Sequence[str]) -> dict[str, str | None]:
         """Each id's stored label JSON (None when unknown), in one query; ids are answered once each.
 
         Ids that cannot be media ids (empty, too long, control characters) are answered None without
@@ -170,19 +224,21 @@ class SqlVerdictStore:
         if len(answer) > MAX_LABEL_BATCH:
             raise ValueError(f"at most {MAX_LABEL_BATCH} media ids per label read, got {len(answer)}")
         wanted = [media_id for media_id in answer if _could_be_media_id(media_id)]
-        if not wanted:
+        if not wanted or not is_tenant_name(tenant):
             return answer
         with database_errors_as_unavailable(), self._engine.connect() as connection:
-            found = connection.execute(self._labels, {"media_ids": wanted}).all()
+            found = connection.execute(self._labels, {"tenant": tenant, "media_ids": wanted}).all()
         answer.update(found)
         return answer
 
-    def recent_labels(self, limit: int) -> list[RecentLabel]:
-        """The `limit` most recently updated media ids with their stored label JSON, newest first."""
+    def recent_labels(self, tenant: str, limit: int) -> list[RecentLabel]:
+        """The tenant's `limit` most recently updated media ids with their stored label JSON, newest first."""
         if not isinstance(limit, int) or not 1 <= limit <= MAX_RECENT_LABELS:
             raise ValueError(f"the limit of a recent-labels read is 1 to {MAX_RECENT_LABELS}, got {limit!r:.40}")
+        if not is_tenant_name(tenant):
+            return []
         with database_errors_as_unavailable(), self._engine.connect() as connection:
-            rows = connection.execute(self._recent, {"limit": limit}).all()
+            rows = connection.execute(self._recent, {"tenant": tenant, "limit": limit}).all()
         return [RecentLabel(media_id=row[0], label_json=row[1], updated_at=row[2]) for row in rows]
 
     def ping(self) -> None:

@@ -20,8 +20,9 @@ The page is public (no API key), so its abuse is bounded:
   stored by content SHA-256, as POST /v1/verify without a media id does).
 Per-client rate limiting is not done here (a reverse proxy's job today; see the README).
 
-Feed page. A static shell; static/feed.js reads GET /v1/labels/recent (and, on a click,
-GET /v1/verdicts/{id}) like any platform's client would. It needs
+Feed page. A static shell for one tenant's feed (`/feed?tenant=NAME`, default `default`);
+static/feed.js reads GET /v1/labels/recent?tenant=NAME (and, on a click,
+GET /v1/verdicts/{id}?tenant=NAME) like any platform's client would. It needs
 ORIGINMARK_PUBLIC_LABEL_READS=true, and says so when it is off.
 
 Every response carries a strict Content-Security-Policy (scripts only from /static, no inline
@@ -31,7 +32,6 @@ templates' autoescaping, the browser would not run it.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -48,6 +48,9 @@ from app.api.services import Services
 from app.api.uploads import FormSpec, UploadSpool, receive_form, safe_filename
 from app.settings import Settings
 from app.store.errors import StoreUnavailable
+from app.store.interface import DEFAULT_TENANT
+from app.store.validation import is_tenant_name
+from app.usecases.verification import VerifyRequest
 from app.web.view import VerifyResult, verify_result
 from signer.manifest import originmark_version
 from verifier.errors import VerifierError
@@ -155,26 +158,17 @@ async def _verify_upload(request: Request, services: Services) -> VerifyResult:
             raise unsupported_media(
                 "this file is not a media type originmark can verify", supported=VERIFIABLE_FORMAT_NAMES
             )
-        verdict, label = await work.verify_file(services, upload.path, known_sha256=upload.sha256)
-    stored = False
-    if verdict.sha256:
-        if settings.web_store_uploads:
-            await work.in_thread(
-                services.store.save_verdict,
-                verdict=verdict,
-                label=label,
-                trust_fingerprint=services.engines.trust_fingerprint,
-            )
-            stored = True
-    else:
-        verdict = dataclasses.replace(verdict, sha256=upload.sha256)  # a stopped worker could not say
-    services.metrics.verdicts.labels(verdict.state.value, "false").inc()
+        # Nobody's submission (the page is public): stored by content hash only, and only when the
+        # operator asked for it; always verified afresh, as the page has always done.
+        wanted = VerifyRequest(tenant=None, sha256=upload.sha256, refresh=True, record=settings.web_store_uploads)
+        outcome = await work.verify_and_record(services, wanted, upload.path)
+    services.metrics.verdicts.labels(outcome.verdict.state.value, "false").inc()
     return verify_result(
-        verdict,
-        label,
+        outcome.verdict,
+        outcome.label,
         file_name=safe_filename(upload.client_filename, fallback="upload"),
         size=upload.size,
-        stored=stored,
+        stored=outcome.stored,
     )
 
 
@@ -211,7 +205,11 @@ def web_router(settings: Settings) -> APIRouter:
         return _render(request, template, context)
 
     @router.get("/feed", response_class=HTMLResponse)
-    async def feed_page(request: Request) -> HTMLResponse:
-        return _render(request, "feed.html", {"page": "feed", "feed_limit": FEED_LIMIT})
+    async def feed_page(request: Request, tenant: str = DEFAULT_TENANT) -> HTMLResponse:
+        # One tenant's public feed (the label reads it makes name the tenant). A name that cannot
+        # be a tenant's is refused here; any other shows that tenant's feed, empty if it has none.
+        if not is_tenant_name(tenant):
+            return HTMLResponse("no such feed", status_code=404, headers=SECURITY_HEADERS)
+        return _render(request, "feed.html", {"page": "feed", "feed_limit": FEED_LIMIT, "tenant": tenant})
 
     return router

@@ -33,7 +33,7 @@ def stored_ids(store, engines) -> dict[str, dict]:
     for seed, media_id in enumerate(["post-1", "post-2", "post:3"], start=1):
         verdict = _verdict(seed)
         label = label_for(verdict)
-        store.save_verdict(verdict=verdict, label=label, trust_fingerprint=engines.trust_fingerprint, media_id=media_id)
+        store.save_verdict(tenant="default", verdict=verdict, label=label, trust_fingerprint=engines.trust_fingerprint, media_id=media_id)
         expected[media_id] = label_to_dict(label)
     return expected
 
@@ -90,6 +90,7 @@ def test_etag_changes_when_a_label_changes(client, api_keys, store, engines, sto
 
     newer = _verdict(99, VerdictState.ERROR)
     store.save_verdict(
+        tenant="default",
         verdict=newer, label=label_for(newer), trust_fingerprint=engines.trust_fingerprint, media_id="post-1"
     )
     conditional = client.get(

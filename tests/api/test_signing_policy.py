@@ -29,14 +29,14 @@ def _key(store, policy: SigningPolicy | None = None, *, name="product") -> tuple
 
 
 def _source_types_of(store, media_id: str) -> list[str]:
-    stored = store.verdict_by_media_id(media_id)
+    stored = store.verdict_by_media_id("default", media_id)
     assert stored is not None
     return list(stored.verdict.digital_source_types)
 
 
 def _assert_nothing_kept(store, media_id: str) -> None:
     assert store.entries() == []  # nothing in the audit log
-    assert store.verdict_by_media_id(media_id) is None  # no verdict, no label
+    assert store.verdict_by_media_id("default", media_id) is None  # no verdict, no label
 
 
 def test_an_ai_products_key_cannot_sign_digital_capture(client, store):
@@ -89,7 +89,7 @@ def test_allowed_generators_exact_and_wildcard(client, store):
         assert error["refused"] == {"generator": refused}
         assert error["allowed"]["generators"] == ["Acme Diffusion", "Acme Labs *"]
         assert repr(refused) in error["message"]
-    assert len(store.entries()) == 2 and store.verdict_by_media_id("g3") is None
+    assert len(store.entries()) == 2 and store.verdict_by_media_id("default", "g3") is None
 
 
 def test_both_refused_claims_are_named(client, store):
@@ -115,7 +115,7 @@ def test_an_edit_is_checked_against_its_default_source_type(client, store):
     error = assert_error(refused, 403, "signing_policy")
     assert error["refused"] == {"digital_source_type": "compositeWithTrainedAlgorithmicMedia"}
     assert "the default digital source type 'compositeWithTrainedAlgorithmicMedia'" in error["message"]
-    assert store.verdict_by_media_id("edit") is None and len(store.entries()) == 1
+    assert store.verdict_by_media_id("default", "edit") is None and len(store.entries()) == 1
 
     # The default policy allows an edit's default type.
     _, ai_token = _key(store, name="ai product")

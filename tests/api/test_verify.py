@@ -69,24 +69,24 @@ def test_tampered_credentials_are_invalid_and_show_no_claim(client, api_keys):
 def test_a_known_content_hash_under_another_trust_configuration_is_verified_again(client, api_keys, store, engines):
     plain = jpeg_bytes()
     first = _verify(client, api_keys, plain, media_id="old")
-    old = store.verdict_by_sha256(first["sha256"])
-    store.save_verdict(verdict=old.verdict, label=old.label, trust_fingerprint="t1:some-older-configuration")
+    old = store.verdict_by_sha256("default", first["sha256"])
+    store.save_verdict(tenant="default", verdict=old.verdict, label=old.label, trust_fingerprint="t1:some-older-configuration")
     stale = client.get("/v1/verdicts/old", headers=ApiKeys.header(api_keys.read)).json()
     assert stale["trust_current"] is False
 
     again = _verify(client, api_keys, plain)
     assert again["cached"] is False
-    assert store.verdict_by_sha256(first["sha256"]).trust_fingerprint == engines.trust_fingerprint
+    assert store.verdict_by_sha256("default", first["sha256"]).trust_fingerprint == engines.trust_fingerprint
     assert client.get("/v1/verdicts/old", headers=ApiKeys.header(api_keys.read)).json()["trust_current"] is True
 
 
 def test_refresh_verifies_again_and_keeps_the_media_id(client, api_keys, store):
     data = jpeg_bytes()
     _verify(client, api_keys, data, media_id="keep-me")
-    stored_before = store.verdict_by_media_id("keep-me").stored_at
+    stored_before = store.verdict_by_media_id("default", "keep-me").stored_at
     refreshed = _verify(client, api_keys, data, refresh=True)
     assert refreshed["cached"] is False
-    assert store.verdict_by_media_id("keep-me").stored_at > stored_before
+    assert store.verdict_by_media_id("default", "keep-me").stored_at > stored_before
 
 
 def test_verdict_reads_unknown_ids(client, api_keys):
@@ -111,7 +111,7 @@ def test_uppercase_hash_finds_the_verdict(client, api_keys, store, engines):
     response = client.get(f"/v1/verdicts/sha256/{answer['sha256'].upper()}", headers=ApiKeys.header(api_keys.read))
     assert response.status_code == 200
     assert response.json()["verdict"] == answer["verdict"]
-    assert label_for(store.verdict_by_sha256(answer["sha256"]).verdict).kind.value == answer["label"]["kind"]
+    assert label_for(store.verdict_by_sha256("default", answer["sha256"]).verdict).kind.value == answer["label"]["kind"]
 
 
 def test_the_remote_fetch_allowlist_is_part_of_the_trust_fingerprint():

@@ -288,13 +288,13 @@ def broken_promises(store: SqlStore, acks: list[Ack]) -> list[str]:
         audited = {(row.output_sha256, row.media_id) for row in connection.execute(
             select(audit_log.c.output_sha256, audit_log.c.media_id))}
     for ack in acks:
-        stored = store.verdict_by_media_id(ack.media_id)
+        stored = store.verdict_by_media_id("default", ack.media_id)
         if stored is None:
             problems.append(f"{ack.operation} {ack.media_id}: acknowledged, but no verdict is stored under it")
             continue
         if stored.sha256 != ack.sha256:
             problems.append(f"{ack.operation} {ack.media_id}: stored sha256 {stored.sha256} != acknowledged {ack.sha256}")
-        if store.verdict_by_sha256(ack.sha256) is None:
+        if store.verdict_by_sha256("default", ack.sha256) is None:
             problems.append(f"{ack.operation} {ack.media_id}: nothing stored under sha256 {ack.sha256}")
         if ack.operation == "sign":
             if stored.verdict.state.value not in ("trusted", "valid"):

@@ -71,6 +71,7 @@ class Engines:
 def _submit(store, source: str, destination: str) -> str:
     params = {"generator": "TestGen", "generator_version": "1", "digital_source_type": None, "title": None}
     submitted = records.submit(
+        tenant="default",
         store.engine, kind=JobKind.SIGN, source=source, media_id="resume-1", key=hashlib.sha256(destination.encode()).hexdigest(),
         destination=destination, params=params, key_id=None, enqueue=lambda _connection, _job_id: None,
     )
@@ -114,7 +115,7 @@ def test_a_worker_killed_after_the_upload_leaves_a_job_that_finishes_without_sig
     assert len(entries) == 1 and entries[0].output_sha256 == done.sha256
     assert entries[0].input_sha256 == recorded.signed_output.source_sha256
     assert entries[0].manifest_label == recorded.signed_output.manifest_label
-    assert store.verdict_by_media_id("resume-1").sha256 == done.sha256
+    assert store.verdict_by_media_id("default", "resume-1").sha256 == done.sha256
 
 
 def test_a_worker_killed_during_the_upload_delivered_nothing_so_the_retry_signs(settings, store, parts):

@@ -42,7 +42,7 @@ def test_a_sign_job_signs_once_into_the_destination(http, keys, s3, store, drain
     entries = [e for e in store.entries(limit=10) if e.media_id == "gen-1"]
     assert len(entries) == 1 and entries[0].output_sha256 == done["result"]["sha256"]
     assert entries[0].generator == "TestGen"
-    assert store.verdict_by_media_id("gen-1").sha256 == done["result"]["sha256"]
+    assert store.verdict_by_media_id("default", "gen-1").sha256 == done["result"]["sha256"]
 
 
 def test_a_sign_job_outside_the_keys_policy_is_refused_at_submit(http, s3, store, pg_url):

@@ -57,9 +57,9 @@ def test_a_verify_job_stores_the_verdict(http, keys, s3, store, drain_queue):
     assert result["sha256"] == sha256
     assert result["media_id"] == "post-1"
     assert result["verdict"]["state"] and result["label"] is not None
-    stored = store.verdict_by_sha256(sha256)
+    stored = store.verdict_by_sha256("default", sha256)
     assert stored is not None and stored.verdict.state.value == result["verdict"]["state"]
-    assert store.verdict_by_media_id("post-1").sha256 == sha256
+    assert store.verdict_by_media_id("default", "post-1").sha256 == sha256
 
 
 def test_the_same_job_twice_is_one_job_and_one_verdict(http, keys, s3, store, pg_url, drain_queue):
@@ -145,7 +145,7 @@ def test_on_sqlite_jobs_run_in_the_server_process(jobs_base_settings, jobs_engin
             import hashlib
 
             assert done["result"]["sha256"] == hashlib.sha256(data).hexdigest()
-            assert sqlite_store.verdict_by_media_id("e-1") is not None
+            assert sqlite_store.verdict_by_media_id("default", "e-1") is not None
             again = client.post("/v1/jobs/verify", json={"source": uri, "media_id": "e-1"}, headers=_auth(token)).json()
             assert again["job_id"] == answer.json()["job_id"] and again["created"] is False
 
@@ -164,11 +164,12 @@ def test_the_job_row_and_the_queue_job_commit_together(settings, store, pg_url):
     import pytest
 
     with pytest.raises(RuntimeError):
-        records.submit(store.engine, kind=JobKind.VERIFY, source="s3://b/k", media_id=None, key="k", enqueue=defer_then_fail)
+        records.submit(tenant="default", store.engine, kind=JobKind.VERIFY, source="s3://b/k", media_id=None, key="k", enqueue=defer_then_fail)
     with psycopg.connect(libpq_url(pg_url)) as connection:
         assert connection.execute("SELECT count(*) FROM procrastinate_jobs").fetchone()[0] == 0
         assert connection.execute("SELECT count(*) FROM originmark_jobs").fetchone()[0] == 0
     submitted = records.submit(
+        tenant="default",
         store.engine,
         kind=JobKind.VERIFY,
         source="s3://b/k",

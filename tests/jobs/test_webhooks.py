@@ -415,6 +415,7 @@ def test_the_delivery_is_queued_in_the_transaction_that_makes_the_job_final(sett
     from app.jobs.webhooks import on_job_final
 
     submitted = records.submit(
+        tenant="default",
         store.engine, kind=JobKind.VERIFY, source="s3://b/k", media_id=None, key="k",
         enqueue=lambda connection, job_id: None, webhook_url=receiver.url(),
     )
@@ -434,6 +435,7 @@ def test_the_delivery_is_queued_in_the_transaction_that_makes_the_job_final(sett
     assert args["job_id"] == job_id and len(args["delivery_id"]) == 32
     # A non-final failure queues nothing; the final one (a job without a webhook: nothing either).
     other = records.submit(
+        tenant="default",
         store.engine, kind=JobKind.VERIFY, source="s3://b/k2", media_id=None, key="k2",
         enqueue=lambda connection, job_id: None,
     ).job.id

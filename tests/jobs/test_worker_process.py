@@ -77,7 +77,7 @@ def test_the_worker_command_runs_jobs(http, keys, s3, settings, pg_url, store, t
     assert done["status"] == "succeeded", (done, log_path.read_text()[-3000:])
     assert process.returncode == 0, log_path.read_text()[-3000:]  # SIGTERM: a clean stop
     assert done["result"]["sha256"] == hashlib.sha256(data).hexdigest()
-    assert store.verdict_by_media_id("w-1") is not None
+    assert store.verdict_by_media_id("default", "w-1") is not None
 
 
 def test_the_job_of_a_dead_worker_is_run_again(http, keys, s3, settings, pg_url, tmp_path):

@@ -119,6 +119,7 @@ def test_the_hash_covers_every_field_and_the_previous_hash(store):
 def test_a_signature_recorded_with_its_verdict_is_chained_too(store, real_verdicts):
     store.append(_entry(0))
     store.record_signature(
+        tenant="default",
         entry=_entry(1, output_sha256=real_verdicts.trusted.sha256),
         verdict=real_verdicts.trusted,
         label=real_verdicts.trusted_label,

@@ -105,6 +105,7 @@ def test_postgresql_also_refuses_truncate(postgres_database_url):
 def test_a_signature_is_recorded_with_its_verdict_in_one_transaction(store, real_verdicts):
     entry = _entry(0, output_sha256=real_verdicts.trusted.sha256)
     stored = store.record_signature(
+        tenant="default",
         entry=entry,
         verdict=real_verdicts.trusted,
         label=real_verdicts.trusted_label,
@@ -112,11 +113,12 @@ def test_a_signature_is_recorded_with_its_verdict_in_one_transaction(store, real
         media_id="post/0",
     )
     assert store.entries() == [entry]
-    assert store.verdict_by_media_id("post/0") == stored
+    assert store.verdict_by_media_id("default", "post/0") == stored
 
     # A bad entry writes neither the entry nor the verdict.
     with pytest.raises(ValueError):
         store.record_signature(
+            tenant="default",
             entry=_entry(1, input_sha256="nope"),
             verdict=real_verdicts.plain,
             label=real_verdicts.plain_label,

@@ -81,9 +81,9 @@ def test_an_unreachable_postgresql_is_unavailable_not_a_crash(real_verdicts):
         with pytest.raises(StoreUnavailable, match="the database is unavailable"):
             store.ping()
         with pytest.raises(StoreUnavailable):
-            store.labels_json_for(["a"])
+            store.labels_json_for("default", ["a"])
         with pytest.raises(StoreUnavailable):
-            store.save_verdict(verdict=real_verdicts.plain, label=real_verdicts.plain_label, trust_fingerprint="t")
+            store.save_verdict(tenant="default", verdict=real_verdicts.plain, label=real_verdicts.plain_label, trust_fingerprint="t")
         with pytest.raises(StoreUnavailable):
             store.authenticate("om_abcdefghij_" + "a" * 43)
 
@@ -93,10 +93,10 @@ def test_a_postgresql_connection_that_died_costs_one_call_and_the_next_reconnect
     with open_store(postgres_database_url, pool_size=1) as store:
         with store.engine.connect() as connection:
             backend_pid = connection.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
-        assert store.labels_json_for(["a"]) == {"a": None}
+        assert store.labels_json_for("default", ["a"]) == {"a": None}
         server = postgres_database_url.split("?", 1)[0].replace("postgresql+psycopg://", "postgresql://", 1)
         with psycopg.connect(server, autocommit=True) as admin:  # as a server restart would
             assert admin.execute("SELECT pg_terminate_backend(%s)", (backend_pid,)).fetchone()[0] is True
         with pytest.raises(StoreUnavailable):
-            store.labels_json_for(["a"])
-        assert store.labels_json_for(["a"]) == {"a": None}
+            store.labels_json_for("default", ["a"])
+        assert store.labels_json_for("default", ["a"]) == {"a": None}

@@ -11,7 +11,7 @@ from app.store.engine import parse_database_url
 from app.store.migrate import alembic_config, current_revision, head_revision, include_name, upgrade_database
 from app.store.schema import metadata
 
-TABLES = {"verdicts", "media", "api_keys", "audit_log", "originmark_jobs", "originmark_batches", "originmark_batch_jobs"}
+TABLES = {"verdicts", "media", "api_keys", "audit_log", "tenants", "tenant_content", "originmark_jobs", "originmark_batches", "originmark_batch_jobs"}
 
 
 def _tables(database_url: str) -> set[str]:
@@ -27,7 +27,7 @@ def test_an_empty_database_is_brought_to_head_and_a_second_upgrade_changes_nothi
     assert _tables(database_url) & TABLES == set()
 
     upgrade_database(database_url)
-    assert current_revision(database_url) == head_revision() == "0006_webhook_pending"
+    assert current_revision(database_url) == head_revision() == "0007_tenants"
     assert _tables(database_url) >= TABLES
 
     upgrade_database(database_url)  # what every start of the service and every `apikey` command does

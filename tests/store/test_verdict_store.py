@@ -34,14 +34,15 @@ def test_the_real_verdicts_are_what_the_tests_below_assume(real_verdicts):
 def test_a_saved_verdict_reads_back_equal_by_hash_and_by_media_id(store, real_verdicts):
     before = datetime.datetime.now(datetime.UTC)
     saved = store.save_verdict(
+        tenant="default",
         verdict=real_verdicts.trusted, label=real_verdicts.trusted_label, trust_fingerprint="trust-1", media_id="post/1"
     )
     assert saved.sha256 == real_verdicts.trusted.sha256
     assert saved.media_id == "post/1"
     assert before <= saved.stored_at <= datetime.datetime.now(datetime.UTC)
 
-    by_hash = store.verdict_by_sha256(real_verdicts.trusted.sha256)
-    by_media = store.verdict_by_media_id("post/1")
+    by_hash = store.verdict_by_sha256("default", real_verdicts.trusted.sha256)
+    by_media = store.verdict_by_media_id("default", "post/1")
     assert by_hash is not None and by_media is not None
     assert by_hash.verdict == real_verdicts.trusted  # every field, manifests and datetimes included
     assert by_hash.label == real_verdicts.trusted_label
@@ -53,61 +54,67 @@ def test_a_saved_verdict_reads_back_equal_by_hash_and_by_media_id(store, real_ve
 
 
 def test_unknown_hashes_and_media_ids_read_as_none(store):
-    assert store.verdict_by_sha256("0" * 64) is None
-    assert store.verdict_by_media_id("never-stored") is None
+    assert store.verdict_by_sha256("default", "0" * 64) is None
+    assert store.verdict_by_media_id("default", "never-stored") is None
     # Values nothing could have been stored under are None too, not a database error.
     for impossible in ("", "A" * 64, "0" * 65, "nul\x00" + "0" * 60):
-        assert store.verdict_by_sha256(impossible) is None
+        assert store.verdict_by_sha256("default", impossible) is None
     for impossible in ("", "x" * 201, "nul\x00"):
-        assert store.verdict_by_media_id(impossible) is None
+        assert store.verdict_by_media_id("default", impossible) is None
 
 
 def test_saving_the_same_hash_again_replaces_its_verdict_and_every_label_copy(store, real_verdicts):
     sha256 = real_verdicts.trusted.sha256
     store.save_verdict(
+        tenant="default",
         verdict=real_verdicts.trusted, label=real_verdicts.trusted_label, trust_fingerprint="with-dev-ca", media_id="a"
     )
     store.save_verdict(
+        tenant="default",
         verdict=real_verdicts.trusted, label=real_verdicts.trusted_label, trust_fingerprint="with-dev-ca", media_id="b"
     )
     # The trust configuration changed: the same bytes are verified again and stored without a media id.
     store.save_verdict(
+        tenant="default",
         verdict=real_verdicts.untrusted, label=real_verdicts.untrusted_label, trust_fingerprint="no-dev-ca"
     )
 
-    stored = store.verdict_by_sha256(sha256)
+    stored = store.verdict_by_sha256("default", sha256)
     assert stored.verdict == real_verdicts.untrusted
     assert stored.label == real_verdicts.untrusted_label
     assert stored.trust_fingerprint == "no-dev-ca"
     assert _count(store, verdicts) == 1
     # Both media ids point at the rewritten verdict, and their denormalised label copies follow it.
-    assert store.verdict_by_media_id("a").verdict == real_verdicts.untrusted
+    assert store.verdict_by_media_id("default", "a").verdict == real_verdicts.untrusted
     new_label = label_to_json(real_verdicts.untrusted_label)
-    assert store.labels_json_for(["a", "b"]) == {"a": new_label, "b": new_label}
+    assert store.labels_json_for("default", ["a", "b"]) == {"a": new_label, "b": new_label}
 
 
 def test_a_media_id_can_be_pointed_at_other_content(store, real_verdicts):
     store.save_verdict(
+        tenant="default",
         verdict=real_verdicts.trusted, label=real_verdicts.trusted_label, trust_fingerprint="t", media_id="avatar:7"
     )
     store.save_verdict(
+        tenant="default",
         verdict=real_verdicts.plain, label=real_verdicts.plain_label, trust_fingerprint="t", media_id="avatar:7"
     )
-    assert store.verdict_by_media_id("avatar:7").verdict == real_verdicts.plain
-    assert store.labels_json_for(["avatar:7"]) == {"avatar:7": label_to_json(real_verdicts.plain_label)}
+    assert store.verdict_by_media_id("default", "avatar:7").verdict == real_verdicts.plain
+    assert store.labels_json_for("default", ["avatar:7"]) == {"avatar:7": label_to_json(real_verdicts.plain_label)}
     # The earlier content keeps its own verdict, reachable by hash.
-    assert store.verdict_by_sha256(real_verdicts.trusted.sha256).verdict == real_verdicts.trusted
+    assert store.verdict_by_sha256("default", real_verdicts.trusted.sha256).verdict == real_verdicts.trusted
     assert _count(store, media) == 1 and _count(store, verdicts) == 2
 
 
 def test_a_verdict_is_committed_when_save_returns(store, database_url, real_verdicts):
     other_process = open_store(database_url, pool_size=1)  # its own engine, pool and connections
     try:
-        assert other_process.verdict_by_media_id("fresh") is None
+        assert other_process.verdict_by_media_id("default", "fresh") is None
         store.save_verdict(
+            tenant="default",
             verdict=real_verdicts.plain, label=real_verdicts.plain_label, trust_fingerprint="t", media_id="fresh"
         )
-        seen = other_process.verdict_by_media_id("fresh")
+        seen = other_process.verdict_by_media_id("default", "fresh")
         assert seen is not None and seen.verdict == real_verdicts.plain
     finally:
         other_process.close()
@@ -126,6 +133,7 @@ def test_a_media_id_that_cannot_be_stored_is_a_value_error_and_nothing_is_writte
 ):
     with pytest.raises(ValueError, match=problem):
         store.save_verdict(
+            tenant="default",
             verdict=real_verdicts.plain, label=real_verdicts.plain_label, trust_fingerprint="t", media_id=media_id
         )
     assert _count(store, verdicts) == 0
@@ -134,9 +142,10 @@ def test_a_media_id_that_cannot_be_stored_is_a_value_error_and_nothing_is_writte
 def test_the_longest_allowed_media_id_is_stored(store, real_verdicts):
     longest = "m" * MAX_MEDIA_ID_LENGTH
     store.save_verdict(
+        tenant="default",
         verdict=real_verdicts.plain, label=real_verdicts.plain_label, trust_fingerprint="t", media_id=longest
     )
-    assert store.verdict_by_media_id(longest).media_id == longest
+    assert store.verdict_by_media_id("default", longest).media_id == longest
 
 
 def test_concurrent_saves_and_reads_from_eight_threads_all_succeed(store, real_verdicts):
@@ -154,14 +163,16 @@ def test_concurrent_saves_and_reads_from_eight_threads_all_succeed(store, real_v
                 media_id = f"t{thread}-{n}"
                 verdict = dataclasses.replace(real_verdicts.plain, sha256=hashlib.sha256(media_id.encode()).hexdigest())
                 store.save_verdict(
+                    tenant="default",
                     verdict=verdict, label=real_verdicts.plain_label, trust_fingerprint="t", media_id=media_id
                 )
                 # Re-verifying shared content from every thread: upserts of one row race each other.
                 store.save_verdict(
+                    tenant="default",
                     verdict=real_verdicts.trusted, label=real_verdicts.trusted_label, trust_fingerprint="t"
                 )
-                assert store.verdict_by_media_id(media_id).verdict == verdict
-                labels.update(store.labels_json_for([media_id, f"t{(thread + 1) % 8}-{n}"]))
+                assert store.verdict_by_media_id("default", media_id).verdict == verdict
+                labels.update(store.labels_json_for("default", [media_id, f"t{(thread + 1) % 8}-{n}"]))
         except BaseException as error:  # noqa: BLE001 - reported below with the thread's failure
             errors.append(error)
 

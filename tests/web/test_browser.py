@@ -88,6 +88,7 @@ def _store(store, engines, items: dict[str, Path]) -> None:
     for media_id, path in items.items():
         verdict = engines.verifier.verify_file(path)
         store.save_verdict(
+            tenant="default",
             verdict=verdict, label=label_for(verdict), trust_fingerprint=engines.trust_fingerprint, media_id=media_id
         )
 

@@ -165,15 +165,15 @@ def test_a_hostile_upload_file_name_is_cleaned(client, media):
 def test_nothing_is_stored_unless_the_setting_says_so(client, serve, store, media, engines):
     _is_page(client.post("/", files=file_part(media.ai)))
     sha256 = engines.verifier.verify_file(media.ai).sha256
-    assert store.verdict_by_sha256(sha256) is None
-    assert store.recent_labels(10) == []
+    assert store.verdict_by_sha256("default", sha256) is None
+    assert store.recent_labels("default", 10) == []
 
     serve(web_store_uploads=True)
     html = _is_page(client.post("/", files=file_part(media.ai)))
     assert "Yes, by its content hash" in html
-    stored = store.verdict_by_sha256(sha256)
+    stored = store.verdict_by_sha256("default", sha256)
     assert stored is not None and stored.label.text == "AI-generated"
-    assert store.recent_labels(10) == []  # stored by content hash, under no media id
+    assert store.recent_labels("default", 10) == []  # stored by content hash, under no media id
 
 
 def test_an_upload_over_the_page_limit_gets_413_as_a_page(client):

@@ -15,6 +15,7 @@ def three_items(store, engines, media) -> list[str]:
     for media_id, path in (("post-1", media.plain), ("post-2", media.ai), ("post-3", media.tampered)):
         verdict = engines.verifier.verify_file(path)
         store.save_verdict(
+            tenant="default",
             verdict=verdict, label=label_for(verdict), trust_fingerprint=engines.trust_fingerprint, media_id=media_id
         )
         ids.append(media_id)

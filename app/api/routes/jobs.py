@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from app.api import work
 from app.api.job_requests import openapi_request_body, read_job_request
 from app.api.uploads import ReceivedFile, UploadSpool, safe_filename
-from app.api.deps import ServicesDep, SignKey, VerifyKey, _requires
+from app.api.deps import ReadKey, ServicesDep, SignKey, VerifyKey
 from app.api.errors import ApiError, not_found, unprocessable
 from app.api.identifiers import optional_media_id
 from app.api.services import Services
@@ -37,14 +37,17 @@ from app.jobs import records, staging
 from app.jobs.queue import SIGN_TASK, VERIFY_TASK, build_queue_app, defer_task, is_queue_database
 from app.jobs.records import JobKind, JobRecord
 from app.jobs.webhook_targets import MAX_URL_LENGTH, WebhookAllowlist, WebhookUrlRefused
+from signer.manifest import MAX_GENERATOR_TEXT, MAX_TITLE_TEXT
+from app.jobs.presentation import JobPresenter
+from app.objects.access import ObjectAllowList
 from app.objects.factory import own_objects_location
 from app.objects.location import ObjectLocation
+from app.objects.media import SourcePin
+from app.usecases.signing import authorize
 from app.settings import Settings
-from app.store.interface import ApiKey, Scope
 
 router = APIRouter(tags=["jobs"])
 
-ReadKey = Annotated[ApiKey, Depends(_requires(Scope.READ))]
 _setup_lock = threading.Lock()
 
 
@@ -67,10 +70,13 @@ class SignJobRequest(BaseModel):
 
     source: str = Field(max_length=2048, description="The media to sign: s3://bucket/key or an object in the objects folder.")
     destination: str = Field(max_length=2048, description="Where the signed copy goes (s3://bucket/key); never the source.")
-    generator: str = Field(max_length=200, description="The AI system that generated the media (claim_generator).")
-    generator_version: str | None = Field(default=None, max_length=100)
+    # The limits of every sign path (signer.manifest checks them again when the request is built).
+    generator: str = Field(
+        max_length=MAX_GENERATOR_TEXT, description="The AI system that generated the media (claim_generator)."
+    )
+    generator_version: str | None = Field(default=None, max_length=MAX_GENERATOR_TEXT)
     digital_source_type: str | None = Field(default=None, max_length=300)
-    title: str | None = Field(default=None, max_length=500)
+    title: str | None = Field(default=None, max_length=MAX_TITLE_TEXT)
     media_id: str | None = None
     webhook_url: str | None = Field(default=None, max_length=4 * MAX_URL_LENGTH, description=_WEBHOOK_DOC)
 
@@ -83,16 +89,18 @@ class JobQueue:
         from app.objects.factory import build_object_stores
 
         self.objects = build_object_stores(services.settings)
+        self.presenter = JobPresenter(objects=self.objects, own_objects=own_objects_location(services.settings))
+        self.resolver = self.presenter.resolver
         self.app = None
         self.embedded = None
         if is_queue_database(services.settings.database_url):
             self.app = build_queue_app(services.settings)
         else:
             from app.jobs.embedded import EmbeddedJobs
-            from app.jobs.tasks import JobRuntime
+            from app.wiring import build_job_runtime
 
-            runtime = JobRuntime(
-                settings=services.settings, store=services.store, objects=self.objects, engines=services.engines
+            runtime = build_job_runtime(
+                services.settings, store=services.store, engines=services.engines, objects=self.objects
             )
             self.embedded = EmbeddedJobs(runtime, threads=max(1, min(2, services.settings.verify_workers)))
 
@@ -125,7 +133,7 @@ def _queue(request: Request, services: Services) -> JobQueue:
     openapi_extra={"requestBody": openapi_request_body(VerifyJobRequest)},
     responses=error_responses(400, 401, 403, 413, 415, 422, 503, 507),
 )
-async def submit_verify_job(request: Request, _key: VerifyKey, services: ServicesDep) -> JSONResponse:
+async def submit_verify_job(request: Request, key: VerifyKey, services: ServicesDep) -> JSONResponse:
     settings = services.settings
     with UploadSpool(settings.spool_dir) as spool:
         received = await read_job_request(request, VerifyJobRequest, spool=spool, settings=settings)
@@ -133,14 +141,23 @@ async def submit_verify_job(request: Request, _key: VerifyKey, services: Service
         media_id = optional_media_id(body.media_id)
         webhook_url = checked_webhook_url(settings, body.webhook_url)
         queue = await work.in_thread(_queue, request, services)
+        owner = _Owner(tenant=key.tenant, key_id=None)
         if received.upload is None:
-            source = await work.in_thread(_stat_source, queue, services, body.source)
+            source = await work.in_thread(_stat_source, queue, services, owner, body.source)
         else:
             source = await work.in_thread(
-                _staged_source, queue, services, received.upload, kind=JobKind.VERIFY, media_id=media_id
+                _staged_source, queue, services, owner, received.upload, kind=JobKind.VERIFY, media_id=media_id
             )
-        submitted = await work.in_thread(_submit_verify, queue, services, source, media_id, webhook_url)
+        submitted = await work.in_thread(_submit_verify, queue, services, owner, source, media_id, webhook_url)
     return _accepted(submitted)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Owner:
+    """Who submits: the key's tenant (whose job it is), and for sign jobs the key (re-read before each attempt)."""
+
+    tenant: str
+    key_id: str | None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -150,20 +167,35 @@ class _Source:
     location: ObjectLocation
     version: str | None  # the store's etag, or for a staged upload its content SHA-256
     size: int
+    pin: SourcePin  # what a run must find there
     staged: bool = False  # uploaded with the request: held by originmark until the job is final
 
 
-def _stat_source(queue: JobQueue, services: Services, uri: str) -> _Source:
+def _allowed(queue: JobQueue, services: Services, tenant: str, uri: str) -> ObjectLocation:
+    """The location `uri` names, when the tenant may use it (403 object_not_allowed before any storage request)."""
     location = queue.objects.parse(uri).require_object()
+    stored = services.store.tenant(tenant)
+    allow_list = ObjectAllowList(
+        tenant=tenant,
+        prefixes=stored.object_prefixes if stored is not None else (),
+        staging=staging.staging_prefix(own_objects_location(services.settings)),
+        resolver=queue.resolver,
+    )
+    return allow_list.check(location)
+
+
+def _stat_source(queue: JobQueue, services: Services, owner: _Owner, uri: str) -> _Source:
+    location = _allowed(queue, services, owner.tenant, uri)
     info = queue.objects.stat(location)  # ObjectNotFound etc.: 4xx now, not a failed job later
     if info.size > services.settings.jobs_max_source_bytes:
-        raise ApiError(413, "object_too_large", f"{location.uri} is {info.size} bytes, over the job limit")
-    return _Source(location=location, version=info.etag, size=info.size)
+        raise ApiError(413, "object_too_large", f"{uri} is {info.size} bytes, over the job limit")
+    return _Source(location=location, version=info.etag, size=info.size, pin=SourcePin.of(info))
 
 
 def _staged_source(
     queue: JobQueue,
     services: Services,
+    owner: _Owner,
     upload: ReceivedFile,
     *,
     kind: JobKind,
@@ -173,25 +205,33 @@ def _staged_source(
 ) -> _Source:
     """Where the upload goes for workers to read (staged unless its job exists already)."""
     name = staging.upload_name(
-        kind=kind.value, content_sha256=upload.sha256, media_id=media_id, destination=destination, params=params
+        tenant=owner.tenant, kind=kind.value, content_sha256=upload.sha256, media_id=media_id,
+        destination=destination, params=params,
     )
     source = _Source(
         location=staging.staged_location(own_objects_location(services.settings), name),
         version=upload.sha256,
         size=upload.size,
+        pin=SourcePin(size=upload.size, sha256=upload.sha256),
         staged=True,
     )
-    key = _idempotency_key(kind, source, media_id=media_id, destination=destination, params=params)
+    key = _idempotency_key(owner, kind, source, media_id=media_id, destination=destination, params=params)
     if records.find(services.store.engine, key) is None:  # sent again: the job (and its source) exist
         staging.stage_upload(queue.objects, source.location, path=upload.path, size=upload.size)
     return source
 
 
 def _idempotency_key(
-    kind: JobKind, source: _Source, *, media_id: str | None, destination: str | None = None, params: dict | None = None
+    owner: _Owner,
+    kind: JobKind,
+    source: _Source,
+    *,
+    media_id: str | None,
+    destination: str | None = None,
+    params: dict | None = None,
 ) -> str:
     return records.idempotency_key(
-        kind=kind, source=source.location.uri, etag=source.version, size=source.size, media_id=media_id,
+        tenant=owner.tenant, kind=kind, source=source.location.uri, etag=source.version, size=source.size, media_id=media_id,
         destination=destination, params=params,
     )
 
@@ -223,13 +263,15 @@ def checked_webhook_url(settings: Settings, url: str | None) -> str | None:
 
 
 def _submit_verify(
-    queue: JobQueue, services: Services, source: _Source, media_id: str | None, webhook_url: str | None
+    queue: JobQueue, services: Services, owner: _Owner, source: _Source, media_id: str | None, webhook_url: str | None
 ) -> records.Submitted:
-    key = _idempotency_key(JobKind.VERIFY, source, media_id=media_id)
+    key = _idempotency_key(owner, JobKind.VERIFY, source, media_id=media_id)
     return queue.started(records.submit(
         services.store.engine,
+        tenant=owner.tenant,
         kind=JobKind.VERIFY,
         source=source.location.uri,
+        source_pin=source.pin.to_json(),
         media_id=media_id,
         key=key,
         enqueue=queue.enqueue(VERIFY_TASK, lock=key),
@@ -264,24 +306,26 @@ async def submit_sign_job(request: Request, key: SignKey, services: ServicesDep)
             "title": title,
         }
         # Checked now (422 for a bad request, 403 signing_policy), so a refused job is never queued.
-        key.signing_policy.check(generation_request(params))
+        authorize(key, generation_request(params))
         webhook_url = checked_webhook_url(settings, body.webhook_url)
         queue = await work.in_thread(_queue, request, services)
-        destination = queue.objects.parse(body.destination).require_object()
+        owner = _Owner(tenant=key.tenant, key_id=key.key_id)
+        destination = await work.in_thread(_allowed, queue, services, owner.tenant, body.destination)
         if received.upload is None:
-            source = await work.in_thread(_stat_source, queue, services, body.source)
-            if destination == source.location:
+            source = await work.in_thread(_stat_source, queue, services, owner, body.source)
+            # Compared after resolution: a relative key and a file:// URI of the same file are one object.
+            if queue.resolver.resolve(destination) == queue.resolver.resolve(source.location):
                 raise InvalidObjectUri(
-                    f"{destination.uri} is the source itself; originmark never overwrites an original",
-                    uri=destination.uri,
+                    f"{body.destination} is the source itself; originmark never overwrites an original",
+                    uri=body.destination,
                 )
         else:
             source = await work.in_thread(
-                _staged_source, queue, services, received.upload, kind=JobKind.SIGN, media_id=media_id,
+                _staged_source, queue, services, owner, received.upload, kind=JobKind.SIGN, media_id=media_id,
                 destination=destination.uri, params=params,
             )
         submitted = await work.in_thread(
-            _submit_sign, queue, services, source, destination, media_id, params, key.key_id, webhook_url
+            _submit_sign, queue, services, owner, source, destination, media_id, params, webhook_url
         )
     return _accepted(submitted)
 
@@ -289,61 +333,66 @@ async def submit_sign_job(request: Request, key: SignKey, services: ServicesDep)
 def _submit_sign(
     queue: JobQueue,
     services: Services,
+    owner: _Owner,
     source: _Source,
     destination: ObjectLocation,
     media_id: str | None,
     params: dict,
-    key_id: str,
     webhook_url: str | None,
 ) -> records.Submitted:
-    idempotency = _idempotency_key(JobKind.SIGN, source, media_id=media_id, destination=destination.uri, params=params)
+    idempotency = _idempotency_key(
+        owner, JobKind.SIGN, source, media_id=media_id, destination=destination.uri, params=params
+    )
     return queue.started(records.submit(
         services.store.engine,
+        tenant=owner.tenant,
         kind=JobKind.SIGN,
         source=source.location.uri,
+        source_pin=source.pin.to_json(),
         media_id=media_id,
         key=idempotency,
         destination=destination.uri,
         params=params,
-        key_id=key_id,
+        key_id=owner.key_id,
         enqueue=queue.enqueue(SIGN_TASK, lock=idempotency),
         webhook_url=webhook_url,
     ))
 
 
 @router.get("/v1/jobs/{job_id}", summary="A job's status and result", responses=error_responses(401, 403, 404, 503))
-async def get_job(job_id: str, request: Request, _key: ReadKey, services: ServicesDep) -> JSONResponse:
+async def get_job(job_id: str, request: Request, key: ReadKey, services: ServicesDep) -> JSONResponse:
     if len(job_id) != 32 or not all(c in "0123456789abcdef" for c in job_id):
         raise not_found("no job has this id")
-    await work.in_thread(_queue, request, services)  # the jobs table exists (and left jobs restart) from here on
-    job = await work.in_thread(records.get, services.store.engine, job_id)
+    queue = await work.in_thread(_queue, request, services)  # the jobs table exists (and left jobs restart) from here on
+    # The key's tenant's job only: another tenant's id answers exactly like an unknown one.
+    job = await work.in_thread(records.owned_by, services.store.engine, key.tenant, job_id)
     if job is None:
         raise not_found("no job has this id")
-    result = await work.in_thread(_result, services, job)
-    return JSONResponse(_job_body(job, result))
+    result = await work.in_thread(_result, services, queue, job)
+    return JSONResponse(_job_body(queue, job, result))
 
 
-def _result(services: Services, job: JobRecord) -> dict[str, Any] | None:
+def _result(services: Services, queue: JobQueue, job: JobRecord) -> dict[str, Any] | None:
     if job.status is not records.JobStatus.SUCCEEDED or job.sha256 is None:
         return None
-    stored = services.store.verdict_by_sha256(job.sha256)
+    stored = services.store.verdict_by_sha256(job.tenant, job.sha256)
     if stored is None:
         return None
     result = json.loads(verify_body(media_id=job.media_id, verdict=stored.verdict, label=stored.label, cached=False))
-    if job.kind is JobKind.SIGN:
-        result["destination"] = job.destination  # the verdict and label are the signed output's
+    if job.kind is JobKind.SIGN and job.destination is not None:
+        result["destination"] = queue.presenter.destination(job)  # the verdict and label are the output's
     return result
 
 
-def _job_body(job: JobRecord, result: dict[str, Any] | None) -> dict[str, Any]:
+def _job_body(queue: JobQueue, job: JobRecord, result: dict[str, Any] | None) -> dict[str, Any]:
     body: dict[str, Any] = {
         "job_id": job.id,
         "kind": job.kind.value,
         "status": job.status.value,
         "attempts": job.attempts,
-        "source": job.source,
+        "source": queue.presenter.source(job),
         "media_id": job.media_id,
-        "destination": job.destination,
+        "destination": queue.presenter.destination(job),
         "created_at": job.created_at.isoformat(),
         "updated_at": job.updated_at.isoformat(),
         "result": None,
@@ -354,5 +403,5 @@ def _job_body(job: JobRecord, result: dict[str, Any] | None) -> dict[str, Any]:
         result.pop("cached", None)
         body["result"] = result
     if job.error_code is not None:
-        body["error"] = {"code": job.error_code, "message": job.error_message}
+        body["error"] = {"code": job.error_code, "message": queue.presenter.error_message(job)}
     return body

@@ -4,8 +4,9 @@ Answers {"items": [{"media_id", "label", "updated_at"}]} newest first (by the ti
 was last pointed at a verdict, or its label rewritten), from one query along the media table's
 (updated_at, media_id) index. The label JSON is spliced in as stored, like /v1/labels.
 
-The same access rule as every label read: public with ORIGINMARK_PUBLIC_LABEL_READS, else an
-API key with scope `read`. The feed page (/feed) is built on this endpoint alone.
+The same access rule as every label read: public with ORIGINMARK_PUBLIC_LABEL_READS (naming the
+tenant: `?tenant=NAME`), else an API key with scope `read` (its tenant's items). The feed page
+(/feed?tenant=NAME) is built on this endpoint alone.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
 from app.api import work
-from app.api.deps import ReadAccess, ServicesDep
+from app.api.deps import ReadTenant, ServicesDep
 from app.api.wire import JSON_MEDIA_TYPE, error_responses
 from app.store.interface import MAX_RECENT_LABELS, RecentLabel
 from verifier.label_types import Label
@@ -46,11 +47,11 @@ class RecentLabelsResponse(BaseModel):
     responses={200: {"model": RecentLabelsResponse}, **error_responses(401, 403, 422, 503)},
 )
 async def recent_labels(
-    _access: ReadAccess,
+    tenant: ReadTenant,
     services: ServicesDep,
     limit: Annotated[int, Query(ge=1, le=MAX_RECENT_LABELS, description="How many items (1 to 100).")] = DEFAULT_LIMIT,
 ) -> Response:
-    items = await work.in_thread(services.store.recent_labels, limit)
+    items = await work.in_thread(services.store.recent_labels, tenant, limit)
     visibility = "public" if services.settings.public_label_reads else "private"
     headers = {"Cache-Control": f"{visibility}, max-age={MAX_CACHE_SECONDS}"}
     if not services.settings.public_label_reads:

@@ -2,13 +2,13 @@
 
 Before the response starts, the signed output has been verified by the isolated verifier
 (the stored verdict is exactly what POST /v1/verify would say about those bytes), its
-verdict and label are committed under the output's SHA-256 (and the caller's media id),
-and the signature is in the audit log. A feed can label the item at once.
+verdict and label are committed under the output's SHA-256 (and the caller's tenant's media
+id), and the signature is in the audit log. A feed can label the item at once. The rules are
+the sign use case's (app/usecases/signing.py), shared with sign jobs.
 """
 
 from __future__ import annotations
 
-import datetime
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -19,17 +19,17 @@ from fastapi.responses import StreamingResponse
 
 from app.api import work
 from app.api.deps import ServicesDep, SignKey
-from app.api.errors import ApiError, from_signing_error, service_unavailable, unprocessable
+from app.api.errors import ApiError, from_signing_error
 from app.api.identifiers import MEDIA_ID_PATTERN, optional_media_id
 from app.api.services import Services
 from app.api.uploads import FormSpec, ReceivedFile, UploadForm, UploadSpool, receive_form
 from app.api.wire import error_responses
-from app.store.interface import ApiKey, AuditEntry
+from app.store.interface import ApiKey
+from app.usecases.errors import UnsignableMedia, UseCaseError
+from app.usecases.signing import SignedOutput, SignRequest, authorize
 from signer.errors import SigningError
 from signer.formats import SUPPORTED_FORMAT_NAMES, detect_format
 from signer.manifest import DigitalSourceType, GenerationRequest
-from verifier.label_types import Label
-from verifier.verdict import Verdict, VerdictState
 
 router = APIRouter(tags=["sign"])
 log = logging.getLogger("originmark.api")
@@ -96,6 +96,9 @@ async def sign(request: Request, key: SignKey, services: ServicesDep) -> Respons
     except SigningError as error:
         outcome = from_signing_error(error).code
         raise
+    except UseCaseError as error:
+        outcome = error.code
+        raise
     finally:
         services.metrics.signatures.labels(outcome).inc()
 
@@ -106,57 +109,49 @@ async def _sign(request: Request, key: ApiKey, services: Services) -> Response:
         form = await receive_form(request, spec=SIGN_FORM, spool=spool, max_bytes=settings.max_upload_bytes)
         upload = form.required_file("file")
         parent = form.optional_file("parent")
-        media_id = optional_media_id(form.text("media_id"))
-        generation = _generation_request(form, parent)
+        wanted = SignRequest(
+            tenant=key.tenant,
+            key_id=key.key_id,
+            generation=_generation_request(form, parent),
+            media_id=optional_media_id(form.text("media_id")),
+        )
         # The key's signing policy (403 signing_policy), before any work: a refusal signs, stores
         # and audits nothing.
-        key.signing_policy.check(generation)
+        authorize(key, wanted.generation)
         # Junk is refused (415) here, without taking one of the engine threads.
         await work.in_thread(detect_format, upload.path)
 
         destination = spool.folder("signed") / upload.path.name
-        result = await work.sign_file(services, source=upload.path, destination=destination, request=generation)
-        verdict, label = await work.verify_file(services, destination)
-        if not verdict.sha256:
-            # The worker was stopped (time or memory limit) on our own output: nothing exact to store.
-            raise service_unavailable("verifier_busy", "the signed output could not be verified in time; retry")
-        if verdict.state not in (VerdictState.TRUSTED, VerdictState.VALID):
-            # Found by tests/fuzz: the engine signs some malformed files (a JPEG with a repeated SOI,
-            # a RIFF header twice, a BMFF file not starting with ftyp) into output whose own
-            # credentials do not verify. Such a file is refused, never handed out as signed.
-            log.warning("a signed output verifies as %s: %s", verdict.state.value, verdict.reason)
-            raise unprocessable(
-                "unsignable_media",
-                f"the engine could not sign this file into one that verifies ({verdict.state.value}: "
-                f"{verdict.reason}); its structure is probably malformed: re-encode it and retry",
-                field="file",
-            )
-        entry = AuditEntry(
-            key_id=key.key_id,
-            signed_at=datetime.datetime.now(datetime.UTC),
+        result = await work.sign_file(
+            services, source=upload.path, destination=destination, request=wanted.generation
+        )
+        verdict, _label = await work.verify_file(services, destination)
+        output = SignedOutput(
             input_sha256=upload.sha256,
             output_sha256=verdict.sha256,
             manifest_label=result.manifest_label,
-            # The certificate this file was actually signed with (identities rotate under a running service).
-            certificate_fingerprint=result.certificate_fingerprint or services.engines.certificate_fingerprint,
-            generator=generation.generator_name,
-            generator_version=generation.generator_version,
-            media_id=media_id,
+            certificate_fingerprint=result.certificate_fingerprint,
         )
-        await work.in_thread(_record, services, verdict=verdict, label=label, media_id=media_id, entry=entry)
+        try:
+            # Refused unless the output verifies (found by tests/fuzz: the engine signs some
+            # malformed files into output whose own credentials do not verify).
+            await work.in_thread(services.signing.record, wanted, output, verdict)
+        except UnsignableMedia:
+            log.warning("a signed output verifies as %s: %s", verdict.state.value, verdict.reason)
+            raise
         # Opened before the spool folder is removed: the open file keeps its bytes until streamed.
-        output = destination.open("rb")
+        signed = destination.open("rb")
 
     headers = {
         "X-Content-SHA256": verdict.sha256,
-        "Content-Length": str(os.fstat(output.fileno()).st_size),
+        "Content-Length": str(os.fstat(signed.fileno()).st_size),
         "Content-Disposition": f'attachment; filename="{destination.name}"',
     }
     if result.manifest_label:
         headers["X-Manifest-Label"] = result.manifest_label
-    if media_id is not None:
-        headers["X-Media-Id"] = media_id
-    return StreamingResponse(_stream(output), media_type=result.format.mime, headers=headers)
+    if wanted.media_id is not None:
+        headers["X-Media-Id"] = wanted.media_id
+    return StreamingResponse(_stream(signed), media_type=result.format.mime, headers=headers)
 
 
 def _generation_request(form: UploadForm, parent: ReceivedFile | None) -> GenerationRequest:
@@ -168,17 +163,6 @@ def _generation_request(form: UploadForm, parent: ReceivedFile | None) -> Genera
         digital_source_type=DigitalSourceType.from_text(source_type) if source_type else None,
         title=form.text("title") or None,
         parent=parent.path if parent is not None else None,
-    )
-
-
-def _record(services: Services, *, verdict: Verdict, label: Label, media_id: str | None, entry: AuditEntry) -> None:
-    """The audit entry and the output's verdict in one transaction, committed before the response starts."""
-    services.store.record_signature(
-        entry=entry,
-        verdict=verdict,
-        label=label,
-        trust_fingerprint=services.engines.trust_fingerprint,
-        media_id=media_id,
     )
 
 

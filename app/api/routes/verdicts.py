@@ -1,11 +1,15 @@
-"""GET /v1/verdicts/{media_id} and GET /v1/verdicts/sha256/{hex}: a stored verdict, in full."""
+"""GET /v1/verdicts/{media_id} and GET /v1/verdicts/sha256/{hex}: a stored verdict, in full.
+
+Both are the caller's tenant's: a media id is looked up among its ids, a content hash among the
+bytes it submitted or signed (the verification cache is shared, what each tenant sent is not).
+"""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
 from app.api import work
-from app.api.deps import ReadAccess, ServicesDep
+from app.api.deps import ReadTenant, ServicesDep
 from app.api.errors import not_found
 from app.api.identifiers import check_media_id, check_sha256
 from app.api.services import Services
@@ -24,11 +28,12 @@ _RESPONSES = {200: {"model": StoredVerdictResponse}, **error_responses(401, 403,
     response_class=Response,
     responses=_RESPONSES,
 )
-async def verdict_by_sha256(sha256: str, _access: ReadAccess, services: ServicesDep) -> Response:
+async def verdict_by_sha256(sha256: str, tenant: ReadTenant, services: ServicesDep) -> Response:
     wanted = check_sha256(sha256)
-    stored = await work.in_thread(services.store.verdict_by_sha256, wanted)
+    # Only bytes this tenant submitted or signed: otherwise this read would tell anyone what others uploaded.
+    stored = await work.in_thread(services.store.verdict_by_sha256, tenant, wanted)
     if stored is None:
-        raise not_found(f"no verdict is stored for the content hash {wanted}")
+        raise not_found(f"no verdict is stored for the content hash {wanted} (among this tenant's submissions)")
     return _answer(services, stored)
 
 
@@ -38,9 +43,9 @@ async def verdict_by_sha256(sha256: str, _access: ReadAccess, services: Services
     response_class=Response,
     responses=_RESPONSES,
 )
-async def verdict_by_media_id(media_id: str, _access: ReadAccess, services: ServicesDep) -> Response:
+async def verdict_by_media_id(media_id: str, tenant: ReadTenant, services: ServicesDep) -> Response:
     wanted = check_media_id(media_id)
-    stored = await work.in_thread(services.store.verdict_by_media_id, wanted)
+    stored = await work.in_thread(services.store.verdict_by_media_id, tenant, wanted)
     if stored is None:
         raise not_found(f"no verdict is stored for the media id {wanted!r}")
     return _answer(services, stored)

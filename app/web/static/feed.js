@@ -18,6 +18,7 @@
   var pinTemplate = document.getElementById("cr-pin-template");
   var recentUrl = feed.getAttribute("data-recent-url");
   var verdictUrl = feed.getAttribute("data-verdict-url");
+  var verdictQuery = feed.getAttribute("data-verdict-query") || "";
   var isPublic = feed.getAttribute("data-public") === "true";
 
   var KINDS = ["ai_generated", "ai_edited", "captured", "credentials", "invalid", "none"];
@@ -63,7 +64,7 @@
 
   function addVerdictFacts(dl, mediaId, before) {
     var loading = fact(dl, "Signed", "Loading\u2026", before);
-    fetch(verdictUrl + encodeURIComponent(mediaId), { headers: { Accept: "application/json" } })
+    fetch(verdictUrl + encodeURIComponent(mediaId) + verdictQuery, { headers: { Accept: "application/json" } })
       .then(function (response) {
         if (!response.ok) {
           throw new Error(String(response.status));

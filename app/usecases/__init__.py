@@ -1,0 +1,7 @@
+"""One home per use case: the rules of "verify and record" and "sign and record" live here, once.
+
+The HTTP routes, the web page, the job workers and the CLI all call these; each caller only
+decides how to wait for the engines (the routes in bounded thread pools off the event loop,
+the jobs in their worker thread). The tenant the work is done for is part of every request
+object, so every store write names it.
+"""

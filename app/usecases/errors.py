@@ -1,0 +1,33 @@
+"""The use cases' own refusals. app/api/errors.py maps them to HTTP; app/jobs/tasks.py to job error codes."""
+
+from __future__ import annotations
+
+
+class UseCaseError(Exception):
+    """Base: `code` is the stable machine-readable name shared by the HTTP answer and the job record."""
+
+    code = "use_case_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class UnsignableMedia(UseCaseError):
+    """The engine signed the file into output whose own credentials do not verify (a malformed
+    source: found by tests/fuzz). Such output is never handed out or stored as signed."""
+
+    code = "unsignable_media"
+
+
+class OutputVerificationStopped(UseCaseError):
+    """The signed output could not be verified in time (the verifier worker was stopped at a
+    limit): nothing exact to store. Transient: retry."""
+
+    code = "verifier_busy"
+
+
+class KeyRevoked(UseCaseError):
+    """The API key that asked for the work is revoked (a queued job re-reads its key before every attempt)."""
+
+    code = "key_revoked"

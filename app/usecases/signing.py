@@ -1,0 +1,106 @@
+"""Sign and record: who may sign what, what counts as a signed output, and what is recorded.
+
+Rules (the same for POST /v1/sign and sign jobs; the in-process CLI is the operator itself and
+records nothing):
+- the key must be active and its signing policy must allow the claim (generator, effective
+  digital source type), checked before any work and again before every job attempt;
+- the signed output is verified like any upload; unless it verifies (trusted or valid) it is
+  refused (`unsignable_media`), and an output whose verification was stopped is not recorded;
+- the audit entry (who, which tenant, what was claimed, input and output hashes, certificate)
+  and the output's verdict under the tenant's media id commit in one transaction.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import Connection
+
+from app.store.interface import ApiKey, AuditEntry, SignatureRecords, StoredVerdict
+from app.usecases.errors import KeyRevoked, OutputVerificationStopped, UnsignableMedia
+from signer.manifest import GenerationRequest
+from verifier.label import label_for
+from verifier.verdict import Verdict, VerdictState
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SignRequest:
+    tenant: str
+    key_id: str | None  # the API key that asked (for the audit log)
+    generation: GenerationRequest
+    media_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SignedOutput:
+    """What the engine made: the hashes of what went in and came out, and the manifest's identity."""
+
+    input_sha256: str
+    output_sha256: str
+    manifest_label: str | None
+    certificate_fingerprint: str | None  # None: the engine did not say (the active identity's is recorded)
+
+
+def authorize(key: ApiKey | None, generation: GenerationRequest) -> None:
+    """KeyRevoked, or SigningNotPermitted (a SigningError: 403 signing_policy) for a claim the key's
+    policy does not allow; None for an allowed request."""
+    if key is None or not key.active:
+        raise KeyRevoked("the API key that asked for this signature is revoked or no longer exists")
+    key.signing_policy.check(generation)
+
+
+def accepted_output(verdict: Verdict) -> Verdict:
+    """The signed output's verdict, when the output may be handed out as signed."""
+    if not verdict.sha256:
+        raise OutputVerificationStopped("the signed output could not be verified in time; retry")
+    if verdict.state not in (VerdictState.TRUSTED, VerdictState.VALID):
+        raise UnsignableMedia(
+            f"the engine could not sign this file into one that verifies ({verdict.state.value}: "
+            f"{verdict.reason}); its structure is probably malformed: re-encode it and retry"
+        )
+    return verdict
+
+
+class SignAndRecord:
+    """Records a signature; thread-safe (holds only immutable parts)."""
+
+    def __init__(
+        self, *, store: SignatureRecords, trust_fingerprint: str, certificate_fingerprint: Callable[[], str]
+    ) -> None:
+        self._store = store
+        self._trust_fingerprint = trust_fingerprint
+        self._certificate_fingerprint = certificate_fingerprint  # the active identity's, when a result names none
+
+    def record(
+        self,
+        request: SignRequest,
+        output: SignedOutput,
+        verdict: Verdict,
+        *,
+        in_same_transaction: Callable[[Connection], None] | None = None,
+    ) -> StoredVerdict:
+        """The audit entry and the output's verdict (checked by `accepted_output`), in one transaction."""
+        verdict = accepted_output(verdict)
+        generation = request.generation
+        entry = AuditEntry(
+            key_id=request.key_id,
+            signed_at=datetime.datetime.now(datetime.UTC),
+            input_sha256=output.input_sha256,
+            output_sha256=verdict.sha256,
+            manifest_label=output.manifest_label,
+            certificate_fingerprint=output.certificate_fingerprint or self._certificate_fingerprint(),
+            generator=generation.generator_name,
+            generator_version=generation.generator_version,
+            media_id=request.media_id,
+        )
+        return self._store.record_signature(
+            tenant=request.tenant,
+            entry=entry,
+            verdict=verdict,
+            label=label_for(verdict),
+            trust_fingerprint=self._trust_fingerprint,
+            media_id=request.media_id,
+            in_same_transaction=in_same_transaction,
+        )

@@ -1,0 +1,109 @@
+"""Verify and record: an upload's verdict and label, answered from the store when the same bytes
+were verified under the same trust configuration, stored under the tenant's media id otherwise.
+
+Rules (the same for POST /v1/verify, the public page, verify jobs and `verify --server`):
+- the verification cache is keyed by content SHA-256 and shared by every tenant (a verdict is a
+  fact about bytes); a caller that sends the bytes may be answered from it;
+- answering or storing records that the tenant submitted those bytes (so it may later read the
+  verdict by hash) and points the tenant's media id, if given, at them; nothing of another
+  tenant's is touched;
+- a verdict without a hash (the worker was stopped at a time or memory limit) is answered with
+  the upload's hash but never stored, so the next upload of the same bytes is tried again;
+- the public page (tenant None) stores nothing unless the operator asked it to, and never under
+  a media id.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import Connection
+
+from app.store.interface import VerdictStore
+from verifier.label import label_for
+from verifier.label_types import Label
+from verifier.verdict import Verdict
+
+# The engine call: the file, and its SHA-256 when the caller hashed it on its way in.
+VerifyEngine = Callable[[Path, str | None], Verdict]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VerifyRequest:
+    tenant: str | None  # the caller's tenant; None: the public page (nobody's submission)
+    sha256: str | None = None  # of the file, when hashed on its way in (uploads)
+    media_id: str | None = None
+    refresh: bool = False  # verify again even when these bytes are in the store
+    record: bool = True  # store the verdict (the public page stores only when the operator says so)
+
+    def __post_init__(self) -> None:
+        if self.media_id is not None and self.tenant is None:
+            raise ValueError("a media id belongs to a tenant")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VerifyOutcome:
+    verdict: Verdict
+    label: Label
+    cached: bool  # answered from the store
+    stored: bool  # the verdict is in the store now (for this tenant, when there is one)
+
+
+class VerifyAndRecord:
+    """The use case's rules around the engine call; thread-safe (holds only immutable parts)."""
+
+    def __init__(self, *, store: VerdictStore, trust_fingerprint: str) -> None:
+        self._store = store
+        self._trust_fingerprint = trust_fingerprint
+
+    def run(self, request: VerifyRequest, path: Path, *, verify: VerifyEngine) -> VerifyOutcome:
+        """The whole flow in this thread. The routes call the two steps around their own bounded
+        engine call instead; jobs call `record` after reading the object themselves."""
+        if not request.refresh:
+            cached = self.from_store(request)
+            if cached is not None:
+                return cached
+        verdict = verify(path, request.sha256)
+        return self.record(request, verdict, label_for(verdict))
+
+    def from_store(self, request: VerifyRequest) -> VerifyOutcome | None:
+        """The stored answer for these bytes under the current trust configuration, recorded as
+        the tenant's submission (and under its media id); None when they must be verified."""
+        if request.sha256 is None or not request.record:
+            return None
+        stored = self._store.cached_verdict(request.sha256)
+        if stored is None or stored.trust_fingerprint != self._trust_fingerprint:
+            return None
+        if request.tenant is not None:
+            self._store.record_submission(tenant=request.tenant, stored=stored, media_id=request.media_id)
+        return VerifyOutcome(verdict=stored.verdict, label=stored.label, cached=True, stored=True)
+
+    def record(
+        self,
+        request: VerifyRequest,
+        verdict: Verdict,
+        label: Label,
+        *,
+        in_same_transaction: Callable[[Connection], None] | None = None,
+    ) -> VerifyOutcome:
+        """Store a fresh verdict (when it has a hash and the request records); `in_same_transaction`
+        writes alongside it (a job marked succeeded)."""
+        if not verdict.sha256:
+            # A stopped worker could not say which bytes it read: answer with the upload's hash, store nothing.
+            return VerifyOutcome(
+                verdict=dataclasses.replace(verdict, sha256=request.sha256 or ""), label=label, cached=False, stored=False
+            )
+        if not request.record:
+            return VerifyOutcome(verdict=verdict, label=label, cached=False, stored=False)
+        self._store.save_verdict(
+            tenant=request.tenant,
+            verdict=verdict,
+            label=label,
+            trust_fingerprint=self._trust_fingerprint,
+            media_id=request.media_id,
+            in_same_transaction=in_same_transaction,
+        )
+        return VerifyOutcome(verdict=verdict, label=label, cached=False, stored=True)
