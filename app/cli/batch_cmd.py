@@ -37,6 +37,7 @@ from rich.text import Text
 from app.cli.render import label_style, make_console, safe_text, state_style
 from app.cli.verify_output import csv_cell, json_text
 from app.errors import EXIT_INVALID, EXIT_OK, EXIT_USAGE_OR_IO, user_message
+from app.store.interface import DEFAULT_TENANT
 
 batch_app = typer.Typer(help="Verify every object under an S3 prefix or folder as jobs, and report on them.",
                         no_args_is_help=True)
@@ -58,8 +59,14 @@ def batch_verify(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     timeout: Annotated[float, typer.Option("--timeout", min=1, help="With --wait: give up waiting after this "
                                                                      "many seconds (the jobs go on).")] = 3600,
+    tenant: Annotated[str, typer.Option("--tenant", metavar="NAME", help="The tenant the jobs act for: their "
+                                        "verdicts are its submissions.")] = DEFAULT_TENANT,
 ) -> None:
-    """Queue a verify job for every object under URI; print the batch id."""
+    """Queue a verify job for every object under URI; print the batch id.
+
+    The operator's command: it lists and reads storage with the service's own credentials, whatever
+    the tenant's object prefixes (those bound what the tenant's API keys may name).
+    """
     from app.jobs import batches
     from app.jobs.queue import is_queue_database
     from app.objects.errors import ObjectStoreError
@@ -78,7 +85,12 @@ def batch_verify(
             runner = stack.enter_context(_Runner(settings, queued=queued))
             prefix = runner.objects.parse(uri)
             runner.objects.list_page(prefix, page_size=1)  # refused (outside the folder, no bucket) before a batch exists
-            batch_id = batches.create_batch(runner.engine, prefix)
+            if runner.store.tenant(tenant) is None:
+                raise LookupError(f"there is no tenant {tenant!r:.80}; `originmark tenants list` shows them")
+            batch_id = batches.create_batch(runner.engine, prefix, tenant=tenant)
+        except LookupError as error:
+            _error(err, str(error))
+            raise typer.Exit(EXIT_USAGE_OR_IO) from None
         except ObjectStoreError as error:
             _error(err, getattr(error, "message", str(error)))
             raise typer.Exit(EXIT_USAGE_OR_IO) from None
@@ -91,7 +103,7 @@ def batch_verify(
             listing = progress.add_task("Submitting", total=None) if progress else None
             try:
                 for item in batches.submit_batch(
-                    runner.engine, batch_id=batch_id, objects=runner.objects, prefix=prefix,
+                    runner.engine, batch_id=batch_id, tenant=tenant, objects=runner.objects, prefix=prefix,
                     max_source_bytes=settings.jobs_max_source_bytes, enqueue=runner.enqueue, started=runner.started,
                 ):
                     if item.skipped is not None:

@@ -58,12 +58,23 @@ def test_malformed_authorization_header(client, header):
 
 def test_public_label_reads_need_no_key(make_client, store, api_keys):
     public = make_client(public_label_reads=True)
-    labels = public.get("/v1/labels?media_id=a")
+    labels = public.get("/v1/labels?media_id=a&tenant=default")
     assert labels.status_code == 200 and labels.json() == {"labels": {"a": None}}
     assert labels.headers["cache-control"] == "public, max-age=60"
     assert "vary" not in labels.headers
-    assert public.post("/v1/labels:batch", json=["a"]).status_code == 200
-    assert_error(public.get("/v1/verdicts/a"), 404, "not_found")  # readable, just unknown
+    assert public.post("/v1/labels:batch?tenant=default", json=["a"]).status_code == 200
+    assert_error(public.get("/v1/verdicts/a?tenant=default"), 404, "not_found")  # readable, just unknown
+
+
+def test_public_label_reads_name_the_tenant(make_client):
+    public = make_client(public_label_reads=True)
+    assert_error(public.get("/v1/labels?media_id=a"), 422, "tenant_required")
+    assert_error(public.post("/v1/labels:batch", json=["a"]), 422, "tenant_required")
+    assert_error(public.get("/v1/labels/recent"), 422, "tenant_required")
+    assert_error(public.get("/v1/verdicts/a"), 422, "tenant_required")
+    # A name that is no tenant's reads as a tenant without media: nothing confirms who exists.
+    unknown = public.get("/v1/labels?media_id=a&tenant=no-such-tenant")
+    assert unknown.status_code == 200 and unknown.json() == {"labels": {"a": None}}
 
 
 def test_signing_is_never_public(make_client):

@@ -97,7 +97,7 @@ def test_router_errors_are_json(client, method, path, status, code):
 class _BrokenLabelStore(SqlStore):
     """A real store whose label read fails as a bug would (an exception no handler knows)."""
 
-    def labels_json_for(self, media_ids):
+    def labels_json_for(self, tenant, media_ids):
         raise RuntimeError("secret internal detail /srv/data")
 
 
@@ -105,7 +105,7 @@ def test_an_unexpected_error_is_a_json_500_without_details(make_client, database
     with _BrokenLabelStore(engine=open_store(database_url).engine) as broken:
         client = make_client(store=broken, public_label_reads=True)
         with caplog.at_level(logging.ERROR, logger="originmark.api"):
-            response = client.get("/v1/labels?media_id=a")
+            response = client.get("/v1/labels?media_id=a&tenant=default")
     error = assert_error(response, 500, "internal_error")
     assert "secret" not in response.text and "RuntimeError" not in response.text
     assert error["message"] == "internal error; see the server log"

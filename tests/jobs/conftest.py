@@ -11,6 +11,7 @@ import httpx
 import sqlalchemy as sa
 import pytest
 
+from app.wiring import build_job_runtime
 from app.api.main import create_app
 from app.api.services import Engines, build_engines
 from app.jobs.tasks import JobRuntime
@@ -86,10 +87,19 @@ def settings(jobs_base_settings, pg_url) -> Settings:
 
 
 @pytest.fixture
-def store(pg_url) -> Iterator[SqlStore]:
+def store(pg_url, jobs_base_settings) -> Iterator[SqlStore]:
     opened = open_store(pg_url)
+    # The jobs here act for the default tenant, which may use the whole local objects folder
+    # (the `s3` fixture adds each test's bucket); tests/security/test_tenants.py covers refusals.
+    grant_object_prefixes(opened, jobs_base_settings.objects_dir.as_uri() + "/")
     yield opened
     opened.close()
+
+
+def grant_object_prefixes(store: SqlStore, *prefixes: str, tenant: str = "default") -> None:
+    current = store.tenant(tenant)
+    assert current is not None
+    store.set_object_prefixes(tenant, [*current.object_prefixes, *prefixes])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,16 +125,18 @@ def http(settings, store, jobs_engines) -> Iterator[httpx.Client]:
 
 
 @pytest.fixture
-def s3(jobs_s3_server):
-    """(store, bucket): a fresh bucket per test."""
+def s3(jobs_s3_server, store):
+    """(store, bucket): a fresh bucket per test, which the default tenant may use."""
     object_store = jobs_s3_server.store()
-    return object_store, jobs_s3_server.new_bucket(object_store)
+    bucket = jobs_s3_server.new_bucket(object_store)
+    grant_object_prefixes(store, f"s3://{bucket}/")
+    return object_store, bucket
 
 
 @pytest.fixture
 def drain_queue(settings, store, jobs_engines) -> Callable[[], None]:
     """Run a real procrastinate worker (in this thread) until the queue is empty."""
-    runtime = JobRuntime(settings=settings, store=store, objects=build_object_stores(settings), engines=jobs_engines)
+    runtime = build_job_runtime(settings, store=store, objects=build_object_stores(settings), engines=jobs_engines)
 
     def drain() -> None:
         # A worker with wait=False stops once nothing is due; a retry is due again at once

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from app.wiring import build_job_runtime
 from app.api.main import create_app
 from app.objects.errors import ObjectNotFound
 from app.objects.location import ObjectLocation, Scheme
@@ -19,6 +20,7 @@ from app.store.migrate import upgrade_database
 from app.store.sql import open_store
 from tests.api.helpers import jpeg_bytes, serve_in_thread
 
+from .conftest import grant_object_prefixes
 from .test_verify_jobs import _auth, _wait_done
 
 
@@ -60,7 +62,7 @@ def test_an_uploaded_file_is_signed_into_the_destination_and_its_staged_copy_rem
     _drain(settings, store, jobs_engines)
     done = _wait_done(http_s3_own, keys.read, first.json()["job_id"])
     assert done["status"] == "succeeded", done
-    assert done["source"].startswith(f"s3://{bucket}/own/job-uploads/")
+    assert done["source"] == f"upload:sha256:{hashlib.sha256(data).hexdigest()}"  # never the staging path
     with object_store.open_read(ObjectLocation(Scheme.S3, "signed/up.jpg", bucket)) as reader:
         signed = reader.read()
     assert hashlib.sha256(signed).hexdigest() == done["result"]["sha256"]
@@ -101,6 +103,7 @@ def test_an_uploaded_file_is_verified_on_sqlite_by_the_server_itself(jobs_base_s
 def test_a_staged_upload_of_a_job_that_failed_for_good_is_removed_too(own_bucket, store, jobs_engines, keys):
     """A sign job whose every attempt fails (the destination bucket does not exist) still frees its upload."""
     object_store, bucket, settings = own_bucket
+    grant_object_prefixes(store, "s3://no-such-bucket-here/")  # allowed, but missing: every attempt fails
     token = store.create_key(name="signer", scopes=frozenset({Scope.SIGN}))[1]
     app = create_app(settings, store=store, engines=jobs_engines)
     with serve_in_thread(app) as base_url, httpx.Client(base_url=base_url, timeout=60) as client:
@@ -174,7 +177,7 @@ def _drain(settings, store, jobs_engines) -> None:
     from app.jobs.worker import run_worker
     from app.objects.factory import build_object_stores
 
-    runtime = JobRuntime(settings=settings, store=store, objects=build_object_stores(settings), engines=jobs_engines)
+    runtime = build_job_runtime(settings, store=store, objects=build_object_stores(settings), engines=jobs_engines)
     for _ in range(10):
         asyncio.run(run_worker(settings, runtime, concurrency=2, wait=False, install_signal_handlers=False))
         with store.engine.connect() as connection:
@@ -190,7 +193,7 @@ def test_release_deletes_only_what_staging_made(tmp_path):
 
     store = LocalFolderStore(root=tmp_path)
     own = parse_object_uri(tmp_path.as_uri() + "/")
-    name = staging.upload_name(kind="verify", content_sha256="a" * 64, media_id=None, destination=None, params=None)
+    name = staging.upload_name(tenant="default", kind="verify", content_sha256="a" * 64, media_id=None, destination=None, params=None)
     staged = staging.staged_location(own, name)
     store.put(staged, io.BytesIO(b"bytes"))
     theirs = own.with_key(own.key + "job-uploads/not-a-hash.jpg")

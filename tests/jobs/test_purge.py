@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
+from app.wiring import build_job_runtime
 from app.cli import cli
 from app.jobs.purge import PURGE_TASK, purge_job_records, register_periodic_purge
 from app.jobs.queue import libpq_conninfo
@@ -116,7 +117,7 @@ def _insert_batch(connection: sa.Connection, job_ids: list[str], *, days_ago: fl
 
 
 def _runtime(settings, store, jobs_engines) -> JobRuntime:
-    return JobRuntime(settings=settings, store=store, objects=build_object_stores(settings), engines=jobs_engines)
+    return build_job_runtime(settings, store=store, objects=build_object_stores(settings), engines=jobs_engines)
 
 
 async def _until(condition, *, seconds: float, what: str) -> None:

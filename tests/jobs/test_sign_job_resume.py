@@ -9,9 +9,11 @@ import io
 
 import pytest
 
+from app.wiring import build_job_runtime
 from app.jobs import records
 from app.jobs.records import JobKind, JobStatus
 from app.jobs.tasks import JobRuntime, run_sign_job
+from app.store.interface import Scope
 from app.objects.errors import ObjectNotFound
 from app.objects.factory import build_object_stores
 from app.objects.location import ObjectLocation, Scheme
@@ -70,10 +72,11 @@ class Engines:
 
 def _submit(store, source: str, destination: str) -> str:
     params = {"generator": "TestGen", "generator_version": "1", "digital_source_type": None, "title": None}
+    key, _token = store.create_key(name="signer", scopes=frozenset({Scope.SIGN}))  # re-read before each attempt
     submitted = records.submit(
-        tenant="default",
-        store.engine, kind=JobKind.SIGN, source=source, media_id="resume-1", key=hashlib.sha256(destination.encode()).hexdigest(),
-        destination=destination, params=params, key_id=None, enqueue=lambda _connection, _job_id: None,
+        store.engine, tenant="default", kind=JobKind.SIGN, source=source, media_id="resume-1",
+        key=hashlib.sha256(destination.encode()).hexdigest(), destination=destination, params=params,
+        key_id=key.key_id, enqueue=lambda _connection, _job_id: None,
     )
     return submitted.job.id
 
@@ -95,7 +98,7 @@ def test_a_worker_killed_after_the_upload_leaves_a_job_that_finishes_without_sig
     object_store, bucket, signer, engines, objects = parts
     job_id = _submit(store, f"s3://{bucket}/gen/in.jpg", f"s3://{bucket}/signed/out.jpg")
 
-    dying = JobRuntime(settings=settings, store=DiesOnCommit(store), objects=objects, engines=engines)
+    dying = build_job_runtime(settings, store=DiesOnCommit(store), objects=objects, engines=engines)
     with pytest.raises(WorkerDied):
         run_sign_job(dying, job_id, previous_attempts=0)
     delivered = _read(object_store, bucket, "signed/out.jpg")
@@ -105,7 +108,7 @@ def test_a_worker_killed_after_the_upload_leaves_a_job_that_finishes_without_sig
     assert [e for e in store.entries(limit=10) if e.media_id == "resume-1"] == []
 
     # The stalled-job recovery hands the job to another worker.
-    run_sign_job(JobRuntime(settings=settings, store=store, objects=objects, engines=engines), job_id, previous_attempts=1)
+    run_sign_job(build_job_runtime(settings, store=store, objects=objects, engines=engines), job_id, previous_attempts=1)
     done = records.get(store.engine, job_id)
     assert done.status is JobStatus.SUCCEEDED
     assert signer.signatures == 1  # not signed again
@@ -122,7 +125,7 @@ def test_a_worker_killed_during_the_upload_delivered_nothing_so_the_retry_signs(
     object_store, bucket, signer, engines, objects = parts
     job_id = _submit(store, f"s3://{bucket}/gen/in.jpg", f"s3://{bucket}/signed/up.jpg")
 
-    dying = JobRuntime(settings=settings, store=store, objects=DiesDuringUpload(objects), engines=engines)
+    dying = build_job_runtime(settings, store=store, objects=DiesDuringUpload(objects), engines=engines)
     with pytest.raises(WorkerDied):
         run_sign_job(dying, job_id, previous_attempts=0)
     first = records.get(store.engine, job_id).signed_output
@@ -130,7 +133,7 @@ def test_a_worker_killed_during_the_upload_delivered_nothing_so_the_retry_signs(
     with pytest.raises(ObjectNotFound):
         object_store.stat(ObjectLocation(Scheme.S3, "signed/up.jpg", bucket))
 
-    run_sign_job(JobRuntime(settings=settings, store=store, objects=objects, engines=engines), job_id, previous_attempts=1)
+    run_sign_job(build_job_runtime(settings, store=store, objects=objects, engines=engines), job_id, previous_attempts=1)
     done = records.get(store.engine, job_id)
     assert done.status is JobStatus.SUCCEEDED and signer.signatures == 2
     delivered = _read(object_store, bucket, "signed/up.jpg")
@@ -144,11 +147,11 @@ def test_a_destination_replaced_since_the_recorded_signature_is_signed_again(set
     object_store, bucket, signer, engines, objects = parts
     job_id = _submit(store, f"s3://{bucket}/gen/in.jpg", f"s3://{bucket}/signed/re.jpg")
     with pytest.raises(WorkerDied):
-        run_sign_job(JobRuntime(settings=settings, store=DiesOnCommit(store), objects=objects, engines=engines),
+        run_sign_job(build_job_runtime(settings, store=DiesOnCommit(store), objects=objects, engines=engines),
                      job_id, previous_attempts=0)
     object_store.put(ObjectLocation(Scheme.S3, "signed/re.jpg", bucket), io.BytesIO(b"someone else's bytes"))
 
-    run_sign_job(JobRuntime(settings=settings, store=store, objects=objects, engines=engines), job_id, previous_attempts=1)
+    run_sign_job(build_job_runtime(settings, store=store, objects=objects, engines=engines), job_id, previous_attempts=1)
     done = records.get(store.engine, job_id)
     assert done.status is JobStatus.SUCCEEDED and signer.signatures == 2
     assert hashlib.sha256(_read(object_store, bucket, "signed/re.jpg")).hexdigest() == done.sha256

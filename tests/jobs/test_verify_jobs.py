@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from app.jobs.schema import jobs as jobs_table
 from app.objects.location import ObjectLocation, Scheme
+from tests.jobs.conftest import grant_object_prefixes
 from tests.api.helpers import jpeg_bytes
 from tests.support import libpq_url
 
@@ -135,6 +136,7 @@ def test_on_sqlite_jobs_run_in_the_server_process(jobs_base_settings, jobs_engin
     url = f"sqlite:///{tmp_path}/jobs.db"
     upgrade_database(url)
     with open_store(url) as sqlite_store:
+        grant_object_prefixes(sqlite_store, uri.rsplit("/", 1)[0] + "/")
         token = sqlite_store.create_key(name="all", scopes=frozenset({Scope.VERIFY, Scope.READ}))[1]
         app = create_app(jobs_base_settings.model_copy(update={"database_url": url}), store=sqlite_store, engines=jobs_engines)
         with serve_in_thread(app) as base_url, httpx.Client(base_url=base_url, timeout=30) as client:
@@ -164,13 +166,12 @@ def test_the_job_row_and_the_queue_job_commit_together(settings, store, pg_url):
     import pytest
 
     with pytest.raises(RuntimeError):
-        records.submit(tenant="default", store.engine, kind=JobKind.VERIFY, source="s3://b/k", media_id=None, key="k", enqueue=defer_then_fail)
+        records.submit(store.engine, tenant="default", kind=JobKind.VERIFY, source="s3://b/k", media_id=None, key="k", enqueue=defer_then_fail)
     with psycopg.connect(libpq_url(pg_url)) as connection:
         assert connection.execute("SELECT count(*) FROM procrastinate_jobs").fetchone()[0] == 0
         assert connection.execute("SELECT count(*) FROM originmark_jobs").fetchone()[0] == 0
     submitted = records.submit(
-        tenant="default",
-        store.engine,
+        store.engine, tenant="default",
         kind=JobKind.VERIFY,
         source="s3://b/k",
         media_id=None,

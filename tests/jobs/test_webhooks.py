@@ -20,6 +20,7 @@ import pytest
 import sqlalchemy as sa
 from pydantic import SecretStr
 
+from app.wiring import build_job_runtime
 from app.jobs import records
 from app.jobs.records import JobKind, JobStatus
 from app.jobs.schema import jobs as jobs_table
@@ -34,12 +35,16 @@ from app.jobs.webhook_signing import (
 )
 from app.jobs.webhook_targets import MAX_URL_LENGTH, WebhookAllowlist, WebhookUrlRefused
 from app.objects.location import ObjectLocation, Scheme
+from app.jobs.tenant_secrets import tenant_webhook_secret
+from tests.jobs.conftest import grant_object_prefixes
 from tests.api.helpers import jpeg_bytes
 from tests.support import libpq_url
 
 from .test_verify_jobs import _auth, _put, _wait_done
 
-SECRET = "whsec-test-0123456789"
+SECRET = "whsec-test-0123456789"  # the operator's (ORIGINMARK_WEBHOOK_SECRET)
+# What the default tenant's receivers check with (app/jobs/tenant_secrets.py): derived, never the operator's.
+TENANT_SECRET = tenant_webhook_secret(SECRET, tenant="default", generation=1)
 
 
 # --- a real receiver on loopback ---
@@ -151,7 +156,8 @@ def _assert_signed(received: Received) -> None:
     assert received.method == "POST"
     assert received.headers["content-type"] == "application/json"
     header = received.headers[SIGNATURE_HEADER.lower()]
-    assert verify_signature(secret=SECRET, body=received.body, header=header) is SignatureCheck.VALID
+    assert verify_signature(secret=TENANT_SECRET, body=received.body, header=header) is SignatureCheck.VALID
+    assert verify_signature(secret=SECRET, body=received.body, header=header) is SignatureCheck.MISMATCH
     assert header.startswith(f"t={received.headers[TIMESTAMP_HEADER.lower()]},v1=")
     assert len(received.headers[DELIVERY_HEADER.lower()]) == 32
 
@@ -267,8 +273,8 @@ def test_a_verify_job_posts_one_signed_succeeded_event(http, keys, s3, store, pg
     # Anything changed, and the helper says so.
     tampered = received.body.replace(b'"job.succeeded"', b'"job.failed"')
     header = received.headers[SIGNATURE_HEADER.lower()]
-    assert verify_signature(secret=SECRET, body=tampered, header=header) is SignatureCheck.MISMATCH
-    assert verify_signature(secret=SECRET + "x", body=received.body, header=header) is SignatureCheck.MISMATCH
+    assert verify_signature(secret=TENANT_SECRET, body=tampered, header=header) is SignatureCheck.MISMATCH
+    assert verify_signature(secret=TENANT_SECRET + "x", body=received.body, header=header) is SignatureCheck.MISMATCH
     # One delivery, queued once; the queue job ended well. Running the worker again sends nothing.
     assert _webhook_queue_jobs(pg_url) == [("succeeded", 1)]  # procrastinate counts runs
     drain_queue()
@@ -402,7 +408,7 @@ def test_a_host_removed_from_the_allowlist_before_delivery_is_not_called(
         "/v1/jobs/verify", json={"source": uri, "webhook_url": receiver.url()}, headers=_auth(keys.verify)
     ).json()["job_id"]
     shrunk = settings.model_copy(update={"webhook_hosts": "hooks.example.com"})  # the operator removed it
-    runtime = JobRuntime(settings=shrunk, store=store, objects=build_object_stores(shrunk), engines=jobs_engines)
+    runtime = build_job_runtime(shrunk, store=store, objects=build_object_stores(shrunk), engines=jobs_engines)
     for _ in range(3):
         asyncio.run(run_worker(shrunk, runtime, concurrency=2, wait=False, install_signal_handlers=False))
     assert _wait_done(http, keys.read, job_id)["status"] == "succeeded"
@@ -415,8 +421,7 @@ def test_the_delivery_is_queued_in_the_transaction_that_makes_the_job_final(sett
     from app.jobs.webhooks import on_job_final
 
     submitted = records.submit(
-        tenant="default",
-        store.engine, kind=JobKind.VERIFY, source="s3://b/k", media_id=None, key="k",
+        store.engine, tenant="default", kind=JobKind.VERIFY, source="s3://b/k", media_id=None, key="k",
         enqueue=lambda connection, job_id: None, webhook_url=receiver.url(),
     )
     job_id = submitted.job.id
@@ -435,8 +440,7 @@ def test_the_delivery_is_queued_in_the_transaction_that_makes_the_job_final(sett
     assert args["job_id"] == job_id and len(args["delivery_id"]) == 32
     # A non-final failure queues nothing; the final one (a job without a webhook: nothing either).
     other = records.submit(
-        tenant="default",
-        store.engine, kind=JobKind.VERIFY, source="s3://b/k2", media_id=None, key="k2",
+        store.engine, tenant="default", kind=JobKind.VERIFY, source="s3://b/k2", media_id=None, key="k2",
         enqueue=lambda connection, job_id: None,
     ).job.id
     records.mark_attempt_failed(store.engine, other, final=True, code="x", message="y", on_final=on_job_final)
@@ -486,6 +490,7 @@ def test_on_sqlite_the_server_posts_the_event_itself_with_retries(jobs_base_sett
     upgrade_database(url)
     embedded_settings = jobs_base_settings.model_copy(update={"database_url": url, **_webhook_settings(receiver)})
     with open_store(url) as sqlite_store:
+        grant_object_prefixes(sqlite_store, uri.rsplit("/", 1)[0] + "/")
         token = sqlite_store.create_key(name="all", scopes=frozenset({Scope.VERIFY, Scope.READ}))[1]
         app = create_app(embedded_settings, store=sqlite_store, engines=jobs_engines)
         with serve_in_thread(app) as base_url, httpx.Client(base_url=base_url, timeout=30) as client:
@@ -539,6 +544,7 @@ def test_on_sqlite_a_webhook_pending_when_the_server_stops_is_sent_by_the_next_o
             return connection.execute(sa.text("SELECT webhook_pending FROM originmark_jobs")).scalars().all()
 
     with open_store(url) as sqlite_store:
+        grant_object_prefixes(sqlite_store, uri.rsplit("/", 1)[0] + "/")
         token = sqlite_store.create_key(name="all", scopes=frozenset({Scope.VERIFY, Scope.READ}))[1]
         app = create_app(embedded_settings, store=sqlite_store, engines=jobs_engines)
         with serve_in_thread(app) as base_url, httpx.Client(base_url=base_url, timeout=30) as client:

@@ -17,6 +17,7 @@ import psycopg
 import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
 
+from app.wiring import build_job_runtime
 from app.jobs.metrics import WorkerMetrics, read_queue_depths, serve_metrics
 from app.jobs.queue import QUEUE, libpq_conninfo
 from app.jobs.tasks import JobRuntime
@@ -58,7 +59,7 @@ def _scrape(url: str) -> dict:
 
 
 def _drain_with(metrics: WorkerMetrics, settings, store, jobs_engines) -> None:
-    runtime = JobRuntime(settings=settings, store=store, objects=build_object_stores(settings), engines=jobs_engines)
+    runtime = build_job_runtime(settings, store=store, objects=build_object_stores(settings), engines=jobs_engines)
     for _ in range(10):
         asyncio.run(run_worker(settings, runtime, concurrency=2, wait=False, install_signal_handlers=False, metrics=metrics))
         with store.engine.connect() as connection:

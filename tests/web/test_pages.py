@@ -165,13 +165,15 @@ def test_a_hostile_upload_file_name_is_cleaned(client, media):
 def test_nothing_is_stored_unless_the_setting_says_so(client, serve, store, media, engines):
     _is_page(client.post("/", files=file_part(media.ai)))
     sha256 = engines.verifier.verify_file(media.ai).sha256
-    assert store.verdict_by_sha256("default", sha256) is None
+    assert store.cached_verdict(sha256) is None
     assert store.recent_labels("default", 10) == []
 
     serve(web_store_uploads=True)
     html = _is_page(client.post("/", files=file_part(media.ai)))
     assert "Yes, by its content hash" in html
-    stored = store.verdict_by_sha256("default", sha256)
+    # In the shared verification cache, but nobody's submission: no tenant reads it by hash.
+    assert store.verdict_by_sha256("default", sha256) is None
+    stored = store.cached_verdict(sha256)
     assert stored is not None and stored.label.text == "AI-generated"
     assert store.recent_labels("default", 10) == []  # stored by content hash, under no media id
 
@@ -251,5 +253,9 @@ def test_the_feed_page_says_when_label_reads_are_not_public(serve, client):
     html = _is_page(client.get("/feed"))
     assert "Label reads are not public" not in html
     assert 'data-public="true"' in html
-    assert 'data-recent-url="/v1/labels/recent?limit=24"' in html
+    assert 'data-recent-url="/v1/labels/recent?limit=24&amp;tenant=default"' in html
+    assert 'data-verdict-query="?tenant=default"' in html
+    other = _is_page(client.get("/feed?tenant=acme-ai"))  # one tenant's public feed
+    assert 'data-recent-url="/v1/labels/recent?limit=24&amp;tenant=acme-ai"' in other
+    assert client.get("/feed?tenant=../x").status_code == 404
     assert '<template id="cr-pin-template">' in html

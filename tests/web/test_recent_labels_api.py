@@ -24,7 +24,7 @@ def three_items(store, engines, media) -> list[str]:
 
 def test_public_reads_answer_the_newest_items_first_without_a_key(serve, client, three_items, engines, media):
     serve(public_label_reads=True)
-    response = client.get("/v1/labels/recent", params={"limit": 2})
+    response = client.get("/v1/labels/recent", params={"limit": 2, "tenant": "default"})
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "application/json"
     assert response.headers["cache-control"] == "public, max-age=10"
@@ -40,7 +40,7 @@ def test_public_reads_answer_the_newest_items_first_without_a_key(serve, client,
 
 def test_the_default_limit_is_twenty_and_an_empty_store_answers_no_items(serve, client):
     serve(public_label_reads=True)
-    assert client.get("/v1/labels/recent").json() == {"items": []}
+    assert client.get("/v1/labels/recent?tenant=default").json() == {"items": []}
 
 
 def test_without_public_reads_a_read_key_is_needed(client, three_items, read_token, sign_token):
@@ -59,7 +59,7 @@ def test_without_public_reads_a_read_key_is_needed(client, three_items, read_tok
 @pytest.mark.parametrize("limit", ["0", "-1", "101", "ten", "1.5", ""])
 def test_a_limit_out_of_range_or_not_a_number_is_422(serve, client, limit):
     serve(public_label_reads=True)
-    response = client.get("/v1/labels/recent", params={"limit": limit})
+    response = client.get("/v1/labels/recent", params={"limit": limit, "tenant": "default"})
     assert response.status_code == 422, response.text
     error = response.json()["error"]
     assert error["code"] == "validation_error" and "limit" in error["message"]
@@ -67,12 +67,12 @@ def test_a_limit_out_of_range_or_not_a_number_is_422(serve, client, limit):
 
 def test_a_limit_of_one_hundred_is_accepted(serve, client, three_items):
     serve(public_label_reads=True)
-    response = client.get("/v1/labels/recent", params={"limit": 100})
+    response = client.get("/v1/labels/recent", params={"limit": 100, "tenant": "default"})
     assert response.status_code == 200 and len(response.json()["items"]) == 3
 
 
 def test_the_endpoint_is_documented(client):
     schema = client.get("/openapi.json").json()
     operation = schema["paths"]["/v1/labels/recent"]["get"]
-    assert [p["name"] for p in operation["parameters"]] == ["limit"]
+    assert sorted(p["name"] for p in operation["parameters"]) == ["limit", "tenant"]
     assert "/" not in schema["paths"] and "/feed" not in schema["paths"]  # pages are not API
