@@ -19,7 +19,11 @@ from app.api.routes.labels import MAX_BATCH_BODY_BYTES
 from .helpers import ApiKeys, assert_error
 
 DEEP = 100_000
-JSON_BODY_CAPS = {"/v1/labels:batch": MAX_BATCH_BODY_BYTES, "/v1/jobs/verify": MAX_JSON_BYTES, "/v1/jobs/sign": MAX_JSON_BYTES}
+JSON_BODY_CAPS = {
+    "/v1/labels:batch": MAX_BATCH_BODY_BYTES,
+    "/v1/jobs/verify": MAX_JSON_BYTES,
+    "/v1/jobs/sign": MAX_JSON_BYTES,
+}
 
 
 def _deep_bodies(cap: int) -> dict[str, bytes]:
