@@ -173,12 +173,29 @@ class Settings(BaseSettings):
     # The verify page (/) and the feed page (/feed), served by the same app as the API. The verify
     # page is public (no API key): its uploads are bounded by their own, lower size limit (and
     # never more than max_upload_bytes), by the verifier pool's time and memory limits per file,
-    # and by a cap on the page's verifications in flight (more get 503 at once, before any upload
-    # is spooled to disk). Nothing verified there is stored unless web_store_uploads is on.
+    # by a cap on the page's verifications in flight (more get 503 once their upload is received),
+    # and by a cap on each client's uploads in flight (429). Nothing verified there is stored unless
+    # web_store_uploads is on.
     web_pages: bool = True
     web_store_uploads: bool = False  # store the page's verdicts by content SHA-256, as /v1/verify does
     web_max_upload_bytes: int = Field(default=64 * 1024**2, gt=0)
-    web_max_pending: int = Field(default=8, ge=1, le=1024)  # the page's uploads being received or verified
+    web_max_pending: int = Field(default=8, ge=1, le=1024)  # the page's uploads being verified (after receiving)
+    # At most this many of the page's uploads in flight (receiving or verifying) per client address,
+    # more get 429: what bounds the spool a few slow clients can hold now that the verifier places
+    # are taken only once a body is complete. The address is the socket's peer (`serve` turns off
+    # uvicorn's X-Forwarded-For handling), so behind a reverse proxy every client shares the proxy's
+    # address: raise this there, and limit per client in the proxy.
+    web_max_uploads_per_client: int = Field(default=2, ge=1, le=1024)
+
+    # --- issue 12: slow request bodies ---
+    # Every request body (uploads, JSON) must arrive within upload_receive_timeout_seconds of the
+    # request's start, and after upload_rate_grace_seconds keep up at least
+    # upload_min_bytes_per_second on average (0: no minimum rate); else 408 `upload_too_slow` and the
+    # spooled part is deleted (app/api/receive_pace.py). The defaults take a 512 MiB upload at 1 MB/s
+    # and refuse a client that trickles below 16 KiB/s (~130 kbit/s, slower than a weak 3G link).
+    upload_receive_timeout_seconds: float = Field(default=600.0, gt=0, allow_inf_nan=False)
+    upload_min_bytes_per_second: float = Field(default=16 * 1024, ge=0, allow_inf_nan=False)
+    upload_rate_grace_seconds: float = Field(default=10.0, ge=0, allow_inf_nan=False)
 
     # --- shared rate limit ---
     # Where the sign rate limit (sign_rate_* above) keeps its buckets. Unset: in each server

@@ -11,7 +11,7 @@ id (X-Request-ID, also in the log line) connects the answer to the server's log.
 
 Status conventions (documented in the README):
 - 400 the body cannot be read as what the endpoint takes (broken multipart framing, JSON that
-  does not parse, a client that disconnected mid-upload);
+  does not parse or nests too deep: `json_too_deep`, a client that disconnected mid-upload);
 - 401 no usable API key (missing, malformed, unknown or revoked), with WWW-Authenticate;
 - 403 a valid key without the scope the endpoint needs (`insufficient_scope`), or a sign
   request claiming a generator or source type its key's signing policy does not allow
@@ -19,13 +19,16 @@ Status conventions (documented in the README):
 - 404 nothing stored under that id; 405 wrong method;
 - 413 the body is over ORIGINMARK_MAX_UPLOAD_BYTES (counted as it arrives, whatever
   Content-Length claims);
+- 408 the body arrived too slowly (`upload_too_slow`: past ORIGINMARK_UPLOAD_RECEIVE_TIMEOUT_SECONDS,
+  or below ORIGINMARK_UPLOAD_MIN_BYTES_PER_SECOND after the grace period); nothing was kept;
 - 415 the request body is not multipart/form-data, or the file's bytes are not a media type
   the endpoint handles (the answer lists those that are);
 - 422 the body was read but a field is wrong: missing or empty file, unknown or repeated
   field, malformed media id, more than 1,000 ids, unknown source type, media the engine
   cannot sign, a job's webhook_url on a host not allowlisted (`webhook_url_not_allowed`) or
   webhooks not configured (`webhooks_not_configured`);
-- 429 a key over its signing rate (`rate_limited`, with Retry-After and `retry_after_seconds`);
+- 429 a key over its signing rate (`rate_limited`, with Retry-After and `retry_after_seconds`), or a
+  client with too many uploads in flight on the public verify page (`too_many_uploads`);
 - 503 a dependency is down (database, time-stamping authority, verifier workers, the Redis
   that holds the shared sign rate limit: `rate_limit_unavailable`, sign fails closed).
 - 507 the server's spool disk is full (an upload or a signed output did not fit); nothing was kept.
@@ -146,11 +149,13 @@ def not_found(message: str) -> ApiError:
     return ApiError(404, "not_found", message)
 
 
-def payload_too_large(limit: int) -> ApiError:
+def payload_too_large(limit: int, *, limit_name: str | None = "ORIGINMARK_MAX_UPLOAD_BYTES") -> ApiError:
+    """413; `limit_name` the setting that sets `limit` (None: a fixed limit of the endpoint)."""
+    setting = f" ({limit_name})" if limit_name else ""
     return ApiError(
         413,
         "payload_too_large",
-        f"the request body is over the limit of {limit} bytes (ORIGINMARK_MAX_UPLOAD_BYTES)",
+        f"the request body is over the limit of {limit} bytes{setting}",
         extra={"limit_bytes": limit},
         # The rest of the body was not read: the connection cannot carry another request.
         headers={"Connection": "close"},
@@ -165,11 +170,30 @@ def unprocessable(code: str, message: str, *, field: str | None = None) -> ApiEr
     return ApiError(422, code, message, extra={"field": field} if field else None)
 
 
-def too_many_requests(message: str, *, retry_after_seconds: float) -> ApiError:
+def request_timeout(code: str, message: str) -> ApiError:
+    return ApiError(
+        408,
+        code,
+        message,
+        # The rest of the body was not read: the connection cannot carry another request.
+        headers={"Connection": "close"},
+    )
+
+
+def json_too_deep(max_depth: int) -> ApiError:
+    return ApiError(
+        400,
+        "json_too_deep",
+        f"the JSON body nests lists or objects more than {max_depth} levels deep",
+        extra={"max_depth": max_depth},
+    )
+
+
+def too_many_requests(message: str, *, retry_after_seconds: float, code: str = "rate_limited") -> ApiError:
     # Retry-After takes whole seconds (at least 1); the body has the exact wait.
     return ApiError(
         429,
-        "rate_limited",
+        code,
         message,
         extra={"retry_after_seconds": round(retry_after_seconds, 3)},
         headers={"Retry-After": str(max(1, math.ceil(retry_after_seconds)))},

@@ -2,8 +2,9 @@
 
 `POST /v1/jobs/verify` and `/v1/jobs/sign` take either body, told apart by Content-Type:
 
-- `application/json`: the request model (VerifyJobRequest / SignJobRequest), read with a size cap
-  and validated like any FastAPI body (422 validation_error on a wrong field);
+- `application/json`: the request model (VerifyJobRequest / SignJobRequest), read with a size and
+  a nesting cap (app/api/json_body.py) and validated like any FastAPI body (422 validation_error
+  on a wrong field);
 - `multipart/form-data`: the media in the `file` field and the same fields as form fields, minus
   `source`. The file is spooled and hashed as it arrives (app/api/uploads.py), bounded by
   ORIGINMARK_JOBS_MAX_UPLOAD_BYTES (413 past it), sniffed (415 for what no engine reads), and
@@ -22,7 +23,8 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 from python_multipart.multipart import parse_options_header
 
-from app.api.errors import ApiError, malformed_body, payload_too_large, unsupported_media
+from app.api.errors import ApiError, malformed_body, unsupported_media
+from app.api.json_body import read_json_bytes
 from app.api.routes.verify import VERIFIABLE_FORMAT_NAMES
 from app.api.uploads import FormSpec, ReceivedFile, UploadSpool, receive_form
 from app.settings import Settings
@@ -75,22 +77,14 @@ async def read_job_request(
             )
         return JobRequest(body=_validated(model, {**form.fields, "source": UPLOADED}), upload=upload)
     if kind == b"application/json":
-        return JobRequest(body=_validated_json(model, await _json_bytes(request)), upload=None)
+        raw = await read_json_bytes(request, max_bytes=MAX_JSON_BYTES)
+        return JobRequest(body=_validated_json(model, raw), upload=None)
     raise ApiError(
         415,
         "unsupported_content_type",
         "send JSON naming the source (application/json) or the media itself (multipart/form-data, field 'file')",
         extra={"supported": ["application/json", "multipart/form-data"]},
     )
-
-
-async def _json_bytes(request: Request) -> bytes:
-    received = bytearray()
-    async for chunk in request.stream():
-        received += chunk
-        if len(received) > MAX_JSON_BYTES:
-            raise payload_too_large(MAX_JSON_BYTES)
-    return bytes(received)
 
 
 def _validated_json(model: type[Model], raw: bytes) -> Model:

@@ -25,6 +25,7 @@ from app.api.errors import install_error_handlers
 from app.api.logs import configure_logging
 from app.api.metrics import Metrics
 from app.api.middleware import RequestContextMiddleware
+from app.api.receive_pace import ReceivePace, ReceivePaceMiddleware
 from app.api.routes import health, jobs, labels, recent_labels, sign, verdicts, verify
 from app.api.services import (
     Engines,
@@ -129,6 +130,7 @@ def create_app(
     )
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
+    app.add_middleware(ReceivePaceMiddleware, pace=ReceivePace.from_settings(settings))
     for module in (sign, verify, verdicts, recent_labels, labels, health, jobs):
         app.include_router(module.router)
     if settings.web_pages:  # the verify page (/) and the feed page (/feed): app/web

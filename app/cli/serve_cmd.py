@@ -91,6 +91,9 @@ def serve(
             log_config=log_config(settings.log_level),
             access_log=False,  # the app logs one structured line per request itself
             server_header=False,
+            # The client address is the socket's peer, never X-Forwarded-For (which any client can
+            # write): the verify page limits uploads per client address (app/web/upload_gates.py).
+            proxy_headers=False,
         )
 
 

@@ -13,12 +13,20 @@ The page is public (no API key), so its abuse is bounded:
 - work: each file runs in a verifier worker with the time and memory limits of every
   verification (VERIFY_TIMEOUT_SECONDS, VERIFY_MEMORY_MB), and verifications share the pool's
   VERIFY_WORKERS slots with the API;
-- queue: at most ORIGINMARK_WEB_MAX_PENDING of the page's uploads are received or verified at
-  once per server process; more get 503 (Retry-After) before a byte is spooled, so a burst
-  cannot fill the spool disk or queue without end behind the pool;
+- time: every body must arrive within ORIGINMARK_UPLOAD_RECEIVE_TIMEOUT_SECONDS and, after
+  ORIGINMARK_UPLOAD_RATE_GRACE_SECONDS, at ORIGINMARK_UPLOAD_MIN_BYTES_PER_SECOND or more; a
+  slower client gets 408 and its spooled bytes are deleted (app/api/receive_pace.py);
+- per client: at most ORIGINMARK_WEB_MAX_UPLOADS_PER_CLIENT uploads in flight (received or
+  verified) per client address; more get 429 (Retry-After) before a byte is read. The address
+  is the socket's peer, never X-Forwarded-For (any client can write that header): behind a
+  reverse proxy all clients share the proxy's address, so limit per client in the proxy too;
+- queue: at most ORIGINMARK_WEB_MAX_PENDING of the page's uploads are verified or waiting for
+  the verifier pool at once per server process; more get 503 (Retry-After). The place is taken
+  only once the body is spooled: slow senders cannot hold the verifier's places (eight
+  trickling connections used to lock the page), and the spool they can fill is bounded by the
+  size and per-client limits instead;
 - storage: nothing is stored unless ORIGINMARK_WEB_STORE_UPLOADS is on (then the verdict is
   stored by content SHA-256, as POST /v1/verify without a media id does).
-Per-client rate limiting is not done here (a reverse proxy's job today; see the README).
 
 Feed page. A static shell for one tenant's feed (`/feed?tenant=NAME`, default `default`);
 static/feed.js reads GET /v1/labels/recent?tenant=NAME (and, on a click,
@@ -42,7 +50,7 @@ from fastapi.responses import HTMLResponse
 
 from app.api import work
 from app.api.deps import ServicesDep
-from app.api.errors import ApiError, service_unavailable, unsupported_media
+from app.api.errors import ApiError, service_unavailable, too_many_requests, unsupported_media
 from app.api.routes.verify import VERIFIABLE_FORMAT_NAMES
 from app.api.services import Services
 from app.api.uploads import FormSpec, UploadSpool, receive_form, safe_filename
@@ -51,6 +59,7 @@ from app.store.errors import StoreUnavailable
 from app.store.interface import DEFAULT_TENANT
 from app.store.validation import is_tenant_name
 from app.usecases.verification import VerifyRequest
+from app.web.upload_gates import ClientUploads, PendingGate
 from app.web.view import VerifyResult, verify_result
 from signer.manifest import originmark_version
 from verifier.errors import VerifierError
@@ -62,6 +71,7 @@ TEMPLATES_DIR = HERE / "templates"
 
 FRAGMENT_HEADER = "x-originmark-fragment"
 FEED_LIMIT = 24
+UPLOADS_PER_CLIENT_RETRY_SECONDS = 5  # a small file is verified in well under a second
 WEB_FORM = FormSpec(file_fields=frozenset({"file"}), text_fields=frozenset())
 
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -106,23 +116,6 @@ def _file_size(size: int) -> str:
 _templates.filters["file_size"] = _file_size
 
 
-class PendingGate:
-    """Counts the page's uploads in flight; used only on the event loop (no await between check and count)."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.pending = 0
-
-    def enter(self) -> bool:
-        if self.pending >= self.limit:
-            return False
-        self.pending += 1
-        return True
-
-    def leave(self) -> None:
-        self.pending -= 1
-
-
 def _render(request: Request, template: str, context: Mapping[str, Any], *, status: int = 200, headers=None):
     settings: Settings = request.app.state.services.settings
     body = _templates.get_template(template).render(
@@ -132,6 +125,11 @@ def _render(request: Request, template: str, context: Mapping[str, Any], *, stat
         **context,
     )
     return HTMLResponse(body, status_code=status, headers={**SECURITY_HEADERS, **(headers or {})})
+
+
+def _client_address(request: Request) -> str:
+    # The socket's peer: `serve` runs uvicorn without proxy headers, so no header can change it.
+    return request.client.host if request.client is not None else ""
 
 
 def _upload_limit(settings: Settings) -> int:
@@ -149,7 +147,7 @@ def _verify_context(settings: Settings, *, result: VerifyResult | None, error: A
     }
 
 
-async def _verify_upload(request: Request, services: Services) -> VerifyResult:
+async def _verify_upload(request: Request, services: Services, *, gate: PendingGate) -> VerifyResult:
     settings = services.settings
     with UploadSpool(settings.spool_dir) as spool:
         form = await receive_form(request, spec=WEB_FORM, spool=spool, max_bytes=_upload_limit(settings))
@@ -158,10 +156,15 @@ async def _verify_upload(request: Request, services: Services) -> VerifyResult:
             raise unsupported_media(
                 "this file is not a media type originmark can verify", supported=VERIFIABLE_FORMAT_NAMES
             )
-        # Nobody's submission (the page is public): stored by content hash only, and only when the
-        # operator asked for it; always verified afresh, as the page has always done.
-        wanted = VerifyRequest(tenant=None, sha256=upload.sha256, refresh=True, record=settings.web_store_uploads)
-        outcome = await work.verify_and_record(services, wanted, upload.path)
+        if not gate.enter():  # only now: a place is never held while bytes trickle in
+            raise service_unavailable("busy", "the verifier is busy with other uploads: try again in a moment")
+        try:
+            # Nobody's submission (the page is public): stored by content hash only, and only when
+            # the operator asked for it; always verified afresh, as the page has always done.
+            wanted = VerifyRequest(tenant=None, sha256=upload.sha256, refresh=True, record=settings.web_store_uploads)
+            outcome = await work.verify_and_record(services, wanted, upload.path)
+        finally:
+            gate.leave()
     services.metrics.verdicts.labels(outcome.verdict.state.value, "false").inc()
     return verify_result(
         outcome.verdict,
@@ -173,9 +176,10 @@ async def _verify_upload(request: Request, services: Services) -> VerifyResult:
 
 
 def web_router(settings: Settings) -> APIRouter:
-    """The pages' routes for one app; `settings` sizes the page's upload gate."""
+    """The pages' routes for one app; `settings` sizes the page's upload gates."""
     router = APIRouter(include_in_schema=False)
-    gate = PendingGate(settings.web_max_pending)
+    gate = PendingGate(limit=settings.web_max_pending)
+    per_client = ClientUploads(limit=settings.web_max_uploads_per_client)
 
     @router.get("/", response_class=HTMLResponse)
     async def verify_page(request: Request, services: ServicesDep) -> HTMLResponse:
@@ -186,19 +190,24 @@ def web_router(settings: Settings) -> APIRouter:
         template = "result.html" if request.headers.get(FRAGMENT_HEADER) == "1" else "verify.html"
         result: VerifyResult | None = None
         error: ApiError | None = None
-        if not gate.enter():
-            error = service_unavailable("busy", "the verifier is busy with other uploads: try again in a moment")
+        client = _client_address(request)
+        if not per_client.enter(client):
+            error = too_many_requests(
+                "you have other uploads in progress: wait for them to finish, then try again",
+                retry_after_seconds=UPLOADS_PER_CLIENT_RETRY_SECONDS,
+                code="too_many_uploads",
+            )
             error.headers["Connection"] = "close"  # the body was not read
         else:
             try:
-                result = await _verify_upload(request, services)
+                result = await _verify_upload(request, services, gate=gate)
             except ApiError as raised:
                 error = raised
             except (VerifierError, StoreUnavailable):
                 # The API answers these 503 through app/api/errors.py; the page says it in HTML.
                 error = service_unavailable("unavailable", "the verifier is not available right now: try again later")
             finally:
-                gate.leave()
+                per_client.leave(client)
         context = _verify_context(services.settings, result=result, error=error)
         if error is not None:
             return _render(request, template, context, status=error.status, headers=error.headers)

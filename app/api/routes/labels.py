@@ -15,15 +15,15 @@ use the POST form for large batches.
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
 from app.api import work
 from app.api.deps import ReadTenant, ServicesDep
-from app.api.errors import malformed_body, payload_too_large, unprocessable
+from app.api.errors import unprocessable
 from app.api.identifiers import MEDIA_ID_PATTERN, check_media_ids
+from app.api.json_body import parse_json, read_json_bytes
 from app.api.services import Services
 from app.api.wire import JSON_MEDIA_TYPE, LabelsResponse, entity_tag, error_responses, etag_matches, labels_body
 from app.store.interface import MAX_LABEL_BATCH, MAX_MEDIA_ID_LENGTH
@@ -78,15 +78,8 @@ async def labels_batch(request: Request, tenant: ReadTenant, services: ServicesD
 
 
 async def _json_list(request: Request) -> list:
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BATCH_BODY_BYTES:
-            raise payload_too_large(MAX_BATCH_BODY_BYTES)
-    try:
-        value = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise malformed_body("the request body is not valid JSON: send a JSON list of media ids") from None
+    raw = await read_json_bytes(request, max_bytes=MAX_BATCH_BODY_BYTES)
+    value = parse_json(raw, expected="a JSON list of media ids")
     if not isinstance(value, list):
         raise unprocessable("invalid_body", "the request body must be a JSON list of media ids", field="body")
     return value
