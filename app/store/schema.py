@@ -42,10 +42,13 @@ from app.store.interface import MAX_MEDIA_ID_LENGTH
 SHA256_HEX_LENGTH = 64
 KEY_ID_LENGTH = 12  # column width; tokens use fewer characters (app/store/tokens.py)
 
-# SigningPolicy.default() as stored (app/store/api_keys.py writes the same JSON; a test pins it).
-# Also the columns' server default, so the rows that exist when migration 0004 runs get it.
-DEFAULT_ALLOWED_GENERATORS_JSON = '["*"]'
-DEFAULT_ALLOWED_SOURCE_TYPES_JSON = (
+# The signing policy columns' server default since migration 0004: the default policy of that time
+# (any generator; trainedAlgorithmicMedia, compositeWithTrainedAlgorithmicMedia, algorithmicMedia,
+# compositeSynthetic), which the keys that existed when 0004 ran were given and keep. Frozen (the
+# migration writes the same text; a test compares the two). New keys never rely on it:
+# app/store/api_keys.py writes SigningPolicy.default() (the GenAI types only) explicitly.
+LEGACY_0004_ALLOWED_GENERATORS_JSON = '["*"]'
+LEGACY_0004_ALLOWED_SOURCE_TYPES_JSON = (
     '["algorithmicMedia","compositeSynthetic","compositeWithTrainedAlgorithmicMedia","trainedAlgorithmicMedia"]'
 )
 
@@ -120,8 +123,8 @@ api_keys = Table(
     Column("revoked_at", UtcDateTime, nullable=True),
     # The key's SigningPolicy (what POST /v1/sign lets it claim), as JSON arrays of text: generator
     # names or `*` patterns (they may contain commas), and IPTC digital source type terms.
-    Column("allowed_generators", Text, nullable=False, server_default=DEFAULT_ALLOWED_GENERATORS_JSON),
-    Column("allowed_source_types", Text, nullable=False, server_default=DEFAULT_ALLOWED_SOURCE_TYPES_JSON),
+    Column("allowed_generators", Text, nullable=False, server_default=LEGACY_0004_ALLOWED_GENERATORS_JSON),
+    Column("allowed_source_types", Text, nullable=False, server_default=LEGACY_0004_ALLOWED_SOURCE_TYPES_JSON),
 )
 
 audit_log = Table(
