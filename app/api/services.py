@@ -122,10 +122,12 @@ def ensure_signing_credentials(settings: Settings) -> bool:
 
 
 def prepare_service(settings: Settings) -> None:
-    """Signing credentials and the database schema: idempotent, safe to run in every process."""
+    """Signing credentials, the audit key and the database schema: idempotent, safe to run in every process."""
+    from app.audit_keys import ensure_audit_key
     from app.store.migrate import upgrade_database
 
     ensure_signing_credentials(settings)
+    ensure_audit_key(settings)
     upgrade_database(settings.database_url)
 
 

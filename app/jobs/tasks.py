@@ -221,6 +221,8 @@ def _commit_signature(
         generator=request.generator_name,
         generator_version=request.generator_version,
         media_id=job.media_id,
+        digital_source_type=request.effective_source_type.term,
+        title=request.title,
     )
     runtime.store.record_signature(
         entry=entry,

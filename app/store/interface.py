@@ -18,6 +18,7 @@ from verifier.verdict import Verdict
 MAX_MEDIA_ID_LENGTH = 200
 MAX_LABEL_BATCH = 1000
 MAX_RECENT_LABELS = 100  # GET /v1/labels/recent?limit=N
+DEFAULT_TENANT = "default"  # audit_log.tenant's server default (migration 0007)
 
 
 class Scope(str, enum.Enum):
@@ -74,6 +75,11 @@ class AuditEntry:
     generator: str
     generator_version: str | None = None
     media_id: str | None = None
+    # The claim as signed (migration 0007): the effective IPTC digital source type term (e.g.
+    # trainedAlgorithmicMedia) and the title the request gave (None: none given, or before 0007).
+    digital_source_type: str | None = None
+    title: str | None = None
+    tenant: str = DEFAULT_TENANT  # the caller's tenant (issue 12)
 
 
 class VerdictStore(Protocol):

@@ -10,8 +10,9 @@ migrated database with this metadata so the two cannot drift apart.
   write of a verdict rewrites the copies of the media that point at it, in the same transaction.
 - `api_keys`: Bearer keys, stored only as a SHA-256 of their random secret, each with its
   signing policy (migration 0004: JSON lists of allowed generators and digital source types).
-- `audit_log`: every signature issued; append-only (triggers reject UPDATE and DELETE) and a
-  hash chain (each record carries the hash of the one before; app/store/audit.py).
+- `audit_log`: every signature issued; append-only (triggers reject UPDATE and DELETE), a hash
+  chain (each record carries the hash of the one before; app/store/audit.py), and since migration
+  0007 each record authenticated with an HMAC under a key the database does not hold.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -37,10 +39,12 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
-from app.store.interface import MAX_MEDIA_ID_LENGTH
+from app.store.interface import DEFAULT_TENANT, MAX_MEDIA_ID_LENGTH
+from keys.audit_key import KEY_ID_LENGTH as AUDIT_KEY_ID_LENGTH
 
 SHA256_HEX_LENGTH = 64
 KEY_ID_LENGTH = 12  # column width; tokens use fewer characters (app/store/tokens.py)
+TENANT_NAME_LENGTH = 64
 
 # The signing policy columns' server default since migration 0004: the default policy of that time
 # (any generator; trainedAlgorithmicMedia, compositeWithTrainedAlgorithmicMedia, algorithmicMedia,
@@ -144,6 +148,18 @@ audit_log = Table(
     # The hash chain (migration 0002): the previous record's hash, and this record's own.
     Column("prev_hash", CHAR(SHA256_HEX_LENGTH), nullable=False),
     Column("record_hash", CHAR(SHA256_HEX_LENGTH), nullable=False),
+    # Migration 0007. The claim as signed: the effective IPTC digital source type term and the title.
+    Column("digital_source_type", Text, nullable=True),
+    Column("title", Text, nullable=True),
+    # The caller's tenant (issue 12); rows from before 0007 get the default.
+    Column("tenant", String(TENANT_NAME_LENGTH), nullable=False, server_default=DEFAULT_TENANT),
+    # Which encoding record_hash (and the MAC) use: 1 before 0007 (the rows that existed then get it
+    # from the server default), 2 for every record written since (app/store/audit_encoding.py).
+    Column("hash_version", SmallInteger, nullable=False, server_default="1"),
+    # HMAC-SHA256 under the audit key, which the database never holds, and that key's short id
+    # (keys/audit_key.py). Both None: written before audit keys, or by a store without one.
+    Column("mac_key_id", String(AUDIT_KEY_ID_LENGTH), nullable=True),
+    Column("mac", CHAR(SHA256_HEX_LENGTH), nullable=True),
     Index("ix_audit_log_signed_at", "signed_at"),
     # Unique: two records can never follow the same one, so the chain cannot fork.
     Index("ix_audit_log_prev_hash", "prev_hash", unique=True),

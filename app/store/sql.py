@@ -21,6 +21,7 @@ from app.store.engine import DEFAULT_POOL_SIZE, SqliteSynchronous, create_store_
 from app.store.interface import ApiKey, AuditEntry, RecentLabel, Scope, StoredVerdict
 from app.store.seed import SeedItem, bulk_seed
 from app.store.verdicts import SqlVerdictStore
+from keys.audit_key import AuditKeyring
 from signer.policy import SigningPolicy
 from verifier.label_types import Label
 from verifier.verdict import Verdict
@@ -29,11 +30,11 @@ from verifier.verdict import Verdict
 class SqlStore:
     """VerdictStore + ApiKeyStore + AuditLog + SignatureRecords over one engine; thread-safe."""
 
-    def __init__(self, *, engine: Engine) -> None:
+    def __init__(self, *, engine: Engine, audit_keys: AuditKeyring | None = None) -> None:
         self._engine = engine
         self._verdicts = SqlVerdictStore(engine=engine)
         self._keys = SqlApiKeyStore(engine=engine)
-        self._audit = SqlAuditLog(engine=engine)
+        self._audit = SqlAuditLog(engine=engine, keys=audit_keys)
 
     @property
     def engine(self) -> Engine:
@@ -152,14 +153,20 @@ class SqlStore:
 
 
 def open_store(
-    database_url: str, *, pool_size: int = DEFAULT_POOL_SIZE, sqlite_synchronous: SqliteSynchronous = "FULL"
+    database_url: str,
+    *,
+    pool_size: int = DEFAULT_POOL_SIZE,
+    sqlite_synchronous: SqliteSynchronous = "FULL",
+    audit_keys: AuditKeyring | None = None,
 ) -> SqlStore:
     """A store on an already migrated database (run app.store.migrate.upgrade_database first).
 
     `pool_size`: connections kept open; size it to the threads that use the store at once (the
     engine pool plus the server's request threads). Raises StoreConfigurationError for a URL the
-    store cannot use; connects lazily (call `ping()` to check the database now).
+    store cannot use; connects lazily (call `ping()` to check the database now). `audit_keys`: what
+    audit records are authenticated with (app/store/audit.py); without, they carry no MAC.
     """
     return SqlStore(
-        engine=create_store_engine(database_url, pool_size=pool_size, sqlite_synchronous=sqlite_synchronous)
+        engine=create_store_engine(database_url, pool_size=pool_size, sqlite_synchronous=sqlite_synchronous),
+        audit_keys=audit_keys,
     )

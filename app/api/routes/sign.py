@@ -142,6 +142,8 @@ async def _sign(request: Request, key: ApiKey, services: Services) -> Response:
             generator=generation.generator_name,
             generator_version=generation.generator_version,
             media_id=media_id,
+            digital_source_type=generation.effective_source_type.term,
+            title=generation.title,
         )
         await work.in_thread(_record, services, verdict=verdict, label=label, media_id=media_id, entry=entry)
         # Opened before the spool folder is removed: the open file keeps its bytes until streamed.
