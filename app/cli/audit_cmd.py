@@ -148,7 +148,6 @@ def verify(
     with _audit_log(database_url, key_files=key_files or []) as audit_log:
         report = audit_log.verify_chain(anchor=anchor)
     _print_report(report, anchor=anchor)
-    _print_authentication(report)
     raise typer.Exit(EXIT_OK if report.intact else EXIT_INVALID)
 
 
@@ -164,6 +163,7 @@ def _print_report(report: ChainReport, *, anchor: str | None) -> None:
         out.print(Text.assemble(("  found     ", "dim"), broken.found), soft_wrap=True)
         if broken.record_id is not None:
             out.print(Text.assemble(("  intact    ", "dim"), f"{report.records - 1:,} records before it"))
+        _print_authentication(report)
         return
     if report.records == 0:
         out.print(Text.assemble(("OK", "bold green"), ": the audit log is empty."))
@@ -177,6 +177,7 @@ def _print_report(report: ChainReport, *, anchor: str | None) -> None:
         soft_wrap=True,
     )
     out.print(Text.assemble(("  head      ", "dim"), report.head_hash or ""), soft_wrap=True)
+    _print_authentication(report)
     if anchor is not None:
         out.print(Text.assemble(("  --head    ", "dim"), "found in the chain"))
         return
@@ -237,7 +238,7 @@ def show(
     table = Table(box=None, padding=(0, 1), pad_edge=False, header_style="bold")
     tenants = any(record.entry.tenant != DEFAULT_TENANT for record in records)  # one column more only then
     headings = ("#", "signed (UTC)", "key id", *(("tenant",) if tenants else ()), "generator", "source type",
-                "title", "media id", "output", "record", "audit key")
+                "title", "media id", "output", "record", "mac key")
     for heading in headings:
         free_text = heading in ("generator", "title", "media id")
         table.add_column(heading, overflow="fold", no_wrap=not free_text, min_width=10 if free_text else None)

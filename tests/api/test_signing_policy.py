@@ -84,6 +84,7 @@ def test_a_granted_source_type_signs_and_the_change_applies_on_the_next_request(
     assert _source_types_of(store, "p1") == [D.DIGITAL_CAPTURE.value]
     [entry] = store.entries()
     assert entry.key_id == key_id and entry.generator == "Demo Camera"
+    assert entry.digital_source_type == "digitalCapture" and entry.title is None
     # The narrowed key no longer has the AI default.
     assert_error(_sign(client, token, media_id="p2"), 403, "signing_policy")
 
