@@ -16,7 +16,7 @@ from pathlib import Path
 
 from app.settings import Settings
 from keys.audit_key import AuditKey, AuditKeyring, create_audit_key_file, read_audit_key_file
-from keys.errors import CredentialsAlreadyExist
+from keys.errors import CredentialsAlreadyExist, UnreadableCredentials
 
 log = logging.getLogger("originmark.audit")
 
@@ -40,6 +40,12 @@ def ensure_audit_key(settings: Settings) -> bool:
         create_audit_key_file(path)
     except CredentialsAlreadyExist:
         return False  # another server process created it a moment ago
+    except UnreadableCredentials as error:
+        raise UnreadableCredentials(
+            f"no audit key is configured and none can be created in {path.parent} ({error.problem})",
+            "set ORIGINMARK_AUDIT_KEY_FILE to a key file (`openssl rand -hex 32`, mode 0600), or make "
+            "ORIGINMARK_KEYS_DIR writable for the first start",
+        ) from None
     log.warning(_DEVELOPMENT_WARNING, path, extra={"fields": {"development_audit_key": True}})
     return True
 

@@ -48,10 +48,26 @@ def test_first_start_creates_development_keys_migrates_and_serves(tmp_path):
         labels = httpx.get(f"{base_url}/v1/labels?media_id=first", headers=ApiKeys.header(token), timeout=10)
         assert labels.json()["labels"]["first"]["kind"] == "ai_generated"
 
-    assert sorted(p.name for p in (tmp_path / "data" / "keys").iterdir()) == ["ca.pem", "chain.pem", "key.pem"]
+    keys_dir = tmp_path / "data" / "keys"
+    assert sorted(p.name for p in keys_dir.iterdir()) == ["audit.key", "ca.pem", "chain.pem", "key.pem"]
+    assert (keys_dir / "audit.key").stat().st_mode & 0o777 == 0o600
     lines = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()]
     warnings = [line for line in lines if "DEVELOPMENT SIGNING CREDENTIALS" in line["message"]]
     assert len(warnings) == 1 and warnings[0]["level"] == "warning"  # once, by the parent process
+    audit_warnings = [line for line in lines if "DEVELOPMENT AUDIT KEY CREATED" in line["message"]]
+    assert len(audit_warnings) == 1 and audit_warnings[0]["level"] == "warning"
+    assert (keys_dir / "audit.key").read_text().strip() not in log_path.read_text()
+    # The signature's audit record is authenticated with that key, and names the claim.
+    from app.audit_keys import verification_audit_keys
+    from app.settings import Settings
+    from app.store.audit import SqlAuditLog
+
+    with open_store(database_url) as store:
+        keys = verification_audit_keys(Settings(keys_dir=keys_dir))
+        report = SqlAuditLog(engine=store.engine, keys=keys).verify_chain()
+        [entry] = store.entries()
+    assert report.intact and report.authenticated_records == 1 and report.mac_key_ids == (keys.current.key_id,)
+    assert entry.digital_source_type == "trainedAlgorithmicMedia"
     ready = [line for line in lines if line["message"] == "originmark is ready"]
     assert len(ready) == 2  # both workers
     requests = [line for line in lines if line["logger"] == "originmark.access" and line["route"] == "/v1/sign"]

@@ -96,3 +96,10 @@ def test_settings_refuse_two_keys_or_a_short_one(changes, message):
     with pytest.raises(ValidationError, match=message) as refused:
         Settings(**changes)
     assert SECRET not in str(refused.value)
+
+
+def test_a_keys_dir_that_cannot_be_written_says_how_to_configure_a_key(tmp_path):
+    blocked = tmp_path / "file"
+    blocked.write_text("not a directory")
+    with pytest.raises(UnreadableCredentials, match="ORIGINMARK_AUDIT_KEY_FILE"):
+        ensure_audit_key(Settings(keys_dir=blocked / "keys"))
