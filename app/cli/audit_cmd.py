@@ -137,7 +137,8 @@ def verify(
             "--key-file",
             metavar="FILE",
             help="An older audit key (after a rotation), to check the records made with it; repeatable. "
-            "The configured key (ORIGINMARK_AUDIT_KEY_FILE, ORIGINMARK_AUDIT_KEY or KEYS_DIR/audit.key) is always used.",
+            "The configured key (ORIGINMARK_AUDIT_KEY_FILE, ORIGINMARK_AUDIT_KEY or KEYS_DIR/audit.key) "
+            "is always used.",
             show_default=False,
         ),
     ] = None,

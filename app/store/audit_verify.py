@@ -116,13 +116,11 @@ class ChainWalk:
             if self.previous_id is not None
             else "the start of the chain (so records before it were removed)"
         )
-        return ChainBreak(
-            problem=ChainProblem.LINK_BROKEN,
-            record_id=record.id,
-            message=(
-                f"record #{record.id} does not chain to {where}: a record was removed, inserted or "
-                "reordered here, or the previous record was rewritten with a new hash"
-            ),
+        return _record_break(
+            record,
+            ChainProblem.LINK_BROKEN,
+            f"does not chain to {where}: a record was removed, inserted or reordered here, or the previous "
+            "record was rewritten with a new hash",
             expected=self.expected_prev,
             found=record.prev_hash,
         )
@@ -140,10 +138,10 @@ class ChainWalk:
             return _changed(record, f"it claims record version {record.hash_version}, which originmark never wrote")
         if computed == record.record_hash:
             return None
-        return ChainBreak(
-            problem=ChainProblem.CONTENT_CHANGED,
-            record_id=record.id,
-            message=f"record #{record.id} was changed after it was written: its fields no longer match its hash",
+        return _record_break(
+            record,
+            ChainProblem.CONTENT_CHANGED,
+            "was changed after it was written: its fields no longer match its hash",
             expected=record.record_hash,
             found=computed,
         )
@@ -164,25 +162,21 @@ class ChainWalk:
         key = self._keys.key(record.mac_key_id) if self._keys is not None else None
         if key is None:
             given = ", ".join(self._keys.key_ids) if self._keys is not None and self._keys.key_ids else "none"
-            return ChainBreak(
-                problem=ChainProblem.MAC_KEY_UNKNOWN,
-                record_id=record.id,
-                message=(
-                    f"record #{record.id} is authenticated with audit key {record.mac_key_id}, which was not given: "
-                    "pass that key's file (--key-file) to check it, or the record was rewritten naming a made-up key"
-                ),
+            return _record_break(
+                record,
+                ChainProblem.MAC_KEY_UNKNOWN,
+                f"is authenticated with audit key {record.mac_key_id}, which was not given: pass that key's file "
+                "(--key-file) to check it, or the record was rewritten naming a made-up key",
                 expected=f"a record made with one of the audit keys given ({given})",
                 found=record.mac_key_id,
             )
         fields: dict[str, Any] = dataclasses.asdict(record.entry)
         if not hmac.compare_digest(record_mac_v2(key, fields, prev_hash=record.prev_hash), record.mac):
-            return ChainBreak(
-                problem=ChainProblem.MAC_INVALID,
-                record_id=record.id,
-                message=(
-                    f"record #{record.id} does not match its MAC under audit key {key.key_id}: it was rewritten "
-                    "(and the chain recomputed) by someone without the audit key"
-                ),
+            return _record_break(
+                record,
+                ChainProblem.MAC_INVALID,
+                f"does not match its MAC under audit key {key.key_id}: it was rewritten (and the chain "
+                "recomputed) by someone without the audit key",
                 expected=record.mac,
                 # Never the MAC computed here: printed, it would be the forgery the rewriter lacks.
                 found=f"another MAC under audit key {key.key_id}",
@@ -203,24 +197,29 @@ def _has_v2_only_values(record: ChainedRecord) -> bool:
     )
 
 
-def _changed(record: ChainedRecord, why: str) -> ChainBreak:
+def _record_break(record: ChainedRecord, problem: ChainProblem, what: str, *, expected: str, found: str) -> ChainBreak:
+    """The break at `record`; `what` continues the sentence "record #N ..."."""
     return ChainBreak(
-        problem=ChainProblem.CONTENT_CHANGED,
-        record_id=record.id,
-        message=f"record #{record.id} was changed after it was written: {why}",
+        problem=problem, record_id=record.id, message=f"record #{record.id} {what}", expected=expected, found=found
+    )
+
+
+def _changed(record: ChainedRecord, why: str) -> ChainBreak:
+    return _record_break(
+        record,
+        ChainProblem.CONTENT_CHANGED,
+        f"was changed after it was written: {why}",
         expected=f"record version 1 or 2 with only its own fields (v2 adds {', '.join(FIELDS_ADDED_IN_V2)})",
         found=f"version {record.hash_version}",
     )
 
 
 def _mac_missing(record: ChainedRecord, what: str) -> ChainBreak:
-    return ChainBreak(
-        problem=ChainProblem.MAC_MISSING,
-        record_id=record.id,
-        message=(
-            f"record #{record.id} {what}, after records that were authenticated (or written in the newer "
-            "encoding): the MAC was stripped when the record was rewritten"
-        ),
+    return _record_break(
+        record,
+        ChainProblem.MAC_MISSING,
+        f"{what}, after records that were authenticated (or written in the newer encoding): the MAC was "
+        "stripped when the record was rewritten",
         expected="a MAC under an audit key",
         found="none",
     )

@@ -7,8 +7,6 @@ authenticated; records made with an older key verify when that key is given.
 from __future__ import annotations
 
 import dataclasses
-import datetime
-import hashlib
 from pathlib import Path
 
 import pytest
@@ -27,26 +25,11 @@ from app.store.migrate import alembic_config, upgrade_database
 from app.store.schema import audit_log
 from app.store.sql import open_store
 from keys.audit_key import AuditKeyring, create_audit_key_file, read_audit_key_file
-
-
-def _sha(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()
+from tests.store.test_audit_log import _entry as _plain_entry
 
 
 def _entry(n: int) -> AuditEntry:
-    return AuditEntry(
-        key_id="abcdefghij",
-        signed_at=datetime.datetime(2026, 7, 1, 9, 0, n, 250 * n, tzinfo=datetime.UTC),
-        input_sha256=_sha(f"in {n}"),
-        output_sha256=_sha(f"out {n}"),
-        manifest_label=f"urn:c2pa:{n:08d}-0000-4000-8000-000000000000",
-        certificate_fingerprint=_sha("certificate"),
-        generator="Acme Diffusion",
-        generator_version="3",
-        media_id=f"post/{n}",
-        digital_source_type="trainedAlgorithmicMedia",
-        title=f"picture {n}",
-    )
+    return dataclasses.replace(_plain_entry(n), digital_source_type="trainedAlgorithmicMedia", title=f"picture {n}")
 
 
 def _drop_append_only_triggers(engine) -> None:
