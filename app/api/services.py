@@ -122,12 +122,13 @@ def ensure_signing_credentials(settings: Settings) -> bool:
 
 
 def prepare_service(settings: Settings) -> None:
-    """Signing credentials, the audit key and the database schema: idempotent, safe to run in every process."""
-    from app.audit_keys import ensure_audit_key
+    """Signing credentials and the database schema: idempotent, safe to run in every process.
+
+    (The audit key is made, if need be, where the store is opened: app.audit_keys.service_audit_keys.)
+    """
     from app.store.migrate import upgrade_database
 
     ensure_signing_credentials(settings)
-    ensure_audit_key(settings)
     upgrade_database(settings.database_url)
 
 

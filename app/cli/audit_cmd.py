@@ -68,10 +68,9 @@ def _audit_log(database_url: str | None, *, key_files: Sequence[Path] | None = N
     """
     keys: AuditKeyring | None = None
     try:
-        settings = Settings()
-        url = database_url or settings.database_url
+        url = database_url or Settings().database_url
         if key_files is not None:
-            keys = verification_audit_keys(settings, older_key_files=key_files)
+            keys = verification_audit_keys(Settings(), older_key_files=key_files)
         missing = _missing_sqlite_file(url)
         revision = None if missing else current_revision(url)
     except ValidationError as error:

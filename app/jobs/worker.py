@@ -39,7 +39,7 @@ def build_runtime(settings: Settings) -> JobRuntime:
     from app.objects.factory import build_object_stores
     from app.store.sql import open_store
 
-    prepare_service(settings)  # credentials, the audit key and the database schema (idempotent)
+    prepare_service(settings)  # credentials and the database schema (idempotent)
     store = open_store(settings.database_url, audit_keys=service_audit_keys(settings))
     try:
         engines = build_engines(settings)

@@ -149,3 +149,9 @@ def test_with_two_workers_metrics_count_the_requests_of_both(tmp_path):
                 if line.startswith('originmark_http_requests_total{method="GET",route="/healthz",status="200"}')
             ]
             assert float(line.rsplit(" ", 1)[1]) == sent
+
+
+def test_serve_refuses_an_audit_key_file_that_is_not_there(tmp_path):
+    output = _serve_refuses(tmp_path, ORIGINMARK_AUDIT_KEY_FILE=str(tmp_path / "vault" / "audit.key"))
+    assert "Cannot read the audit key file" in output and "ORIGINMARK_AUDIT_KEY_FILE" in output
+    assert not (tmp_path / "vault").exists()  # a configured key is never invented

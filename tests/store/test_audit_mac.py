@@ -167,6 +167,8 @@ def test_records_of_an_older_key_verify_when_it_is_given(database_url, audit_key
     with_old = _cli_verify(database_url, new_key_file, "--key-file", str(audit_key_file))
     assert with_old.exit_code == 0, with_old.output
     assert "authenticated  2 records" in with_old.output
+    unreadable = _cli_verify(database_url, new_key_file, "--key-file", str(tmp_path / "gone.key"))
+    assert unreadable.exit_code == 2 and "Cannot read the audit key file" in unreadable.output
 
 
 def test_records_from_before_audit_keys_are_reported_not_authenticated_not_tampered(
