@@ -334,6 +334,33 @@ class Settings(BaseSettings):
             )
         return self
 
+    # --- issue 12: audit key ---
+    # Every audit record carries an HMAC-SHA256 under this key, which the database never holds: a
+    # database owner who rewrites a record and recomputes the hash chain cannot recompute it, and
+    # `originmark audit verify` names the record. A file (ORIGINMARK_AUDIT_KEY_FILE, mode 0600:
+    # 64 hex digits, or any secret of at least 32 characters) or the key itself
+    # (ORIGINMARK_AUDIT_KEY); neither: KEYS_DIR/audit.key, created on first start with a warning,
+    # like the development signing credentials. Never logged or shown. Keep a copy off the
+    # database host: records cannot be checked without it.
+    audit_key_file: Path | None = None
+    audit_key: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _one_audit_key(self) -> "Settings":
+        from keys.audit_key import MIN_SECRET_LENGTH
+
+        if self.audit_key is not None and self.audit_key_file is not None:
+            raise ValueError("set ORIGINMARK_AUDIT_KEY or ORIGINMARK_AUDIT_KEY_FILE, not both")
+        if self.audit_key is not None and len(self.audit_key.get_secret_value().strip()) < MIN_SECRET_LENGTH:
+            raise ValueError(f"ORIGINMARK_AUDIT_KEY must be at least {MIN_SECRET_LENGTH} characters")
+        return self
+
+    @property
+    def audit_key_path(self) -> Path:
+        from keys.audit_key import AUDIT_KEY_FILENAME
+
+        return self.audit_key_file or self.keys_dir / AUDIT_KEY_FILENAME
+
     @property
     def chain_path(self) -> Path:
         return self.signing_chain or self.keys_dir / "chain.pem"

@@ -38,17 +38,30 @@ from signer.manifest import MAX_GENERATOR_TEXT, DigitalSourceType, GenerationReq
 ANY_GENERATOR = "*"
 MAX_GENERATOR_PATTERNS = 50
 
-# What a key may claim unless granted more: the source types that say the content was made
-# (wholly or in part) by software. None of them claims a capture or a human creation, so a
-# key with this policy cannot make AI output look camera-made or human-made. Three of them
-# are labelled AI in a feed (verifier/label.py); `algorithmicMedia` (made by an algorithm
-# without training data) is still machine-made, and gets the neutral `credentials` label.
+# Every source type that says the content was made (wholly or in part) by software. None of
+# them claims a capture or a human creation; an operator may grant any of them to a key.
 GENERATED_SOURCE_TYPES = frozenset(
     {
         DigitalSourceType.TRAINED_ALGORITHMIC_MEDIA,
         DigitalSourceType.COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA,
         DigitalSourceType.ALGORITHMIC_MEDIA,
         DigitalSourceType.COMPOSITE_SYNTHETIC,
+    }
+)
+
+# What a new sign key may claim unless granted more: only the types that the C2PA signals rubric
+# (../shared/rubrics/asset-rubric-signals-local.yml, C2PA Conformance Task Force) turns into a
+# GenAI signal on the action this service writes: `inception:signal_fullyGenAIMedia` is
+# trainedAlgorithmicMedia and `inception:signal_partlyGenAICreation` is
+# compositeWithTrainedAlgorithmicMedia. `algorithmicMedia` gives no GenAI signal at all, and
+# `compositeSynthetic` only as a transformation (it is in `$genai_dst_types`, read for non-inception
+# actions), never on `c2pa.created`: with them in the default, an AI product's key could issue
+# trusted credentials that no rubric-driven validator labels as AI. An operator grants them
+# explicitly (`originmark apikey create/policy --source-types ...`).
+DEFAULT_SOURCE_TYPES = frozenset(
+    {
+        DigitalSourceType.TRAINED_ALGORITHMIC_MEDIA,
+        DigitalSourceType.COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA,
     }
 )
 
@@ -126,8 +139,8 @@ class SigningPolicy:
 
     @classmethod
     def default(cls) -> SigningPolicy:
-        """Any generator, only the generated (AI and algorithmic) source types: what a new sign key gets."""
-        return cls(generators=(ANY_GENERATOR,), source_types=GENERATED_SOURCE_TYPES)
+        """Any generator, only the GenAI source types (DEFAULT_SOURCE_TYPES): what a new sign key gets."""
+        return cls(generators=(ANY_GENERATOR,), source_types=DEFAULT_SOURCE_TYPES)
 
     @classmethod
     def unrestricted(cls) -> SigningPolicy:

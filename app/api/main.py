@@ -140,11 +140,12 @@ def create_app(
 
 
 def _open_migrated_store(settings: Settings) -> ServiceStore:
+    from app.audit_keys import service_audit_keys
     from app.store.migrate import upgrade_database
     from app.store.sql import open_store
 
     upgrade_database(settings.database_url)
-    return open_store(settings.database_url)
+    return open_store(settings.database_url, audit_keys=service_audit_keys(settings))
 
 
 def _build_engines(settings: Settings) -> Engines:

@@ -124,7 +124,10 @@ def ensure_signing_credentials(settings: Settings) -> bool:
 
 
 def prepare_service(settings: Settings) -> None:
-    """Signing credentials and the database schema: idempotent, safe to run in every process."""
+    """Signing credentials and the database schema: idempotent, safe to run in every process.
+
+    (The audit key is made, if need be, where the store is opened: app.audit_keys.service_audit_keys.)
+    """
     from app.store.migrate import upgrade_database
 
     ensure_signing_credentials(settings)

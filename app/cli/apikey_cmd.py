@@ -205,10 +205,10 @@ def create(
 ) -> None:
     """Create an API key and print it (once: only its hash is stored).
 
-    A sign key may claim any generator and only the generated source types
-    (trainedAlgorithmicMedia, compositeWithTrainedAlgorithmicMedia, algorithmicMedia,
-    compositeSynthetic) unless --generators / --source-types say otherwise; digitalCapture and
-    the other capture or human-made types must be granted explicitly.
+    A sign key may claim any generator and only the GenAI source types
+    (trainedAlgorithmicMedia, compositeWithTrainedAlgorithmicMedia) unless --generators /
+    --source-types say otherwise; algorithmicMedia, compositeSynthetic, digitalCapture and the
+    other capture or human-made types must be granted explicitly.
     """
     policy = None
     if generators is not None or source_types is not None:
@@ -297,8 +297,8 @@ def policy(
     """Show a sign key's signing policy, or change it with --generators and/or --source-types.
 
     A change takes effect on the key's next request, in every server process; an option not
-    given leaves that part as it is. The default source types are trainedAlgorithmicMedia,
-    compositeWithTrainedAlgorithmicMedia, algorithmicMedia and compositeSynthetic.
+    given leaves that part as it is. The default source types are trainedAlgorithmicMedia and
+    compositeWithTrainedAlgorithmicMedia (keys made before this default keep what they were given).
     """
     with migrated_store() as store:
         existing = next((key for key in store.list_keys() if key.key_id == key_id), None)

@@ -1,7 +1,10 @@
-"""`originmark audit`: check the audit log's hash chain (verify) and read its newest records (show).
+"""`originmark audit`: check the audit log's hash chain and MACs (verify) and read its newest records (show).
 
 Reads the service's database (ORIGINMARK_DATABASE_URL, or --database-url for a copy) and never
-changes it: a database whose schema is not this version's is refused, not migrated.
+changes it: a database whose schema is not this version's is refused, not migrated. `verify`
+checks each record's MAC with the configured audit key (ORIGINMARK_AUDIT_KEY_FILE,
+ORIGINMARK_AUDIT_KEY or KEYS_DIR/audit.key; never created here) and with older keys given with
+--key-file after a rotation.
 
 Exit codes (app.errors): 0 the chain is intact, 1 it is broken (the first broken record is
 named), 2 a wrong command line or a database that cannot be read.
@@ -10,7 +13,7 @@ named), 2 a wrong command line or a database that cannot be read.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, NoReturn
@@ -20,14 +23,18 @@ from pydantic import ValidationError
 from rich.table import Table
 from rich.text import Text
 
+from app.audit_keys import verification_audit_keys
 from app.cli.render import make_console, safe_text
 from app.errors import EXIT_INVALID, EXIT_OK, EXIT_USAGE_OR_IO, user_message
 from app.settings import Settings
 from app.store.audit import ChainReport, SqlAuditLog
 from app.store.engine import parse_database_url
 from app.store.errors import StoreError
+from app.store.interface import DEFAULT_TENANT
 from app.store.migrate import current_revision, head_revision
 from app.store.sql import open_store
+from keys.audit_key import AuditKeyring
+from keys.errors import KeyProblem
 
 audit_app = typer.Typer(
     help="The audit log of signatures: check its hash chain (verify), show the newest records (show).",
@@ -54,14 +61,22 @@ def _fail(message: str) -> NoReturn:
 
 
 @contextmanager
-def _audit_log(database_url: str | None) -> Iterator[SqlAuditLog]:
-    """The audit log of a database already at this version's schema; any problem exits 2."""
+def _audit_log(database_url: str | None, *, key_files: Sequence[Path] | None = None) -> Iterator[SqlAuditLog]:
+    """The audit log of a database already at this version's schema; any problem exits 2.
+
+    `key_files` not None: with the audit keys to check MACs with (the configured one and these).
+    """
+    keys: AuditKeyring | None = None
     try:
         url = database_url or Settings().database_url
+        if key_files is not None:
+            keys = verification_audit_keys(Settings(), older_key_files=key_files)
         missing = _missing_sqlite_file(url)
         revision = None if missing else current_revision(url)
     except ValidationError as error:
         _fail(user_message(error))
+    except KeyProblem as error:
+        _fail(str(error))
     except StoreError as error:
         _fail(str(error))
     except Exception as error:  # the drivers raise their own types for a database that cannot be opened
@@ -78,7 +93,7 @@ def _audit_log(database_url: str | None) -> Iterator[SqlAuditLog]:
         )
     store = open_store(url, pool_size=1)
     try:
-        yield SqlAuditLog(engine=store.engine)
+        yield SqlAuditLog(engine=store.engine, keys=keys)
     except StoreError as error:
         _fail(str(error))
     finally:
@@ -115,11 +130,22 @@ def verify(
             show_default=False,
         ),
     ] = None,
+    key_files: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--key-file",
+            metavar="FILE",
+            help="An older audit key (after a rotation), to check the records made with it; repeatable. "
+            "The configured key (ORIGINMARK_AUDIT_KEY_FILE, ORIGINMARK_AUDIT_KEY or KEYS_DIR/audit.key) "
+            "is always used.",
+            show_default=False,
+        ),
+    ] = None,
     database_url: _DatabaseOption = None,
 ) -> None:
-    """Walk the audit log's hash chain and report the first broken record (exit 1), or that it is intact."""
+    """Walk the audit log's hash chain, check each record's MAC, and report the first broken record (exit 1)."""
     anchor = _parse_head(head)
-    with _audit_log(database_url) as audit_log:
+    with _audit_log(database_url, key_files=key_files or []) as audit_log:
         report = audit_log.verify_chain(anchor=anchor)
     _print_report(report, anchor=anchor)
     raise typer.Exit(EXIT_OK if report.intact else EXIT_INVALID)
@@ -137,6 +163,7 @@ def _print_report(report: ChainReport, *, anchor: str | None) -> None:
         out.print(Text.assemble(("  found     ", "dim"), broken.found), soft_wrap=True)
         if broken.record_id is not None:
             out.print(Text.assemble(("  intact    ", "dim"), f"{report.records - 1:,} records before it"))
+        _print_authentication(report)
         return
     if report.records == 0:
         out.print(Text.assemble(("OK", "bold green"), ": the audit log is empty."))
@@ -150,6 +177,7 @@ def _print_report(report: ChainReport, *, anchor: str | None) -> None:
         soft_wrap=True,
     )
     out.print(Text.assemble(("  head      ", "dim"), report.head_hash or ""), soft_wrap=True)
+    _print_authentication(report)
     if anchor is not None:
         out.print(Text.assemble(("  --head    ", "dim"), "found in the chain"))
         return
@@ -163,12 +191,44 @@ def _print_report(report: ChainReport, *, anchor: str | None) -> None:
     )
 
 
+def _print_authentication(report: ChainReport) -> None:
+    """How many of the records checked carry a MAC that matched, and which did not have one."""
+    if report.records == 0:
+        return
+    out = make_console()
+    keys = f" (audit key {', '.join(report.mac_key_ids)})" if report.mac_key_ids else ""
+    out.print(Text.assemble(("  authenticated  ", "dim"), f"{report.authenticated_records:,} records{keys}"))
+    if report.legacy_records:
+        out.print(
+            Text.assemble(
+                ("  not authenticated (written before audit keys)  ", "dim"), f"{report.legacy_records:,} records"
+            ),
+            soft_wrap=True,
+        )
+    if report.unkeyed_records:
+        out.print(
+            Text.assemble(
+                ("  not authenticated (written without an audit key)  ", "dim"), f"{report.unkeyed_records:,} records"
+            ),
+            soft_wrap=True,
+        )
+    if report.intact and report.authenticated_records == 0:
+        out.print(
+            Text(
+                "No record is authenticated. If this service has signed since it had an audit key, the log was "
+                "rewritten from its start: compare with a head hash kept outside the database (--head).",
+                style="yellow",
+            ),
+            soft_wrap=True,
+        )
+
+
 @audit_app.command("show")
 def show(
     last: Annotated[int, typer.Option("--last", min=1, max=10_000, help="How many of the newest records.")] = 20,
     database_url: _DatabaseOption = None,
 ) -> None:
-    """Show the newest audit records: who signed what, when, with which certificate."""
+    """Show the newest audit records: who signed what, claiming which source type, when, under which audit key."""
     with _audit_log(database_url) as audit_log:
         records = audit_log.records(limit=last)
     out = make_console()
@@ -176,8 +236,11 @@ def show(
         out.print("The audit log is empty: nothing has been signed through the service yet.")
         return
     table = Table(box=None, padding=(0, 1), pad_edge=False, header_style="bold")
-    for heading in ("#", "signed (UTC)", "key id", "generator", "media id", "output", "record"):
-        free_text = heading in ("generator", "media id")
+    tenants = any(record.entry.tenant != DEFAULT_TENANT for record in records)  # one column more only then
+    headings = ("#", "signed (UTC)", "key id", *(("tenant",) if tenants else ()), "generator", "source type",
+                "title", "media id", "output", "record", "mac key")
+    for heading in headings:
+        free_text = heading in ("generator", "title", "media id")
         table.add_column(heading, overflow="fold", no_wrap=not free_text, min_width=10 if free_text else None)
     for record in reversed(records):  # oldest first, like a log
         entry = record.entry
@@ -186,9 +249,13 @@ def show(
             str(record.id),
             f"{entry.signed_at:%Y-%m-%d %H:%M:%S}",
             entry.key_id or Text("cli", style="dim"),
+            *((safe_text(entry.tenant, max_chars=64),) if tenants else ()),
             safe_text(generator, max_chars=60),
+            safe_text(entry.digital_source_type, max_chars=60) if entry.digital_source_type else Text("-", style="dim"),
+            safe_text(entry.title or "", max_chars=60),
             safe_text(entry.media_id or "", max_chars=60),
-            entry.output_sha256[:8],  # prefixes: enough to find a record, and the table fits 80 columns
+            entry.output_sha256[:8],  # prefixes: enough to find a record
             record.record_hash[:8],
+            record.mac_key_id or Text("none", style="dim"),
         )
     out.print(table)

@@ -1,8 +1,8 @@
 """`originmark serve`: run the HTTP service with uvicorn.
 
 Before any server process starts, this process prepares what they share: signing
-credentials (development ones on first start, with a loud warning) and the database
-schema (migrations). It also loads the signing credentials once, so a bad key is reported
+credentials and the audit key (development ones on first start, with a loud warning) and
+the database schema (migrations). It also loads the signing credentials once, so a bad key is reported
 here as problem + fix rather than as a failed worker. Then uvicorn runs the app factory
 `app.api.main:app_from_environment` in `--workers` processes; each builds its own signer and
 ORIGINMARK_VERIFY_WORKERS verifier processes from the same ORIGINMARK_* settings.
@@ -65,6 +65,7 @@ def serve(
 
     from app.api.logs import configure_logging, log_config
     from app.api.services import prepare_service
+    from app.audit_keys import service_audit_keys
     from app.wiring import check_signing_credential
 
     try:
@@ -75,6 +76,9 @@ def serve(
     try:
         prepare_service(settings)
         check_signing_credential(settings)
+        # Only once the signing credentials are known to be usable: a failed start leaves no key
+        # behind. Made here, once, so the warning is logged once and a bad key file stops `serve`.
+        service_audit_keys(settings)
     except KeyProblem as problem:
         _fail(str(problem), exit_code_for(problem))
     except (StoreError, SQLAlchemyError) as error:

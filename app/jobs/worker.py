@@ -35,11 +35,12 @@ log = logging.getLogger("originmark.jobs")
 
 def build_runtime(settings: Settings) -> JobRuntime:
     from app.api.services import build_engines, prepare_service
+    from app.audit_keys import service_audit_keys
     from app.store.sql import open_store
     from app.wiring import build_job_runtime
 
     prepare_service(settings)  # credentials and the database schema (idempotent)
-    store = open_store(settings.database_url)
+    store = open_store(settings.database_url, audit_keys=service_audit_keys(settings))
     try:
         engines = build_engines(settings)
     except BaseException:

@@ -20,8 +20,8 @@ from verifier.verdict import Verdict
 
 MAX_MEDIA_ID_LENGTH = 200
 MAX_TENANT_NAME_LENGTH = 64
-# Every key, media id and job made before tenants existed (migration 0007) belongs to this tenant,
-# and so does a key created without --tenant.
+# Every key, media id and job made before tenants existed (migration 0008) belongs to this tenant,
+# and so does a key created without --tenant (also audit_log.tenant's server default, migration 0007).
 DEFAULT_TENANT = "default"
 MAX_LABEL_BATCH = 1000
 MAX_RECENT_LABELS = 100  # GET /v1/labels/recent?limit=N
@@ -94,6 +94,11 @@ class AuditEntry:
     generator: str
     generator_version: str | None = None
     media_id: str | None = None
+    # The claim as signed (migration 0007): the effective IPTC digital source type term (e.g.
+    # trainedAlgorithmicMedia) and the title the request gave (None: none given, or before 0007).
+    digital_source_type: str | None = None
+    title: str | None = None
+    tenant: str = DEFAULT_TENANT  # the caller's tenant (issue 12)
 
 
 class VerdictStore(Protocol):

@@ -10,13 +10,14 @@ migrated database with this metadata so the two cannot drift apart.
   write of a verdict rewrites the copies of the media that point at it, in the same transaction.
 - `api_keys`: Bearer keys, stored only as a SHA-256 of their random secret, each with its
   signing policy (migration 0004: JSON lists of allowed generators and digital source types).
-- `tenants` (migration 0007): who owns keys, media ids, jobs and object locations. Every such
+- `tenants` (migration 0008): who owns keys, media ids, jobs and object locations. Every such
   row names its tenant; media ids are unique per tenant (the primary key is (tenant, media_id)).
 - `tenant_content`: which tenant submitted or signed which bytes. A verdict is a fact about
   bytes and is shared as a cache, but a tenant reads a verdict by SHA-256 only for bytes in its
   own rows here (otherwise the read would tell anyone what other tenants uploaded).
-- `audit_log`: every signature issued; append-only (triggers reject UPDATE and DELETE) and a
-  hash chain (each record carries the hash of the one before; app/store/audit.py).
+- `audit_log`: every signature issued; append-only (triggers reject UPDATE and DELETE), a hash
+  chain (each record carries the hash of the one before; app/store/audit.py), and since migration
+  0007 each record authenticated with an HMAC under a key the database does not hold.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     PrimaryKeyConstraint,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -44,14 +46,19 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
 from app.store.interface import DEFAULT_TENANT, MAX_MEDIA_ID_LENGTH, MAX_TENANT_NAME_LENGTH
+from keys.audit_key import KEY_ID_LENGTH as AUDIT_KEY_ID_LENGTH
 
 SHA256_HEX_LENGTH = 64
 KEY_ID_LENGTH = 12  # column width; tokens use fewer characters (app/store/tokens.py)
+TENANT_NAME_LENGTH = 64
 
-# SigningPolicy.default() as stored (app/store/api_keys.py writes the same JSON; a test pins it).
-# Also the columns' server default, so the rows that exist when migration 0004 runs get it.
-DEFAULT_ALLOWED_GENERATORS_JSON = '["*"]'
-DEFAULT_ALLOWED_SOURCE_TYPES_JSON = (
+# The signing policy columns' server default since migration 0004: the default policy of that time
+# (any generator; trainedAlgorithmicMedia, compositeWithTrainedAlgorithmicMedia, algorithmicMedia,
+# compositeSynthetic), which the keys that existed when 0004 ran were given and keep. Frozen (the
+# migration writes the same text; a test compares the two). New keys never rely on it:
+# app/store/api_keys.py writes SigningPolicy.default() (the GenAI types only) explicitly.
+LEGACY_0004_ALLOWED_GENERATORS_JSON = '["*"]'
+LEGACY_0004_ALLOWED_SOURCE_TYPES_JSON = (
     '["algorithmicMedia","compositeSynthetic","compositeWithTrainedAlgorithmicMedia","trainedAlgorithmicMedia"]'
 )
 
@@ -134,7 +141,7 @@ media = Table(
     PrimaryKeyConstraint("tenant", "media_id", name="pk_media"),
     # Finds the media whose label copy must change when their verdict is rewritten.
     Index("ix_media_sha256", "sha256"),
-    # A tenant's recent-items read (issue 7): newest first, walked backwards, no sort (migration 0007).
+    # A tenant's recent-items read (issue 7): newest first, walked backwards, no sort (migration 0008).
     Index("ix_media_tenant_updated_at", "tenant", "updated_at", "media_id"),
 )
 
@@ -158,8 +165,8 @@ api_keys = Table(
     Column("revoked_at", UtcDateTime, nullable=True),
     # The key's SigningPolicy (what POST /v1/sign lets it claim), as JSON arrays of text: generator
     # names or `*` patterns (they may contain commas), and IPTC digital source type terms.
-    Column("allowed_generators", Text, nullable=False, server_default=DEFAULT_ALLOWED_GENERATORS_JSON),
-    Column("allowed_source_types", Text, nullable=False, server_default=DEFAULT_ALLOWED_SOURCE_TYPES_JSON),
+    Column("allowed_generators", Text, nullable=False, server_default=LEGACY_0004_ALLOWED_GENERATORS_JSON),
+    Column("allowed_source_types", Text, nullable=False, server_default=LEGACY_0004_ALLOWED_SOURCE_TYPES_JSON),
 )
 
 audit_log = Table(
@@ -179,6 +186,18 @@ audit_log = Table(
     # The hash chain (migration 0002): the previous record's hash, and this record's own.
     Column("prev_hash", CHAR(SHA256_HEX_LENGTH), nullable=False),
     Column("record_hash", CHAR(SHA256_HEX_LENGTH), nullable=False),
+    # Migration 0007. The claim as signed: the effective IPTC digital source type term and the title.
+    Column("digital_source_type", Text, nullable=True),
+    Column("title", Text, nullable=True),
+    # The caller's tenant (issue 12); rows from before 0007 get the default.
+    Column("tenant", String(TENANT_NAME_LENGTH), nullable=False, server_default=DEFAULT_TENANT),
+    # Which encoding record_hash (and the MAC) use: 1 before 0007 (the rows that existed then get it
+    # from the server default), 2 for every record written since (app/store/audit_encoding.py).
+    Column("hash_version", SmallInteger, nullable=False, server_default="1"),
+    # HMAC-SHA256 under the audit key, which the database never holds, and that key's short id
+    # (keys/audit_key.py). Both None: written before audit keys, or by a store without one.
+    Column("mac_key_id", String(AUDIT_KEY_ID_LENGTH), nullable=True),
+    Column("mac", CHAR(SHA256_HEX_LENGTH), nullable=True),
     Index("ix_audit_log_signed_at", "signed_at"),
     # Unique: two records can never follow the same one, so the chain cannot fork.
     Index("ix_audit_log_prev_hash", "prev_hash", unique=True),
@@ -198,7 +217,7 @@ originmark_jobs = Table(
     Column("idempotency_key", String(64), nullable=False, unique=True),
     Column("source", Text, nullable=False),
     # What the source was at submit (JSON: etag and size from the store, or the staged upload's
-    # sha256 and size); a run that reads anything else fails with source_changed (migration 0007).
+    # sha256 and size); a run that reads anything else fails with source_changed (migration 0008).
     Column("source_pin", Text, nullable=True),
     Column("media_id", Text, nullable=True),
     Column("destination", Text, nullable=True),  # sign: where the signed object goes

@@ -22,6 +22,7 @@ from app.store.interface import DEFAULT_TENANT, ApiKey, AuditEntry, RecentLabel,
 from app.store.seed import SeedItem, bulk_seed
 from app.store.tenants import SqlTenantStore
 from app.store.verdicts import SqlVerdictStore
+from keys.audit_key import AuditKeyring
 from signer.policy import SigningPolicy
 from verifier.label_types import Label
 from verifier.verdict import Verdict
@@ -30,12 +31,12 @@ from verifier.verdict import Verdict
 class SqlStore:
     """VerdictStore + TenantStore + ApiKeyStore + AuditLog + SignatureRecords over one engine; thread-safe."""
 
-    def __init__(self, *, engine: Engine) -> None:
+    def __init__(self, *, engine: Engine, audit_keys: AuditKeyring | None = None) -> None:
         self._engine = engine
         self._verdicts = SqlVerdictStore(engine=engine)
         self._keys = SqlApiKeyStore(engine=engine)
         self._tenants = SqlTenantStore(engine=engine)
-        self._audit = SqlAuditLog(engine=engine)
+        self._audit = SqlAuditLog(engine=engine, keys=audit_keys)
 
     @property
     def engine(self) -> Engine:
@@ -189,14 +190,20 @@ class SqlStore:
 
 
 def open_store(
-    database_url: str, *, pool_size: int = DEFAULT_POOL_SIZE, sqlite_synchronous: SqliteSynchronous = "FULL"
+    database_url: str,
+    *,
+    pool_size: int = DEFAULT_POOL_SIZE,
+    sqlite_synchronous: SqliteSynchronous = "FULL",
+    audit_keys: AuditKeyring | None = None,
 ) -> SqlStore:
     """A store on an already migrated database (run app.store.migrate.upgrade_database first).
 
     `pool_size`: connections kept open; size it to the threads that use the store at once (the
     engine pool plus the server's request threads). Raises StoreConfigurationError for a URL the
-    store cannot use; connects lazily (call `ping()` to check the database now).
+    store cannot use; connects lazily (call `ping()` to check the database now). `audit_keys`: what
+    audit records are authenticated with (app/store/audit.py); without, they carry no MAC.
     """
     return SqlStore(
-        engine=create_store_engine(database_url, pool_size=pool_size, sqlite_synchronous=sqlite_synchronous)
+        engine=create_store_engine(database_url, pool_size=pool_size, sqlite_synchronous=sqlite_synchronous),
+        audit_keys=audit_keys,
     )

@@ -94,6 +94,9 @@ class SignAndRecord:
             generator=generation.generator_name,
             generator_version=generation.generator_version,
             media_id=request.media_id,
+            digital_source_type=generation.effective_source_type.term,
+            title=generation.title,
+            tenant=request.tenant,
         )
         return self._store.record_signature(
             tenant=request.tenant,

@@ -107,3 +107,5 @@ def test_sign_then_label_then_verify_cached_then_refresh(client, api_keys, store
     assert entry.certificate_fingerprint == hashlib.sha256(leaf.public_bytes(Encoding.DER)).hexdigest()
     assert entry.generator == "Test Diffusion" and entry.generator_version == "1.0"
     assert entry.media_id == "post-1"
+    # The claim as signed: the effective source type (none was declared) and the title.
+    assert entry.digital_source_type == "trainedAlgorithmicMedia" and entry.title == "A generated landscape"

@@ -48,10 +48,26 @@ def test_first_start_creates_development_keys_migrates_and_serves(tmp_path):
         labels = httpx.get(f"{base_url}/v1/labels?media_id=first", headers=ApiKeys.header(token), timeout=10)
         assert labels.json()["labels"]["first"]["kind"] == "ai_generated"
 
-    assert sorted(p.name for p in (tmp_path / "data" / "keys").iterdir()) == ["ca.pem", "chain.pem", "key.pem"]
+    keys_dir = tmp_path / "data" / "keys"
+    assert sorted(p.name for p in keys_dir.iterdir()) == ["audit.key", "ca.pem", "chain.pem", "key.pem"]
+    assert (keys_dir / "audit.key").stat().st_mode & 0o777 == 0o600
     lines = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()]
     warnings = [line for line in lines if "DEVELOPMENT SIGNING CREDENTIALS" in line["message"]]
     assert len(warnings) == 1 and warnings[0]["level"] == "warning"  # once, by the parent process
+    audit_warnings = [line for line in lines if "DEVELOPMENT AUDIT KEY CREATED" in line["message"]]
+    assert len(audit_warnings) == 1 and audit_warnings[0]["level"] == "warning"
+    assert (keys_dir / "audit.key").read_text().strip() not in log_path.read_text()
+    # The signature's audit record is authenticated with that key, and names the claim.
+    from app.audit_keys import verification_audit_keys
+    from app.settings import Settings
+    from app.store.audit import SqlAuditLog
+
+    with open_store(database_url) as store:
+        keys = verification_audit_keys(Settings(keys_dir=keys_dir))
+        report = SqlAuditLog(engine=store.engine, keys=keys).verify_chain()
+        [entry] = store.entries()
+    assert report.intact and report.authenticated_records == 1 and report.mac_key_ids == (keys.current.key_id,)
+    assert entry.digital_source_type == "trainedAlgorithmicMedia"
     ready = [line for line in lines if line["message"] == "originmark is ready"]
     assert len(ready) == 2  # both workers
     requests = [line for line in lines if line["logger"] == "originmark.access" and line["route"] == "/v1/sign"]
@@ -133,3 +149,9 @@ def test_with_two_workers_metrics_count_the_requests_of_both(tmp_path):
                 if line.startswith('originmark_http_requests_total{method="GET",route="/healthz",status="200"}')
             ]
             assert float(line.rsplit(" ", 1)[1]) == sent
+
+
+def test_serve_refuses_an_audit_key_file_that_is_not_there(tmp_path):
+    output = _serve_refuses(tmp_path, ORIGINMARK_AUDIT_KEY_FILE=str(tmp_path / "vault" / "audit.key"))
+    assert "Cannot read the audit key file" in output and "ORIGINMARK_AUDIT_KEY_FILE" in output
+    assert not (tmp_path / "vault").exists()  # a configured key is never invented

@@ -45,13 +45,13 @@ def test_declared_fields_end_up_in_the_manifest(client, api_keys):
         api_keys.sign,
         generator="Acme Diffusion",
         generator_version="2.1",
-        digital_source_type="compositeSynthetic",
+        digital_source_type="compositeWithTrainedAlgorithmicMedia",  # not the default without a parent
         title="Poster",
     )
     assert signed.status_code == 200, signed.text
     verdict = _verdict_for(client, api_keys, signed)["verdict"]
     assert verdict["title"] == "Poster"
-    assert verdict["digital_source_types"] == [DigitalSourceType.COMPOSITE_SYNTHETIC.value]
+    assert verdict["digital_source_types"] == [DigitalSourceType.COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA.value]
     created = verdict["actions"][0]
     assert created["action"] == "c2pa.created"
     assert created["software_agent"] == "Acme Diffusion 2.1"
@@ -139,11 +139,10 @@ def test_invalid_generation_request(client, api_keys, fields, words):
 
 
 def test_source_type_as_full_uri(client, api_keys):
-    response = _sign(client, api_keys.sign, digital_source_type=DigitalSourceType.ALGORITHMIC_MEDIA.value)
+    uri = DigitalSourceType.COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA.value  # allowed by the default policy
+    response = _sign(client, api_keys.sign, digital_source_type=uri)
     assert response.status_code == 200, response.text
-    assert _verdict_for(client, api_keys, response)["verdict"]["digital_source_types"] == [
-        DigitalSourceType.ALGORITHMIC_MEDIA.value
-    ]
+    assert _verdict_for(client, api_keys, response)["verdict"]["digital_source_types"] == [uri]
 
 
 def test_output_hash_header_matches_the_streamed_body(client, api_keys):

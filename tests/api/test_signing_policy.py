@@ -11,7 +11,7 @@ from signer.policy import SigningPolicy
 from .helpers import ApiKeys, assert_error, jpeg_bytes
 
 SIGN = frozenset({Scope.SIGN})
-AI_TYPES = ["algorithmicMedia", "compositeSynthetic", "compositeWithTrainedAlgorithmicMedia", "trainedAlgorithmicMedia"]
+AI_TYPES = ["compositeWithTrainedAlgorithmicMedia", "trainedAlgorithmicMedia"]  # the default: GenAI in the signals rubric
 
 
 def _sign(client, token, *, generator="Acme Diffusion", parent=None, file=None, **fields):
@@ -61,6 +61,20 @@ def test_other_non_generated_types_need_a_grant_too(client, store, claim):
     _assert_nothing_kept(store, "m")
 
 
+@pytest.mark.parametrize("claim", ["algorithmicMedia", "compositeSynthetic"])
+def test_machine_made_types_that_no_rubric_labels_as_ai_need_a_grant(client, store, claim):
+    """Credentials claiming them would be trusted yet never labelled AI by a rubric-driven validator."""
+    key_id, token = _key(store)
+    error = assert_error(_sign(client, token, digital_source_type=claim, media_id="m"), 403, "signing_policy")
+    assert error["refused"] == {"digital_source_type": claim}
+    _assert_nothing_kept(store, "m")
+    granted = SigningPolicy.of(generators=["*"], source_types=[D.from_text(claim), D.TRAINED_ALGORITHMIC_MEDIA])
+    store.set_signing_policy(key_id, granted)
+    signed = _sign(client, token, digital_source_type=claim, media_id="m")
+    assert signed.status_code == 200, signed.text
+    assert _source_types_of(store, "m") == [D.from_text(claim).value]
+
+
 def test_a_granted_source_type_signs_and_the_change_applies_on_the_next_request(client, store):
     key_id, token = _key(store, name="camera app")
     assert_error(_sign(client, token, digital_source_type="digitalCapture", media_id="p1"), 403, "signing_policy")
@@ -70,6 +84,7 @@ def test_a_granted_source_type_signs_and_the_change_applies_on_the_next_request(
     assert _source_types_of(store, "p1") == [D.DIGITAL_CAPTURE.value]
     [entry] = store.entries()
     assert entry.key_id == key_id and entry.generator == "Demo Camera"
+    assert entry.digital_source_type == "digitalCapture" and entry.title is None
     # The narrowed key no longer has the AI default.
     assert_error(_sign(client, token, media_id="p2"), 403, "signing_policy")
 

@@ -141,7 +141,7 @@ def test_a_database_that_cannot_be_used_exits_2_with_a_message(tmp_path):
 
 # --- signing policies (issue 5): --generators / --source-types, `apikey policy` ---
 
-DEFAULT_TYPES = "algorithmicMedia,compositeSynthetic,compositeWithTrainedAlgorithmicMedia,trainedAlgorithmicMedia"
+DEFAULT_TYPES = "compositeWithTrainedAlgorithmicMedia,trainedAlgorithmicMedia"
 
 
 def _flat(text: str) -> str:
@@ -271,3 +271,21 @@ def test_policy_on_an_unknown_revoked_or_non_sign_key_exits_2(database_url):
 
     bad = run(database_url, "policy", signer, "--source-types", "nope")
     assert bad.exit_code == 2 and "unknown digital source type 'nope'" in _flat(bad.stderr)
+
+
+def test_algorithmic_and_composite_synthetic_are_granted_only_explicitly(database_url):
+    from signer.manifest import DigitalSourceType as D
+
+    plain = run(database_url, "create", "--name", "ai product", "--scopes", "sign")
+    granted = run(
+        database_url, "create", "--name", "procedural art", "--scopes", "sign",
+        "--source-types", "algorithmicMedia,compositeSynthetic",
+    )
+    assert granted.exit_code == 0, granted.output
+    assert "digital source types: algorithmicMedia,compositeSynthetic" in _flat(granted.stdout)
+    with open_store(database_url, pool_size=1) as store:
+        default_policy = store.authenticate(TOKEN.search(plain.stdout).group(0)).signing_policy
+        granted_policy = store.authenticate(TOKEN.search(granted.stdout).group(0)).signing_policy
+    assert not default_policy.allows_source_type(D.ALGORITHMIC_MEDIA)
+    assert not default_policy.allows_source_type(D.COMPOSITE_SYNTHETIC)
+    assert granted_policy.source_types == {D.ALGORITHMIC_MEDIA, D.COMPOSITE_SYNTHETIC}

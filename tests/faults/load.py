@@ -26,6 +26,7 @@ from sqlalchemy import select
 
 from app.codec import label_to_json, verdict_to_json
 from app.store.audit import SqlAuditLog
+from keys.audit_key import AuditKeyring
 from app.store.schema import audit_log, media, verdicts
 from app.store.sql import SqlStore
 from tests.faults.media import Sample, unsigned_jpeg
@@ -311,11 +312,12 @@ def broken_promises(store: SqlStore, acks: list[Ack]) -> list[str]:
     return problems
 
 
-def inconsistencies(store: SqlStore) -> list[str]:
+def inconsistencies(store: SqlStore, audit_keys: AuditKeyring) -> list[str]:
     """Rows that point at nothing: audit entries without their output's verdict, media without a verdict,
-    label copies that differ from their verdict's label; and a broken audit hash chain."""
+    label copies that differ from their verdict's label; and a broken audit hash chain or MAC
+    (`audit_keys`: the server's, see tests.faults.service.audit_keys_of)."""
     problems: list[str] = []
-    chain = SqlAuditLog(engine=store.engine).verify_chain()
+    chain = SqlAuditLog(engine=store.engine, keys=audit_keys).verify_chain()
     if not chain.intact:
         problems.append(f"the audit log's hash chain is broken: {chain.broken}")
     with store.engine.connect() as connection:

@@ -16,8 +16,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from app.audit_keys import verification_audit_keys
+from app.settings import Settings
 from app.store.interface import Scope
 from app.store.sql import open_store
+from keys.audit_key import AuditKeyring
 from tests.support import free_port, wait_until_ready
 
 ORIGINMARK = Path(sys.executable).with_name("originmark")
@@ -38,6 +41,11 @@ def service_environment(*, keys_dir: Path, database_url: str, spool_dir: Path, *
         "ORIGINMARK_LOG_LEVEL": "warning",  # the log holds the failures, not a line per request
         **extra,
     }
+
+
+def audit_keys_of(env: dict[str, str]) -> AuditKeyring:
+    """The audit key a server started with `env` authenticates records with (made on its first start)."""
+    return verification_audit_keys(Settings(keys_dir=Path(env["ORIGINMARK_KEYS_DIR"])))
 
 
 class Service:

@@ -15,7 +15,7 @@ import pytest
 from app.store.sql import open_store
 from tests.faults.conftest import BACKENDS
 from tests.faults.load import MixedLoad, broken_promises, inconsistencies
-from tests.faults.service import Service, service_environment
+from tests.faults.service import Service, audit_keys_of, service_environment
 from tests.faults.spool import spool_contents, stalled_sign_upload, wait_for_file
 
 AFTER_RESTART_SECONDS = 1.5
@@ -50,7 +50,7 @@ def test_kill_9_under_load_loses_nothing_acknowledged(backend, database_url, spo
                 assert database.execute("PRAGMA foreign_key_check").fetchall() == []
         with open_store(database_url) as store:
             assert broken_promises(store, report.acks) == []
-            assert inconsistencies(store) == []
+            assert inconsistencies(store, audit_keys_of(env)) == []
 
         service.start()  # same port, same database, same spool
         with httpx.Client(base_url=service.base_url, headers={"Authorization": f"Bearer {token}"}, timeout=30) as http:
@@ -75,7 +75,7 @@ def test_kill_9_under_load_loses_nothing_acknowledged(backend, database_url, spo
         assert after_report.violations == []
         with open_store(database_url) as store:
             assert broken_promises(store, report.acks + after_report.acks) == []
-            assert inconsistencies(store) == []
+            assert inconsistencies(store, audit_keys_of(env)) == []
     finally:
         service.stop()
     assert sorted(p.name for p in spool_dir.iterdir()) == []

@@ -19,7 +19,7 @@ import pytest
 from app.store.sql import open_store
 from tests.faults.load import MixedLoad, Outcome, broken_promises, inconsistencies
 from tests.faults.media import unsigned_jpeg
-from tests.faults.service import Service, running, service_environment
+from tests.faults.service import Service, audit_keys_of, running, service_environment
 
 OUTAGE_SECONDS = 3.0  # how long PostgreSQL stays down at least (the probes may take longer)
 PROBE_BOUND_SECONDS = 15.0  # an answer slower than this while the database is down counts as a hang
@@ -127,7 +127,7 @@ def test_postgres_restart_under_load_gives_503_then_recovers(postgres, spool_dir
     assert report.violations == []
     with open_store(postgres.url) as store:
         assert broken_promises(store, report.acks) == []
-        assert inconsistencies(store) == []
+        assert inconsistencies(store, audit_keys_of(env)) == []
 
 
 def _statuses(outcomes: list[Outcome]) -> dict:

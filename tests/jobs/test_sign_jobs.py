@@ -22,6 +22,7 @@ def test_a_sign_job_signs_once_into_the_destination(http, keys, s3, store, drain
         "destination": f"s3://{bucket}/signed/out.jpg",
         "generator": "TestGen",
         "generator_version": "1.0",
+        "title": "a job's picture",
         "media_id": "gen-1",
     }
     first = http.post("/v1/jobs/sign", json=body, headers=_auth(sign_token))
@@ -42,6 +43,7 @@ def test_a_sign_job_signs_once_into_the_destination(http, keys, s3, store, drain
     entries = [e for e in store.entries(limit=10) if e.media_id == "gen-1"]
     assert len(entries) == 1 and entries[0].output_sha256 == done["result"]["sha256"]
     assert entries[0].generator == "TestGen"
+    assert entries[0].digital_source_type == "trainedAlgorithmicMedia" and entries[0].title == "a job's picture"
     assert store.verdict_by_media_id("default", "gen-1").sha256 == done["result"]["sha256"]
 
 

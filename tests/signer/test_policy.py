@@ -23,15 +23,12 @@ def _request(generator: str = "Acme Diffusion", source_type: D | None = None, pa
 
 
 @pytest.mark.parametrize("source_type", list(D), ids=lambda member: member.term)
-def test_the_default_allows_exactly_the_generated_source_types(source_type):
+def test_the_default_allows_exactly_the_source_types_the_signals_rubric_counts_as_genai(source_type):
+    """algorithmicMedia and compositeSynthetic give no GenAI inception signal in the C2PA signals
+    rubric: a key may claim them only when an operator grants them."""
     policy = SigningPolicy.default()
     assert policy.any_generator
-    expected = source_type.term in {
-        "trainedAlgorithmicMedia",
-        "compositeWithTrainedAlgorithmicMedia",
-        "algorithmicMedia",
-        "compositeSynthetic",
-    }
+    expected = source_type.term in {"trainedAlgorithmicMedia", "compositeWithTrainedAlgorithmicMedia"}
     assert policy.allows_source_type(source_type) is expected
     if expected:
         policy.check(_request(source_type=source_type))

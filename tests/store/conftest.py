@@ -22,6 +22,7 @@ import pytest
 from PIL import Image
 
 from app.store.migrate import upgrade_database
+from keys.audit_key import AuditKeyring, create_audit_key_file
 from app.store.sql import SqlStore, open_store
 from tests.support import libpq_url, postgres_schema
 from signer.engine import ContentSigner, SignerOptions
@@ -72,11 +73,26 @@ def postgres_database_url(postgres_server: str) -> Iterator[str]:
         yield url
 
 
+@pytest.fixture(scope="session")
+def audit_key_file(tmp_path_factory) -> Path:
+    """An audit key made for this session (never committed), in a file as the service keeps it."""
+    path = tmp_path_factory.mktemp("audit-key") / "audit.key"
+    create_audit_key_file(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def audit_keys(audit_key_file: Path) -> AuditKeyring:
+    from keys.audit_key import read_audit_key_file
+
+    return AuditKeyring(current=read_audit_key_file(audit_key_file))
+
+
 @pytest.fixture
-def store(database_url: str) -> Iterator[SqlStore]:
-    """A store on a database migrated to head."""
+def store(database_url: str, audit_keys: AuditKeyring) -> Iterator[SqlStore]:
+    """A store on a database migrated to head, authenticating audit records with the session's key."""
     upgrade_database(database_url)
-    with open_store(database_url, pool_size=8) as opened:
+    with open_store(database_url, pool_size=8, audit_keys=audit_keys) as opened:
         yield opened
 
 

@@ -1,6 +1,7 @@
 """The audit log as a hash chain, on SQLite and PostgreSQL: appends chain, concurrent appenders
 never fork it, tampering that gets past the triggers is found by `verify_chain` and by
 `originmark audit verify`, and migration 0002 chains the records an older database already had.
+(The audit key's MACs: test_audit_mac.py.)
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typer.testing import CliRunner
 
 from app.cli import cli
 from app.store.audit import GENESIS_HASH, ChainProblem, SqlAuditLog, record_hash
+from app.store.audit_encoding import ENTRY_FIELDS_V1, record_hash_v2, record_mac_v2
 from app.store.engine import create_store_engine
 from app.store.interface import AuditEntry
 from app.store.migrate import alembic_config, current_revision, head_revision, upgrade_database
@@ -57,8 +59,17 @@ def _chain_rows(store) -> list:
         ).all()
 
 
-def _audit(store) -> SqlAuditLog:
-    return SqlAuditLog(engine=store.engine)
+def _audit(store, keys=None) -> SqlAuditLog:
+    """The log as `audit verify` reads it: with the session's audit key unless told otherwise."""
+    return SqlAuditLog(engine=store.engine, keys=keys if keys is not None else _SESSION_KEYS[0])
+
+
+_SESSION_KEYS: list = []
+
+
+@pytest.fixture(autouse=True)
+def _session_keys(audit_keys):
+    _SESSION_KEYS[:] = [audit_keys]
 
 
 def _drop_append_only_triggers(store) -> None:
@@ -86,12 +97,16 @@ def test_each_record_carries_the_hash_of_the_one_before(store):
     for before, after in zip(rows, rows[1:]):
         assert after.prev_hash == before.record_hash
     records = list(reversed(_audit(store).records(limit=10)))
+    key = _SESSION_KEYS[0].current
     for record in records:
-        assert record.record_hash == record_hash(dataclasses.asdict(record.entry), prev_hash=record.prev_hash)
+        fields = dataclasses.asdict(record.entry)
+        assert record.hash_version == 2 and record.mac_key_id == key.key_id
+        assert record.record_hash == record_hash_v2(fields, prev_hash=record.prev_hash, mac_key_id=key.key_id)
+        assert record.mac == record_mac_v2(key, fields, prev_hash=record.prev_hash)
     assert [record.entry for record in records] == [_entry(n) for n in range(4)]
 
     report = _audit(store).verify_chain()
-    assert report.intact and report.records == 4
+    assert report.intact and report.records == 4 and report.authenticated_records == 4
     assert report.head_hash == rows[-1].record_hash
     assert (report.first_id, report.last_id) == (rows[0].id, rows[-1].id)
 
@@ -101,8 +116,44 @@ def test_an_empty_log_is_intact(store):
     assert report.intact and report.records == 0 and report.head_hash is None
 
 
+def test_the_version_1_encoding_is_frozen():
+    """Records written before audit keys must verify forever: the same fields give the same hash as
+    the code that wrote them (this value was computed with it)."""
+    fields = dict(
+        key_id=None,
+        signed_at=datetime.datetime(2026, 5, 1, 12, 0, 0, 1000, tzinfo=datetime.UTC),
+        input_sha256="a" * 64,
+        output_sha256="b" * 64,
+        manifest_label=None,
+        certificate_fingerprint="c" * 64,
+        generator="g «x»",
+        generator_version=None,
+        media_id="m/1",
+    )
+    expected = "128d8737966ad5f5094b372ae8318fd3eb9770fa0f2220e14a0d33783a7434ea"
+    assert record_hash(fields, prev_hash=GENESIS_HASH) == expected
+    # Fields added later are not part of version 1.
+    assert record_hash({**fields, "title": "x", "tenant": "t"}, prev_hash=GENESIS_HASH) == expected
+
+
+def test_the_version_2_hash_and_mac_cover_every_field_the_previous_hash_and_the_key_id(audit_keys):
+    key = audit_keys.current
+    base = dataclasses.asdict(_entry(1, digital_source_type="trainedAlgorithmicMedia", title="t", tenant="acme"))
+    reference = record_hash_v2(base, prev_hash=GENESIS_HASH, mac_key_id=key.key_id)
+    reference_mac = record_mac_v2(key, base, prev_hash=GENESIS_HASH)
+    assert record_hash_v2(base, prev_hash=GENESIS_HASH, mac_key_id=None) != reference
+    assert record_hash_v2(base, prev_hash="1" * 64, mac_key_id=key.key_id) != reference
+    assert record_mac_v2(key, base, prev_hash="1" * 64) != reference_mac
+    assert reference_mac != reference  # separate domains: the MAC is not a keyed copy of the hash
+    for name, value in base.items():
+        other = "x" if value is None or isinstance(value, str) else value + datetime.timedelta(microseconds=1)
+        changed = {**base, name: other}
+        assert record_hash_v2(changed, prev_hash=GENESIS_HASH, mac_key_id=key.key_id) != reference, name
+        assert record_mac_v2(key, changed, prev_hash=GENESIS_HASH) != reference_mac, name
+
+
 def test_the_hash_covers_every_field_and_the_previous_hash(store):
-    base = dataclasses.asdict(_entry(1))
+    base = {name: value for name, value in dataclasses.asdict(_entry(1)).items() if name in ENTRY_FIELDS_V1}
     reference = record_hash(base, prev_hash=GENESIS_HASH)
     assert record_hash(base, prev_hash="1" * 64) != reference
     for name, value in base.items():
@@ -225,7 +276,8 @@ def _tamper(store, how: str, rows: list) -> None:
             connection.execute(update(audit_log).where(audit_log.c.id == middle.id).values(generator="not me"))
         elif how == "edit-and-rehash":
             entry = dataclasses.replace(_entry(2), generator="not me")
-            new_hash = record_hash(dataclasses.asdict(entry), prev_hash=middle.prev_hash)
+            key_id = _SESSION_KEYS[0].current.key_id
+            new_hash = record_hash_v2(dataclasses.asdict(entry), prev_hash=middle.prev_hash, mac_key_id=key_id)
             connection.execute(
                 update(audit_log)
                 .where(audit_log.c.id == middle.id)
@@ -247,7 +299,7 @@ def _tamper(store, how: str, rows: list) -> None:
     ("how", "broken_index", "problem"),
     [
         ("edit", 2, ChainProblem.CONTENT_CHANGED),
-        ("edit-and-rehash", 3, ChainProblem.LINK_BROKEN),
+        ("edit-and-rehash", 2, ChainProblem.MAC_INVALID),  # the hash matches; the MAC cannot
         ("delete-middle", 3, ChainProblem.LINK_BROKEN),
         ("delete-first", 1, ChainProblem.LINK_BROKEN),
         ("swap-times", 4, ChainProblem.CONTENT_CHANGED),
@@ -266,7 +318,14 @@ def test_tampering_that_bypasses_the_triggers_is_found(store, how, broken_index,
     assert f"#{rows[broken_index].id}" in report.broken.message
 
 
-def test_cutting_the_newest_records_or_rewriting_the_chain_is_found_with_a_noted_head(store):
+def test_cutting_the_newest_records_or_rewriting_the_chain_is_found_with_a_noted_head(database_url):
+    """A chain without MACs (a store without an audit key): only the noted head finds these."""
+    upgrade_database(database_url)
+    with open_store(database_url, pool_size=2) as store:
+        _cut_and_rewrite(store)
+
+
+def _cut_and_rewrite(store) -> None:
     rows = _fill(store, 5)
     noted_head = _audit(store).verify_chain().head_hash
     assert _audit(store).verify_chain(anchor=noted_head).intact
@@ -299,7 +358,7 @@ def test_an_upgraded_database_chains_the_records_it_already_had(database_url):
     engine = create_store_engine(database_url, pool_size=1)
     try:
         with engine.begin() as connection:
-            old_columns = {column.name for column in audit_log.columns} - {"prev_hash", "record_hash"}
+            old_columns = set(ENTRY_FIELDS_V1)  # the columns as 0001 made them
             for entry in entries:
                 values = {name: value for name, value in dataclasses.asdict(entry).items() if name in old_columns}
                 connection.execute(insert(audit_log).values(**values))
@@ -333,8 +392,18 @@ def test_an_upgraded_database_chains_the_records_it_already_had(database_url):
 # --- originmark audit verify / show ---
 
 
-def _cli(*args: str):
-    return CliRunner().invoke(cli, ["audit", *args], env={"COLUMNS": "200"}, catch_exceptions=False)
+def _cli(*args: str, env: dict[str, str] | None = None):
+    # The session's audit key, as the service's configuration names it.
+    env = {"COLUMNS": "200", "ORIGINMARK_AUDIT_KEY_FILE": str(_SESSION_KEY_FILE[0]), **(env or {})}
+    return CliRunner().invoke(cli, ["audit", *args], env=env, catch_exceptions=False)
+
+
+_SESSION_KEY_FILE: list = []
+
+
+@pytest.fixture(autouse=True)
+def _session_key_file(audit_key_file):
+    _SESSION_KEY_FILE[:] = [audit_key_file]
 
 
 def test_audit_verify_reports_an_intact_chain_and_its_head(store, database_url):
@@ -397,6 +466,6 @@ def test_audit_commands_refuse_what_they_cannot_read_without_changing_it(tmp_pat
 
 def test_audit_verify_reads_the_configured_database(store, database_url):
     _fill(store, 2)
-    result = CliRunner().invoke(cli, ["audit", "verify"], env={"ORIGINMARK_DATABASE_URL": database_url})
+    result = _cli("verify", env={"ORIGINMARK_DATABASE_URL": database_url})
     assert result.exit_code == 0, result.output
     assert "2 records" in result.output

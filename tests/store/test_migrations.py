@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import dataclasses
+import datetime
+import hashlib
+
+import pytest
+import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, inspect
+from sqlalchemy.exc import IntegrityError
+
+from app.store.audit import SqlAuditLog
+from app.store.audit_encoding import ENTRY_FIELDS_V1, GENESIS_HASH, record_hash
+from app.store.interface import AuditEntry
 
 from app.store.engine import parse_database_url
 from app.store.migrate import alembic_config, current_revision, head_revision, include_name, upgrade_database
-from app.store.schema import metadata
+from app.store.schema import audit_log, metadata
+from app.store.sql import open_store
 
 TABLES = {"verdicts", "media", "api_keys", "audit_log", "tenants", "tenant_content", "originmark_jobs", "originmark_batches", "originmark_batch_jobs"}
 
@@ -27,7 +39,7 @@ def test_an_empty_database_is_brought_to_head_and_a_second_upgrade_changes_nothi
     assert _tables(database_url) & TABLES == set()
 
     upgrade_database(database_url)
-    assert current_revision(database_url) == head_revision() == "0007_tenants"
+    assert current_revision(database_url) == head_revision() == "0008_tenants"
     assert _tables(database_url) >= TABLES
 
     upgrade_database(database_url)  # what every start of the service and every `apikey` command does
@@ -83,3 +95,143 @@ def test_processes_upgrading_at_once_all_succeed(database_url, tmp_path):
     failures = [worker.stderr.read() for worker in workers if worker.wait(timeout=120) != 0]
     assert failures == []
     assert current_revision(database_url) == head_revision()
+
+
+# --- 0007_audit_claims: the audit log gains the claim, the tenant and MACs, in place ---
+
+_AUDIT_LOG_AT_0006 = sa.table(  # the columns as 0002 left them (frozen here, not the code's schema)
+    "audit_log",
+    *(sa.column(name) for name in ENTRY_FIELDS_V1),
+    sa.column("prev_hash"),
+    sa.column("record_hash"),
+)
+
+
+def _legacy_entry(n: int) -> AuditEntry:
+    digest = hashlib.sha256(f"legacy {n}".encode()).hexdigest()
+    return AuditEntry(
+        key_id="abcdefghij" if n % 2 else None,
+        signed_at=datetime.datetime(2026, 6, 1, 8, 0, n, 500 * n, tzinfo=datetime.UTC),
+        input_sha256=digest,
+        output_sha256=digest,
+        manifest_label=None,
+        certificate_fingerprint=digest,
+        generator=f"model {n}",
+        media_id=f"old/{n}",
+    )
+
+
+def _write_legacy_chain(database_url: str, count: int) -> None:
+    """Records as the code before 0007 wrote them: version 1 hashes, no MAC."""
+    engine = create_engine(parse_database_url(database_url))
+    prev_hash = GENESIS_HASH
+    try:
+        with engine.begin() as connection:
+            for n in range(count):
+                fields = {name: getattr(_legacy_entry(n), name) for name in ENTRY_FIELDS_V1}
+                if engine.dialect.name == "sqlite":  # naive UTC, as the store's UtcDateTime keeps it there
+                    fields["signed_at"] = fields["signed_at"].replace(tzinfo=None)
+                own = record_hash(fields, prev_hash=prev_hash)
+                connection.execute(sa.insert(_AUDIT_LOG_AT_0006).values(**fields, prev_hash=prev_hash, record_hash=own))
+                prev_hash = own
+    finally:
+        engine.dispose()
+
+
+def test_0007_upgrades_an_audit_log_in_place_and_its_old_records_keep_verifying(database_url, audit_keys):
+    config = alembic_config(database_url)
+    command.upgrade(config, "0006_webhook_pending")
+    _write_legacy_chain(database_url, 3)
+
+    upgrade_database(database_url)
+    assert current_revision(database_url) == head_revision()
+    with open_store(database_url, pool_size=1, audit_keys=audit_keys) as store:
+        audit = SqlAuditLog(engine=store.engine, keys=audit_keys)
+        report = audit.verify_chain()
+        assert report.intact and report.records == 3
+        assert (report.legacy_records, report.authenticated_records) == (3, 0)
+        old = store.entries(limit=3)
+        assert old == [_legacy_entry(n) for n in (2, 1, 0)]
+        assert {(e.tenant, e.digital_source_type, e.title) for e in old} == {("default", None, None)}
+        store.append(dataclasses.replace(_legacy_entry(3), digital_source_type="trainedAlgorithmicMedia", title="t"))
+        report = audit.verify_chain()
+        assert report.intact and (report.legacy_records, report.authenticated_records) == (3, 1)
+        # No table rebuild: the append-only triggers are still there on both dialects.
+        with pytest.raises(IntegrityError, match="append-only"), store.engine.begin() as connection:
+            connection.execute(sa.update(audit_log).values(generator="rewritten"))
+        with pytest.raises(IntegrityError, match="append-only"), store.engine.begin() as connection:
+            connection.execute(sa.delete(audit_log))
+
+    command.downgrade(config, "0006_webhook_pending")
+    engine = create_engine(parse_database_url(database_url))
+    try:
+        columns = {column["name"] for column in inspect(engine).get_columns("audit_log")}
+        assert columns == {"id", *ENTRY_FIELDS_V1, "prev_hash", "record_hash"}
+        with engine.connect() as connection:
+            assert connection.execute(sa.select(sa.func.count()).select_from(_AUDIT_LOG_AT_0006)).scalar_one() == 4
+        with pytest.raises(IntegrityError, match="append-only"), engine.begin() as connection:
+            connection.execute(sa.text("DELETE FROM audit_log"))
+    finally:
+        engine.dispose()
+    upgrade_database(database_url)  # and up again
+    assert current_revision(database_url) == head_revision()
+
+
+def test_0008_puts_every_existing_key_media_id_and_job_into_the_default_tenant(database_url):
+    """A database from before tenants: after the upgrade everything is `default`'s and reads as before."""
+    from app.store.sql import open_store
+
+    command.upgrade(alembic_config(database_url), "0007_audit_claims")
+    engine = create_engine(parse_database_url(database_url))
+    now = datetime.datetime(2026, 12, 1, tzinfo=datetime.UTC)
+    sha = "ab" * 32
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                sa.text(
+                    "INSERT INTO verdicts (sha256, state, label_kind, verdict_json, label_json, trust_fingerprint, "
+                    "stored_at) VALUES (:sha, 'none', 'none', '{}', '{\"kind\":\"none\"}', 't', :now)"
+                ),
+                {"sha": sha, "now": now},
+            )
+            connection.execute(
+                sa.text("INSERT INTO media (media_id, sha256, label_json, updated_at) VALUES ('post-1', :sha, 'L', :now)"),
+                {"sha": sha, "now": now},
+            )
+            connection.execute(
+                sa.text(
+                    "INSERT INTO api_keys (key_id, name, secret_hash, scopes, created_at) "
+                    "VALUES ('abcdefghij', 'old', :hash, 'read', :now)"
+                ),
+                {"hash": "0" * 64, "now": now},
+            )
+            connection.execute(
+                sa.text(
+                    "INSERT INTO originmark_jobs (id, kind, idempotency_key, source, status) "
+                    "VALUES (:id, 'verify', 'k', 's3://b/k', 'queued')"
+                ),
+                {"id": "f" * 32},
+            )
+    finally:
+        engine.dispose()
+
+    upgrade_database(database_url)
+    with open_store(database_url) as store:
+        assert [t.name for t in store.list_tenants()] == ["default"]
+        assert store.tenant("default").object_prefixes == ()  # secure by default: granted explicitly
+        assert [k.tenant for k in store.list_keys()] == ["default"]
+        assert store.labels_json_for("default", ["post-1"]) == {"post-1": "L"}
+        assert store.labels_json_for("other", ["post-1"]) == {"post-1": None}
+        with store.engine.connect() as connection:
+            assert connection.execute(sa.text("SELECT tenant FROM originmark_jobs")).scalar_one() == "default"
+            # Submitted by the one tenant there was: `default` may read it by hash.
+            submitted = connection.execute(sa.text("SELECT tenant, sha256 FROM tenant_content")).all()
+            assert [tuple(row) for row in submitted] == [("default", sha)]
+
+    command.downgrade(alembic_config(database_url), "0007_audit_claims")
+    engine = create_engine(parse_database_url(database_url))
+    try:
+        with engine.connect() as connection:
+            assert connection.execute(sa.text("SELECT media_id FROM media")).scalars().all() == ["post-1"]
+    finally:
+        engine.dispose()

@@ -13,7 +13,7 @@ from app.store.engine import parse_database_url
 from app.store.errors import StoreError
 from app.store.interface import Scope
 from app.store.migrate import alembic_config, current_revision, head_revision, upgrade_database
-from app.store.schema import DEFAULT_ALLOWED_GENERATORS_JSON, DEFAULT_ALLOWED_SOURCE_TYPES_JSON, api_keys
+from app.store.schema import LEGACY_0004_ALLOWED_GENERATORS_JSON, LEGACY_0004_ALLOWED_SOURCE_TYPES_JSON, api_keys
 from app.store.sql import open_store
 from app.store.tokens import format_token, hash_secret, new_secret
 from signer.manifest import DigitalSourceType as D
@@ -40,16 +40,29 @@ def test_a_policy_is_saved_and_loaded_by_authenticate_and_list(store):
     assert listed.signing_policy.allows_generator("Studio, Inc. — Modèle ☃")
 
 
-def test_a_new_key_gets_the_default_stored_as_the_schema_default_text(store):
+# What migration 0004 gave the keys that existed then (and they keep): the default of that time.
+LEGACY_0004_POLICY = SigningPolicy.of(
+    generators=["*"],
+    source_types=[
+        D.TRAINED_ALGORITHMIC_MEDIA,
+        D.COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA,
+        D.ALGORITHMIC_MEDIA,
+        D.COMPOSITE_SYNTHETIC,
+    ],
+)
+
+
+def test_a_new_key_gets_the_genai_default_written_explicitly_not_the_legacy_server_default(store):
     signer, token = store.create_key(name="pipeline", scopes=SIGN)
     reader, _ = store.create_key(name="feed", scopes=frozenset({Scope.READ}))
     assert signer.signing_policy == SigningPolicy.default() == store.authenticate(token).signing_policy
     assert reader.signing_policy == SigningPolicy.default()  # stored for every key, used only with sign
     for key in (signer, reader):
         row = _row(store, key.key_id)
-        # The code writes exactly the text the schema (and migration 0004) use as the server default.
-        assert row.allowed_generators == DEFAULT_ALLOWED_GENERATORS_JSON
-        assert row.allowed_source_types == DEFAULT_ALLOWED_SOURCE_TYPES_JSON
+        assert row.allowed_generators == LEGACY_0004_ALLOWED_GENERATORS_JSON == '["*"]'
+        # Written by the code, not left to the column's server default (0004's wider default).
+        assert row.allowed_source_types == '["compositeWithTrainedAlgorithmicMedia","trainedAlgorithmicMedia"]'
+        assert row.allowed_source_types != LEGACY_0004_ALLOWED_SOURCE_TYPES_JSON
 
 
 def test_a_policy_for_a_key_without_the_sign_scope_is_refused(store):
@@ -101,8 +114,9 @@ def test_an_unknown_stored_term_is_dropped_and_an_unreadable_policy_fails_closed
             store.authenticate(token)
 
 
-def test_keys_made_before_migration_0004_get_the_default_policy(database_url):
-    """A database at 0003 with keys in it: after the upgrade every key has SigningPolicy.default()."""
+def test_keys_made_before_migration_0004_keep_the_policy_it_gave_them(database_url):
+    """A database at 0003 with keys in it: after the upgrade every key has 0004's default (which
+    included algorithmicMedia and compositeSynthetic); later code never rewrites those rows."""
     config = alembic_config(database_url)
     command.upgrade(config, "0003_media_recent_index")
     old_api_keys = sa.table(  # the columns as 0001 made them
@@ -138,13 +152,13 @@ def test_keys_made_before_migration_0004_get_the_default_policy(database_url):
     with open_store(database_url, pool_size=1) as store:
         signer = store.authenticate(format_token(key_id="oldsigner0", secret=secrets["oldsigner0"]))
         assert signer is not None and signer.scopes == frozenset({Scope.SIGN, Scope.VERIFY})
-        assert signer.signing_policy == SigningPolicy.default()
+        assert signer.signing_policy == LEGACY_0004_POLICY != SigningPolicy.default()
         assert not signer.signing_policy.allows_source_type(D.DIGITAL_CAPTURE)
-        assert [key.signing_policy for key in store.list_keys()] == [SigningPolicy.default()] * 2
+        assert [key.signing_policy for key in store.list_keys()] == [LEGACY_0004_POLICY] * 2
         store.set_signing_policy("oldsigner0", ACME)
 
-    # Down to 0003 and up again: the keys survive; the policies go back to the default.
+    # Down to 0003 and up again: the keys survive; the policies go back to 0004's default.
     command.downgrade(config, "0003_media_recent_index")
     upgrade_database(database_url)
     with open_store(database_url, pool_size=1) as store:
-        assert [key.signing_policy for key in store.list_keys()] == [SigningPolicy.default()] * 2
+        assert [key.signing_policy for key in store.list_keys()] == [LEGACY_0004_POLICY] * 2

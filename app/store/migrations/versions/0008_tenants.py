@@ -1,7 +1,7 @@
 """Tenants: every key, media id, job and batch has an owner.
 
-Revision ID: 0007_tenants
-Revises: 0006_webhook_pending
+Revision ID: 0008_tenants
+Revises: 0007_audit_claims
 Create Date: 2026-12-07
 
 - `tenants` is created with one row, `default`, and every existing API key, media id, job and
@@ -26,8 +26,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0007_tenants"
-down_revision: str | Sequence[str] | None = "0006_webhook_pending"
+revision: str = "0008_tenants"
+down_revision: str | Sequence[str] | None = "0007_audit_claims"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
