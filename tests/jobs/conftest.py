@@ -14,7 +14,6 @@ import pytest
 from app.wiring import build_job_runtime
 from app.api.main import create_app
 from app.api.services import Engines, build_engines
-from app.jobs.tasks import JobRuntime
 from app.jobs.worker import run_worker
 from app.objects.factory import build_object_stores
 from app.settings import Settings

@@ -173,7 +173,6 @@ def _drain(settings, store, jobs_engines) -> None:
 
     import sqlalchemy as sa
 
-    from app.jobs.tasks import JobRuntime
     from app.jobs.worker import run_worker
     from app.objects.factory import build_object_stores
 

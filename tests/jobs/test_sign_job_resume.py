@@ -12,7 +12,7 @@ import pytest
 from app.wiring import build_job_runtime
 from app.jobs import records
 from app.jobs.records import JobKind, JobStatus
-from app.jobs.tasks import JobRuntime, run_sign_job
+from app.jobs.tasks import run_sign_job
 from app.store.interface import Scope
 from app.objects.errors import ObjectNotFound
 from app.objects.factory import build_object_stores

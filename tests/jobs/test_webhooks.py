@@ -399,7 +399,6 @@ def test_without_a_secret_a_webhook_is_refused_as_not_configured(settings, store
 def test_a_host_removed_from_the_allowlist_before_delivery_is_not_called(
     http, keys, s3, settings, store, jobs_engines, pg_url, receiver
 ):
-    from app.jobs.tasks import JobRuntime
     from app.jobs.worker import run_worker
     from app.objects.factory import build_object_stores
 
