@@ -308,3 +308,31 @@ def test_a_key_revoked_mid_batch_stops_it_with_exit_2(service, tmp_path):
     assert 1 <= len(records) < 400  # stopped, not one 401 record for each remaining file
     assert {record["state"] for record in records} == {"none"}
     assert "the server refused the API key (HTTP 401 invalid_api_key)" in errors
+
+
+def test_a_key_of_another_tenant_verifies_through_the_server_without_reaching_the_defaults_data(
+    service, batch_dir, tmp_path
+):
+    """`verify --server` with tenant B's key: B gets the same records, its submissions are B's own,
+    and B reads nothing of tenant `default` (whose key signed g-dev-signed.jpg)."""
+    import hashlib
+
+    signed_sha256 = hashlib.sha256((batch_dir / "g-dev-signed.jpg").read_bytes()).hexdigest()
+    plain = tmp_path / "b-only.jpg"
+    Image.new("RGB", (40, 40), (1, 2, 3)).save(plain, "JPEG")
+    plain_sha256 = hashlib.sha256(plain.read_bytes()).hexdigest()
+    with open_store(service.database_url) as store:
+        if store.tenant("tenant-b") is None:
+            store.create_tenant("tenant-b")
+        b_key = store.create_key(name="b", scopes=frozenset({Scope.VERIFY, Scope.READ}), tenant="tenant-b")[1]
+        assert store.verdict_by_sha256("default", signed_sha256) is not None
+
+    answer = run(local_env(service), plain, "--format", "jsonl", *remote_args(service, b_key))
+    assert answer.exit_code == 0, answer.output
+    assert json.loads(answer.stdout.splitlines()[0])["sha256"] == plain_sha256
+
+    headers = {"Authorization": f"Bearer {b_key}"}
+    assert httpx.get(f"{service.url}/v1/verdicts/sha256/{plain_sha256}", headers=headers).status_code == 200
+    assert httpx.get(f"{service.url}/v1/verdicts/sha256/{signed_sha256}", headers=headers).status_code == 404
+    read_default = {"Authorization": f"Bearer {service.read_key}"}
+    assert httpx.get(f"{service.url}/v1/verdicts/sha256/{plain_sha256}", headers=read_default).status_code == 404

@@ -565,3 +565,45 @@ def test_on_sqlite_a_webhook_pending_when_the_server_stops_is_sent_by_the_next_o
     assert len(received) == 2 and receiver.requests[1].headers["originmark-delivery-attempt"] == "1"
     _assert_signed(received[1])
     assert _event(received[1])["job_id"] == job_id and _event(received[1])["event"] == "job.succeeded"
+
+
+def test_each_tenant_has_its_own_webhook_secret_and_rotation_keeps_the_previous_one_signing(
+    http, keys, s3, store, receiver, drain_queue
+):
+    """A receiver of tenant A cannot forge or accept tenant B's events: B's deliveries are signed
+    with B's derived secret only (after a rotation: B's new and previous ones)."""
+    from app.store.interface import Scope
+
+    _object_store, bucket = s3
+    store.create_tenant("tenant-b", object_prefixes=[f"s3://{bucket}/"])
+    b = store.create_key(name="b", scopes=frozenset({Scope.VERIFY, Scope.READ}), tenant="tenant-b")[1]
+    b_first = tenant_webhook_secret(SECRET, tenant="tenant-b", generation=1)
+    b_second = tenant_webhook_secret(SECRET, tenant="tenant-b", generation=2)
+    assert len({TENANT_SECRET, b_first, b_second, SECRET}) == 4
+
+    first = http.post(
+        "/v1/jobs/verify", json={"source": _put(s3, "hooks/b1.jpg", jpeg_bytes(seed=71)), "webhook_url": receiver.url()},
+        headers=_auth(b),
+    )
+    assert first.status_code == 202, first.text
+    drain_queue()
+    (received,) = receiver.wait_for(1)
+    header = received.headers[SIGNATURE_HEADER.lower()]
+    assert _event(received)["tenant"] == "tenant-b"
+    assert verify_signature(secret=b_first, body=received.body, header=header) is SignatureCheck.VALID
+    for other in (TENANT_SECRET, SECRET, b_second):  # tenant default's receiver, the operator's secret
+        assert verify_signature(secret=other, body=received.body, header=header) is SignatureCheck.MISMATCH
+
+    assert store.rotate_webhook_secret("tenant-b").webhook_secret_generation == 2
+    second = http.post(
+        "/v1/jobs/verify", json={"source": _put(s3, "hooks/b2.jpg", jpeg_bytes(seed=72)), "webhook_url": receiver.url()},
+        headers=_auth(b),
+    )
+    assert second.status_code == 202, second.text
+    drain_queue()
+    received = receiver.wait_for(2)[1]
+    header = received.headers[SIGNATURE_HEADER.lower()]
+    assert header.count("v1=") == 2  # the new secret's and the previous one's, for a switch at the receiver's pace
+    assert verify_signature(secret=b_second, body=received.body, header=header) is SignatureCheck.VALID
+    assert verify_signature(secret=b_first, body=received.body, header=header) is SignatureCheck.VALID
+    assert verify_signature(secret=TENANT_SECRET, body=received.body, header=header) is SignatureCheck.MISMATCH
