@@ -127,6 +127,9 @@ class VerdictStore(Protocol):
         """The tenant sent bytes whose verdict is stored: record its submission (and point its
         media id at them) without rewriting the verdict."""
 
+    def submitted(self, tenant: str, sha256: str) -> bool:
+        """Whether the tenant has submitted or signed these bytes."""
+
     def cached_verdict(self, sha256: str) -> StoredVerdict | None:
         """Whatever verdict is stored for these bytes, whoever submitted them: for the verification
         cache only (a caller that sends the bytes has them). Never answer a read by hash with it."""

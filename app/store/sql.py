@@ -85,6 +85,9 @@ class SqlStore:
     def cached_verdict(self, sha256: str) -> StoredVerdict | None:
         return self._verdicts.cached_verdict(sha256)
 
+    def submitted(self, tenant: str, sha256: str) -> bool:
+        return self._verdicts.submitted(tenant, sha256)
+
     def verdict_by_sha256(self, tenant: str, sha256: str) -> StoredVerdict | None:
         return self._verdicts.verdict_by_sha256(tenant, sha256)
 

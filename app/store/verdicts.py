@@ -65,6 +65,9 @@ class SqlVerdictStore:
             verdicts.c.stored_at,
         )
         self._cached = select(*stored_columns).where(verdicts.c.sha256 == bindparam("sha256"))
+        self._submitted = select(tenant_content.c.sha256).where(
+            tenant_content.c.tenant == bindparam("tenant"), tenant_content.c.sha256 == bindparam("sha256")
+        )
         # Tenant-scoped in the statement itself: bytes the tenant never submitted read as unknown.
         self._by_sha256 = (
             select(*stored_columns)
@@ -138,18 +141,29 @@ class SqlVerdictStore:
             check_media_id(media_id)
         now = datetime.datetime.now(datetime.UTC)
         with database_errors_as_unavailable(), self._engine.begin() as connection:
-            connection.execute(self._record_content, {"tenant": tenant, "sha256": stored.sha256, "first_seen": now})
-            if media_id is not None:
-                connection.execute(
-                    self._upsert_media,
-                    {
-                        "tenant": tenant,
-                        "media_id": media_id,
-                        "sha256": stored.sha256,
-                        "label_json": label_to_json(stored.label),
-                        "updated_at": now,
-                    },
-                )
+            self._write_submission(
+                connection, tenant=tenant, sha256=stored.sha256, media_id=media_id,
+                label_json=label_to_json(stored.label), at=now,
+            )
+
+    def _write_submission(
+        self,
+        connection: Connection,
+        *,
+        tenant: str | None,
+        sha256: str,
+        media_id: str | None,
+        label_json: str,
+        at: datetime.datetime,
+    ) -> None:
+        """The tenant sent these bytes (tenant_content), and its media id points at them."""
+        if tenant is not None:
+            connection.execute(self._record_content, {"tenant": tenant, "sha256": sha256, "first_seen": at})
+        if media_id is not None:
+            connection.execute(
+                self._upsert_media,
+                {"tenant": tenant, "media_id": media_id, "sha256": sha256, "label_json": label_json, "updated_at": at},
+            )
 
     def write_verdict(
         self,
@@ -179,19 +193,16 @@ class SqlVerdictStore:
         connection.execute(
             self._refresh_label_copies, {"of_sha256": verdict.sha256, "new_label_json": label_json, "at": stored_at}
         )
-        if tenant is not None:
-            connection.execute(self._record_content, {"tenant": tenant, "sha256": verdict.sha256, "first_seen": stored_at})
-        if media_id is not None:
-            connection.execute(
-                self._upsert_media,
-                {
-                    "tenant": tenant,
-                    "media_id": media_id,
-                    "sha256": verdict.sha256,
-                    "label_json": label_json,
-                    "updated_at": stored_at,
-                },
-            )
+        self._write_submission(
+            connection, tenant=tenant, sha256=verdict.sha256, media_id=media_id, label_json=label_json, at=stored_at
+        )
+
+    def submitted(self, tenant: str, sha256: str) -> bool:
+        """Whether the tenant has submitted or signed these bytes (one primary-key read)."""
+        if not _is_sha256_hex(sha256) or not is_tenant_name(tenant):
+            return False
+        with database_errors_as_unavailable(), self._engine.connect() as connection:
+            return connection.execute(self._submitted, {"tenant": tenant, "sha256": sha256}).first() is not None
 
     def cached_verdict(self, sha256: str) -> StoredVerdict | None:
         if not _is_sha256_hex(sha256):

@@ -77,8 +77,10 @@ class VerifyAndRecord:
         stored = self._store.cached_verdict(request.sha256)
         if stored is None or stored.trust_fingerprint != self._trust_fingerprint:
             return None
-        if request.tenant is not None:
-            self._store.record_submission(tenant=request.tenant, stored=stored, media_id=request.media_id)
+        tenant = request.tenant
+        # A read first: the same tenant sending the same bytes again (the usual repeat) writes nothing.
+        if tenant is not None and (request.media_id is not None or not self._store.submitted(tenant, stored.sha256)):
+            self._store.record_submission(tenant=tenant, stored=stored, media_id=request.media_id)
         return VerifyOutcome(verdict=stored.verdict, label=stored.label, cached=True, stored=True)
 
     def record(
