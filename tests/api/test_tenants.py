@@ -151,6 +151,12 @@ def test_the_cache_is_shared_but_a_hash_read_needs_ones_own_submission(client, t
     assert client.get(f"/v1/verdicts/sha256/{tenants.a_signed}", headers=tenants.b).status_code == 404
 
 
+def test_the_audit_log_names_the_tenant_and_the_claim(store, tenants):
+    (entry,) = [e for e in store.entries(limit=10) if e.output_sha256 == tenants.a_signed]
+    assert entry.tenant == "tenant-a" and entry.media_id == "post-2"
+    assert entry.digital_source_type == "trainedAlgorithmicMedia"
+
+
 def test_the_same_media_id_in_two_tenants_is_two_items(client, store, tenants):
     _verify(client, tenants.b, jpeg_bytes(seed=1297), media_id="shared-id")
     _verify(client, tenants.a, jpeg_bytes(seed=1201), media_id="shared-id")
