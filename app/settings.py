@@ -257,8 +257,13 @@ class Settings(BaseSettings):
     # Host names are matched as written, never resolved: what they point to is the operator's DNS.
     # Checked at submit (422 webhook_url_not_allowed) and again before every delivery attempt.
     webhook_hosts: str = ""
-    # The HMAC key (never logged or shown). Unset: webhooks are off and a job asking for one is
-    # refused (422 webhooks_not_configured). Receivers hold the same secret.
+    # The server's master key for webhook signatures (never logged, shown or given to a receiver):
+    # each tenant's secret is derived from it (app/jobs/tenant_secrets.py; `originmark tenants
+    # webhook-secret NAME` prints one). Unset: webhooks are off and a job asking for one is refused
+    # (422 webhooks_not_configured).
+    webhook_master_key: SecretStr | None = Field(default=None, min_length=32)
+    # Before tenants, this one secret was given to every receiver: deriving tenant secrets from it
+    # would let any old receiver forge every tenant's events, so it is refused (see the check below).
     webhook_secret: SecretStr | None = None
     # https only, unless this is on: then http too, still only to allowlisted hosts (a receiver on
     # loopback or a private network the operator trusts).
@@ -268,6 +273,17 @@ class Settings(BaseSettings):
     # retried after webhook_retry_wait_seconds, doubled each time, at most an hour), then given up.
     webhook_max_attempts: int = Field(default=8, ge=1, le=50)
     webhook_retry_wait_seconds: float = Field(default=10.0, ge=0, le=3600, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _no_shared_webhook_secret(self) -> "Settings":
+        if self.webhook_secret is not None:
+            raise ValueError(
+                "ORIGINMARK_WEBHOOK_SECRET is no longer used: every receiver held it, and tenants now have "
+                "their own secrets. Set ORIGINMARK_WEBHOOK_MASTER_KEY to a NEW random value (openssl rand "
+                "-hex 32) that no receiver ever sees, remove ORIGINMARK_WEBHOOK_SECRET, and give each "
+                "tenant's receivers the secret `originmark tenants webhook-secret NAME` prints"
+            )
+        return self
 
     @model_validator(mode="after")
     def _webhook_hosts_are_well_formed(self) -> "Settings":

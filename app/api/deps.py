@@ -18,6 +18,7 @@ Access rules:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
 import anyio.to_thread
@@ -79,12 +80,20 @@ _TENANT_DOC = (
 )
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Reader:
+    """Who a label or verdict read is for: a tenant, through its key or publicly by name."""
+
+    tenant: str
+    public: bool  # no key: the read sees what the tenant publishes (its media ids), nothing else
+
+
 async def _read_access(
     request: Request,
     services: ServicesDep,
     _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     tenant: Annotated[str | None, Query(max_length=MAX_TENANT_NAME_LENGTH, description=_TENANT_DOC)] = None,
-) -> str:
+) -> Reader:
     """The tenant a label or verdict read is for."""
     if services.settings.public_label_reads:
         if tenant is None:
@@ -93,9 +102,10 @@ async def _read_access(
                 "label reads on this server are public and per tenant: add ?tenant=NAME (the tenant whose feed it is)",
                 field="tenant",
             )
-        return tenant  # an unknown or malformed name reads as a tenant with no media: nothing to confirm
+        # An unknown or malformed name reads as a tenant with no media: nothing to confirm.
+        return Reader(tenant=tenant, public=True)
     key = await _requires(Scope.READ)(request, services, _credentials)
-    return key.tenant
+    return Reader(tenant=key.tenant, public=False)
 
 
 def _sign_limiter(request: Request, services: Services) -> RateLimiter:
@@ -136,5 +146,5 @@ async def _sign_access(
 SignKey = Annotated[ApiKey, Depends(_sign_access)]
 VerifyKey = Annotated[ApiKey, Depends(_requires(Scope.VERIFY))]
 ReadKey = Annotated[ApiKey, Depends(_requires(Scope.READ))]  # reads that are never public (jobs)
-# The tenant a read is for (the key's, or the one a public read names).
-ReadTenant = Annotated[str, Depends(_read_access)]
+# Who a read is for (the key's tenant, or the one a public read names).
+ReadAccess = Annotated[Reader, Depends(_read_access)]

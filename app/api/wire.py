@@ -89,7 +89,11 @@ class VerifyResponse(BaseModel):
         "certificate expires."
     )
     label: Label
-    cached: bool = Field(description="Answered from the store (same bytes, same trust configuration).")
+    cached: bool = Field(
+        description="Your tenant had verified or signed these bytes before, and the stored verdict (same "
+        "trust configuration) answered. Bytes only other tenants sent before are answered from the store "
+        "too, but say false: the flag never tells who uploaded what."
+    )
 
 
 class StoredVerdictResponse(BaseModel):

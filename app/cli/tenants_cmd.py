@@ -151,19 +151,19 @@ def webhook_secret(
 ) -> None:
     """Print the secret the tenant's webhook receivers check deliveries with.
 
-    Each tenant has its own, derived from ORIGINMARK_WEBHOOK_SECRET, so no receiver can forge
+    Each tenant has its own, derived from ORIGINMARK_WEBHOOK_MASTER_KEY, so no receiver can forge
     another tenant's events. After --rotate, deliveries carry signatures with the new and the
     previous secret until the next rotation: switch the receivers, then rotate again to retire it.
     """
     settings = _settings()
-    if settings.webhook_secret is None or not settings.webhook_secret.get_secret_value():
-        fail("this server sends no webhooks: set ORIGINMARK_WEBHOOK_SECRET first")
+    if settings.webhook_master_key is None:
+        fail("this server sends no webhooks: set ORIGINMARK_WEBHOOK_MASTER_KEY first")
     with migrated_store() as store:
         tenant = store.rotate_webhook_secret(name) if rotate else store.tenant(name)
     if tenant is None:
         fail(f"there is no tenant {name!r:.80}; `originmark tenants list` shows them")
     secret = tenant_webhook_secret(
-        settings.webhook_secret.get_secret_value(), tenant=tenant.name, generation=tenant.webhook_secret_generation
+        settings.webhook_master_key.get_secret_value(), tenant=tenant.name, generation=tenant.webhook_secret_generation
     )
     err = make_console(stderr=True)
     if rotate:

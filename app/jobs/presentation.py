@@ -8,6 +8,11 @@ only.
 
 from __future__ import annotations
 
+import re
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
 from app.jobs import staging
 from app.jobs.records import JobRecord
 from app.objects.access import LocationResolver
@@ -16,13 +21,29 @@ from app.objects.location import ObjectLocation, parse_object_uri
 from app.objects.router import ObjectStores
 
 
+# A staged upload's location, in any spelling (absolute, relative, s3://own/...): "the uploaded file".
+_STAGED = re.compile(r"[^\s'\"]*" + re.escape(staging.UPLOAD_FOLDER) + r"[0-9a-f]{64}")
+
+
 class JobPresenter:
-    def __init__(self, *, objects: ObjectStores, own_objects: ObjectLocation) -> None:
+    def __init__(
+        self, *, objects: ObjectStores, own_objects: ObjectLocation, private_folders: Iterable[Path | None] = ()
+    ) -> None:
         self.resolver = LocationResolver(local=objects.local)
         self._own_objects = own_objects
+        # The spool and temp folders appear in disk-full and I/O messages: shown as [server].
+        folders = {str(Path(folder).absolute()) for folder in (*private_folders, tempfile.gettempdir()) if folder}
+        # As a whole path only (its file:// URI, or the path not inside a longer name or key).
+        self._private = [
+            re.compile(rf"(?:file://|(?<![\w./-])){re.escape(folder)}(?=/|\b|$)")
+            for folder in sorted(folders, key=len, reverse=True)
+        ]
 
     def text(self, text: str) -> str:
-        return self.resolver.public_text(text)
+        text = _STAGED.sub("the uploaded file", self.resolver.public_text(text))
+        for folder in self._private:
+            text = folder.sub("[server]", text)
+        return text
 
     def source(self, job: JobRecord) -> str:
         pin = job.source_pin or {}

@@ -149,7 +149,10 @@ def submit(
             .returning(jobs.c.id)
         ).first()
         if inserted is None:
-            existing = connection.execute(sa.select(jobs).where(jobs.c.idempotency_key == key)).one()
+            # The key covers the tenant (idempotency_key), and the lookup says so too: never another's job.
+            existing = connection.execute(
+                sa.select(jobs).where(jobs.c.tenant == tenant, jobs.c.idempotency_key == key)
+            ).one()
             return Submitted(job=_record(existing), created=False)
         queue_job_id = enqueue(connection, job_id)
         if queue_job_id is not None:
@@ -158,10 +161,12 @@ def submit(
     return Submitted(job=_record(row), created=True)
 
 
-def find(engine: Engine, key: str) -> JobRecord | None:
-    """The job with this idempotency key, if one was submitted."""
+def find(engine: Engine, tenant: str, key: str) -> JobRecord | None:
+    """The tenant's job with this idempotency key, if one was submitted."""
     with engine.connect() as connection:
-        row = connection.execute(sa.select(jobs).where(jobs.c.idempotency_key == key)).first()
+        row = connection.execute(
+            sa.select(jobs).where(jobs.c.tenant == tenant, jobs.c.idempotency_key == key)
+        ).first()
     return None if row is None else _record(row)
 
 

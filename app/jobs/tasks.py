@@ -12,10 +12,11 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from app.jobs import records
+from app.jobs import records, staging
 from app.objects.errors import ObjectStoreError
 from app.objects.media import verify_object
 from app.settings import Settings
+from app.usecases.access import require_active
 from app.usecases.errors import KeyRevoked, UseCaseError
 from app.usecases.signing import SignAndRecord, SignedOutput, SignRequest, accepted_output, authorize
 from app.usecases.verification import VerifyAndRecord, VerifyRequest
@@ -73,6 +74,10 @@ def run_verify_job(runtime: JobRuntime, job_id: str, *, previous_attempts: int) 
         return JobRun.SKIPPED_ALREADY_DONE
     settings = runtime.settings
     try:
+        # Before every attempt: the key and the tenant's object prefixes as they are now.
+        if job.key_id is not None:  # None: an operator's batch, or a job from before keys were recorded
+            require_active(runtime.store.key(job.key_id))
+        _check_objects_allowed(runtime, job)
         verified = verify_object(
             store=runtime.objects,
             verifier=runtime.engines.verifier,
@@ -100,6 +105,26 @@ def run_verify_job(runtime: JobRuntime, job_id: str, *, previous_attempts: int) 
         raise
     _release_staged_source(runtime, job)
     return JobRun.FINISHED
+
+
+def _check_objects_allowed(runtime: JobRuntime, job: records.JobRecord) -> None:
+    """ObjectNotAllowed when the tenant's prefixes no longer cover the job's objects (a staged
+    upload is originmark's own and always readable by its job)."""
+    from app.objects.access import LocationResolver
+    from app.objects.factory import own_objects_location
+    from app.usecases.object_access import tenant_allow_list
+
+    if job.key_id is None:
+        return  # an operator's batch: the operator's own command, not bound by a tenant's prefixes
+    own_objects = own_objects_location(runtime.settings)
+    allow_list = tenant_allow_list(
+        runtime.store, tenant=job.tenant, resolver=LocationResolver(local=runtime.objects.local), own_objects=own_objects
+    )
+    source = runtime.objects.parse(job.source)
+    if not (job.source_pin or {}).get("sha256") or not staging.is_staged(own_objects, source):
+        allow_list.check(source)
+    if job.destination is not None:
+        allow_list.check(runtime.objects.parse(job.destination))
 
 
 def _pin(job: records.JobRecord) -> Any:
@@ -143,6 +168,7 @@ def run_sign_job(runtime: JobRuntime, job_id: str, *, previous_attempts: int) ->
         # Before every attempt: the key as it is now. Revoked, or its policy no longer allows the
         # claim, and the job fails without signing (key_revoked / signing_policy).
         authorize(runtime.store.key(job.key_id) if job.key_id else None, request)
+        _check_objects_allowed(runtime, job)
         delivered = _already_delivered(runtime, job)
         if delivered is not None:
             log.info("an earlier attempt's signed output is at the destination: not signed again",
@@ -259,10 +285,10 @@ def _release_staged_source(runtime: JobRuntime, job: records.JobRecord) -> None:
 
 def _refused(error: Exception) -> bool:
     """A failure no retry can mend: the job fails at once (JobRun.REFUSED) instead of being retried."""
-    from app.objects.errors import ObjectChangedSinceSubmit
+    from app.objects.errors import ObjectChangedSinceSubmit, ObjectNotAllowed
     from signer.policy import SigningNotPermitted
 
-    return isinstance(error, KeyRevoked | SigningNotPermitted | ObjectChangedSinceSubmit)
+    return isinstance(error, KeyRevoked | SigningNotPermitted | ObjectChangedSinceSubmit | ObjectNotAllowed)
 
 
 def _attempt_failed(engine: Any, job_id: str, error: Exception, *, previous_attempts: int, settings: Settings) -> bool:

@@ -1,10 +1,12 @@
-"""Per-tenant webhook secrets, derived from the operator's one secret (ORIGINMARK_WEBHOOK_SECRET).
+"""Per-tenant webhook secrets, derived from the server's master key (ORIGINMARK_WEBHOOK_MASTER_KEY).
 
-    tenant secret = "whsec_" + hex HMAC-SHA256(operator secret, "originmark webhook v1\\n<tenant>\\n<generation>")
+    tenant secret = "whsec_" + hex HMAC-SHA256(master key, "originmark webhook v1\\n<tenant>\\n<generation>")
 
 Each tenant's receivers check deliveries with their own tenant's secret, so a receiver of one
-tenant cannot forge events for another (it would need the operator's secret, which no receiver
-holds). Nothing secret is stored in the database: a tenant row keeps only its generation number.
+tenant cannot forge events for another (it would need the master key, which no receiver ever
+holds: the one shared ORIGINMARK_WEBHOOK_SECRET of earlier versions is refused at start-up for
+that reason, since old receivers know it). Nothing secret is stored in the database: a tenant
+row keeps only its generation number.
 `originmark tenants webhook-secret NAME` prints the tenant's secret; `--rotate` moves to the next
 generation. Deliveries are signed with the current and the previous generation's secret (two
 `v1=` values), so a receiver can switch to the new secret at its own pace; signing with an old

@@ -93,7 +93,7 @@ def retry_wait_seconds(settings: Settings, failed_attempts: int) -> float:
 
 
 def webhooks_configured(settings: Settings) -> bool:
-    return settings.webhook_secret is not None and bool(settings.webhook_secret.get_secret_value())
+    return settings.webhook_master_key is not None and bool(settings.webhook_master_key.get_secret_value())
 
 
 # --- when a job becomes final ---
@@ -222,16 +222,18 @@ def deliver_job_event(runtime: Any, job_id: str, *, delivery_id: str, attempt: i
     stored = None
     if job.status is JobStatus.SUCCEEDED and job.sha256 is not None:
         stored = runtime.store.verdict_by_sha256(job.tenant, job.sha256)
-    presenter = JobPresenter(objects=runtime.objects, own_objects=own_objects_location(settings))
+    presenter = JobPresenter(
+        objects=runtime.objects, own_objects=own_objects_location(settings), private_folders=(settings.spool_dir,)
+    )
     body = event_body(job, stored, delivery_id=delivery_id, presenter=presenter)
-    assert settings.webhook_secret is not None
+    assert settings.webhook_master_key is not None
     tenant = runtime.store.tenant(job.tenant)
     result = post_event(
         url,
         body,
         # The job's tenant's own secrets: a receiver of another tenant cannot forge these events.
         secrets=signing_secrets(
-            settings.webhook_secret.get_secret_value(),
+            settings.webhook_master_key.get_secret_value(),
             tenant=job.tenant,
             generation=tenant.webhook_secret_generation if tenant is not None else 1,
         ),

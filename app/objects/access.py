@@ -6,6 +6,9 @@ of a location reaches around the list:
 
 - S3: bucket plus key, taken literally (S3 keys are names, not paths). A prefix `s3://b/team-a`
   is the folder `team-a/` (a prefix never matches `team-a-other/`); `s3://b/` is the whole bucket.
+  Keys with empty, `.` or `..` segments are refused: AWS keeps them literally, but S3-compatible
+  servers and proxies that normalise paths would turn `team-b/../team-a/x` into another
+  tenant's object (and `team-b/./x` would get past the "never the source itself" check).
 - local: the key relative to the local object folder after resolving `file://` URIs, absolute
   paths and symbolic links inside the folder (LocalFolderStore.canonical_key), so
   `file:///srv/objects/a/x.jpg`, `a/x.jpg` and a link to it are one object.
@@ -49,6 +52,7 @@ class LocationResolver:
     def resolve(self, location: ObjectLocation, *, prefix: bool = False) -> ResolvedLocation:
         if location.scheme is Scheme.S3:
             key = location.key
+            _check_s3_segments(location, prefix=prefix)
             if prefix and key and not key.endswith("/"):
                 key += "/"  # a prefix names a folder: `team-a` never matches `team-a-other/`
             return ResolvedLocation(Scheme.S3, location.bucket, key)
@@ -62,6 +66,18 @@ class LocationResolver:
     def public_text(self, text: str) -> str:
         """`text` (a URI, an error message) without the server's absolute local paths."""
         return text if self._local is None else self._local.relative_text(text)
+
+
+def _check_s3_segments(location: ObjectLocation, *, prefix: bool) -> None:
+    segments = location.key.split("/")
+    if prefix and segments[-1] == "":
+        segments = segments[:-1]  # a prefix may end with "/" (or be the whole bucket)
+    if any(segment in ("", ".", "..") for segment in segments) and location.key:
+        raise InvalidObjectUri(
+            f"{location.uri}: an S3 key with empty, '.' or '..' segments is refused (a server that "
+            "normalises paths would read it as another object)",
+            uri=location.uri,
+        )
 
 
 class ObjectAllowList:

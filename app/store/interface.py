@@ -134,8 +134,9 @@ class VerdictStore(Protocol):
         """Whatever verdict is stored for these bytes, whoever submitted them: for the verification
         cache only (a caller that sends the bytes has them). Never answer a read by hash with it."""
 
-    def verdict_by_sha256(self, tenant: str, sha256: str) -> StoredVerdict | None:
-        """The stored verdict for bytes this tenant submitted or signed; None otherwise."""
+    def verdict_by_sha256(self, tenant: str, sha256: str, *, published_only: bool = False) -> StoredVerdict | None:
+        """The stored verdict for bytes this tenant submitted or signed (`published_only`: that it
+        points one of its media ids at, as public reads see them); None otherwise."""
 
     def verdict_by_media_id(self, tenant: str, media_id: str) -> StoredVerdict | None: ...
 

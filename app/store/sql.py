@@ -88,8 +88,8 @@ class SqlStore:
     def submitted(self, tenant: str, sha256: str) -> bool:
         return self._verdicts.submitted(tenant, sha256)
 
-    def verdict_by_sha256(self, tenant: str, sha256: str) -> StoredVerdict | None:
-        return self._verdicts.verdict_by_sha256(tenant, sha256)
+    def verdict_by_sha256(self, tenant: str, sha256: str, *, published_only: bool = False) -> StoredVerdict | None:
+        return self._verdicts.verdict_by_sha256(tenant, sha256, published_only=published_only)
 
     def verdict_by_media_id(self, tenant: str, media_id: str) -> StoredVerdict | None:
         return self._verdicts.verdict_by_media_id(tenant, media_id)

@@ -69,13 +69,24 @@ class SqlVerdictStore:
             tenant_content.c.tenant == bindparam("tenant"), tenant_content.c.sha256 == bindparam("sha256")
         )
         # Tenant-scoped in the statement itself: bytes the tenant never submitted read as unknown.
+        # Each with the tenant's own time (when it sent the bytes / pointed the id at them): a
+        # tenant is never shown when another tenant first sent the same bytes.
         self._by_sha256 = (
-            select(*stored_columns)
+            select(*stored_columns, tenant_content.c.first_seen)
             .select_from(tenant_content.join(verdicts, tenant_content.c.sha256 == verdicts.c.sha256))
             .where(tenant_content.c.tenant == bindparam("tenant"), tenant_content.c.sha256 == bindparam("sha256"))
         )
+        # The public form: only bytes the tenant published under one of its media ids (its feed
+        # shows them anyway), never whatever else it submitted (moderation checks, unpublished outputs).
+        self._published_by_sha256 = (
+            select(*stored_columns, media.c.updated_at)
+            .select_from(media.join(verdicts, media.c.sha256 == verdicts.c.sha256))
+            .where(media.c.tenant == bindparam("tenant"), media.c.sha256 == bindparam("sha256"))
+            .order_by(media.c.updated_at)
+            .limit(1)
+        )
         self._by_media_id = (
-            select(*stored_columns)
+            select(*stored_columns, media.c.updated_at)
             .select_from(media.join(verdicts, media.c.sha256 == verdicts.c.sha256))
             .where(media.c.tenant == bindparam("tenant"), media.c.media_id == bindparam("media_id"))
         )
@@ -211,11 +222,13 @@ class SqlVerdictStore:
             row = connection.execute(self._cached, {"sha256": sha256}).first()
         return None if row is None else _stored(row, media_id=None)
 
-    def verdict_by_sha256(self, tenant: str, sha256: str) -> StoredVerdict | None:
+    def verdict_by_sha256(self, tenant: str, sha256: str, *, published_only: bool = False) -> StoredVerdict | None:
+        """`published_only`: only bytes under one of the tenant's media ids (public reads)."""
         if not _is_sha256_hex(sha256) or not is_tenant_name(tenant):
             return None
+        statement = self._published_by_sha256 if published_only else self._by_sha256
         with database_errors_as_unavailable(), self._engine.connect() as connection:
-            row = connection.execute(self._by_sha256, {"tenant": tenant, "sha256": sha256}).first()
+            row = connection.execute(statement, {"tenant": tenant, "sha256": sha256}).first()
         return None if row is None else _stored(row, media_id=None)
 
     def verdict_by_media_id(self, tenant: str, media_id: str) -> StoredVerdict | None:
@@ -293,7 +306,10 @@ def _could_be_media_id(value: str) -> bool:
 
 
 def _stored(row, *, media_id: str | None) -> StoredVerdict:
-    sha256, verdict_json, label_json, trust_fingerprint, stored_at = row
+    """From the stored columns, and for tenant reads the tenant's own time (the later of the two is shown)."""
+    sha256, verdict_json, label_json, trust_fingerprint, stored_at, *tenant_time = row
+    if tenant_time and tenant_time[0] is not None:
+        stored_at = max(stored_at, tenant_time[0])
     return StoredVerdict(
         sha256=sha256,
         verdict=verdict_from_json(verdict_json),

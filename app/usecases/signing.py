@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from sqlalchemy import Connection
 
 from app.store.interface import ApiKey, AuditEntry, SignatureRecords, StoredVerdict
-from app.usecases.errors import KeyRevoked, OutputVerificationStopped, UnsignableMedia
+from app.usecases.access import require_active
+from app.usecases.errors import OutputVerificationStopped, UnsignableMedia
 from signer.manifest import GenerationRequest
 from verifier.label import label_for
 from verifier.verdict import Verdict, VerdictState
@@ -46,9 +47,7 @@ class SignedOutput:
 def authorize(key: ApiKey | None, generation: GenerationRequest) -> None:
     """KeyRevoked, or SigningNotPermitted (a SigningError: 403 signing_policy) for a claim the key's
     policy does not allow; None for an allowed request."""
-    if key is None or not key.active:
-        raise KeyRevoked("the API key that asked for this signature is revoked or no longer exists")
-    key.signing_policy.check(generation)
+    require_active(key).signing_policy.check(generation)
 
 
 def accepted_output(verdict: Verdict) -> Verdict:

@@ -48,7 +48,7 @@ class VerifyRequest:
 class VerifyOutcome:
     verdict: Verdict
     label: Label
-    cached: bool  # answered from the store
+    cached: bool  # answered from the store, for bytes this tenant had sent or signed before
     stored: bool  # the verdict is in the store now (for this tenant, when there is one)
 
 
@@ -79,9 +79,12 @@ class VerifyAndRecord:
             return None
         tenant = request.tenant
         # A read first: the same tenant sending the same bytes again (the usual repeat) writes nothing.
-        if tenant is not None and (request.media_id is not None or not self._store.submitted(tenant, stored.sha256)):
+        already = tenant is not None and self._store.submitted(tenant, stored.sha256)
+        if tenant is not None and (request.media_id is not None or not already):
             self._store.record_submission(tenant=tenant, stored=stored, media_id=request.media_id)
-        return VerifyOutcome(verdict=stored.verdict, label=stored.label, cached=True, stored=True)
+        # `cached` speaks of the caller's own history: bytes only another tenant sent before are
+        # answered from the store all the same, but saying so would tell who uploaded what.
+        return VerifyOutcome(verdict=stored.verdict, label=stored.label, cached=already, stored=True)
 
     def record(
         self,

@@ -144,9 +144,14 @@ def test_the_cache_is_shared_but_a_hash_read_needs_ones_own_submission(client, t
     then may B read that verdict by hash (it has the bytes, so it learns nothing new)."""
     assert client.get(f"/v1/verdicts/sha256/{tenants.a_verified}", headers=tenants.b).status_code == 404
     again = _verify(client, tenants.b, jpeg_bytes(seed=1201))
-    assert again["cached"] is True and again["verdict"]["sha256"] == tenants.a_verified
+    # From the shared cache, but `cached` speaks of B's own history only: it does not tell B that A sent them.
+    assert again["cached"] is False and again["verdict"]["sha256"] == tenants.a_verified
+    assert _verify(client, tenants.b, jpeg_bytes(seed=1201))["cached"] is True  # B's own repeat
     mine_now = client.get(f"/v1/verdicts/sha256/{tenants.a_verified}", headers=tenants.b)
     assert mine_now.status_code == 200 and mine_now.json()["verdict"]["sha256"] == tenants.a_verified
+    # Shown with B's own time, never A's (which would say when A sent these bytes).
+    a_time = client.get(f"/v1/verdicts/sha256/{tenants.a_verified}", headers=tenants.a).json()["stored_at"]
+    assert mine_now.json()["stored_at"] > a_time
     # A's signed output stays A's alone.
     assert client.get(f"/v1/verdicts/sha256/{tenants.a_signed}", headers=tenants.b).status_code == 404
 
@@ -198,7 +203,11 @@ def test_public_reads_show_the_named_tenants_feed_only(make_client, store, tenan
     recent_a = {i["media_id"] for i in public.get("/v1/labels/recent?tenant=tenant-a").json()["items"]}
     assert {"post-1", "post-2"} <= recent_a <= {"post-1", "post-2", "post-3"}
     assert public.get(f"/v1/verdicts/sha256/{tenants.a_signed}?tenant=tenant-b").status_code == 404
-    assert public.get(f"/v1/verdicts/sha256/{tenants.a_signed}?tenant=tenant-a").status_code == 200
+    assert public.get(f"/v1/verdicts/sha256/{tenants.a_signed}?tenant=tenant-a").status_code == 200  # post-2
+    # Read publicly, only what A publishes under a media id: not every byte A ever sent.
+    unpublished = _verify(public, tenants.a, jpeg_bytes(seed=1296))["verdict"]["sha256"]
+    assert store.verdict_by_sha256("tenant-a", unpublished) is not None  # A's own key reads it
+    assert public.get(f"/v1/verdicts/sha256/{unpublished}?tenant=tenant-a").status_code == 404
 
 
 def test_a_key_of_an_unknown_tenant_cannot_be_created(store):

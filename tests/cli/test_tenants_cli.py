@@ -10,7 +10,7 @@ from app.store.sql import open_store
 
 from .test_apikey_cli import TOKEN, database_url  # noqa: F401 - the fixture, on both backends
 
-WEBHOOK_SECRET = "operator-secret-0123456789"
+WEBHOOK_SECRET = "operator-master-key-0123456789abcdefghij"
 
 
 def run(database_url: str, tmp_path, *args: str, **env: str):
@@ -74,7 +74,7 @@ def test_mistakes_exit_2_and_change_nothing(database_url, tmp_path):
 
 def test_webhook_secret_is_per_tenant_and_rotates(database_url, tmp_path):
     assert run(database_url, tmp_path, "tenants", "webhook-secret", "default").exit_code == 2  # no webhooks here
-    env = {"ORIGINMARK_WEBHOOK_SECRET": WEBHOOK_SECRET}
+    env = {"ORIGINMARK_WEBHOOK_MASTER_KEY": WEBHOOK_SECRET}
     assert run(database_url, tmp_path, "tenants", "create", "acme").exit_code == 0
     shown = run(database_url, tmp_path, "tenants", "webhook-secret", "acme", **env)
     assert shown.exit_code == 0
@@ -85,3 +85,9 @@ def test_webhook_secret_is_per_tenant_and_rotates(database_url, tmp_path):
     assert rotated.stdout.strip() == tenant_webhook_secret(WEBHOOK_SECRET, tenant="acme", generation=2)
     other = run(database_url, tmp_path, "tenants", "webhook-secret", "default", **env)
     assert other.stdout.strip() == tenant_webhook_secret(WEBHOOK_SECRET, tenant="default", generation=1)
+
+
+def test_the_shared_webhook_secret_of_earlier_versions_is_refused_with_the_upgrade_steps(database_url, tmp_path):
+    refused = run(database_url, tmp_path, "tenants", "webhook-secret", "default", ORIGINMARK_WEBHOOK_SECRET="old-shared")
+    assert refused.exit_code == 2
+    assert "ORIGINMARK_WEBHOOK_MASTER_KEY" in refused.output and "old-shared" not in refused.output

@@ -211,3 +211,37 @@ def test_a_failed_local_jobs_record_shows_no_server_path(served, store, keys, se
 
         message = connection.execute(sa.text("SELECT error_message FROM originmark_jobs")).scalar_one()
     assert "gone/x.jpg" in message
+
+
+def test_a_revoked_keys_queued_verify_job_fails_without_touching_the_media_id(served, s3, store, keys, drain_queue):
+    _app, client = served
+    key, token = store.create_key(name="verifier", scopes=frozenset({Scope.VERIFY}))
+    uri = _put(s3, "revoked/v.jpg", jpeg_bytes(seed=1410))
+    job = client.post("/v1/jobs/verify", json={"source": uri, "media_id": "feed-1"}, headers=_auth(token))
+    assert job.status_code == 202, job.text
+    store.revoke(key.key_id)
+
+    drain_queue()
+    done = _wait_done(client, keys.read, job.json()["job_id"])
+    assert done["status"] == "failed" and done["error"]["code"] == "key_revoked", done
+    assert store.verdict_by_media_id("default", "feed-1") is None
+
+
+def test_prefixes_narrowed_after_submit_stop_the_queued_job(served, s3, store, keys, drain_queue):
+    """The operator hands the folder to another tenant: the queued job does not read or write there."""
+    _app, client = served
+    _object_store, bucket = s3
+    store.create_tenant("tenant-b", object_prefixes=[f"s3://{bucket}/b/"])
+    b = store.create_key(name="b", scopes=frozenset({Scope.SIGN, Scope.READ}), tenant="tenant-b")[1]
+    body = {"source": _put(s3, "b/in.jpg", jpeg_bytes(seed=1411)), "destination": f"s3://{bucket}/b/out.jpg",
+            "generator": "TestGen", "media_id": "moved-1"}
+    job = client.post("/v1/jobs/sign", json=body, headers=_auth(b))
+    assert job.status_code == 202, job.text
+    store.set_object_prefixes("tenant-b", [f"s3://{bucket}/b-new/"])
+
+    drain_queue()
+    done = _wait_done(client, b, job.json()["job_id"])
+    assert done["status"] == "failed" and done["error"]["code"] == "object_not_allowed", done
+    assert done["attempts"] == 1
+    with pytest.raises(ObjectNotFound):
+        _object_store.stat(ObjectLocation(Scheme.S3, "b/out.jpg", bucket))

@@ -42,7 +42,7 @@ from tests.support import libpq_url
 
 from .test_verify_jobs import _auth, _put, _wait_done
 
-SECRET = "whsec-test-0123456789"  # the operator's (ORIGINMARK_WEBHOOK_SECRET)
+SECRET = "master-key-test-0123456789abcdefghijklmnop"  # the server's (ORIGINMARK_WEBHOOK_MASTER_KEY)
 # What the default tenant's receivers check with (app/jobs/tenant_secrets.py): derived, never the operator's.
 TENANT_SECRET = tenant_webhook_secret(SECRET, tenant="default", generation=1)
 
@@ -134,7 +134,7 @@ def receiver() -> Iterator[Receiver]:
 def _webhook_settings(receiver: Receiver) -> dict:
     return {
         "webhook_hosts": receiver.host_entry,
-        "webhook_secret": SecretStr(SECRET),
+        "webhook_master_key": SecretStr(SECRET),
         "webhook_allow_http": True,  # the loopback receiver speaks plain http
         "webhook_max_attempts": 3,
         "webhook_retry_wait_seconds": 0,
@@ -385,12 +385,12 @@ def test_without_a_secret_a_webhook_is_refused_as_not_configured(settings, store
     from tests.api.helpers import serve_in_thread
 
     uri = _put(s3, "hooks/nosecret.jpg", jpeg_bytes(seed=46))
-    app = create_app(settings.model_copy(update={"webhook_secret": None}), store=store, engines=jobs_engines)
+    app = create_app(settings.model_copy(update={"webhook_master_key": None}), store=store, engines=jobs_engines)
     with serve_in_thread(app) as base_url, httpx.Client(base_url=base_url, timeout=30) as client:
         answer = client.post("/v1/jobs/verify", json={"source": uri, "webhook_url": receiver.url()}, headers=_auth(keys.verify))
         assert answer.status_code == 422, answer.text
         assert answer.json()["error"]["code"] == "webhooks_not_configured"
-        assert "ORIGINMARK_WEBHOOK_SECRET" in answer.json()["error"]["message"]
+        assert "ORIGINMARK_WEBHOOK_MASTER_KEY" in answer.json()["error"]["message"]
         plain = client.post("/v1/jobs/verify", json={"source": uri}, headers=_auth(keys.verify))
         assert plain.status_code == 202 and plain.json()["created"] is True  # jobs without webhooks still work
     assert receiver.connections == 0

@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.store.audit import SqlAuditLog
 from app.store.audit_encoding import ENTRY_FIELDS_V1, GENESIS_HASH, record_hash
-from app.store.interface import AuditEntry
+from app.store.interface import AuditEntry, Scope
 
 from app.store.engine import parse_database_url
 from app.store.migrate import alembic_config, current_revision, head_revision, include_name, upgrade_database
@@ -228,10 +228,16 @@ def test_0008_puts_every_existing_key_media_id_and_job_into_the_default_tenant(d
             submitted = connection.execute(sa.text("SELECT tenant, sha256 FROM tenant_content")).all()
             assert [tuple(row) for row in submitted] == [("default", sha)]
 
+        store.create_tenant("other")
+        other_key, _token = store.create_key(name="other", scopes=frozenset({Scope.READ}), tenant="other")
+
     command.downgrade(alembic_config(database_url), "0007_audit_claims")
     engine = create_engine(parse_database_url(database_url))
     try:
         with engine.connect() as connection:
             assert connection.execute(sa.text("SELECT media_id FROM media")).scalars().all() == ["post-1"]
+            revoked = dict(connection.execute(sa.text("SELECT key_id, revoked_at IS NOT NULL FROM api_keys")).all())
     finally:
         engine.dispose()
+    # Without owners, another tenant's key would act on `default`'s data: it is revoked; default's stays.
+    assert revoked == {"abcdefghij": False, other_key.key_id: True}

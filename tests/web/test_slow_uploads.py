@@ -24,6 +24,9 @@ from .conftest import file_part
 
 # Slow clients trickle at 640 bytes/s, above this minimum rate: only the whole-body limit ends them.
 HOLDING = {"upload_receive_timeout_seconds": 3.0, "upload_min_bytes_per_second": 100, "upload_rate_grace_seconds": 0.5}
+# The ninth client's verdict must come while the eight are still sending: a deadline with room for a
+# slow, busy CI machine (the point is "not blocked", not "fast").
+HOLDING_LONG = {**HOLDING, "upload_receive_timeout_seconds": 8.0}
 TRICKLE = {"bytes_per_tick": 64, "tick_seconds": 0.1}
 
 
@@ -42,7 +45,7 @@ def _status_of(answer) -> tuple[int | None, bytes]:
 
 
 def test_eight_trickling_uploads_no_longer_lock_the_page(serve, client, media):
-    base_url = serve(web_max_pending=8, **HOLDING)
+    base_url = serve(web_max_pending=8, **HOLDING_LONG)
     # 8 slow clients, 2 per address (the default per-client limit).
     slow = [
         _page_trickler(base_url, source_address=f"127.0.0.{2 + n // 2}", **TRICKLE).start() for n in range(8)
@@ -53,13 +56,13 @@ def test_eight_trickling_uploads_no_longer_lock_the_page(serve, client, media):
         response = client.post("/", files=file_part(media.ai))
         assert response.status_code == 200, response.text[:500]
         assert "AI-generated" in response.text
-        assert time.monotonic() - started < 2
+        assert time.monotonic() - started < 6
         assert not any(t.answered for t in slow)
         for trickler in slow:
-            answer = trickler.answer(timeout=10)
+            answer = trickler.answer(timeout=15)
             status, body = _status_of(answer)
             assert status == 408 and b"arrived too slowly" in body
-            assert 2.9 <= answer.seconds <= 6, answer.seconds
+            assert 7.9 <= answer.seconds <= 12, answer.seconds
     finally:
         for trickler in slow:
             trickler.close()

@@ -39,10 +39,10 @@ from app.jobs.records import JobKind, JobRecord
 from app.jobs.webhook_targets import MAX_URL_LENGTH, WebhookAllowlist, WebhookUrlRefused
 from signer.manifest import MAX_GENERATOR_TEXT, MAX_TITLE_TEXT
 from app.jobs.presentation import JobPresenter
-from app.objects.access import ObjectAllowList
 from app.objects.factory import own_objects_location
 from app.objects.location import ObjectLocation
 from app.objects.media import SourcePin
+from app.usecases.object_access import tenant_allow_list
 from app.usecases.signing import authorize
 from app.settings import Settings
 
@@ -89,7 +89,11 @@ class JobQueue:
         from app.objects.factory import build_object_stores
 
         self.objects = build_object_stores(services.settings)
-        self.presenter = JobPresenter(objects=self.objects, own_objects=own_objects_location(services.settings))
+        self.presenter = JobPresenter(
+            objects=self.objects,
+            own_objects=own_objects_location(services.settings),
+            private_folders=(services.settings.spool_dir,),
+        )
         self.resolver = self.presenter.resolver
         self.app = None
         self.embedded = None
@@ -141,7 +145,7 @@ async def submit_verify_job(request: Request, key: VerifyKey, services: Services
         media_id = optional_media_id(body.media_id)
         webhook_url = checked_webhook_url(settings, body.webhook_url)
         queue = await work.in_thread(_queue, request, services)
-        owner = _Owner(tenant=key.tenant, key_id=None)
+        owner = _Owner(tenant=key.tenant, key_id=key.key_id)
         if received.upload is None:
             source = await work.in_thread(_stat_source, queue, services, owner, body.source)
         else:
@@ -154,7 +158,7 @@ async def submit_verify_job(request: Request, key: VerifyKey, services: Services
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class _Owner:
-    """Who submits: the key's tenant (whose job it is), and for sign jobs the key (re-read before each attempt)."""
+    """Who submits: the key's tenant (whose job it is) and the key (re-read before each attempt)."""
 
     tenant: str
     key_id: str | None
@@ -174,12 +178,8 @@ class _Source:
 def _allowed(queue: JobQueue, services: Services, tenant: str, uri: str) -> ObjectLocation:
     """The location `uri` names, when the tenant may use it (403 object_not_allowed before any storage request)."""
     location = queue.objects.parse(uri).require_object()
-    stored = services.store.tenant(tenant)
-    allow_list = ObjectAllowList(
-        tenant=tenant,
-        prefixes=stored.object_prefixes if stored is not None else (),
-        staging=staging.staging_prefix(own_objects_location(services.settings)),
-        resolver=queue.resolver,
+    allow_list = tenant_allow_list(
+        services.store, tenant=tenant, resolver=queue.resolver, own_objects=own_objects_location(services.settings)
     )
     return allow_list.check(location)
 
@@ -216,7 +216,7 @@ def _staged_source(
         staged=True,
     )
     key = _idempotency_key(owner, kind, source, media_id=media_id, destination=destination, params=params)
-    if records.find(services.store.engine, key) is None:  # sent again: the job (and its source) exist
+    if records.find(services.store.engine, owner.tenant, key) is None:  # sent again: the job (and its source) exist
         staging.stage_upload(queue.objects, source.location, path=upload.path, size=upload.size)
     return source
 
@@ -252,7 +252,7 @@ def checked_webhook_url(settings: Settings, url: str | None) -> str | None:
     if not webhooks_configured(settings):
         raise unprocessable(
             "webhooks_not_configured",
-            "this server sends no webhooks (the operator has set no ORIGINMARK_WEBHOOK_SECRET); submit the job "
+            "this server sends no webhooks (the operator has set no ORIGINMARK_WEBHOOK_MASTER_KEY); submit the job "
             "without webhook_url and poll GET /v1/jobs/{id}",
             field="webhook_url",
         )
@@ -274,6 +274,7 @@ def _submit_verify(
         source_pin=source.pin.to_json(),
         media_id=media_id,
         key=key,
+        key_id=owner.key_id,
         enqueue=queue.enqueue(VERIFY_TASK, lock=key),
         webhook_url=webhook_url,
     ))

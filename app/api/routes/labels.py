@@ -20,7 +20,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from app.api import work
-from app.api.deps import ReadTenant, ServicesDep
+from app.api.deps import ReadAccess, ServicesDep
 from app.api.errors import unprocessable
 from app.api.identifiers import MEDIA_ID_PATTERN, check_media_ids
 from app.api.json_body import parse_json, read_json_bytes
@@ -57,12 +57,12 @@ _BATCH_BODY = {
 @router.get("/v1/labels", summary="Labels for a page of media ids", response_class=Response, responses=_RESPONSES)
 async def labels(
     request: Request,
-    tenant: ReadTenant,
+    reader: ReadAccess,
     services: ServicesDep,
     media_id: Annotated[list[str] | None, Query(description="Repeat for each id (1 to 1,000).")] = None,
 ) -> Response:
     ids = check_media_ids(media_id or [])
-    return await _answer(services, tenant, ids, if_none_match=request.headers.get("if-none-match"))
+    return await _answer(services, reader.tenant, ids, if_none_match=request.headers.get("if-none-match"))
 
 
 @router.post(
@@ -72,9 +72,9 @@ async def labels(
     openapi_extra={"requestBody": _BATCH_BODY},
     responses=_RESPONSES,
 )
-async def labels_batch(request: Request, tenant: ReadTenant, services: ServicesDep) -> Response:
+async def labels_batch(request: Request, reader: ReadAccess, services: ServicesDep) -> Response:
     ids = check_media_ids(await _json_list(request))
-    return await _answer(services, tenant, ids, if_none_match=None)
+    return await _answer(services, reader.tenant, ids, if_none_match=None)
 
 
 async def _json_list(request: Request) -> list:

@@ -18,7 +18,7 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
 from app.api import work
-from app.api.deps import ReadTenant, ServicesDep
+from app.api.deps import ReadAccess, ServicesDep
 from app.api.wire import JSON_MEDIA_TYPE, error_responses
 from app.store.interface import MAX_RECENT_LABELS, RecentLabel
 from verifier.label_types import Label
@@ -47,11 +47,11 @@ class RecentLabelsResponse(BaseModel):
     responses={200: {"model": RecentLabelsResponse}, **error_responses(401, 403, 422, 503)},
 )
 async def recent_labels(
-    tenant: ReadTenant,
+    reader: ReadAccess,
     services: ServicesDep,
     limit: Annotated[int, Query(ge=1, le=MAX_RECENT_LABELS, description="How many items (1 to 100).")] = DEFAULT_LIMIT,
 ) -> Response:
-    items = await work.in_thread(services.store.recent_labels, tenant, limit)
+    items = await work.in_thread(services.store.recent_labels, reader.tenant, limit)
     visibility = "public" if services.settings.public_label_reads else "private"
     headers = {"Cache-Control": f"{visibility}, max-age={MAX_CACHE_SECONDS}"}
     if not services.settings.public_label_reads:

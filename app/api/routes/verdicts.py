@@ -9,7 +9,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from app.api import work
-from app.api.deps import ReadTenant, ServicesDep
+from app.api.deps import ReadAccess, ServicesDep
 from app.api.errors import not_found
 from app.api.identifiers import check_media_id, check_sha256
 from app.api.services import Services
@@ -28,10 +28,13 @@ _RESPONSES = {200: {"model": StoredVerdictResponse}, **error_responses(401, 403,
     response_class=Response,
     responses=_RESPONSES,
 )
-async def verdict_by_sha256(sha256: str, tenant: ReadTenant, services: ServicesDep) -> Response:
+async def verdict_by_sha256(sha256: str, reader: ReadAccess, services: ServicesDep) -> Response:
     wanted = check_sha256(sha256)
-    # Only bytes this tenant submitted or signed: otherwise this read would tell anyone what others uploaded.
-    stored = await work.in_thread(services.store.verdict_by_sha256, tenant, wanted)
+    # Only bytes this tenant submitted or signed: otherwise this read would tell anyone what other
+    # tenants uploaded. Read publicly, only bytes it publishes under a media id (its feed shows those).
+    stored = await work.in_thread(
+        services.store.verdict_by_sha256, reader.tenant, wanted, published_only=reader.public
+    )
     if stored is None:
         raise not_found(f"no verdict is stored for the content hash {wanted} (among this tenant's submissions)")
     return _answer(services, stored)
@@ -43,9 +46,9 @@ async def verdict_by_sha256(sha256: str, tenant: ReadTenant, services: ServicesD
     response_class=Response,
     responses=_RESPONSES,
 )
-async def verdict_by_media_id(media_id: str, tenant: ReadTenant, services: ServicesDep) -> Response:
+async def verdict_by_media_id(media_id: str, reader: ReadAccess, services: ServicesDep) -> Response:
     wanted = check_media_id(media_id)
-    stored = await work.in_thread(services.store.verdict_by_media_id, tenant, wanted)
+    stored = await work.in_thread(services.store.verdict_by_media_id, reader.tenant, wanted)
     if stored is None:
         raise not_found(f"no verdict is stored for the media id {wanted!r}")
     return _answer(services, stored)

@@ -16,7 +16,10 @@ Create Date: 2026-12-07
 - `tenant_content` records which tenant submitted or signed which bytes; every stored verdict so
   far was submitted by the one tenant there was, so each gets a `default` row.
 
-Downgrade keeps only `default`'s media ids (the old key has room for one owner per id).
+Downgrade keeps only `default`'s media ids (the old key has room for one owner per id), and
+since the older schema has no owners at all, it revokes the API keys of every other tenant and
+fails their queued or running jobs (`tenant_removed`): otherwise their keys would read and write
+`default`'s data, and their jobs would run for nobody.
 """
 
 from __future__ import annotations
@@ -80,6 +83,16 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.execute(
+        sa.text("UPDATE api_keys SET revoked_at = CURRENT_TIMESTAMP WHERE tenant <> 'default' AND revoked_at IS NULL")
+    )
+    op.execute(
+        sa.text(
+            "UPDATE originmark_jobs SET status = 'failed', error_code = 'tenant_removed', "
+            "error_message = 'tenants were removed by a schema downgrade' "
+            "WHERE tenant <> 'default' AND status IN ('queued', 'running')"
+        )
+    )
     op.drop_table("tenant_content")
     op.drop_index("ix_media_tenant_updated_at", table_name="media")
     op.execute(sa.text("DELETE FROM media WHERE tenant <> 'default'"))
