@@ -3,26 +3,30 @@
     python bench/http_labels_bench.py [--rows 1000000] [--backend both|sqlite|postgresql]
                                       [--form both|get|post] [--seconds 15] [--concurrency 8]
                                       [--paced-seconds 10] [--server-cores N] [--workers N]
-                                      [--public] [--env ORIGINMARK_X=V] [--engine auto|wrk|python]
+                                      [--tenants 10] [--public] [--env ORIGINMARK_X=V]
+                                      [--engine auto|wrk|python]
 
 Target (issue 3): at least 20,000 labels per second with p99 latency under 20 ms, on SQLite
 and on PostgreSQL, with 1 million stored verdicts.
 
-- Data: `--rows` verdicts, each with its media id (`seed-0` .. `seed-<rows-1>`), written by
-  the store's bulk loader (SqlStore.bulk_seed_labels) from one real verdict: a JPEG signed
-  by originmark and verified `trusted`, its feed label derived by verifier.label.label_for.
-  SQLite: the seeded file is kept under bench/out/ (gitignored), keyed by row count and
+- Data: `--rows` verdicts over `--tenants` tenants (`bench-0` .. `bench-<N-1>`), each tenant
+  with media ids of its own, `seed-0` .. `seed-<rows/N-1>` (the same ids in every tenant, as on
+  one platform shared by many; a tenant's rows interleaved with the others' in the table),
+  each row with its own content hash (SHA-256 of `<tenant>/<id>`), written by the store's
+  bulk loader (SqlStore.bulk_seed_labels) from one real verdict: a JPEG signed by originmark
+  and verified `trusted`, its feed label derived by verifier.label.label_for.
+  SQLite: the seeded file is kept under bench/out/ (gitignored), keyed by row and tenant count and
   schema revision, so later runs skip seeding. PostgreSQL: a schema of its own in the
   database of `--pg-url` (default postgresql+psycopg://postgres@127.0.0.1:5432/test), named
   originmark_bench_<pid>, seeded with COPY, VACUUMed (ANALYZE: settles the fresh rows as a
   live database would be), and DROPped at the end (nothing else in the database is touched;
   the server reaches it through `search_path`).
 - Server: `originmark serve` in its own process (bench/http_harness.py), with an API key of
-  scope `read` (every request authenticates: one key lookup each), or with
-  ORIGINMARK_PUBLIC_LABEL_READS=true under `--public` (no key at all).
+  scope `read` of tenant `bench-0` (every request authenticates: one key lookup each), or with
+  ORIGINMARK_PUBLIC_LABEL_READS=true under `--public` (no key at all; `?tenant=bench-0`).
 - Load: bench/http_loadgen.py in another process (wrk with a Lua script when installed, else
   an asyncio client), `--concurrency` keep-alive connections, `--batch` ids per request drawn
-  at random from the stored ids, with `--unknown` of them ids never stored (answered null):
+  at random from bench-0's ids, with `--unknown` of them ids never stored (answered null):
   GET /v1/labels?media_id=..&media_id=.. and/or POST /v1/labels:batch with a JSON list.
   Labels per second = requests per second x ids per request (unknown ids included: they are
   answered too, with null).
@@ -53,6 +57,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlencode
 
 import httpx
 
@@ -70,6 +75,9 @@ if TYPE_CHECKING:
 TARGET_LABELS_PER_SECOND = 20_000
 TARGET_P99_MS = 20.0
 ID_PREFIX = "seed-"
+TENANT_PREFIX = "bench-"
+READ_TENANT = f"{TENANT_PREFIX}0"  # the tenant whose key reads (and whose ids the load draws)
+EMPTY_TENANT = "bench-empty"  # a tenant with no media: its reads must not see the others' rows
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 CACHE_DIR = PROJECT / "bench" / "out"
 
@@ -114,8 +122,12 @@ def real_verdict(scratch: Path) -> SeedVerdict:
                        trust_fingerprint=trust_fingerprint(policy, engine=engine_version()))
 
 
-def seed(database_url: str, rows: int, seed_verdict: SeedVerdict) -> float:
-    """Migrate and bulk-load `rows` verdicts; returns the seconds it took."""
+def tenant_names(count: int) -> list[str]:
+    return [f"{TENANT_PREFIX}{number}" for number in range(count)]
+
+
+def seed(database_url: str, rows: int, tenants: int, seed_verdict: SeedVerdict) -> float:
+    """Migrate, create the tenants and bulk-load `rows` verdicts, rows/tenants per tenant; returns the seconds."""
     from app.store.migrate import upgrade_database
     from app.store.seed import seed_items
     from app.store.sql import open_store
@@ -123,8 +135,11 @@ def seed(database_url: str, rows: int, seed_verdict: SeedVerdict) -> float:
     started = time.perf_counter()
     upgrade_database(database_url)
     with open_store(database_url, pool_size=1) as store:
+        for name in [*tenant_names(tenants), EMPTY_TENANT]:
+            store.create_tenant(name)
         written = store.bulk_seed_labels(
-            seed_items(verdict=seed_verdict.verdict, label=seed_verdict.label, count=rows, media_id_prefix=ID_PREFIX),
+            seed_items(verdict=seed_verdict.verdict, label=seed_verdict.label, count=rows, media_id_prefix=ID_PREFIX,
+                       tenants=tenant_names(tenants), id_space_per_tenant=True),
             trust_fingerprint=seed_verdict.trust_fingerprint,
         )
         if written != rows:
@@ -139,11 +154,11 @@ def seed(database_url: str, rows: int, seed_verdict: SeedVerdict) -> float:
     return time.perf_counter() - started
 
 
-def cached_sqlite(rows: int, seed_verdict: SeedVerdict) -> tuple[str, str]:
+def cached_sqlite(rows: int, tenants: int, seed_verdict: SeedVerdict) -> tuple[str, str]:
     """(database URL, how it was obtained): the seeded SQLite file under bench/out/, made if missing.
 
-    Keyed by row count, schema revision and the stored label's JSON, so a change to the schema
-    or to the label encoding seeds a new file instead of reading stale rows.
+    Keyed by row count, tenant count, schema revision and the stored label's JSON, so a change
+    to the schema or to the label encoding seeds a new file instead of reading stale rows.
     """
     import hashlib
     import sqlite3
@@ -153,12 +168,12 @@ def cached_sqlite(rows: int, seed_verdict: SeedVerdict) -> tuple[str, str]:
 
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
     label_key = hashlib.sha256(label_to_json(seed_verdict.label).encode()).hexdigest()[:8]
-    path = CACHE_DIR / f"labels-{rows}-rev{head_revision()}-{label_key}.sqlite"
+    path = CACHE_DIR / f"labels-{rows}-t{tenants}-rev{head_revision()}-{label_key}.sqlite"
     if path.exists():
         return f"sqlite:///{path}", f"cached {path.relative_to(PROJECT)}"
     building = path.with_suffix(f".building-{os.getpid()}")
     try:
-        seconds = seed(f"sqlite:///{building}", rows, seed_verdict)
+        seconds = seed(f"sqlite:///{building}", rows, tenants, seed_verdict)
         with sqlite3.connect(building) as connection:  # fold the WAL into the file before it moves
             connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         building.rename(path)
@@ -168,31 +183,62 @@ def cached_sqlite(rows: int, seed_verdict: SeedVerdict) -> tuple[str, str]:
     return f"sqlite:///{path}", f"seeded in {seconds:.0f} s, cached as {path.relative_to(PROJECT)}"
 
 
-def read_token(database_url: str) -> str:
+@dataclass(frozen=True, kw_only=True)
+class Reader:
+    """How requests read as one tenant: its key's Authorization header, or `?tenant=` on a public server."""
+
+    tenant: str
+    headers: dict[str, str]
+    params: list[tuple[str, str]]  # [] or [("tenant", NAME)]
+
+    @property
+    def query(self) -> str:
+        return urlencode(self.params)
+
+
+def reader_for(database_url: str, tenant: str, *, public: bool) -> Reader:
+    if public:
+        return Reader(tenant=tenant, headers={}, params=[("tenant", tenant)])
     from app.store.interface import Scope
     from app.store.sql import open_store
 
     with open_store(database_url, pool_size=1) as store:
-        _, token = store.create_key(name="labels bench", scopes=frozenset({Scope.READ}))
-    return token
+        _, token = store.create_key(name=f"labels bench {tenant}", scopes=frozenset({Scope.READ}), tenant=tenant)
+    return Reader(tenant=tenant, headers={"Authorization": f"Bearer {token}"}, params=[])
 
 
-def check_labels(server: ServerUnderTest, headers: dict[str, str], rows: int) -> None:
-    """Right answers before speed: stored ids get their label, an unknown id null, both forms."""
-    known = [f"{ID_PREFIX}0", f"{ID_PREFIX}{rows // 2}", f"{ID_PREFIX}{rows - 1}"]
-    ids = [*known, "unknown-1"]
-    with httpx.Client(base_url=server.base_url, headers=headers, timeout=10) as client:
-        answers = [client.get("/v1/labels", params=[("media_id", each) for each in ids]),
-                   client.post("/v1/labels:batch", json=ids)]
-    for answer in answers:
-        if answer.status_code != 200:
-            raise SystemExit(f"{answer.request.method} {answer.request.url.path} answered "
-                             f"{answer.status_code}: {answer.text[:300]}")
-        labels = answer.json()["labels"]
-        if any(labels[each] is None for each in known) or labels["unknown-1"] is not None:
-            raise SystemExit(f"wrong labels: {answer.text[:500]}")
-        if "etag" not in answer.headers:
-            raise SystemExit("the label answer carries no ETag")
+def check_labels(server: ServerUnderTest, readers: list[Reader], ids_per_tenant: int) -> None:
+    """Right answers before speed, both forms, per reader: the first two readers' tenants (bench-0, bench-1)
+    get labels for their ids and null for an unknown id, and the id seed-0 is their own row (the stored
+    verdict's hash is SHA-256 of `<tenant>/seed-0`); the last reader's tenant holds no media and gets null
+    for the same ids: the read is scoped to the tenant."""
+    import hashlib
+
+    known = [f"{ID_PREFIX}0", f"{ID_PREFIX}{ids_per_tenant // 2}", f"{ID_PREFIX}{ids_per_tenant - 1}"]
+    ids = [*known, f"{ID_PREFIX}{ids_per_tenant}", "unknown-1"]  # seed-<ids_per_tenant>: in no tenant
+    *owners, empty = readers
+    with httpx.Client(base_url=server.base_url, timeout=10) as client:
+        for reader in readers:
+            answers = [client.get("/v1/labels", params=[*reader.params, *(("media_id", each) for each in ids)],
+                                  headers=reader.headers),
+                       client.post("/v1/labels:batch", params=reader.params, json=ids, headers=reader.headers)]
+            for answer in answers:
+                if answer.status_code != 200:
+                    raise SystemExit(f"{answer.request.method} {answer.request.url} answered "
+                                     f"{answer.status_code}: {answer.text[:300]}")
+                labels = answer.json()["labels"]
+                expected_known = reader is not empty
+                if (any((labels[each] is not None) != expected_known for each in known)
+                        or any(labels[each] is not None for each in ids[len(known):])):
+                    raise SystemExit(f"wrong labels for tenant {reader.tenant}: {answer.text[:500]}")
+                if "etag" not in answer.headers:
+                    raise SystemExit("the label answer carries no ETag")
+            if reader in owners:
+                answer = client.get(f"/v1/verdicts/{ID_PREFIX}0", params=reader.params, headers=reader.headers)
+                own = hashlib.sha256(f"{reader.tenant}/{ID_PREFIX}0".encode()).hexdigest()
+                if answer.status_code != 200 or answer.json()["sha256"] != own:
+                    raise SystemExit(f"{ID_PREFIX}0 of tenant {reader.tenant} is not its own row: "
+                                     f"{answer.status_code} {answer.text[:300]}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -223,11 +269,14 @@ class Measurement:
 def bench_backend(backend: str, database_url: str, args: argparse.Namespace, *, config: ServerConfig,
                   server_cpus: set[int] | None, load_cpus: set[int] | None, engine: str,
                   scratch: Path) -> list[Measurement]:
-    headers = {} if args.public else {"Authorization": f"Bearer {read_token(database_url)}"}
+    ids_per_tenant = args.rows // args.tenants
+    others = tenant_names(args.tenants)[1:2]  # a second tenant, when there is one
+    readers = [reader_for(database_url, tenant, public=args.public) for tenant in [READ_TENANT, *others, EMPTY_TENANT]]
+    reader = readers[0]
     measurements = []
     with ServerUnderTest(config=config, database_url=database_url, data_dir=scratch / backend,
                          cpus=server_cpus) as server:
-        check_labels(server, headers, args.rows)
+        check_labels(server, readers, ids_per_tenant)
         forms = ("get", "post") if args.form == "both" else (args.form,)
         shapes = [(form, False) for form in forms]
         if args.paced_seconds > 0:
@@ -237,14 +286,15 @@ def bench_backend(backend: str, database_url: str, args: argparse.Namespace, *, 
                 base_url=server.base_url,
                 shape="labels_get" if form == "get" else "labels_post",
                 path="/v1/labels" if form == "get" else "/v1/labels:batch",
-                headers=headers,
+                headers=reader.headers,
+                query=reader.query,
                 concurrency=args.concurrency,
                 duration=args.paced_seconds if paced else args.seconds,
                 warmup=2.0,
                 rate=TARGET_LABELS_PER_SECOND / args.batch if paced else 0.0,
                 batch=args.batch,
                 id_prefix=ID_PREFIX,
-                id_count=args.rows,
+                id_count=ids_per_tenant,
                 unknown_fraction=args.unknown,
                 engine="python" if paced else engine,
                 threads=len(load_cpus) if load_cpus else 1,
@@ -275,12 +325,17 @@ def main() -> int:
     parser.add_argument("--server-cores", type=int, default=max(1, cpu_count // 2) if cpu_count > 1 else 0,
                         help="CPUs for the server (default: half); the load runs on the rest; 0 = no pinning")
     parser.add_argument("--workers", type=int, default=None, help="uvicorn workers (default: the server's CPUs)")
-    parser.add_argument("--public", action="store_true", help="ORIGINMARK_PUBLIC_LABEL_READS=true, no API key")
+    parser.add_argument("--tenants", type=int, default=10,
+                        help="tenants holding the rows, rows/tenants media ids each; reads are bench-0's")
+    parser.add_argument("--public", action="store_true",
+                        help="ORIGINMARK_PUBLIC_LABEL_READS=true, no API key, ?tenant=bench-0")
     parser.add_argument("--log-level", default="info", help="ORIGINMARK_LOG_LEVEL (info: the shipped default)")
     parser.add_argument("--env", action="append", default=[], metavar="ORIGINMARK_X=VALUE",
                         help="extra server setting, repeatable")
     parser.add_argument("--engine", choices=("auto", "wrk", "python"), default="auto", help="load generator")
     args = parser.parse_args()
+    if args.tenants < 1 or args.rows % args.tenants:
+        parser.error(f"--rows ({args.rows}) must be a multiple of --tenants ({args.tenants}), at least 1")
 
     server_cpus, load_cpus = split_cpus(args.server_cores)
     cores = len(server_cpus) if server_cpus else len(os.sched_getaffinity(0))
@@ -300,23 +355,24 @@ def main() -> int:
         seed_verdict = real_verdict(scratch / "seed")
         for backend in backends:
             if backend == "sqlite":
-                database_url, provenance[backend] = cached_sqlite(args.rows, seed_verdict)
+                database_url, provenance[backend] = cached_sqlite(args.rows, args.tenants, seed_verdict)
                 measurements += bench_backend(backend, database_url, args, config=config, server_cpus=server_cpus,
                                               load_cpus=load_cpus, engine=engine, scratch=scratch)
             else:
                 with PostgresSchema(args.pg_url) as schema:
-                    seconds = seed(schema.url, args.rows, seed_verdict)
+                    seconds = seed(schema.url, args.rows, args.tenants, seed_verdict)
                     provenance[backend] = f"schema {schema.name} seeded with COPY in {seconds:.0f} s, dropped after"
                     measurements += bench_backend(backend, schema.url, args, config=config, server_cpus=server_cpus,
                                                   load_cpus=load_cpus, engine=engine, scratch=scratch)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
-    print(f"data: {args.rows:,} stored verdicts; requests of {args.batch} ids, {args.unknown:.0%} of them unknown")
+    print(f"data: {args.rows:,} stored verdicts over {args.tenants} tenants ({args.rows // args.tenants:,} media ids "
+          f"each); requests of {args.batch} ids of {READ_TENANT}, {args.unknown:.0%} of them unknown")
     for backend, how in provenance.items():
         print(f"  {backend}: {how}")
     print(f"server: originmark serve {config.describe()}, "
-          f"{'public label reads (no key)' if args.public else 'API key with scope read (one key lookup per request)'}, "
+          f"{f'public label reads (no key, ?tenant={READ_TENANT})' if args.public else f'API key of {READ_TENANT} with scope read (one key lookup per request)'}, "
           f"CPUs {sorted(server_cpus) if server_cpus else 'all (unpinned)'} of {len(os.sched_getaffinity(0))}")
     print(f"load: {args.concurrency} connections, 2 s warm-up; closed loop ({engine}) {args.seconds:.0f} s per form; "
           f"paced (python) {args.paced_seconds:.0f} s; CPUs {sorted(load_cpus) if load_cpus else 'all (unpinned)'}")

@@ -13,6 +13,7 @@ The spec (a JSON object, see `LoadSpec`) names one of three request shapes:
   `<id_prefix>0 .. <id_prefix><id_count - 1>`, a fraction `unknown_fraction` of them ids that
   were never stored;
 - "labels_post": the same ids as a JSON list in a POST body.
+Label shapes put `query` (e.g. `tenant=bench-0`), when given, first in the query string.
 
 Engines:
 - wrk (C, epoll; Debian package `wrk`): one Lua script per run; it costs the least CPU, which
@@ -67,6 +68,7 @@ class LoadSpec:
     id_prefix: str = "seed-"
     id_count: int = 0  # labels: ids <prefix>0 .. <prefix><id_count-1> exist
     unknown_fraction: float = 0.0  # labels: this share of the ids is never stored
+    query: str = ""  # labels: query string before the ids (GET) or the whole query string (POST)
     engine: str = "auto"  # auto | wrk | python
     rate: float = 0.0  # > 0: paced (open loop) at this many requests/s in total; python engine only
     threads: int = 1  # wrk threads (event loops); the python client always runs one loop
@@ -96,6 +98,15 @@ def choose_engine(requested: str, *, paced: bool = False) -> str:
     if requested == "wrk":
         raise SystemExit("wrk is not installed (Debian: apt-get install -y wrk); use --engine python")
     return "python"
+
+
+def _ids_target(spec: LoadSpec) -> str:
+    """The GET request target up to the first id: `<path>?[<query>&]media_id=`."""
+    return f"{spec.path}?{spec.query + '&' if spec.query else ''}media_id="
+
+
+def _post_target(spec: LoadSpec) -> str:
+    return f"{spec.path}?{spec.query}" if spec.query else spec.path
 
 
 # --- wrk ---
@@ -138,7 +149,7 @@ def _wrk_script(spec: LoadSpec) -> str:
             lines += [
                 "request = function()",
                 "  draw()",
-                f"  return wrk.format(nil, {_lua_string(spec.path)} .. '?media_id=' .. table.concat(ids, '&media_id='))",
+                f"  return wrk.format(nil, {_lua_string(_ids_target(spec))} .. table.concat(ids, '&media_id='))",
                 "end",
             ]
         else:
@@ -146,7 +157,7 @@ def _wrk_script(spec: LoadSpec) -> str:
                 "wrk.headers['Content-Type'] = 'application/json'",
                 "request = function()",
                 "  draw()",
-                f"  return wrk.format(nil, {_lua_string(spec.path)}, nil, '[\"' .. table.concat(ids, '\",\"') .. '\"]')",
+                f"  return wrk.format(nil, {_lua_string(_post_target(spec))}, nil, '[\"' .. table.concat(ids, '\",\"') .. '\"]')",
                 "end",
             ]
     # One JSON line with what wrk measured (latency in microseconds).
@@ -229,11 +240,11 @@ class _Requests:
             return self._fixed
         ids = self._ids()
         if self._spec.shape == "labels_get":
-            target = self._spec.path + "?media_id=" + "&media_id=".join(ids)
+            target = _ids_target(self._spec) + "&media_id=".join(ids)
             return f"GET {target} HTTP/1.1\r\n{self._head}\r\n".encode()
         body = json.dumps(ids).encode()
         return (
-            f"POST {self._spec.path} HTTP/1.1\r\n{self._head}Content-Type: application/json\r\n"
+            f"POST {_post_target(self._spec)} HTTP/1.1\r\n{self._head}Content-Type: application/json\r\n"
             f"Content-Length: {len(body)}\r\n\r\n"
         ).encode() + body
 

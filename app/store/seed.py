@@ -45,23 +45,31 @@ def seed_items(
     count: int,
     media_id_prefix: str = "seed-",
     tenants: Sequence[str] = (DEFAULT_TENANT,),
+    id_space_per_tenant: bool = False,
 ) -> Iterator[SeedItem]:
     """`count` copies of one real verdict, each under its own content hash and media id.
 
     Ids are `<prefix><n>` for n in 0..count-1, owned by `tenants[n % len(tenants)]`; hashes are
     SHA-256 of the id, substituted into the encoded verdict (encoding once keeps a million items
-    cheap).
+    cheap). With `id_space_per_tenant`, item n is `<prefix><n // len(tenants)>` of that tenant
+    instead (every tenant has ids `<prefix>0`, `<prefix>1`, ..., as tenants of one platform do)
+    and its hash is SHA-256 of `<tenant>/<id>` (still unique across tenants).
     """
     template = verdict_to_json(verdict)
     if template.count(verdict.sha256) != 1:
         raise ValueError("the template verdict's sha256 must appear exactly once in its JSON")
     label_json = label_to_json(label)
     for number in range(count):
-        media_id = f"{media_id_prefix}{number}"
-        sha256 = hashlib.sha256(media_id.encode()).hexdigest()
+        tenant = tenants[number % len(tenants)]
+        if id_space_per_tenant:
+            media_id = f"{media_id_prefix}{number // len(tenants)}"
+            sha256 = hashlib.sha256(f"{tenant}/{media_id}".encode()).hexdigest()
+        else:
+            media_id = f"{media_id_prefix}{number}"
+            sha256 = hashlib.sha256(media_id.encode()).hexdigest()
         yield SeedItem(
             media_id=media_id,
-            tenant=tenants[number % len(tenants)],
+            tenant=tenant,
             sha256=sha256,
             state=verdict.state.value,
             label_kind=label.kind.value,
