@@ -19,6 +19,7 @@ import base64
 import hashlib
 import importlib.resources
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -87,35 +88,34 @@ def _page(html: HTMLResponse, *, extra: tuple[str, ...] = ()) -> HTMLResponse:
     return HTMLResponse(text, headers=headers)
 
 
+def _swagger_ui(title: str, openapi_url: str, assets: str) -> HTMLResponse:
+    js, css, icon = (f"{assets}/{name}" for name in ("swagger-ui-bundle.js", "swagger-ui.css", "favicon.png"))
+    html = get_swagger_ui_html(
+        openapi_url=openapi_url, title=f"{title} API (Swagger UI)", swagger_js_url=js, swagger_css_url=css,
+        swagger_favicon_url=icon, swagger_ui_parameters=SWAGGER_UI_PARAMETERS,
+    )
+    return _page(html)
+
+
+def _redoc(title: str, openapi_url: str, assets: str) -> HTMLResponse:
+    html = get_redoc_html(
+        openapi_url=openapi_url, title=f"{title} API (ReDoc)", redoc_js_url=f"{assets}/redoc.standalone.js",
+        redoc_favicon_url=f"{assets}/favicon.png", with_google_fonts=False,  # no request to Google Fonts
+    )
+    return _page(html, extra=REDOC_NEEDS)
+
+
 def install_api_docs(app: FastAPI) -> None:
     """Mount the assets and add /docs and /redoc (create the app with docs_url=None, redoc_url=None)."""
     app.mount(ASSETS_PATH, StaticFiles(directory=assets_directory()), name="docs-assets")
     openapi_path = app.openapi_url or "/openapi.json"
 
-    @app.get(DOCS_PATH, include_in_schema=False)
-    async def swagger_ui(request: Request) -> HTMLResponse:
-        root = request.scope.get("root_path", "").rstrip("/")
-        return _page(
-            get_swagger_ui_html(
-                openapi_url=root + openapi_path,
-                title=f"{app.title} API (Swagger UI)",
-                swagger_js_url=f"{root}{ASSETS_PATH}/swagger-ui-bundle.js",
-                swagger_css_url=f"{root}{ASSETS_PATH}/swagger-ui.css",
-                swagger_favicon_url=f"{root}{ASSETS_PATH}/favicon.png",
-                swagger_ui_parameters=SWAGGER_UI_PARAMETERS,
-            )
-        )
+    def add_page(path: str, render: Callable[[str, str, str], HTMLResponse]) -> None:
+        async def page(request: Request) -> HTMLResponse:
+            root = request.scope.get("root_path", "").rstrip("/")  # behind a proxy's path prefix
+            return render(app.title, root + openapi_path, root + ASSETS_PATH)
 
-    @app.get(REDOC_PATH, include_in_schema=False)
-    async def redoc(request: Request) -> HTMLResponse:
-        root = request.scope.get("root_path", "").rstrip("/")
-        return _page(
-            get_redoc_html(
-                openapi_url=root + openapi_path,
-                title=f"{app.title} API (ReDoc)",
-                redoc_js_url=f"{root}{ASSETS_PATH}/redoc.standalone.js",
-                redoc_favicon_url=f"{root}{ASSETS_PATH}/favicon.png",
-                with_google_fonts=False,
-            ),
-            extra=REDOC_NEEDS,
-        )
+        app.add_api_route(path, page, methods=["GET"], include_in_schema=False, response_class=HTMLResponse)
+
+    add_page(DOCS_PATH, _swagger_ui)
+    add_page(REDOC_PATH, _redoc)
