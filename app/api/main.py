@@ -21,6 +21,7 @@ import anyio.to_thread
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from app.api.api_docs import install_api_docs
 from app.api.errors import install_error_handlers
 from app.api.logs import configure_logging
 from app.api.metrics import Metrics
@@ -125,9 +126,10 @@ def create_app(
         version=originmark_version(),
         description=API_DESCRIPTION,
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # FastAPI's own pages load their assets from a CDN: app/api/api_docs.py serves them
         redoc_url=None,
     )
+    install_api_docs(app)
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     app.add_middleware(ReceivePaceMiddleware, pace=ReceivePace.from_settings(settings))

@@ -14,6 +14,7 @@ import json
 from pydantic import BaseModel, Field
 
 from app.codec import label_to_json, verdict_to_json
+from app.store.interface import MAX_MEDIA_IDS_PER_CONTENT, StoredVerdict
 from verifier.label_types import Label
 from verifier.verdict import Verdict
 
@@ -36,19 +37,24 @@ def verify_body(*, media_id: str | None, verdict: Verdict, label: Label, cached:
     )
 
 
-def stored_verdict_body(
-    *, media_id: str | None, verdict: Verdict, label: Label, stored_at: datetime.datetime, trust_current: bool
-) -> bytes:
-    return _object(
-        [
-            ("media_id", json.dumps(media_id)),
-            ("sha256", json.dumps(verdict.sha256)),
-            ("verdict", verdict_to_json(verdict)),
-            ("label", label_to_json(label)),
-            ("stored_at", json.dumps(stored_at.isoformat())),
-            ("trust_current", "true" if trust_current else "false"),
-        ]
-    )
+def stored_verdict_body(*, media_id: str, stored: StoredVerdict, trust_current: bool) -> bytes:
+    """GET /v1/verdicts/{media_id}: the verdict the id points at."""
+    return _object([("media_id", json.dumps(media_id)), *_stored_members(stored, trust_current)])
+
+
+def stored_verdict_by_hash_body(*, media_ids: list[str], stored: StoredVerdict, trust_current: bool) -> bytes:
+    """GET /v1/verdicts/sha256/{hex}: the verdict, with the caller's media ids for those bytes."""
+    return _object([("media_ids", json.dumps(media_ids)), *_stored_members(stored, trust_current)])
+
+
+def _stored_members(stored: StoredVerdict, trust_current: bool) -> list[tuple[str, str]]:
+    return [
+        ("sha256", json.dumps(stored.verdict.sha256)),
+        ("verdict", verdict_to_json(stored.verdict)),
+        ("label", label_to_json(stored.label)),
+        ("stored_at", json.dumps(stored.stored_at.isoformat())),
+        ("trust_current", "true" if trust_current else "false"),
+    ]
 
 
 def labels_body(labels: dict[str, str | None]) -> bytes:
@@ -96,14 +102,25 @@ class VerifyResponse(BaseModel):
     )
 
 
-class StoredVerdictResponse(BaseModel):
-    media_id: str | None
+class _StoredVerdictFields(BaseModel):
     sha256: str
     verdict: Verdict
     label: Label
     stored_at: datetime.datetime
     trust_current: bool = Field(
         description="Made under the server's current trust configuration (else POST /v1/verify re-verifies)."
+    )
+
+
+class StoredVerdictResponse(_StoredVerdictFields):
+    media_id: str = Field(description="The media id that was read.")
+
+
+class StoredVerdictByHashResponse(_StoredVerdictFields):
+    media_ids: list[str] = Field(
+        description="The caller's tenant's media ids that point at these bytes, sorted; at most "
+        f"{MAX_MEDIA_IDS_PER_CONTENT} (the first in that order); empty when they were sent without one.",
+        max_length=MAX_MEDIA_IDS_PER_CONTENT,
     )
 
 

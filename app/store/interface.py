@@ -25,6 +25,9 @@ MAX_TENANT_NAME_LENGTH = 64
 DEFAULT_TENANT = "default"
 MAX_LABEL_BATCH = 1000
 MAX_RECENT_LABELS = 100  # GET /v1/labels/recent?limit=N
+# GET /v1/verdicts/sha256/{hex} lists the tenant's media ids for those bytes: a few in practice
+# (reposts of one file); the bound keeps one answer small whatever a tenant did.
+MAX_MEDIA_IDS_PER_CONTENT = 100
 
 
 class Scope(str, enum.Enum):
@@ -139,6 +142,11 @@ class VerdictStore(Protocol):
         points one of its media ids at, as public reads see them); None otherwise."""
 
     def verdict_by_media_id(self, tenant: str, media_id: str) -> StoredVerdict | None: ...
+
+    def media_ids_for_sha256(self, tenant: str, sha256: str) -> list[str]:
+        """The tenant's media ids pointing at these bytes, sorted, at most MAX_MEDIA_IDS_PER_CONTENT
+        (the first ones in order); [] for bytes it never stored under an id. Other tenants' ids
+        never appear: the tenant is in the query."""
 
     def labels_json_for(self, tenant: str, media_ids: Sequence[str]) -> dict[str, str | None]:
         """Each of the tenant's ids' label as stored JSON text (None when unknown), in ONE indexed query."""

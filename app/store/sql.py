@@ -94,6 +94,9 @@ class SqlStore:
     def verdict_by_media_id(self, tenant: str, media_id: str) -> StoredVerdict | None:
         return self._verdicts.verdict_by_media_id(tenant, media_id)
 
+    def media_ids_for_sha256(self, tenant: str, sha256: str) -> list[str]:
+        return self._verdicts.media_ids_for_sha256(tenant, sha256)
+
     def labels_json_for(self, tenant: str, media_ids: Sequence[str]) -> dict[str, str | None]:
         return self._verdicts.labels_json_for(tenant, media_ids)
 

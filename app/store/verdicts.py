@@ -17,7 +17,13 @@ from sqlalchemy.exc import ProgrammingError
 
 from app.codec import label_from_json, label_to_json, verdict_from_json, verdict_to_json
 from app.store.errors import StoreUnavailable, database_errors_as_unavailable
-from app.store.interface import MAX_LABEL_BATCH, MAX_RECENT_LABELS, RecentLabel, StoredVerdict
+from app.store.interface import (
+    MAX_LABEL_BATCH,
+    MAX_MEDIA_IDS_PER_CONTENT,
+    MAX_RECENT_LABELS,
+    RecentLabel,
+    StoredVerdict,
+)
 from app.store.schema import media, tenant_content, verdicts
 from app.store.validation import check_media_id, check_sha256_hex, check_tenant_name, is_tenant_name
 from verifier.label_types import Label
@@ -89,6 +95,13 @@ class SqlVerdictStore:
             select(*stored_columns, media.c.updated_at)
             .select_from(media.join(verdicts, media.c.sha256 == verdicts.c.sha256))
             .where(media.c.tenant == bindparam("tenant"), media.c.media_id == bindparam("media_id"))
+        )
+        # Tenant and hash both in the statement (ix_media_sha256 finds the rows): no other tenant's id can come out.
+        self._media_ids_of_content = (
+            select(media.c.media_id)
+            .where(media.c.tenant == bindparam("tenant"), media.c.sha256 == bindparam("sha256"))
+            .order_by(media.c.media_id)
+            .limit(MAX_MEDIA_IDS_PER_CONTENT)
         )
         self._labels = select(media.c.media_id, media.c.label_json).where(
             media.c.tenant == bindparam("tenant"), _any_of(engine, media.c.media_id, "media_ids")
@@ -237,6 +250,13 @@ class SqlVerdictStore:
         with database_errors_as_unavailable(), self._engine.connect() as connection:
             row = connection.execute(self._by_media_id, {"tenant": tenant, "media_id": media_id}).first()
         return None if row is None else _stored(row, media_id=media_id)
+
+    def media_ids_for_sha256(self, tenant: str, sha256: str) -> list[str]:
+        """The tenant's media ids for these bytes, sorted, at most MAX_MEDIA_IDS_PER_CONTENT."""
+        if not _is_sha256_hex(sha256) or not is_tenant_name(tenant):
+            return []
+        with database_errors_as_unavailable(), self._engine.connect() as connection:
+            return list(connection.execute(self._media_ids_of_content, {"tenant": tenant, "sha256": sha256}).scalars())
 
     def labels_json_for(self, tenant: str, media_ids: Sequence[str]) -> dict[str, str | None]:
         """Each id's stored label JSON (None when unknown), in one query; ids are answered once each.

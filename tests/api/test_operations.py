@@ -132,3 +132,5 @@ def test_openapi_documents_every_endpoint(client):
     assert "HTTPBearer" in schema["components"]["securitySchemes"]
     verify_ok = schema["paths"]["/v1/verify"]["post"]["responses"]["200"]["content"]["application/json"]["schema"]
     assert verify_ok == {"$ref": "#/components/schemas/VerifyResponse"}
+    by_hash = schema["components"]["schemas"]["StoredVerdictByHashResponse"]["properties"]
+    assert by_hash["media_ids"]["type"] == "array" and "media_id" not in by_hash

@@ -33,7 +33,7 @@ def test_png_is_signed_as_png_and_its_verdict_is_stored_without_a_media_id(clien
     assert "x-media-id" not in signed.headers
     assert signed.headers["content-disposition"] == 'attachment; filename="art.png"'
     stored = _verdict_for(client, api_keys, signed)
-    assert stored["media_id"] is None
+    assert stored["media_ids"] == []  # signed without a media id: none points at the output
     assert stored["verdict"]["state"] == "trusted"
     assert stored["verdict"]["title"] == "art.png"  # the upload's name is the default title
     assert stored["verdict"]["format"] == "image/png"

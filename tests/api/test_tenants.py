@@ -156,6 +156,23 @@ def test_the_cache_is_shared_but_a_hash_read_needs_ones_own_submission(client, t
     assert client.get(f"/v1/verdicts/sha256/{tenants.a_signed}", headers=tenants.b).status_code == 404
 
 
+def test_a_hash_read_lists_the_callers_media_ids_for_the_bytes_and_no_one_elses(client, tenants):
+    _verify(client, tenants.a, jpeg_bytes(seed=1201), media_id="post-1-repost")
+    _verify(client, tenants.b, jpeg_bytes(seed=1201), media_id="b-copy")
+    a = client.get(f"/v1/verdicts/sha256/{tenants.a_verified}", headers=tenants.a).json()
+    b = client.get(f"/v1/verdicts/sha256/{tenants.a_verified}", headers=tenants.b).json()
+    assert a["media_ids"] == ["post-1", "post-1-repost"] and "media_id" not in a
+    assert b["media_ids"] == ["b-copy"]
+    assert a["verdict"] == b["verdict"]  # one verdict for the bytes, each tenant's own ids
+    signed = client.get(f"/v1/verdicts/sha256/{tenants.a_signed}", headers=tenants.a).json()
+    assert signed["media_ids"] == ["post-2"]
+    # Bytes sent without a media id: the verdict, and no id.
+    unnamed = _verify(client, tenants.b, jpeg_bytes(seed=1296))
+    assert client.get(f"/v1/verdicts/sha256/{unnamed['sha256']}", headers=tenants.b).json()["media_ids"] == []
+    # A read by id still names the id it read.
+    assert client.get("/v1/verdicts/b-copy", headers=tenants.b).json()["media_id"] == "b-copy"
+
+
 def test_the_audit_log_names_the_tenant_and_the_claim(store, tenants):
     (entry,) = [e for e in store.entries(limit=10) if e.output_sha256 == tenants.a_signed]
     assert entry.tenant == "tenant-a" and entry.media_id == "post-2"

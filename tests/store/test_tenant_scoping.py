@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.store.interface import Scope
+from app.store.interface import MAX_MEDIA_IDS_PER_CONTENT, Scope
 
 
 def _save(store, real_verdicts, tenant, media_id=None, *, which="trusted"):
@@ -44,6 +44,33 @@ def test_a_read_by_hash_needs_the_tenants_own_submission(store, real_verdicts):
     assert store.verdict_by_media_id("tenant-a", "mine") is None
 
 
+def test_the_media_ids_of_some_bytes_are_the_tenants_own_sorted(store, real_verdicts):
+    sha256 = _save(store, real_verdicts, "tenant-a", "repost-b").sha256
+    stored = store.cached_verdict(sha256)
+    store.record_submission(tenant="tenant-a", stored=stored, media_id="repost-a")
+    store.record_submission(tenant="tenant-b", stored=stored, media_id="theirs")
+    _save(store, real_verdicts, "tenant-a", "other-bytes", which="plain")
+    assert store.media_ids_for_sha256("tenant-a", sha256) == ["repost-a", "repost-b"]
+    assert store.media_ids_for_sha256("tenant-b", sha256) == ["theirs"]
+    assert store.media_ids_for_sha256("tenant-c", sha256) == []
+    store.record_submission(tenant="tenant-c", stored=stored)  # submitted without an id: none to list
+    assert store.media_ids_for_sha256("tenant-c", sha256) == []
+    # A media id repointed at other bytes no longer lists under the old ones.
+    _save(store, real_verdicts, "tenant-a", "repost-b", which="plain")
+    assert store.media_ids_for_sha256("tenant-a", sha256) == ["repost-a"]
+    assert store.media_ids_for_sha256("tenant-a", real_verdicts.plain.sha256) == ["other-bytes", "repost-b"]
+    assert store.media_ids_for_sha256("tenant-a", sha256.upper()) == []  # stored hashes are lowercase
+    assert store.media_ids_for_sha256("tenant-a", "not-a-hash") == []
+
+
+def test_the_media_ids_of_some_bytes_are_bounded(store, real_verdicts):
+    stored = _save(store, real_verdicts, "tenant-a")
+    many = [f"id-{n:04d}" for n in range(MAX_MEDIA_IDS_PER_CONTENT + 5)]
+    for media_id in reversed(many):
+        store.record_submission(tenant="tenant-a", stored=stored, media_id=media_id)
+    assert store.media_ids_for_sha256("tenant-a", stored.sha256) == many[:MAX_MEDIA_IDS_PER_CONTENT]
+
+
 def test_names_that_cannot_be_tenants_read_as_nothing(store, real_verdicts):
     _save(store, real_verdicts, "tenant-a", "post-1")
     for name in ("", "Tenant-A", "tenant-a\x00", "x" * 65, "tenant a", "../tenant-a"):
@@ -51,6 +78,7 @@ def test_names_that_cannot_be_tenants_read_as_nothing(store, real_verdicts):
         assert store.verdict_by_media_id(name, "post-1") is None
         assert store.verdict_by_sha256(name, real_verdicts.trusted.sha256) is None
         assert store.recent_labels(name, 5) == []
+        assert store.media_ids_for_sha256(name, real_verdicts.trusted.sha256) == []
 
 
 def test_a_media_id_needs_a_tenant(store, real_verdicts):

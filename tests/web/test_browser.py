@@ -9,6 +9,7 @@ pointed at Debian's build).
 from __future__ import annotations
 
 import base64
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -210,8 +211,11 @@ def test_the_feed_says_when_label_reads_are_not_public(serve, open_tab, media, s
     tab = open_tab(serve() + "/feed")
     page = tab.page
     assert page.locator("#feed-not-public").is_visible()
-    page.wait_for_function("() => document.getElementById('feed-status').textContent.length > 0")
-    assert "ORIGINMARK_PUBLIC_LABEL_READS=true" in page.inner_text("#feed-status")
+    assert "ORIGINMARK_PUBLIC_LABEL_READS=true" in page.inner_text("#feed-not-public")
+    page.wait_for_load_state("networkidle")
+    # Said once: the notice explains, the status line does not repeat it.
+    assert page.inner_text("main").count("ORIGINMARK_PUBLIC_LABEL_READS") == 1
+    assert page.inner_text("#feed-status") == "" and not page.locator("#feed-refresh").is_visible()
     assert page.locator(".card").count() == 0
 
 
@@ -242,3 +246,68 @@ def test_the_feed_fits_a_phone(serve, open_tab, media, store, engines):
     tab.page.locator(".card").nth(1).wait_for()
     tab.page.locator(".card summary").first.click()
     assert tab.page.evaluate("() => document.documentElement.scrollWidth") <= 375
+
+
+# --- The API documentation pages offline (issue 13) ---
+
+
+def _offline_tab(browser, origin: str) -> tuple[object, list[str], list[str]]:
+    """A tab that reaches only `origin`: every other request is aborted and recorded (as it would
+    fail on a server without egress), and so is every request the page's policy refused."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(TIMEOUT_MS)
+    elsewhere: list[str] = []
+
+    def gate(route) -> None:
+        url = route.request.url
+        if url == origin or url.startswith(origin + "/"):
+            route.continue_()
+        else:
+            elsewhere.append(url)
+            route.abort()
+
+    context.route("**/*", gate)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    # Runs before the page's own scripts: a refused request never reaches the network, so the route
+    # above cannot see it; the browser's violation event names it.
+    page.add_init_script(
+        """document.addEventListener("securitypolicyviolation", (e) => {
+            (window.__refused = window.__refused || []).push(e.violatedDirective + " " + e.blockedURI);
+        });"""
+    )
+    return page, elsewhere, errors
+
+
+def _refused(page) -> list[str]:
+    return page.evaluate("() => window.__refused || []")
+
+
+# ReDoc 2.5 always draws Redocly's logo from its CDN (no option turns it off); the page's policy
+# refuses it before any request is made, and ReDoc drops the image. Nothing else may be refused.
+REDOC_LOGO_REFUSED = "img-src https://cdn.redoc.ly/redoc/logo-mini.svg"
+
+
+def test_the_api_docs_work_offline(serve, browser):
+    origin = serve().rstrip("/")
+    page, elsewhere, errors = _offline_tab(browser, origin)
+
+    page.goto(origin + "/docs")
+    page.wait_for_load_state("networkidle")
+    assert elsewhere == [], "/docs tried to load from elsewhere"
+    for path in ("/v1/sign", "/v1/verify", "/v1/verdicts/sha256/{sha256}"):
+        page.locator(f".opblock-summary-path[data-path='{path}']").wait_for(state="visible")
+    assert page.get_by_text("/v1/sign", exact=True).first.is_visible()
+    screenshots = os.environ.get("ORIGINMARK_TEST_SCREENSHOT_DIR")
+    if screenshots:  # only when asked (scripts/screenshots.py's docs): a normal run writes nothing
+        page.screenshot(path=str(Path(screenshots) / "api-docs-offline.png"))
+    assert _refused(page) == [] and errors == []
+
+    page.goto(origin + "/redoc")
+    page.wait_for_load_state("networkidle")
+    assert elsewhere == [], "/redoc tried to load from elsewhere"
+    for path in ("/v1/sign", "/v1/verify"):
+        page.get_by_text(path, exact=True).first.wait_for(state="visible")
+    assert set(_refused(page)) <= {REDOC_LOGO_REFUSED} and errors == []
+    page.context.close()

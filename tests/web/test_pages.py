@@ -212,6 +212,13 @@ def test_the_pages_can_be_switched_off(serve, client):
         assert response.status_code == 404
         assert response.headers["content-type"].startswith("application/json")
     assert client.get("/healthz").status_code == 200
+    assert client.get("/docs").status_code == 200  # the API documentation is the API's, not the pages'
+
+
+def test_the_pages_api_link_is_this_servers_docs(client):
+    html = _is_page(client.get("/"))
+    assert '<a href="/docs">API</a>' in html  # served with its assets from here (app/api/api_docs.py)
+    assert client.get("/docs").status_code == 200 and client.get("/redoc").status_code == 200
 
 
 def test_the_feed_page_says_when_label_reads_are_not_public(serve, client):

@@ -134,8 +134,7 @@
 
   function load() {
     if (!isPublic) {
-      status.textContent = "Label reads need an API key on this server: set ORIGINMARK_PUBLIC_LABEL_READS=true.";
-      return;
+      return; // the page's notice (#feed-not-public) says why the feed is empty: said once, there
     }
     status.textContent = "Loading\u2026";
     fetch(recentUrl, { headers: { Accept: "application/json" } })
@@ -160,6 +159,7 @@
       });
   }
 
+  refresh.hidden = !isPublic; // nothing to refresh until label reads are public
   refresh.addEventListener("click", load);
   load();
 })();
