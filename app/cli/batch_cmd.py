@@ -67,15 +67,18 @@ def batch_verify(
     The operator's command: it lists and reads storage with the service's own credentials, whatever
     the tenant's object prefixes (those bound what the tenant's API keys may name).
     """
+    from app.cli.store_access import announce_creation
     from app.jobs import batches
     from app.jobs.queue import is_queue_database
     from app.objects.errors import ObjectStoreError
     from app.settings import Settings
+    from app.store.location import missing_sqlite_file
 
     err = make_console(stderr=True)
     try:
         settings = Settings()
         queued = is_queue_database(settings.database_url)
+        database_was_missing = missing_sqlite_file(settings.database_url) is not None  # said when created
     except Exception as error:  # configuration
         _error(err, user_message(error))
         raise typer.Exit(EXIT_USAGE_OR_IO) from None
@@ -83,6 +86,7 @@ def batch_verify(
     with ExitStack() as stack:
         try:
             runner = stack.enter_context(_Runner(settings, queued=queued))
+            announce_creation(settings.database_url, was_missing=database_was_missing)
             prefix = runner.objects.parse(uri)
             runner.objects.list_page(prefix, page_size=1)  # refused (outside the folder, no bucket) before a batch exists
             if runner.store.tenant(tenant) is None:
@@ -152,24 +156,15 @@ def batch_report(
                                                         help="table for people; csv or json for tools.")] = ReportFormat.TABLE,
 ) -> None:
     """Counts by status, verdict state and label, and one row per object of a batch."""
+    from app.cli.store_access import open_database
     from app.jobs import batches
-    from app.settings import Settings
-    from app.store.sql import open_store
 
     err = make_console(stderr=True)
     if len(batch_id) != 32 or any(c not in "0123456789abcdef" for c in batch_id):
         _error(err, "no batch has this id (a batch id is 32 hexadecimal characters)")
         raise typer.Exit(EXIT_USAGE_OR_IO)
-    try:
-        settings = Settings()
-        store = open_store(settings.database_url)
-    except Exception as error:
-        _error(err, user_message(error))
-        raise typer.Exit(EXIT_USAGE_OR_IO) from None
-    try:
+    with open_database(create=False, migrate=False) as store:  # a report never creates a database
         report = batches.load_report(store.engine, store, batch_id)
-    finally:
-        store.close()
     if report is None:
         _error(err, f"no batch has the id {batch_id}")
         raise typer.Exit(EXIT_USAGE_OR_IO)
