@@ -141,14 +141,10 @@ def create_app(
 
 def _open_migrated_store(settings: Settings) -> ServiceStore:
     from app.audit_keys import service_audit_keys
-    from app.store.location import missing_sqlite_file, shown_database_url
     from app.store.migrate import upgrade_database
     from app.store.sql import open_store
 
-    created = missing_sqlite_file(settings.database_url) is not None
     upgrade_database(settings.database_url)
-    if created:  # where, so a CLI run against another home is easy to spot
-        log.warning("created database at %s", shown_database_url(settings.database_url))
     return open_store(settings.database_url, audit_keys=service_audit_keys(settings))
 
 

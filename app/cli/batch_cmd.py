@@ -67,18 +67,15 @@ def batch_verify(
     The operator's command: it lists and reads storage with the service's own credentials, whatever
     the tenant's object prefixes (those bound what the tenant's API keys may name).
     """
-    from app.cli.store_access import announce_creation
     from app.jobs import batches
     from app.jobs.queue import is_queue_database
     from app.objects.errors import ObjectStoreError
     from app.settings import Settings
-    from app.store.location import missing_sqlite_file
 
     err = make_console(stderr=True)
     try:
         settings = Settings()
         queued = is_queue_database(settings.database_url)
-        database_was_missing = missing_sqlite_file(settings.database_url) is not None  # said when created
     except Exception as error:  # configuration
         _error(err, user_message(error))
         raise typer.Exit(EXIT_USAGE_OR_IO) from None
@@ -86,7 +83,6 @@ def batch_verify(
     with ExitStack() as stack:
         try:
             runner = stack.enter_context(_Runner(settings, queued=queued))
-            announce_creation(settings.database_url, was_missing=database_was_missing)
             prefix = runner.objects.parse(uri)
             runner.objects.list_page(prefix, page_size=1)  # refused (outside the folder, no bucket) before a batch exists
             if runner.store.tenant(tenant) is None:
@@ -195,7 +191,10 @@ class _Runner:
         from app.store.sql import open_store
 
         try:
-            prepare_service(self._settings)  # the database schema (idempotent), as `originmark worker` does
+            if prepare_service(self._settings):  # the database schema (idempotent), as `originmark worker` does
+                from app.cli.store_access import announce_creation
+
+                announce_creation(self._settings.database_url)
             self.store = open_store(self._settings.database_url)
             self._stack.callback(self.store.close)
             self.engine = self.store.engine

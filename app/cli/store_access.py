@@ -57,10 +57,9 @@ def no_database_message(database_url: str, *, explicit: bool) -> str:
     )
 
 
-def announce_creation(database_url: str, *, was_missing: bool) -> None:
+def announce_creation(database_url: str) -> None:
     """Say where a database was just created (one line on stderr)."""
-    if was_missing:
-        note(f"created database at {shown_database_url(database_url)}")
+    note(f"created database at {shown_database_url(database_url)}")
 
 
 @contextmanager
@@ -80,7 +79,8 @@ def open_database(*, create: bool, migrate: bool = True, database_url: str | Non
             fail(no_database_message(url, explicit=database_url is not None))
         if migrate or revision is None:
             upgrade_database(url)
-            announce_creation(url, was_missing=revision is None)  # a new file, or a new schema in a server database
+            if revision is None:  # a new file, or a new schema in a server database
+                announce_creation(url)
         elif revision != head_revision():
             fail(
                 f"the database schema is at revision {revision}, this originmark reads {head_revision()}: "
