@@ -5,7 +5,8 @@ else the user's data directory (platformdirs: ~/.local/share/originmark on Linux
 `./data` of the old layout (the database or keys/ in it) is still used when found, with a
 warning: abandoning it silently would look like lost keys. `originmark home migrate` moves it.
 
-Pure functions of their arguments: the environment itself is read only in app/settings.py.
+Called from app/settings.py only (platformdirs reads XDG_DATA_HOME there): the environment is
+read in one place.
 """
 
 from __future__ import annotations
@@ -68,11 +69,11 @@ def sqlite_url(path: Path) -> str:
     return f"sqlite:///{path}"
 
 
-def legacy_warning(home: HomeChoice) -> str | None:
+def legacy_warning(home: HomeChoice, *, default: Path) -> str | None:
     """The warning a command prints when it works on a legacy ./data, else None."""
     if home.source is not HomeSource.LEGACY:
         return None
     return (
         f"using {home.path} (the old ./data layout, found in the current folder); other folders use "
-        f"{default_home()}. Move it there with `originmark home migrate`, or set ORIGINMARK_HOME={home.path}."
+        f"{default}. Move it there with `originmark home migrate`, or set ORIGINMARK_HOME={home.path}."
     )

@@ -396,6 +396,11 @@ class Settings(BaseSettings):
         return self.audit_key_file or self.keys_dir / AUDIT_KEY_FILENAME
 
     @property
+    def default_home(self) -> Path:
+        """The home when ORIGINMARK_HOME is unset and no legacy ./data is found (XDG_DATA_HOME is read here)."""
+        return homes.default_home()
+
+    @property
     def chain_path(self) -> Path:
         return self.signing_chain or self.keys_dir / "chain.pem"
 

@@ -30,14 +30,15 @@ def legacy_home_warning() -> None:
         settings = Settings()
     except Exception:
         return
-    message = homes.legacy_warning(homes.HomeChoice(path=settings.home, source=settings.home_source))
+    choice = homes.HomeChoice(path=settings.home, source=settings.home_source)
+    message = homes.legacy_warning(choice, default=settings.default_home)
     if message is not None:
         note(f"Warning: {message}")
 
 
 def _target(settings: Settings) -> Path:
     # A legacy ./data is the home only for want of another: its destination is the default home.
-    return settings.home if settings.home_source is homes.HomeSource.ENVIRONMENT else homes.default_home()
+    return settings.home if settings.home_source is homes.HomeSource.ENVIRONMENT else settings.default_home
 
 
 @home_app.command("migrate")
