@@ -45,14 +45,15 @@ RUN groupadd --gid 10001 originmark \
 
 COPY --from=builder /opt/originmark /opt/originmark
 
-# Uploads are spooled to the system temp dir (/tmp in the container), not to the data volume.
+# The home (`originmark info`): keys in /data/keys, the SQLite database /data/originmark.db, local
+# objects in /data/objects, an optional /data/config.toml. Uploads are spooled to the system temp
+# dir (/tmp in the container), not to the data volume.
 # HOST/PORT: also for a command that overrides CMD (`docker run IMAGE originmark serve --workers 4`);
 # the HEALTHCHECK below asks port 8000.
 ENV PATH=/opt/originmark/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
-    ORIGINMARK_KEYS_DIR=/data/keys \
-    ORIGINMARK_DATABASE_URL=sqlite:////data/originmark.db \
+    ORIGINMARK_HOME=/data \
     ORIGINMARK_HOST=0.0.0.0 \
     ORIGINMARK_PORT=8000
 

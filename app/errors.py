@@ -15,6 +15,7 @@ them on a terminal passes them through `app.cli.render` first.
 from __future__ import annotations
 
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from app.objects.errors import ObjectStoreError
 from keys.errors import KeyProblem
@@ -71,6 +72,11 @@ def user_message(exc: BaseException, *, starting: bool = False, setting_names: b
 def configuration_details(error: ValidationError, *, setting_names: bool = True) -> str:
     """What is wrong with the settings, every finding on one line, separated by "; "."""
     if not setting_names:
-        return "; ".join(item["msg"] for item in error.errors())
+        return "; ".join(_finding(item) for item in error.errors())
     # A model-level check (two settings that go together) has no location: it is about the settings.
-    return "; ".join(f"{'.'.join(map(str, item['loc'])) or 'settings'}: {item['msg']}" for item in error.errors())
+    return "; ".join(f"{'.'.join(map(str, item['loc'])) or 'settings'}: {_finding(item)}" for item in error.errors())
+
+
+def _finding(item: ErrorDetails) -> str:
+    # Our own checks raise ValueError with a whole sentence; pydantic's "Value error, " adds nothing to it.
+    return str(item["msg"]).removeprefix("Value error, ")

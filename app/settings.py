@@ -7,17 +7,30 @@ constructor arguments built from a `Settings` instance here.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from app import home as homes
+from app.config_file import CONFIG_FILENAME, read_config_file
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ORIGINMARK_", extra="ignore")
 
+    # --- one home for data (issue 13) ---
+    # Where the database, keys and objects are by default, whatever the current folder: ORIGINMARK_HOME,
+    # else a legacy ./data of the current folder (with a warning), else the user's data directory
+    # (app/home.py). Absolute once resolved. `$HOME/config.toml`, if present, holds settings below
+    # the environment's (app/config_file.py). `home_source` and `config_file` say what was found:
+    # always set by _home_and_config_file, whatever the environment says.
+    home: Path = Field(default_factory=homes.default_home)
+    home_source: homes.HomeSource = homes.HomeSource.DEFAULT
+    config_file: Path | None = None
+
     # Who signs: a directory written by `originmark keys init`, or an explicit pair.
-    keys_dir: Path = Path("./data/keys")
+    keys_dir: Path = Path("keys")  # default: HOME/keys
     signing_chain: Path | None = None  # PEM: signing certificate first, then issuers
     signing_key: Path | None = None  # PEM private key (never logged)
     time_stamp_url: str | None = None  # RFC 3161 TSA; signing fails if it is unreachable
@@ -36,7 +49,7 @@ class Settings(BaseSettings):
     max_asset_bytes: int = Field(default=4 * 1024**3, gt=0)
 
     # The service (issue 3).
-    database_url: str = "sqlite:///./data/originmark.db"  # or postgresql+psycopg://user@host:5432/db
+    database_url: str = ""  # default: sqlite HOME/originmark.db; or postgresql+psycopg://user@host:5432/db
     max_upload_bytes: int = Field(default=512 * 1024**2, gt=0)  # larger uploads get 413
     public_label_reads: bool = False  # let feeds read labels without an API key (signing never is)
     engine_threads: int = Field(default=4, ge=1, le=64)  # signing requests in flight (at most sign_workers)
@@ -97,6 +110,27 @@ class Settings(BaseSettings):
     kms_key_id: str | None = None  # key id, key ARN or alias/NAME of an ECC_NIST_P256 SIGN_VERIFY key
     kms_region: str | None = None  # default: the AWS chain's region
     kms_endpoint_url: str | None = None  # a VPC endpoint (or a local emulator)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _home_and_config_file(cls, data: Any) -> Any:
+        """The home, the config file's settings under the environment's, and the defaults under the home."""
+        if not isinstance(data, dict):
+            return data
+        given = data.get("home")
+        choice = homes.choose_home(given=Path(given) if given not in (None, "") else None, cwd=Path.cwd())
+        config_path = choice.path / CONFIG_FILENAME
+        from_file = read_config_file(config_path, fields=cls.model_fields)  # ConfigFileError: a ValueError
+        for name, value in from_file.items():  # a relative path in the file is relative to the home
+            if isinstance(value, str) and name in _PATH_FIELDS and not Path(value).expanduser().is_absolute():
+                from_file[name] = str(choice.path / value)
+        merged = {**from_file, **data}
+        merged.update(home=choice.path, home_source=choice.source, config_file=config_path if from_file else None)
+        merged.setdefault("keys_dir", choice.path / homes.KEYS_FOLDER)
+        merged.setdefault("objects_dir", choice.path / homes.OBJECTS_FOLDER)
+        if not merged.get("database_url"):
+            merged["database_url"] = homes.sqlite_url(choice.path / homes.DATABASE_FILENAME)
+        return merged
 
     @model_validator(mode="after")
     def _key_backend_is_complete(self) -> "Settings":
@@ -215,7 +249,7 @@ class Settings(BaseSettings):
     # S3 credentials come from the standard AWS chain (AWS_PROFILE, AWS_ACCESS_KEY_ID and
     # AWS_SECRET_ACCESS_KEY, a role...), never from here, and are never logged: the settings below
     # say only where and how to connect.
-    objects_dir: Path = Path("./data/objects")
+    objects_dir: Path = Path("objects")  # default: HOME/objects
     # Where originmark keeps objects of its own (a job's uploaded source until a worker takes it):
     # unset, objects_dir; with API and workers on several machines, a shared s3://bucket/prefix/.
     objects_url: str | None = None
@@ -378,6 +412,11 @@ class Settings(BaseSettings):
         return self.audit_key_file or self.keys_dir / AUDIT_KEY_FILENAME
 
     @property
+    def default_home(self) -> Path:
+        """The home when ORIGINMARK_HOME is unset and no legacy ./data is found (XDG_DATA_HOME is read here)."""
+        return homes.default_home()
+
+    @property
     def chain_path(self) -> Path:
         return self.signing_chain or self.keys_dir / "chain.pem"
 
@@ -388,3 +427,8 @@ class Settings(BaseSettings):
     @property
     def local_anchor_path(self) -> Path:
         return self.local_trust_anchors or self.keys_dir / "ca.pem"
+
+
+_PATH_FIELDS = frozenset(
+    name for name, field in Settings.model_fields.items() if field.annotation in (Path, Path | None)
+)

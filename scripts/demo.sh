@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A walk-through of the command-line tool, no service involved: sets up the virtualenv, makes
-# development keys in ./data/keys (first run only), signs a generated image, then verifies and
+# development keys in the home's keys/ (first run only; `originmark info` shows where), signs a generated image, then verifies and
 # inspects it in-process. (The README's first command, scripts/run.sh, starts the HTTP service.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,7 +9,8 @@ python3 -m venv .venv
 python -m pip install --quiet --upgrade pip
 python -m pip install --quiet -e .
 originmark --help
-[ -f data/keys/chain.pem ] || originmark keys init --dir data/keys
+originmark info --format json | python -c 'import json, sys; sys.exit(not json.load(sys.stdin)["signing_credentials"])' \
+    || originmark keys init
 mkdir -p data/demo/in
 python - <<'PY'
 from PIL import Image

@@ -7,16 +7,23 @@ python3 -m venv .venv
 . .venv/bin/activate
 python -m pip install --quiet --upgrade pip
 python -m pip install --quiet -e ".[test]"
-# tests/web drives Debian's Chromium through Playwright (browser downloads do not work here).
-if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
-    (apt-get install -y -qq chromium >/dev/null 2>&1 \
-        || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)) \
-        || echo "warning: could not install chromium; the browser tests will be skipped" >&2
-fi
-# tests/keys signs through a real SoftHSM2 token (PKCS#11); without it those tests are skipped.
-if ! command -v softhsm2-util >/dev/null && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
-    (apt-get install -y -qq softhsm2 >/dev/null 2>&1 \
-        || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq softhsm2 >/dev/null)) \
-        || echo "warning: could not install softhsm2; the PKCS#11 key backend tests will be skipped" >&2
-fi
+# Debian packages some tests need, installed only when missing, as root, with apt-get (never a
+# browser download): each is announced with its reason before anything is installed; without it
+# those tests are skipped.
+install_debian_package() {  # PACKAGE COMMAND-IT-PROVIDES WHY
+    local package=$1 provides=$2 why=$3
+    if command -v "$provides" >/dev/null || [ -x "$provides" ]; then
+        return 0
+    fi
+    if ! command -v apt-get >/dev/null || [ "$(id -u)" != 0 ]; then
+        echo "note: $package is not installed (needs root and apt-get): $why will be skipped" >&2
+        return 0
+    fi
+    echo "Installing the Debian package $package with apt-get: $why need it." >&2
+    (apt-get install -y -qq "$package" >/dev/null 2>&1 \
+        || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$package" >/dev/null)) \
+        || echo "warning: could not install $package; $why will be skipped" >&2
+}
+install_debian_package chromium /usr/bin/chromium "the browser tests (tests/web, Playwright drives Chromium)"
+install_debian_package softhsm2 softhsm2-util "the PKCS#11 key backend tests (tests/keys, a SoftHSM2 token)"
 exec python -m pytest "$@"

@@ -26,8 +26,10 @@ def _shared_candidates() -> list[Path]:
 
 
 @pytest.fixture(autouse=True, scope="session")
-def _no_operator_environment():
-    """A developer's ORIGINMARK_* settings (a server URL, a key folder) must not leak into tests.
+def _no_operator_environment(tmp_path_factory):
+    """A developer's ORIGINMARK_* settings (a server URL, a key folder) must not leak into tests,
+    and no test may write into the real home (the user's data directory, or a ./data found in the
+    current folder): ORIGINMARK_HOME is a fresh temporary folder for the whole session.
 
     Session-scoped, so it runs before module fixtures that copy os.environ for subprocesses.
     """
@@ -35,6 +37,7 @@ def _no_operator_environment():
         for name in list(os.environ):
             if name.startswith("ORIGINMARK_") and not name.startswith("ORIGINMARK_TEST_"):
                 patch.delenv(name)
+        patch.setenv("ORIGINMARK_HOME", str(tmp_path_factory.mktemp("originmark-home")))
         yield
 
 

@@ -75,14 +75,14 @@ def wait_until_ready(base_url: str, process: subprocess.Popen, log_path: Path, *
 
 @contextlib.contextmanager
 def running_server(
-    command: list[str], *, env: dict[str, str], log_path: Path, base_url: str
+    command: list[str], *, env: dict[str, str], log_path: Path, base_url: str, cwd: Path | None = None
 ) -> Iterator[subprocess.Popen]:
-    """`command` (an `originmark serve ...`) running until the block ends, its output in `log_path`.
+    """`command` (an `originmark serve ...`) running in `cwd` until the block ends, its output in `log_path`.
 
     Ready (/readyz answered 200) when the block starts; stopped with SIGTERM (then SIGKILL) after.
     """
     with log_path.open("wb") as log_file:
-        process = subprocess.Popen(command, env=env, stdout=log_file, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(command, env=env, cwd=cwd, stdout=log_file, stderr=subprocess.STDOUT)
         try:
             wait_until_ready(base_url, process, log_path)
             yield process
@@ -93,3 +93,23 @@ def running_server(
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+def sign_generated_jpeg(base_url: str, sign_key: str, *, size: tuple[int, int] = (96, 64),
+                        color: tuple[int, int, int] = (200, 40, 90)) -> bytes:
+    """A small generated JPEG signed by the running service at `base_url` (POST /v1/sign)."""
+    from io import BytesIO
+
+    from PIL import Image
+
+    buffer = BytesIO()
+    Image.new("RGB", size, color).save(buffer, "JPEG", quality=90)
+    signed = httpx.post(
+        f"{base_url}/v1/sign",
+        headers={"Authorization": f"Bearer {sign_key}"},
+        files={"file": ("generated.jpg", buffer.getvalue(), "image/jpeg")},
+        data={"generator": "Test Diffusion", "generator_version": "1.0"},
+        timeout=60,
+    )
+    assert signed.status_code == 200, signed.text
+    return signed.content

@@ -123,15 +123,19 @@ def ensure_signing_credentials(settings: Settings) -> bool:
     return True
 
 
-def prepare_service(settings: Settings) -> None:
+def prepare_service(settings: Settings) -> bool:
     """Signing credentials and the database schema: idempotent, safe to run in every process.
+    True when this created the SQLite database file (the caller says where: issue 13).
 
     (The audit key is made, if need be, where the store is opened: app.audit_keys.service_audit_keys.)
     """
+    from app.store.location import missing_sqlite_file
     from app.store.migrate import upgrade_database
 
     ensure_signing_credentials(settings)
+    created = missing_sqlite_file(settings.database_url) is not None
     upgrade_database(settings.database_url)
+    return created
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -2,31 +2,25 @@
 revoke, and the signing policy of a sign key (which generators and digital source types it may
 claim in POST /v1/sign; signer/policy.py).
 
-Works on the service's database (ORIGINMARK_DATABASE_URL, default ./data/originmark.db) and
-brings its schema up to date first. Exit codes follow the CLI root: 0 success, 2 a wrong
+Works on the service's database (ORIGINMARK_DATABASE_URL, default HOME/originmark.db) and
+brings its schema up to date first; only `create` makes a database where there is none. Exit codes follow the CLI root: 0 success, 2 a wrong
 command line (an unknown scope or source type, ...), an unknown key id, or a database that
 cannot be used.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Annotated, NoReturn
+from contextlib import AbstractContextManager
+from typing import Annotated
 
 import typer
-from pydantic import ValidationError
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from app.cli.render import make_console, safe_text
-from app.errors import EXIT_USAGE_OR_IO, user_message
-from app.settings import Settings
-from app.store.errors import StoreError
+from app.cli.store_access import fail, open_database
 from app.store.interface import DEFAULT_TENANT, ApiKey, Scope
-from app.store.migrate import upgrade_database
-from app.store.sql import SqlStore, open_store
+from app.store.sql import SqlStore
 from signer.manifest import DigitalSourceType
 from signer.policy import ANY_GENERATOR, SigningPolicy
 
@@ -50,10 +44,6 @@ _SHOWN_ONCE_NOTICE = (
     "cannot show it again; if it is lost, revoke it and create a new one. "
     "Clients send it as the header `Authorization: Bearer <key>`."
 )
-
-
-def _err() -> Console:
-    return make_console(stderr=True)
 
 
 def parse_scopes(text: str) -> frozenset[Scope]:
@@ -96,29 +86,9 @@ def parse_source_types(text: str) -> frozenset[DigitalSourceType]:
     return frozenset(chosen)
 
 
-@contextmanager
-def migrated_store() -> Iterator[SqlStore]:
-    """The migrated store of the configured database; configuration and database errors exit 2."""
-    try:
-        database_url = Settings().database_url
-        upgrade_database(database_url)
-        store = open_store(database_url, pool_size=1)
-    except (ValidationError, StoreError, OSError) as error:
-        fail(user_message(error) if not isinstance(error, StoreError) else str(error))
-    except Exception as error:  # Alembic and the drivers raise their own types for an unusable database
-        cause = getattr(error, "orig", None) or error  # the driver's own words, without SQLAlchemy's wrapping
-        fail(f"the database cannot be used: {cause.__class__.__name__}: {cause}")
-    try:
-        yield store
-    except StoreError as error:
-        fail(str(error))
-    finally:
-        store.close()
-
-
-def fail(message: str) -> NoReturn:
-    _err().print(Text.assemble(("Error: ", "bold red"), safe_text(message, max_chars=2000)), soft_wrap=True)
-    raise typer.Exit(EXIT_USAGE_OR_IO)
+def migrated_store(*, create: bool = False) -> AbstractContextManager[SqlStore]:
+    """The store of the configured database, migrated; `create`: make it if there is none (app/cli/store_access.py)."""
+    return open_database(create=create)
 
 
 def _when(key_time) -> str:
@@ -215,7 +185,7 @@ def create(
         if Scope.SIGN not in scopes:
             fail("--generators and --source-types are for keys with the sign scope (they limit POST /v1/sign)")
         policy = _policy_from_options(generators, source_types, base=SigningPolicy.default())
-    with migrated_store() as store:
+    with migrated_store(create=True) as store:
         try:
             key, token = store.create_key(name=name, scopes=scopes, signing_policy=policy, tenant=tenant)
         except ValueError as error:

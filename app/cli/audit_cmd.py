@@ -16,23 +16,18 @@ import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
-from pydantic import ValidationError
 from rich.table import Table
 from rich.text import Text
 
 from app.audit_keys import verification_audit_keys
 from app.cli.render import make_console, safe_text
-from app.errors import EXIT_INVALID, EXIT_OK, EXIT_USAGE_OR_IO, user_message
-from app.settings import Settings
+from app.cli.store_access import cli_settings, fail, open_database
+from app.errors import EXIT_INVALID, EXIT_OK
 from app.store.audit import ChainReport, SqlAuditLog
-from app.store.engine import parse_database_url
-from app.store.errors import StoreError
 from app.store.interface import DEFAULT_TENANT
-from app.store.migrate import current_revision, head_revision
-from app.store.sql import open_store
 from keys.audit_key import AuditKeyring
 from keys.errors import KeyProblem
 
@@ -47,65 +42,25 @@ _DatabaseOption = Annotated[
     str | None,
     typer.Option(
         "--database-url",
-        help="The database to read [default: ORIGINMARK_DATABASE_URL or sqlite:///./data/originmark.db].",
+        help="The database to read [default: ORIGINMARK_DATABASE_URL or HOME/originmark.db].",
         show_default=False,
     ),
 ]
 
 
-def _fail(message: str) -> NoReturn:
-    make_console(stderr=True).print(
-        Text.assemble(("Error: ", "bold red"), safe_text(message, max_chars=2000)), soft_wrap=True
-    )
-    raise typer.Exit(EXIT_USAGE_OR_IO)
-
-
 @contextmanager
 def _audit_log(database_url: str | None, *, key_files: Sequence[Path] | None = None) -> Iterator[SqlAuditLog]:
-    """The audit log of a database already at this version's schema; any problem exits 2.
-
-    `key_files` not None: with the audit keys to check MACs with (the configured one and these).
-    """
+    """The audit log of a database already at this version's schema (never created nor migrated
+    here); any problem exits 2. `key_files` not None: with the audit keys to check MACs with (the
+    configured one and these)."""
     keys: AuditKeyring | None = None
-    try:
-        url = database_url or Settings().database_url
-        if key_files is not None:
-            keys = verification_audit_keys(Settings(), older_key_files=key_files)
-        missing = _missing_sqlite_file(url)
-        revision = None if missing else current_revision(url)
-    except ValidationError as error:
-        _fail(user_message(error))
-    except KeyProblem as error:
-        _fail(str(error))
-    except StoreError as error:
-        _fail(str(error))
-    except Exception as error:  # the drivers raise their own types for a database that cannot be opened
-        cause = getattr(error, "orig", None) or error
-        _fail(f"the database cannot be read: {cause.__class__.__name__}: {cause}")
-    if missing:
-        _fail(f"there is no database at {missing} (check ORIGINMARK_DATABASE_URL or --database-url)")
-    if revision is None:
-        _fail("the database has no originmark schema (nothing was ever stored there)")
-    if revision != head_revision():
-        _fail(
-            f"the database schema is at revision {revision}, this originmark reads {head_revision()}: "
-            "upgrade it first (`originmark serve` does at start-up), or use the originmark version that wrote it"
-        )
-    store = open_store(url, pool_size=1)
-    try:
+    if key_files is not None:
+        try:
+            keys = verification_audit_keys(cli_settings(), older_key_files=key_files)
+        except KeyProblem as error:
+            fail(str(error))
+    with open_database(create=False, migrate=False, database_url=database_url) as store:
         yield SqlAuditLog(engine=store.engine, keys=keys)
-    except StoreError as error:
-        _fail(str(error))
-    finally:
-        store.close()
-
-
-def _missing_sqlite_file(database_url: str) -> str | None:
-    """The path of a SQLite database that is not there (connecting would create an empty one)."""
-    url = parse_database_url(database_url)
-    if url.get_backend_name() == "sqlite" and not Path(url.database or "").expanduser().is_file():
-        return url.database or ""
-    return None
 
 
 def _parse_head(value: str | None) -> str | None:

@@ -152,24 +152,15 @@ def batch_report(
                                                         help="table for people; csv or json for tools.")] = ReportFormat.TABLE,
 ) -> None:
     """Counts by status, verdict state and label, and one row per object of a batch."""
+    from app.cli.store_access import open_database
     from app.jobs import batches
-    from app.settings import Settings
-    from app.store.sql import open_store
 
     err = make_console(stderr=True)
     if len(batch_id) != 32 or any(c not in "0123456789abcdef" for c in batch_id):
         _error(err, "no batch has this id (a batch id is 32 hexadecimal characters)")
         raise typer.Exit(EXIT_USAGE_OR_IO)
-    try:
-        settings = Settings()
-        store = open_store(settings.database_url)
-    except Exception as error:
-        _error(err, user_message(error))
-        raise typer.Exit(EXIT_USAGE_OR_IO) from None
-    try:
+    with open_database(create=False, migrate=False) as store:  # a report never creates a database
         report = batches.load_report(store.engine, store, batch_id)
-    finally:
-        store.close()
     if report is None:
         _error(err, f"no batch has the id {batch_id}")
         raise typer.Exit(EXIT_USAGE_OR_IO)
@@ -200,7 +191,10 @@ class _Runner:
         from app.store.sql import open_store
 
         try:
-            prepare_service(self._settings)  # the database schema (idempotent), as `originmark worker` does
+            if prepare_service(self._settings):  # the database schema (idempotent), as `originmark worker` does
+                from app.cli.store_access import announce_creation
+
+                announce_creation(self._settings.database_url)
             self.store = open_store(self._settings.database_url)
             self._stack.callback(self.store.close)
             self.engine = self.store.engine

@@ -28,7 +28,7 @@ _DatabaseOption = Annotated[
     str | None,
     typer.Option(
         "--database-url",
-        help="The database [default: ORIGINMARK_DATABASE_URL or sqlite:///./data/originmark.db].",
+        help="The database [default: ORIGINMARK_DATABASE_URL or HOME/originmark.db].",
         show_default=False,
     ),
 ]

@@ -227,7 +227,7 @@ def init(
         Path | None,
         typer.Option(
             "--dir",
-            help="Where to write ca.pem, chain.pem, key.pem [default: ORIGINMARK_KEYS_DIR or ./data/keys]; with "
+            help="Where to write ca.pem, chain.pem, key.pem [default: ORIGINMARK_KEYS_DIR or HOME/keys]; with "
             "--identity, the keys directory that holds identities/",
         ),
     ] = None,

@@ -64,7 +64,8 @@ def serve(
     import uvicorn
 
     from app.api.logs import configure_logging, log_config
-    from app.api.services import prepare_service
+    from app.api.services import log, prepare_service
+    from app.store.location import shown_database_url
     from app.audit_keys import service_audit_keys
     from app.wiring import check_signing_credential
 
@@ -74,7 +75,8 @@ def serve(
         _fail(user_message(error), exit_code_for(error))
     configure_logging(settings.log_level)
     try:
-        prepare_service(settings)
+        if prepare_service(settings):
+            log.warning("created database at %s", shown_database_url(settings.database_url))
         check_signing_credential(settings)
         # Only once the signing credentials are known to be usable: a failed start leaves no key
         # behind. Made here, once, so the warning is logged once and a bad key file stops `serve`.

@@ -82,7 +82,7 @@ def create(name: _NameArgument, object_prefix: _PrefixOption = None) -> None:
     """Create a tenant, with the object prefixes its jobs may use (none by default)."""
     settings = _settings()
     prefixes = _checked_prefixes(object_prefix or [], settings)
-    with migrated_store() as store:
+    with migrated_store(create=True) as store:
         try:
             tenant = store.create_tenant(name, object_prefixes=prefixes)
         except ValueError as error:

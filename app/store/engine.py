@@ -72,7 +72,7 @@ def parse_database_url(database_url: str) -> URL:
 
 
 def ensure_sqlite_directory(url: URL) -> None:
-    """Create the directory of a SQLite file (the default ./data/ may not exist yet)."""
+    """Create the directory of a SQLite file (the home may not exist yet)."""
     if url.get_backend_name() == "sqlite" and url.database:
         Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
 

@@ -6,6 +6,7 @@ import os
 import re
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -13,6 +14,7 @@ from typer.testing import CliRunner
 
 from app.cli import cli
 from app.store.interface import Scope
+from app.store.migrate import upgrade_database
 from app.store.sql import open_store
 
 TOKEN = re.compile(r"om_([a-z0-9]{10})_[A-Za-z0-9_-]{43}")
@@ -86,6 +88,7 @@ def test_revoke_makes_the_key_fail_and_list_shows_when(database_url):
 
 
 def test_revoking_an_unknown_key_id_exits_2(database_url):
+    upgrade_database(database_url)
     result = run(database_url, "revoke", "nosuchkey0")
     assert result.exit_code == 2
     assert "no API key has the id 'nosuchkey0'" in result.stderr
@@ -103,7 +106,7 @@ def test_an_invalid_scope_exits_2_with_the_valid_scopes_and_creates_nothing(data
     assert result.exit_code == 2
     assert message in " ".join(result.stderr.replace("│", " ").split())
     assert TOKEN.search(result.output) is None
-    assert "No API keys yet" in run(database_url, "list").stdout
+    assert "there is no originmark database" in run(database_url, "list").stderr  # not even a database
 
 
 def test_an_empty_name_exits_2(database_url):
@@ -113,9 +116,24 @@ def test_an_empty_name_exits_2(database_url):
 
 
 def test_list_on_a_new_database_says_how_to_create_a_key(database_url):
+    upgrade_database(database_url)
     result = run(database_url, "list")
     assert result.exit_code == 0
     assert "No API keys yet" in result.stdout
+
+
+@pytest.mark.parametrize("command", [["list"], ["revoke", "nosuchkey0"], ["policy", "nosuchkey0"]])
+def test_without_a_database_only_create_makes_one_and_says_where(database_url, command):
+    result = run(database_url, *command)
+    assert result.exit_code == 2
+    assert f"there is no originmark database at {database_url.split('?')[0]}" in " ".join(result.stderr.split())
+    assert "nothing was created" in result.stderr
+    if database_url.startswith("sqlite"):
+        assert not Path(database_url.removeprefix("sqlite:///")).exists()
+    created = run(database_url, "create", "--name", "n", "--scopes", "read")
+    assert created.exit_code == 0
+    assert "created database at" in created.stderr
+    assert "created database" not in run(database_url, "create", "--name", "m", "--scopes", "read").stderr
 
 
 def test_a_name_with_markup_and_escape_sequences_is_shown_inert(tmp_path):
@@ -215,14 +233,14 @@ def test_an_invalid_policy_exits_2_and_creates_nothing(database_url, options, me
     assert result.exit_code == 2, result.output
     assert message in _flat(result.stderr)
     assert TOKEN.search(result.output) is None
-    assert "No API keys yet" in run(database_url, "list").stdout
+    assert "there is no originmark database" in run(database_url, "list").stderr  # not even a database
 
 
 def test_a_policy_for_a_key_that_cannot_sign_exits_2(database_url):
     result = run(database_url, "create", "--name", "feed", "--scopes", "read", "--source-types", "digitalCapture")
     assert result.exit_code == 2
     assert "--generators and --source-types are for keys with the sign scope" in _flat(result.stderr)
-    assert "No API keys yet" in run(database_url, "list").stdout
+    assert "there is no originmark database" in run(database_url, "list").stderr  # nothing was created
 
 
 def test_policy_shows_and_changes_a_keys_policy_at_once(database_url):
@@ -255,6 +273,7 @@ def test_policy_shows_and_changes_a_keys_policy_at_once(database_url):
 
 
 def test_policy_on_an_unknown_revoked_or_non_sign_key_exits_2(database_url):
+    upgrade_database(database_url)
     assert run(database_url, "policy", "nosuchkey0").exit_code == 2
     unknown = run(database_url, "policy", "nosuchkey0", "--generators", "x")
     assert unknown.exit_code == 2 and "no API key has the id 'nosuchkey0'" in unknown.stderr

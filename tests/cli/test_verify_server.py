@@ -23,7 +23,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from app.cli import cli
-from tests.support import running_server
+from tests.support import running_server, sign_generated_jpeg
 from app.store.interface import Scope
 from app.store.sql import open_store
 
@@ -98,17 +98,7 @@ def batch_dir(shared_dir: Path, service: Service, tmp_path_factory) -> Path:
     for name, source in CORPUS_BATCH.items():
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(shared_dir / source, root / name)
-    buffer = io.BytesIO()
-    Image.new("RGB", (96, 64), (200, 40, 90)).save(buffer, "JPEG", quality=90)
-    signed = httpx.post(
-        f"{service.url}/v1/sign",
-        headers={"Authorization": f"Bearer {service.sign_key}"},
-        files={"file": ("generated.jpg", buffer.getvalue(), "image/jpeg")},
-        data={"generator": "Test Diffusion", "generator_version": "1.0"},
-        timeout=60,
-    )
-    assert signed.status_code == 200, signed.text
-    (root / "g-dev-signed.jpg").write_bytes(signed.content)
+    (root / "g-dev-signed.jpg").write_bytes(sign_generated_jpeg(service.url, service.sign_key))
     return root
 
 

@@ -450,11 +450,11 @@ def test_audit_show_lists_the_newest_records(store, database_url):
 def test_audit_commands_refuse_what_they_cannot_read_without_changing_it(tmp_path, database_url):
     missing = tmp_path / "nowhere" / "originmark.db"
     result = _cli("verify", "--database-url", f"sqlite:///{missing}")
-    assert result.exit_code == 2 and "no database" in result.output
+    assert result.exit_code == 2 and "no originmark database" in result.output
     assert not missing.parent.exists()  # not created by looking
 
     result = _cli("verify", "--database-url", database_url)  # never migrated (SQLite: no file yet)
-    assert result.exit_code == 2 and ("no originmark schema" in result.output or "no database" in result.output)
+    assert result.exit_code == 2 and "no originmark database" in result.output
     command.upgrade(alembic_config(database_url), "0001_initial")
     result = _cli("show", "--database-url", database_url)
     assert result.exit_code == 2 and "0001_initial" in result.output
