@@ -19,7 +19,7 @@ from app.config_file import CONFIG_FILENAME, read_config_file
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ORIGINMARK_", extra="ignore")
 
-    # --- one home for data (issue 13) ---
+    # --- where the data lives ---
     # Where the database, keys and objects are by default, whatever the current folder: ORIGINMARK_HOME,
     # else a legacy ./data of the current folder (with a warning), else the user's data directory
     # (app/home.py). Absolute once resolved. `$HOME/config.toml`, if present, holds settings below
@@ -48,7 +48,7 @@ class Settings(BaseSettings):
     # with the file's size (bench/large_video_bench.py: ~0.6 GiB peak from 512 MiB to 4.1 GiB).
     max_asset_bytes: int = Field(default=4 * 1024**3, gt=0)
 
-    # The service (issue 3).
+    # --- the service ---
     database_url: str = ""  # default: sqlite HOME/originmark.db; or postgresql+psycopg://user@host:5432/db
     max_upload_bytes: int = Field(default=512 * 1024**2, gt=0)  # larger uploads get 413
     public_label_reads: bool = False  # let feeds read labels without an API key (signing never is)
@@ -59,8 +59,7 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: str = "info"
 
-    # Issue 4 (hostile uploads, faults, load). Each area adds its settings in its own block.
-    # --- issue 4: auth hardening (rate limits) ---
+    # --- signing rate limit, per key ---
     # POST /v1/sign per API key: a token bucket of `sign_rate_burst` requests refilled at
     # `sign_rate_per_second` (0 = unlimited); over it, 429 with Retry-After. Counted per server
     # process (with `serve --workers N` a key gets N times this) unless rate_limit_redis_url is set:
@@ -69,14 +68,14 @@ class Settings(BaseSettings):
     # each key needs so a runaway or leaked key cannot take every signing thread.
     sign_rate_per_second: float = Field(default=100.0, ge=0, allow_inf_nan=False)
     sign_rate_burst: int = Field(default=200, ge=1)
-    # --- issue 4: network (remote fetches) ---
+    # --- network: remote manifests ---
     # Remote manifests (credentials kept at a URL the asset names) are fetched only from these
     # hosts: comma-separated "host" (any port) or "host:port", e.g. "cai-manifests.adobe.com".
     # Empty (the default): from none, so an upload can never make the server contact an address
     # of its choosing. originmark fetches itself (one GET, no redirects, 16 MB, 10 s), never the
     # engine; OCSP is never fetched. See verifier/remote_manifest.py.
     remote_fetch_hosts: str = ""
-    # --- issue 4: isolation (signing of uploads) ---
+    # --- isolation: the signer's worker processes ---
     # Signing parses the upload and its parent in the engine: the service signs in this many
     # worker processes per server process, each bounded per file like verification (a file over
     # a bound gets 422 `resource_limit`). Measured: signing a 500 MB MP4 peaks at 0.7 GB of
@@ -89,10 +88,9 @@ class Settings(BaseSettings):
     # signs at ~67 MiB instead of ~520-570 MiB (bench/large_video_bench.py). 0: always; unset
     # (empty): never. Below it, the plain BMFF hash every C2PA verifier reads.
     sign_merkle_bmff_from_mb: int | None = Field(default=512, ge=0)
-    # --- issue 4: faults ---
+    # --- faults ---
 
-    # Issue 5 (production signing). Each area adds its settings in its own block.
-    # --- issue 5: key backends and rotation ---
+    # --- signing keys: backends and rotation ---
     # Where the signing key lives (keys/backends): "pem" (ORIGINMARK_SIGNING_KEY or KEYS_DIR/key.pem),
     # "pkcs11" (an HSM, or a SoftHSM2 token) or "aws-kms". The chain is ORIGINMARK_SIGNING_CHAIN or
     # KEYS_DIR/chain.pem for every backend. With KEYS_DIR/identities/ present, each identity says
@@ -155,7 +153,7 @@ class Settings(BaseSettings):
             )
         return self
 
-    # --- issue 5: time-stamps ---
+    # --- time-stamps ---
     # RFC 3161 time-stamps on every signature: the authority is `time_stamp_url` above
     # (ORIGINMARK_TIME_STAMP_URL); ORIGINMARK_TSA_URL is accepted as another name for it (the two
     # must not disagree). A verdict reports a time-stamp's time, authority and trust list.
@@ -195,7 +193,7 @@ class Settings(BaseSettings):
                 )
         return self
 
-    # --- issue 5: signing policy ---
+    # --- signing policy ---
 
     # `originmark verify --server`: the CLI as a client of a running service. A URL here makes
     # `verify` use that service unless told otherwise; the key is best given here (not on the
@@ -203,7 +201,7 @@ class Settings(BaseSettings):
     server_url: str | None = None
     api_key: SecretStr | None = None  # a key with the `verify` scope (never logged or shown)
 
-    # --- issue 7: web pages ---
+    # --- web pages ---
     # The verify page (/) and the feed page (/feed), served by the same app as the API. The verify
     # page is public (no API key): its uploads are bounded by their own, lower size limit (and
     # never more than max_upload_bytes), by the verifier pool's time and memory limits per file,
@@ -221,7 +219,7 @@ class Settings(BaseSettings):
     # address: raise this there, and limit per client in the proxy.
     web_max_uploads_per_client: int = Field(default=2, ge=1, le=1024)
 
-    # --- issue 12: slow request bodies ---
+    # --- request bodies: deadline and minimum rate ---
     # Every request body (uploads, JSON) must arrive within upload_receive_timeout_seconds of the
     # request's start, and after upload_rate_grace_seconds keep up at least
     # upload_min_bytes_per_second on average (0: no minimum rate); else 408 `upload_too_slow` and the
@@ -231,7 +229,7 @@ class Settings(BaseSettings):
     upload_min_bytes_per_second: float = Field(default=16 * 1024, ge=0, allow_inf_nan=False)
     upload_rate_grace_seconds: float = Field(default=10.0, ge=0, allow_inf_nan=False)
 
-    # --- shared rate limit ---
+    # --- signing rate limit, shared through Redis ---
     # Where the sign rate limit (sign_rate_* above) keeps its buckets. Unset: in each server
     # process (no server needed; with `serve --workers N` or N replicas a key gets N times the
     # rate). Set, e.g. "redis://:password@redis.internal:6379/0" or "rediss://..." for TLS: one
@@ -242,7 +240,7 @@ class Settings(BaseSettings):
     # that shares one Redis.
     rate_limit_redis_url: SecretStr | None = None
 
-    # --- issue 6: object storage ---
+    # --- object storage ---
     # Where jobs read sources and write outputs (app/objects). s3://bucket/key URIs go to S3 or an
     # S3-compatible server (MinIO, SeaweedFS, Ceph, R2...); file:// URIs and plain paths go to one
     # local folder, objects_dir (a relative path is relative to it; nothing outside it is served).
@@ -266,7 +264,7 @@ class Settings(BaseSettings):
     # for older S3-compatible servers that reject the checksum headers.
     s3_checksums: Literal["when_supported", "when_required"] = "when_supported"
 
-    # --- issue 6: jobs ---
+    # --- jobs ---
     # Jobs (POST /v1/jobs/verify, `originmark worker`) run on procrastinate, whose queue lives in
     # the PostgreSQL database of database_url; with SQLite there is no queue and the job routes
     # answer 503 jobs_unavailable. A failed attempt is retried after jobs_retry_wait_seconds,
@@ -283,7 +281,7 @@ class Settings(BaseSettings):
     # spool, then kept in the own objects (objects_url) until the job is final (app/jobs/staging.py).
     jobs_max_upload_bytes: int = Field(default=2 * 1024**3, gt=0)
 
-    # --- issue 6: webhooks ---
+    # --- webhooks ---
     # A job may name a webhook_url, POSTed once the job is final (succeeded, or failed after its
     # last attempt): JSON, signed `Originmark-Signature: t=...,v1=HMAC-SHA256(secret, "t.body")`
     # (app/jobs/webhook_signing.py has the receiver's check). Only to hosts listed here:
@@ -329,7 +327,7 @@ class Settings(BaseSettings):
             raise ValueError(f"ORIGINMARK_WEBHOOK_HOSTS: {error}") from None
         return self
 
-    # --- issue 6: worker metrics and purge ---
+    # --- job workers: metrics and purging ---
     # `originmark worker` serves Prometheus /metrics on this port (prometheus-client's own HTTP
     # server, one per worker process) when it is set; `--metrics-port` overrides it. Off by
     # default: several worker processes on one host would fight over one fixed port, and a
@@ -376,7 +374,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _chain_and_key_come_together(self) -> "Settings":
-        # (Only for PEM keys: other key backends take the chain alone, see the issue 5 block.)
+        # (Only for PEM keys: other key backends take the chain alone, see "signing keys: backends and rotation".)
         if self.key_backend == "pem" and (self.signing_chain is None) != (self.signing_key is None):
             raise ValueError(
                 "set both ORIGINMARK_SIGNING_CHAIN and ORIGINMARK_SIGNING_KEY, or neither "
@@ -384,7 +382,7 @@ class Settings(BaseSettings):
             )
         return self
 
-    # --- issue 12: audit key ---
+    # --- audit key ---
     # Every audit record carries an HMAC-SHA256 under this key, which the database never holds: a
     # database owner who rewrites a record and recomputes the hash chain cannot recompute it, and
     # `originmark audit verify` names the record. A file (ORIGINMARK_AUDIT_KEY_FILE, mode 0600:
