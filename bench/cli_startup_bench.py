@@ -1,6 +1,7 @@
 """CLI start-up benchmark: whole `originmark` processes, beside the interpreter floor (issue 13).
 
     python bench/cli_startup_bench.py [--runs 15] [--jpeg FILE]
+    PYTHONPATH=/tmp/before python bench/cli_startup_bench.py   # another checkout's code, same venv
 
 Each command is started `--runs` times as a fresh process (the way a batch script calling
 the CLI once per file pays for it) and the median and fastest wall times are printed. The
@@ -62,6 +63,13 @@ def cases(jpeg: Path) -> list[Case]:
     ]
 
 
+def _measured_code(env: dict[str, str]) -> str:
+    # The app package the entry point imports: this checkout, or another one put first with PYTHONPATH
+    # (how the "before" figures are taken: `git archive BASE | tar -x -C DIR`, PYTHONPATH=DIR).
+    program = "import os, app; print(os.path.dirname(os.path.dirname(os.path.abspath(app.__file__))))"
+    return subprocess.run([sys.executable, "-c", program], env=env, capture_output=True, text=True).stdout.strip()
+
+
 def run_once(case: Case, *, cwd: Path, env: dict[str, str]) -> float:
     started = time.perf_counter()
     completed = subprocess.run(case.argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -79,6 +87,7 @@ def main() -> None:
     if not args.jpeg.is_file():
         sys.exit(f"no such file: {args.jpeg} (give one with --jpeg)")
 
+    load_before = f"{os.getloadavg()[0]:.1f}"  # other work on the machine inflates every row alike
     todo = cases(args.jpeg.resolve())
     times: dict[str, list[float]] = {case.name: [] for case in todo}
     with tempfile.TemporaryDirectory(prefix="originmark-startup-") as scratch:
@@ -94,7 +103,8 @@ def main() -> None:
                 times[case.name].append(run_once(case, cwd=cwd, env=env))
 
     print(f"{args.runs} runs per command, {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, "
-          f"{time.strftime('%Y-%m-%d')}")
+          f"{time.strftime('%Y-%m-%d')}, load average before {load_before}, after {os.getloadavg()[0]:.1f}")
+    print(f"code measured: {_measured_code(env)}")
     print()
     print(f"| {'command':<44} | median s | fastest s | target |")
     print(f"|{'-' * 46}|---------:|----------:|--------|")

@@ -6,6 +6,9 @@ built Click command tree parameters that print the Unix way instead: an explicit
 when the command sets one (URL, NAME, URI, ...), else an upper-case word for the type; an
 argument as its metavar (or upper-cased name) with `...` when it takes several, `[NAME]` when
 optional. Parsing is untouched: only how parameters are named in help, usage and errors.
+
+Help texts are plain text too: Typer renders them as Rich markup, where a literal
+`[default: ORIGINMARK_KEYS_DIR]` reads as a style tag and vanishes, so they are escaped.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import inspect
 import re
 from typing import Any
 
+from rich.markup import escape
 from typer.core import TyperArgument, TyperOption
 
 # Typer's type labels (inside its `<...>`) -> the word shown instead.
@@ -69,12 +73,17 @@ def plain_parameters(parameters: list[Any]) -> list[Any]:
     """The same parameters, printing plainly (a command's `get_params` returns this)."""
     for parameter in parameters:
         # Same attributes, other display methods: switching the class keeps every parsed value as is.
+        # Done once per parameter (the class is the mark), so its help is escaped once.
         if type(parameter) is TyperArgument:
             parameter.__class__ = PlainArgument
             # Typer adds "..." itself to an argument without a metavar: name it, so it is added once.
             parameter.metavar = parameter.metavar or (parameter.name or "").upper()
         elif type(parameter) is TyperOption:
             parameter.__class__ = PlainOption
+        else:
+            continue
+        if parameter.help:
+            parameter.help = escape(parameter.help)
     return parameters
 
 
@@ -125,7 +134,7 @@ def plain_help(command: Any) -> Any:
     if type(command) not in _PLAIN_CLASSES.values():
         command.__class__ = _plain_class(type(command))
         if command.help:
-            command.help = reflow(command.help)
+            command.help = escape(reflow(command.help))
     for subcommand in getattr(command, "commands", {}).values():
         plain_help(subcommand)
     return command

@@ -88,7 +88,8 @@ class LazyGroup(TyperGroup):
             # (none, here): suggest among all of them.
             message = getattr(error, "message", None)
             if isinstance(message, str) and args and "Did you mean" not in message:
-                error.message = _with_suggestion(message, args[0], self.list_commands(ctx))  # type: ignore[attr-defined]
+                suggested = _with_suggestion(message, args[0], self.list_commands(ctx))
+                error.message = suggested  # type: ignore[attr-defined]
             raise
 
 

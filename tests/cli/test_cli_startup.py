@@ -54,7 +54,8 @@ def _modules_after(tmp_path: Path, *args: str) -> tuple[int, set[str]]:
 
 def test_importing_the_cli_loads_no_command_and_no_heavy_stack():
     program = "import sys, app.cli; print(' '.join(sorted(sys.modules)))"
-    modules = set(subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, check=True).stdout.split())
+    imported = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, check=True)
+    modules = set(imported.stdout.split())
     assert not {name for name in modules if name.split(".")[0] in HEAVY}
     assert not {name for name in modules if name.endswith("_cmd")}  # commands load when they run
     assert "pydantic_settings" not in modules and "c2pa" not in modules
