@@ -21,6 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from app.cli.render import make_console, safe_text
+from app.cli.tables import print_table
 from app.errors import EXIT_USAGE_OR_IO, user_message
 from app.settings import Settings
 from app.store.errors import StoreError
@@ -266,7 +267,7 @@ def list_keys(
             _when(key.created_at),
             Text(_when(key.revoked_at), style="red") if key.revoked_at else Text("active", style="green"),
         )
-    out.print(table)
+    print_table(out, table)
 
 
 @apikey_app.command("revoke")
