@@ -9,7 +9,9 @@ commands run round-robin, so load from other work on the machine falls on all of
 alike. Reference rows, measured in the same run:
 
 - `python -c "import typer, rich"`: the floor, what any Typer + Rich CLI pays to start;
-- `python -c "import c2pa"`: the engine's own import, which `verify` cannot avoid.
+- `python -c "import c2pa"`: the engine's own import, which `verify` cannot avoid;
+- an empty Typer command with verify's seven parameters: what Typer itself adds to any run
+  of a command (typer 0.2x builds a pydantic adapter per parameter), before our code runs.
 
 `verify` and `inspect` run in a scratch folder (no keys, no database: nothing is created
 in the project) on a small real JPEG with Content Credentials from the shared corpus.
@@ -50,11 +52,27 @@ def _originmark() -> str:
     return found
 
 
+# A command that does nothing, with verify's parameters: Typer's own cost of parsing a command line.
+_EMPTY_TYPER_COMMAND = """
+from pathlib import Path
+from typing import Annotated, Optional
+import typer
+app = typer.Typer(add_completion=False)
+@app.command()
+def verify(paths: Annotated[list[Path], typer.Argument()], recursive: bool = False, jobs: int = 1,
+           output_format: str = "table", quiet: bool = False, server: Optional[str] = None,
+           api_key: Optional[str] = None) -> None:
+    pass
+app()
+"""
+
+
 def cases(jpeg: Path) -> list[Case]:
     cli = _originmark()
     return [
         Case(name='python -c "import typer, rich" (floor)', argv=[sys.executable, "-c", "import typer, rich"]),
         Case(name='python -c "import c2pa"', argv=[sys.executable, "-c", "import c2pa"]),
+        Case(name="empty Typer command, 7 parameters", argv=[sys.executable, "-c", _EMPTY_TYPER_COMMAND, "x.jpg"]),
         Case(name="originmark --help", argv=[cli, "--help"], target_seconds=0.25),
         Case(name="originmark verify --help", argv=[cli, "verify", "--help"]),
         Case(name=f"originmark verify {jpeg.name}", argv=[cli, "verify", str(jpeg)], target_seconds=0.5,
@@ -63,11 +81,13 @@ def cases(jpeg: Path) -> list[Case]:
     ]
 
 
-def _measured_code(env: dict[str, str]) -> str:
+def _measured_code(*, cwd: Path, env: dict[str, str]) -> str:
     # The app package the entry point imports: this checkout, or another one put first with PYTHONPATH
-    # (how the "before" figures are taken: `git archive BASE | tar -x -C DIR`, PYTHONPATH=DIR).
+    # (how the "before" figures are taken: `git archive BASE | tar -x -C DIR`, PYTHONPATH=DIR). Run in
+    # the scratch folder: `python -c` would otherwise find the package in the current folder first.
     program = "import os, app; print(os.path.dirname(os.path.dirname(os.path.abspath(app.__file__))))"
-    return subprocess.run([sys.executable, "-c", program], env=env, capture_output=True, text=True).stdout.strip()
+    completed = subprocess.run([sys.executable, "-c", program], cwd=cwd, env=env, capture_output=True, text=True)
+    return completed.stdout.strip()
 
 
 def run_once(case: Case, *, cwd: Path, env: dict[str, str]) -> float:
@@ -96,6 +116,7 @@ def main() -> None:
         env = {key: value for key, value in os.environ.items() if not key.startswith("ORIGINMARK_")}
         env.update(COLUMNS="80", ORIGINMARK_KEYS_DIR=str(cwd / "keys"),
                    ORIGINMARK_DATABASE_URL=f"sqlite:///{cwd / 'originmark.db'}")
+        measured_code = _measured_code(cwd=cwd, env=env)
         for case in todo:  # one warm-up each: the first start reads files from disk, later ones from cache
             run_once(case, cwd=cwd, env=env)
         for _ in range(args.runs):
@@ -104,7 +125,7 @@ def main() -> None:
 
     print(f"{args.runs} runs per command, {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, "
           f"{time.strftime('%Y-%m-%d')}, load average before {load_before}, after {os.getloadavg()[0]:.1f}")
-    print(f"code measured: {_measured_code(env)}")
+    print(f"code measured: {measured_code}")
     print()
     print(f"| {'command':<44} | median s | fastest s | target |")
     print(f"|{'-' * 46}|---------:|----------:|--------|")
