@@ -34,6 +34,12 @@ _TYPE_WORDS = {
 }
 
 
+# A text or path option named `--...-url`, `--dir`, `--identity`, ... without a metavar of its own
+# is shown with the word other commands use for the same thing (`--server URL`, `--out FOLDER`,
+# `--tenant NAME`).
+_NAME_WORDS = {"url": "URL", "dir": "FOLDER", "identity": "NAME", "name": "NAME"}
+
+
 def _type_word(label: str) -> str:
     """`int` -> INTEGER, `list[Path]` -> PATH..., `table|json` -> [table|json]."""
     if label.startswith("list[") and label.endswith("]"):
@@ -65,8 +71,11 @@ class PlainOption(TyperOption):
             return self.metavar
         if self.is_flag or self.count:
             return None  # a flag takes no value: nothing to name
-        label = self.display_type(ctx).strip("<>")
-        return _type_word(label) + ("..." if self.nargs != 1 else "")
+        word = _type_word(self.display_type(ctx).strip("<>"))
+        long_names = [name for name in self.opts if name.startswith("--")]
+        if word in ("TEXT", "PATH") and long_names:
+            word = _NAME_WORDS.get(long_names[0].rsplit("-", 1)[-1], word)
+        return word + ("..." if self.nargs != 1 else "")
 
 
 def plain_parameters(parameters: list[Any]) -> list[Any]:

@@ -181,6 +181,10 @@ def test_option_values_are_named_plainly():
     assert re.search(r"│ --recursive +-r +Verify folders", verify_help)  # a flag: no value named
     assert re.search(r"--out +-o +FOLDER", invoke("sign", "--help").output)
     assert re.search(r"--tenant +NAME", invoke("apikey", "create", "--help").output)
+    assert re.search(r"--name +NAME", invoke("apikey", "create", "--help").output)
+    assert re.search(r"--database-url +URL", invoke("audit", "show", "--help").output)  # as --server URL
+    keys_help = invoke("keys", "init", "--help").output
+    assert re.search(r"--dir +FOLDER", keys_help) and re.search(r"--identity +NAME", keys_help)  # as --out FOLDER
 
 
 def test_help_texts_are_shown_as_written_not_as_markup():
