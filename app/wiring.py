@@ -11,9 +11,9 @@ import datetime
 import os
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from keys.backends.spec import KeySpec, KmsKeySpec, PemKeySpec, Pkcs11KeySpec
-from keys.credential import load_credential
 from keys.identities import (
     CA_FILENAME,
     CHAIN_FILENAME,
@@ -24,20 +24,24 @@ from keys.identities import (
     PinDefaults,
     SigningIdentity,
 )
-from keys.names import describe_certificate
-from keys.signing_key import SigningKey
-from signer.engine import ContentSigner, SignerOptions
-from signer.isolation import IsolatedSigner, SignLimits
-from signer.rotation import RotatingSigner
 from verifier.isolation import IsolatedVerifier, VerifyLimits
 from verifier.remote_manifest import RemoteManifestPolicy
 from verifier.trust import TrustPolicy, default_trust_policy
 
-from app.jobs.tasks import JobRuntime
 from app.settings import Settings
-from app.store.interface import SignatureRecords, VerdictStore
-from app.usecases.signing import SignAndRecord
-from app.usecases.verification import VerifyAndRecord
+
+# Imported where used: keys and signer (cryptography, Pillow, the signing engine) are not needed to
+# verify, nor the use cases and job runtime (the database and jobs stack) by the CLI (issue 13).
+if TYPE_CHECKING:
+    from keys.signing_key import SigningKey
+    from signer.engine import ContentSigner, SignerOptions
+    from signer.isolation import IsolatedSigner, SignLimits
+    from signer.rotation import RotatingSigner
+
+    from app.jobs.tasks import JobRuntime
+    from app.store.interface import SignatureRecords, VerdictStore
+    from app.usecases.signing import SignAndRecord
+    from app.usecases.verification import VerifyAndRecord
 
 # A signing worker reads the PKCS#11 PIN from this variable of its own environment (the name of
 # the setting it came from): signer/isolation.py puts it there when it starts the worker.
@@ -92,6 +96,8 @@ def build_verifier(settings: Settings, *, workers: int) -> IsolatedVerifier:
 
 
 def build_signer_options(settings: Settings) -> SignerOptions:
+    from signer.engine import SignerOptions
+
     return SignerOptions(
         thumbnails=settings.thumbnails,
         time_stamp_url=settings.time_stamp_url,
@@ -163,6 +169,8 @@ def build_identity_source(settings: Settings) -> IdentitySource:
 
 def load_identity(settings: Settings, identity: SigningIdentity) -> SigningKey:
     """Load and check an identity's credential in this process (close() it when done)."""
+    from keys.credential import load_credential
+
     return load_credential(identity.spec, pin=_pin_for(identity.spec, settings))
 
 
@@ -173,10 +181,14 @@ def load_active_credential(settings: Settings) -> SigningKey:
 
 def build_content_signer(settings: Settings) -> ContentSigner:
     """In this process: for the operator's own files (the CLI). Uploads go to `build_isolated_signer`."""
+    from signer.engine import ContentSigner
+
     return ContentSigner(signing_key=load_active_credential(settings), options=build_signer_options(settings))
 
 
 def build_sign_limits(settings: Settings) -> SignLimits:
+    from signer.isolation import SignLimits
+
     return SignLimits(
         timeout_seconds=settings.sign_timeout_seconds, memory_bytes=settings.sign_memory_mb * 1024 * 1024
     )
@@ -184,6 +196,8 @@ def build_sign_limits(settings: Settings) -> SignLimits:
 
 def build_isolated_signer(settings: Settings, identity: SigningIdentity | None = None) -> IsolatedSigner:
     """Signing worker processes for uploads; each loads the key from its spec itself (the active identity's by default)."""
+    from signer.isolation import IsolatedSigner
+
     identity = identity or build_identity_source(settings).active()
     return IsolatedSigner(
         credential=identity.spec,
@@ -196,6 +210,8 @@ def build_isolated_signer(settings: Settings, identity: SigningIdentity | None =
 
 def build_rotating_signer(settings: Settings) -> RotatingSigner:
     """The service's signer: the active identity's worker pool, switched when `keys rotate` changes it."""
+    from signer.rotation import RotatingSigner
+
     return RotatingSigner(
         source=build_identity_source(settings),
         open_pool=lambda identity: build_isolated_signer(settings, identity),
@@ -221,6 +237,9 @@ class IdentityCheck:
 
 def check_identity(settings: Settings, identity: SigningIdentity) -> IdentityCheck:
     """Check `identity` fully, as a signing worker would start with it (KeyProblem / SigningError if not)."""
+    from keys.names import describe_certificate
+    from signer.engine import ContentSigner
+
     signing_key = load_identity(settings, identity)
     try:
         signer = ContentSigner(signing_key=signing_key, options=build_signer_options(settings))
@@ -272,11 +291,15 @@ def adopt_single_identity(settings: Settings) -> str | None:
 
 
 def build_verification(store: VerdictStore, *, trust_fingerprint: str) -> VerifyAndRecord:
+    from app.usecases.verification import VerifyAndRecord
+
     return VerifyAndRecord(store=store, trust_fingerprint=trust_fingerprint)
 
 
 def build_signing(store: SignatureRecords, *, trust_fingerprint: str, certificate_fingerprint: str) -> SignAndRecord:
     """`certificate_fingerprint`: the identity active at start-up, recorded when a result names none."""
+    from app.usecases.signing import SignAndRecord
+
     return SignAndRecord(
         store=store, trust_fingerprint=trust_fingerprint, certificate_fingerprint=lambda: certificate_fingerprint
     )
@@ -288,6 +311,7 @@ def build_job_runtime(settings: Settings, *, store, engines, objects=None) -> Jo
     `store` is an app.store.sql.SqlStore, `engines` an app.api.services.Engines (not imported here:
     that module builds on this one); `objects` defaults to the stores the settings describe.
     """
+    from app.jobs.tasks import JobRuntime
     from app.objects.factory import build_object_stores
 
     return JobRuntime(

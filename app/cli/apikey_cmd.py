@@ -19,6 +19,7 @@ from rich.text import Text
 
 from app.cli.render import make_console, safe_text
 from app.cli.store_access import fail, open_database
+from app.cli.tables import print_table
 from app.store.interface import DEFAULT_TENANT, ApiKey, Scope
 from app.store.sql import SqlStore
 from signer.manifest import DigitalSourceType
@@ -236,7 +237,7 @@ def list_keys(
             _when(key.created_at),
             Text(_when(key.revoked_at), style="red") if key.revoked_at else Text("active", style="green"),
         )
-    out.print(table)
+    print_table(out, table)
 
 
 @apikey_app.command("revoke")

@@ -25,6 +25,7 @@ from rich.text import Text
 from app.audit_keys import verification_audit_keys
 from app.cli.render import make_console, safe_text
 from app.cli.store_access import cli_settings, fail, open_database
+from app.cli.tables import print_table
 from app.errors import EXIT_INVALID, EXIT_OK
 from app.store.audit import ChainReport, SqlAuditLog
 from app.store.interface import DEFAULT_TENANT
@@ -213,4 +214,4 @@ def show(
             record.record_hash[:8],
             record.mac_key_id or Text("none", style="dim"),
         )
-    out.print(table)
+    print_table(out, table)

@@ -34,7 +34,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.table import Table
 from rich.text import Text
 
-from app.cli.render import label_style, make_console, safe_text, state_style
+from app.cli.render import clean_text, label_style, make_console, safe_text, state_style
+from app.cli.tables import PathText, print_table
 from app.cli.verify_output import csv_cell, json_text
 from app.errors import EXIT_INVALID, EXIT_OK, EXIT_USAGE_OR_IO, user_message
 from app.store.interface import DEFAULT_TENANT
@@ -295,15 +296,14 @@ def _print_table(console: Console, report: Any) -> None:
     else:
         common = ""
     table = Table("object", "status", "state", "label")
-    table.columns[0].overflow = "fold"
     for row in report.rows:
         table.add_row(
-            safe_text(row.source[len(common):], max_chars=300),
+            PathText(clean_text(row.source[len(common):], max_chars=300)),  # one line: both ends kept
             Text(row.status.value, style="red" if row.status.value == "failed" else ""),
             Text(row.state or "-", style=state_style(row.state) if row.state else "dim"),
             safe_text(row.label_text or (row.error_code or "-"), style=label_style(row.label_kind) if row.label_kind else "dim"),
         )
-    console.print(table)
+    print_table(console, table)
 
 
 def _error(console: Console, message: str) -> None:

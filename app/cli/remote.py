@@ -33,6 +33,8 @@ from types import TracebackType
 import httpx
 from pydantic import ValidationError
 
+# RemoteVerifyError: re-exported, the base of the client's errors.
+from app.cli.remote_errors import FileNotVerified, FileRejected, RemoteVerifyError, ServiceUnusable  # noqa: F401
 from app.codec import label_from_json, verdict_from_json
 from verifier.label_types import Label
 from verifier.verdict import Verdict
@@ -45,26 +47,6 @@ DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=300.0, write=300.0, pool=None
 _REASON_CHARS = 500  # a server's message is quoted, but a misbehaving one cannot flood the output
 _LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 _ATTEMPTS_AFTER_DISCONNECT = 2
-
-
-class RemoteVerifyError(Exception):
-    """Base of the client's errors; `message` is a sentence for the user."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-class ServiceUnusable(RemoteVerifyError):
-    """No file can be verified with this server URL and key: stop the batch."""
-
-
-class FileRejected(RemoteVerifyError):
-    """The server refused this file for what it is (size, media type, form)."""
-
-
-class FileNotVerified(RemoteVerifyError):
-    """The service failed on this file; it was not checked."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -17,15 +17,14 @@ from rich.text import Text
 
 from app.cli.render import clean_text, make_console
 from app.errors import EXIT_INVALID, EXIT_OK, EXIT_USAGE_OR_IO, exit_code_for, user_message
-from app.settings import Settings
 from keys.errors import KeyProblem
-from signer.engine import ContentSigner, SignResult
 from signer.errors import SigningError
 from signer.formats import SUPPORTED_FORMAT_NAMES, detect_format
 from signer.manifest import DigitalSourceType, GenerationRequest
 from verifier.verdict import VerdictState
 
 if TYPE_CHECKING:
+    from signer.engine import ContentSigner, SignResult
     from verifier.reader import Verifier
 
 SIDECAR_SUFFIX = ".c2pa"
@@ -45,7 +44,8 @@ class _UsageProblem(Exception):
 def sign(
     files: Annotated[
         list[Path],
-        typer.Argument(help="Media files to sign (" + ", ".join(SUPPORTED_FORMAT_NAMES) + ").", show_default=False),
+        typer.Argument(help="Media files to sign (" + ", ".join(SUPPORTED_FORMAT_NAMES) + ").", metavar="FILE",
+                       show_default=False),
     ],
     generator: Annotated[
         str,
@@ -164,7 +164,9 @@ def _prepare_output_folder(out: Path | None, *, sidecar: bool) -> Path | None:
 
 def _build_signer(thumbnails: bool | None) -> tuple[ContentSigner, Verifier]:
     """The signer, and the verifier every embedded output is checked with before it counts as signed."""
-    # Imported here: wiring pulls in the engine and the verifier, which `--help` does not need.
+    # Imported here: settings and wiring pull in pydantic-settings, the engine and the verifier,
+    # which `--help` does not need.
+    from app.settings import Settings
     from app.wiring import build_content_signer, build_trust_policy
     from verifier.reader import Verifier
 

@@ -23,6 +23,7 @@ from rich.text import Text
 
 from app.cli.apikey_cmd import fail, migrated_store
 from app.cli.render import make_console, safe_text
+from app.cli.tables import print_table
 from app.errors import user_message
 from app.jobs.tenant_secrets import tenant_webhook_secret
 from app.objects.access import LocationResolver, check_prefix_syntax
@@ -105,7 +106,7 @@ def list_tenants() -> None:
         active = sum(1 for key in keys if key.tenant == tenant.name and key.active)
         prefixes = Text("\n").join(safe_text(p) for p in tenant.object_prefixes) if tenant.object_prefixes else "-"
         table.add_row(tenant.name, str(active), prefixes)
-    make_console().print(table)
+    print_table(make_console(), table)
 
 
 @tenants_app.command("show")

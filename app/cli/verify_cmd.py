@@ -45,15 +45,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.text import Text
 
 from app.cli.paths import InputFile, InputItem, InputProblem, InputWalker
-from app.cli.remote import (
-    FileNotVerified,
-    FileRejected,
-    ServiceUnusable,
-    VerifyClient,
-    clean_api_key,
-    parse_server_url,
-    sends_key_in_clear,
-)
+from app.cli.remote_errors import FileNotVerified, FileRejected, ServiceUnusable
 from app.cli.render import make_console, safe_text
 from app.cli.verify_output import BatchSummary, OutputFormat, Record, open_writer, unverified_record, verdict_record
 from app.errors import EXIT_INVALID, EXIT_OK, EXIT_USAGE_OR_IO, exit_code_for, user_message
@@ -61,6 +53,7 @@ from verifier.errors import VerifierError
 from verifier.label import label_for
 
 if TYPE_CHECKING:
+    from app.cli.remote import VerifyClient
     from app.settings import Settings
     from verifier.isolation import IsolatedVerifier
 
@@ -190,6 +183,9 @@ def _start_verifying(
         if api_key is not None:
             raise typer.BadParameter("is for --server (or ORIGINMARK_SERVER_URL)", param_hint="'--api-key'")
         return _local(_build_verifier(settings, jobs))
+    # Imported here: httpx and the codec cost start-up time a local run does not need.
+    from app.cli.remote import VerifyClient, clean_api_key, parse_server_url, sends_key_in_clear
+
     try:
         url = parse_server_url(server_url)
     except ValueError as problem:

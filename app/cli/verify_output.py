@@ -25,7 +25,8 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
-from app.cli.render import label_style, make_console, safe_text, state_style
+from app.cli.render import clean_text, label_style, make_console, safe_text, state_style
+from app.cli.tables import PathText
 from verifier.label import label_for
 from verifier.label_types import Label, LabelKind
 from verifier.verdict import Verdict, VerdictState
@@ -245,6 +246,8 @@ class TableWriter:
 
     On a wide console (>= `WIDE_CONSOLE` columns) the reason is a column; on a narrower one it is a
     line under the row, and only for `invalid` and `error` (for the other states the label says it).
+    There, a path longer than its column is shortened in the middle (`app.cli.tables.PathText`): one
+    line per file, both ends of the path kept; the records (json, jsonl, csv) always carry it whole.
     """
 
     WIDE_CONSOLE = 140
@@ -259,12 +262,15 @@ class TableWriter:
     def _table(self, *, header: bool) -> Table:
         headers = self._COLUMNS + (("Reason",) if self._reason_column else ())
         width = max(self._console.width, 60)
-        state_width, label_width, trust_width = 8, 22, 12
-        flexible = max(width - (state_width + label_width + trust_width) - 2 * len(headers), 24)
+        # state: "invalid"/"trusted"; label: "Content Credentials ·" on a line; trust list: the header (the
+        # list names are shorter). Columns are 3 cells apart (padding, gap, padding).
+        state_width, label_width, trust_width = 7, 21, 10
+        flexible = max(width - (state_width + label_width + trust_width) - 3 * (len(headers) - 1), 24)
         if self._reason_column:
             path_width, issuer_width = flexible * 2 // 5, flexible // 5
         else:
-            path_width, issuer_width = flexible * 3 // 5, flexible * 2 // 5
+            issuer_width = max(flexible // 3, 12)  # wraps by words: "C2PA Test Signing Cert" on two lines
+            path_width = flexible - issuer_width
         widths = [path_width, state_width, label_width, issuer_width, trust_width]
         if self._reason_column:
             widths.append(flexible - path_width - issuer_width)
@@ -280,6 +286,13 @@ class TableWriter:
             table.add_column(title, width=column_width, overflow="fold")
         return table
 
+    def _path_cell(self, path: str) -> PathText | Text:
+        # Wide: the path column has room to wrap a long path over a few lines, kept whole. Narrower,
+        # wrapping would stack it in slivers: one line, shortened in the middle.
+        if self._reason_column:
+            return safe_text(path, max_chars=_CELL_CHARS)
+        return PathText(clean_text(path, max_chars=_CELL_CHARS))
+
     def start(self) -> None:
         self._console.print(self._table(header=True))
 
@@ -287,7 +300,7 @@ class TableWriter:
         label = record["label"]
         reason = record.get("reason") or CSV_LIST_SEPARATOR.join(record.get("failure_codes") or [])
         cells = [
-            safe_text(record["path"], max_chars=_CELL_CHARS),
+            self._path_cell(record["path"]),
             Text(record["state"], style=state_style(record["state"])),
             safe_text(label["text"], style=label_style(label["kind"]), max_chars=_CELL_CHARS),
             safe_text(label["issuer"], max_chars=_CELL_CHARS),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import hashlib
+import re
 import subprocess
 import sys
 import threading
@@ -445,6 +446,18 @@ def test_audit_show_lists_the_newest_records(store, database_url):
     assert result.exit_code == 0, result.output
     assert "post/4" in result.output and "post/3" in result.output and "post/2" not in result.output
     assert "\u202e" not in result.output  # hostile text is cleaned
+
+
+def test_audit_show_at_80_columns_is_one_block_per_record_with_whole_headings(store, database_url):
+    rows = _fill(store, 2)
+    result = _cli("show", "--database-url", database_url, env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    assert not [line for line in result.output.splitlines() if len(line.rstrip()) > 80]
+    headings = [line.split("  ")[0] for line in result.output.splitlines() if line.strip()]
+    assert headings.count("signed (UTC)") == 2 and headings.count("source type") == 2
+    assert re.search(rf"^# +{rows[0].id} *$", result.output, flags=re.MULTILINE)
+    assert re.search(rf"^record +{rows[1].record_hash[:8]} *$", result.output, flags=re.MULTILINE)
+    assert "post/1" in result.output
 
 
 def test_audit_commands_refuse_what_they_cannot_read_without_changing_it(tmp_path, database_url):
