@@ -10,6 +10,7 @@ import dataclasses
 import datetime
 import os
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,6 +26,7 @@ from keys.identities import (
     SigningIdentity,
 )
 from verifier.isolation import IsolatedVerifier, VerifyLimits
+from verifier.process_pool import Launched
 from verifier.remote_manifest import RemoteManifestPolicy
 from verifier.trust import TrustPolicy, default_trust_policy
 
@@ -86,13 +88,20 @@ def build_remote_manifest_policy(settings: Settings) -> RemoteManifestPolicy:
     return RemoteManifestPolicy.from_hosts(settings.remote_fetch_hosts.split(","))
 
 
-def build_verifier(settings: Settings, *, workers: int) -> IsolatedVerifier:
-    return IsolatedVerifier(
-        policy=build_trust_policy(settings),
-        limits=build_verify_limits(settings),
-        workers=workers,
-        remote_manifests=build_remote_manifest_policy(settings),
-    )
+def build_verifier(settings: Settings, *, workers: int, launched: Sequence[Launched] = ()) -> IsolatedVerifier:
+    """`launched`: worker processes started earlier (verifier.warm_start), adopted first."""
+    try:
+        return IsolatedVerifier(
+            policy=build_trust_policy(settings),
+            limits=build_verify_limits(settings),
+            workers=workers,
+            remote_manifests=build_remote_manifest_policy(settings),
+            launched=launched,
+        )
+    except BaseException:
+        for process in launched:  # a bad setting stopped us before the pool adopted them
+            process.discard()
+        raise
 
 
 def build_signer_options(settings: Settings) -> SignerOptions:

@@ -34,6 +34,7 @@ import dataclasses
 import math
 import os
 import pickle
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
 from multiprocessing.connection import Connection
@@ -41,6 +42,7 @@ from pathlib import Path
 
 from verifier.errors import VerifierClosedError, VerifierUnavailableError
 from verifier.process_pool import (
+    Launched,
     Lease,
     Outcome,
     Worker,
@@ -266,8 +268,14 @@ _KIND = WorkerKind(
 class _Worker(Worker):
     """One verifier worker; ready once it has built its verifier with this server's verdict layout."""
 
-    def __init__(self, policy: TrustPolicy, limits: VerifyLimits, remote_manifests: RemoteManifestPolicy) -> None:
-        super().__init__(_KIND, (policy, limits, os.getpid(), remote_manifests))
+    def __init__(
+        self,
+        policy: TrustPolicy,
+        limits: VerifyLimits,
+        remote_manifests: RemoteManifestPolicy,
+        launched: Launched | None = None,
+    ) -> None:
+        super().__init__(_KIND, (policy, limits, os.getpid(), remote_manifests), launched=launched)
 
     def wait_ready(self, timeout: float) -> None:
         kind, detail = self._startup_reply(timeout, _load_startup_reply)
@@ -291,18 +299,24 @@ class IsolatedVerifier:
         limits: VerifyLimits,
         workers: int,
         remote_manifests: RemoteManifestPolicy = NO_REMOTE_FETCH,
+        launched: Sequence[Launched] = (),
     ) -> None:
-        """`remote_manifests`: hosts whose remote manifests the workers may fetch (default: none)."""
+        """`remote_manifests`: hosts whose remote manifests the workers may fetch (default: none).
+        `launched`: processes started earlier by verifier.warm_start, adopted as the first workers."""
         if workers < 1:
             raise ValueError(f"workers must be at least 1, got {workers}")
         self._limits = limits
         self._engine_version = engine_version()
-        self._pool = WorkerPool(
-            _KIND,
-            partial(_Worker, policy, limits, remote_manifests),
-            size=workers,
-            job_timeout_seconds=limits.timeout_seconds,
-        )
+        waiting = list(launched)
+
+        def make_worker() -> _Worker:  # on the pool's spawner thread, one at a time
+            return _Worker(policy, limits, remote_manifests, waiting.pop(0) if waiting else None)
+
+        try:
+            self._pool = WorkerPool(_KIND, make_worker, size=workers, job_timeout_seconds=limits.timeout_seconds)
+        finally:
+            for unused in waiting:  # more launched than workers, or the pool failed to start
+                unused.discard()
 
     def __enter__(self) -> IsolatedVerifier:
         return self

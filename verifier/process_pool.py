@@ -195,29 +195,66 @@ def _bootstrap(entry_module: str, fd: int) -> str:
     return f"import sys; sys.path[:] = {sys.path!r}; from {entry_module} import _worker_entry; _worker_entry({fd})"
 
 
+@dataclass(frozen=True, slots=True)
+class Launched:
+    """A worker process started before its setup is known (`launch`): it imports its module (the
+    engine, the slow part of a start) while the owner is still loading its own configuration."""
+
+    entry_module: str
+    process: subprocess.Popen[bytes]
+    connection: Connection
+
+    def discard(self) -> None:
+        """Never adopted: close its socket (it reads EOF and exits) and reap it."""
+        self.connection.close()
+        try:
+            self.process.wait(STOP_GRACE_SECONDS)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def launch(entry_module: str, environment: Mapping[str, str] | None = None) -> Launched:
+    """Start a `python -I` worker of `entry_module` that waits for its setup (`environment`: its
+    whole environment; None inherits this one's)."""
+    ours, theirs = socket.socketpair()
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-I", "-c", _bootstrap(entry_module, theirs.fileno())],
+            pass_fds=(theirs.fileno(),),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,  # a native abort prints there; the owner reports it instead
+            close_fds=True,
+            env=None if environment is None else dict(environment),
+        )
+    finally:
+        theirs.close()
+    return Launched(entry_module=entry_module, process=process, connection=Connection(ours.detach()))
+
+
 class Worker:
     """One worker process and the owner's end of its socket.
 
     A subclass implements `wait_ready` (reading the start-up reply with `_startup_reply`).
     """
 
-    def __init__(self, kind: WorkerKind, setup: object, environment: Mapping[str, str] | None = None) -> None:
-        """Start a `python -I` worker (`environment`: its whole environment; None inherits this one's)."""
+    def __init__(
+        self,
+        kind: WorkerKind,
+        setup: object,
+        environment: Mapping[str, str] | None = None,
+        *,
+        launched: Launched | None = None,
+    ) -> None:
+        """Start a worker (`environment` as in `launch`), or adopt one `launched` earlier, and send it its setup."""
         self.kind = kind
-        ours, theirs = socket.socketpair()
-        try:
-            self.process = subprocess.Popen(
-                [sys.executable, "-I", "-c", _bootstrap(kind.entry_module, theirs.fileno())],
-                pass_fds=(theirs.fileno(),),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,  # a native abort prints there; the owner reports it instead
-                close_fds=True,
-                env=None if environment is None else dict(environment),
-            )
-        finally:
-            theirs.close()
-        self.connection = Connection(ours.detach())
+        if launched is None:
+            launched = launch(kind.entry_module, environment)
+        elif launched.entry_module != kind.entry_module:
+            raise ValueError(f"a {launched.entry_module} process cannot be a {kind.name}")
+        self.process = launched.process
+        self.connection = launched.connection
         # One poll object per worker: Connection.poll() builds a selector on every call.
         self._poller = select.poll()
         self._poller.register(self.connection.fileno(), select.POLLIN)

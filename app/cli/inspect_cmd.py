@@ -57,10 +57,18 @@ def _unreadable_reason(file: Path) -> str | None:
 def _verify(file: Path) -> Verdict:
     # Imported here: building the verifier loads the engine and the trust lists,
     # which `originmark --help` should not pay for.
-    from app.settings import Settings
-    from app.wiring import build_verifier
+    from verifier.warm_start import launch_verifier_workers
 
-    verifier = build_verifier(Settings(), workers=1)
+    launched = launch_verifier_workers(1)  # imports the engine while this process reads its settings
+    try:
+        from app.settings import Settings
+        from app.wiring import build_verifier
+
+        settings = Settings()
+    except BaseException:
+        launched[0].discard()
+        raise
+    verifier = build_verifier(settings, workers=1, launched=launched)
     try:
         return verifier.verify_file(file)
     finally:

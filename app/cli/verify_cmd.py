@@ -56,6 +56,7 @@ if TYPE_CHECKING:
     from app.cli.remote import VerifyClient
     from app.settings import Settings
     from verifier.isolation import IsolatedVerifier
+    from verifier.process_pool import Launched
 
 MAX_JOBS = 64  # each job is a verifier worker process with its own memory bound
 _WINDOW_PER_JOB = 8  # files in flight per job: enough to hide one slow file, small enough to stream
@@ -174,15 +175,27 @@ def _start_verifying(
     *, server: str | None, api_key: str | None, jobs: int, err_console: Console
 ) -> ContextManager[VerifyOne]:
     """What verifies one file: the local verifier pool, or a checked client of `--server`."""
-    # Imported here: settings and wiring pull in the engine, which `--help` and usage errors do not need.
-    from app.settings import Settings
+    # Without --server the workers are most likely local: started now, they import the engine while
+    # this process reads its settings (verifier/warm_start.py); discarded if the settings name a server.
+    from verifier.warm_start import launch_verifier_workers
 
-    settings = Settings()
-    server_url = server if server is not None else settings.server_url
-    if not server_url:
-        if api_key is not None:
-            raise typer.BadParameter("is for --server (or ORIGINMARK_SERVER_URL)", param_hint="'--api-key'")
-        return _local(_build_verifier(settings, jobs))
+    launched = launch_verifier_workers(jobs) if server is None else []
+    try:
+        # Imported here: settings and wiring pull in the engine, which `--help` and usage errors do not need.
+        from app.settings import Settings
+
+        settings = Settings()
+        server_url = server if server is not None else settings.server_url
+        if not server_url:
+            if api_key is not None:
+                raise typer.BadParameter("is for --server (or ORIGINMARK_SERVER_URL)", param_hint="'--api-key'")
+            return _local(_build_verifier(settings, jobs, launched))
+    except BaseException:
+        for process in launched:
+            process.discard()
+        raise
+    for process in launched:
+        process.discard()
     # Imported here: httpx and the codec cost start-up time a local run does not need.
     from app.cli.remote import VerifyClient, clean_api_key, parse_server_url, sends_key_in_clear
 
@@ -210,10 +223,10 @@ def _start_verifying(
     return _remote(client)
 
 
-def _build_verifier(settings: Settings, jobs: int) -> IsolatedVerifier:
+def _build_verifier(settings: Settings, jobs: int, launched: list[Launched]) -> IsolatedVerifier:
     from app.wiring import build_verifier
 
-    return build_verifier(settings, workers=jobs)
+    return build_verifier(settings, workers=jobs, launched=launched)
 
 
 @contextmanager
