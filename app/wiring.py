@@ -12,6 +12,11 @@ import os
 import shutil
 from pathlib import Path
 
+from app.jobs.tasks import JobRuntime
+from app.settings import Settings
+from app.store.interface import SignatureRecords, VerdictStore
+from app.usecases.signing import SignAndRecord
+from app.usecases.verification import VerifyAndRecord
 from keys.backends.spec import KeySpec, KmsKeySpec, PemKeySpec, Pkcs11KeySpec
 from keys.credential import load_credential
 from keys.identities import (
@@ -32,12 +37,6 @@ from signer.rotation import RotatingSigner
 from verifier.isolation import IsolatedVerifier, VerifyLimits
 from verifier.remote_manifest import RemoteManifestPolicy
 from verifier.trust import TrustPolicy, default_trust_policy
-
-from app.jobs.tasks import JobRuntime
-from app.settings import Settings
-from app.store.interface import SignatureRecords, VerdictStore
-from app.usecases.signing import SignAndRecord
-from app.usecases.verification import VerifyAndRecord
 
 # A signing worker reads the PKCS#11 PIN from this variable of its own environment (the name of
 # the setting it came from): signer/isolation.py puts it there when it starts the worker.
@@ -282,7 +281,7 @@ def build_signing(store: SignatureRecords, *, trust_fingerprint: str, certificat
     )
 
 
-def build_job_runtime(settings: Settings, *, store, engines, objects=None) -> JobRuntime:  # noqa: ANN001
+def build_job_runtime(settings: Settings, *, store, engines, objects=None) -> JobRuntime:
     """What a job worker runs with: the API's store, engines and use cases, and the object stores.
 
     `store` is an app.store.sql.SqlStore, `engines` an app.api.services.Engines (not imported here:

@@ -64,9 +64,9 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from http_harness import PROJECT, ServerConfig, ServerUnderTest, print_table, split_cpus  # noqa: E402
-from http_loadgen import LoadSpec, MeasuredLoad, choose_engine, run_in_process  # noqa: E402
-from pg_schema import PostgresSchema  # noqa: E402
+from http_harness import PROJECT, ServerConfig, ServerUnderTest, print_table, split_cpus
+from http_loadgen import LoadSpec, MeasuredLoad, choose_engine, run_in_process
+from pg_schema import PostgresSchema
 
 if TYPE_CHECKING:
     from verifier.label_types import Label

@@ -35,9 +35,9 @@ from app.api.services import (
     build_engines,
     ensure_signing_credentials,
 )
-from app.wiring import build_signing, build_verification
 from app.settings import Settings
 from app.web import STATIC_DIR, web_router
+from app.wiring import build_signing, build_verification
 from signer.manifest import originmark_version
 
 log = logging.getLogger("originmark.api")

@@ -61,7 +61,7 @@ class EmbeddedJobs:
             try:
                 task(self._runtime, job_id, previous_attempts=attempt)
                 return
-            except Exception:  # recorded on the job's row by the task; retried below
+            except Exception:  # noqa: BLE001 - recorded on the job's row by the task; retried below
                 if attempt + 1 >= settings.jobs_max_attempts:
                     return
                 time.sleep(settings.jobs_retry_wait_seconds * (attempt + 1))

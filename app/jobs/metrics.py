@@ -137,7 +137,7 @@ class QueueDepthCollector(Collector):
         with self._lock:
             try:
                 depths = list(self._read_depths())
-            except Exception as error:  # the database is away or slow: no depth this time, never a failed scrape
+            except Exception as error:  # noqa: BLE001 - the database is away or slow: no depth this time, never a failed scrape
                 log.warning("reading the queue depth failed", extra={"fields": {"error": type(error).__name__}})
                 up.add_metric([], 0)
                 return [up]

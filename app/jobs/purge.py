@@ -22,11 +22,10 @@ import datetime
 import logging
 from dataclasses import dataclass
 
-import sqlalchemy as sa
-from sqlalchemy import Engine
-
 import procrastinate
+import sqlalchemy as sa
 from procrastinate import manager
+from sqlalchemy import Engine
 
 from app.jobs.queue import QUEUE
 from app.jobs.records import JobStatus

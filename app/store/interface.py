@@ -7,9 +7,9 @@ conformance tests in tests/store run the same checks against both.
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from collections.abc import Callable
 from typing import Protocol, Sequence
 
 from sqlalchemy import Connection

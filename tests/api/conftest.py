@@ -29,6 +29,7 @@ from .helpers import (
     serve_in_thread,
 )
 
+
 @pytest.fixture(scope="session")
 def base_settings(dev_credentials, tmp_path_factory) -> Settings:
     spool = tmp_path_factory.mktemp("spool")

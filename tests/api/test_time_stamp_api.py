@@ -6,8 +6,7 @@ ORIGINMARK_TIME_STAMP_URL at the local TSA, its root as ORIGINMARK_TSA_TRUST_ANC
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import httpx
 import pytest

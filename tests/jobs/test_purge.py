@@ -18,7 +18,6 @@ import sqlalchemy as sa
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
-from app.wiring import build_job_runtime
 from app.cli import cli
 from app.jobs.purge import PURGE_TASK, purge_job_records, register_periodic_purge
 from app.jobs.queue import libpq_conninfo
@@ -29,6 +28,7 @@ from app.objects.factory import build_object_stores
 from app.settings import Settings
 from app.store.migrate import upgrade_database
 from app.store.sql import open_store
+from app.wiring import build_job_runtime
 from tests.support import libpq_url
 
 # Not a queue the workers take jobs from (nor check for stalled ones): what is inserted here stays

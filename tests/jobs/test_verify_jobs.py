@@ -12,8 +12,8 @@ import sqlalchemy as sa
 
 from app.jobs.schema import jobs as jobs_table
 from app.objects.location import ObjectLocation, Scheme
-from tests.jobs.conftest import grant_object_prefixes
 from tests.api.helpers import jpeg_bytes
+from tests.jobs.conftest import grant_object_prefixes
 from tests.support import libpq_url
 
 

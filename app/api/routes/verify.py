@@ -24,8 +24,8 @@ from app.api.errors import unsupported_media
 from app.api.identifiers import MEDIA_ID_PATTERN, optional_media_id
 from app.api.uploads import FormSpec, UploadSpool, receive_form
 from app.api.wire import JSON_MEDIA_TYPE, VerifyResponse, error_responses, verify_body
-from signer.formats import SUPPORTED_FORMAT_NAMES
 from app.usecases.verification import VerifyRequest
+from signer.formats import SUPPORTED_FORMAT_NAMES
 from verifier.media_type import sniff_media_type
 
 router = APIRouter(tags=["verify"])
