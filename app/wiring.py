@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import logging
 import os
 import shutil
 from pathlib import Path
 
-from app.jobs.tasks import JobRuntime
+from app.api.ratelimit import RateLimiter, TokenBucketLimiter
+from app.jobs.runtime import JobRuntime
 from app.settings import Settings
 from app.store.interface import SignatureRecords, VerdictStore
 from app.usecases.signing import SignAndRecord
@@ -41,6 +43,8 @@ from verifier.trust import TrustPolicy, default_trust_policy
 # A signing worker reads the PKCS#11 PIN from this variable of its own environment (the name of
 # the setting it came from): signer/isolation.py puts it there when it starts the worker.
 PKCS11_PIN_VARIABLE = "ORIGINMARK_PKCS11_PIN"
+
+log = logging.getLogger("originmark.api")
 
 # The name of the one identity of the single chain.pem/key.pem (or explicit settings) layout.
 DEFAULT_IDENTITY = "default"
@@ -267,6 +271,24 @@ def adopt_single_identity(settings: Settings) -> str | None:
     return DEFAULT_IDENTITY
 
 
+# --- the service's limits ---
+
+
+def build_sign_limiter(settings: Settings) -> RateLimiter:
+    """The sign limiter the settings ask for: shared in Redis if a URL is set, else in-process."""
+    rate, burst = settings.sign_rate_per_second, settings.sign_rate_burst
+    if settings.rate_limit_redis_url is None or rate == 0:  # unlimited needs no shared store
+        return TokenBucketLimiter(rate_per_second=rate, burst=burst)
+    # Imported only when configured: the embedded default needs no Redis client at all.
+    from app.api.ratelimit_redis import RedisTokenBucketLimiter
+
+    limiter = RedisTokenBucketLimiter(
+        url=settings.rate_limit_redis_url.get_secret_value(), rate_per_second=rate, burst=burst
+    )
+    log.info("sign rate limit shared through %s", limiter.description)  # no credentials in it
+    return limiter
+
+
 # --- use cases and job runtimes ---
 
 
@@ -284,7 +306,7 @@ def build_signing(store: SignatureRecords, *, trust_fingerprint: str, certificat
 def build_job_runtime(settings: Settings, *, store, engines, objects=None) -> JobRuntime:
     """What a job worker runs with: the API's store, engines and use cases, and the object stores.
 
-    `store` is an app.store.sql.SqlStore, `engines` an app.api.services.Engines (not imported here:
+    `store` is an app.store.sql.SqlStore, `engines` an app.engines.Engines (not imported here:
     that module builds on this one); `objects` defaults to the stores the settings describe.
     """
     from app.objects.factory import build_object_stores

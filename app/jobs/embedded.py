@@ -21,8 +21,9 @@ from concurrent.futures import ThreadPoolExecutor
 import sqlalchemy as sa
 
 from app.jobs.records import JobKind, JobStatus
+from app.jobs.runtime import JobRuntime
 from app.jobs.schema import jobs
-from app.jobs.tasks import JobRuntime, run_sign_job, run_verify_job
+from app.jobs.tasks import run_sign_job, run_verify_job
 from app.jobs.webhooks import EmbeddedDeliveries
 
 log = logging.getLogger("originmark.jobs")

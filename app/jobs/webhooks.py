@@ -104,7 +104,7 @@ _made_final = threading.local()
 def on_job_final(connection: Connection, job_id: str) -> None:
     """records.FinalHook: in the transaction that makes `job_id` (which has a webhook) final."""
     if connection.dialect.name == "postgresql":
-        from app.jobs.queue import defer_webhook
+        from app.jobs.deferral import defer_webhook
 
         defer_webhook(connection, job_id=job_id, delivery_id=uuid.uuid4().hex)
     else:

@@ -232,3 +232,9 @@ class SignatureRecords(Protocol):
         `/v1/sign` uses this so a signature is never issued without its audit entry, nor its entry
         recorded without the verdict a feed will read.
         """
+
+
+class ServiceStore(VerdictStore, TenantStore, ApiKeyStore, AuditLog, SignatureRecords, Protocol):
+    """The one store the service and its job workers use (app.store.sql.SqlStore provides all of it)."""
+
+    def close(self) -> None: ...

@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from app.api.main import create_app
-from app.api.services import Engines, signing_certificate_fingerprint, trust_fingerprint
+from app.engines import Engines, signing_certificate_fingerprint, trust_fingerprint
 from app.wiring import build_signer_options, build_trust_policy
 from signer.isolation import IsolatedSigner, SignLimits
 from tests.verifier.hostile_assets import (

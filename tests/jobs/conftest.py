@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from app.api.main import create_app
-from app.api.services import Engines, build_engines
+from app.engines import Engines, build_engines
 from app.jobs.worker import run_worker
 from app.objects.factory import build_object_stores
 from app.settings import Settings

@@ -21,8 +21,8 @@ from typer.testing import CliRunner
 from app.cli import cli
 from app.jobs.purge import PURGE_TASK, purge_job_records, register_periodic_purge
 from app.jobs.queue import libpq_conninfo
+from app.jobs.runtime import JobRuntime
 from app.jobs.schema import batch_jobs, batches, jobs
-from app.jobs.tasks import JobRuntime
 from app.jobs.worker import run_worker
 from app.objects.factory import build_object_stores
 from app.settings import Settings

@@ -34,8 +34,9 @@ from app.api.services import Services
 from app.api.uploads import ReceivedFile, UploadSpool, safe_filename
 from app.api.wire import error_responses, verify_body
 from app.jobs import records, staging
+from app.jobs.deferral import SIGN_TASK, VERIFY_TASK, defer_task
 from app.jobs.presentation import JobPresenter
-from app.jobs.queue import SIGN_TASK, VERIFY_TASK, build_queue_app, defer_task, is_queue_database
+from app.jobs.queue import build_queue_app, is_queue_database
 from app.jobs.records import JobKind, JobRecord
 from app.jobs.webhook_targets import MAX_URL_LENGTH, WebhookAllowlist, WebhookUrlRefused
 from app.objects.factory import own_objects_location
