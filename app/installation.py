@@ -100,7 +100,7 @@ def _trust_lists(settings: Settings) -> tuple[tuple[TrustListInUse, ...], str | 
 
     try:
         policy = build_trust_policy(settings)
-    except Exception as error:  # an unreadable anchors file, a bad PEM: info still shows the rest
+    except Exception as error:  # noqa: BLE001 - an unreadable anchors file, a bad PEM: info still shows the rest
         return (), user_message(error)
     # The operator's own lists are named by their file: where to look is what a person needs.
     files = {"local": settings.local_anchor_path, "local-tsa": settings.tsa_trust_anchors}

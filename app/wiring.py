@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import logging
 import os
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from app.settings import Settings
 from keys.backends.spec import KeySpec, KmsKeySpec, PemKeySpec, Pkcs11KeySpec
 from keys.identities import (
     CA_FILENAME,
@@ -30,24 +32,24 @@ from verifier.process_pool import Launched
 from verifier.remote_manifest import RemoteManifestPolicy
 from verifier.trust import TrustPolicy, default_trust_policy
 
-from app.settings import Settings
-
 # Imported where used: keys and signer (cryptography, Pillow, the signing engine) are not needed to
 # verify, nor the use cases and job runtime (the database and jobs stack) by the CLI (issue 13).
 if TYPE_CHECKING:
+    from app.api.ratelimit import RateLimiter
+    from app.jobs.runtime import JobRuntime
+    from app.store.interface import SignatureRecords, VerdictStore
+    from app.usecases.signing import SignAndRecord
+    from app.usecases.verification import VerifyAndRecord
     from keys.signing_key import SigningKey
     from signer.engine import ContentSigner, SignerOptions
     from signer.isolation import IsolatedSigner, SignLimits
     from signer.rotation import RotatingSigner
 
-    from app.jobs.tasks import JobRuntime
-    from app.store.interface import SignatureRecords, VerdictStore
-    from app.usecases.signing import SignAndRecord
-    from app.usecases.verification import VerifyAndRecord
-
 # A signing worker reads the PKCS#11 PIN from this variable of its own environment (the name of
 # the setting it came from): signer/isolation.py puts it there when it starts the worker.
 PKCS11_PIN_VARIABLE = "ORIGINMARK_PKCS11_PIN"
+
+log = logging.getLogger("originmark.api")
 
 # The name of the one identity of the single chain.pem/key.pem (or explicit settings) layout.
 DEFAULT_IDENTITY = "default"
@@ -296,6 +298,26 @@ def adopt_single_identity(settings: Settings) -> str | None:
     return DEFAULT_IDENTITY
 
 
+# --- the service's limits ---
+
+
+def build_sign_limiter(settings: Settings) -> RateLimiter:
+    """The sign limiter the settings ask for: shared in Redis if a URL is set, else in-process."""
+    from app.api.ratelimit import TokenBucketLimiter
+
+    rate, burst = settings.sign_rate_per_second, settings.sign_rate_burst
+    if settings.rate_limit_redis_url is None or rate == 0:  # unlimited needs no shared store
+        return TokenBucketLimiter(rate_per_second=rate, burst=burst)
+    # Imported only when configured: the embedded default needs no Redis client at all.
+    from app.api.ratelimit_redis import RedisTokenBucketLimiter
+
+    limiter = RedisTokenBucketLimiter(
+        url=settings.rate_limit_redis_url.get_secret_value(), rate_per_second=rate, burst=burst
+    )
+    log.info("sign rate limit shared through %s", limiter.description)  # no credentials in it
+    return limiter
+
+
 # --- use cases and job runtimes ---
 
 
@@ -314,13 +336,13 @@ def build_signing(store: SignatureRecords, *, trust_fingerprint: str, certificat
     )
 
 
-def build_job_runtime(settings: Settings, *, store, engines, objects=None) -> JobRuntime:  # noqa: ANN001
+def build_job_runtime(settings: Settings, *, store, engines, objects=None) -> JobRuntime:
     """What a job worker runs with: the API's store, engines and use cases, and the object stores.
 
-    `store` is an app.store.sql.SqlStore, `engines` an app.api.services.Engines (not imported here:
+    `store` is an app.store.sql.SqlStore, `engines` an app.engines.Engines (not imported here:
     that module builds on this one); `objects` defaults to the stores the settings describe.
     """
-    from app.jobs.tasks import JobRuntime
+    from app.jobs.runtime import JobRuntime
     from app.objects.factory import build_object_stores
 
     return JobRuntime(

@@ -64,9 +64,9 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from http_harness import PROJECT, ServerConfig, ServerUnderTest, print_table, split_cpus  # noqa: E402
-from http_loadgen import LoadSpec, MeasuredLoad, choose_engine, run_in_process  # noqa: E402
-from pg_schema import PostgresSchema  # noqa: E402
+from http_harness import PROJECT, ServerConfig, ServerUnderTest, print_table, split_cpus
+from http_loadgen import LoadSpec, MeasuredLoad, choose_engine, run_in_process
+from pg_schema import PostgresSchema
 
 if TYPE_CHECKING:
     from verifier.label_types import Label
@@ -93,7 +93,7 @@ def real_verdict(scratch: Path) -> SeedVerdict:
     """A verdict as the service stores it: a JPEG signed by originmark, verified trusted."""
     from PIL import Image
 
-    from app.api.services import trust_fingerprint
+    from app.engines import trust_fingerprint
     from keys.devca import create_development_credentials
     from keys.loader import load_signing_key
     from signer.engine import ContentSigner, SignerOptions

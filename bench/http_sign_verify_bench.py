@@ -68,8 +68,8 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from http_harness import PROJECT, ServerConfig, ServerUnderTest, print_table, split_cpus  # noqa: E402
-from http_loadgen import LoadSpec, MeasuredLoad, choose_engine, run_in_process  # noqa: E402
+from http_harness import PROJECT, ServerConfig, ServerUnderTest, print_table, split_cpus
+from http_loadgen import LoadSpec, MeasuredLoad, choose_engine, run_in_process
 
 TARGET_RATIO = 0.85
 GENERATOR = "Bench Diffusion"
@@ -259,12 +259,12 @@ def multipart(fields: dict[str, str], files: dict[str, tuple[str, bytes, str]]) 
 
 def prepare(workdir: Path, size: int) -> tuple[str, str]:
     """Keys, database, an API key with sign + verify scopes, the input JPEG; returns (db url, token)."""
-    from keys.devca import create_development_credentials
     from sign_bench import make_photo_like_jpeg
 
     from app.store.interface import Scope
     from app.store.migrate import upgrade_database
     from app.store.sql import open_store
+    from keys.devca import create_development_credentials
 
     create_development_credentials(workdir / "keys")
     database_url = f"sqlite:///{workdir / 'originmark.db'}"

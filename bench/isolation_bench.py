@@ -38,19 +38,19 @@ from pathlib import Path
 import c2pa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from sign_bench import make_photo_like_jpeg, percentile  # noqa: E402
+from sign_bench import make_photo_like_jpeg, percentile
 
-from keys.devca import create_development_credentials  # noqa: E402
-from keys.loader import load_signing_key  # noqa: E402
-from signer.engine import ContentSigner, SignerOptions  # noqa: E402
-from signer.engine_settings import signing_settings  # noqa: E402
-from signer.isolation import IsolatedSigner, SignLimits  # noqa: E402
-from signer.manifest import GenerationRequest, build_manifest_definition, originmark_version  # noqa: E402
-from signer.self_check import chain_anchor_pem  # noqa: E402
-from verifier.isolation import IsolatedVerifier, VerifyLimits  # noqa: E402
-from verifier.reader import Verifier  # noqa: E402
-from verifier.trust import default_trust_policy  # noqa: E402
-from verifier.verdict import VerdictState  # noqa: E402
+from keys.devca import create_development_credentials
+from keys.loader import load_signing_key
+from signer.engine import ContentSigner, SignerOptions
+from signer.engine_settings import signing_settings
+from signer.isolation import IsolatedSigner, SignLimits
+from signer.manifest import GenerationRequest, build_manifest_definition, originmark_version
+from signer.self_check import chain_anchor_pem
+from verifier.isolation import IsolatedVerifier, VerifyLimits
+from verifier.reader import Verifier
+from verifier.trust import default_trust_policy
+from verifier.verdict import VerdictState
 
 MB = 1024 * 1024
 
@@ -69,7 +69,7 @@ def run_interleaved(
     """Wall ms per call for each side, and CPU ms per call (the isolated side's worker included)."""
     timings: dict[str, list[float]] = {name: [] for name in sides}
     cpu: dict[str, float] = {name: 0.0 for name in sides}
-    for name, call in sides.items():
+    for call in sides.values():
         call(-1)  # warm-up
     for round_number in range(rounds):
         for name, call in sides.items():

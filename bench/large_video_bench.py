@@ -137,7 +137,7 @@ def vm_hwm_mb(pid: int | str = "self") -> float:
     raise RuntimeError(f"no VmHWM for {pid}")
 
 
-def s3_store(state: dict):  # noqa: ANN201
+def s3_store(state: dict):
     from app.objects.s3 import S3ObjectStore, S3Options
 
     return S3ObjectStore(
@@ -147,7 +147,7 @@ def s3_store(state: dict):  # noqa: ANN201
     )
 
 
-def setting_default(name: str):  # noqa: ANN201
+def setting_default(name: str):
     from app.settings import Settings
 
     return Settings.model_fields[name].default
@@ -429,13 +429,13 @@ def main() -> int:
     return 0
 
 
-def store_location(uri: str):  # noqa: ANN201
+def store_location(uri: str):
     from app.objects.location import parse_object_uri
 
     return parse_object_uri(uri)
 
 
-def report(args, input_bytes: int, state: dict, results: dict, default_threshold: int) -> None:  # noqa: ANN001
+def report(args, input_bytes: int, state: dict, results: dict, default_threshold: int) -> None:
     import c2pa
 
     def mb(value: float | None) -> str:

@@ -148,7 +148,7 @@ def postgres_pids() -> list[int]:
     return found
 
 
-def run_once(args, env_base: dict, s3, bucket: str, signed: list[bytes], workers: int, *,  # noqa: ANN001
+def run_once(args, env_base: dict, s3, bucket: str, signed: list[bytes], workers: int, *,
              kind: str, moto_pid: int) -> dict:
     import sqlalchemy as sa
 
@@ -193,7 +193,7 @@ def run_once(args, env_base: dict, s3, bucket: str, signed: list[bytes], workers
                     cpu_at_first_start = tree_cpu_seconds(tree)  # start-up done: the jobs' CPU from here
                     others_at_first_start = tree_cpu_seconds([moto_pid]), tree_cpu_seconds(postgres_pids())
                     self_at_first_start = time.process_time()
-                    busy_first, total_first, first_seen = *machine_cpu_seconds(), time.perf_counter()
+                    busy_first, _total_first, first_seen = *machine_cpu_seconds(), time.perf_counter()
                 if counts.get("succeeded", 0) + counts.get("failed", 0) >= queued:
                     break
                 if any(p.poll() is not None for p in processes):
@@ -248,7 +248,7 @@ def run_once(args, env_base: dict, s3, bucket: str, signed: list[bytes], workers
     }
 
 
-def _has_table(connection, name: str) -> bool:  # noqa: ANN001
+def _has_table(connection, name: str) -> bool:
     import sqlalchemy as sa
 
     return name in sa.inspect(connection).get_table_names()
@@ -298,7 +298,7 @@ def main() -> int:
         if args.video_mb > 0:
             from bench.large_video_bench import make_large_mp4
 
-            for index in range(args.video_jobs):  # make_large_mp4 fills with random bytes: distinct files
+            for _ in range(args.video_jobs):  # make_large_mp4 fills with random bytes: distinct files
                 make_large_mp4(work / "video.mp4", int(args.video_mb * 1024 * 1024))
                 signer.sign_file(source=work / "video.mp4", destination=work / "video-signed.mp4", request=request)
                 videos.append((work / "video-signed.mp4").read_bytes())

@@ -28,8 +28,8 @@ This script imports c2pa directly: the raw engine is the reference, not product 
 from __future__ import annotations
 
 import argparse
-import json
 import importlib.metadata
+import json
 import os
 import subprocess
 import sys
@@ -86,7 +86,7 @@ def raw_engine_two_processes(files: list[Path], rounds: int, settings: dict) -> 
         subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         for _ in halves
     ]
-    for process, half in zip(processes, halves):
+    for process, half in zip(processes, halves, strict=True):
         process.stdin.write(json.dumps([settings, [str(path) for path in half], rounds]))
         process.stdin.close()
     for process in processes:

@@ -194,3 +194,8 @@ def _key_fix_for(data: bytes, path: Path) -> str:
             f"`openssl pkcs12 -in {_quoted(path)} -nocerts -noenc -out key.pem` for a PKCS#12 (.p12/.pfx) bundle"
         )
     return "use a PEM private key file (-----BEGIN PRIVATE KEY-----), " + _INIT_HINT
+
+
+def open_pem_key(key_path: Path) -> LocalKeyHandle:
+    """The PEM backend's `open_key`: the key file read into this process (PemKeySpec.open_key)."""
+    return LocalKeyHandle(read_private_key(Path(key_path)), description=f"the key file {key_path}")

@@ -15,8 +15,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from keys.algorithms import SigningAlgorithm, SupportedPrivateKey
+from keys.backends.handle import KeyHandle
 from keys.backends.local import LocalKeyHandle
-from keys.backends.spec import KeyHandle
 
 
 class SigningKey:

@@ -76,6 +76,8 @@ if [[ "$keys" == new ]]; then
  !!! For trying originmark out ONLY: other verifiers show what they sign as "unrecognized"
  !!! and the private key sits unprotected on this disk. For production set
  !!! ORIGINMARK_SIGNING_CHAIN and ORIGINMARK_SIGNING_KEY (check them: originmark keys check).
+ !!! An audit key (it authenticates the signature log) is created there too, unless
+ !!! ORIGINMARK_AUDIT_KEY_FILE is set: keep a copy of it off this host.
 WARNING
 fi
 cat <<USAGE

@@ -55,7 +55,7 @@ def picture(size: tuple[int, int], top: tuple[int, int, int], bottom: tuple[int,
     draw = ImageDraw.Draw(image)
     for y in range(height):
         t = y / (height - 1)
-        draw.line([(0, y), (width, y)], fill=tuple(round(a + (b - a) * t) for a, b in zip(top, bottom)))
+        draw.line([(0, y), (width, y)], fill=tuple(round(a + (b - a) * t) for a, b in zip(top, bottom, strict=True)))
     if sun:
         draw.ellipse([width * 0.58, height * 0.30, width * 0.78, height * 0.60], fill=(255, 214, 120))
         draw.rectangle([0, height * 0.70, width, height], fill=(38, 44, 80))

@@ -44,8 +44,8 @@ from pathlib import Path
 
 from keys.backends.spec import KeySpec, PemKeySpec, Pkcs11KeySpec
 from keys.credential import load_credential
-from signer.engine import ContentSigner, SignerOptions, SignResult, refuse_overwriting_source
 from signer import errors as signing_errors
+from signer.engine import ContentSigner, SignerOptions, SignResult, refuse_overwriting_source
 from signer.errors import (
     DestinationUnwritable,
     EngineRejected,

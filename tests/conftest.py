@@ -5,9 +5,8 @@ Private keys are never committed: every run makes its own under a temp dir.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import os
+from pathlib import Path
 
 import pytest
 

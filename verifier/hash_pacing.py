@@ -26,10 +26,13 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from verifier.reader import Verifier
 from verifier.verdict import Verdict
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer  # typeshed's name for "any writable buffer"; no runtime module
 
 ENGINE_HASH_THREAD = "c2pa-hash"
 PACED_READ_BYTES = 8 * 1024 * 1024  # smaller reads are the engine parsing boxes, or our own SHA-256
@@ -82,7 +85,7 @@ class PacedReader:
         self._stream = stream
         self.waited_seconds = 0.0  # for the bench and tests
 
-    def readinto(self, buffer) -> int:  # noqa: ANN001 - any writable buffer (the engine's, via ctypes)
+    def readinto(self, buffer: WriteableBuffer) -> int:  # any writable buffer (the engine's, via ctypes)
         if memoryview(buffer).nbytes >= PACED_READ_BYTES:
             self.waited_seconds += wait_for_engine_hashing()
         return self._stream.readinto(buffer)

@@ -96,7 +96,7 @@ class VerifyLimits:
 
 def _rebuild(cls: type, values: tuple) -> object:
     instance = object.__new__(cls)
-    for name, value in zip(cls.__slots__, values):
+    for name, value in zip(cls.__slots__, values, strict=True):
         object.__setattr__(instance, name, value)
     return instance
 

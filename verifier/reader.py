@@ -26,7 +26,12 @@ from verifier import engine_report as report_parts
 from verifier.errors import EngineSettingsError
 from verifier.hostile_text import clean_text
 from verifier.media_type import SNIFF_BYTES, sniff_media_type
-from verifier.remote_manifest import NO_REMOTE_FETCH, RemoteManifestPolicy, RemoteManifestUnavailable, remote_manifest_url
+from verifier.remote_manifest import (
+    NO_REMOTE_FETCH,
+    RemoteManifestPolicy,
+    RemoteManifestUnavailable,
+    remote_manifest_url,
+)
 from verifier.trust import TrustPolicy
 from verifier.verdict import Verdict, VerdictError, VerdictState
 
@@ -100,7 +105,7 @@ class Verifier:
         if isinstance(checked, Verdict):
             return checked
         try:
-            stream = open(path, "rb")  # noqa: SIM115 - closed below, after the engine is done
+            stream = open(path, "rb")  # closed below, after the engine is done
         except OSError as error:
             return unreadable_verdict(error, size=checked, engine_version=self._engine_version)
         with stream if wrap_stream is None else wrap_stream(stream) as readable:

@@ -26,9 +26,10 @@ from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from app.api.errors import forbidden, rate_limit_unavailable, too_many_requests, unauthenticated, unprocessable
-from app.api.ratelimit import RateDecision, RateLimiter, RateLimitUnavailable, TokenBucketLimiter, build_sign_limiter
+from app.api.ratelimit import RateDecision, RateLimiter, RateLimitUnavailable, TokenBucketLimiter
 from app.api.services import Services
 from app.store.interface import MAX_TENANT_NAME_LENGTH, ApiKey, Scope
+from app.wiring import build_sign_limiter
 
 # Declares the scheme for OpenAPI (the Authorize button in /docs); the checks are below.
 _bearer = HTTPBearer(auto_error=False, description="An API key from `originmark apikey create`.")

@@ -306,7 +306,7 @@ async def _store_error(_request: Request, error: Exception) -> JSONResponse:
     return error_response(ApiError(500, "internal_error", "internal error; see the server log"))
 
 
-def from_object_store_error(error: ObjectStoreError, *, public_text=lambda text: text) -> ApiError:  # noqa: ANN001
+def from_object_store_error(error: ObjectStoreError, *, public_text=lambda text: text) -> ApiError:
     """The HTTP answer for a storage problem of a job's source or destination (app/objects).
 
     `public_text` makes a text fit for the client (the server's absolute local paths removed)."""

@@ -28,16 +28,11 @@ from app.api.metrics import Metrics
 from app.api.middleware import RequestContextMiddleware
 from app.api.receive_pace import ReceivePace, ReceivePaceMiddleware
 from app.api.routes import health, jobs, labels, recent_labels, sign, verdicts, verify
-from app.api.services import (
-    Engines,
-    Services,
-    ServiceStore,
-    build_engines,
-    ensure_signing_credentials,
-)
-from app.wiring import build_signing, build_verification
+from app.api.services import Services, ServiceStore
+from app.engines import Engines, build_engines, ensure_signing_credentials
 from app.settings import Settings
 from app.web import STATIC_DIR, web_router
+from app.wiring import build_signing, build_verification
 from signer.manifest import originmark_version
 
 log = logging.getLogger("originmark.api")
@@ -93,7 +88,7 @@ def create_app(
                 ),
             )
             # Built now, not on the first sign request: a bad Redis URL stops the start with its reason.
-            from app.api.ratelimit import build_sign_limiter
+            from app.wiring import build_sign_limiter
 
             app.state.sign_rate_limiter = build_sign_limiter(settings)
             if hasattr(app.state.sign_rate_limiter, "close"):

@@ -8,10 +8,10 @@ traceback going to the log only.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import re
-import itertools
 import secrets
 import time
 
@@ -87,7 +87,7 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_with_request_id)
-        except Exception:
+        except Exception:  # noqa: BLE001 - logged with its request id, then the 500 below
             error_log.exception(
                 "unhandled error on %s %s",
                 scope.get("method"),

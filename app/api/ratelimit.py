@@ -22,18 +22,12 @@ two floats per key and a few lines.
 
 from __future__ import annotations
 
-import logging
 import math
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
-
-if TYPE_CHECKING:
-    from app.settings import Settings
-
-log = logging.getLogger("originmark.api")
+from typing import Protocol
 
 MAX_IDLE_BUCKETS = 10_000  # above this many keys, buckets that are full again are dropped
 _ROUNDING = 1e-9  # of a token: refills add up in floats, and a caller who waited exactly long enough gets in
@@ -72,21 +66,6 @@ def check_limits(rate_per_second: float, burst: int) -> None:
         raise ValueError("the rate is a finite number of requests per second, 0 for unlimited")
     if burst < 1:
         raise ValueError("the burst is at least 1 request")
-
-
-def build_sign_limiter(settings: Settings) -> RateLimiter:
-    """The sign limiter the settings ask for: shared in Redis if a URL is set, else in-process."""
-    rate, burst = settings.sign_rate_per_second, settings.sign_rate_burst
-    if settings.rate_limit_redis_url is None or rate == 0:  # unlimited needs no shared store
-        return TokenBucketLimiter(rate_per_second=rate, burst=burst)
-    # Imported only when configured: the embedded default needs no Redis client at all.
-    from app.api.ratelimit_redis import RedisTokenBucketLimiter
-
-    limiter = RedisTokenBucketLimiter(
-        url=settings.rate_limit_redis_url.get_secret_value(), rate_per_second=rate, burst=burst
-    )
-    log.info("sign rate limit shared through %s", limiter.description)  # no credentials in it
-    return limiter
 
 
 class TokenBucketLimiter:

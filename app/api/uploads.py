@@ -232,7 +232,7 @@ class _FilePart:
         self.path = path
         self.client_filename = client_filename
         try:
-            self.stream: BinaryIO = open(path, "xb")  # noqa: SIM115 - closed by finish() or abandon()
+            self.stream: BinaryIO = open(path, "xb")  # closed by finish() or abandon()
         except OSError as error:
             _raise_if_disk_full(error)  # no inode left
             raise

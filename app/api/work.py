@@ -16,9 +16,9 @@ from typing import ParamSpec, TypeVar
 import anyio.to_thread
 
 from app.api.services import Services
+from app.usecases.verification import VerifyOutcome, VerifyRequest
 from signer.engine import SignResult
 from signer.manifest import GenerationRequest
-from app.usecases.verification import VerifyOutcome, VerifyRequest
 from verifier.label import label_for
 from verifier.label_types import Label
 from verifier.verdict import Verdict

@@ -14,7 +14,6 @@ import typer
 
 from app.cli.lazy import LazyCommand, LazyGroup
 
-
 # In the order `--help` lists them: name, module in app.cli, its command function or Typer app, and
 # the short help `--help` shows without importing it (tests/cli/test_cli_startup.py keeps it equal
 # to the command's own: its docstring's first paragraph, or its Typer app's help).
@@ -25,7 +24,7 @@ _COMMANDS = (
      "Show one file's Content Credentials: label, manifests, actions, ingredients, signer, codes."),
     ("serve", "serve_cmd", "serve", "Run the HTTP API (sign, verify, labels) on the configured database and keys."),
     ("worker", "worker_cmd", "worker", "Run job workers until stopped (Ctrl-C / SIGTERM lets jobs in flight finish)."),
-    ("keys", "keys_cmd", "keys_app", "Signing credentials: make development ones (init), check real ones before use "
+    ("keys", "keys_group", "keys_app", "Signing credentials: make development ones (init), check real ones before use "
      "(check, show), several identities (add-identity, list, rotate)."),
     ("tenants", "tenants_cmd", "tenants_app", "Tenants: the owners of API keys, media ids, jobs and object locations."),
     ("apikey", "apikey_cmd", "apikey_app",

@@ -118,7 +118,7 @@ def _print_report(report: ChainReport, *, anchor: str | None) -> None:
         out.print(Text.assemble(("  expected  ", "dim"), broken.expected), soft_wrap=True)
         out.print(Text.assemble(("  found     ", "dim"), broken.found), soft_wrap=True)
         if broken.record_id is not None:
-            out.print(Text.assemble(("  intact    ", "dim"), f"{report.records - 1:,} records before it"))
+            out.print(Text.assemble(("  intact    ", "dim"), _records(report.records - 1) + " before it"))
         _print_authentication(report)
         return
     if report.records == 0:
@@ -127,7 +127,7 @@ def _print_report(report: ChainReport, *, anchor: str | None) -> None:
     out.print(
         Text.assemble(
             ("OK", "bold green"),
-            f": the audit log's hash chain is intact: {report.records:,} records, #{report.first_id} to "
+            f": the audit log's hash chain is intact: {_records(report.records)}, #{report.first_id} to "
             f"#{report.last_id}.",
         ),
         soft_wrap=True,
@@ -153,18 +153,18 @@ def _print_authentication(report: ChainReport) -> None:
         return
     out = make_console()
     keys = f" (audit key {', '.join(report.mac_key_ids)})" if report.mac_key_ids else ""
-    out.print(Text.assemble(("  authenticated  ", "dim"), f"{report.authenticated_records:,} records{keys}"))
+    out.print(Text.assemble(("  authenticated  ", "dim"), _records(report.authenticated_records) + keys))
     if report.legacy_records:
         out.print(
             Text.assemble(
-                ("  not authenticated (written before audit keys)  ", "dim"), f"{report.legacy_records:,} records"
+                ("  not authenticated (written before audit keys)  ", "dim"), _records(report.legacy_records)
             ),
             soft_wrap=True,
         )
     if report.unkeyed_records:
         out.print(
             Text.assemble(
-                ("  not authenticated (written without an audit key)  ", "dim"), f"{report.unkeyed_records:,} records"
+                ("  not authenticated (written without an audit key)  ", "dim"), _records(report.unkeyed_records)
             ),
             soft_wrap=True,
         )
@@ -215,3 +215,7 @@ def show(
             record.mac_key_id or Text("none", style="dim"),
         )
     print_table(out, table)
+
+
+def _records(count: int) -> str:
+    return f"{count:,} record" + ("" if count == 1 else "s")

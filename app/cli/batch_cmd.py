@@ -77,7 +77,7 @@ def batch_verify(
     try:
         settings = Settings()
         queued = is_queue_database(settings.database_url)
-    except Exception as error:  # configuration
+    except Exception as error:  # noqa: BLE001 - configuration: every kind is told as the one usage error
         _error(err, user_message(error))
         raise typer.Exit(EXIT_USAGE_OR_IO) from None
     wait = wait or not queued
@@ -95,7 +95,7 @@ def batch_verify(
         except ObjectStoreError as error:
             _error(err, getattr(error, "message", str(error)))
             raise typer.Exit(EXIT_USAGE_OR_IO) from None
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 - told as a usage or I/O error, never a traceback
             _error(err, user_message(error))
             raise typer.Exit(EXIT_USAGE_OR_IO) from None
         typer.echo(batch_id)
@@ -187,7 +187,7 @@ class _Runner:
         self._stack = ExitStack()
 
     def __enter__(self) -> _Runner:
-        from app.api.services import build_engines, prepare_service
+        from app.engines import build_engines, prepare_service
         from app.objects.factory import build_object_stores
         from app.store.sql import open_store
 
@@ -221,14 +221,14 @@ class _Runner:
     def __exit__(self, *exc: object) -> None:
         self._stack.close()
 
-    def enqueue(self, lock: str):  # noqa: ANN201 - records.submit's `enqueue`
-        from app.jobs.queue import VERIFY_TASK, defer_task
+    def enqueue(self, lock: str):
+        from app.jobs.deferral import VERIFY_TASK, defer_task
 
         if self.app is None:
             return lambda _connection, _job_id: None  # the embedded pool starts it after the commit
         return lambda connection, job_id: defer_task(self.app, connection, VERIFY_TASK, job_id=job_id, lock=lock)
 
-    def started(self, submitted):  # noqa: ANN001, ANN201 - records.Submitted
+    def started(self, submitted):
         if self.embedded is not None and submitted.created:
             self.embedded.start(submitted.job.id, submitted.job.kind)
         return submitted

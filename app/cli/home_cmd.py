@@ -28,7 +28,7 @@ def legacy_home_warning() -> None:
     """Before every command: say so when the data used is a legacy ./data (bad settings: the command reports them)."""
     try:
         settings = Settings()
-    except Exception:
+    except Exception:  # noqa: BLE001 - bad settings: the command itself reports them
         return
     choice = homes.HomeChoice(path=settings.home, source=settings.home_source)
     message = homes.legacy_warning(choice, default=settings.default_home)

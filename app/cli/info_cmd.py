@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+
 from app.cli.render import clean_text
 from app.cli.store_access import cli_settings
 from app.installation import Installation, gather

@@ -18,6 +18,7 @@ import json
 import os
 import stat
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.console import Group
@@ -248,8 +249,8 @@ def render_story(story: Story, *, path: Path) -> Group:
 
 
 def inspect(
-    file: Path = typer.Argument(..., help="The media file (or .c2pa manifest store) to inspect."),
-    json_output: bool = typer.Option(False, "--json", help="Print the story as JSON instead of a tree."),
+    file: Annotated[Path, typer.Argument(help="The media file (or .c2pa manifest store) to inspect.")],
+    json_output: Annotated[bool, typer.Option("--json", help="Print the story as JSON instead of a tree.")] = False,
 ) -> None:
     """Show one file's Content Credentials: label, manifests, actions, ingredients, signer, codes."""
     errors = make_console(stderr=True)

@@ -58,7 +58,7 @@ def _database_at_head(database_url: str) -> None:
         revision = current_revision(database_url)
     except typer.Exit:
         raise
-    except Exception as error:  # the drivers raise their own types for a database that cannot be opened
+    except Exception as error:  # noqa: BLE001 - the drivers raise their own types for a database that cannot be opened
         cause = getattr(error, "orig", None) or error
         _fail(f"the database cannot be read: {cause.__class__.__name__}")
     if revision != head_revision():
@@ -85,7 +85,7 @@ def purge_queue(database_url: _DatabaseOption = None) -> None:
     retention = QueueRetention.from_settings(settings)
     try:
         purged = asyncio.run(purge_queue_now(url, retention))
-    except Exception as error:
+    except Exception as error:  # noqa: BLE001 - told as a usage or I/O error, never a traceback
         _fail(f"the purge failed: {error.__class__.__name__}")
     typer.echo(
         f"Purged finished queue jobs (succeeded over {retention.succeeded_hours} h, failed over "
@@ -120,7 +120,7 @@ def purge(
     store = open_store(url, pool_size=1)
     try:
         purged = purge_job_records(store.engine, older_than_days=older_than_days, dry_run=dry_run)
-    except Exception as error:
+    except Exception as error:  # noqa: BLE001 - told as a usage or I/O error, never a traceback
         _fail(f"the purge failed: {error.__class__.__name__}")
     finally:
         store.close()

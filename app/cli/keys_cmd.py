@@ -568,6 +568,3 @@ def show(
         table.add_row("fingerprint (SHA-256)", summary.sha256_fingerprint)
         out.print(table)
 
-
-# Registers `add-identity`, `list` and `rotate` on keys_app (it imports this module's helpers).
-from app.cli import keys_identity_cmd  # noqa: E402,F401

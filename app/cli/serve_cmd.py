@@ -64,9 +64,9 @@ def serve(
     import uvicorn
 
     from app.api.logs import configure_logging, log_config
-    from app.api.services import log, prepare_service
-    from app.store.location import shown_database_url
     from app.audit_keys import service_audit_keys
+    from app.engines import log, prepare_service
+    from app.store.location import shown_database_url
     from app.wiring import check_signing_credential
 
     try:

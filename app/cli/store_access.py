@@ -91,7 +91,7 @@ def open_database(*, create: bool, migrate: bool = True, database_url: str | Non
         raise
     except (StoreError, OSError) as error:
         fail(str(error) if isinstance(error, StoreError) else user_message(error))
-    except Exception as error:  # Alembic and the drivers raise their own types for an unusable database
+    except Exception as error:  # noqa: BLE001 - Alembic and the drivers raise their own types for an unusable database
         cause = getattr(error, "orig", None) or error  # the driver's own words, without SQLAlchemy's wrapping
         fail(f"the database cannot be used: {cause.__class__.__name__}: {cause}")
     try:

@@ -84,11 +84,11 @@ def as_blocks(table: Table) -> Table:
     blocks = Table.grid(padding=(0, 2))
     blocks.add_column(no_wrap=True, style="bold")
     blocks.add_column(overflow="fold")
-    rows = list(zip(*(column.cells for column in table.columns)))
+    rows = list(zip(*(column.cells for column in table.columns), strict=True))
     for number, row in enumerate(rows):
         if number:
             blocks.add_row("", "")
-        for column, cell in zip(table.columns, row):
+        for column, cell in zip(table.columns, row, strict=True):
             blocks.add_row(column.header, cell)
     return blocks
 

@@ -122,7 +122,7 @@ def verify(
     except ServiceUnusable as error:
         _print_error(err_console, error.message)
         raise typer.Exit(EXIT_USAGE_OR_IO) from None
-    except Exception as error:  # settings, trust policy or worker start-up: nothing can be verified
+    except Exception as error:  # noqa: BLE001 - settings, trust policy or worker start-up: nothing can be verified
         _print_error(err_console, user_message(error))
         raise typer.Exit(exit_code_for(error)) from None
 
@@ -150,7 +150,7 @@ def verify(
     except ServiceUnusable as error:  # e.g. the key was revoked or the server stopped mid-batch
         _print_error(err_console, error.message)
         raise typer.Exit(EXIT_USAGE_OR_IO) from None
-    except Exception as error:  # the verifier failing as a whole (VerifierError); never one file's failure
+    except Exception as error:  # noqa: BLE001 - the verifier failing as a whole (VerifierError); never one file's failure
         _print_error(err_console, user_message(error))
         raise typer.Exit(exit_code_for(error)) from None
 

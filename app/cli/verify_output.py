@@ -282,7 +282,7 @@ class TableWriter:
             padding=(0, 1),
             header_style="bold",
         )
-        for title, column_width in zip(headers, widths):
+        for title, column_width in zip(headers, widths, strict=True):
             table.add_column(title, width=column_width, overflow="fold")
         return table
 

@@ -56,7 +56,7 @@ def submit_batch(
     *,
     batch_id: str,
     tenant: str,
-    objects,  # app.objects.router.ObjectStores  # noqa: ANN001
+    objects,  # app.objects.router.ObjectStores
     prefix: ObjectLocation,
     max_source_bytes: int,
     enqueue: Callable[[str], Callable[[Connection, str], int | None]],
@@ -171,7 +171,7 @@ def job_statuses(engine: Engine, batch_id: str) -> Counter[str]:
     return Counter({status: count for status, count in found})
 
 
-def load_report(engine: Engine, store, batch_id: str) -> BatchReport | None:  # noqa: ANN001 - SqlStore
+def load_report(engine: Engine, store, batch_id: str) -> BatchReport | None:
     """The batch with each job's status and, once succeeded, its stored verdict's state and label."""
     if not _has_tables(engine):
         return None

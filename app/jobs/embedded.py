@@ -21,8 +21,9 @@ from concurrent.futures import ThreadPoolExecutor
 import sqlalchemy as sa
 
 from app.jobs.records import JobKind, JobStatus
+from app.jobs.runtime import JobRuntime
 from app.jobs.schema import jobs
-from app.jobs.tasks import JobRuntime, run_sign_job, run_verify_job
+from app.jobs.tasks import run_sign_job, run_verify_job
 from app.jobs.webhooks import EmbeddedDeliveries
 
 log = logging.getLogger("originmark.jobs")
@@ -61,7 +62,7 @@ class EmbeddedJobs:
             try:
                 task(self._runtime, job_id, previous_attempts=attempt)
                 return
-            except Exception:  # recorded on the job's row by the task; retried below
+            except Exception:  # noqa: BLE001 - recorded on the job's row by the task; retried below
                 if attempt + 1 >= settings.jobs_max_attempts:
                     return
                 time.sleep(settings.jobs_retry_wait_seconds * (attempt + 1))

@@ -28,6 +28,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from app.jobs.runtime import JobRun
+
 log = logging.getLogger("originmark.jobs")
 
 # Jobs fetch a source from object storage and run the engine on it: from tens of ms (a small
@@ -98,8 +100,6 @@ def observe_job(metrics: WorkerMetrics | None, *, kind: str, final_attempt: bool
     if metrics is None:
         run()
         return
-    from app.jobs.tasks import JobRun
-
     metrics.in_flight.labels(kind).inc()
     started = time.monotonic()
     outcome = JobOutcome.FAILED_FINAL if final_attempt else JobOutcome.FAILED_ATTEMPT
@@ -137,7 +137,7 @@ class QueueDepthCollector(Collector):
         with self._lock:
             try:
                 depths = list(self._read_depths())
-            except Exception as error:  # the database is away or slow: no depth this time, never a failed scrape
+            except Exception as error:  # noqa: BLE001 - the database is away or slow: no depth this time, never a failed scrape
                 log.warning("reading the queue depth failed", extra={"fields": {"error": type(error).__name__}})
                 up.add_metric([], 0)
                 return [up]

@@ -20,7 +20,6 @@ from app.objects.errors import ObjectStoreError
 from app.objects.location import ObjectLocation, parse_object_uri
 from app.objects.router import ObjectStores
 
-
 # A staged upload's location, in any spelling (absolute, relative, s3://own/...): "the uploaded file".
 _STAGED = re.compile(r"[^\s'\"]*" + re.escape(staging.UPLOAD_FOLDER) + r"[0-9a-f]{64}")
 

@@ -22,13 +22,12 @@ import datetime
 import logging
 from dataclasses import dataclass
 
+import procrastinate
 import sqlalchemy as sa
+from procrastinate import manager
 from sqlalchemy import Engine
 
-import procrastinate
-from procrastinate import manager
-
-from app.jobs.queue import QUEUE
+from app.jobs.deferral import QUEUE
 from app.jobs.records import JobStatus
 from app.jobs.schema import batch_jobs, batches, jobs
 from app.settings import Settings

@@ -7,19 +7,18 @@ marks the job `failed` with the reason.
 
 from __future__ import annotations
 
-import enum
 import logging
-from dataclasses import dataclass
 from typing import Any
 
 from app.jobs import records, staging
+from app.jobs.runtime import JobRun, JobRuntime
 from app.objects.errors import ObjectStoreError
 from app.objects.media import verify_object
 from app.settings import Settings
 from app.usecases.access import require_active
 from app.usecases.errors import KeyRevoked, UseCaseError
-from app.usecases.signing import SignAndRecord, SignedOutput, SignRequest, accepted_output, authorize
-from app.usecases.verification import VerifyAndRecord, VerifyRequest
+from app.usecases.signing import SignedOutput, SignRequest, accepted_output, authorize
+from app.usecases.verification import VerifyRequest
 
 log = logging.getLogger("originmark.jobs")
 
@@ -34,32 +33,6 @@ _OBJECT_ERROR_CODES = {
     "ObjectChangedSinceSubmit": "source_changed",
     "ObjectNotAllowed": "object_not_allowed",
 }
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class JobRuntime:
-    """What a worker process builds once: the same store, object stores and engines as the API."""
-
-    settings: Settings
-    store: Any  # app.store.sql.SqlStore
-    objects: Any  # app.objects.router.ObjectStores
-    engines: Any  # app.api.services.Engines
-    verification: VerifyAndRecord  # the same use cases as the routes (built by app.wiring.build_job_runtime)
-    signing: SignAndRecord
-
-    def close(self) -> None:
-        self.engines.close()
-        self.store.close()
-
-
-class JobRun(enum.Enum):
-    """How a run of a job ended when it raised nothing (a failed attempt raises)."""
-
-    FINISHED = "finished"  # the job succeeded in this run
-    SKIPPED_ALREADY_DONE = "skipped_already_done"  # delivered again after it had succeeded: nothing done
-    # Failed for good without a retry: what was asked is no longer allowed (key revoked, signing
-    # policy narrowed) or no longer what was submitted (the pinned source changed). Recorded on the row.
-    REFUSED = "refused"
 
 
 class VerificationStopped(Exception):

@@ -91,7 +91,7 @@ class WebhookAllowlist:
         return cls(hosts=entries, allow_http=allow_http)
 
     @classmethod
-    def from_settings(cls, settings) -> WebhookAllowlist:  # noqa: ANN001 - app.settings.Settings (no import cycle)
+    def from_settings(cls, settings) -> WebhookAllowlist:
         return cls.parse(settings.webhook_hosts, allow_http=settings.webhook_allow_http)
 
     def check(self, url: str) -> str:

@@ -41,8 +41,10 @@ import procrastinate
 from sqlalchemy import Connection, select
 
 from app.jobs import records
+from app.jobs.presentation import JobPresenter
 from app.jobs.records import JobRecord, JobStatus
 from app.jobs.schema import jobs
+from app.jobs.tenant_secrets import signing_secrets
 from app.jobs.webhook_signing import (
     DELIVERY_HEADER,
     EVENT_HEADER,
@@ -50,8 +52,6 @@ from app.jobs.webhook_signing import (
     TIMESTAMP_HEADER,
     signature_header_for_secrets,
 )
-from app.jobs.presentation import JobPresenter
-from app.jobs.tenant_secrets import signing_secrets
 from app.jobs.webhook_targets import WebhookAllowlist, WebhookUrlRefused
 from app.objects.factory import own_objects_location
 from app.settings import Settings
@@ -104,7 +104,7 @@ _made_final = threading.local()
 def on_job_final(connection: Connection, job_id: str) -> None:
     """records.FinalHook: in the transaction that makes `job_id` (which has a webhook) final."""
     if connection.dialect.name == "postgresql":
-        from app.jobs.queue import defer_webhook
+        from app.jobs.deferral import defer_webhook
 
         defer_webhook(connection, job_id=job_id, delivery_id=uuid.uuid4().hex)
     else:
@@ -358,7 +358,7 @@ class EmbeddedDeliveries:
     def _attempt(self, job_id: str, delivery_id: str, attempt: int) -> None:
         try:
             result = deliver_job_event(self._runtime, job_id, delivery_id=delivery_id, attempt=attempt)
-        except Exception as error:  # e.g. the database briefly unavailable: retried like a failed POST
+        except Exception as error:  # noqa: BLE001 - e.g. the database briefly unavailable: retried like a failed POST
             result = DeliveryResult(outcome=DeliveryOutcome.RETRY, reason=f"{type(error).__name__} before sending")
         log_result(self._runtime, job_id, result, delivery_id=delivery_id, attempt=attempt)
         if result.outcome is DeliveryOutcome.RETRY and attempt < self._runtime.settings.webhook_max_attempts:

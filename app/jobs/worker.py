@@ -23,18 +23,19 @@ import logging
 
 import procrastinate
 
+from app.jobs.deferral import QUEUE
 from app.jobs.metrics import WorkerMetrics, read_queue_depths
 from app.jobs.purge import register_periodic_purge
-from app.jobs.queue import QUEUE, build_queue_app, libpq_conninfo
-from app.jobs.tasks import JobRuntime
+from app.jobs.queue import build_queue_app, libpq_conninfo
+from app.jobs.runtime import JobRuntime
 from app.settings import Settings
 
 log = logging.getLogger("originmark.jobs")
 
 
 def build_runtime(settings: Settings) -> JobRuntime:
-    from app.api.services import build_engines, prepare_service
     from app.audit_keys import service_audit_keys
+    from app.engines import build_engines, prepare_service
     from app.store.sql import open_store
     from app.wiring import build_job_runtime
 

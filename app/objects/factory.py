@@ -8,7 +8,7 @@ from app.objects.router import ObjectStores
 from app.settings import Settings
 
 
-def build_s3_options(settings: Settings):  # noqa: ANN201 - S3Options (boto3 imported only when used)
+def build_s3_options(settings: Settings):
     from app.objects.s3 import S3Options
 
     return S3Options(

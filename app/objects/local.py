@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import errno
+import functools
 import os
 import stat
 import tempfile
@@ -319,12 +320,12 @@ def _copy_exactly(source: BinaryIO, output: BinaryIO, size: int, *, uri: str) ->
     done = 0
     while done < size:
         data = read_exactly(source, min(CHUNK_BYTES, size - done), uri=uri, done=done, total=size)
-        _store_call(lambda: output.write(data), uri=uri)
+        _store_call(functools.partial(output.write, data), uri=uri)
         done += len(data)
     check_source_ended(source, uri=uri, total=size)
 
 
-def _store_call(call, *, uri: str, key: str | None = None):  # noqa: ANN001, ANN202
+def _store_call(call, *, uri: str, key: str | None = None):
     try:
         return call()
     except OSError as error:

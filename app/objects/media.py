@@ -16,9 +16,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Callable
 from typing import Any, Protocol
 
 from app.objects.errors import InvalidObjectUri, ObjectChangedSinceSubmit

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from app.objects.errors import ObjectStoreError, ObjectStoreUnavailable
 from app.objects.interface import ObjectInfo
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer  # typeshed's name for "any writable buffer"; no runtime module
 
 ReadFunction = Callable[[int], bytes]
 
@@ -57,7 +61,7 @@ class CheckedReader(io.RawIOBase):
             data = self._read(want)
         except ObjectStoreError:
             raise
-        except Exception as error:  # noqa: BLE001 - each backend names its own in `translate`
+        except Exception as error:  # each backend names its own in `translate`
             raise self._translate(error) from error
         if not data:
             self._short()
@@ -68,7 +72,7 @@ class CheckedReader(io.RawIOBase):
         self._count += len(data)
         return data
 
-    def readinto(self, buffer, /) -> int:  # noqa: ANN001 - bytearray or memoryview
+    def readinto(self, buffer: WriteableBuffer, /) -> int:  # bytearray or memoryview
         view = memoryview(buffer).cast("B")
         data = self.read(len(view))
         view[: len(data)] = data

@@ -123,7 +123,7 @@ class S3ObjectStore:
     def __repr__(self) -> str:
         return f"S3ObjectStore(endpoint={self._options.endpoint_url or 'AWS'!r})"
 
-    def client(self):  # noqa: ANN201 - a botocore client (its class is generated)
+    def client(self):
         with self._lock:
             if self._client is None:
                 options = self._options
@@ -248,7 +248,7 @@ class S3ObjectStore:
         return _info(location, size=size, etag=response.get("ETag"), modified=None)
 
     @staticmethod
-    def _abort(client, bucket: str, key: str, upload_id: str) -> None:  # noqa: ANN001
+    def _abort(client, bucket: str, key: str, upload_id: str) -> None:
         try:
             client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
         except Exception as error:  # noqa: BLE001 - the upload's own failure is the one to raise
@@ -270,7 +270,7 @@ def _bucket_key(location: ObjectLocation, *, allow_prefix: bool = False) -> tupl
     return location.bucket, location.key
 
 
-def _info(location: ObjectLocation, *, size: int, etag: str | None, modified) -> ObjectInfo:  # noqa: ANN001
+def _info(location: ObjectLocation, *, size: int, etag: str | None, modified) -> ObjectInfo:
     return ObjectInfo(location=location, uri=location.uri, size=size, etag=(etag or "").strip('"'), last_modified=modified)
 
 

@@ -19,9 +19,6 @@ from sqlalchemy.exc import IntegrityError
 from app.store.errors import StoreError, database_errors_as_unavailable
 from app.store.interface import DEFAULT_TENANT, ApiKey, Scope
 from app.store.schema import api_keys, tenants
-from app.store.validation import check_tenant_name
-from signer.manifest import DigitalSourceType
-from signer.policy import SigningPolicy
 from app.store.tokens import (
     KEY_ID_PATTERN,
     NO_SUCH_KEY_HASH,
@@ -32,6 +29,9 @@ from app.store.tokens import (
     parse_token,
     secret_matches,
 )
+from app.store.validation import check_tenant_name
+from signer.manifest import DigitalSourceType
+from signer.policy import SigningPolicy
 
 MAX_KEY_NAME_LENGTH = 200
 _KEY_ID_ATTEMPTS = 3  # 36**10 ids: a collision is already unlikely; a second one is not going to happen

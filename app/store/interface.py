@@ -7,9 +7,9 @@ conformance tests in tests/store run the same checks against both.
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from collections.abc import Callable
 from typing import Protocol, Sequence
 
 from sqlalchemy import Connection
@@ -232,3 +232,9 @@ class SignatureRecords(Protocol):
         `/v1/sign` uses this so a signature is never issued without its audit entry, nor its entry
         recorded without the verdict a feed will read.
         """
+
+
+class ServiceStore(VerdictStore, TenantStore, ApiKeyStore, AuditLog, SignatureRecords, Protocol):
+    """The one store the service and its job workers use (app.store.sql.SqlStore provides all of it)."""
+
+    def close(self) -> None: ...

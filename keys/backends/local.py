@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
 from keys.algorithms import SigningAlgorithm, SupportedPrivateKey, SupportedPublicKey
@@ -46,8 +44,3 @@ class LocalKeyHandle:
     def __repr__(self) -> str:
         return f"LocalKeyHandle({self._description})"
 
-
-def open_pem_key(key_path: Path) -> LocalKeyHandle:
-    from keys.loader import read_private_key
-
-    return LocalKeyHandle(read_private_key(Path(key_path)), description=f"the key file {key_path}")

@@ -22,13 +22,16 @@ import os
 import threading
 import weakref
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 
 from keys.algorithms import SigningAlgorithm, SupportedPublicKey
 from keys.backends.signatures import ECDSA_ALGORITHMS, digest, raw_ecdsa_to_der
-from keys.backends.spec import Pkcs11KeySpec
 from keys.errors import ExtractableKey, KeyBackendUnavailable, UnreadableCredentials, UnsupportedKeyType
+
+if TYPE_CHECKING:  # a type only: spec.py imports this module to open its keys
+    from keys.backends.spec import Pkcs11KeySpec
 
 MAX_PIN_FILE_BYTES = 4096
 

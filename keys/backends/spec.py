@@ -2,7 +2,8 @@
 
 A spec says *where* a key is (file path, token + key label, KMS key id) and never holds
 key material or a PIN, so it can be pickled to a signing worker process, printed and
-logged. `spec.open_key()` opens the key where it lives and returns a `KeyHandle`.
+logged. `spec.open_key()` opens the key where it lives and returns a `KeyHandle`
+(keys/backends/handle.py); each backend module imports the specs only for their types.
 
 Signature form (what `KeyHandle.sign` returns, and so what c2pa's callback signer gets):
 DER-encoded ECDSA for ES256/ES384/ES512 from every backend. c2pa-python accepts DER or the
@@ -16,9 +17,9 @@ from __future__ import annotations
 import dataclasses
 import enum
 from pathlib import Path
-from typing import ClassVar, Protocol, runtime_checkable
+from typing import ClassVar, Protocol
 
-from keys.algorithms import SigningAlgorithm, SupportedPublicKey
+from keys.backends.handle import KeyHandle
 
 
 class BackendKind(str, enum.Enum):
@@ -30,24 +31,6 @@ class BackendKind(str, enum.Enum):
 
     def __str__(self) -> str:
         return self.value
-
-
-@runtime_checkable
-class KeyHandle(Protocol):
-    """An open private key that signs where it lives; nothing here reveals the key itself."""
-
-    @property
-    def description(self) -> str:
-        """Where the key is, for messages (e.g. "PKCS#11 key 'signer' in token 'originmark'")."""
-
-    def public_key(self) -> SupportedPublicKey:
-        """The public half, as the backend reports it (checked against the certificate at load)."""
-
-    def sign(self, data: bytes, algorithm: SigningAlgorithm) -> bytes:
-        """The signature over `data` in the form described in this module's docstring."""
-
-    def close(self) -> None:
-        """Release the session / client (idempotent)."""
 
 
 class KeyBackend(Protocol):
@@ -72,7 +55,7 @@ class PemKeySpec:
     key_path: Path
 
     def open_key(self, *, pin: str | None = None) -> KeyHandle:
-        from keys.backends.local import open_pem_key
+        from keys.loader import open_pem_key
 
         return open_pem_key(self.key_path)
 

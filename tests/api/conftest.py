@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from app.api.main import create_app
-from app.api.services import Engines, build_engines
+from app.engines import Engines, build_engines
 from app.settings import Settings
 from app.store.interface import Scope
 from app.store.sql import SqlStore, open_store
@@ -28,6 +28,7 @@ from .helpers import (
     backend_database,
     serve_in_thread,
 )
+
 
 @pytest.fixture(scope="session")
 def base_settings(dev_credentials, tmp_path_factory) -> Settings:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from .helpers import BACKENDS, ApiKeys, backend_database, jpeg_bytes, sign_form
+
 
 @pytest.fixture(params=BACKENDS)
 def database_url(request, tmp_path):

@@ -21,10 +21,17 @@ import httpx
 import pytest
 
 from app.api.main import create_app
-from app.api.services import Engines, signing_certificate_fingerprint, trust_fingerprint
+from app.engines import Engines, signing_certificate_fingerprint, trust_fingerprint
 from app.wiring import build_signer_options, build_trust_policy
 from signer.isolation import IsolatedSigner, SignLimits
-from tests.verifier.hostile_assets import MB, assertion_bomb, big_svg, bomb_credentials, listening, remote_manifest_asset
+from tests.verifier.hostile_assets import (
+    MB,
+    assertion_bomb,
+    big_svg,
+    bomb_credentials,
+    listening,
+    remote_manifest_asset,
+)
 from verifier.isolation import IsolatedVerifier, VerifyLimits
 from verifier.reader import engine_version
 from verifier.remote_manifest import RemoteManifestPolicy

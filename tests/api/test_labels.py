@@ -14,6 +14,7 @@ from verifier.verdict import Verdict, VerdictState
 
 from .helpers import BACKENDS, ApiKeys, assert_error, backend_database
 
+
 @pytest.fixture(params=BACKENDS)
 def database_url(request, tmp_path):
     """Everything in this module runs on SQLite and on PostgreSQL."""

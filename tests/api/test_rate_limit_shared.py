@@ -29,9 +29,10 @@ import pytest
 import redis
 from pydantic import SecretStr
 
-from app.api.ratelimit import RateLimitUnavailable, TokenBucketLimiter, build_sign_limiter
+from app.api.ratelimit import RateLimitUnavailable, TokenBucketLimiter
 from app.api.ratelimit_redis import DEFAULT_PREFIX, RedisTokenBucketLimiter, redacted_url
 from app.settings import Settings
+from app.wiring import build_sign_limiter
 from tests.support import free_port
 
 from .helpers import ApiKeys, assert_error, jpeg_bytes, sign_form

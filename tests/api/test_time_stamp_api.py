@@ -6,14 +6,13 @@ ORIGINMARK_TIME_STAMP_URL at the local TSA, its root as ORIGINMARK_TSA_TRUST_ANC
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from app.api.main import create_app
-from app.api.services import Engines, build_engines
+from app.engines import Engines, build_engines
 from tests.tsa.server import TsaMode
 
 from .helpers import ApiKeys, assert_error, jpeg_bytes, sign_form

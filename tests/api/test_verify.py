@@ -117,7 +117,7 @@ def test_uppercase_hash_finds_the_verdict(client, api_keys, store, engines):
 def test_the_remote_fetch_allowlist_is_part_of_the_trust_fingerprint():
     # A file naming a remote manifest verifies differently once its host is allowlisted, so a
     # verdict stored under another allowlist must not be answered from the store.
-    from app.api.services import trust_fingerprint
+    from app.engines import trust_fingerprint
     from verifier.trust import default_trust_policy
 
     policy = default_trust_policy()

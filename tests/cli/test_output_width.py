@@ -141,7 +141,7 @@ def test_batch_report_table_at_80_columns_shortens_object_names_in_the_middle():
 
 def _every_command() -> list[list[str]]:
     commands = []
-    for name, entry in _Commands.lazy_commands.items():
+    for name in _Commands.lazy_commands:
         commands.append([name])
         group = invoke(name, "--help")
         if "Commands" in group.output:

@@ -8,7 +8,10 @@ from app.cli import cli
 from app.jobs.tenant_secrets import tenant_webhook_secret
 from app.store.sql import open_store
 
-from .test_apikey_cli import TOKEN, database_url  # noqa: F401 - the fixture, on both backends
+from . import test_apikey_cli
+
+TOKEN = test_apikey_cli.TOKEN
+database_url = test_apikey_cli.database_url  # the fixture: a fresh database on SQLite and on PostgreSQL
 
 WEBHOOK_SECRET = "operator-master-key-0123456789abcdefghij"
 

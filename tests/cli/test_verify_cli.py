@@ -171,7 +171,7 @@ def test_csv_has_the_fixed_header_and_one_flattened_row_per_file(batch_dir, env)
     rows = list(csv.reader(io.StringIO(result.stdout)))
     assert rows[0] == csv_columns()
     assert rows[0][:5] == ["path", "state", "label_kind", "label_trusted", "label_text"]
-    body = [dict(zip(rows[0], row)) for row in rows[1:]]
+    body = [dict(zip(rows[0], row, strict=True)) for row in rows[1:]]
     assert {Path(row["path"]).name: (row["state"], row["label_kind"]) for row in body} == {
         name: (state, kind) for name, (_, state, kind) in BATCH.items()
     }

@@ -23,9 +23,9 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from app.cli import cli
-from tests.support import running_server, sign_generated_jpeg
 from app.store.interface import Scope
 from app.store.sql import open_store
+from tests.support import running_server, sign_generated_jpeg
 
 ORIGINMARK = Path(sys.executable).with_name("originmark")
 FIXTURES = "corpus/c2pa-rs/sdk/tests/fixtures"

@@ -26,9 +26,9 @@ from sqlalchemy import select
 
 from app.codec import label_to_json, verdict_to_json
 from app.store.audit import SqlAuditLog
-from keys.audit_key import AuditKeyring
 from app.store.schema import audit_log, media, verdicts
 from app.store.sql import SqlStore
+from keys.audit_key import AuditKeyring
 from tests.faults.media import Sample, unsigned_jpeg
 
 CLIENT_TIMEOUT_SECONDS = 30.0  # a request that takes longer counts as a hang (a transport error)

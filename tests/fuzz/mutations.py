@@ -12,6 +12,7 @@ data a C2PA reader never parses.
 
 from __future__ import annotations
 
+import itertools
 import random
 import struct
 from collections.abc import Callable, Sequence
@@ -337,7 +338,7 @@ def delete_segment(data: bytes, ctx: Context) -> tuple[bytes, str]:
 
 def swap_segments(data: bytes, ctx: Context) -> tuple[bytes, str]:
     segs = segments(data)
-    pairs = [(a, b) for a, b in zip(segs, segs[1:]) if a.end == b.start]
+    pairs = [(a, b) for a, b in itertools.pairwise(segs) if a.end == b.start]
     if not pairs:
         return duplicate_segment(data, ctx)
     a, b = ctx.chooser.choice(pairs)

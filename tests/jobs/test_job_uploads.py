@@ -11,13 +11,13 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from app.wiring import build_job_runtime
 from app.api.main import create_app
 from app.objects.errors import ObjectNotFound
 from app.objects.location import ObjectLocation, Scheme
 from app.store.interface import Scope
 from app.store.migrate import upgrade_database
 from app.store.sql import open_store
+from app.wiring import build_job_runtime
 from tests.api.helpers import jpeg_bytes, serve_in_thread
 
 from .conftest import grant_object_prefixes

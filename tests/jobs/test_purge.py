@@ -18,17 +18,17 @@ import sqlalchemy as sa
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
-from app.wiring import build_job_runtime
 from app.cli import cli
 from app.jobs.purge import PURGE_TASK, purge_job_records, register_periodic_purge
 from app.jobs.queue import libpq_conninfo
+from app.jobs.runtime import JobRuntime
 from app.jobs.schema import batch_jobs, batches, jobs
-from app.jobs.tasks import JobRuntime
 from app.jobs.worker import run_worker
 from app.objects.factory import build_object_stores
 from app.settings import Settings
 from app.store.migrate import upgrade_database
 from app.store.sql import open_store
+from app.wiring import build_job_runtime
 from tests.support import libpq_url
 
 # Not a queue the workers take jobs from (nor check for stalled ones): what is inserted here stays

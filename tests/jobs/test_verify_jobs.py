@@ -12,8 +12,8 @@ import sqlalchemy as sa
 
 from app.jobs.schema import jobs as jobs_table
 from app.objects.location import ObjectLocation, Scheme
-from tests.jobs.conftest import grant_object_prefixes
 from tests.api.helpers import jpeg_bytes
+from tests.jobs.conftest import grant_object_prefixes
 from tests.support import libpq_url
 
 
@@ -155,7 +155,8 @@ def test_on_sqlite_jobs_run_in_the_server_process(jobs_base_settings, jobs_engin
 
 def test_the_job_row_and_the_queue_job_commit_together(settings, store, pg_url):
     from app.jobs import records
-    from app.jobs.queue import build_queue_app, defer_verify
+    from app.jobs.deferral import defer_verify
+    from app.jobs.queue import build_queue_app
     from app.jobs.records import JobKind
     queue_app = build_queue_app(settings)
 

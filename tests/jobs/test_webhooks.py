@@ -20,10 +20,10 @@ import pytest
 import sqlalchemy as sa
 from pydantic import SecretStr
 
-from app.wiring import build_job_runtime
 from app.jobs import records
 from app.jobs.records import JobKind, JobStatus
 from app.jobs.schema import jobs as jobs_table
+from app.jobs.tenant_secrets import tenant_webhook_secret
 from app.jobs.webhook_signing import (
     DELIVERY_HEADER,
     EVENT_HEADER,
@@ -35,9 +35,9 @@ from app.jobs.webhook_signing import (
 )
 from app.jobs.webhook_targets import MAX_URL_LENGTH, WebhookAllowlist, WebhookUrlRefused
 from app.objects.location import ObjectLocation, Scheme
-from app.jobs.tenant_secrets import tenant_webhook_secret
-from tests.jobs.conftest import grant_object_prefixes
+from app.wiring import build_job_runtime
 from tests.api.helpers import jpeg_bytes
+from tests.jobs.conftest import grant_object_prefixes
 from tests.support import libpq_url
 
 from .test_verify_jobs import _auth, _put, _wait_done
@@ -88,7 +88,7 @@ class Receiver:
                 with contextlib.suppress(OSError):
                     self.wfile.write(payload)
 
-            do_POST = do_GET = do_PUT = _record  # noqa: N815 - any contact is recorded
+            do_POST = do_GET = do_PUT = _record  # any contact is recorded
 
             def log_message(self, *args) -> None:  # quiet
                 pass
@@ -96,7 +96,7 @@ class Receiver:
         class Server(ThreadingHTTPServer):
             daemon_threads = True
 
-            def get_request(self):  # noqa: ANN202 - counts every accepted connection
+            def get_request(self):  # counts every accepted connection
                 accepted = super().get_request()
                 with receiver._arrived:
                     receiver.connections += 1

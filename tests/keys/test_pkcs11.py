@@ -155,7 +155,7 @@ def test_one_handle_serialises_concurrent_signatures_on_its_session(softhsm, tmp
     finally:
         signing_key.close()
     public_key = signing_key.leaf.public_key()
-    assert all(signature_verifies(public_key, s, m, SigningAlgorithm.ES256) for s, m in zip(signatures, messages))
+    assert all(signature_verifies(public_key, s, m, SigningAlgorithm.ES256) for s, m in zip(signatures, messages, strict=True))
 
 
 def test_keys_opened_in_one_process_share_its_login(softhsm, tmp_path, ca):

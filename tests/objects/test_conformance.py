@@ -25,7 +25,7 @@ from app.objects.errors import (
 from app.objects.interface import ObjectReader, ObjectStore
 from app.objects.transfer import iter_objects, local_copy, upload_file
 
-from .media_files import MiB, FailingSource, ShrinkingSource, sha256_of, write_large_file
+from .media_files import FailingSource, MiB, ShrinkingSource, sha256_of, write_large_file
 
 
 def put_bytes(backend, key: str, data: bytes):
@@ -268,7 +268,7 @@ def test_200_mib_round_trip_in_bounded_memory(backend, tmp_path, spool):
     if rss_measured:
         assert rss_growth < 64 * MiB, f"RSS grew by {rss_growth / MiB:.1f} MiB"
     if os.environ.get("ORIGINMARK_TEST_REPORT"):  # figures for a report: run with -s
-        print(  # noqa: T201
+        print(
             f"\n{backend.name}: 200 MiB up {200 / (uploaded - started):.0f} MiB/s, down (spool + SHA-256) "
             f"{200 / (downloaded - uploaded):.0f} MiB/s, round trip {downloaded - started:.2f} s; traced peak "
             f"{traced_peak / MiB:.1f} MiB, RSS growth {rss_growth / MiB:.1f} MiB (tracemalloc on)"

@@ -30,7 +30,7 @@ def manifest_server():
     requests: list[str] = []
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 (http.server's naming)
+        def do_GET(self):
             requests.append(self.path)
             self.send_response(404)
             self.end_headers()

@@ -70,7 +70,7 @@ def test_signs_like_the_in_process_signer(pool, verifier, make_jpeg, tmp_path):
 
 def test_an_ai_edit_with_a_relative_parent(pool, verifier, make_jpeg, tmp_path, monkeypatch):
     parent = make_jpeg(tmp_path / "original.jpg")
-    edit = make_jpeg(tmp_path / "edit.jpg", size=(30, 30))
+    make_jpeg(tmp_path / "edit.jpg", size=(30, 30))
     monkeypatch.chdir(tmp_path)
     result = pool.sign_file(
         source=Path("edit.jpg"), destination=Path("signed.jpg"), request=GenerationRequest(generator_name="Inpaint", parent=Path("original.jpg"))

@@ -22,11 +22,11 @@ import pytest
 from PIL import Image
 
 from app.store.migrate import upgrade_database
-from keys.audit_key import AuditKeyring, create_audit_key_file
 from app.store.sql import SqlStore, open_store
-from tests.support import libpq_url, postgres_schema
+from keys.audit_key import AuditKeyring, create_audit_key_file
 from signer.engine import ContentSigner, SignerOptions
 from signer.manifest import GenerationRequest
+from tests.support import libpq_url, postgres_schema
 from verifier.label import label_for
 from verifier.label_types import Label
 from verifier.reader import Verifier

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import hashlib
+import itertools
 import re
 import subprocess
 import sys
@@ -95,7 +96,7 @@ def _fill(store, count: int = 5) -> list:
 def test_each_record_carries_the_hash_of_the_one_before(store):
     rows = _fill(store, 4)
     assert rows[0].prev_hash == GENESIS_HASH
-    for before, after in zip(rows, rows[1:]):
+    for before, after in itertools.pairwise(rows):
         assert after.prev_hash == before.record_hash
     records = list(reversed(_audit(store).records(limit=10)))
     key = _SESSION_KEYS[0].current
@@ -254,7 +255,7 @@ def test_threads_appending_at_once_keep_one_chain(store):
             barrier.wait(timeout=30)
             for n in range(10):
                 store.append(_entry(100 * thread + n))
-        except BaseException as error:  # collected: the test fails with it below
+        except BaseException as error:  # noqa: BLE001 - collected: the test fails with it below
             errors.append(error)
 
     threads = [threading.Thread(target=append_some, args=(t,)) for t in range(4)]

@@ -16,9 +16,8 @@ from sqlalchemy.exc import IntegrityError
 
 from app.store.audit import SqlAuditLog
 from app.store.audit_encoding import ENTRY_FIELDS_V1, GENESIS_HASH, record_hash
-from app.store.interface import AuditEntry, Scope
-
 from app.store.engine import parse_database_url
+from app.store.interface import AuditEntry, Scope
 from app.store.migrate import alembic_config, current_revision, head_revision, include_name, upgrade_database
 from app.store.schema import audit_log, metadata
 from app.store.sql import open_store

@@ -166,7 +166,7 @@ class TimeStamper:
         self, request_der: bytes, *, mode: TsaMode = TsaMode.OK, gen_time: datetime.datetime | None = None
     ) -> bytes:
         request = tsp.TimeStampReq.load(request_der)
-        request.native  # parse all of it now: a malformed request fails here, not half-way
+        _ = request.native  # parse all of it now: a malformed request fails here, not half-way
         if mode is TsaMode.REJECTED:
             # TimeStampResp ::= SEQUENCE { status PKIStatusInfo, timeStampToken OPTIONAL } (asn1crypto
             # insists on the token, so the one-field SEQUENCE is written by hand).
@@ -376,7 +376,7 @@ class LocalTsa:
         class Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+            def do_POST(self) -> None:  # the stdlib's name
                 length = int(self.headers.get("Content-Length") or 0)
                 if not 0 < length <= _MAX_REQUEST_BYTES:
                     self._reply(400, "text/plain", b"a TimeStampReq body is required\n")
@@ -397,7 +397,7 @@ class LocalTsa:
                 self.wfile.write(body)
                 self.close_connection = True
 
-            def log_message(self, format: str, *args) -> None:  # noqa: A002 - quiet in tests
+            def log_message(self, format: str, *args) -> None:  # quiet in tests
                 return
 
         class Server(http.server.ThreadingHTTPServer):

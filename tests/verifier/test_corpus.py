@@ -63,7 +63,7 @@ def verdicts(shared_dir: Path, corpus_index: list[dict], dev_credentials) -> dic
     with IsolatedVerifier(policy=policy, limits=limits, workers=WORKERS) as verifier:
         with ThreadPoolExecutor(max_workers=WORKERS) as pool:
             results = pool.map(lambda relative: verifier.verify_file(shared_dir / "corpus" / relative), paths)
-            return dict(zip(paths, results))
+            return dict(zip(paths, results, strict=True))
 
 
 def observed(verdict: Verdict) -> dict[str, str]:

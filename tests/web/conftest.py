@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from app.api.main import create_app
-from app.api.services import Engines, build_engines
+from app.engines import Engines, build_engines
 from app.settings import Settings
 from app.store.interface import Scope
 from app.store.migrate import upgrade_database

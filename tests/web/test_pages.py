@@ -79,7 +79,7 @@ def test_a_signed_ai_image_shows_its_label_signer_time_tool_actions_and_codes_in
         "Raw manifest summary (JSON)",
     ]
     positions = [html.find(text) for text in order]
-    assert all(p >= 0 for p in positions), dict(zip(order, positions))
+    assert all(p >= 0 for p in positions), dict(zip(order, positions, strict=True))
     assert positions == sorted(positions)
     assert "Harbour at dusk" in html
     assert 'class="cr-pin label-card__pin"' in html and ">CR</text>" in html

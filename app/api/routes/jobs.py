@@ -26,25 +26,26 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.api import work
-from app.api.job_requests import openapi_request_body, read_job_request
-from app.api.uploads import ReceivedFile, UploadSpool, safe_filename
 from app.api.deps import ReadKey, ServicesDep, SignKey, VerifyKey
 from app.api.errors import ApiError, not_found, unprocessable
 from app.api.identifiers import optional_media_id
+from app.api.job_requests import openapi_request_body, read_job_request
 from app.api.services import Services
+from app.api.uploads import ReceivedFile, UploadSpool, safe_filename
 from app.api.wire import error_responses, verify_body
 from app.jobs import records, staging
-from app.jobs.queue import SIGN_TASK, VERIFY_TASK, build_queue_app, defer_task, is_queue_database
+from app.jobs.deferral import SIGN_TASK, VERIFY_TASK, defer_task
+from app.jobs.presentation import JobPresenter
+from app.jobs.queue import build_queue_app, is_queue_database
 from app.jobs.records import JobKind, JobRecord
 from app.jobs.webhook_targets import MAX_URL_LENGTH, WebhookAllowlist, WebhookUrlRefused
-from signer.manifest import MAX_GENERATOR_TEXT, MAX_TITLE_TEXT
-from app.jobs.presentation import JobPresenter
 from app.objects.factory import own_objects_location
 from app.objects.location import ObjectLocation
 from app.objects.media import SourcePin
+from app.settings import Settings
 from app.usecases.object_access import tenant_allow_list
 from app.usecases.signing import authorize
-from app.settings import Settings
+from signer.manifest import MAX_GENERATOR_TEXT, MAX_TITLE_TEXT
 
 router = APIRouter(tags=["jobs"])
 
@@ -108,7 +109,7 @@ class JobQueue:
             )
             self.embedded = EmbeddedJobs(runtime, threads=max(1, min(2, services.settings.verify_workers)))
 
-    def enqueue(self, task_name: str, *, lock: str):  # noqa: ANN201 - records.submit's `enqueue`
+    def enqueue(self, task_name: str, *, lock: str):
         if self.app is None:
             return lambda _connection, _job_id: None  # started after the commit: see started()
         return lambda connection, job_id: defer_task(self.app, connection, task_name, job_id=job_id, lock=lock)

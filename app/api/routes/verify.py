@@ -2,7 +2,7 @@
 tenant's media id (the rules are the use case's: app/usecases/verification.py).
 
 The same bytes verified under the same trust configuration (see
-`app.api.services.trust_fingerprint`) are answered from the store (`"cached": true`)
+`app.engines.trust_fingerprint`) are answered from the store (`"cached": true`)
 unless `?refresh=true`.
 
 Media types: bytes that are no media type the verifier recognises get 415 (listing what
@@ -24,8 +24,8 @@ from app.api.errors import unsupported_media
 from app.api.identifiers import MEDIA_ID_PATTERN, optional_media_id
 from app.api.uploads import FormSpec, UploadSpool, receive_form
 from app.api.wire import JSON_MEDIA_TYPE, VerifyResponse, error_responses, verify_body
-from signer.formats import SUPPORTED_FORMAT_NAMES
 from app.usecases.verification import VerifyRequest
+from signer.formats import SUPPORTED_FORMAT_NAMES
 from verifier.media_type import sniff_media_type
 
 router = APIRouter(tags=["verify"])

@@ -1,0 +1,76 @@
+"""What a job worker runs with, and how a run ended: the types app/jobs shares.
+
+The store and the engines are Protocols of exactly what the jobs call, so this module imports
+neither app.store.sql nor app.engines (which builds on app.wiring, which builds runtimes).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Protocol
+
+from sqlalchemy import Engine
+
+from app.objects.router import ObjectStores
+from app.settings import Settings
+from app.store.interface import ServiceStore
+from app.usecases.signing import SignAndRecord
+from app.usecases.verification import VerifyAndRecord
+from signer.engine import ContentSigner
+from signer.isolation import IsolatedSigner
+from signer.rotation import RotatingSigner
+from verifier.isolation import IsolatedVerifier
+
+
+class JobStore(ServiceStore, Protocol):
+    """The service's store (app.store.sql.SqlStore), plus the database the job records live in."""
+
+    @property
+    def engine(self) -> Engine:
+        """Where app/jobs/records.py reads and writes the jobs' own rows."""
+        ...
+
+
+class JobEngines(Protocol):
+    """The API's engines (app.engines.Engines), as the jobs use them."""
+
+    @property
+    def signer(self) -> RotatingSigner | IsolatedSigner | ContentSigner: ...
+
+    @property
+    def verifier(self) -> IsolatedVerifier: ...
+
+    @property
+    def trust_fingerprint(self) -> str: ...
+
+    @property
+    def certificate_fingerprint(self) -> str: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobRuntime:
+    """What a worker process builds once: the same store, object stores and engines as the API."""
+
+    settings: Settings
+    store: JobStore
+    objects: ObjectStores
+    engines: JobEngines
+    verification: VerifyAndRecord  # the same use cases as the routes (built by app.wiring.build_job_runtime)
+    signing: SignAndRecord
+
+    def close(self) -> None:
+        self.engines.close()
+        self.store.close()
+
+
+class JobRun(enum.Enum):
+    """How a run of a job ended when it raised nothing (a failed attempt raises)."""
+
+    FINISHED = "finished"  # the job succeeded in this run
+    SKIPPED_ALREADY_DONE = "skipped_already_done"  # delivered again after it had succeeded: nothing done
+    # Failed for good without a retry: what was asked is no longer allowed (key revoked, signing
+    # policy narrowed) or no longer what was submitted (the pinned source changed). Recorded on the row.
+    REFUSED = "refused"

@@ -1,0 +1,29 @@
+"""ruff and mypy over the code base, as part of the test command: CI checks every change the same way.
+
+Both read their configuration from pyproject.toml and run from this virtualenv. mypy keeps its cache
+in .venv/mypy_cache, so a run after a small change takes seconds.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+VENV_BIN = Path(sys.executable).parent
+
+RUFF_PATHS = ["app", "keys", "signer", "verifier", "tests", "bench", "scripts"]
+
+# app/cli: checked once h5-cli is merged (that branch is rewriting app/cli and tests/cli).
+NOT_YET_CHECKED: list[str] = []
+
+
+def _run(command: list[str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+
+
+def test_ruff_finds_nothing() -> None:
+    result = _run([str(VENV_BIN / "ruff"), "check", *RUFF_PATHS, "--extend-exclude", ",".join(NOT_YET_CHECKED)])
+    assert result.returncode == 0, result.stdout + result.stderr
+
