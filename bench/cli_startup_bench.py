@@ -77,8 +77,22 @@ def cases(jpeg: Path) -> list[Case]:
         Case(name="originmark verify --help", argv=[cli, "verify", "--help"]),
         Case(name=f"originmark verify {jpeg.name}", argv=[cli, "verify", str(jpeg)], target_seconds=0.5,
              expected_exit=(0, 1)),
+        # The same verify with its worker launched only once the settings are read (no warm start,
+        # verifier/warm_start.py): what the warm start saves, in the same run.
+        Case(name="  same, worker launched after settings", argv=[sys.executable, "-c", _COLD_VERIFY, str(jpeg)],
+             expected_exit=(0, 1)),
         Case(name=f"originmark inspect {jpeg.name}", argv=[cli, "inspect", str(jpeg)], expected_exit=(0, 1)),
     ]
+
+
+_COLD_VERIFY = """
+import sys
+import verifier.warm_start
+verifier.warm_start.launch_verifier_workers = lambda count: []
+sys.argv = ["originmark", "verify", *sys.argv[1:]]
+from app.cli import main
+main()
+"""
 
 
 def _measured_code(*, cwd: Path, env: dict[str, str]) -> str:
