@@ -95,7 +95,7 @@ def _identities(settings: Settings) -> bool:
 
 
 def _trust_lists(settings: Settings) -> tuple[tuple[TrustListInUse, ...], str | None]:
-    from app.errors import user_message
+    from app.exit_codes import user_message
     from app.wiring import build_trust_policy
 
     try:

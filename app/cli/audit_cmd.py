@@ -6,7 +6,7 @@ checks each record's MAC with the configured audit key (ORIGINMARK_AUDIT_KEY_FIL
 ORIGINMARK_AUDIT_KEY or KEYS_DIR/audit.key; never created here) and with older keys given with
 --key-file after a rotation.
 
-Exit codes (app.errors): 0 the chain is intact, 1 it is broken (the first broken record is
+Exit codes (app.exit_codes): 0 the chain is intact, 1 it is broken (the first broken record is
 named), 2 a wrong command line or a database that cannot be read.
 """
 
@@ -26,7 +26,7 @@ from app.audit_keys import verification_audit_keys
 from app.cli.render import make_console, safe_text
 from app.cli.store_access import cli_settings, fail, open_database
 from app.cli.tables import print_table
-from app.errors import EXIT_INVALID, EXIT_OK
+from app.exit_codes import EXIT_INVALID, EXIT_OK
 from app.store.audit import ChainReport, SqlAuditLog
 from app.store.interface import DEFAULT_TENANT
 from keys.audit_key import AuditKeyring

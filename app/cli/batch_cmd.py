@@ -37,7 +37,7 @@ from rich.text import Text
 from app.cli.render import clean_text, label_style, make_console, safe_text, state_style
 from app.cli.tables import PathText, print_table
 from app.cli.verify_output import csv_cell, json_text
-from app.errors import EXIT_INVALID, EXIT_OK, EXIT_USAGE_OR_IO, user_message
+from app.exit_codes import EXIT_INVALID, EXIT_OK, EXIT_USAGE_OR_IO, user_message
 from app.store.interface import DEFAULT_TENANT
 
 batch_app = typer.Typer(help="Verify every object under an S3 prefix or folder as jobs, and report on them.",

@@ -6,7 +6,7 @@ a Rich tree with the feed label on top — or as JSON with `--json`. Every
 manifest-derived string goes through `app.cli.render` before it reaches the
 terminal.
 
-Exit status (app.errors): 0 normally, 1 when the credentials are invalid, 2
+Exit status (app.exit_codes): 0 normally, 1 when the credentials are invalid, 2
 when the file cannot be read (missing, a folder, no permission) or the
 settings are wrong. An `error` verdict (unsupported or malformed media) is a
 result shown with its reason, exit 0, as in `originmark verify`.
@@ -26,7 +26,7 @@ from rich.text import Text
 from rich.tree import Tree
 
 from app.cli.render import clean_text, label_text, make_console, safe_text, state_style
-from app.errors import EXIT_USAGE_OR_IO, exit_code_for, exit_code_for_state, user_message
+from app.exit_codes import EXIT_USAGE_OR_IO, exit_code_for, exit_code_for_state, user_message
 from verifier.label_types import LabelEvidence
 from verifier.story import ActionLine, IngredientLine, ManifestChapter, SignalLine, Story, story_of, story_record
 from verifier.verdict import TimeStamp, Verdict, VerdictState

@@ -19,7 +19,7 @@ from typing import Annotated, NoReturn
 import typer
 from pydantic import ValidationError
 
-from app.errors import EXIT_USAGE_OR_IO, user_message
+from app.exit_codes import EXIT_USAGE_OR_IO, user_message
 from app.settings import Settings
 
 jobs_app = typer.Typer(help="The jobs' tables: purge finished jobs.", no_args_is_help=True)

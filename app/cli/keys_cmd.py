@@ -4,7 +4,7 @@ Every command works with each key backend (a PEM file, a PKCS#11 token, AWS KMS)
 options they use what the service would (the active identity of ORIGINMARK_KEYS_DIR/identities,
 else ORIGINMARK_KEY_BACKEND with ORIGINMARK_SIGNING_CHAIN / KEYS_DIR/chain.pem).
 
-Exit codes (app.errors): 0 success, 2 when credentials are unusable, the settings are wrong
+Exit codes (app.exit_codes): 0 success, 2 when credentials are unusable, the settings are wrong
 or the command line is wrong (a KeyProblem is printed as problem + fix, never a traceback).
 """
 
@@ -22,7 +22,7 @@ from rich.table import Table
 from rich.text import Text
 
 from app.cli.render import make_console, safe_text
-from app.errors import EXIT_USAGE_OR_IO, configuration_details, exit_code_for
+from app.exit_codes import EXIT_USAGE_OR_IO, configuration_details, exit_code_for
 from app.settings import Settings
 from keys.algorithms import SigningAlgorithm
 from keys.backends.spec import BackendKind, KeySpec, KmsKeySpec, PemKeySpec, Pkcs11KeySpec

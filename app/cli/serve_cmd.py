@@ -7,7 +7,7 @@ here as problem + fix rather than as a failed worker. Then uvicorn runs the app 
 `app.api.main:app_from_environment` in `--workers` processes; each builds its own signer and
 ORIGINMARK_VERIFY_WORKERS verifier processes from the same ORIGINMARK_* settings.
 
-Exit codes (app.errors): 2 for settings, credentials or database problems found before
+Exit codes (app.exit_codes): 2 for settings, credentials or database problems found before
 start-up; uvicorn's own 3 when an app fails to start.
 """
 
@@ -26,7 +26,7 @@ from rich.text import Text
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.cli.render import make_console, safe_text
-from app.errors import EXIT_USAGE_OR_IO, exit_code_for, user_message
+from app.exit_codes import EXIT_USAGE_OR_IO, exit_code_for, user_message
 from app.settings import Settings
 from app.store.errors import StoreError
 from keys.errors import KeyProblem

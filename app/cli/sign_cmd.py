@@ -1,7 +1,7 @@
 """`originmark sign`: attach Content Credentials for AI output to files.
 
 One line per file (signed or why not), then a summary. The batch goes on past a bad
-file. Exit codes (app.errors): 0 every file signed, 1 some file failed, 2 usage,
+file. Exit codes (app.exit_codes): 0 every file signed, 1 some file failed, 2 usage,
 configuration or signing-credential problem (nothing was signed).
 """
 
@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.text import Text
 
 from app.cli.render import clean_text, make_console
-from app.errors import EXIT_INVALID, EXIT_OK, EXIT_USAGE_OR_IO, exit_code_for, user_message
+from app.exit_codes import EXIT_INVALID, EXIT_OK, EXIT_USAGE_OR_IO, exit_code_for, user_message
 from keys.errors import KeyProblem
 from signer.errors import SigningError
 from signer.formats import SUPPORTED_FORMAT_NAMES, detect_format

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from rich.text import Text
 
 from app.cli.render import make_console, safe_text
-from app.errors import EXIT_USAGE_OR_IO, user_message
+from app.exit_codes import EXIT_USAGE_OR_IO, user_message
 from app.settings import Settings
 from app.store.errors import StoreError
 from app.store.location import missing_sqlite_file, shown_database_url

@@ -24,7 +24,7 @@ from rich.text import Text
 from app.cli.apikey_cmd import fail, migrated_store
 from app.cli.render import make_console, safe_text
 from app.cli.tables import print_table
-from app.errors import user_message
+from app.exit_codes import user_message
 from app.jobs.tenant_secrets import tenant_webhook_secret
 from app.objects.access import LocationResolver, check_prefix_syntax
 from app.objects.errors import ObjectStoreError

@@ -48,7 +48,7 @@ from app.cli.paths import InputFile, InputItem, InputProblem, InputWalker
 from app.cli.remote_errors import FileNotVerified, FileRejected, ServiceUnusable
 from app.cli.render import make_console, safe_text
 from app.cli.verify_output import BatchSummary, OutputFormat, Record, open_writer, unverified_record, verdict_record
-from app.errors import EXIT_INVALID, EXIT_OK, EXIT_USAGE_OR_IO, exit_code_for, user_message
+from app.exit_codes import EXIT_INVALID, EXIT_OK, EXIT_USAGE_OR_IO, exit_code_for, user_message
 from verifier.errors import VerifierError
 from verifier.label import label_for
 

@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from app.objects.checked_reader import CheckedReader
 from app.objects.errors import (
     InvalidObjectUri,
     ObjectAccessDenied,
@@ -36,7 +37,6 @@ from app.objects.errors import (
 )
 from app.objects.interface import DEFAULT_PAGE_SIZE, ObjectInfo, ObjectPage
 from app.objects.location import ObjectLocation, Scheme
-from app.objects.reader import CheckedReader
 
 PARTIAL_FOLDER = ".originmark-partial"
 CHUNK_BYTES = 1024 * 1024

@@ -29,6 +29,7 @@ import boto3
 import botocore.exceptions as aws
 from botocore.config import Config
 
+from app.objects.checked_reader import CheckedReader
 from app.objects.errors import (
     InvalidObjectUri,
     ObjectAccessDenied,
@@ -40,7 +41,6 @@ from app.objects.errors import (
 from app.objects.interface import DEFAULT_PAGE_SIZE, ObjectInfo, ObjectPage
 from app.objects.local import check_source_ended, read_exactly, source_size
 from app.objects.location import ObjectLocation, Scheme
-from app.objects.reader import CheckedReader
 
 log = logging.getLogger("originmark.objects")
 

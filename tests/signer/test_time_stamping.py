@@ -223,7 +223,7 @@ def test_the_sign_command_does_not_start_while_the_tsa_is_down(dev_credentials, 
     env = {"ORIGINMARK_KEYS_DIR": str(dev_credentials.directory), "ORIGINMARK_TIME_STAMP_URL": local_tsa.url}
     source = make_jpeg(tmp_path / "gen.jpg")
     result = _sign_command(env, str(source), "--generator", "Acme", "--out", str(tmp_path / "out"))
-    assert result.exit_code == 2, result.output  # app/errors.py: a signer that cannot start is exit 2
+    assert result.exit_code == 2, result.output  # app/exit_codes.py: a signer that cannot start is exit 2
     assert "the signer cannot start: the time-stamping authority" in result.output
 
 
