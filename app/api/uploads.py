@@ -15,7 +15,7 @@ SHA-256 and first bytes (for sniffing the media type) are taken on the way, so:
   and text fields are capped in size;
 - everything written lives in one folder that `UploadSpool` removes when the request ends,
   whatever happened; a folder left by a process that died (kill -9, out of memory, power cut)
-  is removed by the next server process to use the spool (`remove_abandoned_spools`);
+  is removed by the next process to use the spool (app/spool.py `remove_abandoned_spools`);
 - a full disk (ENOSPC, EDQUOT) is a 507 with the JSON error shape, the partial file deleted
   at once so that other requests get the space back.
 
@@ -27,15 +27,8 @@ sees the JSON error instead of a reset connection.
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
 import hashlib
 import logging
-import os
-import re
-import shutil
-import tempfile
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,18 +39,13 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
 from app.api.errors import ApiError, insufficient_storage, malformed_body, payload_too_large, unprocessable
+from app.spool import SpoolFolder, is_disk_full, safe_filename
 
 SNIFF_BYTES = 16 * 1024  # what signer/ and verifier/ read to recognise a format
 DEFAULT_MAX_TEXT_BYTES = 4096  # per text field; the signer caps generator/title text far below
 DRAIN_ALLOWANCE_BYTES = 1024 * 1024  # read past an error this far, so the client sees the answer
-_MAX_FILENAME = 120
-_UNSAFE_FILENAME_CHARS = re.compile(r"[^A-Za-z0-9._ ()+-]")
 log = logging.getLogger("originmark.api")
 
-_SPOOL_PREFIX = "originmark-spool-"
-# What mkdtemp makes of the prefix: only such names are ever swept (the spool may be /tmp).
-_SPOOL_NAME = re.compile(r"originmark-spool-[a-z0-9_]{8}")
-_DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -120,108 +108,12 @@ def _not_empty(received: ReceivedFile) -> ReceivedFile:
     return received
 
 
-def safe_filename(client_filename: str | None, *, fallback: str) -> str:
-    """A plain file name derived from what the client sent (no folders, no odd characters)."""
-    name = re.split(r"[/\\]", client_filename or "")[-1]
-    name = _UNSAFE_FILENAME_CHARS.sub("_", name).lstrip(". ").strip()[:_MAX_FILENAME]
-    return name or fallback
+class UploadSpool(SpoolFolder):
+    """A per-request folder for uploads and outputs (app/spool.py: removed on exit, whatever
+    happened; one left by a process that died is swept by the next); a full disk is a 507."""
 
-
-class UploadSpool:
-    """A per-request folder for uploads and outputs; removed on exit, whatever happened.
-
-    The folder is flock()ed while the request uses it. The kernel drops that lock when the
-    process dies, however it dies, so a folder whose lock can be taken is abandoned: the first
-    UploadSpool of each server process sweeps those away (`remove_abandoned_spools`) before it
-    makes its own, whichever server process (or sibling worker) left them.
-    """
-
-    def __init__(self, spool_dir: Path | None) -> None:
-        self._parent = spool_dir
-        self.path: Path | None = None
-        self._lock: int | None = None
-
-    def __enter__(self) -> UploadSpool:
-        _sweep_once(self._parent)
-        try:
-            while True:
-                path = Path(tempfile.mkdtemp(prefix=_SPOOL_PREFIX, dir=self._parent))
-                lock = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-                with contextlib.suppress(OSError):  # a file system without flock: never swept, still removed on exit
-                    fcntl.flock(lock, fcntl.LOCK_EX)
-                if os.fstat(lock).st_nlink > 0:
-                    break
-                os.close(lock)  # a sweep took the new folder before it was locked: make another
-        except OSError as error:
-            _raise_if_disk_full(error)
-            raise
-        self.path, self._lock = path, lock
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        if self.path is not None:
-            shutil.rmtree(self.path, ignore_errors=True)
-        if self._lock is not None:
-            os.close(self._lock)  # after the removal: a sweep never sees the folder unlocked
-            self._lock = None
-
-    def folder(self, name: str) -> Path:
-        assert self.path is not None, "use UploadSpool as a context manager"
-        folder = self.path / name
-        try:
-            folder.mkdir(exist_ok=True)
-        except OSError as error:
-            _raise_if_disk_full(error)
-            raise
-        return folder
-
-
-_swept: set[Path | None] = set()
-_sweep_guard = threading.Lock()
-
-
-def _sweep_once(spool_dir: Path | None) -> None:
-    with _sweep_guard:
-        if spool_dir in _swept:
-            return
-        _swept.add(spool_dir)
-    remove_abandoned_spools(spool_dir)
-
-
-def remove_abandoned_spools(spool_dir: Path | None) -> int:
-    """Delete the request folders in `spool_dir` that no living process holds; returns how many.
-
-    Safe while other server processes use the same spool: a folder in use is locked. Only
-    names UploadSpool makes, owned by this user, are looked at; symbolic links are never followed.
-    """
-    parent = spool_dir if spool_dir is not None else Path(tempfile.gettempdir())
-    try:
-        entries = [entry for entry in os.scandir(parent) if _SPOOL_NAME.fullmatch(entry.name)]
-    except OSError:
-        return 0  # a missing spool folder: creating the request folder will say so
-    removed = 0
-    for entry in entries:
-        try:
-            lock = os.open(entry.path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
-        except OSError:
-            continue  # not a folder, or gone already (a request that just ended)
-        if os.fstat(lock).st_uid != os.getuid():
-            os.close(lock)  # another user's (a shared /tmp): not ours to judge
-            continue
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(lock)  # in use (or no flock here: then it cannot be told apart, so it stays)
-            continue
-        try:
-            if os.fstat(lock).st_nlink > 0:  # not removed by its owner a moment ago
-                shutil.rmtree(entry.path, ignore_errors=True)
-                removed += 1
-        finally:
-            os.close(lock)
-    if removed:
-        log.warning("removed %d upload folder(s) abandoned in %s by a server process that died", removed, parent)
-    return removed
+    def _disk_full(self, error: OSError) -> None:
+        _raise_if_disk_full(error)
 
 
 class _FilePart:
@@ -275,7 +167,7 @@ class _FilePart:
 
 
 def _raise_if_disk_full(error: OSError) -> None:
-    if error.errno in _DISK_FULL:
+    if is_disk_full(error):
         raise insufficient_storage("the upload") from error
 
 

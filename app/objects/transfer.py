@@ -13,11 +13,8 @@ part). Spool files get random names (mkstemp, mode 0600): an object key never be
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
 import os
-import re
-import shutil
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,10 +23,9 @@ from pathlib import Path
 from app.objects.errors import ObjectStorageFull, ObjectTooLarge
 from app.objects.interface import DEFAULT_PAGE_SIZE, ObjectInfo, ObjectStore
 from app.objects.location import ObjectLocation, parse_object_uri
+from app.spool import SpoolFolder, is_disk_full, safe_filename
 
 CHUNK_BYTES = 1024 * 1024
-SPOOL_FOLDER_PREFIX = "originmark-objects-"
-_DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -50,15 +46,17 @@ def as_location(uri_or_location: str | ObjectLocation) -> ObjectLocation:
 
 @contextlib.contextmanager
 def spool_folder(spool_dir: Path | None) -> Iterator[Path]:
-    """A private folder (mode 0700) for one job's files, removed with everything in it afterwards."""
+    """A private folder (mode 0700) for one job's files, removed with everything in it afterwards:
+    an app/spool.py SpoolFolder, so one left by a worker that died is swept like an upload's."""
     try:
-        folder = Path(tempfile.mkdtemp(prefix=SPOOL_FOLDER_PREFIX, dir=spool_dir))
+        spool = SpoolFolder(spool_dir).__enter__()
     except OSError as error:
         raise _spool_error(error, spool_dir) from error
     try:
-        yield folder
+        assert spool.path is not None
+        yield spool.path
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        spool.__exit__(None, None, None)
 
 
 @contextlib.contextmanager
@@ -89,7 +87,7 @@ def local_copy(
             if filename is None:
                 descriptor, name = tempfile.mkstemp(prefix="originmark-object-", dir=spool_dir)
             else:
-                name = os.path.join(spool_dir or tempfile.gettempdir(), safe_filename(filename))
+                name = os.path.join(spool_dir or tempfile.gettempdir(), safe_filename(filename, fallback="object"))
                 descriptor = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         except OSError as error:
             raise _spool_error(error, spool_dir) from error
@@ -138,15 +136,8 @@ def iter_objects(
         token = page.next_token
 
 
-def safe_filename(name: str, *, limit: int = 120) -> str:
-    """`name` reduced to a harmless file name: letters, digits, "._-" (others become "_"), no
-    leading dot, at most `limit` characters. For display in a manifest, never for finding a file."""
-    cleaned = re.sub(r"[^A-Za-z0-9._-]", "_", name)[-limit:].lstrip(".")
-    return cleaned or "object"
-
-
 def _spool_error(error: OSError, spool_dir: Path | None) -> OSError | ObjectStorageFull:
-    if error.errno in _DISK_FULL:
+    if is_disk_full(error):
         where = spool_dir or Path(tempfile.gettempdir())
         return ObjectStorageFull(f"the spool folder {where} is full; nothing was kept")
     return error

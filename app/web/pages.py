@@ -53,8 +53,9 @@ from app.api.deps import ServicesDep
 from app.api.errors import ApiError, service_unavailable, too_many_requests, unsupported_media
 from app.api.routes.verify import VERIFIABLE_FORMAT_NAMES
 from app.api.services import Services
-from app.api.uploads import FormSpec, UploadSpool, receive_form, safe_filename
+from app.api.uploads import FormSpec, UploadSpool, receive_form
 from app.settings import Settings
+from app.spool import safe_filename
 from app.store.errors import StoreUnavailable
 from app.store.interface import DEFAULT_TENANT
 from app.store.validation import is_tenant_name

@@ -10,7 +10,8 @@ import subprocess
 import sys
 import textwrap
 
-from app.api.uploads import UploadSpool, remove_abandoned_spools
+from app.api.uploads import UploadSpool
+from app.spool import remove_abandoned_spools
 
 _HOLDER = textwrap.dedent(
     """

@@ -31,7 +31,7 @@ from app.api.errors import ApiError, not_found, unprocessable
 from app.api.identifiers import optional_media_id
 from app.api.job_requests import openapi_request_body, read_job_request
 from app.api.services import Services
-from app.api.uploads import ReceivedFile, UploadSpool, safe_filename
+from app.api.uploads import ReceivedFile, UploadSpool
 from app.api.wire import error_responses, verify_body
 from app.jobs import records, staging
 from app.jobs.deferral import SIGN_TASK, VERIFY_TASK, defer_task
@@ -43,6 +43,7 @@ from app.objects.factory import own_objects_location
 from app.objects.location import ObjectLocation
 from app.objects.media import SourcePin
 from app.settings import Settings
+from app.spool import safe_filename
 from app.usecases.object_access import tenant_allow_list
 from app.usecases.signing import authorize
 from signer.manifest import MAX_GENERATOR_TEXT, MAX_TITLE_TEXT
