@@ -1,9 +1,9 @@
 """The identifiers callers send: media ids and content hashes, checked before anything uses them.
 
 A media id is the caller's own name for an item (a post id, a storage key). Allowed:
-1-200 characters of `A-Z a-z 0-9 . _ : -`. That keeps ids safe to put in a URL path, a
-log line, a JSON key and an ETag without escaping, and the label response can be spliced
-together from stored JSON without re-encoding the ids.
+1-200 characters of `A-Z a-z 0-9 . _ : -` (one rule with the store's: app/store/validation.py).
+That keeps ids safe to put in a URL path, a log line, a JSON key and an ETag without escaping,
+and the label response can be spliced together from stored JSON without re-encoding the ids.
 """
 
 from __future__ import annotations
@@ -13,23 +13,19 @@ from collections.abc import Iterable
 
 from app.api.errors import unprocessable
 from app.store.interface import MAX_LABEL_BATCH, MAX_MEDIA_ID_LENGTH
+from app.store.validation import MEDIA_ID_CHARACTERS, MEDIA_ID_PATTERN, media_id_problem
 
-MEDIA_ID_PATTERN = rf"^[A-Za-z0-9._:-]{{1,{MAX_MEDIA_ID_LENGTH}}}$"
-_MEDIA_ID = re.compile(rf"[A-Za-z0-9._:-]{{1,{MAX_MEDIA_ID_LENGTH}}}")
+__all__ = ["MEDIA_ID_PATTERN", "check_media_id", "check_media_ids", "check_sha256", "optional_media_id"]
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 # A whole batch checked in one pass (ids joined by newlines, which no id may contain).
-_MEDIA_ID_LINES = re.compile(rf"(?:[A-Za-z0-9._:-]{{1,{MAX_MEDIA_ID_LENGTH}}}\n)+")
+_MEDIA_ID_LINES = re.compile(rf"(?:[{MEDIA_ID_CHARACTERS}]{{1,{MAX_MEDIA_ID_LENGTH}}}\n)+")
 
 
 def check_media_id(value: str, *, field: str = "media_id") -> str:
-    if _MEDIA_ID.fullmatch(value):
+    """The store's rule (app/store/validation.py), told to the caller as a 422."""
+    problem = media_id_problem(value)
+    if problem is None:
         return value
-    if not value:
-        problem = "is empty"
-    elif len(value) > MAX_MEDIA_ID_LENGTH:
-        problem = f"is {len(value)} characters long (at most {MAX_MEDIA_ID_LENGTH})"
-    else:
-        problem = "contains characters other than A-Z a-z 0-9 . _ : -"
     raise unprocessable("invalid_media_id", f"{field} {problem}", field=field)
 
 

@@ -261,7 +261,7 @@ class SqlVerdictStore:
     def labels_json_for(self, tenant: str, media_ids: Sequence[str]) -> dict[str, str | None]:
         """Each id's stored label JSON (None when unknown), in one query; ids are answered once each.
 
-        Ids that cannot be media ids (empty, too long, control characters) are answered None without
+        Ids that cannot be media ids (app/store/validation.py: empty, too long, other characters) are answered None without
         being sent to the database. More than MAX_LABEL_BATCH distinct ids is a ValueError.
         """
         answer: dict[str, str | None] = dict.fromkeys(media_ids)

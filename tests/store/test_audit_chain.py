@@ -49,7 +49,7 @@ def _entry(n: int, **changes) -> AuditEntry:
         certificate_fingerprint=_sha("certificate"),
         generator=f"image model «{n}» \u202e<script>",
         generator_version="2.1" if n % 2 else None,
-        media_id=f"post/{n}",
+        media_id=f"post:{n}",
     )
     return dataclasses.replace(entry, **changes)
 
@@ -177,7 +177,7 @@ def test_a_signature_recorded_with_its_verdict_is_chained_too(store, real_verdic
         verdict=real_verdicts.trusted,
         label=real_verdicts.trusted_label,
         trust_fingerprint="t",
-        media_id="post/1",
+        media_id="post:1",
     )
     assert _audit(store).verify_chain().records == 2
     assert _audit(store).verify_chain().intact
@@ -445,7 +445,7 @@ def test_audit_show_lists_the_newest_records(store, database_url):
     _fill(store, 5)
     result = _cli("show", "--last", "2", "--database-url", database_url)
     assert result.exit_code == 0, result.output
-    assert "post/4" in result.output and "post/3" in result.output and "post/2" not in result.output
+    assert "post:4" in result.output and "post:3" in result.output and "post:2" not in result.output
     assert "\u202e" not in result.output  # hostile text is cleaned
 
 
@@ -458,7 +458,7 @@ def test_audit_show_at_80_columns_is_one_block_per_record_with_whole_headings(st
     assert headings.count("signed (UTC)") == 2 and headings.count("source type") == 2
     assert re.search(rf"^# +{rows[0].id} *$", result.output, flags=re.MULTILINE)
     assert re.search(rf"^record +{rows[1].record_hash[:8]} *$", result.output, flags=re.MULTILINE)
-    assert "post/1" in result.output
+    assert "post:1" in result.output
 
 
 def test_audit_commands_refuse_what_they_cannot_read_without_changing_it(tmp_path, database_url):

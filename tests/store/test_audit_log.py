@@ -30,7 +30,7 @@ def _entry(n: int, **changes) -> AuditEntry:
         certificate_fingerprint=_sha("certificate"),
         generator="image model",
         generator_version="2.1",
-        media_id=f"post/{n}",
+        media_id=f"post:{n}",
     )
     return dataclasses.replace(entry, **changes)
 
@@ -110,10 +110,10 @@ def test_a_signature_is_recorded_with_its_verdict_in_one_transaction(store, real
         verdict=real_verdicts.trusted,
         label=real_verdicts.trusted_label,
         trust_fingerprint="t",
-        media_id="post/0",
+        media_id="post:0",
     )
     assert store.entries() == [entry]
-    assert store.verdict_by_media_id("default", "post/0") == stored
+    assert store.verdict_by_media_id("default", "post:0") == stored
 
     # A bad entry writes neither the entry nor the verdict.
     with pytest.raises(ValueError):
@@ -123,7 +123,7 @@ def test_a_signature_is_recorded_with_its_verdict_in_one_transaction(store, real
             verdict=real_verdicts.plain,
             label=real_verdicts.plain_label,
             trust_fingerprint="t",
-            media_id="post/1",
+            media_id="post:1",
         )
     assert _rows(store) == 1
     with store.engine.connect() as connection:

@@ -116,7 +116,7 @@ def _legacy_entry(n: int) -> AuditEntry:
         manifest_label=None,
         certificate_fingerprint=digest,
         generator=f"model {n}",
-        media_id=f"old/{n}",
+        media_id=f"old:{n}",
     )
 
 

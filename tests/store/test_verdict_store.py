@@ -35,14 +35,14 @@ def test_a_saved_verdict_reads_back_equal_by_hash_and_by_media_id(store, real_ve
     before = datetime.datetime.now(datetime.UTC)
     saved = store.save_verdict(
         tenant="default",
-        verdict=real_verdicts.trusted, label=real_verdicts.trusted_label, trust_fingerprint="trust-1", media_id="post/1"
+        verdict=real_verdicts.trusted, label=real_verdicts.trusted_label, trust_fingerprint="trust-1", media_id="post:1"
     )
     assert saved.sha256 == real_verdicts.trusted.sha256
-    assert saved.media_id == "post/1"
+    assert saved.media_id == "post:1"
     assert before <= saved.stored_at <= datetime.datetime.now(datetime.UTC)
 
     by_hash = store.verdict_by_sha256("default", real_verdicts.trusted.sha256)
-    by_media = store.verdict_by_media_id("default", "post/1")
+    by_media = store.verdict_by_media_id("default", "post:1")
     assert by_hash is not None and by_media is not None
     assert by_hash.verdict == real_verdicts.trusted  # every field, manifests and datetimes included
     assert by_hash.label == real_verdicts.trusted_label
@@ -126,6 +126,7 @@ def test_a_verdict_is_committed_when_save_returns(store, database_url, real_verd
         ("", "1 to 200 characters"),
         ("x" * (MAX_MEDIA_ID_LENGTH + 1), "1 to 200 characters"),
         ("nul\x00byte", "control characters"),
+        ("post/1", "A-Z a-z 0-9 . _ : -"),  # the API's rule is the store's (app/store/validation.py)
     ],
 )
 def test_a_media_id_that_cannot_be_stored_is_a_value_error_and_nothing_is_written(
