@@ -148,7 +148,7 @@ def _load_startup_reply(data: bytes) -> tuple:
 
 def _worker_entry(fd: int) -> None:
     """Runs in the worker process: set the limits, build the verifier once, serve paths."""
-    received = receive_setup(fd, owner_pid=lambda setup: setup[2])
+    received = receive_setup(fd, tuple, owner_pid=lambda setup: setup[2])
     if received is None:
         return
     connection, (policy, limits, _owner_pid, remote_manifests) = received
@@ -381,6 +381,7 @@ class IsolatedVerifier:
             return self._error(path, *_death_verdict_parts(exchange.exit_code, self._limits))
         if not lease.worker.alive:
             self._pool.renew(lease)  # it reported, then exited to start clean
+        assert exchange.reply is not None  # REPLIED carries the reply
         return exchange.reply
 
     def _error(self, path: Path, reason: str, code: VerdictError) -> Verdict:
