@@ -293,7 +293,7 @@ class Worker:
         """Raise `kind.unavailable` (or the domain's own error) unless the worker started."""
         raise NotImplementedError
 
-    def _startup_reply(self, timeout: float, load: Callable[[bytes], object]) -> object:
+    def _startup_reply(self, timeout: float, load: Callable[[bytes], R]) -> R:
         """The worker's first reply, through `load` (whose ValueError/TypeError mean a bad reply)."""
         kind = self.kind
         try:
