@@ -10,6 +10,7 @@ import enum
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 from keys.errors import UnsupportedKeyType
 
@@ -33,6 +34,13 @@ class SigningAlgorithm(str, enum.Enum):
     def hash_algorithm(self) -> hashes.HashAlgorithm | None:
         """The digest this algorithm signs over (None: Ed25519 hashes internally)."""
         return _HASHES[self]
+
+    def signing_hash(self) -> hashes.HashAlgorithm:
+        """The digest of an ECDSA or RSA-PSS algorithm; TypeError for Ed25519 (as cryptography raises for None)."""
+        hash_algorithm = _HASHES[self]
+        if hash_algorithm is None:
+            raise TypeError(f"{self.value} signs without a separate digest")
+        return hash_algorithm
 
     def __str__(self) -> str:
         return self.value
@@ -83,6 +91,14 @@ def algorithm_for_key(key: object, *, source: str = "the key") -> SigningAlgorit
         "use an allowed key type, e.g. `openssl ecparam -name prime256v1 -genkey -noout -out key.pem`, "
         "or run `originmark keys init` for development credentials",
     )
+
+
+def supported_private_key(key: PrivateKeyTypes, *, source: str = "the key") -> SupportedPrivateKey:
+    """`key` itself when C2PA signs with it (type, curve, size); algorithm_for_key's UnsupportedKeyType otherwise."""
+    algorithm_for_key(key, source=source)
+    if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey):
+        raise AssertionError(f"algorithm_for_key accepted a {type(key).__name__}")
+    return key
 
 
 def _describe_key_type(key: object) -> str:

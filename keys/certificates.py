@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+from typing import Literal
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -92,10 +93,18 @@ def make_name(*, common_name: str, organisation: str | None = None, country: str
     return x509.Name(attributes)
 
 
-def certificate_signature_hash(issuer_key: SupportedPrivateKey) -> hashes.HashAlgorithm | None:
+# The digests cryptography's CertificateBuilder.sign accepts.
+CertificateHash = (
+    hashes.SHA224 | hashes.SHA256 | hashes.SHA384 | hashes.SHA512
+    | hashes.SHA3_224 | hashes.SHA3_256 | hashes.SHA3_384 | hashes.SHA3_512
+)
+
+
+def certificate_signature_hash(issuer_key: SupportedPrivateKey) -> CertificateHash | None:
     """The digest an issuer signs certificates with: matched to its curve, SHA-256 for RSA."""
     if isinstance(issuer_key, ec.EllipticCurvePrivateKey):
-        return {256: hashes.SHA256(), 384: hashes.SHA384()}.get(issuer_key.curve.key_size, hashes.SHA512())
+        by_size: dict[int, CertificateHash] = {256: hashes.SHA256(), 384: hashes.SHA384()}
+        return by_size.get(issuer_key.curve.key_size, hashes.SHA512())
     if isinstance(issuer_key, rsa.RSAPrivateKey):
         return hashes.SHA256()
     return None  # Ed25519 signs without a separate digest
@@ -116,7 +125,7 @@ def issue_certificate(
     authority_key_identifier: bool = True,
     subject_key_identifier: bool = True,
     basic_constraints: bool = True,
-    signature_hash: hashes.HashAlgorithm | str | None = "matched",
+    signature_hash: CertificateHash | Literal["matched"] | None = "matched",
 ) -> x509.Certificate:
     """Issue one certificate. `issuer.certificate` None means self-signed (issuer name = subject).
 

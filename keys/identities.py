@@ -251,7 +251,7 @@ class IdentityDirectory:
         )
 
 
-def _read_backend_file(path: Path) -> dict:
+def _read_backend_file(path: Path) -> dict[str, object]:
     try:
         with path.open("rb") as stream:
             raw = stream.read(_MAX_SMALL_FILE_BYTES + 1)
@@ -270,7 +270,7 @@ def _refuse_missing(path: Path, missing: list[str]) -> None:
         raise IdentityProblem(f"{path} lacks {', '.join(missing)}", f"add {', '.join(missing)} to it")
 
 
-def _text(data: dict, field: str, path: Path) -> str:
+def _text(data: dict[str, object], field: str, path: Path) -> str:
     value = data.get(field)
     if not isinstance(value, str) or not value.strip():
         raise IdentityProblem(f"{path}: {field} must be a non-empty string", f"fix {field} in {path}")

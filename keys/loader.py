@@ -14,8 +14,9 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
-from keys.algorithms import SupportedPrivateKey, algorithm_for_key
+from keys.algorithms import algorithm_for_key, supported_private_key
 from keys.backends.local import LocalKeyHandle
 from keys.errors import UnreadableCredentials, UnsupportedKeyType
 from keys.profile import check_signing_chain
@@ -31,7 +32,7 @@ def load_signing_key(*, chain_path: Path, key_path: Path, now: datetime.datetime
     """Read, parse and check a chain + key; raise a KeyProblem subclass when they cannot sign."""
     chain_path, key_path = Path(chain_path), Path(key_path)
     certificates = read_certificate_chain(chain_path)
-    private_key = read_private_key(key_path)
+    private_key = supported_private_key(read_private_key(key_path), source=f"the key file {key_path}")
     algorithm = algorithm_for_key(private_key, source=f"the key file {key_path}")
     check_signing_chain(
         certificates=certificates,
@@ -71,8 +72,8 @@ def read_certificate_chain(chain_path: Path) -> tuple[x509.Certificate, ...]:
         ) from None
 
 
-def read_private_key(key_path: Path) -> SupportedPrivateKey:
-    """The unencrypted PEM private key in `key_path`."""
+def read_private_key(key_path: Path) -> PrivateKeyTypes:
+    """The unencrypted PEM private key in `key_path`, of any type (`supported_private_key` checks it)."""
     data = _read_small_file(key_path, what="private key")
     if b"PRIVATE KEY-----" not in data:
         raise UnreadableCredentials(
@@ -198,4 +199,5 @@ def _key_fix_for(data: bytes, path: Path) -> str:
 
 def open_pem_key(key_path: Path) -> LocalKeyHandle:
     """The PEM backend's `open_key`: the key file read into this process (PemKeySpec.open_key)."""
-    return LocalKeyHandle(read_private_key(Path(key_path)), description=f"the key file {key_path}")
+    description = f"the key file {key_path}"
+    return LocalKeyHandle(supported_private_key(read_private_key(Path(key_path)), source=description), description=description)

@@ -16,9 +16,10 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, ObjectIdentifier, SignatureAlgorithmOID
 
-from keys.algorithms import SupportedPrivateKey, SupportedPublicKey, algorithm_for_key
+from keys.algorithms import SupportedPublicKey, algorithm_for_key
 from keys.certificates import (
     C2PA_CLAIM_SIGNING_EKU,
     DOCUMENT_SIGNING_EKU,
@@ -117,7 +118,7 @@ _OPENSSL_EXTENSIONS_HINT = (
 def check_signing_chain(
     *,
     certificates: tuple[x509.Certificate, ...] | list[x509.Certificate],
-    private_key: SupportedPrivateKey | SupportedPublicKey,
+    private_key: PrivateKeyTypes | SupportedPublicKey,
     now: datetime.datetime,
     chain_path: Path | None = None,
     key_path: Path | None = None,
@@ -139,7 +140,7 @@ def check_signing_chain(
 def find_chain_problems(
     *,
     certificates: tuple[x509.Certificate, ...] | list[x509.Certificate],
-    private_key: SupportedPrivateKey | SupportedPublicKey,
+    private_key: PrivateKeyTypes | SupportedPublicKey,
     now: datetime.datetime,
     chain_path: Path | None = None,
     key_path: Path | None = None,
@@ -194,13 +195,13 @@ def find_chain_problems(
     return tuple(problems)
 
 
-def _public_key_bytes(key) -> bytes:
+def _public_key_bytes(key: PublicKeyTypes) -> bytes:
     return key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
 def _key_match_problem(
     certificates: tuple[x509.Certificate, ...],
-    private_key: SupportedPrivateKey | SupportedPublicKey,
+    private_key: PrivateKeyTypes | SupportedPublicKey,
     *,
     chain_name: str,
     key_name: str,
@@ -333,7 +334,7 @@ def eku_name(oid: ObjectIdentifier) -> str:
     return _KNOWN_EKU_NAMES.get(oid, oid.dotted_string)
 
 
-def _eku_problem(extension: x509.Extension | None, *, name: str) -> KeyProblem | None:
+def _eku_problem(extension: x509.Extension[x509.ExtendedKeyUsage] | None, *, name: str) -> KeyProblem | None:
     allowed_text = ", ".join(ALLOWED_SIGNING_EKUS.values())
     fix = _reissue(
         f"whose extendedKeyUsage includes one of: {allowed_text}; with openssl: "

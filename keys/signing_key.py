@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+from typing import NoReturn
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -34,6 +35,11 @@ class SigningKey:
     """
 
     __slots__ = ("_algorithm", "_certificates", "_chain_pem", "_key")
+    # Set once, in __init__, through object.__setattr__ (this class's __setattr__ refuses).
+    _algorithm: SigningAlgorithm
+    _certificates: tuple[x509.Certificate, ...]
+    _chain_pem: str
+    _key: KeyHandle
 
     def __init__(
         self,
@@ -45,7 +51,12 @@ class SigningKey:
     ) -> None:
         if not certificates:
             raise ValueError("a SigningKey needs at least the signing certificate")
-        if (private_key is None) == (key is None):
+        handle: KeyHandle
+        if key is not None and private_key is None:
+            handle = key
+        elif private_key is not None and key is None:
+            handle = LocalKeyHandle(private_key)
+        else:
             raise ValueError("give a SigningKey either private_key or key")
         object.__setattr__(self, "_algorithm", SigningAlgorithm(algorithm))
         object.__setattr__(self, "_certificates", tuple(certificates))
@@ -54,7 +65,7 @@ class SigningKey:
             "_chain_pem",
             "".join(c.public_bytes(serialization.Encoding.PEM).decode("ascii") for c in certificates),
         )
-        object.__setattr__(self, "_key", key if key is not None else LocalKeyHandle(private_key))
+        object.__setattr__(self, "_key", handle)
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("SigningKey is immutable")
@@ -62,7 +73,7 @@ class SigningKey:
     def __delattr__(self, name: str) -> None:
         raise AttributeError("SigningKey is immutable")
 
-    def __reduce__(self):
+    def __reduce__(self) -> NoReturn:
         # Pickling would copy the private key (or an open session) into whatever reads the pickle.
         raise TypeError("a SigningKey cannot be pickled: it holds a private key")
 

@@ -145,7 +145,7 @@ class ContentSigner:
     def options(self) -> SignerOptions:
         return self._options
 
-    def _signature_callback(self, signing_key: SigningKey):
+    def _signature_callback(self, signing_key: SigningKey) -> Callable[[bytes], bytes]:
         """`signing_key.sign` for the engine, remembering (per thread) why a key backend failed.
 
         The engine calls back on the signing thread and turns any exception into "COSE signature
@@ -287,10 +287,10 @@ class ContentSigner:
                 raise self._translate(error, subject=subject) from error
 
     def _sign(
-        self, builder: c2pa.Builder, media_format: MediaFormat, source: BinaryIO, output, *, subject: str
+        self, builder: c2pa.Builder, media_format: MediaFormat, source: BinaryIO, output: BinaryIO | UnchangedAssetSink, *, subject: str
     ) -> bytes:
         try:
-            manifest = builder.sign(self._signer, media_format.mime, source, output)  # closes the builder
+            manifest: bytes = builder.sign(self._signer, media_format.mime, source, output)  # closes the builder
         except c2pa.C2paError as error:
             backend_failure = getattr(self._key_failures, "error", None)
             if backend_failure is not None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from signer.errors import SourceUnreadable, UnsupportedFormat
 
@@ -222,7 +223,7 @@ def _is_mpeg_audio_frame(head: bytes) -> bool:
     return version_bits != 0b01 and layer_bits == 0b01 and bitrate_index not in (0, 0xF) and sample_rate_index != 0b11
 
 
-def _after_id3(stream, head: bytes) -> MediaFormat | None:
+def _after_id3(stream: BinaryIO, head: bytes) -> MediaFormat | None:
     """An ID3v2 tag is a prefix, not a format: FLAC files carry one too. Look past it."""
     if len(head) < 10:
         return None

@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from functools import partial
 from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import Any
 
 from keys.backends.spec import KeySpec, PemKeySpec, Pkcs11KeySpec
 from keys.credential import load_credential
@@ -71,6 +72,9 @@ from verifier.process_pool import (
     send,
     serve,
 )
+
+# A worker's reply as unpickled: a tuple whose tag and length _load_job_reply and _run check.
+_Reply = tuple[Any, ...]
 
 _MAX_REPLY_BYTES = 1024 * 1024  # a reply is a few hundred bytes of plain values
 _PRIVATE_PREFIX = ".originmark-signing-"
@@ -142,14 +146,14 @@ _FORMATS_BY_NAME = {f.name: f for f in SUPPORTED_FORMATS}
 _load_reply = restricted_loader((), "a signing worker")
 
 
-def _load_job_reply(data: bytes) -> tuple:
+def _load_job_reply(data: bytes) -> _Reply:
     reply = _load_reply(data)
     if not isinstance(reply, tuple) or not reply or reply[0] not in ("ok", "error", "limit"):
         raise pickle.UnpicklingError("a signing worker sent a malformed reply")
     return reply
 
 
-def _error_reply(error: BaseException) -> tuple:
+def _error_reply(error: BaseException) -> tuple[str, str, str, str | None, tuple[str, ...]]:
     if isinstance(error, UnsupportedFormat):
         return ("error", "UnsupportedFormat", error.reason, None, tuple(error.supported))
     if isinstance(error, SigningError):
@@ -159,7 +163,7 @@ def _error_reply(error: BaseException) -> tuple:
     return ("error", "EngineRejected", f"signing failed on this file ({type(error).__name__})", None, ())
 
 
-def _error_from_reply(reply: tuple) -> SigningError:
+def _error_from_reply(reply: _Reply) -> SigningError:
     _tag, kind, message, engine_message, supported = reply
     if kind == "UnsupportedFormat":
         return UnsupportedFormat(str(message), supported=tuple(str(s) for s in supported))
@@ -175,7 +179,7 @@ def _error_from_reply(reply: tuple) -> SigningError:
 
 def _worker_entry(fd: int) -> None:
     """Runs in the worker process: limits, credential, signer (with its probe), then jobs."""
-    received = receive_setup(fd, owner_pid=lambda setup: setup.owner_pid)
+    received = receive_setup(fd, _Setup, owner_pid=lambda setup: setup.owner_pid)
     if received is None:
         return
     connection, setup = received
@@ -204,7 +208,7 @@ def _worker_pin(credential: KeySpec) -> str | None:
     return None
 
 
-def _sign_one(connection: Connection, signer: ContentSigner, job: tuple) -> bool:
+def _sign_one(connection: Connection, signer: ContentSigner, job: tuple[str, str, GenerationRequest]) -> bool:
     """Sign one job and reply; False: exit now."""
     source, output, request = job
     try:
@@ -303,6 +307,7 @@ class IsolatedSigner:
         if (credential is None) == (chain_path is None or key_path is None):
             raise ValueError("give IsolatedSigner either chain_path + key_path or credential")
         if credential is None:
+            assert chain_path is not None and key_path is not None  # checked just above
             credential = PemKeySpec(chain_path=Path(chain_path), key_path=Path(key_path))
         credential = _absolute(credential)  # a worker's working directory is the one it started in
         self._secret_environment = dict(secret_environment or {})
@@ -326,7 +331,7 @@ class IsolatedSigner:
     def __enter__(self) -> IsolatedSigner:
         return self
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     @property
@@ -391,13 +396,13 @@ class IsolatedSigner:
 
     # --- internals ---
 
-    def _call(self, source: Path, output: Path, request: GenerationRequest) -> tuple[tuple, str | None]:
+    def _call(self, source: Path, output: Path, request: GenerationRequest) -> tuple[_Reply, str | None]:
         """The worker's reply, and the fingerprint of the certificate that worker signed with."""
         with self._pool.checkout() as lease:
             reply = self._run(lease, (str(source), str(output), request), subject=source.name)
             return reply, lease.worker.certificate_fingerprint
 
-    def _run(self, lease: Lease[_Worker], job: tuple, *, subject: str) -> tuple:
+    def _run(self, lease: Lease[_Worker], job: tuple[str, str, GenerationRequest], *, subject: str) -> _Reply:
         exchange = self._pool.exchange(lease, job, _load_job_reply)
         if exchange.outcome is Outcome.TIMED_OUT:
             raise SigningLimitExceeded(
@@ -407,6 +412,7 @@ class IsolatedSigner:
         if exchange.outcome is Outcome.DIED:
             raise self._death_error(exchange.exit_code, subject)
         reply = exchange.reply
+        assert reply is not None  # REPLIED carries the reply
         if reply[0] == "limit":
             self._pool.renew(lease)  # it reported, then exited to start clean
             raise self._death_error(None, subject)
@@ -433,12 +439,12 @@ def _owner_pin(credential: KeySpec, secret_environment: dict[str, str]) -> str |
 
 
 def _absolute(credential: KeySpec) -> KeySpec:
-    changes: dict[str, Path] = {"chain_path": Path(os.path.abspath(credential.chain_path))}
+    chain_path = Path(os.path.abspath(credential.chain_path))
     if isinstance(credential, PemKeySpec):
-        changes["key_path"] = Path(os.path.abspath(credential.key_path))
+        return dataclasses.replace(credential, chain_path=chain_path, key_path=Path(os.path.abspath(credential.key_path)))
     if isinstance(credential, Pkcs11KeySpec) and credential.pin_file is not None:
-        changes["pin_file"] = Path(os.path.abspath(credential.pin_file))
-    return dataclasses.replace(credential, **changes)
+        return dataclasses.replace(credential, chain_path=chain_path, pin_file=Path(os.path.abspath(credential.pin_file)))
+    return dataclasses.replace(credential, chain_path=chain_path)
 
 
 def _private_folder(destination: Path) -> Path:

@@ -8,6 +8,8 @@ the signer avoids.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 # JUMBF description box content types (ISO 19566-5), C2PA's 16-byte UUIDs.
 _STORE_TYPE = bytes.fromhex("6332706100110010800000aa00389b71")  # "c2pa"
 _MANIFEST_TYPES = {
@@ -36,7 +38,7 @@ def active_manifest_label(store: bytes) -> str | None:
     return label
 
 
-def _boxes(data: bytes, start: int, end: int):
+def _boxes(data: bytes, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
     """(type, content start, box end) for each box in data[start:end]."""
     position = start
     while position + 8 <= end:

@@ -20,9 +20,12 @@ import os
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from signer.errors import DestinationUnwritable, OutputStorageFull
+
+if TYPE_CHECKING:
+    from _typeshed import ReadableBuffer
 
 _TEMP_PREFIX = ".originmark-"
 _TEMP_SUFFIX = ".part"
@@ -73,7 +76,7 @@ class _OutputFile(io.BufferedRandom):
 
     write_error: OSError | None = None
 
-    def write(self, data) -> int:
+    def write(self, data: ReadableBuffer) -> int:
         try:
             return super().write(data)
         except OSError as error:

@@ -19,7 +19,7 @@ Two things are originmark's:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -134,7 +134,7 @@ def _active_signature(store: bytes) -> bytes | None:
     return None
 
 
-def _boxes(data: bytes, start: int, end: int):
+def _boxes(data: bytes, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
     position = start
     while position + 8 <= end:
         box = _box(data, position, end)

@@ -27,3 +27,18 @@ def test_ruff_finds_nothing() -> None:
     result = _run([str(VENV_BIN / "ruff"), "check", *RUFF_PATHS, "--extend-exclude", ",".join(NOT_YET_CHECKED)])
     assert result.returncode == 0, result.stdout + result.stderr
 
+
+
+# app/ and tests/ are not type-checked yet (their findings are being fixed separately).
+MYPY_PATHS = ["keys", "signer", "verifier"]
+
+
+def test_mypy_finds_nothing_in_the_engine_packages() -> None:
+    """mypy over keys/, signer/ and verifier/, with the strict per-module flags of pyproject.toml.
+
+    app/ and tests/ stay out for now: they still have findings, and are added here once those
+    are fixed. The cache lives in this virtualenv (mypy_cache), so a warm run takes a few seconds.
+    """
+    cache = VENV_BIN.parent / "mypy_cache"
+    result = _run([str(VENV_BIN / "mypy"), "--cache-dir", str(cache), *MYPY_PATHS])
+    assert result.returncode == 0, result.stdout + result.stderr

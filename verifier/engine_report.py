@@ -24,7 +24,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from verifier.hostile_text import clean_code, clean_text
 from verifier.trust import CertificateFacts, DistinguishedName
@@ -91,11 +91,11 @@ class StatusEntry(NamedTuple):
         return clean_text(self.raw_explanation, limit=500)
 
 
-def _as_dict(value: object) -> dict:
+def _as_dict(value: object) -> dict[str, Any]:
     return value if type(value) is dict else {}
 
 
-def _as_list(value: object) -> list:
+def _as_list(value: object) -> list[Any]:
     return value if type(value) is list else []
 
 
@@ -130,7 +130,7 @@ class ValidationLog:
     recorded: tuple[StatusEntry, ...]  # results ingredients recorded when they were ingested
 
     @classmethod
-    def of(cls, report: Mapping) -> ValidationLog:
+    def of(cls, report: Mapping[str, Any]) -> ValidationLog:
         results = _as_dict(report.get("validation_results"))
         deltas: dict[str, list[StatusEntry]] = {}
         for delta in _as_list(results.get("ingredientDeltas")):
@@ -138,7 +138,7 @@ class ValidationLog:
             uri = delta.get("ingredientAssertionURI")
             if isinstance(uri, str):
                 deltas.setdefault(uri, []).extend(_result_entries(delta.get("validationDeltas")))
-        recorded = []
+        recorded: list[StatusEntry] = []
         for manifest in _as_dict(report.get("manifests")).values():
             for ingredient in _as_list(_as_dict(manifest).get("ingredients")):
                 recorded_results = _as_dict(_as_dict(ingredient).get("validation_results"))
@@ -173,7 +173,7 @@ def assertion_labels_from_log(log: ValidationLog) -> dict[str, list[str]]:
     return {manifest: list(found) for manifest, found in labels.items()}
 
 
-def assertion_labels_from_crjson(crjson: Mapping) -> dict[str, list[str]]:
+def assertion_labels_from_crjson(crjson: Mapping[str, Any]) -> dict[str, list[str]]:
     labels = {}
     for manifest in _as_list(crjson.get("manifests")):
         manifest = _as_dict(manifest)
@@ -191,7 +191,7 @@ def _is_actions_label(label: str) -> bool:
     return _base_label(label) in (ACTIONS_V1, ACTIONS_V2)
 
 
-def labels_cover_report(report: Mapping, labels: Mapping[str, list[str]]) -> bool:
+def labels_cover_report(report: Mapping[str, Any], labels: Mapping[str, list[str]]) -> bool:
     """Whether `labels` names every assertion and ingredient `json()` shows, for every manifest."""
     for manifest_label, manifest in _as_dict(report.get("manifests")).items():
         manifest = _as_dict(manifest)
@@ -201,9 +201,9 @@ def labels_cover_report(report: Mapping, labels: Mapping[str, list[str]]) -> boo
                 return False
             continue
         known_set = set(known)
-        shown = [_as_dict(a).get("label") for a in _as_list(manifest.get("assertions"))]
-        shown += [_as_dict(i).get("label") for i in _as_list(manifest.get("ingredients"))]
-        shown = [label for label in shown if isinstance(label, str)]
+        listed = [_as_dict(a).get("label") for a in _as_list(manifest.get("assertions"))]
+        listed += [_as_dict(i).get("label") for i in _as_list(manifest.get("ingredients"))]
+        shown = [label for label in listed if isinstance(label, str)]
         # json() may show a legacy actions assertion under the v2 label: count those instead.
         if sum(1 for label in shown if _is_actions_label(label)) > sum(1 for label in known if _is_actions_label(label)):
             return False
@@ -215,7 +215,7 @@ def labels_cover_report(report: Mapping, labels: Mapping[str, list[str]]) -> boo
 # --- signer ---
 
 
-def signer_of(manifest: Mapping) -> Signer | None:
+def signer_of(manifest: Mapping[str, Any]) -> Signer | None:
     info = _as_dict(manifest.get("signature_info"))
     if not info:
         return None
@@ -227,7 +227,7 @@ def signer_of(manifest: Mapping) -> Signer | None:
     )
 
 
-def signing_time_of(manifest: Mapping) -> datetime | None:
+def signing_time_of(manifest: Mapping[str, Any]) -> datetime | None:
     value = _as_dict(manifest.get("signature_info")).get("time")
     if not isinstance(value, str) or len(value) > 64:
         return None
@@ -237,7 +237,7 @@ def signing_time_of(manifest: Mapping) -> datetime | None:
         return None
 
 
-def _crjson_signature(crjson: Mapping, manifest_label: str) -> dict:
+def _crjson_signature(crjson: Mapping[str, Any], manifest_label: str) -> dict[str, Any]:
     for manifest in _as_list(crjson.get("manifests")):
         manifest = _as_dict(manifest)
         if manifest.get("label") == manifest_label:
@@ -245,7 +245,7 @@ def _crjson_signature(crjson: Mapping, manifest_label: str) -> dict:
     return {}
 
 
-def _certificate_facts(info: dict) -> CertificateFacts | None:
+def _certificate_facts(info: dict[str, Any]) -> CertificateFacts | None:
     if not info:
         return None
     serial_text = info.get("serialNumber")
@@ -260,12 +260,12 @@ def _certificate_facts(info: dict) -> CertificateFacts | None:
     )
 
 
-def certificate_facts_from_crjson(crjson: Mapping, manifest_label: str) -> CertificateFacts | None:
+def certificate_facts_from_crjson(crjson: Mapping[str, Any], manifest_label: str) -> CertificateFacts | None:
     """The signing certificate's serial, issuer and subject for one manifest."""
     return _certificate_facts(_as_dict(_crjson_signature(crjson, manifest_label).get("certificateInfo")))
 
 
-def time_stamp_authority_from_crjson(crjson: Mapping, manifest_label: str) -> CertificateFacts | None:
+def time_stamp_authority_from_crjson(crjson: Mapping[str, Any], manifest_label: str) -> CertificateFacts | None:
     """The time-stamping authority certificate's serial, issuer and subject for one manifest.
 
     crJSON (c2pa-rs 0.91.3) gives it as `signature.timeStampInfo.certificateInfo`, next to
@@ -348,7 +348,7 @@ TimeStampAttribution = Callable[[str, str | None], str | None]
 
 
 def time_stamp_of(
-    manifest: Mapping, *, label: str, findings: Mapping[str, TimeStampFindings], attribute: TimeStampAttribution | None
+    manifest: Mapping[str, Any], *, label: str, findings: Mapping[str, TimeStampFindings], attribute: TimeStampAttribution | None
 ) -> TimeStamp | None:
     """The manifest's validated time-stamp (genTime from json()'s `signature_info.time`), or None."""
     found = findings.get(label)
@@ -372,7 +372,7 @@ def _software_agent(value: object) -> str | None:
     return clean_text(value, limit=500)
 
 
-def _action(entry: Mapping, form: ActionsForm) -> Action | None:
+def _action(entry: Mapping[str, Any], form: ActionsForm) -> Action | None:
     name = clean_text(entry.get("action"), limit=200)
     if name is None:
         return None
@@ -388,7 +388,7 @@ def _action(entry: Mapping, form: ActionsForm) -> Action | None:
     )
 
 
-def _forms_of_actions(manifest: Mapping, real_labels: list[str] | None) -> list[ActionsForm]:
+def _forms_of_actions(manifest: Mapping[str, Any], real_labels: list[str] | None) -> list[ActionsForm]:
     """The form of each actions assertion of `json()`, in order, from the real labels."""
     shown = [
         _as_dict(a)["label"]
@@ -403,7 +403,7 @@ def _forms_of_actions(manifest: Mapping, real_labels: list[str] | None) -> list[
     return [ActionsForm.V2 if _base_label(label) == ACTIONS_V2 else ActionsForm.V1 for label in shown]
 
 
-def actions_of(manifest: Mapping, real_labels: list[str] | None) -> tuple[Action, ...]:
+def actions_of(manifest: Mapping[str, Any], real_labels: list[str] | None) -> tuple[Action, ...]:
     actions: list[Action] = []
     forms = iter(_forms_of_actions(manifest, real_labels))
     for assertion in _as_list(manifest.get("assertions")):
@@ -428,7 +428,7 @@ def digital_source_types_of(actions: Iterable[Action]) -> tuple[str, ...]:
 # --- ingredients ---
 
 
-def _recorded_failures(ingredient: Mapping) -> list[str]:
+def _recorded_failures(ingredient: Mapping[str, Any]) -> list[str]:
     codes = [e.code for e in _entries(ingredient.get("validation_status"), "failure")]
     recorded = _as_dict(ingredient.get("validation_results"))
     codes += [e.code for e in _result_entries(recorded.get("activeManifest")) if e.outcome == "failure"]
@@ -439,13 +439,13 @@ def _succeeded(entries: Iterable[StatusEntry], code: str) -> bool:
     return any(e.code == code and e.outcome == "success" for e in entries)
 
 
-def _recorded_trusted(ingredient: Mapping) -> bool:
+def _recorded_trusted(ingredient: Mapping[str, Any]) -> bool:
     recorded = _as_dict(ingredient.get("validation_results"))
     return _succeeded(_result_entries(recorded.get("activeManifest")), TRUSTED_CODE)
 
 
 def _ingredient(
-    ingredient: Mapping, *, parent_label: str, deltas: Mapping[str, tuple[StatusEntry, ...]]
+    ingredient: Mapping[str, Any], *, parent_label: str, deltas: Mapping[str, tuple[StatusEntry, ...]]
 ) -> IngredientSummary:
     manifest_label = ingredient.get("active_manifest")
     manifest_label = manifest_label if isinstance(manifest_label, str) else None
@@ -479,7 +479,7 @@ def _ingredient(
 
 
 def ingredients_of(
-    manifest: Mapping, *, label: str, deltas: Mapping[str, tuple[StatusEntry, ...]]
+    manifest: Mapping[str, Any], *, label: str, deltas: Mapping[str, tuple[StatusEntry, ...]]
 ) -> tuple[IngredientSummary, ...]:
     return tuple(
         _ingredient(_as_dict(each), parent_label=label, deltas=deltas)
@@ -490,7 +490,7 @@ def ingredients_of(
 # --- manifests ---
 
 
-def claim_generator_of(manifest: Mapping) -> str | None:
+def claim_generator_of(manifest: Mapping[str, Any]) -> str | None:
     generator = clean_text(manifest.get("claim_generator"), limit=1000)
     if generator:
         return generator
@@ -503,7 +503,7 @@ def claim_generator_of(manifest: Mapping) -> str | None:
 
 
 def manifest_summaries(
-    report: Mapping,
+    report: Mapping[str, Any],
     *,
     log: ValidationLog,
     real_labels: Mapping[str, list[str]],
@@ -546,7 +546,7 @@ def manifest_summaries(
     return tuple(summaries)
 
 
-def _history_order(manifests: Mapping, active: object) -> list[str]:
+def _history_order(manifests: Mapping[str, Any], active: object) -> list[str]:
     order: list[str] = []
     seen: set[str] = set()
     stack = [active] if isinstance(active, str) and active in manifests else []
@@ -566,12 +566,15 @@ def _history_order(manifests: Mapping, active: object) -> list[str]:
     return order
 
 
-def validation_state(report: Mapping) -> VerdictState | None:
+def validation_state(report: Mapping[str, Any]) -> VerdictState | None:
+    state = report.get("validation_state")
+    if not isinstance(state, str):  # absent, or not the engine's string (an unhashable list raised here)
+        return None
     return {
         "Trusted": VerdictState.TRUSTED,
         "Valid": VerdictState.VALID,
         "Invalid": VerdictState.INVALID,
-    }.get(report.get("validation_state"))
+    }.get(state)
 
 
 def ingredient_failure_codes(log: ValidationLog) -> tuple[str, ...]:

@@ -25,8 +25,9 @@ import os
 import sys
 import threading
 import time
+from io import BufferedIOBase
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING
 
 from verifier.reader import Verifier
 from verifier.verdict import Verdict
@@ -81,7 +82,7 @@ def wait_for_engine_hashing(*, max_wait_seconds: float = _MAX_WAIT_SECONDS) -> f
 class PacedReader:
     """A read-only binary file for the engine: a large read waits for the previous chunk's hashing."""
 
-    def __init__(self, stream: BinaryIO) -> None:
+    def __init__(self, stream: BufferedIOBase) -> None:
         self._stream = stream
         self.waited_seconds = 0.0  # for the bench and tests
 
@@ -122,7 +123,7 @@ class PacedReader:
     def __enter__(self) -> PacedReader:
         return self
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
 

@@ -34,11 +34,12 @@ import dataclasses
 import math
 import os
 import pickle
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from verifier.errors import VerifierClosedError, VerifierUnavailableError
 from verifier.process_pool import (
@@ -69,6 +70,9 @@ from verifier.verdict import (
     VerdictState,
 )
 
+if TYPE_CHECKING:  # imported by the worker only (it waits on the engine's threads)
+    from verifier.hash_pacing import PacedFileVerifier
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class VerifyLimits:
@@ -94,14 +98,21 @@ class VerifyLimits:
 # slot values positionally instead (same classes, same values, just faster).
 
 
-def _rebuild(cls: type, values: tuple) -> object:
+_SlotsValue = Verdict | ManifestSummary | Action | Signer | IngredientSummary | TimeStamp
+
+
+def _rebuild(cls: type[_SlotsValue], values: tuple[object, ...]) -> _SlotsValue:
     instance = object.__new__(cls)
     for name, value in zip(cls.__slots__, values, strict=True):
         object.__setattr__(instance, name, value)
     return instance
 
 
-def _reduce_slots(instance: object) -> tuple:
+def _reduce_slots(
+    instance: object,
+) -> tuple[Callable[[type[_SlotsValue], tuple[object, ...]], _SlotsValue], tuple[type[_SlotsValue], tuple[object, ...]]]:
+    if not isinstance(instance, _VERDICT_CLASSES):  # registered for these classes only (below)
+        raise TypeError(f"no slot reducer for {type(instance).__name__}")
     cls = type(instance)
     return _rebuild, (cls, tuple(getattr(instance, name) for name in cls.__slots__))
 
@@ -138,8 +149,9 @@ def _load_verdict(data: bytes) -> Verdict:
     return verdict
 
 
-def _load_startup_reply(data: bytes) -> tuple:
-    kind, detail = _load_reply(data)  # a reply of another shape is a worker that failed to start
+def _load_startup_reply(data: bytes) -> tuple[Any, Any]:
+    reply: Any = _load_reply(data)  # unpickled; wait_ready checks (kind, detail) field by field
+    kind, detail = reply  # a reply of another shape is a worker that failed to start
     return kind, detail
 
 
@@ -148,7 +160,7 @@ def _load_startup_reply(data: bytes) -> tuple:
 
 def _worker_entry(fd: int) -> None:
     """Runs in the worker process: set the limits, build the verifier once, serve paths."""
-    received = receive_setup(fd, owner_pid=lambda setup: setup[2])
+    received = receive_setup(fd, tuple, owner_pid=lambda setup: setup[2])
     if received is None:
         return
     connection, (policy, limits, _owner_pid, remote_manifests) = received
@@ -167,7 +179,7 @@ def _worker_entry(fd: int) -> None:
     serve(connection, limits.timeout_seconds, partial(_verify_one, connection, verifier, limits))
 
 
-def _wire_layout() -> tuple:
+def _wire_layout() -> tuple[tuple[str, tuple[str, ...]], ...]:
     """What a verdict looks like on the pipe: each class's name and slot order.
 
     Verdicts cross field by field in slot order, and a replacement worker imports whatever
@@ -177,7 +189,9 @@ def _wire_layout() -> tuple:
     return tuple((cls.__name__, tuple(cls.__slots__)) for cls in _VERDICT_CLASSES)
 
 
-def _verify_one(connection: Connection, verifier: Verifier, limits: VerifyLimits, job: tuple) -> bool:
+def _verify_one(
+    connection: Connection, verifier: Verifier | PacedFileVerifier, limits: VerifyLimits, job: tuple[str, str | None]
+) -> bool:
     """Verify one file and send its verdict; False: exit now."""
     path_text, known_sha256 = job
     path = Path(path_text)
@@ -321,7 +335,7 @@ class IsolatedVerifier:
     def __enter__(self) -> IsolatedVerifier:
         return self
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     @property
@@ -381,6 +395,7 @@ class IsolatedVerifier:
             return self._error(path, *_death_verdict_parts(exchange.exit_code, self._limits))
         if not lease.worker.alive:
             self._pool.renew(lease)  # it reported, then exited to start clean
+        assert exchange.reply is not None  # REPLIED carries the reply
         return exchange.reply
 
     def _error(self, path: Path, reason: str, code: VerdictError) -> Verdict:

@@ -56,6 +56,7 @@ from __future__ import annotations
 import enum
 import re
 from dataclasses import dataclass
+from typing import overload
 
 from verifier.label_types import Label, LabelEvidence, LabelKind
 from verifier.verdict import (
@@ -202,6 +203,12 @@ class ManifestSignals:
 # --- source types -------------------------------------------------------------
 
 
+@overload
+def normalize_source_type(uri: str) -> str: ...
+@overload
+def normalize_source_type(uri: None) -> None: ...
+@overload
+def normalize_source_type(uri: str | None) -> str | None: ...
 def normalize_source_type(uri: str | None) -> str | None:
     """The canonical `http://` form of an IPTC / C2PA source type URI."""
     if uri is None:
@@ -417,7 +424,8 @@ class _HistoryWalk:
     def _read(self, manifest: ManifestSummary, depth: int) -> _History:
         signals = manifest_signals(manifest)
         parent_ingredient = self._parent(manifest, depth)
-        parent = self.history(parent_ingredient.manifest_label, depth + 1) if parent_ingredient else None
+        parent_label = parent_ingredient.manifest_label if parent_ingredient else None
+        parent = self.history(parent_label, depth + 1) if parent_label is not None else None  # _can_follow: a label
 
         own_inception = _classifying_inception(signals)
         inception = parent.inception if parent is not None and parent.inception is not None else own_inception
@@ -427,7 +435,7 @@ class _HistoryWalk:
         for ingredient in manifest.ingredients:
             if ingredient is parent_ingredient or ingredient.relationship != "componentOf":
                 continue
-            if self._can_follow(ingredient, depth):
+            if self._can_follow(ingredient, depth) and ingredient.manifest_label is not None:
                 component = _outcome(self.history(ingredient.manifest_label, depth + 1))
                 if component.kind in (LabelKind.AI_GENERATED, LabelKind.AI_EDITED):
                     genai.append(SignalHit(signal=Signal.PERCEPTIBLE_GENAI, evidence=component.evidence))
@@ -467,7 +475,7 @@ def _outcome(history: _History) -> _Outcome:
 
 def _active_manifest(verdict: Verdict) -> tuple[str, dict[str, ManifestSummary]]:
     if verdict.manifests:
-        store = {}
+        store: dict[str, ManifestSummary] = {}
         for manifest in verdict.manifests:
             store.setdefault(manifest.label, manifest)  # a duplicated label: the first (active) one counts
         return verdict.manifests[0].label, store

@@ -67,6 +67,10 @@ _EXCHANGE_ERRORS = (EOFError, OSError, pickle.UnpicklingError, ValueError, TypeE
 _STARTUP_ERRORS = (EOFError, OSError, pickle.UnpicklingError, ValueError, TypeError)
 
 
+S = TypeVar("S")  # what a worker's owner sends it at start-up
+R = TypeVar("R")  # a worker's reply, as the owner's `load` returns it
+
+
 # --- both sides ---
 
 
@@ -111,11 +115,12 @@ def _die_with_parent() -> None:
         return
 
 
-def receive_setup(fd: int, owner_pid: Callable[[object], int]) -> tuple[Connection, object] | None:
+def receive_setup(fd: int, setup_type: type[S], owner_pid: Callable[[S], int]) -> tuple[Connection, S] | None:
     """A worker's first steps: die with the owner, ignore Ctrl-C, read the setup the owner sent.
 
     None when the owner is gone already (EOF, or it died before this worker asked to die with it:
-    `owner_pid(setup)` is the pid the owner put in its setup).
+    `owner_pid(setup)` is the pid the owner put in its setup), or sent something other than a
+    `setup_type`.
     """
     _die_with_parent()
     # Ctrl-C in a terminal signals the whole process group: the owner decides when workers stop.
@@ -125,7 +130,7 @@ def receive_setup(fd: int, owner_pid: Callable[[object], int]) -> tuple[Connecti
         setup = connection.recv()
     except (EOFError, OSError):
         return None
-    if os.getppid() != owner_pid(setup):
+    if not isinstance(setup, setup_type) or os.getppid() != owner_pid(setup):
         return None
     return connection, setup
 
@@ -288,7 +293,7 @@ class Worker:
         """Raise `kind.unavailable` (or the domain's own error) unless the worker started."""
         raise NotImplementedError
 
-    def _startup_reply(self, timeout: float, load: Callable[[bytes], object]) -> object:
+    def _startup_reply(self, timeout: float, load: Callable[[bytes], R]) -> R:
         """The worker's first reply, through `load` (whose ValueError/TypeError mean a bad reply)."""
         kind = self.kind
         try:
@@ -326,11 +331,11 @@ class Outcome(enum.Enum):
 
 
 @dataclass(frozen=True, slots=True)
-class Exchange:
-    """How one job went: the reply, or why there is none."""
+class Exchange(Generic[R]):
+    """How one job went: the reply (what `load` made of it), or why there is none."""
 
     outcome: Outcome
-    reply: object = None
+    reply: R | None = None  # set when REPLIED
     exit_code: int | None = None  # DIED: the worker's exit status (None: unknown)
 
 
@@ -403,7 +408,7 @@ class WorkerPool(Generic[W]):
         finally:
             self._idle.put(lease.worker)
 
-    def exchange(self, lease: Lease[W], job: object, load: Callable[[bytes], object]) -> Exchange:
+    def exchange(self, lease: Lease[W], job: object, load: Callable[[bytes], R]) -> Exchange[R]:
         """Send `job` and wait up to the time limit for the reply, read with `load`.
 
         `load` raises pickle.UnpicklingError (or ValueError, TypeError) on a forbidden or malformed
@@ -490,7 +495,7 @@ class WorkerPool(Generic[W]):
             return worker
 
 
-def _kill_all(workers: list[Worker], spawner: ThreadPoolExecutor) -> None:
+def _kill_all(workers: list[W], spawner: ThreadPoolExecutor) -> None:
     for worker in list(workers):
         worker.kill()
     workers.clear()

@@ -17,8 +17,10 @@ import json
 import os
 import stat
 from collections.abc import Callable
+from io import BufferedReader
 from pathlib import Path
-from typing import BinaryIO
+from types import TracebackType
+from typing import Any, Protocol, TypedDict
 
 import c2pa
 
@@ -93,7 +95,7 @@ class Verifier:
         path: Path,
         *,
         known_sha256: str | None = None,
-        wrap_stream: Callable[[BinaryIO], BinaryIO] | None = None,
+        wrap_stream: Callable[[BufferedReader], ClosingStream] | None = None,
     ) -> Verdict:
         """Verify the file at `path`; every problem with the file is a verdict.
 
@@ -108,11 +110,12 @@ class Verifier:
             stream = open(path, "rb")  # closed below, after the engine is done
         except OSError as error:
             return unreadable_verdict(error, size=checked, engine_version=self._engine_version)
-        with stream if wrap_stream is None else wrap_stream(stream) as readable:
+        opened: ClosingStream = stream if wrap_stream is None else wrap_stream(stream)
+        with opened as readable:
             return self.verify_stream(readable, size=checked, known_sha256=known_sha256)
 
     def verify_stream(
-        self, stream: BinaryIO, *, size: int | None = None, known_sha256: str | None = None
+        self, stream: ReadableStream, *, size: int | None = None, known_sha256: str | None = None
     ) -> Verdict:
         """Verify a whole seekable binary stream, from its first byte whatever its position.
 
@@ -139,7 +142,7 @@ class Verifier:
         except (OSError, ValueError) as error:
             return unreadable_verdict(error, size=size or 0, engine_version=self._engine_version)
         media_type = sniff_media_type(head)
-        base = {
+        base: _VerdictBase = {
             "sha256": digest,
             "size": counted,
             "engine_version": self._engine_version,
@@ -172,7 +175,7 @@ class Verifier:
         finally:
             reader.close()
 
-    def _open_reader(self, media_type: str | None, stream: BinaryIO) -> c2pa.Reader | None:
+    def _open_reader(self, media_type: str | None, stream: ReadableStream) -> c2pa.Reader | None:
         """The engine's Reader; for a remote manifest on an allowlisted host, fetched by us.
 
         The engine never fetches (its remote fetch is off): when it refuses to, it names the
@@ -195,7 +198,7 @@ class Verifier:
         stream.seek(0)
         return c2pa.Reader.try_create(media_type, stream, manifest_data=manifest, context=self._context)
 
-    def _verdict_from_reader(self, reader: c2pa.Reader, base: dict) -> Verdict:
+    def _verdict_from_reader(self, reader: c2pa.Reader, base: _VerdictBase) -> Verdict:
         try:
             report = json.loads(reader.json())
         except (ValueError, RecursionError) as error:
@@ -245,15 +248,15 @@ class Verifier:
         failures = report_parts.failure_codes(active_entries)
         ingredient_failures = report_parts.ingredient_failure_codes(log)
         actions = active.actions if active else ()
-        reason = _reason(state, active_entries, failures, ingredient_failures)
+        verdict_reason = _reason(state, active_entries, failures, ingredient_failures)
         if tsa_only_signer is not None:
-            reason = (
+            verdict_reason = (
                 f"the signer chains only to the time-stamping authority anchors of list {tsa_only_signer!r}, which "
                 "vouch for time-stamps, not for signers (unrecognized)"
             )
         return Verdict(
             state=state,
-            reason=reason,
+            reason=verdict_reason,
             trust_list=trust_list,
             signer=active.signer if active else None,
             signed_at=active.signed_at if active else None,
@@ -271,14 +274,43 @@ class Verifier:
         )
 
 
+class ReadableStream(Protocol):
+    """What the verifier reads: an open binary file, or a wrapper of one (verifier/hash_pacing.py's PacedReader)."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+    def seek(self, offset: int, whence: int = 0, /) -> int: ...
+
+    def tell(self) -> int: ...
+
+
+class ClosingStream(ReadableStream, Protocol):
+    """A ReadableStream that `verify_file` closes with a `with` block."""
+
+    def __enter__(self) -> ReadableStream: ...
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None, /
+    ) -> object: ...
+
+
+class _VerdictBase(TypedDict):
+    """The fields every verdict on a stream that could be read carries (passed as **base)."""
+
+    sha256: str
+    size: int
+    engine_version: str
+    format: str | None
+
+
 class _CrJson:
     """The reader's crJSON, fetched at most once and only when asked for (it is costly)."""
 
     def __init__(self, reader: c2pa.Reader) -> None:
         self._reader = reader
-        self._parsed: dict | None = None
+        self._parsed: dict[str, Any] | None = None
 
-    def parsed(self) -> dict:
+    def parsed(self) -> dict[str, Any]:
         if self._parsed is None:
             try:
                 value = json.loads(self._reader.crjson())
@@ -298,7 +330,7 @@ def check_digest(sha256: str) -> None:
         raise ValueError(f"known_sha256 must be 64 lowercase hex digits, got {sha256[:80]!r}")
 
 
-def _hash_stream(stream: BinaryIO) -> tuple[str, int, bytes]:
+def _hash_stream(stream: ReadableStream) -> tuple[str, int, bytes]:
     """SHA-256 and length of the rest of the stream, and its first bytes, in bounded memory."""
     head = stream.read(SNIFF_BYTES)
     digest = hashlib.sha256(head)
@@ -358,7 +390,7 @@ def _shown(path: Path) -> str:
     return clean_text(str(path), limit=500) or "the path"
 
 
-def _engine_error_verdict(error: BaseException, media_type: str | None, base: dict) -> Verdict:
+def _engine_error_verdict(error: BaseException, media_type: str | None, base: _VerdictBase) -> Verdict:
     reason, code = _engine_error_reason(error, media_type)
     return Verdict(state=VerdictState.ERROR, reason=reason, error_code=code, **base)
 

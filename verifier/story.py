@@ -225,4 +225,5 @@ def _plain(value: Any) -> Any:
 
 def story_record(story: Story) -> dict[str, Any]:
     """The story as plain JSON-ready data (enums as their values, times as ISO 8601)."""
-    return _plain(asdict(story))
+    record: dict[str, Any] = _plain(asdict(story))  # asdict's dict, with its values made plain
+    return record

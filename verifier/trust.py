@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from types import MappingProxyType
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -251,7 +252,7 @@ class TrustPolicy:
             raise TrustPolicyError("a trust policy needs at least one accepted extended key usage")
         return cls(prepared, ekus, MappingProxyType(by_name))
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Callable[[tuple[TrustList, ...], tuple[str, ...]], TrustPolicy], tuple[tuple[TrustList, ...], tuple[str, ...]]]:
         # Picklable as its inputs, so worker processes rebuild (and re-check) the same policy.
         return (_rebuild_policy, (self.lists, self._extended_key_usages))
 
@@ -269,7 +270,7 @@ class TrustPolicy:
         except KeyError:
             raise KeyError(f"no trust list named {name!r} (have: {', '.join(self._by_name)})") from None
 
-    def engine_settings(self) -> dict:
+    def engine_settings(self) -> dict[str, Any]:
         """The c2pa settings for trust and verification (a fresh dict on every call).
 
         Remote manifests and OCSP are never fetched by the engine: an upload must not make

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 
 from keys.algorithms import SigningAlgorithm, SupportedPublicKey
@@ -20,11 +21,14 @@ from keys.backends.signatures import digest
 from keys.errors import KeyBackendUnavailable, UnsupportedKeyType
 
 if TYPE_CHECKING:  # a type only: spec.py imports this module to open its keys
+    from mypy_boto3_kms import KMSClient
+    from mypy_boto3_kms.literals import SigningAlgorithmSpecType
+
     from keys.backends.spec import KmsKeySpec
 
 # KMS key specs originmark signs with, and the KMS algorithm for each C2PA algorithm.
 _KEY_SPECS = {"ECC_NIST_P256": SigningAlgorithm.ES256, "ECC_NIST_P384": SigningAlgorithm.ES384, "ECC_NIST_P521": SigningAlgorithm.ES512}
-_KMS_ALGORITHMS = {
+_KMS_ALGORITHMS: dict[SigningAlgorithm, SigningAlgorithmSpecType] = {
     SigningAlgorithm.ES256: "ECDSA_SHA_256",
     SigningAlgorithm.ES384: "ECDSA_SHA_384",
     SigningAlgorithm.ES512: "ECDSA_SHA_512",
@@ -38,8 +42,8 @@ _ATTEMPTS = 3
 class KmsKeyHandle:
     """A KMS client and the key id it signs with (no key material: there is none here)."""
 
-    def __init__(self, *, client, key_id: str, public_key: SupportedPublicKey, description: str) -> None:
-        self._client = client
+    def __init__(self, *, client: KMSClient, key_id: str, public_key: SupportedPublicKey, description: str) -> None:
+        self._client: KMSClient | None = client
         self._key_id = key_id
         self._public_key = public_key
         self._description = description
@@ -55,6 +59,8 @@ class KmsKeyHandle:
         kms_algorithm = _KMS_ALGORITHMS.get(SigningAlgorithm(algorithm))
         if kms_algorithm is None:
             raise UnsupportedKeyType(f"{self._description} cannot sign {algorithm}", "use an ECC_NIST_* KMS key")
+        if self._client is None:
+            raise KeyBackendUnavailable(f"the KMS client for {self._description} was closed", "load the key again")
         try:
             answer = self._client.sign(
                 KeyId=self._key_id,
@@ -116,6 +122,9 @@ def open_kms_key(spec: KmsKeySpec) -> KmsKeyHandle:
     except (KeyError, ValueError):
         client.close()
         raise KeyBackendUnavailable(f"{where}: KMS returned a public key that cannot be parsed", "check the key id") from None
+    if not isinstance(public_key, ec.EllipticCurvePublicKey):  # KMS answers the KeySpec's (ECC) public key
+        client.close()
+        raise KeyBackendUnavailable(f"{where}: KMS returned a {type(public_key).__name__} for an ECC key", "check the key id")
     # Sign with the ARN KMS resolved (an alias could be re-pointed between calls).
     return KmsKeyHandle(client=client, key_id=answer.get("KeyId") or spec.key_id, public_key=public_key, description=where)
 

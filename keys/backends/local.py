@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
 from keys.algorithms import SigningAlgorithm, SupportedPrivateKey, SupportedPublicKey
@@ -25,10 +27,11 @@ class LocalKeyHandle:
 
     def sign(self, data: bytes, algorithm: SigningAlgorithm) -> bytes:
         key = self._private_key
-        hash_algorithm = SigningAlgorithm(algorithm).hash_algorithm
+        algorithm = SigningAlgorithm(algorithm)
         if isinstance(key, ec.EllipticCurvePrivateKey):
-            return key.sign(data, ec.ECDSA(hash_algorithm))  # DER
+            return key.sign(data, ec.ECDSA(algorithm.signing_hash()))  # DER
         if isinstance(key, rsa.RSAPrivateKey):
+            hash_algorithm = algorithm.signing_hash()
             pss = padding.PSS(mgf=padding.MGF1(hash_algorithm), salt_length=hash_algorithm.digest_size)
             return key.sign(data, pss, hash_algorithm)
         if isinstance(key, ed25519.Ed25519PrivateKey):
@@ -38,7 +41,7 @@ class LocalKeyHandle:
     def close(self) -> None:
         return None
 
-    def __reduce__(self):
+    def __reduce__(self) -> NoReturn:
         raise TypeError("a LocalKeyHandle cannot be pickled: it holds a private key")
 
     def __repr__(self) -> str:

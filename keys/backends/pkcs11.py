@@ -22,8 +22,9 @@ import os
 import threading
 import weakref
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 
 from keys.algorithms import SigningAlgorithm, SupportedPublicKey
@@ -31,6 +32,10 @@ from keys.backends.signatures import ECDSA_ALGORITHMS, digest, raw_ecdsa_to_der
 from keys.errors import ExtractableKey, KeyBackendUnavailable, UnreadableCredentials, UnsupportedKeyType
 
 if TYPE_CHECKING:  # a type only: spec.py imports this module to open its keys
+    from types import ModuleType
+
+    import pkcs11
+
     from keys.backends.spec import Pkcs11KeySpec
 
 MAX_PIN_FILE_BYTES = 4096
@@ -41,7 +46,7 @@ class _SharedSession:
     """This process's logged-in session on one token, and how many open keys use it."""
 
     key: tuple[str, str]
-    session: object
+    session: pkcs11.Session
     pin_digest: bytes
     users: int = 0
     lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
@@ -66,7 +71,9 @@ def _release(shared: _SharedSession) -> None:
 class Pkcs11KeyHandle:
     """A key pair in a token, signing through this process's session on that token."""
 
-    def __init__(self, *, shared: _SharedSession, private_key, public_key: SupportedPublicKey, description: str) -> None:
+    def __init__(
+        self, *, shared: _SharedSession, private_key: pkcs11.SignMixin, public_key: SupportedPublicKey, description: str
+    ) -> None:
         self._shared = shared
         self._private_key = private_key
         self._public_key = public_key
@@ -95,7 +102,7 @@ class Pkcs11KeyHandle:
     def close(self) -> None:
         self._release()
 
-    def __reduce__(self):
+    def __reduce__(self) -> NoReturn:
         raise TypeError("a PKCS#11 key handle cannot be pickled: it holds a logged-in session")
 
     def __repr__(self) -> str:
@@ -174,7 +181,7 @@ def open_pkcs11_key(spec: Pkcs11KeySpec, *, pin: str | None) -> Pkcs11KeyHandle:
     return Pkcs11KeyHandle(shared=shared, private_key=private_key, public_key=public_key, description=where)
 
 
-def _shared_session(spec: Pkcs11KeySpec, token, pin: str, *, pkcs11_errors) -> _SharedSession:
+def _shared_session(spec: Pkcs11KeySpec, token: pkcs11.Token, pin: str, *, pkcs11_errors: ModuleType) -> _SharedSession:
     """This process's logged-in session on the token (opened and logged in by the first key)."""
     key = (os.path.realpath(spec.module), spec.token_label)
     pin_digest = hashlib.sha256(pin.encode("utf-8")).digest()
@@ -194,7 +201,7 @@ def _shared_session(spec: Pkcs11KeySpec, token, pin: str, *, pkcs11_errors) -> _
         return shared
 
 
-def _open_logged_in(spec: Pkcs11KeySpec, token, pin: str, *, pkcs11_errors):
+def _open_logged_in(spec: Pkcs11KeySpec, token: pkcs11.Token, pin: str, *, pkcs11_errors: ModuleType) -> pkcs11.Session:
     try:
         return token.open(user_pin=pin)
     except (pkcs11_errors.PinIncorrect, pkcs11_errors.PinLenRange, pkcs11_errors.PinInvalid):
@@ -218,8 +225,10 @@ def _open_logged_in(spec: Pkcs11KeySpec, token, pin: str, *, pkcs11_errors):
         ) from None
 
 
-def _find_key_pair(spec: Pkcs11KeySpec, session, *, where: str):
-    from pkcs11 import Attribute, KeyType, ObjectClass
+def _find_key_pair(
+    spec: Pkcs11KeySpec, session: pkcs11.Session, *, where: str
+) -> tuple[pkcs11.SignMixin, ec.EllipticCurvePublicKey]:
+    from pkcs11 import Attribute, KeyType, ObjectClass, PublicKey, SignMixin
     from pkcs11 import exceptions as pkcs11_errors
     from pkcs11.util.ec import encode_ec_public_key
 
@@ -248,9 +257,15 @@ def _find_key_pair(spec: Pkcs11KeySpec, session, *, where: str):
             "generate a new key pair inside the token with CKA_SENSITIVE=true and CKA_EXTRACTABLE=false, and have "
             "a certificate issued for it",
         )
+    if not isinstance(private_key, SignMixin):  # python-pkcs11 mixes in sign() only for a CKA_SIGN key
+        raise UnsupportedKeyType(
+            f"{where} is not allowed to sign (CKA_SIGN false)",
+            "generate a signing key pair in the token (pkcs11-tool --keypairgen sets CKA_SIGN on the private key)",
+        )
     try:
         public_object = session.get_key(object_class=ObjectClass.PUBLIC_KEY, label=spec.key_label)
-        public_key = load_der_public_key(encode_ec_public_key(public_object))
+        # get_key(object_class=PUBLIC_KEY) answers a PublicKey; anything else is refused below.
+        public_key = load_der_public_key(encode_ec_public_key(public_object)) if isinstance(public_object, PublicKey) else None
     except pkcs11_errors.NoSuchKey:
         raise KeyBackendUnavailable(
             f"{where}: the token has the private key but no public key object labelled {spec.key_label!r}",
@@ -261,4 +276,6 @@ def _find_key_pair(spec: Pkcs11KeySpec, session, *, where: str):
         raise KeyBackendUnavailable(
             f"{where}: more than one public key is labelled {spec.key_label!r}", "give each key a distinct label"
         ) from None
+    if not isinstance(public_key, ec.EllipticCurvePublicKey):  # encode_ec_public_key wrote an EC SubjectPublicKeyInfo
+        raise UnsupportedKeyType(f"{where}: the public key object is not an EC key", "give the key pair's public half the same label")
     return private_key, public_key

@@ -5,9 +5,10 @@ from __future__ import annotations
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
-from keys.algorithms import SigningAlgorithm, SupportedPublicKey
+from keys.algorithms import SigningAlgorithm
 
 ECDSA_ALGORITHMS = frozenset({SigningAlgorithm.ES256, SigningAlgorithm.ES384, SigningAlgorithm.ES512})
 
@@ -31,14 +32,15 @@ def raw_ecdsa_to_der(raw: bytes) -> bytes:
 
 
 def signature_verifies(
-    public_key: SupportedPublicKey, signature: bytes, data: bytes, algorithm: SigningAlgorithm
+    public_key: CertificatePublicKeyTypes, signature: bytes, data: bytes, algorithm: SigningAlgorithm
 ) -> bool:
     """True when `signature` (in the form c2pa's callback takes) is `public_key`'s over `data`."""
-    hash_algorithm = SigningAlgorithm(algorithm).hash_algorithm
+    algorithm = SigningAlgorithm(algorithm)
     try:
         if isinstance(public_key, ec.EllipticCurvePublicKey):
-            public_key.verify(signature, data, ec.ECDSA(hash_algorithm))
+            public_key.verify(signature, data, ec.ECDSA(algorithm.signing_hash()))
         elif isinstance(public_key, rsa.RSAPublicKey):
+            hash_algorithm = algorithm.signing_hash()
             pss = padding.PSS(mgf=padding.MGF1(hash_algorithm), salt_length=hash_algorithm.digest_size)
             public_key.verify(signature, data, pss, hash_algorithm)
         elif isinstance(public_key, ed25519.Ed25519PublicKey):
