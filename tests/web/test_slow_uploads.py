@@ -69,7 +69,7 @@ def test_eight_trickling_uploads_no_longer_lock_the_page(serve, client, media):
 
 
 def test_the_api_verify_is_answered_while_the_page_is_trickled(serve, client, media, store):
-    base_url = serve(**HOLDING)
+    base_url = serve(**HOLDING_LONG)
     token = store.create_key(name="verifier", scopes=frozenset({Scope.VERIFY}))[1]
     slow = [_page_trickler(base_url, source_address=f"127.0.0.{2 + n // 2}", **TRICKLE).start() for n in range(8)]
     try:
