@@ -16,6 +16,7 @@ from collections.abc import Callable
 from cryptography import x509
 
 from keys.algorithms import SigningAlgorithm, algorithm_for_key
+from keys.backends.opening import open_key
 from keys.backends.signatures import signature_verifies
 from keys.backends.spec import KeySpec, PemKeySpec
 from keys.errors import KeyDoesNotMatchCertificate
@@ -40,7 +41,7 @@ def load_credential(spec: KeySpec, *, pin: str | None = None, now: datetime.date
         prove_possession(signing_key.sign, signing_key.leaf, algorithm=signing_key.algorithm, description=signing_key.key_description)
         return signing_key
     certificates = read_certificate_chain(spec.chain_path)
-    handle = spec.open_key(pin=pin)
+    handle = open_key(spec, pin=pin)
     try:
         public_key = handle.public_key()
         algorithm = algorithm_for_key(public_key, source=handle.description)

@@ -317,7 +317,9 @@ def _certificate_for_backend_key(settings: Settings, spec: KeySpec, target: Path
     from app.wiring import signing_secrets
 
     pin = signing_secrets(settings).get(spec.pin_variable) if isinstance(spec, Pkcs11KeySpec) else None
-    handle = spec.open_key(pin=pin)
+    from keys.backends.opening import open_key
+
+    handle = open_key(spec, pin=pin)
     try:
         public_key = handle.public_key()
     finally:

@@ -18,13 +18,12 @@ from cryptography.hazmat.primitives.serialization import load_der_public_key
 
 from keys.algorithms import SigningAlgorithm, SupportedPublicKey
 from keys.backends.signatures import digest
+from keys.backends.spec import KmsKeySpec
 from keys.errors import KeyBackendUnavailable, UnsupportedKeyType
 
-if TYPE_CHECKING:  # a type only: spec.py imports this module to open its keys
+if TYPE_CHECKING:
     from mypy_boto3_kms import KMSClient
     from mypy_boto3_kms.literals import SigningAlgorithmSpecType
-
-    from keys.backends.spec import KmsKeySpec
 
 # KMS key specs originmark signs with, and the KMS algorithm for each C2PA algorithm.
 _KEY_SPECS = {"ECC_NIST_P256": SigningAlgorithm.ES256, "ECC_NIST_P384": SigningAlgorithm.ES384, "ECC_NIST_P521": SigningAlgorithm.ES512}

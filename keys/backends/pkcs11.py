@@ -29,14 +29,13 @@ from cryptography.hazmat.primitives.serialization import load_der_public_key
 
 from keys.algorithms import SigningAlgorithm, SupportedPublicKey
 from keys.backends.signatures import ECDSA_ALGORITHMS, digest, raw_ecdsa_to_der
+from keys.backends.spec import Pkcs11KeySpec
 from keys.errors import ExtractableKey, KeyBackendUnavailable, UnreadableCredentials, UnsupportedKeyType
 
-if TYPE_CHECKING:  # a type only: spec.py imports this module to open its keys
+if TYPE_CHECKING:
     from types import ModuleType
 
     import pkcs11
-
-    from keys.backends.spec import Pkcs11KeySpec
 
 MAX_PIN_FILE_BYTES = 4096
 

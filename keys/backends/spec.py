@@ -2,8 +2,8 @@
 
 A spec says *where* a key is (file path, token + key label, KMS key id) and never holds
 key material or a PIN, so it can be pickled to a signing worker process, printed and
-logged. `spec.open_key()` opens the key where it lives and returns a `KeyHandle`
-(keys/backends/handle.py); each backend module imports the specs only for their types.
+logged. `keys.backends.opening.open_key(spec)` opens the key where it lives and returns a
+`KeyHandle` (keys/backends/handle.py): the specs know no backend, the backends import the specs.
 
 Signature form (what `KeyHandle.sign` returns, and so what c2pa's callback signer gets):
 DER-encoded ECDSA for ES256/ES384/ES512 from every backend. c2pa-python accepts DER or the
@@ -19,8 +19,6 @@ import enum
 from pathlib import Path
 from typing import ClassVar, Protocol
 
-from keys.backends.handle import KeyHandle
-
 
 class BackendKind(str, enum.Enum):
     """Where the private key lives (the values of ORIGINMARK_KEY_BACKEND)."""
@@ -34,13 +32,10 @@ class BackendKind(str, enum.Enum):
 
 
 class KeyBackend(Protocol):
-    """A spec of one backend: the chain to sign with and how to open its key."""
+    """A spec of one backend: the chain to sign with and where its key is."""
 
     kind: ClassVar[BackendKind]
     chain_path: Path
-
-    def open_key(self, *, pin: str | None = None) -> KeyHandle:
-        """Open the key; raise a KeyProblem (with the fix) when it cannot be used."""
 
     def describe(self) -> str:
         """Where the key is, in words (no secret)."""
@@ -54,11 +49,6 @@ class PemKeySpec:
     chain_path: Path
     key_path: Path
 
-    def open_key(self, *, pin: str | None = None) -> KeyHandle:
-        from keys.loader import open_pem_key
-
-        return open_pem_key(self.key_path)
-
     def describe(self) -> str:
         return f"the key file {self.key_path}"
 
@@ -68,7 +58,7 @@ class Pkcs11KeySpec:
     """An EC key pair in a PKCS#11 token, found by labels; the PIN is never part of the spec.
 
     The PIN comes from `pin_file` (read when the key is opened, in the process that opens it)
-    or is passed to `open_key(pin=...)` by the caller; `pin_variable` names the environment
+    or is passed to `open_key(spec, pin=...)` by the caller; `pin_variable` names the environment
     variable a signing worker reads it from (see signer/isolation.py).
     """
 
@@ -79,11 +69,6 @@ class Pkcs11KeySpec:
     key_label: str  # CKA_LABEL of the private key (and of its public key object)
     pin_file: Path | None = None
     pin_variable: str | None = None
-
-    def open_key(self, *, pin: str | None = None) -> KeyHandle:
-        from keys.backends.pkcs11 import open_pkcs11_key
-
-        return open_pkcs11_key(self, pin=pin)
 
     def describe(self) -> str:
         return f"the PKCS#11 key {self.key_label!r} in token {self.token_label!r} ({self.module})"
@@ -102,11 +87,6 @@ class KmsKeySpec:
     key_id: str  # key id, key ARN, alias name or alias ARN
     region: str | None = None  # None: the AWS chain's region (AWS_REGION, ~/.aws/config)
     endpoint_url: str | None = None  # a VPC endpoint, or a local emulator in tests
-
-    def open_key(self, *, pin: str | None = None) -> KeyHandle:
-        from keys.backends.aws_kms import open_kms_key
-
-        return open_kms_key(self)
 
     def describe(self) -> str:
         where = f" at {self.endpoint_url}" if self.endpoint_url else ""
