@@ -9,8 +9,12 @@ from app.store.interface import MAX_MEDIA_ID_LENGTH, MAX_TENANT_NAME_LENGTH
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
 
+def is_sha256_hex(value: object) -> bool:
+    return isinstance(value, str) and _SHA256_HEX.fullmatch(value) is not None
+
+
 def check_sha256_hex(value: str, *, what: str) -> str:
-    if not isinstance(value, str) or _SHA256_HEX.fullmatch(value) is None:
+    if not is_sha256_hex(value):
         raise ValueError(f"{what} must be 64 lowercase hex digits (a SHA-256 hexdigest), got {value!r:.80}")
     return value
 
@@ -53,18 +57,14 @@ def check_media_id(value: str) -> str:
 _TENANT_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 
 
+def is_tenant_name(value: object) -> bool:
+    return isinstance(value, str) and _TENANT_NAME.fullmatch(value) is not None and len(value) <= MAX_TENANT_NAME_LENGTH
+
+
 def check_tenant_name(value: str) -> str:
-    if not isinstance(value, str) or _TENANT_NAME.fullmatch(value) is None or len(value) > MAX_TENANT_NAME_LENGTH:
+    if not is_tenant_name(value):
         raise ValueError(
             f"a tenant name is 1 to {MAX_TENANT_NAME_LENGTH} lower-case letters, digits or hyphens, "
             f"starting with a letter or digit; got {value!r:.80}"
         )
     return value
-
-
-def is_tenant_name(value: str) -> bool:
-    try:
-        check_tenant_name(value)
-    except ValueError:
-        return False
-    return True

@@ -25,7 +25,14 @@ from app.store.interface import (
     StoredVerdict,
 )
 from app.store.schema import media, tenant_content, verdicts
-from app.store.validation import check_media_id, check_sha256_hex, check_tenant_name, is_tenant_name
+from app.store.validation import (
+    check_media_id,
+    check_sha256_hex,
+    check_tenant_name,
+    is_sha256_hex,
+    is_tenant_name,
+    media_id_problem,
+)
 from verifier.label_types import Label
 from verifier.verdict import Verdict
 
@@ -223,13 +230,13 @@ class SqlVerdictStore:
 
     def submitted(self, tenant: str, sha256: str) -> bool:
         """Whether the tenant has submitted or signed these bytes (one primary-key read)."""
-        if not _is_sha256_hex(sha256) or not is_tenant_name(tenant):
+        if not is_sha256_hex(sha256) or not is_tenant_name(tenant):
             return False
         with database_errors_as_unavailable(), self._engine.connect() as connection:
             return connection.execute(self._submitted, {"tenant": tenant, "sha256": sha256}).first() is not None
 
     def cached_verdict(self, sha256: str) -> StoredVerdict | None:
-        if not _is_sha256_hex(sha256):
+        if not is_sha256_hex(sha256):
             return None  # nothing else was ever stored (and PostgreSQL would reject a NUL in it)
         with database_errors_as_unavailable(), self._engine.connect() as connection:
             row = connection.execute(self._cached, {"sha256": sha256}).first()
@@ -237,7 +244,7 @@ class SqlVerdictStore:
 
     def verdict_by_sha256(self, tenant: str, sha256: str, *, published_only: bool = False) -> StoredVerdict | None:
         """`published_only`: only bytes under one of the tenant's media ids (public reads)."""
-        if not _is_sha256_hex(sha256) or not is_tenant_name(tenant):
+        if not is_sha256_hex(sha256) or not is_tenant_name(tenant):
             return None
         statement = self._published_by_sha256 if published_only else self._by_sha256
         with database_errors_as_unavailable(), self._engine.connect() as connection:
@@ -253,7 +260,7 @@ class SqlVerdictStore:
 
     def media_ids_for_sha256(self, tenant: str, sha256: str) -> list[str]:
         """The tenant's media ids for these bytes, sorted, at most MAX_MEDIA_IDS_PER_CONTENT."""
-        if not _is_sha256_hex(sha256) or not is_tenant_name(tenant):
+        if not is_sha256_hex(sha256) or not is_tenant_name(tenant):
             return []
         with database_errors_as_unavailable(), self._engine.connect() as connection:
             return list(connection.execute(self._media_ids_of_content, {"tenant": tenant, "sha256": sha256}).scalars())
@@ -309,20 +316,8 @@ def _any_of(engine: Engine, column, name: str):
     return column.in_(bindparam(name, expanding=True))
 
 
-def _is_sha256_hex(value: str) -> bool:
-    try:
-        check_sha256_hex(value, what="sha256")
-    except ValueError:
-        return False
-    return True
-
-
 def _could_be_media_id(value: str) -> bool:
-    try:
-        check_media_id(value)
-    except ValueError:
-        return False
-    return True
+    return media_id_problem(value) is None
 
 
 def _stored(row, *, media_id: str | None) -> StoredVerdict:
