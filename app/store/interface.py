@@ -47,6 +47,14 @@ class StoredVerdict:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class CachedVerdict:
+    """A verdict from the verification cache, and whether the asking tenant had sent those bytes."""
+
+    stored: StoredVerdict
+    submitted: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RecentLabel:
     """One media id's label as a feed of recent items shows it (issue 7)."""
 
@@ -130,8 +138,8 @@ class VerdictStore(Protocol):
         """The tenant sent bytes whose verdict is stored: record its submission (and point its
         media id at them) without rewriting the verdict."""
 
-    def submitted(self, tenant: str, sha256: str) -> bool:
-        """Whether the tenant has submitted or signed these bytes."""
+    def cached_verdict_for(self, tenant: str, sha256: str) -> CachedVerdict | None:
+        """`cached_verdict`, and whether this tenant had submitted or signed these bytes, in one query."""
 
     def cached_verdict(self, sha256: str) -> StoredVerdict | None:
         """Whatever verdict is stored for these bytes, whoever submitted them: for the verification

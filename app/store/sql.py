@@ -18,7 +18,16 @@ from sqlalchemy import Connection, Engine
 from app.store.api_keys import SqlApiKeyStore
 from app.store.audit import SqlAuditLog
 from app.store.engine import DEFAULT_POOL_SIZE, SqliteSynchronous, create_store_engine
-from app.store.interface import DEFAULT_TENANT, ApiKey, AuditEntry, RecentLabel, Scope, StoredVerdict, Tenant
+from app.store.interface import (
+    DEFAULT_TENANT,
+    ApiKey,
+    AuditEntry,
+    CachedVerdict,
+    RecentLabel,
+    Scope,
+    StoredVerdict,
+    Tenant,
+)
 from app.store.seed import SeedItem, bulk_seed
 from app.store.tenants import SqlTenantStore
 from app.store.verdicts import SqlVerdictStore
@@ -85,8 +94,8 @@ class SqlStore:
     def cached_verdict(self, sha256: str) -> StoredVerdict | None:
         return self._verdicts.cached_verdict(sha256)
 
-    def submitted(self, tenant: str, sha256: str) -> bool:
-        return self._verdicts.submitted(tenant, sha256)
+    def cached_verdict_for(self, tenant: str, sha256: str) -> CachedVerdict | None:
+        return self._verdicts.cached_verdict_for(tenant, sha256)
 
     def verdict_by_sha256(self, tenant: str, sha256: str, *, published_only: bool = False) -> StoredVerdict | None:
         return self._verdicts.verdict_by_sha256(tenant, sha256, published_only=published_only)

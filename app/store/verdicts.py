@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime
 from collections.abc import Callable, Sequence
 
-from sqlalchemy import Connection, Engine, Insert, any_, bindparam, select, update
+from sqlalchemy import Connection, Engine, Insert, and_, any_, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import ProgrammingError
 
@@ -21,6 +21,7 @@ from app.store.interface import (
     MAX_LABEL_BATCH,
     MAX_MEDIA_IDS_PER_CONTENT,
     MAX_RECENT_LABELS,
+    CachedVerdict,
     RecentLabel,
     StoredVerdict,
 )
@@ -78,8 +79,16 @@ class SqlVerdictStore:
             verdicts.c.stored_at,
         )
         self._cached = select(*stored_columns).where(verdicts.c.sha256 == bindparam("sha256"))
-        self._submitted = select(tenant_content.c.sha256).where(
-            tenant_content.c.tenant == bindparam("tenant"), tenant_content.c.sha256 == bindparam("sha256")
+        # The cache, and whether the asking tenant sent these bytes before: one primary-key read each side.
+        self._cached_for_tenant = (
+            select(*stored_columns, tenant_content.c.sha256.is_not(None))
+            .select_from(
+                verdicts.outerjoin(
+                    tenant_content,
+                    and_(tenant_content.c.sha256 == verdicts.c.sha256, tenant_content.c.tenant == bindparam("tenant")),
+                )
+            )
+            .where(verdicts.c.sha256 == bindparam("sha256"))
         )
         # Tenant-scoped in the statement itself: bytes the tenant never submitted read as unknown.
         # Each with the tenant's own time (when it sent the bytes / pointed the id at them): a
@@ -228,12 +237,15 @@ class SqlVerdictStore:
             connection, tenant=tenant, sha256=verdict.sha256, media_id=media_id, label_json=label_json, at=stored_at
         )
 
-    def submitted(self, tenant: str, sha256: str) -> bool:
-        """Whether the tenant has submitted or signed these bytes (one primary-key read)."""
+    def cached_verdict_for(self, tenant: str, sha256: str) -> CachedVerdict | None:
         if not is_sha256_hex(sha256) or not is_tenant_name(tenant):
-            return False
+            return None
         with database_errors_as_unavailable(), self._engine.connect() as connection:
-            return connection.execute(self._submitted, {"tenant": tenant, "sha256": sha256}).first() is not None
+            row = connection.execute(self._cached_for_tenant, {"tenant": tenant, "sha256": sha256}).first()
+        if row is None:
+            return None
+        *stored_columns, submitted = row
+        return CachedVerdict(stored=_stored(stored_columns, media_id=None), submitted=bool(submitted))
 
     def cached_verdict(self, sha256: str) -> StoredVerdict | None:
         if not is_sha256_hex(sha256):

@@ -74,12 +74,15 @@ class VerifyAndRecord:
         the tenant's submission (and under its media id); None when they must be verified."""
         if request.sha256 is None or not request.record:
             return None
-        stored = self._store.cached_verdict(request.sha256)
+        tenant = request.tenant
+        if tenant is None:
+            stored, already = self._store.cached_verdict(request.sha256), False
+        else:
+            cached = self._store.cached_verdict_for(tenant, request.sha256)
+            stored, already = (None, False) if cached is None else (cached.stored, cached.submitted)
         if stored is None or stored.trust_fingerprint != self._trust_fingerprint:
             return None
-        tenant = request.tenant
-        # A read first: the same tenant sending the same bytes again (the usual repeat) writes nothing.
-        already = tenant is not None and self._store.submitted(tenant, stored.sha256)
+        # The same tenant sending the same bytes again (the usual repeat) writes nothing.
         if tenant is not None and (request.media_id is not None or not already):
             self._store.record_submission(tenant=tenant, stored=stored, media_id=request.media_id)
         # `cached` speaks of the caller's own history: bytes only another tenant sent before are

@@ -36,7 +36,9 @@ def test_a_read_by_hash_needs_the_tenants_own_submission(store, real_verdicts):
     assert store.verdict_by_sha256("tenant-a", sha256) is not None
     assert store.verdict_by_sha256("tenant-b", sha256) is None
     assert store.cached_verdict(sha256) is not None  # the cache is a fact about bytes, for everyone
-    assert store.submitted("tenant-a", sha256) and not store.submitted("tenant-b", sha256)
+    assert store.cached_verdict_for("tenant-a", sha256).submitted
+    assert not store.cached_verdict_for("tenant-b", sha256).submitted  # the cache answers B all the same
+    assert store.cached_verdict_for("tenant-b", sha256).stored.sha256 == sha256
 
     store.record_submission(tenant="tenant-b", stored=store.cached_verdict(sha256), media_id="mine")
     assert store.verdict_by_sha256("tenant-b", sha256) is not None
