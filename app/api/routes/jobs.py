@@ -39,6 +39,7 @@ from app.jobs.presentation import JobPresenter
 from app.jobs.queue import build_queue_app, is_queue_database
 from app.jobs.records import JobKind, JobRecord
 from app.jobs.webhook_targets import MAX_URL_LENGTH, WebhookAllowlist, WebhookUrlRefused
+from app.objects.access import ObjectAllowList
 from app.objects.factory import own_objects_location
 from app.objects.location import ObjectLocation
 from app.objects.media import SourcePin
@@ -149,7 +150,8 @@ async def submit_verify_job(request: Request, key: VerifyKey, services: Services
         queue = await work.in_thread(_queue, request, services)
         owner = _Owner(tenant=key.tenant, key_id=key.key_id)
         if received.upload is None:
-            source = await work.in_thread(_stat_source, queue, services, owner, body.source)
+            allow_list = await work.in_thread(_allow_list, queue, services, owner)
+            source = await work.in_thread(_stat_source, queue, services, allow_list, body.source)
         else:
             source = await work.in_thread(
                 _staged_source, queue, services, owner, received.upload, kind=JobKind.VERIFY, media_id=media_id
@@ -177,17 +179,20 @@ class _Source:
     staged: bool = False  # uploaded with the request: held by originmark until the job is final
 
 
-def _allowed(queue: JobQueue, services: Services, tenant: str, uri: str) -> ObjectLocation:
-    """The location `uri` names, when the tenant may use it (403 object_not_allowed before any storage request)."""
-    location = queue.objects.parse(uri).require_object()
-    allow_list = tenant_allow_list(
-        services.store, tenant=tenant, resolver=queue.resolver, own_objects=own_objects_location(services.settings)
+def _allow_list(queue: JobQueue, services: Services, owner: _Owner) -> ObjectAllowList:
+    """The tenant's object prefixes as they are now (one read of its row per request)."""
+    return tenant_allow_list(
+        services.store, tenant=owner.tenant, resolver=queue.resolver, own_objects=own_objects_location(services.settings)
     )
-    return allow_list.check(location)
 
 
-def _stat_source(queue: JobQueue, services: Services, owner: _Owner, uri: str) -> _Source:
-    location = _allowed(queue, services, owner.tenant, uri)
+def _allowed(queue: JobQueue, allow_list: ObjectAllowList, uri: str) -> ObjectLocation:
+    """The location `uri` names, when the tenant may use it (403 object_not_allowed before any storage request)."""
+    return allow_list.check(queue.objects.parse(uri).require_object())
+
+
+def _stat_source(queue: JobQueue, services: Services, allow_list: ObjectAllowList, uri: str) -> _Source:
+    location = _allowed(queue, allow_list, uri)
     info = queue.objects.stat(location)  # ObjectNotFound etc.: 4xx now, not a failed job later
     if info.size > services.settings.jobs_max_source_bytes:
         raise ApiError(413, "object_too_large", f"{uri} is {info.size} bytes, over the job limit")
@@ -313,9 +318,10 @@ async def submit_sign_job(request: Request, key: SignKey, services: ServicesDep)
         webhook_url = checked_webhook_url(settings, body.webhook_url)
         queue = await work.in_thread(_queue, request, services)
         owner = _Owner(tenant=key.tenant, key_id=key.key_id)
-        destination = await work.in_thread(_allowed, queue, services, owner.tenant, body.destination)
+        allow_list = await work.in_thread(_allow_list, queue, services, owner)
+        destination = await work.in_thread(_allowed, queue, allow_list, body.destination)  # realpath: a syscall
         if received.upload is None:
-            source = await work.in_thread(_stat_source, queue, services, owner, body.source)
+            source = await work.in_thread(_stat_source, queue, services, allow_list, body.source)
             # Compared after resolution: a relative key and a file:// URI of the same file are one object.
             if queue.resolver.resolve(destination) == queue.resolver.resolve(source.location):
                 raise InvalidObjectUri(
