@@ -18,17 +18,12 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from sqlalchemy import Connection
 
 from app.store.interface import VerdictStore
-from verifier.label import label_for
 from verifier.label_types import Label
 from verifier.verdict import Verdict
-
-# The engine call: the file, and its SHA-256 when the caller hashed it on its way in.
-VerifyEngine = Callable[[Path, str | None], Verdict]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -58,16 +53,6 @@ class VerifyAndRecord:
     def __init__(self, *, store: VerdictStore, trust_fingerprint: str) -> None:
         self._store = store
         self._trust_fingerprint = trust_fingerprint
-
-    def run(self, request: VerifyRequest, path: Path, *, verify: VerifyEngine) -> VerifyOutcome:
-        """The whole flow in this thread. The routes call the two steps around their own bounded
-        engine call instead; jobs call `record` after reading the object themselves."""
-        if not request.refresh:
-            cached = self.from_store(request)
-            if cached is not None:
-                return cached
-        verdict = verify(path, request.sha256)
-        return self.record(request, verdict, label_for(verdict))
 
     def from_store(self, request: VerifyRequest) -> VerifyOutcome | None:
         """The stored answer for these bytes under the current trust configuration, recorded as
