@@ -24,11 +24,11 @@ import dataclasses
 import json
 import os
 import re
-import secrets
 from collections.abc import Hashable
 from pathlib import Path
 from typing import Protocol
 
+from keys import atomic_file
 from keys.backends.spec import BackendKind, KeySpec, KmsKeySpec, PemKeySpec, Pkcs11KeySpec
 from keys.errors import IdentityProblem
 
@@ -279,20 +279,9 @@ def _text(data: dict[str, object], field: str, path: Path) -> str:
 
 def write_atomically(path: Path, data: bytes, *, mode: int) -> None:
     """Replace `path` with `data` in one rename: readers see the old file or the new one, never a mix."""
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
     try:
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-        with os.fdopen(descriptor, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-        directory = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(directory)  # the rename itself survives a crash
-        finally:
-            os.close(directory)
-    except OSError as error:
-        raise IdentityProblem(f"cannot write {path} ({error.strerror})", "check the folder's permissions and free space") from None
-    finally:
-        temporary.unlink(missing_ok=True)
+        atomic_file.write_atomically(path, data, mode=mode)
+    except atomic_file.AtomicWriteFailed as failed:
+        raise IdentityProblem(
+            f"cannot write {path} ({failed.cause.strerror or failed.cause})", "check the folder's permissions and free space"
+        ) from None

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-TEMP_OUTPUT_PREFIX = ".originmark-"  # signer/output.py: signed bytes being written, before the rename
+from keys.atomic_file import TEMP_PREFIX
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -31,7 +31,7 @@ def spool_contents(spool_dir: Path) -> SpoolContents:
     folders = tuple(sorted(p.name for p in spool_dir.iterdir() if p.is_dir()))
     partial, complete = [], {}
     for output in spool_dir.glob("*/signed/*"):
-        if output.name.startswith(TEMP_OUTPUT_PREFIX):
+        if output.name.startswith(TEMP_PREFIX):  # signed bytes being written, before the rename
             partial.append(output)
         else:
             complete[output] = output.read_bytes()
