@@ -20,8 +20,8 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from keys.devca import KEY_FILE_MODE, _make_directory, _write_all  # the same 0600, write-then-link files
 from keys.errors import UnreadableCredentials
+from keys.key_files import KEY_FILE_MODE, make_private_directory, write_files  # the same 0600, write-then-link files
 
 AUDIT_KEY_FILENAME = "audit.key"
 MIN_SECRET_LENGTH = 32
@@ -88,7 +88,7 @@ def read_audit_key_file(path: Path) -> AuditKey:
 def create_audit_key_file(path: Path) -> AuditKey:
     """Write a new random key to `path` (mode 0600 from the first byte); CredentialsAlreadyExist if there is one."""
     path = Path(path)
-    _make_directory(path.parent)
+    make_private_directory(path.parent)
     key_text = secrets.token_hex(_GENERATED_BYTES)
-    _write_all(path.parent, {path.name: (f"{key_text}\n".encode("ascii"), KEY_FILE_MODE)}, overwrite=False)
+    write_files(path.parent, {path.name: (f"{key_text}\n".encode("ascii"), KEY_FILE_MODE)}, overwrite=False)
     return AuditKey.from_text(key_text)

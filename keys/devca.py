@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import os
-import secrets
 from pathlib import Path
 
 from cryptography import x509
@@ -27,7 +25,8 @@ from keys.certificates import (
     make_name,
     private_key_pem,
 )
-from keys.errors import CredentialsAlreadyExist, UnreadableCredentials
+from keys.errors import CredentialsAlreadyExist
+from keys.key_files import CERTIFICATE_FILE_MODE, KEY_FILE_MODE, make_private_directory, write_files
 from keys.names import describe_certificate
 
 CA_FILENAME = "ca.pem"
@@ -38,10 +37,6 @@ ROOT_VALIDITY = datetime.timedelta(days=3650)
 SIGNING_VALIDITY = datetime.timedelta(days=365)
 # Backdated so that a verifier whose clock runs a little behind still sees a valid certificate.
 CLOCK_SKEW_ALLOWANCE = datetime.timedelta(minutes=5)
-
-KEY_FILE_MODE = 0o600
-CERTIFICATE_FILE_MODE = 0o644
-DIRECTORY_MODE = 0o700
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -187,8 +182,8 @@ def _write_credentials(
     }
     if key_pem is not None:
         contents[KEY_FILENAME] = (key_pem, KEY_FILE_MODE)
-    _make_directory(directory)
-    _write_all(directory, contents, overwrite=overwrite)
+    make_private_directory(directory)
+    write_files(directory, contents, overwrite=overwrite)
     return DevelopmentCredentials(
         directory=directory,
         ca_path=directory / CA_FILENAME,
@@ -212,52 +207,3 @@ def _refuse_existing(directory: Path, names: tuple[str, ...], *, overwrite: bool
             "stays a trust anchor",
         )
 
-def _make_directory(directory: Path) -> None:
-    try:
-        # A new directory holding a private key is private too; an existing one is left as it is.
-        directory.mkdir(mode=DIRECTORY_MODE, parents=True, exist_ok=True)
-    except OSError as error:
-        raise UnreadableCredentials(
-            f"cannot create the credentials directory {directory} ({error.strerror})",
-            "choose a --dir this user can write to",
-        ) from None
-    if not directory.is_dir():
-        raise UnreadableCredentials(f"{directory} exists and is not a directory", "choose another --dir")
-
-
-def _write_all(directory: Path, contents: dict[str, tuple[bytes, int]], *, overwrite: bool) -> None:
-    """Write each file to a temporary name with its final mode, then move them into place.
-
-    The key file is created with mode 0600 from the first byte (never chmod-ed afterwards),
-    and a half-written set never appears under the final names.
-    """
-    temporary: dict[str, Path] = {}
-    try:
-        for name, (data, mode) in contents.items():
-            path = directory / f".{name}.{secrets.token_hex(8)}.tmp"
-            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-            temporary[name] = path
-            with os.fdopen(descriptor, "wb") as stream:
-                stream.write(data)
-                stream.flush()
-                os.fsync(stream.fileno())
-        for name, path in temporary.items():
-            final = directory / name
-            if overwrite:
-                os.replace(path, final)
-            else:
-                # link() fails if the name appeared since we checked: never clobber without --force.
-                os.link(path, final)
-                path.unlink()
-    except FileExistsError as error:
-        raise CredentialsAlreadyExist(
-            f"{error.filename2 or error.filename} appeared while writing credentials",
-            "make sure only one `keys init` runs at a time, then retry (with --force to replace)",
-        ) from None
-    except OSError as error:
-        raise UnreadableCredentials(
-            f"cannot write credentials into {directory} ({error.strerror})", "choose a --dir this user can write to"
-        ) from None
-    finally:
-        for path in temporary.values():
-            path.unlink(missing_ok=True)
