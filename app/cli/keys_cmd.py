@@ -13,32 +13,45 @@ from __future__ import annotations
 import datetime
 import shutil
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
-from pydantic import ValidationError
-from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
-from app.cli.render import make_console, safe_text
-from app.exit_codes import EXIT_USAGE_OR_IO, configuration_details, exit_code_for
+from app.cli.keys_shared import (
+    BackendOption,
+    KeyLabelOption,
+    KmsEndpointOption,
+    KmsKeyOption,
+    KmsRegionOption,
+    ModuleOption,
+    PinFileOption,
+    TokenOption,
+    adopt_single_identity_and_report,
+    backend_spec,
+    details_table,
+    exit_with_problem,
+    exit_with_usage_error,
+    keys_app,
+    load_settings,
+    open_identities,
+    print_problem,
+    resolve_spec,
+    safe,
+    spec_words,
+    stderr_console,
+    stdout_console,
+)
+from app.exit_codes import exit_code_for
 from app.settings import Settings
 from keys.algorithms import SigningAlgorithm
-from keys.backends.spec import BackendKind, KeySpec, KmsKeySpec, PemKeySpec, Pkcs11KeySpec
+from keys.backends.spec import BackendKind, KeySpec, PemKeySpec, Pkcs11KeySpec
 from keys.devca import create_development_certificate_for, create_development_credentials
 from keys.errors import KeyProblem
-from keys.identities import CHAIN_FILENAME, IdentityDirectory, SigningIdentity
+from keys.identities import CHAIN_FILENAME, SigningIdentity
 from keys.loader import key_file_is_private, read_certificate_chain, read_private_key
 from keys.profile import find_chain_problems
 from keys.summary import CertificateSummary, summarize_certificate
-from signer.errors import SigningError
-
-keys_app = typer.Typer(
-    help="Signing credentials: make development ones (init), check real ones before use (check, show), "
-    "several identities (add-identity, list, rotate).",
-    no_args_is_help=True,
-)
 
 # A certificate that expires within this many days gets a warning from `check`.
 EXPIRY_WARNING_DAYS = 30
@@ -50,172 +63,15 @@ _DEVELOPMENT_NOTICE = (
     "trust list and set ORIGINMARK_SIGNING_CHAIN and ORIGINMARK_SIGNING_KEY."
 )
 
-
-# Messages carry paths and openssl commands: long enough to keep whole, and printed with soft
-# wrapping so that a copied command has no line breaks inserted into it.
-_MESSAGE_MAX_CHARS = 4000
-
-
-def _out() -> Console:
-    return make_console()
-
-
-def _err() -> Console:
-    return make_console(stderr=True)
-
-
-def _safe(value: object) -> Text:
-    """Text read from files (certificate names, paths): never markup, no control characters."""
-    return safe_text(value, max_chars=_MESSAGE_MAX_CHARS)
-
-
-def _settings() -> Settings:
-    try:
-        return Settings()
-    except ValidationError as error:
-        details = configuration_details(error, setting_names=False)
-        _err().print(Text.assemble(("Configuration error: ", "red"), _safe(details)), soft_wrap=True)
-        raise typer.Exit(exit_code_for(error)) from None
-
-
-def _details_table() -> Table:
-    table = Table(show_header=False, box=None, padding=(0, 2))
-    table.add_column(no_wrap=True, style="dim")
-    table.add_column(overflow="fold")  # fingerprints and paths are folded, never cut off
-    return table
-
-
-def _print_problem(problem: KeyProblem, console: Console, *, number: int | None = None) -> None:
-    prefix = "Problem" if number is None else f"Problem {number}"
-    console.print(Text.assemble((f"{prefix}: ", "bold red"), _safe(problem.problem)), soft_wrap=True)
-    console.print(Text.assemble(("Fix: ", "bold"), _safe(problem.fix)), soft_wrap=True)
-
-
-def _exit_with_problem(problem: KeyProblem) -> NoReturn:
-    _print_problem(problem, _err())
-    raise typer.Exit(exit_code_for(problem)) from None
-
-
-def _exit_with_usage_error(message: str) -> NoReturn:
-    _err().print(Text(message, style="red"))
-    raise typer.Exit(EXIT_USAGE_OR_IO)
-
-
-# --- where the key is: options shared by init, check and add-identity ---
-
-_BackendOption = Annotated[
-    BackendKind | None,
-    typer.Option("--backend", case_sensitive=False, help="Where the key is [default: ORIGINMARK_KEY_BACKEND]."),
-]
-_ModuleOption = Annotated[
-    Path | None, typer.Option("--pkcs11-module", help="PKCS#11 library [default: ORIGINMARK_PKCS11_MODULE].")
-]
-_TokenOption = Annotated[
-    str | None, typer.Option("--token-label", help="PKCS#11 token label [default: ORIGINMARK_PKCS11_TOKEN_LABEL].")
-]
-_KeyLabelOption = Annotated[
-    str | None, typer.Option("--key-label", help="PKCS#11 key label [default: ORIGINMARK_PKCS11_KEY_LABEL].")
-]
-_PinFileOption = Annotated[
-    Path | None,
-    typer.Option("--pin-file", help="File holding the PKCS#11 user PIN [default: ORIGINMARK_PKCS11_PIN_FILE/_PIN]."),
-]
-_KmsKeyOption = Annotated[
-    str | None, typer.Option("--kms-key-id", help="KMS key id, ARN or alias/NAME [default: ORIGINMARK_KMS_KEY_ID].")
-]
-_KmsRegionOption = Annotated[str | None, typer.Option("--kms-region", help="[default: ORIGINMARK_KMS_REGION].")]
-_KmsEndpointOption = Annotated[
-    str | None, typer.Option("--kms-endpoint-url", help="[default: ORIGINMARK_KMS_ENDPOINT_URL].")
-]
 _IdentityOption = Annotated[
     str | None, typer.Option("--identity", help="A signing identity in ORIGINMARK_KEYS_DIR/identities.")
 ]
-
-
-def _backend_spec(
-    settings: Settings,
-    *,
-    chain_path: Path,
-    backend: BackendKind | None,
-    key_path: Path | None = None,
-    module: Path | None = None,
-    token_label: str | None = None,
-    key_label: str | None = None,
-    pin_file: Path | None = None,
-    kms_key_id: str | None = None,
-    kms_region: str | None = None,
-    kms_endpoint_url: str | None = None,
-) -> KeySpec:
-    """A spec from the command line, each missing value taken from the settings."""
-    from app.wiring import PKCS11_PIN_VARIABLE
-
-    kind = backend or BackendKind(settings.key_backend)
-    if kind is BackendKind.PKCS11:
-        values = {
-            "--pkcs11-module": module or settings.pkcs11_module,
-            "--token-label": token_label or settings.pkcs11_token_label,
-            "--key-label": key_label or settings.pkcs11_key_label,
-        }
-        missing = [name for name, value in values.items() if not value]
-        if missing:
-            _exit_with_usage_error(f"--backend pkcs11 needs {', '.join(missing)} (or their ORIGINMARK_PKCS11_* settings).")
-        pin_file = pin_file or settings.pkcs11_pin_file
-        return Pkcs11KeySpec(
-            chain_path=chain_path,
-            module=Path(values["--pkcs11-module"]),
-            token_label=str(values["--token-label"]),
-            key_label=str(values["--key-label"]),
-            pin_file=pin_file,
-            pin_variable=PKCS11_PIN_VARIABLE if pin_file is None and settings.pkcs11_pin is not None else None,
-        )
-    if kind is BackendKind.AWS_KMS:
-        key_id = kms_key_id or settings.kms_key_id
-        if not key_id:
-            _exit_with_usage_error("--backend aws-kms needs --kms-key-id (or ORIGINMARK_KMS_KEY_ID).")
-        return KmsKeySpec(
-            chain_path=chain_path,
-            key_id=key_id,
-            region=kms_region or settings.kms_region,
-            endpoint_url=kms_endpoint_url or settings.kms_endpoint_url,
-        )
-    if key_path is None:
-        _exit_with_usage_error("a PEM key needs --key FILE.")
-    return PemKeySpec(chain_path=chain_path, key_path=key_path)
-
-
-def _identities(settings: Settings, directory: Path | None = None) -> IdentityDirectory:
-    from app.wiring import identity_directory
-
-    if directory is not None:
-        settings = settings.model_copy(update={"keys_dir": directory})
-    return identity_directory(settings)
-
-
-def _adopt_single_identity(settings: Settings) -> None:
-    from app.wiring import adopt_single_identity
-
-    adopted = adopt_single_identity(settings)
-    if adopted is not None:
-        _out().print(
-            Text.assemble(
-                "Moved the single identity (", _safe(settings.chain_path), ") in as ", (adopted, "bold"),
-                ", active: the service signs with it until `originmark keys rotate`.",
-            ),
-            soft_wrap=True,
-        )
 
 
 def _load(settings: Settings, spec: KeySpec):
     from app.wiring import load_identity
 
     return load_identity(settings, SigningIdentity(name="checked", spec=spec))
-
-
-def _print_check(problem: KeyProblem | SigningError) -> NoReturn:
-    if isinstance(problem, KeyProblem):
-        _exit_with_problem(problem)
-    _err().print(Text.assemble(("Problem: ", "bold red"), _safe(problem)), soft_wrap=True)
-    raise typer.Exit(exit_code_for(problem, starting=True)) from None
 
 
 # --- init ---
@@ -245,14 +101,14 @@ def init(
             help="Make a new signing identity NAME in KEYS_DIR/identities (active if it is the first one).",
         ),
     ] = None,
-    backend: _BackendOption = None,
-    module: _ModuleOption = None,
-    token_label: _TokenOption = None,
-    key_label: _KeyLabelOption = None,
-    pin_file: _PinFileOption = None,
-    kms_key_id: _KmsKeyOption = None,
-    kms_region: _KmsRegionOption = None,
-    kms_endpoint_url: _KmsEndpointOption = None,
+    backend: BackendOption = None,
+    module: ModuleOption = None,
+    token_label: TokenOption = None,
+    key_label: KeyLabelOption = None,
+    pin_file: PinFileOption = None,
+    kms_key_id: KmsKeyOption = None,
+    kms_region: KmsRegionOption = None,
+    kms_endpoint_url: KmsEndpointOption = None,
 ) -> None:
     """Make a development root CA and a signing certificate it issued (ES256 by default).
 
@@ -261,30 +117,30 @@ def init(
     """
     if identity is None:
         if backend not in (None, BackendKind.PEM):
-            _exit_with_usage_error("--backend pkcs11/aws-kms goes with --identity NAME (the key stays in the backend).")
-        directory = directory if directory is not None else _settings().keys_dir
+            exit_with_usage_error("--backend pkcs11/aws-kms goes with --identity NAME (the key stays in the backend).")
+        directory = directory if directory is not None else load_settings().keys_dir
         try:
             credentials = create_development_credentials(
                 directory, overwrite=force, algorithm=algorithm, organisation=organisation
             )
         except KeyProblem as problem:
-            _exit_with_problem(problem)
+            exit_with_problem(problem)
         _print_written(credentials)
         return
 
-    settings = _settings()
+    settings = load_settings()
     if directory is not None:
         settings = settings.model_copy(update={"keys_dir": directory})
-    identities = _identities(settings)
+    identities = open_identities(settings)
     kind = backend or BackendKind.PEM
     try:
-        _adopt_single_identity(settings)
+        adopt_single_identity_and_report(settings)
         target = identities.create_directory(identity)
         try:
             if kind is BackendKind.PEM:
                 credentials = create_development_credentials(target, algorithm=algorithm, organisation=organisation)
             else:
-                spec = _backend_spec(
+                spec = backend_spec(
                     settings,
                     chain_path=target / CHAIN_FILENAME,
                     backend=kind,
@@ -305,12 +161,12 @@ def init(
         if activated:
             identities.activate(identity)
     except KeyProblem as problem:
-        _exit_with_problem(problem)
+        exit_with_problem(problem)
     _print_written(credentials)
     if activated:
-        _out().print(Text.assemble("Active identity: ", _safe(identity), " (the first one)"))
+        stdout_console().print(Text.assemble("Active identity: ", safe(identity), " (the first one)"))
     else:
-        _out().print(Text.assemble("Switch to it with ", ("originmark keys rotate --to ", "bold"), _safe(identity)))
+        stdout_console().print(Text.assemble("Switch to it with ", ("originmark keys rotate --to ", "bold"), safe(identity)))
 
 
 def _certificate_for_backend_key(settings: Settings, spec: KeySpec, target: Path, *, organisation: str):
@@ -328,18 +184,18 @@ def _certificate_for_backend_key(settings: Settings, spec: KeySpec, target: Path
 
 
 def _print_written(credentials) -> None:
-    out = _out()
+    out = stdout_console()
     lines = [
         Text("Wrote development credentials:", style="bold"),
-        Text.assemble("  root CA (trust anchor)   ", _safe(credentials.ca_path)),
-        Text.assemble("  certificate chain        ", _safe(credentials.chain_path)),
+        Text.assemble("  root CA (trust anchor)   ", safe(credentials.ca_path)),
+        Text.assemble("  certificate chain        ", safe(credentials.chain_path)),
     ]
     if credentials.key_path is not None:
-        lines.append(Text.assemble("  private key (mode 0600)  ", _safe(credentials.key_path)))
+        lines.append(Text.assemble("  private key (mode 0600)  ", safe(credentials.key_path)))
     lines.append(
         Text.assemble(
             "  signer                   ",
-            _safe(credentials.signing_subject),
+            safe(credentials.signing_subject),
             f" ({credentials.algorithm.value}, valid until {credentials.not_after:%Y-%m-%d})",
         )
     )
@@ -360,57 +216,20 @@ _ChainOption = Annotated[
 _KeyOption = Annotated[Path | None, typer.Option("--key", help="PEM private key of the signing certificate.")]
 
 
-def _resolve_spec(
-    settings_factory,
-    *,
-    directory: Path | None,
-    chain: Path | None,
-    key: Path | None,
-    identity: str | None,
-    backend_options: dict,
-) -> tuple[KeySpec, str | None]:
-    """The key to check (and the identity it belongs to, when one)."""
-    backend = backend_options.get("backend")
-    if sum(value is not None for value in (directory, chain, identity)) > 1:
-        _exit_with_usage_error("Use one of --dir, --chain (with --key) or --identity.")
-    if key is not None and chain is None:
-        _exit_with_usage_error("--chain and --key go together: give both, or neither.")
-    if directory is not None:
-        return PemKeySpec(chain_path=directory / "chain.pem", key_path=directory / "key.pem"), None
-    if chain is not None:
-        if key is None and backend in (None, BackendKind.PEM):
-            _exit_with_usage_error("--chain and --key go together: give both, or neither.")
-        spec = _backend_spec(settings_factory(), chain_path=chain, key_path=key, **backend_options)
-        return spec, None
-    settings = settings_factory()
-    if identity is not None:
-        try:
-            return _identities(settings).get(identity).spec, identity
-        except KeyProblem as problem:
-            _exit_with_problem(problem)
-    from app.wiring import build_identity_source, identities_in_use
-
-    try:
-        active = build_identity_source(settings).active()
-    except KeyProblem as problem:
-        _exit_with_problem(problem)
-    return active.spec, active.name if identities_in_use(settings) else None
-
-
 @keys_app.command("check")
 def check(
     directory: _DirOption = None,
     chain: _ChainOption = None,
     key: _KeyOption = None,
     identity: _IdentityOption = None,
-    backend: _BackendOption = None,
-    module: _ModuleOption = None,
-    token_label: _TokenOption = None,
-    key_label: _KeyLabelOption = None,
-    pin_file: _PinFileOption = None,
-    kms_key_id: _KmsKeyOption = None,
-    kms_region: _KmsRegionOption = None,
-    kms_endpoint_url: _KmsEndpointOption = None,
+    backend: BackendOption = None,
+    module: ModuleOption = None,
+    token_label: TokenOption = None,
+    key_label: KeyLabelOption = None,
+    pin_file: PinFileOption = None,
+    kms_key_id: KmsKeyOption = None,
+    kms_region: KmsRegionOption = None,
+    kms_endpoint_url: KmsEndpointOption = None,
 ) -> None:
     """Load the signing credentials and check them against the C2PA signing profile.
 
@@ -431,10 +250,10 @@ def check(
 
     def settings_factory() -> Settings:
         if not settings_cache:
-            settings_cache.append(_settings())
+            settings_cache.append(load_settings())
         return settings_cache[0]
 
-    spec, identity_name = _resolve_spec(
+    spec, identity_name = resolve_spec(
         settings_factory, directory=directory, chain=chain, key=key, identity=identity, backend_options=backend_options
     )
     settings = settings_cache[0] if settings_cache else Settings.model_construct()
@@ -443,10 +262,10 @@ def check(
         signing_key = _load(settings, spec)
     except KeyProblem as first_problem:
         problems = _all_problems(spec, now=now) or (first_problem,)
-        err = _err()
-        err.print(Text.assemble(("Cannot sign with ", "bold red"), *_spec_words(spec)), soft_wrap=True)
+        err = stderr_console()
+        err.print(Text.assemble(("Cannot sign with ", "bold red"), *spec_words(spec)), soft_wrap=True)
         for number, problem in enumerate(problems, start=1):
-            _print_problem(problem, err, number=number if len(problems) > 1 else None)
+            print_problem(problem, err, number=number if len(problems) > 1 else None)
         raise typer.Exit(exit_code_for(first_problem)) from None
     try:
         summaries = [summarize_certificate(certificate) for certificate in signing_key.certificates]
@@ -455,40 +274,35 @@ def check(
     finally:
         signing_key.close()
 
-    out = _out()
+    out = stdout_console()
     leaf = summaries[0]
     out.print(Text.assemble(("OK", "bold green"), ": these credentials meet the C2PA signing profile."))
-    table = _details_table()
+    table = details_table()
     if identity_name is not None:
-        table.add_row("identity", _safe(identity_name))
-    table.add_row("signer", _safe(leaf.subject))
-    table.add_row("issuer", _safe(leaf.issuer))
+        table.add_row("identity", safe(identity_name))
+    table.add_row("signer", safe(leaf.subject))
+    table.add_row("issuer", safe(leaf.issuer))
     table.add_row("algorithm", algorithm)
     table.add_row(
         "valid", f"{leaf.not_before:%Y-%m-%d} to {leaf.not_after:%Y-%m-%d} ({leaf.days_left(now=now)} days left)"
     )
     table.add_row("key usage", ", ".join(leaf.key_usages))
-    table.add_row("extended key usage", _safe(", ".join(leaf.extended_key_usages)))
+    table.add_row("extended key usage", safe(", ".join(leaf.extended_key_usages)))
     table.add_row("fingerprint (SHA-256)", leaf.sha256_fingerprint)
     table.add_row(
         "chain",
-        Text("\n").join(_safe(f"{number}. {summary.subject}") for number, summary in enumerate(summaries, start=1)),
+        Text("\n").join(safe(f"{number}. {summary.subject}") for number, summary in enumerate(summaries, start=1)),
     )
-    table.add_row("chain file", _safe(spec.chain_path))
+    table.add_row("chain file", safe(spec.chain_path))
     if isinstance(spec, PemKeySpec):
-        table.add_row("key file", _safe(spec.key_path))
+        table.add_row("key file", safe(spec.key_path))
     else:
-        table.add_row("key", _safe(key_description))
+        table.add_row("key", safe(key_description))
     table.add_row("key check", "signed a random challenge; it verifies with the certificate")
     out.print(table)
     for warning in _warnings(summaries, spec=spec, now=now):
-        out.print(Text.assemble(("Warning: ", "bold yellow"), _safe(warning)), soft_wrap=True)
+        out.print(Text.assemble(("Warning: ", "bold yellow"), safe(warning)), soft_wrap=True)
 
-
-def _spec_words(spec: KeySpec) -> tuple:
-    if isinstance(spec, PemKeySpec):
-        return (_safe(spec.chain_path), " + ", _safe(spec.key_path))
-    return (_safe(spec.chain_path), " + ", _safe(spec.describe()))
 
 
 def _all_problems(spec: KeySpec, *, now: datetime.datetime) -> tuple[KeyProblem, ...]:
@@ -540,33 +354,33 @@ def show(
 ) -> None:
     """List the certificates in a chain file (no private key needed)."""
     if sum(value is not None for value in (directory, chain, identity)) > 1:
-        _exit_with_usage_error("Use one of --dir, --chain or --identity.")
+        exit_with_usage_error("Use one of --dir, --chain or --identity.")
     if chain is not None:
         chain_path = chain
     elif directory is not None:
         chain_path = directory / "chain.pem"
     else:
-        spec, _name = _resolve_spec(
-            _settings, directory=None, chain=None, key=None, identity=identity, backend_options={}
+        spec, _name = resolve_spec(
+            load_settings, directory=None, chain=None, key=None, identity=identity, backend_options={}
         )
         chain_path = spec.chain_path
     try:
         certificates = read_certificate_chain(chain_path)
     except KeyProblem as problem:
-        _exit_with_problem(problem)
-    out = _out()
+        exit_with_problem(problem)
+    out = stdout_console()
     for position, certificate in enumerate(certificates, start=1):
         summary = summarize_certificate(certificate)
         role = "signing certificate" if position == 1 else ("root CA" if summary.self_issued else "issuer CA")
-        out.print(Text.assemble((f"#{position} {role}", "bold"), " ", _safe(summary.subject)))
-        table = _details_table()
-        table.add_row("issuer", _safe(summary.issuer))
+        out.print(Text.assemble((f"#{position} {role}", "bold"), " ", safe(summary.subject)))
+        table = details_table()
+        table.add_row("issuer", safe(summary.issuer))
         table.add_row("serial", summary.serial_number)
         table.add_row("valid", f"{summary.not_before:%Y-%m-%d %H:%M} to {summary.not_after:%Y-%m-%d %H:%M} UTC")
         table.add_row("key", summary.key_algorithm.value if summary.key_algorithm else "not usable for C2PA")
         table.add_row("CA", "yes" if summary.is_ca else "no")
         table.add_row("key usage", ", ".join(summary.key_usages) or "-")
-        table.add_row("extended key usage", _safe(", ".join(summary.extended_key_usages) or "-"))
+        table.add_row("extended key usage", safe(", ".join(summary.extended_key_usages) or "-"))
         table.add_row("fingerprint (SHA-256)", summary.sha256_fingerprint)
         out.print(table)
 

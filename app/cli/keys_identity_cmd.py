@@ -16,29 +16,29 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from app.cli.keys_cmd import (
-    _adopt_single_identity,
-    _backend_spec,
-    _BackendOption,
-    _details_table,
-    _err,
-    _exit_with_problem,
-    _exit_with_usage_error,
-    _identities,
-    _KeyLabelOption,
-    _KmsEndpointOption,
-    _KmsKeyOption,
-    _KmsRegionOption,
-    _ModuleOption,
-    _out,
-    _PinFileOption,
-    _print_check,
-    _resolve_spec,
-    _safe,
-    _settings,
-    _spec_words,
-    _TokenOption,
+from app.cli.keys_shared import (
+    BackendOption,
+    KeyLabelOption,
+    KmsEndpointOption,
+    KmsKeyOption,
+    KmsRegionOption,
+    ModuleOption,
+    PinFileOption,
+    TokenOption,
+    adopt_single_identity_and_report,
+    backend_spec,
+    details_table,
+    exit_with_check_problem,
+    exit_with_problem,
+    exit_with_usage_error,
     keys_app,
+    load_settings,
+    open_identities,
+    resolve_spec,
+    safe,
+    spec_words,
+    stderr_console,
+    stdout_console,
 )
 from app.settings import Settings
 from keys.backends.spec import BackendKind
@@ -54,38 +54,38 @@ def add_identity(
     name: Annotated[str, typer.Argument(help="The identity's name (lower case, e.g. signer-2026).")],
     chain: Annotated[Path, typer.Option("--chain", help="PEM chain: signing certificate first, then its issuers.")],
     key: Annotated[Path | None, typer.Option("--key", help="PEM private key (for --backend pem).")] = None,
-    backend: _BackendOption = None,
-    module: _ModuleOption = None,
-    token_label: _TokenOption = None,
-    key_label: _KeyLabelOption = None,
-    pin_file: _PinFileOption = None,
-    kms_key_id: _KmsKeyOption = None,
-    kms_region: _KmsRegionOption = None,
-    kms_endpoint_url: _KmsEndpointOption = None,
+    backend: BackendOption = None,
+    module: ModuleOption = None,
+    token_label: TokenOption = None,
+    key_label: KeyLabelOption = None,
+    pin_file: PinFileOption = None,
+    kms_key_id: KmsKeyOption = None,
+    kms_region: KmsRegionOption = None,
+    kms_endpoint_url: KmsEndpointOption = None,
 ) -> None:
     """Add a signing identity (a chain + where its key is) to ORIGINMARK_KEYS_DIR/identities.
 
     The identity is checked fully (profile, key possession, the engine's probe) and refused, leaving
     nothing behind, if it cannot sign. It does not become active: `keys rotate --to NAME` does that.
     """
-    settings = _settings()
+    settings = load_settings()
     kind = backend or (BackendKind.PEM if key is not None else BackendKind(settings.key_backend))
     if kind is BackendKind.PEM and key is None:
-        _exit_with_usage_error("a PEM identity needs --key FILE (or --backend pkcs11 / aws-kms).")
+        exit_with_usage_error("a PEM identity needs --key FILE (or --backend pkcs11 / aws-kms).")
     if kind is not BackendKind.PEM and key is not None:
-        _exit_with_usage_error(f"--key is for PEM keys; a {kind.value} key stays in its backend.")
-    identities = _identities(settings)
+        exit_with_usage_error(f"--key is for PEM keys; a {kind.value} key stays in its backend.")
+    identities = open_identities(settings)
     try:
-        _adopt_single_identity(settings)
+        adopt_single_identity_and_report(settings)
         target = identities.create_directory(name)
     except KeyProblem as problem:
-        _exit_with_problem(problem)
+        exit_with_problem(problem)
     try:
         _copy_file(chain, target / CHAIN_FILENAME, mode=0o644)
         if kind is BackendKind.PEM:
             _copy_file(key, target / KEY_FILENAME, mode=0o600)
         else:
-            spec = _backend_spec(
+            spec = backend_spec(
                 settings,
                 chain_path=target / CHAIN_FILENAME,
                 backend=kind,
@@ -103,12 +103,12 @@ def add_identity(
         shutil.rmtree(target, ignore_errors=True)
         if isinstance(problem, typer.Exit):
             raise
-        _print_check(problem)
-    _out().print(
-        Text.assemble(("Added", "bold green"), " identity ", _safe(name), ": ", _safe(checked.subject)),
+        exit_with_check_problem(problem)
+    stdout_console().print(
+        Text.assemble(("Added", "bold green"), " identity ", safe(name), ": ", safe(checked.subject)),
         soft_wrap=True,
     )
-    _out().print(Text.assemble("Switch to it with ", ("originmark keys rotate --to ", "bold"), _safe(name)))
+    stdout_console().print(Text.assemble("Switch to it with ", ("originmark keys rotate --to ", "bold"), safe(name)))
 
 
 def _copy_file(source: Path, destination: Path, *, mode: int) -> None:
@@ -130,25 +130,25 @@ def _check_identity(settings: Settings, identity: SigningIdentity):
 @keys_app.command("list")
 def list_identities() -> None:
     """The signing identities in ORIGINMARK_KEYS_DIR/identities: which is active, where each key is, expiry."""
-    settings = _settings()
+    settings = load_settings()
     from app.wiring import identities_in_use
 
     if not identities_in_use(settings):
-        _out().print(
+        stdout_console().print(
             Text.assemble(
-                "One identity (no ", _safe(settings.keys_dir / "identities"), "): ",
-                *_spec_words(_resolve_spec(_settings, directory=None, chain=None, key=None, identity=None, backend_options={})[0]),
+                "One identity (no ", safe(settings.keys_dir / "identities"), "): ",
+                *spec_words(resolve_spec(load_settings, directory=None, chain=None, key=None, identity=None, backend_options={})[0]),
             ),
             soft_wrap=True,
         )
         return
-    identities = _identities(settings)
+    identities = open_identities(settings)
     now = datetime.datetime.now(datetime.UTC)
     try:
         active = identities.active_name()
         names = identities.names()
     except KeyProblem as problem:
-        _exit_with_problem(problem)
+        exit_with_problem(problem)
     table = Table(box=None, padding=(0, 2))
     for column in ("", "identity", "backend", "signer", "expires"):
         table.add_column(column, overflow="fold")
@@ -156,15 +156,15 @@ def list_identities() -> None:
         try:
             identity = identities.get(name)
             leaf = summarize_certificate(read_certificate_chain(identity.spec.chain_path)[0])
-            signer = _safe(leaf.subject)
+            signer = safe(leaf.subject)
             expires = f"{leaf.not_after:%Y-%m-%d} ({leaf.days_left(now=now)} days)"
             where = identity.spec.kind.value
         except KeyProblem as problem:
             signer, expires, where = Text(problem.problem, style="red"), "-", "?"
-        table.add_row("*" if name == active else "", _safe(name), where, signer, expires)
-    _out().print(table)
+        table.add_row("*" if name == active else "", safe(name), where, signer, expires)
+    stdout_console().print(table)
     if active is None:
-        _out().print(Text("No identity is active: `originmark keys rotate --to NAME`.", style="yellow"))
+        stdout_console().print(Text("No identity is active: `originmark keys rotate --to NAME`.", style="yellow"))
 
 
 @keys_app.command("rotate")
@@ -176,32 +176,32 @@ def rotate(
     The new identity is checked fully first (profile, key possession, the engine's probe); a broken one
     is refused and the active identity stays as it was.
     """
-    settings = _settings()
+    settings = load_settings()
     from app.wiring import identities_in_use
 
     if not identities_in_use(settings):
-        _exit_with_usage_error(
+        exit_with_usage_error(
             f"there are no identities in {settings.keys_dir / 'identities'} (ORIGINMARK_SIGNING_CHAIN set, or the "
             "single chain.pem/key.pem layout): make them with `originmark keys add-identity` / `keys init --identity`."
         )
-    identities = _identities(settings)
+    identities = open_identities(settings)
     try:
         previous = identities.active_name()
         checked = _check_identity(settings, identities.get(to))
     except (KeyProblem, SigningError) as problem:
-        _err().print(Text.assemble(("Refused: ", "bold red"), "the active identity stays ", _safe(previous or "(none)")))
-        _print_check(problem)
+        stderr_console().print(Text.assemble(("Refused: ", "bold red"), "the active identity stays ", safe(previous or "(none)")))
+        exit_with_check_problem(problem)
     if previous == to:
-        _out().print(Text.assemble("Already active: ", _safe(to)))
+        stdout_console().print(Text.assemble("Already active: ", safe(to)))
         return
     try:
         identities.activate(to)
     except KeyProblem as problem:
-        _exit_with_problem(problem)
-    _out().print(Text.assemble(("Rotated", "bold green"), ": ", _safe(previous or "(none)"), " → ", _safe(to)))
-    table = _details_table()
-    table.add_row("signer", _safe(checked.subject))
+        exit_with_problem(problem)
+    stdout_console().print(Text.assemble(("Rotated", "bold green"), ": ", safe(previous or "(none)"), " → ", safe(to)))
+    table = details_table()
+    table.add_row("signer", safe(checked.subject))
     table.add_row("expires", f"{checked.expires_at:%Y-%m-%d}")
     table.add_row("fingerprint (SHA-256)", checked.certificate_fingerprint)
-    table.add_row("key", _safe(checked.key_description))
-    _out().print(table)
+    table.add_row("key", safe(checked.key_description))
+    stdout_console().print(table)
