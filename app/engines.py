@@ -22,20 +22,13 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from app.settings import Settings
-from app.wiring import (
-    build_remote_manifest_policy,
-    build_rotating_signer,
-    build_trust_policy,
-    build_verify_limits,
-    identities_in_use,
-)
+from app.wiring import identities_in_use
 from keys.devca import create_development_credentials
 from keys.errors import CredentialsAlreadyExist
 from signer.engine import ContentSigner
 from signer.isolation import IsolatedSigner
 from signer.rotation import RotatingSigner
 from verifier.isolation import IsolatedVerifier
-from verifier.reader import engine_version
 from verifier.trust import TrustPolicy
 
 log = logging.getLogger("originmark.api")
@@ -140,29 +133,3 @@ class Engines:
     def close(self) -> None:
         self.verifier.close()
         self.signer.close()
-
-
-def build_engines(settings: Settings) -> Engines:
-    """Build the signer (runs its start-up probe) and start the verifier worker processes."""
-    policy = build_trust_policy(settings)
-    remote_manifests = build_remote_manifest_policy(settings)
-    signer = build_rotating_signer(settings)
-    try:
-        certificate = signer.certificate_fingerprint
-        verifier = IsolatedVerifier(
-            policy=policy,
-            limits=build_verify_limits(settings),
-            workers=settings.verify_workers,
-            remote_manifests=remote_manifests,
-        )
-    except BaseException:
-        signer.close()
-        raise
-    return Engines(
-        signer=signer,
-        verifier=verifier,
-        trust_fingerprint=trust_fingerprint(
-            policy, engine=engine_version(), remote_fetch_hosts=remote_manifests.host_names
-        ),
-        certificate_fingerprint=certificate,
-    )

@@ -1,7 +1,9 @@
-"""Builds the keys / signer / verifier components from `Settings`.
+"""The one place that builds components from `Settings`.
 
-The packages below `app/` never read the environment; this is where their
-constructor arguments come from.
+Keys, signers and verifiers (the packages below `app/` never read the environment; this is
+where their constructor arguments come from), and the service's own components: the engines
+a server or job worker runs on, the store it appends to, the object stores, the sign rate
+limiter, the use cases and the job runtime. Everything else is handed what it needs.
 """
 
 from __future__ import annotations
@@ -36,8 +38,13 @@ from verifier.trust import TrustPolicy, default_trust_policy
 # verify, nor the use cases and job runtime (the database and jobs stack) by the CLI (issue 13).
 if TYPE_CHECKING:
     from app.api.ratelimit import RateLimiter
+    from app.engines import Engines
     from app.jobs.runtime import JobRuntime
+    from app.objects.location import ObjectLocation
+    from app.objects.router import ObjectStores
+    from app.objects.s3 import S3Options
     from app.store.interface import SignatureRecords, VerdictStore
+    from app.store.sql import SqlStore
     from app.usecases.signing import SignAndRecord
     from app.usecases.verification import VerifyAndRecord
     from keys.signing_key import SigningKey
@@ -93,17 +100,34 @@ def build_remote_manifest_policy(settings: Settings) -> RemoteManifestPolicy:
 def build_verifier(settings: Settings, *, workers: int, launched: Sequence[Launched] = ()) -> IsolatedVerifier:
     """`launched`: worker processes started earlier (verifier.warm_start), adopted first."""
     try:
-        return IsolatedVerifier(
-            policy=build_trust_policy(settings),
-            limits=build_verify_limits(settings),
+        return _verifier_pool(
+            settings,
+            build_trust_policy(settings),
+            build_remote_manifest_policy(settings),
             workers=workers,
-            remote_manifests=build_remote_manifest_policy(settings),
             launched=launched,
         )
     except BaseException:
         for process in launched:  # a bad setting stopped us before the pool adopted them
             process.discard()
         raise
+
+
+def _verifier_pool(
+    settings: Settings,
+    policy: TrustPolicy,
+    remote_manifests: RemoteManifestPolicy,
+    *,
+    workers: int,
+    launched: Sequence[Launched] = (),
+) -> IsolatedVerifier:
+    return IsolatedVerifier(
+        policy=policy,
+        limits=build_verify_limits(settings),
+        workers=workers,
+        remote_manifests=remote_manifests,
+        launched=launched,
+    )
 
 
 def build_signer_options(settings: Settings) -> SignerOptions:
@@ -298,6 +322,85 @@ def adopt_single_identity(settings: Settings) -> str | None:
     return DEFAULT_IDENTITY
 
 
+# --- the store a server or a job worker appends to ---
+
+
+def open_service_store(settings: Settings) -> SqlStore:
+    """The database as the service uses it: pooled, and appending audit records with the current
+    audit key (a development key is made on first start). The schema must be migrated already."""
+    from app.audit_keys import service_audit_keys
+    from app.store.sql import open_store
+
+    return open_store(settings.database_url, audit_keys=service_audit_keys(settings))
+
+
+# --- the engines a server or a job worker runs on ---
+
+
+def build_engines(settings: Settings) -> Engines:
+    """Build the signer (runs its start-up probe) and start the verifier worker processes."""
+    from app.engines import Engines, trust_fingerprint
+    from verifier.reader import engine_version
+
+    # Built once: the pool verifies under the policy that the fingerprint names.
+    policy = build_trust_policy(settings)
+    remote_manifests = build_remote_manifest_policy(settings)
+    signer = build_rotating_signer(settings)
+    try:
+        certificate = signer.certificate_fingerprint
+        verifier = _verifier_pool(settings, policy, remote_manifests, workers=settings.verify_workers)
+    except BaseException:
+        signer.close()
+        raise
+    return Engines(
+        signer=signer,
+        verifier=verifier,
+        trust_fingerprint=trust_fingerprint(
+            policy, engine=engine_version(), remote_fetch_hosts=remote_manifests.host_names
+        ),
+        certificate_fingerprint=certificate,
+    )
+
+
+# --- object stores ---
+
+
+def build_s3_options(settings: Settings) -> S3Options:
+    from app.objects.s3 import S3Options
+
+    return S3Options(
+        endpoint_url=settings.s3_endpoint_url,
+        region=settings.s3_region,
+        addressing_style=settings.s3_addressing_style,
+        part_size=settings.s3_part_size_mb * 1024 * 1024,
+        max_attempts=settings.s3_max_attempts,
+        connect_timeout_seconds=settings.s3_connect_timeout_seconds,
+        read_timeout_seconds=settings.s3_read_timeout_seconds,
+        checksums=settings.s3_checksums,
+    )
+
+
+def build_object_stores(settings: Settings) -> ObjectStores:
+    """Both backends: the local folder (created when missing) and S3 (connects on first use)."""
+    from app.objects.local import LocalFolderStore
+    from app.objects.router import ObjectStores
+    from app.objects.s3 import S3ObjectStore
+
+    return ObjectStores(
+        local=LocalFolderStore(root=settings.objects_dir),
+        s3=S3ObjectStore(options=build_s3_options(settings)),
+    )
+
+
+def own_objects_location(settings: Settings) -> ObjectLocation:
+    """Where originmark keeps objects of its own (ORIGINMARK_OBJECTS_URL; default the local folder)."""
+    from app.objects.location import parse_object_uri
+
+    if settings.objects_url is None:
+        return parse_object_uri(settings.objects_dir.expanduser().absolute().as_uri() + "/")
+    return parse_object_uri(settings.objects_url)
+
+
 # --- the service's limits ---
 
 
@@ -339,11 +442,10 @@ def build_signing(store: SignatureRecords, *, trust_fingerprint: str, certificat
 def build_job_runtime(settings: Settings, *, store, engines, objects=None) -> JobRuntime:
     """What a job worker runs with: the API's store, engines and use cases, and the object stores.
 
-    `store` is an app.store.sql.SqlStore, `engines` an app.engines.Engines (not imported here:
-    that module builds on this one); `objects` defaults to the stores the settings describe.
+    `store` is an app.store.sql.SqlStore, `engines` an app.engines.Engines (`build_engines`);
+    `objects` defaults to the stores the settings describe.
     """
     from app.jobs.runtime import JobRuntime
-    from app.objects.factory import build_object_stores
 
     return JobRuntime(
         settings=settings,

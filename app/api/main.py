@@ -29,10 +29,10 @@ from app.api.middleware import RequestContextMiddleware
 from app.api.receive_pace import ReceivePace, ReceivePaceMiddleware
 from app.api.routes import health, jobs, labels, recent_labels, sign, verdicts, verify
 from app.api.services import Services, ServiceStore
-from app.engines import Engines, build_engines, ensure_signing_credentials
+from app.engines import Engines, ensure_signing_credentials
 from app.settings import Settings
 from app.web import STATIC_DIR, web_router
-from app.wiring import build_signing, build_verification
+from app.wiring import build_engines, build_signing, build_verification, open_service_store
 from signer.manifest import originmark_version
 
 log = logging.getLogger("originmark.api")
@@ -137,12 +137,10 @@ def create_app(
 
 
 def _open_migrated_store(settings: Settings) -> ServiceStore:
-    from app.audit_keys import service_audit_keys
     from app.store.migrate import upgrade_database
-    from app.store.sql import open_store
 
     upgrade_database(settings.database_url)
-    return open_store(settings.database_url, audit_keys=service_audit_keys(settings))
+    return open_service_store(settings)
 
 
 def _build_engines(settings: Settings) -> Engines:

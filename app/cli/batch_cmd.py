@@ -187,9 +187,9 @@ class _Runner:
         self._stack = ExitStack()
 
     def __enter__(self) -> _Runner:
-        from app.engines import build_engines, prepare_service
-        from app.objects.factory import build_object_stores
+        from app.engines import prepare_service
         from app.store.sql import open_store
+        from app.wiring import build_engines, build_object_stores
 
         try:
             if prepare_service(self._settings):  # the database schema (idempotent), as `originmark worker` does

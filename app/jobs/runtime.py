@@ -1,7 +1,7 @@
 """What a job worker runs with, and how a run ended: the types app/jobs shares.
 
 The store and the engines are Protocols of exactly what the jobs call, so this module imports
-neither app.store.sql nor app.engines (which builds on app.wiring, which builds runtimes).
+neither app.store.sql nor app.engines (app.wiring builds both, and builds runtimes).
 """
 
 from __future__ import annotations

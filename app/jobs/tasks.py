@@ -84,8 +84,8 @@ def _check_objects_allowed(runtime: JobRuntime, job: records.JobRecord) -> None:
     """ObjectNotAllowed when the tenant's prefixes no longer cover the job's objects (a staged
     upload is originmark's own and always readable by its job)."""
     from app.objects.access import LocationResolver
-    from app.objects.factory import own_objects_location
     from app.usecases.object_access import tenant_allow_list
+    from app.wiring import own_objects_location
 
     if job.key_id is None:
         return  # an operator's batch: the operator's own command, not bound by a tenant's prefixes
@@ -246,7 +246,7 @@ def _release_staged_source(runtime: JobRuntime, job: records.JobRecord) -> None:
 
     Never fails the job: an object left behind is logged (and a lifecycle rule can expire it)."""
     from app.jobs.staging import release_upload
-    from app.objects.factory import own_objects_location
+    from app.wiring import own_objects_location
 
     try:
         source = runtime.objects.parse(job.source)

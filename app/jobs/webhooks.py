@@ -53,8 +53,8 @@ from app.jobs.webhook_signing import (
     signature_header_for_secrets,
 )
 from app.jobs.webhook_targets import WebhookAllowlist, WebhookUrlRefused
-from app.objects.factory import own_objects_location
 from app.settings import Settings
+from app.wiring import own_objects_location
 
 log = logging.getLogger("originmark.jobs")
 

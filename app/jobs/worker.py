@@ -34,13 +34,11 @@ log = logging.getLogger("originmark.jobs")
 
 
 def build_runtime(settings: Settings) -> JobRuntime:
-    from app.audit_keys import service_audit_keys
-    from app.engines import build_engines, prepare_service
-    from app.store.sql import open_store
-    from app.wiring import build_job_runtime
+    from app.engines import prepare_service
+    from app.wiring import build_engines, build_job_runtime, open_service_store
 
     prepare_service(settings)  # credentials and the database schema (idempotent)
-    store = open_store(settings.database_url, audit_keys=service_audit_keys(settings))
+    store = open_service_store(settings)
     try:
         engines = build_engines(settings)
     except BaseException:

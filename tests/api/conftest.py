@@ -15,10 +15,11 @@ import httpx
 import pytest
 
 from app.api.main import create_app
-from app.engines import Engines, build_engines
+from app.engines import Engines
 from app.settings import Settings
 from app.store.interface import Scope
 from app.store.sql import SqlStore, open_store
+from app.wiring import build_engines
 from tests.support import reachable_postgres_url
 
 from .helpers import (

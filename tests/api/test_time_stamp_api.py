@@ -12,7 +12,8 @@ import httpx
 import pytest
 
 from app.api.main import create_app
-from app.engines import Engines, build_engines
+from app.engines import Engines
+from app.wiring import build_engines
 from tests.tsa.server import TsaMode
 
 from .helpers import ApiKeys, assert_error, jpeg_bytes, sign_form

@@ -12,14 +12,13 @@ import pytest
 import sqlalchemy as sa
 
 from app.api.main import create_app
-from app.engines import Engines, build_engines
+from app.engines import Engines
 from app.jobs.worker import run_worker
-from app.objects.factory import build_object_stores
 from app.settings import Settings
 from app.store.interface import Scope
 from app.store.migrate import upgrade_database
 from app.store.sql import SqlStore, open_store
-from app.wiring import build_job_runtime
+from app.wiring import build_engines, build_job_runtime, build_object_stores
 from tests.api.helpers import DEFAULT_POSTGRES_URL, serve_in_thread
 from tests.objects.s3_server import REGION, S3Server, aws_test_environment, moto_s3_server
 from tests.support import postgres_schema

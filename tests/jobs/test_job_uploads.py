@@ -174,7 +174,7 @@ def _drain(settings, store, jobs_engines) -> None:
     import sqlalchemy as sa
 
     from app.jobs.worker import run_worker
-    from app.objects.factory import build_object_stores
+    from app.wiring import build_object_stores
 
     runtime = build_job_runtime(settings, store=store, objects=build_object_stores(settings), engines=jobs_engines)
     for _ in range(10):

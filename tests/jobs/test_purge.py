@@ -24,11 +24,10 @@ from app.jobs.queue import libpq_conninfo
 from app.jobs.runtime import JobRuntime
 from app.jobs.schema import batch_jobs, batches, jobs
 from app.jobs.worker import run_worker
-from app.objects.factory import build_object_stores
 from app.settings import Settings
 from app.store.migrate import upgrade_database
 from app.store.sql import open_store
-from app.wiring import build_job_runtime
+from app.wiring import build_job_runtime, build_object_stores
 from tests.support import libpq_url
 
 # Not a queue the workers take jobs from (nor check for stalled ones): what is inserted here stays

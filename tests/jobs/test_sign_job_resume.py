@@ -13,10 +13,9 @@ from app.jobs import records
 from app.jobs.records import JobKind, JobStatus
 from app.jobs.tasks import run_sign_job
 from app.objects.errors import ObjectNotFound
-from app.objects.factory import build_object_stores
 from app.objects.location import ObjectLocation, Scheme
 from app.store.interface import Scope
-from app.wiring import build_job_runtime
+from app.wiring import build_job_runtime, build_object_stores
 from tests.api.helpers import jpeg_bytes
 
 

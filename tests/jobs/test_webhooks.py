@@ -400,7 +400,7 @@ def test_a_host_removed_from_the_allowlist_before_delivery_is_not_called(
     http, keys, s3, settings, store, jobs_engines, pg_url, receiver
 ):
     from app.jobs.worker import run_worker
-    from app.objects.factory import build_object_stores
+    from app.wiring import build_object_stores
 
     uri = _put(s3, "hooks/shrunk.jpg", jpeg_bytes(seed=47))
     job_id = http.post(

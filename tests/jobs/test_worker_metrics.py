@@ -20,9 +20,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from app.jobs.metrics import WorkerMetrics, read_queue_depths, serve_metrics
 from app.jobs.queue import QUEUE, libpq_conninfo
 from app.jobs.worker import run_worker
-from app.objects.factory import build_object_stores
 from app.objects.location import ObjectLocation, Scheme
-from app.wiring import build_job_runtime
+from app.wiring import build_job_runtime, build_object_stores
 from tests.api.helpers import jpeg_bytes
 from tests.support import libpq_url
 

@@ -7,10 +7,10 @@ import io
 import pytest
 from pydantic import ValidationError
 
-from app.objects.factory import build_object_stores, own_objects_location
 from app.objects.location import Scheme
 from app.objects.transfer import upload_file
 from app.settings import Settings
+from app.wiring import build_object_stores, own_objects_location
 
 from .media_files import MiB, write_large_file
 

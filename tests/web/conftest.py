@@ -15,11 +15,12 @@ import httpx
 import pytest
 
 from app.api.main import create_app
-from app.engines import Engines, build_engines
+from app.engines import Engines
 from app.settings import Settings
 from app.store.interface import Scope
 from app.store.migrate import upgrade_database
 from app.store.sql import SqlStore, open_store
+from app.wiring import build_engines
 from tests.api.helpers import AppSwitch, serve_in_thread
 
 from .media import SignedMedia, make_signed_media

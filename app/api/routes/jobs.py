@@ -40,13 +40,13 @@ from app.jobs.queue import build_queue_app, is_queue_database
 from app.jobs.records import JobKind, JobRecord
 from app.jobs.webhook_targets import MAX_URL_LENGTH, WebhookAllowlist, WebhookUrlRefused
 from app.objects.access import ObjectAllowList
-from app.objects.factory import own_objects_location
 from app.objects.location import ObjectLocation
 from app.objects.media import SourcePin
 from app.settings import Settings
 from app.spool import safe_filename
 from app.usecases.object_access import tenant_allow_list
 from app.usecases.signing import authorize
+from app.wiring import own_objects_location
 from signer.manifest import MAX_GENERATOR_TEXT, MAX_TITLE_TEXT
 
 router = APIRouter(tags=["jobs"])
@@ -89,7 +89,7 @@ class JobQueue:
     PostgreSQL (run by `originmark worker`), or the embedded pool on SQLite (app/jobs/embedded.py)."""
 
     def __init__(self, services: Services) -> None:
-        from app.objects.factory import build_object_stores
+        from app.wiring import build_object_stores
 
         self.objects = build_object_stores(services.settings)
         self.presenter = JobPresenter(
