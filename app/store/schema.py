@@ -18,6 +18,9 @@ migrated database with this metadata so the two cannot drift apart.
 - `audit_log`: every signature issued; append-only (triggers reject UPDATE and DELETE), a hash
   chain (each record carries the hash of the one before; app/store/audit.py), and since migration
   0007 each record authenticated with an HMAC under a key the database does not hold.
+- `repository_entries`, `repository_bindings`, `repository_deletions` (migration 0009): the
+  manifest repository (app/store/repository.py): kept manifest stores, their soft bindings with
+  the band index for similarity search, and the takedowns recorded when an entry is deleted.
 """
 
 from __future__ import annotations
@@ -33,12 +36,14 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
     SmallInteger,
     String,
     Table,
     Text,
+    UniqueConstraint,
     false,
     func,
 )
@@ -46,6 +51,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
 from app.store.interface import DEFAULT_TENANT, MAX_MEDIA_ID_LENGTH, MAX_TENANT_NAME_LENGTH
+from app.store.repository import MAX_ALG_LENGTH, MAX_MANIFEST_ID_LENGTH
+from app.store.similarity import BANDS
 from keys.audit_key import KEY_ID_LENGTH as AUDIT_KEY_ID_LENGTH
 
 SHA256_HEX_LENGTH = 64
@@ -259,4 +266,72 @@ originmark_batch_jobs = Table(
     Column("batch_id", String(32), ForeignKey("originmark_batches.id"), primary_key=True),
     Column("position", Integer, primary_key=True),  # listing order (key order)
     Column("job_id", String(32), ForeignKey("originmark_jobs.id"), nullable=False),
+)
+
+
+# --- The manifest repository (issue 14; migration 0009). app/store/repository_sql.py reads and writes these.
+
+
+def _id_column() -> Column:
+    # BIGINT on PostgreSQL; SQLite needs exactly INTEGER PRIMARY KEY for its rowid alias.
+    return Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+
+
+repository_entries = Table(
+    "repository_entries",
+    metadata,
+    _id_column(),
+    Column("manifest_id", String(MAX_MANIFEST_ID_LENGTH), nullable=False),  # the active manifest's URN
+    Column("tenant", String(MAX_TENANT_NAME_LENGTH), nullable=False),  # the owner
+    Column("asset_sha256", CHAR(SHA256_HEX_LENGTH), nullable=False),
+    Column("origin", String(16), nullable=False),  # EntryOrigin value
+    Column("private", Boolean, nullable=False, server_default=false()),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("store_size", BigInteger, nullable=False),
+    Column("store_sha256", CHAR(SHA256_HEX_LENGTH), nullable=False),
+    # Exactly one of the two: the bytes themselves (small stores), or the object store URI.
+    Column("store_bytes", LargeBinary, nullable=True),
+    Column("store_object_uri", Text, nullable=True),
+    # One entry per manifest id and owner: two tenants may each keep a credential they verified.
+    UniqueConstraint("manifest_id", "tenant", name="uq_repository_entries_manifest_id"),
+)
+
+# One row per soft binding of an entry. The visibility of the entry is copied here (`tenant`, and
+# `shared`: signed and not private) so a band probe filters in the index, without a join.
+repository_bindings = Table(
+    "repository_bindings",
+    metadata,
+    _id_column(),
+    Column("entry_id", BigInteger().with_variant(Integer, "sqlite"), ForeignKey("repository_entries.id"), nullable=False),
+    Column("tenant", String(MAX_TENANT_NAME_LENGTH), nullable=False),
+    Column("shared", Boolean, nullable=False),
+    Column("alg", String(MAX_ALG_LENGTH), nullable=False),
+    Column("value", LargeBinary, nullable=False),
+    # io.iscc.v0 only: the 64-bit code as the BIGINT with the same bits (app/store/similarity.py),
+    # its four 16-bit bands, and the second-stage descriptor.
+    Column("code64", BigInteger, nullable=True),
+    *(Column(f"band{band}", Integer, nullable=True) for band in range(BANDS)),
+    Column("descriptor", LargeBinary, nullable=True),
+    Index("ix_repository_bindings_entry_id", "entry_id"),
+    # Lookups by binding value (the Soft Binding Resolution API's byBinding).
+    Index("ix_repository_bindings_alg", "alg", "value"),
+    # The band index: each probe reads the code and the visibility from the index alone.
+    *(
+        Index(f"ix_repository_bindings_band{band}", f"band{band}", "code64", "shared", "tenant", "id")
+        for band in range(BANDS)
+    ),
+)
+
+# Takedowns: an entry deleted (`originmark repository delete`) leaves this record. Only ever inserted.
+repository_deletions = Table(
+    "repository_deletions",
+    metadata,
+    _id_column(),
+    Column("manifest_id", String(MAX_MANIFEST_ID_LENGTH), nullable=False),
+    Column("tenant", String(MAX_TENANT_NAME_LENGTH), nullable=False),
+    Column("asset_sha256", CHAR(SHA256_HEX_LENGTH), nullable=False),
+    Column("origin", String(16), nullable=False),
+    Column("deleted_at", UtcDateTime, nullable=False),
+    Column("actor", Text, nullable=False),  # who asked (the operator's CLI names the OS user)
+    Column("reason", Text, nullable=False),
 )

@@ -28,6 +28,7 @@ from app.store.interface import (
     StoredVerdict,
     Tenant,
 )
+from app.store.repository_sql import SqlManifestRepository
 from app.store.seed import SeedItem, bulk_seed
 from app.store.tenants import SqlTenantStore
 from app.store.verdicts import SqlVerdictStore
@@ -46,11 +47,17 @@ class SqlStore:
         self._keys = SqlApiKeyStore(engine=engine)
         self._tenants = SqlTenantStore(engine=engine)
         self._audit = SqlAuditLog(engine=engine, keys=audit_keys)
+        self._repository = SqlManifestRepository(engine=engine)
 
     @property
     def engine(self) -> Engine:
         """For tests and operations tooling (query counting, health details); the service uses the methods."""
         return self._engine
+
+    @property
+    def repository(self) -> SqlManifestRepository:
+        """The manifest repository (app/store/repository.py), on the same engine."""
+        return self._repository
 
     @property
     def dialect(self) -> str:

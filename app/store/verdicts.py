@@ -120,7 +120,7 @@ class SqlVerdictStore:
             .limit(MAX_MEDIA_IDS_PER_CONTENT)
         )
         self._labels = select(media.c.media_id, media.c.label_json).where(
-            media.c.tenant == bindparam("tenant"), _any_of(engine, media.c.media_id, "media_ids")
+            media.c.tenant == bindparam("tenant"), any_of(engine, media.c.media_id, "media_ids")
         )
         # Newest first along ix_media_tenant_updated_at (a backward index scan, no sort), for feeds (issue 7).
         self._recent = (
@@ -316,7 +316,7 @@ class SqlVerdictStore:
                 ) from error
 
 
-def _any_of(engine: Engine, column, name: str):
+def any_of(engine: Engine, column, name: str):
     """`column IN (the list bound as `name`)`, in the form each dialect runs fastest.
 
     PostgreSQL: `= ANY(%(name)s)`, one array parameter — one statement text for every batch size,

@@ -22,7 +22,7 @@ from app.store.migrate import alembic_config, current_revision, head_revision, i
 from app.store.schema import audit_log, metadata
 from app.store.sql import open_store
 
-TABLES = {"verdicts", "media", "api_keys", "audit_log", "tenants", "tenant_content", "originmark_jobs", "originmark_batches", "originmark_batch_jobs"}
+TABLES = {"verdicts", "media", "api_keys", "audit_log", "tenants", "tenant_content", "originmark_jobs", "originmark_batches", "originmark_batch_jobs", "repository_entries", "repository_bindings", "repository_deletions"}
 
 
 def _tables(database_url: str) -> set[str]:
@@ -38,7 +38,7 @@ def test_an_empty_database_is_brought_to_head_and_a_second_upgrade_changes_nothi
     assert _tables(database_url) & TABLES == set()
 
     upgrade_database(database_url)
-    assert current_revision(database_url) == head_revision() == "0008_tenants"
+    assert current_revision(database_url) == head_revision() == "0009_manifest_repository"
     assert _tables(database_url) >= TABLES
 
     upgrade_database(database_url)  # what every start of the service and every `apikey` command does

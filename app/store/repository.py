@@ -1,0 +1,157 @@
+"""The manifest repository: every manifest store originmark signs, searchable by content (issue 14).
+
+An entry is one kept manifest store: the active manifest's id (its URN), the SHA-256 of the asset
+it was signed into, its owner tenant, where it came from, and its soft bindings (the
+`c2pa.soft-binding` values; for `io.iscc.v0` the 64-bit code and the finer descriptor the
+second check compares). The store bytes are in the row up to a size bound, else in the object
+store with the key in the row (app/usecases/repository.py decides).
+
+Visibility, in every query itself: an entry is visible to its own tenant; to every other tenant
+only when it is a signed credential (a public statement) its owner did not mark private. An
+entry another tenant cannot see reads exactly like one that does not exist.
+
+The SQL implementation is app/store/repository_sql.py; tests/store/test_repository.py runs the
+conformance checks on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import datetime
+import enum
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+from sqlalchemy import Connection
+
+ISCC_ALG = "io.iscc.v0"  # the one algorithm whose code64 is indexed for similarity search
+MAX_MANIFEST_ID_LENGTH = 256
+MAX_ALG_LENGTH = 64
+MAX_BINDING_VALUE_BYTES = 1024  # a fingerprint or watermark payload, not a file
+MAX_DESCRIPTOR_BYTES = 1024
+MAX_BINDINGS_PER_ENTRY = 16
+MAX_CANDIDATES = 100  # candidates_near answers at most this many, nearest first
+
+
+class EntryOrigin(enum.StrEnum):
+    SIGNED = "signed"  # this service signed it: public unless its owner marked it private
+    VERIFIED = "verified"  # kept from a credential a tenant verified (opt-in): only that tenant's
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SoftBinding:
+    """One soft binding of an entry: `alg` and its value as the assertion carries it (decoded bytes).
+
+    For io.iscc.v0 also the 64-bit code (unsigned) that the band index searches, and the
+    second-stage descriptor (None: the assertion carried none, or another algorithm)."""
+
+    alg: str
+    value: bytes
+    code64: int | None = None
+    descriptor: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoredManifest:
+    """Where an entry's manifest store bytes are: in the row (`inline`) or in the object store (`object_uri`)."""
+
+    size: int
+    sha256: str  # of the manifest store bytes
+    inline: bytes | None = None
+    object_uri: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.inline is None) == (self.object_uri is None):
+            raise ValueError("a manifest store is kept either in the row or in the object store, exactly one")
+        if self.inline is not None and len(self.inline) != self.size:
+            raise ValueError("the size of an inline manifest store is its length")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NewEntry:
+    manifest_id: str
+    tenant: str
+    asset_sha256: str
+    origin: EntryOrigin
+    store: StoredManifest
+    bindings: tuple[SoftBinding, ...] = ()
+    private: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RepositoryEntry:
+    manifest_id: str
+    tenant: str
+    asset_sha256: str
+    origin: EntryOrigin
+    private: bool
+    created_at: datetime.datetime
+    store: StoredManifest
+    bindings: tuple[SoftBinding, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Candidate:
+    """An entry whose code64 is within the search radius of the query's, before the second check."""
+
+    manifest_id: str
+    tenant: str
+    asset_sha256: str
+    origin: EntryOrigin
+    created_at: datetime.datetime
+    code64: int
+    descriptor: bytes | None
+    distance: int  # exact Hamming distance between the two 64-bit codes
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RepositoryStats:
+    entries: int
+    signed: int
+    verified: int
+    private: int
+    fingerprinted: int  # entries with an io.iscc.v0 code64 (searchable by content)
+    inline_bytes: int  # manifest store bytes held in rows
+    object_stored: int  # entries whose store is in the object store
+    deletions: int  # takedowns recorded
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Deletion:
+    """One recorded takedown (the entry itself is gone)."""
+
+    manifest_id: str
+    tenant: str
+    asset_sha256: str
+    store_object_uri: str | None  # the object the caller should delete too, if any
+    deleted_at: datetime.datetime
+    actor: str
+    reason: str
+
+
+class ManifestRepository(Protocol):
+    def add_entry(self, entry: NewEntry) -> None:
+        """Keep an entry (committed before returning). ValueError for malformed values, or when the
+        tenant has an entry with this manifest id already."""
+
+    def write_entry(self, connection: Connection, entry: NewEntry) -> None:
+        """`add_entry` inside the caller's transaction (the signature's audit entry and verdict)."""
+
+    def entry_by_manifest_id(self, tenant: str, manifest_id: str) -> RepositoryEntry | None:
+        """The entry with this id that `tenant` can see (its own first); None for unknown and not visible."""
+
+    def candidates_near(self, code64: int, radius: int, tenant: str) -> list[Candidate]:
+        """The visible io.iscc.v0 bindings within `radius` bits of `code64`, nearest first (ties:
+        newest first), at most MAX_CANDIDATES, each with its exact distance and descriptor."""
+
+    def set_private(self, tenant: str, manifest_id: str, private: bool) -> bool:
+        """Mark the tenant's own entry private (or public again); False if it has none with this id."""
+
+    def delete_entry(self, tenant: str, manifest_id: str, *, actor: str, reason: str) -> Deletion | None:
+        """Remove the tenant's own entry and record the takedown, in one transaction; None if it has none."""
+
+    def export(self, tenant: str | None = None) -> Iterator[RepositoryEntry]:
+        """Every entry owned by `tenant` (None: every tenant's), oldest first, read in batches."""
+
+    def stats(self, tenant: str | None = None) -> RepositoryStats:
+        """Counts over the entries owned by `tenant` (None: all)."""

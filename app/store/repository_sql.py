@@ -1,0 +1,396 @@
+"""`SqlManifestRepository`: the manifest repository (app/store/repository.py) on SQLite and PostgreSQL.
+
+Similarity search is multi-index hashing (app/store/similarity.py): one statement probes the
+four band indexes (the visibility test is in it, read from the same index), the exact Hamming
+distance of every row found is computed here, and a second statement reads the entries of the
+few within the radius (with the visibility test again: it is never left to the caller).
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterator, Sequence
+
+from sqlalchemy import (
+    Connection,
+    Engine,
+    and_,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    union_all,
+    update,
+)
+from sqlalchemy.exc import IntegrityError
+
+from app.store.errors import database_errors_as_unavailable
+from app.store.repository import (
+    ISCC_ALG,
+    MAX_ALG_LENGTH,
+    MAX_BINDING_VALUE_BYTES,
+    MAX_BINDINGS_PER_ENTRY,
+    MAX_CANDIDATES,
+    MAX_DESCRIPTOR_BYTES,
+    MAX_MANIFEST_ID_LENGTH,
+    Candidate,
+    Deletion,
+    EntryOrigin,
+    NewEntry,
+    RepositoryEntry,
+    RepositoryStats,
+    SoftBinding,
+    StoredManifest,
+)
+from app.store.schema import repository_bindings, repository_deletions, repository_entries
+from app.store.similarity import (
+    BANDS,
+    bands_of,
+    check_code64,
+    check_radius,
+    probe_values,
+    to_signed,
+    to_unsigned,
+)
+from app.store.validation import check_sha256_hex, check_tenant_name, is_tenant_name
+from app.store.verdicts import any_of
+
+_EXPORT_BATCH = 500
+_DELETION_COLUMNS = ("manifest_id", "tenant", "asset_sha256", "deleted_at", "actor", "reason")
+_entries = repository_entries.c
+_bindings = repository_bindings.c
+
+
+def manifest_id_problem(value: object) -> str | None:
+    """None for a plausible manifest id (a URN as the engine writes it), else what is wrong."""
+    if not isinstance(value, str):
+        return "is not a string"
+    if not value or len(value) > MAX_MANIFEST_ID_LENGTH:
+        return f"is 1 to {MAX_MANIFEST_ID_LENGTH} characters"
+    if not value.isprintable() or " " in value:
+        return "contains spaces or control characters"
+    return None
+
+
+def _check_manifest_id(value: str) -> None:
+    problem = manifest_id_problem(value)
+    if problem is not None:
+        raise ValueError(f"a manifest id {problem}, got {value!r:.80}")
+
+
+def _check_bindings(bindings: Sequence[SoftBinding]) -> None:
+    if len(bindings) > MAX_BINDINGS_PER_ENTRY:
+        raise ValueError(f"an entry has at most {MAX_BINDINGS_PER_ENTRY} soft bindings, got {len(bindings)}")
+    for binding in bindings:
+        if not binding.alg or len(binding.alg) > MAX_ALG_LENGTH or not binding.alg.isprintable():
+            raise ValueError(f"a soft binding's alg is 1 to {MAX_ALG_LENGTH} printable characters, got {binding.alg!r:.80}")
+        if not isinstance(binding.value, bytes) or not 0 < len(binding.value) <= MAX_BINDING_VALUE_BYTES:
+            raise ValueError(f"a soft binding's value is 1 to {MAX_BINDING_VALUE_BYTES} bytes")
+        if binding.code64 is not None:
+            if binding.alg != ISCC_ALG:
+                raise ValueError(f"only {ISCC_ALG} bindings carry a code64, not {binding.alg!r:.80}")
+            check_code64(binding.code64)
+        if binding.descriptor is not None and len(binding.descriptor) > MAX_DESCRIPTOR_BYTES:
+            raise ValueError(f"a descriptor is at most {MAX_DESCRIPTOR_BYTES} bytes")
+
+
+def _visible_to_tenant(shared_column, tenant_column):
+    """Visible to the tenant bound as :viewer: its own, or shared (signed and not private)."""
+    return or_(shared_column.is_(True), tenant_column == bindparam("viewer"))
+
+
+class SqlManifestRepository:
+    """`ManifestRepository` on SQLAlchemy Core; thread-safe."""
+
+    def __init__(self, *, engine: Engine) -> None:
+        self._engine = engine
+        self._insert_entry = insert(repository_entries).returning(_entries.id)
+        self._insert_binding = insert(repository_bindings)
+        entry_columns = (
+            _entries.id,
+            _entries.manifest_id,
+            _entries.tenant,
+            _entries.asset_sha256,
+            _entries.origin,
+            _entries.private,
+            _entries.created_at,
+            _entries.store_size,
+            _entries.store_sha256,
+            _entries.store_bytes,
+            _entries.store_object_uri,
+        )
+        self._entry_columns = entry_columns
+        # The tenant's own entry first, else a shared one: one indexed read (uq on manifest_id, tenant).
+        self._by_manifest_id = (
+            select(*entry_columns)
+            .where(
+                _entries.manifest_id == bindparam("manifest_id"),
+                or_(
+                    _entries.tenant == bindparam("viewer"),
+                    and_(_entries.origin == EntryOrigin.SIGNED.value, _entries.private.is_(False)),
+                ),
+            )
+            .order_by(case((_entries.tenant == bindparam("viewer"), 0), else_=1), _entries.id)
+            .limit(1)
+        )
+        self._owned = select(*entry_columns).where(
+            _entries.manifest_id == bindparam("manifest_id"), _entries.tenant == bindparam("owner")
+        )
+        binding_columns = (_bindings.entry_id, _bindings.alg, _bindings.value, _bindings.code64, _bindings.descriptor)
+        self._bindings_of = select(*binding_columns).where(any_of(self._engine, _bindings.entry_id, "entry_ids")).order_by(
+            _bindings.id
+        )
+        # The band probe: UNION ALL of one indexed IN-list per band, visibility read from the index.
+        self._probe = union_all(
+            *(
+                select(_bindings.id, _bindings.code64).where(
+                    any_of(self._engine, _bindings[f"band{band}"], f"probe{band}"),
+                    _visible_to_tenant(_bindings.shared, _bindings.tenant),
+                )
+                for band in range(BANDS)
+            )
+        )
+        self._candidates = (
+            select(
+                _bindings.id,
+                _bindings.code64,
+                _bindings.descriptor,
+                _entries.manifest_id,
+                _entries.tenant,
+                _entries.asset_sha256,
+                _entries.origin,
+                _entries.created_at,
+            )
+            .select_from(repository_bindings.join(repository_entries, _entries.id == _bindings.entry_id))
+            .where(
+                any_of(self._engine, _bindings.id, "binding_ids"),
+                _visible_to_tenant(_bindings.shared, _bindings.tenant),
+            )
+        )
+        self._export_batch = (
+            select(*entry_columns)
+            .where(_entries.id > bindparam("after_id"))
+            .order_by(_entries.id)
+            .limit(_EXPORT_BATCH)
+        )
+
+    # Writing
+
+    def add_entry(self, entry: NewEntry) -> None:
+        with database_errors_as_unavailable(), self._engine.begin() as connection:
+            self.write_entry(connection, entry)
+
+    def write_entry(self, connection: Connection, entry: NewEntry) -> None:
+        _check_manifest_id(entry.manifest_id)
+        check_tenant_name(entry.tenant)
+        check_sha256_hex(entry.asset_sha256, what="asset_sha256")
+        check_sha256_hex(entry.store.sha256, what="store.sha256")
+        _check_bindings(entry.bindings)
+        origin = EntryOrigin(entry.origin)
+        try:
+            # A savepoint: a duplicate must not abort the caller's transaction on PostgreSQL.
+            with connection.begin_nested():
+                entry_id = connection.execute(
+                    self._insert_entry,
+                    {
+                        "manifest_id": entry.manifest_id,
+                        "tenant": entry.tenant,
+                        "asset_sha256": entry.asset_sha256,
+                        "origin": origin.value,
+                        "private": entry.private,
+                        "created_at": datetime.datetime.now(datetime.UTC),
+                        "store_size": entry.store.size,
+                        "store_sha256": entry.store.sha256,
+                        "store_bytes": entry.store.inline,
+                        "store_object_uri": entry.store.object_uri,
+                    },
+                ).scalar_one()
+        except IntegrityError:
+            raise ValueError(f"the tenant {entry.tenant!r} keeps an entry for {entry.manifest_id!r:.80} already") from None
+        shared = origin is EntryOrigin.SIGNED and not entry.private
+        rows = [_binding_row(entry_id, entry.tenant, shared, binding) for binding in entry.bindings]
+        if rows:
+            connection.execute(self._insert_binding, rows)
+
+    def set_private(self, tenant: str, manifest_id: str, private: bool) -> bool:
+        if not is_tenant_name(tenant) or manifest_id_problem(manifest_id) is not None:
+            return False
+        with database_errors_as_unavailable(), self._engine.begin() as connection:
+            row = connection.execute(self._owned, {"owner": tenant, "manifest_id": manifest_id}).first()
+            if row is None:
+                return False
+            connection.execute(update(repository_entries).where(_entries.id == row.id).values(private=private))
+            shared = row.origin == EntryOrigin.SIGNED.value and not private
+            connection.execute(update(repository_bindings).where(_bindings.entry_id == row.id).values(shared=shared))
+        return True
+
+    def delete_entry(self, tenant: str, manifest_id: str, *, actor: str, reason: str) -> Deletion | None:
+        if not actor or not reason:
+            raise ValueError("a takedown names who asked (actor) and why (reason)")
+        if not is_tenant_name(tenant) or manifest_id_problem(manifest_id) is not None:
+            return None
+        deleted_at = datetime.datetime.now(datetime.UTC)
+        with database_errors_as_unavailable(), self._engine.begin() as connection:
+            row = connection.execute(self._owned, {"owner": tenant, "manifest_id": manifest_id}).first()
+            if row is None:
+                return None
+            deletion = Deletion(
+                manifest_id=manifest_id,
+                tenant=tenant,
+                asset_sha256=row.asset_sha256,
+                store_object_uri=row.store_object_uri,
+                deleted_at=deleted_at,
+                actor=actor,
+                reason=reason,
+            )
+            connection.execute(delete(repository_bindings).where(_bindings.entry_id == row.id))
+            connection.execute(delete(repository_entries).where(_entries.id == row.id))
+            recorded = {name: getattr(deletion, name) for name in _DELETION_COLUMNS}
+            connection.execute(insert(repository_deletions).values(origin=row.origin, **recorded))
+        return deletion
+
+    # Reading
+
+    def entry_by_manifest_id(self, tenant: str, manifest_id: str) -> RepositoryEntry | None:
+        if not is_tenant_name(tenant) or manifest_id_problem(manifest_id) is not None:
+            return None
+        with database_errors_as_unavailable(), self._engine.connect() as connection:
+            row = connection.execute(self._by_manifest_id, {"viewer": tenant, "manifest_id": manifest_id}).first()
+            if row is None:
+                return None
+            return self._with_bindings(connection, [row])[0]
+
+    def candidates_near(self, code64: int, radius: int, tenant: str) -> list[Candidate]:
+        query = check_code64(code64)
+        check_radius(radius)
+        if not is_tenant_name(tenant):
+            return []
+        probes = {f"probe{band}": probe_values(value, radius) for band, value in enumerate(bands_of(query))}
+        with database_errors_as_unavailable(), self._engine.connect() as connection:
+            found = connection.execute(self._probe, {"viewer": tenant, **probes}).all()
+            # A row can come from several bands: its distance is computed once.
+            distances = {}
+            for binding_id, stored in found:
+                if binding_id not in distances:
+                    distances[binding_id] = (to_unsigned(stored) ^ query).bit_count()
+            near = [binding_id for binding_id, distance in distances.items() if distance <= radius]
+            if not near:
+                return []
+            rows = connection.execute(self._candidates, {"viewer": tenant, "binding_ids": near}).all()
+        candidates = [
+            Candidate(
+                manifest_id=row.manifest_id,
+                tenant=row.tenant,
+                asset_sha256=row.asset_sha256,
+                origin=EntryOrigin(row.origin),
+                created_at=row.created_at,
+                code64=to_unsigned(row.code64),
+                descriptor=row.descriptor,
+                distance=distances[row.id],
+            )
+            for row in rows
+        ]
+        candidates.sort(key=lambda candidate: (candidate.distance, -candidate.created_at.timestamp(), candidate.manifest_id))
+        return candidates[:MAX_CANDIDATES]
+
+    def export(self, tenant: str | None = None) -> Iterator[RepositoryEntry]:
+        statement = self._export_batch
+        if tenant is not None:
+            check_tenant_name(tenant)
+            statement = statement.where(_entries.tenant == tenant)
+        after_id = 0
+        while True:
+            with database_errors_as_unavailable(), self._engine.connect() as connection:
+                rows = connection.execute(statement, {"after_id": after_id}).all()
+                entries = self._with_bindings(connection, rows) if rows else []
+            yield from entries
+            if len(rows) < _EXPORT_BATCH:
+                return
+            after_id = rows[-1].id
+
+    def stats(self, tenant: str | None = None) -> RepositoryStats:
+        entries_where = [] if tenant is None else [_entries.tenant == tenant]
+        bindings_where = [] if tenant is None else [_bindings.tenant == tenant]
+        deletions_where = [] if tenant is None else [repository_deletions.c.tenant == tenant]
+        signed = EntryOrigin.SIGNED.value
+        with database_errors_as_unavailable(), self._engine.connect() as connection:
+            counts = connection.execute(
+                select(
+                    func.count(),
+                    func.count().filter(_entries.origin == signed),
+                    func.count().filter(_entries.origin != signed),
+                    func.count().filter(_entries.private.is_(True)),
+                    func.coalesce(func.sum(func.length(_entries.store_bytes)), 0),
+                    func.count(_entries.store_object_uri),
+                ).where(*entries_where)
+            ).one()
+            fingerprinted = connection.execute(
+                select(func.count(func.distinct(_bindings.entry_id))).where(_bindings.code64.is_not(None), *bindings_where)
+            ).scalar_one()
+            deletions = connection.execute(
+                select(func.count()).select_from(repository_deletions).where(*deletions_where)
+            ).scalar_one()
+        return RepositoryStats(
+            entries=counts[0],
+            signed=counts[1],
+            verified=counts[2],
+            private=counts[3],
+            inline_bytes=int(counts[4]),
+            object_stored=counts[5],
+            fingerprinted=fingerprinted,
+            deletions=deletions,
+        )
+
+    def _with_bindings(self, connection: Connection, rows: Sequence) -> list[RepositoryEntry]:
+        by_entry: dict[int, list[SoftBinding]] = {row.id: [] for row in rows}
+        for entry_id, alg, value, stored_code, descriptor in connection.execute(
+            self._bindings_of, {"entry_ids": list(by_entry)}
+        ):
+            by_entry[entry_id].append(
+                SoftBinding(
+                    alg=alg,
+                    value=bytes(value),
+                    code64=None if stored_code is None else to_unsigned(stored_code),
+                    descriptor=None if descriptor is None else bytes(descriptor),
+                )
+            )
+        return [_entry(row, tuple(by_entry[row.id])) for row in rows]
+
+
+def _binding_row(entry_id: int, tenant: str, shared: bool, binding: SoftBinding) -> dict:
+    row = {
+        "entry_id": entry_id,
+        "tenant": tenant,
+        "shared": shared,
+        "alg": binding.alg,
+        "value": binding.value,
+        "code64": None,
+        "descriptor": binding.descriptor,
+        **{f"band{band}": None for band in range(BANDS)},
+    }
+    if binding.code64 is not None:
+        row["code64"] = to_signed(binding.code64)
+        row.update({f"band{band}": value for band, value in enumerate(bands_of(binding.code64))})
+    return row
+
+
+def _entry(row, bindings: tuple[SoftBinding, ...]) -> RepositoryEntry:
+    return RepositoryEntry(
+        manifest_id=row.manifest_id,
+        tenant=row.tenant,
+        asset_sha256=row.asset_sha256,
+        origin=EntryOrigin(row.origin),
+        private=bool(row.private),
+        created_at=row.created_at,
+        store=StoredManifest(
+            size=row.store_size,
+            sha256=row.store_sha256,
+            inline=None if row.store_bytes is None else bytes(row.store_bytes),
+            object_uri=row.store_object_uri,
+        ),
+        bindings=bindings,
+    )
+

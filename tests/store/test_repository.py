@@ -1,0 +1,241 @@
+"""The manifest repository's conformance suite, on SQLite and PostgreSQL: keeping entries, the band
+index's exact answers, and the visibility rules (another tenant's private or kept-from-verify entry
+is never returned, by id or by similarity, and reads exactly like one that does not exist)."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+
+import pytest
+from sqlalchemy import text
+
+from app.store.repository import (
+    ISCC_ALG,
+    MAX_CANDIDATES,
+    EntryOrigin,
+    NewEntry,
+    SoftBinding,
+    StoredManifest,
+)
+from app.store.similarity import hamming64
+
+CODE = 0xF0E1_D2C3_B4A5_9687  # top bit set: stored as a negative BIGINT
+
+
+def _sha(text_: str) -> str:
+    return hashlib.sha256(text_.encode()).hexdigest()
+
+
+def _entry(
+    manifest_id: str,
+    *,
+    tenant: str = "tenant-a",
+    code64: int | None = CODE,
+    origin: EntryOrigin = EntryOrigin.SIGNED,
+    private: bool = False,
+    descriptor: bytes | None = b"\x01" * 32,
+    store: bytes = b"jumbf manifest store",
+) -> NewEntry:
+    bindings = () if code64 is None else (
+        SoftBinding(alg=ISCC_ALG, value=b"\x00" + code64.to_bytes(9, "big"), code64=code64, descriptor=descriptor),
+    )
+    return NewEntry(
+        manifest_id=manifest_id,
+        tenant=tenant,
+        asset_sha256=_sha(manifest_id),
+        origin=origin,
+        private=private,
+        store=StoredManifest(size=len(store), sha256=_sha(store.decode()), inline=store),
+        bindings=bindings,
+    )
+
+
+def _flip(code64: int, *bits: int) -> int:
+    for bit in bits:
+        code64 ^= 1 << bit
+    return code64
+
+
+@pytest.fixture
+def repository(store):
+    return store.repository
+
+
+def test_an_entry_is_kept_with_its_store_and_bindings(repository):
+    watermark = SoftBinding(alg="com.example.watermark", value=b"\x00\xff")
+    entry = _entry("urn:c2pa:one")
+    repository.add_entry(NewEntry(**{**_fields(entry), "bindings": (*entry.bindings, watermark)}))
+    found = repository.entry_by_manifest_id("tenant-a", "urn:c2pa:one")
+    assert found.manifest_id == "urn:c2pa:one" and found.tenant == "tenant-a"
+    assert found.asset_sha256 == _sha("urn:c2pa:one") and found.origin is EntryOrigin.SIGNED and not found.private
+    assert found.store.inline == b"jumbf manifest store" and found.store.object_uri is None
+    assert found.bindings == (entry.bindings[0], watermark)
+    assert found.bindings[0].code64 == CODE  # unsigned again after the signed BIGINT
+
+
+def test_a_store_kept_in_the_object_store_is_read_back_as_its_uri(repository):
+    kept = StoredManifest(size=900_000, sha256=_sha("big"), object_uri="file:///objects/manifest-repository/x.c2pa")
+    repository.add_entry(NewEntry(**{**_fields(_entry("urn:c2pa:big")), "store": kept}))
+    assert repository.entry_by_manifest_id("tenant-a", "urn:c2pa:big").store == kept
+
+
+def test_a_tenant_keeps_one_entry_per_manifest_id_and_a_duplicate_changes_nothing(repository):
+    repository.add_entry(_entry("urn:c2pa:dup"))
+    with pytest.raises(ValueError, match="already"):
+        repository.add_entry(_entry("urn:c2pa:dup", code64=_flip(CODE, 1)))
+    assert repository.stats().entries == 1
+    # Another tenant may keep the same credential it verified.
+    repository.add_entry(_entry("urn:c2pa:dup", tenant="tenant-b", origin=EntryOrigin.VERIFIED))
+    assert repository.stats().entries == 2
+
+
+def test_malformed_values_are_refused(repository):
+    with pytest.raises(ValueError, match="manifest id"):
+        repository.add_entry(_entry("urn with space"))
+    with pytest.raises(ValueError, match="tenant"):
+        repository.add_entry(_entry("urn:c2pa:x", tenant="Not A Tenant"))
+    with pytest.raises(ValueError, match="code64"):
+        repository.add_entry(_entry("urn:c2pa:x", code64=1 << 64))
+    other = SoftBinding(alg="com.example.watermark", value=b"\x01", code64=5)
+    with pytest.raises(ValueError, match="only io.iscc.v0"):
+        repository.add_entry(NewEntry(**{**_fields(_entry("urn:c2pa:x")), "bindings": (other,)}))
+    with pytest.raises(ValueError, match="radius"):
+        repository.candidates_near(CODE, 25, "tenant-a")
+    assert repository.stats().entries == 0
+
+
+@pytest.mark.parametrize("radius", [0, 3, 4, 7, 8, 12])
+def test_candidates_near_finds_exactly_the_codes_within_the_radius(repository, radius):
+    rng = random.Random(radius)
+    query = rng.getrandbits(64)
+    codes = {}
+    for distance in range(0, 16):
+        # Flipped bits spread over the bands as unevenly as the pigeonhole bound allows.
+        code = _flip(query, *rng.sample(range(64), distance))
+        codes[f"urn:c2pa:d{distance}"] = code
+    for number in range(40):
+        codes[f"urn:c2pa:random{number}"] = rng.getrandbits(64)
+    for manifest_id, code in codes.items():
+        repository.add_entry(_entry(manifest_id, code64=code))
+    found = repository.candidates_near(query, radius, "tenant-b")
+    expected = sorted(
+        (hamming64(query, code), manifest_id) for manifest_id, code in codes.items() if hamming64(query, code) <= radius
+    )
+    assert [(candidate.distance, candidate.manifest_id) for candidate in found] == expected
+    assert all(candidate.code64 == codes[candidate.manifest_id] for candidate in found)
+    assert all(candidate.descriptor == b"\x01" * 32 for candidate in found)
+
+
+def test_a_code_whose_flips_fall_in_one_band_each_is_found_at_the_bound(repository):
+    # 12 bits: 3 in each band. Only the radius-3 probes of each band can reach it.
+    code = _flip(CODE, 0, 1, 2, 16, 17, 18, 32, 33, 34, 48, 49, 50)
+    repository.add_entry(_entry("urn:c2pa:spread", code64=code))
+    assert [c.distance for c in repository.candidates_near(CODE, 12, "tenant-a")] == [12]
+    assert repository.candidates_near(CODE, 11, "tenant-a") == []
+
+
+def test_at_most_max_candidates_come_back_nearest_first(repository):
+    for number in range(MAX_CANDIDATES + 5):
+        repository.add_entry(_entry(f"urn:c2pa:n{number}", code64=_flip(CODE, number % 3)))
+    found = repository.candidates_near(CODE, 2, "tenant-a")
+    assert len(found) == MAX_CANDIDATES
+    assert [c.distance for c in found] == sorted(c.distance for c in found)
+
+
+def test_entries_without_a_code_are_kept_but_not_searchable(repository):
+    repository.add_entry(_entry("urn:c2pa:plain", code64=None))
+    assert repository.entry_by_manifest_id("tenant-a", "urn:c2pa:plain").bindings == ()
+    assert repository.candidates_near(CODE, 12, "tenant-a") == []
+    assert repository.stats().fingerprinted == 0
+
+
+def test_signed_entries_are_visible_to_every_tenant(repository):
+    repository.add_entry(_entry("urn:c2pa:public"))
+    assert repository.entry_by_manifest_id("tenant-b", "urn:c2pa:public").tenant == "tenant-a"
+    assert [c.manifest_id for c in repository.candidates_near(CODE, 0, "tenant-b")] == ["urn:c2pa:public"]
+
+
+@pytest.mark.parametrize(
+    ("origin", "private"), [(EntryOrigin.SIGNED, True), (EntryOrigin.VERIFIED, False), (EntryOrigin.VERIFIED, True)]
+)
+def test_private_and_kept_from_verify_entries_are_only_their_tenants(repository, origin, private):
+    repository.add_entry(_entry("urn:c2pa:mine", origin=origin, private=private))
+    assert repository.entry_by_manifest_id("tenant-a", "urn:c2pa:mine") is not None
+    assert [c.manifest_id for c in repository.candidates_near(CODE, 4, "tenant-a")] == ["urn:c2pa:mine"]
+    # Another tenant: by id and by similarity exactly as for an id nobody has.
+    assert repository.entry_by_manifest_id("tenant-b", "urn:c2pa:mine") is None
+    assert repository.entry_by_manifest_id("tenant-b", "urn:c2pa:mine") == repository.entry_by_manifest_id(
+        "tenant-b", "urn:c2pa:nobody"
+    )
+    assert repository.candidates_near(CODE, 4, "tenant-b") == []
+    assert repository.set_private("tenant-b", "urn:c2pa:mine", False) is False
+    assert repository.delete_entry("tenant-b", "urn:c2pa:mine", actor="b", reason="r") is None
+    assert repository.entry_by_manifest_id("tenant-a", "urn:c2pa:mine") is not None
+
+
+def test_marking_private_hides_an_entry_from_others_and_public_again_shows_it(repository):
+    repository.add_entry(_entry("urn:c2pa:toggle"))
+    assert repository.set_private("tenant-a", "urn:c2pa:toggle", True)
+    assert repository.entry_by_manifest_id("tenant-b", "urn:c2pa:toggle") is None
+    assert repository.candidates_near(CODE, 0, "tenant-b") == []
+    assert repository.entry_by_manifest_id("tenant-a", "urn:c2pa:toggle").private
+    assert repository.set_private("tenant-a", "urn:c2pa:toggle", False)
+    assert len(repository.candidates_near(CODE, 0, "tenant-b")) == 1
+
+
+def test_a_tenant_reads_its_own_entry_before_anothers_shared_one(repository):
+    repository.add_entry(_entry("urn:c2pa:both", tenant="tenant-b"))
+    repository.add_entry(_entry("urn:c2pa:both", tenant="tenant-a", origin=EntryOrigin.VERIFIED))
+    assert repository.entry_by_manifest_id("tenant-a", "urn:c2pa:both").origin is EntryOrigin.VERIFIED
+    assert repository.entry_by_manifest_id("tenant-c", "urn:c2pa:both").tenant == "tenant-b"
+
+
+def test_delete_removes_the_entry_from_every_read_and_records_the_takedown(store, repository):
+    repository.add_entry(_entry("urn:c2pa:gone"))
+    deletion = repository.delete_entry("tenant-a", "urn:c2pa:gone", actor="operator", reason="takedown 42")
+    assert deletion.manifest_id == "urn:c2pa:gone" and deletion.asset_sha256 == _sha("urn:c2pa:gone")
+    assert repository.entry_by_manifest_id("tenant-a", "urn:c2pa:gone") is None
+    assert repository.candidates_near(CODE, 12, "tenant-a") == []
+    assert repository.delete_entry("tenant-a", "urn:c2pa:gone", actor="operator", reason="again") is None
+    stats = repository.stats()
+    assert (stats.entries, stats.deletions) == (0, 1)
+    with store.engine.connect() as connection:
+        row = connection.execute(text("SELECT tenant, actor, reason FROM repository_deletions")).one()
+        assert tuple(row) == ("tenant-a", "operator", "takedown 42")
+        assert connection.execute(text("SELECT count(*) FROM repository_bindings")).scalar_one() == 0
+
+
+def test_export_yields_every_entry_oldest_first_and_can_be_limited_to_a_tenant(repository):
+    for number in range(1203):  # more than two export batches
+        repository.add_entry(_entry(f"urn:c2pa:e{number}", tenant="tenant-a" if number % 2 else "tenant-b"))
+    exported = list(repository.export())
+    assert [e.manifest_id for e in exported] == [f"urn:c2pa:e{number}" for number in range(1203)]
+    assert all(e.bindings and e.bindings[0].code64 == CODE for e in exported)
+    assert {e.tenant for e in repository.export("tenant-a")} == {"tenant-a"}
+    assert len(list(repository.export("tenant-a"))) == 601
+
+
+def test_stats_count_by_origin_privacy_and_storage(repository):
+    repository.add_entry(_entry("urn:c2pa:s1"))
+    repository.add_entry(_entry("urn:c2pa:s2", private=True, code64=None))
+    repository.add_entry(_entry("urn:c2pa:v1", origin=EntryOrigin.VERIFIED, tenant="tenant-b"))
+    kept = StoredManifest(size=10, sha256=_sha("o"), object_uri="file:///o.c2pa")
+    repository.add_entry(NewEntry(**{**_fields(_entry("urn:c2pa:o1")), "store": kept}))
+    stats = repository.stats()
+    assert (stats.entries, stats.signed, stats.verified, stats.private) == (4, 3, 1, 1)
+    assert (stats.fingerprinted, stats.object_stored, stats.inline_bytes) == (3, 1, 3 * len(b"jumbf manifest store"))
+    assert repository.stats("tenant-b").entries == 1
+
+
+def test_a_duplicate_inside_a_callers_transaction_leaves_that_transaction_usable(store, repository):
+    repository.add_entry(_entry("urn:c2pa:tx"))
+    with store.engine.begin() as connection:
+        with pytest.raises(ValueError):
+            repository.write_entry(connection, _entry("urn:c2pa:tx"))
+        repository.write_entry(connection, _entry("urn:c2pa:tx2"))
+    assert repository.entry_by_manifest_id("tenant-a", "urn:c2pa:tx2") is not None
+
+
+def _fields(entry: NewEntry) -> dict:
+    return {name: getattr(entry, name) for name in NewEntry.__dataclass_fields__}
