@@ -101,7 +101,7 @@ def test_malformed_values_are_refused(repository):
     with pytest.raises(ValueError, match="only io.iscc.v0"):
         repository.add_entry(NewEntry(**{**_fields(_entry("urn:c2pa:x")), "bindings": (other,)}))
     with pytest.raises(ValueError, match="radius"):
-        repository.candidates_near(CODE, 25, "tenant-a")
+        repository.candidates_near(CODE, 21, "tenant-a")
     assert repository.stats().entries == 0
 
 
