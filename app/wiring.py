@@ -43,8 +43,9 @@ if TYPE_CHECKING:
     from app.objects.location import ObjectLocation
     from app.objects.router import ObjectStores
     from app.objects.s3 import S3Options
-    from app.store.interface import SignatureRecords, VerdictStore
+    from app.store.interface import VerdictStore
     from app.store.sql import SqlStore
+    from app.usecases.manifest_repository import ManifestKeeper
     from app.usecases.signing import SignAndRecord
     from app.usecases.verification import VerifyAndRecord
     from keys.signing_key import SigningKey
@@ -430,12 +431,29 @@ def build_verification(store: VerdictStore, *, trust_fingerprint: str) -> Verify
     return VerifyAndRecord(store=store, trust_fingerprint=trust_fingerprint)
 
 
-def build_signing(store: SignatureRecords, *, trust_fingerprint: str, certificate_fingerprint: str) -> SignAndRecord:
+def build_manifest_keeper(settings: Settings, store: SqlStore, *, objects: ObjectStores | None = None) -> ManifestKeeper:
+    """What keeps signed manifest stores: the store's repository, and the object store for large ones."""
+    from app.usecases.manifest_repository import ManifestKeeper
+
+    return ManifestKeeper(
+        repository=store.repository,
+        objects=objects if objects is not None else build_object_stores(settings),
+        own_objects=own_objects_location(settings),
+    )
+
+
+def build_signing(
+    store: SqlStore, *, settings: Settings, trust_fingerprint: str, certificate_fingerprint: str,
+    objects: ObjectStores | None = None,
+) -> SignAndRecord:
     """`certificate_fingerprint`: the identity active at start-up, recorded when a result names none."""
     from app.usecases.signing import SignAndRecord
 
     return SignAndRecord(
-        store=store, trust_fingerprint=trust_fingerprint, certificate_fingerprint=lambda: certificate_fingerprint
+        store=store,
+        keeper=build_manifest_keeper(settings, store, objects=objects),
+        trust_fingerprint=trust_fingerprint,
+        certificate_fingerprint=lambda: certificate_fingerprint,
     )
 
 
@@ -447,13 +465,15 @@ def build_job_runtime(settings: Settings, *, store, engines, objects=None) -> Jo
     """
     from app.jobs.runtime import JobRuntime
 
+    objects = objects if objects is not None else build_object_stores(settings)
     return JobRuntime(
         settings=settings,
         store=store,
-        objects=objects if objects is not None else build_object_stores(settings),
+        objects=objects,
         engines=engines,
         verification=build_verification(store, trust_fingerprint=engines.trust_fingerprint),
         signing=build_signing(
-            store, trust_fingerprint=engines.trust_fingerprint, certificate_fingerprint=engines.certificate_fingerprint
+            store, settings=settings, objects=objects, trust_fingerprint=engines.trust_fingerprint,
+            certificate_fingerprint=engines.certificate_fingerprint,
         ),
     )

@@ -22,7 +22,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
@@ -112,6 +112,9 @@ class SignResult:
     # SHA-256 (hex) of the signing certificate this file was signed with: with several signing
     # identities (key rotation) the one actually used, for the audit log.
     certificate_fingerprint: str | None = None
+    # The manifest store (JUMBF) as the engine embedded it (Builder.sign returns it): what the
+    # manifest repository keeps, without reading the output again.
+    manifest_store: bytes = field(default=b"", repr=False)
 
 
 class ContentSigner:
@@ -378,6 +381,7 @@ class ContentSigner:
             manifest_bytes=len(manifest),
             elapsed_seconds=time.perf_counter() - started,
             certificate_fingerprint=self._certificate_fingerprint,
+            manifest_store=manifest,
         )
 
 

@@ -76,7 +76,9 @@ from verifier.process_pool import (
 # A worker's reply as unpickled: a tuple whose tag and length _load_job_reply and _run check.
 _Reply = tuple[Any, ...]
 
-_MAX_REPLY_BYTES = 1024 * 1024  # a reply is a few hundred bytes of plain values
+# A reply is plain values and the manifest store (~13 KB for a JPEG without a thumbnail; a long
+# video's store of Merkle hashes is larger, and it is bounded here).
+_MAX_REPLY_BYTES = 64 * 1024 * 1024
 _PRIVATE_PREFIX = ".originmark-signing-"
 
 # glibc malloc in a worker: keep freed memory for the next file instead of handing it back to
@@ -229,6 +231,7 @@ def _sign_one(connection: Connection, signer: ContentSigner, job: tuple[str, str
             result.bytes_written,
             result.manifest_bytes,
             result.elapsed_seconds,
+            result.manifest_store,
         ),
     )
     return True
@@ -375,7 +378,7 @@ class IsolatedSigner:
                 raise DestinationUnwritable(f"cannot write {destination}: {error.strerror or error}") from error
         finally:
             shutil.rmtree(private, ignore_errors=True)
-        (_tag, format_name, manifest_label, source_type, bytes_written, manifest_bytes, elapsed), fingerprint = reply
+        (_tag, format_name, manifest_label, source_type, bytes_written, manifest_bytes, elapsed, store), fingerprint = reply
         return SignResult(
             source=source,
             destination=destination,
@@ -388,6 +391,7 @@ class IsolatedSigner:
             manifest_bytes=manifest_bytes,
             elapsed_seconds=elapsed,
             certificate_fingerprint=fingerprint,
+            manifest_store=store,
         )
 
     def close(self) -> None:
@@ -418,7 +422,7 @@ class IsolatedSigner:
             raise self._death_error(None, subject)
         if reply[0] == "error":
             raise _error_from_reply(reply)
-        if len(reply) != 7 or reply[1] not in _FORMATS_BY_NAME:
+        if len(reply) != 8 or reply[1] not in _FORMATS_BY_NAME or not isinstance(reply[7], bytes):
             raise EngineRejected(f"signing {subject} failed (a malformed result)")
         return reply
 

@@ -83,6 +83,7 @@ def create_app(
                 verification=build_verification(service_store, trust_fingerprint=service_engines.trust_fingerprint),
                 signing=build_signing(
                     service_store,
+                    settings=settings,
                     trust_fingerprint=service_engines.trust_fingerprint,
                     certificate_fingerprint=service_engines.certificate_fingerprint,
                 ),

@@ -9,12 +9,13 @@ already `succeeded` (at-least-once delivery gave it twice) is not run again.
 
 from __future__ import annotations
 
+import base64
 import enum
 import hashlib
 import json
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -48,6 +49,9 @@ class SignedOutput:
     source_sha256: str
     manifest_label: str | None
     certificate_fingerprint: str | None
+    # The manifest store (base64 in the JSON), so a retry that finishes the job with this output
+    # still keeps it in the manifest repository. Empty: recorded before the repository existed.
+    manifest_store: bytes = field(default=b"", repr=False)
 
     def to_json(self) -> str:
         return json.dumps(
@@ -56,6 +60,7 @@ class SignedOutput:
                 "source_sha256": self.source_sha256,
                 "manifest_label": self.manifest_label,
                 "certificate_fingerprint": self.certificate_fingerprint,
+                "manifest_store": base64.b64encode(self.manifest_store).decode("ascii"),
             },
             sort_keys=True,
         )
@@ -68,6 +73,7 @@ class SignedOutput:
             source_sha256=fields["source_sha256"],
             manifest_label=fields.get("manifest_label"),
             certificate_fingerprint=fields.get("certificate_fingerprint"),
+            manifest_store=base64.b64decode(fields.get("manifest_store") or ""),
         )
 
 

@@ -185,6 +185,7 @@ def _signed_output(runtime: JobRuntime, signed: Any) -> records.SignedOutput:
         source_sha256=signed.source_sha256,
         manifest_label=result.manifest_label,
         certificate_fingerprint=result.certificate_fingerprint or runtime.engines.certificate_fingerprint,
+        manifest_store=result.manifest_store,
     )
 
 
@@ -226,6 +227,7 @@ def _commit_signature(
             output_sha256=signed.output_sha256,
             manifest_label=signed.manifest_label,
             certificate_fingerprint=signed.certificate_fingerprint,
+            manifest_store=signed.manifest_store,
         ),
         verdict,
         in_same_transaction=lambda connection: records.mark_succeeded(

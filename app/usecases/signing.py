@@ -6,21 +6,23 @@ records nothing):
   digital source type), checked before any work and again before every job attempt;
 - the signed output is verified like any upload; unless it verifies (trusted or valid) it is
   refused (`unsignable_media`), and an output whose verification was stopped is not recorded;
-- the audit entry (who, which tenant, what was claimed, input and output hashes, certificate)
-  and the output's verdict under the tenant's media id commit in one transaction.
+- the audit entry (who, which tenant, what was claimed, input and output hashes, certificate),
+  the output's verdict under the tenant's media id, and the manifest repository's entry for the
+  manifest store (app/usecases/manifest_repository.py) commit in one transaction.
 """
 
 from __future__ import annotations
 
 import datetime
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import Connection
 
 from app.store.interface import ApiKey, AuditEntry, SignatureRecords, StoredVerdict
 from app.usecases.access import require_active
 from app.usecases.errors import OutputVerificationStopped, UnsignableMedia
+from app.usecases.manifest_repository import ManifestKeeper
 from signer.manifest import GenerationRequest
 from verifier.label import label_for
 from verifier.verdict import Verdict, VerdictState
@@ -40,8 +42,11 @@ class SignedOutput:
 
     input_sha256: str
     output_sha256: str
-    manifest_label: str | None
+    manifest_label: str | None  # the active manifest's id (urn:c2pa:...)
     certificate_fingerprint: str | None  # None: the engine did not say (the active identity's is recorded)
+    # The manifest store as the engine embedded it (signer.engine.SignResult.manifest_store): kept in
+    # the manifest repository. Empty only where it was not available (none is kept then).
+    manifest_store: bytes = field(default=b"", repr=False)
 
 
 def authorize(key: ApiKey | None, generation: GenerationRequest) -> None:
@@ -66,9 +71,15 @@ class SignAndRecord:
     """Records a signature; thread-safe (holds only immutable parts)."""
 
     def __init__(
-        self, *, store: SignatureRecords, trust_fingerprint: str, certificate_fingerprint: Callable[[], str]
+        self,
+        *,
+        store: SignatureRecords,
+        keeper: ManifestKeeper,
+        trust_fingerprint: str,
+        certificate_fingerprint: Callable[[], str],
     ) -> None:
         self._store = store
+        self._keeper = keeper
         self._trust_fingerprint = trust_fingerprint
         self._certificate_fingerprint = certificate_fingerprint  # the active identity's, when a result names none
 
@@ -80,7 +91,8 @@ class SignAndRecord:
         *,
         in_same_transaction: Callable[[Connection], None] | None = None,
     ) -> StoredVerdict:
-        """The audit entry and the output's verdict (checked by `accepted_output`), in one transaction."""
+        """The audit entry, the output's verdict (checked by `accepted_output`) and the repository
+        entry of its manifest store, in one transaction (then `in_same_transaction`'s writes)."""
         verdict = accepted_output(verdict)
         generation = request.generation
         entry = AuditEntry(
@@ -97,6 +109,22 @@ class SignAndRecord:
             title=generation.title,
             tenant=request.tenant,
         )
+        kept = None
+        if output.manifest_store and output.manifest_label:
+            # Before the transaction: a large store goes to the object store here.
+            kept = self._keeper.signed_entry(
+                tenant=request.tenant,
+                manifest_id=output.manifest_label,
+                asset_sha256=verdict.sha256,
+                manifest_store=output.manifest_store,
+            )
+
+        def keep_then_more(connection: Connection) -> None:
+            if kept is not None:
+                self._keeper.repository.write_entry(connection, kept)
+            if in_same_transaction is not None:
+                in_same_transaction(connection)
+
         return self._store.record_signature(
             tenant=request.tenant,
             entry=entry,
@@ -104,5 +132,5 @@ class SignAndRecord:
             label=label_for(verdict),
             trust_fingerprint=self._trust_fingerprint,
             media_id=request.media_id,
-            in_same_transaction=in_same_transaction,
+            in_same_transaction=keep_then_more,
         )

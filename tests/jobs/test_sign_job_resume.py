@@ -105,6 +105,8 @@ def test_a_worker_killed_after_the_upload_leaves_a_job_that_finishes_without_sig
     assert recorded.status is JobStatus.RUNNING and signer.signatures == 1
     assert recorded.signed_output.output_sha256 == hashlib.sha256(delivered).hexdigest()
     assert [e for e in store.entries(limit=10) if e.media_id == "resume-1"] == []
+    assert store.repository.stats().entries == 0
+    assert recorded.signed_output.manifest_store in delivered  # recorded with the job, for the retry
 
     # The stalled-job recovery hands the job to another worker.
     run_sign_job(build_job_runtime(settings, store=store, objects=objects, engines=engines), job_id, previous_attempts=1)
@@ -118,6 +120,9 @@ def test_a_worker_killed_after_the_upload_leaves_a_job_that_finishes_without_sig
     assert entries[0].input_sha256 == recorded.signed_output.source_sha256
     assert entries[0].manifest_label == recorded.signed_output.manifest_label
     assert store.verdict_by_media_id("default", "resume-1").sha256 == done.sha256
+    # The retry keeps the manifest store the first attempt made (from the job's record).
+    kept = store.repository.entry_by_manifest_id("default", recorded.signed_output.manifest_label)
+    assert kept.asset_sha256 == done.sha256 and kept.store.inline == recorded.signed_output.manifest_store
 
 
 def test_a_worker_killed_during_the_upload_delivered_nothing_so_the_retry_signs(settings, store, parts):

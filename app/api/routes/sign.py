@@ -131,6 +131,7 @@ async def _sign(request: Request, key: ApiKey, services: Services) -> Response:
             output_sha256=verdict.sha256,
             manifest_label=result.manifest_label,
             certificate_fingerprint=result.certificate_fingerprint,
+            manifest_store=result.manifest_store,
         )
         try:
             # Refused unless the output verifies (found by tests/fuzz: the engine signs some

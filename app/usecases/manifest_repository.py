@@ -1,0 +1,134 @@
+"""Keeping manifest stores in the manifest repository (issue 14): what an entry is made of, and
+where its bytes go.
+
+- Every manifest store originmark signs is kept (app/usecases/signing.py writes the entry in the
+  transaction of the signature's audit entry). Its soft bindings are read from the store's own
+  `c2pa.soft-binding` assertions (verifier/manifest_store.py); a store without one is kept all
+  the same, unsearchable by content.
+- A store up to INLINE_MAX_BYTES is kept in the row; a larger one (a long video's Merkle hashes)
+  goes to the object store first, under `<own objects>/manifest-repository/<tenant>/<sha256>.c2pa`,
+  and the row keeps its URI (read back from that URI: moving the objects setting later does not
+  lose it). The object is written before the transaction: a transaction that then fails
+  leaves an object nobody points at (content-addressed, so a retry writes the same one), never
+  a row pointing at nothing.
+- For io.iscc.v0 the binding value is the ISCC unit in binary (2-byte header, then the body;
+  ISO 24138) or its canonical text `ISCC:...`; the 64-bit code searched by the band index is the
+  first 64 bits of an Image-Code's body.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import io
+
+from app.objects.location import ObjectLocation
+from app.objects.router import ObjectStores
+from app.store.repository import (
+    ISCC_ALG,
+    EntryOrigin,
+    ManifestRepository,
+    NewEntry,
+    RepositoryEntry,
+    SoftBinding,
+    StoredManifest,
+)
+from verifier.manifest_store import SoftBindingValue, read_manifest_store
+
+INLINE_MAX_BYTES = 256 * 1024
+REPOSITORY_FOLDER = "manifest-repository/"
+_ISCC_IMAGE = 0x21  # ISCC header, first byte: MainType CONTENT (2), SubType IMAGE (1)
+_ISCC_TEXT_PREFIX = b"ISCC:"
+
+
+class KeptStoreMissing(Exception):
+    """An entry's manifest store is not (or no longer) what the entry says: missing or changed."""
+
+
+def iscc_image_code64(value: bytes) -> int | None:
+    """The first 64 bits of an ISCC Image-Code's body, or None when `value` is not one."""
+    if value.startswith(_ISCC_TEXT_PREFIX):
+        text = value[len(_ISCC_TEXT_PREFIX) :].decode("ascii", "replace")
+        try:
+            value = base64.b32decode(text + "=" * (-len(text) % 8))
+        except (binascii.Error, ValueError):
+            return None
+    # Header nibbles: main type, subtype, version 0, length (bits / 32 - 1: 1 for 64 bits, up to 7).
+    if len(value) < 10 or value[0] != _ISCC_IMAGE or value[1] >> 4 != 0 or not 1 <= value[1] & 0x0F <= 7:
+        return None
+    body_bits = ((value[1] & 0x0F) + 1) * 32
+    if len(value) != 2 + body_bits // 8:
+        return None
+    return int.from_bytes(value[2:10], "big")
+
+
+def soft_bindings(values: tuple[SoftBindingValue, ...]) -> tuple[SoftBinding, ...]:
+    """The repository's bindings for a manifest's soft-binding values (an ISCC Image-Code with its code64)."""
+    return tuple(
+        SoftBinding(
+            alg=value.alg,
+            value=value.value,
+            code64=iscc_image_code64(value.value) if value.alg == ISCC_ALG else None,
+        )
+        for value in values
+    )
+
+
+class ManifestKeeper:
+    """Makes repository entries and finds their bytes again; thread-safe (holds immutable parts)."""
+
+    def __init__(
+        self,
+        *,
+        repository: ManifestRepository,
+        objects: ObjectStores,
+        own_objects: ObjectLocation,
+        inline_max_bytes: int = INLINE_MAX_BYTES,
+    ) -> None:
+        self.repository = repository
+        self._objects = objects
+        self._folder = own_objects.key.rstrip("/") + "/" + REPOSITORY_FOLDER if own_objects.key else REPOSITORY_FOLDER
+        self._own_objects = own_objects
+        self._inline_max_bytes = inline_max_bytes
+
+    def signed_entry(self, *, tenant: str, manifest_id: str, asset_sha256: str, manifest_store: bytes) -> NewEntry:
+        """The entry for a store this service just signed (its large bytes already in the object store)."""
+        contents = read_manifest_store(manifest_store)
+        return NewEntry(
+            manifest_id=manifest_id,
+            tenant=tenant,
+            asset_sha256=asset_sha256,
+            origin=EntryOrigin.SIGNED,
+            store=self._keep(manifest_store, tenant=tenant),
+            bindings=soft_bindings(contents.soft_bindings) if contents is not None else (),
+        )
+
+    def manifest_store(self, entry: RepositoryEntry) -> bytes:
+        """The entry's store bytes, from its row or the object store; KeptStoreMissing if gone or changed."""
+        if entry.store.inline is not None:
+            return entry.store.inline
+        assert entry.store.object_uri is not None
+        from app.objects.errors import ObjectNotFound
+
+        try:
+            with self._objects.open_read(self._objects.parse(entry.store.object_uri)) as reader:
+                data = reader.read(entry.store.size + 1)
+        except ObjectNotFound:
+            raise KeptStoreMissing(f"the manifest store of {entry.manifest_id} is missing at {entry.store.object_uri}") from None
+        if hashlib.sha256(data).hexdigest() != entry.store.sha256:
+            raise KeptStoreMissing(f"the manifest store of {entry.manifest_id} at {entry.store.object_uri} has changed")
+        return data
+
+    def forget_object(self, object_uri: str | None) -> None:
+        """After a takedown: the store's object, if it had one (keyed by tenant and hash: only that entry's)."""
+        if object_uri is not None:
+            self._objects.delete(self._objects.parse(object_uri))
+
+    def _keep(self, data: bytes, *, tenant: str) -> StoredManifest:
+        sha256 = hashlib.sha256(data).hexdigest()
+        if len(data) <= self._inline_max_bytes:
+            return StoredManifest(size=len(data), sha256=sha256, inline=data)
+        location = self._own_objects.with_key(f"{self._folder}{tenant}/{sha256}.c2pa")
+        info = self._objects.put(location, io.BytesIO(data))
+        return StoredManifest(size=len(data), sha256=sha256, object_uri=info.uri)

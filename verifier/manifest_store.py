@@ -1,0 +1,89 @@
+"""A manifest store read on its own (the JUMBF bytes as `application/c2pa`): its active manifest and
+the soft bindings that manifest declares.
+
+For stores this service's own signer just made (the manifest repository keeps them): the bytes
+are the engine's own output, so they are read in this process (~1 ms for a JPEG's store), not in
+the isolated verifier that reads uploads. No validation is done here: the signed output was
+verified as a whole already, and a store without its asset cannot pass the hard-binding check.
+
+Soft bindings follow the C2PA 2.x `c2pa.soft-binding` assertion: `alg` (a name on the C2PA soft
+binding algorithm list) and `blocks`, each with a `scope` and a `value`: the binding value,
+base64-encoded text. Several instances of the assertion carry the labels `c2pa.soft-binding__1`, ...
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import c2pa
+
+SOFT_BINDING_LABEL = "c2pa.soft-binding"
+_STORE_MIME = "application/c2pa"
+# Nothing is fetched or validated: the store is read for its contents only.
+_READ_SETTINGS = {"verify": {"remote_manifest_fetch": False, "ocsp_fetch": False, "verify_trust": False}}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SoftBindingValue:
+    alg: str
+    value: bytes  # decoded from the block's base64 text
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoreContents:
+    active_manifest: str | None  # the active manifest's label (its URN)
+    soft_bindings: tuple[SoftBindingValue, ...]
+
+
+def soft_binding_values(data: Mapping[str, object]) -> tuple[SoftBindingValue, ...]:
+    """The values of one `c2pa.soft-binding` assertion's data, one per block.
+
+    A malformed assertion (no alg, a block without a value, a value that is not base64) yields
+    nothing from the malformed part: what cannot be decoded cannot be searched for either.
+    """
+    alg = data.get("alg")
+    blocks = data.get("blocks")
+    if not isinstance(alg, str) or not alg or not isinstance(blocks, list):
+        return ()
+    values = []
+    for block in blocks:
+        text = block.get("value") if isinstance(block, Mapping) else None
+        if not isinstance(text, str):
+            continue
+        try:
+            value = base64.b64decode(text, validate=True)
+        except (binascii.Error, ValueError):
+            continue
+        if value:
+            values.append(SoftBindingValue(alg=alg, value=value))
+    return tuple(values)
+
+
+def is_soft_binding_label(label: object) -> bool:
+    return isinstance(label, str) and (label == SOFT_BINDING_LABEL or label.startswith(SOFT_BINDING_LABEL + "__"))
+
+
+def read_manifest_store(store: bytes) -> StoreContents | None:
+    """The active manifest and its soft bindings; None when the engine cannot read the bytes as a store."""
+    context = c2pa.Context.from_dict(_READ_SETTINGS)
+    try:
+        with c2pa.Reader(_STORE_MIME, io.BytesIO(store), context=context) as reader:
+            report = json.loads(reader.json())
+    except (c2pa.C2paError, ValueError):
+        return None
+    finally:
+        context.close()
+    active = report.get("active_manifest")
+    manifest = (report.get("manifests") or {}).get(active) if isinstance(active, str) else None
+    bindings: list[SoftBindingValue] = []
+    for assertion in (manifest or {}).get("assertions") or ():
+        if isinstance(assertion, Mapping) and is_soft_binding_label(assertion.get("label")):
+            data = assertion.get("data")
+            if isinstance(data, Mapping):
+                bindings.extend(soft_binding_values(data))
+    return StoreContents(active_manifest=active if isinstance(active, str) else None, soft_bindings=tuple(bindings))
