@@ -34,6 +34,8 @@ _COMMANDS = (
     ("batch", "batch_cmd", "batch_app",
      "Verify every object under an S3 prefix or folder as jobs, and report on them."),
     ("jobs", "jobs_cmd", "jobs_app", "The jobs' tables: purge finished jobs."),
+    ("repository", "repository_cmd", "repository_app",
+     "The manifest repository: kept manifest stores (stats, show, delete for takedowns, export)."),
     ("home", "home_cmd", "home_app", "The folder where originmark keeps its data (see `originmark info`)."),
     ("info", "info_cmd", "info", "Show where originmark keeps its data and what it uses (never creates anything)."),
 )

@@ -140,6 +140,10 @@ class ManifestRepository(Protocol):
     def entry_by_manifest_id(self, tenant: str, manifest_id: str) -> RepositoryEntry | None:
         """The entry with this id that `tenant` can see (its own first); None for unknown and not visible."""
 
+    def entries_with_manifest_id(self, manifest_id: str) -> list[RepositoryEntry]:
+        """Every tenant's entry with this id, by owner: for the operator's CLI only (takedowns), never
+        for a tenant's request."""
+
     def candidates_near(self, code64: int, radius: int, tenant: str) -> list[Candidate]:
         """The visible io.iscc.v0 bindings within `radius` bits of `code64`, nearest first (ties:
         newest first), at most MAX_CANDIDATES, each with its exact distance and descriptor."""

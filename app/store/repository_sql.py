@@ -142,6 +142,9 @@ class SqlManifestRepository:
         self._owned = select(*entry_columns).where(
             _entries.manifest_id == bindparam("manifest_id"), _entries.tenant == bindparam("owner")
         )
+        self._every_owner = (
+            select(*entry_columns).where(_entries.manifest_id == bindparam("manifest_id")).order_by(_entries.tenant)
+        )
         binding_columns = (_bindings.entry_id, _bindings.alg, _bindings.value, _bindings.code64, _bindings.descriptor)
         self._bindings_of = select(*binding_columns).where(any_of(self._engine, _bindings.entry_id, "entry_ids")).order_by(
             _bindings.id
@@ -255,6 +258,13 @@ class SqlManifestRepository:
             if row is None:
                 return None
             return self._with_bindings(connection, [row])[0]
+
+    def entries_with_manifest_id(self, manifest_id: str) -> list[RepositoryEntry]:
+        if manifest_id_problem(manifest_id) is not None:
+            return []
+        with database_errors_as_unavailable(), self._engine.connect() as connection:
+            rows = connection.execute(self._every_owner, {"manifest_id": manifest_id}).all()
+            return self._with_bindings(connection, rows) if rows else []
 
     def candidates_near(self, code64: int, radius: int, tenant: str) -> list[Candidate]:
         query = check_code64(code64)

@@ -189,6 +189,9 @@ def test_a_tenant_reads_its_own_entry_before_anothers_shared_one(repository):
     repository.add_entry(_entry("urn:c2pa:both", tenant="tenant-a", origin=EntryOrigin.VERIFIED))
     assert repository.entry_by_manifest_id("tenant-a", "urn:c2pa:both").origin is EntryOrigin.VERIFIED
     assert repository.entry_by_manifest_id("tenant-c", "urn:c2pa:both").tenant == "tenant-b"
+    # The operator's view: every owner, private or not.
+    assert [e.tenant for e in repository.entries_with_manifest_id("urn:c2pa:both")] == ["tenant-a", "tenant-b"]
+    assert repository.entries_with_manifest_id("urn:c2pa:nobody") == []
 
 
 def test_delete_removes_the_entry_from_every_read_and_records_the_takedown(store, repository):
