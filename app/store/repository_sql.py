@@ -1,9 +1,9 @@
 """`SqlManifestRepository`: the manifest repository (app/store/repository.py) on SQLite and PostgreSQL.
 
-Similarity search is multi-index hashing (app/store/similarity.py): one statement probes the
-band indexes (the visibility test is in it, read from the same covering index), the exact
-Hamming distance of every row found is computed here, and a second statement reads the entries
-of the few within the radius (with the visibility test again: it is never left to the caller).
+Similarity search is multi-index hashing (app/store/similarity.py): one primary-key read of the
+band rows a search needs (each lists the codes with that band value), the exact Hamming distance
+of every code found computed here, and a second statement that reads the entries of the few
+within the radius with the visibility test in it (the band rows are tenant-independent).
 """
 
 from __future__ import annotations
@@ -45,25 +45,26 @@ from app.store.repository import (
     SoftBinding,
     StoredManifest,
 )
-from app.store.schema import repository_bindings, repository_deletions, repository_entries
+from app.store.schema import repository_bindings, repository_buckets, repository_deletions, repository_entries
 from app.store.similarity import (
-    BANDS,
     MASK64,
-    band_radii,
-    bands_of,
+    bucket_keys,
     check_code64,
     check_radius,
-    probe_values,
+    pack_pairs,
+    probe_keys,
     to_signed,
     to_unsigned,
+    unpack_pairs,
 )
 from app.store.validation import check_sha256_hex, check_tenant_name, is_tenant_name
-from app.store.verdicts import any_of
+from app.store.verdicts import any_of, dialect_insert
 
 _EXPORT_BATCH = 500
 _DELETION_COLUMNS = ("manifest_id", "tenant", "asset_sha256", "deleted_at", "actor", "reason")
 _entries = repository_entries.c
 _bindings = repository_bindings.c
+_buckets = repository_buckets.c
 
 
 def manifest_id_problem(value: object) -> str | None:
@@ -111,7 +112,17 @@ class SqlManifestRepository:
         self._engine = engine
         self._postgres = engine.dialect.name == "postgresql"
         self._insert_entry = insert(repository_entries).returning(_entries.id)
-        self._insert_binding = insert(repository_bindings)
+        self._insert_binding = insert(repository_bindings).returning(_bindings.id)
+        bucket_insert = dialect_insert(engine)(repository_buckets)
+        # PostgreSQL appends in one statement, under the row's lock (bytea || bytea). SQLite's ||
+        # makes text of blobs; its writer holds the database's one write lock from its first write
+        # (the entry's INSERT) on, so the row is read and rewritten whole instead.
+        appended = _buckets.codes.op("||")(bucket_insert.excluded.codes) if self._postgres else bucket_insert.excluded.codes
+        self._append_to_bucket = bucket_insert.on_conflict_do_update(index_elements=[_buckets.key], set_={"codes": appended})
+        self._set_bucket = update(repository_buckets).where(_buckets.key == bindparam("bucket_key")).values(
+            codes=bindparam("new_codes")
+        )
+        self._bucket_for_update = select(_buckets.codes).where(_buckets.key == bindparam("key")).with_for_update()
         entry_columns = (
             _entries.id,
             _entries.manifest_id,
@@ -207,9 +218,44 @@ class SqlManifestRepository:
         except IntegrityError:
             raise ValueError(f"the tenant {entry.tenant!r} keeps an entry for {entry.manifest_id!r:.80} already") from None
         shared = origin is EntryOrigin.SIGNED and not entry.private
-        rows = [_binding_row(entry_id, entry.tenant, shared, binding) for binding in entry.bindings]
-        if rows:
-            connection.execute(self._insert_binding, rows)
+        indexed = []
+        for binding in entry.bindings:
+            binding_id = connection.execute(
+                self._insert_binding, _binding_row(entry_id, entry.tenant, shared, binding)
+            ).scalar_one()
+            if binding.code64 is not None:
+                indexed.append((binding_id, binding.code64))
+        self._index(connection, indexed)
+
+    def _index(self, connection: Connection, codes: list[tuple[int, int]]) -> None:
+        """List each (binding id, code) in its four band rows, the rows taken in key order (no deadlock
+        between two writers on PostgreSQL, whose row locks the appends take)."""
+        appends: dict[int, list[tuple[int, int]]] = {}
+        for binding_id, code64 in codes:
+            for key in bucket_keys(code64):
+                appends.setdefault(key, []).append((binding_id, to_signed(code64)))
+        for key in sorted(appends):
+            codes = pack_pairs(appends[key])
+            if not self._postgres:
+                codes = (connection.execute(self._bucket_for_update, {"key": key}).scalar_one_or_none() or b"") + codes
+            connection.execute(self._append_to_bucket, {"key": key, "codes": codes})
+
+    def _unindex(self, connection: Connection, entry_id: int) -> None:
+        """Remove the entry's codes from their band rows (locked in key order, as `_index` does)."""
+        codes = connection.execute(
+            select(_bindings.id, _bindings.code64).where(_bindings.entry_id == entry_id, _bindings.code64.is_not(None))
+        ).all()
+        removed: dict[int, set[int]] = {}
+        for binding_id, stored in codes:
+            for key in bucket_keys(to_unsigned(stored)):
+                removed.setdefault(key, set()).add(binding_id)
+        for key in sorted(removed):
+            blob = connection.execute(self._bucket_for_update, {"key": key}).scalar_one_or_none()
+            kept = [pair for pair in unpack_pairs(blob or b"") if pair[0] not in removed[key]]
+            if kept:
+                connection.execute(self._set_bucket, {"bucket_key": key, "new_codes": pack_pairs(kept)})
+            else:
+                connection.execute(delete(repository_buckets).where(_buckets.key == key))
 
     def set_private(self, tenant: str, manifest_id: str, private: bool) -> bool:
         if not is_tenant_name(tenant) or manifest_id_problem(manifest_id) is not None:
@@ -230,6 +276,10 @@ class SqlManifestRepository:
             return None
         deleted_at = datetime.datetime.now(datetime.UTC)
         with database_errors_as_unavailable(), self._engine.begin() as connection:
+            if not self._postgres:
+                # Python's sqlite3 would begin only at the first write, after the band rows are read:
+                # take the write lock first, so no append lands between the read and the rewrite.
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
             row = connection.execute(self._owned, {"owner": tenant, "manifest_id": manifest_id}).first()
             if row is None:
                 return None
@@ -242,6 +292,7 @@ class SqlManifestRepository:
                 actor=actor,
                 reason=reason,
             )
+            self._unindex(connection, row.id)
             connection.execute(delete(repository_bindings).where(_bindings.entry_id == row.id))
             connection.execute(delete(repository_entries).where(_entries.id == row.id))
             recorded = {name: getattr(deletion, name) for name in _DELETION_COLUMNS}
@@ -271,17 +322,16 @@ class SqlManifestRepository:
         check_radius(radius)
         if not is_tenant_name(tenant):
             return []
-        thresholds = band_radii(radius)
+        keys = probe_keys(query, radius)
         signed_query = to_signed(query)
-        parameters: list = []
-        for value, bits in zip(bands_of(query), thresholds, strict=True):
-            if bits >= 0:
-                probes = probe_values(value, bits)
-                parameters.extend((probes, tenant) if self._postgres else (*probes, tenant))
         with database_errors_as_unavailable(), self._engine.connect() as connection:
-            found = _driver_rows(connection, _probe_sql(self._postgres, thresholds), parameters)
-            # A row can come from several bands; the XOR of the two BIGINTs has the same bits as the codes'.
-            distances = {binding_id: ((stored ^ signed_query) & MASK64).bit_count() for binding_id, stored in found}
+            found = _driver_rows(connection, _probe_sql(self._postgres, len(keys)), [keys] if self._postgres else keys)
+            # A code can come from several bands; the XOR of the two BIGINTs has the same bits as the codes'.
+            distances = {
+                binding_id: ((stored ^ signed_query) & MASK64).bit_count()
+                for (blob,) in found
+                for binding_id, stored in unpack_pairs(blob)
+            }
             near = [binding_id for binding_id, distance in distances.items() if distance <= radius]
             if not near:
                 return []
@@ -382,41 +432,23 @@ def _driver_rows(connection: Connection, sql: str, parameters: list) -> list[tup
 
 
 @functools.cache
-def _probe_sql(postgres: bool, thresholds: tuple[int, ...]) -> str:
-    """The band probe: one indexed IN-list per probed band, UNION ALL, the visibility test read from
-    the same covering index. Driver SQL, built once per radius: SQLAlchemy's expanding IN costs
-    more per call than the query itself for a thousand values (measured)."""
-    parts = []
-    for band, bits in enumerate(thresholds):
-        if bits < 0:
-            continue
-        if postgres:
-            parts.append(
-                f"SELECT id, code64 FROM repository_bindings WHERE band{band} = ANY(%s::integer[]) AND (shared OR tenant = %s)"
-            )
-        else:
-            marks = ", ".join("?" * len(probe_values(0, bits)))
-            parts.append(
-                f"SELECT id, code64 FROM repository_bindings WHERE band{band} IN ({marks}) AND (shared = 1 OR tenant = ?)"
-            )
-    return " UNION ALL ".join(parts)
+def _probe_sql(postgres: bool, count: int) -> str:
+    """The band rows of a search: a primary-key IN-list (driver SQL, built once per radius)."""
+    if postgres:
+        return "SELECT codes FROM repository_buckets WHERE key = ANY(%s::integer[])"
+    return f"SELECT codes FROM repository_buckets WHERE key IN ({', '.join('?' * count)})"
 
 
 def _binding_row(entry_id: int, tenant: str, shared: bool, binding: SoftBinding) -> dict:
-    row = {
+    return {
         "entry_id": entry_id,
         "tenant": tenant,
         "shared": shared,
         "alg": binding.alg,
         "value": binding.value,
-        "code64": None,
+        "code64": None if binding.code64 is None else to_signed(binding.code64),
         "descriptor": binding.descriptor,
-        **{f"band{band}": None for band in range(BANDS)},
     }
-    if binding.code64 is not None:
-        row["code64"] = to_signed(binding.code64)
-        row.update({f"band{band}": value for band, value in enumerate(bands_of(binding.code64))})
-    return row
 
 
 def _entry(row, bindings: tuple[SoftBinding, ...]) -> RepositoryEntry:

@@ -1,8 +1,9 @@
 """Multi-index hashing of 64-bit fingerprints (code64), as the repository's band index uses it.
 
-A 64-bit code is cut into BANDS bands of BAND_BITS bits, each stored in an indexed column. A
-search for radius R looks up, in band i, the values within t_i bits of the query's band value
-(`probe_values`), and computes the exact distance of each row found. The t_i come from the
+A 64-bit code is cut into BANDS bands of BAND_BITS bits. The band index has one row per band and
+band value (`bucket_key`) listing the codes that have that value there. A search for radius R
+reads, in band i, the rows of the values within t_i bits of the query's band value
+(`probe_keys`), and computes the exact distance of each code found. The t_i come from the
 generalised pigeonhole principle (`band_radii`): if the m band distances d_i sum to at most R
 and the t_i sum to R - m + 1, some band has d_i <= t_i (otherwise the sum would be at least
 sum(t_i + 1) = R + 1). For R = 12 that is (3, 2, 2, 2), not the plain floor(12 / 4) = 3 in every
@@ -17,8 +18,10 @@ bits (`to_signed` / `to_unsigned`); the bands are taken from the unsigned value.
 
 from __future__ import annotations
 
+import array
 import functools
 import itertools
+import sys
 
 BANDS = 4
 BAND_BITS = 16
@@ -83,3 +86,37 @@ def probe_values(band_value: int, bits: int) -> list[int]:
 
 def hamming64(a: int, b: int) -> int:
     return (a ^ b).bit_count()
+
+
+def bucket_key(band: int, band_value: int) -> int:
+    """The band index's row for this band and value."""
+    return (band << BAND_BITS) | band_value
+
+
+def bucket_keys(code64: int) -> list[int]:
+    """The four rows a code is listed in, in key order (writers lock them in that order)."""
+    return [bucket_key(band, value) for band, value in enumerate(bands_of(code64))]
+
+
+def probe_keys(code64: int, radius: int) -> list[int]:
+    """The band index rows a search of `radius` around `code64` reads."""
+    keys = []
+    for band, (value, bits) in enumerate(zip(bands_of(code64), band_radii(radius), strict=True)):
+        keys.extend(bucket_key(band, probe) for probe in probe_values(value, bits))
+    return keys
+
+
+def pack_pairs(pairs: list[tuple[int, int]]) -> bytes:
+    """(binding id, stored code) pairs as the bucket holds them: little-endian int64, two each."""
+    packed = array.array("q", [number for pair in pairs for number in pair])
+    if sys.byteorder == "big":
+        packed.byteswap()
+    return packed.tobytes()
+
+
+def unpack_pairs(blob: bytes) -> list[tuple[int, int]]:
+    numbers = array.array("q")
+    numbers.frombytes(blob)
+    if sys.byteorder == "big":
+        numbers.byteswap()
+    return list(zip(numbers[0::2], numbers[1::2], strict=True))

@@ -240,3 +240,31 @@ def test_0008_puts_every_existing_key_media_id_and_job_into_the_default_tenant(d
         engine.dispose()
     # Without owners, another tenant's key would act on `default`'s data: it is revoked; default's stays.
     assert revoked == {"abcdefghij": False, other_key.key_id: True}
+
+
+def test_0009_adds_the_repository_beside_existing_data_and_its_downgrade_removes_only_it(database_url):
+    import hashlib
+
+    from app.store.repository import EntryOrigin, NewEntry, StoredManifest
+
+    command.upgrade(alembic_config(database_url), "0008_tenants")
+    with open_store(database_url, pool_size=1) as store:
+        store.create_tenant("acme")
+    upgrade_database(database_url)
+    repository_tables = {"repository_entries", "repository_bindings", "repository_deletions"}
+    assert _tables(database_url) >= repository_tables
+    with open_store(database_url, pool_size=1) as store:
+        assert [tenant.name for tenant in store.list_tenants()] == ["acme", "default"]  # untouched
+        kept = StoredManifest(size=3, sha256=hashlib.sha256(b"abc").hexdigest(), inline=b"abc")
+        store.repository.add_entry(
+            NewEntry(manifest_id="urn:c2pa:m", tenant="acme", asset_sha256="a" * 64, origin=EntryOrigin.SIGNED, store=kept)
+        )
+
+    command.downgrade(alembic_config(database_url), "0008_tenants")
+    assert current_revision(database_url) == "0008_tenants"
+    assert _tables(database_url) & repository_tables == set()
+    assert _tables(database_url) >= TABLES - repository_tables
+    upgrade_database(database_url)
+    with open_store(database_url, pool_size=1) as store:
+        assert store.repository.stats().entries == 0  # the downgrade dropped the entries with their tables
+        assert store.tenant("acme") is not None

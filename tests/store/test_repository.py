@@ -242,3 +242,15 @@ def test_a_duplicate_inside_a_callers_transaction_leaves_that_transaction_usable
 
 def _fields(entry: NewEntry) -> dict:
     return {name: getattr(entry, name) for name in NewEntry.__dataclass_fields__}
+
+
+def test_deleting_one_of_two_entries_in_the_same_band_rows_leaves_the_other_found(store, repository):
+    repository.add_entry(_entry("urn:c2pa:first"))
+    repository.add_entry(_entry("urn:c2pa:second", code64=_flip(CODE, 0)))  # shares three band rows
+    with store.engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM repository_buckets")).scalar_one() == 5
+    repository.delete_entry("tenant-a", "urn:c2pa:first", actor="operator", reason="r")
+    assert [c.manifest_id for c in repository.candidates_near(CODE, 1, "tenant-a")] == ["urn:c2pa:second"]
+    repository.delete_entry("tenant-a", "urn:c2pa:second", actor="operator", reason="r")
+    with store.engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM repository_buckets")).scalar_one() == 0

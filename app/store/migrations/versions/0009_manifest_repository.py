@@ -7,11 +7,12 @@ Create Date: 2026-12-07
 - `repository_entries`: one row per kept manifest store (manifest id, owner tenant, asset
   SHA-256, origin `signed` / `verified`, private flag, the store bytes or their object URI).
 - `repository_bindings`: the entries' soft bindings; for io.iscc.v0 the 64-bit code (as a
-  signed BIGINT with the same bits) in four 16-bit band columns, each indexed with the code and
-  the entry's visibility (multi-index hashing: app/store/similarity.py).
+  signed BIGINT with the same bits) and the second-stage descriptor.
+- `repository_buckets`: the band index (multi-index hashing: app/store/similarity.py), one row per
+  band and 16-bit band value with the (binding id, code) pairs that have it, packed.
 - `repository_deletions`: the takedowns recorded when an entry is deleted.
 
-New tables only: nothing that exists is touched. Downgrade drops the three tables (and with them
+New tables only: nothing that exists is touched. Downgrade drops the four tables (and with them
 every kept manifest store's row; stores in the object store stay there). The column widths are
 written out here (frozen), not imported from the code.
 """
@@ -33,7 +34,6 @@ _MANIFEST_ID = sa.String(256)
 _NAME = sa.String(64)
 _SHA = sa.CHAR(64)
 _WHEN = sa.DateTime(timezone=True)
-_BANDS = 4
 
 
 def _entry_identity() -> tuple[sa.Column, ...]:
@@ -69,19 +69,18 @@ def upgrade() -> None:
         sa.Column("alg", sa.String(64), nullable=False),
         sa.Column("value", sa.LargeBinary(), nullable=False),
         sa.Column("code64", sa.BigInteger(), nullable=True),
-        *(sa.Column(f"band{band}", sa.Integer(), nullable=True) for band in range(_BANDS)),
         sa.Column("descriptor", sa.LargeBinary(), nullable=True),
         sa.ForeignKeyConstraint(["entry_id"], ["repository_entries.id"], name="fk_repository_bindings_entry_id_repository_entries"),
         sa.PrimaryKeyConstraint("id", name="pk_repository_bindings"),
     )
     op.create_index("ix_repository_bindings_entry_id", "repository_bindings", ["entry_id"])
     op.create_index("ix_repository_bindings_alg", "repository_bindings", ["alg", "value"])
-    for band in range(_BANDS):
-        op.create_index(
-            f"ix_repository_bindings_band{band}",
-            "repository_bindings",
-            [f"band{band}", "code64", "shared", "tenant", "id"],
-        )
+    op.create_table(
+        "repository_buckets",
+        sa.Column("key", sa.Integer(), nullable=False, autoincrement=False),
+        sa.Column("codes", sa.LargeBinary(), nullable=False),
+        sa.PrimaryKeyConstraint("key", name="pk_repository_buckets"),
+    )
     op.create_table(
         "repository_deletions",
         *_entry_identity(),
@@ -94,5 +93,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("repository_deletions")
+    op.drop_table("repository_buckets")
     op.drop_table("repository_bindings")  # its indexes go with it
     op.drop_table("repository_entries")
