@@ -53,7 +53,10 @@ def read_config_file(path: Path, *, fields: Mapping[str, FieldInfo]) -> dict[str
         if name not in fields:
             raise ConfigFileError(f"{where}: unknown setting {name!r:.80} (names are lower case, without ORIGINMARK_)")
         try:
-            TypeAdapter(Annotated[fields[name].annotation, fields[name]]).validate_python(value)
+            # The field's type with its constraints, put together at run time: no static type form
+            # exists for it, so mypy cannot check this argument.
+            adapter = TypeAdapter[Any](Annotated[fields[name].annotation, fields[name]])  # type: ignore[arg-type]
+            adapter.validate_python(value)
         except ValidationError as error:
             problem = "; ".join(item["msg"] for item in error.errors())
             raise ConfigFileError(f"{where}: {name}: {problem}") from None

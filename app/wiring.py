@@ -147,15 +147,19 @@ def build_signer_options(settings: Settings) -> SignerOptions:
 
 def configured_key_spec(settings: Settings) -> KeySpec:
     """The single identity's key as the settings describe it (ORIGINMARK_KEY_BACKEND and its settings)."""
+    # Settings' validator (_key_backend_is_complete) requires the chosen backend's settings.
     if settings.key_backend == "pkcs11":
+        module, token_label, key_label = settings.pkcs11_module, settings.pkcs11_token_label, settings.pkcs11_key_label
+        assert module is not None and token_label is not None and key_label is not None
         return Pkcs11KeySpec(
             chain_path=settings.chain_path,
-            module=settings.pkcs11_module,
-            token_label=settings.pkcs11_token_label,
-            key_label=settings.pkcs11_key_label,
+            module=module,
+            token_label=token_label,
+            key_label=key_label,
             **dataclasses.asdict(_pin_source(settings)),
         )
     if settings.key_backend == "aws-kms":
+        assert settings.kms_key_id is not None
         return KmsKeySpec(
             chain_path=settings.chain_path,
             key_id=settings.kms_key_id,

@@ -76,7 +76,7 @@ def wait_until_ready(base_url: str, process: subprocess.Popen, log_path: Path, *
 @contextlib.contextmanager
 def running_server(
     command: list[str], *, env: dict[str, str], log_path: Path, base_url: str, cwd: Path | None = None
-) -> Iterator[subprocess.Popen]:
+) -> Iterator[subprocess.Popen[bytes]]:
     """`command` (an `originmark serve ...`) running in `cwd` until the block ends, its output in `log_path`.
 
     Ready (/readyz answered 200) when the block starts; stopped with SIGTERM (then SIGKILL) after.

@@ -44,8 +44,9 @@ def check_media_ids(values: Iterable[object]) -> list[str]:
             f"{len(ids)} media ids were given; at most {MAX_LABEL_BATCH} per request",
             field="media_id",
         )
-    if all(type(value) is str for value in ids) and _MEDIA_ID_LINES.fullmatch("\n".join(ids) + "\n"):
-        return list(dict.fromkeys(ids))  # the common case: all well-formed, one regex pass
+    strings = [value for value in ids if type(value) is str]
+    if len(strings) == len(ids) and _MEDIA_ID_LINES.fullmatch("\n".join(strings) + "\n"):
+        return list(dict.fromkeys(strings))  # the common case: all well-formed, one regex pass
     checked: dict[str, None] = {}
     for index, value in enumerate(ids):
         if not isinstance(value, str):

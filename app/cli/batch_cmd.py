@@ -26,7 +26,7 @@ import os
 import sys
 import time
 from contextlib import ExitStack
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -39,6 +39,9 @@ from app.cli.tables import PathText, print_table
 from app.cli.verify_output import csv_cell, json_text
 from app.exit_codes import EXIT_INVALID, EXIT_OK, EXIT_USAGE_OR_IO, user_message
 from app.store.interface import DEFAULT_TENANT
+
+if TYPE_CHECKING:
+    from app.jobs.batches import BatchReport  # imported when a command runs (CLI start-up stays light)
 
 batch_app = typer.Typer(help="Verify every object under an S3 prefix or folder as jobs, and report on them.",
                         no_args_is_help=True)
@@ -107,13 +110,13 @@ def batch_verify(
                     runner.engine, batch_id=batch_id, tenant=tenant, objects=runner.objects, prefix=prefix,
                     max_source_bytes=settings.jobs_max_source_bytes, enqueue=runner.enqueue, started=runner.started,
                 ):
-                    if item.skipped is not None:
+                    if isinstance(item, batches.Skipped):
                         skipped += 1
-                        err.print(Text.assemble(("skipped: ", "yellow"), safe_text(item.skipped.uri, max_chars=500),
-                                                f" ({item.skipped.reason})"), soft_wrap=True)
+                        err.print(Text.assemble(("skipped: ", "yellow"), safe_text(item.uri, max_chars=500),
+                                                f" ({item.reason})"), soft_wrap=True)
                         continue
                     total += 1
-                    created += item.submitted.created
+                    created += item.created
                     if progress:
                         progress.advance(listing)
             except ObjectStoreError as error:
@@ -141,6 +144,9 @@ def batch_verify(
         if not wait:
             raise typer.Exit(EXIT_OK)
         report = batches.load_report(runner.engine, runner.store, batch_id)
+    if report is None:  # deleted while it ran (the batch row is read back, not kept in memory)
+        _error(err, f"batch {batch_id} is no longer in the database")
+        raise typer.Exit(EXIT_USAGE_OR_IO)
     if not quiet:
         err.print(_counts_text(report), soft_wrap=True)
     raise typer.Exit(EXIT_OK if report.all_good and report.finished and not skipped else EXIT_INVALID)
@@ -269,7 +275,7 @@ def _write_csv(report: Any) -> None:
     sys.stdout.flush()
 
 
-def _counts_text(report: Any) -> Text:
+def _counts_text(report: BatchReport) -> Text:
     text = Text(f"{len(report.rows)} jobs")
     for title, counts, style_of in (
         ("status", report.by_status, lambda _value: ""),

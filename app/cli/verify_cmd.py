@@ -32,7 +32,7 @@ import os
 import sys
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing, contextmanager, nullcontext
 from dataclasses import dataclass
@@ -278,7 +278,7 @@ def _progress(console: Console, *, quiet: bool) -> ContextManager[Progress | Non
 # --- the batch -------------------------------------------------------------------------------
 
 
-def _outcomes(items: Iterable[InputItem], verify_one: VerifyOne, *, jobs: int) -> Iterator[FileOutcome]:
+def _outcomes(items: Iterable[InputItem], verify_one: VerifyOne, *, jobs: int) -> Generator[FileOutcome, None, None]:
     """Verify `items` on `jobs` threads; yield outcomes in input order, at most a window in flight."""
     window_size = jobs * _WINDOW_PER_JOB
     in_flight: deque[Future[FileOutcome]] = deque()

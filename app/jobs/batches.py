@@ -16,6 +16,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TypeAlias
 
 import sqlalchemy as sa
 from sqlalchemy import Connection, Engine
@@ -35,12 +36,8 @@ class Skipped:
     reason: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class BatchItem:
-    """What happened to one listed object: a job (new or reused), or skipped with a reason."""
-
-    submitted: records.Submitted | None = None
-    skipped: Skipped | None = None
+# What happened to one listed object: a job (new or reused), or skipped with a reason.
+BatchItem: TypeAlias = records.Submitted | Skipped
 
 
 def create_batch(engine: Engine, prefix: ObjectLocation, *, tenant: str) -> str:
@@ -76,10 +73,10 @@ def submit_batch(
         )
         if item is None:
             continue
-        if item.submitted is not None:
+        if isinstance(item, records.Submitted):
             with engine.begin() as connection:
                 connection.execute(
-                    batch_jobs.insert().values(batch_id=batch_id, position=position, job_id=item.submitted.job.id)
+                    batch_jobs.insert().values(batch_id=batch_id, position=position, job_id=item.job.id)
                 )
             position += 1
         yield item
@@ -97,7 +94,7 @@ def _submit_one(
     if info.uri.endswith("/"):
         return None
     if info.size > max_source_bytes:
-        return BatchItem(skipped=Skipped(uri=info.uri, reason=f"{info.size} bytes, over the job limit of {max_source_bytes}"))
+        return Skipped(uri=info.uri, reason=f"{info.size} bytes, over the job limit of {max_source_bytes}")
     # The same key as POST /v1/jobs/verify without a media id: the API and a batch share jobs.
     key = records.idempotency_key(
         tenant=tenant, kind=JobKind.VERIFY, source=info.uri, etag=info.etag, size=info.size, media_id=None
@@ -106,7 +103,7 @@ def _submit_one(
         engine, tenant=tenant, kind=JobKind.VERIFY, source=info.uri, source_pin=SourcePin.of(info).to_json(),
         media_id=None, key=key, enqueue=enqueue(key),
     )
-    return BatchItem(submitted=started(submitted))
+    return started(submitted)
 
 
 # --- reading a batch back ----------------------------------------------------------------------

@@ -45,6 +45,7 @@ def build_queue_app(
     """With `runtime` (workers): an async-pool app that runs tasks; without (the API): a defer-only app.
     `metrics`: the worker's, counting each task run (app/jobs/metrics.py)."""
     conninfo = libpq_conninfo(settings.database_url)
+    connector: procrastinate.BaseConnector
     if runtime is None:
         connector = procrastinate.SyncPsycopgConnector(conninfo=conninfo)
     else:

@@ -10,8 +10,6 @@ import enum
 from dataclasses import dataclass
 from typing import Protocol
 
-from sqlalchemy import Engine
-
 from app.objects.router import ObjectStores
 from app.settings import Settings
 from app.store.interface import ServiceStore
@@ -21,15 +19,6 @@ from signer.engine import ContentSigner
 from signer.isolation import IsolatedSigner
 from signer.rotation import RotatingSigner
 from verifier.isolation import IsolatedVerifier
-
-
-class JobStore(ServiceStore, Protocol):
-    """The service's store (app.store.sql.SqlStore), plus the database the job records live in."""
-
-    @property
-    def engine(self) -> Engine:
-        """Where app/jobs/records.py reads and writes the jobs' own rows."""
-        ...
 
 
 class JobEngines(Protocol):
@@ -55,7 +44,7 @@ class JobRuntime:
     """What a worker process builds once: the same store, object stores and engines as the API."""
 
     settings: Settings
-    store: JobStore
+    store: ServiceStore
     objects: ObjectStores
     engines: JobEngines
     verification: VerifyAndRecord  # the same use cases as the routes (built by app.wiring.build_job_runtime)

@@ -32,7 +32,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -283,11 +283,13 @@ class WebhookRetryStrategy(procrastinate.BaseRetryStrategy):
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
 
-    def get_retry_decision(self, *, exception: BaseException, job: Any) -> procrastinate.RetryDecision | None:
+    def get_retry_decision(self, *, exception: BaseException, job: procrastinate.jobs.Job) -> procrastinate.RetryDecision | None:
         failed = job.attempts + 1  # procrastinate's `attempts` counts the runs before this one
         if failed >= self._settings.webhook_max_attempts:
             return None
-        return procrastinate.RetryDecision(retry_in={"seconds": retry_wait_seconds(self._settings, failed)})
+        # retry_at, not retry_in: procrastinate types retry_in's seconds as int, and the wait is a float.
+        wait = timedelta(seconds=retry_wait_seconds(self._settings, failed))
+        return procrastinate.RetryDecision(retry_at=datetime.now(UTC) + wait)
 
 
 # --- SQLite: the embedded pool ---

@@ -26,6 +26,8 @@ the database's one write lock from before the head is read until the commit.
 
 from __future__ import annotations
 
+import sqlite3
+
 from sqlalchemy import Connection, Engine, bindparam, insert, select, text
 
 from app.store.audit_encoding import (
@@ -134,7 +136,9 @@ class SqlAuditLog:
         # Python's sqlite3 begins a transaction only before the first INSERT/UPDATE/DELETE: the head
         # would be read outside it, before the write lock. Already in a transaction means a write
         # came first, which under the store's BEGIN IMMEDIATE already holds the lock.
-        if not connection.connection.dbapi_connection.in_transaction:
+        driver = connection.connection.driver_connection
+        assert isinstance(driver, sqlite3.Connection)  # not PostgreSQL (above): the store's other dialect
+        if not driver.in_transaction:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     def entries(self, *, limit: int = 100) -> list[AuditEntry]:

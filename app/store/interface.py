@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, Sequence
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine
 
 from signer.policy import SigningPolicy
 from verifier.label_types import Label
@@ -244,5 +244,11 @@ class SignatureRecords(Protocol):
 
 class ServiceStore(VerdictStore, TenantStore, ApiKeyStore, AuditLog, SignatureRecords, Protocol):
     """The one store the service and its job workers use (app.store.sql.SqlStore provides all of it)."""
+
+    @property
+    def engine(self) -> Engine:
+        """The database the jobs' own rows live in too: app/jobs/records.py reads and writes them
+        there for the job routes and the workers."""
+        ...
 
     def close(self) -> None: ...

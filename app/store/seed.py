@@ -136,8 +136,10 @@ def _executemany_batch(
 
 def _copy_batch(engine: Engine, batch: list[SeedItem], *, trust_fingerprint: str, stored_at: datetime.datetime) -> None:
     raw = engine.raw_connection()
+    driver = raw.driver_connection
+    assert isinstance(driver, psycopg.Connection)  # the caller checked the dialect: postgresql is psycopg 3 here
     try:
-        with raw.driver_connection.cursor() as cursor:  # a psycopg 3 cursor: COPY without SQL parsing
+        with driver.cursor() as cursor:  # a psycopg 3 cursor: COPY without SQL parsing
             with cursor.copy(
                 "COPY verdicts (sha256, state, label_kind, verdict_json, label_json, trust_fingerprint, stored_at) "
                 "FROM STDIN"

@@ -49,7 +49,7 @@ class SqlStore:
 
     @property
     def engine(self) -> Engine:
-        """For tests and operations tooling (query counting, health details); the service uses the methods."""
+        """The job records (app/jobs/records.py) live here too; tests and tooling use it for query counting."""
         return self._engine
 
     @property

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime
 from collections.abc import Callable, Sequence
 
-from sqlalchemy import Connection, Engine, Insert, and_, any_, bindparam, select, update
+from sqlalchemy import Connection, Engine, and_, any_, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import ProgrammingError
 
@@ -41,7 +41,7 @@ _VERDICT_FIELDS = ("state", "label_kind", "verdict_json", "label_json", "trust_f
 _MEDIA_FIELDS = ("sha256", "label_json", "updated_at")
 
 
-def dialect_insert(engine: Engine) -> Callable[..., Insert]:
+def dialect_insert(engine: Engine) -> Callable[..., postgresql.Insert | sqlite.Insert]:
     """INSERT with ON CONFLICT support for the engine's dialect (both spell it the same way)."""
     return postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
 

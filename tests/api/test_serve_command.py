@@ -66,6 +66,7 @@ def test_first_start_creates_development_keys_migrates_and_serves(tmp_path):
         keys = verification_audit_keys(Settings(keys_dir=keys_dir))
         report = SqlAuditLog(engine=store.engine, keys=keys).verify_chain()
         [entry] = store.entries()
+    assert keys.current is not None  # the service made its audit key at start-up
     assert report.intact and report.authenticated_records == 1 and report.mac_key_ids == (keys.current.key_id,)
     assert entry.digital_source_type == "trainedAlgorithmicMedia"
     ready = [line for line in lines if line["message"] == "originmark is ready"]

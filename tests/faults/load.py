@@ -326,9 +326,9 @@ def inconsistencies(store: SqlStore, audit_keys: AuditKeyring) -> list[str]:
         for row in connection.execute(select(audit_log.c.id, audit_log.c.output_sha256)):
             if row.output_sha256 not in known:
                 problems.append(f"audit entry {row.id}: no verdict for its output {row.output_sha256}")
-        for row in connection.execute(select(media.c.media_id, media.c.sha256, media.c.label_json)):
-            if row.sha256 not in known:
-                problems.append(f"media {row.media_id}: points at a missing verdict {row.sha256}")
-            elif row.label_json != labels[row.sha256]:
-                problems.append(f"media {row.media_id}: its label copy differs from its verdict's label")
+        for media_row in connection.execute(select(media.c.media_id, media.c.sha256, media.c.label_json)):
+            if media_row.sha256 not in known:
+                problems.append(f"media {media_row.media_id}: points at a missing verdict {media_row.sha256}")
+            elif media_row.label_json != labels[media_row.sha256]:
+                problems.append(f"media {media_row.media_id}: its label copy differs from its verdict's label")
     return problems

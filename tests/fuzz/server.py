@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -27,7 +28,7 @@ class FuzzedServer:
         self.database_url = f"sqlite:///{folder}/originmark.db"
         self._keys_dir = keys_dir
         self._stack = contextlib.ExitStack()
-        self.process = None
+        self.process: subprocess.Popen[bytes] | None = None
         self.base_url = ""
         self.token = ""
         self._log_offset = 0

@@ -38,12 +38,13 @@ Variables = dict[str, list[str]]
 def rubric_variables(text: str) -> Variables:
     section = text.split("\nvariables:\n", 1)[1].split("\nexpressions:\n", 1)[0]
     variables: Variables = {}
-    current = None
+    current: str | None = None
     for line in section.splitlines():
         if match := re.fullmatch(r"  (\$\w+):", line):
             current = match.group(1)
             variables[current] = []
         elif match := re.fullmatch(r"  - (.+)", line):
+            assert current is not None, f"a list item before its variable: {line!r}"
             variables[current].append(match.group(1).strip().strip("'\""))
     return variables
 

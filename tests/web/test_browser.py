@@ -13,10 +13,14 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from verifier.label import label_for
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Dialog, Page  # the module itself is imported below, or skipped
 
 CHROMIUM = Path("/usr/bin/chromium")
 if not CHROMIUM.exists():
@@ -30,7 +34,7 @@ TIMEOUT_MS = 15_000
 
 @dataclass
 class Tab:
-    page: object
+    page: Page
     dialogs: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
@@ -39,7 +43,7 @@ class Tab:
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
+def browser() -> Iterator[Browser]:
     with sync_api.sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=str(CHROMIUM))
         yield launched
@@ -57,7 +61,12 @@ def open_tab(browser) -> Iterator:
         page = context.new_page()
         tab = Tab(page=page)
         # An attack that ran would show up here: alert() opens a dialog, and errors are reported.
-        page.on("dialog", lambda dialog: (tab.dialogs.append(dialog.message), dialog.dismiss()))
+
+        def dismiss(dialog: Dialog) -> None:
+            tab.dialogs.append(dialog.message)
+            dialog.dismiss()
+
+        page.on("dialog", dismiss)
         page.on("pageerror", lambda error: tab.errors.append(str(error)))
         if block_script:
             page.route("**/static/verify.js*", lambda route: route.abort())
@@ -267,7 +276,7 @@ def test_the_feed_fits_a_phone(serve, open_tab, media, store, engines):
 # --- The API documentation pages offline (issue 13) ---
 
 
-def _offline_tab(browser, origin: str) -> tuple[object, list[str], list[str]]:
+def _offline_tab(browser: Browser, origin: str) -> tuple[Page, list[str], list[str]]:
     """A tab that reaches only `origin`: every other request is aborted and recorded (as it would
     fail on a server without egress), and so is every request the page's policy refused."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
