@@ -336,10 +336,10 @@ def build_signing(store: SignatureRecords, *, trust_fingerprint: str, certificat
     )
 
 
-def build_job_runtime(settings: Settings, *, store, engines, objects=None) -> JobRuntime:
-    """What a job worker runs with: the API's store, engines and use cases, and the object stores.
+def build_job_runtime(settings: Settings, *, store, worker_pools, objects=None) -> JobRuntime:
+    """What a job worker runs with: the API's store, worker pools and use cases, and the object stores.
 
-    `store` is an app.store.sql.SqlStore, `engines` an app.engines.Engines (not imported here:
+    `store` is an app.store.sql.SqlStore, `worker_pools` an app.worker_pools.WorkerPools (not imported here:
     that module builds on this one); `objects` defaults to the stores the settings describe.
     """
     from app.jobs.runtime import JobRuntime
@@ -349,9 +349,9 @@ def build_job_runtime(settings: Settings, *, store, engines, objects=None) -> Jo
         settings=settings,
         store=store,
         objects=objects if objects is not None else build_object_stores(settings),
-        engines=engines,
-        verification=build_verification(store, trust_fingerprint=engines.trust_fingerprint),
+        worker_pools=worker_pools,
+        verification=build_verification(store, trust_fingerprint=worker_pools.trust_fingerprint),
         signing=build_signing(
-            store, trust_fingerprint=engines.trust_fingerprint, certificate_fingerprint=engines.certificate_fingerprint
+            store, trust_fingerprint=worker_pools.trust_fingerprint, certificate_fingerprint=worker_pools.certificate_fingerprint
         ),
     )

@@ -93,7 +93,7 @@ def real_verdict(scratch: Path) -> SeedVerdict:
     """A verdict as the service stores it: a JPEG signed by originmark, verified trusted."""
     from PIL import Image
 
-    from app.engines import trust_fingerprint
+    from app.worker_pools import trust_fingerprint
     from keys.devca import create_development_credentials
     from keys.loader import load_signing_key
     from signer.engine import ContentSigner, SignerOptions

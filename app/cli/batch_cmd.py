@@ -187,9 +187,9 @@ class _Runner:
         self._stack = ExitStack()
 
     def __enter__(self) -> _Runner:
-        from app.engines import build_engines, prepare_service
         from app.objects.factory import build_object_stores
         from app.store.sql import open_store
+        from app.worker_pools import build_worker_pools, prepare_service
 
         try:
             if prepare_service(self._settings):  # the database schema (idempotent), as `originmark worker` does
@@ -208,9 +208,9 @@ class _Runner:
                 from app.jobs.embedded import EmbeddedJobs
                 from app.wiring import build_job_runtime
 
-                engines = build_engines(self._settings)
-                self._stack.callback(engines.close)
-                runtime = build_job_runtime(self._settings, store=self.store, engines=engines, objects=self.objects)
+                worker_pools = build_worker_pools(self._settings)
+                self._stack.callback(worker_pools.close)
+                runtime = build_job_runtime(self._settings, store=self.store, worker_pools=worker_pools, objects=self.objects)
                 self.embedded = EmbeddedJobs(runtime, threads=max(1, min(2, self._settings.verify_workers)))
                 self._stack.callback(self.embedded.close)
         except BaseException:

@@ -53,7 +53,7 @@ def run_verify_job(runtime: JobRuntime, job_id: str, *, previous_attempts: int) 
         _check_objects_allowed(runtime, job)
         verified = verify_object(
             store=runtime.objects,
-            verifier=runtime.engines.verifier,
+            verifier=runtime.worker_pools.verifier,
             uri=job.source,
             spool_dir=settings.spool_dir,
             max_bytes=settings.jobs_max_source_bytes,
@@ -150,7 +150,7 @@ def run_sign_job(runtime: JobRuntime, job_id: str, *, previous_attempts: int) ->
         else:
             signed = sign_object(
                 store=runtime.objects,
-                signer=runtime.engines.signer,
+                signer=runtime.worker_pools.signer,
                 source=job.source,
                 destination=job.destination,
                 request=request,
@@ -162,7 +162,7 @@ def run_sign_job(runtime: JobRuntime, job_id: str, *, previous_attempts: int) ->
             signed_output = _signed_output(runtime, signed)
             # The stored verdict is the output's own, read back from the destination as a client would.
             verified = verify_object(
-                store=runtime.objects, verifier=runtime.engines.verifier, uri=job.destination,
+                store=runtime.objects, verifier=runtime.worker_pools.verifier, uri=job.destination,
                 spool_dir=settings.spool_dir,
             )
             verdict = _signed_verdict(job, verified.verdict)
@@ -184,7 +184,7 @@ def _signed_output(runtime: JobRuntime, signed: Any) -> records.SignedOutput:
         output_sha256=signed.output_sha256,
         source_sha256=signed.source_sha256,
         manifest_label=result.manifest_label,
-        certificate_fingerprint=result.certificate_fingerprint or runtime.engines.certificate_fingerprint,
+        certificate_fingerprint=result.certificate_fingerprint or runtime.worker_pools.certificate_fingerprint,
     )
 
 
@@ -198,7 +198,7 @@ def _already_delivered(runtime: JobRuntime, job: records.JobRecord) -> tuple[rec
     assert job.destination is not None
     try:
         verified = verify_object(
-            store=runtime.objects, verifier=runtime.engines.verifier, uri=job.destination,
+            store=runtime.objects, verifier=runtime.worker_pools.verifier, uri=job.destination,
             spool_dir=runtime.settings.spool_dir,
         )
     except ObjectNotFound:

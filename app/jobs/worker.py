@@ -1,6 +1,6 @@
 """`originmark worker`: procrastinate workers on the jobs queue, plus stalled-job recovery.
 
-A worker process builds the same store, object stores and engines as the API (IsolatedVerifier
+A worker process builds the same store, object stores and worker pools as the API (IsolatedVerifier
 pool, trust configuration: verdicts carry the same trust fingerprint), then runs one
 procrastinate worker with `concurrency` jobs at a time (sync tasks run in threads; each
 verification runs in the verifier's own worker processes).
@@ -35,18 +35,18 @@ log = logging.getLogger("originmark.jobs")
 
 def build_runtime(settings: Settings) -> JobRuntime:
     from app.audit_keys import service_audit_keys
-    from app.engines import build_engines, prepare_service
     from app.store.sql import open_store
     from app.wiring import build_job_runtime
+    from app.worker_pools import build_worker_pools, prepare_service
 
     prepare_service(settings)  # credentials and the database schema (idempotent)
     store = open_store(settings.database_url, audit_keys=service_audit_keys(settings))
     try:
-        engines = build_engines(settings)
+        worker_pools = build_worker_pools(settings)
     except BaseException:
         store.close()
         raise
-    return build_job_runtime(settings, store=store, engines=engines)
+    return build_job_runtime(settings, store=store, worker_pools=worker_pools)
 
 
 async def requeue_stalled_jobs(app: procrastinate.App, settings: Settings) -> int:

@@ -15,10 +15,10 @@ import httpx
 import pytest
 
 from app.api.main import create_app
-from app.engines import Engines, build_engines
 from app.settings import Settings
 from app.store.interface import Scope
 from app.store.sql import SqlStore, open_store
+from app.worker_pools import WorkerPools, build_worker_pools
 from tests.support import reachable_postgres_url
 
 from .helpers import (
@@ -45,8 +45,8 @@ def base_settings(dev_credentials, tmp_path_factory) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def engines(base_settings) -> Iterator[Engines]:
-    built = build_engines(base_settings)
+def worker_pools(base_settings) -> Iterator[WorkerPools]:
+    built = build_worker_pools(base_settings)
     yield built
     built.close()
 
@@ -101,7 +101,7 @@ def app_switch() -> Iterator[tuple[AppSwitch, httpx.Client]]:
 
 
 @pytest.fixture
-def make_client(make_settings, store, engines, app_switch) -> Iterator[Callable[..., httpx.Client]]:
+def make_client(make_settings, store, worker_pools, app_switch) -> Iterator[Callable[..., httpx.Client]]:
     """Serve a freshly created app (its own lifespan, services and metrics) over real HTTP.
 
     `make_client(**settings_changes)`; `make_client(store=other)` serves another store.
@@ -111,7 +111,7 @@ def make_client(make_settings, store, engines, app_switch) -> Iterator[Callable[
 
         def make(*, store: SqlStore = store, **changes) -> httpx.Client:
             stack.close()  # one app at a time on the shared server
-            app = create_app(make_settings(**changes), store=store, engines=engines)
+            app = create_app(make_settings(**changes), store=store, worker_pools=worker_pools)
             stack.enter_context(switch.installed(app))
             return http
 

@@ -12,7 +12,6 @@ import pytest
 import sqlalchemy as sa
 
 from app.api.main import create_app
-from app.engines import Engines, build_engines
 from app.jobs.worker import run_worker
 from app.objects.factory import build_object_stores
 from app.settings import Settings
@@ -20,6 +19,7 @@ from app.store.interface import Scope
 from app.store.migrate import upgrade_database
 from app.store.sql import SqlStore, open_store
 from app.wiring import build_job_runtime
+from app.worker_pools import WorkerPools, build_worker_pools
 from tests.api.helpers import DEFAULT_POSTGRES_URL, serve_in_thread
 from tests.objects.s3_server import REGION, S3Server, aws_test_environment, moto_s3_server
 from tests.support import postgres_schema
@@ -66,9 +66,9 @@ def spool_is_left_empty(jobs_base_settings) -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def jobs_engines(jobs_base_settings) -> Iterator[Engines]:
+def jobs_worker_pools(jobs_base_settings) -> Iterator[WorkerPools]:
     with aws_test_environment():
-        built = build_engines(jobs_base_settings)
+        built = build_worker_pools(jobs_base_settings)
     yield built
     built.close()
 
@@ -116,9 +116,9 @@ def keys(store) -> Keys:
 
 
 @pytest.fixture
-def http(settings, store, jobs_engines) -> Iterator[httpx.Client]:
+def http(settings, store, jobs_worker_pools) -> Iterator[httpx.Client]:
     """The service on a free port (real HTTP), on this test's PostgreSQL schema."""
-    app = create_app(settings, store=store, engines=jobs_engines)
+    app = create_app(settings, store=store, worker_pools=jobs_worker_pools)
     with serve_in_thread(app) as base_url, httpx.Client(base_url=base_url, timeout=60) as client:
         yield client
 
@@ -133,9 +133,9 @@ def s3(jobs_s3_server, store):
 
 
 @pytest.fixture
-def drain_queue(settings, store, jobs_engines) -> Callable[[], None]:
+def drain_queue(settings, store, jobs_worker_pools) -> Callable[[], None]:
     """Run a real procrastinate worker (in this thread) until the queue is empty."""
-    runtime = build_job_runtime(settings, store=store, objects=build_object_stores(settings), engines=jobs_engines)
+    runtime = build_job_runtime(settings, store=store, objects=build_object_stores(settings), worker_pools=jobs_worker_pools)
 
     def drain() -> None:
         # A worker with wait=False stops once nothing is due; a retry is due again at once

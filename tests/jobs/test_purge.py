@@ -116,8 +116,8 @@ def _insert_batch(connection: sa.Connection, job_ids: list[str], *, days_ago: fl
     return batch_id
 
 
-def _runtime(settings, store, jobs_engines) -> JobRuntime:
-    return build_job_runtime(settings, store=store, objects=build_object_stores(settings), engines=jobs_engines)
+def _runtime(settings, store, jobs_worker_pools) -> JobRuntime:
+    return build_job_runtime(settings, store=store, objects=build_object_stores(settings), worker_pools=jobs_worker_pools)
 
 
 async def _until(condition, *, seconds: float, what: str) -> None:
@@ -145,7 +145,7 @@ async def _workers(settings, runtime: JobRuntime, count: int):
                 await task
 
 
-def test_a_worker_purges_old_finished_jobs_on_schedule(settings, store, pg_url, jobs_engines):
+def test_a_worker_purges_old_finished_jobs_on_schedule(settings, store, pg_url, jobs_worker_pools):
     ids = _fixture_jobs(pg_url)
     with store.engine.begin() as connection:
         result_row = _insert_job_row(connection, status="succeeded", days_ago=2, queue_job_id=ids["succeeded_old"])
@@ -154,7 +154,7 @@ def test_a_worker_purges_old_finished_jobs_on_schedule(settings, store, pg_url, 
     every_minute = settings.model_copy(update={"jobs_purge_cron": "* * * * *"})
 
     async def scenario() -> None:
-        async with _workers(every_minute, _runtime(every_minute, store, jobs_engines), 1):
+        async with _workers(every_minute, _runtime(every_minute, store, jobs_worker_pools), 1):
             await _until(lambda: ("succeeded" in {s for s, _ in _purge_jobs(pg_url)}), seconds=15, what="a purge job")
 
     asyncio.run(scenario())
@@ -164,7 +164,7 @@ def test_a_worker_purges_old_finished_jobs_on_schedule(settings, store, pg_url, 
         assert connection.execute(sa.select(jobs.c.status).where(jobs.c.id == result_row)).scalar_one() == "succeeded"
 
 
-def test_many_workers_run_the_purge_once_per_tick(settings, store, pg_url, jobs_engines, caplog):
+def test_many_workers_run_the_purge_once_per_tick(settings, store, pg_url, jobs_worker_pools, caplog):
     every_minute = settings.model_copy(update={"jobs_purge_cron": "* * * * *"})
     caplog.set_level(logging.DEBUG, logger="procrastinate.periodic")
 
@@ -177,7 +177,7 @@ def test_many_workers_run_the_purge_once_per_tick(settings, store, pg_url, jobs_
         return offered >= 3 and "succeeded" in {s for s, _ in _purge_jobs(pg_url)}
 
     async def scenario() -> None:
-        async with _workers(every_minute, _runtime(every_minute, store, jobs_engines), 3):
+        async with _workers(every_minute, _runtime(every_minute, store, jobs_worker_pools), 3):
             await _until(every_worker_offered_and_it_ran, seconds=15, what="three offers and a purge")
 
     asyncio.run(scenario())

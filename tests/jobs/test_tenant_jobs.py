@@ -30,8 +30,8 @@ from .test_verify_jobs import _auth, _wait_done
 
 
 @pytest.fixture
-def served(settings, store, jobs_engines) -> Iterator[tuple[object, httpx.Client]]:
-    app = create_app(settings, store=store, engines=jobs_engines)
+def served(settings, store, jobs_worker_pools) -> Iterator[tuple[object, httpx.Client]]:
+    app = create_app(settings, store=store, worker_pools=jobs_worker_pools)
     with serve_in_thread(app) as base_url, httpx.Client(base_url=base_url, timeout=60) as client:
         yield app, client
 

@@ -122,7 +122,7 @@ def test_bad_submissions_are_clear_4xx(http, keys, s3):
     assert 400 <= bad_media_id.status_code < 500
 
 
-def test_on_sqlite_jobs_run_in_the_server_process(jobs_base_settings, jobs_engines, s3, tmp_path):
+def test_on_sqlite_jobs_run_in_the_server_process(jobs_base_settings, jobs_worker_pools, s3, tmp_path):
     """The embedded default: no PostgreSQL, no worker; the same routes and statuses."""
     from app.api.main import create_app
     from app.store.interface import Scope
@@ -138,7 +138,7 @@ def test_on_sqlite_jobs_run_in_the_server_process(jobs_base_settings, jobs_engin
     with open_store(url) as sqlite_store:
         grant_object_prefixes(sqlite_store, uri.rsplit("/", 1)[0] + "/")
         token = sqlite_store.create_key(name="all", scopes=frozenset({Scope.VERIFY, Scope.READ}))[1]
-        app = create_app(jobs_base_settings.model_copy(update={"database_url": url}), store=sqlite_store, engines=jobs_engines)
+        app = create_app(jobs_base_settings.model_copy(update={"database_url": url}), store=sqlite_store, worker_pools=jobs_worker_pools)
         with serve_in_thread(app) as base_url, httpx.Client(base_url=base_url, timeout=30) as client:
             answer = client.post("/v1/jobs/verify", json={"source": uri, "media_id": "e-1"}, headers=_auth(token))
             assert answer.status_code == 202, answer.text

@@ -380,12 +380,12 @@ def records_scope_sign():
     return Scope.SIGN
 
 
-def test_without_a_secret_a_webhook_is_refused_as_not_configured(settings, store, jobs_engines, keys, s3, receiver):
+def test_without_a_secret_a_webhook_is_refused_as_not_configured(settings, store, jobs_worker_pools, keys, s3, receiver):
     from app.api.main import create_app
     from tests.api.helpers import serve_in_thread
 
     uri = _put(s3, "hooks/nosecret.jpg", jpeg_bytes(seed=46))
-    app = create_app(settings.model_copy(update={"webhook_master_key": None}), store=store, engines=jobs_engines)
+    app = create_app(settings.model_copy(update={"webhook_master_key": None}), store=store, worker_pools=jobs_worker_pools)
     with serve_in_thread(app) as base_url, httpx.Client(base_url=base_url, timeout=30) as client:
         answer = client.post("/v1/jobs/verify", json={"source": uri, "webhook_url": receiver.url()}, headers=_auth(keys.verify))
         assert answer.status_code == 422, answer.text
@@ -397,7 +397,7 @@ def test_without_a_secret_a_webhook_is_refused_as_not_configured(settings, store
 
 
 def test_a_host_removed_from_the_allowlist_before_delivery_is_not_called(
-    http, keys, s3, settings, store, jobs_engines, pg_url, receiver
+    http, keys, s3, settings, store, jobs_worker_pools, pg_url, receiver
 ):
     from app.jobs.worker import run_worker
     from app.objects.factory import build_object_stores
@@ -407,7 +407,7 @@ def test_a_host_removed_from_the_allowlist_before_delivery_is_not_called(
         "/v1/jobs/verify", json={"source": uri, "webhook_url": receiver.url()}, headers=_auth(keys.verify)
     ).json()["job_id"]
     shrunk = settings.model_copy(update={"webhook_hosts": "hooks.example.com"})  # the operator removed it
-    runtime = build_job_runtime(shrunk, store=store, objects=build_object_stores(shrunk), engines=jobs_engines)
+    runtime = build_job_runtime(shrunk, store=store, objects=build_object_stores(shrunk), worker_pools=jobs_worker_pools)
     for _ in range(3):
         asyncio.run(run_worker(shrunk, runtime, concurrency=2, wait=False, install_signal_handlers=False))
     assert _wait_done(http, keys.read, job_id)["status"] == "succeeded"
@@ -475,7 +475,7 @@ def test_a_sign_job_event_names_the_destination(http, keys, s3, store, receiver,
 # --- SQLite: the embedded pool ---
 
 
-def test_on_sqlite_the_server_posts_the_event_itself_with_retries(jobs_base_settings, jobs_engines, s3, tmp_path, receiver):
+def test_on_sqlite_the_server_posts_the_event_itself_with_retries(jobs_base_settings, jobs_worker_pools, s3, tmp_path, receiver):
     from app.api.main import create_app
     from app.store.interface import Scope
     from app.store.migrate import upgrade_database
@@ -491,7 +491,7 @@ def test_on_sqlite_the_server_posts_the_event_itself_with_retries(jobs_base_sett
     with open_store(url) as sqlite_store:
         grant_object_prefixes(sqlite_store, uri.rsplit("/", 1)[0] + "/")
         token = sqlite_store.create_key(name="all", scopes=frozenset({Scope.VERIFY, Scope.READ}))[1]
-        app = create_app(embedded_settings, store=sqlite_store, engines=jobs_engines)
+        app = create_app(embedded_settings, store=sqlite_store, worker_pools=jobs_worker_pools)
         with serve_in_thread(app) as base_url, httpx.Client(base_url=base_url, timeout=30) as client:
             refused = client.post(
                 "/v1/jobs/verify", json={"source": uri, "webhook_url": f"http://localhost:{receiver.port}/"},
@@ -522,7 +522,7 @@ def test_on_sqlite_the_server_posts_the_event_itself_with_retries(jobs_base_sett
 
 
 def test_on_sqlite_a_webhook_pending_when_the_server_stops_is_sent_by_the_next_one(
-    jobs_base_settings, jobs_engines, s3, tmp_path, receiver
+    jobs_base_settings, jobs_worker_pools, s3, tmp_path, receiver
 ):
     from app.api.main import create_app
     from app.store.interface import Scope
@@ -545,7 +545,7 @@ def test_on_sqlite_a_webhook_pending_when_the_server_stops_is_sent_by_the_next_o
     with open_store(url) as sqlite_store:
         grant_object_prefixes(sqlite_store, uri.rsplit("/", 1)[0] + "/")
         token = sqlite_store.create_key(name="all", scopes=frozenset({Scope.VERIFY, Scope.READ}))[1]
-        app = create_app(embedded_settings, store=sqlite_store, engines=jobs_engines)
+        app = create_app(embedded_settings, store=sqlite_store, worker_pools=jobs_worker_pools)
         with serve_in_thread(app) as base_url, httpx.Client(base_url=base_url, timeout=30) as client:
             job_id = client.post(
                 "/v1/jobs/verify", json={"source": uri, "webhook_url": receiver.url()}, headers=_auth(token)
@@ -554,7 +554,7 @@ def test_on_sqlite_a_webhook_pending_when_the_server_stops_is_sent_by_the_next_o
             receiver.wait_for(1)
         assert pending(sqlite_store) == [True]  # stopped with the retry still to come
 
-        restarted = create_app(embedded_settings, store=sqlite_store, engines=jobs_engines)
+        restarted = create_app(embedded_settings, store=sqlite_store, worker_pools=jobs_worker_pools)
         with serve_in_thread(restarted) as base_url, httpx.Client(base_url=base_url, timeout=30) as client:
             client.get(f"/v1/jobs/{job_id}", headers=_auth(token))  # the job side starts with the first job request
             received = receiver.wait_for(2)

@@ -32,7 +32,7 @@ async def healthz() -> dict[str, str]:
 async def readyz(services: ServicesDep) -> JSONResponse:
     checks: dict[str, str] = {}
     # The signer exists only once its probe image signed and verified (signer/probe.py).
-    checks["signer"] = f"ok ({services.engines.signer.probe.state.lower()} probe)"
+    checks["signer"] = f"ok ({services.worker_pools.signer.probe.state.lower()} probe)"
     try:
         with anyio.fail_after(READINESS_TIMEOUT_SECONDS):
             await work.in_thread(services.store.ping)

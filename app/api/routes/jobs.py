@@ -107,7 +107,7 @@ class JobQueue:
             from app.wiring import build_job_runtime
 
             runtime = build_job_runtime(
-                services.settings, store=services.store, engines=services.engines, objects=self.objects
+                services.settings, store=services.store, worker_pools=services.worker_pools, objects=self.objects
             )
             self.embedded = EmbeddedJobs(runtime, threads=max(1, min(2, services.settings.verify_workers)))
 

@@ -72,4 +72,4 @@ def _verdict_and_media_ids(store: VerdictStore, reader: Reader, sha256: str) -> 
 
 
 def _trust_current(services: Services, stored: StoredVerdict) -> bool:
-    return stored.trust_fingerprint == services.engines.trust_fingerprint
+    return stored.trust_fingerprint == services.worker_pools.trust_fingerprint

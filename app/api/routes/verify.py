@@ -2,7 +2,7 @@
 tenant's media id (the rules are the use case's: app/usecases/verification.py).
 
 The same bytes verified under the same trust configuration (see
-`app.engines.trust_fingerprint`) are answered from the store (`"cached": true`)
+`app.worker_pools.trust_fingerprint`) are answered from the store (`"cached": true`)
 unless `?refresh=true`.
 
 Media types: bytes that are no media type the verifier recognises get 415 (listing what

@@ -1,10 +1,10 @@
-"""The engines a server or a job worker runs on, and what must exist before either starts.
+"""The worker pools a server or a job worker runs on, and what must exist before either starts.
 
 - `prepare_service`: what must exist before any server process starts — signing credentials
   (development ones on first start, with a loud warning) and the database schema. `originmark
   serve` runs it once before starting its worker processes; each app runs it again at start-up,
   where it finds nothing to do.
-- `Engines`: the IsolatedSigner pool (each worker's start-up probe has passed once it exists)
+- `WorkerPools`: the IsolatedSigner pool (each worker's start-up probe has passed once it exists)
   and the IsolatedVerifier pool, plus the two fingerprints the routes record with what they store.
 
 Shared by app/api (the service) and app/jobs (the workers), so neither imports the other.
@@ -128,7 +128,7 @@ def prepare_service(settings: Settings) -> bool:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Engines:
+class WorkerPools:
     """The signer and the verifier pool, and the fingerprints that go with them."""
 
     signer: RotatingSigner | IsolatedSigner | ContentSigner  # the service signs uploads in isolated workers
@@ -142,7 +142,7 @@ class Engines:
         self.signer.close()
 
 
-def build_engines(settings: Settings) -> Engines:
+def build_worker_pools(settings: Settings) -> WorkerPools:
     """Build the signer (runs its start-up probe) and start the verifier worker processes."""
     policy = build_trust_policy(settings)
     remote_manifests = build_remote_manifest_policy(settings)
@@ -158,7 +158,7 @@ def build_engines(settings: Settings) -> Engines:
     except BaseException:
         signer.close()
         raise
-    return Engines(
+    return WorkerPools(
         signer=signer,
         verifier=verifier,
         trust_fingerprint=trust_fingerprint(
