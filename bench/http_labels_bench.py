@@ -148,7 +148,7 @@ def seed(database_url: str, rows: int, tenants: int, seed_verdict: SeedVerdict) 
             # A million rows that were just COPYed are not what a running service reads: the first
             # reads of each page would set its hint bits (writing it back) while the benchmark runs,
             # and autovacuum would start on them. VACUUM settles them first, as time would.
-            with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            with store.db_engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
                 connection.exec_driver_sql("VACUUM (ANALYZE) media")
                 connection.exec_driver_sql("VACUUM (ANALYZE) verdicts")
     return time.perf_counter() - started

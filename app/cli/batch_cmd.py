@@ -88,7 +88,7 @@ def batch_verify(
             runner.objects.list_page(prefix, page_size=1)  # refused (outside the folder, no bucket) before a batch exists
             if runner.store.tenant(tenant) is None:
                 raise LookupError(f"there is no tenant {tenant!r:.80}; `originmark tenants list` shows them")
-            batch_id = batches.create_batch(runner.engine, prefix, tenant=tenant)
+            batch_id = batches.create_batch(runner.db_engine, prefix, tenant=tenant)
         except LookupError as error:
             _error(err, str(error))
             raise typer.Exit(EXIT_USAGE_OR_IO) from None
@@ -104,7 +104,7 @@ def batch_verify(
             listing = progress.add_task("Submitting", total=None) if progress else None
             try:
                 for item in batches.submit_batch(
-                    runner.engine, batch_id=batch_id, tenant=tenant, objects=runner.objects, prefix=prefix,
+                    runner.db_engine, batch_id=batch_id, tenant=tenant, objects=runner.objects, prefix=prefix,
                     max_source_bytes=settings.jobs_max_source_bytes, enqueue=runner.enqueue, started=runner.started,
                 ):
                     if item.skipped is not None:
@@ -128,7 +128,7 @@ def batch_verify(
                 done_task = progress.add_task("Verified", total=total) if progress else None
                 deadline = time.monotonic() + timeout
                 while True:
-                    statuses = batches.job_statuses(runner.engine, batch_id)
+                    statuses = batches.job_statuses(runner.db_engine, batch_id)
                     done = statuses["succeeded"] + statuses["failed"]
                     if progress:
                         progress.update(done_task, completed=done)
@@ -140,7 +140,7 @@ def batch_verify(
             err.print(f"batch {batch_id}: {total} jobs ({created} new, {reused} reused), {skipped} skipped", soft_wrap=True)
         if not wait:
             raise typer.Exit(EXIT_OK)
-        report = batches.load_report(runner.engine, runner.store, batch_id)
+        report = batches.load_report(runner.db_engine, runner.store, batch_id)
     if not quiet:
         err.print(_counts_text(report), soft_wrap=True)
     raise typer.Exit(EXIT_OK if report.all_good and report.finished and not skipped else EXIT_INVALID)
@@ -161,7 +161,7 @@ def batch_report(
         _error(err, "no batch has this id (a batch id is 32 hexadecimal characters)")
         raise typer.Exit(EXIT_USAGE_OR_IO)
     with open_database(create=False, migrate=False) as store:  # a report never creates a database
-        report = batches.load_report(store.engine, store, batch_id)
+        report = batches.load_report(store.db_engine, store, batch_id)
     if report is None:
         _error(err, f"no batch has the id {batch_id}")
         raise typer.Exit(EXIT_USAGE_OR_IO)
@@ -198,7 +198,7 @@ class _Runner:
                 announce_creation(self._settings.database_url)
             self.store = open_store(self._settings.database_url)
             self._stack.callback(self.store.close)
-            self.engine = self.store.engine
+            self.db_engine = self.store.db_engine
             self.objects = build_object_stores(self._settings)
             self.app = self.embedded = None
             if self._queued:

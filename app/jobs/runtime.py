@@ -27,7 +27,7 @@ class JobStore(ServiceStore, Protocol):
     """The service's store (app.store.sql.SqlStore), plus the database the job records live in."""
 
     @property
-    def engine(self) -> Engine:
+    def db_engine(self) -> Engine:
         """Where app/jobs/records.py reads and writes the jobs' own rows."""
         ...
 

@@ -40,8 +40,8 @@ class VerificationStopped(Exception):
 
 
 def run_verify_job(runtime: JobRuntime, job_id: str, *, previous_attempts: int) -> JobRun:
-    engine = runtime.store.engine
-    job = records.start_attempt(engine, job_id)
+    db_engine = runtime.store.db_engine
+    job = records.start_attempt(db_engine, job_id)
     if job is None:
         log.info("job already done, skipped", extra={"fields": {"job_id": job_id}})
         return JobRun.SKIPPED_ALREADY_DONE
@@ -71,7 +71,7 @@ def run_verify_job(runtime: JobRuntime, job_id: str, *, previous_attempts: int) 
             ),
         )
     except Exception as error:
-        if _attempt_failed(engine, job_id, error, previous_attempts=previous_attempts, settings=settings):
+        if _attempt_failed(db_engine, job_id, error, previous_attempts=previous_attempts, settings=settings):
             _release_staged_source(runtime, job)
             if _refused(error):
                 return JobRun.REFUSED
@@ -129,8 +129,8 @@ def run_sign_job(runtime: JobRuntime, job_id: str, *, previous_attempts: int) ->
     retry signs again and only that signature is ever delivered.)"""
     from app.objects.media import sign_object
 
-    engine = runtime.store.engine
-    job = records.start_attempt(engine, job_id)
+    db_engine = runtime.store.db_engine
+    job = records.start_attempt(db_engine, job_id)
     if job is None:
         log.info("job already done, skipped", extra={"fields": {"job_id": job_id}})
         return JobRun.SKIPPED_ALREADY_DONE
@@ -156,7 +156,7 @@ def run_sign_job(runtime: JobRuntime, job_id: str, *, previous_attempts: int) ->
                 request=request,
                 spool_dir=settings.spool_dir,
                 max_bytes=settings.jobs_max_source_bytes,
-                before_upload=lambda made: records.record_signed_output(engine, job_id, _signed_output(runtime, made)),
+                before_upload=lambda made: records.record_signed_output(db_engine, job_id, _signed_output(runtime, made)),
                 source_pin=_pin(job),
             )
             signed_output = _signed_output(runtime, signed)
@@ -168,7 +168,7 @@ def run_sign_job(runtime: JobRuntime, job_id: str, *, previous_attempts: int) ->
             verdict = _signed_verdict(job, verified.verdict)
         _commit_signature(runtime, job, request, signed_output, verdict)
     except Exception as error:
-        if _attempt_failed(engine, job_id, error, previous_attempts=previous_attempts, settings=settings):
+        if _attempt_failed(db_engine, job_id, error, previous_attempts=previous_attempts, settings=settings):
             _release_staged_source(runtime, job)
             if _refused(error):
                 return JobRun.REFUSED
@@ -264,7 +264,7 @@ def _refused(error: Exception) -> bool:
     return isinstance(error, KeyRevoked | SigningNotPermitted | ObjectChangedSinceSubmit | ObjectNotAllowed)
 
 
-def _attempt_failed(engine: Any, job_id: str, error: Exception, *, previous_attempts: int, settings: Settings) -> bool:
+def _attempt_failed(db_engine: Any, job_id: str, error: Exception, *, previous_attempts: int, settings: Settings) -> bool:
     """Record the failed attempt; True when it was the last (the job is now failed)."""
     from signer.errors import SigningError
     from signer.policy import SigningNotPermitted
@@ -283,7 +283,7 @@ def _attempt_failed(engine: Any, job_id: str, error: Exception, *, previous_atte
     else:
         code = "job_error"
     records.mark_attempt_failed(
-        engine, job_id, final=final, code=code, message=str(error) or type(error).__name__, on_final=_webhook_on_final
+        db_engine, job_id, final=final, code=code, message=str(error) or type(error).__name__, on_final=_webhook_on_final
     )
     log.warning(
         "job attempt failed",

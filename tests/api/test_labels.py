@@ -45,8 +45,8 @@ def _count_queries(store):
     def record(_conn, _cursor, statement, *_args):
         statements.append(statement)
 
-    event.listen(store.engine, "before_cursor_execute", record)
-    return statements, lambda: event.remove(store.engine, "before_cursor_execute", record)
+    event.listen(store.db_engine, "before_cursor_execute", record)
+    return statements, lambda: event.remove(store.db_engine, "before_cursor_execute", record)
 
 
 def test_get_labels_answers_each_id_in_one_query(client, api_keys, store, stored_ids):

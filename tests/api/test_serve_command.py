@@ -64,7 +64,7 @@ def test_first_start_creates_development_keys_migrates_and_serves(tmp_path):
 
     with open_store(database_url) as store:
         keys = verification_audit_keys(Settings(keys_dir=keys_dir))
-        report = SqlAuditLog(engine=store.engine, keys=keys).verify_chain()
+        report = SqlAuditLog(db_engine=store.db_engine, keys=keys).verify_chain()
         [entry] = store.entries()
     assert report.intact and report.authenticated_records == 1 and report.mac_key_ids == (keys.current.key_id,)
     assert entry.digital_source_type == "trainedAlgorithmicMedia"

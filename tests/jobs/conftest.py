@@ -142,7 +142,7 @@ def drain_queue(settings, store, jobs_worker_pools) -> Callable[[], None]:
         # (jobs_retry_wait_seconds=0), so drain until no job waits.
         for _ in range(10):
             asyncio.run(run_worker(settings, runtime, concurrency=2, wait=False, install_signal_handlers=False))
-            with store.engine.connect() as connection:
+            with store.db_engine.connect() as connection:
                 waiting = connection.execute(sa.text("SELECT count(*) FROM procrastinate_jobs WHERE status = 'todo'"))
                 if waiting.scalar_one() == 0:
                     return

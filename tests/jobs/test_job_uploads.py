@@ -143,7 +143,7 @@ def test_bad_job_bodies_get_clear_answers_and_queue_nothing(http, keys, store, r
     assert error["message"]
     import sqlalchemy as sa
 
-    with store.engine.connect() as connection:
+    with store.db_engine.connect() as connection:
         assert connection.execute(sa.text("SELECT count(*) FROM originmark_jobs")).scalar_one() == 0
 
 
@@ -179,7 +179,7 @@ def _drain(settings, store, jobs_worker_pools) -> None:
     runtime = build_job_runtime(settings, store=store, objects=build_object_stores(settings), worker_pools=jobs_worker_pools)
     for _ in range(10):
         asyncio.run(run_worker(settings, runtime, concurrency=2, wait=False, install_signal_handlers=False))
-        with store.engine.connect() as connection:
+        with store.db_engine.connect() as connection:
             if connection.execute(sa.text("SELECT count(*) FROM procrastinate_jobs WHERE status = 'todo'")).scalar_one() == 0:
                 return
     raise AssertionError("the queue did not drain")

@@ -74,7 +74,7 @@ def _submit(store, source: str, destination: str) -> str:
     params = {"generator": "TestGen", "generator_version": "1", "digital_source_type": None, "title": None}
     key, _token = store.create_key(name="signer", scopes=frozenset({Scope.SIGN}))  # re-read before each attempt
     submitted = records.submit(
-        store.engine, tenant="default", kind=JobKind.SIGN, source=source, media_id="resume-1",
+        store.db_engine, tenant="default", kind=JobKind.SIGN, source=source, media_id="resume-1",
         key=hashlib.sha256(destination.encode()).hexdigest(), destination=destination, params=params,
         key_id=key.key_id, enqueue=lambda _connection, _job_id: None,
     )
@@ -102,14 +102,14 @@ def test_a_worker_killed_after_the_upload_leaves_a_job_that_finishes_without_sig
     with pytest.raises(WorkerDied):
         run_sign_job(dying, job_id, previous_attempts=0)
     delivered = _read(object_store, bucket, "signed/out.jpg")
-    recorded = records.get(store.engine, job_id)
+    recorded = records.get(store.db_engine, job_id)
     assert recorded.status is JobStatus.RUNNING and signer.signatures == 1
     assert recorded.signed_output.output_sha256 == hashlib.sha256(delivered).hexdigest()
     assert [e for e in store.entries(limit=10) if e.media_id == "resume-1"] == []
 
     # The stalled-job recovery hands the job to another worker.
     run_sign_job(build_job_runtime(settings, store=store, objects=objects, worker_pools=worker_pools), job_id, previous_attempts=1)
-    done = records.get(store.engine, job_id)
+    done = records.get(store.db_engine, job_id)
     assert done.status is JobStatus.SUCCEEDED
     assert signer.signatures == 1  # not signed again
     assert _read(object_store, bucket, "signed/out.jpg") == delivered
@@ -128,13 +128,13 @@ def test_a_worker_killed_during_the_upload_delivered_nothing_so_the_retry_signs(
     dying = build_job_runtime(settings, store=store, objects=DiesDuringUpload(objects), worker_pools=worker_pools)
     with pytest.raises(WorkerDied):
         run_sign_job(dying, job_id, previous_attempts=0)
-    first = records.get(store.engine, job_id).signed_output
+    first = records.get(store.db_engine, job_id).signed_output
     assert first is not None and signer.signatures == 1
     with pytest.raises(ObjectNotFound):
         object_store.stat(ObjectLocation(Scheme.S3, "signed/up.jpg", bucket))
 
     run_sign_job(build_job_runtime(settings, store=store, objects=objects, worker_pools=worker_pools), job_id, previous_attempts=1)
-    done = records.get(store.engine, job_id)
+    done = records.get(store.db_engine, job_id)
     assert done.status is JobStatus.SUCCEEDED and signer.signatures == 2
     delivered = _read(object_store, bucket, "signed/up.jpg")
     assert done.sha256 == hashlib.sha256(delivered).hexdigest() == done.signed_output.output_sha256
@@ -152,6 +152,6 @@ def test_a_destination_replaced_since_the_recorded_signature_is_signed_again(set
     object_store.put(ObjectLocation(Scheme.S3, "signed/re.jpg", bucket), io.BytesIO(b"someone else's bytes"))
 
     run_sign_job(build_job_runtime(settings, store=store, objects=objects, worker_pools=worker_pools), job_id, previous_attempts=1)
-    done = records.get(store.engine, job_id)
+    done = records.get(store.db_engine, job_id)
     assert done.status is JobStatus.SUCCEEDED and signer.signatures == 2
     assert hashlib.sha256(_read(object_store, bucket, "signed/re.jpg")).hexdigest() == done.sha256

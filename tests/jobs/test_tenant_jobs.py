@@ -206,7 +206,7 @@ def test_a_failed_local_jobs_record_shows_no_server_path(served, store, keys, se
     assert done["status"] == "failed" and done["error"]["code"] == "object_not_found", done
     assert done["source"] == "gone/x.jpg"  # the tenant's own relative key
     assert str(settings.objects_dir) not in str(done)
-    with store.engine.connect() as connection:  # the row keeps what the worker needs; only answers are cleaned
+    with store.db_engine.connect() as connection:  # the row keeps what the worker needs; only answers are cleaned
         import sqlalchemy as sa
 
         message = connection.execute(sa.text("SELECT error_message FROM originmark_jobs")).scalar_one()

@@ -78,12 +78,12 @@ def test_the_same_job_twice_is_one_job_and_one_verdict(http, keys, s3, store, pg
         assert connection.execute("SELECT count(*) FROM procrastinate_jobs").fetchone()[0] == 1
         assert connection.execute("SELECT count(*) FROM verdicts").fetchone()[0] == 1
     # A second delivery of the same queue job (at-least-once) does not verify or store again.
-    with store.engine.begin() as connection:
+    with store.db_engine.begin() as connection:
         before = connection.execute(sa.select(jobs_table.c.updated_at)).scalar_one()
     with psycopg.connect(libpq_url(pg_url), autocommit=True) as connection:
         connection.execute("UPDATE procrastinate_jobs SET status = 'todo'")
     drain_queue()
-    with store.engine.begin() as connection:
+    with store.db_engine.begin() as connection:
         row = connection.execute(sa.select(jobs_table)).one()
     assert row.updated_at == before and row.attempts == 1 and row.status == "succeeded"
 
@@ -167,12 +167,12 @@ def test_the_job_row_and_the_queue_job_commit_together(settings, store, pg_url):
     import pytest
 
     with pytest.raises(RuntimeError):
-        records.submit(store.engine, tenant="default", kind=JobKind.VERIFY, source="s3://b/k", media_id=None, key="k", enqueue=defer_then_fail)
+        records.submit(store.db_engine, tenant="default", kind=JobKind.VERIFY, source="s3://b/k", media_id=None, key="k", enqueue=defer_then_fail)
     with psycopg.connect(libpq_url(pg_url)) as connection:
         assert connection.execute("SELECT count(*) FROM procrastinate_jobs").fetchone()[0] == 0
         assert connection.execute("SELECT count(*) FROM originmark_jobs").fetchone()[0] == 0
     submitted = records.submit(
-        store.engine, tenant="default",
+        store.db_engine, tenant="default",
         kind=JobKind.VERIFY,
         source="s3://b/k",
         media_id=None,

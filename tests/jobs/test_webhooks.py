@@ -247,7 +247,7 @@ def test_a_verify_job_posts_one_signed_succeeded_event(http, keys, s3, store, pg
     )
     assert answer.status_code == 202, answer.text
     job_id = answer.json()["job_id"]
-    with store.engine.connect() as connection:
+    with store.db_engine.connect() as connection:
         assert connection.execute(sa.select(jobs_table.c.webhook_url)).scalar_one() == receiver.url()
     assert receiver.connections == 0  # nothing is sent before the job is final
 
@@ -368,7 +368,7 @@ def test_urls_not_allowed_are_refused_at_submit_and_never_contacted(http, keys, 
         headers=_auth(sign_token),
     )
     assert sign.status_code == 422 and sign.json()["error"]["code"] == "webhook_url_not_allowed", sign.text
-    with store.engine.connect() as connection:
+    with store.db_engine.connect() as connection:
         assert connection.execute(sa.select(sa.func.count()).select_from(jobs_table)).scalar_one() == 0
     time.sleep(0.2)
     assert receiver.connections == 0
@@ -420,18 +420,18 @@ def test_the_delivery_is_queued_in_the_transaction_that_makes_the_job_final(sett
     from app.jobs.webhooks import on_job_final
 
     submitted = records.submit(
-        store.engine, tenant="default", kind=JobKind.VERIFY, source="s3://b/k", media_id=None, key="k",
+        store.db_engine, tenant="default", kind=JobKind.VERIFY, source="s3://b/k", media_id=None, key="k",
         enqueue=lambda connection, job_id: None, webhook_url=receiver.url(),
     )
     job_id = submitted.job.id
-    with pytest.raises(RuntimeError), store.engine.begin() as connection:
+    with pytest.raises(RuntimeError), store.db_engine.begin() as connection:
         records.mark_succeeded(connection, job_id, sha256="0" * 64, on_final=on_job_final)
         raise RuntimeError("the verdict's transaction fails after the job was marked")
     assert _webhook_queue_jobs(pg_url) == []
-    assert records.get(store.engine, job_id).status is JobStatus.QUEUED
-    with store.engine.begin() as connection:
+    assert records.get(store.db_engine, job_id).status is JobStatus.QUEUED
+    with store.db_engine.begin() as connection:
         records.mark_succeeded(connection, job_id, sha256="0" * 64, on_final=on_job_final)
-    with store.engine.begin() as connection:  # a second delivery of the same queue job finishing
+    with store.db_engine.begin() as connection:  # a second delivery of the same queue job finishing
         records.mark_succeeded(connection, job_id, sha256="0" * 64, on_final=on_job_final)
     assert _webhook_queue_jobs(pg_url) == [("todo", 0)]
     with psycopg.connect(libpq_url(pg_url)) as connection:
@@ -439,10 +439,10 @@ def test_the_delivery_is_queued_in_the_transaction_that_makes_the_job_final(sett
     assert args["job_id"] == job_id and len(args["delivery_id"]) == 32
     # A non-final failure queues nothing; the final one (a job without a webhook: nothing either).
     other = records.submit(
-        store.engine, tenant="default", kind=JobKind.VERIFY, source="s3://b/k2", media_id=None, key="k2",
+        store.db_engine, tenant="default", kind=JobKind.VERIFY, source="s3://b/k2", media_id=None, key="k2",
         enqueue=lambda connection, job_id: None,
     ).job.id
-    records.mark_attempt_failed(store.engine, other, final=True, code="x", message="y", on_final=on_job_final)
+    records.mark_attempt_failed(store.db_engine, other, final=True, code="x", message="y", on_final=on_job_final)
     assert len(_webhook_queue_jobs(pg_url)) == 1
 
 
@@ -539,7 +539,7 @@ def test_on_sqlite_a_webhook_pending_when_the_server_stops_is_sent_by_the_next_o
     )
 
     def pending(sqlite_store) -> list[bool]:
-        with sqlite_store.engine.connect() as connection:
+        with sqlite_store.db_engine.connect() as connection:
             return connection.execute(sa.text("SELECT webhook_pending FROM originmark_jobs")).scalars().all()
 
     with open_store(url) as sqlite_store:

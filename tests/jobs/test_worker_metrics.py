@@ -61,7 +61,7 @@ def _drain_with(metrics: WorkerMetrics, settings, store, jobs_worker_pools) -> N
     runtime = build_job_runtime(settings, store=store, objects=build_object_stores(settings), worker_pools=jobs_worker_pools)
     for _ in range(10):
         asyncio.run(run_worker(settings, runtime, concurrency=2, wait=False, install_signal_handlers=False, metrics=metrics))
-        with store.engine.connect() as connection:
+        with store.db_engine.connect() as connection:
             if connection.execute(sa.text("SELECT count(*) FROM procrastinate_jobs WHERE status = 'todo'")).scalar_one() == 0:
                 return
     raise AssertionError("the queue did not drain")

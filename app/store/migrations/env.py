@@ -10,7 +10,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection, text
 
-from app.store.engine import create_migration_engine
+from app.store.database import create_migration_db_engine
 from app.store.migrate import include_name
 from app.store.schema import metadata
 
@@ -49,12 +49,12 @@ def run_migrations_online() -> None:
     if handed_over is not None:
         _migrate(handed_over)
         return
-    engine = create_migration_engine(_database_url())
+    db_engine = create_migration_db_engine(_database_url())
     try:
-        with engine.connect() as connection:
+        with db_engine.connect() as connection:
             _migrate(connection)
     finally:
-        engine.dispose()
+        db_engine.dispose()
 
 
 def run_migrations_offline() -> None:
