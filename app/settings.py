@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app import home as homes
@@ -17,7 +17,9 @@ from app.config_file import CONFIG_FILENAME, read_config_file
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="ORIGINMARK_", extra="ignore")
+    # validate_by_name: Settings(sign_concurrency=2) in code and tests, while a field with a deprecated
+    # older name lists its environment variables as aliases (the prefix is not applied to aliases).
+    model_config = SettingsConfigDict(env_prefix="ORIGINMARK_", extra="ignore", validate_by_name=True)
 
     # --- where the data lives ---
     # Where the database, keys and objects are by default, whatever the current folder: ORIGINMARK_HOME,
@@ -52,7 +54,14 @@ class Settings(BaseSettings):
     database_url: str = ""  # default: sqlite HOME/originmark.db; or postgresql+psycopg://user@host:5432/db
     max_upload_bytes: int = Field(default=512 * 1024**2, gt=0)  # larger uploads get 413
     public_label_reads: bool = False  # let feeds read labels without an API key (signing never is)
-    engine_threads: int = Field(default=4, ge=1, le=64)  # signing requests in flight (at most sign_workers)
+    # Signing requests in flight per server process (at most sign_workers are useful). Deprecated
+    # older name, still accepted: ORIGINMARK_ENGINE_THREADS (config file: engine_threads).
+    sign_concurrency: int = Field(
+        default=4,
+        ge=1,
+        le=64,
+        validation_alias=AliasChoices("ORIGINMARK_SIGN_CONCURRENCY", "ORIGINMARK_ENGINE_THREADS"),
+    )
     verify_workers: int = Field(default=2, ge=1, le=64)  # isolated verifier processes per server process
     spool_dir: Path | None = None  # where uploads are spooled (default: the system temp dir)
     host: str = "127.0.0.1"

@@ -301,7 +301,7 @@ def adopt_single_identity(settings: Settings) -> str | None:
 # --- the service's limits ---
 
 
-def build_sign_limiter(settings: Settings) -> RateLimiter:
+def build_sign_rate_limiter(settings: Settings) -> RateLimiter:
     """The sign limiter the settings ask for: shared in Redis if a URL is set, else in-process."""
     from app.api.ratelimit import TokenBucketLimiter
 

@@ -1,7 +1,7 @@
 """Sign and verify through HTTP against the raw engine, same settings, same cores, same run.
 
     python bench/http_sign_verify_bench.py [--server-cores N] [--seconds 15] [--concurrency N]
-                                          [--workers N] [--engine-threads N] [--verify-workers N]
+                                          [--workers N] [--sign-concurrency N] [--verify-workers N]
                                           [--env ORIGINMARK_X=V] [--engine auto|wrk|python] [--keep]
 
 Target (issue 3): through HTTP, at least 85% of the raw engine's throughput with the same
@@ -328,7 +328,8 @@ def main() -> int:
     parser.add_argument("--reference-seconds", type=float, default=3.0, help="per reference operation and pass")
     parser.add_argument("--concurrency", type=int, default=None, help="connections (default: 2 x server cores)")
     parser.add_argument("--workers", type=int, default=None, help="uvicorn workers (default: server cores)")
-    parser.add_argument("--engine-threads", type=int, default=None, help="ORIGINMARK_ENGINE_THREADS")
+    parser.add_argument("--sign-concurrency", "--engine-threads", type=int, default=None,
+                        help="ORIGINMARK_SIGN_CONCURRENCY (--engine-threads: its deprecated older name)")
     parser.add_argument("--verify-workers", type=int, default=None, help="ORIGINMARK_VERIFY_WORKERS")
     parser.add_argument("--log-level", default="info", help="ORIGINMARK_LOG_LEVEL (info: the shipped default)")
     parser.add_argument("--env", action="append", default=[], metavar="ORIGINMARK_X=VALUE",
@@ -343,7 +344,7 @@ def main() -> int:
     concurrency = args.concurrency or 2 * cores
     config = ServerConfig(
         workers=args.workers or cores,
-        engine_threads=args.engine_threads,
+        sign_concurrency=args.sign_concurrency,
         verify_workers=args.verify_workers,
         log_level=args.log_level,
         extra_env=tuple(tuple(setting.split("=", 1)) for setting in args.env),

@@ -78,7 +78,7 @@ def create_app(
                 store=service_store,
                 worker_pools=service_worker_pools,
                 metrics=metrics,
-                engine_limiter=anyio.CapacityLimiter(min(settings.engine_threads, settings.sign_workers)),
+                sign_limiter=anyio.CapacityLimiter(min(settings.sign_concurrency, settings.sign_workers)),
                 verify_limiter=anyio.CapacityLimiter(settings.verify_workers),
                 verification=build_verification(service_store, trust_fingerprint=service_worker_pools.trust_fingerprint),
                 signing=build_signing(
@@ -88,9 +88,9 @@ def create_app(
                 ),
             )
             # Built now, not on the first sign request: a bad Redis URL stops the start with its reason.
-            from app.wiring import build_sign_limiter
+            from app.wiring import build_sign_rate_limiter
 
-            app.state.sign_rate_limiter = build_sign_limiter(settings)
+            app.state.sign_rate_limiter = build_sign_rate_limiter(settings)
             if hasattr(app.state.sign_rate_limiter, "close"):
                 owned.push_async_callback(anyio.to_thread.run_sync, app.state.sign_rate_limiter.close)
             # Registered after the worker pools, so run before they close: jobs in flight finish first.
@@ -99,7 +99,7 @@ def create_app(
                 "originmark is ready",
                 extra={
                     "fields": {
-                        "engine_threads": settings.engine_threads,
+                        "sign_concurrency": settings.sign_concurrency,
                         "verify_workers": settings.verify_workers,
                         "public_label_reads": settings.public_label_reads,
                         "max_upload_bytes": settings.max_upload_bytes,

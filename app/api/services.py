@@ -27,11 +27,11 @@ class Services:
     worker_pools: WorkerPools
     metrics: Metrics
     # Signing and verification each run in their own worker processes; a thread waits for each
-    # call. The limiters match the pools' sizes (signing: also at most ORIGINMARK_ENGINE_THREADS),
+    # call. The limiters match the pools' sizes (signing: also at most ORIGINMARK_SIGN_CONCURRENCY),
     # so a thread never sits waiting for a busy worker and a burst of verifications cannot hold
     # the threads that signing needs. Database calls use anyio's
     # default pool, so label reads never queue behind either.
-    engine_limiter: anyio.CapacityLimiter
+    sign_limiter: anyio.CapacityLimiter
     verify_limiter: anyio.CapacityLimiter
     # The use cases (app/usecases), shared with the web page and the job workers.
     verification: VerifyAndRecord

@@ -41,7 +41,7 @@ async def sign_file(
             functools.partial(
                 services.worker_pools.signer.sign_file, source=source, destination=destination, request=request
             ),
-            limiter=services.engine_limiter,
+            limiter=services.sign_limiter,
         )
     finally:
         services.metrics.engine_seconds.labels("sign").observe(time.perf_counter() - started)

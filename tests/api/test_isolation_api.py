@@ -70,7 +70,7 @@ def bounded_worker_pools(base_settings) -> Iterator[WorkerPools]:
 
 def _serve(app_switch, make_settings, store, worker_pools) -> Iterator[httpx.Client]:
     switch, http = app_switch
-    settings = make_settings(max_upload_bytes=48 * MB, verify_workers=2, sign_workers=2, engine_threads=4)
+    settings = make_settings(max_upload_bytes=48 * MB, verify_workers=2, sign_workers=2, sign_concurrency=4)
     with switch.installed(create_app(settings, store=store, worker_pools=worker_pools)):
         yield http
 

@@ -29,7 +29,7 @@ def test_first_start_creates_development_keys_migrates_and_serves(tmp_path):
         "ORIGINMARK_DATABASE_URL": database_url,
         "ORIGINMARK_SPOOL_DIR": str(tmp_path),
         "ORIGINMARK_VERIFY_WORKERS": "1",
-        "ORIGINMARK_ENGINE_THREADS": "1",
+        "ORIGINMARK_SIGN_CONCURRENCY": "1",
     }
     log_path = tmp_path / "server.log"
     base_url = f"http://127.0.0.1:{port}"

@@ -44,7 +44,7 @@ def jobs_base_settings(dev_credentials, tmp_path_factory, jobs_s3_server) -> Set
         database_url=f"sqlite:///{tmp_path_factory.mktemp('db')}/unused.db",
         spool_dir=tmp_path_factory.mktemp("jobs-spool"),
         objects_dir=tmp_path_factory.mktemp("jobs-objects"),
-        engine_threads=2,
+        sign_concurrency=2,
         verify_workers=1,
         verify_timeout_seconds=20,
         s3_endpoint_url=jobs_s3_server.endpoint_url,

@@ -34,7 +34,7 @@ def base_settings(dev_credentials, tmp_path_factory) -> Settings:
         database_url=f"sqlite:///{tmp_path_factory.mktemp('web-db')}/unused.db",
         spool_dir=tmp_path_factory.mktemp("web-spool"),
         web_max_upload_bytes=WEB_UPLOAD_LIMIT,
-        engine_threads=2,
+        sign_concurrency=2,
         verify_workers=1,
         verify_timeout_seconds=20,
     )
