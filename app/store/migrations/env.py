@@ -35,7 +35,7 @@ def _migrate(connection: Connection) -> None:
         compare_type=True,
         include_name=include_name,  # procrastinate's tables are not ours to compare
         render_as_batch=connection.dialect.name == "sqlite",  # SQLite alters tables by copying them
-        transactional_ddl=True,  # both dialects roll DDL back (SQLite: see create_migration_engine)
+        transactional_ddl=True,  # both dialects roll DDL back (SQLite: see create_migration_db_engine)
     )
     with context.begin_transaction():
         if connection.dialect.name == "postgresql":
