@@ -118,7 +118,7 @@ def prepare_service(settings: Settings) -> bool:
 
     (The audit key is made, if need be, where the store is opened: app.audit_keys.service_audit_keys.)
     """
-    from app.store.location import missing_sqlite_file
+    from app.store.database_url import missing_sqlite_file
     from app.store.migrate import upgrade_database
 
     ensure_signing_credentials(settings)

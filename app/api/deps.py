@@ -25,7 +25,7 @@ import anyio.to_thread
 from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from app.api.errors import forbidden, rate_limit_unavailable, too_many_requests, unauthenticated, unprocessable
+from app.api.error_responses import forbidden, rate_limit_unavailable, too_many_requests, unauthenticated, unprocessable
 from app.api.ratelimit import RateDecision, RateLimiter, RateLimitUnavailable, TokenBucketLimiter
 from app.api.services import Services
 from app.store.interface import MAX_TENANT_NAME_LENGTH, ApiKey, Scope

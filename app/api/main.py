@@ -22,7 +22,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from app.api.api_docs import install_api_docs
-from app.api.errors import install_error_handlers
+from app.api.error_responses import install_error_handlers
 from app.api.logs import configure_logging
 from app.api.metrics import Metrics
 from app.api.middleware import RequestContextMiddleware

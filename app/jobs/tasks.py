@@ -15,7 +15,7 @@ from app.jobs.runtime import JobRun, JobRuntime
 from app.objects.errors import ObjectStoreError
 from app.objects.media import verify_object
 from app.settings import Settings
-from app.usecases.access import require_active
+from app.usecases.active_key import require_active
 from app.usecases.errors import KeyRevoked, UseCaseError
 from app.usecases.signing import SignedOutput, SignRequest, accepted_output, authorize
 from app.usecases.verification import VerifyRequest

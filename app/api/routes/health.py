@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 
 from app.api import work
 from app.api.deps import ServicesDep
-from app.api.errors import error_body
+from app.api.error_responses import error_body
 
 router = APIRouter(tags=["operations"])
 log = logging.getLogger("originmark.api")

@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.api import work
 from app.api.deps import ReadKey, ServicesDep, SignKey, VerifyKey
-from app.api.errors import ApiError, not_found, unprocessable
+from app.api.error_responses import ApiError, not_found, unprocessable
 from app.api.identifiers import optional_media_id
 from app.api.job_requests import openapi_request_body, read_job_request
 from app.api.services import Services

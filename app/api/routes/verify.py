@@ -20,7 +20,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from app.api import work
 from app.api.deps import ServicesDep, VerifyKey
-from app.api.errors import unsupported_media
+from app.api.error_responses import unsupported_media
 from app.api.identifiers import MEDIA_ID_PATTERN, optional_media_id
 from app.api.uploads import FormSpec, UploadSpool, receive_form
 from app.api.wire import JSON_MEDIA_TYPE, VerifyResponse, error_responses, verify_body
