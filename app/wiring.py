@@ -33,7 +33,7 @@ from verifier.remote_manifest import RemoteManifestPolicy
 from verifier.trust import TrustPolicy, default_trust_policy
 
 # Imported where used: keys and signer (cryptography, Pillow, the signing engine) are not needed to
-# verify, nor the use cases and job runtime (the database and jobs stack) by the CLI (issue 13).
+# verify, nor the use cases and job runtime (the database and jobs stack) by the CLI.
 if TYPE_CHECKING:
     from app.api.ratelimit import RateLimiter
     from app.jobs.runtime import JobRuntime

@@ -114,7 +114,7 @@ def ensure_signing_credentials(settings: Settings) -> bool:
 
 def prepare_service(settings: Settings) -> bool:
     """Signing credentials and the database schema: idempotent, safe to run in every process.
-    True when this created the SQLite database file (the caller says where: issue 13).
+    True when this created the SQLite database file (the caller says where).
 
     (The audit key is made, if need be, where the store is opened: app.audit_keys.service_audit_keys.)
     """

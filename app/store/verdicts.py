@@ -122,7 +122,7 @@ class SqlVerdictStore:
         self._labels = select(media.c.media_id, media.c.label_json).where(
             media.c.tenant == bindparam("tenant"), _any_of(db_engine, media.c.media_id, "media_ids")
         )
-        # Newest first along ix_media_tenant_updated_at (a backward index scan, no sort), for feeds (issue 7).
+        # Newest first along ix_media_tenant_updated_at (a backward index scan, no sort), for feeds.
         self._recent = (
             select(media.c.media_id, media.c.label_json, media.c.updated_at)
             .where(media.c.tenant == bindparam("tenant"))
