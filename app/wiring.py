@@ -1,7 +1,7 @@
 """The one place that builds components from `Settings`.
 
 Keys, signers and verifiers (the packages below `app/` never read the environment; this is
-where their constructor arguments come from), and the service's own components: the engines
+where their constructor arguments come from), and the service's own components: the worker pools
 a server or job worker runs on, the store it appends to, the object stores, the sign rate
 limiter, the use cases and the job runtime. Everything else is handed what it needs.
 """
@@ -35,10 +35,9 @@ from verifier.remote_manifest import RemoteManifestPolicy
 from verifier.trust import TrustPolicy, default_trust_policy
 
 # Imported where used: keys and signer (cryptography, Pillow, the signing engine) are not needed to
-# verify, nor the use cases and job runtime (the database and jobs stack) by the CLI (issue 13).
+# verify, nor the use cases and job runtime (the database and jobs stack) by the CLI.
 if TYPE_CHECKING:
     from app.api.ratelimit import RateLimiter
-    from app.engines import Engines
     from app.jobs.runtime import JobRuntime
     from app.objects.location import ObjectLocation
     from app.objects.router import ObjectStores
@@ -47,6 +46,7 @@ if TYPE_CHECKING:
     from app.store.sql import SqlStore
     from app.usecases.signing import SignAndRecord
     from app.usecases.verification import VerifyAndRecord
+    from app.worker_pools import WorkerPools
     from keys.signing_key import SigningKey
     from signer.engine import ContentSigner, SignerOptions
     from signer.isolation import IsolatedSigner, SignLimits
@@ -338,12 +338,12 @@ def open_service_store(settings: Settings) -> SqlStore:
     return open_store(settings.database_url, audit_keys=service_audit_keys(settings))
 
 
-# --- the engines a server or a job worker runs on ---
+# --- the worker pools a server or a job worker runs on ---
 
 
-def build_engines(settings: Settings) -> Engines:
+def build_worker_pools(settings: Settings) -> WorkerPools:
     """Build the signer (runs its start-up probe) and start the verifier worker processes."""
-    from app.engines import Engines, trust_fingerprint
+    from app.worker_pools import WorkerPools, trust_fingerprint
     from verifier.reader import engine_version
 
     # Built once: the pool verifies under the policy that the fingerprint names.
@@ -356,7 +356,7 @@ def build_engines(settings: Settings) -> Engines:
     except BaseException:
         signer.close()
         raise
-    return Engines(
+    return WorkerPools(
         signer=signer,
         verifier=verifier,
         trust_fingerprint=trust_fingerprint(
@@ -408,7 +408,7 @@ def own_objects_location(settings: Settings) -> ObjectLocation:
 # --- the service's limits ---
 
 
-def build_sign_limiter(settings: Settings) -> RateLimiter:
+def build_sign_rate_limiter(settings: Settings) -> RateLimiter:
     """The sign limiter the settings ask for: shared in Redis if a URL is set, else in-process."""
     from app.api.ratelimit import TokenBucketLimiter
 
@@ -443,11 +443,11 @@ def build_signing(store: SignatureRecords, *, trust_fingerprint: str, certificat
     )
 
 
-def build_job_runtime(settings: Settings, *, store, engines, objects=None) -> JobRuntime:
-    """What a job worker runs with: the API's store, engines and use cases, and the object stores.
+def build_job_runtime(settings: Settings, *, store, worker_pools, objects=None) -> JobRuntime:
+    """What a job worker runs with: the API's store, worker pools and use cases, and the object stores.
 
-    `store` is an app.store.sql.SqlStore, `engines` an app.engines.Engines (`build_engines`);
-    `objects` defaults to the stores the settings describe.
+    `store` is an app.store.sql.SqlStore, `worker_pools` an app.worker_pools.WorkerPools
+    (`build_worker_pools`); `objects` defaults to the stores the settings describe.
     """
     from app.jobs.runtime import JobRuntime
 
@@ -455,9 +455,9 @@ def build_job_runtime(settings: Settings, *, store, engines, objects=None) -> Jo
         settings=settings,
         store=store,
         objects=objects if objects is not None else build_object_stores(settings),
-        engines=engines,
-        verification=build_verification(store, trust_fingerprint=engines.trust_fingerprint),
+        worker_pools=worker_pools,
+        verification=build_verification(store, trust_fingerprint=worker_pools.trust_fingerprint),
         signing=build_signing(
-            store, trust_fingerprint=engines.trust_fingerprint, certificate_fingerprint=engines.certificate_fingerprint
+            store, trust_fingerprint=worker_pools.trust_fingerprint, certificate_fingerprint=worker_pools.certificate_fingerprint
         ),
     )

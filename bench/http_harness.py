@@ -85,7 +85,7 @@ def tree_cpu_seconds(pid: int) -> float:
 @dataclass(frozen=True, kw_only=True)
 class ServerConfig:
     workers: int = 1  # uvicorn processes (`originmark serve --workers`)
-    engine_threads: int | None = None  # ORIGINMARK_ENGINE_THREADS (None: the setting's default)
+    sign_concurrency: int | None = None  # ORIGINMARK_SIGN_CONCURRENCY (None: the setting's default)
     verify_workers: int | None = None  # ORIGINMARK_VERIFY_WORKERS per server process
     public_label_reads: bool = False
     log_level: str = "info"  # the shipped default: one JSON access line per request (to a file here)
@@ -93,8 +93,8 @@ class ServerConfig:
 
     def describe(self) -> str:
         parts = [f"--workers {self.workers}"]
-        if self.engine_threads is not None:
-            parts.append(f"ENGINE_THREADS={self.engine_threads}")
+        if self.sign_concurrency is not None:
+            parts.append(f"SIGN_CONCURRENCY={self.sign_concurrency}")
         if self.verify_workers is not None:
             parts.append(f"VERIFY_WORKERS={self.verify_workers}")
         if self.public_label_reads:
@@ -126,8 +126,8 @@ class ServerUnderTest:
                 "ORIGINMARK_PUBLIC_LABEL_READS": "true" if config.public_label_reads else "false",
             }
         )
-        if config.engine_threads is not None:
-            self._env["ORIGINMARK_ENGINE_THREADS"] = str(config.engine_threads)
+        if config.sign_concurrency is not None:
+            self._env["ORIGINMARK_SIGN_CONCURRENCY"] = str(config.sign_concurrency)
         if config.verify_workers is not None:
             self._env["ORIGINMARK_VERIFY_WORKERS"] = str(config.verify_workers)
         self._env.update(dict(config.extra_env))

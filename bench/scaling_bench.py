@@ -163,9 +163,9 @@ def run_once(args, env_base: dict, s3, bucket: str, signed: list[bytes], workers
                                    env=env, capture_output=True, text=True, timeout=300)
         if submitted.returncode != 0:
             raise SystemExit(f"batch verify failed: {submitted.stderr[-2000:]}")
-        engine = sa.create_engine(schema.url)
+        db_engine = sa.create_engine(schema.url)
         try:
-            with engine.connect() as connection:
+            with db_engine.connect() as connection:
                 queued = connection.execute(sa.text("SELECT count(*) FROM originmark_jobs")).scalar_one()
             if queued != len(signed):
                 raise SystemExit(f"expected {len(signed)} jobs, found {queued}")
@@ -186,7 +186,7 @@ def run_once(args, env_base: dict, s3, bucket: str, signed: list[bytes], workers
                     value = vm_hwm_mb(pid)
                     if value is not None:
                         peak_rss[pid] = max(peak_rss.get(pid, 0.0), value)
-                with engine.connect() as connection:
+                with db_engine.connect() as connection:
                     counts = dict(connection.execute(
                         sa.text("SELECT status, count(*) FROM originmark_jobs GROUP BY status")).all())
                 if cpu_at_first_start is None and counts.get("queued", 0) < queued:
@@ -217,7 +217,7 @@ def run_once(args, env_base: dict, s3, bucket: str, signed: list[bytes], workers
                     process.kill()
                     process.wait()
             rusage_after = resource.getrusage(resource.RUSAGE_CHILDREN)
-            with engine.connect() as connection:
+            with db_engine.connect() as connection:
                 first, last = connection.execute(sa.text(
                     "SELECT min(at) FILTER (WHERE type = 'started'), max(at) FILTER (WHERE type = 'succeeded') "
                     "FROM procrastinate_events")).one()
@@ -230,7 +230,7 @@ def run_once(args, env_base: dict, s3, bucket: str, signed: list[bytes], workers
                     "SELECT v.state, count(*) FROM originmark_jobs j JOIN verdicts v ON v.sha256 = j.sha256 "
                     "GROUP BY v.state")).all()) if _has_table(connection, "verdicts") else {}
         finally:
-            engine.dispose()
+            db_engine.dispose()
     window = (last - first).total_seconds()
     worker_cpu = (rusage_after.ru_utime - rusage_before.ru_utime) + (rusage_after.ru_stime - rusage_before.ru_stime)
     machine_busy = busy_after - busy_before

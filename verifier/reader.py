@@ -213,13 +213,13 @@ class Verifier:
 
         crjson = _CrJson(reader)
         real_labels = report_parts.assertion_labels_from_log(log)
-        if not report_parts.labels_cover_report(report, real_labels):
+        if not report_parts.assertion_labels_cover_report(report, real_labels):
             real_labels = report_parts.assertion_labels_from_crjson(crjson.parsed()) or real_labels
 
-        def time_stamp_list(label: str, explanation: str | None) -> str | None:
+        def time_stamp_list(manifest_label: str, explanation: str | None) -> str | None:
             # crJSON (a third of a read) only when the engine's words do not name a TSA list.
             authority = (
-                report_parts.time_stamp_authority_from_crjson(crjson.parsed(), label)
+                report_parts.time_stamp_authority_from_crjson(crjson.parsed(), manifest_label)
                 if self._policy.needs_time_stamp_authority(explanation)
                 else None
             )
@@ -234,10 +234,10 @@ class Verifier:
         tsa_only_signer = None
         if state is VerdictState.TRUSTED:
             explanation = report_parts.trusted_explanation(active_entries)
-            active_label = report.get("active_manifest")
+            active_manifest_label = report.get("active_manifest")
             certificate = (
-                report_parts.certificate_facts_from_crjson(crjson.parsed(), active_label)
-                if isinstance(active_label, str) and self._policy.needs_certificate(explanation)
+                report_parts.certificate_facts_from_crjson(crjson.parsed(), active_manifest_label)
+                if isinstance(active_manifest_label, str) and self._policy.needs_certificate(explanation)
                 else None
             )
             trust_list = self._policy.attribute_signer(certificate=certificate, engine_explanation=explanation)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from app.api.errors import unprocessable
+from app.api.error_responses import unprocessable
 from app.store.interface import MAX_LABEL_BATCH, MAX_MEDIA_ID_LENGTH
 from app.store.validation import MEDIA_ID_CHARACTERS, MEDIA_ID_PATTERN, media_id_problem
 

@@ -38,7 +38,7 @@ from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
-from app.api.errors import ApiError, insufficient_storage, malformed_body, payload_too_large, unprocessable
+from app.api.error_responses import ApiError, insufficient_storage, malformed_body, payload_too_large, unprocessable
 from app.spool import SpoolFolder, is_disk_full, safe_filename
 
 if TYPE_CHECKING:

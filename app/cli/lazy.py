@@ -1,7 +1,7 @@
 """Command groups whose commands are imported when they run, not when the CLI starts.
 
 `originmark --help` and `originmark verify x.jpg` should not pay for SQLAlchemy, Alembic,
-FastAPI and the jobs stack that other commands import (issue 13: 1.3 s before any work). The
+FastAPI and the jobs stack that other commands import (1.3 s before any work). The
 root group knows each command by module and attribute only; it imports the one command line
 asks for. The root's own `--help` lists every command from the short help kept beside its
 name, so listing imports nothing (tests/cli/test_cli_startup.py checks that each short help is

@@ -116,7 +116,7 @@ def verify(
     walker = InputWalker(paths=paths, recursive=recursive)
     started = time.perf_counter()
     try:
-        engine_cm = _start_verifying(server=server, api_key=api_key, jobs=jobs, err_console=err_console)
+        verifying = _start_verifying(server=server, api_key=api_key, jobs=jobs, err_console=err_console)
     except typer.BadParameter:
         raise  # a usage error: Typer prints it with the usage line, exit 2
     except ServiceUnusable as error:
@@ -128,7 +128,7 @@ def verify(
 
     writer = open_writer(output_format)
     try:
-        with engine_cm as verify_one, _progress(err_console, quiet=quiet) as progress:
+        with verifying as verify_one, _progress(err_console, quiet=quiet) as progress:
             task = progress.add_task("Verifying", total=None) if progress is not None else None
             writer.start()
             # closing(): on an interrupt the pending files are cancelled before the verifier closes.

@@ -15,7 +15,7 @@ import procrastinate
 
 from app.jobs.deferral import QUEUE, SIGN_TASK, VERIFY_TASK, WEBHOOK_TASK
 from app.settings import Settings
-from app.store.engine import parse_database_url
+from app.store.database import parse_database_url
 
 if TYPE_CHECKING:
     from app.jobs.metrics import WorkerMetrics

@@ -74,8 +74,8 @@ class SqlAuditLog:
     (app/audit_keys.py); only tools and tests open a store without.
     """
 
-    def __init__(self, *, engine: Engine, keys: AuditKeyring | None = None) -> None:
-        self._engine = engine
+    def __init__(self, *, db_engine: Engine, keys: AuditKeyring | None = None) -> None:
+        self._db_engine = db_engine
         self._keys = keys
         self._insert = insert(audit_log)
         entry_columns = tuple(audit_log.c[name] for name in ENTRY_FIELDS_V2)
@@ -100,7 +100,7 @@ class SqlAuditLog:
         ).bindparams(lock_class=_PG_CHAIN_LOCK_CLASS)
 
     def append(self, entry: AuditEntry) -> None:
-        with database_errors_as_unavailable(), self._engine.begin() as connection:
+        with database_errors_as_unavailable(), self._db_engine.begin() as connection:
             self.write_entry(connection, entry)
 
     def write_entry(self, connection: Connection, entry: AuditEntry) -> None:
@@ -149,7 +149,7 @@ class SqlAuditLog:
         """The newest records first, with their chain hashes."""
         if limit < 1:
             raise ValueError("limit must be at least 1")
-        with database_errors_as_unavailable(), self._engine.connect() as connection:
+        with database_errors_as_unavailable(), self._db_engine.connect() as connection:
             rows = connection.execute(self._newest, {"limit": limit}).all()
         return [_chained(row) for row in rows]
 
@@ -164,7 +164,7 @@ class SqlAuditLog:
         count = 0
         anchor_seen = anchor is None
         broken: ChainBreak | None = None
-        with database_errors_as_unavailable(), self._engine.connect() as connection:
+        with database_errors_as_unavailable(), self._db_engine.connect() as connection:
             while broken is None:
                 rows = connection.execute(self._walk, {"after_id": walk.previous_id or 0}).all()
                 connection.rollback()  # no long-lived snapshot (PostgreSQL) or read lock (SQLite)

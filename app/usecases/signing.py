@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection
 
 from app.store.interface import ApiKey, AuditEntry, SignatureRecords, StoredVerdict
-from app.usecases.access import require_active
+from app.usecases.active_key import require_active
 from app.usecases.errors import OutputVerificationStopped, UnsignableMedia
 from signer.manifest import GenerationRequest
 from verifier.label import label_for

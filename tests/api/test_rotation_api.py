@@ -65,7 +65,7 @@ def test_rotation_under_load_fails_no_request_and_switches_every_client(tmp_path
         "ORIGINMARK_SPOOL_DIR": str(tmp_path),
         "ORIGINMARK_SIGN_WORKERS": "1",
         "ORIGINMARK_VERIFY_WORKERS": "1",
-        "ORIGINMARK_ENGINE_THREADS": "2",
+        "ORIGINMARK_SIGN_CONCURRENCY": "2",
     }
     base_url = f"http://127.0.0.1:{port}"
     log_path = tmp_path / "server.log"

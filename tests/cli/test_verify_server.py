@@ -72,7 +72,7 @@ def service(dev_credentials, tmp_path_factory) -> Iterator[Service]:
         "ORIGINMARK_SPOOL_DIR": str(root),
         "ORIGINMARK_MAX_UPLOAD_BYTES": str(UPLOAD_LIMIT),
         "ORIGINMARK_VERIFY_WORKERS": "2",
-        "ORIGINMARK_ENGINE_THREADS": "2",
+        "ORIGINMARK_SIGN_CONCURRENCY": "2",
     }
     log_path = root / "server.log"
     command = [str(ORIGINMARK), "serve", "--host", "127.0.0.1", "--port", str(port)]

@@ -1,6 +1,6 @@
 """Structure-aware mutations of real media files, for the fuzz suite.
 
-One mutation engine, two drivers: hypothesis (the pytest runs, derandomized in CI) and
+One mutation generator, two drivers: hypothesis (the pytest runs, derandomized in CI) and
 `random.Random` (`RandomChooser`, for exploring outside pytest, e.g. signing mutated files
 in-process). Both reach it through a `Chooser`, so a case is described the same way by either.
 

@@ -42,7 +42,7 @@ class FuzzedServer:
             "ORIGINMARK_DATABASE_URL": self.database_url,
             "ORIGINMARK_SPOOL_DIR": str(self.spool),
             "ORIGINMARK_VERIFY_WORKERS": "2",
-            "ORIGINMARK_ENGINE_THREADS": "2",
+            "ORIGINMARK_SIGN_CONCURRENCY": "2",
             "ORIGINMARK_VERIFY_TIMEOUT_SECONDS": str(VERIFY_TIMEOUT_SECONDS),
             "ORIGINMARK_MAX_UPLOAD_BYTES": str(16 * 1024 * 1024),
         }

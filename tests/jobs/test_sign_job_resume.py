@@ -60,20 +60,20 @@ class DiesDuringUpload:
         raise WorkerDied
 
 
-class Engines:
-    def __init__(self, engines, signer) -> None:
-        self._engines = engines
+class PoolsWithCountingSigner:
+    def __init__(self, worker_pools, signer) -> None:
+        self._worker_pools = worker_pools
         self.signer = signer
 
     def __getattr__(self, name):
-        return getattr(self._engines, name)
+        return getattr(self._worker_pools, name)
 
 
 def _submit(store, source: str, destination: str) -> str:
     params = {"generator": "TestGen", "generator_version": "1", "digital_source_type": None, "title": None}
     key, _token = store.create_key(name="signer", scopes=frozenset({Scope.SIGN}))  # re-read before each attempt
     submitted = records.submit(
-        store.engine, tenant="default", kind=JobKind.SIGN, source=source, media_id="resume-1",
+        store.db_engine, tenant="default", kind=JobKind.SIGN, source=source, media_id="resume-1",
         key=hashlib.sha256(destination.encode()).hexdigest(), destination=destination, params=params,
         key_id=key.key_id, enqueue=lambda _connection, _job_id: None,
     )
@@ -86,29 +86,29 @@ def _read(object_store, bucket: str, key: str) -> bytes:
 
 
 @pytest.fixture
-def parts(settings, store, jobs_engines, s3):
+def parts(settings, store, jobs_worker_pools, s3):
     object_store, bucket = s3
     object_store.put(ObjectLocation(Scheme.S3, "gen/in.jpg", bucket), io.BytesIO(jpeg_bytes(seed=41)))
-    signer = CountingSigner(jobs_engines.signer)
-    return object_store, bucket, signer, Engines(jobs_engines, signer), build_object_stores(settings)
+    signer = CountingSigner(jobs_worker_pools.signer)
+    return object_store, bucket, signer, PoolsWithCountingSigner(jobs_worker_pools, signer), build_object_stores(settings)
 
 
 def test_a_worker_killed_after_the_upload_leaves_a_job_that_finishes_without_signing_again(settings, store, parts):
-    object_store, bucket, signer, engines, objects = parts
+    object_store, bucket, signer, worker_pools, objects = parts
     job_id = _submit(store, f"s3://{bucket}/gen/in.jpg", f"s3://{bucket}/signed/out.jpg")
 
-    dying = build_job_runtime(settings, store=DiesOnCommit(store), objects=objects, engines=engines)
+    dying = build_job_runtime(settings, store=DiesOnCommit(store), objects=objects, worker_pools=worker_pools)
     with pytest.raises(WorkerDied):
         run_sign_job(dying, job_id, previous_attempts=0)
     delivered = _read(object_store, bucket, "signed/out.jpg")
-    recorded = records.get(store.engine, job_id)
+    recorded = records.get(store.db_engine, job_id)
     assert recorded.status is JobStatus.RUNNING and signer.signatures == 1
     assert recorded.signed_output.output_sha256 == hashlib.sha256(delivered).hexdigest()
     assert [e for e in store.entries(limit=10) if e.media_id == "resume-1"] == []
 
     # The stalled-job recovery hands the job to another worker.
-    run_sign_job(build_job_runtime(settings, store=store, objects=objects, engines=engines), job_id, previous_attempts=1)
-    done = records.get(store.engine, job_id)
+    run_sign_job(build_job_runtime(settings, store=store, objects=objects, worker_pools=worker_pools), job_id, previous_attempts=1)
+    done = records.get(store.db_engine, job_id)
     assert done.status is JobStatus.SUCCEEDED
     assert signer.signatures == 1  # not signed again
     assert _read(object_store, bucket, "signed/out.jpg") == delivered
@@ -121,19 +121,19 @@ def test_a_worker_killed_after_the_upload_leaves_a_job_that_finishes_without_sig
 
 
 def test_a_worker_killed_during_the_upload_delivered_nothing_so_the_retry_signs(settings, store, parts):
-    object_store, bucket, signer, engines, objects = parts
+    object_store, bucket, signer, worker_pools, objects = parts
     job_id = _submit(store, f"s3://{bucket}/gen/in.jpg", f"s3://{bucket}/signed/up.jpg")
 
-    dying = build_job_runtime(settings, store=store, objects=DiesDuringUpload(objects), engines=engines)
+    dying = build_job_runtime(settings, store=store, objects=DiesDuringUpload(objects), worker_pools=worker_pools)
     with pytest.raises(WorkerDied):
         run_sign_job(dying, job_id, previous_attempts=0)
-    first = records.get(store.engine, job_id).signed_output
+    first = records.get(store.db_engine, job_id).signed_output
     assert first is not None and signer.signatures == 1
     with pytest.raises(ObjectNotFound):
         object_store.stat(ObjectLocation(Scheme.S3, "signed/up.jpg", bucket))
 
-    run_sign_job(build_job_runtime(settings, store=store, objects=objects, engines=engines), job_id, previous_attempts=1)
-    done = records.get(store.engine, job_id)
+    run_sign_job(build_job_runtime(settings, store=store, objects=objects, worker_pools=worker_pools), job_id, previous_attempts=1)
+    done = records.get(store.db_engine, job_id)
     assert done.status is JobStatus.SUCCEEDED and signer.signatures == 2
     delivered = _read(object_store, bucket, "signed/up.jpg")
     assert done.sha256 == hashlib.sha256(delivered).hexdigest() == done.signed_output.output_sha256
@@ -143,14 +143,14 @@ def test_a_worker_killed_during_the_upload_delivered_nothing_so_the_retry_signs(
 
 
 def test_a_destination_replaced_since_the_recorded_signature_is_signed_again(settings, store, parts):
-    object_store, bucket, signer, engines, objects = parts
+    object_store, bucket, signer, worker_pools, objects = parts
     job_id = _submit(store, f"s3://{bucket}/gen/in.jpg", f"s3://{bucket}/signed/re.jpg")
     with pytest.raises(WorkerDied):
-        run_sign_job(build_job_runtime(settings, store=DiesOnCommit(store), objects=objects, engines=engines),
+        run_sign_job(build_job_runtime(settings, store=DiesOnCommit(store), objects=objects, worker_pools=worker_pools),
                      job_id, previous_attempts=0)
     object_store.put(ObjectLocation(Scheme.S3, "signed/re.jpg", bucket), io.BytesIO(b"someone else's bytes"))
 
-    run_sign_job(build_job_runtime(settings, store=store, objects=objects, engines=engines), job_id, previous_attempts=1)
-    done = records.get(store.engine, job_id)
+    run_sign_job(build_job_runtime(settings, store=store, objects=objects, worker_pools=worker_pools), job_id, previous_attempts=1)
+    done = records.get(store.db_engine, job_id)
     assert done.status is JobStatus.SUCCEEDED and signer.signatures == 2
     assert hashlib.sha256(_read(object_store, bucket, "signed/re.jpg")).hexdigest() == done.sha256

@@ -142,7 +142,7 @@ def capture(tmp_path_factory) -> Capture:
         "ORIGINMARK_SPOOL_DIR": str(root),
         "ORIGINMARK_LOG_LEVEL": "debug",
         "ORIGINMARK_VERIFY_WORKERS": "1",
-        "ORIGINMARK_ENGINE_THREADS": "1",
+        "ORIGINMARK_SIGN_CONCURRENCY": "1",
         "ORIGINMARK_MAX_UPLOAD_BYTES": str(256 * 1024),
         "ORIGINMARK_SIGN_RATE_PER_SECOND": "0.01",  # a few signs per key, then 429
         "ORIGINMARK_SIGN_RATE_BURST": "4",

@@ -125,7 +125,7 @@ class ReadBack:
     state: str | None
     failures: list[dict[str, Any]]
     crjson: dict[str, Any]
-    active_label: str | None
+    active_manifest_label: str | None
 
     @property
     def manifest(self) -> dict[str, Any]:
@@ -149,7 +149,7 @@ def read_back(ca_pem) -> Iterator[Callable[..., ReadBack]]:
                     state=reader.get_validation_state(),
                     failures=(results.get("activeManifest") or {}).get("failure") or [],
                     crjson=json.loads(reader.crjson()),
-                    active_label=json.loads(reader.json()).get("active_manifest"),
+                    active_manifest_label=json.loads(reader.json()).get("active_manifest"),
                 )
 
     yield read

@@ -460,10 +460,10 @@ def test_the_created_output_is_shaped_as_the_rubric_expects(signed_outputs):
 
 def test_the_edit_keeps_the_parent_credentials_and_references_them(signed_outputs):
     manifest = signed_outputs["edit-of-signed-parent"]
-    parent_label = signed_outputs["created-parent"]["label"]
+    parent_manifest_label = signed_outputs["created-parent"]["label"]
     ingredient = manifest["assertions"]["c2pa.ingredient.v3"]
     assert ingredient["relationship"] == "parentOf"
-    assert ingredient["activeManifest"]["url"].endswith(parent_label)
+    assert ingredient["activeManifest"]["url"].endswith(parent_manifest_label)
     assert ingredient["validationResults"]["activeManifest"]["failure"] == []
     assert any(
         s["code"] == "signingCredential.trusted" for s in ingredient["validationResults"]["activeManifest"]["success"]

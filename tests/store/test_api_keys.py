@@ -24,7 +24,7 @@ def test_a_new_key_authenticates_with_its_token_and_has_its_scopes(store):
 def test_only_a_sha256_of_the_secret_is_stored(store):
     key, token = store.create_key(name="feed", scopes=frozenset({Scope.READ}))
     secret = parse_token(token).secret
-    with store.engine.connect() as connection:
+    with store.db_engine.connect() as connection:
         row = connection.execute(select(api_keys).where(api_keys.c.key_id == key.key_id)).one()
     assert row.secret_hash == hashlib.sha256(secret.encode()).hexdigest()
     assert secret not in "".join(str(value) for value in row)
@@ -60,7 +60,7 @@ def test_malformed_tokens_are_refused_without_a_query(store, token):
     from sqlalchemy import event
 
     statements = []
-    event.listen(store.engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    event.listen(store.db_engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
     assert store.authenticate(token) is None
     assert statements == []
 
@@ -153,7 +153,7 @@ def test_every_outcome_does_the_same_work_one_query_and_one_constant_time_compar
 
     monkeypatch.setattr(hmac, "compare_digest", counting_compare_digest)
     statements = []
-    event.listen(store.engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    event.listen(store.db_engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
 
     result = store.authenticate(presented)
 

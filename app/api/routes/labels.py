@@ -21,7 +21,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from app.api import work
 from app.api.deps import ReadAccess, ServicesDep
-from app.api.errors import unprocessable
+from app.api.error_responses import unprocessable
 from app.api.identifiers import MEDIA_ID_PATTERN, check_media_ids
 from app.api.json_body import parse_json, read_json_bytes
 from app.api.services import Services
