@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from app.cli import cli
 from app.settings import Settings
@@ -36,7 +36,7 @@ def _originmark(cwd: Path, env: dict[str, str], *args: str) -> subprocess.Comple
     return subprocess.run([str(ORIGINMARK), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
 
 
-def _cli(*args: str, **env: str | None) -> object:
+def _cli(*args: str, **env: str | None) -> Result:
     return CliRunner().invoke(cli, list(args), env={"COLUMNS": "200", **env}, catch_exceptions=False)
 
 
@@ -56,7 +56,9 @@ def test_a_key_made_in_one_folder_works_on_a_server_started_in_another(tmp_path)
         created = _originmark(folder_a, env, "apikey", "create", "--name", "from-a", "--scopes", "sign,verify")
         assert created.returncode == 0, created.stderr
         assert "created database" not in created.stderr  # the server's database, found from folder A
-        signed = sign_generated_jpeg(url, TOKEN.search(created.stdout).group(0))  # the key works there
+        token = TOKEN.search(created.stdout)
+        assert token is not None, created.stdout
+        signed = sign_generated_jpeg(url, token.group(0))  # the key works there
     for folder in (folder_a, folder_b):
         (folder / "signed.jpg").write_bytes(signed)
         inspected = _originmark(folder, env, "inspect", "signed.jpg")
