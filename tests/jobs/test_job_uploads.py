@@ -90,7 +90,8 @@ def test_an_uploaded_file_is_verified_on_sqlite_by_the_server_itself(jobs_base_s
             done = _wait_done(client, token, answer.json()["job_id"])
             assert done["status"] == "succeeded", done
             assert done["result"]["sha256"] == hashlib.sha256(data).hexdigest()
-            assert sqlite_store.verdict_by_media_id("default", "emb-up").sha256 == done["result"]["sha256"]
+            verdict = sqlite_store.verdict_by_media_id("default", "emb-up")
+            assert verdict is not None and verdict.sha256 == done["result"]["sha256"]
             # The same upload with another media id is another job (and another staged object).
             other = client.post(
                 "/v1/jobs/verify", data={"media_id": "emb-up-2"}, files={"file": ("a.jpg", data)}, headers=_auth(token)

@@ -28,7 +28,7 @@ from app.settings import Settings
 from app.store.migrate import upgrade_database
 from app.store.sql import open_store
 from app.wiring import build_job_runtime, build_object_stores
-from tests.support import libpq_url
+from tests.support import libpq_url, one_row
 
 # Not a queue the workers take jobs from (nor check for stalled ones): what is inserted here stays
 # as inserted unless the purge deletes it. The purge covers every queue.
@@ -38,10 +38,11 @@ FIXTURE_QUEUE = "purge-fixtures"
 def _queue_job(connection: psycopg.Connection, *, status: str, hours_ago: float) -> int:
     """A job that went through procrastinate's states (its triggers log an event for each), all
     of its events then dated `hours_ago`: a job is as old as its newest event."""
-    (job_id,) = connection.execute(
+    (job_id,) = one_row(
+        connection,
         "INSERT INTO procrastinate_jobs (queue_name, task_name, args) VALUES (%s, 'originmark.verify', '{}') RETURNING id",
         (FIXTURE_QUEUE,),
-    ).fetchone()
+    )
     if status != "todo":
         connection.execute("UPDATE procrastinate_jobs SET status = 'doing' WHERE id = %s", (job_id,))
     if status not in ("todo", "doing"):
@@ -77,7 +78,7 @@ def _fixture_ids_left(pg_url: str) -> set[int]:
 
 def _events_of(pg_url: str, job_ids: set[int]) -> int:
     with psycopg.connect(libpq_url(pg_url)) as connection:
-        return connection.execute("SELECT count(*) FROM procrastinate_events WHERE job_id = ANY(%s)", (list(job_ids),)).fetchone()[0]
+        return one_row(connection, "SELECT count(*) FROM procrastinate_events WHERE job_id = ANY(%s)", (list(job_ids),))[0]
 
 
 def _purge_jobs(pg_url: str) -> list[tuple[str, int]]:

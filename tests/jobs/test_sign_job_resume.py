@@ -10,7 +10,7 @@ import io
 import pytest
 
 from app.jobs import records
-from app.jobs.records import JobKind, JobStatus
+from app.jobs.records import JobKind, JobRecord, JobStatus, SignedOutput
 from app.jobs.tasks import run_sign_job
 from app.objects.errors import ObjectNotFound
 from app.objects.location import ObjectLocation, Scheme
@@ -80,6 +80,17 @@ def _submit(store, source: str, destination: str) -> str:
     return submitted.job.id
 
 
+def _job(store, job_id: str) -> JobRecord:
+    job = records.get(store.db_engine, job_id)
+    assert job is not None, f"no job {job_id}"
+    return job
+
+
+def _signed(job: JobRecord) -> SignedOutput:
+    assert job.signed_output is not None, f"job {job.id} recorded no signed output"
+    return job.signed_output
+
+
 def _read(object_store, bucket: str, key: str) -> bytes:
     with object_store.open_read(ObjectLocation(Scheme.S3, key, bucket)) as reader:
         return reader.read()
@@ -101,23 +112,24 @@ def test_a_worker_killed_after_the_upload_leaves_a_job_that_finishes_without_sig
     with pytest.raises(WorkerDied):
         run_sign_job(dying, job_id, previous_attempts=0)
     delivered = _read(object_store, bucket, "signed/out.jpg")
-    recorded = records.get(store.db_engine, job_id)
+    recorded = _job(store, job_id)
     assert recorded.status is JobStatus.RUNNING and signer.signatures == 1
-    assert recorded.signed_output.output_sha256 == hashlib.sha256(delivered).hexdigest()
+    assert _signed(recorded).output_sha256 == hashlib.sha256(delivered).hexdigest()
     assert [e for e in store.entries(limit=10) if e.media_id == "resume-1"] == []
 
     # The stalled-job recovery hands the job to another worker.
     run_sign_job(build_job_runtime(settings, store=store, objects=objects, worker_pools=worker_pools), job_id, previous_attempts=1)
-    done = records.get(store.db_engine, job_id)
+    done = _job(store, job_id)
     assert done.status is JobStatus.SUCCEEDED
     assert signer.signatures == 1  # not signed again
     assert _read(object_store, bucket, "signed/out.jpg") == delivered
     assert done.sha256 == hashlib.sha256(delivered).hexdigest()
     entries = [e for e in store.entries(limit=10) if e.media_id == "resume-1"]
     assert len(entries) == 1 and entries[0].output_sha256 == done.sha256
-    assert entries[0].input_sha256 == recorded.signed_output.source_sha256
-    assert entries[0].manifest_label == recorded.signed_output.manifest_label
-    assert store.verdict_by_media_id("default", "resume-1").sha256 == done.sha256
+    assert entries[0].input_sha256 == _signed(recorded).source_sha256
+    assert entries[0].manifest_label == _signed(recorded).manifest_label
+    verdict = store.verdict_by_media_id("default", "resume-1")
+    assert verdict is not None and verdict.sha256 == done.sha256
 
 
 def test_a_worker_killed_during_the_upload_delivered_nothing_so_the_retry_signs(settings, store, parts):
@@ -127,16 +139,16 @@ def test_a_worker_killed_during_the_upload_delivered_nothing_so_the_retry_signs(
     dying = build_job_runtime(settings, store=store, objects=DiesDuringUpload(objects), worker_pools=worker_pools)
     with pytest.raises(WorkerDied):
         run_sign_job(dying, job_id, previous_attempts=0)
-    first = records.get(store.db_engine, job_id).signed_output
+    first = _job(store, job_id).signed_output
     assert first is not None and signer.signatures == 1
     with pytest.raises(ObjectNotFound):
         object_store.stat(ObjectLocation(Scheme.S3, "signed/up.jpg", bucket))
 
     run_sign_job(build_job_runtime(settings, store=store, objects=objects, worker_pools=worker_pools), job_id, previous_attempts=1)
-    done = records.get(store.db_engine, job_id)
+    done = _job(store, job_id)
     assert done.status is JobStatus.SUCCEEDED and signer.signatures == 2
     delivered = _read(object_store, bucket, "signed/up.jpg")
-    assert done.sha256 == hashlib.sha256(delivered).hexdigest() == done.signed_output.output_sha256
+    assert done.sha256 == hashlib.sha256(delivered).hexdigest() == _signed(done).output_sha256
     assert done.sha256 != first.output_sha256  # the first signature never left the dead worker
     entries = [e for e in store.entries(limit=10) if e.media_id == "resume-1"]
     assert len(entries) == 1 and entries[0].output_sha256 == done.sha256
@@ -151,6 +163,6 @@ def test_a_destination_replaced_since_the_recorded_signature_is_signed_again(set
     object_store.put(ObjectLocation(Scheme.S3, "signed/re.jpg", bucket), io.BytesIO(b"someone else's bytes"))
 
     run_sign_job(build_job_runtime(settings, store=store, objects=objects, worker_pools=worker_pools), job_id, previous_attempts=1)
-    done = records.get(store.db_engine, job_id)
+    done = _job(store, job_id)
     assert done.status is JobStatus.SUCCEEDED and signer.signatures == 2
     assert hashlib.sha256(_read(object_store, bucket, "signed/re.jpg")).hexdigest() == done.sha256

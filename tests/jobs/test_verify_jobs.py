@@ -14,7 +14,7 @@ from app.jobs.schema import jobs as jobs_table
 from app.objects.location import ObjectLocation, Scheme
 from tests.api.helpers import jpeg_bytes
 from tests.jobs.conftest import grant_object_prefixes
-from tests.support import libpq_url
+from tests.support import libpq_url, one_row
 
 
 def _auth(token: str) -> dict[str, str]:
@@ -75,8 +75,8 @@ def test_the_same_job_twice_is_one_job_and_one_verdict(http, keys, s3, store, pg
     third = http.post("/v1/jobs/verify", json={"source": uri}, headers=_auth(keys.verify)).json()
     assert third["job_id"] == first["job_id"] and third["status"] == "succeeded"
     with psycopg.connect(libpq_url(pg_url)) as connection:
-        assert connection.execute("SELECT count(*) FROM procrastinate_jobs").fetchone()[0] == 1
-        assert connection.execute("SELECT count(*) FROM verdicts").fetchone()[0] == 1
+        assert one_row(connection, "SELECT count(*) FROM procrastinate_jobs")[0] == 1
+        assert one_row(connection, "SELECT count(*) FROM verdicts")[0] == 1
     # A second delivery of the same queue job (at-least-once) does not verify or store again.
     with store.db_engine.begin() as connection:
         before = connection.execute(sa.select(jobs_table.c.updated_at)).scalar_one()
@@ -169,8 +169,8 @@ def test_the_job_row_and_the_queue_job_commit_together(settings, store, pg_url):
     with pytest.raises(RuntimeError):
         records.submit(store.db_engine, tenant="default", kind=JobKind.VERIFY, source="s3://b/k", media_id=None, key="k", enqueue=defer_then_fail)
     with psycopg.connect(libpq_url(pg_url)) as connection:
-        assert connection.execute("SELECT count(*) FROM procrastinate_jobs").fetchone()[0] == 0
-        assert connection.execute("SELECT count(*) FROM originmark_jobs").fetchone()[0] == 0
+        assert one_row(connection, "SELECT count(*) FROM procrastinate_jobs")[0] == 0
+        assert one_row(connection, "SELECT count(*) FROM originmark_jobs")[0] == 0
     submitted = records.submit(
         store.db_engine, tenant="default",
         kind=JobKind.VERIFY,
@@ -180,5 +180,5 @@ def test_the_job_row_and_the_queue_job_commit_together(settings, store, pg_url):
         enqueue=lambda connection, job_id: defer_verify(queue_app, connection, job_id=job_id, lock="k"),
     )
     with psycopg.connect(libpq_url(pg_url)) as connection:
-        (args,) = connection.execute("SELECT args FROM procrastinate_jobs").fetchone()
+        (args,) = one_row(connection, "SELECT args FROM procrastinate_jobs")
     assert args == {"job_id": submitted.job.id}

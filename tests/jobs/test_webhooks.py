@@ -38,7 +38,7 @@ from app.objects.location import ObjectLocation, Scheme
 from app.wiring import build_job_runtime
 from tests.api.helpers import jpeg_bytes
 from tests.jobs.conftest import grant_object_prefixes
-from tests.support import libpq_url
+from tests.support import libpq_url, one_row
 
 from .test_verify_jobs import _auth, _put, _wait_done
 
@@ -428,14 +428,15 @@ def test_the_delivery_is_queued_in_the_transaction_that_makes_the_job_final(sett
         records.mark_succeeded(connection, job_id, sha256="0" * 64, on_final=on_job_final)
         raise RuntimeError("the verdict's transaction fails after the job was marked")
     assert _webhook_queue_jobs(pg_url) == []
-    assert records.get(store.db_engine, job_id).status is JobStatus.QUEUED
+    job = records.get(store.db_engine, job_id)
+    assert job is not None and job.status is JobStatus.QUEUED
     with store.db_engine.begin() as connection:
         records.mark_succeeded(connection, job_id, sha256="0" * 64, on_final=on_job_final)
     with store.db_engine.begin() as connection:  # a second delivery of the same queue job finishing
         records.mark_succeeded(connection, job_id, sha256="0" * 64, on_final=on_job_final)
     assert _webhook_queue_jobs(pg_url) == [("todo", 0)]
     with psycopg.connect(libpq_url(pg_url)) as connection:
-        (args,) = connection.execute("SELECT args FROM procrastinate_jobs").fetchone()
+        (args,) = one_row(connection, "SELECT args FROM procrastinate_jobs")
     assert args["job_id"] == job_id and len(args["delivery_id"]) == 32
     # A non-final failure queues nothing; the final one (a job without a webhook: nothing either).
     other = records.submit(
