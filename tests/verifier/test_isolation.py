@@ -121,6 +121,7 @@ def test_timeout_kills_the_worker_and_the_pool_keeps_working(policy, corpus, tmp
         verdict = bounded.verify_file(slow)
         assert time.monotonic() - started < 10
         assert verdict.state is VerdictState.ERROR
+        assert verdict.reason is not None
         assert verdict.reason.startswith("verification took longer than 0.3 s (the time limit per file)")
         assert verdict.size == 1024 * MB
         (after,) = bounded.worker_pids
@@ -143,6 +144,7 @@ def test_memory_limit_stops_the_engine_and_the_pool_keeps_working(policy, corpus
         (before,) = bounded.worker_pids
         verdict = bounded.verify_file(heavy)
         assert verdict.state is VerdictState.ERROR
+        assert verdict.reason is not None
         assert verdict.reason.startswith("the engine exceeded the memory limit (112 MB) or crashed")
         assert bounded.worker_pids != (before,)
         assert bounded.verify_file(corpus / FIREFLY).state is VerdictState.TRUSTED

@@ -181,14 +181,15 @@ def test_sidecar_manifest_store_is_read(verifier, corpus):
 def test_remote_manifest_is_an_error_and_is_not_fetched(verifier, corpus):
     # libpng-test_with_url.png points at http://localhost:5000/...: listen there and make
     # sure nothing connects (when the port is free on this machine).
-    listener = socket.socket()
+    listener: socket.socket | None = None
+    probe = socket.socket()
     try:
-        listener.bind(("127.0.0.1", 5000))
-        listener.listen(1)
-        listener.setblocking(False)
+        probe.bind(("127.0.0.1", 5000))
+        probe.listen(1)
+        probe.setblocking(False)
+        listener = probe
     except OSError:
-        listener.close()
-        listener = None
+        probe.close()
     try:
         verdict = verifier.verify_file(corpus / "c2pa-rs/sdk/tests/fixtures/libpng-test_with_url.png")
         if listener is not None:

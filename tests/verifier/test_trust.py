@@ -104,9 +104,9 @@ def test_shipped_trust_data_is_the_reference_copy(shared_dir):
 
 def test_policy_is_immutable(policy):
     with pytest.raises(dataclasses.FrozenInstanceError):
-        policy._prepared = ()  # type: ignore[misc]
+        policy._prepared = ()
     with pytest.raises(dataclasses.FrozenInstanceError):
-        policy.lists[0].name = "other"  # type: ignore[misc]
+        policy.lists[0].name = "other"
     assert isinstance(policy.lists, tuple)
 
 
