@@ -26,6 +26,7 @@ from typer.testing import CliRunner
 from app.cli import cli
 from app.store.audit import GENESIS_HASH, ChainProblem, SqlAuditLog, record_hash
 from app.store.audit_encoding import ENTRY_FIELDS_V1, record_hash_v2, record_mac_v2
+from app.store.audit_verify import ChainBreak, ChainReport
 from app.store.database import create_db_engine
 from app.store.interface import AuditEntry
 from app.store.migrate import alembic_config, current_revision, head_revision, upgrade_database
@@ -72,6 +73,12 @@ _SESSION_KEYS: list = []
 @pytest.fixture(autouse=True)
 def _session_keys(audit_keys):
     _SESSION_KEYS[:] = [audit_keys]
+
+
+def break_of(report: ChainReport) -> ChainBreak:
+    """Where the chain `report` checked is broken; fails the test when it is intact."""
+    assert report.broken is not None, f"the chain of {report.records} records is intact"
+    return report.broken
 
 
 def _drop_append_only_triggers(store) -> None:
@@ -235,7 +242,7 @@ def test_two_processes_appending_at_once_keep_one_chain(database_url, tmp_path):
             break
         time.sleep(0.01)
     go.touch()
-    failures = [appender.stderr.read() for appender in appenders if appender.wait(timeout=120) != 0]
+    failures = [appender.communicate(timeout=120)[1] for appender in appenders if appender.wait(timeout=120) != 0]
     assert failures == []
     with open_store(database_url, pool_size=1) as store:
         report = _audit(store).verify_chain()
@@ -315,9 +322,10 @@ def test_tampering_that_bypasses_the_triggers_is_found(store, how, broken_index,
 
     report = _audit(store).verify_chain()
     assert not report.intact
-    assert report.broken.problem is problem
-    assert report.broken.record_id == rows[broken_index].id
-    assert f"#{rows[broken_index].id}" in report.broken.message
+    broken = break_of(report)
+    assert broken.problem is problem
+    assert broken.record_id == rows[broken_index].id
+    assert f"#{rows[broken_index].id}" in broken.message
 
 
 def test_cutting_the_newest_records_or_rewriting_the_chain_is_found_with_a_noted_head(database_url):
@@ -347,7 +355,7 @@ def _cut_and_rewrite(store) -> None:
     store.append(_entry(2, generator="not me"))
     store.append(_entry(3))
     assert _audit(store).verify_chain().intact
-    assert _audit(store).verify_chain(anchor=noted_head).broken.problem is ChainProblem.ANCHOR_MISSING
+    assert break_of(_audit(store).verify_chain(anchor=noted_head)).problem is ChainProblem.ANCHOR_MISSING
     assert _audit(store).verify_chain(anchor=rows[1].record_hash).intact  # still there: before the rewrite
 
 

@@ -25,6 +25,7 @@ from app.store.migrate import alembic_config, upgrade_database
 from app.store.schema import audit_log
 from app.store.sql import open_store
 from keys.audit_key import AuditKeyring, create_audit_key_file, read_audit_key_file
+from tests.store.test_audit_chain import break_of
 from tests.store.test_audit_log import _entry as _plain_entry
 
 
@@ -101,13 +102,14 @@ def test_a_rewritten_and_rechained_record_is_found_without_a_noted_head(keyed, a
     _drop_append_only_triggers(keyed.db_engine)
     _rechain(keyed.db_engine, from_id=rows[2].id, changes={"generator": "Someone Else's Camera"})
     # Every link and every hash is consistent again: a chain alone would say intact.
-    assert SqlAuditLog(db_engine=keyed.db_engine).verify_chain().broken.problem is ChainProblem.MAC_KEY_UNKNOWN
+    assert break_of(SqlAuditLog(db_engine=keyed.db_engine).verify_chain()).problem is ChainProblem.MAC_KEY_UNKNOWN
 
     report = SqlAuditLog(db_engine=keyed.db_engine, keys=audit_keys).verify_chain()
     assert not report.intact
-    assert report.broken.problem is ChainProblem.MAC_INVALID
-    assert report.broken.record_id == rows[2].id
-    assert report.broken.expected == rows[2].mac
+    broken = break_of(report)
+    assert broken.problem is ChainProblem.MAC_INVALID
+    assert broken.record_id == rows[2].id
+    assert broken.expected == rows[2].mac
     assert report.authenticated_records == 2  # the two before it
 
     result = _cli_verify(database_url, audit_key_file)
@@ -141,7 +143,8 @@ def test_a_record_naming_a_made_up_key_is_not_taken_as_verified(keyed, audit_key
         connection.execute(update(audit_log).where(audit_log.c.id == rows[4].id).values(mac_key_id="00000000"))
     _rechain(keyed.db_engine, from_id=rows[4].id)
     report = SqlAuditLog(db_engine=keyed.db_engine, keys=audit_keys).verify_chain()
-    assert report.broken.problem is ChainProblem.MAC_KEY_UNKNOWN and report.broken.found == "00000000"
+    broken = break_of(report)
+    assert broken.problem is ChainProblem.MAC_KEY_UNKNOWN and broken.found == "00000000"
 
 
 def test_records_of_an_older_key_verify_when_it_is_given(database_url, audit_keys, audit_key_file, tmp_path):
@@ -156,7 +159,8 @@ def test_records_of_an_older_key_verify_when_it_is_given(database_url, audit_key
         after_rotation.append(_entry(1))
         old_id = audit_keys.current.key_id
         report = SqlAuditLog(db_engine=after_rotation.db_engine, keys=rotated).verify_chain()
-        assert report.broken.problem is ChainProblem.MAC_KEY_UNKNOWN and report.broken.found == old_id
+        broken = break_of(report)
+        assert broken.problem is ChainProblem.MAC_KEY_UNKNOWN and broken.found == old_id
         both = AuditKeyring(current=new_key, retired=(read_audit_key_file(audit_key_file),))
         report = SqlAuditLog(db_engine=after_rotation.db_engine, keys=both).verify_chain()
         assert report.intact and report.authenticated_records == 2

@@ -11,6 +11,7 @@ from app.store.database import create_db_engine, parse_database_url
 from app.store.errors import StoreConfigurationError, StoreUnavailable
 from app.store.migrate import upgrade_database
 from app.store.sql import open_store
+from tests.support import one_row
 
 
 @pytest.mark.parametrize(
@@ -46,7 +47,9 @@ def test_sqlite_runs_in_wal_mode_with_the_settings_the_store_relies_on(tmp_path)
             assert pragma("synchronous") == 2  # FULL: a commit is on disk before save returns
             assert pragma("busy_timeout") == 10_000
             assert pragma("foreign_keys") == 1
-            assert connection.connection.dbapi_connection.isolation_level == "IMMEDIATE"
+            sqlite_connection = connection.connection.dbapi_connection
+            assert sqlite_connection is not None  # a connection checked out of the pool is open
+            assert sqlite_connection.isolation_level == "IMMEDIATE"
     finally:
         db_engine.dispose()
 
@@ -96,7 +99,7 @@ def test_a_postgresql_connection_that_died_costs_one_call_and_the_next_reconnect
         assert store.labels_json_for("default", ["a"]) == {"a": None}
         server = postgres_database_url.split("?", 1)[0].replace("postgresql+psycopg://", "postgresql://", 1)
         with psycopg.connect(server, autocommit=True) as admin:  # as a server restart would
-            assert admin.execute("SELECT pg_terminate_backend(%s)", (backend_pid,)).fetchone()[0] is True
+            assert one_row(admin, "SELECT pg_terminate_backend(%s)", (backend_pid,))[0] is True
         with pytest.raises(StoreUnavailable):
             store.labels_json_for("default", ["a"])
         assert store.labels_json_for("default", ["a"]) == {"a": None}

@@ -59,12 +59,12 @@ def test_procrastinate_can_queue_and_fetch_on_the_migrated_schema(postgres_datab
     def probe(n: int) -> None:
         return None
 
-    async def run() -> tuple[int, str]:
+    async def run() -> tuple[int, str | None]:
         async with app.open_async():
             job_id = await probe.defer_async(n=1)
             await app.run_worker_async(queues=["probe"], wait=False, install_signal_handlers=False)
-            status = await app.job_manager.list_jobs_async(id=job_id)
-            return job_id, status[0].status
+            jobs = list(await app.job_manager.list_jobs_async(id=job_id))
+            return job_id, jobs[0].status
 
     job_id, status = asyncio.run(run())
     assert job_id > 0 and status == "succeeded"
@@ -77,7 +77,9 @@ def test_a_database_whose_job_tables_were_made_on_first_use_is_upgraded_in_place
     try:
         with db_engine.begin() as connection:
             # What app/jobs/schema.py made on first use before this revision (its exact DDL).
-            connection.connection.driver_connection.execute(migration.PROCRASTINATE_SCHEMA_FILE.read_text())
+            psycopg_connection = connection.connection.driver_connection
+            assert psycopg_connection is not None  # a connection checked out of the pool is open
+            psycopg_connection.execute(migration.PROCRASTINATE_SCHEMA_FILE.read_text())
             connection.exec_driver_sql(
                 "CREATE TABLE originmark_jobs (id VARCHAR(32) PRIMARY KEY, kind VARCHAR(16) NOT NULL, "
                 "idempotency_key VARCHAR(64) NOT NULL UNIQUE, source TEXT NOT NULL, media_id TEXT, destination TEXT, "

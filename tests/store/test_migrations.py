@@ -91,7 +91,7 @@ def test_processes_upgrading_at_once_all_succeed(database_url, tmp_path):
     while not all(flag.exists() for flag in ready) and time.monotonic() < deadline:
         time.sleep(0.01)
     go.touch()  # all at once
-    failures = [worker.stderr.read() for worker in workers if worker.wait(timeout=120) != 0]
+    failures = [worker.communicate(timeout=120)[1] for worker in workers if worker.wait(timeout=120) != 0]
     assert failures == []
     assert current_revision(database_url) == head_revision()
 
@@ -217,7 +217,8 @@ def test_0008_puts_every_existing_key_media_id_and_job_into_the_default_tenant(d
     upgrade_database(database_url)
     with open_store(database_url) as store:
         assert [t.name for t in store.list_tenants()] == ["default"]
-        assert store.tenant("default").object_prefixes == ()  # secure by default: granted explicitly
+        default = store.tenant("default")
+        assert default is not None and default.object_prefixes == ()  # secure by default: granted explicitly
         assert [k.tenant for k in store.list_keys()] == ["default"]
         assert store.labels_json_for("default", ["post-1"]) == {"post-1": "L"}
         assert store.labels_json_for("other", ["post-1"]) == {"post-1": None}
@@ -235,7 +236,7 @@ def test_0008_puts_every_existing_key_media_id_and_job_into_the_default_tenant(d
     try:
         with db_engine.connect() as connection:
             assert connection.execute(sa.text("SELECT media_id FROM media")).scalars().all() == ["post-1"]
-            revoked = dict(connection.execute(sa.text("SELECT key_id, revoked_at IS NOT NULL FROM api_keys")).all())
+            revoked: dict[str, bool] = dict(connection.execute(sa.text("SELECT key_id, revoked_at IS NOT NULL FROM api_keys")).all())
     finally:
         db_engine.dispose()
     # Without owners, another tenant's key would act on `default`'s data: it is revoked; default's stays.

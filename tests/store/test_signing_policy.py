@@ -75,10 +75,12 @@ def test_a_changed_policy_applies_at_once_in_another_process(store, database_url
     key, token = store.create_key(name="acme", scopes=SIGN)
     other_process = open_store(database_url, pool_size=1)
     try:
-        assert other_process.authenticate(token).signing_policy == SigningPolicy.default()
+        before = other_process.authenticate(token)
+        assert before is not None and before.signing_policy == SigningPolicy.default()
         changed = store.set_signing_policy(key.key_id, ACME)
         assert changed is not None and changed.signing_policy == ACME and changed.key_id == key.key_id
-        assert other_process.authenticate(token).signing_policy == ACME  # nothing cached
+        after = other_process.authenticate(token)
+        assert after is not None and after.signing_policy == ACME  # nothing cached
     finally:
         other_process.close()
 
