@@ -139,15 +139,22 @@ class ServerUnderTest:
         return [str(ORIGINMARK), "serve", "--host", "127.0.0.1", "--port", str(self.port),
                 "--workers", str(self.config.workers)]
 
+    @property
+    def running(self) -> subprocess.Popen:
+        """The server process; it exists from `with ServerUnderTest(...)` on."""
+        assert self.process is not None, "the server starts when the `with ServerUnderTest(...)` block is entered"
+        return self.process
+
     def __enter__(self) -> ServerUnderTest:
         log = self.log_path.open("ab")
+        cpus = self._cpus  # a local, so the child's affinity call sees the narrowed set
         self.process = subprocess.Popen(
             self.command,
             env=self._env,
             cwd=self.log_path.parent,
             stdout=log,
             stderr=log,
-            preexec_fn=(lambda: os.sched_setaffinity(0, self._cpus)) if self._cpus else None,
+            preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
         )
         log.close()
         try:
@@ -161,8 +168,8 @@ class ServerUnderTest:
         deadline = time.monotonic() + timeout
         first_answer: float | None = None
         while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise SystemExit(f"the server exited with {self.process.returncode}:\n{self.log_tail()}")
+            if self.running.poll() is not None:
+                raise SystemExit(f"the server exited with {self.running.returncode}:\n{self.log_tail()}")
             try:
                 answered = httpx.get(f"{self.base_url}/readyz", timeout=2).status_code == 200
             except httpx.HTTPError:
@@ -192,10 +199,10 @@ class ServerUnderTest:
             return "(no server log)"
 
     def cpu_seconds(self) -> float:
-        return tree_cpu_seconds(self.process.pid)
+        return tree_cpu_seconds(self.running.pid)
 
     def process_count(self) -> int:
-        return len(tree_pids(self.process.pid))
+        return len(tree_pids(self.running.pid))
 
     def __exit__(self, *_exc: object) -> None:
         if self.process is None or self.process.poll() is not None:

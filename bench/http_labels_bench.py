@@ -61,12 +61,11 @@ from urllib.parse import urlencode
 
 import httpx
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the project root: bench.*
 
-from http_harness import PROJECT, ServerConfig, ServerUnderTest, print_table, split_cpus
-from http_loadgen import LoadSpec, MeasuredLoad, choose_loadgen, run_in_process
-from pg_schema import PostgresSchema
+from bench.http_harness import PROJECT, ServerConfig, ServerUnderTest, print_table, split_cpus
+from bench.http_loadgen import LoadSpec, MeasuredLoad, choose_loadgen, run_in_process
+from bench.pg_schema import PostgresSchema
 
 if TYPE_CHECKING:
     from verifier.label_types import Label
@@ -103,6 +102,7 @@ def real_verdict(scratch: Path) -> SeedVerdict:
     from verifier.trust import default_trust_policy
 
     credentials = create_development_credentials(scratch / "keys")
+    assert credentials.key_path is not None, "create_development_credentials writes the key file"
     source, signed = scratch / "photo.jpg", scratch / "signed.jpg"
     Image.linear_gradient("L").convert("RGB").save(source, quality=90)
     signer = ContentSigner(
@@ -189,7 +189,7 @@ class Reader:
 
     tenant: str
     headers: dict[str, str]
-    params: list[tuple[str, str]]  # [] or [("tenant", NAME)]
+    params: tuple[tuple[str, str], ...]  # () or (("tenant", NAME),)
 
     @property
     def query(self) -> str:
@@ -198,13 +198,13 @@ class Reader:
 
 def reader_for(database_url: str, tenant: str, *, public: bool) -> Reader:
     if public:
-        return Reader(tenant=tenant, headers={}, params=[("tenant", tenant)])
+        return Reader(tenant=tenant, headers={}, params=(("tenant", tenant),))
     from app.store.interface import Scope
     from app.store.sql import open_store
 
     with open_store(database_url, pool_size=1) as store:
         _, token = store.create_key(name=f"labels bench {tenant}", scopes=frozenset({Scope.READ}), tenant=tenant)
-    return Reader(tenant=tenant, headers={"Authorization": f"Bearer {token}"}, params=[])
+    return Reader(tenant=tenant, headers={"Authorization": f"Bearer {token}"}, params=())
 
 
 def check_labels(server: ServerUnderTest, readers: list[Reader], ids_per_tenant: int) -> None:

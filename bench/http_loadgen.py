@@ -382,6 +382,7 @@ def run_in_process(spec: LoadSpec, *, cpus: set[int] | None) -> MeasuredLoad:
             text=True,
             preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
         )
+        assert process.stdout is not None, "stdout=PIPE gives the child a pipe"
         output = process.stdout.read()
         _, status, usage = os.wait4(process.pid, 0)
         process.returncode = os.waitstatus_to_exitcode(status)

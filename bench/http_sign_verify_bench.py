@@ -65,11 +65,10 @@ from pathlib import Path
 
 import httpx
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the project root: bench.*
 
-from http_harness import PROJECT, ServerConfig, ServerUnderTest, print_table, split_cpus
-from http_loadgen import LoadSpec, MeasuredLoad, choose_loadgen, run_in_process
+from bench.http_harness import PROJECT, ServerConfig, ServerUnderTest, print_table, split_cpus
+from bench.http_loadgen import LoadSpec, MeasuredLoad, choose_loadgen, run_in_process
 
 TARGET_RATIO = 0.85
 GENERATOR = "Bench Diffusion"
@@ -259,11 +258,10 @@ def multipart(fields: dict[str, str], files: dict[str, tuple[str, bytes, str]]) 
 
 def prepare(workdir: Path, size: int) -> tuple[str, str]:
     """Keys, database, an API key with sign + verify scopes, the input JPEG; returns (db url, token)."""
-    from sign_bench import make_photo_like_jpeg
-
     from app.store.interface import Scope
     from app.store.migrate import upgrade_database
     from app.store.sql import open_store
+    from bench.sign_bench import make_photo_like_jpeg
     from keys.devca import create_development_credentials
 
     create_development_credentials(workdir / "keys")
@@ -441,6 +439,7 @@ def main() -> int:
         ("sha256", "hashlib SHA-256 of the input file", None),
     ):
         if op.startswith("floor"):
+            assert http_name is not None, "a floor row names the HTTP operation it bounds"
             rate, spread, shape = floors[http_name], "computed", ""
         else:
             ref = reference[op]
