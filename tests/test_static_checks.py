@@ -26,12 +26,12 @@ def test_ruff_finds_nothing() -> None:
 
 
 # The whole code base: keys/, signer/ and verifier/ with the strict per-module flags of pyproject.toml,
-# app/ and tests/ at the normal level (every body checked).
-MYPY_PATHS = ["app", "keys", "signer", "verifier", "tests"]
+# app/, tests/, bench/ and scripts/ at the normal level (every body checked).
+MYPY_PATHS = ["app", "keys", "signer", "verifier", "tests", "bench", "scripts"]
 
 
 def test_mypy_finds_nothing() -> None:
-    """mypy over the product and its tests, configured in pyproject.toml.
+    """mypy over the product, its tests, the benchmarks and the scripts, configured in pyproject.toml.
 
     The cache lives in this virtualenv (mypy_cache), so a warm run takes a few seconds.
     """
