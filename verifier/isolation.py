@@ -159,7 +159,15 @@ def _load_startup_reply(data: bytes) -> tuple[Any, Any]:
 
 
 def _worker_entry(fd: int) -> None:
-    """Runs in the worker process: set the limits, build the verifier once, serve paths."""
+    """Runs in the worker process: set the limits, build the verifier once, serve paths; then exit at once."""
+    _serve_until_stopped(fd)
+    # Nothing is left to flush or release (stdout and stderr are /dev/null, the socket closes with
+    # the process), and the interpreter's own teardown of the engine's and our modules took longer
+    # than any verification of a small file, with the owner's close() waiting for it (issue 13).
+    os._exit(0)
+
+
+def _serve_until_stopped(fd: int) -> None:
     received = receive_setup(fd, tuple, owner_pid=lambda setup: setup[2])
     if received is None:
         return
