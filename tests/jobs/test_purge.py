@@ -15,6 +15,7 @@ import procrastinate
 import psycopg
 import pytest
 import sqlalchemy as sa
+from croniter import croniter
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
@@ -24,7 +25,7 @@ from app.jobs.queue import libpq_conninfo
 from app.jobs.runtime import JobRuntime
 from app.jobs.schema import batch_jobs, batches, jobs
 from app.jobs.worker import run_worker
-from app.settings import Settings
+from app.settings import DEFAULT_JOBS_PURGE_CRON, Settings
 from app.store.migrate import upgrade_database
 from app.store.sql import open_store
 from app.wiring import build_job_runtime, build_object_stores
@@ -276,6 +277,7 @@ def test_purge_command_refuses_misuse(tmp_path, pg_url):
 
 
 def test_purge_settings_are_checked():
+    assert croniter.is_valid(DEFAULT_JOBS_PURGE_CRON)  # the one expression Settings takes without asking croniter
     with pytest.raises(ValidationError, match="ORIGINMARK_JOBS_PURGE_CRON"):
         Settings(jobs_purge_cron="every hour")
     with pytest.raises(ValidationError, match="FAILED_AFTER_HOURS"):
