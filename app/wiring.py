@@ -32,7 +32,7 @@ from keys.identities import (
 from verifier.isolation import IsolatedVerifier, VerifyLimits
 from verifier.process_pool import Launched
 from verifier.remote_manifest import RemoteManifestPolicy
-from verifier.trust import TrustPolicy, default_trust_policy
+from verifier.trust_spec import TrustPolicySpec, default_trust_spec
 
 # Imported where used: keys and signer (cryptography, Pillow, the signing engine) are not needed to
 # verify, nor the use cases and job runtime (the database and jobs stack) by the CLI.
@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from signer.engine import ContentSigner, SignerOptions
     from signer.isolation import IsolatedSigner, SignLimits
     from signer.rotation import RotatingSigner
+    from verifier.trust import TrustPolicy
 
 # A signing worker reads the PKCS#11 PIN from this variable of its own environment (the name of
 # the setting it came from): signer/isolation.py puts it there when it starts the worker.
@@ -63,9 +64,17 @@ DEFAULT_IDENTITY = "default"
 
 
 def build_trust_policy(settings: Settings) -> TrustPolicy:
+    """The policy itself (certificates parsed), for a verifier in this process and the trust fingerprint."""
+    from verifier.trust import TrustPolicy  # cryptography: the isolated verifier's owner does without it
+
+    return TrustPolicy.from_spec(build_trust_spec(settings))
+
+
+def build_trust_spec(settings: Settings) -> TrustPolicySpec:
+    """What verifier workers build their trust policy from (no certificate is parsed in this process)."""
     # ORIGINMARK_TSA_TRUST_ANCHORS is explicit: a missing or unreadable file stops start-up (OSError).
     tsa_pem = settings.tsa_trust_anchors.read_text() if settings.tsa_trust_anchors is not None else None
-    return default_trust_policy(local_anchors_pem=_local_anchors_pem(settings), tsa_anchors_pem=tsa_pem)
+    return default_trust_spec(local_anchors_pem=_local_anchors_pem(settings), tsa_anchors_pem=tsa_pem)
 
 
 def _local_anchors_pem(settings: Settings) -> str | None:
@@ -102,7 +111,7 @@ def build_verifier(settings: Settings, *, workers: int, launched: Sequence[Launc
     try:
         return _verifier_pool(
             settings,
-            build_trust_policy(settings),
+            build_trust_spec(settings),  # the workers parse the certificates: this process does without
             build_remote_manifest_policy(settings),
             workers=workers,
             launched=launched,
@@ -115,7 +124,7 @@ def build_verifier(settings: Settings, *, workers: int, launched: Sequence[Launc
 
 def _verifier_pool(
     settings: Settings,
-    policy: TrustPolicy,
+    policy: TrustPolicy | TrustPolicySpec,
     remote_manifests: RemoteManifestPolicy,
     *,
     workers: int,

@@ -115,9 +115,13 @@ def _die_with_parent() -> None:
         return
 
 
-def receive_setup(fd: int, setup_type: type[S], owner_pid: Callable[[S], int]) -> tuple[Connection, S] | None:
+def receive_setup(
+    fd: int, setup_type: type[S], owner_pid: Callable[[S], int], *, meanwhile: Callable[[], object] | None = None
+) -> tuple[Connection, S] | None:
     """A worker's first steps: die with the owner, ignore Ctrl-C, read the setup the owner sent.
 
+    `meanwhile`: work that needs no setup (imports, trusted data), done before waiting for it: a
+    worker launched early does it while its owner still prepares the setup (verifier/warm_start.py).
     None when the owner is gone already (EOF, or it died before this worker asked to die with it:
     `owner_pid(setup)` is the pid the owner put in its setup), or sent something other than a
     `setup_type`.
@@ -125,6 +129,8 @@ def receive_setup(fd: int, setup_type: type[S], owner_pid: Callable[[S], int]) -
     _die_with_parent()
     # Ctrl-C in a terminal signals the whole process group: the owner decides when workers stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if meanwhile is not None:
+        meanwhile()
     connection = Connection(fd)
     try:
         setup = connection.recv()

@@ -15,7 +15,6 @@ import hashlib
 import importlib.metadata
 import json
 import os
-import stat
 from collections.abc import Callable
 from io import BufferedReader
 from pathlib import Path
@@ -28,6 +27,7 @@ from verifier import engine_report as report_parts
 from verifier.errors import EngineSettingsError
 from verifier.hostile_text import clean_text
 from verifier.media_type import SNIFF_BYTES, sniff_media_type
+from verifier.precheck import check_digest, precheck_file, unreadable_verdict
 from verifier.remote_manifest import (
     NO_REMOTE_FETCH,
     RemoteManifestPolicy,
@@ -324,12 +324,6 @@ def _state_from_engine(reader: c2pa.Reader) -> VerdictState:
     return report_parts.validation_state({"validation_state": reader.get_validation_state()}) or VerdictState.INVALID
 
 
-def check_digest(sha256: str) -> None:
-    """Raise ValueError unless `sha256` is a SHA-256 digest as hashlib's hexdigest writes it."""
-    if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
-        raise ValueError(f"known_sha256 must be 64 lowercase hex digits, got {sha256[:80]!r}")
-
-
 def _hash_stream(stream: ReadableStream) -> tuple[str, int, bytes]:
     """SHA-256 and length of the rest of the stream, and its first bytes, in bounded memory."""
     head = stream.read(SNIFF_BYTES)
@@ -346,48 +340,6 @@ def _hash_stream(stream: ReadableStream) -> tuple[str, int, bytes]:
         digest.update(view[:size])
         counted += size
     return digest.hexdigest(), counted, head
-
-
-def precheck_file(path: Path, *, engine_version: str) -> Verdict | int:
-    """An ERROR verdict for a path that is not a readable, non-empty regular file; else its size.
-
-    Checked before anything opens the file: a directory, a FIFO (which would block
-    a reader forever) or a device is reported, not read.
-    """
-    try:
-        info = os.stat(path)
-    except OSError as error:
-        return unreadable_verdict(error, size=0, engine_version=engine_version)
-    if stat.S_ISDIR(info.st_mode):
-        return _error(f"{_shown(path)} is a directory, not a file", size=0, engine_version=engine_version)
-    if not stat.S_ISREG(info.st_mode):
-        reason = f"{_shown(path)} is not a regular file (device, pipe or socket)"
-        return _error(reason, size=0, engine_version=engine_version)
-    if info.st_size == 0:
-        return _error("empty file: there is nothing to verify", size=0, engine_version=engine_version)
-    return info.st_size
-
-
-def unreadable_verdict(error: BaseException, *, size: int, engine_version: str) -> Verdict:
-    reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
-    reason = f"the file could not be read: {clean_text(reason, limit=500)}"
-    return _error(reason, size=size, engine_version=engine_version)
-
-
-def _error(reason: str, *, size: int, engine_version: str) -> Verdict:
-    # The bytes were not read, so there is no content hash to report.
-    return Verdict(
-        state=VerdictState.ERROR,
-        reason=reason,
-        error_code=VerdictError.UNREADABLE,
-        sha256="",
-        size=size,
-        engine_version=engine_version,
-    )
-
-
-def _shown(path: Path) -> str:
-    return clean_text(str(path), limit=500) or "the path"
 
 
 def _engine_error_verdict(error: BaseException, media_type: str | None, base: _VerdictBase) -> Verdict:

@@ -442,7 +442,8 @@ def test_allowed_list_entry_is_trusted_and_attributed(signing_key, hostile_asset
     # explains it as "found in [] trust anchors"; the policy names the list.
     from cryptography.hazmat.primitives import serialization
 
-    from verifier.trust import TrustKind, TrustList, TrustPolicy, shipped_trust_lists
+    from verifier.trust import TrustPolicy
+    from verifier.trust_spec import TrustKind, TrustList, shipped_trust_lists
 
     unrelated_anchor = (shared_dir / "trust" / "test" / "sdk-test-roots.pem").read_text()
     partner = TrustList(
@@ -460,7 +461,8 @@ def test_allowed_list_entry_is_trusted_and_attributed(signing_key, hostile_asset
 
 def test_sdk_test_roots_trust_the_sdk_fixtures(shared_dir, corpus):
     # A test-only policy with the c2pa-rs SDK test roots (not shipped with the product).
-    from verifier.trust import TrustKind, TrustList, TrustPolicy
+    from verifier.trust import TrustPolicy
+    from verifier.trust_spec import TrustKind, TrustList
 
     test_roots = TrustList(
         name="sdk-test",
