@@ -216,13 +216,15 @@ class Launched:
     connection: Connection
 
     def discard(self) -> None:
-        """Never adopted: close its socket (it reads EOF and exits) and reap it."""
+        """Never adopted: stop it now and reap it.
+
+        It holds nothing (no setup, no file), so it is killed rather than waited for: it would
+        read the EOF of its closed socket only once done importing the engine (~0.1 s).
+        """
         self.connection.close()
-        try:
-            self.process.wait(STOP_GRACE_SECONDS)
-        except subprocess.TimeoutExpired:
+        if self.process.poll() is None:
             self.process.kill()
-            self.process.wait()
+        self.process.wait()
 
 
 def launch(entry_module: str, environment: Mapping[str, str] | None = None) -> Launched:

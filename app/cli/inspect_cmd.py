@@ -58,9 +58,9 @@ def _unreadable_reason(file: Path) -> str | None:
 def _verify(file: Path) -> Verdict:
     # Imported here: building the verifier loads the engine and the trust lists,
     # which `originmark --help` should not pay for.
-    from verifier.warm_start import launch_verifier_workers
+    from app.cli.early_workers import verifier_workers
 
-    launched = launch_verifier_workers(1)  # imports the engine while this process reads its settings
+    launched = verifier_workers(1)  # imports the engine while this process reads its settings
     try:
         from app.settings import Settings
         from app.wiring import build_verifier

@@ -175,11 +175,12 @@ def _start_verifying(
     *, server: str | None, api_key: str | None, jobs: int, err_console: Console
 ) -> ContextManager[VerifyOne]:
     """What verifies one file: the local verifier pool, or a checked client of `--server`."""
-    # Without --server the workers are most likely local: started now, they import the engine while
-    # this process reads its settings (verifier/warm_start.py); discarded if the settings name a server.
-    from verifier.warm_start import launch_verifier_workers
+    # Without --server the workers are most likely local: started now (one of them before Typer even
+    # parsed the command line: app/cli/early_workers.py), they import the engine while this process
+    # reads its settings (verifier/warm_start.py); discarded if the settings name a server.
+    from app.cli.early_workers import verifier_workers
 
-    launched = launch_verifier_workers(jobs) if server is None else []
+    launched = verifier_workers(jobs) if server is None else []
     try:
         # Imported here: settings and wiring pull in the engine, which `--help` and usage errors do not need.
         from app.settings import Settings
