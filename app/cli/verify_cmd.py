@@ -41,7 +41,6 @@ from typing import TYPE_CHECKING, Annotated, ContextManager
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
 from app.cli.paths import InputFile, InputItem, InputProblem, InputWalker
@@ -53,6 +52,8 @@ from verifier.errors import VerifierError
 from verifier.label import label_for
 
 if TYPE_CHECKING:
+    from rich.progress import Progress
+
     from app.cli.remote import VerifyClient
     from app.settings import Settings
     from verifier.isolation import IsolatedVerifier
@@ -261,6 +262,9 @@ def _progress(console: Console, *, quiet: bool) -> ContextManager[Progress | Non
     """A live progress bar on stderr, only when stderr is a terminal (never in pipes or logs)."""
     if quiet or not console.is_terminal:
         return nullcontext(None)
+    # Imported here: a batch script's run (stderr not a terminal) has no bar to draw (issue 13).
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
     return Progress(
         SpinnerColumn(),
         TextColumn("[bold]{task.description}"),
