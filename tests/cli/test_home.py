@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 from typer.testing import CliRunner, Result
 
 from app.cli import cli
@@ -245,6 +246,20 @@ def test_the_config_file_takes_sign_concurrency_under_either_name(tmp_path, monk
     assert Settings().sign_concurrency == 3
     monkeypatch.setenv("ORIGINMARK_ENGINE_THREADS", "4")  # the environment, under any name, wins over the file
     assert Settings().sign_concurrency == 4
+
+
+def test_the_environment_is_read_in_any_case_under_the_constructor_and_validated(tmp_path, monkeypatch):
+    monkeypatch.setenv("ORIGINMARK_HOME", str(tmp_path))
+    monkeypatch.setenv("originmark_port", "9003")  # the prefix and the name in any case
+    monkeypatch.setenv("ORIGINMARK_Thumbnails", "yes")
+    monkeypatch.setenv("ORIGINMARK_NOT_A_SETTING", "ignored")
+    monkeypatch.setenv("ORIGINMARK_SERVER_URL", "")  # empty is a value (verify here), not unset
+    settings = Settings(log_level="debug")
+    assert (settings.port, settings.thumbnails, settings.server_url, settings.log_level) == (9003, True, "", "debug")
+    assert Settings(port=1).port == 1  # the constructor wins over the environment
+    monkeypatch.setenv("ORIGINMARK_WORKER_METRICS_PORT", "")
+    with pytest.raises(ValidationError, match="worker_metrics_port"):
+        Settings()
 
 
 def test_a_relative_home_is_made_absolute_once(tmp_path, monkeypatch):
