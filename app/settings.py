@@ -29,8 +29,8 @@ class Settings(BaseModel):
     """Every setting from ORIGINMARK_<NAME> (any case), under the values given to the constructor.
 
     Read as pydantic-settings read them before (every field is a plain value: no JSON, no nested
-    names, no .env file; a field's aliases are whole variable names), without its import: ~0.04 s
-    of every `originmark` command (issue 13). The config file's values go under both
+    names, no .env file; a field's aliases are whole variable names), without its import: ~0.1 s
+    of every `originmark` command. The config file's values go under both
     (`_home_and_config_file`); defaults are validated too.
     """
 

@@ -4,7 +4,7 @@ Why: the worker's own start (a fresh interpreter importing the engine and parsin
 trust lists) is the longest step of `originmark verify one.jpg`, and Typer's own set-up before
 a command runs (pydantic and its adapters, the command's module) takes ~0.1 s of its own.
 Launched from `main()` when the command line names a command that verifies in this process,
-the worker starts up during that time (issue 13).
+the worker starts up during that time.
 
 The peek at the command line is deliberately crude: a wrong guess costs a worker that is
 discarded at exit (a usage error, `--help` after other options, a server URL from the

@@ -262,7 +262,7 @@ def _progress(console: Console, *, quiet: bool) -> ContextManager[Progress | Non
     """A live progress bar on stderr, only when stderr is a terminal (never in pipes or logs)."""
     if quiet or not console.is_terminal:
         return nullcontext(None)
-    # Imported here: a batch script's run (stderr not a terminal) has no bar to draw (issue 13).
+    # Imported here: a batch script's run (stderr not a terminal) has no bar to draw.
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     return Progress(
