@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.settings import Settings
-from app.store.location import shown_database_url, sqlite_file
+from app.store.database_url import shown_database_url, sqlite_file
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -6,18 +6,40 @@ constructor arguments built from a `Settings` instance here.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from app import home as homes
-from app.config_file import CONFIG_FILENAME, read_config_file
+from app.config_file import CONFIG_FILENAME, ENV_PREFIX, read_config_file
+
+DEFAULT_JOBS_PURGE_CRON = "7 * * * *"  # hourly (off the hour: away from other hourly work)
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="ORIGINMARK_", extra="ignore")
+def _is_cron(expression: str) -> bool:
+    from croniter import croniter  # procrastinate's own dependency
+
+    return bool(croniter.is_valid(expression))
+
+
+class Settings(BaseModel):
+    """Every setting from ORIGINMARK_<NAME> (any case), under the values given to the constructor.
+
+    Read as pydantic-settings read them before (every field is a plain value: no JSON, no nested
+    names, no .env file; a field's aliases are whole variable names), without its import: ~0.1 s
+    of every `originmark` command. The config file's values go under both
+    (`_home_and_config_file`); defaults are validated too.
+    """
+
+    def __init__(self, **values: Any) -> None:
+        super().__init__(**{**_environment(besides=values), **values})
+
+    # validate_by_name: Settings(sign_concurrency=2) in code and tests, while a field with a deprecated
+    # older name lists its environment variables as aliases (the prefix is not applied to aliases).
+    model_config = ConfigDict(extra="ignore", validate_default=True, validate_by_name=True)
 
     # --- where the data lives ---
     # Where the database, keys and objects are by default, whatever the current folder: ORIGINMARK_HOME,
@@ -28,86 +50,8 @@ class Settings(BaseSettings):
     home: Path = Field(default_factory=homes.default_home)
     home_source: homes.HomeSource = homes.HomeSource.DEFAULT
     config_file: Path | None = None
-
-    # Who signs: a directory written by `originmark keys init`, or an explicit pair.
-    keys_dir: Path = Path("keys")  # default: HOME/keys
-    signing_chain: Path | None = None  # PEM: signing certificate first, then issuers
-    signing_key: Path | None = None  # PEM private key (never logged)
-    time_stamp_url: str | None = None  # RFC 3161 TSA; signing fails if it is unreachable
-
-    # What signing writes.
-    thumbnails: bool = False  # the engine's thumbnails cost 4-5x the signing time
-
-    # Trust: extra PEM anchors named "local" (default: the development CA in keys_dir).
-    local_trust_anchors: Path | None = None
-
-    # Bounds per verified asset: untrusted input must not take the host down.
-    verify_timeout_seconds: float = Field(default=30.0, gt=0)
-    verify_memory_mb: int = Field(default=2048, ge=256)
-    # 4 GiB: a signed 2 GiB master is a few KB over 2 GiB, and the engine's memory does not grow
-    # with the file's size (bench/large_video_bench.py: ~0.6 GiB peak from 512 MiB to 4.1 GiB).
-    max_asset_bytes: int = Field(default=4 * 1024**3, gt=0)
-
-    # --- the service ---
     database_url: str = ""  # default: sqlite HOME/originmark.db; or postgresql+psycopg://user@host:5432/db
-    max_upload_bytes: int = Field(default=512 * 1024**2, gt=0)  # larger uploads get 413
-    public_label_reads: bool = False  # let feeds read labels without an API key (signing never is)
-    engine_threads: int = Field(default=4, ge=1, le=64)  # signing requests in flight (at most sign_workers)
-    verify_workers: int = Field(default=2, ge=1, le=64)  # isolated verifier processes per server process
     spool_dir: Path | None = None  # where uploads are spooled (default: the system temp dir)
-    host: str = "127.0.0.1"
-    port: int = Field(default=8000, ge=1, le=65535)
-    log_level: str = "info"
-
-    # --- signing rate limit, per key ---
-    # POST /v1/sign per API key: a token bucket of `sign_rate_burst` requests refilled at
-    # `sign_rate_per_second` (0 = unlimited); over it, 429 with Retry-After. Counted per server
-    # process (with `serve --workers N` a key gets N times this) unless rate_limit_redis_url is set:
-    # then one budget per key is shared by every process and replica. The default is above what one
-    # process signs on 2 cores (~45-70/s), so no pipeline is throttled by default; set it to what
-    # each key needs so a runaway or leaked key cannot take every signing thread.
-    sign_rate_per_second: float = Field(default=100.0, ge=0, allow_inf_nan=False)
-    sign_rate_burst: int = Field(default=200, ge=1)
-    # --- network: remote manifests ---
-    # Remote manifests (credentials kept at a URL the asset names) are fetched only from these
-    # hosts: comma-separated "host" (any port) or "host:port", e.g. "cai-manifests.adobe.com".
-    # Empty (the default): from none, so an upload can never make the server contact an address
-    # of its choosing. originmark fetches itself (one GET, no redirects, 16 MB, 10 s), never the
-    # engine; OCSP is never fetched. See verifier/remote_manifest.py.
-    remote_fetch_hosts: str = ""
-    # --- isolation: the signer's worker processes ---
-    # Signing parses the upload and its parent in the engine: the service signs in this many
-    # worker processes per server process, each bounded per file like verification (a file over
-    # a bound gets 422 `resource_limit`). Measured: signing a 500 MB MP4 peaks at 0.7 GB of
-    # address space in a worker and takes 7-10 s on 2 busy cores.
-    sign_workers: int = Field(default=2, ge=1, le=64)
-    sign_timeout_seconds: float = Field(default=120.0, gt=0, allow_inf_nan=False)
-    sign_memory_mb: int = Field(default=2048, ge=256)
-    # BMFF media (MP4, MOV...) of this many MB or more are signed with a Merkle-tree hash over
-    # `mdat` (16 MiB leaves): c2pa-rs otherwise holds two 256 MB hash buffers, so a 2 GB video
-    # signs at ~67 MiB instead of ~520-570 MiB (bench/large_video_bench.py). 0: always; unset
-    # (empty): never. Below it, the plain BMFF hash every C2PA verifier reads.
-    sign_merkle_bmff_from_mb: int | None = Field(default=512, ge=0)
-    # --- faults ---
-
-    # --- signing keys: backends and rotation ---
-    # Where the signing key lives (keys/backends): "pem" (ORIGINMARK_SIGNING_KEY or KEYS_DIR/key.pem),
-    # "pkcs11" (an HSM, or a SoftHSM2 token) or "aws-kms". The chain is ORIGINMARK_SIGNING_CHAIN or
-    # KEYS_DIR/chain.pem for every backend. With KEYS_DIR/identities/ present, each identity says
-    # where its own key is (identities/NAME/key.pem or backend.json) and KEYS_DIR/active names the
-    # one that signs (`originmark keys rotate --to NAME` switches a running service without restart);
-    # the PKCS#11 PIN settings below then apply to PKCS#11 identities without a pin_file of their own.
-    key_backend: Literal["pem", "pkcs11", "aws-kms"] = "pem"
-    pkcs11_module: Path | None = None  # the token vendor's library, e.g. /usr/lib/softhsm/libsofthsm2.so
-    pkcs11_token_label: str | None = None
-    pkcs11_key_label: str | None = None  # CKA_LABEL of the EC key pair in the token
-    pkcs11_pin_file: Path | None = None  # a file holding the user PIN (mode 0600): preferred
-    pkcs11_pin: SecretStr | None = None  # or the PIN itself (never logged or shown)
-    # AWS KMS: credentials come from the standard AWS chain (role, AWS_PROFILE, AWS_ACCESS_KEY_ID...),
-    # never from here.
-    kms_key_id: str | None = None  # key id, key ARN or alias/NAME of an ECC_NIST_P256 SIGN_VERIFY key
-    kms_region: str | None = None  # default: the AWS chain's region
-    kms_endpoint_url: str | None = None  # a VPC endpoint (or a local emulator)
 
     @model_validator(mode="before")
     @classmethod
@@ -129,6 +73,30 @@ class Settings(BaseSettings):
         if not merged.get("database_url"):
             merged["database_url"] = homes.sqlite_url(choice.path / homes.DATABASE_FILENAME)
         return merged
+
+    # --- signing credentials: who signs, and where the key is ---
+    # Who signs: a directory written by `originmark keys init`, or an explicit pair.
+    keys_dir: Path = Path("keys")  # default: HOME/keys
+    signing_chain: Path | None = None  # PEM: signing certificate first, then issuers
+    signing_key: Path | None = None  # PEM private key (never logged)
+
+    # Where the signing key lives (keys/backends): "pem" (ORIGINMARK_SIGNING_KEY or KEYS_DIR/key.pem),
+    # "pkcs11" (an HSM, or a SoftHSM2 token) or "aws-kms". The chain is ORIGINMARK_SIGNING_CHAIN or
+    # KEYS_DIR/chain.pem for every backend. With KEYS_DIR/identities/ present, each identity says
+    # where its own key is (identities/NAME/key.pem or backend.json) and KEYS_DIR/active names the
+    # one that signs (`originmark keys rotate --to NAME` switches a running service without restart);
+    # the PKCS#11 PIN settings below then apply to PKCS#11 identities without a pin_file of their own.
+    key_backend: Literal["pem", "pkcs11", "aws-kms"] = "pem"
+    pkcs11_module: Path | None = None  # the token vendor's library, e.g. /usr/lib/softhsm/libsofthsm2.so
+    pkcs11_token_label: str | None = None
+    pkcs11_key_label: str | None = None  # CKA_LABEL of the EC key pair in the token
+    pkcs11_pin_file: Path | None = None  # a file holding the user PIN (mode 0600): preferred
+    pkcs11_pin: SecretStr | None = None  # or the PIN itself (never logged or shown)
+    # AWS KMS: credentials come from the standard AWS chain (role, AWS_PROFILE, AWS_ACCESS_KEY_ID...),
+    # never from here.
+    kms_key_id: str | None = None  # key id, key ARN or alias/NAME of an ECC_NIST_P256 SIGN_VERIFY key
+    kms_region: str | None = None  # default: the AWS chain's region
+    kms_endpoint_url: str | None = None  # a VPC endpoint (or a local emulator)
 
     @model_validator(mode="after")
     def _key_backend_is_complete(self) -> "Settings":
@@ -153,10 +121,22 @@ class Settings(BaseSettings):
             )
         return self
 
+    @model_validator(mode="after")
+    def _chain_and_key_come_together(self) -> "Settings":
+        # (Only for PEM keys: other key backends take the chain alone, see the key backends above.)
+        if self.key_backend == "pem" and (self.signing_chain is None) != (self.signing_key is None):
+            raise ValueError(
+                "set both ORIGINMARK_SIGNING_CHAIN and ORIGINMARK_SIGNING_KEY, or neither "
+                "(then ORIGINMARK_KEYS_DIR is used)"
+            )
+        return self
+
     # --- time-stamps ---
-    # RFC 3161 time-stamps on every signature: the authority is `time_stamp_url` above
-    # (ORIGINMARK_TIME_STAMP_URL); ORIGINMARK_TSA_URL is accepted as another name for it (the two
-    # must not disagree). A verdict reports a time-stamp's time, authority and trust list.
+    # RFC 3161 time-stamps on every signature: the authority is `time_stamp_url`
+    # (ORIGINMARK_TIME_STAMP_URL; signing fails if it is unreachable); ORIGINMARK_TSA_URL is accepted
+    # as another name for it (the two must not disagree). A verdict reports a time-stamp's time,
+    # authority and trust list.
+    time_stamp_url: str | None = None
     tsa_url: str | None = None
     # The operator's TSA anchors (PEM roots or intermediates): time-stamps from authorities under
     # them are trusted and reported as trust list "local-tsa" (the C2PA TSA list ships as "c2pa-tsa").
@@ -193,13 +173,86 @@ class Settings(BaseSettings):
                 )
         return self
 
-    # --- signing policy ---
+    # --- signing: what is written, and the signer's worker processes ---
+    # What signing writes.
+    thumbnails: bool = False  # the engine's thumbnails cost 4-5x the signing time
 
-    # `originmark verify --server`: the CLI as a client of a running service. A URL here makes
-    # `verify` use that service unless told otherwise; the key is best given here (not on the
-    # command line, where `ps` shows it).
-    server_url: str | None = None
-    api_key: SecretStr | None = None  # a key with the `verify` scope (never logged or shown)
+    # Signing parses the upload and its parent in the engine: the service signs in this many
+    # worker processes per server process, each bounded per file like verification (a file over
+    # a bound gets 422 `resource_limit`). Measured: signing a 500 MB MP4 peaks at 0.7 GB of
+    # address space in a worker and takes 7-10 s on 2 busy cores.
+    sign_workers: int = Field(default=2, ge=1, le=64)
+    sign_timeout_seconds: float = Field(default=120.0, gt=0, allow_inf_nan=False)
+    sign_memory_mb: int = Field(default=2048, ge=256)
+    # BMFF media (MP4, MOV...) of this many MB or more are signed with a Merkle-tree hash over
+    # `mdat` (16 MiB leaves): c2pa-rs otherwise holds two 256 MB hash buffers, so a 2 GB video
+    # signs at ~67 MiB instead of ~520-570 MiB (bench/large_video_bench.py). 0: always; unset
+    # (empty): never. Below it, the plain BMFF hash every C2PA verifier reads.
+    sign_merkle_bmff_from_mb: int | None = Field(default=512, ge=0)
+
+    # Signing requests in flight per server process (at most sign_workers are useful). Deprecated
+    # older name, still accepted: ORIGINMARK_ENGINE_THREADS (config file: engine_threads).
+    sign_concurrency: int = Field(
+        default=4,
+        ge=1,
+        le=64,
+        validation_alias=AliasChoices("ORIGINMARK_SIGN_CONCURRENCY", "ORIGINMARK_ENGINE_THREADS"),
+    )
+
+    # --- verification: trust, bounds per asset, the verifier's worker processes ---
+    # Trust: extra PEM anchors named "local" (default: the development CA in keys_dir).
+    local_trust_anchors: Path | None = None
+
+    # Bounds per verified asset: untrusted input must not take the host down.
+    verify_timeout_seconds: float = Field(default=30.0, gt=0)
+    verify_memory_mb: int = Field(default=2048, ge=256)
+    # 4 GiB: a signed 2 GiB master is a few KB over 2 GiB, and the engine's memory does not grow
+    # with the file's size (bench/large_video_bench.py: ~0.6 GiB peak from 512 MiB to 4.1 GiB).
+    max_asset_bytes: int = Field(default=4 * 1024**3, gt=0)
+    verify_workers: int = Field(default=2, ge=1, le=64)  # isolated verifier processes per server process
+
+    # Remote manifests (credentials kept at a URL the asset names) are fetched only from these
+    # hosts: comma-separated "host" (any port) or "host:port", e.g. "cai-manifests.adobe.com".
+    # Empty (the default): from none, so an upload can never make the server contact an address
+    # of its choosing. originmark fetches itself (one GET, no redirects, 16 MB, 10 s), never the
+    # engine; OCSP is never fetched. See verifier/remote_manifest.py.
+    remote_fetch_hosts: str = ""
+
+    # --- the HTTP service ---
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    log_level: str = "info"
+    max_upload_bytes: int = Field(default=512 * 1024**2, gt=0)  # larger uploads get 413
+    public_label_reads: bool = False  # let feeds read labels without an API key (signing never is)
+
+    # Request bodies, deadline and minimum rate: every request body (uploads, JSON) must arrive within upload_receive_timeout_seconds of the
+    # request's start, and after upload_rate_grace_seconds keep up at least
+    # upload_min_bytes_per_second on average (0: no minimum rate); else 408 `upload_too_slow` and the
+    # spooled part is deleted (app/api/receive_pace.py). The defaults take a 512 MiB upload at 1 MB/s
+    # and refuse a client that trickles below 16 KiB/s (~130 kbit/s, slower than a weak 3G link).
+    upload_receive_timeout_seconds: float = Field(default=600.0, gt=0, allow_inf_nan=False)
+    upload_min_bytes_per_second: float = Field(default=16 * 1024, ge=0, allow_inf_nan=False)
+    upload_rate_grace_seconds: float = Field(default=10.0, ge=0, allow_inf_nan=False)
+
+    # --- sign rate limit, per API key ---
+    # POST /v1/sign per API key: a token bucket of `sign_rate_burst` requests refilled at
+    # `sign_rate_per_second` (0 = unlimited); over it, 429 with Retry-After. Counted per server
+    # process (with `serve --workers N` a key gets N times this) unless rate_limit_redis_url is set:
+    # then one budget per key is shared by every process and replica. The default is above what one
+    # process signs on 2 cores (~45-70/s), so no pipeline is throttled by default; set it to what
+    # each key needs so a runaway or leaked key cannot take every signing thread.
+    sign_rate_per_second: float = Field(default=100.0, ge=0, allow_inf_nan=False)
+    sign_rate_burst: int = Field(default=200, ge=1)
+
+    # Where the sign rate limit (sign_rate_* above) keeps its buckets. Unset: in each server
+    # process (no server needed; with `serve --workers N` or N replicas a key gets N times the
+    # rate). Set, e.g. "redis://:password@redis.internal:6379/0" or "rediss://..." for TLS: one
+    # bucket per key in that Redis, shared by every process and replica (app/api/ratelimit_redis.py).
+    # If Redis does not answer within 0.5 s, sign answers 503 `rate_limit_unavailable` (fails
+    # closed). A SecretStr because the URL may carry a password: never logged or shown (the
+    # log names the server without credentials). Use a database number of its own per deployment
+    # that shares one Redis.
+    rate_limit_redis_url: SecretStr | None = None
 
     # --- web pages ---
     # The verify page (/) and the feed page (/feed), served by the same app as the API. The verify
@@ -219,26 +272,12 @@ class Settings(BaseSettings):
     # address: raise this there, and limit per client in the proxy.
     web_max_uploads_per_client: int = Field(default=2, ge=1, le=1024)
 
-    # --- request bodies: deadline and minimum rate ---
-    # Every request body (uploads, JSON) must arrive within upload_receive_timeout_seconds of the
-    # request's start, and after upload_rate_grace_seconds keep up at least
-    # upload_min_bytes_per_second on average (0: no minimum rate); else 408 `upload_too_slow` and the
-    # spooled part is deleted (app/api/receive_pace.py). The defaults take a 512 MiB upload at 1 MB/s
-    # and refuse a client that trickles below 16 KiB/s (~130 kbit/s, slower than a weak 3G link).
-    upload_receive_timeout_seconds: float = Field(default=600.0, gt=0, allow_inf_nan=False)
-    upload_min_bytes_per_second: float = Field(default=16 * 1024, ge=0, allow_inf_nan=False)
-    upload_rate_grace_seconds: float = Field(default=10.0, ge=0, allow_inf_nan=False)
-
-    # --- signing rate limit, shared through Redis ---
-    # Where the sign rate limit (sign_rate_* above) keeps its buckets. Unset: in each server
-    # process (no server needed; with `serve --workers N` or N replicas a key gets N times the
-    # rate). Set, e.g. "redis://:password@redis.internal:6379/0" or "rediss://..." for TLS: one
-    # bucket per key in that Redis, shared by every process and replica (app/api/ratelimit_redis.py).
-    # If Redis does not answer within 0.5 s, sign answers 503 `rate_limit_unavailable` (fails
-    # closed). A SecretStr because the URL may carry a password: never logged or shown (the
-    # log names the server without credentials). Use a database number of its own per deployment
-    # that shares one Redis.
-    rate_limit_redis_url: SecretStr | None = None
+    # --- the CLI as a client of a running service ---
+    # `originmark verify --server`: the CLI as a client of a running service. A URL here makes
+    # `verify` use that service unless told otherwise; the key is best given here (not on the
+    # command line, where `ps` shows it).
+    server_url: str | None = None
+    api_key: SecretStr | None = None  # a key with the `verify` scope (never logged or shown)
 
     # --- object storage ---
     # Where jobs read sources and write outputs (app/objects). s3://bucket/key URIs go to S3 or an
@@ -263,6 +302,20 @@ class Settings(BaseSettings):
     # A CRC32 checksum with every upload, checked by the store (botocore's default); "when_required"
     # for older S3-compatible servers that reject the checksum headers.
     s3_checksums: Literal["when_supported", "when_required"] = "when_supported"
+
+    @model_validator(mode="after")
+    def _object_storage_is_well_formed(self) -> "Settings":
+        if self.s3_endpoint_url is not None and not self.s3_endpoint_url.startswith(("http://", "https://")):
+            raise ValueError("ORIGINMARK_S3_ENDPOINT_URL must start with http:// or https://")
+        if self.objects_url is not None:
+            from app.objects.errors import InvalidObjectUri  # small modules: no boto3 import here
+            from app.objects.location import parse_object_uri
+
+            try:
+                parse_object_uri(self.objects_url)
+            except InvalidObjectUri as error:
+                raise ValueError(f"ORIGINMARK_OBJECTS_URL: {error.message}") from None
+        return self
 
     # --- jobs ---
     # Jobs (POST /v1/jobs/verify, `originmark worker`) run on procrastinate, whose queue lives in
@@ -341,44 +394,20 @@ class Settings(BaseSettings):
     # bookkeeping: a job's result, error and idempotency key are in originmark_jobs, never
     # deleted by it. Failed (and cancelled or aborted) jobs are kept longer, to investigate.
     jobs_purge: bool = True
-    jobs_purge_cron: str = "7 * * * *"  # hourly (off the hour: away from other hourly work)
+    jobs_purge_cron: str = DEFAULT_JOBS_PURGE_CRON
     jobs_purge_succeeded_after_hours: int = Field(default=24, ge=1, le=24 * 3650)
     jobs_purge_failed_after_hours: int = Field(default=7 * 24, ge=1, le=24 * 3650)
 
     @model_validator(mode="after")
     def _jobs_purge_is_well_formed(self) -> "Settings":
-        from croniter import croniter  # a small module (procrastinate's own dependency)
-
-        if self.jobs_purge and not croniter.is_valid(self.jobs_purge_cron):
+        # The default is a known expression (tests/jobs/test_purge.py): only another one costs the
+        # croniter import, which every command would otherwise pay, `originmark verify` included.
+        if self.jobs_purge and self.jobs_purge_cron != DEFAULT_JOBS_PURGE_CRON and not _is_cron(self.jobs_purge_cron):
             raise ValueError(f"ORIGINMARK_JOBS_PURGE_CRON is not a cron expression: {self.jobs_purge_cron!r}")
         if self.jobs_purge_failed_after_hours < self.jobs_purge_succeeded_after_hours:
             raise ValueError(
                 "ORIGINMARK_JOBS_PURGE_FAILED_AFTER_HOURS must be at least ORIGINMARK_JOBS_PURGE_SUCCEEDED_AFTER_HOURS "
                 "(the failed purge deletes succeeded jobs of that age too)"
-            )
-        return self
-
-    @model_validator(mode="after")
-    def _object_storage_is_well_formed(self) -> "Settings":
-        if self.s3_endpoint_url is not None and not self.s3_endpoint_url.startswith(("http://", "https://")):
-            raise ValueError("ORIGINMARK_S3_ENDPOINT_URL must start with http:// or https://")
-        if self.objects_url is not None:
-            from app.objects.errors import InvalidObjectUri  # small modules: no boto3 import here
-            from app.objects.location import parse_object_uri
-
-            try:
-                parse_object_uri(self.objects_url)
-            except InvalidObjectUri as error:
-                raise ValueError(f"ORIGINMARK_OBJECTS_URL: {error.message}") from None
-        return self
-
-    @model_validator(mode="after")
-    def _chain_and_key_come_together(self) -> "Settings":
-        # (Only for PEM keys: other key backends take the chain alone, see "signing keys: backends and rotation".)
-        if self.key_backend == "pem" and (self.signing_chain is None) != (self.signing_key is None):
-            raise ValueError(
-                "set both ORIGINMARK_SIGNING_CHAIN and ORIGINMARK_SIGNING_KEY, or neither "
-                "(then ORIGINMARK_KEYS_DIR is used)"
             )
         return self
 
@@ -430,3 +459,33 @@ class Settings(BaseSettings):
 _PATH_FIELDS = frozenset(
     name for name, field in Settings.model_fields.items() if field.annotation in (Path, Path | None)
 )
+
+
+def _environment(*, besides: Mapping[str, object]) -> dict[str, str]:
+    """The variables that name a setting not given in `besides`, as pydantic-settings passed them.
+
+    A field's variable is ORIGINMARK_<NAME>, passed under the field's name; a field with aliases
+    (a renamed setting) is read from them instead, the first one set winning, and passed under
+    the first alias (so it overrides the config file's value, given under the name, and an error
+    names the variable). Names are compared in any case.
+    """
+    variables = {variable.lower(): value for variable, value in os.environ.items()}
+    found = {}
+    for name, field in Settings.model_fields.items():
+        if name in besides:
+            continue
+        names = _variables(name, field.validation_alias)
+        for variable in names:
+            if variable.lower() in variables:
+                found[names[0] if field.validation_alias is not None else name] = variables[variable.lower()]
+                break
+    return found
+
+
+def _variables(name: str, alias: object) -> tuple[str, ...]:
+    if isinstance(alias, AliasChoices):
+        return tuple(choice for choice in alias.choices if isinstance(choice, str))
+    if isinstance(alias, str):
+        return (alias,)
+    return (ENV_PREFIX + name,)
+

@@ -1,7 +1,7 @@
 """The one place that builds components from `Settings`.
 
 Keys, signers and verifiers (the packages below `app/` never read the environment; this is
-where their constructor arguments come from), and the service's own components: the engines
+where their constructor arguments come from), and the service's own components: the worker pools
 a server or job worker runs on, the store it appends to, the object stores, the sign rate
 limiter, the use cases and the job runtime. Everything else is handed what it needs.
 """
@@ -32,26 +32,27 @@ from keys.identities import (
 from verifier.isolation import IsolatedVerifier, VerifyLimits
 from verifier.process_pool import Launched
 from verifier.remote_manifest import RemoteManifestPolicy
-from verifier.trust import TrustPolicy, default_trust_policy
+from verifier.trust_spec import TrustPolicySpec, default_trust_spec
 
 # Imported where used: keys and signer (cryptography, Pillow, the signing engine) are not needed to
-# verify, nor the use cases and job runtime (the database and jobs stack) by the CLI (issue 13).
+# verify, nor the use cases and job runtime (the database and jobs stack) by the CLI.
 if TYPE_CHECKING:
     from app.api.ratelimit import RateLimiter
-    from app.engines import Engines
     from app.jobs.runtime import JobRuntime
     from app.objects.location import ObjectLocation
     from app.objects.router import ObjectStores
     from app.objects.s3 import S3Options
-    from app.store.interface import VerdictStore
+    from app.store.interface import ServiceStore, VerdictStore
     from app.store.sql import SqlStore
     from app.usecases.manifest_repository import ManifestKeeper
     from app.usecases.signing import SignAndRecord
     from app.usecases.verification import VerifyAndRecord
+    from app.worker_pools import WorkerPools
     from keys.signing_key import SigningKey
     from signer.engine import ContentSigner, SignerOptions
     from signer.isolation import IsolatedSigner, SignLimits
     from signer.rotation import RotatingSigner
+    from verifier.trust import TrustPolicy
 
 # A signing worker reads the PKCS#11 PIN from this variable of its own environment (the name of
 # the setting it came from): signer/isolation.py puts it there when it starts the worker.
@@ -64,9 +65,17 @@ DEFAULT_IDENTITY = "default"
 
 
 def build_trust_policy(settings: Settings) -> TrustPolicy:
+    """The policy itself (certificates parsed), for a verifier in this process and the trust fingerprint."""
+    from verifier.trust import TrustPolicy  # cryptography: the isolated verifier's owner does without it
+
+    return TrustPolicy.from_spec(build_trust_spec(settings))
+
+
+def build_trust_spec(settings: Settings) -> TrustPolicySpec:
+    """What verifier workers build their trust policy from (no certificate is parsed in this process)."""
     # ORIGINMARK_TSA_TRUST_ANCHORS is explicit: a missing or unreadable file stops start-up (OSError).
     tsa_pem = settings.tsa_trust_anchors.read_text() if settings.tsa_trust_anchors is not None else None
-    return default_trust_policy(local_anchors_pem=_local_anchors_pem(settings), tsa_anchors_pem=tsa_pem)
+    return default_trust_spec(local_anchors_pem=_local_anchors_pem(settings), tsa_anchors_pem=tsa_pem)
 
 
 def _local_anchors_pem(settings: Settings) -> str | None:
@@ -103,7 +112,7 @@ def build_verifier(settings: Settings, *, workers: int, launched: Sequence[Launc
     try:
         return _verifier_pool(
             settings,
-            build_trust_policy(settings),
+            build_trust_spec(settings),  # the workers parse the certificates: this process does without
             build_remote_manifest_policy(settings),
             workers=workers,
             launched=launched,
@@ -116,7 +125,7 @@ def build_verifier(settings: Settings, *, workers: int, launched: Sequence[Launc
 
 def _verifier_pool(
     settings: Settings,
-    policy: TrustPolicy,
+    policy: TrustPolicy | TrustPolicySpec,
     remote_manifests: RemoteManifestPolicy,
     *,
     workers: int,
@@ -148,15 +157,19 @@ def build_signer_options(settings: Settings) -> SignerOptions:
 
 def configured_key_spec(settings: Settings) -> KeySpec:
     """The single identity's key as the settings describe it (ORIGINMARK_KEY_BACKEND and its settings)."""
+    # Settings' validator (_key_backend_is_complete) requires the chosen backend's settings.
     if settings.key_backend == "pkcs11":
+        module, token_label, key_label = settings.pkcs11_module, settings.pkcs11_token_label, settings.pkcs11_key_label
+        assert module is not None and token_label is not None and key_label is not None
         return Pkcs11KeySpec(
             chain_path=settings.chain_path,
-            module=settings.pkcs11_module,
-            token_label=settings.pkcs11_token_label,
-            key_label=settings.pkcs11_key_label,
+            module=module,
+            token_label=token_label,
+            key_label=key_label,
             **dataclasses.asdict(_pin_source(settings)),
         )
     if settings.key_backend == "aws-kms":
+        assert settings.kms_key_id is not None
         return KmsKeySpec(
             chain_path=settings.chain_path,
             key_id=settings.kms_key_id,
@@ -335,12 +348,12 @@ def open_service_store(settings: Settings) -> SqlStore:
     return open_store(settings.database_url, audit_keys=service_audit_keys(settings))
 
 
-# --- the engines a server or a job worker runs on ---
+# --- the worker pools a server or a job worker runs on ---
 
 
-def build_engines(settings: Settings) -> Engines:
+def build_worker_pools(settings: Settings) -> WorkerPools:
     """Build the signer (runs its start-up probe) and start the verifier worker processes."""
-    from app.engines import Engines, trust_fingerprint
+    from app.worker_pools import WorkerPools, trust_fingerprint
     from verifier.reader import engine_version
 
     # Built once: the pool verifies under the policy that the fingerprint names.
@@ -353,7 +366,7 @@ def build_engines(settings: Settings) -> Engines:
     except BaseException:
         signer.close()
         raise
-    return Engines(
+    return WorkerPools(
         signer=signer,
         verifier=verifier,
         trust_fingerprint=trust_fingerprint(
@@ -405,7 +418,7 @@ def own_objects_location(settings: Settings) -> ObjectLocation:
 # --- the service's limits ---
 
 
-def build_sign_limiter(settings: Settings) -> RateLimiter:
+def build_sign_rate_limiter(settings: Settings) -> RateLimiter:
     """The sign limiter the settings ask for: shared in Redis if a URL is set, else in-process."""
     from app.api.ratelimit import TokenBucketLimiter
 
@@ -431,7 +444,9 @@ def build_verification(store: VerdictStore, *, trust_fingerprint: str) -> Verify
     return VerifyAndRecord(store=store, trust_fingerprint=trust_fingerprint)
 
 
-def build_manifest_keeper(settings: Settings, store: SqlStore, *, objects: ObjectStores | None = None) -> ManifestKeeper:
+def build_manifest_keeper(
+    settings: Settings, store: ServiceStore, *, objects: ObjectStores | None = None
+) -> ManifestKeeper:
     """What keeps signed manifest stores: the store's repository, and the object store for large ones."""
     from app.usecases.manifest_repository import ManifestKeeper
 
@@ -443,7 +458,7 @@ def build_manifest_keeper(settings: Settings, store: SqlStore, *, objects: Objec
 
 
 def build_signing(
-    store: SqlStore, *, settings: Settings, trust_fingerprint: str, certificate_fingerprint: str,
+    store: ServiceStore, *, settings: Settings, trust_fingerprint: str, certificate_fingerprint: str,
     objects: ObjectStores | None = None,
 ) -> SignAndRecord:
     """`certificate_fingerprint`: the identity active at start-up, recorded when a result names none."""
@@ -457,11 +472,11 @@ def build_signing(
     )
 
 
-def build_job_runtime(settings: Settings, *, store, engines, objects=None) -> JobRuntime:
-    """What a job worker runs with: the API's store, engines and use cases, and the object stores.
+def build_job_runtime(settings: Settings, *, store, worker_pools, objects=None) -> JobRuntime:
+    """What a job worker runs with: the API's store, worker pools and use cases, and the object stores.
 
-    `store` is an app.store.sql.SqlStore, `engines` an app.engines.Engines (`build_engines`);
-    `objects` defaults to the stores the settings describe.
+    `store` is an app.store.sql.SqlStore, `worker_pools` an app.worker_pools.WorkerPools
+    (`build_worker_pools`); `objects` defaults to the stores the settings describe.
     """
     from app.jobs.runtime import JobRuntime
 
@@ -470,10 +485,10 @@ def build_job_runtime(settings: Settings, *, store, engines, objects=None) -> Jo
         settings=settings,
         store=store,
         objects=objects,
-        engines=engines,
-        verification=build_verification(store, trust_fingerprint=engines.trust_fingerprint),
+        worker_pools=worker_pools,
+        verification=build_verification(store, trust_fingerprint=worker_pools.trust_fingerprint),
         signing=build_signing(
-            store, settings=settings, objects=objects, trust_fingerprint=engines.trust_fingerprint,
-            certificate_fingerprint=engines.certificate_fingerprint,
+            store, settings=settings, objects=objects, trust_fingerprint=worker_pools.trust_fingerprint,
+            certificate_fingerprint=worker_pools.certificate_fingerprint,
         ),
     )

@@ -85,7 +85,7 @@ def tree_cpu_seconds(pid: int) -> float:
 @dataclass(frozen=True, kw_only=True)
 class ServerConfig:
     workers: int = 1  # uvicorn processes (`originmark serve --workers`)
-    engine_threads: int | None = None  # ORIGINMARK_ENGINE_THREADS (None: the setting's default)
+    sign_concurrency: int | None = None  # ORIGINMARK_SIGN_CONCURRENCY (None: the setting's default)
     verify_workers: int | None = None  # ORIGINMARK_VERIFY_WORKERS per server process
     public_label_reads: bool = False
     log_level: str = "info"  # the shipped default: one JSON access line per request (to a file here)
@@ -93,8 +93,8 @@ class ServerConfig:
 
     def describe(self) -> str:
         parts = [f"--workers {self.workers}"]
-        if self.engine_threads is not None:
-            parts.append(f"ENGINE_THREADS={self.engine_threads}")
+        if self.sign_concurrency is not None:
+            parts.append(f"SIGN_CONCURRENCY={self.sign_concurrency}")
         if self.verify_workers is not None:
             parts.append(f"VERIFY_WORKERS={self.verify_workers}")
         if self.public_label_reads:
@@ -126,8 +126,8 @@ class ServerUnderTest:
                 "ORIGINMARK_PUBLIC_LABEL_READS": "true" if config.public_label_reads else "false",
             }
         )
-        if config.engine_threads is not None:
-            self._env["ORIGINMARK_ENGINE_THREADS"] = str(config.engine_threads)
+        if config.sign_concurrency is not None:
+            self._env["ORIGINMARK_SIGN_CONCURRENCY"] = str(config.sign_concurrency)
         if config.verify_workers is not None:
             self._env["ORIGINMARK_VERIFY_WORKERS"] = str(config.verify_workers)
         self._env.update(dict(config.extra_env))
@@ -139,15 +139,22 @@ class ServerUnderTest:
         return [str(ORIGINMARK), "serve", "--host", "127.0.0.1", "--port", str(self.port),
                 "--workers", str(self.config.workers)]
 
+    @property
+    def running(self) -> subprocess.Popen:
+        """The server process; it exists from `with ServerUnderTest(...)` on."""
+        assert self.process is not None, "the server starts when the `with ServerUnderTest(...)` block is entered"
+        return self.process
+
     def __enter__(self) -> ServerUnderTest:
         log = self.log_path.open("ab")
+        cpus = self._cpus  # a local, so the child's affinity call sees the narrowed set
         self.process = subprocess.Popen(
             self.command,
             env=self._env,
             cwd=self.log_path.parent,
             stdout=log,
             stderr=log,
-            preexec_fn=(lambda: os.sched_setaffinity(0, self._cpus)) if self._cpus else None,
+            preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
         )
         log.close()
         try:
@@ -161,8 +168,8 @@ class ServerUnderTest:
         deadline = time.monotonic() + timeout
         first_answer: float | None = None
         while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise SystemExit(f"the server exited with {self.process.returncode}:\n{self.log_tail()}")
+            if self.running.poll() is not None:
+                raise SystemExit(f"the server exited with {self.running.returncode}:\n{self.log_tail()}")
             try:
                 answered = httpx.get(f"{self.base_url}/readyz", timeout=2).status_code == 200
             except httpx.HTTPError:
@@ -192,10 +199,10 @@ class ServerUnderTest:
             return "(no server log)"
 
     def cpu_seconds(self) -> float:
-        return tree_cpu_seconds(self.process.pid)
+        return tree_cpu_seconds(self.running.pid)
 
     def process_count(self) -> int:
-        return len(tree_pids(self.process.pid))
+        return len(tree_pids(self.running.pid))
 
     def __exit__(self, *_exc: object) -> None:
         if self.process is None or self.process.poll() is not None:

@@ -4,7 +4,7 @@
                                       [--form both|get|post] [--seconds 15] [--concurrency 8]
                                       [--paced-seconds 10] [--server-cores N] [--workers N]
                                       [--tenants 10] [--public] [--env ORIGINMARK_X=V]
-                                      [--engine auto|wrk|python]
+                                      [--loadgen auto|wrk|python]
 
 Target (issue 3): at least 20,000 labels per second with p99 latency under 20 ms, on SQLite
 and on PostgreSQL, with 1 million stored verdicts.
@@ -61,12 +61,11 @@ from urllib.parse import urlencode
 
 import httpx
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the project root: bench.*
 
-from http_harness import PROJECT, ServerConfig, ServerUnderTest, print_table, split_cpus
-from http_loadgen import LoadSpec, MeasuredLoad, choose_engine, run_in_process
-from pg_schema import PostgresSchema
+from bench.http_harness import PROJECT, ServerConfig, ServerUnderTest, print_table, split_cpus
+from bench.http_loadgen import LoadSpec, MeasuredLoad, choose_loadgen, run_in_process
+from bench.pg_schema import PostgresSchema
 
 if TYPE_CHECKING:
     from verifier.label_types import Label
@@ -93,7 +92,7 @@ def real_verdict(scratch: Path) -> SeedVerdict:
     """A verdict as the service stores it: a JPEG signed by originmark, verified trusted."""
     from PIL import Image
 
-    from app.engines import trust_fingerprint
+    from app.worker_pools import trust_fingerprint
     from keys.devca import create_development_credentials
     from keys.loader import load_signing_key
     from signer.engine import ContentSigner, SignerOptions
@@ -103,6 +102,7 @@ def real_verdict(scratch: Path) -> SeedVerdict:
     from verifier.trust import default_trust_policy
 
     credentials = create_development_credentials(scratch / "keys")
+    assert credentials.key_path is not None, "create_development_credentials writes the key file"
     source, signed = scratch / "photo.jpg", scratch / "signed.jpg"
     Image.linear_gradient("L").convert("RGB").save(source, quality=90)
     signer = ContentSigner(
@@ -148,7 +148,7 @@ def seed(database_url: str, rows: int, tenants: int, seed_verdict: SeedVerdict) 
             # A million rows that were just COPYed are not what a running service reads: the first
             # reads of each page would set its hint bits (writing it back) while the benchmark runs,
             # and autovacuum would start on them. VACUUM settles them first, as time would.
-            with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            with store.db_engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
                 connection.exec_driver_sql("VACUUM (ANALYZE) media")
                 connection.exec_driver_sql("VACUUM (ANALYZE) verdicts")
     return time.perf_counter() - started
@@ -189,7 +189,7 @@ class Reader:
 
     tenant: str
     headers: dict[str, str]
-    params: list[tuple[str, str]]  # [] or [("tenant", NAME)]
+    params: tuple[tuple[str, str], ...]  # () or (("tenant", NAME),)
 
     @property
     def query(self) -> str:
@@ -198,13 +198,13 @@ class Reader:
 
 def reader_for(database_url: str, tenant: str, *, public: bool) -> Reader:
     if public:
-        return Reader(tenant=tenant, headers={}, params=[("tenant", tenant)])
+        return Reader(tenant=tenant, headers={}, params=(("tenant", tenant),))
     from app.store.interface import Scope
     from app.store.sql import open_store
 
     with open_store(database_url, pool_size=1) as store:
         _, token = store.create_key(name=f"labels bench {tenant}", scopes=frozenset({Scope.READ}), tenant=tenant)
-    return Reader(tenant=tenant, headers={"Authorization": f"Bearer {token}"}, params=[])
+    return Reader(tenant=tenant, headers={"Authorization": f"Bearer {token}"}, params=())
 
 
 def check_labels(server: ServerUnderTest, readers: list[Reader], ids_per_tenant: int) -> None:
@@ -267,7 +267,7 @@ class Measurement:
 
 
 def bench_backend(backend: str, database_url: str, args: argparse.Namespace, *, config: ServerConfig,
-                  server_cpus: set[int] | None, load_cpus: set[int] | None, engine: str,
+                  server_cpus: set[int] | None, load_cpus: set[int] | None, loadgen: str,
                   scratch: Path) -> list[Measurement]:
     ids_per_tenant = args.rows // args.tenants
     others = tenant_names(args.tenants)[1:2]  # a second tenant, when there is one
@@ -296,7 +296,7 @@ def bench_backend(backend: str, database_url: str, args: argparse.Namespace, *, 
                 id_prefix=ID_PREFIX,
                 id_count=ids_per_tenant,
                 unknown_fraction=args.unknown,
-                engine="python" if paced else engine,
+                loadgen="python" if paced else loadgen,
                 threads=len(load_cpus) if load_cpus else 1,
             )
             cpu_before = server.cpu_seconds()
@@ -332,7 +332,8 @@ def main() -> int:
     parser.add_argument("--log-level", default="info", help="ORIGINMARK_LOG_LEVEL (info: the shipped default)")
     parser.add_argument("--env", action="append", default=[], metavar="ORIGINMARK_X=VALUE",
                         help="extra server setting, repeatable")
-    parser.add_argument("--engine", choices=("auto", "wrk", "python"), default="auto", help="load generator")
+    parser.add_argument("--loadgen", "--engine", choices=("auto", "wrk", "python"), default="auto",
+                        help="load generator (--engine: its deprecated older name)")
     args = parser.parse_args()
     if args.tenants < 1 or args.rows % args.tenants:
         parser.error(f"--rows ({args.rows}) must be a multiple of --tenants ({args.tenants}), at least 1")
@@ -345,7 +346,7 @@ def main() -> int:
         log_level=args.log_level,
         extra_env=tuple(tuple(setting.split("=", 1)) for setting in args.env),
     )
-    engine = choose_engine(args.engine)
+    loadgen = choose_loadgen(args.loadgen)
     backends = ("sqlite", "postgresql") if args.backend == "both" else (args.backend,)
 
     scratch = Path(tempfile.mkdtemp(prefix="originmark-labels-bench-"))
@@ -357,13 +358,13 @@ def main() -> int:
             if backend == "sqlite":
                 database_url, provenance[backend] = cached_sqlite(args.rows, args.tenants, seed_verdict)
                 measurements += bench_backend(backend, database_url, args, config=config, server_cpus=server_cpus,
-                                              load_cpus=load_cpus, engine=engine, scratch=scratch)
+                                              load_cpus=load_cpus, loadgen=loadgen, scratch=scratch)
             else:
                 with PostgresSchema(args.pg_url) as schema:
                     seconds = seed(schema.url, args.rows, args.tenants, seed_verdict)
                     provenance[backend] = f"schema {schema.name} seeded with COPY in {seconds:.0f} s, dropped after"
                     measurements += bench_backend(backend, schema.url, args, config=config, server_cpus=server_cpus,
-                                                  load_cpus=load_cpus, engine=engine, scratch=scratch)
+                                                  load_cpus=load_cpus, loadgen=loadgen, scratch=scratch)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
@@ -374,7 +375,7 @@ def main() -> int:
     print(f"server: originmark serve {config.describe()}, "
           f"{f'public label reads (no key, ?tenant={READ_TENANT})' if args.public else f'API key of {READ_TENANT} with scope read (one key lookup per request)'}, "
           f"CPUs {sorted(server_cpus) if server_cpus else 'all (unpinned)'} of {len(os.sched_getaffinity(0))}")
-    print(f"load: {args.concurrency} connections, 2 s warm-up; closed loop ({engine}) {args.seconds:.0f} s per form; "
+    print(f"load: {args.concurrency} connections, 2 s warm-up; closed loop ({loadgen}) {args.seconds:.0f} s per form; "
           f"paced (python) {args.paced_seconds:.0f} s; CPUs {sorted(load_cpus) if load_cpus else 'all (unpinned)'}")
     print()
     rows = []

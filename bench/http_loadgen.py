@@ -15,20 +15,20 @@ The spec (a JSON object, see `LoadSpec`) names one of three request shapes:
 - "labels_post": the same ids as a JSON list in a POST body.
 Label shapes put `query` (e.g. `tenant=bench-0`), when given, first in the query string.
 
-Engines:
+Load generators:
 - wrk (C, epoll; Debian package `wrk`): one Lua script per run; it costs the least CPU, which
   matters on a small machine where the load generator and the server share the cores.
   Latency percentiles are wrk's (every completed request, no coordinated-omission correction).
   Statuses: wrk counts responses >= 400 as `errors.status`; it cannot tell 2xx from 3xx.
 - python (asyncio streams, uvloop when importable, HTTP/1.1 keep-alive, one connection per
-  concurrent client): used when wrk is missing or with `"engine": "python"`. It counts every
+  concurrent client): used when wrk is missing or with `"loadgen": "python"`. It counts every
   status code; it needs noticeably more CPU per request than wrk.
 
 Both keep exactly `concurrency` requests in flight on `concurrency` keep-alive connections
 for `duration` seconds, after `warmup` seconds whose requests are not counted: a closed loop,
 which runs the server at its saturation point, where latency is mostly queueing.
 
-Paced (`"rate": R`, python engine only): an open loop instead — each connection sends on a
+Paced (`"rate": R`, python load generator only): an open loop instead — each connection sends on a
 fixed schedule so that the total is R requests/s, and latency is measured from when a request
 was DUE, not from when it was sent, so a stalled server cannot hide its stall by slowing
 the client down (no coordinated omission). This says what latency callers see at load R.
@@ -69,19 +69,19 @@ class LoadSpec:
     id_count: int = 0  # labels: ids <prefix>0 .. <prefix><id_count-1> exist
     unknown_fraction: float = 0.0  # labels: this share of the ids is never stored
     query: str = ""  # labels: query string before the ids (GET) or the whole query string (POST)
-    engine: str = "auto"  # auto | wrk | python
-    rate: float = 0.0  # > 0: paced (open loop) at this many requests/s in total; python engine only
+    loadgen: str = "auto"  # auto | wrk | python
+    rate: float = 0.0  # > 0: paced (open loop) at this many requests/s in total; python load generator only
     threads: int = 1  # wrk threads (event loops); the python client always runs one loop
 
 
 @dataclass(frozen=True, kw_only=True)
 class LoadResult:
-    engine: str
+    loadgen: str
     requests: int
     seconds: float
     errors: int  # connection errors, timeouts and responses >= 400
     error_detail: dict[str, int]
-    statuses: dict[str, int]  # python engine only (wrk: {})
+    statuses: dict[str, int]  # python load generator only (wrk: {})
     latency_ms: dict[str, float]  # p50 p90 p95 p99 max mean
     bytes_read: int
 
@@ -90,13 +90,13 @@ class LoadResult:
         return self.requests / self.seconds if self.seconds else 0.0
 
 
-def choose_engine(requested: str, *, paced: bool = False) -> str:
+def choose_loadgen(requested: str, *, paced: bool = False) -> str:
     if requested == "python" or paced:
         return "python"
     if shutil.which("wrk"):
         return "wrk"
     if requested == "wrk":
-        raise SystemExit("wrk is not installed (Debian: apt-get install -y wrk); use --engine python")
+        raise SystemExit("wrk is not installed (Debian: apt-get install -y wrk); use --loadgen python")
     return "python"
 
 
@@ -197,7 +197,7 @@ def run_wrk(spec: LoadSpec) -> LoadResult:
         raw = _run_wrk(spec, seconds=spec.duration, script=script)
     detail = {name: raw[name] for name in ("connect", "read", "write", "status", "timeout") if raw[name]}
     return LoadResult(
-        engine="wrk",
+        loadgen="wrk",
         requests=raw["requests"],
         seconds=raw["duration_us"] / 1e6,
         errors=sum(detail.values()),
@@ -333,7 +333,7 @@ async def _python_load(spec: LoadSpec) -> LoadResult:
         return latencies[min(len(latencies) - 1, int(fraction * len(latencies)))] * 1000 if latencies else 0.0
 
     return LoadResult(
-        engine="python",
+        loadgen="python",
         requests=len(latencies),
         seconds=seconds,
         errors=sum(detail.values()),
@@ -382,6 +382,7 @@ def run_in_process(spec: LoadSpec, *, cpus: set[int] | None) -> MeasuredLoad:
             text=True,
             preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
         )
+        assert process.stdout is not None, "stdout=PIPE gives the child a pipe"
         output = process.stdout.read()
         _, status, usage = os.wait4(process.pid, 0)
         process.returncode = os.waitstatus_to_exitcode(status)
@@ -399,8 +400,8 @@ def main() -> int:
     spec = LoadSpec(**json.loads(Path(sys.argv[1]).read_text()))
     if spec.shape not in REQUEST_SHAPES:
         raise SystemExit(f"unknown request shape {spec.shape!r}")
-    engine = choose_engine(spec.engine, paced=spec.rate > 0)
-    result = run_wrk(spec) if engine == "wrk" else run_python(spec)
+    loadgen = choose_loadgen(spec.loadgen, paced=spec.rate > 0)
+    result = run_wrk(spec) if loadgen == "wrk" else run_python(spec)
     print(json.dumps(dataclasses.asdict(result)))
     return 0
 

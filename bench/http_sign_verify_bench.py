@@ -1,8 +1,8 @@
 """Sign and verify through HTTP against the raw engine, same settings, same cores, same run.
 
     python bench/http_sign_verify_bench.py [--server-cores N] [--seconds 15] [--concurrency N]
-                                          [--workers N] [--engine-threads N] [--verify-workers N]
-                                          [--env ORIGINMARK_X=V] [--engine auto|wrk|python] [--keep]
+                                          [--workers N] [--sign-concurrency N] [--verify-workers N]
+                                          [--env ORIGINMARK_X=V] [--loadgen auto|wrk|python] [--keep]
 
 Target (issue 3): through HTTP, at least 85% of the raw engine's throughput with the same
 settings and the same number of cores, for a 2048x2048 JPEG — for signing and for verifying.
@@ -65,11 +65,10 @@ from pathlib import Path
 
 import httpx
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the project root: bench.*
 
-from http_harness import PROJECT, ServerConfig, ServerUnderTest, print_table, split_cpus
-from http_loadgen import LoadSpec, MeasuredLoad, choose_engine, run_in_process
+from bench.http_harness import PROJECT, ServerConfig, ServerUnderTest, print_table, split_cpus
+from bench.http_loadgen import LoadSpec, MeasuredLoad, choose_loadgen, run_in_process
 
 TARGET_RATIO = 0.85
 GENERATOR = "Bench Diffusion"
@@ -259,11 +258,10 @@ def multipart(fields: dict[str, str], files: dict[str, tuple[str, bytes, str]]) 
 
 def prepare(workdir: Path, size: int) -> tuple[str, str]:
     """Keys, database, an API key with sign + verify scopes, the input JPEG; returns (db url, token)."""
-    from sign_bench import make_photo_like_jpeg
-
     from app.store.interface import Scope
     from app.store.migrate import upgrade_database
     from app.store.sql import open_store
+    from bench.sign_bench import make_photo_like_jpeg
     from keys.devca import create_development_credentials
 
     create_development_credentials(workdir / "keys")
@@ -301,12 +299,12 @@ def check_service(server: ServerUnderTest, token: str, workdir: Path) -> None:
 
 
 def run_load(server: ServerUnderTest, *, path: str, body: Path, content_type: str, token: str,
-             concurrency: int, seconds: float, engine: str, cpus: set[int] | None) -> tuple[MeasuredLoad, float, float]:
+             concurrency: int, seconds: float, loadgen: str, cpus: set[int] | None) -> tuple[MeasuredLoad, float, float]:
     """(load result, server CPU seconds over the run, its wall seconds)."""
     spec = LoadSpec(
         base_url=server.base_url, shape="fixed", method="POST", path=path,
         headers={"Authorization": f"Bearer {token}", "Content-Type": content_type},
-        body_file=str(body), concurrency=concurrency, duration=seconds, warmup=2.0, engine=engine,
+        body_file=str(body), concurrency=concurrency, duration=seconds, warmup=2.0, loadgen=loadgen,
         threads=len(cpus) if cpus else 1,
     )
     cpu_before = server.cpu_seconds()
@@ -328,12 +326,14 @@ def main() -> int:
     parser.add_argument("--reference-seconds", type=float, default=3.0, help="per reference operation and pass")
     parser.add_argument("--concurrency", type=int, default=None, help="connections (default: 2 x server cores)")
     parser.add_argument("--workers", type=int, default=None, help="uvicorn workers (default: server cores)")
-    parser.add_argument("--engine-threads", type=int, default=None, help="ORIGINMARK_ENGINE_THREADS")
+    parser.add_argument("--sign-concurrency", "--engine-threads", type=int, default=None,
+                        help="ORIGINMARK_SIGN_CONCURRENCY (--engine-threads: its deprecated older name)")
     parser.add_argument("--verify-workers", type=int, default=None, help="ORIGINMARK_VERIFY_WORKERS")
     parser.add_argument("--log-level", default="info", help="ORIGINMARK_LOG_LEVEL (info: the shipped default)")
     parser.add_argument("--env", action="append", default=[], metavar="ORIGINMARK_X=VALUE",
                         help="extra server setting, repeatable (e.g. ORIGINMARK_SPOOL_DIR=/dev/shm)")
-    parser.add_argument("--engine", choices=("auto", "wrk", "python"), default="auto", help="load generator")
+    parser.add_argument("--loadgen", "--engine", choices=("auto", "wrk", "python"), default="auto",
+                        help="load generator (--engine: its deprecated older name)")
     parser.add_argument("--size", type=int, default=2048)
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder (server log, database)")
     args = parser.parse_args()
@@ -343,12 +343,12 @@ def main() -> int:
     concurrency = args.concurrency or 2 * cores
     config = ServerConfig(
         workers=args.workers or cores,
-        engine_threads=args.engine_threads,
+        sign_concurrency=args.sign_concurrency,
         verify_workers=args.verify_workers,
         log_level=args.log_level,
         extra_env=tuple(tuple(setting.split("=", 1)) for setting in args.env),
     )
-    engine = choose_engine(args.engine)
+    loadgen = choose_loadgen(args.loadgen)
 
     scratch = Path(tempfile.mkdtemp(prefix="originmark-http-bench-"))
     try:
@@ -379,7 +379,7 @@ def main() -> int:
             ):
                 loads[name] = run_load(
                     server, path=path, body=scratch / body, content_type=content_type, token=token,
-                    concurrency=concurrency, seconds=args.seconds, engine=engine, cpus=load_cpus,
+                    concurrency=concurrency, seconds=args.seconds, loadgen=loadgen, cpus=load_cpus,
                 )
             after = measure_references(scratch, cores=cores, seconds=args.reference_seconds, cpus=server_cpus,
                                        shapes={op: shape for op, (shape, _) in before.items()})
@@ -403,7 +403,7 @@ def main() -> int:
     print(f"input: {args.size}x{args.size} photo-like JPEG, {input_size / 1e6:.2f} MB; database: SQLite (temporary)")
     print(f"server: originmark serve {config.describe()} ({server_processes} processes with its verifier workers), "
           f"CPUs {sorted(server_cpus) if server_cpus else 'all (unpinned)'}")
-    print(f"load: {engine}, {concurrency} connections, {args.seconds:.0f} s after 2 s warm-up, "
+    print(f"load: {loadgen}, {concurrency} connections, {args.seconds:.0f} s after 2 s warm-up, "
           f"CPUs {sorted(load_cpus) if load_cpus else 'all (unpinned)'}")
     print(f"reference: on the server's CPUs ({cores}), fastest of {cores} threads / {cores} processes, "
           f"{args.reference_seconds:.0f} s before and after the loads (mean)")
@@ -439,6 +439,7 @@ def main() -> int:
         ("sha256", "hashlib SHA-256 of the input file", None),
     ):
         if op.startswith("floor"):
+            assert http_name is not None, "a floor row names the HTTP operation it bounds"
             rate, spread, shape = floors[http_name], "computed", ""
         else:
             ref = reference[op]

@@ -37,9 +37,8 @@ from pathlib import Path
 
 import c2pa
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from sign_bench import make_photo_like_jpeg, percentile
-
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the project root: bench.*
+from bench.sign_bench import make_photo_like_jpeg, percentile
 from keys.devca import create_development_credentials
 from keys.loader import load_signing_key
 from signer.engine import ContentSigner, SignerOptions
@@ -64,7 +63,7 @@ def worker_cpu_seconds(pid: int) -> float:
 
 
 def run_interleaved(
-    sides: dict[str, Callable[[int], None]], rounds: int, *, worker_pid: Callable[[], int]
+    sides: dict[str, Callable[[int], object]], rounds: int, *, worker_pid: Callable[[], int]
 ) -> tuple[dict[str, list[float]], dict[str, float]]:
     """Wall ms per call for each side, and CPU ms per call (the isolated side's worker included)."""
     timings: dict[str, list[float]] = {name: [] for name in sides}
@@ -109,6 +108,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as scratch:
         work = Path(scratch)
         credentials = create_development_credentials(work / "keys")
+        assert credentials.key_path is not None, "create_development_credentials writes the key file"
         signing_key = load_signing_key(chain_path=credentials.chain_path, key_path=credentials.key_path)
         source = work / "generated.jpg"
         make_photo_like_jpeg(source, args.size)

@@ -21,12 +21,12 @@ class PostgresSchema:
         from sqlalchemy import create_engine
         from sqlalchemy.pool import NullPool
 
-        engine = create_engine(self._admin_url, poolclass=NullPool)
+        db_engine = create_engine(self._admin_url, poolclass=NullPool)
         try:
-            with engine.begin() as connection:
+            with db_engine.begin() as connection:
                 connection.exec_driver_sql(statement)
         finally:
-            engine.dispose()
+            db_engine.dispose()
 
     def __enter__(self) -> PostgresSchema:
         self._execute(f"CREATE SCHEMA {self.name}")

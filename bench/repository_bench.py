@@ -104,18 +104,18 @@ def bulk_load(store, codes: list[int], rng: random.Random) -> float:
     for pair in rows(codes, 1, rng):
         batch.append(pair)
         if len(batch) == BATCH:
-            _write(store.engine, batch)
+            _write(store.db_engine, batch)
             batch = []
     if batch:
-        _write(store.engine, batch)
+        _write(store.db_engine, batch)
     buckets: dict[int, list[tuple[int, int]]] = {}
     for binding_id, code in enumerate(codes, start=1):
         for key in bucket_keys(code):
             buckets.setdefault(key, []).append((binding_id, to_signed(code)))
-    _write_buckets(store.engine, [(key, pack_pairs(pairs)) for key, pairs in sorted(buckets.items())])
+    _write_buckets(store.db_engine, [(key, pack_pairs(pairs)) for key, pairs in sorted(buckets.items())])
     rate = len(codes) / (time.perf_counter() - started)
     if store.dialect == "postgresql":  # the rows came with their ids: the next add_entry continues after them
-        with store.engine.begin() as connection:
+        with store.db_engine.begin() as connection:
             for table in ("repository_entries", "repository_bindings"):
                 connection.exec_driver_sql(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), {len(codes)})")
     return rate
@@ -168,7 +168,7 @@ def _write_buckets(engine, buckets: list[tuple[int, bytes]]) -> None:
 
 def settle(store) -> None:
     if store.dialect == "postgresql":
-        raw = store.engine.raw_connection()
+        raw = store.db_engine.raw_connection()
         try:
             raw.driver_connection.autocommit = True
             raw.driver_connection.execute("VACUUM ANALYZE repository_entries")
@@ -178,7 +178,7 @@ def settle(store) -> None:
         finally:
             raw.close()
     else:
-        with store.engine.begin() as connection:
+        with store.db_engine.begin() as connection:
             connection.exec_driver_sql("ANALYZE")
 
 
@@ -207,7 +207,7 @@ def band_buckets(codes: list[int]) -> tuple[float, int]:
     """Mean and largest number of codes sharing one band value (over all four bands)."""
     from app.store.similarity import bands_of
 
-    counters = [Counter() for _ in range(4)]
+    counters: list[Counter[int]] = [Counter() for _ in range(4)]
     for code in codes:
         for band, value in enumerate(bands_of(code)):
             counters[band][value] += 1
@@ -244,7 +244,7 @@ def codes_read(store, queries: list[int], radius: int) -> tuple[int, float]:
     from app.store.similarity import probe_keys, unpack_pairs
 
     total = 0
-    raw = store.engine.raw_connection()
+    raw = store.db_engine.raw_connection()
     try:
         cursor = raw.cursor()
         for code in queries[:50]:
@@ -277,9 +277,9 @@ def run_backend(name: str, url: str, args) -> None:
         print(f"{'R':>3} {'bands':>8} {'rows read':>10} {'codes read':>11} {'p50 ms':>8} {'p99 ms':>8} {'found/query':>12}")
         for radius in args.radii:
             figures = measure(store, queries, radius)
-            rows_read, codes = codes_read(store, queries, radius)
+            rows_read, mean_codes = codes_read(store, queries, radius)
             bands = ",".join(str(bits) for bits in figures["thresholds"])
-            print(f"{radius:>3} {bands:>8} {rows_read:>10,} {codes:>11,.0f} {figures['p50_ms']:>8.2f} "
+            print(f"{radius:>3} {bands:>8} {rows_read:>10,} {mean_codes:>11,.0f} {figures['p50_ms']:>8.2f} "
                   f"{figures['p99_ms']:>8.2f} {figures['candidates_per_query']:>12.2f}", flush=True)
 
 

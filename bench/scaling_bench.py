@@ -163,9 +163,9 @@ def run_once(args, env_base: dict, s3, bucket: str, signed: list[bytes], workers
                                    env=env, capture_output=True, text=True, timeout=300)
         if submitted.returncode != 0:
             raise SystemExit(f"batch verify failed: {submitted.stderr[-2000:]}")
-        engine = sa.create_engine(schema.url)
+        db_engine = sa.create_engine(schema.url)
         try:
-            with engine.connect() as connection:
+            with db_engine.connect() as connection:
                 queued = connection.execute(sa.text("SELECT count(*) FROM originmark_jobs")).scalar_one()
             if queued != len(signed):
                 raise SystemExit(f"expected {len(signed)} jobs, found {queued}")
@@ -186,8 +186,8 @@ def run_once(args, env_base: dict, s3, bucket: str, signed: list[bytes], workers
                     value = vm_hwm_mb(pid)
                     if value is not None:
                         peak_rss[pid] = max(peak_rss.get(pid, 0.0), value)
-                with engine.connect() as connection:
-                    counts = dict(connection.execute(
+                with db_engine.connect() as connection:
+                    counts: dict[str, int] = dict(connection.execute(
                         sa.text("SELECT status, count(*) FROM originmark_jobs GROUP BY status")).all())
                 if cpu_at_first_start is None and counts.get("queued", 0) < queued:
                     cpu_at_first_start = tree_cpu_seconds(tree)  # start-up done: the jobs' CPU from here
@@ -197,7 +197,8 @@ def run_once(args, env_base: dict, s3, bucket: str, signed: list[bytes], workers
                 if counts.get("succeeded", 0) + counts.get("failed", 0) >= queued:
                     break
                 if any(p.poll() is not None for p in processes):
-                    raise SystemExit(f"a worker exited: {processes[0].stderr.read()[-2000:] if processes[0].stderr else ''}")
+                    stderr = processes[0].stderr.read()[-2000:] if processes[0].stderr else b""  # bytes: no text=True
+                    raise SystemExit(f"a worker exited: {stderr.decode(errors='replace')}")
                 if time.monotonic() > deadline:
                     raise SystemExit(f"timed out: {counts}")
                 time.sleep(0.1)
@@ -217,7 +218,7 @@ def run_once(args, env_base: dict, s3, bucket: str, signed: list[bytes], workers
                     process.kill()
                     process.wait()
             rusage_after = resource.getrusage(resource.RUSAGE_CHILDREN)
-            with engine.connect() as connection:
+            with db_engine.connect() as connection:
                 first, last = connection.execute(sa.text(
                     "SELECT min(at) FILTER (WHERE type = 'started'), max(at) FILTER (WHERE type = 'succeeded') "
                     "FROM procrastinate_events")).one()
@@ -226,11 +227,11 @@ def run_once(args, env_base: dict, s3, bucket: str, signed: list[bytes], workers
                     "JOIN procrastinate_events d ON d.job_id = s.job_id AND d.type = 'succeeded' "
                     "WHERE s.type = 'started'")).scalar_one()
                 failed = counts.get("failed", 0)
-                states = dict(connection.execute(sa.text(
+                states: dict[str, int] = dict(connection.execute(sa.text(
                     "SELECT v.state, count(*) FROM originmark_jobs j JOIN verdicts v ON v.sha256 = j.sha256 "
                     "GROUP BY v.state")).all()) if _has_table(connection, "verdicts") else {}
         finally:
-            engine.dispose()
+            db_engine.dispose()
     window = (last - first).total_seconds()
     worker_cpu = (rusage_after.ru_utime - rusage_before.ru_utime) + (rusage_after.ru_stime - rusage_before.ru_stime)
     machine_busy = busy_after - busy_before
@@ -282,6 +283,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="scaling-bench-") as scratch:
         work = Path(scratch)
         credentials = create_development_credentials(work / "keys")
+        assert credentials.key_path is not None, "create_development_credentials writes the key file"
         signing_key = load_signing_key(chain_path=credentials.chain_path, key_path=credentials.key_path)
         signer = ContentSigner(signing_key=signing_key, options=SignerOptions())
         request = GenerationRequest(generator_name="Bench Diffusion", generator_version="1.0")

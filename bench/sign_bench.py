@@ -56,6 +56,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as scratch:
         work = Path(scratch)
         credentials = create_development_credentials(work / "keys")
+        assert credentials.key_path is not None, "create_development_credentials writes the key file"
         signing_key = load_signing_key(chain_path=credentials.chain_path, key_path=credentials.key_path)
         source = work / "generated.jpg"
         make_photo_like_jpeg(source, args.size)

@@ -87,9 +87,11 @@ def raw_engine_two_processes(files: list[Path], rounds: int, settings: dict) -> 
         for _ in halves
     ]
     for process, half in zip(processes, halves, strict=True):
+        assert process.stdin is not None, "stdin=PIPE gives the child a pipe"
         process.stdin.write(json.dumps([settings, [str(path) for path in half], rounds]))
         process.stdin.close()
     for process in processes:
+        assert process.stdout is not None, "stdout=PIPE gives the child a pipe"
         process.stdout.readline()  # both have imported c2pa and built their context
     started = time.perf_counter()
     for process in processes:

@@ -24,9 +24,13 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 from PIL import Image, ImageDraw, ImageFilter
+
+if TYPE_CHECKING:
+    from playwright.sync_api import ViewportSize  # playwright itself is imported where the browser starts
 
 PROJECT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT))
@@ -38,8 +42,8 @@ from keys.devca import create_development_credentials  # noqa: E402
 from signer.policy import SigningPolicy  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
-DESKTOP = {"width": 1280, "height": 900}
-PHONE = {"width": 375, "height": 812}
+DESKTOP: ViewportSize = {"width": 1280, "height": 900}
+PHONE: ViewportSize = {"width": 375, "height": 812}
 
 
 def free_port() -> int:

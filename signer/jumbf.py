@@ -1,4 +1,4 @@
-"""Reads the active manifest's label out of the manifest store bytes the engine returns.
+"""Reads the active manifest's manifest label out of the manifest store bytes the engine returns.
 
 The engine hands back the JUMBF manifest store it embedded (or wrote as a sidecar); its
 last manifest box is the active manifest (C2PA 2.x §11.1.4). Walking the boxes is cheaper
@@ -28,14 +28,14 @@ def active_manifest_label(store: bytes) -> str | None:
     description = _description(store, content_start, end)
     if description is None or description[0] != _STORE_TYPE:
         return None
-    label: str | None = None
+    manifest_label: str | None = None  # a manifest box's JUMBF label is its manifest label
     for box_type, start, box_end in _boxes(store, description[2], end):
         if box_type != b"jumb":
             continue
         child = _description(store, start, box_end)
         if child is not None and child[0] in _MANIFEST_TYPES and child[1] is not None:
-            label = child[1]
-    return label
+            manifest_label = child[1]
+    return manifest_label
 
 
 def _boxes(data: bytes, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
@@ -68,17 +68,17 @@ def _first_box(data: bytes, position: int, end: int) -> tuple[bytes, int, int] |
 
 
 def _description(data: bytes, start: int, end: int) -> tuple[bytes, str | None, int] | None:
-    """(content type UUID, label, end of the description box) of a superbox's first child."""
+    """(content type UUID, JUMBF box label, end of the description box) of a superbox's first child."""
     box = _first_box(data, start, end)
     if box is None or box[0] != b"jumd" or box[1] + 17 > box[2]:
         return None
     _, content, box_end = box
     content_type = bytes(data[content : content + 16])
     toggles = data[content + 16]
-    label = None
+    box_label = None
     if toggles & _LABEL_PRESENT:
-        label_end = data.find(b"\x00", content + 17, box_end)
-        if label_end < 0:
+        box_label_end = data.find(b"\x00", content + 17, box_end)
+        if box_label_end < 0:
             return None
-        label = data[content + 17 : label_end].decode("utf-8", "replace")
-    return content_type, label, box_end
+        box_label = data[content + 17 : box_label_end].decode("utf-8", "replace")
+    return content_type, box_label, box_end

@@ -104,7 +104,7 @@ def _check_settings_took_effect(crjson: dict[str, Any], *, thumbnails: bool) -> 
     created = [entry.get("url", "") for entry in (claim or {}).get("created_assertions", [])]
     if not any(url.endswith("c2pa.actions.v2") for url in created):
         problems.append("the actions assertion is not among the created assertions")
-    has_thumbnail = any(label.startswith("c2pa.thumbnail.claim") for label in assertions)
+    has_thumbnail = any(assertion_label.startswith("c2pa.thumbnail.claim") for assertion_label in assertions)
     if has_thumbnail != thumbnails:
         problems.append(f"a claim thumbnail is {'missing' if thumbnails else 'present'} against the setting")
     if problems:

@@ -168,13 +168,13 @@ def _description(data: bytes, start: int, end: int) -> tuple[bytes, str | None, 
     if box is None or box[0] != b"jumd" or box[1] + 17 > box[2]:
         return None
     _, content, box_end = box
-    label = None
+    box_label = None  # the JUMBF description box's label (ISO 19566-5)
     if data[content + 16] & _LABEL_PRESENT:
-        label_end = data.find(b"\x00", content + 17, box_end)
-        if label_end < 0:
+        box_label_end = data.find(b"\x00", content + 17, box_end)
+        if box_label_end < 0:
             return None
-        label = data[content + 17 : label_end].decode("utf-8", "replace")
-    return bytes(data[content : content + 16]), label, box_end
+        box_label = data[content + 17 : box_label_end].decode("utf-8", "replace")
+    return bytes(data[content : content + 16]), box_label, box_end
 
 
 def _cose_has_time_stamp(data: bytes) -> bool:

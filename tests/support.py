@@ -9,8 +9,9 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any, LiteralString
 
 import httpx
 import psycopg
@@ -26,6 +27,13 @@ def free_port() -> int:
 
 def libpq_url(sqlalchemy_url: str) -> str:
     return sqlalchemy_url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+def one_row(connection: psycopg.Connection, query: LiteralString, params: Sequence[object] = ()) -> tuple[Any, ...]:
+    """The first row of `query` (a count, a lookup that must find something); fails the test when there is none."""
+    row = connection.execute(query, params).fetchone()
+    assert row is not None, f"no row from {query}"
+    return row
 
 
 DEFAULT_TEST_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -76,7 +84,7 @@ def wait_until_ready(base_url: str, process: subprocess.Popen, log_path: Path, *
 @contextlib.contextmanager
 def running_server(
     command: list[str], *, env: dict[str, str], log_path: Path, base_url: str, cwd: Path | None = None
-) -> Iterator[subprocess.Popen]:
+) -> Iterator[subprocess.Popen[bytes]]:
     """`command` (an `originmark serve ...`) running in `cwd` until the block ends, its output in `log_path`.
 
     Ready (/readyz answered 200) when the block starts; stopped with SIGTERM (then SIGKILL) after.

@@ -165,37 +165,37 @@ def failure_codes(entries: Iterable[StatusEntry]) -> tuple[str, ...]:
 
 def assertion_labels_from_log(log: ValidationLog) -> dict[str, list[str]]:
     """Real assertion labels per manifest label, as named by validation URLs (claim order)."""
-    labels: dict[str, dict[str, None]] = {}
+    by_manifest: dict[str, dict[str, None]] = {}
     for entry in log.everything():
         match = _ASSERTION_URL.match(entry.url)
         if match:
-            labels.setdefault(match["manifest"], {})[match["assertion"]] = None
-    return {manifest: list(found) for manifest, found in labels.items()}
+            by_manifest.setdefault(match["manifest"], {})[match["assertion"]] = None
+    return {manifest: list(found) for manifest, found in by_manifest.items()}
 
 
 def assertion_labels_from_crjson(crjson: Mapping[str, Any]) -> dict[str, list[str]]:
-    labels = {}
+    by_manifest = {}
     for manifest in _as_list(crjson.get("manifests")):
         manifest = _as_dict(manifest)
-        label = manifest.get("label")
-        if isinstance(label, str):
-            labels[label] = [key for key in _as_dict(manifest.get("assertions")) if isinstance(key, str)]
-    return labels
+        manifest_label = manifest.get("label")
+        if isinstance(manifest_label, str):
+            by_manifest[manifest_label] = [key for key in _as_dict(manifest.get("assertions")) if isinstance(key, str)]
+    return by_manifest
 
 
-def _base_label(label: str) -> str:
-    return _INSTANCE_SUFFIX.sub("", label)
+def _base_assertion_label(assertion_label: str) -> str:
+    return _INSTANCE_SUFFIX.sub("", assertion_label)
 
 
-def _is_actions_label(label: str) -> bool:
-    return _base_label(label) in (ACTIONS_V1, ACTIONS_V2)
+def _is_actions_label(assertion_label: str) -> bool:
+    return _base_assertion_label(assertion_label) in (ACTIONS_V1, ACTIONS_V2)
 
 
-def labels_cover_report(report: Mapping[str, Any], labels: Mapping[str, list[str]]) -> bool:
-    """Whether `labels` names every assertion and ingredient `json()` shows, for every manifest."""
+def assertion_labels_cover_report(report: Mapping[str, Any], assertion_labels: Mapping[str, list[str]]) -> bool:
+    """Whether `assertion_labels` names every assertion and ingredient `json()` shows, for every manifest."""
     for manifest_label, manifest in _as_dict(report.get("manifests")).items():
         manifest = _as_dict(manifest)
-        known = labels.get(manifest_label)
+        known = assertion_labels.get(manifest_label)
         if known is None:
             if _as_list(manifest.get("assertions")) or _as_list(manifest.get("ingredients")):
                 return False
@@ -203,11 +203,11 @@ def labels_cover_report(report: Mapping[str, Any], labels: Mapping[str, list[str
         known_set = set(known)
         listed = [_as_dict(a).get("label") for a in _as_list(manifest.get("assertions"))]
         listed += [_as_dict(i).get("label") for i in _as_list(manifest.get("ingredients"))]
-        shown = [label for label in listed if isinstance(label, str)]
+        shown = [each for each in listed if isinstance(each, str)]
         # json() may show a legacy actions assertion under the v2 label: count those instead.
-        if sum(1 for label in shown if _is_actions_label(label)) > sum(1 for label in known if _is_actions_label(label)):
+        if sum(1 for each in shown if _is_actions_label(each)) > sum(1 for each in known if _is_actions_label(each)):
             return False
-        if any(label not in known_set for label in shown if not _is_actions_label(label)):
+        if any(each not in known_set for each in shown if not _is_actions_label(each)):
             return False
     return True
 
@@ -334,12 +334,12 @@ def time_stamp_findings(log: ValidationLog) -> dict[str, TimeStampFindings]:
         elif entry.code == "timeStamp.untrusted":
             untrusted.add(manifest)
     return {
-        label: TimeStampFindings(
-            authority=authority.get(label),
-            trusted=label in trusted and label not in untrusted,
-            trusted_explanation=trusted.get(label) if label not in untrusted else None,
+        manifest_label: TimeStampFindings(
+            authority=authority.get(manifest_label),
+            trusted=manifest_label in trusted and manifest_label not in untrusted,
+            trusted_explanation=trusted.get(manifest_label) if manifest_label not in untrusted else None,
         )
-        for label in time_stamped_manifests(log)
+        for manifest_label in time_stamped_manifests(log)
     }
 
 
@@ -348,14 +348,18 @@ TimeStampAttribution = Callable[[str, str | None], str | None]
 
 
 def time_stamp_of(
-    manifest: Mapping[str, Any], *, label: str, findings: Mapping[str, TimeStampFindings], attribute: TimeStampAttribution | None
+    manifest: Mapping[str, Any],
+    *,
+    manifest_label: str,
+    findings: Mapping[str, TimeStampFindings],
+    attribute: TimeStampAttribution | None,
 ) -> TimeStamp | None:
     """The manifest's validated time-stamp (genTime from json()'s `signature_info.time`), or None."""
-    found = findings.get(label)
+    found = findings.get(manifest_label)
     time = signing_time_of(manifest)
     if found is None or time is None:
         return None
-    trust_list = attribute(label, found.trusted_explanation) if found.trusted and attribute is not None else None
+    trust_list = attribute(manifest_label, found.trusted_explanation) if found.trusted and attribute is not None else None
     return TimeStamp(time=time, authority=found.authority, trusted=found.trusted, trust_list=trust_list)
 
 
@@ -389,18 +393,18 @@ def _action(entry: Mapping[str, Any], form: ActionsForm) -> Action | None:
 
 
 def _forms_of_actions(manifest: Mapping[str, Any], real_labels: list[str] | None) -> list[ActionsForm]:
-    """The form of each actions assertion of `json()`, in order, from the real labels."""
+    """The form of each actions assertion of `json()`, in order, from the real assertion labels."""
     shown = [
         _as_dict(a)["label"]
         for a in _as_list(manifest.get("assertions"))
         if isinstance(_as_dict(a).get("label"), str) and _is_actions_label(_as_dict(a)["label"])
     ]
-    real = [label for label in (real_labels or []) if _is_actions_label(label)]
+    real = [each for each in (real_labels or []) if _is_actions_label(each)]
     if len(real) == len(shown):
-        return [ActionsForm.V2 if _base_label(label) == ACTIONS_V2 else ActionsForm.V1 for label in real]
-    # No usable real labels: trust what json() shows (it only ever says v2 for v1 data
+        return [ActionsForm.V2 if _base_assertion_label(each) == ACTIONS_V2 else ActionsForm.V1 for each in real]
+    # No usable real assertion labels: trust what json() shows (it only ever says v2 for v1 data
     # when the real labels are known to be missing, which the caller avoids with crJSON).
-    return [ActionsForm.V2 if _base_label(label) == ACTIONS_V2 else ActionsForm.V1 for label in shown]
+    return [ActionsForm.V2 if _base_assertion_label(each) == ACTIONS_V2 else ActionsForm.V1 for each in shown]
 
 
 def actions_of(manifest: Mapping[str, Any], real_labels: list[str] | None) -> tuple[Action, ...]:
@@ -408,8 +412,8 @@ def actions_of(manifest: Mapping[str, Any], real_labels: list[str] | None) -> tu
     forms = iter(_forms_of_actions(manifest, real_labels))
     for assertion in _as_list(manifest.get("assertions")):
         assertion = _as_dict(assertion)
-        label = assertion.get("label")
-        if not isinstance(label, str) or not _is_actions_label(label):
+        assertion_label = assertion.get("label")
+        if not isinstance(assertion_label, str) or not _is_actions_label(assertion_label):
             continue
         form = next(forms, ActionsForm.V2)
         for entry in _as_list(_as_dict(assertion.get("data")).get("actions")):
@@ -445,12 +449,12 @@ def _recorded_trusted(ingredient: Mapping[str, Any]) -> bool:
 
 
 def _ingredient(
-    ingredient: Mapping[str, Any], *, parent_label: str, deltas: Mapping[str, tuple[StatusEntry, ...]]
+    ingredient: Mapping[str, Any], *, parent_manifest_label: str, deltas: Mapping[str, tuple[StatusEntry, ...]]
 ) -> IngredientSummary:
     manifest_label = ingredient.get("active_manifest")
     manifest_label = manifest_label if isinstance(manifest_label, str) else None
     assertion_label = ingredient.get("label")
-    current = deltas.get(f"self#jumbf=/c2pa/{parent_label}/c2pa.assertions/{assertion_label}", ())
+    current = deltas.get(f"self#jumbf=/c2pa/{parent_manifest_label}/c2pa.assertions/{assertion_label}", ())
     codes = list(dict.fromkeys([e.code for e in current if e.outcome == "failure"] + _recorded_failures(ingredient)))
     state = None
     if manifest_label is not None:
@@ -479,10 +483,10 @@ def _ingredient(
 
 
 def ingredients_of(
-    manifest: Mapping[str, Any], *, label: str, deltas: Mapping[str, tuple[StatusEntry, ...]]
+    manifest: Mapping[str, Any], *, manifest_label: str, deltas: Mapping[str, tuple[StatusEntry, ...]]
 ) -> tuple[IngredientSummary, ...]:
     return tuple(
-        _ingredient(_as_dict(each), parent_label=label, deltas=deltas)
+        _ingredient(_as_dict(each), parent_manifest_label=manifest_label, deltas=deltas)
         for each in _as_list(manifest.get("ingredients"))[:MAX_INGREDIENTS_PER_MANIFEST]
     )
 
@@ -521,26 +525,28 @@ def manifest_summaries(
     stamped = time_stamped_manifests(log)
     findings = time_stamp_findings(log)
     summaries = []
-    for label in order[:MAX_MANIFESTS]:
-        manifest = _as_dict(manifests[label])
+    for manifest_label in order[:MAX_MANIFESTS]:
+        manifest = _as_dict(manifests[manifest_label])
         shown_labels = [
             _as_dict(a)["label"]
             for a in _as_list(manifest.get("assertions"))
             if isinstance(_as_dict(a).get("label"), str)
         ]
-        labels = real_labels.get(label) or shown_labels
+        assertion_labels = real_labels.get(manifest_label) or shown_labels
         summaries.append(
             ManifestSummary(
-                label=clean_text(label, limit=500) or "",
+                label=clean_text(manifest_label, limit=500) or "",  # the manifest label (a public JSON field)
                 claim_generator=claim_generator_of(manifest),
                 title=clean_text(manifest.get("title")),
                 signer=signer_of(manifest),
                 signed_at=signing_time_of(manifest),
-                time_stamped=label in stamped,
-                time_stamp=time_stamp_of(manifest, label=label, findings=findings, attribute=time_stamp_list),
-                actions=actions_of(manifest, real_labels.get(label)),
-                assertion_labels=tuple(t for t in (clean_text(x, limit=200) for x in labels) if t),
-                ingredients=ingredients_of(manifest, label=label, deltas=deltas),
+                time_stamped=manifest_label in stamped,
+                time_stamp=time_stamp_of(
+                    manifest, manifest_label=manifest_label, findings=findings, attribute=time_stamp_list
+                ),
+                actions=actions_of(manifest, real_labels.get(manifest_label)),
+                assertion_labels=tuple(t for t in (clean_text(x, limit=200) for x in assertion_labels) if t),
+                ingredients=ingredients_of(manifest, manifest_label=manifest_label, deltas=deltas),
             )
         )
     return tuple(summaries)
@@ -551,18 +557,18 @@ def _history_order(manifests: Mapping[str, Any], active: object) -> list[str]:
     seen: set[str] = set()
     stack = [active] if isinstance(active, str) and active in manifests else []
     while stack:
-        label = stack.pop()
-        if label in seen:
+        manifest_label = stack.pop()
+        if manifest_label in seen:
             continue
-        seen.add(label)
-        order.append(label)
+        seen.add(manifest_label)
+        order.append(manifest_label)
         referenced = [
             _as_dict(ingredient).get("active_manifest")
-            for ingredient in _as_list(_as_dict(manifests[label]).get("ingredients"))
+            for ingredient in _as_list(_as_dict(manifests[manifest_label]).get("ingredients"))
         ]
         # Reversed onto the stack so the first ingredient is visited first.
         stack.extend(ref for ref in reversed(referenced) if isinstance(ref, str) and ref in manifests)
-    order += sorted(label for label in manifests if label not in seen)
+    order += sorted(each for each in manifests if each not in seen)
     return order
 
 

@@ -6,9 +6,15 @@ the host down, and a native abort must not take the caller with it.
 
 How:
 - `workers` long-lived processes, each a fresh `python -I` that imports only the
-  verifier (not the caller's `__main__`, threads or memory) and builds one
-  `Verifier` once, then sets RLIMIT_AS = `memory_bytes`: an allocation past the
-  limit fails in the worker, which dies or reports, never the caller.
+  verifier (not the caller's `__main__`, threads or memory), sets RLIMIT_AS =
+  `memory_bytes` (an allocation past the limit fails in the worker, which dies or
+  reports, never the caller) and builds one `Verifier` once: the trust policy from
+  the spec it is sent, then the engine's context.
+- Only workers load the engine and parse certificates: the owner sends them a
+  `TrustPolicySpec` (a policy's lists and EKUs) and learns the engine's version from
+  their start-up reply, so a short-lived owner (`originmark verify`) loads neither. A
+  worker imports the engine and parses the shipped trust lists before its setup
+  arrives, while its owner is still reading its own configuration.
 - Each call checks out an idle worker, sends the *path* (not the bytes) over a
   socket pair and waits up to `timeout_seconds` for the small picklable
   `Verdict`. On timeout the worker is killed and replaced; a worker that died on
@@ -41,7 +47,8 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from verifier.errors import VerifierClosedError, VerifierUnavailableError
+from verifier.errors import TrustPolicyError, VerifierClosedError, VerifierUnavailableError
+from verifier.precheck import check_digest, precheck_file
 from verifier.process_pool import (
     Launched,
     Lease,
@@ -56,9 +63,8 @@ from verifier.process_pool import (
     send,
     serve,
 )
-from verifier.reader import Verifier, check_digest, engine_version, precheck_file
 from verifier.remote_manifest import NO_REMOTE_FETCH, RemoteManifestPolicy
-from verifier.trust import TrustPolicy
+from verifier.trust_spec import TrustPolicySpec
 from verifier.verdict import (
     Action,
     IngredientSummary,
@@ -70,8 +76,10 @@ from verifier.verdict import (
     VerdictState,
 )
 
-if TYPE_CHECKING:  # imported by the worker only (it waits on the engine's threads)
+if TYPE_CHECKING:  # imported by the worker only: the engine, cryptography, and waits on the engine's threads
     from verifier.hash_pacing import PacedFileVerifier
+    from verifier.reader import Verifier
+    from verifier.trust import TrustPolicy
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -159,24 +167,51 @@ def _load_startup_reply(data: bytes) -> tuple[Any, Any]:
 
 
 def _worker_entry(fd: int) -> None:
-    """Runs in the worker process: set the limits, build the verifier once, serve paths."""
-    received = receive_setup(fd, tuple, owner_pid=lambda setup: setup[2])
+    """Runs in the worker process: set the limits, build the verifier once, serve paths; then exit at once."""
+    _serve_until_stopped(fd)
+    # Nothing is left to flush or release (stdout and stderr are /dev/null, the socket closes with
+    # the process), and the interpreter's own teardown of the engine's and our modules took longer
+    # than any verification of a small file, with the owner's close() waiting for it (issue 13).
+    os._exit(0)
+
+
+def _serve_until_stopped(fd: int) -> None:
+    received = receive_setup(fd, tuple, owner_pid=lambda setup: setup[2], meanwhile=_prepare_before_setup)
     if received is None:
         return
-    connection, (policy, limits, _owner_pid, remote_manifests) = received
+    connection, (spec, limits, _owner_pid, remote_manifests) = received
     try:
         limit_address_space(limits.memory_bytes)
         # Worker-only: it waits on the engine's threads, so it must not run in a server process.
         from verifier.hash_pacing import PacedFileVerifier
+        from verifier.reader import Verifier
+        from verifier.trust import TrustPolicy
 
+        policy = TrustPolicy.from_spec(spec)
         # One engine hash buffer resident at a time instead of two (the peak on a 2 GB MP4:
         # ~300 MiB instead of ~595 MiB; verifier/hash_pacing.py).
         verifier = PacedFileVerifier(Verifier(policy=policy, remote_manifests=remote_manifests))
+    except TrustPolicyError as error:  # a certificate that does not parse: the owner raises it as such
+        send(connection, ("bad_trust_policy", str(error)))
+        return
     except BaseException as error:  # noqa: BLE001 - reported to the owner, who raises
         send(connection, ("failed", f"{type(error).__name__}: {error}"))
         return
-    send(connection, ("ready", (os.getpid(), _wire_layout())))
+    send(connection, ("ready", (os.getpid(), _wire_layout(), verifier.engine_version)))
     serve(connection, limits.timeout_seconds, partial(_verify_one, connection, verifier, limits))
+
+
+def _prepare_before_setup() -> None:
+    """What a worker does while its owner prepares the setup: import the engine, parse the shipped lists.
+
+    Every policy originmark builds holds the shipped lists (verifier.trust_spec.default_trust_spec);
+    parsed now, the policy the setup brings is built without parsing them again.
+    """
+    from verifier.hash_pacing import PacedFileVerifier  # noqa: F401 - imported for its cost, now
+    from verifier.trust import prepare_ahead
+    from verifier.trust_spec import shipped_trust_lists
+
+    prepare_ahead(shipped_trust_lists())
 
 
 def _wire_layout() -> tuple[tuple[str, tuple[str, ...]], ...]:
@@ -195,21 +230,22 @@ def _verify_one(
     """Verify one file and send its verdict; False: exit now."""
     path_text, known_sha256 = job
     path = Path(path_text)
+    version = verifier.engine_version
     try:
         verdict = verifier.verify_file(path, known_sha256=known_sha256)
     except MemoryError:
         # Python ran out under the limit: report, then exit to start clean.
         reason = _memory_reason(limits)
-        send(connection, _limit_verdict(path, limits, reason=reason, code=VerdictError.RESOURCE_LIMIT))
+        send(connection, _limit_verdict(path, limits, reason=reason, code=VerdictError.RESOURCE_LIMIT, version=version))
         return False
     except Exception as error:  # noqa: BLE001 - a bug must still be a verdict, not a dead pool
         reason = f"internal error while verifying: {type(error).__name__}"
-        verdict = _limit_verdict(path, limits, reason=reason, code=VerdictError.INTERNAL)
-    _send_verdict(connection, verdict, path, limits)
+        verdict = _limit_verdict(path, limits, reason=reason, code=VerdictError.INTERNAL, version=version)
+    _send_verdict(connection, verdict, path, limits, version)
     return True
 
 
-def _send_verdict(connection: Connection, verdict: Verdict, path: Path, limits: VerifyLimits) -> None:
+def _send_verdict(connection: Connection, verdict: Verdict, path: Path, limits: VerifyLimits, version: str) -> None:
     data = pickle.dumps(verdict, protocol=pickle.HIGHEST_PROTOCOL)
     if len(data) > _MAX_REPLY_BYTES:
         # Every field is bounded, but a store of very many manifests could still add up.
@@ -224,7 +260,11 @@ def _send_verdict(connection: Connection, verdict: Verdict, path: Path, limits: 
         if len(data) > _MAX_REPLY_BYTES:
             data = pickle.dumps(
                 _limit_verdict(
-                    path, limits, reason="the manifest store is too large to report", code=VerdictError.TOO_LARGE
+                    path,
+                    limits,
+                    reason="the manifest store is too large to report",
+                    code=VerdictError.TOO_LARGE,
+                    version=version,
                 ),
                 protocol=pickle.HIGHEST_PROTOCOL,
             )
@@ -253,9 +293,7 @@ def _death_verdict_parts(exit_code: int | None, limits: VerifyLimits) -> tuple[s
     return _memory_reason(limits), VerdictError.RESOURCE_LIMIT
 
 
-def _limit_verdict(
-    path: Path, limits: VerifyLimits, *, reason: str, code: VerdictError, version: str | None = None
-) -> Verdict:
+def _limit_verdict(path: Path, limits: VerifyLimits, *, reason: str, code: VerdictError, version: str) -> Verdict:
     # The content hash is computed inside the worker; when the worker is stopped it is unknown.
     return Verdict(
         state=VerdictState.ERROR,
@@ -263,7 +301,7 @@ def _limit_verdict(
         error_code=code,
         sha256="",
         size=_size_of(path),
-        engine_version=version or engine_version(),
+        engine_version=version,
     )
 
 
@@ -284,18 +322,22 @@ class _Worker(Worker):
 
     def __init__(
         self,
-        policy: TrustPolicy,
+        spec: TrustPolicySpec,
         limits: VerifyLimits,
         remote_manifests: RemoteManifestPolicy,
         launched: Launched | None = None,
     ) -> None:
-        super().__init__(_KIND, (policy, limits, os.getpid(), remote_manifests), launched=launched)
+        super().__init__(_KIND, (spec, limits, os.getpid(), remote_manifests), launched=launched)
+        self.engine_version = ""  # what the worker verifies with, from its start-up reply
 
     def wait_ready(self, timeout: float) -> None:
         kind, detail = self._startup_reply(timeout, _load_startup_reply)
+        if kind == "bad_trust_policy":
+            raise TrustPolicyError(str(detail))
         if kind != "ready":
             raise VerifierUnavailableError(f"a verifier worker could not start: {detail}")
-        _pid, layout = detail
+        _pid, layout, version = detail
+        self.engine_version = str(version)
         if layout != _wire_layout():
             raise VerifierUnavailableError(
                 "a verifier worker runs different code than this server (originmark was upgraded in place "
@@ -309,28 +351,33 @@ class IsolatedVerifier:
     def __init__(
         self,
         *,
-        policy: TrustPolicy,
+        policy: TrustPolicy | TrustPolicySpec,
         limits: VerifyLimits,
         workers: int,
         remote_manifests: RemoteManifestPolicy = NO_REMOTE_FETCH,
         launched: Sequence[Launched] = (),
     ) -> None:
-        """`remote_manifests`: hosts whose remote manifests the workers may fetch (default: none).
+        """`policy`: each worker builds it from its spec (a spec spares this process parsing the
+        certificates; a certificate that does not parse is a TrustPolicyError here, at start-up).
+        `remote_manifests`: hosts whose remote manifests the workers may fetch (default: none).
         `launched`: processes started earlier by verifier.warm_start, adopted as the first workers."""
         if workers < 1:
             raise ValueError(f"workers must be at least 1, got {workers}")
         self._limits = limits
-        self._engine_version = engine_version()
+        spec = policy if isinstance(policy, TrustPolicySpec) else policy.spec
         waiting = list(launched)
 
         def make_worker() -> _Worker:  # on the pool's spawner thread, one at a time
-            return _Worker(policy, limits, remote_manifests, waiting.pop(0) if waiting else None)
+            return _Worker(spec, limits, remote_manifests, waiting.pop(0) if waiting else None)
 
         try:
             self._pool = WorkerPool(_KIND, make_worker, size=workers, job_timeout_seconds=limits.timeout_seconds)
         finally:
             for unused in waiting:  # more launched than workers, or the pool failed to start
                 unused.discard()
+        # For the verdicts this process makes itself (a file over the size limit, a time-out): the
+        # workers' engine, which this process does not load.
+        self._engine_version = self._pool.workers[0].engine_version
 
     def __enter__(self) -> IsolatedVerifier:
         return self

@@ -410,22 +410,23 @@ class _HistoryWalk:
                 return candidates[0]
         return None
 
-    def history(self, label: str, depth: int = 0) -> _History:
-        if label in self._done:
-            return self._done[label]
-        self._reading.add(label)
+    def history(self, manifest_label: str, depth: int = 0) -> _History:
+        if manifest_label in self._done:
+            return self._done[manifest_label]
+        self._reading.add(manifest_label)
         try:
-            result = self._read(self._store[label], depth)
+            result = self._read(self._store[manifest_label], depth)
         finally:
-            self._reading.discard(label)
-        self._done[label] = result
+            self._reading.discard(manifest_label)
+        self._done[manifest_label] = result
         return result
 
     def _read(self, manifest: ManifestSummary, depth: int) -> _History:
         signals = manifest_signals(manifest)
         parent_ingredient = self._parent(manifest, depth)
-        parent_label = parent_ingredient.manifest_label if parent_ingredient else None
-        parent = self.history(parent_label, depth + 1) if parent_label is not None else None  # _can_follow: a label
+        parent_manifest = parent_ingredient.manifest_label if parent_ingredient else None
+        # _can_follow: the parent has a manifest label
+        parent = self.history(parent_manifest, depth + 1) if parent_manifest is not None else None
 
         own_inception = _classifying_inception(signals)
         inception = parent.inception if parent is not None and parent.inception is not None else own_inception
@@ -477,7 +478,7 @@ def _active_manifest(verdict: Verdict) -> tuple[str, dict[str, ManifestSummary]]
     if verdict.manifests:
         store: dict[str, ManifestSummary] = {}
         for manifest in verdict.manifests:
-            store.setdefault(manifest.label, manifest)  # a duplicated label: the first (active) one counts
+            store.setdefault(manifest.label, manifest)  # a duplicated manifest label: the first (active) one counts
         return verdict.manifests[0].label, store
     # A verdict without its store (e.g. a trimmed record) still carries the active manifest's story.
     active = ManifestSummary(

@@ -15,7 +15,6 @@ import hashlib
 import importlib.metadata
 import json
 import os
-import stat
 from collections.abc import Callable
 from io import BufferedReader
 from pathlib import Path
@@ -28,6 +27,7 @@ from verifier import engine_report as report_parts
 from verifier.errors import EngineSettingsError
 from verifier.hostile_text import clean_text
 from verifier.media_type import SNIFF_BYTES, sniff_media_type
+from verifier.precheck import check_digest, precheck_file, unreadable_verdict
 from verifier.remote_manifest import (
     NO_REMOTE_FETCH,
     RemoteManifestPolicy,
@@ -213,13 +213,13 @@ class Verifier:
 
         crjson = _CrJson(reader)
         real_labels = report_parts.assertion_labels_from_log(log)
-        if not report_parts.labels_cover_report(report, real_labels):
+        if not report_parts.assertion_labels_cover_report(report, real_labels):
             real_labels = report_parts.assertion_labels_from_crjson(crjson.parsed()) or real_labels
 
-        def time_stamp_list(label: str, explanation: str | None) -> str | None:
+        def time_stamp_list(manifest_label: str, explanation: str | None) -> str | None:
             # crJSON (a third of a read) only when the engine's words do not name a TSA list.
             authority = (
-                report_parts.time_stamp_authority_from_crjson(crjson.parsed(), label)
+                report_parts.time_stamp_authority_from_crjson(crjson.parsed(), manifest_label)
                 if self._policy.needs_time_stamp_authority(explanation)
                 else None
             )
@@ -234,10 +234,10 @@ class Verifier:
         tsa_only_signer = None
         if state is VerdictState.TRUSTED:
             explanation = report_parts.trusted_explanation(active_entries)
-            active_label = report.get("active_manifest")
+            active_manifest_label = report.get("active_manifest")
             certificate = (
-                report_parts.certificate_facts_from_crjson(crjson.parsed(), active_label)
-                if isinstance(active_label, str) and self._policy.needs_certificate(explanation)
+                report_parts.certificate_facts_from_crjson(crjson.parsed(), active_manifest_label)
+                if isinstance(active_manifest_label, str) and self._policy.needs_certificate(explanation)
                 else None
             )
             trust_list = self._policy.attribute_signer(certificate=certificate, engine_explanation=explanation)
@@ -324,12 +324,6 @@ def _state_from_engine(reader: c2pa.Reader) -> VerdictState:
     return report_parts.validation_state({"validation_state": reader.get_validation_state()}) or VerdictState.INVALID
 
 
-def check_digest(sha256: str) -> None:
-    """Raise ValueError unless `sha256` is a SHA-256 digest as hashlib's hexdigest writes it."""
-    if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
-        raise ValueError(f"known_sha256 must be 64 lowercase hex digits, got {sha256[:80]!r}")
-
-
 def _hash_stream(stream: ReadableStream) -> tuple[str, int, bytes]:
     """SHA-256 and length of the rest of the stream, and its first bytes, in bounded memory."""
     head = stream.read(SNIFF_BYTES)
@@ -346,48 +340,6 @@ def _hash_stream(stream: ReadableStream) -> tuple[str, int, bytes]:
         digest.update(view[:size])
         counted += size
     return digest.hexdigest(), counted, head
-
-
-def precheck_file(path: Path, *, engine_version: str) -> Verdict | int:
-    """An ERROR verdict for a path that is not a readable, non-empty regular file; else its size.
-
-    Checked before anything opens the file: a directory, a FIFO (which would block
-    a reader forever) or a device is reported, not read.
-    """
-    try:
-        info = os.stat(path)
-    except OSError as error:
-        return unreadable_verdict(error, size=0, engine_version=engine_version)
-    if stat.S_ISDIR(info.st_mode):
-        return _error(f"{_shown(path)} is a directory, not a file", size=0, engine_version=engine_version)
-    if not stat.S_ISREG(info.st_mode):
-        reason = f"{_shown(path)} is not a regular file (device, pipe or socket)"
-        return _error(reason, size=0, engine_version=engine_version)
-    if info.st_size == 0:
-        return _error("empty file: there is nothing to verify", size=0, engine_version=engine_version)
-    return info.st_size
-
-
-def unreadable_verdict(error: BaseException, *, size: int, engine_version: str) -> Verdict:
-    reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
-    reason = f"the file could not be read: {clean_text(reason, limit=500)}"
-    return _error(reason, size=size, engine_version=engine_version)
-
-
-def _error(reason: str, *, size: int, engine_version: str) -> Verdict:
-    # The bytes were not read, so there is no content hash to report.
-    return Verdict(
-        state=VerdictState.ERROR,
-        reason=reason,
-        error_code=VerdictError.UNREADABLE,
-        sha256="",
-        size=size,
-        engine_version=engine_version,
-    )
-
-
-def _shown(path: Path) -> str:
-    return clean_text(str(path), limit=500) or "the path"
 
 
 def _engine_error_verdict(error: BaseException, media_type: str | None, base: _VerdictBase) -> Verdict:

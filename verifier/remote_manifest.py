@@ -24,13 +24,16 @@ Anything else, including a URL that cannot be parsed, is not fetched: the failur
 
 from __future__ import annotations
 
-import http.client
 import ipaddress
 import math
 import re
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    import http.client
 
 _REMOTE_MARKER = "must fetch remote manifests from url "
 _HOSTNAME = re.compile(r"^[a-z0-9.-]{1,253}$")  # urlsplit lower-cases it
@@ -139,6 +142,9 @@ class RemoteManifestPolicy:
         target = _target(url)
         if target is None or not self.allows(url):
             raise RemoteManifestUnavailable("its host is not on the allowlist")  # callers check first
+        # Imported here: every verifier imports this module, and most never fetch (issue 13: ~10 ms).
+        import http.client
+
         scheme, host, port, path = target
         deadline = time.monotonic() + self.timeout_seconds
         connection_class = http.client.HTTPSConnection if scheme == "https" else http.client.HTTPConnection

@@ -56,7 +56,7 @@ class SignalLine:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ManifestChapter:
-    label: str
+    label: str  # the manifest label (urn:c2pa:...): a field of `inspect --json`, kept under this name
     role: ManifestRole
     depth: int  # 0 for the active manifest, +1 per ingredient hop
     claim_generator: str | None
@@ -107,9 +107,9 @@ def _history_order(manifests: tuple[ManifestSummary, ...]) -> list[tuple[Manifes
     ordered: list[tuple[ManifestSummary, ManifestRole, int]] = []
     placed: set[str] = set()
 
-    def visit(label: str, role: ManifestRole) -> None:
+    def visit(manifest_label: str, role: ManifestRole) -> None:
         # An explicit stack, not recursion: a hostile store may nest manifests without limit.
-        stack = [(label, role, 0)]
+        stack = [(manifest_label, role, 0)]
         while stack:
             current, current_role, depth = stack.pop()
             if current in placed or current not in store:

@@ -1,10 +1,11 @@
 """Which signers originmark recognises: named trust lists in one immutable policy.
 
-A `TrustPolicy` is built once (`TrustPolicy.build` or `default_trust_policy`);
-every configuration mistake (no lists, a PEM that does not parse, a duplicate
-or unusable name) fails there, not at the first verification. It then gives the
-engine its settings (`engine_settings`) and answers which list a trusted signer
-was found on (`attribute_signer`).
+A `TrustPolicy` is built once (`TrustPolicy.build`, `TrustPolicy.from_spec` or
+`default_trust_policy`) from a `TrustPolicySpec` (verifier/trust_spec.py: the lists and
+EKUs, which is what crosses to a verifier worker); every configuration mistake (no lists, a
+PEM that does not parse, a duplicate or unusable name) fails there, not at the first
+verification. It then gives the engine its settings (`engine_settings`) and answers which
+list a trusted signer was found on (`attribute_signer`).
 
 Why attribution is ours: c2pa-rs 0.91.3 names the matched list only inside the
 free-text explanation of `signingCredential.trusted` ("found in [itl] trust
@@ -17,11 +18,10 @@ uses the engine's words only as a fallback.
 
 from __future__ import annotations
 
-import enum
+import functools
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from importlib import resources
 from types import MappingProxyType
 from typing import Any
 
@@ -30,23 +30,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import NameOID
 
 from verifier.errors import TrustPolicyError
+from verifier.trust_spec import PEM_BEGIN, TrustKind, TrustList, TrustPolicySpec, default_trust_spec
 
-# The C2PA claim-signing EKU (C2PA 2.x). c2pa-rs accepts only emailProtection unless
-# `trust.trust_config` lists the others (GUIDE.md), on the verifying side too.
-C2PA_CLAIM_SIGNING_EKU = "1.3.6.1.4.1.62558.2.1"
-EMAIL_PROTECTION_EKU = "1.3.6.1.5.5.7.3.4"
-DOCUMENT_SIGNING_EKU = "1.3.6.1.5.5.7.3.36"
-TIME_STAMPING_EKU = "1.3.6.1.5.5.7.3.8"
-OCSP_SIGNING_EKU = "1.3.6.1.5.5.7.3.9"
-MICROSOFT_C2PA_SIGNING_EKU = "1.3.6.1.4.1.311.76.59.1.9"  # Microsoft / Bing credentials (ITL)
-
-_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
-_OID_PATTERN = re.compile(r"^[0-2](\.(0|[1-9][0-9]*))+$")
 _EXPLANATION_LIST = re.compile(r"found in \[([^\]]*)\] trust anchors")
 _TIME_STAMP_EXPLANATION_LIST = re.compile(r", trust list: ([a-z0-9][a-z0-9._-]{0,63})\s*$")
-
-LOCAL_LIST = "local"  # the operator's signer anchors
-LOCAL_TSA_LIST = "local-tsa"  # the operator's time-stamping authority anchors
 
 # Distinguished-name attributes compared when matching a certificate reported by the
 # engine (crJSON keys) with a certificate on a list. Others (emailAddress,
@@ -62,24 +49,6 @@ _COMPARED_NAME_ATTRIBUTES = {
 }
 _COMPARED_KEYS = frozenset(_COMPARED_NAME_ATTRIBUTES.values())
 _FINGERPRINT = hashes.SHA256()
-
-
-class TrustKind(str, enum.Enum):
-    """What a list's anchors vouch for (the engine's `trust_kind`)."""
-
-    MANIFEST = "manifest"  # signers of manifests
-    TSA = "tsa"  # time-stamping authorities
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class TrustList:
-    """One named list of trust anchors, with an optional allowed list of end-entity certificates."""
-
-    name: str  # short, stable: shown to users and stored with verdicts ("c2pa", "itl", "local")
-    kind: TrustKind
-    anchors_pem: str  # root / intermediate certificates, PEM
-    allowed_pem: str | None = None  # end-entity certificates trusted as such, PEM
-    source: str  # where the certificates came from, for operators and audits
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,27 +115,13 @@ class _ListIndex:
         return any(subject.matches(certificate.issuer) for subject in self.anchor_subjects)
 
 
-def parse_extended_key_usages(config_text: str) -> tuple[str, ...]:
-    """OIDs from a c2pa-rs `store.cfg` (one OID a line, `//` comments)."""
-    oids = []
-    for raw_line in config_text.splitlines():
-        line = raw_line.strip()
-        if not line or line.startswith("//") or line.startswith("#"):
-            continue
-        if not _OID_PATTERN.match(line):
-            raise TrustPolicyError(f"EKU configuration line {line!r} is not an OID (expected e.g. 1.3.6.1.5.5.7.3.4)")
-        oids.append(line)
-    return tuple(oids)
-
-
 def _load_certificates(pem: str, *, what: str) -> list[x509.Certificate]:
-    if not isinstance(pem, str) or "-----BEGIN CERTIFICATE-----" not in pem:
-        raise TrustPolicyError(f"{what} holds no PEM certificate (-----BEGIN CERTIFICATE----- block)")
+    # The spec checked that a PEM block is there (verifier/trust_spec.py).
     try:
         certificates = x509.load_pem_x509_certificates(pem.encode("utf-8"))
     except ValueError as error:
         raise TrustPolicyError(f"{what} is not valid PEM: {error}") from error
-    if len(certificates) != pem.count("-----BEGIN CERTIFICATE-----"):
+    if len(certificates) != pem.count(PEM_BEGIN):
         raise TrustPolicyError(f"{what}: some certificate blocks could not be read")
     return certificates
 
@@ -184,15 +139,12 @@ class _PreparedList:
     index: _ListIndex
 
 
+# A list's parsed form depends on the list alone (it is immutable), so a process parses each list
+# once: a verifier worker parses the shipped lists while its owner reads its settings
+# (`prepare_ahead`), and the policy it is then sent finds them parsed. Bounded: a server builds
+# a handful of policies, tests a few dozen.
+@functools.lru_cache(maxsize=64)
 def _prepare(trust_list: TrustList) -> _PreparedList:
-    if not isinstance(trust_list, TrustList):
-        raise TrustPolicyError(f"expected a TrustList, got {type(trust_list).__name__}")
-    if not _NAME_PATTERN.match(trust_list.name or ""):
-        raise TrustPolicyError(
-            f"trust list name {trust_list.name!r} must be 1-64 characters of a-z, 0-9, '.', '_', '-'"
-        )
-    if not isinstance(trust_list.kind, TrustKind):
-        raise TrustPolicyError(f"trust list {trust_list.name!r}: kind must be a TrustKind, got {trust_list.kind!r}")
     anchors = _load_certificates(trust_list.anchors_pem, what=f"trust list {trust_list.name!r} anchors")
     allowed = (
         _load_certificates(trust_list.allowed_pem, what=f"trust list {trust_list.name!r} allowed list")
@@ -215,15 +167,28 @@ def _prepare(trust_list: TrustList) -> _PreparedList:
     )
 
 
+def prepare_ahead(lists: Iterable[TrustList]) -> None:
+    """Parse `lists` now, so that a policy built later with any of them finds it parsed.
+
+    A list that does not parse is left for that build to report (`TrustPolicyError`).
+    """
+    for each in lists:
+        try:
+            _prepare(each)
+        except TrustPolicyError:
+            continue
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class TrustPolicy:
     """An immutable set of named trust lists plus the accepted signing EKUs.
 
-    Build with `TrustPolicy.build(...)`; the constructor is not for direct use.
+    Build with `TrustPolicy.build(...)` or `TrustPolicy.from_spec(...)`; the constructor is not
+    for direct use.
     """
 
+    _spec: TrustPolicySpec
     _prepared: tuple[_PreparedList, ...]
-    _extended_key_usages: tuple[str, ...]
     _by_name: Mapping[str, _PreparedList] = field(repr=False)
 
     @classmethod
@@ -234,35 +199,29 @@ class TrustPolicy:
         extended_key_usages: Iterable[str] | None = None,
     ) -> TrustPolicy:
         """Check every list now; raise `TrustPolicyError` naming the first mistake."""
-        prepared = tuple(_prepare(each) for each in lists)
-        if not prepared:
-            raise TrustPolicyError("a trust policy needs at least one trust list")
-        if not any(p.trust_list.kind is TrustKind.MANIFEST for p in prepared):
-            raise TrustPolicyError("a trust policy needs at least one list of kind 'manifest' (signer anchors)")
-        by_name: dict[str, _PreparedList] = {}
-        for each in prepared:
-            if each.trust_list.name in by_name:
-                raise TrustPolicyError(f"two trust lists are named {each.trust_list.name!r}; names must be unique")
-            by_name[each.trust_list.name] = each
-        ekus = tuple(dict.fromkeys(extended_key_usages or default_extended_key_usages()))
-        for oid in ekus:
-            if not _OID_PATTERN.match(oid):
-                raise TrustPolicyError(f"extended key usage {oid!r} is not an OID")
-        if not ekus:
-            raise TrustPolicyError("a trust policy needs at least one accepted extended key usage")
-        return cls(prepared, ekus, MappingProxyType(by_name))
+        return cls.from_spec(TrustPolicySpec.of(lists, extended_key_usages=extended_key_usages))
 
-    def __reduce__(self) -> tuple[Callable[[tuple[TrustList, ...], tuple[str, ...]], TrustPolicy], tuple[tuple[TrustList, ...], tuple[str, ...]]]:
-        # Picklable as its inputs, so worker processes rebuild (and re-check) the same policy.
-        return (_rebuild_policy, (self.lists, self._extended_key_usages))
+    @classmethod
+    def from_spec(cls, spec: TrustPolicySpec) -> TrustPolicy:
+        """Parse every certificate of `spec` (checked when it was made); `TrustPolicyError` if one does not parse."""
+        prepared = tuple(_prepare(each) for each in spec.lists)
+        return cls(spec, prepared, MappingProxyType({each.trust_list.name: each for each in prepared}))
+
+    def __reduce__(self) -> tuple[Callable[[TrustPolicySpec], TrustPolicy], tuple[TrustPolicySpec]]:
+        # Picklable as its spec, so another process rebuilds (and re-checks) the same policy.
+        return (_rebuild_policy, (self._spec,))
+
+    @property
+    def spec(self) -> TrustPolicySpec:
+        return self._spec
 
     @property
     def lists(self) -> tuple[TrustList, ...]:
-        return tuple(p.trust_list for p in self._prepared)
+        return self._spec.lists
 
     @property
     def extended_key_usages(self) -> tuple[str, ...]:
-        return self._extended_key_usages
+        return self._spec.extended_key_usages
 
     def list_named(self, name: str) -> TrustList:
         try:
@@ -290,7 +249,7 @@ class TrustPolicy:
             anchors.append(entry)
         return {
             "trust": {
-                "trust_config": "\n".join(self._extended_key_usages) + "\n",
+                "trust_config": "\n".join(self.extended_key_usages) + "\n",
                 "anchors": anchors,
             },
             "verify": {
@@ -405,8 +364,8 @@ def _time_stamp_list_named_in(explanation: str | None) -> str | None:
     return match.group(1) if match else None
 
 
-def _rebuild_policy(lists: tuple[TrustList, ...], extended_key_usages: tuple[str, ...]) -> TrustPolicy:
-    return TrustPolicy.build(lists, extended_key_usages=extended_key_usages)
+def _rebuild_policy(spec: TrustPolicySpec) -> TrustPolicy:
+    return TrustPolicy.from_spec(spec)
 
 
 def _list_named_in(explanation: str | None) -> str | None:
@@ -424,74 +383,8 @@ def _prefer_named(matches: list[_PreparedList], named: str | None) -> str:
     return matches[0].trust_list.name
 
 
-# --- the lists originmark ships (verifier/trust_data, see SOURCES.md there) ---
-
-_TRUST_DATA = "trust_data"
-
-
-def _trust_data(filename: str) -> str:
-    return resources.files("verifier").joinpath(_TRUST_DATA, filename).read_text(encoding="utf-8")
-
-
-def default_extended_key_usages() -> tuple[str, ...]:
-    """The ITL's EKU configuration (itl-store.cfg) plus the C2PA and common signing EKUs."""
-    from_itl = parse_extended_key_usages(_trust_data("itl-store.cfg"))
-    extra = (
-        C2PA_CLAIM_SIGNING_EKU,
-        EMAIL_PROTECTION_EKU,
-        DOCUMENT_SIGNING_EKU,
-        TIME_STAMPING_EKU,
-        OCSP_SIGNING_EKU,
-        MICROSOFT_C2PA_SIGNING_EKU,
-    )
-    return tuple(dict.fromkeys(from_itl + extra))
-
-
-def shipped_trust_lists() -> tuple[TrustList, ...]:
-    """The C2PA trust list, the C2PA TSA list and the Interim Trust List, as shipped."""
-    return (
-        TrustList(
-            name="c2pa",
-            kind=TrustKind.MANIFEST,
-            anchors_pem=_trust_data("c2pa-trust-list.pem"),
-            source="C2PA Trust List, c2pa-org/conformance-public trust-list/ (CC BY 4.0), published 2026-08-13",
-        ),
-        TrustList(
-            name="c2pa-tsa",
-            kind=TrustKind.TSA,
-            anchors_pem=_trust_data("c2pa-tsa-trust-list.pem"),
-            source="C2PA TSA Trust List, c2pa-org/conformance-public trust-list/ (CC BY 4.0), published 2026-08-13",
-        ),
-        TrustList(
-            name="itl",
-            kind=TrustKind.MANIFEST,
-            anchors_pem=_trust_data("itl-anchors.pem"),
-            allowed_pem=_trust_data("itl-allowed.pem"),
-            source="Interim Trust List (frozen 2026-01-01), contentauth/verify-site static/trust/ (Apache-2.0)",
-        ),
-    )
-
-
 def default_trust_policy(*, local_anchors_pem: str | None = None, tsa_anchors_pem: str | None = None) -> TrustPolicy:
     """The shipped lists, plus the operator's own signer anchors as the list named "local"
-    and the operator's own time-stamping authority anchors as the list named "local-tsa"."""
-    lists = list(shipped_trust_lists())
-    if local_anchors_pem is not None:
-        lists.append(
-            TrustList(
-                name=LOCAL_LIST,
-                kind=TrustKind.MANIFEST,
-                anchors_pem=local_anchors_pem,
-                source="operator-provided anchors (by default the development CA from `originmark keys init`)",
-            )
-        )
-    if tsa_anchors_pem is not None:
-        lists.append(
-            TrustList(
-                name=LOCAL_TSA_LIST,
-                kind=TrustKind.TSA,
-                anchors_pem=tsa_anchors_pem,
-                source="operator-provided time-stamping authority anchors (ORIGINMARK_TSA_TRUST_ANCHORS)",
-            )
-        )
-    return TrustPolicy.build(lists)
+    and the operator's own time-stamping authority anchors as the list named "local-tsa"
+    (verifier.trust_spec.default_trust_spec)."""
+    return TrustPolicy.from_spec(default_trust_spec(local_anchors_pem=local_anchors_pem, tsa_anchors_pem=tsa_anchors_pem))

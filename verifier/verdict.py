@@ -99,7 +99,7 @@ class IngredientSummary:
 class ManifestSummary:
     """One manifest of the asset's manifest store."""
 
-    label: str
+    label: str  # the manifest label (urn:c2pa:...): a public JSON field of every verdict, kept under this name
     claim_generator: str | None
     title: str | None = None
     signer: Signer | None = None

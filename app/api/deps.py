@@ -25,11 +25,11 @@ import anyio.to_thread
 from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from app.api.errors import forbidden, rate_limit_unavailable, too_many_requests, unauthenticated, unprocessable
+from app.api.error_responses import forbidden, rate_limit_unavailable, too_many_requests, unauthenticated, unprocessable
 from app.api.ratelimit import RateDecision, RateLimiter, RateLimitUnavailable, TokenBucketLimiter
 from app.api.services import Services
 from app.store.interface import MAX_TENANT_NAME_LENGTH, ApiKey, Scope
-from app.wiring import build_sign_limiter
+from app.wiring import build_sign_rate_limiter
 
 # Declares the scheme for OpenAPI (the Authorize button in /docs); the checks are below.
 _bearer = HTTPBearer(auto_error=False, description="An API key from `originmark apikey create`.")
@@ -113,7 +113,7 @@ def _sign_limiter(request: Request, services: Services) -> RateLimiter:
     """The app's sign limiter, made on first use (the dependency runs on the event loop: no race)."""
     limiter = getattr(request.app.state, "sign_rate_limiter", None)
     if limiter is None:
-        limiter = build_sign_limiter(services.settings)
+        limiter = build_sign_rate_limiter(services.settings)
         request.app.state.sign_rate_limiter = limiter
     return limiter
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from app.api.errors import unprocessable
+from app.api.error_responses import unprocessable
 from app.store.interface import MAX_LABEL_BATCH, MAX_MEDIA_ID_LENGTH
 from app.store.validation import MEDIA_ID_CHARACTERS, MEDIA_ID_PATTERN, media_id_problem
 
@@ -44,8 +44,9 @@ def check_media_ids(values: Iterable[object]) -> list[str]:
             f"{len(ids)} media ids were given; at most {MAX_LABEL_BATCH} per request",
             field="media_id",
         )
-    if all(type(value) is str for value in ids) and _MEDIA_ID_LINES.fullmatch("\n".join(ids) + "\n"):
-        return list(dict.fromkeys(ids))  # the common case: all well-formed, one regex pass
+    strings = [value for value in ids if type(value) is str]
+    if len(strings) == len(ids) and _MEDIA_ID_LINES.fullmatch("\n".join(strings) + "\n"):
+        return list(dict.fromkeys(strings))  # the common case: all well-formed, one regex pass
     checked: dict[str, None] = {}
     for index, value in enumerate(ids):
         if not isinstance(value, str):

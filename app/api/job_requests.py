@@ -23,7 +23,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 from python_multipart.multipart import parse_options_header
 
-from app.api.errors import ApiError, malformed_body, unsupported_media
+from app.api.error_responses import ApiError, malformed_body, unsupported_media
 from app.api.json_body import read_json_bytes
 from app.api.routes.verify import VERIFIABLE_FORMAT_NAMES
 from app.api.uploads import FormSpec, ReceivedFile, UploadSpool, receive_form
@@ -93,7 +93,7 @@ def _validated_json(model: type[Model], raw: bytes) -> Model:
     try:
         return model.model_validate_json(raw)
     except ValidationError as error:
-        # The same 422 (or 400 for broken JSON) as a FastAPI-declared body: app/api/errors.py.
+        # The same 422 (or 400 for broken JSON) as a FastAPI-declared body: app/api/error_responses.py.
         raise RequestValidationError(_body_errors(error)) from None
 
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from starlette.requests import Request
 
-from app.api.errors import json_too_deep, malformed_body, payload_too_large
+from app.api.error_responses import json_too_deep, malformed_body, payload_too_large
 
 # No request this service takes nests more than 3 levels; 32 leaves room for any future field.
 MAX_JSON_DEPTH = 32

@@ -5,7 +5,7 @@ first start, with a loud warning) and database migrations; then the store, the s
 probe must pass) and the verifier worker pool. Shutdown closes them in reverse order,
 waiting for verifications in flight.
 
-Tests (and embedders) may pass an already open `store` and/or built `engines`; the app then
+Tests (and embedders) may pass an already open `store` and/or built `worker_pools`; the app then
 uses them as they are and leaves closing them to the caller.
 """
 
@@ -22,17 +22,17 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from app.api.api_docs import install_api_docs
-from app.api.errors import install_error_handlers
+from app.api.error_responses import install_error_handlers
 from app.api.logs import configure_logging
 from app.api.metrics import Metrics
 from app.api.middleware import RequestContextMiddleware
 from app.api.receive_pace import ReceivePace, ReceivePaceMiddleware
 from app.api.routes import health, jobs, labels, recent_labels, sign, verdicts, verify
 from app.api.services import Services, ServiceStore
-from app.engines import Engines, ensure_signing_credentials
 from app.settings import Settings
 from app.web import STATIC_DIR, web_router
-from app.wiring import build_engines, build_signing, build_verification, open_service_store
+from app.wiring import build_signing, build_verification, build_worker_pools, open_service_store
+from app.worker_pools import WorkerPools, ensure_signing_credentials
 from signer.manifest import originmark_version
 
 log = logging.getLogger("originmark.api")
@@ -56,7 +56,7 @@ def create_app(
     settings: Settings,
     *,
     store: ServiceStore | None = None,
-    engines: Engines | None = None,
+    worker_pools: WorkerPools | None = None,
     freeze_gc_after_startup: bool = False,
 ) -> FastAPI:
     """The service. `freeze_gc_after_startup` is for a real server process (see app_from_environment)."""
@@ -69,42 +69,42 @@ def create_app(
             if service_store is None:
                 service_store = await anyio.to_thread.run_sync(_open_migrated_store, settings)
                 owned.push_async_callback(anyio.to_thread.run_sync, service_store.close)
-            service_engines = engines
-            if service_engines is None:
-                service_engines = await anyio.to_thread.run_sync(_build_engines, settings)
-                owned.push_async_callback(anyio.to_thread.run_sync, service_engines.close)
+            service_worker_pools = worker_pools
+            if service_worker_pools is None:
+                service_worker_pools = await anyio.to_thread.run_sync(_build_worker_pools, settings)
+                owned.push_async_callback(anyio.to_thread.run_sync, service_worker_pools.close)
             app.state.services = Services(
                 settings=settings,
                 store=service_store,
-                engines=service_engines,
+                worker_pools=service_worker_pools,
                 metrics=metrics,
-                engine_limiter=anyio.CapacityLimiter(min(settings.engine_threads, settings.sign_workers)),
+                sign_limiter=anyio.CapacityLimiter(min(settings.sign_concurrency, settings.sign_workers)),
                 verify_limiter=anyio.CapacityLimiter(settings.verify_workers),
-                verification=build_verification(service_store, trust_fingerprint=service_engines.trust_fingerprint),
+                verification=build_verification(service_store, trust_fingerprint=service_worker_pools.trust_fingerprint),
                 signing=build_signing(
                     service_store,
                     settings=settings,
-                    trust_fingerprint=service_engines.trust_fingerprint,
-                    certificate_fingerprint=service_engines.certificate_fingerprint,
+                    trust_fingerprint=service_worker_pools.trust_fingerprint,
+                    certificate_fingerprint=service_worker_pools.certificate_fingerprint,
                 ),
             )
             # Built now, not on the first sign request: a bad Redis URL stops the start with its reason.
-            from app.wiring import build_sign_limiter
+            from app.wiring import build_sign_rate_limiter
 
-            app.state.sign_rate_limiter = build_sign_limiter(settings)
+            app.state.sign_rate_limiter = build_sign_rate_limiter(settings)
             if hasattr(app.state.sign_rate_limiter, "close"):
                 owned.push_async_callback(anyio.to_thread.run_sync, app.state.sign_rate_limiter.close)
-            # Registered after the engines, so run before they close: jobs in flight finish first.
+            # Registered after the worker pools, so run before they close: jobs in flight finish first.
             owned.push_async_callback(anyio.to_thread.run_sync, _stop_embedded_jobs, app)
             log.info(
                 "originmark is ready",
                 extra={
                     "fields": {
-                        "engine_threads": settings.engine_threads,
+                        "sign_concurrency": settings.sign_concurrency,
                         "verify_workers": settings.verify_workers,
                         "public_label_reads": settings.public_label_reads,
                         "max_upload_bytes": settings.max_upload_bytes,
-                        "trust_fingerprint": service_engines.trust_fingerprint,
+                        "trust_fingerprint": service_worker_pools.trust_fingerprint,
                     }
                 },
             )
@@ -144,9 +144,9 @@ def _open_migrated_store(settings: Settings) -> ServiceStore:
     return open_service_store(settings)
 
 
-def _build_engines(settings: Settings) -> Engines:
+def _build_worker_pools(settings: Settings) -> WorkerPools:
     ensure_signing_credentials(settings)
-    return build_engines(settings)
+    return build_worker_pools(settings)
 
 
 def app_from_environment() -> FastAPI:

@@ -18,7 +18,7 @@ import time
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.api.errors import error_body
+from app.api.error_responses import error_body
 from app.api.logs import ACCESS_LOGGER
 from app.api.metrics import UNMATCHED_ROUTE, Metrics
 from app.store.tokens import TOKEN_PREFIX

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.api.errors import request_timeout
+from app.api.error_responses import request_timeout
 from app.settings import Settings
 
 

@@ -1,7 +1,7 @@
 """What the service runs on, built once per server process and closed at shutdown.
 
 - `Services`: everything a route needs, in one immutable object on `app.state`: the store, the
-  engines (app/engines.py, shared with the job workers), the metrics and the use cases.
+  worker pools (app/worker_pools.py, shared with the job workers), the metrics and the use cases.
 """
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ from dataclasses import dataclass
 import anyio
 
 from app.api.metrics import Metrics
-from app.engines import Engines
 from app.settings import Settings
 from app.store.interface import ServiceStore
 from app.usecases.signing import SignAndRecord
 from app.usecases.verification import VerifyAndRecord
+from app.worker_pools import WorkerPools
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -24,14 +24,14 @@ class Services:
 
     settings: Settings
     store: ServiceStore
-    engines: Engines
+    worker_pools: WorkerPools
     metrics: Metrics
     # Signing and verification each run in their own worker processes; a thread waits for each
-    # call. The limiters match the pools' sizes (signing: also at most ORIGINMARK_ENGINE_THREADS),
+    # call. The limiters match the pools' sizes (signing: also at most ORIGINMARK_SIGN_CONCURRENCY),
     # so a thread never sits waiting for a busy worker and a burst of verifications cannot hold
     # the threads that signing needs. Database calls use anyio's
     # default pool, so label reads never queue behind either.
-    engine_limiter: anyio.CapacityLimiter
+    sign_limiter: anyio.CapacityLimiter
     verify_limiter: anyio.CapacityLimiter
     # The use cases (app/usecases), shared with the web page and the job workers.
     verification: VerifyAndRecord

@@ -32,14 +32,17 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
-from app.api.errors import ApiError, insufficient_storage, malformed_body, payload_too_large, unprocessable
+from app.api.error_responses import ApiError, insufficient_storage, malformed_body, payload_too_large, unprocessable
 from app.spool import SpoolFolder, is_disk_full, safe_filename
+
+if TYPE_CHECKING:
+    from python_multipart.multipart import MultipartCallbacks  # defined for type checkers only
 
 SNIFF_BYTES = 16 * 1024  # what signer/ and verifier/ read to recognise a format
 DEFAULT_MAX_TEXT_BYTES = 4096  # per text field; the signer caps generator/title text far below
@@ -188,7 +191,7 @@ class _FormCollector:
         self._text_name: str | None = None
         self._text = bytearray()
 
-    def callbacks(self) -> dict:
+    def callbacks(self) -> MultipartCallbacks:
         return {
             "on_part_begin": self._on_part_begin,
             "on_part_data": self._on_part_data,

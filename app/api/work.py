@@ -39,16 +39,16 @@ async def sign_file(
     try:
         return await anyio.to_thread.run_sync(
             functools.partial(
-                services.engines.signer.sign_file, source=source, destination=destination, request=request
+                services.worker_pools.signer.sign_file, source=source, destination=destination, request=request
             ),
-            limiter=services.engine_limiter,
+            limiter=services.sign_limiter,
         )
     finally:
         services.metrics.engine_seconds.labels("sign").observe(time.perf_counter() - started)
 
 
 def _verify_and_label(services: Services, path: Path, known_sha256: str | None) -> tuple[Verdict, Label]:
-    verdict = services.engines.verifier.verify_file(path, known_sha256=known_sha256)
+    verdict = services.worker_pools.verifier.verify_file(path, known_sha256=known_sha256)
     return verdict, label_for(verdict)
 
 

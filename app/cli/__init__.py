@@ -8,10 +8,12 @@ Exit codes: 0 success (nothing invalid), 1 something invalid, 2 usage or I/O err
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import typer
 
+from app.cli.early_workers import workers_launched_ahead
 from app.cli.lazy import LazyCommand, LazyGroup
 
 # In the order `--help` lists them: name, module in app.cli, its command function or Typer app, and
@@ -70,4 +72,5 @@ def _root() -> None:
 
 
 def main() -> None:
-    cli()
+    with workers_launched_ahead(sys.argv[1:]):
+        cli()

@@ -245,11 +245,12 @@ def revoke(key_id: Annotated[str, typer.Argument(help="The key id, as `apikey li
     """Revoke a key: every request with it is refused from now on (in every server process)."""
     with migrated_store() as store:
         existing = next((key for key in store.list_keys() if key.key_id == key_id), None)
-        if existing is None:
+        already_revoked = existing is not None and existing.revoked_at is not None
+        key = existing if existing is None or already_revoked else store.revoke(key_id)
+        if key is None:  # unknown to the list, or to `revoke` (which answers None for an unknown id)
             fail(f"no API key has the id {key_id!r:.40}; `originmark apikey list` shows them")
-        key = existing if existing.revoked_at is not None else store.revoke(key_id)
     out = make_console()
-    if existing.revoked_at is not None:
+    if already_revoked:
         out.print(Text.assemble("API key ", (key.key_id, "bold"), f" was already revoked at {_when(key.revoked_at)}."))
         return
     out.print(

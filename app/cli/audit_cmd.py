@@ -61,7 +61,7 @@ def _audit_log(database_url: str | None, *, key_files: Sequence[Path] | None = N
         except KeyProblem as error:
             fail(str(error))
     with open_database(create=False, migrate=False, database_url=database_url) as store:
-        yield SqlAuditLog(engine=store.engine, keys=keys)
+        yield SqlAuditLog(db_engine=store.db_engine, keys=keys)
 
 
 def _parse_head(value: str | None) -> str | None:

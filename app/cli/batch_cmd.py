@@ -26,7 +26,7 @@ import os
 import sys
 import time
 from contextlib import ExitStack
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -39,6 +39,9 @@ from app.cli.tables import PathText, print_table
 from app.cli.verify_output import csv_cell, json_text
 from app.exit_codes import EXIT_INVALID, EXIT_OK, EXIT_USAGE_OR_IO, user_message
 from app.store.interface import DEFAULT_TENANT
+
+if TYPE_CHECKING:
+    from app.jobs.batches import BatchReport  # imported when a command runs (CLI start-up stays light)
 
 batch_app = typer.Typer(help="Verify every object under an S3 prefix or folder as jobs, and report on them.",
                         no_args_is_help=True)
@@ -88,7 +91,7 @@ def batch_verify(
             runner.objects.list_page(prefix, page_size=1)  # refused (outside the folder, no bucket) before a batch exists
             if runner.store.tenant(tenant) is None:
                 raise LookupError(f"there is no tenant {tenant!r:.80}; `originmark tenants list` shows them")
-            batch_id = batches.create_batch(runner.engine, prefix, tenant=tenant)
+            batch_id = batches.create_batch(runner.db_engine, prefix, tenant=tenant)
         except LookupError as error:
             _error(err, str(error))
             raise typer.Exit(EXIT_USAGE_OR_IO) from None
@@ -104,16 +107,16 @@ def batch_verify(
             listing = progress.add_task("Submitting", total=None) if progress else None
             try:
                 for item in batches.submit_batch(
-                    runner.engine, batch_id=batch_id, tenant=tenant, objects=runner.objects, prefix=prefix,
+                    runner.db_engine, batch_id=batch_id, tenant=tenant, objects=runner.objects, prefix=prefix,
                     max_source_bytes=settings.jobs_max_source_bytes, enqueue=runner.enqueue, started=runner.started,
                 ):
-                    if item.skipped is not None:
+                    if isinstance(item, batches.Skipped):
                         skipped += 1
-                        err.print(Text.assemble(("skipped: ", "yellow"), safe_text(item.skipped.uri, max_chars=500),
-                                                f" ({item.skipped.reason})"), soft_wrap=True)
+                        err.print(Text.assemble(("skipped: ", "yellow"), safe_text(item.uri, max_chars=500),
+                                                f" ({item.reason})"), soft_wrap=True)
                         continue
                     total += 1
-                    created += item.submitted.created
+                    created += item.created
                     if progress:
                         progress.advance(listing)
             except ObjectStoreError as error:
@@ -128,7 +131,7 @@ def batch_verify(
                 done_task = progress.add_task("Verified", total=total) if progress else None
                 deadline = time.monotonic() + timeout
                 while True:
-                    statuses = batches.job_statuses(runner.engine, batch_id)
+                    statuses = batches.job_statuses(runner.db_engine, batch_id)
                     done = statuses["succeeded"] + statuses["failed"]
                     if progress:
                         progress.update(done_task, completed=done)
@@ -140,7 +143,10 @@ def batch_verify(
             err.print(f"batch {batch_id}: {total} jobs ({created} new, {reused} reused), {skipped} skipped", soft_wrap=True)
         if not wait:
             raise typer.Exit(EXIT_OK)
-        report = batches.load_report(runner.engine, runner.store, batch_id)
+        report = batches.load_report(runner.db_engine, runner.store, batch_id)
+    if report is None:  # deleted while it ran (the batch row is read back, not kept in memory)
+        _error(err, f"batch {batch_id} is no longer in the database")
+        raise typer.Exit(EXIT_USAGE_OR_IO)
     if not quiet:
         err.print(_counts_text(report), soft_wrap=True)
     raise typer.Exit(EXIT_OK if report.all_good and report.finished and not skipped else EXIT_INVALID)
@@ -161,7 +167,7 @@ def batch_report(
         _error(err, "no batch has this id (a batch id is 32 hexadecimal characters)")
         raise typer.Exit(EXIT_USAGE_OR_IO)
     with open_database(create=False, migrate=False) as store:  # a report never creates a database
-        report = batches.load_report(store.engine, store, batch_id)
+        report = batches.load_report(store.db_engine, store, batch_id)
     if report is None:
         _error(err, f"no batch has the id {batch_id}")
         raise typer.Exit(EXIT_USAGE_OR_IO)
@@ -187,9 +193,9 @@ class _Runner:
         self._stack = ExitStack()
 
     def __enter__(self) -> _Runner:
-        from app.engines import prepare_service
         from app.store.sql import open_store
-        from app.wiring import build_engines, build_object_stores
+        from app.wiring import build_object_stores, build_worker_pools
+        from app.worker_pools import prepare_service
 
         try:
             if prepare_service(self._settings):  # the database schema (idempotent), as `originmark worker` does
@@ -198,7 +204,7 @@ class _Runner:
                 announce_creation(self._settings.database_url)
             self.store = open_store(self._settings.database_url)
             self._stack.callback(self.store.close)
-            self.engine = self.store.engine
+            self.db_engine = self.store.db_engine
             self.objects = build_object_stores(self._settings)
             self.app = self.embedded = None
             if self._queued:
@@ -208,9 +214,9 @@ class _Runner:
                 from app.jobs.embedded import EmbeddedJobs
                 from app.wiring import build_job_runtime
 
-                engines = build_engines(self._settings)
-                self._stack.callback(engines.close)
-                runtime = build_job_runtime(self._settings, store=self.store, engines=engines, objects=self.objects)
+                worker_pools = build_worker_pools(self._settings)
+                self._stack.callback(worker_pools.close)
+                runtime = build_job_runtime(self._settings, store=self.store, worker_pools=worker_pools, objects=self.objects)
                 self.embedded = EmbeddedJobs(runtime, threads=max(1, min(2, self._settings.verify_workers)))
                 self._stack.callback(self.embedded.close)
         except BaseException:
@@ -269,7 +275,7 @@ def _write_csv(report: Any) -> None:
     sys.stdout.flush()
 
 
-def _counts_text(report: Any) -> Text:
+def _counts_text(report: BatchReport) -> Text:
     text = Text(f"{len(report.rows)} jobs")
     for title, counts, style_of in (
         ("status", report.by_status, lambda _value: ""),

@@ -15,10 +15,13 @@ from __future__ import annotations
 
 import inspect
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
 from typer.core import TyperArgument, TyperOption
+
+if TYPE_CHECKING:
+    from typer._click import Command  # Typer's vendored Click (see app/cli/lazy.py): a name for mypy only
 
 # Typer's type labels (inside its `<...>`) -> the word shown instead.
 _TYPE_WORDS = {
@@ -96,10 +99,10 @@ def plain_parameters(parameters: list[Any]) -> list[Any]:
     return parameters
 
 
-_PLAIN_CLASSES: dict[type, type] = {}
+_PLAIN_CLASSES: dict[type[Command], type[Command]] = {}
 
 
-def _plain_class(cls: type) -> type:
+def _plain_class(cls: type[Command]) -> type[Command]:
     """`cls` whose `get_params` (which help, usage and parsing all use) returns plain parameters."""
     if cls not in _PLAIN_CLASSES:
 

@@ -58,9 +58,9 @@ def _unreadable_reason(file: Path) -> str | None:
 def _verify(file: Path) -> Verdict:
     # Imported here: building the verifier loads the engine and the trust lists,
     # which `originmark --help` should not pay for.
-    from verifier.warm_start import launch_verifier_workers
+    from app.cli.early_workers import verifier_workers
 
-    launched = launch_verifier_workers(1)  # imports the engine while this process reads its settings
+    launched = verifier_workers(1)  # imports the engine while this process reads its settings
     try:
         from app.settings import Settings
         from app.wiring import build_verifier
@@ -145,9 +145,9 @@ def _signer_line(chapter: ManifestChapter) -> Text:
     return line
 
 
-def _time_stamp_line(stamp: TimeStamp, *, label: str = "time-stamp") -> Text:
+def _time_stamp_line(stamp: TimeStamp, *, caption: str = "time-stamp") -> Text:
     """When a TSA stamped the signature, which one, and whether its word counts (trusted, on which list)."""
-    line = Text.assemble((f"{label}: ", "bold"), stamp.time.isoformat())
+    line = Text.assemble((f"{caption}: ", "bold"), stamp.time.isoformat())
     if stamp.authority:
         line.append(" by ")
         line.append_text(safe_text(stamp.authority, max_chars=120))
@@ -192,7 +192,7 @@ def _chapter_tree(chapter: ManifestChapter) -> Tree:
     if chapter.assertion_labels:
         shown = chapter.assertion_labels[:MAX_ITEMS_SHOWN]
         more = len(chapter.assertion_labels) - len(shown)
-        text = ", ".join(clean_text(label, max_chars=80) for label in shown) + (f", … {more} more" if more else "")
+        text = ", ".join(clean_text(each, max_chars=80) for each in shown) + (f", … {more} more" if more else "")
         node.add(_field("assertions", text, style="dim", max_chars=4000))
     if chapter.validation_codes:
         node.add(_field("validation codes", ", ".join(chapter.validation_codes), style="red", max_chars=1000))
@@ -215,7 +215,7 @@ def render_story(story: Story, *, path: Path) -> Group:
         header.append_text(safe_text(story.trust_list, max_chars=60))
     if story.time_stamp is not None:
         header.append("\n")
-        header.append_text(_time_stamp_line(story.time_stamp, label="time-stamped"))
+        header.append_text(_time_stamp_line(story.time_stamp, caption="time-stamped"))
     if story.reason:
         header.append("\nreason: ", style="bold")
         header.append_text(safe_text(story.reason, max_chars=400))

@@ -48,7 +48,7 @@ def _settings() -> Settings:
 
 def _database_at_head(database_url: str) -> None:
     """Refuse a database that is missing, unreadable or not at this version's schema."""
-    from app.store.engine import parse_database_url
+    from app.store.database import parse_database_url
     from app.store.migrate import current_revision, head_revision
 
     try:
@@ -119,7 +119,7 @@ def purge(
     _database_at_head(url)
     store = open_store(url, pool_size=1)
     try:
-        purged = purge_job_records(store.engine, older_than_days=older_than_days, dry_run=dry_run)
+        purged = purge_job_records(store.db_engine, older_than_days=older_than_days, dry_run=dry_run)
     except Exception as error:  # noqa: BLE001 - told as a usage or I/O error, never a traceback
         _fail(f"the purge failed: {error.__class__.__name__}")
     finally:

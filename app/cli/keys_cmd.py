@@ -172,7 +172,8 @@ def init(
 def _certificate_for_backend_key(settings: Settings, spec: KeySpec, target: Path, *, organisation: str):
     from app.wiring import signing_secrets
 
-    pin = signing_secrets(settings).get(spec.pin_variable) if isinstance(spec, Pkcs11KeySpec) else None
+    pin_variable = spec.pin_variable if isinstance(spec, Pkcs11KeySpec) else None
+    pin = signing_secrets(settings).get(pin_variable) if pin_variable is not None else None
     from keys.backends.opening import open_key
 
     handle = open_key(spec, pin=pin)

@@ -82,7 +82,7 @@ def add_identity(
         exit_with_problem(problem)
     try:
         _copy_file(chain, target / CHAIN_FILENAME, mode=0o644)
-        if kind is BackendKind.PEM:
+        if key is not None:  # a PEM identity: the checks above pair --key with PEM and nothing else
             _copy_file(key, target / KEY_FILENAME, mode=0o600)
         else:
             spec = backend_spec(

@@ -129,20 +129,19 @@ def backend_spec(
 
     kind = backend or BackendKind(settings.key_backend)
     if kind is BackendKind.PKCS11:
-        values = {
-            "--pkcs11-module": module or settings.pkcs11_module,
-            "--token-label": token_label or settings.pkcs11_token_label,
-            "--key-label": key_label or settings.pkcs11_key_label,
-        }
-        missing = [name for name, value in values.items() if not value]
-        if missing:
+        module = module or settings.pkcs11_module
+        token_label = token_label or settings.pkcs11_token_label
+        key_label = key_label or settings.pkcs11_key_label
+        if not module or not token_label or not key_label:
+            values = {"--pkcs11-module": module, "--token-label": token_label, "--key-label": key_label}
+            missing = [name for name, value in values.items() if not value]
             exit_with_usage_error(f"--backend pkcs11 needs {', '.join(missing)} (or their ORIGINMARK_PKCS11_* settings).")
         pin_file = pin_file or settings.pkcs11_pin_file
         return Pkcs11KeySpec(
             chain_path=chain_path,
-            module=Path(values["--pkcs11-module"]),
-            token_label=str(values["--token-label"]),
-            key_label=str(values["--key-label"]),
+            module=module,
+            token_label=token_label,
+            key_label=key_label,
             pin_file=pin_file,
             pin_variable=PKCS11_PIN_VARIABLE if pin_file is None and settings.pkcs11_pin is not None else None,
         )

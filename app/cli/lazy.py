@@ -1,7 +1,7 @@
 """Command groups whose commands are imported when they run, not when the CLI starts.
 
 `originmark --help` and `originmark verify x.jpg` should not pay for SQLAlchemy, Alembic,
-FastAPI and the jobs stack that other commands import (issue 13: 1.3 s before any work). The
+FastAPI and the jobs stack that other commands import (1.3 s before any work). The
 root group knows each command by module and attribute only; it imports the one command line
 asks for. The root's own `--help` lists every command from the short help kept beside its
 name, so listing imports nothing (tests/cli/test_cli_startup.py checks that each short help is
@@ -14,13 +14,19 @@ import importlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from difflib import get_close_matches
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import typer
 import typer.main
 from typer.core import TyperCommand, TyperGroup
 
 from app.cli.help_style import plain_help, plain_parameters
+
+if TYPE_CHECKING:
+    # Typer vendors Click as typer._click and annotates its overridable methods with that Context
+    # (typer.Context is a subclass, so it cannot be an override's parameter type). Only a name for
+    # mypy: nothing is imported at run time.
+    from typer._click import Context, HelpFormatter
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -55,13 +61,13 @@ class LazyGroup(TyperGroup):
         for command in self.commands.values():
             plain_help(command)
 
-    def get_params(self, ctx: typer.Context) -> list[Any]:
+    def get_params(self, ctx: Context) -> list[Any]:
         return plain_parameters(super().get_params(ctx))
 
-    def list_commands(self, ctx: typer.Context) -> list[str]:
+    def list_commands(self, ctx: Context) -> list[str]:
         return [*self.commands, *(name for name in self.lazy_commands if name not in self.commands)]
 
-    def get_command(self, ctx: typer.Context, cmd_name: str) -> Any:
+    def get_command(self, ctx: Context, cmd_name: str) -> Any:
         if cmd_name in self.commands:
             return self.commands[cmd_name]
         entry = self.lazy_commands.get(cmd_name)
@@ -73,14 +79,14 @@ class LazyGroup(TyperGroup):
         self.commands[cmd_name] = command
         return command
 
-    def format_help(self, ctx: typer.Context, formatter: Any) -> None:
+    def format_help(self, ctx: Context, formatter: HelpFormatter) -> None:
         self._listing = True
         try:
             super().format_help(ctx, formatter)
         finally:
             self._listing = False
 
-    def resolve_command(self, ctx: typer.Context, args: list[str]) -> tuple[str | None, Any, list[str]]:
+    def resolve_command(self, ctx: Context, args: list[str]) -> tuple[str | None, Any, list[str]]:
         try:
             return super().resolve_command(ctx, args)
         except Exception as error:

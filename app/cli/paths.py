@@ -89,14 +89,14 @@ class InputWalker:
             if entry is None:
                 stack.pop()
                 continue
-            item, folder_status = self._classify(entry)
-            if item is not None:
-                yield item
+            classified = self._classify(entry)
+            if not isinstance(classified, os.stat_result):
+                yield classified
                 continue
             if not self._recursive:
                 self.skipped_folders += 1
                 continue
-            identity = (folder_status.st_dev, folder_status.st_ino)
+            identity = (classified.st_dev, classified.st_ino)
             if identity in self._visited_folders:
                 continue  # a symlink loop, or a second link to a folder already walked
             self._visited_folders.add(identity)
@@ -116,16 +116,16 @@ class InputWalker:
             return InputProblem(path=folder, reason=f"cannot list folder: {_os_error_reason(error)}")
 
     @staticmethod
-    def _classify(entry: os.DirEntry[str]) -> tuple[InputItem, None] | tuple[None, os.stat_result]:
-        """(item to yield, None) for files and problems; (None, status) for a folder to enter."""
+    def _classify(entry: os.DirEntry[str]) -> InputItem | os.stat_result:
+        """The item to yield for a file or a problem; the folder's status for a folder to enter."""
         path = Path(entry.path)
         try:
             status = entry.stat()  # follows links
         except OSError as error:
             reason = "broken symbolic link" if entry.is_symlink() else _os_error_reason(error)
-            return InputProblem(path=path, reason=reason), None
+            return InputProblem(path=path, reason=reason)
         if stat.S_ISDIR(status.st_mode):
-            return None, status
+            return status
         if stat.S_ISREG(status.st_mode):
-            return InputFile(path=path), None
-        return InputProblem(path=path, reason="not a regular file (FIFO, socket or device)"), None
+            return InputFile(path=path)
+        return InputProblem(path=path, reason="not a regular file (FIFO, socket or device)")

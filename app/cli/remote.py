@@ -218,7 +218,7 @@ def _server_reason(response: httpx.Response) -> str:
     """The server's own sentence for an error answer (with what it supports, for a 415)."""
     error = _error_member(response)
     message = error.get("message") if error is not None else None
-    if not isinstance(message, str) or not message:
+    if error is None or not isinstance(message, str) or not message:
         return response.reason_phrase or "no reason given"
     supported = error.get("supported")
     if isinstance(supported, list) and supported:

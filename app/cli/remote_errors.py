@@ -1,7 +1,7 @@
 """The errors of the `verify --server` client (`app.cli.remote`), apart from the client itself.
 
 `verify_cmd` catches these on every run, local ones included; the client module imports httpx
-and the codec, which a local `verify` never needs (start-up time, issue 13).
+and the codec, which a local `verify` never needs (start-up time).
 """
 
 from __future__ import annotations

@@ -20,8 +20,8 @@ from rich.text import Text
 from app.cli.render import make_console, safe_text
 from app.exit_codes import EXIT_USAGE_OR_IO, user_message
 from app.settings import Settings
+from app.store.database_url import missing_sqlite_file, shown_database_url
 from app.store.errors import StoreError
-from app.store.location import missing_sqlite_file, shown_database_url
 from app.store.migrate import current_revision, head_revision, upgrade_database
 from app.store.sql import SqlStore, open_store
 

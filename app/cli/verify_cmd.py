@@ -32,7 +32,7 @@ import os
 import sys
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing, contextmanager, nullcontext
 from dataclasses import dataclass
@@ -41,7 +41,6 @@ from typing import TYPE_CHECKING, Annotated, ContextManager
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
 from app.cli.paths import InputFile, InputItem, InputProblem, InputWalker
@@ -53,6 +52,8 @@ from verifier.errors import VerifierError
 from verifier.label import label_for
 
 if TYPE_CHECKING:
+    from rich.progress import Progress
+
     from app.cli.remote import VerifyClient
     from app.settings import Settings
     from verifier.isolation import IsolatedVerifier
@@ -116,7 +117,7 @@ def verify(
     walker = InputWalker(paths=paths, recursive=recursive)
     started = time.perf_counter()
     try:
-        engine_cm = _start_verifying(server=server, api_key=api_key, jobs=jobs, err_console=err_console)
+        verifying = _start_verifying(server=server, api_key=api_key, jobs=jobs, err_console=err_console)
     except typer.BadParameter:
         raise  # a usage error: Typer prints it with the usage line, exit 2
     except ServiceUnusable as error:
@@ -128,7 +129,7 @@ def verify(
 
     writer = open_writer(output_format)
     try:
-        with engine_cm as verify_one, _progress(err_console, quiet=quiet) as progress:
+        with verifying as verify_one, _progress(err_console, quiet=quiet) as progress:
             task = progress.add_task("Verifying", total=None) if progress is not None else None
             writer.start()
             # closing(): on an interrupt the pending files are cancelled before the verifier closes.
@@ -175,11 +176,12 @@ def _start_verifying(
     *, server: str | None, api_key: str | None, jobs: int, err_console: Console
 ) -> ContextManager[VerifyOne]:
     """What verifies one file: the local verifier pool, or a checked client of `--server`."""
-    # Without --server the workers are most likely local: started now, they import the engine while
-    # this process reads its settings (verifier/warm_start.py); discarded if the settings name a server.
-    from verifier.warm_start import launch_verifier_workers
+    # Without --server the workers are most likely local: started now (one of them before Typer even
+    # parsed the command line: app/cli/early_workers.py), they import the engine while this process
+    # reads its settings (verifier/warm_start.py); discarded if the settings name a server.
+    from app.cli.early_workers import verifier_workers
 
-    launched = launch_verifier_workers(jobs) if server is None else []
+    launched = verifier_workers(jobs) if server is None else []
     try:
         # Imported here: settings and wiring pull in the engine, which `--help` and usage errors do not need.
         from app.settings import Settings
@@ -260,6 +262,9 @@ def _progress(console: Console, *, quiet: bool) -> ContextManager[Progress | Non
     """A live progress bar on stderr, only when stderr is a terminal (never in pipes or logs)."""
     if quiet or not console.is_terminal:
         return nullcontext(None)
+    # Imported here: a batch script's run (stderr not a terminal) has no bar to draw.
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
     return Progress(
         SpinnerColumn(),
         TextColumn("[bold]{task.description}"),
@@ -278,7 +283,7 @@ def _progress(console: Console, *, quiet: bool) -> ContextManager[Progress | Non
 # --- the batch -------------------------------------------------------------------------------
 
 
-def _outcomes(items: Iterable[InputItem], verify_one: VerifyOne, *, jobs: int) -> Iterator[FileOutcome]:
+def _outcomes(items: Iterable[InputItem], verify_one: VerifyOne, *, jobs: int) -> Generator[FileOutcome, None, None]:
     """Verify `items` on `jobs` threads; yield outcomes in input order, at most a window in flight."""
     window_size = jobs * _WINDOW_PER_JOB
     in_flight: deque[Future[FileOutcome]] = deque()

@@ -44,7 +44,7 @@ def worker(
     metrics = server = None
     if port is not None:
         metrics = WorkerMetrics()
-        # Before the (slow) engines start: a port already taken stops the worker at once.
+        # Before the (slow) worker pools start: a port already taken stops the worker at once.
         try:
             server = serve_metrics(metrics, host=settings.worker_metrics_host, port=port)
         except OSError as error:

@@ -16,6 +16,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TypeAlias
 
 import sqlalchemy as sa
 from sqlalchemy import Connection, Engine
@@ -35,24 +36,20 @@ class Skipped:
     reason: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class BatchItem:
-    """What happened to one listed object: a job (new or reused), or skipped with a reason."""
-
-    submitted: records.Submitted | None = None
-    skipped: Skipped | None = None
+# What happened to one listed object: a job (new or reused), or skipped with a reason.
+BatchItem: TypeAlias = records.Submitted | Skipped
 
 
-def create_batch(engine: Engine, prefix: ObjectLocation, *, tenant: str) -> str:
+def create_batch(db_engine: Engine, prefix: ObjectLocation, *, tenant: str) -> str:
     """A batch whose jobs act for `tenant` (their verdicts are that tenant's submissions)."""
     batch_id = uuid.uuid4().hex
-    with engine.begin() as connection:
+    with db_engine.begin() as connection:
         connection.execute(batches.insert().values(id=batch_id, tenant=tenant, prefix=prefix.uri))
     return batch_id
 
 
 def submit_batch(
-    engine: Engine,
+    db_engine: Engine,
     *,
     batch_id: str,
     tenant: str,
@@ -72,21 +69,21 @@ def submit_batch(
     position = 0
     for info in iter_objects(objects, prefix, page_size=page_size):
         item = _submit_one(
-            engine, info, tenant=tenant, max_source_bytes=max_source_bytes, enqueue=enqueue, started=started
+            db_engine, info, tenant=tenant, max_source_bytes=max_source_bytes, enqueue=enqueue, started=started
         )
         if item is None:
             continue
-        if item.submitted is not None:
-            with engine.begin() as connection:
+        if isinstance(item, records.Submitted):
+            with db_engine.begin() as connection:
                 connection.execute(
-                    batch_jobs.insert().values(batch_id=batch_id, position=position, job_id=item.submitted.job.id)
+                    batch_jobs.insert().values(batch_id=batch_id, position=position, job_id=item.job.id)
                 )
             position += 1
         yield item
 
 
 def _submit_one(
-    engine: Engine,
+    db_engine: Engine,
     info: ObjectInfo,
     *,
     tenant: str,
@@ -97,16 +94,16 @@ def _submit_one(
     if info.uri.endswith("/"):
         return None
     if info.size > max_source_bytes:
-        return BatchItem(skipped=Skipped(uri=info.uri, reason=f"{info.size} bytes, over the job limit of {max_source_bytes}"))
+        return Skipped(uri=info.uri, reason=f"{info.size} bytes, over the job limit of {max_source_bytes}")
     # The same key as POST /v1/jobs/verify without a media id: the API and a batch share jobs.
     key = records.idempotency_key(
         tenant=tenant, kind=JobKind.VERIFY, source=info.uri, etag=info.etag, size=info.size, media_id=None
     )
     submitted = records.submit(
-        engine, tenant=tenant, kind=JobKind.VERIFY, source=info.uri, source_pin=SourcePin.of(info).to_json(),
+        db_engine, tenant=tenant, kind=JobKind.VERIFY, source=info.uri, source_pin=SourcePin.of(info).to_json(),
         media_id=None, key=key, enqueue=enqueue(key),
     )
-    return BatchItem(submitted=started(submitted))
+    return started(submitted)
 
 
 # --- reading a batch back ----------------------------------------------------------------------
@@ -152,16 +149,16 @@ class BatchReport:
         return all(row.status is JobStatus.SUCCEEDED and row.state != "invalid" for row in self.rows)
 
 
-def batch_exists(engine: Engine, batch_id: str) -> bool:
-    if not _has_tables(engine):
+def batch_exists(db_engine: Engine, batch_id: str) -> bool:
+    if not _has_tables(db_engine):
         return False
-    with engine.connect() as connection:
+    with db_engine.connect() as connection:
         return connection.execute(sa.select(batches.c.id).where(batches.c.id == batch_id)).first() is not None
 
 
-def job_statuses(engine: Engine, batch_id: str) -> Counter[str]:
+def job_statuses(db_engine: Engine, batch_id: str) -> Counter[str]:
     """Jobs per status (for a progress bar), in one query."""
-    with engine.connect() as connection:
+    with db_engine.connect() as connection:
         found = connection.execute(
             sa.select(jobs.c.status, sa.func.count())
             .select_from(batch_jobs.join(jobs, jobs.c.id == batch_jobs.c.job_id))
@@ -171,11 +168,11 @@ def job_statuses(engine: Engine, batch_id: str) -> Counter[str]:
     return Counter({status: count for status, count in found})
 
 
-def load_report(engine: Engine, store, batch_id: str) -> BatchReport | None:
+def load_report(db_engine: Engine, store, batch_id: str) -> BatchReport | None:
     """The batch with each job's status and, once succeeded, its stored verdict's state and label."""
-    if not _has_tables(engine):
+    if not _has_tables(db_engine):
         return None
-    with engine.connect() as connection:
+    with db_engine.connect() as connection:
         batch = connection.execute(sa.select(batches).where(batches.c.id == batch_id)).first()
         if batch is None:
             return None
@@ -200,6 +197,6 @@ def load_report(engine: Engine, store, batch_id: str) -> BatchReport | None:
     return BatchReport(batch_id=batch.id, prefix=batch.prefix, rows=tuple(rows))
 
 
-def _has_tables(engine: Engine) -> bool:
-    names = set(sa.inspect(engine).get_table_names())
+def _has_tables(db_engine: Engine) -> bool:
+    names = set(sa.inspect(db_engine).get_table_names())
     return {"originmark_batches", "originmark_batch_jobs", "originmark_jobs"} <= names

@@ -36,7 +36,7 @@ class EmbeddedJobs:
         self._stopping = threading.Event()
         # Webhooks of jobs made final here go out from this pool too (app/jobs/webhooks.py).
         self._webhooks = EmbeddedDeliveries(runtime, submit=self._pool.submit, stopping=self._stopping)
-        with runtime.store.engine.connect() as connection:
+        with runtime.store.db_engine.connect() as connection:
             left = connection.execute(
                 sa.select(jobs.c.id, jobs.c.kind).where(jobs.c.status.in_([JobStatus.QUEUED.value, JobStatus.RUNNING.value]))
             ).all()

@@ -81,7 +81,7 @@ class RecordsPurged:
     dry_run: bool
 
 
-def purge_job_records(engine: Engine, *, older_than_days: int, dry_run: bool = False) -> RecordsPurged:
+def purge_job_records(db_engine: Engine, *, older_than_days: int, dry_run: bool = False) -> RecordsPurged:
     """Delete originmark_jobs rows finished (succeeded or failed) more than `older_than_days` ago,
     and the batches made before then whose jobs are all such; queued and running jobs are never
     touched. One transaction; `dry_run` counts and rolls back. PostgreSQL or SQLite (the embedded
@@ -89,7 +89,7 @@ def purge_job_records(engine: Engine, *, older_than_days: int, dry_run: bool = F
     if older_than_days < 1:
         raise ValueError("older_than_days must be at least 1")
     cutoff = datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=older_than_days)
-    if engine.dialect.name == "sqlite":
+    if db_engine.dialect.name == "sqlite":
         # SQLite keeps these columns as UTC text without an offset (CURRENT_TIMESTAMP): compare alike.
         cutoff = cutoff.replace(tzinfo=None)
     old_finished = sa.and_(
@@ -103,7 +103,7 @@ def purge_job_records(engine: Engine, *, older_than_days: int, dry_run: bool = F
         .exists()
     )
     old_batches = sa.select(batches.c.id).where(batches.c.created_at < cutoff, sa.not_(batch_has_live_job))
-    connection = engine.connect()
+    connection = db_engine.connect()
     try:
         with connection.begin() as transaction:
             # Subqueries, not id lists: any number of rows in one statement each.

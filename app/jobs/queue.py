@@ -15,7 +15,7 @@ import procrastinate
 
 from app.jobs.deferral import QUEUE, SIGN_TASK, VERIFY_TASK, WEBHOOK_TASK
 from app.settings import Settings
-from app.store.engine import parse_database_url
+from app.store.database import parse_database_url
 
 if TYPE_CHECKING:
     from app.jobs.metrics import WorkerMetrics
@@ -45,6 +45,7 @@ def build_queue_app(
     """With `runtime` (workers): an async-pool app that runs tasks; without (the API): a defer-only app.
     `metrics`: the worker's, counting each task run (app/jobs/metrics.py)."""
     conninfo = libpq_conninfo(settings.database_url)
+    connector: procrastinate.BaseConnector
     if runtime is None:
         connector = procrastinate.SyncPsycopgConnector(conninfo=conninfo)
     else:

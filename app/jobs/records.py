@@ -123,7 +123,7 @@ def idempotency_key(
 
 
 def submit(
-    engine: Engine,
+    db_engine: Engine,
     *,
     tenant: str,
     kind: JobKind,
@@ -141,7 +141,7 @@ def submit(
     one transaction; or return the job that already has this key (its webhook_url unchanged: the
     first submission's)."""
     job_id = uuid.uuid4().hex
-    with engine.begin() as connection:
+    with db_engine.begin() as connection:
         insert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
         inserted = connection.execute(
             insert(jobs)
@@ -167,33 +167,33 @@ def submit(
     return Submitted(job=_record(row), created=True)
 
 
-def find(engine: Engine, tenant: str, key: str) -> JobRecord | None:
+def find(db_engine: Engine, tenant: str, key: str) -> JobRecord | None:
     """The tenant's job with this idempotency key, if one was submitted."""
-    with engine.connect() as connection:
+    with db_engine.connect() as connection:
         row = connection.execute(
             sa.select(jobs).where(jobs.c.tenant == tenant, jobs.c.idempotency_key == key)
         ).first()
     return None if row is None else _record(row)
 
 
-def get(engine: Engine, job_id: str) -> JobRecord | None:
+def get(db_engine: Engine, job_id: str) -> JobRecord | None:
     """The job by id, whoever owns it: for workers and webhook delivery, which act on ids the queue
     gave them. A caller's id is looked up with `owned_by` instead."""
-    with engine.connect() as connection:
+    with db_engine.connect() as connection:
         row = connection.execute(sa.select(jobs).where(jobs.c.id == job_id)).first()
     return None if row is None else _record(row)
 
 
-def owned_by(engine: Engine, tenant: str, job_id: str) -> JobRecord | None:
+def owned_by(db_engine: Engine, tenant: str, job_id: str) -> JobRecord | None:
     """The tenant's job with this id; another tenant's job is None, exactly like no job."""
-    with engine.connect() as connection:
+    with db_engine.connect() as connection:
         row = connection.execute(sa.select(jobs).where(jobs.c.tenant == tenant, jobs.c.id == job_id)).first()
     return None if row is None else _record(row)
 
 
-def start_attempt(engine: Engine, job_id: str) -> JobRecord | None:
+def start_attempt(db_engine: Engine, job_id: str) -> JobRecord | None:
     """Mark the job running (one more attempt); None when it already succeeded or does not exist."""
-    with engine.begin() as connection:
+    with db_engine.begin() as connection:
         row = connection.execute(sa.select(jobs).where(jobs.c.id == job_id).with_for_update()).first()
         if row is None or row.status == JobStatus.SUCCEEDED.value:
             return None
@@ -206,9 +206,9 @@ def start_attempt(engine: Engine, job_id: str) -> JobRecord | None:
     return _record(row)
 
 
-def record_signed_output(engine: Engine, job_id: str, signed: SignedOutput) -> None:
+def record_signed_output(db_engine: Engine, job_id: str, signed: SignedOutput) -> None:
     """Committed before the signed output is uploaded: whatever reaches the destination is known."""
-    with engine.begin() as connection:
+    with db_engine.begin() as connection:
         connection.execute(
             jobs.update().where(jobs.c.id == job_id).values(signed_output=signed.to_json(), updated_at=sa.func.now())
         )
@@ -238,12 +238,12 @@ def mark_succeeded(connection: Connection, job_id: str, *, sha256: str, on_final
 
 
 def mark_attempt_failed(
-    engine: Engine, job_id: str, *, final: bool, code: str, message: str, on_final: FinalHook | None = None
+    db_engine: Engine, job_id: str, *, final: bool, code: str, message: str, on_final: FinalHook | None = None
 ) -> None:
     """`final`: no retry follows (status failed); otherwise queued again, with the last error kept.
     `on_final` runs in the same transaction when `final` marked the job failed and it has a webhook."""
     status = JobStatus.FAILED if final else JobStatus.QUEUED
-    with engine.begin() as connection:
+    with db_engine.begin() as connection:
         updated = connection.execute(
             jobs.update()
             .where(jobs.c.id == job_id, jobs.c.status != JobStatus.SUCCEEDED.value)

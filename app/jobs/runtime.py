@@ -1,7 +1,7 @@
 """What a job worker runs with, and how a run ended: the types app/jobs shares.
 
-The store and the engines are Protocols of exactly what the jobs call, so this module imports
-neither app.store.sql nor app.engines (app.wiring builds both, and builds runtimes).
+The store and the worker pools are Protocols of exactly what the jobs call, so this module imports
+neither app.store.sql nor app.worker_pools (app.wiring builds both, and builds runtimes).
 """
 
 from __future__ import annotations
@@ -9,8 +9,6 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from typing import Protocol
-
-from sqlalchemy import Engine
 
 from app.objects.router import ObjectStores
 from app.settings import Settings
@@ -23,17 +21,8 @@ from signer.rotation import RotatingSigner
 from verifier.isolation import IsolatedVerifier
 
 
-class JobStore(ServiceStore, Protocol):
-    """The service's store (app.store.sql.SqlStore), plus the database the job records live in."""
-
-    @property
-    def engine(self) -> Engine:
-        """Where app/jobs/records.py reads and writes the jobs' own rows."""
-        ...
-
-
-class JobEngines(Protocol):
-    """The API's engines (app.engines.Engines), as the jobs use them."""
+class JobWorkerPools(Protocol):
+    """The API's worker pools (app.worker_pools.WorkerPools), as the jobs use them."""
 
     @property
     def signer(self) -> RotatingSigner | IsolatedSigner | ContentSigner: ...
@@ -52,17 +41,17 @@ class JobEngines(Protocol):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class JobRuntime:
-    """What a worker process builds once: the same store, object stores and engines as the API."""
+    """What a worker process builds once: the same store, object stores and worker pools as the API."""
 
     settings: Settings
-    store: JobStore
+    store: ServiceStore
     objects: ObjectStores
-    engines: JobEngines
+    worker_pools: JobWorkerPools
     verification: VerifyAndRecord  # the same use cases as the routes (built by app.wiring.build_job_runtime)
     signing: SignAndRecord
 
     def close(self) -> None:
-        self.engines.close()
+        self.worker_pools.close()
         self.store.close()
 
 

@@ -15,7 +15,7 @@ from app.jobs.runtime import JobRun, JobRuntime
 from app.objects.errors import ObjectStoreError
 from app.objects.media import verify_object
 from app.settings import Settings
-from app.usecases.access import require_active
+from app.usecases.active_key import require_active
 from app.usecases.errors import KeyRevoked, UseCaseError
 from app.usecases.signing import SignedOutput, SignRequest, accepted_output, authorize
 from app.usecases.verification import VerifyRequest
@@ -40,8 +40,8 @@ class VerificationStopped(Exception):
 
 
 def run_verify_job(runtime: JobRuntime, job_id: str, *, previous_attempts: int) -> JobRun:
-    engine = runtime.store.engine
-    job = records.start_attempt(engine, job_id)
+    db_engine = runtime.store.db_engine
+    job = records.start_attempt(db_engine, job_id)
     if job is None:
         log.info("job already done, skipped", extra={"fields": {"job_id": job_id}})
         return JobRun.SKIPPED_ALREADY_DONE
@@ -53,7 +53,7 @@ def run_verify_job(runtime: JobRuntime, job_id: str, *, previous_attempts: int) 
         _check_objects_allowed(runtime, job)
         verified = verify_object(
             store=runtime.objects,
-            verifier=runtime.engines.verifier,
+            verifier=runtime.worker_pools.verifier,
             uri=job.source,
             spool_dir=settings.spool_dir,
             max_bytes=settings.jobs_max_source_bytes,
@@ -71,7 +71,7 @@ def run_verify_job(runtime: JobRuntime, job_id: str, *, previous_attempts: int) 
             ),
         )
     except Exception as error:
-        if _attempt_failed(engine, job_id, error, previous_attempts=previous_attempts, settings=settings):
+        if _attempt_failed(db_engine, job_id, error, previous_attempts=previous_attempts, settings=settings):
             _release_staged_source(runtime, job)
             if _refused(error):
                 return JobRun.REFUSED
@@ -129,8 +129,8 @@ def run_sign_job(runtime: JobRuntime, job_id: str, *, previous_attempts: int) ->
     retry signs again and only that signature is ever delivered.)"""
     from app.objects.media import sign_object
 
-    engine = runtime.store.engine
-    job = records.start_attempt(engine, job_id)
+    db_engine = runtime.store.db_engine
+    job = records.start_attempt(db_engine, job_id)
     if job is None:
         log.info("job already done, skipped", extra={"fields": {"job_id": job_id}})
         return JobRun.SKIPPED_ALREADY_DONE
@@ -150,25 +150,25 @@ def run_sign_job(runtime: JobRuntime, job_id: str, *, previous_attempts: int) ->
         else:
             signed = sign_object(
                 store=runtime.objects,
-                signer=runtime.engines.signer,
+                signer=runtime.worker_pools.signer,
                 source=job.source,
                 destination=job.destination,
                 request=request,
                 spool_dir=settings.spool_dir,
                 max_bytes=settings.jobs_max_source_bytes,
-                before_upload=lambda made: records.record_signed_output(engine, job_id, _signed_output(runtime, made)),
+                before_upload=lambda made: records.record_signed_output(db_engine, job_id, _signed_output(runtime, made)),
                 source_pin=_pin(job),
             )
             signed_output = _signed_output(runtime, signed)
             # The stored verdict is the output's own, read back from the destination as a client would.
             verified = verify_object(
-                store=runtime.objects, verifier=runtime.engines.verifier, uri=job.destination,
+                store=runtime.objects, verifier=runtime.worker_pools.verifier, uri=job.destination,
                 spool_dir=settings.spool_dir,
             )
             verdict = _signed_verdict(job, verified.verdict)
         _commit_signature(runtime, job, request, signed_output, verdict)
     except Exception as error:
-        if _attempt_failed(engine, job_id, error, previous_attempts=previous_attempts, settings=settings):
+        if _attempt_failed(db_engine, job_id, error, previous_attempts=previous_attempts, settings=settings):
             _release_staged_source(runtime, job)
             if _refused(error):
                 return JobRun.REFUSED
@@ -184,7 +184,7 @@ def _signed_output(runtime: JobRuntime, signed: Any) -> records.SignedOutput:
         output_sha256=signed.output_sha256,
         source_sha256=signed.source_sha256,
         manifest_label=result.manifest_label,
-        certificate_fingerprint=result.certificate_fingerprint or runtime.engines.certificate_fingerprint,
+        certificate_fingerprint=result.certificate_fingerprint or runtime.worker_pools.certificate_fingerprint,
         manifest_store=result.manifest_store,
     )
 
@@ -199,7 +199,7 @@ def _already_delivered(runtime: JobRuntime, job: records.JobRecord) -> tuple[rec
     assert job.destination is not None
     try:
         verified = verify_object(
-            store=runtime.objects, verifier=runtime.engines.verifier, uri=job.destination,
+            store=runtime.objects, verifier=runtime.worker_pools.verifier, uri=job.destination,
             spool_dir=runtime.settings.spool_dir,
         )
     except ObjectNotFound:
@@ -266,7 +266,7 @@ def _refused(error: Exception) -> bool:
     return isinstance(error, KeyRevoked | SigningNotPermitted | ObjectChangedSinceSubmit | ObjectNotAllowed)
 
 
-def _attempt_failed(engine: Any, job_id: str, error: Exception, *, previous_attempts: int, settings: Settings) -> bool:
+def _attempt_failed(db_engine: Any, job_id: str, error: Exception, *, previous_attempts: int, settings: Settings) -> bool:
     """Record the failed attempt; True when it was the last (the job is now failed)."""
     from signer.errors import SigningError
     from signer.policy import SigningNotPermitted
@@ -285,7 +285,7 @@ def _attempt_failed(engine: Any, job_id: str, error: Exception, *, previous_atte
     else:
         code = "job_error"
     records.mark_attempt_failed(
-        engine, job_id, final=final, code=code, message=str(error) or type(error).__name__, on_final=_webhook_on_final
+        db_engine, job_id, final=final, code=code, message=str(error) or type(error).__name__, on_final=_webhook_on_final
     )
     log.warning(
         "job attempt failed",

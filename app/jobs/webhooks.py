@@ -32,7 +32,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -210,7 +210,7 @@ def post_event(
 def deliver_job_event(runtime: Any, job_id: str, *, delivery_id: str, attempt: int) -> DeliveryResult:
     """One delivery attempt for a final job (runtime: app.jobs.tasks.JobRuntime)."""
     settings: Settings = runtime.settings
-    job = records.get(runtime.store.engine, job_id)
+    job = records.get(runtime.store.db_engine, job_id)
     if job is None or job.webhook_url is None or job.status not in _FINAL:
         return DeliveryResult(outcome=DeliveryOutcome.DROPPED, reason="no final job with a webhook has this id")
     if not webhooks_configured(settings):
@@ -283,11 +283,13 @@ class WebhookRetryStrategy(procrastinate.BaseRetryStrategy):
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
 
-    def get_retry_decision(self, *, exception: BaseException, job: Any) -> procrastinate.RetryDecision | None:
+    def get_retry_decision(self, *, exception: BaseException, job: procrastinate.jobs.Job) -> procrastinate.RetryDecision | None:
         failed = job.attempts + 1  # procrastinate's `attempts` counts the runs before this one
         if failed >= self._settings.webhook_max_attempts:
             return None
-        return procrastinate.RetryDecision(retry_in={"seconds": retry_wait_seconds(self._settings, failed)})
+        # retry_at, not retry_in: procrastinate types retry_in's seconds as int, and the wait is a float.
+        wait = timedelta(seconds=retry_wait_seconds(self._settings, failed))
+        return procrastinate.RetryDecision(retry_at=datetime.now(UTC) + wait)
 
 
 # --- SQLite: the embedded pool ---
@@ -308,7 +310,7 @@ class EmbeddedDeliveries:
         if not take_made_final(job_id):
             return
         try:
-            job = records.get(self._runtime.store.engine, job_id)
+            job = records.get(self._runtime.store.db_engine, job_id)
         except Exception:  # the database went away just after the commit: nothing to retry from
             log.exception("webhook not sent: the job could not be read", extra={"fields": {"job_id": job_id}})
             return
@@ -318,7 +320,7 @@ class EmbeddedDeliveries:
 
     def resume_pending(self) -> int:
         """Deliver the webhooks a stopped server left pending (final jobs, flag still set)."""
-        with self._runtime.store.engine.connect() as connection:
+        with self._runtime.store.db_engine.connect() as connection:
             pending = connection.execute(select(jobs.c.id).where(jobs.c.webhook_pending.is_(True))).scalars().all()
         for job_id in pending:
             log.warning("a webhook left pending by a stopped server is sent", extra={"fields": {"job_id": job_id}})
@@ -370,7 +372,7 @@ class EmbeddedDeliveries:
     def _settled(self, job_id: str) -> None:
         """Delivered, dropped or given up: no server needs to send it again."""
         try:
-            with self._runtime.store.engine.begin() as connection:
+            with self._runtime.store.db_engine.begin() as connection:
                 connection.execute(jobs.update().where(jobs.c.id == job_id).values(webhook_pending=False))
         except Exception:  # the next server would send it again: at least once, as documented
             log.warning("a settled webhook could not be marked so", extra={"fields": {"job_id": job_id}}, exc_info=True)

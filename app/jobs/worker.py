@@ -1,6 +1,6 @@
 """`originmark worker`: procrastinate workers on the jobs queue, plus stalled-job recovery.
 
-A worker process builds the same store, object stores and engines as the API (IsolatedVerifier
+A worker process builds the same store, object stores and worker pools as the API (IsolatedVerifier
 pool, trust configuration: verdicts carry the same trust fingerprint), then runs one
 procrastinate worker with `concurrency` jobs at a time (sync tasks run in threads; each
 verification runs in the verifier's own worker processes).
@@ -34,17 +34,17 @@ log = logging.getLogger("originmark.jobs")
 
 
 def build_runtime(settings: Settings) -> JobRuntime:
-    from app.engines import prepare_service
-    from app.wiring import build_engines, build_job_runtime, open_service_store
+    from app.wiring import build_job_runtime, build_worker_pools, open_service_store
+    from app.worker_pools import prepare_service
 
     prepare_service(settings)  # credentials and the database schema (idempotent)
     store = open_service_store(settings)
     try:
-        engines = build_engines(settings)
+        worker_pools = build_worker_pools(settings)
     except BaseException:
         store.close()
         raise
-    return build_job_runtime(settings, store=store, engines=engines)
+    return build_job_runtime(settings, store=store, worker_pools=worker_pools)
 
 
 async def requeue_stalled_jobs(app: procrastinate.App, settings: Settings) -> int:

@@ -2,7 +2,7 @@
 
 Every backend raises these and only these for a storage problem (the S3 backend translates
 botocore's errors in app/objects/s3.py; the local backend its OSErrors). The HTTP meaning is
-given in app/api/errors.py, when the job routes need it: InvalidObjectUri 422, ObjectNotFound
+given in app/api/error_responses.py, when the job routes need it: InvalidObjectUri 422, ObjectNotFound
 404 (or 422 for a job's source), ObjectAccessDenied 403, ObjectTooLarge 413,
 ObjectStoreUnavailable 503, ObjectStorageFull 507. A failure reading the caller's own local
 file while uploading it is not a storage problem: that OSError is raised as it is.

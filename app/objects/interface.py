@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime
 from dataclasses import dataclass
+from types import TracebackType
 from typing import BinaryIO, Protocol, runtime_checkable
 
 from app.objects.location import ObjectLocation
@@ -53,11 +54,21 @@ class ObjectReader(Protocol):
 
     def readinto(self, buffer: bytearray | memoryview, /) -> int: ...
 
+    def seekable(self) -> bool:
+        """False: forward-only (see the module docstring); said so for code that asks before seeking."""
+        ...
+
     def close(self) -> None: ...
 
     def __enter__(self) -> ObjectReader: ...
 
-    def __exit__(self, *exc_info: object) -> None: ...
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+        /,
+    ) -> None: ...
 
 
 @runtime_checkable

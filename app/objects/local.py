@@ -21,9 +21,9 @@ import functools
 import os
 import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 from app.objects.checked_reader import CheckedReader
 from app.objects.errors import (
@@ -42,6 +42,7 @@ PARTIAL_FOLDER = ".originmark-partial"
 CHUNK_BYTES = 1024 * 1024
 MAX_SEGMENT_BYTES = 255  # a file name on every common Linux file system
 _DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+T = TypeVar("T")
 
 
 class LocalFolderStore:
@@ -87,7 +88,7 @@ class LocalFolderStore:
             raise
         info = self._info(key, status)
         return CheckedReader(
-            info=info, read=stream.read, close=stream.close, translate=lambda e: _translate(e, uri=info.uri)
+            info=info, read=stream.read, close=stream.close, translate=lambda e: _read_error(e, uri=info.uri)
         )
 
     def put(self, location: ObjectLocation, source: BinaryIO) -> ObjectInfo:
@@ -105,7 +106,8 @@ class LocalFolderStore:
         try:
             with os.fdopen(descriptor, "wb") as output:
                 _copy_exactly(source, output, size, uri=uri)
-                _store_call(lambda: (output.flush(), os.fsync(output.fileno())), uri=uri)
+                _store_call(output.flush, uri=uri)
+                _store_call(lambda: os.fsync(output.fileno()), uri=uri)
                 # The inode (so the etag) survives the rename; a stat after it could see a later write.
                 status = os.fstat(output.fileno())
             self._make_parents(path, key, uri)
@@ -325,7 +327,7 @@ def _copy_exactly(source: BinaryIO, output: BinaryIO, size: int, *, uri: str) ->
     check_source_ended(source, uri=uri, total=size)
 
 
-def _store_call(call, *, uri: str, key: str | None = None):
+def _store_call(call: Callable[[], T], *, uri: str, key: str | None = None) -> T:
     try:
         return call()
     except OSError as error:
@@ -344,6 +346,13 @@ def _fsync_directory(folder: Path) -> None:
 
 def _is_regular(status: os.stat_result) -> bool:
     return stat.S_ISREG(status.st_mode)
+
+
+def _read_error(error: Exception, *, uri: str) -> ObjectStoreError:
+    """A file's read error as an ObjectStoreError (a file raises OSError; anything else is named)."""
+    if isinstance(error, OSError):
+        return _translate(error, uri=uri)
+    return ObjectStoreError(f"{uri}: {error.__class__.__name__}", uri=uri)
 
 
 def _translate(error: OSError, *, uri: str, key: str | None = None) -> ObjectStoreError:

@@ -23,7 +23,7 @@ import math
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO, Literal
+from typing import TYPE_CHECKING, BinaryIO, Literal
 
 import boto3
 import botocore.exceptions as aws
@@ -41,6 +41,16 @@ from app.objects.errors import (
 from app.objects.interface import DEFAULT_PAGE_SIZE, ObjectInfo, ObjectPage
 from app.objects.local import check_source_ended, read_exactly, source_size
 from app.objects.location import ObjectLocation, Scheme
+
+if TYPE_CHECKING:
+    # boto3-stubs (a test dependency): types only, never imported at run time.
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import (
+        CompletedPartTypeDef,
+        CreateMultipartUploadRequestTypeDef,
+        ListObjectsV2RequestTypeDef,
+        UploadPartRequestTypeDef,
+    )
 
 log = logging.getLogger("originmark.objects")
 
@@ -113,7 +123,7 @@ class S3ObjectStore:
 
     def __init__(self, *, options: S3Options) -> None:
         self._options = options
-        self._client = None
+        self._client: S3Client | None = None
         self._lock = threading.Lock()
 
     @property
@@ -123,7 +133,7 @@ class S3ObjectStore:
     def __repr__(self) -> str:
         return f"S3ObjectStore(endpoint={self._options.endpoint_url or 'AWS'!r})"
 
-    def client(self):
+    def client(self) -> S3Client:
         with self._lock:
             if self._client is None:
                 options = self._options
@@ -187,7 +197,11 @@ class S3ObjectStore:
         if page_size < 1:
             raise ValueError("page_size must be at least 1")
         bucket, key_prefix = _bucket_key(prefix, allow_prefix=True)
-        arguments = {"Bucket": bucket, "Prefix": key_prefix, "MaxKeys": min(page_size, LIST_PAGE_LIMIT)}
+        arguments: ListObjectsV2RequestTypeDef = {
+            "Bucket": bucket,
+            "Prefix": key_prefix,
+            "MaxKeys": min(page_size, LIST_PAGE_LIMIT),
+        }
         if token is not None:
             arguments["ContinuationToken"] = token
         with _translated(f"cannot list {prefix.uri}", uri=prefix.uri):
@@ -219,36 +233,45 @@ class S3ObjectStore:
         client = self.client()
         part_size = self._options.part_size_for(size)
         checksummed = self._options.checksums == "when_supported"
-        extra = {"ChecksumAlgorithm": "CRC32"} if checksummed else {}
+        create: CreateMultipartUploadRequestTypeDef = {"Bucket": bucket, "Key": key}
+        if checksummed:
+            create["ChecksumAlgorithm"] = "CRC32"
         with _translated(f"cannot write {uri}", uri=uri):
-            upload_id = client.create_multipart_upload(Bucket=bucket, Key=key, **extra)["UploadId"]
+            upload_id = client.create_multipart_upload(**create)["UploadId"]
         try:
-            parts = []
+            parts: list[CompletedPartTypeDef] = []
             done = 0
             for number in range(1, math.ceil(size / part_size) + 1):
                 data = read_exactly(source, min(part_size, size - done), uri=uri, done=done, total=size)
+                upload: UploadPartRequestTypeDef = {
+                    "Bucket": bucket,
+                    "Key": key,
+                    "UploadId": upload_id,
+                    "PartNumber": number,
+                    "Body": data,
+                }
+                if checksummed:
+                    upload["ChecksumAlgorithm"] = "CRC32"
                 with _translated(f"cannot write {uri} (part {number})", uri=uri):
-                    response = client.upload_part(
-                        Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=data, **extra
-                    )
+                    response = client.upload_part(**upload)
                 done += len(data)
-                del data  # at most one part in memory
-                part = {"PartNumber": number, "ETag": response["ETag"]}
+                del data, upload  # at most one part in memory
+                part: CompletedPartTypeDef = {"PartNumber": number, "ETag": response["ETag"]}
                 if checksummed and response.get("ChecksumCRC32"):
                     part["ChecksumCRC32"] = response["ChecksumCRC32"]
                 parts.append(part)
             check_source_ended(source, uri=uri, total=size)
             with _translated(f"cannot write {uri}", uri=uri):
-                response = client.complete_multipart_upload(
+                completed = client.complete_multipart_upload(
                     Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
                 )
         except BaseException:
             self._abort(client, bucket, key, upload_id)
             raise
-        return _info(location, size=size, etag=response.get("ETag"), modified=None)
+        return _info(location, size=size, etag=completed.get("ETag"), modified=None)
 
     @staticmethod
-    def _abort(client, bucket: str, key: str, upload_id: str) -> None:
+    def _abort(client: S3Client, bucket: str, key: str, upload_id: str) -> None:
         try:
             client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
         except Exception as error:  # noqa: BLE001 - the upload's own failure is the one to raise

@@ -40,8 +40,8 @@ _KEY_ID_ATTEMPTS = 3  # 36**10 ids: a collision is already unlikely; a second on
 class SqlApiKeyStore:
     """`ApiKeyStore` on SQLAlchemy Core; thread-safe."""
 
-    def __init__(self, *, engine: Engine) -> None:
-        self._engine = engine
+    def __init__(self, *, db_engine: Engine) -> None:
+        self._db_engine = db_engine
         self._public_columns = (
             api_keys.c.key_id,
             api_keys.c.name,
@@ -95,7 +95,7 @@ class SqlApiKeyStore:
         for attempt in range(_KEY_ID_ATTEMPTS):
             key_id = new_key_id()
             try:
-                with database_errors_as_unavailable(), self._engine.begin() as connection:
+                with database_errors_as_unavailable(), self._db_engine.begin() as connection:
                     if connection.execute(self._tenant_exists, {"tenant_name": tenant}).first() is None:
                         raise ValueError(f"there is no tenant {tenant!r}: create it with `originmark tenants create`")
                     connection.execute(
@@ -125,7 +125,7 @@ class SqlApiKeyStore:
         parsed = parse_token(token)
         if parsed is None:
             return None
-        with database_errors_as_unavailable(), self._engine.connect() as connection:
+        with database_errors_as_unavailable(), self._db_engine.connect() as connection:
             row = connection.execute(self._by_key_id, {"key_id": parsed.key_id}).first()
         # The same work whatever the outcome (one hash, one constant-time comparison): an unknown
         # key id, a wrong secret and a revoked key take the same path up to the final answer.
@@ -137,13 +137,13 @@ class SqlApiKeyStore:
         return key if key.active else None
 
     def list_keys(self) -> list[ApiKey]:
-        with database_errors_as_unavailable(), self._engine.connect() as connection:
+        with database_errors_as_unavailable(), self._db_engine.connect() as connection:
             return [_key(row) for row in connection.execute(self._all)]
 
     def key(self, key_id: str) -> ApiKey | None:
         if KEY_ID_PATTERN.fullmatch(key_id) is None:
             return None
-        with database_errors_as_unavailable(), self._engine.connect() as connection:
+        with database_errors_as_unavailable(), self._db_engine.connect() as connection:
             row = connection.execute(self._public_by_key_id, {"key_id": key_id}).first()
         return None if row is None else _key(row)
 
@@ -151,7 +151,7 @@ class SqlApiKeyStore:
         """The key as revoked (an already revoked key keeps its first revocation time); None if unknown."""
         if KEY_ID_PATTERN.fullmatch(key_id) is None:
             return None  # no key has such an id
-        with database_errors_as_unavailable(), self._engine.begin() as connection:
+        with database_errors_as_unavailable(), self._db_engine.begin() as connection:
             connection.execute(self._revoke, {"revoke_key_id": key_id, "at": datetime.datetime.now(datetime.UTC)})
             row = connection.execute(self._public_by_key_id, {"key_id": key_id}).first()
         return None if row is None else _key(row)
@@ -164,7 +164,7 @@ class SqlApiKeyStore:
         policy = _checked(policy)
         if KEY_ID_PATTERN.fullmatch(key_id) is None:
             return None
-        with database_errors_as_unavailable(), self._engine.begin() as connection:
+        with database_errors_as_unavailable(), self._db_engine.begin() as connection:
             row = connection.execute(self._public_by_key_id, {"key_id": key_id}).first()
             if row is None:
                 return None

@@ -26,6 +26,8 @@ the database's one write lock from before the head is read until the commit.
 
 from __future__ import annotations
 
+import sqlite3
+
 from sqlalchemy import Connection, Engine, bindparam, insert, select, text
 
 from app.store.audit_encoding import (
@@ -72,8 +74,8 @@ class SqlAuditLog:
     (app/audit_keys.py); only tools and tests open a store without.
     """
 
-    def __init__(self, *, engine: Engine, keys: AuditKeyring | None = None) -> None:
-        self._engine = engine
+    def __init__(self, *, db_engine: Engine, keys: AuditKeyring | None = None) -> None:
+        self._db_engine = db_engine
         self._keys = keys
         self._insert = insert(audit_log)
         entry_columns = tuple(audit_log.c[name] for name in ENTRY_FIELDS_V2)
@@ -98,7 +100,7 @@ class SqlAuditLog:
         ).bindparams(lock_class=_PG_CHAIN_LOCK_CLASS)
 
     def append(self, entry: AuditEntry) -> None:
-        with database_errors_as_unavailable(), self._engine.begin() as connection:
+        with database_errors_as_unavailable(), self._db_engine.begin() as connection:
             self.write_entry(connection, entry)
 
     def write_entry(self, connection: Connection, entry: AuditEntry) -> None:
@@ -134,7 +136,9 @@ class SqlAuditLog:
         # Python's sqlite3 begins a transaction only before the first INSERT/UPDATE/DELETE: the head
         # would be read outside it, before the write lock. Already in a transaction means a write
         # came first, which under the store's BEGIN IMMEDIATE already holds the lock.
-        if not connection.connection.dbapi_connection.in_transaction:
+        driver = connection.connection.driver_connection
+        assert isinstance(driver, sqlite3.Connection)  # not PostgreSQL (above): the store's other dialect
+        if not driver.in_transaction:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     def entries(self, *, limit: int = 100) -> list[AuditEntry]:
@@ -145,7 +149,7 @@ class SqlAuditLog:
         """The newest records first, with their chain hashes."""
         if limit < 1:
             raise ValueError("limit must be at least 1")
-        with database_errors_as_unavailable(), self._engine.connect() as connection:
+        with database_errors_as_unavailable(), self._db_engine.connect() as connection:
             rows = connection.execute(self._newest, {"limit": limit}).all()
         return [_chained(row) for row in rows]
 
@@ -160,7 +164,7 @@ class SqlAuditLog:
         count = 0
         anchor_seen = anchor is None
         broken: ChainBreak | None = None
-        with database_errors_as_unavailable(), self._engine.connect() as connection:
+        with database_errors_as_unavailable(), self._db_engine.connect() as connection:
             while broken is None:
                 rows = connection.execute(self._walk, {"after_id": walk.previous_id or 0}).all()
                 connection.rollback()  # no long-lived snapshot (PostgreSQL) or read lock (SQLite)

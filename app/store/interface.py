@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, Sequence
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine
 
+from app.store.repository import ManifestRepository
 from signer.policy import SigningPolicy
 from verifier.label_types import Label
 from verifier.verdict import Verdict
@@ -56,7 +57,7 @@ class CachedVerdict:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RecentLabel:
-    """One media id's label as a feed of recent items shows it (issue 7)."""
+    """One media id's label as a feed of recent items shows it."""
 
     media_id: str
     label_json: str  # the stored label JSON text, as labels_json_for answers it
@@ -65,7 +66,7 @@ class RecentLabel:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Tenant:
-    """Who owns API keys, media ids, jobs and object locations (issue 12)."""
+    """Who owns API keys, media ids, jobs and object locations."""
 
     name: str
     # Object URI prefixes (as the operator wrote them) this tenant's jobs may read and write;
@@ -109,7 +110,7 @@ class AuditEntry:
     # trainedAlgorithmicMedia) and the title the request gave (None: none given, or before 0007).
     digital_source_type: str | None = None
     title: str | None = None
-    tenant: str = DEFAULT_TENANT  # the caller's tenant (issue 12)
+    tenant: str = DEFAULT_TENANT  # the caller's tenant
 
 
 class VerdictStore(Protocol):
@@ -244,5 +245,16 @@ class SignatureRecords(Protocol):
 
 class ServiceStore(VerdictStore, TenantStore, ApiKeyStore, AuditLog, SignatureRecords, Protocol):
     """The one store the service and its job workers use (app.store.sql.SqlStore provides all of it)."""
+
+    @property
+    def db_engine(self) -> Engine:
+        """The database the jobs' own rows live in too: app/jobs/records.py reads and writes them
+        there for the job routes and the workers."""
+        ...
+
+    @property
+    def repository(self) -> ManifestRepository:
+        """The manifest repository (app/store/repository.py): signatures keep their manifest stores there."""
+        ...
 
     def close(self) -> None: ...

@@ -14,7 +14,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from app.store.engine import create_migration_engine, parse_database_url
+from app.store.database import create_migration_db_engine, parse_database_url
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -48,9 +48,9 @@ def head_revision() -> str:
 
 def current_revision(database_url: str) -> str | None:
     """The database's schema revision (None: never migrated)."""
-    engine = create_migration_engine(database_url)
+    db_engine = create_migration_db_engine(database_url)
     try:
-        with engine.connect() as connection:
+        with db_engine.connect() as connection:
             return MigrationContext.configure(connection).get_current_revision()
     finally:
-        engine.dispose()
+        db_engine.dispose()

@@ -108,12 +108,12 @@ def _visible_to_tenant(shared_column, tenant_column):
 class SqlManifestRepository:
     """`ManifestRepository` on SQLAlchemy Core; thread-safe."""
 
-    def __init__(self, *, engine: Engine) -> None:
-        self._engine = engine
-        self._postgres = engine.dialect.name == "postgresql"
+    def __init__(self, *, db_engine: Engine) -> None:
+        self._db_engine = db_engine
+        self._postgres = db_engine.dialect.name == "postgresql"
         self._insert_entry = insert(repository_entries).returning(_entries.id)
         self._insert_binding = insert(repository_bindings).returning(_bindings.id)
-        bucket_insert = dialect_insert(engine)(repository_buckets)
+        bucket_insert = dialect_insert(db_engine)(repository_buckets)
         # PostgreSQL appends in one statement, under the row's lock (bytea || bytea). SQLite's ||
         # makes text of blobs; its writer holds the database's one write lock from its first write
         # (the entry's INSERT) on, so the row is read and rewritten whole instead.
@@ -157,7 +157,7 @@ class SqlManifestRepository:
             select(*entry_columns).where(_entries.manifest_id == bindparam("manifest_id")).order_by(_entries.tenant)
         )
         binding_columns = (_bindings.entry_id, _bindings.alg, _bindings.value, _bindings.code64, _bindings.descriptor)
-        self._bindings_of = select(*binding_columns).where(any_of(self._engine, _bindings.entry_id, "entry_ids")).order_by(
+        self._bindings_of = select(*binding_columns).where(any_of(self._db_engine, _bindings.entry_id, "entry_ids")).order_by(
             _bindings.id
         )
         self._candidates = (
@@ -173,7 +173,7 @@ class SqlManifestRepository:
             )
             .select_from(repository_bindings.join(repository_entries, _entries.id == _bindings.entry_id))
             .where(
-                any_of(self._engine, _bindings.id, "binding_ids"),
+                any_of(self._db_engine, _bindings.id, "binding_ids"),
                 _visible_to_tenant(_bindings.shared, _bindings.tenant),
             )
         )
@@ -187,7 +187,7 @@ class SqlManifestRepository:
     # Writing
 
     def add_entry(self, entry: NewEntry) -> None:
-        with database_errors_as_unavailable(), self._engine.begin() as connection:
+        with database_errors_as_unavailable(), self._db_engine.begin() as connection:
             self.write_entry(connection, entry)
 
     def write_entry(self, connection: Connection, entry: NewEntry) -> None:
@@ -260,7 +260,7 @@ class SqlManifestRepository:
     def set_private(self, tenant: str, manifest_id: str, private: bool) -> bool:
         if not is_tenant_name(tenant) or manifest_id_problem(manifest_id) is not None:
             return False
-        with database_errors_as_unavailable(), self._engine.begin() as connection:
+        with database_errors_as_unavailable(), self._db_engine.begin() as connection:
             row = connection.execute(self._owned, {"owner": tenant, "manifest_id": manifest_id}).first()
             if row is None:
                 return False
@@ -275,7 +275,7 @@ class SqlManifestRepository:
         if not is_tenant_name(tenant) or manifest_id_problem(manifest_id) is not None:
             return None
         deleted_at = datetime.datetime.now(datetime.UTC)
-        with database_errors_as_unavailable(), self._engine.begin() as connection:
+        with database_errors_as_unavailable(), self._db_engine.begin() as connection:
             if not self._postgres:
                 # Python's sqlite3 would begin only at the first write, after the band rows are read:
                 # take the write lock first, so no append lands between the read and the rewrite.
@@ -304,7 +304,7 @@ class SqlManifestRepository:
     def entry_by_manifest_id(self, tenant: str, manifest_id: str) -> RepositoryEntry | None:
         if not is_tenant_name(tenant) or manifest_id_problem(manifest_id) is not None:
             return None
-        with database_errors_as_unavailable(), self._engine.connect() as connection:
+        with database_errors_as_unavailable(), self._db_engine.connect() as connection:
             row = connection.execute(self._by_manifest_id, {"viewer": tenant, "manifest_id": manifest_id}).first()
             if row is None:
                 return None
@@ -313,7 +313,7 @@ class SqlManifestRepository:
     def entries_with_manifest_id(self, manifest_id: str) -> list[RepositoryEntry]:
         if manifest_id_problem(manifest_id) is not None:
             return []
-        with database_errors_as_unavailable(), self._engine.connect() as connection:
+        with database_errors_as_unavailable(), self._db_engine.connect() as connection:
             rows = connection.execute(self._every_owner, {"manifest_id": manifest_id}).all()
             return self._with_bindings(connection, rows) if rows else []
 
@@ -323,7 +323,7 @@ class SqlManifestRepository:
         if not is_tenant_name(tenant):
             return []
         keys = probe_keys(query, radius)
-        with database_errors_as_unavailable(), self._engine.connect() as connection:
+        with database_errors_as_unavailable(), self._db_engine.connect() as connection:
             found = _driver_rows(connection, _probe_sql(self._postgres, len(keys)), [keys] if self._postgres else keys)
             # A code can come from several bands: the dict keeps it once.
             distances = codes_within(b"".join(bytes(blob) for (blob,) in found if blob), query, radius)
@@ -354,7 +354,7 @@ class SqlManifestRepository:
             statement = statement.where(_entries.tenant == tenant)
         after_id = 0
         while True:
-            with database_errors_as_unavailable(), self._engine.connect() as connection:
+            with database_errors_as_unavailable(), self._db_engine.connect() as connection:
                 rows = connection.execute(statement, {"after_id": after_id}).all()
                 entries = self._with_bindings(connection, rows) if rows else []
             yield from entries
@@ -367,7 +367,7 @@ class SqlManifestRepository:
         bindings_where = [] if tenant is None else [_bindings.tenant == tenant]
         deletions_where = [] if tenant is None else [repository_deletions.c.tenant == tenant]
         signed = EntryOrigin.SIGNED.value
-        with database_errors_as_unavailable(), self._engine.connect() as connection:
+        with database_errors_as_unavailable(), self._db_engine.connect() as connection:
             counts = connection.execute(
                 select(
                     func.count(),

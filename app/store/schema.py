@@ -147,7 +147,7 @@ media = Table(
     PrimaryKeyConstraint("tenant", "media_id", name="pk_media"),
     # Finds the media whose label copy must change when their verdict is rewritten.
     Index("ix_media_sha256", "sha256"),
-    # A tenant's recent-items read (issue 7): newest first, walked backwards, no sort (migration 0008).
+    # A tenant's recent-items read: newest first, walked backwards, no sort (migration 0008).
     Index("ix_media_tenant_updated_at", "tenant", "updated_at", "media_id"),
 )
 
@@ -195,7 +195,7 @@ audit_log = Table(
     # Migration 0007. The claim as signed: the effective IPTC digital source type term and the title.
     Column("digital_source_type", Text, nullable=True),
     Column("title", Text, nullable=True),
-    # The caller's tenant (issue 12); rows from before 0007 get the default.
+    # The caller's tenant; rows from before 0007 get the default.
     Column("tenant", String(TENANT_NAME_LENGTH), nullable=False, server_default=DEFAULT_TENANT),
     # Which encoding record_hash (and the MAC) use: 1 before 0007 (the rows that existed then get it
     # from the server default), 2 for every record written since (app/store/audit_encoding.py).
@@ -210,7 +210,7 @@ audit_log = Table(
 )
 
 
-# --- Jobs (issue 6; migration 0005). app/jobs reads and writes these. On PostgreSQL the same
+# --- Jobs (migration 0005). app/jobs reads and writes these. On PostgreSQL the same
 # migration also creates procrastinate's queue tables (not described here: procrastinate owns them).
 
 originmark_jobs = Table(

@@ -78,7 +78,7 @@ def seed_items(
         )
 
 
-def bulk_seed(engine: Engine, items: Iterable[SeedItem], *, trust_fingerprint: str, batch_size: int = 20_000) -> int:
+def bulk_seed(db_engine: Engine, items: Iterable[SeedItem], *, trust_fingerprint: str, batch_size: int = 20_000) -> int:
     """Insert every item (verdict row + media row); returns how many. One transaction per batch.
 
     A content hash or media id that is already stored raises sqlalchemy's IntegrityError and
@@ -88,18 +88,18 @@ def bulk_seed(engine: Engine, items: Iterable[SeedItem], *, trust_fingerprint: s
     total = 0
     iterator = iter(items)
     while batch := list(islice(iterator, batch_size)):
-        if engine.dialect.name == "postgresql":
-            _copy_batch(engine, batch, trust_fingerprint=trust_fingerprint, stored_at=stored_at)
+        if db_engine.dialect.name == "postgresql":
+            _copy_batch(db_engine, batch, trust_fingerprint=trust_fingerprint, stored_at=stored_at)
         else:
-            _executemany_batch(engine, batch, trust_fingerprint=trust_fingerprint, stored_at=stored_at)
+            _executemany_batch(db_engine, batch, trust_fingerprint=trust_fingerprint, stored_at=stored_at)
         total += len(batch)
     return total
 
 
 def _executemany_batch(
-    engine: Engine, batch: list[SeedItem], *, trust_fingerprint: str, stored_at: datetime.datetime
+    db_engine: Engine, batch: list[SeedItem], *, trust_fingerprint: str, stored_at: datetime.datetime
 ) -> None:
-    with engine.begin() as connection:
+    with db_engine.begin() as connection:
         connection.execute(
             insert(verdicts),
             [
@@ -134,10 +134,12 @@ def _executemany_batch(
         )
 
 
-def _copy_batch(engine: Engine, batch: list[SeedItem], *, trust_fingerprint: str, stored_at: datetime.datetime) -> None:
-    raw = engine.raw_connection()
+def _copy_batch(db_engine: Engine, batch: list[SeedItem], *, trust_fingerprint: str, stored_at: datetime.datetime) -> None:
+    raw = db_engine.raw_connection()
+    driver = raw.driver_connection
+    assert isinstance(driver, psycopg.Connection)  # the caller checked the dialect: postgresql is psycopg 3 here
     try:
-        with raw.driver_connection.cursor() as cursor:  # a psycopg 3 cursor: COPY without SQL parsing
+        with driver.cursor() as cursor:  # a psycopg 3 cursor: COPY without SQL parsing
             with cursor.copy(
                 "COPY verdicts (sha256, state, label_kind, verdict_json, label_json, trust_fingerprint, stored_at) "
                 "FROM STDIN"

@@ -17,7 +17,7 @@ from sqlalchemy import Connection, Engine
 
 from app.store.api_keys import SqlApiKeyStore
 from app.store.audit import SqlAuditLog
-from app.store.engine import DEFAULT_POOL_SIZE, SqliteSynchronous, create_store_engine
+from app.store.database import DEFAULT_POOL_SIZE, SqliteSynchronous, create_db_engine
 from app.store.interface import (
     DEFAULT_TENANT,
     ApiKey,
@@ -39,20 +39,20 @@ from verifier.verdict import Verdict
 
 
 class SqlStore:
-    """VerdictStore + TenantStore + ApiKeyStore + AuditLog + SignatureRecords over one engine; thread-safe."""
+    """VerdictStore + TenantStore + ApiKeyStore + AuditLog + SignatureRecords over one SQLAlchemy engine; thread-safe."""
 
-    def __init__(self, *, engine: Engine, audit_keys: AuditKeyring | None = None) -> None:
-        self._engine = engine
-        self._verdicts = SqlVerdictStore(engine=engine)
-        self._keys = SqlApiKeyStore(engine=engine)
-        self._tenants = SqlTenantStore(engine=engine)
-        self._audit = SqlAuditLog(engine=engine, keys=audit_keys)
-        self._repository = SqlManifestRepository(engine=engine)
+    def __init__(self, *, db_engine: Engine, audit_keys: AuditKeyring | None = None) -> None:
+        self._db_engine = db_engine
+        self._verdicts = SqlVerdictStore(db_engine=db_engine)
+        self._keys = SqlApiKeyStore(db_engine=db_engine)
+        self._tenants = SqlTenantStore(db_engine=db_engine)
+        self._audit = SqlAuditLog(db_engine=db_engine, keys=audit_keys)
+        self._repository = SqlManifestRepository(db_engine=db_engine)
 
     @property
-    def engine(self) -> Engine:
-        """For tests and operations tooling (query counting, health details); the service uses the methods."""
-        return self._engine
+    def db_engine(self) -> Engine:
+        """The job records (app/jobs/records.py) live here too; tests and tooling use it for query counting."""
+        return self._db_engine
 
     @property
     def repository(self) -> SqlManifestRepository:
@@ -61,10 +61,10 @@ class SqlStore:
 
     @property
     def dialect(self) -> str:
-        return self._engine.dialect.name
+        return self._db_engine.dialect.name
 
     def close(self) -> None:
-        self._engine.dispose()
+        self._db_engine.dispose()
 
     def __enter__(self) -> SqlStore:
         return self
@@ -208,7 +208,7 @@ class SqlStore:
 
     def bulk_seed_labels(self, items: Iterable[SeedItem], *, trust_fingerprint: str, batch_size: int = 20_000) -> int:
         """Insert many fresh verdicts + media rows fast (COPY on PostgreSQL); see app/store/seed.py."""
-        return bulk_seed(self._engine, items, trust_fingerprint=trust_fingerprint, batch_size=batch_size)
+        return bulk_seed(self._db_engine, items, trust_fingerprint=trust_fingerprint, batch_size=batch_size)
 
 
 def open_store(
@@ -221,11 +221,11 @@ def open_store(
     """A store on an already migrated database (run app.store.migrate.upgrade_database first).
 
     `pool_size`: connections kept open; size it to the threads that use the store at once (the
-    engine pool plus the server's request threads). Raises StoreConfigurationError for a URL the
+    signing and verifying threads plus the server's request threads). Raises StoreConfigurationError for a URL the
     store cannot use; connects lazily (call `ping()` to check the database now). `audit_keys`: what
     audit records are authenticated with (app/store/audit.py); without, they carry no MAC.
     """
     return SqlStore(
-        engine=create_store_engine(database_url, pool_size=pool_size, sqlite_synchronous=sqlite_synchronous),
+        db_engine=create_db_engine(database_url, pool_size=pool_size, sqlite_synchronous=sqlite_synchronous),
         audit_keys=audit_keys,
     )

@@ -26,8 +26,8 @@ MAX_OBJECT_PREFIX_LENGTH = 2048
 class SqlTenantStore:
     """`TenantStore` on SQLAlchemy Core; thread-safe."""
 
-    def __init__(self, *, engine: Engine) -> None:
-        self._engine = engine
+    def __init__(self, *, db_engine: Engine) -> None:
+        self._db_engine = db_engine
         self._columns = (
             tenants.c.name,
             tenants.c.object_prefixes,
@@ -52,7 +52,7 @@ class SqlTenantStore:
         prefixes = _checked_prefixes(object_prefixes)
         created_at = datetime.datetime.now(datetime.UTC)
         try:
-            with database_errors_as_unavailable(), self._engine.begin() as connection:
+            with database_errors_as_unavailable(), self._db_engine.begin() as connection:
                 connection.execute(
                     insert(tenants).values(name=name, object_prefixes=json.dumps(list(prefixes)), created_at=created_at)
                 )
@@ -63,19 +63,19 @@ class SqlTenantStore:
     def tenant(self, name: str) -> Tenant | None:
         if not is_tenant_name(name):
             return None
-        with database_errors_as_unavailable(), self._engine.connect() as connection:
+        with database_errors_as_unavailable(), self._db_engine.connect() as connection:
             row = connection.execute(self._by_name, {"tenant_name": name}).first()
         return None if row is None else _tenant(row)
 
     def list_tenants(self) -> list[Tenant]:
-        with database_errors_as_unavailable(), self._engine.connect() as connection:
+        with database_errors_as_unavailable(), self._db_engine.connect() as connection:
             return [_tenant(row) for row in connection.execute(self._all)]
 
     def set_object_prefixes(self, name: str, object_prefixes: Sequence[str]) -> Tenant | None:
         prefixes = _checked_prefixes(object_prefixes)
         if not is_tenant_name(name):
             return None
-        with database_errors_as_unavailable(), self._engine.begin() as connection:
+        with database_errors_as_unavailable(), self._db_engine.begin() as connection:
             connection.execute(self._set_prefixes, {"tenant_name": name, "new_prefixes": json.dumps(list(prefixes))})
             row = connection.execute(self._by_name, {"tenant_name": name}).first()
         return None if row is None else _tenant(row)
@@ -84,7 +84,7 @@ class SqlTenantStore:
     def rotate_webhook_secret(self, name: str) -> Tenant | None:
         if not is_tenant_name(name):
             return None
-        with database_errors_as_unavailable(), self._engine.begin() as connection:
+        with database_errors_as_unavailable(), self._db_engine.begin() as connection:
             connection.execute(self._rotate, {"tenant_name": name})
             row = connection.execute(self._by_name, {"tenant_name": name}).first()
         return None if row is None else _tenant(row)

@@ -1,4 +1,4 @@
-"""The use cases' own refusals. app/api/errors.py maps them to HTTP; app/jobs/tasks.py to job error codes."""
+"""The use cases' own refusals. app/api/error_responses.py maps them to HTTP; app/jobs/tasks.py to job error codes."""
 
 from __future__ import annotations
 

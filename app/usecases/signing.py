@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Connection
 
 from app.store.interface import ApiKey, AuditEntry, SignatureRecords, StoredVerdict
-from app.usecases.access import require_active
+from app.usecases.active_key import require_active
 from app.usecases.errors import OutputVerificationStopped, UnsignableMedia
 from app.usecases.manifest_repository import ManifestKeeper
 from signer.manifest import GenerationRequest

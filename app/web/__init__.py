@@ -1,4 +1,4 @@
-"""The web pages (issue 7): a verify page at `/` and a feed page at `/feed`.
+"""The web pages: a verify page at `/` and a feed page at `/feed`.
 
 Server-rendered with Jinja2 (autoescape always on) plus a little plain JavaScript from
 `static/` (no build step). `app.api.main.create_app` installs them unless

@@ -50,7 +50,7 @@ from fastapi.responses import HTMLResponse
 
 from app.api import work
 from app.api.deps import ServicesDep
-from app.api.errors import ApiError, service_unavailable, too_many_requests, unsupported_media
+from app.api.error_responses import ApiError, service_unavailable, too_many_requests, unsupported_media
 from app.api.routes.verify import VERIFIABLE_FORMAT_NAMES
 from app.api.services import Services
 from app.api.uploads import FormSpec, UploadSpool, receive_form
@@ -205,7 +205,7 @@ def web_router(settings: Settings) -> APIRouter:
             except ApiError as raised:
                 error = raised
             except (VerifierError, StoreUnavailable):
-                # The API answers these 503 through app/api/errors.py; the page says it in HTML.
+                # The API answers these 503 through app/api/error_responses.py; the page says it in HTML.
                 error = service_unavailable("unavailable", "the verifier is not available right now: try again later")
             finally:
                 per_client.leave(client)

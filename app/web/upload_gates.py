@@ -2,7 +2,7 @@
 
 Both are used only on the event loop, with no await between a check and its count, so they need
 no lock. `PendingGate` bounds the verifications queued behind the verifier pool; it is entered
-only once an upload is complete, so slow senders cannot hold its places (issue 12).
+only once an upload is complete, so slow senders cannot hold its places.
 `ClientUploads` bounds what one client address holds at once, from the first byte to the answer:
 with the size limit it bounds the spool a client can fill, and a client cannot open connections
 without end to get round the receive deadline (app/api/receive_pace.py).

@@ -15,11 +15,11 @@ import httpx
 import pytest
 
 from app.api.main import create_app
-from app.engines import Engines
 from app.settings import Settings
 from app.store.interface import Scope
 from app.store.sql import SqlStore, open_store
-from app.wiring import build_engines
+from app.wiring import build_worker_pools
+from app.worker_pools import WorkerPools
 from tests.support import reachable_postgres_url
 
 from .helpers import (
@@ -39,15 +39,15 @@ def base_settings(dev_credentials, tmp_path_factory) -> Settings:
         database_url=f"sqlite:///{tmp_path_factory.mktemp('db')}/unused.db",
         spool_dir=spool,
         max_upload_bytes=TEST_UPLOAD_LIMIT,
-        engine_threads=2,
+        sign_concurrency=2,
         verify_workers=1,
         verify_timeout_seconds=20,
     )
 
 
 @pytest.fixture(scope="session")
-def engines(base_settings) -> Iterator[Engines]:
-    built = build_engines(base_settings)
+def worker_pools(base_settings) -> Iterator[WorkerPools]:
+    built = build_worker_pools(base_settings)
     yield built
     built.close()
 
@@ -102,7 +102,7 @@ def app_switch() -> Iterator[tuple[AppSwitch, httpx.Client]]:
 
 
 @pytest.fixture
-def make_client(make_settings, store, engines, app_switch) -> Iterator[Callable[..., httpx.Client]]:
+def make_client(make_settings, store, worker_pools, app_switch) -> Iterator[Callable[..., httpx.Client]]:
     """Serve a freshly created app (its own lifespan, services and metrics) over real HTTP.
 
     `make_client(**settings_changes)`; `make_client(store=other)` serves another store.
@@ -112,7 +112,7 @@ def make_client(make_settings, store, engines, app_switch) -> Iterator[Callable[
 
         def make(*, store: SqlStore = store, **changes) -> httpx.Client:
             stack.close()  # one app at a time on the shared server
-            app = create_app(make_settings(**changes), store=store, engines=engines)
+            app = create_app(make_settings(**changes), store=store, worker_pools=worker_pools)
             stack.enter_context(switch.installed(app))
             return http
 

@@ -21,8 +21,8 @@ import httpx
 import pytest
 
 from app.api.main import create_app
-from app.engines import Engines, signing_certificate_fingerprint, trust_fingerprint
 from app.wiring import build_signer_options, build_trust_policy
+from app.worker_pools import WorkerPools, signing_certificate_fingerprint, trust_fingerprint
 from signer.isolation import IsolatedSigner, SignLimits
 from tests.verifier.hostile_assets import (
     MB,
@@ -44,7 +44,7 @@ MEMORY_LIMIT = 112 * MB  # a worker needs ~75 MB; a 32 MB SVG needs more than th
 
 
 @pytest.fixture(scope="module")
-def bounded_engines(base_settings) -> Iterator[Engines]:
+def bounded_worker_pools(base_settings) -> Iterator[WorkerPools]:
     policy = build_trust_policy(base_settings)
     verifier = IsolatedVerifier(
         policy=policy,
@@ -58,26 +58,26 @@ def bounded_engines(base_settings) -> Iterator[Engines]:
         limits=SignLimits(timeout_seconds=TIME_LIMIT, memory_bytes=MEMORY_LIMIT),
         workers=2,
     )
-    engines = Engines(
+    worker_pools = WorkerPools(
         signer=signer,
         verifier=verifier,
         trust_fingerprint=trust_fingerprint(policy, engine=engine_version()),
         certificate_fingerprint=signing_certificate_fingerprint(base_settings.chain_path.read_bytes()),
     )
-    yield engines
-    engines.close()
+    yield worker_pools
+    worker_pools.close()
 
 
-def _serve(app_switch, make_settings, store, engines) -> Iterator[httpx.Client]:
+def _serve(app_switch, make_settings, store, worker_pools) -> Iterator[httpx.Client]:
     switch, http = app_switch
-    settings = make_settings(max_upload_bytes=48 * MB, verify_workers=2, sign_workers=2, engine_threads=4)
-    with switch.installed(create_app(settings, store=store, engines=engines)):
+    settings = make_settings(max_upload_bytes=48 * MB, verify_workers=2, sign_workers=2, sign_concurrency=4)
+    with switch.installed(create_app(settings, store=store, worker_pools=worker_pools)):
         yield http
 
 
 @pytest.fixture
-def bounded(app_switch, make_settings, store, bounded_engines) -> Iterator[httpx.Client]:
-    yield from _serve(app_switch, make_settings, store, bounded_engines)
+def bounded(app_switch, make_settings, store, bounded_worker_pools) -> Iterator[httpx.Client]:
+    yield from _serve(app_switch, make_settings, store, bounded_worker_pools)
 
 
 def _post_verify(client: httpx.Client, token: str, data: bytes, name: str = "upload.jpg") -> httpx.Response:
@@ -105,9 +105,9 @@ def _in_background(call) -> tuple[threading.Thread, dict]:
     return threading.Thread(target=run), outcome
 
 
-def test_a_verify_time_bomb_is_an_error_verdict_while_the_service_carries_on(bounded, bounded_engines, api_keys):
+def test_a_verify_time_bomb_is_an_error_verdict_while_the_service_carries_on(bounded, bounded_worker_pools, api_keys):
     bomb = assertion_bomb().read_bytes()
-    before = set(bounded_engines.verifier.worker_pids)
+    before = set(bounded_worker_pools.verifier.worker_pids)
     thread, outcome = _in_background(lambda own: _post_verify(own, api_keys.verify, bomb))
     outcome["base_url"] = bounded.base_url
     thread.start()
@@ -129,25 +129,25 @@ def test_a_verify_time_bomb_is_an_error_verdict_while_the_service_carries_on(bou
     # Not stored: the same bytes will be tried again.
     stored = bounded.get(f"/v1/verdicts/sha256/{hashlib.sha256(bomb).hexdigest()}", headers=ApiKeys.header(api_keys.read))
     assert stored.status_code == 404
-    after = set(bounded_engines.verifier.worker_pids)
+    after = set(bounded_worker_pools.verifier.worker_pids)
     assert len(after) == 2 and len(after & before) == 1
     assert _post_verify(bounded, api_keys.verify, jpeg_bytes()).json()["verdict"]["state"] == "none"
     assert bounded.get("/readyz").status_code == 200
 
 
-def test_a_verify_memory_bomb_is_an_error_verdict_and_the_pool_recovers(bounded, bounded_engines, api_keys, tmp_path):
+def test_a_verify_memory_bomb_is_an_error_verdict_and_the_pool_recovers(bounded, bounded_worker_pools, api_keys, tmp_path):
     heavy = big_svg(tmp_path / "heavy.svg", 32).read_bytes()
     answer = _post_verify(bounded, api_keys.verify, heavy, name="heavy.svg")
     assert answer.status_code == 200, answer.text
     assert answer.json()["verdict"]["state"] == "error"
     assert answer.json()["verdict"]["error_code"] == "resource_limit"
-    assert len(bounded_engines.verifier.worker_pids) == 2
+    assert len(bounded_worker_pools.verifier.worker_pids) == 2
     assert _post_verify(bounded, api_keys.verify, jpeg_bytes()).json()["verdict"]["state"] == "none"
 
 
-def test_a_sign_time_bomb_is_a_422_while_other_signatures_carry_on(bounded, bounded_engines, api_keys):
+def test_a_sign_time_bomb_is_a_422_while_other_signatures_carry_on(bounded, bounded_worker_pools, api_keys):
     bomb = assertion_bomb().read_bytes()
-    before = set(bounded_engines.signer.worker_pids)
+    before = set(bounded_worker_pools.signer.worker_pids)
     thread, outcome = _in_background(lambda own: _post_sign(own, api_keys.sign, jpeg_bytes(), parent=bomb))
     outcome["base_url"] = bounded.base_url
     thread.start()
@@ -159,16 +159,16 @@ def test_a_sign_time_bomb_is_a_422_while_other_signatures_carry_on(bounded, boun
     assert f"took longer than {TIME_LIMIT:g} s" in error["message"]
     assert [o.status_code for o in others] == [200, 200]
     assert others_at < outcome["at"]
-    after = set(bounded_engines.signer.worker_pids)
+    after = set(bounded_worker_pools.signer.worker_pids)
     assert len(after) == 2 and len(after & before) == 1
     assert _post_sign(bounded, api_keys.sign, jpeg_bytes()).status_code == 200
 
 
-def test_a_sign_memory_bomb_is_a_422_and_the_pool_recovers(bounded, bounded_engines, api_keys, tmp_path):
+def test_a_sign_memory_bomb_is_a_422_and_the_pool_recovers(bounded, bounded_worker_pools, api_keys, tmp_path):
     heavy = big_svg(tmp_path / "heavy.svg", 32).read_bytes()
     error = assert_error(_post_sign(bounded, api_keys.sign, heavy, name="heavy.svg"), 422, "resource_limit")
     assert "exceeded the memory limit (112 MB)" in error["message"]
-    assert len(bounded_engines.signer.worker_pids) == 2
+    assert len(bounded_worker_pools.signer.worker_pids) == 2
     assert _post_sign(bounded, api_keys.sign, jpeg_bytes()).status_code == 200
 
 
@@ -197,7 +197,7 @@ def test_a_remote_manifest_in_an_upload_is_not_fetched(client, api_keys):
     assert url in verdict["reason"] and "were not fetched" in verdict["reason"]
 
 
-def test_an_allowlisted_remote_manifest_is_fetched_and_verifies(app_switch, make_settings, store, bounded_engines, api_keys):
+def test_an_allowlisted_remote_manifest_is_fetched_and_verifies(app_switch, make_settings, store, bounded_worker_pools, api_keys):
     with listening() as listener:
         asset, manifest = remote_manifest_asset(listener.url())
         listener.serve_http(manifest)
@@ -208,8 +208,8 @@ def test_an_allowlisted_remote_manifest_is_fetched_and_verifies(app_switch, make
             remote_manifests=RemoteManifestPolicy.from_hosts([f"127.0.0.1:{listener.port}"]),
         )
         with verifier:
-            engines = dataclasses.replace(bounded_engines, verifier=verifier)
-            for client in _serve(app_switch, make_settings, store, engines):
+            worker_pools = dataclasses.replace(bounded_worker_pools, verifier=verifier)
+            for client in _serve(app_switch, make_settings, store, worker_pools):
                 answer = _post_verify(client, api_keys.verify, asset)
         assert listener.connections() == 1
     assert answer.json()["verdict"]["state"] == "trusted"

@@ -28,13 +28,13 @@ def _verdict(sha_seed: int, state: VerdictState = VerdictState.NONE) -> Verdict:
 
 
 @pytest.fixture
-def stored_ids(store, engines) -> dict[str, dict]:
+def stored_ids(store, worker_pools) -> dict[str, dict]:
     """Three media ids with stored verdicts; returns id -> expected label JSON."""
     expected = {}
     for seed, media_id in enumerate(["post-1", "post-2", "post:3"], start=1):
         verdict = _verdict(seed)
         label = label_for(verdict)
-        store.save_verdict(tenant="default", verdict=verdict, label=label, trust_fingerprint=engines.trust_fingerprint, media_id=media_id)
+        store.save_verdict(tenant="default", verdict=verdict, label=label, trust_fingerprint=worker_pools.trust_fingerprint, media_id=media_id)
         expected[media_id] = label_to_dict(label)
     return expected
 
@@ -45,8 +45,8 @@ def _count_queries(store):
     def record(_conn, _cursor, statement, *_args):
         statements.append(statement)
 
-    event.listen(store.engine, "before_cursor_execute", record)
-    return statements, lambda: event.remove(store.engine, "before_cursor_execute", record)
+    event.listen(store.db_engine, "before_cursor_execute", record)
+    return statements, lambda: event.remove(store.db_engine, "before_cursor_execute", record)
 
 
 def test_get_labels_answers_each_id_in_one_query(client, api_keys, store, stored_ids):
@@ -83,7 +83,7 @@ def test_body_is_the_stored_json_spliced_as_is(client, api_keys, stored_ids):
     assert response.content == b'{"labels":{"post-1":' + stored_json + b"}}"
 
 
-def test_etag_changes_when_a_label_changes(client, api_keys, store, engines, stored_ids):
+def test_etag_changes_when_a_label_changes(client, api_keys, store, worker_pools, stored_ids):
     first = client.get("/v1/labels?media_id=post-1", headers=ApiKeys.header(api_keys.read))
     again = client.get("/v1/labels?media_id=post-1", headers=ApiKeys.header(api_keys.read))
     assert first.headers["etag"] == again.headers["etag"]
@@ -92,7 +92,7 @@ def test_etag_changes_when_a_label_changes(client, api_keys, store, engines, sto
     newer = _verdict(99, VerdictState.ERROR)
     store.save_verdict(
         tenant="default",
-        verdict=newer, label=label_for(newer), trust_fingerprint=engines.trust_fingerprint, media_id="post-1"
+        verdict=newer, label=label_for(newer), trust_fingerprint=worker_pools.trust_fingerprint, media_id="post-1"
     )
     conditional = client.get(
         "/v1/labels?media_id=post-1",

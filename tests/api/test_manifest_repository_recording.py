@@ -27,7 +27,8 @@ def test_a_signed_manifest_store_is_kept_under_its_manifest_id_and_the_outputs_h
     # The kept bytes are the store embedded in the output: its active manifest is this one.
     assert entry.store.inline is not None and entry.store.size == len(entry.store.inline)
     assert active_manifest_label(entry.store.inline) == manifest_id
-    assert read_manifest_store(entry.store.inline).active_manifest == manifest_id
+    contents = read_manifest_store(entry.store.inline)
+    assert contents is not None and contents.active_manifest == manifest_id
     assert entry.store.inline in signed.content  # a JPEG carries the store in its APP11 segments, unsplit when small
     # Signed credentials are public statements: another tenant finds the entry too.
     assert store.repository.entry_by_manifest_id("another", manifest_id) is not None

@@ -102,7 +102,7 @@ class _BrokenLabelStore(SqlStore):
 
 
 def test_an_unexpected_error_is_a_json_500_without_details(make_client, database_url, caplog):
-    with _BrokenLabelStore(engine=open_store(database_url).engine) as broken:
+    with _BrokenLabelStore(db_engine=open_store(database_url).db_engine) as broken:
         client = make_client(store=broken, public_label_reads=True)
         with caplog.at_level(logging.ERROR, logger="originmark.api"):
             response = client.get("/v1/labels?media_id=a&tenant=default")

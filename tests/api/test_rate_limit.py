@@ -92,7 +92,7 @@ def test_idle_buckets_are_forgotten_without_changing_any_decision():
 
 def test_threads_never_get_more_than_the_burst():
     limiter = TokenBucketLimiter(rate_per_second=1e-6, burst=50)
-    allowed = []
+    allowed: list[bool] = []
     barrier = threading.Barrier(8)
 
     def take() -> None:

@@ -32,7 +32,7 @@ from pydantic import SecretStr
 from app.api.ratelimit import RateLimitUnavailable, TokenBucketLimiter
 from app.api.ratelimit_redis import DEFAULT_PREFIX, RedisTokenBucketLimiter, redacted_url
 from app.settings import Settings
-from app.wiring import build_sign_limiter
+from app.wiring import build_sign_rate_limiter
 from tests.support import free_port
 
 from .helpers import ApiKeys, assert_error, jpeg_bytes, sign_form
@@ -346,7 +346,7 @@ def test_the_url_is_described_without_credentials():
 
 def test_settings_choose_the_backend_and_hide_the_url(monkeypatch, caplog):
     assert Settings().rate_limit_redis_url is None
-    assert isinstance(build_sign_limiter(Settings()), TokenBucketLimiter)  # the embedded default
+    assert isinstance(build_sign_rate_limiter(Settings()), TokenBucketLimiter)  # the embedded default
 
     url = f"redis://:{PASSWORD}@127.0.0.1:6379/0"
     monkeypatch.setenv("ORIGINMARK_RATE_LIMIT_REDIS_URL", url)
@@ -356,12 +356,12 @@ def test_settings_choose_the_backend_and_hide_the_url(monkeypatch, caplog):
     assert PASSWORD not in repr(settings) and PASSWORD not in str(settings.model_dump())
 
     caplog.set_level(logging.INFO, logger="originmark.api")
-    shared = build_sign_limiter(settings)
+    shared = build_sign_rate_limiter(settings)
     assert isinstance(shared, RedisTokenBucketLimiter)
     shared.close()
     assert "Redis at redis://***@127.0.0.1:6379/0" in caplog.text and PASSWORD not in caplog.text
     # Unlimited needs no shared store (and no round trip per request).
-    assert isinstance(build_sign_limiter(Settings(sign_rate_per_second=0)), TokenBucketLimiter)
+    assert isinstance(build_sign_rate_limiter(Settings(sign_rate_per_second=0)), TokenBucketLimiter)
 
 
 # --- through HTTP ---

@@ -65,7 +65,7 @@ def test_rotation_under_load_fails_no_request_and_switches_every_client(tmp_path
         "ORIGINMARK_SPOOL_DIR": str(tmp_path),
         "ORIGINMARK_SIGN_WORKERS": "1",
         "ORIGINMARK_VERIFY_WORKERS": "1",
-        "ORIGINMARK_ENGINE_THREADS": "2",
+        "ORIGINMARK_SIGN_CONCURRENCY": "2",
     }
     base_url = f"http://127.0.0.1:{port}"
     log_path = tmp_path / "server.log"
@@ -131,8 +131,10 @@ def test_rotation_under_load_fails_no_request_and_switches_every_client(tmp_path
             path.write_bytes(body)
             verdict = verifier.verify_file(path)
             assert verdict.state is VerdictState.TRUSTED, (verdict.reason, verdict.failure_codes)
-            signer_identity = by_serial[int(verdict.signer.certificate_serial)]
-            assert verdict.signer.common_name == f"Rotation {signer_identity.upper()} signer (development only)"
+            signer = verdict.signer
+            assert signer is not None and signer.certificate_serial is not None  # a Trusted verdict names its signer
+            signer_identity = by_serial[int(signer.certificate_serial)]
+            assert signer.common_name == f"Rotation {signer_identity.upper()} signer (development only)"
             # The audit log names the certificate actually used for this manifest.
             assert by_fingerprint[audit[label]] == signer_identity, (label, signer_identity)
             identities.append(signer_identity)

@@ -29,7 +29,7 @@ def test_first_start_creates_development_keys_migrates_and_serves(tmp_path):
         "ORIGINMARK_DATABASE_URL": database_url,
         "ORIGINMARK_SPOOL_DIR": str(tmp_path),
         "ORIGINMARK_VERIFY_WORKERS": "1",
-        "ORIGINMARK_ENGINE_THREADS": "1",
+        "ORIGINMARK_SIGN_CONCURRENCY": "1",
     }
     log_path = tmp_path / "server.log"
     base_url = f"http://127.0.0.1:{port}"
@@ -64,8 +64,9 @@ def test_first_start_creates_development_keys_migrates_and_serves(tmp_path):
 
     with open_store(database_url) as store:
         keys = verification_audit_keys(Settings(keys_dir=keys_dir))
-        report = SqlAuditLog(engine=store.engine, keys=keys).verify_chain()
+        report = SqlAuditLog(db_engine=store.db_engine, keys=keys).verify_chain()
         [entry] = store.entries()
+    assert keys.current is not None  # the service made its audit key at start-up
     assert report.intact and report.authenticated_records == 1 and report.mac_key_ids == (keys.current.key_id,)
     assert entry.digital_source_type == "trainedAlgorithmicMedia"
     ready = [line for line in lines if line["message"] == "originmark is ready"]

@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from app.api.main import create_app
-from app.engines import Engines
-from app.wiring import build_engines
+from app.wiring import build_worker_pools
+from app.worker_pools import WorkerPools
 from tests.tsa.server import TsaMode
 
 from .helpers import ApiKeys, assert_error, jpeg_bytes, sign_form
@@ -38,16 +38,16 @@ def tsa_settings(base_settings, local_tsa_server, local_tsa_anchors):
 
 
 @pytest.fixture(scope="module")
-def tsa_engines(tsa_settings) -> Iterator[Engines]:
-    built = build_engines(tsa_settings)
+def tsa_worker_pools(tsa_settings) -> Iterator[WorkerPools]:
+    built = build_worker_pools(tsa_settings)
     yield built
     built.close()
 
 
 @pytest.fixture
-def tsa_client(tsa_settings, tsa_engines, database_url, store, app_switch) -> Iterator[httpx.Client]:
+def tsa_client(tsa_settings, tsa_worker_pools, database_url, store, app_switch) -> Iterator[httpx.Client]:
     switch, http = app_switch
-    app = create_app(tsa_settings.model_copy(update={"database_url": database_url}), store=store, engines=tsa_engines)
+    app = create_app(tsa_settings.model_copy(update={"database_url": database_url}), store=store, worker_pools=tsa_worker_pools)
     with switch.installed(app):
         yield http
 

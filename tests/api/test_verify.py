@@ -66,7 +66,7 @@ def test_tampered_credentials_are_invalid_and_show_no_claim(client, api_keys):
     assert answer["label"]["issuer"] is None
 
 
-def test_a_known_content_hash_under_another_trust_configuration_is_verified_again(client, api_keys, store, engines):
+def test_a_known_content_hash_under_another_trust_configuration_is_verified_again(client, api_keys, store, worker_pools):
     plain = jpeg_bytes()
     first = _verify(client, api_keys, plain, media_id="old")
     old = store.verdict_by_sha256("default", first["sha256"])
@@ -76,7 +76,7 @@ def test_a_known_content_hash_under_another_trust_configuration_is_verified_agai
 
     again = _verify(client, api_keys, plain)
     assert again["cached"] is False
-    assert store.verdict_by_sha256("default", first["sha256"]).trust_fingerprint == engines.trust_fingerprint
+    assert store.verdict_by_sha256("default", first["sha256"]).trust_fingerprint == worker_pools.trust_fingerprint
     assert client.get("/v1/verdicts/old", headers=ApiKeys.header(api_keys.read)).json()["trust_current"] is True
 
 
@@ -105,7 +105,7 @@ def test_verdict_read_with_a_malformed_media_id(client, api_keys):
     assert_error(overlong, 422, "invalid_media_id")
 
 
-def test_uppercase_hash_finds_the_verdict(client, api_keys, store, engines):
+def test_uppercase_hash_finds_the_verdict(client, api_keys, store, worker_pools):
     data = jpeg_bytes()
     answer = _verify(client, api_keys, data)
     response = client.get(f"/v1/verdicts/sha256/{answer['sha256'].upper()}", headers=ApiKeys.header(api_keys.read))
@@ -117,7 +117,7 @@ def test_uppercase_hash_finds_the_verdict(client, api_keys, store, engines):
 def test_the_remote_fetch_allowlist_is_part_of_the_trust_fingerprint():
     # A file naming a remote manifest verifies differently once its host is allowlisted, so a
     # verdict stored under another allowlist must not be answered from the store.
-    from app.engines import trust_fingerprint
+    from app.worker_pools import trust_fingerprint
     from verifier.trust import default_trust_policy
 
     policy = default_trust_policy()

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from app.cli import cli
-from app.store.interface import Scope
+from app.store.interface import ApiKey, ApiKeyStore, Scope
 from app.store.migrate import upgrade_database
 from app.store.sql import open_store
 
@@ -42,10 +42,24 @@ def database_url(request, tmp_path) -> Iterator[str]:
             admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
-def run(database_url: str, *args: str):
+def run(database_url: str, *args: str) -> Result:
     return CliRunner().invoke(
         cli, ["apikey", *args], env={"ORIGINMARK_DATABASE_URL": database_url, "COLUMNS": "200"}, catch_exceptions=False
     )
+
+
+def issued(output: str) -> re.Match[str]:
+    """The token `apikey create` printed (group 1 is its key id); fails the test when it printed none."""
+    match = TOKEN.search(output)
+    assert match is not None, f"no API token in the output:\n{output}"
+    return match
+
+
+def authenticated(store: ApiKeyStore, token: str) -> ApiKey:
+    """The active key of `token`; fails the test when the store does not accept it."""
+    key = store.authenticate(token)
+    assert key is not None, "the token does not authenticate"
+    return key
 
 
 def test_create_prints_the_token_once_and_it_authenticates(database_url):
@@ -53,7 +67,7 @@ def test_create_prints_the_token_once_and_it_authenticates(database_url):
     assert created.exit_code == 0, created.output
     tokens = TOKEN.findall(created.stdout)
     assert len(tokens) == 1  # one key id: the token appears once
-    token = TOKEN.search(created.stdout).group(0)
+    token = issued(created.stdout).group(0)
     assert created.stdout.count(token) == 1
     assert "shown only this once" in created.stdout
     assert "scopes sign,verify" in created.stdout
@@ -71,8 +85,7 @@ def test_create_prints_the_token_once_and_it_authenticates(database_url):
 
 def test_revoke_makes_the_key_fail_and_list_shows_when(database_url):
     created = run(database_url, "create", "--name", "leaked", "--scopes", "read")
-    token = TOKEN.search(created.stdout).group(0)
-    key_id = TOKEN.search(created.stdout).group(1)
+    token, key_id = issued(created.stdout).group(0, 1)
 
     revoked = run(database_url, "revoke", key_id)
     assert revoked.exit_code == 0, revoked.output
@@ -187,9 +200,9 @@ def test_create_with_a_signing_policy_stores_and_lists_it(database_url):
         "Signing policy: may claim generators: 'Acme Diffusion', 'Acme Labs *'; "
         "digital source types: compositeWithTrainedAlgorithmicMedia,trainedAlgorithmicMedia"
     ) in _flat(created.stdout)
-    token = TOKEN.search(created.stdout).group(0)
+    token = issued(created.stdout).group(0)
     with open_store(database_url, pool_size=1) as store:
-        key = store.authenticate(token)
+        key = authenticated(store, token)
     assert key.signing_policy == SigningPolicy.of(
         generators=["Acme Diffusion", "Acme Labs *"],
         source_types=[
@@ -247,7 +260,7 @@ def test_policy_shows_and_changes_a_keys_policy_at_once(database_url):
     from signer.manifest import DigitalSourceType
 
     created = run(database_url, "create", "--name", "camera app", "--scopes", "sign")
-    token, key_id = TOKEN.search(created.stdout).group(0), TOKEN.search(created.stdout).group(1)
+    token, key_id = issued(created.stdout).group(0, 1)
 
     shown = run(database_url, "policy", key_id)
     assert shown.exit_code == 0
@@ -260,7 +273,7 @@ def test_policy_shows_and_changes_a_keys_policy_at_once(database_url):
     assert f"before: may claim generators: any; digital source types: {DEFAULT_TYPES}" in out
     assert "now: may claim generators: any; digital source types: computationalCapture,digitalCapture" in out
     with open_store(database_url, pool_size=1) as store:
-        policy = store.authenticate(token).signing_policy
+        policy = authenticated(store, token).signing_policy
     assert policy.any_generator  # not given: kept
     assert policy.source_types == {DigitalSourceType.DIGITAL_CAPTURE, DigitalSourceType.COMPUTATIONAL_CAPTURE}
 
@@ -269,7 +282,7 @@ def test_policy_shows_and_changes_a_keys_policy_at_once(database_url):
         _flat(everything.stdout)
     )
     with open_store(database_url, pool_size=1) as store:
-        assert store.authenticate(token).signing_policy.source_types == frozenset(DigitalSourceType)
+        assert authenticated(store, token).signing_policy.source_types == frozenset(DigitalSourceType)
 
 
 def test_policy_on_an_unknown_revoked_or_non_sign_key_exits_2(database_url):
@@ -278,12 +291,12 @@ def test_policy_on_an_unknown_revoked_or_non_sign_key_exits_2(database_url):
     unknown = run(database_url, "policy", "nosuchkey0", "--generators", "x")
     assert unknown.exit_code == 2 and "no API key has the id 'nosuchkey0'" in unknown.stderr
 
-    reader = TOKEN.search(run(database_url, "create", "--name", "feed", "--scopes", "read").stdout).group(1)
+    reader = issued(run(database_url, "create", "--name", "feed", "--scopes", "read").stdout).group(1)
     assert "has no sign scope: no signing policy applies" in _flat(run(database_url, "policy", reader).stdout)
     refused = run(database_url, "policy", reader, "--generators", "x")
     assert refused.exit_code == 2 and "has no sign scope" in refused.stderr
 
-    signer = TOKEN.search(run(database_url, "create", "--name", "old", "--scopes", "sign").stdout).group(1)
+    signer = issued(run(database_url, "create", "--name", "old", "--scopes", "sign").stdout).group(1)
     run(database_url, "revoke", signer)
     revoked = run(database_url, "policy", signer, "--source-types", "digitalCapture")
     assert revoked.exit_code == 2 and "is revoked" in revoked.stderr
@@ -303,8 +316,8 @@ def test_algorithmic_and_composite_synthetic_are_granted_only_explicitly(databas
     assert granted.exit_code == 0, granted.output
     assert "digital source types: algorithmicMedia,compositeSynthetic" in _flat(granted.stdout)
     with open_store(database_url, pool_size=1) as store:
-        default_policy = store.authenticate(TOKEN.search(plain.stdout).group(0)).signing_policy
-        granted_policy = store.authenticate(TOKEN.search(granted.stdout).group(0)).signing_policy
+        default_policy = authenticated(store, issued(plain.stdout).group(0)).signing_policy
+        granted_policy = authenticated(store, issued(granted.stdout).group(0)).signing_policy
     assert not default_policy.allows_source_type(D.ALGORITHMIC_MEDIA)
     assert not default_policy.allows_source_type(D.COMPOSITE_SYNTHETIC)
     assert granted_policy.source_types == {D.ALGORITHMIC_MEDIA, D.COMPOSITE_SYNTHETIC}

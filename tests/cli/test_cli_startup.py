@@ -80,6 +80,10 @@ def test_verifying_a_file_here_loads_no_database_web_or_jobs_stack(tmp_path, sha
     assert code == 0
     assert modules.isdisjoint(HEAVY), sorted(modules & set(HEAVY))
     assert "httpx" not in modules  # the --server client is not needed either
+    # The verifier worker loads the engine and parses the trust lists; the CLI process needs neither.
+    # Nor pydantic-settings (app/settings.py reads the environment itself) or croniter (the default schedule).
+    unneeded = {"c2pa", "cryptography", "croniter", "pydantic_settings"}
+    assert modules.isdisjoint(unneeded), sorted(modules & unneeded)
 
 
 @pytest.mark.parametrize("name", list(_Commands.lazy_commands))

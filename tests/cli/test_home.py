@@ -15,7 +15,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
+from pydantic import ValidationError
+from typer.testing import CliRunner, Result
 
 from app.cli import cli
 from app.settings import Settings
@@ -36,7 +37,7 @@ def _originmark(cwd: Path, env: dict[str, str], *args: str) -> subprocess.Comple
     return subprocess.run([str(ORIGINMARK), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
 
 
-def _cli(*args: str, **env: str | None) -> object:
+def _cli(*args: str, **env: str | None) -> Result:
     return CliRunner().invoke(cli, list(args), env={"COLUMNS": "200", **env}, catch_exceptions=False)
 
 
@@ -47,7 +48,7 @@ def test_a_key_made_in_one_folder_works_on_a_server_started_in_another(tmp_path)
     folder_a, folder_b, xdg = tmp_path / "a", tmp_path / "b", tmp_path / "xdg"
     for folder in (folder_a, folder_b):
         folder.mkdir()
-    light = {"ORIGINMARK_VERIFY_WORKERS": "1", "ORIGINMARK_SIGN_WORKERS": "1", "ORIGINMARK_ENGINE_THREADS": "1"}
+    light = {"ORIGINMARK_VERIFY_WORKERS": "1", "ORIGINMARK_SIGN_WORKERS": "1", "ORIGINMARK_SIGN_CONCURRENCY": "1"}
     env = _default_home_env(xdg, **light)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -56,7 +57,9 @@ def test_a_key_made_in_one_folder_works_on_a_server_started_in_another(tmp_path)
         created = _originmark(folder_a, env, "apikey", "create", "--name", "from-a", "--scopes", "sign,verify")
         assert created.returncode == 0, created.stderr
         assert "created database" not in created.stderr  # the server's database, found from folder A
-        signed = sign_generated_jpeg(url, TOKEN.search(created.stdout).group(0))  # the key works there
+        token = TOKEN.search(created.stdout)
+        assert token is not None, created.stdout
+        signed = sign_generated_jpeg(url, token.group(0))  # the key works there
     for folder in (folder_a, folder_b):
         (folder / "signed.jpg").write_bytes(signed)
         inspected = _originmark(folder, env, "inspect", "signed.jpg")
@@ -215,6 +218,50 @@ def test_the_config_file_is_below_the_environment_and_above_the_defaults(tmp_pat
     assert settings.config_file == home / "config.toml"
 
 
+@pytest.mark.parametrize("variable", ["ORIGINMARK_SIGN_CONCURRENCY", "ORIGINMARK_ENGINE_THREADS"])
+def test_sign_concurrency_is_read_under_its_name_and_its_deprecated_one(tmp_path, monkeypatch, variable):
+    monkeypatch.setenv("ORIGINMARK_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("ORIGINMARK_SIGN_CONCURRENCY", raising=False)
+    monkeypatch.delenv("ORIGINMARK_ENGINE_THREADS", raising=False)
+    monkeypatch.setenv(variable, "3")
+    assert Settings().sign_concurrency == 3
+
+
+def test_the_new_name_wins_over_the_deprecated_one_in_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("ORIGINMARK_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("ORIGINMARK_ENGINE_THREADS", "3")
+    monkeypatch.setenv("ORIGINMARK_SIGN_CONCURRENCY", "5")
+    assert Settings().sign_concurrency == 5
+    assert Settings(sign_concurrency=7).sign_concurrency == 7  # by name in code, above the environment
+
+
+@pytest.mark.parametrize("name", ["sign_concurrency", "engine_threads"])
+def test_the_config_file_takes_sign_concurrency_under_either_name(tmp_path, monkeypatch, name):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "config.toml").write_text(f"{name} = 3\n")
+    monkeypatch.setenv("ORIGINMARK_HOME", str(home))
+    monkeypatch.delenv("ORIGINMARK_SIGN_CONCURRENCY", raising=False)
+    monkeypatch.delenv("ORIGINMARK_ENGINE_THREADS", raising=False)
+    assert Settings().sign_concurrency == 3
+    monkeypatch.setenv("ORIGINMARK_ENGINE_THREADS", "4")  # the environment, under any name, wins over the file
+    assert Settings().sign_concurrency == 4
+
+
+def test_the_environment_is_read_in_any_case_under_the_constructor_and_validated(tmp_path, monkeypatch):
+    monkeypatch.setenv("ORIGINMARK_HOME", str(tmp_path))
+    monkeypatch.setenv("originmark_port", "9003")  # the prefix and the name in any case
+    monkeypatch.setenv("ORIGINMARK_Thumbnails", "yes")
+    monkeypatch.setenv("ORIGINMARK_NOT_A_SETTING", "ignored")
+    monkeypatch.setenv("ORIGINMARK_SERVER_URL", "")  # empty is a value (verify here), not unset
+    settings = Settings(log_level="debug")
+    assert (settings.port, settings.thumbnails, settings.server_url, settings.log_level) == (9003, True, "", "debug")
+    assert Settings(port=1).port == 1  # the constructor wins over the environment
+    monkeypatch.setenv("ORIGINMARK_WORKER_METRICS_PORT", "")
+    with pytest.raises(ValidationError, match="worker_metrics_port"):
+        Settings()
+
+
 def test_a_relative_home_is_made_absolute_once(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("ORIGINMARK_HOME", "relative")
@@ -229,6 +276,12 @@ def test_a_relative_home_is_made_absolute_once(tmp_path, monkeypatch):
         ("\n\nport = [\n", "not valid TOML"),
         ('home = "/elsewhere"\n', "line 1: 'home' cannot be set in the config file"),
         ("verify_workers = 0\n", "line 1: verify_workers: Input should be greater than or equal to 1"),
+        ("engine_threads = 0\n", "line 1: engine_threads: Input should be greater than or equal to 1"),
+        (
+            "sign_concurrency = 2\nengine_threads = 3\n",
+            "line 2: sign_concurrency and engine_threads are one setting (the older name is deprecated): "
+            "keep only sign_concurrency",
+        ),
     ],
 )
 def test_a_bad_config_file_is_a_clear_error_naming_the_file_and_line(tmp_path, content, message):

@@ -100,7 +100,7 @@ def test_delete_is_a_recorded_takedown(database_url, tmp_path):
     with open_store(database_url, pool_size=1) as store:
         assert store.repository.entries_with_manifest_id("urn:c2pa:gone") == []
         assert store.repository.candidates_near(CODE, 0, "acme") == []
-        with store.engine.connect() as connection:
+        with store.db_engine.connect() as connection:
             actor, reason = connection.exec_driver_sql("SELECT actor, reason FROM repository_deletions").one()
     assert actor.startswith("cli:") and reason == "takedown TD-7"
     again = run(database_url, tmp_path, "repository", "delete", "urn:c2pa:gone", "--reason", "again")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from app.cli import cli
 from app.jobs.tenant_secrets import tenant_webhook_secret
@@ -10,13 +10,13 @@ from app.store.sql import open_store
 
 from . import test_apikey_cli
 
-TOKEN = test_apikey_cli.TOKEN
+authenticated, issued = test_apikey_cli.authenticated, test_apikey_cli.issued
 database_url = test_apikey_cli.database_url  # the fixture: a fresh database on SQLite and on PostgreSQL
 
 WEBHOOK_SECRET = "operator-master-key-0123456789abcdefghij"
 
 
-def run(database_url: str, tmp_path, *args: str, **env: str):
+def run(database_url: str, tmp_path, *args: str, **env: str) -> Result:
     environment = {
         "ORIGINMARK_DATABASE_URL": database_url,
         "ORIGINMARK_OBJECTS_DIR": str(tmp_path / "objects"),
@@ -39,7 +39,7 @@ def test_create_list_show_update_and_a_key_of_the_tenant(database_url, tmp_path)
     assert key.exit_code == 0, key.output
     assert "of tenant acme-ai" in key.stdout
     with open_store(database_url, pool_size=1) as store:
-        assert store.authenticate(TOKEN.search(key.stdout).group(0)).tenant == "acme-ai"
+        assert authenticated(store, issued(key.stdout).group(0)).tenant == "acme-ai"
 
     listed = run(database_url, tmp_path, "tenants", "list")
     assert listed.exit_code == 0
@@ -53,7 +53,8 @@ def test_create_list_show_update_and_a_key_of_the_tenant(database_url, tmp_path)
     updated = run(database_url, tmp_path, "tenants", "update", "acme-ai", "--object-prefix", (objects / "acme").as_uri() + "/")
     assert updated.exit_code == 0, updated.output
     with open_store(database_url, pool_size=1) as store:
-        assert store.tenant("acme-ai").object_prefixes == ((objects / "acme").as_uri() + "/",)
+        tenant = store.tenant("acme-ai")
+        assert tenant is not None and tenant.object_prefixes == ((objects / "acme").as_uri() + "/",)
     cleared = run(database_url, tmp_path, "tenants", "update", "acme-ai")
     assert cleared.exit_code == 0 and "none (jobs take uploaded files only)" in cleared.stdout
 
@@ -70,7 +71,8 @@ def test_mistakes_exit_2_and_change_nothing(database_url, tmp_path):
     unknown = run(database_url, tmp_path, "apikey", "create", "--tenant", "nobody", "--name", "n", "--scopes", "read")
     assert unknown.exit_code == 2 and "no tenant 'nobody'" in unknown.output
     with open_store(database_url, pool_size=1) as store:
-        assert store.tenant("acme").object_prefixes == ()
+        acme = store.tenant("acme")
+        assert acme is not None and acme.object_prefixes == ()
         assert store.list_keys() == []
         assert [t.name for t in store.list_tenants()] == ["acme", "default"]
 

@@ -72,7 +72,7 @@ def service(dev_credentials, tmp_path_factory) -> Iterator[Service]:
         "ORIGINMARK_SPOOL_DIR": str(root),
         "ORIGINMARK_MAX_UPLOAD_BYTES": str(UPLOAD_LIMIT),
         "ORIGINMARK_VERIFY_WORKERS": "2",
-        "ORIGINMARK_ENGINE_THREADS": "2",
+        "ORIGINMARK_SIGN_CONCURRENCY": "2",
     }
     log_path = root / "server.log"
     command = [str(ORIGINMARK), "serve", "--host", "127.0.0.1", "--port", str(port)]
@@ -288,6 +288,7 @@ def test_a_key_revoked_mid_batch_stops_it_with_exit_2(service, tmp_path):
     command = [str(ORIGINMARK), "verify", str(tmp_path), "--format", "jsonl", "--server", service.url]
     environment = {**os.environ, "ORIGINMARK_API_KEY": token, "ORIGINMARK_SERVER_URL": ""}
     process = subprocess.Popen(command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert process.stdout is not None  # stdout=PIPE
     first = process.stdout.readline()  # the batch is under way
     with open_store(service.database_url) as store:
         store.revoke(key.key_id)

@@ -285,7 +285,7 @@ def _error_code(response: httpx.Response) -> tuple[str | None, str]:
 def broken_promises(store: SqlStore, acks: list[Ack]) -> list[str]:
     """Every acknowledged verdict, read back through the store API: present, under the right id, same content."""
     problems: list[str] = []
-    with store.engine.connect() as connection:
+    with store.db_engine.connect() as connection:
         audited = {(row.output_sha256, row.media_id) for row in connection.execute(
             select(audit_log.c.output_sha256, audit_log.c.media_id))}
     for ack in acks:
@@ -317,18 +317,18 @@ def inconsistencies(store: SqlStore, audit_keys: AuditKeyring) -> list[str]:
     label copies that differ from their verdict's label; and a broken audit hash chain or MAC
     (`audit_keys`: the server's, see tests.faults.service.audit_keys_of)."""
     problems: list[str] = []
-    chain = SqlAuditLog(engine=store.engine, keys=audit_keys).verify_chain()
+    chain = SqlAuditLog(db_engine=store.db_engine, keys=audit_keys).verify_chain()
     if not chain.intact:
         problems.append(f"the audit log's hash chain is broken: {chain.broken}")
-    with store.engine.connect() as connection:
+    with store.db_engine.connect() as connection:
         known = set(connection.execute(select(verdicts.c.sha256)).scalars())
         labels = dict(connection.execute(select(verdicts.c.sha256, verdicts.c.label_json)).all())
         for row in connection.execute(select(audit_log.c.id, audit_log.c.output_sha256)):
             if row.output_sha256 not in known:
                 problems.append(f"audit entry {row.id}: no verdict for its output {row.output_sha256}")
-        for row in connection.execute(select(media.c.media_id, media.c.sha256, media.c.label_json)):
-            if row.sha256 not in known:
-                problems.append(f"media {row.media_id}: points at a missing verdict {row.sha256}")
-            elif row.label_json != labels[row.sha256]:
-                problems.append(f"media {row.media_id}: its label copy differs from its verdict's label")
+        for media_row in connection.execute(select(media.c.media_id, media.c.sha256, media.c.label_json)):
+            if media_row.sha256 not in known:
+                problems.append(f"media {media_row.media_id}: points at a missing verdict {media_row.sha256}")
+            elif media_row.label_json != labels[media_row.sha256]:
+                problems.append(f"media {media_row.media_id}: its label copy differs from its verdict's label")
     return problems

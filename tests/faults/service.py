@@ -33,7 +33,7 @@ def service_environment(*, keys_dir: Path, database_url: str, spool_dir: Path, *
         "ORIGINMARK_KEYS_DIR": str(keys_dir),
         "ORIGINMARK_DATABASE_URL": database_url,
         "ORIGINMARK_SPOOL_DIR": str(spool_dir),
-        "ORIGINMARK_ENGINE_THREADS": "2",
+        "ORIGINMARK_SIGN_CONCURRENCY": "2",
         # One signing and one verifying worker process per server process: on a 2-core machine
         # more only adds start-up time (each builds an engine) and memory.
         "ORIGINMARK_SIGN_WORKERS": "1",

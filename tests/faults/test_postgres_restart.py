@@ -62,7 +62,8 @@ def test_postgres_restart_under_load_gives_503_then_recovers(postgres, spool_dir
     env = service_environment(keys_dir=dev_credentials.directory, database_url=postgres.url, spool_dir=spool_dir)
     service = Service(env=env, log_path=tmp_path / "server.log", workers=1)
     with running(service):
-        pid = service.process.pid
+        process = service.process
+        assert process is not None  # running() started it
         token = service.create_token(postgres.url)
         load = MixedLoad(base_url=service.base_url, token=token, small=small, medium=medium).start()
         load.wait_for_acks(signs=20, verifies=20, seconds=60)
@@ -95,7 +96,7 @@ def test_postgres_restart_under_load_gives_503_then_recovers(postgres, spool_dir
             recovered_at = time.monotonic()
         time.sleep(AFTER_RECOVERY_SECONDS)
         report = load.stop()
-        assert service.process.poll() is None and service.process.pid == pid  # recovered by itself, no restart
+        assert service.process is process and process.poll() is None  # recovered by itself, no restart
 
     print("\n" + report.summary("POSTGRES RESTART (whole run)"))
     during = [o for o in report.outcomes if o.ended - o.seconds < up_at and o.ended > down_at]

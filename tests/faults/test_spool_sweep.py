@@ -9,6 +9,8 @@ import re
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
+from typing import IO
 
 from app.api.uploads import UploadSpool
 from app.spool import remove_abandoned_spools
@@ -25,18 +27,21 @@ _HOLDER = textwrap.dedent(
 )
 
 
-def _holder(spool_dir) -> subprocess.Popen:
-    return subprocess.Popen(
+def _holder(spool_dir: Path) -> tuple[subprocess.Popen[str], IO[str], IO[str]]:
+    """A process holding a spool folder; its stdin (closing it ends the process) and stdout."""
+    process = subprocess.Popen(
         [sys.executable, "-c", _HOLDER, str(spool_dir)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
     )
+    assert process.stdin is not None and process.stdout is not None  # both are PIPEs
+    return process, process.stdin, process.stdout
 
 
 def test_the_sweep_removes_only_what_no_living_process_holds(tmp_path):
     spool_dir = tmp_path / "spool"
     spool_dir.mkdir()
-    sibling = _holder(spool_dir)  # another server process, alive, mid-request
-    killed = _holder(spool_dir)  # one that will die by kill -9 mid-request
-    sibling_folder, killed_folder = sibling.stdout.readline().strip(), killed.stdout.readline().strip()
+    sibling, sibling_in, sibling_out = _holder(spool_dir)  # another server process, alive, mid-request
+    killed, _, killed_out = _holder(spool_dir)  # one that will die by kill -9 mid-request
+    sibling_folder, killed_folder = sibling_out.readline().strip(), killed_out.readline().strip()
     try:
         (spool_dir / killed_folder / "file").mkdir()
         (spool_dir / killed_folder / "file" / "upload.jpg").write_bytes(b"half an upload")
@@ -53,7 +58,7 @@ def test_the_sweep_removes_only_what_no_living_process_holds(tmp_path):
             assert remaining == sorted([*foreign, "originmark-spool-linkabcd", sibling_folder, own.path.name])
             assert remove_abandoned_spools(spool_dir) == 0  # own and sibling folders are in use
     finally:
-        sibling.stdin.close()
+        sibling_in.close()
         assert sibling.wait(timeout=30) == 0
         if killed.poll() is None:
             killed.kill()

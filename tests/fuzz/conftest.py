@@ -55,7 +55,7 @@ def signed_seeds(signing_key, tmp_path_factory) -> list[Seed]:
 
     folder = tmp_path_factory.mktemp("fuzz-seeds")
     seeds = []
-    with_parent = None
+    with_parent: Path | None = None
     signer = ContentSigner(signing_key=signing_key, options=SignerOptions())
     try:
         for name, data in _images().items():
@@ -65,6 +65,7 @@ def signed_seeds(signing_key, tmp_path_factory) -> list[Seed]:
             signer.sign_file(source=source, destination=destination, request=GenerationRequest(generator_name="Fuzz"))
             seeds.append(Seed(f"signed/{name}", destination.read_bytes()))
             with_parent = with_parent or source
+        assert with_parent is not None, "no seed images to sign"
         sidecar = folder / "gen.c2pa"
         signer.sign_sidecar(source=with_parent, sidecar=sidecar, request=GenerationRequest(generator_name="Fuzz"))
         seeds.append(Seed("signed/gen.c2pa", sidecar.read_bytes()))

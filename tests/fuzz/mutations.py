@@ -1,6 +1,6 @@
 """Structure-aware mutations of real media files, for the fuzz suite.
 
-One mutation engine, two drivers: hypothesis (the pytest runs, derandomized in CI) and
+One mutation generator, two drivers: hypothesis (the pytest runs, derandomized in CI) and
 `random.Random` (`RandomChooser`, for exploring outside pytest, e.g. signing mutated files
 in-process). Both reach it through a `Chooser`, so a case is described the same way by either.
 
@@ -17,7 +17,7 @@ import random
 import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import Literal, Protocol, TypeVar
 
 T = TypeVar("T")
 
@@ -77,7 +77,7 @@ class HypothesisChooser:
 class LengthField:
     offset: int
     width: int  # bytes
-    byteorder: str  # "big" | "little"
+    byteorder: Literal["big", "little"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,7 +200,7 @@ def _boxes(data: bytes, start: int, stop: int, *, depth: int) -> list[Segment]:
 
 def _scanned_boxes(data: bytes) -> list[Segment]:
     """Box headers found by their tag anywhere (PDF, TIFF, SVG, ... embed JUMBF in their own ways)."""
-    found = []
+    found: list[Segment] = []
     for marker in (b"jumb", b"jumd", b"cbor", b"json"):
         start = data.find(marker)
         while start >= 4 and len(found) < 64:
@@ -292,7 +292,8 @@ def truncate(data: bytes, ctx: Context) -> tuple[bytes, str]:
 
 def corrupt_length(data: bytes, ctx: Context) -> tuple[bytes, str]:
     segs = [s for s in segments(data) if s.length is not None]
-    fields = [(s.kind, s.length) for s in segs] + [("cbor", f) for f in cbor_length_heads(data, segs)]
+    fields = [(s.kind, s.length) for s in segs if s.length is not None]
+    fields += [("cbor", f) for f in cbor_length_heads(data, segs)]
     if not fields:
         return set_bytes(data, ctx)
     kind, field = ctx.chooser.choice(fields)

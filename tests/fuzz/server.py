@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -27,7 +28,7 @@ class FuzzedServer:
         self.database_url = f"sqlite:///{folder}/originmark.db"
         self._keys_dir = keys_dir
         self._stack = contextlib.ExitStack()
-        self.process = None
+        self.process: subprocess.Popen[bytes] | None = None
         self.base_url = ""
         self.token = ""
         self._log_offset = 0
@@ -41,7 +42,7 @@ class FuzzedServer:
             "ORIGINMARK_DATABASE_URL": self.database_url,
             "ORIGINMARK_SPOOL_DIR": str(self.spool),
             "ORIGINMARK_VERIFY_WORKERS": "2",
-            "ORIGINMARK_ENGINE_THREADS": "2",
+            "ORIGINMARK_SIGN_CONCURRENCY": "2",
             "ORIGINMARK_VERIFY_TIMEOUT_SECONDS": str(VERIFY_TIMEOUT_SECONDS),
             "ORIGINMARK_MAX_UPLOAD_BYTES": str(16 * 1024 * 1024),
         }

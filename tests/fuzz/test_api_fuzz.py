@@ -66,7 +66,8 @@ def _post(target: str, case: Case, server: FuzzedServer, http: httpx.Client, **r
     if response is not None and elapsed > REQUEST_BOUND_SECONDS:
         FINDINGS.record(target, "slow", f"answered in {elapsed:.0f} s (bound {REQUEST_BOUND_SECONDS} s)", case)
     if not server.alive:
-        FINDINGS.record(target, "server died", f"exit code {server.process.returncode}", case)
+        exit_code = server.process.returncode if server.process is not None else "none (never started)"
+        FINDINGS.record(target, "server died", f"exit code {exit_code}", case)
         server.restart()
         return None
     return response

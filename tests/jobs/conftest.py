@@ -12,13 +12,13 @@ import pytest
 import sqlalchemy as sa
 
 from app.api.main import create_app
-from app.engines import Engines
 from app.jobs.worker import run_worker
 from app.settings import Settings
 from app.store.interface import Scope
 from app.store.migrate import upgrade_database
 from app.store.sql import SqlStore, open_store
-from app.wiring import build_engines, build_job_runtime, build_object_stores
+from app.wiring import build_job_runtime, build_object_stores, build_worker_pools
+from app.worker_pools import WorkerPools
 from tests.api.helpers import DEFAULT_POSTGRES_URL, serve_in_thread
 from tests.objects.s3_server import REGION, S3Server, aws_test_environment, moto_s3_server
 from tests.support import postgres_schema
@@ -43,7 +43,7 @@ def jobs_base_settings(dev_credentials, tmp_path_factory, jobs_s3_server) -> Set
         database_url=f"sqlite:///{tmp_path_factory.mktemp('db')}/unused.db",
         spool_dir=tmp_path_factory.mktemp("jobs-spool"),
         objects_dir=tmp_path_factory.mktemp("jobs-objects"),
-        engine_threads=2,
+        sign_concurrency=2,
         verify_workers=1,
         verify_timeout_seconds=20,
         s3_endpoint_url=jobs_s3_server.endpoint_url,
@@ -65,9 +65,9 @@ def spool_is_left_empty(jobs_base_settings) -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def jobs_engines(jobs_base_settings) -> Iterator[Engines]:
+def jobs_worker_pools(jobs_base_settings) -> Iterator[WorkerPools]:
     with aws_test_environment():
-        built = build_engines(jobs_base_settings)
+        built = build_worker_pools(jobs_base_settings)
     yield built
     built.close()
 
@@ -115,9 +115,9 @@ def keys(store) -> Keys:
 
 
 @pytest.fixture
-def http(settings, store, jobs_engines) -> Iterator[httpx.Client]:
+def http(settings, store, jobs_worker_pools) -> Iterator[httpx.Client]:
     """The service on a free port (real HTTP), on this test's PostgreSQL schema."""
-    app = create_app(settings, store=store, engines=jobs_engines)
+    app = create_app(settings, store=store, worker_pools=jobs_worker_pools)
     with serve_in_thread(app) as base_url, httpx.Client(base_url=base_url, timeout=60) as client:
         yield client
 
@@ -132,16 +132,16 @@ def s3(jobs_s3_server, store):
 
 
 @pytest.fixture
-def drain_queue(settings, store, jobs_engines) -> Callable[[], None]:
+def drain_queue(settings, store, jobs_worker_pools) -> Callable[[], None]:
     """Run a real procrastinate worker (in this thread) until the queue is empty."""
-    runtime = build_job_runtime(settings, store=store, objects=build_object_stores(settings), engines=jobs_engines)
+    runtime = build_job_runtime(settings, store=store, objects=build_object_stores(settings), worker_pools=jobs_worker_pools)
 
     def drain() -> None:
         # A worker with wait=False stops once nothing is due; a retry is due again at once
         # (jobs_retry_wait_seconds=0), so drain until no job waits.
         for _ in range(10):
             asyncio.run(run_worker(settings, runtime, concurrency=2, wait=False, install_signal_handlers=False))
-            with store.engine.connect() as connection:
+            with store.db_engine.connect() as connection:
                 waiting = connection.execute(sa.text("SELECT count(*) FROM procrastinate_jobs WHERE status = 'todo'"))
                 if waiting.scalar_one() == 0:
                     return

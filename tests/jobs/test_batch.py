@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from app.cli import cli
 from app.objects.location import ObjectLocation, Scheme
 from tests.api.helpers import jpeg_bytes
-from tests.support import libpq_url
+from tests.support import libpq_url, one_row
 
 CORPUS = Path("/work/shared/corpus")
 SIGNED = CORPUS / "c2pa-rs/sdk/tests/fixtures/C.jpg"  # valid credentials (untrusted test signer)
@@ -123,8 +123,8 @@ def test_batch_over_s3_on_postgresql(settings, s3, pg_url, drain_queue):
     second_id = again.stdout.strip()
     assert second_id != batch_id
     with psycopg.connect(libpq_url(pg_url)) as connection:
-        assert connection.execute("SELECT count(*) FROM procrastinate_jobs").fetchone()[0] == 5
-        assert connection.execute("SELECT count(*) FROM originmark_jobs").fetchone()[0] == 5
+        assert one_row(connection, "SELECT count(*) FROM procrastinate_jobs")[0] == 5
+        assert one_row(connection, "SELECT count(*) FROM originmark_jobs")[0] == 5
     assert json.loads(_run(env, "batch", "report", second_id, "--format", "json").stdout)["jobs"] == 4
 
 

@@ -37,14 +37,14 @@ def own_bucket(s3, settings):
 
 
 @pytest.fixture
-def http_s3_own(own_bucket, store, jobs_engines) -> Iterator[httpx.Client]:
-    app = create_app(own_bucket[2], store=store, engines=jobs_engines)
+def http_s3_own(own_bucket, store, jobs_worker_pools) -> Iterator[httpx.Client]:
+    app = create_app(own_bucket[2], store=store, worker_pools=jobs_worker_pools)
     with serve_in_thread(app) as base_url, httpx.Client(base_url=base_url, timeout=60) as client:
         yield client
 
 
 def test_an_uploaded_file_is_signed_into_the_destination_and_its_staged_copy_removed(
-    http_s3_own, own_bucket, keys, store, jobs_engines
+    http_s3_own, own_bucket, keys, store, jobs_worker_pools
 ):
     object_store, bucket, settings = own_bucket
     token = store.create_key(name="signer", scopes=frozenset({Scope.SIGN}))[1]
@@ -59,7 +59,7 @@ def test_an_uploaded_file_is_signed_into_the_destination_and_its_staged_copy_rem
     assert again["job_id"] == first.json()["job_id"] and again["created"] is False
     assert len(_staged_keys(object_store, bucket)) == 1
 
-    _drain(settings, store, jobs_engines)
+    _drain(settings, store, jobs_worker_pools)
     done = _wait_done(http_s3_own, keys.read, first.json()["job_id"])
     assert done["status"] == "succeeded", done
     assert done["source"] == f"upload:sha256:{hashlib.sha256(data).hexdigest()}"  # never the staging path
@@ -73,7 +73,7 @@ def test_an_uploaded_file_is_signed_into_the_destination_and_its_staged_copy_rem
     assert _staged_keys(object_store, bucket) == []  # deleted once the job was final
 
 
-def test_an_uploaded_file_is_verified_on_sqlite_by_the_server_itself(jobs_base_settings, jobs_engines, tmp_path):
+def test_an_uploaded_file_is_verified_on_sqlite_by_the_server_itself(jobs_base_settings, jobs_worker_pools, tmp_path):
     url = f"sqlite:///{tmp_path}/jobs.db"
     upgrade_database(url)
     objects_dir = tmp_path / "objects"
@@ -81,7 +81,7 @@ def test_an_uploaded_file_is_verified_on_sqlite_by_the_server_itself(jobs_base_s
     data = jpeg_bytes(seed=62)
     with open_store(url) as sqlite_store:
         token = sqlite_store.create_key(name="all", scopes=frozenset({Scope.VERIFY, Scope.READ}))[1]
-        app = create_app(settings, store=sqlite_store, engines=jobs_engines)
+        app = create_app(settings, store=sqlite_store, worker_pools=jobs_worker_pools)
         with serve_in_thread(app) as base_url, httpx.Client(base_url=base_url, timeout=30) as client:
             answer = client.post(
                 "/v1/jobs/verify", data={"media_id": "emb-up"}, files={"file": ("a.jpg", data)}, headers=_auth(token)
@@ -90,7 +90,8 @@ def test_an_uploaded_file_is_verified_on_sqlite_by_the_server_itself(jobs_base_s
             done = _wait_done(client, token, answer.json()["job_id"])
             assert done["status"] == "succeeded", done
             assert done["result"]["sha256"] == hashlib.sha256(data).hexdigest()
-            assert sqlite_store.verdict_by_media_id("default", "emb-up").sha256 == done["result"]["sha256"]
+            verdict = sqlite_store.verdict_by_media_id("default", "emb-up")
+            assert verdict is not None and verdict.sha256 == done["result"]["sha256"]
             # The same upload with another media id is another job (and another staged object).
             other = client.post(
                 "/v1/jobs/verify", data={"media_id": "emb-up-2"}, files={"file": ("a.jpg", data)}, headers=_auth(token)
@@ -100,12 +101,12 @@ def test_an_uploaded_file_is_verified_on_sqlite_by_the_server_itself(jobs_base_s
     assert not list((objects_dir / "job-uploads").iterdir())
 
 
-def test_a_staged_upload_of_a_job_that_failed_for_good_is_removed_too(own_bucket, store, jobs_engines, keys):
+def test_a_staged_upload_of_a_job_that_failed_for_good_is_removed_too(own_bucket, store, jobs_worker_pools, keys):
     """A sign job whose every attempt fails (the destination bucket does not exist) still frees its upload."""
     object_store, bucket, settings = own_bucket
     grant_object_prefixes(store, "s3://no-such-bucket-here/")  # allowed, but missing: every attempt fails
     token = store.create_key(name="signer", scopes=frozenset({Scope.SIGN}))[1]
-    app = create_app(settings, store=store, engines=jobs_engines)
+    app = create_app(settings, store=store, worker_pools=jobs_worker_pools)
     with serve_in_thread(app) as base_url, httpx.Client(base_url=base_url, timeout=60) as client:
         answer = client.post(
             "/v1/jobs/sign",
@@ -114,7 +115,7 @@ def test_a_staged_upload_of_a_job_that_failed_for_good_is_removed_too(own_bucket
             headers=_auth(token),
         )
         assert answer.status_code == 202, answer.text
-        _drain(settings, store, jobs_engines)
+        _drain(settings, store, jobs_worker_pools)
         done = _wait_done(client, keys.read, answer.json()["job_id"])
     assert done["status"] == "failed" and done["attempts"] == settings.jobs_max_attempts
     assert _staged_keys(object_store, bucket) == []
@@ -143,13 +144,13 @@ def test_bad_job_bodies_get_clear_answers_and_queue_nothing(http, keys, store, r
     assert error["message"]
     import sqlalchemy as sa
 
-    with store.engine.connect() as connection:
+    with store.db_engine.connect() as connection:
         assert connection.execute(sa.text("SELECT count(*) FROM originmark_jobs")).scalar_one() == 0
 
 
-def test_an_upload_over_the_job_limit_is_413(own_bucket, store, jobs_engines, keys):
+def test_an_upload_over_the_job_limit_is_413(own_bucket, store, jobs_worker_pools, keys):
     object_store, bucket, settings = own_bucket
-    app = create_app(settings.model_copy(update={"jobs_max_upload_bytes": 1_000}), store=store, engines=jobs_engines)
+    app = create_app(settings.model_copy(update={"jobs_max_upload_bytes": 1_000}), store=store, worker_pools=jobs_worker_pools)
     with serve_in_thread(app) as base_url, httpx.Client(base_url=base_url, timeout=60) as client:
         answer = client.post(
             "/v1/jobs/verify", files={"file": ("big.jpg", jpeg_bytes((400, 400), seed=65))}, headers=_auth(keys.verify)
@@ -168,7 +169,7 @@ def test_the_openapi_document_offers_both_bodies(http):
         assert "source" not in form["properties"] and sorted(form["required"]) == sorted(required)
 
 
-def _drain(settings, store, jobs_engines) -> None:
+def _drain(settings, store, jobs_worker_pools) -> None:
     import asyncio
 
     import sqlalchemy as sa
@@ -176,10 +177,10 @@ def _drain(settings, store, jobs_engines) -> None:
     from app.jobs.worker import run_worker
     from app.wiring import build_object_stores
 
-    runtime = build_job_runtime(settings, store=store, objects=build_object_stores(settings), engines=jobs_engines)
+    runtime = build_job_runtime(settings, store=store, objects=build_object_stores(settings), worker_pools=jobs_worker_pools)
     for _ in range(10):
         asyncio.run(run_worker(settings, runtime, concurrency=2, wait=False, install_signal_handlers=False))
-        with store.engine.connect() as connection:
+        with store.db_engine.connect() as connection:
             if connection.execute(sa.text("SELECT count(*) FROM procrastinate_jobs WHERE status = 'todo'")).scalar_one() == 0:
                 return
     raise AssertionError("the queue did not drain")

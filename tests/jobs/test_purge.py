@@ -15,6 +15,7 @@ import procrastinate
 import psycopg
 import pytest
 import sqlalchemy as sa
+from croniter import croniter
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
@@ -24,11 +25,11 @@ from app.jobs.queue import libpq_conninfo
 from app.jobs.runtime import JobRuntime
 from app.jobs.schema import batch_jobs, batches, jobs
 from app.jobs.worker import run_worker
-from app.settings import Settings
+from app.settings import DEFAULT_JOBS_PURGE_CRON, Settings
 from app.store.migrate import upgrade_database
 from app.store.sql import open_store
 from app.wiring import build_job_runtime, build_object_stores
-from tests.support import libpq_url
+from tests.support import libpq_url, one_row
 
 # Not a queue the workers take jobs from (nor check for stalled ones): what is inserted here stays
 # as inserted unless the purge deletes it. The purge covers every queue.
@@ -38,10 +39,11 @@ FIXTURE_QUEUE = "purge-fixtures"
 def _queue_job(connection: psycopg.Connection, *, status: str, hours_ago: float) -> int:
     """A job that went through procrastinate's states (its triggers log an event for each), all
     of its events then dated `hours_ago`: a job is as old as its newest event."""
-    (job_id,) = connection.execute(
+    (job_id,) = one_row(
+        connection,
         "INSERT INTO procrastinate_jobs (queue_name, task_name, args) VALUES (%s, 'originmark.verify', '{}') RETURNING id",
         (FIXTURE_QUEUE,),
-    ).fetchone()
+    )
     if status != "todo":
         connection.execute("UPDATE procrastinate_jobs SET status = 'doing' WHERE id = %s", (job_id,))
     if status not in ("todo", "doing"):
@@ -77,7 +79,7 @@ def _fixture_ids_left(pg_url: str) -> set[int]:
 
 def _events_of(pg_url: str, job_ids: set[int]) -> int:
     with psycopg.connect(libpq_url(pg_url)) as connection:
-        return connection.execute("SELECT count(*) FROM procrastinate_events WHERE job_id = ANY(%s)", (list(job_ids),)).fetchone()[0]
+        return one_row(connection, "SELECT count(*) FROM procrastinate_events WHERE job_id = ANY(%s)", (list(job_ids),))[0]
 
 
 def _purge_jobs(pg_url: str) -> list[tuple[str, int]]:
@@ -115,8 +117,8 @@ def _insert_batch(connection: sa.Connection, job_ids: list[str], *, days_ago: fl
     return batch_id
 
 
-def _runtime(settings, store, jobs_engines) -> JobRuntime:
-    return build_job_runtime(settings, store=store, objects=build_object_stores(settings), engines=jobs_engines)
+def _runtime(settings, store, jobs_worker_pools) -> JobRuntime:
+    return build_job_runtime(settings, store=store, objects=build_object_stores(settings), worker_pools=jobs_worker_pools)
 
 
 async def _until(condition, *, seconds: float, what: str) -> None:
@@ -144,26 +146,26 @@ async def _workers(settings, runtime: JobRuntime, count: int):
                 await task
 
 
-def test_a_worker_purges_old_finished_jobs_on_schedule(settings, store, pg_url, jobs_engines):
+def test_a_worker_purges_old_finished_jobs_on_schedule(settings, store, pg_url, jobs_worker_pools):
     ids = _fixture_jobs(pg_url)
-    with store.engine.begin() as connection:
+    with store.db_engine.begin() as connection:
         result_row = _insert_job_row(connection, status="succeeded", days_ago=2, queue_job_id=ids["succeeded_old"])
     assert _events_of(pg_url, {ids["succeeded_old"]}) == 3  # deferred, started, succeeded
     # Every minute: the worker's periodic deferrer queues the last tick's purge as it starts.
     every_minute = settings.model_copy(update={"jobs_purge_cron": "* * * * *"})
 
     async def scenario() -> None:
-        async with _workers(every_minute, _runtime(every_minute, store, jobs_engines), 1):
+        async with _workers(every_minute, _runtime(every_minute, store, jobs_worker_pools), 1):
             await _until(lambda: ("succeeded" in {s for s, _ in _purge_jobs(pg_url)}), seconds=15, what="a purge job")
 
     asyncio.run(scenario())
     assert _fixture_ids_left(pg_url) == {job_id for name, job_id in ids.items() if name not in PURGED}
     assert _events_of(pg_url, {ids[name] for name in PURGED}) == 0  # by procrastinate's cascade
-    with store.engine.connect() as connection:  # the API's result of that job stays
+    with store.db_engine.connect() as connection:  # the API's result of that job stays
         assert connection.execute(sa.select(jobs.c.status).where(jobs.c.id == result_row)).scalar_one() == "succeeded"
 
 
-def test_many_workers_run_the_purge_once_per_tick(settings, store, pg_url, jobs_engines, caplog):
+def test_many_workers_run_the_purge_once_per_tick(settings, store, pg_url, jobs_worker_pools, caplog):
     every_minute = settings.model_copy(update={"jobs_purge_cron": "* * * * *"})
     caplog.set_level(logging.DEBUG, logger="procrastinate.periodic")
 
@@ -176,7 +178,7 @@ def test_many_workers_run_the_purge_once_per_tick(settings, store, pg_url, jobs_
         return offered >= 3 and "succeeded" in {s for s, _ in _purge_jobs(pg_url)}
 
     async def scenario() -> None:
-        async with _workers(every_minute, _runtime(every_minute, store, jobs_engines), 3):
+        async with _workers(every_minute, _runtime(every_minute, store, jobs_worker_pools), 3):
             await _until(every_worker_offered_and_it_ran, seconds=15, what="three offers and a purge")
 
     asyncio.run(scenario())
@@ -208,8 +210,8 @@ def test_purge_queue_command_refuses_sqlite(tmp_path):
     assert answer.exit_code == 2 and "PostgreSQL only" in answer.output
 
 
-def _records_scenario(engine: sa.Engine) -> dict[str, str]:
-    with engine.begin() as connection:
+def _records_scenario(db_engine: sa.Engine) -> dict[str, str]:
+    with db_engine.begin() as connection:
         rows = {
             "succeeded_old": _insert_job_row(connection, status="succeeded", days_ago=40),
             "failed_old": _insert_job_row(connection, status="failed", days_ago=40),
@@ -226,27 +228,27 @@ def _records_scenario(engine: sa.Engine) -> dict[str, str]:
     return rows
 
 
-def _left(engine: sa.Engine) -> tuple[set[str], set[str]]:
-    with engine.connect() as connection:
+def _left(db_engine: sa.Engine) -> tuple[set[str], set[str]]:
+    with db_engine.connect() as connection:
         return set(connection.execute(sa.select(jobs.c.id)).scalars()), set(connection.execute(sa.select(batches.c.id)).scalars())
 
 
 def _check_records_purge(database_url: str) -> None:
     with open_store(database_url) as opened:
-        rows = _records_scenario(opened.engine)
-        before = _left(opened.engine)
+        rows = _records_scenario(opened.db_engine)
+        before = _left(opened.db_engine)
         dry = CliRunner().invoke(cli, ["jobs", "purge", "--older-than-days", "30", "--dry-run", "--database-url", database_url])
         assert dry.exit_code == 0, dry.output
         assert "Would delete 3 job(s) and 1 batch(es)" in dry.output and "2 such job(s) kept" in dry.output
-        assert _left(opened.engine) == before
+        assert _left(opened.db_engine) == before
         done = CliRunner().invoke(cli, ["jobs", "purge", "--older-than-days", "30", "--database-url", database_url])
         assert done.exit_code == 0, done.output
         assert "Deleted 3 job(s) and 1 batch(es)" in done.output
-        job_ids, batch_ids = _left(opened.engine)
+        job_ids, batch_ids = _left(opened.db_engine)
         gone = {"succeeded_old", "failed_old", "in_old_batch", "old_batch"}
         assert job_ids | batch_ids == {value for name, value in rows.items() if name not in gone}
         # Nothing older than 30 days is left that may go: a second run deletes nothing.
-        assert purge_job_records(opened.engine, older_than_days=30).jobs == 0
+        assert purge_job_records(opened.db_engine, older_than_days=30).jobs == 0
 
 
 def test_purge_command_deletes_old_finished_job_rows_on_postgresql(pg_url):
@@ -275,6 +277,7 @@ def test_purge_command_refuses_misuse(tmp_path, pg_url):
 
 
 def test_purge_settings_are_checked():
+    assert croniter.is_valid(DEFAULT_JOBS_PURGE_CRON)  # the one expression Settings takes without asking croniter
     with pytest.raises(ValidationError, match="ORIGINMARK_JOBS_PURGE_CRON"):
         Settings(jobs_purge_cron="every hour")
     with pytest.raises(ValidationError, match="FAILED_AFTER_HOURS"):

@@ -10,7 +10,7 @@ import io
 import pytest
 
 from app.jobs import records
-from app.jobs.records import JobKind, JobStatus
+from app.jobs.records import JobKind, JobRecord, JobStatus, SignedOutput
 from app.jobs.tasks import run_sign_job
 from app.objects.errors import ObjectNotFound
 from app.objects.location import ObjectLocation, Scheme
@@ -60,24 +60,35 @@ class DiesDuringUpload:
         raise WorkerDied
 
 
-class Engines:
-    def __init__(self, engines, signer) -> None:
-        self._engines = engines
+class PoolsWithCountingSigner:
+    def __init__(self, worker_pools, signer) -> None:
+        self._worker_pools = worker_pools
         self.signer = signer
 
     def __getattr__(self, name):
-        return getattr(self._engines, name)
+        return getattr(self._worker_pools, name)
 
 
 def _submit(store, source: str, destination: str) -> str:
     params = {"generator": "TestGen", "generator_version": "1", "digital_source_type": None, "title": None}
     key, _token = store.create_key(name="signer", scopes=frozenset({Scope.SIGN}))  # re-read before each attempt
     submitted = records.submit(
-        store.engine, tenant="default", kind=JobKind.SIGN, source=source, media_id="resume-1",
+        store.db_engine, tenant="default", kind=JobKind.SIGN, source=source, media_id="resume-1",
         key=hashlib.sha256(destination.encode()).hexdigest(), destination=destination, params=params,
         key_id=key.key_id, enqueue=lambda _connection, _job_id: None,
     )
     return submitted.job.id
+
+
+def _job(store, job_id: str) -> JobRecord:
+    job = records.get(store.db_engine, job_id)
+    assert job is not None, f"no job {job_id}"
+    return job
+
+
+def _signed(job: JobRecord) -> SignedOutput:
+    assert job.signed_output is not None, f"job {job.id} recorded no signed output"
+    return job.signed_output
 
 
 def _read(object_store, bucket: str, key: str) -> bytes:
@@ -86,76 +97,78 @@ def _read(object_store, bucket: str, key: str) -> bytes:
 
 
 @pytest.fixture
-def parts(settings, store, jobs_engines, s3):
+def parts(settings, store, jobs_worker_pools, s3):
     object_store, bucket = s3
     object_store.put(ObjectLocation(Scheme.S3, "gen/in.jpg", bucket), io.BytesIO(jpeg_bytes(seed=41)))
-    signer = CountingSigner(jobs_engines.signer)
-    return object_store, bucket, signer, Engines(jobs_engines, signer), build_object_stores(settings)
+    signer = CountingSigner(jobs_worker_pools.signer)
+    return object_store, bucket, signer, PoolsWithCountingSigner(jobs_worker_pools, signer), build_object_stores(settings)
 
 
 def test_a_worker_killed_after_the_upload_leaves_a_job_that_finishes_without_signing_again(settings, store, parts):
-    object_store, bucket, signer, engines, objects = parts
+    object_store, bucket, signer, worker_pools, objects = parts
     job_id = _submit(store, f"s3://{bucket}/gen/in.jpg", f"s3://{bucket}/signed/out.jpg")
 
-    dying = build_job_runtime(settings, store=DiesOnCommit(store), objects=objects, engines=engines)
+    dying = build_job_runtime(settings, store=DiesOnCommit(store), objects=objects, worker_pools=worker_pools)
     with pytest.raises(WorkerDied):
         run_sign_job(dying, job_id, previous_attempts=0)
     delivered = _read(object_store, bucket, "signed/out.jpg")
-    recorded = records.get(store.engine, job_id)
+    recorded = _job(store, job_id)
     assert recorded.status is JobStatus.RUNNING and signer.signatures == 1
-    assert recorded.signed_output.output_sha256 == hashlib.sha256(delivered).hexdigest()
+    assert _signed(recorded).output_sha256 == hashlib.sha256(delivered).hexdigest()
     assert [e for e in store.entries(limit=10) if e.media_id == "resume-1"] == []
     assert store.repository.stats().entries == 0
-    assert recorded.signed_output.manifest_store in delivered  # recorded with the job, for the retry
+    assert _signed(recorded).manifest_store in delivered  # recorded with the job, for the retry
 
     # The stalled-job recovery hands the job to another worker.
-    run_sign_job(build_job_runtime(settings, store=store, objects=objects, engines=engines), job_id, previous_attempts=1)
-    done = records.get(store.engine, job_id)
+    run_sign_job(build_job_runtime(settings, store=store, objects=objects, worker_pools=worker_pools), job_id, previous_attempts=1)
+    done = _job(store, job_id)
     assert done.status is JobStatus.SUCCEEDED
     assert signer.signatures == 1  # not signed again
     assert _read(object_store, bucket, "signed/out.jpg") == delivered
     assert done.sha256 == hashlib.sha256(delivered).hexdigest()
     entries = [e for e in store.entries(limit=10) if e.media_id == "resume-1"]
     assert len(entries) == 1 and entries[0].output_sha256 == done.sha256
-    assert entries[0].input_sha256 == recorded.signed_output.source_sha256
-    assert entries[0].manifest_label == recorded.signed_output.manifest_label
-    assert store.verdict_by_media_id("default", "resume-1").sha256 == done.sha256
+    assert entries[0].input_sha256 == _signed(recorded).source_sha256
+    assert entries[0].manifest_label == _signed(recorded).manifest_label
+    verdict = store.verdict_by_media_id("default", "resume-1")
+    assert verdict is not None and verdict.sha256 == done.sha256
     # The retry keeps the manifest store the first attempt made (from the job's record).
-    kept = store.repository.entry_by_manifest_id("default", recorded.signed_output.manifest_label)
-    assert kept.asset_sha256 == done.sha256 and kept.store.inline == recorded.signed_output.manifest_store
+    kept = store.repository.entry_by_manifest_id("default", _signed(recorded).manifest_label or "")
+    assert kept is not None and kept.asset_sha256 == done.sha256
+    assert kept.store.inline == _signed(recorded).manifest_store
 
 
 def test_a_worker_killed_during_the_upload_delivered_nothing_so_the_retry_signs(settings, store, parts):
-    object_store, bucket, signer, engines, objects = parts
+    object_store, bucket, signer, worker_pools, objects = parts
     job_id = _submit(store, f"s3://{bucket}/gen/in.jpg", f"s3://{bucket}/signed/up.jpg")
 
-    dying = build_job_runtime(settings, store=store, objects=DiesDuringUpload(objects), engines=engines)
+    dying = build_job_runtime(settings, store=store, objects=DiesDuringUpload(objects), worker_pools=worker_pools)
     with pytest.raises(WorkerDied):
         run_sign_job(dying, job_id, previous_attempts=0)
-    first = records.get(store.engine, job_id).signed_output
+    first = _job(store, job_id).signed_output
     assert first is not None and signer.signatures == 1
     with pytest.raises(ObjectNotFound):
         object_store.stat(ObjectLocation(Scheme.S3, "signed/up.jpg", bucket))
 
-    run_sign_job(build_job_runtime(settings, store=store, objects=objects, engines=engines), job_id, previous_attempts=1)
-    done = records.get(store.engine, job_id)
+    run_sign_job(build_job_runtime(settings, store=store, objects=objects, worker_pools=worker_pools), job_id, previous_attempts=1)
+    done = _job(store, job_id)
     assert done.status is JobStatus.SUCCEEDED and signer.signatures == 2
     delivered = _read(object_store, bucket, "signed/up.jpg")
-    assert done.sha256 == hashlib.sha256(delivered).hexdigest() == done.signed_output.output_sha256
+    assert done.sha256 == hashlib.sha256(delivered).hexdigest() == _signed(done).output_sha256
     assert done.sha256 != first.output_sha256  # the first signature never left the dead worker
     entries = [e for e in store.entries(limit=10) if e.media_id == "resume-1"]
     assert len(entries) == 1 and entries[0].output_sha256 == done.sha256
 
 
 def test_a_destination_replaced_since_the_recorded_signature_is_signed_again(settings, store, parts):
-    object_store, bucket, signer, engines, objects = parts
+    object_store, bucket, signer, worker_pools, objects = parts
     job_id = _submit(store, f"s3://{bucket}/gen/in.jpg", f"s3://{bucket}/signed/re.jpg")
     with pytest.raises(WorkerDied):
-        run_sign_job(build_job_runtime(settings, store=DiesOnCommit(store), objects=objects, engines=engines),
+        run_sign_job(build_job_runtime(settings, store=DiesOnCommit(store), objects=objects, worker_pools=worker_pools),
                      job_id, previous_attempts=0)
     object_store.put(ObjectLocation(Scheme.S3, "signed/re.jpg", bucket), io.BytesIO(b"someone else's bytes"))
 
-    run_sign_job(build_job_runtime(settings, store=store, objects=objects, engines=engines), job_id, previous_attempts=1)
-    done = records.get(store.engine, job_id)
+    run_sign_job(build_job_runtime(settings, store=store, objects=objects, worker_pools=worker_pools), job_id, previous_attempts=1)
+    done = _job(store, job_id)
     assert done.status is JobStatus.SUCCEEDED and signer.signatures == 2
     assert hashlib.sha256(_read(object_store, bucket, "signed/re.jpg")).hexdigest() == done.sha256

@@ -62,9 +62,9 @@ def test_a_sign_job_outside_the_keys_policy_is_refused_at_submit(http, s3, store
     assert onto_itself.status_code == 422 and onto_itself.json()["error"]["code"] == "invalid_object_uri"
     import psycopg
 
-    from tests.support import libpq_url
+    from tests.support import libpq_url, one_row
 
     with psycopg.connect(libpq_url(pg_url)) as connection:
-        present = connection.execute("SELECT to_regclass('procrastinate_jobs')").fetchone()[0]
-        queued = connection.execute("SELECT count(*) FROM procrastinate_jobs").fetchone()[0] if present else 0
+        present = one_row(connection, "SELECT to_regclass('procrastinate_jobs')")[0]
+        queued = one_row(connection, "SELECT count(*) FROM procrastinate_jobs")[0] if present else 0
     assert queued == 0

@@ -30,8 +30,8 @@ from .test_verify_jobs import _auth, _wait_done
 
 
 @pytest.fixture
-def served(settings, store, jobs_engines) -> Iterator[tuple[object, httpx.Client]]:
-    app = create_app(settings, store=store, engines=jobs_engines)
+def served(settings, store, jobs_worker_pools) -> Iterator[tuple[object, httpx.Client]]:
+    app = create_app(settings, store=store, worker_pools=jobs_worker_pools)
     with serve_in_thread(app) as base_url, httpx.Client(base_url=base_url, timeout=60) as client:
         yield app, client
 
@@ -206,7 +206,7 @@ def test_a_failed_local_jobs_record_shows_no_server_path(served, store, keys, se
     assert done["status"] == "failed" and done["error"]["code"] == "object_not_found", done
     assert done["source"] == "gone/x.jpg"  # the tenant's own relative key
     assert str(settings.objects_dir) not in str(done)
-    with store.engine.connect() as connection:  # the row keeps what the worker needs; only answers are cleaned
+    with store.db_engine.connect() as connection:  # the row keeps what the worker needs; only answers are cleaned
         import sqlalchemy as sa
 
         message = connection.execute(sa.text("SELECT error_message FROM originmark_jobs")).scalar_one()

@@ -14,7 +14,7 @@ from app.jobs.schema import jobs as jobs_table
 from app.objects.location import ObjectLocation, Scheme
 from tests.api.helpers import jpeg_bytes
 from tests.jobs.conftest import grant_object_prefixes
-from tests.support import libpq_url
+from tests.support import libpq_url, one_row
 
 
 def _auth(token: str) -> dict[str, str]:
@@ -75,15 +75,15 @@ def test_the_same_job_twice_is_one_job_and_one_verdict(http, keys, s3, store, pg
     third = http.post("/v1/jobs/verify", json={"source": uri}, headers=_auth(keys.verify)).json()
     assert third["job_id"] == first["job_id"] and third["status"] == "succeeded"
     with psycopg.connect(libpq_url(pg_url)) as connection:
-        assert connection.execute("SELECT count(*) FROM procrastinate_jobs").fetchone()[0] == 1
-        assert connection.execute("SELECT count(*) FROM verdicts").fetchone()[0] == 1
+        assert one_row(connection, "SELECT count(*) FROM procrastinate_jobs")[0] == 1
+        assert one_row(connection, "SELECT count(*) FROM verdicts")[0] == 1
     # A second delivery of the same queue job (at-least-once) does not verify or store again.
-    with store.engine.begin() as connection:
+    with store.db_engine.begin() as connection:
         before = connection.execute(sa.select(jobs_table.c.updated_at)).scalar_one()
     with psycopg.connect(libpq_url(pg_url), autocommit=True) as connection:
         connection.execute("UPDATE procrastinate_jobs SET status = 'todo'")
     drain_queue()
-    with store.engine.begin() as connection:
+    with store.db_engine.begin() as connection:
         row = connection.execute(sa.select(jobs_table)).one()
     assert row.updated_at == before and row.attempts == 1 and row.status == "succeeded"
 
@@ -122,7 +122,7 @@ def test_bad_submissions_are_clear_4xx(http, keys, s3):
     assert 400 <= bad_media_id.status_code < 500
 
 
-def test_on_sqlite_jobs_run_in_the_server_process(jobs_base_settings, jobs_engines, s3, tmp_path):
+def test_on_sqlite_jobs_run_in_the_server_process(jobs_base_settings, jobs_worker_pools, s3, tmp_path):
     """The embedded default: no PostgreSQL, no worker; the same routes and statuses."""
     from app.api.main import create_app
     from app.store.interface import Scope
@@ -138,7 +138,7 @@ def test_on_sqlite_jobs_run_in_the_server_process(jobs_base_settings, jobs_engin
     with open_store(url) as sqlite_store:
         grant_object_prefixes(sqlite_store, uri.rsplit("/", 1)[0] + "/")
         token = sqlite_store.create_key(name="all", scopes=frozenset({Scope.VERIFY, Scope.READ}))[1]
-        app = create_app(jobs_base_settings.model_copy(update={"database_url": url}), store=sqlite_store, engines=jobs_engines)
+        app = create_app(jobs_base_settings.model_copy(update={"database_url": url}), store=sqlite_store, worker_pools=jobs_worker_pools)
         with serve_in_thread(app) as base_url, httpx.Client(base_url=base_url, timeout=30) as client:
             answer = client.post("/v1/jobs/verify", json={"source": uri, "media_id": "e-1"}, headers=_auth(token))
             assert answer.status_code == 202, answer.text
@@ -167,12 +167,12 @@ def test_the_job_row_and_the_queue_job_commit_together(settings, store, pg_url):
     import pytest
 
     with pytest.raises(RuntimeError):
-        records.submit(store.engine, tenant="default", kind=JobKind.VERIFY, source="s3://b/k", media_id=None, key="k", enqueue=defer_then_fail)
+        records.submit(store.db_engine, tenant="default", kind=JobKind.VERIFY, source="s3://b/k", media_id=None, key="k", enqueue=defer_then_fail)
     with psycopg.connect(libpq_url(pg_url)) as connection:
-        assert connection.execute("SELECT count(*) FROM procrastinate_jobs").fetchone()[0] == 0
-        assert connection.execute("SELECT count(*) FROM originmark_jobs").fetchone()[0] == 0
+        assert one_row(connection, "SELECT count(*) FROM procrastinate_jobs")[0] == 0
+        assert one_row(connection, "SELECT count(*) FROM originmark_jobs")[0] == 0
     submitted = records.submit(
-        store.engine, tenant="default",
+        store.db_engine, tenant="default",
         kind=JobKind.VERIFY,
         source="s3://b/k",
         media_id=None,
@@ -180,5 +180,5 @@ def test_the_job_row_and_the_queue_job_commit_together(settings, store, pg_url):
         enqueue=lambda connection, job_id: defer_verify(queue_app, connection, job_id=job_id, lock="k"),
     )
     with psycopg.connect(libpq_url(pg_url)) as connection:
-        (args,) = connection.execute("SELECT args FROM procrastinate_jobs").fetchone()
+        (args,) = one_row(connection, "SELECT args FROM procrastinate_jobs")
     assert args == {"job_id": submitted.job.id}

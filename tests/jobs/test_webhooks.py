@@ -38,7 +38,7 @@ from app.objects.location import ObjectLocation, Scheme
 from app.wiring import build_job_runtime
 from tests.api.helpers import jpeg_bytes
 from tests.jobs.conftest import grant_object_prefixes
-from tests.support import libpq_url
+from tests.support import libpq_url, one_row
 
 from .test_verify_jobs import _auth, _put, _wait_done
 
@@ -247,7 +247,7 @@ def test_a_verify_job_posts_one_signed_succeeded_event(http, keys, s3, store, pg
     )
     assert answer.status_code == 202, answer.text
     job_id = answer.json()["job_id"]
-    with store.engine.connect() as connection:
+    with store.db_engine.connect() as connection:
         assert connection.execute(sa.select(jobs_table.c.webhook_url)).scalar_one() == receiver.url()
     assert receiver.connections == 0  # nothing is sent before the job is final
 
@@ -368,7 +368,7 @@ def test_urls_not_allowed_are_refused_at_submit_and_never_contacted(http, keys, 
         headers=_auth(sign_token),
     )
     assert sign.status_code == 422 and sign.json()["error"]["code"] == "webhook_url_not_allowed", sign.text
-    with store.engine.connect() as connection:
+    with store.db_engine.connect() as connection:
         assert connection.execute(sa.select(sa.func.count()).select_from(jobs_table)).scalar_one() == 0
     time.sleep(0.2)
     assert receiver.connections == 0
@@ -380,12 +380,12 @@ def records_scope_sign():
     return Scope.SIGN
 
 
-def test_without_a_secret_a_webhook_is_refused_as_not_configured(settings, store, jobs_engines, keys, s3, receiver):
+def test_without_a_secret_a_webhook_is_refused_as_not_configured(settings, store, jobs_worker_pools, keys, s3, receiver):
     from app.api.main import create_app
     from tests.api.helpers import serve_in_thread
 
     uri = _put(s3, "hooks/nosecret.jpg", jpeg_bytes(seed=46))
-    app = create_app(settings.model_copy(update={"webhook_master_key": None}), store=store, engines=jobs_engines)
+    app = create_app(settings.model_copy(update={"webhook_master_key": None}), store=store, worker_pools=jobs_worker_pools)
     with serve_in_thread(app) as base_url, httpx.Client(base_url=base_url, timeout=30) as client:
         answer = client.post("/v1/jobs/verify", json={"source": uri, "webhook_url": receiver.url()}, headers=_auth(keys.verify))
         assert answer.status_code == 422, answer.text
@@ -397,7 +397,7 @@ def test_without_a_secret_a_webhook_is_refused_as_not_configured(settings, store
 
 
 def test_a_host_removed_from_the_allowlist_before_delivery_is_not_called(
-    http, keys, s3, settings, store, jobs_engines, pg_url, receiver
+    http, keys, s3, settings, store, jobs_worker_pools, pg_url, receiver
 ):
     from app.jobs.worker import run_worker
     from app.wiring import build_object_stores
@@ -407,7 +407,7 @@ def test_a_host_removed_from_the_allowlist_before_delivery_is_not_called(
         "/v1/jobs/verify", json={"source": uri, "webhook_url": receiver.url()}, headers=_auth(keys.verify)
     ).json()["job_id"]
     shrunk = settings.model_copy(update={"webhook_hosts": "hooks.example.com"})  # the operator removed it
-    runtime = build_job_runtime(shrunk, store=store, objects=build_object_stores(shrunk), engines=jobs_engines)
+    runtime = build_job_runtime(shrunk, store=store, objects=build_object_stores(shrunk), worker_pools=jobs_worker_pools)
     for _ in range(3):
         asyncio.run(run_worker(shrunk, runtime, concurrency=2, wait=False, install_signal_handlers=False))
     assert _wait_done(http, keys.read, job_id)["status"] == "succeeded"
@@ -420,29 +420,30 @@ def test_the_delivery_is_queued_in_the_transaction_that_makes_the_job_final(sett
     from app.jobs.webhooks import on_job_final
 
     submitted = records.submit(
-        store.engine, tenant="default", kind=JobKind.VERIFY, source="s3://b/k", media_id=None, key="k",
+        store.db_engine, tenant="default", kind=JobKind.VERIFY, source="s3://b/k", media_id=None, key="k",
         enqueue=lambda connection, job_id: None, webhook_url=receiver.url(),
     )
     job_id = submitted.job.id
-    with pytest.raises(RuntimeError), store.engine.begin() as connection:
+    with pytest.raises(RuntimeError), store.db_engine.begin() as connection:
         records.mark_succeeded(connection, job_id, sha256="0" * 64, on_final=on_job_final)
         raise RuntimeError("the verdict's transaction fails after the job was marked")
     assert _webhook_queue_jobs(pg_url) == []
-    assert records.get(store.engine, job_id).status is JobStatus.QUEUED
-    with store.engine.begin() as connection:
+    job = records.get(store.db_engine, job_id)
+    assert job is not None and job.status is JobStatus.QUEUED
+    with store.db_engine.begin() as connection:
         records.mark_succeeded(connection, job_id, sha256="0" * 64, on_final=on_job_final)
-    with store.engine.begin() as connection:  # a second delivery of the same queue job finishing
+    with store.db_engine.begin() as connection:  # a second delivery of the same queue job finishing
         records.mark_succeeded(connection, job_id, sha256="0" * 64, on_final=on_job_final)
     assert _webhook_queue_jobs(pg_url) == [("todo", 0)]
     with psycopg.connect(libpq_url(pg_url)) as connection:
-        (args,) = connection.execute("SELECT args FROM procrastinate_jobs").fetchone()
+        (args,) = one_row(connection, "SELECT args FROM procrastinate_jobs")
     assert args["job_id"] == job_id and len(args["delivery_id"]) == 32
     # A non-final failure queues nothing; the final one (a job without a webhook: nothing either).
     other = records.submit(
-        store.engine, tenant="default", kind=JobKind.VERIFY, source="s3://b/k2", media_id=None, key="k2",
+        store.db_engine, tenant="default", kind=JobKind.VERIFY, source="s3://b/k2", media_id=None, key="k2",
         enqueue=lambda connection, job_id: None,
     ).job.id
-    records.mark_attempt_failed(store.engine, other, final=True, code="x", message="y", on_final=on_job_final)
+    records.mark_attempt_failed(store.db_engine, other, final=True, code="x", message="y", on_final=on_job_final)
     assert len(_webhook_queue_jobs(pg_url)) == 1
 
 
@@ -475,7 +476,7 @@ def test_a_sign_job_event_names_the_destination(http, keys, s3, store, receiver,
 # --- SQLite: the embedded pool ---
 
 
-def test_on_sqlite_the_server_posts_the_event_itself_with_retries(jobs_base_settings, jobs_engines, s3, tmp_path, receiver):
+def test_on_sqlite_the_server_posts_the_event_itself_with_retries(jobs_base_settings, jobs_worker_pools, s3, tmp_path, receiver):
     from app.api.main import create_app
     from app.store.interface import Scope
     from app.store.migrate import upgrade_database
@@ -491,7 +492,7 @@ def test_on_sqlite_the_server_posts_the_event_itself_with_retries(jobs_base_sett
     with open_store(url) as sqlite_store:
         grant_object_prefixes(sqlite_store, uri.rsplit("/", 1)[0] + "/")
         token = sqlite_store.create_key(name="all", scopes=frozenset({Scope.VERIFY, Scope.READ}))[1]
-        app = create_app(embedded_settings, store=sqlite_store, engines=jobs_engines)
+        app = create_app(embedded_settings, store=sqlite_store, worker_pools=jobs_worker_pools)
         with serve_in_thread(app) as base_url, httpx.Client(base_url=base_url, timeout=30) as client:
             refused = client.post(
                 "/v1/jobs/verify", json={"source": uri, "webhook_url": f"http://localhost:{receiver.port}/"},
@@ -522,7 +523,7 @@ def test_on_sqlite_the_server_posts_the_event_itself_with_retries(jobs_base_sett
 
 
 def test_on_sqlite_a_webhook_pending_when_the_server_stops_is_sent_by_the_next_one(
-    jobs_base_settings, jobs_engines, s3, tmp_path, receiver
+    jobs_base_settings, jobs_worker_pools, s3, tmp_path, receiver
 ):
     from app.api.main import create_app
     from app.store.interface import Scope
@@ -539,13 +540,13 @@ def test_on_sqlite_a_webhook_pending_when_the_server_stops_is_sent_by_the_next_o
     )
 
     def pending(sqlite_store) -> list[bool]:
-        with sqlite_store.engine.connect() as connection:
+        with sqlite_store.db_engine.connect() as connection:
             return connection.execute(sa.text("SELECT webhook_pending FROM originmark_jobs")).scalars().all()
 
     with open_store(url) as sqlite_store:
         grant_object_prefixes(sqlite_store, uri.rsplit("/", 1)[0] + "/")
         token = sqlite_store.create_key(name="all", scopes=frozenset({Scope.VERIFY, Scope.READ}))[1]
-        app = create_app(embedded_settings, store=sqlite_store, engines=jobs_engines)
+        app = create_app(embedded_settings, store=sqlite_store, worker_pools=jobs_worker_pools)
         with serve_in_thread(app) as base_url, httpx.Client(base_url=base_url, timeout=30) as client:
             job_id = client.post(
                 "/v1/jobs/verify", json={"source": uri, "webhook_url": receiver.url()}, headers=_auth(token)
@@ -554,7 +555,7 @@ def test_on_sqlite_a_webhook_pending_when_the_server_stops_is_sent_by_the_next_o
             receiver.wait_for(1)
         assert pending(sqlite_store) == [True]  # stopped with the retry still to come
 
-        restarted = create_app(embedded_settings, store=sqlite_store, engines=jobs_engines)
+        restarted = create_app(embedded_settings, store=sqlite_store, worker_pools=jobs_worker_pools)
         with serve_in_thread(restarted) as base_url, httpx.Client(base_url=base_url, timeout=30) as client:
             client.get(f"/v1/jobs/{job_id}", headers=_auth(token))  # the job side starts with the first job request
             received = receiver.wait_for(2)

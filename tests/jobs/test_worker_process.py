@@ -20,7 +20,7 @@ import psycopg
 from app.jobs.queue import QUEUE, libpq_conninfo
 from app.objects.location import ObjectLocation, Scheme
 from tests.api.helpers import jpeg_bytes
-from tests.support import libpq_url
+from tests.support import libpq_url, one_row
 
 from .test_verify_jobs import _auth, _wait_done
 
@@ -99,7 +99,7 @@ def test_the_job_of_a_dead_worker_is_run_again(http, keys, s3, settings, pg_url,
 
     dead_worker = asyncio.run(take_the_job_and_die())
     with psycopg.connect(libpq_url(pg_url)) as connection:
-        status, worker = connection.execute("SELECT status, worker_id FROM procrastinate_jobs").fetchone()
+        status, worker = one_row(connection, "SELECT status, worker_id FROM procrastinate_jobs")
     assert (status, worker) == ("doing", dead_worker)
 
     log_path = tmp_path / "worker.log"

@@ -38,6 +38,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 
+from keys.algorithms import SupportedPublicKey
+
 SOFTHSM_MODULE_CANDIDATES = (
     Path("/usr/lib/softhsm/libsofthsm2.so"),
     Path("/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so"),
@@ -160,12 +162,13 @@ class KmsServer:
 
         return boto3.session.Session(region_name=self.region).client("kms", endpoint_url=self.endpoint_url)
 
-    def create_signing_key(self, key_spec: str = "ECC_NIST_P256") -> tuple[str, object]:
+    def create_signing_key(self, key_spec: str = "ECC_NIST_P256") -> tuple[str, SupportedPublicKey]:
         """A new SIGN_VERIFY key in the emulator: (key id, public key)."""
         with contextlib.closing(self.client()) as client:
             key_id = client.create_key(KeySpec=key_spec, KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
-            public = client.get_public_key(KeyId=key_id)["PublicKey"]
-        return key_id, load_der_public_key(public)
+            public_key = load_der_public_key(client.get_public_key(KeyId=key_id)["PublicKey"])
+        assert isinstance(public_key, SupportedPublicKey), f"{key_spec} is not a key type originmark signs with"
+        return key_id, public_key
 
 
 def moto_honours_digest(server_endpoint: str, region: str) -> bool:
@@ -177,6 +180,7 @@ def moto_honours_digest(server_endpoint: str, region: str) -> bool:
     ) as client:
         key_id = client.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
         public_key = load_der_public_key(client.get_public_key(KeyId=key_id)["PublicKey"])
+        assert isinstance(public_key, ec.EllipticCurvePublicKey)  # the ECC_NIST_P256 key just created
         message = b"does DIGEST skip the hashing step?"
         signature = client.sign(
             KeyId=key_id,

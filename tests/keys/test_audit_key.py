@@ -7,7 +7,7 @@ import hashlib
 import logging
 
 import pytest
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 
 from app.audit_keys import ensure_audit_key, service_audit_keys, verification_audit_keys
 from app.settings import Settings
@@ -65,7 +65,7 @@ def test_with_no_configuration_the_service_makes_a_development_key_once_with_a_w
 
 
 def test_a_configured_key_is_used_and_nothing_is_created(tmp_path):
-    from_env = Settings(keys_dir=tmp_path / "keys", audit_key=SECRET)
+    from_env = Settings(keys_dir=tmp_path / "keys", audit_key=SecretStr(SECRET))
     assert service_audit_keys(from_env).current == AuditKey.from_text(SECRET)
     assert not (tmp_path / "keys").exists()
 
@@ -80,7 +80,7 @@ def test_a_configured_key_is_used_and_nothing_is_created(tmp_path):
 
 def test_older_keys_are_added_for_verification(tmp_path):
     old = create_audit_key_file(tmp_path / "old.key")
-    keys = verification_audit_keys(Settings(audit_key=SECRET), older_key_files=[tmp_path / "old.key"])
+    keys = verification_audit_keys(Settings(audit_key=SecretStr(SECRET)), older_key_files=[tmp_path / "old.key"])
     assert keys.key(old.key_id) == old and keys.current == AuditKey.from_text(SECRET)
     assert keys.key("00000000") is None
 

@@ -66,7 +66,7 @@ def backend(request, tmp_path, conformance_ca) -> BackendCase:
         key_path.write_bytes(private_key_pem(private_key))
         key_path.chmod(0o600)
         public_key = private_key.public_key()
-        hidden = (private_key_pem(private_key).splitlines()[1],)
+        hidden: tuple[bytes, ...] = (private_key_pem(private_key).splitlines()[1],)
 
         def spec_for(chain_path: Path) -> KeySpec:
             return PemKeySpec(chain_path=chain_path, key_path=key_path)

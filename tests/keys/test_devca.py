@@ -70,13 +70,14 @@ def test_refuses_when_any_one_file_exists(tmp_path):
 
 def test_overwrite_replaces_everything_and_keeps_the_key_private(tmp_path, zero_umask):
     first = create_development_credentials(tmp_path)
+    assert first.key_path is not None  # create_development_credentials writes the key file
     first.key_path.chmod(0o644)  # someone loosened it; replacing must not inherit that
 
     second = create_development_credentials(tmp_path, overwrite=True)
 
     assert second.ca_pem != first.ca_pem
     assert second.ca_path.read_text() == second.ca_pem
-    assert _mode(second.key_path) == 0o600
+    assert second.key_path is not None and _mode(second.key_path) == 0o600
     assert sorted(path.name for path in tmp_path.iterdir()) == ["ca.pem", "chain.pem", "key.pem"]
     load_signing_key(chain_path=second.chain_path, key_path=second.key_path)
 
@@ -112,6 +113,7 @@ def test_only_the_signing_key_is_written(tmp_path):
     made = create_development_credentials(tmp_path)
     all_text = "".join(path.read_text() for path in tmp_path.iterdir())
     assert all_text.count("PRIVATE KEY-----") == 2  # one BEGIN and one END line
+    assert made.key_path is not None
     key = serialization.load_pem_private_key(made.key_path.read_bytes(), password=None)
     leaf = x509.load_pem_x509_certificates(made.chain_path.read_bytes())[0]
     assert key.public_key() == leaf.public_key()
@@ -120,7 +122,7 @@ def test_only_the_signing_key_is_written(tmp_path):
 @pytest.mark.parametrize("algorithm", list(SigningAlgorithm), ids=lambda algorithm: algorithm.value)
 def test_each_algorithm_loads_back_with_that_algorithm(algorithm, tmp_path):
     made = create_development_credentials(tmp_path, algorithm=algorithm)
-    assert made.algorithm is algorithm
+    assert made.algorithm is algorithm and made.key_path is not None
     assert load_signing_key(chain_path=made.chain_path, key_path=made.key_path).algorithm is algorithm
 
 

@@ -32,9 +32,8 @@ def _spec(server: KmsServer, tmp_path: Path, ca, **changes) -> KmsKeySpec:
     key_id, public_key = server.create_signing_key()
     chain_path = tmp_path / f"{key_id}.pem"
     chain_path.write_text(chain_pem([issue_development_certificate(ca, public_key), ca.certificate]))
-    arguments = dict(chain_path=chain_path, key_id=key_id, region=server.region, endpoint_url=server.endpoint_url)
-    arguments.update(changes)
-    return KmsKeySpec(**arguments)
+    spec = KmsKeySpec(chain_path=chain_path, key_id=key_id, region=server.region, endpoint_url=server.endpoint_url)
+    return dataclasses.replace(spec, **changes)
 
 
 def test_an_alias_resolves_to_the_key_and_signs(kms, tmp_path, ca):

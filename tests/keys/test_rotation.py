@@ -22,7 +22,12 @@ from keys.algorithms import SigningAlgorithm
 from keys.backends.spec import PemKeySpec
 from keys.certificates import chain_pem, generate_private_key, private_key_pem
 from keys.credential import load_credential
-from keys.devca import create_development_ca, create_development_credentials, issue_development_certificate
+from keys.devca import (
+    DevelopmentCredentials,
+    create_development_ca,
+    create_development_credentials,
+    issue_development_certificate,
+)
 from keys.errors import IdentityProblem
 from keys.identities import IdentityDirectory, write_atomically
 from signer.engine import ContentSigner, SignerOptions
@@ -100,6 +105,11 @@ def test_an_active_file_naming_nothing_is_a_problem_with_the_fix(tmp_path):
 # --- the service's signer ---
 
 
+def _pem_spec(made: DevelopmentCredentials) -> PemKeySpec:
+    assert made.key_path is not None  # create_development_credentials writes the key file
+    return PemKeySpec(chain_path=made.chain_path, key_path=made.key_path)
+
+
 def _settings(keys_dir: Path) -> Settings:
     return Settings(keys_dir=keys_dir, sign_workers=1, sign_timeout_seconds=60)
 
@@ -110,7 +120,7 @@ def test_the_rotating_signer_switches_identity_and_retires_the_old_pool(tmp_path
     made = {name: create_development_credentials(identities.create_directory(name), organisation=f"Org {name}") for name in "ab"}
     identities.activate("a")
     fingerprints = {
-        name: load_credential(PemKeySpec(chain_path=m.chain_path, key_path=m.key_path)).certificate_fingerprint
+        name: load_credential(_pem_spec(m)).certificate_fingerprint
         for name, m in made.items()
     }
     signer = build_rotating_signer(_settings(keys_dir))
@@ -138,10 +148,12 @@ def test_the_rotating_signer_switches_identity_and_retires_the_old_pool(tmp_path
         # A hand-edited `active` naming a broken identity: logged, and b keeps signing.
         broken = identities.create_directory("broken")
         (broken / "chain.pem").write_text(made["a"].chain_path.read_text())
-        (broken / "key.pem").write_bytes(made["b"].key_path.read_bytes())
+        (broken / "key.pem").write_bytes(_pem_spec(made["b"]).key_path.read_bytes())
         write_atomically(keys_dir / "active", b"broken\n", mode=0o644)
         with caplog.at_level("ERROR", logger="originmark.signer"):
-            signer.notice_rotation().join(timeout=60)
+            refusing = signer.notice_rotation()
+            assert refusing is not None
+            refusing.join(timeout=60)
         assert "cannot switch the signing identity" in caplog.text and "still signing as 'b'" in caplog.text
         assert signer.notice_rotation() is None  # not retried until `active` changes again
         kept = signer.sign_file(source=_jpeg(tmp_path / "4.jpg", 3), destination=tmp_path / "s4.jpg", request=request)
@@ -286,7 +298,7 @@ def test_content_signed_under_an_expired_certificate_stays_trusted_when_time_sta
 def test_the_first_identity_adopts_the_single_layouts_credential_as_default(tmp_path):
     keys_dir = tmp_path / "keys"
     single = create_development_credentials(keys_dir)
-    fingerprint = load_credential(PemKeySpec(chain_path=single.chain_path, key_path=single.key_path)).certificate_fingerprint
+    fingerprint = load_credential(_pem_spec(single)).certificate_fingerprint
     other = create_development_credentials(tmp_path / "other")
     added = _keys("add-identity", "next", "--chain", str(other.chain_path), "--key", str(other.key_path), keys_dir=keys_dir)
     assert added.exit_code == 0, added.output

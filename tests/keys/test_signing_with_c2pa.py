@@ -18,6 +18,7 @@ from .c2pa_roundtrip import FULL_EKU_CONFIG, sign_and_read
 def credentials(request, tmp_path_factory):
     algorithm = request.param
     made = create_development_credentials(tmp_path_factory.mktemp(algorithm.value), algorithm=algorithm)
+    assert made.key_path is not None  # create_development_credentials writes the key file
     return made, load_signing_key(chain_path=made.chain_path, key_path=made.key_path)
 
 

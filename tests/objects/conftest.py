@@ -4,7 +4,7 @@ behind the same `Backend` helper so the conformance tests run unchanged against 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -16,7 +16,7 @@ from .s3_server import S3Server, aws_test_environment, moto_s3_server
 
 
 @pytest.fixture(autouse=True)
-def aws_credentials() -> None:
+def aws_credentials() -> Iterator[None]:
     """Throw-away AWS credentials in the environment during each test here (never a developer's
     own); set per test so that tests elsewhere in the session never see them."""
     with aws_test_environment():
@@ -24,7 +24,7 @@ def aws_credentials() -> None:
 
 
 @pytest.fixture(scope="session")
-def s3_server(tmp_path_factory) -> S3Server:
+def s3_server(tmp_path_factory) -> Iterator[S3Server]:
     with moto_s3_server(tmp_path_factory.mktemp("moto") / "moto.log") as server:
         yield server
 

@@ -91,8 +91,10 @@ def moto_s3_server(log_path: Path, *, check_credentials: bool = False) -> Iterat
         process = subprocess.Popen(
             [sys.executable, "-c", _SERVER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, env=environment
         )
+        assert process.stdin is not None and process.stdout is not None  # both are PIPEs
+        stdin, stdout = process.stdin, process.stdout
         try:
-            line = process.stdout.readline()
+            line = stdout.readline()
             if not line.strip().isdigit():
                 process.kill()
                 process.wait()
@@ -100,7 +102,7 @@ def moto_s3_server(log_path: Path, *, check_credentials: bool = False) -> Iterat
             yield S3Server(endpoint_url=f"http://127.0.0.1:{int(line)}", process=process)
         finally:
             with contextlib.suppress(OSError):
-                process.stdin.close()
+                stdin.close()
             try:
                 process.wait(timeout=10)
             except subprocess.TimeoutExpired:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.api.errors import from_object_store_error
+from app.api.error_responses import from_object_store_error
 from app.exit_codes import EXIT_USAGE_OR_IO, exit_code_for, user_message
 from app.objects.errors import (
     InvalidObjectUri,

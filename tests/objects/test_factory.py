@@ -8,6 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from app.objects.location import Scheme
+from app.objects.s3 import S3ObjectStore
 from app.objects.transfer import upload_file
 from app.settings import Settings
 from app.wiring import build_object_stores, own_objects_location
@@ -33,9 +34,13 @@ def test_settings_choose_endpoint_part_size_and_checksums(s3_server, tmp_path, c
     write_large_file(source, 12 * MiB)
     info = upload_file(stores, source, f"s3://{bucket}/twelve.bin")
     assert info.etag.endswith("-3")  # 5 MiB parts: ORIGINMARK_S3_PART_SIZE_MB took effect
-    client = stores.backend(info.location).client()
-    assert client.meta.config.s3["addressing_style"] == "path"
-    assert client.meta.config.request_checksum_calculation == checksums
+    backend = stores.backend(info.location)
+    assert isinstance(backend, S3ObjectStore)
+    client = backend.client()
+    # botocore sets Config's options as attributes at run time; botocore-stubs declares only the
+    # constructor's parameters, so mypy cannot see these two.
+    assert client.meta.config.s3["addressing_style"] == "path"  # type: ignore[attr-defined]
+    assert client.meta.config.request_checksum_calculation == checksums  # type: ignore[attr-defined]
     head = client.head_object(Bucket=bucket, Key="twelve.bin", ChecksumMode="ENABLED")
     assert ("ChecksumCRC32" in head) == (checksums == "when_supported")
 
@@ -49,6 +54,7 @@ def test_settings_from_the_environment(s3_server, tmp_path, monkeypatch):
     stores.put(stores.parse("plain/path.jpg"), io.BytesIO(b"local"))
     assert (tmp_path / "from-env" / "plain" / "path.jpg").read_bytes() == b"local"
     s3 = stores.backend(stores.parse("s3://any-bucket/x"))
+    assert isinstance(s3, S3ObjectStore)
     assert s3.client().meta.region_name == "eu-west-1"
     assert s3.client().meta.endpoint_url == s3_server.endpoint_url
 

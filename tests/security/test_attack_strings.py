@@ -130,7 +130,7 @@ def service(hostile_keys, tmp_path_factory) -> Iterator[Service]:
         "ORIGINMARK_DATABASE_URL": database_url,
         "ORIGINMARK_SPOOL_DIR": str(folder),
         "ORIGINMARK_VERIFY_WORKERS": "1",
-        "ORIGINMARK_ENGINE_THREADS": "1",
+        "ORIGINMARK_SIGN_CONCURRENCY": "1",
     }
     base_url = f"http://127.0.0.1:{port}"
     command = [str(ORIGINMARK), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
@@ -289,7 +289,7 @@ def test_sql_fragments_are_stored_verbatim_on_postgresql(attacks, hostile_keys, 
             "ORIGINMARK_DATABASE_URL": database_url,
             "ORIGINMARK_SPOOL_DIR": str(tmp_path),
             "ORIGINMARK_VERIFY_WORKERS": "1",
-            "ORIGINMARK_ENGINE_THREADS": "1",
+            "ORIGINMARK_SIGN_CONCURRENCY": "1",
         }
         command = [str(ORIGINMARK), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
         with running_server(command, env=environment, log_path=tmp_path / "server.log", base_url=base_url):

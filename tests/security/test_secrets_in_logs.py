@@ -142,7 +142,7 @@ def capture(tmp_path_factory) -> Capture:
         "ORIGINMARK_SPOOL_DIR": str(root),
         "ORIGINMARK_LOG_LEVEL": "debug",
         "ORIGINMARK_VERIFY_WORKERS": "1",
-        "ORIGINMARK_ENGINE_THREADS": "1",
+        "ORIGINMARK_SIGN_CONCURRENCY": "1",
         "ORIGINMARK_MAX_UPLOAD_BYTES": str(256 * 1024),
         "ORIGINMARK_SIGN_RATE_PER_SECOND": "0.01",  # a few signs per key, then 429
         "ORIGINMARK_SIGN_RATE_BURST": "4",
@@ -222,6 +222,8 @@ def capture(tmp_path_factory) -> Capture:
     all_key, read_key, revoked_key = tokens["all"], tokens["read"], tokens["revoked"]
     forged = f"om_{all_key.split('_')[1]}_{'A' * 43}"
     unknown = f"om_zzzzzzzzzz_{all_key.split('_', 2)[2]}"  # a real secret under another id
+
+    http: httpx.Client  # the steps below use the client the `with` at the end opens
 
     def bearer(token: str | None) -> dict[str, str]:
         return {"Authorization": f"Bearer {token}"} if token else {}
@@ -331,9 +333,12 @@ def test_the_search_finds_a_key_however_it_is_printed(tmp_path):
     """The detector itself: a key dumped whole, wrapped into JSON, or cut short is found."""
     from keys.devca import create_development_credentials
 
-    credentials = create_development_credentials(tmp_path / "k")
-    needles = private_key_needles(credentials.key_path, label="k")
-    pem = credentials.key_path.read_bytes()
+    key_path = create_development_credentials(tmp_path / "k").key_path
+    assert key_path is not None  # development credentials keep their key in a file
+    needles = private_key_needles(key_path, label="k")
+    pem = key_path.read_bytes()
+    private_key = serialization.load_pem_private_key(pem, None)
+    assert isinstance(private_key, ec.EllipticCurvePrivateKey)
     body = b"".join(pem.splitlines()[1:-1])
     import json
 
@@ -341,7 +346,7 @@ def test_the_search_finds_a_key_however_it_is_printed(tmp_path):
         "whole": b"prefix " + pem,
         "json": json.dumps({"message": pem.decode()}).encode(),
         "slice": b"x" + body[17 : 17 + SLICE] + b"y",
-        "repr": repr(serialization.load_pem_private_key(pem, None).private_numbers().private_value).encode(),
+        "repr": repr(private_key.private_numbers().private_value).encode(),
     }.items():
         assert leaks([Artifact(name, data)], needles), name
     assert leaks([Artifact("clean", b"the key file /x/key.pem cannot be parsed " + body[:SLICE - 1])], needles) == []

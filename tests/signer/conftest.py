@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime
 import json
 import wave
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -125,7 +125,7 @@ class ReadBack:
     state: str | None
     failures: list[dict[str, Any]]
     crjson: dict[str, Any]
-    active_label: str | None
+    active_manifest_label: str | None
 
     @property
     def manifest(self) -> dict[str, Any]:
@@ -134,7 +134,7 @@ class ReadBack:
 
 
 @pytest.fixture(scope="session")
-def read_back(ca_pem) -> Callable[..., ReadBack]:
+def read_back(ca_pem) -> Iterator[Callable[..., ReadBack]]:
     context = c2pa.Context.from_dict(probe_verification_settings(anchors_pem=ca_pem))
 
     def read(path: Path, *, mime: str, manifest_data: bytes | None = None) -> ReadBack:
@@ -149,7 +149,7 @@ def read_back(ca_pem) -> Callable[..., ReadBack]:
                     state=reader.get_validation_state(),
                     failures=(results.get("activeManifest") or {}).get("failure") or [],
                     crjson=json.loads(reader.crjson()),
-                    active_label=json.loads(reader.json()).get("active_manifest"),
+                    active_manifest_label=json.loads(reader.json()).get("active_manifest"),
                 )
 
     yield read

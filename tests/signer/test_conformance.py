@@ -38,12 +38,13 @@ Variables = dict[str, list[str]]
 def rubric_variables(text: str) -> Variables:
     section = text.split("\nvariables:\n", 1)[1].split("\nexpressions:\n", 1)[0]
     variables: Variables = {}
-    current = None
+    current: str | None = None
     for line in section.splitlines():
         if match := re.fullmatch(r"  (\$\w+):", line):
             current = match.group(1)
             variables[current] = []
         elif match := re.fullmatch(r"  - (.+)", line):
+            assert current is not None, f"a list item before its variable: {line!r}"
             variables[current].append(match.group(1).strip().strip("'\""))
     return variables
 
@@ -459,10 +460,10 @@ def test_the_created_output_is_shaped_as_the_rubric_expects(signed_outputs):
 
 def test_the_edit_keeps_the_parent_credentials_and_references_them(signed_outputs):
     manifest = signed_outputs["edit-of-signed-parent"]
-    parent_label = signed_outputs["created-parent"]["label"]
+    parent_manifest_label = signed_outputs["created-parent"]["label"]
     ingredient = manifest["assertions"]["c2pa.ingredient.v3"]
     assert ingredient["relationship"] == "parentOf"
-    assert ingredient["activeManifest"]["url"].endswith(parent_label)
+    assert ingredient["activeManifest"]["url"].endswith(parent_manifest_label)
     assert ingredient["validationResults"]["activeManifest"]["failure"] == []
     assert any(
         s["code"] == "signingCredential.trusted" for s in ingredient["validationResults"]["activeManifest"]["success"]

@@ -107,7 +107,7 @@ def test_concurrent_signing_from_four_threads(content_signer, media_samples, rea
     for result in results:
         report = read_back(result.destination, mime=result.format.mime)
         assert report.state == "Trusted", (result.format.name, report.failures)
-        assert report.active_label == result.manifest_label
+        assert report.active_manifest_label == result.manifest_label
     assert _leftovers(out) == []
 
 

@@ -32,7 +32,7 @@ def test_every_format_signs_and_verifies_trusted(content_signer, media_samples, 
     report = read_back(destination, mime=result.format.mime)
     assert report.state == "Trusted", report.failures
     assert report.failures == []
-    assert report.active_label == result.manifest_label
+    assert report.active_manifest_label == result.manifest_label
     assert result.manifest_label.startswith("urn:c2pa:")
     actions = report.manifest["assertions"]["c2pa.actions.v2"]["actions"]
     assert actions == [
@@ -70,7 +70,7 @@ def test_every_format_signs_as_a_sidecar_leaving_the_asset_untouched(
     assert detect_format(source).name == name
     report = read_back(source, mime=result.format.mime, manifest_data=sidecar.read_bytes())
     assert report.state == "Trusted", report.failures
-    assert report.active_label == result.manifest_label
+    assert report.active_manifest_label == result.manifest_label
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([source.name, sidecar.name])
 
 

@@ -13,6 +13,13 @@ from app.store.sql import open_store
 from app.store.tokens import parse_token
 
 
+def _secret(token: str) -> str:
+    """The secret part of a well-formed token; fails the test for any other."""
+    parsed = parse_token(token)
+    assert parsed is not None, f"not a well-formed token: {token!r}"
+    return parsed.secret
+
+
 def test_a_new_key_authenticates_with_its_token_and_has_its_scopes(store):
     key, token = store.create_key(name="upload pipeline", scopes=frozenset({Scope.SIGN, Scope.VERIFY}))
     assert token.startswith(f"om_{key.key_id}_")
@@ -23,8 +30,8 @@ def test_a_new_key_authenticates_with_its_token_and_has_its_scopes(store):
 
 def test_only_a_sha256_of_the_secret_is_stored(store):
     key, token = store.create_key(name="feed", scopes=frozenset({Scope.READ}))
-    secret = parse_token(token).secret
-    with store.engine.connect() as connection:
+    secret = _secret(token)
+    with store.db_engine.connect() as connection:
         row = connection.execute(select(api_keys).where(api_keys.c.key_id == key.key_id)).one()
     assert row.secret_hash == hashlib.sha256(secret.encode()).hexdigest()
     assert secret not in "".join(str(value) for value in row)
@@ -34,7 +41,7 @@ def test_only_a_sha256_of_the_secret_is_stored(store):
 def test_a_wrong_secret_for_a_real_key_id_is_refused(store):
     key, token = store.create_key(name="k", scopes=frozenset({Scope.SIGN}))
     other_key, other_token = store.create_key(name="other", scopes=frozenset({Scope.SIGN}))
-    forged = f"om_{key.key_id}_{parse_token(other_token).secret}"
+    forged = f"om_{key.key_id}_{_secret(other_token)}"
     assert store.authenticate(forged) is None
     flipped = token[:-1] + ("A" if token[-1] != "A" else "B")
     assert store.authenticate(flipped) is None
@@ -60,7 +67,7 @@ def test_malformed_tokens_are_refused_without_a_query(store, token):
     from sqlalchemy import event
 
     statements = []
-    event.listen(store.engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    event.listen(store.db_engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
     assert store.authenticate(token) is None
     assert statements == []
 
@@ -100,8 +107,8 @@ def test_list_shows_every_key_in_creation_order_and_nothing_secret(store):
     assert not hasattr(listed[0], "secret_hash")
     shown = repr(listed)
     for _, token in made:
-        assert parse_token(token).secret not in shown
-        assert hashlib.sha256(parse_token(token).secret.encode()).hexdigest() not in shown
+        assert _secret(token) not in shown
+        assert hashlib.sha256(_secret(token).encode()).hexdigest() not in shown
 
 
 def test_tokens_are_unique_and_ids_are_short_lowercase(store):
@@ -134,7 +141,7 @@ def test_every_outcome_does_the_same_work_one_query_and_one_constant_time_compar
     from sqlalchemy import event
 
     key, token = store.create_key(name="k", scopes=frozenset({Scope.SIGN}))
-    secret = parse_token(token).secret
+    secret = _secret(token)
     presented = {
         "valid": token,
         "unknown key id": f"om_zzzzzzzzzz_{secret}",
@@ -153,7 +160,7 @@ def test_every_outcome_does_the_same_work_one_query_and_one_constant_time_compar
 
     monkeypatch.setattr(hmac, "compare_digest", counting_compare_digest)
     statements = []
-    event.listen(store.engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    event.listen(store.db_engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
 
     result = store.authenticate(presented)
 
@@ -162,7 +169,7 @@ def test_every_outcome_does_the_same_work_one_query_and_one_constant_time_compar
     assert len(comparisons) == 1
     presented_hash, stored_hash = comparisons[0]
     assert len(presented_hash) == len(stored_hash) == 64  # equal lengths: no early exit on length either
-    assert presented_hash == hashlib.sha256(parse_token(presented).secret.encode()).hexdigest().encode()
+    assert presented_hash == hashlib.sha256(_secret(presented).encode()).hexdigest().encode()
 
 
 def test_the_stand_in_hash_for_unknown_key_ids_matches_no_secret():

@@ -26,7 +26,8 @@ from typer.testing import CliRunner
 from app.cli import cli
 from app.store.audit import GENESIS_HASH, ChainProblem, SqlAuditLog, record_hash
 from app.store.audit_encoding import ENTRY_FIELDS_V1, record_hash_v2, record_mac_v2
-from app.store.engine import create_store_engine
+from app.store.audit_verify import ChainBreak, ChainReport
+from app.store.database import create_db_engine
 from app.store.interface import AuditEntry
 from app.store.migrate import alembic_config, current_revision, head_revision, upgrade_database
 from app.store.schema import audit_log
@@ -55,7 +56,7 @@ def _entry(n: int, **changes) -> AuditEntry:
 
 
 def _chain_rows(store) -> list:
-    with store.engine.connect() as connection:
+    with store.db_engine.connect() as connection:
         return connection.execute(
             select(audit_log.c.id, audit_log.c.prev_hash, audit_log.c.record_hash).order_by(audit_log.c.id)
         ).all()
@@ -63,7 +64,7 @@ def _chain_rows(store) -> list:
 
 def _audit(store, keys=None) -> SqlAuditLog:
     """The log as `audit verify` reads it: with the session's audit key unless told otherwise."""
-    return SqlAuditLog(engine=store.engine, keys=keys if keys is not None else _SESSION_KEYS[0])
+    return SqlAuditLog(db_engine=store.db_engine, keys=keys if keys is not None else _SESSION_KEYS[0])
 
 
 _SESSION_KEYS: list = []
@@ -74,9 +75,15 @@ def _session_keys(audit_keys):
     _SESSION_KEYS[:] = [audit_keys]
 
 
+def break_of(report: ChainReport) -> ChainBreak:
+    """Where the chain `report` checked is broken; fails the test when it is intact."""
+    assert report.broken is not None, f"the chain of {report.records} records is intact"
+    return report.broken
+
+
 def _drop_append_only_triggers(store) -> None:
     """What a database owner can do: the triggers no longer stand in the way."""
-    with store.engine.begin() as connection:
+    with store.db_engine.begin() as connection:
         if store.dialect == "postgresql":
             connection.execute(text("DROP TRIGGER audit_log_reject_change ON audit_log"))
         else:
@@ -188,7 +195,7 @@ def test_a_second_record_after_the_same_predecessor_is_refused_by_the_database(s
     rows = _fill(store, 2)
     forged = {**dataclasses.asdict(_entry(9)), "prev_hash": rows[0].record_hash}
     forged["record_hash"] = record_hash(forged, prev_hash=rows[0].record_hash)
-    with pytest.raises(IntegrityError), store.engine.begin() as connection:
+    with pytest.raises(IntegrityError), store.db_engine.begin() as connection:
         connection.execute(insert(audit_log).values(**forged))
     assert _audit(store).verify_chain().intact
 
@@ -235,7 +242,7 @@ def test_two_processes_appending_at_once_keep_one_chain(database_url, tmp_path):
             break
         time.sleep(0.01)
     go.touch()
-    failures = [appender.stderr.read() for appender in appenders if appender.wait(timeout=120) != 0]
+    failures = [appender.communicate(timeout=120)[1] for appender in appenders if appender.wait(timeout=120) != 0]
     assert failures == []
     with open_store(database_url, pool_size=1) as store:
         report = _audit(store).verify_chain()
@@ -273,7 +280,7 @@ def test_threads_appending_at_once_keep_one_chain(store):
 
 def _tamper(store, how: str, rows: list) -> None:
     middle, last = rows[2], rows[-1]
-    with store.engine.begin() as connection:
+    with store.db_engine.begin() as connection:
         if how == "edit":
             connection.execute(update(audit_log).where(audit_log.c.id == middle.id).values(generator="not me"))
         elif how == "edit-and-rehash":
@@ -315,9 +322,10 @@ def test_tampering_that_bypasses_the_triggers_is_found(store, how, broken_index,
 
     report = _audit(store).verify_chain()
     assert not report.intact
-    assert report.broken.problem is problem
-    assert report.broken.record_id == rows[broken_index].id
-    assert f"#{rows[broken_index].id}" in report.broken.message
+    broken = break_of(report)
+    assert broken.problem is problem
+    assert broken.record_id == rows[broken_index].id
+    assert f"#{rows[broken_index].id}" in broken.message
 
 
 def test_cutting_the_newest_records_or_rewriting_the_chain_is_found_with_a_noted_head(database_url):
@@ -333,7 +341,7 @@ def _cut_and_rewrite(store) -> None:
     assert _audit(store).verify_chain(anchor=noted_head).intact
     _drop_append_only_triggers(store)
 
-    with store.engine.begin() as connection:
+    with store.db_engine.begin() as connection:
         connection.execute(delete(audit_log).where(audit_log.c.id == rows[-1].id))
     # A chain alone cannot see a shortened tail: that is what the noted head is for.
     assert _audit(store).verify_chain().intact
@@ -342,12 +350,12 @@ def _cut_and_rewrite(store) -> None:
     assert report.broken.expected == noted_head
 
     # Someone who knows the encoding rewrites record 2 and recomputes every hash after it.
-    with store.engine.begin() as connection:
+    with store.db_engine.begin() as connection:
         connection.execute(delete(audit_log).where(audit_log.c.id >= rows[2].id))
     store.append(_entry(2, generator="not me"))
     store.append(_entry(3))
     assert _audit(store).verify_chain().intact
-    assert _audit(store).verify_chain(anchor=noted_head).broken.problem is ChainProblem.ANCHOR_MISSING
+    assert break_of(_audit(store).verify_chain(anchor=noted_head)).problem is ChainProblem.ANCHOR_MISSING
     assert _audit(store).verify_chain(anchor=rows[1].record_hash).intact  # still there: before the rewrite
 
 
@@ -357,15 +365,15 @@ def _cut_and_rewrite(store) -> None:
 def test_an_upgraded_database_chains_the_records_it_already_had(database_url):
     command.upgrade(alembic_config(database_url), "0001_initial")
     entries = [_entry(n) for n in range(7)]
-    engine = create_store_engine(database_url, pool_size=1)
+    db_engine = create_db_engine(database_url, pool_size=1)
     try:
-        with engine.begin() as connection:
+        with db_engine.begin() as connection:
             old_columns = set(ENTRY_FIELDS_V1)  # the columns as 0001 made them
             for entry in entries:
                 values = {name: value for name, value in dataclasses.asdict(entry).items() if name in old_columns}
                 connection.execute(insert(audit_log).values(**values))
     finally:
-        engine.dispose()
+        db_engine.dispose()
 
     upgrade_database(database_url)
     assert current_revision(database_url) == head_revision()
@@ -377,18 +385,18 @@ def test_an_upgraded_database_chains_the_records_it_already_had(database_url):
         store.append(_entry(7))  # new records continue the migrated chain
         assert _audit(store).verify_chain().records == 8
         # The append-only triggers are back after the migration rebuilt or switched them.
-        with pytest.raises(IntegrityError, match="append-only"), store.engine.begin() as connection:
+        with pytest.raises(IntegrityError, match="append-only"), store.db_engine.begin() as connection:
             connection.execute(update(audit_log).values(generator="rewritten"))
 
     command.downgrade(alembic_config(database_url), "0001_initial")
-    engine = create_store_engine(database_url, pool_size=1)
+    db_engine = create_db_engine(database_url, pool_size=1)
     try:
-        with engine.connect() as connection:
+        with db_engine.connect() as connection:
             assert connection.execute(text("SELECT count(*) FROM audit_log")).scalar_one() == 8
-        with pytest.raises(IntegrityError, match="append-only"), engine.begin() as connection:
+        with pytest.raises(IntegrityError, match="append-only"), db_engine.begin() as connection:
             connection.execute(text("DELETE FROM audit_log"))
     finally:
-        engine.dispose()
+        db_engine.dispose()
 
 
 # --- originmark audit verify / show ---
@@ -434,7 +442,7 @@ def test_audit_verify_names_the_first_broken_record_and_exits_1(store, database_
 def test_audit_verify_with_a_head_no_longer_in_the_chain_exits_1(store, database_url):
     rows = _fill(store, 3)
     _drop_append_only_triggers(store)
-    with store.engine.begin() as connection:
+    with store.db_engine.begin() as connection:
         connection.execute(delete(audit_log).where(audit_log.c.id == rows[-1].id))
     result = _cli("verify", "--database-url", database_url, "--head", rows[-1].record_hash)
     assert result.exit_code == 1, result.output

@@ -36,7 +36,7 @@ def _entry(n: int, **changes) -> AuditEntry:
 
 
 def _rows(store) -> int:
-    with store.engine.connect() as connection:
+    with store.db_engine.connect() as connection:
         return connection.execute(select(func.count()).select_from(audit_log)).scalar_one()
 
 
@@ -85,10 +85,10 @@ def test_the_database_refuses_to_update_or_delete_audit_entries(store, statement
     matches_nothing = "none" in request.node.callspec.id
     if matches_nothing and store.dialect == "sqlite":
         # SQLite's triggers are per row: a statement that touches no row changes nothing either way.
-        with store.engine.begin() as connection:
+        with store.db_engine.begin() as connection:
             assert connection.execute(statement).rowcount == 0
     else:
-        with pytest.raises(IntegrityError, match="audit_log is append-only"), store.engine.begin() as connection:
+        with pytest.raises(IntegrityError, match="audit_log is append-only"), store.db_engine.begin() as connection:
             connection.execute(statement)
     assert store.entries() == [_entry(1), _entry(0)]
 
@@ -97,7 +97,7 @@ def test_postgresql_also_refuses_truncate(postgres_database_url):
     upgrade_database(postgres_database_url)
     with open_store(postgres_database_url, pool_size=1) as store:
         store.append(_entry(0))
-        with pytest.raises(IntegrityError, match="append-only: TRUNCATE"), store.engine.begin() as connection:
+        with pytest.raises(IntegrityError, match="append-only: TRUNCATE"), store.db_engine.begin() as connection:
             connection.execute(text("TRUNCATE audit_log"))
         assert _rows(store) == 1
 
@@ -126,5 +126,5 @@ def test_a_signature_is_recorded_with_its_verdict_in_one_transaction(store, real
             media_id="post:1",
         )
     assert _rows(store) == 1
-    with store.engine.connect() as connection:
+    with store.db_engine.connect() as connection:
         assert connection.execute(select(func.count()).select_from(verdicts)).scalar_one() == 1

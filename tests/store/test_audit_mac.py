@@ -19,12 +19,13 @@ from app.cli import cli
 from app.store.audit import SqlAuditLog
 from app.store.audit_encoding import ENTRY_FIELDS_V1, GENESIS_HASH, record_hash, record_hash_v2
 from app.store.audit_verify import ChainProblem
-from app.store.engine import parse_database_url
+from app.store.database import parse_database_url
 from app.store.interface import AuditEntry
 from app.store.migrate import alembic_config, upgrade_database
 from app.store.schema import audit_log
 from app.store.sql import open_store
 from keys.audit_key import AuditKeyring, create_audit_key_file, read_audit_key_file
+from tests.store.test_audit_chain import break_of
 from tests.store.test_audit_log import _entry as _plain_entry
 
 
@@ -32,28 +33,28 @@ def _entry(n: int) -> AuditEntry:
     return dataclasses.replace(_plain_entry(n), digital_source_type="trainedAlgorithmicMedia", title=f"picture {n}")
 
 
-def _drop_append_only_triggers(engine) -> None:
+def _drop_append_only_triggers(db_engine) -> None:
     """What a database owner can do: the triggers no longer stand in the way."""
-    with engine.begin() as connection:
-        if engine.dialect.name == "postgresql":
+    with db_engine.begin() as connection:
+        if db_engine.dialect.name == "postgresql":
             connection.execute(text("DROP TRIGGER audit_log_reject_change ON audit_log"))
         else:
             connection.execute(text("DROP TRIGGER audit_log_reject_update"))
             connection.execute(text("DROP TRIGGER audit_log_reject_delete"))
 
 
-def _rows(engine) -> list:
-    with engine.connect() as connection:
+def _rows(db_engine) -> list:
+    with db_engine.connect() as connection:
         return connection.execute(select(audit_log).order_by(audit_log.c.id)).all()
 
 
-def _rechain(engine, *, from_id: int, changes: dict | None = None, strip_macs: bool = False,
+def _rechain(db_engine, *, from_id: int, changes: dict | None = None, strip_macs: bool = False,
              to_version_1: bool = False) -> None:
     """The attack: rewrite records from `from_id` on and recompute every hash after it with the public
     encoding (the key id and MAC columns are left as they were unless stripped)."""
-    rows = _rows(engine)
+    rows = _rows(db_engine)
     prev_hash = GENESIS_HASH
-    with engine.begin() as connection:
+    with db_engine.begin() as connection:
         for row in rows:
             if row.id < from_id:
                 prev_hash = row.record_hash
@@ -94,20 +95,21 @@ def _cli_verify(database_url: str, key_file: Path, *extra: str):
 
 def test_a_rewritten_and_rechained_record_is_found_without_a_noted_head(keyed, audit_keys, audit_key_file,
                                                                          database_url):
-    rows = _rows(keyed.engine)
-    before = SqlAuditLog(engine=keyed.engine, keys=audit_keys).verify_chain()
+    rows = _rows(keyed.db_engine)
+    before = SqlAuditLog(db_engine=keyed.db_engine, keys=audit_keys).verify_chain()
     assert before.intact and before.authenticated_records == 5 and before.mac_key_ids == (audit_keys.current.key_id,)
 
-    _drop_append_only_triggers(keyed.engine)
-    _rechain(keyed.engine, from_id=rows[2].id, changes={"generator": "Someone Else's Camera"})
+    _drop_append_only_triggers(keyed.db_engine)
+    _rechain(keyed.db_engine, from_id=rows[2].id, changes={"generator": "Someone Else's Camera"})
     # Every link and every hash is consistent again: a chain alone would say intact.
-    assert SqlAuditLog(engine=keyed.engine).verify_chain().broken.problem is ChainProblem.MAC_KEY_UNKNOWN
+    assert break_of(SqlAuditLog(db_engine=keyed.db_engine).verify_chain()).problem is ChainProblem.MAC_KEY_UNKNOWN
 
-    report = SqlAuditLog(engine=keyed.engine, keys=audit_keys).verify_chain()
+    report = SqlAuditLog(db_engine=keyed.db_engine, keys=audit_keys).verify_chain()
     assert not report.intact
-    assert report.broken.problem is ChainProblem.MAC_INVALID
-    assert report.broken.record_id == rows[2].id
-    assert report.broken.expected == rows[2].mac
+    broken = break_of(report)
+    assert broken.problem is ChainProblem.MAC_INVALID
+    assert broken.record_id == rows[2].id
+    assert broken.expected == rows[2].mac
     assert report.authenticated_records == 2  # the two before it
 
     result = _cli_verify(database_url, audit_key_file)
@@ -118,16 +120,16 @@ def test_a_rewritten_and_rechained_record_is_found_without_a_noted_head(keyed, a
 
 @pytest.mark.parametrize("how", ["strip-macs", "back-to-version-1"])
 def test_macs_removed_from_a_rewritten_tail_are_found(keyed, audit_keys, audit_key_file, database_url, how):
-    rows = _rows(keyed.engine)
-    _drop_append_only_triggers(keyed.engine)
+    rows = _rows(keyed.db_engine)
+    _drop_append_only_triggers(keyed.db_engine)
     _rechain(
-        keyed.engine,
+        keyed.db_engine,
         from_id=rows[3].id,
         changes={"title": "another picture"},
         strip_macs=how == "strip-macs",
         to_version_1=how == "back-to-version-1",
     )
-    report = SqlAuditLog(engine=keyed.engine, keys=audit_keys).verify_chain()
+    report = SqlAuditLog(db_engine=keyed.db_engine, keys=audit_keys).verify_chain()
     assert report.broken is not None and report.broken.problem is ChainProblem.MAC_MISSING
     assert report.broken.record_id == rows[3].id
     result = _cli_verify(database_url, audit_key_file)
@@ -135,13 +137,14 @@ def test_macs_removed_from_a_rewritten_tail_are_found(keyed, audit_keys, audit_k
 
 
 def test_a_record_naming_a_made_up_key_is_not_taken_as_verified(keyed, audit_keys, database_url):
-    rows = _rows(keyed.engine)
-    _drop_append_only_triggers(keyed.engine)
-    with keyed.engine.begin() as connection:
+    rows = _rows(keyed.db_engine)
+    _drop_append_only_triggers(keyed.db_engine)
+    with keyed.db_engine.begin() as connection:
         connection.execute(update(audit_log).where(audit_log.c.id == rows[4].id).values(mac_key_id="00000000"))
-    _rechain(keyed.engine, from_id=rows[4].id)
-    report = SqlAuditLog(engine=keyed.engine, keys=audit_keys).verify_chain()
-    assert report.broken.problem is ChainProblem.MAC_KEY_UNKNOWN and report.broken.found == "00000000"
+    _rechain(keyed.db_engine, from_id=rows[4].id)
+    report = SqlAuditLog(db_engine=keyed.db_engine, keys=audit_keys).verify_chain()
+    broken = break_of(report)
+    assert broken.problem is ChainProblem.MAC_KEY_UNKNOWN and broken.found == "00000000"
 
 
 def test_records_of_an_older_key_verify_when_it_is_given(database_url, audit_keys, audit_key_file, tmp_path):
@@ -155,10 +158,11 @@ def test_records_of_an_older_key_verify_when_it_is_given(database_url, audit_key
     with open_store(database_url, pool_size=1, audit_keys=rotated) as after_rotation:
         after_rotation.append(_entry(1))
         old_id = audit_keys.current.key_id
-        report = SqlAuditLog(engine=after_rotation.engine, keys=rotated).verify_chain()
-        assert report.broken.problem is ChainProblem.MAC_KEY_UNKNOWN and report.broken.found == old_id
+        report = SqlAuditLog(db_engine=after_rotation.db_engine, keys=rotated).verify_chain()
+        broken = break_of(report)
+        assert broken.problem is ChainProblem.MAC_KEY_UNKNOWN and broken.found == old_id
         both = AuditKeyring(current=new_key, retired=(read_audit_key_file(audit_key_file),))
-        report = SqlAuditLog(engine=after_rotation.engine, keys=both).verify_chain()
+        report = SqlAuditLog(db_engine=after_rotation.db_engine, keys=both).verify_chain()
         assert report.intact and report.authenticated_records == 2
         assert report.mac_key_ids == tuple(sorted((old_id, new_key.key_id)))
 
@@ -177,21 +181,21 @@ def test_records_from_before_audit_keys_are_reported_not_authenticated_not_tampe
     command.upgrade(alembic_config(database_url), "0006_webhook_pending")
     legacy = sa.table("audit_log", *(sa.column(name) for name in ENTRY_FIELDS_V1), sa.column("prev_hash"),
                       sa.column("record_hash"))
-    engine = sa.create_engine(parse_database_url(database_url))
+    db_engine = sa.create_engine(parse_database_url(database_url))
     prev_hash = GENESIS_HASH
-    with engine.begin() as connection:
+    with db_engine.begin() as connection:
         for n in range(3):
             fields = {name: getattr(_entry(n), name) for name in ENTRY_FIELDS_V1}
-            if engine.dialect.name == "sqlite":
+            if db_engine.dialect.name == "sqlite":
                 fields["signed_at"] = fields["signed_at"].replace(tzinfo=None)  # naive UTC, as the store keeps it
             own = record_hash(fields, prev_hash=prev_hash)
             connection.execute(sa.insert(legacy).values(**fields, prev_hash=prev_hash, record_hash=own))
             prev_hash = own
-    engine.dispose()
+    db_engine.dispose()
     upgrade_database(database_url)
     with open_store(database_url, pool_size=1, audit_keys=audit_keys) as store:
         store.append(_entry(3))
-        report = SqlAuditLog(engine=store.engine, keys=audit_keys).verify_chain()
+        report = SqlAuditLog(db_engine=store.db_engine, keys=audit_keys).verify_chain()
     assert report.intact and (report.legacy_records, report.authenticated_records) == (3, 1)
 
     result = _cli_verify(database_url, audit_key_file)

@@ -10,23 +10,23 @@ import pytest
 import sqlalchemy as sa
 from alembic import command
 
-from app.store.engine import parse_database_url
+from app.store.database import parse_database_url
 from app.store.migrate import alembic_config, current_revision, head_revision, upgrade_database
 
 JOB_TABLES = {"originmark_jobs", "originmark_batches", "originmark_batch_jobs"}
 migration = importlib.import_module("app.store.migrations.versions.0005_jobs")
 
 
-def _engine(database_url: str) -> sa.Engine:
+def _db_engine(database_url: str) -> sa.Engine:
     return sa.create_engine(parse_database_url(database_url))
 
 
 def _tables(database_url: str) -> set[str]:
-    engine = _engine(database_url)
+    db_engine = _db_engine(database_url)
     try:
-        return set(sa.inspect(engine).get_table_names())
+        return set(sa.inspect(db_engine).get_table_names())
     finally:
-        engine.dispose()
+        db_engine.dispose()
 
 
 def test_the_jobs_tables_come_with_the_migrations_and_go_with_a_downgrade(database_url):
@@ -59,12 +59,12 @@ def test_procrastinate_can_queue_and_fetch_on_the_migrated_schema(postgres_datab
     def probe(n: int) -> None:
         return None
 
-    async def run() -> tuple[int, str]:
+    async def run() -> tuple[int, str | None]:
         async with app.open_async():
             job_id = await probe.defer_async(n=1)
             await app.run_worker_async(queues=["probe"], wait=False, install_signal_handlers=False)
-            status = await app.job_manager.list_jobs_async(id=job_id)
-            return job_id, status[0].status
+            jobs = list(await app.job_manager.list_jobs_async(id=job_id))
+            return job_id, jobs[0].status
 
     job_id, status = asyncio.run(run())
     assert job_id > 0 and status == "succeeded"
@@ -73,11 +73,13 @@ def test_procrastinate_can_queue_and_fetch_on_the_migrated_schema(postgres_datab
 def test_a_database_whose_job_tables_were_made_on_first_use_is_upgraded_in_place(postgres_database_url):
     """Before 0005 the job tables were created on first use: their rows survive and gain the new columns."""
     command.upgrade(alembic_config(postgres_database_url), "0004_signing_policy")
-    engine = _engine(postgres_database_url)
+    db_engine = _db_engine(postgres_database_url)
     try:
-        with engine.begin() as connection:
+        with db_engine.begin() as connection:
             # What app/jobs/schema.py made on first use before this revision (its exact DDL).
-            connection.connection.driver_connection.execute(migration.PROCRASTINATE_SCHEMA_FILE.read_text())
+            psycopg_connection = connection.connection.driver_connection
+            assert psycopg_connection is not None  # a connection checked out of the pool is open
+            psycopg_connection.execute(migration.PROCRASTINATE_SCHEMA_FILE.read_text())
             connection.exec_driver_sql(
                 "CREATE TABLE originmark_jobs (id VARCHAR(32) PRIMARY KEY, kind VARCHAR(16) NOT NULL, "
                 "idempotency_key VARCHAR(64) NOT NULL UNIQUE, source TEXT NOT NULL, media_id TEXT, destination TEXT, "
@@ -95,13 +97,13 @@ def test_a_database_whose_job_tables_were_made_on_first_use_is_upgraded_in_place
 
         upgrade_database(postgres_database_url)
         assert current_revision(postgres_database_url) == head_revision()
-        with engine.connect() as connection:
+        with db_engine.connect() as connection:
             columns = {column["name"] for column in sa.inspect(connection).get_columns("originmark_jobs")}
             assert {"webhook_url", "signed_output"} <= columns
             assert connection.exec_driver_sql("SELECT source FROM originmark_jobs").scalar_one() == "s3://b/k"
             assert "originmark_batch_jobs" in sa.inspect(connection).get_table_names()
     finally:
-        engine.dispose()
+        db_engine.dispose()
 
 
 def test_the_frozen_procrastinate_schema_matches_the_installed_procrastinate():

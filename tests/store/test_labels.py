@@ -17,17 +17,17 @@ from app.store.seed import SeedItem, seed_items
 
 
 @contextmanager
-def counted_statements(engine) -> Iterator[list[str]]:
+def counted_statements(db_engine) -> Iterator[list[str]]:
     statements: list[str] = []
 
     def record(_conn, _cursor, statement, _parameters, _context, _executemany):
         statements.append(statement)
 
-    event.listen(engine, "before_cursor_execute", record)
+    event.listen(db_engine, "before_cursor_execute", record)
     try:
         yield statements
     finally:
-        event.remove(engine, "before_cursor_execute", record)
+        event.remove(db_engine, "before_cursor_execute", record)
 
 
 def test_a_thousand_ids_known_and_unknown_are_answered_in_one_query(store, real_verdicts):
@@ -41,7 +41,7 @@ def test_a_thousand_ids_known_and_unknown_are_answered_in_one_query(store, real_
     ids = [value for pair in zip(known, unknown, strict=True) for value in pair]  # interleaved
     assert len(ids) == MAX_LABEL_BATCH
 
-    with counted_statements(store.engine) as statements:
+    with counted_statements(store.db_engine) as statements:
         labels = store.labels_json_for("default", ids)
 
     assert len(statements) == 1
@@ -57,14 +57,14 @@ def test_ids_that_cannot_be_media_ids_are_answered_none_and_duplicates_once(stor
         verdict=real_verdicts.plain, label=real_verdicts.plain_label, trust_fingerprint="t", media_id="p"
     )
     odd = ["", "x" * 201, "nul\x00", "p", "p"]
-    with counted_statements(store.engine) as statements:
+    with counted_statements(store.db_engine) as statements:
         labels = store.labels_json_for("default", odd)
     assert labels == {"": None, "x" * 201: None, "nul\x00": None, "p": label_to_json(real_verdicts.plain_label)}
     assert len(statements) == 1
 
 
 def test_no_ids_or_only_impossible_ids_need_no_query(store):
-    with counted_statements(store.engine) as statements:
+    with counted_statements(store.db_engine) as statements:
         assert store.labels_json_for("default", []) == {}
         assert store.labels_json_for("default", ["", "y" * 300]) == {"": None, "y" * 300: None}
     assert statements == []

@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.store.audit import SqlAuditLog
 from app.store.audit_encoding import ENTRY_FIELDS_V1, GENESIS_HASH, record_hash
-from app.store.engine import parse_database_url
+from app.store.database import parse_database_url
 from app.store.interface import AuditEntry, Scope
 from app.store.migrate import alembic_config, current_revision, head_revision, include_name, upgrade_database
 from app.store.schema import audit_log, metadata
@@ -26,11 +26,11 @@ TABLES = {"verdicts", "media", "api_keys", "audit_log", "tenants", "tenant_conte
 
 
 def _tables(database_url: str) -> set[str]:
-    engine = create_engine(parse_database_url(database_url))
+    db_engine = create_engine(parse_database_url(database_url))
     try:
-        return set(inspect(engine).get_table_names())
+        return set(inspect(db_engine).get_table_names())
     finally:
-        engine.dispose()
+        db_engine.dispose()
 
 
 def test_an_empty_database_is_brought_to_head_and_a_second_upgrade_changes_nothing(database_url):
@@ -47,13 +47,13 @@ def test_an_empty_database_is_brought_to_head_and_a_second_upgrade_changes_nothi
 
 def test_the_migrated_schema_is_exactly_the_schema_the_code_uses(database_url):
     upgrade_database(database_url)
-    engine = create_engine(parse_database_url(database_url))
+    db_engine = create_engine(parse_database_url(database_url))
     try:
-        with engine.connect() as connection:
+        with db_engine.connect() as connection:
             context = MigrationContext.configure(connection, opts={"compare_type": True, "include_name": include_name})
             differences = compare_metadata(context, metadata)
     finally:
-        engine.dispose()
+        db_engine.dispose()
     assert differences == []
 
 
@@ -91,7 +91,7 @@ def test_processes_upgrading_at_once_all_succeed(database_url, tmp_path):
     while not all(flag.exists() for flag in ready) and time.monotonic() < deadline:
         time.sleep(0.01)
     go.touch()  # all at once
-    failures = [worker.stderr.read() for worker in workers if worker.wait(timeout=120) != 0]
+    failures = [worker.communicate(timeout=120)[1] for worker in workers if worker.wait(timeout=120) != 0]
     assert failures == []
     assert current_revision(database_url) == head_revision()
 
@@ -122,19 +122,19 @@ def _legacy_entry(n: int) -> AuditEntry:
 
 def _write_legacy_chain(database_url: str, count: int) -> None:
     """Records as the code before 0007 wrote them: version 1 hashes, no MAC."""
-    engine = create_engine(parse_database_url(database_url))
+    db_engine = create_engine(parse_database_url(database_url))
     prev_hash = GENESIS_HASH
     try:
-        with engine.begin() as connection:
+        with db_engine.begin() as connection:
             for n in range(count):
                 fields = {name: getattr(_legacy_entry(n), name) for name in ENTRY_FIELDS_V1}
-                if engine.dialect.name == "sqlite":  # naive UTC, as the store's UtcDateTime keeps it there
+                if db_engine.dialect.name == "sqlite":  # naive UTC, as the store's UtcDateTime keeps it there
                     fields["signed_at"] = fields["signed_at"].replace(tzinfo=None)
                 own = record_hash(fields, prev_hash=prev_hash)
                 connection.execute(sa.insert(_AUDIT_LOG_AT_0006).values(**fields, prev_hash=prev_hash, record_hash=own))
                 prev_hash = own
     finally:
-        engine.dispose()
+        db_engine.dispose()
 
 
 def test_0007_upgrades_an_audit_log_in_place_and_its_old_records_keep_verifying(database_url, audit_keys):
@@ -145,7 +145,7 @@ def test_0007_upgrades_an_audit_log_in_place_and_its_old_records_keep_verifying(
     upgrade_database(database_url)
     assert current_revision(database_url) == head_revision()
     with open_store(database_url, pool_size=1, audit_keys=audit_keys) as store:
-        audit = SqlAuditLog(engine=store.engine, keys=audit_keys)
+        audit = SqlAuditLog(db_engine=store.db_engine, keys=audit_keys)
         report = audit.verify_chain()
         assert report.intact and report.records == 3
         assert (report.legacy_records, report.authenticated_records) == (3, 0)
@@ -156,22 +156,22 @@ def test_0007_upgrades_an_audit_log_in_place_and_its_old_records_keep_verifying(
         report = audit.verify_chain()
         assert report.intact and (report.legacy_records, report.authenticated_records) == (3, 1)
         # No table rebuild: the append-only triggers are still there on both dialects.
-        with pytest.raises(IntegrityError, match="append-only"), store.engine.begin() as connection:
+        with pytest.raises(IntegrityError, match="append-only"), store.db_engine.begin() as connection:
             connection.execute(sa.update(audit_log).values(generator="rewritten"))
-        with pytest.raises(IntegrityError, match="append-only"), store.engine.begin() as connection:
+        with pytest.raises(IntegrityError, match="append-only"), store.db_engine.begin() as connection:
             connection.execute(sa.delete(audit_log))
 
     command.downgrade(config, "0006_webhook_pending")
-    engine = create_engine(parse_database_url(database_url))
+    db_engine = create_engine(parse_database_url(database_url))
     try:
-        columns = {column["name"] for column in inspect(engine).get_columns("audit_log")}
+        columns = {column["name"] for column in inspect(db_engine).get_columns("audit_log")}
         assert columns == {"id", *ENTRY_FIELDS_V1, "prev_hash", "record_hash"}
-        with engine.connect() as connection:
+        with db_engine.connect() as connection:
             assert connection.execute(sa.select(sa.func.count()).select_from(_AUDIT_LOG_AT_0006)).scalar_one() == 4
-        with pytest.raises(IntegrityError, match="append-only"), engine.begin() as connection:
+        with pytest.raises(IntegrityError, match="append-only"), db_engine.begin() as connection:
             connection.execute(sa.text("DELETE FROM audit_log"))
     finally:
-        engine.dispose()
+        db_engine.dispose()
     upgrade_database(database_url)  # and up again
     assert current_revision(database_url) == head_revision()
 
@@ -181,11 +181,11 @@ def test_0008_puts_every_existing_key_media_id_and_job_into_the_default_tenant(d
     from app.store.sql import open_store
 
     command.upgrade(alembic_config(database_url), "0007_audit_claims")
-    engine = create_engine(parse_database_url(database_url))
+    db_engine = create_engine(parse_database_url(database_url))
     now = datetime.datetime(2026, 12, 1, tzinfo=datetime.UTC)
     sha = "ab" * 32
     try:
-        with engine.begin() as connection:
+        with db_engine.begin() as connection:
             connection.execute(
                 sa.text(
                     "INSERT INTO verdicts (sha256, state, label_kind, verdict_json, label_json, trust_fingerprint, "
@@ -212,16 +212,17 @@ def test_0008_puts_every_existing_key_media_id_and_job_into_the_default_tenant(d
                 {"id": "f" * 32},
             )
     finally:
-        engine.dispose()
+        db_engine.dispose()
 
     upgrade_database(database_url)
     with open_store(database_url) as store:
         assert [t.name for t in store.list_tenants()] == ["default"]
-        assert store.tenant("default").object_prefixes == ()  # secure by default: granted explicitly
+        default = store.tenant("default")
+        assert default is not None and default.object_prefixes == ()  # secure by default: granted explicitly
         assert [k.tenant for k in store.list_keys()] == ["default"]
         assert store.labels_json_for("default", ["post-1"]) == {"post-1": "L"}
         assert store.labels_json_for("other", ["post-1"]) == {"post-1": None}
-        with store.engine.connect() as connection:
+        with store.db_engine.connect() as connection:
             assert connection.execute(sa.text("SELECT tenant FROM originmark_jobs")).scalar_one() == "default"
             # Submitted by the one tenant there was: `default` may read it by hash.
             submitted = connection.execute(sa.text("SELECT tenant, sha256 FROM tenant_content")).all()
@@ -231,13 +232,13 @@ def test_0008_puts_every_existing_key_media_id_and_job_into_the_default_tenant(d
         other_key, _token = store.create_key(name="other", scopes=frozenset({Scope.READ}), tenant="other")
 
     command.downgrade(alembic_config(database_url), "0007_audit_claims")
-    engine = create_engine(parse_database_url(database_url))
+    db_engine = create_engine(parse_database_url(database_url))
     try:
-        with engine.connect() as connection:
+        with db_engine.connect() as connection:
             assert connection.execute(sa.text("SELECT media_id FROM media")).scalars().all() == ["post-1"]
-            revoked = dict(connection.execute(sa.text("SELECT key_id, revoked_at IS NOT NULL FROM api_keys")).all())
+            revoked: dict[str, bool] = dict(connection.execute(sa.text("SELECT key_id, revoked_at IS NOT NULL FROM api_keys")).all())
     finally:
-        engine.dispose()
+        db_engine.dispose()
     # Without owners, another tenant's key would act on `default`'s data: it is revoked; default's stays.
     assert revoked == {"abcdefghij": False, other_key.key_id: True}
 

@@ -14,17 +14,17 @@ from app.store.seed import seed_items
 
 
 @contextmanager
-def executed(engine) -> Iterator[list[tuple[str, object]]]:
+def executed(db_engine) -> Iterator[list[tuple[str, object]]]:
     statements: list[tuple[str, object]] = []
 
     def record(_conn, _cursor, statement, parameters, _context, _executemany):
         statements.append((statement, parameters))
 
-    event.listen(engine, "before_cursor_execute", record)
+    event.listen(db_engine, "before_cursor_execute", record)
     try:
         yield statements
     finally:
-        event.remove(engine, "before_cursor_execute", record)
+        event.remove(db_engine, "before_cursor_execute", record)
 
 
 def test_the_newest_media_come_first_ties_by_media_id_and_the_limit_holds(store, real_verdicts):
@@ -79,13 +79,13 @@ def test_the_read_is_one_query_that_walks_the_index_without_sorting(store, real_
         seed_items(verdict=real_verdicts.trusted, label=real_verdicts.trusted_label, count=300, media_id_prefix="m"),
         trust_fingerprint="t",
     )
-    with executed(store.engine) as statements:
+    with executed(store.db_engine) as statements:
         assert len(store.recent_labels("default", 20)) == 20
     assert len(statements) == 1
     sql, parameters = statements[0]
     assert "verdicts" not in sql  # the label copy on media: no join
 
-    with store.engine.connect() as connection:
+    with store.db_engine.connect() as connection:
         if store.dialect == "postgresql":
             # A 300-row table would be read whole; ask whether the index CAN serve the order.
             connection.exec_driver_sql("SET enable_seqscan = off")

@@ -203,7 +203,7 @@ def test_delete_removes_the_entry_from_every_read_and_records_the_takedown(store
     assert repository.delete_entry("tenant-a", "urn:c2pa:gone", actor="operator", reason="again") is None
     stats = repository.stats()
     assert (stats.entries, stats.deletions) == (0, 1)
-    with store.engine.connect() as connection:
+    with store.db_engine.connect() as connection:
         row = connection.execute(text("SELECT tenant, actor, reason FROM repository_deletions")).one()
         assert tuple(row) == ("tenant-a", "operator", "takedown 42")
         assert connection.execute(text("SELECT count(*) FROM repository_bindings")).scalar_one() == 0
@@ -233,7 +233,7 @@ def test_stats_count_by_origin_privacy_and_storage(repository):
 
 def test_a_duplicate_inside_a_callers_transaction_leaves_that_transaction_usable(store, repository):
     repository.add_entry(_entry("urn:c2pa:tx"))
-    with store.engine.begin() as connection:
+    with store.db_engine.begin() as connection:
         with pytest.raises(ValueError):
             repository.write_entry(connection, _entry("urn:c2pa:tx"))
         repository.write_entry(connection, _entry("urn:c2pa:tx2"))
@@ -247,10 +247,10 @@ def _fields(entry: NewEntry) -> dict:
 def test_deleting_one_of_two_entries_in_the_same_band_rows_leaves_the_other_found(store, repository):
     repository.add_entry(_entry("urn:c2pa:first"))
     repository.add_entry(_entry("urn:c2pa:second", code64=_flip(CODE, 0)))  # shares three band rows
-    with store.engine.connect() as connection:
+    with store.db_engine.connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM repository_buckets")).scalar_one() == 5
     repository.delete_entry("tenant-a", "urn:c2pa:first", actor="operator", reason="r")
     assert [c.manifest_id for c in repository.candidates_near(CODE, 1, "tenant-a")] == ["urn:c2pa:second"]
     repository.delete_entry("tenant-a", "urn:c2pa:second", actor="operator", reason="r")
-    with store.engine.connect() as connection:
+    with store.db_engine.connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM repository_buckets")).scalar_one() == 0

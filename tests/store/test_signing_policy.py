@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import command
 from sqlalchemy import create_engine, select, update
 
-from app.store.engine import parse_database_url
+from app.store.database import parse_database_url
 from app.store.errors import StoreError
 from app.store.interface import Scope
 from app.store.migrate import alembic_config, current_revision, head_revision, upgrade_database
@@ -27,7 +27,7 @@ ACME = SigningPolicy.of(
 
 
 def _row(store, key_id: str):
-    with store.engine.connect() as connection:
+    with store.db_engine.connect() as connection:
         return connection.execute(select(api_keys).where(api_keys.c.key_id == key_id)).one()
 
 
@@ -75,10 +75,12 @@ def test_a_changed_policy_applies_at_once_in_another_process(store, database_url
     key, token = store.create_key(name="acme", scopes=SIGN)
     other_process = open_store(database_url, pool_size=1)
     try:
-        assert other_process.authenticate(token).signing_policy == SigningPolicy.default()
+        before = other_process.authenticate(token)
+        assert before is not None and before.signing_policy == SigningPolicy.default()
         changed = store.set_signing_policy(key.key_id, ACME)
         assert changed is not None and changed.signing_policy == ACME and changed.key_id == key.key_id
-        assert other_process.authenticate(token).signing_policy == ACME  # nothing cached
+        after = other_process.authenticate(token)
+        assert after is not None and after.signing_policy == ACME  # nothing cached
     finally:
         other_process.close()
 
@@ -98,7 +100,7 @@ def test_changing_the_policy_of_an_unknown_revoked_or_non_sign_key(store):
 
 def test_an_unknown_stored_term_is_dropped_and_an_unreadable_policy_fails_closed(store):
     key, token = store.create_key(name="acme", scopes=SIGN)
-    with store.engine.begin() as connection:
+    with store.db_engine.begin() as connection:
         connection.execute(
             update(api_keys)
             .where(api_keys.c.key_id == key.key_id)
@@ -106,7 +108,7 @@ def test_an_unknown_stored_term_is_dropped_and_an_unreadable_policy_fails_closed
         )
     assert store.authenticate(token).signing_policy.source_types == frozenset({D.TRAINED_ALGORITHMIC_MEDIA})
     for broken in ('["someFutureTerm"]', "not json", '{"a": 1}', "[1]"):
-        with store.engine.begin() as connection:
+        with store.db_engine.begin() as connection:
             connection.execute(
                 update(api_keys).where(api_keys.c.key_id == key.key_id).values(allowed_source_types=broken)
             )
@@ -130,9 +132,9 @@ def test_keys_made_before_migration_0004_keep_the_policy_it_gave_them(database_u
     )
     made = datetime.datetime(2026, 5, 1, tzinfo=datetime.UTC)
     secrets = {"oldsigner0": new_secret(), "oldreader0": new_secret()}
-    engine = create_engine(parse_database_url(database_url))
+    db_engine = create_engine(parse_database_url(database_url))
     try:
-        with engine.begin() as connection:
+        with db_engine.begin() as connection:
             for key_id, scopes in (("oldsigner0", "sign,verify"), ("oldreader0", "read")):
                 connection.execute(
                     sa.insert(old_api_keys).values(
@@ -145,7 +147,7 @@ def test_keys_made_before_migration_0004_keep_the_policy_it_gave_them(database_u
                     )
                 )
     finally:
-        engine.dispose()
+        db_engine.dispose()
 
     upgrade_database(database_url)
     assert current_revision(database_url) == head_revision()

@@ -17,7 +17,7 @@ from verifier.verdict import VerdictState
 
 
 def _count(store, table) -> int:
-    with store.engine.connect() as connection:
+    with store.db_engine.connect() as connection:
         return connection.execute(select(func.count()).select_from(table)).scalar_one()
 
 
@@ -107,7 +107,7 @@ def test_a_media_id_can_be_pointed_at_other_content(store, real_verdicts):
 
 
 def test_a_verdict_is_committed_when_save_returns(store, database_url, real_verdicts):
-    other_process = open_store(database_url, pool_size=1)  # its own engine, pool and connections
+    other_process = open_store(database_url, pool_size=1)  # its own SQLAlchemy engine, pool and connections
     try:
         assert other_process.verdict_by_media_id("default", "fresh") is None
         store.save_verdict(

@@ -61,6 +61,7 @@ def small_jpeg(size: tuple[int, int] = (16, 16), color: tuple[int, int, int] = (
 def _engine_sign(definition: dict, *, remote_url: str | None = None) -> tuple[bytes, bytes]:
     """(signed asset, manifest store) for a 16x16 JPEG, signed by the engine with `definition`."""
     credentials = bomb_credentials()
+    assert credentials.key_path is not None  # made without a key backend: the key is a file
     key = load_signing_key(chain_path=credentials.chain_path, key_path=credentials.key_path)
     settings = {"verify": {"verify_after_sign": False, "remote_manifest_fetch": False, "ocsp_fetch": False},
                 "builder": {"thumbnail": {"enabled": False}}}

@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from verifier.errors import VerifierClosedError, VerifierUnavailableError
+from verifier.errors import TrustPolicyError, VerifierClosedError, VerifierUnavailableError
 from verifier.isolation import IsolatedVerifier, VerifyLimits
-from verifier.reader import Verifier
+from verifier.reader import Verifier, engine_version
 from verifier.trust import default_trust_policy
+from verifier.trust_spec import TrustKind, TrustList, TrustPolicySpec, default_trust_spec
 from verifier.verdict import VerdictState
 
 FIREFLY = "c2pa-js-legacy/tools/testing/fixtures/images/firefly-1.jpg"
@@ -81,6 +82,31 @@ def test_pool_gives_the_same_verdicts_as_in_process(pool, policy, corpus):
         assert pool.verify_file(corpus / path) == in_process.verify_file(corpus / path)
 
 
+def test_a_spec_verifies_as_its_policy_does(pool, policy, corpus):
+    # The CLI sends the spec (no certificate parsed in its process); the worker builds the same policy.
+    with IsolatedVerifier(policy=default_trust_spec(), limits=GENEROUS, workers=1) as from_spec:
+        for name in (FIREFLY, TAMPERED):
+            assert from_spec.verify_file(corpus / name) == pool.verify_file(corpus / name)
+
+
+def test_a_certificate_that_does_not_parse_is_a_trust_policy_error_at_start_up():
+    unparseable = TrustList(
+        name="mine",
+        kind=TrustKind.MANIFEST,
+        anchors_pem="-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n",
+        source="test",
+    )
+    spec = TrustPolicySpec.of([unparseable])  # only a parse finds it: the worker's
+    with pytest.raises(TrustPolicyError, match="trust list 'mine' anchors is not valid PEM"):
+        IsolatedVerifier(policy=spec, limits=GENEROUS, workers=1)
+
+
+def test_the_owner_reports_the_workers_engine_version(pool, tmp_path):
+    # The owner does not load the engine; its own verdicts name the version its workers report.
+    assert pool.verify_file(tmp_path).engine_version == engine_version()
+    assert "c2pa-rs" in engine_version()
+
+
 def test_bad_paths_are_answered_without_a_worker(pool, tmp_path):
     assert "is a directory" in pool.verify_file(tmp_path).reason
     empty = tmp_path / "empty.png"
@@ -121,6 +147,7 @@ def test_timeout_kills_the_worker_and_the_pool_keeps_working(policy, corpus, tmp
         verdict = bounded.verify_file(slow)
         assert time.monotonic() - started < 10
         assert verdict.state is VerdictState.ERROR
+        assert verdict.reason is not None
         assert verdict.reason.startswith("verification took longer than 0.3 s (the time limit per file)")
         assert verdict.size == 1024 * MB
         (after,) = bounded.worker_pids
@@ -143,6 +170,7 @@ def test_memory_limit_stops_the_engine_and_the_pool_keeps_working(policy, corpus
         (before,) = bounded.worker_pids
         verdict = bounded.verify_file(heavy)
         assert verdict.state is VerdictState.ERROR
+        assert verdict.reason is not None
         assert verdict.reason.startswith("the engine exceeded the memory limit (112 MB) or crashed")
         assert bounded.worker_pids != (before,)
         assert bounded.verify_file(corpus / FIREFLY).state is VerdictState.TRUSTED

@@ -78,7 +78,7 @@ def test_a_memory_bomb_is_a_resource_limit_error_and_the_pool_recovers(policy, c
         verdict = pool.verify_file(heavy)
         assert verdict.state is VerdictState.ERROR
         assert verdict.error_code is VerdictError.RESOURCE_LIMIT
-        assert verdict.reason.startswith("the engine exceeded the memory limit (112 MB)")
+        assert verdict.reason is not None and verdict.reason.startswith("the engine exceeded the memory limit (112 MB)")
         (after,) = pool.worker_pids
         assert after != before
         assert pool.verify_file(corpus / FIREFLY).state is VerdictState.TRUSTED
@@ -89,9 +89,9 @@ def test_every_kind_of_error_verdict_has_its_code(policy, corpus, tmp_path):
     (tmp_path / "empty.jpg").touch()
     (tmp_path / "text.bin").write_bytes(b"just some text, no media type at all\n" * 10)
     # A PNG whose chunk claims 2 GB: the engine refuses it as out of range.
-    png = io.BytesIO()
-    Image.new("RGB", (8, 8)).save(png, "PNG")
-    png = png.getvalue()[:33]  # signature + IHDR
+    encoded = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(encoded, "PNG")
+    png = encoded.getvalue()[:33]  # signature + IHDR
     (tmp_path / "broken.png").write_bytes(png + (0x7FFFFFF0).to_bytes(4, "big") + b"caBXjumb" + b"\0" * 20)
     with IsolatedVerifier(policy=policy, limits=limits, workers=1) as pool:
         codes = {

@@ -62,6 +62,7 @@ def test_a_remote_manifest_is_not_fetched_by_default(policy, listener, tmp_path)
     assert listener.connections() == 0
     assert verdict.state is VerdictState.ERROR
     assert verdict.error_code is VerdictError.REMOTE_MANIFEST
+    assert verdict.reason is not None
     assert listener.url() in verdict.reason
     assert "were not fetched" in verdict.reason
 
@@ -98,7 +99,7 @@ def test_a_redirect_is_not_followed(policy, listener, tmp_path):
         verdict = Verifier(policy=policy, remote_manifests=allowed).verify_file(path)
         assert target.connections() == 0
     assert listener.connections() == 1
-    assert verdict.error_code is VerdictError.REMOTE_MANIFEST
+    assert verdict.error_code is VerdictError.REMOTE_MANIFEST and verdict.reason is not None
     assert "could not be fetched: the server answered HTTP 302, not 200" in verdict.reason
 
 
@@ -107,7 +108,7 @@ def test_an_oversized_remote_manifest_is_refused(policy, listener, tmp_path):
     listener.serve_http(manifest)
     small = RemoteManifestPolicy.from_hosts(["127.0.0.1"], max_bytes=1000)
     verdict = Verifier(policy=policy, remote_manifests=small).verify_file(path)
-    assert verdict.error_code is VerdictError.REMOTE_MANIFEST
+    assert verdict.error_code is VerdictError.REMOTE_MANIFEST and verdict.reason is not None
     assert "larger than the limit of 1000 bytes" in verdict.reason
 
 
@@ -159,10 +160,11 @@ def _certificate_with_ocsp(url: str) -> tuple[SigningKey, str]:
         )
 
     root_key, leaf_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
-    validity = {"not_valid_before": now - datetime.timedelta(days=1), "not_valid_after": now + datetime.timedelta(days=30)}
+    not_before, not_after = now - datetime.timedelta(days=1), now + datetime.timedelta(days=30)
     root = (
         x509.CertificateBuilder(subject_name=name("root"), issuer_name=name("root"), public_key=root_key.public_key(),
-                                serial_number=x509.random_serial_number(), **validity)
+                                serial_number=x509.random_serial_number(),
+                                not_valid_before=not_before, not_valid_after=not_after)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(root_key.public_key()), critical=False)
@@ -170,7 +172,8 @@ def _certificate_with_ocsp(url: str) -> tuple[SigningKey, str]:
     )
     leaf = (
         x509.CertificateBuilder(subject_name=name("signer"), issuer_name=root.subject, public_key=leaf_key.public_key(),
-                                serial_number=x509.random_serial_number(), **validity)
+                                serial_number=x509.random_serial_number(),
+                                not_valid_before=not_before, not_valid_after=not_after)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.KeyUsage(True, False, False, False, False, False, False, False, False), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]), critical=False)

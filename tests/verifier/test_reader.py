@@ -181,14 +181,15 @@ def test_sidecar_manifest_store_is_read(verifier, corpus):
 def test_remote_manifest_is_an_error_and_is_not_fetched(verifier, corpus):
     # libpng-test_with_url.png points at http://localhost:5000/...: listen there and make
     # sure nothing connects (when the port is free on this machine).
-    listener = socket.socket()
+    listener: socket.socket | None = None
+    probe = socket.socket()
     try:
-        listener.bind(("127.0.0.1", 5000))
-        listener.listen(1)
-        listener.setblocking(False)
+        probe.bind(("127.0.0.1", 5000))
+        probe.listen(1)
+        probe.setblocking(False)
+        listener = probe
     except OSError:
-        listener.close()
-        listener = None
+        probe.close()
     try:
         verdict = verifier.verify_file(corpus / "c2pa-rs/sdk/tests/fixtures/libpng-test_with_url.png")
         if listener is not None:
@@ -441,7 +442,8 @@ def test_allowed_list_entry_is_trusted_and_attributed(signing_key, hostile_asset
     # explains it as "found in [] trust anchors"; the policy names the list.
     from cryptography.hazmat.primitives import serialization
 
-    from verifier.trust import TrustKind, TrustList, TrustPolicy, shipped_trust_lists
+    from verifier.trust import TrustPolicy
+    from verifier.trust_spec import TrustKind, TrustList, shipped_trust_lists
 
     unrelated_anchor = (shared_dir / "trust" / "test" / "sdk-test-roots.pem").read_text()
     partner = TrustList(
@@ -459,7 +461,8 @@ def test_allowed_list_entry_is_trusted_and_attributed(signing_key, hostile_asset
 
 def test_sdk_test_roots_trust_the_sdk_fixtures(shared_dir, corpus):
     # A test-only policy with the c2pa-rs SDK test roots (not shipped with the product).
-    from verifier.trust import TrustKind, TrustList, TrustPolicy
+    from verifier.trust import TrustPolicy
+    from verifier.trust_spec import TrustKind, TrustList
 
     test_roots = TrustList(
         name="sdk-test",

@@ -142,7 +142,7 @@ def test_a_tsa_root_also_on_a_signer_list_is_attributed_to_the_tsa_list(stamped,
         local_anchors_pem=dev_credentials.ca_pem + local_tsa_server.ca_pem, tsa_anchors_pem=local_tsa_server.ca_pem
     )
     verdict = Verifier(policy=policy).verify_file(path)
-    assert verdict.time_stamp.trust_list == "local-tsa"
+    assert verdict.time_stamp is not None and verdict.time_stamp.trust_list == "local-tsa"
 
 
 def test_tsa_anchors_do_not_make_a_signer_trusted(stamped, dev_credentials, local_tsa_server):
@@ -151,8 +151,8 @@ def test_tsa_anchors_do_not_make_a_signer_trusted(stamped, dev_credentials, loca
     policy = default_trust_policy(tsa_anchors_pem=dev_credentials.ca_pem + local_tsa_server.ca_pem)
     verdict = Verifier(policy=policy).verify_file(path)
     assert verdict.state is VerdictState.VALID and verdict.trust_list is None
-    assert "time-stamping authority anchors of list 'local-tsa'" in verdict.reason
-    assert verdict.time_stamp.trust_list == "local-tsa"
+    assert verdict.reason is not None and "time-stamping authority anchors of list 'local-tsa'" in verdict.reason
+    assert verdict.time_stamp is not None and verdict.time_stamp.trust_list == "local-tsa"
 
 
 def test_the_story_carries_the_time_stamp(stamped, dev_credentials, local_tsa_server):
@@ -206,17 +206,19 @@ def test_a_trusted_time_stamp_keeps_a_credential_trusted_after_its_certificate_e
 
     kept = with_tsa.verify_file(signed["stamped"])
     assert kept.state is VerdictState.TRUSTED and kept.trust_list == "local"
+    assert kept.time_stamp is not None
     assert kept.time_stamp.trusted and kept.time_stamp.trust_list == "local-tsa"
     assert kept.time_stamp.time < expires
 
     lost = with_tsa.verify_file(signed["unstamped"])
     assert lost.state is VerdictState.INVALID and lost.time_stamp is None
     assert "signingCredential.expired" in lost.failure_codes
-    assert "no trusted time-stamp shows it signed while it was valid" in lost.reason
+    assert lost.reason is not None and "no trusted time-stamp shows it signed while it was valid" in lost.reason
 
     # An authority on no list proves nothing: its time does not keep the credential valid.
     untrusted = without_tsa.verify_file(signed["stamped"])
     assert untrusted.state is VerdictState.INVALID and "signingCredential.expired" in untrusted.failure_codes
+    assert untrusted.time_stamp is not None
     assert (untrusted.time_stamp.trusted, untrusted.time_stamp.trust_list) == (False, None)
 
 

@@ -11,16 +11,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from verifier.errors import TrustPolicyError
-from verifier.trust import (
-    C2PA_CLAIM_SIGNING_EKU,
-    CertificateFacts,
-    DistinguishedName,
-    TrustKind,
-    TrustList,
-    TrustPolicy,
-    default_trust_policy,
-    parse_extended_key_usages,
-)
+from verifier.trust import CertificateFacts, DistinguishedName, TrustPolicy, default_trust_policy, prepare_ahead
+from verifier.trust_spec import C2PA_CLAIM_SIGNING_EKU, TrustKind, TrustList, parse_extended_key_usages
 
 TRUST_DATA = Path(__file__).resolve().parents[2] / "verifier" / "trust_data"
 
@@ -104,9 +96,9 @@ def test_shipped_trust_data_is_the_reference_copy(shared_dir):
 
 def test_policy_is_immutable(policy):
     with pytest.raises(dataclasses.FrozenInstanceError):
-        policy._prepared = ()  # type: ignore[misc]
+        policy._prepared = ()
     with pytest.raises(dataclasses.FrozenInstanceError):
-        policy.lists[0].name = "other"  # type: ignore[misc]
+        policy.lists[0].name = "other"
     assert isinstance(policy.lists, tuple)
 
 
@@ -146,6 +138,15 @@ def test_duplicate_list_names_are_refused():
 def test_unparseable_anchors_are_refused(pem, message):
     with pytest.raises(TrustPolicyError, match=message):
         TrustPolicy.build([_list(anchors=pem)])
+
+
+def test_a_list_parsed_ahead_builds_the_same_policy_and_a_bad_one_still_fails_at_build():
+    bad = _list(anchors="-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n")
+    good = _list(name="good")
+    prepare_ahead([bad, good])  # what a worker does before its setup: never raises
+    assert TrustPolicy.build([good]).engine_settings() == TrustPolicy.build([_list(name="good")]).engine_settings()
+    with pytest.raises(TrustPolicyError, match="not valid PEM"):
+        TrustPolicy.build([bad])
 
 
 def test_an_unparseable_allowed_list_is_refused():

@@ -27,7 +27,7 @@ def test_more_launched_than_workers_are_discarded_and_exit():
     with IsolatedVerifier(policy=default_trust_policy(), limits=LIMITS, workers=1, launched=launched) as verifier:
         assert verifier.worker_pids == (launched[0].process.pid,)
         for unused in launched[1:]:
-            assert unused.process.wait(5) == 0  # told by EOF that no setup comes: a clean exit
+            assert unused.process.poll() is not None  # discarded at once, not left to finish its imports
 
 
 def test_a_launched_worker_that_is_never_adopted_exits_when_discarded():

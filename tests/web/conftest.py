@@ -1,4 +1,4 @@
-"""Fixtures for the web page tests: a real app served by uvicorn (in a thread) on real engines.
+"""Fixtures for the web page tests: a real app served by uvicorn (in a thread) on real worker pools.
 
 One signer + verifier pool and one uvicorn server per session; each test installs its own app
 (its own settings and a fresh, migrated SQLite store) behind the server, as tests/api does.
@@ -15,12 +15,12 @@ import httpx
 import pytest
 
 from app.api.main import create_app
-from app.engines import Engines
 from app.settings import Settings
 from app.store.interface import Scope
 from app.store.migrate import upgrade_database
 from app.store.sql import SqlStore, open_store
-from app.wiring import build_engines
+from app.wiring import build_worker_pools
+from app.worker_pools import WorkerPools
 from tests.api.helpers import AppSwitch, serve_in_thread
 
 from .media import SignedMedia, make_signed_media
@@ -35,15 +35,15 @@ def base_settings(dev_credentials, tmp_path_factory) -> Settings:
         database_url=f"sqlite:///{tmp_path_factory.mktemp('web-db')}/unused.db",
         spool_dir=tmp_path_factory.mktemp("web-spool"),
         web_max_upload_bytes=WEB_UPLOAD_LIMIT,
-        engine_threads=2,
+        sign_concurrency=2,
         verify_workers=1,
         verify_timeout_seconds=20,
     )
 
 
 @pytest.fixture(scope="session")
-def engines(base_settings) -> Iterator[Engines]:
-    built = build_engines(base_settings)
+def worker_pools(base_settings) -> Iterator[WorkerPools]:
+    built = build_worker_pools(base_settings)
     yield built
     built.close()
 
@@ -70,7 +70,7 @@ def server() -> Iterator[tuple[AppSwitch, str]]:
 
 
 @pytest.fixture
-def serve(base_settings, store, engines, server) -> Iterator[Callable[..., str]]:
+def serve(base_settings, store, worker_pools, server) -> Iterator[Callable[..., str]]:
     """`serve(**settings_changes)`: serve a fresh app with those settings; returns the base URL."""
     switch, base_url = server
     with contextlib.ExitStack() as stack:
@@ -78,7 +78,7 @@ def serve(base_settings, store, engines, server) -> Iterator[Callable[..., str]]
         def install(**changes) -> str:
             stack.close()  # one app at a time on the shared server
             settings = base_settings.model_copy(update={"database_url": "sqlite:///unused", **changes})
-            stack.enter_context(switch.installed(create_app(settings, store=store, engines=engines)))
+            stack.enter_context(switch.installed(create_app(settings, store=store, worker_pools=worker_pools)))
             return base_url
 
         yield install

@@ -13,10 +13,14 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from verifier.label import label_for
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Dialog, Page  # the module itself is imported below, or skipped
 
 CHROMIUM = Path("/usr/bin/chromium")
 if not CHROMIUM.exists():
@@ -30,7 +34,7 @@ TIMEOUT_MS = 15_000
 
 @dataclass
 class Tab:
-    page: object
+    page: Page
     dialogs: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
@@ -39,7 +43,7 @@ class Tab:
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
+def browser() -> Iterator[Browser]:
     with sync_api.sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=str(CHROMIUM))
         yield launched
@@ -57,7 +61,12 @@ def open_tab(browser) -> Iterator:
         page = context.new_page()
         tab = Tab(page=page)
         # An attack that ran would show up here: alert() opens a dialog, and errors are reported.
-        page.on("dialog", lambda dialog: (tab.dialogs.append(dialog.message), dialog.dismiss()))
+
+        def dismiss(dialog: Dialog) -> None:
+            tab.dialogs.append(dialog.message)
+            dialog.dismiss()
+
+        page.on("dialog", dismiss)
         page.on("pageerror", lambda error: tab.errors.append(str(error)))
         if block_script:
             page.route("**/static/verify.js*", lambda route: route.abort())
@@ -85,12 +94,12 @@ def _drop(page, path: Path, mime: str = "image/jpeg") -> None:
     )
 
 
-def _store(store, engines, items: dict[str, Path]) -> None:
+def _store(store, worker_pools, items: dict[str, Path]) -> None:
     for media_id, path in items.items():
-        verdict = engines.verifier.verify_file(path)
+        verdict = worker_pools.verifier.verify_file(path)
         store.save_verdict(
             tenant="default",
-            verdict=verdict, label=label_for(verdict), trust_fingerprint=engines.trust_fingerprint, media_id=media_id
+            verdict=verdict, label=label_for(verdict), trust_fingerprint=worker_pools.trust_fingerprint, media_id=media_id
         )
 
 
@@ -136,7 +145,7 @@ def test_without_javascript_the_form_posts_and_the_server_renders_the_result(ser
     assert "Trusted signer" in page.inner_text("#trust")
 
 
-def test_an_injected_script_in_manifest_text_never_runs(serve, open_tab, media, store, engines):
+def test_an_injected_script_in_manifest_text_never_runs(serve, open_tab, media, store, worker_pools):
     base_url = serve(public_label_reads=True)
 
     # 1. The page's script path: the result fragment swapped in.
@@ -163,7 +172,7 @@ def test_an_injected_script_in_manifest_text_never_runs(serve, open_tab, media, 
     assert tab.dialogs == [] and not tab.pwned() and tab.errors == []
 
     # 3. The feed: label text from the API, and the verdict's generator name on a click.
-    _store(store, engines, {"xss-post": media.xss})
+    _store(store, worker_pools, {"xss-post": media.xss})
     tab = open_tab(base_url + "/feed")
     page = tab.page
     page.locator(".card").first.wait_for()
@@ -176,9 +185,9 @@ def test_an_injected_script_in_manifest_text_never_runs(serve, open_tab, media, 
 
 
 def test_the_feed_shows_the_newest_items_each_with_one_label_and_details_on_click(
-    serve, open_tab, media, store, engines
+    serve, open_tab, media, store, worker_pools
 ):
-    _store(store, engines, {"post-1": media.plain, "post-2": media.tampered, "post-3": media.ai})
+    _store(store, worker_pools, {"post-1": media.plain, "post-2": media.tampered, "post-3": media.ai})
     tab = open_tab(serve(public_label_reads=True) + "/feed")
     page = tab.page
     cards = page.locator(".card")
@@ -206,8 +215,8 @@ def test_the_feed_shows_the_newest_items_each_with_one_label_and_details_on_clic
     assert tab.errors == []
 
 
-def test_the_feed_says_when_label_reads_are_not_public(serve, open_tab, media, store, engines):
-    _store(store, engines, {"post-1": media.ai})
+def test_the_feed_says_when_label_reads_are_not_public(serve, open_tab, media, store, worker_pools):
+    _store(store, worker_pools, {"post-1": media.ai})
     tab = open_tab(serve() + "/feed")
     page = tab.page
     assert page.locator("#feed-not-public").is_visible()
@@ -256,8 +265,8 @@ def _file_chooser_from_space(page):
     raise AssertionError("unreachable")
 
 
-def test_the_feed_fits_a_phone(serve, open_tab, media, store, engines):
-    _store(store, engines, {"a-very-long-media-id-" + "x" * 120: media.ai, "post-2": media.plain})
+def test_the_feed_fits_a_phone(serve, open_tab, media, store, worker_pools):
+    _store(store, worker_pools, {"a-very-long-media-id-" + "x" * 120: media.ai, "post-2": media.plain})
     tab = open_tab(serve(public_label_reads=True) + "/feed", width=375, height=740)
     tab.page.locator(".card").nth(1).wait_for()
     tab.page.locator(".card summary").first.click()
@@ -267,7 +276,7 @@ def test_the_feed_fits_a_phone(serve, open_tab, media, store, engines):
 # --- The API documentation pages offline (issue 13) ---
 
 
-def _offline_tab(browser, origin: str) -> tuple[object, list[str], list[str]]:
+def _offline_tab(browser: Browser, origin: str) -> tuple[Page, list[str], list[str]]:
     """A tab that reaches only `origin`: every other request is aborted and recorded (as it would
     fail on a server without egress), and so is every request the page's policy refused."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})

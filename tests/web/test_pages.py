@@ -160,9 +160,9 @@ def test_a_hostile_upload_file_name_is_cleaned(client, media):
     assert "__img src_x onerror_alert(1)_.jpg" in html
 
 
-def test_nothing_is_stored_unless_the_setting_says_so(client, serve, store, media, engines):
+def test_nothing_is_stored_unless_the_setting_says_so(client, serve, store, media, worker_pools):
     _is_page(client.post("/", files=file_part(media.ai)))
-    sha256 = engines.verifier.verify_file(media.ai).sha256
+    sha256 = worker_pools.verifier.verify_file(media.ai).sha256
     assert store.cached_verdict(sha256) is None
     assert store.recent_labels("default", 10) == []
 

@@ -9,20 +9,20 @@ from verifier.label import label_for
 
 
 @pytest.fixture
-def three_items(store, engines, media) -> list[str]:
+def three_items(store, worker_pools, media) -> list[str]:
     """Three media ids pointing at real verdicts, saved oldest first; returns them newest first."""
     ids = []
     for media_id, path in (("post-1", media.plain), ("post-2", media.ai), ("post-3", media.tampered)):
-        verdict = engines.verifier.verify_file(path)
+        verdict = worker_pools.verifier.verify_file(path)
         store.save_verdict(
             tenant="default",
-            verdict=verdict, label=label_for(verdict), trust_fingerprint=engines.trust_fingerprint, media_id=media_id
+            verdict=verdict, label=label_for(verdict), trust_fingerprint=worker_pools.trust_fingerprint, media_id=media_id
         )
         ids.append(media_id)
     return ids[::-1]
 
 
-def test_public_reads_answer_the_newest_items_first_without_a_key(serve, client, three_items, engines, media):
+def test_public_reads_answer_the_newest_items_first_without_a_key(serve, client, three_items, worker_pools, media):
     serve(public_label_reads=True)
     response = client.get("/v1/labels/recent", params={"limit": 2, "tenant": "default"})
     assert response.status_code == 200, response.text
@@ -32,7 +32,7 @@ def test_public_reads_answer_the_newest_items_first_without_a_key(serve, client,
     assert [item["media_id"] for item in items] == three_items[:2] == ["post-3", "post-2"]
     assert set(items[0]) == {"media_id", "label", "updated_at"}
     assert items[0]["label"]["kind"] == "invalid"
-    assert items[1]["label"] == label_to_dict(label_for(engines.verifier.verify_file(media.ai)))
+    assert items[1]["label"] == label_to_dict(label_for(worker_pools.verifier.verify_file(media.ai)))
     assert items[1]["label"]["text"] == "AI-generated"
     assert items[0]["updated_at"] >= items[1]["updated_at"]
     assert items[0]["updated_at"].endswith("+00:00")

@@ -66,7 +66,7 @@ def test_a_cycle_of_manifests_and_a_flood_of_ingredients_stay_bounded():
     (b,) = result.ingredients
     (a,) = b.children
     assert a.title == "a" and a.children == ()  # "a" is on the path already: not entered again
-    assert "loop" in a.note
+    assert a.note is not None and "loop" in a.note
 
     flood = _verdict((_manifest("root", *[f"i{n}" for n in range(5000)]),))
     result = verify_result(flood, label_for(flood), file_name="x", size=1)
@@ -78,14 +78,14 @@ def test_a_cycle_of_manifests_and_a_flood_of_ingredients_stay_bounded():
     depth, node = 1, result.ingredients[0]
     while node.children:
         depth, node = depth + 1, node.children[0]
-    assert depth == 8 and "nested too deeply" in node.note
+    assert depth == 8 and node.note is not None and "nested too deeply" in node.note
 
 
 def test_an_ingredient_with_invalid_credentials_shows_its_state_but_not_its_history():
     verdict = _verdict((_manifest("root", "bad", state=VerdictState.INVALID), _manifest("bad", "older")))
     verdict = dataclasses.replace(verdict, ingredients=verdict.manifests[0].ingredients)
     (bad,) = verify_result(verdict, label_for(verdict), file_name="x", size=1).ingredients
-    assert bad.state == "invalid" and bad.children == () and "could not be verified" in bad.note
+    assert bad.state == "invalid" and bad.children == () and bad.note is not None and "could not be verified" in bad.note
 
 
 def test_the_signing_time_says_whether_its_time_stamp_authority_is_trusted(media):

@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 
 from app.api import work
 from app.api.deps import ServicesDep
-from app.api.errors import error_body
+from app.api.error_responses import error_body
 
 router = APIRouter(tags=["operations"])
 log = logging.getLogger("originmark.api")
@@ -32,7 +32,7 @@ async def healthz() -> dict[str, str]:
 async def readyz(services: ServicesDep) -> JSONResponse:
     checks: dict[str, str] = {}
     # The signer exists only once its probe image signed and verified (signer/probe.py).
-    checks["signer"] = f"ok ({services.engines.signer.probe.state.lower()} probe)"
+    checks["signer"] = f"ok ({services.worker_pools.signer.probe.state.lower()} probe)"
     try:
         with anyio.fail_after(READINESS_TIMEOUT_SECONDS):
             await work.in_thread(services.store.ping)

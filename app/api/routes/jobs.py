@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.api import work
 from app.api.deps import ReadKey, ServicesDep, SignKey, VerifyKey
-from app.api.errors import ApiError, not_found, unprocessable
+from app.api.error_responses import ApiError, not_found, unprocessable
 from app.api.identifiers import optional_media_id
 from app.api.job_requests import openapi_request_body, read_job_request
 from app.api.services import Services
@@ -107,7 +107,7 @@ class JobQueue:
             from app.wiring import build_job_runtime
 
             runtime = build_job_runtime(
-                services.settings, store=services.store, engines=services.engines, objects=self.objects
+                services.settings, store=services.store, worker_pools=services.worker_pools, objects=self.objects
             )
             self.embedded = EmbeddedJobs(runtime, threads=max(1, min(2, services.settings.verify_workers)))
 
@@ -223,7 +223,7 @@ def _staged_source(
         staged=True,
     )
     key = _idempotency_key(owner, kind, source, media_id=media_id, destination=destination, params=params)
-    if records.find(services.store.engine, owner.tenant, key) is None:  # sent again: the job (and its source) exist
+    if records.find(services.store.db_engine, owner.tenant, key) is None:  # sent again: the job (and its source) exist
         staging.stage_upload(queue.objects, source.location, path=upload.path, size=upload.size)
     return source
 
@@ -274,7 +274,7 @@ def _submit_verify(
 ) -> records.Submitted:
     key = _idempotency_key(owner, JobKind.VERIFY, source, media_id=media_id)
     return queue.started(records.submit(
-        services.store.engine,
+        services.store.db_engine,
         tenant=owner.tenant,
         kind=JobKind.VERIFY,
         source=source.location.uri,
@@ -353,7 +353,7 @@ def _submit_sign(
         owner, JobKind.SIGN, source, media_id=media_id, destination=destination.uri, params=params
     )
     return queue.started(records.submit(
-        services.store.engine,
+        services.store.db_engine,
         tenant=owner.tenant,
         kind=JobKind.SIGN,
         source=source.location.uri,
@@ -374,7 +374,7 @@ async def get_job(job_id: str, request: Request, key: ReadKey, services: Service
         raise not_found("no job has this id")
     queue = await work.in_thread(_queue, request, services)  # the jobs table exists (and left jobs restart) from here on
     # The key's tenant's job only: another tenant's id answers exactly like an unknown one.
-    job = await work.in_thread(records.owned_by, services.store.engine, key.tenant, job_id)
+    job = await work.in_thread(records.owned_by, services.store.db_engine, key.tenant, job_id)
     if job is None:
         raise not_found("no job has this id")
     result = await work.in_thread(_result, services, queue, job)

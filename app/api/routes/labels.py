@@ -15,13 +15,13 @@ use the POST form for large batches.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 
 from app.api import work
 from app.api.deps import ReadAccess, ServicesDep
-from app.api.errors import unprocessable
+from app.api.error_responses import unprocessable
 from app.api.identifiers import MEDIA_ID_PATTERN, check_media_ids
 from app.api.json_body import parse_json, read_json_bytes
 from app.api.services import Services
@@ -34,7 +34,7 @@ MAX_CACHE_SECONDS = 60
 # 1,000 ids of 200 characters, quoted and comma-separated, with room for whitespace.
 MAX_BATCH_BODY_BYTES = MAX_LABEL_BATCH * (MAX_MEDIA_ID_LENGTH + 4) + 64 * 1024
 
-_RESPONSES = {
+_RESPONSES: dict[int | str, dict[str, Any]] = {  # FastAPI's `responses`: OpenAPI response objects by status
     200: {"model": LabelsResponse, "headers": {"ETag": {"schema": {"type": "string"}}}},
     304: {"description": "Not modified (If-None-Match matched the ETag)."},
     **error_responses(400, 401, 403, 413, 422, 503),

@@ -19,7 +19,7 @@ from fastapi.responses import StreamingResponse
 
 from app.api import work
 from app.api.deps import ServicesDep, SignKey
-from app.api.errors import ApiError, from_signing_error
+from app.api.error_responses import ApiError, from_signing_error
 from app.api.identifiers import MEDIA_ID_PATTERN, optional_media_id
 from app.api.services import Services
 from app.api.uploads import FormSpec, ReceivedFile, UploadForm, UploadSpool, receive_form

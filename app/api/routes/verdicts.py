@@ -12,7 +12,7 @@ from fastapi import APIRouter, Response
 
 from app.api import work
 from app.api.deps import ReadAccess, Reader, ServicesDep
-from app.api.errors import not_found
+from app.api.error_responses import not_found
 from app.api.identifiers import check_media_id, check_sha256
 from app.api.services import Services
 from app.api.wire import (
@@ -72,4 +72,4 @@ def _verdict_and_media_ids(store: VerdictStore, reader: Reader, sha256: str) -> 
 
 
 def _trust_current(services: Services, stored: StoredVerdict) -> bool:
-    return stored.trust_fingerprint == services.engines.trust_fingerprint
+    return stored.trust_fingerprint == services.worker_pools.trust_fingerprint

@@ -2,7 +2,7 @@
 tenant's media id (the rules are the use case's: app/usecases/verification.py).
 
 The same bytes verified under the same trust configuration (see
-`app.engines.trust_fingerprint`) are answered from the store (`"cached": true`)
+`app.worker_pools.trust_fingerprint`) are answered from the store (`"cached": true`)
 unless `?refresh=true`.
 
 Media types: bytes that are no media type the verifier recognises get 415 (listing what
@@ -20,7 +20,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from app.api import work
 from app.api.deps import ServicesDep, VerifyKey
-from app.api.errors import unsupported_media
+from app.api.error_responses import unsupported_media
 from app.api.identifiers import MEDIA_ID_PATTERN, optional_media_id
 from app.api.uploads import FormSpec, UploadSpool, receive_form
 from app.api.wire import JSON_MEDIA_TYPE, VerifyResponse, error_responses, verify_body

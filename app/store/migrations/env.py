@@ -10,7 +10,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection, text
 
-from app.store.engine import create_migration_engine
+from app.store.database import create_migration_db_engine
 from app.store.migrate import include_name
 from app.store.schema import metadata
 
@@ -35,7 +35,7 @@ def _migrate(connection: Connection) -> None:
         compare_type=True,
         include_name=include_name,  # procrastinate's tables are not ours to compare
         render_as_batch=connection.dialect.name == "sqlite",  # SQLite alters tables by copying them
-        transactional_ddl=True,  # both dialects roll DDL back (SQLite: see create_migration_engine)
+        transactional_ddl=True,  # both dialects roll DDL back (SQLite: see create_migration_db_engine)
     )
     with context.begin_transaction():
         if connection.dialect.name == "postgresql":
@@ -49,12 +49,12 @@ def run_migrations_online() -> None:
     if handed_over is not None:
         _migrate(handed_over)
         return
-    engine = create_migration_engine(_database_url())
+    db_engine = create_migration_db_engine(_database_url())
     try:
-        with engine.connect() as connection:
+        with db_engine.connect() as connection:
             _migrate(connection)
     finally:
-        engine.dispose()
+        db_engine.dispose()
 
 
 def run_migrations_offline() -> None:

@@ -4,7 +4,7 @@ Revision ID: 0003_media_recent_index
 Revises: 0002_audit_hash_chain
 Create Date: 2026-11-27
 
-`GET /v1/labels/recent` (issue 7) reads the newest media rows: ORDER BY updated_at DESC,
+`GET /v1/labels/recent` reads the newest media rows: ORDER BY updated_at DESC,
 media_id DESC LIMIT n. With this index both dialects walk it backwards and stop after n rows
 (no sort, whatever the table's size); media_id makes the order total, so ties are stable.
 """

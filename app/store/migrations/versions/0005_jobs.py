@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+import psycopg
 import sqlalchemy as sa
 from alembic import context, op
 
@@ -99,7 +100,9 @@ def upgrade() -> None:
         else:
             # psycopg runs a multi-statement script when it is given no parameters; it lands in the
             # connection's search_path like every other table (procrastinate's SQL names no schema).
-            op.get_bind().connection.driver_connection.execute(schema_sql)
+            driver = op.get_bind().connection.driver_connection
+            assert isinstance(driver, psycopg.Connection)  # the only PostgreSQL driver originmark uses
+            driver.execute(schema_sql)
 
 
 def downgrade() -> None:

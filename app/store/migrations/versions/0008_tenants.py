@@ -40,7 +40,7 @@ _WHEN = sa.DateTime(timezone=True)
 _OWNED_TABLES = ("api_keys", "originmark_jobs", "originmark_batches")
 
 
-def _tenant_column() -> sa.Column:
+def _tenant_column() -> sa.Column[str]:
     return sa.Column("tenant", _NAME, nullable=False, server_default="default")
 
 
@@ -113,7 +113,7 @@ def downgrade() -> None:
 
 def _copy_media(*, with_tenant: bool) -> None:
     """SQLite: `media` rebuilt with (tenant, media_id) or (media_id) as its primary key."""
-    columns = [
+    columns: list[sa.schema.SchemaItem] = [
         sa.Column("media_id", sa.String(200), nullable=False),
         sa.Column("sha256", _SHA, nullable=False),
         sa.Column("label_json", sa.Text(), nullable=False),

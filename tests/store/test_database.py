@@ -1,4 +1,4 @@
-"""Engines and URLs: what the store accepts, how SQLite is set up, and a database that is down."""
+"""SQLAlchemy engines and URLs: what the store accepts, how SQLite is set up, and a database that is down."""
 
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ import socket
 import psycopg
 import pytest
 
-from app.store.engine import create_store_engine, parse_database_url
+from app.store.database import create_db_engine, parse_database_url
 from app.store.errors import StoreConfigurationError, StoreUnavailable
 from app.store.migrate import upgrade_database
 from app.store.sql import open_store
+from tests.support import one_row
 
 
 @pytest.mark.parametrize(
@@ -38,26 +39,28 @@ def test_a_plain_postgresql_url_means_psycopg_3():
 def test_sqlite_runs_in_wal_mode_with_the_settings_the_store_relies_on(tmp_path):
     url = f"sqlite:///{tmp_path / 'new' / 'dir' / 'o.db'}"  # the directory is created
     upgrade_database(url)
-    engine = create_store_engine(url, pool_size=2)
+    db_engine = create_db_engine(url, pool_size=2)
     try:
-        with engine.connect() as connection:
+        with db_engine.connect() as connection:
             pragma = lambda name: connection.exec_driver_sql(f"PRAGMA {name}").scalar()  # noqa: E731
             assert pragma("journal_mode") == "wal"
             assert pragma("synchronous") == 2  # FULL: a commit is on disk before save returns
             assert pragma("busy_timeout") == 10_000
             assert pragma("foreign_keys") == 1
-            assert connection.connection.dbapi_connection.isolation_level == "IMMEDIATE"
+            sqlite_connection = connection.connection.dbapi_connection
+            assert sqlite_connection is not None  # a connection checked out of the pool is open
+            assert sqlite_connection.isolation_level == "IMMEDIATE"
     finally:
-        engine.dispose()
+        db_engine.dispose()
 
 
 def test_sqlite_synchronous_normal_can_be_chosen(tmp_path):
-    engine = create_store_engine(f"sqlite:///{tmp_path / 'o.db'}", sqlite_synchronous="NORMAL")
+    db_engine = create_db_engine(f"sqlite:///{tmp_path / 'o.db'}", sqlite_synchronous="NORMAL")
     try:
-        with engine.connect() as connection:
+        with db_engine.connect() as connection:
             assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 1
     finally:
-        engine.dispose()
+        db_engine.dispose()
 
 
 def test_ping_passes_on_a_migrated_database(store):
@@ -91,12 +94,12 @@ def test_an_unreachable_postgresql_is_unavailable_not_a_crash(real_verdicts):
 def test_a_postgresql_connection_that_died_costs_one_call_and_the_next_reconnects(postgres_database_url):
     upgrade_database(postgres_database_url)
     with open_store(postgres_database_url, pool_size=1) as store:
-        with store.engine.connect() as connection:
+        with store.db_engine.connect() as connection:
             backend_pid = connection.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
         assert store.labels_json_for("default", ["a"]) == {"a": None}
         server = postgres_database_url.split("?", 1)[0].replace("postgresql+psycopg://", "postgresql://", 1)
         with psycopg.connect(server, autocommit=True) as admin:  # as a server restart would
-            assert admin.execute("SELECT pg_terminate_backend(%s)", (backend_pid,)).fetchone()[0] is True
+            assert one_row(admin, "SELECT pg_terminate_backend(%s)", (backend_pid,))[0] is True
         with pytest.raises(StoreUnavailable):
             store.labels_json_for("default", ["a"])
         assert store.labels_json_for("default", ["a"]) == {"a": None}

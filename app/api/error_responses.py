@@ -250,7 +250,7 @@ def from_signing_error(error: SigningError) -> ApiError:
     if isinstance(error, ParentCredentialsUnusable):
         return unprocessable("parent_credentials_unusable", error.message, field="parent")
     if isinstance(error, SigningLimitExceeded):
-        # The upload (or its parent) exhausted the signer's memory or time limit (issue 4).
+        # The upload (or its parent) exhausted the signer's memory or time limit.
         return unprocessable("resource_limit", error.message)
     if isinstance(error, EngineRejected):
         return unprocessable("media_rejected", error.message)

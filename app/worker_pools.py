@@ -1,10 +1,10 @@
-"""The engines a server or a job worker runs on, and what must exist before either starts.
+"""The worker pools a server or a job worker runs on, and what must exist before either starts.
 
 - `prepare_service`: what must exist before any server process starts — signing credentials
   (development ones on first start, with a loud warning) and the database schema. `originmark
   serve` runs it once before starting its worker processes; each app runs it again at start-up,
   where it finds nothing to do.
-- `Engines`: the IsolatedSigner pool (each worker's start-up probe has passed once it exists)
+- `WorkerPools`: the IsolatedSigner pool (each worker's start-up probe has passed once it exists)
   and the IsolatedVerifier pool, plus the two fingerprints the routes record with what they store.
 
 Shared by app/api (the service) and app/jobs (the workers), so neither imports the other.
@@ -107,11 +107,11 @@ def ensure_signing_credentials(settings: Settings) -> bool:
 
 def prepare_service(settings: Settings) -> bool:
     """Signing credentials and the database schema: idempotent, safe to run in every process.
-    True when this created the SQLite database file (the caller says where: issue 13).
+    True when this created the SQLite database file (the caller says where).
 
     (The audit key is made, if need be, where the store is opened: app.audit_keys.service_audit_keys.)
     """
-    from app.store.location import missing_sqlite_file
+    from app.store.database_url import missing_sqlite_file
     from app.store.migrate import upgrade_database
 
     ensure_signing_credentials(settings)
@@ -121,7 +121,7 @@ def prepare_service(settings: Settings) -> bool:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Engines:
+class WorkerPools:
     """The signer and the verifier pool, and the fingerprints that go with them."""
 
     signer: RotatingSigner | IsolatedSigner | ContentSigner  # the service signs uploads in isolated workers

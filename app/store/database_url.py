@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from app.store.engine import parse_database_url
+from app.store.database import parse_database_url
 
 
 def shown_database_url(database_url: str) -> str:

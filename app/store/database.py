@@ -38,7 +38,7 @@ from app.store.errors import StoreConfigurationError
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000  # how long a writer waits for another writer
 SQLITE_MMAP_BYTES = 256 * 1024**2  # label reads come from the OS page cache, shared by all connections
-DEFAULT_POOL_SIZE = 16  # a server process's threads: the engine pool plus label reads
+DEFAULT_POOL_SIZE = 16  # a server process's threads: the signing and verifying threads plus label reads
 POOL_TIMEOUT_SECONDS = 10  # waiting longer for a free connection answers 503 (StoreUnavailable)
 POSTGRES_CONNECT_TIMEOUT_SECONDS = 5  # a new connection that takes longer answers 503 (StoreUnavailable)
 IDLE_PING_SECONDS = 5.0  # a pooled connection idle this long is checked before use (see above)
@@ -77,20 +77,20 @@ def ensure_sqlite_directory(url: URL) -> None:
         Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
 
 
-def create_store_engine(
+def create_db_engine(
     database_url: str,
     *,
     pool_size: int = DEFAULT_POOL_SIZE,
     sqlite_synchronous: SqliteSynchronous = "FULL",
     idle_ping_seconds: float | None = IDLE_PING_SECONDS,
 ) -> Engine:
-    """The engine the store runs on (see the module docstring for the settings and why).
+    """The SQLAlchemy engine the store runs on (see the module docstring for the settings and why).
 
     `idle_ping_seconds`: None turns the idle check off (PostgreSQL only; tests compare the two)."""
     url = parse_database_url(database_url)
     if url.get_backend_name() == "sqlite":
-        return _sqlite_engine(url, pool_size=pool_size, synchronous=sqlite_synchronous)
-    engine = create_engine(
+        return _sqlite_db_engine(url, pool_size=pool_size, synchronous=sqlite_synchronous)
+    db_engine = create_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size // 2,  # bursts; PostgreSQL's max_connections is shared by every worker
@@ -103,22 +103,22 @@ def create_store_engine(
         connect_args={} if "connect_timeout" in url.query else {"connect_timeout": POSTGRES_CONNECT_TIMEOUT_SECONDS},
     )
     if idle_ping_seconds is not None:
-        _ping_connections_idle_for(engine, idle_ping_seconds)
-    return engine
+        _ping_connections_idle_for(db_engine, idle_ping_seconds)
+    return db_engine
 
 
-def _ping_connections_idle_for(engine: Engine, seconds: float) -> None:
+def _ping_connections_idle_for(db_engine: Engine, seconds: float) -> None:
     """Check a pooled connection idle for `seconds` or more before handing it out; replace it if dead.
 
     Raising DisconnectionError from a checkout listener makes the pool discard that connection and
     check out another (a new one if need be): SQLAlchemy's documented way to do a custom pre-ping.
     """
 
-    @event.listens_for(engine, "checkin")
+    @event.listens_for(db_engine, "checkin")
     def _note_idle_since(_dbapi_connection: object, record: ConnectionPoolEntry) -> None:
         record.info["idle_since"] = time.monotonic()
 
-    @event.listens_for(engine, "checkout")
+    @event.listens_for(db_engine, "checkout")
     def _ping_if_idle(dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: object) -> None:
         idle_since = record.info.get("idle_since")
         if idle_since is None or time.monotonic() - idle_since < seconds:
@@ -131,8 +131,8 @@ def _ping_connections_idle_for(engine: Engine, seconds: float) -> None:
             raise DisconnectionError(f"an idle pooled connection was dead: {error}") from error
 
 
-def create_migration_engine(database_url: str) -> Engine:
-    """An engine for Alembic: on SQLite the whole upgrade is one `BEGIN IMMEDIATE` transaction.
+def create_migration_db_engine(database_url: str) -> Engine:
+    """A SQLAlchemy engine for Alembic: on SQLite the whole upgrade is one `BEGIN IMMEDIATE` transaction.
 
     SQLite can roll DDL back, but Python's sqlite3 opens no transaction before DDL; taking over
     BEGIN makes a failed migration leave no half-made schema and makes two processes upgrading
@@ -142,23 +142,23 @@ def create_migration_engine(database_url: str) -> Engine:
     if url.get_backend_name() != "sqlite":
         return create_engine(url, poolclass=NullPool)
     ensure_sqlite_directory(url)
-    engine = create_engine(url, poolclass=NullPool, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+    db_engine = create_engine(url, poolclass=NullPool, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
 
-    @event.listens_for(engine, "connect")
+    @event.listens_for(db_engine, "connect")
     def _driver_autocommit(dbapi_connection: sqlite3.Connection, _record: object) -> None:
         dbapi_connection.isolation_level = None  # SQLAlchemy's begin event below opens transactions
         _apply_sqlite_pragmas(dbapi_connection, synchronous="FULL")
 
-    @event.listens_for(engine, "begin")
+    @event.listens_for(db_engine, "begin")
     def _begin_immediate(connection) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
-    return engine
+    return db_engine
 
 
-def _sqlite_engine(url: URL, *, pool_size: int, synchronous: SqliteSynchronous) -> Engine:
+def _sqlite_db_engine(url: URL, *, pool_size: int, synchronous: SqliteSynchronous) -> Engine:
     ensure_sqlite_directory(url)
-    engine = create_engine(
+    db_engine = create_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size // 2,
@@ -170,11 +170,11 @@ def _sqlite_engine(url: URL, *, pool_size: int, synchronous: SqliteSynchronous) 
         },
     )
 
-    @event.listens_for(engine, "connect")
+    @event.listens_for(db_engine, "connect")
     def _on_connect(dbapi_connection: sqlite3.Connection, _record: object) -> None:
         _apply_sqlite_pragmas(dbapi_connection, synchronous=synchronous)
 
-    return engine
+    return db_engine
 
 
 def _apply_sqlite_pragmas(dbapi_connection: sqlite3.Connection, *, synchronous: SqliteSynchronous) -> None:
