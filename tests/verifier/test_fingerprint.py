@@ -129,7 +129,10 @@ def test_hamming_and_similarity_basics() -> None:
     ramp = bytes(range(DESCRIPTOR_BYTES))
     assert descriptor_similarity(ramp, ramp) == 1.0
     assert descriptor_similarity(ramp, bytes(255 - v for v in ramp)) == 0.0  # a negative is not a match
-    assert descriptor_similarity(ramp, bytes([128]) * DESCRIPTOR_BYTES) == 0.0  # nothing correlates with flat
+    flat = bytes([128]) * DESCRIPTOR_BYTES
+    assert descriptor_similarity(ramp, flat) == descriptor_similarity(flat, flat) == 0.0  # a blank matches nothing
+    nearly_flat = bytes(128 + (v % 3) for v in range(DESCRIPTOR_BYTES))  # std < MIN_DESCRIPTOR_STD
+    assert descriptor_similarity(nearly_flat, nearly_flat) == 0.0
     assert descriptor_similarity(ramp, bytes(v // 2 + 40 for v in ramp)) > 0.99  # contrast, brightness
     with pytest.raises(ValueError):
         descriptor_similarity(ramp, ramp[:-1])
