@@ -38,11 +38,19 @@ from signer.errors import (
     SidecarUnsupported,
     SignerProbeFailed,
     SigningError,
+    SourceUndecodable,
     SourceUnreadable,
     TimeStampUnavailable,
     UnsupportedFormat,
 )
-from signer.formats import BMFF_FORMATS, JPEG, SUPPORTED_FORMAT_NAMES, MediaFormat, detect_format
+from signer.formats import (
+    BMFF_FORMATS,
+    FINGERPRINTED_FORMATS,
+    JPEG,
+    SUPPORTED_FORMAT_NAMES,
+    MediaFormat,
+    detect_format,
+)
 from signer.jumbf import active_manifest_label
 from signer.manifest import (
     DigitalSourceType,
@@ -55,6 +63,8 @@ from signer.output import UnchangedAssetSink, atomic_output, write_atomically
 from signer.probe import ProbeResult, check_probe_output, describe_signing_failure, probe_image_jpeg
 from signer.self_check import OwnOutputReader, chain_anchor_pem
 from signer.time_stamping import TimeStampRetries, store_has_time_stamp, with_time_stamp_retries
+from verifier.errors import UndecodableImage
+from verifier.fingerprint import ImageFingerprint, fingerprint_image
 
 _ENGINE_ALGORITHMS = {
     SigningAlgorithm.ES256: c2pa.C2paSigningAlg.ES256,
@@ -79,6 +89,9 @@ class SignerOptions:
     # over `mdat` (signer/engine_settings.py, MERKLE_LEAF_KB): the engine then never holds two
     # 256 MB hash buffers. None: never. Smaller files keep the plain hash every verifier reads.
     merkle_bmff_from_bytes: int | None = 512 * 1024**2
+    # Images (FINGERPRINTED_FORMATS) carry a c2pa.soft-binding assertion with their fingerprint.
+    # Off only for bench/softbinding_bench.py's "without the fingerprint" reference.
+    soft_binding: bool = True
 
     def __post_init__(self) -> None:
         if self.time_stamp_url is not None and not self.time_stamp_url.startswith(("http://", "https://")):
@@ -115,6 +128,31 @@ class SignResult:
     # The manifest store (JUMBF) as the engine embedded it (Builder.sign returns it): what the
     # manifest repository keeps, without reading the output again.
     manifest_store: bytes = field(default=b"", repr=False)
+    # The image fingerprint written in the c2pa.soft-binding assertion (None: not an image
+    # format that is fingerprinted, or SignerOptions.soft_binding off), for the manifest repository.
+    soft_binding: ImageFingerprint | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Source:
+    """The file to sign, examined once per call (not per time-stamp retry): its format from its
+    bytes and, for an image, the fingerprint for its c2pa.soft-binding assertion.
+
+    An image in a fingerprinted format whose pixels cannot be decoded is refused rather than
+    signed without a fingerprint: the engine only parses the container, so it would sign a file
+    no viewer can show, whose credential could never be found again by content. The refusal
+    waits until the engine has tried: a file the engine cannot sign either keeps the engine's error.
+    """
+
+    path: Path
+    media_format: MediaFormat
+    fingerprint: ImageFingerprint | None
+    refusal: SourceUndecodable | None
+    started: float  # perf_counter() when the call began
+
+    def refuse_if_undecodable(self) -> None:
+        if self.refusal is not None:
+            raise self.refusal
 
 
 class ContentSigner:
@@ -167,15 +205,33 @@ class ContentSigner:
 
     def sign_file(self, *, source: Path, destination: Path, request: GenerationRequest) -> SignResult:
         """Write `source` with Content Credentials embedded to `destination` (replaced atomically)."""
+        examined = self._examine(source)  # once, whatever the time-stamp retries
         return self._retrying_time_stamps(
-            lambda: self._sign_file_once(source=source, destination=destination, request=request)
+            lambda: self._sign_file_once(examined, destination=destination, request=request)
         )
 
     def sign_sidecar(self, *, source: Path, sidecar: Path, request: GenerationRequest) -> SignResult:
         """Write a `.c2pa` manifest store for `source` to `sidecar`; `source` is left untouched."""
-        return self._retrying_time_stamps(
-            lambda: self._sign_sidecar_once(source=source, sidecar=sidecar, request=request)
-        )
+        examined = self._examine(source)
+        return self._retrying_time_stamps(lambda: self._sign_sidecar_once(examined, sidecar=sidecar, request=request))
+
+    def _examine(self, source: Path) -> _Source:
+        """The source's format and the fingerprint of its own pixels (or why this image will be refused)."""
+        started = time.perf_counter()
+        media_format = detect_format(source)
+        if not self._options.soft_binding or media_format not in FINGERPRINTED_FORMATS:
+            return _Source(path=source, media_format=media_format, fingerprint=None, refusal=None, started=started)
+        try:
+            fingerprint = fingerprint_image(source)
+            return _Source(path=source, media_format=media_format, fingerprint=fingerprint, refusal=None, started=started)
+        except UndecodableImage as error:
+            refusal = SourceUndecodable(
+                f"{source.name} is a {media_format.name} file whose image cannot be decoded ({error}), and "
+                "originmark fingerprints every image it signs so that its credentials can be found again by "
+                "content: its structure is probably malformed: re-encode it and retry (nothing was written)"
+            )
+            refusal.__cause__ = error
+            return _Source(path=source, media_format=media_format, fingerprint=None, refusal=refusal, started=started)
 
     def _retrying_time_stamps(self, attempt: Callable[[], SignResult]) -> SignResult:
         # A builder is single-use and a failed attempt's output is discarded (atomic_output):
@@ -184,18 +240,21 @@ class ContentSigner:
             return attempt()
         return with_time_stamp_retries(attempt, retries=self._options.time_stamp_retry_policy())
 
-    def _sign_file_once(self, *, source: Path, destination: Path, request: GenerationRequest) -> SignResult:
-        started = time.perf_counter()
-        media_format = detect_format(source)
+    def _sign_file_once(self, examined: _Source, *, destination: Path, request: GenerationRequest) -> SignResult:
+        source, media_format = examined.path, examined.media_format
         refuse_overwriting_source(source, destination)
         with (
             _open_source(source) as source_stream,
             self._builder_for(
-                request, default_title=destination.name, context=self._context_for(source, media_format)
+                request,
+                default_title=destination.name,
+                context=self._context_for(source, media_format),
+                fingerprint=examined.fingerprint,
             ) as builder,
             atomic_output(destination) as output,
         ):
             manifest = self._sign(builder, media_format, source_stream, output, subject=source.name)
+            examined.refuse_if_undecodable()  # after the engine, whose refusal of a broken file comes first
             if request.parent is not None:
                 self._check_edit(output, media_format=media_format, parent=request.parent)
         return self._result(
@@ -205,23 +264,27 @@ class ContentSigner:
             manifest=manifest,
             sidecar=False,
             request=request,
-            started=started,
+            started=examined.started,
+            fingerprint=examined.fingerprint,
         )
 
-    def _sign_sidecar_once(self, *, source: Path, sidecar: Path, request: GenerationRequest) -> SignResult:
-        started = time.perf_counter()
-        media_format = detect_format(source)
+    def _sign_sidecar_once(self, examined: _Source, *, sidecar: Path, request: GenerationRequest) -> SignResult:
+        source, media_format = examined.path, examined.media_format
         refuse_overwriting_source(source, sidecar)
         with (
             _open_source(source) as source_stream,
             _open_source(source) as comparison_stream,
             self._builder_for(
-                request, default_title=source.name, context=self._context_for(source, media_format)
+                request,
+                default_title=source.name,
+                context=self._context_for(source, media_format),
+                fingerprint=examined.fingerprint,
             ) as builder,
         ):
             builder.set_no_embed()
             sink = UnchangedAssetSink(comparison_stream, source_size=os.fstat(comparison_stream.fileno()).st_size)
             manifest = self._sign(builder, media_format, source_stream, sink, subject=source.name)
+            examined.refuse_if_undecodable()
             if sink.asset_unchanged and request.parent is not None:
                 self._check_edit(source_stream, media_format=media_format, parent=request.parent, manifest=manifest)
         if not sink.asset_unchanged:
@@ -237,7 +300,8 @@ class ContentSigner:
             manifest=manifest,
             sidecar=True,
             request=request,
-            started=started,
+            started=examined.started,
+            fingerprint=examined.fingerprint,
         )
 
     def close(self) -> None:
@@ -256,10 +320,15 @@ class ContentSigner:
         return self._merkle_context if source.stat().st_size >= threshold else self._context
 
     def _builder_for(
-        self, request: GenerationRequest, *, default_title: str, context: c2pa.Context | None = None
+        self,
+        request: GenerationRequest,
+        *,
+        default_title: str,
+        context: c2pa.Context | None = None,
+        fingerprint: ImageFingerprint | None = None,
     ) -> c2pa.Builder:
         definition = build_manifest_definition(
-            request, default_title=default_title, originmark_version=self._originmark_version
+            request, default_title=default_title, originmark_version=self._originmark_version, fingerprint=fingerprint
         )
         try:
             builder = c2pa.Builder(definition, context=context or self._context)
@@ -344,9 +413,12 @@ class ContentSigner:
         started = time.perf_counter()
         request = GenerationRequest(generator_name="originmark start-up probe")
         output = io.BytesIO()
+        probe = probe_image_jpeg()
+        # With the soft binding an image gets, so that the probe's output is shaped like every image's.
+        fingerprint = fingerprint_image(probe) if self._options.soft_binding else None
         try:
-            with self._builder_for(request, default_title="probe.jpg") as builder:
-                self._sign(builder, JPEG, io.BytesIO(probe_image_jpeg()), output, subject="the start-up probe image")
+            with self._builder_for(request, default_title="probe.jpg", fingerprint=fingerprint) as builder:
+                self._sign(builder, JPEG, io.BytesIO(probe), output, subject="the start-up probe image")
         except (SignerProbeFailed, TimeStampUnavailable):
             raise
         except SigningError as error:
@@ -368,6 +440,7 @@ class ContentSigner:
         sidecar: bool,
         request: GenerationRequest,
         started: float,
+        fingerprint: ImageFingerprint | None,
     ) -> SignResult:
         return SignResult(
             source=source,
@@ -382,6 +455,7 @@ class ContentSigner:
             elapsed_seconds=time.perf_counter() - started,
             certificate_fingerprint=self._certificate_fingerprint,
             manifest_store=manifest,
+            soft_binding=fingerprint,
         )
 
 

@@ -39,6 +39,10 @@ class SourceUnreadable(SigningError):
     """The source (or parent) file cannot be opened or read: missing, a folder, no permission, empty."""
 
 
+class SourceUndecodable(SourceUnreadable):
+    """An image whose pixels cannot be decoded (corrupt, truncated, too many pixels): it is not fingerprinted, so not signed."""
+
+
 class DestinationUnwritable(SigningError):
     """The output cannot be written: the folder is missing or read-only, or it would overwrite the source."""
 

@@ -60,6 +60,11 @@ PDF = MediaFormat(name="PDF", mime="application/pdf", extension="pdf")
 # ISO BMFF containers: the engine hashes them with a BMFF hash (by box), which can be a Merkle tree.
 BMFF_FORMATS: frozenset[MediaFormat] = frozenset({MP4, MOV, M4A, AVIF, HEIC, HEIF})
 
+# Raster images whose pixels Pillow decodes here: each gets the soft binding's fingerprint
+# (verifier/fingerprint.py). HEIC/HEIF need a decoder Pillow does not ship and SVG has no
+# pixels of its own; audio, video and PDF have no image fingerprint yet (docs/soft-bindings.md).
+FINGERPRINTED_FORMATS: frozenset[MediaFormat] = frozenset({JPEG, PNG, WEBP, GIF, TIFF, AVIF})
+
 SUPPORTED_FORMATS: tuple[MediaFormat, ...] = (
     JPEG,
     PNG,

@@ -59,6 +59,7 @@ from signer.errors import (
 from signer.formats import SUPPORTED_FORMATS
 from signer.manifest import DigitalSourceType, GenerationRequest, InvalidRequest
 from signer.probe import ProbeResult
+from verifier.fingerprint import ImageFingerprint
 from verifier.process_pool import (
     Lease,
     Outcome,
@@ -232,9 +233,30 @@ def _sign_one(connection: Connection, signer: ContentSigner, job: tuple[str, str
             result.manifest_bytes,
             result.elapsed_seconds,
             result.manifest_store,
+            _soft_binding_reply(result.soft_binding),
         ),
     )
     return True
+
+
+def _soft_binding_reply(fingerprint: ImageFingerprint | None) -> tuple[int, str, bytes] | None:
+    return None if fingerprint is None else (fingerprint.code64, fingerprint.iscc, fingerprint.descriptor)
+
+
+def _soft_binding_from_reply(value: object) -> ImageFingerprint | None:
+    """The worker's fingerprint, type-checked (a reply is plain values from a process that read the upload)."""
+    if value is None:
+        return None
+    if (
+        isinstance(value, tuple)
+        and len(value) == 3
+        and isinstance(value[0], int)
+        and 0 <= value[0] < 2**64
+        and isinstance(value[1], str)
+        and isinstance(value[2], bytes)
+    ):
+        return ImageFingerprint(code64=value[0], iscc=value[1], descriptor=value[2])
+    raise EngineRejected("signing failed (a malformed fingerprint in the result)")
 
 
 # --- the owner's side ---
@@ -371,14 +393,14 @@ class IsolatedSigner:
         private = _private_folder(destination)
         try:
             output = private / destination.name  # the name is the manifest's default title
-            reply = self._call(source, output, request)
+            reply, fingerprint = self._call(source, output, request)
             try:
                 os.replace(output, destination)
             except OSError as error:
                 raise DestinationUnwritable(f"cannot write {destination}: {error.strerror or error}") from error
         finally:
             shutil.rmtree(private, ignore_errors=True)
-        (_tag, format_name, manifest_label, source_type, bytes_written, manifest_bytes, elapsed, store), fingerprint = reply
+        (_tag, format_name, manifest_label, source_type, bytes_written, manifest_bytes, elapsed, store, soft_binding) = reply
         return SignResult(
             source=source,
             destination=destination,
@@ -392,6 +414,7 @@ class IsolatedSigner:
             elapsed_seconds=elapsed,
             certificate_fingerprint=fingerprint,
             manifest_store=store,
+            soft_binding=_soft_binding_from_reply(soft_binding),
         )
 
     def close(self) -> None:
@@ -422,7 +445,7 @@ class IsolatedSigner:
             raise self._death_error(None, subject)
         if reply[0] == "error":
             raise _error_from_reply(reply)
-        if len(reply) != 8 or reply[1] not in _FORMATS_BY_NAME or not isinstance(reply[7], bytes):
+        if len(reply) != 9 or reply[1] not in _FORMATS_BY_NAME or not isinstance(reply[7], bytes):
             raise EngineRejected(f"signing {subject} failed (a malformed result)")
         return reply
 

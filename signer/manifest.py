@@ -12,12 +12,19 @@ What goes in, and why (C2PA 2.x, the C2PA conformance rubrics for generator prod
 - An AI edit of a parent: `c2pa.opened` first, referencing the `parentOf` ingredient
   (exactly one reference, no `digitalSourceType`: Spec 2.4), then `c2pa.edited` with the
   source type of the result and the generator as `softwareAgent`.
+- For an image, one `c2pa.soft-binding` assertion (C2PA 2.x "Soft Binding"): `alg` `io.iscc.v0`
+  (the C2PA soft binding algorithm list) and one block whose empty `scope` means the whole
+  image and whose `value` is the 256-bit ISCC Image-Code in binary (header and body, as
+  IEP-0020 encodes ISCC units for C2PA), base64-encoded as the Soft Binding Resolution API
+  takes it. Also listed in `created_assertions`: a gathered assertion would say someone
+  other than originmark vouches for the fingerprint, and the conformance rubric keeps 31/31.
 Only non-deprecated labels are used (`c2pa.actions.v2`, not `c2pa.actions`), and claim
 version 2 is requested explicitly rather than left to the engine's default.
 """
 
 from __future__ import annotations
 
+import base64
 import enum
 from dataclasses import dataclass
 from importlib import metadata
@@ -25,6 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from signer.errors import SigningError
+from verifier.fingerprint import ALG as SOFT_BINDING_ALG
+from verifier.fingerprint import ImageFingerprint
 
 IPTC_DIGITAL_SOURCE_TYPE_BASE = "http://cv.iptc.org/newscodes/digitalsourcetype/"
 
@@ -36,6 +45,8 @@ CLAIM_GENERATOR_NAME = "originmark"
 # The label an ingredient gets in the definition so an action can point at it; the engine
 # replaces the reference by a hashed URI to the ingredient assertion when it signs.
 PARENT_INGREDIENT_LABEL = "originmark.parent"
+
+SOFT_BINDING_LABEL = "c2pa.soft-binding"
 
 # Generator names and versions end up in every verifier's UI: keep them short.
 MAX_GENERATOR_TEXT = 256
@@ -134,12 +145,17 @@ class GenerationRequest:
 
 
 def build_manifest_definition(
-    request: GenerationRequest, *, default_title: str, originmark_version: str
+    request: GenerationRequest,
+    *,
+    default_title: str,
+    originmark_version: str,
+    fingerprint: ImageFingerprint | None = None,
 ) -> dict[str, Any]:
     """The manifest definition (c2pa-rs `ManifestDefinition` JSON) for one signed output.
 
     `default_title` is used when the request has no title (the output's file name).
     With `request.parent` the caller adds the parent with `parent_ingredient_definition`.
+    `fingerprint`, of the very pixels being signed, adds the soft-binding assertion.
     """
     software_agent: dict[str, str] = {"name": request.generator_name}
     if request.generator_version:
@@ -163,19 +179,32 @@ def build_manifest_definition(
             },
         ]
 
+    assertions: list[dict[str, Any]] = [
+        {
+            "label": "c2pa.actions.v2",
+            "created": True,
+            "data": {"actions": actions, "allActionsIncluded": True},
+        }
+    ]
+    if fingerprint is not None:
+        assertions.append(soft_binding_assertion(fingerprint))
     return {
         "claim_version": 2,
         "claim_generator_info": [
             {"name": CLAIM_GENERATOR_NAME, "version": originmark_version, "specVersion": C2PA_SPEC_VERSION}
         ],
         "title": request.title or default_title,
-        "assertions": [
-            {
-                "label": "c2pa.actions.v2",
-                "created": True,
-                "data": {"actions": actions, "allActionsIncluded": True},
-            }
-        ],
+        "assertions": assertions,
+    }
+
+
+def soft_binding_assertion(fingerprint: ImageFingerprint) -> dict[str, Any]:
+    """The `c2pa.soft-binding` assertion definition carrying an image's ISCC Image-Code."""
+    value = base64.b64encode(fingerprint.iscc_digest).decode("ascii")
+    return {
+        "label": SOFT_BINDING_LABEL,
+        "created": True,
+        "data": {"alg": SOFT_BINDING_ALG, "blocks": [{"scope": {}, "value": value}]},
     }
 
 

@@ -27,3 +27,11 @@ class VerifierUnavailableError(VerifierError):
 
 class VerifierClosedError(VerifierError):
     """The isolated verifier was used after `close()`."""
+
+
+class UndecodableImage(ValueError):
+    """verifier/fingerprint.py cannot fingerprint these bytes: not an image Pillow decodes, corrupt, or too large.
+
+    About the asset, not the verifier (so not a VerifierError): signing turns it into a refusal,
+    a content lookup into "no match possible".
+    """

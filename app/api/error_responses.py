@@ -68,6 +68,7 @@ from signer.errors import (
     ParentCredentialsUnusable,
     SignerProbeFailed,
     SigningError,
+    SourceUndecodable,
     SourceUnreadable,
     TimeStampUnavailable,
     UnsupportedFormat,
@@ -245,6 +246,10 @@ def from_signing_error(error: SigningError) -> ApiError:
         return signing_policy_refused(error)
     if isinstance(error, InvalidRequest):
         return unprocessable("invalid_request", error.message)
+    if isinstance(error, SourceUndecodable):
+        # An image whose pixels cannot be decoded cannot carry its fingerprint: for the client the
+        # same as a container the engine signs into an output that does not verify.
+        return unprocessable("unsignable_media", error.message, field="file")
     if isinstance(error, SourceUnreadable):
         return unprocessable("unreadable_media", error.message)
     if isinstance(error, ParentCredentialsUnusable):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 import pytest
@@ -9,12 +10,15 @@ import pytest
 from signer.manifest import (
     C2PA_SPEC_VERSION,
     PARENT_INGREDIENT_LABEL,
+    SOFT_BINDING_LABEL,
     DigitalSourceType,
     GenerationRequest,
     InvalidRequest,
     build_manifest_definition,
     parent_ingredient_definition,
+    soft_binding_assertion,
 )
+from verifier.fingerprint import ImageFingerprint
 
 # Written out, not taken from signer.manifest: the namespace is the spec the output must follow.
 IPTC = "http://cv.iptc.org/newscodes/digitalsourcetype/"
@@ -137,3 +141,23 @@ def test_requests_are_frozen_and_keyword_only():
         request.title = "changed"  # type: ignore[misc]
     with pytest.raises(TypeError):
         GenerationRequest("g")  # type: ignore[call-arg]
+
+
+def test_without_a_fingerprint_there_is_no_soft_binding():
+    assert [a["label"] for a in _definition()["assertions"]] == ["c2pa.actions.v2"]
+
+
+def test_a_fingerprint_becomes_a_created_soft_binding_for_the_whole_image():
+    fingerprint = ImageFingerprint(code64=0x0123456789ABCDEF, iscc="ISCC:EEAQCI2FM6E2XTPP", descriptor=bytes(256))
+    request = GenerationRequest(generator_name="Acme Diffusion")
+    built = build_manifest_definition(request, default_title="gen.png", originmark_version="1", fingerprint=fingerprint)
+    actions, binding = built["assertions"]
+    assert actions["label"] == "c2pa.actions.v2"
+    assert binding == soft_binding_assertion(fingerprint)
+    assert binding["label"] == SOFT_BINDING_LABEL == "c2pa.soft-binding"
+    assert binding["created"] is True
+    assert binding["data"]["alg"] == "io.iscc.v0"
+    (block,) = binding["data"]["blocks"]
+    assert block["scope"] == {}
+    # The ISCC-UNIT in binary: header 0x2101 (Content, Image, v0, 64 bits), then the body.
+    assert base64.b64decode(block["value"], validate=True) == bytes.fromhex("21010123456789abcdef")

@@ -170,9 +170,10 @@ def test_hostile_file_names_are_printed_inert(keys_env, make_jpeg, tmp_path):
     assert "[bold red]x" in result.stdout
 
 
-def test_a_file_the_engine_signs_into_one_that_does_not_verify_is_refused(keys_env, make_jpeg, tmp_path):
+def test_a_malformed_image_the_engine_would_sign_is_refused(keys_env, make_jpeg, tmp_path):
     # Found by tests/fuzz: a JPEG whose start-of-image marker repeats is signed by the engine into
-    # output whose own credentials verify as invalid. Such an output is removed and reported.
+    # output whose own credentials verify as invalid. Its pixels cannot be decoded either, so it is
+    # refused before anything is written (no fingerprint for its soft binding: docs/soft-bindings.md).
     good = make_jpeg(tmp_path / "good.jpg")
     malformed = tmp_path / "twice.jpg"
     malformed.write_bytes(b"\xff\xd8" + good.read_bytes())
@@ -180,7 +181,7 @@ def test_a_file_the_engine_signs_into_one_that_does_not_verify_is_refused(keys_e
     result = _sign(malformed, good, "--generator", "g", "--out", out)
     assert result.exit_code == 1, result.output
     failed, signed = result.stdout.splitlines()
-    assert failed.startswith(f"failed  {malformed}: the engine could not sign this file into one that verifies (")
+    assert failed.startswith(f"failed  {malformed}: twice.jpg is a JPEG file whose image cannot be decoded (")
     assert "re-encode it and retry (nothing was written)" in failed
     assert signed.startswith("signed  ")
     assert sorted(p.name for p in out.iterdir()) == ["good.jpg"]

@@ -1,0 +1,177 @@
+"""verifier/fingerprint.py on real photographs from the shared corpus and on images made here."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+from itertools import combinations
+from pathlib import Path
+
+import iscc_core
+import pytest
+from PIL import Image
+
+from verifier.errors import UndecodableImage
+from verifier.fingerprint import (
+    DESCRIPTOR_BYTES,
+    DESCRIPTOR_THRESHOLD,
+    MAX_PIXELS,
+    SEARCH_RADIUS,
+    ImageFingerprint,
+    descriptor_similarity,
+    fingerprint_image,
+    hamming64,
+)
+
+# Distinct photographs and renders (different scenes), all JPEG.
+PHOTOS = (
+    "c2pa-js/packages/c2pa-web/test/assets/PirateShip_save_credentials_to_cloud.jpg",
+    "c2pa-node/tests/fixtures/testv2.jpg",
+    "c2pa-js-legacy/tools/testing/fixtures/images/firefly-1.jpg",
+    "c2pa-js-legacy/tools/testing/fixtures/images/gen-fill.jpg",
+    "c2pa-node/tests/fixtures/cloud-only-firefly.jpg",
+)
+
+
+@pytest.fixture(scope="module")
+def photos(shared_dir: Path) -> list[Path]:
+    return [shared_dir / "corpus" / name for name in PHOTOS]
+
+
+def encoded(image: Image.Image, format: str, **options: object) -> bytes:
+    out = io.BytesIO()
+    image.save(out, format, **options)
+    return out.getvalue()
+
+
+def platform_copies(image: Image.Image) -> dict[str, bytes]:
+    """What a platform makes of an upload: re-encoded, converted, downscaled, metadata gone."""
+    rgb = image.convert("RGB")
+    width, height = rgb.size
+    return {
+        "jpeg q50": encoded(rgb, "JPEG", quality=50),
+        "webp": encoded(rgb, "WEBP", quality=80),
+        "png": encoded(rgb, "PNG"),
+        "25% width": encoded(rgb.resize((width // 4, height // 4), Image.Resampling.LANCZOS), "JPEG", quality=85),
+        "crop 5%": encoded(
+            rgb.crop((width * 5 // 200, height * 5 // 200, width - width * 5 // 200, height - height * 5 // 200)), "PNG"
+        ),
+    }
+
+
+def test_the_code_is_the_iscc_image_code_of_the_normalised_pixels(photos: list[Path]) -> None:
+    fingerprint = fingerprint_image(photos[0])
+    assert fingerprint.iscc.startswith("ISCC:EE")  # Content-Code, Image, v0 (256 bits: "EED")
+    unit = iscc_core.iscc_decode(fingerprint.iscc)
+    assert (unit[0], unit[1]) == (iscc_core.MT.CONTENT, iscc_core.ST_CC.IMAGE)
+    assert fingerprint.code64 == int.from_bytes(unit[4][:8], "big")
+    assert fingerprint.iscc_digest == bytes(iscc_core.decode_base32(fingerprint.iscc.removeprefix("ISCC:")))
+    assert len(fingerprint.descriptor) == DESCRIPTOR_BYTES
+    assert fingerprint_image(photos[0].read_bytes()) == fingerprint  # a path and its bytes alike
+
+
+def test_platform_copies_stay_within_the_radius_and_pass_the_descriptor_check(photos: list[Path]) -> None:
+    for photo in photos:
+        original = fingerprint_image(photo)
+        with Image.open(photo) as image:
+            copies = platform_copies(image)
+        for name, data in copies.items():
+            copy = fingerprint_image(data)
+            distance = hamming64(original.code64, copy.code64)
+            similarity = descriptor_similarity(original.descriptor, copy.descriptor)
+            assert distance <= SEARCH_RADIUS, f"{photo.name} {name}: {distance} bits"
+            assert similarity >= DESCRIPTOR_THRESHOLD, f"{photo.name} {name}: {similarity:.3f}"
+
+
+def test_unrelated_photos_are_far_apart_and_fail_the_descriptor_check(photos: list[Path]) -> None:
+    fingerprints = [fingerprint_image(photo) for photo in photos]
+    for a, b in combinations(fingerprints, 2):
+        assert hamming64(a.code64, b.code64) > SEARCH_RADIUS
+        assert descriptor_similarity(a.descriptor, b.descriptor) < DESCRIPTOR_THRESHOLD
+
+
+def test_the_descriptor_check_alone_separates_a_copy_from_an_unrelated_image(photos: list[Path]) -> None:
+    original, unrelated = fingerprint_image(photos[0]), fingerprint_image(photos[2])
+    with Image.open(photos[0]) as image:
+        copy = fingerprint_image(platform_copies(image)["jpeg q50"])
+    assert descriptor_similarity(original.descriptor, copy.descriptor) >= DESCRIPTOR_THRESHOLD
+    assert descriptor_similarity(original.descriptor, unrelated.descriptor) < DESCRIPTOR_THRESHOLD - 0.2
+
+
+def test_exif_orientation_is_applied(photos: list[Path]) -> None:
+    with Image.open(photos[1]) as image:
+        upright = image.convert("RGB").resize((400, 300))
+    stored_sideways = upright.transpose(Image.Transpose.ROTATE_90)  # orientation 6 turns it back
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    oriented = encoded(stored_sideways, "PNG", exif=exif)
+    plain = encoded(upright, "PNG")
+    assert fingerprint_image(oriented) == fingerprint_image(plain)
+    assert hamming64(fingerprint_image(encoded(stored_sideways, "PNG")).code64, fingerprint_image(plain).code64) > 8
+
+
+def test_transparency_is_flattened_onto_white_and_the_uniform_border_trimmed(photos: list[Path]) -> None:
+    with Image.open(photos[2]) as image:
+        picture = image.convert("RGB").resize((200, 200))
+    on_transparency = Image.new("RGBA", (260, 240), (0, 0, 0, 0))  # transparent black around it
+    on_transparency.paste(picture, (30, 20))
+    on_white = Image.new("RGB", (300, 300), (255, 255, 255))
+    on_white.paste(picture, (50, 50))
+    bare = fingerprint_image(encoded(picture, "PNG"))
+    assert fingerprint_image(encoded(on_transparency, "PNG")) == bare
+    assert fingerprint_image(encoded(on_white, "PNG")) == bare
+
+
+def test_hamming_and_similarity_basics() -> None:
+    assert hamming64(0, 2**64 - 1) == 64
+    assert hamming64(0b1011, 0b0001) == 2
+    ramp = bytes(range(DESCRIPTOR_BYTES))
+    assert descriptor_similarity(ramp, ramp) == 1.0
+    assert descriptor_similarity(ramp, bytes(255 - v for v in ramp)) == 0.0  # a negative is not a match
+    flat = bytes([128]) * DESCRIPTOR_BYTES
+    assert descriptor_similarity(ramp, flat) == descriptor_similarity(flat, flat) == 0.0  # a blank matches nothing
+    nearly_flat = bytes(128 + (v % 3) for v in range(DESCRIPTOR_BYTES))  # std < MIN_DESCRIPTOR_STD
+    assert descriptor_similarity(nearly_flat, nearly_flat) == 0.0
+    assert descriptor_similarity(ramp, bytes(v // 2 + 40 for v in ramp)) > 0.99  # contrast, brightness
+    with pytest.raises(ValueError):
+        descriptor_similarity(ramp, ramp[:-1])
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A PNG signature and IHDR chunk claiming a size, with no pixel data at all."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    chunk = struct.pack(">I", len(ihdr)) + b"IHDR" + ihdr + struct.pack(">I", zlib.crc32(b"IHDR" + ihdr))
+    return b"\x89PNG\r\n\x1a\n" + chunk
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param(b"", id="empty"),
+        pytest.param(b"definitely not an image", id="text"),
+        pytest.param(png_header_only(10, 10), id="png without pixel data"),
+        pytest.param(png_header_only(20_000, MAX_PIXELS // 20_000 + 1), id="more pixels than MAX_PIXELS"),
+        pytest.param(png_header_only(100_000, 100_000), id="decompression bomb"),
+    ],
+)
+def test_undecodable_input_raises_the_domain_error(data: bytes) -> None:
+    with pytest.raises(UndecodableImage):
+        fingerprint_image(data)
+
+
+def test_a_truncated_jpeg_raises_the_domain_error(photos: list[Path]) -> None:
+    data = photos[0].read_bytes()
+    with pytest.raises(UndecodableImage):
+        fingerprint_image(data[: len(data) // 3])
+
+
+def test_a_missing_file_raises_the_domain_error(tmp_path: Path) -> None:
+    with pytest.raises(UndecodableImage):
+        fingerprint_image(tmp_path / "missing.png")
+
+
+def test_the_fingerprint_is_a_plain_frozen_value() -> None:
+    fingerprint = ImageFingerprint(code64=1, iscc="ISCC:X", descriptor=b"\x00")
+    with pytest.raises(AttributeError):
+        fingerprint.code64 = 2  # type: ignore[misc]

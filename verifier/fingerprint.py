@@ -1,0 +1,173 @@
+"""The content fingerprint of an image: what finds a signed image again once its credentials are gone.
+
+Two parts, used in two stages by whoever searches (the manifest repository):
+
+1. `code64`, the 64-bit body of the ISCC Image-Code v0 (ISO 24138; `io.iscc.v0` on the C2PA soft
+   binding algorithm list), compared by Hamming distance: candidates are the entries within
+   `SEARCH_RADIUS` bits. It is the first 64 bits of the 256-bit Image-Code that the signer writes
+   in the `c2pa.soft-binding` assertion (`iscc`; the body's bits are the signs of 8x8 blocks of
+   DCT coefficients, the low-frequency block first), so any ISCC resolver can use the stored value.
+2. `descriptor`, a finer check every candidate must pass before it is reported: a 16x16 grayscale
+   thumbnail of the same normalised image, compared by correlation (`descriptor_similarity`,
+   at least `DESCRIPTOR_THRESHOLD`). The code keeps only the signs of a few DCT coefficients;
+   the thumbnail keeps the pixel values themselves, so two unrelated images whose coarse
+   structure happens to give close codes still differ here (measured: docs/soft-bindings.md).
+
+The image is normalised as the ISCC specification and iscc-sdk do: EXIF orientation applied,
+transparency flattened onto white, a uniform border (the colour of the top-left pixel) trimmed,
+grayscale, 32x32 bicubic. Two bounds keep a hostile or huge upload cheap: JPEGs are decoded at a
+reduced scale by the codec itself (`Image.draft`, at least `_DECODE_EDGE` pixels on each side; the
+code differs from a full decode by a few bits at most, well inside the search radius), and an
+image of more than `MAX_PIXELS` pixels is refused from its header, before any pixel is decoded.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+import iscc_core
+from PIL import Image, ImageChops, ImageOps, UnidentifiedImageError
+
+from verifier.errors import UndecodableImage
+
+ALG = "io.iscc.v0"
+
+# Hamming radius over code64 for the candidate search, and the lowest descriptor similarity a
+# candidate must reach to be reported. Chosen from bench/softbinding_bench.py's grid over 511
+# distinct images x 12 transforms (docs/soft-bindings.md): the smallest pair with no false
+# recovery among 6,132 unrelated queries. Radius 12 at 0.92 recovered 0.1% more copies but
+# reported 2 unrelated images; 10 also keeps the candidates per query few (2.6e-5 of the entries).
+SEARCH_RADIUS = 10
+DESCRIPTOR_THRESHOLD = 0.92
+
+# Pillow's own decompression-bomb bound (Image.MAX_IMAGE_PIXELS, ~89 Mpx) is a process-wide
+# setting we leave alone; this one is checked from the header before decoding.
+MAX_PIXELS = 100_000_000
+
+# A descriptor flatter than this (standard deviation, in grey levels) is a blank or nearly blank
+# image: its code and thumbnail say nothing about it, so it matches nothing (measured: transparent
+# overlays flattened onto white, a white shape on white).
+MIN_DESCRIPTOR_STD = 4.0
+
+IMAGE_CODE_BITS = 256  # written in the assertion; code64 is its first 64 bits
+_NORMALISED_EDGE = 32  # the ISCC Image-Code's input: 32x32 grayscale pixels
+_DESCRIPTOR_EDGE = 16
+DESCRIPTOR_BYTES = _DESCRIPTOR_EDGE * _DESCRIPTOR_EDGE
+# Decode scale: a JPEG codec skips DCT detail down to 1/8 while both sides stay at least this long,
+# other formats are box-reduced to about this size after decoding.
+_DECODE_EDGE = 256
+
+
+@dataclass(frozen=True, slots=True)
+class ImageFingerprint:
+    """What the repository stores and searches for one image."""
+
+    code64: int  # the first 64 bits of the ISCC Image-Code body, unsigned
+    iscc: str  # the 256-bit ISCC Image-Code, canonical ("ISCC:EED...")
+    descriptor: bytes  # DESCRIPTOR_BYTES grayscale values, row by row (16x16)
+
+    @property
+    def iscc_digest(self) -> bytes:
+        """The ISCC-UNIT in binary (header and body): what the soft-binding assertion carries, base64-encoded."""
+        return bytes(iscc_core.decode_base32(self.iscc.removeprefix("ISCC:")))
+
+
+def fingerprint_image(source: Path | bytes) -> ImageFingerprint:
+    """The fingerprint of an image file (a path or its bytes); UndecodableImage when Pillow cannot decode it."""
+    stream: IO[bytes]
+    try:
+        stream = source.open("rb") if isinstance(source, Path) else io.BytesIO(source)
+    except OSError as error:
+        raise UndecodableImage(f"cannot read the image: {error.strerror or error}") from error
+    with stream:
+        gray = _normalised_gray(stream)
+    pixels = list(gray.resize((_NORMALISED_EDGE, _NORMALISED_EDGE), Image.Resampling.BICUBIC).tobytes())
+    iscc = iscc_core.gen_image_code_v0(pixels, bits=IMAGE_CODE_BITS)["iscc"]
+    body = iscc_core.decode_base32(iscc.removeprefix("ISCC:"))[2:]  # a 2-byte header for 256 bits
+    descriptor = gray.resize((_DESCRIPTOR_EDGE, _DESCRIPTOR_EDGE), Image.Resampling.BOX).tobytes()
+    return ImageFingerprint(code64=int.from_bytes(body[:8], "big"), iscc=iscc, descriptor=descriptor)
+
+
+def hamming64(a: int, b: int) -> int:
+    """Bits that differ between two 64-bit codes."""
+    return (a ^ b).bit_count()
+
+
+def descriptor_similarity(a: bytes, b: bytes) -> float:
+    """How alike two descriptors are: their Pearson correlation, 1.0 identical .. 0.0 unrelated or opposite.
+
+    Correlation ignores brightness and contrast (a platform's re-encode or tone curve); a (nearly)
+    flat descriptor, below MIN_DESCRIPTOR_STD, scores 0.0 against anything, itself included.
+    """
+    if len(a) != DESCRIPTOR_BYTES or len(b) != DESCRIPTOR_BYTES:
+        raise ValueError(f"a descriptor is {DESCRIPTOR_BYTES} bytes long; got {len(a)} and {len(b)}")
+    n = DESCRIPTOR_BYTES
+    mean_a = sum(a) / n
+    mean_b = sum(b) / n
+    covariance = var_a = var_b = 0.0
+    for x, y in zip(a, b, strict=True):
+        dx = x - mean_a
+        dy = y - mean_b
+        covariance += dx * dy
+        var_a += dx * dx
+        var_b += dy * dy
+    floor = MIN_DESCRIPTOR_STD * MIN_DESCRIPTOR_STD * n
+    if var_a < floor or var_b < floor:
+        return 0.0
+    return max(0.0, min(1.0, covariance / math.sqrt(var_a * var_b)))
+
+
+def _normalised_gray(stream: IO[bytes]) -> Image.Image:
+    """Decoded, oriented, flattened onto white, border-trimmed, grayscale (full or draft resolution)."""
+    try:
+        opened = Image.open(stream)
+        width, height = opened.size
+        if width * height > MAX_PIXELS:
+            raise UndecodableImage(f"the image is {width}x{height} pixels; at most {MAX_PIXELS:,} are fingerprinted")
+        if opened.format == "JPEG":
+            # A reduced-scale decode: the DCT does the downscaling, ~10x faster on large photos.
+            opened.draft("RGB", (_DECODE_EDGE, _DECODE_EDGE))
+        opened.load()
+        image = _flatten_onto_white(ImageOps.exif_transpose(opened))
+        # Box-averaged down to about _DECODE_EDGE on the short side first: trimming and the
+        # 32x32 resize then touch far fewer pixels, and a uniform border stays uniform.
+        factor = min(image.size) // _DECODE_EDGE
+        if factor >= 2:
+            image = image.reduce(factor)
+        return _trim_border(image).convert("L")
+    except UndecodableImage:
+        raise
+    except Image.DecompressionBombError as error:
+        raise UndecodableImage(f"the image has too many pixels to decode: {error}") from error
+    except UnidentifiedImageError as error:
+        raise UndecodableImage("not an image format Pillow can decode") from error
+    except (OSError, ValueError, SyntaxError, EOFError) as error:
+        # Pillow's decoders report truncated or corrupt data with these (SyntaxError: a bad header).
+        raise UndecodableImage(f"the image data cannot be decoded: {error}") from error
+
+
+def _flatten_onto_white(image: Image.Image) -> Image.Image:
+    """RGB, with any transparency (alpha channel or palette transparency) composited onto white."""
+    if image.mode == "RGB":
+        return image
+    if image.mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGB", image.size, (255, 255, 255))
+        background.paste(rgba, mask=rgba.getchannel("A"))
+        return background
+    return image.convert("RGB")
+
+
+def _trim_border(image: Image.Image) -> Image.Image:
+    """Without a border of exactly the top-left pixel's colour (an empty image is kept whole)."""
+    background = Image.new(image.mode, image.size, image.getpixel((0, 0)))
+    box = ImageChops.difference(image, background).getbbox()
+    if box is None or box == (0, 0, *image.size):
+        return image
+    return image.crop(box)
