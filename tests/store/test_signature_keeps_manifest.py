@@ -62,22 +62,24 @@ def signed_store(real_verdicts, signing_key, tmp_path_factory):
         source=folder / "in.jpg", destination=folder / "out.jpg", request=GenerationRequest(generator_name="m")
     )
     assert result.manifest_store and len(result.manifest_store) == result.manifest_bytes
-    return result.manifest_store, result.manifest_label
+    assert result.soft_binding is not None  # an image: its c2pa.soft-binding assertion is in the store
+    return result.manifest_store, result.manifest_label, result.soft_binding.code64
 
 
 def test_a_small_store_is_kept_in_the_row_with_the_signature(store, real_verdicts, signed_store, objects_root):
-    manifest_store, manifest_id = signed_store
+    manifest_store, manifest_id, code64 = signed_store
     keeper = _keeper(store, objects_root)
     _signing(store, keeper).record(_request(), _output(real_verdicts.trusted, manifest_store, manifest_id), real_verdicts.trusted)
     entry = store.repository.entry_by_manifest_id("tenant-a", manifest_id)
     assert entry.store.inline == manifest_store and entry.asset_sha256 == real_verdicts.trusted.sha256
-    assert entry.bindings == ()  # no c2pa.soft-binding assertion in this store
+    # The signer's c2pa.soft-binding assertion, read back from the store, is the entry's one binding.
+    assert [(binding.alg, binding.code64) for binding in entry.bindings] == [(ISCC_ALG, code64)]
     assert keeper.manifest_store(entry) == manifest_store
     assert store.entries(limit=1)[0].output_sha256 == real_verdicts.trusted.sha256  # and the audit entry with it
 
 
 def test_a_large_store_goes_to_the_object_store_and_comes_back_checked(store, real_verdicts, signed_store, objects_root):
-    manifest_store, manifest_id = signed_store
+    manifest_store, manifest_id, _code64 = signed_store
     keeper = _keeper(store, objects_root, inline_max_bytes=100)
     _signing(store, keeper).record(_request(), _output(real_verdicts.trusted, manifest_store, manifest_id), real_verdicts.trusted)
     entry = store.repository.entry_by_manifest_id("tenant-a", manifest_id)
@@ -95,7 +97,7 @@ def test_a_large_store_goes_to_the_object_store_and_comes_back_checked(store, re
 
 
 def test_a_failure_later_in_the_transaction_keeps_no_entry(store, real_verdicts, signed_store, objects_root):
-    manifest_store, manifest_id = signed_store
+    manifest_store, manifest_id, _code64 = signed_store
 
     def fail(_connection):
         raise RuntimeError("the job row could not be marked")
