@@ -12,7 +12,7 @@ such endpoint):
   x 100, rounded down (92..100 for anything reported);
 - by binding: only the code is known, not the descriptor, so the second check cannot run; the
   radius is stricter instead, BINDING_ONLY_RADIUS (chosen from measured distributions: see its
-  comment). similarityScore is 100 x (1 - distance / 64), rounded down (94..100). An entry kept
+  comment). similarityScore is 100 x (1 - distance / 64), rounded down (93..100). An entry kept
   without a descriptor is held to the same rule in a lookup by content;
 - several entries with one manifest id (tenants that kept the same store) are one match;
 - a manifest id that is unknown or not visible reads the same (`ManifestNotFound`).
@@ -40,11 +40,11 @@ from verifier.errors import UndecodableImage
 from verifier.fingerprint import DESCRIPTOR_THRESHOLD, SEARCH_RADIUS, ImageFingerprint, descriptor_similarity
 
 # The radius of a lookup by binding value alone (no descriptor to check candidates with). Measured
-# over the soft-binding bench's 511 distinct originals (docs/soft-bindings.md, "Querying"): no
-# unrelated pair of the 130,305 within 4 bits (the nearest unrelated pairs are 5-6 bits apart,
-# distinct pictures with the same round or shirt shape), while 0.97-1.0 of the platform copies
-# (re-encoding, format change, downscale to 25%) stay within 4 bits. At 10 bits, without the
-# descriptor, 2.6e-5 of unrelated pairs would match: ~26 wrong manifests per query at 1 M entries.
+# over the soft-binding bench's 511 distinct originals (docs/soft-bindings.md, "Querying"): none
+# of the 130,305 unrelated pairs lies within 6 bits (the nearest is 7 bits apart; 5 pairs within
+# 10, 3.8e-5), while 0.97-0.98 of the re-encoded copies (JPEG q90-q50, WebP) lie within 4 bits
+# (0.98-0.99 within 10). 4 keeps a margin of 3 bits below the nearest unrelated pair; 10, the
+# content search's radius, would report ~38 wrong manifests per query at 1 M entries unchecked.
 BINDING_ONLY_RADIUS = 4
 MAX_RESULTS = MAX_CANDIDATES  # the most matches one query answers (maxResults is capped here)
 DEFAULT_RESULTS = 10  # the API's default maxResults
