@@ -224,6 +224,10 @@ class Settings(BaseModel):
     log_level: str = "info"
     max_upload_bytes: int = Field(default=512 * 1024**2, gt=0)  # larger uploads get 413
     public_label_reads: bool = False  # let feeds read labels without an API key (signing never is)
+    # Tenants whose shared manifest repository entries anyone may resolve through /sbr/v1 without
+    # an API key (comma-separated names; the reads name the tenant with ?tenant=NAME). Empty: every
+    # /sbr/v1 read needs a key with the `sbr` scope.
+    sbr_public_tenants: str = ""
 
     # Request bodies, deadline and minimum rate: every request body (uploads, JSON) must arrive within upload_receive_timeout_seconds of the
     # request's start, and after upload_rate_grace_seconds keep up at least

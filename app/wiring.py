@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from app.store.sql import SqlStore
     from app.usecases.manifest_repository import ManifestKeeper
     from app.usecases.signing import SignAndRecord
+    from app.usecases.soft_binding_resolution import SoftBindingResolution
     from app.usecases.verification import VerifyAndRecord
     from app.worker_pools import WorkerPools
     from keys.signing_key import SigningKey
@@ -470,6 +471,13 @@ def build_signing(
         trust_fingerprint=trust_fingerprint,
         certificate_fingerprint=lambda: certificate_fingerprint,
     )
+
+
+def build_soft_binding_resolution(settings: Settings, store: ServiceStore) -> SoftBindingResolution:
+    """The Soft Binding Resolution API's use case, over the store's manifest repository."""
+    from app.usecases.soft_binding_resolution import SoftBindingResolution
+
+    return SoftBindingResolution(keeper=build_manifest_keeper(settings, store))
 
 
 def build_job_runtime(settings: Settings, *, store, worker_pools, objects=None) -> JobRuntime:

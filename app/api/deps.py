@@ -11,6 +11,9 @@ Access rules:
   id reads as unknown (404 / null), never as a refusal that would confirm it exists.
 - no key, a header that is not `Bearer <token>`, or an unknown / revoked key: 401 with
   WWW-Authenticate; a valid key without the scope: 403 naming the scope.
+- the Soft Binding Resolution API (/sbr/v1) needs a key with scope `sbr`, except for the tenants
+  the operator lists in ORIGINMARK_SBR_PUBLIC_TENANTS: a read without a key that names one of them
+  (`?tenant=NAME`) sees what that tenant publishes (its shared repository entries), nothing else.
 - sign is rate-limited per key (app/api/ratelimit.py, ORIGINMARK_SIGN_RATE_*): over the limit,
   429 with Retry-After, before the upload is read; with the limit shared in Redis
   (ORIGINMARK_RATE_LIMIT_REDIS_URL) and Redis not answering, 503 `rate_limit_unavailable`.
@@ -29,6 +32,7 @@ from app.api.error_responses import forbidden, rate_limit_unavailable, too_many_
 from app.api.ratelimit import RateDecision, RateLimiter, RateLimitUnavailable, TokenBucketLimiter
 from app.api.services import Services
 from app.store.interface import MAX_TENANT_NAME_LENGTH, ApiKey, Scope
+from app.usecases.soft_binding_resolution import Viewer
 from app.wiring import build_sign_rate_limiter
 
 # Declares the scheme for OpenAPI (the Authorize button in /docs); the checks are below.
@@ -109,6 +113,28 @@ async def _read_access(
     return Reader(tenant=key.tenant, public=False)
 
 
+_SBR_TENANT_DOC = (
+    "Without an API key: the tenant whose published manifests to resolve (only tenants the operator "
+    "opened to public reading, ORIGINMARK_SBR_PUBLIC_TENANTS). With a key, the key's tenant is used and this is ignored."
+)
+_sbr_scope = _requires(Scope.SBR)
+
+
+async def _sbr_access(
+    request: Request,
+    services: ServicesDep,
+    _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    tenant: Annotated[str | None, Query(max_length=MAX_TENANT_NAME_LENGTH, description=_SBR_TENANT_DOC)] = None,
+) -> Viewer:
+    """Who a Soft Binding Resolution query is for: the key's tenant, or the public reading a tenant's entries."""
+    if request.headers.get("authorization") is None and tenant is not None:
+        public = {name.strip() for name in services.settings.sbr_public_tenants.split(",") if name.strip()}
+        if tenant in public:
+            return Viewer(tenant=tenant, public=True)
+    key = await _sbr_scope(request, services, _credentials)
+    return Viewer(tenant=key.tenant, public=False)
+
+
 def _sign_limiter(request: Request, services: Services) -> RateLimiter:
     """The app's sign limiter, made on first use (the dependency runs on the event loop: no race)."""
     limiter = getattr(request.app.state, "sign_rate_limiter", None)
@@ -149,3 +175,4 @@ VerifyKey = Annotated[ApiKey, Depends(_requires(Scope.VERIFY))]
 ReadKey = Annotated[ApiKey, Depends(_requires(Scope.READ))]  # reads that are never public (jobs)
 # Who a read is for (the key's tenant, or the one a public read names).
 ReadAccess = Annotated[Reader, Depends(_read_access)]
+SbrAccess = Annotated[Viewer, Depends(_sbr_access)]  # who a /sbr/v1 query is for

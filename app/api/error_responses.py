@@ -60,7 +60,17 @@ from app.objects.errors import (
     ObjectTooLarge,
 )
 from app.store.errors import StoreError, StoreUnavailable
-from app.usecases.errors import KeyRevoked, OutputVerificationStopped, UnsignableMedia, UseCaseError
+from app.usecases.errors import (
+    KeyRevoked,
+    MalformedBindingValue,
+    ManifestNotFound,
+    ManifestStoreUnavailable,
+    OutputVerificationStopped,
+    UndecodableContent,
+    UnsignableMedia,
+    UnsupportedAlgorithm,
+    UseCaseError,
+)
 from signer.errors import (
     DestinationUnwritable,
     EngineRejected,
@@ -281,6 +291,16 @@ def from_use_case_error(error: UseCaseError) -> ApiError:
         return service_unavailable(error.code, error.message)
     if isinstance(error, KeyRevoked):
         return ApiError(403, error.code, error.message)
+    if isinstance(error, ManifestNotFound):
+        return not_found(error.message)
+    if isinstance(error, UnsupportedAlgorithm):
+        return unprocessable(error.code, error.message, field="alg")
+    if isinstance(error, MalformedBindingValue):
+        return unprocessable(error.code, error.message, field="value")
+    if isinstance(error, UndecodableContent):
+        return unprocessable(error.code, error.message)
+    if isinstance(error, ManifestStoreUnavailable):
+        log.error("a kept manifest store cannot be served: %s", error.message)  # the object URI stays in the log
     return ApiError(500, "internal_error", "internal error; see the server log")
 
 

@@ -27,11 +27,17 @@ from app.api.logs import configure_logging
 from app.api.metrics import Metrics
 from app.api.middleware import RequestContextMiddleware
 from app.api.receive_pace import ReceivePace, ReceivePaceMiddleware
-from app.api.routes import health, jobs, labels, recent_labels, sign, verdicts, verify
+from app.api.routes import health, jobs, labels, recent_labels, sbr, sign, verdicts, verify
 from app.api.services import Services, ServiceStore
 from app.settings import Settings
 from app.web import STATIC_DIR, web_router
-from app.wiring import build_signing, build_verification, build_worker_pools, open_service_store
+from app.wiring import (
+    build_signing,
+    build_soft_binding_resolution,
+    build_verification,
+    build_worker_pools,
+    open_service_store,
+)
 from app.worker_pools import WorkerPools, ensure_signing_credentials
 from signer.manifest import originmark_version
 
@@ -41,7 +47,7 @@ API_DESCRIPTION = """\
 Sign AI-generated media with C2PA Content Credentials, verify uploads, and serve feed labels.
 
 Authenticate with `Authorization: Bearer <key>` (keys from `originmark apikey create`, scopes
-`sign`, `verify`, `read`). Every error is JSON: `{"error": {"code": ..., "message": ...}}`.
+`sign`, `verify`, `read`, `sbr`). Every error is JSON: `{"error": {"code": ..., "message": ...}}`.
 """
 
 
@@ -87,6 +93,7 @@ def create_app(
                     trust_fingerprint=service_worker_pools.trust_fingerprint,
                     certificate_fingerprint=service_worker_pools.certificate_fingerprint,
                 ),
+                resolution=build_soft_binding_resolution(settings, service_store),
             )
             # Built now, not on the first sign request: a bad Redis URL stops the start with its reason.
             from app.wiring import build_sign_rate_limiter
@@ -129,7 +136,7 @@ def create_app(
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     app.add_middleware(ReceivePaceMiddleware, pace=ReceivePace.from_settings(settings))
-    for module in (sign, verify, verdicts, recent_labels, labels, health, jobs):
+    for module in (sign, verify, verdicts, recent_labels, labels, health, jobs, sbr):
         app.include_router(module.router)
     if settings.web_pages:  # the verify page (/) and the feed page (/feed): app/web
         app.include_router(web_router(settings))

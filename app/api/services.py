@@ -14,6 +14,7 @@ from app.api.metrics import Metrics
 from app.settings import Settings
 from app.store.interface import ServiceStore
 from app.usecases.signing import SignAndRecord
+from app.usecases.soft_binding_resolution import SoftBindingResolution
 from app.usecases.verification import VerifyAndRecord
 from app.worker_pools import WorkerPools
 
@@ -36,3 +37,4 @@ class Services:
     # The use cases (app/usecases), shared with the web page and the job workers.
     verification: VerifyAndRecord
     signing: SignAndRecord
+    resolution: SoftBindingResolution  # the Soft Binding Resolution API (/sbr/v1)

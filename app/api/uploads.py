@@ -363,3 +363,35 @@ async def receive_form(request: Request, *, spec: FormSpec, spool: UploadSpool, 
         collector.abandon()
         raise malformed_body("the multipart body ended before its closing boundary")
     return UploadForm(files=collector.files, fields=collector.fields)
+
+
+async def receive_body(request: Request, *, spool: UploadSpool, max_bytes: int, field: str = "body") -> ReceivedFile:
+    """Read a raw request body (an asset sent as itself, e.g. image/jpeg) into `spool`, under the same
+    bounds as a multipart upload: 413 past `max_bytes` counted as it arrives, 400 when the client
+    disconnects, 507 on a full disk, 422 `empty_file` for no body. The caller checks Content-Type."""
+    declared = _declared_length(request)
+    if declared is not None and declared > max_bytes + DRAIN_ALLOWANCE_BYTES:
+        raise payload_too_large(max_bytes)  # not worth reading just to refuse it
+    part = _FilePart(field=field, path=spool.folder("body") / "asset", client_filename=None)
+    too_large: ApiError | None = None
+    received = 0
+    try:
+        async for chunk in request.stream():
+            received += len(chunk)
+            if too_large is None and received > max_bytes:
+                too_large = payload_too_large(max_bytes)
+                part.abandon()
+            if too_large is not None:
+                if received > max_bytes + DRAIN_ALLOWANCE_BYTES:
+                    break
+                continue  # read on (dropped), so the client sees the answer
+            part.write(memoryview(chunk))
+    except ClientDisconnect:
+        part.abandon()
+        raise too_large or malformed_body("the client disconnected before the body was complete") from None
+    except BaseException:
+        part.abandon()
+        raise
+    if too_large is not None:
+        raise too_large
+    return _not_empty(part.finish())

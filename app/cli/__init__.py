@@ -38,6 +38,8 @@ _COMMANDS = (
     ("jobs", "jobs_cmd", "jobs_app", "The jobs' tables: purge finished jobs."),
     ("repository", "repository_cmd", "repository_app",
      "The manifest repository: kept manifest stores (stats, show, delete for takedowns, export)."),
+    ("sbr", "sbr_cmd", "sbr_app", "Query a C2PA Soft Binding Resolution API (ours at /sbr/v1, or another's): "
+     "matches for a file, manifests by id."),
     ("home", "home_cmd", "home_app", "The folder where originmark keeps its data (see `originmark info`)."),
     ("info", "info_cmd", "info", "Show where originmark keeps its data and what it uses (never creates anything)."),
 )

@@ -52,6 +52,7 @@ class SignedOutput:
     # The manifest store (base64 in the JSON), so a retry that finishes the job with this output
     # still keeps it in the manifest repository. Empty: recorded before the repository existed.
     manifest_store: bytes = field(default=b"", repr=False)
+    descriptor: bytes | None = field(default=None, repr=False)  # the fingerprint's, for the repository
 
     def to_json(self) -> str:
         return json.dumps(
@@ -61,6 +62,7 @@ class SignedOutput:
                 "manifest_label": self.manifest_label,
                 "certificate_fingerprint": self.certificate_fingerprint,
                 "manifest_store": base64.b64encode(self.manifest_store).decode("ascii"),
+                "descriptor": None if self.descriptor is None else base64.b64encode(self.descriptor).decode("ascii"),
             },
             sort_keys=True,
         )
@@ -74,6 +76,7 @@ class SignedOutput:
             manifest_label=fields.get("manifest_label"),
             certificate_fingerprint=fields.get("certificate_fingerprint"),
             manifest_store=base64.b64decode(fields.get("manifest_store") or ""),
+            descriptor=None if fields.get("descriptor") is None else base64.b64decode(fields["descriptor"]),
         )
 
 

@@ -186,6 +186,7 @@ def _signed_output(runtime: JobRuntime, signed: Any) -> records.SignedOutput:
         manifest_label=result.manifest_label,
         certificate_fingerprint=result.certificate_fingerprint or runtime.worker_pools.certificate_fingerprint,
         manifest_store=result.manifest_store,
+        descriptor=None if result.soft_binding is None else result.soft_binding.descriptor,
     )
 
 
@@ -228,6 +229,7 @@ def _commit_signature(
             manifest_label=signed.manifest_label,
             certificate_fingerprint=signed.certificate_fingerprint,
             manifest_store=signed.manifest_store,
+            descriptor=signed.descriptor,
         ),
         verdict,
         in_same_transaction=lambda connection: records.mark_succeeded(

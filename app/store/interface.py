@@ -35,6 +35,7 @@ class Scope(str, enum.Enum):
     SIGN = "sign"
     VERIFY = "verify"
     READ = "read"
+    SBR = "sbr"  # the Soft Binding Resolution API (/sbr/v1): the C2PA spec's `fetch:manifests`
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

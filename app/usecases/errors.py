@@ -31,3 +31,32 @@ class KeyRevoked(UseCaseError):
     """The API key that asked for the work is revoked (a queued job re-reads its key before every attempt)."""
 
     code = "key_revoked"
+
+
+# The Soft Binding Resolution API's refusals (app/usecases/soft_binding_resolution.py).
+
+
+class ManifestNotFound(UseCaseError):
+    """No manifest with this id that the reader can see (unknown and not visible read the same)."""
+
+    code = "not_found"
+
+
+class UnsupportedAlgorithm(UseCaseError):
+    code = "unsupported_algorithm"
+
+
+class MalformedBindingValue(UseCaseError):
+    code = "malformed_binding_value"
+
+
+class UndecodableContent(UseCaseError):
+    """The asset sent for a lookup by content cannot be fingerprinted (not an image Pillow decodes, corrupt, too large)."""
+
+    code = "undecodable_media"
+
+
+class ManifestStoreUnavailable(UseCaseError):
+    """A visible entry's store cannot be handed out (its object is gone or changed): the server's fault."""
+
+    code = "manifest_store_unavailable"

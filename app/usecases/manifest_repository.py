@@ -63,16 +63,21 @@ def iscc_image_code64(value: bytes) -> int | None:
     return int.from_bytes(value[2:10], "big")
 
 
-def soft_bindings(values: tuple[SoftBindingValue, ...]) -> tuple[SoftBinding, ...]:
-    """The repository's bindings for a manifest's soft-binding values (an ISCC Image-Code with its code64)."""
-    return tuple(
-        SoftBinding(
-            alg=value.alg,
-            value=value.value,
-            code64=iscc_image_code64(value.value) if value.alg == ISCC_ALG else None,
+def soft_bindings(values: tuple[SoftBindingValue, ...], *, descriptor: bytes | None = None) -> tuple[SoftBinding, ...]:
+    """The repository's bindings for a manifest's soft-binding values (an ISCC Image-Code with its
+    code64, and `descriptor`, the signer's second-stage descriptor of the same image, if given)."""
+    bindings = []
+    for value in values:
+        code64 = iscc_image_code64(value.value) if value.alg == ISCC_ALG else None
+        bindings.append(
+            SoftBinding(
+                alg=value.alg,
+                value=value.value,
+                code64=code64,
+                descriptor=descriptor if code64 is not None else None,
+            )
         )
-        for value in values
-    )
+    return tuple(bindings)
 
 
 class ManifestKeeper:
@@ -92,8 +97,11 @@ class ManifestKeeper:
         self._own_objects = own_objects
         self._inline_max_bytes = inline_max_bytes
 
-    def signed_entry(self, *, tenant: str, manifest_id: str, asset_sha256: str, manifest_store: bytes) -> NewEntry:
-        """The entry for a store this service just signed (its large bytes already in the object store)."""
+    def signed_entry(
+        self, *, tenant: str, manifest_id: str, asset_sha256: str, manifest_store: bytes, descriptor: bytes | None = None
+    ) -> NewEntry:
+        """The entry for a store this service just signed (its large bytes already in the object store);
+        `descriptor`: the fingerprint's second-stage descriptor, kept with the store's io.iscc.v0 binding."""
         contents = read_manifest_store(manifest_store)
         return NewEntry(
             manifest_id=manifest_id,
@@ -101,7 +109,7 @@ class ManifestKeeper:
             asset_sha256=asset_sha256,
             origin=EntryOrigin.SIGNED,
             store=self._keep(manifest_store, tenant=tenant),
-            bindings=soft_bindings(contents.soft_bindings) if contents is not None else (),
+            bindings=soft_bindings(contents.soft_bindings, descriptor=descriptor) if contents is not None else (),
         )
 
     def manifest_store(self, entry: RepositoryEntry) -> bytes:

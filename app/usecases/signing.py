@@ -47,6 +47,10 @@ class SignedOutput:
     # The manifest store as the engine embedded it (signer.engine.SignResult.manifest_store): kept in
     # the manifest repository. Empty only where it was not available (none is kept then).
     manifest_store: bytes = field(default=b"", repr=False)
+    # The second-stage descriptor of the signed image's fingerprint (verifier/fingerprint.py), kept
+    # with its io.iscc.v0 binding so that a lookup by content can check candidates: the manifest
+    # carries only the code. None: not fingerprinted.
+    descriptor: bytes | None = field(default=None, repr=False)
 
 
 def authorize(key: ApiKey | None, generation: GenerationRequest) -> None:
@@ -117,6 +121,7 @@ class SignAndRecord:
                 manifest_id=output.manifest_label,
                 asset_sha256=verdict.sha256,
                 manifest_store=output.manifest_store,
+                descriptor=output.descriptor,
             )
 
         def keep_then_more(connection: Connection) -> None:

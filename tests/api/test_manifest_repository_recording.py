@@ -6,9 +6,11 @@ import hashlib
 
 from app.store.repository import EntryOrigin
 from signer.jumbf import active_manifest_label
+from verifier.fingerprint import descriptor_similarity, fingerprint_image
 from verifier.manifest_store import read_manifest_store
 
 from .helpers import ApiKeys, jpeg_bytes, sign_form
+from .sbr_support import encoded, textured_image
 
 
 def _sign(client, token):
@@ -40,3 +42,16 @@ def test_each_signature_keeps_its_own_entry(client, api_keys, store):
     assert first != second
     assert store.repository.stats().entries == 2
 
+
+
+def test_the_io_iscc_binding_is_kept_with_the_fingerprints_second_stage_descriptor(client, api_keys, store):
+    files = {"file": ("gen.jpg", encoded(textured_image(1)), "image/jpeg")}  # a flat image has no descriptor to compare
+    signed = client.post("/v1/sign", headers=ApiKeys.header(api_keys.sign), files=files, data=sign_form())
+    assert signed.status_code == 200, signed.text
+    entry = store.repository.entry_by_manifest_id("default", signed.headers["x-manifest-label"])
+    assert entry is not None
+    (binding,) = entry.bindings
+    expected = fingerprint_image(signed.content)
+    assert binding.alg == "io.iscc.v0" and binding.code64 == expected.code64
+    # The manifest carries only the code; the descriptor a content lookup checks comes from the signer.
+    assert binding.descriptor is not None and descriptor_similarity(binding.descriptor, expected.descriptor) > 0.99

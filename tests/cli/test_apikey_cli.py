@@ -110,7 +110,7 @@ def test_revoking_an_unknown_key_id_exits_2(database_url):
 @pytest.mark.parametrize(
     ("scopes", "message"),
     [
-        ("sign,admin", "unknown scope 'admin'; the scopes are sign, verify, read"),
+        ("sign,admin", "unknown scope 'admin'; the scopes are sign, verify, read, sbr"),
         (",", "name at least one scope"),
     ],
 )

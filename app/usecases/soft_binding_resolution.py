@@ -1,0 +1,211 @@
+"""The C2PA Soft Binding Resolution API's answers (C2PA 2.2, "Soft Binding Resolution API"): which
+kept manifests match a soft binding value or an asset's content, and a kept manifest store by id.
+
+Rules (app/api/routes/sbr.py serves them under /sbr/v1; the CLI's `sbr query` is a client of any
+such endpoint):
+- a query acts for a `Viewer`: a tenant through its API key sees what the repository shows that
+  tenant (its own entries and every tenant's shared ones, visibility in the query itself); a public
+  reader (no key, the tenant named) sees only what that tenant publishes: its shared entries;
+- by content: the image is fingerprinted (verifier/fingerprint.py, bounded in pixels and decode
+  scale) and looked up like recovery on verify: candidates within SEARCH_RADIUS bits, then the
+  descriptor check (at least DESCRIPTOR_THRESHOLD). similarityScore is the descriptor similarity
+  x 100, rounded down (92..100 for anything reported);
+- by binding: only the code is known, not the descriptor, so the second check cannot run; the
+  radius is stricter instead, BINDING_ONLY_RADIUS (chosen from measured distributions: see its
+  comment). similarityScore is 100 x (1 - distance / 64), rounded down (93..100). An entry kept
+  without a descriptor is held to the same rule in a lookup by content;
+- several entries with one manifest id (tenants that kept the same store) are one match;
+- a manifest id that is unknown or not visible reads the same (`ManifestNotFound`).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import enum
+from dataclasses import dataclass
+from pathlib import Path
+
+from app.store.repository import ISCC_ALG, MAX_CANDIDATES, MAX_MANIFEST_ID_LENGTH, Candidate, RepositoryEntry
+from app.usecases.errors import (
+    MalformedBindingValue,
+    ManifestNotFound,
+    ManifestStoreUnavailable,
+    UndecodableContent,
+    UnsupportedAlgorithm,
+)
+from app.usecases.manifest_repository import KeptStoreMissing, ManifestKeeper, iscc_image_code64
+from signer.jumbf import active_manifest_store
+from verifier.errors import UndecodableImage
+from verifier.fingerprint import DESCRIPTOR_THRESHOLD, SEARCH_RADIUS, ImageFingerprint, descriptor_similarity
+
+# The radius of a lookup by binding value alone (no descriptor to check candidates with). Measured
+# over the soft-binding bench's 511 distinct originals (docs/soft-bindings.md, "Querying"): none
+# of the 130,305 unrelated pairs lies within 6 bits (the nearest is 7 bits apart; 5 pairs within
+# 10, 3.8e-5), while 0.97-0.98 of the re-encoded copies (JPEG q90-q50, WebP) lie within 4 bits
+# (0.98-0.99 within 10). 4 keeps a margin of 3 bits below the nearest unrelated pair; 10, the
+# content search's radius, would report ~38 wrong manifests per query at 1 M entries unchecked.
+BINDING_ONLY_RADIUS = 4
+MAX_RESULTS = MAX_CANDIDATES  # the most matches one query answers (maxResults is capped here)
+DEFAULT_RESULTS = 10  # the API's default maxResults
+MAX_BINDING_VALUE_CHARS = 4096  # base64 text of a binding value: an ISCC-256 unit is 46 characters
+
+
+class AlgorithmKind(enum.StrEnum):
+    FINGERPRINT = "fingerprints"
+    WATERMARK = "watermarks"
+
+
+# What this service resolves, as GET /services/supportedAlgorithms lists it.
+SUPPORTED_ALGORITHMS: dict[AlgorithmKind, tuple[str, ...]] = {
+    AlgorithmKind.WATERMARK: (),
+    AlgorithmKind.FINGERPRINT: (ISCC_ALG,),
+}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Viewer:
+    """Who a query is for: `tenant` through its key, or (`public`) anyone reading what `tenant` publishes."""
+
+    tenant: str
+    public: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Match:
+    manifest_id: str
+    similarity_score: int  # 0..100, 100 the strongest
+
+
+def check_algorithm(alg: str | None) -> str:
+    """The algorithm of a query (None: this service's one fingerprint); UnsupportedAlgorithm otherwise."""
+    if alg is None or alg == ISCC_ALG:
+        return ISCC_ALG
+    supported = ", ".join(name for names in SUPPORTED_ALGORITHMS.values() for name in names)
+    raise UnsupportedAlgorithm(f"the algorithm {alg[:64]!r} is not resolved here; supported: {supported}")
+
+
+def bounded_results(max_results: int | None) -> int:
+    return DEFAULT_RESULTS if max_results is None else max(1, min(max_results, MAX_RESULTS))
+
+
+def binding_code64(value: str) -> int:
+    """The 64-bit code of an io.iscc.v0 binding value as the API takes it: base64 of the ISCC unit in
+    binary, or the canonical text `ISCC:...` (as some clients send it); MalformedBindingValue otherwise."""
+    text = value.strip()
+    if len(text) > MAX_BINDING_VALUE_CHARS:
+        raise MalformedBindingValue(f"a binding value is at most {MAX_BINDING_VALUE_CHARS} characters")
+    if text.startswith("ISCC:"):
+        raw = text.encode("ascii", "replace")
+    else:
+        try:
+            raw = base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+        except (binascii.Error, ValueError):
+            raise MalformedBindingValue("the binding value is not base64 (an io.iscc.v0 value is the base64 of an ISCC unit)") from None
+    code64 = iscc_image_code64(raw)
+    if code64 is None:
+        raise MalformedBindingValue(
+            "the binding value is not an ISCC Image-Code unit (2-byte header 0x21.., then 64 to 256 bits)"
+        )
+    return code64
+
+
+def fingerprint_content(source: Path | bytes) -> ImageFingerprint:
+    """An uploaded asset's fingerprint (bounded in pixels and decode scale by verifier/fingerprint.py)."""
+    from verifier.fingerprint import fingerprint_image
+
+    try:
+        return fingerprint_image(source)
+    except UndecodableImage as error:
+        raise UndecodableContent(f"the asset cannot be fingerprinted: {error}") from None
+
+
+class SoftBindingResolution:
+    """Answers the Soft Binding Resolution API's queries from the manifest repository; thread-safe."""
+
+    def __init__(self, *, keeper: ManifestKeeper) -> None:
+        self._keeper = keeper
+        self._repository = keeper.repository
+
+    def by_binding(self, viewer: Viewer, *, alg: str, value: str, max_results: int | None = None) -> list[Match]:
+        check_algorithm(alg)
+        code64 = binding_code64(value)
+        matches: dict[str, Match] = {}
+        for candidate in self._visible(viewer, self._repository.candidates_near(code64, BINDING_ONLY_RADIUS, viewer.tenant)):
+            _keep_best(matches, Match(manifest_id=candidate.manifest_id, similarity_score=_distance_score(candidate.distance)))
+        return _ranked(matches, bounded_results(max_results))
+
+    def by_content(self, viewer: Viewer, fingerprint: ImageFingerprint, *, max_results: int | None = None) -> list[Match]:
+        matches: dict[str, Match] = {}
+        for candidate in self._visible(viewer, self._repository.candidates_near(fingerprint.code64, SEARCH_RADIUS, viewer.tenant)):
+            score = _content_score(candidate, fingerprint)
+            if score is not None:
+                _keep_best(matches, Match(manifest_id=candidate.manifest_id, similarity_score=score))
+        return _ranked(matches, bounded_results(max_results))
+
+    def manifest_store(self, viewer: Viewer, manifest_id: str, *, active_only: bool = False) -> bytes:
+        """The kept manifest store (or only its active manifest, as a store of one); ManifestNotFound."""
+        entry = self._visible_entry(viewer, manifest_id)
+        if entry is None:
+            raise ManifestNotFound(f"no manifest {manifest_id[:MAX_MANIFEST_ID_LENGTH]!r} is known here")
+        try:
+            store = self._keeper.manifest_store(entry)
+        except KeptStoreMissing as error:
+            raise ManifestStoreUnavailable(str(error)) from None
+        if not active_only:
+            return store
+        active = active_manifest_store(store)
+        if active is None:
+            raise ManifestStoreUnavailable(f"the kept manifest store of {entry.manifest_id} is not a JUMBF store")
+        return active
+
+    def _visible_entry(self, viewer: Viewer, manifest_id: str) -> RepositoryEntry | None:
+        entry = self._repository.entry_by_manifest_id(viewer.tenant, manifest_id)
+        if entry is None or (viewer.public and not (entry.tenant == viewer.tenant and _published(entry))):
+            return None
+        return entry
+
+    def _visible(self, viewer: Viewer, candidates: list[Candidate]) -> list[Candidate]:
+        """The candidates the viewer may see (the query has applied the tenant's visibility already)."""
+        if not viewer.public:
+            return candidates
+        # A public reader sees what the tenant publishes: its own entries that are shared. The
+        # candidate row does not say `private`, the entry does (few: the search answers at most 100).
+        return [
+            candidate
+            for candidate in candidates
+            if candidate.tenant == viewer.tenant and self._visible_entry(viewer, candidate.manifest_id) is not None
+        ]
+
+
+def _published(entry: RepositoryEntry) -> bool:
+    from app.store.repository import EntryOrigin
+
+    return entry.origin is EntryOrigin.SIGNED and not entry.private
+
+
+def _distance_score(distance: int) -> int:
+    return max(0, 100 * (64 - distance) // 64)
+
+
+def _content_score(candidate: Candidate, fingerprint: ImageFingerprint) -> int | None:
+    """The score of a candidate that passes the second check; None for one that does not."""
+    if candidate.descriptor is None:
+        # Kept without a descriptor: only the code can be compared, under the binding-only rule.
+        return _distance_score(candidate.distance) if candidate.distance <= BINDING_ONLY_RADIUS else None
+    similarity = descriptor_similarity(candidate.descriptor, fingerprint.descriptor)
+    if similarity < DESCRIPTOR_THRESHOLD:
+        return None
+    return int(similarity * 100)
+
+
+def _keep_best(matches: dict[str, Match], match: Match) -> None:
+    known = matches.get(match.manifest_id)
+    if known is None or match.similarity_score > known.similarity_score:
+        matches[match.manifest_id] = match
+
+
+def _ranked(matches: dict[str, Match], limit: int) -> list[Match]:
+    # Stable: the repository's order (nearest, then newest) among equal scores.
+    return sorted(matches.values(), key=lambda match: -match.similarity_score)[:limit]
+
