@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import hashlib
 import io
+from typing import TYPE_CHECKING
 
 from app.objects.location import ObjectLocation
 from app.objects.router import ObjectStores
@@ -35,6 +37,9 @@ from app.store.repository import (
     StoredManifest,
 )
 from verifier.manifest_store import SoftBindingValue, read_manifest_store
+
+if TYPE_CHECKING:
+    from verifier.fingerprint import ImageFingerprint
 
 INLINE_MAX_BYTES = 256 * 1024
 REPOSITORY_FOLDER = "manifest-repository/"
@@ -63,15 +68,28 @@ def iscc_image_code64(value: bytes) -> int | None:
     return int.from_bytes(value[2:10], "big")
 
 
-def soft_bindings(values: tuple[SoftBindingValue, ...]) -> tuple[SoftBinding, ...]:
-    """The repository's bindings for a manifest's soft-binding values (an ISCC Image-Code with its code64)."""
-    return tuple(
+def soft_bindings(
+    values: tuple[SoftBindingValue, ...], fingerprint: ImageFingerprint | None = None
+) -> tuple[SoftBinding, ...]:
+    """The repository's bindings for a manifest's soft-binding values (an ISCC Image-Code with its
+    code64), the io.iscc.v0 one that is `fingerprint`'s own Image-Code with its descriptor."""
+    bindings = tuple(
         SoftBinding(
             alg=value.alg,
             value=value.value,
             code64=iscc_image_code64(value.value) if value.alg == ISCC_ALG else None,
         )
         for value in values
+    )
+    if fingerprint is None:
+        return bindings
+    # Only the binding whose value is this very code: the descriptor describes the same pixels.
+    own_code = fingerprint.iscc_digest
+    return tuple(
+        dataclasses.replace(binding, descriptor=fingerprint.descriptor)
+        if binding.alg == ISCC_ALG and binding.code64 is not None and binding.value == own_code
+        else binding
+        for binding in bindings
     )
 
 
@@ -92,8 +110,18 @@ class ManifestKeeper:
         self._own_objects = own_objects
         self._inline_max_bytes = inline_max_bytes
 
-    def signed_entry(self, *, tenant: str, manifest_id: str, asset_sha256: str, manifest_store: bytes) -> NewEntry:
-        """The entry for a store this service just signed (its large bytes already in the object store)."""
+    def signed_entry(
+        self,
+        *,
+        tenant: str,
+        manifest_id: str,
+        asset_sha256: str,
+        manifest_store: bytes,
+        fingerprint: ImageFingerprint | None = None,
+    ) -> NewEntry:
+        """The entry for a store this service just signed (its large bytes already in the object
+        store); `fingerprint`: the signed image's (SignResult.soft_binding), whose descriptor the
+        io.iscc.v0 binding keeps for the second check of a lookup."""
         contents = read_manifest_store(manifest_store)
         return NewEntry(
             manifest_id=manifest_id,
@@ -101,7 +129,7 @@ class ManifestKeeper:
             asset_sha256=asset_sha256,
             origin=EntryOrigin.SIGNED,
             store=self._keep(manifest_store, tenant=tenant),
-            bindings=soft_bindings(contents.soft_bindings) if contents is not None else (),
+            bindings=soft_bindings(contents.soft_bindings, fingerprint) if contents is not None else (),
         )
 
     def manifest_store(self, entry: RepositoryEntry) -> bytes:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection
 
@@ -26,6 +27,9 @@ from app.usecases.manifest_repository import ManifestKeeper
 from signer.manifest import GenerationRequest
 from verifier.label import label_for
 from verifier.verdict import Verdict, VerdictState
+
+if TYPE_CHECKING:
+    from verifier.fingerprint import ImageFingerprint
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -47,6 +51,9 @@ class SignedOutput:
     # The manifest store as the engine embedded it (signer.engine.SignResult.manifest_store): kept in
     # the manifest repository. Empty only where it was not available (none is kept then).
     manifest_store: bytes = field(default=b"", repr=False)
+    # The source's content fingerprint (SignResult.soft_binding): its descriptor is kept with the
+    # store's io.iscc.v0 binding for the second check of a lookup. None: not fingerprinted.
+    fingerprint: ImageFingerprint | None = field(default=None, repr=False)
 
 
 def authorize(key: ApiKey | None, generation: GenerationRequest) -> None:
@@ -117,6 +124,7 @@ class SignAndRecord:
                 manifest_id=output.manifest_label,
                 asset_sha256=verdict.sha256,
                 manifest_store=output.manifest_store,
+                fingerprint=output.fingerprint,
             )
 
         def keep_then_more(connection: Connection) -> None:
