@@ -530,11 +530,13 @@ def label_for(verdict: Verdict) -> Label:
     return Label(kind=kind, trusted=trusted, text=text, issuer=_issuer(verdict.signer), evidence=evidence)
 
 
-def recovered_label(recovered_store: Verdict) -> Label | None:
+def recovered_label(recovered_store: Verdict, manifest_id: str) -> Label | None:
     """The label of credentials found by content match: the kind of the recovered manifest store's
     own verdict, marked recovered, with words that claim no more than a match of content. None
     for a store that does not validate as trusted or valid (it is not used for a label)."""
     if recovered_store.state not in (VerdictState.TRUSTED, VerdictState.VALID):
         return None
     label = label_for(recovered_store)
-    return dataclasses.replace(label, text=label.text + RECOVERED_SUFFIX, recovered=True)
+    return dataclasses.replace(
+        label, text=label.text + RECOVERED_SUFFIX, recovered=True, recovered_manifest_id=manifest_id
+    )

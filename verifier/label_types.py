@@ -39,3 +39,5 @@ class Label:
     # The kind is that of credentials found by content match (Verdict.recovered), not of the
     # file's own: the text says so ("AI-generated · credentials found by content match").
     recovered: bool = False
+    # The recovered manifest's id (urn:c2pa:...), so a takedown can take its label back from feeds.
+    recovered_manifest_id: str | None = None

@@ -9,6 +9,7 @@ stored JSON text.
 from __future__ import annotations
 
 import datetime
+import json
 from collections.abc import Callable, Sequence
 
 from sqlalchemy import Connection, Engine, and_, any_, bindparam, select, update
@@ -256,6 +257,21 @@ class SqlVerdictStore:
             at=stored_at,
         )
 
+    def forget_recovered_labels(self, manifest_id: str) -> int:
+        """After a takedown: every media id showing a label recovered from `manifest_id` shows its
+        content's own stored label again (every tenant's: the entry is gone for all). How many.
+        The label JSON is the codec's (pydantic: compact, non-ASCII as is), matched as text."""
+        pattern = "%" + _like_escaped(json.dumps({"recovered_manifest_id": manifest_id}, separators=(",", ":"), ensure_ascii=False)[1:-1]) + "%"
+        own_label = select(verdicts.c.label_json).where(verdicts.c.sha256 == media.c.sha256).scalar_subquery()
+        statement = (
+            update(media)
+            .where(media.c.label_json.like(pattern, escape="\\"))
+            .values(label_json=own_label, updated_at=bindparam("at"))
+        )
+        with database_errors_as_unavailable(), self._db_engine.begin() as connection:
+            result = connection.execute(statement, {"at": datetime.datetime.now(datetime.UTC)})
+        return result.rowcount
+
     def cached_verdict_for(self, tenant: str, sha256: str) -> CachedVerdict | None:
         if not is_sha256_hex(sha256) or not is_tenant_name(tenant):
             return None
@@ -345,6 +361,10 @@ def any_of(db_engine: Engine, column, name: str):
     if db_engine.dialect.name == "postgresql":
         return column == any_(bindparam(name, type_=postgresql.ARRAY(column.type)))
     return column.in_(bindparam(name, expanding=True))
+
+
+def _like_escaped(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _could_be_media_id(value: str) -> bool:

@@ -127,7 +127,7 @@ class ContentRecovery:
         except KeptStoreMissing:
             return None
         checked = self._validate_store(store)
-        label = recovered_label(checked)
+        label = recovered_label(checked, candidate.manifest_id)
         active = checked.manifests[0].label if checked.manifests else None
         if label is None or active != candidate.manifest_id:
             return None  # an invalid recovered manifest is not used for a label

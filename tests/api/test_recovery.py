@@ -14,7 +14,9 @@ import time
 import httpx
 import pytest
 from PIL import Image
+from typer.testing import CliRunner
 
+from app.cli import cli
 from app.store.interface import Scope
 from app.store.sql import SqlStore
 
@@ -127,19 +129,29 @@ def test_a_file_whose_own_credentials_are_broken_is_looked_up(client, api_keys):
     assert body["label"]["recovered"] is True
 
 
-def _delete(store: SqlStore, tenant: str, manifest_id: str) -> None:
-    assert store.repository.delete_entry(tenant, manifest_id, actor="test", reason="takedown") is not None
+def _takedown(database_url: str, manifest_id: str) -> None:
+    """The operator's takedown: `originmark repository delete`."""
+    result = CliRunner().invoke(
+        cli, ["repository", "delete", manifest_id, "--reason", "takedown"],
+        env={"ORIGINMARK_DATABASE_URL": database_url}, catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.output
 
 
-def test_deleting_the_entry_stops_its_recovery_cached_or_not(client, api_keys, store):
+def test_deleting_the_entry_stops_its_recovery_cached_or_not(client, api_keys, database_url):
     signed = sign(client, ApiKeys.header(api_keys.sign), picture(0))
     copy = stripped_copy(signed.content)
     headers = ApiKeys.header(api_keys.all)
     assert verify(client, headers, copy, media_id="post-1")["verdict"]["recovered"] is not None
+    assert verify(client, headers, copy, media_id="post-2")["label"]["recovered"] is True
     assert labels(client, headers, "post-1")["post-1"]["recovered"] is True
 
-    _delete(store, "default", signed.headers["x-manifest-label"])
+    _takedown(database_url, signed.headers["x-manifest-label"])
 
+    # The feed shows no recovered label any more, before anything is verified again.
+    after = labels(client, headers, "post-1", "post-2")
+    assert after["post-1"]["text"] == after["post-2"]["text"] == "No Content Credentials"
+    assert after["post-1"]["recovered"] is False
     cached = verify(client, headers, copy, media_id="post-1")  # the same bytes: from the cache
     assert cached["cached"] is True
     assert cached["verdict"]["recovered"] is None and cached["label"]["recovered"] is False
