@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from app.objects.location import ObjectLocation
     from app.objects.router import ObjectStores
     from app.objects.s3 import S3Options
-    from app.store.interface import ServiceStore, VerdictStore
+    from app.store.interface import ServiceStore
     from app.store.sql import SqlStore
     from app.usecases.manifest_repository import ManifestKeeper
     from app.usecases.signing import SignAndRecord
@@ -439,10 +439,20 @@ def build_sign_rate_limiter(settings: Settings) -> RateLimiter:
 # --- use cases and job runtimes ---
 
 
-def build_verification(store: VerdictStore, *, trust_fingerprint: str) -> VerifyAndRecord:
+def build_verification(
+    store: ServiceStore, *, settings: Settings, worker_pools: WorkerPools, objects: ObjectStores | None = None
+) -> VerifyAndRecord:
+    """Verify and record, with recovery by content from the store's manifest repository (the
+    verifier pool fingerprints uploads and validates the kept stores)."""
+    from app.usecases.recovery import ContentRecovery
     from app.usecases.verification import VerifyAndRecord
 
-    return VerifyAndRecord(store=store, trust_fingerprint=trust_fingerprint)
+    recovery = ContentRecovery(
+        keeper=build_manifest_keeper(settings, store, objects=objects),
+        engine=worker_pools.verifier,
+        spool_dir=settings.spool_dir,
+    )
+    return VerifyAndRecord(store=store, trust_fingerprint=worker_pools.trust_fingerprint, recovery=recovery)
 
 
 def build_manifest_keeper(
@@ -494,7 +504,7 @@ def build_job_runtime(settings: Settings, *, store, worker_pools, objects=None) 
         store=store,
         objects=objects,
         worker_pools=worker_pools,
-        verification=build_verification(store, trust_fingerprint=worker_pools.trust_fingerprint),
+        verification=build_verification(store, settings=settings, worker_pools=worker_pools, objects=objects),
         signing=build_signing(
             store, settings=settings, objects=objects, trust_fingerprint=worker_pools.trust_fingerprint,
             certificate_fingerprint=worker_pools.certificate_fingerprint,

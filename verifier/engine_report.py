@@ -72,6 +72,17 @@ _RECORDED_NON_FAILURES = frozenset(
     }
 )
 
+# A manifest store read without its asset (a kept store, validated again for a file found by
+# content match): there are no asset bytes to hash, so the engine always reports these.
+HARD_BINDING_MISMATCH_CODES = frozenset(
+    {
+        "assertion.dataHash.mismatch",
+        "assertion.bmffHash.mismatch",
+        "assertion.boxesHash.mismatch",
+        "assertion.collectionHash.mismatch",
+    }
+)
+
 MAX_ACTIONS_PER_MANIFEST = 1000  # a store may list any number; a verdict stays small
 MAX_INGREDIENTS_PER_MANIFEST = 1000
 MAX_MANIFESTS = 200
@@ -590,3 +601,18 @@ def ingredient_failure_codes(log: ValidationLog) -> tuple[str, ...]:
             if entry.outcome == "failure":
                 codes[entry.code] = None
     return tuple(codes)[:MAX_CODES]
+
+
+def detached_store_state(engine_state: VerdictState, entries: list[StatusEntry]) -> VerdictState:
+    """The state of a manifest store read without its asset: what every check but the hard binding
+    says (signature, certificate, trust, time-stamp, assertion hashes).
+
+    The engine says Invalid for any such store (its hard binding cannot match absent bytes); any
+    other failure of the active manifest still makes it invalid, and the engine's own verdict is
+    never raised (an ingredient's failure keeps a Valid store valid)."""
+    codes = {entry.code for entry in entries if entry.outcome == "failure"} - HARD_BINDING_MISMATCH_CODES
+    if codes - {UNTRUSTED_CODE}:
+        return VerdictState.INVALID
+    if UNTRUSTED_CODE not in codes and _succeeded(entries, TRUSTED_CODE) and engine_state is not VerdictState.VALID:
+        return VerdictState.TRUSTED
+    return VerdictState.VALID

@@ -137,5 +137,7 @@ class PacedFileVerifier:
     def engine_version(self) -> str:
         return self._verifier.engine_version
 
-    def verify_file(self, path: Path, *, known_sha256: str | None = None) -> Verdict:
-        return self._verifier.verify_file(path, known_sha256=known_sha256, wrap_stream=PacedReader)
+    def verify_file(self, path: Path, *, known_sha256: str | None = None, detached_store: bool = False) -> Verdict:
+        return self._verifier.verify_file(
+            path, known_sha256=known_sha256, wrap_stream=PacedReader, detached_store=detached_store
+        )

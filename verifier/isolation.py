@@ -77,6 +77,7 @@ from verifier.verdict import (
 )
 
 if TYPE_CHECKING:  # imported by the worker only: the engine, cryptography, and waits on the engine's threads
+    from verifier.fingerprint import ImageFingerprint  # Pillow and iscc-core: imported when a fingerprint arrives
     from verifier.hash_pacing import PacedFileVerifier
     from verifier.reader import Verifier
     from verifier.trust import TrustPolicy
@@ -163,6 +164,32 @@ def _load_startup_reply(data: bytes) -> tuple[Any, Any]:
     return kind, detail
 
 
+# --- jobs: (operation, absolute path, known SHA-256 or None) ---
+
+_VERIFY = "verify"  # an asset: a Verdict
+_VERIFY_STORE = "verify_store"  # a manifest store kept apart from its asset: a Verdict (reader.py, detached_store)
+_FINGERPRINT = "fingerprint"  # an image: (_FINGERPRINT, code64, iscc, descriptor) or (_UNDECODABLE, reason)
+_UNDECODABLE = "undecodable"
+_JOB_LAYOUT = ("operation", "path", "known_sha256")
+
+
+def _load_fingerprint(data: bytes) -> ImageFingerprint | str:
+    """A fingerprint reply: plain values only (the loader allows no class), checked field by field."""
+    from verifier.fingerprint import DESCRIPTOR_BYTES, ImageFingerprint
+
+    reply = _load_reply(data)
+    if isinstance(reply, tuple) and len(reply) == 2 and reply[0] == _UNDECODABLE and isinstance(reply[1], str):
+        return reply[1]
+    if not (isinstance(reply, tuple) and len(reply) == 4 and reply[0] == _FINGERPRINT):
+        raise pickle.UnpicklingError("a worker replied to a fingerprint job with something else")
+    _tag, code64, iscc, descriptor = reply
+    if not (
+        isinstance(code64, int) and 0 <= code64 < 1 << 64 and isinstance(iscc, str) and isinstance(descriptor, bytes)
+    ) or len(descriptor) != DESCRIPTOR_BYTES:
+        raise pickle.UnpicklingError("a worker replied with a malformed fingerprint")
+    return ImageFingerprint(code64=code64, iscc=iscc, descriptor=descriptor)
+
+
 # --- the worker process ---
 
 
@@ -215,24 +242,27 @@ def _prepare_before_setup() -> None:
 
 
 def _wire_layout() -> tuple[tuple[str, tuple[str, ...]], ...]:
-    """What a verdict looks like on the pipe: each class's name and slot order.
+    """What a verdict looks like on the pipe: each class's name and slot order (and a job's fields).
 
     Verdicts cross field by field in slot order, and a replacement worker imports whatever
     code is on disk now; after an in-place upgrade the two could disagree and fields would
     land in the wrong places. The owner compares this with its own at every start.
     """
-    return tuple((cls.__name__, tuple(cls.__slots__)) for cls in _VERDICT_CLASSES)
+    return (*((cls.__name__, tuple(cls.__slots__)) for cls in _VERDICT_CLASSES), ("job", _JOB_LAYOUT))
 
 
 def _verify_one(
-    connection: Connection, verifier: Verifier | PacedFileVerifier, limits: VerifyLimits, job: tuple[str, str | None]
+    connection: Connection, verifier: Verifier | PacedFileVerifier, limits: VerifyLimits, job: tuple[str, str, str | None]
 ) -> bool:
-    """Verify one file and send its verdict; False: exit now."""
-    path_text, known_sha256 = job
+    """Do one job (verify a file or a detached manifest store, or fingerprint an image) and send
+    the reply; False: exit now."""
+    operation, path_text, known_sha256 = job
     path = Path(path_text)
+    if operation == _FINGERPRINT:
+        return _fingerprint_one(connection, path)
     version = verifier.engine_version
     try:
-        verdict = verifier.verify_file(path, known_sha256=known_sha256)
+        verdict = verifier.verify_file(path, known_sha256=known_sha256, detached_store=operation == _VERIFY_STORE)
     except MemoryError:
         # Python ran out under the limit: report, then exit to start clean.
         reason = _memory_reason(limits)
@@ -242,6 +272,29 @@ def _verify_one(
         reason = f"internal error while verifying: {type(error).__name__}"
         verdict = _limit_verdict(path, limits, reason=reason, code=VerdictError.INTERNAL, version=version)
     _send_verdict(connection, verdict, path, limits, version)
+    return True
+
+
+def _fingerprint_one(connection: Connection, path: Path) -> bool:
+    """Fingerprint one image and send (code64, iscc, descriptor), or the reason it cannot be; False: exit now.
+
+    Here, not in the owner: an upload is untrusted, and a decoder's memory and time stay under
+    this worker's limits (fingerprint_image also refuses oversized images from their header)."""
+    from verifier.errors import UndecodableImage
+    from verifier.fingerprint import fingerprint_image
+
+    try:
+        fingerprint = fingerprint_image(path)
+    except UndecodableImage as error:
+        send(connection, (_UNDECODABLE, str(error)[:500]))
+        return True
+    except MemoryError:
+        send(connection, (_UNDECODABLE, "the image needed more memory than a verifier worker has"))
+        return False
+    except Exception as error:  # noqa: BLE001 - a decoder's bug on a hostile file is "not fingerprinted"
+        send(connection, (_UNDECODABLE, f"the image could not be fingerprinted: {type(error).__name__}"))
+        return True
+    send(connection, (_FINGERPRINT, fingerprint.code64, fingerprint.iscc, fingerprint.descriptor))
     return True
 
 
@@ -402,6 +455,9 @@ class IsolatedVerifier:
         """
         if known_sha256 is not None:
             check_digest(known_sha256)
+        return self._checked_run(path, known_sha256, _VERIFY)
+
+    def _checked_run(self, path: Path, known_sha256: str | None, operation: str) -> Verdict:
         if self._pool.closed:
             raise _KIND.closed()
         path = Path(os.path.abspath(path))  # a worker's working directory is the one it started in
@@ -421,7 +477,27 @@ class IsolatedVerifier:
                 engine_version=self._engine_version,
             )
         with self._pool.checkout() as lease:
-            return self._run(lease, path, known_sha256)
+            return self._run(lease, path, known_sha256, operation)
+
+    def verify_manifest_store(self, path: Path) -> Verdict:
+        """Validate a manifest store kept apart from its asset (a `.c2pa` file) in a worker: signature,
+        trust and time-stamp as for any asset; the hard binding cannot match and does not decide
+        the state (verifier/reader.py, `detached_store`)."""
+        return self._checked_run(path, None, _VERIFY_STORE)
+
+    def fingerprint_file(self, path: Path) -> ImageFingerprint | None:
+        """The content fingerprint of an image, computed in a worker under its memory and time limits;
+        None when it cannot be (not an image Pillow decodes, over a limit, a worker that died)."""
+        if self._pool.closed:
+            raise _KIND.closed()
+        path = Path(os.path.abspath(path))
+        with self._pool.checkout() as lease:
+            exchange = self._pool.exchange(lease, (_FINGERPRINT, str(path), None), _load_fingerprint)
+            if exchange.outcome is Outcome.REPLIED and not lease.worker.alive:
+                self._pool.renew(lease)
+        if exchange.outcome is not Outcome.REPLIED or isinstance(exchange.reply, str):
+            return None
+        return exchange.reply
 
     def close(self) -> None:
         """Stop every worker; waits for calls in flight up to their time limit. Idempotent."""
@@ -429,8 +505,8 @@ class IsolatedVerifier:
 
     # --- internals ---
 
-    def _run(self, lease: Lease[_Worker], path: Path, known_sha256: str | None) -> Verdict:
-        exchange = self._pool.exchange(lease, (str(path), known_sha256), _load_verdict)
+    def _run(self, lease: Lease[_Worker], path: Path, known_sha256: str | None, operation: str) -> Verdict:
+        exchange = self._pool.exchange(lease, (operation, str(path), known_sha256), _load_verdict)
         if exchange.outcome is Outcome.TIMED_OUT:
             return self._error(
                 path,

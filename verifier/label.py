@@ -53,6 +53,7 @@ Decisions beyond the rubric's letter (documented here so they are reviewable):
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import re
 from dataclasses import dataclass
@@ -181,6 +182,7 @@ UNRECOGNIZED_SUFFIX = " · unrecognized signer"
 INVALID_TEXT = "Content Credentials could not be verified"
 NONE_TEXT = "No Content Credentials"
 ERROR_TEXT = "Content Credentials could not be read"
+RECOVERED_SUFFIX = " · credentials found by content match"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -526,3 +528,15 @@ def label_for(verdict: Verdict) -> Label:
     trusted = verdict.state is VerdictState.TRUSTED
     text = _KIND_TEXT[kind] if trusted else _KIND_TEXT[kind] + UNRECOGNIZED_SUFFIX
     return Label(kind=kind, trusted=trusted, text=text, issuer=_issuer(verdict.signer), evidence=evidence)
+
+
+def recovered_label(recovered_store: Verdict, manifest_id: str) -> Label | None:
+    """The label of credentials found by content match: the kind of the recovered manifest store's
+    own verdict, marked recovered, with words that claim no more than a match of content. None
+    for a store that does not validate as trusted or valid (it is not used for a label)."""
+    if recovered_store.state not in (VerdictState.TRUSTED, VerdictState.VALID):
+        return None
+    label = label_for(recovered_store)
+    return dataclasses.replace(
+        label, text=label.text + RECOVERED_SUFFIX, recovered=True, recovered_manifest_id=manifest_id
+    )

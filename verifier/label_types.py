@@ -36,3 +36,8 @@ class Label:
     text: str  # short neutral display text, e.g. "AI-generated"
     issuer: str | None  # who to show as the credential issuer (None when nothing is shown)
     evidence: LabelEvidence = LabelEvidence.NONE
+    # The kind is that of credentials found by content match (Verdict.recovered), not of the
+    # file's own: the text says so ("AI-generated · credentials found by content match").
+    recovered: bool = False
+    # The recovered manifest's id (urn:c2pa:...), so a takedown can take its label back from feeds.
+    recovered_manifest_id: str | None = None

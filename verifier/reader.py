@@ -96,12 +96,13 @@ class Verifier:
         *,
         known_sha256: str | None = None,
         wrap_stream: Callable[[BufferedReader], ClosingStream] | None = None,
+        detached_store: bool = False,
     ) -> Verdict:
         """Verify the file at `path`; every problem with the file is a verdict.
 
         `known_sha256`: see `verify_stream`. `wrap_stream`: what the engine reads the opened file
         through (a verifier worker paces the engine's reads: verifier/hash_pacing.py); it
-        closes the file when it is closed.
+        closes the file when it is closed. `detached_store`: see `verify_stream`.
         """
         checked = precheck_file(path, engine_version=self._engine_version)
         if isinstance(checked, Verdict):
@@ -112,10 +113,15 @@ class Verifier:
             return unreadable_verdict(error, size=checked, engine_version=self._engine_version)
         opened: ClosingStream = stream if wrap_stream is None else wrap_stream(stream)
         with opened as readable:
-            return self.verify_stream(readable, size=checked, known_sha256=known_sha256)
+            return self.verify_stream(readable, size=checked, known_sha256=known_sha256, detached_store=detached_store)
 
     def verify_stream(
-        self, stream: ReadableStream, *, size: int | None = None, known_sha256: str | None = None
+        self,
+        stream: ReadableStream,
+        *,
+        size: int | None = None,
+        known_sha256: str | None = None,
+        detached_store: bool = False,
     ) -> Verdict:
         """Verify a whole seekable binary stream, from its first byte whatever its position.
 
@@ -128,6 +134,11 @@ class Verifier:
         service hashes an upload while receiving it — so the bytes are not read and hashed
         a second time (1.5 ms of a 3 MB JPEG's ~5 ms). The caller vouches for it; the
         verdict's `size` is then the stream's length.
+
+        `detached_store`: the stream is a manifest store kept apart from its asset (the manifest
+        repository's, validated again for a file found by content match). Its hard binding cannot
+        match (no asset bytes), so the state is what every other check says
+        (`engine_report.detached_store_state`); the mismatch stays among the failure codes.
         """
         if known_sha256 is not None:
             check_digest(known_sha256)  # a caller's bug, not the file's: raises
@@ -169,7 +180,7 @@ class Verifier:
         if reader is None:
             return Verdict(state=VerdictState.NONE, reason="no Content Credentials found in the file", **base)
         try:
-            return self._verdict_from_reader(reader, base)
+            return self._verdict_from_reader(reader, base, detached_store=detached_store)
         except c2pa.C2paError as error:
             return _engine_error_verdict(error, media_type, base)
         finally:
@@ -198,7 +209,7 @@ class Verifier:
         stream.seek(0)
         return c2pa.Reader.try_create(media_type, stream, manifest_data=manifest, context=self._context)
 
-    def _verdict_from_reader(self, reader: c2pa.Reader, base: _VerdictBase) -> Verdict:
+    def _verdict_from_reader(self, reader: c2pa.Reader, base: _VerdictBase, *, detached_store: bool = False) -> Verdict:
         try:
             report = json.loads(reader.json())
         except (ValueError, RecursionError) as error:
@@ -210,6 +221,8 @@ class Verifier:
         state = report_parts.validation_state(report) or _state_from_engine(reader)
         log = report_parts.ValidationLog.of(report)
         active_entries = list(log.active)
+        if detached_store:
+            state = report_parts.detached_store_state(state, active_entries)
 
         crjson = _CrJson(reader)
         real_labels = report_parts.assertion_labels_from_log(log)

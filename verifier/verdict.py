@@ -112,6 +112,29 @@ class ManifestSummary:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Recovered:
+    """Credentials found for a file by content match in the manifest repository, not carried by it.
+
+    Only on a verdict whose own state is `none` or `invalid`, and only for a kept manifest store
+    that validates again (signature, trust, time-stamp) as `trusted` or `valid`. Its hard binding
+    is to the bytes it was signed into (`matched_sha256`), never to the file verified: it says
+    the pixels match that asset's, not that this file is unchanged (`reason` says so in words).
+    """
+
+    manifest_id: str  # the recovered active manifest's label (urn:c2pa:...)
+    similarity: float  # the second-stage descriptor similarity, 0..1 (at least the threshold)
+    alg: str  # the soft-binding algorithm that matched ("io.iscc.v0")
+    matched_sha256: str  # SHA-256 of the asset the manifest was signed into
+    signed_at: datetime | None  # the recovered manifest's signing time; else when its entry was kept
+    distance: int  # Hamming distance between the two 64-bit codes (first stage)
+    state: VerdictState  # the recovered store validated again: trusted or valid (unrecognized)
+    trust_list: str | None = None  # the list its signer was found on (trusted only)
+    signer: Signer | None = None
+    digital_source_types: tuple[str, ...] = ()
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Verdict:
     """Everything originmark reports about one asset's credentials.
 
@@ -140,10 +163,15 @@ class Verdict:
     failure_codes: tuple[str, ...] = ()  # validation failure codes of the active manifest
     ingredient_failure_codes: tuple[str, ...] = ()
     manifests: tuple[ManifestSummary, ...] = field(default=())
+    # Credentials found by content match (app/usecases/recovery.py) for a file without valid ones
+    # of its own; set per request, never stored with the file's own verdict.
+    recovered: Recovered | None = None
 
     def __post_init__(self) -> None:
         if self.error_code is not None and self.state is not VerdictState.ERROR:
             raise ValueError(f"error_code {self.error_code.value!r} on a {self.state.value!r} verdict: only errors have one")
+        if self.recovered is not None and self.state not in (VerdictState.NONE, VerdictState.INVALID):
+            raise ValueError(f"a {self.state.value!r} verdict has valid credentials of its own: nothing is recovered")
 
     @property
     def has_credentials(self) -> bool:

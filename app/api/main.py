@@ -86,7 +86,7 @@ def create_app(
                 metrics=metrics,
                 sign_limiter=anyio.CapacityLimiter(min(settings.sign_concurrency, settings.sign_workers)),
                 verify_limiter=anyio.CapacityLimiter(settings.verify_workers),
-                verification=build_verification(service_store, trust_fingerprint=service_worker_pools.trust_fingerprint),
+                verification=build_verification(service_store, settings=settings, worker_pools=service_worker_pools),
                 signing=build_signing(
                     service_store,
                     settings=settings,

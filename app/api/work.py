@@ -69,11 +69,12 @@ async def verify_file(services: Services, path: Path, *, known_sha256: str | Non
 
 async def verify_and_record(services: Services, request: VerifyRequest, path: Path) -> VerifyOutcome:
     """The verify use case with the engine call in the verify pool and the store calls in anyio's
-    (so a cached answer never waits behind verifications)."""
+    (so a cached answer never waits behind verifications). `path` goes with them: a file without
+    valid credentials of its own is looked up by content (fingerprinted by a verifier worker)."""
     flow = services.verification
     if not request.refresh:
-        cached = await in_thread(flow.from_store, request)
+        cached = await in_thread(flow.from_store, request, path=path)
         if cached is not None:
             return cached
     verdict, label = await verify_file(services, path, known_sha256=request.sha256)
-    return await in_thread(flow.record, request, verdict, label)
+    return await in_thread(flow.record, request, verdict, label, path=path)

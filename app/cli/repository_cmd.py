@@ -106,6 +106,8 @@ def delete(
             fail(f"there is no entry {manifest_id!r:.120} any more")
         if deletion.store_object_uri is not None:
             _forget_object(store, deletion.store_object_uri)
+        # Feeds stop showing labels recovered from it (new verifications stop recovering it already).
+        store.forget_recovered_labels(manifest_id)
     make_console().print(
         Text.assemble("Deleted ", safe_text(manifest_id, max_chars=256), f" of tenant {deletion.tenant}"), soft_wrap=True
     )

@@ -23,10 +23,17 @@ Behaviour (also in `--help`):
   422) gets an `error` record with the server's reason (exit status unchanged, as for media the
   local engine cannot read); a file the service failed on (5xx, timeout, lost connection) gets
   an `error` record and exit status 2, since it was not checked.
+- `--recover`: a file without valid credentials of its own (`none` or `invalid`) is looked up by
+  content in the manifest repository of the local database (ORIGINMARK_HOME's, or
+  ORIGINMARK_DATABASE_URL), as the default tenant sees it (its own entries and every public one);
+  a match that passes both checks and whose kept manifest validates again gives the record
+  `recovered` and the recovered label (app/usecases/recovery.py). With --server the service
+  recovers by itself, for the key's tenant.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import sys
@@ -34,7 +41,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import closing, contextmanager, nullcontext
+from contextlib import ExitStack, closing, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, ContextManager
@@ -56,6 +63,7 @@ if TYPE_CHECKING:
 
     from app.cli.remote import VerifyClient
     from app.settings import Settings
+    from app.usecases.recovery import ContentRecovery
     from verifier.isolation import IsolatedVerifier
     from verifier.process_pool import Launched
 
@@ -101,6 +109,12 @@ def verify(
                      help="API key with the verify scope, for --server. Default: ORIGINMARK_API_KEY, the better "
                           "place for it (a command line is visible to other users of the machine)."),
     ] = None,
+    recover: Annotated[
+        bool,
+        typer.Option("--recover",
+                     help="Look a file without valid credentials of its own up by content in the manifest "
+                          "repository (the local database; with --server the service always does)."),
+    ] = False,
 ) -> None:
     """Verify the Content Credentials of files and folders.
 
@@ -117,9 +131,9 @@ def verify(
     walker = InputWalker(paths=paths, recursive=recursive)
     started = time.perf_counter()
     try:
-        verifying = _start_verifying(server=server, api_key=api_key, jobs=jobs, err_console=err_console)
-    except typer.BadParameter:
-        raise  # a usage error: Typer prints it with the usage line, exit 2
+        verifying = _start_verifying(server=server, api_key=api_key, jobs=jobs, err_console=err_console, recover=recover)
+    except (typer.BadParameter, typer.Exit):
+        raise  # a usage error: Typer prints it with the usage line, exit 2 (or a message printed already)
     except ServiceUnusable as error:
         _print_error(err_console, error.message)
         raise typer.Exit(EXIT_USAGE_OR_IO) from None
@@ -142,6 +156,8 @@ def verify(
                     if progress is not None and task is not None:
                         progress.advance(task)
             writer.finish()
+    except typer.Exit:
+        raise  # --recover without a database: said already (app/cli/store_access.py)
     except BrokenPipeError:
         _silence_stdout()  # the reader went away (`| head`): stop quietly, it is an I/O error
         raise typer.Exit(EXIT_USAGE_OR_IO) from None
@@ -173,7 +189,7 @@ VerifyOne = Callable[[InputFile], "FileOutcome"]
 
 
 def _start_verifying(
-    *, server: str | None, api_key: str | None, jobs: int, err_console: Console
+    *, server: str | None, api_key: str | None, jobs: int, err_console: Console, recover: bool = False
 ) -> ContextManager[VerifyOne]:
     """What verifies one file: the local verifier pool, or a checked client of `--server`."""
     # Without --server the workers are most likely local: started now (one of them before Typer even
@@ -191,7 +207,7 @@ def _start_verifying(
         if not server_url:
             if api_key is not None:
                 raise typer.BadParameter("is for --server (or ORIGINMARK_SERVER_URL)", param_hint="'--api-key'")
-            return _local(_build_verifier(settings, jobs, launched))
+            return _local(_build_verifier(settings, jobs, launched), settings=settings if recover else None)
     except BaseException:
         for process in launched:
             process.discard()
@@ -232,9 +248,21 @@ def _build_verifier(settings: Settings, jobs: int, launched: list[Launched]) -> 
 
 
 @contextmanager
-def _local(verifier: IsolatedVerifier) -> Iterator[VerifyOne]:
-    with verifier:
-        yield functools.partial(_verify_one, verifier=verifier)
+def _local(verifier: IsolatedVerifier, *, settings: Settings | None) -> Iterator[VerifyOne]:
+    """The local verifier; with `settings` (--recover), recovery from that database's repository."""
+    with ExitStack() as owned:
+        owned.enter_context(verifier)
+        recovery = None
+        if settings is not None:
+            from app.cli.store_access import open_database
+            from app.usecases.recovery import ContentRecovery
+            from app.wiring import build_manifest_keeper
+
+            store = owned.enter_context(open_database(create=False))
+            recovery = ContentRecovery(
+                keeper=build_manifest_keeper(settings, store), engine=verifier, spool_dir=settings.spool_dir
+            )
+        yield functools.partial(_verify_one, verifier=verifier, recovery=recovery)
 
 
 @contextmanager
@@ -313,7 +341,7 @@ def _unreadable(path: Path, reason: str) -> FileOutcome:
     return FileOutcome(record=unverified_record(path, reason=reason), unreadable=True)
 
 
-def _verify_one(item: InputFile, verifier: IsolatedVerifier) -> FileOutcome:
+def _verify_one(item: InputFile, verifier: IsolatedVerifier, recovery: ContentRecovery | None = None) -> FileOutcome:
     """One file's outcome; never raises (a per-file failure becomes that file's `error` record)."""
     try:
         # Opening it here tells an I/O problem (exit 2) apart from media the engine cannot read.
@@ -323,7 +351,14 @@ def _verify_one(item: InputFile, verifier: IsolatedVerifier) -> FileOutcome:
         return _unreadable(item.path, error.strerror or error.__class__.__name__)
     try:
         verdict = verifier.verify_file(item.path)
-        return FileOutcome(record=verdict_record(item.path, verdict, label_for(verdict)), unreadable=False)
+        label = label_for(verdict)
+        if recovery is not None:
+            from app.store.interface import DEFAULT_TENANT
+
+            found = recovery.recover(tenant=DEFAULT_TENANT, path=item.path, verdict=verdict)
+            if found is not None:
+                verdict, label = dataclasses.replace(verdict, recovered=found.recovered), found.label
+        return FileOutcome(record=verdict_record(item.path, verdict, label), unreadable=False)
     except VerifierError:
         raise  # the verifier itself cannot run (closed, workers cannot start): stop the batch, exit 2
     except Exception as error:  # noqa: BLE001 - one file's failure must not stop the batch

@@ -202,12 +202,17 @@ def _nested_columns(prefix: str, dataclass_type: type) -> list[str]:
 
 def csv_columns() -> list[str]:
     """The CSV header: fixed, from the Verdict and Label types, so every row has every column."""
-    from verifier.verdict import Signer, TimeStamp  # the nested objects among Verdict's own fields
+    from verifier.verdict import Recovered, Signer, TimeStamp  # the nested objects among Verdict's own fields
 
     nested = {"signer": Signer, "time_stamp": TimeStamp}
     columns = ["path", "state", *_nested_columns("label", Label)]
     for field in dataclasses.fields(Verdict):
         if field.name == "state":
+            continue
+        if field.name == "recovered":  # one level deeper: the recovered manifest's signer
+            for inner in dataclasses.fields(Recovered):
+                name = f"recovered_{inner.name}"
+                columns.extend(_nested_columns(name, Signer) if inner.name == "signer" else [name])
             continue
         columns.extend(_nested_columns(field.name, nested[field.name]) if field.name in nested else [field.name])
     return columns

@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy import Connection, Engine
@@ -24,6 +25,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from app.jobs.schema import jobs
+
+if TYPE_CHECKING:
+    from verifier.fingerprint import ImageFingerprint
 
 
 class JobKind(enum.StrEnum):
@@ -52,7 +56,9 @@ class SignedOutput:
     # The manifest store (base64 in the JSON), so a retry that finishes the job with this output
     # still keeps it in the manifest repository. Empty: recorded before the repository existed.
     manifest_store: bytes = field(default=b"", repr=False)
-    descriptor: bytes | None = field(default=None, repr=False)  # the fingerprint's, for the repository
+    # The source's fingerprint, so that retry keeps the descriptor too. None: not fingerprinted, or
+    # recorded before descriptors were kept.
+    fingerprint: ImageFingerprint | None = field(default=None, repr=False)
 
     def to_json(self) -> str:
         return json.dumps(
@@ -62,7 +68,7 @@ class SignedOutput:
                 "manifest_label": self.manifest_label,
                 "certificate_fingerprint": self.certificate_fingerprint,
                 "manifest_store": base64.b64encode(self.manifest_store).decode("ascii"),
-                "descriptor": None if self.descriptor is None else base64.b64encode(self.descriptor).decode("ascii"),
+                "fingerprint": _fingerprint_json(self.fingerprint),
             },
             sort_keys=True,
         )
@@ -76,8 +82,28 @@ class SignedOutput:
             manifest_label=fields.get("manifest_label"),
             certificate_fingerprint=fields.get("certificate_fingerprint"),
             manifest_store=base64.b64decode(fields.get("manifest_store") or ""),
-            descriptor=None if fields.get("descriptor") is None else base64.b64decode(fields["descriptor"]),
+            fingerprint=_fingerprint_from_json(fields.get("fingerprint")),
         )
+
+
+def _fingerprint_json(fingerprint: ImageFingerprint | None) -> dict[str, Any] | None:
+    if fingerprint is None:
+        return None
+    return {
+        "code64": fingerprint.code64,
+        "iscc": fingerprint.iscc,
+        "descriptor": base64.b64encode(fingerprint.descriptor).decode("ascii"),
+    }
+
+
+def _fingerprint_from_json(fields: dict[str, Any] | None) -> ImageFingerprint | None:
+    if not fields:
+        return None
+    from verifier.fingerprint import ImageFingerprint
+
+    return ImageFingerprint(
+        code64=int(fields["code64"]), iscc=str(fields["iscc"]), descriptor=base64.b64decode(fields["descriptor"])
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -51,24 +51,29 @@ def run_verify_job(runtime: JobRuntime, job_id: str, *, previous_attempts: int) 
         if job.key_id is not None:  # None: an operator's batch, or a job from before keys were recorded
             require_active(runtime.store.key(job.key_id))
         _check_objects_allowed(runtime, job)
-        verified = verify_object(
+
+        def record(copy_path: Any, verdict: Any) -> None:
+            # While the copy exists: a file without valid credentials is looked up by content.
+            if not verdict.sha256:
+                raise VerificationStopped(f"verifying {job.source} was stopped (state {verdict.state.value})")
+            runtime.verification.record(
+                VerifyRequest(tenant=job.tenant, sha256=verdict.sha256, media_id=job.media_id),
+                verdict,
+                _label(verdict),
+                path=copy_path,
+                in_same_transaction=lambda connection: records.mark_succeeded(
+                    connection, job_id, sha256=verdict.sha256, on_final=_webhook_on_final
+                ),
+            )
+
+        verify_object(
             store=runtime.objects,
             verifier=runtime.worker_pools.verifier,
             uri=job.source,
             spool_dir=settings.spool_dir,
             max_bytes=settings.jobs_max_source_bytes,
             source_pin=_pin(job),
-        )
-        verdict = verified.verdict
-        if not verdict.sha256:
-            raise VerificationStopped(f"verifying {job.source} was stopped (state {verdict.state.value})")
-        runtime.verification.record(
-            VerifyRequest(tenant=job.tenant, sha256=verdict.sha256, media_id=job.media_id),
-            verdict,
-            _label(verdict),
-            in_same_transaction=lambda connection: records.mark_succeeded(
-                connection, job_id, sha256=verdict.sha256, on_final=_webhook_on_final
-            ),
+            with_copy=record,
         )
     except Exception as error:
         if _attempt_failed(db_engine, job_id, error, previous_attempts=previous_attempts, settings=settings):
@@ -186,7 +191,7 @@ def _signed_output(runtime: JobRuntime, signed: Any) -> records.SignedOutput:
         manifest_label=result.manifest_label,
         certificate_fingerprint=result.certificate_fingerprint or runtime.worker_pools.certificate_fingerprint,
         manifest_store=result.manifest_store,
-        descriptor=None if result.soft_binding is None else result.soft_binding.descriptor,
+        fingerprint=result.soft_binding,
     )
 
 
@@ -229,7 +234,7 @@ def _commit_signature(
             manifest_label=signed.manifest_label,
             certificate_fingerprint=signed.certificate_fingerprint,
             manifest_store=signed.manifest_store,
-            descriptor=signed.descriptor,
+            fingerprint=signed.fingerprint,
         ),
         verdict,
         in_same_transaction=lambda connection: records.mark_succeeded(

@@ -167,14 +167,19 @@ def verify_object(
     spool_dir: Path | None,
     max_bytes: int | None = None,
     source_pin: SourcePin | None = None,
+    with_copy: Callable[[Path, Any], None] | None = None,
 ) -> VerifiedObject:
     """The verdict on the object at `uri`, from a spooled copy (hashed while it downloaded);
-    ObjectChangedSinceSubmit, before any verification, when the copy is not what `source_pin` describes."""
+    ObjectChangedSinceSubmit, before any verification, when the copy is not what `source_pin` describes.
+    `with_copy(path, verdict)` runs while the copy still exists (a verify job looks a file without
+    valid credentials up by content with it)."""
     location = as_location(uri).require_object()
     with local_copy(store, location, spool_dir, max_bytes=max_bytes) as copy:
         if source_pin is not None:
             source_pin.check(info=copy.info, sha256=copy.sha256)
         verdict = verifier.verify_file(copy.path, known_sha256=copy.sha256)
+        if with_copy is not None:
+            with_copy(copy.path, verdict)
     return VerifiedObject(object=copy.info, sha256=copy.sha256, verdict=verdict)
 
 

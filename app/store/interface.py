@@ -128,17 +128,28 @@ class VerdictStore(Protocol):
         trust_fingerprint: str,
         media_id: str | None = None,
         in_same_transaction: Callable[[Connection], None] | None = None,
+        media_label: Label | None = None,
     ) -> StoredVerdict:
         """Store (insert or replace) the verdict for verdict.sha256, record that `tenant` submitted
         those bytes, and point the tenant's media_id at it (tenant None: nobody's submission, as
         the public page's stored uploads; then media_id must be None).
 
+        `media_label`: what the tenant's media id shows instead of `label` (credentials found by
+        content match for this tenant: app/usecases/recovery.py); the verdict row keeps `label`.
+
         Committed before returning: an acknowledged verdict is never lost.
         """
 
-    def record_submission(self, *, tenant: str, stored: StoredVerdict, media_id: str | None = None) -> None:
+    def record_submission(
+        self, *, tenant: str, stored: StoredVerdict, media_id: str | None = None, media_label: Label | None = None
+    ) -> None:
         """The tenant sent bytes whose verdict is stored: record its submission (and point its
-        media id at them) without rewriting the verdict."""
+        media id at them, showing `media_label` when given, else the stored label) without
+        rewriting the verdict."""
+
+    def forget_recovered_labels(self, manifest_id: str) -> int:
+        """After a takedown of `manifest_id`: every media id (of every tenant) showing a label
+        recovered from it shows its content's own stored label again; how many were changed."""
 
     def cached_verdict_for(self, tenant: str, sha256: str) -> CachedVerdict | None:
         """`cached_verdict`, and whether this tenant had submitted or signed these bytes, in one query."""

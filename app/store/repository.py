@@ -137,16 +137,18 @@ class ManifestRepository(Protocol):
     def write_entry(self, connection: Connection, entry: NewEntry) -> None:
         """`add_entry` inside the caller's transaction (the signature's audit entry and verdict)."""
 
-    def entry_by_manifest_id(self, tenant: str, manifest_id: str) -> RepositoryEntry | None:
-        """The entry with this id that `tenant` can see (its own first); None for unknown and not visible."""
+    def entry_by_manifest_id(self, tenant: str | None, manifest_id: str) -> RepositoryEntry | None:
+        """The entry with this id that `tenant` can see (its own first; None: the public, who see
+        public entries only); None for unknown and not visible."""
 
     def entries_with_manifest_id(self, manifest_id: str) -> list[RepositoryEntry]:
         """Every tenant's entry with this id, by owner: for the operator's CLI only (takedowns), never
         for a tenant's request."""
 
-    def candidates_near(self, code64: int, radius: int, tenant: str) -> list[Candidate]:
-        """The visible io.iscc.v0 bindings within `radius` bits of `code64`, nearest first (ties:
-        newest first), at most MAX_CANDIDATES, each with its exact distance and descriptor."""
+    def candidates_near(self, code64: int, radius: int, tenant: str | None) -> list[Candidate]:
+        """The io.iscc.v0 bindings visible to `tenant` (None: the public, public entries only) within
+        `radius` bits of `code64`, nearest first (ties: newest first), at most MAX_CANDIDATES, each
+        with its exact distance and descriptor."""
 
     def set_private(self, tenant: str, manifest_id: str, private: bool) -> bool:
         """Mark the tenant's own entry private (or public again); False if it has none with this id."""

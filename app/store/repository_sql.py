@@ -301,8 +301,9 @@ class SqlManifestRepository:
 
     # Reading
 
-    def entry_by_manifest_id(self, tenant: str, manifest_id: str) -> RepositoryEntry | None:
-        if not is_tenant_name(tenant) or manifest_id_problem(manifest_id) is not None:
+    def entry_by_manifest_id(self, tenant: str | None, manifest_id: str) -> RepositoryEntry | None:
+        # tenant None binds :viewer to NULL: `tenant = NULL` is never true, so only public entries.
+        if (tenant is not None and not is_tenant_name(tenant)) or manifest_id_problem(manifest_id) is not None:
             return None
         with database_errors_as_unavailable(), self._db_engine.connect() as connection:
             row = connection.execute(self._by_manifest_id, {"viewer": tenant, "manifest_id": manifest_id}).first()
@@ -317,10 +318,10 @@ class SqlManifestRepository:
             rows = connection.execute(self._every_owner, {"manifest_id": manifest_id}).all()
             return self._with_bindings(connection, rows) if rows else []
 
-    def candidates_near(self, code64: int, radius: int, tenant: str) -> list[Candidate]:
+    def candidates_near(self, code64: int, radius: int, tenant: str | None) -> list[Candidate]:
         query = check_code64(code64)
         check_radius(radius)
-        if not is_tenant_name(tenant):
+        if tenant is not None and not is_tenant_name(tenant):  # None: the public (see entry_by_manifest_id)
             return []
         keys = probe_keys(query, radius)
         with database_errors_as_unavailable(), self._db_engine.connect() as connection:

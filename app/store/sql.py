@@ -83,6 +83,7 @@ class SqlStore:
         trust_fingerprint: str,
         media_id: str | None = None,
         in_same_transaction: Callable[[Connection], None] | None = None,
+        media_label: Label | None = None,
     ) -> StoredVerdict:
         """`in_same_transaction`: more writes that must commit with the verdict or not at all
         (a job marked succeeded, for one)."""
@@ -93,13 +94,19 @@ class SqlStore:
             trust_fingerprint=trust_fingerprint,
             media_id=media_id,
             in_same_transaction=in_same_transaction,
+            media_label=media_label,
         )
 
-    def record_submission(self, *, tenant: str, stored: StoredVerdict, media_id: str | None = None) -> None:
-        self._verdicts.record_submission(tenant=tenant, stored=stored, media_id=media_id)
+    def record_submission(
+        self, *, tenant: str, stored: StoredVerdict, media_id: str | None = None, media_label: Label | None = None
+    ) -> None:
+        self._verdicts.record_submission(tenant=tenant, stored=stored, media_id=media_id, media_label=media_label)
 
     def cached_verdict(self, sha256: str) -> StoredVerdict | None:
         return self._verdicts.cached_verdict(sha256)
+
+    def forget_recovered_labels(self, manifest_id: str) -> int:
+        return self._verdicts.forget_recovered_labels(manifest_id)
 
     def cached_verdict_for(self, tenant: str, sha256: str) -> CachedVerdict | None:
         return self._verdicts.cached_verdict_for(tenant, sha256)

@@ -9,6 +9,7 @@ stored JSON text.
 from __future__ import annotations
 
 import datetime
+import json
 from collections.abc import Callable, Sequence
 
 from sqlalchemy import Connection, Engine, and_, any_, bindparam, select, update
@@ -37,6 +38,8 @@ from app.store.validation import (
 from verifier.label_types import Label
 from verifier.verdict import Verdict
 
+# Matches the JSON of a Label with `recovered` true (app/codec.py writes it without spaces).
+RECOVERED_LABEL_PATTERN = '%"recovered":true%'
 _VERDICT_FIELDS = ("state", "label_kind", "verdict_json", "label_json", "trust_fingerprint", "stored_at")
 _MEDIA_FIELDS = ("sha256", "label_json", "updated_at")
 
@@ -65,10 +68,17 @@ class SqlVerdictStore:
         self._record_content = (
             insert(tenant_content).on_conflict_do_nothing(index_elements=[tenant_content.c.tenant, tenant_content.c.sha256])
         )
-        # A rewritten verdict rewrites the label copies of every media id that points at it.
+        # A rewritten verdict rewrites the label copies of every media id that points at it, except
+        # a recovered label (credentials found by content match for that tenant, not a copy of the
+        # verdict's: another tenant's verification of the same bytes must not overwrite it, nor
+        # spread it). The JSON is the codec's own, without spaces.
         self._refresh_label_copies = (
             update(media)
-            .where(media.c.sha256 == bindparam("of_sha256"), media.c.label_json != bindparam("new_label_json"))
+            .where(
+                media.c.sha256 == bindparam("of_sha256"),
+                media.c.label_json != bindparam("new_label_json"),
+                media.c.label_json.not_like(RECOVERED_LABEL_PATTERN),
+            )
             .values(label_json=bindparam("new_label_json"), updated_at=bindparam("at"))
         )
         stored_columns = (
@@ -140,9 +150,10 @@ class SqlVerdictStore:
         trust_fingerprint: str,
         media_id: str | None = None,
         in_same_transaction: Callable[[Connection], None] | None = None,
+        media_label: Label | None = None,
     ) -> StoredVerdict:
         """Store the verdict, record the tenant's submission of those bytes and point the tenant's
-        media_id at it; `in_same_transaction` writes alongside it."""
+        media_id at it (showing `media_label` when given); `in_same_transaction` writes alongside it."""
         check_sha256_hex(verdict.sha256, what="verdict.sha256")
         if tenant is not None:
             check_tenant_name(tenant)
@@ -162,6 +173,7 @@ class SqlVerdictStore:
                 trust_fingerprint=trust_fingerprint,
                 media_id=media_id,
                 stored_at=stored_at,
+                media_label=media_label,
             )
         # db_engine.begin() has committed when the block ends: the verdict is durable from here on.
         return StoredVerdict(
@@ -173,7 +185,9 @@ class SqlVerdictStore:
             media_id=media_id,
         )
 
-    def record_submission(self, *, tenant: str, stored: StoredVerdict, media_id: str | None = None) -> None:
+    def record_submission(
+        self, *, tenant: str, stored: StoredVerdict, media_id: str | None = None, media_label: Label | None = None
+    ) -> None:
         """The tenant sent bytes whose verdict is stored already: record that it did, and point its
         media id at them (a new id for bytes seen before). No verdict row is written."""
         check_tenant_name(tenant)
@@ -183,7 +197,7 @@ class SqlVerdictStore:
         with database_errors_as_unavailable(), self._db_engine.begin() as connection:
             self._write_submission(
                 connection, tenant=tenant, sha256=stored.sha256, media_id=media_id,
-                label_json=label_to_json(stored.label), at=now,
+                label_json=label_to_json(media_label or stored.label), at=now,
             )
 
     def _write_submission(
@@ -215,6 +229,7 @@ class SqlVerdictStore:
         trust_fingerprint: str,
         media_id: str | None,
         stored_at: datetime.datetime,
+        media_label: Label | None = None,
     ) -> None:
         """The statements of `save_verdict`, inside the caller's transaction."""
         label_json = label_to_json(label)
@@ -234,8 +249,28 @@ class SqlVerdictStore:
             self._refresh_label_copies, {"of_sha256": verdict.sha256, "new_label_json": label_json, "at": stored_at}
         )
         self._write_submission(
-            connection, tenant=tenant, sha256=verdict.sha256, media_id=media_id, label_json=label_json, at=stored_at
+            connection,
+            tenant=tenant,
+            sha256=verdict.sha256,
+            media_id=media_id,
+            label_json=label_json if media_label is None else label_to_json(media_label),
+            at=stored_at,
         )
+
+    def forget_recovered_labels(self, manifest_id: str) -> int:
+        """After a takedown: every media id showing a label recovered from `manifest_id` shows its
+        content's own stored label again (every tenant's: the entry is gone for all). How many.
+        The label JSON is the codec's (pydantic: compact, non-ASCII as is), matched as text."""
+        pattern = "%" + _like_escaped(json.dumps({"recovered_manifest_id": manifest_id}, separators=(",", ":"), ensure_ascii=False)[1:-1]) + "%"
+        own_label = select(verdicts.c.label_json).where(verdicts.c.sha256 == media.c.sha256).scalar_subquery()
+        statement = (
+            update(media)
+            .where(media.c.label_json.like(pattern, escape="\\"))
+            .values(label_json=own_label, updated_at=bindparam("at"))
+        )
+        with database_errors_as_unavailable(), self._db_engine.begin() as connection:
+            result = connection.execute(statement, {"at": datetime.datetime.now(datetime.UTC)})
+        return result.rowcount
 
     def cached_verdict_for(self, tenant: str, sha256: str) -> CachedVerdict | None:
         if not is_sha256_hex(sha256) or not is_tenant_name(tenant):
@@ -326,6 +361,10 @@ def any_of(db_engine: Engine, column, name: str):
     if db_engine.dialect.name == "postgresql":
         return column == any_(bindparam(name, type_=postgresql.ARRAY(column.type)))
     return column.in_(bindparam(name, expanding=True))
+
+
+def _like_escaped(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _could_be_media_id(value: str) -> bool:

@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import hashlib
 import io
+from typing import TYPE_CHECKING
 
 from app.objects.location import ObjectLocation
 from app.objects.router import ObjectStores
@@ -35,6 +37,9 @@ from app.store.repository import (
     StoredManifest,
 )
 from verifier.manifest_store import SoftBindingValue, read_manifest_store
+
+if TYPE_CHECKING:
+    from verifier.fingerprint import ImageFingerprint
 
 INLINE_MAX_BYTES = 256 * 1024
 REPOSITORY_FOLDER = "manifest-repository/"
@@ -63,21 +68,29 @@ def iscc_image_code64(value: bytes) -> int | None:
     return int.from_bytes(value[2:10], "big")
 
 
-def soft_bindings(values: tuple[SoftBindingValue, ...], *, descriptor: bytes | None = None) -> tuple[SoftBinding, ...]:
+def soft_bindings(
+    values: tuple[SoftBindingValue, ...], fingerprint: ImageFingerprint | None = None
+) -> tuple[SoftBinding, ...]:
     """The repository's bindings for a manifest's soft-binding values (an ISCC Image-Code with its
-    code64, and `descriptor`, the signer's second-stage descriptor of the same image, if given)."""
-    bindings = []
-    for value in values:
-        code64 = iscc_image_code64(value.value) if value.alg == ISCC_ALG else None
-        bindings.append(
-            SoftBinding(
-                alg=value.alg,
-                value=value.value,
-                code64=code64,
-                descriptor=descriptor if code64 is not None else None,
-            )
+    code64), the io.iscc.v0 one that is `fingerprint`'s own Image-Code with its descriptor."""
+    bindings = tuple(
+        SoftBinding(
+            alg=value.alg,
+            value=value.value,
+            code64=iscc_image_code64(value.value) if value.alg == ISCC_ALG else None,
         )
-    return tuple(bindings)
+        for value in values
+    )
+    if fingerprint is None:
+        return bindings
+    # Only the binding whose value is this very code: the descriptor describes the same pixels.
+    own_code = fingerprint.iscc_digest
+    return tuple(
+        dataclasses.replace(binding, descriptor=fingerprint.descriptor)
+        if binding.alg == ISCC_ALG and binding.code64 is not None and binding.value == own_code
+        else binding
+        for binding in bindings
+    )
 
 
 class ManifestKeeper:
@@ -98,10 +111,17 @@ class ManifestKeeper:
         self._inline_max_bytes = inline_max_bytes
 
     def signed_entry(
-        self, *, tenant: str, manifest_id: str, asset_sha256: str, manifest_store: bytes, descriptor: bytes | None = None
+        self,
+        *,
+        tenant: str,
+        manifest_id: str,
+        asset_sha256: str,
+        manifest_store: bytes,
+        fingerprint: ImageFingerprint | None = None,
     ) -> NewEntry:
-        """The entry for a store this service just signed (its large bytes already in the object store);
-        `descriptor`: the fingerprint's second-stage descriptor, kept with the store's io.iscc.v0 binding."""
+        """The entry for a store this service just signed (its large bytes already in the object
+        store); `fingerprint`: the signed image's (SignResult.soft_binding), whose descriptor the
+        io.iscc.v0 binding keeps for the second check of a lookup."""
         contents = read_manifest_store(manifest_store)
         return NewEntry(
             manifest_id=manifest_id,
@@ -109,7 +129,7 @@ class ManifestKeeper:
             asset_sha256=asset_sha256,
             origin=EntryOrigin.SIGNED,
             store=self._keep(manifest_store, tenant=tenant),
-            bindings=soft_bindings(contents.soft_bindings, descriptor=descriptor) if contents is not None else (),
+            bindings=soft_bindings(contents.soft_bindings, fingerprint) if contents is not None else (),
         )
 
     def manifest_store(self, entry: RepositoryEntry) -> bytes:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection
 
@@ -26,6 +27,9 @@ from app.usecases.manifest_repository import ManifestKeeper
 from signer.manifest import GenerationRequest
 from verifier.label import label_for
 from verifier.verdict import Verdict, VerdictState
+
+if TYPE_CHECKING:
+    from verifier.fingerprint import ImageFingerprint
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -47,10 +51,9 @@ class SignedOutput:
     # The manifest store as the engine embedded it (signer.engine.SignResult.manifest_store): kept in
     # the manifest repository. Empty only where it was not available (none is kept then).
     manifest_store: bytes = field(default=b"", repr=False)
-    # The second-stage descriptor of the signed image's fingerprint (verifier/fingerprint.py), kept
-    # with its io.iscc.v0 binding so that a lookup by content can check candidates: the manifest
-    # carries only the code. None: not fingerprinted.
-    descriptor: bytes | None = field(default=None, repr=False)
+    # The source's content fingerprint (SignResult.soft_binding): its descriptor is kept with the
+    # store's io.iscc.v0 binding for the second check of a lookup. None: not fingerprinted.
+    fingerprint: ImageFingerprint | None = field(default=None, repr=False)
 
 
 def authorize(key: ApiKey | None, generation: GenerationRequest) -> None:
@@ -121,7 +124,7 @@ class SignAndRecord:
                 manifest_id=output.manifest_label,
                 asset_sha256=verdict.sha256,
                 manifest_store=output.manifest_store,
-                descriptor=output.descriptor,
+                fingerprint=output.fingerprint,
             )
 
         def keep_then_more(connection: Connection) -> None:

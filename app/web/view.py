@@ -79,6 +79,24 @@ class SignerView:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class RecoveredView:
+    """Credentials found by content match (Verdict.recovered): every field cleaned for display."""
+
+    manifest_id: str
+    similarity_percent: str  # "99.9 %"
+    matched_sha256: str
+    signed_at: datetime | None
+    issuer: str | None
+    trusted: bool
+    trust_words: str
+    reason: str
+
+    @property
+    def signed_at_text(self) -> str | None:
+        return None if self.signed_at is None else self.signed_at.astimezone(UTC).strftime("%d %B %Y, %H:%M UTC")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class VerifyResult:
     file_name: str
     size: int
@@ -108,6 +126,7 @@ class VerifyResult:
     ingredient_failure_codes: tuple[str, ...]
     raw_manifests: str | None
     stored: bool
+    recovered: RecoveredView | None = None
 
     @property
     def signed_at_text(self) -> str | None:
@@ -236,6 +255,24 @@ def _raw_manifests(verdict: Verdict) -> str:
     return text
 
 
+def _recovered(verdict: Verdict, label: Label) -> RecoveredView | None:
+    found = verdict.recovered
+    if found is None or not label.recovered:
+        return None
+    signer = found.signer
+    trusted = found.state is VerdictState.TRUSTED
+    return RecoveredView(
+        manifest_id=display_text(found.manifest_id, max_chars=120),
+        similarity_percent=f"{found.similarity * 100:.1f} %",
+        matched_sha256=display_text(found.matched_sha256, max_chars=64),
+        signed_at=found.signed_at,
+        issuer=label.issuer or (optional_text(signer.organisation) if signer else None),
+        trusted=trusted,
+        trust_words="Trusted signer" if trusted else "Unrecognized signer",
+        reason=display_text(found.reason, max_chars=LONG_TEXT),
+    )
+
+
 def verify_result(
     verdict: Verdict, label: Label, *, file_name: str, size: int, stored: bool = False
 ) -> VerifyResult:
@@ -279,4 +316,5 @@ def verify_result(
         ingredient_failure_codes=_codes(verdict.ingredient_failure_codes),
         raw_manifests=_raw_manifests(verdict) if show_claims else None,
         stored=stored,
+        recovered=_recovered(verdict, label),
     )

@@ -67,7 +67,7 @@ def test_jsonl_one_record_per_file_in_sorted_order_and_exit_1_for_an_invalid_fil
         _, state, kind = expected[name]
         assert (record["state"], record["label"]["kind"]) == (state, kind), name
         assert list(record)[:3] == ["path", "state", "label"]
-        assert set(record["label"]) == {"kind", "trusted", "text", "issuer", "evidence"}
+        assert set(record["label"]) == {"kind", "trusted", "text", "issuer", "evidence", "recovered", "recovered_manifest_id"}
     trusted = next(record for record in records if record["path"].endswith("ai-trusted.jpg"))
     assert trusted["trust_list"] == "itl" and trusted["label"]["trusted"] is True
     assert len(trusted["sha256"]) == 64 and trusted["size"] == (batch_dir / "ai-trusted.jpg").stat().st_size

@@ -106,3 +106,25 @@ def test_the_signing_time_says_whether_its_time_stamp_authority_is_trusted(media
         shown[trusted] = _render(verify_result(stamped, label_for(stamped), file_name="ai.jpg", size=1))
     assert "confirmed by a trusted time-stamping authority: Example &lt;b&gt;TSA&lt;/b&gt;" in shown[True]
     assert "authority on no trust list" in shown[False] and "confirmed by a trusted" not in shown[False]
+
+
+def test_recovered_credentials_are_shown_as_found_by_content_and_their_text_escaped():
+    from datetime import UTC, datetime
+
+    from verifier.label_types import Label, LabelKind
+    from verifier.verdict import Recovered, Signer
+
+    hostile = '<script>alert(1)</script>'
+    recovered = Recovered(
+        manifest_id=f"urn:c2pa:{hostile}", similarity=0.987, alg="io.iscc.v0", matched_sha256="ab" * 32,
+        signed_at=datetime(2026, 12, 1, tzinfo=UTC), distance=2, state=VerdictState.TRUSTED, trust_list="local",
+        signer=Signer(organisation=hostile, common_name=None), reason="credentials found by content match",
+    )
+    verdict = Verdict(state=VerdictState.NONE, sha256="cd" * 32, size=10, engine_version="x", recovered=recovered)
+    label = Label(kind=LabelKind.AI_GENERATED, trusted=True, text="AI-generated · credentials found by content match",
+                  issuer=hostile, recovered=True, recovered_manifest_id=recovered.manifest_id)
+
+    html = _render(verify_result(verdict, label, file_name="copy.jpg", size=10))
+
+    assert 'id="recovered"' in html and "98.7 %" in html and "found by content match" in html
+    assert hostile not in html and "&lt;script&gt;" in html

@@ -132,7 +132,7 @@ async def _sign(request: Request, key: ApiKey, services: Services) -> Response:
             manifest_label=result.manifest_label,
             certificate_fingerprint=result.certificate_fingerprint,
             manifest_store=result.manifest_store,
-            descriptor=None if result.soft_binding is None else result.soft_binding.descriptor,
+            fingerprint=result.soft_binding,
         )
         try:
             # Refused unless the output verifies (found by tests/fuzz: the engine signs some

@@ -100,8 +100,9 @@
     li.appendChild(tile);
 
     var details = element("details", "card__details");
+    var recovered = label.recovered === true; // found by content match: the file itself carries none
     var summary = element("summary", "card__label label--" + kind);
-    if (kind !== "none") {
+    if (kind !== "none" && !recovered) {
       summary.appendChild(pin());
     }
     summary.appendChild(element("span", "card__text", label.text || "No label"));
@@ -111,6 +112,9 @@
     if (kind === "invalid") {
       fact(dl, "Credentials", "Present but could not be verified: nothing they claim is shown.");
     } else if (kind !== "none") {
+      if (recovered) {
+        fact(dl, "Credentials", "Not in the file: found by content match with a file this server signed or kept.");
+      }
       fact(dl, "Issued by", label.issuer || "Not named");
       fact(dl, "Signer", label.trusted ? "Trusted (on a trust list)" : "Unrecognized (on no trust list)");
       if (EVIDENCE[label.evidence]) {
@@ -123,7 +127,8 @@
 
     var loaded = false;
     details.addEventListener("toggle", function () {
-      if (details.open && !loaded && kind !== "invalid" && kind !== "none") {
+      // A recovered item's stored verdict is the file's own (no credentials): nothing more to read.
+      if (details.open && !loaded && kind !== "invalid" && kind !== "none" && !recovered) {
         loaded = true;
         addVerdictFacts(dl, item.media_id, updated);
       }

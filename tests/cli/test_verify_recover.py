@@ -1,0 +1,86 @@
+"""`originmark verify --recover`: a stripped copy is matched to its kept manifest store in the local
+database's repository; without --recover, or for an unrelated picture, nothing is recovered."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from app.cli import cli
+from app.settings import Settings
+from app.store.interface import DEFAULT_TENANT
+from app.store.migrate import upgrade_database
+from app.store.sql import open_store
+from app.wiring import build_content_signer, build_manifest_keeper
+from signer.manifest import GenerationRequest
+
+
+def _picture(path: Path, variant: int) -> Path:
+    left = -2.0 + 0.37 * variant
+    image = Image.effect_mandelbrot((320, 240), (left, -1.2, left + 2.4, 1.2), 40 + variant).convert("RGB")
+    image.save(path, "JPEG", quality=92)
+    return path
+
+
+def _stripped(signed: Path, out: Path) -> Path:
+    buffer = io.BytesIO()
+    Image.open(signed).convert("RGB").save(buffer, "JPEG", quality=70)
+    out.write_bytes(buffer.getvalue())
+    return out
+
+
+@pytest.fixture
+def home(dev_credentials, tmp_path) -> tuple[dict[str, str], str]:
+    """A database whose repository keeps one signed store (as `serve` would), and the signed file."""
+    url = f"sqlite:///{tmp_path}/originmark.db"
+    upgrade_database(url)
+    env = {"ORIGINMARK_KEYS_DIR": str(dev_credentials.directory), "ORIGINMARK_DATABASE_URL": url, "COLUMNS": "200"}
+    settings = Settings(keys_dir=dev_credentials.directory, database_url=url, spool_dir=tmp_path)
+    signed = tmp_path / "signed.jpg"
+    result = build_content_signer(settings).sign_file(
+        source=_picture(tmp_path / "gen.jpg", 0), destination=signed,
+        request=GenerationRequest(generator_name="Acme Diffusion"),
+    )
+    assert result.manifest_label is not None and result.soft_binding is not None
+    with open_store(url) as store:
+        keeper = build_manifest_keeper(settings, store)
+        store.repository.add_entry(
+            keeper.signed_entry(
+                tenant=DEFAULT_TENANT, manifest_id=result.manifest_label, asset_sha256="0" * 64,
+                manifest_store=result.manifest_store, fingerprint=result.soft_binding,
+            )
+        )
+    return env, result.manifest_label
+
+
+def _run(env: dict[str, str], *args: object):
+    return CliRunner().invoke(cli, ["verify", "-f", "jsonl", *map(str, args)], env=env, catch_exceptions=False)
+
+
+def test_recover_finds_the_kept_manifest_of_a_stripped_copy(home, tmp_path):
+    env, manifest_id = home
+    copy = _stripped(tmp_path / "signed.jpg", tmp_path / "copy.jpg")
+
+    plain = json.loads(_run(env, copy).stdout)
+    assert plain["state"] == "none" and plain["recovered"] is None
+
+    result = _run(env, "--recover", copy, _picture(tmp_path / "other.jpg", 5))
+    assert result.exit_code == 0, result.output
+    found, unrelated = (json.loads(line) for line in result.stdout.splitlines())
+    assert found["state"] == "none" and found["recovered"]["manifest_id"] == manifest_id
+    assert found["recovered"]["state"] == "trusted" and found["label"]["recovered"] is True
+    assert found["label"]["text"] == "AI-generated · credentials found by content match"
+    assert unrelated["recovered"] is None and unrelated["label"]["recovered"] is False
+
+
+def test_recover_without_a_database_says_so_and_exits_2(dev_credentials, tmp_path):
+    env = {"ORIGINMARK_KEYS_DIR": str(dev_credentials.directory),
+           "ORIGINMARK_DATABASE_URL": f"sqlite:///{tmp_path}/missing.db"}
+    result = _run(env, "--recover", _picture(tmp_path / "x.jpg", 1))
+    assert result.exit_code == 2
+    assert "database" in result.stderr and result.stdout == ""
