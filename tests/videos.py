@@ -15,7 +15,8 @@ import av
 from PIL import Image, ImageDraw
 
 
-def scene_picture(seed: int, size: tuple[int, int]) -> Image.Image:
+def scene_picture(seed: int, size: tuple[int, int], *, grain: float = 0.0) -> Image.Image:
+    """Shapes over a gradient; `grain` (0..1) blends in noise, for the bitrate of a filmed scene."""
     rng = random.Random(seed)
     width, height = size
     picture = Image.linear_gradient("L").rotate(rng.choice((0, 90, 180, 270))).resize(size).convert("RGB")
@@ -28,6 +29,8 @@ def scene_picture(seed: int, size: tuple[int, int]) -> Image.Image:
             draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=colour)
         else:
             draw.rectangle((x - radius, y - radius // 2, x + radius, y + radius // 2), fill=colour)
+    if grain > 0:
+        picture = Image.blend(picture, Image.effect_noise(size, 30).convert("RGB"), grain)
     return picture
 
 
@@ -42,9 +45,11 @@ def write_scenes_video(
     codec: str = "libx264",
     container_format: str | None = None,
     bit_rate: int | None = None,
+    grain: float = 0.0,
+    pan: int = 1,
 ) -> Path:
     """A video of one scene per seed; a key frame every `gop` frames (and only there: the
-    encoder's own key frames at scene cuts are off)."""
+    encoder's own key frames at scene cuts are off). Each scene pans `pan` pixels a frame."""
     with av.open(str(path), "w", format=container_format) as out:
         stream = out.add_stream(codec, rate=fps)
         assert isinstance(stream, av.VideoStream)
@@ -52,14 +57,15 @@ def write_scenes_video(
         stream.pix_fmt = "yuv420p"
         stream.codec_context.gop_size = gop
         if codec == "libx264":
-            stream.codec_context.options = {"x264-params": "scenecut=0"}
+            stream.codec_context.options = {"preset": "veryfast", "x264-params": "scenecut=0"}
         if bit_rate is not None:
             stream.codec_context.bit_rate = bit_rate
         index = 0
         for seed in seeds:
-            picture = scene_picture(seed, size)
+            picture = scene_picture(seed, size, grain=grain)
             for step in range(frames_per_scene):
-                moved = picture.transform(size, Image.Transform.AFFINE, (1, 0, step % 3, 0, 1, 0))
+                shift = step * pan if pan > 1 else step % 3
+                moved = picture.transform(size, Image.Transform.AFFINE, (1, 0, shift, 0, 1, 0))
                 frame = av.VideoFrame.from_image(moved)
                 frame.pts = index
                 frame.time_base = Fraction(1, fps)

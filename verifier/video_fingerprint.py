@@ -9,9 +9,9 @@ block of the `c2pa.soft-binding` assertion, scoped to its `timespan` (millisecon
 of the media, C2PA 2.x soft-binding scope).
 
 Which frames: `max_key_frames` points evenly spaced over the duration the container declares,
-the first at the start; at each, a seek to the key frame at or before it (the decoder is told to
-skip every other frame, so nothing between key frames is decoded), or the next key frame when that
-one was taken already. Without a declared duration, the first key frames in order.
+the first at the start; at each, a seek to the key frame at or before it, or the next key frame
+when that one was taken already. Only key-frame packets are decoded (the packets between them are
+demuxed, not decoded). Without a declared duration, the first key frames in order.
 
 The ISCC Video-Code (`iscc_core.gen_video_code_v0`) is not computed: it takes MPEG-7 frame
 signatures, which FFmpeg's `signature` filter produces, and the FFmpeg that PyAV's wheels bundle
@@ -31,17 +31,20 @@ Bounds, because uploads are untrusted (each is a refusal as UndecodableVideo, or
 
 from __future__ import annotations
 
+import enum
 import time
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import av
-import av.error
 from PIL import Image
 
 from verifier.errors import UndecodableVideo
 from verifier.fingerprint import ImageFingerprint, fingerprint_decoded
+
+if TYPE_CHECKING:
+    import av
 
 # The decoded frame's rotation (the container's display matrix), as a player shows it and a still
 # taken from it would be: counter-clockwise degrees -> the transpose that undoes it.
@@ -89,6 +92,11 @@ class VideoFingerprint:
 
 def fingerprint_video(path: Path, *, bounds: VideoBounds = DEFAULT_BOUNDS) -> VideoFingerprint:
     """The key-frame fingerprints of a video file; UndecodableVideo when none can be made within the bounds."""
+    # Imported here: FFmpeg's libraries cost ~50 ms to load, which processes that never fingerprint a
+    # video (the CLI's verify, a verifier worker) need not pay for importing the signer's modules.
+    import av
+    import av.error
+
     deadline = time.monotonic() + bounds.time_budget_seconds
     try:
         # max_pixels also bounds the frames FFmpeg's probe may decode to find the stream's parameters.
@@ -134,7 +142,8 @@ def _fingerprint(container: av.container.InputContainer, *, bounds: VideoBounds,
                 break
             point = origin + duration * index // bounds.max_key_frames
             container.seek(point, stream=stream, backward=True, any_frame=False)
-            _take_next(container, stream, taken, bounds=bounds, limit=bounds.max_packets_per_point)
+            if _take_next(container, stream, taken, bounds=bounds) is _Scan.END_OF_FILE:
+                break  # no key frame after the last one taken: later points would land on it again
     if not taken:
         raise UndecodableVideo("no key frame could be decoded within the bounds")
 
@@ -162,24 +171,42 @@ def _duration_pts(container: av.container.InputContainer, stream: av.VideoStream
     return None
 
 
+class _Scan(enum.Enum):
+    TAKEN = "taken"
+    PACKET_LIMIT = "packet limit"
+    END_OF_FILE = "end of file"
+
+
 def _take_next(
     container: av.container.InputContainer,
     stream: av.VideoStream,
     taken: list[tuple[int, ImageFingerprint]],
     *,
     bounds: VideoBounds,
-    limit: int,
-) -> None:
-    """Decode from where the demuxer is to the first key frame after the last one taken (none within `limit` packets: nothing)."""
+) -> _Scan:
+    """From where the demuxer is, the first key frame after the last one taken.
+
+    Only key-frame packets reach the decoder, one at a time, drained at once: a decoder that
+    reorders frames would otherwise hold the key frame back until more frames arrive (with every
+    other frame skipped, up to the next key frame). Demuxing the packets in between is cheap.
+    """
     last = taken[-1][0] if taken else None
+    codec = stream.codec_context
     for count, packet in enumerate(container.demux(stream)):
-        if count >= limit:
-            return
-        for frame in packet.decode():
-            if frame.pts is None or (last is not None and frame.pts <= last):
-                continue
-            taken.append((frame.pts, _frame_fingerprint(frame, bounds)))
-            return
+        if packet.size == 0:  # the demuxer's empty packet at the end of the stream
+            return _Scan.END_OF_FILE
+        if count >= bounds.max_packets_per_point:
+            return _Scan.PACKET_LIMIT
+        if not packet.is_keyframe or (last is not None and packet.pts is not None and packet.pts <= last):
+            continue
+        frames = [*codec.decode(packet), *codec.decode(None)]
+        codec.flush_buffers()  # ready for the next packet after the drain
+        for frame in frames:
+            pts = frame.pts if frame.pts is not None else packet.pts
+            if pts is not None and (last is None or pts > last):
+                taken.append((pts, _frame_fingerprint(frame, bounds)))
+                return _Scan.TAKEN
+    return _Scan.END_OF_FILE
 
 
 def _take_in_order(
@@ -191,15 +218,11 @@ def _take_in_order(
     deadline: float,
 ) -> bool:
     """The first key frames in order (no duration to space them over); False: the time budget ran out."""
-    budget = bounds.max_packets_per_point * bounds.max_key_frames
-    for count, packet in enumerate(container.demux(stream)):
-        if count >= budget or len(taken) >= bounds.max_key_frames:
-            return True
+    while len(taken) < bounds.max_key_frames:
         if time.monotonic() > deadline:
             return False
-        for frame in packet.decode():
-            if frame.pts is not None and (not taken or frame.pts > taken[-1][0]):
-                taken.append((frame.pts, _frame_fingerprint(frame, bounds)))
+        if _take_next(container, stream, taken, bounds=bounds) is not _Scan.TAKEN:
+            return True
     return True
 
 
