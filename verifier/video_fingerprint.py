@@ -119,6 +119,8 @@ def _fingerprint(container: av.container.InputContainer, *, bounds: VideoBounds,
         raise UndecodableVideo("the file has no video track")
     stream = container.streams.video[0]
     codec = stream.codec_context
+    if codec is None:  # PyAV's answer when this FFmpeg has no decoder for the track's codec
+        raise UndecodableVideo("no decoder for the video track's codec")
     width, height = codec.width, codec.height
     _check_size(width, height, bounds, what="the video track's header declares")
     codec.thread_count = 1

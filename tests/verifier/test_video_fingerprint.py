@@ -109,6 +109,13 @@ def test_no_video_track(name, message):
         fingerprint_video(FIXTURES / name)
 
 
+def test_a_codec_ffmpeg_does_not_know(tmp_path):
+    source = tmp_path / "unknown.avi"
+    source.write_bytes((FIXTURES / "tiny.avi").read_bytes().replace(b"MJPG", b"ZZZZ"))  # the stream's FourCC
+    with pytest.raises(UndecodableVideo, match="no decoder for the video track's codec"):
+        fingerprint_video(source)
+
+
 def test_not_a_container(tmp_path):
     source = tmp_path / "noise.mp4"
     source.write_bytes(b"\x00\x00\x00\x18ftypisom" + bytes(range(256)) * 4)
