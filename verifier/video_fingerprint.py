@@ -46,8 +46,9 @@ from verifier.fingerprint import ImageFingerprint, fingerprint_decoded
 if TYPE_CHECKING:
     import av
 
-# The decoded frame's rotation (the container's display matrix), as a player shows it and a still
-# taken from it would be: counter-clockwise degrees -> the transpose that undoes it.
+# The container's display matrix turns the decoded picture by `frame.rotation` degrees counter-clockwise
+# (-90: a phone's portrait video, "rotate=90"); a player shows it turned, and so is a still taken
+# from it: the same turn in Pillow (whose ROTATE_* turn counter-clockwise).
 _ROTATIONS = {90: Image.Transpose.ROTATE_90, 180: Image.Transpose.ROTATE_180, 270: Image.Transpose.ROTATE_270}
 
 
