@@ -25,7 +25,13 @@ its peak RSS belongs to that step alone:
   (c) raw engine verify of (b)'s signed file (downloaded beforehand, unmeasured): c2pa
       `Reader("video/mp4", stream, context)` + `json()` + validation state with the service's
       trust settings;
-  (d) originmark `verify_object` from S3 with an `IsolatedVerifier` of one worker.
+  (d) originmark `verify_object` from S3 with an `IsolatedVerifier` of one worker;
+  (f) (b) again without the soft binding (`SignerOptions(soft_binding=False)`, to another key):
+      what the key frames' fingerprint (verifier/video_fingerprint.py) adds to (b);
+  (g) `fingerprint_video` of the input alone, in the step process. The input's frames are the
+      fixture's five 32x32 pictures: the fingerprint seeks to key frames and never reads the
+      filler, so (g) shows that its cost does not grow with the file, not what decoding a real
+      video's key frames costs (docs/performance.md has that).
 
 For (b) and (d) the engine runs in the worker, a child of the step process: its VmHWM is read
 from /proc before the pool is closed ("engine" column); the step process's own is the
@@ -186,7 +192,7 @@ def step_raw_sign(state: dict) -> dict:
     return {"seconds": seconds, "engine_mb": vm_hwm_mb(), "orchestrator_mb": None, "output_bytes": output_bytes}
 
 
-def step_originmark_sign(state: dict) -> dict:
+def step_originmark_sign(state: dict, *, soft_binding: bool = True) -> dict:
     from app.objects.media import sign_object
     from signer.engine import SignerOptions
     from signer.isolation import IsolatedSigner, SignLimits
@@ -198,7 +204,10 @@ def step_originmark_sign(state: dict) -> dict:
         chain_path=Path(state["chain"]),
         key_path=Path(state["key"]),
         # originmark's default: a Merkle-tree hash for BMFF sources of 512 MiB or more.
-        options=SignerOptions(merkle_bmff_from_bytes=None) if state.get("plain_hash") else SignerOptions(),
+        options=SignerOptions(
+            merkle_bmff_from_bytes=None if state.get("plain_hash") else SignerOptions().merkle_bmff_from_bytes,
+            soft_binding=soft_binding,
+        ),
         limits=limits,
         workers=1,
     ) as signer:
@@ -209,7 +218,7 @@ def step_originmark_sign(state: dict) -> dict:
             store=store,
             signer=signer,
             source=state["source_uri"],
-            destination=state["signed_uri"],
+            destination=state["signed_uri"] if soft_binding else state["unfingerprinted_uri"],
             request=GenerationRequest(generator_name=GENERATOR, generator_version=GENERATOR_VERSION),
             spool_dir=Path(state["spool"]),
         )
@@ -283,9 +292,24 @@ def step_raw_verify_raw_signed(state: dict) -> dict:
     return step_raw_verify(state, signed_key="raw_signed")
 
 
+def step_fingerprint(state: dict) -> dict:
+    from verifier.video_fingerprint import fingerprint_video
+
+    started = time.perf_counter()
+    video = fingerprint_video(Path(state["source"]))
+    return {
+        "seconds": time.perf_counter() - started,
+        "engine_mb": None,
+        "orchestrator_mb": vm_hwm_mb(),
+        "key_frames": len(video.key_frames),
+    }
+
+
 STEPS = {
     "raw-sign": step_raw_sign,
     "originmark-sign": step_originmark_sign,
+    "originmark-sign-unfingerprinted": lambda state: step_originmark_sign(state, soft_binding=False),
+    "fingerprint": step_fingerprint,
     "raw-verify": step_raw_verify,
     "originmark-verify": step_originmark_verify,
     "raw-verify-raw-signed": step_raw_verify_raw_signed,
@@ -393,6 +417,7 @@ def main() -> int:
             store.client().create_bucket(Bucket="videos")
             state["source_uri"] = "s3://videos/in/large.mp4"
             state["signed_uri"] = "s3://videos/out/large-signed.mp4"
+            state["unfingerprinted_uri"] = "s3://videos/out/large-signed-unfingerprinted.mp4"
             state_path.write_text(json.dumps(state))
             started = time.perf_counter()
             upload_file(store, source, state["source_uri"])
@@ -407,6 +432,11 @@ def main() -> int:
                 Path(state["raw_signed"]).unlink()
             results["b"] = run_step("originmark-sign", state_path)
             print(f"(b) originmark sign: {results['b']}", flush=True)
+            results["f"] = run_step("originmark-sign-unfingerprinted", state_path)
+            print(f"(f) originmark sign without the soft binding: {results['f']}", flush=True)
+            store.delete(store_location(state["unfingerprinted_uri"]))
+            results["g"] = run_step("fingerprint", state_path)
+            print(f"(g) fingerprint_video alone: {results['g']}", flush=True)
 
             # (b)'s output, local, for the raw verify (unmeasured); its hash must be what (b) reported
             with store.open_read(store_location(state["signed_uri"])) as reader, open(state["local_signed"], "wb") as out:
@@ -458,6 +488,8 @@ def report(args, input_bytes: int, state: dict, results: dict, default_threshold
         ("(b) originmark sign_object S3 -> S3", results["b"], input_bytes, verdict(results["b"]["engine_mb"])),
         ("(c) raw engine verify, local file", results["c"], state["signed_bytes"], None),
         ("(d) originmark verify_object from S3", results["d"], state["signed_bytes"], verdict(results["d"]["engine_mb"])),
+        ("(f) = (b) without the soft binding", results["f"], input_bytes, verdict(results["f"]["engine_mb"])),
+        ("(g) fingerprint_video of the input alone", results["g"], input_bytes, None),
     ]
     if "e" in results:
         merkle_note = f" (--merkle-chunk-kb {args.merkle_chunk_kb})"
@@ -491,6 +523,8 @@ def report(args, input_bytes: int, state: dict, results: dict, default_threshold
         print(f"(d) detail: {results['d']['detail']}")
     if "e" in results:
         print(f"(e): validation state {results['e']['state']}")
+    print(f"(f): engine time in the worker {results['f']['engine_seconds']:.2f} s, (b)'s {results['b']['engine_seconds']:.2f} s "
+          f"(with the fingerprint); (g): {results['g']['key_frames']} key frames in {results['g']['seconds'] * 1000:.0f} ms")
 
 
 if __name__ == "__main__":

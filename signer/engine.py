@@ -46,6 +46,7 @@ from signer.errors import (
 from signer.formats import (
     BMFF_FORMATS,
     FINGERPRINTED_FORMATS,
+    FINGERPRINTED_VIDEO_FORMATS,
     JPEG,
     SUPPORTED_FORMAT_NAMES,
     MediaFormat,
@@ -63,8 +64,9 @@ from signer.output import UnchangedAssetSink, atomic_output, write_atomically
 from signer.probe import ProbeResult, check_probe_output, describe_signing_failure, probe_image_jpeg
 from signer.self_check import OwnOutputReader, chain_anchor_pem
 from signer.time_stamping import TimeStampRetries, store_has_time_stamp, with_time_stamp_retries
-from verifier.errors import UndecodableImage
+from verifier.errors import UndecodableImage, UndecodableVideo
 from verifier.fingerprint import ImageFingerprint, fingerprint_image
+from verifier.video_fingerprint import VideoFingerprint, fingerprint_video
 
 _ENGINE_ALGORITHMS = {
     SigningAlgorithm.ES256: c2pa.C2paSigningAlg.ES256,
@@ -89,8 +91,9 @@ class SignerOptions:
     # over `mdat` (signer/engine_settings.py, MERKLE_LEAF_KB): the engine then never holds two
     # 256 MB hash buffers. None: never. Smaller files keep the plain hash every verifier reads.
     merkle_bmff_from_bytes: int | None = 512 * 1024**2
-    # Images (FINGERPRINTED_FORMATS) carry a c2pa.soft-binding assertion with their fingerprint.
-    # Off only for bench/softbinding_bench.py's "without the fingerprint" reference.
+    # Images (FINGERPRINTED_FORMATS) carry a c2pa.soft-binding assertion with their fingerprint,
+    # videos (FINGERPRINTED_VIDEO_FORMATS) one with their key frames'. Off only for the benches'
+    # "without the fingerprint" references (softbinding_bench.py, large_video_bench.py).
     soft_binding: bool = True
 
     def __post_init__(self) -> None:
@@ -136,17 +139,21 @@ class SignResult:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class _Source:
     """The file to sign, examined once per call (not per time-stamp retry): its format from its
-    bytes and, for an image, the fingerprint for its c2pa.soft-binding assertion.
+    bytes and, for an image or a video, the fingerprint for its c2pa.soft-binding assertion.
 
     An image in a fingerprinted format whose pixels cannot be decoded is refused rather than
     signed without a fingerprint: the engine only parses the container, so it would sign a file
     no viewer can show, whose credential could never be found again by content. The refusal
     waits until the engine has tried: a file the engine cannot sign either keeps the engine's error.
+    A video whose key frames cannot be fingerprinted within the bounds is signed without a soft
+    binding instead: FFmpeg does not decode every codec a container may hold, and the bounds
+    (frame size, time) are ours, not a sign that the file is broken.
     """
 
     path: Path
     media_format: MediaFormat
     fingerprint: ImageFingerprint | None
+    video: VideoFingerprint | None = None
     refusal: SourceUndecodable | None
     started: float  # perf_counter() when the call began
 
@@ -219,6 +226,14 @@ class ContentSigner:
         """The source's format and the fingerprint of its own pixels (or why this image will be refused)."""
         started = time.perf_counter()
         media_format = detect_format(source)
+        if self._options.soft_binding and media_format in FINGERPRINTED_VIDEO_FORMATS:
+            try:
+                video = fingerprint_video(source)  # reads by seeking: a few key frames, not the whole file
+            except UndecodableVideo:
+                video = None
+            return _Source(
+                path=source, media_format=media_format, fingerprint=None, video=video, refusal=None, started=started
+            )
         if not self._options.soft_binding or media_format not in FINGERPRINTED_FORMATS:
             return _Source(path=source, media_format=media_format, fingerprint=None, refusal=None, started=started)
         try:
@@ -249,7 +264,7 @@ class ContentSigner:
                 request,
                 default_title=destination.name,
                 context=self._context_for(source, media_format),
-                fingerprint=examined.fingerprint,
+                fingerprint=examined.fingerprint or examined.video,
             ) as builder,
             atomic_output(destination) as output,
         ):
@@ -278,7 +293,7 @@ class ContentSigner:
                 request,
                 default_title=source.name,
                 context=self._context_for(source, media_format),
-                fingerprint=examined.fingerprint,
+                fingerprint=examined.fingerprint or examined.video,
             ) as builder,
         ):
             builder.set_no_embed()
@@ -325,7 +340,7 @@ class ContentSigner:
         *,
         default_title: str,
         context: c2pa.Context | None = None,
-        fingerprint: ImageFingerprint | None = None,
+        fingerprint: ImageFingerprint | VideoFingerprint | None = None,
     ) -> c2pa.Builder:
         definition = build_manifest_definition(
             request, default_title=default_title, originmark_version=self._originmark_version, fingerprint=fingerprint

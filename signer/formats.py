@@ -62,8 +62,10 @@ BMFF_FORMATS: frozenset[MediaFormat] = frozenset({MP4, MOV, M4A, AVIF, HEIC, HEI
 
 # Raster images whose pixels Pillow decodes here: each gets the soft binding's fingerprint
 # (verifier/fingerprint.py). HEIC/HEIF need a decoder Pillow does not ship and SVG has no
-# pixels of its own; audio, video and PDF have no image fingerprint yet (docs/soft-bindings.md).
+# pixels of its own; audio and PDF have no fingerprint yet (docs/soft-bindings.md).
 FINGERPRINTED_FORMATS: frozenset[MediaFormat] = frozenset({JPEG, PNG, WEBP, GIF, TIFF, AVIF})
+# Videos whose key frames are fingerprinted (verifier/video_fingerprint.py, PyAV's FFmpeg).
+FINGERPRINTED_VIDEO_FORMATS: frozenset[MediaFormat] = frozenset({MP4, MOV, AVI})
 
 SUPPORTED_FORMATS: tuple[MediaFormat, ...] = (
     JPEG,

@@ -18,6 +18,9 @@ What goes in, and why (C2PA 2.x, the C2PA conformance rubrics for generator prod
   IEP-0020 encodes ISCC units for C2PA), base64-encoded as the Soft Binding Resolution API
   takes it. Also listed in `created_assertions`: a gathered assertion would say someone
   other than originmark vouches for the fingerprint, and the conformance rubric keeps 31/31.
+  For a video, the same assertion with one block per fingerprinted key frame: its `scope` a
+  `timespan` (`start`, `end`: milliseconds from the start of the media, the span the frame stands
+  for) and its `value` that frame's Image-Code (verifier/video_fingerprint.py).
 Only non-deprecated labels are used (`c2pa.actions.v2`, not `c2pa.actions`), and claim
 version 2 is requested explicitly rather than left to the engine's default.
 """
@@ -34,6 +37,7 @@ from typing import Any
 from signer.errors import SigningError
 from verifier.fingerprint import ALG as SOFT_BINDING_ALG
 from verifier.fingerprint import ImageFingerprint
+from verifier.video_fingerprint import VideoFingerprint
 
 IPTC_DIGITAL_SOURCE_TYPE_BASE = "http://cv.iptc.org/newscodes/digitalsourcetype/"
 
@@ -149,13 +153,13 @@ def build_manifest_definition(
     *,
     default_title: str,
     originmark_version: str,
-    fingerprint: ImageFingerprint | None = None,
+    fingerprint: ImageFingerprint | VideoFingerprint | None = None,
 ) -> dict[str, Any]:
     """The manifest definition (c2pa-rs `ManifestDefinition` JSON) for one signed output.
 
     `default_title` is used when the request has no title (the output's file name).
     With `request.parent` the caller adds the parent with `parent_ingredient_definition`.
-    `fingerprint`, of the very pixels being signed, adds the soft-binding assertion.
+    `fingerprint`, of the very pixels (or key frames) being signed, adds the soft-binding assertion.
     """
     software_agent: dict[str, str] = {"name": request.generator_name}
     if request.generator_version:
@@ -198,14 +202,28 @@ def build_manifest_definition(
     }
 
 
-def soft_binding_assertion(fingerprint: ImageFingerprint) -> dict[str, Any]:
-    """The `c2pa.soft-binding` assertion definition carrying an image's ISCC Image-Code."""
-    value = base64.b64encode(fingerprint.iscc_digest).decode("ascii")
+def soft_binding_assertion(fingerprint: ImageFingerprint | VideoFingerprint) -> dict[str, Any]:
+    """The `c2pa.soft-binding` assertion definition carrying an image's ISCC Image-Code, or a video's
+    key frames' Image-Codes, each scoped to its timespan."""
+    if isinstance(fingerprint, ImageFingerprint):
+        blocks = [{"scope": {}, "value": _binding_value(fingerprint)}]
+    else:
+        blocks = [
+            {
+                "scope": {"timespan": {"start": frame.start_ms, "end": frame.end_ms}},
+                "value": _binding_value(frame.fingerprint),
+            }
+            for frame in fingerprint.key_frames
+        ]
     return {
         "label": SOFT_BINDING_LABEL,
         "created": True,
-        "data": {"alg": SOFT_BINDING_ALG, "blocks": [{"scope": {}, "value": value}]},
+        "data": {"alg": SOFT_BINDING_ALG, "blocks": blocks},
     }
+
+
+def _binding_value(fingerprint: ImageFingerprint) -> str:
+    return base64.b64encode(fingerprint.iscc_digest).decode("ascii")
 
 
 def parent_ingredient_definition(parent: Path) -> dict[str, Any]:

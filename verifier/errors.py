@@ -35,3 +35,12 @@ class UndecodableImage(ValueError):
     About the asset, not the verifier (so not a VerifierError): signing turns it into a refusal,
     a content lookup into "no match possible".
     """
+
+
+class UndecodableVideo(ValueError):
+    """verifier/video_fingerprint.py cannot fingerprint this file: no video track FFmpeg decodes, a
+    corrupt stream, frames too large, or no key frame within the time budget.
+
+    About the asset, not the verifier: signing goes on without a soft binding (the hard binding
+    still holds), a content lookup finds nothing.
+    """

@@ -85,6 +85,18 @@ def fingerprint_image(source: Path | bytes) -> ImageFingerprint:
         raise UndecodableImage(f"cannot read the image: {error.strerror or error}") from error
     with stream:
         gray = _normalised_gray(stream)
+    return _fingerprint_of(gray)
+
+
+def fingerprint_decoded(image: Image.Image) -> ImageFingerprint:
+    """The fingerprint of pixels decoded elsewhere (a video frame): the same normalisation from there on.
+
+    The image is oriented as it is shown (no EXIF to apply); bound its size before decoding it.
+    """
+    return _fingerprint_of(_normalised(image))
+
+
+def _fingerprint_of(gray: Image.Image) -> ImageFingerprint:
     pixels = list(gray.resize((_NORMALISED_EDGE, _NORMALISED_EDGE), Image.Resampling.BICUBIC).tobytes())
     iscc = iscc_core.gen_image_code_v0(pixels, bits=IMAGE_CODE_BITS)["iscc"]
     body = iscc_core.decode_base32(iscc.removeprefix("ISCC:"))[2:]  # a 2-byte header for 256 bits
@@ -132,13 +144,7 @@ def _normalised_gray(stream: IO[bytes]) -> Image.Image:
             # A reduced-scale decode: the DCT does the downscaling, ~10x faster on large photos.
             opened.draft("RGB", (_DECODE_EDGE, _DECODE_EDGE))
         opened.load()
-        image = _flatten_onto_white(ImageOps.exif_transpose(opened))
-        # Box-averaged down to about _DECODE_EDGE on the short side first: trimming and the
-        # 32x32 resize then touch far fewer pixels, and a uniform border stays uniform.
-        factor = min(image.size) // _DECODE_EDGE
-        if factor >= 2:
-            image = image.reduce(factor)
-        return _trim_border(image).convert("L")
+        return _normalised(ImageOps.exif_transpose(opened))
     except UndecodableImage:
         raise
     except Image.DecompressionBombError as error:
@@ -148,6 +154,17 @@ def _normalised_gray(stream: IO[bytes]) -> Image.Image:
     except (OSError, ValueError, SyntaxError, EOFError) as error:
         # Pillow's decoders report truncated or corrupt data with these (SyntaxError: a bad header).
         raise UndecodableImage(f"the image data cannot be decoded: {error}") from error
+
+
+def _normalised(image: Image.Image) -> Image.Image:
+    """Flattened onto white, box-reduced, border-trimmed, grayscale: the one rule for stills and video frames."""
+    image = _flatten_onto_white(image)
+    # Box-averaged down to about _DECODE_EDGE on the short side first: trimming and the
+    # 32x32 resize then touch far fewer pixels, and a uniform border stays uniform.
+    factor = min(image.size) // _DECODE_EDGE
+    if factor >= 2:
+        image = image.reduce(factor)
+    return _trim_border(image).convert("L")
 
 
 def _flatten_onto_white(image: Image.Image) -> Image.Image:

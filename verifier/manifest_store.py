@@ -8,7 +8,9 @@ verified as a whole already, and a store without its asset cannot pass the hard-
 
 Soft bindings follow the C2PA 2.x `c2pa.soft-binding` assertion: `alg` (a name on the C2PA soft
 binding algorithm list) and `blocks`, each with a `scope` and a `value`: the binding value,
-base64-encoded text. Several instances of the assertion carry the labels `c2pa.soft-binding__1`, ...
+base64-encoded text. A block's scope may be a `timespan` ({start, end}: milliseconds from the start
+of the media, as a video's key frames carry it): it is read along with the value. Several instances
+of the assertion carry the labels `c2pa.soft-binding__1`, ...
 """
 
 from __future__ import annotations
@@ -29,9 +31,18 @@ _READ_SETTINGS = {"verify": {"remote_manifest_fetch": False, "ocsp_fetch": False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Timespan:
+    """A block's scope in a temporal asset: milliseconds from the start of the media."""
+
+    start_ms: int
+    end_ms: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SoftBindingValue:
     alg: str
     value: bytes  # decoded from the block's base64 text
+    timespan: Timespan | None = None  # None: the block covers the whole asset, or its timespan is malformed
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -60,8 +71,20 @@ def soft_binding_values(data: Mapping[str, object]) -> tuple[SoftBindingValue, .
         except (binascii.Error, ValueError):
             continue
         if value:
-            values.append(SoftBindingValue(alg=alg, value=value))
+            values.append(SoftBindingValue(alg=alg, value=value, timespan=_timespan(block.get("scope"))))
     return tuple(values)
+
+
+def _timespan(scope: object) -> Timespan | None:
+    """A scope's timespan; a malformed one is left out (the value still counts: it was computed over
+    some part of the asset, and a lookup matches values, not spans)."""
+    span = scope.get("timespan") if isinstance(scope, Mapping) else None
+    if not isinstance(span, Mapping):
+        return None
+    start, end = span.get("start"), span.get("end")
+    if type(start) is not int or type(end) is not int or not 0 <= start <= end:
+        return None
+    return Timespan(start_ms=start, end_ms=end)
 
 
 def is_soft_binding_label(label: object) -> bool:

@@ -14,6 +14,11 @@ where its bytes go.
 - For io.iscc.v0 the binding value is the ISCC unit in binary (2-byte header, then the body;
   ISO 24138) or its canonical text `ISCC:...`; the 64-bit code searched by the band index is the
   first 64 bits of an Image-Code's body.
+- Each block of an assertion is one binding: a video's assertion has one block per fingerprinted
+  key frame (its scope a timespan), so each key frame is searchable on its own and a re-encoded
+  copy's key frame, or a still taken from it, finds the entry. The timespan is not kept (the
+  entry is what a lookup finds). A value repeated (a still scene gives its key frames one code)
+  is kept once, and at most MAX_BINDINGS_PER_ENTRY are kept, in the order the store lists them.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from app.objects.location import ObjectLocation
 from app.objects.router import ObjectStores
 from app.store.repository import (
     ISCC_ALG,
+    MAX_BINDINGS_PER_ENTRY,
     EntryOrigin,
     ManifestRepository,
     NewEntry,
@@ -72,14 +78,12 @@ def soft_bindings(
     values: tuple[SoftBindingValue, ...], fingerprint: ImageFingerprint | None = None
 ) -> tuple[SoftBinding, ...]:
     """The repository's bindings for a manifest's soft-binding values (an ISCC Image-Code with its
-    code64), the io.iscc.v0 one that is `fingerprint`'s own Image-Code with its descriptor."""
+    code64), each (alg, value) once, at most MAX_BINDINGS_PER_ENTRY; the io.iscc.v0 one that is
+    `fingerprint`'s own Image-Code carries its descriptor."""
+    distinct = dict.fromkeys((value.alg, value.value) for value in values)
     bindings = tuple(
-        SoftBinding(
-            alg=value.alg,
-            value=value.value,
-            code64=iscc_image_code64(value.value) if value.alg == ISCC_ALG else None,
-        )
-        for value in values
+        SoftBinding(alg=alg, value=value, code64=iscc_image_code64(value) if alg == ISCC_ALG else None)
+        for alg, value in list(distinct)[:MAX_BINDINGS_PER_ENTRY]
     )
     if fingerprint is None:
         return bindings

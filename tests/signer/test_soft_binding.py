@@ -75,7 +75,7 @@ def test_a_sidecar_carries_it_too(content_signer, read_back, tmp_path):
     assert result.soft_binding == fingerprint_image(source)
 
 
-@pytest.mark.parametrize("name", ["WAV", "MP4", "HEIC", "SVG", "PDF"])
+@pytest.mark.parametrize("name", ["WAV", "M4A", "HEIC", "SVG", "PDF"])
 def test_what_is_not_fingerprinted_is_signed_without_a_soft_binding(
     content_signer, media_samples, read_back, tmp_path, name
 ):
