@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from app.store.interface import ServiceStore
     from app.store.sql import SqlStore
     from app.usecases.manifest_repository import ManifestKeeper
+    from app.usecases.recovery import ContentRecovery, RecoveryVerifier
     from app.usecases.signing import SignAndRecord
     from app.usecases.soft_binding_resolution import SoftBindingResolution
     from app.usecases.verification import VerifyAndRecord
@@ -444,15 +445,22 @@ def build_verification(
 ) -> VerifyAndRecord:
     """Verify and record, with recovery by content from the store's manifest repository (the
     verifier pool fingerprints uploads and validates the kept stores)."""
-    from app.usecases.recovery import ContentRecovery
     from app.usecases.verification import VerifyAndRecord
 
-    recovery = ContentRecovery(
-        keeper=build_manifest_keeper(settings, store, objects=objects),
-        engine=worker_pools.verifier,
-        spool_dir=settings.spool_dir,
-    )
+    recovery = build_content_recovery(settings, store, worker_pools.verifier, objects=objects)
     return VerifyAndRecord(store=store, trust_fingerprint=worker_pools.trust_fingerprint, recovery=recovery)
+
+
+def build_content_recovery(
+    settings: Settings, store: ServiceStore, verifier: RecoveryVerifier, *, objects: ObjectStores | None = None
+) -> ContentRecovery:
+    """Recovery by content from the store's manifest repository; `verifier` (an IsolatedVerifier)
+    fingerprints uploads and validates the kept stores in its workers."""
+    from app.usecases.recovery import ContentRecovery
+
+    return ContentRecovery(
+        keeper=build_manifest_keeper(settings, store, objects=objects), verifier=verifier, spool_dir=settings.spool_dir
+    )
 
 
 def build_manifest_keeper(

@@ -125,10 +125,10 @@ class VerifyClient:
             return
         _raise_if_unusable(response, server=self._server)
         if response.status_code >= 500:  # e.g. its database is down, or a proxy has no backend
-            raise ServiceUnusable(f"{self._server} cannot verify now ({_status(response)}): {_server_reason(response)}")
+            raise ServiceUnusable(f"{self._server} cannot verify now ({status_line(response)}): {server_reason(response)}")
         raise ServiceUnusable(
             f"{self._server} did not answer like an originmark service "
-            f"(an empty POST {VERIFY_PATH} got {_status(response)})"
+            f"(an empty POST {VERIFY_PATH} got {status_line(response)})"
         )
 
     def verify_file(self, path: Path) -> RemoteVerdict:
@@ -139,9 +139,9 @@ class VerifyClient:
             response = self._post(content=None, files=form)
         _raise_if_unusable(response, server=self._server)
         if response.status_code >= 500:
-            raise FileNotVerified(f"the server failed on this file ({_status(response)}): {_server_reason(response)}")
+            raise FileNotVerified(f"the server failed on this file ({status_line(response)}): {server_reason(response)}")
         if response.status_code != 200:
-            raise FileRejected(f"the server refused the file ({_status(response)}): {_server_reason(response)}")
+            raise FileRejected(f"the server refused the file ({status_line(response)}): {server_reason(response)}")
         return _decode_answer(response)
 
     def _post(self, *, content: bytes | None, files: dict | None) -> httpx.Response:
@@ -168,10 +168,10 @@ class VerifyClient:
 def _raise_if_unusable(response: httpx.Response, *, server: str) -> None:
     status = response.status_code
     if status == 401:
-        raise ServiceUnusable(f"the server refused the API key ({_status(response)}): {_server_reason(response)}")
+        raise ServiceUnusable(f"the server refused the API key ({status_line(response)}): {server_reason(response)}")
     if status == 403:
         raise ServiceUnusable(
-            f"the API key may not verify ({_status(response)}): {_server_reason(response)}; "
+            f"the API key may not verify ({status_line(response)}): {server_reason(response)}; "
             "create one with `originmark apikey create --name NAME --scopes verify`"
         )
     if 300 <= status < 400:
@@ -179,7 +179,7 @@ def _raise_if_unusable(response: httpx.Response, *, server: str) -> None:
         raise ServiceUnusable(f"{server} redirects {VERIFY_PATH} to {where[:200]}: give that base URL with --server")
     if status in (404, 405) or (status < 500 and _error_code(response) is None and status != 200):
         raise ServiceUnusable(
-            f"{server} is not an originmark service (POST {VERIFY_PATH} got {_status(response)}); "
+            f"{server} is not an originmark service (POST {VERIFY_PATH} got {status_line(response)}); "
             "give the base URL `originmark serve` listens on"
         )
 
@@ -214,7 +214,7 @@ def _error_code(response: httpx.Response) -> str | None:
     return code if isinstance(code, str) else None
 
 
-def _server_reason(response: httpx.Response) -> str:
+def server_reason(response: httpx.Response) -> str:
     """The server's own sentence for an error answer (with what it supports, for a 415)."""
     error = _error_member(response)
     message = error.get("message") if error is not None else None
@@ -226,7 +226,7 @@ def _server_reason(response: httpx.Response) -> str:
     return message[:_REASON_CHARS]
 
 
-def _status(response: httpx.Response) -> str:
+def status_line(response: httpx.Response) -> str:
     code = _error_code(response)
     return f"HTTP {response.status_code} {code}" if code else f"HTTP {response.status_code}"
 

@@ -15,10 +15,11 @@ from urllib.parse import quote
 
 import httpx
 
-from app.cli.remote import DEFAULT_TIMEOUT, _server_reason, _status
+from app.cli.remote import DEFAULT_TIMEOUT, server_reason, status_line
 
 _MAX_MATCHES = 1000  # a misbehaving server cannot flood the output
 _MAX_MANIFEST_BYTES = 64 * 1024 * 1024  # a manifest store is kilobytes; a long video's some megabytes
+_MAX_ANSWER_BYTES = 4 * 1024 * 1024  # a query result or an error: 100 matches are a few kilobytes
 
 
 class SbrQueryFailed(Exception):
@@ -70,15 +71,14 @@ class SbrClient:
 
     def manifest(self, manifest_id: str, *, active_only: bool) -> bytes:
         params = {**self._params, **({"returnActiveManifest": "true"} if active_only else {})}
-        response = self._send("GET", "/manifests/" + quote(manifest_id, safe=":"), params=params)
-        if len(response.content) > _MAX_MANIFEST_BYTES:
-            raise SbrQueryFailed(f"the manifest store is over {_MAX_MANIFEST_BYTES} bytes: not kept")
-        return response.content
+        path = "/manifests/" + quote(manifest_id, safe=":")
+        return self._send("GET", path, params=params, max_bytes=_MAX_MANIFEST_BYTES).content
 
-    def _send(self, method: str, path: str, **options) -> httpx.Response:
+    def _send(self, method: str, path: str, *, max_bytes: int = _MAX_ANSWER_BYTES, **options) -> httpx.Response:
+        """The answer, read up to `max_bytes` (the endpoint may be anyone's: its size is not trusted)."""
         url = self._endpoint + path
         try:
-            response = self._client.request(method, url, **options)
+            response = self._bounded(method, url, max_bytes=max_bytes, **options)
         except httpx.TimeoutException as error:
             raise SbrQueryFailed(f"{url}: no answer in time ({type(error).__name__})") from None
         except httpx.TransportError as error:
@@ -93,7 +93,21 @@ class SbrClient:
             403: "; the key lacks the scope (originmark: create one with --scopes sbr)",
             404: "" if path.startswith("/manifests/") else "; is --endpoint the API's base URL (ours ends in /sbr/v1)?",
         }.get(response.status_code, "")
-        raise SbrQueryFailed(f"{method} {path} got {_status(response)}: {_server_reason(response)}{hint}")
+        raise SbrQueryFailed(f"{method} {path} got {status_line(response)}: {server_reason(response)}{hint}")
+
+    def _bounded(self, method: str, url: str, *, max_bytes: int, **options) -> httpx.Response:
+        with self._client.stream(method, url, **options) as streamed:
+            body = bytearray()
+            for chunk in streamed.iter_bytes():
+                body += chunk
+                if len(body) > max_bytes:
+                    raise SbrQueryFailed(f"{url}: the answer is over {max_bytes} bytes; not read further")
+            # The body is decoded already (iter_bytes): its encoding and length headers no longer apply.
+            headers = [
+                (name, value) for name, value in streamed.headers.multi_items()
+                if name.lower() not in ("content-encoding", "content-length", "transfer-encoding")
+            ]
+            return httpx.Response(streamed.status_code, headers=headers, content=bytes(body), request=streamed.request)
 
 
 def _matches(response: httpx.Response) -> list[SbrMatch]:

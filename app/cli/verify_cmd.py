@@ -255,13 +255,10 @@ def _local(verifier: IsolatedVerifier, *, settings: Settings | None) -> Iterator
         recovery = None
         if settings is not None:
             from app.cli.store_access import open_database
-            from app.usecases.recovery import ContentRecovery
-            from app.wiring import build_manifest_keeper
+            from app.wiring import build_content_recovery
 
             store = owned.enter_context(open_database(create=False))
-            recovery = ContentRecovery(
-                keeper=build_manifest_keeper(settings, store), engine=verifier, spool_dir=settings.spool_dir
-            )
+            recovery = build_content_recovery(settings, store, verifier)
         yield functools.partial(_verify_one, verifier=verifier, recovery=recovery)
 
 

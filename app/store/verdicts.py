@@ -26,7 +26,7 @@ from app.store.interface import (
     RecentLabel,
     StoredVerdict,
 )
-from app.store.schema import media, tenant_content, verdicts
+from app.store.schema import media, repository_entries, tenant_content, verdicts
 from app.store.validation import (
     check_media_id,
     check_sha256_hex,
@@ -67,6 +67,16 @@ class SqlVerdictStore:
         )
         self._record_content = (
             insert(tenant_content).on_conflict_do_nothing(index_elements=[tenant_content.c.tenant, tenant_content.c.sha256])
+        )
+        # Whether a recovered label's manifest is still kept, read in the transaction that writes the
+        # label (after its first write, so SQLite has serialised it against a takedown's delete). On
+        # PostgreSQL FOR SHARE makes a takedown's delete wait for this commit (or this read wait for
+        # the delete's), so its label reset, which runs after the delete, always sees this row.
+        self._entry_still_kept = (
+            select(repository_entries.c.id)
+            .where(repository_entries.c.manifest_id == bindparam("manifest_id"))
+            .limit(1)
+            .with_for_update(read=True)
         )
         # A rewritten verdict rewrites the label copies of every media id that points at it, except
         # a recovered label (credentials found by content match for that tenant, not a copy of the
@@ -197,7 +207,7 @@ class SqlVerdictStore:
         with database_errors_as_unavailable(), self._db_engine.begin() as connection:
             self._write_submission(
                 connection, tenant=tenant, sha256=stored.sha256, media_id=media_id,
-                label_json=label_to_json(media_label or stored.label), at=now,
+                own_label_json=label_to_json(stored.label), media_label=media_label, at=now,
             )
 
     def _write_submission(
@@ -207,17 +217,30 @@ class SqlVerdictStore:
         tenant: str | None,
         sha256: str,
         media_id: str | None,
-        label_json: str,
+        own_label_json: str,
+        media_label: Label | None,
         at: datetime.datetime,
     ) -> None:
-        """The tenant sent these bytes (tenant_content), and its media id points at them."""
+        """The tenant sent these bytes (tenant_content), and its media id points at them, showing
+        `media_label` if given, else the content's own label."""
         if tenant is not None:
             connection.execute(self._record_content, {"tenant": tenant, "sha256": sha256, "first_seen": at})
         if media_id is not None:
+            label_json = self._shown_label_json(connection, own_label_json=own_label_json, media_label=media_label)
             connection.execute(
                 self._upsert_media,
                 {"tenant": tenant, "media_id": media_id, "sha256": sha256, "label_json": label_json, "updated_at": at},
             )
+
+    def _shown_label_json(self, connection: Connection, *, own_label_json: str, media_label: Label | None) -> str:
+        """`media_label`, unless it was recovered from a manifest that a takedown has removed since
+        the lookup found it: then the content's own label (the takedown's reset may have run already)."""
+        if media_label is None:
+            return own_label_json
+        manifest_id = media_label.recovered_manifest_id
+        if manifest_id is not None and connection.execute(self._entry_still_kept, {"manifest_id": manifest_id}).first() is None:
+            return own_label_json
+        return label_to_json(media_label)
 
     def write_verdict(
         self,
@@ -253,7 +276,8 @@ class SqlVerdictStore:
             tenant=tenant,
             sha256=verdict.sha256,
             media_id=media_id,
-            label_json=label_json if media_label is None else label_to_json(media_label),
+            own_label_json=label_json,
+            media_label=media_label,
             at=stored_at,
         )
 

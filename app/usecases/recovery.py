@@ -47,7 +47,7 @@ _REASON = (
 )
 
 
-class RecoveryEngine(Protocol):
+class RecoveryVerifier(Protocol):
     """What recovery needs of the verifier (verifier.isolation.IsolatedVerifier)."""
 
     def fingerprint_file(self, path: Path) -> ImageFingerprint | None: ...
@@ -74,7 +74,7 @@ class ContentRecovery:
         self,
         *,
         keeper: ManifestKeeper,
-        engine: RecoveryEngine,
+        verifier: RecoveryVerifier,
         spool_dir: Path | None,
         search_radius: int | None = None,
         threshold: float | None = None,
@@ -82,7 +82,7 @@ class ContentRecovery:
         from verifier.fingerprint import DESCRIPTOR_THRESHOLD, SEARCH_RADIUS
 
         self._keeper = keeper
-        self._engine = engine
+        self._verifier = verifier
         self._spool_dir = spool_dir
         self._radius = SEARCH_RADIUS if search_radius is None else search_radius
         self._threshold = DESCRIPTOR_THRESHOLD if threshold is None else threshold
@@ -92,7 +92,7 @@ class ContentRecovery:
         may see them (None: the public page, public entries only); None when there are none."""
         if verdict.state not in RECOVERABLE_STATES or verdict.format not in _FINGERPRINTED_MEDIA_TYPES:
             return None
-        fingerprint = self._engine.fingerprint_file(path)
+        fingerprint = self._verifier.fingerprint_file(path)
         if fingerprint is None:
             return None
         for scored in self._matches(fingerprint, tenant)[:MAX_VALIDATIONS]:
@@ -154,6 +154,6 @@ class ContentRecovery:
         try:
             with os.fdopen(descriptor, "wb") as out:
                 out.write(store)
-            return self._engine.verify_manifest_store(Path(name))
+            return self._verifier.verify_manifest_store(Path(name))
         finally:
             os.unlink(name)

@@ -24,19 +24,16 @@ import base64
 import binascii
 import enum
 from dataclasses import dataclass
-from pathlib import Path
 
 from app.store.repository import ISCC_ALG, MAX_CANDIDATES, MAX_MANIFEST_ID_LENGTH, Candidate, RepositoryEntry
 from app.usecases.errors import (
     MalformedBindingValue,
     ManifestNotFound,
     ManifestStoreUnavailable,
-    UndecodableContent,
     UnsupportedAlgorithm,
 )
 from app.usecases.manifest_repository import KeptStoreMissing, ManifestKeeper, iscc_image_code64
 from signer.jumbf import active_manifest_store
-from verifier.errors import UndecodableImage
 from verifier.fingerprint import DESCRIPTOR_THRESHOLD, SEARCH_RADIUS, ImageFingerprint, descriptor_similarity
 
 # The radius of a lookup by binding value alone (no descriptor to check candidates with). Measured
@@ -108,16 +105,6 @@ def binding_code64(value: str) -> int:
             "the binding value is not an ISCC Image-Code unit (2-byte header 0x21.., then 64 to 256 bits)"
         )
     return code64
-
-
-def fingerprint_content(source: Path | bytes) -> ImageFingerprint:
-    """An uploaded asset's fingerprint (bounded in pixels and decode scale by verifier/fingerprint.py)."""
-    from verifier.fingerprint import fingerprint_image
-
-    try:
-        return fingerprint_image(source)
-    except UndecodableImage as error:
-        raise UndecodableContent(f"the asset cannot be fingerprinted: {error}") from None
 
 
 class SoftBindingResolution:

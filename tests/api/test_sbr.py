@@ -212,6 +212,34 @@ def test_refusals_415_413_422(client, tenants):
     assert_error(client.post(by_binding, json={"alg": "io.iscc.v0"}, headers=tenants.a), 422, "validation_error")
 
 
+def _flat_png(width: int, height: int) -> bytes:
+    """A PNG of width x height transparent pixels (a few hundred KB, 4 bytes a pixel once decoded),
+    written row by row so that this process never holds the picture."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    compressor = zlib.compressobj(9)
+    row = b"\0" * (1 + 4 * width)
+    body = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
+    header = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", body) + chunk(b"IEND", b"")
+
+
+def test_content_is_decoded_in_a_verifier_worker_never_in_the_server(client, tenants):
+    """A small PNG that decodes to ~400 MB: the server (this test process) does not decode it."""
+    import resource
+
+    bomb = _flat_png(9999, 9999)
+    before_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    answer = client.post(f"{SBR}/matches/byContent", content=bomb, headers={**tenants.a, "Content-Type": "image/png"})
+    grown_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before_kib) / 1024
+    assert answer.status_code in (200, 422), answer.text  # blank once flattened, or over the worker's limits
+    assert grown_mib < 200
+
+
 def test_a_video_is_taken_and_matches_nothing_yet(client, tenants):
     answer = client.post(f"{SBR}/matches/byContent", content=b"\0\0\0\x18ftypmp42", headers={**tenants.a, "Content-Type": "video/mp4"})
     assert answer.status_code == 200 and answer.json() == {"matches": []}

@@ -254,3 +254,45 @@ def test_deleting_one_of_two_entries_in_the_same_band_rows_leaves_the_other_foun
     repository.delete_entry("tenant-a", "urn:c2pa:second", actor="operator", reason="r")
     with store.db_engine.connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM repository_buckets")).scalar_one() == 0
+
+
+def test_a_label_recovered_from_a_manifest_taken_down_meanwhile_shows_the_contents_own(store, repository, real_verdicts):
+    """A verification finds an entry, a takedown deletes it and resets the recovered labels, then the
+    verification saves: the media id shows the content's own label, not the taken-down recovery
+    (the entry's existence is checked in the transaction that writes the label)."""
+    import dataclasses
+
+    from app.codec import label_from_json
+
+    recovered = dataclasses.replace(
+        real_verdicts.trusted_label, recovered=True, recovered_manifest_id="urn:c2pa:kept"
+    )
+    repository.add_entry(_entry("urn:c2pa:kept"))
+    plain, own = real_verdicts.plain, real_verdicts.plain_label
+    store.save_verdict(
+        tenant="tenant-b", verdict=plain, label=own, trust_fingerprint="t", media_id="while-kept", media_label=recovered
+    )
+    repository.delete_entry("tenant-a", "urn:c2pa:kept", actor="operator", reason="takedown")
+    store.forget_recovered_labels("urn:c2pa:kept")
+    stored = store.save_verdict(
+        tenant="tenant-b", verdict=plain, label=own, trust_fingerprint="t", media_id="after-takedown", media_label=recovered
+    )
+    store.record_submission(tenant="tenant-b", stored=stored, media_id="submitted-after", media_label=recovered)
+    shown = store.labels_json_for("tenant-b", ["while-kept", "after-takedown", "submitted-after"])
+    assert {media_id: label_from_json(text_ or "") for media_id, text_ in shown.items()} == {
+        "while-kept": own, "after-takedown": own, "submitted-after": own
+    }
+
+
+def test_a_label_recovered_from_a_kept_manifest_is_shown(store, repository, real_verdicts):
+    import dataclasses
+
+    from app.codec import label_from_json
+
+    recovered = dataclasses.replace(real_verdicts.trusted_label, recovered=True, recovered_manifest_id="urn:c2pa:kept")
+    repository.add_entry(_entry("urn:c2pa:kept"))
+    store.save_verdict(
+        tenant="tenant-b", verdict=real_verdicts.plain, label=real_verdicts.plain_label, trust_fingerprint="t",
+        media_id="recovered", media_label=recovered,
+    )
+    assert label_from_json(store.labels_json_for("tenant-b", ["recovered"])["recovered"] or "") == recovered

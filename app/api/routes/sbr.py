@@ -22,6 +22,7 @@ from app.api.error_responses import unsupported_media
 from app.api.uploads import UploadSpool, receive_body
 from app.api.wire import JSON_MEDIA_TYPE, error_responses
 from app.store.repository import MAX_ALG_LENGTH, MAX_MANIFEST_ID_LENGTH
+from app.usecases.errors import UndecodableContent
 from app.usecases.soft_binding_resolution import (
     DEFAULT_RESULTS,
     MAX_BINDING_VALUE_CHARS,
@@ -29,7 +30,6 @@ from app.usecases.soft_binding_resolution import (
     SUPPORTED_ALGORITHMS,
     Match,
     check_algorithm,
-    fingerprint_content,
 )
 
 PREFIX = "/sbr/v1"
@@ -166,8 +166,15 @@ async def matches_by_content(
         asset = await receive_body(request, spool=spool, max_bytes=settings.max_upload_bytes)
         if kind == "video":
             return _matches_response([])  # no video is fingerprinted yet: nothing can match by content
-        # Decoding is CPU work: at most verify_workers at once, like verifications.
-        fingerprint = await anyio.to_thread.run_sync(fingerprint_content, asset.path, limiter=services.verify_limiter)
+        # Decoding an upload is untrusted work: a verifier worker does it, under its memory and time
+        # limits (never this process); at most verify_workers at once, like verifications.
+        fingerprint = await anyio.to_thread.run_sync(
+            services.worker_pools.verifier.fingerprint_file, asset.path, limiter=services.verify_limiter
+        )
+    if fingerprint is None:
+        raise UndecodableContent(
+            "the asset cannot be fingerprinted: not an image this service decodes, or over its size or time limits"
+        )
     found = await work.in_thread(services.resolution.by_content, viewer, fingerprint, max_results=max_results)
     return _matches_response(found)
 
