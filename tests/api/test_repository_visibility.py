@@ -6,30 +6,26 @@ an unknown id and changes nothing; `originmark repository private|public` does t
 from __future__ import annotations
 
 import httpx
-import pytest
 from typer.testing import CliRunner
 
 from app.cli import cli
 from app.store.interface import Scope
 from app.store.sql import SqlStore
 
-from .helpers import BACKENDS, ApiKeys, assert_error, backend_database
-from .sbr_support import SBR, binding_value, encoded, platform_copy, sign, textured_image, two_tenants
+from . import test_sbr
+from .helpers import ApiKeys, assert_error
+from .sbr_support import SBR, binding_value, encoded, platform_copy, sign, textured_image
 
 UNKNOWN_ID = "urn:c2pa:00000000-0000-0000-0000-000000000000"
 
-@pytest.fixture(params=BACKENDS)
-def database_url(request, tmp_path):
-    """Ownership and visibility are in the store's queries: on SQLite and on PostgreSQL."""
-    with backend_database(request.param, request=request, tmp_path=tmp_path) as url:
-        yield url
+# The /sbr/v1 tests' fixtures: SQLite and PostgreSQL (ownership and visibility are in the queries), two tenants.
+database_url = test_sbr.database_url
+tenants = test_sbr.tenants
 
-@pytest.fixture
-def tenants(store):
-    return two_tenants(store)
 
 def _visibility(client: httpx.Client, headers: dict[str, str], manifest_id: str, body: object) -> httpx.Response:
     return client.put(f"/v1/repository/{manifest_id}/visibility", json=body, headers=headers)
+
 
 def _found(client: httpx.Client, headers: dict[str, str], signed: bytes, manifest_id: str) -> dict[str, bool]:
     """Whether the caller finds the entry each way another tenant could."""
@@ -52,8 +48,10 @@ def _found(client: httpx.Client, headers: dict[str, str], signed: bytes, manifes
         "recovery": recovered is not None and recovered["manifest_id"] == manifest_id,
     }
 
+
 EVERY_WAY = {"id": True, "binding": True, "content": True, "recovery": True}
 NO_WAY = {"id": False, "binding": False, "content": False, "recovery": False}
+
 
 def test_private_hides_the_entry_from_other_tenants_every_way_and_public_restores_it(client, tenants, store):
     signed, manifest_id = sign(client, tenants.a, encoded(textured_image(21)))
@@ -77,6 +75,7 @@ def test_private_hides_the_entry_from_other_tenants_every_way_and_public_restore
         (manifest_id, "tenant-a", False, f"key:{key_id}"),
     ]
 
+
 def test_another_tenants_id_answers_like_an_unknown_one_and_changes_nothing(client, tenants, store):
     signed, manifest_id = sign(client, tenants.a, encoded(textured_image(22)))
     theirs = assert_error(_visibility(client, tenants.b, manifest_id, {"private": True}), 404, "not_found")
@@ -92,6 +91,7 @@ def test_another_tenants_id_answers_like_an_unknown_one_and_changes_nothing(clie
     assert_error(_visibility(client, tenants.b, manifest_id, {"private": False}), 404, "not_found")
     assert store.repository.entry_by_manifest_id("tenant-a", manifest_id).private
 
+
 def test_it_needs_a_key_with_the_sign_scope_and_a_boolean(client, tenants, store):
     _, manifest_id = sign(client, tenants.a, encoded(textured_image(23)))
     assert_error(_visibility(client, {}, manifest_id, {"private": True}), 401, "missing_api_key")
@@ -106,6 +106,7 @@ def test_it_needs_a_key_with_the_sign_scope_and_a_boolean(client, tenants, store
     assert_error(malformed, 400, "malformed_body")
     assert _changes(store) == []
 
+
 def test_the_cli_marks_an_entry_private_and_public(client, tenants, database_url):
     signed, manifest_id = sign(client, tenants.a, encoded(textured_image(24)))
     _cli(database_url, "repository", "private", manifest_id, "--tenant", "tenant-a")
@@ -114,9 +115,11 @@ def test_the_cli_marks_an_entry_private_and_public(client, tenants, database_url
     _cli(database_url, "repository", "public", manifest_id, "--tenant", "tenant-a")
     assert _found(client, tenants.b, signed, manifest_id) == EVERY_WAY
 
+
 def _cli(database_url: str, *args: str) -> None:
     result = CliRunner().invoke(cli, list(args), env={"ORIGINMARK_DATABASE_URL": database_url}, catch_exceptions=False)
     assert result.exit_code == 0, result.output
+
 
 def _changes(store: SqlStore) -> list[tuple[str, str, bool, str]]:
     with store.db_engine.connect() as connection:
