@@ -132,14 +132,16 @@ def test_private_and_public_change_what_other_tenants_find_and_are_recorded(data
     with open_store(database_url, pool_size=1) as store:
         assert store.repository.entry_by_manifest_id("beta", "urn:c2pa:mine") is None
         assert store.repository.candidates_near(CODE, 0, "beta") == []
-        assert store.repository.entry_by_manifest_id("acme", "urn:c2pa:mine").private
+        own = store.repository.entry_by_manifest_id("acme", "urn:c2pa:mine")
+        assert own is not None and own.private
     # --tenant acts on that tenant's own entry only: beta cannot make acme's entry public.
     not_owner = run(database_url, tmp_path, "repository", "public", "urn:c2pa:mine", "--tenant", "beta")
     assert not_owner.exit_code == 2 and "keeps no entry" in not_owner.output
     made_public = run(database_url, tmp_path, "repository", "public", "urn:c2pa:mine")  # the one owner
     assert made_public.exit_code == 0 and "is now public" in made_public.stdout
     with open_store(database_url, pool_size=1) as store:
-        assert store.repository.entry_by_manifest_id("beta", "urn:c2pa:mine").tenant == "acme"
+        found = store.repository.entry_by_manifest_id("beta", "urn:c2pa:mine")
+        assert found is not None and found.tenant == "acme"
         assert [c.manifest_id for c in store.repository.candidates_near(CODE, 0, "beta")] == ["urn:c2pa:mine"]
         with store.db_engine.connect() as connection:
             recorded = connection.exec_driver_sql(
