@@ -1,7 +1,8 @@
 """Dependencies shared by the routes, as `Annotated` aliases: services and API-key access.
 
 Access rules:
-- sign needs a key with scope `sign` (never public); verify needs `verify`;
+- sign needs a key with scope `sign` (never public); verify needs `verify`; marking the tenant's own
+  manifest repository entry private or public (PUT /v1/repository/{id}/visibility) needs `sign`;
 - label and verdict reads need `read`, unless ORIGINMARK_PUBLIC_LABEL_READS is on: then
   they take no key at all (an Authorization header is not even looked at, so a feed's
   reads cost no key lookup and any CDN may cache them) and name the tenant whose labels they
@@ -171,6 +172,9 @@ async def _sign_access(
 
 
 SignKey = Annotated[ApiKey, Depends(_sign_access)]
+# The owner of what a key signs decides about it (a repository entry's visibility): scope `sign`,
+# without the sign rate limit (nothing is signed).
+EntryOwnerKey = Annotated[ApiKey, Depends(_sign_scope)]
 VerifyKey = Annotated[ApiKey, Depends(_requires(Scope.VERIFY))]
 ReadKey = Annotated[ApiKey, Depends(_requires(Scope.READ))]  # reads that are never public (jobs)
 # Who a read is for (the key's tenant, or the one a public read names).

@@ -3,10 +3,15 @@
     originmark repository stats [--tenant NAME]
     originmark repository show MANIFEST_ID [--tenant NAME]
     originmark repository delete MANIFEST_ID --reason TEXT [--tenant NAME]
+    originmark repository private MANIFEST_ID [--tenant NAME]
+    originmark repository public MANIFEST_ID [--tenant NAME]
     originmark repository export [--tenant NAME] [--out FILE]
 
-`show` and `delete` without --tenant find the entry whoever owns it (the operator's view); with
---tenant, `show` sees what that tenant would, and `delete` deletes that tenant's own entry only. `delete` is for takedowns: the entry stops being
+`show` and `delete` (and `private`, `public`) without --tenant find the entry whoever owns it (the operator's
+view); with --tenant, `show` sees what that tenant would, and `delete`, `private` and `public` act
+on that tenant's own entry only. `private` makes an entry its owner's only (other tenants no longer
+find it by id, binding or content, nor recover it on verify); `public` undoes it; each change is
+recorded with the OS user (`cli:<user>`). `delete` is for takedowns: the entry stops being
 found by id and by content at once, and a record of who deleted what, and why, stays in the
 database. `export` writes JSON lines, one entry each, the manifest store base64-encoded in
 `manifest_store` (docs/manifest-repository.md). Works on the service's database, migrated first,
@@ -32,11 +37,13 @@ from app.cli.render import make_console, safe_text
 from app.cli.store_access import cli_settings, fail, open_database
 from app.cli.tables import print_table
 from app.exit_codes import user_message
-from app.store.repository import RepositoryEntry
+from app.store.repository import EntryOrigin, RepositoryEntry
 from app.store.sql import SqlStore
+from app.usecases.errors import ManifestNotFound
+from app.usecases.repository_visibility import cli_actor, set_visibility
 
 repository_app = typer.Typer(
-    help="The manifest repository: kept manifest stores (stats, show, delete for takedowns, export).",
+    help="The manifest repository: kept manifest stores (stats, show, delete for takedowns, private/public, export).",
     no_args_is_help=True,
 )
 
@@ -92,16 +99,8 @@ def delete(
     if not reason.strip():
         fail("--reason says why the entry is deleted (it is recorded with the deletion)")
     with open_database(create=False) as store:
-        # Owners only: --tenant names whose entry goes, never one it merely sees.
-        entries = [entry for entry in _entries(store, manifest_id, None) if tenant is None or entry.tenant == tenant]
-        if not entries:
-            fail(f"tenant {tenant} keeps no entry {manifest_id!r:.120}")
-        if len(entries) > 1:
-            owners = ", ".join(entry.tenant for entry in entries)
-            fail(f"{len(entries)} tenants keep {manifest_id!r:.120} ({owners}): name one with --tenant")
-        deletion = store.repository.delete_entry(
-            entries[0].tenant, manifest_id, actor=f"cli:{_operator()}", reason=reason.strip()
-        )
+        owner = _owned_entry(store, manifest_id, tenant).tenant
+        deletion = store.repository.delete_entry(owner, manifest_id, actor=cli_actor(_operator()), reason=reason.strip())
         if deletion is None:  # deleted by someone else meanwhile
             fail(f"there is no entry {manifest_id!r:.120} any more")
         if deletion.store_object_uri is not None:
@@ -111,6 +110,18 @@ def delete(
     make_console().print(
         Text.assemble("Deleted ", safe_text(manifest_id, max_chars=256), f" of tenant {deletion.tenant}"), soft_wrap=True
     )
+
+
+@repository_app.command("private")
+def private(manifest_id: _ManifestIdArgument, tenant: _TenantOption = None) -> None:
+    """Make an entry its owner's only: other tenants no longer find it (by id, binding, content, on verify)."""
+    _set_visibility(manifest_id, tenant, private=True)
+
+
+@repository_app.command("public")
+def public(manifest_id: _ManifestIdArgument, tenant: _TenantOption = None) -> None:
+    """Make a private entry of a signed credential public again: every tenant finds it."""
+    _set_visibility(manifest_id, tenant, private=False)
 
 
 @repository_app.command("export")
@@ -136,6 +147,37 @@ def export(
             fail(user_message(error))
     if out is not None:
         make_console(stderr=True).print(f"Exported {written:,} entries to {out}", soft_wrap=True, markup=False)
+
+
+def _set_visibility(manifest_id: str, tenant: str | None, *, private: bool) -> None:
+    with open_database(create=False) as store:
+        entry = _owned_entry(store, manifest_id, tenant)
+        owner = entry.tenant
+        try:
+            changed = set_visibility(
+                store.repository, tenant=owner, manifest_id=manifest_id, private=private, actor=cli_actor(_operator())
+            )
+        except ManifestNotFound:  # deleted by someone else meanwhile
+            fail(f"there is no entry {manifest_id!r:.120} any more")
+    now = "private (its owner's only)" if changed.private else "public"
+    if not changed.private and entry.origin is not EntryOrigin.SIGNED:
+        # Kept from a verify: never shared, whatever the flag says (docs/manifest-repository.md).
+        now = "not private, and still its owner's only (kept from a verify)"
+    make_console().print(
+        Text.assemble("Entry ", safe_text(manifest_id, max_chars=256), f" of tenant {owner} is now {now}"), soft_wrap=True
+    )
+
+
+def _owned_entry(store: SqlStore, manifest_id: str, tenant: str | None) -> RepositoryEntry:
+    """The entry a change acts on: --tenant's own, or the one owner's; exits 2 otherwise."""
+    # Owners only: --tenant names whose entry changes, never one it merely sees.
+    entries = [entry for entry in _entries(store, manifest_id, None) if tenant is None or entry.tenant == tenant]
+    if not entries:
+        fail(f"tenant {tenant} keeps no entry {manifest_id!r:.120}")
+    if len(entries) > 1:
+        owners = ", ".join(entry.tenant for entry in entries)
+        fail(f"{len(entries)} tenants keep {manifest_id!r:.120} ({owners}): name one with --tenant")
+    return entries[0]
 
 
 def _entries(store: SqlStore, manifest_id: str, tenant: str | None) -> list[RepositoryEntry]:

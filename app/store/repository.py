@@ -150,8 +150,9 @@ class ManifestRepository(Protocol):
         `radius` bits of `code64`, nearest first (ties: newest first), at most MAX_CANDIDATES, each
         with its exact distance and descriptor."""
 
-    def set_private(self, tenant: str, manifest_id: str, private: bool) -> bool:
-        """Mark the tenant's own entry private (or public again); False if it has none with this id."""
+    def set_private(self, tenant: str, manifest_id: str, private: bool, *, actor: str) -> bool:
+        """Mark the tenant's own entry private (or public again) and record who did, in one
+        transaction; False (nothing recorded) if it has none with this id."""
 
     def delete_entry(self, tenant: str, manifest_id: str, *, actor: str, reason: str) -> Deletion | None:
         """Remove the tenant's own entry and record the takedown, in one transaction; None if it has none."""

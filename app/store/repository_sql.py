@@ -45,7 +45,13 @@ from app.store.repository import (
     SoftBinding,
     StoredManifest,
 )
-from app.store.schema import repository_bindings, repository_buckets, repository_deletions, repository_entries
+from app.store.schema import (
+    repository_bindings,
+    repository_buckets,
+    repository_deletions,
+    repository_entries,
+    repository_visibility_changes,
+)
 from app.store.similarity import (
     bucket_keys,
     check_code64,
@@ -257,7 +263,9 @@ class SqlManifestRepository:
             else:
                 connection.execute(delete(repository_buckets).where(_buckets.key == key))
 
-    def set_private(self, tenant: str, manifest_id: str, private: bool) -> bool:
+    def set_private(self, tenant: str, manifest_id: str, private: bool, *, actor: str) -> bool:
+        if not actor:
+            raise ValueError("a change of visibility names who made it (actor)")
         if not is_tenant_name(tenant) or manifest_id_problem(manifest_id) is not None:
             return False
         with database_errors_as_unavailable(), self._db_engine.begin() as connection:
@@ -267,6 +275,15 @@ class SqlManifestRepository:
             connection.execute(update(repository_entries).where(_entries.id == row.id).values(private=private))
             shared = row.origin == EntryOrigin.SIGNED.value and not private
             connection.execute(update(repository_bindings).where(_bindings.entry_id == row.id).values(shared=shared))
+            connection.execute(
+                insert(repository_visibility_changes).values(
+                    manifest_id=manifest_id,
+                    tenant=tenant,
+                    private=private,
+                    changed_at=datetime.datetime.now(datetime.UTC),
+                    actor=actor,
+                )
+            )
         return True
 
     def delete_entry(self, tenant: str, manifest_id: str, *, actor: str, reason: str) -> Deletion | None:

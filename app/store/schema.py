@@ -20,7 +20,8 @@ migrated database with this metadata so the two cannot drift apart.
   0007 each record authenticated with an HMAC under a key the database does not hold.
 - `repository_entries`, `repository_bindings`, `repository_deletions` (migration 0009): the
   manifest repository (app/store/repository.py): kept manifest stores, their soft bindings with
-  the band index for similarity search, and the takedowns recorded when an entry is deleted.
+  the band index for similarity search, and the takedowns recorded when an entry is deleted;
+  `repository_visibility_changes` (migration 0010): every entry made private or public again.
 """
 
 from __future__ import annotations
@@ -339,4 +340,16 @@ repository_deletions = Table(
     Column("deleted_at", UtcDateTime, nullable=False),
     Column("actor", Text, nullable=False),  # who asked (the operator's CLI names the OS user)
     Column("reason", Text, nullable=False),
+)
+
+# An entry made private or public again (its owner's API key, or the operator's CLI). Only ever inserted.
+repository_visibility_changes = Table(
+    "repository_visibility_changes",
+    metadata,
+    _id_column(),
+    Column("manifest_id", String(MAX_MANIFEST_ID_LENGTH), nullable=False),
+    Column("tenant", String(MAX_TENANT_NAME_LENGTH), nullable=False),
+    Column("private", Boolean, nullable=False),
+    Column("changed_at", UtcDateTime, nullable=False),
+    Column("actor", Text, nullable=False),  # `key:<key id>` through the API, `cli:<OS user>` from the CLI
 )

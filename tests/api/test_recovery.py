@@ -175,7 +175,7 @@ def test_a_verified_label_is_not_spread_to_another_tenant_nor_overwritten_by_it(
     signed = sign(client, a, picture(0))
     copy = stripped_copy(signed.content)
     assert verify(client, a, copy, media_id="a-post")["label"]["recovered"] is True
-    store.repository.set_private("tenant-a", signed.headers["x-manifest-label"], True)
+    store.repository.set_private("tenant-a", signed.headers["x-manifest-label"], True, actor="test")
 
     # B sends the same bytes (answered from the shared cache, and verified afresh): A's entry is
     # private now, so B recovers nothing, and A's feed label stays as it was.
@@ -189,7 +189,7 @@ def test_another_tenants_private_entry_is_never_used_for_recovery(client, store)
     a, b = _two_tenants(store)
     public = sign(client, a, picture(0))
     private = sign(client, a, picture(1))
-    assert store.repository.set_private("tenant-a", private.headers["x-manifest-label"], True)
+    assert store.repository.set_private("tenant-a", private.headers["x-manifest-label"], True, actor="test")
 
     # A signed credential is a public statement: B recovers A's public entry ...
     found = verify(client, b, stripped_copy(public.content))["verdict"]["recovered"]

@@ -111,7 +111,7 @@ def test_return_active_manifest_leaves_the_ingredients_manifests_out(client, ten
 
 def test_another_tenants_private_entry_is_not_found_by_id_binding_or_content(client, tenants, store):
     signed, manifest_id = sign(client, tenants.a, encoded(textured_image(8)))
-    assert store.repository.set_private("tenant-a", manifest_id, True)
+    assert store.repository.set_private("tenant-a", manifest_id, True, actor="test")
     copy = platform_copy(signed)
     value = binding_value(signed)
 
@@ -168,7 +168,7 @@ def test_public_reading_of_a_tenant_that_publishes(make_client, store, tenants):
     client = make_client(sbr_public_tenants="tenant-a")
     shared, shared_id = sign(client, tenants.a, encoded(textured_image(10)))
     private, private_id = sign(client, tenants.a, encoded(textured_image(11)))
-    store.repository.set_private("tenant-a", private_id, True)
+    store.repository.set_private("tenant-a", private_id, True, actor="test")
     b_signed, b_id = sign(client, tenants.b, encoded(textured_image(12)))
 
     def content(data, tenant):

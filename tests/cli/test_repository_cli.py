@@ -122,3 +122,32 @@ def test_delete_of_an_id_two_tenants_keep_asks_which(database_url, tmp_path):
     not_owner = run(database_url, tmp_path, "repository", "delete", "urn:c2pa:public", "--reason", "r", "--tenant", "beta")
     assert not_owner.exit_code == 2 and "keeps no entry" in not_owner.output
     assert run(database_url, tmp_path, "repository", "show", "urn:c2pa:shared").stdout.count("Entry ") == 1
+
+
+def test_private_and_public_change_what_other_tenants_find_and_are_recorded(database_url, tmp_path):
+    _fill(database_url, ("urn:c2pa:mine", "acme", EntryOrigin.SIGNED, False))
+    made_private = run(database_url, tmp_path, "repository", "private", "urn:c2pa:mine", "--tenant", "acme")
+    assert made_private.exit_code == 0, made_private.output
+    assert "urn:c2pa:mine of tenant acme is now private" in made_private.stdout
+    with open_store(database_url, pool_size=1) as store:
+        assert store.repository.entry_by_manifest_id("beta", "urn:c2pa:mine") is None
+        assert store.repository.candidates_near(CODE, 0, "beta") == []
+        own = store.repository.entry_by_manifest_id("acme", "urn:c2pa:mine")
+        assert own is not None and own.private
+    # --tenant acts on that tenant's own entry only: beta cannot make acme's entry public.
+    not_owner = run(database_url, tmp_path, "repository", "public", "urn:c2pa:mine", "--tenant", "beta")
+    assert not_owner.exit_code == 2 and "keeps no entry" in not_owner.output
+    made_public = run(database_url, tmp_path, "repository", "public", "urn:c2pa:mine")  # the one owner
+    assert made_public.exit_code == 0 and "is now public" in made_public.stdout
+    with open_store(database_url, pool_size=1) as store:
+        found = store.repository.entry_by_manifest_id("beta", "urn:c2pa:mine")
+        assert found is not None and found.tenant == "acme"
+        assert [c.manifest_id for c in store.repository.candidates_near(CODE, 0, "beta")] == ["urn:c2pa:mine"]
+        with store.db_engine.connect() as connection:
+            recorded = connection.exec_driver_sql(
+                "SELECT tenant, private, actor FROM repository_visibility_changes ORDER BY id"
+            ).all()
+    assert [(tenant, bool(private)) for tenant, private, _ in recorded] == [("acme", True), ("acme", False)]
+    assert all(actor.startswith("cli:") for _, _, actor in recorded)
+    unknown = run(database_url, tmp_path, "repository", "private", "urn:c2pa:nobody")
+    assert unknown.exit_code == 2 and "no entry" in unknown.output

@@ -22,7 +22,7 @@ from app.store.migrate import alembic_config, current_revision, head_revision, i
 from app.store.schema import audit_log, metadata
 from app.store.sql import open_store
 
-TABLES = {"verdicts", "media", "api_keys", "audit_log", "tenants", "tenant_content", "originmark_jobs", "originmark_batches", "originmark_batch_jobs", "repository_entries", "repository_bindings", "repository_deletions"}
+TABLES = {"verdicts", "media", "api_keys", "audit_log", "tenants", "tenant_content", "originmark_jobs", "originmark_batches", "originmark_batch_jobs", "repository_entries", "repository_bindings", "repository_deletions", "repository_visibility_changes"}
 
 
 def _tables(database_url: str) -> set[str]:
@@ -38,7 +38,7 @@ def test_an_empty_database_is_brought_to_head_and_a_second_upgrade_changes_nothi
     assert _tables(database_url) & TABLES == set()
 
     upgrade_database(database_url)
-    assert current_revision(database_url) == head_revision() == "0009_manifest_repository"
+    assert current_revision(database_url) == head_revision() == "0010_repository_visibility"
     assert _tables(database_url) >= TABLES
 
     upgrade_database(database_url)  # what every start of the service and every `apikey` command does
@@ -253,6 +253,7 @@ def test_0009_adds_the_repository_beside_existing_data_and_its_downgrade_removes
         store.create_tenant("acme")
     upgrade_database(database_url)
     repository_tables = {"repository_entries", "repository_bindings", "repository_deletions"}
+    later_tables = {"repository_visibility_changes"}  # 0010's, which a downgrade to 0008 drops too
     assert _tables(database_url) >= repository_tables
     with open_store(database_url, pool_size=1) as store:
         assert [tenant.name for tenant in store.list_tenants()] == ["acme", "default"]  # untouched
@@ -264,7 +265,7 @@ def test_0009_adds_the_repository_beside_existing_data_and_its_downgrade_removes
     command.downgrade(alembic_config(database_url), "0008_tenants")
     assert current_revision(database_url) == "0008_tenants"
     assert _tables(database_url) & repository_tables == set()
-    assert _tables(database_url) >= TABLES - repository_tables
+    assert _tables(database_url) >= TABLES - repository_tables - later_tables
     upgrade_database(database_url)
     with open_store(database_url, pool_size=1) as store:
         assert store.repository.stats().entries == 0  # the downgrade dropped the entries with their tables

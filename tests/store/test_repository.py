@@ -169,19 +169,29 @@ def test_private_and_kept_from_verify_entries_are_only_their_tenants(repository,
         "tenant-b", "urn:c2pa:nobody"
     )
     assert repository.candidates_near(CODE, 4, "tenant-b") == []
-    assert repository.set_private("tenant-b", "urn:c2pa:mine", False) is False
+    assert repository.set_private("tenant-b", "urn:c2pa:mine", False, actor="b") is False
     assert repository.delete_entry("tenant-b", "urn:c2pa:mine", actor="b", reason="r") is None
     assert repository.entry_by_manifest_id("tenant-a", "urn:c2pa:mine") is not None
 
 
-def test_marking_private_hides_an_entry_from_others_and_public_again_shows_it(repository):
+def test_marking_private_hides_an_entry_from_others_and_public_again_shows_it(store, repository):
     repository.add_entry(_entry("urn:c2pa:toggle"))
-    assert repository.set_private("tenant-a", "urn:c2pa:toggle", True)
+    assert repository.set_private("tenant-a", "urn:c2pa:toggle", True, actor="key:a1")
     assert repository.entry_by_manifest_id("tenant-b", "urn:c2pa:toggle") is None
     assert repository.candidates_near(CODE, 0, "tenant-b") == []
     assert repository.entry_by_manifest_id("tenant-a", "urn:c2pa:toggle").private
-    assert repository.set_private("tenant-a", "urn:c2pa:toggle", False)
+    assert repository.set_private("tenant-a", "urn:c2pa:toggle", False, actor="cli:ops")
     assert len(repository.candidates_near(CODE, 0, "tenant-b")) == 1
+    # Each change is recorded with who made it (a refused one, by another tenant, is not).
+    assert repository.set_private("tenant-b", "urn:c2pa:toggle", True, actor="key:b1") is False
+    with store.db_engine.connect() as connection:
+        rows = connection.execute(
+            text("SELECT manifest_id, tenant, private, actor FROM repository_visibility_changes ORDER BY id")
+        ).all()
+    assert [(m, t, bool(p), a) for m, t, p, a in rows] == [
+        ("urn:c2pa:toggle", "tenant-a", True, "key:a1"),
+        ("urn:c2pa:toggle", "tenant-a", False, "cli:ops"),
+    ]
 
 
 def test_a_tenant_reads_its_own_entry_before_anothers_shared_one(repository):

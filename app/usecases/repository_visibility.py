@@ -1,0 +1,52 @@
+"""A tenant marks its own manifest repository entry private, or public again (issue 14).
+
+Entries of signed credentials are public statements: every tenant finds them by id, by binding
+and by content (and recovers them on verify). The owner may take one out of that: a private entry
+is its own only, in every read (the visibility is in the queries themselves:
+app/store/repository_sql.py). Made public again, it is found as before.
+
+- Only the owner changes it: the store changes the entry of `tenant` with this id and no other.
+  Another tenant's id, like an id nobody has, is `ManifestNotFound` with the same message (the
+  answer never confirms that someone else keeps it), and nothing changes.
+- Every change is recorded (`repository_visibility_changes`) with who made it, in the entry's
+  own transaction: `key:<key id>` through the API, `cli:<OS user>` from the operator's CLI.
+- Setting the visibility it already has is a change like any other (recorded): the call says
+  what the entry is now, so a retry after a lost answer is harmless.
+- Labels other tenants already recovered from the entry while it was public stay theirs until
+  they verify again (they saw a public statement); a takedown (`repository delete`) is what
+  removes those.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app.store.repository import MAX_MANIFEST_ID_LENGTH, ManifestRepository
+from app.usecases.errors import ManifestNotFound
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EntryVisibility:
+    """What an entry's visibility is after a change."""
+
+    manifest_id: str
+    private: bool
+
+
+def api_actor(key_id: str) -> str:
+    """How the record names a change made with an API key (its public id, never the secret)."""
+    return f"key:{key_id}"
+
+
+def cli_actor(user: str) -> str:
+    """How the record names a change made from the operator's CLI (the OS user), as takedowns do."""
+    return f"cli:{user}"
+
+
+def set_visibility(
+    repository: ManifestRepository, *, tenant: str, manifest_id: str, private: bool, actor: str
+) -> EntryVisibility:
+    """Mark `tenant`'s own entry private (or public) and record it; ManifestNotFound when it keeps none."""
+    if not repository.set_private(tenant, manifest_id, private, actor=actor):
+        raise ManifestNotFound(f"no manifest {manifest_id[:MAX_MANIFEST_ID_LENGTH]!r} is known here")
+    return EntryVisibility(manifest_id=manifest_id, private=private)
