@@ -155,7 +155,7 @@ def _set_visibility(manifest_id: str, tenant: str | None, *, private: bool) -> N
         owner = entry.tenant
         try:
             changed = set_visibility(
-                store.repository, tenant=owner, manifest_id=manifest_id, private=private, actor=cli_actor(_operator())
+                store, tenant=owner, manifest_id=manifest_id, private=private, actor=cli_actor(_operator())
             )
         except ManifestNotFound:  # deleted by someone else meanwhile
             fail(f"there is no entry {manifest_id!r:.120} any more")

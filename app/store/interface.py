@@ -147,9 +147,10 @@ class VerdictStore(Protocol):
         media id at them, showing `media_label` when given, else the stored label) without
         rewriting the verdict."""
 
-    def forget_recovered_labels(self, manifest_id: str) -> int:
-        """After a takedown of `manifest_id`: every media id (of every tenant) showing a label
-        recovered from it shows its content's own stored label again; how many were changed."""
+    def forget_recovered_labels(self, manifest_id: str, *, except_tenant: str | None = None) -> int:
+        """After a takedown of `manifest_id` (or its owner made it private: `except_tenant`, whose
+        own labels stay): every other media id showing a label recovered from it shows its
+        content's own stored label again; how many were changed."""
 
     def cached_verdict_for(self, tenant: str, sha256: str) -> CachedVerdict | None:
         """`cached_verdict`, and whether this tenant had submitted or signed these bytes, in one query."""

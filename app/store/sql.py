@@ -105,8 +105,8 @@ class SqlStore:
     def cached_verdict(self, sha256: str) -> StoredVerdict | None:
         return self._verdicts.cached_verdict(sha256)
 
-    def forget_recovered_labels(self, manifest_id: str) -> int:
-        return self._verdicts.forget_recovered_labels(manifest_id)
+    def forget_recovered_labels(self, manifest_id: str, *, except_tenant: str | None = None) -> int:
+        return self._verdicts.forget_recovered_labels(manifest_id, except_tenant=except_tenant)
 
     def cached_verdict_for(self, tenant: str, sha256: str) -> CachedVerdict | None:
         return self._verdicts.cached_verdict_for(tenant, sha256)

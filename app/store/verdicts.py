@@ -12,7 +12,7 @@ import datetime
 import json
 from collections.abc import Callable, Sequence
 
-from sqlalchemy import Connection, Engine, and_, any_, bindparam, select, update
+from sqlalchemy import Connection, Engine, and_, any_, bindparam, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import ProgrammingError
 
@@ -26,6 +26,7 @@ from app.store.interface import (
     RecentLabel,
     StoredVerdict,
 )
+from app.store.repository import EntryOrigin
 from app.store.schema import media, repository_entries, tenant_content, verdicts
 from app.store.validation import (
     check_media_id,
@@ -74,7 +75,15 @@ class SqlVerdictStore:
         # the delete's), so its label reset, which runs after the delete, always sees this row.
         self._entry_still_kept = (
             select(repository_entries.c.id)
-            .where(repository_entries.c.manifest_id == bindparam("manifest_id"))
+            .where(
+                repository_entries.c.manifest_id == bindparam("manifest_id"),
+                # Still visible to the tenant the label is written for (its own, or shared: signed
+                # and not private), as the lookup's own query had it.
+                or_(
+                    repository_entries.c.tenant == bindparam("tenant"),
+                    and_(repository_entries.c.origin == EntryOrigin.SIGNED.value, repository_entries.c.private.is_(False)),
+                ),
+            )
             .limit(1)
             .with_for_update(read=True)
         )
@@ -226,20 +235,27 @@ class SqlVerdictStore:
         if tenant is not None:
             connection.execute(self._record_content, {"tenant": tenant, "sha256": sha256, "first_seen": at})
         if media_id is not None:
-            label_json = self._shown_label_json(connection, own_label_json=own_label_json, media_label=media_label)
+            label_json = self._shown_label_json(
+                connection, tenant=tenant, own_label_json=own_label_json, media_label=media_label
+            )
             connection.execute(
                 self._upsert_media,
                 {"tenant": tenant, "media_id": media_id, "sha256": sha256, "label_json": label_json, "updated_at": at},
             )
 
-    def _shown_label_json(self, connection: Connection, *, own_label_json: str, media_label: Label | None) -> str:
-        """`media_label`, unless it was recovered from a manifest that a takedown has removed since
-        the lookup found it: then the content's own label (the takedown's reset may have run already)."""
+    def _shown_label_json(
+        self, connection: Connection, *, tenant: str | None, own_label_json: str, media_label: Label | None
+    ) -> str:
+        """`media_label`, unless it was recovered from a manifest that a takedown removed (or its
+        owner made private) since the lookup found it: then the content's own label (the reset
+        that follows such a change may have run already)."""
         if media_label is None:
             return own_label_json
         manifest_id = media_label.recovered_manifest_id
-        if manifest_id is not None and connection.execute(self._entry_still_kept, {"manifest_id": manifest_id}).first() is None:
-            return own_label_json
+        if manifest_id is not None:
+            still = connection.execute(self._entry_still_kept, {"manifest_id": manifest_id, "tenant": tenant}).first()
+            if still is None:
+                return own_label_json
         return label_to_json(media_label)
 
     def write_verdict(
@@ -281,9 +297,10 @@ class SqlVerdictStore:
             at=stored_at,
         )
 
-    def forget_recovered_labels(self, manifest_id: str) -> int:
+    def forget_recovered_labels(self, manifest_id: str, *, except_tenant: str | None = None) -> int:
         """After a takedown: every media id showing a label recovered from `manifest_id` shows its
-        content's own stored label again (every tenant's: the entry is gone for all). How many.
+        content's own stored label again (every tenant's: the entry is gone for all; after its
+        owner made it private, every tenant's but `except_tenant`'s). How many.
         The label JSON is the codec's (pydantic: compact, non-ASCII as is), matched as text."""
         pattern = "%" + _like_escaped(json.dumps({"recovered_manifest_id": manifest_id}, separators=(",", ":"), ensure_ascii=False)[1:-1]) + "%"
         own_label = select(verdicts.c.label_json).where(verdicts.c.sha256 == media.c.sha256).scalar_subquery()
@@ -292,6 +309,8 @@ class SqlVerdictStore:
             .where(media.c.label_json.like(pattern, escape="\\"))
             .values(label_json=own_label, updated_at=bindparam("at"))
         )
+        if except_tenant is not None:
+            statement = statement.where(media.c.tenant != except_tenant)
         with database_errors_as_unavailable(), self._db_engine.begin() as connection:
             result = connection.execute(statement, {"at": datetime.datetime.now(datetime.UTC)})
         return result.rowcount

@@ -12,17 +12,28 @@ app/store/repository_sql.py). Made public again, it is found as before.
   own transaction: `key:<key id>` through the API, `cli:<OS user>` from the operator's CLI.
 - Setting the visibility it already has is a change like any other (recorded): the call says
   what the entry is now, so a retry after a lost answer is harmless.
-- Labels other tenants already recovered from the entry while it was public stay theirs until
-  they verify again (they saw a public statement); a takedown (`repository delete`) is what
-  removes those.
+- Made private, the entry leaves other tenants' feeds too: labels they recovered from it while
+  it was public show their content's own label again (as after a takedown; the owner's stay),
+  and a verification that found it before the change does not write its recovered label after
+  (app/store/verdicts.py checks the entry's visibility in the label's own transaction).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from app.store.repository import MAX_MANIFEST_ID_LENGTH, ManifestRepository
 from app.usecases.errors import ManifestNotFound
+
+
+class VisibilityStore(Protocol):
+    """What a change of visibility writes (app.store.sql.SqlStore provides it)."""
+
+    @property
+    def repository(self) -> ManifestRepository: ...
+
+    def forget_recovered_labels(self, manifest_id: str, *, except_tenant: str | None = None) -> int: ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -44,9 +55,11 @@ def cli_actor(user: str) -> str:
 
 
 def set_visibility(
-    repository: ManifestRepository, *, tenant: str, manifest_id: str, private: bool, actor: str
+    store: VisibilityStore, *, tenant: str, manifest_id: str, private: bool, actor: str
 ) -> EntryVisibility:
     """Mark `tenant`'s own entry private (or public) and record it; ManifestNotFound when it keeps none."""
-    if not repository.set_private(tenant, manifest_id, private, actor=actor):
+    if not store.repository.set_private(tenant, manifest_id, private, actor=actor):
         raise ManifestNotFound(f"no manifest {manifest_id[:MAX_MANIFEST_ID_LENGTH]!r} is known here")
+    if private:
+        store.forget_recovered_labels(manifest_id, except_tenant=tenant)
     return EntryVisibility(manifest_id=manifest_id, private=private)

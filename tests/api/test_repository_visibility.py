@@ -127,3 +127,20 @@ def _changes(store: SqlStore) -> list[tuple[str, str, bool, str]]:
             "SELECT manifest_id, tenant, private, actor FROM repository_visibility_changes ORDER BY id"
         ).all()
     return [(manifest_id, tenant, bool(private), actor) for manifest_id, tenant, private, actor in rows]
+
+
+def test_made_private_its_labels_leave_other_tenants_feeds_but_not_the_owners(client, tenants):
+    from .test_recovery import labels
+
+    signed, manifest_id = sign(client, tenants.a, encoded(textured_image(24)))
+    copy = platform_copy(signed)
+    for headers, media_id in ((tenants.a, "a-post"), (tenants.b, "b-post")):
+        verified = client.post(
+            "/v1/verify", headers=headers, data={"media_id": media_id}, files={"file": ("copy.jpg", copy, "image/jpeg")}
+        )
+        assert verified.status_code == 200 and verified.json()["verdict"]["recovered"] is not None, verified.text
+    assert labels(client, tenants.b, "b-post")["b-post"]["recovered"] is True
+
+    assert _visibility(client, tenants.a, manifest_id, {"private": True}).status_code == 200
+    assert labels(client, tenants.b, "b-post")["b-post"]["recovered"] is False  # its content's own label again
+    assert labels(client, tenants.a, "a-post")["a-post"]["recovered"] is True  # the owner's stays

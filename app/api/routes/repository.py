@@ -61,7 +61,7 @@ async def put_visibility(
     private = _private_field(parse_json(await read_json_bytes(request, max_bytes=_MAX_BODY_BYTES), expected='{"private": true}'))
     changed = await work.in_thread(
         set_visibility,
-        services.store.repository,
+        services.store,
         tenant=key.tenant,
         manifest_id=manifest_id,
         private=private,
