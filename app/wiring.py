@@ -444,11 +444,15 @@ def build_verification(
     store: ServiceStore, *, settings: Settings, worker_pools: WorkerPools, objects: ObjectStores | None = None
 ) -> VerifyAndRecord:
     """Verify and record, with recovery by content from the store's manifest repository (the
-    verifier pool fingerprints uploads and validates the kept stores)."""
-    from app.usecases.verification import VerifyAndRecord
+    verifier pool fingerprints uploads and validates the kept stores), and keeping verified stores."""
+    from app.usecases.verification import StoreKeeping, VerifyAndRecord
 
     recovery = build_content_recovery(settings, store, worker_pools.verifier, objects=objects)
-    return VerifyAndRecord(store=store, trust_fingerprint=worker_pools.trust_fingerprint, recovery=recovery)
+    # Keeping a verified store (keep_manifest): the verifier pool cuts it out and reads it.
+    keeping = StoreKeeping(keeper=build_manifest_keeper(settings, store, objects=objects), reader=worker_pools.verifier)
+    return VerifyAndRecord(
+        store=store, trust_fingerprint=worker_pools.trust_fingerprint, recovery=recovery, keeping=keeping
+    )
 
 
 def build_content_recovery(

@@ -45,7 +45,7 @@ from dataclasses import dataclass
 from functools import partial
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from verifier.errors import TrustPolicyError, VerifierClosedError, VerifierUnavailableError
 from verifier.precheck import check_digest, precheck_file
@@ -79,6 +79,7 @@ from verifier.verdict import (
 if TYPE_CHECKING:  # imported by the worker only: the engine, cryptography, and waits on the engine's threads
     from verifier.fingerprint import ImageFingerprint  # Pillow and iscc-core: imported when a fingerprint arrives
     from verifier.hash_pacing import PacedFileVerifier
+    from verifier.manifest_store import SoftBindingValue
     from verifier.reader import Verifier
     from verifier.trust import TrustPolicy
 
@@ -170,6 +171,7 @@ _VERIFY = "verify"  # an asset: a Verdict
 _VERIFY_STORE = "verify_store"  # a manifest store kept apart from its asset: a Verdict (reader.py, detached_store)
 _FINGERPRINT = "fingerprint"  # an image: (_FINGERPRINT, code64, iscc, descriptor) or (_UNDECODABLE, reason)
 _UNDECODABLE = "undecodable"
+_STORE_OF = "store_of"  # an asset: (_STORE_OF, store bytes, active manifest, ((alg, value), ...)) or (_UNDECODABLE, reason)
 _JOB_LAYOUT = ("operation", "path", "known_sha256")
 
 
@@ -188,6 +190,42 @@ def _load_fingerprint(data: bytes) -> ImageFingerprint | str:
     ) or len(descriptor) != DESCRIPTOR_BYTES:
         raise pickle.UnpicklingError("a worker replied with a malformed fingerprint")
     return ImageFingerprint(code64=code64, iscc=iscc, descriptor=descriptor)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EmbeddedStore:
+    """An asset's manifest store as cut out of its container and read by the engine in a worker."""
+
+    store: bytes  # the JUMBF bytes (application/c2pa)
+    active_manifest: str  # its active manifest's label
+    soft_bindings: tuple[SoftBindingValue, ...]
+
+
+def _load_embedded_store(data: bytes) -> EmbeddedStore | None:
+    """A store_of reply: plain values only, checked field by field."""
+    from verifier.manifest_store import SoftBindingValue
+
+    reply = _load_reply(data)
+    if isinstance(reply, tuple) and len(reply) == 2 and reply[0] == _UNDECODABLE:
+        return None
+    if not (isinstance(reply, tuple) and len(reply) == 4 and reply[0] == _STORE_OF):
+        raise pickle.UnpicklingError("a worker replied to a store_of job with something else")
+    _tag, store, active, bindings = reply
+    if not (
+        isinstance(store, bytes)
+        and isinstance(active, str)
+        and isinstance(bindings, tuple)
+        and all(
+            isinstance(pair, tuple) and len(pair) == 2 and isinstance(pair[0], str) and isinstance(pair[1], bytes)
+            for pair in bindings
+        )
+    ):
+        raise pickle.UnpicklingError("a worker replied with a malformed manifest store")
+    values = tuple(SoftBindingValue(alg=alg, value=value) for alg, value in bindings)
+    return EmbeddedStore(store=store, active_manifest=active, soft_bindings=values)
+
+
+_Reply = TypeVar("_Reply")
 
 
 # --- the worker process ---
@@ -260,6 +298,8 @@ def _verify_one(
     path = Path(path_text)
     if operation == _FINGERPRINT:
         return _fingerprint_one(connection, path)
+    if operation == _STORE_OF:
+        return _store_of_one(connection, path)
     version = verifier.engine_version
     try:
         verdict = verifier.verify_file(path, known_sha256=known_sha256, detached_store=operation == _VERIFY_STORE)
@@ -295,6 +335,33 @@ def _fingerprint_one(connection: Connection, path: Path) -> bool:
         send(connection, (_UNDECODABLE, f"the image could not be fingerprinted: {type(error).__name__}"))
         return True
     send(connection, (_FINGERPRINT, fingerprint.code64, fingerprint.iscc, fingerprint.descriptor))
+    return True
+
+
+def _store_of_one(connection: Connection, path: Path) -> bool:
+    """Cut the asset's manifest store out and read it with the engine (application/c2pa); send the
+    store, its active manifest and soft bindings, or why not; False: exit now. Here, not in the owner:
+    the container and the store are the upload's, untrusted."""
+    from verifier.embedded_store import MAX_STORE_BYTES, embedded_manifest_store
+    from verifier.manifest_store import read_manifest_store
+    from verifier.media_type import sniff_media_type
+
+    try:
+        with open(path, "rb") as file:
+            media_type = sniff_media_type(file.read(64))
+        store = None if media_type is None else embedded_manifest_store(path, media_type)
+        contents = None if store is None else read_manifest_store(store)
+    except MemoryError:
+        send(connection, (_UNDECODABLE, "the manifest store needed more memory than a verifier worker has"))
+        return False
+    except Exception as error:  # noqa: BLE001 - a hostile file is "no store", not a dead pool
+        send(connection, (_UNDECODABLE, f"the manifest store could not be read: {type(error).__name__}"))
+        return True
+    if store is None or contents is None or contents.active_manifest is None or len(store) > MAX_STORE_BYTES:
+        send(connection, (_UNDECODABLE, "no manifest store the engine reads is embedded in the file"))
+        return True
+    bindings = tuple((value.alg, value.value) for value in contents.soft_bindings)
+    send(connection, (_STORE_OF, store, contents.active_manifest, bindings))
     return True
 
 
@@ -488,22 +555,30 @@ class IsolatedVerifier:
     def fingerprint_file(self, path: Path) -> ImageFingerprint | None:
         """The content fingerprint of an image, computed in a worker under its memory and time limits;
         None when it cannot be (not an image Pillow decodes, over a limit, a worker that died)."""
-        if self._pool.closed:
-            raise _KIND.closed()
-        path = Path(os.path.abspath(path))
-        with self._pool.checkout() as lease:
-            exchange = self._pool.exchange(lease, (_FINGERPRINT, str(path), None), _load_fingerprint)
-            if exchange.outcome is Outcome.REPLIED and not lease.worker.alive:
-                self._pool.renew(lease)
-        if exchange.outcome is not Outcome.REPLIED or isinstance(exchange.reply, str):
-            return None
-        return exchange.reply
+        reply = self._ask(path, _FINGERPRINT, _load_fingerprint)
+        return None if isinstance(reply, str) else reply
+
+    def manifest_store_of(self, path: Path) -> EmbeddedStore | None:
+        """The manifest store embedded in an asset (JPEG, PNG, BMFF), cut out and read by the engine in
+        a worker (verifier/embedded_store.py); None when there is none it reads, or the worker failed."""
+        return self._ask(path, _STORE_OF, _load_embedded_store)
 
     def close(self) -> None:
         """Stop every worker; waits for calls in flight up to their time limit. Idempotent."""
         self._pool.close()
 
     # --- internals ---
+
+    def _ask(self, path: Path, operation: str, load: Callable[[bytes], _Reply]) -> _Reply | None:
+        """A job other than a verification: its reply, or None when the worker timed out or died."""
+        if self._pool.closed:
+            raise _KIND.closed()
+        path = Path(os.path.abspath(path))
+        with self._pool.checkout() as lease:
+            exchange = self._pool.exchange(lease, (operation, str(path), None), load)
+            if exchange.outcome is Outcome.REPLIED and not lease.worker.alive:
+                self._pool.renew(lease)
+        return exchange.reply if exchange.outcome is Outcome.REPLIED else None
 
     def _run(self, lease: Lease[_Worker], path: Path, known_sha256: str | None, operation: str) -> Verdict:
         exchange = self._pool.exchange(lease, (operation, str(path), known_sha256), _load_verdict)

@@ -15,7 +15,14 @@ from app.api.error_responses import unprocessable
 from app.store.interface import MAX_LABEL_BATCH, MAX_MEDIA_ID_LENGTH
 from app.store.validation import MEDIA_ID_CHARACTERS, MEDIA_ID_PATTERN, media_id_problem
 
-__all__ = ["MEDIA_ID_PATTERN", "check_media_id", "check_media_ids", "check_sha256", "optional_media_id"]
+__all__ = [
+    "MEDIA_ID_PATTERN",
+    "check_media_id",
+    "check_media_ids",
+    "check_sha256",
+    "form_flag",
+    "optional_media_id",
+]
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 # A whole batch checked in one pass (ids joined by newlines, which no id may contain).
 _MEDIA_ID_LINES = re.compile(rf"(?:[{MEDIA_ID_CHARACTERS}]{{1,{MAX_MEDIA_ID_LENGTH}}}\n)+")
@@ -61,3 +68,13 @@ def check_sha256(value: str) -> str:
             "invalid_sha256", "the content hash must be 64 hexadecimal characters (SHA-256)", field="sha256"
         )
     return value.lower()
+
+
+def form_flag(value: str | None, field: str) -> bool:
+    """A multipart text field that is a yes or no: `true` or `false` exactly (absent: false); anything
+    else is a 422, not a guess at what the caller meant."""
+    if value is None or value == "false":
+        return False
+    if value == "true":
+        return True
+    raise unprocessable("invalid_flag", f"{field} is true or false", field=field)

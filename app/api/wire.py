@@ -26,7 +26,9 @@ def _object(members: list[tuple[str, str]]) -> bytes:
     return ("{" + ",".join(f'"{name}":{value}' for name, value in members) + "}").encode("utf-8")
 
 
-def verify_body(*, media_id: str | None, verdict: Verdict, label: Label, cached: bool) -> bytes:
+def verify_body(
+    *, media_id: str | None, verdict: Verdict, label: Label, cached: bool, kept_manifest_id: str | None = None
+) -> bytes:
     return _object(
         [
             ("media_id", json.dumps(media_id)),
@@ -34,6 +36,7 @@ def verify_body(*, media_id: str | None, verdict: Verdict, label: Label, cached:
             ("verdict", verdict_to_json(verdict)),
             ("label", label_to_json(label)),
             ("cached", "true" if cached else "false"),
+            ("kept_manifest_id", json.dumps(kept_manifest_id)),
         ]
     )
 
@@ -100,6 +103,11 @@ class VerifyResponse(BaseModel):
         description="Your tenant had verified or signed these bytes before, and the stored verdict (same "
         "trust configuration) answered. Bytes only other tenants sent before are answered from the store "
         "too, but say false: the flag never tells who uploaded what."
+    )
+    kept_manifest_id: str | None = Field(
+        default=None,
+        description="With keep_manifest=true: the active manifest whose store your tenant's manifest repository "
+        "keeps now (or kept already); null when nothing is kept (not asked, or the verdict is not trusted or valid).",
     )
 
 

@@ -5,6 +5,8 @@ where its bytes go.
   transaction of the signature's audit entry). Its soft bindings are read from the store's own
   `c2pa.soft-binding` assertions (verifier/manifest_store.py); a store without one is kept all
   the same, unsearchable by content.
+- A tenant may ask to keep the store of a credential it verifies (`keep_manifest`): kept as a
+  VERIFIED entry, seen by that tenant only (app/usecases/verification.py decides when).
 - A store up to INLINE_MAX_BYTES is kept in the row; a larger one (a long video's Merkle hashes)
   goes to the object store first, under `<own objects>/manifest-repository/<tenant>/<sha256>.c2pa`,
   and the row keeps its URI (read back from that URI: moving the objects setting later does not
@@ -34,6 +36,8 @@ from app.objects.location import ObjectLocation
 from app.objects.router import ObjectStores
 from app.store.repository import (
     ISCC_ALG,
+    MAX_ALG_LENGTH,
+    MAX_BINDING_VALUE_BYTES,
     MAX_BINDINGS_PER_ENTRY,
     EntryOrigin,
     ManifestRepository,
@@ -97,6 +101,14 @@ def soft_bindings(
     )
 
 
+def _keepable(value: SoftBindingValue) -> bool:
+    return (
+        0 < len(value.alg) <= MAX_ALG_LENGTH
+        and value.alg.isprintable()
+        and 0 < len(value.value) <= MAX_BINDING_VALUE_BYTES
+    )
+
+
 class ManifestKeeper:
     """Makes repository entries and finds their bytes again; thread-safe (holds immutable parts)."""
 
@@ -127,13 +139,55 @@ class ManifestKeeper:
         store); `fingerprint`: the signed image's (SignResult.soft_binding), whose descriptor the
         io.iscc.v0 binding keeps for the second check of a lookup."""
         contents = read_manifest_store(manifest_store)
+        return self._entry(
+            origin=EntryOrigin.SIGNED,
+            tenant=tenant,
+            manifest_id=manifest_id,
+            asset_sha256=asset_sha256,
+            manifest_store=manifest_store,
+            bindings=soft_bindings(contents.soft_bindings, fingerprint) if contents is not None else (),
+        )
+
+    def verified_entry(
+        self,
+        *,
+        tenant: str,
+        manifest_id: str,
+        asset_sha256: str,
+        manifest_store: bytes,
+        bindings: tuple[SoftBindingValue, ...],
+    ) -> NewEntry:
+        """The entry for a store a tenant verified and asked to keep (only that tenant sees it).
+        `bindings`: read from the store by a verifier worker (an upload's store is never parsed in
+        this process); its large bytes go to the object store now, as for a signed one."""
+        return self._entry(
+            origin=EntryOrigin.VERIFIED,
+            tenant=tenant,
+            manifest_id=manifest_id,
+            asset_sha256=asset_sha256,
+            manifest_store=manifest_store,
+            # An upload's store may declare anything: a binding the repository cannot hold is left
+            # out (unsearchable by it), the store is kept all the same.
+            bindings=soft_bindings(tuple(value for value in bindings if _keepable(value))),
+        )
+
+    def _entry(
+        self,
+        *,
+        origin: EntryOrigin,
+        tenant: str,
+        manifest_id: str,
+        asset_sha256: str,
+        manifest_store: bytes,
+        bindings: tuple[SoftBinding, ...],
+    ) -> NewEntry:
         return NewEntry(
             manifest_id=manifest_id,
             tenant=tenant,
             asset_sha256=asset_sha256,
-            origin=EntryOrigin.SIGNED,
+            origin=origin,
             store=self._keep(manifest_store, tenant=tenant),
-            bindings=soft_bindings(contents.soft_bindings, fingerprint) if contents is not None else (),
+            bindings=bindings,
         )
 
     def manifest_store(self, entry: RepositoryEntry) -> bytes:

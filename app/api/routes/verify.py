@@ -21,7 +21,7 @@ from fastapi import APIRouter, Query, Request, Response
 from app.api import work
 from app.api.deps import ServicesDep, VerifyKey
 from app.api.error_responses import unsupported_media
-from app.api.identifiers import MEDIA_ID_PATTERN, optional_media_id
+from app.api.identifiers import MEDIA_ID_PATTERN, form_flag, optional_media_id
 from app.api.uploads import FormSpec, UploadSpool, receive_form
 from app.api.wire import JSON_MEDIA_TYPE, VerifyResponse, error_responses, verify_body
 from app.usecases.verification import VerifyRequest
@@ -30,7 +30,7 @@ from verifier.media_type import sniff_media_type
 
 router = APIRouter(tags=["verify"])
 
-VERIFY_FORM = FormSpec(file_fields=frozenset({"file"}), text_fields=frozenset({"media_id"}))
+VERIFY_FORM = FormSpec(file_fields=frozenset({"file"}), text_fields=frozenset({"media_id", "keep_manifest"}))
 # What verifier.media_type recognises: every format originmark signs, plus these.
 VERIFIABLE_FORMAT_NAMES = (*SUPPORTED_FORMAT_NAMES, "JPEG XL", "C2PA manifest store (.c2pa)")
 
@@ -44,6 +44,14 @@ _REQUEST_BODY = {
                 "properties": {
                     "file": {"type": "string", "format": "binary", "description": "The media to verify."},
                     "media_id": {"type": "string", "pattern": MEDIA_ID_PATTERN},
+                    "keep_manifest": {
+                        "type": "string",
+                        "enum": ["true", "false"],
+                        "default": "false",
+                        "description": "`true`: when the verdict is trusted or valid, keep the file's manifest store "
+                        "in your tenant's manifest repository (a `verified` entry only your tenant sees; "
+                        "`kept_manifest_id` in the answer). An invalid credential is never kept.",
+                    },
                 },
             }
         }
@@ -69,7 +77,11 @@ async def verify(
         form = await receive_form(request, spec=VERIFY_FORM, spool=spool, max_bytes=settings.max_upload_bytes)
         upload = form.required_file("file")
         wanted = VerifyRequest(
-            tenant=key.tenant, sha256=upload.sha256, media_id=optional_media_id(form.text("media_id")), refresh=refresh
+            tenant=key.tenant,
+            sha256=upload.sha256,
+            media_id=optional_media_id(form.text("media_id")),
+            refresh=refresh,
+            keep_manifest=form_flag(form.text("keep_manifest"), "keep_manifest"),
         )
         if sniff_media_type(upload.head) is None:
             raise unsupported_media(
@@ -78,6 +90,10 @@ async def verify(
         outcome = await work.verify_and_record(services, wanted, upload.path)
     services.metrics.verdicts.labels(outcome.verdict.state.value, "true" if outcome.cached else "false").inc()
     body = verify_body(
-        media_id=wanted.media_id, verdict=outcome.verdict, label=outcome.label, cached=outcome.cached
+        media_id=wanted.media_id,
+        verdict=outcome.verdict,
+        label=outcome.label,
+        cached=outcome.cached,
+        kept_manifest_id=outcome.kept_manifest_id,
     )
     return Response(body, media_type=JSON_MEDIA_TYPE)
