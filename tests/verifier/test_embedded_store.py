@@ -143,3 +143,23 @@ def test_other_containers_and_things_that_are_no_store_are_none(tmp_path):
     assert _cut(tmp_path, _png(b"\x00" * 64), "image/png") is None
     assert _cut(tmp_path, _png(_store(10)), "image/gif") is None
     assert _cut(tmp_path, b"", "image/jpeg") is None
+
+
+@pytest.mark.parametrize(
+    ("name", "media_type"),
+    [
+        ("c2pa-node/tests/fixtures/CAICAI.jpg", "image/jpeg"),  # a store split across many APP11 segments
+        ("c2pa-rs/sdk/tests/fixtures/video1.mp4", "video/mp4"),
+        ("c2pa-rs/sdk/tests/fixtures/video1_no_manifest.mp4", "video/mp4"),
+    ],
+)
+def test_third_party_files_give_stores_the_engine_reads(shared_dir, name, media_type):
+    from verifier.manifest_store import read_manifest_store
+
+    store = embedded_manifest_store(shared_dir / "corpus" / name, media_type)
+    if "no_manifest" in name:
+        assert store is None
+        return
+    assert store is not None
+    contents = read_manifest_store(store)
+    assert contents is not None and contents.active_manifest
