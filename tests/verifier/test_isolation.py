@@ -243,3 +243,18 @@ def test_the_owner_unpickles_only_verdicts_from_a_worker():
         _load_reply(pickle.dumps(os.system))
     with pytest.raises(pickle.UnpicklingError, match="forbidden object"):
         _load_reply(pickle.dumps(subprocess.Popen))
+
+
+def test_manifest_store_of_cuts_out_and_reads_a_store_in_a_worker(pool, corpus, tmp_path):
+    from verifier.manifest_store import read_manifest_store
+
+    kept = pool.manifest_store_of(corpus / "c2pa-rs/sdk/tests/fixtures/CA.jpg")
+    assert kept is not None
+    contents = read_manifest_store(kept.store)
+    assert contents is not None and kept.active_manifest == contents.active_manifest
+    assert pool.manifest_store_of(corpus / NO_MANIFEST) is None
+    # A JPEG whose APP11 segment claims more than the file holds: None, and the pool still answers.
+    hostile = tmp_path / "hostile.jpg"
+    hostile.write_bytes(b"\xff\xd8\xff\xeb\xff\xffJP\x00\x01\x00\x00\x00\x01" + b"\x00" * 64)
+    assert pool.manifest_store_of(hostile) is None
+    assert pool.manifest_store_of(corpus / "c2pa-rs/sdk/tests/fixtures/CA.jpg") == kept
