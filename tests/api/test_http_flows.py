@@ -49,6 +49,8 @@ def test_sign_then_label_then_verify_cached_then_refresh(client, api_keys, store
                 "text": "AI-generated",
                 "issuer": "originmark development",
                 "evidence": "digital_source_type",
+                "recovered": False,
+                "recovered_manifest_id": None,
             },
             "never-seen": None,
         }

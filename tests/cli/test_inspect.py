@@ -133,6 +133,8 @@ def test_json_output_is_the_story(run, shared_dir):
         "text": "AI-generated",
         "issuer": "Adobe Inc.",
         "evidence": "generative_ai_assertion",
+        "recovered": False,  # its own credentials, not found by content match
+        "recovered_manifest_id": None,
     }
     assert record["state"] == "trusted" and record["trust_list"] == "itl"
     active = record["chapters"][0]

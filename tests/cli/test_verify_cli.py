@@ -214,14 +214,17 @@ def test_jobs_2_gives_the_same_records_in_the_same_order_as_jobs_1(batch_dir, en
     assert jsonl(one.stdout) == jsonl(two.stdout)
 
 
-def test_table_shows_states_labels_and_summary_and_hostile_names_stay_text(batch_dir, env, tmp_path):
+def test_table_shows_states_labels_and_summary_and_hostile_names_stay_text(batch_dir, env, tmp_path, monkeypatch):
     # A file name can carry anything but "/" and NUL: markup, an OSC 8 hyperlink, a screen clear.
     # (No closing tags: they need "/"; an opening tag alone would style the rest of the line.)
     hostile_name = "[link=evil.example]click [bold red]x\x1b]8;;evil.example\x07\x1b[2J.jpg"
     shutil.copyfile(batch_dir / "tampered.jpg", tmp_path / hostile_name)
     shutil.copyfile(batch_dir / "ai-trusted.jpg", tmp_path / "ai.jpg")
 
-    result = run(env, tmp_path)
+    # A short relative path, so that the path column does not wrap the name, whatever the length
+    # of the temporary folder.
+    monkeypatch.chdir(tmp_path)
+    result = run(env, ".")
 
     assert result.exit_code == 1
     out = result.stdout
