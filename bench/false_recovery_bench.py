@@ -11,7 +11,7 @@ fill it.
 Repository (SQLite in a temporary folder, migrated schema, filled through
 SqlManifestRepository.write_entry, 1,000 entries a transaction; searched through its
 candidates_near): each filling original, then non-overlapping square tiles of it on a grid at
-each edge of TILE_EDGES (384 .. 48 px; a tile is fingerprinted as an image of its own, with
+each edge of TILE_EDGES (384 .. 40 px; a tile is fingerprinted as an image of its own, with
 fingerprint_decoded, the rule for stills), until `--entries` entries. Tiles are distinct regions
 of a picture at one scale; one region reappears nested at the other scales, so every tile that
 is the same picture as an entry already kept (code within 8 bits and descriptor at or above
@@ -64,7 +64,7 @@ from verifier.fingerprint import (
     fingerprint_image,
 )
 
-TILE_EDGES = (384, 256, 192, 128, 96, 64, 48)
+TILE_EDGES = (384, 256, 192, 128, 96, 80, 64, 48, 40)
 HELD_OUT_EVERY = 3
 TENANT = "bench"
 BATCH = 1_000
@@ -198,8 +198,8 @@ def main() -> int:
             queries = query_fingerprints(held_out)
             print(f"queries: {len(queries):,} ({len(held_out)} held-out originals x {len(TRANSFORMS)} transforms)", flush=True)
             repository = store.repository
-            for fingerprint in queries[:50]:  # warm-up
-                repository.candidates_near(fingerprint[1].code64, SEARCH_RADIUS, TENANT)
+            for _transform, warm_up in queries[:50]:
+                repository.candidates_near(warm_up.code64, SEARCH_RADIUS, TENANT)
             candidates_per_query: list[int] = []
             latencies: list[float] = []
             nearest: list[int] = []
