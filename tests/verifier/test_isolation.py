@@ -243,3 +243,17 @@ def test_the_owner_unpickles_only_verdicts_from_a_worker():
         _load_reply(pickle.dumps(os.system))
     with pytest.raises(pickle.UnpicklingError, match="forbidden object"):
         _load_reply(pickle.dumps(subprocess.Popen))
+
+
+def test_a_worker_fingerprints_a_video_s_key_frames_as_the_owner_would(pool, tmp_path):
+    from tests.videos import write_scenes_video
+    from verifier.video_fingerprint import fingerprint_video
+
+    video = write_scenes_video(tmp_path / "scenes.mp4")
+    codes = pool.fingerprint_video_file(video)
+    assert codes == tuple(frame.fingerprint.code64 for frame in fingerprint_video(video).key_frames)
+    assert len(set(codes)) == 4  # one key frame per scene
+    garbage = tmp_path / "garbage.mp4"
+    garbage.write_bytes(b"\0\0\0\x18ftypmp42" + os.urandom(2000))
+    assert pool.fingerprint_video_file(garbage) is None
+    assert pool.fingerprint_video_file(video) == codes  # the worker is still serving
