@@ -35,7 +35,7 @@ from app.usecases.soft_binding_resolution import (
 PREFIX = "/sbr/v1"
 C2PA_MEDIA_TYPE = "application/c2pa"
 # The asset types a lookup by content takes (the specification lists more; these are the ones a
-# fingerprint here can come from). Video is taken and matches nothing until video is fingerprinted.
+# fingerprint here can come from). A video is looked up by its key frames.
 CONTENT_TYPES = ("image/*", "video/*")
 
 router = APIRouter(prefix=PREFIX, tags=["soft binding resolution"])
@@ -165,7 +165,17 @@ async def matches_by_content(
     with UploadSpool(settings.spool_dir) as spool:
         asset = await receive_body(request, spool=spool, max_bytes=settings.max_upload_bytes)
         if kind == "video":
-            return _matches_response([])  # no video is fingerprinted yet: nothing can match by content
+            # FFmpeg decodes the key frames in an isolated verifier worker (its memory and time limits),
+            # as recovery fingerprints uploads; the thread waits for it, at most verify_workers at once.
+            codes = await anyio.to_thread.run_sync(
+                services.worker_pools.verifier.fingerprint_video_file, asset.path, limiter=services.verify_limiter
+            )
+            if codes is None:
+                raise UndecodableContent(
+                    "the video cannot be fingerprinted: not a video whose key frames FFmpeg decodes within the bounds"
+                )
+            found = await work.in_thread(services.resolution.by_video_content, viewer, codes, max_results=max_results)
+            return _matches_response(found)
         # Decoding an upload is untrusted work: a verifier worker does it, under its memory and time
         # limits (never this process); at most verify_workers at once, like verifications.
         fingerprint = await anyio.to_thread.run_sync(
