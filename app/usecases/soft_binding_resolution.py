@@ -28,12 +28,15 @@ import binascii
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
 
 from app.store.repository import ISCC_ALG, MAX_CANDIDATES, MAX_MANIFEST_ID_LENGTH, Candidate, RepositoryEntry
 from app.usecases.errors import (
     MalformedBindingValue,
     ManifestNotFound,
     ManifestStoreUnavailable,
+    UndecodableContent,
     UnsupportedAlgorithm,
 )
 from app.usecases.manifest_repository import KeptStoreMissing, ManifestKeeper, iscc_image_code64
@@ -111,11 +114,21 @@ def binding_code64(value: str) -> int:
     return code64
 
 
+class ContentFingerprinter(Protocol):
+    """Fingerprints an uploaded asset where decoding it is bounded (verifier.isolation.IsolatedVerifier:
+    a worker process under its memory and time limits, never the server process)."""
+
+    def fingerprint_file(self, path: Path) -> ImageFingerprint | None: ...
+
+    def fingerprint_video_file(self, path: Path) -> tuple[int, ...] | None: ...
+
+
 class SoftBindingResolution:
     """Answers the Soft Binding Resolution API's queries from the manifest repository; thread-safe."""
 
-    def __init__(self, *, keeper: ManifestKeeper) -> None:
+    def __init__(self, *, keeper: ManifestKeeper, fingerprinter: ContentFingerprinter) -> None:
         self._keeper = keeper
+        self._fingerprinter = fingerprinter
         self._repository = keeper.repository
 
     def by_binding(self, viewer: Viewer, *, alg: str, value: str, max_results: int | None = None) -> list[Match]:
@@ -133,6 +146,23 @@ class SoftBindingResolution:
             if score is not None:
                 _keep_best(matches, Match(manifest_id=candidate.manifest_id, similarity_score=score))
         return _ranked(matches, bounded_results(max_results))
+
+    def by_asset(self, viewer: Viewer, path: Path, *, video: bool, max_results: int | None = None) -> list[Match]:
+        """The matches of an uploaded asset (a spooled file): an image by its fingerprint and the second
+        check, a video by its key frames' codes; UndecodableContent when it cannot be fingerprinted."""
+        if video:
+            codes = self._fingerprinter.fingerprint_video_file(path)
+            if codes is None:
+                raise UndecodableContent(
+                    "the video cannot be fingerprinted: not a video whose key frames FFmpeg decodes within the bounds"
+                )
+            return self.by_video_content(viewer, codes, max_results=max_results)
+        fingerprint = self._fingerprinter.fingerprint_file(path)
+        if fingerprint is None:
+            raise UndecodableContent(
+                "the asset cannot be fingerprinted: not an image this service decodes, or over its size or time limits"
+            )
+        return self.by_content(viewer, fingerprint, max_results=max_results)
 
     def by_video_content(self, viewer: Viewer, key_frame_codes: Sequence[int], *, max_results: int | None = None) -> list[Match]:
         """Manifests matching any of a video's key frames, each under the binding-only rule (no
