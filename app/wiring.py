@@ -495,11 +495,14 @@ def build_signing(
     )
 
 
-def build_soft_binding_resolution(settings: Settings, store: ServiceStore) -> SoftBindingResolution:
-    """The Soft Binding Resolution API's use case, over the store's manifest repository."""
+def build_soft_binding_resolution(
+    settings: Settings, store: ServiceStore, *, worker_pools: WorkerPools
+) -> SoftBindingResolution:
+    """The Soft Binding Resolution API's use case, over the store's manifest repository; uploads are
+    fingerprinted by the verifier pool's workers."""
     from app.usecases.soft_binding_resolution import SoftBindingResolution
 
-    return SoftBindingResolution(keeper=build_manifest_keeper(settings, store))
+    return SoftBindingResolution(keeper=build_manifest_keeper(settings, store), fingerprinter=worker_pools.verifier)
 
 
 def build_job_runtime(settings: Settings, *, store, worker_pools, objects=None) -> JobRuntime:

@@ -170,6 +170,7 @@ def _load_startup_reply(data: bytes) -> tuple[Any, Any]:
 _VERIFY = "verify"  # an asset: a Verdict
 _VERIFY_STORE = "verify_store"  # a manifest store kept apart from its asset: a Verdict (reader.py, detached_store)
 _FINGERPRINT = "fingerprint"  # an image: (_FINGERPRINT, code64, iscc, descriptor) or (_UNDECODABLE, reason)
+_VIDEO_FINGERPRINT = "video_fingerprint"  # a video: (_VIDEO_FINGERPRINT, (code64, ...)) or (_UNDECODABLE, reason)
 _UNDECODABLE = "undecodable"
 _STORE_OF = "store_of"  # an asset: (_STORE_OF, store bytes, active manifest, ((alg, value), ...)) or (_UNDECODABLE, reason)
 _JOB_LAYOUT = ("operation", "path", "known_sha256")
@@ -226,6 +227,19 @@ def _load_embedded_store(data: bytes) -> EmbeddedStore | None:
 
 
 _Reply = TypeVar("_Reply")
+
+
+def _load_video_codes(data: bytes) -> tuple[int, ...] | str:
+    """A video fingerprint reply: the key frames' 64-bit codes in time order (at most 16), or the reason."""
+    reply = _load_reply(data)
+    if isinstance(reply, tuple) and len(reply) == 2 and reply[0] == _UNDECODABLE and isinstance(reply[1], str):
+        return reply[1]
+    if not (isinstance(reply, tuple) and len(reply) == 2 and reply[0] == _VIDEO_FINGERPRINT and isinstance(reply[1], tuple)):
+        raise pickle.UnpicklingError("a worker replied to a video fingerprint job with something else")
+    codes = reply[1]
+    if not 1 <= len(codes) <= 16 or not all(isinstance(code, int) and 0 <= code < 1 << 64 for code in codes):
+        raise pickle.UnpicklingError("a worker replied with malformed key-frame codes")
+    return codes
 
 
 # --- the worker process ---
@@ -300,6 +314,8 @@ def _verify_one(
         return _fingerprint_one(connection, path)
     if operation == _STORE_OF:
         return _store_of_one(connection, path)
+    if operation == _VIDEO_FINGERPRINT:
+        return _fingerprint_video_one(connection, path)
     version = verifier.engine_version
     try:
         verdict = verifier.verify_file(path, known_sha256=known_sha256, detached_store=operation == _VERIFY_STORE)
@@ -320,21 +336,43 @@ def _fingerprint_one(connection: Connection, path: Path) -> bool:
 
     Here, not in the owner: an upload is untrusted, and a decoder's memory and time stay under
     this worker's limits (fingerprint_image also refuses oversized images from their header)."""
-    from verifier.errors import UndecodableImage
     from verifier.fingerprint import fingerprint_image
 
-    try:
+    def reply() -> tuple[object, ...]:
         fingerprint = fingerprint_image(path)
-    except UndecodableImage as error:
+        return (_FINGERPRINT, fingerprint.code64, fingerprint.iscc, fingerprint.descriptor)
+
+    return _send_fingerprint(connection, "image", reply)
+
+
+def _fingerprint_video_one(connection: Connection, path: Path) -> bool:
+    """Fingerprint one video's key frames (verifier/video_fingerprint.py: bounded in frame size, packets
+    and time) and send their codes, or the reason they cannot be; False: exit now. In the worker for
+    the same reason as an image: FFmpeg's decoders face an untrusted upload under this worker's limits."""
+    from verifier.video_fingerprint import fingerprint_video
+
+    def reply() -> tuple[object, ...]:
+        return (_VIDEO_FINGERPRINT, tuple(frame.fingerprint.code64 for frame in fingerprint_video(path).key_frames))
+
+    return _send_fingerprint(connection, "video", reply)
+
+
+def _send_fingerprint(connection: Connection, what: str, reply: Callable[[], tuple[object, ...]]) -> bool:
+    """Send `reply()`, or (_UNDECODABLE, why) when it raises; False: exit now (out of memory)."""
+    from verifier.errors import UndecodableImage, UndecodableVideo
+
+    try:
+        answer = reply()
+    except (UndecodableImage, UndecodableVideo) as error:
         send(connection, (_UNDECODABLE, str(error)[:500]))
         return True
     except MemoryError:
-        send(connection, (_UNDECODABLE, "the image needed more memory than a verifier worker has"))
+        send(connection, (_UNDECODABLE, f"the {what} needed more memory than a verifier worker has"))
         return False
     except Exception as error:  # noqa: BLE001 - a decoder's bug on a hostile file is "not fingerprinted"
-        send(connection, (_UNDECODABLE, f"the image could not be fingerprinted: {type(error).__name__}"))
+        send(connection, (_UNDECODABLE, f"the {what} could not be fingerprinted: {type(error).__name__}"))
         return True
-    send(connection, (_FINGERPRINT, fingerprint.code64, fingerprint.iscc, fingerprint.descriptor))
+    send(connection, answer)
     return True
 
 
@@ -562,6 +600,13 @@ class IsolatedVerifier:
         """The manifest store embedded in an asset (JPEG, PNG, BMFF), cut out and read by the engine in
         a worker (verifier/embedded_store.py); None when there is none it reads, or the worker failed."""
         return self._ask(path, _STORE_OF, _load_embedded_store)
+
+    def fingerprint_video_file(self, path: Path) -> tuple[int, ...] | None:
+        """The 64-bit codes of a video's key frames (ISCC Image-Codes, in time order), computed in a worker
+        under its memory and time limits; None when they cannot be (not a video FFmpeg decodes within
+        verifier/video_fingerprint.py's bounds, over a limit, a worker that died)."""
+        reply = self._ask(path, _VIDEO_FINGERPRINT, _load_video_codes)
+        return None if isinstance(reply, str) else reply
 
     def close(self) -> None:
         """Stop every worker; waits for calls in flight up to their time limit. Idempotent."""

@@ -93,7 +93,7 @@ def create_app(
                     trust_fingerprint=service_worker_pools.trust_fingerprint,
                     certificate_fingerprint=service_worker_pools.certificate_fingerprint,
                 ),
-                resolution=build_soft_binding_resolution(settings, service_store),
+                resolution=build_soft_binding_resolution(settings, service_store, worker_pools=service_worker_pools),
             )
             # Built now, not on the first sign request: a bad Redis URL stops the start with its reason.
             from app.wiring import build_sign_rate_limiter

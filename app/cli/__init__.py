@@ -37,7 +37,7 @@ _COMMANDS = (
      "Verify every object under an S3 prefix or folder as jobs, and report on them."),
     ("jobs", "jobs_cmd", "jobs_app", "The jobs' tables: purge finished jobs."),
     ("repository", "repository_cmd", "repository_app",
-     "The manifest repository: kept manifest stores (stats, show, delete for takedowns, export)."),
+     "The manifest repository: kept manifest stores (stats, show, delete for takedowns, private/public, export)."),
     ("sbr", "sbr_cmd", "sbr_app", "Query a C2PA Soft Binding Resolution API (ours at /sbr/v1, or another's): "
      "matches for a file, manifests by id."),
     ("home", "home_cmd", "home_app", "The folder where originmark keeps its data (see `originmark info`)."),

@@ -10,6 +10,9 @@ such endpoint):
   scale) and looked up like recovery on verify: candidates within SEARCH_RADIUS bits, then the
   descriptor check (at least DESCRIPTOR_THRESHOLD). similarityScore is the descriptor similarity
   x 100, rounded down (92..100 for anything reported);
+- by content, a video: the codes of its key frames (verifier/video_fingerprint.py, computed in an
+  isolated verifier worker) are looked up each under the binding-only rule below (a video's key
+  frames are kept without descriptors), and the matches merged per manifest, best score kept;
 - by binding: only the code is known, not the descriptor, so the second check cannot run; the
   radius is stricter instead, BINDING_ONLY_RADIUS (chosen from measured distributions: see its
   comment). similarityScore is 100 x (1 - distance / 64), rounded down (93..100). An entry kept
@@ -23,13 +26,17 @@ from __future__ import annotations
 import base64
 import binascii
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
 
 from app.store.repository import ISCC_ALG, MAX_CANDIDATES, MAX_MANIFEST_ID_LENGTH, Candidate, RepositoryEntry
 from app.usecases.errors import (
     MalformedBindingValue,
     ManifestNotFound,
     ManifestStoreUnavailable,
+    UndecodableContent,
     UnsupportedAlgorithm,
 )
 from app.usecases.manifest_repository import KeptStoreMissing, ManifestKeeper, iscc_image_code64
@@ -107,11 +114,21 @@ def binding_code64(value: str) -> int:
     return code64
 
 
+class ContentFingerprinter(Protocol):
+    """Fingerprints an uploaded asset where decoding it is bounded (verifier.isolation.IsolatedVerifier:
+    a worker process under its memory and time limits, never the server process)."""
+
+    def fingerprint_file(self, path: Path) -> ImageFingerprint | None: ...
+
+    def fingerprint_video_file(self, path: Path) -> tuple[int, ...] | None: ...
+
+
 class SoftBindingResolution:
     """Answers the Soft Binding Resolution API's queries from the manifest repository; thread-safe."""
 
-    def __init__(self, *, keeper: ManifestKeeper) -> None:
+    def __init__(self, *, keeper: ManifestKeeper, fingerprinter: ContentFingerprinter) -> None:
         self._keeper = keeper
+        self._fingerprinter = fingerprinter
         self._repository = keeper.repository
 
     def by_binding(self, viewer: Viewer, *, alg: str, value: str, max_results: int | None = None) -> list[Match]:
@@ -128,6 +145,32 @@ class SoftBindingResolution:
             score = _content_score(candidate, fingerprint)
             if score is not None:
                 _keep_best(matches, Match(manifest_id=candidate.manifest_id, similarity_score=score))
+        return _ranked(matches, bounded_results(max_results))
+
+    def by_asset(self, viewer: Viewer, path: Path, *, video: bool, max_results: int | None = None) -> list[Match]:
+        """The matches of an uploaded asset (a spooled file): an image by its fingerprint and the second
+        check, a video by its key frames' codes; UndecodableContent when it cannot be fingerprinted."""
+        if video:
+            codes = self._fingerprinter.fingerprint_video_file(path)
+            if codes is None:
+                raise UndecodableContent(
+                    "the video cannot be fingerprinted: not a video whose key frames FFmpeg decodes within the bounds"
+                )
+            return self.by_video_content(viewer, codes, max_results=max_results)
+        fingerprint = self._fingerprinter.fingerprint_file(path)
+        if fingerprint is None:
+            raise UndecodableContent(
+                "the asset cannot be fingerprinted: not an image this service decodes, or over its size or time limits"
+            )
+        return self.by_content(viewer, fingerprint, max_results=max_results)
+
+    def by_video_content(self, viewer: Viewer, key_frame_codes: Sequence[int], *, max_results: int | None = None) -> list[Match]:
+        """Manifests matching any of a video's key frames, each under the binding-only rule (no
+        descriptor is kept for a video frame, so the second check cannot run); one match per manifest."""
+        matches: dict[str, Match] = {}
+        for code64 in key_frame_codes:
+            for candidate in self._visible(viewer, self._repository.candidates_near(code64, BINDING_ONLY_RADIUS, viewer.tenant)):
+                _keep_best(matches, Match(manifest_id=candidate.manifest_id, similarity_score=_distance_score(candidate.distance)))
         return _ranked(matches, bounded_results(max_results))
 
     def manifest_store(self, viewer: Viewer, manifest_id: str, *, active_only: bool = False) -> bytes:

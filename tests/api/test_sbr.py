@@ -13,7 +13,7 @@ import pytest
 from app.store.interface import Scope
 from app.usecases.soft_binding_resolution import BINDING_ONLY_RADIUS
 
-from .helpers import BACKENDS, ApiKeys, assert_error, backend_database
+from .helpers import BACKENDS, ApiKeys, assert_error, backend_database, sign_form
 from .sbr_support import SBR, binding_value, encoded, platform_copy, sign, textured_image, two_tenants
 
 
@@ -240,9 +240,29 @@ def test_content_is_decoded_in_a_verifier_worker_never_in_the_server(client, ten
     assert grown_mib < 200
 
 
-def test_a_video_is_taken_and_matches_nothing_yet(client, tenants):
-    answer = client.post(f"{SBR}/matches/byContent", content=b"\0\0\0\x18ftypmp42", headers={**tenants.a, "Content-Type": "video/mp4"})
-    assert answer.status_code == 200 and answer.json() == {"matches": []}
+def test_a_re_encoded_video_finds_its_manifest_by_its_key_frames(client, tenants, tmp_path):
+    from tests.videos import reencode, write_scenes_video
+
+    source = write_scenes_video(tmp_path / "scenes.mp4", size=(320, 240))
+    files = {"file": ("gen.mp4", source.read_bytes(), "video/mp4")}
+    signed = client.post("/v1/sign", headers=tenants.a, files=files, data=sign_form())
+    assert signed.status_code == 200, signed.text
+    manifest_id = signed.headers["x-manifest-label"]
+    (tmp_path / "signed.mp4").write_bytes(signed.content)
+    # What a platform does: another codec, bitrate and size, key frames elsewhere, no metadata.
+    copy = reencode(tmp_path / "signed.mp4", tmp_path / "copy.mp4", size=(176, 132), bit_rate=120_000, gop=7).read_bytes()
+    assert b"c2pa" not in copy
+
+    video = {"Content-Type": "video/mp4"}
+    (match,) = client.post(f"{SBR}/matches/byContent", content=copy, headers={**tenants.b, **video}).json()["matches"]
+    assert match["manifestId"] == manifest_id
+    assert 100 * (64 - BINDING_ONLY_RADIUS) // 64 <= match["similarityScore"] <= 100
+
+    other = write_scenes_video(tmp_path / "other.mp4", seeds=(5, 6, 7, 8), size=(320, 240)).read_bytes()
+    unrelated = client.post(f"{SBR}/matches/byContent", content=other, headers={**tenants.a, **video})
+    assert unrelated.status_code == 200 and unrelated.json() == {"matches": []}
+    not_a_video = b"\0\0\0\x18ftypmp42"
+    assert_error(client.post(f"{SBR}/matches/byContent", content=not_a_video, headers={**tenants.a, **video}), 422, "undecodable_media")
 
 
 def test_max_results_bounds_the_answer(client, tenants):

@@ -2,7 +2,7 @@
 
 POST /v1/verify with the mutated file, POST /v1/sign with it as `file` and as `parent`.
 Every answer must come within a bound, never be a 5xx, and be what the README documents:
-a verdict body (`media_id, sha256, verdict, label, cached`) or signed media, or the JSON
+a verdict body (`media_id, sha256, verdict, label, cached, kept_manifest_id`) or signed media, or the JSON
 error shape with a 4xx. The server must stay up, and log no error.
 """
 
@@ -31,7 +31,7 @@ from verifier.verdict import VerdictState
 # A sign request signs, then verifies its own output in a worker: two engine runs and a commit.
 REQUEST_BOUND_SECONDS = 2 * VERIFY_TIMEOUT_SECONDS + 20
 CLIENT_ERRORS = {400, 413, 415, 422, 429}
-VERIFY_FIELDS = {"media_id", "sha256", "verdict", "label", "cached"}
+VERIFY_FIELDS = {"media_id", "sha256", "verdict", "label", "cached", "kept_manifest_id"}
 STATES = {state.value for state in VerdictState}
 KINDS = {kind.value for kind in LabelKind}
 DEFAULT_EXAMPLES = {"verify": 200, "sign file": 100, "sign parent": 100}

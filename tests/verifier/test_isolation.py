@@ -258,3 +258,17 @@ def test_manifest_store_of_cuts_out_and_reads_a_store_in_a_worker(pool, corpus, 
     hostile.write_bytes(b"\xff\xd8\xff\xeb\xff\xffJP\x00\x01\x00\x00\x00\x01" + b"\x00" * 64)
     assert pool.manifest_store_of(hostile) is None
     assert pool.manifest_store_of(corpus / "c2pa-rs/sdk/tests/fixtures/CA.jpg") == kept
+
+
+def test_a_worker_fingerprints_a_video_s_key_frames_as_the_owner_would(pool, tmp_path):
+    from tests.videos import write_scenes_video
+    from verifier.video_fingerprint import fingerprint_video
+
+    video = write_scenes_video(tmp_path / "scenes.mp4")
+    codes = pool.fingerprint_video_file(video)
+    assert codes == tuple(frame.fingerprint.code64 for frame in fingerprint_video(video).key_frames)
+    assert len(set(codes)) == 4  # one key frame per scene
+    garbage = tmp_path / "garbage.mp4"
+    garbage.write_bytes(b"\0\0\0\x18ftypmp42" + os.urandom(2000))
+    assert pool.fingerprint_video_file(garbage) is None
+    assert pool.fingerprint_video_file(video) == codes  # the worker is still serving

@@ -9,6 +9,7 @@ raw asset body (bounded like every upload), and the wire shapes of the specifica
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Annotated
 
@@ -22,7 +23,6 @@ from app.api.error_responses import unsupported_media
 from app.api.uploads import UploadSpool, receive_body
 from app.api.wire import JSON_MEDIA_TYPE, error_responses
 from app.store.repository import MAX_ALG_LENGTH, MAX_MANIFEST_ID_LENGTH
-from app.usecases.errors import UndecodableContent
 from app.usecases.soft_binding_resolution import (
     DEFAULT_RESULTS,
     MAX_BINDING_VALUE_CHARS,
@@ -35,7 +35,7 @@ from app.usecases.soft_binding_resolution import (
 PREFIX = "/sbr/v1"
 C2PA_MEDIA_TYPE = "application/c2pa"
 # The asset types a lookup by content takes (the specification lists more; these are the ones a
-# fingerprint here can come from). Video is taken and matches nothing until video is fingerprinted.
+# fingerprint here can come from). A video is looked up by its key frames.
 CONTENT_TYPES = ("image/*", "video/*")
 
 router = APIRouter(prefix=PREFIX, tags=["soft binding resolution"])
@@ -164,18 +164,14 @@ async def matches_by_content(
     settings = services.settings
     with UploadSpool(settings.spool_dir) as spool:
         asset = await receive_body(request, spool=spool, max_bytes=settings.max_upload_bytes)
-        if kind == "video":
-            return _matches_response([])  # no video is fingerprinted yet: nothing can match by content
-        # Decoding an upload is untrusted work: a verifier worker does it, under its memory and time
-        # limits (never this process); at most verify_workers at once, like verifications.
-        fingerprint = await anyio.to_thread.run_sync(
-            services.worker_pools.verifier.fingerprint_file, asset.path, limiter=services.verify_limiter
+        # The asset is decoded in an isolated verifier worker (its memory and time limits), as recovery
+        # fingerprints uploads; the thread waits for it, at most verify_workers at once.
+        found = await anyio.to_thread.run_sync(
+            functools.partial(
+                services.resolution.by_asset, viewer, asset.path, video=kind == "video", max_results=max_results
+            ),
+            limiter=services.verify_limiter,
         )
-    if fingerprint is None:
-        raise UndecodableContent(
-            "the asset cannot be fingerprinted: not an image this service decodes, or over its size or time limits"
-        )
-    found = await work.in_thread(services.resolution.by_content, viewer, fingerprint, max_results=max_results)
     return _matches_response(found)
 
 

@@ -1,0 +1,246 @@
+"""False recoveries at scale: unrelated images queried against a repository of 100 k real fingerprints (issue 14).
+
+    python bench/false_recovery_bench.py [--entries 100000] [--no-install] [--workers 2]
+
+The corpus is bench/softbinding_bench.py's (Debian's Tux Paint stamps and GNOME, MATE and Plasma
+wallpapers, installed by that bench's setup; the same "signed original" rule and the same
+same-picture deduplication, 511 distinct originals here). They are split in two, by position in
+that list: every third original is HELD OUT (never in the repository, in any form), the others
+fill it.
+
+Repository (SQLite in a temporary folder, migrated schema, filled through
+SqlManifestRepository.write_entry, 1,000 entries a transaction; searched through its
+candidates_near): each filling original, then non-overlapping square tiles of it on a grid at
+each edge of TILE_EDGES (384 .. 40 px; a tile is fingerprinted as an image of its own, with
+fingerprint_decoded, the rule for stills), until `--entries` entries. Tiles are distinct regions
+of a picture at one scale; one region reappears nested at the other scales, so every tile that
+is the same picture as an entry already kept (code within 8 bits and descriptor at or above
+DESCRIPTOR_THRESHOLD, the softbinding bench's rule, looked up in the repository itself) is left
+out, and so is every blank one (descriptor below MIN_DESCRIPTOR_STD: it matches nothing).
+
+Queries: each held-out original under every transform of the softbinding bench (JPEG q90/70/50,
+WebP, PNG, downscale 50%/25%, crop 5%/10%, mirror, screenshot-like, stripped): none of them has a
+counterpart in the repository, so anything reported is a false recovery. Each query takes the
+full two-stage check of recovery on verify and of /sbr/v1/matches/byContent: candidates within
+SEARCH_RADIUS bits (first stage), then descriptor similarity at least DESCRIPTOR_THRESHOLD
+(second stage). Also the binding-only rule (within BINDING_ONLY_RADIUS bits, no descriptor: a
+lookup by binding value and a video's key frames). Reported: false recoveries, candidates per
+query from the first stage (mean, p99, max), the nearest unrelated entry's distance, the
+highest unrelated descriptor similarity among the candidates, and the lookup latency.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import multiprocessing
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.softbinding_bench import (
+    DEFAULT_CACHE,
+    SAME_PICTURE_BITS,
+    TRANSFORMS,
+    build_repository,
+    corpus_files,
+    distribution,
+    install_packages,
+    percentile,
+    signed_original,
+)
+from verifier.fingerprint import (
+    DESCRIPTOR_THRESHOLD,
+    SEARCH_RADIUS,
+    ImageFingerprint,
+    descriptor_similarity,
+    fingerprint_decoded,
+    fingerprint_image,
+)
+
+TILE_EDGES = (384, 256, 192, 128, 96, 80, 64, 48, 40)
+HELD_OUT_EVERY = 3
+TENANT = "bench"
+BATCH = 1_000
+
+
+def tile_fingerprints(name: str) -> list[ImageFingerprint]:
+    """The original at `name`, then its grid tiles at every edge of TILE_EDGES (a worker's job)."""
+    image = signed_original(Path(name))
+    if image is None:
+        return []
+    found = [fingerprint_decoded(image)]
+    width, height = image.size
+    for edge in TILE_EDGES:
+        for top in range(0, height - edge + 1, edge):
+            for left in range(0, width - edge + 1, edge):
+                found.append(fingerprint_decoded(image.crop((left, top, left + edge, top + edge))))
+    return found
+
+
+def blank(fingerprint: ImageFingerprint) -> bool:
+    return descriptor_similarity(fingerprint.descriptor, fingerprint.descriptor) == 0.0
+
+
+def new_entry(number: int, fingerprint: ImageFingerprint):
+    from app.store.repository import ISCC_ALG, EntryOrigin, NewEntry, SoftBinding, StoredManifest
+
+    store = b"bench manifest store %d" % number
+    return NewEntry(
+        manifest_id=f"urn:c2pa:false-recovery-bench-{number}",
+        tenant=TENANT,
+        asset_sha256=hashlib.sha256(b"asset %d" % number).hexdigest(),
+        origin=EntryOrigin.SIGNED,
+        store=StoredManifest(size=len(store), sha256=hashlib.sha256(store).hexdigest(), inline=store),
+        bindings=(
+            SoftBinding(alg=ISCC_ALG, value=fingerprint.iscc_digest, code64=fingerprint.code64, descriptor=fingerprint.descriptor),
+        ),
+    )
+
+
+def same_picture_kept(repository, fingerprint: ImageFingerprint) -> bool:
+    return any(
+        candidate.descriptor is not None
+        and descriptor_similarity(candidate.descriptor, fingerprint.descriptor) >= DESCRIPTOR_THRESHOLD
+        for candidate in repository.candidates_near(fingerprint.code64, SAME_PICTURE_BITS, TENANT)
+    )
+
+
+def fill(store, names: list[str], target: int, workers: int) -> dict[str, int]:
+    """Fill the repository up to `target` entries; counts of what was kept and left out."""
+    counts = {"kept": 0, "blank": 0, "same picture": 0, "originals used": 0}
+    pending: list[ImageFingerprint] = []
+
+    def flush() -> None:
+        kept_in_batch: list[ImageFingerprint] = []
+        with store.db_engine.begin() as connection:
+            for fingerprint in pending:
+                if counts["kept"] >= target:
+                    break
+                if same_picture_kept(store.repository, fingerprint) or any(
+                    (fingerprint.code64 ^ other.code64).bit_count() <= SAME_PICTURE_BITS
+                    and descriptor_similarity(fingerprint.descriptor, other.descriptor) >= DESCRIPTOR_THRESHOLD
+                    for other in kept_in_batch
+                ):
+                    counts["same picture"] += 1
+                    continue
+                store.repository.write_entry(connection, new_entry(counts["kept"], fingerprint))
+                kept_in_batch.append(fingerprint)
+                counts["kept"] += 1
+        pending.clear()
+
+    started = time.perf_counter()
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        results: Iterator[list[ImageFingerprint]] = pool.imap(tile_fingerprints, names, chunksize=2)
+        for fingerprints in results:
+            counts["originals used"] += 1
+            for fingerprint in fingerprints:
+                if blank(fingerprint):
+                    counts["blank"] += 1
+                else:
+                    pending.append(fingerprint)
+                if len(pending) >= BATCH:
+                    flush()
+            if counts["kept"] >= target:
+                pool.terminate()
+                break
+            if counts["originals used"] % 50 == 0:
+                print(f"  {counts['originals used']} originals tiled, {counts['kept']:,} entries, "
+                      f"{time.perf_counter() - started:.0f} s", flush=True)
+    if pending and counts["kept"] < target:
+        flush()
+    return counts
+
+
+def query_fingerprints(held_out) -> list[tuple[str, ImageFingerprint]]:
+    return [(name, fingerprint_image(transform(entry.image))) for entry in held_out for name, transform in TRANSFORMS.items()]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--entries", type=int, default=100_000)
+    parser.add_argument("--workers", type=int, default=2, help="processes that fingerprint tiles")
+    parser.add_argument("--no-install", action="store_true", help="do not apt-get install missing packages")
+    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="the cached list of corpus files")
+    args = parser.parse_args()
+
+    from app.store.migrate import upgrade_database
+    from app.store.sql import open_store
+    from app.usecases.soft_binding_resolution import BINDING_ONLY_RADIUS
+
+    if not args.no_install and shutil.which("apt-get"):
+        install_packages()
+    files = corpus_files(args.cache)
+    originals, dropped, blanks, _ = build_repository(files, None)
+    held_out = originals[::HELD_OUT_EVERY]
+    filling = [entry for index, entry in enumerate(originals) if index % HELD_OUT_EVERY]
+    print(f"corpus: {len(originals)} distinct originals ({dropped} same-picture and {blanks} blank files left out): "
+          f"{len(held_out)} held out, {len(filling)} fill the repository", flush=True)
+
+    with tempfile.TemporaryDirectory() as scratch:
+        url = f"sqlite:///{scratch}/repository.db"
+        upgrade_database(url)
+        with open_store(url, pool_size=2, sqlite_synchronous="NORMAL") as store:
+            started = time.perf_counter()
+            counts = fill(store, [entry.name for entry in filling], args.entries, args.workers)
+            print(f"repository: {counts['kept']:,} entries from {counts['originals used']} originals and their tiles "
+                  f"(left out: {counts['blank']:,} blank, {counts['same picture']:,} the same picture as a kept entry) "
+                  f"in {time.perf_counter() - started:.0f} s", flush=True)
+            if counts["kept"] < args.entries:
+                print(f"!! only {counts['kept']:,} entries: fewer than --entries")
+
+            queries = query_fingerprints(held_out)
+            print(f"queries: {len(queries):,} ({len(held_out)} held-out originals x {len(TRANSFORMS)} transforms)", flush=True)
+            repository = store.repository
+            for _transform, warm_up in queries[:50]:
+                repository.candidates_near(warm_up.code64, SEARCH_RADIUS, TENANT)
+            candidates_per_query: list[int] = []
+            latencies: list[float] = []
+            nearest: list[int] = []
+            top_similarity: list[float] = []
+            false_recoveries: list[tuple[str, int, float]] = []
+            binding_only_false = 0
+            queries_with_false = 0
+            capped = 0
+            for name, fingerprint in queries:
+                began = time.perf_counter()
+                candidates = repository.candidates_near(fingerprint.code64, SEARCH_RADIUS, TENANT)
+                latencies.append((time.perf_counter() - began) * 1000)
+                candidates_per_query.append(len(candidates))
+                capped += len(candidates) >= 100
+                nearest.append(min((c.distance for c in candidates), default=SEARCH_RADIUS + 1))
+                similarities = [descriptor_similarity(fingerprint.descriptor, c.descriptor or b"\0" * 256) for c in candidates]
+                if similarities:
+                    top_similarity.append(max(similarities))
+                reported = [(name, c.distance, s) for c, s in zip(candidates, similarities, strict=True) if s >= DESCRIPTOR_THRESHOLD]
+                false_recoveries += reported
+                queries_with_false += bool(reported)
+                binding_only_false += any(c.distance <= BINDING_ONLY_RADIUS for c in candidates)
+
+    print(f"\nSEARCH_RADIUS = {SEARCH_RADIUS}, DESCRIPTOR_THRESHOLD = {DESCRIPTOR_THRESHOLD}, "
+          f"BINDING_ONLY_RADIUS = {BINDING_ONLY_RADIUS}")
+    print(f"first stage, candidates per query: mean {statistics.fmean(candidates_per_query):.2f}  "
+          f"p50 {percentile(candidates_per_query, 0.5):.0f}  p99 {percentile(candidates_per_query, 0.99):.0f}  "
+          f"max {max(candidates_per_query)}  queries with none {candidates_per_query.count(0):,}  at the cap of 100 {capped}")
+    print(f"nearest unrelated entry (bits; {SEARCH_RADIUS + 1} = none within the radius): {distribution(nearest)}")
+    if top_similarity:
+        print(f"highest descriptor similarity among a query's candidates ({len(top_similarity):,} queries with any): "
+              f"{distribution(top_similarity)}")
+    print(f"candidates_near latency: p50 {percentile(latencies, 0.5):.2f} ms  p99 {percentile(latencies, 0.99):.2f} ms")
+    print(f"binding-only rule (<= {BINDING_ONLY_RADIUS} bits, no descriptor): {binding_only_false} of {len(queries):,} "
+          f"queries would report an unrelated entry")
+    print(f"\nFALSE RECOVERIES (both checks passed): {queries_with_false} queries "
+          f"({len(false_recoveries)} entries) of {len(queries):,} unrelated queries against {counts['kept']:,} entries")
+    for name, distance, similarity in false_recoveries[:20]:
+        print(f"  {name:14s} d {distance:2d} sim {similarity:.3f}")
+    return 0 if not false_recoveries and counts["kept"] >= args.entries else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
