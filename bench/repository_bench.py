@@ -1,4 +1,4 @@
-"""Similarity lookups in the manifest repository at 1 M entries, on SQLite and PostgreSQL (issue 14).
+"""Similarity lookups in the manifest repository at 1 M entries, on SQLite and PostgreSQL.
 
     python bench/repository_bench.py [--entries 1000000] [--backend both|sqlite|postgresql]
                                      [--queries 1000] [--radii 4,6,8,10,12] [--pg-url URL]
