@@ -1,8 +1,9 @@
 """No import circles among app/, keys/, signer/, verifier/: each module's imports form a tree.
 
-Static, from the AST: the imports a module runs when it is imported (its top level, including
-inside `if`/`try` there). Imports inside functions run later and are not counted; imports under
-`if TYPE_CHECKING:` never run and are not counted either.
+Static, from the AST: every import a module can run, at its top level (including inside `if`/`try`
+there) and inside its functions, since an import deferred into a function still ties the two
+modules together (it only moves the failure to the first call). Imports under
+`if TYPE_CHECKING:` never run and are not counted.
 """
 
 from __future__ import annotations
@@ -19,18 +20,19 @@ def _module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def _top_level_statements(body: list[ast.stmt]) -> list[ast.stmt]:
+def _running_statements(body: list[ast.stmt]) -> list[ast.stmt]:
+    """Every statement in `body` and, recursively, in the blocks and functions it holds, except
+    those under `if TYPE_CHECKING:` (their `else` runs)."""
     statements: list[ast.stmt] = []
     for node in body:
-        if isinstance(node, ast.If):
-            if "TYPE_CHECKING" not in ast.unparse(node.test):
-                statements += _top_level_statements(node.body)
-            statements += _top_level_statements(node.orelse)
-        elif isinstance(node, ast.Try):
-            for block in (node.body, node.orelse, node.finalbody, *(h.body for h in node.handlers)):
-                statements += _top_level_statements(block)
-        else:
-            statements.append(node)
+        statements.append(node)
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            statements += _running_statements(node.orelse)
+            continue
+        for field in ("body", "orelse", "finalbody"):
+            statements += _running_statements(getattr(node, field, []))
+        for handler in getattr(node, "handlers", []):
+            statements += _running_statements(handler.body)
     return statements
 
 
@@ -55,7 +57,7 @@ def import_graph() -> dict[str, set[str]]:
     }
     graph: dict[str, set[str]] = {}
     for module, path in files.items():
-        statements = _top_level_statements(ast.parse(path.read_text()).body)
+        statements = _running_statements(ast.parse(path.read_text()).body)
         names = {name for node in statements for name in _imported(module, path.name == "__init__.py", node)}
         graph[module] = {name for name in names if name in files and name != module}
     return graph

@@ -29,6 +29,7 @@ from app.api.middleware import RequestContextMiddleware
 from app.api.receive_pace import ReceivePace, ReceivePaceMiddleware
 from app.api.routes import health, jobs, labels, recent_labels, repository, sbr, sign, verdicts, verify
 from app.api.services import Services, ServiceStore
+from app.service_setup import ensure_signing_credentials
 from app.settings import Settings
 from app.web import STATIC_DIR, web_router
 from app.wiring import (
@@ -38,7 +39,7 @@ from app.wiring import (
     build_worker_pools,
     open_service_store,
 )
-from app.worker_pools import WorkerPools, ensure_signing_credentials
+from app.worker_pools import WorkerPools
 from signer.manifest import originmark_version
 
 log = logging.getLogger("originmark.api")

@@ -193,9 +193,9 @@ class _Runner:
         self._stack = ExitStack()
 
     def __enter__(self) -> _Runner:
+        from app.service_setup import prepare_service
         from app.store.sql import open_store
         from app.wiring import build_object_stores, build_worker_pools
-        from app.worker_pools import prepare_service
 
         try:
             if prepare_service(self._settings):  # the database schema (idempotent), as `originmark worker` does

@@ -65,9 +65,9 @@ def serve(
 
     from app.api.logs import configure_logging, log_config
     from app.audit_keys import service_audit_keys
+    from app.service_setup import log, prepare_service
     from app.store.database_url import shown_database_url
     from app.wiring import check_signing_credential
-    from app.worker_pools import log, prepare_service
 
     try:
         settings = Settings()

@@ -34,8 +34,8 @@ log = logging.getLogger("originmark.jobs")
 
 
 def build_runtime(settings: Settings) -> JobRuntime:
+    from app.service_setup import prepare_service
     from app.wiring import build_job_runtime, build_worker_pools, open_service_store
-    from app.worker_pools import prepare_service
 
     prepare_service(settings)  # credentials and the database schema (idempotent)
     store = open_service_store(settings)
