@@ -15,7 +15,6 @@ from collections.abc import Iterator, Sequence
 from sqlalchemy import (
     Connection,
     Engine,
-    and_,
     bindparam,
     case,
     delete,
@@ -46,6 +45,7 @@ from app.store.repository import (
     StoredManifest,
 )
 from app.store.schema import (
+    entry_visible_to_viewer,
     repository_bindings,
     repository_buckets,
     repository_deletions,
@@ -148,10 +148,7 @@ class SqlManifestRepository:
             select(*entry_columns)
             .where(
                 _entries.manifest_id == bindparam("manifest_id"),
-                or_(
-                    _entries.tenant == bindparam("viewer"),
-                    and_(_entries.origin == EntryOrigin.SIGNED.value, _entries.private.is_(False)),
-                ),
+                entry_visible_to_viewer(),
             )
             .order_by(case((_entries.tenant == bindparam("viewer"), 0), else_=1), _entries.id)
             .limit(1)

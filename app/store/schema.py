@@ -45,14 +45,18 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    and_,
+    bindparam,
     false,
     func,
+    or_,
 )
 from sqlalchemy.engine import Dialect
+from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import TypeDecorator
 
 from app.store.interface import DEFAULT_TENANT, MAX_MEDIA_ID_LENGTH, MAX_TENANT_NAME_LENGTH
-from app.store.repository import MAX_ALG_LENGTH, MAX_MANIFEST_ID_LENGTH
+from app.store.repository import MAX_ALG_LENGTH, MAX_MANIFEST_ID_LENGTH, EntryOrigin
 from keys.audit_key import KEY_ID_LENGTH as AUDIT_KEY_ID_LENGTH
 
 SHA256_HEX_LENGTH = 64
@@ -295,6 +299,15 @@ repository_entries = Table(
     # One entry per manifest id and owner: two tenants may each keep a credential they verified.
     UniqueConstraint("manifest_id", "tenant", name="uq_repository_entries_manifest_id"),
 )
+
+def entry_visible_to_viewer() -> ColumnElement[bool]:
+    """A repository entry the tenant bound as :viewer may see: its own, or shared (signed and not
+    private). The one statement of the rule over repository_entries (the bindings carry a copy)."""
+    return or_(
+        repository_entries.c.tenant == bindparam("viewer"),
+        and_(repository_entries.c.origin == EntryOrigin.SIGNED.value, repository_entries.c.private.is_(False)),
+    )
+
 
 # One row per soft binding of an entry. The visibility of the entry is copied here (`tenant`, and
 # `shared`: signed and not private) so the candidates' read tests it without a join.

@@ -12,7 +12,7 @@ import datetime
 import json
 from collections.abc import Callable, Sequence
 
-from sqlalchemy import Connection, Engine, and_, any_, bindparam, or_, select, update
+from sqlalchemy import Connection, Engine, and_, any_, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import ProgrammingError
 
@@ -26,8 +26,7 @@ from app.store.interface import (
     RecentLabel,
     StoredVerdict,
 )
-from app.store.repository import EntryOrigin
-from app.store.schema import media, repository_entries, tenant_content, verdicts
+from app.store.schema import entry_visible_to_viewer, media, repository_entries, tenant_content, verdicts
 from app.store.validation import (
     check_media_id,
     check_sha256_hex,
@@ -75,15 +74,8 @@ class SqlVerdictStore:
         # the delete's), so its label reset, which runs after the delete, always sees this row.
         self._entry_still_kept = (
             select(repository_entries.c.id)
-            .where(
-                repository_entries.c.manifest_id == bindparam("manifest_id"),
-                # Still visible to the tenant the label is written for (its own, or shared: signed
-                # and not private), as the lookup's own query had it.
-                or_(
-                    repository_entries.c.tenant == bindparam("tenant"),
-                    and_(repository_entries.c.origin == EntryOrigin.SIGNED.value, repository_entries.c.private.is_(False)),
-                ),
-            )
+            # Still visible to the tenant the label is written for, as the lookup's own query had it.
+            .where(repository_entries.c.manifest_id == bindparam("manifest_id"), entry_visible_to_viewer())
             .limit(1)
             .with_for_update(read=True)
         )
@@ -253,7 +245,7 @@ class SqlVerdictStore:
             return own_label_json
         manifest_id = media_label.recovered_manifest_id
         if manifest_id is not None:
-            still = connection.execute(self._entry_still_kept, {"manifest_id": manifest_id, "tenant": tenant}).first()
+            still = connection.execute(self._entry_still_kept, {"manifest_id": manifest_id, "viewer": tenant}).first()
             if still is None:
                 return own_label_json
         return label_to_json(media_label)
