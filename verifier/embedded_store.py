@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import BinaryIO
+from typing import Protocol
 
 MAX_STORE_BYTES = 64 * 1024 * 1024
 MAX_SEGMENTS = 100_000  # JPEG segments, PNG chunks or top-level BMFF boxes looked at
@@ -33,6 +33,16 @@ _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _C2PA_BMFF_UUID = bytes.fromhex("d8fec3d61b0e483c92975828877ec481")
 _BMFF_TYPES = ("video/mp4", "video/quicktime", "image/heic", "image/heif", "image/avif")
 _STORE_DESCRIPTION_TYPE = bytes.fromhex("6332706100110010800000aa00389b71")  # "c2pa"
+
+
+class SeekableInput(Protocol):
+    """What the store is cut from: an open binary file, or a wrapper of one (verifier/hash_pacing.py)."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+    def seek(self, offset: int, whence: int = 0, /) -> int: ...
+
+    def tell(self) -> int: ...
 
 
 def embedded_manifest_store(path: Path, media_type: str) -> bytes | None:
@@ -56,6 +66,31 @@ def embedded_manifest_store(path: Path, media_type: str) -> bytes | None:
     return store
 
 
+def sole_manifest_store(file: SeekableInput, media_type: str | None, size: int) -> bytes | None:
+    """The manifest store of an open asset when the file holds exactly one place a store can be in
+    (one JPEG APP11 JUMBF instance, one PNG `caBX` chunk, one C2PA `uuid` box), so that it is the
+    store the engine read; None otherwise (none, several, malformed, over MAX_STORE_BYTES, or a
+    container not read here). `application/c2pa`: the file is the store. Reads from the start;
+    the position is left anywhere."""
+    try:
+        file.seek(0)
+        if media_type == "application/c2pa":
+            store = _read_exact(file, size) if size <= MAX_STORE_BYTES else None
+        elif media_type == "image/jpeg":
+            store = _jpeg_store(file, size, sole=True)
+        elif media_type == "image/png":
+            store = _png_store(file, size, sole=True)
+        elif media_type in _BMFF_TYPES:
+            store = _bmff_store(file, size, sole=True)
+        else:
+            return None
+    except (OSError, ValueError):
+        return None
+    if store is None or not _is_store(store):
+        return None
+    return store
+
+
 def _is_store(data: bytes) -> bool:
     """One JUMBF superbox exactly (its length is the data's), described as a C2PA store."""
     if len(data) < 8 + 8 + 17:
@@ -70,12 +105,12 @@ def _is_store(data: bytes) -> bool:
     return description[4:8] == b"jumd" and description[8:24] == _STORE_DESCRIPTION_TYPE
 
 
-def _read_exact(file: BinaryIO, count: int) -> bytes | None:
+def _read_exact(file: SeekableInput, count: int) -> bytes | None:
     data = file.read(count)
     return data if len(data) == count else None
 
 
-def _jpeg_store(file: BinaryIO, size: int) -> bytes | None:
+def _jpeg_store(file: SeekableInput, size: int, *, sole: bool = False) -> bytes | None:
     if _read_exact(file, 2) != b"\xff\xd8":
         return None
     parts: dict[int, dict[int, bytes]] = {}  # En -> Z -> the part of the superbox's content
@@ -124,6 +159,8 @@ def _jpeg_store(file: BinaryIO, size: int) -> bytes | None:
         by_sequence[sequence] = part
     else:
         return None
+    if sole and len(parts) != 1:
+        return None  # several JUMBF instances: which one a reader takes is its own choice
     for instance, by_sequence in sorted(parts.items()):
         if sorted(by_sequence) != list(range(1, len(by_sequence) + 1)):
             continue  # a part missing: not this instance
@@ -133,9 +170,10 @@ def _jpeg_store(file: BinaryIO, size: int) -> bytes | None:
     return None
 
 
-def _png_store(file: BinaryIO, size: int) -> bytes | None:
+def _png_store(file: SeekableInput, size: int, *, sole: bool = False) -> bytes | None:
     if _read_exact(file, 8) != _PNG_SIGNATURE:
         return None
+    found = None
     for _ in range(MAX_SEGMENTS):
         head = _read_exact(file, 8)
         if head is None:
@@ -144,20 +182,25 @@ def _png_store(file: BinaryIO, size: int) -> bytes | None:
         if length > 2**31 - 1 or file.tell() + length + 4 > size:
             return None
         if kind == b"caBX":
-            if length > MAX_STORE_BYTES:
-                return None
-            return _read_exact(file, length)
+            if length > MAX_STORE_BYTES or found is not None:
+                return None  # too large, or a second store
+            found = _read_exact(file, length)
+            if not sole or found is None:
+                return found
+            file.seek(4, os.SEEK_CUR)  # its CRC
+            continue
         if kind == b"IEND":
-            return None
+            return found
         file.seek(length + 4, os.SEEK_CUR)  # the data, then the CRC
     return None
 
 
-def _bmff_store(file: BinaryIO, size: int) -> bytes | None:
+def _bmff_store(file: SeekableInput, size: int, *, sole: bool = False) -> bytes | None:
     position = 0
+    found = None
     for _ in range(MAX_SEGMENTS):
         if position + 8 > size:
-            return None
+            return found if sole and position == size else None
         file.seek(position)
         head = _read_exact(file, 8)
         if head is None:
@@ -173,14 +216,22 @@ def _bmff_store(file: BinaryIO, size: int) -> bytes | None:
         if box_size < header or position + box_size > size:
             return None
         if kind == b"uuid" and box_size >= header + 16:
-            store = _c2pa_uuid_box(file, box_size - header)
-            if store is not None:
-                return store
+            if sole and _read_exact(file, 16) == _C2PA_BMFF_UUID:
+                if found is not None:
+                    return None  # a second C2PA box (a store, or a Merkle box): left to the engine
+                file.seek(-16, os.SEEK_CUR)
+                found = _c2pa_uuid_box(file, box_size - header)
+                if found is None:
+                    return None
+            elif not sole:
+                store = _c2pa_uuid_box(file, box_size - header)
+                if store is not None:
+                    return store
         position += box_size
     return None
 
 
-def _c2pa_uuid_box(file: BinaryIO, content_size: int) -> bytes | None:
+def _c2pa_uuid_box(file: SeekableInput, content_size: int) -> bytes | None:
     """The store of a C2PA `uuid` box whose purpose is "manifest" (file positioned at its content)."""
     if _read_exact(file, 16) != _C2PA_BMFF_UUID:
         return None
@@ -198,4 +249,3 @@ def _c2pa_uuid_box(file: BinaryIO, content_size: int) -> bytes | None:
         return None
     file.seek(offset - len(start), os.SEEK_CUR)
     return _read_exact(file, length)
-
