@@ -19,7 +19,7 @@ length is checked against its parent, nesting and counts are bounded.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 from cryptography import x509
 
@@ -244,7 +244,20 @@ def _children(data: bytes, start: int, end: int) -> list[tuple[int, int, int, in
     return found
 
 
-def _signer_certificate(token: bytes) -> x509.Certificate:
+_Name = tuple[tuple[bytes, str | bytes], ...]  # (attribute OID, value) in order
+
+
+class _Candidate(NamedTuple):
+    """A certificate of the token, as its tbsCertificate writes it."""
+
+    der: bytes
+    serial: bytes  # the INTEGER's content
+    issuer: _Name
+    subject: _Name
+
+
+def _signer_certificate(token: bytes) -> _Candidate:
+    """The certificate of the token's one signer (found by issuer and serial, or by key identifier)."""
     tag, start, end, after = _der(token, 0, len(token))
     if tag != 0x30 or after != len(token):
         raise _Malformed
@@ -271,7 +284,8 @@ def _signer_certificate(token: bytes) -> x509.Certificate:
     if len(info) < 2:
         raise _Malformed
     sid_tag, _sid_position, sid_start, sid_end = info[1]
-    # Each certificate: (its DER, its issuer's DER and serial's content as written in its tbsCertificate).
+    # Read from the DER, not by an X.509 library: TSA certificates in the wild break its rules
+    # (an underscore in a PrintableString), and the engine accepts them.
     candidates = []
     for cert_tag, cert_position, cert_start, cert_end in _children(token, certificates[0][2], certificates[0][3]):
         if cert_tag != 0x30:
@@ -281,46 +295,97 @@ def _signer_certificate(token: bytes) -> x509.Certificate:
             raise _Malformed
         fields = _children(token, tbs[0][2], tbs[0][3])
         fields = fields[1:] if fields and fields[0][0] == 0xA0 else fields  # [0] version
-        if len(fields) < 3 or fields[0][0] != 0x02 or fields[2][0] != 0x30:
+        # serialNumber, signature, issuer, validity, subject
+        if len(fields) < 5 or fields[0][0] != 0x02 or fields[2][0] != 0x30 or fields[4][0] != 0x30:
             raise _Malformed
-        serial = token[fields[0][2] : fields[0][3]]
-        issuer = token[fields[2][1] : fields[2][3]]
-        candidates.append((token[cert_position:cert_end], issuer, serial))
-    if sid_tag == 0x30:  # IssuerAndSerialNumber: the same bytes as in the certificate
+        candidates.append(
+            _Candidate(
+                der=token[cert_position:cert_end],
+                serial=token[fields[0][2] : fields[0][3]],
+                issuer=_name(token, fields[2][2], fields[2][3]),
+                subject=_name(token, fields[4][2], fields[4][3]),
+            )
+        )
+    if sid_tag == 0x30:  # IssuerAndSerialNumber
         sid = _children(token, sid_start, sid_end)
-        if len(sid) != 2 or sid[1][0] != 0x02:
+        if len(sid) != 2 or sid[0][0] != 0x30 or sid[1][0] != 0x02:
             raise _Malformed
-        issuer, serial = token[sid[0][1] : sid[0][3]], token[sid[1][2] : sid[1][3]]
-        matching = [der for der, its_issuer, its_serial in candidates if (its_issuer, its_serial) == (issuer, serial)]
+        issuer, serial = _name(token, sid[0][2], sid[0][3]), token[sid[1][2] : sid[1][3]]
+        matching = [each for each in candidates if (each.issuer, each.serial) == (issuer, serial)]
     elif sid_tag == 0x80:  # [0] SubjectKeyIdentifier
         key_id = token[sid_start:sid_end]
-        matching = [der for der, _, _ in candidates if _subject_key_identifier(_certificate(der)) == key_id]
+        matching = [each for each in candidates if _subject_key_identifier(each.der) == key_id]
     else:
         raise _Malformed
     if len(matching) != 1:
         raise _Malformed
-    return _certificate(matching[0])
+    return matching[0]
 
 
-def _certificate(der: bytes) -> x509.Certificate:
+# The string types read as text (others stay bytes: compared as written, never taken for a name).
+_STRING_ENCODINGS = {0x0C: "utf-8", 0x13: "ascii", 0x16: "ascii"}  # UTF8String, PrintableString, IA5String
+
+
+def _name(data: bytes, start: int, end: int) -> _Name:
+    """A Name's content (RDNs of attribute OID and value) as comparable values: a signer names its
+    certificate's issuer with the same attributes and text, not always in the same string types."""
+    attributes: list[tuple[bytes, str | bytes]] = []
+    for rdn_tag, _, rdn_start, rdn_end in _children(data, start, end):
+        if rdn_tag != 0x31:
+            raise _Malformed
+        for tag, _, attribute_start, attribute_end in _children(data, rdn_start, rdn_end):
+            parts = _children(data, attribute_start, attribute_end) if tag == 0x30 else []
+            if len(parts) != 2 or parts[0][0] != 0x06:
+                raise _Malformed
+            value_tag, _, value_start, value_end = parts[1]
+            raw = data[value_start:value_end]
+            encoding = _STRING_ENCODINGS.get(value_tag)
+            try:
+                value: str | bytes = raw.decode(encoding) if encoding else bytes([value_tag]) + raw
+            except UnicodeDecodeError:
+                raise _Malformed from None
+            attributes.append((data[parts[0][2] : parts[0][3]], value))
+    return tuple(attributes)
+
+
+def _subject_key_identifier(der: bytes) -> bytes | None:
     try:
-        return x509.load_der_x509_certificate(der)
-    except ValueError:
-        raise _Malformed from None
-
-
-def _subject_key_identifier(certificate: x509.Certificate) -> bytes | None:
-    try:
+        certificate = x509.load_der_x509_certificate(der)
         return certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
     except (x509.ExtensionNotFound, ValueError):
         return None
 
 
-def _facts(certificate: x509.Certificate) -> CertificateFacts:
+# The name attributes trust attribution compares (verifier/trust.py), by OID.
+_COMPARED_ATTRIBUTES = {
+    bytes.fromhex("550406"): "C",
+    bytes.fromhex("550408"): "ST",
+    bytes.fromhex("550407"): "L",
+    bytes.fromhex("55040a"): "O",
+    bytes.fromhex("55040b"): "OU",
+    bytes.fromhex("550403"): "CN",
+}
+
+
+def _distinguished_name(name: _Name) -> DistinguishedName:
+    """As the engine's crJSON reports it: one value per attribute. A compared attribute given twice
+    (two OUs) or in a string type other than UTF-8, Printable or IA5 has no one reading here."""
+    pairs = {}
+    for oid, value in name:
+        key = _COMPARED_ATTRIBUTES.get(oid)
+        if key is None:
+            continue
+        if key in pairs or not isinstance(value, str):
+            raise _Malformed
+        pairs[key] = value.strip()
+    return DistinguishedName(frozenset(pairs.items()))
+
+
+def _facts(certificate: _Candidate) -> CertificateFacts:
     return CertificateFacts(
-        serial_number=certificate.serial_number,
-        issuer=DistinguishedName.from_x509(certificate.issuer),
-        subject=DistinguishedName.from_x509(certificate.subject),
+        serial_number=int.from_bytes(certificate.serial, "big"),  # as crJSON's hex text reads
+        issuer=_distinguished_name(certificate.issuer),
+        subject=_distinguished_name(certificate.subject),
     )
 
 
