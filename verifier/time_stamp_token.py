@@ -248,16 +248,16 @@ _Name = tuple[tuple[bytes, str | bytes], ...]  # (attribute OID, value) in order
 
 
 class _Candidate(NamedTuple):
-    """A certificate of the token, as its tbsCertificate writes it."""
+    """A certificate of the token, as its tbsCertificate writes it (names as DER, read when compared)."""
 
     der: bytes
     serial: bytes  # the INTEGER's content
-    issuer: _Name
-    subject: _Name
+    issuer: tuple[int, int]  # the Name's content: start, end in the token
+    subject: tuple[int, int]
 
 
-def _signer_certificate(token: bytes) -> _Candidate:
-    """The certificate of the token's one signer (found by issuer and serial, or by key identifier)."""
+def _signer_certificate(token: bytes) -> CertificateFacts:
+    """The facts of the certificate of the token's one signer (found by issuer and serial, or by key identifier)."""
     tag, start, end, after = _der(token, 0, len(token))
     if tag != 0x30 or after != len(token):
         raise _Malformed
@@ -302,8 +302,8 @@ def _signer_certificate(token: bytes) -> _Candidate:
             _Candidate(
                 der=token[cert_position:cert_end],
                 serial=token[fields[0][2] : fields[0][3]],
-                issuer=_name(token, fields[2][2], fields[2][3]),
-                subject=_name(token, fields[4][2], fields[4][3]),
+                issuer=(fields[2][2], fields[2][3]),
+                subject=(fields[4][2], fields[4][3]),
             )
         )
     if sid_tag == 0x30:  # IssuerAndSerialNumber
@@ -311,7 +311,7 @@ def _signer_certificate(token: bytes) -> _Candidate:
         if len(sid) != 2 or sid[0][0] != 0x30 or sid[1][0] != 0x02:
             raise _Malformed
         issuer, serial = _name(token, sid[0][2], sid[0][3]), token[sid[1][2] : sid[1][3]]
-        matching = [each for each in candidates if (each.issuer, each.serial) == (issuer, serial)]
+        matching = [each for each in candidates if each.serial == serial and _name(token, *each.issuer) == issuer]
     elif sid_tag == 0x80:  # [0] SubjectKeyIdentifier
         key_id = token[sid_start:sid_end]
         matching = [each for each in candidates if _subject_key_identifier(each.der) == key_id]
@@ -319,7 +319,7 @@ def _signer_certificate(token: bytes) -> _Candidate:
         raise _Malformed
     if len(matching) != 1:
         raise _Malformed
-    return matching[0]
+    return _facts(token, matching[0])
 
 
 # The string types read as text (others stay bytes: compared as written, never taken for a name).
@@ -381,11 +381,11 @@ def _distinguished_name(name: _Name) -> DistinguishedName:
     return DistinguishedName(frozenset(pairs.items()))
 
 
-def _facts(certificate: _Candidate) -> CertificateFacts:
+def _facts(token: bytes, certificate: _Candidate) -> CertificateFacts:
     return CertificateFacts(
         serial_number=int.from_bytes(certificate.serial, "big"),  # as crJSON's hex text reads
-        issuer=_distinguished_name(certificate.issuer),
-        subject=_distinguished_name(certificate.subject),
+        issuer=_distinguished_name(_name(token, *certificate.issuer)),
+        subject=_distinguished_name(_name(token, *certificate.subject)),
     )
 
 
@@ -406,7 +406,7 @@ def time_stamp_authorities(store: bytes) -> dict[str, CertificateFacts]:
         try:
             token = _token(cose)
             if token is not None:
-                found[label] = _facts(_signer_certificate(token))
+                found[label] = _signer_certificate(token)
         except _Malformed:
             continue
     return found

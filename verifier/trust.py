@@ -76,6 +76,10 @@ class DistinguishedName:
                 pairs.add((key, attribute.value.strip()))
         return cls(frozenset(pairs))
 
+    @property
+    def attributes(self) -> frozenset[str]:
+        return frozenset(key for key, _ in self.pairs)
+
     def matches(self, other: DistinguishedName) -> bool:
         """Same attributes with the same values; a multi-valued attribute (two OUs) may
         appear once on the engine's side, so one side's values may be a subset."""
@@ -100,6 +104,10 @@ class _ListIndex:
     """A list's certificates in the shapes attribution compares."""
 
     anchor_subjects: tuple[DistinguishedName, ...]
+    # The same, grouped by their attributes (what `anchors_issuer_of` looks up).
+    anchor_subjects_by_attributes: Mapping[frozenset[str], tuple[DistinguishedName, ...]] = field(
+        compare=False, repr=False
+    )
     anchor_fingerprints: frozenset[bytes]
     allowed: tuple[tuple[int, DistinguishedName, DistinguishedName], ...]  # serial, issuer, subject
 
@@ -112,7 +120,11 @@ class _ListIndex:
         )
 
     def anchors_issuer_of(self, certificate: CertificateFacts) -> bool:
-        return any(subject.matches(certificate.issuer) for subject in self.anchor_subjects)
+        # `DistinguishedName.matches` needs the same attributes on both sides: only anchors
+        # with the issuer's attributes are compared (a list holds hundreds of anchors).
+        issuer = certificate.issuer
+        candidates = self.anchor_subjects_by_attributes.get(issuer.attributes, ())
+        return any(subject.matches(issuer) for subject in candidates)
 
 
 def _load_certificates(pem: str, *, what: str) -> list[x509.Certificate]:
@@ -151,8 +163,13 @@ def _prepare(trust_list: TrustList) -> _PreparedList:
         if trust_list.allowed_pem is not None
         else []
     )
+    subjects = tuple(DistinguishedName.from_x509(c.subject) for c in anchors)
+    grouped: dict[frozenset[str], list[DistinguishedName]] = {}
+    for subject in subjects:
+        grouped.setdefault(subject.attributes, []).append(subject)
     index = _ListIndex(
-        anchor_subjects=tuple(DistinguishedName.from_x509(c.subject) for c in anchors),
+        anchor_subjects=subjects,
+        anchor_subjects_by_attributes=MappingProxyType({key: tuple(each) for key, each in grouped.items()}),
         anchor_fingerprints=frozenset(c.fingerprint(_FINGERPRINT) for c in anchors),
         allowed=tuple(
             (c.serial_number, DistinguishedName.from_x509(c.issuer), DistinguishedName.from_x509(c.subject))
