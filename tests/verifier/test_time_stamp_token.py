@@ -1,0 +1,113 @@
+"""verifier/time_stamp_token.py: the time-stamping authority of each manifest, read from the store's
+own bytes, is what the engine's crJSON says, for every corpus file it answers; anything it cannot
+read in exactly one way is left to crJSON; hostile bytes never raise."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import c2pa
+import pytest
+
+from verifier import engine_report
+from verifier.embedded_store import sole_manifest_store
+from verifier.media_type import SNIFF_BYTES, sniff_media_type
+from verifier.reader import Verifier
+from verifier.time_stamp_token import time_stamp_authorities
+from verifier.trust import default_trust_policy
+from verifier.verdict import VerdictState
+
+LEGACY_STAMPED = "c2pa-rs/sdk/tests/fixtures/ocsp.jpg"  # two manifests, each with a legacy sigTst token
+
+
+@pytest.fixture(scope="module")
+def policy():
+    return default_trust_policy()
+
+
+def _sole_store(path: Path) -> bytes | None:
+    with open(path, "rb") as file:
+        media_type = sniff_media_type(file.read(SNIFF_BYTES))
+        return sole_manifest_store(file, media_type, path.stat().st_size)
+
+
+def test_every_authority_read_from_a_corpus_store_is_the_engines(shared_dir, policy):
+    corpus = shared_dir / "corpus"
+    context = c2pa.Context.from_dict(policy.engine_settings())
+    answered, differing = 0, []
+    for entry in json.loads((corpus / "index.json").read_text())["files"]:
+        path = corpus / entry["path"]
+        store = _sole_store(path)
+        if store is None:
+            continue
+        ours = time_stamp_authorities(store)
+        if not ours:
+            continue
+        with open(path, "rb") as file:  # as verifier/reader.py hands it over: sniffed type, stream
+            try:
+                reader = c2pa.Reader.try_create(sniff_media_type(file.read(SNIFF_BYTES)), file, context=context)
+            except c2pa.C2paError:
+                reader = None
+            if reader is None:
+                continue  # nothing the verifier would attribute
+            with reader:
+                crjson = json.loads(reader.crjson())
+        for label, facts in ours.items():
+            answered += 1
+            if facts != engine_report.time_stamp_authority_from_crjson(crjson, label):
+                differing.append(f"{entry['path']} {label}")
+    assert not differing
+    assert answered >= 120  # of the corpus's 133 stamped manifests (measured 2026-12-07: 132 answered)
+
+
+def test_a_label_given_to_two_manifests_is_left_to_crjson(shared_dir):
+    store = _sole_store(shared_dir / "corpus" / LEGACY_STAMPED)
+    assert store is not None
+    answered = time_stamp_authorities(store)
+    assert len(answered) == 2
+    # Append a copy of the last manifest box to the store superbox: its label now names two.
+    outer = 8
+    description = int.from_bytes(store[outer : outer + 4], "big")
+    position, last = outer + description, None
+    while position < len(store):
+        last = (position, int.from_bytes(store[position : position + 4], "big"))
+        position += last[1]
+    assert last is not None
+    copy = store[last[0] : last[0] + last[1]]
+    doubled = (len(store) + len(copy)).to_bytes(4, "big") + store[4:] + copy
+    after = time_stamp_authorities(doubled)
+    assert len(after) == 1 and set(after) < set(answered)
+    assert all(after[label] == answered[label] for label in after)
+
+
+def test_hostile_bytes_answer_nothing_or_something_and_never_raise(shared_dir):
+    store = _sole_store(shared_dir / "corpus" / LEGACY_STAMPED)
+    assert store is not None
+    chance = random.Random(16)
+    for cut in range(0, len(store), max(1, len(store) // 300)):
+        assert isinstance(time_stamp_authorities(store[:cut]), dict)
+    for _ in range(300):
+        mutated = bytearray(store)
+        for _ in range(chance.randint(1, 8)):
+            mutated[chance.randrange(len(mutated))] = chance.randrange(256)
+        assert isinstance(time_stamp_authorities(bytes(mutated)), dict)
+    assert time_stamp_authorities(b"") == {}
+    assert time_stamp_authorities(b"\x00\x00\x00\x01jumb" + b"\xff" * 8) == {}  # a 64-bit length past the end
+
+
+def test_the_verifier_attributes_a_legacy_time_stamp_without_crjson(shared_dir, policy, monkeypatch):
+    asked = []
+    real = c2pa.Reader.crjson
+
+    def counted(reader: c2pa.Reader) -> str:
+        asked.append(reader)
+        return real(reader)
+
+    monkeypatch.setattr(c2pa.Reader, "crjson", counted)
+    verdict = Verifier(policy=policy).verify_file(shared_dir / "corpus" / LEGACY_STAMPED)
+    assert verdict.state is VerdictState.TRUSTED
+    assert verdict.time_stamp is not None and verdict.time_stamp.trusted
+    assert verdict.time_stamp.trust_list == "itl"
+    assert asked == []
