@@ -50,6 +50,7 @@ from verifier.manifest_store import SoftBindingValue, read_manifest_store
 
 if TYPE_CHECKING:
     from verifier.fingerprint import ImageFingerprint
+    from verifier.video_fingerprint import VideoFingerprint
 
 INLINE_MAX_BYTES = 256 * 1024
 REPOSITORY_FOLDER = "manifest-repository/"
@@ -79,11 +80,11 @@ def iscc_image_code64(value: bytes) -> int | None:
 
 
 def soft_bindings(
-    values: tuple[SoftBindingValue, ...], fingerprint: ImageFingerprint | None = None
+    values: tuple[SoftBindingValue, ...], fingerprint: ImageFingerprint | VideoFingerprint | None = None
 ) -> tuple[SoftBinding, ...]:
     """The repository's bindings for a manifest's soft-binding values (an ISCC Image-Code with its
-    code64), each (alg, value) once, at most MAX_BINDINGS_PER_ENTRY; the io.iscc.v0 one that is
-    `fingerprint`'s own Image-Code carries its descriptor."""
+    code64), each (alg, value) once, at most MAX_BINDINGS_PER_ENTRY; an io.iscc.v0 one that is the
+    Image-Code of `fingerprint` (an image's, or one of a video's key frames) carries its descriptor."""
     distinct = dict.fromkeys((value.alg, value.value) for value in values)
     bindings = tuple(
         SoftBinding(alg=alg, value=value, code64=iscc_image_code64(value) if alg == ISCC_ALG else None)
@@ -91,11 +92,19 @@ def soft_bindings(
     )
     if fingerprint is None:
         return bindings
-    # Only the binding whose value is this very code: the descriptor describes the same pixels.
-    own_code = fingerprint.iscc_digest
+    # Only a binding whose value is this very code: the descriptor describes the same pixels. Key
+    # frames with one code (a still scene) describe one picture: the first one's is kept.
+    from verifier.fingerprint import ImageFingerprint
+
+    pictures = (
+        (fingerprint,) if isinstance(fingerprint, ImageFingerprint) else [f.fingerprint for f in fingerprint.key_frames]
+    )
+    descriptors: dict[bytes, bytes] = {}
+    for picture in pictures:
+        descriptors.setdefault(picture.iscc_digest, picture.descriptor)
     return tuple(
-        dataclasses.replace(binding, descriptor=fingerprint.descriptor)
-        if binding.alg == ISCC_ALG and binding.code64 is not None and binding.value == own_code
+        dataclasses.replace(binding, descriptor=descriptors[binding.value])
+        if binding.alg == ISCC_ALG and binding.code64 is not None and binding.value in descriptors
         else binding
         for binding in bindings
     )
@@ -133,11 +142,11 @@ class ManifestKeeper:
         manifest_id: str,
         asset_sha256: str,
         manifest_store: bytes,
-        fingerprint: ImageFingerprint | None = None,
+        fingerprint: ImageFingerprint | VideoFingerprint | None = None,
     ) -> NewEntry:
         """The entry for a store this service just signed (its large bytes already in the object
-        store); `fingerprint`: the signed image's (SignResult.soft_binding), whose descriptor the
-        io.iscc.v0 binding keeps for the second check of a lookup."""
+        store); `fingerprint`: the signed image's or video's (SignResult.soft_binding), whose
+        descriptors the io.iscc.v0 bindings keep for the second check of a lookup (a video's: one per key frame)."""
         contents = read_manifest_store(manifest_store)
         return self._entry(
             origin=EntryOrigin.SIGNED,

@@ -10,9 +10,10 @@ such endpoint):
   scale) and looked up like recovery on verify: candidates within SEARCH_RADIUS bits, then the
   descriptor check (at least DESCRIPTOR_THRESHOLD). similarityScore is the descriptor similarity
   x 100, rounded down (92..100 for anything reported);
-- by content, a video: the codes of its key frames (verifier/video_fingerprint.py, computed in an
-  isolated verifier worker) are looked up each under the binding-only rule below (a video's key
-  frames are kept without descriptors), and the matches merged per manifest, best score kept;
+- by content, a video: its key frames (verifier/video_fingerprint.py, computed in an isolated
+  verifier worker) are each looked up as an image is, code then descriptor (a signed video keeps a
+  descriptor with each key frame's binding; one kept without is held to the binding-only rule),
+  and the matches merged per manifest, best score kept;
 - by binding: only the code is known, not the descriptor, so the second check cannot run; the
   radius is stricter instead, BINDING_ONLY_RADIUS (chosen from measured distributions: see its
   comment). similarityScore is 100 x (1 - distance / 64), rounded down (93..100). An entry kept
@@ -29,7 +30,7 @@ import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from app.store.repository import ISCC_ALG, MAX_CANDIDATES, MAX_MANIFEST_ID_LENGTH, Candidate, RepositoryEntry
 from app.usecases.errors import (
@@ -42,6 +43,9 @@ from app.usecases.errors import (
 from app.usecases.manifest_repository import KeptStoreMissing, ManifestKeeper, iscc_image_code64
 from signer.jumbf import active_manifest_store
 from verifier.fingerprint import DESCRIPTOR_THRESHOLD, SEARCH_RADIUS, ImageFingerprint, descriptor_similarity
+
+if TYPE_CHECKING:
+    from verifier.video_fingerprint import VideoFingerprint
 
 # The radius of a lookup by binding value alone (no descriptor to check candidates with). Measured
 # over the soft-binding bench's 511 distinct originals (docs/soft-bindings.md, "Querying"): none
@@ -120,7 +124,7 @@ class ContentFingerprinter(Protocol):
 
     def fingerprint_file(self, path: Path) -> ImageFingerprint | None: ...
 
-    def fingerprint_video_file(self, path: Path) -> tuple[int, ...] | None: ...
+    def fingerprint_video_file(self, path: Path) -> VideoFingerprint | None: ...
 
 
 class SoftBindingResolution:
@@ -139,39 +143,38 @@ class SoftBindingResolution:
             _keep_best(matches, Match(manifest_id=candidate.manifest_id, similarity_score=_distance_score(candidate.distance)))
         return _ranked(matches, bounded_results(max_results))
 
-    def by_content(self, viewer: Viewer, fingerprint: ImageFingerprint, *, max_results: int | None = None) -> list[Match]:
+    def by_content(
+        self, viewer: Viewer, pictures: Sequence[ImageFingerprint], *, max_results: int | None = None
+    ) -> list[Match]:
+        """Manifests matching any of the pictures (an image, or a video's key frames): code, then the
+        second check; one match per manifest, its best score."""
         matches: dict[str, Match] = {}
-        for candidate in self._visible(viewer, self._repository.candidates_near(fingerprint.code64, SEARCH_RADIUS, viewer.tenant)):
-            score = _content_score(candidate, fingerprint)
-            if score is not None:
-                _keep_best(matches, Match(manifest_id=candidate.manifest_id, similarity_score=score))
+        for picture in pictures:
+            found = self._repository.candidates_near(picture.code64, SEARCH_RADIUS, viewer.tenant)
+            for candidate in self._visible(viewer, found):
+                score = _content_score(candidate, picture)
+                if score is not None:
+                    _keep_best(matches, Match(manifest_id=candidate.manifest_id, similarity_score=score))
         return _ranked(matches, bounded_results(max_results))
 
     def by_asset(self, viewer: Viewer, path: Path, *, video: bool, max_results: int | None = None) -> list[Match]:
         """The matches of an uploaded asset (a spooled file): an image by its fingerprint and the second
-        check, a video by its key frames' codes; UndecodableContent when it cannot be fingerprinted."""
+        check, a video by its key frames' (the same two checks); UndecodableContent when it cannot be
+        fingerprinted."""
         if video:
-            codes = self._fingerprinter.fingerprint_video_file(path)
-            if codes is None:
+            fingerprint = self._fingerprinter.fingerprint_video_file(path)
+            if fingerprint is None:
                 raise UndecodableContent(
                     "the video cannot be fingerprinted: not a video whose key frames FFmpeg decodes within the bounds"
                 )
-            return self.by_video_content(viewer, codes, max_results=max_results)
-        fingerprint = self._fingerprinter.fingerprint_file(path)
-        if fingerprint is None:
+            pictures = [frame.fingerprint for frame in fingerprint.key_frames]
+            return self.by_content(viewer, pictures, max_results=max_results)
+        image = self._fingerprinter.fingerprint_file(path)
+        if image is None:
             raise UndecodableContent(
                 "the asset cannot be fingerprinted: not an image this service decodes, or over its size or time limits"
             )
-        return self.by_content(viewer, fingerprint, max_results=max_results)
-
-    def by_video_content(self, viewer: Viewer, key_frame_codes: Sequence[int], *, max_results: int | None = None) -> list[Match]:
-        """Manifests matching any of a video's key frames, each under the binding-only rule (no
-        descriptor is kept for a video frame, so the second check cannot run); one match per manifest."""
-        matches: dict[str, Match] = {}
-        for code64 in key_frame_codes:
-            for candidate in self._visible(viewer, self._repository.candidates_near(code64, BINDING_ONLY_RADIUS, viewer.tenant)):
-                _keep_best(matches, Match(manifest_id=candidate.manifest_id, similarity_score=_distance_score(candidate.distance)))
-        return _ranked(matches, bounded_results(max_results))
+        return self.by_content(viewer, (image,), max_results=max_results)
 
     def manifest_store(self, viewer: Viewer, manifest_id: str, *, active_only: bool = False) -> bytes:
         """The kept manifest store (or only its active manifest, as a store of one); ManifestNotFound."""
