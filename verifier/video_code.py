@@ -10,8 +10,9 @@ signatures written as XML to a file in a private temporary folder and parsed her
 Bounds, because the file may be an untrusted upload (any failure is "no Video-Code", never an error
 of the caller: the key frames are the fingerprint that is searched):
 - FFmpeg reads only the file given, by path: `-protocol_whitelist file` (no network, no other
-  protocol a crafted playlist could name), `file:` before the path (never read as a URL or an
-  option), `-nostdin`, only the first video track;
+  protocol a crafted playlist could name), `-format_whitelist mov,avi` (MP4, MOV and AVI only:
+  never a playlist or concat script naming other files), `file:` before the path (never read as a
+  URL or an option), `-nostdin`, only the first video track;
 - at most `max_media_seconds` of the video are analysed (`-t` on the input): a longer video's code
   is of its start, and the assertion scopes it to that timespan rather than to the whole asset;
 - the decoder's own `max_pixels` (as for the key frames) and one decoding thread;
@@ -40,6 +41,9 @@ VIDEO_CODE_BITS = 64  # the ISCC Video-Code's default length (iscc_core.core_opt
 SIGNATURE_FPS = 5  # frames a second analysed: iscc-sdk's default (video_fps)
 _FRAME_SIGNATURE_VALUES = 380  # an MPEG-7 frame signature: 380 ternary values
 _FRAME_SIGNATURE = re.compile(rb"<FrameSignature>([0-9 ]+)</FrameSignature>")
+# The containers fingerprinted (signer.formats.FINGERPRINTED_VIDEO_FORMATS: MP4, MOV, AVI): the mov
+# demuxer (MP4 and MOV) and avi. Never a playlist or concat script, which would name other files.
+_DEMUXERS = "mov,avi"
 
 # Runs in the child before FFmpeg: the limits, then FFmpeg in its place (same process id, so the
 # parent's kill on time-out reaches FFmpeg itself). argv: memory, cpu seconds, file bytes, ffmpeg args...
@@ -143,6 +147,7 @@ def _frame_signatures(executable: str, path: Path, output: Path, bounds: VideoCo
         "-hide_banner",
         "-loglevel", "error",
         "-protocol_whitelist", "file",
+        "-format_whitelist", _DEMUXERS,
         "-threads", "1",
         "-max_pixels", str(bounds.max_frame_pixels),
         "-t", f"{bounds.max_media_seconds:g}",
