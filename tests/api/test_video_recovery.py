@@ -67,17 +67,24 @@ def test_a_re_encoded_copy_recovers_its_manifest_and_label(client, api_keys, tmp
 
     body = verify(client, ApiKeys.header(api_keys.all), copy, media_id="clip-1")
 
-    verdict = body["verdict"]
-    assert verdict["state"] == "none" and verdict["manifests"] == []  # the copy's own: nothing
-    recovered = verdict["recovered"]
-    assert recovered["manifest_id"] == manifest_id
-    assert recovered["matched_sha256"] == signed.headers["x-content-sha256"] != body["sha256"]
-    assert recovered["alg"] == "io.iscc.v0"
-    assert 0.92 <= recovered["similarity"] <= 1.0 and recovered["distance"] <= 10
-    assert recovered["state"] == "trusted" and recovered["signed_at"] is not None
-    assert "key frames" in recovered["reason"]
-    label = body["label"]
-    assert label["kind"] == "ai_generated" and label["recovered"] is True and label["text"] == RECOVERED_TEXT
+    assert (body["verdict"]["state"], body["verdict"]["manifests"]) == ("none", [])  # the copy's own: nothing
+    recovered = body["verdict"]["recovered"]
+    assert {name: recovered[name] for name in ("manifest_id", "matched_sha256", "alg", "state")} == {
+        "manifest_id": manifest_id,
+        "matched_sha256": signed.headers["x-content-sha256"],  # the signed video's, not the copy's
+        "alg": "io.iscc.v0",
+        "state": "trusted",
+    }
+    assert body["sha256"] != recovered["matched_sha256"] and recovered["signed_at"] is not None
+    # A key frame's code within the radius, then its descriptor over the threshold.
+    assert (
+        recovered["distance"] <= 10 and 0.92 <= recovered["similarity"] <= 1.0 and "key frames" in recovered["reason"]
+    )
+    assert (body["label"]["kind"], body["label"]["recovered"], body["label"]["text"]) == (
+        "ai_generated",
+        True,
+        RECOVERED_TEXT,
+    )
 
 
 def test_an_unrelated_video_never_recovers(client, api_keys, tmp_path):
