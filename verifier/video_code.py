@@ -15,7 +15,8 @@ of the caller: the key frames are the fingerprint that is searched):
   URL or an option), `-nostdin`, only the first video track;
 - at most `max_media_seconds` of the video are analysed (`-t` on the input): a longer video's code
   is of its start, and the assertion scopes it to that timespan rather than to the whole asset;
-- the decoder's own `max_pixels` (as for the key frames) and one decoding thread;
+- the decoder's own `max_pixels` (as for the key frames) and two decoding threads (every frame is
+  decoded, the cost of the code; the signatures are the same with one thread, measured);
 - the child's address space (`memory_bytes`), CPU seconds, the size of any file it writes (the
   signature file) and no core file, set by a small trampoline (`python -I -S`: the same interpreter,
   resource limits, then exec) rather than `preexec_fn`, which is unsafe in a process with threads
@@ -148,7 +149,7 @@ def _frame_signatures(executable: str, path: Path, output: Path, bounds: VideoCo
         "-loglevel", "error",
         "-protocol_whitelist", "file",
         "-format_whitelist", _DEMUXERS,
-        "-threads", "1",
+        "-threads", "2",
         "-max_pixels", str(bounds.max_frame_pixels),
         "-t", f"{bounds.max_media_seconds:g}",
         "-i", "file:" + os.path.abspath(path),

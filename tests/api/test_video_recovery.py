@@ -101,3 +101,22 @@ def test_a_video_with_its_own_valid_credentials_is_never_recovered(client, api_k
     body = verify(client, ApiKeys.header(api_keys.verify), signed.content)
     assert body["verdict"]["state"] == "trusted" and body["verdict"]["recovered"] is None
     assert body["label"]["recovered"] is False and body["label"]["text"] == "AI-generated"
+
+
+def test_a_still_taken_from_the_video_recovers_it_too(client, api_keys, tmp_path):
+    """A key frame's descriptor is kept like an image's: a screenshot of a signed video finds it."""
+    import io
+
+    from tests.videos import frame_at
+
+    signed = sign(client, ApiKeys.header(api_keys.sign), write_scenes_video(tmp_path / "scenes.mp4", size=(320, 240)))
+    (tmp_path / "signed.mp4").write_bytes(signed.content)
+    still = io.BytesIO()
+    frame_at(tmp_path / "signed.mp4", 2.5).save(still, "JPEG", quality=85)  # mid-scene, between key frames
+    response = client.post(
+        "/v1/verify",
+        headers=ApiKeys.header(api_keys.verify),
+        files={"file": ("still.jpg", still.getvalue(), "image/jpeg")},
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["verdict"]["recovered"]["manifest_id"] == signed.headers["x-manifest-label"]
