@@ -21,6 +21,7 @@ of the caller: the key frames are the fingerprint that is searched):
   signature file) and no core file, set by a small trampoline (`python -I -S`: the same interpreter,
   resource limits, then exec) rather than `preexec_fn`, which is unsafe in a process with threads
   (the engine's);
+- an empty environment: no credential or proxy setting of the service reaches it;
 - wall-clock time (`time_limit_seconds`): the child is killed and there is no code;
 - at most `max_frames` signatures are parsed.
 """
@@ -125,7 +126,10 @@ def video_code(
     executable = ffmpeg_executable()
     if executable is None:
         return None
-    folder = Path(tempfile.mkdtemp(prefix="originmark-mp7-"))
+    try:
+        folder = Path(tempfile.mkdtemp(prefix="originmark-mp7-"))
+    except OSError:  # no room for the signature file: no code, as for any other bound
+        return None
     try:
         signatures = _frame_signatures(executable, path, folder / "signature.xml", bounds)
     finally:
@@ -170,6 +174,7 @@ def _frame_signatures(executable: str, path: Path, output: Path, bounds: VideoCo
             timeout=bounds.time_limit_seconds,
             check=False,
             close_fds=True,
+            env={},  # nothing of this process's environment (credentials, proxies) reaches a decoder of uploads
         )
     except (subprocess.TimeoutExpired, OSError):  # run() kills the child on a time-out
         return []
