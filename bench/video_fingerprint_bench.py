@@ -72,7 +72,11 @@ TRANSFORMS: dict[str, list[str]] = {
     "MPEG-4 at 150 kbit/s, 25% size": ["-vf", "scale=iw/4:-2", "-c:v", "mpeg4", "-b:v", "150k", "-g", "12"],
     "Motion JPEG q10, 15 fps": ["-r", "15", "-c:v", "mjpeg", "-q:v", "10"],
     "MPEG-4 at 1 Mbit/s, first second cut": ["-ss", "1", "-c:v", "mpeg4", "-b:v", "1M", "-g", "45"],
-}
+    # No key frame of the copy at the time of one of the original's (0.5 s off, then every 37 frames).
+    "MPEG-4 at 1 Mbit/s, first 0.5 s cut, key frames every 37 frames": [
+        "-ss", "0.5", "-c:v", "mpeg4", "-b:v", "1M", "-g", "37",
+    ],
+}  # fmt: skip
 
 FPS = 30
 SCENE_SECONDS = 3

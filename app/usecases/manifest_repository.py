@@ -17,8 +17,10 @@ where its bytes go.
   ISO 24138) or its canonical text `ISCC:...`; the 64-bit code searched by the band index is the
   first 64 bits of an Image-Code's body.
 - Each block of an assertion is one binding: a video's assertion has one block per fingerprinted
-  key frame (its scope a timespan), so each key frame is searchable on its own and a re-encoded
-  copy's key frame, or a still taken from it, finds the entry. The timespan is not kept (the
+  key frame (its scope a timespan), so each key frame is searchable on its own (with its
+  descriptor, when this service signed it) and a re-encoded copy's key frame, or a still taken
+  from it, finds the entry; and one with the ISCC Video-Code, kept without a code64 (the band
+  index holds Image-Codes: a Video-Code's header says VIDEO, so `iscc_image_code64` is None). The timespan is not kept (the
   entry is what a lookup finds). A value repeated (a still scene gives its key frames one code)
   is kept once, and at most MAX_BINDINGS_PER_ENTRY are kept, in the order the store lists them.
 """

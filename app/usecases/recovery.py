@@ -52,8 +52,8 @@ _FINGERPRINTED_VIDEO_TYPES = frozenset({"video/mp4", "video/quicktime", "video/x
 _REASON = (
     "credentials found by content match: this file carries no valid credentials of its own; its pixels "
     "(a video's: its key frames) match those of the asset the recovered manifest was signed into "
-    "(matched_sha256), whose hard "
-    "binding cannot match this file, so they do not show that this file is unchanged"
+    "(matched_sha256), whose hard binding cannot match this file, so they do not show that this file "
+    "is unchanged"
 )
 
 
