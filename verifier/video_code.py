@@ -67,7 +67,9 @@ class VideoCodeBounds:
     """How much of a video FFmpeg may decode, and with what, to compute its Video-Code."""
 
     max_media_seconds: float = 60.0
-    time_limit_seconds: float = 12.0
+    # At ~0.1-0.2 s per second of 1080p (measured, loaded: docs/performance.md) the 60 s analysed fit
+    # with room; a signing worker's own limit is far above (sign_timeout_seconds, 120 s by default).
+    time_limit_seconds: float = 20.0
     memory_bytes: int = 1024 * 1024 * 1024  # the FFmpeg child's address space
     max_frame_pixels: int = 7680 * 4320  # as verifier.video_fingerprint.VideoBounds
     max_signature_bytes: int = 16 * 1024 * 1024  # the XML file FFmpeg writes (~1.6 kB a frame)
