@@ -165,7 +165,7 @@ def _frame_signatures(executable: str, path: Path, output: Path, bounds: VideoCo
         "-f", "null",
         "-",
     ]  # fmt: skip
-    cpu_seconds = max(1, int(bounds.time_limit_seconds) + 1)
+    cpu_seconds = 2 * int(bounds.time_limit_seconds) + 1  # two decoding threads: up to twice the wall time
     limits = [str(bounds.memory_bytes), str(cpu_seconds), str(bounds.max_signature_bytes)]
     try:
         finished = subprocess.run(
