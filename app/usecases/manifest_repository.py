@@ -20,9 +20,10 @@ where its bytes go.
   key frame (its scope a timespan), so each key frame is searchable on its own (with its
   descriptor, when this service signed it) and a re-encoded copy's key frame, or a still taken
   from it, finds the entry; and one with the ISCC Video-Code, kept without a code64 (the band
-  index holds Image-Codes: a Video-Code's header says VIDEO, so `iscc_image_code64` is None). The timespan is not kept (the
-  entry is what a lookup finds). A value repeated (a still scene gives its key frames one code)
-  is kept once, and at most MAX_BINDINGS_PER_ENTRY are kept, in the order the store lists them.
+  index holds Image-Codes: a Video-Code's header says VIDEO, so `iscc_image_code64` is None),
+  found by its exact value (`iscc_video_unit`). The timespan is not kept (the entry is what a
+  lookup finds). A value repeated (a still scene gives its key frames one code) is kept once, and
+  at most MAX_BINDINGS_PER_ENTRY are kept, in the order the store lists them.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ if TYPE_CHECKING:
 INLINE_MAX_BYTES = 256 * 1024
 REPOSITORY_FOLDER = "manifest-repository/"
 _ISCC_IMAGE = 0x21  # ISCC header, first byte: MainType CONTENT (2), SubType IMAGE (1)
+_ISCC_VIDEO = 0x23  # MainType CONTENT (2), SubType VIDEO (3)
 _ISCC_TEXT_PREFIX = b"ISCC:"
 
 
@@ -66,6 +68,17 @@ class KeptStoreMissing(Exception):
 
 def iscc_image_code64(value: bytes) -> int | None:
     """The first 64 bits of an ISCC Image-Code's body, or None when `value` is not one."""
+    unit = _iscc_content_unit(value, _ISCC_IMAGE)
+    return None if unit is None else int.from_bytes(unit[2:10], "big")
+
+
+def iscc_video_unit(value: bytes) -> bytes | None:
+    """An ISCC Video-Code unit in binary (as a signed video's assertion carries it), or None when `value`
+    (binary or canonical text) is not one."""
+    return _iscc_content_unit(value, _ISCC_VIDEO)
+
+
+def _iscc_content_unit(value: bytes, first_byte: int) -> bytes | None:
     if value.startswith(_ISCC_TEXT_PREFIX):
         text = value[len(_ISCC_TEXT_PREFIX) :].decode("ascii", "replace")
         try:
@@ -73,12 +86,12 @@ def iscc_image_code64(value: bytes) -> int | None:
         except (binascii.Error, ValueError):
             return None
     # Header nibbles: main type, subtype, version 0, length (bits / 32 - 1: 1 for 64 bits, up to 7).
-    if len(value) < 10 or value[0] != _ISCC_IMAGE or value[1] >> 4 != 0 or not 1 <= value[1] & 0x0F <= 7:
+    if len(value) < 10 or value[0] != first_byte or value[1] >> 4 != 0 or not 1 <= value[1] & 0x0F <= 7:
         return None
     body_bits = ((value[1] & 0x0F) + 1) * 32
     if len(value) != 2 + body_bits // 8:
         return None
-    return int.from_bytes(value[2:10], "big")
+    return value
 
 
 def soft_bindings(

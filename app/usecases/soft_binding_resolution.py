@@ -17,7 +17,9 @@ such endpoint):
 - by binding: only the code is known, not the descriptor, so the second check cannot run; the
   radius is stricter instead, BINDING_ONLY_RADIUS (chosen from measured distributions: see its
   comment). similarityScore is 100 x (1 - distance / 64), rounded down (93..100). An entry kept
-  without a descriptor is held to the same rule in a lookup by content;
+  without a descriptor is held to the same rule in a lookup by content. A video's Video-Code (the
+  first block of its assertion) is matched by its exact value (score 100): it is not in the
+  similarity index, and alone it leaves too little margin for a radius (docs/soft-bindings.md);
 - several entries with one manifest id (tenants that kept the same store) are one match;
 - a manifest id that is unknown or not visible reads the same (`ManifestNotFound`).
 """
@@ -40,7 +42,7 @@ from app.usecases.errors import (
     UndecodableContent,
     UnsupportedAlgorithm,
 )
-from app.usecases.manifest_repository import KeptStoreMissing, ManifestKeeper, iscc_image_code64
+from app.usecases.manifest_repository import KeptStoreMissing, ManifestKeeper, iscc_image_code64, iscc_video_unit
 from signer.jumbf import active_manifest_store
 from verifier.fingerprint import DESCRIPTOR_THRESHOLD, SEARCH_RADIUS, ImageFingerprint, descriptor_similarity
 
@@ -97,9 +99,10 @@ def bounded_results(max_results: int | None) -> int:
     return DEFAULT_RESULTS if max_results is None else max(1, min(max_results, MAX_RESULTS))
 
 
-def binding_code64(value: str) -> int:
-    """The 64-bit code of an io.iscc.v0 binding value as the API takes it: base64 of the ISCC unit in
-    binary, or the canonical text `ISCC:...` (as some clients send it); MalformedBindingValue otherwise."""
+def binding_code(value: str) -> int | bytes:
+    """The 64-bit code of an io.iscc.v0 Image-Code binding value as the API takes it (base64 of the ISCC
+    unit in binary, or the canonical text `ISCC:...`, as some clients send it), or the unit in binary
+    of a Video-Code (matched by its exact value); MalformedBindingValue otherwise."""
     text = value.strip()
     if len(text) > MAX_BINDING_VALUE_CHARS:
         raise MalformedBindingValue(f"a binding value is at most {MAX_BINDING_VALUE_CHARS} characters")
@@ -111,11 +114,15 @@ def binding_code64(value: str) -> int:
         except (binascii.Error, ValueError):
             raise MalformedBindingValue("the binding value is not base64 (an io.iscc.v0 value is the base64 of an ISCC unit)") from None
     code64 = iscc_image_code64(raw)
-    if code64 is None:
+    if code64 is not None:
+        return code64
+    video = iscc_video_unit(raw)
+    if video is None:
         raise MalformedBindingValue(
-            "the binding value is not an ISCC Image-Code unit (2-byte header 0x21.., then 64 to 256 bits)"
+            "the binding value is not an ISCC Image-Code or Video-Code unit (2-byte header 0x21.. or "
+            "0x23.., then 64 to 256 bits)"
         )
-    return code64
+    return video
 
 
 class ContentFingerprinter(Protocol):
@@ -137,9 +144,13 @@ class SoftBindingResolution:
 
     def by_binding(self, viewer: Viewer, *, alg: str, value: str, max_results: int | None = None) -> list[Match]:
         check_algorithm(alg)
-        code64 = binding_code64(value)
+        code = binding_code(value)
+        if isinstance(code, bytes):  # a Video-Code: not in the similarity index, matched exactly (score 100)
+            found = self._repository.candidates_with_value(ISCC_ALG, code, viewer.tenant)
+        else:
+            found = self._repository.candidates_near(code, BINDING_ONLY_RADIUS, viewer.tenant)
         matches: dict[str, Match] = {}
-        for candidate in self._visible(viewer, self._repository.candidates_near(code64, BINDING_ONLY_RADIUS, viewer.tenant)):
+        for candidate in self._visible(viewer, found):
             _keep_best(matches, Match(manifest_id=candidate.manifest_id, similarity_score=_distance_score(candidate.distance)))
         return _ranked(matches, bounded_results(max_results))
 
