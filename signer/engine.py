@@ -131,9 +131,11 @@ class SignResult:
     # The manifest store (JUMBF) as the engine embedded it (Builder.sign returns it): what the
     # manifest repository keeps, without reading the output again.
     manifest_store: bytes = field(default=b"", repr=False)
-    # The image fingerprint written in the c2pa.soft-binding assertion (None: not an image
-    # format that is fingerprinted, or SignerOptions.soft_binding off), for the manifest repository.
-    soft_binding: ImageFingerprint | None = None
+    # The fingerprint written in the c2pa.soft-binding assertion, an image's or a video's (its key
+    # frames and Video-Code), for the manifest repository, which keeps each picture's descriptor
+    # (None: a format that is not fingerprinted, a video not decoded within the bounds, or
+    # SignerOptions.soft_binding off).
+    soft_binding: ImageFingerprint | VideoFingerprint | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -280,7 +282,7 @@ class ContentSigner:
             sidecar=False,
             request=request,
             started=examined.started,
-            fingerprint=examined.fingerprint,
+            fingerprint=examined.fingerprint or examined.video,
         )
 
     def _sign_sidecar_once(self, examined: _Source, *, sidecar: Path, request: GenerationRequest) -> SignResult:
@@ -316,7 +318,7 @@ class ContentSigner:
             sidecar=True,
             request=request,
             started=examined.started,
-            fingerprint=examined.fingerprint,
+            fingerprint=examined.fingerprint or examined.video,
         )
 
     def close(self) -> None:
@@ -455,7 +457,7 @@ class ContentSigner:
         sidecar: bool,
         request: GenerationRequest,
         started: float,
-        fingerprint: ImageFingerprint | None,
+        fingerprint: ImageFingerprint | VideoFingerprint | None,
     ) -> SignResult:
         return SignResult(
             source=source,

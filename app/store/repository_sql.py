@@ -106,6 +106,20 @@ def _check_bindings(bindings: Sequence[SoftBinding]) -> None:
             raise ValueError(f"a descriptor is at most {MAX_DESCRIPTOR_BYTES} bytes")
 
 
+def _candidate(row, distance: int) -> Candidate:
+    """A row of the candidates' read (SqlManifestRepository._candidates' columns)."""
+    return Candidate(
+        manifest_id=row.manifest_id,
+        tenant=row.tenant,
+        asset_sha256=row.asset_sha256,
+        origin=EntryOrigin(row.origin),
+        created_at=row.created_at,
+        code64=None if row.code64 is None else to_unsigned(row.code64),
+        descriptor=row.descriptor,
+        distance=distance,
+    )
+
+
 def _visible_to_tenant(shared_column, tenant_column):
     """Visible to the tenant bound as :viewer: its own, or shared (signed and not private)."""
     return or_(shared_column.is_(True), tenant_column == bindparam("viewer"))
@@ -179,6 +193,18 @@ class SqlManifestRepository:
                 any_of(self._db_engine, _bindings.id, "binding_ids"),
                 _visible_to_tenant(_bindings.shared, _bindings.tenant),
             )
+        )
+        # Exact (alg, value): ix_repository_bindings_alg; the visibility test in the statement itself.
+        self._with_value = (
+            select(*self._candidates.selected_columns)
+            .select_from(repository_bindings.join(repository_entries, _entries.id == _bindings.entry_id))
+            .where(
+                _bindings.alg == bindparam("alg"),
+                _bindings.value == bindparam("value"),
+                _visible_to_tenant(_bindings.shared, _bindings.tenant),
+            )
+            .order_by(_entries.created_at.desc(), _entries.manifest_id)
+            .limit(MAX_CANDIDATES)
         )
         self._export_batch = (
             select(*entry_columns)
@@ -346,21 +372,16 @@ class SqlManifestRepository:
             if not near:
                 return []
             rows = connection.execute(self._candidates, {"viewer": tenant, "binding_ids": near}).all()
-        candidates = [
-            Candidate(
-                manifest_id=row.manifest_id,
-                tenant=row.tenant,
-                asset_sha256=row.asset_sha256,
-                origin=EntryOrigin(row.origin),
-                created_at=row.created_at,
-                code64=to_unsigned(row.code64),
-                descriptor=row.descriptor,
-                distance=distances[row.id],
-            )
-            for row in rows
-        ]
+        candidates = [_candidate(row, distances[row.id]) for row in rows]
         candidates.sort(key=lambda candidate: (candidate.distance, -candidate.created_at.timestamp(), candidate.manifest_id))
         return candidates[:MAX_CANDIDATES]
+
+    def candidates_with_value(self, alg: str, value: bytes, tenant: str | None) -> list[Candidate]:
+        if (tenant is not None and not is_tenant_name(tenant)) or not 0 < len(value) <= MAX_BINDING_VALUE_BYTES:
+            return []
+        with database_errors_as_unavailable(), self._db_engine.connect() as connection:
+            rows = connection.execute(self._with_value, {"viewer": tenant, "alg": alg, "value": value}).all()
+        return [_candidate(row, 0) for row in rows]
 
     def export(self, tenant: str | None = None) -> Iterator[RepositoryEntry]:
         statement = self._export_batch

@@ -30,6 +30,7 @@ from verifier.verdict import Verdict, VerdictState
 
 if TYPE_CHECKING:
     from verifier.fingerprint import ImageFingerprint
+    from verifier.video_fingerprint import VideoFingerprint
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -51,9 +52,10 @@ class SignedOutput:
     # The manifest store as the engine embedded it (signer.engine.SignResult.manifest_store): kept in
     # the manifest repository. Empty only where it was not available (none is kept then).
     manifest_store: bytes = field(default=b"", repr=False)
-    # The source's content fingerprint (SignResult.soft_binding): its descriptor is kept with the
-    # store's io.iscc.v0 binding for the second check of a lookup. None: not fingerprinted.
-    fingerprint: ImageFingerprint | None = field(default=None, repr=False)
+    # The source's content fingerprint (SignResult.soft_binding): its descriptors (an image's, a
+    # video's key frames') are kept with the store's io.iscc.v0 bindings for the second check of a
+    # lookup. None: not fingerprinted.
+    fingerprint: ImageFingerprint | VideoFingerprint | None = field(default=None, repr=False)
 
 
 def authorize(key: ApiKey | None, generation: GenerationRequest) -> None:

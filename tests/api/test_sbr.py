@@ -241,6 +241,8 @@ def test_content_is_decoded_in_a_verifier_worker_never_in_the_server(client, ten
 
 
 def test_a_re_encoded_video_finds_its_manifest_by_its_key_frames(client, tenants, tmp_path):
+    """Each key frame is looked up as an image is: its code, then the descriptor kept with the signed
+    video's key frame (the score is the descriptor similarity x 100: 92 to 100)."""
     from tests.videos import reencode, write_scenes_video
 
     source = write_scenes_video(tmp_path / "scenes.mp4", size=(320, 240))
@@ -256,13 +258,42 @@ def test_a_re_encoded_video_finds_its_manifest_by_its_key_frames(client, tenants
     video = {"Content-Type": "video/mp4"}
     (match,) = client.post(f"{SBR}/matches/byContent", content=copy, headers={**tenants.b, **video}).json()["matches"]
     assert match["manifestId"] == manifest_id
-    assert 100 * (64 - BINDING_ONLY_RADIUS) // 64 <= match["similarityScore"] <= 100
+    assert 92 <= match["similarityScore"] <= 100
 
     other = write_scenes_video(tmp_path / "other.mp4", seeds=(5, 6, 7, 8), size=(320, 240)).read_bytes()
     unrelated = client.post(f"{SBR}/matches/byContent", content=other, headers={**tenants.a, **video})
     assert unrelated.status_code == 200 and unrelated.json() == {"matches": []}
     not_a_video = b"\0\0\0\x18ftypmp42"
     assert_error(client.post(f"{SBR}/matches/byContent", content=not_a_video, headers={**tenants.a, **video}), 422, "undecodable_media")
+
+
+def test_a_video_code_from_the_manifest_finds_it_by_binding_exactly(client, tenants, store, tmp_path):
+    """The Video-Code block a resolver reads from a signed video's assertion: matched by its exact value
+    (not in the similarity index); another video's, or a private entry of another tenant, is not."""
+    from tests.videos import write_scenes_video
+    from verifier.video_fingerprint import fingerprint_video
+
+    source = write_scenes_video(tmp_path / "scenes.mp4")
+    files = {"file": ("gen.mp4", source.read_bytes(), "video/mp4")}
+    signed = client.post("/v1/sign", headers=tenants.a, files=files, data=sign_form())
+    assert signed.status_code == 200, signed.text
+    manifest_id = signed.headers["x-manifest-label"]
+    code = fingerprint_video(source).video_code
+    assert code is not None
+
+    def by_binding(value: str, headers: dict[str, str]) -> dict:
+        answer = client.get(f"{SBR}/matches/byBinding", params={"alg": "io.iscc.v0", "value": value}, headers=headers)
+        assert answer.status_code == 200, answer.text
+        return answer.json()
+
+    for value in (base64.b64encode(code.iscc_digest).decode(), code.iscc):  # binary unit, canonical text
+        assert by_binding(value, tenants.b) == {"matches": [{"manifestId": manifest_id, "similarityScore": 100}]}
+    other = fingerprint_video(write_scenes_video(tmp_path / "other.mp4", seeds=(5, 6, 7, 8))).video_code
+    assert other is not None and other.iscc != code.iscc
+    assert by_binding(other.iscc, tenants.b) == {"matches": []}
+    assert store.repository.set_private("tenant-a", manifest_id, True, actor="test")
+    assert by_binding(code.iscc, tenants.b) == {"matches": []}
+    assert [m["manifestId"] for m in by_binding(code.iscc, tenants.a)["matches"]] == [manifest_id]
 
 
 def test_max_results_bounds_the_answer(client, tenants):
