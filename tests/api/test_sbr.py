@@ -197,7 +197,8 @@ def test_public_reading_of_a_tenant_that_publishes(make_client, store, tenants):
 def test_the_deprecated_setting_still_opens_the_tenants_it_lists(make_client, store, tenants):
     client = make_client(sbr_public_tenants=" tenant-b , nobody")
     signed, manifest_id = sign(client, tenants.b, encoded(textured_image(13)))
-    assert store.tenant("tenant-b").sbr_public is False  # opened by the setting alone
+    tenant_b = store.tenant("tenant-b")
+    assert tenant_b is not None and tenant_b.sbr_public is False  # opened by the setting alone
     found = client.get(f"{SBR}/manifests/{manifest_id}", params={"tenant": "tenant-b"})
     assert found.status_code == 200, found.text
     # A name the setting lists but no tenant has opens nothing; an unlisted, closed tenant needs a key.

@@ -70,7 +70,8 @@ def test_sbr_public_is_opened_and_closed_and_leaves_the_prefixes_alone(database_
     with open_store(database_url, pool_size=1) as store:
         acme = store.tenant("acme")
         assert acme is not None and acme.sbr_public and acme.object_prefixes == ("acme/",)  # prefixes kept
-        assert store.tenant("default").sbr_public is False
+        default = store.tenant("default")
+        assert default is not None and default.sbr_public is False
     listed = run(database_url, tmp_path, "tenants", "list").stdout.splitlines()
     assert next(line for line in listed if line.strip().startswith("acme")).split()[:4] == ["acme", "0", "yes", "acme/"]
     assert "Public SBR reading: yes" in run(database_url, tmp_path, "tenants", "show", "acme").stdout

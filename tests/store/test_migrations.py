@@ -302,10 +302,12 @@ def test_0011_adds_sbr_public_closed_for_every_tenant_and_its_downgrade_keeps_th
         acme = store.set_sbr_public("acme", True)
         assert acme is not None and acme.sbr_public and acme.object_prefixes == ("shared/acme/",)
         assert acme.webhook_secret_generation == 3
-        assert store.tenant("acme").sbr_public is True
+        reread = store.tenant("acme")
+        assert reread is not None and reread.sbr_public is True
         assert store.set_sbr_public("nobody", True) is None
         store.create_tenant("newer")
-        assert store.tenant("newer").sbr_public is False
+        newer = store.tenant("newer")
+        assert newer is not None and newer.sbr_public is False
 
     command.downgrade(alembic_config(database_url), "0010_repository_visibility")
     assert current_revision(database_url) == "0010_repository_visibility"
