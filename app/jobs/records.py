@@ -124,6 +124,22 @@ class JobRecord:
     created_at: datetime
     updated_at: datetime
 
+    @property
+    def keeps_manifest(self) -> bool:
+        """A verify job asked to keep the object's manifest store (verify_job_params)."""
+        return self.kind is JobKind.VERIFY and bool((self.params or {}).get("keep_manifest"))
+
+    @property
+    def signs_private(self) -> bool:
+        """A sign job asked for a repository entry private from the start."""
+        return self.kind is JobKind.SIGN and bool((self.params or {}).get("private"))
+
+
+def verify_job_params(*, keep_manifest: bool) -> dict | None:
+    """A verify job's params: None unless it keeps the manifest store (so a plain job's idempotency
+    key is what it was before verify jobs took options, and resubmitting one finds it)."""
+    return {"keep_manifest": True} if keep_manifest else None
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Submitted:

@@ -76,6 +76,13 @@ class NewEntry:
     store: StoredManifest
     bindings: tuple[SoftBinding, ...] = ()
     private: bool = False
+    # Who made it private from the start (`key:<id>`, `cli:<user>`): recorded like a later change
+    # (repository_visibility_changes) in the entry's own transaction. Required for a private entry.
+    private_by: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.private and not self.private_by:
+            raise ValueError("an entry private from the start names who made it private (private_by)")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

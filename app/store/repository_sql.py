@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from sqlalchemy import (
     Connection,
     Engine,
+    Insert,
     bindparam,
     case,
     delete,
@@ -246,6 +247,9 @@ class SqlManifestRepository:
                 ).scalar_one()
         except IntegrityError:
             raise ValueError(f"the tenant {entry.tenant!r} keeps an entry for {entry.manifest_id!r:.80} already") from None
+        if entry.private:
+            assert entry.private_by is not None  # NewEntry checks it
+            connection.execute(self._visibility_change(entry.manifest_id, entry.tenant, True, actor=entry.private_by))
         shared = origin is EntryOrigin.SIGNED and not entry.private
         indexed = []
         for binding in entry.bindings:
@@ -298,16 +302,19 @@ class SqlManifestRepository:
             connection.execute(update(repository_entries).where(_entries.id == row.id).values(private=private))
             shared = row.origin == EntryOrigin.SIGNED.value and not private
             connection.execute(update(repository_bindings).where(_bindings.entry_id == row.id).values(shared=shared))
-            connection.execute(
-                insert(repository_visibility_changes).values(
-                    manifest_id=manifest_id,
-                    tenant=tenant,
-                    private=private,
-                    changed_at=datetime.datetime.now(datetime.UTC),
-                    actor=actor,
-                )
-            )
+            connection.execute(self._visibility_change(manifest_id, tenant, private, actor=actor))
         return True
+
+    @staticmethod
+    def _visibility_change(manifest_id: str, tenant: str, private: bool, *, actor: str) -> Insert:
+        """The record of a change of visibility (a later one, or private from the start)."""
+        return insert(repository_visibility_changes).values(
+            manifest_id=manifest_id,
+            tenant=tenant,
+            private=private,
+            changed_at=datetime.datetime.now(datetime.UTC),
+            actor=actor,
+        )
 
     def delete_entry(self, tenant: str, manifest_id: str, *, actor: str, reason: str) -> Deletion | None:
         if not actor or not reason:

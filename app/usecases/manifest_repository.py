@@ -158,12 +158,15 @@ class ManifestKeeper:
         asset_sha256: str,
         manifest_store: bytes,
         fingerprint: ImageFingerprint | VideoFingerprint | None = None,
+        private_by: str | None = None,
     ) -> NewEntry:
         """The entry for a store this service just signed (its large bytes already in the object
         store); `fingerprint`: the signed image's or video's (SignResult.soft_binding), whose
-        descriptors the io.iscc.v0 bindings keep for the second check of a lookup (a video's: one per key frame)."""
+        descriptors the io.iscc.v0 bindings keep for the second check of a lookup (a video's: one
+        per key frame). `private_by`: the entry is private from the start, made so by this actor
+        (None: shared, a public statement)."""
         contents = read_manifest_store(manifest_store)
-        return self._entry(
+        entry = self._entry(
             origin=EntryOrigin.SIGNED,
             tenant=tenant,
             manifest_id=manifest_id,
@@ -171,6 +174,7 @@ class ManifestKeeper:
             manifest_store=manifest_store,
             bindings=soft_bindings(contents.soft_bindings, fingerprint) if contents is not None else (),
         )
+        return entry if private_by is None else dataclasses.replace(entry, private=True, private_by=private_by)
 
     def verified_entry(
         self,

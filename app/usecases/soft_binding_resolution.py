@@ -21,7 +21,12 @@ such endpoint):
   first block of its assertion) is matched by its exact value (score 100): it is not in the
   similarity index, and alone it leaves too little margin for a radius (docs/soft-bindings.md);
 - several entries with one manifest id (tenants that kept the same store) are one match;
-- a manifest id that is unknown or not visible reads the same (`ManifestNotFound`).
+- a manifest id that is unknown or not visible reads the same (`ManifestNotFound`);
+- public reading (no key) is open for a tenant the operator opened: its `sbr_public` column
+  (`originmark tenants update NAME --sbr-public`, migration 0011), or, deprecated, its name in
+  ORIGINMARK_SBR_PUBLIC_TENANTS (still honoured, so a server upgraded without touching its
+  configuration keeps serving what it served; the service warns at start while it is set).
+  Unknown names are never open (the setting cannot open a tenant that does not exist).
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from app.store.interface import Tenant
 from app.store.repository import ISCC_ALG, MAX_CANDIDATES, MAX_MANIFEST_ID_LENGTH, Candidate, RepositoryEntry
 from app.usecases.errors import (
     MalformedBindingValue,
@@ -79,6 +85,11 @@ class Viewer:
 
     tenant: str
     public: bool
+
+
+def open_to_public_reading(tenant: Tenant | None, *, deprecated_names: frozenset[str] = frozenset()) -> bool:
+    """Whether /sbr/v1 serves `tenant`'s shared entries without an API key (None: no such tenant)."""
+    return tenant is not None and (tenant.sbr_public or tenant.name in deprecated_names)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

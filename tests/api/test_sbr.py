@@ -165,7 +165,8 @@ def test_every_route_needs_a_key_with_the_sbr_scope(client, store):
 
 
 def test_public_reading_of_a_tenant_that_publishes(make_client, store, tenants):
-    client = make_client(sbr_public_tenants="tenant-a")
+    client = make_client()
+    store.set_sbr_public("tenant-a", True)  # `originmark tenants update tenant-a --sbr-public`
     shared, shared_id = sign(client, tenants.a, encoded(textured_image(10)))
     private, private_id = sign(client, tenants.a, encoded(textured_image(11)))
     store.repository.set_private("tenant-a", private_id, True, actor="test")
@@ -186,6 +187,35 @@ def test_public_reading_of_a_tenant_that_publishes(make_client, store, tenants):
     assert_error(client.get(f"{SBR}/manifests/{b_id}", params={"tenant": "tenant-a"}), 404, "not_found")
     # A tenant that does not publish needs a key.
     assert_error(content(b_signed, "tenant-b"), 401, "missing_api_key")
+
+    # Closed again: the next request needs a key (read per request, no restart).
+    store.set_sbr_public("tenant-a", False)
+    assert_error(content(shared, "tenant-a"), 401, "missing_api_key")
+    assert_error(client.get(f"{SBR}/manifests/{shared_id}", params={"tenant": "tenant-a"}), 401, "missing_api_key")
+
+
+def test_the_deprecated_setting_still_opens_the_tenants_it_lists(make_client, store, tenants):
+    client = make_client(sbr_public_tenants=" tenant-b , nobody")
+    signed, manifest_id = sign(client, tenants.b, encoded(textured_image(13)))
+    tenant_b = store.tenant("tenant-b")
+    assert tenant_b is not None and tenant_b.sbr_public is False  # opened by the setting alone
+    found = client.get(f"{SBR}/manifests/{manifest_id}", params={"tenant": "tenant-b"})
+    assert found.status_code == 200, found.text
+    # A name the setting lists but no tenant has opens nothing; an unlisted, closed tenant needs a key.
+    assert_error(client.get(f"{SBR}/manifests/{manifest_id}", params={"tenant": "nobody"}), 401, "missing_api_key")
+    assert_error(client.get(f"{SBR}/manifests/{manifest_id}", params={"tenant": "tenant-a"}), 401, "missing_api_key")
+
+
+def test_the_service_warns_while_the_deprecated_setting_is_set(make_settings, caplog):
+    from app.service_setup import warn_deprecated_settings
+
+    with caplog.at_level("WARNING", logger="originmark.api"):
+        warn_deprecated_settings(make_settings())
+    assert caplog.records == []
+    with caplog.at_level("WARNING", logger="originmark.api"):
+        warn_deprecated_settings(make_settings(sbr_public_tenants="tenant-b"))
+    (record,) = caplog.records
+    assert "ORIGINMARK_SBR_PUBLIC_TENANTS is deprecated" in record.getMessage() and "tenant-b" in record.getMessage()
 
 
 def test_refusals_415_413_422(client, tenants):

@@ -47,6 +47,7 @@ def _entry(
         asset_sha256=_sha(manifest_id),
         origin=origin,
         private=private,
+        private_by="cli:test" if private else None,
         store=StoredManifest(size=len(store), sha256=_sha(store.decode()), inline=store),
         bindings=bindings,
     )
@@ -193,6 +194,23 @@ def test_marking_private_hides_an_entry_from_others_and_public_again_shows_it(st
         ("urn:c2pa:toggle", "tenant-a", True, "key:a1"),
         ("urn:c2pa:toggle", "tenant-a", False, "cli:ops"),
     ]
+
+
+def test_an_entry_private_from_the_start_is_recorded_like_a_later_change(store, repository):
+    with pytest.raises(ValueError, match="private_by"):
+        NewEntry(**{**_fields(_entry("urn:c2pa:born-private")), "private": True, "private_by": None})
+    repository.add_entry(NewEntry(**{**_fields(_entry("urn:c2pa:born-private")), "private": True, "private_by": "key:a1"}))
+    repository.add_entry(_entry("urn:c2pa:born-public"))
+    assert repository.entry_by_manifest_id("tenant-b", "urn:c2pa:born-private") is None
+    assert [c.manifest_id for c in repository.candidates_near(CODE, 0, "tenant-b")] == ["urn:c2pa:born-public"]
+    # A duplicate refused in the caller's transaction records nothing (the savepoint is rolled back).
+    with pytest.raises(ValueError, match="already"):
+        repository.add_entry(NewEntry(**{**_fields(_entry("urn:c2pa:born-private")), "private": True, "private_by": "key:a2"}))
+    with store.db_engine.connect() as connection:
+        rows = connection.execute(
+            text("SELECT manifest_id, tenant, private, actor FROM repository_visibility_changes ORDER BY id")
+        ).all()
+    assert [(m, t, bool(p), a) for m, t, p, a in rows] == [("urn:c2pa:born-private", "tenant-a", True, "key:a1")]
 
 
 def test_a_tenant_reads_its_own_entry_before_anothers_shared_one(repository):

@@ -20,7 +20,7 @@ from fastapi.responses import StreamingResponse
 from app.api import work
 from app.api.deps import ServicesDep, SignKey
 from app.api.error_responses import ApiError, from_signing_error
-from app.api.identifiers import MEDIA_ID_PATTERN, optional_media_id
+from app.api.identifiers import MEDIA_ID_PATTERN, form_flag, optional_media_id
 from app.api.services import Services
 from app.api.uploads import FormSpec, ReceivedFile, UploadForm, UploadSpool, receive_form
 from app.api.wire import error_responses
@@ -36,9 +36,17 @@ log = logging.getLogger("originmark.api")
 
 SIGN_FORM = FormSpec(
     file_fields=frozenset({"file", "parent"}),
-    text_fields=frozenset({"generator", "generator_version", "digital_source_type", "title", "media_id"}),
+    text_fields=frozenset({"generator", "generator_version", "digital_source_type", "title", "media_id", "private"}),
 )
 _STREAM_CHUNK = 256 * 1024
+PRIVATE_FIELD = {
+    "type": "string",
+    "enum": ["true", "false"],
+    "default": "false",
+    "description": "`true`: the signed manifest's entry in the manifest repository is your tenant's only from the "
+    "start (other tenants never find it by id, by binding, by content or on verify), as after "
+    "PUT /v1/repository/{manifestId}/visibility; recorded like that change. Default: shared.",
+}
 
 _REQUEST_BODY = {
     "required": True,
@@ -59,6 +67,7 @@ _REQUEST_BODY = {
                     },
                     "title": {"type": "string", "maxLength": 1024, "description": "Default: the file name."},
                     "media_id": {"type": "string", "pattern": MEDIA_ID_PATTERN},
+                    "private": PRIVATE_FIELD,
                     "parent": {
                         "type": "string",
                         "format": "binary",
@@ -114,6 +123,7 @@ async def _sign(request: Request, key: ApiKey, services: Services) -> Response:
             key_id=key.key_id,
             generation=_generation_request(form, parent),
             media_id=optional_media_id(form.text("media_id")),
+            private=form_flag(form.text("private"), "private"),
         )
         # The key's signing policy (403 signing_policy), before any work: a refusal signs, stores
         # and audits nothing.
