@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import AsyncIterator
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
@@ -22,7 +22,7 @@ from app.api.deps import ServicesDep, SignKey
 from app.api.error_responses import ApiError, from_signing_error
 from app.api.identifiers import MEDIA_ID_PATTERN, optional_media_id
 from app.api.services import Services
-from app.api.uploads import FormSpec, ReceivedFile, UploadForm, UploadSpool, receive_form
+from app.api.uploads import FormSpec, ReceivedFile, UploadForm, UploadSpool, raw_body_openapi, receive_upload
 from app.api.wire import error_responses
 from app.store.interface import ApiKey
 from app.usecases.errors import UnsignableMedia, UseCaseError
@@ -37,38 +37,34 @@ log = logging.getLogger("originmark.api")
 SIGN_FORM = FormSpec(
     file_fields=frozenset({"file", "parent"}),
     text_fields=frozenset({"generator", "generator_version", "digital_source_type", "title", "media_id"}),
+    raw_file_field="file",  # a parent (an AI edit) needs the multipart form: it is a second file
 )
 _STREAM_CHUNK = 256 * 1024
 
-_REQUEST_BODY = {
-    "required": True,
-    "content": {
-        "multipart/form-data": {
-            "schema": {
-                "type": "object",
-                "required": ["file", "generator"],
-                "properties": {
-                    "file": {"type": "string", "format": "binary", "description": "The AI output to sign."},
-                    "generator": {"type": "string", "maxLength": 256, "description": "The model or product."},
-                    "generator_version": {"type": "string", "maxLength": 256},
-                    "digital_source_type": {
-                        "type": "string",
-                        "enum": [member.term for member in DigitalSourceType],
-                        "description": "IPTC term (or its full URI); default trainedAlgorithmicMedia, "
-                        "or compositeWithTrainedAlgorithmicMedia with a parent.",
-                    },
-                    "title": {"type": "string", "maxLength": 1024, "description": "Default: the file name."},
-                    "media_id": {"type": "string", "pattern": MEDIA_ID_PATTERN},
-                    "parent": {
-                        "type": "string",
-                        "format": "binary",
-                        "description": "For an AI edit: the original, recorded as the parentOf ingredient.",
-                    },
-                },
-            }
-        }
+_FIELDS: dict[str, dict[str, Any]] = {
+    "generator": {"type": "string", "maxLength": 256, "description": "The model or product."},
+    "generator_version": {"type": "string", "maxLength": 256},
+    "digital_source_type": {
+        "type": "string",
+        "enum": [member.term for member in DigitalSourceType],
+        "description": "IPTC term (or its full URI); default trainedAlgorithmicMedia, "
+        "or compositeWithTrainedAlgorithmicMedia with a parent.",
     },
+    "title": {"type": "string", "maxLength": 1024, "description": "Default: the file name."},
+    "media_id": {"type": "string", "pattern": MEDIA_ID_PATTERN},
 }
+_PARENT = {
+    "type": "string",
+    "format": "binary",
+    "description": "For an AI edit: the original, recorded as the parentOf ingredient (multipart only).",
+}
+_OPENAPI = raw_body_openapi(
+    file_description="The AI output to sign.",
+    required_fields=("generator",),
+    fields=_FIELDS,
+    file_field="file",
+    multipart_only={"parent": _PARENT},
+)
 _SIGNED_MEDIA = {
     "description": "The signed media, same type as the upload "
     f"({', '.join(SUPPORTED_FORMAT_NAMES)}). Headers: X-Manifest-Label, X-Content-SHA256 (of this body), "
@@ -81,7 +77,7 @@ _SIGNED_MEDIA = {
     "/v1/sign",
     summary="Sign AI-generated media",
     response_class=Response,
-    openapi_extra={"requestBody": _REQUEST_BODY},
+    openapi_extra=_OPENAPI,
     responses={200: _SIGNED_MEDIA, **error_responses(400, 401, 403, 413, 415, 422, 429, 503, 507)},
 )
 async def sign(request: Request, key: SignKey, services: ServicesDep) -> Response:
@@ -105,8 +101,8 @@ async def sign(request: Request, key: SignKey, services: ServicesDep) -> Respons
 
 async def _sign(request: Request, key: ApiKey, services: Services) -> Response:
     settings = services.settings
-    with UploadSpool(settings.spool_dir) as spool:
-        form = await receive_form(request, spec=SIGN_FORM, spool=spool, max_bytes=settings.max_upload_bytes)
+    async with UploadSpool(settings.spool_dir) as spool:
+        form = await receive_upload(request, spec=SIGN_FORM, spool=spool, max_bytes=settings.max_upload_bytes)
         upload = form.required_file("file")
         parent = form.optional_file("parent")
         wanted = SignRequest(
@@ -122,9 +118,7 @@ async def _sign(request: Request, key: ApiKey, services: Services) -> Response:
         await work.in_thread(detect_format, upload.path)
 
         destination = spool.folder("signed") / upload.path.name
-        result = await work.sign_file(
-            services, source=upload.path, destination=destination, request=wanted.generation
-        )
+        result = await work.sign_file(services, source=upload.path, destination=destination, request=wanted.generation)
         verdict, _label = await work.verify_file(services, destination)
         output = SignedOutput(
             input_sha256=upload.sha256,
