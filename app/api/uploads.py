@@ -142,21 +142,34 @@ class UploadSpool(SpoolFolder):
     """A per-request folder for uploads and outputs (app/spool.py: removed on exit, whatever
     happened; one left by a process that died is swept by the next); a full disk is a 507.
 
-    `async with`: the folder is removed in a worker thread. Removing a directory can wait on the
+    `async with`: the folder is removed off the event loop. Removing a directory can wait on the
     file system for milliseconds (2-3 ms per rmdir on the ext4 the benchmarks run on, for ~0.1 ms
-    of CPU); on the event loop that wait stalls every other connection of the process. The
-    removal is shielded: a cancelled request (client gone) still removes its folder before it ends.
+    of CPU); on the event loop that wait stalls every other connection of the process. A route
+    whose last step is a worker-thread call anyway passes `release` to it (it runs there, in the
+    same hand-off: each hand-off costs more CPU than the removal itself); otherwise the exit removes
+    the folder in a thread of its own. Shielded: a cancelled request (client gone) still removes
+    its folder before it ends.
     """
+
+    _released = False
 
     def _disk_full(self, error: OSError) -> None:
         _raise_if_disk_full(error)
+
+    def release(self) -> None:
+        """Remove the folder now (blocking: call it from a worker thread); the exit then does nothing."""
+        if not self._released:
+            self._released = True
+            self.__exit__(None, None, None)
 
     async def __aenter__(self) -> UploadSpool:
         return self.__enter__()
 
     async def __aexit__(self, *exc_info: object) -> None:
+        if self._released:
+            return
         with anyio.CancelScope(shield=True):
-            await anyio.to_thread.run_sync(self.__exit__, *exc_info)
+            await anyio.to_thread.run_sync(self.release)
 
 
 class _FilePart:

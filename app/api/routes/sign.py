@@ -30,6 +30,7 @@ from app.usecases.signing import SignedOutput, SignRequest, authorize
 from signer.errors import SigningError
 from signer.formats import SUPPORTED_FORMAT_NAMES, detect_format
 from signer.manifest import DigitalSourceType, GenerationRequest
+from verifier.verdict import Verdict
 
 router = APIRouter(tags=["sign"])
 log = logging.getLogger("originmark.api")
@@ -130,15 +131,20 @@ async def _sign(request: Request, key: ApiKey, services: Services) -> Response:
             manifest_store=result.manifest_store,
             fingerprint=result.soft_binding,
         )
-        try:
-            # Refused unless the output verifies (found by tests/fuzz: the engine signs some
-            # malformed files into output whose own credentials do not verify).
-            await work.in_thread(services.signing.record, wanted, output, verdict)
-        except UnsignableMedia:
-            log.warning("a signed output verifies as %s: %s", verdict.state.value, verdict.reason)
-            raise
         # Opened before the spool folder is removed: the open file keeps its bytes until streamed.
         signed = destination.open("rb")
+        try:
+            # Refused unless the output verifies (found by tests/fuzz: the engine signs some
+            # malformed files into output whose own credentials do not verify). The spool folder
+            # is removed in the same thread hand-off, whatever the outcome (UploadSpool.release).
+            await work.in_thread(_record_then_release, services, wanted, output, verdict, spool)
+        except UnsignableMedia:
+            signed.close()
+            log.warning("a signed output verifies as %s: %s", verdict.state.value, verdict.reason)
+            raise
+        except BaseException:
+            signed.close()
+            raise
 
     headers = {
         "X-Content-SHA256": verdict.sha256,
@@ -150,6 +156,15 @@ async def _sign(request: Request, key: ApiKey, services: Services) -> Response:
     if wanted.media_id is not None:
         headers["X-Media-Id"] = wanted.media_id
     return StreamingResponse(_stream(signed), media_type=result.format.mime, headers=headers)
+
+
+def _record_then_release(
+    services: Services, wanted: SignRequest, output: SignedOutput, verdict: Verdict, spool: UploadSpool
+) -> None:
+    try:
+        services.signing.record(wanted, output, verdict)
+    finally:
+        spool.release()
 
 
 def _generation_request(form: UploadForm, parent: ReceivedFile | None) -> GenerationRequest:

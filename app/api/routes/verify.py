@@ -83,7 +83,7 @@ async def verify(
             raise unsupported_media(
                 "the file is not a media type originmark can verify", supported=VERIFIABLE_FORMAT_NAMES
             )
-        outcome = await work.verify_and_record(services, wanted, upload.path)
+        outcome = await work.verify_and_record(services, wanted, upload.path, then=spool.release)
     services.metrics.verdicts.labels(outcome.verdict.state.value, "true" if outcome.cached else "false").inc()
     body = verify_body(
         media_id=wanted.media_id,
