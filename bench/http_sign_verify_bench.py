@@ -507,14 +507,15 @@ def main() -> int:
             ref = reference[op]
             rate, spread, shape = ref.rate, f"{ref.before:.0f}/{ref.after:.0f}", ref.describe
         load = loads.get((best_form, http_name))
-        ratio = f"{load[0].result.requests_per_second / rate:.2f}" if load else "-"
-        rows.append([op, meaning, f"{rate:.1f}", f"{1000 / rate:.2f}", spread, shape, ratio])
+        against = f"{load[0].result.requests_per_second / rate:.2f}" if load else "-"
+        rows.append([op, meaning, f"{rate:.1f}", f"{1000 / rate:.2f}", spread, shape, against])
     print_table(["reference", "what", "ops/s", "ms/op", "before/after", "shape", f"HTTP [{best_form}] / it"], rows)
     print()
     if "raw" in forms and "multipart" in forms:
         for name in load_names:
-            raw, form = (loads[(f, name)][0].result.requests_per_second for f in ("raw", "multipart"))
-            print(f"{name:>6}: raw body {raw:.1f}/s vs multipart {form:.1f}/s = {raw / form:.2f}x" if form else "")
+            raw_rate, form_rate = (loads[(f, name)][0].result.requests_per_second for f in ("raw", "multipart"))
+            if form_rate:
+                print(f"{name:>6}: raw body {raw_rate:.1f}/s vs multipart {form_rate:.1f}/s = {raw_rate / form_rate:.2f}x")
         print()
     ok = set(load_names) == set(LOAD_NAMES)  # a partial run passes no target
     for name, op in (("sign", "raw_sign"), ("verify", "raw_verify")):
