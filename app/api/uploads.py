@@ -26,10 +26,9 @@ sees the JSON error instead of a reset connection.
 Raw-body uploads (`receive_upload`): POST /v1/sign and /v1/verify also take the media as the whole
 request body, its media type as Content-Type (image/jpeg, video/mp4, ...; the way object stores
 take a PUT), and the text fields as query parameters. Same limits, same spool, same hashing on
-the way in, same field rules (unknown, repeated, over-long or non-UTF-8 fields are 422s); it
-skips the multipart parser (~1 ms per 3 MB) and, with one file, the file's sub-folder. The
-declared type only chooses this form: the format is decided from the bytes, as for a multipart
-file.
+the way in, same field rules (unknown, repeated, over-long or non-UTF-8 fields are 422s), same
+spool layout; it skips the multipart parser (~1 ms per 3 MB). The declared type only chooses this
+form: the format is decided from the bytes, as for a multipart file.
 """
 
 from __future__ import annotations
