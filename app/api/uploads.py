@@ -424,7 +424,11 @@ async def receive_upload(request: Request, *, spec: FormSpec, spool: UploadSpool
     content_type = request.headers.get("content-type")
     kind = _media_type(content_type)
     if spec.raw_file_field is not None and _is_raw_body_type(kind):
-        fields = query_fields(request, spec)
+        try:
+            fields = query_fields(request, spec)
+        except ApiError:
+            await _drain(request, max_bytes)  # as after any upload error: the client sees the answer
+            raise
         received = await _receive_raw(
             request,
             spool=spool,
@@ -436,7 +440,11 @@ async def receive_upload(request: Request, *, spec: FormSpec, spool: UploadSpool
     if kind in (b"multipart/form-data", b"application/x-www-form-urlencoded") or (
         content_type is None and _declared_length(request) in (None, 0)
     ):
-        _no_form_fields_in_query(request, spec)
+        try:
+            _no_form_fields_in_query(request, spec)
+        except ApiError:
+            await _drain(request, max_bytes)
+            raise
         return await receive_form(request, spec=spec, spool=spool, max_bytes=max_bytes)
     await _drain(request, max_bytes)
     named = f"Content-Type {kind.decode('latin-1')!r}" if kind else "no Content-Type"
