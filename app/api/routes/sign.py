@@ -14,6 +14,8 @@ import os
 from collections.abc import AsyncIterator
 from typing import Any, BinaryIO
 
+import anyio
+import anyio.to_thread
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 
@@ -185,4 +187,9 @@ async def _stream(output: BinaryIO) -> AsyncIterator[bytes]:
         while chunk := output.read(_STREAM_CHUNK):
             yield chunk
     finally:
-        output.close()
+        # The last reference to a file whose folder is gone: closing it frees the file, which on
+        # ext4 waits milliseconds (6.7 ms per 3 MB output on the bench machine, for little CPU).
+        # In a worker thread, so that the event loop serves others meanwhile; shielded, so that a
+        # client that went away still has its file closed.
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(output.close)
