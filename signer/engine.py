@@ -95,6 +95,10 @@ class SignerOptions:
     # videos (FINGERPRINTED_VIDEO_FORMATS) one with their key frames'. Off only for the benches'
     # "without the fingerprint" references (softbinding_bench.py, large_video_bench.py).
     soft_binding: bool = True
+    # fsync each signed file (and its folder) before sign_file returns, so that it survives a crash.
+    # False for the service's signing workers: they write into a request's or job's spool folder,
+    # whose output is streamed or uploaded and deleted at once; there an fsync is only a wait.
+    durable_output: bool = True
 
     def __post_init__(self) -> None:
         if self.time_stamp_url is not None and not self.time_stamp_url.startswith(("http://", "https://")):
@@ -268,7 +272,7 @@ class ContentSigner:
                 context=self._context_for(source, media_format),
                 fingerprint=examined.fingerprint or examined.video,
             ) as builder,
-            atomic_output(destination) as output,
+            atomic_output(destination, durable=self._options.durable_output) as output,
         ):
             manifest = self._sign(builder, media_format, source_stream, output, subject=source.name)
             examined.refuse_if_undecodable()  # after the engine, whose refusal of a broken file comes first
