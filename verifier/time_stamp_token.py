@@ -11,7 +11,7 @@ certificate is the authority's.
 
 Exact or nothing: a manifest is answered only when there is one reading (one manifest with the
 label, one signature box, one token, one signer, its certificate among the token's by issuer and
-serial or key identifier). Anything else (a malformed or unusual structure, a limit reached) is
+serial, read the same by every reasonable comparison). Anything else (a malformed or unusual structure, a limit reached) is
 left out, and the caller asks the engine's crJSON as before. Bytes come from the asset: every
 length is checked against its parent, nesting and counts are bounded.
 """
@@ -20,8 +20,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any, NamedTuple
-
-from cryptography import x509
 
 from verifier.trust import CertificateFacts, DistinguishedName
 
@@ -253,11 +251,12 @@ class _Candidate(NamedTuple):
     der: bytes
     serial: bytes  # the INTEGER's content
     issuer: tuple[int, int]  # the Name's content: start, end in the token
+    issuer_der: tuple[int, int]  # the whole Name element: start, end in the token
     subject: tuple[int, int]
 
 
 def _signer_certificate(token: bytes) -> CertificateFacts:
-    """The facts of the certificate of the token's one signer (found by issuer and serial, or by key identifier)."""
+    """The facts of the certificate of the token's one signer (named by issuer and serial)."""
     tag, start, end, after = _der(token, 0, len(token))
     if tag != 0x30 or after != len(token):
         raise _Malformed
@@ -289,7 +288,7 @@ def _signer_certificate(token: bytes) -> CertificateFacts:
     candidates = []
     for cert_tag, cert_position, cert_start, cert_end in _children(token, certificates[0][2], certificates[0][3]):
         if cert_tag != 0x30:
-            continue  # another certificate choice (attribute certificates): never the signer's
+            raise _Malformed  # another certificate choice (attribute certificates): the engine refuses the token
         tbs = _children(token, cert_start, cert_end)
         if not tbs or tbs[0][0] != 0x30:
             raise _Malformed
@@ -303,22 +302,36 @@ def _signer_certificate(token: bytes) -> CertificateFacts:
                 der=token[cert_position:cert_end],
                 serial=token[fields[0][2] : fields[0][3]],
                 issuer=(fields[2][2], fields[2][3]),
+                issuer_der=(fields[2][1], fields[2][3]),
                 subject=(fields[4][2], fields[4][3]),
             )
         )
-    if sid_tag == 0x30:  # IssuerAndSerialNumber
-        sid = _children(token, sid_start, sid_end)
-        if len(sid) != 2 or sid[0][0] != 0x30 or sid[1][0] != 0x02:
-            raise _Malformed
-        issuer, serial = _name(token, sid[0][2], sid[0][3]), token[sid[1][2] : sid[1][3]]
-        matching = [each for each in candidates if each.serial == serial and _name(token, *each.issuer) == issuer]
-    elif sid_tag == 0x80:  # [0] SubjectKeyIdentifier
-        key_id = token[sid_start:sid_end]
-        matching = [each for each in candidates if _subject_key_identifier(each.der) == key_id]
-    else:
+    # Only a signer named by issuer and serial: c2pa-rs compares a key identifier with the whole
+    # DER value of the certificate's extension (04 14 <id>), not the identifier RFC 5652 means,
+    # and the token's certificates and signer identifier are signed by nobody, so an edited file
+    # could make another comparison pick another certificate than the one the engine validated.
+    if sid_tag != 0x30:
         raise _Malformed
-    if len(matching) != 1:
+    sid = _children(token, sid_start, sid_end)
+    if len(sid) != 2 or sid[0][0] != 0x30 or sid[1][0] != 0x02:
         raise _Malformed
+    issuer_der, serial = token[sid[0][1] : sid[0][3]], token[sid[1][2] : sid[1][3]]
+    issuer = _name(token, sid[0][2], sid[0][3])
+    # Every reasonable reading must pick the same one certificate: the engine's (the first whose
+    # issuer equals as decoded and serial as a number) lies between the loosest (names compared as
+    # text, serials as numbers) and the strictest (the same bytes).
+    loose = [
+        each
+        for each in candidates
+        if int.from_bytes(each.serial, "big") == int.from_bytes(serial, "big") and _name(token, *each.issuer) == issuer
+    ]
+    if (
+        len(loose) != 1
+        or loose[0].serial != serial
+        or token[loose[0].issuer_der[0] : loose[0].issuer_der[1]] != issuer_der
+    ):
+        raise _Malformed
+    matching = loose
     return _facts(token, matching[0])
 
 
@@ -346,14 +359,6 @@ def _name(data: bytes, start: int, end: int) -> _Name:
                 raise _Malformed from None
             attributes.append((data[parts[0][2] : parts[0][3]], value))
     return tuple(attributes)
-
-
-def _subject_key_identifier(der: bytes) -> bytes | None:
-    try:
-        certificate = x509.load_der_x509_certificate(der)
-        return certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
-    except (x509.ExtensionNotFound, ValueError):
-        return None
 
 
 # The name attributes trust attribution compares (verifier/trust.py), by OID.

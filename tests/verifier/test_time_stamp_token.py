@@ -11,15 +11,17 @@ from pathlib import Path
 import c2pa
 import pytest
 
+from tests.verifier.crafted_tokens import OCSP_ACTIVE, OCSP_JPEG, key_identifier_swapped_jpeg
 from verifier import engine_report
+from verifier import reader as reader_module
 from verifier.embedded_store import sole_manifest_store
 from verifier.media_type import SNIFF_BYTES, sniff_media_type
 from verifier.reader import Verifier
 from verifier.time_stamp_token import time_stamp_authorities
 from verifier.trust import default_trust_policy
-from verifier.verdict import VerdictState
+from verifier.verdict import Verdict, VerdictState
 
-LEGACY_STAMPED = "c2pa-rs/sdk/tests/fixtures/ocsp.jpg"  # two manifests, each with a legacy sigTst token
+LEGACY_STAMPED = OCSP_JPEG  # two manifests, each with a legacy sigTst token
 
 
 @pytest.fixture(scope="module")
@@ -111,3 +113,26 @@ def test_the_verifier_attributes_a_legacy_time_stamp_without_crjson(shared_dir, 
     assert verdict.time_stamp is not None and verdict.time_stamp.trusted
     assert verdict.time_stamp.trust_list == "itl"
     assert asked == []
+
+
+def _verdict_from_crjson_only(policy, path: Path, monkeypatch) -> Verdict:
+    """The verdict as it was before the store's bytes were read: every authority from crJSON."""
+    with monkeypatch.context() as patch:
+        patch.setattr(reader_module, "time_stamp_authorities", lambda store, *args, **kwargs: {})
+        return Verifier(policy=policy).verify_file(path)
+
+
+def test_a_signer_named_by_key_identifier_is_left_to_crjson(shared_dir, policy, tmp_path, monkeypatch):
+    # The token's certificates and signer identifier are unsigned: an edited Trusted file whose signer
+    # is named by key identifier, with a certificate added that a different comparison would pick.
+    # (The active manifest's: the parent's box is hashed into the active manifest's ingredient.)
+    label = OCSP_ACTIVE
+    path = key_identifier_swapped_jpeg(shared_dir, tmp_path / "swapped.jpg", label)
+    context = c2pa.Context.from_dict(policy.engine_settings())
+    with open(path, "rb") as file, c2pa.Reader("image/jpeg", file, context=context) as engine:
+        assert engine.get_validation_state() == "Trusted"  # the engine still validates the real certificate
+    assert label not in time_stamp_authorities(_sole_store(path))
+    verdict = Verifier(policy=policy).verify_file(path)
+    assert verdict == _verdict_from_crjson_only(policy, path, monkeypatch)
+    stamped = {manifest.label: manifest.time_stamp for manifest in verdict.manifests}
+    assert stamped[label] is not None and stamped[label].trust_list == "itl"
