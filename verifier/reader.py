@@ -361,9 +361,21 @@ class _StoreBytes:
                 return {}
             try:
                 store = sole_manifest_store(self._stream, self._media_type, self._size)
+            except MemoryError:
+                raise  # the isolated verifier reports it and starts a clean worker
+            except Exception:  # noqa: BLE001 - an optional fast path: any failure of it means "ask crJSON"
+                return {}
             finally:
                 self._stream.seek(position)  # where the engine left it
-        return {} if store is None else time_stamp_authorities(store)
+        if store is None:
+            return {}
+        try:
+            return time_stamp_authorities(store)
+        except MemoryError:
+            raise
+        except Exception:  # noqa: BLE001 - hand-written parsing of hostile bytes: a bug in it must not
+            # cost the verdict (the worker would answer ERROR/INTERNAL); crJSON answers instead.
+            return {}
 
 
 class _CrJson:

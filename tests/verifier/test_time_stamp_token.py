@@ -11,7 +11,7 @@ from pathlib import Path
 import c2pa
 import pytest
 
-from tests.verifier.crafted_tokens import OCSP_ACTIVE, OCSP_JPEG, key_identifier_swapped_jpeg
+from tests.verifier.crafted_tokens import OCSP_ACTIVE, OCSP_JPEG, OCSP_PARENT, key_identifier_swapped_jpeg
 from verifier import engine_report
 from verifier import reader as reader_module
 from verifier.embedded_store import sole_manifest_store
@@ -136,3 +136,27 @@ def test_a_signer_named_by_key_identifier_is_left_to_crjson(shared_dir, policy, 
     assert verdict == _verdict_from_crjson_only(policy, path, monkeypatch)
     stamped = {manifest.label: manifest.time_stamp for manifest in verdict.manifests}
     assert stamped[label] is not None and stamped[label].trust_list == "itl"
+
+
+def test_any_failure_of_the_store_reading_leaves_the_authority_to_crjson(shared_dir, policy, monkeypatch):
+    path = shared_dir / "corpus" / LEGACY_STAMPED
+    expected = _verdict_from_crjson_only(policy, path, monkeypatch)
+
+    def failing(store, *args, **kwargs):
+        raise RuntimeError("a bug in the store's reading")
+
+    monkeypatch.setattr(reader_module, "time_stamp_authorities", failing)
+    assert Verifier(policy=policy).verify_file(path) == expected
+    monkeypatch.setattr(reader_module, "sole_manifest_store", failing)
+    assert Verifier(policy=policy).verify_file(path) == expected
+
+
+def test_a_certificate_with_a_duplicated_extension_is_a_verdict_not_an_exception(
+    shared_dir, policy, tmp_path, monkeypatch
+):
+    # cryptography raises DuplicateExtension (not ValueError) for such a certificate; nothing here may raise.
+    for label in (OCSP_ACTIVE, OCSP_PARENT):
+        path = key_identifier_swapped_jpeg(shared_dir, tmp_path / "duplicated.jpg", label, duplicate_extension=True)
+        store = _sole_store(path)
+        assert store is not None and label not in time_stamp_authorities(store)
+        assert Verifier(policy=policy).verify_file(path) == _verdict_from_crjson_only(policy, path, monkeypatch)
