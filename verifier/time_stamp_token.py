@@ -27,6 +27,8 @@ _MAX_BOXES = 10_000  # JUMBF boxes looked at in one store
 _MAX_CBOR_ITEMS = 10_000  # CBOR items decoded in one signature's header
 _MAX_DEPTH = 16
 _SIGNATURE_LABEL = "c2pa.signature"
+_ASSERTIONS_LABEL = "c2pa.assertions"
+_TIME_STAMP_ASSERTION = "c2pa.time-stamp"  # with an instance suffix (`__2`) when there are several
 _TOKEN_HEADERS = ("sigTst", "sigTst2")
 _COSE_SIGN1_TAG = 18
 _SIGNED_DATA_OID = bytes.fromhex("2a864886f70d010702")  # 1.2.840.113549.1.7.2
@@ -100,11 +102,24 @@ def _signatures(store: bytes) -> dict[str, bytes | None]:
             if child_kind != b"jumb":
                 continue
             child_label, contents = _superbox(store, child_start, child_end, budget)
+            if child_label == _ASSERTIONS_LABEL and _has_time_stamp_assertion(store, contents, budget):
+                raise _Malformed  # the engine may report that assertion's token for a manifest instead
             if child_label == _SIGNATURE_LABEL:
                 signatures.append([store[s:e] for k, s, e in contents if k == b"cbor"])
         one = signatures[0][0] if len(signatures) == 1 and len(signatures[0]) == 1 else None
         found[label] = None if label in found else one
     return found
+
+
+def _has_time_stamp_assertion(store: bytes, assertions: list[tuple[bytes, int, int]], budget: list[int]) -> bool:
+    """Whether a manifest's assertion store holds a `c2pa.time-stamp` assertion (C2PA 2.x: tokens
+    for other manifests, which the engine may validate and report in place of their own)."""
+    for kind, start, end in assertions:
+        if kind == b"jumb":
+            label, _ = _superbox(store, start, end, budget)
+            if label is not None and label.split("__", 1)[0] == _TIME_STAMP_ASSERTION:
+                return True
+    return False
 
 
 # --- CBOR (RFC 8949), the subset a COSE header uses ---

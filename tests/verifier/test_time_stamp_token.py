@@ -160,3 +160,14 @@ def test_a_certificate_with_a_duplicated_extension_is_a_verdict_not_an_exception
         store = _sole_store(path)
         assert store is not None and label not in time_stamp_authorities(store)
         assert Verifier(policy=policy).verify_file(path) == _verdict_from_crjson_only(policy, path, monkeypatch)
+
+
+def test_a_store_with_a_time_stamp_assertion_is_left_to_crjson(shared_dir):
+    # A `c2pa.time-stamp` assertion holds tokens for other manifests: the engine may report one of
+    # those for a manifest, not the one in its signature. (Renamed in place: same length, so the
+    # boxes stay whole; the engine would find the store altered, which is no concern here.)
+    store = _sole_store(shared_dir / "corpus" / LEGACY_STAMPED)
+    assert store is not None and len(time_stamp_authorities(store)) == 2
+    assert b"c2pa.ingredient\x00" in store
+    renamed = store.replace(b"c2pa.ingredient\x00", b"c2pa.time-stamp\x00", 1)
+    assert time_stamp_authorities(renamed) == {}
