@@ -26,6 +26,10 @@ from verifier.trust import CertificateFacts, DistinguishedName
 _MAX_BOXES = 10_000  # JUMBF boxes looked at in one store
 _MAX_CBOR_ITEMS = 10_000  # CBOR items decoded in one signature's header
 _MAX_DEPTH = 16
+# A token is a few kilobytes with two to four certificates (the corpus: at most 3, under 8 KiB);
+# beyond these the engine's crJSON answers, so a crafted store cannot make us parse for long.
+_MAX_TOKEN_BYTES = 64 * 1024
+_MAX_CERTIFICATES = 16
 _SIGNATURE_LABEL = "c2pa.signature"
 _ASSERTIONS_LABEL = "c2pa.assertions"
 _TIME_STAMP_ASSERTION = "c2pa.time-stamp"  # with an instance suffix (`__2`) when there are several
@@ -83,14 +87,15 @@ def _superbox(data: bytes, start: int, end: int, budget: list[int]) -> tuple[str
     return label, children[1:]
 
 
-def _signatures(store: bytes) -> dict[str, bytes | None]:
-    """Per manifest label: its COSE_Sign1 bytes; None for a label that is not one unambiguous manifest."""
+def _signatures(store: bytes) -> dict[str, tuple[int, int] | None]:
+    """Per manifest label: where its COSE_Sign1 is in the store; None for a label that is not one
+    unambiguous manifest. Box headers only: no signature is decoded here."""
     budget = [_MAX_BOXES]
     top = list(_boxes(store, 0, len(store), budget))
     if len(top) != 1 or top[0][0] != b"jumb":
         raise _Malformed
     _, manifests = _superbox(store, top[0][1], top[0][2], budget)
-    found: dict[str, bytes | None] = {}
+    found: dict[str, tuple[int, int] | None] = {}
     for kind, start, end in manifests:
         if kind != b"jumb":
             continue
@@ -105,7 +110,7 @@ def _signatures(store: bytes) -> dict[str, bytes | None]:
             if child_label == _ASSERTIONS_LABEL and _has_time_stamp_assertion(store, contents, budget):
                 raise _Malformed  # the engine may report that assertion's token for a manifest instead
             if child_label == _SIGNATURE_LABEL:
-                signatures.append([store[s:e] for k, s, e in contents if k == b"cbor"])
+                signatures.append([(s, e) for k, s, e in contents if k == b"cbor"])
         one = signatures[0][0] if len(signatures) == 1 and len(signatures[0]) == 1 else None
         found[label] = None if label in found else one
     return found
@@ -126,12 +131,14 @@ def _has_time_stamp_assertion(store: bytes, assertions: list[tuple[bytes, int, i
 
 
 class _Cbor:
-    def __init__(self, data: bytes) -> None:
+    """Byte strings come out as views of the data (a signature box holds kilobytes of padding)."""
+
+    def __init__(self, data: memoryview) -> None:
         self._data = data
         self._position = 0
         self._items = _MAX_CBOR_ITEMS
 
-    def _take(self, count: int) -> bytes:
+    def _take(self, count: int) -> memoryview:
         end = self._position + count
         if count < 0 or end > len(self._data):
             raise _Malformed
@@ -169,7 +176,7 @@ class _Cbor:
             return self._take(value)
         if major == 3:
             try:
-                return self._take(value).decode("utf-8")
+                return bytes(self._take(value)).decode("utf-8")
             except UnicodeDecodeError:
                 raise _Malformed from None
         if major == 4:
@@ -178,6 +185,7 @@ class _Cbor:
             result: dict[Any, Any] = {}
             for _ in range(self._bounded(value)):
                 key = self.item(depth + 1)
+                key = bytes(key) if isinstance(key, memoryview) else key
                 if isinstance(key, (list, dict)) or key in result:
                     raise _Malformed  # a duplicate key has two readings
                 result[key] = self.item(depth + 1)
@@ -198,7 +206,7 @@ class _Tagged:
         self.value = value
 
 
-def _token(cose: bytes) -> bytes | None:
+def _token(cose: memoryview) -> bytes | None:
     """The one RFC 3161 token of a COSE_Sign1's unprotected header; None when it has none."""
     decoder = _Cbor(cose)
     sign1 = decoder.item()
@@ -217,9 +225,9 @@ def _token(cose: bytes) -> bytes | None:
     if not isinstance(tokens, list) or len(tokens) != 1 or not isinstance(tokens[0], dict):
         raise _Malformed
     value = tokens[0].get("val")
-    if not isinstance(value, bytes):
+    if not isinstance(value, memoryview) or len(value) > _MAX_TOKEN_BYTES:
         raise _Malformed
-    return value
+    return bytes(value)
 
 
 # --- DER (the CMS SignedData of a time-stamp token, RFC 5652 / RFC 3161) ---
@@ -298,10 +306,13 @@ def _signer_certificate(token: bytes) -> CertificateFacts:
     if len(info) < 2:
         raise _Malformed
     sid_tag, _sid_position, sid_start, sid_end = info[1]
+    choices = _children(token, certificates[0][2], certificates[0][3])
+    if len(choices) > _MAX_CERTIFICATES:
+        raise _Malformed
     # Read from the DER, not by an X.509 library: TSA certificates in the wild break its rules
     # (an underscore in a PrintableString), and the engine accepts them.
     candidates = []
-    for cert_tag, cert_position, cert_start, cert_end in _children(token, certificates[0][2], certificates[0][3]):
+    for cert_tag, cert_position, cert_start, cert_end in choices:
         if cert_tag != 0x30:
             raise _Malformed  # another certificate choice (attribute certificates): the engine refuses the token
         tbs = _children(token, cert_start, cert_end)
@@ -409,24 +420,36 @@ def _facts(token: bytes, certificate: _Candidate) -> CertificateFacts:
     )
 
 
-def time_stamp_authorities(store: bytes) -> dict[str, CertificateFacts]:
-    """Per manifest label: its time-stamping authority's certificate, where it has exactly one reading.
+class TimeStampTokens:
+    """The time-stamp tokens of a store's manifests: the store's boxes are walked once, and a
+    manifest's token is decoded only when its authority is asked for, once."""
 
-    A label missing from the answer is to be asked of the engine's crJSON (no token, or a
-    structure not read here); a store that is not one JUMBF superbox answers nothing.
-    """
-    try:
-        signatures = _signatures(store)
-    except _Malformed:
-        return {}
-    found: dict[str, CertificateFacts] = {}
-    for label, cose in signatures.items():
-        if cose is None:
-            continue
+    def __init__(self, store: bytes) -> None:
+        self._store = store
         try:
-            token = _token(cose)
-            if token is not None:
-                found[label] = _signer_certificate(token)
+            self._signatures = _signatures(store)
         except _Malformed:
-            continue
-    return found
+            self._signatures = {}  # a store that is not one JUMBF superbox answers nothing
+        self._answers: dict[str, CertificateFacts | None] = {}
+
+    @property
+    def labels(self) -> frozenset[str]:
+        """The manifest labels of the store that have one signature box."""
+        return frozenset(label for label, span in self._signatures.items() if span is not None)
+
+    def authority(self, manifest_label: str) -> CertificateFacts | None:
+        """The manifest's time-stamping authority certificate, where it has exactly one reading;
+        None is to be asked of the engine's crJSON (no token, or a structure not read here)."""
+        if manifest_label not in self._answers:
+            self._answers[manifest_label] = self._read(manifest_label)
+        return self._answers[manifest_label]
+
+    def _read(self, manifest_label: str) -> CertificateFacts | None:
+        span = self._signatures.get(manifest_label)
+        if span is None:
+            return None
+        try:
+            token = _token(memoryview(self._store)[span[0] : span[1]])
+            return None if token is None else _signer_certificate(token)
+        except _Malformed:
+            return None

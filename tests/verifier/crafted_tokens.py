@@ -183,3 +183,72 @@ def key_identifier_swapped_jpeg(shared_dir: Path, out: Path, label: str, *, dupl
     token = key_identifier_swap(token_of(store, label), duplicate_extension=duplicate_extension)
     out.write_bytes(with_store(data, replace_token(store, label, token)))
     return out
+
+
+def with_more_certificates(token: bytes, extra: int, *, crl_bytes: int = 0) -> bytes:
+    """The token with `extra` copies of a certificate that is not its signer's added, and a
+    `crls` field of `crl_bytes` (read by no one here) when asked: the signer is found as before."""
+    status, oid, _, fields = _signed_data(token)
+    certificates_field = next(field for field in fields[3:] if field[0] == 0xA0)
+    certificates = [each[1] for each in children(certificates_field[2])]
+    ((_, _, info),) = children(fields[-1][2])
+    serial = children(children(info)[1][2])[1][1]
+    other = next(each for each in certificates if serial not in each)
+    rebuilt = []
+    for field in fields:
+        rebuilt.append(field[1])
+        if field is certificates_field:
+            rebuilt[-1] = tlv(0xA0, b"".join(certificates) + other * extra)
+            if crl_bytes:
+                rebuilt.append(tlv(0xA1, tlv(0x30, b"\x00" * crl_bytes)))
+    return _response(status, oid, rebuilt)
+
+
+def _box(kind: bytes, body: bytes) -> bytes:
+    return (8 + len(body)).to_bytes(4, "big") + kind + body
+
+
+def _superbox(content_type: bytes, label: str, *boxes: bytes) -> bytes:
+    return _box(b"jumb", _box(b"jumd", content_type + b"\x03" + label.encode() + b"\x00") + b"".join(boxes))
+
+
+def _cbor_head(major: int, value: int) -> bytes:
+    if value < 24:
+        return bytes([major << 5 | value])
+    size = next(size for size in (1, 2, 4, 8) if value < 1 << (8 * size))
+    return bytes([major << 5 | {1: 24, 2: 25, 4: 26, 8: 27}[size]]) + value.to_bytes(size, "big")
+
+
+def _cbor_text(text: str) -> bytes:
+    return _cbor_head(3, len(text.encode())) + text.encode()
+
+
+def _cbor_bytes(data: bytes) -> bytes:
+    return _cbor_head(2, len(data)) + data
+
+
+def store_with_tokens(tokens: dict[str, bytes]) -> bytes:
+    """A manifest store (only what the token reader looks at) with one manifest per label, each
+    signature's unprotected header holding the token as a legacy `sigTst`."""
+    store_type = bytes.fromhex("6332706100110010800000aa00389b71")
+    manifests = []
+    for label, token in tokens.items():
+        header = (
+            _cbor_head(5, 1)
+            + _cbor_text("sigTst")
+            + _cbor_head(5, 1)
+            + _cbor_text("tstTokens")
+            + _cbor_head(4, 1)
+            + _cbor_head(5, 1)
+            + _cbor_text("val")
+            + _cbor_bytes(token)
+        )
+        cose = b"\xd2" + _cbor_head(4, 4) + _cbor_bytes(b"") + header + b"\xf6" + _cbor_bytes(b"signature")
+        signature = _superbox(bytes(16), "c2pa.signature", _box(b"cbor", cose))
+        manifests.append(_superbox(bytes(16), label, signature))
+    return _superbox(store_type, "c2pa", *manifests)
+
+
+def certificate_count(token: bytes) -> int:
+    _, _, _, fields = _signed_data(token)
+    return len(children(next(field for field in fields[3:] if field[0] == 0xA0)[2]))

@@ -11,14 +11,23 @@ from pathlib import Path
 import c2pa
 import pytest
 
-from tests.verifier.crafted_tokens import OCSP_ACTIVE, OCSP_JPEG, OCSP_PARENT, key_identifier_swapped_jpeg
-from verifier import engine_report
+from tests.verifier.crafted_tokens import (
+    OCSP_ACTIVE,
+    OCSP_JPEG,
+    OCSP_PARENT,
+    certificate_count,
+    key_identifier_swapped_jpeg,
+    store_with_tokens,
+    token_of,
+    with_more_certificates,
+)
+from verifier import engine_report, time_stamp_token
 from verifier import reader as reader_module
 from verifier.embedded_store import sole_manifest_store
 from verifier.media_type import SNIFF_BYTES, sniff_media_type
 from verifier.reader import Verifier
-from verifier.time_stamp_token import time_stamp_authorities
-from verifier.trust import default_trust_policy
+from verifier.time_stamp_token import TimeStampTokens
+from verifier.trust import CertificateFacts, default_trust_policy
 from verifier.verdict import Verdict, VerdictState
 
 LEGACY_STAMPED = OCSP_JPEG  # two manifests, each with a legacy sigTst token
@@ -27,6 +36,12 @@ LEGACY_STAMPED = OCSP_JPEG  # two manifests, each with a legacy sigTst token
 @pytest.fixture(scope="module")
 def policy():
     return default_trust_policy()
+
+
+def time_stamp_authorities(store: bytes) -> dict[str, CertificateFacts]:
+    """Every manifest's authority that the store's bytes answer."""
+    tokens = TimeStampTokens(store)
+    return {label: facts for label in tokens.labels if (facts := tokens.authority(label)) is not None}
 
 
 def _sole_store(path: Path) -> bytes | None:
@@ -118,7 +133,7 @@ def test_the_verifier_attributes_a_legacy_time_stamp_without_crjson(shared_dir, 
 def _verdict_from_crjson_only(policy, path: Path, monkeypatch) -> Verdict:
     """The verdict as it was before the store's bytes were read: every authority from crJSON."""
     with monkeypatch.context() as patch:
-        patch.setattr(reader_module, "time_stamp_authorities", lambda store, *args, **kwargs: {})
+        patch.setattr(reader_module._StoreBytes, "time_stamp_authority", lambda self, *args: None)
         return Verifier(policy=policy).verify_file(path)
 
 
@@ -142,10 +157,12 @@ def test_any_failure_of_the_store_reading_leaves_the_authority_to_crjson(shared_
     path = shared_dir / "corpus" / LEGACY_STAMPED
     expected = _verdict_from_crjson_only(policy, path, monkeypatch)
 
-    def failing(store, *args, **kwargs):
+    def failing(*args, **kwargs):
         raise RuntimeError("a bug in the store's reading")
 
-    monkeypatch.setattr(reader_module, "time_stamp_authorities", failing)
+    monkeypatch.setattr(TimeStampTokens, "authority", failing)
+    assert Verifier(policy=policy).verify_file(path) == expected
+    monkeypatch.setattr(reader_module, "TimeStampTokens", failing)
     assert Verifier(policy=policy).verify_file(path) == expected
     monkeypatch.setattr(reader_module, "sole_manifest_store", failing)
     assert Verifier(policy=policy).verify_file(path) == expected
@@ -171,3 +188,39 @@ def test_a_store_with_a_time_stamp_assertion_is_left_to_crjson(shared_dir):
     assert b"c2pa.ingredient\x00" in store
     renamed = store.replace(b"c2pa.ingredient\x00", b"c2pa.time-stamp\x00", 1)
     assert time_stamp_authorities(renamed) == {}
+
+
+def test_only_the_manifest_asked_for_is_decoded_once(shared_dir, monkeypatch):
+    store = _sole_store(shared_dir / "corpus" / LEGACY_STAMPED)
+    assert store is not None
+    decoded = []
+    real = time_stamp_token._signer_certificate
+    monkeypatch.setattr(time_stamp_token, "_signer_certificate", lambda token: decoded.append(1) or real(token))
+    tokens = TimeStampTokens(store)
+    assert tokens.labels == {OCSP_ACTIVE, OCSP_PARENT} and decoded == []
+    first = tokens.authority(OCSP_ACTIVE)
+    assert first is not None and tokens.authority(OCSP_ACTIVE) == first
+    assert len(decoded) == 1
+
+
+def test_a_token_over_the_certificate_or_size_cap_is_left_to_crjson(shared_dir):
+    # Decoding costs per certificate (a crafted 63 MB store of 690 tokens x 300 certificates took
+    # about 3 s): a token with more than 16 certificates or over 64 KiB is the engine's crJSON's.
+    store = _sole_store(shared_dir / "corpus" / LEGACY_STAMPED)
+    assert store is not None
+    token = token_of(store, OCSP_ACTIVE)
+    expected = TimeStampTokens(store).authority(OCSP_ACTIVE)
+    assert expected is not None
+    have = certificate_count(token)
+    tokens = TimeStampTokens(
+        store_with_tokens(
+            {
+                "sixteen": with_more_certificates(token, 16 - have),
+                "seventeen": with_more_certificates(token, 17 - have),
+                "small": with_more_certificates(token, 0, crl_bytes=40 * 1024),
+                "large": with_more_certificates(token, 0, crl_bytes=64 * 1024),
+            }
+        )
+    )
+    assert tokens.authority("sixteen") == expected and tokens.authority("small") == expected
+    assert tokens.authority("seventeen") is None and tokens.authority("large") is None
