@@ -339,7 +339,8 @@ def log_facts(log: ValidationLog) -> LogFacts:
     Each distinct URL is parsed once (a report names the same few URLs many times). Time-stamp
     trust comes from this read only (the active manifest and the ingredients' current deltas):
     results an ingredient recorded when it was ingested reflect that tool's lists. The authority
-    is the first `timeStamp.validated` one, anywhere in the log.
+    is the first `timeStamp.validated` one, anywhere in the log (an ingredient's recorded results,
+    which its author wrote, included): a name to show and to check against, never proof.
     """
     urls: dict[str, _Url] = {}
     labels: dict[str, dict[str, None]] = {}

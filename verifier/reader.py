@@ -348,7 +348,13 @@ class _StoreBytes:
 
     def time_stamp_authority(self, manifest_label: str, common_name: str | None) -> CertificateFacts | None:
         """The authority certificate of `manifest_label`'s time-stamp when the store has one reading
-        of it and its common name is the one the engine named (`common_name`); else None."""
+        of it and its common name is the one the engine named (`common_name`); else None.
+
+        The common name is a sanity check only, not what makes the answer the engine's: it comes
+        from the first `timeStamp.validated` explanation for the manifest anywhere in the log,
+        results an ingredient recorded included (text the asset's author wrote). That the
+        certificate is the one the engine validated rests on reading the same store the same way
+        (verifier/embedded_store.py `sole_manifest_store`, verifier/time_stamp_token.py)."""
         if not self._read_once:
             self._read_once = True
             self._tokens = self._read()

@@ -2,7 +2,8 @@
 
 Why: naming the list a trusted time-stamp's authority is on (`TrustPolicy.attribute_time_stamp`)
 needs the authority certificate's issuer when the engine's words name no time-stamping list (a
-legacy `sigTst` time-stamp, 120 of the 126 in the shared corpus, or a signer list). The engine
+legacy `sigTst` token: 126 of the 132 tokens in the shared corpus's 100 single-store files,
+2026-12-07, the other 6 being `sigTst2`; or a signer list). The engine
 gives it only in its crJSON, which costs about a fifth of a whole read (measured over the corpus,
 issue 16). The certificate is in the store the engine just read: each manifest's `c2pa.signature`
 box holds a COSE_Sign1 whose unprotected header carries the RFC 3161 token (`sigTst` or
@@ -11,8 +12,9 @@ certificate is the authority's.
 
 Exact or nothing: a manifest is answered only when there is one reading (one manifest with the
 label, one signature box, one token, one signer, its certificate among the token's by issuer and
-serial, read the same by every reasonable comparison). Anything else (a malformed or unusual structure, a limit reached) is
-left out, and the caller asks the engine's crJSON as before. Bytes come from the asset: every
+serial, read the same by every reasonable comparison). Anything else (a malformed or unusual
+structure, a limit reached) is left out, and the caller asks the engine's crJSON as before: all
+132 corpus tokens are answered. Bytes come from the asset: every
 length is checked against its parent, nesting and counts are bounded.
 """
 
