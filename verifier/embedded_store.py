@@ -25,6 +25,8 @@ import os
 from pathlib import Path
 from typing import Protocol
 
+from verifier.jumbf import STORE_TYPE
+
 MAX_STORE_BYTES = 64 * 1024 * 1024
 MAX_SEGMENTS = 100_000  # JPEG segments, PNG chunks or top-level BMFF boxes looked at
 _MAX_JPEG_PARTS = 4096  # APP11 segments of one store: 4096 × 64 KiB is over MAX_STORE_BYTES
@@ -33,7 +35,6 @@ _SCAN_CHUNK = 1024 * 1024  # bytes read at a time when looking past a JPEG's sca
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _C2PA_BMFF_UUID = bytes.fromhex("d8fec3d61b0e483c92975828877ec481")
 _BMFF_TYPES = ("video/mp4", "video/quicktime", "image/heic", "image/heif", "image/avif")
-_STORE_DESCRIPTION_TYPE = bytes.fromhex("6332706100110010800000aa00389b71")  # "c2pa"
 
 
 class SeekableInput(Protocol):
@@ -103,7 +104,7 @@ def _is_store(data: bytes) -> bool:
     if data[4:8] != b"jumb" or size != len(data) or len(data) < header + 8 + 17:
         return False
     description = data[header : header + 8 + 16]
-    return description[4:8] == b"jumd" and description[8:24] == _STORE_DESCRIPTION_TYPE
+    return description[4:8] == b"jumd" and description[8:24] == STORE_TYPE
 
 
 def _read_exact(file: SeekableInput, count: int) -> bytes | None:

@@ -27,6 +27,7 @@ from verifier.embedded_store import sole_manifest_store
 from verifier.media_type import SNIFF_BYTES, sniff_media_type
 from verifier.reader import Verifier
 from verifier.time_stamp_token import TimeStampTokens
+from verifier.token_signer import signer_certificate
 from verifier.trust import CertificateFacts, default_trust_policy
 from verifier.verdict import Verdict, VerdictState
 
@@ -146,11 +147,12 @@ def test_a_signer_named_by_key_identifier_is_left_to_crjson(shared_dir, policy, 
     context = c2pa.Context.from_dict(policy.engine_settings())
     with open(path, "rb") as file, c2pa.Reader("image/jpeg", file, context=context) as engine:
         assert engine.get_validation_state() == "Trusted"  # the engine still validates the real certificate
-    assert label not in time_stamp_authorities(_sole_store(path))
+    store = _sole_store(path)
+    assert store is not None and label not in time_stamp_authorities(store)
     verdict = Verifier(policy=policy).verify_file(path)
     assert verdict == _verdict_from_crjson_only(policy, path, monkeypatch)
-    stamped = {manifest.label: manifest.time_stamp for manifest in verdict.manifests}
-    assert stamped[label] is not None and stamped[label].trust_list == "itl"
+    time_stamp = {manifest.label: manifest.time_stamp for manifest in verdict.manifests}[label]
+    assert time_stamp is not None and time_stamp.trust_list == "itl"
 
 
 def test_any_failure_of_the_store_reading_leaves_the_authority_to_crjson(shared_dir, policy, monkeypatch):
@@ -193,9 +195,13 @@ def test_a_store_with_a_time_stamp_assertion_is_left_to_crjson(shared_dir):
 def test_only_the_manifest_asked_for_is_decoded_once(shared_dir, monkeypatch):
     store = _sole_store(shared_dir / "corpus" / LEGACY_STAMPED)
     assert store is not None
-    decoded = []
-    real = time_stamp_token._signer_certificate
-    monkeypatch.setattr(time_stamp_token, "_signer_certificate", lambda token: decoded.append(1) or real(token))
+    decoded: list[bytes] = []
+
+    def counted(token: bytes) -> CertificateFacts:
+        decoded.append(token)
+        return signer_certificate(token)
+
+    monkeypatch.setattr(time_stamp_token, "signer_certificate", counted)
     tokens = TimeStampTokens(store)
     assert tokens.labels == {OCSP_ACTIVE, OCSP_PARENT} and decoded == []
     first = tokens.authority(OCSP_ACTIVE)
