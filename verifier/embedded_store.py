@@ -25,14 +25,16 @@ import os
 from pathlib import Path
 from typing import Protocol
 
+from verifier.jumbf import STORE_TYPE
+
 MAX_STORE_BYTES = 64 * 1024 * 1024
 MAX_SEGMENTS = 100_000  # JPEG segments, PNG chunks or top-level BMFF boxes looked at
 _MAX_JPEG_PARTS = 4096  # APP11 segments of one store: 4096 × 64 KiB is over MAX_STORE_BYTES
+_SCAN_CHUNK = 1024 * 1024  # bytes read at a time when looking past a JPEG's scan
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _C2PA_BMFF_UUID = bytes.fromhex("d8fec3d61b0e483c92975828877ec481")
 _BMFF_TYPES = ("video/mp4", "video/quicktime", "image/heic", "image/heif", "image/avif")
-_STORE_DESCRIPTION_TYPE = bytes.fromhex("6332706100110010800000aa00389b71")  # "c2pa"
 
 
 class SeekableInput(Protocol):
@@ -68,8 +70,8 @@ def embedded_manifest_store(path: Path, media_type: str) -> bytes | None:
 
 def sole_manifest_store(file: SeekableInput, media_type: str | None, size: int) -> bytes | None:
     """The manifest store of an open asset when the file holds exactly one place a store can be in
-    (one JPEG APP11 JUMBF instance, one PNG `caBX` chunk, one C2PA `uuid` box), so that it is the
-    store the engine read; None otherwise (none, several, malformed, over MAX_STORE_BYTES, or a
+    (one JPEG APP11 JUMBF instance laid out as the engine reads it: see `_jpeg_store`; one PNG
+    `caBX` chunk; one C2PA `uuid` box), so that it is the store the engine read; None otherwise (none, several, malformed, over MAX_STORE_BYTES, or a
     container not read here). `application/c2pa`: the file is the store. Reads from the start;
     the position is left anywhere."""
     try:
@@ -102,7 +104,7 @@ def _is_store(data: bytes) -> bool:
     if data[4:8] != b"jumb" or size != len(data) or len(data) < header + 8 + 17:
         return False
     description = data[header : header + 8 + 16]
-    return description[4:8] == b"jumd" and description[8:24] == _STORE_DESCRIPTION_TYPE
+    return description[4:8] == b"jumd" and description[8:24] == STORE_TYPE
 
 
 def _read_exact(file: SeekableInput, count: int) -> bytes | None:
@@ -111,6 +113,11 @@ def _read_exact(file: SeekableInput, count: int) -> bytes | None:
 
 
 def _jpeg_store(file: SeekableInput, size: int, *, sole: bool = False) -> bytes | None:
+    """`sole`: only a layout c2pa-rs 0.91.3 reads the same way (asset_handlers/jpeg_io.rs). It walks
+    every APP11 segment of the file, after the scan too, without checking the "JP" marker of a
+    continuation, appends any segment of the same instance with a higher Z, and drops one whose Z
+    is not above the count so far; we join parts by Z. Both read one store only when every APP11
+    segment is a "JP" part of the one instance, Z = 1..n in file order, no XLBox, none after SOS."""
     if _read_exact(file, 2) != b"\xff\xd8":
         return None
     parts: dict[int, dict[int, bytes]] = {}  # En -> Z -> the part of the superbox's content
@@ -122,11 +129,17 @@ def _jpeg_store(file: SeekableInput, size: int, *, sole: bool = False) -> bytes 
             return None
         kind = marker[1]
         if kind == 0xFF:  # fill byte: the marker follows
+            if sole:
+                return None  # a layout whose segments another parser may split differently
             file.seek(-1, os.SEEK_CUR)
             continue
         if kind in (0xD9, 0xDA):  # EOI, SOS: the metadata segments are over
+            if sole and _app11_marker_follows(file):
+                return None
             break
         if 0xD0 <= kind <= 0xD7 or kind == 0x01:  # markers without a length
+            if sole:
+                return None
             continue
         length_bytes = _read_exact(file, 2)
         if length_bytes is None:
@@ -141,18 +154,24 @@ def _jpeg_store(file: SeekableInput, size: int, *, sole: bool = False) -> bytes 
         if payload is None:
             return None
         if len(payload) < 16 or payload[:2] != b"JP":
+            if sole:
+                return None  # the engine may take it for a part of the store
             continue  # an APP11 segment of something else
         instance = int.from_bytes(payload[2:4], "big")
         sequence = int.from_bytes(payload[4:8], "big")
         box_header_size = 16 if int.from_bytes(payload[8:12], "big") == 1 else 8
         if len(payload) < 8 + box_header_size:
             return None
+        if sole and (box_header_size != 8 or len(payload) <= 16):
+            return None  # the engine cuts 16 bytes off every continuation and skips short segments
         header, part = payload[8 : 8 + box_header_size], payload[8 + box_header_size :]
         if headers.setdefault(instance, header) != header:
             return None  # the segments of one box must repeat its header
         by_sequence = parts.setdefault(instance, {})
         if sequence in by_sequence or len(by_sequence) >= _MAX_JPEG_PARTS:
             return None
+        if sole and (len(parts) != 1 or sequence != len(by_sequence) + 1):
+            return None  # several instances, or a part out of file order
         total += len(part)
         if total > MAX_STORE_BYTES:
             return None
@@ -168,6 +187,20 @@ def _jpeg_store(file: SeekableInput, size: int, *, sole: bool = False) -> bytes 
         if _is_store(store):
             return store
     return None
+
+
+def _app11_marker_follows(file: SeekableInput) -> bool:
+    """Whether the bytes FF EB (an APP11 marker) occur anywhere from here to the end of the file.
+
+    The engine's JPEG parser goes on past the scan; ours does not. Entropy-coded data has no
+    FF EB (a coded FF is followed by 00), so looking for the two bytes errs only towards "yes"
+    (bytes after EOI, say), which costs a crJSON read, never a wrong attribution."""
+    previous = b""
+    while chunk := file.read(_SCAN_CHUNK):
+        if b"\xff\xeb" in previous + chunk[:1] or b"\xff\xeb" in chunk:
+            return True
+        previous = chunk[-1:]
+    return False
 
 
 def _png_store(file: SeekableInput, size: int, *, sole: bool = False) -> bytes | None:

@@ -174,11 +174,6 @@ def failure_codes(entries: Iterable[StatusEntry]) -> tuple[str, ...]:
 # --- real assertion labels (the actions form) ---
 
 
-def assertion_labels_from_log(log: ValidationLog) -> dict[str, list[str]]:
-    """Real assertion labels per manifest label, as named by validation URLs (claim order)."""
-    return log_facts(log).assertion_labels
-
-
 def assertion_labels_from_crjson(crjson: Mapping[str, Any]) -> dict[str, list[str]]:
     by_manifest = {}
     for manifest in _as_list(crjson.get("manifests")):
@@ -288,11 +283,6 @@ def trusted_explanation(entries: Iterable[StatusEntry]) -> str | None:
     return None
 
 
-def time_stamped_manifests(log: ValidationLog) -> set[str]:
-    """Labels of manifests whose time-stamp the engine validated."""
-    return set(log_facts(log).time_stamps)
-
-
 @dataclass(frozen=True, slots=True)
 class TimeStampFindings:
     """What this read's validation says about one manifest's time-stamp."""
@@ -300,11 +290,6 @@ class TimeStampFindings:
     authority: str | None  # the TSA certificate's common name, from the engine's explanation
     trusted: bool  # `timeStamp.trusted` in this read (under our trust settings), no `timeStamp.untrusted`
     trusted_explanation: str | None  # the engine's words, which may name the list
-
-
-def time_stamp_findings(log: ValidationLog) -> dict[str, TimeStampFindings]:
-    """Per manifest label whose time-stamp the engine validated: the authority and its trust."""
-    return log_facts(log).time_stamps
 
 
 @dataclass(frozen=True, slots=True)
@@ -339,7 +324,8 @@ def log_facts(log: ValidationLog) -> LogFacts:
     Each distinct URL is parsed once (a report names the same few URLs many times). Time-stamp
     trust comes from this read only (the active manifest and the ingredients' current deltas):
     results an ingredient recorded when it was ingested reflect that tool's lists. The authority
-    is the first `timeStamp.validated` one, anywhere in the log.
+    is the first `timeStamp.validated` one, anywhere in the log (an ingredient's recorded results,
+    which its author wrote, included): a name to show and to check against, never proof.
     """
     urls: dict[str, _Url] = {}
     labels: dict[str, dict[str, None]] = {}

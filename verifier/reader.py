@@ -35,7 +35,7 @@ from verifier.remote_manifest import (
     RemoteManifestUnavailable,
     remote_manifest_url,
 )
-from verifier.time_stamp_token import time_stamp_authorities
+from verifier.time_stamp_token import TimeStampTokens
 from verifier.trust import CertificateFacts, TrustPolicy
 from verifier.verdict import Verdict, VerdictError, VerdictState
 
@@ -333,37 +333,57 @@ class _VerdictBase(TypedDict):
 class _StoreBytes:
     """The time-stamping authorities of the manifest store the engine read, from its own bytes:
     cut out of the asset (only when it holds exactly one store) or the remote store we fetched.
-    Read at most once, and only when asked."""
+    Cut out at most once, and only when asked; each manifest's token decoded only when asked.
+
+    An optional fast path over hostile bytes: any failure in it (but running out of memory)
+    means "ask crJSON", never a lost verdict (the worker would answer ERROR/INTERNAL)."""
 
     def __init__(self, stream: ReadableStream, media_type: str | None, size: int, remote: bytes | None) -> None:
         self._stream = stream
         self._media_type = media_type
         self._size = size
         self._remote = remote
-        self._authorities: dict[str, CertificateFacts] | None = None
+        self._tokens: TimeStampTokens | None = None
+        self._read_once = False
 
     def time_stamp_authority(self, manifest_label: str, common_name: str | None) -> CertificateFacts | None:
         """The authority certificate of `manifest_label`'s time-stamp when the store has one reading
-        of it and its common name is the one the engine named (`common_name`); else None."""
-        if self._authorities is None:
-            self._authorities = self._read()
-        facts = self._authorities.get(manifest_label)
-        if facts is None or common_name is None or ("CN", common_name) not in facts.subject.pairs:
+        of it and its common name is the one the engine named (`common_name`); else None.
+
+        The common name is a sanity check only, not what makes the answer the engine's: it comes
+        from the first `timeStamp.validated` explanation for the manifest anywhere in the log,
+        results an ingredient recorded included (text the asset's author wrote). That the
+        certificate is the one the engine validated rests on reading the same store the same way
+        (verifier/embedded_store.py `sole_manifest_store`, verifier/time_stamp_token.py)."""
+        if not self._read_once:
+            self._read_once = True
+            self._tokens = self._read()
+        if self._tokens is None or common_name is None:
+            return None
+        try:
+            facts = self._tokens.authority(manifest_label)
+        except MemoryError:
+            raise  # the isolated verifier reports it and starts a clean worker
+        except Exception:  # noqa: BLE001 - hand-written parsing of hostile bytes: a bug in it must not cost the verdict
+            return None
+        if facts is None or ("CN", common_name) not in facts.subject.pairs:
             return None
         return facts
 
-    def _read(self) -> dict[str, CertificateFacts]:
+    def _read(self) -> TimeStampTokens | None:
         store = self._remote
-        if store is None:
-            try:
+        try:
+            if store is None:
                 position = self._stream.tell()
-            except (OSError, ValueError):
-                return {}
-            try:
-                store = sole_manifest_store(self._stream, self._media_type, self._size)
-            finally:
-                self._stream.seek(position)  # where the engine left it
-        return {} if store is None else time_stamp_authorities(store)
+                try:
+                    store = sole_manifest_store(self._stream, self._media_type, self._size)
+                finally:
+                    self._stream.seek(position)  # where the engine left it
+            return None if store is None else TimeStampTokens(store)
+        except MemoryError:
+            raise
+        except Exception:  # noqa: BLE001 - an optional fast path: any failure of it means "ask crJSON"
+            return None
 
 
 class _CrJson:

@@ -220,3 +220,54 @@ def _cut_bytes(data: bytes, media_type: str) -> bytes | None:
         path = Path(folder) / "asset"
         path.write_bytes(data)
         return embedded_manifest_store(path, media_type)
+
+
+# c2pa-rs 0.91.3 reads a JPEG's APP11 segments its own way (any segment of the store's instance
+# with a higher Z is appended, "JP" or not; a lower or equal Z is dropped; it reads past the scan):
+# the sole store is only a layout that both read the same way.
+
+
+def test_a_jpeg_part_that_is_not_a_jp_segment_leaves_no_sole_store():
+    store = _store(200)
+    data = _jpeg(store)
+    header = store[:8]
+    first = data.index(b"\xff\xeb")
+    foreign = b"\xff\xeb" + (2 + 16 + 4).to_bytes(2, "big") + b"QQ\x00\x01" + (7).to_bytes(4, "big") + header + b"abcd"
+    assert _sole(data[:first] + foreign + data[first:], "image/jpeg") is None
+    assert _sole(data, "image/jpeg") == store
+
+
+def test_jpeg_parts_out_of_file_order_leave_no_sole_store():
+    store = _store(200)
+    shuffled = _jpeg(store, order=[3, 0, 5, 1, 4, 2])
+    assert _sole(shuffled, "image/jpeg") is None
+    assert _cut_bytes(shuffled, "image/jpeg") == store  # the keeper still joins them by Z
+
+
+def test_a_jpeg_part_repeating_a_sequence_number_leaves_no_sole_store():
+    store = _store(200)
+    data = _jpeg(store)
+    last = data.rindex(b"\xff\xeb")
+    length = int.from_bytes(data[last + 2 : last + 4], "big")
+    repeated = data[last : last + 2 + length]
+    assert _sole(data[: last + 2 + length] + repeated + data[last + 2 + length :], "image/jpeg") is None
+
+
+def test_an_app11_segment_after_the_scan_leaves_no_sole_store():
+    store = _store(200)
+    data = _jpeg(store)
+    header = store[:8]
+    late = _app11(1, 7, header, b"more")
+    eoi = data.rindex(b"\xff\xd9")
+    assert _sole(data[:eoi] + late + data[eoi:], "image/jpeg") is None
+    assert _sole(data + late, "image/jpeg") is None  # after EOI too
+    assert _sole(data[:eoi] + b"\x12\xff\x00\x34" * 1000 + data[eoi:], "image/jpeg") == store  # coded data
+
+
+def test_a_jpeg_with_a_short_app11_segment_or_a_fill_byte_leaves_no_sole_store():
+    store = _store(200)
+    data = _jpeg(store)
+    first = data.index(b"\xff\xeb")
+    short = b"\xff\xeb\x00\x06JP\x00\x01"
+    assert _sole(data[:first] + short + data[first:], "image/jpeg") is None
+    assert _sole(data[:first] + b"\xff" + data[first:], "image/jpeg") is None
