@@ -15,6 +15,7 @@ Anything else is 415, naming both.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -24,9 +25,10 @@ from pydantic import BaseModel, ValidationError
 from python_multipart.multipart import parse_options_header
 
 from app.api.error_responses import ApiError, malformed_body, unsupported_media
+from app.api.identifiers import form_flag
 from app.api.json_body import read_json_bytes
 from app.api.routes.verify import VERIFIABLE_FORMAT_NAMES
-from app.api.uploads import FormSpec, ReceivedFile, UploadSpool, receive_form
+from app.api.uploads import FormSpec, ReceivedFile, UploadSpool, receive_form, refuse_query_parameters
 from app.settings import Settings
 from verifier.media_type import sniff_media_type
 
@@ -67,6 +69,7 @@ def openapi_request_body(model: type[BaseModel]) -> dict[str, Any]:
 async def read_job_request(
     request: Request, model: type[Model], *, spool: UploadSpool, settings: Settings
 ) -> JobRequest[Model]:
+    await refuse_query_parameters(request, max_bytes=settings.jobs_max_upload_bytes)
     kind, _options = parse_options_header(request.headers.get("content-type") or "")
     if kind == b"multipart/form-data":
         form = await receive_form(request, spec=form_spec(model), spool=spool, max_bytes=settings.jobs_max_upload_bytes)
@@ -75,7 +78,9 @@ async def read_job_request(
             raise unsupported_media(
                 "the file is not a media type originmark can sign or verify", supported=VERIFIABLE_FORMAT_NAMES
             )
-        return JobRequest(body=_validated(model, {**form.fields, "source": UPLOADED}), upload=upload)
+        return JobRequest(
+            body=_validated(model, {**_form_values(model, form.fields), "source": UPLOADED}), upload=upload
+        )
     if kind == b"application/json":
         raw = await read_json_bytes(request, max_bytes=MAX_JSON_BYTES)
         return JobRequest(body=_validated_json(model, raw), upload=None)
@@ -85,6 +90,17 @@ async def read_job_request(
         "send JSON naming the source (application/json) or the media itself (multipart/form-data, field 'file')",
         extra={"supported": ["application/json", "multipart/form-data"]},
     )
+
+
+def _form_values(model: type[BaseModel], fields: Mapping[str, str]) -> dict[str, str | bool]:
+    """Form fields as the model takes them: a yes-or-no field by the one rule of every form
+    (`true`/`false` exactly, app/api/identifiers.form_flag), not pydantic's lax reading of `yes`/`1`."""
+    return {name: form_flag(value, name) if _is_flag(model, name) else value for name, value in fields.items()}
+
+
+def _is_flag(model: type[BaseModel], name: str) -> bool:
+    field = model.model_fields.get(name)
+    return field is not None and field.annotation is bool
 
 
 def _validated_json(model: type[Model], raw: bytes) -> Model:
@@ -97,7 +113,7 @@ def _validated_json(model: type[Model], raw: bytes) -> Model:
         raise RequestValidationError(_body_errors(error)) from None
 
 
-def _validated(model: type[Model], fields: dict[str, str]) -> Model:
+def _validated(model: type[Model], fields: dict[str, str | bool]) -> Model:
     try:
         return model.model_validate(fields)
     except ValidationError as error:

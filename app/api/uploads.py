@@ -340,6 +340,25 @@ def _declared_length(request: Request) -> int | None:
     return int(value)
 
 
+def _has_chunked_body(request: Request) -> bool:
+    """A body without Content-Length (chunked): with no Content-Type it is no "empty request" but a
+    body of unknown type, refused (415) and drained like any other, within the receive deadline."""
+    return "transfer-encoding" in request.headers
+
+
+async def refuse_query_parameters(request: Request, *, max_bytes: int) -> None:
+    """For routes whose fields all travel in the body (the job routes): a field sent in the query
+    would be dropped without a word (a `private` job signed shared), so any query parameter is a 422."""
+    for name in request.query_params:
+        await _drain(request, max_bytes)
+        raise unprocessable(
+            "misplaced_field",
+            f"{name!r} was sent as a query parameter: this route takes its fields in the body "
+            "(JSON, or multipart form fields)",
+            field=name,
+        )
+
+
 async def _drain(request: Request, max_bytes: int) -> None:
     received = 0
     try:
@@ -357,7 +376,7 @@ async def receive_form(request: Request, *, spec: FormSpec, spool: UploadSpool, 
     declared = _declared_length(request)
     if declared is not None and declared > max_bytes + DRAIN_ALLOWANCE_BYTES:
         raise payload_too_large(max_bytes)  # not worth reading just to refuse it
-    if content_type is None and declared in (None, 0):
+    if content_type is None and declared in (None, 0) and not _has_chunked_body(request):
         return UploadForm(files={}, fields={})  # no body at all: the route reports what is missing
     kind, options = parse_options_header(content_type)
     if kind == b"application/x-www-form-urlencoded":
@@ -438,7 +457,7 @@ async def receive_upload(request: Request, *, spec: FormSpec, spool: UploadSpool
         )
         return UploadForm(files={received.field: received}, fields=fields, raw_body=True)
     if kind in (b"multipart/form-data", b"application/x-www-form-urlencoded") or (
-        content_type is None and _declared_length(request) in (None, 0)
+        content_type is None and _declared_length(request) in (None, 0) and not _has_chunked_body(request)
     ):
         try:
             _no_form_fields_in_query(request, spec)

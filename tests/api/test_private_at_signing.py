@@ -172,4 +172,48 @@ def test_a_verify_job_keeps_the_manifest_store_when_asked(client, tenants: Tenan
         files={"file": ("f.jpg", signed.content, "image/jpeg")},
         data={"keep_manifest": "maybe"},
     )
-    assert_error(refused, 422, "validation_error")
+    assert assert_error(refused, 422, "invalid_flag")["field"] == "keep_manifest"  # as on POST /v1/verify
+
+
+# --- the jobs' options travel in the body, by the one rule of yes-or-no fields ---
+
+
+@pytest.mark.parametrize(
+    ("path", "query", "fields"),
+    [
+        ("/v1/jobs/sign", "private=true", {"destination": "out/x.jpg", "generator": "Test Diffusion"}),
+        ("/v1/jobs/verify", "keep_manifest=true", {}),
+    ],
+)
+def test_a_job_option_sent_in_the_query_is_refused_not_dropped(client, tenants, store, path, query, fields):
+    # Dropped, `private` would have signed a shared entry: the query carries no job field.
+    refused = client.post(
+        f"{path}?{query}",
+        headers=tenants.a,
+        files={"file": ("gen.jpg", encoded(textured_image(56)), "image/jpeg")},
+        data=fields,
+    )
+    assert assert_error(refused, 422, "misplaced_field")["field"] == query.split("=")[0]
+    json_body = {"source": "out/in.jpg", **fields}
+    refused = client.post(f"{path}?{query}", headers=tenants.a, json=json_body)
+    assert assert_error(refused, 422, "misplaced_field")["field"] == query.split("=")[0]
+    assert store.repository.stats().entries == 0
+
+
+@pytest.mark.parametrize("value", ["yes", "1", "True", ""])
+def test_a_job_option_in_a_form_is_true_or_false_as_on_v1_sign(client, tenants, value):
+    refused = client.post(
+        "/v1/jobs/sign",
+        headers=tenants.a,
+        files={"file": ("gen.jpg", encoded(textured_image(57)), "image/jpeg")},
+        data={"destination": "out/x.jpg", "generator": "Test Diffusion", "private": value},
+    )
+    assert assert_error(refused, 422, "invalid_flag")["field"] == "private"
+
+
+@pytest.mark.parametrize("value", ["yes", "true", 1])
+def test_a_job_option_in_json_is_a_json_boolean(client, tenants, value):
+    body = {"source": "out/in.jpg", "destination": "out/x.jpg", "generator": "Test Diffusion", "private": value}
+    assert_error(client.post("/v1/jobs/sign", headers=tenants.a, json=body), 422, "validation_error")
+    body = {"source": "out/in.jpg", "keep_manifest": value}
+    assert_error(client.post("/v1/jobs/verify", headers=tenants.a, json=body), 422, "validation_error")

@@ -195,6 +195,18 @@ def test_a_body_of_no_supported_content_type_names_both_forms(client, token_for,
     assert "Content-Type" in error["message"] and "multipart/form-data" in error["message"]
 
 
+@pytest.mark.parametrize("endpoint", ENDPOINTS)
+def test_a_chunked_body_without_content_type_is_refused_like_any_body_of_no_type(client, token_for, endpoint):
+    # Not "an empty request" (no Content-Length, but a body): refused and drained, never held open.
+    def body():
+        yield jpeg_bytes()
+
+    headers = ApiKeys.header(token_for[endpoint])
+    response = client.post(endpoint, params=_query(endpoint), content=body(), headers=headers)
+    assert "content-length" not in response.request.headers and "content-type" not in response.request.headers
+    assert_error(response, 415, "unsupported_content_type")
+
+
 # --- the fields as query parameters, under the multipart rules ---
 
 

@@ -68,6 +68,7 @@ class VerifyJobRequest(BaseModel):
     webhook_url: str | None = Field(default=None, max_length=4 * MAX_URL_LENGTH, description=_WEBHOOK_DOC)
     keep_manifest: bool = Field(
         default=False,
+        strict=True,  # JSON true/false only, as the form fields (`"yes"` is a 422, not a guess)
         description="true: when the verdict is trusted or valid, keep the object's manifest store in your tenant's "
         "manifest repository (a `verified` entry only your tenant sees), as POST /v1/verify's keep_manifest; "
         "the job's result says `kept_manifest_id`.",
@@ -90,6 +91,7 @@ class SignJobRequest(BaseModel):
     webhook_url: str | None = Field(default=None, max_length=4 * MAX_URL_LENGTH, description=_WEBHOOK_DOC)
     private: bool = Field(
         default=False,
+        strict=True,  # JSON true/false only, as the form fields (`"yes"` is a 422, not a guess)
         description="true: the signed manifest's manifest repository entry is your tenant's only from the start, "
         "as POST /v1/sign's `private`.",
     )
