@@ -673,7 +673,8 @@ class Pipeline(Generic[W, T, R]):
         if exit_code in _NOT_THIS_JOB and not head.retried:
             head.retried = True  # gone before it got this job: once more, on the replacement
         else:
-            done.append((head.tag, Exchange[R](Outcome.DIED, exit_code=exit_code)))
+            died: Exchange[R] = Exchange(Outcome.DIED, exit_code=exit_code)
+            done.append((head.tag, died))
             jobs = jobs[1:]
         for job in jobs:  # the ones queued behind never started
             self._send(lane, job)
@@ -685,7 +686,8 @@ class Pipeline(Generic[W, T, R]):
         self._renew(lane)  # kills the stuck worker first
         for job in queued:
             self._send(lane, job)
-        return head.tag, Exchange[R](Outcome.TIMED_OUT)
+        timed_out: Exchange[R] = Exchange(Outcome.TIMED_OUT)
+        return head.tag, timed_out
 
 
 def _kill_all(workers: list[W], spawner: ThreadPoolExecutor) -> None:
