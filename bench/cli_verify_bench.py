@@ -20,7 +20,8 @@ real batch. Each round runs, one after the other, every one of these as a proces
   defaults the raw loop uses (no development CA), and no server URL.
 
 The originmark command runs this checkout's code (`python -c "from app.cli import main"` with
-the checkout first on the import path), not whatever `originmark` script is installed.
+the checkout first on the import path), not whatever `originmark` script is installed;
+`--also CHECKOUT` (repeatable) measures another checkout's in the same rounds (before/after).
 Printed: each run's wall and CPU seconds (its process tree, from the children's rusage), the
 median per command over the rounds, ratios of medians, and the machine's load average before
 and after (the machine is shared: compare ratios within one run). Target (issue 16):
@@ -84,7 +85,9 @@ class Timed:
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         processes = [
-            subprocess.Popen(command, env=env, cwd=PROJECT, stdout=stdout, stderr=subprocess.PIPE, text=True)
+            subprocess.Popen(
+                command, env=env, cwd=env["ORIGINMARK_HOME"], stdout=stdout, stderr=subprocess.PIPE, text=True
+            )
             for command in commands
         ]
         self.outputs = [process.communicate() for process in processes]
@@ -104,6 +107,7 @@ def run_raw(file_lists: list[Path], settings: Path, env: dict[str, str]) -> tupl
 
 
 def run_originmark(folder: Path, jobs: int, env: dict[str, str], expected: int) -> Timed:
+    """One whole `verify` process (the checkout on env's PYTHONPATH first); checks it gave every record."""
     command = [
         sys.executable,
         "-c",
@@ -132,6 +136,15 @@ def main() -> int:
     parser.add_argument("--copies", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--corpus", type=Path, default=PROJECT.parent / "shared" / "corpus")
+    parser.add_argument(
+        "--also",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="CHECKOUT",
+        help="another originmark checkout (e.g. a worktree of main) whose --jobs 1/2 runs are "
+        "measured in the same rounds: before/after in one run",
+    )
     args = parser.parse_args()
 
     import c2pa
@@ -140,6 +153,7 @@ def main() -> int:
     from verifier.trust import default_trust_policy
 
     load_before = load_average()
+    checkouts = {"": PROJECT, **{f" [{path.name}]": path.resolve() for path in args.also}}
     with tempfile.TemporaryDirectory(prefix="originmark-cli-bench-") as scratch_name:
         scratch = Path(scratch_name)
         folder = scratch / "input"
@@ -151,35 +165,34 @@ def main() -> int:
         for index, half in enumerate(halves):
             half.write_text(json.dumps([str(path) for path in files[index::2]]))
         (scratch / "keys").mkdir()
-        env = {
+        (scratch / "home").mkdir()  # also every process's working directory: no checkout is imported from there
+        base_env = {
             **os.environ,
-            "PYTHONPATH": os.pathsep.join([str(PROJECT), *filter(None, [os.environ.get("PYTHONPATH")])]),
             "ORIGINMARK_HOME": str(scratch / "home"),
             "ORIGINMARK_KEYS_DIR": str(scratch / "keys"),
             "ORIGINMARK_SERVER_URL": "",
         }
-        run_originmark(folder, 1, env, len(files))  # warm the page cache and the bytecode caches
+        envs = {suffix: {**base_env, "PYTHONPATH": code_path(checkout)} for suffix, checkout in checkouts.items()}
+        for env in envs.values():
+            run_originmark(folder, 1, env, len(files))  # warm the page cache and the bytecode caches
 
-        rows: dict[str, list[tuple[float, float]]] = {
-            "raw": [],
-            "raw loop": [],
-            "raw x2": [],
-            "jobs 1": [],
-            "jobs 2": [],
-        }
+        rows: dict[str, list[tuple[float, float]]] = {"raw loop": [], "raw": [], "raw x2": []}
         for round_number in range(1, args.rounds + 1):
-            raw, loop_seconds = run_raw([all_files], settings, env)
+            raw, loop_seconds = run_raw([all_files], settings, envs[""])
             rows["raw"].append((raw.wall, raw.cpu))
             rows["raw loop"].append((loop_seconds, float("nan")))
-            pair, _slowest_loop = run_raw(halves, settings, env)
+            pair, _slowest_loop = run_raw(halves, settings, envs[""])
             rows["raw x2"].append((pair.wall, pair.cpu))
-            for jobs in (1, 2):
-                timed = run_originmark(folder, jobs, env, len(files))
-                rows[f"jobs {jobs}"].append((timed.wall, timed.cpu))
+            for suffix, env in envs.items():
+                for jobs in (1, 2):
+                    timed = run_originmark(folder, jobs, env, len(files))
+                    rows.setdefault(f"jobs {jobs}{suffix}", []).append((timed.wall, timed.cpu))
+            ours = "; ".join(
+                f"{name} {values[-1][0]:.2f} s" for name, values in rows.items() if name.startswith("jobs")
+            )
             print(
                 f"round {round_number}: raw loop {loop_seconds:.2f} s (process {raw.wall:.2f} s); raw x2 "
-                f"{pair.wall:.2f} s; --jobs 1 {rows['jobs 1'][-1][0]:.2f} s; --jobs 2 {rows['jobs 2'][-1][0]:.2f} s; "
-                f"load {load_average()}",
+                f"{pair.wall:.2f} s; {ours}; load {load_average()}",
                 flush=True,
             )
     load_after = load_average()
@@ -187,28 +200,28 @@ def main() -> int:
     def median(name: str, index: int = 0) -> float:
         return statistics.median(value[index] for value in rows[name])
 
-    names = {
+    titles = {
         "raw loop": "raw engine loop, 1 thread, same trust (loop only)",
         "raw": "  the same, whole process",
         "raw x2": "raw engine loop, 2 processes at once (ceiling)",
-        "jobs 1": "originmark verify -r --jobs 1 (whole process)",
-        "jobs 2": "originmark verify -r --jobs 2 (whole process)",
     }
     reference = median("raw loop")
     print()
     print(
         f"engine: c2pa-python {importlib.metadata.version('c2pa-python')} / c2pa-rs {c2pa.sdk_version()}; "
-        f"{os.cpu_count()} CPUs; python {sys.version.split()[0]}"
+        f"{os.cpu_count()} CPUs; python {sys.version.split()[0]}; originmark from {PROJECT}"
+        + "".join(f", {suffix.strip()} = {checkout}" for suffix, checkout in checkouts.items() if suffix)
     )
     print(
         f"input: {len(files)} files ({args.copies} copies of {args.corpus}); {args.rounds} rounds; "
         f"load average before {load_before}, after {load_after}"
     )
-    print(f"{'':52s} {'median s':>9s} {'min s':>7s} {'CPU s':>6s} {'raw loop / this':>16s}")
-    for name, title in names.items():
-        walls = [value[0] for value in rows[name]]
+    print(f"{'':60s} {'median s':>9s} {'min s':>7s} {'CPU s':>6s} {'raw loop / this':>16s}")
+    for name, values in rows.items():
+        title = titles.get(name, f"originmark verify -r --{name} (whole process)")
         cpu = "" if name == "raw loop" else f"{median(name, 1):6.2f}"
-        print(f"{title:52s} {median(name):9.2f} {min(walls):7.2f} {cpu:>6s} {reference / median(name):15.2f}x")
+        walls = [value[0] for value in values]
+        print(f"{title:60s} {median(name):9.2f} {min(walls):7.2f} {cpu:>6s} {reference / median(name):15.2f}x")
     ratio = reference / median("jobs 2")
     print(
         f"--jobs 2 / --jobs 1 speed-up: {median('jobs 1') / median('jobs 2'):.2f}x; "
@@ -219,6 +232,11 @@ def main() -> int:
         "PASS" if ratio >= TARGET else "FAIL",
     )
     return 0 if ratio >= TARGET else 1
+
+
+def code_path(checkout: Path) -> str:
+    """PYTHONPATH for running `checkout`'s originmark: it first, then whatever was there."""
+    return os.pathsep.join([str(checkout), *filter(None, [os.environ.get("PYTHONPATH")])])
 
 
 if __name__ == "__main__":
