@@ -57,4 +57,17 @@ def prepare_service(settings: Settings) -> bool:
     ensure_signing_credentials(settings)
     created = missing_sqlite_file(settings.database_url) is not None
     upgrade_database(settings.database_url)
+    warn_deprecated_settings(settings)
     return created
+
+
+def warn_deprecated_settings(settings: Settings) -> None:
+    """Say which deprecated settings are still set, and what replaces them (they keep working)."""
+    names = settings.deprecated_sbr_public_tenants
+    if names:
+        log.warning(
+            "ORIGINMARK_SBR_PUBLIC_TENANTS is deprecated (still honoured): open each tenant with "
+            "`originmark tenants update NAME --sbr-public`, then unset it (lists %s)",
+            ", ".join(sorted(names)),
+            extra={"fields": {"deprecated_setting": "ORIGINMARK_SBR_PUBLIC_TENANTS"}},
+        )

@@ -224,9 +224,10 @@ class Settings(BaseModel):
     log_level: str = "info"
     max_upload_bytes: int = Field(default=512 * 1024**2, gt=0)  # larger uploads get 413
     public_label_reads: bool = False  # let feeds read labels without an API key (signing never is)
-    # Tenants whose shared manifest repository entries anyone may resolve through /sbr/v1 without
-    # an API key (comma-separated names; the reads name the tenant with ?tenant=NAME). Empty: every
-    # /sbr/v1 read needs a key with the `sbr` scope.
+    # Deprecated (migration 0011): a tenant is opened to public /sbr/v1 reading with `originmark
+    # tenants update NAME --sbr-public` (its `sbr_public` column). Still honoured: comma-separated
+    # tenants whose shared manifest repository entries anyone may resolve without an API key
+    # (?tenant=NAME), in addition to the opened ones; the service warns at start while it is set.
     sbr_public_tenants: str = ""
 
     # Request bodies, deadline and minimum rate: every request body (uploads, JSON) must arrive within upload_receive_timeout_seconds of the
@@ -441,6 +442,11 @@ class Settings(BaseModel):
         from keys.audit_key import AUDIT_KEY_FILENAME
 
         return self.audit_key_file or self.keys_dir / AUDIT_KEY_FILENAME
+
+    @property
+    def deprecated_sbr_public_tenants(self) -> frozenset[str]:
+        """The names ORIGINMARK_SBR_PUBLIC_TENANTS lists (deprecated: tenants.sbr_public replaces it)."""
+        return frozenset(name.strip() for name in self.sbr_public_tenants.split(",") if name.strip())
 
     @property
     def default_home(self) -> Path:

@@ -252,7 +252,9 @@ def build_isolated_signer(settings: Settings, identity: SigningIdentity | None =
     identity = identity or build_identity_source(settings).active()
     return IsolatedSigner(
         credential=identity.spec,
-        options=build_signer_options(settings),
+        # Every destination of these workers is a spool file, deleted once streamed or uploaded:
+        # not fsynced (two waits on the disk per signature for nothing).
+        options=dataclasses.replace(build_signer_options(settings), durable_output=False),
         limits=build_sign_limits(settings),
         workers=settings.sign_workers,
         secret_environment=signing_secrets(settings),

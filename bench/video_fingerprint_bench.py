@@ -1,6 +1,8 @@
-"""Video soft binding (issue 14): what fingerprinting a video's key frames costs at signing, beside the raw engine.
+"""Video soft binding (issue 14): what fingerprinting a video (key frames and ISCC Video-Code) costs at
+signing, beside the raw engine, and how well a re-encoded copy is found again.
 
     python bench/video_fingerprint_bench.py [--seconds 30] [--size 1920x1080] [--gop 60] [--rounds 5]
+                                            [--videos 8] [--recall-seconds 12]
 
 Input: an H.264 MP4 made here with PyAV (tests/videos.py: libx264 `veryfast`, 30 fps, a key frame
 every `--gop` frames and nowhere else): scenes of 3 s, each a picture with structure at every scale
@@ -13,11 +15,22 @@ Each round, interleaved so that machine noise hits every side alike, file to fil
            (`signer.engine_settings.signing_settings`) and the manifest definition it builds
            without a soft binding: the reference;
   without  originmark's `ContentSigner` with `SignerOptions(soft_binding=False)`;
-  with     originmark's `ContentSigner` as it signs by default (the key frames' soft binding);
-  alone    `verifier.video_fingerprint.fingerprint_video` of the input by itself.
+  with     originmark's `ContentSigner` as it signs by default (key frames and Video-Code);
+  alone    `verifier.video_fingerprint.fingerprint_video` of the input by itself (both);
+  frames   the key frames alone (`code_bounds=None`: what a lookup computes);
+  code     `verifier.video_code.video_code` alone (FFmpeg's signature filter, a child process).
 
 Prints the median and p90 of each, the key frames fingerprinted, and checks that the output of
-"with" verifies `trusted` under the development CA with one soft-binding block per key frame.
+"with" verifies `trusted` under the development CA.
+
+Recall: `--videos` distinct videos (`--recall-seconds` long, 640x360, other seeds: synthetic scenes,
+the only video corpus here), each re-encoded by the FFmpeg imageio-ffmpeg ships in the ways a
+platform does (metadata stripped each time). Each copy is looked up among all the originals as
+recovery does (every key frame: code within SEARCH_RADIUS of an original's key frame, then its
+descriptor at least DESCRIPTOR_THRESHOLD; the best original reported): right, wrong (another
+original), or none; and looked up again with its own original left out (leave-one-out), where
+anything reported is a false recovery. Beside it, the Video-Code's Hamming distance from the copy to its original and
+to the nearest other original (64 bits; not used for lookups).
 This script imports c2pa directly: the raw engine is the reference, not product code.
 """
 
@@ -26,6 +39,7 @@ from __future__ import annotations
 import argparse
 import importlib.metadata
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -44,9 +58,25 @@ from signer.engine_settings import signing_settings
 from signer.manifest import GenerationRequest, build_manifest_definition, originmark_version
 from signer.self_check import chain_anchor_pem
 from tests.videos import write_scenes_video
+from verifier.fingerprint import DESCRIPTOR_THRESHOLD, SEARCH_RADIUS, descriptor_similarity, hamming64
 from verifier.reader import Verifier
 from verifier.trust import default_trust_policy
-from verifier.video_fingerprint import fingerprint_video
+from verifier.video_code import ffmpeg_executable, video_code
+from verifier.video_fingerprint import VideoFingerprint, fingerprint_video
+
+# What a platform does to an upload (FFmpeg arguments between input and output; -map_metadata -1 and -an always).
+TRANSFORMS: dict[str, list[str]] = {
+    "remux, metadata stripped (same frames)": ["-c:v", "copy"],
+    "MPEG-4 at 1 Mbit/s, same size": ["-c:v", "mpeg4", "-b:v", "1M", "-g", "45"],
+    "MPEG-4 at 300 kbit/s, 50% size": ["-vf", "scale=iw/2:-2", "-c:v", "mpeg4", "-b:v", "300k", "-g", "25"],
+    "MPEG-4 at 150 kbit/s, 25% size": ["-vf", "scale=iw/4:-2", "-c:v", "mpeg4", "-b:v", "150k", "-g", "12"],
+    "Motion JPEG q10, 15 fps": ["-r", "15", "-c:v", "mjpeg", "-q:v", "10"],
+    "MPEG-4 at 1 Mbit/s, first second cut": ["-ss", "1", "-c:v", "mpeg4", "-b:v", "1M", "-g", "45"],
+    # No key frame of the copy at the time of one of the original's (0.5 s off, then every 37 frames).
+    "MPEG-4 at 1 Mbit/s, first 0.5 s cut, key frames every 37 frames": [
+        "-ss", "0.5", "-c:v", "mpeg4", "-b:v", "1M", "-g", "37",
+    ],
+}  # fmt: skip
 
 FPS = 30
 SCENE_SECONDS = 3
@@ -58,6 +88,8 @@ def main() -> int:
     parser.add_argument("--size", default="1920x1080")
     parser.add_argument("--gop", type=int, default=60, help="frames between key frames (default 60: 2 s)")
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--videos", type=int, default=8, help="distinct videos for the recall part")
+    parser.add_argument("--recall-seconds", type=int, default=12)
     args = parser.parse_args()
     width, height = (int(part) for part in args.size.split("x"))
 
@@ -104,11 +136,19 @@ def main() -> int:
         def fingerprint_alone(_destination: Path) -> None:
             fingerprint_video(source)
 
+        def key_frames_alone(_destination: Path) -> None:
+            fingerprint_video(source, code_bounds=None)
+
+        def video_code_alone(_destination: Path) -> None:
+            video_code(source, duration_ms=args.seconds * 1000)
+
         sides: dict[str, Callable[[Path], None]] = {
             "raw": sign_raw,
             "without": signing_with(without_binding),
             "with": signing_with(with_binding),
             "alone": fingerprint_alone,
+            "frames": key_frames_alone,
+            "code": video_code_alone,
         }
         timings: dict[str, list[float]] = {name: [] for name in sides}
         for name, run in sides.items():  # warm-up
@@ -137,16 +177,90 @@ def main() -> int:
     for name, label in (
         ("raw", "raw engine sign (originmark's settings, no soft binding)"),
         ("without", "originmark ContentSigner, soft_binding=False"),
-        ("with", "originmark ContentSigner (key-frame soft binding)"),
-        ("alone", "fingerprint_video alone"),
+        ("with", "originmark ContentSigner (soft binding: key frames and Video-Code)"),
+        ("alone", "fingerprint_video alone (key frames and Video-Code)"),
+        ("frames", "key frames alone"),
+        ("code", "Video-Code alone"),
     ):
         print(f"| {label} | {statistics.median(timings[name]):.0f} | {percentile(timings[name], 0.9):.0f} |")
     added = statistics.median(timings["with"]) - statistics.median(timings["without"])
     print()
-    print(f"key frames fingerprinted: {len(video.key_frames)} (complete: {video.complete}); the soft binding adds "
-          f"{added:.0f} ms to the median signing time")
+    print(f"key frames fingerprinted: {len(video.key_frames)} (complete: {video.complete}); Video-Code: "
+          f"{video.video_code}; the soft binding adds {added:.0f} ms to the median signing time")
     print(f"output with the soft binding verifies: {verdict.state.value}")
+    print()
+    recall(args.videos, args.recall_seconds)
     return 0 if verdict.state.value == "trusted" else 1
+
+
+def best_match(copy: VideoFingerprint, originals: list[VideoFingerprint]) -> tuple[int | None, float]:
+    """The original recovery would report for the copy (index), and its similarity; None: nothing passes."""
+    best: tuple[int | None, float] = (None, 0.0)
+    for index, original in enumerate(originals):
+        for query in copy.key_frames:
+            for kept in original.key_frames:
+                if hamming64(query.fingerprint.code64, kept.fingerprint.code64) > SEARCH_RADIUS:
+                    continue
+                similarity = descriptor_similarity(query.fingerprint.descriptor, kept.fingerprint.descriptor)
+                if similarity >= DESCRIPTOR_THRESHOLD and similarity > best[1]:
+                    best = (index, similarity)
+    return best
+
+
+def recall(videos: int, seconds: int) -> None:
+    executable = ffmpeg_executable()
+    assert executable is not None, "imageio-ffmpeg is a dependency"
+    with tempfile.TemporaryDirectory() as scratch:
+        work = Path(scratch)
+        sources = [
+            write_scenes_video(
+                work / f"v{number}.mp4", seeds=tuple(1000 * number + scene for scene in range(seconds // SCENE_SECONDS)),
+                size=(640, 360), fps=FPS, frames_per_scene=SCENE_SECONDS * FPS, gop=60, grain=0.15, pan=2,
+            )
+            for number in range(videos)
+        ]  # fmt: skip
+        originals = [fingerprint_video(source) for source in sources]
+        print(f"recall: {videos} videos of {seconds} s 640x360 H.264, each re-encoded with FFmpeg "
+              f"{ffmpeg_version(executable)} (imageio-ffmpeg); SEARCH_RADIUS {SEARCH_RADIUS}, "
+              f"DESCRIPTOR_THRESHOLD {DESCRIPTOR_THRESHOLD}")
+        print()
+        print("| transform | right | wrong | none | unrelated reported | best similarity p50 / min "
+              "| Video-Code to its original p50 / max | to the nearest other min |")
+        print("|---|---:|---:|---:|---:|---|---|---:|")
+        for name, arguments in TRANSFORMS.items():
+            right = wrong = none = unrelated = 0
+            similarities: list[float] = []
+            own: list[int] = []
+            others: list[int] = []
+            for index, source in enumerate(sources):
+                copy_path = work / "copy.mp4"
+                subprocess.run(
+                    [executable, "-nostdin", "-loglevel", "error", "-y", "-i", str(source), "-map_metadata", "-1",
+                     "-an", *arguments, str(copy_path)],
+                    check=True,
+                )  # fmt: skip
+                copy = fingerprint_video(copy_path)
+                found, similarity = best_match(copy, originals)
+                right += found == index
+                wrong += found is not None and found != index
+                none += found is None
+                unrelated += best_match(copy, originals[:index] + originals[index + 1 :])[0] is not None
+                if found == index:
+                    similarities.append(similarity)
+                codes = [original.video_code for original in originals]
+                if copy.video_code is not None and all(code is not None for code in codes):
+                    distances = [hamming64(copy.video_code.code64, code.code64) for code in codes if code is not None]
+                    own.append(distances[index])
+                    others.append(min(d for position, d in enumerate(distances) if position != index))
+            spread = f"{statistics.median(similarities):.3f} / {min(similarities):.3f}" if similarities else "-"
+            to_own = f"{statistics.median(own):.0f} / {max(own)}" if own else "-"
+            nearest_other = min(others) if others else "-"
+            print(f"| {name} | {right}/{videos} | {wrong} | {none} | {unrelated} | {spread} | {to_own} | {nearest_other} |")
+
+
+def ffmpeg_version(executable: str) -> str:
+    first = subprocess.run([executable, "-version"], capture_output=True, text=True, check=True).stdout.split("\n")[0]
+    return first.split()[2] if first.startswith("ffmpeg version") else first
 
 
 if __name__ == "__main__":

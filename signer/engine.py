@@ -95,6 +95,10 @@ class SignerOptions:
     # videos (FINGERPRINTED_VIDEO_FORMATS) one with their key frames'. Off only for the benches'
     # "without the fingerprint" references (softbinding_bench.py, large_video_bench.py).
     soft_binding: bool = True
+    # fsync each signed file (and its folder) before sign_file returns, so that it survives a crash.
+    # False for the service's signing workers: they write into a request's or job's spool folder,
+    # whose output is streamed or uploaded and deleted at once; there an fsync is only a wait.
+    durable_output: bool = True
 
     def __post_init__(self) -> None:
         if self.time_stamp_url is not None and not self.time_stamp_url.startswith(("http://", "https://")):
@@ -131,9 +135,11 @@ class SignResult:
     # The manifest store (JUMBF) as the engine embedded it (Builder.sign returns it): what the
     # manifest repository keeps, without reading the output again.
     manifest_store: bytes = field(default=b"", repr=False)
-    # The image fingerprint written in the c2pa.soft-binding assertion (None: not an image
-    # format that is fingerprinted, or SignerOptions.soft_binding off), for the manifest repository.
-    soft_binding: ImageFingerprint | None = None
+    # The fingerprint written in the c2pa.soft-binding assertion, an image's or a video's (its key
+    # frames and Video-Code), for the manifest repository, which keeps each picture's descriptor
+    # (None: a format that is not fingerprinted, a video not decoded within the bounds, or
+    # SignerOptions.soft_binding off).
+    soft_binding: ImageFingerprint | VideoFingerprint | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -266,7 +272,7 @@ class ContentSigner:
                 context=self._context_for(source, media_format),
                 fingerprint=examined.fingerprint or examined.video,
             ) as builder,
-            atomic_output(destination) as output,
+            atomic_output(destination, durable=self._options.durable_output) as output,
         ):
             manifest = self._sign(builder, media_format, source_stream, output, subject=source.name)
             examined.refuse_if_undecodable()  # after the engine, whose refusal of a broken file comes first
@@ -280,7 +286,7 @@ class ContentSigner:
             sidecar=False,
             request=request,
             started=examined.started,
-            fingerprint=examined.fingerprint,
+            fingerprint=examined.fingerprint or examined.video,
         )
 
     def _sign_sidecar_once(self, examined: _Source, *, sidecar: Path, request: GenerationRequest) -> SignResult:
@@ -316,7 +322,7 @@ class ContentSigner:
             sidecar=True,
             request=request,
             started=examined.started,
-            fingerprint=examined.fingerprint,
+            fingerprint=examined.fingerprint or examined.video,
         )
 
     def close(self) -> None:
@@ -455,7 +461,7 @@ class ContentSigner:
         sidecar: bool,
         request: GenerationRequest,
         started: float,
-        fingerprint: ImageFingerprint | None,
+        fingerprint: ImageFingerprint | VideoFingerprint | None,
     ) -> SignResult:
         return SignResult(
             source=source,

@@ -60,6 +60,7 @@ from signer.formats import SUPPORTED_FORMATS
 from signer.manifest import DigitalSourceType, GenerationRequest, InvalidRequest
 from signer.probe import ProbeResult
 from verifier.fingerprint import ImageFingerprint
+from verifier.fingerprint_plain import from_plain, to_plain
 from verifier.process_pool import (
     Lease,
     Outcome,
@@ -73,6 +74,7 @@ from verifier.process_pool import (
     send,
     serve,
 )
+from verifier.video_fingerprint import VideoFingerprint
 
 # A worker's reply as unpickled: a tuple whose tag and length _load_job_reply and _run check.
 _Reply = tuple[Any, ...]
@@ -239,24 +241,18 @@ def _sign_one(connection: Connection, signer: ContentSigner, job: tuple[str, str
     return True
 
 
-def _soft_binding_reply(fingerprint: ImageFingerprint | None) -> tuple[int, str, bytes] | None:
-    return None if fingerprint is None else (fingerprint.code64, fingerprint.iscc, fingerprint.descriptor)
+def _soft_binding_reply(fingerprint: ImageFingerprint | VideoFingerprint | None) -> dict[str, Any] | None:
+    return None if fingerprint is None else to_plain(fingerprint)
 
 
-def _soft_binding_from_reply(value: object) -> ImageFingerprint | None:
+def _soft_binding_from_reply(value: object) -> ImageFingerprint | VideoFingerprint | None:
     """The worker's fingerprint, type-checked (a reply is plain values from a process that read the upload)."""
     if value is None:
         return None
-    if (
-        isinstance(value, tuple)
-        and len(value) == 3
-        and isinstance(value[0], int)
-        and 0 <= value[0] < 2**64
-        and isinstance(value[1], str)
-        and isinstance(value[2], bytes)
-    ):
-        return ImageFingerprint(code64=value[0], iscc=value[1], descriptor=value[2])
-    raise EngineRejected("signing failed (a malformed fingerprint in the result)")
+    try:
+        return from_plain(value)
+    except ValueError:
+        raise EngineRejected("signing failed (a malformed fingerprint in the result)") from None
 
 
 # --- the owner's side ---

@@ -20,7 +20,9 @@ What goes in, and why (C2PA 2.x, the C2PA conformance rubrics for generator prod
   other than originmark vouches for the fingerprint, and the conformance rubric keeps 31/31.
   For a video, the same assertion with one block per fingerprinted key frame: its `scope` a
   `timespan` (`start`, `end`: milliseconds from the start of the media, the span the frame stands
-  for) and its `value` that frame's Image-Code (verifier/video_fingerprint.py).
+  for) and its `value` that frame's Image-Code (verifier/video_fingerprint.py); first, when it was
+  computed, a block with the ISCC Video-Code (verifier/video_code.py), its scope the whole asset
+  (empty), or the timespan it was computed over when the video is longer than that.
 Only non-deprecated labels are used (`c2pa.actions.v2`, not `c2pa.actions`), and claim
 version 2 is requested explicitly rather than left to the engine's default.
 """
@@ -204,11 +206,16 @@ def build_manifest_definition(
 
 def soft_binding_assertion(fingerprint: ImageFingerprint | VideoFingerprint) -> dict[str, Any]:
     """The `c2pa.soft-binding` assertion definition carrying an image's ISCC Image-Code, or a video's
-    key frames' Image-Codes, each scoped to its timespan."""
+    Video-Code (if computed) and its key frames' Image-Codes, each scoped to its timespan."""
     if isinstance(fingerprint, ImageFingerprint):
         blocks = [{"scope": {}, "value": _binding_value(fingerprint)}]
     else:
-        blocks = [
+        code = fingerprint.video_code
+        whole: list[dict[str, Any]] = []
+        if code is not None:
+            scope = {} if code.end_ms is None else {"timespan": {"start": 0, "end": code.end_ms}}
+            whole.append({"scope": scope, "value": base64.b64encode(code.iscc_digest).decode("ascii")})
+        blocks = whole + [
             {
                 "scope": {"timespan": {"start": frame.start_ms, "end": frame.end_ms}},
                 "value": _binding_value(frame.fingerprint),

@@ -21,12 +21,13 @@ from signer.errors import DestinationUnwritable, OutputStorageFull
 
 
 @contextlib.contextmanager
-def atomic_output(destination: Path) -> Iterator[BinaryIO]:
-    """Yield a read/write binary file; on a clean exit it replaces `destination`, else it is removed."""
+def atomic_output(destination: Path, *, durable: bool = True) -> Iterator[BinaryIO]:
+    """Yield a read/write binary file; on a clean exit it replaces `destination`, else it is removed.
+    `durable=False`: not fsynced (keys/atomic_file.py), for an output that need not survive a crash."""
     try:
         # The permissions an ordinary new file would get (a NamedTemporaryFile would leave the
         # output readable by its owner only).
-        with atomic_file(destination, mode=ORDINARY_FILE_MODE) as stream:
+        with atomic_file(destination, mode=ORDINARY_FILE_MODE, durable=durable) as stream:
             yield stream
     except AtomicWriteFailed as failed:
         raise _signing_error(failed) from failed.cause

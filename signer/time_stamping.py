@@ -19,11 +19,12 @@ Two things are originmark's:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
 from signer.errors import TimeStampUnavailable
+from verifier.jumbf import MANIFEST_TYPES, STORE_TYPE, boxes, description, first_box
 
 ENGINE_REQUEST_TIMEOUT_SECONDS = 30.0  # c2pa-rs 0.91.3's HTTP client default; measured: a silent TSA fails after 30.0 s
 MAX_RETRIES = 10
@@ -76,14 +77,7 @@ def with_time_stamp_retries(
 
 # --- does the signature carry a time-stamp? ---------------------------------------------------
 
-# JUMBF description box content types (ISO 19566-5): C2PA's 16-byte UUIDs.
-_STORE_TYPE = bytes.fromhex("6332706100110010800000aa00389b71")  # "c2pa"
-_MANIFEST_TYPES = {
-    bytes.fromhex("63326d6100110010800000aa00389b71"),  # "c2ma": standard manifest
-    bytes.fromhex("6332756d00110010800000aa00389b71"),  # "c2um": update manifest
-}
-_SIGNATURE_TYPE = bytes.fromhex("6332637300110010800000aa00389b71")  # "c2cs": claim signature
-_LABEL_PRESENT = 0x02
+_SIGNATURE_TYPE = bytes.fromhex("6332637300110010800000aa00389b71")  # JUMBF content type "c2cs": claim signature
 _TIME_STAMP_KEYS = ("sigTst2", "sigTst")  # C2PA 2.x v2 time-stamps, and the 1.x form
 _COSE_SIGN1_TAG = 18
 _MAX_CBOR_DEPTH = 16
@@ -108,73 +102,30 @@ def store_has_time_stamp(store: bytes) -> bool:
 
 
 def _active_signature(store: bytes) -> bytes | None:
-    top = _box(store, 0, len(store))
-    if top is None or top[0] != b"jumb":
+    top = first_box(store, 0, len(store))
+    if top is None or top.kind != b"jumb":
         return None
-    description = _description(store, top[1], top[2])
-    if description is None or description[0] != _STORE_TYPE:
+    store_description = description(store, top.start, top.end)
+    if store_description is None or store_description.content_type != STORE_TYPE:
         return None
     manifest = None
-    for box_type, start, end in _boxes(store, description[2], top[2]):
-        if box_type == b"jumb":
-            child = _description(store, start, end)
-            if child is not None and child[0] in _MANIFEST_TYPES:
-                manifest = (child[2], end)
+    for box in boxes(store, store_description.end, top.end):
+        if box.kind == b"jumb":
+            child = description(store, box.start, box.end)
+            if child is not None and child.content_type in MANIFEST_TYPES:
+                manifest = (child.end, box.end)
     if manifest is None:
         return None
-    for box_type, start, end in _boxes(store, *manifest):
-        if box_type != b"jumb":
+    for box in boxes(store, *manifest):
+        if box.kind != b"jumb":
             continue
-        child = _description(store, start, end)
-        if child is None or child[0] != _SIGNATURE_TYPE:
+        child = description(store, box.start, box.end)
+        if child is None or child.content_type != _SIGNATURE_TYPE:
             continue
-        for inner_type, inner_start, inner_end in _boxes(store, child[2], end):
-            if inner_type == b"cbor":
-                return store[inner_start:inner_end]
+        for inner in boxes(store, child.end, box.end):
+            if inner.kind == b"cbor":
+                return store[inner.start : inner.end]
     return None
-
-
-def _boxes(data: bytes, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
-    position = start
-    while position + 8 <= end:
-        box = _box(data, position, end)
-        if box is None:
-            return
-        yield box
-        position = box[2]
-
-
-def _box(data: bytes, position: int, end: int) -> tuple[bytes, int, int] | None:
-    """(type, content start, box end) of the box at `position`."""
-    if position + 8 > end:
-        return None
-    size = int.from_bytes(data[position : position + 4], "big")
-    box_type = bytes(data[position + 4 : position + 8])
-    header = 8
-    if size == 1:
-        if position + 16 > end:
-            return None
-        size = int.from_bytes(data[position + 8 : position + 16], "big")
-        header = 16
-    elif size == 0:
-        size = end - position
-    if size < header or position + size > end:
-        return None
-    return box_type, position + header, position + size
-
-
-def _description(data: bytes, start: int, end: int) -> tuple[bytes, str | None, int] | None:
-    box = _box(data, start, end)
-    if box is None or box[0] != b"jumd" or box[1] + 17 > box[2]:
-        return None
-    _, content, box_end = box
-    box_label = None  # the JUMBF description box's label (ISO 19566-5)
-    if data[content + 16] & _LABEL_PRESENT:
-        box_label_end = data.find(b"\x00", content + 17, box_end)
-        if box_label_end < 0:
-            return None
-        box_label = data[content + 17 : box_label_end].decode("utf-8", "replace")
-    return bytes(data[content : content + 16]), box_label, box_end
 
 
 def _cose_has_time_stamp(data: bytes) -> bool:

@@ -23,16 +23,28 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import BinaryIO
+from typing import Protocol
+
+from verifier.jumbf import STORE_TYPE
 
 MAX_STORE_BYTES = 64 * 1024 * 1024
 MAX_SEGMENTS = 100_000  # JPEG segments, PNG chunks or top-level BMFF boxes looked at
 _MAX_JPEG_PARTS = 4096  # APP11 segments of one store: 4096 × 64 KiB is over MAX_STORE_BYTES
+_SCAN_CHUNK = 1024 * 1024  # bytes read at a time when looking past a JPEG's scan
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _C2PA_BMFF_UUID = bytes.fromhex("d8fec3d61b0e483c92975828877ec481")
 _BMFF_TYPES = ("video/mp4", "video/quicktime", "image/heic", "image/heif", "image/avif")
-_STORE_DESCRIPTION_TYPE = bytes.fromhex("6332706100110010800000aa00389b71")  # "c2pa"
+
+
+class SeekableInput(Protocol):
+    """What the store is cut from: an open binary file, or a wrapper of one (verifier/hash_pacing.py)."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+    def seek(self, offset: int, whence: int = 0, /) -> int: ...
+
+    def tell(self) -> int: ...
 
 
 def embedded_manifest_store(path: Path, media_type: str) -> bytes | None:
@@ -56,6 +68,31 @@ def embedded_manifest_store(path: Path, media_type: str) -> bytes | None:
     return store
 
 
+def sole_manifest_store(file: SeekableInput, media_type: str | None, size: int) -> bytes | None:
+    """The manifest store of an open asset when the file holds exactly one place a store can be in
+    (one JPEG APP11 JUMBF instance laid out as the engine reads it: see `_jpeg_store`; one PNG
+    `caBX` chunk; one C2PA `uuid` box), so that it is the store the engine read; None otherwise (none, several, malformed, over MAX_STORE_BYTES, or a
+    container not read here). `application/c2pa`: the file is the store. Reads from the start;
+    the position is left anywhere."""
+    try:
+        file.seek(0)
+        if media_type == "application/c2pa":
+            store = _read_exact(file, size) if size <= MAX_STORE_BYTES else None
+        elif media_type == "image/jpeg":
+            store = _jpeg_store(file, size, sole=True)
+        elif media_type == "image/png":
+            store = _png_store(file, size, sole=True)
+        elif media_type in _BMFF_TYPES:
+            store = _bmff_store(file, size, sole=True)
+        else:
+            return None
+    except (OSError, ValueError):
+        return None
+    if store is None or not _is_store(store):
+        return None
+    return store
+
+
 def _is_store(data: bytes) -> bool:
     """One JUMBF superbox exactly (its length is the data's), described as a C2PA store."""
     if len(data) < 8 + 8 + 17:
@@ -67,15 +104,20 @@ def _is_store(data: bytes) -> bool:
     if data[4:8] != b"jumb" or size != len(data) or len(data) < header + 8 + 17:
         return False
     description = data[header : header + 8 + 16]
-    return description[4:8] == b"jumd" and description[8:24] == _STORE_DESCRIPTION_TYPE
+    return description[4:8] == b"jumd" and description[8:24] == STORE_TYPE
 
 
-def _read_exact(file: BinaryIO, count: int) -> bytes | None:
+def _read_exact(file: SeekableInput, count: int) -> bytes | None:
     data = file.read(count)
     return data if len(data) == count else None
 
 
-def _jpeg_store(file: BinaryIO, size: int) -> bytes | None:
+def _jpeg_store(file: SeekableInput, size: int, *, sole: bool = False) -> bytes | None:
+    """`sole`: only a layout c2pa-rs 0.91.3 reads the same way (asset_handlers/jpeg_io.rs). It walks
+    every APP11 segment of the file, after the scan too, without checking the "JP" marker of a
+    continuation, appends any segment of the same instance with a higher Z, and drops one whose Z
+    is not above the count so far; we join parts by Z. Both read one store only when every APP11
+    segment is a "JP" part of the one instance, Z = 1..n in file order, no XLBox, none after SOS."""
     if _read_exact(file, 2) != b"\xff\xd8":
         return None
     parts: dict[int, dict[int, bytes]] = {}  # En -> Z -> the part of the superbox's content
@@ -87,11 +129,17 @@ def _jpeg_store(file: BinaryIO, size: int) -> bytes | None:
             return None
         kind = marker[1]
         if kind == 0xFF:  # fill byte: the marker follows
+            if sole:
+                return None  # a layout whose segments another parser may split differently
             file.seek(-1, os.SEEK_CUR)
             continue
         if kind in (0xD9, 0xDA):  # EOI, SOS: the metadata segments are over
+            if sole and _app11_marker_follows(file):
+                return None
             break
         if 0xD0 <= kind <= 0xD7 or kind == 0x01:  # markers without a length
+            if sole:
+                return None
             continue
         length_bytes = _read_exact(file, 2)
         if length_bytes is None:
@@ -106,24 +154,32 @@ def _jpeg_store(file: BinaryIO, size: int) -> bytes | None:
         if payload is None:
             return None
         if len(payload) < 16 or payload[:2] != b"JP":
+            if sole:
+                return None  # the engine may take it for a part of the store
             continue  # an APP11 segment of something else
         instance = int.from_bytes(payload[2:4], "big")
         sequence = int.from_bytes(payload[4:8], "big")
         box_header_size = 16 if int.from_bytes(payload[8:12], "big") == 1 else 8
         if len(payload) < 8 + box_header_size:
             return None
+        if sole and (box_header_size != 8 or len(payload) <= 16):
+            return None  # the engine cuts 16 bytes off every continuation and skips short segments
         header, part = payload[8 : 8 + box_header_size], payload[8 + box_header_size :]
         if headers.setdefault(instance, header) != header:
             return None  # the segments of one box must repeat its header
         by_sequence = parts.setdefault(instance, {})
         if sequence in by_sequence or len(by_sequence) >= _MAX_JPEG_PARTS:
             return None
+        if sole and (len(parts) != 1 or sequence != len(by_sequence) + 1):
+            return None  # several instances, or a part out of file order
         total += len(part)
         if total > MAX_STORE_BYTES:
             return None
         by_sequence[sequence] = part
     else:
         return None
+    if sole and len(parts) != 1:
+        return None  # several JUMBF instances: which one a reader takes is its own choice
     for instance, by_sequence in sorted(parts.items()):
         if sorted(by_sequence) != list(range(1, len(by_sequence) + 1)):
             continue  # a part missing: not this instance
@@ -133,9 +189,24 @@ def _jpeg_store(file: BinaryIO, size: int) -> bytes | None:
     return None
 
 
-def _png_store(file: BinaryIO, size: int) -> bytes | None:
+def _app11_marker_follows(file: SeekableInput) -> bool:
+    """Whether the bytes FF EB (an APP11 marker) occur anywhere from here to the end of the file.
+
+    The engine's JPEG parser goes on past the scan; ours does not. Entropy-coded data has no
+    FF EB (a coded FF is followed by 00), so looking for the two bytes errs only towards "yes"
+    (bytes after EOI, say), which costs a crJSON read, never a wrong attribution."""
+    previous = b""
+    while chunk := file.read(_SCAN_CHUNK):
+        if b"\xff\xeb" in previous + chunk[:1] or b"\xff\xeb" in chunk:
+            return True
+        previous = chunk[-1:]
+    return False
+
+
+def _png_store(file: SeekableInput, size: int, *, sole: bool = False) -> bytes | None:
     if _read_exact(file, 8) != _PNG_SIGNATURE:
         return None
+    found = None
     for _ in range(MAX_SEGMENTS):
         head = _read_exact(file, 8)
         if head is None:
@@ -144,20 +215,25 @@ def _png_store(file: BinaryIO, size: int) -> bytes | None:
         if length > 2**31 - 1 or file.tell() + length + 4 > size:
             return None
         if kind == b"caBX":
-            if length > MAX_STORE_BYTES:
-                return None
-            return _read_exact(file, length)
+            if length > MAX_STORE_BYTES or found is not None:
+                return None  # too large, or a second store
+            found = _read_exact(file, length)
+            if not sole or found is None:
+                return found
+            file.seek(4, os.SEEK_CUR)  # its CRC
+            continue
         if kind == b"IEND":
-            return None
+            return found
         file.seek(length + 4, os.SEEK_CUR)  # the data, then the CRC
     return None
 
 
-def _bmff_store(file: BinaryIO, size: int) -> bytes | None:
+def _bmff_store(file: SeekableInput, size: int, *, sole: bool = False) -> bytes | None:
     position = 0
+    found = None
     for _ in range(MAX_SEGMENTS):
         if position + 8 > size:
-            return None
+            return found if sole and position == size else None
         file.seek(position)
         head = _read_exact(file, 8)
         if head is None:
@@ -173,14 +249,22 @@ def _bmff_store(file: BinaryIO, size: int) -> bytes | None:
         if box_size < header or position + box_size > size:
             return None
         if kind == b"uuid" and box_size >= header + 16:
-            store = _c2pa_uuid_box(file, box_size - header)
-            if store is not None:
-                return store
+            if sole and _read_exact(file, 16) == _C2PA_BMFF_UUID:
+                if found is not None:
+                    return None  # a second C2PA box (a store, or a Merkle box): left to the engine
+                file.seek(-16, os.SEEK_CUR)
+                found = _c2pa_uuid_box(file, box_size - header)
+                if found is None:
+                    return None
+            elif not sole:
+                store = _c2pa_uuid_box(file, box_size - header)
+                if store is not None:
+                    return store
         position += box_size
     return None
 
 
-def _c2pa_uuid_box(file: BinaryIO, content_size: int) -> bytes | None:
+def _c2pa_uuid_box(file: SeekableInput, content_size: int) -> bytes | None:
     """The store of a C2PA `uuid` box whose purpose is "manifest" (file positioned at its content)."""
     if _read_exact(file, 16) != _C2PA_BMFF_UUID:
         return None
@@ -198,4 +282,3 @@ def _c2pa_uuid_box(file: BinaryIO, content_size: int) -> bytes | None:
         return None
     file.seek(offset - len(start), os.SEEK_CUR)
     return _read_exact(file, length)
-

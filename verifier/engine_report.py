@@ -174,16 +174,6 @@ def failure_codes(entries: Iterable[StatusEntry]) -> tuple[str, ...]:
 # --- real assertion labels (the actions form) ---
 
 
-def assertion_labels_from_log(log: ValidationLog) -> dict[str, list[str]]:
-    """Real assertion labels per manifest label, as named by validation URLs (claim order)."""
-    by_manifest: dict[str, dict[str, None]] = {}
-    for entry in log.everything():
-        match = _ASSERTION_URL.match(entry.url)
-        if match:
-            by_manifest.setdefault(match["manifest"], {})[match["assertion"]] = None
-    return {manifest: list(found) for manifest, found in by_manifest.items()}
-
-
 def assertion_labels_from_crjson(crjson: Mapping[str, Any]) -> dict[str, list[str]]:
     by_manifest = {}
     for manifest in _as_list(crjson.get("manifests")):
@@ -293,22 +283,6 @@ def trusted_explanation(entries: Iterable[StatusEntry]) -> str | None:
     return None
 
 
-def _manifest_of_signature_url(url: str) -> str | None:
-    match = _SIGNATURE_URL.match(url)
-    return match["manifest"] if match else None
-
-
-def time_stamped_manifests(log: ValidationLog) -> set[str]:
-    """Labels of manifests whose time-stamp the engine validated."""
-    stamped = set()
-    for entry in log.everything():
-        if entry.outcome == "success" and entry.code in TIME_STAMP_VALIDATED_CODES:
-            manifest = _manifest_of_signature_url(entry.url)
-            if manifest:
-                stamped.add(manifest)
-    return stamped
-
-
 @dataclass(frozen=True, slots=True)
 class TimeStampFindings:
     """What this read's validation says about one manifest's time-stamp."""
@@ -318,44 +292,83 @@ class TimeStampFindings:
     trusted_explanation: str | None  # the engine's words, which may name the list
 
 
-def time_stamp_findings(log: ValidationLog) -> dict[str, TimeStampFindings]:
-    """Per manifest label whose time-stamp the engine validated: the authority and its trust.
+@dataclass(frozen=True, slots=True)
+class LogFacts:
+    """What the validation log says per manifest, gathered in one walk over it (`log_facts`)."""
 
-    Trust comes from this read only (the active manifest and the ingredients' current
-    deltas): results an ingredient recorded when it was ingested reflect that tool's lists.
+    # Real assertion labels per manifest label, as named by validation URLs (claim order).
+    assertion_labels: dict[str, list[str]]
+    # Per manifest whose time-stamp the engine validated: its authority and its trust.
+    time_stamps: dict[str, TimeStampFindings]
+
+
+class _Url(NamedTuple):
+    assertion_manifest: str | None  # of ".../c2pa.assertions/LABEL"
+    assertion: str | None
+    signature_manifest: str | None  # of "self#jumbf=/c2pa/LABEL[/c2pa.signature]"
+
+
+def _parse_url(url: str) -> _Url:
+    assertion = _ASSERTION_URL.match(url)
+    signature = _SIGNATURE_URL.match(url)
+    return _Url(
+        assertion["manifest"] if assertion else None,
+        assertion["assertion"] if assertion else None,
+        signature["manifest"] if signature else None,
+    )
+
+
+def log_facts(log: ValidationLog) -> LogFacts:
+    """Assertion labels and time-stamp findings of every manifest, in one walk over the log.
+
+    Each distinct URL is parsed once (a report names the same few URLs many times). Time-stamp
+    trust comes from this read only (the active manifest and the ingredients' current deltas):
+    results an ingredient recorded when it was ingested reflect that tool's lists. The authority
+    is the first `timeStamp.validated` one, anywhere in the log (an ingredient's recorded results,
+    which its author wrote, included): a name to show and to check against, never proof.
     """
-    current = list(log.active)
-    for entries in log.deltas.values():
-        current.extend(entries)
+    urls: dict[str, _Url] = {}
+    labels: dict[str, dict[str, None]] = {}
+    stamped: dict[str, None] = {}
     authority: dict[str, str | None] = {}
     trusted: dict[str, str | None] = {}
     untrusted: set[str] = set()
-    for entry in log.everything():
-        manifest = _manifest_of_signature_url(entry.url)
-        if manifest is None or entry.code != "timeStamp.validated" or entry.outcome != "success":
-            continue
-        match = _TIME_STAMP_AUTHORITY.match(entry.explanation or "")
-        authority.setdefault(manifest, clean_text(match["authority"], limit=200) if match else None)
-    for entry in current:
-        manifest = _manifest_of_signature_url(entry.url)
+    current = len(log.active) + sum(len(entries) for entries in log.deltas.values())
+    for index, entry in enumerate(log.everything()):
+        url = urls.get(entry.url)
+        if url is None:
+            url = urls[entry.url] = _parse_url(entry.url)
+        if url.assertion_manifest is not None and url.assertion is not None:
+            labels.setdefault(url.assertion_manifest, {})[url.assertion] = None
+        manifest = url.signature_manifest
         if manifest is None:
             continue
-        if entry.code == TIME_STAMP_TRUSTED_CODE and entry.outcome == "success":
-            trusted.setdefault(manifest, entry.explanation)
-        elif entry.code == "timeStamp.untrusted":
-            untrusted.add(manifest)
-    return {
-        manifest_label: TimeStampFindings(
-            authority=authority.get(manifest_label),
-            trusted=manifest_label in trusted and manifest_label not in untrusted,
-            trusted_explanation=trusted.get(manifest_label) if manifest_label not in untrusted else None,
-        )
-        for manifest_label in time_stamped_manifests(log)
-    }
+        code, success = entry.code, entry.outcome == "success"
+        if success and code in TIME_STAMP_VALIDATED_CODES and manifest:
+            stamped[manifest] = None
+        if success and code == "timeStamp.validated" and manifest not in authority:
+            match = _TIME_STAMP_AUTHORITY.match(entry.explanation or "")
+            authority[manifest] = clean_text(match["authority"], limit=200) if match else None
+        if index < current:
+            if success and code == TIME_STAMP_TRUSTED_CODE and manifest not in trusted:
+                trusted[manifest] = entry.explanation
+            elif code == "timeStamp.untrusted":
+                untrusted.add(manifest)
+    return LogFacts(
+        assertion_labels={manifest: list(found) for manifest, found in labels.items()},
+        time_stamps={
+            manifest_label: TimeStampFindings(
+                authority=authority.get(manifest_label),
+                trusted=manifest_label in trusted and manifest_label not in untrusted,
+                trusted_explanation=trusted.get(manifest_label) if manifest_label not in untrusted else None,
+            )
+            for manifest_label in stamped
+        },
+    )
 
 
-# Names the list a trusted time-stamp's authority was found on: (manifest label, the engine's words).
-TimeStampAttribution = Callable[[str, str | None], str | None]
+# Names the list a trusted time-stamp's authority was found on: (manifest label, what the log says of it).
+TimeStampAttribution = Callable[[str, TimeStampFindings], str | None]
 
 
 def time_stamp_of(
@@ -370,7 +383,7 @@ def time_stamp_of(
     time = signing_time_of(manifest)
     if found is None or time is None:
         return None
-    trust_list = attribute(manifest_label, found.trusted_explanation) if found.trusted and attribute is not None else None
+    trust_list = attribute(manifest_label, found) if found.trusted and attribute is not None else None
     return TimeStamp(time=time, authority=found.authority, trusted=found.trusted, trust_list=trust_list)
 
 
@@ -523,18 +536,19 @@ def manifest_summaries(
     log: ValidationLog,
     real_labels: Mapping[str, list[str]],
     time_stamp_list: TimeStampAttribution | None = None,
+    facts: LogFacts | None = None,
 ) -> tuple[ManifestSummary, ...]:
     """Every manifest in the store: the active one, then its ingredients' depth first, then the rest.
 
     The engine's report keeps manifests in a hash map whose order changes from run to run;
     walking the ingredient graph gives the same order for the same file every time.
-    `time_stamp_list` names the trust list of a trusted time-stamp (None: left unnamed).
+    `time_stamp_list` names the trust list of a trusted time-stamp (None: left unnamed). `facts`:
+    `log_facts(log)`, when the caller has it already.
     """
     manifests = _as_dict(report.get("manifests"))
     order = _history_order(manifests, report.get("active_manifest"))
     deltas = log.deltas
-    stamped = time_stamped_manifests(log)
-    findings = time_stamp_findings(log)
+    findings = (facts or log_facts(log)).time_stamps
     summaries = []
     for manifest_label in order[:MAX_MANIFESTS]:
         manifest = _as_dict(manifests[manifest_label])
@@ -551,7 +565,7 @@ def manifest_summaries(
                 title=clean_text(manifest.get("title")),
                 signer=signer_of(manifest),
                 signed_at=signing_time_of(manifest),
-                time_stamped=manifest_label in stamped,
+                time_stamped=manifest_label in findings,
                 time_stamp=time_stamp_of(
                     manifest, manifest_label=manifest_label, findings=findings, attribute=time_stamp_list
                 ),

@@ -88,6 +88,7 @@ if TYPE_CHECKING:  # imported by the worker only: the engine, cryptography, and 
     from verifier.manifest_store import SoftBindingValue
     from verifier.reader import Verifier
     from verifier.trust import TrustPolicy
+    from verifier.video_fingerprint import VideoFingerprint
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -176,7 +177,7 @@ def _load_startup_reply(data: bytes) -> tuple[Any, Any]:
 _VERIFY = "verify"  # an asset: a Verdict
 _VERIFY_STORE = "verify_store"  # a manifest store kept apart from its asset: a Verdict (reader.py, detached_store)
 _FINGERPRINT = "fingerprint"  # an image: (_FINGERPRINT, code64, iscc, descriptor) or (_UNDECODABLE, reason)
-_VIDEO_FINGERPRINT = "video_fingerprint"  # a video: (_VIDEO_FINGERPRINT, (code64, ...)) or (_UNDECODABLE, reason)
+_VIDEO_FINGERPRINT = "video_fingerprint"  # a video: (_VIDEO_FINGERPRINT, its fingerprint_plain form) or (_UNDECODABLE, reason)
 _UNDECODABLE = "undecodable"
 _STORE_OF = "store_of"  # an asset: (_STORE_OF, store bytes, active manifest, ((alg, value), ...)) or (_UNDECODABLE, reason)
 _JOB_LAYOUT = ("operation", "path", "known_sha256")
@@ -236,17 +237,23 @@ _Reply = TypeVar("_Reply")
 _Tag = TypeVar("_Tag")
 
 
-def _load_video_codes(data: bytes) -> tuple[int, ...] | str:
-    """A video fingerprint reply: the key frames' 64-bit codes in time order (at most 16), or the reason."""
+def _load_video_fingerprint(data: bytes) -> VideoFingerprint | str:
+    """A video fingerprint reply: its key frames (codes and descriptors, in time order, at most 16), or the reason."""
+    from verifier.fingerprint_plain import from_plain
+    from verifier.video_fingerprint import VideoFingerprint
+
     reply = _load_reply(data)
     if isinstance(reply, tuple) and len(reply) == 2 and reply[0] == _UNDECODABLE and isinstance(reply[1], str):
         return reply[1]
-    if not (isinstance(reply, tuple) and len(reply) == 2 and reply[0] == _VIDEO_FINGERPRINT and isinstance(reply[1], tuple)):
+    if not (isinstance(reply, tuple) and len(reply) == 2 and reply[0] == _VIDEO_FINGERPRINT):
         raise pickle.UnpicklingError("a worker replied to a video fingerprint job with something else")
-    codes = reply[1]
-    if not 1 <= len(codes) <= 16 or not all(isinstance(code, int) and 0 <= code < 1 << 64 for code in codes):
-        raise pickle.UnpicklingError("a worker replied with malformed key-frame codes")
-    return codes
+    try:
+        fingerprint = from_plain(reply[1])
+    except ValueError as error:
+        raise pickle.UnpicklingError(f"a worker replied with a malformed video fingerprint: {error}") from None
+    if not isinstance(fingerprint, VideoFingerprint):
+        raise pickle.UnpicklingError("a worker replied to a video fingerprint job with an image's")
+    return fingerprint
 
 
 # --- the worker process ---
@@ -354,12 +361,15 @@ def _fingerprint_one(connection: Connection, path: Path) -> bool:
 
 def _fingerprint_video_one(connection: Connection, path: Path) -> bool:
     """Fingerprint one video's key frames (verifier/video_fingerprint.py: bounded in frame size, packets
-    and time) and send their codes, or the reason they cannot be; False: exit now. In the worker for
-    the same reason as an image: FFmpeg's decoders face an untrusted upload under this worker's limits."""
+    and time) and send them (codes and descriptors), or the reason they cannot be; False: exit now. In
+    the worker for the same reason as an image: FFmpeg's decoders face an untrusted upload under this
+    worker's limits. Without the Video-Code: lookups search the key frames' codes (the repository's
+    similarity index holds Image-Codes), and it would spend the worker's time limit decoding every frame."""
+    from verifier.fingerprint_plain import to_plain
     from verifier.video_fingerprint import fingerprint_video
 
     def reply() -> tuple[object, ...]:
-        return (_VIDEO_FINGERPRINT, tuple(frame.fingerprint.code64 for frame in fingerprint_video(path).key_frames))
+        return (_VIDEO_FINGERPRINT, to_plain(fingerprint_video(path, code_bounds=None)))
 
     return _send_fingerprint(connection, "video", reply)
 
@@ -628,11 +638,11 @@ class IsolatedVerifier:
         a worker (verifier/embedded_store.py); None when there is none it reads, or the worker failed."""
         return self._ask(path, _STORE_OF, _load_embedded_store)
 
-    def fingerprint_video_file(self, path: Path) -> tuple[int, ...] | None:
-        """The 64-bit codes of a video's key frames (ISCC Image-Codes, in time order), computed in a worker
+    def fingerprint_video_file(self, path: Path) -> VideoFingerprint | None:
+        """A video's key frames (ISCC Image-Codes and descriptors, in time order), computed in a worker
         under its memory and time limits; None when they cannot be (not a video FFmpeg decodes within
         verifier/video_fingerprint.py's bounds, over a limit, a worker that died)."""
-        reply = self._ask(path, _VIDEO_FINGERPRINT, _load_video_codes)
+        reply = self._ask(path, _VIDEO_FINGERPRINT, _load_video_fingerprint)
         return None if isinstance(reply, str) else reply
 
     def close(self) -> None:

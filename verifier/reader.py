@@ -24,6 +24,7 @@ from typing import Any, Protocol, TypedDict
 import c2pa
 
 from verifier import engine_report as report_parts
+from verifier.embedded_store import sole_manifest_store
 from verifier.errors import EngineSettingsError
 from verifier.hostile_text import clean_text
 from verifier.media_type import SNIFF_BYTES, sniff_media_type
@@ -34,7 +35,8 @@ from verifier.remote_manifest import (
     RemoteManifestUnavailable,
     remote_manifest_url,
 )
-from verifier.trust import TrustPolicy
+from verifier.time_stamp_token import TimeStampTokens
+from verifier.trust import CertificateFacts, TrustPolicy
 from verifier.verdict import Verdict, VerdictError, VerdictState
 
 _HASH_CHUNK = 256 * 1024
@@ -167,7 +169,7 @@ class Verifier:
                 **base,
             )
         try:
-            reader = self._open_reader(media_type, stream)
+            reader, remote_store = self._open_reader(media_type, stream)
         except RemoteManifestUnavailable as error:
             return Verdict(state=VerdictState.ERROR, reason=str(error), error_code=VerdictError.REMOTE_MANIFEST, **base)
         except c2pa.C2paError as error:
@@ -179,22 +181,24 @@ class Verifier:
             return Verdict(state=VerdictState.ERROR, reason=reason, error_code=VerdictError.MALFORMED, **base)
         if reader is None:
             return Verdict(state=VerdictState.NONE, reason="no Content Credentials found in the file", **base)
+        store = _StoreBytes(stream, media_type, counted, remote_store)
         try:
-            return self._verdict_from_reader(reader, base, detached_store=detached_store)
+            return self._verdict_from_reader(reader, base, store, detached_store=detached_store)
         except c2pa.C2paError as error:
             return _engine_error_verdict(error, media_type, base)
         finally:
             reader.close()
 
-    def _open_reader(self, media_type: str | None, stream: ReadableStream) -> c2pa.Reader | None:
-        """The engine's Reader; for a remote manifest on an allowlisted host, fetched by us.
+    def _open_reader(self, media_type: str | None, stream: ReadableStream) -> tuple[c2pa.Reader | None, bytes | None]:
+        """The engine's Reader, and the manifest store we fetched for it (None: the file's own).
 
-        The engine never fetches (its remote fetch is off): when it refuses to, it names the
-        URL, and only an allowlisted one is fetched, once, within the policy's bounds (see
-        verifier/remote_manifest.py). Raises C2paError or RemoteManifestUnavailable.
+        For a remote manifest on an allowlisted host, fetched by us: the engine never fetches
+        (its remote fetch is off): when it refuses to, it names the URL, and only an allowlisted
+        one is fetched, once, within the policy's bounds (see verifier/remote_manifest.py).
+        Raises C2paError or RemoteManifestUnavailable.
         """
         try:
-            return c2pa.Reader.try_create(media_type, stream, context=self._context)
+            return c2pa.Reader.try_create(media_type, stream, context=self._context), None
         except c2pa.C2paError as error:
             url = remote_manifest_url(getattr(error, "message", None) or str(error))
             if url is None or not self._remote_manifests.allows(url):
@@ -207,9 +211,16 @@ class Verifier:
                     f"but could not be fetched: {failure}"
                 ) from None
         stream.seek(0)
-        return c2pa.Reader.try_create(media_type, stream, manifest_data=manifest, context=self._context)
+        return c2pa.Reader.try_create(media_type, stream, manifest_data=manifest, context=self._context), manifest
 
-    def _verdict_from_reader(self, reader: c2pa.Reader, base: _VerdictBase, *, detached_store: bool = False) -> Verdict:
+    def _verdict_from_reader(
+        self, reader: c2pa.Reader, base: _VerdictBase, store: _StoreBytes, *, detached_store: bool = False
+    ) -> Verdict:
+        """The verdict from one parse of the engine's report: state, trust and time-stamp
+        attribution, manifest summaries and failure codes all come from the same structure
+        (`engine_report.log_facts` walks the validation log once). The engine's crJSON (about a
+        fifth of a read, issue 16) is asked for only what neither the report nor the store's own
+        bytes say (verifier/time_stamp_token.py)."""
         try:
             report = json.loads(reader.json())
         except (ValueError, RecursionError) as error:
@@ -220,26 +231,29 @@ class Verifier:
             return Verdict(state=VerdictState.ERROR, reason=reason, error_code=VerdictError.INTERNAL, **base)
         state = report_parts.validation_state(report) or _state_from_engine(reader)
         log = report_parts.ValidationLog.of(report)
+        facts = report_parts.log_facts(log)
         active_entries = list(log.active)
         if detached_store:
             state = report_parts.detached_store_state(state, active_entries)
 
         crjson = _CrJson(reader)
-        real_labels = report_parts.assertion_labels_from_log(log)
+        real_labels = facts.assertion_labels
         if not report_parts.assertion_labels_cover_report(report, real_labels):
             real_labels = report_parts.assertion_labels_from_crjson(crjson.parsed()) or real_labels
 
-        def time_stamp_list(manifest_label: str, explanation: str | None) -> str | None:
-            # crJSON (a third of a read) only when the engine's words do not name a TSA list.
-            authority = (
-                report_parts.time_stamp_authority_from_crjson(crjson.parsed(), manifest_label)
-                if self._policy.needs_time_stamp_authority(explanation)
-                else None
-            )
+        def time_stamp_list(manifest_label: str, found: report_parts.TimeStampFindings) -> str | None:
+            # The authority's certificate only when the engine's words do not name a TSA list:
+            # from the store's bytes when they have one reading, else from crJSON.
+            explanation = found.trusted_explanation
+            authority = None
+            if self._policy.needs_time_stamp_authority(explanation):
+                authority = store.time_stamp_authority(manifest_label, found.authority)
+                if authority is None:
+                    authority = report_parts.time_stamp_authority_from_crjson(crjson.parsed(), manifest_label)
             return self._policy.attribute_time_stamp(authority=authority, engine_explanation=explanation)
 
         manifests = report_parts.manifest_summaries(
-            report, log=log, real_labels=real_labels, time_stamp_list=time_stamp_list
+            report, log=log, real_labels=real_labels, time_stamp_list=time_stamp_list, facts=facts
         )
         active = manifests[0] if manifests and manifests[0].label == report.get("active_manifest") else None
 
@@ -314,6 +328,62 @@ class _VerdictBase(TypedDict):
     size: int
     engine_version: str
     format: str | None
+
+
+class _StoreBytes:
+    """The time-stamping authorities of the manifest store the engine read, from its own bytes:
+    cut out of the asset (only when it holds exactly one store) or the remote store we fetched.
+    Cut out at most once, and only when asked; each manifest's token decoded only when asked.
+
+    An optional fast path over hostile bytes: any failure in it (but running out of memory)
+    means "ask crJSON", never a lost verdict (the worker would answer ERROR/INTERNAL)."""
+
+    def __init__(self, stream: ReadableStream, media_type: str | None, size: int, remote: bytes | None) -> None:
+        self._stream = stream
+        self._media_type = media_type
+        self._size = size
+        self._remote = remote
+        self._tokens: TimeStampTokens | None = None
+        self._read_once = False
+
+    def time_stamp_authority(self, manifest_label: str, common_name: str | None) -> CertificateFacts | None:
+        """The authority certificate of `manifest_label`'s time-stamp when the store has one reading
+        of it and its common name is the one the engine named (`common_name`); else None.
+
+        The common name is a sanity check only, not what makes the answer the engine's: it comes
+        from the first `timeStamp.validated` explanation for the manifest anywhere in the log,
+        results an ingredient recorded included (text the asset's author wrote). That the
+        certificate is the one the engine validated rests on reading the same store the same way
+        (verifier/embedded_store.py `sole_manifest_store`, verifier/time_stamp_token.py)."""
+        if not self._read_once:
+            self._read_once = True
+            self._tokens = self._read()
+        if self._tokens is None or common_name is None:
+            return None
+        try:
+            facts = self._tokens.authority(manifest_label)
+        except MemoryError:
+            raise  # the isolated verifier reports it and starts a clean worker
+        except Exception:  # noqa: BLE001 - hand-written parsing of hostile bytes: a bug in it must not cost the verdict
+            return None
+        if facts is None or ("CN", common_name) not in facts.subject.pairs:
+            return None
+        return facts
+
+    def _read(self) -> TimeStampTokens | None:
+        store = self._remote
+        try:
+            if store is None:
+                position = self._stream.tell()
+                try:
+                    store = sole_manifest_store(self._stream, self._media_type, self._size)
+                finally:
+                    self._stream.seek(position)  # where the engine left it
+            return None if store is None else TimeStampTokens(store)
+        except MemoryError:
+            raise
+        except Exception:  # noqa: BLE001 - an optional fast path: any failure of it means "ask crJSON"
+            return None
 
 
 class _CrJson:

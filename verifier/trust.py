@@ -76,6 +76,10 @@ class DistinguishedName:
                 pairs.add((key, attribute.value.strip()))
         return cls(frozenset(pairs))
 
+    @property
+    def attributes(self) -> frozenset[str]:
+        return frozenset(key for key, _ in self.pairs)
+
     def matches(self, other: DistinguishedName) -> bool:
         """Same attributes with the same values; a multi-valued attribute (two OUs) may
         appear once on the engine's side, so one side's values may be a subset."""
@@ -96,10 +100,32 @@ class CertificateFacts:
 
 
 @dataclass(frozen=True, slots=True)
+class _SameAttributes:
+    """Anchor subjects with the same attributes: those with one value each (as a set of names)
+    and those with an attribute given twice (two OUs)."""
+
+    single_valued: frozenset[frozenset[tuple[str, str]]]
+    multi_valued: tuple[DistinguishedName, ...]
+    every: tuple[DistinguishedName, ...]
+
+    @classmethod
+    def of(cls, subjects: list[DistinguishedName]) -> _SameAttributes:
+        single = [s for s in subjects if len(s.pairs) == len(s.attributes)]
+        multi = tuple(s for s in subjects if len(s.pairs) != len(s.attributes))
+        return cls(frozenset(s.pairs for s in single), multi, tuple(subjects))
+
+    def others(self, *, single_valued_issuer: bool) -> tuple[DistinguishedName, ...]:
+        """The subjects an issuer not found among `single_valued` may still match."""
+        return self.multi_valued if single_valued_issuer else self.every
+
+
+@dataclass(frozen=True, slots=True)
 class _ListIndex:
     """A list's certificates in the shapes attribution compares."""
 
     anchor_subjects: tuple[DistinguishedName, ...]
+    # The same, grouped by their attributes (what `anchors_issuer_of` looks up).
+    anchor_subjects_by_attributes: Mapping[frozenset[str], _SameAttributes] = field(compare=False, repr=False)
     anchor_fingerprints: frozenset[bytes]
     allowed: tuple[tuple[int, DistinguishedName, DistinguishedName], ...]  # serial, issuer, subject
 
@@ -112,7 +138,17 @@ class _ListIndex:
         )
 
     def anchors_issuer_of(self, certificate: CertificateFacts) -> bool:
-        return any(subject.matches(certificate.issuer) for subject in self.anchor_subjects)
+        # `DistinguishedName.matches` needs the same attributes on both sides: only anchors with
+        # the issuer's attributes are compared (a list holds hundreds of anchors, most with C, O
+        # and CN), and between names with one value per attribute a match is equality.
+        issuer = certificate.issuer
+        group = self.anchor_subjects_by_attributes.get(issuer.attributes)
+        if group is None or not issuer.pairs:
+            return False
+        single_valued = len(issuer.pairs) == len(issuer.attributes)
+        if single_valued and issuer.pairs in group.single_valued:
+            return True
+        return any(subject.matches(issuer) for subject in group.others(single_valued_issuer=single_valued))
 
 
 def _load_certificates(pem: str, *, what: str) -> list[x509.Certificate]:
@@ -151,8 +187,15 @@ def _prepare(trust_list: TrustList) -> _PreparedList:
         if trust_list.allowed_pem is not None
         else []
     )
+    subjects = tuple(DistinguishedName.from_x509(c.subject) for c in anchors)
+    grouped: dict[frozenset[str], list[DistinguishedName]] = {}
+    for subject in subjects:
+        grouped.setdefault(subject.attributes, []).append(subject)
     index = _ListIndex(
-        anchor_subjects=tuple(DistinguishedName.from_x509(c.subject) for c in anchors),
+        anchor_subjects=subjects,
+        anchor_subjects_by_attributes=MappingProxyType(
+            {key: _SameAttributes.of(each) for key, each in grouped.items()}
+        ),
         anchor_fingerprints=frozenset(c.fingerprint(_FINGERPRINT) for c in anchors),
         allowed=tuple(
             (c.serial_number, DistinguishedName.from_x509(c.issuer), DistinguishedName.from_x509(c.subject))

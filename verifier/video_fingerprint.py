@@ -13,10 +13,11 @@ the first at the start; at each, a seek to the key frame at or before it, or the
 when that one was taken already. Only key-frame packets are decoded (the packets between them are
 demuxed, not decoded). Without a declared duration, the first key frames in order.
 
-The ISCC Video-Code (`iscc_core.gen_video_code_v0`) is not computed: it takes MPEG-7 frame
-signatures, which FFmpeg's `signature` filter produces, and the FFmpeg that PyAV's wheels bundle
-(checked: PyAV 18.1) is built without that filter. The key frames' Image-Codes are what the
-repository's similarity index searches in any case.
+Beside the key frames, the ISCC Video-Code of the whole video (verifier/video_code.py: MPEG-7
+frame signatures from the FFmpeg the imageio-ffmpeg wheel ships, PyAV's FFmpeg lacking the
+`signature` filter), when it can be computed within its own bounds; the key frames are the
+fingerprint all the same without it. Each key frame's fingerprint keeps its descriptor (the 16x16
+thumbnail a lookup's second check compares, as for an image).
 
 Bounds, because uploads are untrusted (each is a refusal as UndecodableVideo, or a shorter result):
 - the first video track's dimensions from the container header, before any frame is decoded, and
@@ -31,6 +32,7 @@ Bounds, because uploads are untrusted (each is a refusal as UndecodableVideo, or
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import time
 from dataclasses import dataclass
@@ -42,6 +44,7 @@ from PIL import Image
 
 from verifier.errors import UndecodableVideo
 from verifier.fingerprint import ImageFingerprint, fingerprint_decoded
+from verifier.video_code import DEFAULT_CODE_BOUNDS, VideoCode, VideoCodeBounds, video_code
 
 if TYPE_CHECKING:
     import av
@@ -89,10 +92,21 @@ class VideoFingerprint:
     duration_ms: int | None  # as the container declares it
     key_frames: tuple[KeyFrame, ...]  # in time order, at least one
     complete: bool  # False: the time budget ran out before every point was reached
+    video_code: VideoCode | None = None  # None: not asked for, or not computable within its bounds
 
 
-def fingerprint_video(path: Path, *, bounds: VideoBounds = DEFAULT_BOUNDS) -> VideoFingerprint:
-    """The key-frame fingerprints of a video file; UndecodableVideo when none can be made within the bounds."""
+def fingerprint_video(
+    path: Path, *, bounds: VideoBounds = DEFAULT_BOUNDS, code_bounds: VideoCodeBounds | None = DEFAULT_CODE_BOUNDS
+) -> VideoFingerprint:
+    """The key-frame fingerprints of a video file and its Video-Code (`code_bounds` None: without it);
+    UndecodableVideo when no key frame can be fingerprinted within the bounds."""
+    keyed = _key_frames(path, bounds=bounds)
+    if code_bounds is None:
+        return keyed
+    return dataclasses.replace(keyed, video_code=video_code(path, duration_ms=keyed.duration_ms, bounds=code_bounds))
+
+
+def _key_frames(path: Path, *, bounds: VideoBounds) -> VideoFingerprint:
     # Imported here: FFmpeg's libraries cost ~50 ms to load, which processes that never fingerprint a
     # video (the CLI's verify, a verifier worker) need not pay for importing the signer's modules.
     import av

@@ -13,8 +13,9 @@ Access rules:
 - no key, a header that is not `Bearer <token>`, or an unknown / revoked key: 401 with
   WWW-Authenticate; a valid key without the scope: 403 naming the scope.
 - the Soft Binding Resolution API (/sbr/v1) needs a key with scope `sbr`, except for the tenants
-  the operator lists in ORIGINMARK_SBR_PUBLIC_TENANTS: a read without a key that names one of them
-  (`?tenant=NAME`) sees what that tenant publishes (its shared repository entries), nothing else.
+  the operator opened (`originmark tenants update NAME --sbr-public`; or, deprecated, listed in
+  ORIGINMARK_SBR_PUBLIC_TENANTS): a read without a key that names one of them (`?tenant=NAME`)
+  sees what that tenant publishes (its shared repository entries), nothing else.
 - sign is rate-limited per key (app/api/ratelimit.py, ORIGINMARK_SIGN_RATE_*): over the limit,
   429 with Retry-After, before the upload is read; with the limit shared in Redis
   (ORIGINMARK_RATE_LIMIT_REDIS_URL) and Redis not answering, 503 `rate_limit_unavailable`.
@@ -33,7 +34,7 @@ from app.api.error_responses import forbidden, rate_limit_unavailable, too_many_
 from app.api.ratelimit import RateDecision, RateLimiter, RateLimitUnavailable, TokenBucketLimiter
 from app.api.services import Services
 from app.store.interface import MAX_TENANT_NAME_LENGTH, ApiKey, Scope
-from app.usecases.soft_binding_resolution import Viewer
+from app.usecases.soft_binding_resolution import Viewer, open_to_public_reading
 from app.wiring import build_sign_rate_limiter
 
 # Declares the scheme for OpenAPI (the Authorize button in /docs); the checks are below.
@@ -116,7 +117,7 @@ async def _read_access(
 
 _SBR_TENANT_DOC = (
     "Without an API key: the tenant whose published manifests to resolve (only tenants the operator "
-    "opened to public reading, ORIGINMARK_SBR_PUBLIC_TENANTS). With a key, the key's tenant is used and this is ignored."
+    "opened to public reading: `originmark tenants update NAME --sbr-public`). With a key, the key's tenant is used and this is ignored."
 )
 _sbr_scope = _requires(Scope.SBR)
 
@@ -129,8 +130,9 @@ async def _sbr_access(
 ) -> Viewer:
     """Who a Soft Binding Resolution query is for: the key's tenant, or the public reading a tenant's entries."""
     if request.headers.get("authorization") is None and tenant is not None:
-        public = {name.strip() for name in services.settings.sbr_public_tenants.split(",") if name.strip()}
-        if tenant in public:
+        # Read on every request: `tenants update --sbr-public` takes effect on the next one in every process.
+        named = await anyio.to_thread.run_sync(services.store.tenant, tenant)
+        if open_to_public_reading(named, deprecated_names=services.settings.deprecated_sbr_public_tenants):
             return Viewer(tenant=tenant, public=True)
     key = await _sbr_scope(request, services, _credentials)
     return Viewer(tenant=key.tenant, public=False)

@@ -22,6 +22,13 @@ SHA-256 and first bytes (for sniffing the media type) are taken on the way, so:
 After an error the rest of the body is still read (and dropped), up to the size limit plus
 a small allowance, so that a client that sends the whole body before reading the answer
 sees the JSON error instead of a reset connection.
+
+Raw-body uploads (`receive_upload`): POST /v1/sign and /v1/verify also take the media as the whole
+request body, its media type as Content-Type (image/jpeg, video/mp4, ...; the way object stores
+take a PUT), and the text fields as query parameters. Same limits, same spool, same hashing on
+the way in, same field rules (unknown, repeated, over-long or non-UTF-8 fields are 422s), same
+spool layout; it skips the multipart parser (~1 ms per 3 MB). The declared type only chooses this
+form: the format is decided from the bytes, as for a multipart file.
 """
 
 from __future__ import annotations
@@ -32,8 +39,11 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
+from urllib.parse import parse_qsl
 
+import anyio
+import anyio.to_thread
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect, Request
@@ -47,8 +57,14 @@ if TYPE_CHECKING:
 SNIFF_BYTES = 16 * 1024  # what signer/ and verifier/ read to recognise a format
 DEFAULT_MAX_TEXT_BYTES = 4096  # per text field; the signer caps generator/title text far below
 DRAIN_ALLOWANCE_BYTES = 1024 * 1024  # read past an error this far, so the client sees the answer
+# The Content-Types that say "the body is the media itself" (a raw-body upload). Any image, video or
+# audio type, and the documents and stores the verifier reads; octet-stream for clients that do not
+# know the type. Only which form the body has: the bytes decide the format (sniffed, as for multipart).
+RAW_BODY_TYPES = ("image/*", "video/*", "audio/*", "application/pdf", "application/c2pa", "application/octet-stream")
+_RAW_BODY_MAJOR = (b"image", b"video", b"audio")
+_RAW_BODY_EXACT = (b"application/pdf", b"application/c2pa", b"application/octet-stream")
+RAW_FILENAME_PARAMETER = "filename"  # a raw body's file name (multipart's filename=): the default title
 log = logging.getLogger("originmark.api")
-
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -58,10 +74,18 @@ class FormSpec:
     file_fields: frozenset[str]
     text_fields: frozenset[str]
     max_text_bytes: int = DEFAULT_MAX_TEXT_BYTES
+    # Raw-body uploads (receive_upload): the file field the body fills (None: multipart only), and
+    # the query parameters the route itself reads (e.g. verify's `refresh`), allowed beside the fields.
+    raw_file_field: str | None = None
+    route_parameters: frozenset[str] = frozenset()
 
     @property
     def accepted(self) -> str:
         return ", ".join(sorted(self.file_fields | self.text_fields))
+
+    @property
+    def accepted_in_query(self) -> str:
+        return ", ".join(sorted(self.text_fields | self.route_parameters | {RAW_FILENAME_PARAMETER}))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -80,6 +104,7 @@ class ReceivedFile:
 class UploadForm:
     files: Mapping[str, ReceivedFile]
     fields: Mapping[str, str]
+    raw_body: bool = False  # the media came as the request body, the fields as query parameters
 
     def text(self, name: str) -> str | None:
         return self.fields.get(name)
@@ -87,7 +112,8 @@ class UploadForm:
     def required_text(self, name: str) -> str:
         value = self.fields.get(name)
         if value is None:
-            raise unprocessable("missing_field", f"the form field {name!r} is required", field=name)
+            where = "query parameter" if self.raw_body else "form field"
+            raise unprocessable("missing_field", f"the {where} {name!r} is required", field=name)
         return value
 
     def required_file(self, name: str) -> ReceivedFile:
@@ -113,10 +139,36 @@ def _not_empty(received: ReceivedFile) -> ReceivedFile:
 
 class UploadSpool(SpoolFolder):
     """A per-request folder for uploads and outputs (app/spool.py: removed on exit, whatever
-    happened; one left by a process that died is swept by the next); a full disk is a 507."""
+    happened; one left by a process that died is swept by the next); a full disk is a 507.
+
+    `async with`: the folder is removed off the event loop. Removing a directory can wait on the
+    file system for milliseconds (2-3 ms per rmdir on the ext4 the benchmarks run on, for ~0.1 ms
+    of CPU); on the event loop that wait stalls every other connection of the process. A route
+    whose last step is a worker-thread call anyway passes `release` to it (it runs there, in the
+    same hand-off: each hand-off costs more CPU than the removal itself); otherwise the exit removes
+    the folder in a thread of its own. Shielded: a cancelled request (client gone) still removes
+    its folder before it ends.
+    """
+
+    _released = False
 
     def _disk_full(self, error: OSError) -> None:
         _raise_if_disk_full(error)
+
+    def release(self) -> None:
+        """Remove the folder now (blocking: call it from a worker thread); the exit then does nothing."""
+        if not self._released:
+            self._released = True
+            self.__exit__(None, None, None)
+
+    async def __aenter__(self) -> UploadSpool:
+        return self.__enter__()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._released:
+            return
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(self.release)
 
 
 class _FilePart:
@@ -365,27 +417,199 @@ async def receive_form(request: Request, *, spec: FormSpec, spool: UploadSpool, 
     return UploadForm(files=collector.files, fields=collector.fields)
 
 
+async def receive_upload(request: Request, *, spec: FormSpec, spool: UploadSpool, max_bytes: int) -> UploadForm:
+    """The upload of an endpoint that takes either form: the media as the raw request body (its media
+    type as Content-Type, the fields as query parameters: `spec.raw_file_field`) or a multipart form.
+    Raises ApiError (400/413/415/422) as `receive_form` does; 415 names both forms."""
+    content_type = request.headers.get("content-type")
+    kind = _media_type(content_type)
+    if spec.raw_file_field is not None and _is_raw_body_type(kind):
+        try:
+            fields = query_fields(request, spec)
+        except ApiError:
+            await _drain(request, max_bytes)  # as after any upload error: the client sees the answer
+            raise
+        received = await _receive_raw(
+            request,
+            spool=spool,
+            max_bytes=max_bytes,
+            field=spec.raw_file_field,
+            client_filename=request.query_params.get(RAW_FILENAME_PARAMETER),
+        )
+        return UploadForm(files={received.field: received}, fields=fields, raw_body=True)
+    if kind in (b"multipart/form-data", b"application/x-www-form-urlencoded") or (
+        content_type is None and _declared_length(request) in (None, 0)
+    ):
+        try:
+            _no_form_fields_in_query(request, spec)
+        except ApiError:
+            await _drain(request, max_bytes)
+            raise
+        return await receive_form(request, spec=spec, spool=spool, max_bytes=max_bytes)
+    await _drain(request, max_bytes)
+    named = f"Content-Type {kind.decode('latin-1')!r}" if kind else "no Content-Type"
+    raise ApiError(
+        415,
+        "unsupported_content_type",
+        f"the request body has {named}: send the media itself as the body with its media type as Content-Type "
+        "(curl -H 'Content-Type: image/jpeg' --data-binary @photo.jpg) and the fields as query parameters, "
+        "or a multipart/form-data form (curl -F file=@photo.jpg)",
+        extra={"supported": ["multipart/form-data", *RAW_BODY_TYPES]},
+    )
+
+
+def raw_body_openapi(
+    *,
+    file_description: str,
+    required_fields: tuple[str, ...],
+    fields: dict[str, dict[str, Any]],
+    file_field: str,
+    multipart_only: dict[str, dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The OpenAPI `openapi_extra` of an endpoint taking `receive_upload`'s two forms: the request
+    body alternatives (multipart, or the media itself) and the fields as query parameters."""
+    binary = {"type": "string", "format": "binary"}
+    form = {
+        "type": "object",
+        "required": [file_field, *required_fields],
+        "properties": {file_field: {**binary, "description": file_description}, **fields, **(multipart_only or {})},
+    }
+    raw = {**binary, "description": f"{file_description} The bytes decide the format; fields go in the query."}
+    parameters = [
+        {
+            "name": name,
+            "in": "query",
+            "required": False,
+            "schema": schema,
+            "description": "With the media as the raw request body: "
+            + ("required. " if name in required_fields else "")
+            + schema.get("description", "the form field of the same name.")
+            + " With a multipart body send it as a form field instead (here it is a 422).",
+        }
+        for name, schema in fields.items()
+    ]
+    parameters.append(
+        {
+            "name": RAW_FILENAME_PARAMETER,
+            "in": "query",
+            "required": False,
+            "schema": {"type": "string", "maxLength": DEFAULT_MAX_TEXT_BYTES},
+            "description": "With the media as the raw request body: its file name (multipart's filename=), "
+            "used as a multipart file's name is.",
+        }
+    )
+    return {
+        "requestBody": {
+            "required": True,
+            "description": "Either a multipart/form-data form, or the media itself as the body with its media type "
+            f"as Content-Type ({', '.join(RAW_BODY_TYPES)}) and the fields as query parameters. Same limits "
+            "(ORIGINMARK_MAX_UPLOAD_BYTES, the receive deadline), same answers.",
+            "content": {"multipart/form-data": {"schema": form}, **{kind: {"schema": raw} for kind in RAW_BODY_TYPES}},
+        },
+        "parameters": parameters,
+    }
+
+
+def _media_type(content_type: str | None) -> bytes:
+    if content_type is None:
+        return b""
+    kind, _options = parse_options_header(content_type)
+    return kind.lower()
+
+
+def _is_raw_body_type(kind: bytes) -> bool:
+    return kind.partition(b"/")[0] in _RAW_BODY_MAJOR or kind in _RAW_BODY_EXACT
+
+
+def query_fields(request: Request, spec: FormSpec) -> dict[str, str]:
+    """A raw-body upload's text fields, from the query string, under the multipart rules: only the
+    declared fields (and the route's own parameters, which the route reads), each once, UTF-8, capped."""
+    raw = request.scope.get("query_string", b"")
+    try:
+        # Strict UTF-8: a field that is no text is a 422, as in a multipart part (not U+FFFD).
+        pairs = parse_qsl(raw.decode("latin-1"), keep_blank_values=True, encoding="utf-8", errors="strict")
+    except UnicodeDecodeError:
+        raise unprocessable("invalid_text", "a query parameter is not UTF-8 text (percent-encode UTF-8)") from None
+    fields: dict[str, str] = {}
+    seen: set[str] = set()
+    for name, value in pairs:
+        if name in spec.file_fields:
+            raise unprocessable(
+                "unknown_field",
+                f"{name!r} is a file: with the media as the request body, send the form as multipart/form-data "
+                "to add it",
+                field=name,
+            )
+        if name not in spec.text_fields and name not in spec.route_parameters and name != RAW_FILENAME_PARAMETER:
+            shown = name if len(name) <= 64 else name[:64] + "..."
+            raise unprocessable(
+                "unknown_field",
+                f"unknown query parameter {shown!r}; with the media as the request body this endpoint accepts: "
+                f"{spec.accepted_in_query}",
+                field=name,
+            )
+        if name in seen:
+            raise unprocessable("duplicate_field", f"the query parameter {name!r} was sent more than once", field=name)
+        seen.add(name)
+        if len(value.encode("utf-8")) > spec.max_text_bytes:
+            raise unprocessable(
+                "field_too_long", f"the query parameter {name!r} is over {spec.max_text_bytes} bytes", field=name
+            )
+        if name in spec.text_fields:
+            fields[name] = value
+    return fields
+
+
+def _no_form_fields_in_query(request: Request, spec: FormSpec) -> None:
+    """With a multipart body the fields are form fields: one sent in the query instead would be
+    dropped without a word (a media id not recorded), so it is a 422."""
+    for name in spec.text_fields:
+        if name in request.query_params:
+            raise unprocessable(
+                "misplaced_field",
+                f"{name!r} was sent as a query parameter: with a multipart body send it as a form field "
+                "(query parameters carry the fields when the media is the raw request body)",
+                field=name,
+            )
+
+
 async def receive_body(request: Request, *, spool: UploadSpool, max_bytes: int, field: str = "body") -> ReceivedFile:
     """Read a raw request body (an asset sent as itself, e.g. image/jpeg) into `spool`, under the same
     bounds as a multipart upload: 413 past `max_bytes` counted as it arrives, 400 when the client
     disconnects, 507 on a full disk, 422 `empty_file` for no body. The caller checks Content-Type."""
+    return await _receive_raw(request, spool=spool, max_bytes=max_bytes, field=field, client_filename=None)
+
+
+async def _receive_raw(
+    request: Request, *, spool: UploadSpool, max_bytes: int, field: str, client_filename: str | None
+) -> ReceivedFile:
     declared = _declared_length(request)
     if declared is not None and declared > max_bytes + DRAIN_ALLOWANCE_BYTES:
         raise payload_too_large(max_bytes)  # not worth reading just to refuse it
-    part = _FilePart(field=field, path=spool.folder("body") / "asset", client_filename=None)
+    # The multipart layout (a sub-folder per file field, the client's name made safe), so that the
+    # file is named, signed and titled alike in both forms.
+    path = spool.folder(field) / safe_filename(client_filename, fallback=field)
+    part = _FilePart(field=field, path=path, client_filename=client_filename)
     too_large: ApiError | None = None
     received = 0
+    receive = request.receive  # the ASGI messages themselves: no generator layer per chunk
     try:
-        async for chunk in request.stream():
-            received += len(chunk)
-            if too_large is None and received > max_bytes:
-                too_large = payload_too_large(max_bytes)
-                part.abandon()
-            if too_large is not None:
-                if received > max_bytes + DRAIN_ALLOWANCE_BYTES:
-                    break
-                continue  # read on (dropped), so the client sees the answer
-            part.write(memoryview(chunk))
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                raise ClientDisconnect()
+            chunk = message.get("body", b"")
+            if chunk:
+                received += len(chunk)
+                if too_large is None and received > max_bytes:
+                    too_large = payload_too_large(max_bytes)
+                    part.abandon()
+                if too_large is None:
+                    part.write(memoryview(chunk))
+                elif received > max_bytes + DRAIN_ALLOWANCE_BYTES:
+                    break  # read on (dropped) up to here, so the client sees the answer
+            if not message.get("more_body", False):
+                break
     except ClientDisconnect:
         part.abandon()
         raise too_large or malformed_body("the client disconnected before the body was complete") from None

@@ -16,7 +16,7 @@ from typing import ParamSpec, TypeVar
 import anyio.to_thread
 
 from app.api.services import Services
-from app.usecases.verification import VerifyOutcome, VerifyRequest
+from app.usecases.verification import VerifyAndRecord, VerifyOutcome, VerifyRequest
 from signer.engine import SignResult
 from signer.manifest import GenerationRequest
 from verifier.label import label_for
@@ -67,14 +67,42 @@ async def verify_file(services: Services, path: Path, *, known_sha256: str | Non
         services.metrics.engine_seconds.labels("verify").observe(time.perf_counter() - started)
 
 
-async def verify_and_record(services: Services, request: VerifyRequest, path: Path) -> VerifyOutcome:
+async def verify_and_record(
+    services: Services, request: VerifyRequest, path: Path, *, then: Callable[[], None] | None = None
+) -> VerifyOutcome:
     """The verify use case with the engine call in the verify pool and the store calls in anyio's
     (so a cached answer never waits behind verifications). `path` goes with them: a file without
-    valid credentials of its own is looked up by content (fingerprinted by a verifier worker)."""
+    valid credentials of its own is looked up by content (fingerprinted by a verifier worker).
+    `then`: run in the thread of the last store call, once `path` is no longer needed (the
+    upload's spool folder removed there: UploadSpool.release), saving a thread hand-off."""
     flow = services.verification
     if not request.refresh:
-        cached = await in_thread(flow.from_store, request, path=path)
+        cached = await in_thread(_from_store_then, flow, request, path, then)
         if cached is not None:
             return cached
     verdict, label = await verify_file(services, path, known_sha256=request.sha256)
-    return await in_thread(flow.record, request, verdict, label, path=path)
+    return await in_thread(_record_then, flow, request, verdict, label, path, then)
+
+
+def _from_store_then(
+    flow: VerifyAndRecord, request: VerifyRequest, path: Path, then: Callable[[], None] | None
+) -> VerifyOutcome | None:
+    cached = flow.from_store(request, path=path)
+    if cached is not None and then is not None:
+        then()  # answered: the file is done with (not yet when it must be verified)
+    return cached
+
+
+def _record_then(
+    flow: VerifyAndRecord,
+    request: VerifyRequest,
+    verdict: Verdict,
+    label: Label,
+    path: Path,
+    then: Callable[[], None] | None,
+) -> VerifyOutcome:
+    try:
+        return flow.record(request, verdict, label, path=path)
+    finally:
+        if then is not None:
+            then()

@@ -4,7 +4,8 @@ an S3 prefix or a folder of the objects folder, and what became of them.
 - `batch verify` lists the prefix (page by page) and submits one verify job per object through
   the same path as POST /v1/jobs/verify (app/jobs/records.submit: idempotent, so running it again
   over unchanged objects reuses the jobs: a new batch id, no new job). It prints the batch id
-  (stdout, alone on its line: scripts can capture it) and shows progress on stderr.
+  (stdout, alone on its line: scripts can capture it) and shows progress on stderr. `--keep-manifest`
+  keeps each trusted or valid object's manifest store in the tenant's repository (the jobs' option).
   - PostgreSQL: the jobs go to procrastinate's queue and `originmark worker` runs them; the
     command returns once they are queued, or with `--wait` once they are all done.
   - SQLite: there is no queue and no worker; this process runs the jobs (app/jobs/embedded.py)
@@ -65,6 +66,9 @@ def batch_verify(
                                                                      "many seconds (the jobs go on).")] = 3600,
     tenant: Annotated[str, typer.Option("--tenant", metavar="NAME", help="The tenant the jobs act for: their "
                                         "verdicts are its submissions.")] = DEFAULT_TENANT,
+    keep_manifest: Annotated[bool, typer.Option("--keep-manifest", help="Keep each trusted or valid object's "
+                                                "manifest store in the tenant's manifest repository (a verified "
+                                                "entry only it sees).")] = False,
 ) -> None:
     """Queue a verify job for every object under URI; print the batch id.
 
@@ -109,6 +113,7 @@ def batch_verify(
                 for item in batches.submit_batch(
                     runner.db_engine, batch_id=batch_id, tenant=tenant, objects=runner.objects, prefix=prefix,
                     max_source_bytes=settings.jobs_max_source_bytes, enqueue=runner.enqueue, started=runner.started,
+                    keep_manifest=keep_manifest,
                 ):
                     if isinstance(item, batches.Skipped):
                         skipped += 1

@@ -4,11 +4,14 @@
     originmark tenants list
     originmark tenants show acme-ai
     originmark tenants update acme-ai --object-prefix s3://acme-out/generated/ --object-prefix shared/acme/
+    originmark tenants update acme-ai --sbr-public
     originmark tenants webhook-secret acme-ai [--rotate]
 
 A key belongs to exactly one tenant (`originmark apikey create --tenant NAME`); everything it
 names is looked up in that tenant only. Object prefixes are what the tenant's jobs may read and
 write (none: uploaded-file jobs only); each is checked now against what this server can serve.
+`--sbr-public` opens the tenant's shared manifest repository entries to reading without an API key
+through the Soft Binding Resolution API (`/sbr/v1/...?tenant=NAME`); `--no-sbr-public` closes them.
 Works on the service's database, migrated first, like `originmark apikey`.
 """
 
@@ -46,6 +49,15 @@ _PrefixOption = Annotated[
         show_default=False,
     ),
 ]
+_SbrPublicOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--sbr-public/--no-sbr-public",
+        help="Open (or close) the tenant's shared manifest repository entries to reading without an API key "
+        "through /sbr/v1 (?tenant=NAME). Unchanged when not given.",
+        show_default=False,
+    ),
+]
 _NameArgument = Annotated[str, typer.Argument(metavar="NAME", help="The tenant's name.", show_default=False)]
 
 
@@ -76,6 +88,13 @@ def _print_tenant(tenant: Tenant, heading: str) -> None:
             out.print(Text.assemble("  ", safe_text(prefix)), soft_wrap=True)
     else:
         out.print("Object prefixes: none (jobs take uploaded files only)")
+    out.print(f"Public SBR reading: {_public_reading(tenant)}")
+
+
+def _public_reading(tenant: Tenant) -> str:
+    if tenant.sbr_public:
+        return "yes (/sbr/v1 without an API key, ?tenant=NAME)"
+    return "no (/sbr/v1 needs an API key with the sbr scope)"
 
 
 @tenants_app.command("create")
@@ -101,11 +120,12 @@ def list_tenants() -> None:
     table = Table(box=None, padding=(0, 2), header_style="bold")
     table.add_column("tenant", no_wrap=True)
     table.add_column("active keys", justify="right", no_wrap=True)
+    table.add_column("public sbr", no_wrap=True)
     table.add_column("object prefixes", overflow="fold")
     for tenant in tenants:
         active = sum(1 for key in keys if key.tenant == tenant.name and key.active)
         prefixes = Text("\n").join(safe_text(p) for p in tenant.object_prefixes) if tenant.object_prefixes else "-"
-        table.add_row(tenant.name, str(active), prefixes)
+        table.add_row(tenant.name, str(active), "yes" if tenant.sbr_public else "no", prefixes)
     print_table(make_console(), table)
 
 
@@ -128,16 +148,21 @@ def show(name: _NameArgument) -> None:
 
 
 @tenants_app.command("update")
-def update(name: _NameArgument, object_prefix: _PrefixOption = None) -> None:
-    """Replace a tenant's object prefixes with the ones given (none given: remove them all).
+def update(name: _NameArgument, object_prefix: _PrefixOption = None, sbr_public: _SbrPublicOption = None) -> None:
+    """Replace a tenant's object prefixes with the ones given, and/or open or close its public SBR reading.
 
-    Takes effect on the next request in every server process; queued jobs are checked when submitted.
+    With --sbr-public / --no-sbr-public alone the prefixes stay as they are; otherwise the prefixes
+    given replace them (none given: remove them all). Takes effect on the next request in every
+    server process; queued jobs are checked when submitted.
     """
     settings = _settings()
+    replace_prefixes = object_prefix is not None or sbr_public is None
     prefixes = _checked_prefixes(object_prefix or [], settings)
     with migrated_store() as store:
         try:
-            tenant = store.set_object_prefixes(name, prefixes)
+            tenant = store.set_object_prefixes(name, prefixes) if replace_prefixes else store.tenant(name)
+            if tenant is not None and sbr_public is not None:
+                tenant = store.set_sbr_public(name, sbr_public)
         except ValueError as error:
             fail(str(error))
     if tenant is None:

@@ -59,17 +59,20 @@ def submit_batch(
     enqueue: Callable[[str], Callable[[Connection, str], int | None]],
     started: Callable[[records.Submitted], records.Submitted] = lambda submitted: submitted,
     page_size: int = 1000,
+    keep_manifest: bool = False,
 ) -> Iterator[BatchItem]:
     """List `prefix` page by page and submit one verify job per object, recording it in the batch.
 
     `enqueue(lock)`: records.submit's `enqueue` for that idempotency key; `started`: called after
     the job's row commits (the embedded pool starts it). Folders ("key/") are not objects: skipped
     silently; objects over `max_source_bytes` are skipped with a reason (as the API's 413).
+    `keep_manifest`: each job keeps its object's manifest store, as POST /v1/jobs/verify's option.
     """
     position = 0
     for info in iter_objects(objects, prefix, page_size=page_size):
         item = _submit_one(
-            db_engine, info, tenant=tenant, max_source_bytes=max_source_bytes, enqueue=enqueue, started=started
+            db_engine, info, tenant=tenant, max_source_bytes=max_source_bytes, enqueue=enqueue, started=started,
+            params=records.verify_job_params(keep_manifest=keep_manifest),
         )
         if item is None:
             continue
@@ -90,18 +93,21 @@ def _submit_one(
     max_source_bytes: int,
     enqueue: Callable[[str], Callable[[Connection, str], int | None]],
     started: Callable[[records.Submitted], records.Submitted],
+    params: dict | None,
 ) -> BatchItem | None:
     if info.uri.endswith("/"):
         return None
     if info.size > max_source_bytes:
         return Skipped(uri=info.uri, reason=f"{info.size} bytes, over the job limit of {max_source_bytes}")
-    # The same key as POST /v1/jobs/verify without a media id: the API and a batch share jobs.
+    # The same key as POST /v1/jobs/verify without a media id (and the same options): the API and a
+    # batch share jobs.
     key = records.idempotency_key(
-        tenant=tenant, kind=JobKind.VERIFY, source=info.uri, etag=info.etag, size=info.size, media_id=None
+        tenant=tenant, kind=JobKind.VERIFY, source=info.uri, etag=info.etag, size=info.size, media_id=None,
+        params=params,
     )
     submitted = records.submit(
         db_engine, tenant=tenant, kind=JobKind.VERIFY, source=info.uri, source_pin=SourcePin.of(info).to_json(),
-        media_id=None, key=key, enqueue=enqueue(key),
+        media_id=None, key=key, enqueue=enqueue(key), params=params,
     )
     return started(submitted)
 

@@ -28,6 +28,7 @@ from app.jobs.schema import jobs
 
 if TYPE_CHECKING:
     from verifier.fingerprint import ImageFingerprint
+    from verifier.video_fingerprint import VideoFingerprint
 
 
 class JobKind(enum.StrEnum):
@@ -56,9 +57,9 @@ class SignedOutput:
     # The manifest store (base64 in the JSON), so a retry that finishes the job with this output
     # still keeps it in the manifest repository. Empty: recorded before the repository existed.
     manifest_store: bytes = field(default=b"", repr=False)
-    # The source's fingerprint, so that retry keeps the descriptor too. None: not fingerprinted, or
-    # recorded before descriptors were kept.
-    fingerprint: ImageFingerprint | None = field(default=None, repr=False)
+    # The source's fingerprint (an image's, or a video's key frames and Video-Code), so that a retry
+    # keeps the descriptors too. None: not fingerprinted, or recorded before descriptors were kept.
+    fingerprint: ImageFingerprint | VideoFingerprint | None = field(default=None, repr=False)
 
     def to_json(self) -> str:
         return json.dumps(
@@ -86,24 +87,20 @@ class SignedOutput:
         )
 
 
-def _fingerprint_json(fingerprint: ImageFingerprint | None) -> dict[str, Any] | None:
+def _fingerprint_json(fingerprint: ImageFingerprint | VideoFingerprint | None) -> dict[str, Any] | None:
     if fingerprint is None:
         return None
-    return {
-        "code64": fingerprint.code64,
-        "iscc": fingerprint.iscc,
-        "descriptor": base64.b64encode(fingerprint.descriptor).decode("ascii"),
-    }
+    from verifier.fingerprint_plain import to_plain
+
+    return to_plain(fingerprint)
 
 
-def _fingerprint_from_json(fields: dict[str, Any] | None) -> ImageFingerprint | None:
+def _fingerprint_from_json(fields: dict[str, Any] | None) -> ImageFingerprint | VideoFingerprint | None:
     if not fields:
         return None
-    from verifier.fingerprint import ImageFingerprint
+    from verifier.fingerprint_plain import from_plain
 
-    return ImageFingerprint(
-        code64=int(fields["code64"]), iscc=str(fields["iscc"]), descriptor=base64.b64decode(fields["descriptor"])
-    )
+    return from_plain(fields)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -126,6 +123,22 @@ class JobRecord:
     webhook_url: str | None = None  # POSTed once the job is final (app/jobs/webhooks.py)
     created_at: datetime
     updated_at: datetime
+
+    @property
+    def keeps_manifest(self) -> bool:
+        """A verify job asked to keep the object's manifest store (verify_job_params)."""
+        return self.kind is JobKind.VERIFY and bool((self.params or {}).get("keep_manifest"))
+
+    @property
+    def signs_private(self) -> bool:
+        """A sign job asked for a repository entry private from the start."""
+        return self.kind is JobKind.SIGN and bool((self.params or {}).get("private"))
+
+
+def verify_job_params(*, keep_manifest: bool) -> dict | None:
+    """A verify job's params: None unless it keeps the manifest store (so a plain job's idempotency
+    key is what it was before verify jobs took options, and resubmitting one finds it)."""
+    return {"keep_manifest": True} if keep_manifest else None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -57,7 +57,9 @@ def run_verify_job(runtime: JobRuntime, job_id: str, *, previous_attempts: int) 
             if not verdict.sha256:
                 raise VerificationStopped(f"verifying {job.source} was stopped (state {verdict.state.value})")
             runtime.verification.record(
-                VerifyRequest(tenant=job.tenant, sha256=verdict.sha256, media_id=job.media_id),
+                VerifyRequest(
+                    tenant=job.tenant, sha256=verdict.sha256, media_id=job.media_id, keep_manifest=job.keeps_manifest
+                ),
                 verdict,
                 _label(verdict),
                 path=copy_path,
@@ -227,7 +229,9 @@ def _commit_signature(
     """The audit entry, the output's verdict and the job's `succeeded`, in one transaction."""
     job_id = job.id
     runtime.signing.record(
-        SignRequest(tenant=job.tenant, key_id=job.key_id, generation=request, media_id=job.media_id),
+        SignRequest(
+            tenant=job.tenant, key_id=job.key_id, generation=request, media_id=job.media_id, private=job.signs_private
+        ),
         SignedOutput(
             input_sha256=signed.source_sha256,
             output_sha256=signed.output_sha256,

@@ -75,6 +75,9 @@ class Tenant:
     object_prefixes: tuple[str, ...]
     created_at: datetime
     webhook_secret_generation: int = 1  # which derived webhook secret is current (app/jobs/tenant_secrets.py)
+    # The operator opened its shared manifest repository entries to reading without an API key
+    # through the Soft Binding Resolution API (`?tenant=NAME`): `tenants update NAME --sbr-public`.
+    sbr_public: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -196,6 +199,10 @@ class TenantStore(Protocol):
 
     def rotate_webhook_secret(self, name: str) -> Tenant | None:
         """The tenant with its next webhook secret generation; None if unknown."""
+
+    def set_sbr_public(self, name: str, sbr_public: bool) -> Tenant | None:
+        """The tenant with its shared repository entries opened to (or closed from) public SBR
+        reading (effective on the next request); None if unknown."""
 
 
 class ApiKeyStore(Protocol):

@@ -30,7 +30,7 @@ MAX_ALG_LENGTH = 64
 MAX_BINDING_VALUE_BYTES = 1024  # a fingerprint or watermark payload, not a file
 MAX_DESCRIPTOR_BYTES = 1024
 MAX_BINDINGS_PER_ENTRY = 16
-MAX_CANDIDATES = 100  # candidates_near answers at most this many, nearest first
+MAX_CANDIDATES = 100  # candidates_near (and candidates_with_value) answer at most this many
 
 
 class EntryOrigin(enum.StrEnum):
@@ -76,6 +76,13 @@ class NewEntry:
     store: StoredManifest
     bindings: tuple[SoftBinding, ...] = ()
     private: bool = False
+    # Who made it private from the start (`key:<id>`, `cli:<user>`): recorded like a later change
+    # (repository_visibility_changes) in the entry's own transaction. Required for a private entry.
+    private_by: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.private and not self.private_by:
+            raise ValueError("an entry private from the start names who made it private (private_by)")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -99,9 +106,9 @@ class Candidate:
     asset_sha256: str
     origin: EntryOrigin
     created_at: datetime.datetime
-    code64: int
+    code64: int | None  # None: a binding found by its exact value that is not in the band index (a Video-Code)
     descriptor: bytes | None
-    distance: int  # exact Hamming distance between the two 64-bit codes
+    distance: int  # exact Hamming distance between the two 64-bit codes (0 for an exact value)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -149,6 +156,10 @@ class ManifestRepository(Protocol):
         """The io.iscc.v0 bindings visible to `tenant` (None: the public, public entries only) within
         `radius` bits of `code64`, nearest first (ties: newest first), at most MAX_CANDIDATES, each
         with its exact distance and descriptor."""
+
+    def candidates_with_value(self, alg: str, value: bytes, tenant: str | None) -> list[Candidate]:
+        """The bindings visible to `tenant` (None: the public) whose (alg, value) is exactly this, newest
+        first, at most MAX_CANDIDATES, distance 0 (an io.iscc.v0 Video-Code, which the band index does not hold)."""
 
     def set_private(self, tenant: str, manifest_id: str, private: bool, *, actor: str) -> bool:
         """Mark the tenant's own entry private (or public again) and record who did, in one

@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from sqlalchemy import (
     Connection,
     Engine,
+    Insert,
     bindparam,
     case,
     delete,
@@ -106,6 +107,20 @@ def _check_bindings(bindings: Sequence[SoftBinding]) -> None:
             raise ValueError(f"a descriptor is at most {MAX_DESCRIPTOR_BYTES} bytes")
 
 
+def _candidate(row, distance: int) -> Candidate:
+    """A row of the candidates' read (SqlManifestRepository._candidates' columns)."""
+    return Candidate(
+        manifest_id=row.manifest_id,
+        tenant=row.tenant,
+        asset_sha256=row.asset_sha256,
+        origin=EntryOrigin(row.origin),
+        created_at=row.created_at,
+        code64=None if row.code64 is None else to_unsigned(row.code64),
+        descriptor=row.descriptor,
+        distance=distance,
+    )
+
+
 def _visible_to_tenant(shared_column, tenant_column):
     """Visible to the tenant bound as :viewer: its own, or shared (signed and not private)."""
     return or_(shared_column.is_(True), tenant_column == bindparam("viewer"))
@@ -180,6 +195,18 @@ class SqlManifestRepository:
                 _visible_to_tenant(_bindings.shared, _bindings.tenant),
             )
         )
+        # Exact (alg, value): ix_repository_bindings_alg; the visibility test in the statement itself.
+        self._with_value = (
+            select(*self._candidates.selected_columns)
+            .select_from(repository_bindings.join(repository_entries, _entries.id == _bindings.entry_id))
+            .where(
+                _bindings.alg == bindparam("alg"),
+                _bindings.value == bindparam("value"),
+                _visible_to_tenant(_bindings.shared, _bindings.tenant),
+            )
+            .order_by(_entries.created_at.desc(), _entries.manifest_id)
+            .limit(MAX_CANDIDATES)
+        )
         self._export_batch = (
             select(*entry_columns)
             .where(_entries.id > bindparam("after_id"))
@@ -220,6 +247,9 @@ class SqlManifestRepository:
                 ).scalar_one()
         except IntegrityError:
             raise ValueError(f"the tenant {entry.tenant!r} keeps an entry for {entry.manifest_id!r:.80} already") from None
+        if entry.private:
+            assert entry.private_by is not None  # NewEntry checks it
+            connection.execute(self._visibility_change(entry.manifest_id, entry.tenant, True, actor=entry.private_by))
         shared = origin is EntryOrigin.SIGNED and not entry.private
         indexed = []
         for binding in entry.bindings:
@@ -272,16 +302,19 @@ class SqlManifestRepository:
             connection.execute(update(repository_entries).where(_entries.id == row.id).values(private=private))
             shared = row.origin == EntryOrigin.SIGNED.value and not private
             connection.execute(update(repository_bindings).where(_bindings.entry_id == row.id).values(shared=shared))
-            connection.execute(
-                insert(repository_visibility_changes).values(
-                    manifest_id=manifest_id,
-                    tenant=tenant,
-                    private=private,
-                    changed_at=datetime.datetime.now(datetime.UTC),
-                    actor=actor,
-                )
-            )
+            connection.execute(self._visibility_change(manifest_id, tenant, private, actor=actor))
         return True
+
+    @staticmethod
+    def _visibility_change(manifest_id: str, tenant: str, private: bool, *, actor: str) -> Insert:
+        """The record of a change of visibility (a later one, or private from the start)."""
+        return insert(repository_visibility_changes).values(
+            manifest_id=manifest_id,
+            tenant=tenant,
+            private=private,
+            changed_at=datetime.datetime.now(datetime.UTC),
+            actor=actor,
+        )
 
     def delete_entry(self, tenant: str, manifest_id: str, *, actor: str, reason: str) -> Deletion | None:
         if not actor or not reason:
@@ -346,21 +379,16 @@ class SqlManifestRepository:
             if not near:
                 return []
             rows = connection.execute(self._candidates, {"viewer": tenant, "binding_ids": near}).all()
-        candidates = [
-            Candidate(
-                manifest_id=row.manifest_id,
-                tenant=row.tenant,
-                asset_sha256=row.asset_sha256,
-                origin=EntryOrigin(row.origin),
-                created_at=row.created_at,
-                code64=to_unsigned(row.code64),
-                descriptor=row.descriptor,
-                distance=distances[row.id],
-            )
-            for row in rows
-        ]
+        candidates = [_candidate(row, distances[row.id]) for row in rows]
         candidates.sort(key=lambda candidate: (candidate.distance, -candidate.created_at.timestamp(), candidate.manifest_id))
         return candidates[:MAX_CANDIDATES]
+
+    def candidates_with_value(self, alg: str, value: bytes, tenant: str | None) -> list[Candidate]:
+        if (tenant is not None and not is_tenant_name(tenant)) or not 0 < len(value) <= MAX_BINDING_VALUE_BYTES:
+            return []
+        with database_errors_as_unavailable(), self._db_engine.connect() as connection:
+            rows = connection.execute(self._with_value, {"viewer": tenant, "alg": alg, "value": value}).all()
+        return [_candidate(row, 0) for row in rows]
 
     def export(self, tenant: str | None = None) -> Iterator[RepositoryEntry]:
         statement = self._export_batch

@@ -130,6 +130,8 @@ tenants = Table(
     # Which of the tenant's derived webhook secrets is current (app/jobs/tenant_secrets.py); no secret is stored.
     Column("webhook_secret_generation", Integer, nullable=False, server_default="1"),
     Column("created_at", UtcDateTime, nullable=False),
+    # Its shared manifest repository entries may be read through /sbr/v1 without an API key (0011).
+    Column("sbr_public", Boolean, nullable=False, server_default=false()),
 )
 
 

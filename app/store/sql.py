@@ -143,6 +143,9 @@ class SqlStore:
     def rotate_webhook_secret(self, name: str) -> Tenant | None:
         return self._tenants.rotate_webhook_secret(name)
 
+    def set_sbr_public(self, name: str, sbr_public: bool) -> Tenant | None:
+        return self._tenants.set_sbr_public(name, sbr_public)
+
     def ping(self) -> None:
         self._verdicts.ping()
 

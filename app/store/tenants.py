@@ -33,6 +33,7 @@ class SqlTenantStore:
             tenants.c.object_prefixes,
             tenants.c.created_at,
             tenants.c.webhook_secret_generation,
+            tenants.c.sbr_public,
         )
         self._by_name = select(*self._columns).where(tenants.c.name == bindparam("tenant_name"))
         self._all = select(*self._columns).order_by(tenants.c.name)
@@ -45,6 +46,9 @@ class SqlTenantStore:
             update(tenants)
             .where(tenants.c.name == bindparam("tenant_name"))
             .values(object_prefixes=bindparam("new_prefixes"))
+        )
+        self._set_sbr_public = (
+            update(tenants).where(tenants.c.name == bindparam("tenant_name")).values(sbr_public=bindparam("public"))
         )
 
     def create_tenant(self, name: str, *, object_prefixes: Sequence[str] = ()) -> Tenant:
@@ -80,6 +84,13 @@ class SqlTenantStore:
             row = connection.execute(self._by_name, {"tenant_name": name}).first()
         return None if row is None else _tenant(row)
 
+    def set_sbr_public(self, name: str, sbr_public: bool) -> Tenant | None:
+        if not is_tenant_name(name):
+            return None
+        with database_errors_as_unavailable(), self._db_engine.begin() as connection:
+            connection.execute(self._set_sbr_public, {"tenant_name": name, "public": bool(sbr_public)})
+            row = connection.execute(self._by_name, {"tenant_name": name}).first()
+        return None if row is None else _tenant(row)
 
     def rotate_webhook_secret(self, name: str) -> Tenant | None:
         if not is_tenant_name(name):
@@ -103,10 +114,11 @@ def _checked_prefixes(prefixes: Sequence[str]) -> tuple[str, ...]:
 
 
 def _tenant(row) -> Tenant:
-    name, prefixes_json, created_at, generation = row
+    name, prefixes_json, created_at, generation, sbr_public = row
     return Tenant(
         name=name,
         object_prefixes=tuple(json.loads(prefixes_json)),
         created_at=created_at,
         webhook_secret_generation=generation,
+        sbr_public=bool(sbr_public),
     )

@@ -17,10 +17,13 @@ where its bytes go.
   ISO 24138) or its canonical text `ISCC:...`; the 64-bit code searched by the band index is the
   first 64 bits of an Image-Code's body.
 - Each block of an assertion is one binding: a video's assertion has one block per fingerprinted
-  key frame (its scope a timespan), so each key frame is searchable on its own and a re-encoded
-  copy's key frame, or a still taken from it, finds the entry. The timespan is not kept (the
-  entry is what a lookup finds). A value repeated (a still scene gives its key frames one code)
-  is kept once, and at most MAX_BINDINGS_PER_ENTRY are kept, in the order the store lists them.
+  key frame (its scope a timespan), so each key frame is searchable on its own (with its
+  descriptor, when this service signed it) and a re-encoded copy's key frame, or a still taken
+  from it, finds the entry; and one with the ISCC Video-Code, kept without a code64 (the band
+  index holds Image-Codes: a Video-Code's header says VIDEO, so `iscc_image_code64` is None),
+  found by its exact value (`iscc_video_unit`). The timespan is not kept (the entry is what a
+  lookup finds). A value repeated (a still scene gives its key frames one code) is kept once, and
+  at most MAX_BINDINGS_PER_ENTRY are kept, in the order the store lists them.
 """
 
 from __future__ import annotations
@@ -50,10 +53,12 @@ from verifier.manifest_store import SoftBindingValue, read_manifest_store
 
 if TYPE_CHECKING:
     from verifier.fingerprint import ImageFingerprint
+    from verifier.video_fingerprint import VideoFingerprint
 
 INLINE_MAX_BYTES = 256 * 1024
 REPOSITORY_FOLDER = "manifest-repository/"
 _ISCC_IMAGE = 0x21  # ISCC header, first byte: MainType CONTENT (2), SubType IMAGE (1)
+_ISCC_VIDEO = 0x23  # MainType CONTENT (2), SubType VIDEO (3)
 _ISCC_TEXT_PREFIX = b"ISCC:"
 
 
@@ -63,6 +68,17 @@ class KeptStoreMissing(Exception):
 
 def iscc_image_code64(value: bytes) -> int | None:
     """The first 64 bits of an ISCC Image-Code's body, or None when `value` is not one."""
+    unit = _iscc_content_unit(value, _ISCC_IMAGE)
+    return None if unit is None else int.from_bytes(unit[2:10], "big")
+
+
+def iscc_video_unit(value: bytes) -> bytes | None:
+    """An ISCC Video-Code unit in binary (as a signed video's assertion carries it), or None when `value`
+    (binary or canonical text) is not one."""
+    return _iscc_content_unit(value, _ISCC_VIDEO)
+
+
+def _iscc_content_unit(value: bytes, first_byte: int) -> bytes | None:
     if value.startswith(_ISCC_TEXT_PREFIX):
         text = value[len(_ISCC_TEXT_PREFIX) :].decode("ascii", "replace")
         try:
@@ -70,20 +86,20 @@ def iscc_image_code64(value: bytes) -> int | None:
         except (binascii.Error, ValueError):
             return None
     # Header nibbles: main type, subtype, version 0, length (bits / 32 - 1: 1 for 64 bits, up to 7).
-    if len(value) < 10 or value[0] != _ISCC_IMAGE or value[1] >> 4 != 0 or not 1 <= value[1] & 0x0F <= 7:
+    if len(value) < 10 or value[0] != first_byte or value[1] >> 4 != 0 or not 1 <= value[1] & 0x0F <= 7:
         return None
     body_bits = ((value[1] & 0x0F) + 1) * 32
     if len(value) != 2 + body_bits // 8:
         return None
-    return int.from_bytes(value[2:10], "big")
+    return value
 
 
 def soft_bindings(
-    values: tuple[SoftBindingValue, ...], fingerprint: ImageFingerprint | None = None
+    values: tuple[SoftBindingValue, ...], fingerprint: ImageFingerprint | VideoFingerprint | None = None
 ) -> tuple[SoftBinding, ...]:
     """The repository's bindings for a manifest's soft-binding values (an ISCC Image-Code with its
-    code64), each (alg, value) once, at most MAX_BINDINGS_PER_ENTRY; the io.iscc.v0 one that is
-    `fingerprint`'s own Image-Code carries its descriptor."""
+    code64), each (alg, value) once, at most MAX_BINDINGS_PER_ENTRY; an io.iscc.v0 one that is the
+    Image-Code of `fingerprint` (an image's, or one of a video's key frames) carries its descriptor."""
     distinct = dict.fromkeys((value.alg, value.value) for value in values)
     bindings = tuple(
         SoftBinding(alg=alg, value=value, code64=iscc_image_code64(value) if alg == ISCC_ALG else None)
@@ -91,11 +107,19 @@ def soft_bindings(
     )
     if fingerprint is None:
         return bindings
-    # Only the binding whose value is this very code: the descriptor describes the same pixels.
-    own_code = fingerprint.iscc_digest
+    # Only a binding whose value is this very code: the descriptor describes the same pixels. Key
+    # frames with one code (a still scene) describe one picture: the first one's is kept.
+    from verifier.fingerprint import ImageFingerprint
+
+    pictures = (
+        (fingerprint,) if isinstance(fingerprint, ImageFingerprint) else [f.fingerprint for f in fingerprint.key_frames]
+    )
+    descriptors: dict[bytes, bytes] = {}
+    for picture in pictures:
+        descriptors.setdefault(picture.iscc_digest, picture.descriptor)
     return tuple(
-        dataclasses.replace(binding, descriptor=fingerprint.descriptor)
-        if binding.alg == ISCC_ALG and binding.code64 is not None and binding.value == own_code
+        dataclasses.replace(binding, descriptor=descriptors[binding.value])
+        if binding.alg == ISCC_ALG and binding.code64 is not None and binding.value in descriptors
         else binding
         for binding in bindings
     )
@@ -133,13 +157,16 @@ class ManifestKeeper:
         manifest_id: str,
         asset_sha256: str,
         manifest_store: bytes,
-        fingerprint: ImageFingerprint | None = None,
+        fingerprint: ImageFingerprint | VideoFingerprint | None = None,
+        private_by: str | None = None,
     ) -> NewEntry:
         """The entry for a store this service just signed (its large bytes already in the object
-        store); `fingerprint`: the signed image's (SignResult.soft_binding), whose descriptor the
-        io.iscc.v0 binding keeps for the second check of a lookup."""
+        store); `fingerprint`: the signed image's or video's (SignResult.soft_binding), whose
+        descriptors the io.iscc.v0 bindings keep for the second check of a lookup (a video's: one
+        per key frame). `private_by`: the entry is private from the start, made so by this actor
+        (None: shared, a public statement)."""
         contents = read_manifest_store(manifest_store)
-        return self._entry(
+        entry = self._entry(
             origin=EntryOrigin.SIGNED,
             tenant=tenant,
             manifest_id=manifest_id,
@@ -147,6 +174,7 @@ class ManifestKeeper:
             manifest_store=manifest_store,
             bindings=soft_bindings(contents.soft_bindings, fingerprint) if contents is not None else (),
         )
+        return entry if private_by is None else dataclasses.replace(entry, private=True, private_by=private_by)
 
     def verified_entry(
         self,

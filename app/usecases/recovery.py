@@ -7,10 +7,14 @@ Rules:
   `trusted` and `valid` files are never "recovered"; neither is an `error` verdict (the engine
   could not evaluate the file: it may carry credentials that are fine, a remote manifest say);
 - the file is fingerprinted in an isolated verifier worker (an upload is untrusted: the decoder's
-  memory and time stay under the worker's limits); not an image, or undecodable: no recovery;
+  memory and time stay under the worker's limits); an image as a whole, a video (MP4, MOV, AVI)
+  by its key frames (verifier/video_fingerprint.py, as at signing); neither, or undecodable: no
+  recovery;
 - candidates are the entries the caller may see (its own, and the public signed credentials;
-  the public page sees only those) within `search_radius` bits of the code; each must pass the
-  second check (descriptor similarity at least `threshold`), best first;
+  the public page sees only those) within `search_radius` bits of the code (a video: of any of its
+  key frames' codes); each must pass the second check (descriptor similarity at least
+  `threshold`, against the descriptor kept with that binding: a signed video keeps one per key
+  frame), best first, an entry once (its best key frame);
 - the kept manifest store of the best candidates (at most MAX_VALIDATIONS) is validated again by
   the engine, under the same trust policy, as a store apart from its asset: signature, trust,
   time-stamp; its hard binding cannot match these bytes, and `Recovered.reason` says so. A store
@@ -34,16 +38,22 @@ from verifier.label_types import Label
 from verifier.verdict import Recovered, Verdict, VerdictState
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from verifier.fingerprint import ImageFingerprint
+    from verifier.video_fingerprint import VideoFingerprint
 
 RECOVERABLE_STATES = frozenset({VerdictState.NONE, VerdictState.INVALID})
 MAX_VALIDATIONS = 3  # kept stores validated per lookup at most: each is an engine call
 # What the fingerprint decodes (verifier/fingerprint.py: Pillow); other media are not looked up.
 _FINGERPRINTED_MEDIA_TYPES = frozenset({"image/jpeg", "image/png", "image/webp", "image/gif", "image/tiff", "image/avif"})
+# Videos whose key frames are fingerprinted (verifier/video_fingerprint.py; signer.formats.FINGERPRINTED_VIDEO_FORMATS).
+_FINGERPRINTED_VIDEO_TYPES = frozenset({"video/mp4", "video/quicktime", "video/x-msvideo"})
 _REASON = (
     "credentials found by content match: this file carries no valid credentials of its own; its pixels "
-    "match those of the asset the recovered manifest was signed into (matched_sha256), whose hard "
-    "binding cannot match this file, so they do not show that this file is unchanged"
+    "(a video's: its key frames) match those of the asset the recovered manifest was signed into "
+    "(matched_sha256), whose hard binding cannot match this file, so they do not show that this file "
+    "is unchanged"
 )
 
 
@@ -51,6 +61,8 @@ class RecoveryVerifier(Protocol):
     """What recovery needs of the verifier (verifier.isolation.IsolatedVerifier)."""
 
     def fingerprint_file(self, path: Path) -> ImageFingerprint | None: ...
+
+    def fingerprint_video_file(self, path: Path) -> VideoFingerprint | None: ...
 
     def verify_manifest_store(self, path: Path) -> Verdict: ...
 
@@ -65,6 +77,10 @@ class Recovery:
 class _Scored:
     candidate: Candidate
     similarity: float
+
+
+def _rank(scored: _Scored) -> tuple[float, int, float]:
+    return (-scored.similarity, scored.candidate.distance, -scored.candidate.created_at.timestamp())
 
 
 class ContentRecovery:
@@ -90,30 +106,41 @@ class ContentRecovery:
     def recover(self, *, tenant: str | None, path: Path, verdict: Verdict) -> Recovery | None:
         """The credentials found for the file at `path` (whose own verdict is `verdict`), as `tenant`
         may see them (None: the public page, public entries only); None when there are none."""
-        if verdict.state not in RECOVERABLE_STATES or verdict.format not in _FINGERPRINTED_MEDIA_TYPES:
+        if verdict.state not in RECOVERABLE_STATES:
             return None
-        fingerprint = self._verifier.fingerprint_file(path)
-        if fingerprint is None:
+        pictures: Sequence[ImageFingerprint]
+        if verdict.format in _FINGERPRINTED_MEDIA_TYPES:
+            fingerprint = self._verifier.fingerprint_file(path)
+            pictures = () if fingerprint is None else (fingerprint,)
+        elif verdict.format in _FINGERPRINTED_VIDEO_TYPES:
+            video = self._verifier.fingerprint_video_file(path)
+            pictures = () if video is None else [frame.fingerprint for frame in video.key_frames]
+        else:
             return None
-        for scored in self._matches(fingerprint, tenant)[:MAX_VALIDATIONS]:
+        for scored in self._matches(pictures, tenant)[:MAX_VALIDATIONS]:
             found = self._validated(scored, tenant)
             if found is not None:
                 return found
         return None
 
-    def _matches(self, fingerprint: ImageFingerprint, tenant: str | None) -> list[_Scored]:
-        """Candidates that pass the second check, most similar first (then nearest, then newest)."""
+    def _matches(self, pictures: Sequence[ImageFingerprint], tenant: str | None) -> list[_Scored]:
+        """Entries with a binding that passes the second check against one of the pictures (an image,
+        or a video's key frames), each once at its best, most similar first (then nearest, then newest)."""
         from verifier.fingerprint import DESCRIPTOR_BYTES, descriptor_similarity
 
-        scored = []
-        for candidate in self._keeper.repository.candidates_near(fingerprint.code64, self._radius, tenant):
-            if candidate.descriptor is None or len(candidate.descriptor) != DESCRIPTOR_BYTES:
-                continue  # kept without a descriptor: it cannot pass the second check
-            similarity = descriptor_similarity(fingerprint.descriptor, candidate.descriptor)
-            if similarity >= self._threshold:
-                scored.append(_Scored(candidate=candidate, similarity=similarity))
-        scored.sort(key=lambda s: (-s.similarity, s.candidate.distance, -s.candidate.created_at.timestamp()))
-        return scored
+        best: dict[tuple[str, str], _Scored] = {}
+        for picture in pictures:
+            for candidate in self._keeper.repository.candidates_near(picture.code64, self._radius, tenant):
+                if candidate.descriptor is None or len(candidate.descriptor) != DESCRIPTOR_BYTES:
+                    continue  # kept without a descriptor: it cannot pass the second check
+                similarity = descriptor_similarity(picture.descriptor, candidate.descriptor)
+                if similarity < self._threshold:
+                    continue
+                scored = _Scored(candidate=candidate, similarity=similarity)
+                key = (candidate.tenant, candidate.manifest_id)
+                if key not in best or _rank(scored) < _rank(best[key]):
+                    best[key] = scored
+        return sorted(best.values(), key=_rank)
 
     def _validated(self, scored: _Scored, tenant: str | None) -> Recovery | None:
         candidate = scored.candidate

@@ -8,7 +8,10 @@ records nothing):
   refused (`unsignable_media`), and an output whose verification was stopped is not recorded;
 - the audit entry (who, which tenant, what was claimed, input and output hashes, certificate),
   the output's verdict under the tenant's media id, and the manifest repository's entry for the
-  manifest store (app/usecases/manifest_repository.py) commit in one transaction.
+  manifest store (app/usecases/manifest_repository.py) commit in one transaction;
+- `private`: the entry is private from the start (its tenant's only, as after PUT
+  /v1/repository/{id}/visibility), and that is recorded like a later change, naming the key
+  (`key:<id>`), in the same transaction: no other tenant can find it even for a moment.
 """
 
 from __future__ import annotations
@@ -24,12 +27,14 @@ from app.store.interface import ApiKey, AuditEntry, SignatureRecords, StoredVerd
 from app.usecases.active_key import require_active
 from app.usecases.errors import OutputVerificationStopped, UnsignableMedia
 from app.usecases.manifest_repository import ManifestKeeper
+from app.usecases.repository_visibility import api_actor
 from signer.manifest import GenerationRequest
 from verifier.label import label_for
 from verifier.verdict import Verdict, VerdictState
 
 if TYPE_CHECKING:
     from verifier.fingerprint import ImageFingerprint
+    from verifier.video_fingerprint import VideoFingerprint
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -38,6 +43,11 @@ class SignRequest:
     key_id: str | None  # the API key that asked (for the audit log)
     generation: GenerationRequest
     media_id: str | None = None
+    private: bool = False  # the repository entry is the tenant's only from the start
+
+    def __post_init__(self) -> None:
+        if self.private and self.key_id is None:
+            raise ValueError("a private repository entry records the key that asked for it")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -51,9 +61,10 @@ class SignedOutput:
     # The manifest store as the engine embedded it (signer.engine.SignResult.manifest_store): kept in
     # the manifest repository. Empty only where it was not available (none is kept then).
     manifest_store: bytes = field(default=b"", repr=False)
-    # The source's content fingerprint (SignResult.soft_binding): its descriptor is kept with the
-    # store's io.iscc.v0 binding for the second check of a lookup. None: not fingerprinted.
-    fingerprint: ImageFingerprint | None = field(default=None, repr=False)
+    # The source's content fingerprint (SignResult.soft_binding): its descriptors (an image's, a
+    # video's key frames') are kept with the store's io.iscc.v0 bindings for the second check of a
+    # lookup. None: not fingerprinted.
+    fingerprint: ImageFingerprint | VideoFingerprint | None = field(default=None, repr=False)
 
 
 def authorize(key: ApiKey | None, generation: GenerationRequest) -> None:
@@ -125,6 +136,7 @@ class SignAndRecord:
                 asset_sha256=verdict.sha256,
                 manifest_store=output.manifest_store,
                 fingerprint=output.fingerprint,
+                private_by=api_actor(request.key_id) if request.private and request.key_id else None,
             )
 
         def keep_then_more(connection: Connection) -> None:

@@ -10,15 +10,23 @@ such endpoint):
   scale) and looked up like recovery on verify: candidates within SEARCH_RADIUS bits, then the
   descriptor check (at least DESCRIPTOR_THRESHOLD). similarityScore is the descriptor similarity
   x 100, rounded down (92..100 for anything reported);
-- by content, a video: the codes of its key frames (verifier/video_fingerprint.py, computed in an
-  isolated verifier worker) are looked up each under the binding-only rule below (a video's key
-  frames are kept without descriptors), and the matches merged per manifest, best score kept;
+- by content, a video: its key frames (verifier/video_fingerprint.py, computed in an isolated
+  verifier worker) are each looked up as an image is, code then descriptor (a signed video keeps a
+  descriptor with each key frame's binding; one kept without is held to the binding-only rule),
+  and the matches merged per manifest, best score kept;
 - by binding: only the code is known, not the descriptor, so the second check cannot run; the
   radius is stricter instead, BINDING_ONLY_RADIUS (chosen from measured distributions: see its
   comment). similarityScore is 100 x (1 - distance / 64), rounded down (93..100). An entry kept
-  without a descriptor is held to the same rule in a lookup by content;
+  without a descriptor is held to the same rule in a lookup by content. A video's Video-Code (the
+  first block of its assertion) is matched by its exact value (score 100): it is not in the
+  similarity index, and alone it leaves too little margin for a radius (docs/soft-bindings.md);
 - several entries with one manifest id (tenants that kept the same store) are one match;
-- a manifest id that is unknown or not visible reads the same (`ManifestNotFound`).
+- a manifest id that is unknown or not visible reads the same (`ManifestNotFound`);
+- public reading (no key) is open for a tenant the operator opened: its `sbr_public` column
+  (`originmark tenants update NAME --sbr-public`, migration 0011), or, deprecated, its name in
+  ORIGINMARK_SBR_PUBLIC_TENANTS (still honoured, so a server upgraded without touching its
+  configuration keeps serving what it served; the service warns at start while it is set).
+  Unknown names are never open (the setting cannot open a tenant that does not exist).
 """
 
 from __future__ import annotations
@@ -29,8 +37,9 @@ import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
+from app.store.interface import Tenant
 from app.store.repository import ISCC_ALG, MAX_CANDIDATES, MAX_MANIFEST_ID_LENGTH, Candidate, RepositoryEntry
 from app.usecases.errors import (
     MalformedBindingValue,
@@ -39,9 +48,12 @@ from app.usecases.errors import (
     UndecodableContent,
     UnsupportedAlgorithm,
 )
-from app.usecases.manifest_repository import KeptStoreMissing, ManifestKeeper, iscc_image_code64
+from app.usecases.manifest_repository import KeptStoreMissing, ManifestKeeper, iscc_image_code64, iscc_video_unit
 from signer.jumbf import active_manifest_store
 from verifier.fingerprint import DESCRIPTOR_THRESHOLD, SEARCH_RADIUS, ImageFingerprint, descriptor_similarity
+
+if TYPE_CHECKING:
+    from verifier.video_fingerprint import VideoFingerprint
 
 # The radius of a lookup by binding value alone (no descriptor to check candidates with). Measured
 # over the soft-binding bench's 511 distinct originals (docs/soft-bindings.md, "Querying"): none
@@ -75,6 +87,11 @@ class Viewer:
     public: bool
 
 
+def open_to_public_reading(tenant: Tenant | None, *, deprecated_names: frozenset[str] = frozenset()) -> bool:
+    """Whether /sbr/v1 serves `tenant`'s shared entries without an API key (None: no such tenant)."""
+    return tenant is not None and (tenant.sbr_public or tenant.name in deprecated_names)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Match:
     manifest_id: str
@@ -93,9 +110,10 @@ def bounded_results(max_results: int | None) -> int:
     return DEFAULT_RESULTS if max_results is None else max(1, min(max_results, MAX_RESULTS))
 
 
-def binding_code64(value: str) -> int:
-    """The 64-bit code of an io.iscc.v0 binding value as the API takes it: base64 of the ISCC unit in
-    binary, or the canonical text `ISCC:...` (as some clients send it); MalformedBindingValue otherwise."""
+def binding_code(value: str) -> int | bytes:
+    """The 64-bit code of an io.iscc.v0 Image-Code binding value as the API takes it (base64 of the ISCC
+    unit in binary, or the canonical text `ISCC:...`, as some clients send it), or the unit in binary
+    of a Video-Code (matched by its exact value); MalformedBindingValue otherwise."""
     text = value.strip()
     if len(text) > MAX_BINDING_VALUE_CHARS:
         raise MalformedBindingValue(f"a binding value is at most {MAX_BINDING_VALUE_CHARS} characters")
@@ -107,11 +125,15 @@ def binding_code64(value: str) -> int:
         except (binascii.Error, ValueError):
             raise MalformedBindingValue("the binding value is not base64 (an io.iscc.v0 value is the base64 of an ISCC unit)") from None
     code64 = iscc_image_code64(raw)
-    if code64 is None:
+    if code64 is not None:
+        return code64
+    video = iscc_video_unit(raw)
+    if video is None:
         raise MalformedBindingValue(
-            "the binding value is not an ISCC Image-Code unit (2-byte header 0x21.., then 64 to 256 bits)"
+            "the binding value is not an ISCC Image-Code or Video-Code unit (2-byte header 0x21.. or "
+            "0x23.., then 64 to 256 bits)"
         )
-    return code64
+    return video
 
 
 class ContentFingerprinter(Protocol):
@@ -120,7 +142,7 @@ class ContentFingerprinter(Protocol):
 
     def fingerprint_file(self, path: Path) -> ImageFingerprint | None: ...
 
-    def fingerprint_video_file(self, path: Path) -> tuple[int, ...] | None: ...
+    def fingerprint_video_file(self, path: Path) -> VideoFingerprint | None: ...
 
 
 class SoftBindingResolution:
@@ -133,45 +155,48 @@ class SoftBindingResolution:
 
     def by_binding(self, viewer: Viewer, *, alg: str, value: str, max_results: int | None = None) -> list[Match]:
         check_algorithm(alg)
-        code64 = binding_code64(value)
+        code = binding_code(value)
+        if isinstance(code, bytes):  # a Video-Code: not in the similarity index, matched exactly (score 100)
+            found = self._repository.candidates_with_value(ISCC_ALG, code, viewer.tenant)
+        else:
+            found = self._repository.candidates_near(code, BINDING_ONLY_RADIUS, viewer.tenant)
         matches: dict[str, Match] = {}
-        for candidate in self._visible(viewer, self._repository.candidates_near(code64, BINDING_ONLY_RADIUS, viewer.tenant)):
+        for candidate in self._visible(viewer, found):
             _keep_best(matches, Match(manifest_id=candidate.manifest_id, similarity_score=_distance_score(candidate.distance)))
         return _ranked(matches, bounded_results(max_results))
 
-    def by_content(self, viewer: Viewer, fingerprint: ImageFingerprint, *, max_results: int | None = None) -> list[Match]:
+    def by_content(
+        self, viewer: Viewer, pictures: Sequence[ImageFingerprint], *, max_results: int | None = None
+    ) -> list[Match]:
+        """Manifests matching any of the pictures (an image, or a video's key frames): code, then the
+        second check; one match per manifest, its best score."""
         matches: dict[str, Match] = {}
-        for candidate in self._visible(viewer, self._repository.candidates_near(fingerprint.code64, SEARCH_RADIUS, viewer.tenant)):
-            score = _content_score(candidate, fingerprint)
-            if score is not None:
-                _keep_best(matches, Match(manifest_id=candidate.manifest_id, similarity_score=score))
+        for picture in pictures:
+            found = self._repository.candidates_near(picture.code64, SEARCH_RADIUS, viewer.tenant)
+            for candidate in self._visible(viewer, found):
+                score = _content_score(candidate, picture)
+                if score is not None:
+                    _keep_best(matches, Match(manifest_id=candidate.manifest_id, similarity_score=score))
         return _ranked(matches, bounded_results(max_results))
 
     def by_asset(self, viewer: Viewer, path: Path, *, video: bool, max_results: int | None = None) -> list[Match]:
         """The matches of an uploaded asset (a spooled file): an image by its fingerprint and the second
-        check, a video by its key frames' codes; UndecodableContent when it cannot be fingerprinted."""
+        check, a video by its key frames' (the same two checks); UndecodableContent when it cannot be
+        fingerprinted."""
         if video:
-            codes = self._fingerprinter.fingerprint_video_file(path)
-            if codes is None:
+            fingerprint = self._fingerprinter.fingerprint_video_file(path)
+            if fingerprint is None:
                 raise UndecodableContent(
                     "the video cannot be fingerprinted: not a video whose key frames FFmpeg decodes within the bounds"
                 )
-            return self.by_video_content(viewer, codes, max_results=max_results)
-        fingerprint = self._fingerprinter.fingerprint_file(path)
-        if fingerprint is None:
+            pictures = [frame.fingerprint for frame in fingerprint.key_frames]
+            return self.by_content(viewer, pictures, max_results=max_results)
+        image = self._fingerprinter.fingerprint_file(path)
+        if image is None:
             raise UndecodableContent(
                 "the asset cannot be fingerprinted: not an image this service decodes, or over its size or time limits"
             )
-        return self.by_content(viewer, fingerprint, max_results=max_results)
-
-    def by_video_content(self, viewer: Viewer, key_frame_codes: Sequence[int], *, max_results: int | None = None) -> list[Match]:
-        """Manifests matching any of a video's key frames, each under the binding-only rule (no
-        descriptor is kept for a video frame, so the second check cannot run); one match per manifest."""
-        matches: dict[str, Match] = {}
-        for code64 in key_frame_codes:
-            for candidate in self._visible(viewer, self._repository.candidates_near(code64, BINDING_ONLY_RADIUS, viewer.tenant)):
-                _keep_best(matches, Match(manifest_id=candidate.manifest_id, similarity_score=_distance_score(candidate.distance)))
-        return _ranked(matches, bounded_results(max_results))
+        return self.by_content(viewer, (image,), max_results=max_results)
 
     def manifest_store(self, viewer: Viewer, manifest_id: str, *, active_only: bool = False) -> bytes:
         """The kept manifest store (or only its active manifest, as a store of one); ManifestNotFound."""

@@ -1,7 +1,8 @@
 """Verify and record: an upload's verdict and label, answered from the store when the same bytes
 were verified under the same trust configuration, stored under the tenant's media id otherwise.
 
-Rules (the same for POST /v1/verify, the public page, verify jobs and `verify --server`):
+Rules (the same for POST /v1/verify, the public page, verify jobs (`batch verify` submits them
+too) and `verify --server`):
 - the verification cache is keyed by content SHA-256 and shared by every tenant (a verdict is a
   fact about bytes); a caller that sends the bytes may be answered from it;
 - answering or storing records that the tenant submitted those bytes (so it may later read the
@@ -211,6 +212,13 @@ class VerifyAndRecord:
             return None
         entries = self._keeping.keeper.repository.entries_with_manifest_id(manifest_id)
         return manifest_id if any(entry.tenant == request.tenant for entry in entries) else None
+
+    def kept_manifest_id(self, tenant: str, verdict: Verdict) -> str | None:
+        """For a verification that asked to keep (a verify job, read back later): the verdict's
+        active manifest id when `tenant` keeps its store now (None: not kept, or taken down since)."""
+        if verdict.state not in _KEPT_STATES or not verdict.manifests:
+            return None
+        return self._kept(VerifyRequest(tenant=tenant), verdict.manifests[0].label)
 
     def _recover(self, request: VerifyRequest, verdict: Verdict, path: Path | None) -> Recovery | None:
         if self._recovery is None or path is None or not verdict.sha256:

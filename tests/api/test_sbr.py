@@ -165,7 +165,8 @@ def test_every_route_needs_a_key_with_the_sbr_scope(client, store):
 
 
 def test_public_reading_of_a_tenant_that_publishes(make_client, store, tenants):
-    client = make_client(sbr_public_tenants="tenant-a")
+    client = make_client()
+    store.set_sbr_public("tenant-a", True)  # `originmark tenants update tenant-a --sbr-public`
     shared, shared_id = sign(client, tenants.a, encoded(textured_image(10)))
     private, private_id = sign(client, tenants.a, encoded(textured_image(11)))
     store.repository.set_private("tenant-a", private_id, True, actor="test")
@@ -186,6 +187,35 @@ def test_public_reading_of_a_tenant_that_publishes(make_client, store, tenants):
     assert_error(client.get(f"{SBR}/manifests/{b_id}", params={"tenant": "tenant-a"}), 404, "not_found")
     # A tenant that does not publish needs a key.
     assert_error(content(b_signed, "tenant-b"), 401, "missing_api_key")
+
+    # Closed again: the next request needs a key (read per request, no restart).
+    store.set_sbr_public("tenant-a", False)
+    assert_error(content(shared, "tenant-a"), 401, "missing_api_key")
+    assert_error(client.get(f"{SBR}/manifests/{shared_id}", params={"tenant": "tenant-a"}), 401, "missing_api_key")
+
+
+def test_the_deprecated_setting_still_opens_the_tenants_it_lists(make_client, store, tenants):
+    client = make_client(sbr_public_tenants=" tenant-b , nobody")
+    signed, manifest_id = sign(client, tenants.b, encoded(textured_image(13)))
+    tenant_b = store.tenant("tenant-b")
+    assert tenant_b is not None and tenant_b.sbr_public is False  # opened by the setting alone
+    found = client.get(f"{SBR}/manifests/{manifest_id}", params={"tenant": "tenant-b"})
+    assert found.status_code == 200, found.text
+    # A name the setting lists but no tenant has opens nothing; an unlisted, closed tenant needs a key.
+    assert_error(client.get(f"{SBR}/manifests/{manifest_id}", params={"tenant": "nobody"}), 401, "missing_api_key")
+    assert_error(client.get(f"{SBR}/manifests/{manifest_id}", params={"tenant": "tenant-a"}), 401, "missing_api_key")
+
+
+def test_the_service_warns_while_the_deprecated_setting_is_set(make_settings, caplog):
+    from app.service_setup import warn_deprecated_settings
+
+    with caplog.at_level("WARNING", logger="originmark.api"):
+        warn_deprecated_settings(make_settings())
+    assert caplog.records == []
+    with caplog.at_level("WARNING", logger="originmark.api"):
+        warn_deprecated_settings(make_settings(sbr_public_tenants="tenant-b"))
+    (record,) = caplog.records
+    assert "ORIGINMARK_SBR_PUBLIC_TENANTS is deprecated" in record.getMessage() and "tenant-b" in record.getMessage()
 
 
 def test_refusals_415_413_422(client, tenants):
@@ -241,6 +271,8 @@ def test_content_is_decoded_in_a_verifier_worker_never_in_the_server(client, ten
 
 
 def test_a_re_encoded_video_finds_its_manifest_by_its_key_frames(client, tenants, tmp_path):
+    """Each key frame is looked up as an image is: its code, then the descriptor kept with the signed
+    video's key frame (the score is the descriptor similarity x 100: 92 to 100)."""
     from tests.videos import reencode, write_scenes_video
 
     source = write_scenes_video(tmp_path / "scenes.mp4", size=(320, 240))
@@ -256,13 +288,42 @@ def test_a_re_encoded_video_finds_its_manifest_by_its_key_frames(client, tenants
     video = {"Content-Type": "video/mp4"}
     (match,) = client.post(f"{SBR}/matches/byContent", content=copy, headers={**tenants.b, **video}).json()["matches"]
     assert match["manifestId"] == manifest_id
-    assert 100 * (64 - BINDING_ONLY_RADIUS) // 64 <= match["similarityScore"] <= 100
+    assert 92 <= match["similarityScore"] <= 100
 
     other = write_scenes_video(tmp_path / "other.mp4", seeds=(5, 6, 7, 8), size=(320, 240)).read_bytes()
     unrelated = client.post(f"{SBR}/matches/byContent", content=other, headers={**tenants.a, **video})
     assert unrelated.status_code == 200 and unrelated.json() == {"matches": []}
     not_a_video = b"\0\0\0\x18ftypmp42"
     assert_error(client.post(f"{SBR}/matches/byContent", content=not_a_video, headers={**tenants.a, **video}), 422, "undecodable_media")
+
+
+def test_a_video_code_from_the_manifest_finds_it_by_binding_exactly(client, tenants, store, tmp_path):
+    """The Video-Code block a resolver reads from a signed video's assertion: matched by its exact value
+    (not in the similarity index); another video's, or a private entry of another tenant, is not."""
+    from tests.videos import write_scenes_video
+    from verifier.video_fingerprint import fingerprint_video
+
+    source = write_scenes_video(tmp_path / "scenes.mp4")
+    files = {"file": ("gen.mp4", source.read_bytes(), "video/mp4")}
+    signed = client.post("/v1/sign", headers=tenants.a, files=files, data=sign_form())
+    assert signed.status_code == 200, signed.text
+    manifest_id = signed.headers["x-manifest-label"]
+    code = fingerprint_video(source).video_code
+    assert code is not None
+
+    def by_binding(value: str, headers: dict[str, str]) -> dict:
+        answer = client.get(f"{SBR}/matches/byBinding", params={"alg": "io.iscc.v0", "value": value}, headers=headers)
+        assert answer.status_code == 200, answer.text
+        return answer.json()
+
+    for value in (base64.b64encode(code.iscc_digest).decode(), code.iscc):  # binary unit, canonical text
+        assert by_binding(value, tenants.b) == {"matches": [{"manifestId": manifest_id, "similarityScore": 100}]}
+    other = fingerprint_video(write_scenes_video(tmp_path / "other.mp4", seeds=(5, 6, 7, 8))).video_code
+    assert other is not None and other.iscc != code.iscc
+    assert by_binding(other.iscc, tenants.b) == {"matches": []}
+    assert store.repository.set_private("tenant-a", manifest_id, True, actor="test")
+    assert by_binding(code.iscc, tenants.b) == {"matches": []}
+    assert [m["manifestId"] for m in by_binding(code.iscc, tenants.a)["matches"]] == [manifest_id]
 
 
 def test_max_results_bounds_the_answer(client, tenants):

@@ -106,8 +106,8 @@ def test_tenants_list_at_80_columns_keeps_its_headers(tmp_path):
     assert invoke("tenants", "create", "acme-ai-production-images", env=env).exit_code == 0
     result = invoke("tenants", "list", env=env)
     assert result.exit_code == 0, result.output
-    assert re.search(r"tenant +active keys +object prefixes", result.stdout)
-    assert re.search(r"acme-ai-production-images +0 +-", result.stdout)
+    assert re.search(r"tenant +active keys +public sbr +object prefixes", result.stdout)
+    assert re.search(r"acme-ai-production-images +0 +no +-", result.stdout)
     assert_fits(result.stdout)
 
 

@@ -41,6 +41,7 @@ def _fill(database_url: str, *entries: tuple[str, str, EntryOrigin, bool]) -> No
                     asset_sha256=hashlib.sha256(manifest_id.encode()).hexdigest(),
                     origin=origin,
                     private=private,
+                    private_by="cli:test" if private else None,
                     store=StoredManifest(size=len(STORE), sha256=hashlib.sha256(STORE).hexdigest(), inline=STORE),
                     bindings=(SoftBinding(alg=ISCC_ALG, value=b"\x21\x01" + CODE.to_bytes(8, "big"), code64=CODE),),
                 )

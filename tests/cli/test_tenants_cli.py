@@ -44,8 +44,8 @@ def test_create_list_show_update_and_a_key_of_the_tenant(database_url, tmp_path)
     listed = run(database_url, tmp_path, "tenants", "list")
     assert listed.exit_code == 0
     acme = next(line for line in listed.stdout.splitlines() if line.strip().startswith("acme-ai"))
-    assert acme.split()[:3] == ["acme-ai", "1", "s3://acme-out/generated/"]
-    assert any(line.split()[:3] == ["default", "0", "-"] for line in listed.stdout.splitlines())
+    assert acme.split()[:4] == ["acme-ai", "1", "no", "s3://acme-out/generated/"]
+    assert any(line.split()[:4] == ["default", "0", "no", "-"] for line in listed.stdout.splitlines())
 
     shown = run(database_url, tmp_path, "tenants", "show", "acme-ai")
     assert shown.exit_code == 0 and "pipeline" in shown.stdout and "1 active" in shown.stdout
@@ -57,6 +57,33 @@ def test_create_list_show_update_and_a_key_of_the_tenant(database_url, tmp_path)
         assert tenant is not None and tenant.object_prefixes == ((objects / "acme").as_uri() + "/",)
     cleared = run(database_url, tmp_path, "tenants", "update", "acme-ai")
     assert cleared.exit_code == 0 and "none (jobs take uploaded files only)" in cleared.stdout
+
+
+def test_sbr_public_is_opened_and_closed_and_leaves_the_prefixes_alone(database_url, tmp_path):
+    assert run(database_url, tmp_path, "tenants", "create", "acme", "--object-prefix", "acme/").exit_code == 0
+    shown = run(database_url, tmp_path, "tenants", "show", "acme")
+    assert "Public SBR reading: no" in shown.stdout
+
+    opened = run(database_url, tmp_path, "tenants", "update", "acme", "--sbr-public")
+    assert opened.exit_code == 0, opened.output
+    assert "Public SBR reading: yes" in opened.stdout and "acme/" in opened.stdout
+    with open_store(database_url, pool_size=1) as store:
+        acme = store.tenant("acme")
+        assert acme is not None and acme.sbr_public and acme.object_prefixes == ("acme/",)  # prefixes kept
+        default = store.tenant("default")
+        assert default is not None and default.sbr_public is False
+    listed = run(database_url, tmp_path, "tenants", "list").stdout.splitlines()
+    assert next(line for line in listed if line.strip().startswith("acme")).split()[:4] == ["acme", "0", "yes", "acme/"]
+    assert "Public SBR reading: yes" in run(database_url, tmp_path, "tenants", "show", "acme").stdout
+
+    # Both at once: the prefixes given replace the old ones, and the reading closes.
+    closed = run(database_url, tmp_path, "tenants", "update", "acme", "--no-sbr-public", "--object-prefix", "other/")
+    assert closed.exit_code == 0, closed.output
+    with open_store(database_url, pool_size=1) as store:
+        acme = store.tenant("acme")
+        assert acme is not None and not acme.sbr_public and acme.object_prefixes == ("other/",)
+    unknown = run(database_url, tmp_path, "tenants", "update", "nobody", "--sbr-public")
+    assert unknown.exit_code == 2 and "no tenant 'nobody'" in unknown.output
 
 
 def test_mistakes_exit_2_and_change_nothing(database_url, tmp_path):

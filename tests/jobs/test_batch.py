@@ -147,6 +147,37 @@ def test_batch_over_a_local_folder_on_sqlite(jobs_base_settings, tmp_path):
     assert "0 new" in again.stderr, again.output
 
 
+def test_batch_verify_keep_manifest_keeps_each_valid_objects_store_for_the_tenant(jobs_base_settings, tmp_path):
+    from app.store.repository import EntryOrigin
+    from app.store.sql import open_store
+
+    settings = jobs_base_settings.model_copy(update={
+        "database_url": f"sqlite:///{tmp_path}/batch.db", "objects_dir": tmp_path / "objects",
+    })
+    folder = settings.objects_dir / "incoming"
+    folder.mkdir(parents=True)
+    for name, data in OBJECTS.items():
+        (folder / name).write_bytes(data())
+    env = _env(settings)
+
+    plain = _run(env, "batch", "verify", "incoming/")
+    assert plain.stdout.strip(), plain.output
+    with open_store(settings.database_url, pool_size=1) as store:
+        assert store.repository.stats().entries == 0  # nothing kept without the option
+        store.create_tenant("platform")
+    kept = _run(env, "batch", "verify", "incoming/", "--keep-manifest", "--tenant", "platform")
+    assert "new" in kept.stderr and " 0 new" not in kept.stderr, kept.output
+    with open_store(settings.database_url, pool_size=1) as store:
+        entries = list(store.repository.export())
+    # The one valid credential (C.jpg) is kept, as the tenant's own verified entry; the invalid one is not.
+    assert [(entry.tenant, entry.origin) for entry in entries] == [("platform", EntryOrigin.VERIFIED)]
+    report = json.loads(_run(env, "batch", "report", kept.stdout.strip(), "--format", "json").stdout)
+    assert report["by_status"].get("succeeded", 0) >= 4
+
+    again = _run(env, "batch", "verify", "incoming/", "--keep-manifest", "--tenant", "platform")
+    assert "0 new" in again.stderr, again.output  # the option is part of the jobs' keys: the same jobs
+
+
 def test_unknown_batch_and_bad_uri_are_usage_errors(jobs_base_settings, tmp_path):
     settings = jobs_base_settings.model_copy(update={"database_url": f"sqlite:///{tmp_path}/empty.db"})
     env = _env(settings)

@@ -68,3 +68,46 @@ def test_a_sign_job_outside_the_keys_policy_is_refused_at_submit(http, s3, store
         present = one_row(connection, "SELECT to_regclass('procrastinate_jobs')")[0]
         queued = one_row(connection, "SELECT count(*) FROM procrastinate_jobs")[0] if present else 0
     assert queued == 0
+
+
+def test_private_sign_and_keep_manifest_verify_jobs_on_postgresql(http, keys, s3, store, drain_queue):
+    """The queued path (procrastinate, a real worker) takes both options like the embedded one."""
+    object_store, bucket = s3
+    object_store.put(ObjectLocation(Scheme.S3, "gen/private.jpg", bucket), io.BytesIO(jpeg_bytes(seed=23)))
+    sign_key, sign_token = store.create_key(name="signer", scopes=frozenset({Scope.SIGN}))
+    body = {
+        "source": f"s3://{bucket}/gen/private.jpg",
+        "destination": f"s3://{bucket}/signed/private.jpg",
+        "generator": "TestGen",
+        "private": True,
+    }
+    submitted = http.post("/v1/jobs/sign", json=body, headers=_auth(sign_token))
+    assert submitted.status_code == 202, submitted.text
+    drain_queue()
+    done = _wait_done(http, keys.read, submitted.json()["job_id"])
+    assert done["status"] == "succeeded", done
+    manifest_id = done["result"]["verdict"]["manifests"][0]["label"]
+    (entry,) = store.repository.entries_with_manifest_id(manifest_id)
+    assert entry.private and entry.tenant == "default"
+    assert store.repository.entry_by_manifest_id("other-tenant", manifest_id) is None
+    with store.db_engine.connect() as connection:
+        rows = connection.exec_driver_sql("SELECT manifest_id, private, actor FROM repository_visibility_changes").all()
+    assert [tuple(row) for row in rows] == [(manifest_id, True, f"key:{sign_key.key_id}")]
+
+    # A verify job of the signed object that keeps its store: the tenant owns that entry already
+    # (signed), so it keeps nothing new and names it; a tenant without one keeps a verified entry.
+    store.create_tenant("platform")
+    platform_token = store.create_key(name="p", scopes=frozenset({Scope.VERIFY, Scope.READ}), tenant="platform")[1]
+    store.set_object_prefixes("platform", [f"s3://{bucket}/signed/"])
+    verify = http.post(
+        "/v1/jobs/verify",
+        json={"source": body["destination"], "keep_manifest": True},
+        headers=_auth(platform_token),
+    )
+    assert verify.status_code == 202, verify.text
+    drain_queue()
+    verified = _wait_done(http, platform_token, verify.json()["job_id"])
+    assert verified["status"] == "succeeded", verified
+    assert verified["result"]["kept_manifest_id"] == manifest_id
+    owners = {e.tenant: e.origin.value for e in store.repository.entries_with_manifest_id(manifest_id)}
+    assert owners == {"default": "signed", "platform": "verified"}

@@ -58,6 +58,26 @@ def test_the_new_bytes_are_in_place_when_the_call_returns(tmp_path):
     assert _temp_files(tmp_path) == []
 
 
+@pytest.mark.parametrize(("durable", "syncs"), [(True, 2), (False, 0)])
+def test_durable_fsyncs_file_and_folder_and_not_durable_neither(tmp_path, monkeypatch, durable, syncs):
+    """A spool output (durable=False) is replaced as atomically, without the two waits on the disk."""
+    synced: list[int] = []
+    real_fsync = os.fsync
+
+    def counting_fsync(descriptor: int) -> None:
+        synced.append(descriptor)
+        real_fsync(descriptor)
+
+    monkeypatch.setattr(os, "fsync", counting_fsync)
+    destination = tmp_path / "out.bin"
+    destination.write_bytes(b"old")
+    with atomic_file(destination, mode=0o644, durable=durable) as stream:
+        stream.write(b"new bytes")
+    assert destination.read_bytes() == b"new bytes"
+    assert len(synced) == syncs
+    assert _temp_files(tmp_path) == []
+
+
 @pytest.mark.parametrize("mode", [0o600, 0o640, 0o644])
 def test_the_mode_is_honoured_even_over_a_file_with_other_permissions(tmp_path, mode):
     destination = tmp_path / "file"

@@ -1,4 +1,5 @@
-"""The c2pa.soft-binding assertion of a video: one block per fingerprinted key frame, scoped to its timespan."""
+"""The c2pa.soft-binding assertion of a video: its ISCC Video-Code (the whole asset), then one block per
+fingerprinted key frame, scoped to its timespan."""
 
 from __future__ import annotations
 
@@ -25,12 +26,14 @@ def soft_bindings(manifest: dict) -> list[dict]:
 
 
 def expected_blocks(source: Path) -> list[dict]:
-    return [
+    fingerprint = fingerprint_video(source)
+    assert fingerprint.video_code is not None and fingerprint.video_code.end_ms is None  # short: the whole video
+    return [{"scope": {}, "value": base64.b64encode(fingerprint.video_code.iscc_digest).decode("ascii")}] + [
         {
             "scope": {"timespan": {"start": frame.start_ms, "end": frame.end_ms}},
             "value": base64.b64encode(frame.fingerprint.iscc_digest).decode("ascii"),
         }
-        for frame in fingerprint_video(source).key_frames
+        for frame in fingerprint.key_frames
     ]
 
 
@@ -47,7 +50,10 @@ def test_a_video_carries_one_block_per_key_frame(content_signer, scenes_mp4, rea
     assert assertion["alg"] == ALG
     # Four scenes of 1 s, a key frame at each: twelve points fall on four key frames.
     assert assertion["blocks"] == expected_blocks(scenes_mp4)
-    assert [block["scope"]["timespan"] for block in assertion["blocks"]] == [
+    video_code = base64.b64decode(assertion["blocks"][0]["value"])
+    assert video_code[0] == 0x23 and len(video_code) == 10  # an ISCC unit: CONTENT, VIDEO; 64 bits
+    assert [block["scope"].get("timespan") for block in assertion["blocks"]] == [
+        None,  # the Video-Code: the whole asset
         {"start": 0, "end": 999},
         {"start": 1000, "end": 1999},
         {"start": 2000, "end": 2999},
@@ -55,7 +61,8 @@ def test_a_video_carries_one_block_per_key_frame(content_signer, scenes_mp4, rea
     ]
     created = [entry["url"] for entry in report.manifest["claim.v2"]["created_assertions"]]
     assert any(url.endswith("/" + SOFT_BINDING_LABEL) for url in created)
-    assert result.soft_binding is None  # the image fingerprint field; the video's is in the assertion
+    # What the repository keeps: the very fingerprint written, each key frame with its descriptor.
+    assert result.soft_binding == fingerprint_video(scenes_mp4)
 
 
 @pytest.mark.parametrize("name", sorted(f.name for f in FINGERPRINTED_VIDEO_FORMATS))
@@ -66,7 +73,7 @@ def test_every_fingerprinted_video_format(content_signer, media_samples, read_ba
     assert report.state == "Trusted", report.failures
     (assertion,) = soft_bindings(report.manifest)
     assert assertion["blocks"] == expected_blocks(source)
-    assert len(assertion["blocks"]) == 5  # the fixtures: five key frames of 0.1 s
+    assert len(assertion["blocks"]) == 1 + 5  # the fixtures: the Video-Code, five key frames of 0.1 s
 
 
 def test_the_label_is_the_same_with_and_without(signing_key, dev_credentials, scenes_mp4, tmp_path):

@@ -38,7 +38,7 @@ def test_an_empty_database_is_brought_to_head_and_a_second_upgrade_changes_nothi
     assert _tables(database_url) & TABLES == set()
 
     upgrade_database(database_url)
-    assert current_revision(database_url) == head_revision() == "0010_repository_visibility"
+    assert current_revision(database_url) == head_revision() == "0011_tenant_sbr_public"
     assert _tables(database_url) >= TABLES
 
     upgrade_database(database_url)  # what every start of the service and every `apikey` command does
@@ -270,3 +270,58 @@ def test_0009_adds_the_repository_beside_existing_data_and_its_downgrade_removes
     with open_store(database_url, pool_size=1) as store:
         assert store.repository.stats().entries == 0  # the downgrade dropped the entries with their tables
         assert store.tenant("acme") is not None
+
+
+def _tenant_columns(database_url: str) -> set[str]:
+    db_engine = create_engine(parse_database_url(database_url))
+    try:
+        return {column["name"] for column in inspect(db_engine).get_columns("tenants")}
+    finally:
+        db_engine.dispose()
+
+
+def test_0011_adds_sbr_public_closed_for_every_tenant_and_its_downgrade_keeps_the_tenants(database_url):
+    command.upgrade(alembic_config(database_url), "0010_repository_visibility")
+    db_engine = create_engine(parse_database_url(database_url))
+    try:
+        with db_engine.begin() as connection:
+            connection.execute(
+                sa.text(
+                    "INSERT INTO tenants (name, object_prefixes, webhook_secret_generation, created_at) "
+                    "VALUES ('acme', '[\"shared/acme/\"]', 3, CURRENT_TIMESTAMP)"
+                )
+            )
+    finally:
+        db_engine.dispose()
+    assert "sbr_public" not in _tenant_columns(database_url)
+
+    upgrade_database(database_url)
+    with open_store(database_url, pool_size=1) as store:
+        # Existing tenants stay closed (the default), with everything else they had.
+        assert {tenant.name: tenant.sbr_public for tenant in store.list_tenants()} == {"acme": False, "default": False}
+        acme = store.set_sbr_public("acme", True)
+        assert acme is not None and acme.sbr_public and acme.object_prefixes == ("shared/acme/",)
+        assert acme.webhook_secret_generation == 3
+        reread = store.tenant("acme")
+        assert reread is not None and reread.sbr_public is True
+        assert store.set_sbr_public("nobody", True) is None
+        store.create_tenant("newer")
+        newer = store.tenant("newer")
+        assert newer is not None and newer.sbr_public is False
+
+    command.downgrade(alembic_config(database_url), "0010_repository_visibility")
+    assert current_revision(database_url) == "0010_repository_visibility"
+    assert "sbr_public" not in _tenant_columns(database_url)
+    db_engine = create_engine(parse_database_url(database_url))
+    try:
+        with db_engine.connect() as connection:
+            rows = connection.execute(
+                sa.text("SELECT name, object_prefixes, webhook_secret_generation FROM tenants ORDER BY name")
+            ).all()
+    finally:
+        db_engine.dispose()
+    assert [tuple(row) for row in rows] == [("acme", '["shared/acme/"]', 3), ("default", "[]", 1), ("newer", "[]", 1)]
+
+    upgrade_database(database_url)  # up again: every tenant closed, the opening went with the column
+    with open_store(database_url, pool_size=1) as store:
+        assert not any(tenant.sbr_public for tenant in store.list_tenants())

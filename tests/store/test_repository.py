@@ -4,6 +4,7 @@ is never returned, by id or by similarity, and reads exactly like one that does 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import random
 
@@ -46,6 +47,7 @@ def _entry(
         asset_sha256=_sha(manifest_id),
         origin=origin,
         private=private,
+        private_by="cli:test" if private else None,
         store=StoredManifest(size=len(store), sha256=_sha(store.decode()), inline=store),
         bindings=bindings,
     )
@@ -194,6 +196,23 @@ def test_marking_private_hides_an_entry_from_others_and_public_again_shows_it(st
     ]
 
 
+def test_an_entry_private_from_the_start_is_recorded_like_a_later_change(store, repository):
+    with pytest.raises(ValueError, match="private_by"):
+        NewEntry(**{**_fields(_entry("urn:c2pa:born-private")), "private": True, "private_by": None})
+    repository.add_entry(NewEntry(**{**_fields(_entry("urn:c2pa:born-private")), "private": True, "private_by": "key:a1"}))
+    repository.add_entry(_entry("urn:c2pa:born-public"))
+    assert repository.entry_by_manifest_id("tenant-b", "urn:c2pa:born-private") is None
+    assert [c.manifest_id for c in repository.candidates_near(CODE, 0, "tenant-b")] == ["urn:c2pa:born-public"]
+    # A duplicate refused in the caller's transaction records nothing (the savepoint is rolled back).
+    with pytest.raises(ValueError, match="already"):
+        repository.add_entry(NewEntry(**{**_fields(_entry("urn:c2pa:born-private")), "private": True, "private_by": "key:a2"}))
+    with store.db_engine.connect() as connection:
+        rows = connection.execute(
+            text("SELECT manifest_id, tenant, private, actor FROM repository_visibility_changes ORDER BY id")
+        ).all()
+    assert [(m, t, bool(p), a) for m, t, p, a in rows] == [("urn:c2pa:born-private", "tenant-a", True, "key:a1")]
+
+
 def test_a_tenant_reads_its_own_entry_before_anothers_shared_one(repository):
     repository.add_entry(_entry("urn:c2pa:both", tenant="tenant-b"))
     repository.add_entry(_entry("urn:c2pa:both", tenant="tenant-a", origin=EntryOrigin.VERIFIED))
@@ -306,3 +325,25 @@ def test_a_label_recovered_from_a_kept_manifest_is_shown(store, repository, real
         media_id="recovered", media_label=recovered,
     )
     assert label_from_json(store.labels_json_for("tenant-b", ["recovered"])["recovered"] or "") == recovered
+
+
+def test_a_binding_outside_the_band_index_is_found_by_its_exact_value(repository):
+    """A video's Video-Code is kept without a code64: candidates_with_value finds it, by (alg, value)
+    exactly, with the visibility of candidates_near."""
+    video_code = bytes([0x23, 0x01]) + CODE.to_bytes(8, "big")
+    for manifest_id, tenant, private in (("urn:c2pa:old", "tenant-a", False), ("urn:c2pa:new", "tenant-a", False),
+                                         ("urn:c2pa:hidden", "tenant-c", True)):  # fmt: skip
+        entry = _entry(manifest_id, tenant=tenant, private=private)
+        unindexed = SoftBinding(alg=ISCC_ALG, value=video_code)
+        repository.add_entry(dataclasses.replace(entry, bindings=(*entry.bindings, unindexed)))
+    found = repository.candidates_with_value(ISCC_ALG, video_code, "tenant-b")
+    assert [(c.manifest_id, c.code64, c.descriptor, c.distance) for c in found] == [
+        ("urn:c2pa:new", None, None, 0),  # newest first
+        ("urn:c2pa:old", None, None, 0),
+    ]
+    own = repository.candidates_with_value(ISCC_ALG, video_code, "tenant-c")  # its own private entry too
+    assert [c.manifest_id for c in own] == ["urn:c2pa:hidden", "urn:c2pa:new", "urn:c2pa:old"]
+    assert repository.candidates_with_value(ISCC_ALG, video_code[:-1] + b"\x00", "tenant-b") == []
+    assert repository.candidates_with_value("other.alg", video_code, "tenant-b") == []
+    # Not in the band index: a similarity search for the same 64 bits finds only the Image-Code bindings.
+    assert {c.code64 for c in repository.candidates_near(CODE, 0, "tenant-b")} == {CODE}

@@ -55,6 +55,7 @@ def signed_store(real_verdicts, signing_key, tmp_path_factory):
     from PIL import Image
 
     from signer.engine import ContentSigner, SignerOptions
+    from verifier.fingerprint import ImageFingerprint
 
     folder = tmp_path_factory.mktemp("kept")
     Image.new("RGB", (40, 30), (9, 99, 199)).save(folder / "in.jpg", "JPEG")
@@ -62,7 +63,8 @@ def signed_store(real_verdicts, signing_key, tmp_path_factory):
         source=folder / "in.jpg", destination=folder / "out.jpg", request=GenerationRequest(generator_name="m")
     )
     assert result.manifest_store and len(result.manifest_store) == result.manifest_bytes
-    assert result.soft_binding is not None  # an image: its c2pa.soft-binding assertion is in the store
+    # An image: its c2pa.soft-binding assertion is in the store.
+    assert isinstance(result.soft_binding, ImageFingerprint)
     return result.manifest_store, result.manifest_label, result.soft_binding.code64
 
 

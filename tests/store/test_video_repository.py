@@ -55,6 +55,7 @@ def _record(store, tmp_path, result, verdict) -> None:
         manifest_label=result.manifest_label,
         certificate_fingerprint=None,
         manifest_store=result.manifest_store,
+        fingerprint=result.soft_binding,
     )
     request = SignRequest(tenant=TENANT, key_id=None, generation=GenerationRequest(generator_name="Acme Video"))
     signing.record(request, output, verdict)
@@ -65,7 +66,14 @@ def test_a_reencoded_copy_and_a_still_find_the_signed_video(store, signed_video,
     _record(store, tmp_path, result, verdict)
     entry = store.repository.entry_by_manifest_id(TENANT, result.manifest_label)
     original = fingerprint_video(result.destination)  # the signed output shows the source's frames
-    assert [binding.code64 for binding in entry.bindings] == [f.fingerprint.code64 for f in original.key_frames]
+    # The Video-Code first (not in the similarity index: an ISCC Video-Code, not an Image-Code), then
+    # each key frame's Image-Code with its descriptor for the second check.
+    video_code, *key_frames = entry.bindings
+    assert original.video_code is not None and video_code.value == original.video_code.iscc_digest
+    assert video_code.code64 is None and video_code.descriptor is None
+    assert [(b.code64, b.descriptor) for b in key_frames] == [
+        (f.fingerprint.code64, f.fingerprint.descriptor) for f in original.key_frames
+    ]
     assert {binding.alg for binding in entry.bindings} == {ISCC_ALG}
 
     # What a platform does: another codec, a lower bitrate, a smaller size, key frames elsewhere.

@@ -1,15 +1,18 @@
 """verifier/embedded_store.py: the manifest store cut out of JPEG (APP11, split across segments),
 PNG (caBX) and BMFF (the C2PA uuid box) byte for byte, and None, quickly, for anything malformed:
-truncated segments, lengths past the end, a part missing or repeated, endless segments."""
+truncated segments, lengths past the end, a part missing or repeated, endless segments. The
+sole store (what time-stamp attribution reads, verifier/reader.py) only when a file has one."""
 
 from __future__ import annotations
 
+import io
+import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
-from verifier.embedded_store import MAX_STORE_BYTES, embedded_manifest_store
+from verifier.embedded_store import MAX_STORE_BYTES, embedded_manifest_store, sole_manifest_store
 
 _STORE_TYPE = bytes.fromhex("6332706100110010800000aa00389b71")
 _C2PA_UUID = bytes.fromhex("d8fec3d61b0e483c92975828877ec481")
@@ -163,3 +166,108 @@ def test_third_party_files_give_stores_the_engine_reads(shared_dir, name, media_
     assert store is not None
     contents = read_manifest_store(store)
     assert contents is not None and contents.active_manifest
+
+
+# --- sole_manifest_store: the store the engine read, or None when a file holds more than one place for one ---
+
+
+def _sole(data: bytes, media_type: str) -> bytes | None:
+    return sole_manifest_store(io.BytesIO(data), media_type, len(data))
+
+
+@pytest.mark.parametrize(("make", "media_type"), [(_jpeg, "image/jpeg"), (_png, "image/png"), (_mp4, "video/mp4")])
+def test_the_sole_store_is_the_store_cut_out(make, media_type):
+    store = _store()
+    assert _sole(make(store), media_type) == store
+
+
+def test_a_manifest_store_file_is_its_own_store():
+    store = _store()
+    assert _sole(store, "application/c2pa") == store
+    assert _sole(store + b"\x00", "application/c2pa") is None  # not one superbox exactly
+
+
+def test_a_jpeg_with_a_second_jumbf_instance_has_no_sole_store():
+    store = _store()
+    other = _app11(7, 1, store[:8], store[8:])  # another instance, whatever it holds
+    data = _jpeg(store)
+    assert _sole(data, "image/jpeg") == store
+    assert _sole(data[:2] + other + data[2:], "image/jpeg") is None
+    assert _cut_bytes(data[:2] + other + data[2:], "image/jpeg") == store  # the keeper still takes the first
+
+
+def test_a_png_with_two_stores_has_no_sole_store():
+    data = _png(_store())
+    chunk = len(_store()).to_bytes(4, "big") + b"caBX" + _store() + b"\x00\x00\x00\x00"
+    iend = data.index(b"\x00\x00\x00\x00IEND")
+    assert _sole(data[:iend] + chunk + data[iend:], "image/png") is None
+
+
+def test_an_mp4_with_a_second_c2pa_box_has_no_sole_store():
+    data = _mp4(_store())
+    merkle = _box(b"uuid", _C2PA_UUID + b"\x00\x00\x00\x00" + b"merkle\x00" + b"\x00" * 16)
+    assert _sole(data + merkle, "video/mp4") is None
+    assert _sole(data + _box(b"free", b"\x00" * 8), "video/mp4") == _store()
+
+
+def test_other_containers_have_no_sole_store():
+    assert _sole(b"%PDF-1.7 ...", "application/pdf") is None
+    assert _sole(b"", "image/jpeg") is None
+
+
+def _cut_bytes(data: bytes, media_type: str) -> bytes | None:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "asset"
+        path.write_bytes(data)
+        return embedded_manifest_store(path, media_type)
+
+
+# c2pa-rs 0.91.3 reads a JPEG's APP11 segments its own way (any segment of the store's instance
+# with a higher Z is appended, "JP" or not; a lower or equal Z is dropped; it reads past the scan):
+# the sole store is only a layout that both read the same way.
+
+
+def test_a_jpeg_part_that_is_not_a_jp_segment_leaves_no_sole_store():
+    store = _store(200)
+    data = _jpeg(store)
+    header = store[:8]
+    first = data.index(b"\xff\xeb")
+    foreign = b"\xff\xeb" + (2 + 16 + 4).to_bytes(2, "big") + b"QQ\x00\x01" + (7).to_bytes(4, "big") + header + b"abcd"
+    assert _sole(data[:first] + foreign + data[first:], "image/jpeg") is None
+    assert _sole(data, "image/jpeg") == store
+
+
+def test_jpeg_parts_out_of_file_order_leave_no_sole_store():
+    store = _store(200)
+    shuffled = _jpeg(store, order=[3, 0, 5, 1, 4, 2])
+    assert _sole(shuffled, "image/jpeg") is None
+    assert _cut_bytes(shuffled, "image/jpeg") == store  # the keeper still joins them by Z
+
+
+def test_a_jpeg_part_repeating_a_sequence_number_leaves_no_sole_store():
+    store = _store(200)
+    data = _jpeg(store)
+    last = data.rindex(b"\xff\xeb")
+    length = int.from_bytes(data[last + 2 : last + 4], "big")
+    repeated = data[last : last + 2 + length]
+    assert _sole(data[: last + 2 + length] + repeated + data[last + 2 + length :], "image/jpeg") is None
+
+
+def test_an_app11_segment_after_the_scan_leaves_no_sole_store():
+    store = _store(200)
+    data = _jpeg(store)
+    header = store[:8]
+    late = _app11(1, 7, header, b"more")
+    eoi = data.rindex(b"\xff\xd9")
+    assert _sole(data[:eoi] + late + data[eoi:], "image/jpeg") is None
+    assert _sole(data + late, "image/jpeg") is None  # after EOI too
+    assert _sole(data[:eoi] + b"\x12\xff\x00\x34" * 1000 + data[eoi:], "image/jpeg") == store  # coded data
+
+
+def test_a_jpeg_with_a_short_app11_segment_or_a_fill_byte_leaves_no_sole_store():
+    store = _store(200)
+    data = _jpeg(store)
+    first = data.index(b"\xff\xeb")
+    short = b"\xff\xeb\x00\x06JP\x00\x01"
+    assert _sole(data[:first] + short + data[first:], "image/jpeg") is None
+    assert _sole(data[:first] + b"\xff" + data[first:], "image/jpeg") is None

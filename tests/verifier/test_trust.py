@@ -267,3 +267,28 @@ def test_certificate_facts_are_needed_only_when_the_engine_is_unclear(policy):
     assert policy.needs_certificate("signing certificate trusted, found in [c2pa-tsa] trust anchors")  # quirk
     assert policy.needs_certificate("signing certificate trusted")
     assert policy.needs_certificate(None)
+
+
+def test_the_anchor_index_finds_exactly_what_comparing_every_anchor_finds(policy, dev_credentials):
+    # anchors_issuer_of looks anchors up by their attributes; the answer must be that of
+    # DistinguishedName.matches against every anchor of the list, for names that match one
+    # exactly, as a part or a superset (a second OU), and for names that match none.
+    with_local = default_trust_policy(local_anchors_pem=dev_credentials.ca_pem)
+    for prepared in with_local._prepared:  # the lists as parsed: the index under test
+        index = prepared.index
+        names = []
+        for subject in index.anchor_subjects[:60]:
+            pairs = set(subject.pairs)
+            names.append(pairs)
+            names.append(pairs | {("OU", "a second unit")})
+            names.append({pair for pair in pairs if pair[0] != "CN"} | {("CN", "not an anchor")})
+            if len(pairs) > 1:
+                names.append(set(list(pairs)[1:]))
+        found = 0
+        for pairs in names:
+            issuer = DistinguishedName(frozenset(pairs))
+            facts = CertificateFacts(serial_number=1, issuer=issuer, subject=DistinguishedName(frozenset()))
+            expected = any(subject.matches(issuer) for subject in index.anchor_subjects)
+            assert index.anchors_issuer_of(facts) is expected, (prepared.trust_list.name, sorted(pairs))
+            found += expected
+        assert found >= min(60, len(index.anchor_subjects))  # every anchor's own name at least

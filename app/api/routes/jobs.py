@@ -37,7 +37,7 @@ from app.jobs import records, staging
 from app.jobs.deferral import SIGN_TASK, VERIFY_TASK, defer_task
 from app.jobs.presentation import JobPresenter
 from app.jobs.queue import build_queue_app, is_queue_database
-from app.jobs.records import JobKind, JobRecord
+from app.jobs.records import JobKind, JobRecord, verify_job_params
 from app.jobs.webhook_targets import MAX_URL_LENGTH, WebhookAllowlist, WebhookUrlRefused
 from app.objects.access import ObjectAllowList
 from app.objects.location import ObjectLocation
@@ -66,6 +66,12 @@ class VerifyJobRequest(BaseModel):
     source: str = Field(max_length=2048, description="s3://bucket/key, or a file:// URI / path in the objects folder.")
     media_id: str | None = Field(default=None, description="Your id for the media; its label follows the verdict.")
     webhook_url: str | None = Field(default=None, max_length=4 * MAX_URL_LENGTH, description=_WEBHOOK_DOC)
+    keep_manifest: bool = Field(
+        default=False,
+        description="true: when the verdict is trusted or valid, keep the object's manifest store in your tenant's "
+        "manifest repository (a `verified` entry only your tenant sees), as POST /v1/verify's keep_manifest; "
+        "the job's result says `kept_manifest_id`.",
+    )
 
 
 class SignJobRequest(BaseModel):
@@ -82,6 +88,11 @@ class SignJobRequest(BaseModel):
     title: str | None = Field(default=None, max_length=MAX_TITLE_TEXT)
     media_id: str | None = None
     webhook_url: str | None = Field(default=None, max_length=4 * MAX_URL_LENGTH, description=_WEBHOOK_DOC)
+    private: bool = Field(
+        default=False,
+        description="true: the signed manifest's manifest repository entry is your tenant's only from the start, "
+        "as POST /v1/sign's `private`.",
+    )
 
 
 class JobQueue:
@@ -146,6 +157,7 @@ async def submit_verify_job(request: Request, key: VerifyKey, services: Services
         received = await read_job_request(request, VerifyJobRequest, spool=spool, settings=settings)
         body = received.body
         media_id = optional_media_id(body.media_id)
+        params = verify_job_params(keep_manifest=body.keep_manifest)
         webhook_url = checked_webhook_url(settings, body.webhook_url)
         queue = await work.in_thread(_queue, request, services)
         owner = _Owner(tenant=key.tenant, key_id=key.key_id)
@@ -154,9 +166,10 @@ async def submit_verify_job(request: Request, key: VerifyKey, services: Services
             source = await work.in_thread(_stat_source, queue, services, allow_list, body.source)
         else:
             source = await work.in_thread(
-                _staged_source, queue, services, owner, received.upload, kind=JobKind.VERIFY, media_id=media_id
+                _staged_source, queue, services, owner, received.upload, kind=JobKind.VERIFY, media_id=media_id,
+                params=params,
             )
-        submitted = await work.in_thread(_submit_verify, queue, services, owner, source, media_id, webhook_url)
+        submitted = await work.in_thread(_submit_verify, queue, services, owner, source, media_id, webhook_url, params)
     return _accepted(submitted)
 
 
@@ -270,9 +283,15 @@ def checked_webhook_url(settings: Settings, url: str | None) -> str | None:
 
 
 def _submit_verify(
-    queue: JobQueue, services: Services, owner: _Owner, source: _Source, media_id: str | None, webhook_url: str | None
+    queue: JobQueue,
+    services: Services,
+    owner: _Owner,
+    source: _Source,
+    media_id: str | None,
+    webhook_url: str | None,
+    params: dict | None,
 ) -> records.Submitted:
-    key = _idempotency_key(owner, JobKind.VERIFY, source, media_id=media_id)
+    key = _idempotency_key(owner, JobKind.VERIFY, source, media_id=media_id, params=params)
     return queue.started(records.submit(
         services.store.db_engine,
         tenant=owner.tenant,
@@ -281,6 +300,7 @@ def _submit_verify(
         source_pin=source.pin.to_json(),
         media_id=media_id,
         key=key,
+        params=params,
         key_id=owner.key_id,
         enqueue=queue.enqueue(VERIFY_TASK, lock=key),
         webhook_url=webhook_url,
@@ -307,12 +327,14 @@ async def submit_sign_job(request: Request, key: SignKey, services: ServicesDep)
         if title is None and received.upload is not None:
             # Else the engine would title the signed copy with the staged object's name (a hash).
             title = safe_filename(received.upload.client_filename, fallback="upload")
-        params = {
+        params: dict[str, str | bool | None] = {
             "generator": body.generator,
             "generator_version": body.generator_version,
             "digital_source_type": body.digital_source_type,
             "title": title,
         }
+        if body.private:
+            params["private"] = True  # only when asked: a shared sign job's idempotency key is as before
         # Checked now (422 for a bad request, 403 signing_policy), so a refused job is never queued.
         authorize(key, generation_request(params))
         webhook_url = checked_webhook_url(settings, body.webhook_url)
@@ -387,7 +409,12 @@ def _result(services: Services, queue: JobQueue, job: JobRecord) -> dict[str, An
     stored = services.store.verdict_by_sha256(job.tenant, job.sha256)
     if stored is None:
         return None
-    result = json.loads(verify_body(media_id=job.media_id, verdict=stored.verdict, label=stored.label, cached=False))
+    kept = services.verification.kept_manifest_id(job.tenant, stored.verdict) if job.keeps_manifest else None
+    result = json.loads(
+        verify_body(
+            media_id=job.media_id, verdict=stored.verdict, label=stored.label, cached=False, kept_manifest_id=kept
+        )
+    )
     if job.kind is JobKind.SIGN and job.destination is not None:
         result["destination"] = queue.presenter.destination(job)  # the verdict and label are the output's
     return result

@@ -14,7 +14,7 @@ so the next upload of the same bytes is tried again.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 
@@ -22,7 +22,7 @@ from app.api import work
 from app.api.deps import ServicesDep, VerifyKey
 from app.api.error_responses import unsupported_media
 from app.api.identifiers import MEDIA_ID_PATTERN, form_flag, optional_media_id
-from app.api.uploads import FormSpec, UploadSpool, receive_form
+from app.api.uploads import FormSpec, UploadSpool, raw_body_openapi, receive_upload
 from app.api.wire import JSON_MEDIA_TYPE, VerifyResponse, error_responses, verify_body
 from app.usecases.verification import VerifyRequest
 from signer.formats import SUPPORTED_FORMAT_NAMES
@@ -30,40 +30,36 @@ from verifier.media_type import sniff_media_type
 
 router = APIRouter(tags=["verify"])
 
-VERIFY_FORM = FormSpec(file_fields=frozenset({"file"}), text_fields=frozenset({"media_id", "keep_manifest"}))
+VERIFY_FORM = FormSpec(
+    file_fields=frozenset({"file"}),
+    text_fields=frozenset({"media_id", "keep_manifest"}),
+    raw_file_field="file",
+    route_parameters=frozenset({"refresh"}),
+)
 # What verifier.media_type recognises: every format originmark signs, plus these.
 VERIFIABLE_FORMAT_NAMES = (*SUPPORTED_FORMAT_NAMES, "JPEG XL", "C2PA manifest store (.c2pa)")
 
-_REQUEST_BODY = {
-    "required": True,
-    "content": {
-        "multipart/form-data": {
-            "schema": {
-                "type": "object",
-                "required": ["file"],
-                "properties": {
-                    "file": {"type": "string", "format": "binary", "description": "The media to verify."},
-                    "media_id": {"type": "string", "pattern": MEDIA_ID_PATTERN},
-                    "keep_manifest": {
-                        "type": "string",
-                        "enum": ["true", "false"],
-                        "default": "false",
-                        "description": "`true`: when the verdict is trusted or valid, keep the file's manifest store "
-                        "in your tenant's manifest repository (a `verified` entry only your tenant sees; "
-                        "`kept_manifest_id` in the answer). An invalid credential is never kept.",
-                    },
-                },
-            }
-        }
+_FIELDS: dict[str, dict[str, Any]] = {
+    "media_id": {"type": "string", "pattern": MEDIA_ID_PATTERN},
+    "keep_manifest": {
+        "type": "string",
+        "enum": ["true", "false"],
+        "default": "false",
+        "description": "`true`: when the verdict is trusted or valid, keep the file's manifest store "
+        "in your tenant's manifest repository (a `verified` entry only your tenant sees; "
+        "`kept_manifest_id` in the answer). An invalid credential is never kept.",
     },
 }
+_OPENAPI = raw_body_openapi(
+    file_description="The media to verify.", required_fields=(), fields=_FIELDS, file_field="file"
+)
 
 
 @router.post(
     "/v1/verify",
     summary="Verify an upload's Content Credentials",
     response_class=Response,
-    openapi_extra={"requestBody": _REQUEST_BODY},
+    openapi_extra=_OPENAPI,
     responses={200: {"model": VerifyResponse}, **error_responses(400, 401, 403, 413, 415, 422, 503, 507)},
 )
 async def verify(
@@ -73,8 +69,8 @@ async def verify(
     refresh: Annotated[bool, Query(description="Verify again even if these bytes were verified before.")] = False,
 ) -> Response:
     settings = services.settings
-    with UploadSpool(settings.spool_dir) as spool:
-        form = await receive_form(request, spec=VERIFY_FORM, spool=spool, max_bytes=settings.max_upload_bytes)
+    async with UploadSpool(settings.spool_dir) as spool:
+        form = await receive_upload(request, spec=VERIFY_FORM, spool=spool, max_bytes=settings.max_upload_bytes)
         upload = form.required_file("file")
         wanted = VerifyRequest(
             tenant=key.tenant,
@@ -87,7 +83,7 @@ async def verify(
             raise unsupported_media(
                 "the file is not a media type originmark can verify", supported=VERIFIABLE_FORMAT_NAMES
             )
-        outcome = await work.verify_and_record(services, wanted, upload.path)
+        outcome = await work.verify_and_record(services, wanted, upload.path, then=spool.release)
     services.metrics.verdicts.labels(outcome.verdict.state.value, "true" if outcome.cached else "false").inc()
     body = verify_body(
         media_id=wanted.media_id,
