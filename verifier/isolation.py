@@ -22,6 +22,9 @@ How:
   gets an `error` verdict saying why (`error_code` `resource_limit`, or
   `engine_crash` when native code faulted), and the pool keeps its size.
 - Files larger than `max_asset_bytes` are refused before any engine sees them.
+- A batch (`stream()`, the CLI's `verify`) holds every worker and keeps two files in
+  flight per worker, so that no worker waits for the owner between two files
+  (verifier/process_pool.py's `Pipeline`); same limits, same verdicts.
 - Workers die with their owner: they exit on EOF of their socket, ask Linux for
   SIGKILL when the owner's (long-lived) spawner thread ends, ignore the
   terminal's Ctrl-C (the owner decides), and carry an RLIMIT_CPU backstop per
@@ -40,19 +43,22 @@ import dataclasses
 import math
 import os
 import pickle
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from verifier.errors import TrustPolicyError, VerifierClosedError, VerifierUnavailableError
 from verifier.precheck import check_digest, precheck_file
 from verifier.process_pool import (
+    Exchange,
     Launched,
     Lease,
     Outcome,
+    Pipeline,
     Worker,
     WorkerKind,
     WorkerPool,
@@ -228,6 +234,7 @@ def _load_embedded_store(data: bytes) -> EmbeddedStore | None:
 
 
 _Reply = TypeVar("_Reply")
+_Tag = TypeVar("_Tag")
 
 
 def _load_video_fingerprint(data: bytes) -> VideoFingerprint | str:
@@ -576,6 +583,14 @@ class IsolatedVerifier:
         if self._pool.closed:
             raise _KIND.closed()
         path = Path(os.path.abspath(path))  # a worker's working directory is the one it started in
+        refused = self._refusal(path)
+        if refused is not None:
+            return refused
+        with self._pool.checkout() as lease:
+            return self._run(lease, path, known_sha256, operation)
+
+    def _refusal(self, path: Path) -> Verdict | None:
+        """The verdict on a file no worker needs to see (not a readable file, over the size limit)."""
         checked = precheck_file(path, engine_version=self._engine_version)
         if isinstance(checked, Verdict):
             return checked
@@ -591,8 +606,20 @@ class IsolatedVerifier:
                 size=checked,
                 engine_version=self._engine_version,
             )
-        with self._pool.checkout() as lease:
-            return self._run(lease, path, known_sha256, operation)
+        return None
+
+    @contextmanager
+    def stream(self) -> Iterator[VerifyStream[Any]]:
+        """A batch of files verified by every worker at once, two in flight per worker (`VerifyStream`).
+
+        Holds all the workers until the block ends: other calls on this verifier wait for it
+        (so a batch that needs them per file, like recovery, verifies file by file instead).
+        Leaving the block with files in flight stops the workers on them.
+        """
+        if self._pool.closed:
+            raise _KIND.closed()
+        with Pipeline[_Worker, tuple[Any, Path], Verdict](self._pool, _load_verdict, depth=_STREAM_DEPTH) as pipeline:
+            yield VerifyStream(self, pipeline)
 
     def verify_manifest_store(self, path: Path) -> Verdict:
         """Validate a manifest store kept apart from its asset (a `.c2pa` file) in a worker: signature,
@@ -637,6 +664,12 @@ class IsolatedVerifier:
 
     def _run(self, lease: Lease[_Worker], path: Path, known_sha256: str | None, operation: str) -> Verdict:
         exchange = self._pool.exchange(lease, (operation, str(path), known_sha256), _load_verdict)
+        if exchange.outcome is Outcome.REPLIED and not lease.worker.alive:
+            self._pool.renew(lease)  # it reported, then exited to start clean
+        return self._verdict_of(exchange, path)
+
+    def _verdict_of(self, exchange: Exchange[Verdict], path: Path) -> Verdict:
+        """The worker's verdict, or the `error` verdict for a time-out or a death on the file."""
         if exchange.outcome is Outcome.TIMED_OUT:
             return self._error(
                 path,
@@ -646,11 +679,54 @@ class IsolatedVerifier:
             )
         if exchange.outcome is Outcome.DIED:
             return self._error(path, *_death_verdict_parts(exchange.exit_code, self._limits))
-        if not lease.worker.alive:
-            self._pool.renew(lease)  # it reported, then exited to start clean
         assert exchange.reply is not None  # REPLIED carries the reply
         return exchange.reply
 
     def _error(self, path: Path, reason: str, code: VerdictError) -> Verdict:
         return _limit_verdict(path, self._limits, reason=reason, code=code, version=self._engine_version)
 
+
+
+# Files in flight per worker in a batch: the one it works on and the next, waiting in its socket.
+# More would only queue more files behind a slow one.
+_STREAM_DEPTH = 2
+
+
+class VerifyStream(Generic[_Tag]):
+    """A batch in progress (`IsolatedVerifier.stream()`): `submit` files with a tag each while
+    `has_room`, `wait` for verdicts as they come (tagged; not in submission order).
+
+    Every file gets a verdict, as from `verify_file`: one refused before any worker sees it
+    (not a file, over the size limit) comes back from the next `wait` at once.
+    """
+
+    def __init__(self, verifier: IsolatedVerifier, pipeline: Pipeline[_Worker, tuple[_Tag, Path], Verdict]) -> None:
+        self._verifier = verifier
+        self._pipeline = pipeline
+        self._refused: list[tuple[_Tag, Verdict]] = []
+
+    def has_room(self) -> bool:
+        return self._pipeline.has_room()
+
+    @property
+    def pending(self) -> int:
+        """Files submitted whose verdict `wait` has not returned yet."""
+        return self._pipeline.in_flight + len(self._refused)
+
+    def submit(self, tag: _Tag, path: Path) -> None:
+        """Queue `path` for a worker (call only when `has_room`)."""
+        path = Path(os.path.abspath(path))  # a worker's working directory is the one it started in
+        refused = self._verifier._refusal(path)
+        if refused is not None:
+            self._refused.append((tag, refused))
+            return
+        self._pipeline.submit((tag, path), (_VERIFY, str(path), None))
+
+    def wait(self) -> list[tuple[_Tag, Verdict]]:
+        """The next verdicts (at least one; [] when nothing is pending)."""
+        if self._refused:
+            refused, self._refused = self._refused, []
+            return refused
+        return [
+            (tag, self._verifier._verdict_of(exchange, path)) for (tag, path), exchange in self._pipeline.wait()
+        ]

@@ -17,8 +17,9 @@ sends, how a reply or a worker's death maps to the caller's errors or verdicts.
 - Worker side: `receive_setup`, `limit_address_space`, `serve`, `send`.
 - Owner side: `WorkerKind` (what differs between pools), `Worker` (one process; a subclass
   reads its start-up reply in `wait_ready`), `WorkerPool` (spawn, check out, exchange one
-  job under the time limit, replace, close), `restricted_loader` (replies unpickle only the
-  globals allowed), `crash_signal_name`.
+  job under the time limit, replace, close), `Pipeline` (a batch: jobs streamed to all
+  the pool's workers, a few in flight per worker, replies as they come), `restricted_loader`
+  (replies unpickle only the globals allowed), `crash_signal_name`.
 """
 
 from __future__ import annotations
@@ -38,10 +39,11 @@ import sys
 import threading
 import time
 import weakref
+from collections import deque
 from collections.abc import Callable, Collection, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
-from dataclasses import dataclass
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Generic, TypeVar
 
@@ -69,6 +71,7 @@ _STARTUP_ERRORS = (EOFError, OSError, pickle.UnpicklingError, ValueError, TypeEr
 
 S = TypeVar("S")  # what a worker's owner sends it at start-up
 R = TypeVar("R")  # a worker's reply, as the owner's `load` returns it
+T = TypeVar("T")  # what a pipeline's caller attaches to a job to recognise its reply
 
 
 # --- both sides ---
@@ -511,6 +514,180 @@ class WorkerPool(Generic[W]):
                 self._idle.put(worker)  # close() collects it
                 raise self._kind.closed()
             return worker
+
+
+@dataclass(slots=True)
+class _PipelineJob(Generic[T]):
+    tag: T
+    message: object
+    retried: bool = False  # sent again once after a worker died before working on it
+
+
+@dataclass(slots=True)
+class _Lane(Generic[W, T]):
+    """One leased worker and its jobs in flight, oldest first: it works on the oldest, the others
+    wait in its socket."""
+
+    lease: Lease[W]
+    jobs: deque[_PipelineJob[T]] = field(default_factory=deque)
+    head_since: float = 0.0  # monotonic time the oldest job became the one the worker works on
+
+
+class Pipeline(Generic[W, T, R]):
+    """A batch of jobs streamed to a pool's workers, up to `depth` in flight per worker.
+
+    Why: with one job at a time, a worker idles from its reply to the owner's next job (the
+    owner reads the reply, hands it on, picks the next job; on a busy machine that round trip
+    waits for a CPU too). With the next job already in its socket, a worker goes straight on.
+
+    The caller's loop (in one thread): `submit` while `has_room`, `wait` for replies (at least one, or none when
+    nothing is in flight), each with the tag given to its job. A job gets the same treatment as
+    in `WorkerPool.exchange`: the time limit counts from when its worker starts on it (the reply
+    to the job before it), a worker that times out or dies on a job is replaced and the jobs
+    queued behind it are sent to the replacement, a job whose worker was gone before it started
+    (`_NOT_THIS_JOB`) is sent once more.
+    """
+
+    def __init__(self, pool: WorkerPool[W], load: Callable[[bytes], R], *, depth: int) -> None:
+        """Check out every worker of `pool` (waiting until each is idle) for this batch, until
+        `close()` (or the end of a `with` block): meanwhile other calls on the pool wait."""
+        if depth < 1:
+            raise ValueError(f"depth must be at least 1, got {depth}")
+        self._pool = pool
+        self._load = load
+        self._depth = depth
+        self._timeout = pool._job_timeout
+        self._max_reply = pool._kind.max_reply_bytes
+        self._leases = ExitStack()
+        with self._leases:  # the leases go back if the checkout fails half-way
+            self._lanes: list[_Lane[W, T]] = [
+                _Lane(self._leases.enter_context(pool.checkout())) for _ in range(len(pool.workers))
+            ]
+            self._leases = self._leases.pop_all()
+        self._poller = select.poll()
+        self._lane_of_fd: dict[int, _Lane[W, T]] = {}
+        for lane in self._lanes:
+            self._watch(lane)
+        self._in_flight = 0
+
+    def __enter__(self) -> Pipeline[W, T, R]:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @property
+    def in_flight(self) -> int:
+        return self._in_flight
+
+    def has_room(self) -> bool:
+        return self._in_flight < self._depth * len(self._lanes)
+
+    def submit(self, tag: T, message: object) -> None:
+        """Send a job to the worker with the fewest in flight; call only when `has_room`."""
+        if not self.has_room():
+            raise RuntimeError("the pipeline is full: wait for a reply first")
+        lane = min(self._lanes, key=lambda candidate: len(candidate.jobs))
+        if not lane.jobs and not lane.lease.worker.alive:
+            self._renew(lane)  # gone while idle (e.g. a batch before this one was cut short)
+        self._send(lane, _PipelineJob(tag, message))
+        self._in_flight += 1
+
+    def wait(self) -> list[tuple[T, Exchange[R]]]:
+        """How the next jobs went: blocks until at least one is done; [] when none is in flight."""
+        while self._in_flight:
+            now = time.monotonic()
+            busy = [lane for lane in self._lanes if lane.jobs]
+            first_deadline = min(lane.head_since for lane in busy) + self._timeout
+            ready = self._poller.poll(max(0, math.ceil((first_deadline - now) * 1000)))
+            done: list[tuple[T, Exchange[R]]] = []
+            answered: set[int] = set()
+            for fd, _events in ready:
+                lane = self._lane_of_fd[fd]
+                answered.add(id(lane))
+                done.extend(self._receive(lane))
+            now = time.monotonic()
+            for lane in busy:
+                if id(lane) not in answered and lane.jobs and now >= lane.head_since + self._timeout:
+                    done.append(self._time_out(lane))
+            if done:
+                self._in_flight -= len(done)
+                return done
+        return []
+
+    def close(self) -> None:
+        """End the batch. A worker with jobs still in flight (an interrupted batch) is killed: its
+        pending replies would otherwise answer the pool's next caller; the pool replaces it when
+        it is next used."""
+        for lane in self._lanes:
+            if lane.jobs:
+                lane.jobs.clear()
+                lane.lease.worker.kill()
+        self._in_flight = 0
+        for fd in list(self._lane_of_fd):
+            self._poller.unregister(fd)
+        self._lane_of_fd.clear()
+        self._leases.close()  # the workers go back to the pool
+
+    # --- internals ---
+
+    def _watch(self, lane: _Lane[W, T]) -> None:
+        fd = lane.lease.worker.connection.fileno()
+        self._poller.register(fd, select.POLLIN)
+        self._lane_of_fd[fd] = lane
+
+    def _renew(self, lane: _Lane[W, T]) -> None:
+        fd = lane.lease.worker.connection.fileno()
+        self._poller.unregister(fd)
+        del self._lane_of_fd[fd]
+        self._pool.renew(lane.lease)
+        if self._pool.closed:  # renew leaves the dead worker in place once the pool is closing
+            raise self._pool._kind.closed()
+        self._watch(lane)
+
+    def _send(self, lane: _Lane[W, T], job: _PipelineJob[T]) -> None:
+        if not lane.jobs:
+            lane.head_since = time.monotonic()
+        lane.jobs.append(job)
+        try:
+            lane.lease.worker.connection.send(job.message)
+        except OSError:
+            pass  # it died: its socket reads as EOF, and `_receive` deals with its jobs
+
+    def _receive(self, lane: _Lane[W, T]) -> list[tuple[T, Exchange[R]]]:
+        """The reply to the lane's oldest job, or what its worker's death means for its jobs."""
+        try:
+            reply = self._load(lane.lease.worker.connection.recv_bytes(self._max_reply))
+        except _EXCHANGE_ERRORS:
+            return self._died(lane)
+        job = lane.jobs.popleft()
+        lane.head_since = time.monotonic()
+        return [(job.tag, Exchange(Outcome.REPLIED, reply=reply))]
+
+    def _died(self, lane: _Lane[W, T]) -> list[tuple[T, Exchange[R]]]:
+        exit_code = lane.lease.worker.exit_code()
+        jobs = list(lane.jobs)
+        lane.jobs.clear()
+        self._renew(lane)
+        head, done = jobs[0], []
+        if exit_code in _NOT_THIS_JOB and not head.retried:
+            head.retried = True  # gone before it got this job: once more, on the replacement
+        else:
+            died: Exchange[R] = Exchange(Outcome.DIED, exit_code=exit_code)
+            done.append((head.tag, died))
+            jobs = jobs[1:]
+        for job in jobs:  # the ones queued behind never started
+            self._send(lane, job)
+        return done
+
+    def _time_out(self, lane: _Lane[W, T]) -> tuple[T, Exchange[R]]:
+        head, *queued = lane.jobs
+        lane.jobs.clear()
+        self._renew(lane)  # kills the stuck worker first
+        for job in queued:
+            self._send(lane, job)
+        timed_out: Exchange[R] = Exchange(Outcome.TIMED_OUT)
+        return head.tag, timed_out
 
 
 def _kill_all(workers: list[W], spawner: ThreadPoolExecutor) -> None:

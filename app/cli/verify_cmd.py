@@ -3,10 +3,12 @@
 Behaviour (also in `--help`):
 - Inputs: files and folders. A folder contributes its direct files; with `-r` its whole tree
   (sorted, depth first; folder symlinks followed, never twice: no loops). See `app.cli.paths`.
-- `--jobs N` threads each hand files to the isolated verifier, which runs N worker processes
-  (bounded time and memory per file). Records come out in input order: a bounded window of
-  files in flight (`_WINDOW_PER_JOB` per job) is re-ordered, so output is deterministic and the
-  memory used does not grow with the batch.
+- `--jobs N`: the isolated verifier runs N worker processes (bounded time and memory per file),
+  started once for the whole batch. This process streams paths to them (two files in flight per
+  worker, so none waits for the next file: `IsolatedVerifier.stream`) from one thread. Records
+  come out in input order: a bounded window of files (`_WINDOW_PER_JOB` per job) is re-ordered,
+  so output is deterministic and the memory used does not grow with the batch. With --recover
+  (which needs the workers for more than verifying) and --server, N threads verify a file each.
 - Every input gets a record, even one that never reached the verifier (missing path, broken
   link, unreadable file or folder, FIFO): state `error` with the reason. An unexpected failure
   while verifying one file is an `error` record too; the batch always goes on.
@@ -57,6 +59,7 @@ from app.cli.verify_output import BatchSummary, OutputFormat, Record, open_write
 from app.exit_codes import EXIT_INVALID, EXIT_OK, EXIT_USAGE_OR_IO, exit_code_for, user_message
 from verifier.errors import VerifierError
 from verifier.label import label_for
+from verifier.verdict import Verdict
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -88,8 +91,8 @@ def verify(
     jobs: Annotated[
         int,
         typer.Option("--jobs", "-j", min=1, max=MAX_JOBS,
-                     help="Files verified in parallel (threads, each with a verifier worker process; "
-                          "with --server, requests in flight)."),
+                     help="Files verified in parallel (verifier worker processes; with --server, requests "
+                          "in flight)."),
     ] = 1,
     output_format: Annotated[
         OutputFormat,
@@ -143,11 +146,11 @@ def verify(
 
     writer = open_writer(output_format)
     try:
-        with verifying as verify_one, _progress(err_console, quiet=quiet) as progress:
+        with verifying as batch, _progress(err_console, quiet=quiet) as progress:
             task = progress.add_task("Verifying", total=None) if progress is not None else None
             writer.start()
             # closing(): on an interrupt the pending files are cancelled before the verifier closes.
-            with closing(_outcomes(walker, verify_one, jobs=jobs)) as outcomes:
+            with closing(batch(walker)) as outcomes:
                 for outcome in outcomes:
                     writer.write(outcome.record)
                     summary.add(outcome.record, unreadable=outcome.unreadable)
@@ -186,12 +189,14 @@ def _exit_status(summary: BatchSummary) -> int:
 
 
 VerifyOne = Callable[[InputFile], "FileOutcome"]
+# A whole batch: every input's outcome, in input order.
+Batch = Callable[[Iterable[InputItem]], Generator["FileOutcome", None, None]]
 
 
 def _start_verifying(
     *, server: str | None, api_key: str | None, jobs: int, err_console: Console, recover: bool = False
-) -> ContextManager[VerifyOne]:
-    """What verifies one file: the local verifier pool, or a checked client of `--server`."""
+) -> ContextManager[Batch]:
+    """What verifies the batch: the local verifier pool, or a checked client of `--server`."""
     # Without --server the workers are most likely local: started now (one of them before Typer even
     # parsed the command line: app/cli/early_workers.py), they import the engine while this process
     # reads its settings (verifier/warm_start.py); discarded if the settings name a server.
@@ -207,7 +212,7 @@ def _start_verifying(
         if not server_url:
             if api_key is not None:
                 raise typer.BadParameter("is for --server (or ORIGINMARK_SERVER_URL)", param_hint="'--api-key'")
-            return _local(_build_verifier(settings, jobs, launched), settings=settings if recover else None)
+            return _local(_build_verifier(settings, jobs, launched), jobs=jobs, settings=settings if recover else None)
     except BaseException:
         for process in launched:
             process.discard()
@@ -238,7 +243,7 @@ def _start_verifying(
     except BaseException:
         client.close()
         raise
-    return _remote(client)
+    return _remote(client, jobs=jobs)
 
 
 def _build_verifier(settings: Settings, jobs: int, launched: list[Launched]) -> IsolatedVerifier:
@@ -248,24 +253,28 @@ def _build_verifier(settings: Settings, jobs: int, launched: list[Launched]) -> 
 
 
 @contextmanager
-def _local(verifier: IsolatedVerifier, *, settings: Settings | None) -> Iterator[VerifyOne]:
+def _local(verifier: IsolatedVerifier, *, jobs: int, settings: Settings | None) -> Iterator[Batch]:
     """The local verifier; with `settings` (--recover), recovery from that database's repository."""
     with ExitStack() as owned:
         owned.enter_context(verifier)
-        recovery = None
-        if settings is not None:
-            from app.cli.store_access import open_database
-            from app.wiring import build_content_recovery
+        if settings is None:
+            yield functools.partial(_streamed_outcomes, verifier=verifier, jobs=jobs)
+            return
+        from app.cli.store_access import open_database
+        from app.wiring import build_content_recovery
 
-            store = owned.enter_context(open_database(create=False))
-            recovery = build_content_recovery(settings, store, verifier)
-        yield functools.partial(_verify_one, verifier=verifier, recovery=recovery)
+        store = owned.enter_context(open_database(create=False))
+        recovery = build_content_recovery(settings, store, verifier)
+        # Recovery asks the workers for more (fingerprints, stores) per file: a file at a time per thread.
+        yield functools.partial(
+            _outcomes, verify_one=functools.partial(_verify_one, verifier=verifier, recovery=recovery), jobs=jobs
+        )
 
 
 @contextmanager
-def _remote(client: VerifyClient) -> Iterator[VerifyOne]:
+def _remote(client: VerifyClient, *, jobs: int) -> Iterator[Batch]:
     with client:
-        yield functools.partial(_verify_one_remotely, client=client)
+        yield functools.partial(_outcomes, verify_one=functools.partial(_verify_one_remotely, client=client), jobs=jobs)
 
 
 def _print_error(console: Console, message: str) -> None:
@@ -328,6 +337,68 @@ def _outcomes(items: Iterable[InputItem], verify_one: VerifyOne, *, jobs: int) -
                 future.cancel()
 
 
+class _Slot:
+    """An input's place in the output order, and its outcome once known."""
+
+    __slots__ = ("outcome", "path")
+
+    def __init__(self, path: Path, outcome: FileOutcome | None = None) -> None:
+        self.path = path
+        self.outcome = outcome
+
+
+def _streamed_outcomes(
+    items: Iterable[InputItem], *, verifier: IsolatedVerifier, jobs: int
+) -> Generator[FileOutcome, None, None]:
+    """Stream `items` to the verifier's workers; yield outcomes in input order, at most a window pending.
+
+    One thread: this loop submits files while the workers have room and collects verdicts as they
+    come; the workers never wait for it, each having its next file queued already.
+    """
+    window_size = jobs * _WINDOW_PER_JOB
+    slots: deque[_Slot] = deque()
+
+    def settle(finished: list[tuple[_Slot, Verdict]]) -> None:
+        for slot, verdict in finished:
+            slot.outcome = FileOutcome(record=verdict_record(slot.path, verdict, label_for(verdict)), unreadable=False)
+
+    with verifier.stream() as stream:
+        for item in items:
+            slot = _Slot(item.path)
+            slots.append(slot)
+            if isinstance(item, InputProblem):
+                slot.outcome = _unreadable(item.path, item.reason)
+            elif (problem := _open_problem(item.path)) is not None:
+                slot.outcome = problem
+            else:
+                while not stream.has_room():
+                    settle(stream.wait())
+                stream.submit(slot, item.path)
+            while slots and (slots[0].outcome is not None or len(slots) >= window_size):
+                while slots[0].outcome is None:
+                    settle(stream.wait())
+                outcome = slots.popleft().outcome
+                assert outcome is not None  # settled above
+                yield outcome
+        while slots:
+            while slots[0].outcome is None:
+                settle(stream.wait())
+            outcome = slots.popleft().outcome
+            assert outcome is not None  # settled above
+            yield outcome
+
+
+def _open_problem(path: Path) -> FileOutcome | None:
+    """The outcome of a file that cannot be opened (an I/O problem, exit 2, apart from media the
+    engine cannot read), else None."""
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as error:
+        return _unreadable(path, error.strerror or error.__class__.__name__)
+    return None
+
+
 def _done(outcome: FileOutcome) -> Future[FileOutcome]:
     future: Future[FileOutcome] = Future()
     future.set_result(outcome)
@@ -340,12 +411,9 @@ def _unreadable(path: Path, reason: str) -> FileOutcome:
 
 def _verify_one(item: InputFile, verifier: IsolatedVerifier, recovery: ContentRecovery | None = None) -> FileOutcome:
     """One file's outcome; never raises (a per-file failure becomes that file's `error` record)."""
-    try:
-        # Opening it here tells an I/O problem (exit 2) apart from media the engine cannot read.
-        with open(item.path, "rb"):
-            pass
-    except OSError as error:
-        return _unreadable(item.path, error.strerror or error.__class__.__name__)
+    problem = _open_problem(item.path)
+    if problem is not None:
+        return problem
     try:
         verdict = verifier.verify_file(item.path)
         label = label_for(verdict)

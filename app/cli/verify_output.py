@@ -59,8 +59,23 @@ def display_path(path: Path) -> str:
     return str(path).encode("utf-8", "backslashreplace").decode("utf-8")
 
 
+# Values that are JSON-ready as they are (exact types: a str enum is not one of them).
+_AS_IS = frozenset({str, int, float, bool, type(None)})
+_field_names: dict[type, tuple[str, ...]] = {}  # a dataclass's field names, looked up once per class
+
+
 def _plain(value: Any) -> Any:
     """A JSON-ready copy: enums as values, datetimes as ISO 8601, tuples as lists, dataclasses as objects."""
+    # A batch makes a record per file from verdicts of a few dozen nested values each: the
+    # common cases come first, and a class's fields are listed once, not per object.
+    cls = type(value)
+    if cls in _AS_IS:
+        return value
+    if cls is tuple or cls is list:
+        return [_plain(item) for item in value]
+    names = _field_names.get(cls)
+    if names is not None:
+        return {name: _plain(getattr(value, name)) for name in names}
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, datetime):
@@ -68,18 +83,21 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (tuple, list)):
         return [_plain(item) for item in value]
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {field.name: _plain(getattr(value, field.name)) for field in dataclasses.fields(value)}
+        names = _field_names.setdefault(cls, tuple(field.name for field in dataclasses.fields(value)))
+        return {name: _plain(getattr(value, name)) for name in names}
     if isinstance(value, Path):
         return display_path(value)
     return value
 
 
+_VERDICT_FIELDS = tuple(field.name for field in dataclasses.fields(Verdict) if field.name != "state")
+
+
 def verdict_record(path: Path, verdict: Verdict, label: Label) -> Record:
     """`path`, `state`, `label`, then every other Verdict field in declaration order."""
     record: Record = {"path": display_path(path), "state": verdict.state.value, "label": _plain(label)}
-    for field in dataclasses.fields(verdict):
-        if field.name != "state":
-            record[field.name] = _plain(getattr(verdict, field.name))
+    for name in _VERDICT_FIELDS:
+        record[name] = _plain(getattr(verdict, name))
     return record
 
 

@@ -8,7 +8,7 @@ from app.cli import early_workers
 from app.cli.early_workers import verifier_workers, workers_launched_ahead
 
 
-@pytest.mark.parametrize("args", [["verify", "a.jpg"], ["verify", "-j", "2", "dir"], ["inspect", "a.jpg"]])
+@pytest.mark.parametrize("args", [["verify", "a.jpg"], ["verify", "-j", "1", "dir"], ["inspect", "a.jpg"]])
 def test_a_command_that_verifies_here_adopts_the_worker_launched_ahead(args):
     with workers_launched_ahead(args):
         (ahead,) = early_workers._launched_ahead
@@ -16,6 +16,25 @@ def test_a_command_that_verifies_here_adopts_the_worker_launched_ahead(args):
         try:
             assert adopted[0] is ahead and len(adopted) == 2  # the one launched ahead, then a new one
             assert not early_workers._launched_ahead
+        finally:
+            for launched in adopted:
+                launched.discard()
+
+
+@pytest.mark.parametrize(
+    ("args", "wanted"),
+    [(["verify", "a.jpg"], 1), (["verify", "-j", "2", "dir"], 2), (["verify", "--jobs=2", "dir"], 2),
+     (["verify", "-r", "-j2", "dir"], 2), (["verify", "--jobs", "64", "dir"], 2), (["verify", "-j", "x", "d"], 1),
+     (["verify", "dir", "--jobs"], 1)],
+)
+def test_verify_jobs_n_launches_n_workers_ahead_up_to_the_cpus(args, wanted, monkeypatch):
+    monkeypatch.setattr(early_workers.os, "cpu_count", lambda: 2)
+    with workers_launched_ahead(args):
+        ahead = list(early_workers._launched_ahead)
+        assert len(ahead) == wanted
+        adopted = verifier_workers(2)
+        try:
+            assert {id(w) for w in adopted[:wanted]} == {id(w) for w in ahead} and len(adopted) == 2
         finally:
             for launched in adopted:
                 launched.discard()

@@ -1,4 +1,4 @@
-"""IsolatedVerifier: worker processes bounded in memory and time, safe from many threads."""
+"""IsolatedVerifier: worker processes bounded in memory and time, safe from many threads; batches streamed to them."""
 
 from __future__ import annotations
 
@@ -13,16 +13,18 @@ from pathlib import Path
 
 import pytest
 
+from tests.verifier.hostile_assets import assertion_bomb
 from verifier.errors import TrustPolicyError, VerifierClosedError, VerifierUnavailableError
-from verifier.isolation import IsolatedVerifier, VerifyLimits
+from verifier.isolation import IsolatedVerifier, VerifyLimits, VerifyStream
 from verifier.reader import Verifier, engine_version
 from verifier.trust import default_trust_policy
 from verifier.trust_spec import TrustKind, TrustList, TrustPolicySpec, default_trust_spec
-from verifier.verdict import VerdictState
+from verifier.verdict import Verdict, VerdictError, VerdictState
 
 FIREFLY = "c2pa-js-legacy/tools/testing/fixtures/images/firefly-1.jpg"
 NO_MANIFEST = "c2pa-rs/sdk/tests/fixtures/no_manifest.jpg"
 TAMPERED = "public-testfiles/image/jpeg/adobe-20220124-XCA.jpg"
+CA = "c2pa-rs/sdk/tests/fixtures/CA.jpg"
 GENEROUS = VerifyLimits(timeout_seconds=30, memory_bytes=1024**3, max_asset_bytes=1024**3)
 MB = 1024 * 1024
 
@@ -273,3 +275,120 @@ def test_a_worker_fingerprints_a_video_s_key_frames_as_the_owner_would(pool, tmp
     garbage.write_bytes(b"\0\0\0\x18ftypmp42" + os.urandom(2000))
     assert pool.fingerprint_video_file(garbage) is None
     assert pool.fingerprint_video_file(video) == codes  # the worker is still serving
+
+
+# --- a batch: IsolatedVerifier.stream(), two files in flight per worker ---
+#
+# Same verdicts as `verify_file`, file by file; a file that times out or kills its worker is an
+# `error` verdict and the file queued behind it on that worker is verified by the replacement.
+
+
+def _drain(stream: VerifyStream[int], paths: list[Path]) -> dict[int, Verdict]:
+    """Submit every path (tagged with its index) as room allows; every verdict, by tag."""
+    verdicts: dict[int, Verdict] = {}
+    for index, path in enumerate(paths):
+        while not stream.has_room():
+            verdicts.update(stream.wait())
+        stream.submit(index, path)
+    while stream.pending:
+        verdicts.update(stream.wait())
+    assert stream.wait() == []  # nothing left: it does not block
+    return verdicts
+
+
+def _worker_with_open(pids: tuple[int, ...], path: Path, *, within: float = 30.0) -> int:
+    """The worker that has `path` open (it works on it), as soon as one has."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        for pid in pids:
+            try:
+                targets = {os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")}
+            except OSError:
+                continue  # a descriptor closed meanwhile
+            if str(path) in targets:
+                return pid
+        time.sleep(0.01)
+    raise AssertionError(f"no worker opened {path} within {within} s")
+
+
+def test_a_stream_gives_every_file_the_verdict_verify_file_gives(policy, corpus, tmp_path):
+    empty = tmp_path / "empty.jpg"
+    empty.touch()
+    paths = [corpus / name for name in (FIREFLY, NO_MANIFEST, TAMPERED, CA)] * 3 + [tmp_path, empty]
+    with IsolatedVerifier(policy=policy, limits=GENEROUS, workers=2) as verifier:
+        expected = [verifier.verify_file(path) for path in paths]
+        with verifier.stream() as stream:
+            verdicts = _drain(stream, paths)
+        assert [verdicts[index] for index in range(len(paths))] == expected
+        assert "is a directory" in (verdicts[len(paths) - 2].reason or "")
+        # The batch gave its workers back: single calls work again, on the same two processes.
+        pids = verifier.worker_pids
+        assert verifier.verify_file(corpus / FIREFLY).state is VerdictState.TRUSTED
+        assert verifier.worker_pids == pids
+
+
+def test_a_worker_crashing_on_a_file_is_that_file_s_error_and_the_file_queued_behind_it_is_verified(policy, corpus):
+    bomb = assertion_bomb()  # keeps the engine busy for seconds: time to crash its worker on it
+    with IsolatedVerifier(policy=policy, limits=GENEROUS, workers=1) as verifier:
+        (before,) = verifier.worker_pids
+        with verifier.stream() as stream:
+            stream.submit("bomb", bomb)
+            stream.submit("next", corpus / FIREFLY)  # waits in the same worker's socket
+            assert not stream.has_room()
+            os.kill(_worker_with_open((before,), bomb), signal.SIGSEGV)  # as a fault in native code would
+            verdicts = dict(stream.wait())
+            while stream.pending:
+                verdicts.update(stream.wait())
+        crashed = verdicts["bomb"]
+        assert crashed.state is VerdictState.ERROR and crashed.error_code is VerdictError.ENGINE_CRASH
+        assert crashed.reason == "the engine crashed on this file (SIGSEGV); it was stopped"
+        assert crashed.size == bomb.stat().st_size
+        assert verdicts["next"].state is VerdictState.TRUSTED
+        (after,) = verifier.worker_pids
+        assert after != before
+
+
+def test_a_file_over_the_time_limit_is_stopped_while_the_other_worker_carries_on(policy, corpus):
+    limits = VerifyLimits(timeout_seconds=1.0, memory_bytes=1024**3, max_asset_bytes=1024**3)
+    bomb = assertion_bomb()  # over 3 s on an idle machine
+    paths = [corpus / NO_MANIFEST] * 3 + [bomb] + [corpus / FIREFLY, corpus / NO_MANIFEST] * 4
+    with IsolatedVerifier(policy=policy, limits=limits, workers=2) as verifier:
+        before = set(verifier.worker_pids)
+        with verifier.stream() as stream:
+            verdicts = _drain(stream, paths)
+        stopped = verdicts[3]
+        assert stopped.error_code is VerdictError.RESOURCE_LIMIT
+        assert stopped.reason is not None and stopped.reason.startswith("verification took longer than 1 s")
+        others = [verdicts[index].state for index in range(len(paths)) if index != 3]
+        assert others == [VerdictState.NONE] * 3 + [VerdictState.TRUSTED, VerdictState.NONE] * 4
+        after = set(verifier.worker_pids)
+        assert len(after) == 2 and len(after & before) == 1  # the stuck worker, and only it, was replaced
+
+
+def test_a_worker_gone_before_its_file_is_replaced_and_the_file_verified(policy, corpus):
+    with IsolatedVerifier(policy=policy, limits=GENEROUS, workers=1) as verifier:
+        (victim,) = verifier.worker_pids
+        os.kill(victim, signal.SIGKILL)  # an operator or the OOM killer, while it waited
+        time.sleep(0.1)
+        with verifier.stream() as stream:
+            verdicts = _drain(stream, [corpus / FIREFLY, corpus / TAMPERED])
+        assert [verdicts[0].state, verdicts[1].state] == [VerdictState.TRUSTED, VerdictState.INVALID]
+        assert verifier.worker_pids != (victim,)
+
+
+def test_a_batch_left_with_files_in_flight_stops_those_workers_and_the_verifier_goes_on(policy, corpus):
+    bomb = assertion_bomb()
+    with IsolatedVerifier(policy=policy, limits=GENEROUS, workers=2) as verifier:
+        before = set(verifier.worker_pids)
+        started = time.monotonic()
+        with verifier.stream() as stream:
+            stream.submit(0, bomb)
+            stream.submit(1, corpus / NO_MANIFEST)
+            _worker_with_open(tuple(before), bomb)
+        # Left at once (an interrupt, a closed pipe): no waiting for the bomb, whose worker is gone.
+        assert time.monotonic() - started < 3
+        # Both had a file in flight: both were stopped, and each is replaced when next used (a stale
+        # reply never answers a later call).
+        assert verifier.verify_file(corpus / FIREFLY).state is VerdictState.TRUSTED
+        assert verifier.verify_file(corpus / TAMPERED).state is VerdictState.INVALID
+        assert set(verifier.worker_pids).isdisjoint(before) and len(verifier.worker_pids) == 2
