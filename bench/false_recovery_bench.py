@@ -107,7 +107,12 @@ def new_entry(number: int, fingerprint: ImageFingerprint):
         origin=EntryOrigin.SIGNED,
         store=StoredManifest(size=len(store), sha256=hashlib.sha256(store).hexdigest(), inline=store),
         bindings=(
-            SoftBinding(alg=ISCC_ALG, value=fingerprint.iscc_digest, code64=fingerprint.code64, descriptor=fingerprint.descriptor),
+            SoftBinding(
+                alg=ISCC_ALG,
+                value=fingerprint.iscc_digest,
+                code64=fingerprint.code64,
+                descriptor=fingerprint.descriptor,
+            ),
         ),
     )
 
@@ -165,15 +170,22 @@ def fill(stores: list, names: list[str], target: int, workers: int) -> dict[str,
                 pool.terminate()
                 break
             if counts["originals used"] % 50 == 0:
-                print(f"  {counts['originals used']} originals tiled, {counts['kept']:,} entries, "
-                      f"{time.perf_counter() - started:.0f} s", flush=True)
+                print(
+                    f"  {counts['originals used']} originals tiled, {counts['kept']:,} entries, "
+                    f"{time.perf_counter() - started:.0f} s",
+                    flush=True,
+                )
     if pending and counts["kept"] < target:
         flush()
     return counts
 
 
 def query_fingerprints(held_out) -> list[tuple[str, ImageFingerprint]]:
-    return [(name, fingerprint_image(transform(entry.image))) for entry in held_out for name, transform in TRANSFORMS.items()]
+    return [
+        (name, fingerprint_image(transform(entry.image)))
+        for entry in held_out
+        for name, transform in TRANSFORMS.items()
+    ]
 
 
 def round_trips(store, count: int = 1_000) -> list[float]:
@@ -214,26 +226,38 @@ def query_backend(label: str, store, queries: list[tuple[str, ImageFingerprint]]
         similarities = [descriptor_similarity(fingerprint.descriptor, c.descriptor or b"\0" * 256) for c in candidates]
         if similarities:
             top_similarity.append(max(similarities))
-        reported = [(name, c.distance, s) for c, s in zip(candidates, similarities, strict=True) if s >= DESCRIPTOR_THRESHOLD]
+        reported = [
+            (name, c.distance, s) for c, s in zip(candidates, similarities, strict=True) if s >= DESCRIPTOR_THRESHOLD
+        ]
         false_recoveries += reported
         queries_with_false += bool(reported)
         binding_only_false += any(c.distance <= BINDING_ONLY_RADIUS for c in candidates)
     raw = round_trips(store)
 
     print(f"\n== {label} ==")
-    print(f"first stage, candidates per query: mean {statistics.fmean(candidates_per_query):.2f}  "
-          f"p50 {percentile(candidates_per_query, 0.5):.0f}  p99 {percentile(candidates_per_query, 0.99):.0f}  "
-          f"max {max(candidates_per_query)}  queries with none {candidates_per_query.count(0):,}  at the cap of 100 {capped}")
+    print(
+        f"first stage, candidates per query: mean {statistics.fmean(candidates_per_query):.2f}  "
+        f"p50 {percentile(candidates_per_query, 0.5):.0f}  p99 {percentile(candidates_per_query, 0.99):.0f}  "
+        f"max {max(candidates_per_query)}  queries with none {candidates_per_query.count(0):,}  at the cap of 100 {capped}"
+    )
     print(f"nearest unrelated entry (bits; {SEARCH_RADIUS + 1} = none within the radius): {distribution(nearest)}")
     if top_similarity:
-        print(f"highest descriptor similarity among a query's candidates ({len(top_similarity):,} queries with any): "
-              f"{distribution(top_similarity)}")
-    print(f"candidates_near latency: p50 {percentile(latencies, 0.5):.2f} ms  p99 {percentile(latencies, 0.99):.2f} ms  "
-          f"(raw round trip SELECT 1: p50 {percentile(raw, 0.5):.3f} ms  p99 {percentile(raw, 0.99):.3f} ms)")
-    print(f"binding-only rule (<= {BINDING_ONLY_RADIUS} bits, no descriptor): {binding_only_false} of {len(queries):,} "
-          f"queries would report an unrelated entry")
-    print(f"FALSE RECOVERIES (both checks passed): {queries_with_false} queries "
-          f"({len(false_recoveries)} entries) of {len(queries):,} unrelated queries")
+        print(
+            f"highest descriptor similarity among a query's candidates ({len(top_similarity):,} queries with any): "
+            f"{distribution(top_similarity)}"
+        )
+    print(
+        f"candidates_near latency: p50 {percentile(latencies, 0.5):.2f} ms  p99 {percentile(latencies, 0.99):.2f} ms  "
+        f"(raw round trip SELECT 1: p50 {percentile(raw, 0.5):.3f} ms  p99 {percentile(raw, 0.99):.3f} ms)"
+    )
+    print(
+        f"binding-only rule (<= {BINDING_ONLY_RADIUS} bits, no descriptor): {binding_only_false} of {len(queries):,} "
+        f"queries would report an unrelated entry"
+    )
+    print(
+        f"FALSE RECOVERIES (both checks passed): {queries_with_false} queries "
+        f"({len(false_recoveries)} entries) of {len(queries):,} unrelated queries"
+    )
     for name, distance, similarity in false_recoveries[:20]:
         print(f"  {name:14s} d {distance:2d} sim {similarity:.3f}")
     return len(false_recoveries), found
@@ -261,8 +285,11 @@ def main() -> int:
     originals, dropped, blanks, _ = build_repository(files, None)
     held_out = originals[::HELD_OUT_EVERY]
     filling = [entry for index, entry in enumerate(originals) if index % HELD_OUT_EVERY]
-    print(f"corpus: {len(originals)} distinct originals ({dropped} same-picture and {blanks} blank files left out): "
-          f"{len(held_out)} held out, {len(filling)} fill the repository", flush=True)
+    print(
+        f"corpus: {len(originals)} distinct originals ({dropped} same-picture and {blanks} blank files left out): "
+        f"{len(held_out)} held out, {len(filling)} fill the repository",
+        flush=True,
+    )
 
     with ExitStack() as stack:
         backends: list[tuple[str, object]] = []
@@ -278,18 +305,26 @@ def main() -> int:
         stores = [store for _label, store in backends]
         started = time.perf_counter()
         counts = fill(stores, [entry.name for entry in filling], args.entries, args.workers)
-        print(f"repository: {counts['kept']:,} entries from {counts['originals used']} originals and their tiles "
-              f"(left out: {counts['blank']:,} blank, {counts['same picture']:,} the same picture as a kept entry), "
-              f"written to {', '.join(label for label, _ in backends)} in {time.perf_counter() - started:.0f} s",
-              flush=True)
+        print(
+            f"repository: {counts['kept']:,} entries from {counts['originals used']} originals and their tiles "
+            f"(left out: {counts['blank']:,} blank, {counts['same picture']:,} the same picture as a kept entry), "
+            f"written to {', '.join(label for label, _ in backends)} in {time.perf_counter() - started:.0f} s",
+            flush=True,
+        )
         if counts["kept"] < args.entries:
             print(f"!! only {counts['kept']:,} entries: fewer than --entries")
 
         queries = query_fingerprints(held_out)
-        print(f"queries: {len(queries):,} ({len(held_out)} held-out originals x {len(TRANSFORMS)} transforms)", flush=True)
-        print(f"SEARCH_RADIUS = {SEARCH_RADIUS}, DESCRIPTOR_THRESHOLD = {DESCRIPTOR_THRESHOLD}, "
-              f"BINDING_ONLY_RADIUS = {BINDING_ONLY_RADIUS}")
-        results = [(label, *query_backend(f"{label}, {counts['kept']:,} entries", store, queries)) for label, store in backends]
+        print(
+            f"queries: {len(queries):,} ({len(held_out)} held-out originals x {len(TRANSFORMS)} transforms)", flush=True
+        )
+        print(
+            f"SEARCH_RADIUS = {SEARCH_RADIUS}, DESCRIPTOR_THRESHOLD = {DESCRIPTOR_THRESHOLD}, "
+            f"BINDING_ONLY_RADIUS = {BINDING_ONLY_RADIUS}"
+        )
+        results = [
+            (label, *query_backend(f"{label}, {counts['kept']:,} entries", store, queries)) for label, store in backends
+        ]
 
     if len(results) == 2:
         agree = sum(a == b for a, b in zip(results[0][2], results[1][2], strict=True))

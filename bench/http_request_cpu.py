@@ -159,10 +159,14 @@ def main() -> int:
     sha_ms = (time.process_time() - started) / 50 * 1000
     count = args.requests
     user_ms, system_ms = measured["user"] / count * 1000, measured["system"] / count * 1000
-    print(f"{args.mode}: {count} requests, {measured['body_bytes'] / 1e6:.2f} MB bodies, load average "
-          f"{' '.join(f'{v:.2f}' for v in os.getloadavg())}")
-    print(f"  server process CPU per request: {user_ms + system_ms:.2f} ms (user {user_ms:.2f}, system {system_ms:.2f}); "
-          f"wall {measured['wall'] / count * 1000:.2f} ms")
+    print(
+        f"{args.mode}: {count} requests, {measured['body_bytes'] / 1e6:.2f} MB bodies, load average "
+        f"{' '.join(f'{v:.2f}' for v in os.getloadavg())}"
+    )
+    print(
+        f"  server process CPU per request: {user_ms + system_ms:.2f} ms (user {user_ms:.2f}, system {system_ms:.2f}); "
+        f"wall {measured['wall'] / count * 1000:.2f} ms"
+    )
     print(f"  SHA-256 of the body: {sha_ms:.2f} ms CPU; request / SHA-256 = {(user_ms + system_ms) / sha_ms:.2f}")
     if profiler is not None:
         args.pyinstrument.write_text(profiler.output_text(unicode=False, color=False))

@@ -121,7 +121,9 @@ def _reference_worker(operation: str, workdir: Path, threads: int, seconds: floa
         engine_signer = c2pa.Signer.from_info(
             c2pa.C2paSignerInfo(c2pa.C2paSigningAlg.ES256, chain_pem, (keys / "key.pem").read_bytes(), None)
         )
-        manifest = build_manifest_definition(request, default_title="input.jpg", originmark_version=originmark_version())
+        manifest = build_manifest_definition(
+            request, default_title="input.jpg", originmark_version=originmark_version()
+        )
 
         def make_step(slot: int):
             destination = workdir / f"raw-{os.getpid()}-{slot}.jpg"
@@ -197,13 +199,17 @@ def _reference_worker(operation: str, workdir: Path, threads: int, seconds: floa
     return {"count": sum(counts), "seconds": time.perf_counter() - started}
 
 
-def reference_rate(operation: str, workdir: Path, *, processes: int, threads: int, seconds: float,
-                   cpus: set[int] | None) -> float:
+def reference_rate(
+    operation: str, workdir: Path, *, processes: int, threads: int, seconds: float, cpus: set[int] | None
+) -> float:
     """Operations per second of `processes` child processes x `threads` threads, run at the same time."""
     command = [sys.executable, __file__, "--reference-worker", operation, str(workdir), str(threads), str(seconds)]
     children = [
         subprocess.Popen(
-            command, stdout=subprocess.PIPE, text=True, cwd=PROJECT,
+            command,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=PROJECT,
             preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
         )
         for _ in range(processes)
@@ -237,15 +243,28 @@ class Reference:
         return f"{self.shape[0]} proc x {self.shape[1]} thr"
 
 
-def measure_references(workdir: Path, *, cores: int, seconds: float, cpus: set[int] | None,
-                       shapes: dict[str, tuple[int, int]] | None = None) -> dict[str, tuple[tuple[int, int], float]]:
+def measure_references(
+    workdir: Path,
+    *,
+    cores: int,
+    seconds: float,
+    cpus: set[int] | None,
+    shapes: dict[str, tuple[int, int]] | None = None,
+) -> dict[str, tuple[tuple[int, int], float]]:
     """Each operation's rate, in its fastest shape (N threads or N processes) unless `shapes` fixes it."""
     measured = {}
     for operation in REFERENCE_OPERATIONS:
         candidates = [shapes[operation]] if shapes else ([(1, cores)] if cores == 1 else [(1, cores), (cores, 1)])
         measured[operation] = max(
-            ((shape, reference_rate(operation, workdir, processes=shape[0], threads=shape[1], seconds=seconds,
-                                    cpus=cpus)) for shape in candidates),
+            (
+                (
+                    shape,
+                    reference_rate(
+                        operation, workdir, processes=shape[0], threads=shape[1], seconds=seconds, cpus=cpus
+                    ),
+                )
+                for shape in candidates
+            ),
             key=lambda pair: pair[1],
         )
     return measured
@@ -307,7 +326,8 @@ def check_service(server: ServerUnderTest, token: str, workdir: Path) -> None:
             raise SystemExit("POST /v1/sign: X-Content-SHA256 does not match the body")
         (workdir / "signed.jpg").write_bytes(signed.content)
         verified = client.post(
-            "/v1/verify", params={"refresh": "true"},
+            "/v1/verify",
+            params={"refresh": "true"},
             files={"file": ("signed.jpg", signed.content, "image/jpeg")},
         )
         body = verified.json()
@@ -315,11 +335,15 @@ def check_service(server: ServerUnderTest, token: str, workdir: Path) -> None:
             raise SystemExit(f"POST /v1/verify?refresh=true answered {verified.status_code}: {verified.text[:500]}")
         # The raw-body form: the same answers.
         raw_signed = client.post(
-            "/v1/sign", params=raw_sign_params(), content=(workdir / "input.jpg").read_bytes(),
+            "/v1/sign",
+            params=raw_sign_params(),
+            content=(workdir / "input.jpg").read_bytes(),
             headers={"Content-Type": "image/jpeg"},
         )
-        if raw_signed.status_code != 200 or hashlib.sha256(raw_signed.content).hexdigest() != raw_signed.headers[
-                "x-content-sha256"]:
+        if (
+            raw_signed.status_code != 200
+            or hashlib.sha256(raw_signed.content).hexdigest() != raw_signed.headers["x-content-sha256"]
+        ):
             raise SystemExit(f"raw-body POST /v1/sign answered {raw_signed.status_code}: {raw_signed.text[:500]}")
         raw_verified = client.post(
             "/v1/verify", params={"refresh": "true"}, content=signed.content, headers={"Content-Type": "image/jpeg"}
@@ -332,13 +356,30 @@ LOAD_NAMES = ("sign", "verify", "stored")
 LOAD_LABELS = {"sign": "POST /v1/sign", "verify": "POST /v1/verify?refresh=true", "stored": "POST /v1/verify (stored)"}
 
 
-def run_load(server: ServerUnderTest, *, path: str, body: Path, content_type: str, token: str,
-             concurrency: int, seconds: float, loadgen: str, cpus: set[int] | None) -> tuple[MeasuredLoad, float, float]:
+def run_load(
+    server: ServerUnderTest,
+    *,
+    path: str,
+    body: Path,
+    content_type: str,
+    token: str,
+    concurrency: int,
+    seconds: float,
+    loadgen: str,
+    cpus: set[int] | None,
+) -> tuple[MeasuredLoad, float, float]:
     """(load result, server CPU seconds over the run, its wall seconds)."""
     spec = LoadSpec(
-        base_url=server.base_url, shape="fixed", method="POST", path=path,
+        base_url=server.base_url,
+        shape="fixed",
+        method="POST",
+        path=path,
         headers={"Authorization": f"Bearer {token}", "Content-Type": content_type},
-        body_file=str(body), concurrency=concurrency, duration=seconds, warmup=2.0, loadgen=loadgen,
+        body_file=str(body),
+        concurrency=concurrency,
+        duration=seconds,
+        warmup=2.0,
+        loadgen=loadgen,
         threads=len(cpus) if cpus else 1,
     )
     cpu_before = server.cpu_seconds()
@@ -354,25 +395,50 @@ def main() -> int:
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     cpu_count = len(os.sched_getaffinity(0))
-    parser.add_argument("--server-cores", type=int, default=max(1, cpu_count // 2) if cpu_count > 1 else 0,
-                        help="CPUs for the server and the reference (the rest run the load); 0 = no pinning")
+    parser.add_argument(
+        "--server-cores",
+        type=int,
+        default=max(1, cpu_count // 2) if cpu_count > 1 else 0,
+        help="CPUs for the server and the reference (the rest run the load); 0 = no pinning",
+    )
     parser.add_argument("--seconds", type=float, default=15.0, help="measured seconds per load (after 2 s warm-up)")
     parser.add_argument("--reference-seconds", type=float, default=3.0, help="per reference operation and pass")
     parser.add_argument("--concurrency", type=int, default=None, help="connections (default: 2 x server cores)")
     parser.add_argument("--workers", type=int, default=None, help="uvicorn workers (default: server cores)")
-    parser.add_argument("--sign-concurrency", "--engine-threads", type=int, default=None,
-                        help="ORIGINMARK_SIGN_CONCURRENCY (--engine-threads: its deprecated older name)")
+    parser.add_argument(
+        "--sign-concurrency",
+        "--engine-threads",
+        type=int,
+        default=None,
+        help="ORIGINMARK_SIGN_CONCURRENCY (--engine-threads: its deprecated older name)",
+    )
     parser.add_argument("--verify-workers", type=int, default=None, help="ORIGINMARK_VERIFY_WORKERS")
     parser.add_argument("--log-level", default="info", help="ORIGINMARK_LOG_LEVEL (info: the shipped default)")
-    parser.add_argument("--env", action="append", default=[], metavar="ORIGINMARK_X=VALUE",
-                        help="extra server setting, repeatable (e.g. ORIGINMARK_SPOOL_DIR=/dev/shm)")
-    parser.add_argument("--loadgen", "--engine", choices=("auto", "wrk", "python"), default="auto",
-                        help="load generator (--engine: its deprecated older name)")
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="ORIGINMARK_X=VALUE",
+        help="extra server setting, repeatable (e.g. ORIGINMARK_SPOOL_DIR=/dev/shm)",
+    )
+    parser.add_argument(
+        "--loadgen",
+        "--engine",
+        choices=("auto", "wrk", "python"),
+        default="auto",
+        help="load generator (--engine: its deprecated older name)",
+    )
     parser.add_argument("--size", type=int, default=2048)
-    parser.add_argument("--loads", default=",".join(LOAD_NAMES),
-                        help="loads to run, comma-separated: sign, verify, stored (targets need all three)")
-    parser.add_argument("--forms", default=",".join(FORMS),
-                        help="upload forms to load, comma-separated: multipart, raw (the targets use raw)")
+    parser.add_argument(
+        "--loads",
+        default=",".join(LOAD_NAMES),
+        help="loads to run, comma-separated: sign, verify, stored (targets need all three)",
+    )
+    parser.add_argument(
+        "--forms",
+        default=",".join(FORMS),
+        help="upload forms to load, comma-separated: multipart, raw (the targets use raw)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder (server log, database)")
     args = parser.parse_args()
 
@@ -434,11 +500,23 @@ def main() -> int:
                 for form in forms:
                     path, body, content_type = requests[form][name]
                     loads[(form, name)] = run_load(
-                        server, path=path, body=scratch / body, content_type=content_type, token=token,
-                        concurrency=concurrency, seconds=args.seconds, loadgen=loadgen, cpus=load_cpus,
+                        server,
+                        path=path,
+                        body=scratch / body,
+                        content_type=content_type,
+                        token=token,
+                        concurrency=concurrency,
+                        seconds=args.seconds,
+                        loadgen=loadgen,
+                        cpus=load_cpus,
                     )
-            after = measure_references(scratch, cores=cores, seconds=args.reference_seconds, cpus=server_cpus,
-                                       shapes={op: shape for op, (shape, _) in before.items()})
+            after = measure_references(
+                scratch,
+                cores=cores,
+                seconds=args.reference_seconds,
+                cpus=server_cpus,
+                shapes={op: shape for op, (shape, _) in before.items()},
+            )
             reference = {
                 op: Reference(shape=before[op][0], before=before[op][1], after=after[op][1])
                 for op in REFERENCE_OPERATIONS
@@ -454,15 +532,23 @@ def main() -> int:
 
     import c2pa
 
-    print(f"engine: c2pa-python {importlib.metadata.version('c2pa-python')} / c2pa-rs {c2pa.sdk_version()}; "
-          f"{cpu_count} CPUs on this machine; load average at the start {load_at_start}")
+    print(
+        f"engine: c2pa-python {importlib.metadata.version('c2pa-python')} / c2pa-rs {c2pa.sdk_version()}; "
+        f"{cpu_count} CPUs on this machine; load average at the start {load_at_start}"
+    )
     print(f"input: {args.size}x{args.size} photo-like JPEG, {input_size / 1e6:.2f} MB; database: SQLite (temporary)")
-    print(f"server: originmark serve {config.describe()} ({server_processes} processes with its verifier workers), "
-          f"CPUs {sorted(server_cpus) if server_cpus else 'all (unpinned)'}")
-    print(f"load: {loadgen}, {concurrency} connections, {args.seconds:.0f} s after 2 s warm-up, "
-          f"CPUs {sorted(load_cpus) if load_cpus else 'all (unpinned)'}")
-    print(f"reference: on the server's CPUs ({cores}), fastest of {cores} threads / {cores} processes, "
-          f"{args.reference_seconds:.0f} s before and after the loads (mean)")
+    print(
+        f"server: originmark serve {config.describe()} ({server_processes} processes with its verifier workers), "
+        f"CPUs {sorted(server_cpus) if server_cpus else 'all (unpinned)'}"
+    )
+    print(
+        f"load: {loadgen}, {concurrency} connections, {args.seconds:.0f} s after 2 s warm-up, "
+        f"CPUs {sorted(load_cpus) if load_cpus else 'all (unpinned)'}"
+    )
+    print(
+        f"reference: on the server's CPUs ({cores}), fastest of {cores} threads / {cores} processes, "
+        f"{args.reference_seconds:.0f} s before and after the loads (mean)"
+    )
     print()
     rows = []
     for name in load_names:
@@ -472,14 +558,26 @@ def main() -> int:
             errors = f"{result.errors}" + (f" {result.error_detail}" if result.errors else "")
             # Server CPU per request: CPU-seconds per wall second (warm-up included) over requests per second.
             cpu_ms = 1000 * (server_cpu / wall) / result.requests_per_second if result.requests_per_second else 0.0
-            rows.append([f"{LOAD_LABELS[name]} [{form}]", f"{result.requests_per_second:.1f}",
-                         f"{1000 / result.requests_per_second:.2f}" if result.requests_per_second else "-",
-                         f"{result.latency_ms['p50']:.1f}", f"{result.latency_ms['p99']:.1f}", errors,
-                         f"{server_cpu / wall:.2f}", f"{cpu_ms:.2f}", f"{measured.cpu_seconds / wall:.2f}"])
-    print_table(["HTTP", "req/s", "ms/req", "p50 ms", "p99 ms", "errors", "server CPU", "CPU ms/req", "loadgen CPU"],
-                rows)
-    print("(server CPU: CPU-seconds per wall second over the run incl. warm-up, 1.00 = one core busy; "
-          "CPU ms/req: that over req/s)")
+            rows.append(
+                [
+                    f"{LOAD_LABELS[name]} [{form}]",
+                    f"{result.requests_per_second:.1f}",
+                    f"{1000 / result.requests_per_second:.2f}" if result.requests_per_second else "-",
+                    f"{result.latency_ms['p50']:.1f}",
+                    f"{result.latency_ms['p99']:.1f}",
+                    errors,
+                    f"{server_cpu / wall:.2f}",
+                    f"{cpu_ms:.2f}",
+                    f"{measured.cpu_seconds / wall:.2f}",
+                ]
+            )
+    print_table(
+        ["HTTP", "req/s", "ms/req", "p50 ms", "p99 ms", "errors", "server CPU", "CPU ms/req", "loadgen CPU"], rows
+    )
+    print(
+        "(server CPU: CPU-seconds per wall second over the run incl. warm-up, 1.00 = one core busy; "
+        "CPU ms/req: that over req/s)"
+    )
     print()
     # The least any HTTP service must do per request on these CPUs (the issue's floors): verify: the
     # engine's verification and the SHA-256 of the upload (the verdict's key); sign: the engine's
@@ -515,15 +613,19 @@ def main() -> int:
         for name in load_names:
             raw_rate, form_rate = (loads[(f, name)][0].result.requests_per_second for f in ("raw", "multipart"))
             if form_rate:
-                print(f"{name:>6}: raw body {raw_rate:.1f}/s vs multipart {form_rate:.1f}/s = {raw_rate / form_rate:.2f}x")
+                print(
+                    f"{name:>6}: raw body {raw_rate:.1f}/s vs multipart {form_rate:.1f}/s = {raw_rate / form_rate:.2f}x"
+                )
         print()
     ok = set(load_names) == set(LOAD_NAMES)  # a partial run passes no target
     for name, op in (("sign", "raw_sign"), ("verify", "raw_verify")):
         if name not in load_names:
             continue
         rate = loads[(best_form, name)][0].result.requests_per_second
-        print(f"{name:>6}: HTTP [{best_form}] {rate:.1f}/s vs raw engine {reference[op].rate:.1f}/s = "
-              f"{rate / reference[op].rate:.2f} (issue 3's {ENGINE_RATIO:.2f}: context)")
+        print(
+            f"{name:>6}: HTTP [{best_form}] {rate:.1f}/s vs raw engine {reference[op].rate:.1f}/s = "
+            f"{rate / reference[op].rate:.2f} (issue 3's {ENGINE_RATIO:.2f}: context)"
+        )
     for name in ("sign", "verify"):
         if name not in load_names:
             continue
@@ -531,20 +633,25 @@ def main() -> int:
         ratio = result.requests_per_second / floors[name]
         passed = ratio >= FLOOR_RATIO and result.errors == 0
         ok &= passed
-        print(f"{name:>6}: HTTP [{best_form}] {result.requests_per_second:.1f}/s vs floor {floors[name]:.1f}/s = "
-              f"{ratio:.2f} (target >= {FLOOR_RATIO:.2f}): {'PASS' if passed else 'FAIL'}")
+        print(
+            f"{name:>6}: HTTP [{best_form}] {result.requests_per_second:.1f}/s vs floor {floors[name]:.1f}/s = "
+            f"{ratio:.2f} (target >= {FLOOR_RATIO:.2f}): {'PASS' if passed else 'FAIL'}"
+        )
     if "stored" in load_names:
         stored = loads[(best_form, "stored")][0].result
         stored_ms = 1000 / stored.requests_per_second if stored.requests_per_second else float("inf")
         passed = stored_ms <= STORED_TARGET_MS and stored.errors == 0
         ok &= passed
-        print(f"stored: HTTP [{best_form}] {stored_ms:.2f} ms per answer ({stored.requests_per_second:.1f}/s), "
-              f"SHA-256 of the upload alone {1000 * hash_seconds:.2f} ms (target <= {STORED_TARGET_MS:.1f} ms): "
-              f"{'PASS' if passed else 'FAIL'}")
+        print(
+            f"stored: HTTP [{best_form}] {stored_ms:.2f} ms per answer ({stored.requests_per_second:.1f}/s), "
+            f"SHA-256 of the upload alone {1000 * hash_seconds:.2f} ms (target <= {STORED_TARGET_MS:.1f} ms): "
+            f"{'PASS' if passed else 'FAIL'}"
+        )
     if any(load[0].result.errors for load in loads.values()):
         print("server log (last lines):\n" + server_log_tail)
     print("RESULT:", "PASS" if ok else "FAIL")
     return 0 if ok else 1
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -118,7 +118,9 @@ def main() -> int:
             signing_settings(thumbnails=False, local_anchors_pem=anchor_pem if anchor_is_issuer else None)
         )
         raw_signer = c2pa.Signer.from_callback(signing_key.sign, c2pa.C2paSigningAlg.ES256, signing_key.chain_pem, None)
-        manifest = build_manifest_definition(request, default_title=source.name, originmark_version=originmark_version())
+        manifest = build_manifest_definition(
+            request, default_title=source.name, originmark_version=originmark_version()
+        )
         with_binding = ContentSigner(signing_key=signing_key, options=SignerOptions())
         without_binding = ContentSigner(signing_key=signing_key, options=SignerOptions(soft_binding=False))
 
@@ -167,10 +169,14 @@ def main() -> int:
             final.destination
         )
 
-    print(f"engine: c2pa-python {importlib.metadata.version('c2pa-python')} / c2pa-rs {c2pa.sdk_version()}; "
-          f"PyAV {av.__version__} (FFmpeg libavcodec {'.'.join(map(str, av.library_versions['libavcodec']))})")
-    print(f"input: {args.seconds} s {width}x{height} H.264 at {FPS} fps, a key frame every {args.gop} frames; "
-          f"{args.rounds} rounds, interleaved, file to file")
+    print(
+        f"engine: c2pa-python {importlib.metadata.version('c2pa-python')} / c2pa-rs {c2pa.sdk_version()}; "
+        f"PyAV {av.__version__} (FFmpeg libavcodec {'.'.join(map(str, av.library_versions['libavcodec']))})"
+    )
+    print(
+        f"input: {args.seconds} s {width}x{height} H.264 at {FPS} fps, a key frame every {args.gop} frames; "
+        f"{args.rounds} rounds, interleaved, file to file"
+    )
     print()
     print("| side | median ms | p90 ms |")
     print("|---|---:|---:|")
@@ -185,8 +191,10 @@ def main() -> int:
         print(f"| {label} | {statistics.median(timings[name]):.0f} | {percentile(timings[name], 0.9):.0f} |")
     added = statistics.median(timings["with"]) - statistics.median(timings["without"])
     print()
-    print(f"key frames fingerprinted: {len(video.key_frames)} (complete: {video.complete}); Video-Code: "
-          f"{video.video_code}; the soft binding adds {added:.0f} ms to the median signing time")
+    print(
+        f"key frames fingerprinted: {len(video.key_frames)} (complete: {video.complete}); Video-Code: "
+        f"{video.video_code}; the soft binding adds {added:.0f} ms to the median signing time"
+    )
     print(f"output with the soft binding verifies: {verdict.state.value}")
     print()
     recall(args.videos, args.recall_seconds)
@@ -220,12 +228,16 @@ def recall(videos: int, seconds: int) -> None:
             for number in range(videos)
         ]  # fmt: skip
         originals = [fingerprint_video(source) for source in sources]
-        print(f"recall: {videos} videos of {seconds} s 640x360 H.264, each re-encoded with FFmpeg "
-              f"{ffmpeg_version(executable)} (imageio-ffmpeg); SEARCH_RADIUS {SEARCH_RADIUS}, "
-              f"DESCRIPTOR_THRESHOLD {DESCRIPTOR_THRESHOLD}")
+        print(
+            f"recall: {videos} videos of {seconds} s 640x360 H.264, each re-encoded with FFmpeg "
+            f"{ffmpeg_version(executable)} (imageio-ffmpeg); SEARCH_RADIUS {SEARCH_RADIUS}, "
+            f"DESCRIPTOR_THRESHOLD {DESCRIPTOR_THRESHOLD}"
+        )
         print()
-        print("| transform | right | wrong | none | unrelated reported | best similarity p50 / min "
-              "| Video-Code to its original p50 / max | to the nearest other min |")
+        print(
+            "| transform | right | wrong | none | unrelated reported | best similarity p50 / min "
+            "| Video-Code to its original p50 / max | to the nearest other min |"
+        )
         print("|---|---:|---:|---:|---:|---|---|---:|")
         for name, arguments in TRANSFORMS.items():
             right = wrong = none = unrelated = 0
@@ -255,7 +267,9 @@ def recall(videos: int, seconds: int) -> None:
             spread = f"{statistics.median(similarities):.3f} / {min(similarities):.3f}" if similarities else "-"
             to_own = f"{statistics.median(own):.0f} / {max(own)}" if own else "-"
             nearest_other = min(others) if others else "-"
-            print(f"| {name} | {right}/{videos} | {wrong} | {none} | {unrelated} | {spread} | {to_own} | {nearest_other} |")
+            print(
+                f"| {name} | {right}/{videos} | {wrong} | {none} | {unrelated} | {spread} | {to_own} | {nearest_other} |"
+            )
 
 
 def ffmpeg_version(executable: str) -> str:

@@ -244,7 +244,9 @@ class ContentSigner:
             return _Source(path=source, media_format=media_format, fingerprint=None, refusal=None, started=started)
         try:
             fingerprint = fingerprint_image(source)
-            return _Source(path=source, media_format=media_format, fingerprint=fingerprint, refusal=None, started=started)
+            return _Source(
+                path=source, media_format=media_format, fingerprint=fingerprint, refusal=None, started=started
+            )
         except UndecodableImage as error:
             refusal = SourceUndecodable(
                 f"{source.name} is a {media_format.name} file whose image cannot be decoded ({error}), and "
@@ -380,7 +382,13 @@ class ContentSigner:
                 raise self._translate(error, subject=subject) from error
 
     def _sign(
-        self, builder: c2pa.Builder, media_format: MediaFormat, source: BinaryIO, output: BinaryIO | UnchangedAssetSink, *, subject: str
+        self,
+        builder: c2pa.Builder,
+        media_format: MediaFormat,
+        source: BinaryIO,
+        output: BinaryIO | UnchangedAssetSink,
+        *,
+        subject: str,
     ) -> bytes:
         try:
             manifest: bytes = builder.sign(self._signer, media_format.mime, source, output)  # closes the builder

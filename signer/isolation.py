@@ -396,7 +396,17 @@ class IsolatedSigner:
                 raise DestinationUnwritable(f"cannot write {destination}: {error.strerror or error}") from error
         finally:
             shutil.rmtree(private, ignore_errors=True)
-        (_tag, format_name, manifest_label, source_type, bytes_written, manifest_bytes, elapsed, store, soft_binding) = reply
+        (
+            _tag,
+            format_name,
+            manifest_label,
+            source_type,
+            bytes_written,
+            manifest_bytes,
+            elapsed,
+            store,
+            soft_binding,
+        ) = reply
         return SignResult(
             source=source,
             destination=destination,
@@ -464,9 +474,13 @@ def _owner_pin(credential: KeySpec, secret_environment: dict[str, str]) -> str |
 def _absolute(credential: KeySpec) -> KeySpec:
     chain_path = Path(os.path.abspath(credential.chain_path))
     if isinstance(credential, PemKeySpec):
-        return dataclasses.replace(credential, chain_path=chain_path, key_path=Path(os.path.abspath(credential.key_path)))
+        return dataclasses.replace(
+            credential, chain_path=chain_path, key_path=Path(os.path.abspath(credential.key_path))
+        )
     if isinstance(credential, Pkcs11KeySpec) and credential.pin_file is not None:
-        return dataclasses.replace(credential, chain_path=chain_path, pin_file=Path(os.path.abspath(credential.pin_file)))
+        return dataclasses.replace(
+            credential, chain_path=chain_path, pin_file=Path(os.path.abspath(credential.pin_file))
+        )
     return dataclasses.replace(credential, chain_path=chain_path)
 
 
@@ -480,4 +494,3 @@ def _private_folder(destination: Path) -> Path:
         if error.errno in (errno.ENOSPC, errno.EDQUOT):
             raise OutputStorageFull(f"no space left in {destination.parent}: free some, then retry") from error
         raise DestinationUnwritable(f"cannot write in {destination.parent}: {error.strerror or error}") from error
-

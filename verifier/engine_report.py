@@ -485,7 +485,8 @@ def _ingredient(
         if any(code != UNTRUSTED_CODE for code in codes):
             state = VerdictState.INVALID
         elif UNTRUSTED_CODE not in codes and (
-            _succeeded(current, TRUSTED_CODE) or (_succeeded(current, REVALIDATED_CODE) and _recorded_trusted(ingredient))
+            _succeeded(current, TRUSTED_CODE)
+            or (_succeeded(current, REVALIDATED_CODE) and _recorded_trusted(ingredient))
         ):
             # The engine re-validates an ingredient's manifest under *our* trust settings and
             # reports only what differs from the results recorded at signing time: recorded

@@ -127,7 +127,9 @@ def _rebuild(cls: type[_SlotsValue], values: tuple[object, ...]) -> _SlotsValue:
 
 def _reduce_slots(
     instance: object,
-) -> tuple[Callable[[type[_SlotsValue], tuple[object, ...]], _SlotsValue], tuple[type[_SlotsValue], tuple[object, ...]]]:
+) -> tuple[
+    Callable[[type[_SlotsValue], tuple[object, ...]], _SlotsValue], tuple[type[_SlotsValue], tuple[object, ...]]
+]:
     if not isinstance(instance, _VERDICT_CLASSES):  # registered for these classes only (below)
         raise TypeError(f"no slot reducer for {type(instance).__name__}")
     cls = type(instance)
@@ -177,9 +179,13 @@ def _load_startup_reply(data: bytes) -> tuple[Any, Any]:
 _VERIFY = "verify"  # an asset: a Verdict
 _VERIFY_STORE = "verify_store"  # a manifest store kept apart from its asset: a Verdict (reader.py, detached_store)
 _FINGERPRINT = "fingerprint"  # an image: (_FINGERPRINT, code64, iscc, descriptor) or (_UNDECODABLE, reason)
-_VIDEO_FINGERPRINT = "video_fingerprint"  # a video: (_VIDEO_FINGERPRINT, its fingerprint_plain form) or (_UNDECODABLE, reason)
+_VIDEO_FINGERPRINT = (
+    "video_fingerprint"  # a video: (_VIDEO_FINGERPRINT, its fingerprint_plain form) or (_UNDECODABLE, reason)
+)
 _UNDECODABLE = "undecodable"
-_STORE_OF = "store_of"  # an asset: (_STORE_OF, store bytes, active manifest, ((alg, value), ...)) or (_UNDECODABLE, reason)
+_STORE_OF = (
+    "store_of"  # an asset: (_STORE_OF, store bytes, active manifest, ((alg, value), ...)) or (_UNDECODABLE, reason)
+)
 _JOB_LAYOUT = ("operation", "path", "known_sha256")
 
 
@@ -193,9 +199,15 @@ def _load_fingerprint(data: bytes) -> ImageFingerprint | str:
     if not (isinstance(reply, tuple) and len(reply) == 4 and reply[0] == _FINGERPRINT):
         raise pickle.UnpicklingError("a worker replied to a fingerprint job with something else")
     _tag, code64, iscc, descriptor = reply
-    if not (
-        isinstance(code64, int) and 0 <= code64 < 1 << 64 and isinstance(iscc, str) and isinstance(descriptor, bytes)
-    ) or len(descriptor) != DESCRIPTOR_BYTES:
+    if (
+        not (
+            isinstance(code64, int)
+            and 0 <= code64 < 1 << 64
+            and isinstance(iscc, str)
+            and isinstance(descriptor, bytes)
+        )
+        or len(descriptor) != DESCRIPTOR_BYTES
+    ):
         raise pickle.UnpicklingError("a worker replied with a malformed fingerprint")
     return ImageFingerprint(code64=code64, iscc=iscc, descriptor=descriptor)
 
@@ -318,7 +330,10 @@ def _wire_layout() -> tuple[tuple[str, tuple[str, ...]], ...]:
 
 
 def _verify_one(
-    connection: Connection, verifier: Verifier | PacedFileVerifier, limits: VerifyLimits, job: tuple[str, str, str | None]
+    connection: Connection,
+    verifier: Verifier | PacedFileVerifier,
+    limits: VerifyLimits,
+    job: tuple[str, str, str | None],
 ) -> bool:
     """Do one job (verify a file or a detached manifest store, or fingerprint an image) and send
     the reply; False: exit now."""
@@ -598,8 +613,7 @@ class IsolatedVerifier:
             return Verdict(
                 state=VerdictState.ERROR,
                 reason=(
-                    f"the file is {checked} bytes, over the limit of {self._limits.max_asset_bytes} bytes; "
-                    "not verified"
+                    f"the file is {checked} bytes, over the limit of {self._limits.max_asset_bytes} bytes; not verified"
                 ),
                 error_code=VerdictError.TOO_LARGE,
                 sha256="",
@@ -686,7 +700,6 @@ class IsolatedVerifier:
         return _limit_verdict(path, self._limits, reason=reason, code=code, version=self._engine_version)
 
 
-
 # Files in flight per worker in a batch: the one it works on and the next, waiting in its socket.
 # More would only queue more files behind a slow one.
 _STREAM_DEPTH = 2
@@ -727,6 +740,4 @@ class VerifyStream(Generic[_Tag]):
         if self._refused:
             refused, self._refused = self._refused, []
             return refused
-        return [
-            (tag, self._verifier._verdict_of(exchange, path)) for (tag, path), exchange in self._pipeline.wait()
-        ]
+        return [(tag, self._verifier._verdict_of(exchange, path)) for (tag, path), exchange in self._pipeline.wait()]

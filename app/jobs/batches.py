@@ -71,16 +71,19 @@ def submit_batch(
     position = 0
     for info in iter_objects(objects, prefix, page_size=page_size):
         item = _submit_one(
-            db_engine, info, tenant=tenant, max_source_bytes=max_source_bytes, enqueue=enqueue, started=started,
+            db_engine,
+            info,
+            tenant=tenant,
+            max_source_bytes=max_source_bytes,
+            enqueue=enqueue,
+            started=started,
             params=records.verify_job_params(keep_manifest=keep_manifest),
         )
         if item is None:
             continue
         if isinstance(item, records.Submitted):
             with db_engine.begin() as connection:
-                connection.execute(
-                    batch_jobs.insert().values(batch_id=batch_id, position=position, job_id=item.job.id)
-                )
+                connection.execute(batch_jobs.insert().values(batch_id=batch_id, position=position, job_id=item.job.id))
             position += 1
         yield item
 
@@ -102,12 +105,24 @@ def _submit_one(
     # The same key as POST /v1/jobs/verify without a media id (and the same options): the API and a
     # batch share jobs.
     key = records.idempotency_key(
-        tenant=tenant, kind=JobKind.VERIFY, source=info.uri, etag=info.etag, size=info.size, media_id=None,
+        tenant=tenant,
+        kind=JobKind.VERIFY,
+        source=info.uri,
+        etag=info.etag,
+        size=info.size,
+        media_id=None,
         params=params,
     )
     submitted = records.submit(
-        db_engine, tenant=tenant, kind=JobKind.VERIFY, source=info.uri, source_pin=SourcePin.of(info).to_json(),
-        media_id=None, key=key, enqueue=enqueue(key), params=params,
+        db_engine,
+        tenant=tenant,
+        kind=JobKind.VERIFY,
+        source=info.uri,
+        source_pin=SourcePin.of(info).to_json(),
+        media_id=None,
+        key=key,
+        enqueue=enqueue(key),
+        params=params,
     )
     return started(submitted)
 
@@ -196,10 +211,18 @@ def load_report(db_engine: Engine, store, batch_id: str) -> BatchReport | None:
             if stored is not None:
                 state = stored.verdict.state.value
                 label_kind, label_text = stored.label.kind.value, stored.label.text
-        rows.append(BatchRow(
-            job_id=row.id, source=row.source, status=JobStatus(row.status), state=state, label_kind=label_kind,
-            label_text=label_text, error_code=row.error_code, error_message=row.error_message,
-        ))
+        rows.append(
+            BatchRow(
+                job_id=row.id,
+                source=row.source,
+                status=JobStatus(row.status),
+                state=state,
+                label_kind=label_kind,
+                label_text=label_text,
+                error_code=row.error_code,
+                error_message=row.error_message,
+            )
+        )
     return BatchReport(batch_id=batch.id, prefix=batch.prefix, rows=tuple(rows))
 
 

@@ -96,7 +96,9 @@ def _check_bindings(bindings: Sequence[SoftBinding]) -> None:
         raise ValueError(f"an entry has at most {MAX_BINDINGS_PER_ENTRY} soft bindings, got {len(bindings)}")
     for binding in bindings:
         if not binding.alg or len(binding.alg) > MAX_ALG_LENGTH or not binding.alg.isprintable():
-            raise ValueError(f"a soft binding's alg is 1 to {MAX_ALG_LENGTH} printable characters, got {binding.alg!r:.80}")
+            raise ValueError(
+                f"a soft binding's alg is 1 to {MAX_ALG_LENGTH} printable characters, got {binding.alg!r:.80}"
+            )
         if not isinstance(binding.value, bytes) or not 0 < len(binding.value) <= MAX_BINDING_VALUE_BYTES:
             raise ValueError(f"a soft binding's value is 1 to {MAX_BINDING_VALUE_BYTES} bytes")
         if binding.code64 is not None:
@@ -138,10 +140,16 @@ class SqlManifestRepository:
         # PostgreSQL appends in one statement, under the row's lock (bytea || bytea). SQLite's ||
         # makes text of blobs; its writer holds the database's one write lock from its first write
         # (the entry's INSERT) on, so the row is read and rewritten whole instead.
-        appended = _buckets.codes.op("||")(bucket_insert.excluded.codes) if self._postgres else bucket_insert.excluded.codes
-        self._append_to_bucket = bucket_insert.on_conflict_do_update(index_elements=[_buckets.key], set_={"codes": appended})
-        self._set_bucket = update(repository_buckets).where(_buckets.key == bindparam("bucket_key")).values(
-            codes=bindparam("new_codes")
+        appended = (
+            _buckets.codes.op("||")(bucket_insert.excluded.codes) if self._postgres else bucket_insert.excluded.codes
+        )
+        self._append_to_bucket = bucket_insert.on_conflict_do_update(
+            index_elements=[_buckets.key], set_={"codes": appended}
+        )
+        self._set_bucket = (
+            update(repository_buckets)
+            .where(_buckets.key == bindparam("bucket_key"))
+            .values(codes=bindparam("new_codes"))
         )
         self._bucket_for_update = select(_buckets.codes).where(_buckets.key == bindparam("key")).with_for_update()
         entry_columns = (
@@ -175,8 +183,10 @@ class SqlManifestRepository:
             select(*entry_columns).where(_entries.manifest_id == bindparam("manifest_id")).order_by(_entries.tenant)
         )
         binding_columns = (_bindings.entry_id, _bindings.alg, _bindings.value, _bindings.code64, _bindings.descriptor)
-        self._bindings_of = select(*binding_columns).where(any_of(self._db_engine, _bindings.entry_id, "entry_ids")).order_by(
-            _bindings.id
+        self._bindings_of = (
+            select(*binding_columns)
+            .where(any_of(self._db_engine, _bindings.entry_id, "entry_ids"))
+            .order_by(_bindings.id)
         )
         self._candidates = (
             select(
@@ -208,10 +218,7 @@ class SqlManifestRepository:
             .limit(MAX_CANDIDATES)
         )
         self._export_batch = (
-            select(*entry_columns)
-            .where(_entries.id > bindparam("after_id"))
-            .order_by(_entries.id)
-            .limit(_EXPORT_BATCH)
+            select(*entry_columns).where(_entries.id > bindparam("after_id")).order_by(_entries.id).limit(_EXPORT_BATCH)
         )
 
     # Writing
@@ -246,7 +253,9 @@ class SqlManifestRepository:
                     },
                 ).scalar_one()
         except IntegrityError:
-            raise ValueError(f"the tenant {entry.tenant!r} keeps an entry for {entry.manifest_id!r:.80} already") from None
+            raise ValueError(
+                f"the tenant {entry.tenant!r} keeps an entry for {entry.manifest_id!r:.80} already"
+            ) from None
         if entry.private:
             assert entry.private_by is not None  # NewEntry checks it
             connection.execute(self._visibility_change(entry.manifest_id, entry.tenant, True, actor=entry.private_by))
@@ -270,7 +279,9 @@ class SqlManifestRepository:
         for key in sorted(appends):
             packed = pack_pairs(appends[key])
             if not self._postgres:
-                packed = (connection.execute(self._bucket_for_update, {"key": key}).scalar_one_or_none() or b"") + packed
+                packed = (
+                    connection.execute(self._bucket_for_update, {"key": key}).scalar_one_or_none() or b""
+                ) + packed
             connection.execute(self._append_to_bucket, {"key": key, "codes": packed})
 
     def _unindex(self, connection: Connection, entry_id: int) -> None:
@@ -380,7 +391,9 @@ class SqlManifestRepository:
                 return []
             rows = connection.execute(self._candidates, {"viewer": tenant, "binding_ids": near}).all()
         candidates = [_candidate(row, distances[row.id]) for row in rows]
-        candidates.sort(key=lambda candidate: (candidate.distance, -candidate.created_at.timestamp(), candidate.manifest_id))
+        candidates.sort(
+            key=lambda candidate: (candidate.distance, -candidate.created_at.timestamp(), candidate.manifest_id)
+        )
         return candidates[:MAX_CANDIDATES]
 
     def candidates_with_value(self, alg: str, value: bytes, tenant: str | None) -> list[Candidate]:
@@ -422,7 +435,9 @@ class SqlManifestRepository:
                 ).where(*entries_where)
             ).one()
             fingerprinted = connection.execute(
-                select(func.count(func.distinct(_bindings.entry_id))).where(_bindings.code64.is_not(None), *bindings_where)
+                select(func.count(func.distinct(_bindings.entry_id))).where(
+                    _bindings.code64.is_not(None), *bindings_where
+                )
             ).scalar_one()
             deletions = connection.execute(
                 select(func.count()).select_from(repository_deletions).where(*deletions_where)
@@ -505,4 +520,3 @@ def _entry(row, bindings: tuple[SoftBinding, ...]) -> RepositoryEntry:
         ),
         bindings=bindings,
     )
-

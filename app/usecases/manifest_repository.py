@@ -229,7 +229,9 @@ class ManifestKeeper:
             with self._objects.open_read(self._objects.parse(entry.store.object_uri)) as reader:
                 data = reader.read(entry.store.size + 1)
         except ObjectNotFound:
-            raise KeptStoreMissing(f"the manifest store of {entry.manifest_id} is missing at {entry.store.object_uri}") from None
+            raise KeptStoreMissing(
+                f"the manifest store of {entry.manifest_id} is missing at {entry.store.object_uri}"
+            ) from None
         if hashlib.sha256(data).hexdigest() != entry.store.sha256:
             raise KeptStoreMissing(f"the manifest store of {entry.manifest_id} at {entry.store.object_uri} has changed")
         return data

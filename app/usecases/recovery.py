@@ -46,7 +46,9 @@ if TYPE_CHECKING:
 RECOVERABLE_STATES = frozenset({VerdictState.NONE, VerdictState.INVALID})
 MAX_VALIDATIONS = 3  # kept stores validated per lookup at most: each is an engine call
 # What the fingerprint decodes (verifier/fingerprint.py: Pillow); other media are not looked up.
-_FINGERPRINTED_MEDIA_TYPES = frozenset({"image/jpeg", "image/png", "image/webp", "image/gif", "image/tiff", "image/avif"})
+_FINGERPRINTED_MEDIA_TYPES = frozenset(
+    {"image/jpeg", "image/png", "image/webp", "image/gif", "image/tiff", "image/avif"}
+)
 # Videos whose key frames are fingerprinted (verifier/video_fingerprint.py; signer.formats.FINGERPRINTED_VIDEO_FORMATS).
 _FINGERPRINTED_VIDEO_TYPES = frozenset({"video/mp4", "video/quicktime", "video/x-msvideo"})
 _REASON = (

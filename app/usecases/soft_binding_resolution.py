@@ -123,7 +123,9 @@ def binding_code(value: str) -> int | bytes:
         try:
             raw = base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
         except (binascii.Error, ValueError):
-            raise MalformedBindingValue("the binding value is not base64 (an io.iscc.v0 value is the base64 of an ISCC unit)") from None
+            raise MalformedBindingValue(
+                "the binding value is not base64 (an io.iscc.v0 value is the base64 of an ISCC unit)"
+            ) from None
     code64 = iscc_image_code64(raw)
     if code64 is not None:
         return code64
@@ -162,7 +164,9 @@ class SoftBindingResolution:
             found = self._repository.candidates_near(code, BINDING_ONLY_RADIUS, viewer.tenant)
         matches: dict[str, Match] = {}
         for candidate in self._visible(viewer, found):
-            _keep_best(matches, Match(manifest_id=candidate.manifest_id, similarity_score=_distance_score(candidate.distance)))
+            _keep_best(
+                matches, Match(manifest_id=candidate.manifest_id, similarity_score=_distance_score(candidate.distance))
+            )
         return _ranked(matches, bounded_results(max_results))
 
     def by_content(
@@ -263,4 +267,3 @@ def _keep_best(matches: dict[str, Match], match: Match) -> None:
 def _ranked(matches: dict[str, Match], limit: int) -> list[Match]:
     # Stable: the repository's order (nearest, then newest) among equal scores.
     return sorted(matches.values(), key=lambda match: -match.similarity_score)[:limit]
-

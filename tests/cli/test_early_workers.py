@@ -23,9 +23,15 @@ def test_a_command_that_verifies_here_adopts_the_worker_launched_ahead(args):
 
 @pytest.mark.parametrize(
     ("args", "wanted"),
-    [(["verify", "a.jpg"], 1), (["verify", "-j", "2", "dir"], 2), (["verify", "--jobs=2", "dir"], 2),
-     (["verify", "-r", "-j2", "dir"], 2), (["verify", "--jobs", "64", "dir"], 2), (["verify", "-j", "x", "d"], 1),
-     (["verify", "dir", "--jobs"], 1)],
+    [
+        (["verify", "a.jpg"], 1),
+        (["verify", "-j", "2", "dir"], 2),
+        (["verify", "--jobs=2", "dir"], 2),
+        (["verify", "-r", "-j2", "dir"], 2),
+        (["verify", "--jobs", "64", "dir"], 2),
+        (["verify", "-j", "x", "d"], 1),
+        (["verify", "dir", "--jobs"], 1),
+    ],
 )
 def test_verify_jobs_n_launches_n_workers_ahead_up_to_the_cpus(args, wanted, monkeypatch):
     monkeypatch.setattr(early_workers.os, "cpu_count", lambda: 2)
@@ -42,8 +48,15 @@ def test_verify_jobs_n_launches_n_workers_ahead_up_to_the_cpus(args, wanted, mon
 
 @pytest.mark.parametrize(
     "args",
-    [[], ["--help"], ["sign", "a.jpg"], ["verify", "--help"], ["verify", "--server", "http://x", "a.jpg"],
-     ["inspect", "--server=http://x", "a.jpg"], ["keys", "verify"]],
+    [
+        [],
+        ["--help"],
+        ["sign", "a.jpg"],
+        ["verify", "--help"],
+        ["verify", "--server", "http://x", "a.jpg"],
+        ["inspect", "--server=http://x", "a.jpg"],
+        ["keys", "verify"],
+    ],
 )
 def test_nothing_is_launched_for_other_command_lines(args):
     with workers_launched_ahead(args):

@@ -38,8 +38,12 @@ def _entry(
     descriptor: bytes | None = b"\x01" * 32,
     store: bytes = b"jumbf manifest store",
 ) -> NewEntry:
-    bindings = () if code64 is None else (
-        SoftBinding(alg=ISCC_ALG, value=b"\x00" + code64.to_bytes(9, "big"), code64=code64, descriptor=descriptor),
+    bindings = (
+        ()
+        if code64 is None
+        else (
+            SoftBinding(alg=ISCC_ALG, value=b"\x00" + code64.to_bytes(9, "big"), code64=code64, descriptor=descriptor),
+        )
     )
     return NewEntry(
         manifest_id=manifest_id,
@@ -199,13 +203,17 @@ def test_marking_private_hides_an_entry_from_others_and_public_again_shows_it(st
 def test_an_entry_private_from_the_start_is_recorded_like_a_later_change(store, repository):
     with pytest.raises(ValueError, match="private_by"):
         NewEntry(**{**_fields(_entry("urn:c2pa:born-private")), "private": True, "private_by": None})
-    repository.add_entry(NewEntry(**{**_fields(_entry("urn:c2pa:born-private")), "private": True, "private_by": "key:a1"}))
+    repository.add_entry(
+        NewEntry(**{**_fields(_entry("urn:c2pa:born-private")), "private": True, "private_by": "key:a1"})
+    )
     repository.add_entry(_entry("urn:c2pa:born-public"))
     assert repository.entry_by_manifest_id("tenant-b", "urn:c2pa:born-private") is None
     assert [c.manifest_id for c in repository.candidates_near(CODE, 0, "tenant-b")] == ["urn:c2pa:born-public"]
     # A duplicate refused in the caller's transaction records nothing (the savepoint is rolled back).
     with pytest.raises(ValueError, match="already"):
-        repository.add_entry(NewEntry(**{**_fields(_entry("urn:c2pa:born-private")), "private": True, "private_by": "key:a2"}))
+        repository.add_entry(
+            NewEntry(**{**_fields(_entry("urn:c2pa:born-private")), "private": True, "private_by": "key:a2"})
+        )
     with store.db_engine.connect() as connection:
         rows = connection.execute(
             text("SELECT manifest_id, tenant, private, actor FROM repository_visibility_changes ORDER BY id")
@@ -285,7 +293,9 @@ def test_deleting_one_of_two_entries_in_the_same_band_rows_leaves_the_other_foun
         assert connection.execute(text("SELECT count(*) FROM repository_buckets")).scalar_one() == 0
 
 
-def test_a_label_recovered_from_a_manifest_taken_down_meanwhile_shows_the_contents_own(store, repository, real_verdicts):
+def test_a_label_recovered_from_a_manifest_taken_down_meanwhile_shows_the_contents_own(
+    store, repository, real_verdicts
+):
     """A verification finds an entry, a takedown deletes it and resets the recovered labels, then the
     verification saves: the media id shows the content's own label, not the taken-down recovery
     (the entry's existence is checked in the transaction that writes the label)."""
@@ -293,9 +303,7 @@ def test_a_label_recovered_from_a_manifest_taken_down_meanwhile_shows_the_conten
 
     from app.codec import label_from_json
 
-    recovered = dataclasses.replace(
-        real_verdicts.trusted_label, recovered=True, recovered_manifest_id="urn:c2pa:kept"
-    )
+    recovered = dataclasses.replace(real_verdicts.trusted_label, recovered=True, recovered_manifest_id="urn:c2pa:kept")
     repository.add_entry(_entry("urn:c2pa:kept"))
     plain, own = real_verdicts.plain, real_verdicts.plain_label
     store.save_verdict(
@@ -304,12 +312,19 @@ def test_a_label_recovered_from_a_manifest_taken_down_meanwhile_shows_the_conten
     repository.delete_entry("tenant-a", "urn:c2pa:kept", actor="operator", reason="takedown")
     store.forget_recovered_labels("urn:c2pa:kept")
     stored = store.save_verdict(
-        tenant="tenant-b", verdict=plain, label=own, trust_fingerprint="t", media_id="after-takedown", media_label=recovered
+        tenant="tenant-b",
+        verdict=plain,
+        label=own,
+        trust_fingerprint="t",
+        media_id="after-takedown",
+        media_label=recovered,
     )
     store.record_submission(tenant="tenant-b", stored=stored, media_id="submitted-after", media_label=recovered)
     shown = store.labels_json_for("tenant-b", ["while-kept", "after-takedown", "submitted-after"])
     assert {media_id: label_from_json(text_ or "") for media_id, text_ in shown.items()} == {
-        "while-kept": own, "after-takedown": own, "submitted-after": own
+        "while-kept": own,
+        "after-takedown": own,
+        "submitted-after": own,
     }
 
 
@@ -321,8 +336,12 @@ def test_a_label_recovered_from_a_kept_manifest_is_shown(store, repository, real
     recovered = dataclasses.replace(real_verdicts.trusted_label, recovered=True, recovered_manifest_id="urn:c2pa:kept")
     repository.add_entry(_entry("urn:c2pa:kept"))
     store.save_verdict(
-        tenant="tenant-b", verdict=real_verdicts.plain, label=real_verdicts.plain_label, trust_fingerprint="t",
-        media_id="recovered", media_label=recovered,
+        tenant="tenant-b",
+        verdict=real_verdicts.plain,
+        label=real_verdicts.plain_label,
+        trust_fingerprint="t",
+        media_id="recovered",
+        media_label=recovered,
     )
     assert label_from_json(store.labels_json_for("tenant-b", ["recovered"])["recovered"] or "") == recovered
 
