@@ -492,4 +492,3 @@ def _variables(name: str, alias: object) -> tuple[str, ...]:
     if isinstance(alias, str):
         return (alias,)
     return (ENV_PREFIX + name,)
-

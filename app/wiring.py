@@ -150,7 +150,9 @@ def build_signer_options(settings: Settings) -> SignerOptions:
         time_stamp_url=settings.time_stamp_url,
         time_stamp_retries=settings.tsa_retries,
         time_stamp_retry_delay_seconds=settings.tsa_retry_delay_seconds,
-        merkle_bmff_from_bytes=None if settings.sign_merkle_bmff_from_mb is None else settings.sign_merkle_bmff_from_mb * 1024**2,
+        merkle_bmff_from_bytes=None
+        if settings.sign_merkle_bmff_from_mb is None
+        else settings.sign_merkle_bmff_from_mb * 1024**2,
     )
 
 
@@ -240,9 +242,7 @@ def build_content_signer(settings: Settings) -> ContentSigner:
 def build_sign_limits(settings: Settings) -> SignLimits:
     from signer.isolation import SignLimits
 
-    return SignLimits(
-        timeout_seconds=settings.sign_timeout_seconds, memory_bytes=settings.sign_memory_mb * 1024 * 1024
-    )
+    return SignLimits(timeout_seconds=settings.sign_timeout_seconds, memory_bytes=settings.sign_memory_mb * 1024 * 1024)
 
 
 def build_isolated_signer(settings: Settings, identity: SigningIdentity | None = None) -> IsolatedSigner:
@@ -481,7 +481,11 @@ def build_manifest_keeper(
 
 
 def build_signing(
-    store: ServiceStore, *, settings: Settings, trust_fingerprint: str, certificate_fingerprint: str,
+    store: ServiceStore,
+    *,
+    settings: Settings,
+    trust_fingerprint: str,
+    certificate_fingerprint: str,
     objects: ObjectStores | None = None,
 ) -> SignAndRecord:
     """`certificate_fingerprint`: the identity active at start-up, recorded when a result names none."""
@@ -521,7 +525,10 @@ def build_job_runtime(settings: Settings, *, store, worker_pools, objects=None) 
         worker_pools=worker_pools,
         verification=build_verification(store, settings=settings, worker_pools=worker_pools, objects=objects),
         signing=build_signing(
-            store, settings=settings, objects=objects, trust_fingerprint=worker_pools.trust_fingerprint,
+            store,
+            settings=settings,
+            objects=objects,
+            trust_fingerprint=worker_pools.trust_fingerprint,
             certificate_fingerprint=worker_pools.certificate_fingerprint,
         ),
     )

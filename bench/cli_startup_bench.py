@@ -75,12 +75,19 @@ def cases(jpeg: Path) -> list[Case]:
         Case(name="empty Typer command, 7 parameters", argv=[sys.executable, "-c", _EMPTY_TYPER_COMMAND, "x.jpg"]),
         Case(name="originmark --help", argv=[cli, "--help"], target_seconds=0.25),
         Case(name="originmark verify --help", argv=[cli, "verify", "--help"]),
-        Case(name=f"originmark verify {jpeg.name}", argv=[cli, "verify", str(jpeg)], target_seconds=0.5,
-             expected_exit=(0, 1)),
+        Case(
+            name=f"originmark verify {jpeg.name}",
+            argv=[cli, "verify", str(jpeg)],
+            target_seconds=0.5,
+            expected_exit=(0, 1),
+        ),
         # The same verify with its worker launched only once the settings are read (no warm start,
         # verifier/warm_start.py): what the warm start saves, in the same run.
-        Case(name="  same, worker launched after settings", argv=[sys.executable, "-c", _COLD_VERIFY, str(jpeg)],
-             expected_exit=(0, 1)),
+        Case(
+            name="  same, worker launched after settings",
+            argv=[sys.executable, "-c", _COLD_VERIFY, str(jpeg)],
+            expected_exit=(0, 1),
+        ),
         Case(name=f"originmark inspect {jpeg.name}", argv=[cli, "inspect", str(jpeg)], expected_exit=(0, 1)),
     ]
 
@@ -128,8 +135,11 @@ def main() -> None:
         cwd = Path(scratch)
         # Only the scratch folder's defaults: no ORIGINMARK_* of the caller's shell changes what is measured.
         env = {key: value for key, value in os.environ.items() if not key.startswith("ORIGINMARK_")}
-        env.update(COLUMNS="80", ORIGINMARK_KEYS_DIR=str(cwd / "keys"),
-                   ORIGINMARK_DATABASE_URL=f"sqlite:///{cwd / 'originmark.db'}")
+        env.update(
+            COLUMNS="80",
+            ORIGINMARK_KEYS_DIR=str(cwd / "keys"),
+            ORIGINMARK_DATABASE_URL=f"sqlite:///{cwd / 'originmark.db'}",
+        )
         measured_code = _measured_code(cwd=cwd, env=env)
         for case in todo:  # one warm-up each: the first start reads files from disk, later ones from cache
             run_once(case, cwd=cwd, env=env)
@@ -137,8 +147,10 @@ def main() -> None:
             for case in todo:
                 times[case.name].append(run_once(case, cwd=cwd, env=env))
 
-    print(f"{args.runs} runs per command, {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, "
-          f"{time.strftime('%Y-%m-%d')}, load average before {load_before}, after {os.getloadavg()[0]:.1f}")
+    print(
+        f"{args.runs} runs per command, {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, "
+        f"{time.strftime('%Y-%m-%d')}, load average before {load_before}, after {os.getloadavg()[0]:.1f}"
+    )
     print(f"code measured: {measured_code}")
     print()
     print(f"| {'command':<44} | median s | fastest s | target |")

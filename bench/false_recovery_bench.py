@@ -99,7 +99,12 @@ def new_entry(number: int, fingerprint: ImageFingerprint):
         origin=EntryOrigin.SIGNED,
         store=StoredManifest(size=len(store), sha256=hashlib.sha256(store).hexdigest(), inline=store),
         bindings=(
-            SoftBinding(alg=ISCC_ALG, value=fingerprint.iscc_digest, code64=fingerprint.code64, descriptor=fingerprint.descriptor),
+            SoftBinding(
+                alg=ISCC_ALG,
+                value=fingerprint.iscc_digest,
+                code64=fingerprint.code64,
+                descriptor=fingerprint.descriptor,
+            ),
         ),
     )
 
@@ -151,15 +156,22 @@ def fill(store, names: list[str], target: int, workers: int) -> dict[str, int]:
                 pool.terminate()
                 break
             if counts["originals used"] % 50 == 0:
-                print(f"  {counts['originals used']} originals tiled, {counts['kept']:,} entries, "
-                      f"{time.perf_counter() - started:.0f} s", flush=True)
+                print(
+                    f"  {counts['originals used']} originals tiled, {counts['kept']:,} entries, "
+                    f"{time.perf_counter() - started:.0f} s",
+                    flush=True,
+                )
     if pending and counts["kept"] < target:
         flush()
     return counts
 
 
 def query_fingerprints(held_out) -> list[tuple[str, ImageFingerprint]]:
-    return [(name, fingerprint_image(transform(entry.image))) for entry in held_out for name, transform in TRANSFORMS.items()]
+    return [
+        (name, fingerprint_image(transform(entry.image)))
+        for entry in held_out
+        for name, transform in TRANSFORMS.items()
+    ]
 
 
 def main() -> int:
@@ -180,8 +192,11 @@ def main() -> int:
     originals, dropped, blanks, _ = build_repository(files, None)
     held_out = originals[::HELD_OUT_EVERY]
     filling = [entry for index, entry in enumerate(originals) if index % HELD_OUT_EVERY]
-    print(f"corpus: {len(originals)} distinct originals ({dropped} same-picture and {blanks} blank files left out): "
-          f"{len(held_out)} held out, {len(filling)} fill the repository", flush=True)
+    print(
+        f"corpus: {len(originals)} distinct originals ({dropped} same-picture and {blanks} blank files left out): "
+        f"{len(held_out)} held out, {len(filling)} fill the repository",
+        flush=True,
+    )
 
     with tempfile.TemporaryDirectory() as scratch:
         url = f"sqlite:///{scratch}/repository.db"
@@ -189,14 +204,20 @@ def main() -> int:
         with open_store(url, pool_size=2, sqlite_synchronous="NORMAL") as store:
             started = time.perf_counter()
             counts = fill(store, [entry.name for entry in filling], args.entries, args.workers)
-            print(f"repository: {counts['kept']:,} entries from {counts['originals used']} originals and their tiles "
-                  f"(left out: {counts['blank']:,} blank, {counts['same picture']:,} the same picture as a kept entry) "
-                  f"in {time.perf_counter() - started:.0f} s", flush=True)
+            print(
+                f"repository: {counts['kept']:,} entries from {counts['originals used']} originals and their tiles "
+                f"(left out: {counts['blank']:,} blank, {counts['same picture']:,} the same picture as a kept entry) "
+                f"in {time.perf_counter() - started:.0f} s",
+                flush=True,
+            )
             if counts["kept"] < args.entries:
                 print(f"!! only {counts['kept']:,} entries: fewer than --entries")
 
             queries = query_fingerprints(held_out)
-            print(f"queries: {len(queries):,} ({len(held_out)} held-out originals x {len(TRANSFORMS)} transforms)", flush=True)
+            print(
+                f"queries: {len(queries):,} ({len(held_out)} held-out originals x {len(TRANSFORMS)} transforms)",
+                flush=True,
+            )
             repository = store.repository
             for _transform, warm_up in queries[:50]:
                 repository.candidates_near(warm_up.code64, SEARCH_RADIUS, TENANT)
@@ -215,28 +236,44 @@ def main() -> int:
                 candidates_per_query.append(len(candidates))
                 capped += len(candidates) >= 100
                 nearest.append(min((c.distance for c in candidates), default=SEARCH_RADIUS + 1))
-                similarities = [descriptor_similarity(fingerprint.descriptor, c.descriptor or b"\0" * 256) for c in candidates]
+                similarities = [
+                    descriptor_similarity(fingerprint.descriptor, c.descriptor or b"\0" * 256) for c in candidates
+                ]
                 if similarities:
                     top_similarity.append(max(similarities))
-                reported = [(name, c.distance, s) for c, s in zip(candidates, similarities, strict=True) if s >= DESCRIPTOR_THRESHOLD]
+                reported = [
+                    (name, c.distance, s)
+                    for c, s in zip(candidates, similarities, strict=True)
+                    if s >= DESCRIPTOR_THRESHOLD
+                ]
                 false_recoveries += reported
                 queries_with_false += bool(reported)
                 binding_only_false += any(c.distance <= BINDING_ONLY_RADIUS for c in candidates)
 
-    print(f"\nSEARCH_RADIUS = {SEARCH_RADIUS}, DESCRIPTOR_THRESHOLD = {DESCRIPTOR_THRESHOLD}, "
-          f"BINDING_ONLY_RADIUS = {BINDING_ONLY_RADIUS}")
-    print(f"first stage, candidates per query: mean {statistics.fmean(candidates_per_query):.2f}  "
-          f"p50 {percentile(candidates_per_query, 0.5):.0f}  p99 {percentile(candidates_per_query, 0.99):.0f}  "
-          f"max {max(candidates_per_query)}  queries with none {candidates_per_query.count(0):,}  at the cap of 100 {capped}")
+    print(
+        f"\nSEARCH_RADIUS = {SEARCH_RADIUS}, DESCRIPTOR_THRESHOLD = {DESCRIPTOR_THRESHOLD}, "
+        f"BINDING_ONLY_RADIUS = {BINDING_ONLY_RADIUS}"
+    )
+    print(
+        f"first stage, candidates per query: mean {statistics.fmean(candidates_per_query):.2f}  "
+        f"p50 {percentile(candidates_per_query, 0.5):.0f}  p99 {percentile(candidates_per_query, 0.99):.0f}  "
+        f"max {max(candidates_per_query)}  queries with none {candidates_per_query.count(0):,}  at the cap of 100 {capped}"
+    )
     print(f"nearest unrelated entry (bits; {SEARCH_RADIUS + 1} = none within the radius): {distribution(nearest)}")
     if top_similarity:
-        print(f"highest descriptor similarity among a query's candidates ({len(top_similarity):,} queries with any): "
-              f"{distribution(top_similarity)}")
+        print(
+            f"highest descriptor similarity among a query's candidates ({len(top_similarity):,} queries with any): "
+            f"{distribution(top_similarity)}"
+        )
     print(f"candidates_near latency: p50 {percentile(latencies, 0.5):.2f} ms  p99 {percentile(latencies, 0.99):.2f} ms")
-    print(f"binding-only rule (<= {BINDING_ONLY_RADIUS} bits, no descriptor): {binding_only_false} of {len(queries):,} "
-          f"queries would report an unrelated entry")
-    print(f"\nFALSE RECOVERIES (both checks passed): {queries_with_false} queries "
-          f"({len(false_recoveries)} entries) of {len(queries):,} unrelated queries against {counts['kept']:,} entries")
+    print(
+        f"binding-only rule (<= {BINDING_ONLY_RADIUS} bits, no descriptor): {binding_only_false} of {len(queries):,} "
+        f"queries would report an unrelated entry"
+    )
+    print(
+        f"\nFALSE RECOVERIES (both checks passed): {queries_with_false} queries "
+        f"({len(false_recoveries)} entries) of {len(queries):,} unrelated queries against {counts['kept']:,} entries"
+    )
     for name, distance, similarity in false_recoveries[:20]:
         print(f"  {name:14s} d {distance:2d} sim {similarity:.3f}")
     return 0 if not false_recoveries and counts["kept"] >= args.entries else 1

@@ -107,9 +107,7 @@ class ServerConfig:
 class ServerUnderTest:
     """`originmark serve` in a child process; a context manager."""
 
-    def __init__(
-        self, *, config: ServerConfig, database_url: str, data_dir: Path, cpus: set[int] | None
-    ) -> None:
+    def __init__(self, *, config: ServerConfig, database_url: str, data_dir: Path, cpus: set[int] | None) -> None:
         self.config = config
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
@@ -136,8 +134,16 @@ class ServerUnderTest:
 
     @property
     def command(self) -> list[str]:
-        return [str(ORIGINMARK), "serve", "--host", "127.0.0.1", "--port", str(self.port),
-                "--workers", str(self.config.workers)]
+        return [
+            str(ORIGINMARK),
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--workers",
+            str(self.config.workers),
+        ]
 
     @property
     def running(self) -> subprocess.Popen:

@@ -110,16 +110,20 @@ def real_verdict(scratch: Path) -> SeedVerdict:
         options=SignerOptions(),
     )
     try:
-        signer.sign_file(source=source, destination=signed,
-                         request=GenerationRequest(generator_name="Bench Diffusion", generator_version="1.0"))
+        signer.sign_file(
+            source=source,
+            destination=signed,
+            request=GenerationRequest(generator_name="Bench Diffusion", generator_version="1.0"),
+        )
     finally:
         signer.close()
     policy = default_trust_policy(local_anchors_pem=credentials.ca_path.read_text())
     verdict = Verifier(policy=policy).verify_file(signed)
     if verdict.state.value != "trusted":
         raise SystemExit(f"the seed verdict is {verdict.state.value}, expected trusted: {verdict.reason}")
-    return SeedVerdict(verdict=verdict, label=label_for(verdict),
-                       trust_fingerprint=trust_fingerprint(policy, engine=engine_version()))
+    return SeedVerdict(
+        verdict=verdict, label=label_for(verdict), trust_fingerprint=trust_fingerprint(policy, engine=engine_version())
+    )
 
 
 def tenant_names(count: int) -> list[str]:
@@ -138,8 +142,14 @@ def seed(database_url: str, rows: int, tenants: int, seed_verdict: SeedVerdict) 
         for name in [*tenant_names(tenants), EMPTY_TENANT]:
             store.create_tenant(name)
         written = store.bulk_seed_labels(
-            seed_items(verdict=seed_verdict.verdict, label=seed_verdict.label, count=rows, media_id_prefix=ID_PREFIX,
-                       tenants=tenant_names(tenants), id_space_per_tenant=True),
+            seed_items(
+                verdict=seed_verdict.verdict,
+                label=seed_verdict.label,
+                count=rows,
+                media_id_prefix=ID_PREFIX,
+                tenants=tenant_names(tenants),
+                id_space_per_tenant=True,
+            ),
             trust_fingerprint=seed_verdict.trust_fingerprint,
         )
         if written != rows:
@@ -219,17 +229,23 @@ def check_labels(server: ServerUnderTest, readers: list[Reader], ids_per_tenant:
     *owners, empty = readers
     with httpx.Client(base_url=server.base_url, timeout=10) as client:
         for reader in readers:
-            answers = [client.get("/v1/labels", params=[*reader.params, *(("media_id", each) for each in ids)],
-                                  headers=reader.headers),
-                       client.post("/v1/labels:batch", params=reader.params, json=ids, headers=reader.headers)]
+            answers = [
+                client.get(
+                    "/v1/labels", params=[*reader.params, *(("media_id", each) for each in ids)], headers=reader.headers
+                ),
+                client.post("/v1/labels:batch", params=reader.params, json=ids, headers=reader.headers),
+            ]
             for answer in answers:
                 if answer.status_code != 200:
-                    raise SystemExit(f"{answer.request.method} {answer.request.url} answered "
-                                     f"{answer.status_code}: {answer.text[:300]}")
+                    raise SystemExit(
+                        f"{answer.request.method} {answer.request.url} answered "
+                        f"{answer.status_code}: {answer.text[:300]}"
+                    )
                 labels = answer.json()["labels"]
                 expected_known = reader is not empty
-                if (any((labels[each] is not None) != expected_known for each in known)
-                        or any(labels[each] is not None for each in ids[len(known):])):
+                if any((labels[each] is not None) != expected_known for each in known) or any(
+                    labels[each] is not None for each in ids[len(known) :]
+                ):
                     raise SystemExit(f"wrong labels for tenant {reader.tenant}: {answer.text[:500]}")
                 if "etag" not in answer.headers:
                     raise SystemExit("the label answer carries no ETag")
@@ -237,8 +253,10 @@ def check_labels(server: ServerUnderTest, readers: list[Reader], ids_per_tenant:
                 answer = client.get(f"/v1/verdicts/{ID_PREFIX}0", params=reader.params, headers=reader.headers)
                 own = hashlib.sha256(f"{reader.tenant}/{ID_PREFIX}0".encode()).hexdigest()
                 if answer.status_code != 200 or answer.json()["sha256"] != own:
-                    raise SystemExit(f"{ID_PREFIX}0 of tenant {reader.tenant} is not its own row: "
-                                     f"{answer.status_code} {answer.text[:300]}")
+                    raise SystemExit(
+                        f"{ID_PREFIX}0 of tenant {reader.tenant} is not its own row: "
+                        f"{answer.status_code} {answer.text[:300]}"
+                    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -266,16 +284,25 @@ class Measurement:
         )
 
 
-def bench_backend(backend: str, database_url: str, args: argparse.Namespace, *, config: ServerConfig,
-                  server_cpus: set[int] | None, load_cpus: set[int] | None, loadgen: str,
-                  scratch: Path) -> list[Measurement]:
+def bench_backend(
+    backend: str,
+    database_url: str,
+    args: argparse.Namespace,
+    *,
+    config: ServerConfig,
+    server_cpus: set[int] | None,
+    load_cpus: set[int] | None,
+    loadgen: str,
+    scratch: Path,
+) -> list[Measurement]:
     ids_per_tenant = args.rows // args.tenants
     others = tenant_names(args.tenants)[1:2]  # a second tenant, when there is one
     readers = [reader_for(database_url, tenant, public=args.public) for tenant in [READ_TENANT, *others, EMPTY_TENANT]]
     reader = readers[0]
     measurements = []
-    with ServerUnderTest(config=config, database_url=database_url, data_dir=scratch / backend,
-                         cpus=server_cpus) as server:
+    with ServerUnderTest(
+        config=config, database_url=database_url, data_dir=scratch / backend, cpus=server_cpus
+    ) as server:
         check_labels(server, readers, ids_per_tenant)
         forms = ("get", "post") if args.form == "both" else (args.form,)
         shapes = [(form, False) for form in forms]
@@ -302,8 +329,9 @@ def bench_backend(backend: str, database_url: str, args: argparse.Namespace, *, 
             cpu_before = server.cpu_seconds()
             load = run_in_process(spec, cpus=load_cpus)
             server_cpu = (server.cpu_seconds() - cpu_before) / load.wall_seconds
-            measurements.append(Measurement(backend=backend, form=form, paced=paced, load=load,
-                                            server_cpu=server_cpu, batch=args.batch))
+            measurements.append(
+                Measurement(backend=backend, form=form, paced=paced, load=load, server_cpu=server_cpu, batch=args.batch)
+            )
         if any(m.load.result.errors for m in measurements):
             print(f"[{backend}] server log (last lines):\n{server.log_tail(10)}")
     return measurements
@@ -316,24 +344,43 @@ def main() -> int:
     parser.add_argument("--pg-url", default=DEFAULT_PG_URL, help="database that gets a temporary schema")
     parser.add_argument("--form", choices=("both", "get", "post"), default="both")
     parser.add_argument("--seconds", type=float, default=15.0, help="measured seconds per form (after 2 s warm-up)")
-    parser.add_argument("--paced-seconds", type=float, default=10.0,
-                        help="measured seconds of the paced run at the target rate (0: skip it)")
+    parser.add_argument(
+        "--paced-seconds",
+        type=float,
+        default=10.0,
+        help="measured seconds of the paced run at the target rate (0: skip it)",
+    )
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--batch", type=int, default=100, help="ids per request")
     parser.add_argument("--unknown", type=float, default=0.05, help="share of ids never stored")
     cpu_count = len(os.sched_getaffinity(0))
-    parser.add_argument("--server-cores", type=int, default=max(1, cpu_count // 2) if cpu_count > 1 else 0,
-                        help="CPUs for the server (default: half); the load runs on the rest; 0 = no pinning")
+    parser.add_argument(
+        "--server-cores",
+        type=int,
+        default=max(1, cpu_count // 2) if cpu_count > 1 else 0,
+        help="CPUs for the server (default: half); the load runs on the rest; 0 = no pinning",
+    )
     parser.add_argument("--workers", type=int, default=None, help="uvicorn workers (default: the server's CPUs)")
-    parser.add_argument("--tenants", type=int, default=10,
-                        help="tenants holding the rows, rows/tenants media ids each; reads are bench-0's")
-    parser.add_argument("--public", action="store_true",
-                        help="ORIGINMARK_PUBLIC_LABEL_READS=true, no API key, ?tenant=bench-0")
+    parser.add_argument(
+        "--tenants",
+        type=int,
+        default=10,
+        help="tenants holding the rows, rows/tenants media ids each; reads are bench-0's",
+    )
+    parser.add_argument(
+        "--public", action="store_true", help="ORIGINMARK_PUBLIC_LABEL_READS=true, no API key, ?tenant=bench-0"
+    )
     parser.add_argument("--log-level", default="info", help="ORIGINMARK_LOG_LEVEL (info: the shipped default)")
-    parser.add_argument("--env", action="append", default=[], metavar="ORIGINMARK_X=VALUE",
-                        help="extra server setting, repeatable")
-    parser.add_argument("--loadgen", "--engine", choices=("auto", "wrk", "python"), default="auto",
-                        help="load generator (--engine: its deprecated older name)")
+    parser.add_argument(
+        "--env", action="append", default=[], metavar="ORIGINMARK_X=VALUE", help="extra server setting, repeatable"
+    )
+    parser.add_argument(
+        "--loadgen",
+        "--engine",
+        choices=("auto", "wrk", "python"),
+        default="auto",
+        help="load generator (--engine: its deprecated older name)",
+    )
     args = parser.parse_args()
     if args.tenants < 1 or args.rows % args.tenants:
         parser.error(f"--rows ({args.rows}) must be a multiple of --tenants ({args.tenants}), at least 1")
@@ -357,50 +404,91 @@ def main() -> int:
         for backend in backends:
             if backend == "sqlite":
                 database_url, provenance[backend] = cached_sqlite(args.rows, args.tenants, seed_verdict)
-                measurements += bench_backend(backend, database_url, args, config=config, server_cpus=server_cpus,
-                                              load_cpus=load_cpus, loadgen=loadgen, scratch=scratch)
+                measurements += bench_backend(
+                    backend,
+                    database_url,
+                    args,
+                    config=config,
+                    server_cpus=server_cpus,
+                    load_cpus=load_cpus,
+                    loadgen=loadgen,
+                    scratch=scratch,
+                )
             else:
                 with PostgresSchema(args.pg_url) as schema:
                     seconds = seed(schema.url, args.rows, args.tenants, seed_verdict)
                     provenance[backend] = f"schema {schema.name} seeded with COPY in {seconds:.0f} s, dropped after"
-                    measurements += bench_backend(backend, schema.url, args, config=config, server_cpus=server_cpus,
-                                                  load_cpus=load_cpus, loadgen=loadgen, scratch=scratch)
+                    measurements += bench_backend(
+                        backend,
+                        schema.url,
+                        args,
+                        config=config,
+                        server_cpus=server_cpus,
+                        load_cpus=load_cpus,
+                        loadgen=loadgen,
+                        scratch=scratch,
+                    )
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
-    print(f"data: {args.rows:,} stored verdicts over {args.tenants} tenants ({args.rows // args.tenants:,} media ids "
-          f"each); requests of {args.batch} ids of {READ_TENANT}, {args.unknown:.0%} of them unknown")
+    print(
+        f"data: {args.rows:,} stored verdicts over {args.tenants} tenants ({args.rows // args.tenants:,} media ids "
+        f"each); requests of {args.batch} ids of {READ_TENANT}, {args.unknown:.0%} of them unknown"
+    )
     for backend, how in provenance.items():
         print(f"  {backend}: {how}")
-    print(f"server: originmark serve {config.describe()}, "
-          f"{f'public label reads (no key, ?tenant={READ_TENANT})' if args.public else f'API key of {READ_TENANT} with scope read (one key lookup per request)'}, "
-          f"CPUs {sorted(server_cpus) if server_cpus else 'all (unpinned)'} of {len(os.sched_getaffinity(0))}")
-    print(f"load: {args.concurrency} connections, 2 s warm-up; closed loop ({loadgen}) {args.seconds:.0f} s per form; "
-          f"paced (python) {args.paced_seconds:.0f} s; CPUs {sorted(load_cpus) if load_cpus else 'all (unpinned)'}")
+    print(
+        f"server: originmark serve {config.describe()}, "
+        f"{f'public label reads (no key, ?tenant={READ_TENANT})' if args.public else f'API key of {READ_TENANT} with scope read (one key lookup per request)'}, "
+        f"CPUs {sorted(server_cpus) if server_cpus else 'all (unpinned)'} of {len(os.sched_getaffinity(0))}"
+    )
+    print(
+        f"load: {args.concurrency} connections, 2 s warm-up; closed loop ({loadgen}) {args.seconds:.0f} s per form; "
+        f"paced (python) {args.paced_seconds:.0f} s; CPUs {sorted(load_cpus) if load_cpus else 'all (unpinned)'}"
+    )
     print()
     rows = []
     for m in measurements:
         result = m.load.result
         errors = f"{result.errors}" + (f" {result.error_detail}" if result.errors else "")
-        rows.append([
-            m.backend,
-            "GET /v1/labels" if m.form == "get" else "POST /v1/labels:batch",
-            "at target" if m.paced else "max",
-            f"{m.labels_per_second:,.0f}",
-            f"{result.requests_per_second:,.0f}",
-            f"{result.latency_ms['p50']:.2f}",
-            f"{result.latency_ms['p95']:.2f}",
-            f"{result.latency_ms['p99']:.2f}",
-            errors,
-            f"{m.server_cpu:.2f}",
-            f"{m.load.cpu_seconds / m.load.wall_seconds:.2f}",
-            "PASS" if m.passed else "FAIL",
-        ])
-    print_table(["backend", "request", "load", "labels/s", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors",
-                 "server CPU", "loadgen CPU", "target"], rows)
+        rows.append(
+            [
+                m.backend,
+                "GET /v1/labels" if m.form == "get" else "POST /v1/labels:batch",
+                "at target" if m.paced else "max",
+                f"{m.labels_per_second:,.0f}",
+                f"{result.requests_per_second:,.0f}",
+                f"{result.latency_ms['p50']:.2f}",
+                f"{result.latency_ms['p95']:.2f}",
+                f"{result.latency_ms['p99']:.2f}",
+                errors,
+                f"{m.server_cpu:.2f}",
+                f"{m.load.cpu_seconds / m.load.wall_seconds:.2f}",
+                "PASS" if m.passed else "FAIL",
+            ]
+        )
+    print_table(
+        [
+            "backend",
+            "request",
+            "load",
+            "labels/s",
+            "req/s",
+            "p50 ms",
+            "p95 ms",
+            "p99 ms",
+            "errors",
+            "server CPU",
+            "loadgen CPU",
+            "target",
+        ],
+        rows,
+    )
     print()
-    print(f"target: >= {TARGET_LABELS_PER_SECOND:,} labels/s and p99 < {TARGET_P99_MS:.0f} ms, no errors; "
-          "CPU columns: CPU-seconds per wall second (1.00 = one core busy).")
+    print(
+        f"target: >= {TARGET_LABELS_PER_SECOND:,} labels/s and p99 < {TARGET_P99_MS:.0f} ms, no errors; "
+        "CPU columns: CPU-seconds per wall second (1.00 = one core busy)."
+    )
     ok = all(m.passed for m in measurements)
     print("RESULT:", "PASS" if ok else "FAIL")
     return 0 if ok else 1

@@ -117,8 +117,10 @@ def _lua_string(text: str) -> str:
 
 
 def _wrk_script(spec: LoadSpec) -> str:
-    lines = ["wrk.method = " + _lua_string(spec.method if spec.shape == "fixed" else
-                                           ("GET" if spec.shape == "labels_get" else "POST"))]
+    lines = [
+        "wrk.method = "
+        + _lua_string(spec.method if spec.shape == "fixed" else ("GET" if spec.shape == "labels_get" else "POST"))
+    ]
     for name, value in spec.headers.items():
         lines.append(f"wrk.headers[{_lua_string(name)}] = {_lua_string(value)}")
     if spec.shape == "fixed":
@@ -164,9 +166,9 @@ def _wrk_script(spec: LoadSpec) -> str:
     lines += [
         "done = function(summary, latency, requests)",
         "  local e = summary.errors",
-        "  io.write(string.format('WRKJSON {\"requests\":%d,\"duration_us\":%d,\"bytes\":%d,"
-        "\"connect\":%d,\"read\":%d,\"write\":%d,\"status\":%d,\"timeout\":%d,"
-        "\"p50\":%d,\"p90\":%d,\"p95\":%d,\"p99\":%d,\"max\":%d,\"mean\":%f}\\n',",
+        '  io.write(string.format(\'WRKJSON {"requests":%d,"duration_us":%d,"bytes":%d,'
+        '"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d,'
+        '"p50":%d,"p90":%d,"p95":%d,"p99":%d,"max":%d,"mean":%f}\\n\',',
         "    summary.requests, summary.duration, summary.bytes, e.connect, e.read, e.write, e.status, e.timeout,",
         "    latency:percentile(50), latency:percentile(90), latency:percentile(95), latency:percentile(99),",
         "    latency.max, latency.mean))",
@@ -178,8 +180,15 @@ def _wrk_script(spec: LoadSpec) -> str:
 def _run_wrk(spec: LoadSpec, *, seconds: float, script: Path) -> dict:
     threads = max(1, min(spec.threads, spec.concurrency))
     command = [
-        "wrk", f"-t{threads}", f"-c{spec.concurrency}", f"-d{max(1, round(seconds))}s",
-        "--timeout", "30s", "-s", str(script), spec.base_url,
+        "wrk",
+        f"-t{threads}",
+        f"-c{spec.concurrency}",
+        f"-d{max(1, round(seconds))}s",
+        "--timeout",
+        "30s",
+        "-s",
+        str(script),
+        spec.base_url,
     ]
     completed = subprocess.run(command, capture_output=True, text=True, check=False)
     for line in completed.stdout.splitlines():
@@ -230,7 +239,8 @@ class _Requests:
     def _ids(self) -> list[str]:
         spec, draw = self._spec, self._random
         return [
-            f"unknown-{draw.randrange(2**30)}" if draw.random() < spec.unknown_fraction
+            f"unknown-{draw.randrange(2**30)}"
+            if draw.random() < spec.unknown_fraction
             else f"{spec.id_prefix}{draw.randrange(spec.id_count)}"
             for _ in range(spec.batch)
         ]
@@ -340,7 +350,10 @@ async def _python_load(spec: LoadSpec) -> LoadResult:
         error_detail=detail,
         statuses=dict(state["statuses"]),
         latency_ms={
-            "p50": at(0.50), "p90": at(0.90), "p95": at(0.95), "p99": at(0.99),
+            "p50": at(0.50),
+            "p90": at(0.90),
+            "p95": at(0.95),
+            "p99": at(0.99),
             "max": latencies[-1] * 1000 if latencies else 0.0,
             "mean": sum(latencies) / len(latencies) * 1000 if latencies else 0.0,
         },

@@ -108,7 +108,9 @@ def _reference_worker(operation: str, workdir: Path, threads: int, seconds: floa
         engine_signer = c2pa.Signer.from_info(
             c2pa.C2paSignerInfo(c2pa.C2paSigningAlg.ES256, chain_pem, (keys / "key.pem").read_bytes(), None)
         )
-        manifest = build_manifest_definition(request, default_title="input.jpg", originmark_version=originmark_version())
+        manifest = build_manifest_definition(
+            request, default_title="input.jpg", originmark_version=originmark_version()
+        )
 
         def make_step(slot: int):
             destination = workdir / f"raw-{os.getpid()}-{slot}.jpg"
@@ -184,13 +186,17 @@ def _reference_worker(operation: str, workdir: Path, threads: int, seconds: floa
     return {"count": sum(counts), "seconds": time.perf_counter() - started}
 
 
-def reference_rate(operation: str, workdir: Path, *, processes: int, threads: int, seconds: float,
-                   cpus: set[int] | None) -> float:
+def reference_rate(
+    operation: str, workdir: Path, *, processes: int, threads: int, seconds: float, cpus: set[int] | None
+) -> float:
     """Operations per second of `processes` child processes x `threads` threads, run at the same time."""
     command = [sys.executable, __file__, "--reference-worker", operation, str(workdir), str(threads), str(seconds)]
     children = [
         subprocess.Popen(
-            command, stdout=subprocess.PIPE, text=True, cwd=PROJECT,
+            command,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=PROJECT,
             preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
         )
         for _ in range(processes)
@@ -224,15 +230,28 @@ class Reference:
         return f"{self.shape[0]} proc x {self.shape[1]} thr"
 
 
-def measure_references(workdir: Path, *, cores: int, seconds: float, cpus: set[int] | None,
-                       shapes: dict[str, tuple[int, int]] | None = None) -> dict[str, tuple[tuple[int, int], float]]:
+def measure_references(
+    workdir: Path,
+    *,
+    cores: int,
+    seconds: float,
+    cpus: set[int] | None,
+    shapes: dict[str, tuple[int, int]] | None = None,
+) -> dict[str, tuple[tuple[int, int], float]]:
     """Each operation's rate, in its fastest shape (N threads or N processes) unless `shapes` fixes it."""
     measured = {}
     for operation in REFERENCE_OPERATIONS:
         candidates = [shapes[operation]] if shapes else ([(1, cores)] if cores == 1 else [(1, cores), (cores, 1)])
         measured[operation] = max(
-            ((shape, reference_rate(operation, workdir, processes=shape[0], threads=shape[1], seconds=seconds,
-                                    cpus=cpus)) for shape in candidates),
+            (
+                (
+                    shape,
+                    reference_rate(
+                        operation, workdir, processes=shape[0], threads=shape[1], seconds=seconds, cpus=cpus
+                    ),
+                )
+                for shape in candidates
+            ),
             key=lambda pair: pair[1],
         )
     return measured
@@ -290,7 +309,8 @@ def check_service(server: ServerUnderTest, token: str, workdir: Path) -> None:
             raise SystemExit("POST /v1/sign: X-Content-SHA256 does not match the body")
         (workdir / "signed.jpg").write_bytes(signed.content)
         verified = client.post(
-            "/v1/verify", params={"refresh": "true"},
+            "/v1/verify",
+            params={"refresh": "true"},
             files={"file": ("signed.jpg", signed.content, "image/jpeg")},
         )
         body = verified.json()
@@ -298,13 +318,30 @@ def check_service(server: ServerUnderTest, token: str, workdir: Path) -> None:
             raise SystemExit(f"POST /v1/verify?refresh=true answered {verified.status_code}: {verified.text[:500]}")
 
 
-def run_load(server: ServerUnderTest, *, path: str, body: Path, content_type: str, token: str,
-             concurrency: int, seconds: float, loadgen: str, cpus: set[int] | None) -> tuple[MeasuredLoad, float, float]:
+def run_load(
+    server: ServerUnderTest,
+    *,
+    path: str,
+    body: Path,
+    content_type: str,
+    token: str,
+    concurrency: int,
+    seconds: float,
+    loadgen: str,
+    cpus: set[int] | None,
+) -> tuple[MeasuredLoad, float, float]:
     """(load result, server CPU seconds over the run, its wall seconds)."""
     spec = LoadSpec(
-        base_url=server.base_url, shape="fixed", method="POST", path=path,
+        base_url=server.base_url,
+        shape="fixed",
+        method="POST",
+        path=path,
         headers={"Authorization": f"Bearer {token}", "Content-Type": content_type},
-        body_file=str(body), concurrency=concurrency, duration=seconds, warmup=2.0, loadgen=loadgen,
+        body_file=str(body),
+        concurrency=concurrency,
+        duration=seconds,
+        warmup=2.0,
+        loadgen=loadgen,
         threads=len(cpus) if cpus else 1,
     )
     cpu_before = server.cpu_seconds()
@@ -320,20 +357,39 @@ def main() -> int:
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     cpu_count = len(os.sched_getaffinity(0))
-    parser.add_argument("--server-cores", type=int, default=max(1, cpu_count // 2) if cpu_count > 1 else 0,
-                        help="CPUs for the server and the reference (the rest run the load); 0 = no pinning")
+    parser.add_argument(
+        "--server-cores",
+        type=int,
+        default=max(1, cpu_count // 2) if cpu_count > 1 else 0,
+        help="CPUs for the server and the reference (the rest run the load); 0 = no pinning",
+    )
     parser.add_argument("--seconds", type=float, default=15.0, help="measured seconds per load (after 2 s warm-up)")
     parser.add_argument("--reference-seconds", type=float, default=3.0, help="per reference operation and pass")
     parser.add_argument("--concurrency", type=int, default=None, help="connections (default: 2 x server cores)")
     parser.add_argument("--workers", type=int, default=None, help="uvicorn workers (default: server cores)")
-    parser.add_argument("--sign-concurrency", "--engine-threads", type=int, default=None,
-                        help="ORIGINMARK_SIGN_CONCURRENCY (--engine-threads: its deprecated older name)")
+    parser.add_argument(
+        "--sign-concurrency",
+        "--engine-threads",
+        type=int,
+        default=None,
+        help="ORIGINMARK_SIGN_CONCURRENCY (--engine-threads: its deprecated older name)",
+    )
     parser.add_argument("--verify-workers", type=int, default=None, help="ORIGINMARK_VERIFY_WORKERS")
     parser.add_argument("--log-level", default="info", help="ORIGINMARK_LOG_LEVEL (info: the shipped default)")
-    parser.add_argument("--env", action="append", default=[], metavar="ORIGINMARK_X=VALUE",
-                        help="extra server setting, repeatable (e.g. ORIGINMARK_SPOOL_DIR=/dev/shm)")
-    parser.add_argument("--loadgen", "--engine", choices=("auto", "wrk", "python"), default="auto",
-                        help="load generator (--engine: its deprecated older name)")
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="ORIGINMARK_X=VALUE",
+        help="extra server setting, repeatable (e.g. ORIGINMARK_SPOOL_DIR=/dev/shm)",
+    )
+    parser.add_argument(
+        "--loadgen",
+        "--engine",
+        choices=("auto", "wrk", "python"),
+        default="auto",
+        help="load generator (--engine: its deprecated older name)",
+    )
     parser.add_argument("--size", type=int, default=2048)
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder (server log, database)")
     args = parser.parse_args()
@@ -378,11 +434,23 @@ def main() -> int:
                 ("stored", "/v1/verify", "verify.body", verify_type),
             ):
                 loads[name] = run_load(
-                    server, path=path, body=scratch / body, content_type=content_type, token=token,
-                    concurrency=concurrency, seconds=args.seconds, loadgen=loadgen, cpus=load_cpus,
+                    server,
+                    path=path,
+                    body=scratch / body,
+                    content_type=content_type,
+                    token=token,
+                    concurrency=concurrency,
+                    seconds=args.seconds,
+                    loadgen=loadgen,
+                    cpus=load_cpus,
                 )
-            after = measure_references(scratch, cores=cores, seconds=args.reference_seconds, cpus=server_cpus,
-                                       shapes={op: shape for op, (shape, _) in before.items()})
+            after = measure_references(
+                scratch,
+                cores=cores,
+                seconds=args.reference_seconds,
+                cpus=server_cpus,
+                shapes={op: shape for op, (shape, _) in before.items()},
+            )
             reference = {
                 op: Reference(shape=before[op][0], before=before[op][1], after=after[op][1])
                 for op in REFERENCE_OPERATIONS
@@ -398,25 +466,44 @@ def main() -> int:
 
     import c2pa
 
-    print(f"engine: c2pa-python {importlib.metadata.version('c2pa-python')} / c2pa-rs {c2pa.sdk_version()}; "
-          f"{cpu_count} CPUs on this machine")
+    print(
+        f"engine: c2pa-python {importlib.metadata.version('c2pa-python')} / c2pa-rs {c2pa.sdk_version()}; "
+        f"{cpu_count} CPUs on this machine"
+    )
     print(f"input: {args.size}x{args.size} photo-like JPEG, {input_size / 1e6:.2f} MB; database: SQLite (temporary)")
-    print(f"server: originmark serve {config.describe()} ({server_processes} processes with its verifier workers), "
-          f"CPUs {sorted(server_cpus) if server_cpus else 'all (unpinned)'}")
-    print(f"load: {loadgen}, {concurrency} connections, {args.seconds:.0f} s after 2 s warm-up, "
-          f"CPUs {sorted(load_cpus) if load_cpus else 'all (unpinned)'}")
-    print(f"reference: on the server's CPUs ({cores}), fastest of {cores} threads / {cores} processes, "
-          f"{args.reference_seconds:.0f} s before and after the loads (mean)")
+    print(
+        f"server: originmark serve {config.describe()} ({server_processes} processes with its verifier workers), "
+        f"CPUs {sorted(server_cpus) if server_cpus else 'all (unpinned)'}"
+    )
+    print(
+        f"load: {loadgen}, {concurrency} connections, {args.seconds:.0f} s after 2 s warm-up, "
+        f"CPUs {sorted(load_cpus) if load_cpus else 'all (unpinned)'}"
+    )
+    print(
+        f"reference: on the server's CPUs ({cores}), fastest of {cores} threads / {cores} processes, "
+        f"{args.reference_seconds:.0f} s before and after the loads (mean)"
+    )
     print()
     rows = []
-    for name, label in (("sign", "POST /v1/sign"), ("verify", "POST /v1/verify?refresh=true"),
-                        ("stored", "POST /v1/verify (stored answer)")):
+    for name, label in (
+        ("sign", "POST /v1/sign"),
+        ("verify", "POST /v1/verify?refresh=true"),
+        ("stored", "POST /v1/verify (stored answer)"),
+    ):
         measured, server_cpu, wall = loads[name]
         result = measured.result
         errors = f"{result.errors}" + (f" {result.error_detail}" if result.errors else "")
-        rows.append([label, f"{result.requests_per_second:.1f}", f"{result.latency_ms['p50']:.1f}",
-                     f"{result.latency_ms['p99']:.1f}", errors, f"{server_cpu / wall:.2f}",
-                     f"{measured.cpu_seconds / wall:.2f}"])
+        rows.append(
+            [
+                label,
+                f"{result.requests_per_second:.1f}",
+                f"{result.latency_ms['p50']:.1f}",
+                f"{result.latency_ms['p99']:.1f}",
+                errors,
+                f"{server_cpu / wall:.2f}",
+                f"{measured.cpu_seconds / wall:.2f}",
+            ]
+        )
     print_table(["HTTP", "req/s", "p50 ms", "p99 ms", "errors", "server CPU", "loadgen CPU"], rows)
     print("(CPU: CPU-seconds per wall second over the run incl. warm-up; 1.00 = one core busy)")
     print()
@@ -454,8 +541,10 @@ def main() -> int:
         ratio = result.requests_per_second / reference[op].rate
         passed = ratio >= TARGET_RATIO and result.errors == 0
         ok &= passed
-        print(f"{name:>6}: HTTP {result.requests_per_second:.1f}/s vs raw engine {reference[op].rate:.1f}/s = "
-              f"{ratio:.2f} (target >= {TARGET_RATIO:.2f}): {'PASS' if passed else 'FAIL'}")
+        print(
+            f"{name:>6}: HTTP {result.requests_per_second:.1f}/s vs raw engine {reference[op].rate:.1f}/s = "
+            f"{ratio:.2f} (target >= {TARGET_RATIO:.2f}): {'PASS' if passed else 'FAIL'}"
+        )
     if any(load[0].result.errors for load in loads.values()):
         print("server log (last lines):\n" + server_log_tail)
     print("RESULT:", "PASS" if ok else "FAIL")

@@ -155,10 +155,10 @@ def main() -> int:
         sign_context = c2pa.Context.from_dict(
             signing_settings(thumbnails=False, local_anchors_pem=anchor_pem if anchor_is_issuer else None)
         )
-        raw_signer = c2pa.Signer.from_callback(
-            signing_key.sign, c2pa.C2paSigningAlg.ES256, signing_key.chain_pem, None
+        raw_signer = c2pa.Signer.from_callback(signing_key.sign, c2pa.C2paSigningAlg.ES256, signing_key.chain_pem, None)
+        manifest = build_manifest_definition(
+            request, default_title=source.name, originmark_version=originmark_version()
         )
-        manifest = build_manifest_definition(request, default_title=source.name, originmark_version=originmark_version())
 
         def sign_raw(round_number: int) -> None:
             destination = out / f"raw-{round_number}.jpg"
@@ -195,8 +195,10 @@ def main() -> int:
         in_process_signer.close()
 
     print(f"engine: c2pa-python {importlib.metadata.version('c2pa-python')} / c2pa-rs {c2pa.sdk_version()}")
-    print(f"input: {args.size}x{args.size} photo-like JPEG ({input_bytes} B), {args.rounds} rounds, interleaved, "
-          f"sequential; load average before: {os.getloadavg()[0]:.2f}")
+    print(
+        f"input: {args.size}x{args.size} photo-like JPEG ({input_bytes} B), {args.rounds} rounds, interleaved, "
+        f"sequential; load average before: {os.getloadavg()[0]:.2f}"
+    )
     report("verify (the signed file; trust as the service configures it)", verify_timings)
     report("sign (file to file, thumbnails off)", sign_timings)
     ok = verdicts == {VerdictState.TRUSTED}

@@ -270,7 +270,9 @@ def step_originmark_verify(state: dict) -> dict:
         worker = verifier.worker_pids[0]
         started_mb = vm_hwm_mb(worker)
         started = time.perf_counter()
-        verified = verify_object(store=store, verifier=verifier, uri=state["signed_uri"], spool_dir=Path(state["spool"]))
+        verified = verify_object(
+            store=store, verifier=verifier, uri=state["signed_uri"], spool_dir=Path(state["spool"])
+        )
         seconds = time.perf_counter() - started
         if verifier.worker_pids[0] != worker:
             raise SystemExit(f"the verifier worker was replaced during the run: {verified.verdict.state}")
@@ -439,7 +441,10 @@ def main() -> int:
             print(f"(g) fingerprint_video alone: {results['g']}", flush=True)
 
             # (b)'s output, local, for the raw verify (unmeasured); its hash must be what (b) reported
-            with store.open_read(store_location(state["signed_uri"])) as reader, open(state["local_signed"], "wb") as out:
+            with (
+                store.open_read(store_location(state["signed_uri"])) as reader,
+                open(state["local_signed"], "wb") as out,
+            ):
                 while chunk := reader.read(MB):
                     out.write(chunk)
             state["signed_bytes"] = Path(state["local_signed"]).stat().st_size
@@ -487,44 +492,65 @@ def report(args, input_bytes: int, state: dict, results: dict, default_threshold
         ("(a) raw engine sign, file to file", results["a"], input_bytes, None),
         ("(b) originmark sign_object S3 -> S3", results["b"], input_bytes, verdict(results["b"]["engine_mb"])),
         ("(c) raw engine verify, local file", results["c"], state["signed_bytes"], None),
-        ("(d) originmark verify_object from S3", results["d"], state["signed_bytes"], verdict(results["d"]["engine_mb"])),
+        (
+            "(d) originmark verify_object from S3",
+            results["d"],
+            state["signed_bytes"],
+            verdict(results["d"]["engine_mb"]),
+        ),
         ("(f) = (b) without the soft binding", results["f"], input_bytes, verdict(results["f"]["engine_mb"])),
         ("(g) fingerprint_video of the input alone", results["g"], input_bytes, None),
     ]
     if "e" in results:
         merkle_note = f" (--merkle-chunk-kb {args.merkle_chunk_kb})"
         rows[0] = (rows[0][0] + merkle_note, *rows[0][1:])
-        rows.append((f"(e) raw engine verify of (a)'s output{merkle_note}", results["e"], results["a"]["output_bytes"], None))
+        rows.append(
+            (f"(e) raw engine verify of (a)'s output{merkle_note}", results["e"], results["a"]["output_bytes"], None)
+        )
     threshold = args.backing_store_mb if args.backing_store_mb is not None else default_threshold
     print()
-    print(f"engine: c2pa-python {importlib.metadata.version('c2pa-python')} / c2pa-rs {c2pa.sdk_version()}; "
-          f"backing_store_memory_threshold_in_mb={threshold}; worker RLIMIT_AS "
-          f"{setting_default('sign_memory_mb')} MB (sign) / {setting_default('verify_memory_mb')} MB (verify)")
-    print(f"input: {input_bytes} B MP4 ({input_bytes / MB:.0f} MiB); signed: {state['signed_bytes']} B; "
-          f"S3: moto {importlib.metadata.version('moto')} on loopback (child process)")
+    print(
+        f"engine: c2pa-python {importlib.metadata.version('c2pa-python')} / c2pa-rs {c2pa.sdk_version()}; "
+        f"backing_store_memory_threshold_in_mb={threshold}; worker RLIMIT_AS "
+        f"{setting_default('sign_memory_mb')} MB (sign) / {setting_default('verify_memory_mb')} MB (verify)"
+    )
+    print(
+        f"input: {input_bytes} B MP4 ({input_bytes / MB:.0f} MiB); signed: {state['signed_bytes']} B; "
+        f"S3: moto {importlib.metadata.version('moto')} on loopback (child process)"
+    )
     print()
-    print("| operation | seconds | MiB/s | engine peak RSS MiB | engine peak 10^6 B | orchestrator peak RSS MiB "
-          "| target (< 600,000,000 B) |")
+    print(
+        "| operation | seconds | MiB/s | engine peak RSS MiB | engine peak 10^6 B | orchestrator peak RSS MiB "
+        "| target (< 600,000,000 B) |"
+    )
     print("|---|---|---|---|---|---|---|")
     for name, result, size, target in rows:
-        print(f"| {name} | {result['seconds']:.1f} | {size / MB / result['seconds']:.0f} | {mb(result['engine_mb'])} | "
-              f"{million_bytes(result['engine_mb'])} | {mb(result['orchestrator_mb'])} | {target or '-'} |")
+        print(
+            f"| {name} | {result['seconds']:.1f} | {size / MB / result['seconds']:.0f} | {mb(result['engine_mb'])} | "
+            f"{million_bytes(result['engine_mb'])} | {mb(result['orchestrator_mb'])} | {target or '-'} |"
+        )
     print()
-    print(f"(b): engine time in the worker {results['b']['engine_seconds']:.1f} s (the rest: download to spool, "
-          f"output SHA-256, multipart upload); worker peak after start-up, before the file: "
-          f"{results['b']['engine_idle_mb']:.0f} MiB; service default sign timeout {setting_default('sign_timeout_seconds'):g} s")
+    print(
+        f"(b): engine time in the worker {results['b']['engine_seconds']:.1f} s (the rest: download to spool, "
+        f"output SHA-256, multipart upload); worker peak after start-up, before the file: "
+        f"{results['b']['engine_idle_mb']:.0f} MiB; service default sign timeout {setting_default('sign_timeout_seconds'):g} s"
+    )
     print(f"(c): validation state {results['c']['state']}")
-    print(f"(d): verdict {results['d']['state']}, sha256 matches {results['d']['sha256_matches']}; worker peak before the "
-          f"file {results['d']['engine_idle_mb']:.0f} MiB; service default verify timeout "
-          f"{setting_default('verify_timeout_seconds'):g} s, max_asset_bytes {setting_default('max_asset_bytes')} "
-          f"({'over' if state['signed_bytes'] > setting_default('max_asset_bytes') else 'within'} it: signed file "
-          f"{state['signed_bytes']} B)")
+    print(
+        f"(d): verdict {results['d']['state']}, sha256 matches {results['d']['sha256_matches']}; worker peak before the "
+        f"file {results['d']['engine_idle_mb']:.0f} MiB; service default verify timeout "
+        f"{setting_default('verify_timeout_seconds'):g} s, max_asset_bytes {setting_default('max_asset_bytes')} "
+        f"({'over' if state['signed_bytes'] > setting_default('max_asset_bytes') else 'within'} it: signed file "
+        f"{state['signed_bytes']} B)"
+    )
     if results["d"]["state"] != "trusted":
         print(f"(d) detail: {results['d']['detail']}")
     if "e" in results:
         print(f"(e): validation state {results['e']['state']}")
-    print(f"(f): engine time in the worker {results['f']['engine_seconds']:.2f} s, (b)'s {results['b']['engine_seconds']:.2f} s "
-          f"(with the fingerprint); (g): {results['g']['key_frames']} key frames in {results['g']['seconds'] * 1000:.0f} ms")
+    print(
+        f"(f): engine time in the worker {results['f']['engine_seconds']:.2f} s, (b)'s {results['b']['engine_seconds']:.2f} s "
+        f"(with the fingerprint); (g): {results['g']['key_frames']} key frames in {results['g']['seconds'] * 1000:.0f} ms"
+    )
 
 
 if __name__ == "__main__":

@@ -81,10 +81,28 @@ def rows(codes: list[int], first_id: int, rng: random.Random):
         origin, private = ("signed", False) if kind < 0.8 else ("signed", True) if kind < 0.9 else ("verified", False)
         shared = origin == "signed" and not private
         entry = (
-            entry_id, f"urn:c2pa:bench-{entry_id}", tenant, hashlib.sha256(b"%d" % entry_id).hexdigest(), origin,
-            private, created, len(store), store_sha, store, None,
+            entry_id,
+            f"urn:c2pa:bench-{entry_id}",
+            tenant,
+            hashlib.sha256(b"%d" % entry_id).hexdigest(),
+            origin,
+            private,
+            created,
+            len(store),
+            store_sha,
+            store,
+            None,
         )
-        binding = (entry_id, entry_id, tenant, shared, "io.iscc.v0", code.to_bytes(8, "big"), to_signed(code), descriptor)
+        binding = (
+            entry_id,
+            entry_id,
+            tenant,
+            shared,
+            "io.iscc.v0",
+            code.to_bytes(8, "big"),
+            to_signed(code),
+            descriptor,
+        )
         yield entry, binding
 
 
@@ -138,7 +156,10 @@ def _write(engine, batch: list) -> None:
             marks = ", ".join("?" * 11)
             cursor.executemany(
                 f"INSERT INTO repository_entries ({ENTRY_COLUMNS}) VALUES ({marks})",
-                [(*e[:6], e[6].replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds"), *e[7:]) for e, _ in batch],
+                [
+                    (*e[:6], e[6].replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds"), *e[7:])
+                    for e, _ in batch
+                ],
             )
             cursor.executemany(
                 f"INSERT INTO repository_bindings ({BINDING_COLUMNS}) VALUES ({', '.join('?' * 8)})",
@@ -271,16 +292,23 @@ def run_backend(name: str, url: str, args) -> None:
         settle(store)
         added = add_entry_rate(store, 2000, rng)
         mean_bucket, largest_bucket = band_buckets(codes)
-        print(f"\n{name}: {args.entries:,} entries; bulk load {rate:,.0f} entries/s; add_entry {added:,.0f}/s "
-              f"(one transaction each); band buckets mean {mean_bucket:.1f}, largest {largest_bucket}")
+        print(
+            f"\n{name}: {args.entries:,} entries; bulk load {rate:,.0f} entries/s; add_entry {added:,.0f}/s "
+            f"(one transaction each); band buckets mean {mean_bucket:.1f}, largest {largest_bucket}"
+        )
         queries = query_codes(codes, args.queries, rng)
-        print(f"{'R':>3} {'bands':>8} {'rows read':>10} {'codes read':>11} {'p50 ms':>8} {'p99 ms':>8} {'found/query':>12}")
+        print(
+            f"{'R':>3} {'bands':>8} {'rows read':>10} {'codes read':>11} {'p50 ms':>8} {'p99 ms':>8} {'found/query':>12}"
+        )
         for radius in args.radii:
             figures = measure(store, queries, radius)
             rows_read, mean_codes = codes_read(store, queries, radius)
             bands = ",".join(str(bits) for bits in figures["thresholds"])
-            print(f"{radius:>3} {bands:>8} {rows_read:>10,} {mean_codes:>11,.0f} {figures['p50_ms']:>8.2f} "
-                  f"{figures['p99_ms']:>8.2f} {figures['candidates_per_query']:>12.2f}", flush=True)
+            print(
+                f"{radius:>3} {bands:>8} {rows_read:>10,} {mean_codes:>11,.0f} {figures['p50_ms']:>8.2f} "
+                f"{figures['p99_ms']:>8.2f} {figures['candidates_per_query']:>12.2f}",
+                flush=True,
+            )
 
 
 def main() -> int:

@@ -148,8 +148,9 @@ def postgres_pids() -> list[int]:
     return found
 
 
-def run_once(args, env_base: dict, s3, bucket: str, signed: list[bytes], workers: int, *,
-             kind: str, moto_pid: int) -> dict:
+def run_once(
+    args, env_base: dict, s3, bucket: str, signed: list[bytes], workers: int, *, kind: str, moto_pid: int
+) -> dict:
     import sqlalchemy as sa
 
     client = s3.client()
@@ -159,8 +160,13 @@ def run_once(args, env_base: dict, s3, bucket: str, signed: list[bytes], workers
         client.put_object(Bucket=bucket, Key=f"{prefix}obj-{index:05d}{suffix}", Body=body, ContentType=content_type)
     with PostgresSchema(args.pg_url, f"{kind}_k{workers}") as schema:
         env = {**env_base, "ORIGINMARK_DATABASE_URL": schema.url}
-        submitted = subprocess.run([*ORIGINMARK, "batch", "verify", f"s3://{bucket}/{prefix}", "--quiet"],
-                                   env=env, capture_output=True, text=True, timeout=300)
+        submitted = subprocess.run(
+            [*ORIGINMARK, "batch", "verify", f"s3://{bucket}/{prefix}", "--quiet"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         if submitted.returncode != 0:
             raise SystemExit(f"batch verify failed: {submitted.stderr[-2000:]}")
         db_engine = sa.create_engine(schema.url)
@@ -173,8 +179,12 @@ def run_once(args, env_base: dict, s3, bucket: str, signed: list[bytes], workers
             busy_before, total_before = machine_cpu_seconds()
             launched = time.perf_counter()
             processes = [
-                subprocess.Popen([*ORIGINMARK, "worker", "--concurrency", str(args.concurrency)], env=env,
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                subprocess.Popen(
+                    [*ORIGINMARK, "worker", "--concurrency", str(args.concurrency)],
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.PIPE,
+                )
                 for _ in range(workers)
             ]
             peak_rss: dict[int, float] = {}
@@ -187,8 +197,11 @@ def run_once(args, env_base: dict, s3, bucket: str, signed: list[bytes], workers
                     if value is not None:
                         peak_rss[pid] = max(peak_rss.get(pid, 0.0), value)
                 with db_engine.connect() as connection:
-                    counts: dict[str, int] = dict(connection.execute(
-                        sa.text("SELECT status, count(*) FROM originmark_jobs GROUP BY status")).all())
+                    counts: dict[str, int] = dict(
+                        connection.execute(
+                            sa.text("SELECT status, count(*) FROM originmark_jobs GROUP BY status")
+                        ).all()
+                    )
                 if cpu_at_first_start is None and counts.get("queued", 0) < queued:
                     cpu_at_first_start = tree_cpu_seconds(tree)  # start-up done: the jobs' CPU from here
                     others_at_first_start = tree_cpu_seconds([moto_pid]), tree_cpu_seconds(postgres_pids())
@@ -219,17 +232,32 @@ def run_once(args, env_base: dict, s3, bucket: str, signed: list[bytes], workers
                     process.wait()
             rusage_after = resource.getrusage(resource.RUSAGE_CHILDREN)
             with db_engine.connect() as connection:
-                first, last = connection.execute(sa.text(
-                    "SELECT min(at) FILTER (WHERE type = 'started'), max(at) FILTER (WHERE type = 'succeeded') "
-                    "FROM procrastinate_events")).one()
-                latency = connection.execute(sa.text(
-                    "SELECT avg(extract(epoch FROM d.at - s.at)) FROM procrastinate_events s "
-                    "JOIN procrastinate_events d ON d.job_id = s.job_id AND d.type = 'succeeded' "
-                    "WHERE s.type = 'started'")).scalar_one()
+                first, last = connection.execute(
+                    sa.text(
+                        "SELECT min(at) FILTER (WHERE type = 'started'), max(at) FILTER (WHERE type = 'succeeded') "
+                        "FROM procrastinate_events"
+                    )
+                ).one()
+                latency = connection.execute(
+                    sa.text(
+                        "SELECT avg(extract(epoch FROM d.at - s.at)) FROM procrastinate_events s "
+                        "JOIN procrastinate_events d ON d.job_id = s.job_id AND d.type = 'succeeded' "
+                        "WHERE s.type = 'started'"
+                    )
+                ).scalar_one()
                 failed = counts.get("failed", 0)
-                states: dict[str, int] = dict(connection.execute(sa.text(
-                    "SELECT v.state, count(*) FROM originmark_jobs j JOIN verdicts v ON v.sha256 = j.sha256 "
-                    "GROUP BY v.state")).all()) if _has_table(connection, "verdicts") else {}
+                states: dict[str, int] = (
+                    dict(
+                        connection.execute(
+                            sa.text(
+                                "SELECT v.state, count(*) FROM originmark_jobs j JOIN verdicts v ON v.sha256 = j.sha256 "
+                                "GROUP BY v.state"
+                            )
+                        ).all()
+                    )
+                    if _has_table(connection, "verdicts")
+                    else {}
+                )
         finally:
             db_engine.dispose()
     window = (last - first).total_seconds()
@@ -237,14 +265,26 @@ def run_once(args, env_base: dict, s3, bucket: str, signed: list[bytes], workers
     machine_busy = busy_after - busy_before
     machine_total = total_after - total_before
     return {
-        "kind": kind, "object_mb": len(signed[0]) / 1e6, "workers": workers, "jobs": queued,
-        "moto_cpu_per_job_ms": 1000 * moto_cpu / queued, "postgres_cpu_per_job_ms": 1000 * postgres_cpu / queued,
-        "bench_poll_cpu_per_job_ms": 1000 * self_cpu / queued, "failed": failed, "states": states,
-        "window_s": window, "mean_job_latency_s": float(latency), "jobs_per_s": queued / window, "from_launch_s": drained,
+        "kind": kind,
+        "object_mb": len(signed[0]) / 1e6,
+        "workers": workers,
+        "jobs": queued,
+        "moto_cpu_per_job_ms": 1000 * moto_cpu / queued,
+        "postgres_cpu_per_job_ms": 1000 * postgres_cpu / queued,
+        "bench_poll_cpu_per_job_ms": 1000 * self_cpu / queued,
+        "failed": failed,
+        "states": states,
+        "window_s": window,
+        "mean_job_latency_s": float(latency),
+        "jobs_per_s": queued / window,
+        "from_launch_s": drained,
         "jobs_per_s_from_launch": queued / drained,
-        "worker_cpu_s_with_startup": worker_cpu, "jobs_cpu_s": jobs_cpu,
-        "cpu_per_job_ms": 1000 * jobs_cpu / queued, "steady_busy_cores": steady_busy,
-        "machine_busy_cores_from_launch": machine_busy / drained, "machine_cores": machine_total / drained,
+        "worker_cpu_s_with_startup": worker_cpu,
+        "jobs_cpu_s": jobs_cpu,
+        "cpu_per_job_ms": 1000 * jobs_cpu / queued,
+        "steady_busy_cores": steady_busy,
+        "machine_busy_cores_from_launch": machine_busy / drained,
+        "machine_cores": machine_total / drained,
         "peak_rss_mb": sorted(peak_rss.values(), reverse=True),
     }
 
@@ -261,7 +301,9 @@ def main() -> int:
     parser.add_argument("--workers", default="1,2", help="worker process counts to run, comma-separated")
     parser.add_argument("--concurrency", type=int, default=2, help="`originmark worker --concurrency`")
     parser.add_argument("--size", type=int, default=2048)
-    parser.add_argument("--video-mb", type=float, default=50.0, help="also a video run with MP4s of this size (0: none)")
+    parser.add_argument(
+        "--video-mb", type=float, default=50.0, help="also a video run with MP4s of this size (0: none)"
+    )
     parser.add_argument("--video-jobs", type=int, default=8, help="distinct videos per video run")
     parser.add_argument("--reference-seconds", type=float, default=5.0)
     parser.add_argument("--timeout", type=float, default=300.0, help="per run")
@@ -310,17 +352,24 @@ def main() -> int:
         time.sleep(2)
         background = (machine_cpu_seconds()[0] - busy0) / 2
         reference = reference_verify_rate(destination, (work / "keys" / "ca.pem").read_text(), args.reference_seconds)
-        print(f"machine: {os.cpu_count()} cores shared by moto (S3), PostgreSQL, the workers and this script; "
-              f"background load before the bench {background:.2f} cores busy; {args.jobs} distinct signed {args.size}x{args.size} JPEGs of {len(signed[0]) / 1e6:.1f} MB")
-        print(f"reference, raw engine verify (Reader + json + state, service trust settings, 1 thread, same "
-              f"file, same run): {reference:.1f} files/s = {1000 / reference:.1f} ms per file")
+        print(
+            f"machine: {os.cpu_count()} cores shared by moto (S3), PostgreSQL, the workers and this script; "
+            f"background load before the bench {background:.2f} cores busy; {args.jobs} distinct signed {args.size}x{args.size} JPEGs of {len(signed[0]) / 1e6:.1f} MB"
+        )
+        print(
+            f"reference, raw engine verify (Reader + json + state, service trust settings, 1 thread, same "
+            f"file, same run): {reference:.1f} files/s = {1000 / reference:.1f} ms per file"
+        )
         video_reference = None
         if videos:
             (work / "video-ref.mp4").write_bytes(videos[0])
-            video_reference = reference_verify_rate(work / "video-ref.mp4", (work / "keys" / "ca.pem").read_text(),
-                                                    args.reference_seconds, "video/mp4")
-            print(f"reference, raw engine verify of one {len(videos[0]) / 1e6:.1f} MB MP4 (same settings, 1 thread, "
-                  f"same run): {video_reference:.2f} files/s = {1000 / video_reference:.0f} ms per file")
+            video_reference = reference_verify_rate(
+                work / "video-ref.mp4", (work / "keys" / "ca.pem").read_text(), args.reference_seconds, "video/mp4"
+            )
+            print(
+                f"reference, raw engine verify of one {len(videos[0]) / 1e6:.1f} MB MP4 (same settings, 1 thread, "
+                f"same run): {video_reference:.2f} files/s = {1000 / video_reference:.0f} ms per file"
+            )
         results = []
         with moto_s3_server(work / "moto.log") as server:
             s3 = server.store()
@@ -343,21 +392,27 @@ def main() -> int:
                     results.append(result)
                     print(json.dumps(result, default=str), file=sys.stderr)
         print()
-        print(f"| media | workers x concurrency | jobs | jobs/s (first start to last done) | mean s per job (start to done) | jobs/s from launch "
-              f"| worker CPU per job (after start-up) | machine busy cores while draining (of {os.cpu_count()}) | moto / PostgreSQL / this script's polling CPU per job | peak RSS per process (MiB) | verdicts |")
+        print(
+            f"| media | workers x concurrency | jobs | jobs/s (first start to last done) | mean s per job (start to done) | jobs/s from launch "
+            f"| worker CPU per job (after start-up) | machine busy cores while draining (of {os.cpu_count()}) | moto / PostgreSQL / this script's polling CPU per job | peak RSS per process (MiB) | verdicts |"
+        )
         print("|---|---|---|---|---|---|---|---|---|---|---|")
         for r in results:
             rss = ", ".join(f"{v:.0f}" for v in r["peak_rss_mb"])
-            print(f"| {r['kind']} {r['object_mb']:.1f} MB | {r['workers']} x {args.concurrency} | {r['jobs']} ({r['failed']} failed) | {r['jobs_per_s']:.1f} "
-                  f"| {r['mean_job_latency_s']:.3f} | {r['jobs_per_s_from_launch']:.1f} | {r['cpu_per_job_ms']:.1f} ms "
-                  f"| {r['steady_busy_cores']:.2f} | {r['moto_cpu_per_job_ms']:.0f} / {r['postgres_cpu_per_job_ms']:.0f} / "
-                  f"{r['bench_poll_cpu_per_job_ms']:.0f} ms "
-                  f"| {rss} | {r['states']} |")
+            print(
+                f"| {r['kind']} {r['object_mb']:.1f} MB | {r['workers']} x {args.concurrency} | {r['jobs']} ({r['failed']} failed) | {r['jobs_per_s']:.1f} "
+                f"| {r['mean_job_latency_s']:.3f} | {r['jobs_per_s_from_launch']:.1f} | {r['cpu_per_job_ms']:.1f} ms "
+                f"| {r['steady_busy_cores']:.2f} | {r['moto_cpu_per_job_ms']:.0f} / {r['postgres_cpu_per_job_ms']:.0f} / "
+                f"{r['bench_poll_cpu_per_job_ms']:.0f} ms "
+                f"| {rss} | {r['states']} |"
+            )
         for kind in ("image", "video"):
             rows = [r for r in results if r["kind"] == kind]
             if len(rows) >= 2:
-                print(f"{kind}: {rows[-1]['workers']} workers / {rows[0]['workers']} worker: x"
-                      f"{rows[-1]['jobs_per_s'] / rows[0]['jobs_per_s']:.2f} (the same 2 cores: not a scaling figure)")
+                print(
+                    f"{kind}: {rows[-1]['workers']} workers / {rows[0]['workers']} worker: x"
+                    f"{rows[-1]['jobs_per_s'] / rows[0]['jobs_per_s']:.2f} (the same 2 cores: not a scaling figure)"
+                )
         print(f"raw engine reference (images): {reference:.1f} files/s on one core")
         print(f"total bench time: {time.perf_counter() - started:.0f} s")
     return 0 if all(r["failed"] == 0 for r in results) else 1

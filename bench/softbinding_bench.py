@@ -355,12 +355,22 @@ def signing_times(rounds: int, sample: Image.Image) -> list[str]:
         raw_context = c2pa.Context.from_dict(signing_settings(thumbnails=False, local_anchors_pem=None))
         policy = default_trust_policy(local_anchors_pem=credentials.ca_path.read_text())
         inputs = {
-            "JPEG 2048 px q90": (work / "in.jpg", "image/jpeg", lambda p: resized(sample, 2048 / max(sample.size)).save(p, "JPEG", quality=90)),
-            "PNG 1024 px": (work / "in.png", "image/png", lambda p: resized(sample, 1024 / max(sample.size)).save(p, "PNG")),
+            "JPEG 2048 px q90": (
+                work / "in.jpg",
+                "image/jpeg",
+                lambda p: resized(sample, 2048 / max(sample.size)).save(p, "JPEG", quality=90),
+            ),
+            "PNG 1024 px": (
+                work / "in.png",
+                "image/png",
+                lambda p: resized(sample, 1024 / max(sample.size)).save(p, "PNG"),
+            ),
         }
         for label, (source, mime, make) in inputs.items():
             make(source)
-            manifest = build_manifest_definition(request, default_title=source.name, originmark_version=originmark_version())
+            manifest = build_manifest_definition(
+                request, default_title=source.name, originmark_version=originmark_version()
+            )
 
             def raw(destination: Path, source: Path = source, mime: str = mime, manifest: dict = manifest) -> None:
                 builder = c2pa.Builder(manifest, context=raw_context)
@@ -396,9 +406,13 @@ def signing_times(rounds: int, sample: Image.Image) -> list[str]:
             with_binding.sign_file(source=source, destination=final, request=request)
             verdict = Verifier(policy=policy).verify_file(final)
             size = Image.open(source).size
-            lines.append(f"{label} ({size[0]}x{size[1]}, {source.stat().st_size / 1e6:.2f} MB), {rounds} rounds, interleaved:")
+            lines.append(
+                f"{label} ({size[0]}x{size[1]}, {source.stat().st_size / 1e6:.2f} MB), {rounds} rounds, interleaved:"
+            )
             for name, values in times.items():
-                lines.append(f"  {name:34s} median {statistics.median(values):7.1f} ms   p90 {percentile(values, 0.9):7.1f} ms")
+                lines.append(
+                    f"  {name:34s} median {statistics.median(values):7.1f} ms   p90 {percentile(values, 0.9):7.1f} ms"
+                )
             lines.append(f"  {'fingerprint_image alone':34s} median {statistics.median(fingerprint_ms):7.1f} ms")
             lines.append(f"  output with soft binding verifies: {verdict.state.value}")
             if verdict.state is not VerdictState.TRUSTED:
@@ -444,8 +458,10 @@ def main() -> int:
     stats, negative_similarities, negative_extra, negative_distances = measure(entries)
     print(f"queries: {sum(s.queries for s in stats.values())} in {time.perf_counter() - started:.0f} s\n")
 
-    print(f"{'transform':14s} {'recall':>7s} {'wrong':>6s} {'LOO-false':>9s}   hamming to original (p50/p95/p99/max)   "
-          f"<=R   thumb sim p1/min   iscc-extra sim p1/min")
+    print(
+        f"{'transform':14s} {'recall':>7s} {'wrong':>6s} {'LOO-false':>9s}   hamming to original (p50/p95/p99/max)   "
+        f"<=R   thumb sim p1/min   iscc-extra sim p1/min"
+    )
     platform_ok = True
     for name, s in stats.items():
         recall = s.found / s.queries
@@ -471,8 +487,12 @@ def main() -> int:
     nearest = [x for s in stats.values() for x in (s.nearest_unrelated or [])]
     print(f"hamming to the nearest unrelated entry per query: {distribution(nearest)}")
     if negative_similarities:
-        print(f"thumbnail similarity, unrelated pairs within R ({len(negative_similarities)}): {distribution(negative_similarities)}")
-        print(f"iscc-extra similarity, unrelated pairs within R ({len(negative_extra)}): {distribution(negative_extra)}")
+        print(
+            f"thumbnail similarity, unrelated pairs within R ({len(negative_similarities)}): {distribution(negative_similarities)}"
+        )
+        print(
+            f"iscc-extra similarity, unrelated pairs within R ({len(negative_extra)}): {distribution(negative_extra)}"
+        )
         above = sum(1 for x in negative_similarities if x >= DESCRIPTOR_THRESHOLD)
         print(f"  unrelated pairs within R at or above DESCRIPTOR_THRESHOLD: {above}")
     else:
@@ -482,8 +502,10 @@ def main() -> int:
     print(f"thumbnail similarity, platform positives: {distribution(platform_sims)}")
     print(f"iscc-extra similarity, platform positives: {distribution(platform_extra)}")
 
-    print("\n(SEARCH_RADIUS, DESCRIPTOR_THRESHOLD) grid: worst recall over the platform transforms but crop 5%, "
-          "crop 5% recall, leave-one-out false recoveries (all transforms)")
+    print(
+        "\n(SEARCH_RADIUS, DESCRIPTOR_THRESHOLD) grid: worst recall over the platform transforms but crop 5%, "
+        "crop 5% recall, leave-one-out false recoveries (all transforms)"
+    )
     for radius in GRID_RADII:
         cells = []
         for threshold in GRID_THRESHOLDS:
@@ -509,7 +531,9 @@ def main() -> int:
     print("\nsigning time:")
     for line in signing_times(args.sign_rounds, entries[-1].image):
         print(line)
-    print("\nRESULT:", "PASS" if platform_ok else "FAIL", "(platform transforms: recall >= 0.98, zero false recoveries)")
+    print(
+        "\nRESULT:", "PASS" if platform_ok else "FAIL", "(platform transforms: recall >= 0.98, zero false recoveries)"
+    )
     return 0 if platform_ok else 1
 
 

@@ -132,26 +132,44 @@ def main() -> int:
     bare_rate = bare_count / bare_seconds
 
     started = time.perf_counter()
-    command = [str(Path(sys.executable).with_name("originmark")), "verify", "-r", "--jobs", str(args.jobs),
-               "--format", "jsonl", str(args.corpus)]
+    command = [
+        str(Path(sys.executable).with_name("originmark")),
+        "verify",
+        "-r",
+        "--jobs",
+        str(args.jobs),
+        "--format",
+        "jsonl",
+        str(args.corpus),
+    ]
     completed = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
     command_seconds = time.perf_counter() - started
 
     print(f"engine: c2pa-python {importlib.metadata.version('c2pa-python')} / c2pa-rs {c2pa.sdk_version()}")
     print(f"input: {len(files)} corpus files x {args.rounds} rounds; {os.cpu_count()} CPUs")
-    print(f"raw Reader loop, 1 thread, same trust : {raw_count:5d} files in {raw_seconds:7.2f} s "
-          f"= {raw_rate:8.1f} files/s")
-    print(f"raw Reader loop, 1 thread, no trust   : {bare_count:5d} files in {bare_seconds:7.2f} s "
-          f"= {bare_rate:8.1f} files/s")
-    print(f"raw Reader loop, 2 processes, same trust: {pair_count:5d} files in {pair_seconds:7.2f} s "
-          f"= {pair_count / pair_seconds:8.1f} files/s  (the machine's ceiling: "
-          f"{pair_count / pair_seconds / raw_rate:.2f}x the 1-thread loop)")
-    print(f"originmark verify --jobs {args.jobs:<2d}          : {ours_count:5d} files in {ours_seconds:7.2f} s "
-          f"= {ours_rate:8.1f} files/s")
+    print(
+        f"raw Reader loop, 1 thread, same trust : {raw_count:5d} files in {raw_seconds:7.2f} s "
+        f"= {raw_rate:8.1f} files/s"
+    )
+    print(
+        f"raw Reader loop, 1 thread, no trust   : {bare_count:5d} files in {bare_seconds:7.2f} s "
+        f"= {bare_rate:8.1f} files/s"
+    )
+    print(
+        f"raw Reader loop, 2 processes, same trust: {pair_count:5d} files in {pair_seconds:7.2f} s "
+        f"= {pair_count / pair_seconds:8.1f} files/s  (the machine's ceiling: "
+        f"{pair_count / pair_seconds / raw_rate:.2f}x the 1-thread loop)"
+    )
+    print(
+        f"originmark verify --jobs {args.jobs:<2d}          : {ours_count:5d} files in {ours_seconds:7.2f} s "
+        f"= {ours_rate:8.1f} files/s"
+    )
     print(f"ratio originmark / raw, same trust    : {ours_rate / raw_rate:.2f}x  (target >= 1.6x)")
     print(f"ratio originmark / raw, no trust      : {ours_rate / bare_rate:.2f}x")
-    print(f"end to end `originmark verify -r --jobs {args.jobs}` over the corpus once (interpreter start "
-          f"included): {command_seconds:.2f} s, exit code {completed.returncode}")
+    print(
+        f"end to end `originmark verify -r --jobs {args.jobs}` over the corpus once (interpreter start "
+        f"included): {command_seconds:.2f} s, exit code {completed.returncode}"
+    )
     ok = ours_rate / raw_rate >= 1.6
     print("RESULT:", "PASS" if ok else "FAIL")
     return 0 if ok else 1

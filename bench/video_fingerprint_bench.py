@@ -86,7 +86,9 @@ def main() -> int:
             signing_settings(thumbnails=False, local_anchors_pem=anchor_pem if anchor_is_issuer else None)
         )
         raw_signer = c2pa.Signer.from_callback(signing_key.sign, c2pa.C2paSigningAlg.ES256, signing_key.chain_pem, None)
-        manifest = build_manifest_definition(request, default_title=source.name, originmark_version=originmark_version())
+        manifest = build_manifest_definition(
+            request, default_title=source.name, originmark_version=originmark_version()
+        )
         with_binding = ContentSigner(signing_key=signing_key, options=SignerOptions())
         without_binding = ContentSigner(signing_key=signing_key, options=SignerOptions(soft_binding=False))
 
@@ -127,10 +129,14 @@ def main() -> int:
             final.destination
         )
 
-    print(f"engine: c2pa-python {importlib.metadata.version('c2pa-python')} / c2pa-rs {c2pa.sdk_version()}; "
-          f"PyAV {av.__version__} (FFmpeg libavcodec {'.'.join(map(str, av.library_versions['libavcodec']))})")
-    print(f"input: {args.seconds} s {width}x{height} H.264 at {FPS} fps, a key frame every {args.gop} frames; "
-          f"{args.rounds} rounds, interleaved, file to file")
+    print(
+        f"engine: c2pa-python {importlib.metadata.version('c2pa-python')} / c2pa-rs {c2pa.sdk_version()}; "
+        f"PyAV {av.__version__} (FFmpeg libavcodec {'.'.join(map(str, av.library_versions['libavcodec']))})"
+    )
+    print(
+        f"input: {args.seconds} s {width}x{height} H.264 at {FPS} fps, a key frame every {args.gop} frames; "
+        f"{args.rounds} rounds, interleaved, file to file"
+    )
     print()
     print("| side | median ms | p90 ms |")
     print("|---|---:|---:|")
@@ -143,8 +149,10 @@ def main() -> int:
         print(f"| {label} | {statistics.median(timings[name]):.0f} | {percentile(timings[name], 0.9):.0f} |")
     added = statistics.median(timings["with"]) - statistics.median(timings["without"])
     print()
-    print(f"key frames fingerprinted: {len(video.key_frames)} (complete: {video.complete}); the soft binding adds "
-          f"{added:.0f} ms to the median signing time")
+    print(
+        f"key frames fingerprinted: {len(video.key_frames)} (complete: {video.complete}); the soft binding adds "
+        f"{added:.0f} ms to the median signing time"
+    )
     print(f"output with the soft binding verifies: {verdict.state.value}")
     return 0 if verdict.state.value == "trusted" else 1
 

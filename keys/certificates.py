@@ -95,8 +95,14 @@ def make_name(*, common_name: str, organisation: str | None = None, country: str
 
 # The digests cryptography's CertificateBuilder.sign accepts.
 CertificateHash = (
-    hashes.SHA224 | hashes.SHA256 | hashes.SHA384 | hashes.SHA512
-    | hashes.SHA3_224 | hashes.SHA3_256 | hashes.SHA3_384 | hashes.SHA3_512
+    hashes.SHA224
+    | hashes.SHA256
+    | hashes.SHA384
+    | hashes.SHA512
+    | hashes.SHA3_224
+    | hashes.SHA3_256
+    | hashes.SHA3_384
+    | hashes.SHA3_512
 )
 
 

@@ -38,7 +38,9 @@ def load_credential(spec: KeySpec, *, pin: str | None = None, now: datetime.date
     if isinstance(spec, PemKeySpec):
         # Today's path, unchanged (the key-match check compares the key file's own public key).
         signing_key = load_signing_key(chain_path=spec.chain_path, key_path=spec.key_path, now=now)
-        prove_possession(signing_key.sign, signing_key.leaf, algorithm=signing_key.algorithm, description=signing_key.key_description)
+        prove_possession(
+            signing_key.sign, signing_key.leaf, algorithm=signing_key.algorithm, description=signing_key.key_description
+        )
         return signing_key
     certificates = read_certificate_chain(spec.chain_path)
     handle = open_key(spec, pin=pin)
@@ -53,7 +55,10 @@ def load_credential(spec: KeySpec, *, pin: str | None = None, now: datetime.date
             key_description=handle.description,
         )
         prove_possession(
-            lambda data: handle.sign(data, algorithm), certificates[0], algorithm=algorithm, description=handle.description
+            lambda data: handle.sign(data, algorithm),
+            certificates[0],
+            algorithm=algorithm,
+            description=handle.description,
         )
     except BaseException:
         handle.close()

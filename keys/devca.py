@@ -152,9 +152,7 @@ def create_development_certificate_for(
     algorithm = algorithm_for_key(public_key, source="the backend's key")
     _refuse_existing(directory, (CA_FILENAME, CHAIN_FILENAME), overwrite=overwrite)
     ca = create_development_ca(organisation=organisation, now=now)
-    certificate = issue_development_certificate(
-        ca, public_key, organisation=organisation, validity=validity, now=now
-    )
+    certificate = issue_development_certificate(ca, public_key, organisation=organisation, validity=validity, now=now)
     root = ca.certificate
     del ca  # nothing more is ever issued under this root
     return _write_credentials(
@@ -206,4 +204,3 @@ def _refuse_existing(directory: Path, names: tuple[str, ...], *, overwrite: bool
             "replacing, assets signed with the old credentials verify as unrecognized unless the old ca.pem "
             "stays a trust anchor",
         )
-

@@ -160,7 +160,9 @@ class IdentityDirectory:
         except FileNotFoundError:
             return None
         except OSError as error:
-            raise IdentityProblem(f"cannot read {self.active_file} ({error.strerror})", "check its permissions") from None
+            raise IdentityProblem(
+                f"cannot read {self.active_file} ({error.strerror})", "check its permissions"
+            ) from None
         return data.decode("utf-8", "replace").strip() or None
 
     def active(self) -> SigningIdentity:
@@ -195,8 +197,12 @@ class IdentityDirectory:
     def write_backend(self, directory: Path, spec: KeySpec) -> None:
         """backend.json for a key kept in a token or KMS (a PEM identity has key.pem instead)."""
         if isinstance(spec, Pkcs11KeySpec):
-            data = {"backend": spec.kind.value, "module": str(spec.module), "token_label": spec.token_label,
-                    "key_label": spec.key_label}
+            data = {
+                "backend": spec.kind.value,
+                "module": str(spec.module),
+                "token_label": spec.token_label,
+                "key_label": spec.key_label,
+            }
             if spec.pin_file is not None:
                 data["pin_file"] = str(spec.pin_file)
         elif isinstance(spec, KmsKeySpec):
@@ -239,7 +245,9 @@ class IdentityDirectory:
                 module=Path(_text(data, "module", backend_path)),
                 token_label=_text(data, "token_label", backend_path),
                 key_label=_text(data, "key_label", backend_path),
-                pin_file=Path(_text(data, "pin_file", backend_path)) if pin_file is not None else self._pin_defaults.pin_file,
+                pin_file=Path(_text(data, "pin_file", backend_path))
+                if pin_file is not None
+                else self._pin_defaults.pin_file,
                 pin_variable=None if pin_file is not None else self._pin_defaults.pin_variable,
             )
         _refuse_missing(backend_path, sorted({"key_id"} - set(data)))
@@ -259,9 +267,13 @@ def _read_backend_file(path: Path) -> dict[str, object]:
     except OSError as error:
         raise IdentityProblem(f"cannot read {path} ({error.strerror})", "check its permissions") from None
     except ValueError:
-        raise IdentityProblem(f"{path} is not valid JSON", "fix the file (`python -m json.tool FILE` shows where)") from None
+        raise IdentityProblem(
+            f"{path} is not valid JSON", "fix the file (`python -m json.tool FILE` shows where)"
+        ) from None
     if len(raw) > _MAX_SMALL_FILE_BYTES or not isinstance(data, dict):
-        raise IdentityProblem(f"{path} is not a JSON object of backend settings", 'write e.g. {"backend": "pkcs11", ...}')
+        raise IdentityProblem(
+            f"{path} is not a JSON object of backend settings", 'write e.g. {"backend": "pkcs11", ...}'
+        )
     return data
 
 
@@ -283,5 +295,6 @@ def write_atomically(path: Path, data: bytes, *, mode: int) -> None:
         atomic_file.write_atomically(path, data, mode=mode)
     except atomic_file.AtomicWriteFailed as failed:
         raise IdentityProblem(
-            f"cannot write {path} ({failed.cause.strerror or failed.cause})", "check the folder's permissions and free space"
+            f"cannot write {path} ({failed.cause.strerror or failed.cause})",
+            "check the folder's permissions and free space",
         ) from None

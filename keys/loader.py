@@ -200,4 +200,6 @@ def _key_fix_for(data: bytes, path: Path) -> str:
 def open_pem_key(key_path: Path) -> LocalKeyHandle:
     """The PEM backend: the key file read into this process (keys.backends.opening.open_key)."""
     description = f"the key file {key_path}"
-    return LocalKeyHandle(supported_private_key(read_private_key(Path(key_path)), source=description), description=description)
+    return LocalKeyHandle(
+        supported_private_key(read_private_key(Path(key_path)), source=description), description=description
+    )

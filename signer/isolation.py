@@ -59,7 +59,7 @@ from signer.errors import (
 from signer.formats import SUPPORTED_FORMATS
 from signer.manifest import DigitalSourceType, GenerationRequest, InvalidRequest
 from signer.probe import ProbeResult
-from verifier.fingerprint import ImageFingerprint
+from verifier.fingerprint import ImageFingerprint, views_as_plain, views_from_plain
 from verifier.process_pool import (
     Lease,
     Outcome,
@@ -239,8 +239,10 @@ def _sign_one(connection: Connection, signer: ContentSigner, job: tuple[str, str
     return True
 
 
-def _soft_binding_reply(fingerprint: ImageFingerprint | None) -> tuple[int, str, bytes] | None:
-    return None if fingerprint is None else (fingerprint.code64, fingerprint.iscc, fingerprint.descriptor)
+def _soft_binding_reply(fingerprint: ImageFingerprint | None) -> tuple[object, ...] | None:
+    if fingerprint is None:
+        return None
+    return (fingerprint.code64, fingerprint.iscc, fingerprint.descriptor, views_as_plain(fingerprint.views))
 
 
 def _soft_binding_from_reply(value: object) -> ImageFingerprint | None:
@@ -249,13 +251,17 @@ def _soft_binding_from_reply(value: object) -> ImageFingerprint | None:
         return None
     if (
         isinstance(value, tuple)
-        and len(value) == 3
+        and len(value) == 4
         and isinstance(value[0], int)
         and 0 <= value[0] < 2**64
         and isinstance(value[1], str)
         and isinstance(value[2], bytes)
     ):
-        return ImageFingerprint(code64=value[0], iscc=value[1], descriptor=value[2])
+        try:
+            views = views_from_plain(value[3])
+        except ValueError:
+            raise EngineRejected("signing failed (malformed fingerprint views in the result)") from None
+        return ImageFingerprint(code64=value[0], iscc=value[1], descriptor=value[2], views=views)
     raise EngineRejected("signing failed (a malformed fingerprint in the result)")
 
 
@@ -400,7 +406,17 @@ class IsolatedSigner:
                 raise DestinationUnwritable(f"cannot write {destination}: {error.strerror or error}") from error
         finally:
             shutil.rmtree(private, ignore_errors=True)
-        (_tag, format_name, manifest_label, source_type, bytes_written, manifest_bytes, elapsed, store, soft_binding) = reply
+        (
+            _tag,
+            format_name,
+            manifest_label,
+            source_type,
+            bytes_written,
+            manifest_bytes,
+            elapsed,
+            store,
+            soft_binding,
+        ) = reply
         return SignResult(
             source=source,
             destination=destination,
@@ -468,9 +484,13 @@ def _owner_pin(credential: KeySpec, secret_environment: dict[str, str]) -> str |
 def _absolute(credential: KeySpec) -> KeySpec:
     chain_path = Path(os.path.abspath(credential.chain_path))
     if isinstance(credential, PemKeySpec):
-        return dataclasses.replace(credential, chain_path=chain_path, key_path=Path(os.path.abspath(credential.key_path)))
+        return dataclasses.replace(
+            credential, chain_path=chain_path, key_path=Path(os.path.abspath(credential.key_path))
+        )
     if isinstance(credential, Pkcs11KeySpec) and credential.pin_file is not None:
-        return dataclasses.replace(credential, chain_path=chain_path, pin_file=Path(os.path.abspath(credential.pin_file)))
+        return dataclasses.replace(
+            credential, chain_path=chain_path, pin_file=Path(os.path.abspath(credential.pin_file))
+        )
     return dataclasses.replace(credential, chain_path=chain_path)
 
 
@@ -484,4 +504,3 @@ def _private_folder(destination: Path) -> Path:
         if error.errno in (errno.ENOSPC, errno.EDQUOT):
             raise OutputStorageFull(f"no space left in {destination.parent}: free some, then retry") from error
         raise DestinationUnwritable(f"cannot write in {destination.parent}: {error.strerror or error}") from error
-

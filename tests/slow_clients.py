@@ -28,9 +28,13 @@ class SlowAnswer:
 def multipart_upload(field: str, content: bytes, *, filename: str = "slow.jpg") -> tuple[bytes, str]:
     """(body, Content-Type) of a multipart form with one file."""
     body = (
-        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="{field}"; filename="{filename}"\r\n'
-        "Content-Type: application/octet-stream\r\n\r\n"
-    ).encode() + content + f"\r\n--{BOUNDARY}--\r\n".encode()
+        (
+            f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="{field}"; filename="{filename}"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n"
+        ).encode()
+        + content
+        + f"\r\n--{BOUNDARY}--\r\n".encode()
+    )
     return body, f"multipart/form-data; boundary={BOUNDARY}"
 
 

@@ -103,8 +103,9 @@ def running_server(
                 process.wait()
 
 
-def sign_generated_jpeg(base_url: str, sign_key: str, *, size: tuple[int, int] = (96, 64),
-                        color: tuple[int, int, int] = (200, 40, 90)) -> bytes:
+def sign_generated_jpeg(
+    base_url: str, sign_key: str, *, size: tuple[int, int] = (96, 64), color: tuple[int, int, int] = (200, 40, 90)
+) -> bytes:
     """A small generated JPEG signed by the running service at `base_url` (POST /v1/sign)."""
     from io import BytesIO
 

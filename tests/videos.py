@@ -78,7 +78,13 @@ def write_scenes_video(
 
 
 def reencode(
-    source: Path, destination: Path, *, size: tuple[int, int], codec: str = "mpeg4", bit_rate: int = 150_000, gop: int = 7
+    source: Path,
+    destination: Path,
+    *,
+    size: tuple[int, int],
+    codec: str = "mpeg4",
+    bit_rate: int = 150_000,
+    gop: int = 7,
 ) -> Path:
     """What a platform does to an upload: decoded, scaled, encoded again with another codec, bitrate and
     key-frame interval (so its key frames fall elsewhere), without the original's metadata."""

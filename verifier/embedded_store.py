@@ -198,4 +198,3 @@ def _c2pa_uuid_box(file: BinaryIO, content_size: int) -> bytes | None:
         return None
     file.seek(offset - len(start), os.SEEK_CUR)
     return _read_exact(file, length)
-

@@ -370,7 +370,9 @@ def time_stamp_of(
     time = signing_time_of(manifest)
     if found is None or time is None:
         return None
-    trust_list = attribute(manifest_label, found.trusted_explanation) if found.trusted and attribute is not None else None
+    trust_list = (
+        attribute(manifest_label, found.trusted_explanation) if found.trusted and attribute is not None else None
+    )
     return TimeStamp(time=time, authority=found.authority, trusted=found.trusted, trust_list=trust_list)
 
 
@@ -472,7 +474,8 @@ def _ingredient(
         if any(code != UNTRUSTED_CODE for code in codes):
             state = VerdictState.INVALID
         elif UNTRUSTED_CODE not in codes and (
-            _succeeded(current, TRUSTED_CODE) or (_succeeded(current, REVALIDATED_CODE) and _recorded_trusted(ingredient))
+            _succeeded(current, TRUSTED_CODE)
+            or (_succeeded(current, REVALIDATED_CODE) and _recorded_trusted(ingredient))
         ):
             # The engine re-validates an ingredient's manifest under *our* trust settings and
             # reports only what differs from the results recorded at signing time: recorded

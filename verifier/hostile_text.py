@@ -24,9 +24,7 @@ import re
 MAX_TEXT_CHARS = 4096
 TRUNCATION_MARK = "…"
 
-_UNWANTED = re.compile(
-    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
-)
+_UNWANTED = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 
 
 def clean_text(value: object, *, limit: int = MAX_TEXT_CHARS) -> str | None:

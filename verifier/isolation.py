@@ -120,7 +120,9 @@ def _rebuild(cls: type[_SlotsValue], values: tuple[object, ...]) -> _SlotsValue:
 
 def _reduce_slots(
     instance: object,
-) -> tuple[Callable[[type[_SlotsValue], tuple[object, ...]], _SlotsValue], tuple[type[_SlotsValue], tuple[object, ...]]]:
+) -> tuple[
+    Callable[[type[_SlotsValue], tuple[object, ...]], _SlotsValue], tuple[type[_SlotsValue], tuple[object, ...]]
+]:
     if not isinstance(instance, _VERDICT_CLASSES):  # registered for these classes only (below)
         raise TypeError(f"no slot reducer for {type(instance).__name__}")
     cls = type(instance)
@@ -169,28 +171,40 @@ def _load_startup_reply(data: bytes) -> tuple[Any, Any]:
 
 _VERIFY = "verify"  # an asset: a Verdict
 _VERIFY_STORE = "verify_store"  # a manifest store kept apart from its asset: a Verdict (reader.py, detached_store)
-_FINGERPRINT = "fingerprint"  # an image: (_FINGERPRINT, code64, iscc, descriptor) or (_UNDECODABLE, reason)
+_FINGERPRINT = "fingerprint"  # an image: (_FINGERPRINT, code64, iscc, descriptor, views) or (_UNDECODABLE, reason)
 _VIDEO_FINGERPRINT = "video_fingerprint"  # a video: (_VIDEO_FINGERPRINT, (code64, ...)) or (_UNDECODABLE, reason)
 _UNDECODABLE = "undecodable"
-_STORE_OF = "store_of"  # an asset: (_STORE_OF, store bytes, active manifest, ((alg, value), ...)) or (_UNDECODABLE, reason)
+_STORE_OF = (
+    "store_of"  # an asset: (_STORE_OF, store bytes, active manifest, ((alg, value), ...)) or (_UNDECODABLE, reason)
+)
 _JOB_LAYOUT = ("operation", "path", "known_sha256")
 
 
 def _load_fingerprint(data: bytes) -> ImageFingerprint | str:
     """A fingerprint reply: plain values only (the loader allows no class), checked field by field."""
-    from verifier.fingerprint import DESCRIPTOR_BYTES, ImageFingerprint
+    from verifier.fingerprint import DESCRIPTOR_BYTES, ImageFingerprint, views_from_plain
 
     reply = _load_reply(data)
     if isinstance(reply, tuple) and len(reply) == 2 and reply[0] == _UNDECODABLE and isinstance(reply[1], str):
         return reply[1]
-    if not (isinstance(reply, tuple) and len(reply) == 4 and reply[0] == _FINGERPRINT):
+    if not (isinstance(reply, tuple) and len(reply) == 5 and reply[0] == _FINGERPRINT):
         raise pickle.UnpicklingError("a worker replied to a fingerprint job with something else")
-    _tag, code64, iscc, descriptor = reply
-    if not (
-        isinstance(code64, int) and 0 <= code64 < 1 << 64 and isinstance(iscc, str) and isinstance(descriptor, bytes)
-    ) or len(descriptor) != DESCRIPTOR_BYTES:
+    _tag, code64, iscc, descriptor, plain_views = reply
+    if (
+        not (
+            isinstance(code64, int)
+            and 0 <= code64 < 1 << 64
+            and isinstance(iscc, str)
+            and isinstance(descriptor, bytes)
+        )
+        or len(descriptor) != DESCRIPTOR_BYTES
+    ):
         raise pickle.UnpicklingError("a worker replied with a malformed fingerprint")
-    return ImageFingerprint(code64=code64, iscc=iscc, descriptor=descriptor)
+    try:
+        views = views_from_plain(plain_views)
+    except ValueError as error:
+        raise pickle.UnpicklingError(f"a worker replied with malformed views: {error}") from None
+    return ImageFingerprint(code64=code64, iscc=iscc, descriptor=descriptor, views=views)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -234,7 +248,9 @@ def _load_video_codes(data: bytes) -> tuple[int, ...] | str:
     reply = _load_reply(data)
     if isinstance(reply, tuple) and len(reply) == 2 and reply[0] == _UNDECODABLE and isinstance(reply[1], str):
         return reply[1]
-    if not (isinstance(reply, tuple) and len(reply) == 2 and reply[0] == _VIDEO_FINGERPRINT and isinstance(reply[1], tuple)):
+    if not (
+        isinstance(reply, tuple) and len(reply) == 2 and reply[0] == _VIDEO_FINGERPRINT and isinstance(reply[1], tuple)
+    ):
         raise pickle.UnpicklingError("a worker replied to a video fingerprint job with something else")
     codes = reply[1]
     if not 1 <= len(codes) <= 16 or not all(isinstance(code, int) and 0 <= code < 1 << 64 for code in codes):
@@ -304,7 +320,10 @@ def _wire_layout() -> tuple[tuple[str, tuple[str, ...]], ...]:
 
 
 def _verify_one(
-    connection: Connection, verifier: Verifier | PacedFileVerifier, limits: VerifyLimits, job: tuple[str, str, str | None]
+    connection: Connection,
+    verifier: Verifier | PacedFileVerifier,
+    limits: VerifyLimits,
+    job: tuple[str, str, str | None],
 ) -> bool:
     """Do one job (verify a file or a detached manifest store, or fingerprint an image) and send
     the reply; False: exit now."""
@@ -332,15 +351,22 @@ def _verify_one(
 
 
 def _fingerprint_one(connection: Connection, path: Path) -> bool:
-    """Fingerprint one image and send (code64, iscc, descriptor), or the reason it cannot be; False: exit now.
+    """Fingerprint one image, with the views a lookup searches too (QUERY_VIEWS: the mirrored image),
+    and send (code64, iscc, descriptor, views), or the reason it cannot be; False: exit now.
 
     Here, not in the owner: an upload is untrusted, and a decoder's memory and time stay under
     this worker's limits (fingerprint_image also refuses oversized images from their header)."""
-    from verifier.fingerprint import fingerprint_image
+    from verifier.fingerprint import QUERY_VIEWS, fingerprint_image, views_as_plain
 
     def reply() -> tuple[object, ...]:
-        fingerprint = fingerprint_image(path)
-        return (_FINGERPRINT, fingerprint.code64, fingerprint.iscc, fingerprint.descriptor)
+        fingerprint = fingerprint_image(path, views=QUERY_VIEWS)
+        return (
+            _FINGERPRINT,
+            fingerprint.code64,
+            fingerprint.iscc,
+            fingerprint.descriptor,
+            views_as_plain(fingerprint.views),
+        )
 
     return _send_fingerprint(connection, "image", reply)
 
@@ -573,8 +599,7 @@ class IsolatedVerifier:
             return Verdict(
                 state=VerdictState.ERROR,
                 reason=(
-                    f"the file is {checked} bytes, over the limit of {self._limits.max_asset_bytes} bytes; "
-                    "not verified"
+                    f"the file is {checked} bytes, over the limit of {self._limits.max_asset_bytes} bytes; not verified"
                 ),
                 error_code=VerdictError.TOO_LARGE,
                 sha256="",
@@ -643,4 +668,3 @@ class IsolatedVerifier:
 
     def _error(self, path: Path, reason: str, code: VerdictError) -> Verdict:
         return _limit_verdict(path, self._limits, reason=reason, code=code, version=self._engine_version)
-

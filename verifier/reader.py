@@ -372,7 +372,10 @@ def _engine_error_reason(error: BaseException, media_type: str | None) -> tuple[
         )
     if isinstance(error, c2pa.C2paError.NotSupported) or "type is unsupported" in message:
         detected = f" ({media_type})" if media_type else ""
-        return f"unsupported file type{detected}: the C2PA engine cannot read credentials from it", VerdictError.UNSUPPORTED
+        return (
+            f"unsupported file type{detected}: the C2PA engine cannot read credentials from it",
+            VerdictError.UNSUPPORTED,
+        )
     if "prerelease content detected" in message:
         return "the credentials use a pre-release C2PA format that is no longer supported", VerdictError.UNSUPPORTED
     if "could not be parsed" in message:
@@ -389,9 +392,9 @@ def _reason(
 ) -> str | None:
     if state is VerdictState.INVALID:
         # The signer being unknown is not why credentials are broken: name the other codes.
-        explained = [
-            _explain(code, entries) for code in failures if code != report_parts.UNTRUSTED_CODE
-        ] or [f"an ingredient: {code}" for code in ingredient_failures if code != report_parts.UNTRUSTED_CODE]
+        explained = [_explain(code, entries) for code in failures if code != report_parts.UNTRUSTED_CODE] or [
+            f"an ingredient: {code}" for code in ingredient_failures if code != report_parts.UNTRUSTED_CODE
+        ]
         return "credentials are present but broken: " + ("; ".join(explained[:5]) or "the engine found them invalid")
     if state is VerdictState.VALID:
         if any(e.code == report_parts.TRUSTED_CODE and e.outcome == "success" for e in entries):

@@ -140,9 +140,7 @@ def _codes_by_manifest(verdict: Verdict) -> dict[str, tuple[str, ...]]:
     return codes
 
 
-def _chapter(
-    manifest: ManifestSummary, role: ManifestRole, depth: int, codes: tuple[str, ...]
-) -> ManifestChapter:
+def _chapter(manifest: ManifestSummary, role: ManifestRole, depth: int, codes: tuple[str, ...]) -> ManifestChapter:
     signals: ManifestSignals = manifest_signals(manifest)
     signer = manifest.signer
     return ManifestChapter(

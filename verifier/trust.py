@@ -271,9 +271,7 @@ class TrustPolicy:
         listed = self._by_name.get(named) if named else None
         return listed is None or listed.trust_list.kind is not TrustKind.MANIFEST
 
-    def attribute_signer(
-        self, *, certificate: CertificateFacts | None, engine_explanation: str | None
-    ) -> str | None:
+    def attribute_signer(self, *, certificate: CertificateFacts | None, engine_explanation: str | None) -> str | None:
         """Name the signer list a trusted signing certificate was found on, or None if unknown.
 
         Order: an allowed-list entry with the certificate's serial and issuer; then a
@@ -296,9 +294,7 @@ class TrustPolicy:
             if listed.trust_list.kind is TrustKind.MANIFEST:
                 return named
             # The engine named a TSA list: the root is on a signer list as well.
-            sharing = [
-                p for p in signer_lists if p.index.anchor_fingerprints & listed.index.anchor_fingerprints
-            ]
+            sharing = [p for p in signer_lists if p.index.anchor_fingerprints & listed.index.anchor_fingerprints]
             return sharing[0].trust_list.name if sharing else named
         if named == "":
             # "[]": the engine matched an allowed list. If only one list has one, that is it.
@@ -329,9 +325,7 @@ class TrustPolicy:
         listed = self._by_name.get(named) if named else None
         return listed is None or listed.trust_list.kind is not TrustKind.TSA
 
-    def attribute_time_stamp(
-        self, *, authority: CertificateFacts | None, engine_explanation: str | None
-    ) -> str | None:
+    def attribute_time_stamp(self, *, authority: CertificateFacts | None, engine_explanation: str | None) -> str | None:
         """Name the list a trusted time-stamping authority was found on, or None if unknown.
 
         Why ours: c2pa-rs 0.91.3 checks a TSA certificate against every anchor whatever its
@@ -387,4 +381,6 @@ def default_trust_policy(*, local_anchors_pem: str | None = None, tsa_anchors_pe
     """The shipped lists, plus the operator's own signer anchors as the list named "local"
     and the operator's own time-stamping authority anchors as the list named "local-tsa"
     (verifier.trust_spec.default_trust_spec)."""
-    return TrustPolicy.from_spec(default_trust_spec(local_anchors_pem=local_anchors_pem, tsa_anchors_pem=tsa_anchors_pem))
+    return TrustPolicy.from_spec(
+        default_trust_spec(local_anchors_pem=local_anchors_pem, tsa_anchors_pem=tsa_anchors_pem)
+    )

@@ -175,10 +175,18 @@ def default_trust_spec(*, local_anchors_pem: str | None = None, tsa_anchors_pem:
     """The shipped lists, plus the operator's own signer anchors as the list named "local"
     and the operator's own time-stamping authority anchors as the list named "local-tsa"."""
     operators = (
-        (LOCAL_LIST, TrustKind.MANIFEST, local_anchors_pem,
-         "operator-provided anchors (by default the development CA from `originmark keys init`)"),
-        (LOCAL_TSA_LIST, TrustKind.TSA, tsa_anchors_pem,
-         "operator-provided time-stamping authority anchors (ORIGINMARK_TSA_TRUST_ANCHORS)"),
+        (
+            LOCAL_LIST,
+            TrustKind.MANIFEST,
+            local_anchors_pem,
+            "operator-provided anchors (by default the development CA from `originmark keys init`)",
+        ),
+        (
+            LOCAL_TSA_LIST,
+            TrustKind.TSA,
+            tsa_anchors_pem,
+            "operator-provided time-stamping authority anchors (ORIGINMARK_TSA_TRUST_ANCHORS)",
+        ),
     )
     own = [
         TrustList(name=name, kind=kind, anchors_pem=pem, source=source)

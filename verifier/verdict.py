@@ -169,7 +169,9 @@ class Verdict:
 
     def __post_init__(self) -> None:
         if self.error_code is not None and self.state is not VerdictState.ERROR:
-            raise ValueError(f"error_code {self.error_code.value!r} on a {self.state.value!r} verdict: only errors have one")
+            raise ValueError(
+                f"error_code {self.error_code.value!r} on a {self.state.value!r} verdict: only errors have one"
+            )
         if self.recovered is not None and self.state not in (VerdictState.NONE, VerdictState.INVALID):
             raise ValueError(f"a {self.state.value!r} verdict has valid credentials of its own: nothing is recovered")
 

@@ -162,7 +162,9 @@ def _fingerprint(container: av.container.InputContainer, *, bounds: VideoBounds,
         else:
             end = max(start, end_ms if end_ms is not None else start)
         key_frames.append(KeyFrame(start_ms=start, end_ms=end, fingerprint=fingerprint))
-    return VideoFingerprint(width=width, height=height, duration_ms=end_ms, key_frames=tuple(key_frames), complete=complete)
+    return VideoFingerprint(
+        width=width, height=height, duration_ms=end_ms, key_frames=tuple(key_frames), complete=complete
+    )
 
 
 def _duration_pts(container: av.container.InputContainer, stream: av.VideoStream, time_base: Fraction) -> int | None:

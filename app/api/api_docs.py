@@ -91,16 +91,23 @@ def _page(html: HTMLResponse, *, extra: tuple[str, ...] = ()) -> HTMLResponse:
 def _swagger_ui(title: str, openapi_url: str, assets: str) -> HTMLResponse:
     js, css, icon = (f"{assets}/{name}" for name in ("swagger-ui-bundle.js", "swagger-ui.css", "favicon.png"))
     html = get_swagger_ui_html(
-        openapi_url=openapi_url, title=f"{title} API (Swagger UI)", swagger_js_url=js, swagger_css_url=css,
-        swagger_favicon_url=icon, swagger_ui_parameters=SWAGGER_UI_PARAMETERS,
+        openapi_url=openapi_url,
+        title=f"{title} API (Swagger UI)",
+        swagger_js_url=js,
+        swagger_css_url=css,
+        swagger_favicon_url=icon,
+        swagger_ui_parameters=SWAGGER_UI_PARAMETERS,
     )
     return _page(html)
 
 
 def _redoc(title: str, openapi_url: str, assets: str) -> HTMLResponse:
     html = get_redoc_html(
-        openapi_url=openapi_url, title=f"{title} API (ReDoc)", redoc_js_url=f"{assets}/redoc.standalone.js",
-        redoc_favicon_url=f"{assets}/favicon.png", with_google_fonts=False,  # no request to Google Fonts
+        openapi_url=openapi_url,
+        title=f"{title} API (ReDoc)",
+        redoc_js_url=f"{assets}/redoc.standalone.js",
+        redoc_favicon_url=f"{assets}/favicon.png",
+        with_google_fonts=False,  # no request to Google Fonts
     )
     return _page(html, extra=REDOC_NEEDS)
 

@@ -158,9 +158,7 @@ async def _acquire(limiter: RateLimiter, key_id: str) -> RateDecision:
 _sign_scope = _requires(Scope.SIGN)
 
 
-async def _sign_access(
-    request: Request, services: ServicesDep, key: Annotated[ApiKey, Depends(_sign_scope)]
-) -> ApiKey:
+async def _sign_access(request: Request, services: ServicesDep, key: Annotated[ApiKey, Depends(_sign_scope)]) -> ApiKey:
     decision = await _acquire(_sign_limiter(request, services), key.key_id)
     if not decision.allowed:
         raise too_many_requests(

@@ -50,7 +50,6 @@ DRAIN_ALLOWANCE_BYTES = 1024 * 1024  # read past an error this far, so the clien
 log = logging.getLogger("originmark.api")
 
 
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FormSpec:
     """The fields one endpoint accepts."""

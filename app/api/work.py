@@ -32,9 +32,7 @@ async def in_thread(function: Callable[P, T], *args: P.args, **kwargs: P.kwargs)
     return await anyio.to_thread.run_sync(functools.partial(function, *args, **kwargs))
 
 
-async def sign_file(
-    services: Services, *, source: Path, destination: Path, request: GenerationRequest
-) -> SignResult:
+async def sign_file(services: Services, *, source: Path, destination: Path, request: GenerationRequest) -> SignResult:
     started = time.perf_counter()
     try:
         return await anyio.to_thread.run_sync(

@@ -22,24 +22,54 @@ from app.cli.lazy import LazyCommand, LazyGroup
 _COMMANDS = (
     ("sign", "sign_cmd", "sign", "Sign AI-generated media with Content Credentials (C2PA)."),
     ("verify", "verify_cmd", "verify", "Verify the Content Credentials of files and folders."),
-    ("inspect", "inspect_cmd", "inspect",
-     "Show one file's Content Credentials: label, manifests, actions, ingredients, signer, codes."),
+    (
+        "inspect",
+        "inspect_cmd",
+        "inspect",
+        "Show one file's Content Credentials: label, manifests, actions, ingredients, signer, codes.",
+    ),
     ("serve", "serve_cmd", "serve", "Run the HTTP API (sign, verify, labels) on the configured database and keys."),
     ("worker", "worker_cmd", "worker", "Run job workers until stopped (Ctrl-C / SIGTERM lets jobs in flight finish)."),
-    ("keys", "keys_group", "keys_app", "Signing credentials: make development ones (init), check real ones before use "
-     "(check, show), several identities (add-identity, list, rotate)."),
+    (
+        "keys",
+        "keys_group",
+        "keys_app",
+        "Signing credentials: make development ones (init), check real ones before use "
+        "(check, show), several identities (add-identity, list, rotate).",
+    ),
     ("tenants", "tenants_cmd", "tenants_app", "Tenants: the owners of API keys, media ids, jobs and object locations."),
-    ("apikey", "apikey_cmd", "apikey_app",
-     "API keys for the HTTP service: create (shown once), list, revoke, signing policy."),
-    ("audit", "audit_cmd", "audit_app",
-     "The audit log of signatures: check its hash chain (verify), show the newest records (show)."),
-    ("batch", "batch_cmd", "batch_app",
-     "Verify every object under an S3 prefix or folder as jobs, and report on them."),
+    (
+        "apikey",
+        "apikey_cmd",
+        "apikey_app",
+        "API keys for the HTTP service: create (shown once), list, revoke, signing policy.",
+    ),
+    (
+        "audit",
+        "audit_cmd",
+        "audit_app",
+        "The audit log of signatures: check its hash chain (verify), show the newest records (show).",
+    ),
+    (
+        "batch",
+        "batch_cmd",
+        "batch_app",
+        "Verify every object under an S3 prefix or folder as jobs, and report on them.",
+    ),
     ("jobs", "jobs_cmd", "jobs_app", "The jobs' tables: purge finished jobs."),
-    ("repository", "repository_cmd", "repository_app",
-     "The manifest repository: kept manifest stores (stats, show, delete for takedowns, private/public, export)."),
-    ("sbr", "sbr_cmd", "sbr_app", "Query a C2PA Soft Binding Resolution API (ours at /sbr/v1, or another's): "
-     "matches for a file, manifests by id."),
+    (
+        "repository",
+        "repository_cmd",
+        "repository_app",
+        "The manifest repository: kept manifest stores (stats, show, delete for takedowns, private/public, export).",
+    ),
+    (
+        "sbr",
+        "sbr_cmd",
+        "sbr_app",
+        "Query a C2PA Soft Binding Resolution API (ours at /sbr/v1, or another's): "
+        "matches for a file, manifests by id.",
+    ),
     ("home", "home_cmd", "home_app", "The folder where originmark keeps its data (see `originmark info`)."),
     ("info", "info_cmd", "info", "Show where originmark keeps its data and what it uses (never creates anything)."),
 )

@@ -136,9 +136,7 @@ def _policy_from_options(
 
 _GeneratorsOption = Annotated[
     frozenset[str] | None,
-    typer.Option(
-        "--generators", parser=parse_generators, metavar="NAMES", help=_GENERATORS_HELP, show_default=False
-    ),
+    typer.Option("--generators", parser=parse_generators, metavar="NAMES", help=_GENERATORS_HELP, show_default=False),
 ]
 _SourceTypesOption = Annotated[
     frozenset[DigitalSourceType] | None,

@@ -193,8 +193,19 @@ def show(
         return
     table = Table(box=None, padding=(0, 1), pad_edge=False, header_style="bold")
     tenants = any(record.entry.tenant != DEFAULT_TENANT for record in records)  # one column more only then
-    headings = ("#", "signed (UTC)", "key id", *(("tenant",) if tenants else ()), "generator", "source type",
-                "title", "media id", "output", "record", "mac key")
+    headings = (
+        "#",
+        "signed (UTC)",
+        "key id",
+        *(("tenant",) if tenants else ()),
+        "generator",
+        "source type",
+        "title",
+        "media id",
+        "output",
+        "record",
+        "mac key",
+    )
     for heading in headings:
         free_text = heading in ("generator", "title", "media id")
         table.add_column(heading, overflow="fold", no_wrap=not free_text, min_width=10 if free_text else None)

@@ -43,8 +43,9 @@ from app.store.interface import DEFAULT_TENANT
 if TYPE_CHECKING:
     from app.jobs.batches import BatchReport  # imported when a command runs (CLI start-up stays light)
 
-batch_app = typer.Typer(help="Verify every object under an S3 prefix or folder as jobs, and report on them.",
-                        no_args_is_help=True)
+batch_app = typer.Typer(
+    help="Verify every object under an S3 prefix or folder as jobs, and report on them.", no_args_is_help=True
+)
 
 _POLL_SECONDS = 0.5
 
@@ -57,14 +58,29 @@ class ReportFormat(str, enum.Enum):
 
 @batch_app.command("verify")
 def batch_verify(
-    uri: Annotated[str, typer.Argument(help="s3://bucket/prefix, or a folder (path or file:// URI) in the objects "
-                                            "folder (ORIGINMARK_OBJECTS_DIR).", metavar="URI", show_default=False)],
-    wait: Annotated[bool, typer.Option("--wait", "-w", help="Wait until every job is done (always, on SQLite).")] = False,
+    uri: Annotated[
+        str,
+        typer.Argument(
+            help="s3://bucket/prefix, or a folder (path or file:// URI) in the objects "
+            "folder (ORIGINMARK_OBJECTS_DIR).",
+            metavar="URI",
+            show_default=False,
+        ),
+    ],
+    wait: Annotated[
+        bool, typer.Option("--wait", "-w", help="Wait until every job is done (always, on SQLite).")
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
-    timeout: Annotated[float, typer.Option("--timeout", min=1, help="With --wait: give up waiting after this "
-                                                                     "many seconds (the jobs go on).")] = 3600,
-    tenant: Annotated[str, typer.Option("--tenant", metavar="NAME", help="The tenant the jobs act for: their "
-                                        "verdicts are its submissions.")] = DEFAULT_TENANT,
+    timeout: Annotated[
+        float,
+        typer.Option("--timeout", min=1, help="With --wait: give up waiting after this many seconds (the jobs go on)."),
+    ] = 3600,
+    tenant: Annotated[
+        str,
+        typer.Option(
+            "--tenant", metavar="NAME", help="The tenant the jobs act for: their verdicts are its submissions."
+        ),
+    ] = DEFAULT_TENANT,
 ) -> None:
     """Queue a verify job for every object under URI; print the batch id.
 
@@ -88,7 +104,9 @@ def batch_verify(
         try:
             runner = stack.enter_context(_Runner(settings, queued=queued))
             prefix = runner.objects.parse(uri)
-            runner.objects.list_page(prefix, page_size=1)  # refused (outside the folder, no bucket) before a batch exists
+            runner.objects.list_page(
+                prefix, page_size=1
+            )  # refused (outside the folder, no bucket) before a batch exists
             if runner.store.tenant(tenant) is None:
                 raise LookupError(f"there is no tenant {tenant!r:.80}; `originmark tenants list` shows them")
             batch_id = batches.create_batch(runner.db_engine, prefix, tenant=tenant)
@@ -107,13 +125,23 @@ def batch_verify(
             listing = progress.add_task("Submitting", total=None) if progress else None
             try:
                 for item in batches.submit_batch(
-                    runner.db_engine, batch_id=batch_id, tenant=tenant, objects=runner.objects, prefix=prefix,
-                    max_source_bytes=settings.jobs_max_source_bytes, enqueue=runner.enqueue, started=runner.started,
+                    runner.db_engine,
+                    batch_id=batch_id,
+                    tenant=tenant,
+                    objects=runner.objects,
+                    prefix=prefix,
+                    max_source_bytes=settings.jobs_max_source_bytes,
+                    enqueue=runner.enqueue,
+                    started=runner.started,
                 ):
                     if isinstance(item, batches.Skipped):
                         skipped += 1
-                        err.print(Text.assemble(("skipped: ", "yellow"), safe_text(item.uri, max_chars=500),
-                                                f" ({item.reason})"), soft_wrap=True)
+                        err.print(
+                            Text.assemble(
+                                ("skipped: ", "yellow"), safe_text(item.uri, max_chars=500), f" ({item.reason})"
+                            ),
+                            soft_wrap=True,
+                        )
                         continue
                     total += 1
                     created += item.created
@@ -140,7 +168,9 @@ def batch_verify(
                     time.sleep(_POLL_SECONDS)
         if not quiet:
             reused = total - created
-            err.print(f"batch {batch_id}: {total} jobs ({created} new, {reused} reused), {skipped} skipped", soft_wrap=True)
+            err.print(
+                f"batch {batch_id}: {total} jobs ({created} new, {reused} reused), {skipped} skipped", soft_wrap=True
+            )
         if not wait:
             raise typer.Exit(EXIT_OK)
         report = batches.load_report(runner.db_engine, runner.store, batch_id)
@@ -155,8 +185,10 @@ def batch_verify(
 @batch_app.command("report")
 def batch_report(
     batch_id: Annotated[str, typer.Argument(help="The id `batch verify` printed.", metavar="ID", show_default=False)],
-    output_format: Annotated[ReportFormat, typer.Option("--format", "-f", case_sensitive=False,
-                                                        help="table for people; csv or json for tools.")] = ReportFormat.TABLE,
+    output_format: Annotated[
+        ReportFormat,
+        typer.Option("--format", "-f", case_sensitive=False, help="table for people; csv or json for tools."),
+    ] = ReportFormat.TABLE,
 ) -> None:
     """Counts by status, verdict state and label, and one row per object of a batch."""
     from app.cli.store_access import open_database
@@ -209,6 +241,7 @@ class _Runner:
             self.app = self.embedded = None
             if self._queued:
                 from app.jobs.queue import build_queue_app
+
                 self.app = build_queue_app(self._settings)
             else:
                 from app.jobs.embedded import EmbeddedJobs
@@ -216,7 +249,9 @@ class _Runner:
 
                 worker_pools = build_worker_pools(self._settings)
                 self._stack.callback(worker_pools.close)
-                runtime = build_job_runtime(self._settings, store=self.store, worker_pools=worker_pools, objects=self.objects)
+                runtime = build_job_runtime(
+                    self._settings, store=self.store, worker_pools=worker_pools, objects=self.objects
+                )
                 self.embedded = EmbeddedJobs(runtime, threads=max(1, min(2, self._settings.verify_workers)))
                 self._stack.callback(self.embedded.close)
         except BaseException:
@@ -253,8 +288,12 @@ def report_json(report: Any) -> dict[str, Any]:
         "by_label": report.by_label,
         "objects": [
             {
-                "uri": row.source, "job_id": row.job_id, "status": row.status.value, "state": row.state,
-                "label_kind": row.label_kind, "label": row.label_text,
+                "uri": row.source,
+                "job_id": row.job_id,
+                "status": row.status.value,
+                "state": row.state,
+                "label_kind": row.label_kind,
+                "label": row.label_text,
                 "error": None if row.error_code is None else {"code": row.error_code, "message": row.error_message},
             }
             for row in report.rows
@@ -269,8 +308,16 @@ def _write_csv(report: Any) -> None:
     writer = csv.writer(sys.stdout, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for row in report.rows:
-        values = [row.source, row.job_id, row.status.value, row.state, row.label_kind, row.label_text,
-                  row.error_code, row.error_message]
+        values = [
+            row.source,
+            row.job_id,
+            row.status.value,
+            row.state,
+            row.label_kind,
+            row.label_text,
+            row.error_code,
+            row.error_message,
+        ]
         writer.writerow([csv_cell(value) for value in values])
     sys.stdout.flush()
 
@@ -292,7 +339,9 @@ def _counts_text(report: BatchReport) -> Text:
 
 
 def _print_table(console: Console, report: Any) -> None:
-    console.print(Text.assemble("batch ", report.batch_id, " of ", safe_text(report.prefix, max_chars=300)), soft_wrap=True)
+    console.print(
+        Text.assemble("batch ", report.batch_id, " of ", safe_text(report.prefix, max_chars=300)), soft_wrap=True
+    )
     console.print(_counts_text(report), soft_wrap=True)
     # Objects are shown under their common folder (printed once), so a narrow terminal keeps the names.
     sources = [row.source for row in report.rows]
@@ -304,10 +353,13 @@ def _print_table(console: Console, report: Any) -> None:
     table = Table("object", "status", "state", "label")
     for row in report.rows:
         table.add_row(
-            PathText(clean_text(row.source[len(common):], max_chars=300)),  # one line: both ends kept
+            PathText(clean_text(row.source[len(common) :], max_chars=300)),  # one line: both ends kept
             Text(row.status.value, style="red" if row.status.value == "failed" else ""),
             Text(row.state or "-", style=state_style(row.state) if row.state else "dim"),
-            safe_text(row.label_text or (row.error_code or "-"), style=label_style(row.label_kind) if row.label_kind else "dim"),
+            safe_text(
+                row.label_text or (row.error_code or "-"),
+                style=label_style(row.label_kind) if row.label_kind else "dim",
+            ),
         )
     print_table(console, table)
 
@@ -322,5 +374,14 @@ def _progress(console: Console, *, quiet: bool) -> Any:
 
     if quiet or not console.is_terminal:
         return nullcontext(None)
-    return Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), console=console, transient=True, redirect_stdout=False, redirect_stderr=False)
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        redirect_stdout=False,
+        redirect_stderr=False,
+    )

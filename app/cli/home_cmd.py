@@ -57,8 +57,10 @@ def migrate(
         fail(f"{source} is already the home")
     entries = sorted(source.iterdir(), key=lambda entry: entry.name)
     if homes.holds_data(target):
-        fail(f"the home {target} already holds a database or keys: nothing moved (merge them by hand, or "
-             f"set ORIGINMARK_HOME={source} to keep using the old folder)")
+        fail(
+            f"the home {target} already holds a database or keys: nothing moved (merge them by hand, or "
+            f"set ORIGINMARK_HOME={source} to keep using the old folder)"
+        )
     clashes = [entry.name for entry in entries if (target / entry.name).exists()]
     if clashes:
         fail(f"the home {target} already has {', '.join(clashes)}: nothing moved")

@@ -166,7 +166,9 @@ def init(
     if activated:
         stdout_console().print(Text.assemble("Active identity: ", safe(identity), " (the first one)"))
     else:
-        stdout_console().print(Text.assemble("Switch to it with ", ("originmark keys rotate --to ", "bold"), safe(identity)))
+        stdout_console().print(
+            Text.assemble("Switch to it with ", ("originmark keys rotate --to ", "bold"), safe(identity))
+        )
 
 
 def _certificate_for_backend_key(settings: Settings, spec: KeySpec, target: Path, *, organisation: str):
@@ -305,7 +307,6 @@ def check(
         out.print(Text.assemble(("Warning: ", "bold yellow"), safe(warning)), soft_wrap=True)
 
 
-
 def _all_problems(spec: KeySpec, *, now: datetime.datetime) -> tuple[KeyProblem, ...]:
     """Every profile problem, when the chain and key can at least be read (else the loader's one problem)."""
     try:
@@ -384,4 +385,3 @@ def show(
         table.add_row("extended key usage", safe(", ".join(summary.extended_key_usages) or "-"))
         table.add_row("fingerprint (SHA-256)", summary.sha256_fingerprint)
         out.print(table)
-

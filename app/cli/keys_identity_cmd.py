@@ -136,8 +136,14 @@ def list_identities() -> None:
     if not identities_in_use(settings):
         stdout_console().print(
             Text.assemble(
-                "One identity (no ", safe(settings.keys_dir / "identities"), "): ",
-                *spec_words(resolve_spec(load_settings, directory=None, chain=None, key=None, identity=None, backend_options={})[0]),
+                "One identity (no ",
+                safe(settings.keys_dir / "identities"),
+                "): ",
+                *spec_words(
+                    resolve_spec(
+                        load_settings, directory=None, chain=None, key=None, identity=None, backend_options={}
+                    )[0]
+                ),
             ),
             soft_wrap=True,
         )
@@ -189,7 +195,9 @@ def rotate(
         previous = identities.active_name()
         checked = _check_identity(settings, identities.get(to))
     except (KeyProblem, SigningError) as problem:
-        stderr_console().print(Text.assemble(("Refused: ", "bold red"), "the active identity stays ", safe(previous or "(none)")))
+        stderr_console().print(
+            Text.assemble(("Refused: ", "bold red"), "the active identity stays ", safe(previous or "(none)"))
+        )
         exit_with_check_problem(problem)
     if previous == to:
         stdout_console().print(Text.assemble("Already active: ", safe(to)))

@@ -135,7 +135,9 @@ def backend_spec(
         if not module or not token_label or not key_label:
             values = {"--pkcs11-module": module, "--token-label": token_label, "--key-label": key_label}
             missing = [name for name, value in values.items() if not value]
-            exit_with_usage_error(f"--backend pkcs11 needs {', '.join(missing)} (or their ORIGINMARK_PKCS11_* settings).")
+            exit_with_usage_error(
+                f"--backend pkcs11 needs {', '.join(missing)} (or their ORIGINMARK_PKCS11_* settings)."
+            )
         pin_file = pin_file or settings.pkcs11_pin_file
         return Pkcs11KeySpec(
             chain_path=chain_path,
@@ -173,7 +175,10 @@ def adopt_single_identity_and_report(settings: Settings) -> None:
     if adopted is not None:
         stdout_console().print(
             Text.assemble(
-                "Moved the single identity (", safe(settings.chain_path), ") in as ", (adopted, "bold"),
+                "Moved the single identity (",
+                safe(settings.chain_path),
+                ") in as ",
+                (adopted, "bold"),
                 ", active: the service signs with it until `originmark keys rotate`.",
             ),
             soft_wrap=True,

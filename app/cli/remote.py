@@ -125,7 +125,9 @@ class VerifyClient:
             return
         _raise_if_unusable(response, server=self._server)
         if response.status_code >= 500:  # e.g. its database is down, or a proxy has no backend
-            raise ServiceUnusable(f"{self._server} cannot verify now ({status_line(response)}): {server_reason(response)}")
+            raise ServiceUnusable(
+                f"{self._server} cannot verify now ({status_line(response)}): {server_reason(response)}"
+            )
         raise ServiceUnusable(
             f"{self._server} did not answer like an originmark service "
             f"(an empty POST {VERIFY_PATH} got {status_line(response)})"
@@ -139,7 +141,9 @@ class VerifyClient:
             response = self._post(content=None, files=form)
         _raise_if_unusable(response, server=self._server)
         if response.status_code >= 500:
-            raise FileNotVerified(f"the server failed on this file ({status_line(response)}): {server_reason(response)}")
+            raise FileNotVerified(
+                f"the server failed on this file ({status_line(response)}): {server_reason(response)}"
+            )
         if response.status_code != 200:
             raise FileRejected(f"the server refused the file ({status_line(response)}): {server_reason(response)}")
         return _decode_answer(response)

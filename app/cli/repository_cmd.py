@@ -100,7 +100,9 @@ def delete(
         fail("--reason says why the entry is deleted (it is recorded with the deletion)")
     with open_database(create=False) as store:
         owner = _owned_entry(store, manifest_id, tenant).tenant
-        deletion = store.repository.delete_entry(owner, manifest_id, actor=cli_actor(_operator()), reason=reason.strip())
+        deletion = store.repository.delete_entry(
+            owner, manifest_id, actor=cli_actor(_operator()), reason=reason.strip()
+        )
         if deletion is None:  # deleted by someone else meanwhile
             fail(f"there is no entry {manifest_id!r:.120} any more")
         if deletion.store_object_uri is not None:
@@ -108,7 +110,8 @@ def delete(
         # Feeds stop showing labels recovered from it (new verifications stop recovering it already).
         store.forget_recovered_labels(manifest_id)
     make_console().print(
-        Text.assemble("Deleted ", safe_text(manifest_id, max_chars=256), f" of tenant {deletion.tenant}"), soft_wrap=True
+        Text.assemble("Deleted ", safe_text(manifest_id, max_chars=256), f" of tenant {deletion.tenant}"),
+        soft_wrap=True,
     )
 
 
@@ -164,7 +167,8 @@ def _set_visibility(manifest_id: str, tenant: str | None, *, private: bool) -> N
         # Kept from a verify: never shared, whatever the flag says (docs/manifest-repository.md).
         now = "not private, and still its owner's only (kept from a verify)"
     make_console().print(
-        Text.assemble("Entry ", safe_text(manifest_id, max_chars=256), f" of tenant {owner} is now {now}"), soft_wrap=True
+        Text.assemble("Entry ", safe_text(manifest_id, max_chars=256), f" of tenant {owner} is now {now}"),
+        soft_wrap=True,
     )
 
 
@@ -195,7 +199,9 @@ def _entries(store: SqlStore, manifest_id: str, tenant: str | None) -> list[Repo
 
 def _print_entry(entry: RepositoryEntry) -> None:
     out = make_console()
-    out.print(Text.assemble(("Entry ", "bold"), safe_text(entry.manifest_id, style="bold", max_chars=256)), soft_wrap=True)
+    out.print(
+        Text.assemble(("Entry ", "bold"), safe_text(entry.manifest_id, style="bold", max_chars=256)), soft_wrap=True
+    )
     out.print(f"Tenant: {entry.tenant}" + ("  (private)" if entry.private else ""))
     out.print(f"Origin: {entry.origin.value}")
     out.print(f"Kept: {entry.created_at:%Y-%m-%d %H:%M:%S} UTC")
@@ -207,7 +213,9 @@ def _print_entry(entry: RepositoryEntry) -> None:
     for binding in entry.bindings:
         code = f"  code64 {binding.code64:016x}" if binding.code64 is not None else ""
         out.print(
-            Text.assemble("Soft binding: ", safe_text(binding.alg, max_chars=64), f"  {binding.value.hex()[:40]}{code}"),
+            Text.assemble(
+                "Soft binding: ", safe_text(binding.alg, max_chars=64), f"  {binding.value.hex()[:40]}{code}"
+            ),
             soft_wrap=True,
         )
 
@@ -227,7 +235,9 @@ def _exported(entry: RepositoryEntry, keeper) -> dict:
                 "alg": binding.alg,
                 "value": base64.b64encode(binding.value).decode("ascii"),
                 "code64": binding.code64,
-                "descriptor": None if binding.descriptor is None else base64.b64encode(binding.descriptor).decode("ascii"),
+                "descriptor": None
+                if binding.descriptor is None
+                else base64.b64encode(binding.descriptor).decode("ascii"),
             }
             for binding in entry.bindings
         ],
@@ -265,4 +275,3 @@ def _operator() -> str:
         return getpass.getuser()
     except (KeyError, OSError):  # no name for this uid (a container)
         return "unknown"
-

@@ -39,7 +39,12 @@ class SbrClient:
     """One endpoint; `api_key` None sends no Authorization (an endpoint open to public reading)."""
 
     def __init__(
-        self, *, endpoint: httpx.URL, api_key: str | None, tenant: str | None = None, timeout: httpx.Timeout = DEFAULT_TIMEOUT
+        self,
+        *,
+        endpoint: httpx.URL,
+        api_key: str | None,
+        tenant: str | None = None,
+        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
     ) -> None:
         self._endpoint = str(endpoint).rstrip("/")
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
@@ -104,7 +109,8 @@ class SbrClient:
                     raise SbrQueryFailed(f"{url}: the answer is over {max_bytes} bytes; not read further")
             # The body is decoded already (iter_bytes): its encoding and length headers no longer apply.
             headers = [
-                (name, value) for name, value in streamed.headers.multi_items()
+                (name, value)
+                for name, value in streamed.headers.multi_items()
                 if name.lower() not in ("content-encoding", "content-length", "transfer-encoding")
             ]
             return httpx.Response(streamed.status_code, headers=headers, content=bytes(body), request=streamed.request)

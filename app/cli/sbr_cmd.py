@@ -41,18 +41,27 @@ class QueryBy(enum.StrEnum):
 
 _EndpointOption = Annotated[
     str,
-    typer.Option("--endpoint", metavar="URL", show_default=False,
-                 help="The API's base URL, e.g. http://127.0.0.1:8000/sbr/v1."),
+    typer.Option(
+        "--endpoint", metavar="URL", show_default=False, help="The API's base URL, e.g. http://127.0.0.1:8000/sbr/v1."
+    ),
 ]
 _ApiKeyOption = Annotated[
     str | None,
-    typer.Option("--api-key", metavar="KEY", show_default=False,
-                 help="API key for the endpoint (originmark: scope sbr). Not read from the environment."),
+    typer.Option(
+        "--api-key",
+        metavar="KEY",
+        show_default=False,
+        help="API key for the endpoint (originmark: scope sbr). Not read from the environment.",
+    ),
 ]
 _TenantOption = Annotated[
     str | None,
-    typer.Option("--tenant", metavar="NAME", show_default=False,
-                 help="Without a key: the tenant whose published manifests an originmark endpoint resolves."),
+    typer.Option(
+        "--tenant",
+        metavar="NAME",
+        show_default=False,
+        help="Without a key: the tenant whose published manifests an originmark endpoint resolves.",
+    ),
 ]
 
 
@@ -74,7 +83,9 @@ def _client(endpoint: str, api_key: str | None, tenant: str | None):
         if sends_key_in_clear(url):
             make_console(stderr=True).print(
                 f"warning: the API key is sent to {url.host} over plain HTTP; use https:// beyond this machine",
-                style="yellow", soft_wrap=True, markup=False,
+                style="yellow",
+                soft_wrap=True,
+                markup=False,
             )
     return SbrClient(endpoint=url, api_key=key, tenant=tenant)
 
@@ -103,8 +114,9 @@ def query(
     endpoint: _EndpointOption,
     api_key: _ApiKeyOption = None,
     alg: Annotated[str, typer.Option("--alg", help="The soft binding algorithm.")] = ISCC_ALG,
-    by: Annotated[QueryBy, typer.Option("--by", help="Send the file (content) or only its fingerprint (binding).")]
-    = QueryBy.CONTENT,
+    by: Annotated[
+        QueryBy, typer.Option("--by", help="Send the file (content) or only its fingerprint (binding).")
+    ] = QueryBy.CONTENT,
     max_results: Annotated[int, typer.Option("--max-results", min=1, max=100, help="At most this many matches.")] = 10,
     tenant: _TenantOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the answer as JSON.")] = False,
@@ -126,8 +138,11 @@ def query(
         fail(user_message(error))
     if as_json:
         rows = [
-            {"manifestId": m.manifest_id, "similarityScore": m.similarity_score,
-             **({"endpoint": m.endpoint} if m.endpoint else {})}
+            {
+                "manifestId": m.manifest_id,
+                "similarityScore": m.similarity_score,
+                **({"endpoint": m.endpoint} if m.endpoint else {}),
+            }
             for m in matches
         ]
         typer.echo(json.dumps({"matches": rows}, indent=2))
@@ -148,11 +163,14 @@ def query(
 
 @sbr_app.command("manifest")
 def manifest(
-    manifest_id: Annotated[str, typer.Argument(metavar="MANIFEST_ID", help="The manifest's id (urn:c2pa:...).",
-                                               show_default=False)],
+    manifest_id: Annotated[
+        str, typer.Argument(metavar="MANIFEST_ID", help="The manifest's id (urn:c2pa:...).", show_default=False)
+    ],
     endpoint: _EndpointOption,
-    out: Annotated[Path, typer.Option("--out", metavar="FILE", help="Where to write the manifest store (.c2pa).",
-                                      show_default=False)],
+    out: Annotated[
+        Path,
+        typer.Option("--out", metavar="FILE", help="Where to write the manifest store (.c2pa).", show_default=False),
+    ],
     api_key: _ApiKeyOption = None,
     active_only: Annotated[bool, typer.Option("--active-only", help="Only the active manifest.")] = False,
     tenant: _TenantOption = None,

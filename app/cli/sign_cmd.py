@@ -44,8 +44,9 @@ class _UsageProblem(Exception):
 def sign(
     files: Annotated[
         list[Path],
-        typer.Argument(help="Media files to sign (" + ", ".join(SUPPORTED_FORMAT_NAMES) + ").", metavar="FILE",
-                       show_default=False),
+        typer.Argument(
+            help="Media files to sign (" + ", ".join(SUPPORTED_FORMAT_NAMES) + ").", metavar="FILE", show_default=False
+        ),
     ],
     generator: Annotated[
         str,

@@ -148,7 +148,9 @@ def update(name: _NameArgument, object_prefix: _PrefixOption = None) -> None:
 @tenants_app.command("webhook-secret")
 def webhook_secret(
     name: _NameArgument,
-    rotate: Annotated[bool, typer.Option("--rotate", help="Move to a new secret first (the previous one keeps signing too).")] = False,
+    rotate: Annotated[
+        bool, typer.Option("--rotate", help="Move to a new secret first (the previous one keeps signing too).")
+    ] = False,
 ) -> None:
     """Print the secret the tenant's webhook receivers check deliveries with.
 
@@ -168,5 +170,7 @@ def webhook_secret(
     )
     err = make_console(stderr=True)
     if rotate:
-        err.print(f"Rotated: deliveries are now signed with generation {tenant.webhook_secret_generation} (and the one before).")
+        err.print(
+            f"Rotated: deliveries are now signed with generation {tenant.webhook_secret_generation} (and the one before)."
+        )
     make_console().print(secret, soft_wrap=True, markup=False, highlight=False)

@@ -81,39 +81,61 @@ class FileOutcome:
 def verify(
     paths: Annotated[
         list[Path],
-        typer.Argument(help="Files and folders to verify (folders: their files; with -r, their whole tree).",
-                       metavar="PATH", show_default=False),
+        typer.Argument(
+            help="Files and folders to verify (folders: their files; with -r, their whole tree).",
+            metavar="PATH",
+            show_default=False,
+        ),
     ],
     recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Verify folders recursively.")] = False,
     jobs: Annotated[
         int,
-        typer.Option("--jobs", "-j", min=1, max=MAX_JOBS,
-                     help="Files verified in parallel (threads, each with a verifier worker process; "
-                          "with --server, requests in flight)."),
+        typer.Option(
+            "--jobs",
+            "-j",
+            min=1,
+            max=MAX_JOBS,
+            help="Files verified in parallel (threads, each with a verifier worker process; "
+            "with --server, requests in flight).",
+        ),
     ] = 1,
     output_format: Annotated[
         OutputFormat,
-        typer.Option("--format", "-f", case_sensitive=False,
-                     help="table for people; json (one array), jsonl (one object per line) or csv for tools."),
+        typer.Option(
+            "--format",
+            "-f",
+            case_sensitive=False,
+            help="table for people; json (one array), jsonl (one object per line) or csv for tools.",
+        ),
     ] = OutputFormat.TABLE,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no summary.")] = False,
     server: Annotated[
         str | None,
-        typer.Option("--server", metavar="URL", show_default=False,
-                     help="Send the files to a running originmark service (POST URL/v1/verify) instead of "
-                          "verifying them here. Default: ORIGINMARK_SERVER_URL (set it empty to verify here)."),
+        typer.Option(
+            "--server",
+            metavar="URL",
+            show_default=False,
+            help="Send the files to a running originmark service (POST URL/v1/verify) instead of "
+            "verifying them here. Default: ORIGINMARK_SERVER_URL (set it empty to verify here).",
+        ),
     ] = None,
     api_key: Annotated[
         str | None,
-        typer.Option("--api-key", metavar="KEY", show_default=False,
-                     help="API key with the verify scope, for --server. Default: ORIGINMARK_API_KEY, the better "
-                          "place for it (a command line is visible to other users of the machine)."),
+        typer.Option(
+            "--api-key",
+            metavar="KEY",
+            show_default=False,
+            help="API key with the verify scope, for --server. Default: ORIGINMARK_API_KEY, the better "
+            "place for it (a command line is visible to other users of the machine).",
+        ),
     ] = None,
     recover: Annotated[
         bool,
-        typer.Option("--recover",
-                     help="Look a file without valid credentials of its own up by content in the manifest "
-                          "repository (the local database; with --server the service always does)."),
+        typer.Option(
+            "--recover",
+            help="Look a file without valid credentials of its own up by content in the manifest "
+            "repository (the local database; with --server the service always does).",
+        ),
     ] = False,
 ) -> None:
     """Verify the Content Credentials of files and folders.
@@ -131,7 +153,9 @@ def verify(
     walker = InputWalker(paths=paths, recursive=recursive)
     started = time.perf_counter()
     try:
-        verifying = _start_verifying(server=server, api_key=api_key, jobs=jobs, err_console=err_console, recover=recover)
+        verifying = _start_verifying(
+            server=server, api_key=api_key, jobs=jobs, err_console=err_console, recover=recover
+        )
     except (typer.BadParameter, typer.Exit):
         raise  # a usage error: Typer prints it with the usage line, exit 2 (or a message printed already)
     except ServiceUnusable as error:
@@ -223,15 +247,21 @@ def _start_verifying(
         raise typer.BadParameter(str(problem), param_hint="'--server'") from None
     key = api_key if api_key is not None else (settings.api_key.get_secret_value() if settings.api_key else None)
     if not key:
-        raise typer.BadParameter("give an API key with the verify scope (or set ORIGINMARK_API_KEY)",
-                                 param_hint="'--api-key'")
+        raise typer.BadParameter(
+            "give an API key with the verify scope (or set ORIGINMARK_API_KEY)", param_hint="'--api-key'"
+        )
     try:
         key = clean_api_key(key)
     except ValueError as problem:
         raise typer.BadParameter(str(problem), param_hint="'--api-key'") from None
     if sends_key_in_clear(url):
-        err_console.print(Text(f"warning: the API key is sent to {url.host} over plain HTTP; use https:// "
-                               "beyond this machine", style="yellow"), soft_wrap=True)
+        err_console.print(
+            Text(
+                f"warning: the API key is sent to {url.host} over plain HTTP; use https:// beyond this machine",
+                style="yellow",
+            ),
+            soft_wrap=True,
+        )
     client = VerifyClient(server_url=url, api_key=key, concurrency=jobs)
     try:
         client.check_access()

@@ -365,7 +365,9 @@ class BatchSummary:
         rate = self.files / elapsed_seconds if elapsed_seconds > 0 else 0.0
         noun = "file" if self.files == 1 else "files"
         text = Text.assemble(
-            ("Verified ", "bold"), (f"{self.files} {noun}", "bold"), f" in {elapsed_seconds:.1f} s ({rate:.1f} files/s)\n"
+            ("Verified ", "bold"),
+            (f"{self.files} {noun}", "bold"),
+            f" in {elapsed_seconds:.1f} s ({rate:.1f} files/s)\n",
         )
         text.append("  states: ")
         text.append_text(self._counts(self.by_state, [state.value for state in VerdictState], state_style))

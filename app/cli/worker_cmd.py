@@ -11,7 +11,9 @@ from app.settings import Settings
 
 
 def worker(
-    concurrency: Annotated[int, typer.Option("--concurrency", "-c", min=1, max=64, help="Jobs run at the same time.")] = 1,
+    concurrency: Annotated[
+        int, typer.Option("--concurrency", "-c", min=1, max=64, help="Jobs run at the same time.")
+    ] = 1,
     metrics_port: Annotated[
         int | None,
         typer.Option(

@@ -75,9 +75,7 @@ def submit_batch(
             continue
         if isinstance(item, records.Submitted):
             with db_engine.begin() as connection:
-                connection.execute(
-                    batch_jobs.insert().values(batch_id=batch_id, position=position, job_id=item.job.id)
-                )
+                connection.execute(batch_jobs.insert().values(batch_id=batch_id, position=position, job_id=item.job.id))
             position += 1
         yield item
 
@@ -100,8 +98,14 @@ def _submit_one(
         tenant=tenant, kind=JobKind.VERIFY, source=info.uri, etag=info.etag, size=info.size, media_id=None
     )
     submitted = records.submit(
-        db_engine, tenant=tenant, kind=JobKind.VERIFY, source=info.uri, source_pin=SourcePin.of(info).to_json(),
-        media_id=None, key=key, enqueue=enqueue(key),
+        db_engine,
+        tenant=tenant,
+        kind=JobKind.VERIFY,
+        source=info.uri,
+        source_pin=SourcePin.of(info).to_json(),
+        media_id=None,
+        key=key,
+        enqueue=enqueue(key),
     )
     return started(submitted)
 
@@ -190,10 +194,18 @@ def load_report(db_engine: Engine, store, batch_id: str) -> BatchReport | None:
             if stored is not None:
                 state = stored.verdict.state.value
                 label_kind, label_text = stored.label.kind.value, stored.label.text
-        rows.append(BatchRow(
-            job_id=row.id, source=row.source, status=JobStatus(row.status), state=state, label_kind=label_kind,
-            label_text=label_text, error_code=row.error_code, error_message=row.error_message,
-        ))
+        rows.append(
+            BatchRow(
+                job_id=row.id,
+                source=row.source,
+                status=JobStatus(row.status),
+                state=state,
+                label_kind=label_kind,
+                label_text=label_text,
+                error_code=row.error_code,
+                error_message=row.error_message,
+            )
+        )
     return BatchReport(batch_id=batch.id, prefix=batch.prefix, rows=tuple(rows))
 
 

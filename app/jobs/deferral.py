@@ -17,7 +17,6 @@ SIGN_TASK = "originmark.sign"
 WEBHOOK_TASK = "originmark.webhook"  # a final job's webhook delivery (app/jobs/webhooks.py)
 
 
-
 def defer_verify(app: procrastinate.App, connection: Connection, *, job_id: str, lock: str) -> int:
     """Queue the verify task for `job_id` inside `connection`'s transaction; the queue's job id."""
     return defer_task(app, connection, VERIFY_TASK, job_id=job_id, lock=lock)

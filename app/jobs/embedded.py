@@ -38,7 +38,9 @@ class EmbeddedJobs:
         self._webhooks = EmbeddedDeliveries(runtime, submit=self._pool.submit, stopping=self._stopping)
         with runtime.store.db_engine.connect() as connection:
             left = connection.execute(
-                sa.select(jobs.c.id, jobs.c.kind).where(jobs.c.status.in_([JobStatus.QUEUED.value, JobStatus.RUNNING.value]))
+                sa.select(jobs.c.id, jobs.c.kind).where(
+                    jobs.c.status.in_([JobStatus.QUEUED.value, JobStatus.RUNNING.value])
+                )
             ).all()
         for job_id, kind in left:
             log.warning("a job left by a stopped server is run again", extra={"fields": {"job_id": job_id}})
@@ -68,4 +70,3 @@ class EmbeddedJobs:
                 time.sleep(settings.jobs_retry_wait_seconds * (attempt + 1))
             finally:
                 self._webhooks.run_ended(job_id)  # the run's transactions are over: deliver if it made the job final
-

@@ -62,7 +62,10 @@ def build_queue_app(
 
         attempts = context.job.attempts
         observe_task_run(
-            metrics, runtime(), kind="verify", previous_attempts=attempts,
+            metrics,
+            runtime(),
+            kind="verify",
+            previous_attempts=attempts,
             run=lambda: run_verify_job(runtime(), job_id, previous_attempts=attempts),
         )
 
@@ -76,7 +79,10 @@ def build_queue_app(
 
         attempts = context.job.attempts
         observe_task_run(
-            metrics, runtime(), kind="sign", previous_attempts=attempts,
+            metrics,
+            runtime(),
+            kind="sign",
+            previous_attempts=attempts,
             run=lambda: run_sign_job(runtime(), job_id, previous_attempts=attempts),
         )
 

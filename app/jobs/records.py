@@ -93,16 +93,34 @@ def _fingerprint_json(fingerprint: ImageFingerprint | None) -> dict[str, Any] | 
         "code64": fingerprint.code64,
         "iscc": fingerprint.iscc,
         "descriptor": base64.b64encode(fingerprint.descriptor).decode("ascii"),
+        # The index-only views (centre crops) the repository keeps beside the code.
+        "views": [
+            {
+                "view": view.view.value,
+                "code64": view.code64,
+                "descriptor": base64.b64encode(view.descriptor).decode("ascii"),
+            }
+            for view in fingerprint.views
+        ],
     }
 
 
 def _fingerprint_from_json(fields: dict[str, Any] | None) -> ImageFingerprint | None:
     if not fields:
         return None
-    from verifier.fingerprint import ImageFingerprint
+    from verifier.fingerprint import ImageFingerprint, View, ViewCode
 
     return ImageFingerprint(
-        code64=int(fields["code64"]), iscc=str(fields["iscc"]), descriptor=base64.b64decode(fields["descriptor"])
+        code64=int(fields["code64"]),
+        iscc=str(fields["iscc"]),
+        descriptor=base64.b64decode(fields["descriptor"]),
+        # Recorded before views were kept: none (the entry is searchable by its code alone).
+        views=tuple(
+            ViewCode(
+                view=View(view["view"]), code64=int(view["code64"]), descriptor=base64.b64decode(view["descriptor"])
+            )
+            for view in fields.get("views") or ()
+        ),
     )
 
 
@@ -175,10 +193,19 @@ def submit(
         inserted = connection.execute(
             insert(jobs)
             .values(
-                id=job_id, tenant=tenant, kind=kind.value, idempotency_key=key, source=source,
-                source_pin=None if source_pin is None else json.dumps(source_pin, sort_keys=True), media_id=media_id,
-                destination=destination, params=None if params is None else json.dumps(params, sort_keys=True),
-                key_id=key_id, status=JobStatus.QUEUED.value, attempts=0, webhook_url=webhook_url,
+                id=job_id,
+                tenant=tenant,
+                kind=kind.value,
+                idempotency_key=key,
+                source=source,
+                source_pin=None if source_pin is None else json.dumps(source_pin, sort_keys=True),
+                media_id=media_id,
+                destination=destination,
+                params=None if params is None else json.dumps(params, sort_keys=True),
+                key_id=key_id,
+                status=JobStatus.QUEUED.value,
+                attempts=0,
+                webhook_url=webhook_url,
             )
             .on_conflict_do_nothing(index_elements=[jobs.c.idempotency_key])
             .returning(jobs.c.id)
@@ -199,9 +226,7 @@ def submit(
 def find(db_engine: Engine, tenant: str, key: str) -> JobRecord | None:
     """The tenant's job with this idempotency key, if one was submitted."""
     with db_engine.connect() as connection:
-        row = connection.execute(
-            sa.select(jobs).where(jobs.c.tenant == tenant, jobs.c.idempotency_key == key)
-        ).first()
+        row = connection.execute(sa.select(jobs).where(jobs.c.tenant == tenant, jobs.c.idempotency_key == key)).first()
     return None if row is None else _record(row)
 
 
@@ -258,7 +283,11 @@ def mark_succeeded(connection: Connection, job_id: str, *, sha256: str, on_final
         jobs.update()
         .where(jobs.c.id == job_id)
         .values(
-            status=JobStatus.SUCCEEDED.value, sha256=sha256, error_code=None, error_message=None, updated_at=sa.func.now()
+            status=JobStatus.SUCCEEDED.value,
+            sha256=sha256,
+            error_code=None,
+            error_message=None,
+            updated_at=sa.func.now(),
         )
     )
     if on_final is not None and before is not None and before.webhook_url is not None:

@@ -13,4 +13,3 @@ from app.store.schema import originmark_batch_jobs, originmark_batches, originma
 jobs = originmark_jobs
 batches = originmark_batches
 batch_jobs = originmark_batch_jobs
-

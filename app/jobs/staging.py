@@ -54,7 +54,11 @@ def is_staged(own: ObjectLocation, location: ObjectLocation) -> bool:
     if (location.scheme, location.bucket) != (own.scheme, own.bucket):
         return False
     name = location.key.removeprefix(prefix + UPLOAD_FOLDER)
-    return location.key.startswith(prefix + UPLOAD_FOLDER) and len(name) == 64 and all(c in "0123456789abcdef" for c in name)
+    return (
+        location.key.startswith(prefix + UPLOAD_FOLDER)
+        and len(name) == 64
+        and all(c in "0123456789abcdef" for c in name)
+    )
 
 
 def stage_upload(objects: ObjectStore, location: ObjectLocation, *, path: Path, size: int) -> ObjectInfo:

@@ -96,7 +96,10 @@ def _check_objects_allowed(runtime: JobRuntime, job: records.JobRecord) -> None:
         return  # an operator's batch: the operator's own command, not bound by a tenant's prefixes
     own_objects = own_objects_location(runtime.settings)
     allow_list = tenant_allow_list(
-        runtime.store, tenant=job.tenant, resolver=LocationResolver(local=runtime.objects.local), own_objects=own_objects
+        runtime.store,
+        tenant=job.tenant,
+        resolver=LocationResolver(local=runtime.objects.local),
+        own_objects=own_objects,
     )
     source = runtime.objects.parse(job.source)
     if not (job.source_pin or {}).get("sha256") or not staging.is_staged(own_objects, source):
@@ -149,8 +152,10 @@ def run_sign_job(runtime: JobRuntime, job_id: str, *, previous_attempts: int) ->
         _check_objects_allowed(runtime, job)
         delivered = _already_delivered(runtime, job)
         if delivered is not None:
-            log.info("an earlier attempt's signed output is at the destination: not signed again",
-                     extra={"fields": {"job_id": job_id}})
+            log.info(
+                "an earlier attempt's signed output is at the destination: not signed again",
+                extra={"fields": {"job_id": job_id}},
+            )
             signed_output, verdict = delivered
         else:
             signed = sign_object(
@@ -161,13 +166,17 @@ def run_sign_job(runtime: JobRuntime, job_id: str, *, previous_attempts: int) ->
                 request=request,
                 spool_dir=settings.spool_dir,
                 max_bytes=settings.jobs_max_source_bytes,
-                before_upload=lambda made: records.record_signed_output(db_engine, job_id, _signed_output(runtime, made)),
+                before_upload=lambda made: records.record_signed_output(
+                    db_engine, job_id, _signed_output(runtime, made)
+                ),
                 source_pin=_pin(job),
             )
             signed_output = _signed_output(runtime, signed)
             # The stored verdict is the output's own, read back from the destination as a client would.
             verified = verify_object(
-                store=runtime.objects, verifier=runtime.worker_pools.verifier, uri=job.destination,
+                store=runtime.objects,
+                verifier=runtime.worker_pools.verifier,
+                uri=job.destination,
                 spool_dir=settings.spool_dir,
             )
             verdict = _signed_verdict(job, verified.verdict)
@@ -205,7 +214,9 @@ def _already_delivered(runtime: JobRuntime, job: records.JobRecord) -> tuple[rec
     assert job.destination is not None
     try:
         verified = verify_object(
-            store=runtime.objects, verifier=runtime.worker_pools.verifier, uri=job.destination,
+            store=runtime.objects,
+            verifier=runtime.worker_pools.verifier,
+            uri=job.destination,
             spool_dir=runtime.settings.spool_dir,
         )
     except ObjectNotFound:
@@ -262,7 +273,9 @@ def _release_staged_source(runtime: JobRuntime, job: records.JobRecord) -> None:
         if release_upload(runtime.objects, own_objects_location(runtime.settings), source):
             log.info("the job's uploaded source was deleted", extra={"fields": {"job_id": job.id}})
     except Exception:
-        log.warning("the job's uploaded source could not be deleted", extra={"fields": {"job_id": job.id}}, exc_info=True)
+        log.warning(
+            "the job's uploaded source could not be deleted", extra={"fields": {"job_id": job.id}}, exc_info=True
+        )
 
 
 def _refused(error: Exception) -> bool:
@@ -273,7 +286,9 @@ def _refused(error: Exception) -> bool:
     return isinstance(error, KeyRevoked | SigningNotPermitted | ObjectChangedSinceSubmit | ObjectNotAllowed)
 
 
-def _attempt_failed(db_engine: Any, job_id: str, error: Exception, *, previous_attempts: int, settings: Settings) -> bool:
+def _attempt_failed(
+    db_engine: Any, job_id: str, error: Exception, *, previous_attempts: int, settings: Settings
+) -> bool:
     """Record the failed attempt; True when it was the last (the job is now failed)."""
     from signer.errors import SigningError
     from signer.policy import SigningNotPermitted
@@ -292,7 +307,12 @@ def _attempt_failed(db_engine: Any, job_id: str, error: Exception, *, previous_a
     else:
         code = "job_error"
     records.mark_attempt_failed(
-        db_engine, job_id, final=final, code=code, message=str(error) or type(error).__name__, on_final=_webhook_on_final
+        db_engine,
+        job_id,
+        final=final,
+        code=code,
+        message=str(error) or type(error).__name__,
+        on_final=_webhook_on_final,
     )
     log.warning(
         "job attempt failed",

@@ -47,7 +47,9 @@ def compute_signature(secret: str | bytes, *, timestamp: int, body: bytes) -> st
 
 def signature_header_for_secrets(secrets: list[str | bytes], *, timestamp: int, body: bytes) -> str:
     """One `v1=` per secret (the current one first): a receiver may check with either during a rotation."""
-    signatures = ",".join(f"{_SCHEME}={compute_signature(secret, timestamp=timestamp, body=body)}" for secret in secrets)
+    signatures = ",".join(
+        f"{_SCHEME}={compute_signature(secret, timestamp=timestamp, body=body)}" for secret in secrets
+    )
     return f"t={int(timestamp)},{signatures}"
 
 

@@ -55,7 +55,7 @@ class WebhookHost:
 
 
 def parse_host_entry(entry: str) -> WebhookHost:
-    """"host", "host:port", "*.domain", "[v6]:port"; ValueError for anything else."""
+    """ "host", "host:port", "*.domain", "[v6]:port"; ValueError for anything else."""
     text = entry.strip().lower()
     problem = f"webhook host {entry.strip()!r} is not a host, host:port or *.domain (e.g. hooks.example.com:8443)"
     wildcard = text.startswith("*.")
@@ -115,7 +115,9 @@ class WebhookAllowlist:
         if scheme == "http" and not self.allow_http:
             raise WebhookUrlRefused("webhook_url must be https:// (this server does not send webhooks over plain http)")
         if parts.username is not None or parts.password is not None or "@" in parts.netloc:
-            raise WebhookUrlRefused("webhook_url must not carry a user name or password; authenticate with the signature")
+            raise WebhookUrlRefused(
+                "webhook_url must not carry a user name or password; authenticate with the signature"
+            )
         if parts.fragment or url.endswith("#"):
             raise WebhookUrlRefused("webhook_url must not have a #fragment")
         host = (parts.hostname or "").rstrip(".")

@@ -283,7 +283,9 @@ class WebhookRetryStrategy(procrastinate.BaseRetryStrategy):
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
 
-    def get_retry_decision(self, *, exception: BaseException, job: procrastinate.jobs.Job) -> procrastinate.RetryDecision | None:
+    def get_retry_decision(
+        self, *, exception: BaseException, job: procrastinate.jobs.Job
+    ) -> procrastinate.RetryDecision | None:
         failed = job.attempts + 1  # procrastinate's `attempts` counts the runs before this one
         if failed >= self._settings.webhook_max_attempts:
             return None

@@ -48,9 +48,7 @@ def build_runtime(settings: Settings) -> JobRuntime:
 
 
 async def requeue_stalled_jobs(app: procrastinate.App, settings: Settings) -> int:
-    stalled = await app.job_manager.get_stalled_jobs(
-        queue=QUEUE, seconds_since_heartbeat=settings.jobs_stalled_seconds
-    )
+    stalled = await app.job_manager.get_stalled_jobs(queue=QUEUE, seconds_since_heartbeat=settings.jobs_stalled_seconds)
     count = 0
     for job in stalled:
         await app.job_manager.retry_job(job)

@@ -115,7 +115,9 @@ def parse_object_uri(text: str) -> ObjectLocation:
     if scheme == "file":
         parts = urlsplit(text)
         if parts.netloc not in ("", "localhost"):
-            raise InvalidObjectUri(f"{text!r} names another host ({parts.netloc}); only local files are served", uri=text)
+            raise InvalidObjectUri(
+                f"{text!r} names another host ({parts.netloc}); only local files are served", uri=text
+            )
         if parts.query or parts.fragment:
             raise InvalidObjectUri(f"{text!r} has a query or fragment: a file URI names a path only", uri=text)
         try:

@@ -60,8 +60,10 @@ class SourcePin:
         return cls(size=int(fields["size"]), etag=fields.get("etag"), sha256=fields.get("sha256"))
 
     def check(self, *, info: ObjectInfo, sha256: str) -> None:
-        changed = info.size != self.size or (self.etag is not None and info.etag != self.etag) or (
-            self.sha256 is not None and sha256 != self.sha256
+        changed = (
+            info.size != self.size
+            or (self.etag is not None and info.etag != self.etag)
+            or (self.sha256 is not None and sha256 != self.sha256)
         )
         if changed:
             raise ObjectChangedSinceSubmit(
@@ -111,12 +113,12 @@ def sign_object(
 ) -> SignedObject:
     """Sign the object `source` into the object `destination` (written all or nothing).
 
-    `request`: a signer.manifest.GenerationRequest; with no title, the source's name is the
-    title (the engine would otherwise take the spool file's). `parent`: an object to record as
-    the edit's parent ingredient (replaces `request.parent`). `max_bytes` bounds each download.
-`before_upload` is called with the signed output once it is made and hashed, before any of it
-is uploaded (a job records it there: app/jobs/tasks.py); if it raises, nothing is uploaded.
-    Raises the store's errors (app/objects/errors.py) and the signer's (signer/errors.py).
+        `request`: a signer.manifest.GenerationRequest; with no title, the source's name is the
+        title (the engine would otherwise take the spool file's). `parent`: an object to record as
+        the edit's parent ingredient (replaces `request.parent`). `max_bytes` bounds each download.
+    `before_upload` is called with the signed output once it is made and hashed, before any of it
+    is uploaded (a job records it there: app/jobs/tasks.py); if it raises, nothing is uploaded.
+        Raises the store's errors (app/objects/errors.py) and the signer's (signer/errors.py).
     """
     source_location = as_location(source).require_object()
     destination_location = as_location(destination).require_object()

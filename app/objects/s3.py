@@ -217,7 +217,9 @@ class S3ObjectStore:
             except InvalidObjectUri:
                 log.warning("skipped an S3 key with control characters in s3://%s/", bucket)
                 continue
-            items.append(_info(location, size=entry["Size"], etag=entry.get("ETag"), modified=entry.get("LastModified")))
+            items.append(
+                _info(location, size=entry["Size"], etag=entry.get("ETag"), modified=entry.get("LastModified"))
+            )
         next_token = response.get("NextContinuationToken") if response.get("IsTruncated") else None
         return ObjectPage(items=tuple(items), next_token=next_token)
 
@@ -228,7 +230,9 @@ class S3ObjectStore:
 
     # --- multipart ---
 
-    def _put_multipart(self, location: ObjectLocation, bucket: str, key: str, source: BinaryIO, size: int) -> ObjectInfo:
+    def _put_multipart(
+        self, location: ObjectLocation, bucket: str, key: str, source: BinaryIO, size: int
+    ) -> ObjectInfo:
         uri = location.uri
         client = self.client()
         part_size = self._options.part_size_for(size)
@@ -294,7 +298,9 @@ def _bucket_key(location: ObjectLocation, *, allow_prefix: bool = False) -> tupl
 
 
 def _info(location: ObjectLocation, *, size: int, etag: str | None, modified) -> ObjectInfo:
-    return ObjectInfo(location=location, uri=location.uri, size=size, etag=(etag or "").strip('"'), last_modified=modified)
+    return ObjectInfo(
+        location=location, uri=location.uri, size=size, etag=(etag or "").strip('"'), last_modified=modified
+    )
 
 
 @contextlib.contextmanager
@@ -307,7 +313,9 @@ def _translated(what: str, *, uri: str | None, missing_may_be_denied: bool = Fal
         raise _translate(error, what, uri=uri, missing_may_be_denied=missing_may_be_denied) from error
 
 
-def _translate(error: Exception, what: str, *, uri: str | None, missing_may_be_denied: bool = False) -> ObjectStoreError:
+def _translate(
+    error: Exception, what: str, *, uri: str | None, missing_may_be_denied: bool = False
+) -> ObjectStoreError:
     """botocore's exceptions as app.objects.errors types; messages never include credentials."""
     if isinstance(error, aws.ClientError):
         details = error.response.get("Error", {})
@@ -338,9 +346,13 @@ def _translate(error: Exception, what: str, *, uri: str | None, missing_may_be_d
             uri=uri,
         )
     if isinstance(error, aws.NoRegionError):
-        return ObjectStoreError(f"{what}: no AWS region is configured (set ORIGINMARK_S3_REGION or AWS_REGION)", uri=uri)
+        return ObjectStoreError(
+            f"{what}: no AWS region is configured (set ORIGINMARK_S3_REGION or AWS_REGION)", uri=uri
+        )
     if isinstance(error, _NETWORK) or _is_urllib3_failure(error):
-        return ObjectStoreUnavailable(f"{what}: the store could not be reached or broke off ({error.__class__.__name__})", uri=uri)
+        return ObjectStoreUnavailable(
+            f"{what}: the store could not be reached or broke off ({error.__class__.__name__})", uri=uri
+        )
     if isinstance(error, aws.ParamValidationError):
         return InvalidObjectUri(f"{what}: {error}", uri=uri)
     if isinstance(error, aws.BotoCoreError):

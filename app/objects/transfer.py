@@ -81,7 +81,10 @@ def local_copy(
         info = reader.info
         if max_bytes is not None and info.size > max_bytes:
             raise ObjectTooLarge(
-                f"{info.uri} is {info.size} bytes, over the limit of {max_bytes}", uri=info.uri, size=info.size, limit=max_bytes
+                f"{info.uri} is {info.size} bytes, over the limit of {max_bytes}",
+                uri=info.uri,
+                size=info.size,
+                limit=max_bytes,
             )
         try:
             if filename is None:

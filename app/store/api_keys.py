@@ -67,9 +67,7 @@ class SqlApiKeyStore:
         self._set_policy = (
             update(api_keys)
             .where(api_keys.c.key_id == bindparam("policy_key_id"))
-            .values(
-                allowed_generators=bindparam("new_generators"), allowed_source_types=bindparam("new_source_types")
-            )
+            .values(allowed_generators=bindparam("new_generators"), allowed_source_types=bindparam("new_source_types"))
         )
 
     def create_key(

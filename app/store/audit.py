@@ -196,7 +196,12 @@ class SqlAuditLog:
 
 
 def _report(
-    walk: ChainWalk, *, records: int, first_id: int | None, last_id: int | None, head: str | None,
+    walk: ChainWalk,
+    *,
+    records: int,
+    first_id: int | None,
+    last_id: int | None,
+    head: str | None,
     broken: ChainBreak | None,
 ) -> ChainReport:
     return ChainReport(

@@ -129,8 +129,11 @@ class ChainWalk:
         fields = dataclasses.asdict(record.entry)
         if record.hash_version == VERSION_1:
             if _has_v2_only_values(record):
-                return _changed(record, "it is in the encoding from before audit keys, yet carries a source type, "
-                                "title, tenant or MAC, which such records never had (they are outside its hash)")
+                return _changed(
+                    record,
+                    "it is in the encoding from before audit keys, yet carries a source type, "
+                    "title, tenant or MAC, which such records never had (they are outside its hash)",
+                )
             computed = record_hash(fields, prev_hash=record.prev_hash)
         elif record.hash_version == VERSION_2:
             computed = record_hash_v2(fields, prev_hash=record.prev_hash, mac_key_id=record.mac_key_id)

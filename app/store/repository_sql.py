@@ -35,6 +35,7 @@ from app.store.repository import (
     MAX_CANDIDATES,
     MAX_DESCRIPTOR_BYTES,
     MAX_MANIFEST_ID_LENGTH,
+    VIEW_ALG,
     Candidate,
     Deletion,
     EntryOrigin,
@@ -95,13 +96,19 @@ def _check_bindings(bindings: Sequence[SoftBinding]) -> None:
         raise ValueError(f"an entry has at most {MAX_BINDINGS_PER_ENTRY} soft bindings, got {len(bindings)}")
     for binding in bindings:
         if not binding.alg or len(binding.alg) > MAX_ALG_LENGTH or not binding.alg.isprintable():
-            raise ValueError(f"a soft binding's alg is 1 to {MAX_ALG_LENGTH} printable characters, got {binding.alg!r:.80}")
+            raise ValueError(
+                f"a soft binding's alg is 1 to {MAX_ALG_LENGTH} printable characters, got {binding.alg!r:.80}"
+            )
         if not isinstance(binding.value, bytes) or not 0 < len(binding.value) <= MAX_BINDING_VALUE_BYTES:
             raise ValueError(f"a soft binding's value is 1 to {MAX_BINDING_VALUE_BYTES} bytes")
         if binding.code64 is not None:
-            if binding.alg != ISCC_ALG:
-                raise ValueError(f"only {ISCC_ALG} bindings carry a code64, not {binding.alg!r:.80}")
+            if binding.alg not in (ISCC_ALG, VIEW_ALG):
+                raise ValueError(
+                    f"only {ISCC_ALG} bindings (and {VIEW_ALG} rows) carry a code64, not {binding.alg!r:.80}"
+                )
             check_code64(binding.code64)
+        elif binding.is_view:
+            raise ValueError(f"a {VIEW_ALG} row is a code64 to index: it has one")
         if binding.descriptor is not None and len(binding.descriptor) > MAX_DESCRIPTOR_BYTES:
             raise ValueError(f"a descriptor is at most {MAX_DESCRIPTOR_BYTES} bytes")
 
@@ -123,10 +130,16 @@ class SqlManifestRepository:
         # PostgreSQL appends in one statement, under the row's lock (bytea || bytea). SQLite's ||
         # makes text of blobs; its writer holds the database's one write lock from its first write
         # (the entry's INSERT) on, so the row is read and rewritten whole instead.
-        appended = _buckets.codes.op("||")(bucket_insert.excluded.codes) if self._postgres else bucket_insert.excluded.codes
-        self._append_to_bucket = bucket_insert.on_conflict_do_update(index_elements=[_buckets.key], set_={"codes": appended})
-        self._set_bucket = update(repository_buckets).where(_buckets.key == bindparam("bucket_key")).values(
-            codes=bindparam("new_codes")
+        appended = (
+            _buckets.codes.op("||")(bucket_insert.excluded.codes) if self._postgres else bucket_insert.excluded.codes
+        )
+        self._append_to_bucket = bucket_insert.on_conflict_do_update(
+            index_elements=[_buckets.key], set_={"codes": appended}
+        )
+        self._set_bucket = (
+            update(repository_buckets)
+            .where(_buckets.key == bindparam("bucket_key"))
+            .values(codes=bindparam("new_codes"))
         )
         self._bucket_for_update = select(_buckets.codes).where(_buckets.key == bindparam("key")).with_for_update()
         entry_columns = (
@@ -160,12 +173,17 @@ class SqlManifestRepository:
             select(*entry_columns).where(_entries.manifest_id == bindparam("manifest_id")).order_by(_entries.tenant)
         )
         binding_columns = (_bindings.entry_id, _bindings.alg, _bindings.value, _bindings.code64, _bindings.descriptor)
-        self._bindings_of = select(*binding_columns).where(any_of(self._db_engine, _bindings.entry_id, "entry_ids")).order_by(
-            _bindings.id
+        # An entry's soft bindings are its manifest's: the index-only view rows are not among them.
+        self._bindings_of = (
+            select(*binding_columns)
+            .where(any_of(self._db_engine, _bindings.entry_id, "entry_ids"), _bindings.alg != VIEW_ALG)
+            .order_by(_bindings.id)
         )
-        self._candidates = (
+        self._candidates_with_views = (
             select(
                 _bindings.id,
+                _bindings.alg,
+                _bindings.value,
                 _bindings.code64,
                 _bindings.descriptor,
                 _entries.manifest_id,
@@ -180,11 +198,9 @@ class SqlManifestRepository:
                 _visible_to_tenant(_bindings.shared, _bindings.tenant),
             )
         )
+        self._candidates = self._candidates_with_views.where(_bindings.alg != VIEW_ALG)
         self._export_batch = (
-            select(*entry_columns)
-            .where(_entries.id > bindparam("after_id"))
-            .order_by(_entries.id)
-            .limit(_EXPORT_BATCH)
+            select(*entry_columns).where(_entries.id > bindparam("after_id")).order_by(_entries.id).limit(_EXPORT_BATCH)
         )
 
     # Writing
@@ -219,7 +235,9 @@ class SqlManifestRepository:
                     },
                 ).scalar_one()
         except IntegrityError:
-            raise ValueError(f"the tenant {entry.tenant!r} keeps an entry for {entry.manifest_id!r:.80} already") from None
+            raise ValueError(
+                f"the tenant {entry.tenant!r} keeps an entry for {entry.manifest_id!r:.80} already"
+            ) from None
         shared = origin is EntryOrigin.SIGNED and not entry.private
         indexed = []
         for binding in entry.bindings:
@@ -240,7 +258,9 @@ class SqlManifestRepository:
         for key in sorted(appends):
             packed = pack_pairs(appends[key])
             if not self._postgres:
-                packed = (connection.execute(self._bucket_for_update, {"key": key}).scalar_one_or_none() or b"") + packed
+                packed = (
+                    connection.execute(self._bucket_for_update, {"key": key}).scalar_one_or_none() or b""
+                ) + packed
             connection.execute(self._append_to_bucket, {"key": key, "codes": packed})
 
     def _unindex(self, connection: Connection, entry_id: int) -> None:
@@ -332,7 +352,7 @@ class SqlManifestRepository:
             rows = connection.execute(self._every_owner, {"manifest_id": manifest_id}).all()
             return self._with_bindings(connection, rows) if rows else []
 
-    def candidates_near(self, code64: int, radius: int, tenant: str | None) -> list[Candidate]:
+    def candidates_near(self, code64: int, radius: int, tenant: str | None, *, views: bool = False) -> list[Candidate]:
         query = check_code64(code64)
         check_radius(radius)
         if tenant is not None and not is_tenant_name(tenant):  # None: the public (see entry_by_manifest_id)
@@ -345,7 +365,8 @@ class SqlManifestRepository:
             near = list(distances)
             if not near:
                 return []
-            rows = connection.execute(self._candidates, {"viewer": tenant, "binding_ids": near}).all()
+            statement = self._candidates_with_views if views else self._candidates
+            rows = connection.execute(statement, {"viewer": tenant, "binding_ids": near}).all()
         candidates = [
             Candidate(
                 manifest_id=row.manifest_id,
@@ -356,10 +377,13 @@ class SqlManifestRepository:
                 code64=to_unsigned(row.code64),
                 descriptor=row.descriptor,
                 distance=distances[row.id],
+                view=bytes(row.value).decode("ascii", "replace") if row.alg == VIEW_ALG else None,
             )
             for row in rows
         ]
-        candidates.sort(key=lambda candidate: (candidate.distance, -candidate.created_at.timestamp(), candidate.manifest_id))
+        candidates.sort(
+            key=lambda candidate: (candidate.distance, -candidate.created_at.timestamp(), candidate.manifest_id)
+        )
         return candidates[:MAX_CANDIDATES]
 
     def export(self, tenant: str | None = None) -> Iterator[RepositoryEntry]:
@@ -394,7 +418,9 @@ class SqlManifestRepository:
                 ).where(*entries_where)
             ).one()
             fingerprinted = connection.execute(
-                select(func.count(func.distinct(_bindings.entry_id))).where(_bindings.code64.is_not(None), *bindings_where)
+                select(func.count(func.distinct(_bindings.entry_id))).where(
+                    _bindings.code64.is_not(None), *bindings_where
+                )
             ).scalar_one()
             deletions = connection.execute(
                 select(func.count()).select_from(repository_deletions).where(*deletions_where)
@@ -477,4 +503,3 @@ def _entry(row, bindings: tuple[SoftBinding, ...]) -> RepositoryEntry:
         ),
         bindings=bindings,
     )
-

@@ -300,6 +300,7 @@ repository_entries = Table(
     UniqueConstraint("manifest_id", "tenant", name="uq_repository_entries_manifest_id"),
 )
 
+
 def entry_visible_to_viewer() -> ColumnElement[bool]:
     """A repository entry the tenant bound as :viewer may see: its own, or shared (signed and not
     private). The one statement of the rule over repository_entries (the bindings carry a copy)."""
@@ -315,7 +316,9 @@ repository_bindings = Table(
     "repository_bindings",
     metadata,
     _id_column(),
-    Column("entry_id", BigInteger().with_variant(Integer, "sqlite"), ForeignKey("repository_entries.id"), nullable=False),
+    Column(
+        "entry_id", BigInteger().with_variant(Integer, "sqlite"), ForeignKey("repository_entries.id"), nullable=False
+    ),
     Column("tenant", String(MAX_TENANT_NAME_LENGTH), nullable=False),
     Column("shared", Boolean, nullable=False),
     Column("alg", String(MAX_ALG_LENGTH), nullable=False),

@@ -134,7 +134,9 @@ def _executemany_batch(
         )
 
 
-def _copy_batch(db_engine: Engine, batch: list[SeedItem], *, trust_fingerprint: str, stored_at: datetime.datetime) -> None:
+def _copy_batch(
+    db_engine: Engine, batch: list[SeedItem], *, trust_fingerprint: str, stored_at: datetime.datetime
+) -> None:
     raw = db_engine.raw_connection()
     driver = raw.driver_connection
     assert isinstance(driver, psycopg.Connection)  # the caller checked the dialect: postgresql is psycopg 3 here

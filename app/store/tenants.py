@@ -80,7 +80,6 @@ class SqlTenantStore:
             row = connection.execute(self._by_name, {"tenant_name": name}).first()
         return None if row is None else _tenant(row)
 
-
     def rotate_webhook_secret(self, name: str) -> Tenant | None:
         if not is_tenant_name(name):
             return None

@@ -65,8 +65,8 @@ class SqlVerdictStore:
             index_elements=[media.c.tenant, media.c.media_id],
             set_={name: media_insert.excluded[name] for name in _MEDIA_FIELDS},
         )
-        self._record_content = (
-            insert(tenant_content).on_conflict_do_nothing(index_elements=[tenant_content.c.tenant, tenant_content.c.sha256])
+        self._record_content = insert(tenant_content).on_conflict_do_nothing(
+            index_elements=[tenant_content.c.tenant, tenant_content.c.sha256]
         )
         # Whether a recovered label's manifest is still kept, read in the transaction that writes the
         # label (after its first write, so SQLite has serialised it against a takedown's delete). On
@@ -207,8 +207,13 @@ class SqlVerdictStore:
         now = datetime.datetime.now(datetime.UTC)
         with database_errors_as_unavailable(), self._db_engine.begin() as connection:
             self._write_submission(
-                connection, tenant=tenant, sha256=stored.sha256, media_id=media_id,
-                own_label_json=label_to_json(stored.label), media_label=media_label, at=now,
+                connection,
+                tenant=tenant,
+                sha256=stored.sha256,
+                media_id=media_id,
+                own_label_json=label_to_json(stored.label),
+                media_label=media_label,
+                at=now,
             )
 
     def _write_submission(
@@ -294,7 +299,13 @@ class SqlVerdictStore:
         content's own stored label again (every tenant's: the entry is gone for all; after its
         owner made it private, every tenant's but `except_tenant`'s). How many.
         The label JSON is the codec's (pydantic: compact, non-ASCII as is), matched as text."""
-        pattern = "%" + _like_escaped(json.dumps({"recovered_manifest_id": manifest_id}, separators=(",", ":"), ensure_ascii=False)[1:-1]) + "%"
+        pattern = (
+            "%"
+            + _like_escaped(
+                json.dumps({"recovered_manifest_id": manifest_id}, separators=(",", ":"), ensure_ascii=False)[1:-1]
+            )
+            + "%"
+        )
         own_label = select(verdicts.c.label_json).where(verdicts.c.sha256 == media.c.sha256).scalar_subquery()
         statement = (
             update(media)

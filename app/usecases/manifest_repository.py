@@ -39,6 +39,7 @@ from app.store.repository import (
     MAX_ALG_LENGTH,
     MAX_BINDING_VALUE_BYTES,
     MAX_BINDINGS_PER_ENTRY,
+    VIEW_ALG,
     EntryOrigin,
     ManifestRepository,
     NewEntry,
@@ -83,7 +84,8 @@ def soft_bindings(
 ) -> tuple[SoftBinding, ...]:
     """The repository's bindings for a manifest's soft-binding values (an ISCC Image-Code with its
     code64), each (alg, value) once, at most MAX_BINDINGS_PER_ENTRY; the io.iscc.v0 one that is
-    `fingerprint`'s own Image-Code carries its descriptor."""
+    `fingerprint`'s own Image-Code carries its descriptor and is followed by the index-only rows of
+    `fingerprint`'s views (VIEW_ALG: its centre crops, each with its own descriptor)."""
     distinct = dict.fromkeys((value.alg, value.value) for value in values)
     bindings = tuple(
         SoftBinding(alg=alg, value=value, code64=iscc_image_code64(value) if alg == ISCC_ALG else None)
@@ -93,12 +95,18 @@ def soft_bindings(
         return bindings
     # Only the binding whose value is this very code: the descriptor describes the same pixels.
     own_code = fingerprint.iscc_digest
-    return tuple(
-        dataclasses.replace(binding, descriptor=fingerprint.descriptor)
-        if binding.alg == ISCC_ALG and binding.code64 is not None and binding.value == own_code
-        else binding
-        for binding in bindings
+    own = [binding.alg == ISCC_ALG and binding.code64 is not None and binding.value == own_code for binding in bindings]
+    described = tuple(
+        dataclasses.replace(binding, descriptor=fingerprint.descriptor) if is_own else binding
+        for binding, is_own in zip(bindings, own, strict=True)
     )
+    if not any(own):
+        return described  # not this manifest's fingerprint: its views describe other pixels
+    views = tuple(
+        SoftBinding(alg=VIEW_ALG, value=view.view.value.encode("ascii"), code64=view.code64, descriptor=view.descriptor)
+        for view in fingerprint.views
+    )
+    return described + views[: MAX_BINDINGS_PER_ENTRY - len(described)]
 
 
 def _keepable(value: SoftBindingValue) -> bool:
@@ -201,7 +209,9 @@ class ManifestKeeper:
             with self._objects.open_read(self._objects.parse(entry.store.object_uri)) as reader:
                 data = reader.read(entry.store.size + 1)
         except ObjectNotFound:
-            raise KeptStoreMissing(f"the manifest store of {entry.manifest_id} is missing at {entry.store.object_uri}") from None
+            raise KeptStoreMissing(
+                f"the manifest store of {entry.manifest_id} is missing at {entry.store.object_uri}"
+            ) from None
         if hashlib.sha256(data).hexdigest() != entry.store.sha256:
             raise KeptStoreMissing(f"the manifest store of {entry.manifest_id} at {entry.store.object_uri} has changed")
         return data

@@ -9,8 +9,9 @@ Rules:
 - the file is fingerprinted in an isolated verifier worker (an upload is untrusted: the decoder's
   memory and time stay under the worker's limits); not an image, or undecodable: no recovery;
 - candidates are the entries the caller may see (its own, and the public signed credentials;
-  the public page sees only those) within `search_radius` bits of the code; each must pass the
-  second check (descriptor similarity at least `threshold`), best first;
+  the public page sees only those) within `search_radius` bits of the code or of a view's code
+  (the mirrored image; the index-only centre crops kept at signing); each must pass the second
+  check (descriptor similarity at least `threshold`), best first (app/usecases/content_match.py);
 - the kept manifest store of the best candidates (at most MAX_VALIDATIONS) is validated again by
   the engine, under the same trust policy, as a store apart from its asset: signature, trust,
   time-stamp; its hard binding cannot match these bytes, and `Recovered.reason` says so. A store
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from app.store.repository import ISCC_ALG, Candidate
+from app.usecases.content_match import content_matches
 from app.usecases.manifest_repository import KeptStoreMissing, ManifestKeeper
 from verifier.label import recovered_label
 from verifier.label_types import Label
@@ -39,7 +41,9 @@ if TYPE_CHECKING:
 RECOVERABLE_STATES = frozenset({VerdictState.NONE, VerdictState.INVALID})
 MAX_VALIDATIONS = 3  # kept stores validated per lookup at most: each is an engine call
 # What the fingerprint decodes (verifier/fingerprint.py: Pillow); other media are not looked up.
-_FINGERPRINTED_MEDIA_TYPES = frozenset({"image/jpeg", "image/png", "image/webp", "image/gif", "image/tiff", "image/avif"})
+_FINGERPRINTED_MEDIA_TYPES = frozenset(
+    {"image/jpeg", "image/png", "image/webp", "image/gif", "image/tiff", "image/avif"}
+)
 _REASON = (
     "credentials found by content match: this file carries no valid credentials of its own; its pixels "
     "match those of the asset the recovered manifest was signed into (matched_sha256), whose hard "
@@ -102,18 +106,16 @@ class ContentRecovery:
         return None
 
     def _matches(self, fingerprint: ImageFingerprint, tenant: str | None) -> list[_Scored]:
-        """Candidates that pass the second check, most similar first (then nearest, then newest)."""
-        from verifier.fingerprint import DESCRIPTOR_BYTES, descriptor_similarity
-
-        scored = []
-        for candidate in self._keeper.repository.candidates_near(fingerprint.code64, self._radius, tenant):
-            if candidate.descriptor is None or len(candidate.descriptor) != DESCRIPTOR_BYTES:
-                continue  # kept without a descriptor: it cannot pass the second check
-            similarity = descriptor_similarity(fingerprint.descriptor, candidate.descriptor)
-            if similarity >= self._threshold:
-                scored.append(_Scored(candidate=candidate, similarity=similarity))
-        scored.sort(key=lambda s: (-s.similarity, s.candidate.distance, -s.candidate.created_at.timestamp()))
-        return scored
+        """Candidates that pass the second check, most similar first (then nearest, then newest); one
+        kept without a descriptor cannot pass it."""
+        matches = content_matches(
+            self._keeper.repository, fingerprint, tenant, radius=self._radius, threshold=self._threshold
+        )
+        return [
+            _Scored(candidate=match.candidate, similarity=match.similarity)
+            for match in matches
+            if match.similarity is not None
+        ]
 
     def _validated(self, scored: _Scored, tenant: str | None) -> Recovery | None:
         candidate = scored.candidate

@@ -7,14 +7,16 @@ such endpoint):
   tenant (its own entries and every tenant's shared ones, visibility in the query itself); a public
   reader (no key, the tenant named) sees only what that tenant publishes: its shared entries;
 - by content: the image is fingerprinted (verifier/fingerprint.py, bounded in pixels and decode
-  scale) and looked up like recovery on verify: candidates within SEARCH_RADIUS bits, then the
-  descriptor check (at least DESCRIPTOR_THRESHOLD). similarityScore is the descriptor similarity
-  x 100, rounded down (92..100 for anything reported);
+  scale) and looked up like recovery on verify (app/usecases/content_match.py): candidates within
+  SEARCH_RADIUS bits of its code or its mirrored image's, the index-only centre crops kept at
+  signing included, then the descriptor check (at least DESCRIPTOR_THRESHOLD). similarityScore is
+  the descriptor similarity x 100, rounded down (92..100 for anything reported);
 - by content, a video: the codes of its key frames (verifier/video_fingerprint.py, computed in an
   isolated verifier worker) are looked up each under the binding-only rule below (a video's key
   frames are kept without descriptors), and the matches merged per manifest, best score kept;
-- by binding: only the code is known, not the descriptor, so the second check cannot run; the
-  radius is stricter instead, BINDING_ONLY_RADIUS (chosen from measured distributions: see its
+- by binding: only the code is known, not the descriptor, so the second check cannot run; only
+  the manifests' own bindings are searched (never the index-only view rows), and the radius is
+  stricter instead, BINDING_ONLY_RADIUS (chosen from measured distributions: see its
   comment). similarityScore is 100 x (1 - distance / 64), rounded down (93..100). An entry kept
   without a descriptor is held to the same rule in a lookup by content;
 - several entries with one manifest id (tenants that kept the same store) are one match;
@@ -32,6 +34,7 @@ from pathlib import Path
 from typing import Protocol
 
 from app.store.repository import ISCC_ALG, MAX_CANDIDATES, MAX_MANIFEST_ID_LENGTH, Candidate, RepositoryEntry
+from app.usecases.content_match import ContentMatch, content_matches
 from app.usecases.errors import (
     MalformedBindingValue,
     ManifestNotFound,
@@ -41,7 +44,7 @@ from app.usecases.errors import (
 )
 from app.usecases.manifest_repository import KeptStoreMissing, ManifestKeeper, iscc_image_code64
 from signer.jumbf import active_manifest_store
-from verifier.fingerprint import DESCRIPTOR_THRESHOLD, SEARCH_RADIUS, ImageFingerprint, descriptor_similarity
+from verifier.fingerprint import DESCRIPTOR_THRESHOLD, SEARCH_RADIUS, ImageFingerprint
 
 # The radius of a lookup by binding value alone (no descriptor to check candidates with). Measured
 # over the soft-binding bench's 511 distinct originals (docs/soft-bindings.md, "Querying"): none
@@ -105,7 +108,9 @@ def binding_code64(value: str) -> int:
         try:
             raw = base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
         except (binascii.Error, ValueError):
-            raise MalformedBindingValue("the binding value is not base64 (an io.iscc.v0 value is the base64 of an ISCC unit)") from None
+            raise MalformedBindingValue(
+                "the binding value is not base64 (an io.iscc.v0 value is the base64 of an ISCC unit)"
+            ) from None
     code64 = iscc_image_code64(raw)
     if code64 is None:
         raise MalformedBindingValue(
@@ -135,16 +140,26 @@ class SoftBindingResolution:
         check_algorithm(alg)
         code64 = binding_code64(value)
         matches: dict[str, Match] = {}
-        for candidate in self._visible(viewer, self._repository.candidates_near(code64, BINDING_ONLY_RADIUS, viewer.tenant)):
-            _keep_best(matches, Match(manifest_id=candidate.manifest_id, similarity_score=_distance_score(candidate.distance)))
+        for candidate in self._visible(
+            viewer, self._repository.candidates_near(code64, BINDING_ONLY_RADIUS, viewer.tenant)
+        ):
+            _keep_best(
+                matches, Match(manifest_id=candidate.manifest_id, similarity_score=_distance_score(candidate.distance))
+            )
         return _ranked(matches, bounded_results(max_results))
 
-    def by_content(self, viewer: Viewer, fingerprint: ImageFingerprint, *, max_results: int | None = None) -> list[Match]:
+    def by_content(
+        self, viewer: Viewer, fingerprint: ImageFingerprint, *, max_results: int | None = None
+    ) -> list[Match]:
         matches: dict[str, Match] = {}
-        for candidate in self._visible(viewer, self._repository.candidates_near(fingerprint.code64, SEARCH_RADIUS, viewer.tenant)):
-            score = _content_score(candidate, fingerprint)
-            if score is not None:
-                _keep_best(matches, Match(manifest_id=candidate.manifest_id, similarity_score=score))
+        found = content_matches(
+            self._repository, fingerprint, viewer.tenant, radius=SEARCH_RADIUS, threshold=DESCRIPTOR_THRESHOLD
+        )
+        visible = {id(candidate) for candidate in self._visible(viewer, [match.candidate for match in found])}
+        for match in found:
+            score = _content_score(match)
+            if score is not None and id(match.candidate) in visible:
+                _keep_best(matches, Match(manifest_id=match.candidate.manifest_id, similarity_score=score))
         return _ranked(matches, bounded_results(max_results))
 
     def by_asset(self, viewer: Viewer, path: Path, *, video: bool, max_results: int | None = None) -> list[Match]:
@@ -164,13 +179,20 @@ class SoftBindingResolution:
             )
         return self.by_content(viewer, fingerprint, max_results=max_results)
 
-    def by_video_content(self, viewer: Viewer, key_frame_codes: Sequence[int], *, max_results: int | None = None) -> list[Match]:
+    def by_video_content(
+        self, viewer: Viewer, key_frame_codes: Sequence[int], *, max_results: int | None = None
+    ) -> list[Match]:
         """Manifests matching any of a video's key frames, each under the binding-only rule (no
         descriptor is kept for a video frame, so the second check cannot run); one match per manifest."""
         matches: dict[str, Match] = {}
         for code64 in key_frame_codes:
-            for candidate in self._visible(viewer, self._repository.candidates_near(code64, BINDING_ONLY_RADIUS, viewer.tenant)):
-                _keep_best(matches, Match(manifest_id=candidate.manifest_id, similarity_score=_distance_score(candidate.distance)))
+            for candidate in self._visible(
+                viewer, self._repository.candidates_near(code64, BINDING_ONLY_RADIUS, viewer.tenant)
+            ):
+                _keep_best(
+                    matches,
+                    Match(manifest_id=candidate.manifest_id, similarity_score=_distance_score(candidate.distance)),
+                )
         return _ranked(matches, bounded_results(max_results))
 
     def manifest_store(self, viewer: Viewer, manifest_id: str, *, active_only: bool = False) -> bytes:
@@ -218,15 +240,13 @@ def _distance_score(distance: int) -> int:
     return max(0, 100 * (64 - distance) // 64)
 
 
-def _content_score(candidate: Candidate, fingerprint: ImageFingerprint) -> int | None:
-    """The score of a candidate that passes the second check; None for one that does not."""
-    if candidate.descriptor is None:
-        # Kept without a descriptor: only the code can be compared, under the binding-only rule.
-        return _distance_score(candidate.distance) if candidate.distance <= BINDING_ONLY_RADIUS else None
-    similarity = descriptor_similarity(candidate.descriptor, fingerprint.descriptor)
-    if similarity < DESCRIPTOR_THRESHOLD:
-        return None
-    return int(similarity * 100)
+def _content_score(match: ContentMatch) -> int | None:
+    """The score of a match by content (it passed the second check); a candidate kept without a
+    descriptor is held to the binding-only rule instead (None: it fails it)."""
+    if match.similarity is None:
+        distance = match.candidate.distance
+        return _distance_score(distance) if distance <= BINDING_ONLY_RADIUS else None
+    return int(match.similarity * 100)
 
 
 def _keep_best(matches: dict[str, Match], match: Match) -> None:
@@ -238,4 +258,3 @@ def _keep_best(matches: dict[str, Match], match: Match) -> None:
 def _ranked(matches: dict[str, Match], limit: int) -> list[Match]:
     # Stable: the repository's order (nearest, then newest) among equal scores.
     return sorted(matches.values(), key=lambda match: -match.similarity_score)[:limit]
-

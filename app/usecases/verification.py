@@ -147,7 +147,10 @@ class VerifyAndRecord:
         if not verdict.sha256:
             # A stopped worker could not say which bytes it read: answer with the upload's hash, store nothing.
             return VerifyOutcome(
-                verdict=dataclasses.replace(verdict, sha256=request.sha256 or ""), label=label, cached=False, stored=False
+                verdict=dataclasses.replace(verdict, sha256=request.sha256 or ""),
+                label=label,
+                cached=False,
+                stored=False,
             )
         recovery = self._recover(request, verdict, path)
         if not request.record:
@@ -170,7 +173,9 @@ class VerifyAndRecord:
             VerifyOutcome(verdict=verdict, label=label, cached=False, stored=True, kept_manifest_id=kept), recovery
         )
 
-    def _keep_plan(self, request: VerifyRequest, verdict: Verdict, path: Path | None) -> tuple[str, NewEntry | None] | None:
+    def _keep_plan(
+        self, request: VerifyRequest, verdict: Verdict, path: Path | None
+    ) -> tuple[str, NewEntry | None] | None:
         """(the manifest id, the entry to write or None when the tenant keeps it already); None: nothing to keep."""
         keeping = self._keeping
         if keeping is None or not request.keep_manifest or request.tenant is None or path is None:

@@ -273,9 +273,7 @@ def _recovered(verdict: Verdict, label: Label) -> RecoveredView | None:
     )
 
 
-def verify_result(
-    verdict: Verdict, label: Label, *, file_name: str, size: int, stored: bool = False
-) -> VerifyResult:
+def verify_result(verdict: Verdict, label: Label, *, file_name: str, size: int, stored: bool = False) -> VerifyResult:
     """The page's view of one verified file."""
     show_claims = verdict.state in (VerdictState.TRUSTED, VerdictState.VALID)
     kind = LabelKind(label.kind)

@@ -26,7 +26,11 @@ if TYPE_CHECKING:
     from mypy_boto3_kms.literals import SigningAlgorithmSpecType
 
 # KMS key specs originmark signs with, and the KMS algorithm for each C2PA algorithm.
-_KEY_SPECS = {"ECC_NIST_P256": SigningAlgorithm.ES256, "ECC_NIST_P384": SigningAlgorithm.ES384, "ECC_NIST_P521": SigningAlgorithm.ES512}
+_KEY_SPECS = {
+    "ECC_NIST_P256": SigningAlgorithm.ES256,
+    "ECC_NIST_P384": SigningAlgorithm.ES384,
+    "ECC_NIST_P521": SigningAlgorithm.ES512,
+}
 _KMS_ALGORITHMS: dict[SigningAlgorithm, SigningAlgorithmSpecType] = {
     SigningAlgorithm.ES256: "ECDSA_SHA_256",
     SigningAlgorithm.ES384: "ECDSA_SHA_384",
@@ -120,12 +124,18 @@ def open_kms_key(spec: KmsKeySpec) -> KmsKeyHandle:
         public_key = load_der_public_key(bytes(answer["PublicKey"]))
     except (KeyError, ValueError):
         client.close()
-        raise KeyBackendUnavailable(f"{where}: KMS returned a public key that cannot be parsed", "check the key id") from None
+        raise KeyBackendUnavailable(
+            f"{where}: KMS returned a public key that cannot be parsed", "check the key id"
+        ) from None
     if not isinstance(public_key, ec.EllipticCurvePublicKey):  # KMS answers the KeySpec's (ECC) public key
         client.close()
-        raise KeyBackendUnavailable(f"{where}: KMS returned a {type(public_key).__name__} for an ECC key", "check the key id")
+        raise KeyBackendUnavailable(
+            f"{where}: KMS returned a {type(public_key).__name__} for an ECC key", "check the key id"
+        )
     # Sign with the ARN KMS resolved (an alias could be re-pointed between calls).
-    return KmsKeyHandle(client=client, key_id=answer.get("KeyId") or spec.key_id, public_key=public_key, description=where)
+    return KmsKeyHandle(
+        client=client, key_id=answer.get("KeyId") or spec.key_id, public_key=public_key, description=where
+    )
 
 
 def _unavailable(error: Exception, *, where: str) -> KeyBackendUnavailable:

@@ -46,4 +46,3 @@ class LocalKeyHandle:
 
     def __repr__(self) -> str:
         return f"LocalKeyHandle({self._description})"
-

@@ -136,7 +136,7 @@ def open_pkcs11_key(spec: Pkcs11KeySpec, *, pin: str | None) -> Pkcs11KeyHandle:
     except ImportError:
         raise KeyBackendUnavailable(
             "the PKCS#11 key backend needs the python-pkcs11 package, which is not installed",
-            'install originmark with its dependencies (`pip install -e .`), or `pip install python-pkcs11`',
+            "install originmark with its dependencies (`pip install -e .`), or `pip install python-pkcs11`",
         ) from None
 
     if pin is None:
@@ -264,7 +264,9 @@ def _find_key_pair(
     try:
         public_object = session.get_key(object_class=ObjectClass.PUBLIC_KEY, label=spec.key_label)
         # get_key(object_class=PUBLIC_KEY) answers a PublicKey; anything else is refused below.
-        public_key = load_der_public_key(encode_ec_public_key(public_object)) if isinstance(public_object, PublicKey) else None
+        public_key = (
+            load_der_public_key(encode_ec_public_key(public_object)) if isinstance(public_object, PublicKey) else None
+        )
     except pkcs11_errors.NoSuchKey:
         raise KeyBackendUnavailable(
             f"{where}: the token has the private key but no public key object labelled {spec.key_label!r}",
@@ -276,5 +278,7 @@ def _find_key_pair(
             f"{where}: more than one public key is labelled {spec.key_label!r}", "give each key a distinct label"
         ) from None
     if not isinstance(public_key, ec.EllipticCurvePublicKey):  # encode_ec_public_key wrote an EC SubjectPublicKeyInfo
-        raise UnsupportedKeyType(f"{where}: the public key object is not an EC key", "give the key pair's public half the same label")
+        raise UnsupportedKeyType(
+            f"{where}: the public key object is not an EC key", "give the key pair's public half the same label"
+        )
     return private_key, public_key

@@ -136,7 +136,6 @@ def serve_in_thread(app) -> Iterator[str]:
         thread.join(timeout=30)
 
 
-
 def sign_form(**fields: str) -> dict[str, str]:
     return {"generator": "Test Diffusion", "generator_version": "1.0", **fields}
 

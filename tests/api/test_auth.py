@@ -79,9 +79,7 @@ def test_public_label_reads_name_the_tenant(make_client):
 
 def test_signing_is_never_public(make_client):
     public = make_client(public_label_reads=True)
-    response = public.post(
-        "/v1/sign", files={"file": ("a.jpg", jpeg_bytes(), "image/jpeg")}, data=sign_form()
-    )
+    response = public.post("/v1/sign", files={"file": ("a.jpg", jpeg_bytes(), "image/jpeg")}, data=sign_form())
     assert_error(response, 401, "missing_api_key")
     verify = public.post("/v1/verify", files={"file": ("a.jpg", jpeg_bytes(), "image/jpeg")})
     assert_error(verify, 401, "missing_api_key")

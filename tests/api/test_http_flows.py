@@ -18,7 +18,6 @@ def database_url(request, tmp_path):
         yield url
 
 
-
 def test_sign_then_label_then_verify_cached_then_refresh(client, api_keys, store, dev_credentials):
     original = jpeg_bytes()
     signed = client.post(

@@ -127,7 +127,9 @@ def test_a_verify_time_bomb_is_an_error_verdict_while_the_service_carries_on(bou
     assert {o.json()["verdict"]["state"] for o in others} == {"none"}
     assert others_at < outcome["at"]
     # Not stored: the same bytes will be tried again.
-    stored = bounded.get(f"/v1/verdicts/sha256/{hashlib.sha256(bomb).hexdigest()}", headers=ApiKeys.header(api_keys.read))
+    stored = bounded.get(
+        f"/v1/verdicts/sha256/{hashlib.sha256(bomb).hexdigest()}", headers=ApiKeys.header(api_keys.read)
+    )
     assert stored.status_code == 404
     after = set(bounded_worker_pools.verifier.worker_pids)
     assert len(after) == 2 and len(after & before) == 1
@@ -135,7 +137,9 @@ def test_a_verify_time_bomb_is_an_error_verdict_while_the_service_carries_on(bou
     assert bounded.get("/readyz").status_code == 200
 
 
-def test_a_verify_memory_bomb_is_an_error_verdict_and_the_pool_recovers(bounded, bounded_worker_pools, api_keys, tmp_path):
+def test_a_verify_memory_bomb_is_an_error_verdict_and_the_pool_recovers(
+    bounded, bounded_worker_pools, api_keys, tmp_path
+):
     heavy = big_svg(tmp_path / "heavy.svg", 32).read_bytes()
     answer = _post_verify(bounded, api_keys.verify, heavy, name="heavy.svg")
     assert answer.status_code == 200, answer.text
@@ -197,7 +201,9 @@ def test_a_remote_manifest_in_an_upload_is_not_fetched(client, api_keys):
     assert url in verdict["reason"] and "were not fetched" in verdict["reason"]
 
 
-def test_an_allowlisted_remote_manifest_is_fetched_and_verifies(app_switch, make_settings, store, bounded_worker_pools, api_keys):
+def test_an_allowlisted_remote_manifest_is_fetched_and_verifies(
+    app_switch, make_settings, store, bounded_worker_pools, api_keys
+):
     with listening() as listener:
         asset, manifest = remote_manifest_asset(listener.url())
         listener.serve_http(manifest)

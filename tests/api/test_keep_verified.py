@@ -118,7 +118,10 @@ def test_a_third_party_file_is_kept_and_its_store_parses(client, tenants, store,
 
 def test_keep_manifest_is_true_or_false(client, tenants):
     response = client.post(
-        "/v1/verify", headers=tenants.b, files={"file": ("f", encoded(textured_image(3)))}, data={"keep_manifest": "yes"}
+        "/v1/verify",
+        headers=tenants.b,
+        files={"file": ("f", encoded(textured_image(3)))},
+        data={"keep_manifest": "yes"},
     )
     assert_error(response, 422, "invalid_flag")
 

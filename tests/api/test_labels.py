@@ -22,7 +22,6 @@ def database_url(request, tmp_path):
         yield url
 
 
-
 def _verdict(sha_seed: int, state: VerdictState = VerdictState.NONE) -> Verdict:
     return Verdict(state=state, sha256=f"{sha_seed:064x}", size=10, engine_version="test", format="image/jpeg")
 
@@ -34,7 +33,13 @@ def stored_ids(store, worker_pools) -> dict[str, dict]:
     for seed, media_id in enumerate(["post-1", "post-2", "post:3"], start=1):
         verdict = _verdict(seed)
         label = label_for(verdict)
-        store.save_verdict(tenant="default", verdict=verdict, label=label, trust_fingerprint=worker_pools.trust_fingerprint, media_id=media_id)
+        store.save_verdict(
+            tenant="default",
+            verdict=verdict,
+            label=label,
+            trust_fingerprint=worker_pools.trust_fingerprint,
+            media_id=media_id,
+        )
         expected[media_id] = label_to_dict(label)
     return expected
 
@@ -92,7 +97,10 @@ def test_etag_changes_when_a_label_changes(client, api_keys, store, worker_pools
     newer = _verdict(99, VerdictState.ERROR)
     store.save_verdict(
         tenant="default",
-        verdict=newer, label=label_for(newer), trust_fingerprint=worker_pools.trust_fingerprint, media_id="post-1"
+        verdict=newer,
+        label=label_for(newer),
+        trust_fingerprint=worker_pools.trust_fingerprint,
+        media_id="post-1",
     )
     conditional = client.get(
         "/v1/labels?media_id=post-1",
@@ -156,7 +164,7 @@ def test_no_ids(client, api_keys):
 @pytest.mark.parametrize(
     ("body", "status", "code"),
     [
-        (b"[\"a\", ", 400, "malformed_body"),
+        (b'["a", ', 400, "malformed_body"),
         (b"\xff\xfe", 400, "malformed_body"),
         (b"", 400, "malformed_body"),
         (b'{"media_ids": ["a"]}', 422, "invalid_body"),

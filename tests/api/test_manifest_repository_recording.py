@@ -43,7 +43,6 @@ def test_each_signature_keeps_its_own_entry(client, api_keys, store):
     assert store.repository.stats().entries == 2
 
 
-
 def test_the_io_iscc_binding_is_kept_with_the_fingerprints_second_stage_descriptor(client, api_keys, store):
     files = {"file": ("gen.jpg", encoded(textured_image(1)), "image/jpeg")}  # a flat image has no descriptor to compare
     signed = client.post("/v1/sign", headers=ApiKeys.header(api_keys.sign), files=files, data=sign_form())

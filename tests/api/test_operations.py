@@ -85,11 +85,14 @@ def test_one_structured_log_line_per_request_without_secrets(client, api_keys, c
     assert api_keys.read not in everything and api_keys.read.split("_")[2] not in everything
 
 
-@pytest.mark.parametrize(("method", "path", "status", "code"), [
-    ("GET", "/v2/labels", 404, "not_found"),
-    ("DELETE", "/v1/labels", 405, "method_not_allowed"),
-    ("GET", "/v1/sign", 405, "method_not_allowed"),
-])
+@pytest.mark.parametrize(
+    ("method", "path", "status", "code"),
+    [
+        ("GET", "/v2/labels", 404, "not_found"),
+        ("DELETE", "/v1/labels", 405, "method_not_allowed"),
+        ("GET", "/v1/sign", 405, "method_not_allowed"),
+    ],
+)
 def test_router_errors_are_json(client, method, path, status, code):
     assert_error(client.request(method, path), status, code)
 

@@ -51,7 +51,9 @@ def stripped_copy(signed: bytes, *, quality: int = 70) -> bytes:
 
 
 def sign(client: httpx.Client, headers: dict[str, str], data: bytes) -> httpx.Response:
-    response = client.post("/v1/sign", headers=headers, files={"file": ("gen.jpg", data, "image/jpeg")}, data=sign_form())
+    response = client.post(
+        "/v1/sign", headers=headers, files={"file": ("gen.jpg", data, "image/jpeg")}, data=sign_form()
+    )
     assert response.status_code == 200, response.text
     return response
 
@@ -132,8 +134,10 @@ def test_a_file_whose_own_credentials_are_broken_is_looked_up(client, api_keys):
 def _takedown(database_url: str, manifest_id: str) -> None:
     """The operator's takedown: `originmark repository delete`."""
     result = CliRunner().invoke(
-        cli, ["repository", "delete", manifest_id, "--reason", "takedown"],
-        env={"ORIGINMARK_DATABASE_URL": database_url}, catch_exceptions=False,
+        cli,
+        ["repository", "delete", manifest_id, "--reason", "takedown"],
+        env={"ORIGINMARK_DATABASE_URL": database_url},
+        catch_exceptions=False,
     )
     assert result.exit_code == 0, result.output
 
@@ -206,12 +210,17 @@ def test_a_verify_job_recovers_too(client, api_keys, store):
     signed = sign(client, ApiKeys.header(api_keys.sign), picture(0))
     headers = ApiKeys.header(api_keys.all)
     job = client.post(
-        "/v1/jobs/verify", files={"file": ("j.jpg", stripped_copy(signed.content), "image/jpeg")},
-        data={"media_id": "post-j"}, headers=headers,
+        "/v1/jobs/verify",
+        files={"file": ("j.jpg", stripped_copy(signed.content), "image/jpeg")},
+        data={"media_id": "post-j"},
+        headers=headers,
     )
     assert job.status_code == 202, job.text
     deadline = time.monotonic() + 60
-    while client.get(f"/v1/jobs/{job.json()['job_id']}", headers=headers).json()["status"] not in ("succeeded", "failed"):
+    while client.get(f"/v1/jobs/{job.json()['job_id']}", headers=headers).json()["status"] not in (
+        "succeeded",
+        "failed",
+    ):
         assert time.monotonic() < deadline, "the job did not finish"
         time.sleep(0.1)
     assert labels(client, headers, "post-j")["post-j"]["text"] == RECOVERED_TEXT

@@ -34,7 +34,9 @@ def _found(client: httpx.Client, headers: dict[str, str], signed: bytes, manifes
     by_binding = client.get(
         f"{SBR}/matches/byBinding", params={"alg": "io.iscc.v0", "value": binding_value(signed)}, headers=headers
     )
-    by_content = client.post(f"{SBR}/matches/byContent", content=copy, headers={**headers, "Content-Type": "image/jpeg"})
+    by_content = client.post(
+        f"{SBR}/matches/byContent", content=copy, headers={**headers, "Content-Type": "image/jpeg"}
+    )
     # refresh: the verification cache is shared by content; recovery must be decided now.
     verified = client.post(
         "/v1/verify", params={"refresh": "true"}, headers=headers, files={"file": ("copy.jpg", copy, "image/jpeg")}
@@ -96,12 +98,16 @@ def test_it_needs_a_key_with_the_sign_scope_and_a_boolean(client, tenants, store
     _, manifest_id = sign(client, tenants.a, encoded(textured_image(23)))
     assert_error(_visibility(client, {}, manifest_id, {"private": True}), 401, "missing_api_key")
     no_sign = store.create_key(name="no-sign", scopes=frozenset(set(Scope) - {Scope.SIGN}), tenant="tenant-a")[1]
-    refused = assert_error(_visibility(client, ApiKeys.header(no_sign), manifest_id, {"private": True}), 403, "insufficient_scope")
+    refused = assert_error(
+        _visibility(client, ApiKeys.header(no_sign), manifest_id, {"private": True}), 403, "insufficient_scope"
+    )
     assert refused["required_scope"] == "sign"
     for body in ({"private": "true"}, {"private": 1}, {}, [True], {"private": True, "other": 1}):
         assert_error(_visibility(client, tenants.a, manifest_id, body), 422, "invalid_body")
     malformed = client.put(
-        f"/v1/repository/{manifest_id}/visibility", content=b"{private", headers={**tenants.a, "Content-Type": "application/json"}
+        f"/v1/repository/{manifest_id}/visibility",
+        content=b"{private",
+        headers={**tenants.a, "Content-Type": "application/json"},
     )
     assert_error(malformed, 400, "malformed_body")
     assert _changes(store) == []

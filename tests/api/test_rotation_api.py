@@ -84,7 +84,9 @@ def test_rotation_under_load_fails_no_request_and_switches_every_client(tmp_path
                     files={"file": ("gen.jpg", jpeg_bytes(seed=number * 1000 + index), "image/jpeg")},
                     data=sign_form(),
                 )
-                outcomes[number].append((response.status_code, response.headers.get("X-Manifest-Label"), response.content))
+                outcomes[number].append(
+                    (response.status_code, response.headers.get("X-Manifest-Label"), response.content)
+                )
                 if response.status_code != 200:
                     return
                 if not rotated.is_set():

@@ -42,7 +42,9 @@ def test_a_stripped_re_encoded_copy_finds_its_manifest_by_content_and_by_binding
     copy = platform_copy(signed)
     assert b"c2pa" not in copy  # no credentials left
 
-    by_content = client.post(f"{SBR}/matches/byContent", content=copy, headers={**tenants.b, "Content-Type": "image/jpeg"})
+    by_content = client.post(
+        f"{SBR}/matches/byContent", content=copy, headers={**tenants.b, "Content-Type": "image/jpeg"}
+    )
     assert by_content.status_code == 200, by_content.text
     (match,) = by_content.json()["matches"]
     assert match["manifestId"] == manifest_id and 92 <= match["similarityScore"] <= 100
@@ -102,7 +104,9 @@ def test_return_active_manifest_leaves_the_ingredients_manifests_out(client, ten
     assert edited.status_code == 200, edited.text
     manifest_id = edited.headers["x-manifest-label"]
     whole = client.get(f"{SBR}/manifests/{manifest_id}", headers=tenants.a).content
-    active = client.get(f"{SBR}/manifests/{manifest_id}", params={"returnActiveManifest": True}, headers=tenants.a).content
+    active = client.get(
+        f"{SBR}/manifests/{manifest_id}", params={"returnActiveManifest": True}, headers=tenants.a
+    ).content
     assert set(_store_reader(whole)["manifests"]) == {manifest_id, parent_id}
     report = _store_reader(active)
     assert report["active_manifest"] == manifest_id and set(report["manifests"]) == {manifest_id}
@@ -145,20 +149,28 @@ def test_supported_algorithms(client, tenants):
 
 
 def test_every_route_needs_a_key_with_the_sbr_scope(client, store):
-    no_sbr = ApiKeys.header(store.create_key(name="no-sbr", scopes=frozenset({Scope.SIGN, Scope.VERIFY, Scope.READ}))[1])
+    no_sbr = ApiKeys.header(
+        store.create_key(name="no-sbr", scopes=frozenset({Scope.SIGN, Scope.VERIFY, Scope.READ}))[1]
+    )
     sbr_only = ApiKeys.header(store.create_key(name="sbr", scopes=frozenset({Scope.SBR}))[1])
     value = binding_value(encoded(textured_image(9)))
     requests: list[tuple[str, str, dict[str, Any]]] = [
         ("GET", f"{SBR}/services/supportedAlgorithms", {}),
         ("GET", f"{SBR}/matches/byBinding", {"params": {"alg": "io.iscc.v0", "value": value}}),
         ("POST", f"{SBR}/matches/byBinding", {"json": {"alg": "io.iscc.v0", "value": value}}),
-        ("POST", f"{SBR}/matches/byContent", {"content": encoded(textured_image(9)), "headers": {"Content-Type": "image/jpeg"}}),
+        (
+            "POST",
+            f"{SBR}/matches/byContent",
+            {"content": encoded(textured_image(9)), "headers": {"Content-Type": "image/jpeg"}},
+        ),
         ("GET", f"{SBR}/manifests/urn:c2pa:unknown", {}),
     ]
     for method, url, options in requests:
         headers = options.pop("headers", {})
         assert_error(client.request(method, url, headers=headers, **options), 401, "missing_api_key")
-        refused = assert_error(client.request(method, url, headers={**headers, **no_sbr}, **options), 403, "insufficient_scope")
+        refused = assert_error(
+            client.request(method, url, headers={**headers, **no_sbr}, **options), 403, "insufficient_scope"
+        )
         assert refused["required_scope"] == "sbr"
         allowed = client.request(method, url, headers={**headers, **sbr_only}, **options)
         assert allowed.status_code == (404 if "manifests" in url else 200), allowed.text
@@ -173,7 +185,9 @@ def test_public_reading_of_a_tenant_that_publishes(make_client, store, tenants):
 
     def content(data, tenant):
         return client.post(
-            f"{SBR}/matches/byContent", params={"tenant": tenant}, content=platform_copy(data),
+            f"{SBR}/matches/byContent",
+            params={"tenant": tenant},
+            content=platform_copy(data),
             headers={"Content-Type": "image/jpeg"},
         )
 
@@ -191,24 +205,54 @@ def test_public_reading_of_a_tenant_that_publishes(make_client, store, tenants):
 def test_refusals_415_413_422(client, tenants):
     url = f"{SBR}/matches/byContent"
     refused = assert_error(
-        client.post(url, content=b"hello", headers={**tenants.a, "Content-Type": "text/plain"}), 415, "unsupported_media_type"
+        client.post(url, content=b"hello", headers={**tenants.a, "Content-Type": "text/plain"}),
+        415,
+        "unsupported_media_type",
     )
     assert refused["supported"] == ["image/*", "video/*"]
     assert_error(client.post(url, content=b"x", headers=tenants.a), 415, "unsupported_media_type")  # no type at all
     too_big = b"\xff\xd8\xff" + b"\0" * (4 * 1024 * 1024)
-    assert_error(client.post(url, content=too_big, headers={**tenants.a, "Content-Type": "image/jpeg"}), 413, "payload_too_large")
-    assert_error(client.post(url, content=b"not a jpeg", headers={**tenants.a, "Content-Type": "image/jpeg"}), 422, "undecodable_media")
+    assert_error(
+        client.post(url, content=too_big, headers={**tenants.a, "Content-Type": "image/jpeg"}), 413, "payload_too_large"
+    )
+    assert_error(
+        client.post(url, content=b"not a jpeg", headers={**tenants.a, "Content-Type": "image/jpeg"}),
+        422,
+        "undecodable_media",
+    )
     assert_error(client.post(url, content=b"", headers={**tenants.a, "Content-Type": "image/jpeg"}), 422, "empty_file")
     assert_error(
-        client.post(url, params={"alg": "com.example.watermark"}, content=b"x", headers={**tenants.a, "Content-Type": "image/png"}),
-        422, "unsupported_algorithm",
+        client.post(
+            url,
+            params={"alg": "com.example.watermark"},
+            content=b"x",
+            headers={**tenants.a, "Content-Type": "image/png"},
+        ),
+        422,
+        "unsupported_algorithm",
     )
-    assert_error(client.post(url, params={"maxResults": 0}, content=b"x", headers={**tenants.a, "Content-Type": "image/png"}), 422, "validation_error")
+    assert_error(
+        client.post(url, params={"maxResults": 0}, content=b"x", headers={**tenants.a, "Content-Type": "image/png"}),
+        422,
+        "validation_error",
+    )
     by_binding = f"{SBR}/matches/byBinding"
-    assert_error(client.get(by_binding, params={"alg": "io.iscc.v0", "value": "%%%"}, headers=tenants.a), 422, "malformed_binding_value")
+    assert_error(
+        client.get(by_binding, params={"alg": "io.iscc.v0", "value": "%%%"}, headers=tenants.a),
+        422,
+        "malformed_binding_value",
+    )
     not_iscc = base64.b64encode(b"\x00" * 34).decode()
-    assert_error(client.get(by_binding, params={"alg": "io.iscc.v0", "value": not_iscc}, headers=tenants.a), 422, "malformed_binding_value")
-    assert_error(client.get(by_binding, params={"alg": "x.y", "value": not_iscc}, headers=tenants.a), 422, "unsupported_algorithm")
+    assert_error(
+        client.get(by_binding, params={"alg": "io.iscc.v0", "value": not_iscc}, headers=tenants.a),
+        422,
+        "malformed_binding_value",
+    )
+    assert_error(
+        client.get(by_binding, params={"alg": "x.y", "value": not_iscc}, headers=tenants.a),
+        422,
+        "unsupported_algorithm",
+    )
     assert_error(client.post(by_binding, json={"alg": "io.iscc.v0"}, headers=tenants.a), 422, "validation_error")
 
 
@@ -250,7 +294,9 @@ def test_a_re_encoded_video_finds_its_manifest_by_its_key_frames(client, tenants
     manifest_id = signed.headers["x-manifest-label"]
     (tmp_path / "signed.mp4").write_bytes(signed.content)
     # What a platform does: another codec, bitrate and size, key frames elsewhere, no metadata.
-    copy = reencode(tmp_path / "signed.mp4", tmp_path / "copy.mp4", size=(176, 132), bit_rate=120_000, gop=7).read_bytes()
+    copy = reencode(
+        tmp_path / "signed.mp4", tmp_path / "copy.mp4", size=(176, 132), bit_rate=120_000, gop=7
+    ).read_bytes()
     assert b"c2pa" not in copy
 
     video = {"Content-Type": "video/mp4"}
@@ -262,7 +308,11 @@ def test_a_re_encoded_video_finds_its_manifest_by_its_key_frames(client, tenants
     unrelated = client.post(f"{SBR}/matches/byContent", content=other, headers={**tenants.a, **video})
     assert unrelated.status_code == 200 and unrelated.json() == {"matches": []}
     not_a_video = b"\0\0\0\x18ftypmp42"
-    assert_error(client.post(f"{SBR}/matches/byContent", content=not_a_video, headers={**tenants.a, **video}), 422, "undecodable_media")
+    assert_error(
+        client.post(f"{SBR}/matches/byContent", content=not_a_video, headers={**tenants.a, **video}),
+        422,
+        "undecodable_media",
+    )
 
 
 def test_max_results_bounds_the_answer(client, tenants):

@@ -37,7 +37,9 @@ def test_query_by_content_and_by_binding_finds_the_manifest_and_fetches_it(clien
 
     original = tmp_path / "signed.jpg"
     original.write_bytes(signed)
-    by_binding = _run("sbr", "query", str(original), "--by", "binding", "--endpoint", endpoint, "--api-key", key, "--json")
+    by_binding = _run(
+        "sbr", "query", str(original), "--by", "binding", "--endpoint", endpoint, "--api-key", key, "--json"
+    )
     assert json.loads(by_binding.output) == {"matches": [{"manifestId": manifest_id, "similarityScore": 100}]}
 
     out = tmp_path / "store.c2pa"
@@ -56,8 +58,17 @@ def test_no_match_unknown_manifest_and_refusals(client, store, tmp_path):
     nothing = _run("sbr", "query", str(other), "--endpoint", endpoint, "--api-key", tenants.a_token)
     assert nothing.exit_code == EXIT_OK and "no match for other.jpg" in nothing.output
 
-    unknown = _run("sbr", "manifest", "urn:c2pa:unknown", "--endpoint", endpoint, "--api-key", tenants.a_token,
-                   "--out", str(tmp_path / "x.c2pa"))
+    unknown = _run(
+        "sbr",
+        "manifest",
+        "urn:c2pa:unknown",
+        "--endpoint",
+        endpoint,
+        "--api-key",
+        tenants.a_token,
+        "--out",
+        str(tmp_path / "x.c2pa"),
+    )
     assert unknown.exit_code == EXIT_USAGE_OR_IO and "404 not_found" in unknown.output
     assert not (tmp_path / "x.c2pa").exists()
 

@@ -11,16 +11,17 @@ from signer.policy import SigningPolicy
 from .helpers import ApiKeys, assert_error, jpeg_bytes
 
 SIGN = frozenset({Scope.SIGN})
-AI_TYPES = ["compositeWithTrainedAlgorithmicMedia", "trainedAlgorithmicMedia"]  # the default: GenAI in the signals rubric
+AI_TYPES = [
+    "compositeWithTrainedAlgorithmicMedia",
+    "trainedAlgorithmicMedia",
+]  # the default: GenAI in the signals rubric
 
 
 def _sign(client, token, *, generator="Acme Diffusion", parent=None, file=None, **fields):
     files = {"file": file or ("gen.jpg", jpeg_bytes(), "image/jpeg")}
     if parent is not None:
         files["parent"] = parent
-    return client.post(
-        "/v1/sign", headers=ApiKeys.header(token), files=files, data={"generator": generator, **fields}
-    )
+    return client.post("/v1/sign", headers=ApiKeys.header(token), files=files, data={"generator": generator, **fields})
 
 
 def _key(store, policy: SigningPolicy | None = None, *, name="product") -> tuple[str, str]:
@@ -91,7 +92,8 @@ def test_a_granted_source_type_signs_and_the_change_applies_on_the_next_request(
 
 def test_allowed_generators_exact_and_wildcard(client, store):
     key_id, token = _key(
-        store, SigningPolicy.of(generators=["Acme Diffusion", "Acme Labs *"], source_types=[D.TRAINED_ALGORITHMIC_MEDIA])
+        store,
+        SigningPolicy.of(generators=["Acme Diffusion", "Acme Labs *"], source_types=[D.TRAINED_ALGORITHMIC_MEDIA]),
     )
     for generator, media_id in (("Acme Diffusion", "g1"), ("Acme Labs Inpaint 3", "g2")):
         signed = _sign(client, token, generator=generator, media_id=media_id)

@@ -63,19 +63,26 @@ def tenants(client, store: SqlStore) -> Tenants:
     verified = jpeg_bytes(seed=1201)
     _verify(client, a, verified, media_id="post-1")
     signed = client.post(
-        "/v1/sign", files={"file": ("gen.jpg", jpeg_bytes(seed=1202), "image/jpeg")},
-        data=sign_form(media_id="post-2"), headers=a,
+        "/v1/sign",
+        files={"file": ("gen.jpg", jpeg_bytes(seed=1202), "image/jpeg")},
+        data=sign_form(media_id="post-2"),
+        headers=a,
     )
     assert signed.status_code == 200, signed.text
     job = client.post(
-        "/v1/jobs/verify", files={"file": ("j.jpg", jpeg_bytes(seed=1203), "image/jpeg")},
-        data={"media_id": "post-3"}, headers=a,
+        "/v1/jobs/verify",
+        files={"file": ("j.jpg", jpeg_bytes(seed=1203), "image/jpeg")},
+        data={"media_id": "post-3"},
+        headers=a,
     )
     assert job.status_code == 202, job.text
     if store.dialect == "sqlite":  # the server runs it; on PostgreSQL it waits for a worker (none here)
         assert _wait_job(client, a, job.json()["job_id"])["status"] == "succeeded"
     return Tenants(
-        a=a, b=b, a_verified=hashlib.sha256(verified).hexdigest(), a_signed=signed.headers["x-content-sha256"],
+        a=a,
+        b=b,
+        a_verified=hashlib.sha256(verified).hexdigest(),
+        a_signed=signed.headers["x-content-sha256"],
         a_job=job.json()["job_id"],
     )
 
@@ -127,8 +134,10 @@ def test_b_cannot_repoint_or_overwrite_a_media_id_of_a(client, tenants):
     plain = _verify(client, tenants.b, jpeg_bytes(seed=1299), media_id="post-2")
     assert plain["label"]["kind"] == "none"
     signed = client.post(
-        "/v1/sign", files={"file": ("g.jpg", jpeg_bytes(seed=1298), "image/jpeg")},
-        data=sign_form(media_id="post-1"), headers=tenants.b,
+        "/v1/sign",
+        files={"file": ("g.jpg", jpeg_bytes(seed=1298), "image/jpeg")},
+        data=sign_form(media_id="post-1"),
+        headers=tenants.b,
     )
     assert signed.status_code == 200
     # B's ids are B's own items...

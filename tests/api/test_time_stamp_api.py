@@ -47,7 +47,9 @@ def tsa_worker_pools(tsa_settings) -> Iterator[WorkerPools]:
 @pytest.fixture
 def tsa_client(tsa_settings, tsa_worker_pools, database_url, store, app_switch) -> Iterator[httpx.Client]:
     switch, http = app_switch
-    app = create_app(tsa_settings.model_copy(update={"database_url": database_url}), store=store, worker_pools=tsa_worker_pools)
+    app = create_app(
+        tsa_settings.model_copy(update={"database_url": database_url}), store=store, worker_pools=tsa_worker_pools
+    )
     with switch.installed(app):
         yield http
 

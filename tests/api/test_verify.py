@@ -66,11 +66,15 @@ def test_tampered_credentials_are_invalid_and_show_no_claim(client, api_keys):
     assert answer["label"]["issuer"] is None
 
 
-def test_a_known_content_hash_under_another_trust_configuration_is_verified_again(client, api_keys, store, worker_pools):
+def test_a_known_content_hash_under_another_trust_configuration_is_verified_again(
+    client, api_keys, store, worker_pools
+):
     plain = jpeg_bytes()
     first = _verify(client, api_keys, plain, media_id="old")
     old = store.verdict_by_sha256("default", first["sha256"])
-    store.save_verdict(tenant="default", verdict=old.verdict, label=old.label, trust_fingerprint="t1:some-older-configuration")
+    store.save_verdict(
+        tenant="default", verdict=old.verdict, label=old.label, trust_fingerprint="t1:some-older-configuration"
+    )
     stale = client.get("/v1/verdicts/old", headers=ApiKeys.header(api_keys.read)).json()
     assert stale["trust_current"] is False
 

@@ -310,8 +310,14 @@ def test_algorithmic_and_composite_synthetic_are_granted_only_explicitly(databas
 
     plain = run(database_url, "create", "--name", "ai product", "--scopes", "sign")
     granted = run(
-        database_url, "create", "--name", "procedural art", "--scopes", "sign",
-        "--source-types", "algorithmicMedia,compositeSynthetic",
+        database_url,
+        "create",
+        "--name",
+        "procedural art",
+        "--scopes",
+        "sign",
+        "--source-types",
+        "algorithmicMedia,compositeSynthetic",
     )
     assert granted.exit_code == 0, granted.output
     assert "digital source types: algorithmicMedia,compositeSynthetic" in _flat(granted.stdout)

@@ -45,7 +45,11 @@ def _modules_after(tmp_path: Path, *args: str) -> tuple[int, set[str]]:
     env = {**os.environ, "ORIGINMARK_KEYS_DIR": str(tmp_path / "no-keys"), "COLUMNS": "80"}
     completed = subprocess.run(
         [sys.executable, "-c", program, str(ORIGINMARK), *args],
-        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert report.exists(), completed.stderr
     answer = json.loads(report.read_text())

@@ -23,8 +23,15 @@ def test_a_command_that_verifies_here_adopts_the_worker_launched_ahead(args):
 
 @pytest.mark.parametrize(
     "args",
-    [[], ["--help"], ["sign", "a.jpg"], ["verify", "--help"], ["verify", "--server", "http://x", "a.jpg"],
-     ["inspect", "--server=http://x", "a.jpg"], ["keys", "verify"]],
+    [
+        [],
+        ["--help"],
+        ["sign", "a.jpg"],
+        ["verify", "--help"],
+        ["verify", "--server", "http://x", "a.jpg"],
+        ["inspect", "--server=http://x", "a.jpg"],
+        ["keys", "verify"],
+    ],
 )
 def test_nothing_is_launched_for_other_command_lines(args):
     with workers_launched_ahead(args):

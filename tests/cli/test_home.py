@@ -77,17 +77,30 @@ def test_a_key_made_in_one_folder_works_on_a_server_started_in_another(tmp_path)
 def test_info_says_where_everything_is_within_80_columns_and_hides_the_password(tmp_path):
     home = tmp_path / "home"
     database_url = "postgresql+psycopg://originmark:s3cret-pw@db.internal:5432/originmark"
-    result = _cli("info", ORIGINMARK_HOME=str(home), ORIGINMARK_DATABASE_URL=database_url,
-                  ORIGINMARK_API_KEY="om_abcdefghij_secretsecretsecret", ORIGINMARK_PKCS11_PIN="1234")
+    result = _cli(
+        "info",
+        ORIGINMARK_HOME=str(home),
+        ORIGINMARK_DATABASE_URL=database_url,
+        ORIGINMARK_API_KEY="om_abcdefghij_secretsecretsecret",
+        ORIGINMARK_PKCS11_PIN="1234",
+    )
     assert result.exit_code == 0, result.output
     text = result.stdout
     assert all(len(line) <= 80 for line in text.splitlines()), text
     assert "s3cret-pw" not in text and "secretsecret" not in text and "1234" not in text
     assert "postgresql+psycopg://originmark:***@db.internal:5432/originmark" in text
     flat = re.sub(r"\n {13}", "", text)  # long paths are wrapped (cut anywhere) under their label
-    for expected in (f"home         {home}(set by ORIGINMARK_HOME)", f"keys         {home / 'keys'}(no signing",
-                     f"objects      {home / 'objects'}", "spool", "c2pa (manifest)", "itl (manifest)",
-                     "engine       c2pa-rs", "originmark   ", f"{home / 'config.toml'}(not present; optional)"):
+    for expected in (
+        f"home         {home}(set by ORIGINMARK_HOME)",
+        f"keys         {home / 'keys'}(no signing",
+        f"objects      {home / 'objects'}",
+        "spool",
+        "c2pa (manifest)",
+        "itl (manifest)",
+        "engine       c2pa-rs",
+        "originmark   ",
+        f"{home / 'config.toml'}(not present; optional)",
+    ):
         assert expected in flat, expected
     assert not home.exists()  # info only looks
 

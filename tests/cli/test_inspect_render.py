@@ -54,7 +54,9 @@ MARKUP_ATTACKS = [
 
 def rendered(renderable, *, width: int = 200) -> str:
     buffer = io.StringIO()
-    console = Console(file=buffer, width=width, color_system="truecolor", force_terminal=True, emoji=False, highlight=False)
+    console = Console(
+        file=buffer, width=width, color_system="truecolor", force_terminal=True, emoji=False, highlight=False
+    )
     console.print(renderable)
     return buffer.getvalue()
 
@@ -136,7 +138,9 @@ def hostile_verdict(value: str) -> Verdict:
         title=value,
         signer=Signer(organisation=value, common_name=value, algorithm=value),
         actions=(
-            Action(action=value, form=ActionsForm.V2, digital_source_type=value, software_agent=value, description=value),
+            Action(
+                action=value, form=ActionsForm.V2, digital_source_type=value, software_agent=value, description=value
+            ),
             Action(
                 action="c2pa.created",
                 form=ActionsForm.V2,
@@ -211,13 +215,17 @@ def test_inspect_tree_bounds_long_lists():
 
 
 def test_inspect_tree_nests_ingredient_manifests_under_their_parent():
-    parent = ManifestSummary(label="urn:parent", claim_generator="camera", actions=(Action(action="c2pa.created", form=ActionsForm.V2),))
+    parent = ManifestSummary(
+        label="urn:parent", claim_generator="camera", actions=(Action(action="c2pa.created", form=ActionsForm.V2),)
+    )
     child = ManifestSummary(
         label="urn:child",
         claim_generator="editor",
         ingredients=(IngredientSummary(title="p.jpg", relationship="parentOf", manifest_label="urn:parent"),),
     )
-    verdict = Verdict(state=VerdictState.TRUSTED, sha256="0" * 64, size=1, engine_version="x", manifests=(child, parent))
+    verdict = Verdict(
+        state=VerdictState.TRUSTED, sha256="0" * 64, size=1, engine_version="x", manifests=(child, parent)
+    )
     lines = plain(render_story(story_of(verdict), path=Path("f"))).splitlines()
     child_line = next(line for line in lines if "[active] urn:child" in line)
     parent_line = next(line for line in lines if "[ingredient] urn:parent" in line)

@@ -70,8 +70,9 @@ def test_verify_table_at_80_columns_keeps_headers_and_shortens_a_long_path_in_th
 
 
 def test_verify_records_keep_the_whole_path(tmp_path, long_path):
-    result = invoke("verify", "-q", "--format", "csv", str(long_path),
-                    env={"ORIGINMARK_KEYS_DIR": str(tmp_path / "no-keys")})
+    result = invoke(
+        "verify", "-q", "--format", "csv", str(long_path), env={"ORIGINMARK_KEYS_DIR": str(tmp_path / "no-keys")}
+    )
     assert str(long_path) in result.stdout and "…" not in result.stdout
 
 
@@ -80,8 +81,9 @@ def test_verify_records_keep_the_whole_path(tmp_path, long_path):
 
 def test_apikey_list_at_80_columns_is_one_block_per_key_with_every_field(tmp_path):
     env = {"ORIGINMARK_DATABASE_URL": f"sqlite:///{tmp_path / 'originmark.db'}"}
-    created = invoke("apikey", "create", "--name", "upload pipeline of the image generator", "--scopes", "sign,verify",
-                     env=env)
+    created = invoke(
+        "apikey", "create", "--name", "upload pipeline of the image generator", "--scopes", "sign,verify", env=env
+    )
     assert created.exit_code == 0, created.output
     invoke("apikey", "create", "--name", "feed", "--scopes", "read", env=env)
 
@@ -96,13 +98,14 @@ def test_apikey_list_at_80_columns_is_one_block_per_key_with_every_field(tmp_pat
     assert_fits(result.stdout)
 
     wide = invoke("apikey", "list", env={**env, "COLUMNS": "220"})  # a wide terminal keeps the table
-    assert re.search(r"key id +tenant +name +scopes +may claim generators +source types +created +revoked",
-                     wide.stdout)
+    assert re.search(r"key id +tenant +name +scopes +may claim generators +source types +created +revoked", wide.stdout)
 
 
 def test_tenants_list_at_80_columns_keeps_its_headers(tmp_path):
-    env = {"ORIGINMARK_DATABASE_URL": f"sqlite:///{tmp_path / 'originmark.db'}",
-           "ORIGINMARK_OBJECTS_DIR": str(tmp_path / "objects")}
+    env = {
+        "ORIGINMARK_DATABASE_URL": f"sqlite:///{tmp_path / 'originmark.db'}",
+        "ORIGINMARK_OBJECTS_DIR": str(tmp_path / "objects"),
+    }
     assert invoke("tenants", "create", "acme-ai-production-images", env=env).exit_code == 0
     result = invoke("tenants", "list", env=env)
     assert result.exit_code == 0, result.output
@@ -117,12 +120,22 @@ def test_tenants_list_at_80_columns_keeps_its_headers(tmp_path):
 def test_batch_report_table_at_80_columns_shortens_object_names_in_the_middle():
     names = ["renders/2026/12/portrait-of-a-lighthouse-keeper-at-dusk-in-the-rain-0001.jpg", "renders/short.jpg"]
     report = SimpleNamespace(
-        batch_id="0" * 32, prefix="s3://acme-generated-images/", by_status={"succeeded": 2}, by_state={"valid": 2},
+        batch_id="0" * 32,
+        prefix="s3://acme-generated-images/",
+        by_status={"succeeded": 2},
+        by_state={"valid": 2},
         by_label={"credentials": 2},
-        rows=[SimpleNamespace(source=f"s3://acme-generated-images/{name}", status=SimpleNamespace(value="succeeded"),
-                              state="valid", label_kind="credentials",
-                              label_text="Content Credentials · unrecognized signer", error_code=None)
-              for name in names],
+        rows=[
+            SimpleNamespace(
+                source=f"s3://acme-generated-images/{name}",
+                status=SimpleNamespace(value="succeeded"),
+                state="valid",
+                label_kind="credentials",
+                label_text="Content Credentials · unrecognized signer",
+                error_code=None,
+            )
+            for name in names
+        ],
     )
     buffer = io.StringIO()
     _print_table(Console(file=buffer, width=80, color_system=None), report)
@@ -145,8 +158,10 @@ def _every_command() -> list[list[str]]:
         commands.append([name])
         group = invoke(name, "--help")
         if "Commands" in group.output:
-            commands.extend([name, sub] for sub in re.findall(r"^│ ([a-z][a-z-]*) ", group.output.split("Commands")[1],
-                                                              flags=re.MULTILINE))
+            commands.extend(
+                [name, sub]
+                for sub in re.findall(r"^│ ([a-z][a-z-]*) ", group.output.split("Commands")[1], flags=re.MULTILINE)
+            )
     return commands
 
 

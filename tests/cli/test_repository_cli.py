@@ -87,7 +87,10 @@ def test_stats_show_and_export(database_url, tmp_path):
     assert lines[1]["private"] is True and lines[2]["origin"] == "verified"
     assert lines[0]["bindings"][0]["code64"] == CODE
     to_stdout = run(database_url, tmp_path, "repository", "export", "--tenant", "acme")
-    assert [json.loads(line)["manifest_id"] for line in to_stdout.stdout.splitlines()] == ["urn:c2pa:two", "urn:c2pa:three"]
+    assert [json.loads(line)["manifest_id"] for line in to_stdout.stdout.splitlines()] == [
+        "urn:c2pa:two",
+        "urn:c2pa:three",
+    ]
 
 
 def test_delete_is_a_recorded_takedown(database_url, tmp_path):
@@ -119,7 +122,9 @@ def test_delete_of_an_id_two_tenants_keep_asks_which(database_url, tmp_path):
     assert chosen.exit_code == 0, chosen.output
     # --tenant deletes that tenant's own entry only, never another's it can see.
     _fill(database_url, ("urn:c2pa:public", "acme", EntryOrigin.SIGNED, False))
-    not_owner = run(database_url, tmp_path, "repository", "delete", "urn:c2pa:public", "--reason", "r", "--tenant", "beta")
+    not_owner = run(
+        database_url, tmp_path, "repository", "delete", "urn:c2pa:public", "--reason", "r", "--tenant", "beta"
+    )
     assert not_owner.exit_code == 2 and "keeps no entry" in not_owner.output
     assert run(database_url, tmp_path, "repository", "show", "urn:c2pa:shared").stdout.count("Entry ") == 1
 

@@ -29,13 +29,22 @@ def run(database_url: str, tmp_path, *args: str, **env: str) -> Result:
 def test_create_list_show_update_and_a_key_of_the_tenant(database_url, tmp_path):
     objects = tmp_path / "objects"
     created = run(
-        database_url, tmp_path, "tenants", "create", "acme-ai",
-        "--object-prefix", "s3://acme-out/generated/", "--object-prefix", "acme/",
+        database_url,
+        tmp_path,
+        "tenants",
+        "create",
+        "acme-ai",
+        "--object-prefix",
+        "s3://acme-out/generated/",
+        "--object-prefix",
+        "acme/",
     )
     assert created.exit_code == 0, created.output
     assert "Created tenant acme-ai" in created.stdout and "s3://acme-out/generated/" in created.stdout
 
-    key = run(database_url, tmp_path, "apikey", "create", "--tenant", "acme-ai", "--name", "pipeline", "--scopes", "sign")
+    key = run(
+        database_url, tmp_path, "apikey", "create", "--tenant", "acme-ai", "--name", "pipeline", "--scopes", "sign"
+    )
     assert key.exit_code == 0, key.output
     assert "of tenant acme-ai" in key.stdout
     with open_store(database_url, pool_size=1) as store:
@@ -50,7 +59,9 @@ def test_create_list_show_update_and_a_key_of_the_tenant(database_url, tmp_path)
     shown = run(database_url, tmp_path, "tenants", "show", "acme-ai")
     assert shown.exit_code == 0 and "pipeline" in shown.stdout and "1 active" in shown.stdout
 
-    updated = run(database_url, tmp_path, "tenants", "update", "acme-ai", "--object-prefix", (objects / "acme").as_uri() + "/")
+    updated = run(
+        database_url, tmp_path, "tenants", "update", "acme-ai", "--object-prefix", (objects / "acme").as_uri() + "/"
+    )
     assert updated.exit_code == 0, updated.output
     with open_store(database_url, pool_size=1) as store:
         tenant = store.tenant("acme-ai")
@@ -93,6 +104,8 @@ def test_webhook_secret_is_per_tenant_and_rotates(database_url, tmp_path):
 
 
 def test_the_shared_webhook_secret_of_earlier_versions_is_refused_with_the_upgrade_steps(database_url, tmp_path):
-    refused = run(database_url, tmp_path, "tenants", "webhook-secret", "default", ORIGINMARK_WEBHOOK_SECRET="old-shared")
+    refused = run(
+        database_url, tmp_path, "tenants", "webhook-secret", "default", ORIGINMARK_WEBHOOK_SECRET="old-shared"
+    )
     assert refused.exit_code == 2
     assert "ORIGINMARK_WEBHOOK_MASTER_KEY" in refused.output and "old-shared" not in refused.output

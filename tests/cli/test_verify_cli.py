@@ -67,7 +67,15 @@ def test_jsonl_one_record_per_file_in_sorted_order_and_exit_1_for_an_invalid_fil
         _, state, kind = expected[name]
         assert (record["state"], record["label"]["kind"]) == (state, kind), name
         assert list(record)[:3] == ["path", "state", "label"]
-        assert set(record["label"]) == {"kind", "trusted", "text", "issuer", "evidence", "recovered", "recovered_manifest_id"}
+        assert set(record["label"]) == {
+            "kind",
+            "trusted",
+            "text",
+            "issuer",
+            "evidence",
+            "recovered",
+            "recovered_manifest_id",
+        }
     trusted = next(record for record in records if record["path"].endswith("ai-trusted.jpg"))
     assert trusted["trust_list"] == "itl" and trusted["label"]["trusted"] is True
     assert len(trusted["sha256"]) == 64 and trusted["size"] == (batch_dir / "ai-trusted.jpg").stat().st_size
@@ -81,7 +89,9 @@ def test_jsonl_one_record_per_file_in_sorted_order_and_exit_1_for_an_invalid_fil
 
 
 def test_only_valid_and_no_credentials_exit_0(batch_dir, env):
-    result = run(env, batch_dir / "plain.jpg", batch_dir / "test-signer.jpg", batch_dir / "riff-bomb.wav", "-f", "jsonl")
+    result = run(
+        env, batch_dir / "plain.jpg", batch_dir / "test-signer.jpg", batch_dir / "riff-bomb.wav", "-f", "jsonl"
+    )
 
     assert result.exit_code == 0, result.stderr
     assert [record["state"] for record in jsonl(result.stdout)] == ["none", "valid", "none"]
@@ -250,9 +260,7 @@ def test_bad_configuration_exits_2_with_the_setting_named(env, batch_dir):
     assert result.stdout == ""
 
 
-def test_a_file_signed_with_the_local_development_ca_is_trusted_on_the_local_list(
-    dev_credentials, batch_dir, tmp_path
-):
+def test_a_file_signed_with_the_local_development_ca_is_trusted_on_the_local_list(dev_credentials, batch_dir, tmp_path):
     env = {"ORIGINMARK_KEYS_DIR": str(dev_credentials.chain_path.parent)}
     signed = tmp_path / "signed"
     sign = CliRunner().invoke(

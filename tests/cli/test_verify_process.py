@@ -58,7 +58,11 @@ def test_installed_script_progress_goes_to_a_terminal_stderr_and_stdout_stays_js
     try:
         process = subprocess.run(
             [str(ORIGINMARK), "verify", str(many_files), "--format", "jsonl", "--jobs", "2"],
-            stdout=subprocess.PIPE, stderr=slave, env=env, timeout=120, check=False,
+            stdout=subprocess.PIPE,
+            stderr=slave,
+            env=env,
+            timeout=120,
+            check=False,
         )
     finally:
         os.close(slave)
@@ -78,7 +82,10 @@ def test_installed_script_progress_goes_to_a_terminal_stderr_and_stdout_stays_js
 def test_piped_stderr_gets_no_progress_bar_only_the_summary(many_files, env):
     process = subprocess.run(
         [str(ORIGINMARK), "verify", str(many_files), "-f", "csv"],
-        capture_output=True, env=env, timeout=120, check=False,
+        capture_output=True,
+        env=env,
+        timeout=120,
+        check=False,
     )
 
     assert process.returncode == 1
@@ -91,7 +98,9 @@ def test_piped_stderr_gets_no_progress_bar_only_the_summary(many_files, env):
 def test_a_reader_that_goes_away_stops_the_batch_without_a_traceback(many_files, env):
     process = subprocess.Popen(
         [str(ORIGINMARK), "verify", str(many_files), "-f", "jsonl"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
     )
     assert process.stdout is not None and process.stderr is not None
     first = process.stdout.readline()
@@ -107,9 +116,7 @@ def test_a_reader_that_goes_away_stops_the_batch_without_a_traceback(many_files,
 def test_unreadable_file_and_folder_are_error_records_and_exit_2(shared_dir, env, tmp_path):
     # Root reads anything through CAP_DAC_OVERRIDE / CAP_DAC_READ_SEARCH: drop both for the command,
     # so that (as for any other user) a mode-000 file or folder is unreadable.
-    without_override = (
-        ["setpriv", "--bounding-set=-dac_override,-dac_read_search"] if os.geteuid() == 0 else []
-    )
+    without_override = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"] if os.geteuid() == 0 else []
     shutil.copyfile(shared_dir / FIXTURES / "no_manifest.jpg", tmp_path / "a-readable.jpg")
     shutil.copyfile(shared_dir / FIXTURES / "no_manifest.jpg", tmp_path / "b-secret.jpg")
     (tmp_path / "b-secret.jpg").chmod(0o000)
@@ -118,7 +125,10 @@ def test_unreadable_file_and_folder_are_error_records_and_exit_2(shared_dir, env
     try:
         process = subprocess.run(
             [*without_override, str(ORIGINMARK), "verify", str(tmp_path), "-r", "-f", "jsonl"],
-            capture_output=True, env=env, timeout=120, check=False,
+            capture_output=True,
+            env=env,
+            timeout=120,
+            check=False,
         )
     finally:
         (tmp_path / "c-locked").chmod(0o755)  # let pytest clean up

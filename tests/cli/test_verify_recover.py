@@ -43,7 +43,8 @@ def home(dev_credentials, tmp_path) -> tuple[dict[str, str], str]:
     settings = Settings(keys_dir=dev_credentials.directory, database_url=url, spool_dir=tmp_path)
     signed = tmp_path / "signed.jpg"
     result = build_content_signer(settings).sign_file(
-        source=_picture(tmp_path / "gen.jpg", 0), destination=signed,
+        source=_picture(tmp_path / "gen.jpg", 0),
+        destination=signed,
         request=GenerationRequest(generator_name="Acme Diffusion"),
     )
     assert result.manifest_label is not None and result.soft_binding is not None
@@ -51,8 +52,11 @@ def home(dev_credentials, tmp_path) -> tuple[dict[str, str], str]:
         keeper = build_manifest_keeper(settings, store)
         store.repository.add_entry(
             keeper.signed_entry(
-                tenant=DEFAULT_TENANT, manifest_id=result.manifest_label, asset_sha256="0" * 64,
-                manifest_store=result.manifest_store, fingerprint=result.soft_binding,
+                tenant=DEFAULT_TENANT,
+                manifest_id=result.manifest_label,
+                asset_sha256="0" * 64,
+                manifest_store=result.manifest_store,
+                fingerprint=result.soft_binding,
             )
         )
     return env, result.manifest_label
@@ -79,8 +83,10 @@ def test_recover_finds_the_kept_manifest_of_a_stripped_copy(home, tmp_path):
 
 
 def test_recover_without_a_database_says_so_and_exits_2(dev_credentials, tmp_path):
-    env = {"ORIGINMARK_KEYS_DIR": str(dev_credentials.directory),
-           "ORIGINMARK_DATABASE_URL": f"sqlite:///{tmp_path}/missing.db"}
+    env = {
+        "ORIGINMARK_KEYS_DIR": str(dev_credentials.directory),
+        "ORIGINMARK_DATABASE_URL": f"sqlite:///{tmp_path}/missing.db",
+    }
     result = _run(env, "--recover", _picture(tmp_path / "x.jpg", 1))
     assert result.exit_code == 2
     assert "database" in result.stderr and result.stdout == ""

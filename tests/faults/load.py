@@ -226,7 +226,13 @@ class MixedLoad:
         with self._lock:
             self.report.violations.extend(f"verify {media_id}: {p}" for p in problems)
             self.report.acks.append(
-                Ack(operation="verify", media_id=media_id, sha256=body["sha256"], verdict=body["verdict"], label=body["label"])
+                Ack(
+                    operation="verify",
+                    media_id=media_id,
+                    sha256=body["sha256"],
+                    verdict=body["verdict"],
+                    label=body["label"],
+                )
             )
             self._acked_ids.append((media_id, body["label"]["kind"]))
 
@@ -255,15 +261,30 @@ class MixedLoad:
         try:
             response = http.request(method, path, **kwargs)
         except httpx.HTTPError as error:  # refused, reset, a body cut short, a timeout
-            self._record(Outcome(operation=operation, ended=time.monotonic(), seconds=time.monotonic() - started,
-                                 status=None, detail=f"{type(error).__name__}: {error}"[:300]))
+            self._record(
+                Outcome(
+                    operation=operation,
+                    ended=time.monotonic(),
+                    seconds=time.monotonic() - started,
+                    status=None,
+                    detail=f"{type(error).__name__}: {error}"[:300],
+                )
+            )
             self._stop.wait(0.05)  # a server that is gone is not hammered in a tight loop
             return None
         error_code, detail = None, ""
         if response.status_code >= 400:
             error_code, detail = _error_code(response)
-        self._record(Outcome(operation=operation, ended=time.monotonic(), seconds=time.monotonic() - started,
-                             status=response.status_code, error_code=error_code, detail=detail))
+        self._record(
+            Outcome(
+                operation=operation,
+                ended=time.monotonic(),
+                seconds=time.monotonic() - started,
+                status=response.status_code,
+                error_code=error_code,
+                detail=detail,
+            )
+        )
         return response
 
     def _record(self, outcome: Outcome) -> None:
@@ -286,20 +307,26 @@ def broken_promises(store: SqlStore, acks: list[Ack]) -> list[str]:
     """Every acknowledged verdict, read back through the store API: present, under the right id, same content."""
     problems: list[str] = []
     with store.db_engine.connect() as connection:
-        audited = {(row.output_sha256, row.media_id) for row in connection.execute(
-            select(audit_log.c.output_sha256, audit_log.c.media_id))}
+        audited = {
+            (row.output_sha256, row.media_id)
+            for row in connection.execute(select(audit_log.c.output_sha256, audit_log.c.media_id))
+        }
     for ack in acks:
         stored = store.verdict_by_media_id("default", ack.media_id)
         if stored is None:
             problems.append(f"{ack.operation} {ack.media_id}: acknowledged, but no verdict is stored under it")
             continue
         if stored.sha256 != ack.sha256:
-            problems.append(f"{ack.operation} {ack.media_id}: stored sha256 {stored.sha256} != acknowledged {ack.sha256}")
+            problems.append(
+                f"{ack.operation} {ack.media_id}: stored sha256 {stored.sha256} != acknowledged {ack.sha256}"
+            )
         if store.verdict_by_sha256("default", ack.sha256) is None:
             problems.append(f"{ack.operation} {ack.media_id}: nothing stored under sha256 {ack.sha256}")
         if ack.operation == "sign":
             if stored.verdict.state.value not in ("trusted", "valid"):
-                problems.append(f"sign {ack.media_id}: the stored verdict of the output is {stored.verdict.state.value}")
+                problems.append(
+                    f"sign {ack.media_id}: the stored verdict of the output is {stored.verdict.state.value}"
+                )
             if stored.label.kind.value != SIGNED_LABEL_KIND:
                 problems.append(f"sign {ack.media_id}: stored label {stored.label.kind.value}")
             if (ack.sha256, ack.media_id) not in audited:

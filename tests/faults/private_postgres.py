@@ -63,7 +63,9 @@ class PrivatePostgres:
 
     def start(self) -> None:
         options = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.folder} -c max_connections=60"
-        self._run("pg_ctl", "-D", str(self.data_dir), "-l", str(self.folder / "server.log"), "-o", options, "-w", "start")
+        self._run(
+            "pg_ctl", "-D", str(self.data_dir), "-l", str(self.folder / "server.log"), "-o", options, "-w", "start"
+        )
 
     def stop(self, *, mode: str = "fast") -> None:
         """`fast`: clients are disconnected and the server shuts down cleanly (what a restart does)."""
@@ -105,7 +107,9 @@ def private_postgres() -> Iterator[PrivatePostgres]:
         server = PrivatePostgres(bin_dir=bin_dir, folder=folder, port=free_port(), run_as=run_as)
         try:
             # --no-sync: the cluster is thrown away; durability across a clean stop does not need it.
-            server._run("initdb", "-D", str(server.data_dir), "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync")
+            server._run(
+                "initdb", "-D", str(server.data_dir), "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync"
+            )
         except (RuntimeError, OSError) as error:
             raise PostgresUnavailable(f"initdb could not run here: {error}") from error
         server.start()

@@ -60,9 +60,20 @@ class Service:
         self.process: subprocess.Popen | None = None
 
     def start(self) -> None:
-        command = [str(ORIGINMARK), "serve", "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(self.workers)]
+        command = [
+            str(ORIGINMARK),
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--workers",
+            str(self.workers),
+        ]
         with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(command, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            self.process = subprocess.Popen(
+                command, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
         wait_until_ready(self.base_url, self.process, self.log_path, seconds=60)
 
     def kill9(self) -> None:

@@ -43,8 +43,8 @@ def stalled_sign_upload(base_url: str, token: str, *, file_name: str, data: byte
     """A POST /v1/sign whose body stops after `sent` bytes of the file: the server holds a half-received upload."""
     boundary = uuid.uuid4().hex
     head = (
-        f"--{boundary}\r\nContent-Disposition: form-data; name=\"generator\"\r\n\r\nStalled Diffusion\r\n"
-        f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file_name}\"\r\n"
+        f'--{boundary}\r\nContent-Disposition: form-data; name="generator"\r\n\r\nStalled Diffusion\r\n'
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{file_name}"\r\n'
         "Content-Type: image/jpeg\r\n\r\n"
     ).encode()
     tail = f"\r\n--{boundary}--\r\n".encode()

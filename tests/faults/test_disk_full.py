@@ -91,12 +91,18 @@ def test_full_spool_disk_gives_507_keeps_nothing_and_recovers(small_disk, dev_cr
             while True:
                 out.write(b"\0" * 65536)
         small = noise_png((200, 150), seed=13)
-        answer = http.post("/v1/sign", files={"file": ("small.png", small, "image/png")},
-                           data={"generator": "Full Disk Diffusion", "media_id": "full-2"})
+        answer = http.post(
+            "/v1/sign",
+            files={"file": ("small.png", small, "image/png")},
+            data={"generator": "Full Disk Diffusion", "media_id": "full-2"},
+        )
         _assert_insufficient_storage(answer)
         filler.unlink()
-        answer = http.post("/v1/sign", files={"file": ("small.png", small, "image/png")},
-                           data={"generator": "Full Disk Diffusion", "media_id": "full-2"})
+        answer = http.post(
+            "/v1/sign",
+            files={"file": ("small.png", small, "image/png")},
+            data={"generator": "Full Disk Diffusion", "media_id": "full-2"},
+        )
         assert answer.status_code == 200, answer.text
         sha256 = answer.headers["x-content-sha256"]
         assert hashlib.sha256(answer.content).hexdigest() == sha256

@@ -22,7 +22,9 @@ AFTER_RESTART_SECONDS = 1.5
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_kill_9_under_load_loses_nothing_acknowledged(backend, database_url, spool_dir, dev_credentials, samples, tmp_path):
+def test_kill_9_under_load_loses_nothing_acknowledged(
+    backend, database_url, spool_dir, dev_credentials, samples, tmp_path
+):
     small, medium = samples
     env = service_environment(keys_dir=dev_credentials.directory, database_url=database_url, spool_dir=spool_dir)
     service = Service(env=env, log_path=tmp_path / "server.log")

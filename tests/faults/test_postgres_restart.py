@@ -76,9 +76,16 @@ def test_postgres_restart_under_load_gives_503_then_recovers(postgres, spool_dir
                 "readyz": _probe(http, "GET", "/readyz"),
                 "labels": _probe(http, "GET", "/v1/labels", params={"media_id": "any"}),
                 "verdict": _probe(http, "GET", "/v1/verdicts/any"),
-                "sign": _probe(http, "POST", "/v1/sign", files={"file": ("a.jpg", small[0].data, "image/jpeg")},
-                               data={"generator": "Outage Diffusion"}),
-                "verify": _probe(http, "POST", "/v1/verify", files={"file": ("b.jpg", unsigned_jpeg(77), "image/jpeg")}),
+                "sign": _probe(
+                    http,
+                    "POST",
+                    "/v1/sign",
+                    files={"file": ("a.jpg", small[0].data, "image/jpeg")},
+                    data={"generator": "Outage Diffusion"},
+                ),
+                "verify": _probe(
+                    http, "POST", "/v1/verify", files={"file": ("b.jpg", unsigned_jpeg(77), "image/jpeg")}
+                ),
             }
             # Then a database host that takes connections and never answers (a hung server, a
             # half-open network path): bounded by connect_timeout, not by the OS TCP timeout.

@@ -41,7 +41,9 @@ def _images() -> dict[str, bytes]:
         audio.setframerate(8000)
         audio.writeframes(b"\x00\x01" * 400)
     made["gen.wav"] = buffer.getvalue()
-    made["gen.svg"] = b'<svg xmlns="http://www.w3.org/2000/svg" width="8" height="8"><rect width="8" height="8"/></svg>\n'
+    made["gen.svg"] = (
+        b'<svg xmlns="http://www.w3.org/2000/svg" width="8" height="8"><rect width="8" height="8"/></svg>\n'
+    )
     for name in ("tiny.mp4", "tiny.mov", "tiny.heic", "tiny.m4a", "tiny.mp3", "tiny.flac", "tiny.avi"):
         made[name] = (FIXTURE_MEDIA / name).read_bytes()
     return made

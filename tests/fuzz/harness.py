@@ -123,7 +123,9 @@ class Case:
         return hashlib.sha256(self.data).hexdigest()
 
     def describe(self) -> str:
-        return f"{self.seed}: {'; '.join(self.steps) or 'unchanged'} ({len(self.data)} bytes, sha256 {self.sha256[:16]})"
+        return (
+            f"{self.seed}: {'; '.join(self.steps) or 'unchanged'} ({len(self.data)} bytes, sha256 {self.sha256[:16]})"
+        )
 
 
 def draw_case(chooser: Chooser, seeds: Sequence[Seed]) -> Case:
@@ -188,7 +190,9 @@ class FindingsLog:
         )
 
     def summary_lines(self) -> list[str]:
-        lines = [f"fuzz cases run: {sum(self.cases.values())} ({', '.join(f'{t} {n}' for t, n in sorted(self.cases.items()))})"]
+        lines = [
+            f"fuzz cases run: {sum(self.cases.values())} ({', '.join(f'{t} {n}' for t, n in sorted(self.cases.items()))})"
+        ]
         for finding in self.findings.values():
             status = "PROBLEM" if finding.fatal else "handled"
             lines.append(

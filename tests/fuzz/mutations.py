@@ -206,7 +206,9 @@ def _scanned_boxes(data: bytes) -> list[Segment]:
         while start >= 4 and len(found) < 64:
             size = int.from_bytes(data[start - 4 : start], "big")
             if 8 <= size <= len(data) - start + 4:
-                found.append(Segment(start - 4, start - 4 + size, f"box:{marker.decode()}", LengthField(start - 4, 4, "big")))
+                found.append(
+                    Segment(start - 4, start - 4 + size, f"box:{marker.decode()}", LengthField(start - 4, 4, "big"))
+                )
             start = data.find(marker, start + 1)
     return found
 
@@ -302,7 +304,23 @@ def corrupt_length(data: bytes, ctx: Context) -> tuple[bytes, str]:
     current = int.from_bytes(data[field.offset : field.offset + field.width], field.byteorder)
     top = (1 << (8 * field.width)) - 1
     value = ctx.chooser.choice(
-        (0, 1, 2, 7, 8, 9, 16, current - 1, current + 1, current * 2, current // 2, len(data), top, top // 2, top // 2 + 1)
+        (
+            0,
+            1,
+            2,
+            7,
+            8,
+            9,
+            16,
+            current - 1,
+            current + 1,
+            current * 2,
+            current // 2,
+            len(data),
+            top,
+            top // 2,
+            top // 2 + 1,
+        )
     )
     value = max(0, min(value, top))
     out = data[: field.offset] + value.to_bytes(field.width, field.byteorder) + data[field.offset + field.width :]

@@ -55,7 +55,9 @@ def _post(target: str, case: Case, server: FuzzedServer, http: httpx.Client, **r
     FINDINGS.ran(target)
     started = time.monotonic()
     try:
-        response = http.request("POST", server.base_url + request.pop("path"), headers=ApiKeys.header(server.token), **request)
+        response = http.request(
+            "POST", server.base_url + request.pop("path"), headers=ApiKeys.header(server.token), **request
+        )
     except httpx.TimeoutException:
         FINDINGS.record(target, "hang", f"no answer within {http.timeout.read:g} s", case)
         response = None
@@ -84,7 +86,9 @@ def _check_error(target: str, case: Case, response: httpx.Response) -> None:
         for problem in text_problems(body)[:1]:
             FINDINGS.record(target, "unsafe error text", problem, case)
     except (ValueError, KeyError, TypeError):
-        FINDINGS.record(target, "error not in the JSON error shape", f"{response.status_code} {response.text[:120]!r}", case)
+        FINDINGS.record(
+            target, "error not in the JSON error shape", f"{response.status_code} {response.text[:120]!r}", case
+        )
     if response.status_code >= 500:
         FINDINGS.record(target, "5xx", f"{response.status_code} {code}", case)
     elif response.status_code not in CLIENT_ERRORS:

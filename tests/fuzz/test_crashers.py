@@ -64,7 +64,9 @@ def webp_with_two_riff_headers() -> bytes:
 
 def mp4_not_starting_with_ftyp() -> bytes:
     # A `free` box before `ftyp`: the engine signs it, then cannot read its own output.
-    return b"\x00\x00\x00\x08free" + (Path(__file__).resolve().parents[1] / "fixtures" / "media" / "tiny.mp4").read_bytes()
+    return (
+        b"\x00\x00\x00\x08free" + (Path(__file__).resolve().parents[1] / "fixtures" / "media" / "tiny.mp4").read_bytes()
+    )
 
 
 UNSIGNABLE = {
@@ -101,7 +103,10 @@ def test_the_service_answers_the_crasher_and_keeps_serving(name, server):
         for files in ({"file": ("x.mp3", data)}, {"file": ("e.jpg", buffer.getvalue()), "parent": ("p.mp3", data)}):
             signed = http.post("/v1/sign", files=files, data={"generator": "G"})
             assert signed.status_code == 422 and signed.json()["error"]["code"] == "resource_limit", signed.text
-        assert http.post("/v1/sign", files={"file": ("ok.jpg", buffer.getvalue())}, data={"generator": "G"}).status_code == 200
+        assert (
+            http.post("/v1/sign", files={"file": ("ok.jpg", buffer.getvalue())}, data={"generator": "G"}).status_code
+            == 200
+        )
     assert server.alive
 
 
@@ -111,7 +116,9 @@ def test_a_file_the_engine_cannot_sign_into_a_verifiable_one_is_refused(name, se
     media_id = f"unsignable-{name.split()[0]}"
     with httpx.Client(base_url=server.base_url, headers=headers, timeout=60) as http:
         signed = http.post(
-            "/v1/sign", files={"file": ("upload.bin", UNSIGNABLE[name]())}, data={"generator": "G", "media_id": media_id}
+            "/v1/sign",
+            files={"file": ("upload.bin", UNSIGNABLE[name]())},
+            data={"generator": "G", "media_id": media_id},
         )
         assert signed.status_code == 422, (signed.status_code, signed.text[:300])
         error = signed.json()["error"]

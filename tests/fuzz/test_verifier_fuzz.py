@@ -64,7 +64,9 @@ def check_verifier_case(case: Case, *, pool: IsolatedVerifier, in_process: Verif
     try:
         verdict = pool.verify_file(path)
     except Exception as error:  # noqa: BLE001 - the property: it never raises
-        FINDINGS.record(TARGET, "exception", _signature(f"IsolatedVerifier raised {type(error).__name__}: {error}"), case)
+        FINDINGS.record(
+            TARGET, "exception", _signature(f"IsolatedVerifier raised {type(error).__name__}: {error}"), case
+        )
         return
     elapsed = time.monotonic() - started
     if not isinstance(verdict, Verdict):
@@ -127,7 +129,9 @@ def _confirm_stop(case: Case, folder: Path, *, reason: str) -> None:
             timeout=LIMITS.timeout_seconds + 5,
         )
     except subprocess.TimeoutExpired:
-        FINDINGS.record(TARGET, "contained hang", f"the engine exceeds the time limit ({_format_of(case)})", case, fatal=False)
+        FINDINGS.record(
+            TARGET, "contained hang", f"the engine exceeds the time limit ({_format_of(case)})", case, fatal=False
+        )
         return
     if alone.returncode == 0:
         FINDINGS.record(
@@ -139,7 +143,11 @@ def _confirm_stop(case: Case, folder: Path, *, reason: str) -> None:
         return
     last = (alone.stderr.strip().splitlines() or ["no message"])[0]
     FINDINGS.record(
-        TARGET, "contained crash", f"exit {alone.returncode}: {_signature(last)} ({_format_of(case)})", case, fatal=False
+        TARGET,
+        "contained crash",
+        f"exit {alone.returncode}: {_signature(last)} ({_format_of(case)})",
+        case,
+        fatal=False,
     )
 
 
@@ -177,7 +185,9 @@ def test_mutated_corpus_files_always_get_a_verdict(pool, in_process, fuzz_seeds,
 
 def test_empty_tiny_and_huge_declared_length_inputs_get_a_verdict(pool, in_process, tmp_path):
     for name, data in SPECIAL_INPUTS.items():
-        check_verifier_case(Case(seed=f"special: {name}", data=data, steps=()), pool=pool, in_process=in_process, folder=tmp_path)
+        check_verifier_case(
+            Case(seed=f"special: {name}", data=data, steps=()), pool=pool, in_process=in_process, folder=tmp_path
+        )
     FINDINGS.assert_none_fatal(TARGET)
     FINDINGS.assert_none_fatal(f"{TARGET} in-process")
 

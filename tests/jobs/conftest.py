@@ -134,7 +134,9 @@ def s3(jobs_s3_server, store):
 @pytest.fixture
 def drain_queue(settings, store, jobs_worker_pools) -> Callable[[], None]:
     """Run a real procrastinate worker (in this thread) until the queue is empty."""
-    runtime = build_job_runtime(settings, store=store, objects=build_object_stores(settings), worker_pools=jobs_worker_pools)
+    runtime = build_job_runtime(
+        settings, store=store, objects=build_object_stores(settings), worker_pools=jobs_worker_pools
+    )
 
     def drain() -> None:
         # A worker with wait=False stops once nothing is due; a retry is due again at once
@@ -148,4 +150,3 @@ def drain_queue(settings, store, jobs_worker_pools) -> Callable[[], None]:
         raise AssertionError("the queue did not drain")
 
     return drain
-

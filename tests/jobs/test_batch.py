@@ -129,9 +129,12 @@ def test_batch_over_s3_on_postgresql(settings, s3, pg_url, drain_queue):
 
 
 def test_batch_over_a_local_folder_on_sqlite(jobs_base_settings, tmp_path):
-    settings = jobs_base_settings.model_copy(update={
-        "database_url": f"sqlite:///{tmp_path}/batch.db", "objects_dir": tmp_path / "objects",
-    })
+    settings = jobs_base_settings.model_copy(
+        update={
+            "database_url": f"sqlite:///{tmp_path}/batch.db",
+            "objects_dir": tmp_path / "objects",
+        }
+    )
     folder = settings.objects_dir / "incoming"
     folder.mkdir(parents=True)
     for name, data in OBJECTS.items():

@@ -150,7 +150,9 @@ def test_bad_job_bodies_get_clear_answers_and_queue_nothing(http, keys, store, r
 
 def test_an_upload_over_the_job_limit_is_413(own_bucket, store, jobs_worker_pools, keys):
     object_store, bucket, settings = own_bucket
-    app = create_app(settings.model_copy(update={"jobs_max_upload_bytes": 1_000}), store=store, worker_pools=jobs_worker_pools)
+    app = create_app(
+        settings.model_copy(update={"jobs_max_upload_bytes": 1_000}), store=store, worker_pools=jobs_worker_pools
+    )
     with serve_in_thread(app) as base_url, httpx.Client(base_url=base_url, timeout=60) as client:
         answer = client.post(
             "/v1/jobs/verify", files={"file": ("big.jpg", jpeg_bytes((400, 400), seed=65))}, headers=_auth(keys.verify)
@@ -177,11 +179,18 @@ def _drain(settings, store, jobs_worker_pools) -> None:
     from app.jobs.worker import run_worker
     from app.wiring import build_object_stores
 
-    runtime = build_job_runtime(settings, store=store, objects=build_object_stores(settings), worker_pools=jobs_worker_pools)
+    runtime = build_job_runtime(
+        settings, store=store, objects=build_object_stores(settings), worker_pools=jobs_worker_pools
+    )
     for _ in range(10):
         asyncio.run(run_worker(settings, runtime, concurrency=2, wait=False, install_signal_handlers=False))
         with store.db_engine.connect() as connection:
-            if connection.execute(sa.text("SELECT count(*) FROM procrastinate_jobs WHERE status = 'todo'")).scalar_one() == 0:
+            if (
+                connection.execute(
+                    sa.text("SELECT count(*) FROM procrastinate_jobs WHERE status = 'todo'")
+                ).scalar_one()
+                == 0
+            ):
                 return
     raise AssertionError("the queue did not drain")
 
@@ -193,7 +202,9 @@ def test_release_deletes_only_what_staging_made(tmp_path):
 
     store = LocalFolderStore(root=tmp_path)
     own = parse_object_uri(tmp_path.as_uri() + "/")
-    name = staging.upload_name(tenant="default", kind="verify", content_sha256="a" * 64, media_id=None, destination=None, params=None)
+    name = staging.upload_name(
+        tenant="default", kind="verify", content_sha256="a" * 64, media_id=None, destination=None, params=None
+    )
     staged = staging.staged_location(own, name)
     store.put(staged, io.BytesIO(b"bytes"))
     theirs = own.with_key(own.key + "job-uploads/not-a-hash.jpg")

@@ -74,12 +74,17 @@ PURGED = {"succeeded_old", "failed_old", "cancelled_old"}
 
 def _fixture_ids_left(pg_url: str) -> set[int]:
     with psycopg.connect(libpq_url(pg_url)) as connection:
-        return {row[0] for row in connection.execute("SELECT id FROM procrastinate_jobs WHERE queue_name = %s", (FIXTURE_QUEUE,))}
+        return {
+            row[0]
+            for row in connection.execute("SELECT id FROM procrastinate_jobs WHERE queue_name = %s", (FIXTURE_QUEUE,))
+        }
 
 
 def _events_of(pg_url: str, job_ids: set[int]) -> int:
     with psycopg.connect(libpq_url(pg_url)) as connection:
-        return one_row(connection, "SELECT count(*) FROM procrastinate_events WHERE job_id = ANY(%s)", (list(job_ids),))[0]
+        return one_row(
+            connection, "SELECT count(*) FROM procrastinate_events WHERE job_id = ANY(%s)", (list(job_ids),)
+        )[0]
 
 
 def _purge_jobs(pg_url: str) -> list[tuple[str, int]]:
@@ -99,8 +104,15 @@ def _insert_job_row(connection: sa.Connection, *, status: str, days_ago: float, 
         when = when.replace(tzinfo=None)
     connection.execute(
         jobs.insert().values(
-            id=job_id, kind="verify", idempotency_key=job_id * 2, source=f"s3://b/{job_id}", status=status,
-            attempts=1, queue_job_id=queue_job_id, created_at=when, updated_at=when,
+            id=job_id,
+            kind="verify",
+            idempotency_key=job_id * 2,
+            source=f"s3://b/{job_id}",
+            status=status,
+            attempts=1,
+            queue_job_id=queue_job_id,
+            created_at=when,
+            updated_at=when,
         )
     )
     return job_id
@@ -118,7 +130,9 @@ def _insert_batch(connection: sa.Connection, job_ids: list[str], *, days_ago: fl
 
 
 def _runtime(settings, store, jobs_worker_pools) -> JobRuntime:
-    return build_job_runtime(settings, store=store, objects=build_object_stores(settings), worker_pools=jobs_worker_pools)
+    return build_job_runtime(
+        settings, store=store, objects=build_object_stores(settings), worker_pools=jobs_worker_pools
+    )
 
 
 async def _until(condition, *, seconds: float, what: str) -> None:
@@ -156,7 +170,7 @@ def test_a_worker_purges_old_finished_jobs_on_schedule(settings, store, pg_url, 
 
     async def scenario() -> None:
         async with _workers(every_minute, _runtime(every_minute, store, jobs_worker_pools), 1):
-            await _until(lambda: ("succeeded" in {s for s, _ in _purge_jobs(pg_url)}), seconds=15, what="a purge job")
+            await _until(lambda: "succeeded" in {s for s, _ in _purge_jobs(pg_url)}, seconds=15, what="a purge job")
 
     asyncio.run(scenario())
     assert _fixture_ids_left(pg_url) == {job_id for name, job_id in ids.items() if name not in PURGED}
@@ -224,20 +238,26 @@ def _records_scenario(db_engine: sa.Engine) -> dict[str, str]:
         }
         rows["old_batch"] = _insert_batch(connection, [rows["in_old_batch"]], days_ago=40)
         rows["recent_batch"] = _insert_batch(connection, [rows["in_recent_batch"]], days_ago=3)
-        rows["running_batch"] = _insert_batch(connection, [rows["old_in_running_batch"], rows["running_old"]], days_ago=40)
+        rows["running_batch"] = _insert_batch(
+            connection, [rows["old_in_running_batch"], rows["running_old"]], days_ago=40
+        )
     return rows
 
 
 def _left(db_engine: sa.Engine) -> tuple[set[str], set[str]]:
     with db_engine.connect() as connection:
-        return set(connection.execute(sa.select(jobs.c.id)).scalars()), set(connection.execute(sa.select(batches.c.id)).scalars())
+        return set(connection.execute(sa.select(jobs.c.id)).scalars()), set(
+            connection.execute(sa.select(batches.c.id)).scalars()
+        )
 
 
 def _check_records_purge(database_url: str) -> None:
     with open_store(database_url) as opened:
         rows = _records_scenario(opened.db_engine)
         before = _left(opened.db_engine)
-        dry = CliRunner().invoke(cli, ["jobs", "purge", "--older-than-days", "30", "--dry-run", "--database-url", database_url])
+        dry = CliRunner().invoke(
+            cli, ["jobs", "purge", "--older-than-days", "30", "--dry-run", "--database-url", database_url]
+        )
         assert dry.exit_code == 0, dry.output
         assert "Would delete 3 job(s) and 1 batch(es)" in dry.output and "2 such job(s) kept" in dry.output
         assert _left(opened.db_engine) == before
@@ -267,7 +287,9 @@ def test_purge_command_refuses_misuse(tmp_path, pg_url):
     assert no_age.exit_code == 2 and "--older-than-days" in no_age.output
     zero = runner.invoke(cli, ["jobs", "purge", "--older-than-days", "0", "--database-url", pg_url])
     assert zero.exit_code == 2
-    missing = runner.invoke(cli, ["jobs", "purge", "--older-than-days", "9", "--database-url", f"sqlite:///{tmp_path}/none.db"])
+    missing = runner.invoke(
+        cli, ["jobs", "purge", "--older-than-days", "9", "--database-url", f"sqlite:///{tmp_path}/none.db"]
+    )
     assert missing.exit_code == 2 and "there is no database" in missing.output
     assert not (tmp_path / "none.db").exists()
     empty = f"sqlite:///{tmp_path}/empty.db"

@@ -73,9 +73,16 @@ def _submit(store, source: str, destination: str) -> str:
     params = {"generator": "TestGen", "generator_version": "1", "digital_source_type": None, "title": None}
     key, _token = store.create_key(name="signer", scopes=frozenset({Scope.SIGN}))  # re-read before each attempt
     submitted = records.submit(
-        store.db_engine, tenant="default", kind=JobKind.SIGN, source=source, media_id="resume-1",
-        key=hashlib.sha256(destination.encode()).hexdigest(), destination=destination, params=params,
-        key_id=key.key_id, enqueue=lambda _connection, _job_id: None,
+        store.db_engine,
+        tenant="default",
+        kind=JobKind.SIGN,
+        source=source,
+        media_id="resume-1",
+        key=hashlib.sha256(destination.encode()).hexdigest(),
+        destination=destination,
+        params=params,
+        key_id=key.key_id,
+        enqueue=lambda _connection, _job_id: None,
     )
     return submitted.job.id
 
@@ -101,7 +108,13 @@ def parts(settings, store, jobs_worker_pools, s3):
     object_store, bucket = s3
     object_store.put(ObjectLocation(Scheme.S3, "gen/in.jpg", bucket), io.BytesIO(jpeg_bytes(seed=41)))
     signer = CountingSigner(jobs_worker_pools.signer)
-    return object_store, bucket, signer, PoolsWithCountingSigner(jobs_worker_pools, signer), build_object_stores(settings)
+    return (
+        object_store,
+        bucket,
+        signer,
+        PoolsWithCountingSigner(jobs_worker_pools, signer),
+        build_object_stores(settings),
+    )
 
 
 def test_a_worker_killed_after_the_upload_leaves_a_job_that_finishes_without_signing_again(settings, store, parts):
@@ -120,7 +133,11 @@ def test_a_worker_killed_after_the_upload_leaves_a_job_that_finishes_without_sig
     assert _signed(recorded).manifest_store in delivered  # recorded with the job, for the retry
 
     # The stalled-job recovery hands the job to another worker.
-    run_sign_job(build_job_runtime(settings, store=store, objects=objects, worker_pools=worker_pools), job_id, previous_attempts=1)
+    run_sign_job(
+        build_job_runtime(settings, store=store, objects=objects, worker_pools=worker_pools),
+        job_id,
+        previous_attempts=1,
+    )
     done = _job(store, job_id)
     assert done.status is JobStatus.SUCCEEDED
     assert signer.signatures == 1  # not signed again
@@ -150,7 +167,11 @@ def test_a_worker_killed_during_the_upload_delivered_nothing_so_the_retry_signs(
     with pytest.raises(ObjectNotFound):
         object_store.stat(ObjectLocation(Scheme.S3, "signed/up.jpg", bucket))
 
-    run_sign_job(build_job_runtime(settings, store=store, objects=objects, worker_pools=worker_pools), job_id, previous_attempts=1)
+    run_sign_job(
+        build_job_runtime(settings, store=store, objects=objects, worker_pools=worker_pools),
+        job_id,
+        previous_attempts=1,
+    )
     done = _job(store, job_id)
     assert done.status is JobStatus.SUCCEEDED and signer.signatures == 2
     delivered = _read(object_store, bucket, "signed/up.jpg")
@@ -164,11 +185,18 @@ def test_a_destination_replaced_since_the_recorded_signature_is_signed_again(set
     object_store, bucket, signer, worker_pools, objects = parts
     job_id = _submit(store, f"s3://{bucket}/gen/in.jpg", f"s3://{bucket}/signed/re.jpg")
     with pytest.raises(WorkerDied):
-        run_sign_job(build_job_runtime(settings, store=DiesOnCommit(store), objects=objects, worker_pools=worker_pools),
-                     job_id, previous_attempts=0)
+        run_sign_job(
+            build_job_runtime(settings, store=DiesOnCommit(store), objects=objects, worker_pools=worker_pools),
+            job_id,
+            previous_attempts=0,
+        )
     object_store.put(ObjectLocation(Scheme.S3, "signed/re.jpg", bucket), io.BytesIO(b"someone else's bytes"))
 
-    run_sign_job(build_job_runtime(settings, store=store, objects=objects, worker_pools=worker_pools), job_id, previous_attempts=1)
+    run_sign_job(
+        build_job_runtime(settings, store=store, objects=objects, worker_pools=worker_pools),
+        job_id,
+        previous_attempts=1,
+    )
     done = _job(store, job_id)
     assert done.status is JobStatus.SUCCEEDED and signer.signatures == 2
     assert hashlib.sha256(_read(object_store, bucket, "signed/re.jpg")).hexdigest() == done.sha256

@@ -93,7 +93,9 @@ def test_another_tenants_job_reads_as_unknown(served, s3, store, keys):
     _app, client = served
     store.create_tenant("tenant-b")
     b = store.create_key(name="b", scopes=frozenset({Scope.READ}), tenant="tenant-b")[1]
-    job = client.post("/v1/jobs/verify", json={"source": _put(s3, "x.jpg", jpeg_bytes(seed=1404))}, headers=_auth(keys.verify))
+    job = client.post(
+        "/v1/jobs/verify", json={"source": _put(s3, "x.jpg", jpeg_bytes(seed=1404))}, headers=_auth(keys.verify)
+    )
     assert job.status_code == 202, job.text
     theirs = client.get(f"/v1/jobs/{job.json()['job_id']}", headers=_auth(b))
     unknown = client.get(f"/v1/jobs/{'e' * 32}", headers=_auth(b))
@@ -233,8 +235,12 @@ def test_prefixes_narrowed_after_submit_stop_the_queued_job(served, s3, store, k
     _object_store, bucket = s3
     store.create_tenant("tenant-b", object_prefixes=[f"s3://{bucket}/b/"])
     b = store.create_key(name="b", scopes=frozenset({Scope.SIGN, Scope.READ}), tenant="tenant-b")[1]
-    body = {"source": _put(s3, "b/in.jpg", jpeg_bytes(seed=1411)), "destination": f"s3://{bucket}/b/out.jpg",
-            "generator": "TestGen", "media_id": "moved-1"}
+    body = {
+        "source": _put(s3, "b/in.jpg", jpeg_bytes(seed=1411)),
+        "destination": f"s3://{bucket}/b/out.jpg",
+        "generator": "TestGen",
+        "media_id": "moved-1",
+    }
     job = client.post("/v1/jobs/sign", json=body, headers=_auth(b))
     assert job.status_code == 202, job.text
     store.set_object_prefixes("tenant-b", [f"s3://{bucket}/b-new/"])

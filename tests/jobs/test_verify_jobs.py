@@ -138,7 +138,11 @@ def test_on_sqlite_jobs_run_in_the_server_process(jobs_base_settings, jobs_worke
     with open_store(url) as sqlite_store:
         grant_object_prefixes(sqlite_store, uri.rsplit("/", 1)[0] + "/")
         token = sqlite_store.create_key(name="all", scopes=frozenset({Scope.VERIFY, Scope.READ}))[1]
-        app = create_app(jobs_base_settings.model_copy(update={"database_url": url}), store=sqlite_store, worker_pools=jobs_worker_pools)
+        app = create_app(
+            jobs_base_settings.model_copy(update={"database_url": url}),
+            store=sqlite_store,
+            worker_pools=jobs_worker_pools,
+        )
         with serve_in_thread(app) as base_url, httpx.Client(base_url=base_url, timeout=30) as client:
             answer = client.post("/v1/jobs/verify", json={"source": uri, "media_id": "e-1"}, headers=_auth(token))
             assert answer.status_code == 202, answer.text
@@ -152,12 +156,12 @@ def test_on_sqlite_jobs_run_in_the_server_process(jobs_base_settings, jobs_worke
             assert again["job_id"] == answer.json()["job_id"] and again["created"] is False
 
 
-
 def test_the_job_row_and_the_queue_job_commit_together(settings, store, pg_url):
     from app.jobs import records
     from app.jobs.deferral import defer_verify
     from app.jobs.queue import build_queue_app
     from app.jobs.records import JobKind
+
     queue_app = build_queue_app(settings)
 
     def defer_then_fail(connection, job_id):
@@ -167,12 +171,21 @@ def test_the_job_row_and_the_queue_job_commit_together(settings, store, pg_url):
     import pytest
 
     with pytest.raises(RuntimeError):
-        records.submit(store.db_engine, tenant="default", kind=JobKind.VERIFY, source="s3://b/k", media_id=None, key="k", enqueue=defer_then_fail)
+        records.submit(
+            store.db_engine,
+            tenant="default",
+            kind=JobKind.VERIFY,
+            source="s3://b/k",
+            media_id=None,
+            key="k",
+            enqueue=defer_then_fail,
+        )
     with psycopg.connect(libpq_url(pg_url)) as connection:
         assert one_row(connection, "SELECT count(*) FROM procrastinate_jobs")[0] == 0
         assert one_row(connection, "SELECT count(*) FROM originmark_jobs")[0] == 0
     submitted = records.submit(
-        store.db_engine, tenant="default",
+        store.db_engine,
+        tenant="default",
         kind=JobKind.VERIFY,
         source="s3://b/k",
         media_id=None,

@@ -243,7 +243,9 @@ def test_a_verify_job_posts_one_signed_succeeded_event(http, keys, s3, store, pg
     data = jpeg_bytes(seed=41)
     uri = _put(s3, "hooks/ok.jpg", data)
     answer = http.post(
-        "/v1/jobs/verify", json={"source": uri, "media_id": "hook-1", "webhook_url": receiver.url()}, headers=_auth(keys.verify)
+        "/v1/jobs/verify",
+        json={"source": uri, "media_id": "hook-1", "webhook_url": receiver.url()},
+        headers=_auth(keys.verify),
     )
     assert answer.status_code == 202, answer.text
     job_id = answer.json()["job_id"]
@@ -380,14 +382,20 @@ def records_scope_sign():
     return Scope.SIGN
 
 
-def test_without_a_secret_a_webhook_is_refused_as_not_configured(settings, store, jobs_worker_pools, keys, s3, receiver):
+def test_without_a_secret_a_webhook_is_refused_as_not_configured(
+    settings, store, jobs_worker_pools, keys, s3, receiver
+):
     from app.api.main import create_app
     from tests.api.helpers import serve_in_thread
 
     uri = _put(s3, "hooks/nosecret.jpg", jpeg_bytes(seed=46))
-    app = create_app(settings.model_copy(update={"webhook_master_key": None}), store=store, worker_pools=jobs_worker_pools)
+    app = create_app(
+        settings.model_copy(update={"webhook_master_key": None}), store=store, worker_pools=jobs_worker_pools
+    )
     with serve_in_thread(app) as base_url, httpx.Client(base_url=base_url, timeout=30) as client:
-        answer = client.post("/v1/jobs/verify", json={"source": uri, "webhook_url": receiver.url()}, headers=_auth(keys.verify))
+        answer = client.post(
+            "/v1/jobs/verify", json={"source": uri, "webhook_url": receiver.url()}, headers=_auth(keys.verify)
+        )
         assert answer.status_code == 422, answer.text
         assert answer.json()["error"]["code"] == "webhooks_not_configured"
         assert "ORIGINMARK_WEBHOOK_MASTER_KEY" in answer.json()["error"]["message"]
@@ -407,7 +415,9 @@ def test_a_host_removed_from_the_allowlist_before_delivery_is_not_called(
         "/v1/jobs/verify", json={"source": uri, "webhook_url": receiver.url()}, headers=_auth(keys.verify)
     ).json()["job_id"]
     shrunk = settings.model_copy(update={"webhook_hosts": "hooks.example.com"})  # the operator removed it
-    runtime = build_job_runtime(shrunk, store=store, objects=build_object_stores(shrunk), worker_pools=jobs_worker_pools)
+    runtime = build_job_runtime(
+        shrunk, store=store, objects=build_object_stores(shrunk), worker_pools=jobs_worker_pools
+    )
     for _ in range(3):
         asyncio.run(run_worker(shrunk, runtime, concurrency=2, wait=False, install_signal_handlers=False))
     assert _wait_done(http, keys.read, job_id)["status"] == "succeeded"
@@ -420,8 +430,14 @@ def test_the_delivery_is_queued_in_the_transaction_that_makes_the_job_final(sett
     from app.jobs.webhooks import on_job_final
 
     submitted = records.submit(
-        store.db_engine, tenant="default", kind=JobKind.VERIFY, source="s3://b/k", media_id=None, key="k",
-        enqueue=lambda connection, job_id: None, webhook_url=receiver.url(),
+        store.db_engine,
+        tenant="default",
+        kind=JobKind.VERIFY,
+        source="s3://b/k",
+        media_id=None,
+        key="k",
+        enqueue=lambda connection, job_id: None,
+        webhook_url=receiver.url(),
     )
     job_id = submitted.job.id
     with pytest.raises(RuntimeError), store.db_engine.begin() as connection:
@@ -440,7 +456,12 @@ def test_the_delivery_is_queued_in_the_transaction_that_makes_the_job_final(sett
     assert args["job_id"] == job_id and len(args["delivery_id"]) == 32
     # A non-final failure queues nothing; the final one (a job without a webhook: nothing either).
     other = records.submit(
-        store.db_engine, tenant="default", kind=JobKind.VERIFY, source="s3://b/k2", media_id=None, key="k2",
+        store.db_engine,
+        tenant="default",
+        kind=JobKind.VERIFY,
+        source="s3://b/k2",
+        media_id=None,
+        key="k2",
         enqueue=lambda connection, job_id: None,
     ).job.id
     records.mark_attempt_failed(store.db_engine, other, final=True, code="x", message="y", on_final=on_job_final)
@@ -476,7 +497,9 @@ def test_a_sign_job_event_names_the_destination(http, keys, s3, store, receiver,
 # --- SQLite: the embedded pool ---
 
 
-def test_on_sqlite_the_server_posts_the_event_itself_with_retries(jobs_base_settings, jobs_worker_pools, s3, tmp_path, receiver):
+def test_on_sqlite_the_server_posts_the_event_itself_with_retries(
+    jobs_base_settings, jobs_worker_pools, s3, tmp_path, receiver
+):
     from app.api.main import create_app
     from app.store.interface import Scope
     from app.store.migrate import upgrade_database
@@ -495,12 +518,14 @@ def test_on_sqlite_the_server_posts_the_event_itself_with_retries(jobs_base_sett
         app = create_app(embedded_settings, store=sqlite_store, worker_pools=jobs_worker_pools)
         with serve_in_thread(app) as base_url, httpx.Client(base_url=base_url, timeout=30) as client:
             refused = client.post(
-                "/v1/jobs/verify", json={"source": uri, "webhook_url": f"http://localhost:{receiver.port}/"},
+                "/v1/jobs/verify",
+                json={"source": uri, "webhook_url": f"http://localhost:{receiver.port}/"},
                 headers=_auth(token),
             )
             assert refused.status_code == 422 and refused.json()["error"]["code"] == "webhook_url_not_allowed"
             answer = client.post(
-                "/v1/jobs/verify", json={"source": uri, "media_id": "emb-1", "webhook_url": receiver.url()},
+                "/v1/jobs/verify",
+                json={"source": uri, "media_id": "emb-1", "webhook_url": receiver.url()},
                 headers=_auth(token),
             )
             assert answer.status_code == 202, answer.text
@@ -583,7 +608,8 @@ def test_each_tenant_has_its_own_webhook_secret_and_rotation_keeps_the_previous_
     assert len({TENANT_SECRET, b_first, b_second, SECRET}) == 4
 
     first = http.post(
-        "/v1/jobs/verify", json={"source": _put(s3, "hooks/b1.jpg", jpeg_bytes(seed=71)), "webhook_url": receiver.url()},
+        "/v1/jobs/verify",
+        json={"source": _put(s3, "hooks/b1.jpg", jpeg_bytes(seed=71)), "webhook_url": receiver.url()},
         headers=_auth(b),
     )
     assert first.status_code == 202, first.text
@@ -597,7 +623,8 @@ def test_each_tenant_has_its_own_webhook_secret_and_rotation_keeps_the_previous_
 
     assert store.rotate_webhook_secret("tenant-b").webhook_secret_generation == 2
     second = http.post(
-        "/v1/jobs/verify", json={"source": _put(s3, "hooks/b2.jpg", jpeg_bytes(seed=72)), "webhook_url": receiver.url()},
+        "/v1/jobs/verify",
+        json={"source": _put(s3, "hooks/b2.jpg", jpeg_bytes(seed=72)), "webhook_url": receiver.url()},
         headers=_auth(b),
     )
     assert second.status_code == 202, second.text

@@ -57,11 +57,20 @@ def _scrape(url: str) -> dict:
 
 
 def _drain_with(metrics: WorkerMetrics, settings, store, jobs_worker_pools) -> None:
-    runtime = build_job_runtime(settings, store=store, objects=build_object_stores(settings), worker_pools=jobs_worker_pools)
+    runtime = build_job_runtime(
+        settings, store=store, objects=build_object_stores(settings), worker_pools=jobs_worker_pools
+    )
     for _ in range(10):
-        asyncio.run(run_worker(settings, runtime, concurrency=2, wait=False, install_signal_handlers=False, metrics=metrics))
+        asyncio.run(
+            run_worker(settings, runtime, concurrency=2, wait=False, install_signal_handlers=False, metrics=metrics)
+        )
         with store.db_engine.connect() as connection:
-            if connection.execute(sa.text("SELECT count(*) FROM procrastinate_jobs WHERE status = 'todo'")).scalar_one() == 0:
+            if (
+                connection.execute(
+                    sa.text("SELECT count(*) FROM procrastinate_jobs WHERE status = 'todo'")
+                ).scalar_one()
+                == 0
+            ):
                 return
     raise AssertionError("the queue did not drain")
 
@@ -130,9 +139,7 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def test_the_worker_command_serves_metrics_and_counts_requeued_stalled_jobs(
-    http, keys, s3, settings, pg_url, tmp_path
-):
+def test_the_worker_command_serves_metrics_and_counts_requeued_stalled_jobs(http, keys, s3, settings, pg_url, tmp_path):
     """`originmark worker --metrics-port`: a real process, scraped while it takes over the job of a
     worker that died holding it."""
     job_id = http.post(
@@ -155,7 +162,9 @@ def test_the_worker_command_serves_metrics_and_counts_requeued_stalled_jobs(
     with log_path.open("wb") as log:
         process = subprocess.Popen(command, env=environment, stdout=log, stderr=subprocess.STDOUT)
         try:
-            assert _wait_done(http, keys.read, job_id, seconds=40)["status"] == "succeeded", log_path.read_text()[-3000:]
+            assert _wait_done(http, keys.read, job_id, seconds=40)["status"] == "succeeded", log_path.read_text()[
+                -3000:
+            ]
             scraped = _scrape(f"http://127.0.0.1:{port}/metrics")
             # Another worker on the same port: refused at once, with the reason.
             taken = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=60)

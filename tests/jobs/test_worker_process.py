@@ -51,7 +51,9 @@ def _worker_environment(settings, pg_url: str) -> dict[str, str]:
 def worker_process(settings, pg_url: str, log_path: Path) -> Iterator[subprocess.Popen]:
     command = [sys.executable, "-c", "from app.cli import main; main()", "worker", "--concurrency", "2"]
     with log_path.open("wb") as log:
-        process = subprocess.Popen(command, env=_worker_environment(settings, pg_url), stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            command, env=_worker_environment(settings, pg_url), stdout=log, stderr=subprocess.STDOUT
+        )
         try:
             yield process
         finally:
@@ -83,9 +85,9 @@ def test_the_worker_command_runs_jobs(http, keys, s3, settings, pg_url, store, t
 def test_the_job_of_a_dead_worker_is_run_again(http, keys, s3, settings, pg_url, tmp_path):
     object_store, bucket = s3
     object_store.put(ObjectLocation(Scheme.S3, "in/d.jpg", bucket), io.BytesIO(jpeg_bytes(seed=12)))
-    job_id = http.post("/v1/jobs/verify", json={"source": f"s3://{bucket}/in/d.jpg"}, headers=_auth(keys.verify)).json()[
-        "job_id"
-    ]
+    job_id = http.post(
+        "/v1/jobs/verify", json={"source": f"s3://{bucket}/in/d.jpg"}, headers=_auth(keys.verify)
+    ).json()["job_id"]
 
     async def take_the_job_and_die() -> int:
         # What a worker killed mid-job leaves behind: its registration (heartbeat never renewed)
@@ -113,7 +115,10 @@ def test_the_worker_command_on_sqlite_says_it_needs_postgresql(settings, tmp_pat
     environment = _worker_environment(settings, f"sqlite:///{tmp_path}/x.db")
     finished = subprocess.run(
         [sys.executable, "-c", "from app.cli import main; main()", "worker"],
-        env=environment, capture_output=True, text=True, timeout=60,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert finished.returncode == 2
     assert "needs PostgreSQL" in finished.stderr

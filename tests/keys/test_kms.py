@@ -145,7 +145,9 @@ def test_a_kms_outage_while_signing_says_the_signer_is_unavailable_and_recovers(
     with IsolatedSigner(credential=spec, options=SignerOptions(), limits=limits, workers=1) as pool:
         endpoint.stop()
         # Not the file's fault (the engine alone would say "COSE signature invalid", a 422): a 503.
-        with pytest.raises(SignerProbeFailed, match="the signing key could not sign gen.jpg: AWS KMS cannot be reached"):
+        with pytest.raises(
+            SignerProbeFailed, match="the signing key could not sign gen.jpg: AWS KMS cannot be reached"
+        ):
             pool.sign_file(source=source, destination=tmp_path / "failed.jpg", request=request)
         endpoint = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         endpoint.start()

@@ -41,7 +41,9 @@ def _spec(token, tmp_path: Path, ca, *, extractable: bool = False, **changes) ->
     public_key = token.generate_key_pair(label, extractable=extractable)
     chain_path = tmp_path / f"{label}.pem"
     chain_path.write_text(chain_pem([issue_development_certificate(ca, public_key), ca.certificate]))
-    arguments = dict(chain_path=chain_path, module=token.module, token_label=token.label, key_label=label, pin_file=token.pin_file)
+    arguments = dict(
+        chain_path=chain_path, module=token.module, token_label=token.label, key_label=label, pin_file=token.pin_file
+    )
     arguments.update(changes)
     return Pkcs11KeySpec(**arguments)
 
@@ -155,7 +157,9 @@ def test_one_handle_serialises_concurrent_signatures_on_its_session(softhsm, tmp
     finally:
         signing_key.close()
     public_key = signing_key.leaf.public_key()
-    assert all(signature_verifies(public_key, s, m, SigningAlgorithm.ES256) for s, m in zip(signatures, messages, strict=True))
+    assert all(
+        signature_verifies(public_key, s, m, SigningAlgorithm.ES256) for s, m in zip(signatures, messages, strict=True)
+    )
 
 
 def test_keys_opened_in_one_process_share_its_login(softhsm, tmp_path, ca):
@@ -166,7 +170,9 @@ def test_keys_opened_in_one_process_share_its_login(softhsm, tmp_path, ca):
     try:
         first.close()
         assert second.sign(b"still logged in")[0] == 0x30
-        with pytest.raises(KeyBackendUnavailable, match="already logged in to token 'originmark-tests' with another PIN"):
+        with pytest.raises(
+            KeyBackendUnavailable, match="already logged in to token 'originmark-tests' with another PIN"
+        ):
             load_credential(_spec(softhsm, tmp_path, ca, pin_file=None), pin="another-pin")
     finally:
         second.close()

@@ -52,7 +52,10 @@ def _chain(ca, leaf):
 # Each case: (build(ca, key) -> (certificates, private_key), error class, text in problem, text in fix)
 CASES = {
     "key does not match": (
-        lambda ca, key: (_chain(ca, ca.signing_certificate(key.public_key())), generate_private_key(SigningAlgorithm.ES256)),
+        lambda ca, key: (
+            _chain(ca, ca.signing_certificate(key.public_key())),
+            generate_private_key(SigningAlgorithm.ES256),
+        ),
         KeyDoesNotMatchCertificate,
         "does not belong to the signing certificate (CN=test signer, O=originmark tests)",
         "-pubout | openssl sha256",

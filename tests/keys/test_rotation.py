@@ -117,12 +117,12 @@ def _settings(keys_dir: Path) -> Settings:
 def test_the_rotating_signer_switches_identity_and_retires_the_old_pool(tmp_path, caplog):
     keys_dir = tmp_path / "keys"
     identities = IdentityDirectory(keys_dir)
-    made = {name: create_development_credentials(identities.create_directory(name), organisation=f"Org {name}") for name in "ab"}
-    identities.activate("a")
-    fingerprints = {
-        name: load_credential(_pem_spec(m)).certificate_fingerprint
-        for name, m in made.items()
+    made = {
+        name: create_development_credentials(identities.create_directory(name), organisation=f"Org {name}")
+        for name in "ab"
     }
+    identities.activate("a")
+    fingerprints = {name: load_credential(_pem_spec(m)).certificate_fingerprint for name, m in made.items()}
     signer = build_rotating_signer(_settings(keys_dir))
     try:
         request = GenerationRequest(generator_name="rotation")
@@ -175,23 +175,51 @@ def test_the_cli_manages_and_signs_with_identities_on_every_backend(tmp_path, so
 
     assert _keys("init", "--identity", "local", keys_dir=keys_dir).exit_code == 0
     made = _keys(
-        "init", "--identity", "hsm", "--backend", "pkcs11", "--pkcs11-module", str(softhsm.module),
-        "--token-label", softhsm.label, "--key-label", key_label, "--pin-file", str(softhsm.pin_file),
+        "init",
+        "--identity",
+        "hsm",
+        "--backend",
+        "pkcs11",
+        "--pkcs11-module",
+        str(softhsm.module),
+        "--token-label",
+        softhsm.label,
+        "--key-label",
+        key_label,
+        "--pin-file",
+        str(softhsm.pin_file),
         keys_dir=keys_dir,
     )
     assert made.exit_code == 0, made.output
     assert "private key" not in made.output  # the key stays in the token: only ca.pem and chain.pem are written
-    assert sorted(p.name for p in (keys_dir / "identities" / "hsm").iterdir()) == ["backend.json", "ca.pem", "chain.pem"]
+    assert sorted(p.name for p in (keys_dir / "identities" / "hsm").iterdir()) == [
+        "backend.json",
+        "ca.pem",
+        "chain.pem",
+    ]
     made = _keys(
-        "init", "--identity", "cloud", "--backend", "aws-kms", "--kms-key-id", kms_key_id,
-        "--kms-region", kms.region, "--kms-endpoint-url", kms.endpoint_url,
+        "init",
+        "--identity",
+        "cloud",
+        "--backend",
+        "aws-kms",
+        "--kms-key-id",
+        kms_key_id,
+        "--kms-region",
+        kms.region,
+        "--kms-endpoint-url",
+        kms.endpoint_url,
         keys_dir=keys_dir,
     )
     assert made.exit_code == 0, made.output
 
     listed = _keys("list", keys_dir=keys_dir)
     assert listed.exit_code == 0, listed.output
-    rows = {line.split()[1] if line.startswith("  *") else line.split()[0]: line for line in listed.output.splitlines()[1:] if line.strip() and not line.startswith(" " * 10)}
+    rows = {
+        line.split()[1] if line.startswith("  *") else line.split()[0]: line
+        for line in listed.output.splitlines()[1:]
+        if line.strip() and not line.startswith(" " * 10)
+    }
     assert rows["local"].lstrip().startswith("*") and "pem" in rows["local"]
     assert "pkcs11" in rows["hsm"] and "aws-kms" in rows["cloud"]
 
@@ -274,7 +302,8 @@ def test_content_signed_under_an_expired_certificate_stays_trusted_when_time_sta
         signer = ContentSigner(signing_key=signing_key, options=SignerOptions(time_stamp_url=url))
         try:
             signer.sign_file(
-                source=_jpeg(tmp_path / "in.jpg"), destination=tmp_path / f"{name}.jpg",
+                source=_jpeg(tmp_path / "in.jpg"),
+                destination=tmp_path / f"{name}.jpg",
                 request=GenerationRequest(generator_name="short-lived"),
             )
         finally:
@@ -300,7 +329,9 @@ def test_the_first_identity_adopts_the_single_layouts_credential_as_default(tmp_
     single = create_development_credentials(keys_dir)
     fingerprint = load_credential(_pem_spec(single)).certificate_fingerprint
     other = create_development_credentials(tmp_path / "other")
-    added = _keys("add-identity", "next", "--chain", str(other.chain_path), "--key", str(other.key_path), keys_dir=keys_dir)
+    added = _keys(
+        "add-identity", "next", "--chain", str(other.chain_path), "--key", str(other.key_path), keys_dir=keys_dir
+    )
     assert added.exit_code == 0, added.output
     assert "in as default, active" in " ".join(added.output.split())
     identities = IdentityDirectory(keys_dir)

@@ -45,7 +45,9 @@ def s3_backend(s3_server) -> Backend:
     def unfinished(_location):
         return store.client().list_multipart_uploads(Bucket=bucket).get("Uploads", [])
 
-    return Backend(name="s3", store=store, at=lambda key: ObjectLocation(Scheme.S3, key, bucket), multipart_parts=unfinished)
+    return Backend(
+        name="s3", store=store, at=lambda key: ObjectLocation(Scheme.S3, key, bucket), multipart_parts=unfinished
+    )
 
 
 @pytest.fixture
@@ -56,7 +58,9 @@ def local_backend(tmp_path) -> Backend:
         partial = store.root / ".originmark-partial"
         return sorted(partial.iterdir()) if partial.exists() else []
 
-    return Backend(name="local", store=store, at=lambda key: ObjectLocation(Scheme.FILE, key), multipart_parts=unfinished)
+    return Backend(
+        name="local", store=store, at=lambda key: ObjectLocation(Scheme.FILE, key), multipart_parts=unfinished
+    )
 
 
 @pytest.fixture(params=["local", "s3"])

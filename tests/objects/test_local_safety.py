@@ -37,7 +37,9 @@ def test_absolute_paths_must_be_inside_the_folder(store, tmp_path):
     with pytest.raises(InvalidObjectUri, match="outside"):
         store.open_read(parse_object_uri("/etc/passwd"))
     with pytest.raises(InvalidObjectUri, match="outside"):
-        store.put(parse_object_uri(f"{tmp_path}/objects-sibling/x.jpg"), io.BytesIO(b"x"))  # a prefix of the name is not inside
+        store.put(
+            parse_object_uri(f"{tmp_path}/objects-sibling/x.jpg"), io.BytesIO(b"x")
+        )  # a prefix of the name is not inside
     inside = store.put(parse_object_uri((store.root / "in" / "x.jpg").as_uri()), io.BytesIO(b"in"))
     assert inside.location.key == "in/x.jpg"
     assert store.stat(at("in/x.jpg")).etag == inside.etag

@@ -46,7 +46,9 @@ def verifier(dev_credentials):
 @pytest.fixture
 def camera_jpeg(shared_dir):
     path = shared_dir / "corpus" / CAMERA_JPEG
-    entry = next(e for e in json.loads((shared_dir / "corpus" / "index.json").read_text())["files"] if e["path"] == CAMERA_JPEG)
+    entry = next(
+        e for e in json.loads((shared_dir / "corpus" / "index.json").read_text())["files"] if e["path"] == CAMERA_JPEG
+    )
     assert sha256_of(path) == entry["sha256"] and entry["expected"]["outcome"] == "no_manifest"
     return path
 
@@ -111,14 +113,18 @@ def test_ai_edit_with_a_parent_object(s3_backend, bucket, content_signer, verifi
         request=GenerationRequest(generator_name="Acme Inpaint"),
         spool_dir=spool,
     )
-    verdict = verify_object(store=store, verifier=verifier, uri=f"s3://{bucket}/signed/inpainted.jpg", spool_dir=spool).verdict
+    verdict = verify_object(
+        store=store, verifier=verifier, uri=f"s3://{bucket}/signed/inpainted.jpg", spool_dir=spool
+    ).verdict
     assert verdict.state is VerdictState.TRUSTED
     assert [(i.title, i.relationship) for i in verdict.ingredients] == [("holiday.jpg", "parentOf")]
     assert label_for(verdict).text == "AI-edited"
     assert list(spool.iterdir()) == []
 
 
-def test_local_source_to_s3_destination_through_the_router(s3_backend, bucket, content_signer, verifier, tmp_path, spool):
+def test_local_source_to_s3_destination_through_the_router(
+    s3_backend, bucket, content_signer, verifier, tmp_path, spool
+):
     stores = ObjectStores(local=LocalFolderStore(root=tmp_path / "objects"), s3=s3_backend.store)
     (tmp_path / "objects" / "gen").mkdir()
     (tmp_path / "objects" / "gen" / "out.jpg").write_bytes(jpeg_bytes())

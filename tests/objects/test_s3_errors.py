@@ -21,7 +21,10 @@ SECRET = "secret-value-that-must-never-show-1234567890"
 def test_unreachable_endpoint_is_unavailable():
     store = S3ObjectStore(
         options=S3Options(
-            endpoint_url=f"http://127.0.0.1:{free_port()}", region="us-east-1", max_attempts=1, connect_timeout_seconds=2
+            endpoint_url=f"http://127.0.0.1:{free_port()}",
+            region="us-east-1",
+            max_attempts=1,
+            connect_timeout_seconds=2,
         )
     )
     where = ObjectLocation(Scheme.S3, "x.jpg", "media")

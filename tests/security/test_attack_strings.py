@@ -300,7 +300,12 @@ def test_sql_fragments_are_stored_verbatim_on_postgresql(attacks, hostile_keys, 
                     response = http.post(
                         "/v1/sign",
                         files={"file": ("gen.jpg", _jpeg(), "image/jpeg")},
-                        data={"generator": attack, "generator_version": attack, "title": attack, "media_id": f"sql-{number}"},
+                        data={
+                            "generator": attack,
+                            "generator_version": attack,
+                            "title": attack,
+                            "media_id": f"sql-{number}",
+                        },
                     )
                     assert response.status_code == 200, (attack, response.text)
                 for number, attack in enumerate(sql):
@@ -325,7 +330,10 @@ def test_a_manifest_written_by_an_attacker_is_bounded_and_clean_over_http(hostil
     # The same file as the parent of an AI edit: its text travels into the new manifest's ingredient.
     edited = http.post(
         "/v1/sign",
-        files={"file": ("edit.jpg", _jpeg(), "image/jpeg"), "parent": ("parent.jpg", hostile_asset.read_bytes(), "image/jpeg")},
+        files={
+            "file": ("edit.jpg", _jpeg(), "image/jpeg"),
+            "parent": ("parent.jpg", hostile_asset.read_bytes(), "image/jpeg"),
+        },
         data={"generator": "Editor", "media_id": "edit-of-hostile"},
     )
     assert edited.status_code == 200, edited.text
@@ -336,8 +344,10 @@ def test_a_manifest_written_by_an_attacker_is_bounded_and_clean_over_http(hostil
 
 def test_a_hostile_upload_file_name_becomes_a_safe_title_and_header(http):
     """Without a title the file name is used: the client's file name is untrusted text as well."""
-    name = "[b]x[/b] \x1b[2J\u202e\"; evil=1 <script>.jpg"
-    signed = http.post("/v1/sign", files={"file": (name, _jpeg(), "image/jpeg")}, data={"generator": "G", "media_id": "named"})
+    name = '[b]x[/b] \x1b[2J\u202e"; evil=1 <script>.jpg'
+    signed = http.post(
+        "/v1/sign", files={"file": (name, _jpeg(), "image/jpeg")}, data={"generator": "G", "media_id": "named"}
+    )
     assert signed.status_code == 200, signed.text
     disposition = signed.headers["content-disposition"]
     assert disposition.isascii() and disposition.count('"') == 2 and UNSAFE.search(disposition) is None
@@ -352,15 +362,15 @@ def test_a_hostile_upload_file_name_becomes_a_safe_title_and_header(http):
 def _cli(arguments: list[str], service: Service, **extra: str) -> subprocess.CompletedProcess:
     """The installed `originmark` command, as an operator runs it (no terminal: output as text)."""
     environment = {**service.environment, "COLUMNS": "300", **extra}
-    return subprocess.run(
-        [str(ORIGINMARK), *arguments], env=environment, capture_output=True, text=True, timeout=120
-    )
+    return subprocess.run([str(ORIGINMARK), *arguments], env=environment, capture_output=True, text=True, timeout=120)
 
 
 def _terminal_safe(output: str, what: str) -> None:
     """No control character but newline: an escape sequence in hostile text would reach the terminal."""
     unsafe = UNSAFE.search(output.replace("\t", " "))
-    assert unsafe is None, f"{what}: U+{ord(unsafe.group()):04X} at {output[max(unsafe.start() - 40, 0): unsafe.start() + 10]!r}"
+    assert unsafe is None, (
+        f"{what}: U+{ord(unsafe.group()):04X} at {output[max(unsafe.start() - 40, 0) : unsafe.start() + 10]!r}"
+    )
 
 
 def _json_records(stdout: str) -> list[dict]:
@@ -395,7 +405,18 @@ def test_cli_sign_takes_the_attack_strings(attacks, service, tmp_path):
         out = tmp_path / f"out-{number}"
         result = runner.invoke(
             cli,
-            ["sign", str(source), "--generator", attack, "--generator-version", attack, "--title", attack, "--out", str(out)],
+            [
+                "sign",
+                str(source),
+                "--generator",
+                attack,
+                "--generator-version",
+                attack,
+                "--title",
+                attack,
+                "--out",
+                str(out),
+            ],
             env=environment,
         )
         assert result.exit_code == 0, (attack, result.output)

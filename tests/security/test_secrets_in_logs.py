@@ -266,9 +266,10 @@ def capture(tmp_path_factory) -> Capture:
     }
     signed_media: list[bytes] = []
     serve = [str(ORIGINMARK), "serve", "--host", "127.0.0.1", "--port", str(port)]
-    with running_server(serve, env=env, log_path=log_path, base_url=base_url), httpx.Client(
-        base_url=base_url, timeout=60
-    ) as http:
+    with (
+        running_server(serve, env=env, log_path=log_path, base_url=base_url),
+        httpx.Client(base_url=base_url, timeout=60) as http,
+    ):
         for name, step in steps.items():
             response = step()
             statuses[name] = response.status_code
@@ -349,6 +350,6 @@ def test_the_search_finds_a_key_however_it_is_printed(tmp_path):
         "repr": repr(private_key.private_numbers().private_value).encode(),
     }.items():
         assert leaks([Artifact(name, data)], needles), name
-    assert leaks([Artifact("clean", b"the key file /x/key.pem cannot be parsed " + body[:SLICE - 1])], needles) == []
+    assert leaks([Artifact("clean", b"the key file /x/key.pem cannot be parsed " + body[: SLICE - 1])], needles) == []
     token = "om_abcdefghij_" + "Q" * 43
     assert leaks([Artifact("t", b"Bearer " + token.encode())], token_needles({"t": token}))

@@ -75,7 +75,9 @@ def test_an_ai_edit_with_a_relative_parent(pool, verifier, make_jpeg, tmp_path, 
     make_jpeg(tmp_path / "edit.jpg", size=(30, 30))
     monkeypatch.chdir(tmp_path)
     result = pool.sign_file(
-        source=Path("edit.jpg"), destination=Path("signed.jpg"), request=GenerationRequest(generator_name="Inpaint", parent=Path("original.jpg"))
+        source=Path("edit.jpg"),
+        destination=Path("signed.jpg"),
+        request=GenerationRequest(generator_name="Inpaint", parent=Path("original.jpg")),
     )
     assert result.parent == parent
     verdict = verifier.verify_file(tmp_path / "signed.jpg")
@@ -106,7 +108,9 @@ def test_threads_share_the_workers(pool, verifier, make_jpeg, tmp_path):
     with ThreadPoolExecutor(4) as threads:
         results = list(
             threads.map(
-                lambda s: pool.sign_file(source=s, destination=tmp_path / "out" / s.name, request=GenerationRequest(generator_name="x")),
+                lambda s: pool.sign_file(
+                    source=s, destination=tmp_path / "out" / s.name, request=GenerationRequest(generator_name="x")
+                ),
                 sources,
             )
         )
@@ -140,7 +144,11 @@ def test_a_time_bomb_parent_is_stopped_and_the_pool_recovers(dev_credentials, ma
         thread.start()
         # The other worker keeps signing meanwhile.
         others = [
-            signer.sign_file(source=source, destination=tmp_path / "out" / f"ok{i}.jpg", request=GenerationRequest(generator_name="x"))
+            signer.sign_file(
+                source=source,
+                destination=tmp_path / "out" / f"ok{i}.jpg",
+                request=GenerationRequest(generator_name="x"),
+            )
             for i in range(3)
         ]
         others_at = time.monotonic()
@@ -150,7 +158,9 @@ def test_a_time_bomb_parent_is_stopped_and_the_pool_recovers(dev_credentials, ma
         assert all(r.bytes_written > 0 for r in others)
         after = set(signer.worker_pids)
         assert len(after) == 2 and len(after & before) == 1
-        signer.sign_file(source=source, destination=tmp_path / "out" / "again.jpg", request=GenerationRequest(generator_name="x"))
+        signer.sign_file(
+            source=source, destination=tmp_path / "out" / "again.jpg", request=GenerationRequest(generator_name="x")
+        )
     # Nothing of the stopped signature is left: no output, no temp file, no private folder.
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["again.jpg", "ok0.jpg", "ok1.jpg", "ok2.jpg"]
 
@@ -161,11 +171,15 @@ def test_a_memory_bomb_is_stopped_and_the_pool_recovers(dev_credentials, make_jp
     with _signer(dev_credentials, limits=limits) as signer:
         (before,) = signer.worker_pids
         with pytest.raises(SigningLimitExceeded, match=r"exceeded the memory limit \(112 MB\)"):
-            signer.sign_file(source=heavy, destination=tmp_path / "out.svg", request=GenerationRequest(generator_name="x"))
+            signer.sign_file(
+                source=heavy, destination=tmp_path / "out.svg", request=GenerationRequest(generator_name="x")
+            )
         (after,) = signer.worker_pids
         assert after != before
         source = make_jpeg(tmp_path / "small.jpg")
-        assert signer.sign_file(source=source, destination=tmp_path / "signed.jpg", request=GenerationRequest(generator_name="x")).bytes_written
+        assert signer.sign_file(
+            source=source, destination=tmp_path / "signed.jpg", request=GenerationRequest(generator_name="x")
+        ).bytes_written
     assert sorted(p.name for p in tmp_path.iterdir()) == ["heavy.svg", "signed.jpg", "small.jpg"]
 
 
@@ -186,7 +200,9 @@ def test_bad_credentials_fail_at_construction_with_the_loaders_error(dev_credent
     broken = tmp_path / "key.pem"
     broken.write_text("not a key")
     with pytest.raises(KeyProblem, match="contains no PEM private key"):
-        IsolatedSigner(chain_path=dev_credentials.chain_path, key_path=broken, options=SignerOptions(), limits=GENEROUS, workers=1)
+        IsolatedSigner(
+            chain_path=dev_credentials.chain_path, key_path=broken, options=SignerOptions(), limits=GENEROUS, workers=1
+        )
 
 
 def test_a_memory_limit_too_small_to_start_fails_at_construction(dev_credentials):
@@ -203,7 +219,11 @@ def test_close_stops_the_workers_and_refuses_more_work(dev_credentials, make_jpe
         status = Path(f"/proc/{pid}/status")
         assert not status.exists() or "\nState:\tZ" in status.read_text()
     with pytest.raises(SignerWorkersUnavailable, match="closed"):
-        signer.sign_file(source=make_jpeg(tmp_path / "a.jpg"), destination=tmp_path / "b.jpg", request=GenerationRequest(generator_name="x"))
+        signer.sign_file(
+            source=make_jpeg(tmp_path / "a.jpg"),
+            destination=tmp_path / "b.jpg",
+            request=GenerationRequest(generator_name="x"),
+        )
 
 
 def test_limits_are_checked():

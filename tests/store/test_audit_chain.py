@@ -288,18 +288,14 @@ def _tamper(store, how: str, rows: list) -> None:
             key_id = _SESSION_KEYS[0].current.key_id
             new_hash = record_hash_v2(dataclasses.asdict(entry), prev_hash=middle.prev_hash, mac_key_id=key_id)
             connection.execute(
-                update(audit_log)
-                .where(audit_log.c.id == middle.id)
-                .values(generator="not me", record_hash=new_hash)
+                update(audit_log).where(audit_log.c.id == middle.id).values(generator="not me", record_hash=new_hash)
             )
         elif how == "delete-middle":
             connection.execute(delete(audit_log).where(audit_log.c.id == middle.id))
         elif how == "delete-first":
             connection.execute(delete(audit_log).where(audit_log.c.id == rows[0].id))
         elif how == "swap-times":
-            connection.execute(
-                update(audit_log).where(audit_log.c.id == last.id).values(signed_at=_entry(0).signed_at)
-            )
+            connection.execute(update(audit_log).where(audit_log.c.id == last.id).values(signed_at=_entry(0).signed_at))
         else:
             raise AssertionError(how)
 

@@ -48,8 +48,9 @@ def _rows(db_engine) -> list:
         return connection.execute(select(audit_log).order_by(audit_log.c.id)).all()
 
 
-def _rechain(db_engine, *, from_id: int, changes: dict | None = None, strip_macs: bool = False,
-             to_version_1: bool = False) -> None:
+def _rechain(
+    db_engine, *, from_id: int, changes: dict | None = None, strip_macs: bool = False, to_version_1: bool = False
+) -> None:
     """The attack: rewrite records from `from_id` on and recompute every hash after it with the public
     encoding (the key id and MAC columns are left as they were unless stripped)."""
     rows = _rows(db_engine)
@@ -93,8 +94,9 @@ def _cli_verify(database_url: str, key_file: Path, *extra: str):
     )
 
 
-def test_a_rewritten_and_rechained_record_is_found_without_a_noted_head(keyed, audit_keys, audit_key_file,
-                                                                         database_url):
+def test_a_rewritten_and_rechained_record_is_found_without_a_noted_head(
+    keyed, audit_keys, audit_key_file, database_url
+):
     rows = _rows(keyed.db_engine)
     before = SqlAuditLog(db_engine=keyed.db_engine, keys=audit_keys).verify_chain()
     assert before.intact and before.authenticated_records == 5 and before.mac_key_ids == (audit_keys.current.key_id,)
@@ -179,8 +181,9 @@ def test_records_from_before_audit_keys_are_reported_not_authenticated_not_tampe
     database_url, audit_keys, audit_key_file
 ):
     command.upgrade(alembic_config(database_url), "0006_webhook_pending")
-    legacy = sa.table("audit_log", *(sa.column(name) for name in ENTRY_FIELDS_V1), sa.column("prev_hash"),
-                      sa.column("record_hash"))
+    legacy = sa.table(
+        "audit_log", *(sa.column(name) for name in ENTRY_FIELDS_V1), sa.column("prev_hash"), sa.column("record_hash")
+    )
     db_engine = sa.create_engine(parse_database_url(database_url))
     prev_hash = GENESIS_HASH
     with db_engine.begin() as connection:

@@ -86,7 +86,9 @@ def test_an_unreachable_postgresql_is_unavailable_not_a_crash(real_verdicts):
         with pytest.raises(StoreUnavailable):
             store.labels_json_for("default", ["a"])
         with pytest.raises(StoreUnavailable):
-            store.save_verdict(tenant="default", verdict=real_verdicts.plain, label=real_verdicts.plain_label, trust_fingerprint="t")
+            store.save_verdict(
+                tenant="default", verdict=real_verdicts.plain, label=real_verdicts.plain_label, trust_fingerprint="t"
+            )
         with pytest.raises(StoreUnavailable):
             store.authenticate("om_abcdefghij_" + "a" * 43)
 

@@ -92,8 +92,10 @@ def test_a_database_whose_job_tables_were_made_on_first_use_is_upgraded_in_place
                 "INSERT INTO originmark_jobs (id, kind, idempotency_key, source, status) "
                 "VALUES ('a' || repeat('0', 31), 'verify', repeat('b', 64), 's3://b/k', 'succeeded')"
             )
-            connection.exec_driver_sql("CREATE TABLE originmark_batches (id VARCHAR(32) PRIMARY KEY, prefix TEXT NOT NULL, "
-                                       "created_at TIMESTAMP WITH TIME ZONE DEFAULT now() NOT NULL)")
+            connection.exec_driver_sql(
+                "CREATE TABLE originmark_batches (id VARCHAR(32) PRIMARY KEY, prefix TEXT NOT NULL, "
+                "created_at TIMESTAMP WITH TIME ZONE DEFAULT now() NOT NULL)"
+            )
 
         upgrade_database(postgres_database_url)
         assert current_revision(postgres_database_url) == head_revision()

@@ -54,7 +54,10 @@ def test_a_thousand_ids_known_and_unknown_are_answered_in_one_query(store, real_
 def test_ids_that_cannot_be_media_ids_are_answered_none_and_duplicates_once(store, real_verdicts):
     store.save_verdict(
         tenant="default",
-        verdict=real_verdicts.plain, label=real_verdicts.plain_label, trust_fingerprint="t", media_id="p"
+        verdict=real_verdicts.plain,
+        label=real_verdicts.plain_label,
+        trust_fingerprint="t",
+        media_id="p",
     )
     odd = ["", "x" * 201, "nul\x00", "p", "p"]
     with counted_statements(store.db_engine) as statements:
@@ -91,7 +94,9 @@ def test_seeded_rows_are_stored_verdicts_like_any_other(store, real_verdicts):
         label=real_verdicts.untrusted_label,
         trust_fingerprint="t",
     )
-    assert store.labels_json_for("default", [items[0].media_id])[items[0].media_id] == label_to_json(real_verdicts.untrusted_label)
+    assert store.labels_json_for("default", [items[0].media_id])[items[0].media_id] == label_to_json(
+        real_verdicts.untrusted_label
+    )
 
 
 def test_seeding_a_media_id_that_exists_fails_the_batch_and_writes_none_of_it(store, real_verdicts):

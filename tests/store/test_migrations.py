@@ -22,7 +22,21 @@ from app.store.migrate import alembic_config, current_revision, head_revision, i
 from app.store.schema import audit_log, metadata
 from app.store.sql import open_store
 
-TABLES = {"verdicts", "media", "api_keys", "audit_log", "tenants", "tenant_content", "originmark_jobs", "originmark_batches", "originmark_batch_jobs", "repository_entries", "repository_bindings", "repository_deletions", "repository_visibility_changes"}
+TABLES = {
+    "verdicts",
+    "media",
+    "api_keys",
+    "audit_log",
+    "tenants",
+    "tenant_content",
+    "originmark_jobs",
+    "originmark_batches",
+    "originmark_batch_jobs",
+    "repository_entries",
+    "repository_bindings",
+    "repository_deletions",
+    "repository_visibility_changes",
+}
 
 
 def _tables(database_url: str) -> set[str]:
@@ -194,7 +208,9 @@ def test_0008_puts_every_existing_key_media_id_and_job_into_the_default_tenant(d
                 {"sha": sha, "now": now},
             )
             connection.execute(
-                sa.text("INSERT INTO media (media_id, sha256, label_json, updated_at) VALUES ('post-1', :sha, 'L', :now)"),
+                sa.text(
+                    "INSERT INTO media (media_id, sha256, label_json, updated_at) VALUES ('post-1', :sha, 'L', :now)"
+                ),
                 {"sha": sha, "now": now},
             )
             connection.execute(
@@ -236,7 +252,9 @@ def test_0008_puts_every_existing_key_media_id_and_job_into_the_default_tenant(d
     try:
         with db_engine.connect() as connection:
             assert connection.execute(sa.text("SELECT media_id FROM media")).scalars().all() == ["post-1"]
-            revoked: dict[str, bool] = dict(connection.execute(sa.text("SELECT key_id, revoked_at IS NOT NULL FROM api_keys")).all())
+            revoked: dict[str, bool] = dict(
+                connection.execute(sa.text("SELECT key_id, revoked_at IS NOT NULL FROM api_keys")).all()
+            )
     finally:
         db_engine.dispose()
     # Without owners, another tenant's key would act on `default`'s data: it is revoked; default's stays.
@@ -259,7 +277,9 @@ def test_0009_adds_the_repository_beside_existing_data_and_its_downgrade_removes
         assert [tenant.name for tenant in store.list_tenants()] == ["acme", "default"]  # untouched
         kept = StoredManifest(size=3, sha256=hashlib.sha256(b"abc").hexdigest(), inline=b"abc")
         store.repository.add_entry(
-            NewEntry(manifest_id="urn:c2pa:m", tenant="acme", asset_sha256="a" * 64, origin=EntryOrigin.SIGNED, store=kept)
+            NewEntry(
+                manifest_id="urn:c2pa:m", tenant="acme", asset_sha256="a" * 64, origin=EntryOrigin.SIGNED, store=kept
+            )
         )
 
     command.downgrade(alembic_config(database_url), "0008_tenants")

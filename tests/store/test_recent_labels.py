@@ -36,7 +36,10 @@ def test_the_newest_media_come_first_ties_by_media_id_and_the_limit_holds(store,
     # Written after the seed (and named to sort first even on an equal clock reading).
     store.save_verdict(
         tenant="default",
-        verdict=real_verdicts.plain, label=real_verdicts.plain_label, trust_fingerprint="t", media_id="z-newest"
+        verdict=real_verdicts.plain,
+        label=real_verdicts.plain_label,
+        trust_fingerprint="t",
+        media_id="z-newest",
     )
 
     recent = store.recent_labels("default", 5)
@@ -53,11 +56,17 @@ def test_pointing_an_old_id_at_a_verdict_again_moves_it_to_the_top(store, real_v
     for media_id in ("a", "b", "c"):
         store.save_verdict(
             tenant="default",
-            verdict=real_verdicts.plain, label=real_verdicts.plain_label, trust_fingerprint="t", media_id=media_id
+            verdict=real_verdicts.plain,
+            label=real_verdicts.plain_label,
+            trust_fingerprint="t",
+            media_id=media_id,
         )
     store.save_verdict(
         tenant="default",
-        verdict=real_verdicts.trusted, label=real_verdicts.trusted_label, trust_fingerprint="t", media_id="a"
+        verdict=real_verdicts.trusted,
+        label=real_verdicts.trusted_label,
+        trust_fingerprint="t",
+        media_id="a",
     )
     after = store.recent_labels("default", 3)
     assert after[0].media_id == "a"
@@ -103,15 +112,23 @@ def test_rewriting_a_verdict_refreshes_the_label_copies_time(store, real_verdict
     """A verdict re-made under a new trust configuration changes its ids' labels: they count as updated."""
     store.save_verdict(
         tenant="default",
-        verdict=real_verdicts.untrusted, label=real_verdicts.untrusted_label, trust_fingerprint="t1", media_id="x"
+        verdict=real_verdicts.untrusted,
+        label=real_verdicts.untrusted_label,
+        trust_fingerprint="t1",
+        media_id="x",
     )
     store.save_verdict(
         tenant="default",
-        verdict=real_verdicts.plain, label=real_verdicts.plain_label, trust_fingerprint="t1", media_id="y"
+        verdict=real_verdicts.plain,
+        label=real_verdicts.plain_label,
+        trust_fingerprint="t1",
+        media_id="y",
     )
     first = {item.media_id: item for item in store.recent_labels("default", 10)}
     # The same bytes (same SHA-256) verified again with the development CA trusted.
-    store.save_verdict(tenant="default", verdict=real_verdicts.trusted, label=real_verdicts.trusted_label, trust_fingerprint="t2")
+    store.save_verdict(
+        tenant="default", verdict=real_verdicts.trusted, label=real_verdicts.trusted_label, trust_fingerprint="t2"
+    )
     second = store.recent_labels("default", 10)
     assert second[0].media_id == "x"
     assert second[0].label_json == label_to_json(real_verdicts.trusted_label)

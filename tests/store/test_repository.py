@@ -13,6 +13,7 @@ from sqlalchemy import text
 from app.store.repository import (
     ISCC_ALG,
     MAX_CANDIDATES,
+    VIEW_ALG,
     EntryOrigin,
     NewEntry,
     SoftBinding,
@@ -37,8 +38,12 @@ def _entry(
     descriptor: bytes | None = b"\x01" * 32,
     store: bytes = b"jumbf manifest store",
 ) -> NewEntry:
-    bindings = () if code64 is None else (
-        SoftBinding(alg=ISCC_ALG, value=b"\x00" + code64.to_bytes(9, "big"), code64=code64, descriptor=descriptor),
+    bindings = (
+        ()
+        if code64 is None
+        else (
+            SoftBinding(alg=ISCC_ALG, value=b"\x00" + code64.to_bytes(9, "big"), code64=code64, descriptor=descriptor),
+        )
     )
     return NewEntry(
         manifest_id=manifest_id,
@@ -102,6 +107,39 @@ def test_malformed_values_are_refused(repository):
         repository.add_entry(NewEntry(**{**_fields(_entry("urn:c2pa:x")), "bindings": (other,)}))
     with pytest.raises(ValueError, match="radius"):
         repository.candidates_near(CODE, 21, "tenant-a")
+    assert repository.stats().entries == 0
+
+
+def _with_view(entry: NewEntry, view_code: int, *, descriptor: bytes = b"\x02" * 32) -> NewEntry:
+    view = SoftBinding(alg=VIEW_ALG, value=b"crop 5%", code64=view_code, descriptor=descriptor)
+    return NewEntry(**{**_fields(entry), "bindings": (*entry.bindings, view)})
+
+
+VIEW_CODE = _flip(CODE, *range(0, 64, 3))  # 22 bits away from CODE: another view's code
+
+
+def test_view_rows_are_searched_only_when_asked_and_are_not_the_entrys_bindings(repository):
+    repository.add_entry(_with_view(_entry("urn:c2pa:viewed"), VIEW_CODE))
+    # Not a soft binding of the manifest: not in the entry, nor found by a lookup that does not ask.
+    assert [b.alg for b in repository.entry_by_manifest_id("tenant-a", "urn:c2pa:viewed").bindings] == [ISCC_ALG]
+    assert [b.alg for b in next(repository.export()).bindings] == [ISCC_ALG]
+    assert repository.candidates_near(VIEW_CODE, 4, "tenant-a") == []
+    # A lookup by content asks: the view's row, with its own descriptor and name.
+    (found,) = repository.candidates_near(_flip(VIEW_CODE, 1), 4, "tenant-a", views=True)
+    assert (found.manifest_id, found.view, found.distance, found.descriptor) == ("urn:c2pa:viewed", "crop 5%", 1, b"\x02" * 32)
+    (own,) = repository.candidates_near(CODE, 0, "tenant-a", views=True)
+    assert own.view is None and own.descriptor == b"\x01" * 32
+    # Visibility and takedowns hold for view rows as for the binding.
+    repository.set_private("tenant-a", "urn:c2pa:viewed", True, actor="owner")
+    assert repository.candidates_near(VIEW_CODE, 0, "tenant-b", views=True) == []
+    repository.delete_entry("tenant-a", "urn:c2pa:viewed", actor="operator", reason="takedown")
+    assert repository.candidates_near(VIEW_CODE, 0, "tenant-a", views=True) == []
+
+
+def test_a_view_row_without_a_code_is_refused(repository):
+    view = SoftBinding(alg=VIEW_ALG, value=b"crop 5%")
+    with pytest.raises(ValueError, match="view"):
+        repository.add_entry(NewEntry(**{**_fields(_entry("urn:c2pa:x")), "bindings": (view,)}))
     assert repository.stats().entries == 0
 
 
@@ -266,7 +304,9 @@ def test_deleting_one_of_two_entries_in_the_same_band_rows_leaves_the_other_foun
         assert connection.execute(text("SELECT count(*) FROM repository_buckets")).scalar_one() == 0
 
 
-def test_a_label_recovered_from_a_manifest_taken_down_meanwhile_shows_the_contents_own(store, repository, real_verdicts):
+def test_a_label_recovered_from_a_manifest_taken_down_meanwhile_shows_the_contents_own(
+    store, repository, real_verdicts
+):
     """A verification finds an entry, a takedown deletes it and resets the recovered labels, then the
     verification saves: the media id shows the content's own label, not the taken-down recovery
     (the entry's existence is checked in the transaction that writes the label)."""
@@ -274,9 +314,7 @@ def test_a_label_recovered_from_a_manifest_taken_down_meanwhile_shows_the_conten
 
     from app.codec import label_from_json
 
-    recovered = dataclasses.replace(
-        real_verdicts.trusted_label, recovered=True, recovered_manifest_id="urn:c2pa:kept"
-    )
+    recovered = dataclasses.replace(real_verdicts.trusted_label, recovered=True, recovered_manifest_id="urn:c2pa:kept")
     repository.add_entry(_entry("urn:c2pa:kept"))
     plain, own = real_verdicts.plain, real_verdicts.plain_label
     store.save_verdict(
@@ -285,12 +323,19 @@ def test_a_label_recovered_from_a_manifest_taken_down_meanwhile_shows_the_conten
     repository.delete_entry("tenant-a", "urn:c2pa:kept", actor="operator", reason="takedown")
     store.forget_recovered_labels("urn:c2pa:kept")
     stored = store.save_verdict(
-        tenant="tenant-b", verdict=plain, label=own, trust_fingerprint="t", media_id="after-takedown", media_label=recovered
+        tenant="tenant-b",
+        verdict=plain,
+        label=own,
+        trust_fingerprint="t",
+        media_id="after-takedown",
+        media_label=recovered,
     )
     store.record_submission(tenant="tenant-b", stored=stored, media_id="submitted-after", media_label=recovered)
     shown = store.labels_json_for("tenant-b", ["while-kept", "after-takedown", "submitted-after"])
     assert {media_id: label_from_json(text_ or "") for media_id, text_ in shown.items()} == {
-        "while-kept": own, "after-takedown": own, "submitted-after": own
+        "while-kept": own,
+        "after-takedown": own,
+        "submitted-after": own,
     }
 
 
@@ -302,7 +347,11 @@ def test_a_label_recovered_from_a_kept_manifest_is_shown(store, repository, real
     recovered = dataclasses.replace(real_verdicts.trusted_label, recovered=True, recovered_manifest_id="urn:c2pa:kept")
     repository.add_entry(_entry("urn:c2pa:kept"))
     store.save_verdict(
-        tenant="tenant-b", verdict=real_verdicts.plain, label=real_verdicts.plain_label, trust_fingerprint="t",
-        media_id="recovered", media_label=recovered,
+        tenant="tenant-b",
+        verdict=real_verdicts.plain,
+        label=real_verdicts.plain_label,
+        trust_fingerprint="t",
+        media_id="recovered",
+        media_label=recovered,
     )
     assert label_from_json(store.labels_json_for("tenant-b", ["recovered"])["recovered"] or "") == recovered

@@ -30,7 +30,10 @@ def objects_root(tmp_path):
 def _keeper(store, objects_root, **options) -> ManifestKeeper:
     objects = ObjectStores(local=LocalFolderStore(root=objects_root), s3=None)
     return ManifestKeeper(
-        repository=store.repository, objects=objects, own_objects=parse_object_uri(objects_root.as_uri() + "/"), **options
+        repository=store.repository,
+        objects=objects,
+        own_objects=parse_object_uri(objects_root.as_uri() + "/"),
+        **options,
     )
 
 
@@ -40,8 +43,11 @@ def _signing(store, keeper) -> SignAndRecord:
 
 def _output(verdict, signed_store: bytes, manifest_id: str) -> SignedOutput:
     return SignedOutput(
-        input_sha256="a" * 64, output_sha256=verdict.sha256, manifest_label=manifest_id,
-        certificate_fingerprint=None, manifest_store=signed_store,
+        input_sha256="a" * 64,
+        output_sha256=verdict.sha256,
+        manifest_label=manifest_id,
+        certificate_fingerprint=None,
+        manifest_store=signed_store,
     )
 
 
@@ -69,7 +75,9 @@ def signed_store(real_verdicts, signing_key, tmp_path_factory):
 def test_a_small_store_is_kept_in_the_row_with_the_signature(store, real_verdicts, signed_store, objects_root):
     manifest_store, manifest_id, code64 = signed_store
     keeper = _keeper(store, objects_root)
-    _signing(store, keeper).record(_request(), _output(real_verdicts.trusted, manifest_store, manifest_id), real_verdicts.trusted)
+    _signing(store, keeper).record(
+        _request(), _output(real_verdicts.trusted, manifest_store, manifest_id), real_verdicts.trusted
+    )
     entry = store.repository.entry_by_manifest_id("tenant-a", manifest_id)
     assert entry.store.inline == manifest_store and entry.asset_sha256 == real_verdicts.trusted.sha256
     # The signer's c2pa.soft-binding assertion, read back from the store, is the entry's one binding.
@@ -78,10 +86,14 @@ def test_a_small_store_is_kept_in_the_row_with_the_signature(store, real_verdict
     assert store.entries(limit=1)[0].output_sha256 == real_verdicts.trusted.sha256  # and the audit entry with it
 
 
-def test_a_large_store_goes_to_the_object_store_and_comes_back_checked(store, real_verdicts, signed_store, objects_root):
+def test_a_large_store_goes_to_the_object_store_and_comes_back_checked(
+    store, real_verdicts, signed_store, objects_root
+):
     manifest_store, manifest_id, _code64 = signed_store
     keeper = _keeper(store, objects_root, inline_max_bytes=100)
-    _signing(store, keeper).record(_request(), _output(real_verdicts.trusted, manifest_store, manifest_id), real_verdicts.trusted)
+    _signing(store, keeper).record(
+        _request(), _output(real_verdicts.trusted, manifest_store, manifest_id), real_verdicts.trusted
+    )
     entry = store.repository.entry_by_manifest_id("tenant-a", manifest_id)
     assert entry.store.inline is None and entry.store.size == len(manifest_store)
     sha256 = hashlib.sha256(manifest_store).hexdigest()
@@ -104,7 +116,9 @@ def test_a_failure_later_in_the_transaction_keeps_no_entry(store, real_verdicts,
 
     with pytest.raises(RuntimeError):
         _signing(store, _keeper(store, objects_root)).record(
-            _request(), _output(real_verdicts.trusted, manifest_store, manifest_id), real_verdicts.trusted,
+            _request(),
+            _output(real_verdicts.trusted, manifest_store, manifest_id),
+            real_verdicts.trusted,
             in_same_transaction=fail,
         )
     assert store.repository.entry_by_manifest_id("tenant-a", manifest_id) is None

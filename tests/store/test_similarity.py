@@ -35,7 +35,12 @@ def test_codes_within_finds_the_pairs_within_the_radius_with_their_distances():
     from app.store.similarity import codes_within, pack_pairs, to_signed
 
     query = 0xF000_0000_0000_000F  # top bit set: stored as a negative BIGINT, read back unsigned
-    pairs = [(7, to_signed(query)), (8, to_signed(query ^ 0b111)), (9, to_signed(~query & (2**64 - 1))), (10, to_signed(query ^ 1))]
+    pairs = [
+        (7, to_signed(query)),
+        (8, to_signed(query ^ 0b111)),
+        (9, to_signed(~query & (2**64 - 1))),
+        (10, to_signed(query ^ 1)),
+    ]
     assert codes_within(pack_pairs(pairs), query, 3) == {7: 0, 8: 3, 10: 1}
     assert codes_within(pack_pairs(pairs), query, 0) == {7: 0}
     assert codes_within(b"", query, 12) == {}

@@ -35,7 +35,10 @@ def test_a_saved_verdict_reads_back_equal_by_hash_and_by_media_id(store, real_ve
     before = datetime.datetime.now(datetime.UTC)
     saved = store.save_verdict(
         tenant="default",
-        verdict=real_verdicts.trusted, label=real_verdicts.trusted_label, trust_fingerprint="trust-1", media_id="post:1"
+        verdict=real_verdicts.trusted,
+        label=real_verdicts.trusted_label,
+        trust_fingerprint="trust-1",
+        media_id="post:1",
     )
     assert saved.sha256 == real_verdicts.trusted.sha256
     assert saved.media_id == "post:1"
@@ -67,16 +70,24 @@ def test_saving_the_same_hash_again_replaces_its_verdict_and_every_label_copy(st
     sha256 = real_verdicts.trusted.sha256
     store.save_verdict(
         tenant="default",
-        verdict=real_verdicts.trusted, label=real_verdicts.trusted_label, trust_fingerprint="with-dev-ca", media_id="a"
+        verdict=real_verdicts.trusted,
+        label=real_verdicts.trusted_label,
+        trust_fingerprint="with-dev-ca",
+        media_id="a",
     )
     store.save_verdict(
         tenant="default",
-        verdict=real_verdicts.trusted, label=real_verdicts.trusted_label, trust_fingerprint="with-dev-ca", media_id="b"
+        verdict=real_verdicts.trusted,
+        label=real_verdicts.trusted_label,
+        trust_fingerprint="with-dev-ca",
+        media_id="b",
     )
     # The trust configuration changed: the same bytes are verified again and stored without a media id.
     store.save_verdict(
         tenant="default",
-        verdict=real_verdicts.untrusted, label=real_verdicts.untrusted_label, trust_fingerprint="no-dev-ca"
+        verdict=real_verdicts.untrusted,
+        label=real_verdicts.untrusted_label,
+        trust_fingerprint="no-dev-ca",
     )
 
     stored = store.verdict_by_sha256("default", sha256)
@@ -93,11 +104,17 @@ def test_saving_the_same_hash_again_replaces_its_verdict_and_every_label_copy(st
 def test_a_media_id_can_be_pointed_at_other_content(store, real_verdicts):
     store.save_verdict(
         tenant="default",
-        verdict=real_verdicts.trusted, label=real_verdicts.trusted_label, trust_fingerprint="t", media_id="avatar:7"
+        verdict=real_verdicts.trusted,
+        label=real_verdicts.trusted_label,
+        trust_fingerprint="t",
+        media_id="avatar:7",
     )
     store.save_verdict(
         tenant="default",
-        verdict=real_verdicts.plain, label=real_verdicts.plain_label, trust_fingerprint="t", media_id="avatar:7"
+        verdict=real_verdicts.plain,
+        label=real_verdicts.plain_label,
+        trust_fingerprint="t",
+        media_id="avatar:7",
     )
     assert store.verdict_by_media_id("default", "avatar:7").verdict == real_verdicts.plain
     assert store.labels_json_for("default", ["avatar:7"]) == {"avatar:7": label_to_json(real_verdicts.plain_label)}
@@ -112,7 +129,10 @@ def test_a_verdict_is_committed_when_save_returns(store, database_url, real_verd
         assert other_process.verdict_by_media_id("default", "fresh") is None
         store.save_verdict(
             tenant="default",
-            verdict=real_verdicts.plain, label=real_verdicts.plain_label, trust_fingerprint="t", media_id="fresh"
+            verdict=real_verdicts.plain,
+            label=real_verdicts.plain_label,
+            trust_fingerprint="t",
+            media_id="fresh",
         )
         seen = other_process.verdict_by_media_id("default", "fresh")
         assert seen is not None and seen.verdict == real_verdicts.plain
@@ -135,7 +155,10 @@ def test_a_media_id_that_cannot_be_stored_is_a_value_error_and_nothing_is_writte
     with pytest.raises(ValueError, match=problem):
         store.save_verdict(
             tenant="default",
-            verdict=real_verdicts.plain, label=real_verdicts.plain_label, trust_fingerprint="t", media_id=media_id
+            verdict=real_verdicts.plain,
+            label=real_verdicts.plain_label,
+            trust_fingerprint="t",
+            media_id=media_id,
         )
     assert _count(store, verdicts) == 0
 
@@ -144,7 +167,10 @@ def test_the_longest_allowed_media_id_is_stored(store, real_verdicts):
     longest = "m" * MAX_MEDIA_ID_LENGTH
     store.save_verdict(
         tenant="default",
-        verdict=real_verdicts.plain, label=real_verdicts.plain_label, trust_fingerprint="t", media_id=longest
+        verdict=real_verdicts.plain,
+        label=real_verdicts.plain_label,
+        trust_fingerprint="t",
+        media_id=longest,
     )
     assert store.verdict_by_media_id("default", longest).media_id == longest
 
@@ -165,12 +191,17 @@ def test_concurrent_saves_and_reads_from_eight_threads_all_succeed(store, real_v
                 verdict = dataclasses.replace(real_verdicts.plain, sha256=hashlib.sha256(media_id.encode()).hexdigest())
                 store.save_verdict(
                     tenant="default",
-                    verdict=verdict, label=real_verdicts.plain_label, trust_fingerprint="t", media_id=media_id
+                    verdict=verdict,
+                    label=real_verdicts.plain_label,
+                    trust_fingerprint="t",
+                    media_id=media_id,
                 )
                 # Re-verifying shared content from every thread: upserts of one row race each other.
                 store.save_verdict(
                     tenant="default",
-                    verdict=real_verdicts.trusted, label=real_verdicts.trusted_label, trust_fingerprint="t"
+                    verdict=real_verdicts.trusted,
+                    label=real_verdicts.trusted_label,
+                    trust_fingerprint="t",
                 )
                 assert store.verdict_by_media_id("default", media_id).verdict == verdict
                 labels.update(store.labels_json_for("default", [media_id, f"t{(thread + 1) % 8}-{n}"]))

@@ -46,7 +46,9 @@ def signed_video(signing_key, dev_credentials, tmp_path_factory):
 def _record(store, tmp_path, result, verdict) -> None:
     objects = ObjectStores(local=LocalFolderStore(root=tmp_path / "objects"), s3=None)
     keeper = ManifestKeeper(
-        repository=store.repository, objects=objects, own_objects=parse_object_uri((tmp_path / "objects").as_uri() + "/")
+        repository=store.repository,
+        objects=objects,
+        own_objects=parse_object_uri((tmp_path / "objects").as_uri() + "/"),
     )
     signing = SignAndRecord(store=store, keeper=keeper, trust_fingerprint="t", certificate_fingerprint=lambda: "c" * 64)
     output = SignedOutput(
@@ -99,7 +101,12 @@ def test_timespans_are_read_and_values_kept_once():
         ],
     }
     values = soft_binding_values(data)
-    assert [v.timespan for v in values] == [Timespan(start_ms=0, end_ms=999), Timespan(start_ms=1000, end_ms=1999), None, None]
+    assert [v.timespan for v in values] == [
+        Timespan(start_ms=0, end_ms=999),
+        Timespan(start_ms=1000, end_ms=1999),
+        None,
+        None,
+    ]
     bindings = soft_bindings(values)
     assert [binding.value for binding in bindings] == [base64.b64decode(value), base64.b64decode(other)]
 
@@ -117,4 +124,3 @@ def test_the_signed_output_carries_the_frames_of_its_source(signed_video):
     """The engine does not re-encode: the signed file's key frames are the source's."""
     result, _ = signed_video
     assert fingerprint_video(result.destination) == fingerprint_video(result.source)
-

@@ -143,9 +143,7 @@ def make_tsa_credentials(
         # RFC 3161 2.3: the TSA's certificate has exactly one EKU, id-kp-timeStamping, critical.
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(tsa_key.public_key()), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(root_key.public_key()), critical=False
-        )
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(root_key.public_key()), critical=False)
         .sign(root_key, hashes.SHA256())
     )
     return TsaCredentials(root=root, certificate=certificate, private_key=tsa_key)
@@ -158,9 +156,7 @@ class TimeStamper:
         self._credentials = credentials
         self._serials = itertools.count(1)
         self._lock = threading.Lock()
-        self._certificate = asn1_x509.Certificate.load(
-            credentials.certificate.public_bytes(serialization.Encoding.DER)
-        )
+        self._certificate = asn1_x509.Certificate.load(credentials.certificate.public_bytes(serialization.Encoding.DER))
 
     def respond(
         self, request_der: bytes, *, mode: TsaMode = TsaMode.OK, gen_time: datetime.datetime | None = None
@@ -170,9 +166,7 @@ class TimeStamper:
         if mode is TsaMode.REJECTED:
             # TimeStampResp ::= SEQUENCE { status PKIStatusInfo, timeStampToken OPTIONAL } (asn1crypto
             # insists on the token, so the one-field SEQUENCE is written by hand).
-            status = tsp.PKIStatusInfo(
-                {"status": "rejection", "status_string": ["rejected by the test TSA"]}
-            ).dump()
+            status = tsp.PKIStatusInfo({"status": "rejection", "status_string": ["rejected by the test TSA"]}).dump()
             return _der_sequence(status)
         imprint = request["message_imprint"]
         if mode is TsaMode.WRONG_DIGEST:

@@ -49,8 +49,17 @@ def test_openssl_verifies_a_token_against_the_query_and_the_tsa_root(local_tsa, 
     (tmp_path / "reply.tsr").write_bytes(response.content)
     (tmp_path / "root.pem").write_text(local_tsa.ca_pem)
     verified = subprocess.run(
-        [OPENSSL, "ts", "-verify", "-in", str(tmp_path / "reply.tsr"), "-queryfile", str(tmp_path / "query.tsq"),
-         "-CAfile", str(tmp_path / "root.pem")],
+        [
+            OPENSSL,
+            "ts",
+            "-verify",
+            "-in",
+            str(tmp_path / "reply.tsr"),
+            "-queryfile",
+            str(tmp_path / "query.tsq"),
+            "-CAfile",
+            str(tmp_path / "root.pem"),
+        ],
         capture_output=True,
         text=True,
     )
@@ -61,8 +70,17 @@ def test_openssl_verifies_a_token_against_the_query_and_the_tsa_root(local_tsa, 
     other = tmp_path / "other.tsq"
     subprocess.run([OPENSSL, "ts", "-query", "-data", str(data), "-sha256", "-out", str(other)], check=True)
     refused = subprocess.run(
-        [OPENSSL, "ts", "-verify", "-in", str(tmp_path / "reply.tsr"), "-queryfile", str(other),
-         "-CAfile", str(tmp_path / "root.pem")],
+        [
+            OPENSSL,
+            "ts",
+            "-verify",
+            "-in",
+            str(tmp_path / "reply.tsr"),
+            "-queryfile",
+            str(other),
+            "-CAfile",
+            str(tmp_path / "root.pem"),
+        ],
         capture_output=True,
         text=True,
     )

@@ -63,8 +63,10 @@ def _engine_sign(definition: dict, *, remote_url: str | None = None) -> tuple[by
     credentials = bomb_credentials()
     assert credentials.key_path is not None  # made without a key backend: the key is a file
     key = load_signing_key(chain_path=credentials.chain_path, key_path=credentials.key_path)
-    settings = {"verify": {"verify_after_sign": False, "remote_manifest_fetch": False, "ocsp_fetch": False},
-                "builder": {"thumbnail": {"enabled": False}}}
+    settings = {
+        "verify": {"verify_after_sign": False, "remote_manifest_fetch": False, "ocsp_fetch": False},
+        "builder": {"thumbnail": {"enabled": False}},
+    }
     with (
         c2pa.Context.from_dict(settings) as context,
         c2pa.Signer.from_callback(key.sign, c2pa.C2paSigningAlg.ES256, key.chain_pem, None) as signer,
@@ -95,7 +97,9 @@ _CREATED = {
 def assertion_bomb() -> Path:
     """A small JPEG that keeps the engine busy for seconds (see the module docstring)."""
     assertions = [_CREATED] + [{"label": f"org.example.filler{i}", "data": {"n": i}} for i in range(BOMB_ASSERTIONS)]
-    asset, _manifest = _engine_sign({"claim_generator_info": [{"name": "bomb"}], "title": "bomb", "assertions": assertions})
+    asset, _manifest = _engine_sign(
+        {"claim_generator_info": [{"name": "bomb"}], "title": "bomb", "assertions": assertions}
+    )
     path = _scratch() / "assertion-bomb.jpg"
     path.write_bytes(asset)
     return path

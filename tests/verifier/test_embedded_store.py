@@ -59,9 +59,7 @@ def _cut(tmp_path: Path, data: bytes, media_type: str) -> bytes | None:
     return result
 
 
-@pytest.mark.parametrize(
-    ("make", "media_type"), [(_jpeg, "image/jpeg"), (_png, "image/png"), (_mp4, "video/mp4")]
-)
+@pytest.mark.parametrize(("make", "media_type"), [(_jpeg, "image/jpeg"), (_png, "image/png"), (_mp4, "video/mp4")])
 def test_the_store_is_cut_out_byte_for_byte(tmp_path, make, media_type):
     store = _store(1000)
     assert _cut(tmp_path, make(store), media_type) == store
@@ -78,9 +76,7 @@ def test_jpeg_with_a_part_missing_or_repeated_is_none(tmp_path):
     assert _cut(tmp_path, _jpeg(store, order=[0, 1, 1, 2, 3, 4, 5]), "image/jpeg") is None
 
 
-@pytest.mark.parametrize(
-    ("make", "media_type"), [(_jpeg, "image/jpeg"), (_png, "image/png"), (_mp4, "video/mp4")]
-)
+@pytest.mark.parametrize(("make", "media_type"), [(_jpeg, "image/jpeg"), (_png, "image/png"), (_mp4, "video/mp4")])
 def test_every_truncation_is_none(tmp_path, make, media_type):
     store = _store(300)
     data = make(store)

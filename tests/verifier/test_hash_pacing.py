@@ -167,9 +167,7 @@ def test_a_worker_verifying_a_600_mb_mp4_holds_one_hash_buffer(tmp_path, dev_cre
         originmark_version=originmark_version(),
     )
     context = c2pa.Context.from_dict(signing_settings(thumbnails=False, local_anchors_pem=None))
-    engine_signer = c2pa.Signer.from_callback(
-        signing_key.sign, c2pa.C2paSigningAlg.ES256, signing_key.chain_pem, None
-    )
+    engine_signer = c2pa.Signer.from_callback(signing_key.sign, c2pa.C2paSigningAlg.ES256, signing_key.chain_pem, None)
     with c2pa.Builder(manifest, context=context) as builder, TINY_MP4.open("rb") as src, signed.open("w+b") as dst:
         builder.sign(engine_signer, "video/mp4", src, dst)
     _grow_mdat(signed, grown, 600 * MB)

@@ -52,7 +52,11 @@ def _worker_children() -> set[int]:
             cmdline = (status.parent / "cmdline").read_bytes()
         except OSError:
             continue
-        if int(fields.get("PPid", "0")) == os.getpid() and b"_worker_entry" in cmdline and not fields["State"].startswith("Z"):
+        if (
+            int(fields.get("PPid", "0")) == os.getpid()
+            and b"_worker_entry" in cmdline
+            and not fields["State"].startswith("Z")
+        ):
             found.add(int(status.parent.name))
     return found
 

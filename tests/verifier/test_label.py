@@ -63,7 +63,9 @@ def verdict(*manifests: ManifestSummary, state: VerdictState = VerdictState.TRUS
     )
 
 
-def parent(label: str, *, state: VerdictState | None = VerdictState.VALID, relationship="parentOf") -> IngredientSummary:
+def parent(
+    label: str, *, state: VerdictState | None = VerdictState.VALID, relationship="parentOf"
+) -> IngredientSummary:
     return IngredientSummary(title="parent.jpg", relationship=relationship, manifest_label=label, state=state)
 
 
@@ -177,7 +179,11 @@ def test_opened_with_source_type_is_an_inception_like_created():
 
 def test_created_without_any_signal_is_plain_credentials():
     label = label_for(verdict(manifest("m", act("c2pa.created"))))
-    assert (label.kind, label.evidence, label.text) == (LabelKind.CREDENTIALS, LabelEvidence.NONE, "Content Credentials")
+    assert (label.kind, label.evidence, label.text) == (
+        LabelKind.CREDENTIALS,
+        LabelEvidence.NONE,
+        "Content Credentials",
+    )
 
 
 def test_no_manifests_but_active_actions_on_the_verdict_are_still_read():
@@ -206,7 +212,10 @@ def test_captured_with_only_non_editorial_actions_since_stays_captured():
 def test_perceptible_genai_edit_after_captured_inception_is_ai_edited():
     camera = manifest("cam", act("c2pa.created", "digitalCapture"))
     edited = manifest(
-        "edit", act("c2pa.opened"), act("c2pa.edited", "compositeWithTrainedAlgorithmicMedia"), ingredients=[parent("cam")]
+        "edit",
+        act("c2pa.opened"),
+        act("c2pa.edited", "compositeWithTrainedAlgorithmicMedia"),
+        ingredients=[parent("cam")],
     )
     label = label_for(verdict(edited, camera))
     assert (label.kind, label.evidence) == (LabelKind.AI_EDITED, LabelEvidence.DIGITAL_SOURCE_TYPE)
@@ -233,7 +242,17 @@ def test_perceptible_edit_inside_the_capturing_manifest_also_ends_captured():
 
 
 def test_genai_edit_without_any_inception_is_ai_edited():
-    label = label_for(verdict(manifest("m", act("c2pa.edited", "https://cv.iptc.org/newscodes/digitalsourcetype/compositeWithTrainedAlgorithmicMedia"))))
+    label = label_for(
+        verdict(
+            manifest(
+                "m",
+                act(
+                    "c2pa.edited",
+                    "https://cv.iptc.org/newscodes/digitalsourcetype/compositeWithTrainedAlgorithmicMedia",
+                ),
+            )
+        )
+    )
     assert (label.kind, label.evidence) == (LabelKind.AI_EDITED, LabelEvidence.DIGITAL_SOURCE_TYPE)
 
 
@@ -259,7 +278,9 @@ def test_earliest_known_inception_wins_over_a_later_opened_declaration():
     # Photoshop 2025 writes c2pa.opened + compositeWithTrainedAlgorithmicMedia over a Firefly original.
     generated = manifest("gen", act("c2pa.created", "trainedAlgorithmicMedia"))
     edited = manifest(
-        "edit", act("c2pa.opened", "compositeWithTrainedAlgorithmicMedia"), ingredients=[parent("gen", relationship="componentOf")]
+        "edit",
+        act("c2pa.opened", "compositeWithTrainedAlgorithmicMedia"),
+        ingredients=[parent("gen", relationship="componentOf")],
     )
     assert label_for(verdict(edited, generated)).kind is LabelKind.AI_GENERATED
 
@@ -290,9 +311,7 @@ def test_ai_generated_component_makes_the_composite_ai_edited():
 
 def test_input_to_ingredients_do_not_classify_the_output():
     generated = manifest("gen", act("c2pa.created", "trainedAlgorithmicMedia"))
-    photo = manifest(
-        "out", act("c2pa.created", "digitalCapture"), ingredients=[parent("gen", relationship="inputTo")]
-    )
+    photo = manifest("out", act("c2pa.created", "digitalCapture"), ingredients=[parent("gen", relationship="inputTo")])
     assert label_for(verdict(photo, generated)).kind is LabelKind.CAPTURED
 
 
@@ -305,7 +324,9 @@ def test_ingredient_cycles_terminate():
 def test_deep_history_is_followed_to_its_origin():
     chain = [manifest("m0", act("c2pa.created", "digitalCapture"))]
     for index in range(1, 60):
-        chain.append(manifest(f"m{index}", act("c2pa.opened"), act("c2pa.transcoded"), ingredients=[parent(f"m{index - 1}")]))
+        chain.append(
+            manifest(f"m{index}", act("c2pa.opened"), act("c2pa.transcoded"), ingredients=[parent(f"m{index - 1}")])
+        )
     assert label_for(verdict(*reversed(chain))).kind is LabelKind.CAPTURED
 
 
@@ -329,7 +350,9 @@ def test_parent_ingredient_source_type_is_read_when_actions_declare_none():
         "m",
         act("c2pa.opened"),
         ingredients=[
-            IngredientSummary(title="gen", relationship="parentOf", digital_source_type=IPTC + "trainedAlgorithmicMedia")
+            IngredientSummary(
+                title="gen", relationship="parentOf", digital_source_type=IPTC + "trainedAlgorithmicMedia"
+            )
         ],
     )
     label = label_for(verdict(titan))
@@ -340,7 +363,11 @@ def test_component_ingredient_genai_source_type_makes_ai_edited():
     doc = manifest(
         "m",
         act("c2pa.created", "digitalCreation"),
-        ingredients=[IngredientSummary(title="x", relationship="componentOf", digital_source_type=IPTC + "trainedAlgorithmicMedia")],
+        ingredients=[
+            IngredientSummary(
+                title="x", relationship="componentOf", digital_source_type=IPTC + "trainedAlgorithmicMedia"
+            )
+        ],
     )
     label = label_for(verdict(doc))
     assert (label.kind, label.evidence) == (LabelKind.AI_EDITED, LabelEvidence.INGREDIENT_SOURCE_TYPE)
@@ -359,7 +386,13 @@ def test_generative_ai_assertion_instance_suffix_is_recognised():
 
 def test_generative_ai_assertion_on_an_edit_manifest_is_ai_edited():
     camera = manifest("cam", act("c2pa.created", "digitalCapture"))
-    fill = manifest("fill", act("c2pa.opened"), act("c2pa.edited"), assertions=["com.adobe.generative-ai"], ingredients=[parent("cam")])
+    fill = manifest(
+        "fill",
+        act("c2pa.opened"),
+        act("c2pa.edited"),
+        assertions=["com.adobe.generative-ai"],
+        ingredients=[parent("cam")],
+    )
     label = label_for(verdict(fill, camera))
     assert (label.kind, label.evidence) == (LabelKind.AI_EDITED, LabelEvidence.GENERATIVE_AI_ASSERTION)
 
@@ -386,7 +419,9 @@ def test_v2_source_type_beats_weaker_evidence_in_the_same_manifest():
         "m",
         act("c2pa.created", "digitalCapture", description="AI Generated Image"),
         assertions=["com.adobe.generative-ai"],
-        ingredients=[IngredientSummary(title="p", relationship="parentOf", digital_source_type=IPTC + "trainedAlgorithmicMedia")],
+        ingredients=[
+            IngredientSummary(title="p", relationship="parentOf", digital_source_type=IPTC + "trainedAlgorithmicMedia")
+        ],
     )
     label = label_for(verdict(declared))
     assert (label.kind, label.evidence) == (LabelKind.CAPTURED, LabelEvidence.DIGITAL_SOURCE_TYPE)
@@ -474,7 +509,9 @@ def test_shared_ingredients_are_read_once_not_once_per_path():
     store = [manifest(f"L{levels}-{side}", act("c2pa.created", "trainedAlgorithmicMedia")) for side in "ab"]
     for level in range(levels - 1, -1, -1):
         below = [parent(f"L{level + 1}-{side}", relationship="componentOf") for side in "ab"]
-        store += [manifest(f"L{level}-{side}", act("c2pa.created", "digitalCreation"), ingredients=below) for side in "ab"]
+        store += [
+            manifest(f"L{level}-{side}", act("c2pa.created", "digitalCreation"), ingredients=below) for side in "ab"
+        ]
     active = next(m for m in store if m.label == "L0-a")
     label = label_for(verdict(active, *[m for m in store if m is not active]))
     assert label.kind is LabelKind.AI_EDITED

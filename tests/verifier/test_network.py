@@ -138,7 +138,11 @@ def test_signing_with_a_remote_manifest_parent_contacts_nothing(listener, tmp_pa
     credentials = bomb_credentials()
     limits = SignLimits(timeout_seconds=30, memory_bytes=1024 * MB)
     with IsolatedSigner(
-        chain_path=credentials.chain_path, key_path=credentials.key_path, options=SignerOptions(), limits=limits, workers=1
+        chain_path=credentials.chain_path,
+        key_path=credentials.key_path,
+        options=SignerOptions(),
+        limits=limits,
+        workers=1,
     ) as signer:
         result = signer.sign_file(
             source=source, destination=tmp_path / "out.jpg", request=GenerationRequest(generator_name="t", parent=path)
@@ -156,24 +160,37 @@ def _certificate_with_ocsp(url: str) -> tuple[SigningKey, str]:
 
     def name(common_name: str) -> x509.Name:
         return x509.Name(
-            [x509.NameAttribute(NameOID.ORGANIZATION_NAME, "ocsp test"), x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
+            [
+                x509.NameAttribute(NameOID.ORGANIZATION_NAME, "ocsp test"),
+                x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+            ]
         )
 
     root_key, leaf_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
     not_before, not_after = now - datetime.timedelta(days=1), now + datetime.timedelta(days=30)
     root = (
-        x509.CertificateBuilder(subject_name=name("root"), issuer_name=name("root"), public_key=root_key.public_key(),
-                                serial_number=x509.random_serial_number(),
-                                not_valid_before=not_before, not_valid_after=not_after)
+        x509.CertificateBuilder(
+            subject_name=name("root"),
+            issuer_name=name("root"),
+            public_key=root_key.public_key(),
+            serial_number=x509.random_serial_number(),
+            not_valid_before=not_before,
+            not_valid_after=not_after,
+        )
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(root_key.public_key()), critical=False)
         .sign(root_key, hashes.SHA256())
     )
     leaf = (
-        x509.CertificateBuilder(subject_name=name("signer"), issuer_name=root.subject, public_key=leaf_key.public_key(),
-                                serial_number=x509.random_serial_number(),
-                                not_valid_before=not_before, not_valid_after=not_after)
+        x509.CertificateBuilder(
+            subject_name=name("signer"),
+            issuer_name=root.subject,
+            public_key=leaf_key.public_key(),
+            serial_number=x509.random_serial_number(),
+            not_valid_before=not_before,
+            not_valid_after=not_after,
+        )
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.KeyUsage(True, False, False, False, False, False, False, False, False), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]), critical=False)
@@ -191,7 +208,10 @@ def _certificate_with_ocsp(url: str) -> tuple[SigningKey, str]:
 
 
 def _signed_with(key: SigningKey) -> bytes:
-    settings = {"verify": {"verify_after_sign": False, "ocsp_fetch": False}, "builder": {"thumbnail": {"enabled": False}}}
+    settings = {
+        "verify": {"verify_after_sign": False, "ocsp_fetch": False},
+        "builder": {"thumbnail": {"enabled": False}},
+    }
     with (
         c2pa.Context.from_dict(settings) as context,
         c2pa.Signer.from_callback(key.sign, c2pa.C2paSigningAlg.ES256, key.chain_pem, None) as signer,

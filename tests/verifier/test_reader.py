@@ -134,7 +134,9 @@ def test_legacy_actions_keep_source_type_agent_and_description(verifier, corpus)
     verdict = verifier.verify_file(corpus / "c2pa-js-legacy/tools/testing/fixtures/images/gen-fill.jpg")
     generated = [a for a in verdict.actions if a.digital_source_type == TRAINED]
     assert len(generated) == 3
-    assert {(a.action, a.form, a.software_agent) for a in generated} == {("c2pa.placed", ActionsForm.V1, "Adobe Firefly")}
+    assert {(a.action, a.form, a.software_agent) for a in generated} == {
+        ("c2pa.placed", ActionsForm.V1, "Adobe Firefly")
+    }
     assert generated[0].description == "Added pre-existing content to this file"
     assert verdict.digital_source_types == (TRAINED,)
     assert {i.title for i in verdict.ingredients} == {"behance 22.jpg", "Untitled Image"}
@@ -163,7 +165,9 @@ def test_ingredient_states_follow_their_own_validation(verifier, corpus):
 def test_tampered_file_is_invalid_with_codes_and_reason(verifier, corpus, index):
     verdict = verifier.verify_file(corpus / TAMPERED)
     assert verdict.state is VerdictState.INVALID
-    assert set(verdict.failure_codes) == set(index[TAMPERED]["library_result"]["itl_and_c2pa_trust_list"]["failure_codes"])
+    assert set(verdict.failure_codes) == set(
+        index[TAMPERED]["library_result"]["itl_and_c2pa_trust_list"]["failure_codes"]
+    )
     assert "assertion.dataHash.mismatch" in verdict.failure_codes
     assert verdict.reason == (
         "credentials are present but broken: assertion.dataHash.mismatch (the content was changed after it was signed)"

@@ -87,10 +87,23 @@ def test_trust_config_holds_the_itl_ekus_and_the_c2pa_claim_signing_eku(policy):
 
 
 def test_shipped_trust_data_is_the_reference_copy(shared_dir):
-    for name in ("c2pa-trust-list.pem", "c2pa-tsa-trust-list.pem", "itl-anchors.pem", "itl-allowed.pem", "itl-store.cfg"):
+    for name in (
+        "c2pa-trust-list.pem",
+        "c2pa-tsa-trust-list.pem",
+        "itl-anchors.pem",
+        "itl-allowed.pem",
+        "itl-store.cfg",
+    ):
         assert (TRUST_DATA / name).read_bytes() == (shared_dir / "trust" / name).read_bytes(), name
     sources = (TRUST_DATA / "SOURCES.md").read_text()
-    for expected in ("CC BY 4.0", "Apache-2.0", "2026-08-13", "2026-01-01", "c2pa-org/conformance-public", "contentauth/verify-site"):
+    for expected in (
+        "CC BY 4.0",
+        "Apache-2.0",
+        "2026-08-13",
+        "2026-01-01",
+        "c2pa-org/conformance-public",
+        "contentauth/verify-site",
+    ):
         assert expected in sources
 
 
@@ -254,10 +267,14 @@ def test_distinguished_names_compare_on_the_common_attributes():
 def test_pem_with_comments_between_blocks_is_accepted(dev_credentials):
     commented = "# operator's root\nSubject\tCN=whatever\n" + dev_credentials.ca_pem + "\n# end\n"
     policy = TrustPolicy.build([_list(name="local", anchors=commented)])
-    assert _certificates(policy.engine_settings()["trust"]["anchors"][0]["trust_anchors"])[0] == _certificates(
-        dev_credentials.ca_pem
-    )[0]
-    assert _pem(_certificates(dev_credentials.ca_pem)[0]) in policy.engine_settings()["trust"]["anchors"][0]["trust_anchors"]
+    assert (
+        _certificates(policy.engine_settings()["trust"]["anchors"][0]["trust_anchors"])[0]
+        == _certificates(dev_credentials.ca_pem)[0]
+    )
+    assert (
+        _pem(_certificates(dev_credentials.ca_pem)[0])
+        in policy.engine_settings()["trust"]["anchors"][0]["trust_anchors"]
+    )
 
 
 def test_certificate_facts_are_needed_only_when_the_engine_is_unclear(policy):

@@ -75,7 +75,12 @@ def make_signed_media(folder: Path, signing_key, shared_dir: Path) -> SignedMedi
     ai = sign("ai.jpg", plain, generator_name="Acme Diffusion", generator_version="2.1", title="Harbour at dusk")
     edit_source = jpeg(folder / "edit-source.jpg", colour=(160, 90, 40))
     edit = sign(
-        "edit.jpg", edit_source, generator_name="Acme Inpaint", generator_version="1.0", title="Harbour, inpainted", parent=ai
+        "edit.jpg",
+        edit_source,
+        generator_name="Acme Inpaint",
+        generator_version="1.0",
+        title="Harbour, inpainted",
+        parent=ai,
     )
     tampered = folder / "tampered.jpg"
     tampered.write_bytes(tamper_jpeg(ai.read_bytes()))

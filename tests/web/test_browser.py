@@ -99,7 +99,10 @@ def _store(store, worker_pools, items: dict[str, Path]) -> None:
         verdict = worker_pools.verifier.verify_file(path)
         store.save_verdict(
             tenant="default",
-            verdict=verdict, label=label_for(verdict), trust_fingerprint=worker_pools.trust_fingerprint, media_id=media_id
+            verdict=verdict,
+            label=label_for(verdict),
+            trust_fingerprint=worker_pools.trust_fingerprint,
+            media_id=media_id,
         )
 
 

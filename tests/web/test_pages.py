@@ -83,7 +83,7 @@ def test_a_signed_ai_image_shows_its_label_signer_time_tool_actions_and_codes_in
     assert positions == sorted(positions)
     assert "Harbour at dusk" in html
     assert 'class="cr-pin label-card__pin"' in html and ">CR</text>" in html
-    assert "<details class=\"more\">" in html  # codes and raw summary folded away
+    assert '<details class="more">' in html  # codes and raw summary folded away
 
 
 def test_an_ai_edit_shows_its_parent_as_an_ingredient_with_its_own_state(client, media):
@@ -102,8 +102,18 @@ def test_a_tampered_file_is_invalid_and_shows_no_provenance_claim(client, media)
     html = _is_page(client.post("/", files=file_part(media.tampered)))
     assert "Content Credentials could not be verified" in html
     assert "assertion.dataHash.mismatch" in html  # in the folded validation details
-    for claim in ("Acme Diffusion", "Harbour at dusk", "Issued by", "Signed on", "App or device used",
-                  "What was done", "Ingredients", "Raw manifest summary", "development", "originmark"):
+    for claim in (
+        "Acme Diffusion",
+        "Harbour at dusk",
+        "Issued by",
+        "Signed on",
+        "App or device used",
+        "What was done",
+        "Ingredients",
+        "Raw manifest summary",
+        "development",
+        "originmark",
+    ):
         if claim == "originmark":
             continue  # the site's own name is in its header and footer
         assert claim not in html, claim
@@ -137,10 +147,48 @@ def test_hostile_manifest_text_is_shown_as_text(client, media, fragment):
     assert parsed.scripts == ([] if fragment else ["/static/verify.js"])
     assert parsed.handlers == [] and parsed.script_urls == []
     assert parsed.tags <= {
-        "section", "h2", "h3", "div", "p", "span", "svg", "path", "text", "dl", "dt", "dd", "strong", "ol",
-        "ul", "li", "code", "details", "summary", "pre", "br", "time", "html", "head", "meta", "title", "link",
-        "body", "a", "header", "nav", "main", "footer", "h1", "form", "input", "label", "button", "figure",
-        "img", "figcaption", "script",
+        "section",
+        "h2",
+        "h3",
+        "div",
+        "p",
+        "span",
+        "svg",
+        "path",
+        "text",
+        "dl",
+        "dt",
+        "dd",
+        "strong",
+        "ol",
+        "ul",
+        "li",
+        "code",
+        "details",
+        "summary",
+        "pre",
+        "br",
+        "time",
+        "html",
+        "head",
+        "meta",
+        "title",
+        "link",
+        "body",
+        "a",
+        "header",
+        "nav",
+        "main",
+        "footer",
+        "h1",
+        "form",
+        "input",
+        "label",
+        "button",
+        "figure",
+        "img",
+        "figcaption",
+        "script",
     }, parsed.tags
     assert parsed.images == ([] if fragment else [{"id": "preview-image", "alt": ""}])  # the page's own preview
 

@@ -16,7 +16,10 @@ def three_items(store, worker_pools, media) -> list[str]:
         verdict = worker_pools.verifier.verify_file(path)
         store.save_verdict(
             tenant="default",
-            verdict=verdict, label=label_for(verdict), trust_fingerprint=worker_pools.trust_fingerprint, media_id=media_id
+            verdict=verdict,
+            label=label_for(verdict),
+            trust_fingerprint=worker_pools.trust_fingerprint,
+            media_id=media_id,
         )
         ids.append(media_id)
     return ids[::-1]

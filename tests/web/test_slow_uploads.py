@@ -47,9 +47,7 @@ def _status_of(answer) -> tuple[int | None, bytes]:
 def test_eight_trickling_uploads_no_longer_lock_the_page(serve, client, media):
     base_url = serve(web_max_pending=8, **HOLDING_LONG)
     # 8 slow clients, 2 per address (the default per-client limit).
-    slow = [
-        _page_trickler(base_url, source_address=f"127.0.0.{2 + n // 2}", **TRICKLE).start() for n in range(8)
-    ]
+    slow = [_page_trickler(base_url, source_address=f"127.0.0.{2 + n // 2}", **TRICKLE).start() for n in range(8)]
     try:
         time.sleep(0.3)  # they are all sending by now
         started = time.monotonic()

@@ -85,7 +85,9 @@ def test_an_ingredient_with_invalid_credentials_shows_its_state_but_not_its_hist
     verdict = _verdict((_manifest("root", "bad", state=VerdictState.INVALID), _manifest("bad", "older")))
     verdict = dataclasses.replace(verdict, ingredients=verdict.manifests[0].ingredients)
     (bad,) = verify_result(verdict, label_for(verdict), file_name="x", size=1).ingredients
-    assert bad.state == "invalid" and bad.children == () and bad.note is not None and "could not be verified" in bad.note
+    assert (
+        bad.state == "invalid" and bad.children == () and bad.note is not None and "could not be verified" in bad.note
+    )
 
 
 def test_the_signing_time_says_whether_its_time_stamp_authority_is_trusted(media):
@@ -101,7 +103,9 @@ def test_the_signing_time_says_whether_its_time_stamp_authority_is_trusted(media
             verdict,
             signed_at=when,
             time_stamped=True,
-            time_stamp=TimeStamp(time=when, authority="Example <b>TSA</b>", trusted=trusted, trust_list="local-tsa" if trusted else None),
+            time_stamp=TimeStamp(
+                time=when, authority="Example <b>TSA</b>", trusted=trusted, trust_list="local-tsa" if trusted else None
+            ),
         )
         shown[trusted] = _render(verify_result(stamped, label_for(stamped), file_name="ai.jpg", size=1))
     assert "confirmed by a trusted time-stamping authority: Example &lt;b&gt;TSA&lt;/b&gt;" in shown[True]
@@ -114,15 +118,28 @@ def test_recovered_credentials_are_shown_as_found_by_content_and_their_text_esca
     from verifier.label_types import Label, LabelKind
     from verifier.verdict import Recovered, Signer
 
-    hostile = '<script>alert(1)</script>'
+    hostile = "<script>alert(1)</script>"
     recovered = Recovered(
-        manifest_id=f"urn:c2pa:{hostile}", similarity=0.987, alg="io.iscc.v0", matched_sha256="ab" * 32,
-        signed_at=datetime(2026, 12, 1, tzinfo=UTC), distance=2, state=VerdictState.TRUSTED, trust_list="local",
-        signer=Signer(organisation=hostile, common_name=None), reason="credentials found by content match",
+        manifest_id=f"urn:c2pa:{hostile}",
+        similarity=0.987,
+        alg="io.iscc.v0",
+        matched_sha256="ab" * 32,
+        signed_at=datetime(2026, 12, 1, tzinfo=UTC),
+        distance=2,
+        state=VerdictState.TRUSTED,
+        trust_list="local",
+        signer=Signer(organisation=hostile, common_name=None),
+        reason="credentials found by content match",
     )
     verdict = Verdict(state=VerdictState.NONE, sha256="cd" * 32, size=10, engine_version="x", recovered=recovered)
-    label = Label(kind=LabelKind.AI_GENERATED, trusted=True, text="AI-generated · credentials found by content match",
-                  issuer=hostile, recovered=True, recovered_manifest_id=recovered.manifest_id)
+    label = Label(
+        kind=LabelKind.AI_GENERATED,
+        trusted=True,
+        text="AI-generated · credentials found by content match",
+        issuer=hostile,
+        recovered=True,
+        recovered_manifest_id=recovered.manifest_id,
+    )
 
     html = _render(verify_result(verdict, label, file_name="copy.jpg", size=10))
 

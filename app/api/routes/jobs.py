@@ -71,8 +71,12 @@ class VerifyJobRequest(BaseModel):
 class SignJobRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    source: str = Field(max_length=2048, description="The media to sign: s3://bucket/key or an object in the objects folder.")
-    destination: str = Field(max_length=2048, description="Where the signed copy goes (s3://bucket/key); never the source.")
+    source: str = Field(
+        max_length=2048, description="The media to sign: s3://bucket/key or an object in the objects folder."
+    )
+    destination: str = Field(
+        max_length=2048, description="Where the signed copy goes (s3://bucket/key); never the source."
+    )
     # The limits of every sign path (signer.manifest checks them again when the request is built).
     generator: str = Field(
         max_length=MAX_GENERATOR_TEXT, description="The AI system that generated the media (claim_generator)."
@@ -182,7 +186,10 @@ class _Source:
 def _allow_list(queue: JobQueue, services: Services, owner: _Owner) -> ObjectAllowList:
     """The tenant's object prefixes as they are now (one read of its row per request)."""
     return tenant_allow_list(
-        services.store, tenant=owner.tenant, resolver=queue.resolver, own_objects=own_objects_location(services.settings)
+        services.store,
+        tenant=owner.tenant,
+        resolver=queue.resolver,
+        own_objects=own_objects_location(services.settings),
     )
 
 
@@ -212,8 +219,12 @@ def _staged_source(
 ) -> _Source:
     """Where the upload goes for workers to read (staged unless its job exists already)."""
     name = staging.upload_name(
-        tenant=owner.tenant, kind=kind.value, content_sha256=upload.sha256, media_id=media_id,
-        destination=destination, params=params,
+        tenant=owner.tenant,
+        kind=kind.value,
+        content_sha256=upload.sha256,
+        media_id=media_id,
+        destination=destination,
+        params=params,
     )
     source = _Source(
         location=staging.staged_location(own_objects_location(services.settings), name),
@@ -238,8 +249,14 @@ def _idempotency_key(
     params: dict | None = None,
 ) -> str:
     return records.idempotency_key(
-        tenant=owner.tenant, kind=kind, source=source.location.uri, etag=source.version, size=source.size, media_id=media_id,
-        destination=destination, params=params,
+        tenant=owner.tenant,
+        kind=kind,
+        source=source.location.uri,
+        etag=source.version,
+        size=source.size,
+        media_id=media_id,
+        destination=destination,
+        params=params,
     )
 
 
@@ -273,18 +290,20 @@ def _submit_verify(
     queue: JobQueue, services: Services, owner: _Owner, source: _Source, media_id: str | None, webhook_url: str | None
 ) -> records.Submitted:
     key = _idempotency_key(owner, JobKind.VERIFY, source, media_id=media_id)
-    return queue.started(records.submit(
-        services.store.db_engine,
-        tenant=owner.tenant,
-        kind=JobKind.VERIFY,
-        source=source.location.uri,
-        source_pin=source.pin.to_json(),
-        media_id=media_id,
-        key=key,
-        key_id=owner.key_id,
-        enqueue=queue.enqueue(VERIFY_TASK, lock=key),
-        webhook_url=webhook_url,
-    ))
+    return queue.started(
+        records.submit(
+            services.store.db_engine,
+            tenant=owner.tenant,
+            kind=JobKind.VERIFY,
+            source=source.location.uri,
+            source_pin=source.pin.to_json(),
+            media_id=media_id,
+            key=key,
+            key_id=owner.key_id,
+            enqueue=queue.enqueue(VERIFY_TASK, lock=key),
+            webhook_url=webhook_url,
+        )
+    )
 
 
 @router.post(
@@ -330,8 +349,15 @@ async def submit_sign_job(request: Request, key: SignKey, services: ServicesDep)
                 )
         else:
             source = await work.in_thread(
-                _staged_source, queue, services, owner, received.upload, kind=JobKind.SIGN, media_id=media_id,
-                destination=destination.uri, params=params,
+                _staged_source,
+                queue,
+                services,
+                owner,
+                received.upload,
+                kind=JobKind.SIGN,
+                media_id=media_id,
+                destination=destination.uri,
+                params=params,
             )
         submitted = await work.in_thread(
             _submit_sign, queue, services, owner, source, destination, media_id, params, webhook_url
@@ -352,27 +378,31 @@ def _submit_sign(
     idempotency = _idempotency_key(
         owner, JobKind.SIGN, source, media_id=media_id, destination=destination.uri, params=params
     )
-    return queue.started(records.submit(
-        services.store.db_engine,
-        tenant=owner.tenant,
-        kind=JobKind.SIGN,
-        source=source.location.uri,
-        source_pin=source.pin.to_json(),
-        media_id=media_id,
-        key=idempotency,
-        destination=destination.uri,
-        params=params,
-        key_id=owner.key_id,
-        enqueue=queue.enqueue(SIGN_TASK, lock=idempotency),
-        webhook_url=webhook_url,
-    ))
+    return queue.started(
+        records.submit(
+            services.store.db_engine,
+            tenant=owner.tenant,
+            kind=JobKind.SIGN,
+            source=source.location.uri,
+            source_pin=source.pin.to_json(),
+            media_id=media_id,
+            key=idempotency,
+            destination=destination.uri,
+            params=params,
+            key_id=owner.key_id,
+            enqueue=queue.enqueue(SIGN_TASK, lock=idempotency),
+            webhook_url=webhook_url,
+        )
+    )
 
 
 @router.get("/v1/jobs/{job_id}", summary="A job's status and result", responses=error_responses(401, 403, 404, 503))
 async def get_job(job_id: str, request: Request, key: ReadKey, services: ServicesDep) -> JSONResponse:
     if len(job_id) != 32 or not all(c in "0123456789abcdef" for c in job_id):
         raise not_found("no job has this id")
-    queue = await work.in_thread(_queue, request, services)  # the jobs table exists (and left jobs restart) from here on
+    queue = await work.in_thread(
+        _queue, request, services
+    )  # the jobs table exists (and left jobs restart) from here on
     # The key's tenant's job only: another tenant's id answers exactly like an unknown one.
     job = await work.in_thread(records.owned_by, services.store.db_engine, key.tenant, job_id)
     if job is None:

@@ -58,7 +58,9 @@ async def put_visibility(
         str, Path(alias="manifestId", max_length=MAX_MANIFEST_ID_LENGTH, description="The entry's manifest id (a URN)")
     ],
 ) -> VisibilityResponse:
-    private = _private_field(parse_json(await read_json_bytes(request, max_bytes=_MAX_BODY_BYTES), expected='{"private": true}'))
+    private = _private_field(
+        parse_json(await read_json_bytes(request, max_bytes=_MAX_BODY_BYTES), expected='{"private": true}')
+    )
     changed = await work.in_thread(
         set_visibility,
         services.store,

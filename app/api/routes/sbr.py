@@ -64,7 +64,8 @@ class SoftBindingQueryResult(BaseModel):
 class SoftBindingQuery(BaseModel):
     alg: str = Field(max_length=MAX_ALG_LENGTH, description="The soft binding algorithm (io.iscc.v0)")
     value: str = Field(
-        max_length=MAX_BINDING_VALUE_CHARS, description="The binding value, base64 (io.iscc.v0: the ISCC unit in binary)"
+        max_length=MAX_BINDING_VALUE_CHARS,
+        description="The binding value, base64 (io.iscc.v0: the ISCC unit in binary)",
     )
 
 
@@ -146,9 +147,13 @@ async def matches_by_content(
     request: Request,
     viewer: SbrAccess,
     services: ServicesDep,
-    alg: Annotated[str | None, Query(max_length=MAX_ALG_LENGTH, description="The soft binding algorithm (io.iscc.v0)")] = None,
+    alg: Annotated[
+        str | None, Query(max_length=MAX_ALG_LENGTH, description="The soft binding algorithm (io.iscc.v0)")
+    ] = None,
     max_results: _MaxResults = DEFAULT_RESULTS,
-    hint_alg: Annotated[str | None, Query(alias="hintAlg", max_length=MAX_ALG_LENGTH, description="Accepted, not used")] = None,
+    hint_alg: Annotated[
+        str | None, Query(alias="hintAlg", max_length=MAX_ALG_LENGTH, description="Accepted, not used")
+    ] = None,
     hint_value: Annotated[
         str | None, Query(alias="hintValue", max_length=MAX_BINDING_VALUE_CHARS, description="Accepted, not used")
     ] = None,
@@ -187,9 +192,15 @@ async def matches_by_content(
 async def manifest_by_id(
     viewer: SbrAccess,
     services: ServicesDep,
-    manifest_id: Annotated[str, Path(alias="manifestId", max_length=MAX_MANIFEST_ID_LENGTH, description="The manifest's id (a URN)")],
+    manifest_id: Annotated[
+        str, Path(alias="manifestId", max_length=MAX_MANIFEST_ID_LENGTH, description="The manifest's id (a URN)")
+    ],
     active_only: Annotated[
-        bool, Query(alias="returnActiveManifest", description="Only the active manifest (as a store of one), not the whole store")
+        bool,
+        Query(
+            alias="returnActiveManifest",
+            description="Only the active manifest (as a store of one), not the whole store",
+        ),
     ] = False,
 ) -> Response:
     store = await work.in_thread(services.resolution.manifest_store, viewer, manifest_id, active_only=active_only)

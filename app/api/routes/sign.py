@@ -122,9 +122,7 @@ async def _sign(request: Request, key: ApiKey, services: Services) -> Response:
         await work.in_thread(detect_format, upload.path)
 
         destination = spool.folder("signed") / upload.path.name
-        result = await work.sign_file(
-            services, source=upload.path, destination=destination, request=wanted.generation
-        )
+        result = await work.sign_file(services, source=upload.path, destination=destination, request=wanted.generation)
         verdict, _label = await work.verify_file(services, destination)
         output = SignedOutput(
             input_sha256=upload.sha256,

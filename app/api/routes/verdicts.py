@@ -43,7 +43,9 @@ async def verdict_by_sha256(sha256: str, reader: ReadAccess, services: ServicesD
     if found is None:
         raise not_found(f"no verdict is stored for the content hash {wanted} (among this tenant's submissions)")
     stored, media_ids = found
-    body = stored_verdict_by_hash_body(media_ids=media_ids, stored=stored, trust_current=_trust_current(services, stored))
+    body = stored_verdict_by_hash_body(
+        media_ids=media_ids, stored=stored, trust_current=_trust_current(services, stored)
+    )
     return Response(body, media_type=JSON_MEDIA_TYPE)
 
 
