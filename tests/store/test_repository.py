@@ -126,7 +126,12 @@ def test_view_rows_are_searched_only_when_asked_and_are_not_the_entrys_bindings(
     assert repository.candidates_near(VIEW_CODE, 4, "tenant-a") == []
     # A lookup by content asks: the view's row, with its own descriptor and name.
     (found,) = repository.candidates_near(_flip(VIEW_CODE, 1), 4, "tenant-a", views=True)
-    assert (found.manifest_id, found.view, found.distance, found.descriptor) == ("urn:c2pa:viewed", "crop 5%", 1, b"\x02" * 32)
+    assert (found.manifest_id, found.view, found.distance, found.descriptor) == (
+        "urn:c2pa:viewed",
+        "crop 5%",
+        1,
+        b"\x02" * 32,
+    )
     (own,) = repository.candidates_near(CODE, 0, "tenant-a", views=True)
     assert own.view is None and own.descriptor == b"\x01" * 32
     # Visibility and takedowns hold for view rows as for the binding.
