@@ -20,9 +20,13 @@ q90), centre crop keeping 95% and 90% of each side (JPEG q90), horizontal mirror
 a screenshot-like pass (80% bilinear resize, unsharp mask, PNG), and "metadata stripped" (the
 original's pixels re-written, i.e. a signed file whose manifest was removed).
 
-Lookup, brute force over the in-memory repository of the originals: candidates within
-SEARCH_RADIUS bits of code64, then the candidate with the highest descriptor similarity
-among those at or above DESCRIPTOR_THRESHOLD is reported. Per transform:
+Lookup, brute force over the in-memory repository of the originals, by the rule of
+app/usecases/content_match.py: each original is kept with its code and the index-only codes of
+its views (INDEX_VIEWS: centre crops), each with its descriptor, as signing keeps them; a query
+probes with its own code and its views' (QUERY_VIEWS: mirrored); candidates are the rows within
+SEARCH_RADIUS bits of a probe, and the original with the highest descriptor similarity (probe
+against row) at or above DESCRIPTOR_THRESHOLD is reported. `--no-views` measures the code alone
+(no views kept, none probed). Per transform:
 - recall: the right original reported;
 - false recoveries: another original reported, with the right one in the repository, and
   again with the right one left out of it (leave-one-out: every query is then an unrelated
@@ -61,6 +65,8 @@ from signer.engine_settings import signing_settings
 from signer.manifest import GenerationRequest, build_manifest_definition, originmark_version
 from verifier.fingerprint import (
     DESCRIPTOR_THRESHOLD,
+    INDEX_VIEWS,
+    QUERY_VIEWS,
     SEARCH_RADIUS,
     ImageFingerprint,
     descriptor_similarity,
@@ -211,6 +217,21 @@ class Entry:
     fingerprint: ImageFingerprint
     image: Image.Image
 
+    @property
+    def rows(self) -> list[tuple[int, bytes]]:
+        """(code64, descriptor) of every row the repository keeps for it: its own, then its views'."""
+        return codes_of(self.fingerprint)
+
+
+def codes_of(fingerprint: ImageFingerprint) -> list[tuple[int, bytes]]:
+    """Its own code and its views', each with its descriptor (the rows kept, or the probes of a query)."""
+    return [(fingerprint.code64, fingerprint.descriptor)] + [(v.code64, v.descriptor) for v in fingerprint.views]
+
+
+# What a lookup uses (main() sets them from --no-views).
+INDEXED_VIEWS: tuple = INDEX_VIEWS
+PROBED_VIEWS: tuple = QUERY_VIEWS
+
 
 def extra_bits(fingerprint: ImageFingerprint) -> int:
     """Bits 64-255 of the ISCC-256 Image-Code body: the alternative second stage."""
@@ -230,7 +251,7 @@ def build_repository(files: list[Path], limit: int | None) -> tuple[list[Entry],
             continue
         data = encoded(image, "PNG", compress_level=1)
         started = time.perf_counter()
-        fingerprint = fingerprint_image(data)
+        fingerprint = fingerprint_image(data, views=INDEXED_VIEWS)
         fingerprint_ms.append((time.perf_counter() - started) * 1000)
         if descriptor_similarity(fingerprint.descriptor, fingerprint.descriptor) == 0.0:
             blank += 1  # nearly blank once flattened onto white (a transparent overlay): never matches
@@ -249,14 +270,29 @@ def build_repository(files: list[Path], limit: int | None) -> tuple[list[Entry],
 # --- lookup and measurement ---
 
 
+def pairs_near(query: ImageFingerprint, entry: Entry, bits: int) -> list[tuple[int, float]]:
+    """(distance, descriptor similarity) of every (probe, row) pair of the query and the entry within `bits`."""
+    return [
+        (distance, descriptor_similarity(probe_descriptor, row_descriptor))
+        for probe_code, probe_descriptor in codes_of(query)
+        for row_code, row_descriptor in entry.rows
+        if (distance := hamming64(probe_code, row_code)) <= bits
+    ]
+
+
+def best_passing(pairs: list[tuple[int, float]], radius: int, threshold: float) -> float | None:
+    """The highest similarity among the pairs that pass both checks (None: none does)."""
+    return max((s for d, s in pairs if d <= radius and s >= threshold), default=None)
+
+
 def lookup(query: ImageFingerprint, entries: list[Entry], *, exclude: int | None) -> int | None:
-    """The reported entry: within SEARCH_RADIUS, at least DESCRIPTOR_THRESHOLD, most similar first."""
+    """The reported entry: a pair within SEARCH_RADIUS, at least DESCRIPTOR_THRESHOLD, most similar first."""
     best: tuple[float, int] | None = None
     for index, entry in enumerate(entries):
-        if index == exclude or hamming64(query.code64, entry.fingerprint.code64) > SEARCH_RADIUS:
+        if index == exclude:
             continue
-        similarity = descriptor_similarity(query.descriptor, entry.fingerprint.descriptor)
-        if similarity >= DESCRIPTOR_THRESHOLD and (best is None or similarity > best[0]):
+        similarity = best_passing(pairs_near(query, entry, SEARCH_RADIUS), SEARCH_RADIUS, DESCRIPTOR_THRESHOLD)
+        if similarity is not None and (best is None or similarity > best[0]):
             best = (similarity, index)
     return None if best is None else best[1]
 
@@ -271,8 +307,9 @@ class TransformStats:
     similarities: list[float] | None = None
     extra_similarities: list[float] | None = None
     nearest_unrelated: list[int] | None = None
-    # Per query: (distance, similarity) to its original, and of every unrelated entry within GRID_BITS.
-    pairs: list[tuple[tuple[int, float], list[tuple[int, float]]]] | None = None
+    # Per query: the (distance, similarity) pairs of its probes and its original's rows within
+    # GRID_BITS, and those of every unrelated entry with any.
+    pairs: list[tuple[list[tuple[int, float]], list[list[tuple[int, float]]]]] | None = None
 
 
 GRID_BITS = 16
@@ -298,7 +335,7 @@ def measure(entries: list[Entry]) -> tuple[dict[str, TransformStats], list[float
     extras = [extra_bits(e.fingerprint) for e in entries]
     for index, entry in enumerate(entries):
         for name, transform in TRANSFORMS.items():
-            query = fingerprint_image(transform(entry.image))
+            query = fingerprint_image(transform(entry.image), views=PROBED_VIEWS)
             query_extra = extra_bits(query)
             s = stats[name]
             s.queries += 1
@@ -307,20 +344,21 @@ def measure(entries: list[Entry]) -> tuple[dict[str, TransformStats], list[float
             s.similarities.append(descriptor_similarity(query.descriptor, entry.fingerprint.descriptor))  # type: ignore[union-attr]
             s.extra_similarities.append(1 - (query_extra ^ extras[index]).bit_count() / 192)  # type: ignore[union-attr]
             nearest = 64
-            unrelated: list[tuple[int, float]] = []
+            unrelated: list[list[tuple[int, float]]] = []
             for other_index, other in enumerate(entries):
                 if other_index == index:
                     continue
                 d = hamming64(query.code64, other.fingerprint.code64)
                 negative_distances.append(d)
-                nearest = min(nearest, d)
-                if d <= GRID_BITS:
-                    unrelated.append((d, descriptor_similarity(query.descriptor, other.fingerprint.descriptor)))
                 if d <= SEARCH_RADIUS:
-                    negative_similarities.append(descriptor_similarity(query.descriptor, other.fingerprint.descriptor))
                     negative_extra.append(1 - (query_extra ^ extras[other_index]).bit_count() / 192)
+                near = pairs_near(query, other, GRID_BITS)
+                if near:
+                    unrelated.append(near)
+                    nearest = min(nearest, *(d for d, _ in near))
+                    negative_similarities += [sim for d, sim in near if d <= SEARCH_RADIUS]
             s.nearest_unrelated.append(nearest)  # type: ignore[union-attr]
-            s.pairs.append(((distance, s.similarities[-1]), unrelated))  # type: ignore[union-attr, index]
+            s.pairs.append((pairs_near(query, entry, GRID_BITS), unrelated))  # type: ignore[union-attr]
             reported = lookup(query, entries, exclude=None)
             if reported == index:
                 s.found += 1
@@ -390,6 +428,7 @@ def signing_times(rounds: int, sample: Image.Image) -> list[str]:
             }
             times: dict[str, list[float]] = {name: [] for name in sides}
             fingerprint_ms: list[float] = []
+            views_ms: list[float] = []
             for round_number in range(rounds + 1):  # round 0 warms up
                 for name, sign in sides.items():
                     destination = work / f"out-{round_number}{source.suffix}"
@@ -402,6 +441,10 @@ def signing_times(rounds: int, sample: Image.Image) -> list[str]:
                 fingerprint_image(source)
                 if round_number:
                     fingerprint_ms.append((time.perf_counter() - started) * 1000)
+                started = time.perf_counter()
+                fingerprint_image(source, views=INDEX_VIEWS)  # what signing computes
+                if round_number:
+                    views_ms.append((time.perf_counter() - started) * 1000)
             final = work / f"final{source.suffix}"
             with_binding.sign_file(source=source, destination=final, request=request)
             verdict = Verifier(policy=policy).verify_file(final)
@@ -413,7 +456,10 @@ def signing_times(rounds: int, sample: Image.Image) -> list[str]:
                 lines.append(
                     f"  {name:34s} median {statistics.median(values):7.1f} ms   p90 {percentile(values, 0.9):7.1f} ms"
                 )
-            lines.append(f"  {'fingerprint_image alone':34s} median {statistics.median(fingerprint_ms):7.1f} ms")
+            lines.append(
+                f"  {'fingerprint_image alone, no views':34s} median {statistics.median(fingerprint_ms):7.1f} ms"
+            )
+            lines.append(f"  {'fingerprint_image alone, INDEX_VIEWS':34s} median {statistics.median(views_ms):7.1f} ms")
             lines.append(f"  output with soft binding verifies: {verdict.state.value}")
             if verdict.state is not VerdictState.TRUSTED:
                 lines.append("  !! the signed output did not verify trusted")
@@ -440,7 +486,11 @@ def main() -> int:
     parser.add_argument("--no-install", action="store_true", help="do not apt-get install missing packages")
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="the cached list of corpus files")
     parser.add_argument("--sign-rounds", type=int, default=20)
+    parser.add_argument("--no-views", action="store_true", help="the code alone: no views kept nor probed")
     args = parser.parse_args()
+    global INDEXED_VIEWS, PROBED_VIEWS
+    if args.no_views:
+        INDEXED_VIEWS, PROBED_VIEWS = (), ()
 
     if not args.no_install and shutil.which("apt-get"):
         install_packages()
@@ -453,6 +503,7 @@ def main() -> int:
     )
     print(f"fingerprint_image per original (PNG, at most {MAX_EDGE} px): {distribution(original_ms)} ms")
     print(f"SEARCH_RADIUS = {SEARCH_RADIUS}, DESCRIPTOR_THRESHOLD = {DESCRIPTOR_THRESHOLD}", flush=True)
+    print(f"views kept: {[v.value for v in INDEXED_VIEWS]}, probed: {[v.value for v in PROBED_VIEWS]}", flush=True)
 
     started = time.perf_counter()
     stats, negative_similarities, negative_extra, negative_distances = measure(entries)
@@ -513,10 +564,11 @@ def main() -> int:
             false = 0
             for name, s in stats.items():
                 found = 0
-                for (distance, sim), unrelated in s.pairs or []:
-                    rivals = [u for u in unrelated if u[0] <= radius and u[1] >= threshold]
+                for own, unrelated in s.pairs or []:
+                    rivals = [r for r in (best_passing(u, radius, threshold) for u in unrelated) if r is not None]
                     false += bool(rivals)
-                    found += distance <= radius and sim >= threshold and all(u[1] < sim for u in rivals)
+                    sim = best_passing(own, radius, threshold)
+                    found += sim is not None and all(r < sim for r in rivals)
                 recalls[name] = found / s.queries
             worst = min(recalls[name] for name in PLATFORM if name != "crop 5%")
             cells.append(f"T {threshold:.2f}: {worst:.3f} {recalls['crop 5%']:.3f} {false:3d}")
@@ -524,9 +576,10 @@ def main() -> int:
     print("unrelated (query, entry) pairs reported at the chosen values:")
     for name, s in stats.items():
         for i, (_positive, unrelated) in enumerate(s.pairs or []):
-            for distance, sim in unrelated:
-                if distance <= SEARCH_RADIUS and sim >= DESCRIPTOR_THRESHOLD:
-                    print(f"  {name:14s} {Path(entries[i].name).name:32s} d {distance:2d} sim {sim:.3f}")
+            for near in unrelated:
+                for distance, sim in near:
+                    if distance <= SEARCH_RADIUS and sim >= DESCRIPTOR_THRESHOLD:
+                        print(f"  {name:14s} {Path(entries[i].name).name:32s} d {distance:2d} sim {sim:.3f}")
 
     print("\nsigning time:")
     for line in signing_times(args.sign_rounds, entries[-1].image):

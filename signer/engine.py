@@ -65,7 +65,7 @@ from signer.probe import ProbeResult, check_probe_output, describe_signing_failu
 from signer.self_check import OwnOutputReader, chain_anchor_pem
 from signer.time_stamping import TimeStampRetries, store_has_time_stamp, with_time_stamp_retries
 from verifier.errors import UndecodableImage, UndecodableVideo
-from verifier.fingerprint import ImageFingerprint, fingerprint_image
+from verifier.fingerprint import INDEX_VIEWS, ImageFingerprint, fingerprint_image
 from verifier.video_fingerprint import VideoFingerprint, fingerprint_video
 
 _ENGINE_ALGORITHMS = {
@@ -243,7 +243,8 @@ class ContentSigner:
         if not self._options.soft_binding or media_format not in FINGERPRINTED_FORMATS:
             return _Source(path=source, media_format=media_format, fingerprint=None, refusal=None, started=started)
         try:
-            fingerprint = fingerprint_image(source)
+            # With the centre crops the repository indexes beside the code (never written in the manifest).
+            fingerprint = fingerprint_image(source, views=INDEX_VIEWS)
             return _Source(
                 path=source, media_format=media_format, fingerprint=fingerprint, refusal=None, started=started
             )

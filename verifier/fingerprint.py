@@ -13,6 +13,12 @@ Two parts, used in two stages by whoever searches (the manifest repository):
    the thumbnail keeps the pixel values themselves, so two unrelated images whose coarse
    structure happens to give close codes still differ here (measured: docs/soft-bindings.md).
 
+3. `views`, index-only codes of other views of the same image (`View`): at signing, centre crops
+   of it (`INDEX_VIEWS`), kept by the repository as extra rows beside the real binding, so that a
+   cropped copy finds a code (and a descriptor) made from about the same region; at lookup, the
+   mirrored query (`QUERY_VIEWS`), so that a flipped copy finds the original. A view's code is
+   computed like the Image-Code's first 64 bits (`view_code64`), never written in a manifest.
+
 The image is normalised as the ISCC specification and iscc-sdk do: EXIF orientation applied,
 transparency flattened onto white, a uniform border (the colour of the top-left pixel) trimmed,
 grayscale, 32x32 bicubic. Two bounds keep a hostile or huge upload cheap: JPEGs are decoded at a
@@ -23,8 +29,10 @@ image of more than `MAX_PIXELS` pixels is refused from its header, before any pi
 
 from __future__ import annotations
 
+import enum
 import io
 import math
+import statistics
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -62,6 +70,32 @@ DESCRIPTOR_BYTES = _DESCRIPTOR_EDGE * _DESCRIPTOR_EDGE
 _DECODE_EDGE = 256
 
 
+class View(enum.StrEnum):
+    """Another view of an image whose code is searched too (its value names it in the repository)."""
+
+    CROP_2_5 = "crop 2.5%"  # the centre, 2.5% of each side cut off (1.25% off each edge)
+    CROP_5 = "crop 5%"
+    CROP_7_5 = "crop 7.5%"
+    CROP_10 = "crop 10%"
+    MIRROR = "mirror"  # flipped left to right
+
+
+_CROPPED: dict[View, float] = {View.CROP_2_5: 0.025, View.CROP_5: 0.05, View.CROP_7_5: 0.075, View.CROP_10: 0.10}
+# Measured (docs/soft-bindings.md): with the 4 crops kept, a centre crop of 5% is found as often as a
+# re-encoded copy, one of 10% almost; a crop between two kept ones lands within the radius of one.
+INDEX_VIEWS: tuple[View, ...] = (View.CROP_2_5, View.CROP_5, View.CROP_7_5, View.CROP_10)
+QUERY_VIEWS: tuple[View, ...] = (View.MIRROR,)
+
+
+@dataclass(frozen=True, slots=True)
+class ViewCode:
+    """The code and descriptor of one view of an image: index-only, never written in a manifest."""
+
+    view: View
+    code64: int
+    descriptor: bytes
+
+
 @dataclass(frozen=True, slots=True)
 class ImageFingerprint:
     """What the repository stores and searches for one image."""
@@ -69,6 +103,7 @@ class ImageFingerprint:
     code64: int  # the first 64 bits of the ISCC Image-Code body, unsigned
     iscc: str  # the 256-bit ISCC Image-Code, canonical ("ISCC:EED...")
     descriptor: bytes  # DESCRIPTOR_BYTES grayscale values, row by row (16x16)
+    views: tuple[ViewCode, ...] = ()  # the views asked for (fingerprint_image's `views`), in that order
 
     @property
     def iscc_digest(self) -> bytes:
@@ -76,8 +111,9 @@ class ImageFingerprint:
         return bytes(iscc_core.decode_base32(self.iscc.removeprefix("ISCC:")))
 
 
-def fingerprint_image(source: Path | bytes) -> ImageFingerprint:
-    """The fingerprint of an image file (a path or its bytes); UndecodableImage when Pillow cannot decode it."""
+def fingerprint_image(source: Path | bytes, *, views: tuple[View, ...] = ()) -> ImageFingerprint:
+    """The fingerprint of an image file (a path or its bytes), with the codes of `views` (INDEX_VIEWS
+    at signing, QUERY_VIEWS at lookup); UndecodableImage when Pillow cannot decode it."""
     stream: IO[bytes]
     try:
         stream = source.open("rb") if isinstance(source, Path) else io.BytesIO(source)
@@ -85,23 +121,85 @@ def fingerprint_image(source: Path | bytes) -> ImageFingerprint:
         raise UndecodableImage(f"cannot read the image: {error.strerror or error}") from error
     with stream:
         gray = _normalised_gray(stream)
-    return _fingerprint_of(gray)
+    return _fingerprint_of(gray, views)
 
 
-def fingerprint_decoded(image: Image.Image) -> ImageFingerprint:
+def fingerprint_decoded(image: Image.Image, *, views: tuple[View, ...] = ()) -> ImageFingerprint:
     """The fingerprint of pixels decoded elsewhere (a video frame): the same normalisation from there on.
 
     The image is oriented as it is shown (no EXIF to apply); bound its size before decoding it.
     """
-    return _fingerprint_of(_normalised(image))
+    return _fingerprint_of(_normalised(image), views)
 
 
-def _fingerprint_of(gray: Image.Image) -> ImageFingerprint:
+def _fingerprint_of(gray: Image.Image, views: tuple[View, ...] = ()) -> ImageFingerprint:
     pixels = list(gray.resize((_NORMALISED_EDGE, _NORMALISED_EDGE), Image.Resampling.BICUBIC).tobytes())
     iscc = iscc_core.gen_image_code_v0(pixels, bits=IMAGE_CODE_BITS)["iscc"]
     body = iscc_core.decode_base32(iscc.removeprefix("ISCC:"))[2:]  # a 2-byte header for 256 bits
-    descriptor = gray.resize((_DESCRIPTOR_EDGE, _DESCRIPTOR_EDGE), Image.Resampling.BOX).tobytes()
-    return ImageFingerprint(code64=int.from_bytes(body[:8], "big"), iscc=iscc, descriptor=descriptor)
+    return ImageFingerprint(
+        code64=int.from_bytes(body[:8], "big"),
+        iscc=iscc,
+        descriptor=_descriptor(gray),
+        views=tuple(_view_code(gray, view) for view in dict.fromkeys(views)),
+    )
+
+
+def _descriptor(gray: Image.Image) -> bytes:
+    return gray.resize((_DESCRIPTOR_EDGE, _DESCRIPTOR_EDGE), Image.Resampling.BOX).tobytes()
+
+
+def _view_code(gray: Image.Image, view: View) -> ViewCode:
+    """The view of the normalised image, normalised again as a copy of that view would be (a crop's
+    uniform border trimmed), and its code and descriptor."""
+    if view is View.MIRROR:
+        seen = ImageOps.mirror(gray)
+    else:
+        width, height = gray.size
+        dx, dy = round(width * _CROPPED[view] / 2), round(height * _CROPPED[view] / 2)
+        seen = (
+            _trim_border(gray.crop((dx, dy, width - dx, height - dy))) if dx < width / 2 and dy < height / 2 else gray
+        )
+    pixels = seen.resize((_NORMALISED_EDGE, _NORMALISED_EDGE), Image.Resampling.BICUBIC).tobytes()
+    return ViewCode(view=view, code64=view_code64(pixels), descriptor=_descriptor(seen))
+
+
+def view_code64(pixels: bytes) -> int:
+    """The first 64 bits of the ISCC Image-Code of 32x32 grayscale pixels (row by row): iscc-core's
+    own DCT (the same arithmetic, so a symmetric image's vanishing coefficients are exactly 0 here
+    too), for the 8x8 lowest coefficients only, ~4x faster than the whole Image-Code. Equal to
+    `code64` for the same pixels (tests/verifier/test_fingerprint.py); for views, never written."""
+    edge = _NORMALISED_EDGE
+    rows = [iscc_core.alg_dct(list(pixels[i * edge : (i + 1) * edge]))[:8] for i in range(edge)]
+    columns = [iscc_core.alg_dct([row[x] for row in rows])[:8] for x in range(8)]
+    coefficients = [columns[x][y] for y in range(8) for x in range(8)]
+    median = statistics.median(coefficients)
+    code = 0
+    for value in coefficients:
+        code = (code << 1) | (value > median)
+    return code
+
+
+def views_as_plain(views: tuple[ViewCode, ...]) -> tuple[tuple[str, int, bytes], ...]:
+    """Views as plain values, for a worker's reply (which carries no class)."""
+    return tuple((code.view.value, code.code64, code.descriptor) for code in views)
+
+
+def views_from_plain(value: object) -> tuple[ViewCode, ...]:
+    """Views from plain values, checked field by field (they come from a process that read an upload);
+    ValueError when malformed."""
+    if not isinstance(value, tuple) or len(value) > len(View):
+        raise ValueError("views are a tuple of at most one code per view")
+    views = []
+    for item in value:
+        if not (isinstance(item, tuple) and len(item) == 3 and isinstance(item[0], str)):
+            raise ValueError("a view is (name, code64, descriptor)")
+        name, code64, descriptor = item
+        if not (isinstance(code64, int) and 0 <= code64 < 1 << 64) or not (
+            isinstance(descriptor, bytes) and len(descriptor) == DESCRIPTOR_BYTES
+        ):
+            raise ValueError("a view's code is 64 bits and its descriptor DESCRIPTOR_BYTES long")
+        views.append(ViewCode(view=View(name), code64=code64, descriptor=descriptor))
+    return tuple(views)
 
 
 def hamming64(a: int, b: int) -> int:

@@ -19,7 +19,7 @@ from typing import Any
 
 import iscc_core
 
-from verifier.fingerprint import DESCRIPTOR_BYTES, ImageFingerprint
+from verifier.fingerprint import DESCRIPTOR_BYTES, ImageFingerprint, View, ViewCode
 from verifier.video_code import VideoCode
 from verifier.video_fingerprint import KeyFrame, VideoFingerprint
 
@@ -76,11 +76,21 @@ def from_plain(value: object) -> Fingerprint:
 
 
 def _image(fingerprint: ImageFingerprint) -> dict[str, Any]:
-    return {
+    plain: dict[str, Any] = {
         "code64": fingerprint.code64,
         "iscc": fingerprint.iscc,
-        "descriptor": base64.b64encode(fingerprint.descriptor).decode("ascii"),
+        "descriptor": _base64(fingerprint.descriptor),
     }
+    if fingerprint.views:  # the index-only views (centre crops) the repository keeps beside the code
+        plain["views"] = [
+            {"view": view.view.value, "code64": view.code64, "descriptor": _base64(view.descriptor)}
+            for view in fingerprint.views
+        ]
+    return plain
+
+
+def _base64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
 
 
 def _image_from(fields: Mapping[str, object]) -> ImageFingerprint:
@@ -90,13 +100,43 @@ def _image_from(fields: Mapping[str, object]) -> ImageFingerprint:
     unit = _unit(iscc)
     if unit[0] != 0x21 or len(unit) < 10 or code64 != int.from_bytes(unit[2:10], "big"):
         raise ValueError("an image fingerprint's code64 is the first 64 bits of its ISCC Image-Code")
+    return ImageFingerprint(
+        code64=code64, iscc=iscc, descriptor=_descriptor_from(descriptor_text), views=_views_from(fields.get("views"))
+    )
+
+
+def _descriptor_from(text: object) -> bytes:
+    if not isinstance(text, str):
+        raise ValueError("a descriptor is base64 text")
     try:
-        descriptor = base64.b64decode(descriptor_text, validate=True)
+        descriptor = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
         raise ValueError("a descriptor is base64") from None
     if len(descriptor) != DESCRIPTOR_BYTES:
         raise ValueError(f"a descriptor is {DESCRIPTOR_BYTES} bytes")
-    return ImageFingerprint(code64=code64, iscc=iscc, descriptor=descriptor)
+    return descriptor
+
+
+def _views_from(value: object) -> tuple[ViewCode, ...]:
+    """Recorded before views were kept: none (the entry is searchable by its code alone)."""
+    if value is None:
+        return ()
+    if not isinstance(value, list) or len(value) > len(View):
+        raise ValueError("views are a list of at most one code per view")
+    views = []
+    for item in value:
+        fields = _mapping(item)
+        code64 = fields.get("code64")
+        if type(code64) is not int or not 0 <= code64 < 1 << 64:
+            raise ValueError("a view's code64 is a 64-bit natural number")
+        name = fields.get("view")
+        if not isinstance(name, str) or name not in View.__members__.values():
+            raise ValueError("a view is one of verifier.fingerprint.View")
+        view = View(name)
+        views.append(ViewCode(view=view, code64=code64, descriptor=_descriptor_from(fields.get("descriptor"))))
+    if len({code.view for code in views}) != len(views):
+        raise ValueError("views are a list of at most one code per view")
+    return tuple(views)
 
 
 def _video_code_from(value: object) -> VideoCode | None:

@@ -178,7 +178,7 @@ def _load_startup_reply(data: bytes) -> tuple[Any, Any]:
 
 _VERIFY = "verify"  # an asset: a Verdict
 _VERIFY_STORE = "verify_store"  # a manifest store kept apart from its asset: a Verdict (reader.py, detached_store)
-_FINGERPRINT = "fingerprint"  # an image: (_FINGERPRINT, code64, iscc, descriptor) or (_UNDECODABLE, reason)
+_FINGERPRINT = "fingerprint"  # an image: (_FINGERPRINT, code64, iscc, descriptor, views) or (_UNDECODABLE, reason)
 _VIDEO_FINGERPRINT = (
     "video_fingerprint"  # a video: (_VIDEO_FINGERPRINT, its fingerprint_plain form) or (_UNDECODABLE, reason)
 )
@@ -191,14 +191,14 @@ _JOB_LAYOUT = ("operation", "path", "known_sha256")
 
 def _load_fingerprint(data: bytes) -> ImageFingerprint | str:
     """A fingerprint reply: plain values only (the loader allows no class), checked field by field."""
-    from verifier.fingerprint import DESCRIPTOR_BYTES, ImageFingerprint
+    from verifier.fingerprint import DESCRIPTOR_BYTES, ImageFingerprint, views_from_plain
 
     reply = _load_reply(data)
     if isinstance(reply, tuple) and len(reply) == 2 and reply[0] == _UNDECODABLE and isinstance(reply[1], str):
         return reply[1]
-    if not (isinstance(reply, tuple) and len(reply) == 4 and reply[0] == _FINGERPRINT):
+    if not (isinstance(reply, tuple) and len(reply) == 5 and reply[0] == _FINGERPRINT):
         raise pickle.UnpicklingError("a worker replied to a fingerprint job with something else")
-    _tag, code64, iscc, descriptor = reply
+    _tag, code64, iscc, descriptor, plain_views = reply
     if (
         not (
             isinstance(code64, int)
@@ -209,7 +209,11 @@ def _load_fingerprint(data: bytes) -> ImageFingerprint | str:
         or len(descriptor) != DESCRIPTOR_BYTES
     ):
         raise pickle.UnpicklingError("a worker replied with a malformed fingerprint")
-    return ImageFingerprint(code64=code64, iscc=iscc, descriptor=descriptor)
+    try:
+        views = views_from_plain(plain_views)
+    except ValueError as error:
+        raise pickle.UnpicklingError(f"a worker replied with malformed views: {error}") from None
+    return ImageFingerprint(code64=code64, iscc=iscc, descriptor=descriptor, views=views)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -361,15 +365,22 @@ def _verify_one(
 
 
 def _fingerprint_one(connection: Connection, path: Path) -> bool:
-    """Fingerprint one image and send (code64, iscc, descriptor), or the reason it cannot be; False: exit now.
+    """Fingerprint one image, with the views a lookup searches too (QUERY_VIEWS: the mirrored image),
+    and send (code64, iscc, descriptor, views), or the reason it cannot be; False: exit now.
 
     Here, not in the owner: an upload is untrusted, and a decoder's memory and time stay under
     this worker's limits (fingerprint_image also refuses oversized images from their header)."""
-    from verifier.fingerprint import fingerprint_image
+    from verifier.fingerprint import QUERY_VIEWS, fingerprint_image, views_as_plain
 
     def reply() -> tuple[object, ...]:
-        fingerprint = fingerprint_image(path)
-        return (_FINGERPRINT, fingerprint.code64, fingerprint.iscc, fingerprint.descriptor)
+        fingerprint = fingerprint_image(path, views=QUERY_VIEWS)
+        return (
+            _FINGERPRINT,
+            fingerprint.code64,
+            fingerprint.iscc,
+            fingerprint.descriptor,
+            views_as_plain(fingerprint.views),
+        )
 
     return _send_fingerprint(connection, "image", reply)
 

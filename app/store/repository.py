@@ -24,7 +24,13 @@ from typing import Protocol
 
 from sqlalchemy import Connection
 
-ISCC_ALG = "io.iscc.v0"  # the one algorithm whose code64 is indexed for similarity search
+ISCC_ALG = "io.iscc.v0"  # the one algorithm of a manifest whose code64 is indexed for similarity search
+# Index-only rows beside a signed image's io.iscc.v0 binding: the codes of other views of the same
+# image (verifier.fingerprint.View: its centre crops), each with its descriptor, the view's name as
+# value. Never in a manifest, so never an entry's soft binding (RepositoryEntry.bindings leaves
+# them out) nor a match by binding value or by a video's key frames: only a lookup by content,
+# whose second check they pass or fail like the binding itself, searches them (`views=True`).
+VIEW_ALG = "org.originmark.iscc-view"
 MAX_MANIFEST_ID_LENGTH = 256
 MAX_ALG_LENGTH = 64
 MAX_BINDING_VALUE_BYTES = 1024  # a fingerprint or watermark payload, not a file
@@ -49,6 +55,10 @@ class SoftBinding:
     value: bytes
     code64: int | None = None
     descriptor: bytes | None = None
+
+    @property
+    def is_view(self) -> bool:
+        return self.alg == VIEW_ALG
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -94,7 +104,7 @@ class RepositoryEntry:
     private: bool
     created_at: datetime.datetime
     store: StoredManifest
-    bindings: tuple[SoftBinding, ...]
+    bindings: tuple[SoftBinding, ...]  # the manifest's soft bindings (the index-only VIEW_ALG rows left out)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -109,6 +119,7 @@ class Candidate:
     code64: int | None  # None: a binding found by its exact value that is not in the band index (a Video-Code)
     descriptor: bytes | None
     distance: int  # exact Hamming distance between the two 64-bit codes (0 for an exact value)
+    view: str | None = None  # the index-only view (VIEW_ALG row) that matched; None: the binding itself
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -152,10 +163,11 @@ class ManifestRepository(Protocol):
         """Every tenant's entry with this id, by owner: for the operator's CLI only (takedowns), never
         for a tenant's request."""
 
-    def candidates_near(self, code64: int, radius: int, tenant: str | None) -> list[Candidate]:
+    def candidates_near(self, code64: int, radius: int, tenant: str | None, *, views: bool = False) -> list[Candidate]:
         """The io.iscc.v0 bindings visible to `tenant` (None: the public, public entries only) within
         `radius` bits of `code64`, nearest first (ties: newest first), at most MAX_CANDIDATES, each
-        with its exact distance and descriptor."""
+        with its exact distance and descriptor; `views`: the index-only VIEW_ALG rows too (only for
+        a lookup whose candidates all pass a descriptor check)."""
 
     def candidates_with_value(self, alg: str, value: bytes, tenant: str | None) -> list[Candidate]:
         """The bindings visible to `tenant` (None: the public) whose (alg, value) is exactly this, newest

@@ -36,6 +36,7 @@ from app.store.repository import (
     MAX_CANDIDATES,
     MAX_DESCRIPTOR_BYTES,
     MAX_MANIFEST_ID_LENGTH,
+    VIEW_ALG,
     Candidate,
     Deletion,
     EntryOrigin,
@@ -102,9 +103,13 @@ def _check_bindings(bindings: Sequence[SoftBinding]) -> None:
         if not isinstance(binding.value, bytes) or not 0 < len(binding.value) <= MAX_BINDING_VALUE_BYTES:
             raise ValueError(f"a soft binding's value is 1 to {MAX_BINDING_VALUE_BYTES} bytes")
         if binding.code64 is not None:
-            if binding.alg != ISCC_ALG:
-                raise ValueError(f"only {ISCC_ALG} bindings carry a code64, not {binding.alg!r:.80}")
+            if binding.alg not in (ISCC_ALG, VIEW_ALG):
+                raise ValueError(
+                    f"only {ISCC_ALG} bindings (and {VIEW_ALG} rows) carry a code64, not {binding.alg!r:.80}"
+                )
             check_code64(binding.code64)
+        elif binding.is_view:
+            raise ValueError(f"a {VIEW_ALG} row is a code64 to index: it has one")
         if binding.descriptor is not None and len(binding.descriptor) > MAX_DESCRIPTOR_BYTES:
             raise ValueError(f"a descriptor is at most {MAX_DESCRIPTOR_BYTES} bytes")
 
@@ -120,6 +125,7 @@ def _candidate(row, distance: int) -> Candidate:
         code64=None if row.code64 is None else to_unsigned(row.code64),
         descriptor=row.descriptor,
         distance=distance,
+        view=bytes(row.value).decode("ascii", "replace") if row.alg == VIEW_ALG else None,
     )
 
 
@@ -183,14 +189,17 @@ class SqlManifestRepository:
             select(*entry_columns).where(_entries.manifest_id == bindparam("manifest_id")).order_by(_entries.tenant)
         )
         binding_columns = (_bindings.entry_id, _bindings.alg, _bindings.value, _bindings.code64, _bindings.descriptor)
+        # An entry's soft bindings are its manifest's: the index-only view rows are not among them.
         self._bindings_of = (
             select(*binding_columns)
-            .where(any_of(self._db_engine, _bindings.entry_id, "entry_ids"))
+            .where(any_of(self._db_engine, _bindings.entry_id, "entry_ids"), _bindings.alg != VIEW_ALG)
             .order_by(_bindings.id)
         )
-        self._candidates = (
+        self._candidates_with_views = (
             select(
                 _bindings.id,
+                _bindings.alg,
+                _bindings.value,
                 _bindings.code64,
                 _bindings.descriptor,
                 _entries.manifest_id,
@@ -205,6 +214,7 @@ class SqlManifestRepository:
                 _visible_to_tenant(_bindings.shared, _bindings.tenant),
             )
         )
+        self._candidates = self._candidates_with_views.where(_bindings.alg != VIEW_ALG)
         # Exact (alg, value): ix_repository_bindings_alg; the visibility test in the statement itself.
         self._with_value = (
             select(*self._candidates.selected_columns)
@@ -376,7 +386,7 @@ class SqlManifestRepository:
             rows = connection.execute(self._every_owner, {"manifest_id": manifest_id}).all()
             return self._with_bindings(connection, rows) if rows else []
 
-    def candidates_near(self, code64: int, radius: int, tenant: str | None) -> list[Candidate]:
+    def candidates_near(self, code64: int, radius: int, tenant: str | None, *, views: bool = False) -> list[Candidate]:
         query = check_code64(code64)
         check_radius(radius)
         if tenant is not None and not is_tenant_name(tenant):  # None: the public (see entry_by_manifest_id)
@@ -389,7 +399,8 @@ class SqlManifestRepository:
             near = list(distances)
             if not near:
                 return []
-            rows = connection.execute(self._candidates, {"viewer": tenant, "binding_ids": near}).all()
+            statement = self._candidates_with_views if views else self._candidates
+            rows = connection.execute(statement, {"viewer": tenant, "binding_ids": near}).all()
         candidates = [_candidate(row, distances[row.id]) for row in rows]
         candidates.sort(
             key=lambda candidate: (candidate.distance, -candidate.created_at.timestamp(), candidate.manifest_id)

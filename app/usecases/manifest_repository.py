@@ -42,6 +42,7 @@ from app.store.repository import (
     MAX_ALG_LENGTH,
     MAX_BINDING_VALUE_BYTES,
     MAX_BINDINGS_PER_ENTRY,
+    VIEW_ALG,
     EntryOrigin,
     ManifestRepository,
     NewEntry,
@@ -99,7 +100,9 @@ def soft_bindings(
 ) -> tuple[SoftBinding, ...]:
     """The repository's bindings for a manifest's soft-binding values (an ISCC Image-Code with its
     code64), each (alg, value) once, at most MAX_BINDINGS_PER_ENTRY; an io.iscc.v0 one that is the
-    Image-Code of `fingerprint` (an image's, or one of a video's key frames) carries its descriptor."""
+    Image-Code of `fingerprint` (an image's, or one of a video's key frames) carries its descriptor;
+    an image's own Image-Code is followed by the index-only rows of its views (VIEW_ALG: its centre
+    crops, each with its own descriptor)."""
     distinct = dict.fromkeys((value.alg, value.value) for value in values)
     bindings = tuple(
         SoftBinding(alg=alg, value=value, code64=iscc_image_code64(value) if alg == ISCC_ALG else None)
@@ -117,12 +120,26 @@ def soft_bindings(
     descriptors: dict[bytes, bytes] = {}
     for picture in pictures:
         descriptors.setdefault(picture.iscc_digest, picture.descriptor)
-    return tuple(
+    described = tuple(
         dataclasses.replace(binding, descriptor=descriptors[binding.value])
         if binding.alg == ISCC_ALG and binding.code64 is not None and binding.value in descriptors
         else binding
         for binding in bindings
     )
+    own = isinstance(fingerprint, ImageFingerprint) and any(
+        binding.alg == ISCC_ALG and binding.code64 is not None and binding.value == fingerprint.iscc_digest
+        for binding in bindings
+    )
+    if not own:
+        # A video's key frames keep no views; and a fingerprint that is not this manifest's own
+        # describes other pixels than its views would.
+        return described
+    assert isinstance(fingerprint, ImageFingerprint)
+    views = tuple(
+        SoftBinding(alg=VIEW_ALG, value=view.view.value.encode("ascii"), code64=view.code64, descriptor=view.descriptor)
+        for view in fingerprint.views
+    )
+    return described + views[: MAX_BINDINGS_PER_ENTRY - len(described)]
 
 
 def _keepable(value: SoftBindingValue) -> bool:

@@ -11,10 +11,11 @@ Rules:
   by its key frames (verifier/video_fingerprint.py, as at signing); neither, or undecodable: no
   recovery;
 - candidates are the entries the caller may see (its own, and the public signed credentials;
-  the public page sees only those) within `search_radius` bits of the code (a video: of any of its
-  key frames' codes); each must pass the second check (descriptor similarity at least
-  `threshold`, against the descriptor kept with that binding: a signed video keeps one per key
-  frame), best first, an entry once (its best key frame);
+  the public page sees only those) within `search_radius` bits of the code or of a view's code
+  (the mirrored image; the index-only centre crops kept at signing; a video: any of its key
+  frames' codes); each must pass the second check (descriptor similarity at least `threshold`,
+  against the descriptor kept with that row: a signed video keeps one per key frame), best first,
+  an entry once (app/usecases/content_match.py);
 - the kept manifest store of the best candidates (at most MAX_VALIDATIONS) is validated again by
   the engine, under the same trust policy, as a store apart from its asset: signature, trust,
   time-stamp; its hard binding cannot match these bytes, and `Recovered.reason` says so. A store
@@ -32,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from app.store.repository import ISCC_ALG, Candidate
+from app.usecases.content_match import content_matches
 from app.usecases.manifest_repository import KeptStoreMissing, ManifestKeeper
 from verifier.label import recovered_label
 from verifier.label_types import Label
@@ -126,20 +128,19 @@ class ContentRecovery:
         return None
 
     def _matches(self, pictures: Sequence[ImageFingerprint], tenant: str | None) -> list[_Scored]:
-        """Entries with a binding that passes the second check against one of the pictures (an image,
-        or a video's key frames), each once at its best, most similar first (then nearest, then newest)."""
-        from verifier.fingerprint import DESCRIPTOR_BYTES, descriptor_similarity
-
+        """Entries with a row that passes the second check against one of the pictures (an image with
+        its views, or a video's key frames: app/usecases/content_match.py), each once at its best,
+        most similar first (then nearest, then newest); one kept without a descriptor cannot pass it."""
         best: dict[tuple[str, str], _Scored] = {}
         for picture in pictures:
-            for candidate in self._keeper.repository.candidates_near(picture.code64, self._radius, tenant):
-                if candidate.descriptor is None or len(candidate.descriptor) != DESCRIPTOR_BYTES:
-                    continue  # kept without a descriptor: it cannot pass the second check
-                similarity = descriptor_similarity(picture.descriptor, candidate.descriptor)
-                if similarity < self._threshold:
+            found = content_matches(
+                self._keeper.repository, picture, tenant, radius=self._radius, threshold=self._threshold
+            )
+            for match in found:
+                if match.similarity is None:
                     continue
-                scored = _Scored(candidate=candidate, similarity=similarity)
-                key = (candidate.tenant, candidate.manifest_id)
+                scored = _Scored(candidate=match.candidate, similarity=match.similarity)
+                key = (match.candidate.tenant, match.candidate.manifest_id)
                 if key not in best or _rank(scored) < _rank(best[key]):
                     best[key] = scored
         return sorted(best.values(), key=_rank)

@@ -7,15 +7,17 @@ such endpoint):
   tenant (its own entries and every tenant's shared ones, visibility in the query itself); a public
   reader (no key, the tenant named) sees only what that tenant publishes: its shared entries;
 - by content: the image is fingerprinted (verifier/fingerprint.py, bounded in pixels and decode
-  scale) and looked up like recovery on verify: candidates within SEARCH_RADIUS bits, then the
-  descriptor check (at least DESCRIPTOR_THRESHOLD). similarityScore is the descriptor similarity
-  x 100, rounded down (92..100 for anything reported);
+  scale) and looked up like recovery on verify (app/usecases/content_match.py): candidates within
+  SEARCH_RADIUS bits of its code or its mirrored image's, the index-only centre crops kept at
+  signing included, then the descriptor check (at least DESCRIPTOR_THRESHOLD). similarityScore is
+  the descriptor similarity x 100, rounded down (92..100 for anything reported);
 - by content, a video: its key frames (verifier/video_fingerprint.py, computed in an isolated
   verifier worker) are each looked up as an image is, code then descriptor (a signed video keeps a
   descriptor with each key frame's binding; one kept without is held to the binding-only rule),
   and the matches merged per manifest, best score kept;
-- by binding: only the code is known, not the descriptor, so the second check cannot run; the
-  radius is stricter instead, BINDING_ONLY_RADIUS (chosen from measured distributions: see its
+- by binding: only the code is known, not the descriptor, so the second check cannot run; only
+  the manifests' own bindings are searched (never the index-only view rows), and the radius is
+  stricter instead, BINDING_ONLY_RADIUS (chosen from measured distributions: see its
   comment). similarityScore is 100 x (1 - distance / 64), rounded down (93..100). An entry kept
   without a descriptor is held to the same rule in a lookup by content. A video's Video-Code (the
   first block of its assertion) is matched by its exact value (score 100): it is not in the
@@ -41,6 +43,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from app.store.interface import Tenant
 from app.store.repository import ISCC_ALG, MAX_CANDIDATES, MAX_MANIFEST_ID_LENGTH, Candidate, RepositoryEntry
+from app.usecases.content_match import ContentMatch, content_matches
 from app.usecases.errors import (
     MalformedBindingValue,
     ManifestNotFound,
@@ -50,7 +53,7 @@ from app.usecases.errors import (
 )
 from app.usecases.manifest_repository import KeptStoreMissing, ManifestKeeper, iscc_image_code64, iscc_video_unit
 from signer.jumbf import active_manifest_store
-from verifier.fingerprint import DESCRIPTOR_THRESHOLD, SEARCH_RADIUS, ImageFingerprint, descriptor_similarity
+from verifier.fingerprint import DESCRIPTOR_THRESHOLD, SEARCH_RADIUS, ImageFingerprint
 
 if TYPE_CHECKING:
     from verifier.video_fingerprint import VideoFingerprint
@@ -176,11 +179,14 @@ class SoftBindingResolution:
         second check; one match per manifest, its best score."""
         matches: dict[str, Match] = {}
         for picture in pictures:
-            found = self._repository.candidates_near(picture.code64, SEARCH_RADIUS, viewer.tenant)
-            for candidate in self._visible(viewer, found):
-                score = _content_score(candidate, picture)
-                if score is not None:
-                    _keep_best(matches, Match(manifest_id=candidate.manifest_id, similarity_score=score))
+            found = content_matches(
+                self._repository, picture, viewer.tenant, radius=SEARCH_RADIUS, threshold=DESCRIPTOR_THRESHOLD
+            )
+            visible = {id(candidate) for candidate in self._visible(viewer, [match.candidate for match in found])}
+            for match in found:
+                score = _content_score(match)
+                if score is not None and id(match.candidate) in visible:
+                    _keep_best(matches, Match(manifest_id=match.candidate.manifest_id, similarity_score=score))
         return _ranked(matches, bounded_results(max_results))
 
     def by_asset(self, viewer: Viewer, path: Path, *, video: bool, max_results: int | None = None) -> list[Match]:
@@ -247,15 +253,13 @@ def _distance_score(distance: int) -> int:
     return max(0, 100 * (64 - distance) // 64)
 
 
-def _content_score(candidate: Candidate, fingerprint: ImageFingerprint) -> int | None:
-    """The score of a candidate that passes the second check; None for one that does not."""
-    if candidate.descriptor is None:
-        # Kept without a descriptor: only the code can be compared, under the binding-only rule.
-        return _distance_score(candidate.distance) if candidate.distance <= BINDING_ONLY_RADIUS else None
-    similarity = descriptor_similarity(candidate.descriptor, fingerprint.descriptor)
-    if similarity < DESCRIPTOR_THRESHOLD:
-        return None
-    return int(similarity * 100)
+def _content_score(match: ContentMatch) -> int | None:
+    """The score of a match by content (it passed the second check); a candidate kept without a
+    descriptor is held to the binding-only rule instead (None: it fails it)."""
+    if match.similarity is None:
+        distance = match.candidate.distance
+        return _distance_score(distance) if distance <= BINDING_ONLY_RADIUS else None
+    return int(match.similarity * 100)
 
 
 def _keep_best(matches: dict[str, Match], match: Match) -> None:

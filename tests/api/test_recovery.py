@@ -13,7 +13,7 @@ import time
 
 import httpx
 import pytest
-from PIL import Image
+from PIL import Image, ImageOps
 from typer.testing import CliRunner
 
 from app.cli import cli
@@ -98,6 +98,55 @@ def test_a_stripped_reencoded_copy_recovers_its_manifest_and_label(client, api_k
     # Answered from the cache the second time: looked up again, still recovered.
     again = verify(client, ApiKeys.header(api_keys.all), copy, media_id="post-1")
     assert again["cached"] is True and again["verdict"]["recovered"]["manifest_id"] == manifest_id
+
+
+def _cropped_copy(signed: bytes, *, kept: float) -> bytes:
+    """A platform's centre crop (`kept` of each side), re-encoded without metadata."""
+    image = Image.open(io.BytesIO(signed)).convert("RGB")
+    width, height = image.size
+    dx, dy = round(width * (1 - kept) / 2), round(height * (1 - kept) / 2)
+    buffer = io.BytesIO()
+    image.crop((dx, dy, width - dx, height - dy)).save(buffer, "JPEG", quality=80)
+    return buffer.getvalue()
+
+
+def _mirrored_copy(signed: bytes) -> bytes:
+    buffer = io.BytesIO()
+    ImageOps.mirror(Image.open(io.BytesIO(signed)).convert("RGB")).save(buffer, "JPEG", quality=80)
+    return buffer.getvalue()
+
+
+def detailed_picture() -> bytes:
+    """A close view of the Mandelbrot set's boundary: fine detail everywhere, so that a small crop
+    moves the code of the whole image far (measured: a 5% crop, 38 bits and descriptor 0.29)."""
+    image = Image.effect_mandelbrot((320, 240), (-0.75, 0.05, -0.45, 0.275), 200).convert("RGB")
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=92)
+    return buffer.getvalue()
+
+
+def test_a_cropped_or_mirrored_copy_recovers_through_the_views(client, api_keys):
+    from verifier.fingerprint import DESCRIPTOR_THRESHOLD, SEARCH_RADIUS, descriptor_similarity, fingerprint_image
+
+    cases = [(detailed_picture(), "crop 5%"), (detailed_picture(), "crop 10%"), (picture(0), "mirror")]
+    for original, transform in cases:
+        response = sign(client, ApiKeys.header(api_keys.sign), original)
+        signed = response.content
+        if transform == "mirror":
+            copy = _mirrored_copy(signed)
+        else:
+            copy = _cropped_copy(signed, kept=0.95 if transform == "crop 5%" else 0.90)
+        # The whole image's own code and descriptor alone do not find it: the views do.
+        own, seen = fingerprint_image(signed), fingerprint_image(copy)
+        assert (own.code64 ^ seen.code64).bit_count() > SEARCH_RADIUS or (
+            descriptor_similarity(own.descriptor, seen.descriptor) < DESCRIPTOR_THRESHOLD
+        ), transform
+        recovered = verify(client, ApiKeys.header(api_keys.verify), copy)["verdict"]["recovered"]
+        assert recovered is not None and recovered["manifest_id"] == response.headers["x-manifest-label"], transform
+        assert recovered["similarity"] >= DESCRIPTOR_THRESHOLD and recovered["alg"] == "io.iscc.v0"
+    # A crop or mirror of an unrelated picture finds none of them.
+    for copy in (_cropped_copy(picture(5), kept=0.95), _mirrored_copy(picture(5))):
+        assert verify(client, ApiKeys.header(api_keys.verify), copy)["verdict"]["recovered"] is None
 
 
 def test_an_unrelated_image_never_recovers(client, api_keys):

@@ -9,6 +9,7 @@ from typing import Any
 
 import c2pa
 import pytest
+from PIL import Image
 
 from app.store.interface import Scope
 from app.usecases.soft_binding_resolution import BINDING_ONLY_RADIUS
@@ -140,6 +141,38 @@ def test_another_tenants_private_entry_is_not_found_by_id_binding_or_content(cli
     assert own_id.status_code == 200
     assert [m["manifestId"] for m in own_binding.json()["matches"]] == [manifest_id]
     assert [m["manifestId"] for m in own_content.json()["matches"]] == [manifest_id]
+
+
+def test_the_index_only_views_are_found_by_content_never_by_binding_nor_listed(client, tenants, store):
+    from app.store.repository import ISCC_ALG, VIEW_ALG
+    from verifier.fingerprint import INDEX_VIEWS, fingerprint_image
+
+    signed, manifest_id = sign(client, tenants.a, encoded(textured_image(7)))
+    image = Image.open(io.BytesIO(signed)).convert("RGB")
+    width, height = image.size
+    cropped = encoded(image.crop((width // 20, height // 20, width - width // 20, height - height // 20)))
+    by_content = client.post(
+        f"{SBR}/matches/byContent", content=cropped, headers={**tenants.b, "Content-Type": "image/jpeg"}
+    )
+    assert [m["manifestId"] for m in by_content.json()["matches"]] == [manifest_id]
+    # A view's code as a binding value (an ISCC-64 unit): it is not a binding of the manifest.
+    views = fingerprint_image(signed, views=INDEX_VIEWS).views
+    for view in views:
+        value = base64.b64encode(b"\x21\x01" + view.code64.to_bytes(8, "big")).decode()
+        answer = client.get(f"{SBR}/matches/byBinding", params={"alg": "io.iscc.v0", "value": value}, headers=tenants.b)
+        own = fingerprint_image(signed).code64
+        if (own ^ view.code64).bit_count() > BINDING_ONLY_RADIUS:
+            assert answer.json() == {"matches": []}, view.view
+        answer = client.get(f"{SBR}/matches/byBinding", params={"alg": VIEW_ALG, "value": value}, headers=tenants.b)
+        assert answer.status_code == 422 and VIEW_ALG not in str(
+            client.get(f"{SBR}/services/supportedAlgorithms", headers=tenants.b).json()
+        )
+    # The entry's soft bindings are the manifest's: the views are kept beside, as index rows only.
+    entry = store.repository.entry_by_manifest_id("tenant-a", manifest_id)
+    assert [binding.alg for binding in entry.bindings] == [ISCC_ALG]
+    assert len(views) == len(INDEX_VIEWS) and any(
+        (fingerprint_image(signed).code64 ^ v.code64).bit_count() > BINDING_ONLY_RADIUS for v in views
+    )
 
 
 def test_supported_algorithms(client, tenants):

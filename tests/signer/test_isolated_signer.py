@@ -18,7 +18,7 @@ from signer.errors import DestinationUnwritable, SourceUnreadable, UnsupportedFo
 from signer.isolation import IsolatedSigner, SignerWorkersUnavailable, SigningLimitExceeded, SignLimits, _Setup
 from signer.manifest import DigitalSourceType, GenerationRequest
 from tests.verifier.hostile_assets import MB, assertion_bomb, big_svg
-from verifier.fingerprint import fingerprint_image
+from verifier.fingerprint import INDEX_VIEWS, fingerprint_image
 from verifier.reader import Verifier
 from verifier.trust import default_trust_policy
 from verifier.verdict import VerdictState
@@ -64,7 +64,8 @@ def test_signs_like_the_in_process_signer(pool, verifier, make_jpeg, tmp_path):
     assert result.manifest_label and result.manifest_label.startswith("urn:c2pa:")
     assert result.bytes_written == result.destination.stat().st_size
     assert result.digital_source_type is DigitalSourceType.TRAINED_ALGORITHMIC_MEDIA
-    assert result.soft_binding == fingerprint_image(source)  # computed in the worker, checked on the way back
+    # Computed in the worker (with the views the repository indexes), checked on the way back.
+    assert result.soft_binding == fingerprint_image(source, views=INDEX_VIEWS) and result.soft_binding.views
     verdict = verifier.verify_file(result.destination)
     assert verdict.state is VerdictState.TRUSTED and verdict.title == "gen.jpg"  # the real name, not the worker's
     assert _leftovers(tmp_path / "out") == []

@@ -15,7 +15,7 @@ from signer.errors import SourceUndecodable
 from signer.formats import FINGERPRINTED_FORMATS
 from signer.manifest import SOFT_BINDING_LABEL, GenerationRequest
 from tests.signer.conftest import PILLOW_MEDIA
-from verifier.fingerprint import ALG, fingerprint_image
+from verifier.fingerprint import ALG, INDEX_VIEWS, fingerprint_image
 
 REQUEST = GenerationRequest(generator_name="Acme Diffusion", generator_version="2.1")
 
@@ -40,8 +40,9 @@ def test_every_fingerprinted_format_carries_the_fingerprint_of_its_source(
     destination = tmp_path / source.name
     result = content_signer.sign_file(source=source, destination=destination, request=REQUEST)
 
-    expected = fingerprint_image(source)
-    assert result.soft_binding == expected
+    # With the views the repository indexes beside it (index-only: the assertion has one block).
+    expected = fingerprint_image(source, views=INDEX_VIEWS)
+    assert result.soft_binding == expected and len(expected.views) == len(INDEX_VIEWS)
     report = read_back(destination, mime=result.format.mime)
     assert report.state == "Trusted", report.failures
     (assertion,) = soft_bindings(report.manifest)
@@ -61,7 +62,7 @@ def test_the_fingerprint_is_of_the_pixels_signed(content_signer, read_back, tmp_
     source = photo_like(tmp_path / "gen.png", "PNG")
     result = content_signer.sign_file(source=source, destination=tmp_path / "out.png", request=REQUEST)
     assert result.soft_binding is not None
-    assert fingerprint_image(result.destination) == result.soft_binding
+    assert fingerprint_image(result.destination, views=INDEX_VIEWS) == result.soft_binding
 
 
 def test_a_sidecar_carries_it_too(content_signer, read_back, tmp_path):
@@ -72,7 +73,7 @@ def test_a_sidecar_carries_it_too(content_signer, read_back, tmp_path):
     assert report.state == "Trusted", report.failures
     (assertion,) = soft_bindings(report.manifest)
     assert base64.b64decode(assertion["blocks"][0]["value"]) == fingerprint_image(source).iscc_digest
-    assert result.soft_binding == fingerprint_image(source)
+    assert result.soft_binding == fingerprint_image(source, views=INDEX_VIEWS)
 
 
 @pytest.mark.parametrize("name", ["WAV", "M4A", "HEIC", "SVG", "PDF"])

@@ -14,6 +14,7 @@ from sqlalchemy import text
 from app.store.repository import (
     ISCC_ALG,
     MAX_CANDIDATES,
+    VIEW_ALG,
     EntryOrigin,
     NewEntry,
     SoftBinding,
@@ -108,6 +109,44 @@ def test_malformed_values_are_refused(repository):
         repository.add_entry(NewEntry(**{**_fields(_entry("urn:c2pa:x")), "bindings": (other,)}))
     with pytest.raises(ValueError, match="radius"):
         repository.candidates_near(CODE, 21, "tenant-a")
+    assert repository.stats().entries == 0
+
+
+def _with_view(entry: NewEntry, view_code: int, *, descriptor: bytes = b"\x02" * 32) -> NewEntry:
+    view = SoftBinding(alg=VIEW_ALG, value=b"crop 5%", code64=view_code, descriptor=descriptor)
+    return NewEntry(**{**_fields(entry), "bindings": (*entry.bindings, view)})
+
+
+VIEW_CODE = _flip(CODE, *range(0, 64, 3))  # 22 bits away from CODE: another view's code
+
+
+def test_view_rows_are_searched_only_when_asked_and_are_not_the_entrys_bindings(repository):
+    repository.add_entry(_with_view(_entry("urn:c2pa:viewed"), VIEW_CODE))
+    # Not a soft binding of the manifest: not in the entry, nor found by a lookup that does not ask.
+    assert [b.alg for b in repository.entry_by_manifest_id("tenant-a", "urn:c2pa:viewed").bindings] == [ISCC_ALG]
+    assert [b.alg for b in next(repository.export()).bindings] == [ISCC_ALG]
+    assert repository.candidates_near(VIEW_CODE, 4, "tenant-a") == []
+    # A lookup by content asks: the view's row, with its own descriptor and name.
+    (found,) = repository.candidates_near(_flip(VIEW_CODE, 1), 4, "tenant-a", views=True)
+    assert (found.manifest_id, found.view, found.distance, found.descriptor) == (
+        "urn:c2pa:viewed",
+        "crop 5%",
+        1,
+        b"\x02" * 32,
+    )
+    (own,) = repository.candidates_near(CODE, 0, "tenant-a", views=True)
+    assert own.view is None and own.descriptor == b"\x01" * 32
+    # Visibility and takedowns hold for view rows as for the binding.
+    repository.set_private("tenant-a", "urn:c2pa:viewed", True, actor="owner")
+    assert repository.candidates_near(VIEW_CODE, 0, "tenant-b", views=True) == []
+    repository.delete_entry("tenant-a", "urn:c2pa:viewed", actor="operator", reason="takedown")
+    assert repository.candidates_near(VIEW_CODE, 0, "tenant-a", views=True) == []
+
+
+def test_a_view_row_without_a_code_is_refused(repository):
+    view = SoftBinding(alg=VIEW_ALG, value=b"crop 5%")
+    with pytest.raises(ValueError, match="view"):
+        repository.add_entry(NewEntry(**{**_fields(_entry("urn:c2pa:x")), "bindings": (view,)}))
     assert repository.stats().entries == 0
 
 

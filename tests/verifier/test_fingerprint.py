@@ -10,18 +10,24 @@ from pathlib import Path
 
 import iscc_core
 import pytest
-from PIL import Image
+from PIL import Image, ImageOps
 
 from verifier.errors import UndecodableImage
 from verifier.fingerprint import (
     DESCRIPTOR_BYTES,
     DESCRIPTOR_THRESHOLD,
+    INDEX_VIEWS,
     MAX_PIXELS,
+    QUERY_VIEWS,
     SEARCH_RADIUS,
     ImageFingerprint,
+    View,
     descriptor_similarity,
     fingerprint_image,
     hamming64,
+    view_code64,
+    views_as_plain,
+    views_from_plain,
 )
 
 # Distinct photographs and renders (different scenes), all JPEG.
@@ -169,6 +175,83 @@ def test_a_truncated_jpeg_raises_the_domain_error(photos: list[Path]) -> None:
 def test_a_missing_file_raises_the_domain_error(tmp_path: Path) -> None:
     with pytest.raises(UndecodableImage):
         fingerprint_image(tmp_path / "missing.png")
+
+
+def _centre_crop(image: Image.Image, kept: float) -> Image.Image:
+    width, height = image.size
+    dx, dy = round(width * (1 - kept) / 2), round(height * (1 - kept) / 2)
+    return image.crop((dx, dy, width - dx, height - dy))
+
+
+def _passes(probe_code: int, probe_descriptor: bytes, code: int, descriptor: bytes) -> bool:
+    return (
+        hamming64(probe_code, code) <= SEARCH_RADIUS
+        and descriptor_similarity(probe_descriptor, descriptor) >= DESCRIPTOR_THRESHOLD
+    )
+
+
+def test_view_code64_is_the_image_codes_first_64_bits(photos: list[Path]) -> None:
+    # A symmetric image too (the Mandelbrot set about its axis): its vanishing DCT coefficients are
+    # exactly 0 in both computations, not rounding noise that flips bits.
+    symmetric = Image.effect_mandelbrot((320, 240), (-2.0, -1.2, 0.4, 1.2), 60).convert("RGB")
+    for data in [photo.read_bytes() for photo in photos] + [encoded(symmetric, "PNG")]:
+        fingerprint = fingerprint_image(data)
+        with Image.open(io.BytesIO(data)) as image:
+            gray = image.convert("L").resize((32, 32), Image.Resampling.BICUBIC)
+        assert view_code64(gray.tobytes()) == int.from_bytes(
+            iscc_core.soft_hash_image_v0(list(gray.tobytes()), bits=64), "big"
+        )
+        assert fingerprint.views == ()  # only the views asked for
+
+
+def test_a_cropped_copy_matches_the_crop_view_kept_at_signing(photos: list[Path]) -> None:
+    for photo in photos:
+        signed = fingerprint_image(photo, views=INDEX_VIEWS)
+        assert [view.view for view in signed.views] == list(INDEX_VIEWS)
+        with Image.open(photo) as image:
+            rgb = image.convert("RGB")
+        for kept in (0.95, 0.90):
+            copy = fingerprint_image(encoded(_centre_crop(rgb, kept), "JPEG", quality=85))
+            assert any(_passes(copy.code64, copy.descriptor, v.code64, v.descriptor) for v in signed.views), (
+                f"{photo.name}: a {100 - kept * 100:.0f}% crop matches no view"
+            )
+
+
+def test_a_mirrored_copy_matches_through_the_mirrored_probe(photos: list[Path]) -> None:
+    for photo in photos:
+        signed = fingerprint_image(photo)
+        with Image.open(photo) as image:
+            mirrored = ImageOps.mirror(image.convert("RGB"))
+        copy = fingerprint_image(encoded(mirrored, "JPEG", quality=85), views=QUERY_VIEWS)
+        assert not _passes(copy.code64, copy.descriptor, signed.code64, signed.descriptor)
+        (probe,) = copy.views
+        assert probe.view is View.MIRROR
+        assert _passes(probe.code64, probe.descriptor, signed.code64, signed.descriptor), photo.name
+
+
+def test_the_views_of_unrelated_photos_do_not_pass_both_checks(photos: list[Path]) -> None:
+    signed = [fingerprint_image(photo, views=INDEX_VIEWS) for photo in photos]
+    queries = [fingerprint_image(photo, views=QUERY_VIEWS) for photo in photos]
+    for i, query in enumerate(queries):
+        probes = [(query.code64, query.descriptor)] + [(v.code64, v.descriptor) for v in query.views]
+        for j, entry in enumerate(signed):
+            rows = [(entry.code64, entry.descriptor)] + [(v.code64, v.descriptor) for v in entry.views]
+            if i != j:
+                assert not any(_passes(*probe, *row) for probe in probes for row in rows)
+
+
+def test_views_cross_a_process_boundary_as_plain_values_checked_field_by_field(photos: list[Path]) -> None:
+    views = fingerprint_image(photos[0], views=INDEX_VIEWS + QUERY_VIEWS).views
+    assert views_from_plain(views_as_plain(views)) == views
+    for malformed in [
+        [("crop 5%", 1, b"\0" * DESCRIPTOR_BYTES)],  # a list
+        (("crop 3%", 1, b"\0" * DESCRIPTOR_BYTES),),  # no such view
+        (("crop 5%", 1 << 64, b"\0" * DESCRIPTOR_BYTES),),
+        (("crop 5%", 1, b"\0" * 5),),
+        (("crop 5%", 1),),
+    ]:
+        with pytest.raises(ValueError):
+            views_from_plain(malformed)
 
 
 def test_the_fingerprint_is_a_plain_frozen_value() -> None:

@@ -1,0 +1,58 @@
+"""Matching an image's fingerprint against the manifest repository by content: the one rule that
+recovery on verify (app/usecases/recovery.py) and the Soft Binding Resolution API's byContent
+(app/usecases/soft_binding_resolution.py) apply (docs/soft-bindings.md).
+
+- Probes: the image's own code, and the code of each view its fingerprint carries (QUERY_VIEWS:
+  the mirrored image), each with its own descriptor.
+- First stage: for each probe, the repository's rows within `radius` bits, the index-only view
+  rows included (VIEW_ALG: the centre crops kept at signing).
+- Second stage: the candidate's descriptor against the probe's, kept at `threshold` or above. A
+  candidate kept without a descriptor (a verified store's binding, a video's key frame) cannot
+  pass it: it is returned with `similarity` None, for the caller's binding-only rule, and only
+  from the image's own code (a view's code has nothing to compare it with).
+- One match per entry (tenant, manifest id): its best, most similar first (then nearest, newest).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app.store.repository import Candidate, ManifestRepository
+from verifier.fingerprint import DESCRIPTOR_BYTES, ImageFingerprint, descriptor_similarity
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ContentMatch:
+    candidate: Candidate
+    similarity: float | None  # the descriptor similarity (at least the threshold); None: kept without one
+
+
+def content_matches(
+    repository: ManifestRepository, fingerprint: ImageFingerprint, tenant: str | None, *, radius: int, threshold: float
+) -> list[ContentMatch]:
+    """The entries visible to `tenant` that match `fingerprint` (module docstring), best first."""
+    best: dict[tuple[str, str], ContentMatch] = {}
+    probes = [(fingerprint.code64, fingerprint.descriptor, True)]
+    probes += [(view.code64, view.descriptor, False) for view in fingerprint.views]
+    for code64, descriptor, own in probes:
+        for candidate in repository.candidates_near(code64, radius, tenant, views=True):
+            if candidate.descriptor is None or len(candidate.descriptor) != DESCRIPTOR_BYTES:
+                if own and candidate.view is None:
+                    _keep(best, ContentMatch(candidate=candidate, similarity=None))
+                continue
+            similarity = descriptor_similarity(descriptor, candidate.descriptor)
+            if similarity >= threshold:
+                _keep(best, ContentMatch(candidate=candidate, similarity=similarity))
+    return sorted(best.values(), key=_rank)
+
+
+def _rank(match: ContentMatch) -> tuple[float, int, float]:
+    similarity = -1.0 if match.similarity is None else match.similarity
+    return (-similarity, match.candidate.distance, -match.candidate.created_at.timestamp())
+
+
+def _keep(best: dict[tuple[str, str], ContentMatch], match: ContentMatch) -> None:
+    key = (match.candidate.tenant, match.candidate.manifest_id)
+    known = best.get(key)
+    if known is None or _rank(match) < _rank(known):
+        best[key] = match
