@@ -58,3 +58,39 @@ def test_a_malformed_form_is_refused(video, damage):
     damage(plain)
     with pytest.raises(ValueError):
         from_plain(plain)
+
+
+def test_an_image_with_its_index_views_survives_json_and_a_sign_job_record():
+    from verifier.fingerprint import INDEX_VIEWS
+
+    signed = fingerprint_decoded(scene_picture(5, (96, 64)), views=INDEX_VIEWS)
+    assert [code.view for code in signed.views] == list(INDEX_VIEWS)
+    assert from_plain(json.loads(json.dumps(to_plain(signed)))) == signed
+    recorded = SignedOutput(
+        output_sha256="a" * 64,
+        source_sha256="b" * 64,
+        manifest_label=None,
+        certificate_fingerprint=None,
+        fingerprint=signed,
+    )
+    assert SignedOutput.from_json(recorded.to_json()).fingerprint == signed
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda views: views.append(dict(views[0])),  # a view twice
+        lambda views: views[0].update(view="crop 50%"),
+        lambda views: views[0].update(code64=-1),
+        lambda views: views[0].update(code64="12"),
+        lambda views: views[0].update(descriptor="AAAA"),
+        lambda views: views.extend([dict(views[0])] * 10),
+    ],
+)
+def test_malformed_views_are_refused(damage):
+    from verifier.fingerprint import INDEX_VIEWS
+
+    plain = to_plain(fingerprint_decoded(scene_picture(6, (96, 64)), views=INDEX_VIEWS))
+    damage(plain["views"])
+    with pytest.raises(ValueError):
+        from_plain(plain)
