@@ -48,7 +48,14 @@ from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
-from app.api.error_responses import ApiError, insufficient_storage, malformed_body, payload_too_large, unprocessable
+from app.api.error_responses import (
+    ApiError,
+    insufficient_storage,
+    malformed_body,
+    payload_too_large,
+    unprocessable,
+    unsupported_content_type,
+)
 from app.spool import SpoolFolder, is_disk_full, safe_filename
 
 if TYPE_CHECKING:
@@ -389,11 +396,9 @@ async def receive_form(request: Request, *, spec: FormSpec, spool: UploadSpool, 
         )
     if kind != b"multipart/form-data":
         await _drain(request, max_bytes)
-        raise ApiError(
-            415,
-            "unsupported_content_type",
+        raise unsupported_content_type(
             "send the request body as multipart/form-data (e.g. curl -F file=@photo.jpg)",
-            extra={"supported": ["multipart/form-data"]},
+            supported=("multipart/form-data",),
         )
     boundary = options.get(b"boundary")
     if not boundary:
@@ -467,13 +472,11 @@ async def receive_upload(request: Request, *, spec: FormSpec, spool: UploadSpool
         return await receive_form(request, spec=spec, spool=spool, max_bytes=max_bytes)
     await _drain(request, max_bytes)
     named = f"Content-Type {kind.decode('latin-1')!r}" if kind else "no Content-Type"
-    raise ApiError(
-        415,
-        "unsupported_content_type",
+    raise unsupported_content_type(
         f"the request body has {named}: send the media itself as the body with its media type as Content-Type "
         "(curl -H 'Content-Type: image/jpeg' --data-binary @photo.jpg) and the fields as query parameters, "
         "or a multipart/form-data form (curl -F file=@photo.jpg)",
-        extra={"supported": ["multipart/form-data", *RAW_BODY_TYPES]},
+        supported=("multipart/form-data", *RAW_BODY_TYPES),
     )
 
 
