@@ -69,7 +69,7 @@ class SpoolFolder:
         self._lock: int | None = None
 
     def __enter__(self):  # the subclass's own type (UploadSpool)
-        _sweep_once(self._parent)
+        sweep_abandoned_once(self._parent)
         try:
             while True:
                 path = Path(tempfile.mkdtemp(prefix=SPOOL_PREFIX, dir=self._parent))
@@ -110,7 +110,13 @@ _swept: set[Path | None] = set()
 _sweep_guard = threading.Lock()
 
 
-def _sweep_once(spool_dir: Path | None) -> None:
+def abandoned_spools_unswept(spool_dir: Path | None) -> bool:
+    """Whether this process has not yet swept `spool_dir` (its first SpoolFolder there will)."""
+    return spool_dir not in _swept
+
+
+def sweep_abandoned_once(spool_dir: Path | None) -> None:
+    """`remove_abandoned_spools(spool_dir)` the first time this process asks; then nothing."""
     with _sweep_guard:
         if spool_dir in _swept:
             return
