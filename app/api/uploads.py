@@ -472,7 +472,7 @@ async def receive_upload(request: Request, *, spec: FormSpec, spool: UploadSpool
         content_type is None and _declared_length(request) in (None, 0) and not _has_chunked_body(request)
     ):
         try:
-            _no_form_fields_in_query(request, spec)
+            _multipart_query_parameters(request, spec)
         except ApiError:
             await _drain(request, max_bytes)
             raise
@@ -524,7 +524,8 @@ def raw_body_openapi(
             "required": False,
             "schema": {"type": "string", "maxLength": DEFAULT_MAX_TEXT_BYTES},
             "description": "With the media as the raw request body: its file name (multipart's filename=), "
-            "used as a multipart file's name is.",
+            "used as a multipart file's name is. With a multipart body the part's filename= names the file "
+            "(here it is a 422).",
         }
     )
     return {
@@ -589,17 +590,29 @@ def query_fields(request: Request, spec: FormSpec) -> dict[str, str]:
     return fields
 
 
-def _no_form_fields_in_query(request: Request, spec: FormSpec) -> None:
-    """With a multipart body the fields are form fields: one sent in the query instead would be
-    dropped without a word (a media id not recorded), so it is a 422."""
-    for name in spec.text_fields:
-        if name in request.query_params:
+def _multipart_query_parameters(request: Request, spec: FormSpec) -> None:
+    """With a multipart body the fields are form fields and the file's name is its part's filename=:
+    any query parameter but the route's own would be dropped without a word (a media id not
+    recorded, a misspelt `refresh` not applied), so it is a 422, as with a raw body."""
+    for name in request.query_params:
+        if name in spec.route_parameters:
+            continue
+        if name in spec.text_fields:
             raise unprocessable(
                 "misplaced_field",
                 f"{name!r} was sent as a query parameter: with a multipart body send it as a form field "
                 "(query parameters carry the fields when the media is the raw request body)",
                 field=name,
             )
+        shown = name if len(name) <= 64 else name[:64] + "..."
+        own = sorted(spec.route_parameters)
+        where = f"only {', '.join(own)} goes in the query" if own else "nothing goes in the query"
+        raise unprocessable(
+            "unknown_field",
+            f"unknown query parameter {shown!r}: with a multipart body {where}; the fields "
+            f"({spec.accepted}) are form fields and the file's name is its part's filename=",
+            field=name,
+        )
 
 
 async def receive_body(request: Request, *, spool: UploadSpool, max_bytes: int, field: str = "body") -> ReceivedFile:
