@@ -37,6 +37,11 @@ _UNSAFE_FILENAME_CHARS = re.compile(r"[^A-Za-z0-9._ ()+-]")
 log = logging.getLogger("originmark.spool")
 
 
+def spool_root(spool_dir: Path | None) -> Path:
+    """The folder the spool folders are made in: ORIGINMARK_SPOOL_DIR, else the system temp dir."""
+    return spool_dir if spool_dir is not None else Path(tempfile.gettempdir())
+
+
 def is_disk_full(error: OSError) -> bool:
     return error.errno in _DISK_FULL
 
@@ -130,7 +135,7 @@ def remove_abandoned_spools(spool_dir: Path | None) -> int:
     Safe while other processes use the same spool: a folder in use is locked. Only names
     SpoolFolder makes, owned by this user, are looked at; symbolic links are never followed.
     """
-    parent = spool_dir if spool_dir is not None else Path(tempfile.gettempdir())
+    parent = spool_root(spool_dir)
     try:
         entries = [entry for entry in os.scandir(parent) if _SPOOL_NAME.fullmatch(entry.name)]
     except OSError:

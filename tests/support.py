@@ -145,3 +145,16 @@ def record_spool_removals(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
 
     monkeypatch.setattr(app.spool, "shutil", SimpleNamespace(rmtree=rmtree))
     return on_loop
+
+
+def count_fsyncs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """From now on each os.fsync (still done) appends its file descriptor to the returned list."""
+    synced: list[int] = []
+    real_fsync = os.fsync
+
+    def counting_fsync(descriptor: int) -> None:
+        synced.append(descriptor)
+        real_fsync(descriptor)
+
+    monkeypatch.setattr(os, "fsync", counting_fsync)
+    return synced
