@@ -37,6 +37,11 @@ _UNSAFE_FILENAME_CHARS = re.compile(r"[^A-Za-z0-9._ ()+-]")
 log = logging.getLogger("originmark.spool")
 
 
+def spool_root(spool_dir: Path | None) -> Path:
+    """The folder the spool folders are made in: ORIGINMARK_SPOOL_DIR, else the system temp dir."""
+    return spool_dir if spool_dir is not None else Path(tempfile.gettempdir())
+
+
 def is_disk_full(error: OSError) -> bool:
     return error.errno in _DISK_FULL
 
@@ -69,7 +74,7 @@ class SpoolFolder:
         self._lock: int | None = None
 
     def __enter__(self):  # the subclass's own type (UploadSpool)
-        _sweep_once(self._parent)
+        sweep_abandoned_once(self._parent)
         try:
             while True:
                 path = Path(tempfile.mkdtemp(prefix=SPOOL_PREFIX, dir=self._parent))
@@ -110,7 +115,13 @@ _swept: set[Path | None] = set()
 _sweep_guard = threading.Lock()
 
 
-def _sweep_once(spool_dir: Path | None) -> None:
+def abandoned_spools_unswept(spool_dir: Path | None) -> bool:
+    """Whether this process has not yet swept `spool_dir` (its first SpoolFolder there will)."""
+    return spool_dir not in _swept
+
+
+def sweep_abandoned_once(spool_dir: Path | None) -> None:
+    """`remove_abandoned_spools(spool_dir)` the first time this process asks; then nothing."""
     with _sweep_guard:
         if spool_dir in _swept:
             return
@@ -124,7 +135,7 @@ def remove_abandoned_spools(spool_dir: Path | None) -> int:
     Safe while other processes use the same spool: a folder in use is locked. Only names
     SpoolFolder makes, owned by this user, are looked at; symbolic links are never followed.
     """
-    parent = spool_dir if spool_dir is not None else Path(tempfile.gettempdir())
+    parent = spool_root(spool_dir)
     try:
         entries = [entry for entry in os.scandir(parent) if _SPOOL_NAME.fullmatch(entry.name)]
     except OSError:

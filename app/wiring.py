@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from app.settings import Settings
+from app.spool import spool_root
 from keys.backends.spec import KeySpec, KmsKeySpec, PemKeySpec, Pkcs11KeySpec
 from keys.identities import (
     CA_FILENAME,
@@ -252,9 +253,9 @@ def build_isolated_signer(settings: Settings, identity: SigningIdentity | None =
     identity = identity or build_identity_source(settings).active()
     return IsolatedSigner(
         credential=identity.spec,
-        # Every destination of these workers is a spool file, deleted once streamed or uploaded:
-        # not fsynced (two waits on the disk per signature for nothing).
-        options=dataclasses.replace(build_signer_options(settings), durable_output=False),
+        # Their destinations in the spool (a request's or job's folder, deleted once streamed or
+        # uploaded) are not fsynced: two waits on the disk per signature for nothing. Any other is.
+        options=dataclasses.replace(build_signer_options(settings), scratch_dir=spool_root(settings.spool_dir)),
         limits=build_sign_limits(settings),
         workers=settings.sign_workers,
         secret_environment=signing_secrets(settings),

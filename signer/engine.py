@@ -95,10 +95,12 @@ class SignerOptions:
     # videos (FINGERPRINTED_VIDEO_FORMATS) one with their key frames'. Off only for the benches'
     # "without the fingerprint" references (softbinding_bench.py, large_video_bench.py).
     soft_binding: bool = True
-    # fsync each signed file (and its folder) before sign_file returns, so that it survives a crash.
-    # False for the service's signing workers: they write into a request's or job's spool folder,
-    # whose output is streamed or uploaded and deleted at once; there an fsync is only a wait.
-    durable_output: bool = True
+    # Each signed file (and its folder) is fsynced before sign_file returns, so that it survives a
+    # crash; except one written inside this folder: the service's spool (its workers write into a
+    # request's or job's spool folder, whose output is streamed or uploaded and deleted at once, so
+    # there an fsync is only a wait). Decided per destination, not per signer: a caller that writes
+    # anywhere else (a file the user keeps) cannot lose the crash-durability by sharing the signer.
+    scratch_dir: Path | None = None
 
     def __post_init__(self) -> None:
         if self.time_stamp_url is not None and not self.time_stamp_url.startswith(("http://", "https://")):
@@ -110,6 +112,13 @@ class SignerOptions:
             self.time_stamp_retry_policy()
         except ValueError as error:
             raise SigningError(str(error)) from error
+
+    def is_scratch(self, destination: Path) -> bool:
+        """Whether `destination` is inside `scratch_dir` (its real path: no `..` or link leads out)."""
+        if self.scratch_dir is None:
+            return False
+        folder = os.path.realpath(self.scratch_dir)
+        return os.path.commonpath([folder, os.path.realpath(destination)]) == folder
 
     def time_stamp_retry_policy(self) -> TimeStampRetries:
         return TimeStampRetries(retries=self.time_stamp_retries, delay_seconds=self.time_stamp_retry_delay_seconds)
@@ -275,7 +284,7 @@ class ContentSigner:
                 context=self._context_for(source, media_format),
                 fingerprint=examined.fingerprint or examined.video,
             ) as builder,
-            atomic_output(destination, durable=self._options.durable_output) as output,
+            atomic_output(destination, durable=not self._options.is_scratch(destination)) as output,
         ):
             manifest = self._sign(builder, media_format, source_stream, output, subject=source.name)
             examined.refuse_if_undecodable()  # after the engine, whose refusal of a broken file comes first

@@ -122,3 +122,39 @@ def sign_generated_jpeg(
     )
     assert signed.status_code == 200, signed.text
     return signed.content
+
+
+def record_spool_removals(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """From now on each spool folder removal (app/spool.py's rmtree) appends whether it ran on an
+    event loop: it must not (a removal waits on the file system, stalling every connection)."""
+    import asyncio
+    import shutil
+    from types import SimpleNamespace
+
+    import app.spool
+
+    on_loop: list[bool] = []
+
+    def rmtree(path: Any, **kwargs: Any) -> None:
+        try:
+            asyncio.get_running_loop()
+            on_loop.append(True)
+        except RuntimeError:
+            on_loop.append(False)
+        shutil.rmtree(path, **kwargs)
+
+    monkeypatch.setattr(app.spool, "shutil", SimpleNamespace(rmtree=rmtree))
+    return on_loop
+
+
+def count_fsyncs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """From now on each os.fsync (still done) appends its file descriptor to the returned list."""
+    synced: list[int] = []
+    real_fsync = os.fsync
+
+    def counting_fsync(descriptor: int) -> None:
+        synced.append(descriptor)
+        real_fsync(descriptor)
+
+    monkeypatch.setattr(os, "fsync", counting_fsync)
+    return synced

@@ -177,6 +177,12 @@ def unsupported_media(message: str, *, supported: tuple[str, ...]) -> ApiError:
     return ApiError(415, "unsupported_media_type", message, extra={"supported": list(supported)})
 
 
+def unsupported_content_type(message: str, *, supported: tuple[str, ...]) -> ApiError:
+    """415 `unsupported_content_type`: the body's form (its Content-Type) is not one the endpoint reads;
+    `supported` the ones it does (unlike `unsupported_media`, about the file's own bytes)."""
+    return ApiError(415, "unsupported_content_type", message, extra={"supported": list(supported)})
+
+
 def unprocessable(code: str, message: str, *, field: str | None = None) -> ApiError:
     return ApiError(422, code, message, extra={"field": field} if field else None)
 

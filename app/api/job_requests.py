@@ -24,7 +24,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 from python_multipart.multipart import parse_options_header
 
-from app.api.error_responses import ApiError, malformed_body, unsupported_media
+from app.api.error_responses import malformed_body, unsupported_content_type, unsupported_media
 from app.api.identifiers import form_flag
 from app.api.json_body import read_json_bytes
 from app.api.routes.verify import VERIFIABLE_FORMAT_NAMES
@@ -84,11 +84,9 @@ async def read_job_request(
     if kind == b"application/json":
         raw = await read_json_bytes(request, max_bytes=MAX_JSON_BYTES)
         return JobRequest(body=_validated_json(model, raw), upload=None)
-    raise ApiError(
-        415,
-        "unsupported_content_type",
+    raise unsupported_content_type(
         "send JSON naming the source (application/json) or the media itself (multipart/form-data, field 'file')",
-        extra={"supported": ["application/json", "multipart/form-data"]},
+        supported=("application/json", "multipart/form-data"),
     )
 
 

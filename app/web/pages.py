@@ -150,7 +150,7 @@ def _verify_context(settings: Settings, *, result: VerifyResult | None, error: A
 
 async def _verify_upload(request: Request, services: Services, *, gate: PendingGate) -> VerifyResult:
     settings = services.settings
-    with UploadSpool(settings.spool_dir) as spool:
+    async with UploadSpool(settings.spool_dir) as spool:
         form = await receive_form(request, spec=WEB_FORM, spool=spool, max_bytes=_upload_limit(settings))
         upload = form.required_file("file")
         if sniff_media_type(upload.head) is None:
@@ -163,7 +163,8 @@ async def _verify_upload(request: Request, services: Services, *, gate: PendingG
             # Nobody's submission (the page is public): stored by content hash only, and only when
             # the operator asked for it; always verified afresh, as the page has always done.
             wanted = VerifyRequest(tenant=None, sha256=upload.sha256, refresh=True, record=settings.web_store_uploads)
-            outcome = await work.verify_and_record(services, wanted, upload.path)
+            # The spool folder is removed in the thread of the last store call (as /v1/verify does).
+            outcome = await work.verify_and_record(services, wanted, upload.path, then=spool.release)
         finally:
             gate.leave()
     services.metrics.verdicts.labels(outcome.verdict.state.value, "false").inc()

@@ -273,6 +273,32 @@ def test_a_form_field_in_the_query_of_a_multipart_upload_is_not_dropped_silently
     assert error["field"] == "media_id"
 
 
+@pytest.mark.parametrize("endpoint", ENDPOINTS)
+@pytest.mark.parametrize("name", ["filename", "bogus", "file"])
+def test_an_unknown_query_parameter_of_a_multipart_upload_is_422_as_with_a_raw_body(client, token_for, endpoint, name):
+    response = client.post(
+        endpoint,
+        params={name: "x.jpg"},
+        headers=ApiKeys.header(token_for[endpoint]),
+        files={"file": ("a.jpg", jpeg_bytes(), "image/jpeg")},
+        data=_query(endpoint),
+    )
+    error = assert_error(response, 422, "unknown_field")
+    assert error["field"] == name and "filename=" in error["message"]
+
+
+def test_the_routes_own_query_parameter_still_goes_with_a_multipart_upload(client, api_keys):
+    def verify(params: dict[str, str]) -> dict:
+        files = {"file": ("a.jpg", jpeg_bytes(seed=7), "image/jpeg")}
+        response = client.post("/v1/verify", params=params, headers=ApiKeys.header(api_keys.verify), files=files)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    verify({})
+    assert verify({})["cached"] is True
+    assert verify({"refresh": "true"})["cached"] is False
+
+
 # --- the same deadline ---
 
 

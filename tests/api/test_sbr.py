@@ -13,6 +13,7 @@ from PIL import Image
 
 from app.store.interface import Scope
 from app.usecases.soft_binding_resolution import BINDING_ONLY_RADIUS
+from tests.support import record_spool_removals
 
 from .helpers import BACKENDS, ApiKeys, assert_error, backend_database, sign_form
 from .sbr_support import SBR, binding_value, encoded, platform_copy, sign, textured_image, two_tenants
@@ -55,6 +56,17 @@ def test_a_stripped_re_encoded_copy_finds_its_manifest_by_content_and_by_binding
     by_get = client.get(f"{SBR}/matches/byBinding", params={"alg": "io.iscc.v0", "value": value}, headers=tenants.b)
     by_post = client.post(f"{SBR}/matches/byBinding", json={"alg": "io.iscc.v0", "value": value}, headers=tenants.b)
     assert by_get.json() == by_post.json() == {"matches": [{"manifestId": manifest_id, "similarityScore": 100}]}
+
+
+def test_the_uploads_spool_folder_is_removed_off_the_event_loop(client, tenants, monkeypatch):
+    removals = record_spool_removals(monkeypatch)
+    answer = client.post(
+        f"{SBR}/matches/byContent",
+        content=encoded(textured_image(2)),
+        headers={**tenants.a, "Content-Type": "image/jpeg"},
+    )
+    assert answer.status_code == 200, answer.text
+    assert removals == [False]
 
 
 def test_an_unrelated_image_matches_nothing(client, tenants):

@@ -19,6 +19,7 @@ from app.store.migrate import upgrade_database
 from app.store.sql import open_store
 from app.wiring import build_job_runtime
 from tests.api.helpers import jpeg_bytes, serve_in_thread
+from tests.support import record_spool_removals
 
 from .conftest import grant_object_prefixes
 from .test_verify_jobs import _auth, _wait_done
@@ -73,7 +74,9 @@ def test_an_uploaded_file_is_signed_into_the_destination_and_its_staged_copy_rem
     assert _staged_keys(object_store, bucket) == []  # deleted once the job was final
 
 
-def test_an_uploaded_file_is_verified_on_sqlite_by_the_server_itself(jobs_base_settings, jobs_worker_pools, tmp_path):
+def test_an_uploaded_file_is_verified_on_sqlite_by_the_server_itself(
+    jobs_base_settings, jobs_worker_pools, tmp_path, monkeypatch
+):
     url = f"sqlite:///{tmp_path}/jobs.db"
     upgrade_database(url)
     objects_dir = tmp_path / "objects"
@@ -83,10 +86,12 @@ def test_an_uploaded_file_is_verified_on_sqlite_by_the_server_itself(jobs_base_s
         token = sqlite_store.create_key(name="all", scopes=frozenset({Scope.VERIFY, Scope.READ}))[1]
         app = create_app(settings, store=sqlite_store, worker_pools=jobs_worker_pools)
         with serve_in_thread(app) as base_url, httpx.Client(base_url=base_url, timeout=30) as client:
+            removals = record_spool_removals(monkeypatch)
             answer = client.post(
                 "/v1/jobs/verify", data={"media_id": "emb-up"}, files={"file": ("a.jpg", data)}, headers=_auth(token)
             )
             assert answer.status_code == 202, answer.text
+            assert removals and True not in removals  # the spool folder (and any job worker's): off the event loop
             done = _wait_done(client, token, answer.json()["job_id"])
             assert done["status"] == "succeeded", done
             assert done["result"]["sha256"] == hashlib.sha256(data).hexdigest()

@@ -16,6 +16,7 @@ import pytest
 from keys.atomic_file import TEMP_PREFIX, AtomicWriteFailed, AtomicWriteStep, atomic_file, write_atomically
 from keys.errors import IdentityProblem
 from keys.identities import write_atomically as write_identity_file
+from tests.support import count_fsyncs
 
 
 def _run(script: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -61,14 +62,7 @@ def test_the_new_bytes_are_in_place_when_the_call_returns(tmp_path):
 @pytest.mark.parametrize(("durable", "syncs"), [(True, 2), (False, 0)])
 def test_durable_fsyncs_file_and_folder_and_not_durable_neither(tmp_path, monkeypatch, durable, syncs):
     """A spool output (durable=False) is replaced as atomically, without the two waits on the disk."""
-    synced: list[int] = []
-    real_fsync = os.fsync
-
-    def counting_fsync(descriptor: int) -> None:
-        synced.append(descriptor)
-        real_fsync(descriptor)
-
-    monkeypatch.setattr(os, "fsync", counting_fsync)
+    synced = count_fsyncs(monkeypatch)
     destination = tmp_path / "out.bin"
     destination.write_bytes(b"old")
     with atomic_file(destination, mode=0o644, durable=durable) as stream:

@@ -13,8 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from signer.engine import ContentSigner, SignerOptions
 from signer.errors import DestinationUnwritable, EngineRejected, SourceUnreadable, UnsupportedFormat
 from signer.manifest import GenerationRequest
+from tests.support import count_fsyncs
 
 REQUEST = GenerationRequest(generator_name="Acme Diffusion", generator_version="2.1")
 
@@ -195,3 +197,25 @@ def test_a_large_video_is_held_at_most_once_by_the_engine(shared_dir, dev_creden
     assert measured["growth_kib"] / 1024 < 1.25 * LARGE_MIB, measured
     report = read_back(tmp_path / "signed-video.mp4", mime="video/mp4")
     assert report.state == "Trusted", report.failures
+
+
+def test_only_a_destination_inside_the_scratch_folder_skips_the_fsyncs(signing_key, make_jpeg, tmp_path, monkeypatch):
+    """The service's spool outputs are not fsynced; any other destination of the same signer is."""
+    scratch, kept = tmp_path / "spool", tmp_path / "kept"
+    (scratch / "request").mkdir(parents=True)
+    kept.mkdir()
+    signer = ContentSigner(signing_key=signing_key, options=SignerOptions(scratch_dir=scratch))
+    source = make_jpeg(tmp_path / "a.jpg")
+    synced = count_fsyncs(monkeypatch)
+
+    def syncs(destination: Path) -> int:
+        synced.clear()
+        signer.sign_file(source=source, destination=destination, request=REQUEST)
+        assert destination.is_file()
+        return len(synced)
+
+    assert syncs(scratch / "request" / "signed.jpg") == 0
+    assert syncs(kept / "signed.jpg") == 2  # the file and its folder
+    assert syncs(scratch / "request" / ".." / ".." / "kept" / "out.jpg") == 2  # leads out of the spool
+    (scratch / "request" / "link").symlink_to(kept)
+    assert syncs(scratch / "request" / "link" / "linked.jpg") == 2

@@ -10,6 +10,7 @@ import pytest
 from markupsafe import escape
 
 from app.web.text import display_text
+from tests.support import record_spool_removals
 
 from .conftest import WEB_UPLOAD_LIMIT, file_part
 
@@ -124,6 +125,12 @@ def test_a_file_without_credentials_says_so(client, media):
     assert "No Content Credentials" in html
     assert "Issued by" not in html
     assert 'class="cr-pin label-card__pin"' not in html  # no pin: there are no credentials
+
+
+def test_the_uploads_spool_folder_is_removed_off_the_event_loop(client, media, monkeypatch):
+    removals = record_spool_removals(monkeypatch)
+    _is_page(client.post("/", files=file_part(media.plain)))
+    assert removals == [False]
 
 
 def test_the_script_gets_only_the_result_section(client, media):

@@ -159,7 +159,7 @@ def _queue(request: Request, services: Services) -> JobQueue:
 )
 async def submit_verify_job(request: Request, key: VerifyKey, services: ServicesDep) -> JSONResponse:
     settings = services.settings
-    with UploadSpool(settings.spool_dir) as spool:
+    async with UploadSpool(settings.spool_dir) as spool:
         received = await read_job_request(request, VerifyJobRequest, spool=spool, settings=settings)
         body = received.body
         media_id = optional_media_id(body.media_id)
@@ -346,7 +346,7 @@ async def submit_sign_job(request: Request, key: SignKey, services: ServicesDep)
     from app.objects.errors import InvalidObjectUri
 
     settings = services.settings
-    with UploadSpool(settings.spool_dir) as spool:
+    async with UploadSpool(settings.spool_dir) as spool:
         received = await read_job_request(request, SignJobRequest, spool=spool, settings=settings)
         body = received.body
         media_id = optional_media_id(body.media_id)

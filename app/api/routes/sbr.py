@@ -167,7 +167,7 @@ async def matches_by_content(
             supported=CONTENT_TYPES,
         )
     settings = services.settings
-    with UploadSpool(settings.spool_dir) as spool:
+    async with UploadSpool(settings.spool_dir) as spool:
         asset = await receive_body(request, spool=spool, max_bytes=settings.max_upload_bytes)
         # The asset is decoded in an isolated verifier worker (its memory and time limits), as recovery
         # fingerprints uploads; the thread waits for it, at most verify_workers at once.
