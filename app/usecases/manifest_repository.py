@@ -126,15 +126,13 @@ def soft_bindings(
         else binding
         for binding in bindings
     )
-    own = isinstance(fingerprint, ImageFingerprint) and any(
+    if not isinstance(fingerprint, ImageFingerprint) or not any(
         binding.alg == ISCC_ALG and binding.code64 is not None and binding.value == fingerprint.iscc_digest
         for binding in bindings
-    )
-    if not own:
+    ):
         # A video's key frames keep no views; and a fingerprint that is not this manifest's own
         # describes other pixels than its views would.
         return described
-    assert isinstance(fingerprint, ImageFingerprint)
     views = tuple(
         SoftBinding(alg=VIEW_ALG, value=view.view.value.encode("ascii"), code64=view.code64, descriptor=view.descriptor)
         for view in fingerprint.views
