@@ -44,12 +44,18 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import av
 import c2pa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the project root: bench.*, tests.*
+from app.usecases.video_code_match import (
+    VIDEO_CODE_BINDING_ONLY_RADIUS,
+    VIDEO_CODE_RADIUS,
+    VIDEO_CODE_THRESHOLD,
+)
 from bench.sign_bench import percentile
 from keys.devca import create_development_credentials
 from keys.loader import load_signing_key
@@ -90,7 +96,14 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--videos", type=int, default=8, help="distinct videos for the recall part")
     parser.add_argument("--recall-seconds", type=int, default=12)
+    parser.add_argument(
+        "--distractors", type=int, default=0, help="more distinct originals, never copied: only unrelated to every copy"
+    )
+    parser.add_argument("--recall-only", action="store_true", help="only the recall part (no signing costs)")
     args = parser.parse_args()
+    if args.recall_only:
+        recall(args.videos, args.recall_seconds, args.distractors)
+        return 0
     width, height = (int(part) for part in args.size.split("x"))
 
     with tempfile.TemporaryDirectory() as scratch:
@@ -197,12 +210,12 @@ def main() -> int:
     )
     print(f"output with the soft binding verifies: {verdict.state.value}")
     print()
-    recall(args.videos, args.recall_seconds)
+    recall(args.videos, args.recall_seconds, args.distractors)
     return 0 if verdict.state.value == "trusted" else 1
 
 
 def best_match(copy: VideoFingerprint, originals: list[VideoFingerprint]) -> tuple[int | None, float]:
-    """The original recovery would report for the copy (index), and its similarity; None: nothing passes."""
+    """The original the key-frame lookup reports for the copy (index), and its similarity; None: nothing passes."""
     best: tuple[int | None, float] = (None, 0.0)
     for index, original in enumerate(originals):
         for query in copy.key_frames:
@@ -215,9 +228,40 @@ def best_match(copy: VideoFingerprint, originals: list[VideoFingerprint]) -> tup
     return best
 
 
-def recall(videos: int, seconds: int) -> None:
+def frames_similarity(copy: VideoFingerprint, original: VideoFingerprint) -> float:
+    """The Video-Code search's second check: the best descriptor similarity of any key frame of the copy
+    to any key frame of the original (app/usecases/video_code_match.frames_similarity)."""
+    return max(
+        descriptor_similarity(query.fingerprint.descriptor, kept.fingerprint.descriptor)
+        for query in copy.key_frames
+        for kept in original.key_frames
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Pair:
+    """A copy against one original: the Video-Codes' distance and the key frames' best similarity."""
+
+    transform: str
+    copy: int
+    original: int
+    distance: int
+    similarity: float
+    key_frame_match: bool  # the key-frame lookup alone (code, then descriptor) reports this original
+
+    @property
+    def own(self) -> bool:
+        return self.copy == self.original
+
+
+def video_code_match(pair: Pair, radius: int, threshold: float) -> bool:
+    return pair.distance <= radius and pair.similarity >= threshold
+
+
+def recall(videos: int, seconds: int, distractors: int) -> None:
     executable = ffmpeg_executable()
     assert executable is not None, "imageio-ffmpeg is a dependency"
+    pairs: list[Pair] = []
     with tempfile.TemporaryDirectory() as scratch:
         work = Path(scratch)
         sources = [
@@ -225,25 +269,28 @@ def recall(videos: int, seconds: int) -> None:
                 work / f"v{number}.mp4", seeds=tuple(1000 * number + scene for scene in range(seconds // SCENE_SECONDS)),
                 size=(640, 360), fps=FPS, frames_per_scene=SCENE_SECONDS * FPS, gop=60, grain=0.15, pan=2,
             )
-            for number in range(videos)
+            for number in range(videos + distractors)
         ]  # fmt: skip
         originals = [fingerprint_video(source) for source in sources]
+        sources = sources[:videos]  # the ones copied; every original is looked up
+        assert all(original.video_code is not None for original in originals), "every original has a Video-Code"
         print(
-            f"recall: {videos} videos of {seconds} s 640x360 H.264, each re-encoded with FFmpeg "
+            f"recall: {videos} videos of {seconds} s 640x360 H.264 ({distractors} more never copied), each re-encoded with FFmpeg "
             f"{ffmpeg_version(executable)} (imageio-ffmpeg); SEARCH_RADIUS {SEARCH_RADIUS}, "
-            f"DESCRIPTOR_THRESHOLD {DESCRIPTOR_THRESHOLD}"
+            f"DESCRIPTOR_THRESHOLD {DESCRIPTOR_THRESHOLD}; Video-Code search: radius {VIDEO_CODE_RADIUS}, "
+            f"key frames at least {VIDEO_CODE_THRESHOLD}; by binding alone: {VIDEO_CODE_BINDING_ONLY_RADIUS} bits"
         )
         print()
         print(
             "| transform | right | wrong | none | unrelated reported | best similarity p50 / min "
-            "| Video-Code to its original p50 / max | to the nearest other min |"
+            "| Video-Code to its original p50 / max | to the nearest other min "
+            "| right, key frames or Video-Code | unrelated reported, either | by binding alone: own / other |"
         )
-        print("|---|---:|---:|---:|---:|---|---|---:|")
+        print("|---|---:|---:|---:|---:|---|---|---:|---:|---:|---|")
         for name, arguments in TRANSFORMS.items():
             right = wrong = none = unrelated = 0
+            either_right = either_unrelated = binding_own = binding_other = 0
             similarities: list[float] = []
-            own: list[int] = []
-            others: list[int] = []
             for index, source in enumerate(sources):
                 copy_path = work / "copy.mp4"
                 subprocess.run(
@@ -252,24 +299,108 @@ def recall(videos: int, seconds: int) -> None:
                     check=True,
                 )  # fmt: skip
                 copy = fingerprint_video(copy_path)
+                assert copy.video_code is not None, f"{name}: the copy has a Video-Code"
                 found, similarity = best_match(copy, originals)
                 right += found == index
                 wrong += found is not None and found != index
                 none += found is None
-                unrelated += best_match(copy, originals[:index] + originals[index + 1 :])[0] is not None
+                others = originals[:index] + originals[index + 1 :]
+                left_out = best_match(copy, others)[0] is not None
+                unrelated += left_out
                 if found == index:
                     similarities.append(similarity)
-                codes = [original.video_code for original in originals]
-                if copy.video_code is not None and all(code is not None for code in codes):
-                    distances = [hamming64(copy.video_code.code64, code.code64) for code in codes if code is not None]
-                    own.append(distances[index])
-                    others.append(min(d for position, d in enumerate(distances) if position != index))
+                row = [
+                    Pair(
+                        transform=name,
+                        copy=index,
+                        original=number,
+                        distance=hamming64(copy.video_code.code64, original.video_code.code64),
+                        similarity=frames_similarity(copy, original),
+                        key_frame_match=best_match(copy, [original])[0] is not None,
+                    )
+                    for number, original in enumerate(originals)
+                    if original.video_code is not None
+                ]
+                pairs.extend(row)
+                by_code = sorted(
+                    (pair for pair in row if video_code_match(pair, VIDEO_CODE_RADIUS, VIDEO_CODE_THRESHOLD)),
+                    key=lambda pair: (-pair.similarity, pair.distance),
+                )
+                # Recovery: the key frames first; the Video-Code only when they found nothing.
+                either = found if found is not None else (by_code[0].original if by_code else None)
+                either_right += either == index
+                either_unrelated += left_out or any(not pair.own for pair in by_code)
+                binding_own += row[index].distance <= VIDEO_CODE_BINDING_ONLY_RADIUS
+                binding_other += sum(not pair.own and pair.distance <= VIDEO_CODE_BINDING_ONLY_RADIUS for pair in row)
             spread = f"{statistics.median(similarities):.3f} / {min(similarities):.3f}" if similarities else "-"
-            to_own = f"{statistics.median(own):.0f} / {max(own)}" if own else "-"
-            nearest_other = min(others) if others else "-"
+            own = [pair.distance for pair in pairs if pair.transform == name and pair.own]
+            nearest_other = min(pair.distance for pair in pairs if pair.transform == name and not pair.own)
             print(
-                f"| {name} | {right}/{videos} | {wrong} | {none} | {unrelated} | {spread} | {to_own} | {nearest_other} |"
+                f"| {name} | {right}/{videos} | {wrong} | {none} | {unrelated} | {spread} "
+                f"| {statistics.median(own):.0f} / {max(own)} | {nearest_other} | {either_right}/{videos} "
+                f"| {either_unrelated} | {binding_own}/{videos} / {binding_other} |"
             )
+    originals_apart = [
+        hamming64(a.video_code.code64, b.video_code.code64)
+        for position, a in enumerate(originals)
+        for b in originals[position + 1 :]
+        if a.video_code is not None and b.video_code is not None
+    ]
+    report_distances(pairs, originals_apart)
+    report_grid(pairs)
+
+
+def report_distances(pairs: list[Pair], originals_apart: list[int]) -> None:
+    """How far copies lie from their own original's Video-Code, and unrelated videos from each other."""
+    own: list[float] = [pair.distance for pair in pairs if pair.own]
+    other: list[float] = [pair.distance for pair in pairs if not pair.own]
+    print()
+    print(
+        f"Video-Code distances (64 bits): copy to its own original ({len(own)}): p50 {statistics.median(own):.0f}, "
+        f"p95 {percentile(own, 0.95):.0f}, max {max(own)}; copy to another original ({len(other)}): min {min(other)}, "
+        f"p1 {percentile(other, 0.01):.0f}, p50 {statistics.median(other):.0f}; two originals "
+        f"({len(originals_apart)}): min {min(originals_apart)}, p50 {statistics.median(originals_apart):.0f}"
+    )
+    print()
+    print("| within bits | copies of their own original | copy to another original | two originals |")
+    print("|---:|---:|---:|---:|")
+    for bits in range(17):
+        print(
+            f"| {bits} | {sum(d <= bits for d in own)}/{len(own)} | {sum(d <= bits for d in other)}/{len(other)} "
+            f"| {sum(d <= bits for d in originals_apart)}/{len(originals_apart)} |"
+        )
+    own_similarity = [pair.similarity for pair in pairs if pair.own]
+    other_similarity = [pair.similarity for pair in pairs if not pair.own]
+    print()
+    print(
+        f"key frames' best similarity (the second check): copy to its own original p1 "
+        f"{percentile(own_similarity, 0.01):.3f}, min {min(own_similarity):.3f}; copy to another original "
+        f"p99 {percentile(other_similarity, 0.99):.3f}, max {max(other_similarity):.3f}"
+    )
+
+
+def report_grid(pairs: list[Pair]) -> None:
+    """The Video-Code rule alone at other radii and thresholds: copies whose own original passes it /
+    those of them the key frames did not find / (copy, other original) pairs that pass it."""
+    copies = [pair for pair in pairs if pair.own]
+    missed = [pair for pair in copies if not pair.key_frame_match]
+    unrelated = [pair for pair in pairs if not pair.own]
+    thresholds = (0.80, 0.85, 0.90, 0.92)
+    print()
+    print(
+        f"Video-Code rule alone (copies found / of the {len(missed)} the key frames missed / unrelated pairs passing, "
+        f"of {len(copies)} copies and {len(unrelated)} unrelated pairs):"
+    )
+    print()
+    print("| radius | " + " | ".join(f"T {threshold:.2f}" for threshold in thresholds) + " |")
+    print("|---|" + "---|" * len(thresholds))
+    for radius in range(6, 21, 2):
+        cells = [
+            f"{sum(video_code_match(p, radius, t) for p in copies)} / {sum(video_code_match(p, radius, t) for p in missed)}"
+            f" / {sum(video_code_match(p, radius, t) for p in unrelated)}"
+            for t in thresholds
+        ]
+        print(f"| {radius} | " + " | ".join(cells) + " |")
 
 
 def ffmpeg_version(executable: str) -> str:

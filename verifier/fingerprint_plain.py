@@ -42,7 +42,7 @@ def to_plain(fingerprint: Fingerprint) -> dict[str, Any]:
             {"start_ms": frame.start_ms, "end_ms": frame.end_ms, **_image(frame.fingerprint)}
             for frame in fingerprint.key_frames
         ],
-        "video_code": None if code is None else {"iscc": code.iscc, "frames": code.frames, "end_ms": code.end_ms},
+        "video_code": None if code is None else video_code_as_plain(code),
     }
 
 
@@ -71,7 +71,7 @@ def from_plain(value: object) -> Fingerprint:
         duration_ms=None if duration is None else _natural(duration),
         key_frames=tuple(key_frames),
         complete=complete,
-        video_code=_video_code_from(fields.get("video_code")),
+        video_code=video_code_from_plain(fields.get("video_code")),
     )
 
 
@@ -139,7 +139,12 @@ def _views_from(value: object) -> tuple[ViewCode, ...]:
     return tuple(views)
 
 
-def _video_code_from(value: object) -> VideoCode | None:
+def video_code_as_plain(code: VideoCode) -> dict[str, Any]:
+    return {"iscc": code.iscc, "frames": code.frames, "end_ms": code.end_ms}
+
+
+def video_code_from_plain(value: object) -> VideoCode | None:
+    """The Video-Code `video_code_as_plain` made (None for None); ValueError when `value` is not one."""
     if value is None:
         return None
     fields = _mapping(value)

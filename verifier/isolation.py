@@ -88,6 +88,7 @@ if TYPE_CHECKING:  # imported by the worker only: the engine, cryptography, and 
     from verifier.manifest_store import SoftBindingValue
     from verifier.reader import Verifier
     from verifier.trust import TrustPolicy
+    from verifier.video_code import VideoCode
     from verifier.video_fingerprint import VideoFingerprint
 
 
@@ -182,6 +183,8 @@ _FINGERPRINT = "fingerprint"  # an image: (_FINGERPRINT, code64, iscc, descripto
 _VIDEO_FINGERPRINT = (
     "video_fingerprint"  # a video: (_VIDEO_FINGERPRINT, its fingerprint_plain form) or (_UNDECODABLE, reason)
 )
+# A video's ISCC Video-Code: (_VIDEO_CODE, fingerprint_plain's form of it) or (_UNDECODABLE, reason)
+_VIDEO_CODE = "video_code"
 _UNDECODABLE = "undecodable"
 _STORE_OF = (
     "store_of"  # an asset: (_STORE_OF, store bytes, active manifest, ((alg, value), ...)) or (_UNDECODABLE, reason)
@@ -272,6 +275,23 @@ def _load_video_fingerprint(data: bytes) -> VideoFingerprint | str:
     return fingerprint
 
 
+def _load_video_code(data: bytes) -> VideoCode | str:
+    """A Video-Code reply (an ISCC Video-Code unit, checked), or the reason there is none."""
+    from verifier.fingerprint_plain import video_code_from_plain
+
+    reply = _load_reply(data)
+    if isinstance(reply, tuple) and len(reply) == 2 and reply[0] == _UNDECODABLE and isinstance(reply[1], str):
+        return reply[1]
+    if not (isinstance(reply, tuple) and len(reply) == 2 and reply[0] == _VIDEO_CODE and reply[1] is not None):
+        raise pickle.UnpicklingError("a worker replied to a Video-Code job with something else")
+    try:
+        code = video_code_from_plain(reply[1])
+    except ValueError as error:
+        raise pickle.UnpicklingError(f"a worker replied with a malformed Video-Code: {error}") from None
+    assert code is not None  # reply[1] is not None
+    return code
+
+
 # --- the worker process ---
 
 
@@ -349,6 +369,8 @@ def _verify_one(
         return _store_of_one(connection, path)
     if operation == _VIDEO_FINGERPRINT:
         return _fingerprint_video_one(connection, path)
+    if operation == _VIDEO_CODE:
+        return _video_code_one(connection, path)
     version = verifier.engine_version
     try:
         verdict = verifier.verify_file(path, known_sha256=known_sha256, detached_store=operation == _VERIFY_STORE)
@@ -396,6 +418,25 @@ def _fingerprint_video_one(connection: Connection, path: Path) -> bool:
 
     def reply() -> tuple[object, ...]:
         return (_VIDEO_FINGERPRINT, to_plain(fingerprint_video(path, code_bounds=None)))
+
+    return _send_fingerprint(connection, "video", reply)
+
+
+def _video_code_one(connection: Connection, path: Path) -> bool:
+    """Compute one video's ISCC Video-Code (verifier/video_code.py: FFmpeg in a child process under its
+    own bounds, which this worker's limits cap) and send it, or the reason there is none; False: exit
+    now. Asked only when a lookup's key frames found nothing (it decodes every frame analysed)."""
+    from verifier.errors import UndecodableVideo
+    from verifier.fingerprint_plain import video_code_as_plain
+    from verifier.video_code import video_code
+
+    def reply() -> tuple[object, ...]:
+        # The duration only decides whether the code's scope is the whole video: a lookup compares
+        # the codes alone, and a code of a video's first 60 s is compared with one of the same span.
+        code = video_code(path, duration_ms=None)
+        if code is None:
+            raise UndecodableVideo("no Video-Code within its bounds")
+        return (_VIDEO_CODE, video_code_as_plain(code))
 
     return _send_fingerprint(connection, "video", reply)
 
@@ -668,6 +709,12 @@ class IsolatedVerifier:
         under its memory and time limits; None when they cannot be (not a video FFmpeg decodes within
         verifier/video_fingerprint.py's bounds, over a limit, a worker that died)."""
         reply = self._ask(path, _VIDEO_FINGERPRINT, _load_video_fingerprint)
+        return None if isinstance(reply, str) else reply
+
+    def video_code_file(self, path: Path) -> VideoCode | None:
+        """A video's ISCC Video-Code (of at most its first 60 s), computed in a worker under its memory and
+        time limits (FFmpeg a child of it, bounded too: verifier/video_code.py); None when it cannot be."""
+        reply = self._ask(path, _VIDEO_CODE, _load_video_code)
         return None if isinstance(reply, str) else reply
 
     def close(self) -> None:

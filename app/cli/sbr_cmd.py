@@ -5,7 +5,9 @@
 
 `--by content` (the default) sends the file itself (POST /matches/byContent); `--by binding`
 fingerprints it here and sends only its io.iscc.v0 value (GET /matches/byBinding), so the file
-never leaves the machine. The API key is never taken from the environment: the endpoint may be
+never leaves the machine: an image's ISCC Image-Code, an MP4, MOV or AVI video's ISCC Video-Code
+(FFmpeg in a bounded child process, verifier/video_code.py), base64 of the unit as an assertion
+carries it. The API key is never taken from the environment: the endpoint may be
 anyone's. Exit status: 0 the query was answered (with or without matches), 2 it was not (usage,
 unreadable file, endpoint unreachable, refused or not an SBR API).
 """
@@ -99,13 +101,27 @@ def _media_type(path: Path) -> str:
 
 
 def _binding_value(path: Path) -> str:
+    """The io.iscc.v0 value byBinding takes for the file: a video's Video-Code, else an image's Image-Code."""
+    from signer.formats import FINGERPRINTED_VIDEO_FORMATS
     from verifier.errors import UndecodableImage
     from verifier.fingerprint import fingerprint_image
 
+    if _media_type(path) in {video.mime for video in FINGERPRINTED_VIDEO_FORMATS}:
+        return _video_code_value(path)
     try:
         return base64.b64encode(fingerprint_image(path).iscc_digest).decode("ascii")
     except UndecodableImage as problem:
         fail(f"{path}: {problem}")
+
+
+def _video_code_value(path: Path) -> str:
+    from verifier.video_code import video_code
+
+    # The duration only decides the code's declared scope, never its bits: not read here.
+    code = video_code(path, duration_ms=None)
+    if code is None:
+        fail(f"{path}: no ISCC Video-Code: FFmpeg cannot decode this video within the Video-Code's bounds")
+    return base64.b64encode(code.iscc_digest).decode("ascii")
 
 
 @sbr_app.command("query")

@@ -24,6 +24,8 @@ from typing import Protocol
 
 from sqlalchemy import Connection
 
+from app.store.similarity import CodeSpace
+
 ISCC_ALG = "io.iscc.v0"  # the one algorithm of a manifest whose code64 is indexed for similarity search
 # Index-only rows beside a signed image's io.iscc.v0 binding: the codes of other views of the same
 # image (verifier.fingerprint.View: its centre crops), each with its descriptor, the view's name as
@@ -48,8 +50,9 @@ class EntryOrigin(enum.StrEnum):
 class SoftBinding:
     """One soft binding of an entry: `alg` and its value as the assertion carries it (decoded bytes).
 
-    For io.iscc.v0 also the 64-bit code (unsigned) that the band index searches, and the
-    second-stage descriptor (None: the assertion carried none, or another algorithm)."""
+    For io.iscc.v0 also the 64-bit code (unsigned) that the band index searches (an Image-Code's or
+    a Video-Code's first 64 bits, each in its own key space: app/store/iscc_units.py), and the
+    second-stage descriptor (None: the assertion carried none, a Video-Code, or another algorithm)."""
 
     alg: str
     value: bytes
@@ -116,7 +119,7 @@ class Candidate:
     asset_sha256: str
     origin: EntryOrigin
     created_at: datetime.datetime
-    code64: int | None  # None: a binding found by its exact value that is not in the band index (a Video-Code)
+    code64: int | None  # None: a binding found by its exact value that is not in the band index
     descriptor: bytes | None
     distance: int  # exact Hamming distance between the two 64-bit codes (0 for an exact value)
     view: str | None = None  # the index-only view (VIEW_ALG row) that matched; None: the binding itself
@@ -163,15 +166,19 @@ class ManifestRepository(Protocol):
         """Every tenant's entry with this id, by owner: for the operator's CLI only (takedowns), never
         for a tenant's request."""
 
-    def candidates_near(self, code64: int, radius: int, tenant: str | None, *, views: bool = False) -> list[Candidate]:
+    def candidates_near(
+        self, code64: int, radius: int, tenant: str | None, *, views: bool = False, space: CodeSpace = CodeSpace.IMAGE
+    ) -> list[Candidate]:
         """The io.iscc.v0 bindings visible to `tenant` (None: the public, public entries only) within
         `radius` bits of `code64`, nearest first (ties: newest first), at most MAX_CANDIDATES, each
         with its exact distance and descriptor; `views`: the index-only VIEW_ALG rows too (only for
-        a lookup whose candidates all pass a descriptor check)."""
+        a lookup whose candidates all pass a descriptor check). `space`: Image-Codes (images and
+        a video's key frames) or, CodeSpace.VIDEO, ISCC Video-Codes."""
 
     def candidates_with_value(self, alg: str, value: bytes, tenant: str | None) -> list[Candidate]:
         """The bindings visible to `tenant` (None: the public) whose (alg, value) is exactly this, newest
-        first, at most MAX_CANDIDATES, distance 0 (an io.iscc.v0 Video-Code, which the band index does not hold)."""
+        first, at most MAX_CANDIDATES, distance 0 (an io.iscc.v0 Video-Code kept before Video-Codes were
+        indexed is found this way only)."""
 
     def set_private(self, tenant: str, manifest_id: str, private: bool, *, actor: str) -> bool:
         """Mark the tenant's own entry private (or public again) and record who did, in one

@@ -28,6 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from app.store.errors import StoreUnavailable, database_errors_as_unavailable
+from app.store.iscc_units import iscc_video_code64
 from app.store.repository import (
     ISCC_ALG,
     MAX_ALG_LENGTH,
@@ -55,6 +56,7 @@ from app.store.schema import (
     repository_visibility_changes,
 )
 from app.store.similarity import (
+    CodeSpace,
     bucket_keys,
     check_code64,
     check_radius,
@@ -108,6 +110,12 @@ def _check_bindings(bindings: Sequence[SoftBinding]) -> None:
                     f"only {ISCC_ALG} bindings (and {VIEW_ALG} rows) carry a code64, not {binding.alg!r:.80}"
                 )
             check_code64(binding.code64)
+            if (
+                _space(binding.alg, binding.value) is CodeSpace.VIDEO
+                and iscc_video_code64(binding.value) != binding.code64
+            ):
+                # Its band rows follow from the value (`_index`, `_unindex`): the code must be the value's.
+                raise ValueError("a Video-Code binding's code64 is the first 64 bits of its ISCC unit's body")
         elif binding.is_view:
             raise ValueError(f"a {VIEW_ALG} row is a code64 to index: it has one")
         if binding.descriptor is not None and len(binding.descriptor) > MAX_DESCRIPTOR_BYTES:
@@ -276,15 +284,15 @@ class SqlManifestRepository:
                 self._insert_binding, _binding_row(entry_id, entry.tenant, shared, binding)
             ).scalar_one()
             if binding.code64 is not None:
-                indexed.append((binding_id, binding.code64))
+                indexed.append((binding_id, binding.code64, _space(binding.alg, binding.value)))
         self._index(connection, indexed)
 
-    def _index(self, connection: Connection, codes: list[tuple[int, int]]) -> None:
-        """List each (binding id, code) in its four band rows, the rows taken in key order (no deadlock
-        between two writers on PostgreSQL, whose row locks the appends take)."""
+    def _index(self, connection: Connection, codes: list[tuple[int, int, CodeSpace]]) -> None:
+        """List each (binding id, code) in its four band rows of its key space, the rows taken in key
+        order (no deadlock between two writers on PostgreSQL, whose row locks the appends take)."""
         appends: dict[int, list[tuple[int, int]]] = {}
-        for binding_id, code64 in codes:
-            for key in bucket_keys(code64):
+        for binding_id, code64, space in codes:
+            for key in bucket_keys(code64, space):
                 appends.setdefault(key, []).append((binding_id, to_signed(code64)))
         for key in sorted(appends):
             packed = pack_pairs(appends[key])
@@ -297,11 +305,13 @@ class SqlManifestRepository:
     def _unindex(self, connection: Connection, entry_id: int) -> None:
         """Remove the entry's codes from their band rows (locked in key order, as `_index` does)."""
         codes = connection.execute(
-            select(_bindings.id, _bindings.code64).where(_bindings.entry_id == entry_id, _bindings.code64.is_not(None))
+            select(_bindings.id, _bindings.code64, _bindings.alg, _bindings.value).where(
+                _bindings.entry_id == entry_id, _bindings.code64.is_not(None)
+            )
         ).all()
         removed: dict[int, set[int]] = {}
-        for binding_id, stored in codes:
-            for key in bucket_keys(to_unsigned(stored)):
+        for binding_id, stored, alg, value in codes:
+            for key in bucket_keys(to_unsigned(stored), _space(alg, bytes(value))):
                 removed.setdefault(key, set()).add(binding_id)
         for key in sorted(removed):
             blob = connection.execute(self._bucket_for_update, {"key": key}).scalar_one_or_none()
@@ -386,12 +396,14 @@ class SqlManifestRepository:
             rows = connection.execute(self._every_owner, {"manifest_id": manifest_id}).all()
             return self._with_bindings(connection, rows) if rows else []
 
-    def candidates_near(self, code64: int, radius: int, tenant: str | None, *, views: bool = False) -> list[Candidate]:
+    def candidates_near(
+        self, code64: int, radius: int, tenant: str | None, *, views: bool = False, space: CodeSpace = CodeSpace.IMAGE
+    ) -> list[Candidate]:
         query = check_code64(code64)
         check_radius(radius)
         if tenant is not None and not is_tenant_name(tenant):  # None: the public (see entry_by_manifest_id)
             return []
-        keys = probe_keys(query, radius)
+        keys = probe_keys(query, radius, space)
         with database_errors_as_unavailable(), self._db_engine.connect() as connection:
             found = _driver_rows(connection, _probe_sql(self._postgres, len(keys)), [keys] if self._postgres else keys)
             # A code can come from several bands: the dict keeps it once.
@@ -501,6 +513,11 @@ def _probe_sql(postgres: bool, count: int) -> str:
     if postgres:  # one value back: 1,108 bytea rows cost more to send and decode than the lookups
         return "SELECT string_agg(codes, ''::bytea) FROM repository_buckets WHERE key = ANY(%s::integer[])"
     return f"SELECT codes FROM repository_buckets WHERE key IN ({', '.join('?' * count)})"
+
+
+def _space(alg: str, value: bytes) -> CodeSpace:
+    """The key space of an indexed row: an io.iscc.v0 Video-Code's own; any other (an Image-Code, a view) the images'."""
+    return CodeSpace.VIDEO if alg == ISCC_ALG and iscc_video_code64(value) is not None else CodeSpace.IMAGE
 
 
 def _binding_row(entry_id: int, tenant: str, shared: bool, binding: SoftBinding) -> dict:

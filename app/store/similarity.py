@@ -12,6 +12,10 @@ band: 1,108 probes instead of 2,788, and at 1 M entries ~14,000 index rows read 
 Four 16-bit bands (docs/manifest-repository.md, bench/repository_bench.py): at 1 M entries a
 band value holds ~15 random codes.
 
+Two key spaces share the one table (`CodeSpace`): the Image-Codes (an image's, a video's key frames',
+the index-only views) in bands 0-3, and the ISCC Video-Codes in bands 4-7, so a search of one never
+meets a code of the other (their bits mean different things) and no new table is needed.
+
 PostgreSQL has no unsigned 64-bit integer: a code is stored as the signed BIGINT with the same
 bits (`to_signed` / `to_unsigned`); the bands are taken from the unsigned value.
 """
@@ -19,6 +23,7 @@ bits (`to_signed` / `to_unsigned`); the bands are taken from the unsigned value.
 from __future__ import annotations
 
 import array
+import enum
 import functools
 import itertools
 import sys
@@ -30,6 +35,13 @@ CODE_BITS = BANDS * BAND_BITS  # 64
 MAX_RADIUS = 20  # beyond, the probes of one query pass SQLite's 32,766 parameters (and it is a scan more than a search)
 _TWO_64 = 1 << 64
 _TWO_63 = 1 << 63
+
+
+class CodeSpace(enum.IntEnum):
+    """Which codes a band row lists: its key's band is `space * BANDS + band`."""
+
+    IMAGE = 0  # ISCC Image-Codes' first 64 bits: images, a video's key frames, the index-only views
+    VIDEO = 1  # ISCC Video-Codes (64 bits)
 
 
 def check_code64(code64: int) -> int:
@@ -87,21 +99,21 @@ def hamming64(a: int, b: int) -> int:
     return (a ^ b).bit_count()
 
 
-def bucket_key(band: int, band_value: int) -> int:
-    """The band index's row for this band and value."""
-    return (band << BAND_BITS) | band_value
+def bucket_key(band: int, band_value: int, space: CodeSpace = CodeSpace.IMAGE) -> int:
+    """The band index's row for this band and value, in the key space of `space`."""
+    return ((space * BANDS + band) << BAND_BITS) | band_value
 
 
-def bucket_keys(code64: int) -> list[int]:
+def bucket_keys(code64: int, space: CodeSpace = CodeSpace.IMAGE) -> list[int]:
     """The four rows a code is listed in, in key order (writers lock them in that order)."""
-    return [bucket_key(band, value) for band, value in enumerate(bands_of(code64))]
+    return [bucket_key(band, value, space) for band, value in enumerate(bands_of(code64))]
 
 
-def probe_keys(code64: int, radius: int) -> list[int]:
-    """The band index rows a search of `radius` around `code64` reads."""
+def probe_keys(code64: int, radius: int, space: CodeSpace = CodeSpace.IMAGE) -> list[int]:
+    """The band index rows a search of `radius` around `code64` reads, in the key space of `space`."""
     keys: list[int] = []
     for band, (value, bits) in enumerate(zip(bands_of(code64), band_radii(radius), strict=True)):
-        keys.extend(bucket_key(band, probe) for probe in probe_values(value, bits))
+        keys.extend(bucket_key(band, probe, space) for probe in probe_values(value, bits))
     return keys
 
 

@@ -15,6 +15,7 @@ recovery on verify (app/usecases/recovery.py) and the Soft Binding Resolution AP
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from app.store.repository import Candidate, ManifestRepository
@@ -43,7 +44,12 @@ def content_matches(
             similarity = descriptor_similarity(descriptor, candidate.descriptor)
             if similarity >= threshold:
                 _keep(best, ContentMatch(candidate=candidate, similarity=similarity))
-    return sorted(best.values(), key=_rank)
+    return best_first(best.values())
+
+
+def best_first(matches: Iterable[ContentMatch]) -> list[ContentMatch]:
+    """Most similar first, then nearest, then newest."""
+    return sorted(matches, key=_rank)
 
 
 def _rank(match: ContentMatch) -> tuple[float, int, float]:

@@ -15,21 +15,19 @@ where its bytes go.
   a row pointing at nothing.
 - For io.iscc.v0 the binding value is the ISCC unit in binary (2-byte header, then the body;
   ISO 24138) or its canonical text `ISCC:...`; the 64-bit code searched by the band index is the
-  first 64 bits of an Image-Code's body.
+  first 64 bits of its body (app/store/iscc_units.py: an Image-Code's in the image key space, a
+  Video-Code's in its own).
 - Each block of an assertion is one binding: a video's assertion has one block per fingerprinted
   key frame (its scope a timespan), so each key frame is searchable on its own (with its
   descriptor, when this service signed it) and a re-encoded copy's key frame, or a still taken
-  from it, finds the entry; and one with the ISCC Video-Code, kept without a code64 (the band
-  index holds Image-Codes: a Video-Code's header says VIDEO, so `iscc_image_code64` is None),
-  found by its exact value (`iscc_video_unit`). The timespan is not kept (the entry is what a
+  from it, finds the entry; and one with the ISCC Video-Code, its code64 in the Video-Code key
+  space of the band index (app/usecases/video_code_match.py searches it). The timespan is not kept (the entry is what a
   lookup finds). A value repeated (a still scene gives its key frames one code) is kept once, and
   at most MAX_BINDINGS_PER_ENTRY are kept, in the order the store lists them.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import dataclasses
 import hashlib
 import io
@@ -37,6 +35,7 @@ from typing import TYPE_CHECKING
 
 from app.objects.location import ObjectLocation
 from app.objects.router import ObjectStores
+from app.store.iscc_units import indexed_code
 from app.store.repository import (
     ISCC_ALG,
     MAX_ALG_LENGTH,
@@ -58,54 +57,23 @@ if TYPE_CHECKING:
 
 INLINE_MAX_BYTES = 256 * 1024
 REPOSITORY_FOLDER = "manifest-repository/"
-_ISCC_IMAGE = 0x21  # ISCC header, first byte: MainType CONTENT (2), SubType IMAGE (1)
-_ISCC_VIDEO = 0x23  # MainType CONTENT (2), SubType VIDEO (3)
-_ISCC_TEXT_PREFIX = b"ISCC:"
 
 
 class KeptStoreMissing(Exception):
     """An entry's manifest store is not (or no longer) what the entry says: missing or changed."""
 
 
-def iscc_image_code64(value: bytes) -> int | None:
-    """The first 64 bits of an ISCC Image-Code's body, or None when `value` is not one."""
-    unit = _iscc_content_unit(value, _ISCC_IMAGE)
-    return None if unit is None else int.from_bytes(unit[2:10], "big")
-
-
-def iscc_video_unit(value: bytes) -> bytes | None:
-    """An ISCC Video-Code unit in binary (as a signed video's assertion carries it), or None when `value`
-    (binary or canonical text) is not one."""
-    return _iscc_content_unit(value, _ISCC_VIDEO)
-
-
-def _iscc_content_unit(value: bytes, first_byte: int) -> bytes | None:
-    if value.startswith(_ISCC_TEXT_PREFIX):
-        text = value[len(_ISCC_TEXT_PREFIX) :].decode("ascii", "replace")
-        try:
-            value = base64.b32decode(text + "=" * (-len(text) % 8))
-        except (binascii.Error, ValueError):
-            return None
-    # Header nibbles: main type, subtype, version 0, length (bits / 32 - 1: 1 for 64 bits, up to 7).
-    if len(value) < 10 or value[0] != first_byte or value[1] >> 4 != 0 or not 1 <= value[1] & 0x0F <= 7:
-        return None
-    body_bits = ((value[1] & 0x0F) + 1) * 32
-    if len(value) != 2 + body_bits // 8:
-        return None
-    return value
-
-
 def soft_bindings(
     values: tuple[SoftBindingValue, ...], fingerprint: ImageFingerprint | VideoFingerprint | None = None
 ) -> tuple[SoftBinding, ...]:
-    """The repository's bindings for a manifest's soft-binding values (an ISCC Image-Code with its
-    code64), each (alg, value) once, at most MAX_BINDINGS_PER_ENTRY; an io.iscc.v0 one that is the
+    """The repository's bindings for a manifest's soft-binding values (an ISCC Image-Code or
+    Video-Code with its code64), each (alg, value) once, at most MAX_BINDINGS_PER_ENTRY; an io.iscc.v0 one that is the
     Image-Code of `fingerprint` (an image's, or one of a video's key frames) carries its descriptor;
     an image's own Image-Code is followed by the index-only rows of its views (VIEW_ALG: its centre
     crops, each with its own descriptor)."""
     distinct = dict.fromkeys((value.alg, value.value) for value in values)
     bindings = tuple(
-        SoftBinding(alg=alg, value=value, code64=iscc_image_code64(value) if alg == ISCC_ALG else None)
+        SoftBinding(alg=alg, value=value, code64=_code64(alg, value))
         for alg, value in list(distinct)[:MAX_BINDINGS_PER_ENTRY]
     )
     if fingerprint is None:
@@ -138,6 +106,11 @@ def soft_bindings(
         for view in fingerprint.views
     )
     return described + views[: MAX_BINDINGS_PER_ENTRY - len(described)]
+
+
+def _code64(alg: str, value: bytes) -> int | None:
+    indexed = indexed_code(alg, value)
+    return None if indexed is None else indexed[0]
 
 
 def _keepable(value: SoftBindingValue) -> bool:

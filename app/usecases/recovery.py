@@ -16,6 +16,9 @@ Rules:
   frames' codes); each must pass the second check (descriptor similarity at least `threshold`,
   against the descriptor kept with that row: a signed video keeps one per key frame), best first,
   an entry once (app/usecases/content_match.py);
+- a video whose key frames found nothing is looked up by its ISCC Video-Code too, computed in a
+  worker: entries whose Video-Code is near, each confirmed by its kept key frames' descriptors
+  against the upload's (app/usecases/video_code_match.py);
 - the kept manifest store of the best candidates (at most MAX_VALIDATIONS) is validated again by
   the engine, under the same trust policy, as a store apart from its asset: signature, trust,
   time-stamp; its hard binding cannot match these bytes, and `Recovered.reason` says so. A store
@@ -35,6 +38,7 @@ from typing import TYPE_CHECKING, Protocol
 from app.store.repository import ISCC_ALG, Candidate
 from app.usecases.content_match import content_matches
 from app.usecases.manifest_repository import KeptStoreMissing, ManifestKeeper
+from app.usecases.video_code_match import video_code_matches
 from verifier.label import recovered_label
 from verifier.label_types import Label
 from verifier.verdict import Recovered, Verdict, VerdictState
@@ -43,6 +47,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from verifier.fingerprint import ImageFingerprint
+    from verifier.video_code import VideoCode
     from verifier.video_fingerprint import VideoFingerprint
 
 RECOVERABLE_STATES = frozenset({VerdictState.NONE, VerdictState.INVALID})
@@ -67,6 +72,8 @@ class RecoveryVerifier(Protocol):
     def fingerprint_file(self, path: Path) -> ImageFingerprint | None: ...
 
     def fingerprint_video_file(self, path: Path) -> VideoFingerprint | None: ...
+
+    def video_code_file(self, path: Path) -> VideoCode | None: ...
 
     def verify_manifest_store(self, path: Path) -> Verdict: ...
 
@@ -113,6 +120,7 @@ class ContentRecovery:
         if verdict.state not in RECOVERABLE_STATES:
             return None
         pictures: Sequence[ImageFingerprint]
+        video = None
         if verdict.format in _FINGERPRINTED_MEDIA_TYPES:
             fingerprint = self._verifier.fingerprint_file(path)
             pictures = () if fingerprint is None else (fingerprint,)
@@ -121,7 +129,10 @@ class ContentRecovery:
             pictures = () if video is None else [frame.fingerprint for frame in video.key_frames]
         else:
             return None
-        for scored in self._matches(pictures, tenant)[:MAX_VALIDATIONS]:
+        matches = self._matches(pictures, tenant)
+        if not matches and video is not None:
+            matches = self._video_code_matches(path, pictures, tenant)
+        for scored in matches[:MAX_VALIDATIONS]:
             found = self._validated(scored, tenant)
             if found is not None:
                 return found
@@ -144,6 +155,22 @@ class ContentRecovery:
                 if key not in best or _rank(scored) < _rank(best[key]):
                     best[key] = scored
         return sorted(best.values(), key=_rank)
+
+    def _video_code_matches(
+        self, path: Path, key_frames: Sequence[ImageFingerprint], tenant: str | None
+    ) -> list[_Scored]:
+        """Entries whose Video-Code is near the upload's and whose kept key frames pass the second check
+        against its key frames (app/usecases/video_code_match.py); asked only when the key frames
+        found nothing, as the Video-Code decodes every frame analysed."""
+        code = self._verifier.video_code_file(path)
+        if code is None:
+            return []
+        found = video_code_matches(self._keeper.repository, code, key_frames, tenant)
+        return [
+            _Scored(candidate=match.candidate, similarity=match.similarity)
+            for match in found
+            if match.similarity is not None
+        ]
 
     def _validated(self, scored: _Scored, tenant: str | None) -> Recovery | None:
         candidate = scored.candidate

@@ -14,14 +14,16 @@ such endpoint):
 - by content, a video: its key frames (verifier/video_fingerprint.py, computed in an isolated
   verifier worker) are each looked up as an image is, code then descriptor (a signed video keeps a
   descriptor with each key frame's binding; one kept without is held to the binding-only rule),
-  and the matches merged per manifest, best score kept;
+  and the matches merged per manifest, best score kept; when they find nothing, its ISCC
+  Video-Code (computed in a worker too) finds the entries whose Video-Code is near, each confirmed
+  by its kept key frames against the upload's (app/usecases/video_code_match.py);
 - by binding: only the code is known, not the descriptor, so the second check cannot run; only
   the manifests' own bindings are searched (never the index-only view rows), and the radius is
   stricter instead, BINDING_ONLY_RADIUS (chosen from measured distributions: see its
   comment). similarityScore is 100 x (1 - distance / 64), rounded down (93..100). An entry kept
   without a descriptor is held to the same rule in a lookup by content. A video's Video-Code (the
-  first block of its assertion) is matched by its exact value (score 100): it is not in the
-  similarity index, and alone it leaves too little margin for a radius (docs/soft-bindings.md);
+  first block of its assertion) is searched in the Video-Code key space of the index within
+  VIDEO_CODE_BINDING_ONLY_RADIUS (app/usecases/video_code_match.py), score as above;
 - several entries with one manifest id (tenants that kept the same store) are one match;
 - a manifest id that is unknown or not visible reads the same (`ManifestNotFound`);
 - public reading (no key) is open for a tenant the operator opened: its `sbr_public` column
@@ -42,6 +44,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from app.store.interface import Tenant
+from app.store.iscc_units import iscc_image_code64, iscc_video_unit
 from app.store.repository import ISCC_ALG, MAX_CANDIDATES, MAX_MANIFEST_ID_LENGTH, Candidate, RepositoryEntry
 from app.usecases.content_match import ContentMatch, content_matches
 from app.usecases.errors import (
@@ -51,11 +54,13 @@ from app.usecases.errors import (
     UndecodableContent,
     UnsupportedAlgorithm,
 )
-from app.usecases.manifest_repository import KeptStoreMissing, ManifestKeeper, iscc_image_code64, iscc_video_unit
+from app.usecases.manifest_repository import KeptStoreMissing, ManifestKeeper
+from app.usecases.video_code_match import VIDEO_CODE_BINDING_ONLY_RADIUS, video_code_candidates, video_code_matches
 from signer.jumbf import active_manifest_store
 from verifier.fingerprint import DESCRIPTOR_THRESHOLD, SEARCH_RADIUS, ImageFingerprint
 
 if TYPE_CHECKING:
+    from verifier.video_code import VideoCode
     from verifier.video_fingerprint import VideoFingerprint
 
 # The radius of a lookup by binding value alone (no descriptor to check candidates with). Measured
@@ -116,7 +121,7 @@ def bounded_results(max_results: int | None) -> int:
 def binding_code(value: str) -> int | bytes:
     """The 64-bit code of an io.iscc.v0 Image-Code binding value as the API takes it (base64 of the ISCC
     unit in binary, or the canonical text `ISCC:...`, as some clients send it), or the unit in binary
-    of a Video-Code (matched by its exact value); MalformedBindingValue otherwise."""
+    of a Video-Code (app/usecases/video_code_match.py searches it); MalformedBindingValue otherwise."""
     text = value.strip()
     if len(text) > MAX_BINDING_VALUE_CHARS:
         raise MalformedBindingValue(f"a binding value is at most {MAX_BINDING_VALUE_CHARS} characters")
@@ -149,6 +154,8 @@ class ContentFingerprinter(Protocol):
 
     def fingerprint_video_file(self, path: Path) -> VideoFingerprint | None: ...
 
+    def video_code_file(self, path: Path) -> VideoCode | None: ...
+
 
 class SoftBindingResolution:
     """Answers the Soft Binding Resolution API's queries from the manifest repository; thread-safe."""
@@ -161,8 +168,8 @@ class SoftBindingResolution:
     def by_binding(self, viewer: Viewer, *, alg: str, value: str, max_results: int | None = None) -> list[Match]:
         check_algorithm(alg)
         code = binding_code(value)
-        if isinstance(code, bytes):  # a Video-Code: not in the similarity index, matched exactly (score 100)
-            found = self._repository.candidates_with_value(ISCC_ALG, code, viewer.tenant)
+        if isinstance(code, bytes):  # a Video-Code: its own key space, no key frames to check candidates with
+            found = video_code_candidates(self._repository, code, viewer.tenant, radius=VIDEO_CODE_BINDING_ONLY_RADIUS)
         else:
             found = self._repository.candidates_near(code, BINDING_ONLY_RADIUS, viewer.tenant)
         matches: dict[str, Match] = {}
@@ -182,11 +189,7 @@ class SoftBindingResolution:
             found = content_matches(
                 self._repository, picture, viewer.tenant, radius=SEARCH_RADIUS, threshold=DESCRIPTOR_THRESHOLD
             )
-            visible = {id(candidate) for candidate in self._visible(viewer, [match.candidate for match in found])}
-            for match in found:
-                score = _content_score(match)
-                if score is not None and id(match.candidate) in visible:
-                    _keep_best(matches, Match(manifest_id=match.candidate.manifest_id, similarity_score=score))
+            self._keep_visible(viewer, matches, found)
         return _ranked(matches, bounded_results(max_results))
 
     def by_asset(self, viewer: Viewer, path: Path, *, video: bool, max_results: int | None = None) -> list[Match]:
@@ -200,13 +203,34 @@ class SoftBindingResolution:
                     "the video cannot be fingerprinted: not a video whose key frames FFmpeg decodes within the bounds"
                 )
             pictures = [frame.fingerprint for frame in fingerprint.key_frames]
-            return self.by_content(viewer, pictures, max_results=max_results)
+            found = self.by_content(viewer, pictures, max_results=max_results)
+            return found or self._by_video_code(viewer, path, pictures, max_results=max_results)
         image = self._fingerprinter.fingerprint_file(path)
         if image is None:
             raise UndecodableContent(
                 "the asset cannot be fingerprinted: not an image this service decodes, or over its size or time limits"
             )
         return self.by_content(viewer, (image,), max_results=max_results)
+
+    def _by_video_code(
+        self, viewer: Viewer, path: Path, key_frames: Sequence[ImageFingerprint], *, max_results: int | None
+    ) -> list[Match]:
+        """A video whose key frames found nothing: by its Video-Code, each candidate confirmed by its kept
+        key frames (app/usecases/video_code_match.py); none when the Video-Code cannot be computed."""
+        code = self._fingerprinter.video_code_file(path)
+        if code is None:
+            return []
+        matches: dict[str, Match] = {}
+        self._keep_visible(viewer, matches, video_code_matches(self._repository, code, key_frames, viewer.tenant))
+        return _ranked(matches, bounded_results(max_results))
+
+    def _keep_visible(self, viewer: Viewer, matches: dict[str, Match], found: list[ContentMatch]) -> None:
+        """Each match the viewer may see that scores, into `matches` (a manifest's best score kept)."""
+        visible = {id(candidate) for candidate in self._visible(viewer, [match.candidate for match in found])}
+        for match in found:
+            score = _content_score(match)
+            if score is not None and id(match.candidate) in visible:
+                _keep_best(matches, Match(manifest_id=match.candidate.manifest_id, similarity_score=score))
 
     def manifest_store(self, viewer: Viewer, manifest_id: str, *, active_only: bool = False) -> bytes:
         """The kept manifest store (or only its active manifest, as a store of one); ManifestNotFound."""

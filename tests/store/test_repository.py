@@ -405,3 +405,46 @@ def test_a_binding_outside_the_band_index_is_found_by_its_exact_value(repository
     assert repository.candidates_with_value("other.alg", video_code, "tenant-b") == []
     # Not in the band index: a similarity search for the same 64 bits finds only the Image-Code bindings.
     assert {c.code64 for c in repository.candidates_near(CODE, 0, "tenant-b")} == {CODE}
+
+
+def _video_code_binding(code64: int) -> SoftBinding:
+    """An ISCC Video-Code binding as a signed video's assertion carries it (header 0x23 0x01, 64 bits)."""
+    return SoftBinding(alg=ISCC_ALG, value=bytes([0x23, 0x01]) + code64.to_bytes(8, "big"), code64=code64)
+
+
+def test_a_video_code_is_searched_in_its_own_key_space(repository):
+    """A Video-Code's 64 bits are listed in the Video-Code key space of the band index: found there within
+    a radius, never by an Image-Code search of the same bits (and an Image-Code never there), with the
+    visibility of every search; a takedown takes it out."""
+    from app.store.similarity import CodeSpace
+
+    for manifest_id, tenant, private, code in (
+        ("urn:c2pa:video", "tenant-a", False, _flip(CODE, 1, 30, 60)),
+        ("urn:c2pa:hidden", "tenant-c", True, _flip(CODE, 2)),
+    ):
+        entry = _entry(manifest_id, tenant=tenant, private=private)  # its Image-Code binding is CODE itself
+        repository.add_entry(dataclasses.replace(entry, bindings=(*entry.bindings, _video_code_binding(code))))
+
+    found = repository.candidates_near(CODE, 4, "tenant-b", space=CodeSpace.VIDEO)
+    assert [(c.manifest_id, c.distance, c.code64, c.descriptor) for c in found] == [
+        ("urn:c2pa:video", 3, _flip(CODE, 1, 30, 60), None)
+    ]
+    assert repository.candidates_near(CODE, 2, "tenant-b", space=CodeSpace.VIDEO) == []
+    own = repository.candidates_near(CODE, 4, "tenant-c", space=CodeSpace.VIDEO)
+    assert [(c.manifest_id, c.distance) for c in own] == [("urn:c2pa:hidden", 1), ("urn:c2pa:video", 3)]
+    # The Image-Code search of the same bits finds the Image-Code bindings only.
+    assert {c.code64 for c in repository.candidates_near(CODE, 4, "tenant-c")} == {CODE}
+    assert repository.candidates_near(_flip(CODE, 2), 0, "tenant-c") == []
+
+    assert repository.delete_entry("tenant-a", "urn:c2pa:video", actor="test", reason="takedown") is not None
+    assert repository.candidates_near(CODE, 4, "tenant-b", space=CodeSpace.VIDEO) == []
+    assert [c.manifest_id for c in repository.candidates_near(CODE, 4, "tenant-c", space=CodeSpace.VIDEO)] == [
+        "urn:c2pa:hidden"
+    ]
+
+
+def test_a_video_code_binding_keeps_its_own_code(repository):
+    """Its band rows follow from its value: a code64 that is not the value's own is refused."""
+    wrong = dataclasses.replace(_video_code_binding(CODE), code64=_flip(CODE, 5))
+    with pytest.raises(ValueError, match="Video-Code"):
+        repository.add_entry(dataclasses.replace(_entry("urn:c2pa:wrong"), bindings=(wrong,)))

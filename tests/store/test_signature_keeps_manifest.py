@@ -12,8 +12,9 @@ import pytest
 from app.objects.local import LocalFolderStore
 from app.objects.location import parse_object_uri
 from app.objects.router import ObjectStores
+from app.store.iscc_units import iscc_image_code64
 from app.store.repository import ISCC_ALG
-from app.usecases.manifest_repository import KeptStoreMissing, ManifestKeeper, iscc_image_code64, soft_bindings
+from app.usecases.manifest_repository import KeptStoreMissing, ManifestKeeper, soft_bindings
 from app.usecases.signing import SignAndRecord, SignedOutput, SignRequest
 from signer.manifest import GenerationRequest
 from verifier.manifest_store import SoftBindingValue, soft_binding_values
