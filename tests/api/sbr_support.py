@@ -55,6 +55,7 @@ class Tenants:
     a: dict[str, str]  # headers of an all-scopes key of tenant-a
     b: dict[str, str]
     a_token: str
+    b_token: str
 
 
 def two_tenants(store: SqlStore) -> Tenants:
@@ -62,7 +63,7 @@ def two_tenants(store: SqlStore) -> Tenants:
     store.create_tenant("tenant-b")
     a = store.create_key(name="a", scopes=EVERY_SCOPE, tenant="tenant-a")[1]
     b = store.create_key(name="b", scopes=EVERY_SCOPE, tenant="tenant-b")[1]
-    return Tenants(a=ApiKeys.header(a), b=ApiKeys.header(b), a_token=a)
+    return Tenants(a=ApiKeys.header(a), b=ApiKeys.header(b), a_token=a, b_token=b)
 
 
 def sign(client: httpx.Client, headers: dict[str, str], data: bytes) -> tuple[bytes, str]:

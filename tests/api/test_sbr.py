@@ -392,10 +392,13 @@ def test_a_re_encoded_video_finds_its_manifest_by_its_key_frames(client, tenants
     )
 
 
-def test_a_video_code_from_the_manifest_finds_it_by_binding_exactly(client, tenants, store, tmp_path):
-    """The Video-Code block a resolver reads from a signed video's assertion: matched by its exact value
-    (not in the similarity index); another video's, or a private entry of another tenant, is not."""
-    from tests.videos import write_scenes_video
+def test_a_video_code_finds_the_signed_video_by_binding_within_the_radius(client, tenants, store, tmp_path):
+    """The Video-Code block a resolver reads from a signed video's assertion finds it at 100; a re-encoded
+    copy's own Video-Code (another size and bitrate, metadata gone) finds it too, at the distance's
+    score; another video's does not, nor does anyone find a private entry of another tenant."""
+    from app.usecases.video_code_match import VIDEO_CODE_BINDING_ONLY_RADIUS
+    from tests.videos import reencode, write_scenes_video
+    from verifier.fingerprint import hamming64
     from verifier.video_fingerprint import fingerprint_video
 
     source = write_scenes_video(tmp_path / "scenes.mp4")
@@ -404,7 +407,13 @@ def test_a_video_code_from_the_manifest_finds_it_by_binding_exactly(client, tena
     assert signed.status_code == 200, signed.text
     manifest_id = signed.headers["x-manifest-label"]
     code = fingerprint_video(source).video_code
-    assert code is not None
+    (tmp_path / "signed.mp4").write_bytes(signed.content)
+    copy_path = reencode(tmp_path / "signed.mp4", tmp_path / "copy.mp4", size=(160, 120), bit_rate=120_000, gop=7)
+    assert b"c2pa" not in copy_path.read_bytes()
+    copied = fingerprint_video(copy_path).video_code
+    assert code is not None and copied is not None
+    distance = hamming64(code.code64, copied.code64)
+    assert 0 < distance <= VIDEO_CODE_BINDING_ONLY_RADIUS  # measured: 4 bits
 
     def by_binding(value: str, headers: dict[str, str]) -> dict:
         answer = client.get(f"{SBR}/matches/byBinding", params={"alg": "io.iscc.v0", "value": value}, headers=headers)
@@ -413,12 +422,16 @@ def test_a_video_code_from_the_manifest_finds_it_by_binding_exactly(client, tena
 
     for value in (base64.b64encode(code.iscc_digest).decode(), code.iscc):  # binary unit, canonical text
         assert by_binding(value, tenants.b) == {"matches": [{"manifestId": manifest_id, "similarityScore": 100}]}
+    copy_value = base64.b64encode(copied.iscc_digest).decode()
+    assert by_binding(copy_value, tenants.b) == {
+        "matches": [{"manifestId": manifest_id, "similarityScore": 100 * (64 - distance) // 64}]
+    }
     other = fingerprint_video(write_scenes_video(tmp_path / "other.mp4", seeds=(5, 6, 7, 8))).video_code
-    assert other is not None and other.iscc != code.iscc
+    assert other is not None and hamming64(other.code64, code.code64) > VIDEO_CODE_BINDING_ONLY_RADIUS
     assert by_binding(other.iscc, tenants.b) == {"matches": []}
     assert store.repository.set_private("tenant-a", manifest_id, True, actor="test")
-    assert by_binding(code.iscc, tenants.b) == {"matches": []}
-    assert [m["manifestId"] for m in by_binding(code.iscc, tenants.a)["matches"]] == [manifest_id]
+    assert by_binding(code.iscc, tenants.b) == by_binding(copy_value, tenants.b) == {"matches": []}
+    assert [m["manifestId"] for m in by_binding(copy_value, tenants.a)["matches"]] == [manifest_id]
 
 
 def test_max_results_bounds_the_answer(client, tenants):

@@ -77,3 +77,41 @@ def test_no_match_unknown_manifest_and_refusals(client, store, tmp_path):
 
     not_sbr = _run("sbr", "query", str(other), "--endpoint", f"{client.base_url}/v1", "--api-key", tenants.a_token)
     assert not_sbr.exit_code == EXIT_USAGE_OR_IO and "/sbr/v1" in not_sbr.output
+
+
+def test_query_by_binding_sends_a_videos_video_code(client, store, tmp_path):
+    """A video's binding is its ISCC Video-Code, computed here: a re-encoded copy (another size and
+    bitrate, no metadata) finds the signed video through the service's byBinding at the distance's
+    score; an unrelated video finds nothing; a file that only looks like a video is refused."""
+    from tests.videos import reencode, write_scenes_video
+
+    from .helpers import sign_form
+
+    tenants = two_tenants(store)
+    source = write_scenes_video(tmp_path / "scenes.mp4")
+    signed = client.post(
+        "/v1/sign", headers=tenants.a, files={"file": ("gen.mp4", source.read_bytes(), "video/mp4")}, data=sign_form()
+    )
+    assert signed.status_code == 200, signed.text
+    manifest_id = signed.headers["x-manifest-label"]
+    (tmp_path / "signed.mp4").write_bytes(signed.content)
+    copy = reencode(tmp_path / "signed.mp4", tmp_path / "copy.mp4", size=(160, 120), bit_rate=120_000, gop=7)
+    endpoint = f"{client.base_url}{SBR}"
+
+    def query(path) -> object:
+        return _run(
+            "sbr", "query", str(path), "--by", "binding", "--endpoint", endpoint, "--api-key", tenants.b_token, "--json"
+        )
+
+    found = query(copy)
+    assert found.exit_code == EXIT_OK, found.output
+    (match,) = json.loads(found.output)["matches"]
+    assert match["manifestId"] == manifest_id and 92 <= match["similarityScore"] < 100  # 4 bits away: 93
+
+    unrelated = query(write_scenes_video(tmp_path / "other.mp4", seeds=(5, 6, 7, 8)))
+    assert unrelated.exit_code == EXIT_OK and json.loads(unrelated.output) == {"matches": []}
+
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"\0\0\0\x18ftypmp42" + bytes(64))
+    refused = query(broken)
+    assert refused.exit_code == EXIT_USAGE_OR_IO and "no ISCC Video-Code" in refused.output

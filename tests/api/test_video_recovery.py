@@ -120,3 +120,62 @@ def test_a_still_taken_from_the_video_recovers_it_too(client, api_keys, tmp_path
     )
     assert response.status_code == 200, response.text
     assert response.json()["verdict"]["recovered"]["manifest_id"] == signed.headers["x-manifest-label"]
+
+
+def cut_copy(signed: bytes, folder: Path, *, cut_seconds: float) -> bytes:
+    """A copy with its first `cut_seconds` cut, re-encoded (MPEG-4 Part 2, 1 Mbit/s, a key frame every 45
+    frames: none where the signed video's are), metadata dropped: its key frames show the scenes
+    elsewhere than the original's do."""
+    executable = ffmpeg_executable()
+    assert executable is not None
+    source, copy = folder / "signed.mp4", folder / "cut.mp4"
+    source.write_bytes(signed)
+    subprocess.run(
+        [executable, "-nostdin", "-loglevel", "error", "-y", "-i", str(source), "-map_metadata", "-1",
+         "-ss", str(cut_seconds), "-c:v", "mpeg4", "-b:v", "1M", "-g", "45", "-an", str(copy)],
+        check=True, timeout=120,
+    )  # fmt: skip
+    data = copy.read_bytes()
+    assert b"c2pa" not in data
+    return data
+
+
+def test_a_cut_copy_its_key_frames_miss_is_recovered_by_its_video_code(client, api_keys, store, tmp_path):
+    """A copy cut by 1 s (bench/video_fingerprint_bench.py's hard case: 640x360, panning scenes): no key
+    frame of it passes the key-frame lookup (its nearest key frame's descriptor is under
+    DESCRIPTOR_THRESHOLD), so its Video-Code is searched: near the signed video's, confirmed by the
+    key frames' best similarity (at least VIDEO_CODE_THRESHOLD). The SBR API's byContent finds it the
+    same way. Another tenant finds it while it is public, never once it is private."""
+    from app.store.interface import DEFAULT_TENANT, Scope
+    from app.usecases.video_code_match import VIDEO_CODE_RADIUS, VIDEO_CODE_THRESHOLD
+    from verifier.fingerprint import DESCRIPTOR_THRESHOLD
+
+    source = write_scenes_video(
+        tmp_path / "scenes.mp4", seeds=(0, 1), size=(640, 360), fps=30, frames_per_scene=90, gop=60, grain=0.15, pan=2
+    )
+    signed = sign(client, ApiKeys.header(api_keys.sign), source)
+    manifest_id = signed.headers["x-manifest-label"]
+    copy = cut_copy(signed.content, tmp_path, cut_seconds=1)
+
+    body = verify(client, ApiKeys.header(api_keys.verify), copy)
+    recovered = body["verdict"]["recovered"]
+    assert recovered is not None and recovered["manifest_id"] == manifest_id and recovered["state"] == "trusted"
+    # Found by the Video-Code (its distance), confirmed under the key-frame lookup's own threshold.
+    assert 0 < recovered["distance"] <= VIDEO_CODE_RADIUS
+    assert VIDEO_CODE_THRESHOLD <= recovered["similarity"] < DESCRIPTOR_THRESHOLD
+    assert body["label"]["recovered"] is True
+
+    resolver = ApiKeys.header(store.create_key(name="sbr", scopes=frozenset({Scope.SBR}))[1])
+    by_content = client.post(
+        "/sbr/v1/matches/byContent", content=copy, headers={**resolver, "Content-Type": "video/mp4"}
+    )
+    assert by_content.status_code == 200, by_content.text
+    score = int(recovered["similarity"] * 100)
+    assert by_content.json() == {"matches": [{"manifestId": manifest_id, "similarityScore": score}]}
+
+    store.create_tenant("tenant-b")
+    other_tenant = ApiKeys.header(store.create_key(name="b", scopes=frozenset({Scope.VERIFY}), tenant="tenant-b")[1])
+    assert verify(client, other_tenant, copy)["verdict"]["recovered"]["manifest_id"] == manifest_id  # public
+    assert store.repository.set_private(DEFAULT_TENANT, manifest_id, True, actor="test")
+    assert verify(client, other_tenant, copy)["verdict"]["recovered"] is None
+    assert verify(client, ApiKeys.header(api_keys.verify), copy)["verdict"]["recovered"]["manifest_id"] == manifest_id
