@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 
 import c2pa
+from click.testing import Result
 from typer.testing import CliRunner
 
 from app.cli import cli
@@ -98,7 +100,7 @@ def test_query_by_binding_sends_a_videos_video_code(client, store, tmp_path):
     copy = reencode(tmp_path / "signed.mp4", tmp_path / "copy.mp4", size=(160, 120), bit_rate=120_000, gop=7)
     endpoint = f"{client.base_url}{SBR}"
 
-    def query(path) -> object:
+    def query(path: Path) -> Result:
         return _run(
             "sbr", "query", str(path), "--by", "binding", "--endpoint", endpoint, "--api-key", tenants.b_token, "--json"
         )
