@@ -2,7 +2,7 @@
 signing, beside the raw engine, and how well a re-encoded copy is found again.
 
     python bench/video_fingerprint_bench.py [--seconds 30] [--size 1920x1080] [--gop 60] [--rounds 5]
-                                            [--videos 8] [--recall-seconds 12]
+                                            [--videos 8] [--recall-seconds 12] [--distractors 0] [--recall-only]
 
 Input: an H.264 MP4 made here with PyAV (tests/videos.py: libx264 `veryfast`, 30 fps, a key frame
 every `--gop` frames and nowhere else): scenes of 3 s, each a picture with structure at every scale
@@ -25,12 +25,21 @@ Prints the median and p90 of each, the key frames fingerprinted, and checks that
 
 Recall: `--videos` distinct videos (`--recall-seconds` long, 640x360, other seeds: synthetic scenes,
 the only video corpus here), each re-encoded by the FFmpeg imageio-ffmpeg ships in the ways a
-platform does (metadata stripped each time). Each copy is looked up among all the originals as
-recovery does (every key frame: code within SEARCH_RADIUS of an original's key frame, then its
-descriptor at least DESCRIPTOR_THRESHOLD; the best original reported): right, wrong (another
-original), or none; and looked up again with its own original left out (leave-one-out), where
-anything reported is a false recovery. Beside it, the Video-Code's Hamming distance from the copy to its original and
-to the nearest other original (64 bits; not used for lookups).
+platform does (metadata stripped each time), and `--distractors` more made the same way but never
+copied (unrelated to every copy). Each copy is looked up among all the originals as recovery does
+(app/usecases/recovery.py): its key frames first (code within SEARCH_RADIUS of an original's key
+frame, then its descriptor at least DESCRIPTOR_THRESHOLD; the best original reported), and when
+they find nothing, its Video-Code (app/usecases/video_code_match.py: within VIDEO_CODE_RADIUS of
+an original's, confirmed by the best descriptor similarity of any key frame of the copy to any of
+the original's, at least VIDEO_CODE_THRESHOLD): right, wrong (another original), or none; and
+again with its own original left out (leave-one-out), where anything reported is a false
+recovery. By binding alone: the copy's Video-Code within VIDEO_CODE_BINDING_ONLY_RADIUS of its own
+original's, and of the others'. `--recall-only` skips the signing costs.
+
+Then, over every (copy, original) pair: the Video-Code's Hamming distances of copies to their own
+original and to the others (and between originals), the second check's similarities, and the
+Video-Code rule alone over a grid of radii and thresholds (copies found / of those the key frames
+missed / unrelated pairs passing): the grid the constants were chosen from.
 This script imports c2pa directly: the raw engine is the reference, not product code.
 """
 

@@ -281,6 +281,21 @@ def test_a_worker_fingerprints_a_video_s_key_frames_as_the_owner_would(pool, tmp
     assert pool.fingerprint_video_file(video) == codes  # the worker is still serving
 
 
+def test_a_worker_computes_a_video_s_video_code_as_the_owner_would(pool, tmp_path):
+    """Asked by a lookup whose key frames found nothing: the same code as in-process; None for a file
+    FFmpeg refuses, and the worker still serves."""
+    from tests.videos import write_scenes_video
+    from verifier.video_code import video_code
+
+    video = write_scenes_video(tmp_path / "scenes.mp4")
+    code = pool.video_code_file(video)
+    assert code is not None and code == video_code(video, duration_ms=None)
+    garbage = tmp_path / "garbage.mp4"
+    garbage.write_bytes(b"\0\0\0\x18ftypmp42" + os.urandom(2000))
+    assert pool.video_code_file(garbage) is None
+    assert pool.video_code_file(video) == code
+
+
 # --- a batch: IsolatedVerifier.stream(), two files in flight per worker ---
 #
 # Same verdicts as `verify_file`, file by file; a file that times out or kills its worker is an
