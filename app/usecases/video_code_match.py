@@ -26,8 +26,7 @@ its descriptor. Rules:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from app.store.iscc_units import iscc_video_code64, iscc_video_unit
 from app.store.repository import ISCC_ALG, Candidate, ManifestRepository
@@ -49,13 +48,6 @@ VIDEO_CODE_THRESHOLD = 0.90
 # By value alone: 5 keeps 3 bits below the nearest unrelated pair (8), as the Image-Code's
 # binding-only radius does below its own nearest pair.
 VIDEO_CODE_BINDING_ONLY_RADIUS = 5
-
-
-class VideoCodeSource(Protocol):
-    """Computes an upload's Video-Code where decoding it is bounded (verifier.isolation.IsolatedVerifier:
-    a worker process under its memory and time limits)."""
-
-    def video_code_file(self, path: Path) -> VideoCode | None: ...
 
 
 def video_code_candidates(
