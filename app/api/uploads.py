@@ -5,7 +5,8 @@ whole body, and a content hash would need a second pass over the file. Here each
 goes straight into a file under a per-request folder in ORIGINMARK_SPOOL_DIR while its
 SHA-256 and first bytes (for sniffing the media type) are taken on the way, so:
 
-- memory stays flat whatever the upload size (one network chunk at a time);
+- memory stays flat whatever the upload size (one network chunk at a time; a raw verify body held
+  in memory instead is bounded per body and per process: app/api/held_bodies.py);
 - the limit counts the bytes actually received, so a missing or lying Content-Length
   changes nothing; past the limit the answer is 413;
 - the content hash the verify cache needs is ready when the upload is, with no re-read
