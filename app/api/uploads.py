@@ -752,7 +752,9 @@ async def _receive_raw(
     if declared is not None and declared > max_bytes + DRAIN_ALLOWANCE_BYTES:
         raise payload_too_large(max_bytes)  # not worth reading just to refuse it
     reservation = None
-    if hold_in is not None and declared is not None and declared <= max_bytes:
+    # Held only with a Content-Length alone (no Transfer-Encoding beside it): the length the HTTP
+    # parser enforces, so the body can never outgrow its reservation.
+    if hold_in is not None and declared is not None and declared <= max_bytes and not _has_chunked_body(request):
         reservation = hold_in.reserve(declared)
     if reservation is not None:
         held = _HeldPart(limit=declared or 0)
