@@ -6,10 +6,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import anyio
 
+from app.api.held_bodies import BodyMemory
 from app.api.metrics import Metrics
 from app.settings import Settings
 from app.store.interface import ServiceStore
@@ -38,3 +39,5 @@ class Services:
     verification: VerifyAndRecord
     signing: SignAndRecord
     resolution: SoftBindingResolution  # the Soft Binding Resolution API (/sbr/v1)
+    # Upload bodies held in memory instead of spooled (POST /v1/verify): bounded per body and in all.
+    held_bodies: BodyMemory = field(default_factory=BodyMemory)

@@ -5,7 +5,8 @@ whole body, and a content hash would need a second pass over the file. Here each
 goes straight into a file under a per-request folder in ORIGINMARK_SPOOL_DIR while its
 SHA-256 and first bytes (for sniffing the media type) are taken on the way, so:
 
-- memory stays flat whatever the upload size (one network chunk at a time);
+- memory stays flat whatever the upload size (one network chunk at a time; a raw verify body held
+  in memory instead is bounded per body and per process: app/api/held_bodies.py);
 - the limit counts the bytes actually received, so a missing or lying Content-Length
   changes nothing; past the limit the answer is 413;
 - the content hash the verify cache needs is ready when the upload is, with no re-read
@@ -34,12 +35,13 @@ form: the format is decided from the bytes, as for a multipart file.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, TypeVar
 from urllib.parse import parse_qsl
 
 import anyio
@@ -56,6 +58,7 @@ from app.api.error_responses import (
     unprocessable,
     unsupported_content_type,
 )
+from app.api.held_bodies import BodyMemory, Reservation
 from app.spool import SpoolFolder, abandoned_spools_unswept, is_disk_full, safe_filename, sweep_abandoned_once
 
 if TYPE_CHECKING:
@@ -72,6 +75,7 @@ _RAW_BODY_MAJOR = (b"image", b"video", b"audio")
 _RAW_BODY_EXACT = (b"application/pdf", b"application/c2pa", b"application/octet-stream")
 RAW_FILENAME_PARAMETER = "filename"  # a raw body's file name (multipart's filename=): the default title
 log = logging.getLogger("originmark.api")
+_Received = TypeVar("_Received", "ReceivedFile", "HeldUpload")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -106,12 +110,81 @@ class ReceivedFile:
     head: bytes  # the first SNIFF_BYTES bytes
     client_filename: str | None  # as sent (hostile text: use safe_filename before showing it)
 
+    def on_disk(self) -> Path:
+        return self.path
+
+
+class Upload(Protocol):
+    """An uploaded file as a route uses it: on disk already (ReceivedFile) or held in memory
+    until something must read it as a file (HeldUpload)."""
+
+    @property
+    def field(self) -> str: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def sha256(self) -> str: ...
+    @property
+    def head(self) -> bytes: ...
+    @property
+    def client_filename(self) -> str | None: ...
+
+    def on_disk(self) -> Path:
+        """The file's path in the request's spool folder (blocking for a held upload: its bytes are
+        written there on the first call; call it from a worker thread)."""
+        ...
+
+
+class HeldUpload:
+    """A raw-body upload held in memory under a BodyMemory reservation (app/api/held_bodies.py):
+    its size, SHA-256 and head are known; its bytes reach the spool only when something must read
+    them as a file (`on_disk`), and the reservation ends then or when the request's spool does."""
+
+    __slots__ = ("field", "size", "sha256", "head", "client_filename", "_chunks", "_spool", "_filename", "_path")
+
+    def __init__(
+        self,
+        *,
+        field: str,
+        size: int,
+        sha256: str,
+        head: bytes,
+        client_filename: str | None,
+        chunks: list[bytes],
+        spool: UploadSpool,
+    ) -> None:
+        self.field = field
+        self.size = size
+        self.sha256 = sha256
+        self.head = head
+        self.client_filename = client_filename
+        self._chunks = chunks  # the body as received: no copy is ever made of it
+        self._spool = spool
+        self._filename = safe_filename(client_filename, fallback=field)  # the layout _receive_raw spools to
+        self._path: Path | None = None
+
+    def on_disk(self) -> Path:
+        if self._path is None:
+            path = self._spool.folder(self.field) / self._filename
+            try:
+                with open(path, "xb") as stream:
+                    stream.writelines(self._chunks)
+            except OSError as error:
+                with contextlib.suppress(OSError):
+                    path.unlink()
+                _raise_if_disk_full(error)
+                raise
+            self._path = path
+            self._spool.release_memory()  # on disk now: the bytes in memory are no longer needed
+        return self._path
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class UploadForm:
     files: Mapping[str, ReceivedFile]
     fields: Mapping[str, str]
     raw_body: bool = False  # the media came as the request body, the fields as query parameters
+    held: Mapping[str, HeldUpload] = dataclasses.field(default_factory=dict)  # raw bodies kept in memory
 
     def text(self, name: str) -> str | None:
         return self.fields.get(name)
@@ -137,8 +210,13 @@ class UploadForm:
         received = self.files.get(name)
         return None if received is None else _not_empty(received)
 
+    def required_upload(self, name: str) -> Upload:
+        """As `required_file`, for a route that also takes an upload held in memory (receive_upload's `hold_in`)."""
+        held = self.held.get(name)
+        return self.required_file(name) if held is None else _not_empty(held)
 
-def _not_empty(received: ReceivedFile) -> ReceivedFile:
+
+def _not_empty(received: _Received) -> _Received:
     if received.size == 0:
         raise unprocessable("empty_file", f"the file in {received.field!r} is empty", field=received.field)
     return received
@@ -146,7 +224,11 @@ def _not_empty(received: ReceivedFile) -> ReceivedFile:
 
 class UploadSpool(SpoolFolder):
     """A per-request folder for uploads and outputs (app/spool.py: removed on exit, whatever
-    happened; one left by a process that died is swept by the next); a full disk is a 507.
+    happened; one left by a process that died is swept by the next); a full disk is a 507. It also
+    ends the request's hold on upload memory (a HeldUpload's reservation, app/api/held_bodies.py).
+
+    The folder is made when first used (`folder`): a request whose upload is held in memory and
+    answered from the store, or that fails before any file, makes none (no mkdir, lock, rmdir).
 
     Use it as `async with` (every route does): the folder is removed off the event loop, and the
     one-time sweep of abandoned folders runs off it too. Removing a directory can wait on the
@@ -159,27 +241,52 @@ class UploadSpool(SpoolFolder):
     """
 
     _released = False
+    _held: list[bytes] | None = None
+    _reservation: Reservation | None = None
 
     def _disk_full(self, error: OSError) -> None:
         _raise_if_disk_full(error)
+
+    def folder(self, name: str) -> Path:
+        if self.path is None:
+            # Making the folder: one mkdir and a lock, ~0.08 ms (median of 500 on the benchmark
+            # machine, loaded), less than the hand-off to a thread and back, so on the event loop.
+            self.__enter__()
+        return super().folder(name)
+
+    def hold(self, chunks: list[bytes], reservation: Reservation) -> None:
+        """Tie an upload held in memory (its chunk list) to this request: dropped, and the
+        reservation given back, by `release_memory` or at the latest when the request ends."""
+        self._held, self._reservation = chunks, reservation
+
+    def release_memory(self) -> None:
+        """Drop the held upload's bytes and give its reservation back (from any thread)."""
+        held, self._held = self._held, None
+        if held is not None:
+            held.clear()
+        reservation, self._reservation = self._reservation, None
+        if reservation is not None:
+            reservation.release()
 
     def release(self) -> None:
         """Remove the folder now (blocking: call it from a worker thread); the exit then does nothing."""
         if not self._released:
             self._released = True
+            self.release_memory()
             self.__exit__(None, None, None)
 
     async def __aenter__(self) -> UploadSpool:
         if abandoned_spools_unswept(self._parent):
-            # The process's first folder sweeps those a dead process left: as many removals as it
-            # left folders, so in a thread (once per process; __enter__ then finds it done).
+            # The process's first request sweeps the folders a dead process left: as many removals
+            # as it left folders, so in a thread (once per process; __enter__ then finds it done).
             await anyio.to_thread.run_sync(sweep_abandoned_once, self._parent)
-        # Making the folder stays here: one mkdir and a lock, ~0.08 ms (median of 500 on the
-        # benchmark machine, loaded), less than the hand-off to a thread and back.
-        return self.__enter__()
+        return self
 
     async def __aexit__(self, *exc_info: object) -> None:
         if self._released:
+            return
+        if self.path is None:
+            self.release()  # no folder: nothing that could wait on the disk
             return
         with anyio.CancelScope(shield=True):
             await anyio.to_thread.run_sync(self.release)
@@ -201,7 +308,7 @@ class _FilePart:
         self.size = 0
         self.head = b""
 
-    def write(self, data: memoryview) -> None:
+    def write(self, data: bytes | memoryview) -> None:
         if len(self.head) < SNIFF_BYTES:
             self.head += bytes(data[: SNIFF_BYTES - len(self.head)])
         self.digest.update(data)
@@ -448,10 +555,15 @@ async def receive_form(request: Request, *, spec: FormSpec, spool: UploadSpool, 
     return UploadForm(files=collector.files, fields=collector.fields)
 
 
-async def receive_upload(request: Request, *, spec: FormSpec, spool: UploadSpool, max_bytes: int) -> UploadForm:
+async def receive_upload(
+    request: Request, *, spec: FormSpec, spool: UploadSpool, max_bytes: int, hold_in: BodyMemory | None = None
+) -> UploadForm:
     """The upload of an endpoint that takes either form: the media as the raw request body (its media
     type as Content-Type, the fields as query parameters: `spec.raw_file_field`) or a multipart form.
-    Raises ApiError (400/413/415/422) as `receive_form` does; 415 names both forms."""
+    Raises ApiError (400/413/415/422) as `receive_form` does; 415 names both forms.
+
+    `hold_in`: a raw body that fits this budget is held in memory (UploadForm.held, read it with
+    `required_upload`) instead of spooled; any other upload is spooled as without it."""
     content_type = request.headers.get("content-type")
     kind = _media_type(content_type)
     if spec.raw_file_field is not None and _is_raw_body_type(kind):
@@ -466,7 +578,10 @@ async def receive_upload(request: Request, *, spec: FormSpec, spool: UploadSpool
             max_bytes=max_bytes,
             field=spec.raw_file_field,
             client_filename=request.query_params.get(RAW_FILENAME_PARAMETER),
+            hold_in=hold_in,
         )
+        if isinstance(received, HeldUpload):
+            return UploadForm(files={}, held={received.field: received}, fields=fields, raw_body=True)
         return UploadForm(files={received.field: received}, fields=fields, raw_body=True)
     if kind in (b"multipart/form-data", b"application/x-www-form-urlencoded") or (
         content_type is None and _declared_length(request) in (None, 0) and not _has_chunked_body(request)
@@ -619,19 +734,82 @@ async def receive_body(request: Request, *, spool: UploadSpool, max_bytes: int, 
     """Read a raw request body (an asset sent as itself, e.g. image/jpeg) into `spool`, under the same
     bounds as a multipart upload: 413 past `max_bytes` counted as it arrives, 400 when the client
     disconnects, 507 on a full disk, 422 `empty_file` for no body. The caller checks Content-Type."""
-    return await _receive_raw(request, spool=spool, max_bytes=max_bytes, field=field, client_filename=None)
+    received = await _receive_raw(request, spool=spool, max_bytes=max_bytes, field=field, client_filename=None)
+    assert isinstance(received, ReceivedFile)  # nothing is held without `hold_in`
+    return received
 
 
 async def _receive_raw(
-    request: Request, *, spool: UploadSpool, max_bytes: int, field: str, client_filename: str | None
-) -> ReceivedFile:
+    request: Request,
+    *,
+    spool: UploadSpool,
+    max_bytes: int,
+    field: str,
+    client_filename: str | None,
+    hold_in: BodyMemory | None = None,
+) -> ReceivedFile | HeldUpload:
     declared = _declared_length(request)
     if declared is not None and declared > max_bytes + DRAIN_ALLOWANCE_BYTES:
         raise payload_too_large(max_bytes)  # not worth reading just to refuse it
+    reservation = None
+    # Held only with a Content-Length alone (no Transfer-Encoding beside it): the length the HTTP
+    # parser enforces, so the body can never outgrow its reservation.
+    if hold_in is not None and declared is not None and declared <= max_bytes and not _has_chunked_body(request):
+        reservation = hold_in.reserve(declared)
+    if reservation is not None:
+        held = _HeldPart(limit=declared or 0)
+        spool.hold(held.chunks, reservation)  # given back when the request ends, whatever happens
+        await _read_raw(request, held, max_bytes=max_bytes)
+        return _not_empty(
+            HeldUpload(
+                field=field,
+                size=held.size,
+                sha256=held.digest.hexdigest(),
+                head=held.head,
+                client_filename=client_filename,
+                chunks=held.chunks,
+                spool=spool,
+            )
+        )
     # The multipart layout (a sub-folder per file field, the client's name made safe), so that the
     # file is named, signed and titled alike in both forms.
     path = spool.folder(field) / safe_filename(client_filename, fallback=field)
     part = _FilePart(field=field, path=path, client_filename=client_filename)
+    await _read_raw(request, part, max_bytes=max_bytes)
+    return _not_empty(part.finish())
+
+
+class _HeldPart:
+    """A raw body received into memory (at most `limit` bytes: its reservation), hashed on the way
+    in as a _FilePart is. The chunks are kept as the server delivered them: no copy."""
+
+    __slots__ = ("chunks", "digest", "size", "head", "_limit")
+
+    def __init__(self, *, limit: int) -> None:
+        self.chunks: list[bytes] = []
+        self.digest = hashlib.sha256()
+        self.size = 0
+        self.head = b""
+        self._limit = limit
+
+    def write(self, data: bytes) -> None:
+        if self.size + len(data) > self._limit:
+            # The HTTP parser delivers no more than Content-Length says: a body over it is no
+            # HTTP/1.1 a server accepts, and memory must not grow past the reservation.
+            raise malformed_body("the request body is longer than its Content-Length")
+        if len(self.head) < SNIFF_BYTES:
+            self.head += data[: SNIFF_BYTES - len(self.head)]
+        self.digest.update(data)
+        self.chunks.append(data)
+        self.size += len(data)
+
+    def abandon(self) -> None:
+        self.chunks.clear()
+
+
+async def _read_raw(request: Request, part: _FilePart | _HeldPart, *, max_bytes: int) -> None:
+    """Read the request body into `part` (413 past `max_bytes` counted as it arrives, the rest
+    drained up to an allowance; 400 when the client disconnects); `part` is abandoned on any error."""
     too_large: ApiError | None = None
     received = 0
     receive = request.receive  # the ASGI messages themselves: no generator layer per chunk
@@ -647,7 +825,7 @@ async def _receive_raw(
                     too_large = payload_too_large(max_bytes)
                     part.abandon()
                 if too_large is None:
-                    part.write(memoryview(chunk))
+                    part.write(chunk)
                 elif received > max_bytes + DRAIN_ALLOWANCE_BYTES:
                     break  # read on (dropped) up to here, so the client sees the answer
             if not message.get("more_body", False):
@@ -660,4 +838,3 @@ async def _receive_raw(
         raise
     if too_large is not None:
         raise too_large
-    return _not_empty(part.finish())

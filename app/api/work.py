@@ -16,7 +16,7 @@ from typing import ParamSpec, TypeVar
 import anyio.to_thread
 
 from app.api.services import Services
-from app.usecases.verification import VerifyAndRecord, VerifyOutcome, VerifyRequest
+from app.usecases.verification import FileOnDemand, VerifyAndRecord, VerifyOutcome, VerifyRequest
 from signer.engine import SignResult
 from signer.manifest import GenerationRequest
 from verifier.label import label_for
@@ -45,49 +45,60 @@ async def sign_file(services: Services, *, source: Path, destination: Path, requ
         services.metrics.engine_seconds.labels("sign").observe(time.perf_counter() - started)
 
 
-def _verify_and_label(services: Services, path: Path, known_sha256: str | None) -> tuple[Verdict, Label]:
-    verdict = services.worker_pools.verifier.verify_file(path, known_sha256=known_sha256)
+def _verify_and_label(services: Services, file: FileOnDemand, known_sha256: str | None) -> tuple[Verdict, Label]:
+    verdict = services.worker_pools.verifier.verify_file(file(), known_sha256=known_sha256)
     return verdict, label_for(verdict)
 
 
-async def verify_file(services: Services, path: Path, *, known_sha256: str | None = None) -> tuple[Verdict, Label]:
+async def verify_file(
+    services: Services, path: Path | FileOnDemand, *, known_sha256: str | None = None
+) -> tuple[Verdict, Label]:
     """The verdict from an isolated worker process, and its label.
 
-    `known_sha256`: the file's SHA-256 when it was hashed on its way in (an upload), so the
-    worker does not read and hash it again.
+    `path`: the file, or its path on demand (an upload held in memory, written out in the verify
+    thread). `known_sha256`: the file's SHA-256 when it was hashed on its way in (an upload), so
+    the worker does not read and hash it again.
     """
+    file = _on_demand(path)
     started = time.perf_counter()
     try:
         return await anyio.to_thread.run_sync(
-            functools.partial(_verify_and_label, services, path, known_sha256), limiter=services.verify_limiter
+            functools.partial(_verify_and_label, services, file, known_sha256), limiter=services.verify_limiter
         )
     finally:
         services.metrics.engine_seconds.labels("verify").observe(time.perf_counter() - started)
 
 
 async def verify_and_record(
-    services: Services, request: VerifyRequest, path: Path, *, then: Callable[[], None] | None = None
+    services: Services, request: VerifyRequest, file: FileOnDemand, *, then: Callable[[], None] | None = None
 ) -> VerifyOutcome:
     """The verify use case with the engine call in the verify pool and the store calls in anyio's
-    (so a cached answer never waits behind verifications). `path` goes with them: a file without
-    valid credentials of its own is looked up by content (fingerprinted by a verifier worker).
-    `then`: run in the thread of the last store call, once `path` is no longer needed (the
+    (so a cached answer never waits behind verifications). `file` (the upload's path, on demand:
+    app/api/uploads.py `Upload.on_disk`) goes with them: a file without valid credentials of its
+    own is looked up by content (fingerprinted by a verifier worker), and an upload held in memory
+    is written to the spool only when something reads it as a file.
+    `then`: run in the thread of the last store call, once the file is no longer needed (the
     upload's spool folder removed there: UploadSpool.release), saving a thread hand-off."""
     flow = services.verification
     if not request.refresh:
-        cached = await in_thread(_from_store_then, flow, request, path, then)
+        cached = await in_thread(_from_store_then, flow, request, file, then)
         if cached is not None:
             return cached
-    verdict, label = await verify_file(services, path, known_sha256=request.sha256)
-    return await in_thread(_record_then, flow, request, verdict, label, path, then)
+    verdict, label = await verify_file(services, file, known_sha256=request.sha256)
+    return await in_thread(_record_then, flow, request, verdict, label, file, then)
 
 
 def _from_store_then(
-    flow: VerifyAndRecord, request: VerifyRequest, path: Path, then: Callable[[], None] | None
+    flow: VerifyAndRecord, request: VerifyRequest, file: FileOnDemand, then: Callable[[], None] | None
 ) -> VerifyOutcome | None:
-    cached = flow.from_store(request, path=path)
-    if cached is not None and then is not None:
-        then()  # answered: the file is done with (not yet when it must be verified)
+    cached = flow.from_store(request, file=file)
+    if cached is not None:
+        if then is not None:
+            then()  # answered: the file is done with
+    else:
+        # To be verified: an upload held in memory goes to the spool now, in this hand-off, and
+        # its memory is given back before it waits for a verifier.
+        file()
     return cached
 
 
@@ -96,11 +107,15 @@ def _record_then(
     request: VerifyRequest,
     verdict: Verdict,
     label: Label,
-    path: Path,
+    file: FileOnDemand,
     then: Callable[[], None] | None,
 ) -> VerifyOutcome:
     try:
-        return flow.record(request, verdict, label, path=path)
+        return flow.record(request, verdict, label, path=file())
     finally:
         if then is not None:
             then()
+
+
+def _on_demand(path: Path | FileOnDemand) -> FileOnDemand:
+    return (lambda: path) if isinstance(path, Path) else path

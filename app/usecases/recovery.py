@@ -114,6 +114,14 @@ class ContentRecovery:
         self._radius = SEARCH_RADIUS if search_radius is None else search_radius
         self._threshold = DESCRIPTOR_THRESHOLD if threshold is None else threshold
 
+    @staticmethod
+    def reads_file_for(verdict: Verdict) -> bool:
+        """Whether `recover` reads the file for this verdict (a fingerprint to look up): it answers
+        None without reading it otherwise, so an upload held in memory need not be written out."""
+        return verdict.state in RECOVERABLE_STATES and (
+            verdict.format in _FINGERPRINTED_MEDIA_TYPES or verdict.format in _FINGERPRINTED_VIDEO_TYPES
+        )
+
     def recover(self, *, tenant: str | None, path: Path, verdict: Verdict) -> Recovery | None:
         """The credentials found for the file at `path` (whose own verdict is `verdict`), as `tenant`
         may see them (None: the public page, public entries only); None when there are none."""

@@ -46,6 +46,9 @@ if TYPE_CHECKING:
     from verifier.isolation import EmbeddedStore
 
 _KEPT_STATES = (VerdictState.TRUSTED, VerdictState.VALID)
+# The file's path, asked for only when something reads the file (an upload held in memory is
+# written to the spool on the first call: blocking, so only from a worker thread).
+FileOnDemand = Callable[[], Path]
 
 
 class StoreReader(Protocol):
@@ -101,10 +104,11 @@ class VerifyAndRecord:
         self._recovery = recovery
         self._keeping = keeping
 
-    def from_store(self, request: VerifyRequest, *, path: Path | None = None) -> VerifyOutcome | None:
+    def from_store(self, request: VerifyRequest, *, file: FileOnDemand | None = None) -> VerifyOutcome | None:
         """The stored answer for these bytes under the current trust configuration, recorded as
         the tenant's submission (and under its media id); None when they must be verified.
-        `path`: the file, for recovery (None: none is looked up)."""
+        `file`: the file's path, for recovery and keeping (None: none is looked up), asked for only
+        when one of them reads it (an upload held in memory is then written out)."""
         if request.sha256 is None or not request.record:
             return None
         tenant = request.tenant
@@ -115,7 +119,7 @@ class VerifyAndRecord:
             stored, already = (None, False) if cached is None else (cached.stored, cached.submitted)
         if stored is None or stored.trust_fingerprint != self._trust_fingerprint:
             return None
-        recovery = self._recover(request, stored.verdict, path)
+        recovery = self._recover(request, stored.verdict, file)
         # The same tenant sending the same bytes again (the usual repeat) writes nothing.
         if tenant is not None and (request.media_id is not None or not already):
             self._store.record_submission(
@@ -124,7 +128,7 @@ class VerifyAndRecord:
                 media_id=request.media_id,
                 media_label=None if recovery is None else recovery.label,
             )
-        kept = self._keep_apart(request, stored.verdict, path)
+        kept = self._keep_apart(request, stored.verdict, file)
         # `cached` speaks of the caller's own history: bytes only another tenant sent before are
         # answered from the store all the same, but saying so would tell who uploaded what.
         return _with_recovery(
@@ -153,10 +157,11 @@ class VerifyAndRecord:
                 cached=False,
                 stored=False,
             )
-        recovery = self._recover(request, verdict, path)
+        file = None if path is None else _already_on_disk(path)
+        recovery = self._recover(request, verdict, file)
         if not request.record:
             return _with_recovery(VerifyOutcome(verdict=verdict, label=label, cached=False, stored=False), recovery)
-        plan = self._keep_plan(request, verdict, path)
+        plan = self._keep_plan(request, verdict, file)
         also = in_same_transaction
         if plan is not None and plan[1] is not None:
             also = _writing_entry(plan[1], self._keeping, in_same_transaction)
@@ -175,18 +180,18 @@ class VerifyAndRecord:
         )
 
     def _keep_plan(
-        self, request: VerifyRequest, verdict: Verdict, path: Path | None
+        self, request: VerifyRequest, verdict: Verdict, file: FileOnDemand | None
     ) -> tuple[str, NewEntry | None] | None:
         """(the manifest id, the entry to write or None when the tenant keeps it already); None: nothing to keep."""
         keeping = self._keeping
-        if keeping is None or not request.keep_manifest or request.tenant is None or path is None:
+        if keeping is None or not request.keep_manifest or request.tenant is None or file is None:
             return None
         if verdict.state not in _KEPT_STATES or not verdict.manifests or not verdict.sha256:
             return None
         manifest_id = verdict.manifests[0].label  # the active manifest comes first
         if self._kept(request, manifest_id) is not None:
             return manifest_id, None
-        embedded = keeping.reader.manifest_store_of(path)
+        embedded = keeping.reader.manifest_store_of(file())
         # The store cut out must be the one the verdict is about (not another instance in the file).
         if embedded is None or embedded.active_manifest != manifest_id:
             return None
@@ -199,9 +204,9 @@ class VerifyAndRecord:
         )
         return manifest_id, entry
 
-    def _keep_apart(self, request: VerifyRequest, verdict: Verdict, path: Path | None) -> str | None:
+    def _keep_apart(self, request: VerifyRequest, verdict: Verdict, file: FileOnDemand | None) -> str | None:
         """Keeping for a verdict answered from the store: in a transaction of its own."""
-        plan = self._keep_plan(request, verdict, path)
+        plan = self._keep_plan(request, verdict, file)
         if plan is None:
             return None
         if plan[1] is not None and self._keeping is not None:
@@ -225,10 +230,12 @@ class VerifyAndRecord:
             return None
         return self._kept(VerifyRequest(tenant=tenant), verdict.manifests[0].label)
 
-    def _recover(self, request: VerifyRequest, verdict: Verdict, path: Path | None) -> Recovery | None:
-        if self._recovery is None or path is None or not verdict.sha256:
+    def _recover(self, request: VerifyRequest, verdict: Verdict, file: FileOnDemand | None) -> Recovery | None:
+        if self._recovery is None or file is None or not verdict.sha256:
             return None
-        return self._recovery.recover(tenant=request.tenant, path=path, verdict=verdict)
+        if not self._recovery.reads_file_for(verdict):
+            return None  # nothing to look up for it: the file is not asked for
+        return self._recovery.recover(tenant=request.tenant, path=file(), verdict=verdict)
 
 
 def _writing_entry(
@@ -247,6 +254,10 @@ def _writing_entry(
             then(connection)
 
     return write
+
+
+def _already_on_disk(path: Path) -> FileOnDemand:
+    return lambda: path
 
 
 def _with_recovery(outcome: VerifyOutcome, recovery: Recovery | None) -> VerifyOutcome:

@@ -164,7 +164,7 @@ async def _verify_upload(request: Request, services: Services, *, gate: PendingG
             # the operator asked for it; always verified afresh, as the page has always done.
             wanted = VerifyRequest(tenant=None, sha256=upload.sha256, refresh=True, record=settings.web_store_uploads)
             # The spool folder is removed in the thread of the last store call (as /v1/verify does).
-            outcome = await work.verify_and_record(services, wanted, upload.path, then=spool.release)
+            outcome = await work.verify_and_record(services, wanted, upload.on_disk, then=spool.release)
         finally:
             gate.leave()
     services.metrics.verdicts.labels(outcome.verdict.state.value, "false").inc()

@@ -70,8 +70,16 @@ async def verify(
 ) -> Response:
     settings = services.settings
     async with UploadSpool(settings.spool_dir) as spool:
-        form = await receive_upload(request, spec=VERIFY_FORM, spool=spool, max_bytes=settings.max_upload_bytes)
-        upload = form.required_file("file")
+        # Unless asked to verify again, a raw body is held in memory (within the process's budget):
+        # bytes verified before are answered from the store without ever touching the disk.
+        form = await receive_upload(
+            request,
+            spec=VERIFY_FORM,
+            spool=spool,
+            max_bytes=settings.max_upload_bytes,
+            hold_in=None if refresh else services.held_bodies,
+        )
+        upload = form.required_upload("file")
         wanted = VerifyRequest(
             tenant=key.tenant,
             sha256=upload.sha256,
@@ -83,7 +91,7 @@ async def verify(
             raise unsupported_media(
                 "the file is not a media type originmark can verify", supported=VERIFIABLE_FORMAT_NAMES
             )
-        outcome = await work.verify_and_record(services, wanted, upload.path, then=spool.release)
+        outcome = await work.verify_and_record(services, wanted, upload.on_disk, then=spool.release)
     services.metrics.verdicts.labels(outcome.verdict.state.value, "true" if outcome.cached else "false").inc()
     body = verify_body(
         media_id=wanted.media_id,
