@@ -18,6 +18,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,8 +72,13 @@ def tree_pids(pid: int) -> list[int]:
 
 
 def tree_cpu_seconds(pid: int) -> float:
+    return processes_cpu_seconds(tree_pids(pid))
+
+
+def processes_cpu_seconds(pids: Iterable[int]) -> float:
+    """User + system CPU time of these processes (one that has ended counts nothing)."""
     total = 0
-    for each in tree_pids(pid):
+    for each in pids:
         try:
             stat = Path(f"/proc/{each}/stat").read_text()
         except OSError:

@@ -5,10 +5,11 @@
 MODE: stored | stored-raw | verify | verify-raw | sign | sign-raw (multipart, or `-raw`: the file as
 the request body). The server (the real app, uvicorn + uvloop, SQLite, development keys) runs in
 this process; a client in a child process sends N requests one after the other over one keep-alive
-connection. Printed: the server process's user and system CPU per request (its threads included;
-its verifier and signer workers, which are other processes, are not), and that against hashlib's
-SHA-256 of the same body in the same process — a ratio that a busy machine disturbs far less than
-requests per second (bench/http_sign_verify_bench.py measures throughput).
+connection. Printed: the server process's user and system CPU per request (its threads included),
+and that against hashlib's SHA-256 of the same body in the same process — a ratio that a busy
+machine disturbs far less than requests per second (bench/http_sign_verify_bench.py measures
+throughput); then the CPU per request of its signing and verifier worker processes (from /proc),
+so that a sign request's whole cost is seen process by process.
 
 `--pyinstrument FILE` (needs pyinstrument importable, e.g. `pip install --target DIR pyinstrument`
 and PYTHONPATH=DIR) writes the event-loop thread's profile as text: where a request's time on the
@@ -35,8 +36,9 @@ import uvloop
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the project root: bench.*
 
-from bench.http_harness import free_port
+from bench.http_harness import free_port, processes_cpu_seconds
 from bench.http_sign_verify_bench import GENERATOR, GENERATOR_VERSION, multipart, prepare
+from signer.engine import ContentSigner
 
 MODES = ("stored", "stored-raw", "verify", "verify-raw", "sign", "sign-raw")
 _CLIENT = r"""
@@ -103,9 +105,10 @@ def main() -> int:
     settings = Settings(
         keys_dir=scratch / "keys", database_url=database_url, spool_dir=scratch / "spool", log_level="warning"
     )
+    app = create_app(settings, freeze_gc_after_startup=True)
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(settings, freeze_gc_after_startup=True),
+            app,
             host="127.0.0.1",
             port=free_port(),
             access_log=False,
@@ -133,6 +136,11 @@ def main() -> int:
         )
         assert client.stdin is not None and client.stdout is not None
         assert (await loop.run_in_executor(None, client.stdout.readline)).strip() == "ready"
+        pools = app.state.services.worker_pools
+        # An in-process ContentSigner (not the service's choice) would count in the server's own CPU.
+        signing_pids = () if isinstance(pools.signer, ContentSigner) else pools.signer.worker_pids
+        workers = {"signing": signing_pids, "verifier": pools.verifier.worker_pids}
+        workers_before = {kind: processes_cpu_seconds(pids) for kind, pids in workers.items()}
         before = os.times()
         if profiler is not None:
             profiler.start()
@@ -143,6 +151,8 @@ def main() -> int:
             profiler.stop()
         after = os.times()
         measured["user"], measured["system"] = after.user - before.user, after.system - before.system
+        for kind, pids in workers.items():
+            measured[kind] = processes_cpu_seconds(pids) - workers_before[kind]
         client.wait()
         measured["body_bytes"] = body.stat().st_size
         server.should_exit = True
@@ -168,6 +178,11 @@ def main() -> int:
         f"wall {measured['wall'] / count * 1000:.2f} ms"
     )
     print(f"  SHA-256 of the body: {sha_ms:.2f} ms CPU; request / SHA-256 = {(user_ms + system_ms) / sha_ms:.2f}")
+    signing_ms, verifier_ms = measured["signing"] / count * 1000, measured["verifier"] / count * 1000
+    print(
+        f"  worker processes' CPU per request: signing {signing_ms:.2f} ms, verifier {verifier_ms:.2f} ms; "
+        f"with the server's: {user_ms + system_ms + signing_ms + verifier_ms:.2f} ms"
+    )
     if profiler is not None:
         args.pyinstrument.write_text(profiler.output_text(unicode=False, color=False))
         print(f"  event-loop profile: {args.pyinstrument}")

@@ -1,10 +1,11 @@
 """A manifest store read on its own (the JUMBF bytes as `application/c2pa`): its active manifest and
 the soft bindings that manifest declares.
 
-For stores this service's own signer just made (the manifest repository keeps them): the bytes
-are the engine's own output, so they are read in this process (~1 ms for a JPEG's store), not in
-the isolated verifier that reads uploads. No validation is done here: the signed output was
-verified as a whole already, and a store without its asset cannot pass the hard-binding check.
+An upload's store is read in an isolated verifier worker (verifier/isolation.py). In the server
+process only a store this service's own signer made is read (the engine's own output; ~2 ms for a
+JPEG's store), and only when the fingerprint the signer wrote its assertion from is not at hand
+(app/usecases/manifest_repository.py). No validation is done here: the signed output was verified
+as a whole already, and a store without its asset cannot pass the hard-binding check.
 
 Soft bindings follow the C2PA 2.x `c2pa.soft-binding` assertion: `alg` (a name on the C2PA soft
 binding algorithm list) and `blocks`, each with a `scope` and a `value`: the binding value,

@@ -25,7 +25,6 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import IntegrityError
 
 from app.store.errors import StoreUnavailable, database_errors_as_unavailable
 from app.store.iscc_units import iscc_video_code64
@@ -148,8 +147,18 @@ class SqlManifestRepository:
     def __init__(self, *, db_engine: Engine) -> None:
         self._db_engine = db_engine
         self._postgres = db_engine.dialect.name == "postgresql"
-        self._insert_entry = insert(repository_entries).returning(_entries.id)
-        self._insert_binding = insert(repository_bindings).returning(_bindings.id)
+        # A duplicate (manifest id, tenant) inserts nothing and returns no id: no IntegrityError, so
+        # no savepoint is needed to keep the caller's transaction usable on PostgreSQL.
+        self._insert_entry = (
+            dialect_insert(db_engine)(repository_entries)
+            .on_conflict_do_nothing(index_elements=[_entries.manifest_id, _entries.tenant])
+            .returning(_entries.id)
+        )
+        # Every binding of an entry in one statement (executemany with RETURNING: SQLAlchemy sends
+        # multi-row VALUES); the index needs each row's id and code, not which binding it was.
+        self._insert_bindings = insert(repository_bindings).returning(
+            _bindings.id, _bindings.code64, _bindings.alg, _bindings.value
+        )
         bucket_insert = dialect_insert(db_engine)(repository_buckets)
         # PostgreSQL appends in one statement, under the row's lock (bytea || bytea). SQLite's ||
         # makes text of blobs; its writer holds the database's one write lock from its first write
@@ -166,6 +175,7 @@ class SqlManifestRepository:
             .values(codes=bindparam("new_codes"))
         )
         self._bucket_for_update = select(_buckets.codes).where(_buckets.key == bindparam("key")).with_for_update()
+        self._buckets_held = select(_buckets.key, _buckets.codes).where(any_of(db_engine, _buckets.key, "keys"))
         entry_columns = (
             _entries.id,
             _entries.manifest_id,
@@ -252,55 +262,60 @@ class SqlManifestRepository:
         check_sha256_hex(entry.store.sha256, what="store.sha256")
         _check_bindings(entry.bindings)
         origin = EntryOrigin(entry.origin)
-        try:
-            # A savepoint: a duplicate must not abort the caller's transaction on PostgreSQL.
-            with connection.begin_nested():
-                entry_id = connection.execute(
-                    self._insert_entry,
-                    {
-                        "manifest_id": entry.manifest_id,
-                        "tenant": entry.tenant,
-                        "asset_sha256": entry.asset_sha256,
-                        "origin": origin.value,
-                        "private": entry.private,
-                        "created_at": datetime.datetime.now(datetime.UTC),
-                        "store_size": entry.store.size,
-                        "store_sha256": entry.store.sha256,
-                        "store_bytes": entry.store.inline,
-                        "store_object_uri": entry.store.object_uri,
-                    },
-                ).scalar_one()
-        except IntegrityError:
-            raise ValueError(
-                f"the tenant {entry.tenant!r} keeps an entry for {entry.manifest_id!r:.80} already"
-            ) from None
+        entry_id = connection.execute(
+            self._insert_entry,
+            {
+                "manifest_id": entry.manifest_id,
+                "tenant": entry.tenant,
+                "asset_sha256": entry.asset_sha256,
+                "origin": origin.value,
+                "private": entry.private,
+                "created_at": datetime.datetime.now(datetime.UTC),
+                "store_size": entry.store.size,
+                "store_sha256": entry.store.sha256,
+                "store_bytes": entry.store.inline,
+                "store_object_uri": entry.store.object_uri,
+            },
+        ).scalar_one_or_none()
+        if entry_id is None:
+            raise ValueError(f"the tenant {entry.tenant!r} keeps an entry for {entry.manifest_id!r:.80} already")
         if entry.private:
             assert entry.private_by is not None  # NewEntry checks it
             connection.execute(self._visibility_change(entry.manifest_id, entry.tenant, True, actor=entry.private_by))
+        if not entry.bindings:
+            return
         shared = origin is EntryOrigin.SIGNED and not entry.private
-        indexed = []
-        for binding in entry.bindings:
-            binding_id = connection.execute(
-                self._insert_binding, _binding_row(entry_id, entry.tenant, shared, binding)
-            ).scalar_one()
-            if binding.code64 is not None:
-                indexed.append((binding_id, binding.code64, _space(binding.alg, binding.value)))
-        self._index(connection, indexed)
+        written = connection.execute(
+            self._insert_bindings, [_binding_row(entry_id, entry.tenant, shared, binding) for binding in entry.bindings]
+        ).all()
+        self._index(
+            connection,
+            [
+                (binding_id, to_unsigned(code), _space(alg, bytes(value)))
+                for binding_id, code, alg, value in written
+                if code is not None
+            ],
+        )
 
     def _index(self, connection: Connection, codes: list[tuple[int, int, CodeSpace]]) -> None:
-        """List each (binding id, code) in its four band rows of its key space, the rows taken in key
-        order (no deadlock between two writers on PostgreSQL, whose row locks the appends take)."""
+        """List each (binding id, code) in its four band rows of its key space: one statement for all of
+        them, its rows in key order (PostgreSQL takes the row locks in that order: no deadlock between
+        two writers)."""
         appends: dict[int, list[tuple[int, int]]] = {}
         for binding_id, code64, space in codes:
             for key in bucket_keys(code64, space):
                 appends.setdefault(key, []).append((binding_id, to_signed(code64)))
-        for key in sorted(appends):
-            packed = pack_pairs(appends[key])
-            if not self._postgres:
-                packed = (
-                    connection.execute(self._bucket_for_update, {"key": key}).scalar_one_or_none() or b""
-                ) + packed
-            connection.execute(self._append_to_bucket, {"key": key, "codes": packed})
+        if not appends:
+            return
+        keys = sorted(appends)
+        held: dict[int, bytes] = {}
+        if not self._postgres:
+            # The rows this writer rewrites whole (it holds SQLite's write lock since the entry's INSERT).
+            held = {key: bytes(codes) for key, codes in connection.execute(self._buckets_held, {"keys": keys})}
+        connection.execute(
+            self._append_to_bucket,
+            [{"key": key, "codes": held.get(key, b"") + pack_pairs(appends[key])} for key in keys],
+        )
 
     def _unindex(self, connection: Connection, entry_id: int) -> None:
         """Remove the entry's codes from their band rows (locked in key order, as `_index` does)."""

@@ -242,7 +242,8 @@ def _writing_entry(
     entry: NewEntry, keeping: StoreKeeping | None, then: Callable[[Connection], None] | None
 ) -> Callable[[Connection], None]:
     """Write `entry` in the verdict's transaction, then `then`; a duplicate (a concurrent request
-    kept it first) is no failure: the repository's savepoint leaves the transaction usable."""
+    kept it first) is no failure: it writes nothing (the repository's INSERT ... ON CONFLICT DO NOTHING),
+    so the transaction stays usable."""
     assert keeping is not None
 
     def write(connection: Connection) -> None:

@@ -71,6 +71,29 @@ def test_signs_like_the_in_process_signer(pool, verifier, make_jpeg, tmp_path):
     assert _leftovers(tmp_path / "out") == []
 
 
+def test_a_destination_in_the_scratch_folder_is_written_in_place(dev_credentials, verifier, make_jpeg, tmp_path):
+    # The service's spool: the worker writes the request's folder itself (no private folder to make
+    # and remove); the output is the same, under its own name, and nothing else is left there.
+    spool = tmp_path / "spool"
+    folder = spool / "request" / "signed"
+    folder.mkdir(parents=True)
+    source = make_jpeg(tmp_path / "gen.jpg")
+    with IsolatedSigner(
+        chain_path=dev_credentials.chain_path,
+        key_path=dev_credentials.key_path,
+        options=SignerOptions(scratch_dir=spool),
+        limits=GENEROUS,
+        workers=1,
+    ) as signer:
+        result = signer.sign_file(
+            source=source, destination=folder / "gen.jpg", request=GenerationRequest(generator_name="Diffusion")
+        )
+    assert result.destination == folder / "gen.jpg" and result.bytes_written == result.destination.stat().st_size
+    verdict = verifier.verify_file(result.destination)
+    assert verdict.state is VerdictState.TRUSTED and verdict.title == "gen.jpg"
+    assert sorted(p.name for p in folder.iterdir()) == ["gen.jpg"]
+
+
 def test_an_ai_edit_with_a_relative_parent(pool, verifier, make_jpeg, tmp_path, monkeypatch):
     parent = make_jpeg(tmp_path / "original.jpg")
     make_jpeg(tmp_path / "edit.jpg", size=(30, 30))

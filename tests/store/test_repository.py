@@ -248,7 +248,7 @@ def test_an_entry_private_from_the_start_is_recorded_like_a_later_change(store, 
     repository.add_entry(_entry("urn:c2pa:born-public"))
     assert repository.entry_by_manifest_id("tenant-b", "urn:c2pa:born-private") is None
     assert [c.manifest_id for c in repository.candidates_near(CODE, 0, "tenant-b")] == ["urn:c2pa:born-public"]
-    # A duplicate refused in the caller's transaction records nothing (the savepoint is rolled back).
+    # A duplicate is refused before it writes anything: no second record of a change of visibility.
     with pytest.raises(ValueError, match="already"):
         repository.add_entry(
             NewEntry(**{**_fields(_entry("urn:c2pa:born-private")), "private": True, "private_by": "key:a2"})

@@ -17,7 +17,7 @@ from app.store.repository import ISCC_ALG
 from app.usecases.manifest_repository import KeptStoreMissing, ManifestKeeper, soft_bindings
 from app.usecases.signing import SignAndRecord, SignedOutput, SignRequest
 from signer.manifest import GenerationRequest
-from verifier.manifest_store import SoftBindingValue, soft_binding_values
+from verifier.manifest_store import SoftBindingValue, read_manifest_store, soft_binding_values
 
 IMAGE_CODE = 0x8F3A_5C21_0D4E_B7A6
 ISCC_BINARY = bytes([0x21, 0x01]) + IMAGE_CODE.to_bytes(8, "big")  # header: content, image, v0, 64 bits
@@ -57,8 +57,8 @@ def _request() -> SignRequest:
 
 
 @pytest.fixture(scope="session")
-def signed_store(real_verdicts, signing_key, tmp_path_factory):
-    """A real manifest store and its manifest id, as the signer returns them."""
+def signed_result(real_verdicts, signing_key, tmp_path_factory):
+    """A real signature of an image, as the signer returns it."""
     from PIL import Image
 
     from signer.engine import ContentSigner, SignerOptions
@@ -72,7 +72,13 @@ def signed_store(real_verdicts, signing_key, tmp_path_factory):
     assert result.manifest_store and len(result.manifest_store) == result.manifest_bytes
     # An image: its c2pa.soft-binding assertion is in the store.
     assert isinstance(result.soft_binding, ImageFingerprint)
-    return result.manifest_store, result.manifest_label, result.soft_binding.code64
+    return result
+
+
+@pytest.fixture(scope="session")
+def signed_store(signed_result):
+    """A real manifest store, its manifest id and its image's 64-bit code, as the signer returns them."""
+    return signed_result.manifest_store, signed_result.manifest_label, signed_result.soft_binding.code64
 
 
 def test_a_small_store_is_kept_in_the_row_with_the_signature(store, real_verdicts, signed_store, objects_root):
@@ -87,6 +93,27 @@ def test_a_small_store_is_kept_in_the_row_with_the_signature(store, real_verdict
     assert [(binding.alg, binding.code64) for binding in entry.bindings] == [(ISCC_ALG, code64)]
     assert keeper.manifest_store(entry) == manifest_store
     assert store.entries(limit=1)[0].output_sha256 == real_verdicts.trusted.sha256  # and the audit entry with it
+
+
+def test_the_bindings_made_from_the_signers_fingerprint_are_those_the_store_declares(
+    store, signed_result, objects_root
+):
+    # Without reading the store: the assertion made again from the fingerprint it was signed with.
+    made = _keeper(store, objects_root).signed_entry(
+        tenant="tenant-a",
+        manifest_id=signed_result.manifest_label,
+        asset_sha256="b" * 64,
+        manifest_store=signed_result.manifest_store,
+        fingerprint=signed_result.soft_binding,
+    )
+    declared = read_manifest_store(signed_result.manifest_store)
+    assert declared is not None and declared.soft_bindings
+    assert [(b.alg, b.value) for b in made.bindings if not b.is_view] == [
+        (value.alg, value.value) for value in declared.soft_bindings
+    ]
+    # The image's own binding carries its descriptor, and its views follow it.
+    assert made.bindings[0].descriptor == signed_result.soft_binding.descriptor
+    assert len([b for b in made.bindings if b.is_view]) == len(signed_result.soft_binding.views)
 
 
 def test_a_large_store_goes_to_the_object_store_and_comes_back_checked(

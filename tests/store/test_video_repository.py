@@ -17,7 +17,7 @@ from signer.engine import ContentSigner, SignerOptions
 from signer.manifest import GenerationRequest
 from tests.videos import frame_at, reencode, write_scenes_video
 from verifier.fingerprint import SEARCH_RADIUS, fingerprint_decoded
-from verifier.manifest_store import SoftBindingValue, Timespan, soft_binding_values
+from verifier.manifest_store import SoftBindingValue, Timespan, read_manifest_store, soft_binding_values
 from verifier.reader import Verifier
 from verifier.trust import default_trust_policy
 from verifier.video_fingerprint import fingerprint_video
@@ -61,6 +61,27 @@ def _record(store, tmp_path, result, verdict) -> None:
     )
     request = SignRequest(tenant=TENANT, key_id=None, generation=GenerationRequest(generator_name="Acme Video"))
     signing.record(request, output, verdict)
+
+
+def test_the_key_frame_bindings_made_from_the_fingerprint_are_those_the_store_declares(store, signed_video, tmp_path):
+    result, _verdict = signed_video
+    keeper = ManifestKeeper(
+        repository=store.repository,
+        objects=ObjectStores(local=LocalFolderStore(root=tmp_path / "objects"), s3=None),
+        own_objects=parse_object_uri((tmp_path / "objects").as_uri() + "/"),
+    )
+    made = keeper.signed_entry(
+        tenant=TENANT,
+        manifest_id=result.manifest_label,
+        asset_sha256="b" * 64,
+        manifest_store=result.manifest_store,
+        fingerprint=result.soft_binding,
+    )
+    declared = read_manifest_store(result.manifest_store)
+    assert declared is not None
+    assert [(b.alg, b.value) for b in made.bindings] == list(
+        dict.fromkeys((value.alg, value.value) for value in declared.soft_bindings)
+    )
 
 
 def test_a_reencoded_copy_and_a_still_find_the_signed_video(store, signed_video, tmp_path):
