@@ -25,6 +25,7 @@ from typer.testing import CliRunner
 from app.cli import cli
 from app.store.interface import Scope
 from app.store.sql import open_store
+from tests.cli.gateway import Planned, gateway_to
 from tests.support import running_server, sign_generated_jpeg
 
 ORIGINMARK = Path(sys.executable).with_name("originmark")
@@ -327,3 +328,75 @@ def test_a_key_of_another_tenant_verifies_through_the_server_without_reaching_th
     assert httpx.get(f"{service.url}/v1/verdicts/sha256/{signed_sha256}", headers=headers).status_code == 404
     read_default = {"Authorization": f"Bearer {service.read_key}"}
     assert httpx.get(f"{service.url}/v1/verdicts/sha256/{plain_sha256}", headers=read_default).status_code == 404
+
+
+def _png(path: Path, color: tuple[int, int, int]) -> Path:
+    Image.new("RGB", (16, 16), color).save(path, "PNG")
+    return path
+
+
+def test_files_go_as_raw_bodies_typed_from_their_bytes(service, batch_dir, tmp_path):
+    """Each file is the request body itself, Content-Type its sniffed media type (not its name's),
+    Content-Length its size; the access check before them is an empty raw body."""
+    misnamed = tmp_path / "really-a-png.jpg"
+    _png(misnamed, (9, 9, 9))
+    text = tmp_path / "notes.txt"
+    text.write_text("not media\n")
+    expected = {
+        batch_dir / "c-plain.jpg": "image/jpeg",
+        batch_dir / "d-moov-bomb.mp4": "video/mp4",
+        batch_dir / "sub" / "f-riff-bomb.wav": "audio/wav",
+        misnamed: "image/png",
+        text: "application/octet-stream",
+    }
+    with gateway_to(service.url) as gateway:
+        result = run(
+            local_env(service), *expected, "-f", "jsonl", "-j", "2", "--server", gateway.url,
+            "--api-key", service.verify_key,
+        )  # fmt: skip
+
+    assert result.exit_code == 0, result.stderr
+    assert [Path(json.loads(line)["path"]) for line in result.stdout.splitlines()] == list(expected)
+    for path, media_type in expected.items():
+        sent = gateway.requests_with(path.read_bytes())
+        assert [(each.content_type, each.content_length) for each in sent] == [
+            (media_type, str(path.stat().st_size))
+        ], path
+    (probe,) = gateway.requests_with(b"")
+    assert probe.content_type == "application/octet-stream" and probe.answered == 422
+
+
+def test_busy_and_failing_answers_are_each_files_own_and_the_batch_goes_on(service, tmp_path):
+    """Through a gateway that answers some files itself: a 429 is sent again after its Retry-After,
+    up to 4 sends; a 503 without Retry-After, a 502 and a wait too long to take are not retried;
+    each such file gets its `error` record (exit 2: not checked), every other file its verdict."""
+    files = [_png(tmp_path / f"{name}.png", (index, 80, 160)) for index, name in enumerate("abcdef")]
+    waited_for, unavailable, bad_gateway, always_busy, plain, far_off = files
+    with gateway_to(service.url) as gateway:
+        gateway.plan(waited_for.read_bytes(), [Planned(status=429, retry_after="1", code="rate_limited")])
+        gateway.plan(unavailable.read_bytes(), [Planned(status=503)])
+        gateway.plan(bad_gateway.read_bytes(), [Planned(status=502)])
+        gateway.plan(always_busy.read_bytes(), [Planned(status=429, retry_after="0")] * 10)
+        gateway.plan(far_off.read_bytes(), [Planned(status=429, retry_after="3600")])
+        result = run(
+            local_env(service), *files, "-f", "jsonl", "-j", "3", "--server", gateway.url,
+            "--api-key", service.verify_key,
+        )  # fmt: skip
+
+    assert result.exit_code == 2, result.stderr
+    records = {Path(record["path"]).stem: record for record in map(json.loads, result.stdout.splitlines())}
+    assert list(records) == list("abcdef")  # input order
+    assert records["a"]["state"] == records["e"]["state"] == "none"
+    first, second = gateway.requests_with(waited_for.read_bytes())
+    assert (first.answered, second.answered) == (429, 200)
+    assert second.arrived - first.arrived >= 0.95  # Retry-After: 1
+    assert records["b"]["state"] == "error"
+    assert (
+        records["b"]["reason"] == "the server was too busy for this file (HTTP 503 planned): the gateway answered 503"
+    )
+    assert records["c"]["reason"] == "the server failed on this file (HTTP 502 planned): the gateway answered 502"
+    assert records["d"]["reason"].startswith("the server was too busy for this file (HTTP 429 planned; sent 4 times)")
+    assert "asked to wait 3600 s, over the 60 s" in records["f"]["reason"]
+    sends = {path.stem: len(gateway.requests_with(path.read_bytes())) for path in files}
+    assert sends == {"a": 2, "b": 1, "c": 1, "d": 4, "e": 1, "f": 1}
+    assert "4 path(s) could not be read" in result.stderr
