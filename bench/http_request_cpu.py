@@ -35,8 +35,8 @@ import uvloop
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the project root: bench.*
 
-from bench.http_harness import free_port
 from bench.http_sign_verify_bench import GENERATOR, GENERATOR_VERSION, multipart, prepare
+from scripts.local_service import free_port
 
 MODES = ("stored", "stored-raw", "verify", "verify-raw", "sign", "sign-raw")
 _CLIENT = r"""
