@@ -141,13 +141,13 @@ class VerifyClient:
         is verified or stored; a refused key gets its 401 or 403 before any file is uploaded.
         """
         try:
-            response = self._post(content=b"", files=None, headers={"Content-Type": _UNKNOWN_MEDIA_TYPE})
+            response = self._send(b"", {"Content-Type": _UNKNOWN_MEDIA_TYPE})
         except FileNotVerified as failure:  # a timeout or lost connection before any file: stop here
             raise ServiceUnusable(f"{self._server}: {failure.message}") from None
         if response.status_code == 422 and _error_code(response) is not None:
             return
         _raise_if_unusable(response, server=self._server)
-        if response.status_code >= 500:  # e.g. its database is down, or a proxy has no backend
+        if response.status_code == 429 or response.status_code >= 500:  # its database is down, a proxy has no backend
             raise ServiceUnusable(
                 f"{self._server} cannot verify now ({status_line(response)}): {server_reason(response)}"
             )
@@ -161,7 +161,7 @@ class VerifyClient:
         with open(path, "rb") as media:
             body = _FileBody(media)
             headers = {"Content-Type": sniff_file_media_type(media) or _UNKNOWN_MEDIA_TYPE}
-            response = self._send_file(body, headers)
+            response = self._send(body, {**headers, "Content-Length": str(body.size)})
         _raise_if_unusable(response, server=self._server)
         if response.status_code == 429 or response.status_code >= 500:
             what = "was too busy for" if response.status_code in (429, 503) else "failed on"
@@ -173,9 +173,8 @@ class VerifyClient:
             raise FileRejected(f"the server refused the file ({status_line(response)}): {server_reason(response)}")
         return _decode_answer(response)
 
-    def _send_file(self, body: _FileBody, headers: dict[str, str]) -> httpx.Response:
-        """POST the file; sent again after the wait a 429 (or a 503 with Retry-After) asks for."""
-        headers = {**headers, "Content-Length": str(body.size)}
+    def _send(self, body: bytes | _FileBody, headers: dict[str, str]) -> httpx.Response:
+        """POST `body`; sent again after the wait a 429 (or a 503 with Retry-After) asks for."""
         for attempt in range(1, ATTEMPTS_WHEN_BUSY + 1):
             self._backoff.wait()
             response = self._post(content=body, files=None, headers=headers)
@@ -294,7 +293,8 @@ def _raise_if_unusable(response: httpx.Response, *, server: str) -> None:
     if 300 <= status < 400:
         where = response.headers.get("location", "elsewhere")
         raise ServiceUnusable(f"{server} redirects {VERIFY_PATH} to {where[:200]}: give that base URL with --server")
-    if status in (404, 405) or (status < 500 and _error_code(response) is None and status != 200):
+    # A proxy's own 413 or 429 (an HTML page, not the API's JSON error) is about the request, not the URL.
+    if status in (404, 405) or (status < 500 and _error_code(response) is None and status not in (200, 413, 429)):
         raise ServiceUnusable(
             f"{server} is not an originmark service (POST {VERIFY_PATH} got {status_line(response)}); "
             "give the base URL `originmark serve` listens on"

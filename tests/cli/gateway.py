@@ -39,8 +39,11 @@ class Planned:
     status: int
     retry_after: str | None = None
     code: str = "planned"
+    html: bool = False  # the page a proxy shows, not the API's JSON error
 
     def body(self) -> bytes:
+        if self.html:
+            return f"<html><body><h1>{self.status}</h1></body></html>".encode()
         return json.dumps({"error": {"code": self.code, "message": f"the gateway answered {self.status}"}}).encode()
 
 
@@ -123,7 +126,7 @@ _HOP_HEADERS = frozenset(
 
 
 def _planned_headers(answer: Planned) -> dict[str, str]:
-    headers = {"Content-Type": "application/json"}
+    headers = {"Content-Type": "text/html" if answer.html else "application/json"}
     if answer.retry_after is not None:
         headers["Retry-After"] = answer.retry_after
     return headers

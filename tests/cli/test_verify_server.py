@@ -369,15 +369,18 @@ def test_files_go_as_raw_bodies_typed_from_their_bytes(service, batch_dir, tmp_p
 def test_busy_and_failing_answers_are_each_files_own_and_the_batch_goes_on(service, tmp_path):
     """Through a gateway that answers some files itself: a 429 is sent again after its Retry-After,
     up to 4 sends; a 503 without Retry-After, a 502 and a wait too long to take are not retried;
-    each such file gets its `error` record (exit 2: not checked), every other file its verdict."""
-    files = [_png(tmp_path / f"{name}.png", (index, 80, 160)) for index, name in enumerate("abcdef")]
-    waited_for, unavailable, bad_gateway, always_busy, plain, far_off = files
+    each such file gets its `error` record (exit 2: not checked), every other file its verdict. A
+    proxy's own HTML 429 and 413 are the file's, not a sign of a wrong URL."""
+    files = [_png(tmp_path / f"{name}.png", (index, 80, 160)) for index, name in enumerate("abcdefgh")]
+    waited_for, unavailable, bad_gateway, always_busy, plain, far_off, proxy_busy, proxy_too_large = files
     with gateway_to(service.url) as gateway:
         gateway.plan(waited_for.read_bytes(), [Planned(status=429, retry_after="1", code="rate_limited")])
         gateway.plan(unavailable.read_bytes(), [Planned(status=503)])
         gateway.plan(bad_gateway.read_bytes(), [Planned(status=502)])
         gateway.plan(always_busy.read_bytes(), [Planned(status=429, retry_after="0")] * 10)
         gateway.plan(far_off.read_bytes(), [Planned(status=429, retry_after="3600")])
+        gateway.plan(proxy_busy.read_bytes(), [Planned(status=429, html=True)])  # no Retry-After: waits 1 s
+        gateway.plan(proxy_too_large.read_bytes(), [Planned(status=413, html=True)])
         result = run(
             local_env(service), *files, "-f", "jsonl", "-j", "3", "--server", gateway.url,
             "--api-key", service.verify_key,
@@ -385,8 +388,8 @@ def test_busy_and_failing_answers_are_each_files_own_and_the_batch_goes_on(servi
 
     assert result.exit_code == 2, result.stderr
     records = {Path(record["path"]).stem: record for record in map(json.loads, result.stdout.splitlines())}
-    assert list(records) == list("abcdef")  # input order
-    assert records["a"]["state"] == records["e"]["state"] == "none"
+    assert list(records) == list("abcdefgh")  # input order
+    assert records["a"]["state"] == records["e"]["state"] == records["g"]["state"] == "none"
     first, second = gateway.requests_with(waited_for.read_bytes())
     assert (first.answered, second.answered) == (429, 200)
     assert second.arrived - first.arrived >= 0.95  # Retry-After: 1
@@ -397,6 +400,7 @@ def test_busy_and_failing_answers_are_each_files_own_and_the_batch_goes_on(servi
     assert records["c"]["reason"] == "the server failed on this file (HTTP 502 planned): the gateway answered 502"
     assert records["d"]["reason"].startswith("the server was too busy for this file (HTTP 429 planned; sent 4 times)")
     assert "asked to wait 3600 s, over the 60 s" in records["f"]["reason"]
+    assert records["h"]["reason"] == "the server refused the file (HTTP 413): Request Entity Too Large"
     sends = {path.stem: len(gateway.requests_with(path.read_bytes())) for path in files}
-    assert sends == {"a": 2, "b": 1, "c": 1, "d": 4, "e": 1, "f": 1}
+    assert sends == {"a": 2, "b": 1, "c": 1, "d": 4, "e": 1, "f": 1, "g": 2, "h": 1}
     assert "4 path(s) could not be read" in result.stderr
