@@ -238,7 +238,7 @@ def main() -> int:
                     with verify_server(scratch / suffix.strip(" []"), round_number, env) as (server, token):
                         for name, jobs in (("fresh store", 2), ("stored", 1), ("stored", 2)):
                             measured = run_through_server(server, token, folder, jobs, env, len(files))
-                            rows.setdefault(f"server jobs {jobs}, {name}{suffix}", []).append(measured)
+                            rows.setdefault(f"server jobs {jobs}{suffix}, {name}", []).append(measured)
             ours = "; ".join(f"{name} {values[-1][0]:.2f} s" for name, values in rows.items() if "jobs" in name)
             print(
                 f"round {round_number}: raw loop {loop_seconds:.2f} s (process {raw.wall:.2f} s); raw x2 "
