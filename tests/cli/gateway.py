@@ -25,7 +25,7 @@ import httpx
 class Seen:
     """One request as it reached the gateway."""
 
-    arrived: float  # time.monotonic()
+    arrived: float  # time.monotonic() when its body had been read
     content_type: str | None
     content_length: str | None
     sha256: str  # of the body
@@ -62,6 +62,7 @@ class Gateway:
 
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                arrived = time.monotonic()
                 digest = hashlib.sha256(body).hexdigest()
                 with gateway._lock:
                     planned = gateway._plans.get(digest)
@@ -79,7 +80,7 @@ class Gateway:
                 with gateway._lock:
                     gateway.seen.append(
                         Seen(
-                            arrived=time.monotonic(),
+                            arrived=arrived,
                             content_type=self.headers.get("Content-Type"),
                             content_length=self.headers.get("Content-Length"),
                             sha256=digest,

@@ -404,3 +404,22 @@ def test_busy_and_failing_answers_are_each_files_own_and_the_batch_goes_on(servi
     sends = {path.stem: len(gateway.requests_with(path.read_bytes())) for path in files}
     assert sends == {"a": 2, "b": 1, "c": 1, "d": 4, "e": 1, "f": 1, "g": 2, "h": 1}
     assert "4 path(s) could not be read" in result.stderr
+
+
+def test_a_busy_answer_holds_back_the_batch_s_next_requests(service, tmp_path):
+    """A 429 with Retry-After: 2 on the first file: the requests in flight go on, but no new one
+    starts before the wait is over (a rate limit refuses the others too)."""
+    files = [_png(tmp_path / f"{index}.png", (index, 10, 200)) for index in range(8)]
+    with gateway_to(service.url) as gateway:
+        gateway.plan(files[0].read_bytes(), [Planned(status=429, retry_after="2", code="rate_limited")])
+        result = run(
+            local_env(service), *files, "-f", "jsonl", "-j", "2", "--server", gateway.url,
+            "--api-key", service.verify_key,
+        )  # fmt: skip
+
+    assert result.exit_code == 0, result.stderr
+    assert [json.loads(line)["state"] for line in result.stdout.splitlines()] == ["none"] * 8
+    refused = next(seen for seen in gateway.seen if seen.answered == 429)
+    during_the_wait = [seen for seen in gateway.seen if refused.arrived + 0.3 < seen.arrived < refused.arrived + 1.9]
+    assert during_the_wait == []
+    assert len(gateway.seen) == 1 + 8 + 1  # the access check, each file, the refused file again
