@@ -26,7 +26,7 @@ from app.cli import cli
 from app.store.interface import Scope
 from app.store.sql import open_store
 from tests.cli.gateway import Planned, gateway_to
-from tests.support import running_server, sign_generated_jpeg
+from tests.support import free_port, running_server, sign_generated_jpeg
 
 ORIGINMARK = Path(sys.executable).with_name("originmark")
 FIXTURES = "corpus/c2pa-rs/sdk/tests/fixtures"
@@ -52,19 +52,11 @@ class Service:
     sign_key: str
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def service(dev_credentials, tmp_path_factory) -> Iterator[Service]:
     root = tmp_path_factory.mktemp("service")
     database_url = f"sqlite:///{root}/originmark.db"
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     environment = {
         **os.environ,
@@ -203,7 +195,7 @@ def test_a_key_without_the_verify_scope_is_told_which_scope_it_needs(service, ba
 
 
 def test_an_unreachable_server_stops_the_batch_with_exit_2(service, batch_dir):
-    nobody = f"http://127.0.0.1:{_free_port()}"
+    nobody = f"http://127.0.0.1:{free_port()}"
 
     result = run(local_env(service), batch_dir, "-r", "--format", "jsonl", "--server", nobody, "--api-key", "k")
 
