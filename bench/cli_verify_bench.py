@@ -19,6 +19,19 @@ real batch. Each round runs, one after the other, every one of these as a proces
   and discarded. A scratch ORIGINMARK_HOME and keys folder, so the trust settings are the
   defaults the raw loop uses (no development CA), and no server URL.
 
+With `--recover` and `--server`, the same rounds also run (same input, same load):
+
+- `verify -r --recover --jobs 1/2`: recovery through the streaming pool against a scratch
+  SQLite database (migrated, its manifest repository empty): every `none` or `invalid` file is
+  fingerprinted by a worker and looked up; nothing is found, so what is measured is the cost of
+  looking, the case of almost every file in a real batch.
+- `verify -r --server URL --jobs 1/2`: the files sent as raw bodies to an `originmark serve`
+  started for the round (one uvicorn process, ORIGINMARK_VERIFY_WORKERS=2, a fresh SQLite store,
+  its own keys folder, so its trust settings are the defaults too). First `--jobs 2` on the fresh
+  store ("fresh store": each distinct file verified once, the copies after it answered from the
+  store), then `--jobs 1` and `--jobs 2` again ("stored": every answer from the store). The CPU
+  column of these rows adds the server's process tree (from /proc) to the client's.
+
 The originmark command runs this checkout's code (`python -c "from app.cli import main"` with
 the checkout first on the import path), not whatever `originmark` script is installed;
 `--also CHECKOUT` (repeatable) measures another checkout's in the same rounds (before/after).
@@ -43,9 +56,15 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(PROJECT))  # bench.*, scripts.*, and the checkout's app/ for the server's key
+
+from bench.http_harness import ServerConfig, ServerUnderTest  # noqa: E402
+
 TARGET = 1.6
 
 # The raw loop: argv = settings file, file list file (both JSON); prints the loop's own seconds.
@@ -106,29 +125,44 @@ def run_raw(file_lists: list[Path], settings: Path, env: dict[str, str]) -> tupl
     return timed, max(float(out) for out, _err in timed.outputs)
 
 
-def run_originmark(folder: Path, jobs: int, env: dict[str, str], expected: int) -> Timed:
-    """One whole `verify` process (the checkout on env's PYTHONPATH first); checks it gave every record."""
-    command = [
-        sys.executable,
-        "-c",
-        _ORIGINMARK,
-        "verify",
-        "-r",
-        "--jobs",
-        str(jobs),
-        "-q",
-        "--format",
-        "jsonl",
-        str(folder),
-    ]
-    timed = Timed([command], env, stdout=subprocess.PIPE)
+def run_originmark(folder: Path, jobs: int, env: dict[str, str], expected: int, *extra: str) -> Timed:
+    """One whole `verify` process (the checkout on env's PYTHONPATH first); checks it gave every record.
+    `extra`: more options (--recover, --server URL)."""
+    command = [sys.executable, "-c", _ORIGINMARK, "verify", "-r", "--jobs", str(jobs), "-q", "--format", "jsonl"]
+    timed = Timed([[*command, *extra, str(folder)]], env, stdout=subprocess.PIPE)
     (out, err), (code,) = timed.outputs[0], timed.returncodes
     records = out.count("\n")
     if code not in (0, 1) or records != expected:
         raise SystemExit(
-            f"originmark verify --jobs {jobs}: exit {code}, {records} records of {expected}: {err[-2000:]}"
+            f"originmark verify --jobs {jobs} {' '.join(extra)}: exit {code}, {records} records of {expected}: "
+            f"{err[-2000:]}"
         )
     return timed
+
+
+@contextmanager
+def verify_server(scratch: Path, round_number: int, env: dict[str, str]) -> Iterator[tuple[ServerUnderTest, str]]:
+    """An `originmark serve` with a fresh store and keys folder of its own, and a verify key for it."""
+    from app.store.interface import Scope
+    from app.store.sql import open_store
+
+    data = scratch / f"server-{round_number}"
+    data.mkdir(parents=True)
+    database_url = f"sqlite:///{data / 'originmark.db'}"
+    config = ServerConfig(verify_workers=2, log_level="warning")
+    with ServerUnderTest(config=config, database_url=database_url, data_dir=data, cpus=None) as server:
+        with open_store(database_url) as store:
+            token = store.create_key(name="bench", scopes=frozenset({Scope.VERIFY}))[1]
+        yield server, token
+
+
+def run_through_server(
+    server: ServerUnderTest, token: str, folder: Path, jobs: int, env: dict[str, str], expected: int
+) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of the client and the server) of one `verify --server` process."""
+    before = server.cpu_seconds()
+    timed = run_originmark(folder, jobs, {**env, "ORIGINMARK_API_KEY": token}, expected, "--server", server.base_url)
+    return timed.wall, timed.cpu + server.cpu_seconds() - before
 
 
 def main() -> int:
@@ -145,11 +179,17 @@ def main() -> int:
         help="another originmark checkout (e.g. a worktree of main) whose --jobs 1/2 runs are "
         "measured in the same rounds: before/after in one run",
     )
+    parser.add_argument(
+        "--recover", action="store_true", help="also `verify --recover --jobs 1/2` (a scratch database)"
+    )
+    parser.add_argument(
+        "--server", action="store_true", help="also `verify --server URL --jobs 1/2` (a server started per round)"
+    )
     args = parser.parse_args()
 
     import c2pa
 
-    sys.path.insert(0, str(PROJECT))
+    from app.store.migrate import upgrade_database
     from verifier.trust import default_trust_policy
 
     load_before = load_average()
@@ -172,6 +212,9 @@ def main() -> int:
             "ORIGINMARK_KEYS_DIR": str(scratch / "keys"),
             "ORIGINMARK_SERVER_URL": "",
         }
+        if args.recover:
+            base_env["ORIGINMARK_DATABASE_URL"] = f"sqlite:///{scratch / 'recover.db'}"
+            upgrade_database(base_env["ORIGINMARK_DATABASE_URL"])
         envs = {suffix: {**base_env, "PYTHONPATH": code_path(checkout)} for suffix, checkout in checkouts.items()}
         for env in envs.values():
             run_originmark(folder, 1, env, len(files))  # warm the page cache and the bytecode caches
@@ -187,9 +230,16 @@ def main() -> int:
                 for jobs in (1, 2):
                     timed = run_originmark(folder, jobs, env, len(files))
                     rows.setdefault(f"jobs {jobs}{suffix}", []).append((timed.wall, timed.cpu))
-            ours = "; ".join(
-                f"{name} {values[-1][0]:.2f} s" for name, values in rows.items() if name.startswith("jobs")
-            )
+                if args.recover:
+                    for jobs in (1, 2):
+                        timed = run_originmark(folder, jobs, env, len(files), "--recover")
+                        rows.setdefault(f"recover jobs {jobs}{suffix}", []).append((timed.wall, timed.cpu))
+                if args.server:
+                    with verify_server(scratch / suffix.strip(" []"), round_number, env) as (server, token):
+                        for name, jobs in (("fresh store", 2), ("stored", 1), ("stored", 2)):
+                            measured = run_through_server(server, token, folder, jobs, env, len(files))
+                            rows.setdefault(f"server jobs {jobs}{suffix}, {name}", []).append(measured)
+            ours = "; ".join(f"{name} {values[-1][0]:.2f} s" for name, values in rows.items() if "jobs" in name)
             print(
                 f"round {round_number}: raw loop {loop_seconds:.2f} s (process {raw.wall:.2f} s); raw x2 "
                 f"{pair.wall:.2f} s; {ours}; load {load_average()}",
@@ -218,7 +268,7 @@ def main() -> int:
     )
     print(f"{'':60s} {'median s':>9s} {'min s':>7s} {'CPU s':>6s} {'raw loop / this':>16s}")
     for name, values in rows.items():
-        title = titles.get(name, f"originmark verify -r --{name} (whole process)")
+        title = titles.get(name, _title(name))
         cpu = "" if name == "raw loop" else f"{median(name, 1):6.2f}"
         walls = [value[0] for value in values]
         print(f"{title:60s} {median(name):9.2f} {min(walls):7.2f} {cpu:>6s} {reference / median(name):15.2f}x")
@@ -232,6 +282,14 @@ def main() -> int:
         "PASS" if ratio >= TARGET else "FAIL",
     )
     return 0 if ratio >= TARGET else 1
+
+
+def _title(row: str) -> str:
+    """`jobs 2` -> `originmark verify -r --jobs 2 (whole process)`; `recover jobs 1`, `server jobs 2, stored` alike."""
+    mode, _, rest = row.rpartition("jobs ")
+    option = {"": "", "recover ": "--recover ", "server ": "--server "}[mode]
+    jobs, _, note = rest.partition(", ")
+    return f"originmark verify -r {option}--jobs {jobs}" + (f" ({note})" if note else " (whole process)")
 
 
 def code_path(checkout: Path) -> str:

@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -24,15 +22,10 @@ from pathlib import Path
 
 import httpx
 
+from scripts.local_service import free_port, serve_command
+
 PROJECT = Path(__file__).resolve().parents[1]
-ORIGINMARK = Path(sys.executable).with_name("originmark")
 _TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def split_cpus(server_cores: int | None) -> tuple[set[int] | None, set[int] | None]:
@@ -140,16 +133,7 @@ class ServerUnderTest:
 
     @property
     def command(self) -> list[str]:
-        return [
-            str(ORIGINMARK),
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-            "--workers",
-            str(self.config.workers),
-        ]
+        return serve_command(self.port, workers=self.config.workers)
 
     @property
     def running(self) -> subprocess.Popen:

@@ -36,8 +36,9 @@ import uvloop
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the project root: bench.*
 
-from bench.http_harness import free_port, processes_cpu_seconds
+from bench.http_harness import processes_cpu_seconds
 from bench.http_sign_verify_bench import GENERATOR, GENERATOR_VERSION, multipart, prepare
+from scripts.local_service import free_port
 from signer.engine import ContentSigner
 
 MODES = ("stored", "stored-raw", "verify", "verify-raw", "sign", "sign-raw")

@@ -18,7 +18,6 @@ import io
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -39,17 +38,12 @@ from app.store.interface import Scope  # noqa: E402
 from app.store.migrate import upgrade_database  # noqa: E402
 from app.store.sql import open_store  # noqa: E402
 from keys.devca import create_development_credentials  # noqa: E402
+from scripts.local_service import free_port  # noqa: E402
 from signer.policy import SigningPolicy  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 DESKTOP: ViewportSize = {"width": 1280, "height": 900}
 PHONE: ViewportSize = {"width": 375, "height": 812}
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def picture(size: tuple[int, int], top: tuple[int, int, int], bottom: tuple[int, int, int], *, sun: bool) -> bytes:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import time
 import uuid
@@ -17,12 +16,7 @@ import httpx
 import psycopg
 import pytest
 
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago (for a server started next)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from scripts.local_service import free_port  # noqa: F401 - re-exported: the tests' name for it
 
 
 def libpq_url(sqlalchemy_url: str) -> str:

@@ -49,7 +49,7 @@ from dataclasses import dataclass
 from functools import partial
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeAlias, TypeVar, cast
 
 from verifier.errors import TrustPolicyError, VerifierClosedError, VerifierUnavailableError
 from verifier.precheck import check_digest, precheck_file
@@ -254,6 +254,8 @@ def _load_embedded_store(data: bytes) -> EmbeddedStore | None:
 
 _Reply = TypeVar("_Reply")
 _Tag = TypeVar("_Tag")
+# A reply on a batch's pipe, as its loader reads it (a fingerprint job's: the worker's reason as text when none).
+_PipeReply: TypeAlias = "Verdict | ImageFingerprint | VideoFingerprint | VideoCode | str | None"
 
 
 def _load_video_fingerprint(data: bytes) -> VideoFingerprint | str:
@@ -678,13 +680,15 @@ class IsolatedVerifier:
     def stream(self) -> Iterator[VerifyStream[Any]]:
         """A batch of files verified by every worker at once, two in flight per worker (`VerifyStream`).
 
-        Holds all the workers until the block ends: other calls on this verifier wait for it
-        (so a batch that needs them per file, like recovery, verifies file by file instead).
-        Leaving the block with files in flight stops the workers on them.
+        Holds all the workers until the block ends: other calls on this verifier wait for it (a
+        batch that needs more of them per file, like recovery, sends those jobs through the
+        stream too). Leaving the block with files in flight stops the workers on them.
         """
         if self._pool.closed:
             raise _KIND.closed()
-        with Pipeline[_Worker, tuple[Any, Path], Verdict](self._pool, _load_verdict, depth=_STREAM_DEPTH) as pipeline:
+        with Pipeline[_Worker, tuple[Any, Path, str], _PipeReply](
+            self._pool, _load_verdict, depth=_STREAM_DEPTH
+        ) as pipeline:
             yield VerifyStream(self, pipeline)
 
     def verify_manifest_store(self, path: Path) -> Verdict:
@@ -763,15 +767,24 @@ class IsolatedVerifier:
 _STREAM_DEPTH = 2
 
 
+# What a batch's job answers: a Verdict (a file, a kept store), a fingerprint, or None (not fingerprinted).
+StreamReply: TypeAlias = "Verdict | ImageFingerprint | VideoFingerprint | VideoCode | None"
+
+
 class VerifyStream(Generic[_Tag]):
     """A batch in progress (`IsolatedVerifier.stream()`): `submit` files with a tag each while
     `has_room`, `wait` for verdicts as they come (tagged; not in submission order).
 
     Every file gets a verdict, as from `verify_file`: one refused before any worker sees it
-    (not a file, over the size limit) comes back from the next `wait` at once.
+    (not a file, over the size limit) comes back from the next `wait` at once. The other jobs
+    (`submit_fingerprint`, `submit_video_fingerprint`, `submit_video_code`, `submit_store`: what
+    recovery asks for) answer as `fingerprint_file`, `fingerprint_video_file`, `video_code_file` and
+    `verify_manifest_store` do.
     """
 
-    def __init__(self, verifier: IsolatedVerifier, pipeline: Pipeline[_Worker, tuple[_Tag, Path], Verdict]) -> None:
+    def __init__(
+        self, verifier: IsolatedVerifier, pipeline: Pipeline[_Worker, tuple[_Tag, Path, str], _PipeReply]
+    ) -> None:
         self._verifier = verifier
         self._pipeline = pipeline
         self._refused: list[tuple[_Tag, Verdict]] = []
@@ -781,21 +794,53 @@ class VerifyStream(Generic[_Tag]):
 
     @property
     def pending(self) -> int:
-        """Files submitted whose verdict `wait` has not returned yet."""
+        """Jobs submitted whose answer `wait` has not returned yet."""
         return self._pipeline.in_flight + len(self._refused)
 
     def submit(self, tag: _Tag, path: Path) -> None:
-        """Queue `path` for a worker (call only when `has_room`)."""
+        """Queue `path` for a worker to verify (call only when `has_room`)."""
+        self._submit_checked(tag, path, _VERIFY)
+
+    def submit_store(self, tag: _Tag, path: Path) -> None:
+        """Queue a manifest store kept apart from its asset for validation (`verify_manifest_store`)."""
+        self._submit_checked(tag, path, _VERIFY_STORE)
+
+    def submit_fingerprint(self, tag: _Tag, path: Path) -> None:
+        """Queue an image to fingerprint (`fingerprint_file`)."""
+        self._submit(tag, Path(os.path.abspath(path)), _FINGERPRINT, _load_fingerprint)
+
+    def submit_video_fingerprint(self, tag: _Tag, path: Path) -> None:
+        """Queue a video whose key frames to fingerprint (`fingerprint_video_file`)."""
+        self._submit(tag, Path(os.path.abspath(path)), _VIDEO_FINGERPRINT, _load_video_fingerprint)
+
+    def submit_video_code(self, tag: _Tag, path: Path) -> None:
+        """Queue a video whose ISCC Video-Code to compute (`video_code_file`)."""
+        self._submit(tag, Path(os.path.abspath(path)), _VIDEO_CODE, _load_video_code)
+
+    def _submit_checked(self, tag: _Tag, path: Path, operation: str) -> None:
+        """A job whose answer is a Verdict: refused before any worker sees it, or queued."""
         path = Path(os.path.abspath(path))  # a worker's working directory is the one it started in
         refused = self._verifier._refusal(path)
         if refused is not None:
             self._refused.append((tag, refused))
             return
-        self._pipeline.submit((tag, path), (_VERIFY, str(path), None))
+        self._submit(tag, path, operation, None)
 
-    def wait(self) -> list[tuple[_Tag, Verdict]]:
-        """The next verdicts (at least one; [] when nothing is pending)."""
+    def _submit(self, tag: _Tag, path: Path, operation: str, load: Callable[[bytes], _PipeReply] | None) -> None:
+        self._pipeline.submit((tag, path, operation), (operation, str(path), None), load)
+
+    def wait(self) -> list[tuple[_Tag, StreamReply]]:
+        """The next answers (at least one; [] when nothing is pending)."""
         if self._refused:
             refused, self._refused = self._refused, []
-            return refused
-        return [(tag, self._verifier._verdict_of(exchange, path)) for (tag, path), exchange in self._pipeline.wait()]
+            return list(refused)
+        return [
+            (tag, self._answer(exchange, path, operation)) for (tag, path, operation), exchange in self._pipeline.wait()
+        ]
+
+    def _answer(self, exchange: Exchange[_PipeReply], path: Path, operation: str) -> StreamReply:
+        if operation in (_VERIFY, _VERIFY_STORE):
+            return self._verifier._verdict_of(cast("Exchange[Verdict]", exchange), path)
+        # A fingerprint: None when it could not be made (the worker's reason, a time-out, a death).
+        reply = exchange.reply if exchange.outcome is Outcome.REPLIED else None
+        return None if isinstance(reply, str) else reply

@@ -14,6 +14,7 @@ both name every format the signer supports alike.
 from __future__ import annotations
 
 import re
+from typing import BinaryIO
 
 # Enough for every check below; SVG may open with a long comment or DOCTYPE.
 SNIFF_BYTES = 16 * 1024
@@ -66,6 +67,12 @@ def sniff_media_type(head: bytes) -> str | None:
     if _SVG_PROLOGUE.match(head):
         return "image/svg+xml"
     return None
+
+
+def sniff_file_media_type(file: BinaryIO) -> str | None:
+    """The MIME type of an open file, from its first `SNIFF_BYTES` (read from its start), or None."""
+    file.seek(0)
+    return sniff_media_type(file.read(SNIFF_BYTES))
 
 
 def _bmff_media_type(head: bytes) -> str:

@@ -45,7 +45,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 STARTUP_TIMEOUT_SECONDS = 60.0
 STOP_GRACE_SECONDS = 1.0
@@ -517,9 +517,10 @@ class WorkerPool(Generic[W]):
 
 
 @dataclass(slots=True)
-class _PipelineJob(Generic[T]):
+class _PipelineJob(Generic[T, R]):
     tag: T
     message: object
+    load: Callable[[bytes], R]  # reads this job's reply
     retried: bool = False  # sent again once after a worker died before working on it
 
 
@@ -529,7 +530,7 @@ class _Lane(Generic[W, T]):
     wait in its socket."""
 
     lease: Lease[W]
-    jobs: deque[_PipelineJob[T]] = field(default_factory=deque)
+    jobs: deque[_PipelineJob[T, Any]] = field(default_factory=deque)
     head_since: float = 0.0  # monotonic time the oldest job became the one the worker works on
 
 
@@ -583,14 +584,15 @@ class Pipeline(Generic[W, T, R]):
     def has_room(self) -> bool:
         return self._in_flight < self._depth * len(self._lanes)
 
-    def submit(self, tag: T, message: object) -> None:
-        """Send a job to the worker with the fewest in flight; call only when `has_room`."""
+    def submit(self, tag: T, message: object, load: Callable[[bytes], R] | None = None) -> None:
+        """Send a job to the worker with the fewest in flight; call only when `has_room`. `load`:
+        how this job's reply is read, when it differs from the pipeline's (another kind of job)."""
         if not self.has_room():
             raise RuntimeError("the pipeline is full: wait for a reply first")
         lane = min(self._lanes, key=lambda candidate: len(candidate.jobs))
         if not lane.jobs and not lane.lease.worker.alive:
             self._renew(lane)  # gone while idle (e.g. a batch before this one was cut short)
-        self._send(lane, _PipelineJob(tag, message))
+        self._send(lane, _PipelineJob(tag, message, load or self._load))
         self._in_flight += 1
 
     def wait(self) -> list[tuple[T, Exchange[R]]]:
@@ -645,7 +647,7 @@ class Pipeline(Generic[W, T, R]):
             raise self._pool._kind.closed()
         self._watch(lane)
 
-    def _send(self, lane: _Lane[W, T], job: _PipelineJob[T]) -> None:
+    def _send(self, lane: _Lane[W, T], job: _PipelineJob[T, Any]) -> None:
         if not lane.jobs:
             lane.head_since = time.monotonic()
         lane.jobs.append(job)
@@ -657,7 +659,7 @@ class Pipeline(Generic[W, T, R]):
     def _receive(self, lane: _Lane[W, T]) -> list[tuple[T, Exchange[R]]]:
         """The reply to the lane's oldest job, or what its worker's death means for its jobs."""
         try:
-            reply = self._load(lane.lease.worker.connection.recv_bytes(self._max_reply))
+            reply = lane.jobs[0].load(lane.lease.worker.connection.recv_bytes(self._max_reply))
         except _EXCHANGE_ERRORS:
             return self._died(lane)
         job = lane.jobs.popleft()

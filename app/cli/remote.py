@@ -1,9 +1,12 @@
 """The HTTP client behind `originmark verify --server`: each file is one POST /v1/verify.
 
-Files are streamed from disk (httpx reads the open file 64 KiB at a time), so memory does not
-grow with file size. The server answers `{"media_id", "sha256", "verdict", "label", "cached"}`;
-the verdict and label are decoded with `app.codec`, the codec the server encoded them with, so
-the records printed are the ones a local `verify` prints for the same bytes and trust setup.
+Each file is sent as the raw request body (docs/api.md, "Raw-body uploads"): `Content-Type` is
+its media type, sniffed from its first bytes (`verifier.media_type`, as the server does; bytes
+of no known type go as application/octet-stream and the server answers 415), `Content-Length`
+its size. The body is streamed from the open file 64 KiB at a time, so memory does not grow
+with file size. The server answers `{"media_id", "sha256", "verdict", "label", "cached"}`; the
+verdict and label are decoded with `app.codec`, the codec the server encoded them with, so the
+records printed are the ones a local `verify` prints for the same bytes and trust setup.
 
 What can go wrong, and what the batch does about it (`verify_cmd` acts on these types):
 
@@ -17,18 +20,31 @@ What can go wrong, and what the batch does about it (`verify_cmd` acts on these 
   a media type it verifies, 400/422): the file's `error` record with the server's reason. Like a
   local `error` verdict for unsupported media, it does not change the exit status.
 - `FileNotVerified` — the service failed on this file (5xx, a timeout, the connection lost, an
-  answer that cannot be decoded): the file's `error` record, and exit status 2 like a path that
-  could not be read, because the file was not checked. The only retry is one for a connection
-  the server closed before answering (see `_post`); otherwise a re-run is the retry, and a cheap
-  one: the server answers files it has verified before from its store.
+  answer that cannot be decoded, still busy after the retries below): the file's `error`
+  record, and exit status 2 like a path that could not be read, because the file was not
+  checked.
+
+Retries, all bounded: a connection the server closed before answering is tried once more (see
+`_post`); a 429, or a 503 that says when to come back (Retry-After), is sent again after the
+wait the server asked for (at most `MAX_RETRY_AFTER_SECONDS`; without a Retry-After, a 429 waits
+1, 2, 4 s), up to `ATTEMPTS_WHEN_BUSY` sends per file. The wait holds back every request of the
+batch, not just the refused one (`_Backoff`): a 429 says the key or the client is over a rate,
+and the other requests in flight would only be refused too. Otherwise a re-run is the retry,
+and a cheap one: the server answers files it has verified before from its store.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import threading
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from types import TracebackType
+from typing import BinaryIO
 
 import httpx
 from pydantic import ValidationError
@@ -37,6 +53,7 @@ from pydantic import ValidationError
 from app.cli.remote_errors import FileNotVerified, FileRejected, RemoteVerifyError, ServiceUnusable  # noqa: F401
 from app.codec import label_from_json, verdict_from_json
 from verifier.label_types import Label
+from verifier.media_type import sniff_file_media_type
 from verifier.verdict import Verdict
 
 VERIFY_PATH = "/v1/verify"
@@ -47,6 +64,11 @@ DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=300.0, write=300.0, pool=None
 _REASON_CHARS = 500  # a server's message is quoted, but a misbehaving one cannot flood the output
 _LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 _ATTEMPTS_AFTER_DISCONNECT = 2
+ATTEMPTS_WHEN_BUSY = 4  # sends of one file answered 429 (or 503 with Retry-After) at most
+MAX_RETRY_AFTER_SECONDS = 60.0  # a longer wait asked for: the file's error record, not a stalled batch
+_BUSY_FIRST_WAIT_SECONDS = 1.0  # a 429 without Retry-After: 1, 2, 4 s
+_CHUNK_BYTES = 64 * 1024
+_UNKNOWN_MEDIA_TYPE = "application/octet-stream"  # the server sniffs the bytes and answers 415
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -98,6 +120,7 @@ class VerifyClient:
             limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
             follow_redirects=False,  # a redirect means a wrong URL; following it could send the key elsewhere
         )
+        self._backoff = _Backoff()
 
     def __enter__(self) -> VerifyClient:
         return self
@@ -113,18 +136,18 @@ class VerifyClient:
     def check_access(self) -> None:
         """Raise ServiceUnusable unless the server is reachable and takes the key for verifying.
 
-        Sends POST /v1/verify with an empty body: the key is checked before the body is read, so
-        a usable key is answered 422 (`missing_file`) and nothing is verified or stored; a
-        refused key gets its 401 or 403 before any file is uploaded.
+        Sends POST /v1/verify with an empty raw body (the form every file is sent in): the key is
+        checked before the body is read, so a usable key is answered 422 (`empty_file`) and nothing
+        is verified or stored; a refused key gets its 401 or 403 before any file is uploaded.
         """
         try:
-            response = self._post(content=b"", files=None)
+            response = self._send(b"", {"Content-Type": _UNKNOWN_MEDIA_TYPE})
         except FileNotVerified as failure:  # a timeout or lost connection before any file: stop here
             raise ServiceUnusable(f"{self._server}: {failure.message}") from None
         if response.status_code == 422 and _error_code(response) is not None:
             return
         _raise_if_unusable(response, server=self._server)
-        if response.status_code >= 500:  # e.g. its database is down, or a proxy has no backend
+        if response.status_code == 429 or response.status_code >= 500:  # its database is down, a proxy has no backend
             raise ServiceUnusable(
                 f"{self._server} cannot verify now ({status_line(response)}): {server_reason(response)}"
             )
@@ -134,24 +157,39 @@ class VerifyClient:
         )
 
     def verify_file(self, path: Path) -> RemoteVerdict:
-        """The server's verdict and label for the file at `path` (OSError if it cannot be opened)."""
+        """The server's verdict and label for the file at `path` (OSError if it cannot be read)."""
         with open(path, "rb") as media:
-            # application/octet-stream: the server sniffs the type from the bytes, not from the name.
-            form = {"file": (_form_filename(path), media, "application/octet-stream")}
-            response = self._post(content=None, files=form)
+            body = _FileBody(media)
+            headers = {"Content-Type": sniff_file_media_type(media) or _UNKNOWN_MEDIA_TYPE}
+            response = self._send(body, {**headers, "Content-Length": str(body.size)})
         _raise_if_unusable(response, server=self._server)
-        if response.status_code >= 500:
+        if response.status_code == 429 or response.status_code >= 500:
+            what = "was too busy for" if response.status_code in (429, 503) else "failed on"
             raise FileNotVerified(
-                f"the server failed on this file ({status_line(response)}): {server_reason(response)}"
+                f"the server {what} this file ({status_line(response)}{_retry_note(response)}): "
+                f"{server_reason(response)}"
             )
         if response.status_code != 200:
             raise FileRejected(f"the server refused the file ({status_line(response)}): {server_reason(response)}")
         return _decode_answer(response)
 
-    def _post(self, *, content: bytes | None, files: dict | None) -> httpx.Response:
+    def _send(self, body: bytes | _FileBody, headers: dict[str, str]) -> httpx.Response:
+        """POST `body`; sent again after the wait a 429 (or a 503 with Retry-After) asks for."""
+        for attempt in range(1, ATTEMPTS_WHEN_BUSY + 1):
+            self._backoff.wait()
+            response = self._post(content=body, files=None, headers=headers)
+            wait = _busy_wait(response, attempt)
+            if wait is None or attempt == ATTEMPTS_WHEN_BUSY:
+                return response
+            self._backoff.hold(wait)
+        raise AssertionError("unreachable")
+
+    def _post(
+        self, *, content: bytes | _FileBody | None, files: dict | None, headers: dict[str, str] | None = None
+    ) -> httpx.Response:
         for attempt in range(1, _ATTEMPTS_AFTER_DISCONNECT + 1):
             try:
-                return self._client.post(self._endpoint, content=content, files=files)
+                return self._client.post(self._endpoint, content=content, files=files, headers=headers)
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.UnsupportedProtocol) as error:
                 raise ServiceUnusable(
                     f"cannot reach the originmark service at {self._server}: {_transport_reason(error)}"
@@ -161,12 +199,86 @@ class VerifyClient:
             except httpx.RemoteProtocolError as error:
                 # "Server disconnected without sending a response": usually a kept-alive connection
                 # the server closed (its idle timeout) just as the request went out. Verifying is
-                # idempotent and httpx re-reads the file from its start, so try once more.
+                # idempotent and the body is read again from the file's start, so try once more.
                 if attempt == _ATTEMPTS_AFTER_DISCONNECT:
                     raise FileNotVerified(_lost_connection(error)) from None
             except httpx.TransportError as error:
                 raise FileNotVerified(_lost_connection(error)) from None
         raise AssertionError("unreachable")
+
+
+class _FileBody:
+    """A file as a request body: exactly the `size` bytes it had when opened (its Content-Length),
+    from its start on every send (a retry sends it whole again), 64 KiB at a time."""
+
+    def __init__(self, media: BinaryIO) -> None:
+        self._media = media
+        self.size = os.fstat(media.fileno()).st_size
+
+    def __iter__(self) -> Iterator[bytes]:
+        self._media.seek(0)
+        left = self.size
+        while left > 0:
+            chunk = self._media.read(min(_CHUNK_BYTES, left))
+            if not chunk:  # shorter than its Content-Length: the server would wait for the rest
+                raise OSError(f"the file shrank while it was being sent ({left} of {self.size} bytes missing)")
+            left -= len(chunk)
+            yield chunk
+
+
+class _Backoff:
+    """When the next request of the batch may go: a 429 holds back every sender (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._resume_at = 0.0  # time.monotonic()
+
+    def hold(self, seconds: float) -> None:
+        with self._lock:
+            self._resume_at = max(self._resume_at, time.monotonic() + seconds)
+
+    def wait(self) -> None:
+        while True:
+            with self._lock:
+                remaining = self._resume_at - time.monotonic()
+            if remaining <= 0:
+                return
+            time.sleep(remaining)
+
+
+def _busy_wait(response: httpx.Response, attempt: int) -> float | None:
+    """Seconds to wait before sending again, when the server is busy and says (or, for 429, implies)
+    it will take the file later; None when this answer is not retried."""
+    if response.status_code not in (429, 503):
+        return None
+    asked = _retry_after_seconds(response.headers.get("retry-after"))
+    if asked is None:
+        return _BUSY_FIRST_WAIT_SECONDS * 2 ** (attempt - 1) if response.status_code == 429 else None
+    return asked if asked <= MAX_RETRY_AFTER_SECONDS else None
+
+
+def _retry_note(response: httpx.Response) -> str:
+    """What was done about a busy answer: sent again as often as allowed, or a wait too long to take."""
+    if _busy_wait(response, 1) is not None:
+        return f"; sent {ATTEMPTS_WHEN_BUSY} times"
+    asked = _retry_after_seconds(response.headers.get("retry-after"))
+    if asked is not None:
+        return f"; it asked to wait {asked:.0f} s, over the {MAX_RETRY_AFTER_SECONDS:.0f} s this command waits"
+    return ""
+
+
+def _retry_after_seconds(value: str | None) -> float | None:
+    """Retry-After as seconds from now: delay-seconds or an HTTP date (RFC 9110 10.2.3); None if absent or malformed."""
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
 
 
 def _raise_if_unusable(response: httpx.Response, *, server: str) -> None:
@@ -181,7 +293,8 @@ def _raise_if_unusable(response: httpx.Response, *, server: str) -> None:
     if 300 <= status < 400:
         where = response.headers.get("location", "elsewhere")
         raise ServiceUnusable(f"{server} redirects {VERIFY_PATH} to {where[:200]}: give that base URL with --server")
-    if status in (404, 405) or (status < 500 and _error_code(response) is None and status != 200):
+    # A proxy's own 413 or 429 (an HTML page, not the API's JSON error) is about the request, not the URL.
+    if status in (404, 405) or (status < 500 and _error_code(response) is None and status not in (200, 413, 429)):
         raise ServiceUnusable(
             f"{server} is not an originmark service (POST {VERIFY_PATH} got {status_line(response)}); "
             "give the base URL `originmark serve` listens on"
@@ -242,8 +355,3 @@ def _lost_connection(error: httpx.TransportError) -> str:
 def _transport_reason(error: httpx.TransportError) -> str:
     # httpx wraps the OS error; its text ("[Errno 111] Connection refused") is what a user recognises.
     return str(error) or type(error).__name__
-
-
-def _form_filename(path: Path) -> str:
-    # The server ignores the name but logs may show it; undecodable bytes become \\udcXX text.
-    return path.name.encode("utf-8", "backslashreplace").decode("utf-8")

@@ -93,11 +93,10 @@ def _client(endpoint: str, api_key: str | None, tenant: str | None):
 
 
 def _media_type(path: Path) -> str:
-    from verifier.media_type import sniff_media_type
+    from verifier.media_type import sniff_file_media_type
 
     with open(path, "rb") as stream:
-        head = stream.read(16 * 1024)
-    return sniff_media_type(head) or "application/octet-stream"
+        return sniff_file_media_type(stream) or "application/octet-stream"
 
 
 def _binding_value(path: Path) -> str:

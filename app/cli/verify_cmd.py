@@ -4,11 +4,11 @@ Behaviour (also in `--help`):
 - Inputs: files and folders. A folder contributes its direct files; with `-r` its whole tree
   (sorted, depth first; folder symlinks followed, never twice: no loops). See `app.cli.paths`.
 - `--jobs N`: the isolated verifier runs N worker processes (bounded time and memory per file),
-  started once for the whole batch. This process streams paths to them (two files in flight per
-  worker, so none waits for the next file: `IsolatedVerifier.stream`) from one thread. Records
-  come out in input order: a bounded window of files (`_WINDOW_PER_JOB` per job) is re-ordered,
-  so output is deterministic and the memory used does not grow with the batch. With --recover
-  (which needs the workers for more than verifying) and --server, N threads verify a file each.
+  started once for the whole batch. This process streams paths to them (two jobs in flight per
+  worker, so none waits for the next file: `IsolatedVerifier.stream`) from one thread, with
+  --recover too (app/cli/verify_batch.py). Records come out in input order: a bounded window of
+  files (`WINDOW_PER_JOB` per job) is re-ordered, so output is deterministic and the memory used
+  does not grow with the batch. With --server, N threads send a file each.
 - Every input gets a record, even one that never reached the verifier (missing path, broken
   link, unreadable file or folder, FIFO): state `error` with the reason. An unexpected failure
   while verifying one file is an `error` record too; the batch always goes on.
@@ -18,13 +18,15 @@ Behaviour (also in `--help`):
   configuration, I/O), else 1 if any file is `invalid`, else 0. `error` records from the engine
   (unsupported or malformed media, over a limit) do not change the exit status on their own.
 - `--server URL` (or ORIGINMARK_SERVER_URL): each file goes to a running service's POST /v1/verify
-  (`app.cli.remote`) instead of the local verifier; `--jobs N` requests at a time; same records,
-  order, formats and summary. The URL and key are checked with one request before any file is
-  sent; a server that cannot be reached or refuses the key stops the batch (exit 2, one message)
-  rather than giving every file the same `error` record. A file the server refuses (413, 415,
-  422) gets an `error` record with the server's reason (exit status unchanged, as for media the
-  local engine cannot read); a file the service failed on (5xx, timeout, lost connection) gets
-  an `error` record and exit status 2, since it was not checked.
+  as the raw request body, streamed from disk with its sniffed media type (`app.cli.remote`),
+  instead of the local verifier; `--jobs N` requests at a time; same records, order, formats
+  and summary. The URL and key are checked with one request before any file is sent; a server
+  that cannot be reached or refuses the key stops the batch (exit 2, one message) rather than
+  giving every file the same `error` record. A file the server refuses (413, 415, 422) gets an
+  `error` record with the server's reason (exit status unchanged, as for media the local engine
+  cannot read); a 429 (or a 503 with Retry-After) is sent again after the wait asked for, a few
+  times; a file the service failed on (5xx, timeout, lost connection, still busy) gets an
+  `error` record and exit status 2, since it was not checked.
 - `--recover`: a file without valid credentials of its own (`none` or `invalid`) is looked up by
   content in the manifest repository of the local database (ORIGINMARK_HOME's, or
   ORIGINMARK_DATABASE_URL), as the default tenant sees it (its own entries and every public one);
@@ -35,16 +37,12 @@ Behaviour (also in `--help`):
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import os
 import sys
 import time
-from collections import deque
-from collections.abc import Callable, Generator, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Iterator
 from contextlib import ExitStack, closing, contextmanager, nullcontext
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, ContextManager
 
@@ -52,33 +50,23 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from app.cli.paths import InputFile, InputItem, InputProblem, InputWalker
-from app.cli.remote_errors import FileNotVerified, FileRejected, ServiceUnusable
+from app.cli.paths import InputWalker
+from app.cli.remote_errors import ServiceUnusable
 from app.cli.render import make_console, safe_text
-from app.cli.verify_output import BatchSummary, OutputFormat, Record, open_writer, unverified_record, verdict_record
+from app.cli.verify_batch import Batch, streamed_outcomes, threaded_outcomes
+from app.cli.verify_output import BatchSummary, OutputFormat, open_writer
 from app.exit_codes import EXIT_INVALID, EXIT_OK, EXIT_USAGE_OR_IO, exit_code_for, user_message
-from verifier.errors import VerifierError
-from verifier.label import label_for
-from verifier.verdict import Verdict
 
 if TYPE_CHECKING:
     from rich.progress import Progress
 
     from app.cli.remote import VerifyClient
     from app.settings import Settings
-    from app.usecases.recovery import ContentRecovery
     from verifier.isolation import IsolatedVerifier
     from verifier.process_pool import Launched
 
 MAX_JOBS = 64  # each job is a verifier worker process with its own memory bound
-_WINDOW_PER_JOB = 8  # files in flight per job: enough to hide one slow file, small enough to stream
 _EXIT_INTERRUPTED = 130  # the shell's code for SIGINT
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class FileOutcome:
-    record: Record
-    unreadable: bool  # the path never reached the verifier: an I/O problem (exit 2)
 
 
 def verify(
@@ -211,11 +199,6 @@ def _exit_status(summary: BatchSummary) -> int:
     return EXIT_INVALID if summary.any_invalid else EXIT_OK
 
 
-VerifyOne = Callable[[InputFile], "FileOutcome"]
-# A whole batch: every input's outcome, in input order.
-Batch = Callable[[Iterable[InputItem]], Generator["FileOutcome", None, None]]
-
-
 def _start_verifying(
     *, server: str | None, api_key: str | None, jobs: int, err_console: Console, recover: bool = False
 ) -> ContextManager[Batch]:
@@ -287,23 +270,24 @@ def _local(verifier: IsolatedVerifier, *, jobs: int, settings: Settings | None) 
     with ExitStack() as owned:
         owned.enter_context(verifier)
         if settings is None:
-            yield functools.partial(_streamed_outcomes, verifier=verifier, jobs=jobs)
+            yield functools.partial(streamed_outcomes, verifier=verifier, jobs=jobs)
             return
         from app.cli.store_access import open_database
+        from app.store.interface import DEFAULT_TENANT
         from app.wiring import build_content_recovery
 
         store = owned.enter_context(open_database(create=False))
         recovery = build_content_recovery(settings, store, verifier)
-        # Recovery asks the workers for more (fingerprints, stores) per file: a file at a time per thread.
+        # The recovery's fingerprints and store validations go through the same stream as the files.
         yield functools.partial(
-            _outcomes, verify_one=functools.partial(_verify_one, verifier=verifier, recovery=recovery), jobs=jobs
+            streamed_outcomes, verifier=verifier, jobs=jobs, recovery=recovery, tenant=DEFAULT_TENANT
         )
 
 
 @contextmanager
 def _remote(client: VerifyClient, *, jobs: int) -> Iterator[Batch]:
     with client:
-        yield functools.partial(_outcomes, verify_one=functools.partial(_verify_one_remotely, client=client), jobs=jobs)
+        yield functools.partial(threaded_outcomes, client=client, jobs=jobs)
 
 
 def _print_error(console: Console, message: str) -> None:
@@ -341,132 +325,3 @@ def _progress(console: Console, *, quiet: bool) -> ContextManager[Progress | Non
         redirect_stdout=sys.stdout.isatty(),
         redirect_stderr=False,
     )
-
-
-# --- the batch -------------------------------------------------------------------------------
-
-
-def _outcomes(items: Iterable[InputItem], verify_one: VerifyOne, *, jobs: int) -> Generator[FileOutcome, None, None]:
-    """Verify `items` on `jobs` threads; yield outcomes in input order, at most a window in flight."""
-    window_size = jobs * _WINDOW_PER_JOB
-    in_flight: deque[Future[FileOutcome]] = deque()
-    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="originmark-verify") as pool:
-        try:
-            for item in items:
-                if isinstance(item, InputProblem):
-                    in_flight.append(_done(_unreadable(item.path, item.reason)))
-                else:
-                    in_flight.append(pool.submit(verify_one, item))
-                while len(in_flight) >= window_size:
-                    yield in_flight.popleft().result()
-            while in_flight:
-                yield in_flight.popleft().result()
-        finally:
-            for future in in_flight:  # interrupted or the reader went away: drop what has not started
-                future.cancel()
-
-
-class _Slot:
-    """An input's place in the output order, and its outcome once known."""
-
-    __slots__ = ("outcome", "path")
-
-    def __init__(self, path: Path, outcome: FileOutcome | None = None) -> None:
-        self.path = path
-        self.outcome = outcome
-
-
-def _streamed_outcomes(
-    items: Iterable[InputItem], *, verifier: IsolatedVerifier, jobs: int
-) -> Generator[FileOutcome, None, None]:
-    """Stream `items` to the verifier's workers; yield outcomes in input order, at most a window pending.
-
-    One thread: this loop submits files while the workers have room and collects verdicts as they
-    come; the workers never wait for it, each having its next file queued already.
-    """
-    window_size = jobs * _WINDOW_PER_JOB
-    slots: deque[_Slot] = deque()
-
-    def settle(finished: list[tuple[_Slot, Verdict]]) -> None:
-        for slot, verdict in finished:
-            slot.outcome = FileOutcome(record=verdict_record(slot.path, verdict, label_for(verdict)), unreadable=False)
-
-    with verifier.stream() as stream:
-        for item in items:
-            slot = _Slot(item.path)
-            slots.append(slot)
-            if isinstance(item, InputProblem):
-                slot.outcome = _unreadable(item.path, item.reason)
-            elif (problem := _open_problem(item.path)) is not None:
-                slot.outcome = problem
-            else:
-                while not stream.has_room():
-                    settle(stream.wait())
-                stream.submit(slot, item.path)
-            while slots and (slots[0].outcome is not None or len(slots) >= window_size):
-                while slots[0].outcome is None:
-                    settle(stream.wait())
-                outcome = slots.popleft().outcome
-                assert outcome is not None  # settled above
-                yield outcome
-        while slots:
-            while slots[0].outcome is None:
-                settle(stream.wait())
-            outcome = slots.popleft().outcome
-            assert outcome is not None  # settled above
-            yield outcome
-
-
-def _open_problem(path: Path) -> FileOutcome | None:
-    """The outcome of a file that cannot be opened (an I/O problem, exit 2, apart from media the
-    engine cannot read), else None."""
-    try:
-        with open(path, "rb"):
-            pass
-    except OSError as error:
-        return _unreadable(path, error.strerror or error.__class__.__name__)
-    return None
-
-
-def _done(outcome: FileOutcome) -> Future[FileOutcome]:
-    future: Future[FileOutcome] = Future()
-    future.set_result(outcome)
-    return future
-
-
-def _unreadable(path: Path, reason: str) -> FileOutcome:
-    return FileOutcome(record=unverified_record(path, reason=reason), unreadable=True)
-
-
-def _verify_one(item: InputFile, verifier: IsolatedVerifier, recovery: ContentRecovery | None = None) -> FileOutcome:
-    """One file's outcome; never raises (a per-file failure becomes that file's `error` record)."""
-    problem = _open_problem(item.path)
-    if problem is not None:
-        return problem
-    try:
-        verdict = verifier.verify_file(item.path)
-        label = label_for(verdict)
-        if recovery is not None:
-            from app.store.interface import DEFAULT_TENANT
-
-            found = recovery.recover(tenant=DEFAULT_TENANT, path=item.path, verdict=verdict)
-            if found is not None:
-                verdict, label = dataclasses.replace(verdict, recovered=found.recovered), found.label
-        return FileOutcome(record=verdict_record(item.path, verdict, label), unreadable=False)
-    except VerifierError:
-        raise  # the verifier itself cannot run (closed, workers cannot start): stop the batch, exit 2
-    except Exception as error:  # noqa: BLE001 - one file's failure must not stop the batch
-        return FileOutcome(record=unverified_record(item.path, reason=user_message(error)), unreadable=False)
-
-
-def _verify_one_remotely(item: InputFile, client: VerifyClient) -> FileOutcome:
-    """One file's outcome from the server; raises only ServiceUnusable (which stops the batch)."""
-    try:
-        answer = client.verify_file(item.path)
-    except OSError as error:  # opened here, before anything is sent: an I/O problem, exit 2
-        return _unreadable(item.path, error.strerror or error.__class__.__name__)
-    except FileRejected as rejected:  # what the file is (size, media type): like an engine `error`
-        return FileOutcome(record=unverified_record(item.path, reason=rejected.message), unreadable=False)
-    except FileNotVerified as failure:  # the service failed on it: not checked, exit 2
-        return FileOutcome(record=unverified_record(item.path, reason=failure.message), unreadable=True)
-    return FileOutcome(record=verdict_record(item.path, answer.verdict, answer.label), unreadable=False)

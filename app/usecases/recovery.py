@@ -25,15 +25,23 @@ Rules:
   that does not validate as trusted or valid is not used (the next candidate is tried);
 - nothing here is cached: a recovery depends on the repository as it is now (a takedown stops it
   at once) and on who asks (visibility), so it is looked up on every verification.
+
+The rule is written once, as `ContentRecovery.steps`: a generator that asks for each engine call it
+needs (a `RecoveryStep`: fingerprint an image or a video, validate a kept store) and is sent the
+answer, while the repository lookups run in the caller's process. `recover` answers the steps one
+by one with a verifier (the service, jobs, the public page); `originmark verify --recover` answers
+them through the verifier's streaming pool, many files' steps in flight at once.
 """
 
 from __future__ import annotations
 
+import enum
 import os
 import tempfile
+from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TypeVar, cast
 
 from app.store.repository import ISCC_ALG, Candidate
 from app.usecases.content_match import content_matches
@@ -76,6 +84,68 @@ class RecoveryVerifier(Protocol):
     def video_code_file(self, path: Path) -> VideoCode | None: ...
 
     def verify_manifest_store(self, path: Path) -> Verdict: ...
+
+
+_Tag = TypeVar("_Tag", contravariant=True)
+_T = TypeVar("_T")
+
+
+class RecoveryStream(Protocol[_Tag]):
+    """What recovery needs of a batch in progress (verifier.isolation.VerifyStream): the same jobs,
+    queued with a tag; their answers come back with it, in whatever order they finish."""
+
+    def submit_fingerprint(self, tag: _Tag, path: Path) -> None: ...
+
+    def submit_video_fingerprint(self, tag: _Tag, path: Path) -> None: ...
+
+    def submit_video_code(self, tag: _Tag, path: Path) -> None: ...
+
+    def submit_store(self, tag: _Tag, path: Path) -> None: ...
+
+
+class StepKind(enum.Enum):
+    """An engine call recovery needs. Its answer: an ImageFingerprint (or None: cannot be made); a
+    VideoFingerprint, the key frames (or None); a video's VideoCode (or None); the engine's Verdict
+    on a kept manifest store, written to a file for the time of the step."""
+
+    FINGERPRINT_IMAGE = "fingerprint_image"
+    FINGERPRINT_VIDEO = "fingerprint_video"
+    VIDEO_CODE = "video_code"
+    VALIDATE_STORE = "validate_store"
+
+
+@dataclass(frozen=True, slots=True)
+class RecoveryStep:
+    kind: StepKind
+    path: Path
+
+    def run(self, verifier: RecoveryVerifier) -> object:
+        """The answer, from a verifier's single call."""
+        match self.kind:
+            case StepKind.FINGERPRINT_IMAGE:
+                return verifier.fingerprint_file(self.path)
+            case StepKind.FINGERPRINT_VIDEO:
+                return verifier.fingerprint_video_file(self.path)
+            case StepKind.VIDEO_CODE:
+                return verifier.video_code_file(self.path)
+            case StepKind.VALIDATE_STORE:
+                return verifier.verify_manifest_store(self.path)
+
+    def submit(self, stream: RecoveryStream[_T], tag: _T) -> None:
+        """Queue it in a batch; its answer comes back with `tag`."""
+        match self.kind:
+            case StepKind.FINGERPRINT_IMAGE:
+                stream.submit_fingerprint(tag, self.path)
+            case StepKind.FINGERPRINT_VIDEO:
+                stream.submit_video_fingerprint(tag, self.path)
+            case StepKind.VIDEO_CODE:
+                stream.submit_video_code(tag, self.path)
+            case StepKind.VALIDATE_STORE:
+                stream.submit_store(tag, self.path)
+
+
+# Yields the engine calls it needs, is sent each one's answer, returns what was recovered (or None).
+RecoverySteps = Generator[RecoveryStep, object, "Recovery | None"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -125,23 +195,47 @@ class ContentRecovery:
     def recover(self, *, tenant: str | None, path: Path, verdict: Verdict) -> Recovery | None:
         """The credentials found for the file at `path` (whose own verdict is `verdict`), as `tenant`
         may see them (None: the public page, public entries only); None when there are none."""
+        steps = self.steps(tenant=tenant, path=path, verdict=verdict)
+        answer: object = None
+        try:
+            while True:
+                answer = steps.send(answer).run(self._verifier)
+        except StopIteration as done:
+            return cast("Recovery | None", done.value)
+
+    def steps(self, *, tenant: str | None, path: Path, verdict: Verdict) -> RecoverySteps:
+        """`recover` as steps: send None first, then each step's answer (see the module's docstring)."""
         if verdict.state not in RECOVERABLE_STATES:
             return None
         pictures: Sequence[ImageFingerprint]
         video = None
         if verdict.format in _FINGERPRINTED_MEDIA_TYPES:
-            fingerprint = self._verifier.fingerprint_file(path)
+            fingerprint = cast("ImageFingerprint | None", (yield RecoveryStep(StepKind.FINGERPRINT_IMAGE, path)))
             pictures = () if fingerprint is None else (fingerprint,)
         elif verdict.format in _FINGERPRINTED_VIDEO_TYPES:
-            video = self._verifier.fingerprint_video_file(path)
+            video = cast("VideoFingerprint | None", (yield RecoveryStep(StepKind.FINGERPRINT_VIDEO, path)))
             pictures = () if video is None else [frame.fingerprint for frame in video.key_frames]
         else:
             return None
         matches = self._matches(pictures, tenant)
         if not matches and video is not None:
-            matches = self._video_code_matches(path, pictures, tenant)
+            # Asked only when the key frames found nothing: the Video-Code decodes every frame analysed.
+            code = cast("VideoCode | None", (yield RecoveryStep(StepKind.VIDEO_CODE, path)))
+            matches = [] if code is None else self._video_code_matches(code, pictures, tenant)
         for scored in matches[:MAX_VALIDATIONS]:
-            found = self._validated(scored, tenant)
+            store = self._kept_store(scored, tenant)
+            if store is None:
+                continue
+            # The engine reads the kept store from a spool file (spool_dir None: the system's
+            # temporary folder), removed once it has answered.
+            descriptor, name = tempfile.mkstemp(prefix="recovered-", suffix=".c2pa", dir=self._spool_dir)
+            try:
+                with os.fdopen(descriptor, "wb") as out:
+                    out.write(store)
+                checked = cast(Verdict, (yield RecoveryStep(StepKind.VALIDATE_STORE, Path(name))))
+            finally:
+                os.unlink(name)
+            found = self._accepted(scored, checked)
             if found is not None:
                 return found
         return None
@@ -165,14 +259,10 @@ class ContentRecovery:
         return sorted(best.values(), key=_rank)
 
     def _video_code_matches(
-        self, path: Path, key_frames: Sequence[ImageFingerprint], tenant: str | None
+        self, code: VideoCode, key_frames: Sequence[ImageFingerprint], tenant: str | None
     ) -> list[_Scored]:
         """Entries whose Video-Code is near the upload's and whose kept key frames pass the second check
-        against its key frames (app/usecases/video_code_match.py); asked only when the key frames
-        found nothing, as the Video-Code decodes every frame analysed."""
-        code = self._verifier.video_code_file(path)
-        if code is None:
-            return []
+        against its key frames (app/usecases/video_code_match.py)."""
         found = video_code_matches(self._keeper.repository, code, key_frames, tenant)
         return [
             _Scored(candidate=match.candidate, similarity=match.similarity)
@@ -180,18 +270,23 @@ class ContentRecovery:
             if match.similarity is not None
         ]
 
-    def _validated(self, scored: _Scored, tenant: str | None) -> Recovery | None:
+    def _kept_store(self, scored: _Scored, tenant: str | None) -> bytes | None:
+        """The kept manifest store of the candidate, if the entry `tenant` sees under its id is the
+        candidate itself (a tenant's own entry with the same id would come first: another entry's
+        store is not what matched) and its store is still kept."""
         candidate = scored.candidate
         entry = self._keeper.repository.entry_by_manifest_id(tenant, candidate.manifest_id)
-        # The entry visible under this id must be the candidate itself (a tenant's own entry with the
-        # same id would come first): another entry's store is not what matched.
         if entry is None or entry.tenant != candidate.tenant or entry.asset_sha256 != candidate.asset_sha256:
             return None
         try:
-            store = self._keeper.manifest_store(entry)
+            return self._keeper.manifest_store(entry)
         except KeptStoreMissing:
             return None
-        checked = self._validate_store(store)
+
+    @staticmethod
+    def _accepted(scored: _Scored, checked: Verdict) -> Recovery | None:
+        """The recovery the engine's verdict on the candidate's kept store allows, if any."""
+        candidate = scored.candidate
         label = recovered_label(checked, candidate.manifest_id)
         active = checked.manifests[0].label if checked.manifests else None
         if label is None or active != candidate.manifest_id:
@@ -211,14 +306,3 @@ class ContentRecovery:
             reason=_REASON,
         )
         return Recovery(recovered=recovered, label=label)
-
-    def _validate_store(self, store: bytes) -> Verdict:
-        """The engine's verdict on a kept store, read from a spool file by a verifier worker (spool_dir
-        None: the system's temporary folder)."""
-        descriptor, name = tempfile.mkstemp(prefix="recovered-", suffix=".c2pa", dir=self._spool_dir)
-        try:
-            with os.fdopen(descriptor, "wb") as out:
-                out.write(store)
-            return self._verifier.verify_manifest_store(Path(name))
-        finally:
-            os.unlink(name)

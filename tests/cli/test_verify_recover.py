@@ -90,3 +90,41 @@ def test_recover_without_a_database_says_so_and_exits_2(dev_credentials, tmp_pat
     result = _run(env, "--recover", _picture(tmp_path / "x.jpg", 1))
     assert result.exit_code == 2
     assert "database" in result.stderr and result.stdout == ""
+
+
+def test_recover_prints_the_same_records_with_one_or_two_jobs(home, tmp_path):
+    """A mixed batch through the streaming pool with recovery: stripped copies (JPEG at two
+    qualities, PNG) found, the signed file itself (trusted: never looked up), unrelated pictures,
+    a file that is no media and a missing path; byte-identical records for --jobs 1 and 2."""
+    env, manifest_id = home
+    signed = tmp_path / "signed.jpg"
+    pixels = Image.open(signed).convert("RGB")
+    batch = tmp_path / "batch"
+    batch.mkdir()
+    pixels.save(batch / "a-copy-q70.jpg", "JPEG", quality=70)
+    pixels.save(batch / "b-copy-q90.jpg", "JPEG", quality=90)
+    pixels.save(batch / "c-copy.png", "PNG")
+    (batch / "d-signed.jpg").write_bytes(signed.read_bytes())
+    for variant in (3, 5, 7):
+        _picture(batch / f"e-other-{variant}.jpg", variant)
+    (batch / "f-notes.txt").write_text("not media\n")
+    missing = tmp_path / "gone.jpg"
+    spool = tmp_path / "spool"  # where the kept stores are written for the engine to validate
+    spool.mkdir()
+    env = {**env, "ORIGINMARK_SPOOL_DIR": str(spool)}
+
+    one = _run(env, "--recover", "--jobs", "1", batch, missing)
+    two = _run(env, "--recover", "--jobs", "2", batch, missing)
+
+    assert one.exit_code == two.exit_code == 2, one.output  # the missing path
+    assert one.stdout == two.stdout
+    records = {Path(record["path"]).name: record for record in map(json.loads, one.stdout.splitlines())}
+    assert list(records) == sorted(path.name for path in batch.iterdir()) + ["gone.jpg"]
+    found = {name for name, record in records.items() if record["recovered"] is not None}
+    assert found == {"a-copy-q70.jpg", "b-copy-q90.jpg", "c-copy.png"}
+    for name in found:
+        assert records[name]["recovered"]["manifest_id"] == manifest_id
+        assert records[name]["label"]["recovered"] is True
+    assert records["d-signed.jpg"]["state"] == "trusted"
+    assert records["f-notes.txt"]["state"] == "error" and records["gone.jpg"]["state"] == "error"
+    assert list(spool.iterdir()) == []  # every kept store's spool file removed

@@ -25,7 +25,8 @@ from typer.testing import CliRunner
 from app.cli import cli
 from app.store.interface import Scope
 from app.store.sql import open_store
-from tests.support import running_server, sign_generated_jpeg
+from tests.cli.gateway import Planned, gateway_to
+from tests.support import free_port, running_server, sign_generated_jpeg
 
 ORIGINMARK = Path(sys.executable).with_name("originmark")
 FIXTURES = "corpus/c2pa-rs/sdk/tests/fixtures"
@@ -51,19 +52,11 @@ class Service:
     sign_key: str
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def service(dev_credentials, tmp_path_factory) -> Iterator[Service]:
     root = tmp_path_factory.mktemp("service")
     database_url = f"sqlite:///{root}/originmark.db"
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     environment = {
         **os.environ,
@@ -202,7 +195,7 @@ def test_a_key_without_the_verify_scope_is_told_which_scope_it_needs(service, ba
 
 
 def test_an_unreachable_server_stops_the_batch_with_exit_2(service, batch_dir):
-    nobody = f"http://127.0.0.1:{_free_port()}"
+    nobody = f"http://127.0.0.1:{free_port()}"
 
     result = run(local_env(service), batch_dir, "-r", "--format", "jsonl", "--server", nobody, "--api-key", "k")
 
@@ -327,3 +320,98 @@ def test_a_key_of_another_tenant_verifies_through_the_server_without_reaching_th
     assert httpx.get(f"{service.url}/v1/verdicts/sha256/{signed_sha256}", headers=headers).status_code == 404
     read_default = {"Authorization": f"Bearer {service.read_key}"}
     assert httpx.get(f"{service.url}/v1/verdicts/sha256/{plain_sha256}", headers=read_default).status_code == 404
+
+
+def _png(path: Path, color: tuple[int, int, int]) -> Path:
+    Image.new("RGB", (16, 16), color).save(path, "PNG")
+    return path
+
+
+def test_files_go_as_raw_bodies_typed_from_their_bytes(service, batch_dir, tmp_path):
+    """Each file is the request body itself, Content-Type its sniffed media type (not its name's),
+    Content-Length its size; the access check before them is an empty raw body."""
+    misnamed = tmp_path / "really-a-png.jpg"
+    _png(misnamed, (9, 9, 9))
+    text = tmp_path / "notes.txt"
+    text.write_text("not media\n")
+    expected = {
+        batch_dir / "c-plain.jpg": "image/jpeg",
+        batch_dir / "d-moov-bomb.mp4": "video/mp4",
+        batch_dir / "sub" / "f-riff-bomb.wav": "audio/wav",
+        misnamed: "image/png",
+        text: "application/octet-stream",
+    }
+    with gateway_to(service.url) as gateway:
+        result = run(
+            local_env(service), *expected, "-f", "jsonl", "-j", "2", "--server", gateway.url,
+            "--api-key", service.verify_key,
+        )  # fmt: skip
+
+    assert result.exit_code == 0, result.stderr
+    assert [Path(json.loads(line)["path"]) for line in result.stdout.splitlines()] == list(expected)
+    for path, media_type in expected.items():
+        sent = gateway.requests_with(path.read_bytes())
+        assert [(each.content_type, each.content_length) for each in sent] == [
+            (media_type, str(path.stat().st_size))
+        ], path
+    (probe,) = gateway.requests_with(b"")
+    assert probe.content_type == "application/octet-stream" and probe.answered == 422
+
+
+def test_busy_and_failing_answers_are_each_files_own_and_the_batch_goes_on(service, tmp_path):
+    """Through a gateway that answers some files itself: a 429 is sent again after its Retry-After,
+    up to 4 sends; a 503 without Retry-After, a 502 and a wait too long to take are not retried;
+    each such file gets its `error` record (exit 2: not checked), every other file its verdict. A
+    proxy's own HTML 429 and 413 are the file's, not a sign of a wrong URL."""
+    files = [_png(tmp_path / f"{name}.png", (index, 80, 160)) for index, name in enumerate("abcdefgh")]
+    waited_for, unavailable, bad_gateway, always_busy, plain, far_off, proxy_busy, proxy_too_large = files
+    with gateway_to(service.url) as gateway:
+        gateway.plan(waited_for.read_bytes(), [Planned(status=429, retry_after="1", code="rate_limited")])
+        gateway.plan(unavailable.read_bytes(), [Planned(status=503)])
+        gateway.plan(bad_gateway.read_bytes(), [Planned(status=502)])
+        gateway.plan(always_busy.read_bytes(), [Planned(status=429, retry_after="0")] * 10)
+        gateway.plan(far_off.read_bytes(), [Planned(status=429, retry_after="3600")])
+        gateway.plan(proxy_busy.read_bytes(), [Planned(status=429, html=True)])  # no Retry-After: waits 1 s
+        gateway.plan(proxy_too_large.read_bytes(), [Planned(status=413, html=True)])
+        result = run(
+            local_env(service), *files, "-f", "jsonl", "-j", "3", "--server", gateway.url,
+            "--api-key", service.verify_key,
+        )  # fmt: skip
+
+    assert result.exit_code == 2, result.stderr
+    records = {Path(record["path"]).stem: record for record in map(json.loads, result.stdout.splitlines())}
+    assert list(records) == list("abcdefgh")  # input order
+    assert records["a"]["state"] == records["e"]["state"] == records["g"]["state"] == "none"
+    first, second = gateway.requests_with(waited_for.read_bytes())
+    assert (first.answered, second.answered) == (429, 200)
+    assert second.arrived - first.arrived >= 0.95  # Retry-After: 1
+    assert records["b"]["state"] == "error"
+    assert (
+        records["b"]["reason"] == "the server was too busy for this file (HTTP 503 planned): the gateway answered 503"
+    )
+    assert records["c"]["reason"] == "the server failed on this file (HTTP 502 planned): the gateway answered 502"
+    assert records["d"]["reason"].startswith("the server was too busy for this file (HTTP 429 planned; sent 4 times)")
+    assert "asked to wait 3600 s, over the 60 s" in records["f"]["reason"]
+    assert records["h"]["reason"] == "the server refused the file (HTTP 413): Request Entity Too Large"
+    sends = {path.stem: len(gateway.requests_with(path.read_bytes())) for path in files}
+    assert sends == {"a": 2, "b": 1, "c": 1, "d": 4, "e": 1, "f": 1, "g": 2, "h": 1}
+    assert "4 path(s) could not be read" in result.stderr
+
+
+def test_a_busy_answer_holds_back_the_batch_s_next_requests(service, tmp_path):
+    """A 429 with Retry-After: 2 on the first file: the requests in flight go on, but no new one
+    starts before the wait is over (a rate limit refuses the others too)."""
+    files = [_png(tmp_path / f"{index}.png", (index, 10, 200)) for index in range(8)]
+    with gateway_to(service.url) as gateway:
+        gateway.plan(files[0].read_bytes(), [Planned(status=429, retry_after="2", code="rate_limited")])
+        result = run(
+            local_env(service), *files, "-f", "jsonl", "-j", "2", "--server", gateway.url,
+            "--api-key", service.verify_key,
+        )  # fmt: skip
+
+    assert result.exit_code == 0, result.stderr
+    assert [json.loads(line)["state"] for line in result.stdout.splitlines()] == ["none"] * 8
+    refused = next(seen for seen in gateway.seen if seen.answered == 429)
+    during_the_wait = [seen for seen in gateway.seen if refused.arrived + 0.3 < seen.arrived < refused.arrived + 1.9]
+    assert during_the_wait == []
+    assert len(gateway.seen) == 1 + 8 + 1  # the access check, each file, the refused file again

@@ -11,7 +11,6 @@ import contextlib
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,9 +20,9 @@ from app.settings import Settings
 from app.store.interface import Scope
 from app.store.sql import open_store
 from keys.audit_key import AuditKeyring
-from tests.support import free_port, wait_until_ready
+from scripts.local_service import free_port, serve_command
+from tests.support import wait_until_ready
 
-ORIGINMARK = Path(sys.executable).with_name("originmark")
 _STOP_SECONDS = 30
 
 
@@ -60,16 +59,7 @@ class Service:
         self.process: subprocess.Popen | None = None
 
     def start(self) -> None:
-        command = [
-            str(ORIGINMARK),
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-            "--workers",
-            str(self.workers),
-        ]
+        command = serve_command(self.port, workers=self.workers)
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 command, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True

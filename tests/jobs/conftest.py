@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import io
+import time
 from collections.abc import Callable, Iterator
 
 import httpx
@@ -12,7 +14,10 @@ import pytest
 import sqlalchemy as sa
 
 from app.api.main import create_app
+from app.jobs import records
+from app.jobs.records import JobKind
 from app.jobs.worker import run_worker
+from app.objects.location import ObjectLocation, Scheme
 from app.settings import Settings
 from app.store.interface import Scope
 from app.store.migrate import upgrade_database
@@ -92,6 +97,48 @@ def store(pg_url, jobs_base_settings) -> Iterator[SqlStore]:
     grant_object_prefixes(opened, jobs_base_settings.objects_dir.as_uri() + "/")
     yield opened
     opened.close()
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def put_object(s3, key: str, data: bytes) -> str:
+    """`data` as `key` in the `s3` fixture's bucket; its s3:// URI."""
+    object_store, bucket = s3
+    object_store.put(ObjectLocation(Scheme.S3, key, bucket), io.BytesIO(data))
+    return f"s3://{bucket}/{key}"
+
+
+def wait_done(http: httpx.Client, token: str, job_id: str, *, seconds: float = 30) -> dict:
+    """GET /v1/jobs/{id} until the job succeeded or failed (or `seconds` passed): its last answer."""
+    deadline = time.monotonic() + seconds
+    while True:
+        body = http.get(f"/v1/jobs/{job_id}", headers=auth(token)).json()
+        if body["status"] in ("succeeded", "failed") or time.monotonic() > deadline:
+            return body
+        time.sleep(0.1)
+
+
+def submit_verify_record(
+    store: SqlStore,
+    *,
+    key: str = "k",
+    enqueue: Callable[[sa.Connection, str], int | None] = lambda connection, job_id: None,
+    webhook_url: str | None = None,
+) -> records.Submitted:
+    """A verify job's row submitted straight to the records (no HTTP), of the default tenant, for
+    the source `s3://b/KEY`; `enqueue` queues it (default: nothing queued)."""
+    return records.submit(
+        store.db_engine,
+        tenant="default",
+        kind=JobKind.VERIFY,
+        source=f"s3://b/{key}",
+        media_id=None,
+        key=key,
+        enqueue=enqueue,
+        webhook_url=webhook_url,
+    )
 
 
 def grant_object_prefixes(store: SqlStore, *prefixes: str, tenant: str = "default") -> None:

@@ -19,10 +19,10 @@ from app.store.migrate import upgrade_database
 from app.store.sql import open_store
 from app.wiring import build_job_runtime
 from tests.api.helpers import jpeg_bytes, serve_in_thread
+from tests.jobs.conftest import auth, wait_done
 from tests.support import record_spool_removals
 
 from .conftest import grant_object_prefixes
-from .test_verify_jobs import _auth, _wait_done
 
 
 def _staged_keys(object_store, bucket: str) -> list[str]:
@@ -52,16 +52,16 @@ def test_an_uploaded_file_is_signed_into_the_destination_and_its_staged_copy_rem
     data = jpeg_bytes(seed=61)
     form = {"destination": f"s3://{bucket}/signed/up.jpg", "generator": "TestGen", "media_id": "up-1"}
     files = {"file": ("sunset at sea.jpg", data, "image/jpeg")}
-    first = http_s3_own.post("/v1/jobs/sign", data=form, files=files, headers=_auth(token))
+    first = http_s3_own.post("/v1/jobs/sign", data=form, files=files, headers=auth(token))
     assert first.status_code == 202, first.text
     assert first.json()["created"] is True
     assert len(_staged_keys(object_store, bucket)) == 1  # waiting in the own objects for a worker
-    again = http_s3_own.post("/v1/jobs/sign", data=form, files=files, headers=_auth(token)).json()
+    again = http_s3_own.post("/v1/jobs/sign", data=form, files=files, headers=auth(token)).json()
     assert again["job_id"] == first.json()["job_id"] and again["created"] is False
     assert len(_staged_keys(object_store, bucket)) == 1
 
     _drain(settings, store, jobs_worker_pools)
-    done = _wait_done(http_s3_own, keys.read, first.json()["job_id"])
+    done = wait_done(http_s3_own, keys.read, first.json()["job_id"])
     assert done["status"] == "succeeded", done
     assert done["source"] == f"upload:sha256:{hashlib.sha256(data).hexdigest()}"  # never the staging path
     with object_store.open_read(ObjectLocation(Scheme.S3, "signed/up.jpg", bucket)) as reader:
@@ -88,21 +88,21 @@ def test_an_uploaded_file_is_verified_on_sqlite_by_the_server_itself(
         with serve_in_thread(app) as base_url, httpx.Client(base_url=base_url, timeout=30) as client:
             removals = record_spool_removals(monkeypatch)
             answer = client.post(
-                "/v1/jobs/verify", data={"media_id": "emb-up"}, files={"file": ("a.jpg", data)}, headers=_auth(token)
+                "/v1/jobs/verify", data={"media_id": "emb-up"}, files={"file": ("a.jpg", data)}, headers=auth(token)
             )
             assert answer.status_code == 202, answer.text
             assert removals and True not in removals  # the spool folder (and any job worker's): off the event loop
-            done = _wait_done(client, token, answer.json()["job_id"])
+            done = wait_done(client, token, answer.json()["job_id"])
             assert done["status"] == "succeeded", done
             assert done["result"]["sha256"] == hashlib.sha256(data).hexdigest()
             verdict = sqlite_store.verdict_by_media_id("default", "emb-up")
             assert verdict is not None and verdict.sha256 == done["result"]["sha256"]
             # The same upload with another media id is another job (and another staged object).
             other = client.post(
-                "/v1/jobs/verify", data={"media_id": "emb-up-2"}, files={"file": ("a.jpg", data)}, headers=_auth(token)
+                "/v1/jobs/verify", data={"media_id": "emb-up-2"}, files={"file": ("a.jpg", data)}, headers=auth(token)
             ).json()
             assert other["job_id"] != answer.json()["job_id"] and other["created"] is True
-            assert _wait_done(client, token, other["job_id"])["status"] == "succeeded"
+            assert wait_done(client, token, other["job_id"])["status"] == "succeeded"
     assert not list((objects_dir / "job-uploads").iterdir())
 
 
@@ -117,11 +117,11 @@ def test_a_staged_upload_of_a_job_that_failed_for_good_is_removed_too(own_bucket
             "/v1/jobs/sign",
             data={"destination": "s3://no-such-bucket-here/x.jpg", "generator": "TestGen"},
             files={"file": ("b.jpg", jpeg_bytes(seed=63))},
-            headers=_auth(token),
+            headers=auth(token),
         )
         assert answer.status_code == 202, answer.text
         _drain(settings, store, jobs_worker_pools)
-        done = _wait_done(client, keys.read, answer.json()["job_id"])
+        done = wait_done(client, keys.read, answer.json()["job_id"])
     assert done["status"] == "failed" and done["attempts"] == settings.jobs_max_attempts
     assert _staged_keys(object_store, bucket) == []
 
@@ -141,7 +141,7 @@ def test_a_staged_upload_of_a_job_that_failed_for_good_is_removed_too(own_bucket
 )
 def test_bad_job_bodies_get_clear_answers_and_queue_nothing(http, keys, store, request_kwargs, status, code):
     request_kwargs = dict(request_kwargs)
-    headers = {**_auth(keys.verify), **request_kwargs.pop("headers", {})}
+    headers = {**auth(keys.verify), **request_kwargs.pop("headers", {})}
     answer = http.post("/v1/jobs/verify", headers=headers, **request_kwargs)
     assert answer.status_code == status, answer.text
     error = answer.json()["error"]
@@ -160,7 +160,7 @@ def test_an_upload_over_the_job_limit_is_413(own_bucket, store, jobs_worker_pool
     )
     with serve_in_thread(app) as base_url, httpx.Client(base_url=base_url, timeout=60) as client:
         answer = client.post(
-            "/v1/jobs/verify", files={"file": ("big.jpg", jpeg_bytes((400, 400), seed=65))}, headers=_auth(keys.verify)
+            "/v1/jobs/verify", files={"file": ("big.jpg", jpeg_bytes((400, 400), seed=65))}, headers=auth(keys.verify)
         )
     assert answer.status_code == 413, answer.text
     assert _staged_keys(object_store, bucket) == []

@@ -9,8 +9,7 @@ from app.objects.location import ObjectLocation, Scheme
 from app.store.interface import Scope
 from signer.policy import SigningPolicy
 from tests.api.helpers import jpeg_bytes
-
-from .test_verify_jobs import _auth, _wait_done
+from tests.jobs.conftest import auth, wait_done
 
 
 def test_a_sign_job_signs_once_into_the_destination(http, keys, s3, store, drain_queue):
@@ -25,13 +24,13 @@ def test_a_sign_job_signs_once_into_the_destination(http, keys, s3, store, drain
         "title": "a job's picture",
         "media_id": "gen-1",
     }
-    first = http.post("/v1/jobs/sign", json=body, headers=_auth(sign_token))
+    first = http.post("/v1/jobs/sign", json=body, headers=auth(sign_token))
     assert first.status_code == 202, first.text
-    again = http.post("/v1/jobs/sign", json=body, headers=_auth(sign_token)).json()
+    again = http.post("/v1/jobs/sign", json=body, headers=auth(sign_token)).json()
     assert again["job_id"] == first.json()["job_id"] and again["created"] is False
 
     drain_queue()
-    done = _wait_done(http, keys.read, first.json()["job_id"])
+    done = wait_done(http, keys.read, first.json()["job_id"])
     assert done["status"] == "succeeded", done
     assert done["kind"] == "sign" and done["result"]["destination"] == body["destination"]
     assert done["result"]["verdict"]["state"] in ("trusted", "valid")
@@ -53,11 +52,11 @@ def test_a_sign_job_outside_the_keys_policy_is_refused_at_submit(http, s3, store
     policy = SigningPolicy(generators=("OnlyThis",), source_types=SigningPolicy.default().source_types)
     token = store.create_key(name="narrow", scopes=frozenset({Scope.SIGN}), signing_policy=policy)[1]
     body = {"source": f"s3://{bucket}/gen/p.jpg", "destination": f"s3://{bucket}/signed/p.jpg", "generator": "Other"}
-    refused = http.post("/v1/jobs/sign", json=body, headers=_auth(token))
+    refused = http.post("/v1/jobs/sign", json=body, headers=auth(token))
     assert refused.status_code == 403, refused.text
     assert refused.json()["error"]["code"] == "signing_policy"
     onto_itself = http.post(
-        "/v1/jobs/sign", json={**body, "generator": "OnlyThis", "destination": body["source"]}, headers=_auth(token)
+        "/v1/jobs/sign", json={**body, "generator": "OnlyThis", "destination": body["source"]}, headers=auth(token)
     )
     assert onto_itself.status_code == 422 and onto_itself.json()["error"]["code"] == "invalid_object_uri"
     import psycopg
@@ -81,10 +80,10 @@ def test_private_sign_and_keep_manifest_verify_jobs_on_postgresql(http, keys, s3
         "generator": "TestGen",
         "private": True,
     }
-    submitted = http.post("/v1/jobs/sign", json=body, headers=_auth(sign_token))
+    submitted = http.post("/v1/jobs/sign", json=body, headers=auth(sign_token))
     assert submitted.status_code == 202, submitted.text
     drain_queue()
-    done = _wait_done(http, keys.read, submitted.json()["job_id"])
+    done = wait_done(http, keys.read, submitted.json()["job_id"])
     assert done["status"] == "succeeded", done
     manifest_id = done["result"]["verdict"]["manifests"][0]["label"]
     (entry,) = store.repository.entries_with_manifest_id(manifest_id)
@@ -102,11 +101,11 @@ def test_private_sign_and_keep_manifest_verify_jobs_on_postgresql(http, keys, s3
     verify = http.post(
         "/v1/jobs/verify",
         json={"source": body["destination"], "keep_manifest": True},
-        headers=_auth(platform_token),
+        headers=auth(platform_token),
     )
     assert verify.status_code == 202, verify.text
     drain_queue()
-    verified = _wait_done(http, platform_token, verify.json()["job_id"])
+    verified = wait_done(http, platform_token, verify.json()["job_id"])
     assert verified["status"] == "succeeded", verified
     assert verified["result"]["kept_manifest_id"] == manifest_id
     owners = {e.tenant: e.origin.value for e in store.repository.entries_with_manifest_id(manifest_id)}

@@ -25,8 +25,7 @@ from app.store.interface import Scope
 from signer.manifest import DigitalSourceType
 from signer.policy import SigningPolicy
 from tests.api.helpers import jpeg_bytes, serve_in_thread
-
-from .test_verify_jobs import _auth, _wait_done
+from tests.jobs.conftest import auth, wait_done
 
 
 @pytest.fixture
@@ -38,7 +37,7 @@ def served(settings, store, jobs_worker_pools) -> Iterator[tuple[object, httpx.C
 
 def _count_s3_requests(app, client: httpx.Client, token: str) -> list[str]:
     """Every request the server's S3 client sends from now on (their URLs)."""
-    assert client.get(f"/v1/jobs/{'0' * 32}", headers=_auth(token)).status_code == 404  # builds the job side
+    assert client.get(f"/v1/jobs/{'0' * 32}", headers=auth(token)).status_code == 404  # builds the job side
 
     sent: list[str] = []
     s3 = app.state.job_queue.objects.backend(ObjectLocation(Scheme.S3, "k", "any-bucket"))
@@ -46,7 +45,7 @@ def _count_s3_requests(app, client: httpx.Client, token: str) -> list[str]:
     return sent
 
 
-def _put(s3, key: str, data: bytes) -> str:
+def put_object(s3, key: str, data: bytes) -> str:
     object_store, bucket = s3
     object_store.put(ObjectLocation(Scheme.S3, key, bucket), io.BytesIO(data))
     return f"s3://{bucket}/{key}"
@@ -57,26 +56,26 @@ def test_a_uri_outside_the_tenants_prefixes_makes_no_storage_request(served, s3,
     _object_store, bucket = s3
     store.create_tenant("tenant-b", object_prefixes=[f"s3://{bucket}/b/"])
     b = store.create_key(name="b", scopes=frozenset({Scope.SIGN, Scope.VERIFY, Scope.READ}), tenant="tenant-b")[1]
-    a_source = _put(s3, "a/photo.jpg", jpeg_bytes(seed=1401))
-    b_source = _put(s3, "b/photo.jpg", jpeg_bytes(seed=1402))
+    a_source = put_object(s3, "a/photo.jpg", jpeg_bytes(seed=1401))
+    b_source = put_object(s3, "b/photo.jpg", jpeg_bytes(seed=1402))
     sent = _count_s3_requests(app, client, b)
 
     refused = [
-        client.post("/v1/jobs/verify", json={"source": a_source}, headers=_auth(b)),
-        client.post("/v1/jobs/verify", json={"source": f"s3://{bucket}/b-other/x.jpg"}, headers=_auth(b)),
-        client.post("/v1/jobs/verify", json={"source": "s3://another-bucket/b/x.jpg"}, headers=_auth(b)),
+        client.post("/v1/jobs/verify", json={"source": a_source}, headers=auth(b)),
+        client.post("/v1/jobs/verify", json={"source": f"s3://{bucket}/b-other/x.jpg"}, headers=auth(b)),
+        client.post("/v1/jobs/verify", json={"source": "s3://another-bucket/b/x.jpg"}, headers=auth(b)),
         # Reading its own object into another tenant's folder (a confused deputy's PUT):
         client.post(
             "/v1/jobs/sign",
             json={"source": b_source, "destination": f"s3://{bucket}/a/photo.jpg", "generator": "G"},
-            headers=_auth(b),
+            headers=auth(b),
         ),
         # Sending the media itself does not open a destination outside the prefixes either.
         client.post(
             "/v1/jobs/sign",
             data={"destination": f"s3://{bucket}/a/up.jpg", "generator": "G"},
             files={"file": ("u.jpg", jpeg_bytes(seed=1403), "image/jpeg")},
-            headers=_auth(b),
+            headers=auth(b),
         ),
     ]
     for answer in refused:
@@ -84,7 +83,7 @@ def test_a_uri_outside_the_tenants_prefixes_makes_no_storage_request(served, s3,
         assert answer.json()["error"]["code"] == "object_not_allowed"
     assert sent == []  # not one HEAD, GET or PUT
 
-    allowed = client.post("/v1/jobs/verify", json={"source": b_source}, headers=_auth(b))
+    allowed = client.post("/v1/jobs/verify", json={"source": b_source}, headers=auth(b))
     assert allowed.status_code == 202, allowed.text
     assert sent  # its own prefix: the source is looked at (HEAD) at submit
 
@@ -94,24 +93,24 @@ def test_another_tenants_job_reads_as_unknown(served, s3, store, keys):
     store.create_tenant("tenant-b")
     b = store.create_key(name="b", scopes=frozenset({Scope.READ}), tenant="tenant-b")[1]
     job = client.post(
-        "/v1/jobs/verify", json={"source": _put(s3, "x.jpg", jpeg_bytes(seed=1404))}, headers=_auth(keys.verify)
+        "/v1/jobs/verify", json={"source": put_object(s3, "x.jpg", jpeg_bytes(seed=1404))}, headers=auth(keys.verify)
     )
     assert job.status_code == 202, job.text
-    theirs = client.get(f"/v1/jobs/{job.json()['job_id']}", headers=_auth(b))
-    unknown = client.get(f"/v1/jobs/{'e' * 32}", headers=_auth(b))
+    theirs = client.get(f"/v1/jobs/{job.json()['job_id']}", headers=auth(b))
+    unknown = client.get(f"/v1/jobs/{'e' * 32}", headers=auth(b))
     assert theirs.status_code == unknown.status_code == 404 and theirs.json() == unknown.json()
-    assert client.get(f"/v1/jobs/{job.json()['job_id']}", headers=_auth(keys.read)).status_code == 200
+    assert client.get(f"/v1/jobs/{job.json()['job_id']}", headers=auth(keys.read)).status_code == 200
 
 
 def test_a_source_replaced_after_submit_fails_the_job_and_nothing_is_verified(served, s3, store, keys, drain_queue):
     _app, client = served
-    uri = _put(s3, "pinned/in.jpg", jpeg_bytes(seed=1405))
-    job = client.post("/v1/jobs/verify", json={"source": uri, "media_id": "pinned-1"}, headers=_auth(keys.verify))
+    uri = put_object(s3, "pinned/in.jpg", jpeg_bytes(seed=1405))
+    job = client.post("/v1/jobs/verify", json={"source": uri, "media_id": "pinned-1"}, headers=auth(keys.verify))
     assert job.status_code == 202, job.text
-    _put(s3, "pinned/in.jpg", jpeg_bytes(seed=1406))  # swapped while queued
+    put_object(s3, "pinned/in.jpg", jpeg_bytes(seed=1406))  # swapped while queued
 
     drain_queue()
-    done = _wait_done(client, keys.read, job.json()["job_id"])
+    done = wait_done(client, keys.read, job.json()["job_id"])
     assert done["status"] == "failed" and done["error"]["code"] == "source_changed", done
     assert done["attempts"] == 1  # no retry: a retry would read the same wrong object
     assert store.verdict_by_media_id("default", "pinned-1") is None
@@ -120,12 +119,12 @@ def test_a_source_replaced_after_submit_fails_the_job_and_nothing_is_verified(se
 def _sign_job(client, s3, token: str, name: str) -> str:
     _object_store, bucket = s3
     body = {
-        "source": _put(s3, f"gen/{name}.jpg", jpeg_bytes(seed=zlib.crc32(name.encode()) % 10_000)),
+        "source": put_object(s3, f"gen/{name}.jpg", jpeg_bytes(seed=zlib.crc32(name.encode()) % 10_000)),
         "destination": f"s3://{bucket}/signed/{name}.jpg",
         "generator": "TestGen",
         "media_id": name,
     }
-    job = client.post("/v1/jobs/sign", json=body, headers=_auth(token))
+    job = client.post("/v1/jobs/sign", json=body, headers=auth(token))
     assert job.status_code == 202, job.text
     return job.json()["job_id"]
 
@@ -145,7 +144,7 @@ def test_a_revoked_keys_queued_sign_job_fails_without_signing(served, s3, store,
     store.revoke(key.key_id)
 
     drain_queue()
-    done = _wait_done(client, keys.read, job_id)
+    done = wait_done(client, keys.read, job_id)
     assert done["status"] == "failed" and done["error"]["code"] == "key_revoked", done
     assert done["attempts"] == 1
     _signed_nothing(s3, store, "revoked-1")
@@ -161,7 +160,7 @@ def test_a_policy_narrowed_after_submit_stops_the_queued_sign_job(served, s3, st
     )
 
     drain_queue()
-    done = _wait_done(client, keys.read, job_id)
+    done = wait_done(client, keys.read, job_id)
     assert done["status"] == "failed" and done["error"]["code"] == "signing_policy", done
     _signed_nothing(s3, store, "narrowed-1")
 
@@ -176,7 +175,7 @@ def test_the_same_file_named_two_ways_is_still_the_source(served, store, keys, s
     answer = client.post(
         "/v1/jobs/sign",
         json={"source": "same/a.jpg", "destination": (folder / "a.jpg").as_uri(), "generator": "G"},
-        headers=_auth(token),
+        headers=auth(token),
     )
     assert answer.status_code == 422, answer.text
     assert "is the source itself" in answer.json()["error"]["message"]
@@ -189,7 +188,7 @@ def test_the_staging_area_is_unreachable_from_any_uri(served, store, keys, setti
     staged.parent.mkdir(exist_ok=True)
     staged.write_bytes(jpeg_bytes(seed=1408))
     for source in (f"job-uploads/{'a' * 64}", staged.as_uri(), f"same/../job-uploads/{'a' * 64}"):
-        answer = client.post("/v1/jobs/verify", json={"source": source}, headers=_auth(keys.verify))
+        answer = client.post("/v1/jobs/verify", json={"source": source}, headers=auth(keys.verify))
         assert answer.status_code in (403, 422), answer.text
         assert str(settings.objects_dir) not in answer.text
 
@@ -199,12 +198,12 @@ def test_a_failed_local_jobs_record_shows_no_server_path(served, store, keys, se
     folder = settings.objects_dir / "gone"
     folder.mkdir(exist_ok=True)
     (folder / "x.jpg").write_bytes(jpeg_bytes(seed=1409))
-    job = client.post("/v1/jobs/verify", json={"source": (folder / "x.jpg").as_uri()}, headers=_auth(keys.verify))
+    job = client.post("/v1/jobs/verify", json={"source": (folder / "x.jpg").as_uri()}, headers=auth(keys.verify))
     assert job.status_code == 202, job.text
     (folder / "x.jpg").unlink()  # gone before the worker runs
 
     drain_queue()
-    done = _wait_done(client, keys.read, job.json()["job_id"])
+    done = wait_done(client, keys.read, job.json()["job_id"])
     assert done["status"] == "failed" and done["error"]["code"] == "object_not_found", done
     assert done["source"] == "gone/x.jpg"  # the tenant's own relative key
     assert str(settings.objects_dir) not in str(done)
@@ -218,13 +217,13 @@ def test_a_failed_local_jobs_record_shows_no_server_path(served, store, keys, se
 def test_a_revoked_keys_queued_verify_job_fails_without_touching_the_media_id(served, s3, store, keys, drain_queue):
     _app, client = served
     key, token = store.create_key(name="verifier", scopes=frozenset({Scope.VERIFY}))
-    uri = _put(s3, "revoked/v.jpg", jpeg_bytes(seed=1410))
-    job = client.post("/v1/jobs/verify", json={"source": uri, "media_id": "feed-1"}, headers=_auth(token))
+    uri = put_object(s3, "revoked/v.jpg", jpeg_bytes(seed=1410))
+    job = client.post("/v1/jobs/verify", json={"source": uri, "media_id": "feed-1"}, headers=auth(token))
     assert job.status_code == 202, job.text
     store.revoke(key.key_id)
 
     drain_queue()
-    done = _wait_done(client, keys.read, job.json()["job_id"])
+    done = wait_done(client, keys.read, job.json()["job_id"])
     assert done["status"] == "failed" and done["error"]["code"] == "key_revoked", done
     assert store.verdict_by_media_id("default", "feed-1") is None
 
@@ -236,17 +235,17 @@ def test_prefixes_narrowed_after_submit_stop_the_queued_job(served, s3, store, k
     store.create_tenant("tenant-b", object_prefixes=[f"s3://{bucket}/b/"])
     b = store.create_key(name="b", scopes=frozenset({Scope.SIGN, Scope.READ}), tenant="tenant-b")[1]
     body = {
-        "source": _put(s3, "b/in.jpg", jpeg_bytes(seed=1411)),
+        "source": put_object(s3, "b/in.jpg", jpeg_bytes(seed=1411)),
         "destination": f"s3://{bucket}/b/out.jpg",
         "generator": "TestGen",
         "media_id": "moved-1",
     }
-    job = client.post("/v1/jobs/sign", json=body, headers=_auth(b))
+    job = client.post("/v1/jobs/sign", json=body, headers=auth(b))
     assert job.status_code == 202, job.text
     store.set_object_prefixes("tenant-b", [f"s3://{bucket}/b-new/"])
 
     drain_queue()
-    done = _wait_done(client, b, job.json()["job_id"])
+    done = wait_done(client, b, job.json()["job_id"])
     assert done["status"] == "failed" and done["error"]["code"] == "object_not_allowed", done
     assert done["attempts"] == 1
     with pytest.raises(ObjectNotFound):

@@ -3,9 +3,6 @@ the real PostgreSQL queue, the source in moto's S3 server, GET /v1/jobs/{id} unt
 
 from __future__ import annotations
 
-import io
-import time
-
 import httpx
 import psycopg
 import sqlalchemy as sa
@@ -13,42 +10,23 @@ import sqlalchemy as sa
 from app.jobs.schema import jobs as jobs_table
 from app.objects.location import ObjectLocation, Scheme
 from tests.api.helpers import jpeg_bytes
-from tests.jobs.conftest import grant_object_prefixes
+from tests.jobs.conftest import auth, grant_object_prefixes, put_object, submit_verify_record, wait_done
 from tests.support import libpq_url, one_row
-
-
-def _auth(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-def _put(s3, key: str, data: bytes) -> str:
-    object_store, bucket = s3
-    object_store.put(ObjectLocation(Scheme.S3, key, bucket), io.BytesIO(data))
-    return f"s3://{bucket}/{key}"
-
-
-def _wait_done(http: httpx.Client, token: str, job_id: str, *, seconds: float = 30) -> dict:
-    deadline = time.monotonic() + seconds
-    while True:
-        body = http.get(f"/v1/jobs/{job_id}", headers=_auth(token)).json()
-        if body["status"] in ("succeeded", "failed") or time.monotonic() > deadline:
-            return body
-        time.sleep(0.1)
 
 
 def test_a_verify_job_stores_the_verdict(http, keys, s3, store, drain_queue):
     data = jpeg_bytes(seed=1)
-    uri = _put(s3, "uploads/a.jpg", data)
-    answer = http.post("/v1/jobs/verify", json={"source": uri, "media_id": "post-1"}, headers=_auth(keys.verify))
+    uri = put_object(s3, "uploads/a.jpg", data)
+    answer = http.post("/v1/jobs/verify", json={"source": uri, "media_id": "post-1"}, headers=auth(keys.verify))
     assert answer.status_code == 202, answer.text
     job_id = answer.json()["job_id"]
     assert answer.json()["status"] == "queued"
 
-    queued = http.get(f"/v1/jobs/{job_id}", headers=_auth(keys.read)).json()
+    queued = http.get(f"/v1/jobs/{job_id}", headers=auth(keys.read)).json()
     assert queued["status"] == "queued" and queued["attempts"] == 0 and queued["result"] is None
 
     drain_queue()
-    done = _wait_done(http, keys.read, job_id)
+    done = wait_done(http, keys.read, job_id)
     assert done["status"] == "succeeded", done
     assert done["attempts"] == 1
     result = done["result"]
@@ -64,15 +42,15 @@ def test_a_verify_job_stores_the_verdict(http, keys, s3, store, drain_queue):
 
 
 def test_the_same_job_twice_is_one_job_and_one_verdict(http, keys, s3, store, pg_url, drain_queue):
-    uri = _put(s3, "uploads/b.jpg", jpeg_bytes(seed=2))
-    first = http.post("/v1/jobs/verify", json={"source": uri}, headers=_auth(keys.verify)).json()
-    second = http.post("/v1/jobs/verify", json={"source": uri}, headers=_auth(keys.verify)).json()
+    uri = put_object(s3, "uploads/b.jpg", jpeg_bytes(seed=2))
+    first = http.post("/v1/jobs/verify", json={"source": uri}, headers=auth(keys.verify)).json()
+    second = http.post("/v1/jobs/verify", json={"source": uri}, headers=auth(keys.verify)).json()
     assert first["job_id"] == second["job_id"]
     assert first["created"] is True and second["created"] is False
     drain_queue()
-    assert _wait_done(http, keys.read, first["job_id"])["status"] == "succeeded"
+    assert wait_done(http, keys.read, first["job_id"])["status"] == "succeeded"
     # Submitted again after it succeeded: still the same job, nothing queued.
-    third = http.post("/v1/jobs/verify", json={"source": uri}, headers=_auth(keys.verify)).json()
+    third = http.post("/v1/jobs/verify", json={"source": uri}, headers=auth(keys.verify)).json()
     assert third["job_id"] == first["job_id"] and third["status"] == "succeeded"
     with psycopg.connect(libpq_url(pg_url)) as connection:
         assert one_row(connection, "SELECT count(*) FROM procrastinate_jobs")[0] == 1
@@ -90,11 +68,11 @@ def test_the_same_job_twice_is_one_job_and_one_verdict(http, keys, s3, store, pg
 
 def test_a_missing_source_fails_after_the_retries(http, keys, s3, drain_queue):
     object_store, bucket = s3
-    uri = _put(s3, "uploads/gone.jpg", jpeg_bytes(seed=3))
-    job_id = http.post("/v1/jobs/verify", json={"source": uri}, headers=_auth(keys.verify)).json()["job_id"]
+    uri = put_object(s3, "uploads/gone.jpg", jpeg_bytes(seed=3))
+    job_id = http.post("/v1/jobs/verify", json={"source": uri}, headers=auth(keys.verify)).json()["job_id"]
     object_store.delete(ObjectLocation(Scheme.S3, "uploads/gone.jpg", bucket))  # gone before a worker runs
     drain_queue()
-    done = _wait_done(http, keys.read, job_id)
+    done = wait_done(http, keys.read, job_id)
     assert done["status"] == "failed", done
     assert done["attempts"] == 2  # jobs_max_attempts in the test settings
     assert done["error"]["code"] == "object_not_found"
@@ -104,20 +82,20 @@ def test_a_missing_source_fails_after_the_retries(http, keys, s3, drain_queue):
 
 def test_bad_submissions_are_clear_4xx(http, keys, s3):
     object_store, bucket = s3
-    missing = http.post("/v1/jobs/verify", json={"source": f"s3://{bucket}/nothing.jpg"}, headers=_auth(keys.verify))
+    missing = http.post("/v1/jobs/verify", json={"source": f"s3://{bucket}/nothing.jpg"}, headers=auth(keys.verify))
     assert missing.status_code == 422 and missing.json()["error"]["code"] == "object_not_found"
-    folder = http.post("/v1/jobs/verify", json={"source": f"s3://{bucket}/folder/"}, headers=_auth(keys.verify))
+    folder = http.post("/v1/jobs/verify", json={"source": f"s3://{bucket}/folder/"}, headers=auth(keys.verify))
     assert folder.status_code == 422 and folder.json()["error"]["code"] == "invalid_object_uri"
-    no_source = http.post("/v1/jobs/verify", json={}, headers=_auth(keys.verify))
+    no_source = http.post("/v1/jobs/verify", json={}, headers=auth(keys.verify))
     assert no_source.status_code in (400, 422) and "error" in no_source.json()
-    wrong_scope = http.post("/v1/jobs/verify", json={"source": f"s3://{bucket}/x.jpg"}, headers=_auth(keys.read))
+    wrong_scope = http.post("/v1/jobs/verify", json={"source": f"s3://{bucket}/x.jpg"}, headers=auth(keys.read))
     assert wrong_scope.status_code == 403
-    unknown = http.get("/v1/jobs/" + "0" * 32, headers=_auth(keys.read))
+    unknown = http.get("/v1/jobs/" + "0" * 32, headers=auth(keys.read))
     assert unknown.status_code == 404
-    malformed = http.get("/v1/jobs/not-a-job", headers=_auth(keys.read))
+    malformed = http.get("/v1/jobs/not-a-job", headers=auth(keys.read))
     assert malformed.status_code == 404
     bad_media_id = http.post(
-        "/v1/jobs/verify", json={"source": f"s3://{bucket}/x.jpg", "media_id": "bad id\n"}, headers=_auth(keys.verify)
+        "/v1/jobs/verify", json={"source": f"s3://{bucket}/x.jpg", "media_id": "bad id\n"}, headers=auth(keys.verify)
     )
     assert 400 <= bad_media_id.status_code < 500
 
@@ -132,7 +110,7 @@ def test_on_sqlite_jobs_run_in_the_server_process(jobs_base_settings, jobs_worke
 
     object_store, bucket = s3
     data = jpeg_bytes(seed=31)
-    uri = _put(s3, "embedded/e.jpg", data)
+    uri = put_object(s3, "embedded/e.jpg", data)
     url = f"sqlite:///{tmp_path}/jobs.db"
     upgrade_database(url)
     with open_store(url) as sqlite_store:
@@ -144,23 +122,21 @@ def test_on_sqlite_jobs_run_in_the_server_process(jobs_base_settings, jobs_worke
             worker_pools=jobs_worker_pools,
         )
         with serve_in_thread(app) as base_url, httpx.Client(base_url=base_url, timeout=30) as client:
-            answer = client.post("/v1/jobs/verify", json={"source": uri, "media_id": "e-1"}, headers=_auth(token))
+            answer = client.post("/v1/jobs/verify", json={"source": uri, "media_id": "e-1"}, headers=auth(token))
             assert answer.status_code == 202, answer.text
-            done = _wait_done(client, token, answer.json()["job_id"])
+            done = wait_done(client, token, answer.json()["job_id"])
             assert done["status"] == "succeeded", done
             import hashlib
 
             assert done["result"]["sha256"] == hashlib.sha256(data).hexdigest()
             assert sqlite_store.verdict_by_media_id("default", "e-1") is not None
-            again = client.post("/v1/jobs/verify", json={"source": uri, "media_id": "e-1"}, headers=_auth(token)).json()
+            again = client.post("/v1/jobs/verify", json={"source": uri, "media_id": "e-1"}, headers=auth(token)).json()
             assert again["job_id"] == answer.json()["job_id"] and again["created"] is False
 
 
 def test_the_job_row_and_the_queue_job_commit_together(settings, store, pg_url):
-    from app.jobs import records
     from app.jobs.deferral import defer_verify
     from app.jobs.queue import build_queue_app
-    from app.jobs.records import JobKind
 
     queue_app = build_queue_app(settings)
 
@@ -171,26 +147,12 @@ def test_the_job_row_and_the_queue_job_commit_together(settings, store, pg_url):
     import pytest
 
     with pytest.raises(RuntimeError):
-        records.submit(
-            store.db_engine,
-            tenant="default",
-            kind=JobKind.VERIFY,
-            source="s3://b/k",
-            media_id=None,
-            key="k",
-            enqueue=defer_then_fail,
-        )
+        submit_verify_record(store, enqueue=defer_then_fail)
     with psycopg.connect(libpq_url(pg_url)) as connection:
         assert one_row(connection, "SELECT count(*) FROM procrastinate_jobs")[0] == 0
         assert one_row(connection, "SELECT count(*) FROM originmark_jobs")[0] == 0
-    submitted = records.submit(
-        store.db_engine,
-        tenant="default",
-        kind=JobKind.VERIFY,
-        source="s3://b/k",
-        media_id=None,
-        key="k",
-        enqueue=lambda connection, job_id: defer_verify(queue_app, connection, job_id=job_id, lock="k"),
+    submitted = submit_verify_record(
+        store, enqueue=lambda connection, job_id: defer_verify(queue_app, connection, job_id=job_id, lock="k")
     )
     with psycopg.connect(libpq_url(pg_url)) as connection:
         (args,) = one_row(connection, "SELECT args FROM procrastinate_jobs")

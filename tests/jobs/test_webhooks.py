@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from pydantic import SecretStr
 
 from app.jobs import records
-from app.jobs.records import JobKind, JobStatus
+from app.jobs.records import JobStatus
 from app.jobs.schema import jobs as jobs_table
 from app.jobs.tenant_secrets import tenant_webhook_secret
 from app.jobs.webhook_signing import (
@@ -37,10 +37,8 @@ from app.jobs.webhook_targets import MAX_URL_LENGTH, WebhookAllowlist, WebhookUr
 from app.objects.location import ObjectLocation, Scheme
 from app.wiring import build_job_runtime
 from tests.api.helpers import jpeg_bytes
-from tests.jobs.conftest import grant_object_prefixes
+from tests.jobs.conftest import auth, grant_object_prefixes, put_object, submit_verify_record, wait_done
 from tests.support import libpq_url, one_row
-
-from .test_verify_jobs import _auth, _put, _wait_done
 
 SECRET = "master-key-test-0123456789abcdefghijklmnop"  # the server's (ORIGINMARK_WEBHOOK_MASTER_KEY)
 # What the default tenant's receivers check with (app/jobs/tenant_secrets.py): derived, never the operator's.
@@ -241,11 +239,11 @@ def test_the_allowlist_takes_hosts_ports_and_subdomains_and_nothing_else():
 
 def test_a_verify_job_posts_one_signed_succeeded_event(http, keys, s3, store, pg_url, receiver, drain_queue):
     data = jpeg_bytes(seed=41)
-    uri = _put(s3, "hooks/ok.jpg", data)
+    uri = put_object(s3, "hooks/ok.jpg", data)
     answer = http.post(
         "/v1/jobs/verify",
         json={"source": uri, "media_id": "hook-1", "webhook_url": receiver.url()},
-        headers=_auth(keys.verify),
+        headers=auth(keys.verify),
     )
     assert answer.status_code == 202, answer.text
     job_id = answer.json()["job_id"]
@@ -254,7 +252,7 @@ def test_a_verify_job_posts_one_signed_succeeded_event(http, keys, s3, store, pg
     assert receiver.connections == 0  # nothing is sent before the job is final
 
     drain_queue()
-    done = _wait_done(http, keys.read, job_id)
+    done = wait_done(http, keys.read, job_id)
     assert done["status"] == "succeeded" and done["webhook"] is True, done
     (received,) = receiver.wait_for(1)
     assert received.path == "/hooks/originmark?token=t0k"
@@ -286,9 +284,9 @@ def test_a_verify_job_posts_one_signed_succeeded_event(http, keys, s3, store, pg
 
 def test_a_receiver_failing_then_answering_is_retried_until_delivered(http, keys, s3, pg_url, receiver, drain_queue):
     receiver.statuses = [500, 503]
-    uri = _put(s3, "hooks/retry.jpg", jpeg_bytes(seed=42))
+    uri = put_object(s3, "hooks/retry.jpg", jpeg_bytes(seed=42))
     job_id = http.post(
-        "/v1/jobs/verify", json={"source": uri, "webhook_url": receiver.url()}, headers=_auth(keys.verify)
+        "/v1/jobs/verify", json={"source": uri, "webhook_url": receiver.url()}, headers=auth(keys.verify)
     ).json()["job_id"]
     drain_queue()
     received = receiver.wait_for(3)
@@ -307,13 +305,13 @@ def test_a_receiver_failing_then_answering_is_retried_until_delivered(http, keys
 
 def test_a_failed_job_posts_one_failed_event(http, keys, s3, receiver, drain_queue):
     object_store, bucket = s3
-    uri = _put(s3, "hooks/gone.jpg", jpeg_bytes(seed=43))
+    uri = put_object(s3, "hooks/gone.jpg", jpeg_bytes(seed=43))
     job_id = http.post(
-        "/v1/jobs/verify", json={"source": uri, "webhook_url": receiver.url()}, headers=_auth(keys.verify)
+        "/v1/jobs/verify", json={"source": uri, "webhook_url": receiver.url()}, headers=auth(keys.verify)
     ).json()["job_id"]
     object_store.delete(ObjectLocation(Scheme.S3, "hooks/gone.jpg", bucket))
     drain_queue()
-    done = _wait_done(http, keys.read, job_id)
+    done = wait_done(http, keys.read, job_id)
     assert done["status"] == "failed" and done["attempts"] == 2, done
     (received,) = receiver.wait_for(1)  # one event for the job, not one per failed attempt
     _assert_signed(received)
@@ -330,8 +328,8 @@ def test_a_receiver_never_answering_2xx_is_given_up_and_redirects_are_not_follow
     http, keys, s3, pg_url, receiver, drain_queue
 ):
     receiver.statuses = [302, 500, 307, 200]  # 3 attempts (webhook_max_attempts): the 200 is never reached
-    uri = _put(s3, "hooks/never.jpg", jpeg_bytes(seed=44))
-    http.post("/v1/jobs/verify", json={"source": uri, "webhook_url": receiver.url()}, headers=_auth(keys.verify))
+    uri = put_object(s3, "hooks/never.jpg", jpeg_bytes(seed=44))
+    http.post("/v1/jobs/verify", json={"source": uri, "webhook_url": receiver.url()}, headers=auth(keys.verify))
     drain_queue()
     received = receiver.wait_for(3)
     time.sleep(0.3)
@@ -343,7 +341,7 @@ def test_a_receiver_never_answering_2xx_is_given_up_and_redirects_are_not_follow
 
 def test_urls_not_allowed_are_refused_at_submit_and_never_contacted(http, keys, s3, store, receiver):
     _object_store, bucket = s3
-    uri = _put(s3, "hooks/refused.jpg", jpeg_bytes(seed=45))
+    uri = put_object(s3, "hooks/refused.jpg", jpeg_bytes(seed=45))
     port = receiver.port
     refused = [
         f"http://localhost:{port}/hook",  # resolves to the receiver, but is not the allowlisted name
@@ -354,7 +352,7 @@ def test_urls_not_allowed_are_refused_at_submit_and_never_contacted(http, keys, 
         "not a url",
     ]
     for url in refused:
-        answer = http.post("/v1/jobs/verify", json={"source": uri, "webhook_url": url}, headers=_auth(keys.verify))
+        answer = http.post("/v1/jobs/verify", json={"source": uri, "webhook_url": url}, headers=auth(keys.verify))
         assert answer.status_code == 422, (url, answer.text)
         error = answer.json()["error"]
         assert error["code"] == "webhook_url_not_allowed" and error["field"] == "webhook_url", error
@@ -367,7 +365,7 @@ def test_urls_not_allowed_are_refused_at_submit_and_never_contacted(http, keys, 
             "generator": "TestGen",
             "webhook_url": f"http://localhost:{port}/hook",
         },
-        headers=_auth(sign_token),
+        headers=auth(sign_token),
     )
     assert sign.status_code == 422 and sign.json()["error"]["code"] == "webhook_url_not_allowed", sign.text
     with store.db_engine.connect() as connection:
@@ -388,18 +386,18 @@ def test_without_a_secret_a_webhook_is_refused_as_not_configured(
     from app.api.main import create_app
     from tests.api.helpers import serve_in_thread
 
-    uri = _put(s3, "hooks/nosecret.jpg", jpeg_bytes(seed=46))
+    uri = put_object(s3, "hooks/nosecret.jpg", jpeg_bytes(seed=46))
     app = create_app(
         settings.model_copy(update={"webhook_master_key": None}), store=store, worker_pools=jobs_worker_pools
     )
     with serve_in_thread(app) as base_url, httpx.Client(base_url=base_url, timeout=30) as client:
         answer = client.post(
-            "/v1/jobs/verify", json={"source": uri, "webhook_url": receiver.url()}, headers=_auth(keys.verify)
+            "/v1/jobs/verify", json={"source": uri, "webhook_url": receiver.url()}, headers=auth(keys.verify)
         )
         assert answer.status_code == 422, answer.text
         assert answer.json()["error"]["code"] == "webhooks_not_configured"
         assert "ORIGINMARK_WEBHOOK_MASTER_KEY" in answer.json()["error"]["message"]
-        plain = client.post("/v1/jobs/verify", json={"source": uri}, headers=_auth(keys.verify))
+        plain = client.post("/v1/jobs/verify", json={"source": uri}, headers=auth(keys.verify))
         assert plain.status_code == 202 and plain.json()["created"] is True  # jobs without webhooks still work
     assert receiver.connections == 0
 
@@ -410,9 +408,9 @@ def test_a_host_removed_from_the_allowlist_before_delivery_is_not_called(
     from app.jobs.worker import run_worker
     from app.wiring import build_object_stores
 
-    uri = _put(s3, "hooks/shrunk.jpg", jpeg_bytes(seed=47))
+    uri = put_object(s3, "hooks/shrunk.jpg", jpeg_bytes(seed=47))
     job_id = http.post(
-        "/v1/jobs/verify", json={"source": uri, "webhook_url": receiver.url()}, headers=_auth(keys.verify)
+        "/v1/jobs/verify", json={"source": uri, "webhook_url": receiver.url()}, headers=auth(keys.verify)
     ).json()["job_id"]
     shrunk = settings.model_copy(update={"webhook_hosts": "hooks.example.com"})  # the operator removed it
     runtime = build_job_runtime(
@@ -420,7 +418,7 @@ def test_a_host_removed_from_the_allowlist_before_delivery_is_not_called(
     )
     for _ in range(3):
         asyncio.run(run_worker(shrunk, runtime, concurrency=2, wait=False, install_signal_handlers=False))
-    assert _wait_done(http, keys.read, job_id)["status"] == "succeeded"
+    assert wait_done(http, keys.read, job_id)["status"] == "succeeded"
     assert _webhook_queue_jobs(pg_url) == [("succeeded", 1)]  # dropped, not retried
     time.sleep(0.2)
     assert receiver.connections == 0
@@ -429,16 +427,7 @@ def test_a_host_removed_from_the_allowlist_before_delivery_is_not_called(
 def test_the_delivery_is_queued_in_the_transaction_that_makes_the_job_final(settings, store, pg_url, receiver):
     from app.jobs.webhooks import on_job_final
 
-    submitted = records.submit(
-        store.db_engine,
-        tenant="default",
-        kind=JobKind.VERIFY,
-        source="s3://b/k",
-        media_id=None,
-        key="k",
-        enqueue=lambda connection, job_id: None,
-        webhook_url=receiver.url(),
-    )
+    submitted = submit_verify_record(store, webhook_url=receiver.url())
     job_id = submitted.job.id
     with pytest.raises(RuntimeError), store.db_engine.begin() as connection:
         records.mark_succeeded(connection, job_id, sha256="0" * 64, on_final=on_job_final)
@@ -455,15 +444,7 @@ def test_the_delivery_is_queued_in_the_transaction_that_makes_the_job_final(sett
         (args,) = one_row(connection, "SELECT args FROM procrastinate_jobs")
     assert args["job_id"] == job_id and len(args["delivery_id"]) == 32
     # A non-final failure queues nothing; the final one (a job without a webhook: nothing either).
-    other = records.submit(
-        store.db_engine,
-        tenant="default",
-        kind=JobKind.VERIFY,
-        source="s3://b/k2",
-        media_id=None,
-        key="k2",
-        enqueue=lambda connection, job_id: None,
-    ).job.id
+    other = submit_verify_record(store, key="k2").job.id
     records.mark_attempt_failed(store.db_engine, other, final=True, code="x", message="y", on_final=on_job_final)
     assert len(_webhook_queue_jobs(pg_url)) == 1
 
@@ -481,10 +462,10 @@ def test_a_sign_job_event_names_the_destination(http, keys, s3, store, receiver,
         "media_id": "gen-hook",
         "webhook_url": receiver.url("/sign-hook"),
     }
-    answer = http.post("/v1/jobs/sign", json=body, headers=_auth(token))
+    answer = http.post("/v1/jobs/sign", json=body, headers=auth(token))
     assert answer.status_code == 202, answer.text
     drain_queue()
-    done = _wait_done(http, keys.read, answer.json()["job_id"])
+    done = wait_done(http, keys.read, answer.json()["job_id"])
     assert done["status"] == "succeeded", done
     (received,) = receiver.wait_for(1)
     _assert_signed(received)
@@ -508,7 +489,7 @@ def test_on_sqlite_the_server_posts_the_event_itself_with_retries(
 
     receiver.statuses = [502]
     data = jpeg_bytes(seed=49)
-    uri = _put(s3, "hooks/embedded.jpg", data)
+    uri = put_object(s3, "hooks/embedded.jpg", data)
     url = f"sqlite:///{tmp_path}/jobs.db"
     upgrade_database(url)
     embedded_settings = jobs_base_settings.model_copy(update={"database_url": url, **_webhook_settings(receiver)})
@@ -520,17 +501,17 @@ def test_on_sqlite_the_server_posts_the_event_itself_with_retries(
             refused = client.post(
                 "/v1/jobs/verify",
                 json={"source": uri, "webhook_url": f"http://localhost:{receiver.port}/"},
-                headers=_auth(token),
+                headers=auth(token),
             )
             assert refused.status_code == 422 and refused.json()["error"]["code"] == "webhook_url_not_allowed"
             answer = client.post(
                 "/v1/jobs/verify",
                 json={"source": uri, "media_id": "emb-1", "webhook_url": receiver.url()},
-                headers=_auth(token),
+                headers=auth(token),
             )
             assert answer.status_code == 202, answer.text
             job_id = answer.json()["job_id"]
-            done = _wait_done(client, token, job_id)
+            done = wait_done(client, token, job_id)
             assert done["status"] == "succeeded", done
             received = receiver.wait_for(2)
             time.sleep(0.2)
@@ -557,7 +538,7 @@ def test_on_sqlite_a_webhook_pending_when_the_server_stops_is_sent_by_the_next_o
     from tests.api.helpers import serve_in_thread
 
     receiver.statuses = [503]  # the first attempt fails; the retry is an hour away when the server stops
-    uri = _put(s3, "hooks/restart.jpg", jpeg_bytes(seed=51))
+    uri = put_object(s3, "hooks/restart.jpg", jpeg_bytes(seed=51))
     url = f"sqlite:///{tmp_path}/jobs.db"
     upgrade_database(url)
     embedded_settings = jobs_base_settings.model_copy(
@@ -574,15 +555,15 @@ def test_on_sqlite_a_webhook_pending_when_the_server_stops_is_sent_by_the_next_o
         app = create_app(embedded_settings, store=sqlite_store, worker_pools=jobs_worker_pools)
         with serve_in_thread(app) as base_url, httpx.Client(base_url=base_url, timeout=30) as client:
             job_id = client.post(
-                "/v1/jobs/verify", json={"source": uri, "webhook_url": receiver.url()}, headers=_auth(token)
+                "/v1/jobs/verify", json={"source": uri, "webhook_url": receiver.url()}, headers=auth(token)
             ).json()["job_id"]
-            assert _wait_done(client, token, job_id)["status"] == "succeeded"
+            assert wait_done(client, token, job_id)["status"] == "succeeded"
             receiver.wait_for(1)
         assert pending(sqlite_store) == [True]  # stopped with the retry still to come
 
         restarted = create_app(embedded_settings, store=sqlite_store, worker_pools=jobs_worker_pools)
         with serve_in_thread(restarted) as base_url, httpx.Client(base_url=base_url, timeout=30) as client:
-            client.get(f"/v1/jobs/{job_id}", headers=_auth(token))  # the job side starts with the first job request
+            client.get(f"/v1/jobs/{job_id}", headers=auth(token))  # the job side starts with the first job request
             received = receiver.wait_for(2)
             deadline = time.monotonic() + 10
             while pending(sqlite_store) != [False] and time.monotonic() < deadline:
@@ -609,8 +590,8 @@ def test_each_tenant_has_its_own_webhook_secret_and_rotation_keeps_the_previous_
 
     first = http.post(
         "/v1/jobs/verify",
-        json={"source": _put(s3, "hooks/b1.jpg", jpeg_bytes(seed=71)), "webhook_url": receiver.url()},
-        headers=_auth(b),
+        json={"source": put_object(s3, "hooks/b1.jpg", jpeg_bytes(seed=71)), "webhook_url": receiver.url()},
+        headers=auth(b),
     )
     assert first.status_code == 202, first.text
     drain_queue()
@@ -624,8 +605,8 @@ def test_each_tenant_has_its_own_webhook_secret_and_rotation_keeps_the_previous_
     assert store.rotate_webhook_secret("tenant-b").webhook_secret_generation == 2
     second = http.post(
         "/v1/jobs/verify",
-        json={"source": _put(s3, "hooks/b2.jpg", jpeg_bytes(seed=72)), "webhook_url": receiver.url()},
-        headers=_auth(b),
+        json={"source": put_object(s3, "hooks/b2.jpg", jpeg_bytes(seed=72)), "webhook_url": receiver.url()},
+        headers=auth(b),
     )
     assert second.status_code == 202, second.text
     drain_queue()

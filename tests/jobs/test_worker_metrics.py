@@ -23,9 +23,9 @@ from app.jobs.worker import run_worker
 from app.objects.location import ObjectLocation, Scheme
 from app.wiring import build_job_runtime, build_object_stores
 from tests.api.helpers import jpeg_bytes
+from tests.jobs.conftest import auth, put_object, wait_done
 from tests.support import libpq_url
 
-from .test_verify_jobs import _auth, _put, _wait_done
 from .test_worker_process import _worker_environment
 
 
@@ -78,17 +78,17 @@ def _drain_with(metrics: WorkerMetrics, settings, store, jobs_worker_pools) -> N
 def test_job_outcomes_durations_and_queue_depth_are_scraped(http, keys, s3, settings, store, pg_url, jobs_worker_pools):
     object_store, bucket = s3
     good = http.post(
-        "/v1/jobs/verify", json={"source": _put(s3, "m/good.jpg", jpeg_bytes(seed=41))}, headers=_auth(keys.verify)
+        "/v1/jobs/verify", json={"source": put_object(s3, "m/good.jpg", jpeg_bytes(seed=41))}, headers=auth(keys.verify)
     ).json()["job_id"]
-    gone_uri = _put(s3, "m/gone.jpg", jpeg_bytes(seed=42))
-    gone = http.post("/v1/jobs/verify", json={"source": gone_uri}, headers=_auth(keys.verify)).json()["job_id"]
+    gone_uri = put_object(s3, "m/gone.jpg", jpeg_bytes(seed=42))
+    gone = http.post("/v1/jobs/verify", json={"source": gone_uri}, headers=auth(keys.verify)).json()["job_id"]
     object_store.delete(ObjectLocation(Scheme.S3, "m/gone.jpg", bucket))  # both attempts fail (jobs_max_attempts=2)
 
     metrics = WorkerMetrics()
     with _served(metrics) as url:
         _drain_with(metrics, settings, store, jobs_worker_pools)
-        assert _wait_done(http, keys.read, good)["status"] == "succeeded"
-        assert _wait_done(http, keys.read, gone)["status"] == "failed"
+        assert wait_done(http, keys.read, good)["status"] == "succeeded"
+        assert wait_done(http, keys.read, gone)["status"] == "failed"
         # The succeeded job delivered again (at-least-once): the task skips it.
         with psycopg.connect(libpq_url(pg_url), autocommit=True) as connection:
             connection.execute("UPDATE procrastinate_jobs SET status = 'todo' WHERE args->>'job_id' = %s", (good,))
@@ -143,7 +143,9 @@ def test_the_worker_command_serves_metrics_and_counts_requeued_stalled_jobs(http
     """`originmark worker --metrics-port`: a real process, scraped while it takes over the job of a
     worker that died holding it."""
     job_id = http.post(
-        "/v1/jobs/verify", json={"source": _put(s3, "m/stalled.jpg", jpeg_bytes(seed=43))}, headers=_auth(keys.verify)
+        "/v1/jobs/verify",
+        json={"source": put_object(s3, "m/stalled.jpg", jpeg_bytes(seed=43))},
+        headers=auth(keys.verify),
     ).json()["job_id"]
 
     async def take_the_job_and_die() -> None:
@@ -162,9 +164,7 @@ def test_the_worker_command_serves_metrics_and_counts_requeued_stalled_jobs(http
     with log_path.open("wb") as log:
         process = subprocess.Popen(command, env=environment, stdout=log, stderr=subprocess.STDOUT)
         try:
-            assert _wait_done(http, keys.read, job_id, seconds=40)["status"] == "succeeded", log_path.read_text()[
-                -3000:
-            ]
+            assert wait_done(http, keys.read, job_id, seconds=40)["status"] == "succeeded", log_path.read_text()[-3000:]
             scraped = _scrape(f"http://127.0.0.1:{port}/metrics")
             # Another worker on the same port: refused at once, with the reason.
             taken = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=60)

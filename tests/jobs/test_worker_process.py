@@ -20,9 +20,8 @@ import psycopg
 from app.jobs.queue import QUEUE, libpq_conninfo
 from app.objects.location import ObjectLocation, Scheme
 from tests.api.helpers import jpeg_bytes
+from tests.jobs.conftest import auth, wait_done
 from tests.support import libpq_url, one_row
-
-from .test_verify_jobs import _auth, _wait_done
 
 
 def _worker_environment(settings, pg_url: str) -> dict[str, str]:
@@ -70,11 +69,11 @@ def test_the_worker_command_runs_jobs(http, keys, s3, settings, pg_url, store, t
     data = jpeg_bytes(seed=11)
     object_store.put(ObjectLocation(Scheme.S3, "in/w.jpg", bucket), io.BytesIO(data))
     job_id = http.post(
-        "/v1/jobs/verify", json={"source": f"s3://{bucket}/in/w.jpg", "media_id": "w-1"}, headers=_auth(keys.verify)
+        "/v1/jobs/verify", json={"source": f"s3://{bucket}/in/w.jpg", "media_id": "w-1"}, headers=auth(keys.verify)
     ).json()["job_id"]
     log_path = tmp_path / "worker.log"
     with worker_process(settings, pg_url, log_path) as process:
-        done = _wait_done(http, keys.read, job_id, seconds=90)  # a worker starting on a busy machine
+        done = wait_done(http, keys.read, job_id, seconds=90)  # a worker starting on a busy machine
         assert process.poll() is None, log_path.read_text()[-3000:]
     assert done["status"] == "succeeded", (done, log_path.read_text()[-3000:])
     assert process.returncode == 0, log_path.read_text()[-3000:]  # SIGTERM: a clean stop
@@ -85,9 +84,9 @@ def test_the_worker_command_runs_jobs(http, keys, s3, settings, pg_url, store, t
 def test_the_job_of_a_dead_worker_is_run_again(http, keys, s3, settings, pg_url, tmp_path):
     object_store, bucket = s3
     object_store.put(ObjectLocation(Scheme.S3, "in/d.jpg", bucket), io.BytesIO(jpeg_bytes(seed=12)))
-    job_id = http.post(
-        "/v1/jobs/verify", json={"source": f"s3://{bucket}/in/d.jpg"}, headers=_auth(keys.verify)
-    ).json()["job_id"]
+    job_id = http.post("/v1/jobs/verify", json={"source": f"s3://{bucket}/in/d.jpg"}, headers=auth(keys.verify)).json()[
+        "job_id"
+    ]
 
     async def take_the_job_and_die() -> int:
         # What a worker killed mid-job leaves behind: its registration (heartbeat never renewed)
@@ -106,7 +105,7 @@ def test_the_job_of_a_dead_worker_is_run_again(http, keys, s3, settings, pg_url,
 
     log_path = tmp_path / "worker.log"
     with worker_process(settings, pg_url, log_path):
-        done = _wait_done(http, keys.read, job_id, seconds=90)  # a worker starting on a busy machine
+        done = wait_done(http, keys.read, job_id, seconds=90)  # a worker starting on a busy machine
     assert done["status"] == "succeeded", (done, log_path.read_text()[-3000:])
     assert "a stalled job was queued again" in log_path.read_text()
 

@@ -305,12 +305,18 @@ def test_a_worker_computes_a_video_s_video_code_as_the_owner_would(pool, tmp_pat
 def _drain(stream: VerifyStream[int], paths: list[Path]) -> dict[int, Verdict]:
     """Submit every path (tagged with its index) as room allows; every verdict, by tag."""
     verdicts: dict[int, Verdict] = {}
+
+    def collect() -> None:
+        for tag, answer in stream.wait():
+            assert isinstance(answer, Verdict)  # every job here is a file to verify
+            verdicts[tag] = answer
+
     for index, path in enumerate(paths):
         while not stream.has_room():
-            verdicts.update(stream.wait())
+            collect()
         stream.submit(index, path)
     while stream.pending:
-        verdicts.update(stream.wait())
+        collect()
     assert stream.wait() == []  # nothing left: it does not block
     return verdicts
 
@@ -344,6 +350,47 @@ def test_a_stream_gives_every_file_the_verdict_verify_file_gives(policy, corpus,
         pids = verifier.worker_pids
         assert verifier.verify_file(corpus / FIREFLY).state is VerdictState.TRUSTED
         assert verifier.worker_pids == pids
+
+
+def test_a_stream_answers_recovery_s_jobs_as_the_single_calls_do(pool, corpus, tmp_path):
+    """Fingerprints (image, video) and kept-store validations queued among files to verify: each
+    answer is what fingerprint_file, fingerprint_video_file and verify_manifest_store give."""
+    from tests.videos import write_scenes_video
+
+    video = write_scenes_video(tmp_path / "scenes.mp4")
+    kept = pool.manifest_store_of(corpus / CA)
+    assert kept is not None
+    store = tmp_path / "kept.c2pa"
+    store.write_bytes(kept.store)
+    garbage = tmp_path / "garbage.jpg"
+    garbage.write_bytes(b"\xff\xd8\xff" + os.urandom(500))
+    expected = {
+        "verify": pool.verify_file(corpus / FIREFLY),
+        "image": pool.fingerprint_file(corpus / FIREFLY),
+        "video": pool.fingerprint_video_file(video),
+        "store": pool.verify_manifest_store(store),
+        "undecodable": None,
+        "verify again": pool.verify_file(corpus / NO_MANIFEST),
+    }
+    assert expected["image"] is not None and expected["video"] is not None
+    assert expected["store"].manifests  # a store the engine read
+    answers: dict[str, object] = {}
+    with pool.stream() as stream:
+        submissions = [
+            lambda: stream.submit("verify", corpus / FIREFLY),
+            lambda: stream.submit_fingerprint("image", corpus / FIREFLY),
+            lambda: stream.submit_video_fingerprint("video", video),
+            lambda: stream.submit_store("store", store),
+            lambda: stream.submit_fingerprint("undecodable", garbage),
+            lambda: stream.submit("verify again", corpus / NO_MANIFEST),
+        ]
+        for submit in submissions:
+            while not stream.has_room():
+                answers.update(stream.wait())
+            submit()
+        while stream.pending:
+            answers.update(stream.wait())
+    assert answers == expected
 
 
 def test_a_worker_crashing_on_a_file_is_that_file_s_error_and_the_file_queued_behind_it_is_verified(policy, corpus):
