@@ -8,11 +8,14 @@ have codes far apart from each other and a re-encoded copy's key frames land nea
 from __future__ import annotations
 
 import random
+import subprocess
 from fractions import Fraction
 from pathlib import Path
 
 import av
 from PIL import Image, ImageDraw
+
+from verifier.video_code import ffmpeg_executable
 
 
 def scene_picture(seed: int, size: tuple[int, int], *, grain: float = 0.0) -> Image.Image:
@@ -115,3 +118,26 @@ def frame_at(source: Path, seconds: float) -> Image.Image:
             if frame.time is not None and frame.time >= seconds:
                 return frame.to_image()
     raise ValueError(f"{source.name} has no frame at {seconds} s")
+
+
+def ffmpeg_copy(signed: bytes, folder: Path, arguments: list[str]) -> bytes:
+    """The signed video made into a copy by the bundled FFmpeg with `arguments`, metadata and sound dropped."""
+    executable = ffmpeg_executable()
+    assert executable is not None
+    source, copy = folder / "signed.mp4", folder / "copy.mp4"
+    source.write_bytes(signed)
+    subprocess.run(
+        [executable, "-nostdin", "-loglevel", "error", "-y", "-i", str(source), "-map_metadata", "-1",
+         *arguments, "-an", str(copy)],
+        check=True, timeout=120,
+    )  # fmt: skip
+    data = copy.read_bytes()
+    assert b"c2pa" not in data and data != signed
+    return data
+
+
+def cut_copy(signed: bytes, folder: Path, *, cut_seconds: float) -> bytes:
+    """A copy with its first `cut_seconds` cut, re-encoded (MPEG-4 Part 2, 1 Mbit/s, a key frame every 45
+    frames: none where the signed video's are), metadata dropped: its key frames show the scenes
+    elsewhere than the original's do."""
+    return ffmpeg_copy(signed, folder, ["-ss", str(cut_seconds), "-c:v", "mpeg4", "-b:v", "1M", "-g", "45"])

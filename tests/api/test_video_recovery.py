@@ -8,14 +8,12 @@ And nothing recovers when it must not: an unrelated video, a video with its own 
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.videos import write_scenes_video
-from verifier.video_code import ffmpeg_executable
+from tests.videos import cut_copy, ffmpeg_copy, write_scenes_video
 
 from .helpers import BACKENDS, ApiKeys, backend_database, sign_form
 
@@ -45,23 +43,7 @@ def verify(client: httpx.Client, headers: dict[str, str], data: bytes, **form: s
 def platform_copy(signed: bytes, folder: Path, *, width: int = 176, bit_rate: str = "150k") -> bytes:
     """What a platform does to an upload, with the FFmpeg imageio-ffmpeg ships: decoded, scaled, encoded
     again (MPEG-4 Part 2 at another bitrate, a key frame every 7 frames), every metadata box dropped."""
-    return _ffmpeg_copy(signed, folder, ["-vf", f"scale={width}:-2", "-c:v", "mpeg4", "-b:v", bit_rate, "-g", "7"])
-
-
-def _ffmpeg_copy(signed: bytes, folder: Path, arguments: list[str]) -> bytes:
-    """The signed video made into a copy by the bundled FFmpeg with `arguments`, metadata and sound dropped."""
-    executable = ffmpeg_executable()
-    assert executable is not None
-    source, copy = folder / "signed.mp4", folder / "copy.mp4"
-    source.write_bytes(signed)
-    subprocess.run(
-        [executable, "-nostdin", "-loglevel", "error", "-y", "-i", str(source), "-map_metadata", "-1",
-         *arguments, "-an", str(copy)],
-        check=True, timeout=120,
-    )  # fmt: skip
-    data = copy.read_bytes()
-    assert b"c2pa" not in data and data != signed
-    return data
+    return ffmpeg_copy(signed, folder, ["-vf", f"scale={width}:-2", "-c:v", "mpeg4", "-b:v", bit_rate, "-g", "7"])
 
 
 def test_a_re_encoded_copy_recovers_its_manifest_and_label(client, api_keys, tmp_path):
@@ -125,13 +107,6 @@ def test_a_still_taken_from_the_video_recovers_it_too(client, api_keys, tmp_path
     )
     assert response.status_code == 200, response.text
     assert response.json()["verdict"]["recovered"]["manifest_id"] == signed.headers["x-manifest-label"]
-
-
-def cut_copy(signed: bytes, folder: Path, *, cut_seconds: float) -> bytes:
-    """A copy with its first `cut_seconds` cut, re-encoded (MPEG-4 Part 2, 1 Mbit/s, a key frame every 45
-    frames: none where the signed video's are), metadata dropped: its key frames show the scenes
-    elsewhere than the original's do."""
-    return _ffmpeg_copy(signed, folder, ["-ss", str(cut_seconds), "-c:v", "mpeg4", "-b:v", "1M", "-g", "45"])
 
 
 def test_a_cut_copy_its_key_frames_miss_is_recovered_by_its_video_code(client, api_keys, store, tmp_path):

@@ -128,3 +128,47 @@ def test_recover_prints_the_same_records_with_one_or_two_jobs(home, tmp_path):
     assert records["d-signed.jpg"]["state"] == "trusted"
     assert records["f-notes.txt"]["state"] == "error" and records["gone.jpg"]["state"] == "error"
     assert list(spool.iterdir()) == []  # every kept store's spool file removed
+
+
+def test_recover_finds_a_cut_video_by_its_video_code_through_the_pool(dev_credentials, tmp_path):
+    """A video copy cut by 1 s, whose key frames find nothing (tests/api/test_video_recovery.py's hard
+    case): the streaming pool's workers compute its Video-Code when recovery asks for it, and the copy
+    is recovered, the same with one job and with two."""
+    from app.usecases.video_code_match import VIDEO_CODE_RADIUS
+    from tests.videos import cut_copy, write_scenes_video
+
+    url = f"sqlite:///{tmp_path}/originmark.db"
+    upgrade_database(url)
+    env = {"ORIGINMARK_KEYS_DIR": str(dev_credentials.directory), "ORIGINMARK_DATABASE_URL": url, "COLUMNS": "200"}
+    settings = Settings(keys_dir=dev_credentials.directory, database_url=url, spool_dir=tmp_path)
+    source = write_scenes_video(
+        tmp_path / "scenes.mp4", seeds=(0, 1), size=(640, 360), fps=30, frames_per_scene=90, gop=60, grain=0.15, pan=2
+    )
+    signed = tmp_path / "signed.mp4"
+    result = build_content_signer(settings).sign_file(
+        source=source, destination=signed, request=GenerationRequest(generator_name="Acme Video")
+    )
+    assert result.manifest_label is not None and result.soft_binding is not None
+    with open_store(url) as store:
+        keeper = build_manifest_keeper(settings, store)
+        store.repository.add_entry(
+            keeper.signed_entry(
+                tenant=DEFAULT_TENANT,
+                manifest_id=result.manifest_label,
+                asset_sha256="0" * 64,
+                manifest_store=result.manifest_store,
+                fingerprint=result.soft_binding,
+            )
+        )
+    copy = tmp_path / "copy.mp4"
+    copy.write_bytes(cut_copy(signed.read_bytes(), tmp_path, cut_seconds=1))
+
+    one = _run(env, "--recover", "--jobs", "1", copy)
+    two = _run(env, "--recover", "--jobs", "2", copy)
+
+    assert one.exit_code == two.exit_code == 0, one.output
+    assert one.stdout == two.stdout
+    record = json.loads(one.stdout)
+    assert record["recovered"]["manifest_id"] == result.manifest_label
+    assert 0 < record["recovered"]["distance"] <= VIDEO_CODE_RADIUS  # found by the Video-Code
+    assert record["label"]["recovered"] is True
