@@ -17,6 +17,7 @@ from app.store.interface import DEFAULT_TENANT
 from app.store.migrate import upgrade_database
 from app.store.sql import open_store
 from app.wiring import build_content_signer, build_manifest_keeper
+from signer.engine import SignResult
 from signer.manifest import GenerationRequest
 
 
@@ -34,6 +35,22 @@ def _stripped(signed: Path, out: Path) -> Path:
     return out
 
 
+def _keep(settings: Settings, url: str, result: SignResult) -> None:
+    """The signed store kept in the repository, as `serve` keeps what it signs."""
+    assert result.manifest_label is not None and result.soft_binding is not None
+    with open_store(url) as store:
+        keeper = build_manifest_keeper(settings, store)
+        store.repository.add_entry(
+            keeper.signed_entry(
+                tenant=DEFAULT_TENANT,
+                manifest_id=result.manifest_label,
+                asset_sha256="0" * 64,
+                manifest_store=result.manifest_store,
+                fingerprint=result.soft_binding,
+            )
+        )
+
+
 @pytest.fixture
 def home(dev_credentials, tmp_path) -> tuple[dict[str, str], str]:
     """A database whose repository keeps one signed store (as `serve` would), and the signed file."""
@@ -48,17 +65,7 @@ def home(dev_credentials, tmp_path) -> tuple[dict[str, str], str]:
         request=GenerationRequest(generator_name="Acme Diffusion"),
     )
     assert result.manifest_label is not None and result.soft_binding is not None
-    with open_store(url) as store:
-        keeper = build_manifest_keeper(settings, store)
-        store.repository.add_entry(
-            keeper.signed_entry(
-                tenant=DEFAULT_TENANT,
-                manifest_id=result.manifest_label,
-                asset_sha256="0" * 64,
-                manifest_store=result.manifest_store,
-                fingerprint=result.soft_binding,
-            )
-        )
+    _keep(settings, url, result)
     return env, result.manifest_label
 
 
@@ -149,17 +156,7 @@ def test_recover_finds_a_cut_video_by_its_video_code_through_the_pool(dev_creden
         source=source, destination=signed, request=GenerationRequest(generator_name="Acme Video")
     )
     assert result.manifest_label is not None and result.soft_binding is not None
-    with open_store(url) as store:
-        keeper = build_manifest_keeper(settings, store)
-        store.repository.add_entry(
-            keeper.signed_entry(
-                tenant=DEFAULT_TENANT,
-                manifest_id=result.manifest_label,
-                asset_sha256="0" * 64,
-                manifest_store=result.manifest_store,
-                fingerprint=result.soft_binding,
-            )
-        )
+    _keep(settings, url, result)
     copy = tmp_path / "copy.mp4"
     copy.write_bytes(cut_copy(signed.read_bytes(), tmp_path, cut_seconds=1))
 
