@@ -25,10 +25,11 @@ Two parts, used in two stages by whoever searches (the manifest repository):
 The image is normalised as the ISCC specification and iscc-sdk do: EXIF orientation applied,
 transparency flattened onto white, a uniform border (exactly the colour of the top-left pixel)
 trimmed, grayscale, 32x32 bicubic: `code64`, `iscc` and `descriptor`, what is stored and written,
-follow that rule alone; only the lookup's probes trim within a tolerance as well. Two bounds keep a hostile or huge upload cheap: JPEGs are decoded at a
-reduced scale by the codec itself (`Image.draft`, at least `_DECODE_EDGE` pixels on each side; the
-code differs from a full decode by a few bits at most, well inside the search radius), and an
-image of more than `MAX_PIXELS` pixels is refused from its header, before any pixel is decoded.
+follow that rule alone; only the lookup's probes trim within a tolerance as well. Two bounds
+keep a hostile or huge upload cheap: JPEGs are decoded at a reduced scale by the codec itself
+(`Image.draft`, at least `_DECODE_EDGE` pixels on each side; the code differs from a full decode
+by a few bits at most, well inside the search radius), and an image of more than `MAX_PIXELS`
+pixels is refused from its header, before any pixel is decoded.
 """
 
 from __future__ import annotations

@@ -82,7 +82,7 @@ def test_view_code64_is_the_image_codes_first_64_bits_on_many_images() -> None:
     pixel_list = pixel_sets()
     assert (
         sum(1 for pixels in pixel_list if pixels == ImageOps.mirror(Image.frombytes("L", (32, 32), pixels)).tobytes())
-        > 60
+        >= 120  # symmetric ones among them (182 here): exact zeros in the DCT
     )
     for pixels in pixel_list:
         expected = int.from_bytes(iscc_core.soft_hash_image_v0(list(pixels), bits=64), "big")
