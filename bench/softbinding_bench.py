@@ -23,7 +23,8 @@ original's pixels re-written, i.e. a signed file whose manifest was removed).
 Lookup, brute force over the in-memory repository of the originals, by the rule of
 app/usecases/content_match.py: each original is kept with its code and the index-only codes of
 its views (INDEX_VIEWS: centre crops), each with its descriptor, as signing keeps them; a query
-probes with its own code and its views' (QUERY_VIEWS: mirrored); candidates are the rows within
+probes with its own code and its views' (QUERY_VIEWS: mirrored, tolerant trim,
+symmetrised when nearly symmetric); candidates are the rows within
 SEARCH_RADIUS bits of a probe, and the original with the highest descriptor similarity (probe
 against row) at or above DESCRIPTOR_THRESHOLD is reported. `--no-views` measures the code alone
 (no views kept, none probed). Per transform:
