@@ -28,7 +28,8 @@ Queries: each held-out original under every transform of the softbinding bench (
 WebP, PNG, downscale 50%/25%, crop 5%/10%, mirror, screenshot-like, stripped): none of them has a
 counterpart in the repository, so anything reported is a false recovery. Each query takes the
 full two-stage check of recovery on verify and of /sbr/v1/matches/byContent
-(app/usecases/content_match.py): probes with its own code and its views' (QUERY_VIEWS: mirrored),
+(app/usecases/content_match.py): probes with its own code and its views' (QUERY_VIEWS: mirrored, tolerant
+trim, symmetrised when nearly symmetric),
 candidates within SEARCH_RADIUS bits of a probe, the view rows included (first stage), then
 descriptor similarity at least DESCRIPTOR_THRESHOLD (second stage). Also the binding-only rule (within BINDING_ONLY_RADIUS bits, no descriptor: a
 lookup by binding value and a video's key frames). Reported: false recoveries, candidates per

@@ -1,6 +1,6 @@
 """Soft-binding benchmark: does a transformed copy of a signed image find its original again, and nothing else?
 
-    python bench/softbinding_bench.py [--limit N] [--no-install] [--sign-rounds 20]
+    python bench/softbinding_bench.py [--limit N] [--no-install] [--sign-rounds 20] [--workers 2]
 
 Corpus: distinct natural images from Debian packages that this script installs when they are
 missing (as root, with apt-get): Tux Paint's stamps (photographs and drawings of objects,
@@ -23,7 +23,8 @@ original's pixels re-written, i.e. a signed file whose manifest was removed).
 Lookup, brute force over the in-memory repository of the originals, by the rule of
 app/usecases/content_match.py: each original is kept with its code and the index-only codes of
 its views (INDEX_VIEWS: centre crops), each with its descriptor, as signing keeps them; a query
-probes with its own code and its views' (QUERY_VIEWS: mirrored); candidates are the rows within
+probes with its own code and its views' (QUERY_VIEWS: mirrored, tolerant trim,
+symmetrised when nearly symmetric); candidates are the rows within
 SEARCH_RADIUS bits of a probe, and the original with the highest descriptor similarity (probe
 against row) at or above DESCRIPTOR_THRESHOLD is reported. `--no-views` measures the code alone
 (no views kept, none probed). Per transform:
@@ -43,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import multiprocessing
 import os
 import shutil
 import statistics
@@ -285,13 +287,15 @@ def best_passing(pairs: list[tuple[int, float]], radius: int, threshold: float) 
     return max((s for d, s in pairs if d <= radius and s >= threshold), default=None)
 
 
-def lookup(query: ImageFingerprint, entries: list[Entry], *, exclude: int | None) -> int | None:
-    """The reported entry: a pair within SEARCH_RADIUS, at least DESCRIPTOR_THRESHOLD, most similar first."""
+def reported(pairs_by_entry: list[tuple[int, list[tuple[int, float]]]], *, exclude: int | None) -> int | None:
+    """The reported entry: a pair within SEARCH_RADIUS, at least DESCRIPTOR_THRESHOLD, most similar first
+    (the first in repository order on a tie). `pairs_by_entry`: (entry index, its pairs within GRID_BITS
+    of the query), in repository order, for every entry that has any (a superset of the radius's)."""
     best: tuple[float, int] | None = None
-    for index, entry in enumerate(entries):
+    for index, pairs in pairs_by_entry:
         if index == exclude:
             continue
-        similarity = best_passing(pairs_near(query, entry, SEARCH_RADIUS), SEARCH_RADIUS, DESCRIPTOR_THRESHOLD)
+        similarity = best_passing(pairs, SEARCH_RADIUS, DESCRIPTOR_THRESHOLD)
         if similarity is not None and (best is None or similarity > best[0]):
             best = (similarity, index)
     return None if best is None else best[1]
@@ -322,9 +326,82 @@ def percentile(values: Sequence[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, int(round(fraction * (len(ordered) - 1)))))]
 
 
-def measure(entries: list[Entry]) -> tuple[dict[str, TransformStats], list[float], list[float], list[int]]:
+@dataclass(frozen=True)
+class QueryResult:
+    """One copy looked up (measure_original): what TransformStats gathers."""
+
+    name: str
+    distance: int
+    similarity: float
+    extra_similarity: float
+    nearest_unrelated: int
+    pairs: tuple[list[tuple[int, float]], list[list[tuple[int, float]]]]
+    found: bool
+    wrong: bool
+    unrelated_reported: bool
+
+
+# The repository a worker process looks copies up in: set before the workers fork (they inherit it).
+_ENTRIES: list[Entry] = []
+_EXTRAS: list[int] = []
+
+
+def measure_original(index: int) -> tuple[list[QueryResult], list[float], list[float], list[int]]:
+    """Every transform of one original, each looked up among all the entries: its results, and the
+    unrelated (query, entry) pairs' thumbnail and ISCC-extra similarities within SEARCH_RADIUS and
+    Hamming distances."""
+    entries, extras, entry = _ENTRIES, _EXTRAS, _ENTRIES[index]
+    results: list[QueryResult] = []
+    negative_similarities: list[float] = []
+    negative_extra: list[float] = []
+    negative_distances: list[int] = []
+    for name, transform in TRANSFORMS.items():
+        query = fingerprint_image(transform(entry.image), views=PROBED_VIEWS)
+        query_extra = extra_bits(query)
+        nearest = 64
+        unrelated: list[list[tuple[int, float]]] = []
+        # Every entry's pairs within GRID_BITS, computed once: the grid, and both lookups below.
+        pairs_by_entry: list[tuple[int, list[tuple[int, float]]]] = []
+        own = pairs_near(query, entry, GRID_BITS)
+        for other_index, other in enumerate(entries):
+            if other_index == index:
+                pairs_by_entry.append((index, own))
+                continue
+            d = hamming64(query.code64, other.fingerprint.code64)
+            negative_distances.append(d)
+            if d <= SEARCH_RADIUS:
+                negative_extra.append(1 - (query_extra ^ extras[other_index]).bit_count() / 192)
+            near = pairs_near(query, other, GRID_BITS)
+            if near:
+                unrelated.append(near)
+                pairs_by_entry.append((other_index, near))
+                nearest = min(nearest, *(d for d, _ in near))
+                negative_similarities += [sim for d, sim in near if d <= SEARCH_RADIUS]
+        found = reported(pairs_by_entry, exclude=None)
+        results.append(
+            QueryResult(
+                name=name,
+                distance=hamming64(query.code64, entry.fingerprint.code64),
+                similarity=descriptor_similarity(query.descriptor, entry.fingerprint.descriptor),
+                extra_similarity=1 - (query_extra ^ extras[index]).bit_count() / 192,
+                nearest_unrelated=nearest,
+                pairs=(own, unrelated),
+                found=found == index,
+                wrong=found is not None and found != index,
+                unrelated_reported=reported(pairs_by_entry, exclude=index) is not None,
+            )
+        )
+    return results, negative_similarities, negative_extra, negative_distances
+
+
+def measure(
+    entries: list[Entry], workers: int
+) -> tuple[dict[str, TransformStats], list[float], list[float], list[int]]:
     """Per-transform stats; the descriptor similarities (thumbnail, ISCC bits 64-255) of unrelated
-    (query, entry) pairs within SEARCH_RADIUS; the Hamming distances of all unrelated (query, entry) pairs."""
+    (query, entry) pairs within SEARCH_RADIUS; the Hamming distances of all unrelated (query, entry) pairs.
+    The originals are shared out among `workers` processes; the results are gathered in their order."""
+    global _ENTRIES, _EXTRAS
+    _ENTRIES, _EXTRAS = entries, [extra_bits(e.fingerprint) for e in entries]
     stats = {
         name: TransformStats(distances=[], similarities=[], extra_similarities=[], nearest_unrelated=[], pairs=[])
         for name in TRANSFORMS
@@ -332,42 +409,26 @@ def measure(entries: list[Entry]) -> tuple[dict[str, TransformStats], list[float
     negative_similarities: list[float] = []
     negative_extra: list[float] = []
     negative_distances: list[int] = []
-    extras = [extra_bits(e.fingerprint) for e in entries]
-    for index, entry in enumerate(entries):
-        for name, transform in TRANSFORMS.items():
-            query = fingerprint_image(transform(entry.image), views=PROBED_VIEWS)
-            query_extra = extra_bits(query)
-            s = stats[name]
-            s.queries += 1
-            distance = hamming64(query.code64, entry.fingerprint.code64)
-            s.distances.append(distance)  # type: ignore[union-attr]
-            s.similarities.append(descriptor_similarity(query.descriptor, entry.fingerprint.descriptor))  # type: ignore[union-attr]
-            s.extra_similarities.append(1 - (query_extra ^ extras[index]).bit_count() / 192)  # type: ignore[union-attr]
-            nearest = 64
-            unrelated: list[list[tuple[int, float]]] = []
-            for other_index, other in enumerate(entries):
-                if other_index == index:
-                    continue
-                d = hamming64(query.code64, other.fingerprint.code64)
-                negative_distances.append(d)
-                if d <= SEARCH_RADIUS:
-                    negative_extra.append(1 - (query_extra ^ extras[other_index]).bit_count() / 192)
-                near = pairs_near(query, other, GRID_BITS)
-                if near:
-                    unrelated.append(near)
-                    nearest = min(nearest, *(d for d, _ in near))
-                    negative_similarities += [sim for d, sim in near if d <= SEARCH_RADIUS]
-            s.nearest_unrelated.append(nearest)  # type: ignore[union-attr]
-            s.pairs.append((pairs_near(query, entry, GRID_BITS), unrelated))  # type: ignore[union-attr]
-            reported = lookup(query, entries, exclude=None)
-            if reported == index:
-                s.found += 1
-            elif reported is not None:
-                s.wrong += 1
-            if lookup(query, entries, exclude=index) is not None:
-                s.unrelated_reported += 1
-        if (index + 1) % 100 == 0:
-            print(f"  {index + 1}/{len(entries)} originals queried", flush=True)
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        for index, (results, similarities, extra, distances) in enumerate(
+            pool.imap(measure_original, range(len(entries)))
+        ):
+            for result in results:
+                s = stats[result.name]
+                s.queries += 1
+                s.distances.append(result.distance)  # type: ignore[union-attr]
+                s.similarities.append(result.similarity)  # type: ignore[union-attr]
+                s.extra_similarities.append(result.extra_similarity)  # type: ignore[union-attr]
+                s.nearest_unrelated.append(result.nearest_unrelated)  # type: ignore[union-attr]
+                s.pairs.append(result.pairs)  # type: ignore[union-attr]
+                s.found += result.found
+                s.wrong += result.wrong
+                s.unrelated_reported += result.unrelated_reported
+            negative_similarities += similarities
+            negative_extra += extra
+            negative_distances += distances
+            if (index + 1) % 100 == 0:
+                print(f"  {index + 1}/{len(entries)} originals queried", flush=True)
     return stats, negative_similarities, negative_extra, negative_distances
 
 
@@ -487,6 +548,7 @@ def main() -> int:
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="the cached list of corpus files")
     parser.add_argument("--sign-rounds", type=int, default=20)
     parser.add_argument("--no-views", action="store_true", help="the code alone: no views kept nor probed")
+    parser.add_argument("--workers", type=int, default=2, help="processes that look the copies up")
     args = parser.parse_args()
     global INDEXED_VIEWS, PROBED_VIEWS
     if args.no_views:
@@ -506,7 +568,7 @@ def main() -> int:
     print(f"views kept: {[v.value for v in INDEXED_VIEWS]}, probed: {[v.value for v in PROBED_VIEWS]}", flush=True)
 
     started = time.perf_counter()
-    stats, negative_similarities, negative_extra, negative_distances = measure(entries)
+    stats, negative_similarities, negative_extra, negative_distances = measure(entries, args.workers)
     print(f"queries: {sum(s.queries for s in stats.values())} in {time.perf_counter() - started:.0f} s\n")
 
     print(

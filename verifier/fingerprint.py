@@ -15,16 +15,21 @@ Two parts, used in two stages by whoever searches (the manifest repository):
 
 3. `views`, index-only codes of other views of the same image (`View`): at signing, centre crops
    of it (`INDEX_VIEWS`), kept by the repository as extra rows beside the real binding, so that a
-   cropped copy finds a code (and a descriptor) made from about the same region; at lookup, the
-   mirrored query (`QUERY_VIEWS`), so that a flipped copy finds the original. A view's code is
-   computed like the Image-Code's first 64 bits (`view_code64`), never written in a manifest.
+   cropped copy finds a code (and a descriptor) made from about the same region; at lookup
+   (`QUERY_VIEWS`), the mirrored query, so that a flipped copy finds the original, the query with
+   its border trimmed within `BORDER_TOLERANCE` (a re-encoded drawing's background is no longer
+   exactly uniform), and that symmetrised when nearly symmetric (a symmetric drawing's exact-zero
+   coefficients). A view's code is computed like the Image-Code's first 64 bits (`view_code64`),
+   never written in a manifest.
 
 The image is normalised as the ISCC specification and iscc-sdk do: EXIF orientation applied,
-transparency flattened onto white, a uniform border (the colour of the top-left pixel) trimmed,
-grayscale, 32x32 bicubic. Two bounds keep a hostile or huge upload cheap: JPEGs are decoded at a
-reduced scale by the codec itself (`Image.draft`, at least `_DECODE_EDGE` pixels on each side; the
-code differs from a full decode by a few bits at most, well inside the search radius), and an
-image of more than `MAX_PIXELS` pixels is refused from its header, before any pixel is decoded.
+transparency flattened onto white, a uniform border (exactly the colour of the top-left pixel)
+trimmed, grayscale, 32x32 bicubic: `code64`, `iscc` and `descriptor`, what is stored and written,
+follow that rule alone; only the lookup's probes trim within a tolerance as well. Two bounds
+keep a hostile or huge upload cheap: JPEGs are decoded at a reduced scale by the codec itself
+(`Image.draft`, at least `_DECODE_EDGE` pixels on each side; the code differs from a full decode
+by a few bits at most, well inside the search radius), and an image of more than `MAX_PIXELS`
+pixels is refused from its header, before any pixel is decoded.
 """
 
 from __future__ import annotations
@@ -38,9 +43,10 @@ from pathlib import Path
 from typing import IO
 
 import iscc_core
-from PIL import Image, ImageChops, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageChops, ImageOps, ImageStat, UnidentifiedImageError
 
 from verifier.errors import UndecodableImage
+from verifier.iscc_dct import dct32_first8
 
 ALG = "io.iscc.v0"
 
@@ -78,13 +84,34 @@ class View(enum.StrEnum):
     CROP_7_5 = "crop 7.5%"
     CROP_10 = "crop 10%"
     MIRROR = "mirror"  # flipped left to right
+    # Its border trimmed within BORDER_TOLERANCE of the corner colour, not only of exactly that colour.
+    TOLERANT_TRIM = "tolerant trim"
+    # That, averaged with its mirror image; only for an image nearly symmetric left to right.
+    SYMMETRISED = "symmetrised"
 
 
 _CROPPED: dict[View, float] = {View.CROP_2_5: 0.025, View.CROP_5: 0.05, View.CROP_7_5: 0.075, View.CROP_10: 0.10}
 # Measured (docs/soft-bindings.md): with the 4 crops kept, a centre crop of 5% is found as often as a
 # re-encoded copy, one of 10% almost; a crop between two kept ones lands within the radius of one.
 INDEX_VIEWS: tuple[View, ...] = (View.CROP_2_5, View.CROP_5, View.CROP_7_5, View.CROP_10)
-QUERY_VIEWS: tuple[View, ...] = (View.MIRROR,)
+# The tolerant trim: a re-encoded copy of a drawing on a flat background has JPEG ringing around
+# the drawing, so its background is no longer exactly the corner colour and the exact trim (the
+# ISCC rule, what the stored codes were computed with) leaves a wider frame than the original's
+# (measured: 144x144 px trimmed from the original, 152x152 from its copy). Trimmed within
+# BORDER_TOLERANCE it gets about the original's frame again. A probe only: the stored codes, and
+# the Image-Code written in the manifest, keep the exact ISCC trim (docs/soft-bindings.md).
+#
+# The symmetrised probe: a drawing symmetric left to right (a road sign, a traffic light) has its
+# odd horizontal DCT coefficients exactly 0, so the original's bits for them are all 0 (0 is also
+# their median), while a copy's noise gives them random signs (~16 bits). Averaged with its mirror
+# image, a nearly symmetric copy has them exactly 0 again. Only below SYMMETRY_TOLERANCE: an
+# asymmetric image's symmetrised code is another picture's, a probe that could only find wrong ones.
+QUERY_VIEWS: tuple[View, ...] = (View.MIRROR, View.TOLERANT_TRIM, View.SYMMETRISED)
+# Grey levels (per channel) by which a border pixel may differ from the corner colour in the tolerant trim.
+BORDER_TOLERANCE = 16
+# Mean absolute difference (grey levels) between the tolerant trim's 32x32 pixels and their mirror
+# image up to which the symmetrised probe is made (measured: re-encoded copies of symmetric drawings 0-2).
+SYMMETRY_TOLERANCE = 3.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +130,8 @@ class ImageFingerprint:
     code64: int  # the first 64 bits of the ISCC Image-Code body, unsigned
     iscc: str  # the 256-bit ISCC Image-Code, canonical ("ISCC:EED...")
     descriptor: bytes  # DESCRIPTOR_BYTES grayscale values, row by row (16x16)
-    views: tuple[ViewCode, ...] = ()  # the views asked for (fingerprint_image's `views`), in that order
+    # The views asked for (fingerprint_image's `views`), in that order; SYMMETRISED only where it applies.
+    views: tuple[ViewCode, ...] = ()
 
     @property
     def iscc_digest(self) -> bytes:
@@ -120,8 +148,8 @@ def fingerprint_image(source: Path | bytes, *, views: tuple[View, ...] = ()) -> 
     except OSError as error:
         raise UndecodableImage(f"cannot read the image: {error.strerror or error}") from error
     with stream:
-        gray = _normalised_gray(stream)
-    return _fingerprint_of(gray, views)
+        reduced = _decoded(stream)
+    return _fingerprint_of(reduced, views)
 
 
 def fingerprint_decoded(image: Image.Image, *, views: tuple[View, ...] = ()) -> ImageFingerprint:
@@ -129,10 +157,13 @@ def fingerprint_decoded(image: Image.Image, *, views: tuple[View, ...] = ()) -> 
 
     The image is oriented as it is shown (no EXIF to apply); bound its size before decoding it.
     """
-    return _fingerprint_of(_normalised(image), views)
+    return _fingerprint_of(_reduced(image), views)
 
 
-def _fingerprint_of(gray: Image.Image, views: tuple[View, ...] = ()) -> ImageFingerprint:
+def _fingerprint_of(reduced: Image.Image, views: tuple[View, ...] = ()) -> ImageFingerprint:
+    """From the flattened, box-reduced RGB image (`_reduced`): the exact ISCC trim for the code
+    and the descriptor, whatever a view asks for its own."""
+    gray = _trim_border(reduced).convert("L")
     pixels = list(gray.resize((_NORMALISED_EDGE, _NORMALISED_EDGE), Image.Resampling.BICUBIC).tobytes())
     iscc = iscc_core.gen_image_code_v0(pixels, bits=IMAGE_CODE_BITS)["iscc"]
     body = iscc_core.decode_base32(iscc.removeprefix("ISCC:"))[2:]  # a 2-byte header for 256 bits
@@ -140,7 +171,7 @@ def _fingerprint_of(gray: Image.Image, views: tuple[View, ...] = ()) -> ImageFin
         code64=int.from_bytes(body[:8], "big"),
         iscc=iscc,
         descriptor=_descriptor(gray),
-        views=tuple(_view_code(gray, view) for view in dict.fromkeys(views)),
+        views=tuple(code for view in dict.fromkeys(views) if (code := _view_code(gray, reduced, view)) is not None),
     )
 
 
@@ -148,11 +179,16 @@ def _descriptor(gray: Image.Image) -> bytes:
     return gray.resize((_DESCRIPTOR_EDGE, _DESCRIPTOR_EDGE), Image.Resampling.BOX).tobytes()
 
 
-def _view_code(gray: Image.Image, view: View) -> ViewCode:
-    """The view of the normalised image, normalised again as a copy of that view would be (a crop's
-    uniform border trimmed), and its code and descriptor."""
+def _view_code(gray: Image.Image, reduced: Image.Image, view: View) -> ViewCode | None:
+    """The view of the normalised image (`gray`; `reduced`: before its border was trimmed), normalised
+    again as a copy of that view would be (a crop's uniform border trimmed), and its code and
+    descriptor; None for SYMMETRISED when the image is not nearly symmetric."""
     if view is View.MIRROR:
         seen = ImageOps.mirror(gray)
+    elif view in (View.TOLERANT_TRIM, View.SYMMETRISED):
+        seen = _trim_border(reduced, tolerance=BORDER_TOLERANCE).convert("L")
+        if view is View.SYMMETRISED:
+            return _symmetrised_code(seen)
     else:
         width, height = gray.size
         dx, dy = round(width * _CROPPED[view] / 2), round(height * _CROPPED[view] / 2)
@@ -163,14 +199,27 @@ def _view_code(gray: Image.Image, view: View) -> ViewCode:
     return ViewCode(view=view, code64=view_code64(pixels), descriptor=_descriptor(seen))
 
 
+def _symmetrised_code(seen: Image.Image) -> ViewCode | None:
+    """SYMMETRISED: the code of `seen`'s 32x32 pixels averaged with their mirror image (symmetric
+    exactly: each pair of mirrored pixels gets the same value), with `seen`'s own descriptor (the
+    second check compares the copy's real pixels); None when they are not nearly symmetric."""
+    small = seen.resize((_NORMALISED_EDGE, _NORMALISED_EDGE), Image.Resampling.BICUBIC)
+    mirrored = ImageOps.mirror(small)
+    if ImageStat.Stat(ImageChops.difference(small, mirrored)).mean[0] > SYMMETRY_TOLERANCE:
+        return None
+    pixels = ImageChops.add(small, mirrored, scale=2.0).tobytes()
+    return ViewCode(view=View.SYMMETRISED, code64=view_code64(pixels), descriptor=_descriptor(seen))
+
+
 def view_code64(pixels: bytes) -> int:
     """The first 64 bits of the ISCC Image-Code of 32x32 grayscale pixels (row by row): iscc-core's
-    own DCT (the same arithmetic, so a symmetric image's vanishing coefficients are exactly 0 here
-    too), for the 8x8 lowest coefficients only, ~4x faster than the whole Image-Code. Equal to
-    `code64` for the same pixels (tests/verifier/test_fingerprint.py); for views, never written."""
+    own DCT unrolled for the 8 lowest outputs (`verifier.iscc_dct`: the same float operations, so
+    a symmetric image's vanishing coefficients are exactly 0 here too), for the 8x8 lowest
+    coefficients only. Equal to `code64` for the same pixels (tests/verifier/test_fingerprint.py,
+    tests/verifier/test_iscc_dct.py); for views, never written."""
     edge = _NORMALISED_EDGE
-    rows = [iscc_core.alg_dct(list(pixels[i * edge : (i + 1) * edge]))[:8] for i in range(edge)]
-    columns = [iscc_core.alg_dct([row[x] for row in rows])[:8] for x in range(8)]
+    rows = [dct32_first8(pixels[i * edge : (i + 1) * edge]) for i in range(edge)]
+    columns = [dct32_first8([row[x] for row in rows]) for x in range(8)]
     coefficients = [columns[x][y] for y in range(8) for x in range(8)]
     median = statistics.median(coefficients)
     code = 0
@@ -231,8 +280,8 @@ def descriptor_similarity(a: bytes, b: bytes) -> float:
     return max(0.0, min(1.0, covariance / math.sqrt(var_a * var_b)))
 
 
-def _normalised_gray(stream: IO[bytes]) -> Image.Image:
-    """Decoded, oriented, flattened onto white, border-trimmed, grayscale (full or draft resolution)."""
+def _decoded(stream: IO[bytes]) -> Image.Image:
+    """Decoded (full or draft resolution), oriented, then `_reduced`."""
     try:
         opened = Image.open(stream)
         width, height = opened.size
@@ -242,7 +291,7 @@ def _normalised_gray(stream: IO[bytes]) -> Image.Image:
             # A reduced-scale decode: the DCT does the downscaling, ~10x faster on large photos.
             opened.draft("RGB", (_DECODE_EDGE, _DECODE_EDGE))
         opened.load()
-        return _normalised(ImageOps.exif_transpose(opened))
+        return _reduced(ImageOps.exif_transpose(opened))
     except UndecodableImage:
         raise
     except Image.DecompressionBombError as error:
@@ -254,15 +303,16 @@ def _normalised_gray(stream: IO[bytes]) -> Image.Image:
         raise UndecodableImage(f"the image data cannot be decoded: {error}") from error
 
 
-def _normalised(image: Image.Image) -> Image.Image:
-    """Flattened onto white, box-reduced, border-trimmed, grayscale: the one rule for stills and video frames."""
+def _reduced(image: Image.Image) -> Image.Image:
+    """Flattened onto white, box-reduced: the one rule for stills and video frames up to the border
+    trim (`_fingerprint_of` trims it and takes it to grayscale)."""
     image = _flatten_onto_white(image)
     # Box-averaged down to about _DECODE_EDGE on the short side first: trimming and the
     # 32x32 resize then touch far fewer pixels, and a uniform border stays uniform.
     factor = min(image.size) // _DECODE_EDGE
     if factor >= 2:
         image = image.reduce(factor)
-    return _trim_border(image).convert("L")
+    return image
 
 
 def _flatten_onto_white(image: Image.Image) -> Image.Image:
@@ -279,10 +329,15 @@ def _flatten_onto_white(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def _trim_border(image: Image.Image) -> Image.Image:
-    """Without a border of exactly the top-left pixel's colour (an empty image is kept whole)."""
+def _trim_border(image: Image.Image, *, tolerance: int = 0) -> Image.Image:
+    """Without a border of the top-left pixel's colour: exactly that colour (the ISCC rule), or within
+    `tolerance` grey levels of it in every channel. An image that is all border is kept whole."""
     background = Image.new(image.mode, image.size, image.getpixel((0, 0)))
-    box = ImageChops.difference(image, background).getbbox()
+    difference = ImageChops.difference(image, background)
+    if tolerance:
+        above = [0] * (tolerance + 1) + [255] * (255 - tolerance)  # a lookup table per channel
+        difference = difference.point(above * len(image.getbands()))
+    box = difference.getbbox()
     if box is None or box == (0, 0, *image.size):
         return image
     return image.crop(box)

@@ -389,7 +389,8 @@ def _verify_one(
 
 
 def _fingerprint_one(connection: Connection, path: Path) -> bool:
-    """Fingerprint one image, with the views a lookup searches too (QUERY_VIEWS: the mirrored image),
+    """Fingerprint one image, with the views a lookup searches too (QUERY_VIEWS: the mirrored image, the
+    tolerant border trim, the symmetrised image of a nearly symmetric one),
     and send (code64, iscc, descriptor, views), or the reason it cannot be; False: exit now.
 
     Here, not in the owner: an upload is untrusted, and a decoder's memory and time stay under

@@ -3,7 +3,9 @@ recovery on verify (app/usecases/recovery.py) and the Soft Binding Resolution AP
 (app/usecases/soft_binding_resolution.py) apply (docs/soft-bindings.md).
 
 - Probes: the image's own code, and the code of each view its fingerprint carries (QUERY_VIEWS:
-  the mirrored image), each with its own descriptor.
+  the mirrored image, the tolerant border trim, the symmetrised image of a nearly symmetric one),
+  each with its own descriptor; a view whose code and descriptor are a probe's already made (the
+  tolerant trim of an image without a noisy border) is not searched again.
 - First stage: for each probe, the repository's rows within `radius` bits, the index-only view
   rows included (VIEW_ALG: the centre crops kept at signing).
 - Second stage: the candidate's descriptor against the probe's, kept at `threshold` or above. A
@@ -35,7 +37,11 @@ def content_matches(
     best: dict[tuple[str, str], ContentMatch] = {}
     probes = [(fingerprint.code64, fingerprint.descriptor, True)]
     probes += [(view.code64, view.descriptor, False) for view in fingerprint.views]
+    searched: set[tuple[int, bytes]] = set()
     for code64, descriptor, own in probes:
+        if (code64, descriptor) in searched:
+            continue
+        searched.add((code64, descriptor))
         for candidate in repository.candidates_near(code64, radius, tenant, views=True):
             if candidate.descriptor is None or len(candidate.descriptor) != DESCRIPTOR_BYTES:
                 if own and candidate.view is None:

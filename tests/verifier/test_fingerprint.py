@@ -10,7 +10,7 @@ from pathlib import Path
 
 import iscc_core
 import pytest
-from PIL import Image, ImageOps
+from PIL import Image, ImageDraw, ImageOps
 
 from verifier.errors import UndecodableImage
 from verifier.fingerprint import (
@@ -224,8 +224,8 @@ def test_a_mirrored_copy_matches_through_the_mirrored_probe(photos: list[Path]) 
             mirrored = ImageOps.mirror(image.convert("RGB"))
         copy = fingerprint_image(encoded(mirrored, "JPEG", quality=85), views=QUERY_VIEWS)
         assert not _passes(copy.code64, copy.descriptor, signed.code64, signed.descriptor)
-        (probe,) = copy.views
-        assert probe.view is View.MIRROR
+        assert [view.view for view in copy.views][:2] == [View.MIRROR, View.TOLERANT_TRIM]
+        (probe,) = [view for view in copy.views if view.view is View.MIRROR]
         assert _passes(probe.code64, probe.descriptor, signed.code64, signed.descriptor), photo.name
 
 
@@ -258,3 +258,74 @@ def test_the_fingerprint_is_a_plain_frozen_value() -> None:
     fingerprint = ImageFingerprint(code64=1, iscc="ISCC:X", descriptor=b"\x00")
     with pytest.raises(AttributeError):
         fingerprint.code64 = 2  # type: ignore[misc]
+
+
+def test_the_tolerant_trim_is_a_probe_and_the_stored_code_keeps_the_exact_iscc_trim(photos: list[Path]) -> None:
+    with Image.open(photos[2]) as image:
+        picture = image.convert("RGB").resize((200, 150))
+    # A border 5 grey levels off the top-left pixel's colour: not the exact rule's border.
+    framed = Image.new("RGB", (260, 210), (250, 250, 250))
+    framed.paste(picture, (30, 30))
+    framed.putpixel((0, 0), (255, 255, 255))
+    bare = fingerprint_image(encoded(picture, "PNG"))
+    fingerprint = fingerprint_image(encoded(framed, "PNG"), views=QUERY_VIEWS)
+    whole = framed.convert("L").resize((32, 32), Image.Resampling.BICUBIC)
+    assert fingerprint.code64 == int.from_bytes(iscc_core.soft_hash_image_v0(list(whole.tobytes()), bits=64), "big")
+    assert fingerprint_image(encoded(framed, "PNG")) == fingerprint.__class__(
+        code64=fingerprint.code64, iscc=fingerprint.iscc, descriptor=fingerprint.descriptor
+    )
+    (tolerant,) = [view for view in fingerprint.views if view.view is View.TOLERANT_TRIM]
+    assert (tolerant.code64, tolerant.descriptor) == (bare.code64, bare.descriptor)
+
+
+def drawing_on_white() -> Image.Image:
+    """A flat drawing on white, as Tux Paint's stamps are: a re-encoded copy rings around it."""
+    image = Image.new("RGB", (480, 360), (255, 255, 255))
+    draw = ImageDraw.Draw(image)
+    draw.polygon([(60, 300), (240, 40), (420, 300)], fill=(200, 20, 20))
+    draw.rectangle((150, 200, 300, 280), fill=(20, 20, 20))
+    draw.ellipse((300, 120, 400, 220), fill=(240, 200, 0))
+    return image
+
+
+def test_a_re_encoded_drawing_on_a_flat_background_finds_its_original_through_the_tolerant_trim() -> None:
+    original = drawing_on_white()
+    signed = fingerprint_image(encoded(original, "PNG"), views=INDEX_VIEWS)
+    rows = [(signed.code64, signed.descriptor)] + [(v.code64, v.descriptor) for v in signed.views]
+    width, height = original.size
+    small = original.resize((width // 4, height // 4), Image.Resampling.LANCZOS)
+    copy = fingerprint_image(encoded(small, "JPEG", quality=90), views=QUERY_VIEWS)
+    (tolerant,) = [view for view in copy.views if view.view is View.TOLERANT_TRIM]
+    assert hamming64(tolerant.code64, signed.code64) < hamming64(copy.code64, signed.code64)
+    assert _passes(tolerant.code64, tolerant.descriptor, signed.code64, signed.descriptor)
+    assert any(_passes(tolerant.code64, tolerant.descriptor, *row) for row in rows)
+
+
+def traffic_light() -> Image.Image:
+    """A drawing symmetric left to right on white: its odd horizontal DCT coefficients are exactly 0."""
+    image = Image.new("RGB", (240, 480), (255, 255, 255))
+    draw = ImageDraw.Draw(image)
+    draw.rounded_rectangle((50, 20, 189, 380), radius=30, fill=(40, 40, 40))
+    draw.rectangle((110, 380, 129, 470), fill=(90, 90, 90))
+    for top, colour in ((40, (90, 20, 20)), (150, (90, 80, 10)), (260, (30, 220, 60))):
+        draw.ellipse((75, top, 164, top + 89), fill=colour)
+    assert image.tobytes() == ImageOps.mirror(image).tobytes()
+    return image
+
+
+def test_a_copy_of_a_symmetric_drawing_finds_its_original_through_the_symmetrised_probe() -> None:
+    original = traffic_light()
+    signed = fingerprint_image(encoded(original, "PNG"), views=INDEX_VIEWS)
+    width, height = original.size
+    small = original.resize((width // 4, height // 4), Image.Resampling.LANCZOS)
+    copy = fingerprint_image(encoded(small, "JPEG", quality=90), views=QUERY_VIEWS)
+    assert [view.view for view in copy.views] == list(QUERY_VIEWS)
+    (symmetrised,) = [view for view in copy.views if view.view is View.SYMMETRISED]
+    assert hamming64(symmetrised.code64, signed.code64) < hamming64(copy.code64, signed.code64)
+    assert _passes(symmetrised.code64, symmetrised.descriptor, signed.code64, signed.descriptor)
+
+
+def test_an_asymmetric_image_gets_no_symmetrised_probe(photos: list[Path]) -> None:
+    for photo in photos:
+        views = fingerprint_image(photo, views=QUERY_VIEWS).views
+        assert [view.view for view in views] == [View.MIRROR, View.TOLERANT_TRIM], photo.name
