@@ -27,6 +27,7 @@ from app.cli.paths import InputFile, InputItem, InputProblem
 from app.cli.remote_errors import FileNotVerified, FileRejected
 from app.cli.verify_output import Record, unverified_record, verdict_record
 from app.exit_codes import user_message
+from app.store.errors import StoreError
 from verifier.errors import VerifierError
 from verifier.label import label_for
 from verifier.verdict import Verdict
@@ -42,7 +43,9 @@ WINDOW_PER_JOB = 8  # inputs in flight per job: enough to hide one slow file, sm
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FileOutcome:
     record: Record
-    unreadable: bool  # the path never reached the verifier: an I/O problem (exit 2)
+    # Not (fully) checked, exit 2: the path never reached the verifier (an I/O problem), the
+    # service failed on it, or its recovery lookup failed.
+    unreadable: bool
 
 
 # A whole batch: every input's outcome, in input order.
@@ -101,9 +104,10 @@ def streamed_outcomes(
         except VerifierError:
             raise  # the verifier itself cannot run: stop the batch, exit 2
         except Exception as error:  # noqa: BLE001 - the repository failing on one file must not stop the batch
-            slot.outcome = FileOutcome(
-                record=unverified_record(slot.path, reason=user_message(error)), unreadable=False
-            )
+            # The file's own verdict stands (an `invalid` file must still count as invalid); only
+            # the lookup is missing, so the file was not fully checked: exit 2, as for a file
+            # the service failed on.
+            slot.outcome = FileOutcome(record=_recovery_not_checked(slot.path, slot.verdict, error), unreadable=True)
             slot.steps = None
 
     def settle(answers: list[tuple[_Slot, StreamReply]]) -> None:
@@ -210,6 +214,14 @@ def _open_problem(path: Path) -> FileOutcome | None:
     except OSError as error:
         return _unreadable(path, error.strerror or error.__class__.__name__)
     return None
+
+
+def _recovery_not_checked(path: Path, verdict: Verdict, error: Exception) -> Record:
+    """The file's own verdict record, its reason saying that recovery could not be looked up and why."""
+    why = str(error) if isinstance(error, StoreError) else user_message(error)  # StoreError: a user-facing sentence
+    note = f"recovery could not be checked: {why}"
+    reason = f"{verdict.reason}; {note}" if verdict.reason else note
+    return verdict_record(path, dataclasses.replace(verdict, reason=reason), label_for(verdict))
 
 
 def _done(outcome: FileOutcome) -> Future[FileOutcome]:

@@ -14,8 +14,9 @@ Behaviour (also in `--help`):
   while verifying one file is an `error` record too; the batch always goes on.
 - Output on stdout (table | json | jsonl | csv). The progress bar (only when stderr is a terminal)
   and, for json/jsonl/csv, the summary go to stderr, so stdout stays machine-readable.
-- Exit status: 2 if any path could not be read or the command could not start (usage,
-  configuration, I/O), else 1 if any file is `invalid`, else 0. `error` records from the engine
+- Exit status: 2 if any path could not be read, a file could not be fully checked (the service
+  failed on it; its --recover lookup failed: the record keeps the file's own verdict and says so
+  in `reason`) or the command could not start (usage, configuration, I/O), else 1 if any file is `invalid`, else 0. `error` records from the engine
   (unsupported or malformed media, over a limit) do not change the exit status on their own.
 - `--server URL` (or ORIGINMARK_SERVER_URL): each file goes to a running service's POST /v1/verify
   as the raw request body, streamed from disk with its sniffed media type (`app.cli.remote`),
@@ -135,8 +136,9 @@ def verify(
 
     With --server the files are verified by a running originmark service instead (same records).
 
-    Exit status: 0 nothing invalid, 1 some file invalid, 2 a path could not be read (or, with
-    --server, a file was not checked) or a usage, configuration or connection error.
+    Exit status: 0 nothing invalid, 1 some file invalid, 2 a path could not be read, a file was not
+    fully checked (with --server: the service failed on it; with --recover: its repository lookup
+    failed) or a usage, configuration or connection error.
     """
     err_console = make_console(stderr=True)
     summary = BatchSummary()

@@ -393,7 +393,7 @@ class BatchSummary:
         text.append_text(self._counts(self.by_label, [kind.value for kind in LabelKind], label_style))
         if self.unreadable_paths:
             text.append(
-                f"\n  {self.unreadable_paths} path(s) could not be read (see their `error` records): exit status 2",
+                f"\n  {self.unreadable_paths} path(s) could not be read or fully checked (see their records' reason): exit status 2",
                 style="bold magenta",
             )
         if self.skipped_folders:

@@ -169,3 +169,42 @@ def test_recover_finds_a_cut_video_by_its_video_code_through_the_pool(dev_creden
     assert record["recovered"]["manifest_id"] == result.manifest_label
     assert 0 < record["recovered"]["distance"] <= VIDEO_CODE_RADIUS  # found by the Video-Code
     assert record["label"]["recovered"] is True
+
+
+def _tampered(signed: Path, out: Path) -> Path:
+    """The signed JPEG with one byte of its entropy-coded image data changed: its credentials are
+    still there, its hard binding no longer matches (`invalid`)."""
+    data = bytearray(signed.read_bytes())
+    offset = 2
+    while data[offset + 1] != 0xDA:  # walk the marker segments up to the start of scan
+        offset += 2 + int.from_bytes(data[offset + 2 : offset + 4], "big")
+    position = offset + 2 + int.from_bytes(data[offset + 2 : offset + 4], "big") + 200
+    while data[position] >= 0xF0:  # never make (or break) a 0xFF marker byte
+        position += 1
+    data[position] ^= 0x01
+    out.write_bytes(bytes(data))
+    return out
+
+
+def test_recover_keeps_an_invalid_verdict_when_the_repository_fails_and_exits_2(home, tmp_path):
+    """The lookup of an `invalid` file fails (the database is broken): its record stays its own
+    verdict, the reason says recovery could not be checked, and the run is not a success."""
+    import sqlite3
+
+    env, _ = home
+    tampered = _tampered(tmp_path / "signed.jpg", tmp_path / "tampered.jpg")
+    plain = _run(env, tampered)
+    assert plain.exit_code == 1 and json.loads(plain.stdout)["state"] == "invalid"
+    own = json.loads(plain.stdout)
+    with sqlite3.connect(tmp_path / "originmark.db") as database:
+        database.execute("DROP TABLE repository_buckets")
+
+    result = _run(env, "--recover", tampered)
+
+    assert result.exit_code == 2, result.output
+    record = json.loads(result.stdout)
+    assert record["state"] == "invalid" and record["recovered"] is None
+    assert (record["sha256"], record["size"], record["label"]) == (own["sha256"], own["size"], own["label"])
+    assert record["failure_codes"] == own["failure_codes"]
+    assert record["reason"].startswith(own["reason"])
+    assert "recovery could not be checked: the database is unavailable" in record["reason"]
