@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from app.usecases.recovery import ContentRecovery, RecoveryVerifier
     from app.usecases.signing import SignAndRecord
     from app.usecases.soft_binding_resolution import SoftBindingResolution
-    from app.usecases.verification import VerifyAndRecord
+    from app.usecases.verification import VerificationEngine, VerifyAndRecord
     from app.worker_pools import WorkerPools
     from keys.signing_key import SigningKey
     from signer.engine import ContentSigner, SignerOptions
@@ -444,15 +444,23 @@ def build_sign_rate_limiter(settings: Settings) -> RateLimiter:
 
 
 def build_verification(
-    store: ServiceStore, *, settings: Settings, worker_pools: WorkerPools, objects: ObjectStores | None = None
+    store: ServiceStore,
+    *,
+    settings: Settings,
+    worker_pools: WorkerPools,
+    objects: ObjectStores | None = None,
+    engine: VerificationEngine | None = None,
 ) -> VerifyAndRecord:
     """Verify and record, with recovery by content from the store's manifest repository (the
-    verifier pool fingerprints uploads and validates the kept stores), and keeping verified stores."""
+    verifier pool fingerprints uploads and validates the kept stores), and keeping verified stores.
+    `engine`: makes those engine calls (default: the verifier pool, unbounded; the service passes
+    one bounded by its verify limiter)."""
     from app.usecases.verification import StoreKeeping, VerifyAndRecord
 
-    recovery = build_content_recovery(settings, store, worker_pools.verifier, objects=objects)
+    calls: VerificationEngine = worker_pools.verifier if engine is None else engine
+    recovery = build_content_recovery(settings, store, calls, objects=objects)
     # Keeping a verified store (keep_manifest): the verifier pool cuts it out and reads it.
-    keeping = StoreKeeping(keeper=build_manifest_keeper(settings, store, objects=objects), reader=worker_pools.verifier)
+    keeping = StoreKeeping(keeper=build_manifest_keeper(settings, store, objects=objects), reader=calls)
     return VerifyAndRecord(
         store=store, trust_fingerprint=worker_pools.trust_fingerprint, recovery=recovery, keeping=keeping
     )

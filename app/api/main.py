@@ -23,6 +23,7 @@ from fastapi.staticfiles import StaticFiles
 
 from app.api.api_docs import install_api_docs
 from app.api.error_responses import install_error_handlers
+from app.api.limited_engine import LimitedEngine
 from app.api.logs import configure_logging
 from app.api.metrics import Metrics
 from app.api.middleware import RequestContextMiddleware
@@ -80,14 +81,21 @@ def create_app(
             if service_worker_pools is None:
                 service_worker_pools = await anyio.to_thread.run_sync(_build_worker_pools, settings)
                 owned.push_async_callback(anyio.to_thread.run_sync, service_worker_pools.close)
+            verify_limiter = anyio.CapacityLimiter(settings.verify_workers)
             app.state.services = Services(
                 settings=settings,
                 store=service_store,
                 worker_pools=service_worker_pools,
                 metrics=metrics,
                 sign_limiter=anyio.CapacityLimiter(min(settings.sign_concurrency, settings.sign_workers)),
-                verify_limiter=anyio.CapacityLimiter(settings.verify_workers),
-                verification=build_verification(service_store, settings=settings, worker_pools=service_worker_pools),
+                verify_limiter=verify_limiter,
+                # Recovery's and keeping's engine calls wait for a place like a verification does.
+                verification=build_verification(
+                    service_store,
+                    settings=settings,
+                    worker_pools=service_worker_pools,
+                    engine=LimitedEngine(service_worker_pools.verifier, verify_limiter),
+                ),
                 signing=build_signing(
                     service_store,
                     settings=settings,

@@ -37,7 +37,7 @@ from sqlalchemy import Connection
 
 from app.store.interface import VerdictStore
 from app.store.repository import NewEntry
-from app.usecases.recovery import ContentRecovery, Recovery
+from app.usecases.recovery import ContentRecovery, Recovery, RecoveryVerifier
 from verifier.label_types import Label
 from verifier.verdict import Verdict, VerdictState
 
@@ -55,6 +55,11 @@ class StoreReader(Protocol):
     """What keeping needs of the verifier (verifier.isolation.IsolatedVerifier)."""
 
     def manifest_store_of(self, path: Path) -> EmbeddedStore | None: ...
+
+
+class VerificationEngine(RecoveryVerifier, StoreReader, Protocol):
+    """The engine calls recovery and keeping make (verifier.isolation.IsolatedVerifier; the service
+    bounds them as it bounds verifications: app/api/limited_engine.py)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -148,3 +148,30 @@ def test_a_cut_copy_its_key_frames_miss_is_recovered_by_its_video_code(client, a
     assert store.repository.set_private(DEFAULT_TENANT, manifest_id, True, actor="test")
     assert verify(client, other_tenant, copy)["verdict"]["recovered"] is None
     assert verify(client, ApiKeys.header(api_keys.verify), copy)["verdict"]["recovered"]["manifest_id"] == manifest_id
+
+
+def test_the_video_code_step_waits_for_a_place_in_the_verify_limiter(
+    make_settings, store, worker_pools, app_switch, api_keys, tmp_path, monkeypatch
+):
+    """A credential-less video whose key frames find nothing has its Video-Code computed (seconds of
+    FFmpeg in a verifier worker): that engine call holds a place in the verify limiter, as a
+    verification does, so it never takes a verifier worker from one that waits for it."""
+    from app.api.main import create_app
+
+    switch, http = app_switch
+    app = create_app(make_settings(), store=store, worker_pools=worker_pools)
+    places_taken: list[float] = []
+    video_code_file = worker_pools.verifier.video_code_file
+
+    def observed(path: Path):
+        places_taken.append(app.state.services.verify_limiter.borrowed_tokens)
+        return video_code_file(path)
+
+    monkeypatch.setattr(worker_pools.verifier, "video_code_file", observed)
+    video = write_scenes_video(tmp_path / "plain.mp4", size=(160, 120))
+    with switch.installed(app):
+        body = verify(http, ApiKeys.header(api_keys.verify), video.read_bytes())
+        assert app.state.services.verify_limiter.borrowed_tokens == 0  # given back
+
+    assert (body["verdict"]["state"], body["verdict"]["recovered"]) == ("none", None)
+    assert places_taken == [1]  # the Video-Code was asked for, with its place held
