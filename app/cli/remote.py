@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -204,6 +205,8 @@ class VerifyClient:
                     raise FileNotVerified(_lost_connection(error)) from None
             except httpx.TransportError as error:
                 raise FileNotVerified(_lost_connection(error)) from None
+            except httpx.DecodingError as error:  # a body its Content-Encoding does not describe (a proxy's)
+                raise FileNotVerified(f"the server's answer could not be decoded: {error}"[:_REASON_CHARS]) from None
         raise AssertionError("unreachable")
 
 
@@ -272,7 +275,7 @@ def _retry_after_seconds(value: str | None) -> float | None:
     if value is None:
         return None
     value = value.strip()
-    if value.isdigit():
+    if re.fullmatch(r"[0-9]+", value):  # ASCII digits only: str.isdigit() takes '²' and '١' too
         return float(value)
     try:
         when = parsedate_to_datetime(value)

@@ -21,6 +21,6 @@ def test_an_http_date_is_the_time_left_until_it_and_a_past_one_is_no_wait():
     assert _retry_after_seconds(formatdate(time.time() - 60, usegmt=True)) == 0.0
 
 
-@pytest.mark.parametrize("value", [None, "", "soon", "-5", "1.5", "Mon, 99 Foo 2026 99:99:99 GMT"])
+@pytest.mark.parametrize("value", [None, "", "soon", "-5", "1.5", "²", "١٠", "Mon, 99 Foo 2026 99:99:99 GMT"])
 def test_what_is_neither_means_no_retry_after(value):
     assert _retry_after_seconds(value) is None
