@@ -134,6 +134,11 @@ class VerifyClient:
     def close(self) -> None:
         self._client.close()
 
+    def stop(self) -> None:
+        """The batch is over (interrupted, or the reader went away): waits end now and no file is sent
+        again or anew; a file then gets FileNotVerified. A request under way is not cut short."""
+        self._backoff.stop()
+
     def check_access(self) -> None:
         """Raise ServiceUnusable unless the server is reachable and takes the key for verifying.
 
@@ -178,6 +183,8 @@ class VerifyClient:
         """POST `body`; sent again after the wait a 429 (or a 503 with Retry-After) asks for."""
         for attempt in range(1, ATTEMPTS_WHEN_BUSY + 1):
             self._backoff.wait()
+            if self._backoff.stopped:
+                raise FileNotVerified("not sent: the batch was stopped")
             response = self._post(content=body, files=None, headers=headers)
             wait = _busy_wait(response, attempt)
             if wait is None or attempt == ATTEMPTS_WHEN_BUSY:
@@ -230,23 +237,33 @@ class _FileBody:
 
 
 class _Backoff:
-    """When the next request of the batch may go: a 429 holds back every sender (thread-safe)."""
+    """When the next request of the batch may go: a 429 holds back every sender (thread-safe);
+    once stopped, nobody waits any more (a stopped batch must not sit out a 60 s Retry-After)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._resume_at = 0.0  # time.monotonic()
+        self._stopped = threading.Event()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stopped.is_set()
+
+    def stop(self) -> None:
+        self._stopped.set()
 
     def hold(self, seconds: float) -> None:
         with self._lock:
             self._resume_at = max(self._resume_at, time.monotonic() + seconds)
 
     def wait(self) -> None:
-        while True:
+        """Until the batch may send again, or it is stopped."""
+        while not self._stopped.is_set():
             with self._lock:
                 remaining = self._resume_at - time.monotonic()
             if remaining <= 0:
                 return
-            time.sleep(remaining)
+            self._stopped.wait(remaining)
 
 
 def _busy_wait(response: httpx.Response, attempt: int) -> float | None:

@@ -173,20 +173,23 @@ def threaded_outcomes(
     """Send `items` to the service, `jobs` requests at a time; yield outcomes in input order, at most a window in flight."""
     window_size = jobs * WINDOW_PER_JOB
     in_flight: deque[Future[FileOutcome]] = deque()
-    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="originmark-verify") as pool:
-        try:
-            for item in items:
-                if isinstance(item, InputProblem):
-                    in_flight.append(_done(_unreadable(item.path, item.reason)))
-                else:
-                    in_flight.append(pool.submit(_verify_remotely, item, client))
-                while len(in_flight) >= window_size:
-                    yield in_flight.popleft().result()
-            while in_flight:
+    pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="originmark-verify")
+    try:
+        for item in items:
+            if isinstance(item, InputProblem):
+                in_flight.append(_done(_unreadable(item.path, item.reason)))
+            else:
+                in_flight.append(pool.submit(_verify_remotely, item, client))
+            while len(in_flight) >= window_size:
                 yield in_flight.popleft().result()
-        finally:
-            for future in in_flight:  # interrupted or the reader went away: drop what has not started
-                future.cancel()
+        while in_flight:
+            yield in_flight.popleft().result()
+    finally:
+        # Finished, interrupted or the reader went away: a thread waiting out a Retry-After (up to
+        # 60 s, a few times per file) stops now, and what has not started is dropped; the batch
+        # does not wait for the threads (one in a request ends with it).
+        client.stop()
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _verify_remotely(item: InputFile, client: VerifyClient) -> FileOutcome:

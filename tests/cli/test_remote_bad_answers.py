@@ -3,10 +3,6 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -15,34 +11,7 @@ import pytest
 from app.cli.remote import VerifyClient
 from app.cli.remote_errors import FileNotVerified
 
-
-@contextmanager
-def answering(status: int, headers: dict[str, str], body: bytes) -> Iterator[httpx.URL]:
-    """A server on loopback that answers every POST with `status`, `headers` and `body` as they are."""
-
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            self.send_response(status)
-            for name, value in {**headers, "Content-Length": str(len(body))}.items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield httpx.URL(f"http://127.0.0.1:{server.server_address[1]}")
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+from .canned_server import answering
 
 
 def _verify(url: httpx.URL, tmp_path: Path) -> None:
