@@ -39,6 +39,7 @@ import enum
 import os
 import tempfile
 from collections.abc import Generator
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, TypeVar, cast
@@ -195,13 +196,15 @@ class ContentRecovery:
     def recover(self, *, tenant: str | None, path: Path, verdict: Verdict) -> Recovery | None:
         """The credentials found for the file at `path` (whose own verdict is `verdict`), as `tenant`
         may see them (None: the public page, public entries only); None when there are none."""
-        steps = self.steps(tenant=tenant, path=path, verdict=verdict)
         answer: object = None
-        try:
-            while True:
-                answer = steps.send(answer).run(self._verifier)
-        except StopIteration as done:
-            return cast("Recovery | None", done.value)
+        # closing(): a step that raises leaves the steps suspended at it; closed now, a kept store's
+        # spool file is removed at once, not when the exception (and its frames) are let go.
+        with closing(self.steps(tenant=tenant, path=path, verdict=verdict)) as steps:
+            try:
+                while True:
+                    answer = steps.send(answer).run(self._verifier)
+            except StopIteration as done:
+                return cast("Recovery | None", done.value)
 
     def steps(self, *, tenant: str | None, path: Path, verdict: Verdict) -> RecoverySteps:
         """`recover` as steps: send None first, then each step's answer (see the module's docstring)."""

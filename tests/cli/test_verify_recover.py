@@ -208,3 +208,48 @@ def test_recover_keeps_an_invalid_verdict_when_the_repository_fails_and_exits_2(
     assert record["failure_codes"] == own["failure_codes"]
     assert record["reason"].startswith(own["reason"])
     assert "recovery could not be checked: the database is unavailable" in record["reason"]
+
+
+class _StoreValidationFails:
+    """A verifier that fingerprints images (the real code, in this process) but fails when asked to
+    validate a kept store: the worker died, say."""
+
+    def fingerprint_file(self, path: Path):
+        from verifier.fingerprint import QUERY_VIEWS, fingerprint_image
+
+        return fingerprint_image(path, views=QUERY_VIEWS)
+
+    def fingerprint_video_file(self, path: Path):
+        return None
+
+    def video_code_file(self, path: Path):
+        return None
+
+    def verify_manifest_store(self, path: Path):
+        assert path.is_file()  # the kept store, spooled for the engine
+        raise RuntimeError("the worker died")
+
+
+def test_a_failing_store_validation_removes_its_spool_file_at_once(home, tmp_path, dev_credentials):
+    """`recover` raising out of a step closes the steps, so the kept store's spool file is gone
+    before the caller has even let go of the exception."""
+    from app.usecases.recovery import ContentRecovery
+    from verifier.verdict import Verdict, VerdictState
+
+    env, _ = home
+    url = env["ORIGINMARK_DATABASE_URL"]
+    copy = _stripped(tmp_path / "signed.jpg", tmp_path / "copy.jpg")
+    spool = tmp_path / "recovery-spool"
+    spool.mkdir()
+    settings = Settings(keys_dir=dev_credentials.directory, database_url=url, spool_dir=spool)
+    own = Verdict(
+        state=VerdictState.NONE, sha256="1" * 64, size=copy.stat().st_size, engine_version="", format="image/jpeg"
+    )
+    with open_store(url) as store:
+        recovery = ContentRecovery(
+            keeper=build_manifest_keeper(settings, store), verifier=_StoreValidationFails(), spool_dir=spool
+        )
+        with pytest.raises(RuntimeError, match="the worker died") as failure:
+            recovery.recover(tenant=DEFAULT_TENANT, path=copy, verdict=own)
+        assert failure.value is not None  # still held (with the frames it went through)
+        assert list(spool.iterdir()) == []
