@@ -73,10 +73,11 @@ async def verify_and_record(
     services: Services, request: VerifyRequest, file: FileOnDemand, *, then: Callable[[], None] | None = None
 ) -> VerifyOutcome:
     """The verify use case with the engine call in the verify pool and the store calls in anyio's
-    (so a cached answer never waits behind verifications). `file` (the upload's path, on demand:
-    app/api/uploads.py `Upload.on_disk`) goes with them: a file without valid credentials of its
-    own is looked up by content (fingerprinted by a verifier worker), and an upload held in memory
-    is written to the spool only when something reads it as a file.
+    (so a cached answer never waits behind verifications, unless it needs the engine itself).
+    `file` (the upload's path, on demand: app/api/uploads.py `Upload.on_disk`) goes with them: a
+    file without valid credentials of its own is looked up by content (fingerprinted by a verifier
+    worker, each engine call holding a place in the verify limiter: app/api/limited_engine.py), and
+    an upload held in memory is written to the spool only when something reads it as a file.
     `then`: run in the thread of the last store call, once the file is no longer needed (the
     upload's spool folder removed there: UploadSpool.release), saving a thread hand-off."""
     flow = services.verification
