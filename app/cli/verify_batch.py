@@ -27,7 +27,6 @@ from app.cli.paths import InputFile, InputItem, InputProblem
 from app.cli.remote_errors import FileNotVerified, FileRejected
 from app.cli.verify_output import Record, unverified_record, verdict_record
 from app.exit_codes import user_message
-from app.store.errors import StoreError
 from verifier.errors import VerifierError
 from verifier.label import label_for
 from verifier.verdict import Verdict
@@ -221,6 +220,9 @@ def _open_problem(path: Path) -> FileOutcome | None:
 
 def _recovery_not_checked(path: Path, verdict: Verdict, error: Exception) -> Record:
     """The file's own verdict record, its reason saying that recovery could not be looked up and why."""
+    # Imported here: the store (SQLAlchemy) is loaded only by --recover, never by a plain verify or --help.
+    from app.store.errors import StoreError
+
     why = str(error) if isinstance(error, StoreError) else user_message(error)  # StoreError: a user-facing sentence
     note = f"recovery could not be checked: {why}"
     reason = f"{verdict.reason}; {note}" if verdict.reason else note
