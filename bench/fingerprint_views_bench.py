@@ -25,19 +25,12 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.sign_bench import make_photo_like_jpeg, percentile
-from verifier.fingerprint import INDEX_VIEWS, fingerprint_image, view_code64
+from verifier.fingerprint import INDEX_VIEWS, code64_through, fingerprint_image, view_code64
 
 
 def code64_with_alg_dct(pixels: bytes) -> int:
     """The 8x8 lowest coefficients' bits through iscc-core's own DCT, as view_code64 computed them before."""
-    rows = [iscc_core.alg_dct(list(pixels[i * 32 : (i + 1) * 32]))[:8] for i in range(32)]
-    columns = [iscc_core.alg_dct([row[x] for row in rows])[:8] for x in range(8)]
-    coefficients = [columns[x][y] for y in range(8) for x in range(8)]
-    median = statistics.median(coefficients)
-    code = 0
-    for value in coefficients:
-        code = (code << 1) | (value > median)
-    return code
+    return code64_through(pixels, lambda values: iscc_core.alg_dct(list(values))[:8])
 
 
 def main() -> int:
