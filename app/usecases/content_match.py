@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from app.store.repository import Candidate, ManifestRepository
+from app.store.repository import Candidate, ManifestRepository, RepositoryEntry
 from verifier.fingerprint import DESCRIPTOR_BYTES, ImageFingerprint, descriptor_similarity
 
 
@@ -51,6 +51,16 @@ def content_matches(
             if similarity >= threshold:
                 _keep(best, ContentMatch(candidate=candidate, similarity=similarity))
     return best_first(best.values())
+
+
+def candidate_entry(repository: ManifestRepository, candidate: Candidate, tenant: str | None) -> RepositoryEntry | None:
+    """The entry `tenant` sees under the candidate's manifest id, if it is the candidate itself: a
+    tenant's own entry with the same id comes first, and another entry's store or key frames are not
+    what matched."""
+    entry = repository.entry_by_manifest_id(tenant, candidate.manifest_id)
+    if entry is None or entry.tenant != candidate.tenant or entry.asset_sha256 != candidate.asset_sha256:
+        return None
+    return entry
 
 
 def best_first(matches: Iterable[ContentMatch]) -> list[ContentMatch]:

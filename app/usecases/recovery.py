@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, TypeVar, cast
 
 from app.store.repository import ISCC_ALG, Candidate
-from app.usecases.content_match import content_matches
+from app.usecases.content_match import candidate_entry, content_matches
 from app.usecases.manifest_repository import KeptStoreMissing, ManifestKeeper
 from app.usecases.video_code_match import video_code_matches
 from verifier.label import recovered_label
@@ -277,9 +277,8 @@ class ContentRecovery:
         """The kept manifest store of the candidate, if the entry `tenant` sees under its id is the
         candidate itself (a tenant's own entry with the same id would come first: another entry's
         store is not what matched) and its store is still kept."""
-        candidate = scored.candidate
-        entry = self._keeper.repository.entry_by_manifest_id(tenant, candidate.manifest_id)
-        if entry is None or entry.tenant != candidate.tenant or entry.asset_sha256 != candidate.asset_sha256:
+        entry = candidate_entry(self._keeper.repository, scored.candidate, tenant)
+        if entry is None:
             return None
         try:
             return self._keeper.manifest_store(entry)

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 from app.store.iscc_units import iscc_video_code64, iscc_video_unit
 from app.store.repository import ISCC_ALG, Candidate, ManifestRepository
 from app.store.similarity import CodeSpace
-from app.usecases.content_match import ContentMatch, best_first
+from app.usecases.content_match import ContentMatch, best_first, candidate_entry
 from verifier.fingerprint import DESCRIPTOR_BYTES, ImageFingerprint, descriptor_similarity
 
 if TYPE_CHECKING:
@@ -100,8 +100,8 @@ def frames_similarity(key_frames: Sequence[ImageFingerprint], kept: Sequence[byt
 def _kept_descriptors(repository: ManifestRepository, candidate: Candidate, tenant: str | None) -> list[bytes]:
     """The key-frame descriptors kept with the candidate's entry (none if the entry visible under its
     id is another one: a tenant's own entry with the same id comes first)."""
-    entry = repository.entry_by_manifest_id(tenant, candidate.manifest_id)
-    if entry is None or entry.tenant != candidate.tenant or entry.asset_sha256 != candidate.asset_sha256:
+    entry = candidate_entry(repository, candidate, tenant)
+    if entry is None:
         return []
     return [
         binding.descriptor
