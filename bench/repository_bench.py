@@ -1,7 +1,7 @@
 """Similarity lookups in the manifest repository at 1 M entries, on SQLite and PostgreSQL.
 
     python bench/repository_bench.py [--entries 1000000] [--backend both|sqlite|postgresql]
-                                     [--queries 1000] [--radii 4,6,8,10,12] [--pg-url URL]
+                                     [--queries 1000] [--radii 4,6,8,10,12] [--probes 1,2,4] [--pg-url URL]
 
 Target: candidates_near p99 under 20 ms at 1 M entries on this machine, on both databases.
 
@@ -16,10 +16,12 @@ Target: candidates_near p99 under 20 ms at 1 M entries on this machine, on both 
   PostgreSQL, so index-only scans see an all-visible heap). Reported as entries per second. Also
   the store's own `add_entry` (one committed transaction each, as signing writes) for 2,000 more.
 - Queries: `--queries` codes, half near-duplicates of stored entries (0 to 4 bits flipped), half
-  random; each asked through SqlManifestRepository.candidates_near as tenant bench-0 for every
-  radius, after 100 warm-up queries. Latency per call (one thread, in process), p50 and p99,
-  the band thresholds (app/store/similarity.py), the band rows a query reads, the codes in them
-  (mean, before the exact distance) and the candidates it returns.
+  random; each asked through SqlManifestRepository.candidates_near_each as tenant bench-0 for every
+  radius and every `--probes` count (1, 2, 4: a lookup by content searches an image's code and its
+  views' codes, 2 to 4 probes read together; the other probes here are random codes), after 100
+  warm-up lookups. Latency per lookup (one thread, in process), p50 and p99, the band thresholds
+  (app/store/similarity.py), the band rows one probe reads, the codes in them (mean, before the
+  exact distance) and the candidates the query's own code gets.
 - SQLite: a temporary file, deleted at the end. PostgreSQL: a schema of its own in the database
   of `--pg-url` (default postgresql+psycopg://postgres@127.0.0.1:5432/test), dropped at the end.
 """
@@ -241,22 +243,23 @@ def query_codes(codes: list[int], count: int, rng: random.Random) -> list[int]:
     return near + [rng.getrandbits(64) for _ in range(count - len(near))]
 
 
-def measure(store, queries: list[int], radius: int) -> dict:
+def measure(store, lookups: list[list[int]], radius: int) -> dict:
+    """Latency of one lookup: candidates_near_each over its probes (one read of the index)."""
     from app.store.similarity import band_radii
 
     repository = store.repository
-    for code in queries[:100]:
-        repository.candidates_near(code, radius, "bench-0")
+    for probes in lookups[:100]:
+        repository.candidates_near_each(probes, radius, "bench-0")
     latencies, found = [], 0
-    for code in queries:
+    for probes in lookups:
         started = time.perf_counter()
-        found += len(repository.candidates_near(code, radius, "bench-0"))
+        found += len(repository.candidates_near_each(probes, radius, "bench-0")[0])
         latencies.append((time.perf_counter() - started) * 1000)
     return {
         "thresholds": band_radii(radius),
         "p50_ms": percentile(latencies, 0.50),
         "p99_ms": percentile(latencies, 0.99),
-        "candidates_per_query": found / len(queries),
+        "candidates_per_query": found / len(lookups),
     }
 
 
@@ -282,6 +285,7 @@ def codes_read(store, queries: list[int], radius: int) -> tuple[int, float]:
 
 def run_backend(name: str, url: str, args) -> None:
     from app.store.migrate import upgrade_database
+    from app.store.similarity import band_radii
     from app.store.sql import open_store
 
     rng = random.Random(14)
@@ -297,18 +301,24 @@ def run_backend(name: str, url: str, args) -> None:
             f"(one transaction each); band buckets mean {mean_bucket:.1f}, largest {largest_bucket}"
         )
         queries = query_codes(codes, args.queries, rng)
+        # A lookup's other probes are its views' codes (mirror, trim, symmetrised): codes of other
+        # pictures, so random ones here.
+        others = [[rng.getrandbits(64) for _ in range(max(args.probes) - 1)] for _ in queries]
         print(
-            f"{'R':>3} {'bands':>8} {'rows read':>10} {'codes read':>11} {'p50 ms':>8} {'p99 ms':>8} {'found/query':>12}"
+            f"{'R':>3} {'bands':>8} {'rows read':>10} {'codes read':>11} {'probes':>7} {'p50 ms':>8} {'p99 ms':>8} "
+            f"{'found/query':>12}"
         )
         for radius in args.radii:
-            figures = measure(store, queries, radius)
             rows_read, mean_codes = codes_read(store, queries, radius)
-            bands = ",".join(str(bits) for bits in figures["thresholds"])
-            print(
-                f"{radius:>3} {bands:>8} {rows_read:>10,} {mean_codes:>11,.0f} {figures['p50_ms']:>8.2f} "
-                f"{figures['p99_ms']:>8.2f} {figures['candidates_per_query']:>12.2f}",
-                flush=True,
-            )
+            bands = ",".join(str(bits) for bits in band_radii(radius))
+            for probes in args.probes:
+                lookups = [[query, *extra[: probes - 1]] for query, extra in zip(queries, others, strict=True)]
+                figures = measure(store, lookups, radius)
+                print(
+                    f"{radius:>3} {bands:>8} {rows_read:>10,} {mean_codes:>11,.0f} {probes:>7} {figures['p50_ms']:>8.2f} "
+                    f"{figures['p99_ms']:>8.2f} {figures['candidates_per_query']:>12.2f}",
+                    flush=True,
+                )
 
 
 def main() -> int:
@@ -318,6 +328,12 @@ def main() -> int:
     parser.add_argument("--queries", type=int, default=1000)
     parser.add_argument("--radii", type=lambda text: [int(part) for part in text.split(",")], default=[4, 6, 8, 10, 12])
     parser.add_argument("--pg-url", default=DEFAULT_PG_URL)
+    parser.add_argument(
+        "--probes",
+        type=lambda text: [int(part) for part in text.split(",")],
+        default=[1, 2, 4],
+        help="probes per lookup: the query's code and this many minus one others, read together (a lookup makes 2 to 4)",
+    )
     args = parser.parse_args()
     if args.backend in ("both", "sqlite"):
         with tempfile.TemporaryDirectory(prefix="originmark-repository-bench-") as folder:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime
 import enum
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -174,6 +174,18 @@ class ManifestRepository(Protocol):
         with its exact distance and descriptor; `views`: the index-only VIEW_ALG rows too (only for
         a lookup whose candidates all pass a descriptor check). `space`: Image-Codes (images and
         a video's key frames) or, CodeSpace.VIDEO, ISCC Video-Codes."""
+
+    def candidates_near_each(
+        self,
+        codes: Sequence[int],
+        radius: int,
+        tenant: str | None,
+        *,
+        views: bool = False,
+        space: CodeSpace = CodeSpace.IMAGE,
+    ) -> list[list[Candidate]]:
+        """`candidates_near` for each code, in order, from one read of the index: the probes of one
+        lookup (an image's code and its views') cost one round trip, not one each."""
 
     def candidates_with_value(self, alg: str, value: bytes, tenant: str | None) -> list[Candidate]:
         """The bindings visible to `tenant` (None: the public) whose (alg, value) is exactly this, newest

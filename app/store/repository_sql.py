@@ -414,30 +414,55 @@ class SqlManifestRepository:
     def candidates_near(
         self, code64: int, radius: int, tenant: str | None, *, views: bool = False, space: CodeSpace = CodeSpace.IMAGE
     ) -> list[Candidate]:
-        query = check_code64(code64)
+        return self.candidates_near_each([code64], radius, tenant, views=views, space=space)[0]
+
+    def candidates_near_each(
+        self,
+        codes: Sequence[int],
+        radius: int,
+        tenant: str | None,
+        *,
+        views: bool = False,
+        space: CodeSpace = CodeSpace.IMAGE,
+    ) -> list[list[Candidate]]:
+        queries = [check_code64(code64) for code64 in codes]
         check_radius(radius)
-        if tenant is not None and not is_tenant_name(tenant):  # None: the public (see entry_by_manifest_id)
-            return []
-        keys = probe_keys(query, radius, space)
+        if not queries or (tenant is not None and not is_tenant_name(tenant)):  # None: the public
+            return [[] for _ in queries]
+        # The band rows of every probe in one read: a row another probe brought can only hold codes
+        # that probe's own rows hold too if they are within its radius (multi-index hashing finds
+        # them all), so each probe's answer is the one it would get alone.
+        keys = sorted({key for query in queries for key in probe_keys(query, radius, space)})
         with database_errors_as_unavailable(), self._db_engine.connect() as connection:
-            found = _driver_rows(
-                connection,
-                _probe_sql(self._postgres, len(keys)),
-                [keys] if self._postgres else keys,
-                binary=self._postgres,
-            )
-            # A code can come from several bands: the dict keeps it once.
-            distances = codes_within(b"".join(bytes(blob) for (blob,) in found if blob), query, radius)
-            near = list(distances)
+            found: list[tuple] = []
+            for start in range(0, len(keys), _KEYS_PER_READ):
+                chunk = keys[start : start + _KEYS_PER_READ]
+                found += _driver_rows(
+                    connection,
+                    _probe_sql(self._postgres, len(chunk)),
+                    [chunk] if self._postgres else chunk,
+                    binary=self._postgres,
+                )
+            blob = b"".join(bytes(codes_blob) for (codes_blob,) in found if codes_blob)
+            # A code can come from several bands: each dict keeps it once.
+            near_each = [codes_within(blob, query, radius) for query in queries]
+            near = sorted(set().union(*near_each))
             if not near:
-                return []
+                return [[] for _ in queries]
             statement = self._candidates_with_views if views else self._candidates
-            rows = connection.execute(statement, {"viewer": tenant, "binding_ids": near}).all()
-        candidates = [_candidate(row, distances[row.id]) for row in rows]
-        candidates.sort(
-            key=lambda candidate: (candidate.distance, -candidate.created_at.timestamp(), candidate.manifest_id)
-        )
-        return candidates[:MAX_CANDIDATES]
+            rows = {row.id: row for row in connection.execute(statement, {"viewer": tenant, "binding_ids": near})}
+        answers = []
+        for distances in near_each:
+            candidates = [
+                _candidate(rows[binding_id], distance)
+                for binding_id, distance in distances.items()
+                if binding_id in rows
+            ]
+            candidates.sort(
+                key=lambda candidate: (candidate.distance, -candidate.created_at.timestamp(), candidate.manifest_id)
+            )
+            answers.append(candidates[:MAX_CANDIDATES])
+        return answers
 
     def candidates_with_value(self, alg: str, value: bytes, tenant: str | None) -> list[Candidate]:
         if (tenant is not None and not is_tenant_name(tenant)) or not 0 < len(value) <= MAX_BINDING_VALUE_BYTES:
@@ -531,9 +556,14 @@ def _driver_rows(connection: Connection, sql: str, parameters: list, *, binary: 
         cursor.close()
 
 
-@functools.cache
+# A search's band row keys are read this many at a time: SQLite binds at most 32,766 parameters,
+# and the probes of one lookup at MAX_RADIUS pass that.
+_KEYS_PER_READ = 30_000
+
+
+@functools.lru_cache(maxsize=256)
 def _probe_sql(postgres: bool, count: int) -> str:
-    """The band rows of a search: a primary-key IN-list (driver SQL, built once per radius)."""
+    """The band rows of a search: a primary-key IN-list (driver SQL, built once per key count)."""
     if postgres:  # one value back: 1,108 bytea rows cost more to send and decode than the lookups
         return "SELECT string_agg(codes, ''::bytea) FROM repository_buckets WHERE key = ANY(%s::integer[])"
     return f"SELECT codes FROM repository_buckets WHERE key IN ({', '.join('?' * count)})"

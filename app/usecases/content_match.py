@@ -35,14 +35,12 @@ def content_matches(
 ) -> list[ContentMatch]:
     """The entries visible to `tenant` that match `fingerprint` (module docstring), best first."""
     best: dict[tuple[str, str], ContentMatch] = {}
-    probes = [(fingerprint.code64, fingerprint.descriptor, True)]
-    probes += [(view.code64, view.descriptor, False) for view in fingerprint.views]
-    searched: set[tuple[int, bytes]] = set()
-    for code64, descriptor, own in probes:
-        if (code64, descriptor) in searched:
-            continue
-        searched.add((code64, descriptor))
-        for candidate in repository.candidates_near(code64, radius, tenant, views=True):
+    probes: dict[tuple[int, bytes], bool] = {(fingerprint.code64, fingerprint.descriptor): True}
+    for view in fingerprint.views:  # a view the same as a probe already made is not searched again
+        probes.setdefault((view.code64, view.descriptor), False)
+    found_each = repository.candidates_near_each([code64 for code64, _ in probes], radius, tenant, views=True)
+    for ((_, descriptor), own), found in zip(probes.items(), found_each, strict=True):
+        for candidate in found:
             if candidate.descriptor is None or len(candidate.descriptor) != DESCRIPTOR_BYTES:
                 if own and candidate.view is None:
                     _keep(best, ContentMatch(candidate=candidate, similarity=None))

@@ -20,7 +20,7 @@ from app.store.repository import (
     SoftBinding,
     StoredManifest,
 )
-from app.store.similarity import hamming64
+from app.store.similarity import MAX_RADIUS, hamming64
 
 CODE = 0xF0E1_D2C3_B4A5_9687  # top bit set: stored as a negative BIGINT
 
@@ -170,6 +170,26 @@ def test_candidates_near_finds_exactly_the_codes_within_the_radius(repository, r
     assert [(candidate.distance, candidate.manifest_id) for candidate in found] == expected
     assert all(candidate.code64 == codes[candidate.manifest_id] for candidate in found)
     assert all(candidate.descriptor == b"\x01" * 32 for candidate in found)
+
+
+@pytest.mark.parametrize("radius", [4, 10, MAX_RADIUS])
+def test_the_probes_of_one_lookup_read_together_answer_as_each_alone(repository, radius):
+    # One read of the band rows for several codes (a lookup's probes): each answer is the one its code
+    # gets alone, rows another probe brought in included or not. At MAX_RADIUS two probes' band rows
+    # are more keys than SQLite binds in one statement.
+    rng = random.Random(radius)
+    probes = [rng.getrandbits(64) for _ in range(3)]
+    probes.append(probes[0])  # the same code twice: answered twice
+    number = 0
+    for probe in probes[:3]:
+        for distance in (0, radius // 2, radius, radius + 1, radius + 6):
+            repository.add_entry(_entry(f"urn:c2pa:e{number}", code64=_flip(probe, *rng.sample(range(64), distance))))
+            number += 1
+    together = repository.candidates_near_each(probes, radius, "tenant-b", views=True)
+    assert together == [repository.candidates_near(probe, radius, "tenant-b", views=True) for probe in probes]
+    assert [len(found) for found in together] == [3, 3, 3, 3]
+    assert repository.candidates_near_each([], radius, "tenant-b") == []
+    assert repository.candidates_near_each(probes, radius, "not a tenant!") == [[], [], [], []]
 
 
 def test_a_code_whose_flips_fall_in_one_band_each_is_found_at_the_bound(repository):
