@@ -52,39 +52,30 @@ def build_queue_app(
         connector = procrastinate.PsycopgConnector(conninfo=conninfo, min_size=1, max_size=4)
     app = procrastinate.App(connector=connector)
 
-    @app.task(name=VERIFY_TASK, queue=QUEUE, retry=retry_strategy(settings), pass_context=True)
-    def verify(context: procrastinate.JobContext, job_id: str) -> None:
-        from app.jobs.tasks import run_verify_job
+    def run_media_job(context: procrastinate.JobContext, job_id: str, *, kind: str) -> None:
+        """A verify or sign job: its runner, counted in the worker's metrics (one rule for both)."""
+        from app.jobs.metrics import observe_task_run
+        from app.jobs.tasks import run_sign_job, run_verify_job
 
         if runtime is None:  # pragma: no cover - the API never runs tasks
             raise RuntimeError("this app only defers jobs")
-        from app.jobs.metrics import observe_task_run
-
+        runner = run_verify_job if kind == "verify" else run_sign_job
         attempts = context.job.attempts
         observe_task_run(
             metrics,
             runtime(),
-            kind="verify",
+            kind=kind,
             previous_attempts=attempts,
-            run=lambda: run_verify_job(runtime(), job_id, previous_attempts=attempts),
+            run=lambda: runner(runtime(), job_id, previous_attempts=attempts),
         )
+
+    @app.task(name=VERIFY_TASK, queue=QUEUE, retry=retry_strategy(settings), pass_context=True)
+    def verify(context: procrastinate.JobContext, job_id: str) -> None:
+        run_media_job(context, job_id, kind="verify")
 
     @app.task(name=SIGN_TASK, queue=QUEUE, retry=retry_strategy(settings), pass_context=True)
     def sign(context: procrastinate.JobContext, job_id: str) -> None:
-        from app.jobs.tasks import run_sign_job
-
-        if runtime is None:  # pragma: no cover - the API never runs tasks
-            raise RuntimeError("this app only defers jobs")
-        from app.jobs.metrics import observe_task_run
-
-        attempts = context.job.attempts
-        observe_task_run(
-            metrics,
-            runtime(),
-            kind="sign",
-            previous_attempts=attempts,
-            run=lambda: run_sign_job(runtime(), job_id, previous_attempts=attempts),
-        )
+        run_media_job(context, job_id, kind="sign")
 
     from app.jobs.webhooks import WebhookRetryStrategy
 
