@@ -162,6 +162,10 @@ class ManifestRepository(Protocol):
         """The entry with this id that `tenant` can see (its own first; None: the public, who see
         public entries only); None for unknown and not visible."""
 
+    def entries_by_manifest_ids(self, tenant: str | None, manifest_ids: Sequence[str]) -> dict[str, RepositoryEntry]:
+        """`entry_by_manifest_id` for each id, from one read: id -> the entry `tenant` sees under it
+        (ids it sees none under, or malformed, are left out)."""
+
     def entries_with_manifest_id(self, manifest_id: str) -> list[RepositoryEntry]:
         """Every tenant's entry with this id, by owner: for the operator's CLI only (takedowns), never
         for a tenant's request."""

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Connection,
     Engine,
     Insert,
+    Row,
     bindparam,
     case,
     delete,
@@ -199,6 +200,9 @@ class SqlManifestRepository:
             )
             .order_by(case((_entries.tenant == bindparam("viewer"), 0), else_=1), _entries.id)
             .limit(1)
+        )
+        self._visible_with_ids = select(*entry_columns).where(
+            any_of(self._db_engine, _entries.manifest_id, "manifest_ids"), entry_visible_to_viewer()
         )
         self._owned = select(*entry_columns).where(
             _entries.manifest_id == bindparam("manifest_id"), _entries.tenant == bindparam("owner")
@@ -403,6 +407,21 @@ class SqlManifestRepository:
             if row is None:
                 return None
             return self._with_bindings(connection, [row])[0]
+
+    def entries_by_manifest_ids(self, tenant: str | None, manifest_ids: Sequence[str]) -> dict[str, RepositoryEntry]:
+        if tenant is not None and not is_tenant_name(tenant):
+            return {}
+        wanted = sorted({manifest_id for manifest_id in manifest_ids if manifest_id_problem(manifest_id) is None})
+        if not wanted:
+            return {}
+        with database_errors_as_unavailable(), self._db_engine.connect() as connection:
+            rows = connection.execute(self._visible_with_ids, {"viewer": tenant, "manifest_ids": wanted}).all()
+            # entry_by_manifest_id's order, per id: the tenant's own first, then the oldest.
+            first: dict[str, Row] = {}
+            for row in sorted(rows, key=lambda row: (row.tenant != tenant, row.id)):
+                first.setdefault(row.manifest_id, row)
+            entries = self._with_bindings(connection, list(first.values())) if first else []
+        return {entry.manifest_id: entry for entry in entries}
 
     def entries_with_manifest_id(self, manifest_id: str) -> list[RepositoryEntry]:
         if manifest_id_problem(manifest_id) is not None:

@@ -17,7 +17,7 @@ recovery on verify (app/usecases/recovery.py) and the Soft Binding Resolution AP
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from app.store.repository import Candidate, ManifestRepository, RepositoryEntry
@@ -55,7 +55,18 @@ def candidate_entry(repository: ManifestRepository, candidate: Candidate, tenant
     """The entry `tenant` sees under the candidate's manifest id, if it is the candidate itself: a
     tenant's own entry with the same id comes first, and another entry's store or key frames are not
     what matched."""
-    entry = repository.entry_by_manifest_id(tenant, candidate.manifest_id)
+    return _if_the_candidate(repository.entry_by_manifest_id(tenant, candidate.manifest_id), candidate)
+
+
+def candidate_entries(
+    repository: ManifestRepository, candidates: Sequence[Candidate], tenant: str | None
+) -> list[RepositoryEntry | None]:
+    """`candidate_entry` for each candidate, in order, from one read of the repository."""
+    seen = repository.entries_by_manifest_ids(tenant, [candidate.manifest_id for candidate in candidates])
+    return [_if_the_candidate(seen.get(candidate.manifest_id), candidate) for candidate in candidates]
+
+
+def _if_the_candidate(entry: RepositoryEntry | None, candidate: Candidate) -> RepositoryEntry | None:
     if entry is None or entry.tenant != candidate.tenant or entry.asset_sha256 != candidate.asset_sha256:
         return None
     return entry

@@ -29,9 +29,9 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from app.store.iscc_units import iscc_video_code64, iscc_video_unit
-from app.store.repository import ISCC_ALG, Candidate, ManifestRepository
+from app.store.repository import ISCC_ALG, Candidate, ManifestRepository, RepositoryEntry
 from app.store.similarity import CodeSpace
-from app.usecases.content_match import ContentMatch, best_first, candidate_entry
+from app.usecases.content_match import ContentMatch, best_first, candidate_entries
 from verifier.fingerprint import DESCRIPTOR_BYTES, ImageFingerprint, descriptor_similarity
 
 if TYPE_CHECKING:
@@ -82,8 +82,9 @@ def video_code_matches(
     """The entries visible to `tenant` whose Video-Code is near `code` and whose kept key frames pass the
     second check against the upload's `key_frames` (module docstring), best first."""
     matches = []
-    for candidate in video_code_candidates(repository, code.iscc_digest, tenant, radius=radius):
-        similarity = frames_similarity(key_frames, _kept_descriptors(repository, candidate, tenant))
+    candidates = video_code_candidates(repository, code.iscc_digest, tenant, radius=radius)
+    for candidate, entry in zip(candidates, candidate_entries(repository, candidates, tenant), strict=True):
+        similarity = frames_similarity(key_frames, _kept_descriptors(entry))
         if similarity >= threshold:
             matches.append(ContentMatch(candidate=candidate, similarity=similarity))
     return best_first(matches)
@@ -97,10 +98,9 @@ def frames_similarity(key_frames: Sequence[ImageFingerprint], kept: Sequence[byt
     )
 
 
-def _kept_descriptors(repository: ManifestRepository, candidate: Candidate, tenant: str | None) -> list[bytes]:
-    """The key-frame descriptors kept with the candidate's entry (none if the entry visible under its
-    id is another one: a tenant's own entry with the same id comes first)."""
-    entry = candidate_entry(repository, candidate, tenant)
+def _kept_descriptors(entry: RepositoryEntry | None) -> list[bytes]:
+    """The key-frame descriptors kept with a candidate's entry (none when the entry visible under
+    its id is another one: `candidate_entries`)."""
     if entry is None:
         return []
     return [

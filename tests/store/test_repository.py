@@ -290,6 +290,27 @@ def test_a_tenant_reads_its_own_entry_before_anothers_shared_one(repository):
     assert repository.entries_with_manifest_id("urn:c2pa:nobody") == []
 
 
+def test_entries_by_manifest_ids_read_each_id_as_entry_by_manifest_id_does(repository):
+    repository.add_entry(_entry("urn:c2pa:both", tenant="tenant-b"))
+    repository.add_entry(_entry("urn:c2pa:both", tenant="tenant-a", origin=EntryOrigin.VERIFIED))
+    repository.add_entry(_entry("urn:c2pa:shared", tenant="tenant-b"))
+    repository.add_entry(_entry("urn:c2pa:private", tenant="tenant-b", private=True))
+    ids = ["urn:c2pa:both", "urn:c2pa:shared", "urn:c2pa:private", "urn:c2pa:nobody", "not an id", "urn:c2pa:both"]
+    for viewer in ("tenant-a", "tenant-b", "tenant-c", None):
+        together = repository.entries_by_manifest_ids(viewer, ids)
+        alone = {i: repository.entry_by_manifest_id(viewer, i) for i in ids if i != "not an id"}
+        assert together == {i: entry for i, entry in alone.items() if entry is not None}
+    assert set(repository.entries_by_manifest_ids("tenant-a", ids)) == {"urn:c2pa:both", "urn:c2pa:shared"}
+    assert repository.entries_by_manifest_ids("tenant-a", ids)["urn:c2pa:both"].origin is EntryOrigin.VERIFIED
+    assert set(repository.entries_by_manifest_ids("tenant-b", ids)) == {
+        "urn:c2pa:both",
+        "urn:c2pa:shared",
+        "urn:c2pa:private",
+    }
+    assert repository.entries_by_manifest_ids("tenant-a", []) == {}
+    assert repository.entries_by_manifest_ids("not a tenant!", ids) == {}
+
+
 def test_delete_removes_the_entry_from_every_read_and_records_the_takedown(store, repository):
     repository.add_entry(_entry("urn:c2pa:gone"))
     deletion = repository.delete_entry("tenant-a", "urn:c2pa:gone", actor="operator", reason="takedown 42")
