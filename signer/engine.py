@@ -209,7 +209,8 @@ class _Source:
             raise PriorCredentialsConflict(
                 f"{self.path.name} carries Content Credentials of its own and a separate parent was named: "
                 "sign it without the parent to keep its credentials as the parent ingredient, or drop them "
-                "explicitly (replace_credentials, if your signing policy allows it); nothing was written"
+                "explicitly (replace_credentials=true, or --replace-credentials, if your signing policy allows it); "
+                "nothing was written"
             )
         return PriorCredentials.KEPT
 
@@ -490,7 +491,8 @@ class ContentSigner:
                 raise PriorCredentialsUnusable(
                     f"{source.path.name} carries Content Credentials the C2PA engine cannot record "
                     f"({self._translate(error, subject=source.path.name)}); nothing was written. They are never "
-                    "dropped silently: sign a copy without them, or drop them explicitly (replace_credentials, "
+                    "dropped silently: sign a copy without them, or drop them explicitly (replace_credentials=true, or "
+                    "--replace-credentials, "
                     "if your signing policy allows it)",
                     engine_message=str(error),
                 ) from error
@@ -571,7 +573,8 @@ class ContentSigner:
                 raise PriorCredentialsUnusable(
                     f"{parent.name} carries Content Credentials that, kept as its parent ingredient, would make the "
                     f"signed file fail validation ({report.state}: {shown}); nothing was written. They are never "
-                    "dropped silently: sign a copy without them, or drop them explicitly (replace_credentials, "
+                    "dropped silently: sign a copy without them, or drop them explicitly (replace_credentials=true, or "
+                    "--replace-credentials, "
                     "if your signing policy allows it)"
                 )
             raise ParentCredentialsUnusable(

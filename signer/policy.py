@@ -24,7 +24,9 @@ itself and is not bound by any policy.
   them as its parentOf ingredient. Denied unless granted, because dropping them is exactly what
   a leaked or misused key would do to pass a third party's AI image (or a tampered one) off under
   the operator's name with its history erased; keeping them costs a caller nothing it is owed.
-  `unrestricted()` (the operator's own tools) allows it.
+  Granted only explicitly (`of(..., may_replace_credentials=True)`), not even by `unrestricted()`,
+  and no API key can hold the grant yet: the key store has no column for it (it refuses such a
+  policy rather than store it narrowed). The in-process CLI, the operator itself, is not bound.
 
 Configuration mistakes (an empty list, a blank or over-long pattern) fail when the policy is
 built, not when a request is checked.
@@ -160,7 +162,7 @@ class SigningPolicy:
     @classmethod
     def unrestricted(cls) -> SigningPolicy:
         """Any generator, ANY source type, digitalCapture included: for the operator's own trusted tools only."""
-        return cls(generators=(ANY_GENERATOR,), source_types=frozenset(DigitalSourceType), may_replace_credentials=True)
+        return cls(generators=(ANY_GENERATOR,), source_types=frozenset(DigitalSourceType))
 
     @classmethod
     def of(
