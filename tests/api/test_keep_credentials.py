@@ -98,6 +98,7 @@ def test_invalid_credentials_are_recorded_as_invalid(client, api_keys, corpus_fi
     [ingredient] = verdict["ingredients"]
     assert ingredient["state"] == "invalid"
     assert "assertion.dataHash.mismatch" in ingredient["failure_codes"]
+    assert "the credentials of an ingredient (parentOf) are invalid" in verdict["reason"]
     assert label["kind"] == "ai_edited"  # only our own declaration: the broken history claims nothing
 
 

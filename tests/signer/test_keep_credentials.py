@@ -162,6 +162,8 @@ def test_invalid_credentials_are_recorded_as_invalid_not_laundered(content_signe
     [parent] = verdict.ingredients
     assert parent.state is VerdictState.INVALID
     assert "assertion.dataHash.mismatch" in parent.failure_codes
+    assert verdict.reason is not None
+    assert verdict.reason.startswith("the credentials of an ingredient (parentOf) are invalid (")
     # The broken history makes no claim: the label rests on our own declaration only.
     label = label_for(verdict)
     assert label.kind is LabelKind.AI_EDITED
