@@ -34,11 +34,11 @@ NO_CREDENTIALS = "c2pa-rs/cli/tests/fixtures/earth_apollo17.jpg"
 REQUEST = GenerationRequest(generator_name="Acme Upscaler", generator_version="3.0")
 
 
-def _plain_read(path: Path) -> dict:
+def _plain_read(path: Path, mime: str = "image/jpeg") -> dict:
     """What an independent reader sees: the plain engine, no originmark settings but no fetching."""
     context = c2pa.Context.from_dict({"verify": {"remote_manifest_fetch": False, "ocsp_fetch": False}})
     try:
-        with path.open("rb") as stream, c2pa.Reader("image/jpeg", stream, context=context) as reader:
+        with path.open("rb") as stream, c2pa.Reader(mime, stream, context=context) as reader:
             return json.loads(reader.json())
     finally:
         context.close()
@@ -191,3 +191,21 @@ def test_a_file_without_credentials_is_signed_as_before(content_signer, shared_d
     assert result.prior_credentials is PriorCredentials.NONE
     seen = _plain_read(result.destination)
     assert len(seen["manifests"]) == 1
+
+
+def test_a_webp_with_credentials_keeps_them(content_signer, media_samples, tmp_path):
+    """The issue's DALL-E case: a WebP carrying a generator's credentials (made here: the corpus
+    holds no credentialed WebP) is re-signed with them as its parent."""
+    generated = content_signer.sign_file(
+        source=media_samples["WebP"],
+        destination=tmp_path / "dalle.webp",
+        request=GenerationRequest(generator_name="DALL-E 3"),
+    )
+    assert generated.prior_credentials is PriorCredentials.NONE
+    resigned = content_signer.sign_file(
+        source=generated.destination, destination=tmp_path / "out.webp", request=REQUEST
+    )
+    assert resigned.prior_credentials is PriorCredentials.KEPT
+    seen = _plain_read(resigned.destination, "image/webp")
+    active = seen["manifests"][seen["active_manifest"]]
+    assert [i["active_manifest"] for i in active["ingredients"]] == [generated.manifest_label]
