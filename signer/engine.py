@@ -7,6 +7,10 @@ to return a signer whose output would not verify (signer/probe.py); after that o
 edits are read back, because the parent's credentials travel into the output
 (signer/self_check.py).
 
+A file that already carries Content Credentials keeps them: it becomes the new manifest's
+parentOf ingredient (its store and validation results, read by the engine from its bytes), as a
+separate parent does, unless the request says `replace_credentials`.
+
 Large media are streamed file to file: originmark never reads an asset into memory; the
 engine reads the source and writes the output through file objects. The engine itself
 still buffers some containers (measured with c2pa-rs 0.91.3 on 300 MB files): an MP4's
@@ -192,7 +196,7 @@ class _Source:
     video: VideoFingerprint | None = None
     refusal: SourceUndecodable | None
     started: float  # perf_counter() when the call began
-    carries_credentials: bool = False  # it has a manifest store of its own (ContentSigner._prior_credentials)
+    carries_credentials: bool = False  # it has a manifest store of its own (ContentSigner._carries_credentials)
 
     def refuse_if_undecodable(self) -> None:
         if self.refusal is not None:
@@ -283,6 +287,7 @@ class ContentSigner:
         """The source's format and the fingerprint of its own pixels (or why this image will be refused)."""
         started = time.perf_counter()
         media_format = detect_format(source)
+        carries = self._carries_credentials(source, media_format)
         if self._options.soft_binding and media_format in FINGERPRINTED_VIDEO_FORMATS:
             try:
                 video = fingerprint_video(source)  # reads by seeking: a few key frames, not the whole file
@@ -295,9 +300,8 @@ class ContentSigner:
                 video=video,
                 refusal=None,
                 started=started,
-                carries_credentials=self._carries_credentials(source, media_format),
+                carries_credentials=carries,
             )
-        carries = self._carries_credentials(source, media_format)
         if not self._options.soft_binding or media_format not in FINGERPRINTED_FORMATS:
             return _Source(
                 path=source,
