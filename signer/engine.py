@@ -7,6 +7,10 @@ to return a signer whose output would not verify (signer/probe.py); after that o
 edits are read back, because the parent's credentials travel into the output
 (signer/self_check.py).
 
+A file that already carries Content Credentials keeps them: it becomes the new manifest's
+parentOf ingredient (its store and validation results, read by the engine from its bytes), as a
+separate parent does, unless the request says `replace_credentials`.
+
 Large media are streamed file to file: originmark never reads an asset into memory; the
 engine reads the source and writes the output through file objects. The engine itself
 still buffers some containers (measured with c2pa-rs 0.91.3 on 300 MB files): an MP4's
@@ -31,10 +35,12 @@ import c2pa
 from keys.algorithms import SigningAlgorithm
 from keys.signing_key import SigningKey
 from signer.engine_errors import redacted_url, translate_engine_error
-from signer.engine_settings import signing_settings
+from signer.engine_settings import credentials_lookup_settings, signing_settings
 from signer.errors import (
     DestinationUnwritable,
     ParentCredentialsUnusable,
+    PriorCredentialsConflict,
+    PriorCredentialsUnusable,
     SidecarUnsupported,
     SignerProbeFailed,
     SigningError,
@@ -56,6 +62,7 @@ from signer.jumbf import active_manifest_label
 from signer.manifest import (
     DigitalSourceType,
     GenerationRequest,
+    PriorCredentials,
     build_manifest_definition,
     originmark_version,
     parent_ingredient_definition,
@@ -124,6 +131,23 @@ class SignerOptions:
         return TimeStampRetries(retries=self.time_stamp_retries, delay_seconds=self.time_stamp_retry_delay_seconds)
 
 
+# What the engine raises about the file's container rather than a manifest store in it ("asset could
+# not be parsed", an I/O error, a variant it does not read): no credentials were found.
+_CONTAINER_ERRORS = (
+    c2pa.C2paError.Other,
+    c2pa.C2paError.Io,
+    c2pa.C2paError.NotSupported,
+    c2pa.C2paError.FileNotFound,
+    c2pa.C2paError.ManifestNotFound,
+)
+
+# Failure codes that say only that an identity carried in from a parent (a CAWG X.509 identity
+# assertion) chains to no anchor we configured: the engine reports them among the new manifest's
+# failures and calls the output Valid, not Invalid. Such an output verifies (a verifier shows it
+# "unrecognized"); it is not refused like one the parent's defects would break.
+TRUST_ONLY_FAILURE_CODES = frozenset({"cawg.x509.credential.untrusted"})
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SignResult:
     """One signed file."""
@@ -149,6 +173,7 @@ class SignResult:
     # (None: a format that is not fingerprinted, a video not decoded within the bounds, or
     # SignerOptions.soft_binding off).
     soft_binding: ImageFingerprint | VideoFingerprint | None = None
+    prior_credentials: PriorCredentials = PriorCredentials.NONE
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -171,10 +196,27 @@ class _Source:
     video: VideoFingerprint | None = None
     refusal: SourceUndecodable | None
     started: float  # perf_counter() when the call began
+    carries_credentials: bool = False  # it has a manifest store of its own (ContentSigner._carries_credentials)
 
     def refuse_if_undecodable(self) -> None:
         if self.refusal is not None:
             raise self.refusal
+
+    def prior_credentials(self, request: GenerationRequest) -> PriorCredentials:
+        """What this call does with the credentials the file carries (PriorCredentialsConflict: it
+        carries some, a separate parent is named, and replacing them was not asked for)."""
+        if not self.carries_credentials:
+            return PriorCredentials.NONE
+        if request.replace_credentials:
+            return PriorCredentials.REPLACED
+        if request.parent is not None:
+            raise PriorCredentialsConflict(
+                f"{self.path.name} carries Content Credentials of its own and a separate parent was named: "
+                "sign it without the parent to keep its credentials as the parent ingredient, or drop them "
+                "explicitly (replace_credentials=true, or --replace-credentials, if your signing policy allows it); "
+                "nothing was written"
+            )
+        return PriorCredentials.KEPT
 
 
 class ContentSigner:
@@ -195,6 +237,7 @@ class ContentSigner:
             self._context = c2pa.Context.from_dict(
                 signing_settings(thumbnails=options.thumbnails, local_anchors_pem=local_anchors)
             )
+            self._lookup_context = c2pa.Context.from_dict(credentials_lookup_settings())
             self._merkle_context = None
             if options.merkle_bmff_from_bytes is not None:
                 self._merkle_context = c2pa.Context.from_dict(
@@ -226,7 +269,10 @@ class ContentSigner:
         return sign
 
     def sign_file(self, *, source: Path, destination: Path, request: GenerationRequest) -> SignResult:
-        """Write `source` with Content Credentials embedded to `destination` (replaced atomically)."""
+        """Write `source` with Content Credentials embedded to `destination` (replaced atomically).
+
+        Credentials `source` already carries are kept as the output's parentOf ingredient, unless
+        `request.replace_credentials` (SignResult.prior_credentials says which)."""
         examined = self._examine(source)  # once, whatever the time-stamp retries
         return self._retrying_time_stamps(
             lambda: self._sign_file_once(examined, destination=destination, request=request)
@@ -241,21 +287,40 @@ class ContentSigner:
         """The source's format and the fingerprint of its own pixels (or why this image will be refused)."""
         started = time.perf_counter()
         media_format = detect_format(source)
+        carries = self._carries_credentials(source, media_format)
         if self._options.soft_binding and media_format in FINGERPRINTED_VIDEO_FORMATS:
             try:
                 video = fingerprint_video(source)  # reads by seeking: a few key frames, not the whole file
             except UndecodableVideo:
                 video = None
             return _Source(
-                path=source, media_format=media_format, fingerprint=None, video=video, refusal=None, started=started
+                path=source,
+                media_format=media_format,
+                fingerprint=None,
+                video=video,
+                refusal=None,
+                started=started,
+                carries_credentials=carries,
             )
         if not self._options.soft_binding or media_format not in FINGERPRINTED_FORMATS:
-            return _Source(path=source, media_format=media_format, fingerprint=None, refusal=None, started=started)
+            return _Source(
+                path=source,
+                media_format=media_format,
+                fingerprint=None,
+                refusal=None,
+                started=started,
+                carries_credentials=carries,
+            )
         try:
             # With the centre crops the repository indexes beside the code (never written in the manifest).
             fingerprint = fingerprint_image(source, views=INDEX_VIEWS)
             return _Source(
-                path=source, media_format=media_format, fingerprint=fingerprint, refusal=None, started=started
+                path=source,
+                media_format=media_format,
+                fingerprint=fingerprint,
+                refusal=None,
+                started=started,
+                carries_credentials=carries,
             )
         except UndecodableImage as error:
             refusal = SourceUndecodable(
@@ -264,7 +329,31 @@ class ContentSigner:
                 "content: its structure is probably malformed: re-encode it and retry (nothing was written)"
             )
             refusal.__cause__ = error
-            return _Source(path=source, media_format=media_format, fingerprint=None, refusal=refusal, started=started)
+            return _Source(
+                path=source,
+                media_format=media_format,
+                fingerprint=None,
+                refusal=refusal,
+                started=started,
+                carries_credentials=carries,
+            )
+
+    def _carries_credentials(self, source: Path, media_format: MediaFormat) -> bool:
+        """Whether `source` has a manifest store of its own (looked at, not validated: the engine
+        validates it when it becomes the parentOf ingredient). A store the engine cannot even parse
+        counts as credentials too: they are never dropped without being asked to. A container the
+        engine cannot parse is left to the signing call, which reports it as before."""
+        with _open_source(source) as stream:
+            try:
+                reader = c2pa.Reader.try_create(media_format.mime, stream, context=self._lookup_context)
+            except _CONTAINER_ERRORS:
+                return False
+            except c2pa.C2paError:
+                return True
+        if reader is None:
+            return False
+        reader.close()
+        return True
 
     def _retrying_time_stamps(self, attempt: Callable[[], SignResult]) -> SignResult:
         # A builder is single-use and a failed attempt's output is discarded (atomic_output):
@@ -276,6 +365,7 @@ class ContentSigner:
     def _sign_file_once(self, examined: _Source, *, destination: Path, request: GenerationRequest) -> SignResult:
         source, media_format = examined.path, examined.media_format
         refuse_overwriting_source(source, destination)
+        prior = examined.prior_credentials(request)
         with (
             _open_source(source) as source_stream,
             self._builder_for(
@@ -283,6 +373,7 @@ class ContentSigner:
                 default_title=destination.name,
                 context=self._context_for(source, media_format),
                 fingerprint=examined.fingerprint or examined.video,
+                kept_source=examined if prior is PriorCredentials.KEPT else None,
             ) as builder,
             atomic_output(destination, durable=not self._options.is_scratch(destination)) as output,
         ):
@@ -290,6 +381,8 @@ class ContentSigner:
             examined.refuse_if_undecodable()  # after the engine, whose refusal of a broken file comes first
             if request.parent is not None:
                 self._check_edit(output, media_format=media_format, parent=request.parent)
+            elif prior is PriorCredentials.KEPT:
+                self._check_edit(output, media_format=media_format, parent=source, own=True)
         return self._result(
             source=source,
             destination=destination,
@@ -299,11 +392,13 @@ class ContentSigner:
             request=request,
             started=examined.started,
             fingerprint=examined.fingerprint or examined.video,
+            prior=prior,
         )
 
     def _sign_sidecar_once(self, examined: _Source, *, sidecar: Path, request: GenerationRequest) -> SignResult:
         source, media_format = examined.path, examined.media_format
         refuse_overwriting_source(source, sidecar)
+        prior = examined.prior_credentials(request)
         with (
             _open_source(source) as source_stream,
             _open_source(source) as comparison_stream,
@@ -312,6 +407,7 @@ class ContentSigner:
                 default_title=source.name,
                 context=self._context_for(source, media_format),
                 fingerprint=examined.fingerprint or examined.video,
+                kept_source=examined if prior is PriorCredentials.KEPT else None,
             ) as builder,
         ):
             builder.set_no_embed()
@@ -320,6 +416,8 @@ class ContentSigner:
             examined.refuse_if_undecodable()
             if sink.asset_unchanged and request.parent is not None:
                 self._check_edit(source_stream, media_format=media_format, parent=request.parent, manifest=manifest)
+            elif sink.asset_unchanged and prior is PriorCredentials.KEPT:
+                self._check_edit(source_stream, media_format=media_format, parent=source, manifest=manifest, own=True)
         if not sink.asset_unchanged:
             raise SidecarUnsupported(
                 f"the C2PA engine has to rewrite {source.name} ({media_format.name}) to sign it, so a sidecar "
@@ -335,11 +433,13 @@ class ContentSigner:
             request=request,
             started=examined.started,
             fingerprint=examined.fingerprint or examined.video,
+            prior=prior,
         )
 
     def close(self) -> None:
         """Release the engine resources (also released when garbage-collected)."""
         self._context.close()
+        self._lookup_context.close()
         if self._merkle_context is not None:
             self._merkle_context.close()
         self._signer.close()
@@ -359,21 +459,47 @@ class ContentSigner:
         default_title: str,
         context: c2pa.Context | None = None,
         fingerprint: ImageFingerprint | VideoFingerprint | None = None,
+        kept_source: _Source | None = None,
     ) -> c2pa.Builder:
+        """`kept_source`: the file being signed, whose own credentials become the parentOf ingredient."""
         definition = build_manifest_definition(
-            request, default_title=default_title, originmark_version=self._originmark_version, fingerprint=fingerprint
+            request,
+            default_title=default_title,
+            originmark_version=self._originmark_version,
+            fingerprint=fingerprint,
+            opens_source=kept_source is not None,
         )
         try:
             builder = c2pa.Builder(definition, context=context or self._context)
         except c2pa.C2paError as error:
             raise self._translate(error, subject="the manifest definition") from error
-        if request.parent is not None:
-            try:
+        try:
+            if request.parent is not None:
                 self._add_parent(builder, request.parent)
-            except BaseException:
-                builder.close()
-                raise
+            elif kept_source is not None:
+                self._add_own_credentials(builder, kept_source, title=request.title or default_title)
+        except BaseException:
+            builder.close()
+            raise
         return builder
+
+    def _add_own_credentials(self, builder: c2pa.Builder, source: _Source, *, title: str) -> None:
+        """The file being signed as its own parentOf ingredient: the engine reads its manifest store
+        and records it with its validation results (a broken one as broken, never as clean)."""
+        with _open_source(source.path) as stream:
+            try:
+                builder.add_ingredient(
+                    parent_ingredient_definition(source.path, title=title), source.media_format.mime, stream
+                )
+            except c2pa.C2paError as error:
+                raise PriorCredentialsUnusable(
+                    f"{source.path.name} carries Content Credentials the C2PA engine cannot record "
+                    f"({self._translate(error, subject=source.path.name)}); nothing was written. They are never "
+                    "dropped silently: sign a copy without them, or drop them explicitly (replace_credentials=true, or "
+                    "--replace-credentials, "
+                    "if your signing policy allows it)",
+                    engine_message=str(error),
+                ) from error
 
     def _add_parent(self, builder: c2pa.Builder, parent: Path) -> None:
         subject = f"the parent {parent.name}"
@@ -422,24 +548,42 @@ class ContentSigner:
         return manifest
 
     def _check_edit(
-        self, output: BinaryIO, *, media_format: MediaFormat, parent: Path, manifest: bytes | None = None
+        self,
+        output: BinaryIO,
+        *,
+        media_format: MediaFormat,
+        parent: Path,
+        manifest: bytes | None = None,
+        own: bool = False,
     ) -> None:
         """Refuse an edit whose output would not verify because of what the parent carried.
 
         Costs one read of the output, paid only for edits (the engine copies the parent's
-        manifest store into the output, defects included).
+        manifest store into the output, defects included). `own`: the parent is the file being
+        signed itself (its own credentials kept), and the refusal says so.
         """
+        error_class = PriorCredentialsUnusable if own else ParentCredentialsUnusable
         try:
             report = self._own_output.read(output, mime=media_format.mime, manifest_data=manifest)
         except c2pa.C2paError as error:
-            raise ParentCredentialsUnusable(
+            raise error_class(
                 f"the edit of {parent.name} could not be read back: {error}", engine_message=str(error)
             ) from error
-        if report.state != self._own_output.expected_state or report.failures:
-            codes = ", ".join(dict.fromkeys(report.failure_codes)) or "no failure code"
+        codes = tuple(dict.fromkeys(report.failure_codes))
+        trust_only = bool(codes) and set(codes) <= TRUST_ONLY_FAILURE_CODES and report.state == "Valid"
+        if (report.state != self._own_output.expected_state or codes) and not trust_only:
+            shown = ", ".join(codes) or "no failure code"
+            if own:
+                raise PriorCredentialsUnusable(
+                    f"{parent.name} carries Content Credentials that, kept as its parent ingredient, would make the "
+                    f"signed file fail validation ({report.state}: {shown}); nothing was written. They are never "
+                    "dropped silently: sign a copy without them, or drop them explicitly (replace_credentials=true, or "
+                    "--replace-credentials, "
+                    "if your signing policy allows it)"
+                )
             raise ParentCredentialsUnusable(
                 f"the parent {parent.name} carries Content Credentials that would make this edit fail validation "
-                f"({report.state}: {codes}); use a copy of the parent without credentials, or one whose "
+                f"({report.state}: {shown}); use a copy of the parent without credentials, or one whose "
                 "credentials verify"
             )
 
@@ -480,6 +624,7 @@ class ContentSigner:
         request: GenerationRequest,
         started: float,
         fingerprint: ImageFingerprint | VideoFingerprint | None,
+        prior: PriorCredentials = PriorCredentials.NONE,
     ) -> SignResult:
         return SignResult(
             source=source,
@@ -495,6 +640,7 @@ class ContentSigner:
             certificate_fingerprint=self._certificate_fingerprint,
             manifest_store=manifest,
             soft_binding=fingerprint,
+            prior_credentials=prior,
         )
 
 

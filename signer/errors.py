@@ -72,3 +72,13 @@ class TimeStampUnavailable(SigningError):
 
 class SignerProbeFailed(SigningError):
     """The signer refused to start: signing and verifying a small probe asset did not come out valid."""
+
+
+class PriorCredentialsUnusable(SigningError):
+    """The credentials the file to sign already carries cannot be kept: the engine cannot record them
+    as its parentOf ingredient, or, recorded, they would make the output fail validation."""
+
+
+class PriorCredentialsConflict(SigningError):
+    """The file to sign carries credentials of its own and a separate parent was named: keeping both
+    histories is not supported, and dropping the file's own is done only when asked (replace_credentials)."""

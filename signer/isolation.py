@@ -61,7 +61,7 @@ from signer.errors import (
     UnsupportedFormat,
 )
 from signer.formats import SUPPORTED_FORMATS
-from signer.manifest import DigitalSourceType, GenerationRequest, InvalidRequest
+from signer.manifest import DigitalSourceType, GenerationRequest, InvalidRequest, PriorCredentials
 from signer.probe import ProbeResult
 from verifier.fingerprint import ImageFingerprint
 from verifier.fingerprint_plain import from_plain, to_plain
@@ -149,6 +149,7 @@ _ERROR_CLASSES: dict[str, type[SigningError]] = {
     if isinstance(value, type) and issubclass(value, SigningError)
 } | {InvalidRequest.__name__: InvalidRequest}
 _FORMATS_BY_NAME = {f.name: f for f in SUPPORTED_FORMATS}
+_PRIOR_CREDENTIALS = frozenset(member.value for member in PriorCredentials)
 
 
 # The owner unpickles no class at all from a signing worker.
@@ -240,6 +241,7 @@ def _sign_one(connection: Connection, signer: ContentSigner, job: tuple[str, str
             result.elapsed_seconds,
             result.manifest_store,
             _soft_binding_reply(result.soft_binding),
+            result.prior_credentials.value,
         ),
     )
     return True
@@ -406,6 +408,7 @@ class IsolatedSigner:
             elapsed,
             store,
             soft_binding,
+            prior,
         ) = reply
         return SignResult(
             source=source,
@@ -421,6 +424,7 @@ class IsolatedSigner:
             certificate_fingerprint=fingerprint,
             manifest_store=store,
             soft_binding=_soft_binding_from_reply(soft_binding),
+            prior_credentials=PriorCredentials(prior),
         )
 
     def close(self) -> None:
@@ -468,7 +472,12 @@ class IsolatedSigner:
             raise self._death_error(None, subject)
         if reply[0] == "error":
             raise _error_from_reply(reply)
-        if len(reply) != 9 or reply[1] not in _FORMATS_BY_NAME or not isinstance(reply[7], bytes):
+        if (
+            len(reply) != 10
+            or reply[1] not in _FORMATS_BY_NAME
+            or not isinstance(reply[7], bytes)
+            or reply[9] not in _PRIOR_CREDENTIALS
+        ):
             raise EngineRejected(f"signing {subject} failed (a malformed result)")
         return reply
 

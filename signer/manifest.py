@@ -11,7 +11,10 @@ What goes in, and why (C2PA 2.x, the C2PA conformance rubrics for generator prod
   `softwareAgent`.
 - An AI edit of a parent: `c2pa.opened` first, referencing the `parentOf` ingredient
   (exactly one reference, no `digitalSourceType`: Spec 2.4), then `c2pa.edited` with the
-  source type of the result and the generator as `softwareAgent`.
+  source type of the result and the generator as `softwareAgent`. The same when the file being
+  signed carries credentials of its own and no separate parent is given: the file itself is the
+  `parentOf` ingredient (its manifest store and validation results kept, the way c2patool keeps
+  them), unless the request says `replace_credentials` (signer/engine.py decides, after looking).
 - For an image, one `c2pa.soft-binding` assertion (C2PA 2.x "Soft Binding"): `alg` `io.iscc.v0`
   (the C2PA soft binding algorithm list) and one block whose empty `scope` means the whole
   image and whose `value` is the 256-bit ISCC Image-Code in binary (header and body, as
@@ -110,6 +113,14 @@ class DigitalSourceType(str, enum.Enum):
         return self.term
 
 
+class PriorCredentials(str, enum.Enum):
+    """What became of the credentials the file to sign already carried (signer/engine.py)."""
+
+    NONE = "none"  # it carried none
+    KEPT = "kept"  # recorded as the output's parentOf ingredient, with their validation results
+    REPLACED = "replaced"  # dropped, because the request said replace_credentials
+
+
 class InvalidRequest(SigningError, ValueError):
     """A generation request that cannot become a manifest (empty generator name, ...)."""
 
@@ -119,7 +130,12 @@ class GenerationRequest:
     """What to declare about one piece of AI output.
 
     `digital_source_type` None means the usual choice: trainedAlgorithmicMedia for new
-    output, compositeWithTrainedAlgorithmicMedia for an AI edit of a `parent`.
+    output, compositeWithTrainedAlgorithmicMedia for an AI edit of a `parent`. A file that
+    carries credentials of its own keeps that choice (the claim a signing policy checks before the
+    file is read): its manifest records the caller's source type on `c2pa.edited`.
+
+    `replace_credentials`: credentials the file to sign already carries are dropped instead of
+    recorded as its parentOf ingredient (a signing policy must allow it: signer/policy.py).
     """
 
     generator_name: str
@@ -127,6 +143,7 @@ class GenerationRequest:
     digital_source_type: DigitalSourceType | None = None
     title: str | None = None
     parent: Path | None = None
+    replace_credentials: bool = False
 
     def __post_init__(self) -> None:
         if not self.generator_name.strip():
@@ -156,18 +173,20 @@ def build_manifest_definition(
     default_title: str,
     originmark_version: str,
     fingerprint: ImageFingerprint | VideoFingerprint | None = None,
+    opens_source: bool = False,
 ) -> dict[str, Any]:
     """The manifest definition (c2pa-rs `ManifestDefinition` JSON) for one signed output.
 
     `default_title` is used when the request has no title (the output's file name).
-    With `request.parent` the caller adds the parent with `parent_ingredient_definition`.
+    With `request.parent`, or `opens_source` (the file being signed carries credentials that are
+    kept), the caller adds the parentOf ingredient with `parent_ingredient_definition`.
     `fingerprint`, of the very pixels (or key frames) being signed, adds the soft-binding assertion.
     """
     software_agent: dict[str, str] = {"name": request.generator_name}
     if request.generator_version:
         software_agent["version"] = request.generator_version
 
-    if request.parent is None:
+    if request.parent is None and not opens_source:
         actions = [
             {
                 "action": "c2pa.created",
@@ -233,6 +252,7 @@ def _binding_value(fingerprint: ImageFingerprint) -> str:
     return base64.b64encode(fingerprint.iscc_digest).decode("ascii")
 
 
-def parent_ingredient_definition(parent: Path) -> dict[str, Any]:
-    """The ingredient definition for an AI edit's parent; its own manifest (if any) comes from its bytes."""
-    return {"title": parent.name, "relationship": "parentOf", "label": PARENT_INGREDIENT_LABEL}
+def parent_ingredient_definition(parent: Path, *, title: str | None = None) -> dict[str, Any]:
+    """The ingredient definition for an AI edit's parent (the file being signed itself, when it carries
+    credentials that are kept); its own manifest (if any) comes from its bytes."""
+    return {"title": title or parent.name, "relationship": "parentOf", "label": PARENT_INGREDIENT_LABEL}

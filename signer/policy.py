@@ -19,6 +19,14 @@ itself and is not bound by any policy.
 - digital source types: a set of IPTC terms. The effective type is checked, so a request
   that names none is checked against the default it gets (compositeWithTrainedAlgorithmicMedia
   with a parent, trainedAlgorithmicMedia without).
+- replacing credentials (`may_replace_credentials`, default False): whether a request may drop the
+  Content Credentials the file to sign already carries (`replace_credentials`) instead of keeping
+  them as its parentOf ingredient. Denied unless granted, because dropping them is exactly what
+  a leaked or misused key would do to pass a third party's AI image (or a tampered one) off under
+  the operator's name with its history erased; keeping them costs a caller nothing it is owed.
+  Granted only explicitly (`of(..., may_replace_credentials=True)`), not even by `unrestricted()`,
+  and no API key can hold the grant yet: the key store has no column for it (it refuses such a
+  policy rather than store it narrowed). The in-process CLI, the operator itself, is not bound.
 
 Configuration mistakes (an empty list, a blank or over-long pattern) fail when the policy is
 built, not when a request is checked.
@@ -75,7 +83,8 @@ class SigningNotPermitted(SigningError):
 
     `generator` / `source_type` are the refused claims (None: that one is allowed);
     `source_type_defaulted` says the refused type was not named by the caller but is the default
-    it would get; `policy` is what the caller may claim.
+    it would get; `replace_credentials` that dropping the file's own credentials was refused;
+    `policy` is what the caller may claim.
     """
 
     def __init__(
@@ -85,17 +94,24 @@ class SigningNotPermitted(SigningError):
         generator: str | None,
         source_type: DigitalSourceType | None,
         source_type_defaulted: bool,
+        replace_credentials: bool = False,
     ) -> None:
         self.policy = policy
         self.generator = generator
         self.source_type = source_type
         self.source_type_defaulted = source_type_defaulted
+        self.replace_credentials = replace_credentials
         refused = []
         if generator is not None:
             refused.append(f"the generator {generator[:100]!r} (allowed: {policy.describe_generators()})")
         if source_type is not None:
             what = "the default digital source type" if source_type_defaulted else "the digital source type"
             refused.append(f"{what} {source_type.term!r} (allowed: {policy.describe_source_types()})")
+        if replace_credentials:
+            refused.append(
+                "replacing the Content Credentials the file carries (sign without replace_credentials: they are "
+                "then kept as the signed file's parent ingredient)"
+            )
         super().__init__("the signing policy does not allow " + " nor ".join(refused))
 
 
@@ -109,6 +125,7 @@ class SigningPolicy:
 
     generators: tuple[str, ...]
     source_types: frozenset[DigitalSourceType]
+    may_replace_credentials: bool = False
 
     def __post_init__(self) -> None:
         patterns = tuple(self.generators) if not isinstance(self.generators, str) else (self.generators,)
@@ -148,8 +165,18 @@ class SigningPolicy:
         return cls(generators=(ANY_GENERATOR,), source_types=frozenset(DigitalSourceType))
 
     @classmethod
-    def of(cls, *, generators: Iterable[str], source_types: Iterable[DigitalSourceType]) -> SigningPolicy:
-        return cls(generators=tuple(generators), source_types=frozenset(source_types))
+    def of(
+        cls,
+        *,
+        generators: Iterable[str],
+        source_types: Iterable[DigitalSourceType],
+        may_replace_credentials: bool = False,
+    ) -> SigningPolicy:
+        return cls(
+            generators=tuple(generators),
+            source_types=frozenset(source_types),
+            may_replace_credentials=may_replace_credentials,
+        )
 
     @property
     def any_generator(self) -> bool:
@@ -166,12 +193,14 @@ class SigningPolicy:
         source_type = request.effective_source_type
         refused_generator = None if self.allows_generator(request.generator_name) else request.generator_name
         refused_type = None if self.allows_source_type(source_type) else source_type
-        if refused_generator is not None or refused_type is not None:
+        refused_replace = request.replace_credentials and not self.may_replace_credentials
+        if refused_generator is not None or refused_type is not None or refused_replace:
             raise SigningNotPermitted(
                 policy=self,
                 generator=refused_generator,
                 source_type=refused_type,
                 source_type_defaulted=request.digital_source_type is None,
+                replace_credentials=refused_replace,
             )
 
     def source_type_terms(self) -> list[str]:

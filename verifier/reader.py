@@ -37,7 +37,7 @@ from verifier.remote_manifest import (
 )
 from verifier.time_stamp_token import TimeStampTokens
 from verifier.trust import CertificateFacts, TrustPolicy
-from verifier.verdict import Verdict, VerdictError, VerdictState
+from verifier.verdict import IngredientSummary, Verdict, VerdictError, VerdictState
 
 _HASH_CHUNK = 256 * 1024
 _REMOTE_MARKER = "must fetch remote manifests"
@@ -281,6 +281,9 @@ class Verifier:
                 f"the signer chains only to the time-stamping authority anchors of list {tsa_only_signer!r}, which "
                 "vouch for time-stamps, not for signers (unrecognized)"
             )
+        broken = _broken_ingredients(state, active.ingredients if active else ())
+        if broken is not None:
+            verdict_reason = broken if verdict_reason is None else f"{verdict_reason}; {broken}"
         return Verdict(
             state=state,
             reason=verdict_reason,
@@ -471,6 +474,29 @@ def _reason(
             return "the signer is on a configured trust list, but an ingredient's signer is not (unrecognized)"
         return "the signature is valid, but the signer is on no configured trust list (unrecognized)"
     return None
+
+
+def _broken_ingredients(state: VerdictState, ingredients: tuple[IngredientSummary, ...]) -> str | None:
+    """For sound credentials made from ingredients whose own credentials are invalid (a re-signed
+    tampered file keeps its broken history the C2PA way): says so, since the label follows no such
+    history (verifier.label) and a reader should not take the chain for a clean one."""
+    if state not in (VerdictState.TRUSTED, VerdictState.VALID):
+        return None
+    broken = [ingredient for ingredient in ingredients if ingredient.state is VerdictState.INVALID]
+    if not broken:
+        return None
+    # The signer being unknown is not why they are broken (as in `_reason`).
+    codes = list(
+        dict.fromkeys(
+            code for ingredient in broken for code in ingredient.failure_codes if code != report_parts.UNTRUSTED_CODE
+        )
+    )[:5]
+    relationships = ", ".join(dict.fromkeys(ingredient.relationship or "ingredient" for ingredient in broken))
+    shown = f" ({', '.join(codes)})" if codes else ""
+    return (
+        f"the credentials of an ingredient ({relationships}) are invalid{shown}: its history makes no claim, "
+        "only this manifest's signer does"
+    )
 
 
 def _explain(code: str, entries: list[report_parts.StatusEntry]) -> str:

@@ -76,6 +76,8 @@ from signer.errors import (
     EngineRejected,
     OutputStorageFull,
     ParentCredentialsUnusable,
+    PriorCredentialsConflict,
+    PriorCredentialsUnusable,
     SignerProbeFailed,
     SigningError,
     SourceUndecodable,
@@ -143,6 +145,8 @@ def signing_policy_refused(error: SigningNotPermitted) -> ApiError:
         refused["generator"] = clean_text(error.generator, limit=300) or ""
     if error.source_type is not None:
         refused["digital_source_type"] = error.source_type.term
+    if error.replace_credentials:
+        refused["replace_credentials"] = "true"
     policy = error.policy
     return ApiError(
         403,
@@ -151,7 +155,11 @@ def signing_policy_refused(error: SigningNotPermitted) -> ApiError:
         "to change its policy (`originmark apikey policy`)",
         extra={
             "refused": refused,
-            "allowed": {"generators": list(policy.generators), "digital_source_types": policy.source_type_terms()},
+            "allowed": {
+                "generators": list(policy.generators),
+                "digital_source_types": policy.source_type_terms(),
+                "replace_credentials": policy.may_replace_credentials,
+            },
         },
     )
 
@@ -270,6 +278,10 @@ def from_signing_error(error: SigningError) -> ApiError:
         return unprocessable("unreadable_media", error.message)
     if isinstance(error, ParentCredentialsUnusable):
         return unprocessable("parent_credentials_unusable", error.message, field="parent")
+    if isinstance(error, PriorCredentialsUnusable):
+        return unprocessable("prior_credentials_unusable", error.message, field="file")
+    if isinstance(error, PriorCredentialsConflict):
+        return unprocessable("prior_credentials_conflict", error.message, field="parent")
     if isinstance(error, SigningLimitExceeded):
         # The upload (or its parent) exhausted the signer's memory or time limit.
         return unprocessable("resource_limit", error.message)

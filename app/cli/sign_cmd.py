@@ -93,11 +93,23 @@ def sign(
     title: Annotated[
         str | None, typer.Option("--title", help="Title in the manifest (default: the file name).", show_default=False)
     ] = None,
+    replace_credentials: Annotated[
+        bool,
+        typer.Option(
+            "--replace-credentials",
+            help="Drop the Content Credentials a file already carries. By default they are kept: the new manifest "
+            "records the file as its parent ingredient, with its history and validation results.",
+        ),
+    ] = False,
 ) -> None:
-    """Sign AI-generated media with Content Credentials (C2PA)."""
+    """Sign AI-generated media with Content Credentials (C2PA).
+
+    A file that already carries credentials keeps them as the parent ingredient of the new manifest
+    (shown as "kept credentials"), unless --replace-credentials.
+    """
     out_console, err_console = make_console(), make_console(stderr=True)
     try:
-        request = _request(generator, generator_version, source_type, title, parent)
+        request = _request(generator, generator_version, source_type, title, parent, replace_credentials)
         output_folder = _prepare_output_folder(out, sidecar=sidecar)
     except _UsageProblem as problem:
         _print_error(err_console, str(problem))
@@ -128,7 +140,12 @@ def _print_error(console: Console, message: str) -> None:
 
 
 def _request(
-    generator: str, generator_version: str | None, source_type: str | None, title: str | None, parent: Path | None
+    generator: str,
+    generator_version: str | None,
+    source_type: str | None,
+    title: str | None,
+    parent: Path | None,
+    replace_credentials: bool = False,
 ) -> GenerationRequest:
     if parent is not None:
         try:
@@ -144,6 +161,7 @@ def _request(
             digital_source_type=DigitalSourceType.from_text(source_type) if source_type else None,
             title=title,
             parent=parent,
+            replace_credentials=replace_credentials,
         )
     except SigningError as error:
         raise _UsageProblem(clean_text(error, max_chars=1000)) from None
@@ -249,6 +267,10 @@ def _print_success(console: Console, result: SignResult) -> None:
             " -> ",
             clean_text(result.destination, max_chars=_PATH_CHARS),
             (f"  ({result.format.name}, {result.digital_source_type.term}", "dim"),
+            (
+                f", {result.prior_credentials.value} credentials" if result.prior_credentials.value != "none" else "",
+                "dim",
+            ),
             (f", {result.manifest_label})" if result.manifest_label else ")", "dim"),
         ),
         soft_wrap=True,

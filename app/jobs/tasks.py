@@ -126,6 +126,7 @@ def generation_request(params: dict) -> Any:
         generator_version=params.get("generator_version"),
         digital_source_type=DigitalSourceType.from_text(source_type) if source_type else None,
         title=params.get("title"),
+        replace_credentials=params.get("replace_credentials") is True,
     )
 
 
@@ -285,9 +286,18 @@ def _release_staged_source(runtime: JobRuntime, job: records.JobRecord) -> None:
 def _refused(error: Exception) -> bool:
     """A failure no retry can mend: the job fails at once (JobRun.REFUSED) instead of being retried."""
     from app.objects.errors import ObjectChangedSinceSubmit, ObjectNotAllowed
+    from signer.errors import PriorCredentialsConflict, PriorCredentialsUnusable
     from signer.policy import SigningNotPermitted
 
-    return isinstance(error, KeyRevoked | SigningNotPermitted | ObjectChangedSinceSubmit | ObjectNotAllowed)
+    return isinstance(
+        error,
+        KeyRevoked
+        | SigningNotPermitted
+        | ObjectChangedSinceSubmit
+        | ObjectNotAllowed
+        | PriorCredentialsUnusable  # the source's own credentials: the same on every attempt
+        | PriorCredentialsConflict,
+    )
 
 
 def _attempt_failed(

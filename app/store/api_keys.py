@@ -186,6 +186,9 @@ class SqlApiKeyStore:
 def _checked(policy: SigningPolicy) -> SigningPolicy:
     if not isinstance(policy, SigningPolicy):
         raise TypeError(f"expected a SigningPolicy, got {type(policy).__name__}")
+    if policy.may_replace_credentials:
+        # No column keeps it yet: storing the policy would silently narrow it back to "denied".
+        raise ValueError("an API key's signing policy cannot allow replacing credentials yet (not stored)")
     return policy
 
 

@@ -3,7 +3,13 @@
 Rules (the same for POST /v1/sign and sign jobs; the in-process CLI is the operator itself and
 records nothing):
 - the key must be active and its signing policy must allow the claim (generator, effective
-  digital source type), checked before any work and again before every job attempt;
+  digital source type, and `replace_credentials` when asked), checked before any work and again
+  before every job attempt;
+- credentials the file to sign already carries are kept: the signer (signer/engine.py, the same
+  code in-process, in the isolated workers, for routes, jobs and the CLI) records the file as the
+  new manifest's parentOf ingredient with the engine's validation results of its store. Dropping
+  them (`replace_credentials`) needs a policy that allows it, which no API key can hold yet: the
+  audit log has no column to record a replacement, and none is made without one;
 - the signed output is verified like any upload; unless it verifies (trusted or valid) it is
   refused (`unsignable_media`), and an output whose verification was stopped is not recorded;
 - the audit entry (who, which tenant, what was claimed, input and output hashes, certificate),

@@ -46,7 +46,7 @@ def test_an_ai_products_key_cannot_sign_digital_capture(client, store):
         response = _sign(client, token, generator="Acme Camera", digital_source_type=claim, media_id="fake-photo")
         error = assert_error(response, 403, "signing_policy")
         assert error["refused"] == {"digital_source_type": "digitalCapture"}
-        assert error["allowed"] == {"generators": ["*"], "digital_source_types": AI_TYPES}
+        assert error["allowed"] == {"generators": ["*"], "digital_source_types": AI_TYPES, "replace_credentials": False}
         assert "'digitalCapture'" in error["message"] and "trainedAlgorithmicMedia" in error["message"]
         assert "www-authenticate" not in response.headers  # the key is fine; the claim is not
     _assert_nothing_kept(store, "fake-photo")

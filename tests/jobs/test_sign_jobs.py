@@ -110,3 +110,28 @@ def test_private_sign_and_keep_manifest_verify_jobs_on_postgresql(http, keys, s3
     assert verified["result"]["kept_manifest_id"] == manifest_id
     owners = {e.tenant: e.origin.value for e in store.repository.entries_with_manifest_id(manifest_id)}
     assert owners == {"default": "signed", "platform": "verified"}
+
+
+def test_a_sign_job_keeps_the_credentials_its_source_carries(http, keys, s3, store, shared_dir, drain_queue):
+    object_store, bucket = s3
+    firefly = shared_dir / "corpus" / "c2pa-js-legacy/tools/testing/fixtures/images/firefly-1.jpg"
+    object_store.put(ObjectLocation(Scheme.S3, "gen/ff.jpg", bucket), io.BytesIO(firefly.read_bytes()))
+    token = store.create_key(name="signer", scopes=frozenset({Scope.SIGN}))[1]
+    body = {"source": f"s3://{bucket}/gen/ff.jpg", "destination": f"s3://{bucket}/signed/ff.jpg", "generator": "Up"}
+    # Dropping them needs a policy that allows it: refused at submit, nothing queued or signed.
+    refused = http.post("/v1/jobs/sign", json={**body, "replace_credentials": True}, headers=auth(token))
+    assert refused.status_code == 403, refused.text
+    assert refused.json()["error"]["refused"] == {"replace_credentials": "true"}
+    not_a_flag = http.post("/v1/jobs/sign", json={**body, "replace_credentials": "yes"}, headers=auth(token))
+    assert not_a_flag.status_code == 422, not_a_flag.text
+
+    submitted = http.post("/v1/jobs/sign", json={**body, "media_id": "ff-job"}, headers=auth(token))
+    assert submitted.status_code == 202, submitted.text
+    drain_queue()
+    done = wait_done(http, keys.read, submitted.json()["job_id"])
+    assert done["status"] == "succeeded", done
+    verdict = store.verdict_by_media_id("default", "ff-job").verdict
+    assert len(verdict.manifests) == 2
+    assert [(i.relationship, i.manifest_label) for i in verdict.ingredients] == [
+        ("parentOf", "adobe:5468a4d3-0dc5-4550-8248-590eb7c520ec")
+    ]

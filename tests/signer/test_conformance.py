@@ -27,6 +27,10 @@ from signer.manifest import C2PA_SPEC_VERSION, GenerationRequest
 RUBRIC_FILES = ("asset-rubric-conformance0.2-spec2.2.yml", "asset-rubric-conformance0.2-spec2.4.yml")
 EXPECTED_SPEC_VERSION = C2PA_SPEC_VERSION
 REQUEST = GenerationRequest(generator_name="Acme Diffusion", generator_version="2.1")
+RE_SIGNED = {
+    "re-signed-firefly": "c2pa-js-legacy/tools/testing/fixtures/images/firefly-1.jpg",
+    "re-signed-tampered": "c2pa-rs/sdk/tests/fixtures/XCA.jpg",
+}
 
 Manifest = dict[str, Any]
 Variables = dict[str, list[str]]
@@ -370,7 +374,9 @@ def thumbnail_signer(signing_key) -> ContentSigner:
 
 
 @pytest.fixture(scope="module")
-def signed_outputs(content_signer, thumbnail_signer, media_samples, read_back, tmp_path_factory) -> dict[str, Manifest]:
+def signed_outputs(
+    content_signer, thumbnail_signer, media_samples, read_back, shared_dir, tmp_path_factory
+) -> dict[str, Manifest]:
     """Active manifests (crJSON) of the kinds of output originmark writes."""
     folder = tmp_path_factory.mktemp("conformance")
     outputs: dict[str, Manifest] = {}
@@ -397,6 +403,13 @@ def signed_outputs(content_signer, thumbnail_signer, media_samples, read_back, t
     )
     sign("thumbnails-created", thumbnail_signer, media_samples["JPEG"], REQUEST)
     sign("thumbnails-edit", thumbnail_signer, media_samples["JPEG"], edit)
+    # Files that carry credentials of their own, kept as the parentOf ingredient (a trusted Firefly
+    # image, and a tampered one whose ingredient records its failure).
+    for case, relative in RE_SIGNED.items():
+        copy = folder / f"{case}-source.jpg"
+        shutil.copyfile(shared_dir / "corpus" / relative, copy)
+        sign(case, content_signer, copy, REQUEST)
+        sign(f"{case}-thumbnails", thumbnail_signer, copy, REQUEST)
     return outputs
 
 
@@ -492,3 +505,15 @@ def test_thumbnails_appear_only_when_enabled(signed_outputs):
     assert "c2pa.thumbnail.claim" in signed_outputs["thumbnails-created"]["assertions"]
     assert "c2pa.thumbnail.ingredient" in signed_outputs["thumbnails-edit"]["assertions"]
     assert not any(k.startswith("c2pa.thumbnail") for k in signed_outputs["edit-of-signed-parent"]["assertions"])
+
+
+@pytest.mark.parametrize("case", sorted(RE_SIGNED))
+def test_a_re_signed_file_opens_itself_as_the_parent(signed_outputs, case):
+    manifest = signed_outputs[case]
+    ingredient = manifest["assertions"]["c2pa.ingredient.v3"]
+    assert ingredient["relationship"] == "parentOf"
+    assert "activeManifest" in ingredient and "validationResults" in ingredient
+    actions = manifest["assertions"]["c2pa.actions.v2"]["actions"]
+    assert [a["action"] for a in actions] == ["c2pa.opened", "c2pa.edited"]
+    [reference] = actions[0]["parameters"]["ingredients"]
+    assert reference["url"].endswith("c2pa.ingredient.v3")

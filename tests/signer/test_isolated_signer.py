@@ -16,7 +16,7 @@ from keys.errors import KeyProblem
 from signer.engine import SignerOptions
 from signer.errors import DestinationUnwritable, SourceUnreadable, UnsupportedFormat
 from signer.isolation import IsolatedSigner, SignerWorkersUnavailable, SigningLimitExceeded, SignLimits, _Setup
-from signer.manifest import DigitalSourceType, GenerationRequest
+from signer.manifest import DigitalSourceType, GenerationRequest, PriorCredentials
 from tests.verifier.hostile_assets import MB, assertion_bomb, big_svg
 from verifier.fingerprint import INDEX_VIEWS, fingerprint_image
 from verifier.reader import Verifier
@@ -69,6 +69,18 @@ def test_signs_like_the_in_process_signer(pool, verifier, make_jpeg, tmp_path):
     verdict = verifier.verify_file(result.destination)
     assert verdict.state is VerdictState.TRUSTED and verdict.title == "gen.jpg"  # the real name, not the worker's
     assert _leftovers(tmp_path / "out") == []
+
+
+def test_credentials_the_source_carries_are_kept_across_the_pipe(pool, verifier, shared_dir, tmp_path):
+    source = shared_dir / "corpus" / "c2pa-js-legacy/tools/testing/fixtures/images/firefly-1.jpg"
+    (tmp_path / "out").mkdir()
+    result = pool.sign_file(
+        source=source, destination=tmp_path / "out" / "ff.jpg", request=GenerationRequest(generator_name="Upscaler")
+    )
+    assert result.prior_credentials is PriorCredentials.KEPT
+    verdict = verifier.verify_file(result.destination)
+    assert verdict.state is VerdictState.TRUSTED and len(verdict.manifests) == 2
+    assert [i.relationship for i in verdict.ingredients] == ["parentOf"]
 
 
 def test_a_destination_in_the_scratch_folder_is_written_in_place(dev_credentials, verifier, make_jpeg, tmp_path):

@@ -185,3 +185,28 @@ def test_a_malformed_image_the_engine_would_sign_is_refused(keys_env, make_jpeg,
     assert "re-encode it and retry (nothing was written)" in failed
     assert signed.startswith("signed  ")
     assert sorted(p.name for p in out.iterdir()) == ["good.jpg"]
+
+
+def test_credentials_a_file_carries_are_kept_unless_replaced(keys_env, shared_dir, read_back, tmp_path):
+    firefly = tmp_path / "firefly.jpg"
+    shutil.copyfile(shared_dir / "corpus" / "c2pa-js-legacy/tools/testing/fixtures/images/firefly-1.jpg", firefly)
+    kept = _sign(firefly, "--generator", "Acme Upscaler", "--out", tmp_path / "kept")
+    assert kept.exit_code == 0, kept.output
+    assert "(JPEG, trainedAlgorithmicMedia, kept credentials, urn:c2pa:" in kept.stdout
+    manifest = read_back(tmp_path / "kept" / "firefly.jpg", mime="image/jpeg").manifest
+    assert manifest["assertions"]["c2pa.ingredient.v3"]["relationship"] == "parentOf"
+    assert [a["action"] for a in manifest["assertions"]["c2pa.actions.v2"]["actions"]] == ["c2pa.opened", "c2pa.edited"]
+
+    replaced = _sign(firefly, "--generator", "Acme Upscaler", "--replace-credentials", "--out", tmp_path / "new")
+    assert replaced.exit_code == 0, replaced.output
+    assert "replaced credentials" in replaced.stdout
+    manifest = read_back(tmp_path / "new" / "firefly.jpg", mime="image/jpeg").manifest
+    assert "c2pa.ingredient.v3" not in manifest["assertions"]
+
+
+def test_credentials_that_cannot_be_kept_fail_that_file(keys_env, shared_dir, tmp_path):
+    broken = shared_dir / "corpus" / "c2pa-js-legacy/tools/testing/fixtures/images/E-clm-CAICAI.jpg"
+    result = _sign(broken, "--generator", "g", "--out", tmp_path / "out")
+    assert result.exit_code == 1
+    assert "ingredient.manifest.missing" in result.stdout and "replace_credentials" in result.stdout
+    assert list((tmp_path / "out").iterdir()) == []

@@ -71,6 +71,18 @@ def test_a_policy_for_a_key_without_the_sign_scope_is_refused(store):
     assert store.list_keys() == []
 
 
+def test_a_policy_that_allows_replacing_credentials_is_not_stored_narrowed(store):
+    """No column keeps it yet: storing it would silently turn the grant into a refusal."""
+    key, _ = store.create_key(name="acme", scopes=SIGN)
+    granted = SigningPolicy.of(generators=["*"], source_types=ACME.source_types, may_replace_credentials=True)
+    with pytest.raises(ValueError, match="replacing credentials"):
+        store.create_key(name="tool", scopes=SIGN, signing_policy=granted)
+    with pytest.raises(ValueError, match="replacing credentials"):
+        store.set_signing_policy(key.key_id, granted)
+    assert [k.name for k in store.list_keys()] == ["acme"]
+    assert store.list_keys()[0].signing_policy.may_replace_credentials is False
+
+
 def test_a_changed_policy_applies_at_once_in_another_process(store, database_url):
     key, token = store.create_key(name="acme", scopes=SIGN)
     other_process = open_store(database_url, pool_size=1)

@@ -99,6 +99,13 @@ class SignJobRequest(BaseModel):
         description="true: the signed manifest's manifest repository entry is your tenant's only from the start, "
         "as POST /v1/sign's `private`.",
     )
+    replace_credentials: bool = Field(
+        default=False,
+        strict=True,
+        description="true: drop the Content Credentials the source already carries instead of keeping them as the "
+        "signed copy's parentOf ingredient, as POST /v1/sign's `replace_credentials` (the key's signing policy "
+        "must allow it).",
+    )
 
 
 class JobQueue:
@@ -362,6 +369,8 @@ async def submit_sign_job(request: Request, key: SignKey, services: ServicesDep)
         }
         if body.private:
             params["private"] = True  # only when asked: a shared sign job's idempotency key is as before
+        if body.replace_credentials:
+            params["replace_credentials"] = True  # likewise: a job that keeps them has the same key as before
         # Checked now (422 for a bad request, 403 signing_policy), so a refused job is never queued.
         authorize(key, generation_request(params))
         webhook_url = checked_webhook_url(settings, body.webhook_url)

@@ -5,6 +5,11 @@ Before the response starts, the signed output has been verified by the isolated 
 verdict and label are committed under the output's SHA-256 (and the caller's tenant's media
 id), and the signature is in the audit log. A feed can label the item at once. The rules are
 the sign use case's (app/usecases/signing.py), shared with sign jobs.
+
+An upload that already carries Content Credentials keeps them: the signed file's manifest records
+the upload as its parentOf ingredient (signer/engine.py), and `X-Prior-Credentials: kept` says so.
+`replace_credentials=true` drops them instead (`X-Prior-Credentials: replaced`), when the key's
+signing policy allows it.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from app.usecases.errors import UnsignableMedia, UseCaseError
 from app.usecases.signing import SignedOutput, SignRequest, authorize
 from signer.errors import SigningError
 from signer.formats import SUPPORTED_FORMAT_NAMES, detect_format
-from signer.manifest import DigitalSourceType, GenerationRequest
+from signer.manifest import DigitalSourceType, GenerationRequest, PriorCredentials
 from verifier.verdict import Verdict
 
 router = APIRouter(tags=["sign"])
@@ -39,7 +44,9 @@ log = logging.getLogger("originmark.api")
 
 SIGN_FORM = FormSpec(
     file_fields=frozenset({"file", "parent"}),
-    text_fields=frozenset({"generator", "generator_version", "digital_source_type", "title", "media_id", "private"}),
+    text_fields=frozenset(
+        {"generator", "generator_version", "digital_source_type", "title", "media_id", "private", "replace_credentials"}
+    ),
     raw_file_field="file",  # a parent (an AI edit) needs the multipart form: it is a second file
 )
 _STREAM_CHUNK = 256 * 1024
@@ -50,6 +57,14 @@ PRIVATE_FIELD = {
     "description": "`true`: the signed manifest's entry in the manifest repository is your tenant's only from the "
     "start (other tenants never find it by id, by binding, by content or on verify), as after "
     "PUT /v1/repository/{manifestId}/visibility; recorded like that change. Default: shared.",
+}
+REPLACE_CREDENTIALS_FIELD = {
+    "type": "string",
+    "enum": ["true", "false"],
+    "default": "false",
+    "description": "Content Credentials the file already carries are kept by default: the signed file's manifest "
+    "records the file as its parentOf ingredient (its manifest store and validation results), its history intact. "
+    "`true`: drop them instead; refused (403 signing_policy) unless the API key's signing policy allows it.",
 }
 
 _FIELDS: dict[str, dict[str, Any]] = {
@@ -64,6 +79,7 @@ _FIELDS: dict[str, dict[str, Any]] = {
     "title": {"type": "string", "maxLength": 1024, "description": "Default: the file name."},
     "media_id": {"type": "string", "pattern": MEDIA_ID_PATTERN},
     "private": PRIVATE_FIELD,
+    "replace_credentials": REPLACE_CREDENTIALS_FIELD,
 }
 _PARENT = {
     "type": "string",
@@ -80,7 +96,7 @@ _OPENAPI = raw_body_openapi(
 _SIGNED_MEDIA = {
     "description": "The signed media, same type as the upload "
     f"({', '.join(SUPPORTED_FORMAT_NAMES)}). Headers: X-Manifest-Label, X-Content-SHA256 (of this body), "
-    "X-Media-Id (when given).",
+    "X-Media-Id (when given), X-Prior-Credentials (`kept` or `replaced`, when the upload carried credentials).",
     "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
 }
 
@@ -167,6 +183,8 @@ async def _sign(request: Request, key: ApiKey, services: Services) -> Response:
         headers["X-Manifest-Label"] = result.manifest_label
     if wanted.media_id is not None:
         headers["X-Media-Id"] = wanted.media_id
+    if result.prior_credentials is not PriorCredentials.NONE:
+        headers["X-Prior-Credentials"] = result.prior_credentials.value
     return StreamingResponse(_stream(signed), media_type=result.format.mime, headers=headers)
 
 
@@ -188,6 +206,7 @@ def _generation_request(form: UploadForm, parent: ReceivedFile | None) -> Genera
         digital_source_type=DigitalSourceType.from_text(source_type) if source_type else None,
         title=form.text("title") or None,
         parent=parent.path if parent is not None else None,
+        replace_credentials=form_flag(form.text("replace_credentials"), "replace_credentials"),
     )
 
 
