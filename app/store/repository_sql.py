@@ -454,8 +454,9 @@ class SqlManifestRepository:
         keys = sorted({key for query in queries for key in probe_keys(query, radius, space)})
         with database_errors_as_unavailable(), self._db_engine.connect() as connection:
             found: list[tuple] = []
-            for start in range(0, len(keys), _KEYS_PER_READ):
-                chunk = keys[start : start + _KEYS_PER_READ]
+            for chunk in _chunks(keys, _KEYS_PER_READ):
+                if not self._postgres:  # a few statement texts, each prepared once, not one per key count
+                    chunk = chunk + [_NO_KEY] * (-len(chunk) % _KEY_LIST_STEP)
                 found += _driver_rows(
                     connection,
                     _probe_sql(self._postgres, len(chunk)),
@@ -466,21 +467,28 @@ class SqlManifestRepository:
             # A code can come from several bands: each dict keeps it once.
             near_each = [codes_within(blob, query, radius) for query in queries]
             near = sorted(set().union(*near_each))
-            if not near:
-                return [[] for _ in queries]
             statement = self._candidates_with_views if views else self._candidates
-            rows = {row.id: row for row in connection.execute(statement, {"viewer": tenant, "binding_ids": near})}
+            rows: dict[int, Row] = {}
+            for ids in _chunks(near, _KEYS_PER_READ):  # SQLite binds at most 32,766 parameters
+                rows.update(
+                    (row.id, row) for row in connection.execute(statement, {"viewer": tenant, "binding_ids": ids})
+                )
         answers = []
         for distances in near_each:
-            candidates = [
-                _candidate(rows[binding_id], distance)
-                for binding_id, distance in distances.items()
-                if binding_id in rows
-            ]
-            candidates.sort(
-                key=lambda candidate: (candidate.distance, -candidate.created_at.timestamp(), candidate.manifest_id)
+            # The binding id last: an entry's image row and its view rows (or a video's key frames) tie
+            # on the rest, and a probe's answer must not depend on which rows the others brought.
+            ranked = sorted(
+                (binding_id for binding_id in distances if binding_id in rows),
+                key=lambda binding_id: (
+                    distances[binding_id],
+                    -rows[binding_id].created_at.timestamp(),
+                    rows[binding_id].manifest_id,
+                    binding_id,
+                ),
             )
-            answers.append(candidates[:MAX_CANDIDATES])
+            answers.append(
+                [_candidate(rows[binding_id], distances[binding_id]) for binding_id in ranked[:MAX_CANDIDATES]]
+            )
         return answers
 
     def candidates_with_value(self, alg: str, value: bytes, tenant: str | None) -> list[Candidate]:
@@ -575,9 +583,18 @@ def _driver_rows(connection: Connection, sql: str, parameters: list, *, binary: 
         cursor.close()
 
 
-# A search's band row keys are read this many at a time: SQLite binds at most 32,766 parameters,
-# and the probes of one lookup at MAX_RADIUS pass that.
+# A search's band row keys (and the candidates' ids) are read this many at a time: SQLite binds at
+# most 32,766 parameters, and the probes of one lookup at MAX_RADIUS pass that.
 _KEYS_PER_READ = 30_000
+# SQLite: a key list is padded to a multiple of this with a key no row has, so the statement texts
+# are a few (sqlite3 prepares each new text: ~1 ms per 1,000 keys), not one per count of keys.
+_KEY_LIST_STEP = 256
+_NO_KEY = -1
+
+
+def _chunks(items: list[int], size: int) -> Iterator[list[int]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 @functools.lru_cache(maxsize=256)

@@ -48,6 +48,7 @@ VIDEO_CODE_THRESHOLD = 0.90
 # By value alone: 5 keeps 3 bits below the nearest unrelated pair (8), as the Image-Code's
 # binding-only radius does below its own nearest pair.
 VIDEO_CODE_BINDING_ONLY_RADIUS = 5
+_ENTRIES_PER_READ = 16
 
 
 def video_code_candidates(
@@ -83,10 +84,14 @@ def video_code_matches(
     second check against the upload's `key_frames` (module docstring), best first."""
     matches = []
     candidates = video_code_candidates(repository, code.iscc_digest, tenant, radius=radius)
-    for candidate, entry in zip(candidates, candidate_entries(repository, candidates, tenant), strict=True):
-        similarity = frames_similarity(key_frames, _kept_descriptors(entry))
-        if similarity >= threshold:
-            matches.append(ContentMatch(candidate=candidate, similarity=similarity))
+    # A read per batch, not per candidate; batches, not all at once: an entry comes with its store
+    # (up to 256 KiB inline), and there can be 200 candidates.
+    for start in range(0, len(candidates), _ENTRIES_PER_READ):
+        batch = candidates[start : start + _ENTRIES_PER_READ]
+        for candidate, entry in zip(batch, candidate_entries(repository, batch, tenant), strict=True):
+            similarity = frames_similarity(key_frames, _kept_descriptors(entry))
+            if similarity >= threshold:
+                matches.append(ContentMatch(candidate=candidate, similarity=similarity))
     return best_first(matches)
 
 

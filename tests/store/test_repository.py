@@ -172,22 +172,30 @@ def test_candidates_near_finds_exactly_the_codes_within_the_radius(repository, r
     assert all(candidate.descriptor == b"\x01" * 32 for candidate in found)
 
 
+@pytest.mark.parametrize("keys_per_read", [30_000, 7])
 @pytest.mark.parametrize("radius", [4, 10, MAX_RADIUS])
-def test_the_probes_of_one_lookup_read_together_answer_as_each_alone(repository, radius):
+def test_the_probes_of_one_lookup_read_together_answer_as_each_alone(repository, radius, keys_per_read, monkeypatch):
     # One read of the band rows for several codes (a lookup's probes): each answer is the one its code
-    # gets alone, rows another probe brought in included or not. At MAX_RADIUS two probes' band rows
-    # are more keys than SQLite binds in one statement.
+    # gets alone, in the same order, rows another probe brought in included or not. At MAX_RADIUS two
+    # probes' band rows are more keys than SQLite binds in one statement; 7 a read: many chunks.
+    monkeypatch.setattr("app.store.repository_sql._KEYS_PER_READ", keys_per_read)
     rng = random.Random(radius)
-    probes = [rng.getrandbits(64) for _ in range(3)]
+    probes = [rng.getrandbits(64) for _ in range(2)]
+    probes.append(probes[0] ^ (0b101 << 48))  # shares three bands with the first: their rows overlap
     probes.append(probes[0])  # the same code twice: answered twice
     number = 0
     for probe in probes[:3]:
         for distance in (0, radius // 2, radius, radius + 1, radius + 6):
             repository.add_entry(_entry(f"urn:c2pa:e{number}", code64=_flip(probe, *rng.sample(range(64), distance))))
             number += 1
+    # An entry whose code and view are each within the radius, at the same distance: a tie but for the row.
+    code, view = _flip(probes[0], 0, 17), _flip(probes[0], 33, 50)
+    repository.add_entry(_with_view(_entry("urn:c2pa:tie", code64=code), view))
     together = repository.candidates_near_each(probes, radius, "tenant-b", views=True)
-    assert together == [repository.candidates_near(probe, radius, "tenant-b", views=True) for probe in probes]
-    assert [len(found) for found in together] == [3, 3, 3, 3]
+    alone = [repository.candidates_near(probe, radius, "tenant-b", views=True) for probe in probes]
+    assert together == alone
+    tie = [(c.view, c.distance) for c in together[0] if c.manifest_id == "urn:c2pa:tie"]
+    assert tie == [(None, 2), ("crop 5%", 2)]  # the image row first: it was written first
     assert repository.candidates_near_each([], radius, "tenant-b") == []
     assert repository.candidates_near_each(probes, radius, "not a tenant!") == [[], [], [], []]
 
@@ -292,6 +300,7 @@ def test_a_tenant_reads_its_own_entry_before_anothers_shared_one(repository):
 
 def test_entries_by_manifest_ids_read_each_id_as_entry_by_manifest_id_does(repository):
     repository.add_entry(_entry("urn:c2pa:both", tenant="tenant-b"))
+    repository.add_entry(_entry("urn:c2pa:both", tenant="tenant-d"))  # newer: others see tenant-b's
     repository.add_entry(_entry("urn:c2pa:both", tenant="tenant-a", origin=EntryOrigin.VERIFIED))
     repository.add_entry(_entry("urn:c2pa:shared", tenant="tenant-b"))
     repository.add_entry(_entry("urn:c2pa:private", tenant="tenant-b", private=True))
@@ -302,6 +311,8 @@ def test_entries_by_manifest_ids_read_each_id_as_entry_by_manifest_id_does(repos
         assert together == {i: entry for i, entry in alone.items() if entry is not None}
     assert set(repository.entries_by_manifest_ids("tenant-a", ids)) == {"urn:c2pa:both", "urn:c2pa:shared"}
     assert repository.entries_by_manifest_ids("tenant-a", ids)["urn:c2pa:both"].origin is EntryOrigin.VERIFIED
+    assert repository.entries_by_manifest_ids("tenant-c", ids)["urn:c2pa:both"].tenant == "tenant-b"
+    assert repository.entries_by_manifest_ids("tenant-d", ids)["urn:c2pa:both"].tenant == "tenant-d"
     assert set(repository.entries_by_manifest_ids("tenant-b", ids)) == {
         "urn:c2pa:both",
         "urn:c2pa:shared",
