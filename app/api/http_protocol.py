@@ -6,13 +6,14 @@ of an upload pauses the socket and every piece is one round trip through the eve
 parser's callback, a task wake-up, `receive`, the receive deadline (app/api/receive_pace.py) and
 the upload's own write and hash, then resuming the socket. A 3 MB JPEG arrived as 12-14 pieces.
 With the pause at `RECEIVE_HIGH_WATER_BYTES` the same body arrives in 3-4 pieces, the bytes
-themselves hashed and copied exactly as before: on python-svc (2026-12-07) a bare ASGI app that
-reads such a body spent 0.87 ms of CPU per request instead of 1.59 ms, and an upload answered
-from the store ~0.25 ms less (bench/http_request_cpu.py stored-raw, alternating runs).
+themselves hashed and copied exactly as before. On python-svc (2026-12-07, load ~2) a bare ASGI
+app that only reads such a body spent 0.87 ms of CPU per request instead of 1.59 ms, and an
+upload answered from the store ~0.25 ms less (bench/http_request_cpu.py stored-raw, medians of
+four alternating runs: 5.19 against 5.44 ms).
 
-The bound stays: a connection whose app is not reading holds at most this much body, plus one
-read, in memory (uvicorn's own default: 64 KiB plus one read). Only the pause threshold differs
-from uvicorn's HttpToolsProtocol; everything else is its own code.
+Still bounded: a connection whose app is not reading holds at most this much body plus one read
+in memory (uvicorn's own: 64 KiB plus one read). Only the pause threshold differs from uvicorn's
+HttpToolsProtocol; everything else is its own code.
 """
 
 from __future__ import annotations
