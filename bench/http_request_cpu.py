@@ -97,7 +97,6 @@ def main() -> int:
     parser.add_argument("--pyinstrument", type=Path, default=None, metavar="FILE")
     args = parser.parse_args()
 
-    from app.api.http_protocol import HTTP_PROTOCOL
     from app.api.main import create_app
     from app.settings import Settings
 
@@ -115,7 +114,6 @@ def main() -> int:
             port=free_port(),
             access_log=False,
             log_level="warning",
-            http=HTTP_PROTOCOL,  # as `originmark serve` runs it
         )
     )
     profiler = None

@@ -63,7 +63,6 @@ def serve(
     # Imported here: other commands need not load the web stack.
     import uvicorn
 
-    from app.api.http_protocol import HTTP_PROTOCOL
     from app.api.logs import configure_logging, log_config
     from app.audit_keys import service_audit_keys
     from app.service_setup import log, prepare_service
@@ -101,8 +100,6 @@ def serve(
             # The client address is the socket's peer, never X-Forwarded-For (which any client can
             # write): the verify page limits uploads per client address (app/web/upload_gates.py).
             proxy_headers=False,
-            # Request bodies in fewer, larger pieces than uvicorn's default (app/api/http_protocol.py).
-            http=HTTP_PROTOCOL,
         )
 
 

@@ -16,7 +16,6 @@ import uvicorn
 from fastapi import FastAPI
 from PIL import Image
 
-from app.api.http_protocol import HTTP_PROTOCOL
 from app.store.migrate import upgrade_database
 from tests.support import postgres_schema
 
@@ -121,9 +120,7 @@ class AppSwitch:
 def serve_in_thread(app) -> Iterator[str]:
     """uvicorn on a free port in a background thread; yields the base URL."""
     port = free_port()
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="on", http=HTTP_PROTOCOL
-    )
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="on")
     server = _QuickServer(config)
     thread = threading.Thread(target=server.run, name="uvicorn-test-server", daemon=True)
     thread.start()
