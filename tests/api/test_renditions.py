@@ -220,3 +220,46 @@ def test_another_tenant_cannot_make_or_read_a_rendition_of_a_private_original(cl
     # A itself can.
     mine = _renditions(client, a, {"file": small}, media_id="a-r", source_media_id="a-private")
     assert mine.status_code == 200, mine.text
+
+
+FIREFLY = "c2pa-js-legacy/tools/testing/fixtures/images/firefly-1.jpg"
+GENERATIVE_FILL = "c2pa-js-legacy/tools/testing/fixtures/images/gen-fill.jpg"
+CAMERA = "c2pa-rs/cli/tests/fixtures/C_with_CAWG_data.jpg"
+
+
+@pytest.mark.parametrize(
+    ("relative", "kind"), [(FIREFLY, "ai_generated"), (GENERATIVE_FILL, "ai_edited"), (CAMERA, "captured")]
+)
+def test_a_rendition_of_a_verified_third_party_original_keeps_its_label_kind(
+    client, api_keys, shared_dir, plain_reader, relative, kind
+):
+    """Real third-party credentials, kept on verify (keep_manifest=true): the rendition's history is
+    theirs, and its label kind (by the signals rubric) is the original's."""
+    data = (shared_dir / "corpus" / relative).read_bytes()
+    verified = client.post(
+        "/v1/verify",
+        headers=ApiKeys.header(api_keys.verify),
+        files={"file": ("original.jpg", data, "image/jpeg")},
+        data={"media_id": "third-party", "keep_manifest": "true"},
+    )
+    assert verified.status_code == 200, verified.text
+    assert verified.json()["label"]["kind"] == kind
+    assert verified.json()["kept_manifest_id"]
+    response = _renditions(
+        client,
+        api_keys.sign,
+        {"file": _resized(data, (160, 120))},
+        media_id="third-party-small",
+        source_media_id="third-party",
+        actions=("c2pa.resized.proportional", "c2pa.transcoded"),
+    )
+    assert response.status_code == 200, response.text
+    [rendition] = response.json()["renditions"]
+    assert rendition["label"]["kind"] == kind
+    report, _ = plain_reader(base64.b64decode(rendition["content_base64"]))
+    active = report["manifests"][report["active_manifest"]]
+    [ingredient] = active["ingredients"]
+    assert (ingredient["relationship"], ingredient["active_manifest"]) == (
+        "parentOf",
+        verified.json()["kept_manifest_id"],
+    )
