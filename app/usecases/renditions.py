@@ -24,7 +24,11 @@ Rules (POST /v1/renditions; `originmark rendition --server URL` sends the same r
   no generator output and no source type, only `c2pa.opened` and its non-editorial actions:
   signer/manifest.RENDITION_ACTIONS), verified like any signed output, and recorded by the sign use
   case (audit entry, verdict under its own media id, repository entry) — unless its label's kind
-  differs from the original's (RenditionChangesLabel, 422: nothing recorded).
+  differs from the original's (RenditionChangesLabel, 422: nothing recorded). The rendition's
+  repository entry is private when the original's is: its store carries the original's;
+- a file whose own verdict is `none` has no credentials upstream even when credentials were found
+  for it by content match (its label then says so): a match of pixels is not a history, so a
+  rendition never carries a recovered store.
 """
 
 from __future__ import annotations
@@ -73,6 +77,9 @@ class Original:
 
     verdict: StoredVerdict
     manifest_store: bytes | None = field(default=None, repr=False)  # None: no credentials upstream
+    # The original's repository entry is its tenant's only (private): so are its renditions' entries,
+    # whose stores carry it as their ingredient.
+    private: bool = False
 
     @property
     def label_kind(self) -> LabelKind:
@@ -122,7 +129,7 @@ class Renditions:
             store = self._signing.keeper.manifest_store(entry)
         except KeptStoreMissing as error:
             raise UpstreamCredentialsUnusable(f"the original's kept manifest store cannot be read: {error}") from None
-        return Original(verdict=stored, manifest_store=store)
+        return Original(verdict=stored, manifest_store=store, private=entry.private)
 
     @staticmethod
     def check_kept_store(original: Original, checked: Verdict) -> None:

@@ -1,5 +1,6 @@
-"""POST /v1/renditions through real HTTP with the real engine: a platform's renditions (resized JPEGs
-made with Pillow) signed from the original's kept manifest store, without the original file."""
+"""POST /v1/renditions through real HTTP with the real engine, on SQLite and PostgreSQL: a platform's
+renditions (resized JPEGs made with Pillow) signed from the original's kept manifest store, without
+the original file."""
 
 from __future__ import annotations
 
@@ -15,10 +16,17 @@ from app.store.interface import Scope
 from signer.engine_settings import probe_verification_settings
 from tests.signer.test_conformance import RUBRIC_CHECKS, rubric_statement_ids, rubric_variables
 
-from .helpers import ApiKeys, assert_error, jpeg_bytes, sign_form
+from .helpers import BACKENDS, ApiKeys, assert_error, backend_database, jpeg_bytes, sign_form
 
 SPEC_2_4_RUBRIC = "asset-rubric-conformance0.2-spec2.4.yml"
 ALL_SCOPES = frozenset({Scope.SIGN, Scope.VERIFY, Scope.READ})
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request, tmp_path):
+    """Everything in this module runs on SQLite and on PostgreSQL (the tenant is in every query)."""
+    with backend_database(request.param, request=request, tmp_path=tmp_path) as url:
+        yield url
 
 
 def _sign(client, token, data: bytes, media_id: str, **fields: str):
@@ -55,8 +63,8 @@ def plain_reader(dev_credentials):
     """An independent reader: the plain c2pa engine, the development CA as its only anchor."""
     context = c2pa.Context.from_dict(probe_verification_settings(anchors_pem=dev_credentials.ca_path.read_text()))
 
-    def read(data: bytes) -> tuple[dict, dict]:
-        with c2pa.Reader("image/jpeg", io.BytesIO(data), context=context) as reader:
+    def read(data: bytes, mime: str = "image/jpeg") -> tuple[dict, dict]:
+        with c2pa.Reader(mime, io.BytesIO(data), context=context) as reader:
             return json.loads(reader.json()), json.loads(reader.crjson())
 
     yield read
@@ -116,17 +124,18 @@ def test_several_renditions_in_one_request_by_sha256(client, api_keys, original,
     response = _renditions(
         client,
         api_keys.sign,
-        {"file": _resized(original.content, (64, 48)), "file_2": _resized(original.content, (32, 24))},
+        {"file": _resized(original.content, (64, 48)), "file_2": _resized(original.content, (32, 24), kind="WEBP")},
         media_id="r-64",
         media_id_2="r-32",
         source_sha256=original.headers["x-content-sha256"],
-        actions=("c2pa.resized.proportional",),
+        actions=("c2pa.resized.proportional", "c2pa.converted"),  # the second one a WebP
     )
     assert response.status_code == 200, response.text
     renditions = response.json()["renditions"]
     assert [r["media_id"] for r in renditions] == ["r-64", "r-32"]
-    for rendition in renditions:
-        report, _ = plain_reader(base64.b64decode(rendition["content_base64"]))
+    assert [r["verdict"]["format"] for r in renditions] == ["image/jpeg", "image/webp"]
+    for rendition, mime in zip(renditions, ("image/jpeg", "image/webp"), strict=True):
+        report, _ = plain_reader(base64.b64decode(rendition["content_base64"]), mime)
         assert report["validation_state"] == "Trusted"
         assert len(report["manifests"]) == 2
         assert rendition["label"]["kind"] == "ai_generated"
@@ -217,9 +226,14 @@ def test_another_tenant_cannot_make_or_read_a_rendition_of_a_private_original(cl
     assert_error(after_verify, 409, "upstream_credentials_unusable")
     assert store.verdict_by_media_id("tenant-b", "b-r") is None
 
-    # A itself can.
+    # A itself can; the rendition's repository entry is private too (its store carries the original's).
     mine = _renditions(client, a, {"file": small}, media_id="a-r", source_media_id="a-private")
     assert mine.status_code == 200, mine.text
+    [rendition] = mine.json()["renditions"]
+    assert store.repository.entry_by_manifest_id("tenant-b", rendition["manifest_label"]) is None
+    assert store.repository.entry_by_manifest_id(None, rendition["manifest_label"]) is None
+    own = store.repository.entry_by_manifest_id("tenant-a", rendition["manifest_label"])
+    assert own is not None and own.private
 
 
 FIREFLY = "c2pa-js-legacy/tools/testing/fixtures/images/firefly-1.jpg"

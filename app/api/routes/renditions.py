@@ -207,9 +207,15 @@ async def _sign_one(
         manifest_store=result.manifest_store,
         fingerprint=result.soft_binding,
     )
-    wanted = SignRequest(tenant=key.tenant, key_id=key.key_id, generation=generation, media_id=item.media_id)
+    wanted = SignRequest(
+        tenant=key.tenant,
+        key_id=key.key_id,
+        generation=generation,
+        media_id=item.media_id,
+        private=original.private,  # a private original's store travels in the rendition's
+    )
     stored = await work.in_thread(use_case.record, wanted, output, verdict, original)
-    services.metrics.signatures.labels("rendition").inc()
+    services.metrics.signatures.labels("signed").inc()
     return {
         "media_id": item.media_id,
         "sha256": stored.sha256,
