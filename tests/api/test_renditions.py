@@ -157,6 +157,15 @@ def test_an_action_outside_the_closed_list_is_refused(client, api_keys, original
     assert store.verdict_by_media_id("default", "bad") is None
 
 
+def test_a_rendition_cannot_take_its_original_s_media_id(client, api_keys, original):
+    response = _renditions(
+        client, api_keys.sign, {"file": _resized(original.content)}, media_id="orig-1", source_media_id="orig-1"
+    )
+    assert_error(response, 422, "duplicate_media_id")
+    stored = client.get("/v1/verdicts/orig-1", headers=ApiKeys.header(api_keys.read)).json()
+    assert stored["sha256"] == original.headers["x-content-sha256"]
+
+
 def test_an_unknown_original_is_404(client, api_keys):
     response = _renditions(client, api_keys.sign, {"file": jpeg_bytes()}, media_id="r", source_media_id="never-stored")
     assert_error(response, 404, "original_not_found")
@@ -277,3 +286,15 @@ def test_a_rendition_of_a_verified_third_party_original_keeps_its_label_kind(
         "parentOf",
         verified.json()["kept_manifest_id"],
     )
+
+
+def test_each_rendition_takes_a_sign_token(make_client, api_keys, store):
+    client = make_client(sign_rate_per_second=0.01, sign_rate_burst=3)
+    signed = _sign(client, api_keys.sign, jpeg_bytes((64, 48), seed=21), "limited")  # 1 token
+    small = _resized(signed.content)
+    files = {"file": small, "file_2": small}
+    response = _renditions(client, api_keys.sign, files, media_id="l-1", media_id_2="l-2", source_media_id="limited")
+    assert response.status_code == 200, response.text  # 2 tokens
+    refused = _renditions(client, api_keys.sign, {"file": small}, media_id="l-3", source_media_id="limited")
+    assert_error(refused, 429, "rate_limited")
+    assert store.verdict_by_media_id("default", "l-3") is None

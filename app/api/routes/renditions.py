@@ -28,7 +28,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from app.api import work
-from app.api.deps import ServicesDep, SignKey
+from app.api.deps import ServicesDep, SignKey, charge_signatures
 from app.api.error_responses import unprocessable
 from app.api.identifiers import MEDIA_ID_PATTERN, check_media_id, check_sha256, form_flag
 from app.api.services import Services
@@ -114,12 +114,18 @@ async def renditions(request: Request, key: SignKey, services: ServicesDep) -> R
         form = await receive_upload(request, spec=RENDITIONS_FORM, spool=spool, max_bytes=settings.max_upload_bytes)
         wanted = _renditions(form)
         ref = _original_ref(form)
+        if any(item.media_id == ref.media_id for item in wanted):
+            # It would point the original's media id at the rendition's bytes.
+            raise unprocessable(
+                "duplicate_media_id", "a rendition needs a media id of its own, not its original's", field="media_id"
+            )
         allow = form_flag(form.text("allow_no_upstream"), "allow_no_upstream")
         if not form.texts("action"):
             raise unprocessable("missing_field", "name at least one action (the form field 'action')", field="action")
         actions = rendition_actions(form.texts("action"))  # 422 invalid_request before any lookup
         for item in wanted:
             detect_format(item.upload.path)  # junk is a 415 before any engine work
+        await charge_signatures(request, services, key, len(wanted) - 1)  # one sign token per rendition
         original = await work.in_thread(use_case.original, key, ref, allow_no_upstream=allow)
         generation = use_case.generation(original, actions=actions, title=None)  # 422 for a bad action
         if original.manifest_store is not None:
