@@ -16,8 +16,6 @@ signed bytes (`content_base64`); renditions are small images, and one answer car
 
 from __future__ import annotations
 
-import base64
-import json
 import logging
 import os
 import tempfile
@@ -33,8 +31,7 @@ from app.api.error_responses import unprocessable
 from app.api.identifiers import MEDIA_ID_PATTERN, check_media_id, check_sha256, form_flag
 from app.api.services import Services
 from app.api.uploads import FormSpec, ReceivedFile, UploadForm, UploadSpool, receive_upload
-from app.api.wire import JSON_MEDIA_TYPE, error_responses
-from app.codec import label_to_json, verdict_to_json
+from app.api.wire import JSON_MEDIA_TYPE, error_responses, rendition_member, renditions_body
 from app.store.interface import ApiKey
 from app.usecases.renditions import MAX_RENDITIONS_PER_REQUEST, Original, OriginalRef, Renditions
 from app.usecases.signing import SignedOutput, SignRequest
@@ -127,20 +124,12 @@ async def renditions(request: Request, key: SignKey, services: ServicesDep) -> R
             detect_format(item.upload.path)  # junk is a 415 before any engine work
         await charge_signatures(request, services, key, len(wanted) - 1)  # one sign token per rendition
         original = await work.in_thread(use_case.original, key, ref, allow_no_upstream=allow)
-        generation = use_case.generation(original, actions=actions, title=None)  # 422 for a bad action
+        generation = use_case.generation(original, actions=actions, title=None)
         if original.manifest_store is not None:
             checked = await _validate_kept_store(services, original, spool)
             use_case.check_kept_store(original, checked)
         done = [await _sign_one(services, use_case, key, original, generation, item, spool) for item in wanted]
-    body = {
-        "original": {
-            "media_id": original.verdict.media_id,
-            "sha256": original.verdict.sha256,
-            "label": json.loads(label_to_json(original.verdict.label)),
-        },
-        "renditions": done,
-    }
-    return Response(json.dumps(body), media_type=JSON_MEDIA_TYPE)
+    return Response(renditions_body(original=original.verdict, renditions=done), media_type=JSON_MEDIA_TYPE)
 
 
 def _renditions(form: UploadForm) -> list[_Wanted]:
@@ -201,7 +190,7 @@ async def _sign_one(
     generation: GenerationRequest,
     item: _Wanted,
     spool: UploadSpool,
-) -> dict[str, Any]:
+) -> str:
     destination = spool.folder(f"signed-{item.media_id}") / item.upload.path.name
     result = await work.sign_file(services, source=item.upload.path, destination=destination, request=generation)
     verdict, _label = await work.verify_file(services, destination)
@@ -220,13 +209,22 @@ async def _sign_one(
         media_id=item.media_id,
         private=original.private,  # a private original's store travels in the rendition's
     )
-    stored = await work.in_thread(use_case.record, wanted, output, verdict, original)
-    services.metrics.signatures.labels("signed").inc()
-    return {
-        "media_id": item.media_id,
-        "sha256": stored.sha256,
-        "manifest_label": result.manifest_label,
-        "verdict": json.loads(verdict_to_json(stored.verdict)),
-        "label": json.loads(label_to_json(stored.label)),
-        "content_base64": base64.b64encode(destination.read_bytes()).decode("ascii"),
-    }
+    member = await work.in_thread(_record_and_read, use_case, wanted, output, verdict, original, destination)
+    services.metrics.signatures.labels("signed").inc()  # a rendition is a signature like any other
+    return member
+
+
+def _record_and_read(
+    use_case: Renditions,
+    wanted: SignRequest,
+    output: SignedOutput,
+    verdict: Verdict,
+    original: Original,
+    destination: Path,
+) -> str:
+    """The rendition recorded, and its answer with the signed bytes (read here, off the event loop)."""
+    stored = use_case.record(wanted, output, verdict, original)
+    assert wanted.media_id is not None
+    return rendition_member(
+        stored=stored, media_id=wanted.media_id, manifest_label=output.manifest_label, content=destination.read_bytes()
+    )
