@@ -22,13 +22,14 @@ engine's working copy go through temp files.
 from __future__ import annotations
 
 import io
+import json
 import os
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import c2pa
 
@@ -60,17 +61,21 @@ from signer.formats import (
 )
 from signer.jumbf import active_manifest_label
 from signer.manifest import (
+    UPSTREAM_STORE_RESOURCE,
     DigitalSourceType,
     GenerationRequest,
     PriorCredentials,
+    Upstream,
     build_manifest_definition,
     originmark_version,
     parent_ingredient_definition,
+    upstream_ingredient_definition,
 )
 from signer.output import UnchangedAssetSink, atomic_output, write_atomically
 from signer.probe import ProbeResult, check_probe_output, describe_signing_failure, probe_image_jpeg
 from signer.self_check import OwnOutputReader, chain_anchor_pem
 from signer.time_stamping import TimeStampRetries, store_has_time_stamp, with_time_stamp_retries
+from verifier.engine_report import HARD_BINDING_MISMATCH_CODES
 from verifier.errors import UndecodableImage, UndecodableVideo
 from verifier.fingerprint import INDEX_VIEWS, ImageFingerprint, fingerprint_image
 from verifier.video_fingerprint import VideoFingerprint, fingerprint_video
@@ -209,6 +214,11 @@ class _Source:
             return PriorCredentials.NONE
         if request.replace_credentials:
             return PriorCredentials.REPLACED
+        if request.rendition_of is not None:
+            raise PriorCredentialsConflict(
+                f"{self.path.name} carries Content Credentials of its own, and a rendition's only history is its "
+                "original's: send the rendition without embedded credentials (nothing was written)"
+            )
         if request.parent is not None:
             raise PriorCredentialsConflict(
                 f"{self.path.name} carries Content Credentials of its own and a separate parent was named: "
@@ -379,7 +389,10 @@ class ContentSigner:
         ):
             manifest = self._sign(builder, media_format, source_stream, output, subject=source.name)
             examined.refuse_if_undecodable()  # after the engine, whose refusal of a broken file comes first
-            if request.parent is not None:
+            upstream = request.rendition_of
+            if upstream is not None and upstream.manifest_store is not None:
+                self._check_edit(output, media_format=media_format, parent=Path(upstream.title))
+            elif request.parent is not None:
                 self._check_edit(output, media_format=media_format, parent=request.parent)
             elif prior is PriorCredentials.KEPT:
                 self._check_edit(output, media_format=media_format, parent=source, own=True)
@@ -469,12 +482,17 @@ class ContentSigner:
             fingerprint=fingerprint,
             opens_source=kept_source is not None,
         )
+        upstream = request.rendition_of
+        if upstream is not None:
+            definition["ingredients"] = [self._upstream_ingredient(upstream)]
         try:
             builder = c2pa.Builder(definition, context=context or self._context)
         except c2pa.C2paError as error:
             raise self._translate(error, subject="the manifest definition") from error
         try:
-            if request.parent is not None:
+            if upstream is not None and upstream.manifest_store is not None:
+                builder.add_resource(UPSTREAM_STORE_RESOURCE, io.BytesIO(upstream.manifest_store))
+            elif request.parent is not None:
                 self._add_parent(builder, request.parent)
             elif kept_source is not None:
                 self._add_own_credentials(builder, kept_source, title=request.title or default_title)
@@ -482,6 +500,46 @@ class ContentSigner:
             builder.close()
             raise
         return builder
+
+    def _upstream_ingredient(self, upstream: Upstream) -> dict[str, Any]:
+        """A rendition's parentOf ingredient (signer/manifest.upstream_ingredient_definition), with the
+        validation results of its original's kept store as this signer's engine finds them (the same
+        context, so the same trust, as for a file whose credentials are kept: `_add_own_credentials`).
+
+        The store is read apart from its asset, so the engine also reports that the hard binding does
+        not match (HARD_BINDING_MISMATCH_CODES): those entries, and only those, are left out. The
+        binding was checked on the original's own bytes when its verdict was stored, which the use
+        case requires to be trusted or valid (app/usecases/renditions.py); every other outcome, a
+        failure included, is recorded as the engine gives it (and a failure makes `_check_edit`
+        refuse the output, as for any parent)."""
+        store = upstream.manifest_store
+        if store is None:
+            return upstream_ingredient_definition(upstream, active_manifest=None, validation_results=None)
+        try:
+            with c2pa.Reader("application/c2pa", io.BytesIO(store), context=self._context) as reader:
+                report = json.loads(reader.json())
+        except (c2pa.C2paError, ValueError) as error:
+            raise ParentCredentialsUnusable(
+                f"the kept manifest store of {upstream.title} cannot be read by the C2PA engine ({error}); "
+                "nothing was written",
+                engine_message=str(error),
+            ) from error
+        results = report.get("validation_results")
+        if not isinstance(results, dict) or not isinstance(results.get("activeManifest"), dict):
+            raise ParentCredentialsUnusable(
+                f"the C2PA engine gave no validation results for the kept manifest store of {upstream.title}; "
+                "nothing was written"
+            )
+        active = dict(results["activeManifest"])
+        active["failure"] = [
+            entry
+            for entry in active.get("failure") or []
+            if not (isinstance(entry, dict) and entry.get("code") in HARD_BINDING_MISMATCH_CODES)
+        ]
+        results = {**results, "activeManifest": active}
+        return upstream_ingredient_definition(
+            upstream, active_manifest=active_manifest_label(store), validation_results=results
+        )
 
     def _add_own_credentials(self, builder: c2pa.Builder, source: _Source, *, title: str) -> None:
         """The file being signed as its own parentOf ingredient: the engine reads its manifest store

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import base64
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -56,6 +56,21 @@ CLAIM_GENERATOR_NAME = "originmark"
 PARENT_INGREDIENT_LABEL = "originmark.parent"
 
 SOFT_BINDING_LABEL = "c2pa.soft-binding"
+
+# A rendition's actions: only non-editorial ones (C2PA 2.x: the content's meaning is not changed),
+# those on the non-editorial list of the C2PA conformance and signals rubrics
+# (../shared/rubrics/asset-rubric-conformance0.2-spec2.4.yml `$non_editorial_actions`) that say what
+# a platform's rendition does. Plain `c2pa.resized` is not on it: the rubric counts it as a
+# perceptible transformation, which must declare a digital source type (a rendition declares
+# none) and which ends a captured original's "captured"; a rendition that keeps the aspect ratio
+# says `c2pa.resized.proportional`.
+RENDITION_ACTIONS = frozenset({"c2pa.resized.proportional", "c2pa.transcoded", "c2pa.converted", "c2pa.repackaged"})
+_NOT_NON_EDITORIAL = {
+    "c2pa.resized": "c2pa.resized is a perceptible edit for the C2PA conformance rubric (dimensions changed, aspect "
+    "ratio not promised): a rendition scaled with its aspect ratio kept says c2pa.resized.proportional",
+}
+# The name under which the kept store of a rendition's original is handed to the engine (Builder.add_resource).
+UPSTREAM_STORE_RESOURCE = "originmark.upstream.c2pa"
 
 # Generator names and versions end up in every verifier's UI: keep them short.
 MAX_GENERATOR_TEXT = 256
@@ -125,6 +140,43 @@ class InvalidRequest(SigningError, ValueError):
     """A generation request that cannot become a manifest (empty generator name, ...)."""
 
 
+def rendition_actions(actions: tuple[str, ...]) -> tuple[str, ...]:
+    """The actions, each once, in order, when all are RENDITION_ACTIONS; InvalidRequest otherwise."""
+    distinct = tuple(dict.fromkeys(action.strip() for action in actions))
+    if not distinct:
+        raise InvalidRequest("name at least one action: " + ", ".join(sorted(RENDITION_ACTIONS)))
+    unknown = [action for action in distinct if action not in RENDITION_ACTIONS]
+    if unknown:
+        why = _NOT_NON_EDITORIAL.get(unknown[0], "")
+        raise InvalidRequest(
+            f"{unknown[0][:64]!r} is not a rendition action{': ' + why if why else ''}; a rendition may only "
+            "say what was done without changing the content's meaning: " + ", ".join(sorted(RENDITION_ACTIONS))
+        )
+    return distinct
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Upstream:
+    """The original a rendition was made from, as the manifest repository keeps it (not its file).
+
+    `manifest_store`: the original's kept manifest store, recorded as the rendition's parentOf
+    ingredient (the engine validates it again when it signs: signer/engine.py); None when the
+    original carried no credentials and the caller asked to sign anyway: the ingredient then names
+    the original without a manifest ("no credentials upstream", never invented ones).
+    `actions`: what the rendition did, from RENDITION_ACTIONS (InvalidRequest otherwise).
+    """
+
+    title: str
+    format: str | None  # the original's MIME type, when known
+    actions: tuple[str, ...]
+    manifest_store: bytes | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "actions", rendition_actions(self.actions))
+        if len(self.title) > MAX_TITLE_TEXT:
+            object.__setattr__(self, "title", self.title[:MAX_TITLE_TEXT])
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GenerationRequest:
     """What to declare about one piece of AI output.
@@ -144,8 +196,14 @@ class GenerationRequest:
     title: str | None = None
     parent: Path | None = None
     replace_credentials: bool = False
+    # A rendition of an original (app/usecases/renditions.py): the manifest says `c2pa.opened` (the
+    # original's kept store as the parentOf ingredient) and the rendition's non-editorial actions,
+    # with the generator as their softwareAgent, and declares no digital source type of its own.
+    rendition_of: Upstream | None = None
 
     def __post_init__(self) -> None:
+        if self.rendition_of is not None and (self.parent is not None or self.replace_credentials):
+            raise InvalidRequest("a rendition names its original as rendition_of, not as a parent")
         if not self.generator_name.strip():
             raise InvalidRequest("the generator name is empty: name the model or product that made the output")
         for field_name, text, limit in (
@@ -186,7 +244,12 @@ def build_manifest_definition(
     if request.generator_version:
         software_agent["version"] = request.generator_version
 
-    if request.parent is None and not opens_source:
+    if request.rendition_of is not None:
+        actions = [
+            {"action": "c2pa.opened", "parameters": {"ingredientIds": [PARENT_INGREDIENT_LABEL]}},
+            *({"action": action, "softwareAgent": software_agent} for action in request.rendition_of.actions),
+        ]
+    elif request.parent is None and not opens_source:
         actions = [
             {
                 "action": "c2pa.created",
@@ -256,3 +319,19 @@ def parent_ingredient_definition(parent: Path, *, title: str | None = None) -> d
     """The ingredient definition for an AI edit's parent (the file being signed itself, when it carries
     credentials that are kept); its own manifest (if any) comes from its bytes."""
     return {"title": title or parent.name, "relationship": "parentOf", "label": PARENT_INGREDIENT_LABEL}
+
+
+def upstream_ingredient_definition(
+    upstream: Upstream, *, active_manifest: str | None, validation_results: dict[str, Any] | None
+) -> dict[str, Any]:
+    """A rendition's parentOf ingredient: its original's kept manifest store (handed to the engine as
+    the resource UPSTREAM_STORE_RESOURCE) with the validation results of that store, which the engine
+    requires and records as given; without a store, the original named and nothing claimed for it."""
+    definition: dict[str, Any] = {"title": upstream.title, "relationship": "parentOf", "label": PARENT_INGREDIENT_LABEL}
+    if upstream.format:
+        definition["format"] = upstream.format
+    if upstream.manifest_store is not None:
+        definition["manifest_data"] = {"format": "application/c2pa", "identifier": UPSTREAM_STORE_RESOURCE}
+        definition["active_manifest"] = active_manifest
+        definition["validation_results"] = validation_results
+    return definition

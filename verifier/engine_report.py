@@ -48,6 +48,13 @@ ACTIONS_V2 = "c2pa.actions.v2"
 # Codes that report trust in the signer under *someone's* trust configuration. A code an
 # ingredient recorded when it was ingested reflects the ingesting tool's lists, not ours.
 UNTRUSTED_CODE = "signingCredential.untrusted"
+# Failures that say only that a credential chains to no configured anchor: the signer's own
+# (signingCredential.untrusted), or a CAWG X.509 identity assertion's, which the engine reports
+# among a manifest's failures while calling the asset Valid (a camera photo of the corpus,
+# C_with_CAWG_data.jpg; signer/engine.py TRUST_ONLY_FAILURE_CODES). A store read apart from its
+# asset, or an ingredient, with no other failure is then valid (unrecognized), as such an asset
+# itself is, not invalid.
+TRUST_ONLY_CODES = frozenset({UNTRUSTED_CODE, "cawg.x509.credential.untrusted"})
 TRUSTED_CODE = "signingCredential.trusted"
 REVALIDATED_CODE = "ingredient.manifest.validated"  # the ingredient's manifest was validated in this read
 TIME_STAMP_VALIDATED_CODES = frozenset({"timeStamp.validated", "timeStamp.trusted"})
@@ -482,9 +489,9 @@ def _ingredient(
     codes = list(dict.fromkeys([e.code for e in current if e.outcome == "failure"] + _recorded_failures(ingredient)))
     state = None
     if manifest_label is not None:
-        if any(code != UNTRUSTED_CODE for code in codes):
+        if any(code not in TRUST_ONLY_CODES for code in codes):
             state = VerdictState.INVALID
-        elif UNTRUSTED_CODE not in codes and (
+        elif not TRUST_ONLY_CODES.intersection(codes) and (
             _succeeded(current, TRUSTED_CODE)
             or (_succeeded(current, REVALIDATED_CODE) and _recorded_trusted(ingredient))
         ):
@@ -626,8 +633,8 @@ def detached_store_state(engine_state: VerdictState, entries: list[StatusEntry])
     other failure of the active manifest still makes it invalid, and the engine's own verdict is
     never raised (an ingredient's failure keeps a Valid store valid)."""
     codes = {entry.code for entry in entries if entry.outcome == "failure"} - HARD_BINDING_MISMATCH_CODES
-    if codes - {UNTRUSTED_CODE}:
+    if codes - TRUST_ONLY_CODES:
         return VerdictState.INVALID
-    if UNTRUSTED_CODE not in codes and _succeeded(entries, TRUSTED_CODE) and engine_state is not VerdictState.VALID:
+    if not codes & TRUST_ONLY_CODES and _succeeded(entries, TRUSTED_CODE) and engine_state is not VerdictState.VALID:
         return VerdictState.TRUSTED
     return VerdictState.VALID

@@ -183,6 +183,7 @@ INVALID_TEXT = "Content Credentials could not be verified"
 NONE_TEXT = "No Content Credentials"
 ERROR_TEXT = "Content Credentials could not be read"
 RECOVERED_SUFFIX = " · credentials found by content match"
+NO_UPSTREAM_SUFFIX = " · no credentials upstream"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -527,7 +528,27 @@ def label_for(verdict: Verdict) -> Label:
     kind, evidence = classify(verdict)
     trusted = verdict.state is VerdictState.TRUSTED
     text = _KIND_TEXT[kind] if trusted else _KIND_TEXT[kind] + UNRECOGNIZED_SUFFIX
+    if kind is LabelKind.CREDENTIALS and _rendition_without_upstream(verdict):
+        text += NO_UPSTREAM_SUFFIX
     return Label(kind=kind, trusted=trusted, text=text, issuer=_issuer(verdict.signer), evidence=evidence)
+
+
+def _rendition_without_upstream(verdict: Verdict) -> bool:
+    """A rendition of an original that had no credentials: the active manifest opened a parentOf
+    ingredient that brought none and did nothing else than non-editorial actions to it (what
+    app/usecases/renditions.py signs when the caller allows it): the history starts here."""
+    if not verdict.manifests:
+        return False
+    active = verdict.manifests[0]
+    actions = [action.action for action in active.actions]
+    parents = [ingredient for ingredient in active.ingredients if ingredient.relationship == "parentOf"]
+    return (
+        bool(actions)
+        and actions[0] == "c2pa.opened"
+        and all(action in NON_EDITORIAL_ACTIONS for action in actions[1:])
+        and len(parents) == 1
+        and parents[0].manifest_label is None
+    )
 
 
 def recovered_label(recovered_store: Verdict, manifest_id: str) -> Label | None:

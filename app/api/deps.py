@@ -161,14 +161,22 @@ _sign_scope = _requires(Scope.SIGN)
 
 
 async def _sign_access(request: Request, services: ServicesDep, key: Annotated[ApiKey, Depends(_sign_scope)]) -> ApiKey:
-    decision = await _acquire(_sign_limiter(request, services), key.key_id)
-    if not decision.allowed:
-        raise too_many_requests(
-            f"the API key {key.key_id!r} is over its signing rate of {services.settings.sign_rate_per_second:g} "
-            f"requests per second (bursts of {services.settings.sign_rate_burst}); retry after the time given",
-            retry_after_seconds=decision.retry_after_seconds,
-        )
+    await charge_signatures(request, services, key, 1)
     return key
+
+
+async def charge_signatures(request: Request, services: Services, key: ApiKey, count: int) -> None:
+    """Take `count` tokens of the key's sign rate (a request of several renditions signs several
+    files: one token each; SignKey takes the first); 429 at the first one refused (those taken stay taken)."""
+    limiter = _sign_limiter(request, services)
+    for _ in range(count):
+        decision = await _acquire(limiter, key.key_id)
+        if not decision.allowed:
+            raise too_many_requests(
+                f"the API key {key.key_id!r} is over its signing rate of {services.settings.sign_rate_per_second:g} "
+                f"requests per second (bursts of {services.settings.sign_rate_burst}); retry after the time given",
+                retry_after_seconds=decision.retry_after_seconds,
+            )
 
 
 SignKey = Annotated[ApiKey, Depends(_sign_access)]

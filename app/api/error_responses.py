@@ -16,7 +16,10 @@ Status conventions (documented in the README):
 - 403 a valid key without the scope the endpoint needs (`insufficient_scope`), or a sign
   request claiming a generator or source type its key's signing policy does not allow
   (`signing_policy`: nothing was signed, stored or audited);
-- 404 nothing stored under that id; 405 wrong method;
+- 404 nothing stored under that id (`original_not_found`: a rendition's original, unknown or another
+  tenant's); 405 wrong method;
+- 409 a rendition's original whose credentials cannot be carried (`no_upstream_credentials` without
+  allow_no_upstream, `upstream_credentials_unusable`: invalid, not kept, or no longer validating);
 - 413 the body is over ORIGINMARK_MAX_UPLOAD_BYTES (counted as it arrives, whatever
   Content-Length claims);
 - 408 the body arrived too slowly (`upload_too_slow`: past ORIGINMARK_UPLOAD_RECEIVE_TIMEOUT_SECONDS,
@@ -65,10 +68,14 @@ from app.usecases.errors import (
     MalformedBindingValue,
     ManifestNotFound,
     ManifestStoreUnavailable,
+    NoUpstreamCredentials,
+    OriginalNotFound,
     OutputVerificationStopped,
+    RenditionChangesLabel,
     UndecodableContent,
     UnsignableMedia,
     UnsupportedAlgorithm,
+    UpstreamCredentialsUnusable,
     UseCaseError,
 )
 from signer.errors import (
@@ -317,6 +324,13 @@ def from_use_case_error(error: UseCaseError) -> ApiError:
         return unprocessable(error.code, error.message, field="value")
     if isinstance(error, UndecodableContent):
         return unprocessable(error.code, error.message)
+    if isinstance(error, OriginalNotFound):
+        return ApiError(404, error.code, error.message)
+    if isinstance(error, NoUpstreamCredentials | UpstreamCredentialsUnusable):
+        # The request is well-formed; the original's state does not allow it (now).
+        return ApiError(409, error.code, error.message)
+    if isinstance(error, RenditionChangesLabel):
+        return unprocessable(error.code, error.message, field="action")
     if isinstance(error, ManifestStoreUnavailable):
         log.error("a kept manifest store cannot be served: %s", error.message)  # the object URI stays in the log
     return ApiError(500, "internal_error", "internal error; see the server log")

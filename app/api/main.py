@@ -28,7 +28,18 @@ from app.api.logs import configure_logging
 from app.api.metrics import Metrics
 from app.api.middleware import RequestContextMiddleware
 from app.api.receive_pace import ReceivePace, ReceivePaceMiddleware
-from app.api.routes import health, jobs, labels, recent_labels, repository, sbr, sign, verdicts, verify
+from app.api.routes import (
+    health,
+    jobs,
+    labels,
+    recent_labels,
+    renditions,
+    repository,
+    sbr,
+    sign,
+    verdicts,
+    verify,
+)
 from app.api.services import Services, ServiceStore
 from app.service_setup import ensure_signing_credentials
 from app.settings import Settings
@@ -145,7 +156,7 @@ def create_app(
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     app.add_middleware(ReceivePaceMiddleware, pace=ReceivePace.from_settings(settings))
-    for module in (sign, verify, verdicts, recent_labels, labels, health, jobs, sbr, repository):
+    for module in (sign, renditions, verify, verdicts, recent_labels, labels, health, jobs, sbr, repository):
         app.include_router(module.router)
     if settings.web_pages:  # the verify page (/) and the feed page (/feed): app/web
         app.include_router(web_router(settings))

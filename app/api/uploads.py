@@ -66,6 +66,7 @@ if TYPE_CHECKING:
 
 SNIFF_BYTES = 16 * 1024  # what signer/ and verifier/ read to recognise a format
 DEFAULT_MAX_TEXT_BYTES = 4096  # per text field; the signer caps generator/title text far below
+MAX_REPEATS = 32  # values of one repeatable text field (FormSpec.repeatable_text_fields)
 DRAIN_ALLOWANCE_BYTES = 1024 * 1024  # read past an error this far, so the client sees the answer
 # The Content-Types that say "the body is the media itself" (a raw-body upload). Any image, video or
 # audio type, and the documents and stores the verifier reads; octet-stream for clients that do not
@@ -89,6 +90,9 @@ class FormSpec:
     # the query parameters the route itself reads (e.g. verify's `refresh`), allowed beside the fields.
     raw_file_field: str | None = None
     route_parameters: frozenset[str] = frozenset()
+    # Text fields that may be sent more than once (multipart only; each value kept, in order, at most
+    # MAX_REPEATS of them): UploadForm.texts. Every other field sent twice is a 422.
+    repeatable_text_fields: frozenset[str] = frozenset()
 
     @property
     def accepted(self) -> str:
@@ -185,9 +189,14 @@ class UploadForm:
     fields: Mapping[str, str]
     raw_body: bool = False  # the media came as the request body, the fields as query parameters
     held: Mapping[str, HeldUpload] = dataclasses.field(default_factory=dict)  # raw bodies kept in memory
+    repeated: Mapping[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)  # FormSpec.repeatable_text_fields
 
     def text(self, name: str) -> str | None:
         return self.fields.get(name)
+
+    def texts(self, name: str) -> tuple[str, ...]:
+        """Every value of a repeatable text field, in the order sent (none: empty)."""
+        return self.repeated.get(name, ())
 
     def required_text(self, name: str) -> str:
         value = self.fields.get(name)
@@ -355,6 +364,7 @@ class _FormCollector:
         self._spool = spool
         self.files: dict[str, ReceivedFile] = {}
         self.fields: dict[str, str] = {}
+        self.repeated: dict[str, list[str]] = {}
         self.ended = False
         self._seen: set[str] = set()
         self._header_name = bytearray()
@@ -412,7 +422,12 @@ class _FormCollector:
                 f"unknown form field {shown!r}; this endpoint accepts: {self._spec.accepted}",
                 field=name,
             )
-        if name in self._seen:
+        if name in self._spec.repeatable_text_fields:
+            if len(self.repeated.get(name, ())) >= MAX_REPEATS:
+                raise unprocessable(
+                    "too_many_values", f"the form field {name!r} was sent over {MAX_REPEATS} times", field=name
+                )
+        elif name in self._seen:
             raise unprocessable("duplicate_field", f"the form field {name!r} was sent more than once", field=name)
         self._seen.add(name)
         if name in self._spec.file_fields:
@@ -444,11 +459,15 @@ class _FormCollector:
             return
         assert self._text_name is not None
         try:
-            self.fields[self._text_name] = self._text.decode("utf-8")
+            value = self._text.decode("utf-8")
         except UnicodeDecodeError:
             raise unprocessable(
                 "invalid_text", f"the form field {self._text_name!r} is not UTF-8 text", field=self._text_name
             ) from None
+        if self._text_name in self._spec.repeatable_text_fields:
+            self.repeated.setdefault(self._text_name, []).append(value)
+        else:
+            self.fields[self._text_name] = value
 
     def _on_end(self) -> None:
         self.ended = True
@@ -552,7 +571,11 @@ async def receive_form(request: Request, *, spec: FormSpec, spool: UploadSpool, 
     if not collector.ended:
         collector.abandon()
         raise malformed_body("the multipart body ended before its closing boundary")
-    return UploadForm(files=collector.files, fields=collector.fields)
+    return UploadForm(
+        files=collector.files,
+        fields=collector.fields,
+        repeated={name: tuple(values) for name, values in collector.repeated.items()},
+    )
 
 
 async def receive_upload(

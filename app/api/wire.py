@@ -7,6 +7,7 @@ used to serialise them.
 
 from __future__ import annotations
 
+import base64
 import datetime
 import hashlib
 import json
@@ -59,6 +60,32 @@ def _stored_members(stored: StoredVerdict, trust_current: bool) -> list[tuple[st
         ("stored_at", json.dumps(stored.stored_at.isoformat())),
         ("trust_current", "true" if trust_current else "false"),
     ]
+
+
+def rendition_member(*, stored: StoredVerdict, media_id: str, manifest_label: str | None, content: bytes) -> str:
+    """One signed rendition of POST /v1/renditions: its record and its bytes (base64)."""
+    return _object(
+        [
+            ("media_id", json.dumps(media_id)),
+            ("sha256", json.dumps(stored.sha256)),
+            ("manifest_label", json.dumps(manifest_label)),
+            ("verdict", verdict_to_json(stored.verdict)),
+            ("label", label_to_json(stored.label)),
+            ("content_base64", json.dumps(base64.b64encode(content).decode("ascii"))),
+        ]
+    ).decode("utf-8")
+
+
+def renditions_body(*, original: StoredVerdict, renditions: list[str]) -> bytes:
+    """POST /v1/renditions: the original as the tenant stored it, and each signed rendition (rendition_member)."""
+    head = _object(
+        [
+            ("media_id", json.dumps(original.media_id)),
+            ("sha256", json.dumps(original.sha256)),
+            ("label", label_to_json(original.label)),
+        ]
+    ).decode("utf-8")
+    return _object([("original", head), ("renditions", "[" + ",".join(renditions) + "]")])
 
 
 def labels_body(labels: dict[str, str | None]) -> bytes:

@@ -45,6 +45,17 @@ async def sign_file(services: Services, *, source: Path, destination: Path, requ
         services.metrics.engine_seconds.labels("sign").observe(time.perf_counter() - started)
 
 
+async def verify_manifest_store(services: Services, path: Path) -> Verdict:
+    """The verifier's verdict on a manifest store kept apart from its asset, in the verify pool."""
+    started = time.perf_counter()
+    try:
+        return await anyio.to_thread.run_sync(
+            services.worker_pools.verifier.verify_manifest_store, path, limiter=services.verify_limiter
+        )
+    finally:
+        services.metrics.engine_seconds.labels("verify").observe(time.perf_counter() - started)
+
+
 def _verify_and_label(services: Services, file: FileOnDemand, known_sha256: str | None) -> tuple[Verdict, Label]:
     verdict = services.worker_pools.verifier.verify_file(file(), known_sha256=known_sha256)
     return verdict, label_for(verdict)

@@ -23,6 +23,12 @@ _COMMANDS = (
     ("sign", "sign_cmd", "sign", "Sign AI-generated media with Content Credentials (C2PA)."),
     ("verify", "verify_cmd", "verify", "Verify the Content Credentials of files and folders."),
     (
+        "rendition",
+        "rendition_cmd",
+        "rendition",
+        "Have a service sign renditions of an original with the original's credentials as history.",
+    ),
+    (
         "inspect",
         "inspect_cmd",
         "inspect",

@@ -40,7 +40,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -105,6 +105,27 @@ def clean_api_key(text: str) -> str:
 def sends_key_in_clear(url: httpx.URL) -> bool:
     """Plain HTTP to another host: the API key crosses the network readable by anyone on the path."""
     return url.scheme == "http" and url.host not in _LOOPBACK_HOSTS
+
+
+def server_and_key(
+    server_url: str, api_key: str | None, *, scope: str, warn: Callable[[str], None]
+) -> tuple[httpx.URL, str]:
+    """The checked base URL and API key for `--server` (`api_key` None: none given nor set), or
+    ValueError naming the option (`--server` / `--api-key`) and what is wrong; `warn` is told when the
+    key would cross the network in clear."""
+    try:
+        url = parse_server_url(server_url)
+    except ValueError as problem:
+        raise ValueError(f"--server: {problem}") from None
+    if not api_key:
+        raise ValueError(f"--api-key: give an API key with the {scope} scope (or set ORIGINMARK_API_KEY)")
+    try:
+        key = clean_api_key(api_key)
+    except ValueError as problem:
+        raise ValueError(f"--api-key: {problem}") from None
+    if sends_key_in_clear(url):
+        warn(f"warning: the API key is sent to {url.host} over plain HTTP; use https:// beyond this machine")
+    return url, key
 
 
 class VerifyClient:

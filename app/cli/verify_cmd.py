@@ -228,29 +228,19 @@ def _start_verifying(
     for process in launched:
         process.discard()
     # Imported here: httpx and the codec cost start-up time a local run does not need.
-    from app.cli.remote import VerifyClient, clean_api_key, parse_server_url, sends_key_in_clear
+    from app.cli.remote import VerifyClient, server_and_key
 
+    given = api_key if api_key is not None else (settings.api_key.get_secret_value() if settings.api_key else None)
     try:
-        url = parse_server_url(server_url)
-    except ValueError as problem:
-        raise typer.BadParameter(str(problem), param_hint="'--server'") from None
-    key = api_key if api_key is not None else (settings.api_key.get_secret_value() if settings.api_key else None)
-    if not key:
-        raise typer.BadParameter(
-            "give an API key with the verify scope (or set ORIGINMARK_API_KEY)", param_hint="'--api-key'"
+        url, key = server_and_key(
+            server_url,
+            given,
+            scope="verify",
+            warn=lambda text: err_console.print(Text(text, style="yellow"), soft_wrap=True),
         )
-    try:
-        key = clean_api_key(key)
     except ValueError as problem:
-        raise typer.BadParameter(str(problem), param_hint="'--api-key'") from None
-    if sends_key_in_clear(url):
-        err_console.print(
-            Text(
-                f"warning: the API key is sent to {url.host} over plain HTTP; use https:// beyond this machine",
-                style="yellow",
-            ),
-            soft_wrap=True,
-        )
+        option, _, reason = str(problem).partition(": ")
+        raise typer.BadParameter(reason, param_hint=f"'{option}'") from None
     client = VerifyClient(server_url=url, api_key=key, concurrency=jobs)
     try:
         client.check_access()

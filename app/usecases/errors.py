@@ -60,3 +60,33 @@ class ManifestStoreUnavailable(UseCaseError):
     """A visible entry's store cannot be handed out (its object is gone or changed): the server's fault."""
 
     code = "manifest_store_unavailable"
+
+
+# Renditions (app/usecases/renditions.py).
+
+
+class OriginalNotFound(UseCaseError):
+    """No original the caller's tenant stored under that media id or SHA-256 (unknown and another
+    tenant's read the same)."""
+
+    code = "original_not_found"
+
+
+class NoUpstreamCredentials(UseCaseError):
+    """The original carries no Content Credentials, and the caller did not ask to sign its renditions
+    anyway (allow_no_upstream)."""
+
+    code = "no_upstream_credentials"
+
+
+class UpstreamCredentialsUnusable(UseCaseError):
+    """The original's credentials cannot be carried into a rendition: invalid or unevaluated, its
+    manifest store not kept in the repository, or the kept store no longer validating."""
+
+    code = "upstream_credentials_unusable"
+
+
+class RenditionChangesLabel(UseCaseError):
+    """The signed rendition would be labelled as another kind than its original: not recorded."""
+
+    code = "rendition_changes_label"

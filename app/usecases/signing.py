@@ -107,6 +107,11 @@ class SignAndRecord:
         self._trust_fingerprint = trust_fingerprint
         self._certificate_fingerprint = certificate_fingerprint  # the active identity's, when a result names none
 
+    @property
+    def keeper(self) -> ManifestKeeper:
+        """The manifest repository's keeper the signatures' stores go to (renditions read their originals' there)."""
+        return self._keeper
+
     def record(
         self,
         request: SignRequest,
@@ -129,7 +134,8 @@ class SignAndRecord:
             generator=generation.generator_name,
             generator_version=generation.generator_version,
             media_id=request.media_id,
-            digital_source_type=generation.effective_source_type.term,
+            # A rendition declares no source type (only c2pa.opened and non-editorial actions).
+            digital_source_type=None if generation.rendition_of is not None else generation.effective_source_type.term,
             title=generation.title,
             tenant=request.tenant,
         )

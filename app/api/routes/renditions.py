@@ -1,0 +1,230 @@
+"""POST /v1/renditions: sign the renditions a platform serves (resized, converted, repackaged copies)
+with their original's credentials as history, without the original file.
+
+The form (multipart only): the renditions as `file`, `file_2`, ... `file_8`, each with its media id
+in `media_id`, `media_id_2`, ... (paired by the suffix, not by order); the original named by
+`source_media_id` or `source_sha256` (the tenant's media id or content hash); `action` once per
+action, from the closed list signer/manifest.RENDITION_ACTIONS, for every rendition of the request;
+`allow_no_upstream=true` to sign renditions of an original without credentials. The rules are the
+renditions use case's (app/usecases/renditions.py); each rendition is signed, verified and recorded
+as POST /v1/sign does (app/api/routes/sign.py), one after the other: a failure stops the request,
+and the renditions already recorded stay recorded (the answer says which, in its error).
+
+The answer is JSON: per rendition its media id, SHA-256, manifest label, verdict, label and the
+signed bytes (`content_base64`); renditions are small images, and one answer carries them all.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+
+from app.api import work
+from app.api.deps import ServicesDep, SignKey, charge_signatures
+from app.api.error_responses import unprocessable
+from app.api.identifiers import MEDIA_ID_PATTERN, check_media_id, check_sha256, form_flag
+from app.api.services import Services
+from app.api.uploads import FormSpec, ReceivedFile, UploadForm, UploadSpool, receive_upload
+from app.api.wire import JSON_MEDIA_TYPE, error_responses, rendition_member, renditions_body
+from app.store.interface import ApiKey
+from app.usecases.renditions import MAX_RENDITIONS_PER_REQUEST, Original, OriginalRef, Renditions
+from app.usecases.signing import SignedOutput, SignRequest
+from signer.formats import detect_format
+from signer.manifest import RENDITION_ACTIONS, GenerationRequest, rendition_actions
+from verifier.verdict import Verdict
+
+router = APIRouter(tags=["sign"])
+log = logging.getLogger("originmark.api")
+
+_SUFFIXES = ("", *(f"_{n}" for n in range(2, MAX_RENDITIONS_PER_REQUEST + 1)))
+RENDITIONS_FORM = FormSpec(
+    file_fields=frozenset(f"file{suffix}" for suffix in _SUFFIXES),
+    text_fields=frozenset(
+        {
+            *(f"media_id{suffix}" for suffix in _SUFFIXES),
+            "source_media_id",
+            "source_sha256",
+            "action",
+            "allow_no_upstream",
+        }
+    ),
+    repeatable_text_fields=frozenset({"action"}),
+)
+
+_BINARY = {"type": "string", "format": "binary"}
+_FORM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["file", "media_id", "action"],
+    "properties": {
+        **{
+            f"file{suffix}": {**_BINARY, "description": "A rendition" + (f" (its media id: media_id{suffix})")}
+            for suffix in _SUFFIXES
+        },
+        **{f"media_id{suffix}": {"type": "string", "pattern": MEDIA_ID_PATTERN} for suffix in _SUFFIXES},
+        "source_media_id": {"type": "string", "pattern": MEDIA_ID_PATTERN, "description": "The original's media id."},
+        "source_sha256": {"type": "string", "description": "The original's SHA-256 (hex), instead of its media id."},
+        "action": {
+            "type": "array",
+            "items": {"type": "string", "enum": sorted(RENDITION_ACTIONS)},
+            "description": "What the renditions did (send the field once per action); anything else is a 422.",
+        },
+        "allow_no_upstream": {
+            "type": "string",
+            "enum": ["true", "false"],
+            "default": "false",
+            "description": "`true`: sign renditions of an original without Content Credentials (labelled "
+            "'no credentials upstream'); otherwise such a request is a 409 no_upstream_credentials.",
+        },
+    },
+}
+_OPENAPI = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": _FORM_SCHEMA}}}}
+_SIGNED = {
+    "description": "The signed renditions: {renditions: [{media_id, sha256, manifest_label, verdict, label, "
+    "content_base64}], original: {media_id, sha256, label}}",
+    "content": {JSON_MEDIA_TYPE: {"schema": {"type": "object"}}},
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _Wanted:
+    media_id: str
+    upload: ReceivedFile
+
+
+@router.post(
+    "/v1/renditions",
+    summary="Sign renditions of an original with its credentials as history",
+    response_class=Response,
+    openapi_extra=_OPENAPI,
+    responses={200: _SIGNED, **error_responses(400, 401, 403, 404, 409, 413, 415, 422, 429, 503, 507)},
+)
+async def renditions(request: Request, key: SignKey, services: ServicesDep) -> Response:
+    settings = services.settings
+    use_case = Renditions(store=services.store, signing=services.signing)
+    async with UploadSpool(settings.spool_dir) as spool:
+        form = await receive_upload(request, spec=RENDITIONS_FORM, spool=spool, max_bytes=settings.max_upload_bytes)
+        wanted = _renditions(form)
+        ref = _original_ref(form)
+        if any(item.media_id == ref.media_id for item in wanted):
+            # It would point the original's media id at the rendition's bytes.
+            raise unprocessable(
+                "duplicate_media_id", "a rendition needs a media id of its own, not its original's", field="media_id"
+            )
+        allow = form_flag(form.text("allow_no_upstream"), "allow_no_upstream")
+        if not form.texts("action"):
+            raise unprocessable("missing_field", "name at least one action (the form field 'action')", field="action")
+        actions = rendition_actions(form.texts("action"))  # 422 invalid_request before any lookup
+        for item in wanted:
+            detect_format(item.upload.path)  # junk is a 415 before any engine work
+        await charge_signatures(request, services, key, len(wanted) - 1)  # one sign token per rendition
+        original = await work.in_thread(use_case.original, key, ref, allow_no_upstream=allow)
+        generation = use_case.generation(original, actions=actions, title=None)
+        if original.manifest_store is not None:
+            checked = await _validate_kept_store(services, original, spool)
+            use_case.check_kept_store(original, checked)
+        done = [await _sign_one(services, use_case, key, original, generation, item, spool) for item in wanted]
+    return Response(renditions_body(original=original.verdict, renditions=done), media_type=JSON_MEDIA_TYPE)
+
+
+def _renditions(form: UploadForm) -> list[_Wanted]:
+    wanted = []
+    for suffix in _SUFFIXES:
+        upload = form.optional_file(f"file{suffix}")
+        media_id = form.text(f"media_id{suffix}")
+        if upload is None and media_id is None:
+            continue
+        if upload is None:
+            raise unprocessable(
+                "missing_file", f"media_id{suffix} names no rendition: send file{suffix}", field=f"file{suffix}"
+            )
+        if media_id is None:
+            raise unprocessable(
+                "missing_field", f"file{suffix} needs its media id in media_id{suffix}", field=f"media_id{suffix}"
+            )
+        wanted.append(_Wanted(check_media_id(media_id, field=f"media_id{suffix}"), upload))
+    if not wanted:
+        raise unprocessable(
+            "missing_file", "send a rendition as the multipart file field 'file' (curl -F file=@FILE)", field="file"
+        )
+    ids = [item.media_id for item in wanted]
+    if len(set(ids)) != len(ids):
+        raise unprocessable("duplicate_media_id", "each rendition needs its own media id", field="media_id")
+    return wanted
+
+
+def _original_ref(form: UploadForm) -> OriginalRef:
+    media_id, sha256 = form.text("source_media_id"), form.text("source_sha256")
+    if (media_id is None) == (sha256 is None):
+        raise unprocessable(
+            "missing_field",
+            "name the original by source_media_id or source_sha256 (one of them)",
+            field="source_media_id",
+        )
+    if media_id is not None:
+        return OriginalRef(media_id=check_media_id(media_id, field="source_media_id"))
+    assert sha256 is not None
+    return OriginalRef(sha256=check_sha256(sha256))
+
+
+async def _validate_kept_store(services: Services, original: Original, spool: UploadSpool) -> Verdict:
+    """The verifier's verdict on the original's kept store, read now apart from its asset (in the
+    verify pool, like recovery's: the store came from the repository, but it is parsed in a worker)."""
+    assert original.manifest_store is not None
+    descriptor, name = tempfile.mkstemp(prefix="upstream-", suffix=".c2pa", dir=spool.folder("upstream"))
+    with os.fdopen(descriptor, "wb") as out:
+        out.write(original.manifest_store)
+    return await work.verify_manifest_store(services, Path(name))
+
+
+async def _sign_one(
+    services: Services,
+    use_case: Renditions,
+    key: ApiKey,
+    original: Original,
+    generation: GenerationRequest,
+    item: _Wanted,
+    spool: UploadSpool,
+) -> str:
+    destination = spool.folder(f"signed-{item.media_id}") / item.upload.path.name
+    result = await work.sign_file(services, source=item.upload.path, destination=destination, request=generation)
+    verdict, _label = await work.verify_file(services, destination)
+    output = SignedOutput(
+        input_sha256=item.upload.sha256,
+        output_sha256=verdict.sha256,
+        manifest_label=result.manifest_label,
+        certificate_fingerprint=result.certificate_fingerprint,
+        manifest_store=result.manifest_store,
+        fingerprint=result.soft_binding,
+    )
+    wanted = SignRequest(
+        tenant=key.tenant,
+        key_id=key.key_id,
+        generation=generation,
+        media_id=item.media_id,
+        private=original.private,  # a private original's store travels in the rendition's
+    )
+    member = await work.in_thread(_record_and_read, use_case, wanted, output, verdict, original, destination)
+    services.metrics.signatures.labels("signed").inc()  # a rendition is a signature like any other
+    return member
+
+
+def _record_and_read(
+    use_case: Renditions,
+    wanted: SignRequest,
+    output: SignedOutput,
+    verdict: Verdict,
+    original: Original,
+    destination: Path,
+) -> str:
+    """The rendition recorded, and its answer with the signed bytes (read here, off the event loop)."""
+    stored = use_case.record(wanted, output, verdict, original)
+    assert wanted.media_id is not None
+    return rendition_member(
+        stored=stored, media_id=wanted.media_id, manifest_label=output.manifest_label, content=destination.read_bytes()
+    )

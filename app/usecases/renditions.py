@@ -1,0 +1,164 @@
+"""Renditions: the resized, converted or repackaged copies a platform serves, signed with their
+original's credentials as history, without the original file (issue 15).
+
+Rules (POST /v1/renditions; `originmark rendition --server URL` sends the same request):
+- the caller names the original by the media id or the SHA-256 its tenant stored it under; every
+  read names the tenant in the query itself (the stored verdict: VerdictStore.verdict_by_media_id /
+  verdict_by_sha256; the manifest repository's entry the tenant sees under the original's active
+  manifest id: its own, or a public signed one). Unknown and another tenant's read the same
+  (OriginalNotFound, 404), and nothing is signed;
+- an original whose stored verdict is trusted or valid has its active manifest's store taken from the
+  repository (every store originmark signs is kept, and verified ones when the tenant opted in), and
+  only when that entry is of the very bytes the verdict is about. The store is validated again, now,
+  by the verifier as a store apart from its asset (signature, trust, time-stamp, as recovery does:
+  app/usecases/recovery.py); unless it is still trusted or valid, or when none is kept, the rendition
+  is refused (UpstreamCredentialsUnusable, 409). The original's hard binding was checked on its
+  own bytes when its verdict was stored; the signer records the engine's results for the store
+  with only the detached read's hard-binding mismatch left out (signer/engine.py);
+- an original without credentials (verdict `none`) gives renditions only when asked
+  (`allow_no_upstream`): the ingredient then names the original without a manifest and the label
+  says "no credentials upstream"; never invented credentials. An invalid or unevaluated original
+  gives none (409): broken credentials are not laundered into a clean chain;
+- each rendition is signed with the tenant's signing identity, like POST /v1/sign (the sign scope, an
+  active key; the key's generator and source-type policy has nothing to bound: a rendition declares
+  no generator output and no source type, only `c2pa.opened` and its non-editorial actions:
+  signer/manifest.RENDITION_ACTIONS), verified like any signed output, and recorded by the sign use
+  case (audit entry, verdict under its own media id, repository entry) — unless its label's kind
+  differs from the original's (RenditionChangesLabel, 422: nothing recorded). The rendition's
+  repository entry is private when the original's is: its store carries the original's;
+- a file whose own verdict is `none` has no credentials upstream even when credentials were found
+  for it by content match (its label then says so): a match of pixels is not a history, so a
+  rendition never carries a recovered store.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from app.store.interface import ApiKey, StoredVerdict, VerdictStore
+from app.usecases.active_key import require_active
+from app.usecases.errors import (
+    NoUpstreamCredentials,
+    OriginalNotFound,
+    RenditionChangesLabel,
+    UpstreamCredentialsUnusable,
+)
+from app.usecases.manifest_repository import KeptStoreMissing
+from app.usecases.signing import SignAndRecord, SignedOutput, SignRequest
+from signer.manifest import GenerationRequest, Upstream
+from verifier.label import label_for
+from verifier.label_types import LabelKind
+from verifier.verdict import Verdict, VerdictState
+
+# What a rendition's non-editorial actions name as their softwareAgent: the service that signed them.
+RENDITION_AGENT = "originmark renditions"
+MAX_RENDITIONS_PER_REQUEST = 8
+USABLE_STATES = frozenset({VerdictState.TRUSTED, VerdictState.VALID})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OriginalRef:
+    """How the caller names the original: exactly one of its media id and its SHA-256 (hex)."""
+
+    media_id: str | None = None
+    sha256: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.media_id is None) == (self.sha256 is None):
+            raise ValueError("name the original by its media id or by its SHA-256, not both, not neither")
+
+    def __str__(self) -> str:
+        return f"media id {self.media_id!r}" if self.media_id is not None else f"SHA-256 {self.sha256}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Original:
+    """The original as the tenant stored it, and what a rendition carries of it."""
+
+    verdict: StoredVerdict
+    manifest_store: bytes | None = field(default=None, repr=False)  # None: no credentials upstream
+    # The original's repository entry is its tenant's only (private): so are its renditions' entries,
+    # whose stores carry it as their ingredient.
+    private: bool = False
+
+    @property
+    def label_kind(self) -> LabelKind:
+        return self.verdict.label.kind
+
+
+class Renditions:
+    """The renditions use case; thread-safe (holds only the store and the sign use case)."""
+
+    def __init__(self, *, store: VerdictStore, signing: SignAndRecord) -> None:
+        self._store = store
+        self._signing = signing
+
+    def original(self, key: ApiKey | None, ref: OriginalRef, *, allow_no_upstream: bool) -> Original:
+        """The original `key`'s tenant names (OriginalNotFound, NoUpstreamCredentials,
+        UpstreamCredentialsUnusable; KeyRevoked for a revoked key), with its kept store."""
+        tenant = require_active(key).tenant
+        if ref.media_id is not None:
+            stored = self._store.verdict_by_media_id(tenant, ref.media_id)
+        else:
+            assert ref.sha256 is not None
+            stored = self._store.verdict_by_sha256(tenant, ref.sha256.lower())
+        if stored is None:
+            raise OriginalNotFound(f"no original stored under {ref} for your tenant: sign or verify it first")
+        verdict = stored.verdict
+        if verdict.state is VerdictState.NONE:
+            if not allow_no_upstream:
+                raise NoUpstreamCredentials(
+                    f"the original ({ref}) carries no Content Credentials: its renditions would start a history "
+                    "of their own. Send allow_no_upstream=true to sign them anyway (labelled 'no credentials upstream')"
+                )
+            return Original(verdict=stored)
+        if verdict.state not in USABLE_STATES or not verdict.manifests:
+            raise UpstreamCredentialsUnusable(
+                f"the original's Content Credentials are {verdict.state.value}: a rendition cannot carry them "
+                "(broken credentials are never passed on as a clean history)"
+            )
+        manifest_id = verdict.manifests[0].label
+        entry = self._signing.keeper.repository.entry_by_manifest_id(tenant, manifest_id)
+        if entry is None or entry.asset_sha256 != stored.sha256:
+            raise UpstreamCredentialsUnusable(
+                f"the manifest store of the original ({manifest_id}) is not kept in the manifest repository: stores "
+                "originmark signs are kept, verified ones when kept on verify (keep_manifest=true); verify the "
+                "original with keep_manifest=true, then retry"
+            )
+        try:
+            store = self._signing.keeper.manifest_store(entry)
+        except KeptStoreMissing as error:
+            raise UpstreamCredentialsUnusable(f"the original's kept manifest store cannot be read: {error}") from None
+        return Original(verdict=stored, manifest_store=store, private=entry.private)
+
+    @staticmethod
+    def check_kept_store(original: Original, checked: Verdict) -> None:
+        """`checked`: the verifier's verdict on the original's kept store, read now apart from its asset."""
+        if original.manifest_store is not None and checked.state not in USABLE_STATES:
+            raise UpstreamCredentialsUnusable(
+                f"the original's kept manifest store no longer validates ({checked.state.value}: {checked.reason}); "
+                "no rendition is signed with it"
+            )
+
+    @staticmethod
+    def generation(original: Original, *, actions: tuple[str, ...], title: str | None) -> GenerationRequest:
+        """What to sign a rendition with (InvalidRequest, 422, for an action outside RENDITION_ACTIONS)."""
+        verdict = original.verdict.verdict
+        upstream = Upstream(
+            title=verdict.title or original.verdict.media_id or original.verdict.sha256[:16],
+            format=verdict.format,
+            actions=actions,
+            manifest_store=original.manifest_store,
+        )
+        return GenerationRequest(generator_name=RENDITION_AGENT, title=title, rendition_of=upstream)
+
+    def record(self, request: SignRequest, output: SignedOutput, verdict: Verdict, original: Original) -> StoredVerdict:
+        """The rendition recorded like any signature (app/usecases/signing.py), when its label's kind is
+        its original's (a rendition without credentials upstream: the classification-free kind)."""
+        kind = label_for(verdict).kind if verdict.state in USABLE_STATES else None
+        expected = original.label_kind if original.manifest_store is not None else LabelKind.CREDENTIALS
+        if kind is not None and kind is not expected:
+            raise RenditionChangesLabel(
+                f"the rendition would be labelled {kind.value}, its original {expected.value}: nothing was recorded"
+            )
+        return self._signing.record(request, output, verdict)
