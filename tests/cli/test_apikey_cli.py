@@ -252,7 +252,9 @@ def test_an_invalid_policy_exits_2_and_creates_nothing(database_url, options, me
 def test_a_policy_for_a_key_that_cannot_sign_exits_2(database_url):
     result = run(database_url, "create", "--name", "feed", "--scopes", "read", "--source-types", "digitalCapture")
     assert result.exit_code == 2
-    assert "--generators and --source-types are for keys with the sign scope" in _flat(result.stderr)
+    assert "--generators, --source-types and --allow-replace-credentials are for keys with the sign scope" in _flat(
+        result.stderr
+    )
     assert "there is no originmark database" in run(database_url, "list").stderr  # nothing was created
 
 

@@ -158,6 +158,7 @@ async def _sign(request: Request, key: ApiKey, services: Services) -> Response:
             certificate_fingerprint=result.certificate_fingerprint,
             manifest_store=result.manifest_store,
             fingerprint=result.soft_binding,
+            prior_credentials=result.prior_credentials,
         )
         # Opened before the spool folder is removed: the open file keeps its bytes until streamed.
         signed = destination.open("rb")
