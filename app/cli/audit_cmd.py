@@ -226,7 +226,7 @@ def show(
             safe_text(entry.digital_source_type, max_chars=60) if entry.digital_source_type else Text("-", style="dim"),
             safe_text(entry.title or "", max_chars=60),
             safe_text(entry.media_id or "", max_chars=60),
-            _prior_credentials(entry.prior_credentials),
+            _prior_credentials(entry.prior_credentials, entry.replaced_manifest_id),
             entry.output_sha256[:8],  # prefixes: enough to find a record
             record.record_hash[:8],
             record.mac_key_id or Text("none", style="dim"),
@@ -234,12 +234,13 @@ def show(
     print_table(out, table)
 
 
-def _prior_credentials(value: str | None) -> Text:
+def _prior_credentials(value: str | None, replaced_manifest_id: str | None) -> Text:
     """What the signature did with the credentials the signed file carried (- : not recorded, before migration 0012)."""
     if value is None:
         return Text("-", style="dim")
     if value == "replaced":
-        return Text(value, style="bold yellow")  # the one an auditor looks for
+        shown = Text(value, style="bold yellow")  # the one an auditor looks for
+        return shown + Text(" ") + safe_text(replaced_manifest_id, max_chars=80) if replaced_manifest_id else shown
     return Text(value, style="dim" if value == "none" else "")
 
 

@@ -63,6 +63,7 @@ class SignedOutput:
     # What the signature did with the credentials the source carried (PriorCredentials's value), for
     # the audit entry a retry writes. None: recorded before it was kept (the entry then says nothing).
     prior_credentials: str | None = None
+    replaced_manifest_label: str | None = None  # replaced: the active manifest dropped
 
     def to_json(self) -> str:
         return json.dumps(
@@ -74,6 +75,7 @@ class SignedOutput:
                 "manifest_store": base64.b64encode(self.manifest_store).decode("ascii"),
                 "fingerprint": _fingerprint_json(self.fingerprint),
                 "prior_credentials": self.prior_credentials,
+                "replaced_manifest_label": self.replaced_manifest_label,
             },
             sort_keys=True,
         )
@@ -89,6 +91,7 @@ class SignedOutput:
             manifest_store=base64.b64decode(fields.get("manifest_store") or ""),
             fingerprint=_fingerprint_from_json(fields.get("fingerprint")),
             prior_credentials=fields.get("prior_credentials"),
+            replaced_manifest_label=fields.get("replaced_manifest_label"),
         )
 
 

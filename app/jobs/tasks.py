@@ -206,6 +206,7 @@ def _signed_output(runtime: JobRuntime, signed: Any) -> records.SignedOutput:
         manifest_store=result.manifest_store,
         fingerprint=result.soft_binding,
         prior_credentials=result.prior_credentials.value,
+        replaced_manifest_label=result.replaced_manifest_label,
     )
 
 
@@ -254,6 +255,7 @@ def _commit_signature(
             manifest_store=signed.manifest_store,
             fingerprint=signed.fingerprint,
             prior_credentials=None if signed.prior_credentials is None else PriorCredentials(signed.prior_credentials),
+            replaced_manifest_label=signed.replaced_manifest_label,
         ),
         verdict,
         in_same_transaction=lambda connection: records.mark_succeeded(

@@ -122,6 +122,10 @@ class SqlAuditLog:
             raise ValueError(
                 f"prior_credentials is one of none, kept, replaced (or None), not {entry.prior_credentials!r}"
             )
+        if entry.replaced_manifest_id is not None and entry.prior_credentials != "replaced":
+            raise ValueError(
+                "replaced_manifest_id names what a replacement dropped: prior_credentials must be replaced"
+            )
         values = {name: getattr(entry, name) for name in ENTRY_FIELDS_V3}
         key = self._keys.current if self._keys is not None else None
         self._hold_chain(connection)

@@ -9,7 +9,8 @@ Each record says which encoding it was written with (`audit_log.hash_version`):
   `_HASH_DOMAIN_V2`; the same bytes under `_MAC_DOMAIN_V2` are authenticated with HMAC-SHA256 under
   the audit key named by `mac_key_id` (None: written by a store that had no audit key).
 - version 3 (migration 0012): version 2's fields plus `prior_credentials` (what the signature did
-  with the Content Credentials the signed file already carried: "none", "kept" or "replaced"),
+  with the Content Credentials the signed file already carried: "none", "kept" or "replaced") and
+  `replaced_manifest_id` (the active manifest a replacement dropped),
   with `prev_hash` and `mac_key_id`, under `_HASH_DOMAIN_V3` and `_MAC_DOMAIN_V3`. A replacement
   is therefore covered by the hash and the MAC like the rest of the claim.
 
@@ -42,7 +43,7 @@ ENTRY_FIELDS_V1 = (
 )
 FIELDS_ADDED_IN_V2 = ("digital_source_type", "title", "tenant")
 ENTRY_FIELDS_V2 = (*ENTRY_FIELDS_V1, *FIELDS_ADDED_IN_V2)
-FIELDS_ADDED_IN_V3 = ("prior_credentials",)
+FIELDS_ADDED_IN_V3 = ("prior_credentials", "replaced_manifest_id")
 ENTRY_FIELDS_V3 = (*ENTRY_FIELDS_V2, *FIELDS_ADDED_IN_V3)
 ENTRY_FIELDS = ENTRY_FIELDS_V3  # every field of an entry: what the current version covers
 

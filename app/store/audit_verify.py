@@ -145,7 +145,9 @@ class ChainWalk:
                 )
             computed = record_hash(fields, prev_hash=record.prev_hash)
         elif record.hash_version in KEYED_VERSIONS:
-            if record.hash_version == VERSION_2 and record.entry.prior_credentials is not None:
+            if record.hash_version == VERSION_2 and (
+                record.entry.prior_credentials is not None or record.entry.replaced_manifest_id is not None
+            ):
                 return _changed(
                     record,
                     "it is in the encoding from before prior credentials were recorded, yet says what became "
@@ -213,6 +215,7 @@ def _has_v2_only_values(record: ChainedRecord) -> bool:
         entry.digital_source_type is not None
         or entry.title is not None
         or entry.prior_credentials is not None
+        or entry.replaced_manifest_id is not None
         or entry.tenant != DEFAULT_TENANT
         or record.mac_key_id is not None
         or record.mac is not None

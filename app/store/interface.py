@@ -120,6 +120,8 @@ class AuditEntry:
     # parentOf ingredient) or "replaced" (dropped, as the request asked and the key's policy allowed).
     # None: not said (records from before 0012).
     prior_credentials: str | None = None
+    # "replaced": the label of the active manifest dropped (None: its store named none readable).
+    replaced_manifest_id: str | None = None
 
 
 class VerdictStore(Protocol):

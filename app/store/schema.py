@@ -218,6 +218,7 @@ audit_log = Table(
     # Migration 0012 (record version 3): what the signature did with the credentials the file
     # carried: none, kept (as its parentOf ingredient) or replaced. None: written before 0012.
     Column("prior_credentials", String(16), nullable=True),
+    Column("replaced_manifest_id", Text, nullable=True),  # replaced: the active manifest dropped
     Index("ix_audit_log_signed_at", "signed_at"),
     # Unique: two records can never follow the same one, so the chain cannot fork.
     Index("ix_audit_log_prev_hash", "prev_hash", unique=True),

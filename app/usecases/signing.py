@@ -75,6 +75,7 @@ class SignedOutput:
     # What the signer did with the credentials the input carried (SignResult.prior_credentials), for
     # the audit entry. None: not known (a job's output recorded by an attempt before it was kept).
     prior_credentials: PriorCredentials | None = None
+    replaced_manifest_label: str | None = None  # REPLACED: SignResult.replaced_manifest_label
 
 
 def authorize(key: ApiKey | None, generation: GenerationRequest) -> None:
@@ -137,6 +138,9 @@ class SignAndRecord:
             title=generation.title,
             tenant=request.tenant,
             prior_credentials=None if output.prior_credentials is None else output.prior_credentials.value,
+            replaced_manifest_id=(
+                output.replaced_manifest_label if output.prior_credentials is PriorCredentials.REPLACED else None
+            ),
         )
         kept = None
         if output.manifest_store and output.manifest_label:

@@ -60,7 +60,7 @@ def test_an_ai_image_keeps_its_credentials_and_its_label(client, api_keys, store
     assert label["kind"] == "ai_generated"  # the AI original stays AI-generated
     [entry] = store.entries()
     assert entry.manifest_label == signed.headers["x-manifest-label"]  # audited like any signature
-    assert entry.prior_credentials == "kept"
+    assert (entry.prior_credentials, entry.replaced_manifest_id) == ("kept", None)
 
 
 def test_a_camera_photo_keeps_its_history_under_the_declared_ai_edit(client, api_keys, corpus_file):
@@ -94,6 +94,7 @@ def test_a_key_granted_replacing_replaces_and_the_audit_entry_says_so(client, ap
     assert signed.headers["x-prior-credentials"] == "replaced"
     [entry] = store.entries()
     assert (entry.tenant, entry.prior_credentials) == ("acme", "replaced")
+    assert entry.replaced_manifest_id == FIREFLY_MANIFEST  # what was dropped
     assert entry.manifest_label == signed.headers["x-manifest-label"]
     record = SqlAuditLog(db_engine=store.db_engine).records(limit=1)[0]
     assert record.hash_version == CURRENT_VERSION  # the replacement is inside the record's hash

@@ -148,4 +148,7 @@ def test_a_sign_job_keeps_the_credentials_its_source_carries(http, keys, s3, sto
     drain_queue()
     assert wait_done(http, keys.read, submitted.json()["job_id"])["status"] == "succeeded"
     assert len(store.verdict_by_media_id("default", "ff-replaced").verdict.manifests) == 1
-    assert [entry.prior_credentials for entry in store.entries()] == ["replaced", "kept"]
+    assert [(e.prior_credentials, e.replaced_manifest_id) for e in store.entries()] == [
+        ("replaced", "adobe:5468a4d3-0dc5-4550-8248-590eb7c520ec"),
+        ("kept", None),
+    ]

@@ -69,6 +69,7 @@ def _rechain(
                     digital_source_type=None,
                     title=None,
                     prior_credentials=None,
+                    replaced_manifest_id=None,
                     hash_version=1,
                     mac_key_id=None,
                     mac=None,

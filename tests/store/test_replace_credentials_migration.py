@@ -125,18 +125,20 @@ def test_0012_keeps_old_keys_denied_and_chains_version_3_records_after_version_2
     _write_version_2_records(database_url, audit_keys, 3)
     token = _write_old_key(database_url)
     assert "may_replace_credentials" not in _columns(database_url, "api_keys")
-    assert "prior_credentials" not in _columns(database_url, "audit_log")
+    assert not {"prior_credentials", "replaced_manifest_id"} & _columns(database_url, "audit_log")
 
     upgrade_database(database_url)
     assert current_revision(database_url) == head_revision() == "0012_replace_credentials"
     with open_store(database_url, pool_size=1, audit_keys=audit_keys) as store:
         old = store.authenticate(token)
         assert old is not None and old.signing_policy.may_replace_credentials is False  # denied, as before
-        store.append(_entry(3, prior_credentials="replaced"))
+        store.append(_entry(3, prior_credentials="replaced", replaced_manifest_id="urn:c2pa:dropped"))
         store.append(_entry(4, prior_credentials="kept"))
         store.append(_entry(5, prior_credentials="none"))
         with pytest.raises(ValueError, match="prior_credentials"):
             store.append(_entry(6, prior_credentials="erased"))
+        with pytest.raises(ValueError, match="replaced_manifest_id"):
+            store.append(_entry(6, prior_credentials="kept", replaced_manifest_id="urn:c2pa:x"))
         audit = SqlAuditLog(db_engine=store.db_engine, keys=audit_keys)
         records = list(reversed(audit.records(limit=10)))
         assert [(r.hash_version, r.entry.prior_credentials) for r in records] == [
@@ -157,12 +159,12 @@ def test_0012_keeps_old_keys_denied_and_chains_version_3_records_after_version_2
         cli, ["audit", "show", "--last", "6", "--database-url", database_url], env={"COLUMNS": "250"}
     )
     assert shown.exit_code == 0, shown.output
-    assert "replaced" in shown.output and "kept" in shown.output
+    assert "replaced urn:c2pa:dropped" in shown.output and "kept" in shown.output
 
     # Down again: the columns go, the keys and the version 2 records stay.
     command.downgrade(alembic_config(database_url), BEFORE)
     assert "may_replace_credentials" not in _columns(database_url, "api_keys")
-    assert "prior_credentials" not in _columns(database_url, "audit_log")
+    assert not {"prior_credentials", "replaced_manifest_id"} & _columns(database_url, "audit_log")
     db_engine = sa.create_engine(parse_database_url(database_url))
     try:
         with db_engine.connect() as connection:
@@ -176,7 +178,8 @@ def test_a_replacement_hidden_by_relabelling_its_record_as_version_2_is_found(
     store, audit_keys, audit_key_file, database_url
 ):
     for n in range(3):
-        store.append(_entry(n, prior_credentials="replaced" if n == 1 else "kept"))
+        replaced = {"prior_credentials": "replaced", "replaced_manifest_id": "urn:c2pa:dropped"}
+        store.append(_entry(n, **(replaced if n == 1 else {"prior_credentials": "kept"})))
     _drop_append_only_triggers(store.db_engine)
     with store.db_engine.connect() as connection:
         rows = connection.execute(select(audit_log).order_by(audit_log.c.id)).all()
@@ -191,7 +194,7 @@ def test_a_replacement_hidden_by_relabelling_its_record_as_version_2_is_found(
         connection.execute(
             update(audit_log)
             .where(audit_log.c.id == target.id)
-            .values(hash_version=VERSION_2, prior_credentials=None, record_hash=rehashed)
+            .values(hash_version=VERSION_2, prior_credentials=None, replaced_manifest_id=None, record_hash=rehashed)
         )
         connection.execute(update(audit_log).where(audit_log.c.id == rows[2].id).values(prev_hash=rehashed))
     broken = break_of(SqlAuditLog(db_engine=store.db_engine, keys=audit_keys).verify_chain())

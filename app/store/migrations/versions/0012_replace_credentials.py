@@ -10,14 +10,15 @@ Create Date: 2026-12-07
   denied, as it was; only the operator grants it (`originmark apikey policy KEY
   --allow-replace-credentials`).
 - `audit_log.prior_credentials`: what a signature did with those credentials ("none", "kept",
-  "replaced"), covered by the record's hash and MAC from record version 3 on
+  "replaced"), and `audit_log.replaced_manifest_id`: the label of the active manifest a
+  replacement dropped; both covered by the record's hash and MAC from record version 3 on
   (app/store/audit_encoding.py). Nullable, no default: the records that exist keep their values
   and their version (1 or 2), so they verify as before.
 
 Plain ADD COLUMN on both dialects, as in 0007: no table rebuild, so SQLite keeps the audit log's
 append-only triggers, and no existing row is updated. The values are written out here (frozen).
 
-Downgrade drops both columns (SQLite >= 3.35 drops an audit_log column in place; api_keys in batch
+Downgrade drops the three columns (SQLite >= 3.35 drops an audit_log column in place; api_keys in batch
 mode). Grants are lost (keys are denied again). Records written as version 3 then no longer verify
 with the older code (their hashes cover the dropped column): downgrade only a database that has not
 signed since, or keep its `audit verify` report first.
@@ -41,10 +42,12 @@ def upgrade() -> None:
         "api_keys", sa.Column("may_replace_credentials", sa.Boolean(), nullable=False, server_default=sa.false())
     )
     op.add_column("audit_log", sa.Column("prior_credentials", sa.String(16), nullable=True))
+    op.add_column("audit_log", sa.Column("replaced_manifest_id", sa.Text(), nullable=True))
 
 
 def downgrade() -> None:
     # In place, as 0007's downgrade: a batch rebuild of audit_log would drop its triggers on SQLite.
+    op.drop_column("audit_log", "replaced_manifest_id")
     op.drop_column("audit_log", "prior_credentials")
     with op.batch_alter_table("api_keys") as batch:
         batch.drop_column("may_replace_credentials")
