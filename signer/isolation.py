@@ -50,7 +50,7 @@ from typing import Any
 from keys.backends.spec import KeySpec, PemKeySpec, Pkcs11KeySpec
 from keys.credential import load_credential
 from signer import errors as signing_errors
-from signer.engine import ContentSigner, SignerOptions, SignResult, refuse_overwriting_source
+from signer.engine import MAX_REPLACED_LABEL, ContentSigner, SignerOptions, SignResult, refuse_overwriting_source
 from signer.errors import (
     DestinationUnwritable,
     EngineRejected,
@@ -242,6 +242,7 @@ def _sign_one(connection: Connection, signer: ContentSigner, job: tuple[str, str
             result.manifest_store,
             _soft_binding_reply(result.soft_binding),
             result.prior_credentials.value,
+            result.replaced_manifest_label,
         ),
     )
     return True
@@ -409,6 +410,7 @@ class IsolatedSigner:
             store,
             soft_binding,
             prior,
+            replaced_label,
         ) = reply
         return SignResult(
             source=source,
@@ -425,6 +427,7 @@ class IsolatedSigner:
             manifest_store=store,
             soft_binding=_soft_binding_from_reply(soft_binding),
             prior_credentials=PriorCredentials(prior),
+            replaced_manifest_label=replaced_label,
         )
 
     def close(self) -> None:
@@ -473,10 +476,11 @@ class IsolatedSigner:
         if reply[0] == "error":
             raise _error_from_reply(reply)
         if (
-            len(reply) != 10
+            len(reply) != 11
             or reply[1] not in _FORMATS_BY_NAME
             or not isinstance(reply[7], bytes)
             or reply[9] not in _PRIOR_CREDENTIALS
+            or not (reply[10] is None or (isinstance(reply[10], str) and len(reply[10]) <= MAX_REPLACED_LABEL))
         ):
             raise EngineRejected(f"signing {subject} failed (a malformed result)")
         return reply

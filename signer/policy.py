@@ -24,9 +24,10 @@ itself and is not bound by any policy.
   them as its parentOf ingredient. Denied unless granted, because dropping them is exactly what
   a leaked or misused key would do to pass a third party's AI image (or a tampered one) off under
   the operator's name with its history erased; keeping them costs a caller nothing it is owed.
-  Granted only explicitly (`of(..., may_replace_credentials=True)`), not even by `unrestricted()`,
-  and no API key can hold the grant yet: the key store has no column for it (it refuses such a
-  policy rather than store it narrowed). The in-process CLI, the operator itself, is not bound.
+  Granted only explicitly (`of(..., may_replace_credentials=True)`), not even by `unrestricted()`;
+  the operator grants it to a key with `originmark apikey policy KEY --allow-replace-credentials`
+  (stored per key since migration 0012), and every signature records what it did with the
+  credentials in its audit entry. The in-process CLI, the operator itself, is not bound.
 
 Configuration mistakes (an empty list, a blank or over-long pattern) fail when the policy is
 built, not when a request is checked.

@@ -1,6 +1,6 @@
 """`originmark apikey`: API keys for the service — create (the key is printed once), list,
 revoke, and the signing policy of a sign key (which generators and digital source types it may
-claim in POST /v1/sign; signer/policy.py).
+claim in POST /v1/sign, and whether it may replace the credentials a file carries; signer/policy.py).
 
 Works on the service's database (ORIGINMARK_DATABASE_URL, default HOME/originmark.db) and
 brings its schema up to date first; only `create` makes a database where there is none. Exit codes follow the CLI root: 0 success, 2 a wrong
@@ -39,6 +39,11 @@ _GENERATORS_HELP = (
 _SOURCE_TYPES_HELP = (
     "Sign keys: the IPTC digital source types this key may declare, comma-separated, or `*` for all. "
     f"Known: {_SOURCE_TYPE_TERMS}."
+)
+_REPLACE_HELP = (
+    "Sign keys: whether this key may drop the Content Credentials a file to sign already carries "
+    "(replace_credentials=true) instead of keeping them as its parent ingredient. Denied unless granted; "
+    "every signature's audit entry says whether it kept or replaced them."
 )
 _SHOWN_ONCE_NOTICE = (
     "Store this key now: it is shown only this once. originmark keeps only a hash of it and "
@@ -116,19 +121,36 @@ def _source_types(policy: SigningPolicy, *, separator: str = ",") -> str:
     return separator.join(policy.source_type_terms())
 
 
+def _replacing(policy: SigningPolicy) -> str:
+    return "allowed" if policy.may_replace_credentials else "denied"
+
+
 def _policy_line(policy: SigningPolicy) -> Text:
     return Text.assemble(
-        "may claim generators: ", _generators(policy), "; digital source types: ", _source_types(policy)
+        "may claim generators: ",
+        _generators(policy),
+        "; digital source types: ",
+        _source_types(policy),
+        "; replacing a file's credentials: ",
+        (_replacing(policy), "bold yellow" if policy.may_replace_credentials else ""),
     )
 
 
 def _policy_from_options(
-    generators: frozenset[str] | None, source_types: frozenset[DigitalSourceType] | None, *, base: SigningPolicy
+    generators: frozenset[str] | None,
+    source_types: frozenset[DigitalSourceType] | None,
+    may_replace_credentials: bool | None,
+    *,
+    base: SigningPolicy,
 ) -> SigningPolicy:
+    """`base` with the parts the options give (None: that part unchanged)."""
     try:
         return SigningPolicy.of(
             generators=base.generators if generators is None else generators,
             source_types=base.source_types if source_types is None else source_types,
+            may_replace_credentials=(
+                base.may_replace_credentials if may_replace_credentials is None else may_replace_credentials
+            ),
         )
     except ValueError as error:
         fail(str(error))
@@ -143,6 +165,10 @@ _SourceTypesOption = Annotated[
     typer.Option(
         "--source-types", parser=parse_source_types, metavar="TYPES", help=_SOURCE_TYPES_HELP, show_default=False
     ),
+]
+_ReplaceOption = Annotated[
+    bool | None,
+    typer.Option("--allow-replace-credentials/--no-allow-replace-credentials", help=_REPLACE_HELP, show_default=False),
 ]
 
 
@@ -162,6 +188,7 @@ def create(
     ],
     generators: _GeneratorsOption = None,
     source_types: _SourceTypesOption = None,
+    allow_replace_credentials: _ReplaceOption = None,
     tenant: Annotated[
         str,
         typer.Option(
@@ -177,13 +204,17 @@ def create(
     A sign key may claim any generator and only the GenAI source types
     (trainedAlgorithmicMedia, compositeWithTrainedAlgorithmicMedia) unless --generators /
     --source-types say otherwise; algorithmicMedia, compositeSynthetic, digitalCapture and the
-    other capture or human-made types must be granted explicitly.
+    other capture or human-made types must be granted explicitly, as must replacing the
+    credentials a file carries (--allow-replace-credentials).
     """
     policy = None
-    if generators is not None or source_types is not None:
+    if generators is not None or source_types is not None or allow_replace_credentials is not None:
         if Scope.SIGN not in scopes:
-            fail("--generators and --source-types are for keys with the sign scope (they limit POST /v1/sign)")
-        policy = _policy_from_options(generators, source_types, base=SigningPolicy.default())
+            fail(
+                "--generators, --source-types and --allow-replace-credentials are for keys with the sign scope "
+                "(they limit POST /v1/sign)"
+            )
+        policy = _policy_from_options(generators, source_types, allow_replace_credentials, base=SigningPolicy.default())
     with migrated_store(create=True) as store:
         try:
             key, token = store.create_key(name=name, scopes=scopes, signing_policy=policy, tenant=tenant)
@@ -221,7 +252,18 @@ def list_keys(
         return
     table = Table(box=None, padding=(0, 2), header_style="bold")
     wrapping = {"name", "may claim generators", "source types"}
-    for heading in ("key id", "tenant", "name", "scopes", "may claim generators", "source types", "created", "revoked"):
+    headings = (
+        "key id",
+        "tenant",
+        "name",
+        "scopes",
+        "may claim generators",
+        "source types",
+        "replace credentials",
+        "created",
+        "revoked",
+    )
+    for heading in headings:
         table.add_column(heading, overflow="fold", no_wrap=heading not in wrapping)
     for key in keys:
         signs = Scope.SIGN in key.scopes  # the policy means nothing for other keys
@@ -232,6 +274,7 @@ def list_keys(
             _scopes(key),
             _generator_lines(key.signing_policy) if signs else "-",
             _source_types(key.signing_policy, separator="\n") if signs else "-",
+            _replacing(key.signing_policy) if signs else "-",
             _when(key.created_at),
             Text(_when(key.revoked_at), style="red") if key.revoked_at else Text("active", style="green"),
         )
@@ -263,8 +306,10 @@ def policy(
     key_id: Annotated[str, typer.Argument(help="The key id of a sign key, as `apikey list` shows it.")],
     generators: _GeneratorsOption = None,
     source_types: _SourceTypesOption = None,
+    allow_replace_credentials: _ReplaceOption = None,
 ) -> None:
-    """Show a sign key's signing policy, or change it with --generators and/or --source-types.
+    """Show a sign key's signing policy, or change it with --generators, --source-types and/or
+    --allow-replace-credentials / --no-allow-replace-credentials.
 
     A change takes effect on the key's next request, in every server process; an option not
     given leaves that part as it is. The default source types are trainedAlgorithmicMedia and
@@ -274,10 +319,12 @@ def policy(
         existing = next((key for key in store.list_keys() if key.key_id == key_id), None)
         if existing is None:
             fail(f"no API key has the id {key_id!r:.40}; `originmark apikey list` shows them")
-        if generators is None and source_types is None:
+        if generators is None and source_types is None and allow_replace_credentials is None:
             _show_policy(existing)
             return
-        new_policy = _policy_from_options(generators, source_types, base=existing.signing_policy)
+        new_policy = _policy_from_options(
+            generators, source_types, allow_replace_credentials, base=existing.signing_policy
+        )
         try:
             key = store.set_signing_policy(key_id, new_policy)
         except ValueError as error:

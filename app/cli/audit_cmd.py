@@ -184,7 +184,11 @@ def show(
     last: Annotated[int, typer.Option("--last", min=1, max=10_000, help="How many of the newest records.")] = 20,
     database_url: _DatabaseOption = None,
 ) -> None:
-    """Show the newest audit records: who signed what, claiming which source type, when, under which audit key."""
+    """Show the newest audit records: who signed what, claiming which source type, when, under which audit key.
+
+    `prior`: what the signature did with the Content Credentials the file already carried (none,
+    kept as its parent ingredient, replaced); `-` for records written before this was recorded.
+    """
     with _audit_log(database_url) as audit_log:
         records = audit_log.records(limit=last)
     out = make_console()
@@ -202,6 +206,7 @@ def show(
         "source type",
         "title",
         "media id",
+        "prior",
         "output",
         "record",
         "mac key",
@@ -221,11 +226,22 @@ def show(
             safe_text(entry.digital_source_type, max_chars=60) if entry.digital_source_type else Text("-", style="dim"),
             safe_text(entry.title or "", max_chars=60),
             safe_text(entry.media_id or "", max_chars=60),
+            _prior_credentials(entry.prior_credentials, entry.replaced_manifest_id),
             entry.output_sha256[:8],  # prefixes: enough to find a record
             record.record_hash[:8],
             record.mac_key_id or Text("none", style="dim"),
         )
     print_table(out, table)
+
+
+def _prior_credentials(value: str | None, replaced_manifest_id: str | None) -> Text:
+    """What the signature did with the credentials the signed file carried (- : not recorded, before migration 0012)."""
+    if value is None:
+        return Text("-", style="dim")
+    if value == "replaced":
+        shown = Text(value, style="bold yellow")  # the one an auditor looks for
+        return shown + Text(" ") + safe_text(replaced_manifest_id, max_chars=80) if replaced_manifest_id else shown
+    return Text(value, style="dim" if value == "none" else "")
 
 
 def _records(count: int) -> str:

@@ -60,6 +60,10 @@ class SignedOutput:
     # The source's fingerprint (an image's, or a video's key frames and Video-Code), so that a retry
     # keeps the descriptors too. None: not fingerprinted, or recorded before descriptors were kept.
     fingerprint: ImageFingerprint | VideoFingerprint | None = field(default=None, repr=False)
+    # What the signature did with the credentials the source carried (PriorCredentials's value), for
+    # the audit entry a retry writes. None: recorded before it was kept (the entry then says nothing).
+    prior_credentials: str | None = None
+    replaced_manifest_label: str | None = None  # replaced: the active manifest dropped
 
     def to_json(self) -> str:
         return json.dumps(
@@ -70,6 +74,8 @@ class SignedOutput:
                 "certificate_fingerprint": self.certificate_fingerprint,
                 "manifest_store": base64.b64encode(self.manifest_store).decode("ascii"),
                 "fingerprint": _fingerprint_json(self.fingerprint),
+                "prior_credentials": self.prior_credentials,
+                "replaced_manifest_label": self.replaced_manifest_label,
             },
             sort_keys=True,
         )
@@ -84,6 +90,8 @@ class SignedOutput:
             certificate_fingerprint=fields.get("certificate_fingerprint"),
             manifest_store=base64.b64decode(fields.get("manifest_store") or ""),
             fingerprint=_fingerprint_from_json(fields.get("fingerprint")),
+            prior_credentials=fields.get("prior_credentials"),
+            replaced_manifest_label=fields.get("replaced_manifest_label"),
         )
 
 

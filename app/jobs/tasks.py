@@ -19,6 +19,7 @@ from app.usecases.active_key import require_active
 from app.usecases.errors import KeyRevoked, UseCaseError
 from app.usecases.signing import SignedOutput, SignRequest, accepted_output, authorize
 from app.usecases.verification import VerifyRequest
+from signer.manifest import PriorCredentials
 
 log = logging.getLogger("originmark.jobs")
 
@@ -204,6 +205,8 @@ def _signed_output(runtime: JobRuntime, signed: Any) -> records.SignedOutput:
         certificate_fingerprint=result.certificate_fingerprint or runtime.worker_pools.certificate_fingerprint,
         manifest_store=result.manifest_store,
         fingerprint=result.soft_binding,
+        prior_credentials=result.prior_credentials.value,
+        replaced_manifest_label=result.replaced_manifest_label,
     )
 
 
@@ -251,6 +254,8 @@ def _commit_signature(
             certificate_fingerprint=signed.certificate_fingerprint,
             manifest_store=signed.manifest_store,
             fingerprint=signed.fingerprint,
+            prior_credentials=None if signed.prior_credentials is None else PriorCredentials(signed.prior_credentials),
+            replaced_manifest_label=signed.replaced_manifest_label,
         ),
         verdict,
         in_same_transaction=lambda connection: records.mark_succeeded(

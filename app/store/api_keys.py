@@ -51,6 +51,7 @@ class SqlApiKeyStore:
             api_keys.c.revoked_at,
             api_keys.c.allowed_generators,
             api_keys.c.allowed_source_types,
+            api_keys.c.may_replace_credentials,
         )
         self._insert = insert(api_keys)
         self._by_key_id = select(*self._public_columns, api_keys.c.secret_hash).where(
@@ -67,7 +68,11 @@ class SqlApiKeyStore:
         self._set_policy = (
             update(api_keys)
             .where(api_keys.c.key_id == bindparam("policy_key_id"))
-            .values(allowed_generators=bindparam("new_generators"), allowed_source_types=bindparam("new_source_types"))
+            .values(
+                allowed_generators=bindparam("new_generators"),
+                allowed_source_types=bindparam("new_source_types"),
+                may_replace_credentials=bindparam("new_may_replace_credentials"),
+            )
         )
 
     def create_key(
@@ -178,6 +183,7 @@ class SqlApiKeyStore:
                     "policy_key_id": key_id,
                     "new_generators": columns["allowed_generators"],
                     "new_source_types": columns["allowed_source_types"],
+                    "new_may_replace_credentials": columns["may_replace_credentials"],
                 },
             )
         return dataclasses.replace(key, signing_policy=policy)
@@ -186,9 +192,6 @@ class SqlApiKeyStore:
 def _checked(policy: SigningPolicy) -> SigningPolicy:
     if not isinstance(policy, SigningPolicy):
         raise TypeError(f"expected a SigningPolicy, got {type(policy).__name__}")
-    if policy.may_replace_credentials:
-        # No column keeps it yet: storing the policy would silently narrow it back to "denied".
-        raise ValueError("an API key's signing policy cannot allow replacing credentials yet (not stored)")
     return policy
 
 
@@ -197,16 +200,17 @@ def _json_list(values: list[str]) -> str:
     return json.dumps(values, separators=(",", ":"))
 
 
-def _policy_columns(policy: SigningPolicy) -> dict[str, str]:
+def _policy_columns(policy: SigningPolicy) -> dict[str, str | bool]:
     return {
         "allowed_generators": _json_list(list(policy.generators)),
         "allowed_source_types": _json_list(policy.source_type_terms()),
+        "may_replace_credentials": policy.may_replace_credentials,
     }
 
 
 @functools.lru_cache(maxsize=1024)
-def _stored_policy(generators_json: str, source_types_json: str) -> SigningPolicy:
-    """The policy from its two stored JSON texts; StoreError if they do not make one.
+def _stored_policy(generators_json: str, source_types_json: str, may_replace_credentials: bool) -> SigningPolicy:
+    """The policy from its two stored JSON texts and its grant (migration 0012); StoreError if they do not make one.
 
     A stored term this code does not know is dropped (never granted): the policy can only get
     narrower. A row that no longer makes a valid policy fails the request (500, logged) rather
@@ -220,7 +224,11 @@ def _stored_policy(generators_json: str, source_types_json: str) -> SigningPolic
         if not (isinstance(terms, list) and all(isinstance(item, str) for item in terms)):
             raise ValueError("allowed_source_types is not a JSON list of text")
         known = {member.term: member for member in DigitalSourceType}
-        return SigningPolicy.of(generators=generators, source_types=[known[t] for t in terms if t in known])
+        return SigningPolicy.of(
+            generators=generators,
+            source_types=[known[t] for t in terms if t in known],
+            may_replace_credentials=may_replace_credentials,
+        )
     except ValueError as error:
         raise StoreError(f"an API key's stored signing policy cannot be read: {str(error)[:200]}") from error
 
@@ -230,7 +238,7 @@ def _scopes_text(scopes: frozenset[Scope]) -> str:
 
 
 def _key(row) -> ApiKey:
-    key_id, name, tenant, scopes, created_at, revoked_at, allowed_generators, allowed_source_types = row
+    key_id, name, tenant, scopes, created_at, revoked_at, allowed_generators, allowed_source_types, may_replace = row
     return ApiKey(
         key_id=key_id,
         name=name,
@@ -238,5 +246,6 @@ def _key(row) -> ApiKey:
         scopes=frozenset(Scope(value) for value in scopes.split(",") if value),
         created_at=created_at,
         revoked_at=revoked_at,
-        signing_policy=_stored_policy(allowed_generators, allowed_source_types),
+        # `is True`: only the column's true grant (the Boolean type reads back a bool on both dialects).
+        signing_policy=_stored_policy(allowed_generators, allowed_source_types, may_replace is True),
     )

@@ -7,7 +7,8 @@ still drop those triggers, so every record also carries:
 - `prev_hash`: the `record_hash` of the record before it (GENESIS_HASH for the first one), unique,
   so two records can never claim the same predecessor (the chain cannot fork);
 - `record_hash`: SHA-256 over a canonical encoding of the record's fields and `prev_hash`
-  (app/store/audit_encoding.py; `hash_version` says which encoding);
+  (app/store/audit_encoding.py; `hash_version` says which encoding: 3 since migration 0012, which
+  added what the signature did with the credentials the file carried, `prior_credentials`);
 - `mac` (since migration 0007): HMAC-SHA256 of the same encoding under the audit key, which lives
   in a file or the environment, never in the database (keys/audit_key.py), and `mac_key_id`.
 
@@ -33,11 +34,11 @@ from sqlalchemy import Connection, Engine, bindparam, insert, select, text
 from app.store.audit_encoding import (
     CURRENT_VERSION,
     ENTRY_FIELDS_V1,
-    ENTRY_FIELDS_V2,
+    ENTRY_FIELDS_V3,
     GENESIS_HASH,
+    keyed_record_hash,
+    keyed_record_mac,
     record_hash,
-    record_hash_v2,
-    record_mac_v2,
 )
 from app.store.audit_verify import ChainBreak, ChainedRecord, ChainProblem, ChainReport, ChainWalk
 from app.store.errors import database_errors_as_unavailable
@@ -63,6 +64,9 @@ ENTRY_FIELDS = ENTRY_FIELDS_V1
 _PG_CHAIN_LOCK_CLASS = 0x6F6D6175  # "omau"
 _VERIFY_BATCH = 1000
 _RECORD_COLUMNS = ("hash_version", "mac_key_id", "mac")
+# What an entry may say about the credentials the signed file carried (signer.manifest.PriorCredentials's
+# values; None: not said, as in every record from before migration 0012).
+PRIOR_CREDENTIALS_VALUES = frozenset({None, "none", "kept", "replaced"})
 
 
 class SqlAuditLog:
@@ -78,7 +82,7 @@ class SqlAuditLog:
         self._db_engine = db_engine
         self._keys = keys
         self._insert = insert(audit_log)
-        entry_columns = tuple(audit_log.c[name] for name in ENTRY_FIELDS_V2)
+        entry_columns = tuple(audit_log.c[name] for name in ENTRY_FIELDS_V3)
         chain_columns = (
             audit_log.c.id,
             *entry_columns,
@@ -114,17 +118,25 @@ class SqlAuditLog:
         check_sha256_hex(entry.certificate_fingerprint, what="certificate_fingerprint")
         if entry.media_id is not None:
             check_media_id(entry.media_id)
-        values = {name: getattr(entry, name) for name in ENTRY_FIELDS_V2}
+        if entry.prior_credentials not in PRIOR_CREDENTIALS_VALUES:
+            raise ValueError(
+                f"prior_credentials is one of none, kept, replaced (or None), not {entry.prior_credentials!r}"
+            )
+        if entry.replaced_manifest_id is not None and entry.prior_credentials != "replaced":
+            raise ValueError(
+                "replaced_manifest_id names what a replacement dropped: prior_credentials must be replaced"
+            )
+        values = {name: getattr(entry, name) for name in ENTRY_FIELDS_V3}
         key = self._keys.current if self._keys is not None else None
         self._hold_chain(connection)
         prev_hash = connection.execute(self._head).scalar_one_or_none() or GENESIS_HASH
         mac_key_id = key.key_id if key is not None else None
         chain = {
             "prev_hash": prev_hash,
-            "record_hash": record_hash_v2(values, prev_hash=prev_hash, mac_key_id=mac_key_id),
+            "record_hash": keyed_record_hash(CURRENT_VERSION, values, prev_hash=prev_hash, mac_key_id=mac_key_id),
             "hash_version": CURRENT_VERSION,
             "mac_key_id": mac_key_id,
-            "mac": record_mac_v2(key, values, prev_hash=prev_hash) if key is not None else None,
+            "mac": keyed_record_mac(CURRENT_VERSION, key, values, prev_hash=prev_hash) if key is not None else None,
         }
         connection.execute(self._insert, {**values, **chain})
 
@@ -221,7 +233,7 @@ def _chained(row) -> ChainedRecord:
     record_id, *fields, prev_hash, stored_hash, hash_version, mac_key_id, mac = row
     return ChainedRecord(
         id=record_id,
-        entry=AuditEntry(**dict(zip(ENTRY_FIELDS_V2, fields, strict=True))),
+        entry=AuditEntry(**dict(zip(ENTRY_FIELDS_V3, fields, strict=True))),
         prev_hash=prev_hash,
         record_hash=stored_hash,
         hash_version=hash_version,

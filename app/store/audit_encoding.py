@@ -8,8 +8,13 @@ Each record says which encoding it was written with (`audit_log.hash_version`):
   source type, the title and the tenant), `prev_hash` and `mac_key_id`, hashed under
   `_HASH_DOMAIN_V2`; the same bytes under `_MAC_DOMAIN_V2` are authenticated with HMAC-SHA256 under
   the audit key named by `mac_key_id` (None: written by a store that had no audit key).
+- version 3 (migration 0012): version 2's fields plus `prior_credentials` (what the signature did
+  with the Content Credentials the signed file already carried: "none", "kept" or "replaced") and
+  `replaced_manifest_id` (the active manifest a replacement dropped),
+  with `prev_hash` and `mac_key_id`, under `_HASH_DOMAIN_V3` and `_MAC_DOMAIN_V3`. A replacement
+  is therefore covered by the hash and the MAC like the rest of the claim.
 
-Both are JSON with sorted keys, no whitespace and ASCII escapes, times as UTC ISO 8601 with
+All are JSON with sorted keys, no whitespace and ASCII escapes, times as UTC ISO 8601 with
 microseconds (both databases keep microseconds); a naive time is UTC (how SQLite keeps it).
 Distinct domain prefixes keep one version's bytes from ever being read as another's, and the
 MAC's from being the hash's. A change to any of this is a new version with new prefixes.
@@ -38,15 +43,27 @@ ENTRY_FIELDS_V1 = (
 )
 FIELDS_ADDED_IN_V2 = ("digital_source_type", "title", "tenant")
 ENTRY_FIELDS_V2 = (*ENTRY_FIELDS_V1, *FIELDS_ADDED_IN_V2)
+FIELDS_ADDED_IN_V3 = ("prior_credentials", "replaced_manifest_id")
+ENTRY_FIELDS_V3 = (*ENTRY_FIELDS_V2, *FIELDS_ADDED_IN_V3)
+ENTRY_FIELDS = ENTRY_FIELDS_V3  # every field of an entry: what the current version covers
 
 VERSION_1 = 1
 VERSION_2 = 2
-CURRENT_VERSION = VERSION_2
+VERSION_3 = 3
+CURRENT_VERSION = VERSION_3
 
 GENESIS_HASH = "0" * 64  # what the first record chains to
 _HASH_DOMAIN_V1 = b"originmark audit record v1\n"
 _HASH_DOMAIN_V2 = b"originmark audit record v2\n"
 _MAC_DOMAIN_V2 = b"originmark audit mac v2\n"
+_HASH_DOMAIN_V3 = b"originmark audit record v3\n"
+_MAC_DOMAIN_V3 = b"originmark audit mac v3\n"
+# The versions whose encoding names the MAC key (2 onwards): their fields and domain prefixes.
+_KEYED_ENCODINGS: dict[int, tuple[tuple[str, ...], bytes, bytes]] = {
+    VERSION_2: (ENTRY_FIELDS_V2, _HASH_DOMAIN_V2, _MAC_DOMAIN_V2),
+    VERSION_3: (ENTRY_FIELDS_V3, _HASH_DOMAIN_V3, _MAC_DOMAIN_V3),
+}
+KEYED_VERSIONS = frozenset(_KEYED_ENCODINGS)
 
 
 def record_hash(fields: Mapping[str, Any], *, prev_hash: str) -> str:
@@ -54,18 +71,26 @@ def record_hash(fields: Mapping[str, Any], *, prev_hash: str) -> str:
     return hashlib.sha256(_HASH_DOMAIN_V1 + _encode(fields, ENTRY_FIELDS_V1, prev_hash=prev_hash)).hexdigest()
 
 
+def keyed_record_hash(version: int, fields: Mapping[str, Any], *, prev_hash: str, mac_key_id: str | None) -> str:
+    """Version 2 or 3: SHA-256 (hex) of the version's fields, the predecessor's hash and the MAC key's id."""
+    names, hash_domain, _mac_domain = _KEYED_ENCODINGS[version]
+    return hashlib.sha256(hash_domain + _encode(fields, names, prev_hash=prev_hash, mac_key_id=mac_key_id)).hexdigest()
+
+
+def keyed_record_mac(version: int, key: AuditKey, fields: Mapping[str, Any], *, prev_hash: str) -> str:
+    """Version 2 or 3: HMAC-SHA256 (hex) under `key` of what `keyed_record_hash` hashes (with key.key_id)."""
+    names, _hash_domain, mac_domain = _KEYED_ENCODINGS[version]
+    return key.mac(mac_domain + _encode(fields, names, prev_hash=prev_hash, mac_key_id=key.key_id))
+
+
 def record_hash_v2(fields: Mapping[str, Any], *, prev_hash: str, mac_key_id: str | None) -> str:
     """Version 2: SHA-256 (hex) of the record's fields, its predecessor's hash and its MAC key's id."""
-    return hashlib.sha256(_HASH_DOMAIN_V2 + _encode_v2(fields, prev_hash=prev_hash, mac_key_id=mac_key_id)).hexdigest()
+    return keyed_record_hash(VERSION_2, fields, prev_hash=prev_hash, mac_key_id=mac_key_id)
 
 
 def record_mac_v2(key: AuditKey, fields: Mapping[str, Any], *, prev_hash: str) -> str:
     """Version 2: HMAC-SHA256 (hex) under `key` of what `record_hash_v2` hashes (with key.key_id)."""
-    return key.mac(_MAC_DOMAIN_V2 + _encode_v2(fields, prev_hash=prev_hash, mac_key_id=key.key_id))
-
-
-def _encode_v2(fields: Mapping[str, Any], *, prev_hash: str, mac_key_id: str | None) -> bytes:
-    return _encode(fields, ENTRY_FIELDS_V2, prev_hash=prev_hash, mac_key_id=mac_key_id)
+    return keyed_record_mac(VERSION_2, key, fields, prev_hash=prev_hash)
 
 
 def _encode(fields: Mapping[str, Any], names: tuple[str, ...], **chain: str | None) -> bytes:

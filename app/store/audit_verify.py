@@ -8,12 +8,17 @@ How records written at different times are judged:
 - version 1 (before audit keys, app/store/audit_encoding.py): the chain and the hash are checked;
   the record is counted as "not authenticated (written before audit keys)", not as tampered. Such
   records can only come first: one after a version 2 record was rewritten into the old encoding.
-- version 2 without a MAC (a store opened without an audit key): counted as "not authenticated
+- version 2 or 3 without a MAC (a store opened without an audit key): counted as "not authenticated
   (written without an audit key)"; once a record carries a MAC, every later one must too, so
   stripping MACs from a rewritten tail is found.
-- version 2 with a MAC: it must match under the key its `mac_key_id` names. Someone who rewrote a
+- version 2 or 3 with a MAC: it must match under the key its `mac_key_id` names. Someone who rewrote a
   record and recomputed the chain cannot make it match without the key. A key id that was not
   given cannot be checked, and fails the check (an attacker could otherwise name a made-up key).
+- version 3 (migration 0012) adds `prior_credentials` to what is hashed and authenticated. A
+  version 1 or 2 record must not carry it (it would be outside its hash). Version 2 records may
+  follow version 3 ones (a server process from before the upgrade still running): relabelling an
+  authenticated version 3 record as version 2, to drop a "replaced", changes what its MAC covers,
+  so it fails without the key as any other rewrite does.
 
 What no check can see: the newest records cut off, or a log rewritten from its very first record
 onwards into one with no MAC at all (then no record is authenticated, and the report says so).
@@ -31,12 +36,15 @@ from typing import Any
 
 from app.store.audit_encoding import (
     FIELDS_ADDED_IN_V2,
+    FIELDS_ADDED_IN_V3,
     GENESIS_HASH,
+    KEYED_VERSIONS,
     VERSION_1,
     VERSION_2,
+    VERSION_3,
+    keyed_record_hash,
+    keyed_record_mac,
     record_hash,
-    record_hash_v2,
-    record_mac_v2,
 )
 from app.store.interface import DEFAULT_TENANT, AuditEntry
 from keys.audit_key import AuditKeyring
@@ -132,11 +140,22 @@ class ChainWalk:
                 return _changed(
                     record,
                     "it is in the encoding from before audit keys, yet carries a source type, "
-                    "title, tenant or MAC, which such records never had (they are outside its hash)",
+                    "title, tenant, what became of prior credentials, or a MAC, which such records never had "
+                    "(they are outside its hash)",
                 )
             computed = record_hash(fields, prev_hash=record.prev_hash)
-        elif record.hash_version == VERSION_2:
-            computed = record_hash_v2(fields, prev_hash=record.prev_hash, mac_key_id=record.mac_key_id)
+        elif record.hash_version in KEYED_VERSIONS:
+            if record.hash_version == VERSION_2 and (
+                record.entry.prior_credentials is not None or record.entry.replaced_manifest_id is not None
+            ):
+                return _changed(
+                    record,
+                    "it is in the encoding from before prior credentials were recorded, yet says what became "
+                    "of them, which such records never did (it is outside its hash)",
+                )
+            computed = keyed_record_hash(
+                record.hash_version, fields, prev_hash=record.prev_hash, mac_key_id=record.mac_key_id
+            )
         else:
             return _changed(record, f"it claims record version {record.hash_version}, which originmark never wrote")
         if computed == record.record_hash:
@@ -174,7 +193,8 @@ class ChainWalk:
                 found=record.mac_key_id,
             )
         fields: dict[str, Any] = dataclasses.asdict(record.entry)
-        if not hmac.compare_digest(record_mac_v2(key, fields, prev_hash=record.prev_hash), record.mac):
+        expected_mac = keyed_record_mac(record.hash_version, key, fields, prev_hash=record.prev_hash)
+        if not hmac.compare_digest(expected_mac, record.mac):
             return _record_break(
                 record,
                 ChainProblem.MAC_INVALID,
@@ -194,6 +214,8 @@ def _has_v2_only_values(record: ChainedRecord) -> bool:
     return (
         entry.digital_source_type is not None
         or entry.title is not None
+        or entry.prior_credentials is not None
+        or entry.replaced_manifest_id is not None
         or entry.tenant != DEFAULT_TENANT
         or record.mac_key_id is not None
         or record.mac is not None
@@ -212,7 +234,10 @@ def _changed(record: ChainedRecord, why: str) -> ChainBreak:
         record,
         ChainProblem.CONTENT_CHANGED,
         f"was changed after it was written: {why}",
-        expected=f"record version 1 or 2 with only its own fields (v2 adds {', '.join(FIELDS_ADDED_IN_V2)})",
+        expected=(
+            f"record version {VERSION_1}, {VERSION_2} or {VERSION_3} with only its own fields "
+            f"(v2 adds {', '.join(FIELDS_ADDED_IN_V2)}; v3 adds {', '.join(FIELDS_ADDED_IN_V3)})"
+        ),
         found=f"version {record.hash_version}",
     )
 

@@ -115,6 +115,13 @@ class AuditEntry:
     digital_source_type: str | None = None
     title: str | None = None
     tenant: str = DEFAULT_TENANT  # the caller's tenant
+    # What the signature did with the Content Credentials the file already carried (migration
+    # 0012; signer.manifest.PriorCredentials's value): "none" (it carried none), "kept" (now its
+    # parentOf ingredient) or "replaced" (dropped, as the request asked and the key's policy allowed).
+    # None: not said (records from before 0012).
+    prior_credentials: str | None = None
+    # "replaced": the label of the active manifest dropped (None: its store named none readable).
+    replaced_manifest_id: str | None = None
 
 
 class VerdictStore(Protocol):

@@ -17,7 +17,8 @@ migrated database with this metadata so the two cannot drift apart.
   own rows here (otherwise the read would tell anyone what other tenants uploaded).
 - `audit_log`: every signature issued; append-only (triggers reject UPDATE and DELETE), a hash
   chain (each record carries the hash of the one before; app/store/audit.py), and since migration
-  0007 each record authenticated with an HMAC under a key the database does not hold.
+  0007 each record authenticated with an HMAC under a key the database does not hold; since 0012
+  each says whether the signed file's own credentials were kept or replaced.
 - `repository_entries`, `repository_bindings`, `repository_deletions` (migration 0009): the
   manifest repository (app/store/repository.py): kept manifest stores, their soft bindings with
   the band index for similarity search, and the takedowns recorded when an entry is deleted;
@@ -180,6 +181,9 @@ api_keys = Table(
     # names or `*` patterns (they may contain commas), and IPTC digital source type terms.
     Column("allowed_generators", Text, nullable=False, server_default=LEGACY_0004_ALLOWED_GENERATORS_JSON),
     Column("allowed_source_types", Text, nullable=False, server_default=LEGACY_0004_ALLOWED_SOURCE_TYPES_JSON),
+    # Migration 0012: whether the key may drop the credentials a file to sign carries
+    # (replace_credentials); granted only by the operator, so every key before 0012 is denied.
+    Column("may_replace_credentials", Boolean, nullable=False, server_default=false()),
 )
 
 audit_log = Table(
@@ -211,6 +215,10 @@ audit_log = Table(
     # (keys/audit_key.py). Both None: written before audit keys, or by a store without one.
     Column("mac_key_id", String(AUDIT_KEY_ID_LENGTH), nullable=True),
     Column("mac", CHAR(SHA256_HEX_LENGTH), nullable=True),
+    # Migration 0012 (record version 3): what the signature did with the credentials the file
+    # carried: none, kept (as its parentOf ingredient) or replaced. None: written before 0012.
+    Column("prior_credentials", String(16), nullable=True),
+    Column("replaced_manifest_id", Text, nullable=True),  # replaced: the active manifest dropped
     Index("ix_audit_log_signed_at", "signed_at"),
     # Unique: two records can never follow the same one, so the chain cannot fork.
     Index("ix_audit_log_prev_hash", "prev_hash", unique=True),

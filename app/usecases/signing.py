@@ -8,11 +8,12 @@ records nothing):
 - credentials the file to sign already carries are kept: the signer (signer/engine.py, the same
   code in-process, in the isolated workers, for routes, jobs and the CLI) records the file as the
   new manifest's parentOf ingredient with the engine's validation results of its store. Dropping
-  them (`replace_credentials`) needs a policy that allows it, which no API key can hold yet: the
-  audit log has no column to record a replacement, and none is made without one;
+  them (`replace_credentials`) needs a policy that allows it (granted per key by the operator,
+  migration 0012); the audit entry says which it was (`prior_credentials`: none, kept, replaced);
 - the signed output is verified like any upload; unless it verifies (trusted or valid) it is
   refused (`unsignable_media`), and an output whose verification was stopped is not recorded;
-- the audit entry (who, which tenant, what was claimed, input and output hashes, certificate),
+- the audit entry (who, which tenant, what was claimed, input and output hashes, certificate,
+  what became of the file's own credentials),
   the output's verdict under the tenant's media id, and the manifest repository's entry for the
   manifest store (app/usecases/manifest_repository.py) commit in one transaction;
 - `private`: the entry is private from the start (its tenant's only, as after PUT
@@ -34,7 +35,7 @@ from app.usecases.active_key import require_active
 from app.usecases.errors import OutputVerificationStopped, UnsignableMedia
 from app.usecases.manifest_repository import ManifestKeeper
 from app.usecases.repository_visibility import api_actor
-from signer.manifest import GenerationRequest
+from signer.manifest import GenerationRequest, PriorCredentials
 from verifier.label import label_for
 from verifier.verdict import Verdict, VerdictState
 
@@ -71,6 +72,10 @@ class SignedOutput:
     # video's key frames') are kept with the store's io.iscc.v0 bindings for the second check of a
     # lookup. None: not fingerprinted.
     fingerprint: ImageFingerprint | VideoFingerprint | None = field(default=None, repr=False)
+    # What the signer did with the credentials the input carried (SignResult.prior_credentials), for
+    # the audit entry. None: not known (a job's output recorded by an attempt before it was kept).
+    prior_credentials: PriorCredentials | None = None
+    replaced_manifest_label: str | None = None  # REPLACED: SignResult.replaced_manifest_label
 
 
 def authorize(key: ApiKey | None, generation: GenerationRequest) -> None:
@@ -138,6 +143,10 @@ class SignAndRecord:
             digital_source_type=None if generation.rendition_of is not None else generation.effective_source_type.term,
             title=generation.title,
             tenant=request.tenant,
+            prior_credentials=None if output.prior_credentials is None else output.prior_credentials.value,
+            replaced_manifest_id=(
+                output.replaced_manifest_label if output.prior_credentials is PriorCredentials.REPLACED else None
+            ),
         )
         kept = None
         if output.manifest_store and output.manifest_label:

@@ -4,7 +4,14 @@ and broken ones are recorded as broken or refused, never dropped silently."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
+
+from app.store.audit import SqlAuditLog
+from app.store.audit_encoding import CURRENT_VERSION
+from app.store.interface import Scope
+from signer.policy import SigningPolicy
 
 from .helpers import ApiKeys, assert_error, sign_form
 
@@ -12,6 +19,7 @@ FIREFLY = "c2pa-js-legacy/tools/testing/fixtures/images/firefly-1.jpg"
 CAMERA = "c2pa-rs/cli/tests/fixtures/C_with_CAWG_data.jpg"
 TAMPERED = "c2pa-rs/sdk/tests/fixtures/XCA.jpg"
 CLAIM_MISSING = "c2pa-js-legacy/tools/testing/fixtures/images/E-clm-CAICAI.jpg"
+SIGN = frozenset({Scope.SIGN})
 FIREFLY_MANIFEST = "adobe:5468a4d3-0dc5-4550-8248-590eb7c520ec"  # its active manifest, as any reader names it
 
 
@@ -52,6 +60,7 @@ def test_an_ai_image_keeps_its_credentials_and_its_label(client, api_keys, store
     assert label["kind"] == "ai_generated"  # the AI original stays AI-generated
     [entry] = store.entries()
     assert entry.manifest_label == signed.headers["x-manifest-label"]  # audited like any signature
+    assert (entry.prior_credentials, entry.replaced_manifest_id) == ("kept", None)
 
 
 def test_a_camera_photo_keeps_its_history_under_the_declared_ai_edit(client, api_keys, corpus_file):
@@ -69,6 +78,35 @@ def test_replacing_credentials_is_refused_by_the_default_policy(client, api_keys
     assert error["allowed"]["replace_credentials"] is False
     assert "replacing the Content Credentials" in error["message"]
     _assert_nothing_kept(store, "ff")
+
+
+def test_a_key_granted_replacing_replaces_and_the_audit_entry_says_so(client, api_keys, store, corpus_file):
+    """The grant is the key's own: another tenant's key, and the same tenant's other keys, stay denied."""
+    store.create_tenant("acme")
+    store.create_tenant("globex")
+    granted = dataclasses.replace(SigningPolicy.default(), may_replace_credentials=True)
+    _, acme = store.create_key(name="acme uploads", scopes=SIGN, tenant="acme", signing_policy=granted)
+    _, acme_other = store.create_key(name="acme other", scopes=SIGN, tenant="acme")
+    _, globex = store.create_key(name="globex uploads", scopes=SIGN, tenant="globex")
+
+    signed = _sign(client, acme, corpus_file(FIREFLY), replace_credentials="true", media_id="ff")
+    assert signed.status_code == 200, signed.text
+    assert signed.headers["x-prior-credentials"] == "replaced"
+    [entry] = store.entries()
+    assert (entry.tenant, entry.prior_credentials) == ("acme", "replaced")
+    assert entry.replaced_manifest_id == FIREFLY_MANIFEST  # what was dropped
+    assert entry.manifest_label == signed.headers["x-manifest-label"]
+    record = SqlAuditLog(db_engine=store.db_engine).records(limit=1)[0]
+    assert record.hash_version == CURRENT_VERSION  # the replacement is inside the record's hash
+
+    for token in (globex, acme_other, api_keys.sign):
+        refused = _sign(client, token, corpus_file(FIREFLY), replace_credentials="true", media_id="ff2")
+        error = assert_error(refused, 403, "signing_policy")
+        assert error["refused"] == {"replace_credentials": "true"}
+    kept = _sign(client, globex, corpus_file(FIREFLY), media_id="ff")  # globex's own media id "ff"
+    assert kept.status_code == 200 and kept.headers["x-prior-credentials"] == "kept"
+    assert [(e.tenant, e.prior_credentials) for e in store.entries()] == [("globex", "kept"), ("acme", "replaced")]
+    assert SqlAuditLog(db_engine=store.db_engine).verify_chain().intact
 
 
 def test_replace_credentials_as_a_query_parameter_of_a_raw_body(client, api_keys, store, corpus_file):

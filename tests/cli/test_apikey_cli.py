@@ -252,7 +252,9 @@ def test_an_invalid_policy_exits_2_and_creates_nothing(database_url, options, me
 def test_a_policy_for_a_key_that_cannot_sign_exits_2(database_url):
     result = run(database_url, "create", "--name", "feed", "--scopes", "read", "--source-types", "digitalCapture")
     assert result.exit_code == 2
-    assert "--generators and --source-types are for keys with the sign scope" in _flat(result.stderr)
+    assert "--generators, --source-types and --allow-replace-credentials are for keys with the sign scope" in _flat(
+        result.stderr
+    )
     assert "there is no originmark database" in run(database_url, "list").stderr  # nothing was created
 
 
@@ -283,6 +285,33 @@ def test_policy_shows_and_changes_a_keys_policy_at_once(database_url):
     )
     with open_store(database_url, pool_size=1) as store:
         assert authenticated(store, token).signing_policy.source_types == frozenset(DigitalSourceType)
+
+
+def test_replacing_credentials_is_denied_until_granted_and_can_be_withdrawn(database_url):
+    created = run(database_url, "create", "--name", "uploads", "--scopes", "sign")
+    token, key_id = issued(created.stdout).group(0, 1)
+    assert "replacing a file's credentials: denied" in _flat(created.stdout)  # the default
+
+    granted = run(database_url, "policy", key_id, "--allow-replace-credentials")
+    assert granted.exit_code == 0, granted.output
+    out = _flat(granted.stdout)
+    assert "before: may claim generators: any; digital source types: " in out
+    assert f"digital source types: {DEFAULT_TYPES}; replacing a file's credentials: allowed" in out  # the rest kept
+    with open_store(database_url, pool_size=1) as store:
+        assert authenticated(store, token).signing_policy.may_replace_credentials is True
+    listed = _flat(run(database_url, "list").stdout)
+    assert "replace credentials" in listed and "allowed" in listed
+
+    withdrawn = run(database_url, "policy", key_id, "--no-allow-replace-credentials")
+    assert "now: may claim generators: any" in _flat(withdrawn.stdout)
+    assert "replacing a file's credentials: denied" in _flat(withdrawn.stdout).split("now:")[1]
+    with open_store(database_url, pool_size=1) as store:
+        assert authenticated(store, token).signing_policy.may_replace_credentials is False
+
+    at_creation = run(database_url, "create", "--name", "tool", "--scopes", "sign", "--allow-replace-credentials")
+    assert "replacing a file's credentials: allowed" in _flat(at_creation.stdout)
+    refused = run(database_url, "create", "--name", "feed", "--scopes", "read", "--allow-replace-credentials")
+    assert refused.exit_code == 2 and "sign scope" in _flat(refused.stderr)
 
 
 def test_policy_on_an_unknown_revoked_or_non_sign_key_exits_2(database_url):

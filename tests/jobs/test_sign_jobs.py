@@ -135,3 +135,20 @@ def test_a_sign_job_keeps_the_credentials_its_source_carries(http, keys, s3, sto
     assert [(i.relationship, i.manifest_label) for i in verdict.ingredients] == [
         ("parentOf", "adobe:5468a4d3-0dc5-4550-8248-590eb7c520ec")
     ]
+    assert [entry.prior_credentials for entry in store.entries()] == ["kept"]
+
+    # A key granted replacing (apikey policy --allow-replace-credentials): done, and audited as such.
+    granted = SigningPolicy.of(
+        generators=["*"], source_types=SigningPolicy.default().source_types, may_replace_credentials=True
+    )
+    replacer = store.create_key(name="replacer", scopes=frozenset({Scope.SIGN}), signing_policy=granted)[1]
+    replacing = {**body, "destination": f"s3://{bucket}/signed/ff2.jpg", "media_id": "ff-replaced"}
+    submitted = http.post("/v1/jobs/sign", json={**replacing, "replace_credentials": True}, headers=auth(replacer))
+    assert submitted.status_code == 202, submitted.text
+    drain_queue()
+    assert wait_done(http, keys.read, submitted.json()["job_id"])["status"] == "succeeded"
+    assert len(store.verdict_by_media_id("default", "ff-replaced").verdict.manifests) == 1
+    assert [(e.prior_credentials, e.replaced_manifest_id) for e in store.entries()] == [
+        ("replaced", "adobe:5468a4d3-0dc5-4550-8248-590eb7c520ec"),
+        ("kept", None),
+    ]

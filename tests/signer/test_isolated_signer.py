@@ -81,6 +81,14 @@ def test_credentials_the_source_carries_are_kept_across_the_pipe(pool, verifier,
     verdict = verifier.verify_file(result.destination)
     assert verdict.state is VerdictState.TRUSTED and len(verdict.manifests) == 2
     assert [i.relationship for i in verdict.ingredients] == ["parentOf"]
+    assert result.replaced_manifest_label is None
+    replaced = pool.sign_file(
+        source=source,
+        destination=tmp_path / "out" / "ff2.jpg",
+        request=GenerationRequest(generator_name="Upscaler", replace_credentials=True),
+    )
+    assert replaced.prior_credentials is PriorCredentials.REPLACED
+    assert replaced.replaced_manifest_label == "adobe:5468a4d3-0dc5-4550-8248-590eb7c520ec"  # for the audit log
 
 
 def test_a_destination_in_the_scratch_folder_is_written_in_place(dev_credentials, verifier, make_jpeg, tmp_path):

@@ -124,6 +124,8 @@ def test_replace_credentials_drops_them(content_signer, shared_dir, out_folder, 
     request = GenerationRequest(generator_name="Acme Upscaler", replace_credentials=True)
     result = _sign(content_signer, shared_dir, out_folder, FIREFLY, request)
     assert result.prior_credentials is PriorCredentials.REPLACED
+    # For the audit log: the active manifest dropped, as any reader names it.
+    assert result.replaced_manifest_label == "adobe:5468a4d3-0dc5-4550-8248-590eb7c520ec"
     seen = _plain_read(result.destination)
     assert len(seen["manifests"]) == 1
     active = seen["manifests"][seen["active_manifest"]]

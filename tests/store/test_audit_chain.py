@@ -25,7 +25,18 @@ from typer.testing import CliRunner
 
 from app.cli import cli
 from app.store.audit import GENESIS_HASH, ChainProblem, SqlAuditLog, record_hash
-from app.store.audit_encoding import ENTRY_FIELDS_V1, record_hash_v2, record_mac_v2
+from app.store.audit_encoding import (
+    CURRENT_VERSION,
+    ENTRY_FIELDS_V1,
+    ENTRY_FIELDS_V2,
+    ENTRY_FIELDS_V3,
+    VERSION_2,
+    VERSION_3,
+    keyed_record_hash,
+    keyed_record_mac,
+    record_hash_v2,
+    record_mac_v2,
+)
 from app.store.audit_verify import ChainBreak, ChainReport
 from app.store.database import create_db_engine
 from app.store.interface import AuditEntry
@@ -109,9 +120,11 @@ def test_each_record_carries_the_hash_of_the_one_before(store):
     key = _SESSION_KEYS[0].current
     for record in records:
         fields = dataclasses.asdict(record.entry)
-        assert record.hash_version == 2 and record.mac_key_id == key.key_id
-        assert record.record_hash == record_hash_v2(fields, prev_hash=record.prev_hash, mac_key_id=key.key_id)
-        assert record.mac == record_mac_v2(key, fields, prev_hash=record.prev_hash)
+        assert record.hash_version == CURRENT_VERSION == VERSION_3 and record.mac_key_id == key.key_id
+        assert record.record_hash == keyed_record_hash(
+            VERSION_3, fields, prev_hash=record.prev_hash, mac_key_id=key.key_id
+        )
+        assert record.mac == keyed_record_mac(VERSION_3, key, fields, prev_hash=record.prev_hash)
     assert [record.entry for record in records] == [_entry(n) for n in range(4)]
 
     report = _audit(store).verify_chain()
@@ -147,7 +160,8 @@ def test_the_version_1_encoding_is_frozen():
 
 def test_the_version_2_hash_and_mac_cover_every_field_the_previous_hash_and_the_key_id(audit_keys):
     key = audit_keys.current
-    base = dataclasses.asdict(_entry(1, digital_source_type="trainedAlgorithmicMedia", title="t", tenant="acme"))
+    entry = _entry(1, digital_source_type="trainedAlgorithmicMedia", title="t", tenant="acme")
+    base = {name: value for name, value in dataclasses.asdict(entry).items() if name in ENTRY_FIELDS_V2}
     reference = record_hash_v2(base, prev_hash=GENESIS_HASH, mac_key_id=key.key_id)
     reference_mac = record_mac_v2(key, base, prev_hash=GENESIS_HASH)
     assert record_hash_v2(base, prev_hash=GENESIS_HASH, mac_key_id=None) != reference
@@ -159,6 +173,26 @@ def test_the_version_2_hash_and_mac_cover_every_field_the_previous_hash_and_the_
         changed = {**base, name: other}
         assert record_hash_v2(changed, prev_hash=GENESIS_HASH, mac_key_id=key.key_id) != reference, name
         assert record_mac_v2(key, changed, prev_hash=GENESIS_HASH) != reference_mac, name
+
+
+def test_the_version_3_hash_and_mac_cover_what_became_of_prior_credentials(audit_keys):
+    """Version 3 (migration 0012) covers v2's fields and prior_credentials, under domains of its own."""
+    key = audit_keys.current
+    entry = _entry(1, digital_source_type="trainedAlgorithmicMedia", title="t", tenant="acme", prior_credentials="kept")
+    base = dataclasses.asdict(entry)
+    assert tuple(base) == ENTRY_FIELDS_V3
+    reference = keyed_record_hash(VERSION_3, base, prev_hash=GENESIS_HASH, mac_key_id=key.key_id)
+    reference_mac = keyed_record_mac(VERSION_3, key, base, prev_hash=GENESIS_HASH)
+    # Not v2's bytes under another name: the same v2 fields give another hash and MAC.
+    assert reference != keyed_record_hash(VERSION_2, base, prev_hash=GENESIS_HASH, mac_key_id=key.key_id)
+    assert reference_mac != keyed_record_mac(VERSION_2, key, base, prev_hash=GENESIS_HASH)
+    for name, value in base.items():
+        other = "x" if value is None or isinstance(value, str) else value + datetime.timedelta(microseconds=1)
+        changed = {**base, name: other}
+        assert keyed_record_hash(VERSION_3, changed, prev_hash=GENESIS_HASH, mac_key_id=key.key_id) != reference, name
+        assert keyed_record_mac(VERSION_3, key, changed, prev_hash=GENESIS_HASH) != reference_mac, name
+    replaced = {**base, "prior_credentials": "replaced"}
+    assert keyed_record_mac(VERSION_3, key, replaced, prev_hash=GENESIS_HASH) != reference_mac
 
 
 def test_the_hash_covers_every_field_and_the_previous_hash(store):
@@ -286,7 +320,9 @@ def _tamper(store, how: str, rows: list) -> None:
         elif how == "edit-and-rehash":
             entry = dataclasses.replace(_entry(2), generator="not me")
             key_id = _SESSION_KEYS[0].current.key_id
-            new_hash = record_hash_v2(dataclasses.asdict(entry), prev_hash=middle.prev_hash, mac_key_id=key_id)
+            new_hash = keyed_record_hash(
+                CURRENT_VERSION, dataclasses.asdict(entry), prev_hash=middle.prev_hash, mac_key_id=key_id
+            )
             connection.execute(
                 update(audit_log).where(audit_log.c.id == middle.id).values(generator="not me", record_hash=new_hash)
             )

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from app.cli import cli
 from app.store.audit import SqlAuditLog
-from app.store.audit_encoding import ENTRY_FIELDS_V1, GENESIS_HASH, record_hash, record_hash_v2
+from app.store.audit_encoding import ENTRY_FIELDS_V1, GENESIS_HASH, keyed_record_hash, record_hash
 from app.store.audit_verify import ChainProblem
 from app.store.database import parse_database_url
 from app.store.interface import AuditEntry
@@ -65,13 +65,21 @@ def _rechain(
                 fields.update(changes or {})
             new = dict(fields)
             if to_version_1:
-                new.update(digital_source_type=None, title=None, hash_version=1, mac_key_id=None, mac=None)
+                new.update(
+                    digital_source_type=None,
+                    title=None,
+                    prior_credentials=None,
+                    replaced_manifest_id=None,
+                    hash_version=1,
+                    mac_key_id=None,
+                    mac=None,
+                )
                 own = record_hash({name: fields[name] for name in ENTRY_FIELDS_V1}, prev_hash=prev_hash)
             else:
                 mac_key_id = None if strip_macs else row.mac_key_id
                 if strip_macs:
                     new.update(mac_key_id=None, mac=None)
-                own = record_hash_v2(fields, prev_hash=prev_hash, mac_key_id=mac_key_id)
+                own = keyed_record_hash(row.hash_version, fields, prev_hash=prev_hash, mac_key_id=mac_key_id)
             connection.execute(
                 update(audit_log).where(audit_log.c.id == row.id).values(**new, prev_hash=prev_hash, record_hash=own)
             )

@@ -52,7 +52,7 @@ def test_an_empty_database_is_brought_to_head_and_a_second_upgrade_changes_nothi
     assert _tables(database_url) & TABLES == set()
 
     upgrade_database(database_url)
-    assert current_revision(database_url) == head_revision() == "0011_tenant_sbr_public"
+    assert current_revision(database_url) == head_revision() == "0012_replace_credentials"
     assert _tables(database_url) >= TABLES
 
     upgrade_database(database_url)  # what every start of the service and every `apikey` command does

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 
 import pytest
@@ -71,16 +72,28 @@ def test_a_policy_for_a_key_without_the_sign_scope_is_refused(store):
     assert store.list_keys() == []
 
 
-def test_a_policy_that_allows_replacing_credentials_is_not_stored_narrowed(store):
-    """No column keeps it yet: storing it would silently turn the grant into a refusal."""
-    key, _ = store.create_key(name="acme", scopes=SIGN)
+def test_the_grant_to_replace_credentials_is_stored_read_and_withdrawn(store):
+    """Migration 0012's column: a grant survives the round trip, and only the key it was given to holds it."""
+    plain, plain_token = store.create_key(name="acme", scopes=SIGN)
+    assert plain.signing_policy.may_replace_credentials is False  # denied unless granted
     granted = SigningPolicy.of(generators=["*"], source_types=ACME.source_types, may_replace_credentials=True)
-    with pytest.raises(ValueError, match="replacing credentials"):
-        store.create_key(name="tool", scopes=SIGN, signing_policy=granted)
-    with pytest.raises(ValueError, match="replacing credentials"):
-        store.set_signing_policy(key.key_id, granted)
-    assert [k.name for k in store.list_keys()] == ["acme"]
-    assert store.list_keys()[0].signing_policy.may_replace_credentials is False
+    tool, tool_token = store.create_key(name="tool", scopes=SIGN, signing_policy=granted)
+    assert tool.signing_policy == granted
+    assert store.authenticate(tool_token).signing_policy == granted
+    assert _row(store, tool.key_id).may_replace_credentials is True
+    assert store.authenticate(plain_token).signing_policy.may_replace_credentials is False
+
+    changed = store.set_signing_policy(
+        plain.key_id, dataclasses.replace(plain.signing_policy, may_replace_credentials=True)
+    )
+    assert changed is not None and changed.signing_policy.may_replace_credentials
+    assert store.authenticate(plain_token).signing_policy.may_replace_credentials is True
+    withdrawn = store.set_signing_policy(plain.key_id, plain.signing_policy)
+    assert withdrawn is not None and withdrawn.signing_policy.may_replace_credentials is False
+    assert {k.name: k.signing_policy.may_replace_credentials for k in store.list_keys()} == {
+        "acme": False,
+        "tool": True,
+    }
 
 
 def test_a_changed_policy_applies_at_once_in_another_process(store, database_url):

@@ -158,6 +158,8 @@ async def _sign(request: Request, key: ApiKey, services: Services) -> Response:
             certificate_fingerprint=result.certificate_fingerprint,
             manifest_store=result.manifest_store,
             fingerprint=result.soft_binding,
+            prior_credentials=result.prior_credentials,
+            replaced_manifest_label=result.replaced_manifest_label,
         )
         # Opened before the spool folder is removed: the open file keeps its bytes until streamed.
         signed = destination.open("rb")
