@@ -90,7 +90,17 @@ def test_apikey_list_at_80_columns_is_one_block_per_key_with_every_field(tmp_pat
     result = invoke("apikey", "list", env=env)
     assert result.exit_code == 0, result.output
     fields = [line.split("  ")[0] for line in result.stdout.splitlines() if line.strip()]
-    expected = ["key id", "tenant", "name", "scopes", "may claim generators", "source types", "created", "revoked"]
+    expected = [
+        "key id",
+        "tenant",
+        "name",
+        "scopes",
+        "may claim generators",
+        "source types",
+        "replace credentials",
+        "created",
+        "revoked",
+    ]
     assert [field for field in fields if field] == expected * 2  # every heading whole, once per key
     assert re.search(r"^name +upload pipeline of the image generator *$", result.stdout, flags=re.MULTILINE)
     assert re.search(r"^source types +compositeWithTrainedAlgorithmicMedia *$", result.stdout, flags=re.MULTILINE)
@@ -98,7 +108,7 @@ def test_apikey_list_at_80_columns_is_one_block_per_key_with_every_field(tmp_pat
     assert_fits(result.stdout)
 
     wide = invoke("apikey", "list", env={**env, "COLUMNS": "220"})  # a wide terminal keeps the table
-    assert re.search(r"key id +tenant +name +scopes +may claim generators +source types +created +revoked", wide.stdout)
+    assert re.search(r"key id +tenant +name +scopes +may claim generators +source types +replace credentials +created +revoked", wide.stdout)
 
 
 def test_tenants_list_at_80_columns_keeps_its_headers(tmp_path):
