@@ -118,6 +118,17 @@ def test_a_verified_item_gets_one_too(client, store, api_keys, plain_reader):
     active = report["manifests"][report["active_manifest"]]
     assert active["ingredients"][0]["active_manifest"] == signed.headers["x-manifest-label"]
 
+    # The same bytes again under another media id: answered from the store (held in memory, never
+    # written to disk for the verifier), and that media id gets its thumbnail too.
+    again = client.post(
+        "/v1/verify",
+        headers={**ApiKeys.header(api_keys.verify), "Content-Type": "image/jpeg"},
+        content=signed.content,
+        params={"media_id": "verified-2"},
+    )
+    assert again.status_code == 200 and again.json()["cached"] is True, again.text
+    assert _thumbnail(client, "verified-2", token=api_keys.read).status_code == 200
+
 
 def test_no_thumbnail_when_the_tenant_has_them_off(client, store, api_keys):
     _sign(client, api_keys.sign, jpeg_bytes((200, 100), seed=8), "off-1")
