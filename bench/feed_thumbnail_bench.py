@@ -9,7 +9,7 @@ the two: the server reads the setting on every request), in alternating order so
 hits both equally. Timed: the sign answer (request sent to last byte received) either way, and with
 thumbnails on the time from the answer until GET /v1/thumbnails/{id} answers 200 (the thumbnail is
 made after the answer). In the same rounds, in this process: Pillow making the 320 px picture from
-the signed file (app/usecases/thumbnails.make_picture) and the raw engine signing that picture (a
+the signed file (verifier/thumbnail.make_picture, which the server runs in a verifier worker) and the raw engine signing that picture (a
 c2pa Builder with one created action: the reference, not product code). Prints medians in ms.
 """
 
@@ -63,8 +63,8 @@ def main() -> None:
     from app.store.interface import DEFAULT_TENANT, Scope
     from app.store.migrate import upgrade_database
     from app.store.sql import open_store
-    from app.usecases.thumbnails import make_picture
     from keys.devca import create_development_credentials
+    from verifier.thumbnail import make_picture
 
     with tempfile.TemporaryDirectory() as name:
         scratch = Path(name)

@@ -26,7 +26,7 @@ from app.store.interface import ApiKey, Thumbnail
 from app.usecases.errors import UseCaseError
 from app.usecases.renditions import OriginalRef, Renditions
 from app.usecases.signing import SignRequest
-from app.usecases.thumbnails import THUMBNAIL_CONTENT_TYPE, NoThumbnail, make_picture
+from app.usecases.thumbnails import THUMBNAIL_CONTENT_TYPE, ThumbnailNotMade
 from signer.errors import SigningError
 from verifier.errors import VerifierError
 
@@ -76,7 +76,7 @@ async def make(services: Services, staged: Staged) -> None:
     """The staged file's signed thumbnail kept (or why not, logged); its folder removed."""
     try:
         await _make(services, staged)
-    except (NoThumbnail, UseCaseError, SigningError, VerifierError, OSError) as error:
+    except (ThumbnailNotMade, UseCaseError, SigningError, VerifierError, OSError) as error:
         log.info("feed thumbnail of media id %r not made: %s", staged.media_id, error)
     except Exception:
         log.exception("feed thumbnail of media id %r not made", staged.media_id)
@@ -93,7 +93,9 @@ async def _make(services: Services, staged: Staged) -> None:
     kept = await work.in_thread(services.store.thumbnail, staged.key.tenant, staged.media_id, public=False)
     if kept is not None and kept.source_sha256 == original.verdict.sha256:
         return  # the same content again (a cached verify, a re-sent file): its thumbnail stands
-    picture = await work.in_thread(make_picture, staged.source)
+    picture = await work.thumbnail_picture(services, staged.source)
+    if isinstance(picture, str):
+        raise ThumbnailNotMade(picture)
     source = staged.folder.folder("thumbnail") / "thumbnail.jpg"
     await work.in_thread(source.write_bytes, picture.content)
     generation = use_case.generation(original, actions=picture.actions, title=None)

@@ -7,17 +7,16 @@ from __future__ import annotations
 
 import hashlib
 import io
-import struct
 import time
-import zlib
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
-import app.api.feed_thumbnails as feed_thumbnails_module
+import app.api.work as work_module
 from app.store.interface import DEFAULT_TENANT, Scope
-from app.usecases.thumbnails import MAX_SOURCE_PIXELS, NoThumbnail, make_picture
+from tests.verifier.hostile_assets import png_claiming_size
+from verifier.thumbnail import MAX_SOURCE_PIXELS, NoThumbnail, make_picture
 
 from .helpers import BACKENDS, ApiKeys, assert_error, backend_database, jpeg_bytes, sign_form
 
@@ -172,29 +171,19 @@ def test_another_tenant_cannot_fetch_a_thumbnail(client, store, make_client):
 def test_a_failing_thumbnail_never_fails_the_sign(client, store, api_keys, monkeypatch, caplog):
     store.set_feed_thumbnails(DEFAULT_TENANT, True)
 
-    def broken(path: Path):
+    async def broken(services, path: Path):
         raise RuntimeError("the thumbnail maker broke")
 
-    monkeypatch.setattr(feed_thumbnails_module, "make_picture", broken)
+    monkeypatch.setattr(work_module, "thumbnail_picture", broken)
     with caplog.at_level("INFO", logger="originmark.thumbnails"):
         _sign(client, api_keys.sign, jpeg_bytes((200, 100), seed=31), "broken-1")
         assert_error(_thumbnail(client, "broken-1", token=api_keys.read, wait=2), 404, "not_found")
     assert any("broken-1" in record.getMessage() for record in caplog.records)
 
 
-def _png_claiming(width: int, height: int) -> bytes:
-    """A tiny PNG whose header claims `width` x `height` (a decompression bomb's shape)."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0")) + chunk(b"IEND", b"")
-
-
 def test_the_decode_is_bounded_before_any_pixel_is_read(tmp_path):
     bomb = tmp_path / "bomb.png"
-    bomb.write_bytes(_png_claiming(20_000, 20_000))
+    bomb.write_bytes(png_claiming_size(20_000, 20_000))
     assert 20_000 * 20_000 > MAX_SOURCE_PIXELS
     with pytest.raises(NoThumbnail, match="pixels"):
         make_picture(bomb)
