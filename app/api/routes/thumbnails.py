@@ -44,6 +44,7 @@ async def thumbnail(media_id: str, reader: ReadAccess, services: ServicesDep) ->
         "Cache-Control": f"{visibility}, max-age={MAX_CACHE_SECONDS}",
         "X-Source-SHA256": found.source_sha256,
         "Content-Disposition": f'inline; filename="thumbnail-{found.source_sha256[:16]}.jpg"',
+        "X-Content-Type-Options": "nosniff",  # an image, never read as anything else
     }
     if not reader.public:
         headers["Vary"] = "Authorization"
