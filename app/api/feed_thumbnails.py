@@ -39,6 +39,7 @@ class Staged:
 
     key: ApiKey
     media_id: str
+    sha256: str  # the staged file's content
     source: Path
     folder: SpoolFolder
 
@@ -59,17 +60,22 @@ def stage(
         if kept is not None and kept.source_sha256 == sha256:
             return None  # a file sent again: its thumbnail stands
         source = file()
-        folder = SpoolFolder(services.settings.spool_dir)
+    except Exception:  # never the caller's failure: its answer is ready
+        log.exception("feed thumbnail of media id %r not made: the file could not be kept for it", media_id)
+        return None
+    folder = SpoolFolder(services.settings.spool_dir)
+    try:
         folder.__enter__()
         target = folder.folder("source") / "original"
         try:
             os.link(source, target)
         except OSError:
             shutil.copyfile(source, target)
-    except Exception:  # never the caller's failure: its answer is ready
+    except Exception:
+        folder.__exit__(None, None, None)
         log.exception("feed thumbnail of media id %r not made: the file could not be kept for it", media_id)
         return None
-    return Staged(key=key, media_id=media_id, source=target, folder=folder)
+    return Staged(key=key, media_id=media_id, sha256=sha256, source=target, folder=folder)
 
 
 async def make(services: Services, staged: Staged) -> None:
@@ -90,6 +96,9 @@ async def _make(services: Services, staged: Staged) -> None:
     # The tenant's own (renditions use case: the tenant in every query); no credentials: still a
     # picture, labelled "no credentials upstream"; invalid or not kept: none (raised, logged).
     original = await work.in_thread(use_case.original, staged.key, ref, allow_no_upstream=True)
+    if original.verdict.sha256 != staged.sha256:
+        # Another request pointed the media id at other content meanwhile: that one makes its own.
+        raise ThumbnailNotMade("the media id now points at other content")
     kept = await work.in_thread(services.store.thumbnail, staged.key.tenant, staged.media_id, public=False)
     if kept is not None and kept.source_sha256 == original.verdict.sha256:
         return  # the same content again (a cached verify, a re-sent file): its thumbnail stands
