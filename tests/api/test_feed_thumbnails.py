@@ -191,3 +191,26 @@ def test_the_decode_is_bounded_before_any_pixel_is_read(tmp_path):
     video.write_bytes(b"\0\0\0\x18ftypmp42" + b"\0" * 64)
     with pytest.raises(NoThumbnail, match="cannot be decoded"):
         make_picture(video)  # videos keep their placeholder
+
+
+def test_a_media_id_pointed_at_other_content_meanwhile_gets_no_picture_of_the_old(
+    client, store, api_keys, monkeypatch, caplog
+):
+    """Between the answer and the thumbnail another request re-pointed the media id: the staged
+    (old) picture is not kept under the new content's name."""
+    import dataclasses
+
+    import app.api.feed_thumbnails as feed_thumbnails_module
+
+    store.set_feed_thumbnails(DEFAULT_TENANT, True)
+    real_stage = feed_thumbnails_module.stage
+
+    def stale_stage(*args, **kwargs):
+        staged = real_stage(*args, **kwargs)
+        return None if staged is None else dataclasses.replace(staged, sha256="0" * 64)
+
+    monkeypatch.setattr(feed_thumbnails_module, "stage", stale_stage)
+    with caplog.at_level("INFO", logger="originmark.thumbnails"):
+        _sign(client, api_keys.sign, jpeg_bytes((200, 100), seed=41), "moved-1")
+        assert_error(_thumbnail(client, "moved-1", token=api_keys.read, wait=2), 404, "not_found")
+    assert any("other content" in record.getMessage() for record in caplog.records)
