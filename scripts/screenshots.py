@@ -5,8 +5,10 @@
 
 Starts `originmark serve` on a free port with demo content in a temporary folder (fresh
 development keys, an SQLite database, public label reads), signs and verifies a few made-up
-images through the HTTP API under media ids, then photographs the verify page (an AI edit of
-a captured photo, and a tampered file) and the feed page, at desktop and phone width, with
+images through the HTTP API under media ids (the default tenant keeps feed thumbnails, so the
+feed shows signed thumbnails, and a placeholder for the tampered repost, which gets none), then
+photographs the verify page (an AI edit of a captured photo, and a tampered file) and the feed
+page, at desktop and phone width, with
 headless Chromium from Debian (/usr/bin/chromium; `apt-get install -y chromium`) driven by
 Playwright. Nothing outside the temporary folder and the output folder is touched.
 """
@@ -107,6 +109,16 @@ def verify(http: httpx.Client, data: bytes, media_id: str) -> None:
     http.post("/v1/verify", files=files, data={"media_id": media_id}).raise_for_status()
 
 
+def wait_for_thumbnails(http: httpx.Client, media_ids: tuple[str, ...]) -> None:
+    """The feed thumbnails are made after each answer: wait until those of `media_ids` are kept."""
+    deadline = time.monotonic() + 60
+    for media_id in media_ids:
+        while http.get(f"/v1/thumbnails/{media_id}", params={"tenant": "default"}).status_code != 200:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"no feed thumbnail was kept for {media_id}")
+            time.sleep(0.2)
+
+
 def demo_content(http: httpx.Client, folder: Path) -> dict[str, Path]:
     """Signed and verified items under media ids, oldest first; returns files for the verify page."""
     photo = sign(
@@ -137,6 +149,7 @@ def demo_content(http: httpx.Client, folder: Path) -> dict[str, Path]:
         generator_version="1.4",
         title="Hills after the rain (sky replaced)",
     )
+    wait_for_thumbnails(http, ("photo-1041", "upload-1042", "gen-1043", "edit-1045"))
     files = {"edit": folder / "hills-sky-replaced.jpg", "tampered": folder / "sunset-repost.jpg"}
     files["edit"].write_bytes(edit)
     files["tampered"].write_bytes(tampered(sunset))
@@ -170,6 +183,10 @@ def photograph(base_url: str, files: dict[str, Path], out: Path) -> list[Path]:
 
             page.goto(base_url + "/feed")
             page.locator(".card").nth(4).wait_for()
+            page.wait_for_function(
+                "() => [...document.querySelectorAll('img.media__img')].every((i) => i.complete && i.naturalWidth)"
+                " && document.querySelectorAll('img.media__img').length === 4"
+            )
             page.locator(".card summary").nth(0).click()
             page.locator(".card dt", has_text="App or device used").first.wait_for()
             page.evaluate("() => { document.activeElement.blur(); window.scrollTo(0, 0); }")
@@ -203,6 +220,7 @@ def main() -> None:
                 # The demo feed includes a captured photo: grant digitalCapture too.
                 signing_policy=SigningPolicy.unrestricted(),
             )
+            store.set_feed_thumbnails("default", True)  # the feed shows the media
         port = free_port()
         base_url = f"http://127.0.0.1:{port}"
         environment = {

@@ -87,6 +87,7 @@ if TYPE_CHECKING:  # imported by the worker only: the engine, cryptography, and 
     from verifier.hash_pacing import PacedFileVerifier
     from verifier.manifest_store import SoftBindingValue
     from verifier.reader import Verifier
+    from verifier.thumbnail import Picture  # Pillow: imported when a thumbnail arrives
     from verifier.trust import TrustPolicy
     from verifier.video_code import VideoCode
     from verifier.video_fingerprint import VideoFingerprint
@@ -189,7 +190,33 @@ _UNDECODABLE = "undecodable"
 _STORE_OF = (
     "store_of"  # an asset: (_STORE_OF, store bytes, active manifest, ((alg, value), ...)) or (_UNDECODABLE, reason)
 )
+# A feed thumbnail's picture: (_THUMBNAIL, JPEG bytes, width, height, actions) or (_UNDECODABLE, reason)
+_THUMBNAIL = "thumbnail"
 _JOB_LAYOUT = ("operation", "path", "known_sha256")
+
+
+def _load_thumbnail(data: bytes) -> Picture | str:
+    """A thumbnail reply: plain values only, checked field by field (the JPEG bytes are not decoded here)."""
+    from verifier.thumbnail import MAX_PICTURE_BYTES, THUMBNAIL_EDGE, Picture, rendition_actions_allowed
+
+    reply = _load_reply(data)
+    if isinstance(reply, tuple) and len(reply) == 2 and reply[0] == _UNDECODABLE and isinstance(reply[1], str):
+        return reply[1]
+    if not (isinstance(reply, tuple) and len(reply) == 5 and reply[0] == _THUMBNAIL):
+        raise pickle.UnpicklingError("a worker replied to a thumbnail job with something else")
+    _tag, content, width, height, actions = reply
+    if not (
+        isinstance(content, bytes)
+        and 0 < len(content) <= MAX_PICTURE_BYTES
+        and isinstance(width, int)
+        and isinstance(height, int)
+        and 0 < width <= THUMBNAIL_EDGE
+        and 0 < height <= THUMBNAIL_EDGE
+        and isinstance(actions, tuple)
+        and rendition_actions_allowed(actions)
+    ):
+        raise pickle.UnpicklingError("a worker replied with a malformed thumbnail")
+    return Picture(content=content, width=width, height=height, actions=actions)
 
 
 def _load_fingerprint(data: bytes) -> ImageFingerprint | str:
@@ -373,6 +400,8 @@ def _verify_one(
         return _fingerprint_video_one(connection, path)
     if operation == _VIDEO_CODE:
         return _video_code_one(connection, path)
+    if operation == _THUMBNAIL:
+        return _thumbnail_one(connection, path)
     version = verifier.engine_version
     try:
         verdict = verifier.verify_file(path, known_sha256=known_sha256, detached_store=operation == _VERIFY_STORE)
@@ -444,13 +473,27 @@ def _video_code_one(connection: Connection, path: Path) -> bool:
     return _send_fingerprint(connection, "video", reply)
 
 
+def _thumbnail_one(connection: Connection, path: Path) -> bool:
+    """Make one feed thumbnail's picture (verifier/thumbnail.py: bounded before any pixel is read) and
+    send it, or the reason there is none; False: exit now. Here, not in the owner: Pillow's decoders
+    face an untrusted upload under this worker's limits, as for a fingerprint."""
+    from verifier.thumbnail import make_picture
+
+    def reply() -> tuple[object, ...]:
+        picture = make_picture(path)
+        return (_THUMBNAIL, picture.content, picture.width, picture.height, picture.actions)
+
+    return _send_fingerprint(connection, "image", reply)
+
+
 def _send_fingerprint(connection: Connection, what: str, reply: Callable[[], tuple[object, ...]]) -> bool:
     """Send `reply()`, or (_UNDECODABLE, why) when it raises; False: exit now (out of memory)."""
     from verifier.errors import UndecodableImage, UndecodableVideo
+    from verifier.thumbnail import NoThumbnail
 
     try:
         answer = reply()
-    except (UndecodableImage, UndecodableVideo) as error:
+    except (UndecodableImage, UndecodableVideo, NoThumbnail) as error:
         send(connection, (_UNDECODABLE, str(error)[:500]))
         return True
     except MemoryError:
@@ -721,6 +764,13 @@ class IsolatedVerifier:
         time limits (FFmpeg a child of it, bounded too: verifier/video_code.py); None when it cannot be."""
         reply = self._ask(path, _VIDEO_CODE, _load_video_code)
         return None if isinstance(reply, str) else reply
+
+    def thumbnail_of(self, path: Path) -> Picture | str:
+        """A feed thumbnail's picture made from an image in a worker, under its memory and time limits
+        (verifier/thumbnail.py); or why there is none (a format it does not read, over a bound, a
+        worker that timed out or died)."""
+        reply = self._ask(path, _THUMBNAIL, _load_thumbnail)
+        return "the verifier worker timed out or died making it" if reply is None else reply
 
     def close(self) -> None:
         """Stop every worker; waits for calls in flight up to their time limit. Idempotent."""

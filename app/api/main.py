@@ -37,6 +37,7 @@ from app.api.routes import (
     repository,
     sbr,
     sign,
+    thumbnails,
     verdicts,
     verify,
 )
@@ -156,7 +157,19 @@ def create_app(
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     app.add_middleware(ReceivePaceMiddleware, pace=ReceivePace.from_settings(settings))
-    for module in (sign, renditions, verify, verdicts, recent_labels, labels, health, jobs, sbr, repository):
+    for module in (
+        sign,
+        renditions,
+        verify,
+        verdicts,
+        recent_labels,
+        labels,
+        thumbnails,
+        health,
+        jobs,
+        sbr,
+        repository,
+    ):
         app.include_router(module.router)
     if settings.web_pages:  # the verify page (/) and the feed page (/feed): app/web
         app.include_router(web_router(settings))

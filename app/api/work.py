@@ -11,7 +11,7 @@ import functools
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import ParamSpec, TypeVar
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 import anyio.to_thread
 
@@ -22,6 +22,9 @@ from signer.manifest import GenerationRequest
 from verifier.label import label_for
 from verifier.label_types import Label
 from verifier.verdict import Verdict
+
+if TYPE_CHECKING:
+    from verifier.thumbnail import Picture  # Pillow: made and decoded in the verifier workers only
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -47,11 +50,19 @@ async def sign_file(services: Services, *, source: Path, destination: Path, requ
 
 async def verify_manifest_store(services: Services, path: Path) -> Verdict:
     """The verifier's verdict on a manifest store kept apart from its asset, in the verify pool."""
+    return await _in_verify_pool(services, services.worker_pools.verifier.verify_manifest_store, path)
+
+
+async def thumbnail_picture(services: Services, path: Path) -> Picture | str:
+    """A feed thumbnail's picture made in the verify pool (Pillow facing an untrusted upload under a
+    worker's limits, as the content fingerprint does), or why there is none."""
+    return await _in_verify_pool(services, services.worker_pools.verifier.thumbnail_of, path)
+
+
+async def _in_verify_pool(services: Services, job: Callable[[Path], T], path: Path) -> T:
     started = time.perf_counter()
     try:
-        return await anyio.to_thread.run_sync(
-            services.worker_pools.verifier.verify_manifest_store, path, limiter=services.verify_limiter
-        )
+        return await anyio.to_thread.run_sync(job, path, limiter=services.verify_limiter)
     finally:
         services.metrics.engine_seconds.labels("verify").observe(time.perf_counter() - started)
 

@@ -58,6 +58,16 @@ _SbrPublicOption = Annotated[
         show_default=False,
     ),
 ]
+_FeedThumbnailsOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--feed-thumbnails/--no-feed-thumbnails",
+        help="Keep (or stop keeping) a small signed thumbnail of each media id the tenant signs or verifies, "
+        "shown by the feed (GET /v1/thumbnails/{media_id}); --no-feed-thumbnails deletes those kept. "
+        "Unchanged when not given.",
+        show_default=False,
+    ),
+]
 _NameArgument = Annotated[str, typer.Argument(metavar="NAME", help="The tenant's name.", show_default=False)]
 
 
@@ -89,6 +99,8 @@ def _print_tenant(tenant: Tenant, heading: str) -> None:
     else:
         out.print("Object prefixes: none (jobs take uploaded files only)")
     out.print(f"Public SBR reading: {_public_reading(tenant)}")
+    thumbnails = "yes (a signed thumbnail per media id)" if tenant.feed_thumbnails else "no (placeholders)"
+    out.print(f"Feed thumbnails: {thumbnails}")
 
 
 def _public_reading(tenant: Tenant) -> str:
@@ -148,21 +160,29 @@ def show(name: _NameArgument) -> None:
 
 
 @tenants_app.command("update")
-def update(name: _NameArgument, object_prefix: _PrefixOption = None, sbr_public: _SbrPublicOption = None) -> None:
-    """Replace a tenant's object prefixes with the ones given, and/or open or close its public SBR reading.
+def update(
+    name: _NameArgument,
+    object_prefix: _PrefixOption = None,
+    sbr_public: _SbrPublicOption = None,
+    feed_thumbnails: _FeedThumbnailsOption = None,
+) -> None:
+    """Replace a tenant's object prefixes with the ones given, open or close its public SBR reading,
+    and/or turn its feed thumbnails on or off.
 
-    With --sbr-public / --no-sbr-public alone the prefixes stay as they are; otherwise the prefixes
-    given replace them (none given: remove them all). Takes effect on the next request in every
+    With --sbr-public / --no-sbr-public or --feed-thumbnails / --no-feed-thumbnails alone the
+    prefixes stay as they are; otherwise the prefixes given replace them (none given: remove them all). Takes effect on the next request in every
     server process; queued jobs are checked when submitted.
     """
     settings = _settings()
-    replace_prefixes = object_prefix is not None or sbr_public is None
+    replace_prefixes = object_prefix is not None or (sbr_public is None and feed_thumbnails is None)
     prefixes = _checked_prefixes(object_prefix or [], settings)
     with migrated_store() as store:
         try:
             tenant = store.set_object_prefixes(name, prefixes) if replace_prefixes else store.tenant(name)
             if tenant is not None and sbr_public is not None:
                 tenant = store.set_sbr_public(name, sbr_public)
+            if tenant is not None and feed_thumbnails is not None:
+                tenant = store.set_feed_thumbnails(name, feed_thumbnails)
         except ValueError as error:
             fail(str(error))
     if tenant is None:

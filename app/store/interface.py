@@ -57,6 +57,19 @@ class CachedVerdict:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Thumbnail:
+    """A media id's signed thumbnail for the feed (app/usecases/thumbnails.py)."""
+
+    tenant: str
+    media_id: str
+    source_sha256: str  # the content it was made from: served only while the media id points at it
+    content_type: str
+    content: bytes = field(repr=False)
+    private: bool  # its original's repository entry is private: only the tenant's keys read it
+    made_at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RecentLabel:
     """One media id's label as a feed of recent items shows it."""
 
@@ -78,6 +91,8 @@ class Tenant:
     # The operator opened its shared manifest repository entries to reading without an API key
     # through the Soft Binding Resolution API (`?tenant=NAME`): `tenants update NAME --sbr-public`.
     sbr_public: bool = False
+    # The service keeps a small signed thumbnail per media id for the feed: `tenants update NAME --feed-thumbnails`.
+    feed_thumbnails: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -211,6 +226,9 @@ class TenantStore(Protocol):
         """The tenant with its shared repository entries opened to (or closed from) public SBR
         reading (effective on the next request); None if unknown."""
 
+    def set_feed_thumbnails(self, name: str, enabled: bool) -> Tenant | None:
+        """The tenant with feed thumbnails kept (or not: then those kept are deleted); None if unknown."""
+
 
 class ApiKeyStore(Protocol):
     def create_key(
@@ -270,7 +288,16 @@ class SignatureRecords(Protocol):
         """
 
 
-class ServiceStore(VerdictStore, TenantStore, ApiKeyStore, AuditLog, SignatureRecords, Protocol):
+class ThumbnailStore(Protocol):
+    def keep_thumbnail(self, thumbnail: Thumbnail) -> None:
+        """Keep (or replace) the tenant's thumbnail of the media id."""
+
+    def thumbnail(self, tenant: str, media_id: str, *, public: bool) -> Thumbnail | None:
+        """The tenant's thumbnail of the media id while the id still points at the content it was
+        made from; `public`: a reader without a key, who sees no private one."""
+
+
+class ServiceStore(VerdictStore, TenantStore, ApiKeyStore, AuditLog, SignatureRecords, ThumbnailStore, Protocol):
     """The one store the service and its job workers use (app.store.sql.SqlStore provides all of it)."""
 
     @property

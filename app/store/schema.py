@@ -133,6 +133,25 @@ tenants = Table(
     Column("created_at", UtcDateTime, nullable=False),
     # Its shared manifest repository entries may be read through /sbr/v1 without an API key (0011).
     Column("sbr_public", Boolean, nullable=False, server_default=false()),
+    # The service keeps a signed thumbnail per media id for its feed (0013; app/usecases/thumbnails.py).
+    Column("feed_thumbnails", Boolean, nullable=False, server_default=false()),
+)
+
+# One small signed thumbnail rendition per (tenant, media id) for the feed (0013): tens of KB each,
+# kept beside the verdicts (one backup, no object store needed). `source_sha256`: the content it
+# was made from (served only while the media id still points at it); `private`: its original's
+# repository entry is its tenant's only, and so is the thumbnail (it carries that store).
+feed_thumbnails = Table(
+    "feed_thumbnails",
+    metadata,
+    Column("tenant", String(MAX_TENANT_NAME_LENGTH), nullable=False),
+    Column("media_id", String(MAX_MEDIA_ID_LENGTH), nullable=False),
+    Column("source_sha256", CHAR(SHA256_HEX_LENGTH), nullable=False),
+    Column("content_type", String(32), nullable=False),
+    Column("content", LargeBinary, nullable=False),
+    Column("private", Boolean, nullable=False, server_default=false()),
+    Column("made_at", UtcDateTime, nullable=False),
+    PrimaryKeyConstraint("tenant", "media_id", name="pk_feed_thumbnails"),
 )
 
 

@@ -27,10 +27,12 @@ from app.store.interface import (
     Scope,
     StoredVerdict,
     Tenant,
+    Thumbnail,
 )
 from app.store.repository_sql import SqlManifestRepository
 from app.store.seed import SeedItem, bulk_seed
 from app.store.tenants import SqlTenantStore
+from app.store.thumbnails import SqlThumbnailStore
 from app.store.verdicts import SqlVerdictStore
 from keys.audit_key import AuditKeyring
 from signer.policy import SigningPolicy
@@ -48,6 +50,7 @@ class SqlStore:
         self._tenants = SqlTenantStore(db_engine=db_engine)
         self._audit = SqlAuditLog(db_engine=db_engine, keys=audit_keys)
         self._repository = SqlManifestRepository(db_engine=db_engine)
+        self._thumbnails = SqlThumbnailStore(db_engine=db_engine)
 
     @property
     def db_engine(self) -> Engine:
@@ -145,6 +148,17 @@ class SqlStore:
 
     def set_sbr_public(self, name: str, sbr_public: bool) -> Tenant | None:
         return self._tenants.set_sbr_public(name, sbr_public)
+
+    def set_feed_thumbnails(self, name: str, enabled: bool) -> Tenant | None:
+        return self._tenants.set_feed_thumbnails(name, enabled)
+
+    # ThumbnailStore (the feed's signed thumbnails)
+
+    def keep_thumbnail(self, thumbnail: Thumbnail) -> None:
+        self._thumbnails.keep(thumbnail)
+
+    def thumbnail(self, tenant: str, media_id: str, *, public: bool) -> Thumbnail | None:
+        return self._thumbnails.thumbnail(tenant, media_id, public=public)
 
     def ping(self) -> None:
         self._verdicts.ping()

@@ -11,12 +11,12 @@ import datetime
 import json
 from collections.abc import Sequence
 
-from sqlalchemy import Engine, bindparam, insert, select, update
+from sqlalchemy import Engine, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.store.errors import database_errors_as_unavailable
 from app.store.interface import Tenant
-from app.store.schema import tenants
+from app.store.schema import feed_thumbnails, tenants
 from app.store.validation import check_tenant_name, is_tenant_name
 
 MAX_OBJECT_PREFIXES = 100
@@ -34,6 +34,7 @@ class SqlTenantStore:
             tenants.c.created_at,
             tenants.c.webhook_secret_generation,
             tenants.c.sbr_public,
+            tenants.c.feed_thumbnails,
         )
         self._by_name = select(*self._columns).where(tenants.c.name == bindparam("tenant_name"))
         self._all = select(*self._columns).order_by(tenants.c.name)
@@ -92,6 +93,17 @@ class SqlTenantStore:
             row = connection.execute(self._by_name, {"tenant_name": name}).first()
         return None if row is None else _tenant(row)
 
+    def set_feed_thumbnails(self, name: str, enabled: bool) -> Tenant | None:
+        if not is_tenant_name(name):
+            return None
+        with database_errors_as_unavailable(), self._db_engine.begin() as connection:
+            connection.execute(update(tenants).where(tenants.c.name == name).values(feed_thumbnails=bool(enabled)))
+            if not enabled:
+                # Off means none kept: the thumbnails made so far go with the setting, in one transaction.
+                connection.execute(delete(feed_thumbnails).where(feed_thumbnails.c.tenant == name))
+            row = connection.execute(self._by_name, {"tenant_name": name}).first()
+        return None if row is None else _tenant(row)
+
     def rotate_webhook_secret(self, name: str) -> Tenant | None:
         if not is_tenant_name(name):
             return None
@@ -114,11 +126,12 @@ def _checked_prefixes(prefixes: Sequence[str]) -> tuple[str, ...]:
 
 
 def _tenant(row) -> Tenant:
-    name, prefixes_json, created_at, generation, sbr_public = row
+    name, prefixes_json, created_at, generation, sbr_public, thumbnails = row
     return Tenant(
         name=name,
         object_prefixes=tuple(json.loads(prefixes_json)),
         created_at=created_at,
         webhook_secret_generation=generation,
         sbr_public=bool(sbr_public),
+        feed_thumbnails=bool(thumbnails),
     )

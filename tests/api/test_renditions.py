@@ -8,12 +8,10 @@ import base64
 import io
 import json
 
-import c2pa
 import pytest
 from PIL import Image
 
 from app.store.interface import Scope
-from signer.engine_settings import probe_verification_settings
 from tests.signer.test_conformance import RUBRIC_CHECKS, rubric_statement_ids, rubric_variables
 
 from .helpers import BACKENDS, ApiKeys, assert_error, backend_database, jpeg_bytes, sign_form
@@ -56,19 +54,6 @@ def _renditions(client, token, files: dict[str, bytes], *, actions=("c2pa.resize
         files={name: (f"{name}.jpg", data, "image/jpeg") for name, data in files.items()},
         data=form,
     )
-
-
-@pytest.fixture
-def plain_reader(dev_credentials):
-    """An independent reader: the plain c2pa engine, the development CA as its only anchor."""
-    context = c2pa.Context.from_dict(probe_verification_settings(anchors_pem=dev_credentials.ca_path.read_text()))
-
-    def read(data: bytes, mime: str = "image/jpeg") -> tuple[dict, dict]:
-        with c2pa.Reader(mime, io.BytesIO(data), context=context) as reader:
-            return json.loads(reader.json()), json.loads(reader.crjson())
-
-    yield read
-    context.close()
 
 
 @pytest.fixture

@@ -136,3 +136,24 @@ def test_the_shared_webhook_secret_of_earlier_versions_is_refused_with_the_upgra
     )
     assert refused.exit_code == 2
     assert "ORIGINMARK_WEBHOOK_MASTER_KEY" in refused.output and "old-shared" not in refused.output
+
+
+def test_feed_thumbnails_are_turned_on_and_off_and_leave_the_prefixes_alone(database_url, tmp_path):
+    assert run(database_url, tmp_path, "tenants", "create", "acme", "--object-prefix", "acme/").exit_code == 0
+    assert "Feed thumbnails: no" in run(database_url, tmp_path, "tenants", "show", "acme").stdout
+
+    on = run(database_url, tmp_path, "tenants", "update", "acme", "--feed-thumbnails")
+    assert on.exit_code == 0, on.output
+    assert "Feed thumbnails: yes" in on.stdout
+    with open_store(database_url, pool_size=1) as store:
+        acme = store.tenant("acme")
+        assert acme is not None and acme.feed_thumbnails and acme.object_prefixes == ("acme/",)
+        default = store.tenant("default")
+        assert default is not None and default.feed_thumbnails is False
+
+    off = run(database_url, tmp_path, "tenants", "update", "acme", "--no-feed-thumbnails")
+    assert off.exit_code == 0, off.output
+    assert "Feed thumbnails: no" in off.stdout
+    with open_store(database_url, pool_size=1) as store:
+        acme = store.tenant("acme")
+        assert acme is not None and not acme.feed_thumbnails and acme.object_prefixes == ("acme/",)

@@ -36,6 +36,7 @@ TABLES = {
     "repository_bindings",
     "repository_deletions",
     "repository_visibility_changes",
+    "feed_thumbnails",
 }
 
 
@@ -52,7 +53,7 @@ def test_an_empty_database_is_brought_to_head_and_a_second_upgrade_changes_nothi
     assert _tables(database_url) & TABLES == set()
 
     upgrade_database(database_url)
-    assert current_revision(database_url) == head_revision() == "0012_replace_credentials"
+    assert current_revision(database_url) == head_revision() == "0013_feed_thumbnails"
     assert _tables(database_url) >= TABLES
 
     upgrade_database(database_url)  # what every start of the service and every `apikey` command does
@@ -271,7 +272,10 @@ def test_0009_adds_the_repository_beside_existing_data_and_its_downgrade_removes
         store.create_tenant("acme")
     upgrade_database(database_url)
     repository_tables = {"repository_entries", "repository_bindings", "repository_deletions"}
-    later_tables = {"repository_visibility_changes"}  # 0010's, which a downgrade to 0008 drops too
+    later_tables = {
+        "repository_visibility_changes",
+        "feed_thumbnails",
+    }  # 0010's and 0013's: a downgrade to 0008 drops them too
     assert _tables(database_url) >= repository_tables
     with open_store(database_url, pool_size=1) as store:
         assert [tenant.name for tenant in store.list_tenants()] == ["acme", "default"]  # untouched

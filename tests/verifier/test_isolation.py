@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import subprocess
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.verifier.hostile_assets import assertion_bomb
+from tests.verifier.hostile_assets import assertion_bomb, png_claiming_size
 from verifier.errors import TrustPolicyError, VerifierClosedError, VerifierUnavailableError
 from verifier.isolation import IsolatedVerifier, VerifyLimits, VerifyStream
 from verifier.reader import Verifier, engine_version
@@ -458,3 +459,30 @@ def test_a_batch_left_with_files_in_flight_stops_those_workers_and_the_verifier_
         assert verifier.verify_file(corpus / FIREFLY).state is VerdictState.TRUSTED
         assert verifier.verify_file(corpus / TAMPERED).state is VerdictState.INVALID
         assert set(verifier.worker_pids).isdisjoint(before) and len(verifier.worker_pids) == 2
+
+
+def test_a_worker_makes_a_feed_thumbnail_and_refuses_a_bomb_from_its_header(pool, corpus, tmp_path):
+    import pickle
+
+    from PIL import Image
+
+    from verifier.isolation import _THUMBNAIL, _load_thumbnail
+    from verifier.thumbnail import Picture
+
+    picture = pool.thumbnail_of(corpus / FIREFLY)
+    assert isinstance(picture, Picture) and picture.actions == ("c2pa.resized.proportional",)
+    with Image.open(io.BytesIO(picture.content)) as image:
+        assert image.format == "JPEG" and max(image.size) == 320 and image.size == (picture.width, picture.height)
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(png_claiming_size(20_000, 20_000))
+    reason = pool.thumbnail_of(bomb)
+    assert isinstance(reason, str) and "pixels" in reason
+    assert pool.thumbnail_of(corpus / FIREFLY) == picture  # the pool still answers
+    # A reply that is not a thumbnail's shape is refused by the owner.
+    for bad in (
+        (_THUMBNAIL, b"x" * (2 * 1024 * 1024), 10, 10, ("c2pa.resized.proportional",)),
+        (_THUMBNAIL, b"jpeg", 10_000, 10, ("c2pa.resized.proportional",)),
+        (_THUMBNAIL, b"jpeg", 10, 10, ("c2pa.created",)),
+    ):
+        with pytest.raises(pickle.UnpicklingError):
+            _load_thumbnail(pickle.dumps(bad))

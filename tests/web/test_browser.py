@@ -218,6 +218,88 @@ def test_the_feed_shows_the_newest_items_each_with_one_label_and_details_on_clic
     assert tab.errors == []
 
 
+def _thumbnail_jpeg(size: tuple[int, int]) -> bytes:
+    import io
+
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", size, (240, 140, 60))
+    ImageDraw.Draw(image).ellipse([size[0] // 3, size[1] // 4, size[0] // 2, size[1] // 2], fill=(250, 220, 120))
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=85)
+    return out.getvalue()
+
+
+def test_the_feed_shows_a_signed_thumbnail_with_the_pin_in_its_corner_and_the_keyboard_opens_details(
+    serve, open_tab, media, store, worker_pools
+):
+    import time
+
+    import httpx
+
+    from app.store.interface import Scope
+
+    _store(store, worker_pools, {"post-0": media.plain})  # no thumbnail: its placeholder stays
+    store.set_feed_thumbnails("default", True)
+    token = store.create_key(name="platform", scopes=frozenset({Scope.SIGN, Scope.READ}))[1]
+    base_url = serve(public_label_reads=True)
+    with httpx.Client(base_url=base_url, timeout=60, headers={"Authorization": f"Bearer {token}"}) as http:
+        signed = http.post(
+            "/v1/sign",
+            files={"file": ("pic.jpg", _thumbnail_jpeg((960, 720)), "image/jpeg")},
+            data={"generator": "Acme Diffusion", "generator_version": "2.1", "media_id": "pic-1"},
+        )
+        assert signed.status_code == 200, signed.text
+        deadline = time.monotonic() + 20  # the thumbnail is made after the sign answer
+        while http.get("/v1/thumbnails/pic-1?tenant=default").status_code != 200:
+            assert time.monotonic() < deadline, "no thumbnail was kept"
+            time.sleep(0.1)
+
+    tab = open_tab(base_url + "/feed")
+    page = tab.page
+    cards = page.locator(".card")
+    cards.nth(1).wait_for()
+    assert [cards.nth(i).get_attribute("data-media-id") for i in range(2)] == ["pic-1", "post-0"]
+    first = cards.nth(0)
+    image = first.locator("img.media__img")
+    image.wait_for()
+    page.wait_for_function("() => document.querySelector('.card img.media__img').naturalWidth > 0")
+    assert page.evaluate("() => document.querySelector('.card img.media__img').naturalWidth") == 320
+    assert "/v1/thumbnails/pic-1?tenant=default" in image.get_attribute("src")
+    assert image.get_attribute("alt")
+    assert first.locator(".tile").count() == 0
+    # The CR pin sits in the picture's top right corner; the label is beside the picture.
+    pin = first.locator(".media button.media__pin")
+    assert pin.locator("svg.cr-pin").count() == 1
+    picture_box, pin_box = image.bounding_box(), pin.bounding_box()
+    assert picture_box is not None and pin_box is not None
+    assert picture_box["x"] + picture_box["width"] / 2 < pin_box["x"]
+    assert pin_box["x"] + pin_box["width"] <= picture_box["x"] + picture_box["width"]
+    assert picture_box["y"] <= pin_box["y"] < picture_box["y"] + picture_box["height"] / 3
+    assert first.locator(".card__text").inner_text() == "AI-generated"
+    # The item without a thumbnail keeps its placeholder, and has no pin (no credentials).
+    assert cards.nth(1).locator(".tile").get_attribute("role") == "img"
+    assert cards.nth(1).locator("img").count() == 0 and cards.nth(1).locator(".media__pin").count() == 0
+
+    # The keyboard alone: Tab reaches the pin, Enter opens the details, Space closes them.
+    assert pin.get_attribute("aria-expanded") == "false"
+    assert pin.get_attribute("aria-controls") == first.locator("details").get_attribute("id")
+    assert "AI-generated" in pin.get_attribute("aria-label")
+    for _ in range(12):  # skip link, brand, three nav links, the refresh button, then the pin
+        page.keyboard.press("Tab")
+        if page.evaluate("() => document.activeElement.classList.contains('media__pin')"):
+            break
+    assert page.evaluate("() => document.activeElement.closest('.card').dataset.mediaId") == "pic-1"
+    page.keyboard.press("Enter")
+    first.locator("dt", has_text="App or device used").wait_for()
+    assert pin.get_attribute("aria-expanded") == "true"
+    assert "Acme Diffusion 2.1" in first.locator("dl").inner_text()
+    page.keyboard.press("Space")
+    page.wait_for_function("() => !document.querySelector('.card details').open")
+    assert pin.get_attribute("aria-expanded") == "false"
+    assert tab.errors == []
+
+
 def test_the_feed_says_when_label_reads_are_not_public(serve, open_tab, media, store, worker_pools):
     _store(store, worker_pools, {"post-1": media.ai})
     tab = open_tab(serve() + "/feed")

@@ -17,8 +17,6 @@ signed bytes (`content_base64`); renditions are small images, and one answer car
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +27,7 @@ from app.api import work
 from app.api.deps import ServicesDep, SignKey, charge_signatures
 from app.api.error_responses import unprocessable
 from app.api.identifiers import MEDIA_ID_PATTERN, check_media_id, check_sha256, form_flag
+from app.api.rendition_signing import check_upstream, sign_rendition
 from app.api.services import Services
 from app.api.uploads import FormSpec, ReceivedFile, UploadForm, UploadSpool, receive_upload
 from app.api.wire import JSON_MEDIA_TYPE, error_responses, rendition_member, renditions_body
@@ -125,9 +124,7 @@ async def renditions(request: Request, key: SignKey, services: ServicesDep) -> R
         await charge_signatures(request, services, key, len(wanted) - 1)  # one sign token per rendition
         original = await work.in_thread(use_case.original, key, ref, allow_no_upstream=allow)
         generation = use_case.generation(original, actions=actions, title=None)
-        if original.manifest_store is not None:
-            checked = await _validate_kept_store(services, original, spool)
-            use_case.check_kept_store(original, checked)
+        await check_upstream(services, original, spool)
         done = [await _sign_one(services, use_case, key, original, generation, item, spool) for item in wanted]
     return Response(renditions_body(original=original.verdict, renditions=done), media_type=JSON_MEDIA_TYPE)
 
@@ -172,16 +169,6 @@ def _original_ref(form: UploadForm) -> OriginalRef:
     return OriginalRef(sha256=check_sha256(sha256))
 
 
-async def _validate_kept_store(services: Services, original: Original, spool: UploadSpool) -> Verdict:
-    """The verifier's verdict on the original's kept store, read now apart from its asset (in the
-    verify pool, like recovery's: the store came from the repository, but it is parsed in a worker)."""
-    assert original.manifest_store is not None
-    descriptor, name = tempfile.mkstemp(prefix="upstream-", suffix=".c2pa", dir=spool.folder("upstream"))
-    with os.fdopen(descriptor, "wb") as out:
-        out.write(original.manifest_store)
-    return await work.verify_manifest_store(services, Path(name))
-
-
 async def _sign_one(
     services: Services,
     use_case: Renditions,
@@ -192,15 +179,8 @@ async def _sign_one(
     spool: UploadSpool,
 ) -> str:
     destination = spool.folder(f"signed-{item.media_id}") / item.upload.path.name
-    result = await work.sign_file(services, source=item.upload.path, destination=destination, request=generation)
-    verdict, _label = await work.verify_file(services, destination)
-    output = SignedOutput(
-        input_sha256=item.upload.sha256,
-        output_sha256=verdict.sha256,
-        manifest_label=result.manifest_label,
-        certificate_fingerprint=result.certificate_fingerprint,
-        manifest_store=result.manifest_store,
-        fingerprint=result.soft_binding,
+    output, verdict = await sign_rendition(
+        services, generation, source=item.upload.path, source_sha256=item.upload.sha256, destination=destination
     )
     wanted = SignRequest(
         tenant=key.tenant,

@@ -17,14 +17,16 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any, BinaryIO
 
 import anyio
 import anyio.to_thread
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
+from starlette.background import BackgroundTask
 
-from app.api import work
+from app.api import feed_thumbnails, work
 from app.api.deps import ServicesDep, SignKey
 from app.api.error_responses import ApiError, from_signing_error
 from app.api.identifiers import MEDIA_ID_PATTERN, form_flag, optional_media_id
@@ -167,7 +169,9 @@ async def _sign(request: Request, key: ApiKey, services: Services) -> Response:
             # Refused unless the output verifies (found by tests/fuzz: the engine signs some
             # malformed files into output whose own credentials do not verify). The spool folder
             # is removed in the same thread hand-off, whatever the outcome (UploadSpool.release).
-            await work.in_thread(_record_then_release, services, wanted, output, verdict, spool)
+            staged = await work.in_thread(
+                _record_then_release, services, key, wanted, output, verdict, spool, destination
+            )
         except UnsignableMedia:
             signed.close()
             log.warning("a signed output verifies as %s: %s", verdict.state.value, verdict.reason)
@@ -187,14 +191,24 @@ async def _sign(request: Request, key: ApiKey, services: Services) -> Response:
         headers["X-Media-Id"] = wanted.media_id
     if result.prior_credentials is not PriorCredentials.NONE:
         headers["X-Prior-Credentials"] = result.prior_credentials.value
-    return StreamingResponse(_stream(signed), media_type=result.format.mime, headers=headers)
+    # The feed's thumbnail is made once the answer is sent: it never delays nor fails it.
+    background = None if staged is None else BackgroundTask(feed_thumbnails.make, services, staged)
+    return StreamingResponse(_stream(signed), media_type=result.format.mime, headers=headers, background=background)
 
 
 def _record_then_release(
-    services: Services, wanted: SignRequest, output: SignedOutput, verdict: Verdict, spool: UploadSpool
-) -> None:
+    services: Services,
+    key: ApiKey,
+    wanted: SignRequest,
+    output: SignedOutput,
+    verdict: Verdict,
+    spool: UploadSpool,
+    signed: Path,
+) -> feed_thumbnails.Staged | None:
+    """The signature recorded; the signed file kept for the feed's thumbnail when its tenant has them on."""
     try:
         services.signing.record(wanted, output, verdict)
+        return feed_thumbnails.stage(services, key, wanted.media_id, lambda: signed, output.output_sha256)
     finally:
         spool.release()
 

@@ -17,8 +17,9 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
+from starlette.background import BackgroundTask
 
-from app.api import work
+from app.api import feed_thumbnails, work
 from app.api.deps import ServicesDep, VerifyKey
 from app.api.error_responses import unsupported_media
 from app.api.identifiers import MEDIA_ID_PATTERN, form_flag, optional_media_id
@@ -91,7 +92,19 @@ async def verify(
             raise unsupported_media(
                 "the file is not a media type originmark can verify", supported=VERIFIABLE_FORMAT_NAMES
             )
-        outcome = await work.verify_and_record(services, wanted, upload.on_disk, then=spool.release)
+        staged: list[feed_thumbnails.Staged] = []
+
+        def then() -> None:
+            # In the thread of the last store call, before the upload's folder goes: the file kept
+            # for the feed's thumbnail when the tenant has them on (made after the answer is sent).
+            try:
+                kept = feed_thumbnails.stage(services, key, wanted.media_id, upload.on_disk, upload.sha256)
+                if kept is not None:
+                    staged.append(kept)
+            finally:
+                spool.release()
+
+        outcome = await work.verify_and_record(services, wanted, upload.on_disk, then=then)
     services.metrics.verdicts.labels(outcome.verdict.state.value, "true" if outcome.cached else "false").inc()
     body = verify_body(
         media_id=wanted.media_id,
@@ -100,4 +113,5 @@ async def verify(
         cached=outcome.cached,
         kept_manifest_id=outcome.kept_manifest_id,
     )
-    return Response(body, media_type=JSON_MEDIA_TYPE)
+    background = BackgroundTask(feed_thumbnails.make, services, staged[0]) if staged else None
+    return Response(body, media_type=JSON_MEDIA_TYPE, background=background)

@@ -1,7 +1,11 @@
 /* The feed page: recent items and their labels, from the public label API only.
  *
- * GET /v1/labels/recent gives the newest media ids and their labels; opening an item's details
- * reads GET /v1/verdicts/{id} once for the signing time and tool. Every string from the API
+ * GET /v1/labels/recent gives the newest media ids and their labels; each item's picture is its
+ * signed thumbnail, GET /v1/thumbnails/{id} (kept for tenants that turned feed thumbnails on; a
+ * placeholder where there is none: the request's 404, a video, a tenant with them off). The CR pin
+ * in the picture's corner is a button that opens the same details as the label beside it (a
+ * <details> disclosure), the way LinkedIn shows Content Credentials; opening them reads
+ * GET /v1/verdicts/{id} once for the signing time and tool. Every string from the API
  * (labels, issuers, generator names: all written by whoever made the files) is set with
  * textContent or setAttribute, never parsed as HTML; class names come from a fixed list.
  */
@@ -19,6 +23,8 @@
   var recentUrl = feed.getAttribute("data-recent-url");
   var verdictUrl = feed.getAttribute("data-verdict-url");
   var verdictQuery = feed.getAttribute("data-verdict-query") || "";
+  var thumbnailUrl = feed.getAttribute("data-thumbnail-url");
+  var cardCount = 0;
   var isPublic = feed.getAttribute("data-public") === "true";
 
   var KINDS = ["ai_generated", "ai_edited", "captured", "credentials", "invalid", "none"];
@@ -87,22 +93,47 @@
       });
   }
 
+  function placeholder(mediaId) {
+    var tile = element("div", "tile");
+    tile.setAttribute("role", "img");
+    tile.setAttribute("aria-label", "Placeholder for item " + mediaId + " (no thumbnail is kept for it)");
+    tile.appendChild(element("span", "tile__id", mediaId));
+    return tile;
+  }
+
+  function picture(mediaId) {
+    // The signed thumbnail, or the placeholder where there is none (404: never made, a video, a
+    // tenant with thumbnails off, a private original read publicly).
+    var img = element("img", "media__img");
+    img.alt = "Picture of item " + mediaId;
+    img.decoding = "async";
+    img.loading = "lazy";
+    img.addEventListener("error", function () {
+      if (img.parentNode) {
+        img.parentNode.replaceChild(placeholder(mediaId), img);
+      }
+    });
+    img.src = thumbnailUrl + encodeURIComponent(mediaId) + verdictQuery;
+    return img;
+  }
+
   function card(item) {
     var label = item.label || {};
     var kind = kindOf(label);
     var li = element("li", "card");
     li.setAttribute("data-media-id", item.media_id);
 
-    var tile = element("div", "tile");
-    tile.setAttribute("role", "img");
-    tile.setAttribute("aria-label", "Placeholder for item " + item.media_id + " (this server keeps no media)");
-    tile.appendChild(element("span", "tile__id", item.media_id));
-    li.appendChild(tile);
+    var recovered = label.recovered === true; // found by content match: the file itself carries none
+    var credentials = kind !== "none" && !recovered; // what the CR pin stands for
+    var media = element("div", "media");
+    media.appendChild(picture(item.media_id));
+    li.appendChild(media);
 
     var details = element("details", "card__details");
-    var recovered = label.recovered === true; // found by content match: the file itself carries none
+    cardCount += 1;
+    details.id = "card-details-" + cardCount;
     var summary = element("summary", "card__label label--" + kind);
-    if (kind !== "none" && !recovered) {
+    if (credentials) {
       summary.appendChild(pin());
     }
     summary.appendChild(element("span", "card__text", label.text || "No label"));
@@ -125,8 +156,35 @@
     fact(dl, "Media id", item.media_id);
     details.appendChild(dl);
 
+    var button = null;
+    if (credentials) {
+      // The pin in the picture's corner: a button that opens and closes the details below.
+      button = element("button", "media__pin label--" + kind);
+      button.type = "button";
+      button.setAttribute("aria-controls", details.id);
+      button.setAttribute("aria-expanded", "false");
+      button.setAttribute("aria-label", "Content Credentials: " + (label.text || "details") + ". Show the details");
+      button.appendChild(pin());
+      button.addEventListener("click", function () {
+        details.open = !details.open;
+        showState(); // now: the toggle event comes a task later
+      });
+      media.appendChild(button);
+    }
+
+    function showState() {
+      if (button) {
+        button.setAttribute("aria-expanded", details.open ? "true" : "false");
+        button.setAttribute(
+          "aria-label",
+          "Content Credentials: " + (label.text || "details") + (details.open ? ". Hide the details" : ". Show the details")
+        );
+      }
+    }
+
     var loaded = false;
     details.addEventListener("toggle", function () {
+      showState(); // opened or closed by the label (summary) too
       // A recovered item's stored verdict is the file's own (no credentials): nothing more to read.
       if (details.open && !loaded && kind !== "invalid" && kind !== "none" && !recovered) {
         loaded = true;

@@ -1,0 +1,216 @@
+"""The feed's signed thumbnails (issue 15, "the feed shows the media"), through real HTTP with the real
+engine, on SQLite and PostgreSQL: made after a sign or verify answer for a tenant that turned them
+on, signed by the renditions path (the original as parentOf ingredient), served to the tenant only
+(or publicly, what it publishes), never when the setting is off, never failing the sign."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+import app.api.work as work_module
+from app.store.interface import DEFAULT_TENANT, Scope
+from tests.verifier.hostile_assets import png_claiming_size
+from verifier.thumbnail import MAX_SOURCE_PIXELS, NoThumbnail, make_picture
+
+from .helpers import BACKENDS, ApiKeys, assert_error, backend_database, jpeg_bytes, sign_form
+
+ALL_SCOPES = frozenset({Scope.SIGN, Scope.VERIFY, Scope.READ})
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request, tmp_path):
+    """Everything here runs on SQLite and on PostgreSQL (the tenant is in every query)."""
+    with backend_database(request.param, request=request, tmp_path=tmp_path) as url:
+        yield url
+
+
+def _sign(client, token, data: bytes, media_id: str, *, name="original.jpg", mime="image/jpeg", **fields: str):
+    response = client.post(
+        "/v1/sign",
+        headers=ApiKeys.header(token),
+        files={"file": (name, data, mime)},
+        data=sign_form(media_id=media_id, **fields),
+    )
+    assert response.status_code == 200, response.text
+    return response
+
+
+def _thumbnail(client, media_id: str, *, token: str | None = None, tenant: str | None = None, wait: float = 20.0):
+    """GET /v1/thumbnails/{media_id}, polled while 404 (it is made after the sign answer is sent)."""
+    headers = ApiKeys.header(token) if token else {}
+    url = f"/v1/thumbnails/{media_id}" + (f"?tenant={tenant}" if tenant else "")
+    deadline = time.monotonic() + wait
+    while True:
+        response = client.get(url, headers=headers)
+        if response.status_code != 404 or time.monotonic() > deadline:
+            return response
+        time.sleep(0.1)
+
+
+def _png(size: tuple[int, int]) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGBA", size, (10, 200, 30, 128)).save(out, "PNG")
+    return out.getvalue()
+
+
+def test_a_signed_item_gets_a_signed_thumbnail_carrying_the_original(client, store, api_keys, plain_reader):
+    store.set_feed_thumbnails(DEFAULT_TENANT, True)
+    signed = _sign(client, api_keys.sign, jpeg_bytes((800, 600), seed=3), "pic-1")
+
+    response = _thumbnail(client, "pic-1", token=api_keys.read)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "image/jpeg"
+    assert response.headers["x-source-sha256"] == signed.headers["x-content-sha256"]
+    with Image.open(io.BytesIO(response.content)) as image:
+        assert image.format == "JPEG" and image.size == (320, 240)
+
+    # The thumbnail is itself a signed file: a plain c2pa Reader sees the original as its parentOf.
+    report, _ = plain_reader(response.content)
+    assert report["validation_state"] == "Trusted", report.get("validation_results")
+    assert len(report["manifests"]) == 2
+    active = report["manifests"][report["active_manifest"]]
+    [ingredient] = active["ingredients"]
+    assert ingredient["relationship"] == "parentOf"
+    assert ingredient["active_manifest"] == signed.headers["x-manifest-label"]
+    actions = [a["action"] for a in active["assertions"][0]["data"]["actions"]]
+    assert actions == ["c2pa.opened", "c2pa.resized.proportional"]
+
+    # Recorded like a rendition (its label the original's), but not a feed item of its own.
+    recent = client.get("/v1/labels/recent", headers=ApiKeys.header(api_keys.read)).json()["items"]
+    assert [item["media_id"] for item in recent] == ["pic-1"]
+    thumb_sha = hashlib.sha256(response.content).hexdigest()
+    by_hash = client.get(f"/v1/verdicts/sha256/{thumb_sha}", headers=ApiKeys.header(api_keys.read))
+    assert by_hash.status_code == 200, by_hash.text
+    assert by_hash.json()["label"]["kind"] == "ai_generated"
+
+
+def test_a_png_thumbnail_says_it_was_converted(client, store, api_keys, plain_reader):
+    store.set_feed_thumbnails(DEFAULT_TENANT, True)
+    _sign(client, api_keys.sign, _png((400, 200)), "png-1", name="a.png", mime="image/png")
+    response = _thumbnail(client, "png-1", token=api_keys.read)
+    assert response.status_code == 200, response.text
+    report, _ = plain_reader(response.content)
+    active = report["manifests"][report["active_manifest"]]
+    actions = [a["action"] for a in active["assertions"][0]["data"]["actions"]]
+    assert actions == ["c2pa.opened", "c2pa.resized.proportional", "c2pa.converted"]
+
+
+def test_a_verified_item_gets_one_too(client, store, api_keys, plain_reader):
+    store.set_feed_thumbnails(DEFAULT_TENANT, True)
+    signed = _sign(client, api_keys.sign, jpeg_bytes((200, 100), seed=5), "signed-elsewhere")
+    verified = client.post(
+        "/v1/verify",
+        headers=ApiKeys.header(api_keys.verify),
+        files={"file": ("v.jpg", signed.content, "image/jpeg")},
+        data={"media_id": "verified-1"},
+    )
+    assert verified.status_code == 200, verified.text
+    response = _thumbnail(client, "verified-1", token=api_keys.read)
+    assert response.status_code == 200, response.text
+    report, _ = plain_reader(response.content)
+    active = report["manifests"][report["active_manifest"]]
+    assert active["ingredients"][0]["active_manifest"] == signed.headers["x-manifest-label"]
+
+    # The same bytes again under another media id: answered from the store (held in memory, never
+    # written to disk for the verifier), and that media id gets its thumbnail too.
+    again = client.post(
+        "/v1/verify",
+        headers={**ApiKeys.header(api_keys.verify), "Content-Type": "image/jpeg"},
+        content=signed.content,
+        params={"media_id": "verified-2"},
+    )
+    assert again.status_code == 200 and again.json()["cached"] is True, again.text
+    assert _thumbnail(client, "verified-2", token=api_keys.read).status_code == 200
+
+
+def test_no_thumbnail_when_the_tenant_has_them_off(client, store, api_keys):
+    _sign(client, api_keys.sign, jpeg_bytes((200, 100), seed=8), "off-1")
+    assert_error(_thumbnail(client, "off-1", token=api_keys.read, wait=1.5), 404, "not_found")
+    assert store.thumbnail(DEFAULT_TENANT, "off-1", public=False) is None
+
+    # On, then off again: the thumbnails kept are deleted with the setting.
+    store.set_feed_thumbnails(DEFAULT_TENANT, True)
+    _sign(client, api_keys.sign, jpeg_bytes((200, 100), seed=9), "on-1")
+    assert _thumbnail(client, "on-1", token=api_keys.read).status_code == 200
+    store.set_feed_thumbnails(DEFAULT_TENANT, False)
+    assert client.get("/v1/thumbnails/on-1", headers=ApiKeys.header(api_keys.read)).status_code == 404
+
+
+def test_another_tenant_cannot_fetch_a_thumbnail(client, store, make_client):
+    store.create_tenant("tenant-a")
+    store.create_tenant("tenant-b")
+    store.set_feed_thumbnails("tenant-a", True)
+    store.set_feed_thumbnails("tenant-b", True)
+    a = store.create_key(name="a", scopes=ALL_SCOPES, tenant="tenant-a")[1]
+    b = store.create_key(name="b", scopes=ALL_SCOPES, tenant="tenant-b")[1]
+    _sign(client, a, jpeg_bytes((200, 100), seed=21), "shared-name")
+    _sign(client, a, jpeg_bytes((200, 100), seed=22), "a-private", private="true")
+    assert _thumbnail(client, "shared-name", token=a).status_code == 200
+    assert _thumbnail(client, "a-private", token=a).status_code == 200
+
+    # B's key reads B's tenant only: the same media id there has no thumbnail.
+    assert_error(client.get("/v1/thumbnails/shared-name", headers=ApiKeys.header(b)), 404, "not_found")
+    assert_error(client.get("/v1/thumbnails/a-private", headers=ApiKeys.header(b)), 404, "not_found")
+    # `?tenant=` does not change whose thumbnails a key reads.
+    named = client.get("/v1/thumbnails/shared-name?tenant=tenant-a", headers=ApiKeys.header(b))
+    assert_error(named, 404, "not_found")
+
+    # Public label reads: anyone naming tenant A reads what A publishes, never a private original's.
+    public = make_client(public_label_reads=True)
+    assert public.get("/v1/thumbnails/shared-name?tenant=tenant-a").status_code == 200
+    assert_error(public.get("/v1/thumbnails/a-private?tenant=tenant-a"), 404, "not_found")
+    assert_error(public.get("/v1/thumbnails/shared-name?tenant=tenant-b"), 404, "not_found")
+
+
+def test_a_failing_thumbnail_never_fails_the_sign(client, store, api_keys, monkeypatch, caplog):
+    store.set_feed_thumbnails(DEFAULT_TENANT, True)
+
+    async def broken(services, path: Path):
+        raise RuntimeError("the thumbnail maker broke")
+
+    monkeypatch.setattr(work_module, "thumbnail_picture", broken)
+    with caplog.at_level("INFO", logger="originmark.thumbnails"):
+        _sign(client, api_keys.sign, jpeg_bytes((200, 100), seed=31), "broken-1")
+        assert_error(_thumbnail(client, "broken-1", token=api_keys.read, wait=2), 404, "not_found")
+    assert any("broken-1" in record.getMessage() for record in caplog.records)
+
+
+def test_the_decode_is_bounded_before_any_pixel_is_read(tmp_path):
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(png_claiming_size(20_000, 20_000))
+    assert 20_000 * 20_000 > MAX_SOURCE_PIXELS
+    with pytest.raises(NoThumbnail, match="pixels"):
+        make_picture(bomb)
+    video = tmp_path / "clip.mp4"
+    video.write_bytes(b"\0\0\0\x18ftypmp42" + b"\0" * 64)
+    with pytest.raises(NoThumbnail, match="cannot be decoded"):
+        make_picture(video)  # videos keep their placeholder
+
+
+def test_a_media_id_pointed_at_other_content_meanwhile_gets_no_picture_of_the_old(
+    client, store, api_keys, monkeypatch, caplog
+):
+    """Between the answer and the thumbnail another request re-pointed the media id: the staged
+    (old) picture is not kept under the new content's name."""
+    import dataclasses
+
+    import app.api.feed_thumbnails as feed_thumbnails_module
+
+    store.set_feed_thumbnails(DEFAULT_TENANT, True)
+    real_stage = feed_thumbnails_module.stage
+
+    def stale_stage(*args, **kwargs):
+        staged = real_stage(*args, **kwargs)
+        return None if staged is None else dataclasses.replace(staged, sha256="0" * 64)
+
+    monkeypatch.setattr(feed_thumbnails_module, "stage", stale_stage)
+    with caplog.at_level("INFO", logger="originmark.thumbnails"):
+        _sign(client, api_keys.sign, jpeg_bytes((200, 100), seed=41), "moved-1")
+        assert_error(_thumbnail(client, "moved-1", token=api_keys.read, wait=2), 404, "not_found")
+    assert any("other content" in record.getMessage() for record in caplog.records)
