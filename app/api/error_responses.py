@@ -152,6 +152,8 @@ def signing_policy_refused(error: SigningNotPermitted) -> ApiError:
         refused["generator"] = clean_text(error.generator, limit=300) or ""
     if error.source_type is not None:
         refused["digital_source_type"] = error.source_type.term
+    if error.rendition_label is not None:
+        refused["rendition_label"] = error.rendition_label.value
     if error.replace_credentials:
         refused["replace_credentials"] = "true"
     policy = error.policy

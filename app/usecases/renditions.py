@@ -20,12 +20,19 @@ Rules (POST /v1/renditions; `originmark rendition --server URL` sends the same r
   says "no credentials upstream"; never invented credentials. An invalid or unevaluated original
   gives none (409): broken credentials are not laundered into a clean chain;
 - each rendition is signed with the tenant's signing identity, like POST /v1/sign (the sign scope, an
-  active key; the key's generator and source-type policy has nothing to bound: a rendition declares
-  no generator output and no source type, only `c2pa.opened` and its non-editorial actions:
-  signer/manifest.RENDITION_ACTIONS), verified like any signed output, and recorded by the sign use
+  active key), verified like any signed output, and recorded by the sign use
   case (audit entry, verdict under its own media id, repository entry) — unless its label's kind
   differs from the original's (RenditionChangesLabel, 422: nothing recorded). The rendition's
   repository entry is private when the original's is: its store carries the original's;
+- the key's signing policy bounds renditions as it bounds POST /v1/sign (`authorize`, before any
+  engine work: SigningNotPermitted, 403 signing_policy). A rendition declares no source type of its
+  own (only `c2pa.opened` and its non-editorial actions: signer/manifest.RENDITION_ACTIONS), but the
+  caller chooses its bytes and they are shown with the original's label kind: an AI original's
+  renditions are allowed to any sign key, any other kind (captured, credentials without an AI signal,
+  no credentials upstream) only to a key whose policy allows claiming it on /v1/sign
+  (SigningPolicy.check_rendition). Otherwise a default (AI-only) key could show any bytes as
+  "Captured" by naming a captured original. The feed's thumbnails, made by the service from the
+  original's own bytes, launder nothing and are not bounded by it;
 - a file whose own verdict is `none` has no credentials upstream even when credentials were found
   for it by content match (its label then says so): a match of pixels is not a history, so a
   rendition never carries a recovered store.
@@ -85,6 +92,12 @@ class Original:
     def label_kind(self) -> LabelKind:
         return self.verdict.label.kind
 
+    @property
+    def rendition_label_kind(self) -> LabelKind:
+        """The label kind its renditions get: its own, or, without credentials upstream, the
+        classification-free kind ("no credentials upstream")."""
+        return self.label_kind if self.manifest_store is not None else LabelKind.CREDENTIALS
+
 
 class Renditions:
     """The renditions use case; thread-safe (holds only the store and the sign use case)."""
@@ -132,6 +145,13 @@ class Renditions:
         return Original(verdict=stored, manifest_store=store, private=entry.private)
 
     @staticmethod
+    def authorize(key: ApiKey | None, original: Original) -> None:
+        """SigningNotPermitted (403 signing_policy) unless `key`'s signing policy may make content
+        show `original`'s renditions' label kind (SigningPolicy.check_rendition); KeyRevoked for a
+        revoked key. Call it before any engine work: a refusal signs, stores and audits nothing."""
+        require_active(key).signing_policy.check_rendition(original.rendition_label_kind)
+
+    @staticmethod
     def check_kept_store(original: Original, checked: Verdict) -> None:
         """`checked`: the verifier's verdict on the original's kept store, read now apart from its asset."""
         if original.manifest_store is not None and checked.state not in USABLE_STATES:
@@ -156,7 +176,7 @@ class Renditions:
         """The rendition recorded like any signature (app/usecases/signing.py), when its label's kind is
         its original's (a rendition without credentials upstream: the classification-free kind)."""
         kind = label_for(verdict).kind if verdict.state in USABLE_STATES else None
-        expected = original.label_kind if original.manifest_store is not None else LabelKind.CREDENTIALS
+        expected = original.rendition_label_kind
         if kind is not None and kind is not expected:
             raise RenditionChangesLabel(
                 f"the rendition would be labelled {kind.value}, its original {expected.value}: nothing was recorded"

@@ -14,12 +14,38 @@ from PIL import Image
 
 from app.store.interface import Scope
 from signer.engine_settings import probe_verification_settings
+from signer.manifest import DigitalSourceType
+from signer.policy import SigningPolicy
 from tests.signer.test_conformance import RUBRIC_CHECKS, rubric_statement_ids, rubric_variables
 
 from .helpers import BACKENDS, ApiKeys, assert_error, backend_database, jpeg_bytes, sign_form
 
 SPEC_2_4_RUBRIC = "asset-rubric-conformance0.2-spec2.4.yml"
 ALL_SCOPES = frozenset({Scope.SIGN, Scope.VERIFY, Scope.READ})
+CAPTURE = DigitalSourceType.DIGITAL_CAPTURE.value
+
+
+def _camera_key(store, *, tenant: str | None = None, scopes=frozenset({Scope.SIGN})) -> str:
+    """A key the operator allows to claim captures (and everything else): a camera app's."""
+    extra = {"tenant": tenant} if tenant is not None else {}
+    return store.create_key(name="camera-app", scopes=scopes, signing_policy=SigningPolicy.unrestricted(), **extra)[1]
+
+
+def _creation_key(store) -> str:
+    """A key allowed one non-AI claim, no capture: a human drawing tool's."""
+    policy = SigningPolicy.of(generators=["*"], source_types=[DigitalSourceType.DIGITAL_CREATION])
+    return store.create_key(name="drawing-app", scopes=frozenset({Scope.SIGN}), signing_policy=policy)[1]
+
+
+def _verify(client, token, data: bytes, media_id: str | None, *, keep: bool = True):
+    form = {"keep_manifest": "true"} if keep else {}
+    if media_id is not None:
+        form["media_id"] = media_id
+    response = client.post(
+        "/v1/verify", headers=ApiKeys.header(token), files={"file": ("o.jpg", data, "image/jpeg")}, data=form
+    )
+    assert response.status_code == 200, response.text
+    return response.json()
 
 
 @pytest.fixture(params=BACKENDS)
@@ -196,7 +222,7 @@ def test_an_original_without_credentials_needs_allow_no_upstream(client, api_key
 
     allowed = _renditions(
         client,
-        api_keys.sign,
+        _camera_key(store),  # a "no credentials upstream" label is not AI output: not a default key's to give
         {"file": small},
         media_id="plain-small",
         source_media_id="plain-1",
@@ -254,7 +280,7 @@ CAMERA = "c2pa-rs/cli/tests/fixtures/C_with_CAWG_data.jpg"
     ("relative", "kind"), [(FIREFLY, "ai_generated"), (GENERATIVE_FILL, "ai_edited"), (CAMERA, "captured")]
 )
 def test_a_rendition_of_a_verified_third_party_original_keeps_its_label_kind(
-    client, api_keys, shared_dir, plain_reader, relative, kind
+    client, api_keys, store, shared_dir, plain_reader, relative, kind
 ):
     """Real third-party credentials, kept on verify (keep_manifest=true): the rendition's history is
     theirs, and its label kind (by the signals rubric) is the original's."""
@@ -270,7 +296,7 @@ def test_a_rendition_of_a_verified_third_party_original_keeps_its_label_kind(
     assert verified.json()["kept_manifest_id"]
     response = _renditions(
         client,
-        api_keys.sign,
+        api_keys.sign if kind != "captured" else _camera_key(store),  # captured: a key that may claim it
         {"file": _resized(data, (160, 120))},
         media_id="third-party-small",
         source_media_id="third-party",
@@ -298,3 +324,121 @@ def test_each_rendition_takes_a_sign_token(make_client, api_keys, store):
     refused = _renditions(client, api_keys.sign, {"file": small}, media_id="l-3", source_media_id="limited")
     assert_error(refused, 429, "rate_limited")
     assert store.verdict_by_media_id("default", "l-3") is None
+
+
+# --- the key's signing policy (review 2, HIGH): a rendition shows its original's label on bytes the
+# caller chose, so a key may only make the labels it could make on /v1/sign.
+
+
+def test_a_default_key_cannot_show_any_bytes_as_a_captured_photo(client, api_keys, store, shared_dir):
+    """A third party's camera photo, verified and kept: a default (AI-only) key naming it as the
+    original of unrelated bytes is refused, before anything is signed."""
+    data = (shared_dir / "corpus" / CAMERA).read_bytes()
+    assert _verify(client, api_keys.verify, data, "cam")["label"]["kind"] == "captured"
+    before = len(store.entries())
+    unrelated = jpeg_bytes((200, 150), seed=999)
+    response = _renditions(client, api_keys.sign, {"file": unrelated}, media_id="fake", source_media_id="cam")
+    body = assert_error(response, 403, "signing_policy")
+    assert body["refused"] == {"digital_source_type": "digitalCapture", "rendition_label": "captured"}
+    assert store.verdict_by_media_id("default", "fake") is None
+    assert len(store.entries()) == before  # nothing audited
+
+    # A key the operator allows to claim captures may (the photo's own platform).
+    allowed = _renditions(
+        client, _camera_key(store), {"file": _resized(data, (160, 120))}, media_id="cam-small", source_media_id="cam"
+    )
+    assert allowed.status_code == 200, allowed.text
+    assert allowed.json()["renditions"][0]["label"]["kind"] == "captured"
+
+
+def test_a_default_key_cannot_rendition_an_original_signed_as_captured(client, api_keys, store):
+    camera = _camera_key(store)
+    _sign(client, camera, jpeg_bytes((128, 96), seed=5), "photo-1", digital_source_type=CAPTURE)
+    fake = jpeg_bytes((300, 200), seed=4242)
+    direct = client.post(
+        "/v1/sign",
+        headers=ApiKeys.header(api_keys.sign),
+        files={"file": ("f.jpg", fake, "image/jpeg")},
+        data=sign_form(digital_source_type=CAPTURE),
+    )
+    assert_error(direct, 403, "signing_policy")  # what /v1/sign refuses ...
+    response = _renditions(client, api_keys.sign, {"file": fake}, media_id="fake-photo", source_media_id="photo-1")
+    assert_error(response, 403, "signing_policy")  # ... a rendition refuses too
+    assert store.verdict_by_media_id("default", "fake-photo") is None
+    # By content hash as well.
+    by_hash = _renditions(
+        client,
+        api_keys.sign,
+        {"file": fake},
+        media_id="fake-photo",
+        source_sha256=store.verdict_by_media_id("default", "photo-1").sha256,
+    )
+    assert_error(by_hash, 403, "signing_policy")
+
+
+def test_another_tenant_s_public_captured_file_gives_a_default_key_no_captured_label(client, store):
+    store.create_tenant("ta")
+    store.create_tenant("tb")
+    a = _camera_key(store, tenant="ta")
+    b_verify = store.create_key(name="bv", scopes=frozenset({Scope.VERIFY}), tenant="tb")[1]
+    b_sign = store.create_key(name="bs", scopes=frozenset({Scope.SIGN}), tenant="tb")[1]
+    signed = _sign(client, a, jpeg_bytes((128, 96), seed=5), "photo-1", digital_source_type=CAPTURE)
+    _verify(client, b_verify, signed.content, "their-photo", keep=False)
+    response = _renditions(
+        client, b_sign, {"file": jpeg_bytes((300, 200), seed=4242)}, media_id="fake", source_media_id="their-photo"
+    )
+    assert_error(response, 403, "signing_policy")
+    assert store.verdict_by_media_id("tb", "fake") is None
+
+
+def test_no_credentials_upstream_is_not_a_default_key_s_label_to_give(client, api_keys, store):
+    _verify(client, api_keys.verify, jpeg_bytes((80, 60), seed=3), "plain", keep=False)
+    response = _renditions(
+        client,
+        api_keys.sign,
+        {"file": jpeg_bytes((300, 200), seed=77)},
+        media_id="x",
+        source_media_id="plain",
+        allow_no_upstream="true",
+        actions=("c2pa.converted",),
+    )
+    body = assert_error(response, 403, "signing_policy")
+    assert body["refused"] == {"rendition_label": "credentials"}
+    assert store.verdict_by_media_id("default", "x") is None
+    # A key allowed one non-AI claim (a human creation tool's) may.
+    maker = _creation_key(store)
+    allowed = _renditions(
+        client,
+        maker,
+        {"file": jpeg_bytes((300, 200), seed=77)},
+        media_id="x",
+        source_media_id="plain",
+        allow_no_upstream="true",
+        actions=("c2pa.converted",),
+    )
+    assert allowed.status_code == 200, allowed.text
+
+
+def test_a_key_allowed_only_non_capture_claims_cannot_make_captured_renditions(client, store):
+    camera = _camera_key(store)
+    _sign(client, camera, jpeg_bytes((128, 96), seed=5), "photo-1", digital_source_type=CAPTURE)
+    maker = _creation_key(store)
+    response = _renditions(
+        client, maker, {"file": jpeg_bytes((300, 200), seed=1)}, media_id="f", source_media_id="photo-1"
+    )
+    assert_error(response, 403, "signing_policy")
+
+
+def test_an_ai_original_s_renditions_are_any_sign_key_s(client, api_keys, store, original):
+    """The default key (AI only) and a capture-only key both may: an AI label launders nothing."""
+    capture_only = store.create_key(
+        name="camera-only",
+        scopes=frozenset({Scope.SIGN}),
+        signing_policy=SigningPolicy.of(generators=["*"], source_types=[DigitalSourceType.DIGITAL_CAPTURE]),
+    )[1]
+    for token, media_id in ((api_keys.sign, "ai-1"), (capture_only, "ai-2")):
+        response = _renditions(
+            client, token, {"file": _resized(original.content)}, media_id=media_id, source_media_id="orig-1"
+        )
+        assert response.status_code == 200, response.text
+        assert response.json()["renditions"][0]["label"]["kind"] == "ai_generated"

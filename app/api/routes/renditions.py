@@ -122,8 +122,11 @@ async def renditions(request: Request, key: SignKey, services: ServicesDep) -> R
         actions = rendition_actions(form.texts("action"))  # 422 invalid_request before any lookup
         for item in wanted:
             detect_format(item.upload.path)  # junk is a 415 before any engine work
-        await charge_signatures(request, services, key, len(wanted) - 1)  # one sign token per rendition
         original = await work.in_thread(use_case.original, key, ref, allow_no_upstream=allow)
+        # The key's signing policy on the label the renditions will show (403 signing_policy), before
+        # any engine work or token: a refusal signs, stores and audits nothing.
+        use_case.authorize(key, original)
+        await charge_signatures(request, services, key, len(wanted) - 1)  # one sign token per rendition
         generation = use_case.generation(original, actions=actions, title=None)
         if original.manifest_store is not None:
             checked = await _validate_kept_store(services, original, spool)
