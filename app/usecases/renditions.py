@@ -23,7 +23,12 @@ Rules (POST /v1/renditions; `originmark rendition --server URL` sends the same r
   active key), verified like any signed output, and recorded by the sign use
   case (audit entry, verdict under its own media id, repository entry) — unless its label's kind
   differs from the original's (RenditionChangesLabel, 422: nothing recorded). The rendition's
-  repository entry is private when the original's is: its store carries the original's;
+  repository entry is private unless the original's store is a public signed entry: its store
+  carries the original's (a store kept on verify is its tenant's only);
+- a rendition never takes a media id of its original (RenditionMediaIdTaken, 422), however the
+  original was named (its media id or its bytes' hash: all the tenant's ids for those bytes);
+- an original whose kept store is over the configured bound (ORIGINMARK_RENDITIONS_MAX_UPSTREAM_STORE_BYTES,
+  1 MiB by default) gives no renditions (UpstreamStoreTooLarge, 409): each rendition embeds it;
 - the key's signing policy bounds renditions as it bounds POST /v1/sign (`authorize`, before any
   engine work: SigningNotPermitted, 403 signing_policy). A rendition declares no source type of its
   own (only `c2pa.opened` and its non-editorial actions: signer/manifest.RENDITION_ACTIONS), but the
@@ -40,15 +45,19 @@ Rules (POST /v1/renditions; `originmark rendition --server URL` sends the same r
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from app.store.interface import ApiKey, StoredVerdict, VerdictStore
+from app.store.repository import EntryOrigin, RepositoryEntry
 from app.usecases.active_key import require_active
 from app.usecases.errors import (
     NoUpstreamCredentials,
     OriginalNotFound,
     RenditionChangesLabel,
+    RenditionMediaIdTaken,
     UpstreamCredentialsUnusable,
+    UpstreamStoreTooLarge,
 )
 from app.usecases.manifest_repository import KeptStoreMissing
 from app.usecases.signing import SignAndRecord, SignedOutput, SignRequest
@@ -60,6 +69,8 @@ from verifier.verdict import Verdict, VerdictState
 # What a rendition's non-editorial actions name as their softwareAgent: the service that signed them.
 RENDITION_AGENT = "originmark renditions"
 MAX_RENDITIONS_PER_REQUEST = 8
+# ORIGINMARK_RENDITIONS_MAX_UPSTREAM_STORE_BYTES's default (app/settings.py), for callers built without it.
+DEFAULT_MAX_UPSTREAM_STORE_BYTES = 1024**2
 USABLE_STATES = frozenset({VerdictState.TRUSTED, VerdictState.VALID})
 
 
@@ -84,8 +95,8 @@ class Original:
 
     verdict: StoredVerdict
     manifest_store: bytes | None = field(default=None, repr=False)  # None: no credentials upstream
-    # The original's repository entry is its tenant's only (private): so are its renditions' entries,
-    # whose stores carry it as their ingredient.
+    # The original's store is not a public signed entry (a private one, one kept on verify: its
+    # tenant's only, or none): its renditions' entries, whose stores carry it, are private too.
     private: bool = False
 
     @property
@@ -102,9 +113,16 @@ class Original:
 class Renditions:
     """The renditions use case; thread-safe (holds only the store and the sign use case)."""
 
-    def __init__(self, *, store: VerdictStore, signing: SignAndRecord) -> None:
+    def __init__(
+        self,
+        *,
+        store: VerdictStore,
+        signing: SignAndRecord,
+        max_upstream_store_bytes: int = DEFAULT_MAX_UPSTREAM_STORE_BYTES,
+    ) -> None:
         self._store = store
         self._signing = signing
+        self._max_upstream_store_bytes = max_upstream_store_bytes
 
     def original(self, key: ApiKey | None, ref: OriginalRef, *, allow_no_upstream: bool) -> Original:
         """The original `key`'s tenant names (OriginalNotFound, NoUpstreamCredentials,
@@ -138,11 +156,38 @@ class Renditions:
                 "originmark signs are kept, verified ones when kept on verify (keep_manifest=true); verify the "
                 "original with keep_manifest=true, then retry"
             )
+        if entry.store.size > self._max_upstream_store_bytes:
+            # Checked before the store is read: every rendition would embed it, and one answer carries them all.
+            raise UpstreamStoreTooLarge(
+                f"the original's kept manifest store is {entry.store.size} bytes, over the "
+                f"{self._max_upstream_store_bytes} a rendition may carry (ORIGINMARK_RENDITIONS_MAX_UPSTREAM_STORE_BYTES); "
+                "nothing was signed"
+            )
         try:
             store = self._signing.keeper.manifest_store(entry)
         except KeptStoreMissing as error:
             raise UpstreamCredentialsUnusable(f"the original's kept manifest store cannot be read: {error}") from None
-        return Original(verdict=stored, manifest_store=store, private=entry.private)
+        return Original(verdict=stored, manifest_store=store, private=not self._public(entry))
+
+    def _public(self, entry: RepositoryEntry) -> bool:
+        """Whether anyone may read the original's store: a public signed entry (this one, or another
+        of the same manifest id). A store kept on verify is its tenant's only, and so is a tenant's
+        kept copy of another tenant's private file: a rendition must not publish it."""
+        if entry.origin is EntryOrigin.SIGNED and not entry.private:
+            return True
+        return self._signing.keeper.repository.entry_by_manifest_id(None, entry.manifest_id) is not None
+
+    def check_media_ids(self, key: ApiKey | None, original: Original, media_ids: Sequence[str]) -> None:
+        """RenditionMediaIdTaken (422) when one of `media_ids` is a media id `key`'s tenant points at
+        the original's bytes (by whatever name the caller gave the original): a rendition recorded
+        under it would point that id at the rendition. At most MAX_RENDITIONS_PER_REQUEST reads."""
+        tenant = require_active(key).tenant
+        for media_id in media_ids:
+            stored = self._store.verdict_by_media_id(tenant, media_id)
+            if stored is not None and stored.sha256 == original.verdict.sha256:
+                raise RenditionMediaIdTaken(
+                    f"the media id {media_id!r} is the original's: a rendition needs a media id of its own"
+                )
 
     @staticmethod
     def authorize(key: ApiKey | None, original: Original) -> None:

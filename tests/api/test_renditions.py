@@ -442,3 +442,188 @@ def test_an_ai_original_s_renditions_are_any_sign_key_s(client, api_keys, store,
         )
         assert response.status_code == 200, response.text
         assert response.json()["renditions"][0]["label"]["kind"] == "ai_generated"
+
+
+# --- bounds (review 2, MEDIUM: 5 KB of uploads made a 64 MB answer)
+
+
+def _big_store_original(dev_credentials, resource_bytes: int) -> bytes:
+    """An AI image whose manifest carries a large thumbnail resource (a large kept store)."""
+    info = c2pa.C2paSignerInfo(
+        alg=b"es256",
+        sign_cert=dev_credentials.chain_path.read_bytes(),
+        private_key=dev_credentials.key_path.read_bytes(),
+        ta_url=None,
+    )
+    definition = {
+        "claim_generator_info": [{"name": "big"}],
+        "title": "big.jpg",
+        "assertions": [
+            {
+                "label": "c2pa.actions.v2",
+                "data": {
+                    "actions": [
+                        {
+                            "action": "c2pa.created",
+                            "digitalSourceType": DigitalSourceType.TRAINED_ALGORITHMIC_MEDIA.value,
+                        }
+                    ]
+                },
+            }
+        ],
+        "thumbnail": {"format": "image/jpeg", "identifier": "thumb.jpg"},
+    }
+    out = io.BytesIO()
+    with c2pa.Signer.from_info(info) as signer, c2pa.Builder(definition) as builder:
+        builder.add_resource("thumb.jpg", io.BytesIO(bytes(resource_bytes)))
+        builder.sign(signer, "image/jpeg", io.BytesIO(jpeg_bytes((64, 48), seed=2)), out)
+    return out.getvalue()
+
+
+def test_an_original_with_a_kept_store_over_the_bound_gives_no_renditions(client, api_keys, store, dev_credentials):
+    """The reviewer's amplification: a 2 MiB kept store, 8 tiny renditions each embedding it."""
+    data = _big_store_original(dev_credentials, 2 * 1024 * 1024)
+    verified = _verify(client, api_keys.verify, data, "big")
+    assert verified["kept_manifest_id"], verified
+    tiny = jpeg_bytes((16, 12), seed=3)
+    files = {("file" if i == 0 else f"file_{i + 1}"): tiny for i in range(8)}
+    ids = {("media_id" if i == 0 else f"media_id_{i + 1}"): f"t{i}" for i in range(8)}
+    before = len(store.entries())
+    response = _renditions(client, api_keys.sign, files, source_media_id="big", **ids)
+    body = assert_error(response, 409, "upstream_store_too_large")
+    assert "ORIGINMARK_RENDITIONS_MAX_UPSTREAM_STORE_BYTES" in body["message"]
+    assert len(store.entries()) == before
+    assert all(store.verdict_by_media_id("default", f"t{i}") is None for i in range(8))
+
+
+def test_the_store_bound_is_configured(make_client, api_keys):
+    client = make_client(renditions_max_upstream_store_bytes=1024)  # below any real store
+    signed = _sign(client, api_keys.sign, jpeg_bytes((64, 48), seed=8), "o-small-bound")
+    response = _renditions(
+        client, api_keys.sign, {"file": _resized(signed.content)}, media_id="r", source_media_id="o-small-bound"
+    )
+    assert_error(response, 409, "upstream_store_too_large")
+
+
+def _twice(client, token, data: bytes, media_ids: tuple[str, str], **fields):
+    """One request with `data` as two renditions, under `media_ids`."""
+    files = {"file": data, "file_2": data}
+    return _renditions(client, token, files, media_id=media_ids[0], media_id_2=media_ids[1], **fields)
+
+
+def test_the_signed_renditions_of_one_answer_are_bounded(make_client, api_keys, store):
+    client = make_client(renditions_max_answer_bytes=100 * 1024)
+    signed = _sign(client, api_keys.sign, jpeg_bytes((64, 48), seed=8), "o-answer")
+    small = _resized(signed.content)
+    response = _twice(client, api_keys.sign, small, ("a-1", "a-2"), source_media_id="o-answer")
+    body = assert_error(response, 413, "renditions_too_large")
+    assert "ORIGINMARK_RENDITIONS_MAX_ANSWER_BYTES" in body["message"]
+    assert store.verdict_by_media_id("default", "a-1") is None  # refused before signing
+    one = _renditions(client, api_keys.sign, {"file": small}, media_id="a-1", source_media_id="o-answer")
+    assert one.status_code == 200, one.text
+
+
+def test_a_failure_after_a_rendition_was_recorded_names_it(make_client, api_keys, store, monkeypatch):
+    """The estimate passes, the signed sizes do not (no allowance for the own manifest here): the
+    first rendition is recorded, the second refused, and the error says which one was recorded."""
+    from app.api.routes import renditions as route
+
+    monkeypatch.setattr(route._AnswerBudget, "OWN_MANIFEST_ALLOWANCE", 0)
+    signed_client = make_client()
+    signed = _sign(signed_client, api_keys.sign, jpeg_bytes((64, 48), seed=8), "o-partial")
+    small = _resized(signed.content)
+    probe = _renditions(signed_client, api_keys.sign, {"file": small}, media_id="p-0", source_media_id="o-partial")
+    size = len(base64.b64decode(probe.json()["renditions"][0]["content_base64"]))
+    client = make_client(renditions_max_answer_bytes=size + size // 2)  # one fits, two do not
+    response = _twice(client, api_keys.sign, small, ("p-1", "p-2"), source_media_id="o-partial")
+    body = assert_error(response, 413, "renditions_too_large")
+    assert body.get("recorded_media_ids") == ["p-1"], body
+    assert "p-1" in body["message"]
+    assert store.verdict_by_media_id("default", "p-1") is not None
+    assert store.verdict_by_media_id("default", "p-2") is None
+
+
+# --- every file checked before any is signed (review 2, LOW/MEDIUM)
+
+
+def test_a_rendition_with_credentials_of_its_own_refuses_the_request_before_any_is_signed(
+    client, api_keys, original, store
+):
+    signed_other = _sign(client, api_keys.sign, jpeg_bytes((64, 48), seed=9), "other")
+    before = len(store.entries())
+    response = _renditions(
+        client,
+        api_keys.sign,
+        {"file": _resized(original.content), "file_2": signed_other.content},
+        media_id="p-1",
+        media_id_2="p-2",
+        source_media_id="orig-1",
+    )
+    body = assert_error(response, 422, "prior_credentials_conflict")
+    assert body["field"] == "file_2"
+    assert store.verdict_by_media_id("default", "p-1") is None
+    assert len(store.entries()) == before
+
+
+# --- the original's media ids (review 2, LOW)
+
+
+def test_a_rendition_cannot_take_its_original_s_media_id_when_named_by_hash(client, api_keys, original, store):
+    sha256 = original.headers["x-content-sha256"]
+    response = _renditions(
+        client, api_keys.sign, {"file": _resized(original.content)}, media_id="orig-1", source_sha256=sha256
+    )
+    assert_error(response, 422, "duplicate_media_id")
+    # Nor another of the tenant's ids for the same bytes.
+    _verify(client, api_keys.verify, original.content, "orig-repost", keep=False)
+    response = _renditions(
+        client, api_keys.sign, {"file": _resized(original.content)}, media_id="orig-repost", source_media_id="orig-1"
+    )
+    assert_error(response, 422, "duplicate_media_id")
+    assert store.verdict_by_media_id("default", "orig-1").sha256 == sha256
+    assert store.verdict_by_media_id("default", "orig-repost").sha256 == sha256
+
+
+# --- the rendition's repository entry is no more public than its original's store (review 2, LOW)
+
+
+def test_a_rendition_of_a_store_kept_on_verify_is_not_public(client, store, shared_dir):
+    store.create_tenant("ta")
+    store.create_tenant("tb")
+    a = store.create_key(name="a", scopes=frozenset(Scope), tenant="ta")[1]
+    b = store.create_key(name="b", scopes=frozenset(Scope), tenant="tb")[1]
+    data = (shared_dir / "corpus" / FIREFLY).read_bytes()
+    kept = _verify(client, a, data, "user-upload")["kept_manifest_id"]
+    assert store.repository.entry_by_manifest_id("tb", kept) is None  # A's only
+    response = _renditions(
+        client, a, {"file": _resized(data, (160, 120))}, media_id="small", source_media_id="user-upload"
+    )
+    assert response.status_code == 200, response.text
+    label = response.json()["renditions"][0]["manifest_label"]
+    assert client.get(f"/sbr/v1/manifests/{label}", headers=ApiKeys.header(b)).status_code == 404
+    assert client.get(f"/sbr/v1/manifests/{label}").status_code in (401, 404)
+    own = client.get(f"/sbr/v1/manifests/{label}", headers=ApiKeys.header(a))
+    assert own.status_code == 200 and kept.encode() in own.content
+
+
+def test_a_rendition_of_a_tenant_s_copy_of_another_s_private_file_is_not_public(client, store):
+    for tenant in ("ta", "tb", "tc"):
+        store.create_tenant(tenant)
+    a = store.create_key(name="a", scopes=frozenset(Scope), tenant="ta")[1]
+    b = store.create_key(name="b", scopes=frozenset(Scope), tenant="tb")[1]
+    c = store.create_key(name="c", scopes=frozenset(Scope), tenant="tc")[1]
+    signed = _sign(client, a, jpeg_bytes((96, 72), seed=11), "a-private", private="true")
+    _verify(client, b, signed.content, "copy")
+    response = _renditions(client, b, {"file": _resized(signed.content)}, media_id="b-small", source_media_id="copy")
+    assert response.status_code == 200, response.text
+    label = response.json()["renditions"][0]["manifest_label"]
+    assert client.get(f"/sbr/v1/manifests/{label}", headers=ApiKeys.header(c)).status_code == 404
+
+
+def test_a_rendition_of_a_public_signed_original_is_public(client, api_keys, original, store):
+    response = _renditions(
+        client, api_keys.sign, {"file": _resized(original.content)}, media_id="pub-small", source_media_id="orig-1"
+    )
+    assert response.status_code == 200, response.text
+    entry = store.repository.entry_by_manifest_id(None, response.json()["renditions"][0]["manifest_label"])
+    assert entry is not None and not entry.private
