@@ -627,3 +627,70 @@ def test_a_rendition_of_a_public_signed_original_is_public(client, api_keys, ori
     assert response.status_code == 200, response.text
     entry = store.repository.entry_by_manifest_id(None, response.json()["renditions"][0]["manifest_label"])
     assert entry is not None and not entry.private
+
+
+# --- the original's credentials (review 2: paths without tests)
+
+
+def test_an_original_whose_stored_verdict_is_invalid_gives_no_renditions(client, api_keys, original, store):
+    tampered = bytearray(original.content)
+    tampered[-200] ^= 0xFF  # in the JPEG's scan data: the hard binding no longer matches
+    verdict = _verify(client, api_keys.verify, bytes(tampered), "tampered", keep=False)
+    assert verdict["verdict"]["state"] == "invalid", verdict["verdict"]
+    response = _renditions(
+        client, api_keys.sign, {"file": _resized(original.content)}, media_id="r", source_media_id="tampered"
+    )
+    assert_error(response, 409, "upstream_credentials_unusable")
+    assert store.verdict_by_media_id("default", "r") is None
+
+
+def test_a_kept_store_that_no_longer_validates_gives_no_renditions(client, api_keys, original, store):
+    """The repository's copy of the original's store altered (its recorded hash too, so it is read):
+    validated again before any rendition is signed, it is refused."""
+    import hashlib
+
+    import sqlalchemy as sa
+
+    from app.store.schema import repository_entries
+
+    label = original.headers["x-manifest-label"]
+    entry = store.repository.entry_by_manifest_id("default", label)
+    assert entry is not None and entry.store.inline is not None
+    altered = bytearray(entry.store.inline)
+    altered[-40] ^= 0xFF  # in the claim signature, the last box of the manifest
+    with store._db_engine.begin() as connection:
+        connection.execute(
+            sa.update(repository_entries)
+            .where(repository_entries.c.manifest_id == label)
+            .values(store_bytes=bytes(altered), store_sha256=hashlib.sha256(altered).hexdigest())
+        )
+    before = len(store.entries())
+    response = _renditions(
+        client, api_keys.sign, {"file": _resized(original.content)}, media_id="r", source_media_id="orig-1"
+    )
+    body = assert_error(response, 409, "upstream_credentials_unusable")
+    assert "no longer validates" in body["message"]
+    assert len(store.entries()) == before
+
+
+def test_a_rendition_whose_label_kind_would_differ_is_not_recorded(client, store, original, monkeypatch):
+    """Not reached with real data (the kind comes from the store the rendition carries); the guard
+    is tested with a stored label forged to `captured` for an AI original."""
+    import dataclasses
+
+    from app.usecases.renditions import Renditions
+    from verifier.label_types import LabelKind
+
+    real = Renditions.original
+
+    def forged(self, key, ref, *, allow_no_upstream):
+        found = real(self, key, ref, allow_no_upstream=allow_no_upstream)
+        label = dataclasses.replace(found.verdict.label, kind=LabelKind.CAPTURED)
+        return dataclasses.replace(found, verdict=dataclasses.replace(found.verdict, label=label))
+
+    monkeypatch.setattr(Renditions, "original", forged)
+    response = _renditions(
+        client, _camera_key(store), {"file": _resized(original.content)}, media_id="r", source_media_id="orig-1"
+    )
+    assert_error(response, 422, "rendition_changes_label")
+    assert store.verdict_by_media_id("default", "r") is None
