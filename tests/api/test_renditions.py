@@ -694,3 +694,15 @@ def test_a_rendition_whose_label_kind_would_differ_is_not_recorded(client, store
     )
     assert_error(response, 422, "rendition_changes_label")
     assert store.verdict_by_media_id("default", "r") is None
+
+
+def test_a_broken_rendition_refuses_the_request_before_any_is_signed(client, api_keys, original, store):
+    small = _resized(original.content)
+    response = _twice(client, api_keys.sign, small, ("b-1", "b-2"), source_media_id="orig-1")
+    assert response.status_code == 200, response.text  # the pair itself is fine
+    broken = {"file": small, "file_2": small[:200]}  # a JPEG cut short
+    response = _renditions(client, api_keys.sign, broken, media_id="c-1", media_id_2="c-2", source_media_id="orig-1")
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["field"] == "file_2"
+    assert response.json()["error"]["code"] == "unreadable_media", response.text
+    assert store.verdict_by_media_id("default", "c-1") is None

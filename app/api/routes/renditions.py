@@ -260,11 +260,19 @@ async def _sign_all(
 
 async def _refuse_own_credentials(services: Services, wanted: list[_Wanted]) -> None:
     """422 prior_credentials_conflict, on its own field, for a rendition that carries credentials of
-    its own (a rendition's only history is its original's), before any is signed: the verifier's
+    its own (a rendition's only history is its original's), and 422 unreadable_media for one the
+    verifier cannot evaluate, before any is signed: the verifier's
     read of each (isolated, in the verify pool), not the signer's, which would refuse it only when
     its turn came, after the ones before it were recorded."""
     for item in wanted:
         verdict, _label = await work.verify_file(services, item.upload.path, known_sha256=item.upload.sha256)
+        if verdict.state is VerdictState.ERROR:
+            # Not evaluated (unreadable, over a limit): its signed output could not be verified either.
+            raise unprocessable(
+                "unreadable_media",
+                f"{item.upload.field} could not be read as media ({verdict.reason}); nothing was signed",
+                field=item.upload.field,
+            )
         if verdict.state is not VerdictState.NONE:
             raise unprocessable(
                 "prior_credentials_conflict",
