@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import anyio
 from fastapi import APIRouter, Request, Response
 
 from app.api import work
@@ -263,9 +264,23 @@ async def _refuse_own_credentials(services: Services, wanted: list[_Wanted]) -> 
     its own (a rendition's only history is its original's), and 422 unreadable_media for one the
     verifier cannot evaluate, before any is signed: the verifier's
     read of each (isolated, in the verify pool), not the signer's, which would refuse it only when
-    its turn came, after the ones before it were recorded."""
-    for item in wanted:
-        verdict, _label = await work.verify_file(services, item.upload.path, known_sha256=item.upload.sha256)
+    its turn came, after the ones before it were recorded. The reads run side by side (the verify
+    pool bounds them): one after the other they added a fifth to a request of 8 renditions."""
+    found: list[Verdict | BaseException | None] = [None] * len(wanted)
+
+    async def read(index: int, item: _Wanted) -> None:
+        try:
+            found[index], _label = await work.verify_file(services, item.upload.path, known_sha256=item.upload.sha256)
+        except Exception as error:  # noqa: BLE001 - raised below as itself, not in the task group's ExceptionGroup
+            found[index] = error
+
+    async with anyio.create_task_group() as group:
+        for index, item in enumerate(wanted):
+            group.start_soon(read, index, item)
+    for item, verdict in zip(wanted, found, strict=True):
+        if isinstance(verdict, BaseException):
+            raise verdict
+        assert verdict is not None
         if verdict.state is VerdictState.ERROR:
             # Not evaluated (unreadable, over a limit): its signed output could not be verified either.
             raise unprocessable(
