@@ -171,11 +171,13 @@ class Renditions:
 
     def _public(self, entry: RepositoryEntry) -> bool:
         """Whether anyone may read the original's store: a public signed entry (this one, or another
-        of the same manifest id). A store kept on verify is its tenant's only, and so is a tenant's
-        kept copy of another tenant's private file: a rendition must not publish it."""
+        of the same manifest id with the very same store bytes). A store kept on verify is its
+        tenant's only, and so is a tenant's kept copy of another tenant's private file: a rendition
+        must not publish it."""
         if entry.origin is EntryOrigin.SIGNED and not entry.private:
             return True
-        return self._signing.keeper.repository.entry_by_manifest_id(None, entry.manifest_id) is not None
+        public = self._signing.keeper.repository.entry_by_manifest_id(None, entry.manifest_id)
+        return public is not None and public.store.sha256 == entry.store.sha256
 
     def check_media_ids(self, key: ApiKey | None, original: Original, media_ids: Sequence[str]) -> None:
         """RenditionMediaIdTaken (422) when one of `media_ids` is a media id `key`'s tenant points at

@@ -706,3 +706,18 @@ def test_a_broken_rendition_refuses_the_request_before_any_is_signed(client, api
     assert response.json()["error"]["field"] == "file_2"
     assert response.json()["error"]["code"] == "unreadable_media", response.text
     assert store.verdict_by_media_id("default", "c-1") is None
+
+
+def test_a_rendition_of_a_tenant_s_copy_of_another_s_public_file_stays_public(client, store):
+    """B's kept copy of A's public signed store: the same bytes anyone may read, so the rendition's
+    entry may be public too."""
+    for tenant in ("ta", "tb"):
+        store.create_tenant(tenant)
+    a = store.create_key(name="a", scopes=frozenset(Scope), tenant="ta")[1]
+    b = store.create_key(name="b", scopes=frozenset(Scope), tenant="tb")[1]
+    signed = _sign(client, a, jpeg_bytes((96, 72), seed=12), "a-public")
+    _verify(client, b, signed.content, "copy")
+    response = _renditions(client, b, {"file": _resized(signed.content)}, media_id="b-small", source_media_id="copy")
+    assert response.status_code == 200, response.text
+    entry = store.repository.entry_by_manifest_id(None, response.json()["renditions"][0]["manifest_label"])
+    assert entry is not None and not entry.private
