@@ -721,3 +721,10 @@ def test_a_rendition_of_a_tenant_s_copy_of_another_s_public_file_stays_public(cl
     assert response.status_code == 200, response.text
     entry = store.repository.entry_by_manifest_id(None, response.json()["renditions"][0]["manifest_label"])
     assert entry is not None and not entry.private
+
+
+def test_a_malformed_source_sha256_names_its_field(client, api_keys, original):
+    response = _renditions(
+        client, api_keys.sign, {"file": _resized(original.content)}, media_id="r", source_sha256="zz"
+    )
+    assert assert_error(response, 422, "invalid_sha256")["field"] == "source_sha256"

@@ -220,7 +220,7 @@ def _original_ref(form: UploadForm) -> OriginalRef:
     if media_id is not None:
         return OriginalRef(media_id=check_media_id(media_id, field="source_media_id"))
     assert sha256 is not None
-    return OriginalRef(sha256=check_sha256(sha256))
+    return OriginalRef(sha256=check_sha256(sha256, field="source_sha256"))
 
 
 async def _validate_kept_store(services: Services, original: Original, spool: UploadSpool) -> Verdict:
