@@ -223,6 +223,12 @@ class Settings(BaseModel):
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: str = "info"
     max_upload_bytes: int = Field(default=512 * 1024**2, gt=0)  # larger uploads get 413
+    # POST /v1/renditions: every rendition embeds its original's kept manifest store, and one JSON
+    # answer carries every signed rendition (base64): an original whose store is larger gets 409
+    # upstream_store_too_large, a request whose signed renditions would be larger 413
+    # renditions_too_large (without the bounds, 5 KB of uploads made a 64 MB answer).
+    renditions_max_upstream_store_bytes: int = Field(default=1024**2, gt=0)
+    renditions_max_answer_bytes: int = Field(default=32 * 1024**2, gt=0)
     public_label_reads: bool = False  # let feeds read labels without an API key (signing never is)
     # Deprecated (migration 0011): a tenant is opened to public /sbr/v1 reading with `originmark
     # tenants update NAME --sbr-public` (its `sbr_public` column). Still honoured: comma-separated

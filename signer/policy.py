@@ -43,6 +43,7 @@ from dataclasses import dataclass
 
 from signer.errors import SigningError
 from signer.manifest import MAX_GENERATOR_TEXT, DigitalSourceType, GenerationRequest
+from verifier.label_types import LabelKind
 
 ANY_GENERATOR = "*"
 MAX_GENERATOR_PATTERNS = 50
@@ -75,6 +76,19 @@ DEFAULT_SOURCE_TYPES = frozenset(
 )
 
 
+# The source types the feed label shows as captured media (verifier/label.py: the signals rubric's
+# inception:signal_capturedMedia and signal_capturedMediaStitched).
+CAPTURE_SOURCE_TYPES = frozenset(
+    {
+        DigitalSourceType.DIGITAL_CAPTURE,
+        DigitalSourceType.COMPUTATIONAL_CAPTURE,
+        DigitalSourceType.COMPOSITE_CAPTURE,
+    }
+)
+# Label kinds that say "made with AI": a rendition showing one can at worst pass content off as AI output.
+AI_LABEL_KINDS = frozenset({LabelKind.AI_GENERATED, LabelKind.AI_EDITED})
+
+
 class InvalidSigningPolicy(ValueError):
     """A policy that cannot be built: an empty list, a blank, over-long or control-character pattern."""
 
@@ -96,16 +110,24 @@ class SigningNotPermitted(SigningError):
         source_type: DigitalSourceType | None,
         source_type_defaulted: bool,
         replace_credentials: bool = False,
+        rendition_label: LabelKind | None = None,
     ) -> None:
         self.policy = policy
         self.generator = generator
         self.source_type = source_type
         self.source_type_defaulted = source_type_defaulted
         self.replace_credentials = replace_credentials
+        self.rendition_label = rendition_label
         refused = []
         if generator is not None:
             refused.append(f"the generator {generator[:100]!r} (allowed: {policy.describe_generators()})")
-        if source_type is not None:
+        if rendition_label is not None:
+            needs = source_type.term if source_type is not None else "a digital source type that is not AI-generated"
+            refused.append(
+                f"renditions labelled {rendition_label.value!r} (their original's label; this API key would need "
+                f"{needs}, allowed: {policy.describe_source_types()})"
+            )
+        elif source_type is not None:
             what = "the default digital source type" if source_type_defaulted else "the digital source type"
             refused.append(f"{what} {source_type.term!r} (allowed: {policy.describe_source_types()})")
         if replace_credentials:
@@ -204,6 +226,29 @@ class SigningPolicy:
                 replace_credentials=refused_replace,
             )
 
+    def check_rendition(self, label: LabelKind) -> None:
+        """Raise SigningNotPermitted unless this policy may sign renditions shown with `label`, their
+        original's label kind (app/usecases/renditions.py).
+
+        A rendition declares no source type of its own, but the caller chooses its bytes and they get
+        the original's label: the same bound as `check`, on the claim that label stands for. An AI
+        kind: any key (at worst content shown as AI output). `captured`: a capture type
+        (CAPTURE_SOURCE_TYPES), as /v1/sign would need to make content captured. Any other kind
+        (credentials without an AI signal, or none upstream): a source type outside
+        GENERATED_SOURCE_TYPES, as /v1/sign would need to sign content as anything but AI output."""
+        if label in AI_LABEL_KINDS:
+            return
+        needed = CAPTURE_SOURCE_TYPES if label is LabelKind.CAPTURED else _NON_GENERATED_SOURCE_TYPES
+        if self.source_types & needed:
+            return
+        raise SigningNotPermitted(
+            policy=self,
+            generator=None,
+            source_type=DigitalSourceType.DIGITAL_CAPTURE if label is LabelKind.CAPTURED else None,
+            source_type_defaulted=False,
+            rendition_label=label,
+        )
+
     def source_type_terms(self) -> list[str]:
         """The allowed IPTC terms, sorted (for messages, storage and display)."""
         return sorted(member.term for member in self.source_types)
@@ -213,6 +258,9 @@ class SigningPolicy:
 
     def describe_source_types(self) -> str:
         return ", ".join(self.source_type_terms())
+
+
+_NON_GENERATED_SOURCE_TYPES = frozenset(DigitalSourceType) - GENERATED_SOURCE_TYPES
 
 
 @functools.lru_cache(maxsize=1024)

@@ -19,9 +19,11 @@ Status conventions (documented in the README):
 - 404 nothing stored under that id (`original_not_found`: a rendition's original, unknown or another
   tenant's); 405 wrong method;
 - 409 a rendition's original whose credentials cannot be carried (`no_upstream_credentials` without
-  allow_no_upstream, `upstream_credentials_unusable`: invalid, not kept, or no longer validating);
+  allow_no_upstream, `upstream_credentials_unusable`: invalid, not kept, or no longer validating;
+  `upstream_store_too_large`: its kept store is over ORIGINMARK_RENDITIONS_MAX_UPSTREAM_STORE_BYTES);
 - 413 the body is over ORIGINMARK_MAX_UPLOAD_BYTES (counted as it arrives, whatever
-  Content-Length claims);
+  Content-Length claims); `renditions_too_large`: one request's signed renditions would be over
+  ORIGINMARK_RENDITIONS_MAX_ANSWER_BYTES;
 - 408 the body arrived too slowly (`upload_too_slow`: past ORIGINMARK_UPLOAD_RECEIVE_TIMEOUT_SECONDS,
   or below ORIGINMARK_UPLOAD_MIN_BYTES_PER_SECOND after the grace period); nothing was kept;
 - 415 the request body is not multipart/form-data, or the file's bytes are not a media type
@@ -72,10 +74,13 @@ from app.usecases.errors import (
     OriginalNotFound,
     OutputVerificationStopped,
     RenditionChangesLabel,
+    RenditionMediaIdTaken,
+    RenditionsTooLarge,
     UndecodableContent,
     UnsignableMedia,
     UnsupportedAlgorithm,
     UpstreamCredentialsUnusable,
+    UpstreamStoreTooLarge,
     UseCaseError,
 )
 from signer.errors import (
@@ -152,6 +157,8 @@ def signing_policy_refused(error: SigningNotPermitted) -> ApiError:
         refused["generator"] = clean_text(error.generator, limit=300) or ""
     if error.source_type is not None:
         refused["digital_source_type"] = error.source_type.term
+    if error.rendition_label is not None:
+        refused["rendition_label"] = error.rendition_label.value
     if error.replace_credentials:
         refused["replace_credentials"] = "true"
     policy = error.policy
@@ -326,11 +333,15 @@ def from_use_case_error(error: UseCaseError) -> ApiError:
         return unprocessable(error.code, error.message)
     if isinstance(error, OriginalNotFound):
         return ApiError(404, error.code, error.message)
-    if isinstance(error, NoUpstreamCredentials | UpstreamCredentialsUnusable):
+    if isinstance(error, NoUpstreamCredentials | UpstreamCredentialsUnusable | UpstreamStoreTooLarge):
         # The request is well-formed; the original's state does not allow it (now).
         return ApiError(409, error.code, error.message)
     if isinstance(error, RenditionChangesLabel):
         return unprocessable(error.code, error.message, field="action")
+    if isinstance(error, RenditionMediaIdTaken):
+        return unprocessable(error.code, error.message, field="media_id")
+    if isinstance(error, RenditionsTooLarge):
+        return ApiError(413, error.code, error.message)
     if isinstance(error, ManifestStoreUnavailable):
         log.error("a kept manifest store cannot be served: %s", error.message)  # the object URI stays in the log
     return ApiError(500, "internal_error", "internal error; see the server log")
@@ -351,16 +362,54 @@ async def _signing_error(_request: Request, error: Exception) -> JSONResponse:
     return error_response(from_signing_error(error))
 
 
-async def _verifier_error(_request: Request, error: Exception) -> JSONResponse:
+def from_verifier_error(error: VerifierError) -> ApiError:
     log.error("verifier unavailable: %s", error)
-    return error_response(service_unavailable("verifier_unavailable", "the verifier is not available; retry later"))
+    return service_unavailable("verifier_unavailable", "the verifier is not available; retry later")
+
+
+def from_store_error(error: StoreError) -> ApiError:
+    log.error("store error: %s: %s", type(error).__name__, error)
+    if isinstance(error, StoreUnavailable):
+        return service_unavailable("database_unavailable", "the database is not reachable; retry later")
+    return ApiError(500, "internal_error", "internal error; see the server log")
+
+
+async def _verifier_error(_request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, VerifierError)
+    return error_response(from_verifier_error(error))
 
 
 async def _store_error(_request: Request, error: Exception) -> JSONResponse:
-    log.error("store error: %s: %s", type(error).__name__, error)
-    if isinstance(error, StoreUnavailable):
-        return error_response(service_unavailable("database_unavailable", "the database is not reachable; retry later"))
-    return error_response(ApiError(500, "internal_error", "internal error; see the server log"))
+    assert isinstance(error, StoreError)
+    return error_response(from_store_error(error))
+
+
+def after_recording(error: Exception, recorded_media_ids: list[str]) -> ApiError | None:
+    """The answer for `error` raised once some of a request's items were already recorded (POST
+    /v1/renditions signs one after the other): its own status and code, saying which media ids were
+    recorded (`recorded_media_ids`) so the caller knows what to send again. None: an unexpected
+    error (a 500 from the catch-all handler; the ids are in the log)."""
+    if isinstance(error, ApiError):
+        answer = error
+    elif isinstance(error, SigningError):
+        answer = from_signing_error(error)
+    elif isinstance(error, UseCaseError):
+        answer = from_use_case_error(error)
+    elif isinstance(error, VerifierError):
+        answer = from_verifier_error(error)
+    elif isinstance(error, StoreError):
+        answer = from_store_error(error)
+    else:
+        log.error("after recording media ids %s: unexpected %s", recorded_media_ids, type(error).__name__)
+        return None
+    return ApiError(
+        answer.status,
+        answer.code,
+        f"{answer.message} (already signed and recorded before this failure: {', '.join(recorded_media_ids)}; "
+        "send only the others again)",
+        extra={**answer.extra, "recorded_media_ids": list(recorded_media_ids)},
+        headers=answer.headers,
+    )
 
 
 def from_object_store_error(error: ObjectStoreError, *, public_text=lambda text: text) -> ApiError:

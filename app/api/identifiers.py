@@ -62,10 +62,10 @@ def check_media_ids(values: Iterable[object]) -> list[str]:
     return list(checked)
 
 
-def check_sha256(value: str) -> str:
+def check_sha256(value: str, *, field: str = "sha256") -> str:
     if not _SHA256.fullmatch(value):
         raise unprocessable(
-            "invalid_sha256", "the content hash must be 64 hexadecimal characters (SHA-256)", field="sha256"
+            "invalid_sha256", "the content hash must be 64 hexadecimal characters (SHA-256)", field=field
         )
     return value.lower()
 

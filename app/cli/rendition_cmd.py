@@ -4,22 +4,27 @@ service's renditions use case, app/usecases/renditions.py).
 
 Only against a service (`--server URL`, or ORIGINMARK_SERVER_URL): the original's manifest store is
 in the service's manifest repository, under the tenant of the API key (which needs the sign scope).
-One line per rendition (its media id, label and where it was written). Exit codes: 0 every rendition
-signed, 1 the service refused the request (nothing of it was signed after the refusal), 2 usage,
-configuration or connection problem.
+One line per rendition (its media id, label and where it was written: the output folder, under the
+file's own name; two files of the same name, or an output folder holding one of the files, are
+refused before anything is sent). Exit codes: 0 every rendition signed, 1 the service refused the
+request (its message names any renditions recorded before a late failure), 2 usage, configuration
+or connection problem, or a 200 answer that is not the signed renditions (nothing written).
 """
 
 from __future__ import annotations
 
 import base64
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.text import Text
 
 from app.cli.render import clean_text, make_console
 from app.exit_codes import EXIT_INVALID, EXIT_OK, EXIT_USAGE_OR_IO
+
+if TYPE_CHECKING:
+    import httpx  # imported when a request is made (the CLI's start stays light)
 
 # The form's file fields: file, file_2, ... (app/api/routes/renditions.py); at most this many per request.
 MAX_RENDITIONS = 8
@@ -87,6 +92,7 @@ def rendition(
         raise typer.BadParameter(f"at most {MAX_RENDITIONS} renditions per request", param_hint="'FILE'")
     if (source_media_id is None) == (source_sha256 is None):
         raise typer.BadParameter("name the original by --source-media-id or --source-sha256 (one of them)")
+    _refuse_overwrites(files, out)
 
     from app.cli.remote import server_and_key, server_reason, status_line
     from app.settings import Settings
@@ -144,12 +150,66 @@ def rendition(
             if 400 <= response.status_code < 500 and response.status_code not in (401, 403)
             else EXIT_USAGE_OR_IO
         )
-    out.mkdir(parents=True, exist_ok=True)
-    for path, item in zip(files, response.json()["renditions"], strict=True):
-        target = out / path.name
-        target.write_bytes(base64.b64decode(item["content_base64"]))
-        console.print(
-            Text(f"{clean_text(item['media_id'])}: {clean_text(item['label']['text'])} -> {clean_text(str(target))}"),
+    try:
+        signed = _signed_renditions(response, expected=len(files))
+    except ValueError as problem:
+        err_console.print(
+            Text(f"the service at {url} answered 200 but not with the signed renditions: {problem}", style="red"),
             soft_wrap=True,
         )
+        raise typer.Exit(EXIT_USAGE_OR_IO) from None
+    out.mkdir(parents=True, exist_ok=True)
+    for path, (media_id, label_text, content) in zip(files, signed, strict=True):
+        target = out / path.name
+        target.write_bytes(content)
+        console.print(
+            Text(f"{clean_text(media_id)}: {clean_text(label_text)} -> {clean_text(str(target))}"), soft_wrap=True
+        )
     raise typer.Exit(EXIT_OK)
+
+
+def _refuse_overwrites(files: list[Path], out: Path) -> None:
+    """Each signed rendition is written as `out`/its file's name: refused up front (usage, exit 2)
+    when two files have the same name, or when `out` is the folder of one of them (the signed copy
+    would replace the file it was made from)."""
+    names = [path.name for path in files]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise typer.BadParameter(
+            f"two renditions named {clean_text(twice[0])!r} would be written to the same file in the output "
+            "folder: rename one",
+            param_hint="'FILE'",
+        )
+    folder = out.resolve()
+    for path in files:
+        if path.resolve().parent == folder:
+            raise typer.BadParameter(
+                f"the output folder holds {clean_text(path.name)!r}: its signed copy would replace it; "
+                "give another folder",
+                param_hint="'--out'",
+            )
+
+
+def _signed_renditions(response: httpx.Response, *, expected: int) -> list[tuple[str, str, bytes]]:
+    """(media id, label text, signed bytes) of each rendition of a 200 answer; ValueError saying
+    what is wrong when it is not the service's JSON (a proxy's page, a truncated body...)."""
+    try:
+        body = response.json()
+    except ValueError:
+        raise ValueError("the body is not JSON") from None
+    renditions = body.get("renditions") if isinstance(body, dict) else None
+    if not isinstance(renditions, list) or len(renditions) != expected:
+        raise ValueError(f"no list of {expected} renditions in it")
+    signed = []
+    for item in renditions:
+        label = item.get("label") if isinstance(item, dict) else None
+        if not isinstance(item, dict) or not isinstance(label, dict):
+            raise ValueError("a rendition without its label")
+        media_id, text, content = item.get("media_id"), label.get("text"), item.get("content_base64")
+        if not isinstance(media_id, str) or not isinstance(text, str) or not isinstance(content, str):
+            raise ValueError("a rendition without its media id, label text or signed bytes")
+        try:
+            signed.append((media_id, text, base64.b64decode(content, validate=True)))
+        except ValueError:
+            raise ValueError("a rendition's signed bytes are not base64") from None
+    return signed

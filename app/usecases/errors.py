@@ -86,6 +86,25 @@ class UpstreamCredentialsUnusable(UseCaseError):
     code = "upstream_credentials_unusable"
 
 
+class UpstreamStoreTooLarge(UseCaseError):
+    """The original's kept manifest store is over the bound a rendition may carry (every rendition
+    embeds it, and one answer carries every rendition): nothing was signed."""
+
+    code = "upstream_store_too_large"
+
+
+class RenditionsTooLarge(UseCaseError):
+    """The signed renditions of one request would be over the bound of one answer."""
+
+    code = "renditions_too_large"
+
+
+class RenditionMediaIdTaken(UseCaseError):
+    """A rendition named with a media id of its original: it would point that id at the rendition."""
+
+    code = "duplicate_media_id"
+
+
 class RenditionChangesLabel(UseCaseError):
     """The signed rendition would be labelled as another kind than its original: not recorded."""
 

@@ -20,12 +20,24 @@ Rules (POST /v1/renditions; `originmark rendition --server URL` sends the same r
   says "no credentials upstream"; never invented credentials. An invalid or unevaluated original
   gives none (409): broken credentials are not laundered into a clean chain;
 - each rendition is signed with the tenant's signing identity, like POST /v1/sign (the sign scope, an
-  active key; the key's generator and source-type policy has nothing to bound: a rendition declares
-  no generator output and no source type, only `c2pa.opened` and its non-editorial actions:
-  signer/manifest.RENDITION_ACTIONS), verified like any signed output, and recorded by the sign use
+  active key), verified like any signed output, and recorded by the sign use
   case (audit entry, verdict under its own media id, repository entry) — unless its label's kind
   differs from the original's (RenditionChangesLabel, 422: nothing recorded). The rendition's
-  repository entry is private when the original's is: its store carries the original's;
+  repository entry is private unless the original's store is a public signed entry: its store
+  carries the original's (a store kept on verify is its tenant's only);
+- a rendition never takes a media id of its original (RenditionMediaIdTaken, 422), however the
+  original was named (its media id or its bytes' hash: all the tenant's ids for those bytes);
+- an original whose kept store is over the configured bound (ORIGINMARK_RENDITIONS_MAX_UPSTREAM_STORE_BYTES,
+  1 MiB by default) gives no renditions (UpstreamStoreTooLarge, 409): each rendition embeds it;
+- the key's signing policy bounds renditions as it bounds POST /v1/sign (`authorize`, before any
+  engine work: SigningNotPermitted, 403 signing_policy). A rendition declares no source type of its
+  own (only `c2pa.opened` and its non-editorial actions: signer/manifest.RENDITION_ACTIONS), but the
+  caller chooses its bytes and they are shown with the original's label kind: an AI original's
+  renditions are allowed to any sign key, any other kind (captured, credentials without an AI signal,
+  no credentials upstream) only to a key whose policy allows claiming it on /v1/sign
+  (SigningPolicy.check_rendition). Otherwise a default (AI-only) key could show any bytes as
+  "Captured" by naming a captured original. The feed's thumbnails, made by the service from the
+  original's own bytes, launder nothing and are not bounded by it;
 - a file whose own verdict is `none` has no credentials upstream even when credentials were found
   for it by content match (its label then says so): a match of pixels is not a history, so a
   rendition never carries a recovered store.
@@ -33,15 +45,19 @@ Rules (POST /v1/renditions; `originmark rendition --server URL` sends the same r
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from app.store.interface import ApiKey, StoredVerdict, VerdictStore
+from app.store.repository import EntryOrigin, RepositoryEntry
 from app.usecases.active_key import require_active
 from app.usecases.errors import (
     NoUpstreamCredentials,
     OriginalNotFound,
     RenditionChangesLabel,
+    RenditionMediaIdTaken,
     UpstreamCredentialsUnusable,
+    UpstreamStoreTooLarge,
 )
 from app.usecases.manifest_repository import KeptStoreMissing
 from app.usecases.signing import SignAndRecord, SignedOutput, SignRequest
@@ -53,6 +69,8 @@ from verifier.verdict import Verdict, VerdictState
 # What a rendition's non-editorial actions name as their softwareAgent: the service that signed them.
 RENDITION_AGENT = "originmark renditions"
 MAX_RENDITIONS_PER_REQUEST = 8
+# ORIGINMARK_RENDITIONS_MAX_UPSTREAM_STORE_BYTES's default (app/settings.py), for callers built without it.
+DEFAULT_MAX_UPSTREAM_STORE_BYTES = 1024**2
 USABLE_STATES = frozenset({VerdictState.TRUSTED, VerdictState.VALID})
 
 
@@ -77,21 +95,34 @@ class Original:
 
     verdict: StoredVerdict
     manifest_store: bytes | None = field(default=None, repr=False)  # None: no credentials upstream
-    # The original's repository entry is its tenant's only (private): so are its renditions' entries,
-    # whose stores carry it as their ingredient.
+    # The original's store is not a public signed entry (a private one, one kept on verify: its
+    # tenant's only, or none): its renditions' entries, whose stores carry it, are private too.
     private: bool = False
 
     @property
     def label_kind(self) -> LabelKind:
         return self.verdict.label.kind
 
+    @property
+    def rendition_label_kind(self) -> LabelKind:
+        """The label kind its renditions get: its own, or, without credentials upstream, the
+        classification-free kind ("no credentials upstream")."""
+        return self.label_kind if self.manifest_store is not None else LabelKind.CREDENTIALS
+
 
 class Renditions:
     """The renditions use case; thread-safe (holds only the store and the sign use case)."""
 
-    def __init__(self, *, store: VerdictStore, signing: SignAndRecord) -> None:
+    def __init__(
+        self,
+        *,
+        store: VerdictStore,
+        signing: SignAndRecord,
+        max_upstream_store_bytes: int = DEFAULT_MAX_UPSTREAM_STORE_BYTES,
+    ) -> None:
         self._store = store
         self._signing = signing
+        self._max_upstream_store_bytes = max_upstream_store_bytes
 
     def original(self, key: ApiKey | None, ref: OriginalRef, *, allow_no_upstream: bool) -> Original:
         """The original `key`'s tenant names (OriginalNotFound, NoUpstreamCredentials,
@@ -125,11 +156,47 @@ class Renditions:
                 "originmark signs are kept, verified ones when kept on verify (keep_manifest=true); verify the "
                 "original with keep_manifest=true, then retry"
             )
+        if entry.store.size > self._max_upstream_store_bytes:
+            # Checked before the store is read: every rendition would embed it, and one answer carries them all.
+            raise UpstreamStoreTooLarge(
+                f"the original's kept manifest store is {entry.store.size} bytes, over the "
+                f"{self._max_upstream_store_bytes} a rendition may carry (ORIGINMARK_RENDITIONS_MAX_UPSTREAM_STORE_BYTES); "
+                "nothing was signed"
+            )
         try:
             store = self._signing.keeper.manifest_store(entry)
         except KeptStoreMissing as error:
             raise UpstreamCredentialsUnusable(f"the original's kept manifest store cannot be read: {error}") from None
-        return Original(verdict=stored, manifest_store=store, private=entry.private)
+        return Original(verdict=stored, manifest_store=store, private=not self._public(entry))
+
+    def _public(self, entry: RepositoryEntry) -> bool:
+        """Whether anyone may read the original's store: a public signed entry (this one, or another
+        of the same manifest id with the very same store bytes). A store kept on verify is its
+        tenant's only, and so is a tenant's kept copy of another tenant's private file: a rendition
+        must not publish it."""
+        if entry.origin is EntryOrigin.SIGNED and not entry.private:
+            return True
+        public = self._signing.keeper.repository.entry_by_manifest_id(None, entry.manifest_id)
+        return public is not None and public.store.sha256 == entry.store.sha256
+
+    def check_media_ids(self, key: ApiKey | None, original: Original, media_ids: Sequence[str]) -> None:
+        """RenditionMediaIdTaken (422) when one of `media_ids` is a media id `key`'s tenant points at
+        the original's bytes (by whatever name the caller gave the original): a rendition recorded
+        under it would point that id at the rendition. At most MAX_RENDITIONS_PER_REQUEST reads."""
+        tenant = require_active(key).tenant
+        for media_id in media_ids:
+            stored = self._store.verdict_by_media_id(tenant, media_id)
+            if stored is not None and stored.sha256 == original.verdict.sha256:
+                raise RenditionMediaIdTaken(
+                    f"the media id {media_id!r} is the original's: a rendition needs a media id of its own"
+                )
+
+    @staticmethod
+    def authorize(key: ApiKey | None, original: Original) -> None:
+        """SigningNotPermitted (403 signing_policy) unless `key`'s signing policy may make content
+        show `original`'s renditions' label kind (SigningPolicy.check_rendition); KeyRevoked for a
+        revoked key. Call it before any engine work: a refusal signs, stores and audits nothing."""
+        require_active(key).signing_policy.check_rendition(original.rendition_label_kind)
 
     @staticmethod
     def check_kept_store(original: Original, checked: Verdict) -> None:
@@ -156,7 +223,7 @@ class Renditions:
         """The rendition recorded like any signature (app/usecases/signing.py), when its label's kind is
         its original's (a rendition without credentials upstream: the classification-free kind)."""
         kind = label_for(verdict).kind if verdict.state in USABLE_STATES else None
-        expected = original.label_kind if original.manifest_store is not None else LabelKind.CREDENTIALS
+        expected = original.rendition_label_kind
         if kind is not None and kind is not expected:
             raise RenditionChangesLabel(
                 f"the rendition would be labelled {kind.value}, its original {expected.value}: nothing was recorded"

@@ -8,16 +8,43 @@ import base64
 import io
 import json
 
+import c2pa
 import pytest
 from PIL import Image
 
 from app.store.interface import Scope
+from signer.manifest import DigitalSourceType
+from signer.policy import SigningPolicy
 from tests.signer.test_conformance import RUBRIC_CHECKS, rubric_statement_ids, rubric_variables
 
 from .helpers import BACKENDS, ApiKeys, assert_error, backend_database, jpeg_bytes, sign_form
 
 SPEC_2_4_RUBRIC = "asset-rubric-conformance0.2-spec2.4.yml"
 ALL_SCOPES = frozenset({Scope.SIGN, Scope.VERIFY, Scope.READ})
+CAPTURE = DigitalSourceType.DIGITAL_CAPTURE.value
+
+
+def _camera_key(store, *, tenant: str | None = None, scopes=frozenset({Scope.SIGN})) -> str:
+    """A key the operator allows to claim captures (and everything else): a camera app's."""
+    extra = {"tenant": tenant} if tenant is not None else {}
+    return store.create_key(name="camera-app", scopes=scopes, signing_policy=SigningPolicy.unrestricted(), **extra)[1]
+
+
+def _creation_key(store) -> str:
+    """A key allowed one non-AI claim, no capture: a human drawing tool's."""
+    policy = SigningPolicy.of(generators=["*"], source_types=[DigitalSourceType.DIGITAL_CREATION])
+    return store.create_key(name="drawing-app", scopes=frozenset({Scope.SIGN}), signing_policy=policy)[1]
+
+
+def _verify(client, token, data: bytes, media_id: str | None, *, keep: bool = True):
+    form = {"keep_manifest": "true"} if keep else {}
+    if media_id is not None:
+        form["media_id"] = media_id
+    response = client.post(
+        "/v1/verify", headers=ApiKeys.header(token), files={"file": ("o.jpg", data, "image/jpeg")}, data=form
+    )
+    assert response.status_code == 200, response.text
+    return response.json()
 
 
 @pytest.fixture(params=BACKENDS)
@@ -181,7 +208,7 @@ def test_an_original_without_credentials_needs_allow_no_upstream(client, api_key
 
     allowed = _renditions(
         client,
-        api_keys.sign,
+        _camera_key(store),  # a "no credentials upstream" label is not AI output: not a default key's to give
         {"file": small},
         media_id="plain-small",
         source_media_id="plain-1",
@@ -239,7 +266,7 @@ CAMERA = "c2pa-rs/cli/tests/fixtures/C_with_CAWG_data.jpg"
     ("relative", "kind"), [(FIREFLY, "ai_generated"), (GENERATIVE_FILL, "ai_edited"), (CAMERA, "captured")]
 )
 def test_a_rendition_of_a_verified_third_party_original_keeps_its_label_kind(
-    client, api_keys, shared_dir, plain_reader, relative, kind
+    client, api_keys, store, shared_dir, plain_reader, relative, kind
 ):
     """Real third-party credentials, kept on verify (keep_manifest=true): the rendition's history is
     theirs, and its label kind (by the signals rubric) is the original's."""
@@ -255,7 +282,7 @@ def test_a_rendition_of_a_verified_third_party_original_keeps_its_label_kind(
     assert verified.json()["kept_manifest_id"]
     response = _renditions(
         client,
-        api_keys.sign,
+        api_keys.sign if kind != "captured" else _camera_key(store),  # captured: a key that may claim it
         {"file": _resized(data, (160, 120))},
         media_id="third-party-small",
         source_media_id="third-party",
@@ -283,3 +310,407 @@ def test_each_rendition_takes_a_sign_token(make_client, api_keys, store):
     refused = _renditions(client, api_keys.sign, {"file": small}, media_id="l-3", source_media_id="limited")
     assert_error(refused, 429, "rate_limited")
     assert store.verdict_by_media_id("default", "l-3") is None
+
+
+# --- the key's signing policy (review 2, HIGH): a rendition shows its original's label on bytes the
+# caller chose, so a key may only make the labels it could make on /v1/sign.
+
+
+def test_a_default_key_cannot_show_any_bytes_as_a_captured_photo(client, api_keys, store, shared_dir):
+    """A third party's camera photo, verified and kept: a default (AI-only) key naming it as the
+    original of unrelated bytes is refused, before anything is signed."""
+    data = (shared_dir / "corpus" / CAMERA).read_bytes()
+    assert _verify(client, api_keys.verify, data, "cam")["label"]["kind"] == "captured"
+    before = len(store.entries())
+    unrelated = jpeg_bytes((200, 150), seed=999)
+    response = _renditions(client, api_keys.sign, {"file": unrelated}, media_id="fake", source_media_id="cam")
+    body = assert_error(response, 403, "signing_policy")
+    assert body["refused"] == {"digital_source_type": "digitalCapture", "rendition_label": "captured"}
+    assert store.verdict_by_media_id("default", "fake") is None
+    assert len(store.entries()) == before  # nothing audited
+
+    # A key the operator allows to claim captures may (the photo's own platform).
+    allowed = _renditions(
+        client, _camera_key(store), {"file": _resized(data, (160, 120))}, media_id="cam-small", source_media_id="cam"
+    )
+    assert allowed.status_code == 200, allowed.text
+    assert allowed.json()["renditions"][0]["label"]["kind"] == "captured"
+
+
+def test_a_default_key_cannot_rendition_an_original_signed_as_captured(client, api_keys, store):
+    camera = _camera_key(store)
+    _sign(client, camera, jpeg_bytes((128, 96), seed=5), "photo-1", digital_source_type=CAPTURE)
+    fake = jpeg_bytes((300, 200), seed=4242)
+    direct = client.post(
+        "/v1/sign",
+        headers=ApiKeys.header(api_keys.sign),
+        files={"file": ("f.jpg", fake, "image/jpeg")},
+        data=sign_form(digital_source_type=CAPTURE),
+    )
+    assert_error(direct, 403, "signing_policy")  # what /v1/sign refuses ...
+    response = _renditions(client, api_keys.sign, {"file": fake}, media_id="fake-photo", source_media_id="photo-1")
+    assert_error(response, 403, "signing_policy")  # ... a rendition refuses too
+    assert store.verdict_by_media_id("default", "fake-photo") is None
+    # By content hash as well.
+    by_hash = _renditions(
+        client,
+        api_keys.sign,
+        {"file": fake},
+        media_id="fake-photo",
+        source_sha256=store.verdict_by_media_id("default", "photo-1").sha256,
+    )
+    assert_error(by_hash, 403, "signing_policy")
+
+
+def test_another_tenant_s_public_captured_file_gives_a_default_key_no_captured_label(client, store):
+    store.create_tenant("ta")
+    store.create_tenant("tb")
+    a = _camera_key(store, tenant="ta")
+    b_verify = store.create_key(name="bv", scopes=frozenset({Scope.VERIFY}), tenant="tb")[1]
+    b_sign = store.create_key(name="bs", scopes=frozenset({Scope.SIGN}), tenant="tb")[1]
+    signed = _sign(client, a, jpeg_bytes((128, 96), seed=5), "photo-1", digital_source_type=CAPTURE)
+    _verify(client, b_verify, signed.content, "their-photo", keep=False)
+    response = _renditions(
+        client, b_sign, {"file": jpeg_bytes((300, 200), seed=4242)}, media_id="fake", source_media_id="their-photo"
+    )
+    assert_error(response, 403, "signing_policy")
+    assert store.verdict_by_media_id("tb", "fake") is None
+
+
+def test_no_credentials_upstream_is_not_a_default_key_s_label_to_give(client, api_keys, store):
+    _verify(client, api_keys.verify, jpeg_bytes((80, 60), seed=3), "plain", keep=False)
+    response = _renditions(
+        client,
+        api_keys.sign,
+        {"file": jpeg_bytes((300, 200), seed=77)},
+        media_id="x",
+        source_media_id="plain",
+        allow_no_upstream="true",
+        actions=("c2pa.converted",),
+    )
+    body = assert_error(response, 403, "signing_policy")
+    assert body["refused"] == {"rendition_label": "credentials"}
+    assert store.verdict_by_media_id("default", "x") is None
+    # A key allowed one non-AI claim (a human creation tool's) may.
+    maker = _creation_key(store)
+    allowed = _renditions(
+        client,
+        maker,
+        {"file": jpeg_bytes((300, 200), seed=77)},
+        media_id="x",
+        source_media_id="plain",
+        allow_no_upstream="true",
+        actions=("c2pa.converted",),
+    )
+    assert allowed.status_code == 200, allowed.text
+
+
+def test_a_key_allowed_only_non_capture_claims_cannot_make_captured_renditions(client, store):
+    camera = _camera_key(store)
+    _sign(client, camera, jpeg_bytes((128, 96), seed=5), "photo-1", digital_source_type=CAPTURE)
+    maker = _creation_key(store)
+    response = _renditions(
+        client, maker, {"file": jpeg_bytes((300, 200), seed=1)}, media_id="f", source_media_id="photo-1"
+    )
+    assert_error(response, 403, "signing_policy")
+
+
+def test_an_ai_original_s_renditions_are_any_sign_key_s(client, api_keys, store, original):
+    """The default key (AI only) and a capture-only key both may: an AI label launders nothing."""
+    capture_only = store.create_key(
+        name="camera-only",
+        scopes=frozenset({Scope.SIGN}),
+        signing_policy=SigningPolicy.of(generators=["*"], source_types=[DigitalSourceType.DIGITAL_CAPTURE]),
+    )[1]
+    for token, media_id in ((api_keys.sign, "ai-1"), (capture_only, "ai-2")):
+        response = _renditions(
+            client, token, {"file": _resized(original.content)}, media_id=media_id, source_media_id="orig-1"
+        )
+        assert response.status_code == 200, response.text
+        assert response.json()["renditions"][0]["label"]["kind"] == "ai_generated"
+
+
+# --- bounds (review 2, MEDIUM: 5 KB of uploads made a 64 MB answer)
+
+
+def _big_store_original(dev_credentials, resource_bytes: int) -> bytes:
+    """An AI image whose manifest carries a large thumbnail resource (a large kept store)."""
+    info = c2pa.C2paSignerInfo(
+        alg=b"es256",
+        sign_cert=dev_credentials.chain_path.read_bytes(),
+        private_key=dev_credentials.key_path.read_bytes(),
+        ta_url=None,
+    )
+    definition = {
+        "claim_generator_info": [{"name": "big"}],
+        "title": "big.jpg",
+        "assertions": [
+            {
+                "label": "c2pa.actions.v2",
+                "data": {
+                    "actions": [
+                        {
+                            "action": "c2pa.created",
+                            "digitalSourceType": DigitalSourceType.TRAINED_ALGORITHMIC_MEDIA.value,
+                        }
+                    ]
+                },
+            }
+        ],
+        "thumbnail": {"format": "image/jpeg", "identifier": "thumb.jpg"},
+    }
+    out = io.BytesIO()
+    with c2pa.Signer.from_info(info) as signer, c2pa.Builder(definition) as builder:
+        builder.add_resource("thumb.jpg", io.BytesIO(bytes(resource_bytes)))
+        builder.sign(signer, "image/jpeg", io.BytesIO(jpeg_bytes((64, 48), seed=2)), out)
+    return out.getvalue()
+
+
+def test_an_original_with_a_kept_store_over_the_bound_gives_no_renditions(client, api_keys, store, dev_credentials):
+    """The reviewer's amplification: a 2 MiB kept store, 8 tiny renditions each embedding it."""
+    data = _big_store_original(dev_credentials, 2 * 1024 * 1024)
+    verified = _verify(client, api_keys.verify, data, "big")
+    assert verified["kept_manifest_id"], verified
+    tiny = jpeg_bytes((16, 12), seed=3)
+    files = {("file" if i == 0 else f"file_{i + 1}"): tiny for i in range(8)}
+    ids = {("media_id" if i == 0 else f"media_id_{i + 1}"): f"t{i}" for i in range(8)}
+    before = len(store.entries())
+    response = _renditions(client, api_keys.sign, files, source_media_id="big", **ids)
+    body = assert_error(response, 409, "upstream_store_too_large")
+    assert "ORIGINMARK_RENDITIONS_MAX_UPSTREAM_STORE_BYTES" in body["message"]
+    assert len(store.entries()) == before
+    assert all(store.verdict_by_media_id("default", f"t{i}") is None for i in range(8))
+
+
+def test_the_store_bound_is_configured(make_client, api_keys):
+    client = make_client(renditions_max_upstream_store_bytes=1024)  # below any real store
+    signed = _sign(client, api_keys.sign, jpeg_bytes((64, 48), seed=8), "o-small-bound")
+    response = _renditions(
+        client, api_keys.sign, {"file": _resized(signed.content)}, media_id="r", source_media_id="o-small-bound"
+    )
+    assert_error(response, 409, "upstream_store_too_large")
+
+
+def _twice(client, token, data: bytes, media_ids: tuple[str, str], **fields):
+    """One request with `data` as two renditions, under `media_ids`."""
+    files = {"file": data, "file_2": data}
+    return _renditions(client, token, files, media_id=media_ids[0], media_id_2=media_ids[1], **fields)
+
+
+def test_the_signed_renditions_of_one_answer_are_bounded(make_client, api_keys, store):
+    client = make_client(renditions_max_answer_bytes=100 * 1024)
+    signed = _sign(client, api_keys.sign, jpeg_bytes((64, 48), seed=8), "o-answer")
+    small = _resized(signed.content)
+    response = _twice(client, api_keys.sign, small, ("a-1", "a-2"), source_media_id="o-answer")
+    body = assert_error(response, 413, "renditions_too_large")
+    assert "ORIGINMARK_RENDITIONS_MAX_ANSWER_BYTES" in body["message"]
+    assert store.verdict_by_media_id("default", "a-1") is None  # refused before signing
+    one = _renditions(client, api_keys.sign, {"file": small}, media_id="a-1", source_media_id="o-answer")
+    assert one.status_code == 200, one.text
+
+
+def test_a_failure_after_a_rendition_was_recorded_names_it(make_client, api_keys, store, monkeypatch):
+    """The estimate passes, the signed sizes do not (no allowance for the own manifest here): the
+    first rendition is recorded, the second refused, and the error says which one was recorded."""
+    from app.api.routes import renditions as route
+
+    monkeypatch.setattr(route._AnswerBudget, "OWN_MANIFEST_ALLOWANCE", 0)
+    signed_client = make_client()
+    signed = _sign(signed_client, api_keys.sign, jpeg_bytes((64, 48), seed=8), "o-partial")
+    small = _resized(signed.content)
+    probe = _renditions(signed_client, api_keys.sign, {"file": small}, media_id="p-0", source_media_id="o-partial")
+    size = len(base64.b64decode(probe.json()["renditions"][0]["content_base64"]))
+    client = make_client(renditions_max_answer_bytes=size + size // 2)  # one fits, two do not
+    response = _twice(client, api_keys.sign, small, ("p-1", "p-2"), source_media_id="o-partial")
+    body = assert_error(response, 413, "renditions_too_large")
+    assert body.get("recorded_media_ids") == ["p-1"], body
+    assert "p-1" in body["message"]
+    assert store.verdict_by_media_id("default", "p-1") is not None
+    assert store.verdict_by_media_id("default", "p-2") is None
+
+
+# --- every file checked before any is signed (review 2, LOW/MEDIUM)
+
+
+def test_a_rendition_with_credentials_of_its_own_refuses_the_request_before_any_is_signed(
+    client, api_keys, original, store
+):
+    signed_other = _sign(client, api_keys.sign, jpeg_bytes((64, 48), seed=9), "other")
+    before = len(store.entries())
+    response = _renditions(
+        client,
+        api_keys.sign,
+        {"file": _resized(original.content), "file_2": signed_other.content},
+        media_id="p-1",
+        media_id_2="p-2",
+        source_media_id="orig-1",
+    )
+    body = assert_error(response, 422, "prior_credentials_conflict")
+    assert body["field"] == "file_2"
+    assert store.verdict_by_media_id("default", "p-1") is None
+    assert len(store.entries()) == before
+
+
+# --- the original's media ids (review 2, LOW)
+
+
+def test_a_rendition_cannot_take_its_original_s_media_id_when_named_by_hash(client, api_keys, original, store):
+    sha256 = original.headers["x-content-sha256"]
+    response = _renditions(
+        client, api_keys.sign, {"file": _resized(original.content)}, media_id="orig-1", source_sha256=sha256
+    )
+    assert_error(response, 422, "duplicate_media_id")
+    # Nor another of the tenant's ids for the same bytes.
+    _verify(client, api_keys.verify, original.content, "orig-repost", keep=False)
+    response = _renditions(
+        client, api_keys.sign, {"file": _resized(original.content)}, media_id="orig-repost", source_media_id="orig-1"
+    )
+    assert_error(response, 422, "duplicate_media_id")
+    assert store.verdict_by_media_id("default", "orig-1").sha256 == sha256
+    assert store.verdict_by_media_id("default", "orig-repost").sha256 == sha256
+
+
+# --- the rendition's repository entry is no more public than its original's store (review 2, LOW)
+
+
+def test_a_rendition_of_a_store_kept_on_verify_is_not_public(client, store, shared_dir):
+    store.create_tenant("ta")
+    store.create_tenant("tb")
+    a = store.create_key(name="a", scopes=frozenset(Scope), tenant="ta")[1]
+    b = store.create_key(name="b", scopes=frozenset(Scope), tenant="tb")[1]
+    data = (shared_dir / "corpus" / FIREFLY).read_bytes()
+    kept = _verify(client, a, data, "user-upload")["kept_manifest_id"]
+    assert store.repository.entry_by_manifest_id("tb", kept) is None  # A's only
+    response = _renditions(
+        client, a, {"file": _resized(data, (160, 120))}, media_id="small", source_media_id="user-upload"
+    )
+    assert response.status_code == 200, response.text
+    label = response.json()["renditions"][0]["manifest_label"]
+    assert client.get(f"/sbr/v1/manifests/{label}", headers=ApiKeys.header(b)).status_code == 404
+    assert client.get(f"/sbr/v1/manifests/{label}").status_code in (401, 404)
+    own = client.get(f"/sbr/v1/manifests/{label}", headers=ApiKeys.header(a))
+    assert own.status_code == 200 and kept.encode() in own.content
+
+
+def test_a_rendition_of_a_tenant_s_copy_of_another_s_private_file_is_not_public(client, store):
+    for tenant in ("ta", "tb", "tc"):
+        store.create_tenant(tenant)
+    a = store.create_key(name="a", scopes=frozenset(Scope), tenant="ta")[1]
+    b = store.create_key(name="b", scopes=frozenset(Scope), tenant="tb")[1]
+    c = store.create_key(name="c", scopes=frozenset(Scope), tenant="tc")[1]
+    signed = _sign(client, a, jpeg_bytes((96, 72), seed=11), "a-private", private="true")
+    _verify(client, b, signed.content, "copy")
+    response = _renditions(client, b, {"file": _resized(signed.content)}, media_id="b-small", source_media_id="copy")
+    assert response.status_code == 200, response.text
+    label = response.json()["renditions"][0]["manifest_label"]
+    assert client.get(f"/sbr/v1/manifests/{label}", headers=ApiKeys.header(c)).status_code == 404
+
+
+def test_a_rendition_of_a_public_signed_original_is_public(client, api_keys, original, store):
+    response = _renditions(
+        client, api_keys.sign, {"file": _resized(original.content)}, media_id="pub-small", source_media_id="orig-1"
+    )
+    assert response.status_code == 200, response.text
+    entry = store.repository.entry_by_manifest_id(None, response.json()["renditions"][0]["manifest_label"])
+    assert entry is not None and not entry.private
+
+
+# --- the original's credentials (review 2: paths without tests)
+
+
+def test_an_original_whose_stored_verdict_is_invalid_gives_no_renditions(client, api_keys, original, store):
+    tampered = bytearray(original.content)
+    tampered[-200] ^= 0xFF  # in the JPEG's scan data: the hard binding no longer matches
+    verdict = _verify(client, api_keys.verify, bytes(tampered), "tampered", keep=False)
+    assert verdict["verdict"]["state"] == "invalid", verdict["verdict"]
+    response = _renditions(
+        client, api_keys.sign, {"file": _resized(original.content)}, media_id="r", source_media_id="tampered"
+    )
+    assert_error(response, 409, "upstream_credentials_unusable")
+    assert store.verdict_by_media_id("default", "r") is None
+
+
+def test_a_kept_store_that_no_longer_validates_gives_no_renditions(client, api_keys, original, store):
+    """The repository's copy of the original's store altered (its recorded hash too, so it is read):
+    validated again before any rendition is signed, it is refused."""
+    import hashlib
+
+    import sqlalchemy as sa
+
+    from app.store.schema import repository_entries
+
+    label = original.headers["x-manifest-label"]
+    entry = store.repository.entry_by_manifest_id("default", label)
+    assert entry is not None and entry.store.inline is not None
+    altered = bytearray(entry.store.inline)
+    altered[-40] ^= 0xFF  # in the claim signature, the last box of the manifest
+    with store._db_engine.begin() as connection:
+        connection.execute(
+            sa.update(repository_entries)
+            .where(repository_entries.c.manifest_id == label)
+            .values(store_bytes=bytes(altered), store_sha256=hashlib.sha256(altered).hexdigest())
+        )
+    before = len(store.entries())
+    response = _renditions(
+        client, api_keys.sign, {"file": _resized(original.content)}, media_id="r", source_media_id="orig-1"
+    )
+    body = assert_error(response, 409, "upstream_credentials_unusable")
+    assert "no longer validates" in body["message"]
+    assert len(store.entries()) == before
+
+
+def test_a_rendition_whose_label_kind_would_differ_is_not_recorded(client, store, original, monkeypatch):
+    """Not reached with real data (the kind comes from the store the rendition carries); the guard
+    is tested with a stored label forged to `captured` for an AI original."""
+    import dataclasses
+
+    from app.usecases.renditions import Renditions
+    from verifier.label_types import LabelKind
+
+    real = Renditions.original
+
+    def forged(self, key, ref, *, allow_no_upstream):
+        found = real(self, key, ref, allow_no_upstream=allow_no_upstream)
+        label = dataclasses.replace(found.verdict.label, kind=LabelKind.CAPTURED)
+        return dataclasses.replace(found, verdict=dataclasses.replace(found.verdict, label=label))
+
+    monkeypatch.setattr(Renditions, "original", forged)
+    response = _renditions(
+        client, _camera_key(store), {"file": _resized(original.content)}, media_id="r", source_media_id="orig-1"
+    )
+    assert_error(response, 422, "rendition_changes_label")
+    assert store.verdict_by_media_id("default", "r") is None
+
+
+def test_a_broken_rendition_refuses_the_request_before_any_is_signed(client, api_keys, original, store):
+    small = _resized(original.content)
+    response = _twice(client, api_keys.sign, small, ("b-1", "b-2"), source_media_id="orig-1")
+    assert response.status_code == 200, response.text  # the pair itself is fine
+    broken = {"file": small, "file_2": small[:200]}  # a JPEG cut short
+    response = _renditions(client, api_keys.sign, broken, media_id="c-1", media_id_2="c-2", source_media_id="orig-1")
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["field"] == "file_2"
+    assert response.json()["error"]["code"] == "unreadable_media", response.text
+    assert store.verdict_by_media_id("default", "c-1") is None
+
+
+def test_a_rendition_of_a_tenant_s_copy_of_another_s_public_file_stays_public(client, store):
+    """B's kept copy of A's public signed store: the same bytes anyone may read, so the rendition's
+    entry may be public too."""
+    for tenant in ("ta", "tb"):
+        store.create_tenant(tenant)
+    a = store.create_key(name="a", scopes=frozenset(Scope), tenant="ta")[1]
+    b = store.create_key(name="b", scopes=frozenset(Scope), tenant="tb")[1]
+    signed = _sign(client, a, jpeg_bytes((96, 72), seed=12), "a-public")
+    _verify(client, b, signed.content, "copy")
+    response = _renditions(client, b, {"file": _resized(signed.content)}, media_id="b-small", source_media_id="copy")
+    assert response.status_code == 200, response.text
+    entry = store.repository.entry_by_manifest_id(None, response.json()["renditions"][0]["manifest_label"])
+    assert entry is not None and not entry.private
+
+
+def test_a_malformed_source_sha256_names_its_field(client, api_keys, original):
+    response = _renditions(
+        client, api_keys.sign, {"file": _resized(original.content)}, media_id="r", source_sha256="zz"
+    )
+    assert assert_error(response, 422, "invalid_sha256")["field"] == "source_sha256"

@@ -125,3 +125,33 @@ def test_a_refusal_names_every_refused_claim_and_what_is_allowed():
         "the signing policy does not allow the generator 'Camera App' (allowed: 'Acme *') "
         "nor the digital source type 'digitalCapture' (allowed: trainedAlgorithmicMedia)"
     )
+
+
+@pytest.mark.parametrize(
+    ("policy", "allowed_labels"),
+    [
+        (SigningPolicy.default(), {"ai_generated", "ai_edited"}),
+        (
+            SigningPolicy.of(generators=["*"], source_types=[DigitalSourceType.DIGITAL_CREATION]),
+            {"ai_generated", "ai_edited", "credentials", "invalid", "none"},
+        ),
+        (
+            SigningPolicy.of(generators=["*"], source_types=[DigitalSourceType.COMPUTATIONAL_CAPTURE]),
+            {"ai_generated", "ai_edited", "credentials", "invalid", "none", "captured"},
+        ),
+        (SigningPolicy.unrestricted(), {"ai_generated", "ai_edited", "credentials", "invalid", "none", "captured"}),
+    ],
+)
+def test_renditions_show_only_labels_the_key_could_claim_on_sign(policy, allowed_labels):
+    """A rendition shows its original's label on the caller's bytes: an AI label for any key, a
+    captured one only with a capture type, any other only with a type that is not AI output."""
+    from verifier.label_types import LabelKind
+
+    for kind in LabelKind:
+        if kind.value in allowed_labels:
+            policy.check_rendition(kind)
+        else:
+            with pytest.raises(SigningNotPermitted) as refused:
+                policy.check_rendition(kind)
+            assert refused.value.rendition_label is kind
+            assert "renditions labelled" in str(refused.value)

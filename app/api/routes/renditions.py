@@ -6,12 +6,18 @@ in `media_id`, `media_id_2`, ... (paired by the suffix, not by order); the origi
 `source_media_id` or `source_sha256` (the tenant's media id or content hash); `action` once per
 action, from the closed list signer/manifest.RENDITION_ACTIONS, for every rendition of the request;
 `allow_no_upstream=true` to sign renditions of an original without credentials. The rules are the
-renditions use case's (app/usecases/renditions.py); each rendition is signed, verified and recorded
-as POST /v1/sign does (app/api/routes/sign.py), one after the other: a failure stops the request,
-and the renditions already recorded stay recorded (the answer says which, in its error).
+renditions use case's (app/usecases/renditions.py). Everything that can be checked is checked for
+every file before any is signed (the form, each file's format and that it carries no credentials
+of its own, the original, the key's signing policy, the media ids, the bounds, the original's kept
+store): a refused request signs, stores and audits nothing. Then each rendition is signed, verified
+and recorded as POST /v1/sign does (app/api/routes/sign.py), one after the other; a failure then
+(the engine's, the verifier's, the database's, or the answer's bound on the signed sizes) stops the
+request, and its error names the renditions already recorded (`recorded_media_ids`).
 
 The answer is JSON: per rendition its media id, SHA-256, manifest label, verdict, label and the
-signed bytes (`content_base64`); renditions are small images, and one answer carries them all.
+signed bytes (`content_base64`), built in memory: bounded by ORIGINMARK_RENDITIONS_MAX_ANSWER_BYTES
+(the signed renditions together) and ORIGINMARK_RENDITIONS_MAX_UPSTREAM_STORE_BYTES (the original's
+store, which every rendition embeds).
 """
 
 from __future__ import annotations
@@ -21,22 +27,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import anyio
 from fastapi import APIRouter, Request, Response
 
 from app.api import work
 from app.api.deps import ServicesDep, SignKey, charge_signatures
-from app.api.error_responses import unprocessable
+from app.api.error_responses import after_recording, unprocessable
 from app.api.identifiers import MEDIA_ID_PATTERN, check_media_id, check_sha256, form_flag
 from app.api.rendition_signing import check_upstream, sign_rendition
 from app.api.services import Services
 from app.api.uploads import FormSpec, ReceivedFile, UploadForm, UploadSpool, receive_upload
 from app.api.wire import JSON_MEDIA_TYPE, error_responses, rendition_member, renditions_body
 from app.store.interface import ApiKey
+from app.usecases.errors import RenditionsTooLarge
 from app.usecases.renditions import MAX_RENDITIONS_PER_REQUEST, Original, OriginalRef, Renditions
 from app.usecases.signing import SignedOutput, SignRequest
 from signer.formats import detect_format
 from signer.manifest import RENDITION_ACTIONS, GenerationRequest, rendition_actions
-from verifier.verdict import Verdict
+from verifier.verdict import Verdict, VerdictState
 
 router = APIRouter(tags=["sign"])
 log = logging.getLogger("originmark.api")
@@ -105,7 +113,11 @@ class _Wanted:
 )
 async def renditions(request: Request, key: SignKey, services: ServicesDep) -> Response:
     settings = services.settings
-    use_case = Renditions(store=services.store, signing=services.signing)
+    use_case = Renditions(
+        store=services.store,
+        signing=services.signing,
+        max_upstream_store_bytes=settings.renditions_max_upstream_store_bytes,
+    )
     async with UploadSpool(settings.spool_dir) as spool:
         form = await receive_upload(request, spec=RENDITIONS_FORM, spool=spool, max_bytes=settings.max_upload_bytes)
         wanted = _renditions(form)
@@ -121,12 +133,51 @@ async def renditions(request: Request, key: SignKey, services: ServicesDep) -> R
         actions = rendition_actions(form.texts("action"))  # 422 invalid_request before any lookup
         for item in wanted:
             detect_format(item.upload.path)  # junk is a 415 before any engine work
-        await charge_signatures(request, services, key, len(wanted) - 1)  # one sign token per rendition
         original = await work.in_thread(use_case.original, key, ref, allow_no_upstream=allow)
+        # The key's signing policy on the label the renditions will show (403 signing_policy), before
+        # any engine work or token: a refusal signs, stores and audits nothing.
+        use_case.authorize(key, original)
+        await work.in_thread(use_case.check_media_ids, key, original, [item.media_id for item in wanted])
+        budget = _AnswerBudget(settings.renditions_max_answer_bytes)
+        budget.check_estimate(wanted, original)
+        await charge_signatures(request, services, key, len(wanted) - 1)  # one sign token per rendition
         generation = use_case.generation(original, actions=actions, title=None)
         await check_upstream(services, original, spool)
-        done = [await _sign_one(services, use_case, key, original, generation, item, spool) for item in wanted]
+        await _refuse_own_credentials(services, wanted)
+        done = await _sign_all(services, use_case, key, original, generation, wanted, spool, budget)
     return Response(renditions_body(original=original.verdict, renditions=done), media_type=JSON_MEDIA_TYPE)
+
+
+class _AnswerBudget:
+    """ORIGINMARK_RENDITIONS_MAX_ANSWER_BYTES over the signed renditions of one answer (before base64)."""
+
+    # What signing adds to a rendition besides its original's store: its own manifest (claim,
+    # signature, certificate chain, time-stamp, soft binding), a few KB; a generous guess here, the
+    # signed sizes themselves are counted as they come.
+    OWN_MANIFEST_ALLOWANCE = 64 * 1024
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+
+    def check_estimate(self, wanted: list[_Wanted], original: Original) -> None:
+        """Before anything is signed: the uploads plus what signing embeds in each."""
+        upstream = len(original.manifest_store or b"")
+        estimate = sum(item.upload.size + upstream + self.OWN_MANIFEST_ALLOWANCE for item in wanted)
+        if estimate > self.limit:
+            raise RenditionsTooLarge(self._message(f"would be about {estimate} bytes"))
+
+    def take(self, size: int) -> None:
+        """A signed rendition's size, before it is recorded (refused: it is not)."""
+        if self.used + size > self.limit:
+            raise RenditionsTooLarge(self._message(f"are over {self.used + size} bytes"))
+        self.used += size
+
+    def _message(self, what: str) -> str:
+        return (
+            f"the signed renditions of this request {what}, over the {self.limit} bytes one answer carries "
+            "(ORIGINMARK_RENDITIONS_MAX_ANSWER_BYTES): send fewer or smaller renditions per request"
+        )
 
 
 def _renditions(form: UploadForm) -> list[_Wanted]:
@@ -166,7 +217,71 @@ def _original_ref(form: UploadForm) -> OriginalRef:
     if media_id is not None:
         return OriginalRef(media_id=check_media_id(media_id, field="source_media_id"))
     assert sha256 is not None
-    return OriginalRef(sha256=check_sha256(sha256))
+    return OriginalRef(sha256=check_sha256(sha256, field="source_sha256"))
+
+
+async def _sign_all(
+    services: Services,
+    use_case: Renditions,
+    key: ApiKey,
+    original: Original,
+    generation: GenerationRequest,
+    wanted: list[_Wanted],
+    spool: UploadSpool,
+    budget: _AnswerBudget,
+) -> list[str]:
+    """Each rendition signed and recorded, one after the other. Everything that can be checked was,
+    before the first (a failure here is the engine's, the verifier's, the database's or the answer's
+    bound on what was signed): the error then names the renditions already recorded."""
+    done: list[str] = []
+    try:
+        for item in wanted:
+            done.append(await _sign_one(services, use_case, key, original, generation, item, spool, budget))
+    except Exception as error:
+        recorded = [item.media_id for item in wanted[: len(done)]]
+        answer = after_recording(error, recorded) if recorded else None
+        if answer is None:
+            raise
+        raise answer from error
+    return done
+
+
+async def _refuse_own_credentials(services: Services, wanted: list[_Wanted]) -> None:
+    """422 prior_credentials_conflict, on its own field, for a rendition that carries credentials of
+    its own (a rendition's only history is its original's), and 422 unreadable_media for one the
+    verifier cannot evaluate, before any is signed: the verifier's
+    read of each (isolated, in the verify pool), not the signer's, which would refuse it only when
+    its turn came, after the ones before it were recorded. The reads run side by side (the verify
+    pool bounds them): one after the other they added a fifth to a request of 8 renditions."""
+    found: list[Verdict | BaseException | None] = [None] * len(wanted)
+
+    async def read(index: int, item: _Wanted) -> None:
+        try:
+            found[index], _label = await work.verify_file(services, item.upload.path, known_sha256=item.upload.sha256)
+        except Exception as error:  # noqa: BLE001 - raised below as itself, not in the task group's ExceptionGroup
+            found[index] = error
+
+    async with anyio.create_task_group() as group:
+        for index, item in enumerate(wanted):
+            group.start_soon(read, index, item)
+    for item, verdict in zip(wanted, found, strict=True):
+        if isinstance(verdict, BaseException):
+            raise verdict
+        assert verdict is not None
+        if verdict.state is VerdictState.ERROR:
+            # Not evaluated (unreadable, over a limit): its signed output could not be verified either.
+            raise unprocessable(
+                "unreadable_media",
+                f"{item.upload.field} could not be read as media ({verdict.reason}); nothing was signed",
+                field=item.upload.field,
+            )
+        if verdict.state is not VerdictState.NONE:
+            raise unprocessable(
+                "prior_credentials_conflict",
+                f"{item.upload.field} carries Content Credentials of its own ({verdict.state.value}), and a "
+                "rendition's only history is its original's: send it without embedded credentials; nothing was signed",
+                field=item.upload.field,
+            )
 
 
 async def _sign_one(
@@ -177,17 +292,19 @@ async def _sign_one(
     generation: GenerationRequest,
     item: _Wanted,
     spool: UploadSpool,
+    budget: _AnswerBudget,
 ) -> str:
     destination = spool.folder(f"signed-{item.media_id}") / item.upload.path.name
     output, verdict = await sign_rendition(
         services, generation, source=item.upload.path, source_sha256=item.upload.sha256, destination=destination
     )
+    budget.take(destination.stat().st_size)  # the answer's bound, before the rendition is recorded
     wanted = SignRequest(
         tenant=key.tenant,
         key_id=key.key_id,
         generation=generation,
         media_id=item.media_id,
-        private=original.private,  # a private original's store travels in the rendition's
+        private=original.private,  # unless the original's store is public, its copy in the rendition's is not
     )
     member = await work.in_thread(_record_and_read, use_case, wanted, output, verdict, original, destination)
     services.metrics.signatures.labels("signed").inc()  # a rendition is a signature like any other
