@@ -19,12 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.api import work
-from app.api.rendition_signing import check_upstream, sign_rendition
+from app.api.rendition_signing import check_upstream, renditions_use_case, sign_rendition
 from app.api.services import Services
 from app.spool import SpoolFolder
 from app.store.interface import ApiKey, Thumbnail
 from app.usecases.errors import UseCaseError
-from app.usecases.renditions import OriginalRef, Renditions
+from app.usecases.renditions import OriginalRef
 from app.usecases.signing import SignRequest
 from app.usecases.thumbnails import THUMBNAIL_CONTENT_TYPE, ThumbnailNotMade
 from signer.errors import SigningError
@@ -91,7 +91,7 @@ async def make(services: Services, staged: Staged) -> None:
 
 
 async def _make(services: Services, staged: Staged) -> None:
-    use_case = Renditions(store=services.store, signing=services.signing)
+    use_case = renditions_use_case(services)
     ref = OriginalRef(media_id=staged.media_id)
     # The tenant's own (renditions use case: the tenant in every query); no credentials: still a
     # picture, labelled "no credentials upstream"; invalid or not kept: none (raised, logged).

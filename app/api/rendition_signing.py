@@ -21,6 +21,15 @@ from signer.manifest import GenerationRequest
 from verifier.verdict import Verdict
 
 
+def renditions_use_case(services: Services) -> Renditions:
+    """The renditions use case with the service's bounds: the route's and the thumbnails' alike."""
+    return Renditions(
+        store=services.store,
+        signing=services.signing,
+        max_upstream_store_bytes=services.settings.renditions_max_upstream_store_bytes,
+    )
+
+
 async def check_upstream(services: Services, original: Original, spool: SpoolFolder) -> None:
     """UpstreamCredentialsUnusable unless the original's kept store (if any) still validates, read
     now apart from its asset, in the verify pool (like recovery's: it is parsed in a worker)."""

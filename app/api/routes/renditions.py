@@ -34,7 +34,7 @@ from app.api import work
 from app.api.deps import ServicesDep, SignKey, charge_signatures
 from app.api.error_responses import after_recording, unprocessable
 from app.api.identifiers import MEDIA_ID_PATTERN, check_media_id, check_sha256, form_flag
-from app.api.rendition_signing import check_upstream, sign_rendition
+from app.api.rendition_signing import check_upstream, renditions_use_case, sign_rendition
 from app.api.services import Services
 from app.api.uploads import FormSpec, ReceivedFile, UploadForm, UploadSpool, receive_upload
 from app.api.wire import JSON_MEDIA_TYPE, error_responses, rendition_member, renditions_body
@@ -113,11 +113,7 @@ class _Wanted:
 )
 async def renditions(request: Request, key: SignKey, services: ServicesDep) -> Response:
     settings = services.settings
-    use_case = Renditions(
-        store=services.store,
-        signing=services.signing,
-        max_upstream_store_bytes=settings.renditions_max_upstream_store_bytes,
-    )
+    use_case = renditions_use_case(services)
     async with UploadSpool(settings.spool_dir) as spool:
         form = await receive_upload(request, spec=RENDITIONS_FORM, spool=spool, max_bytes=settings.max_upload_bytes)
         wanted = _renditions(form)
