@@ -16,16 +16,17 @@ Imports c2pa directly: the raw engine is the reference, not product code.
 from __future__ import annotations
 
 import argparse
-import io
-import json
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-import c2pa
 from PIL import Image
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the project root: bench.*
+
+from bench.raw_engine import RawEngineSigner
 from keys.devca import create_development_credentials
 from keys.loader import load_signing_key
 from signer.engine import ContentSigner, SignerOptions
@@ -33,22 +34,6 @@ from signer.manifest import GenerationRequest, Upstream
 from verifier.embedded_store import embedded_manifest_store
 
 FIREFLY = "c2pa-js-legacy/tools/testing/fixtures/images/firefly-1.jpg"
-_RAW_DEFINITION = {
-    "claim_generator_info": [{"name": "bench"}],
-    "assertions": [
-        {
-            "label": "c2pa.actions.v2",
-            "data": {
-                "actions": [
-                    {
-                        "action": "c2pa.created",
-                        "digitalSourceType": "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia",
-                    }
-                ]
-            },
-        }
-    ],
-}
 
 
 def main() -> None:
@@ -69,15 +54,7 @@ def main() -> None:
         assert credentials.key_path is not None  # a development key is a PEM file
         key = load_signing_key(chain_path=credentials.chain_path, key_path=credentials.key_path)
         signer = ContentSigner(signing_key=key, options=SignerOptions())
-        raw_signer = c2pa.Signer.from_info(
-            c2pa.C2paSignerInfo(
-                alg=b"es256",
-                sign_cert=credentials.chain_path.read_bytes(),
-                private_key=credentials.key_path.read_bytes(),
-                ta_url=None,
-            )
-        )
-        raw_context = c2pa.Context.from_dict({"builder": {"thumbnail": {"enabled": False}}})
+        raw_engine = RawEngineSigner(credentials)
         upstream = Upstream(
             title=original.name, format="image/jpeg", actions=("c2pa.resized.proportional",), manifest_store=store
         )
@@ -93,8 +70,7 @@ def main() -> None:
                 times[kind].append((time.perf_counter() - started) * 1000)
             started = time.perf_counter()
             with rendition.open("rb") as source:
-                builder = c2pa.Builder(json.dumps(_RAW_DEFINITION), context=raw_context)
-                builder.sign(raw_signer, "image/jpeg", source, io.BytesIO())
+                raw_engine.sign(source)
             times["raw engine"].append((time.perf_counter() - started) * 1000)
         signer.close()
         size = rendition.stat().st_size

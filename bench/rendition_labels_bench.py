@@ -24,6 +24,8 @@ from pathlib import Path
 import httpx
 from PIL import Image
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the project root: bench.*
+
 from bench.http_harness import ServerConfig, ServerUnderTest
 
 PER_REQUEST = 8  # file, file_2 ... file_8 (app/api/routes/renditions.py)
