@@ -75,7 +75,7 @@ from signer.output import UnchangedAssetSink, atomic_output, write_atomically
 from signer.probe import ProbeResult, check_probe_output, describe_signing_failure, probe_image_jpeg
 from signer.self_check import OwnOutputReader, chain_anchor_pem
 from signer.time_stamping import TimeStampRetries, store_has_time_stamp, with_time_stamp_retries
-from verifier.engine_report import HARD_BINDING_MISMATCH_CODES
+from verifier.engine_report import CAWG_X509_UNTRUSTED_CODE, HARD_BINDING_MISMATCH_CODES
 from verifier.errors import UndecodableImage, UndecodableVideo
 from verifier.fingerprint import INDEX_VIEWS, ImageFingerprint, fingerprint_image
 from verifier.video_fingerprint import VideoFingerprint, fingerprint_video
@@ -150,7 +150,7 @@ _CONTAINER_ERRORS = (
 # assertion) chains to no anchor we configured: the engine reports them among the new manifest's
 # failures and calls the output Valid, not Invalid. Such an output verifies (a verifier shows it
 # "unrecognized"); it is not refused like one the parent's defects would break.
-TRUST_ONLY_FAILURE_CODES = frozenset({"cawg.x509.credential.untrusted"})
+TRUST_ONLY_FAILURE_CODES = frozenset({CAWG_X509_UNTRUSTED_CODE})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

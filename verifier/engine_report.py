@@ -54,7 +54,8 @@ UNTRUSTED_CODE = "signingCredential.untrusted"
 # C_with_CAWG_data.jpg; signer/engine.py TRUST_ONLY_FAILURE_CODES). A store read apart from its
 # asset, or an ingredient, with no other failure is then valid (unrecognized), as such an asset
 # itself is, not invalid.
-TRUST_ONLY_CODES = frozenset({UNTRUSTED_CODE, "cawg.x509.credential.untrusted"})
+CAWG_X509_UNTRUSTED_CODE = "cawg.x509.credential.untrusted"
+TRUST_ONLY_CODES = frozenset({UNTRUSTED_CODE, CAWG_X509_UNTRUSTED_CODE})
 TRUSTED_CODE = "signingCredential.trusted"
 REVALIDATED_CODE = "ingredient.manifest.validated"  # the ingredient's manifest was validated in this read
 TIME_STAMP_VALIDATED_CODES = frozenset({"timeStamp.validated", "timeStamp.trusted"})
