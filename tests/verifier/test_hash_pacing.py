@@ -17,6 +17,7 @@ from verifier.hash_pacing import (
     PacedFileVerifier,
     PacedReader,
     engine_threads_running,
+    paced_if_large,
     wait_for_engine_hashing,
 )
 from verifier.isolation import IsolatedVerifier, VerifyLimits
@@ -58,6 +59,21 @@ def test_reads_pass_through_and_writes_are_refused():
     # Small reads never look for engine threads (an unbounded read() would: in a test process
     # other threads carry the process's name and count as the engine's; a worker has none).
     assert paced.waited_seconds == 0
+
+
+def test_only_a_file_that_can_hold_a_paced_read_is_paced(tmp_path):
+    """Below PACED_READ_BYTES no read can be paced: the engine gets the file itself (no Python
+    call per read); from that size on, through a PacedReader. Decided on the open file's size."""
+    small, large = tmp_path / "small.bin", tmp_path / "large.bin"
+    small.write_bytes(bytes(PACED_READ_BYTES - 1))
+    with large.open("wb") as out:
+        out.truncate(PACED_READ_BYTES)  # sparse: the size is what counts
+    with small.open("rb") as stream:
+        assert paced_if_large(stream) is stream
+    with large.open("rb") as stream:
+        wrapped = paced_if_large(stream)
+        assert isinstance(wrapped, PacedReader)
+        assert wrapped.read(4) == bytes(4)
 
 
 def _in_a_fresh_process(check: str) -> None:
