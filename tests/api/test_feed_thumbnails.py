@@ -142,17 +142,24 @@ def test_no_thumbnail_when_the_tenant_has_them_off(client, store, api_keys):
     assert client.get("/v1/thumbnails/on-1", headers=ApiKeys.header(api_keys.read)).status_code == 404
 
 
-def test_another_tenant_cannot_fetch_a_thumbnail(client, store, make_client):
+def _tenant_a_with_two_thumbnails(client, store, *, seed: int) -> tuple[str, str]:
+    """Tenants A (thumbnails on: "shared-name" and the private "a-private" have theirs) and B
+    (thumbnails off): their keys."""
     store.create_tenant("tenant-a")
     store.create_tenant("tenant-b")
     store.set_feed_thumbnails("tenant-a", True)
-    store.set_feed_thumbnails("tenant-b", True)
     a = store.create_key(name="a", scopes=ALL_SCOPES, tenant="tenant-a")[1]
     b = store.create_key(name="b", scopes=ALL_SCOPES, tenant="tenant-b")[1]
-    _sign(client, a, jpeg_bytes((200, 100), seed=21), "shared-name")
-    _sign(client, a, jpeg_bytes((200, 100), seed=22), "a-private", private="true")
+    _sign(client, a, jpeg_bytes((200, 100), seed=seed), "shared-name")
+    _sign(client, a, jpeg_bytes((200, 100), seed=seed + 1), "a-private", private="true")
     assert _thumbnail(client, "shared-name", token=a).status_code == 200
     assert _thumbnail(client, "a-private", token=a).status_code == 200
+    return a, b
+
+
+def test_another_tenant_cannot_fetch_a_thumbnail(client, store, make_client):
+    a, b = _tenant_a_with_two_thumbnails(client, store, seed=21)
+    store.set_feed_thumbnails("tenant-b", True)
 
     # B's key reads B's tenant only: the same media id there has no thumbnail.
     assert_error(client.get("/v1/thumbnails/shared-name", headers=ApiKeys.header(b)), 404, "not_found")
@@ -214,3 +221,41 @@ def test_a_media_id_pointed_at_other_content_meanwhile_gets_no_picture_of_the_ol
         _sign(client, api_keys.sign, jpeg_bytes((200, 100), seed=41), "moved-1")
         assert_error(_thumbnail(client, "moved-1", token=api_keys.read, wait=2), 404, "not_found")
     assert any("other content" in record.getMessage() for record in caplog.records)
+
+
+def _recent(client, *, token: str | None = None, tenant: str | None = None) -> dict[str, bool]:
+    headers = ApiKeys.header(token) if token else {}
+    response = client.get("/v1/labels/recent" + (f"?tenant={tenant}" if tenant else ""), headers=headers)
+    assert response.status_code == 200, response.text
+    return {item["media_id"]: item["has_thumbnail"] for item in response.json()["items"]}
+
+
+def test_recent_labels_say_which_items_have_a_thumbnail_for_this_reader_only(client, store, make_client):
+    """`has_thumbnail` is read in the label query, scoped like the thumbnail read itself: the
+    reader's tenant, the content the id points at now, no private one on a public read."""
+    a, b = _tenant_a_with_two_thumbnails(client, store, seed=51)
+    _sign(client, b, jpeg_bytes((200, 100), seed=53), "shared-name")  # B: thumbnails off
+
+    assert _recent(client, token=a) == {"shared-name": True, "a-private": True}
+    # B sees its own item of the same name, without A's thumbnail, and none of A's items.
+    assert _recent(client, token=b) == {"shared-name": False}
+    assert _recent(client, token=b, tenant="tenant-a") == {"shared-name": False}  # the key's tenant, not ?tenant=
+
+    # Turned off: the thumbnails are deleted, and the items say so.
+    store.set_feed_thumbnails("tenant-a", False)
+    assert _recent(client, token=a) == {"shared-name": False, "a-private": False}
+    store.set_feed_thumbnails("tenant-a", True)
+    _sign(client, a, jpeg_bytes((200, 100), seed=54), "a-public")
+    _sign(client, a, jpeg_bytes((200, 100), seed=55), "a-private-2", private="true")
+    assert _thumbnail(client, "a-public", token=a).status_code == 200
+    assert _thumbnail(client, "a-private-2", token=a).status_code == 200
+
+    # Public label reads (the same server, from here on): what A publishes, never a private thumbnail.
+    public = make_client(public_label_reads=True)
+    assert _recent(public, tenant="tenant-a") == {
+        "shared-name": False,
+        "a-private": False,
+        "a-public": True,
+        "a-private-2": False,
+    }
+    assert _recent(public, tenant="tenant-b") == {"shared-name": False}
