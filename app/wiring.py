@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from app.usecases.recovery import ContentRecovery, RecoveryVerifier
     from app.usecases.signing import SignAndRecord
     from app.usecases.soft_binding_resolution import SoftBindingResolution
+    from app.usecases.thumbnails import FeedThumbnails
     from app.usecases.verification import VerificationEngine, VerifyAndRecord
     from app.worker_pools import WorkerPools
     from keys.signing_key import SigningKey
@@ -507,6 +508,19 @@ def build_signing(
         keeper=build_manifest_keeper(settings, store, objects=objects),
         trust_fingerprint=trust_fingerprint,
         certificate_fingerprint=lambda: certificate_fingerprint,
+    )
+
+
+def build_feed_thumbnails(store: ServiceStore, *, settings: Settings, signing: SignAndRecord) -> FeedThumbnails:
+    """The feed thumbnails use case (its renditions under the configured store bound), for the routes
+    (app/api/feed_thumbnails.py) and the jobs (app/jobs/tasks.py) alike."""
+    from app.usecases.thumbnails import FeedThumbnails
+
+    return FeedThumbnails.build(
+        store=store,
+        signing=signing,
+        spool_dir=settings.spool_dir,
+        max_upstream_store_bytes=settings.renditions_max_upstream_store_bytes,
     )
 
 

@@ -3,15 +3,22 @@
 The verdict and the job's `succeeded` commit in one transaction (save_verdict's
 `in_same_transaction`). A failed attempt is raised again for procrastinate to retry; the last one
 marks the job `failed` with the reason.
+
+A job with a media id, for a tenant with feed thumbnails on, then makes the item's thumbnail
+(app/usecases/thumbnails.py, the rules of the routes' too): the file is staged while the job's copy
+of it exists (the verified source; the signed output as read back from its destination), and the
+thumbnail made once the job has succeeded, in the job's thread, with the worker pools as the job's
+own engine calls use them. Whatever goes wrong there is logged and changes nothing of the job.
 """
 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 from app.jobs import records, staging
-from app.jobs.runtime import JobRun, JobRuntime
+from app.jobs.runtime import JobRun, JobRuntime, JobWorkerPools
 from app.objects.errors import ObjectStoreError
 from app.objects.media import verify_object
 from app.settings import Settings
@@ -47,10 +54,13 @@ def run_verify_job(runtime: JobRuntime, job_id: str, *, previous_attempts: int) 
         log.info("job already done, skipped", extra={"fields": {"job_id": job_id}})
         return JobRun.SKIPPED_ALREADY_DONE
     settings = runtime.settings
+    thumbnails = _feed_thumbnails(runtime)
+    staged: list[Any] = []
     try:
         # Before every attempt: the key and the tenant's object prefixes as they are now.
+        key = None
         if job.key_id is not None:  # None: an operator's batch, or a job from before keys were recorded
-            require_active(runtime.store.key(job.key_id))
+            key = require_active(runtime.store.key(job.key_id))
         _check_objects_allowed(runtime, job)
 
         def record(copy_path: Any, verdict: Any) -> None:
@@ -68,6 +78,8 @@ def run_verify_job(runtime: JobRuntime, job_id: str, *, previous_attempts: int) 
                     connection, job_id, sha256=verdict.sha256, on_final=_webhook_on_final
                 ),
             )
+            # Recorded (the job succeeded): the file kept for the item's feed thumbnail, if wanted.
+            staged.append(thumbnails.stage(key, job.media_id, lambda: copy_path, verdict.sha256))
 
         verify_object(
             store=runtime.objects,
@@ -79,13 +91,55 @@ def run_verify_job(runtime: JobRuntime, job_id: str, *, previous_attempts: int) 
             with_copy=record,
         )
     except Exception as error:
+        _discard_thumbnails(thumbnails, staged)
         if _attempt_failed(db_engine, job_id, error, previous_attempts=previous_attempts, settings=settings):
             _release_staged_source(runtime, job)
             if _refused(error):
                 return JobRun.REFUSED
         raise
     _release_staged_source(runtime, job)
+    _make_thumbnails(runtime, thumbnails, staged)
     return JobRun.FINISHED
+
+
+def _feed_thumbnails(runtime: JobRuntime) -> Any:
+    from app.wiring import build_feed_thumbnails
+
+    return build_feed_thumbnails(runtime.store, settings=runtime.settings, signing=runtime.signing)
+
+
+def _make_thumbnails(runtime: JobRuntime, thumbnails: Any, staged: list[Any]) -> None:
+    """The staged files' thumbnails made (FeedThumbnails.make: logs, never raises), after the job succeeded."""
+    for each in staged:
+        if each is not None:
+            thumbnails.make(_PoolEngine(runtime.worker_pools), each)
+
+
+def _discard_thumbnails(thumbnails: Any, staged: list[Any]) -> None:
+    for each in staged:
+        if each is not None:
+            thumbnails.discard(each)
+    staged.clear()
+
+
+class _PoolEngine:
+    """A thumbnail's engine calls (app/usecases/thumbnails.ThumbnailEngine) straight to the worker
+    pools, as the job's own signing and verifying make them: the job's thread waits for them."""
+
+    def __init__(self, pools: JobWorkerPools) -> None:
+        self._pools = pools
+
+    def verify_manifest_store(self, path: Path) -> Any:
+        return self._pools.verifier.verify_manifest_store(path)
+
+    def sign_file(self, *, source: Path, destination: Path, request: Any) -> Any:
+        return self._pools.signer.sign_file(source=source, destination=destination, request=request)
+
+    def verify_file(self, path: Path) -> Any:
+        return self._pools.verifier.verify_file(path)
+
+    def thumbnail_of(self, path: Path) -> Any:
+        return self._pools.verifier.thumbnail_of(path)
 
 
 def _check_objects_allowed(runtime: JobRuntime, job: records.JobRecord) -> None:
@@ -147,14 +201,24 @@ def run_sign_job(runtime: JobRuntime, job_id: str, *, previous_attempts: int) ->
         log.info("job already done, skipped", extra={"fields": {"job_id": job_id}})
         return JobRun.SKIPPED_ALREADY_DONE
     settings = runtime.settings
+    thumbnails = _feed_thumbnails(runtime)
+    staged: list[Any] = []
     try:
         assert job.destination is not None and job.params is not None
         request = generation_request(job.params)
         # Before every attempt: the key as it is now. Revoked, or its policy no longer allows the
         # claim, and the job fails without signing (key_revoked / signing_policy).
-        authorize(runtime.store.key(job.key_id) if job.key_id else None, request)
+        key = runtime.store.key(job.key_id) if job.key_id else None
+        authorize(key, request)
         _check_objects_allowed(runtime, job)
-        delivered = _already_delivered(runtime, job)
+
+        def keep_for_thumbnail(copy_path: Any, verdict: Any) -> None:
+            # The signed output as read back from its destination, kept for the item's feed thumbnail
+            # (made once the signature is recorded) while this copy of it exists.
+            if verdict.sha256:
+                staged.append(thumbnails.stage(key, job.media_id, lambda: copy_path, verdict.sha256))
+
+        delivered = _already_delivered(runtime, job, with_copy=keep_for_thumbnail)
         if delivered is not None:
             log.info(
                 "an earlier attempt's signed output is at the destination: not signed again",
@@ -182,16 +246,19 @@ def run_sign_job(runtime: JobRuntime, job_id: str, *, previous_attempts: int) ->
                 verifier=runtime.worker_pools.verifier,
                 uri=job.destination,
                 spool_dir=settings.spool_dir,
+                with_copy=keep_for_thumbnail,
             )
             verdict = _signed_verdict(job, verified.verdict)
         _commit_signature(runtime, job, request, signed_output, verdict)
     except Exception as error:
+        _discard_thumbnails(thumbnails, staged)
         if _attempt_failed(db_engine, job_id, error, previous_attempts=previous_attempts, settings=settings):
             _release_staged_source(runtime, job)
             if _refused(error):
                 return JobRun.REFUSED
         raise
     _release_staged_source(runtime, job)
+    _make_thumbnails(runtime, thumbnails, staged)
     return JobRun.FINISHED
 
 
@@ -210,20 +277,29 @@ def _signed_output(runtime: JobRuntime, signed: Any) -> records.SignedOutput:
     )
 
 
-def _already_delivered(runtime: JobRuntime, job: records.JobRecord) -> tuple[records.SignedOutput, Any] | None:
-    """The recorded signature and its verdict, when the destination holds exactly that output."""
+def _already_delivered(
+    runtime: JobRuntime, job: records.JobRecord, *, with_copy: Any = None
+) -> tuple[records.SignedOutput, Any] | None:
+    """The recorded signature and its verdict, when the destination holds exactly that output
+    (`with_copy`: as verify_object's, run on the destination's copy when it is that output)."""
     from app.objects.errors import ObjectNotFound
 
     recorded = job.signed_output
     if recorded is None:
         return None
     assert job.destination is not None
+
+    def if_that_output(copy_path: Any, verdict: Any) -> None:
+        if with_copy is not None and verdict.sha256 == recorded.output_sha256:
+            with_copy(copy_path, verdict)
+
     try:
         verified = verify_object(
             store=runtime.objects,
             verifier=runtime.worker_pools.verifier,
             uri=job.destination,
             spool_dir=runtime.settings.spool_dir,
+            with_copy=if_that_output,
         )
     except ObjectNotFound:
         return None

@@ -45,8 +45,12 @@ Rules (POST /v1/renditions; `originmark rendition --server URL` sends the same r
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 from app.store.interface import ApiKey, StoredVerdict, VerdictStore
 from app.store.repository import EntryOrigin, RepositoryEntry
@@ -65,6 +69,9 @@ from signer.manifest import GenerationRequest, Upstream
 from verifier.label import label_for
 from verifier.label_types import LabelKind
 from verifier.verdict import Verdict, VerdictState
+
+if TYPE_CHECKING:
+    from signer.engine import SignResult
 
 # What a rendition's non-editorial actions name as their softwareAgent: the service that signed them.
 RENDITION_AGENT = "originmark renditions"
@@ -229,3 +236,56 @@ class Renditions:
                 f"the rendition would be labelled {kind.value}, its original {expected.value}: nothing was recorded"
             )
         return self._signing.record(request, output, verdict)
+
+
+# --- the engine steps of signing one rendition: one path for POST /v1/renditions (its async steps in
+# app/api/rendition_signing.py) and the feed's thumbnails (run from a thread: sign_rendition below).
+
+
+class RenditionEngine(Protocol):
+    """The engine calls a rendition needs (the worker pools', each under the caller's bounds)."""
+
+    def verify_manifest_store(self, path: Path) -> Verdict: ...
+
+    def sign_file(self, *, source: Path, destination: Path, request: GenerationRequest) -> SignResult: ...
+
+    def verify_file(self, path: Path) -> Verdict: ...
+
+
+def kept_store_file(original: Original, folder: Path) -> Path | None:
+    """The original's kept store (if any) in a file of its own in `folder`, for the verifier to read
+    apart from its asset (like recovery's: it is parsed in a worker)."""
+    if original.manifest_store is None:
+        return None
+    descriptor, name = tempfile.mkstemp(prefix="upstream-", suffix=".c2pa", dir=folder)
+    with os.fdopen(descriptor, "wb") as out:
+        out.write(original.manifest_store)
+    return Path(name)
+
+
+def rendition_output(result: SignResult, verdict: Verdict, *, source_sha256: str) -> SignedOutput:
+    """What the sign use case records of a signed rendition: the signer's result and its output's verdict."""
+    return SignedOutput(
+        input_sha256=source_sha256,
+        output_sha256=verdict.sha256,
+        manifest_label=result.manifest_label,
+        certificate_fingerprint=result.certificate_fingerprint,
+        manifest_store=result.manifest_store,
+        fingerprint=result.soft_binding,
+    )
+
+
+def check_upstream(engine: RenditionEngine, original: Original, folder: Path) -> None:
+    """UpstreamCredentialsUnusable unless the original's kept store (if any) still validates (blocking)."""
+    kept = kept_store_file(original, folder)
+    if kept is not None:
+        Renditions.check_kept_store(original, engine.verify_manifest_store(kept))
+
+
+def sign_rendition(
+    engine: RenditionEngine, generation: GenerationRequest, *, source: Path, source_sha256: str, destination: Path
+) -> tuple[SignedOutput, Verdict]:
+    """The rendition at `source` signed into `destination`, and the verifier's verdict on the output (blocking)."""
+    result = engine.sign_file(source=source, destination=destination, request=generation)
+    verdict = engine.verify_file(destination)
+    return rendition_output(result, verdict, source_sha256=source_sha256), verdict

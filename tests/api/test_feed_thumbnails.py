@@ -207,16 +207,16 @@ def test_a_media_id_pointed_at_other_content_meanwhile_gets_no_picture_of_the_ol
     (old) picture is not kept under the new content's name."""
     import dataclasses
 
-    import app.api.feed_thumbnails as feed_thumbnails_module
+    from app.usecases.thumbnails import FeedThumbnails
 
     store.set_feed_thumbnails(DEFAULT_TENANT, True)
-    real_stage = feed_thumbnails_module.stage
+    real_stage = FeedThumbnails.stage
 
-    def stale_stage(*args, **kwargs):
-        staged = real_stage(*args, **kwargs)
+    def stale_stage(self, *args, **kwargs):
+        staged = real_stage(self, *args, **kwargs)
         return None if staged is None else dataclasses.replace(staged, sha256="0" * 64)
 
-    monkeypatch.setattr(feed_thumbnails_module, "stage", stale_stage)
+    monkeypatch.setattr(FeedThumbnails, "stage", stale_stage)
     with caplog.at_level("INFO", logger="originmark.thumbnails"):
         _sign(client, api_keys.sign, jpeg_bytes((200, 100), seed=41), "moved-1")
         assert_error(_thumbnail(client, "moved-1", token=api_keys.read, wait=2), 404, "not_found")
