@@ -475,8 +475,8 @@ def _video_code_one(connection: Connection, path: Path) -> bool:
 
 def _thumbnail_one(connection: Connection, path: Path) -> bool:
     """Make one feed thumbnail's picture (verifier/thumbnail.py: bounded before any pixel is read) and
-    send it, or the reason there is none; False: exit now. Here, not in the owner: Pillow's decoders
-    face an untrusted upload under this worker's limits, as for a fingerprint."""
+    send it, or the reason there is none; False: exit now. Here, not in the owner: Pillow's and
+    FFmpeg's decoders face an untrusted upload under this worker's limits, as for a fingerprint."""
     from verifier.thumbnail import make_picture
 
     def reply() -> tuple[object, ...]:
@@ -766,9 +766,9 @@ class IsolatedVerifier:
         return None if isinstance(reply, str) else reply
 
     def thumbnail_of(self, path: Path) -> Picture | str:
-        """A feed thumbnail's picture made from an image in a worker, under its memory and time limits
-        (verifier/thumbnail.py); or why there is none (a format it does not read, over a bound, a
-        worker that timed out or died)."""
+        """A feed thumbnail's picture made from an image or a video in a worker, under its memory and
+        time limits (verifier/thumbnail.py); or why there is none (a format it does not read, over a
+        bound, a worker that timed out or died)."""
         reply = self._ask(path, _THUMBNAIL, _load_thumbnail)
         return "the verifier worker timed out or died making it" if reply is None else reply
 

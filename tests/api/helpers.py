@@ -170,3 +170,22 @@ def raw_exchange(base_url: str, request: bytes, *, timeout: float = 10.0) -> tup
                     break
     status = int(received.split(b" ", 2)[1])
     return status, received
+
+
+def check_signed_thumbnail(
+    plain_reader, response, *, source_sha256: str, size: tuple[int, int], parent: str, actions: list[str]
+) -> tuple[dict, dict]:
+    """A feed thumbnail as GET /v1/thumbnails/{id} served it: of the content `source_sha256`, a JPEG of
+    `size`, Trusted to a plain c2pa reader, its one ingredient the `parent` manifest (parentOf), its
+    actions `actions`. Returns that ingredient (the reader's JSON) and the crJSON."""
+    assert response.status_code == 200, response.text
+    assert response.headers["x-source-sha256"] == source_sha256
+    with Image.open(io.BytesIO(response.content)) as image:
+        assert (image.format, image.size) == ("JPEG", size)
+    report, crjson = plain_reader(response.content)
+    assert report["validation_state"] == "Trusted", report.get("validation_results")
+    active = report["manifests"][report["active_manifest"]]
+    [ingredient] = active["ingredients"]
+    assert (ingredient["relationship"], ingredient["active_manifest"]) == ("parentOf", parent)
+    assert [a["action"] for a in active["assertions"][0]["data"]["actions"]] == actions
+    return ingredient, crjson

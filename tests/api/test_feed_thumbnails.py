@@ -15,10 +15,14 @@ from PIL import Image
 
 import app.api.work as work_module
 from app.store.interface import DEFAULT_TENANT, Scope
+from tests.signer.test_conformance import spec_2_4_failures
 from tests.verifier.hostile_assets import png_claiming_size
+from tests.videos import frame_at, portrait_copy, write_scenes_video
+from verifier.errors import UndecodableVideo
 from verifier.thumbnail import MAX_SOURCE_PIXELS, NoThumbnail, make_picture
+from verifier.video_fingerprint import VideoBounds, poster_frame
 
-from .helpers import BACKENDS, ApiKeys, assert_error, backend_database, jpeg_bytes, sign_form
+from .helpers import BACKENDS, ApiKeys, assert_error, backend_database, check_signed_thumbnail, jpeg_bytes, sign_form
 
 ALL_SCOPES = frozenset({Scope.SIGN, Scope.VERIFY, Scope.READ})
 
@@ -197,7 +201,55 @@ def test_the_decode_is_bounded_before_any_pixel_is_read(tmp_path):
     video = tmp_path / "clip.mp4"
     video.write_bytes(b"\0\0\0\x18ftypmp42" + b"\0" * 64)
     with pytest.raises(NoThumbnail, match="cannot be decoded"):
-        make_picture(video)  # videos keep their placeholder
+        make_picture(video)  # not a video FFmpeg reads: its placeholder stays
+
+
+def _difference(a: Image.Image, b: Image.Image) -> float:
+    """Mean absolute difference of two pictures' grey levels (0..255), at `a`'s size."""
+    grey_a, grey_b = a.convert("L"), b.convert("L").resize(a.size)
+    return sum(abs(x - y) for x, y in zip(grey_a.tobytes(), grey_b.tobytes(), strict=True)) / (a.width * a.height)
+
+
+def test_a_videos_picture_is_its_first_key_frame_upright_and_bounded(tmp_path):
+    video = write_scenes_video(tmp_path / "scenes.mp4", size=(640, 360))
+    picture = make_picture(video)
+    assert (picture.width, picture.height) == (320, 180)
+    assert picture.actions == ("c2pa.resized.proportional", "c2pa.converted")
+    with Image.open(io.BytesIO(picture.content)) as shown:
+        assert shown.format == "JPEG"
+        first, second = frame_at(video, 0.0), frame_at(video, 1.0)
+        assert _difference(shown, first) < 8 < 3 * 8 < _difference(shown, second)
+
+    # A phone's portrait video: the still is upright, as the player shows it.
+    portrait = make_picture(portrait_copy(video, tmp_path / "portrait.mp4"))
+    assert (portrait.width, portrait.height) == (180, 320)
+
+    # The video fingerprint's bounds: the frame size from the header, before any frame is decoded.
+    with pytest.raises(UndecodableVideo, match="pixels"):
+        poster_frame(video, bounds=VideoBounds(max_frame_pixels=640 * 360 - 1))
+
+
+def test_a_signed_video_gets_a_signed_poster_frame(client, store, api_keys, plain_reader, shared_dir, tmp_path):
+    store.set_feed_thumbnails(DEFAULT_TENANT, True)
+    video = write_scenes_video(tmp_path / "clip.mp4", size=(480, 270))
+    signed = _sign(client, api_keys.sign, video.read_bytes(), "clip-1", name="clip.mp4", mime="video/mp4")
+
+    response = _thumbnail(client, "clip-1", token=api_keys.read)
+    ingredient, crjson = check_signed_thumbnail(
+        plain_reader,
+        response,
+        source_sha256=signed.headers["x-content-sha256"],
+        size=(320, 180),
+        parent=signed.headers["x-manifest-label"],
+        actions=["c2pa.opened", "c2pa.resized.proportional", "c2pa.converted"],
+    )
+    assert ingredient["format"] == "video/mp4"  # what the still is a still of
+    # The C2PA conformance rubric (spec 2.4) passes on it: no perceptible action without a source type.
+    assert spec_2_4_failures(crjson["manifests"][0], shared_dir) == {}
+    thumb_sha = hashlib.sha256(response.content).hexdigest()
+    by_hash = client.get(f"/v1/verdicts/sha256/{thumb_sha}", headers=ApiKeys.header(api_keys.read))
+    assert by_hash.status_code == 200 and by_hash.json()["label"]["kind"] == "ai_generated", by_hash.text
+    assert _recent(client, token=api_keys.read) == {"clip-1": True}
 
 
 def test_a_media_id_pointed_at_other_content_meanwhile_gets_no_picture_of_the_old(

@@ -7,17 +7,15 @@ and the recent labels say it exists."""
 from __future__ import annotations
 
 import hashlib
-import io
 import time
 
 import httpx
-from PIL import Image
 
 from app.api.main import create_app
 from app.store.interface import DEFAULT_TENANT, Scope
 from app.store.migrate import upgrade_database
 from app.store.sql import open_store
-from tests.api.helpers import jpeg_bytes, serve_in_thread
+from tests.api.helpers import check_signed_thumbnail, jpeg_bytes, serve_in_thread
 from tests.jobs.conftest import auth, wait_done
 
 ALL_SCOPES = frozenset({Scope.SIGN, Scope.VERIFY, Scope.READ})
@@ -54,22 +52,14 @@ def test_a_sign_job_makes_the_items_signed_thumbnail(http, s3, store, drain_queu
     done = wait_done(http, token, submitted.json()["job_id"])
     assert done["status"] == "succeeded", done
     response = _thumbnail(http, token, "job-pic", wait=2)
-    assert response.status_code == 200, response.text
-    assert response.headers["x-source-sha256"] == done["result"]["sha256"]  # of the signed output
-    with Image.open(io.BytesIO(response.content)) as image:
-        assert image.format == "JPEG" and image.size == (320, 240)
-    report, _ = plain_reader(response.content)
-    assert report["validation_state"] == "Trusted", report.get("validation_results")
-    active = report["manifests"][report["active_manifest"]]
-    [ingredient] = active["ingredients"]
-    assert (ingredient["relationship"], ingredient["active_manifest"]) == (
-        "parentOf",
-        done["result"]["verdict"]["manifests"][0]["label"],
+    check_signed_thumbnail(
+        plain_reader,
+        response,
+        source_sha256=done["result"]["sha256"],  # of the signed output
+        size=(320, 240),
+        parent=done["result"]["verdict"]["manifests"][0]["label"],
+        actions=["c2pa.opened", "c2pa.resized.proportional"],
     )
-    assert [a["action"] for a in active["assertions"][0]["data"]["actions"]] == [
-        "c2pa.opened",
-        "c2pa.resized.proportional",
-    ]
     # Recorded like a rendition (by content, its label the item's), not as a feed item of its own.
     assert _recent(http, token) == {"job-pic": True}
     by_hash = http.get(f"/v1/verdicts/sha256/{hashlib.sha256(response.content).hexdigest()}", headers=auth(token))
