@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from app.store.sql import SqlStore
     from app.usecases.manifest_repository import ManifestKeeper
     from app.usecases.recovery import ContentRecovery, RecoveryVerifier
+    from app.usecases.renditions import Renditions
     from app.usecases.signing import SignAndRecord
     from app.usecases.soft_binding_resolution import SoftBindingResolution
     from app.usecases.verification import VerificationEngine, VerifyAndRecord
@@ -510,6 +511,16 @@ def build_signing(
     )
 
 
+def build_renditions(settings: Settings, *, store: ServiceStore, signing: SignAndRecord) -> Renditions:
+    """The renditions use case with the configured bound on the original's store: POST /v1/renditions,
+    the feed's thumbnails and rendition jobs alike."""
+    from app.usecases.renditions import Renditions
+
+    return Renditions(
+        store=store, signing=signing, max_upstream_store_bytes=settings.renditions_max_upstream_store_bytes
+    )
+
+
 def build_soft_binding_resolution(
     settings: Settings, store: ServiceStore, *, worker_pools: WorkerPools
 ) -> SoftBindingResolution:
@@ -529,17 +540,19 @@ def build_job_runtime(settings: Settings, *, store, worker_pools, objects=None) 
     from app.jobs.runtime import JobRuntime
 
     objects = objects if objects is not None else build_object_stores(settings)
+    signing = build_signing(
+        store,
+        settings=settings,
+        objects=objects,
+        trust_fingerprint=worker_pools.trust_fingerprint,
+        certificate_fingerprint=worker_pools.certificate_fingerprint,
+    )
     return JobRuntime(
         settings=settings,
         store=store,
         objects=objects,
         worker_pools=worker_pools,
         verification=build_verification(store, settings=settings, worker_pools=worker_pools, objects=objects),
-        signing=build_signing(
-            store,
-            settings=settings,
-            objects=objects,
-            trust_fingerprint=worker_pools.trust_fingerprint,
-            certificate_fingerprint=worker_pools.certificate_fingerprint,
-        ),
+        signing=signing,
+        renditions=build_renditions(settings, store=store, signing=signing),
     )

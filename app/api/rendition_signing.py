@@ -8,8 +8,6 @@ signed by the signer, its output verified.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 from app.api import work
@@ -17,28 +15,23 @@ from app.api.services import Services
 from app.spool import SpoolFolder
 from app.usecases.renditions import Original, Renditions
 from app.usecases.signing import SignedOutput
+from app.wiring import build_renditions
 from signer.manifest import GenerationRequest
 from verifier.verdict import Verdict
 
 
 def renditions_use_case(services: Services) -> Renditions:
     """The renditions use case with the service's bounds: the route's and the thumbnails' alike."""
-    return Renditions(
-        store=services.store,
-        signing=services.signing,
-        max_upstream_store_bytes=services.settings.renditions_max_upstream_store_bytes,
-    )
+    return build_renditions(services.settings, store=services.store, signing=services.signing)
 
 
 async def check_upstream(services: Services, original: Original, spool: SpoolFolder) -> None:
     """UpstreamCredentialsUnusable unless the original's kept store (if any) still validates, read
     now apart from its asset, in the verify pool (like recovery's: it is parsed in a worker)."""
-    if original.manifest_store is None:
+    path = Renditions.kept_store_file(original, spool.folder("upstream"))
+    if path is None:
         return
-    descriptor, name = tempfile.mkstemp(prefix="upstream-", suffix=".c2pa", dir=spool.folder("upstream"))
-    with os.fdopen(descriptor, "wb") as out:
-        out.write(original.manifest_store)
-    checked = await work.verify_manifest_store(services, Path(name))
+    checked = await work.verify_manifest_store(services, path)
     Renditions.check_kept_store(original, checked)
 
 
