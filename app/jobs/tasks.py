@@ -19,7 +19,7 @@ from app.objects.media import verify_object
 from app.objects.transfer import spool_folder
 from app.settings import Settings
 from app.usecases.active_key import require_active
-from app.usecases.errors import KeyRevoked, UseCaseError
+from app.usecases.errors import KeyRevoked, RenditionChangesLabel, UseCaseError
 from app.usecases.signing import SignedOutput, SignRequest, accepted_output, authorize
 from app.usecases.verification import VerifyRequest
 from signer.manifest import PriorCredentials
@@ -227,19 +227,25 @@ def _rendition(runtime: JobRuntime, job: records.JobRecord) -> None:
         Renditions.check_rendition_file(verdict, name=f"the rendition ({job.source})")
 
     signed, verdict = _signed_at_destination(runtime, job, generation, check_source=check_rendition)
-    renditions.record(
-        SignRequest(
-            tenant=job.tenant,
-            key_id=job.key_id,
-            generation=generation,
-            media_id=job.media_id,
-            private=original.private,  # unless the original's store is public, its copy in the rendition's is not
-        ),
-        _use_case_output(signed),
-        verdict,
-        original,
-        in_same_transaction=_succeeded(job, verdict),
-    )
+    try:
+        renditions.record(
+            SignRequest(
+                tenant=job.tenant,
+                key_id=job.key_id,
+                generation=generation,
+                media_id=job.media_id,
+                private=original.private,  # unless the original's store is public, its copy in the rendition's is not
+            ),
+            _use_case_output(signed),
+            verdict,
+            original,
+            in_same_transaction=_succeeded(job, verdict),
+        )
+    except RenditionChangesLabel:
+        # Its verdict was read back from the destination, so the output is there: taken away, or a
+        # rendition showing another label than its original's would be served though never recorded.
+        runtime.objects.delete(runtime.objects.parse(job.destination))
+        raise
 
 
 def _signed_at_destination(
@@ -377,7 +383,6 @@ def _refused(error: Exception) -> bool:
     from app.usecases.errors import (
         NoUpstreamCredentials,
         OriginalNotFound,
-        RenditionChangesLabel,
         RenditionFileRefused,
         RenditionMediaIdTaken,
         UpstreamCredentialsUnusable,

@@ -170,3 +170,20 @@ def raw_exchange(base_url: str, request: bytes, *, timeout: float = 10.0) -> tup
                     break
     status = int(received.split(b" ", 2)[1])
     return status, received
+
+
+def forge_original_label(monkeypatch, kind) -> None:
+    """Every rendition's original read with its stored label forged to `kind` (a verifier.label_types
+    LabelKind): the renditions use case's label guard is not reached with real data."""
+    import dataclasses
+
+    from app.usecases.renditions import Renditions
+
+    real = Renditions.original
+
+    def forged(self, key, ref, *, allow_no_upstream):
+        found = real(self, key, ref, allow_no_upstream=allow_no_upstream)
+        label = dataclasses.replace(found.verdict.label, kind=kind)
+        return dataclasses.replace(found, verdict=dataclasses.replace(found.verdict, label=label))
+
+    monkeypatch.setattr(Renditions, "original", forged)

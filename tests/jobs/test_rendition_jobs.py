@@ -31,7 +31,7 @@ from app.store.sql import open_store
 from signer.engine_settings import probe_verification_settings
 from signer.manifest import DigitalSourceType
 from signer.policy import SigningPolicy
-from tests.api.helpers import jpeg_bytes, serve_in_thread, sign_form
+from tests.api.helpers import forge_original_label, jpeg_bytes, serve_in_thread, sign_form
 from tests.jobs.conftest import auth, grant_object_prefixes, put_object, wait_done
 from tests.videos import reencode, write_scenes_video
 
@@ -85,6 +85,21 @@ def _assert_chain(report: dict, original_label: str, actions: list[str]) -> None
     assert ingredient["active_manifest"] == original_label
     found = [a["action"] for a in active["assertions"][0]["data"]["actions"]]
     assert found == ["c2pa.opened", *actions]
+
+
+def _submit(http: httpx.Client, s3, token: str, *, original: str, name: str, data: bytes, action: str) -> str:
+    """A rendition job of `data` (put as in/NAME) into out/NAME, media id ORIGINAL-NAME; its id (202 asserted)."""
+    _object_store, bucket = s3
+    body = {
+        "source": put_object(s3, f"in/{name}", data),
+        "destination": f"s3://{bucket}/out/{name}",
+        "media_id": f"{original}-{name}",
+        "source_media_id": original,
+        "action": [action],
+    }
+    answer = http.post("/v1/jobs/rendition", json=body, headers=auth(token))
+    assert answer.status_code == 202, answer.text
+    return answer.json()["job_id"]
 
 
 def test_an_image_rendition_named_by_uri_is_signed_into_the_destination(http, s3, store, drain_queue, plain_reader):
@@ -242,16 +257,7 @@ def test_what_the_worker_refuses_fails_the_job_with_the_routes_codes(http, s3, s
     object_store, bucket = s3
 
     def submit(name: str, data: bytes) -> str:
-        body = {
-            "source": put_object(s3, f"in/{name}", data),
-            "destination": f"s3://{bucket}/out/{name}",
-            "media_id": f"rj-cap-{name}",
-            "source_media_id": "rj-cap",
-            "action": ["c2pa.converted"],
-        }
-        answer = http.post("/v1/jobs/rendition", json=body, headers=auth(token))
-        assert answer.status_code == 202, answer.text
-        return answer.json()["job_id"]
+        return _submit(http, s3, token, original="rj-cap", name=name, data=data, action="c2pa.converted")
 
     narrowed = submit("small.jpg", _resized(original.content))
     store.set_signing_policy(key.key_id, SigningPolicy.default())  # AI claims only: no captured renditions
@@ -311,3 +317,47 @@ def test_a_rendition_job_on_sqlite_is_run_by_the_server_itself(
             assert stored is not None and stored.label.kind.value == "ai_generated"
     context.close()
     assert not list((objects_dir / "job-uploads").iterdir())
+
+
+def test_the_workers_store_bound_and_label_guard_fail_the_job(
+    http, s3, store, settings, jobs_worker_pools, monkeypatch
+):
+    """The worker applies the use case's bound on the original's store (its own configuration: a
+    worker set to a smaller bound than the API's fails the job, upstream_store_too_large), and the
+    label guard (a rendition whose label kind would differ: rendition_changes_label, nothing
+    recorded, its output taken away from the destination). The guard is not reached with real
+    data; a stored label forged to `captured` reaches it, as tests/api/test_renditions.py does."""
+    import asyncio
+
+    from app.jobs.worker import run_worker
+    from app.wiring import build_job_runtime, build_object_stores
+    from verifier.label_types import LabelKind
+
+    token = store.create_key(name="camera", scopes=SIGN_AND_READ, signing_policy=SigningPolicy.unrestricted())[1]
+    original = _sign_original(http, token, jpeg_bytes((96, 72), seed=1551), "rj-b", name="b.jpg", mime="image/jpeg")
+    object_store, bucket = s3
+
+    def submit(name: str) -> str:
+        small = _resized(original.content, (40 + len(name), 30))
+        return _submit(http, s3, token, original="rj-b", name=name, data=small, action="c2pa.resized.proportional")
+
+    def drain(worker_settings) -> None:
+        runtime = build_job_runtime(
+            worker_settings, store=store, objects=build_object_stores(worker_settings), worker_pools=jobs_worker_pools
+        )
+        asyncio.run(run_worker(worker_settings, runtime, concurrency=1, wait=False, install_signal_handlers=False))
+
+    bounded = submit("bound.jpg")
+    drain(settings.model_copy(update={"renditions_max_upstream_store_bytes": 1024}))
+    done = wait_done(http, token, bounded)
+    assert done["status"] == "failed" and done["error"]["code"] == "upstream_store_too_large", done
+
+    forged_job = submit("forged.jpg")  # submitted with the real label: accepted
+    forge_original_label(monkeypatch, LabelKind.CAPTURED)
+    drain(settings)
+    done = wait_done(http, token, forged_job)
+    assert done["status"] == "failed" and done["error"]["code"] == "rendition_changes_label", done
+    for name in ("bound.jpg", "forged.jpg"):
+        assert store.verdict_by_media_id("default", f"rj-b-{name}") is None
+        with pytest.raises(ObjectNotFound):
+            object_store.stat(ObjectLocation(Scheme.S3, f"out/{name}", bucket))
