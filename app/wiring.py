@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from app.store.sql import SqlStore
     from app.usecases.manifest_repository import ManifestKeeper
     from app.usecases.recovery import ContentRecovery, RecoveryVerifier
+    from app.usecases.renditions import Renditions
     from app.usecases.signing import SignAndRecord
     from app.usecases.soft_binding_resolution import SoftBindingResolution
     from app.usecases.thumbnails import FeedThumbnails
@@ -511,17 +512,22 @@ def build_signing(
     )
 
 
-def build_feed_thumbnails(store: ServiceStore, *, settings: Settings, signing: SignAndRecord) -> FeedThumbnails:
-    """The feed thumbnails use case (its renditions under the configured store bound), for the routes
+def build_renditions(settings: Settings, *, store: ServiceStore, signing: SignAndRecord) -> Renditions:
+    """The renditions use case with the configured bound on the original's store: POST /v1/renditions,
+    the feed's thumbnails and rendition jobs alike."""
+    from app.usecases.renditions import Renditions
+
+    return Renditions(
+        store=store, signing=signing, max_upstream_store_bytes=settings.renditions_max_upstream_store_bytes
+    )
+
+
+def build_feed_thumbnails(store: ServiceStore, *, settings: Settings, renditions: Renditions) -> FeedThumbnails:
+    """The feed thumbnails use case on the renditions use case (build_renditions), for the routes
     (app/api/feed_thumbnails.py) and the jobs (app/jobs/tasks.py) alike."""
     from app.usecases.thumbnails import FeedThumbnails
 
-    return FeedThumbnails.build(
-        store=store,
-        signing=signing,
-        spool_dir=settings.spool_dir,
-        max_upstream_store_bytes=settings.renditions_max_upstream_store_bytes,
-    )
+    return FeedThumbnails(store=store, renditions=renditions, spool_dir=settings.spool_dir)
 
 
 def build_soft_binding_resolution(
@@ -543,17 +549,19 @@ def build_job_runtime(settings: Settings, *, store, worker_pools, objects=None) 
     from app.jobs.runtime import JobRuntime
 
     objects = objects if objects is not None else build_object_stores(settings)
+    signing = build_signing(
+        store,
+        settings=settings,
+        objects=objects,
+        trust_fingerprint=worker_pools.trust_fingerprint,
+        certificate_fingerprint=worker_pools.certificate_fingerprint,
+    )
     return JobRuntime(
         settings=settings,
         store=store,
         objects=objects,
         worker_pools=worker_pools,
         verification=build_verification(store, settings=settings, worker_pools=worker_pools, objects=objects),
-        signing=build_signing(
-            store,
-            settings=settings,
-            objects=objects,
-            trust_fingerprint=worker_pools.trust_fingerprint,
-            certificate_fingerprint=worker_pools.certificate_fingerprint,
-        ),
+        signing=signing,
+        renditions=build_renditions(settings, store=store, signing=signing),
     )

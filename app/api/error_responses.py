@@ -74,6 +74,7 @@ from app.usecases.errors import (
     OriginalNotFound,
     OutputVerificationStopped,
     RenditionChangesLabel,
+    RenditionFileRefused,
     RenditionMediaIdTaken,
     RenditionsTooLarge,
     UndecodableContent,
@@ -342,6 +343,8 @@ def from_use_case_error(error: UseCaseError) -> ApiError:
         return unprocessable(error.code, error.message, field="media_id")
     if isinstance(error, RenditionsTooLarge):
         return ApiError(413, error.code, error.message)
+    if isinstance(error, RenditionFileRefused):
+        return unprocessable(error.code, error.message, field=error.field)
     if isinstance(error, ManifestStoreUnavailable):
         log.error("a kept manifest store cannot be served: %s", error.message)  # the object URI stays in the log
     return ApiError(500, "internal_error", "internal error; see the server log")

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import anyio.to_thread
 
-from app.api.rendition_signing import ServiceEngine
+from app.api.rendition_signing import ServiceEngine, renditions_use_case
 from app.api.services import Services
 from app.store.interface import ApiKey
 from app.usecases.thumbnails import FeedThumbnails, Staged
@@ -27,7 +27,7 @@ from app.wiring import build_feed_thumbnails
 
 def feed_thumbnails(services: Services) -> FeedThumbnails:
     """The feed thumbnails use case with the service's bounds."""
-    return build_feed_thumbnails(services.store, settings=services.settings, signing=services.signing)
+    return build_feed_thumbnails(services.store, settings=services.settings, renditions=renditions_use_case(services))
 
 
 def stage(

@@ -18,8 +18,9 @@ import anyio.from_thread
 from app.api import work
 from app.api.services import Services
 from app.spool import SpoolFolder
-from app.usecases.renditions import Original, Renditions, kept_store_file, rendition_output
+from app.usecases.renditions import Original, Renditions, rendition_output
 from app.usecases.signing import SignedOutput
+from app.wiring import build_renditions
 from signer.engine import SignResult
 from signer.manifest import GenerationRequest
 from verifier.verdict import Verdict
@@ -30,19 +31,17 @@ if TYPE_CHECKING:
 
 def renditions_use_case(services: Services) -> Renditions:
     """The renditions use case with the service's bounds: the route's and the thumbnails' alike."""
-    return Renditions(
-        store=services.store,
-        signing=services.signing,
-        max_upstream_store_bytes=services.settings.renditions_max_upstream_store_bytes,
-    )
+    return build_renditions(services.settings, store=services.store, signing=services.signing)
 
 
 async def check_upstream(services: Services, original: Original, spool: SpoolFolder) -> None:
     """UpstreamCredentialsUnusable unless the original's kept store (if any) still validates, read
     now apart from its asset, in the verify pool (like recovery's: it is parsed in a worker)."""
-    kept = kept_store_file(original, spool.folder("upstream"))
-    if kept is not None:
-        Renditions.check_kept_store(original, await work.verify_manifest_store(services, kept))
+    path = Renditions.kept_store_file(original, spool.folder("upstream"))
+    if path is None:
+        return
+    checked = await work.verify_manifest_store(services, path)
+    Renditions.check_kept_store(original, checked)
 
 
 async def sign_rendition(

@@ -4,16 +4,19 @@ The verdict and the job's `succeeded` commit in one transaction (save_verdict's
 `in_same_transaction`). A failed attempt is raised again for procrastinate to retry; the last one
 marks the job `failed` with the reason.
 
-A job with a media id, for a tenant with feed thumbnails on, then makes the item's thumbnail
-(app/usecases/thumbnails.py, the rules of the routes' too): the file is staged while the job's copy
-of it exists (the verified source; the signed output as read back from its destination), and the
-thumbnail made once the job has succeeded, in the job's thread, with the worker pools as the job's
-own engine calls use them. Whatever goes wrong there is logged and changes nothing of the job.
+A sign or verify job with a media id, for a tenant with feed thumbnails on, then makes the item's
+thumbnail (app/usecases/thumbnails.py, the rules of the routes' too): the file is staged while the
+job's copy of it exists (the verified source; the signed output as read back from its
+destination), and the thumbnail made once the job has succeeded, in the job's thread, with the
+worker pools as the job's own engine calls use them (_JobThumbnail). Whatever goes wrong there is
+logged and changes nothing of the job. A rendition job makes none, as POST /v1/renditions makes
+none: its media id is the rendition's own.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +24,10 @@ from app.jobs import records, staging
 from app.jobs.runtime import JobRun, JobRuntime, JobWorkerPools
 from app.objects.errors import ObjectStoreError
 from app.objects.media import verify_object
+from app.objects.transfer import spool_folder
 from app.settings import Settings
 from app.usecases.active_key import require_active
-from app.usecases.errors import KeyRevoked, UseCaseError
+from app.usecases.errors import KeyRevoked, RenditionChangesLabel, UseCaseError
 from app.usecases.signing import SignedOutput, SignRequest, accepted_output, authorize
 from app.usecases.verification import VerifyRequest
 from signer.manifest import PriorCredentials
@@ -48,78 +52,116 @@ class VerificationStopped(Exception):
 
 
 def run_verify_job(runtime: JobRuntime, job_id: str, *, previous_attempts: int) -> JobRun:
+    return _run_attempt(runtime, job_id, previous_attempts=previous_attempts, work=_verify)
+
+
+def _verify(runtime: JobRuntime, job: records.JobRecord, thumbnail: _JobThumbnail) -> None:
+    settings = runtime.settings
+    # Before every attempt: the key and the tenant's object prefixes as they are now.
+    key = None
+    if job.key_id is not None:  # None: an operator's batch, or a job from before keys were recorded
+        key = require_active(runtime.store.key(job.key_id))
+    _check_objects_allowed(runtime, job)
+
+    def record(copy_path: Any, verdict: Any) -> None:
+        # While the copy exists: a file without valid credentials is looked up by content.
+        if not verdict.sha256:
+            raise VerificationStopped(f"verifying {job.source} was stopped (state {verdict.state.value})")
+        runtime.verification.record(
+            VerifyRequest(
+                tenant=job.tenant, sha256=verdict.sha256, media_id=job.media_id, keep_manifest=job.keeps_manifest
+            ),
+            verdict,
+            _label(verdict),
+            path=copy_path,
+            in_same_transaction=lambda connection: records.mark_succeeded(
+                connection, job.id, sha256=verdict.sha256, on_final=_webhook_on_final
+            ),
+        )
+        # Recorded (the job succeeded): the file kept for the item's feed thumbnail, if wanted.
+        thumbnail.stage(key, job.media_id, copy_path, verdict.sha256)
+
+    verify_object(
+        store=runtime.objects,
+        verifier=runtime.worker_pools.verifier,
+        uri=job.source,
+        spool_dir=settings.spool_dir,
+        max_bytes=settings.jobs_max_source_bytes,
+        source_pin=_pin(job),
+        with_copy=record,
+    )
+
+
+def runner_for(kind: records.JobKind) -> Callable[..., JobRun]:
+    """The task function of a job kind: (runtime, job_id, previous_attempts=) -> JobRun."""
+    runners: dict[records.JobKind, Callable[..., JobRun]] = {
+        records.JobKind.VERIFY: run_verify_job,
+        records.JobKind.SIGN: run_sign_job,
+        records.JobKind.RENDITION: run_rendition_job,
+    }
+    return runners[kind]
+
+
+def _run_attempt(
+    runtime: JobRuntime,
+    job_id: str,
+    *,
+    previous_attempts: int,
+    work: Callable[[JobRuntime, records.JobRecord, _JobThumbnail], None],
+) -> JobRun:
+    """One attempt of any job: marked running (skipped when it already succeeded), `work` done (it
+    commits the job's `succeeded` with what it records), a failure recorded on the row and raised
+    for a retry (or the job failed for good: refused, or its last attempt), a staged source released
+    once the job is final; then the item's feed thumbnail made, when `work` staged a file for it."""
     db_engine = runtime.store.db_engine
     job = records.start_attempt(db_engine, job_id)
     if job is None:
         log.info("job already done, skipped", extra={"fields": {"job_id": job_id}})
         return JobRun.SKIPPED_ALREADY_DONE
-    settings = runtime.settings
-    thumbnails = _feed_thumbnails(runtime)
-    staged: list[Any] = []
+    thumbnail = _JobThumbnail(runtime)
     try:
-        # Before every attempt: the key and the tenant's object prefixes as they are now.
-        key = None
-        if job.key_id is not None:  # None: an operator's batch, or a job from before keys were recorded
-            key = require_active(runtime.store.key(job.key_id))
-        _check_objects_allowed(runtime, job)
-
-        def record(copy_path: Any, verdict: Any) -> None:
-            # While the copy exists: a file without valid credentials is looked up by content.
-            if not verdict.sha256:
-                raise VerificationStopped(f"verifying {job.source} was stopped (state {verdict.state.value})")
-            runtime.verification.record(
-                VerifyRequest(
-                    tenant=job.tenant, sha256=verdict.sha256, media_id=job.media_id, keep_manifest=job.keeps_manifest
-                ),
-                verdict,
-                _label(verdict),
-                path=copy_path,
-                in_same_transaction=lambda connection: records.mark_succeeded(
-                    connection, job_id, sha256=verdict.sha256, on_final=_webhook_on_final
-                ),
-            )
-            # Recorded (the job succeeded): the file kept for the item's feed thumbnail, if wanted.
-            staged.append(thumbnails.stage(key, job.media_id, lambda: copy_path, verdict.sha256))
-
-        verify_object(
-            store=runtime.objects,
-            verifier=runtime.worker_pools.verifier,
-            uri=job.source,
-            spool_dir=settings.spool_dir,
-            max_bytes=settings.jobs_max_source_bytes,
-            source_pin=_pin(job),
-            with_copy=record,
-        )
+        work(runtime, job, thumbnail)
     except Exception as error:
-        _discard_thumbnails(thumbnails, staged)
-        if _attempt_failed(db_engine, job_id, error, previous_attempts=previous_attempts, settings=settings):
+        thumbnail.discard()
+        if _attempt_failed(db_engine, job_id, error, previous_attempts=previous_attempts, settings=runtime.settings):
             _release_staged_source(runtime, job)
             if _refused(error):
                 return JobRun.REFUSED
         raise
     _release_staged_source(runtime, job)
-    _make_thumbnails(runtime, thumbnails, staged)
+    thumbnail.make()
     return JobRun.FINISHED
 
 
-def _feed_thumbnails(runtime: JobRuntime) -> Any:
-    from app.wiring import build_feed_thumbnails
+class _JobThumbnail:
+    """The item's feed thumbnail of one job attempt (FeedThumbnails: the routes' rules): `stage`d
+    while the job's copy of the file exists, made once the job has succeeded, discarded when the
+    attempt fails. Never raises: a thumbnail is not the job's outcome."""
 
-    return build_feed_thumbnails(runtime.store, settings=runtime.settings, signing=runtime.signing)
+    def __init__(self, runtime: JobRuntime) -> None:
+        self._runtime = runtime
+        self._staged: Any = None
 
+    def _use_case(self) -> Any:
+        from app.wiring import build_feed_thumbnails
 
-def _make_thumbnails(runtime: JobRuntime, thumbnails: Any, staged: list[Any]) -> None:
-    """The staged files' thumbnails made (FeedThumbnails.make: logs, never raises), after the job succeeded."""
-    for each in staged:
-        if each is not None:
-            thumbnails.make(_PoolEngine(runtime.worker_pools), each)
+        return build_feed_thumbnails(
+            self._runtime.store, settings=self._runtime.settings, renditions=self._runtime.renditions
+        )
 
+    def stage(self, key: Any, media_id: str | None, path: Path, sha256: str) -> None:
+        if media_id is not None and key is not None and self._staged is None:
+            self._staged = self._use_case().stage(key, media_id, lambda: path, sha256)
 
-def _discard_thumbnails(thumbnails: Any, staged: list[Any]) -> None:
-    for each in staged:
-        if each is not None:
-            thumbnails.discard(each)
-    staged.clear()
+    def discard(self) -> None:
+        if self._staged is not None:
+            self._use_case().discard(self._staged)
+            self._staged = None
+
+    def make(self) -> None:
+        if self._staged is not None:
+            self._use_case().make(_PoolEngine(self._runtime.worker_pools), self._staged)
+            self._staged = None
 
 
 class _PoolEngine:
@@ -193,73 +235,135 @@ def run_sign_job(runtime: JobRuntime, job_id: str, *, previous_attempts: int) ->
     output at the destination finishes the job with it. (An attempt that died before its upload
     completed left nothing at the destination: S3 and the local store write all or nothing; the
     retry signs again and only that signature is ever delivered.)"""
+    return _run_attempt(runtime, job_id, previous_attempts=previous_attempts, work=_sign)
+
+
+def _sign(runtime: JobRuntime, job: records.JobRecord, thumbnail: _JobThumbnail) -> None:
+    assert job.destination is not None and job.params is not None
+    request = generation_request(job.params)
+    # Before every attempt: the key as it is now. Revoked, or its policy no longer allows the
+    # claim, and the job fails without signing (key_revoked / signing_policy).
+    key = runtime.store.key(job.key_id) if job.key_id else None
+    authorize(key, request)
+    _check_objects_allowed(runtime, job)
+
+    def keep_for_thumbnail(copy_path: Path, verdict: Any) -> None:
+        # The signed output as read back from its destination, kept for the item's feed thumbnail
+        # (made once the signature is recorded) while this copy of it exists.
+        if verdict.sha256:
+            thumbnail.stage(key, job.media_id, copy_path, verdict.sha256)
+
+    signed, verdict = _signed_at_destination(runtime, job, request, with_copy=keep_for_thumbnail)
+    runtime.signing.record(
+        SignRequest(
+            tenant=job.tenant, key_id=job.key_id, generation=request, media_id=job.media_id, private=job.signs_private
+        ),
+        _use_case_output(signed),
+        verdict,
+        in_same_transaction=_succeeded(job, verdict),
+    )
+
+
+def run_rendition_job(runtime: JobRuntime, job_id: str, *, previous_attempts: int) -> JobRun:
+    """Sign the rendition at the source into the destination with its original's credentials as
+    history (app/usecases/renditions.py), as POST /v1/renditions signs one: the same checks, before
+    every attempt (the key, the original and its kept store, the key's policy on the label, the media
+    id), the original's store validated again, the rendition refused when it carries credentials of
+    its own or cannot be read, its output verified; then recorded (under its media id, refused when
+    its label's kind is not its original's) with the job's `succeeded`. Delivered once, as a sign
+    job's output (run_sign_job)."""
+    return _run_attempt(runtime, job_id, previous_attempts=previous_attempts, work=_rendition)
+
+
+def _rendition(runtime: JobRuntime, job: records.JobRecord, _thumbnail: _JobThumbnail) -> None:
+    from app.usecases.renditions import OriginalRef, Renditions, check_upstream
+
+    assert job.destination is not None and job.params is not None and job.media_id is not None
+    params = records.RenditionParams.from_json(job.params)
+    renditions = runtime.renditions
+    key = runtime.store.key(job.key_id) if job.key_id else None
+    ref = OriginalRef(media_id=params.source_media_id, sha256=params.source_sha256)
+    original = renditions.prepare(key, ref, allow_no_upstream=params.allow_no_upstream, media_ids=[job.media_id])
+    generation = renditions.generation(original, actions=params.actions, title=params.title)
+    _check_objects_allowed(runtime, job)
+    verifier = runtime.worker_pools.verifier
+    with spool_folder(runtime.settings.spool_dir) as folder:
+        check_upstream(_PoolEngine(runtime.worker_pools), original, folder)
+
+    def check_rendition(path: Path, sha256: str) -> None:
+        # The verifier's read, not the signer's: unreadable_media / prior_credentials_conflict, as the route says.
+        verdict = verifier.verify_file(path, known_sha256=sha256)
+        if not verdict.sha256:
+            raise VerificationStopped(f"verifying {job.source} was stopped (state {verdict.state.value})")
+        Renditions.check_rendition_file(verdict, name=f"the rendition ({job.source})")
+
+    signed, verdict = _signed_at_destination(runtime, job, generation, check_source=check_rendition)
+    try:
+        renditions.record(
+            SignRequest(
+                tenant=job.tenant,
+                key_id=job.key_id,
+                generation=generation,
+                media_id=job.media_id,
+                private=original.private,  # unless the original's store is public, its copy in the rendition's is not
+            ),
+            _use_case_output(signed),
+            verdict,
+            original,
+            in_same_transaction=_succeeded(job, verdict),
+        )
+    except RenditionChangesLabel:
+        # Its verdict was read back from the destination, so the output is there: taken away, or a
+        # rendition showing another label than its original's would be served though never recorded.
+        runtime.objects.delete(runtime.objects.parse(job.destination))
+        raise
+
+
+def _signed_at_destination(
+    runtime: JobRuntime,
+    job: records.JobRecord,
+    request: Any,
+    *,
+    check_source: Callable[[Path, str], None] | None = None,
+    with_copy: Callable[[Path, Any], None] | None = None,
+) -> tuple[records.SignedOutput, Any]:
+    """The source signed into the destination (the signature recorded on the job before its upload),
+    and the output's verdict as read back from there; or an earlier attempt's output found there.
+    `with_copy(path, verdict)`: run on the output's copy read back from the destination."""
     from app.objects.media import sign_object
 
-    db_engine = runtime.store.db_engine
-    job = records.start_attempt(db_engine, job_id)
-    if job is None:
-        log.info("job already done, skipped", extra={"fields": {"job_id": job_id}})
-        return JobRun.SKIPPED_ALREADY_DONE
+    assert job.destination is not None
+    delivered = _already_delivered(runtime, job, with_copy=with_copy)
+    if delivered is not None:
+        log.info(
+            "an earlier attempt's signed output is at the destination: not signed again",
+            extra={"fields": {"job_id": job.id}},
+        )
+        return delivered
     settings = runtime.settings
-    thumbnails = _feed_thumbnails(runtime)
-    staged: list[Any] = []
-    try:
-        assert job.destination is not None and job.params is not None
-        request = generation_request(job.params)
-        # Before every attempt: the key as it is now. Revoked, or its policy no longer allows the
-        # claim, and the job fails without signing (key_revoked / signing_policy).
-        key = runtime.store.key(job.key_id) if job.key_id else None
-        authorize(key, request)
-        _check_objects_allowed(runtime, job)
-
-        def keep_for_thumbnail(copy_path: Any, verdict: Any) -> None:
-            # The signed output as read back from its destination, kept for the item's feed thumbnail
-            # (made once the signature is recorded) while this copy of it exists.
-            if verdict.sha256:
-                staged.append(thumbnails.stage(key, job.media_id, lambda: copy_path, verdict.sha256))
-
-        delivered = _already_delivered(runtime, job, with_copy=keep_for_thumbnail)
-        if delivered is not None:
-            log.info(
-                "an earlier attempt's signed output is at the destination: not signed again",
-                extra={"fields": {"job_id": job_id}},
-            )
-            signed_output, verdict = delivered
-        else:
-            signed = sign_object(
-                store=runtime.objects,
-                signer=runtime.worker_pools.signer,
-                source=job.source,
-                destination=job.destination,
-                request=request,
-                spool_dir=settings.spool_dir,
-                max_bytes=settings.jobs_max_source_bytes,
-                before_upload=lambda made: records.record_signed_output(
-                    db_engine, job_id, _signed_output(runtime, made)
-                ),
-                source_pin=_pin(job),
-            )
-            signed_output = _signed_output(runtime, signed)
-            # The stored verdict is the output's own, read back from the destination as a client would.
-            verified = verify_object(
-                store=runtime.objects,
-                verifier=runtime.worker_pools.verifier,
-                uri=job.destination,
-                spool_dir=settings.spool_dir,
-                with_copy=keep_for_thumbnail,
-            )
-            verdict = _signed_verdict(job, verified.verdict)
-        _commit_signature(runtime, job, request, signed_output, verdict)
-    except Exception as error:
-        _discard_thumbnails(thumbnails, staged)
-        if _attempt_failed(db_engine, job_id, error, previous_attempts=previous_attempts, settings=settings):
-            _release_staged_source(runtime, job)
-            if _refused(error):
-                return JobRun.REFUSED
-        raise
-    _release_staged_source(runtime, job)
-    _make_thumbnails(runtime, thumbnails, staged)
-    return JobRun.FINISHED
+    signed = sign_object(
+        store=runtime.objects,
+        signer=runtime.worker_pools.signer,
+        source=job.source,
+        destination=job.destination,
+        request=request,
+        spool_dir=settings.spool_dir,
+        max_bytes=settings.jobs_max_source_bytes,
+        before_upload=lambda made: records.record_signed_output(
+            runtime.store.db_engine, job.id, _signed_output(runtime, made)
+        ),
+        source_pin=_pin(job),
+        check_source=check_source,
+    )
+    # The stored verdict is the output's own, read back from the destination as a client would.
+    verified = verify_object(
+        store=runtime.objects,
+        verifier=runtime.worker_pools.verifier,
+        uri=job.destination,
+        spool_dir=settings.spool_dir,
+        with_copy=with_copy,
+    )
+    return _signed_output(runtime, signed), _signed_verdict(job, verified.verdict)
 
 
 def _signed_output(runtime: JobRuntime, signed: Any) -> records.SignedOutput:
@@ -278,7 +382,7 @@ def _signed_output(runtime: JobRuntime, signed: Any) -> records.SignedOutput:
 
 
 def _already_delivered(
-    runtime: JobRuntime, job: records.JobRecord, *, with_copy: Any = None
+    runtime: JobRuntime, job: records.JobRecord, *, with_copy: Callable[[Path, Any], None] | None = None
 ) -> tuple[records.SignedOutput, Any] | None:
     """The recorded signature and its verdict, when the destination holds exactly that output
     (`with_copy`: as verify_object's, run on the destination's copy when it is that output)."""
@@ -289,7 +393,7 @@ def _already_delivered(
         return None
     assert job.destination is not None
 
-    def if_that_output(copy_path: Any, verdict: Any) -> None:
+    def if_that_output(copy_path: Path, verdict: Any) -> None:
         if with_copy is not None and verdict.sha256 == recorded.output_sha256:
             with_copy(copy_path, verdict)
 
@@ -314,29 +418,24 @@ def _signed_verdict(job: records.JobRecord, verdict: Any) -> Any:
     return accepted_output(verdict)  # UnsignableMedia unless it verifies
 
 
-def _commit_signature(
-    runtime: JobRuntime, job: records.JobRecord, request: Any, signed: records.SignedOutput, verdict: Any
-) -> None:
-    """The audit entry, the output's verdict and the job's `succeeded`, in one transaction."""
-    job_id = job.id
-    runtime.signing.record(
-        SignRequest(
-            tenant=job.tenant, key_id=job.key_id, generation=request, media_id=job.media_id, private=job.signs_private
-        ),
-        SignedOutput(
-            input_sha256=signed.source_sha256,
-            output_sha256=signed.output_sha256,
-            manifest_label=signed.manifest_label,
-            certificate_fingerprint=signed.certificate_fingerprint,
-            manifest_store=signed.manifest_store,
-            fingerprint=signed.fingerprint,
-            prior_credentials=None if signed.prior_credentials is None else PriorCredentials(signed.prior_credentials),
-            replaced_manifest_label=signed.replaced_manifest_label,
-        ),
-        verdict,
-        in_same_transaction=lambda connection: records.mark_succeeded(
-            connection, job_id, sha256=verdict.sha256, on_final=_webhook_on_final
-        ),
+def _use_case_output(signed: records.SignedOutput) -> SignedOutput:
+    """The signature as recorded on the job, as the sign use case records it."""
+    return SignedOutput(
+        input_sha256=signed.source_sha256,
+        output_sha256=signed.output_sha256,
+        manifest_label=signed.manifest_label,
+        certificate_fingerprint=signed.certificate_fingerprint,
+        manifest_store=signed.manifest_store,
+        fingerprint=signed.fingerprint,
+        prior_credentials=None if signed.prior_credentials is None else PriorCredentials(signed.prior_credentials),
+        replaced_manifest_label=signed.replaced_manifest_label,
+    )
+
+
+def _succeeded(job: records.JobRecord, verdict: Any) -> Callable[[Any], None]:
+    """The job's `succeeded`, written in the transaction that records the signature and the output's verdict."""
+    return lambda connection: records.mark_succeeded(
+        connection, job.id, sha256=verdict.sha256, on_final=_webhook_on_final
     )
 
 
@@ -367,6 +466,14 @@ def _release_staged_source(runtime: JobRuntime, job: records.JobRecord) -> None:
 def _refused(error: Exception) -> bool:
     """A failure no retry can mend: the job fails at once (JobRun.REFUSED) instead of being retried."""
     from app.objects.errors import ObjectChangedSinceSubmit, ObjectNotAllowed
+    from app.usecases.errors import (
+        NoUpstreamCredentials,
+        OriginalNotFound,
+        RenditionFileRefused,
+        RenditionMediaIdTaken,
+        UpstreamCredentialsUnusable,
+        UpstreamStoreTooLarge,
+    )
     from signer.errors import PriorCredentialsConflict, PriorCredentialsUnusable
     from signer.policy import SigningNotPermitted
 
@@ -377,7 +484,15 @@ def _refused(error: Exception) -> bool:
         | ObjectChangedSinceSubmit
         | ObjectNotAllowed
         | PriorCredentialsUnusable  # the source's own credentials: the same on every attempt
-        | PriorCredentialsConflict,
+        | PriorCredentialsConflict
+        # A rendition's original as the tenant stored it, and the rendition's own bytes: a retry reads the same.
+        | OriginalNotFound
+        | NoUpstreamCredentials
+        | UpstreamCredentialsUnusable
+        | UpstreamStoreTooLarge
+        | RenditionMediaIdTaken
+        | RenditionChangesLabel
+        | RenditionFileRefused,
     )
 
 

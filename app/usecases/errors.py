@@ -109,3 +109,24 @@ class RenditionChangesLabel(UseCaseError):
     """The signed rendition would be labelled as another kind than its original: not recorded."""
 
     code = "rendition_changes_label"
+
+
+class RenditionFileRefused(UseCaseError):
+    """A rendition refused before it is signed; `field`: how the caller sent it (a form field), if by one."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class RenditionUnreadable(RenditionFileRefused):
+    """The verifier could not evaluate the rendition (unreadable, over a limit): its signed output
+    could not be verified either, so it is not signed."""
+
+    code = "unreadable_media"
+
+
+class RenditionCarriesCredentials(RenditionFileRefused):
+    """The rendition carries Content Credentials of its own; a rendition's only history is its original's."""
+
+    code = "prior_credentials_conflict"

@@ -47,10 +47,12 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
+
+from sqlalchemy import Connection
 
 from app.store.interface import ApiKey, StoredVerdict, VerdictStore
 from app.store.repository import EntryOrigin, RepositoryEntry
@@ -58,8 +60,10 @@ from app.usecases.active_key import require_active
 from app.usecases.errors import (
     NoUpstreamCredentials,
     OriginalNotFound,
+    RenditionCarriesCredentials,
     RenditionChangesLabel,
     RenditionMediaIdTaken,
+    RenditionUnreadable,
     UpstreamCredentialsUnusable,
     UpstreamStoreTooLarge,
 )
@@ -130,6 +134,18 @@ class Renditions:
         self._store = store
         self._signing = signing
         self._max_upstream_store_bytes = max_upstream_store_bytes
+
+    def prepare(
+        self, key: ApiKey | None, ref: OriginalRef, *, allow_no_upstream: bool, media_ids: Sequence[str]
+    ) -> Original:
+        """Every check of a renditions request that needs no engine work, in its order: the original
+        (404/409), the key's signing policy on the label its renditions show (403), the renditions'
+        media ids (422). POST /v1/renditions runs it before anything is signed, a rendition job at
+        submit and again before each attempt (the key, the original or its store may have changed)."""
+        original = self.original(key, ref, allow_no_upstream=allow_no_upstream)
+        self.authorize(key, original)
+        self.check_media_ids(key, original, media_ids)
+        return original
 
     def original(self, key: ApiKey | None, ref: OriginalRef, *, allow_no_upstream: bool) -> Original:
         """The original `key`'s tenant names (OriginalNotFound, NoUpstreamCredentials,
@@ -206,6 +222,34 @@ class Renditions:
         require_active(key).signing_policy.check_rendition(original.rendition_label_kind)
 
     @staticmethod
+    def kept_store_file(original: Original, folder: Path) -> Path | None:
+        """The original's kept store written to a private file in `folder`, for the verifier to read
+        apart from its asset (check_kept_store); None without credentials upstream."""
+        if original.manifest_store is None:
+            return None
+        descriptor, name = tempfile.mkstemp(prefix="upstream-", suffix=".c2pa", dir=folder)
+        with os.fdopen(descriptor, "wb") as out:
+            out.write(original.manifest_store)
+        return Path(name)
+
+    @staticmethod
+    def check_rendition_file(verdict: Verdict, *, name: str, field: str | None = None) -> None:
+        """`verdict`: the verifier's on a rendition before it is signed (`name`: how the caller sent it,
+        a form field, then also `field`, or an object URI). RenditionUnreadable when it could not be evaluated (its signed
+        output could not be verified either), RenditionCarriesCredentials when it carries credentials of
+        its own: a rendition's only history is its original's."""
+        if verdict.state is VerdictState.ERROR:
+            raise RenditionUnreadable(
+                f"{name} could not be read as media ({verdict.reason}); nothing was signed", field=field
+            )
+        if verdict.state is not VerdictState.NONE:
+            raise RenditionCarriesCredentials(
+                f"{name} carries Content Credentials of its own ({verdict.state.value}), and a rendition's only "
+                "history is its original's: send it without embedded credentials; nothing was signed",
+                field=field,
+            )
+
+    @staticmethod
     def check_kept_store(original: Original, checked: Verdict) -> None:
         """`checked`: the verifier's verdict on the original's kept store, read now apart from its asset."""
         if original.manifest_store is not None and checked.state not in USABLE_STATES:
@@ -226,16 +270,25 @@ class Renditions:
         )
         return GenerationRequest(generator_name=RENDITION_AGENT, title=title, rendition_of=upstream)
 
-    def record(self, request: SignRequest, output: SignedOutput, verdict: Verdict, original: Original) -> StoredVerdict:
+    def record(
+        self,
+        request: SignRequest,
+        output: SignedOutput,
+        verdict: Verdict,
+        original: Original,
+        *,
+        in_same_transaction: Callable[[Connection], None] | None = None,
+    ) -> StoredVerdict:
         """The rendition recorded like any signature (app/usecases/signing.py), when its label's kind is
-        its original's (a rendition without credentials upstream: the classification-free kind)."""
+        its original's (a rendition without credentials upstream: the classification-free kind);
+        `in_same_transaction`: a job's `succeeded`, committed with it."""
         kind = label_for(verdict).kind if verdict.state in USABLE_STATES else None
         expected = original.rendition_label_kind
         if kind is not None and kind is not expected:
             raise RenditionChangesLabel(
                 f"the rendition would be labelled {kind.value}, its original {expected.value}: nothing was recorded"
             )
-        return self._signing.record(request, output, verdict)
+        return self._signing.record(request, output, verdict, in_same_transaction=in_same_transaction)
 
 
 # --- the engine steps of signing one rendition: one path for POST /v1/renditions (its async steps in
@@ -252,17 +305,6 @@ class RenditionEngine(Protocol):
     def verify_file(self, path: Path) -> Verdict: ...
 
 
-def kept_store_file(original: Original, folder: Path) -> Path | None:
-    """The original's kept store (if any) in a file of its own in `folder`, for the verifier to read
-    apart from its asset (like recovery's: it is parsed in a worker)."""
-    if original.manifest_store is None:
-        return None
-    descriptor, name = tempfile.mkstemp(prefix="upstream-", suffix=".c2pa", dir=folder)
-    with os.fdopen(descriptor, "wb") as out:
-        out.write(original.manifest_store)
-    return Path(name)
-
-
 def rendition_output(result: SignResult, verdict: Verdict, *, source_sha256: str) -> SignedOutput:
     """What the sign use case records of a signed rendition: the signer's result and its output's verdict."""
     return SignedOutput(
@@ -277,7 +319,7 @@ def rendition_output(result: SignResult, verdict: Verdict, *, source_sha256: str
 
 def check_upstream(engine: RenditionEngine, original: Original, folder: Path) -> None:
     """UpstreamCredentialsUnusable unless the original's kept store (if any) still validates (blocking)."""
-    kept = kept_store_file(original, folder)
+    kept = Renditions.kept_store_file(original, folder)
     if kept is not None:
         Renditions.check_kept_store(original, engine.verify_manifest_store(kept))
 

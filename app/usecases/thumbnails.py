@@ -48,7 +48,7 @@ from app.spool import SpoolFolder
 from app.store.interface import ApiKey, ServiceStore, Thumbnail
 from app.usecases.errors import UseCaseError
 from app.usecases.renditions import OriginalRef, RenditionEngine, Renditions, check_upstream, sign_rendition
-from app.usecases.signing import SignAndRecord, SignRequest
+from app.usecases.signing import SignRequest
 from signer.errors import SigningError
 from verifier.errors import VerifierError
 
@@ -89,14 +89,6 @@ class FeedThumbnails:
         self._store = store
         self._renditions = renditions
         self._spool_dir = spool_dir
-
-    @classmethod
-    def build(
-        cls, *, store: ServiceStore, signing: SignAndRecord, spool_dir: Path | None, max_upstream_store_bytes: int
-    ) -> FeedThumbnails:
-        """With the renditions use case under the service's bound (the routes' and the jobs' alike)."""
-        renditions = Renditions(store=store, signing=signing, max_upstream_store_bytes=max_upstream_store_bytes)
-        return cls(store=store, renditions=renditions, spool_dir=spool_dir)
 
     def stage(self, key: ApiKey | None, media_id: str | None, file: Callable[[], Path], sha256: str) -> Staged | None:
         """The file (`file()`: its path, of content `sha256`) kept for its thumbnail when `key`'s tenant

@@ -189,3 +189,20 @@ def check_signed_thumbnail(
     assert (ingredient["relationship"], ingredient["active_manifest"]) == ("parentOf", parent)
     assert [a["action"] for a in active["assertions"][0]["data"]["actions"]] == actions
     return ingredient, crjson
+
+
+def forge_original_label(monkeypatch, kind) -> None:
+    """Every rendition's original read with its stored label forged to `kind` (a verifier.label_types
+    LabelKind): the renditions use case's label guard is not reached with real data."""
+    import dataclasses
+
+    from app.usecases.renditions import Renditions
+
+    real = Renditions.original
+
+    def forged(self, key, ref, *, allow_no_upstream):
+        found = real(self, key, ref, allow_no_upstream=allow_no_upstream)
+        label = dataclasses.replace(found.verdict.label, kind=kind)
+        return dataclasses.replace(found, verdict=dataclasses.replace(found.verdict, label=label))
+
+    monkeypatch.setattr(Renditions, "original", forged)

@@ -17,7 +17,7 @@ from signer.manifest import DigitalSourceType
 from signer.policy import SigningPolicy
 from tests.signer.test_conformance import spec_2_4_failures
 
-from .helpers import BACKENDS, ApiKeys, assert_error, backend_database, jpeg_bytes, sign_form
+from .helpers import BACKENDS, ApiKeys, assert_error, backend_database, forge_original_label, jpeg_bytes, sign_form
 
 ALL_SCOPES = frozenset({Scope.SIGN, Scope.VERIFY, Scope.READ})
 CAPTURE = DigitalSourceType.DIGITAL_CAPTURE.value
@@ -657,19 +657,9 @@ def test_a_kept_store_that_no_longer_validates_gives_no_renditions(client, api_k
 def test_a_rendition_whose_label_kind_would_differ_is_not_recorded(client, store, original, monkeypatch):
     """Not reached with real data (the kind comes from the store the rendition carries); the guard
     is tested with a stored label forged to `captured` for an AI original."""
-    import dataclasses
-
-    from app.usecases.renditions import Renditions
     from verifier.label_types import LabelKind
 
-    real = Renditions.original
-
-    def forged(self, key, ref, *, allow_no_upstream):
-        found = real(self, key, ref, allow_no_upstream=allow_no_upstream)
-        label = dataclasses.replace(found.verdict.label, kind=LabelKind.CAPTURED)
-        return dataclasses.replace(found, verdict=dataclasses.replace(found.verdict, label=label))
-
-    monkeypatch.setattr(Renditions, "original", forged)
+    forge_original_label(monkeypatch, LabelKind.CAPTURED)
     response = _renditions(
         client, _camera_key(store), {"file": _resized(original.content)}, media_id="r", source_media_id="orig-1"
     )
