@@ -56,6 +56,7 @@ from app.objects.errors import (
     InvalidObjectUri,
     ObjectAccessDenied,
     ObjectChangedSinceSubmit,
+    ObjectDestinationChanged,
     ObjectNotAllowed,
     ObjectNotFound,
     ObjectSourceChanged,
@@ -431,6 +432,7 @@ def from_object_store_error(error: ObjectStoreError, *, public_text=lambda text:
         ObjectAccessDenied: (403, "object_access_denied"),
         ObjectNotAllowed: (403, "object_not_allowed"),  # outside the tenant's prefixes: no storage request made
         ObjectChangedSinceSubmit: (409, "source_changed"),
+        ObjectDestinationChanged: (409, "destination_changed"),  # a job's only; mapped here as its kin are
         ObjectTooLarge: (413, "object_too_large"),
     }.get(type(error), (500, "internal_error"))
     return ApiError(status, code, message if status != 500 else "internal error; see the server log", extra=uri)
