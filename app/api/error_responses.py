@@ -73,7 +73,6 @@ from app.usecases.errors import (
     ManifestStoreUnavailable,
     NoUpstreamCredentials,
     OriginalNotFound,
-    OutputVerificationStopped,
     RenditionChangesLabel,
     RenditionFileRefused,
     RenditionMediaIdTaken,
@@ -84,6 +83,7 @@ from app.usecases.errors import (
     UpstreamCredentialsUnusable,
     UpstreamStoreTooLarge,
     UseCaseError,
+    VerifierStopped,
 )
 from signer.errors import (
     DestinationUnwritable,
@@ -321,7 +321,7 @@ def from_use_case_error(error: UseCaseError) -> ApiError:
     """The HTTP answer for a use case's refusal (app/usecases/errors.py); the code is the use case's."""
     if isinstance(error, UnsignableMedia):
         return unprocessable(error.code, error.message, field="file")
-    if isinstance(error, OutputVerificationStopped):
+    if isinstance(error, VerifierStopped):  # the signed output's check (OutputVerificationStopped), or a rendition's
         return service_unavailable(error.code, error.message)
     if isinstance(error, KeyRevoked):
         return ApiError(403, error.code, error.message)

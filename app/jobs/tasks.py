@@ -20,7 +20,7 @@ from app.objects.media import verify_object
 from app.objects.transfer import spool_folder
 from app.settings import Settings
 from app.usecases.active_key import require_active
-from app.usecases.errors import KeyRevoked, RenditionChangesLabel, UseCaseError
+from app.usecases.errors import KeyRevoked, RenditionChangesLabel, UseCaseError, VerifierStopped
 from app.usecases.signing import SignedOutput, SignRequest, accepted_output, authorize
 from app.usecases.verification import VerifyRequest
 from signer.manifest import PriorCredentials
@@ -224,9 +224,8 @@ def _rendition(runtime: JobRuntime, job: records.JobRecord) -> None:
 
     def check_rendition(path: Path, sha256: str) -> None:
         # The verifier's read, not the signer's: unreadable_media / prior_credentials_conflict, as the route says.
+        # A verifier stopped at a limit: VerifierStopped, retried; a file over its size limit: unreadable_media.
         verdict = verifier.verify_file(path, known_sha256=sha256)
-        if not verdict.sha256:
-            raise VerificationStopped(f"verifying {job.source} was stopped (state {verdict.state.value})")
         Renditions.check_rendition_file(verdict, name=f"the rendition ({job.source})")
 
     # A rendition label kind other than its original's (RenditionChangesLabel) fails the job for good:
@@ -486,7 +485,7 @@ def _attempt_failed(
     final = previous_attempts + 1 >= settings.jobs_max_attempts or _refused(error)
     if isinstance(error, ObjectStoreError):
         code = _OBJECT_ERROR_CODES.get(type(error).__name__, "object_store_error")
-    elif isinstance(error, VerificationStopped):
+    elif isinstance(error, VerificationStopped | VerifierStopped):  # the route's verifier_busy; a job's own name
         code = "verification_stopped"
     elif isinstance(error, UseCaseError):
         code = error.code  # unsignable_media, key_revoked: the same codes as the HTTP answers

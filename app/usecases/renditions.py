@@ -65,13 +65,14 @@ from app.usecases.errors import (
     RenditionUnreadable,
     UpstreamCredentialsUnusable,
     UpstreamStoreTooLarge,
+    VerifierStopped,
 )
 from app.usecases.manifest_repository import KeptStoreMissing
 from app.usecases.signing import SignAndRecord, SignedOutput, SignRequest
 from signer.manifest import GenerationRequest, Upstream
 from verifier.label import label_for
 from verifier.label_types import LabelKind
-from verifier.verdict import Verdict, VerdictState
+from verifier.verdict import Verdict, VerdictError, VerdictState
 
 # What a rendition's non-editorial actions name as their softwareAgent: the service that signed them.
 RENDITION_AGENT = "originmark renditions"
@@ -233,7 +234,9 @@ class Renditions:
         """`verdict`: the verifier's on a rendition before it is signed (`name`: how the caller sent it,
         a form field, then also `field`, or an object URI). RenditionUnreadable when it could not be evaluated (its signed
         output could not be verified either), RenditionCarriesCredentials when it carries credentials of
-        its own: a rendition's only history is its original's."""
+        its own: a rendition's only history is its original's. VerifierStopped (the route's 503, a
+        job's retry) when the verifier was stopped at its time or memory limit: no answer yet."""
+        _require_answer(verdict, what=name)
         if verdict.state is VerdictState.ERROR:
             raise RenditionUnreadable(
                 f"{name} could not be read as media ({verdict.reason}); nothing was signed", field=field
@@ -247,8 +250,12 @@ class Renditions:
 
     @staticmethod
     def check_kept_store(original: Original, checked: Verdict) -> None:
-        """`checked`: the verifier's verdict on the original's kept store, read now apart from its asset."""
-        if original.manifest_store is not None and checked.state not in USABLE_STATES:
+        """`checked`: the verifier's verdict on the original's kept store, read now apart from its asset
+        (VerifierStopped when the verifier was stopped at a limit: not a store that no longer validates)."""
+        if original.manifest_store is None:
+            return
+        _require_answer(checked, what="the original's kept manifest store")
+        if checked.state not in USABLE_STATES:
             raise UpstreamCredentialsUnusable(
                 f"the original's kept manifest store no longer validates ({checked.state.value}: {checked.reason}); "
                 "no rendition is signed with it"
@@ -285,3 +292,14 @@ class Renditions:
                 f"the rendition would be labelled {kind.value}, its original {expected.value}: nothing was recorded"
             )
         return self._signing.record(request, output, verdict, in_same_transaction=in_same_transaction)
+
+
+def _require_answer(verdict: Verdict, *, what: str) -> None:
+    """One rule for the route and a rendition job: a verifier stopped at its time or memory limit
+    per file (that depends on the load) gave no answer on `what`, and a retry may (VerifierStopped);
+    a file over its size limit, or one the engine dies on, is answered: it cannot be read."""
+    if verdict.state is VerdictState.ERROR and verdict.error_code == VerdictError.RESOURCE_LIMIT:
+        raise VerifierStopped(
+            f"verifying {what} was stopped at the verifier's limit per file ({verdict.reason}); nothing was signed: "
+            "retry later"
+        )

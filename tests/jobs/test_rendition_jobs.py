@@ -508,3 +508,63 @@ def test_a_retry_whose_original_changed_signs_again_from_the_new_one(
     _assert_chain(plain_reader(delivered), new.headers["x-manifest-label"], ["c2pa.resized.proportional"])
     entries = [e for e in store.entries(limit=50) if e.media_id == "rw-v-v.jpg"]
     assert [e.output_sha256 for e in entries] == [done["result"]["sha256"]]
+
+
+def test_a_verifier_stopped_at_its_limit_is_retried_and_a_file_over_its_size_is_refused(
+    http, s3, store, settings, jobs_worker_pools, monkeypatch
+):
+    """The route's rule (tests/api/test_renditions.py): the verifier stopped at its time or memory
+    limit gave no answer, so the attempt is retried (verification_stopped), be it on the original's
+    kept store or on the rendition; a rendition over the verifier's size limit fails the job at once
+    (unreadable_media)."""
+    from app.jobs import records
+    from app.jobs.records import JobStatus
+    from app.jobs.tasks import run_rendition_job
+    from app.usecases.errors import VerifierStopped
+    from tests.api.helpers import limit_verdict
+
+    token = store.create_key(name="p", scopes=SIGN_AND_READ)[1]
+    original = _sign_original(http, token, jpeg_bytes((96, 72), seed=9121), "rw-l", name="l.jpg", mime="image/jpeg")
+    runtime = _runtime(settings, store, jobs_worker_pools)
+    verifier_type = type(jobs_worker_pools.verifier)
+    real_verify_file = verifier_type.verify_file
+
+    def rendition_verdict(verdict):
+        def verify_file(self, path, *, known_sha256=None):
+            # The rendition's check is the worker's first verification; the signed output's comes after.
+            calls.append(path)
+            return verdict if len(calls) == 1 else real_verify_file(self, path, known_sha256=known_sha256)
+
+        return verify_file
+
+    stopped_store = _submit(
+        http, s3, token, original="rw-l", name="k.jpg", data=_resized(original.content), action=RESIZE
+    )
+    stopped_file = _submit(
+        http, s3, token, original="rw-l", name="s.jpg", data=_resized(original.content, (40, 30)), action=RESIZE
+    )
+    too_large = _submit(
+        http, s3, token, original="rw-l", name="t.jpg", data=_resized(original.content, (44, 33)), action=RESIZE
+    )
+    for job_id, patch in (
+        (stopped_store, ("verify_manifest_store", lambda self, path: limit_verdict())),
+        (stopped_file, ("verify_file", rendition_verdict(limit_verdict()))),
+        (too_large, ("verify_file", rendition_verdict(limit_verdict("too_large")))),
+    ):
+        calls: list = []
+        with monkeypatch.context() as patched:
+            patched.setattr(verifier_type, *patch)
+            if job_id == too_large:
+                run_rendition_job(runtime, job_id, previous_attempts=0)  # refused: not raised, not retried
+            else:
+                with pytest.raises(VerifierStopped):  # raised again for procrastinate to retry
+                    run_rendition_job(runtime, job_id, previous_attempts=0)
+        job = records.get(store.db_engine, job_id)
+        assert job is not None
+        if job_id == too_large:
+            assert (job.status, job.error_code, job.attempts) == (JobStatus.FAILED, "unreadable_media", 1), job
+            continue
+        assert (job.status, job.error_code) == (JobStatus.QUEUED, "verification_stopped"), job
+        run_rendition_job(runtime, job_id, previous_attempts=1)
+        done = wait_done(http, token, job_id)
+        assert done["status"] == "succeeded", done
