@@ -65,6 +65,9 @@ class SignedOutput:
     # the audit entry a retry writes. None: recorded before it was kept (the entry then says nothing).
     prior_credentials: str | None = None
     replaced_manifest_label: str | None = None  # replaced: the active manifest dropped
+    # A rendition job's: the SHA-256 of the original whose credentials the output carries as its
+    # history. A retry whose original is another by then signs again. None: a sign job's, or older.
+    original_sha256: str | None = None
 
     def to_json(self) -> str:
         return json.dumps(
@@ -77,6 +80,7 @@ class SignedOutput:
                 "fingerprint": _fingerprint_json(self.fingerprint),
                 "prior_credentials": self.prior_credentials,
                 "replaced_manifest_label": self.replaced_manifest_label,
+                "original_sha256": self.original_sha256,
             },
             sort_keys=True,
         )
@@ -93,6 +97,7 @@ class SignedOutput:
             fingerprint=_fingerprint_from_json(fields.get("fingerprint")),
             prior_credentials=fields.get("prior_credentials"),
             replaced_manifest_label=fields.get("replaced_manifest_label"),
+            original_sha256=fields.get("original_sha256"),
         )
 
 

@@ -15,6 +15,7 @@ none: its media id is the rendition's own.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -22,12 +23,12 @@ from typing import Any
 
 from app.jobs import records, staging
 from app.jobs.runtime import JobRun, JobRuntime, JobWorkerPools
-from app.objects.errors import ObjectStoreError
+from app.objects.errors import ObjectDestinationChanged, ObjectStoreError
 from app.objects.media import verify_object
 from app.objects.transfer import spool_folder
 from app.settings import Settings
 from app.usecases.active_key import require_active
-from app.usecases.errors import KeyRevoked, RenditionChangesLabel, UseCaseError
+from app.usecases.errors import KeyRevoked, RenditionChangesLabel, UseCaseError, VerifierStopped
 from app.usecases.signing import SignedOutput, SignRequest, accepted_output, authorize
 from app.usecases.verification import VerifyRequest
 from signer.manifest import PriorCredentials
@@ -43,6 +44,7 @@ _OBJECT_ERROR_CODES = {
     "ObjectStorageFull": "insufficient_storage",
     "ObjectSourceChanged": "object_source_changed",
     "ObjectChangedSinceSubmit": "source_changed",
+    "ObjectDestinationChanged": "destination_changed",
     "ObjectNotAllowed": "object_not_allowed",
 }
 
@@ -112,7 +114,8 @@ def _run_attempt(
     """One attempt of any job: marked running (skipped when it already succeeded), `work` done (it
     commits the job's `succeeded` with what it records), a failure recorded on the row and raised
     for a retry (or the job failed for good: refused, or its last attempt), a staged source released
-    once the job is final; then the item's feed thumbnail made, when `work` staged a file for it."""
+    once the job is final, and the output of a job failed for good taken back (_withdraw_output);
+    then the item's feed thumbnail made, when `work` staged a file for it."""
     db_engine = runtime.store.db_engine
     job = records.start_attempt(db_engine, job_id)
     if job is None:
@@ -125,6 +128,7 @@ def _run_attempt(
         thumbnail.discard()
         if _attempt_failed(db_engine, job_id, error, previous_attempts=previous_attempts, settings=runtime.settings):
             _release_staged_source(runtime, job)
+            _withdraw_output(runtime, job_id)
             if _refused(error):
                 return JobRun.REFUSED
         raise
@@ -248,8 +252,9 @@ def _sign(runtime: JobRuntime, job: records.JobRecord, thumbnail: _JobThumbnail)
     _check_objects_allowed(runtime, job)
 
     def keep_for_thumbnail(copy_path: Path, verdict: Any) -> None:
-        # The signed output as read back from its destination, kept for the item's feed thumbnail
-        # (made once the signature is recorded) while this copy of it exists.
+        # The signed output (this attempt's, as verified before its upload; or an earlier attempt's,
+        # read back from the destination), kept for the item's feed thumbnail (made once the
+        # signature is recorded) while this copy of it exists.
         if verdict.sha256:
             thumbnail.stage(key, job.media_id, copy_path, verdict.sha256)
 
@@ -292,31 +297,28 @@ def _rendition(runtime: JobRuntime, job: records.JobRecord, _thumbnail: _JobThum
 
     def check_rendition(path: Path, sha256: str) -> None:
         # The verifier's read, not the signer's: unreadable_media / prior_credentials_conflict, as the route says.
+        # A verifier stopped at a limit: VerifierStopped, retried; a file over its size limit: unreadable_media.
         verdict = verifier.verify_file(path, known_sha256=sha256)
-        if not verdict.sha256:
-            raise VerificationStopped(f"verifying {job.source} was stopped (state {verdict.state.value})")
         Renditions.check_rendition_file(verdict, name=f"the rendition ({job.source})")
 
-    signed, verdict = _signed_at_destination(runtime, job, generation, check_source=check_rendition)
-    try:
-        renditions.record(
-            SignRequest(
-                tenant=job.tenant,
-                key_id=job.key_id,
-                generation=generation,
-                media_id=job.media_id,
-                private=original.private,  # unless the original's store is public, its copy in the rendition's is not
-            ),
-            _use_case_output(signed),
-            verdict,
-            original,
-            in_same_transaction=_succeeded(job, verdict),
-        )
-    except RenditionChangesLabel:
-        # Its verdict was read back from the destination, so the output is there: taken away, or a
-        # rendition showing another label than its original's would be served though never recorded.
-        runtime.objects.delete(runtime.objects.parse(job.destination))
-        raise
+    # A rendition label kind other than its original's (RenditionChangesLabel) fails the job for good:
+    # its output, uploaded by then, is taken back (_withdraw_output), never served unrecorded.
+    signed, verdict = _signed_at_destination(
+        runtime, job, generation, check_source=check_rendition, original_sha256=original.verdict.sha256
+    )
+    renditions.record(
+        SignRequest(
+            tenant=job.tenant,
+            key_id=job.key_id,
+            generation=generation,
+            media_id=job.media_id,
+            private=original.private,  # unless the original's store is public, its copy in the rendition's is not
+        ),
+        _use_case_output(signed),
+        verdict,
+        original,
+        in_same_transaction=_succeeded(job, verdict),
+    )
 
 
 def _signed_at_destination(
@@ -325,15 +327,22 @@ def _signed_at_destination(
     request: Any,
     *,
     check_source: Callable[[Path, str], None] | None = None,
+    original_sha256: str | None = None,
     with_copy: Callable[[Path, Any], None] | None = None,
 ) -> tuple[records.SignedOutput, Any]:
-    """The source signed into the destination (the signature recorded on the job before its upload),
-    and the output's verdict as read back from there; or an earlier attempt's output found there.
-    `with_copy(path, verdict)`: run on the output's copy read back from the destination."""
-    from app.objects.media import sign_object
+    """The source signed into the destination, and the output's verdict; or an earlier attempt's
+    output found there (made from the same original, for a rendition: `original_sha256`).
+
+    The output is verified before it is uploaded (UnsignableMedia: nothing uploaded) and its
+    signature recorded on the job; so the verdict recorded is of the bytes this job made, not of
+    whatever the destination holds. Once uploaded, the destination must still hold exactly those
+    bytes (ObjectDestinationChanged otherwise: another writer replaced them, and the job records
+    nothing of a file it did not make). `with_copy(path, verdict)`: run on a local copy of the
+    output (the one verified before its upload, or an earlier attempt's read back) while it exists."""
+    from app.objects.media import SignedFile, sign_object
 
     assert job.destination is not None
-    delivered = _already_delivered(runtime, job, with_copy=with_copy)
+    delivered = _already_delivered(runtime, job, original_sha256=original_sha256, with_copy=with_copy)
     if delivered is not None:
         log.info(
             "an earlier attempt's signed output is at the destination: not signed again",
@@ -341,6 +350,16 @@ def _signed_at_destination(
         )
         return delivered
     settings = runtime.settings
+    verdicts: list[Any] = []
+
+    def verified_then_recorded(made: SignedFile) -> None:
+        verdict = runtime.worker_pools.verifier.verify_file(made.path, known_sha256=made.output_sha256)
+        verdicts.append(_signed_verdict(job, verdict))
+        output = dataclasses.replace(_signed_output(runtime, made), original_sha256=original_sha256)
+        records.record_signed_output(runtime.store.db_engine, job.id, output)
+        if with_copy is not None:
+            with_copy(made.path, verdict)
+
     signed = sign_object(
         store=runtime.objects,
         signer=runtime.worker_pools.signer,
@@ -349,21 +368,55 @@ def _signed_at_destination(
         request=request,
         spool_dir=settings.spool_dir,
         max_bytes=settings.jobs_max_source_bytes,
-        before_upload=lambda made: records.record_signed_output(
-            runtime.store.db_engine, job.id, _signed_output(runtime, made)
-        ),
+        before_upload=verified_then_recorded,
         source_pin=_pin(job),
         check_source=check_source,
     )
-    # The stored verdict is the output's own, read back from the destination as a client would.
-    verified = verify_object(
-        store=runtime.objects,
-        verifier=runtime.worker_pools.verifier,
-        uri=job.destination,
-        spool_dir=settings.spool_dir,
-        with_copy=with_copy,
-    )
-    return _signed_output(runtime, signed), _signed_verdict(job, verified.verdict)
+    at_destination = _destination_sha256(runtime, job.destination)
+    if at_destination != signed.output_sha256:
+        raise ObjectDestinationChanged(
+            f"{job.destination} was replaced right after this job wrote its signed output there (it now holds "
+            f"SHA-256 {at_destination or 'nothing'}): nothing recorded; submit the job again once nothing else writes there",
+            uri=job.destination,
+        )
+    output = dataclasses.replace(_signed_output(runtime, signed), original_sha256=original_sha256)
+    return output, verdicts[0]
+
+
+def _destination_sha256(runtime: JobRuntime, destination: str) -> str | None:
+    """The SHA-256 of what the destination holds now (None: nothing)."""
+    from app.objects.errors import ObjectNotFound
+    from app.objects.transfer import local_copy
+
+    try:
+        with local_copy(runtime.objects, destination, runtime.settings.spool_dir) as copy:
+            return copy.sha256
+    except ObjectNotFound:
+        return None
+
+
+def _withdraw_output(runtime: JobRuntime, job_id: str) -> None:
+    """A job failed for good: its signed output, when the destination still holds exactly it (the
+    signature recorded on the job), is deleted, so that a signature never recorded is never served
+    (an attempt that uploaded and then failed: the database gone, say, before a refused retry).
+    Anything else there is someone else's object and stays. Never fails the job: logged."""
+    try:
+        job = records.get(runtime.store.db_engine, job_id)
+        if job is None or job.destination is None or job.signed_output is None:
+            return  # a verify job, or nothing was signed
+        if _destination_sha256(runtime, job.destination) != job.signed_output.output_sha256:
+            return
+        # (a writer between this read and the delete would lose its object: S3 has no delete-if-match here)
+        runtime.objects.delete(runtime.objects.parse(job.destination))
+        log.info(
+            "the failed job's signed output was taken back from its destination", extra={"fields": {"job_id": job_id}}
+        )
+    except Exception:
+        log.warning(
+            "the failed job's signed output could not be taken back from its destination",
+            extra={"fields": {"job_id": job_id}},
+            exc_info=True,
+        )
 
 
 def _signed_output(runtime: JobRuntime, signed: Any) -> records.SignedOutput:
@@ -382,14 +435,25 @@ def _signed_output(runtime: JobRuntime, signed: Any) -> records.SignedOutput:
 
 
 def _already_delivered(
-    runtime: JobRuntime, job: records.JobRecord, *, with_copy: Callable[[Path, Any], None] | None = None
+    runtime: JobRuntime,
+    job: records.JobRecord,
+    *,
+    original_sha256: str | None,
+    with_copy: Callable[[Path, Any], None] | None = None,
 ) -> tuple[records.SignedOutput, Any] | None:
-    """The recorded signature and its verdict, when the destination holds exactly that output
-    (`with_copy`: as verify_object's, run on the destination's copy when it is that output)."""
+    """The recorded signature and its verdict, when the destination holds exactly that output (for
+    a rendition, made from the original it has now: otherwise signed again, the new output replacing it;
+    `with_copy`: as verify_object's, run on the destination's copy when it is that output)."""
     from app.objects.errors import ObjectNotFound
 
     recorded = job.signed_output
     if recorded is None:
+        return None
+    if recorded.original_sha256 != original_sha256:
+        log.info(
+            "an earlier attempt's output was made from another original: signed again",
+            extra={"fields": {"job_id": job.id}},
+        )
         return None
     assert job.destination is not None
 
@@ -465,12 +529,13 @@ def _release_staged_source(runtime: JobRuntime, job: records.JobRecord) -> None:
 
 def _refused(error: Exception) -> bool:
     """A failure no retry can mend: the job fails at once (JobRun.REFUSED) instead of being retried."""
-    from app.objects.errors import ObjectChangedSinceSubmit, ObjectNotAllowed
+    from app.objects.errors import ObjectChangedSinceSubmit, ObjectDestinationChanged, ObjectNotAllowed
     from app.usecases.errors import (
         NoUpstreamCredentials,
         OriginalNotFound,
         RenditionFileRefused,
         RenditionMediaIdTaken,
+        UnsignableMedia,
         UpstreamCredentialsUnusable,
         UpstreamStoreTooLarge,
     )
@@ -483,6 +548,8 @@ def _refused(error: Exception) -> bool:
         | SigningNotPermitted
         | ObjectChangedSinceSubmit
         | ObjectNotAllowed
+        | ObjectDestinationChanged  # another writer's object there: a retry would overwrite it
+        | UnsignableMedia  # our own output does not verify: signing the same source again makes the same
         | PriorCredentialsUnusable  # the source's own credentials: the same on every attempt
         | PriorCredentialsConflict
         # A rendition's original as the tenant stored it, and the rendition's own bytes: a retry reads the same.
@@ -506,7 +573,7 @@ def _attempt_failed(
     final = previous_attempts + 1 >= settings.jobs_max_attempts or _refused(error)
     if isinstance(error, ObjectStoreError):
         code = _OBJECT_ERROR_CODES.get(type(error).__name__, "object_store_error")
-    elif isinstance(error, VerificationStopped):
+    elif isinstance(error, VerificationStopped | VerifierStopped):  # the route's verifier_busy; a job's own name
         code = "verification_stopped"
     elif isinstance(error, UseCaseError):
         code = error.code  # unsignable_media, key_revoked: the same codes as the HTTP answers

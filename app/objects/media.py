@@ -89,6 +89,7 @@ class SignedFile:
     source_sha256: str
     output_sha256: str
     result: Any  # the signer's SignResult
+    path: Path  # the output's local file, there until the upload is done (a job verifies it before)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -154,7 +155,9 @@ def sign_object(
         result = signer.sign_file(source=copy.path, destination=output, request=dataclasses.replace(request, **changes))
         output_sha256 = file_sha256(output)
         if before_upload is not None:
-            before_upload(SignedFile(source_sha256=copy.sha256, output_sha256=output_sha256, result=result))
+            before_upload(
+                SignedFile(source_sha256=copy.sha256, output_sha256=output_sha256, result=result, path=output)
+            )
         stored = upload_file(store, output, destination_location)
         source_info, source_sha256 = copy.info, copy.sha256
     return SignedObject(

@@ -20,11 +20,18 @@ class UnsignableMedia(UseCaseError):
     code = "unsignable_media"
 
 
-class OutputVerificationStopped(UseCaseError):
-    """The signed output could not be verified in time (the verifier worker was stopped at a
-    limit): nothing exact to store. Transient: retry."""
+class VerifierStopped(UseCaseError):
+    """The verifier was stopped at its time or memory limit per file (an `error` verdict,
+    `resource_limit`) on a file a check needs: no answer either way. Transient (the limit
+    depends on the load): retry. (A file over the verifier's size limit, or one the engine dies
+    on, is an answer: the file cannot be read.)"""
 
     code = "verifier_busy"
+
+
+class OutputVerificationStopped(VerifierStopped):
+    """The signed output could not be verified in time (the verifier worker was stopped at a
+    limit): nothing exact to store. Transient: retry."""
 
 
 class KeyRevoked(UseCaseError):

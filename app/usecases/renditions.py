@@ -66,13 +66,14 @@ from app.usecases.errors import (
     RenditionUnreadable,
     UpstreamCredentialsUnusable,
     UpstreamStoreTooLarge,
+    VerifierStopped,
 )
 from app.usecases.manifest_repository import KeptStoreMissing
 from app.usecases.signing import SignAndRecord, SignedOutput, SignRequest
 from signer.manifest import GenerationRequest, Upstream
 from verifier.label import label_for
 from verifier.label_types import LabelKind
-from verifier.verdict import Verdict, VerdictState
+from verifier.verdict import Verdict, VerdictError, VerdictState
 
 if TYPE_CHECKING:
     from signer.engine import SignResult
@@ -237,7 +238,9 @@ class Renditions:
         """`verdict`: the verifier's on a rendition before it is signed (`name`: how the caller sent it,
         a form field, then also `field`, or an object URI). RenditionUnreadable when it could not be evaluated (its signed
         output could not be verified either), RenditionCarriesCredentials when it carries credentials of
-        its own: a rendition's only history is its original's."""
+        its own: a rendition's only history is its original's. VerifierStopped (the route's 503, a
+        job's retry) when the verifier was stopped at its time or memory limit: no answer yet."""
+        _require_answer(verdict, what=name)
         if verdict.state is VerdictState.ERROR:
             raise RenditionUnreadable(
                 f"{name} could not be read as media ({verdict.reason}); nothing was signed", field=field
@@ -251,8 +254,12 @@ class Renditions:
 
     @staticmethod
     def check_kept_store(original: Original, checked: Verdict) -> None:
-        """`checked`: the verifier's verdict on the original's kept store, read now apart from its asset."""
-        if original.manifest_store is not None and checked.state not in USABLE_STATES:
+        """`checked`: the verifier's verdict on the original's kept store, read now apart from its asset
+        (VerifierStopped when the verifier was stopped at a limit: not a store that no longer validates)."""
+        if original.manifest_store is None:
+            return
+        _require_answer(checked, what="the original's kept manifest store")
+        if checked.state not in USABLE_STATES:
             raise UpstreamCredentialsUnusable(
                 f"the original's kept manifest store no longer validates ({checked.state.value}: {checked.reason}); "
                 "no rendition is signed with it"
@@ -331,3 +338,14 @@ def sign_rendition(
     result = engine.sign_file(source=source, destination=destination, request=generation)
     verdict = engine.verify_file(destination)
     return rendition_output(result, verdict, source_sha256=source_sha256), verdict
+
+
+def _require_answer(verdict: Verdict, *, what: str) -> None:
+    """One rule for the route and a rendition job: a verifier stopped at its time or memory limit
+    per file (that depends on the load) gave no answer on `what`, and a retry may (VerifierStopped);
+    a file over its size limit, or one the engine dies on, is answered: it cannot be read."""
+    if verdict.state is VerdictState.ERROR and verdict.error_code == VerdictError.RESOURCE_LIMIT:
+        raise VerifierStopped(
+            f"verifying {what} was stopped at the verifier's limit per file ({verdict.reason}); nothing was signed: "
+            "retry later"
+        )

@@ -206,3 +206,19 @@ def forge_original_label(monkeypatch, kind) -> None:
         return dataclasses.replace(found, verdict=dataclasses.replace(found.verdict, label=label))
 
     monkeypatch.setattr(Renditions, "original", forged)
+
+
+def limit_verdict(code: str = "resource_limit"):
+    """The `error` verdict of a verifier stopped at a limit per file (its time limit, with
+    `resource_limit`; over its size limit, with `too_large`): no content hash, as the isolated
+    verifier gives it (verifier/isolation.py). Hard to reach on purpose with a real small file."""
+    from verifier.verdict import Verdict, VerdictError, VerdictState
+
+    return Verdict(
+        state=VerdictState.ERROR,
+        sha256="",
+        size=1,
+        engine_version="test",
+        reason=f"stopped at the verifier's limit ({code})",
+        error_code=VerdictError(code),
+    )

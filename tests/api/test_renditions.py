@@ -5,6 +5,7 @@ the original file."""
 from __future__ import annotations
 
 import base64
+import functools
 import io
 import json
 
@@ -17,7 +18,16 @@ from signer.manifest import DigitalSourceType
 from signer.policy import SigningPolicy
 from tests.signer.test_conformance import spec_2_4_failures
 
-from .helpers import BACKENDS, ApiKeys, assert_error, backend_database, forge_original_label, jpeg_bytes, sign_form
+from .helpers import (
+    BACKENDS,
+    ApiKeys,
+    assert_error,
+    backend_database,
+    forge_original_label,
+    jpeg_bytes,
+    limit_verdict,
+    sign_form,
+)
 
 ALL_SCOPES = frozenset({Scope.SIGN, Scope.VERIFY, Scope.READ})
 CAPTURE = DigitalSourceType.DIGITAL_CAPTURE.value
@@ -699,3 +709,33 @@ def test_a_malformed_source_sha256_names_its_field(client, api_keys, original):
         client, api_keys.sign, {"file": _resized(original.content)}, media_id="r", source_sha256="zz"
     )
     assert assert_error(response, 422, "invalid_sha256")["field"] == "source_sha256"
+
+
+def test_a_verifier_stopped_at_its_limit_is_503_not_a_refusal(client, api_keys, original, store, monkeypatch):
+    """The verifier stopped at its time or memory limit (on the rendition, or on the original's kept
+    store) gave no answer: 503 verifier_busy (a retry may get one), not 422 unreadable_media nor 409
+    upstream_credentials_unusable, as a rendition job retries it. A file over the verifier's size
+    limit is an answer: 422 unreadable_media."""
+    from app.api import work
+
+    small = _resized(original.content)
+    real_verify_file = work.verify_file
+
+    async def rendition_verdict(verdict, services, path, *, known_sha256=None):
+        if known_sha256 is None:
+            return await real_verify_file(services, path, known_sha256=known_sha256)
+        return verdict, None
+
+    async def stopped_store(_services, _path):
+        return limit_verdict()
+
+    with monkeypatch.context() as patched:
+        patched.setattr(work, "verify_manifest_store", stopped_store)
+        response = _renditions(client, api_keys.sign, {"file": small}, media_id="r-1", source_media_id="orig-1")
+        assert_error(response, 503, "verifier_busy")
+    for code, status, answer in (("resource_limit", 503, "verifier_busy"), ("too_large", 422, "unreadable_media")):
+        with monkeypatch.context() as patched:
+            patched.setattr(work, "verify_file", functools.partial(rendition_verdict, limit_verdict(code)))
+            response = _renditions(client, api_keys.sign, {"file": small}, media_id="r-1", source_media_id="orig-1")
+            assert_error(response, status, answer)
+    assert store.verdict_by_media_id("default", "r-1") is None

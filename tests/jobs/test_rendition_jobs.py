@@ -36,6 +36,7 @@ from tests.jobs.conftest import auth, grant_object_prefixes, put_object, wait_do
 from tests.videos import reencode, write_scenes_video
 
 SIGN_AND_READ = frozenset({Scope.SIGN, Scope.READ})
+RESIZE = "c2pa.resized.proportional"
 
 
 @pytest.fixture
@@ -85,6 +86,21 @@ def _assert_chain(report: dict, original_label: str, actions: list[str]) -> None
     assert ingredient["active_manifest"] == original_label
     found = [a["action"] for a in active["assertions"][0]["data"]["actions"]]
     assert found == ["c2pa.opened", *actions]
+
+
+def _captured_original(http: httpx.Client, store, *, seed: int, media_id: str):
+    """A key that may claim a capture, and an original it signed as one (c.jpg): (key, token, answer)."""
+    key, token = store.create_key(name="camera", scopes=SIGN_AND_READ, signing_policy=SigningPolicy.unrestricted())
+    original = _sign_original(
+        http,
+        token,
+        jpeg_bytes((96, 72), seed=seed),
+        media_id,
+        name="c.jpg",
+        mime="image/jpeg",
+        digital_source_type=DigitalSourceType.DIGITAL_CAPTURE.value,
+    )
+    return key, token, original
 
 
 def _submit(http: httpx.Client, s3, token: str, *, original: str, name: str, data: bytes, action: str) -> str:
@@ -244,16 +260,7 @@ def test_what_the_worker_refuses_fails_the_job_with_the_routes_codes(http, s3, s
     """Checked before each attempt, failed for good at once (a retry would read the same), nothing
     recorded: a key's policy narrowed since submit (signing_policy), a rendition that carries
     credentials of its own (prior_credentials_conflict), a rendition that is not media (unreadable_media)."""
-    key, token = store.create_key(name="camera", scopes=SIGN_AND_READ, signing_policy=SigningPolicy.unrestricted())
-    original = _sign_original(
-        http,
-        token,
-        jpeg_bytes((96, 72), seed=1521),
-        "rj-cap",
-        name="c.jpg",
-        mime="image/jpeg",
-        digital_source_type=DigitalSourceType.DIGITAL_CAPTURE.value,
-    )
+    key, token, original = _captured_original(http, store, seed=1521, media_id="rj-cap")
     object_store, bucket = s3
 
     def submit(name: str, data: bytes) -> str:
@@ -361,3 +368,203 @@ def test_the_workers_store_bound_and_label_guard_fail_the_job(
         assert store.verdict_by_media_id("default", f"rj-b-{name}") is None
         with pytest.raises(ObjectNotFound):
             object_store.stat(ObjectLocation(Scheme.S3, f"out/{name}", bucket))
+
+
+def _runtime(settings, store, worker_pools):
+    from app.wiring import build_job_runtime, build_object_stores
+
+    return build_job_runtime(settings, store=store, objects=build_object_stores(settings), worker_pools=worker_pools)
+
+
+def _uploaded_then_database_gone(runtime, store, job_id: str, monkeypatch):
+    """Attempt 1 of the job: its output signed and uploaded, then the record fails (the database
+    went away; the attempt is retried). The output recorded on the job."""
+    from app.jobs import records
+    from app.jobs.tasks import run_rendition_job
+    from app.usecases.renditions import Renditions
+
+    def database_gone(*_args, **_kwargs):
+        raise RuntimeError("the database went away")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(Renditions, "record", database_gone)
+        with pytest.raises(RuntimeError):
+            run_rendition_job(runtime, job_id, previous_attempts=0)
+    first = records.get(store.db_engine, job_id)
+    assert first is not None and first.signed_output is not None
+    return first.signed_output
+
+
+def test_a_job_failed_for_good_after_its_upload_takes_its_output_back(
+    http, s3, store, settings, jobs_worker_pools, monkeypatch
+):
+    """Attempt 1 signs and uploads, then the database goes away before the record. Before attempt 2
+    the key's policy is narrowed: attempt 2 is refused (signing_policy) and the job fails for good.
+    The rendition signed in the operator's name (a 'captured' history) must not stay at the
+    destination unrecorded: the destination still holds exactly the job's recorded output, so it is
+    deleted."""
+    from app.jobs.tasks import run_rendition_job
+
+    key, token, original = _captured_original(http, store, seed=9101, media_id="rw-cap")
+    small = _resized(original.content)
+    job_id = _submit(http, s3, token, original="rw-cap", name="r.jpg", data=small, action=RESIZE)
+    runtime = _runtime(settings, store, jobs_worker_pools)
+    first = _uploaded_then_database_gone(runtime, store, job_id, monkeypatch)
+    uploaded = hashlib.sha256(_read_object(s3, "out/r.jpg")).hexdigest()
+    assert uploaded == first.output_sha256  # uploaded, not recorded: the retry would deliver it
+
+    store.set_signing_policy(key.key_id, SigningPolicy.default())  # no captured renditions any more
+    run_rendition_job(runtime, job_id, previous_attempts=1)
+    done = wait_done(http, token, job_id)
+    assert done["status"] == "failed" and done["error"]["code"] == "signing_policy", done
+    assert store.verdict_by_media_id("default", "rw-cap-r.jpg") is None
+    object_store, bucket = s3
+    with pytest.raises(ObjectNotFound):
+        object_store.stat(ObjectLocation(Scheme.S3, "out/r.jpg", bucket))
+
+
+def test_an_output_that_does_not_verify_is_never_uploaded(http, s3, store, settings, jobs_worker_pools, monkeypatch):
+    """The output is verified before it is uploaded: one that does not verify (unsignable_media)
+    fails the job at its first attempt (signing the same again makes the same), nothing uploaded."""
+    from app.jobs.tasks import run_rendition_job
+    from app.usecases.errors import UnsignableMedia
+
+    token = store.create_key(name="p", scopes=SIGN_AND_READ)[1]
+    original = _sign_original(http, token, jpeg_bytes((96, 72), seed=9102), "rw-ai", name="a.jpg", mime="image/jpeg")
+    small = _resized(original.content)
+    job_id = _submit(http, s3, token, original="rw-ai", name="u.jpg", data=small, action=RESIZE)
+
+    def refuse(_verdict):
+        raise UnsignableMedia("the output does not verify")
+
+    monkeypatch.setattr("app.jobs.tasks.accepted_output", refuse)
+    run_rendition_job(_runtime(settings, store, jobs_worker_pools), job_id, previous_attempts=0)
+    done = wait_done(http, token, job_id)
+    assert done["status"] == "failed" and done["error"]["code"] == "unsignable_media", done
+    assert done["attempts"] == 1
+    object_store, bucket = s3
+    with pytest.raises(ObjectNotFound):
+        object_store.stat(ObjectLocation(Scheme.S3, "out/u.jpg", bucket))
+
+
+def test_a_destination_replaced_right_after_the_upload_fails_the_job_recording_nothing(
+    http, s3, store, settings, jobs_worker_pools, monkeypatch
+):
+    """Another writer replaces the destination just after the job's upload: the job fails at once
+    (destination_changed) and records nothing (no verdict under its media id, no audit entry with
+    an output hash it did not make), and the other writer's object stays where it is."""
+    import app.objects.media as media
+    from app.jobs.tasks import run_rendition_job
+
+    token = store.create_key(name="p", scopes=SIGN_AND_READ)[1]
+    original = _sign_original(http, token, jpeg_bytes((96, 72), seed=9103), "rw-o", name="o.jpg", mime="image/jpeg")
+    other = _sign_original(http, token, jpeg_bytes((80, 60), seed=9104), "rw-x", name="x.jpg", mime="image/jpeg")
+    small = _resized(original.content)
+    job_id = _submit(http, s3, token, original="rw-o", name="w.jpg", data=small, action=RESIZE)
+    real_upload = media.upload_file
+
+    def upload_then_overwritten(objects, path, location):
+        stored = real_upload(objects, path, location)
+        put_object(s3, location.key, other.content)  # the other writer, just after the job's upload
+        return stored
+
+    monkeypatch.setattr(media, "upload_file", upload_then_overwritten)
+    run_rendition_job(_runtime(settings, store, jobs_worker_pools), job_id, previous_attempts=0)
+    done = wait_done(http, token, job_id)
+    assert done["status"] == "failed" and done["error"]["code"] == "destination_changed", done
+    assert done["attempts"] == 1
+    assert store.verdict_by_media_id("default", "rw-o-w.jpg") is None
+    assert [e for e in store.entries(limit=50) if e.media_id == "rw-o-w.jpg"] == []
+    assert _read_object(s3, "out/w.jpg") == other.content  # someone else's: not deleted
+
+
+def test_a_retry_whose_original_changed_signs_again_from_the_new_one(
+    http, s3, store, settings, jobs_worker_pools, monkeypatch, plain_reader
+):
+    """Attempt 1 uploads a rendition made from the original then stored under its media id, and
+    fails before the record. The tenant signs a new original under that media id before attempt 2:
+    the retry, which checks the new original, does not record the earlier output (its history is the
+    old original's) but signs again, the new original as its parent."""
+    from app.jobs.tasks import run_rendition_job
+
+    token = store.create_key(name="p", scopes=SIGN_AND_READ)[1]
+    old = _sign_original(http, token, jpeg_bytes((96, 72), seed=9111), "rw-v", name="v.jpg", mime="image/jpeg")
+    job_id = _submit(
+        http, s3, token, original="rw-v", name="v.jpg", data=_resized(old.content), action="c2pa.resized.proportional"
+    )
+    runtime = _runtime(settings, store, jobs_worker_pools)
+    first = _uploaded_then_database_gone(runtime, store, job_id, monkeypatch)
+    assert first.original_sha256 == hashlib.sha256(old.content).hexdigest()
+    _assert_chain(
+        plain_reader(_read_object(s3, "out/v.jpg")), old.headers["x-manifest-label"], ["c2pa.resized.proportional"]
+    )
+
+    new = _sign_original(http, token, jpeg_bytes((96, 72), seed=9112), "rw-v", name="v2.jpg", mime="image/jpeg")
+    run_rendition_job(runtime, job_id, previous_attempts=1)
+    done = wait_done(http, token, job_id)
+    assert done["status"] == "succeeded", done
+    delivered = _read_object(s3, "out/v.jpg")
+    assert hashlib.sha256(delivered).hexdigest() == done["result"]["sha256"] != first.output_sha256
+    _assert_chain(plain_reader(delivered), new.headers["x-manifest-label"], ["c2pa.resized.proportional"])
+    entries = [e for e in store.entries(limit=50) if e.media_id == "rw-v-v.jpg"]
+    assert [e.output_sha256 for e in entries] == [done["result"]["sha256"]]
+
+
+def test_a_verifier_stopped_at_its_limit_is_retried_and_a_file_over_its_size_is_refused(
+    http, s3, store, settings, jobs_worker_pools, monkeypatch
+):
+    """The route's rule (tests/api/test_renditions.py): the verifier stopped at its time or memory
+    limit gave no answer, so the attempt is retried (verification_stopped), be it on the original's
+    kept store or on the rendition; a rendition over the verifier's size limit fails the job at once
+    (unreadable_media)."""
+    from app.jobs import records
+    from app.jobs.records import JobStatus
+    from app.jobs.tasks import run_rendition_job
+    from app.usecases.errors import VerifierStopped
+    from tests.api.helpers import limit_verdict
+
+    token = store.create_key(name="p", scopes=SIGN_AND_READ)[1]
+    original = _sign_original(http, token, jpeg_bytes((96, 72), seed=9121), "rw-l", name="l.jpg", mime="image/jpeg")
+    runtime = _runtime(settings, store, jobs_worker_pools)
+    verifier_type = type(jobs_worker_pools.verifier)
+    real_verify_file = verifier_type.verify_file
+
+    def rendition_verdict(verdict):
+        def verify_file(self, path, *, known_sha256=None):
+            # The rendition's check is the worker's first verification; the signed output's comes after.
+            calls.append(path)
+            return verdict if len(calls) == 1 else real_verify_file(self, path, known_sha256=known_sha256)
+
+        return verify_file
+
+    stopped_store = _submit(
+        http, s3, token, original="rw-l", name="k.jpg", data=_resized(original.content), action=RESIZE
+    )
+    stopped_file = _submit(
+        http, s3, token, original="rw-l", name="s.jpg", data=_resized(original.content, (40, 30)), action=RESIZE
+    )
+    too_large = _submit(
+        http, s3, token, original="rw-l", name="t.jpg", data=_resized(original.content, (44, 33)), action=RESIZE
+    )
+    for job_id, patch in (
+        (stopped_store, ("verify_manifest_store", lambda self, path: limit_verdict())),
+        (stopped_file, ("verify_file", rendition_verdict(limit_verdict()))),
+        (too_large, ("verify_file", rendition_verdict(limit_verdict("too_large")))),
+    ):
+        calls: list = []
+        with monkeypatch.context() as patched:
+            patched.setattr(verifier_type, *patch)
+            if job_id == too_large:
+                run_rendition_job(runtime, job_id, previous_attempts=0)  # refused: not raised, not retried
+            else:
+                with pytest.raises(VerifierStopped):  # raised again for procrastinate to retry
+                    run_rendition_job(runtime, job_id, previous_attempts=0)
+        job = records.get(store.db_engine, job_id)
+        assert job is not None
+        if job_id == too_large:
+            assert (job.status, job.error_code, job.attempts) == (JobStatus.FAILED, "unreadable_media", 1), job
+            continue
+        assert (job.status, job.error_code) == (JobStatus.QUEUED, "verification_stopped"), job
+        run_rendition_job(runtime, job_id, previous_attempts=1)
+        done = wait_done(http, token, job_id)
+        assert done["status"] == "succeeded", done
