@@ -312,7 +312,11 @@ class SharedRegion:
 
     def write(self, chunks: Iterable[bytes]) -> int:
         """Put `chunks` at the region's start, one after the other; the bytes written. ValueError
-        when they do not fit (nothing is then read by anyone: the caller takes another way)."""
+        when they do not fit (nothing is then read by anyone: the caller takes another way), or once
+        the region is closed."""
+        if self._fd < 0:
+            self.close()  # unmapped now if a write held it when it was closed
+            raise ValueError("the shared region is closed: its worker was stopped")
         view = memoryview(self._map)
         try:
             end = 0
@@ -344,9 +348,16 @@ class SharedRegion:
             os.close(reader)
 
     def close(self) -> None:
-        if not self._map.closed:
-            self._map.close()
-            os.close(self._fd)
+        """Unmap and close (idempotent). From another thread while a job's input is being written
+        (a pool closing past its grace period): the mapping then goes when the writer lets go of it,
+        and the write fails as writing to a killed worker's socket does."""
+        if self._fd >= 0:
+            fd, self._fd = self._fd, -1
+            os.close(fd)
+        try:
+            self._map.close()  # nothing when closed already
+        except BufferError:
+            pass  # a write holds a view of it: unmapped by the next call, or with the object
 
 
 class Worker:
@@ -538,9 +549,10 @@ class WorkerPool(Generic[W]):
         for attempt in (1, 2):
             if not lease.worker.alive:
                 self.renew(lease)
-            if before_send is not None:
-                before_send(lease.worker)
             try:
+                if before_send is not None:
+                    # Inside: a worker killed meanwhile (its region closed by close()) is a death, as a send is.
+                    before_send(lease.worker)
                 lease.worker.connection.send(job)
                 if not lease.worker.readable_within(self._job_timeout):
                     self.renew(lease)

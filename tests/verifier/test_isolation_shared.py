@@ -176,3 +176,14 @@ def test_a_worker_gets_a_read_only_view_of_its_region_and_trim_gives_pages_back(
         view.close()
     finally:
         region.close()
+
+
+def test_a_region_closed_by_another_thread_mid_write_fails_that_write_not_the_closer():
+    # A pool closing past its grace period kills a worker whose job's input may be being written.
+    region = SharedRegion(MB, keep_bytes=MB)
+    with memoryview(region._map):  # as a write in progress holds it
+        region.close()  # no BufferError for the closer
+        region.close()  # idempotent
+    with pytest.raises(ValueError):
+        region.write([b"late"])  # the writer's exchange treats it as the worker's death
+    assert region._map.closed  # unmapped once no write held it
