@@ -16,7 +16,8 @@ from app.api.main import create_app
 from app.wiring import build_trust_policy, build_verify_limits
 from verifier.isolation import IsolatedVerifier
 
-from .helpers import TEST_UPLOAD_LIMIT, ApiKeys
+from .helpers import TEST_UPLOAD_LIMIT, ApiKeys, sign_form
+from .test_recovery import picture, stripped_copy
 
 OCTETS = {"Content-Type": "application/octet-stream"}
 
@@ -106,3 +107,35 @@ def test_without_shared_regions_a_held_body_is_spooled_for_the_engine(
 @pytest.fixture
 def corpus_file(shared_dir) -> Path:
     return shared_dir / "corpus" / "c2pa-c/tests/fixtures/for_trusted_read.jpg"
+
+
+def test_recovery_and_keeping_after_a_verification_in_memory_read_the_upload_written_out(
+    client, api_keys, spooled_reads
+):
+    # The worker verifies the held body in memory; recovery (a stripped copy) and keeping (a signed
+    # file) then read it as a file, written to the spool only for them: same answers as multipart.
+    headers = ApiKeys.header(api_keys.all)
+    signed = client.post(
+        "/v1/sign", headers=headers, files={"file": ("gen.jpg", picture(3), "image/jpeg")}, data=sign_form()
+    )
+    assert signed.status_code == 200, signed.text
+    manifest_id = signed.headers["x-manifest-label"]
+    spooled_reads.clear()  # signing verifies its output from its file
+
+    copy = stripped_copy(signed.content)
+    raw = client.post(
+        "/v1/verify", params={"refresh": "true", "media_id": "copy-1"}, content=copy, headers={**headers, **OCTETS}
+    )
+    assert raw.status_code == 200, raw.text
+    assert raw.json()["verdict"]["recovered"]["manifest_id"] == manifest_id
+    assert raw.json()["label"]["recovered"] is True
+
+    kept = client.post(
+        "/v1/verify",
+        params={"refresh": "true", "keep_manifest": "true"},
+        content=signed.content,
+        headers={**headers, **OCTETS},
+    )
+    assert kept.status_code == 200, kept.text
+    assert kept.json()["verdict"]["state"] == "trusted" and kept.json()["kept_manifest_id"] == manifest_id
+    assert spooled_reads == []  # neither verdict came from a spooled file
