@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from app.api.held_bodies import HELD_BODY_MAX_BYTES
 from app.settings import Settings
 from app.spool import spool_root
 from keys.backends.spec import KeySpec, KmsKeySpec, PemKeySpec, Pkcs11KeySpec
@@ -135,6 +136,7 @@ def _verifier_pool(
     *,
     workers: int,
     launched: Sequence[Launched] = (),
+    shared_bytes: int = 0,
 ) -> IsolatedVerifier:
     return IsolatedVerifier(
         policy=policy,
@@ -142,6 +144,7 @@ def _verifier_pool(
         workers=workers,
         remote_manifests=remote_manifests,
         launched=launched,
+        shared_bytes=shared_bytes,
     )
 
 
@@ -369,7 +372,14 @@ def build_worker_pools(settings: Settings) -> WorkerPools:
     signer = build_rotating_signer(settings)
     try:
         certificate = signer.certificate_fingerprint
-        verifier = _verifier_pool(settings, policy, remote_manifests, workers=settings.verify_workers)
+        verifier = _verifier_pool(
+            settings,
+            policy,
+            remote_manifests,
+            workers=settings.verify_workers,
+            # Uploads a server holds in memory are read by its workers there (IsolatedVerifier.verify_bytes).
+            shared_bytes=min(HELD_BODY_MAX_BYTES, settings.max_upload_bytes),
+        )
     except BaseException:
         signer.close()
         raise
