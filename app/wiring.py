@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from app.api.held_bodies import HELD_BODY_MAX_BYTES
 from app.settings import Settings
 from app.spool import spool_root
 from keys.backends.spec import KeySpec, KmsKeySpec, PemKeySpec, Pkcs11KeySpec
@@ -47,8 +48,10 @@ if TYPE_CHECKING:
     from app.store.sql import SqlStore
     from app.usecases.manifest_repository import ManifestKeeper
     from app.usecases.recovery import ContentRecovery, RecoveryVerifier
+    from app.usecases.renditions import Renditions
     from app.usecases.signing import SignAndRecord
     from app.usecases.soft_binding_resolution import SoftBindingResolution
+    from app.usecases.thumbnails import FeedThumbnails
     from app.usecases.verification import VerificationEngine, VerifyAndRecord
     from app.worker_pools import WorkerPools
     from keys.signing_key import SigningKey
@@ -133,6 +136,7 @@ def _verifier_pool(
     *,
     workers: int,
     launched: Sequence[Launched] = (),
+    shared_bytes: int = 0,
 ) -> IsolatedVerifier:
     return IsolatedVerifier(
         policy=policy,
@@ -140,6 +144,7 @@ def _verifier_pool(
         workers=workers,
         remote_manifests=remote_manifests,
         launched=launched,
+        shared_bytes=shared_bytes,
     )
 
 
@@ -367,7 +372,14 @@ def build_worker_pools(settings: Settings) -> WorkerPools:
     signer = build_rotating_signer(settings)
     try:
         certificate = signer.certificate_fingerprint
-        verifier = _verifier_pool(settings, policy, remote_manifests, workers=settings.verify_workers)
+        verifier = _verifier_pool(
+            settings,
+            policy,
+            remote_manifests,
+            workers=settings.verify_workers,
+            # Uploads a server holds in memory are read by its workers there (IsolatedVerifier.verify_bytes).
+            shared_bytes=min(HELD_BODY_MAX_BYTES, settings.max_upload_bytes),
+        )
     except BaseException:
         signer.close()
         raise
@@ -510,6 +522,24 @@ def build_signing(
     )
 
 
+def build_renditions(settings: Settings, *, store: ServiceStore, signing: SignAndRecord) -> Renditions:
+    """The renditions use case with the configured bound on the original's store: POST /v1/renditions,
+    the feed's thumbnails and rendition jobs alike."""
+    from app.usecases.renditions import Renditions
+
+    return Renditions(
+        store=store, signing=signing, max_upstream_store_bytes=settings.renditions_max_upstream_store_bytes
+    )
+
+
+def build_feed_thumbnails(store: ServiceStore, *, settings: Settings, renditions: Renditions) -> FeedThumbnails:
+    """The feed thumbnails use case on the renditions use case (build_renditions), for the routes
+    (app/api/feed_thumbnails.py) and the jobs (app/jobs/tasks.py) alike."""
+    from app.usecases.thumbnails import FeedThumbnails
+
+    return FeedThumbnails(store=store, renditions=renditions, spool_dir=settings.spool_dir)
+
+
 def build_soft_binding_resolution(
     settings: Settings, store: ServiceStore, *, worker_pools: WorkerPools
 ) -> SoftBindingResolution:
@@ -529,17 +559,19 @@ def build_job_runtime(settings: Settings, *, store, worker_pools, objects=None) 
     from app.jobs.runtime import JobRuntime
 
     objects = objects if objects is not None else build_object_stores(settings)
+    signing = build_signing(
+        store,
+        settings=settings,
+        objects=objects,
+        trust_fingerprint=worker_pools.trust_fingerprint,
+        certificate_fingerprint=worker_pools.certificate_fingerprint,
+    )
     return JobRuntime(
         settings=settings,
         store=store,
         objects=objects,
         worker_pools=worker_pools,
         verification=build_verification(store, settings=settings, worker_pools=worker_pools, objects=objects),
-        signing=build_signing(
-            store,
-            settings=settings,
-            objects=objects,
-            trust_fingerprint=worker_pools.trust_fingerprint,
-            certificate_fingerprint=worker_pools.certificate_fingerprint,
-        ),
+        signing=signing,
+        renditions=build_renditions(settings, store=store, signing=signing),
     )

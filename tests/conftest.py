@@ -62,3 +62,23 @@ def signing_key(dev_credentials):
     from keys.loader import load_signing_key
 
     return load_signing_key(chain_path=dev_credentials.chain_path, key_path=dev_credentials.key_path)
+
+
+@pytest.fixture
+def plain_reader(dev_credentials):
+    """An independent reader: the plain c2pa engine, the development CA as its only anchor."""
+    import io
+    import json
+
+    import c2pa
+
+    from signer.engine_settings import probe_verification_settings
+
+    context = c2pa.Context.from_dict(probe_verification_settings(anchors_pem=dev_credentials.ca_path.read_text()))
+
+    def read(data: bytes, mime: str = "image/jpeg") -> tuple[dict, dict]:
+        with c2pa.Reader(mime, io.BytesIO(data), context=context) as reader:
+            return json.loads(reader.json()), json.loads(reader.crjson())
+
+    yield read
+    context.close()

@@ -141,3 +141,17 @@ def cut_copy(signed: bytes, folder: Path, *, cut_seconds: float) -> bytes:
     frames: none where the signed video's are), metadata dropped: its key frames show the scenes
     elsewhere than the original's do."""
     return ffmpeg_copy(signed, folder, ["-ss", str(cut_seconds), "-c:v", "mpeg4", "-b:v", "1M", "-g", "45"])
+
+
+def portrait_copy(source: Path, destination: Path) -> Path:
+    """`source` (an MP4 written by write_scenes_video) as a phone's portrait video: the pixels stored
+    sideways and the track header's matrix saying "turn 90 degrees clockwise to show" (the matrix
+    FFmpeg writes for rotate=90). A player, and a still taken from it, shows it upright."""
+    import struct
+
+    data = bytearray(source.read_bytes())
+    matrix = data.index(b"tkhd") + 4 + 24 + 16  # version 0: flags, times, ids, duration; reserved, layer...
+    assert struct.unpack(">9i", data[matrix : matrix + 36]) == (0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x40000000)
+    data[matrix : matrix + 36] = struct.pack(">9i", 0, 0x10000, 0, -0x10000, 0, 0, 0, 0, 0x40000000)
+    destination.write_bytes(bytes(data))
+    return destination

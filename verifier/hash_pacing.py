@@ -35,7 +35,8 @@ from io import BufferedIOBase, BufferedReader
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from verifier.reader import Verifier
+from verifier.memory_stream import ReadOnlyStream
+from verifier.reader import ReadableStream, Verifier
 from verifier.verdict import Verdict
 
 if TYPE_CHECKING:
@@ -85,7 +86,7 @@ def wait_for_engine_hashing(*, max_wait_seconds: float = _MAX_WAIT_SECONDS) -> f
     return time.monotonic() - started
 
 
-class PacedReader:
+class PacedReader(ReadOnlyStream):
     """A read-only binary file for the engine: a large read waits for the previous chunk's hashing."""
 
     def __init__(self, stream: BufferedIOBase) -> None:
@@ -108,29 +109,8 @@ class PacedReader:
     def tell(self) -> int:
         return self._stream.tell()
 
-    def seekable(self) -> bool:
-        return True
-
-    def readable(self) -> bool:
-        return True
-
-    def writable(self) -> bool:
-        return False
-
-    def write(self, data: bytes) -> int:  # the binding insists every stream has one
-        raise OSError("a verified file is read-only")
-
-    def flush(self) -> None:
-        return None
-
     def close(self) -> None:
         self._stream.close()
-
-    def __enter__(self) -> PacedReader:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
 
 def paced_if_large(stream: BufferedReader) -> PacedReader | BufferedReader:
@@ -157,3 +137,8 @@ class PacedFileVerifier:
         return self._verifier.verify_file(
             path, known_sha256=known_sha256, wrap_stream=paced_if_large, detached_store=detached_store
         )
+
+    def verify_stream(self, stream: ReadableStream, *, size: int, known_sha256: str | None = None) -> Verdict:
+        """Bytes already in memory (an upload in the worker's shared region), unpaced: there is no
+        second buffer to keep from being filled while the first is hashed."""
+        return self._verifier.verify_stream(stream, size=size, known_sha256=known_sha256)

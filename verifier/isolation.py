@@ -17,7 +17,9 @@ How:
   arrives, while its owner is still reading its own configuration.
 - Each call checks out an idle worker, sends the *path* (not the bytes) over a
   socket pair and waits up to `timeout_seconds` for the small picklable
-  `Verdict`. On timeout the worker is killed and replaced; a worker that died on
+  `Verdict`. An upload the caller holds in memory (`verify_bytes`) is written into
+  memory the worker shares with its owner instead (`shared_bytes` per worker,
+  verifier.process_pool.SharedRegion), and the engine reads it there: no file. On timeout the worker is killed and replaced; a worker that died on
   the file (memory limit, native crash) is replaced too. Either way the caller
   gets an `error` verdict saying why (`error_code` `resource_limit`, or
   `engine_crash` when native code faulted), and the pool keeps its size.
@@ -41,6 +43,7 @@ from __future__ import annotations
 import copyreg
 import dataclasses
 import math
+import mmap
 import os
 import pickle
 from collections.abc import Callable, Iterator, Sequence
@@ -52,18 +55,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeAlias, TypeVar, cast
 
 from verifier.errors import TrustPolicyError, VerifierClosedError, VerifierUnavailableError
-from verifier.precheck import check_digest, precheck_file
+from verifier.precheck import check_digest, empty_verdict, precheck_file
 from verifier.process_pool import (
     Exchange,
     Launched,
     Lease,
     Outcome,
     Pipeline,
+    SharedRegion,
     Worker,
     WorkerKind,
     WorkerPool,
     crash_signal_name,
     limit_address_space,
+    receive_region,
     receive_setup,
     restricted_loader,
     send,
@@ -86,7 +91,6 @@ if TYPE_CHECKING:  # imported by the worker only: the engine, cryptography, and 
     from verifier.fingerprint import ImageFingerprint  # Pillow and iscc-core: imported when a fingerprint arrives
     from verifier.hash_pacing import PacedFileVerifier
     from verifier.manifest_store import SoftBindingValue
-    from verifier.reader import Verifier
     from verifier.thumbnail import Picture  # Pillow: imported when a thumbnail arrives
     from verifier.trust import TrustPolicy
     from verifier.video_code import VideoCode
@@ -176,9 +180,10 @@ def _load_startup_reply(data: bytes) -> tuple[Any, Any]:
     return kind, detail
 
 
-# --- jobs: (operation, absolute path, known SHA-256 or None) ---
+# --- jobs: (operation, absolute path (the size, for _VERIFY_SHARED), known SHA-256 or None) ---
 
 _VERIFY = "verify"  # an asset: a Verdict
+_VERIFY_SHARED = "verify_shared"  # an asset of this many bytes at the start of the worker's shared region: a Verdict
 _VERIFY_STORE = "verify_store"  # a manifest store kept apart from its asset: a Verdict (reader.py, detached_store)
 _FINGERPRINT = "fingerprint"  # an image: (_FINGERPRINT, code64, iscc, descriptor, views) or (_UNDECODABLE, reason)
 _VIDEO_FINGERPRINT = (
@@ -192,7 +197,9 @@ _STORE_OF = (
 )
 # A feed thumbnail's picture: (_THUMBNAIL, JPEG bytes, width, height, actions) or (_UNDECODABLE, reason)
 _THUMBNAIL = "thumbnail"
-_JOB_LAYOUT = ("operation", "path", "known_sha256")
+_JOB_LAYOUT = ("operation", "path_or_size", "known_sha256")
+# An idle shared region keeps this much resident (a large photo), and gives the rest back after a larger upload.
+_SHARED_KEEP_BYTES = 8 * 1024 * 1024
 
 
 def _load_thumbnail(data: bytes) -> Picture | str:
@@ -337,9 +344,12 @@ def _serve_until_stopped(fd: int) -> None:
     received = receive_setup(fd, tuple, owner_pid=lambda setup: setup[2], meanwhile=_prepare_before_setup)
     if received is None:
         return
-    connection, (spec, limits, _owner_pid, remote_manifests) = received
+    connection, (spec, limits, _owner_pid, remote_manifests, shared_bytes) = received
     try:
-        limit_address_space(limits.memory_bytes)
+        # The owner's shared region (verify_bytes), read-only. Its mapping is added to the address-space
+        # limit: the engine keeps the room `memory_bytes` gives it (the region's pages are the owner's).
+        region = receive_region(connection, shared_bytes) if shared_bytes else None
+        limit_address_space(limits.memory_bytes + shared_bytes)
         # Worker-only: it waits on the engine's threads, so it must not run in a server process.
         from verifier.hash_pacing import PacedFileVerifier
         from verifier.reader import Verifier
@@ -356,7 +366,7 @@ def _serve_until_stopped(fd: int) -> None:
         send(connection, ("failed", f"{type(error).__name__}: {error}"))
         return
     send(connection, ("ready", (os.getpid(), _wire_layout(), verifier.engine_version)))
-    serve(connection, limits.timeout_seconds, partial(_verify_one, connection, verifier, limits))
+    serve(connection, limits.timeout_seconds, partial(_verify_one, connection, verifier, limits, region))
 
 
 def _prepare_before_setup() -> None:
@@ -384,14 +394,17 @@ def _wire_layout() -> tuple[tuple[str, tuple[str, ...]], ...]:
 
 def _verify_one(
     connection: Connection,
-    verifier: Verifier | PacedFileVerifier,
+    verifier: PacedFileVerifier,
     limits: VerifyLimits,
-    job: tuple[str, str, str | None],
+    region: mmap.mmap | None,
+    job: tuple[str, str | int, str | None],
 ) -> bool:
-    """Do one job (verify a file or a detached manifest store, or fingerprint an image) and send
-    the reply; False: exit now."""
-    operation, path_text, known_sha256 = job
-    path = Path(path_text)
+    """Do one job (verify a file, an upload in the shared region or a detached manifest store, or
+    fingerprint an image) and send the reply; False: exit now."""
+    operation, where, known_sha256 = job
+    if operation == _VERIFY_SHARED:
+        return _verify_shared_one(connection, verifier, limits, region, int(where), known_sha256)
+    path = Path(str(where))
     if operation == _FINGERPRINT:
         return _fingerprint_one(connection, path)
     if operation == _STORE_OF:
@@ -402,18 +415,57 @@ def _verify_one(
         return _video_code_one(connection, path)
     if operation == _THUMBNAIL:
         return _thumbnail_one(connection, path)
+    return _verify_and_send(
+        connection,
+        verifier,
+        limits,
+        lambda: verifier.verify_file(path, known_sha256=known_sha256, detached_store=operation == _VERIFY_STORE),
+        lambda: _size_of(path),
+    )
+
+
+def _verify_shared_one(
+    connection: Connection,
+    verifier: PacedFileVerifier,
+    limits: VerifyLimits,
+    region: mmap.mmap | None,
+    size: int,
+    known_sha256: str | None,
+) -> bool:
+    """Verify the `size` bytes at the start of the shared region (the owner wrote them there);
+    the verdict is the one verify_file gives for the same bytes in a file. No pacing: the region
+    holds far less than one of the engine's hash buffers (verifier/hash_pacing.py)."""
+    from verifier.memory_stream import MemoryStream
+
+    def verify() -> Verdict:
+        if region is None or not 0 < size <= len(region):
+            raise ValueError("no shared region holds that upload")  # the owner's bug: an internal error
+        with memoryview(region) as whole, MemoryStream(whole[:size]) as stream:
+            return verifier.verify_stream(stream, size=size, known_sha256=known_sha256)
+
+    return _verify_and_send(connection, verifier, limits, verify, lambda: size)
+
+
+def _verify_and_send(
+    connection: Connection,
+    verifier: PacedFileVerifier,
+    limits: VerifyLimits,
+    verify: Callable[[], Verdict],
+    size: Callable[[], int],
+) -> bool:
+    """Send `verify()`'s verdict, or the error verdict when it raises; False: exit now (out of memory)."""
     version = verifier.engine_version
     try:
-        verdict = verifier.verify_file(path, known_sha256=known_sha256, detached_store=operation == _VERIFY_STORE)
+        verdict = verify()
     except MemoryError:
         # Python ran out under the limit: report, then exit to start clean.
         reason = _memory_reason(limits)
-        send(connection, _limit_verdict(path, limits, reason=reason, code=VerdictError.RESOURCE_LIMIT, version=version))
+        send(connection, _limit_verdict(size(), reason=reason, code=VerdictError.RESOURCE_LIMIT, version=version))
         return False
     except Exception as error:  # noqa: BLE001 - a bug must still be a verdict, not a dead pool
         reason = f"internal error while verifying: {type(error).__name__}"
-        verdict = _limit_verdict(path, limits, reason=reason, code=VerdictError.INTERNAL, version=version)
-    _send_verdict(connection, verdict, path, limits, version)
+        verdict = _limit_verdict(size(), reason=reason, code=VerdictError.INTERNAL, version=version)
+    _send_verdict(connection, verdict, size, version)
     return True
 
 
@@ -475,8 +527,8 @@ def _video_code_one(connection: Connection, path: Path) -> bool:
 
 def _thumbnail_one(connection: Connection, path: Path) -> bool:
     """Make one feed thumbnail's picture (verifier/thumbnail.py: bounded before any pixel is read) and
-    send it, or the reason there is none; False: exit now. Here, not in the owner: Pillow's decoders
-    face an untrusted upload under this worker's limits, as for a fingerprint."""
+    send it, or the reason there is none; False: exit now. Here, not in the owner: Pillow's and
+    FFmpeg's decoders face an untrusted upload under this worker's limits, as for a fingerprint."""
     from verifier.thumbnail import make_picture
 
     def reply() -> tuple[object, ...]:
@@ -533,7 +585,7 @@ def _store_of_one(connection: Connection, path: Path) -> bool:
     return True
 
 
-def _send_verdict(connection: Connection, verdict: Verdict, path: Path, limits: VerifyLimits, version: str) -> None:
+def _send_verdict(connection: Connection, verdict: Verdict, size: Callable[[], int], version: str) -> None:
     data = pickle.dumps(verdict, protocol=pickle.HIGHEST_PROTOCOL)
     if len(data) > _MAX_REPLY_BYTES:
         # Every field is bounded, but a store of very many manifests could still add up.
@@ -548,8 +600,7 @@ def _send_verdict(connection: Connection, verdict: Verdict, path: Path, limits: 
         if len(data) > _MAX_REPLY_BYTES:
             data = pickle.dumps(
                 _limit_verdict(
-                    path,
-                    limits,
+                    size(),
                     reason="the manifest store is too large to report",
                     code=VerdictError.TOO_LARGE,
                     version=version,
@@ -581,14 +632,14 @@ def _death_verdict_parts(exit_code: int | None, limits: VerifyLimits) -> tuple[s
     return _memory_reason(limits), VerdictError.RESOURCE_LIMIT
 
 
-def _limit_verdict(path: Path, limits: VerifyLimits, *, reason: str, code: VerdictError, version: str) -> Verdict:
+def _limit_verdict(size: int, *, reason: str, code: VerdictError, version: str) -> Verdict:
     # The content hash is computed inside the worker; when the worker is stopped it is unknown.
     return Verdict(
         state=VerdictState.ERROR,
         reason=reason,
         error_code=code,
         sha256="",
-        size=_size_of(path),
+        size=size,
         engine_version=version,
     )
 
@@ -614,9 +665,28 @@ class _Worker(Worker):
         limits: VerifyLimits,
         remote_manifests: RemoteManifestPolicy,
         launched: Launched | None = None,
+        *,
+        shared_bytes: int = 0,
     ) -> None:
-        super().__init__(_KIND, (spec, limits, os.getpid(), remote_manifests), launched=launched)
+        # Made before the process gets its setup: a region that cannot be made fails the start.
+        self.region = SharedRegion(shared_bytes, keep_bytes=_SHARED_KEEP_BYTES) if shared_bytes else None
+        try:
+            super().__init__(_KIND, (spec, limits, os.getpid(), remote_manifests, shared_bytes), launched=launched)
+        except BaseException:
+            if self.region is not None:
+                self.region.close()
+            raise
+        if self.region is not None:
+            try:
+                self.region.send_to(self.connection)
+            except OSError:
+                pass  # it died at once; wait_ready reports how
         self.engine_version = ""  # what the worker verifies with, from its start-up reply
+
+    def kill(self) -> None:
+        super().kill()
+        if self.region is not None:
+            self.region.close()
 
     def wait_ready(self, timeout: float) -> None:
         kind, detail = self._startup_reply(timeout, _load_startup_reply)
@@ -644,19 +714,27 @@ class IsolatedVerifier:
         workers: int,
         remote_manifests: RemoteManifestPolicy = NO_REMOTE_FETCH,
         launched: Sequence[Launched] = (),
+        shared_bytes: int = 0,
     ) -> None:
         """`policy`: each worker builds it from its spec (a spec spares this process parsing the
         certificates; a certificate that does not parse is a TrustPolicyError here, at start-up).
         `remote_manifests`: hosts whose remote manifests the workers may fetch (default: none).
-        `launched`: processes started earlier by verifier.warm_start, adopted as the first workers."""
+        `launched`: processes started earlier by verifier.warm_start, adopted as the first workers.
+        `shared_bytes`: the largest upload `verify_bytes` takes (each worker maps a region of this
+        size, read-only, on top of `limits.memory_bytes`); 0: none (a caller holding bytes writes a file)."""
         if workers < 1:
             raise ValueError(f"workers must be at least 1, got {workers}")
+        if shared_bytes < 0:
+            raise ValueError(f"shared_bytes must not be negative, got {shared_bytes}")
         self._limits = limits
+        self._shared_bytes = shared_bytes
         spec = policy if isinstance(policy, TrustPolicySpec) else policy.spec
         waiting = list(launched)
 
         def make_worker() -> _Worker:  # on the pool's spawner thread, one at a time
-            return _Worker(spec, limits, remote_manifests, waiting.pop(0) if waiting else None)
+            return _Worker(
+                spec, limits, remote_manifests, waiting.pop(0) if waiting else None, shared_bytes=shared_bytes
+            )
 
         try:
             self._pool = WorkerPool(_KIND, make_worker, size=workers, job_timeout_seconds=limits.timeout_seconds)
@@ -692,6 +770,37 @@ class IsolatedVerifier:
             check_digest(known_sha256)
         return self._checked_run(path, known_sha256, _VERIFY)
 
+    @property
+    def shared_bytes(self) -> int:
+        """The largest upload `verify_bytes` takes (0: none)."""
+        return self._shared_bytes
+
+    def verify_bytes(self, chunks: Sequence[bytes], *, known_sha256: str | None = None) -> Verdict:
+        """Verify an upload held in memory (`chunks`, in order) as `verify_file` verifies the same
+        bytes in a file: written into the memory a worker shares with this process, read there by
+        the engine; same limits, same verdicts, a timeout or a crash the same `error` verdict.
+        ValueError when they add up to more than `shared_bytes` (write a file instead)."""
+        size = sum(len(chunk) for chunk in chunks)
+        if size > self._shared_bytes:
+            raise ValueError(f"{size} bytes are over the {self._shared_bytes} a worker's shared region takes")
+        if known_sha256 is not None:
+            check_digest(known_sha256)
+        if self._pool.closed:
+            raise _KIND.closed()
+        refused = self._refusal_of_size(size)
+        if refused is not None:
+            return refused
+        with self._pool.checkout() as lease:
+            exchange = self._pool.exchange(
+                lease, (_VERIFY_SHARED, size, known_sha256), _load_verdict, before_send=partial(_write_input, chunks)
+            )
+            if exchange.outcome is Outcome.REPLIED and not lease.worker.alive:
+                self._pool.renew(lease)  # it reported, then exited to start clean
+            region = lease.worker.region
+            if region is not None:
+                region.trim()
+        return self._verdict_of(exchange, size)
+
     def _checked_run(self, path: Path, known_sha256: str | None, operation: str) -> Verdict:
         if self._pool.closed:
             raise _KIND.closed()
@@ -707,15 +816,19 @@ class IsolatedVerifier:
         checked = precheck_file(path, engine_version=self._engine_version)
         if isinstance(checked, Verdict):
             return checked
-        if checked > self._limits.max_asset_bytes:
+        return self._refusal_of_size(checked)
+
+    def _refusal_of_size(self, size: int) -> Verdict | None:
+        """The verdict on bytes no worker needs to see: none, or more than the size limit."""
+        if size == 0:
+            return empty_verdict(engine_version=self._engine_version)
+        if size > self._limits.max_asset_bytes:
             return Verdict(
                 state=VerdictState.ERROR,
-                reason=(
-                    f"the file is {checked} bytes, over the limit of {self._limits.max_asset_bytes} bytes; not verified"
-                ),
+                reason=f"the file is {size} bytes, over the limit of {self._limits.max_asset_bytes} bytes; not verified",
                 error_code=VerdictError.TOO_LARGE,
                 sha256="",
-                size=checked,
+                size=size,
                 engine_version=self._engine_version,
             )
         return None
@@ -766,9 +879,9 @@ class IsolatedVerifier:
         return None if isinstance(reply, str) else reply
 
     def thumbnail_of(self, path: Path) -> Picture | str:
-        """A feed thumbnail's picture made from an image in a worker, under its memory and time limits
-        (verifier/thumbnail.py); or why there is none (a format it does not read, over a bound, a
-        worker that timed out or died)."""
+        """A feed thumbnail's picture made from an image or a video in a worker, under its memory and
+        time limits (verifier/thumbnail.py); or why there is none (a format it does not read, over a
+        bound, a worker that timed out or died)."""
         reply = self._ask(path, _THUMBNAIL, _load_thumbnail)
         return "the verifier worker timed out or died making it" if reply is None else reply
 
@@ -793,24 +906,30 @@ class IsolatedVerifier:
         exchange = self._pool.exchange(lease, (operation, str(path), known_sha256), _load_verdict)
         if exchange.outcome is Outcome.REPLIED and not lease.worker.alive:
             self._pool.renew(lease)  # it reported, then exited to start clean
-        return self._verdict_of(exchange, path)
+        return self._verdict_of(exchange, _size_of(path))
 
-    def _verdict_of(self, exchange: Exchange[Verdict], path: Path) -> Verdict:
+    def _verdict_of(self, exchange: Exchange[Verdict], size: int) -> Verdict:
         """The worker's verdict, or the `error` verdict for a time-out or a death on the file."""
         if exchange.outcome is Outcome.TIMED_OUT:
             return self._error(
-                path,
+                size,
                 f"verification took longer than {self._limits.timeout_seconds:g} s (the time limit per "
                 "file) and was stopped; the file may be crafted to exhaust the verifier",
                 VerdictError.RESOURCE_LIMIT,
             )
         if exchange.outcome is Outcome.DIED:
-            return self._error(path, *_death_verdict_parts(exchange.exit_code, self._limits))
+            return self._error(size, *_death_verdict_parts(exchange.exit_code, self._limits))
         assert exchange.reply is not None  # REPLIED carries the reply
         return exchange.reply
 
-    def _error(self, path: Path, reason: str, code: VerdictError) -> Verdict:
-        return _limit_verdict(path, self._limits, reason=reason, code=code, version=self._engine_version)
+    def _error(self, size: int, reason: str, code: VerdictError) -> Verdict:
+        return _limit_verdict(size, reason=reason, code=code, version=self._engine_version)
+
+
+def _write_input(chunks: Sequence[bytes], worker: _Worker) -> None:
+    """An upload into the shared region of the worker about to verify it (each time the job is sent)."""
+    assert worker.region is not None  # verify_bytes is called only for a pool with regions
+    worker.region.write(chunks)
 
 
 # Files in flight per worker in a batch: the one it works on and the next, waiting in its socket.
@@ -891,7 +1010,7 @@ class VerifyStream(Generic[_Tag]):
 
     def _answer(self, exchange: Exchange[_PipeReply], path: Path, operation: str) -> StreamReply:
         if operation in (_VERIFY, _VERIFY_STORE):
-            return self._verifier._verdict_of(cast("Exchange[Verdict]", exchange), path)
+            return self._verifier._verdict_of(cast("Exchange[Verdict]", exchange), _size_of(path))
         # A fingerprint: None when it could not be made (the worker's reason, a time-out, a death).
         reply = exchange.reply if exchange.outcome is Outcome.REPLIED else None
         return None if isinstance(reply, str) else reply

@@ -508,6 +508,13 @@ def _issuer(signer: Signer | None) -> str | None:
     return None
 
 
+def history_inception(verdict: Verdict) -> SignalHit | None:
+    """The inception signal an asset's history starts from, as `classify` reads it: the earliest
+    ancestor's known one along the parent chain (None: no manifest declares one)."""
+    active, store = _active_manifest(verdict)
+    return _HistoryWalk(store).history(active).inception
+
+
 def classify(verdict: Verdict) -> tuple[LabelKind, LabelEvidence]:
     """The classification of a verdict's history, ignoring its validation state."""
     active, store = _active_manifest(verdict)

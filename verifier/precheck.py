@@ -38,8 +38,12 @@ def precheck_file(path: Path, *, engine_version: str) -> Verdict | int:
         reason = f"{_shown(path)} is not a regular file (device, pipe or socket)"
         return _error(reason, size=0, engine_version=engine_version)
     if info.st_size == 0:
-        return _error("empty file: there is nothing to verify", size=0, engine_version=engine_version)
+        return empty_verdict(engine_version=engine_version)
     return info.st_size
+
+
+def empty_verdict(*, engine_version: str) -> Verdict:
+    return _error("empty file: there is nothing to verify", size=0, engine_version=engine_version)
 
 
 def unreadable_verdict(error: BaseException, *, size: int, engine_version: str) -> Verdict:

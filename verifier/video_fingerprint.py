@@ -8,6 +8,9 @@ every signed video in the manifest repository. So a video is fingerprinted as up
 block of the `c2pa.soft-binding` assertion, scoped to its `timespan` (milliseconds from the start
 of the media, C2PA 2.x soft-binding scope).
 
+The first key frame is also a video's poster frame, its feed thumbnail's picture (`poster_frame`,
+decoded the same way within the same bounds).
+
 Which frames: `max_key_frames` points evenly spaced over the duration the container declares,
 the first at the start; at each, a seek to the key frame at or before it, or the next key frame
 when that one was taken already. Only key-frame packets are decoded (the packets between them are
@@ -35,10 +38,11 @@ from __future__ import annotations
 import dataclasses
 import enum
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from PIL import Image
 
@@ -48,6 +52,8 @@ from verifier.video_code import DEFAULT_CODE_BOUNDS, VideoCode, VideoCodeBounds,
 
 if TYPE_CHECKING:
     import av
+
+T = TypeVar("T")
 
 # The container's display matrix turns the decoded picture by `frame.rotation` degrees counter-clockwise
 # (-90: a phone's portrait video, "rotate=90"); a player shows it turned, and so is a still taken
@@ -106,13 +112,35 @@ def fingerprint_video(
     return dataclasses.replace(keyed, video_code=video_code(path, duration_ms=keyed.duration_ms, bounds=code_bounds))
 
 
+def poster_frame(path: Path, *, bounds: VideoBounds = DEFAULT_BOUNDS) -> Image.Image:
+    """The video's first key frame as a player shows it (turned upright), for a feed thumbnail
+    (verifier/thumbnail.py): the fingerprint's first frame, decoded the same way within the same
+    bounds (the frame size from the header and as decoded, the packets read, one decoding thread);
+    UndecodableVideo when there is none within them."""
+
+    def first(container: av.container.InputContainer) -> Image.Image:
+        stream = _video_stream(container, bounds)
+        taken: list[tuple[int, Image.Image]] = []
+        _take_next(container, stream, taken, bounds=bounds, make=lambda frame: _frame_picture(frame, bounds))
+        if not taken:
+            raise UndecodableVideo("no key frame could be decoded within the bounds")
+        return taken[0][1]
+
+    return _decoded(path, bounds, first)
+
+
 def _key_frames(path: Path, *, bounds: VideoBounds) -> VideoFingerprint:
+    deadline = time.monotonic() + bounds.time_budget_seconds
+    return _decoded(path, bounds, lambda container: _fingerprint(container, bounds=bounds, deadline=deadline))
+
+
+def _decoded(path: Path, bounds: VideoBounds, work: Callable[[av.container.InputContainer], T]) -> T:
+    """`work` on the opened container; every FFmpeg failure as UndecodableVideo."""
     # Imported here: FFmpeg's libraries cost ~50 ms to load, which processes that never fingerprint a
     # video (the CLI's verify, a verifier worker) need not pay for importing the signer's modules.
     import av
     import av.error
 
-    deadline = time.monotonic() + bounds.time_budget_seconds
     try:
         # max_pixels also bounds the frames FFmpeg's probe may decode to find the stream's parameters.
         container = av.open(
@@ -122,26 +150,32 @@ def _key_frames(path: Path, *, bounds: VideoBounds) -> VideoFingerprint:
         raise UndecodableVideo(f"not a container FFmpeg can read: {error}") from error
     try:
         with container:
-            return _fingerprint(container, bounds=bounds, deadline=deadline)
+            return work(container)
     except UndecodableVideo:
         raise
     except (av.error.FFmpegError, OSError, ValueError, MemoryError) as error:
         raise UndecodableVideo(f"the video cannot be decoded: {error}") from error
 
 
-def _fingerprint(container: av.container.InputContainer, *, bounds: VideoBounds, deadline: float) -> VideoFingerprint:
+def _video_stream(container: av.container.InputContainer, bounds: VideoBounds) -> av.VideoStream:
+    """The first video track, its decoder set to decode key frames only, one thread, bounded in size."""
     if not container.streams.video:
         raise UndecodableVideo("the file has no video track")
     stream = container.streams.video[0]
     codec = stream.codec_context
     if codec is None:  # PyAV's answer when this FFmpeg has no decoder for the track's codec
         raise UndecodableVideo("no decoder for the video track's codec")
-    width, height = codec.width, codec.height
-    _check_size(width, height, bounds, what="the video track's header declares")
+    _check_size(codec.width, codec.height, bounds, what="the video track's header declares")
     codec.thread_count = 1
     codec.skip_frame = "NONKEY"
     # The decoder's own bound (checked when it allocates a picture), should the stream change size.
     codec.options = {"max_pixels": str(bounds.max_frame_pixels)}
+    return stream
+
+
+def _fingerprint(container: av.container.InputContainer, *, bounds: VideoBounds, deadline: float) -> VideoFingerprint:
+    stream = _video_stream(container, bounds)
+    width, height = stream.codec_context.width, stream.codec_context.height
     time_base = stream.time_base
     if time_base is None or time_base <= 0:
         raise UndecodableVideo("the video track declares no time base")
@@ -149,9 +183,13 @@ def _fingerprint(container: av.container.InputContainer, *, bounds: VideoBounds,
     duration = _duration_pts(container, stream, time_base)
 
     taken: list[tuple[int, ImageFingerprint]] = []  # (pts, fingerprint)
+
+    def coded(frame: av.VideoFrame) -> ImageFingerprint:
+        return fingerprint_decoded(_frame_picture(frame, bounds))
+
     complete = True
     if duration is None:
-        complete = _take_in_order(container, stream, taken, bounds=bounds, deadline=deadline)
+        complete = _take_in_order(container, stream, taken, bounds=bounds, deadline=deadline, make=coded)
     else:
         for index in range(bounds.max_key_frames):
             if time.monotonic() > deadline:
@@ -159,7 +197,7 @@ def _fingerprint(container: av.container.InputContainer, *, bounds: VideoBounds,
                 break
             point = origin + duration * index // bounds.max_key_frames
             container.seek(point, stream=stream, backward=True, any_frame=False)
-            if _take_next(container, stream, taken, bounds=bounds) is _Scan.END_OF_FILE:
+            if _take_next(container, stream, taken, bounds=bounds, make=coded) is _Scan.END_OF_FILE:
                 break  # no key frame after the last one taken: later points would land on it again
     if not taken:
         raise UndecodableVideo("no key frame could be decoded within the bounds")
@@ -199,9 +237,10 @@ class _Scan(enum.Enum):
 def _take_next(
     container: av.container.InputContainer,
     stream: av.VideoStream,
-    taken: list[tuple[int, ImageFingerprint]],
+    taken: list[tuple[int, T]],
     *,
     bounds: VideoBounds,
+    make: Callable[[av.VideoFrame], T],
 ) -> _Scan:
     """From where the demuxer is, the first key frame after the last one taken.
 
@@ -223,7 +262,7 @@ def _take_next(
         for frame in frames:
             pts = frame.pts if frame.pts is not None else packet.pts
             if pts is not None and (last is None or pts > last):
-                taken.append((pts, _frame_fingerprint(frame, bounds)))
+                taken.append((pts, make(frame)))
                 return _Scan.TAKEN
     return _Scan.END_OF_FILE
 
@@ -235,24 +274,26 @@ def _take_in_order(
     *,
     bounds: VideoBounds,
     deadline: float,
+    make: Callable[[av.VideoFrame], ImageFingerprint],
 ) -> bool:
     """The first key frames in order (no duration to space them over); False: the time budget ran out."""
     while len(taken) < bounds.max_key_frames:
         if time.monotonic() > deadline:
             return False
-        if _take_next(container, stream, taken, bounds=bounds) is not _Scan.TAKEN:
+        if _take_next(container, stream, taken, bounds=bounds, make=make) is not _Scan.TAKEN:
             return True
     return True
 
 
-def _frame_fingerprint(frame: av.VideoFrame, bounds: VideoBounds) -> ImageFingerprint:
+def _frame_picture(frame: av.VideoFrame, bounds: VideoBounds) -> Image.Image:
+    """The decoded frame as a player shows it: RGB, turned upright."""
     _check_size(frame.width, frame.height, bounds, what="a decoded frame is")
     # RGB, as a player shows it (the colour matrix the stream declares); PyAV's stubs leave it untyped.
     image: Image.Image = frame.to_image()  # type: ignore[no-untyped-call]
     rotation = _ROTATIONS.get(frame.rotation % 360)
     if rotation is not None:
         image = image.transpose(rotation)
-    return fingerprint_decoded(image)
+    return image
 
 
 def _check_size(width: int, height: int, bounds: VideoBounds, *, what: str) -> None:

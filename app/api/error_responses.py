@@ -56,6 +56,7 @@ from app.objects.errors import (
     InvalidObjectUri,
     ObjectAccessDenied,
     ObjectChangedSinceSubmit,
+    ObjectDestinationChanged,
     ObjectNotAllowed,
     ObjectNotFound,
     ObjectSourceChanged,
@@ -72,8 +73,8 @@ from app.usecases.errors import (
     ManifestStoreUnavailable,
     NoUpstreamCredentials,
     OriginalNotFound,
-    OutputVerificationStopped,
     RenditionChangesLabel,
+    RenditionFileRefused,
     RenditionMediaIdTaken,
     RenditionsTooLarge,
     UndecodableContent,
@@ -82,6 +83,7 @@ from app.usecases.errors import (
     UpstreamCredentialsUnusable,
     UpstreamStoreTooLarge,
     UseCaseError,
+    VerifierStopped,
 )
 from signer.errors import (
     DestinationUnwritable,
@@ -319,7 +321,7 @@ def from_use_case_error(error: UseCaseError) -> ApiError:
     """The HTTP answer for a use case's refusal (app/usecases/errors.py); the code is the use case's."""
     if isinstance(error, UnsignableMedia):
         return unprocessable(error.code, error.message, field="file")
-    if isinstance(error, OutputVerificationStopped):
+    if isinstance(error, VerifierStopped):  # the signed output's check (OutputVerificationStopped), or a rendition's
         return service_unavailable(error.code, error.message)
     if isinstance(error, KeyRevoked):
         return ApiError(403, error.code, error.message)
@@ -342,6 +344,8 @@ def from_use_case_error(error: UseCaseError) -> ApiError:
         return unprocessable(error.code, error.message, field="media_id")
     if isinstance(error, RenditionsTooLarge):
         return ApiError(413, error.code, error.message)
+    if isinstance(error, RenditionFileRefused):
+        return unprocessable(error.code, error.message, field=error.field)
     if isinstance(error, ManifestStoreUnavailable):
         log.error("a kept manifest store cannot be served: %s", error.message)  # the object URI stays in the log
     return ApiError(500, "internal_error", "internal error; see the server log")
@@ -428,6 +432,7 @@ def from_object_store_error(error: ObjectStoreError, *, public_text=lambda text:
         ObjectAccessDenied: (403, "object_access_denied"),
         ObjectNotAllowed: (403, "object_not_allowed"),  # outside the tenant's prefixes: no storage request made
         ObjectChangedSinceSubmit: (409, "source_changed"),
+        ObjectDestinationChanged: (409, "destination_changed"),  # a job's only; mapped here as its kin are
         ObjectTooLarge: (413, "object_too_large"),
     }.get(type(error), (500, "internal_error"))
     return ApiError(status, code, message if status != 500 else "internal error; see the server log", extra=uri)

@@ -3,8 +3,9 @@
 Why: POST /v1/verify of bytes verified before is answered from the store with nothing but the
 upload's SHA-256, taken as the body arrives. Writing such a body to the spool and deleting it
 again cost more server CPU than the hash itself (ext4 write, unlink and folder removal: a third
-of a stored answer's CPU for a 3 MB JPEG). So verify holds a raw body in memory and writes it to
-the spool only when the engine (or recovery, or keeping) must read it as a file.
+of a stored answer's CPU for a 3 MB JPEG). So verify holds a raw body in memory: a verifier worker
+reads it there (IsolatedVerifier.verify_bytes, through memory shared with the worker), and it is
+written to the spool only when something reads it as a file (recovery, keeping, a thumbnail).
 
 Bounds, so that memory stays flat whatever the clients do:
 - a body is held only when its declared Content-Length (which the HTTP parser enforces: no more

@@ -1,12 +1,12 @@
 """What a job request carries: JSON naming the source (`"source": "s3://..."`), or the media itself.
 
-`POST /v1/jobs/verify` and `/v1/jobs/sign` take either body, told apart by Content-Type:
+`POST /v1/jobs/verify`, `/v1/jobs/sign` and `/v1/jobs/rendition` take either body, told apart by Content-Type:
 
-- `application/json`: the request model (VerifyJobRequest / SignJobRequest), read with a size and
+- `application/json`: the request model (VerifyJobRequest / SignJobRequest / RenditionJobRequest), read with a size and
   a nesting cap (app/api/json_body.py) and validated like any FastAPI body (422 validation_error
   on a wrong field);
 - `multipart/form-data`: the media in the `file` field and the same fields as form fields, minus
-  `source`. The file is spooled and hashed as it arrives (app/api/uploads.py), bounded by
+  `source` (a list field, a rendition job's `action`, once per value). The file is spooled and hashed as it arrives (app/api/uploads.py), bounded by
   ORIGINMARK_JOBS_MAX_UPLOAD_BYTES (413 past it), sniffed (415 for what no engine reads), and
   later staged in originmark's own objects as the job's source (app/jobs/staging.py).
 
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, get_origin
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
@@ -45,8 +45,14 @@ class JobRequest(Generic[Model]):
 
 
 def form_spec(model: type[BaseModel]) -> FormSpec:
-    """The multipart fields a job model takes: its fields but `source`, plus the `file`."""
-    return FormSpec(file_fields=frozenset({"file"}), text_fields=frozenset(model.model_fields) - {"source"})
+    """The multipart fields a job model takes: its fields but `source`, plus the `file`; a list field
+    (a rendition job's `action`) is sent once per value."""
+    fields = frozenset(model.model_fields) - {"source"}
+    return FormSpec(
+        file_fields=frozenset({"file"}),
+        text_fields=fields,
+        repeatable_text_fields=frozenset(name for name in fields if _is_list(model, name)),
+    )
 
 
 def openapi_request_body(model: type[BaseModel]) -> dict[str, Any]:
@@ -57,7 +63,7 @@ def openapi_request_body(model: type[BaseModel]) -> dict[str, Any]:
         "required": ["file", *(name for name in schema.get("required", []) if name != "source")],
         "properties": {
             "file": {"type": "string", "format": "binary", "description": "The media itself, instead of `source`."},
-            **{name: {"type": "string"} for name in model.model_fields if name != "source"},
+            **{name: _form_schema(model, name) for name in model.model_fields if name != "source"},
         },
     }
     return {
@@ -78,9 +84,9 @@ async def read_job_request(
             raise unsupported_media(
                 "the file is not a media type originmark can sign or verify", supported=VERIFIABLE_FORMAT_NAMES
             )
-        return JobRequest(
-            body=_validated(model, {**_form_values(model, form.fields), "source": UPLOADED}), upload=upload
-        )
+        values: dict[str, str | bool | list[str]] = {**_form_values(model, form.fields), "source": UPLOADED}
+        values.update((name, list(texts)) for name, texts in form.repeated.items())
+        return JobRequest(body=_validated(model, values), upload=upload)
     if kind == b"application/json":
         raw = await read_json_bytes(request, max_bytes=MAX_JSON_BYTES)
         return JobRequest(body=_validated_json(model, raw), upload=None)
@@ -94,6 +100,17 @@ def _form_values(model: type[BaseModel], fields: Mapping[str, str]) -> dict[str,
     """Form fields as the model takes them: a yes-or-no field by the one rule of every form
     (`true`/`false` exactly, app/api/identifiers.form_flag), not pydantic's lax reading of `yes`/`1`."""
     return {name: form_flag(value, name) if _is_flag(model, name) else value for name, value in fields.items()}
+
+
+def _form_schema(model: type[BaseModel], name: str) -> dict[str, Any]:
+    if _is_list(model, name):
+        return {"type": "array", "items": {"type": "string"}, "description": "Send the field once per value."}
+    return {"type": "string"}
+
+
+def _is_list(model: type[BaseModel], name: str) -> bool:
+    field = model.model_fields.get(name)
+    return field is not None and get_origin(field.annotation) is list
 
 
 def _is_flag(model: type[BaseModel], name: str) -> bool:
@@ -111,7 +128,7 @@ def _validated_json(model: type[Model], raw: bytes) -> Model:
         raise RequestValidationError(_body_errors(error)) from None
 
 
-def _validated(model: type[Model], fields: dict[str, str | bool]) -> Model:
+def _validated(model: type[Model], fields: dict[str, str | bool | list[str]]) -> Model:
     try:
         return model.model_validate(fields)
     except ValidationError as error:

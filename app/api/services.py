@@ -19,6 +19,10 @@ from app.usecases.soft_binding_resolution import SoftBindingResolution
 from app.usecases.verification import VerifyAndRecord
 from app.worker_pools import WorkerPools
 
+# Feed thumbnails made at once per server process (each waits for the sign and verify pools like a
+# request; more only queue there): a background task's work, not a request's.
+THUMBNAILS_AT_ONCE = 2
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Services:
@@ -41,3 +45,6 @@ class Services:
     resolution: SoftBindingResolution  # the Soft Binding Resolution API (/sbr/v1)
     # Upload bodies held in memory instead of spooled (POST /v1/verify): bounded per body and in all.
     held_bodies: BodyMemory = field(default_factory=BodyMemory)
+    # The feed's thumbnails, each made in a worker thread of its own after its answer is sent
+    # (app/api/feed_thumbnails.py): at most this many at once, outside the pool label reads use.
+    thumbnail_limiter: anyio.CapacityLimiter = field(default_factory=lambda: anyio.CapacityLimiter(THUMBNAILS_AT_ONCE))

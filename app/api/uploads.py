@@ -38,7 +38,7 @@ import contextlib
 import dataclasses
 import hashlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, TypeVar
@@ -117,6 +117,9 @@ class ReceivedFile:
     def on_disk(self) -> Path:
         return self.path
 
+    def in_memory(self) -> None:
+        return None  # on disk only
+
 
 class Upload(Protocol):
     """An uploaded file as a route uses it: on disk already (ReceivedFile) or held in memory
@@ -136,6 +139,11 @@ class Upload(Protocol):
     def on_disk(self) -> Path:
         """The file's path in the request's spool folder (blocking for a held upload: its bytes are
         written there on the first call; call it from a worker thread)."""
+        ...
+
+    def in_memory(self) -> Sequence[bytes] | None:
+        """The bytes, in order, while the upload is held in memory (a verifier worker can read them
+        without a file: IsolatedVerifier.verify_bytes); None once written out, or never held."""
         ...
 
 
@@ -181,6 +189,11 @@ class HeldUpload:
             self._path = path
             self._spool.release_memory()  # on disk now: the bytes in memory are no longer needed
         return self._path
+
+    def in_memory(self) -> tuple[bytes, ...] | None:
+        # A snapshot: the request's end clears the held list in place (UploadSpool.release_memory).
+        chunks = tuple(self._chunks)
+        return chunks if chunks and self._path is None else None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -14,6 +14,7 @@ from sqlalchemy import Connection
 QUEUE = "originmark"
 VERIFY_TASK = "originmark.verify"
 SIGN_TASK = "originmark.sign"
+RENDITION_TASK = "originmark.rendition"
 WEBHOOK_TASK = "originmark.webhook"  # a final job's webhook delivery (app/jobs/webhooks.py)
 
 

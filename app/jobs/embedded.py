@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from app.jobs.records import JobKind, JobStatus
 from app.jobs.runtime import JobRuntime
 from app.jobs.schema import jobs
-from app.jobs.tasks import run_sign_job, run_verify_job
+from app.jobs.tasks import runner_for
 from app.jobs.webhooks import EmbeddedDeliveries
 
 log = logging.getLogger("originmark.jobs")
@@ -57,7 +57,7 @@ class EmbeddedJobs:
 
     def _run(self, job_id: str, kind: JobKind) -> None:
         settings = self._runtime.settings
-        task = run_verify_job if kind is JobKind.VERIFY else run_sign_job
+        task = runner_for(kind)
         for attempt in range(settings.jobs_max_attempts):
             if self._stopping.is_set():
                 return

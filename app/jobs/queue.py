@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import procrastinate
 
-from app.jobs.deferral import QUEUE, SIGN_TASK, VERIFY_TASK, WEBHOOK_TASK
+from app.jobs.deferral import QUEUE, RENDITION_TASK, SIGN_TASK, VERIFY_TASK, WEBHOOK_TASK
 from app.settings import Settings
 from app.store.database import parse_database_url
 
@@ -53,13 +53,14 @@ def build_queue_app(
     app = procrastinate.App(connector=connector)
 
     def run_media_job(context: procrastinate.JobContext, job_id: str, *, kind: str) -> None:
-        """A verify or sign job: its runner, counted in the worker's metrics (one rule for both)."""
+        """A verify, sign or rendition job: its runner, counted in the worker's metrics (one rule for all)."""
         from app.jobs.metrics import observe_task_run
-        from app.jobs.tasks import run_sign_job, run_verify_job
+        from app.jobs.records import JobKind
+        from app.jobs.tasks import runner_for
 
         if runtime is None:  # pragma: no cover - the API never runs tasks
             raise RuntimeError("this app only defers jobs")
-        runner = run_verify_job if kind == "verify" else run_sign_job
+        runner = runner_for(JobKind(kind))
         attempts = context.job.attempts
         observe_task_run(
             metrics,
@@ -76,6 +77,10 @@ def build_queue_app(
     @app.task(name=SIGN_TASK, queue=QUEUE, retry=retry_strategy(settings), pass_context=True)
     def sign(context: procrastinate.JobContext, job_id: str) -> None:
         run_media_job(context, job_id, kind="sign")
+
+    @app.task(name=RENDITION_TASK, queue=QUEUE, retry=retry_strategy(settings), pass_context=True)
+    def rendition(context: procrastinate.JobContext, job_id: str) -> None:
+        run_media_job(context, job_id, kind="rendition")
 
     from app.jobs.webhooks import WebhookRetryStrategy
 

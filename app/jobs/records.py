@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 class JobKind(enum.StrEnum):
     VERIFY = "verify"
     SIGN = "sign"
+    RENDITION = "rendition"  # a rendition signed with its original's credentials as history (issue 15)
 
 
 class JobStatus(enum.StrEnum):
@@ -64,6 +65,9 @@ class SignedOutput:
     # the audit entry a retry writes. None: recorded before it was kept (the entry then says nothing).
     prior_credentials: str | None = None
     replaced_manifest_label: str | None = None  # replaced: the active manifest dropped
+    # A rendition job's: the SHA-256 of the original whose credentials the output carries as its
+    # history. A retry whose original is another by then signs again. None: a sign job's, or older.
+    original_sha256: str | None = None
 
     def to_json(self) -> str:
         return json.dumps(
@@ -76,6 +80,7 @@ class SignedOutput:
                 "fingerprint": _fingerprint_json(self.fingerprint),
                 "prior_credentials": self.prior_credentials,
                 "replaced_manifest_label": self.replaced_manifest_label,
+                "original_sha256": self.original_sha256,
             },
             sort_keys=True,
         )
@@ -92,6 +97,7 @@ class SignedOutput:
             fingerprint=_fingerprint_from_json(fields.get("fingerprint")),
             prior_credentials=fields.get("prior_credentials"),
             replaced_manifest_label=fields.get("replaced_manifest_label"),
+            original_sha256=fields.get("original_sha256"),
         )
 
 
@@ -141,6 +147,38 @@ class JobRecord:
     def signs_private(self) -> bool:
         """A sign job asked for a repository entry private from the start."""
         return self.kind is JobKind.SIGN and bool((self.params or {}).get("private"))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RenditionParams:
+    """A rendition job's params: how it names its original (one of its media id and its SHA-256, as
+    the tenant stored it), the rendition's actions, and whether an original without credentials may
+    have renditions. Checked at submit by the renditions use case, and again before each attempt."""
+
+    source_media_id: str | None
+    source_sha256: str | None
+    actions: tuple[str, ...]
+    allow_no_upstream: bool = False
+    title: str | None = None  # an uploaded rendition's file name (else the engine's, from the object)
+
+    def to_json(self) -> dict:
+        params: dict[str, Any] = {"actions": list(self.actions)}
+        for name in ("source_media_id", "source_sha256", "title"):
+            if (value := getattr(self, name)) is not None:
+                params[name] = value
+        if self.allow_no_upstream:
+            params["allow_no_upstream"] = True
+        return params
+
+    @classmethod
+    def from_json(cls, params: dict) -> RenditionParams:
+        return cls(
+            source_media_id=params.get("source_media_id"),
+            source_sha256=params.get("source_sha256"),
+            actions=tuple(params["actions"]),
+            allow_no_upstream=params.get("allow_no_upstream") is True,
+            title=params.get("title"),
+        )
 
 
 def verify_job_params(*, keep_manifest: bool) -> dict | None:

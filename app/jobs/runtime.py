@@ -13,6 +13,7 @@ from typing import Protocol
 from app.objects.router import ObjectStores
 from app.settings import Settings
 from app.store.interface import ServiceStore
+from app.usecases.renditions import Renditions
 from app.usecases.signing import SignAndRecord
 from app.usecases.verification import VerifyAndRecord
 from signer.engine import ContentSigner
@@ -49,6 +50,7 @@ class JobRuntime:
     worker_pools: JobWorkerPools
     verification: VerifyAndRecord  # the same use cases as the routes (built by app.wiring.build_job_runtime)
     signing: SignAndRecord
+    renditions: Renditions  # built on `signing`, with the configured bound on an original's store
 
     def close(self) -> None:
         self.worker_pools.close()

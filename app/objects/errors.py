@@ -66,6 +66,11 @@ class ObjectChangedSinceSubmit(ObjectStoreError):
     something nobody asked for; submit it again for the new content."""
 
 
+class ObjectDestinationChanged(ObjectStoreError):
+    """A job's destination no longer holds the output the job just uploaded there (another writer
+    replaced it). The job records nothing and deletes nothing: the object is someone else's."""
+
+
 class ObjectNotAllowed(ObjectStoreError):
     """The location is outside every object prefix the caller's tenant may use (or is originmark's
     own staging area). Refused before any request to storage."""

@@ -89,6 +89,7 @@ class SignedFile:
     source_sha256: str
     output_sha256: str
     result: Any  # the signer's SignResult
+    path: Path  # the output's local file, there until the upload is done (a job verifies it before)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -110,6 +111,7 @@ def sign_object(
     max_bytes: int | None = None,
     before_upload: Callable[[SignedFile], None] | None = None,
     source_pin: SourcePin | None = None,
+    check_source: Callable[[Path, str], None] | None = None,
 ) -> SignedObject:
     """Sign the object `source` into the object `destination` (written all or nothing).
 
@@ -118,6 +120,8 @@ def sign_object(
         the edit's parent ingredient (replaces `request.parent`). `max_bytes` bounds each download.
     `before_upload` is called with the signed output once it is made and hashed, before any of it
     is uploaded (a job records it there: app/jobs/tasks.py); if it raises, nothing is uploaded.
+    `check_source(path, sha256)` is called with the source's copy before anything is signed (a
+    rendition job refuses one that carries credentials of its own there); if it raises, nothing is.
         Raises the store's errors (app/objects/errors.py) and the signer's (signer/errors.py).
     """
     source_location = as_location(source).require_object()
@@ -132,6 +136,8 @@ def sign_object(
         copy = copies.enter_context(local_copy(store, source_location, folder, max_bytes=max_bytes))
         if source_pin is not None:
             source_pin.check(info=copy.info, sha256=copy.sha256)  # before anything is signed
+        if check_source is not None:
+            check_source(copy.path, copy.sha256)
         changes: dict[str, Any] = {}
         if getattr(request, "title", None) is None:
             changes["title"] = source_location.name
@@ -149,7 +155,9 @@ def sign_object(
         result = signer.sign_file(source=copy.path, destination=output, request=dataclasses.replace(request, **changes))
         output_sha256 = file_sha256(output)
         if before_upload is not None:
-            before_upload(SignedFile(source_sha256=copy.sha256, output_sha256=output_sha256, result=result))
+            before_upload(
+                SignedFile(source_sha256=copy.sha256, output_sha256=output_sha256, result=result, path=output)
+            )
         stored = upload_file(store, output, destination_location)
         source_info, source_sha256 = copy.info, copy.sha256
     return SignedObject(

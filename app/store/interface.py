@@ -76,6 +76,9 @@ class RecentLabel:
     media_id: str
     label_json: str  # the stored label JSON text, as labels_json_for answers it
     updated_at: datetime  # when the id was last pointed at a verdict, or its label copy rewritten
+    # A feed thumbnail of the content the id points at now is kept (and, on a public read, is not
+    # private): GET /v1/thumbnails/{media_id} serves it. Read in the same query as the label.
+    has_thumbnail: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -198,10 +201,12 @@ class VerdictStore(Protocol):
     def labels_json_for(self, tenant: str, media_ids: Sequence[str]) -> dict[str, str | None]:
         """Each of the tenant's ids' label as stored JSON text (None when unknown), in ONE indexed query."""
 
-    def recent_labels(self, tenant: str, limit: int) -> list[RecentLabel]:
+    def recent_labels(self, tenant: str, limit: int, *, public: bool = False) -> list[RecentLabel]:
         """The tenant's `limit` (1 to MAX_RECENT_LABELS) most recently updated media ids, newest first.
 
-        One query on the (tenant, updated_at, media_id) index; ties are broken by media id, descending.
+        One query on the (tenant, updated_at, media_id) index, each row's feed thumbnail looked up by
+        its primary key in the same query (`public`: private thumbnails count as none); ties are
+        broken by media id, descending.
         """
 
     def ping(self) -> None:

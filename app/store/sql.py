@@ -126,8 +126,8 @@ class SqlStore:
     def labels_json_for(self, tenant: str, media_ids: Sequence[str]) -> dict[str, str | None]:
         return self._verdicts.labels_json_for(tenant, media_ids)
 
-    def recent_labels(self, tenant: str, limit: int) -> list[RecentLabel]:
-        return self._verdicts.recent_labels(tenant, limit)
+    def recent_labels(self, tenant: str, limit: int, *, public: bool = False) -> list[RecentLabel]:
+        return self._verdicts.recent_labels(tenant, limit, public=public)
 
     # TenantStore
 

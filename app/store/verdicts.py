@@ -12,7 +12,7 @@ import datetime
 import json
 from collections.abc import Callable, Sequence
 
-from sqlalchemy import Connection, Engine, and_, any_, bindparam, select, update
+from sqlalchemy import Connection, Engine, and_, any_, bindparam, false, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import ProgrammingError
 
@@ -26,7 +26,14 @@ from app.store.interface import (
     RecentLabel,
     StoredVerdict,
 )
-from app.store.schema import entry_visible_to_viewer, media, repository_entries, tenant_content, verdicts
+from app.store.schema import (
+    entry_visible_to_viewer,
+    feed_thumbnails,
+    media,
+    repository_entries,
+    tenant_content,
+    verdicts,
+)
 from app.store.validation import (
     check_media_id,
     check_sha256_hex,
@@ -144,11 +151,28 @@ class SqlVerdictStore:
             media.c.tenant == bindparam("tenant"), any_of(db_engine, media.c.media_id, "media_ids")
         )
         # Newest first along ix_media_tenant_updated_at (a backward index scan, no sort), for feeds.
-        self._recent = (
-            select(media.c.media_id, media.c.label_json, media.c.updated_at)
+        # Whether each item has a feed thumbnail, in the same query: an outer join on the thumbnails'
+        # primary key (one index probe per row of the page), only one made from the content the media
+        # id points at now (what GET /v1/thumbnails serves); a public read counts no private one.
+        recent = (
+            select(
+                media.c.media_id,
+                media.c.label_json,
+                media.c.updated_at,
+                feed_thumbnails.c.media_id.is_not(None).label("has_thumbnail"),
+            )
             .where(media.c.tenant == bindparam("tenant"))
             .order_by(media.c.updated_at.desc(), media.c.media_id.desc())
             .limit(bindparam("limit"))
+        )
+        thumbnail_of = and_(
+            feed_thumbnails.c.tenant == media.c.tenant,
+            feed_thumbnails.c.media_id == media.c.media_id,
+            feed_thumbnails.c.source_sha256 == media.c.sha256,
+        )
+        self._recent = recent.select_from(media.outerjoin(feed_thumbnails, thumbnail_of))
+        self._recent_public = recent.select_from(
+            media.outerjoin(feed_thumbnails, and_(thumbnail_of, feed_thumbnails.c.private == false()))
         )
         self._ping = select(media.c.media_id).limit(0)  # fails on an unmigrated database too
 
@@ -375,15 +399,20 @@ class SqlVerdictStore:
         answer.update(found)
         return answer
 
-    def recent_labels(self, tenant: str, limit: int) -> list[RecentLabel]:
-        """The tenant's `limit` most recently updated media ids with their stored label JSON, newest first."""
+    def recent_labels(self, tenant: str, limit: int, *, public: bool = False) -> list[RecentLabel]:
+        """The tenant's `limit` most recently updated media ids with their stored label JSON, newest
+        first, and whether each has a feed thumbnail (`public`: one anyone may read)."""
         if not isinstance(limit, int) or not 1 <= limit <= MAX_RECENT_LABELS:
             raise ValueError(f"the limit of a recent-labels read is 1 to {MAX_RECENT_LABELS}, got {limit!r:.40}")
         if not is_tenant_name(tenant):
             return []
         with database_errors_as_unavailable(), self._db_engine.connect() as connection:
-            rows = connection.execute(self._recent, {"tenant": tenant, "limit": limit}).all()
-        return [RecentLabel(media_id=row[0], label_json=row[1], updated_at=row[2]) for row in rows]
+            query = self._recent_public if public else self._recent
+            rows = connection.execute(query, {"tenant": tenant, "limit": limit}).all()
+        return [
+            RecentLabel(media_id=row[0], label_json=row[1], updated_at=row[2], has_thumbnail=bool(row[3]))
+            for row in rows
+        ]
 
     def ping(self) -> None:
         """Raise StoreUnavailable unless the database answers and has the store's tables."""

@@ -20,11 +20,18 @@ class UnsignableMedia(UseCaseError):
     code = "unsignable_media"
 
 
-class OutputVerificationStopped(UseCaseError):
-    """The signed output could not be verified in time (the verifier worker was stopped at a
-    limit): nothing exact to store. Transient: retry."""
+class VerifierStopped(UseCaseError):
+    """The verifier was stopped at its time or memory limit per file (an `error` verdict,
+    `resource_limit`) on a file a check needs: no answer either way. Transient (the limit
+    depends on the load): retry. (A file over the verifier's size limit, or one the engine dies
+    on, is an answer: the file cannot be read.)"""
 
     code = "verifier_busy"
+
+
+class OutputVerificationStopped(VerifierStopped):
+    """The signed output could not be verified in time (the verifier worker was stopped at a
+    limit): nothing exact to store. Transient: retry."""
 
 
 class KeyRevoked(UseCaseError):
@@ -109,3 +116,24 @@ class RenditionChangesLabel(UseCaseError):
     """The signed rendition would be labelled as another kind than its original: not recorded."""
 
     code = "rendition_changes_label"
+
+
+class RenditionFileRefused(UseCaseError):
+    """A rendition refused before it is signed; `field`: how the caller sent it (a form field), if by one."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class RenditionUnreadable(RenditionFileRefused):
+    """The verifier could not evaluate the rendition (unreadable, over a limit): its signed output
+    could not be verified either, so it is not signed."""
+
+    code = "unreadable_media"
+
+
+class RenditionCarriesCredentials(RenditionFileRefused):
+    """The rendition carries Content Credentials of its own; a rendition's only history is its original's."""
+
+    code = "prior_credentials_conflict"

@@ -45,8 +45,14 @@ Rules (POST /v1/renditions; `originmark rendition --server URL` sends the same r
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+import tempfile
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from sqlalchemy import Connection
 
 from app.store.interface import ApiKey, StoredVerdict, VerdictStore
 from app.store.repository import EntryOrigin, RepositoryEntry
@@ -54,17 +60,23 @@ from app.usecases.active_key import require_active
 from app.usecases.errors import (
     NoUpstreamCredentials,
     OriginalNotFound,
+    RenditionCarriesCredentials,
     RenditionChangesLabel,
     RenditionMediaIdTaken,
+    RenditionUnreadable,
     UpstreamCredentialsUnusable,
     UpstreamStoreTooLarge,
+    VerifierStopped,
 )
 from app.usecases.manifest_repository import KeptStoreMissing
 from app.usecases.signing import SignAndRecord, SignedOutput, SignRequest
 from signer.manifest import GenerationRequest, Upstream
 from verifier.label import label_for
 from verifier.label_types import LabelKind
-from verifier.verdict import Verdict, VerdictState
+from verifier.verdict import Verdict, VerdictError, VerdictState
+
+if TYPE_CHECKING:
+    from signer.engine import SignResult
 
 # What a rendition's non-editorial actions name as their softwareAgent: the service that signed them.
 RENDITION_AGENT = "originmark renditions"
@@ -123,6 +135,18 @@ class Renditions:
         self._store = store
         self._signing = signing
         self._max_upstream_store_bytes = max_upstream_store_bytes
+
+    def prepare(
+        self, key: ApiKey | None, ref: OriginalRef, *, allow_no_upstream: bool, media_ids: Sequence[str]
+    ) -> Original:
+        """Every check of a renditions request that needs no engine work, in its order: the original
+        (404/409), the key's signing policy on the label its renditions show (403), the renditions'
+        media ids (422). POST /v1/renditions runs it before anything is signed, a rendition job at
+        submit and again before each attempt (the key, the original or its store may have changed)."""
+        original = self.original(key, ref, allow_no_upstream=allow_no_upstream)
+        self.authorize(key, original)
+        self.check_media_ids(key, original, media_ids)
+        return original
 
     def original(self, key: ApiKey | None, ref: OriginalRef, *, allow_no_upstream: bool) -> Original:
         """The original `key`'s tenant names (OriginalNotFound, NoUpstreamCredentials,
@@ -199,9 +223,43 @@ class Renditions:
         require_active(key).signing_policy.check_rendition(original.rendition_label_kind)
 
     @staticmethod
+    def kept_store_file(original: Original, folder: Path) -> Path | None:
+        """The original's kept store written to a private file in `folder`, for the verifier to read
+        apart from its asset (check_kept_store); None without credentials upstream."""
+        if original.manifest_store is None:
+            return None
+        descriptor, name = tempfile.mkstemp(prefix="upstream-", suffix=".c2pa", dir=folder)
+        with os.fdopen(descriptor, "wb") as out:
+            out.write(original.manifest_store)
+        return Path(name)
+
+    @staticmethod
+    def check_rendition_file(verdict: Verdict, *, name: str, field: str | None = None) -> None:
+        """`verdict`: the verifier's on a rendition before it is signed (`name`: how the caller sent it,
+        a form field, then also `field`, or an object URI). RenditionUnreadable when it could not be evaluated (its signed
+        output could not be verified either), RenditionCarriesCredentials when it carries credentials of
+        its own: a rendition's only history is its original's. VerifierStopped (the route's 503, a
+        job's retry) when the verifier was stopped at its time or memory limit: no answer yet."""
+        _require_answer(verdict, what=name)
+        if verdict.state is VerdictState.ERROR:
+            raise RenditionUnreadable(
+                f"{name} could not be read as media ({verdict.reason}); nothing was signed", field=field
+            )
+        if verdict.state is not VerdictState.NONE:
+            raise RenditionCarriesCredentials(
+                f"{name} carries Content Credentials of its own ({verdict.state.value}), and a rendition's only "
+                "history is its original's: send it without embedded credentials; nothing was signed",
+                field=field,
+            )
+
+    @staticmethod
     def check_kept_store(original: Original, checked: Verdict) -> None:
-        """`checked`: the verifier's verdict on the original's kept store, read now apart from its asset."""
-        if original.manifest_store is not None and checked.state not in USABLE_STATES:
+        """`checked`: the verifier's verdict on the original's kept store, read now apart from its asset
+        (VerifierStopped when the verifier was stopped at a limit: not a store that no longer validates)."""
+        if original.manifest_store is None:
+            return
+        _require_answer(checked, what="the original's kept manifest store")
+        if checked.state not in USABLE_STATES:
             raise UpstreamCredentialsUnusable(
                 f"the original's kept manifest store no longer validates ({checked.state.value}: {checked.reason}); "
                 "no rendition is signed with it"
@@ -219,13 +277,75 @@ class Renditions:
         )
         return GenerationRequest(generator_name=RENDITION_AGENT, title=title, rendition_of=upstream)
 
-    def record(self, request: SignRequest, output: SignedOutput, verdict: Verdict, original: Original) -> StoredVerdict:
+    def record(
+        self,
+        request: SignRequest,
+        output: SignedOutput,
+        verdict: Verdict,
+        original: Original,
+        *,
+        in_same_transaction: Callable[[Connection], None] | None = None,
+    ) -> StoredVerdict:
         """The rendition recorded like any signature (app/usecases/signing.py), when its label's kind is
-        its original's (a rendition without credentials upstream: the classification-free kind)."""
+        its original's (a rendition without credentials upstream: the classification-free kind);
+        `in_same_transaction`: a job's `succeeded`, committed with it."""
         kind = label_for(verdict).kind if verdict.state in USABLE_STATES else None
         expected = original.rendition_label_kind
         if kind is not None and kind is not expected:
             raise RenditionChangesLabel(
                 f"the rendition would be labelled {kind.value}, its original {expected.value}: nothing was recorded"
             )
-        return self._signing.record(request, output, verdict)
+        return self._signing.record(request, output, verdict, in_same_transaction=in_same_transaction)
+
+
+# --- the engine steps of signing one rendition: one path for POST /v1/renditions (its async steps in
+# app/api/rendition_signing.py) and the feed's thumbnails (run from a thread: sign_rendition below).
+
+
+class RenditionEngine(Protocol):
+    """The engine calls a rendition needs (the worker pools', each under the caller's bounds)."""
+
+    def verify_manifest_store(self, path: Path) -> Verdict: ...
+
+    def sign_file(self, *, source: Path, destination: Path, request: GenerationRequest) -> SignResult: ...
+
+    def verify_file(self, path: Path) -> Verdict: ...
+
+
+def rendition_output(result: SignResult, verdict: Verdict, *, source_sha256: str) -> SignedOutput:
+    """What the sign use case records of a signed rendition: the signer's result and its output's verdict."""
+    return SignedOutput(
+        input_sha256=source_sha256,
+        output_sha256=verdict.sha256,
+        manifest_label=result.manifest_label,
+        certificate_fingerprint=result.certificate_fingerprint,
+        manifest_store=result.manifest_store,
+        fingerprint=result.soft_binding,
+    )
+
+
+def check_upstream(engine: RenditionEngine, original: Original, folder: Path) -> None:
+    """UpstreamCredentialsUnusable unless the original's kept store (if any) still validates (blocking)."""
+    kept = Renditions.kept_store_file(original, folder)
+    if kept is not None:
+        Renditions.check_kept_store(original, engine.verify_manifest_store(kept))
+
+
+def sign_rendition(
+    engine: RenditionEngine, generation: GenerationRequest, *, source: Path, source_sha256: str, destination: Path
+) -> tuple[SignedOutput, Verdict]:
+    """The rendition at `source` signed into `destination`, and the verifier's verdict on the output (blocking)."""
+    result = engine.sign_file(source=source, destination=destination, request=generation)
+    verdict = engine.verify_file(destination)
+    return rendition_output(result, verdict, source_sha256=source_sha256), verdict
+
+
+def _require_answer(verdict: Verdict, *, what: str) -> None:
+    """One rule for the route and a rendition job: a verifier stopped at its time or memory limit
+    per file (that depends on the load) gave no answer on `what`, and a retry may (VerifierStopped);
+    a file over its size limit, or one the engine dies on, is answered: it cannot be read."""
+    if verdict.state is VerdictState.ERROR and verdict.error_code == VerdictError.RESOURCE_LIMIT:
+        raise VerifierStopped(
+            f"verifying {what} was stopped at the verifier's limit per file ({verdict.reason}); nothing was signed: "
+            "retry later"
+        )

@@ -1,22 +1,31 @@
 """Feed thumbnails (issue 15, "the feed shows the media"): one small signed thumbnail per media id
 of a tenant that turned them on (`originmark tenants update NAME --feed-thumbnails`).
 
-Rules:
-- made when a file is signed (POST /v1/sign) or verified (POST /v1/verify) with a media id, after
-  the answer is sent (app/api/feed_thumbnails.py): the caller never waits for it, and a thumbnail
-  that cannot be made (a format Pillow does not read, a bomb, a failed signature) is logged and the
-  item keeps its placeholder; the sign or verify answer is the same either way;
-- the picture (verifier/thumbnail.py): the file's first frame, upright, at most THUMBNAIL_EDGE px on
-  its longest side, a JPEG, decoded in a verifier worker under its limits and bounded before any
-  pixel is read. Videos, audio, PDF, SVG, AVIF and HEIC get no thumbnail (their placeholder stays);
+Rules (this module is their one home; the routes and the jobs call `FeedThumbnails`):
+- made when a file is signed or verified with a media id: POST /v1/sign and POST /v1/verify after
+  the answer is sent (app/api/feed_thumbnails.py), sign and verify jobs after the job succeeded
+  (app/jobs/tasks.py). The caller never waits for it, and a thumbnail that cannot be made (a
+  format it does not read, a bomb, a failed signature) is logged (originmark.thumbnails) and the
+  item keeps its placeholder; the answer, or the job's outcome, is the same either way. A job
+  submitted by an operator (no API key) makes none: a rendition is signed for a key's tenant;
+- the file is staged (`stage`: hard-linked, or copied, into a spool folder of its own) while the
+  request's or the job's copy exists, only when its tenant has thumbnails on and has none of this
+  content for the media id yet (the same content again, a cached verify, makes no second one);
+- the picture (verifier/thumbnail.py): an image's first frame, or a video's poster frame (its first
+  key frame), upright, at most THUMBNAIL_EDGE px on its longest side, a JPEG, decoded in a verifier
+  worker under its limits and bounded before any pixel is read. Audio, PDF, SVG, AVIF and HEIC get
+  no thumbnail (their placeholder stays);
 - signed as a rendition of the media id's original by the renditions use case
   (app/usecases/renditions.py, the path POST /v1/renditions takes): the original's kept manifest
-  store is its parentOf ingredient, its actions c2pa.resized.proportional (+ c2pa.converted when
-  the original was not a JPEG), its label the original's. An original without credentials gives a
-  thumbnail labelled "no credentials upstream" (the tenant asked for pictures: nothing is
-  invented); an invalid one, or one whose store is not kept (verified without keep_manifest), gives
-  none. The thumbnail is recorded like any rendition (audit entry, verdict by content, repository
-  entry; private when the original's is) but under no media id of its own: it is not a feed item;
+  store is its parentOf ingredient, its actions the picture's (verifier/thumbnail.py says which and
+  why), its label the original's (a rendition whose label would differ is not recorded, and no
+  thumbnail is kept). An original without credentials gives a thumbnail labelled "no credentials
+  upstream" (the tenant asked for pictures: nothing is invented); an invalid one, or one whose
+  store is not kept (verified without keep_manifest), gives none. The thumbnail is recorded like
+  any rendition (audit entry, verdict by content, repository entry; private when the original's
+  is) but under no media id of its own: it is not a feed item;
+- made only while the media id still points at the content it was staged from (another request may
+  have re-pointed it meanwhile: that one makes its own);
 - kept in the database (`feed_thumbnails`, a few tens of KB each: no object store needed, one
   backup), served by GET /v1/thumbnails/{media_id} to the tenant (with a read key) or, with public
   label reads, to anyone naming the tenant, but then only when not private; only while the media id
@@ -25,9 +34,153 @@ Rules:
 
 from __future__ import annotations
 
+import datetime
+import hashlib
+import logging
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from app.spool import SpoolFolder
+from app.store.interface import ApiKey, ServiceStore, Thumbnail
+from app.usecases.errors import UseCaseError
+from app.usecases.renditions import OriginalRef, RenditionEngine, Renditions, check_upstream, sign_rendition
+from app.usecases.signing import SignRequest
+from signer.errors import SigningError
+from verifier.errors import VerifierError
+
+if TYPE_CHECKING:
+    from verifier.thumbnail import Picture  # Pillow: made and decoded in the verifier workers only
+
 # What verifier/thumbnail.py makes (a JPEG); stored with each thumbnail and served as its Content-Type.
 THUMBNAIL_CONTENT_TYPE = "image/jpeg"
+
+log = logging.getLogger("originmark.thumbnails")
 
 
 class ThumbnailNotMade(Exception):
     """This media id gets no thumbnail now (why, for the log); its placeholder stays."""
+
+
+class ThumbnailEngine(RenditionEngine, Protocol):
+    """The engine calls a thumbnail needs: a rendition's, and its picture made in a verifier worker."""
+
+    def thumbnail_of(self, path: Path) -> Picture | str: ...
+
+
+@dataclass(slots=True)
+class Staged:
+    """A file kept past its request or job for its thumbnail; `FeedThumbnails.make` removes it."""
+
+    key: ApiKey
+    media_id: str
+    sha256: str  # the staged file's content
+    source: Path
+    folder: SpoolFolder
+
+
+class FeedThumbnails:
+    """The feed thumbnails use case; thread-safe (its calls block: run them from a worker thread)."""
+
+    def __init__(self, *, store: ServiceStore, renditions: Renditions, spool_dir: Path | None) -> None:
+        self._store = store
+        self._renditions = renditions
+        self._spool_dir = spool_dir
+
+    def stage(self, key: ApiKey | None, media_id: str | None, file: Callable[[], Path], sha256: str) -> Staged | None:
+        """The file (`file()`: its path, of content `sha256`) kept for its thumbnail when `key`'s tenant
+        has them on and has none of this content for `media_id` yet; None otherwise, or when it cannot
+        be kept (logged). Call it while the file exists: before the request's or job's folder goes."""
+        if media_id is None or key is None:
+            return None
+        try:
+            tenant = self._store.tenant(key.tenant)
+            if tenant is None or not tenant.feed_thumbnails:
+                return None
+            kept = self._store.thumbnail(key.tenant, media_id, public=False)
+            if kept is not None and kept.source_sha256 == sha256:
+                return None  # a file sent again: its thumbnail stands
+            source = file()
+        except Exception:  # never the caller's failure: its answer is ready
+            log.exception("feed thumbnail of media id %r not made: the file could not be kept for it", media_id)
+            return None
+        folder = SpoolFolder(self._spool_dir)
+        try:
+            folder.__enter__()
+            target = folder.folder("source") / "original"
+            try:
+                os.link(source, target)
+            except OSError:
+                shutil.copyfile(source, target)
+        except Exception:
+            folder.__exit__(None, None, None)
+            log.exception("feed thumbnail of media id %r not made: the file could not be kept for it", media_id)
+            return None
+        return Staged(key=key, media_id=media_id, sha256=sha256, source=target, folder=folder)
+
+    def discard(self, staged: Staged) -> None:
+        """The staged file removed without a thumbnail (its request or job ended otherwise)."""
+        staged.folder.__exit__(None, None, None)
+
+    def make(self, engine: ThumbnailEngine, staged: Staged) -> Thumbnail | None:
+        """The staged file's signed thumbnail kept (None: why not, logged); its folder removed."""
+        try:
+            return self._make(engine, staged)
+        except (ThumbnailNotMade, UseCaseError, SigningError, VerifierError, OSError) as error:
+            log.info("feed thumbnail of media id %r not made: %s", staged.media_id, error)
+        except Exception:
+            log.exception("feed thumbnail of media id %r not made", staged.media_id)
+        finally:
+            staged.folder.__exit__(None, None, None)
+        return None
+
+    def _make(self, engine: ThumbnailEngine, staged: Staged) -> Thumbnail | None:
+        use_case = self._renditions
+        tenant = staged.key.tenant
+        # The tenant's own (renditions use case: the tenant in every query); no credentials: still a
+        # picture, labelled "no credentials upstream"; invalid or not kept: none (raised, logged).
+        original = use_case.original(staged.key, OriginalRef(media_id=staged.media_id), allow_no_upstream=True)
+        if original.verdict.sha256 != staged.sha256:
+            # Another request pointed the media id at other content meanwhile: that one makes its own.
+            raise ThumbnailNotMade("the media id now points at other content")
+        kept = self._store.thumbnail(tenant, staged.media_id, public=False)
+        if kept is not None and kept.source_sha256 == original.verdict.sha256:
+            return None  # the same content again (a cached verify, a re-sent file): its thumbnail stands
+        picture = engine.thumbnail_of(staged.source)
+        if isinstance(picture, str):
+            raise ThumbnailNotMade(picture)
+        source = staged.folder.folder("thumbnail") / "thumbnail.jpg"
+        source.write_bytes(picture.content)
+        generation = use_case.generation(original, actions=picture.actions, title=None)
+        check_upstream(engine, original, staged.folder.folder("upstream"))
+        destination = staged.folder.folder("signed") / "thumbnail.jpg"
+        output, verdict = sign_rendition(
+            engine,
+            generation,
+            source=source,
+            source_sha256=hashlib.sha256(picture.content).hexdigest(),
+            destination=destination,
+        )
+        wanted = SignRequest(
+            tenant=tenant,
+            key_id=staged.key.key_id,
+            generation=generation,
+            media_id=None,  # not a feed item of its own
+            private=original.private,
+        )
+        use_case.record(wanted, output, verdict, original)
+        thumbnail = Thumbnail(
+            tenant=tenant,
+            media_id=staged.media_id,
+            source_sha256=original.verdict.sha256,
+            content_type=THUMBNAIL_CONTENT_TYPE,
+            content=destination.read_bytes(),
+            private=original.private,
+            made_at=datetime.datetime.now(datetime.UTC),
+        )
+        self._store.keep_thumbnail(thumbnail)
+        log.info("feed thumbnail of media id %r kept (%d bytes)", staged.media_id, len(thumbnail.content))
+        return thumbnail

@@ -150,10 +150,12 @@ class VerifyAndRecord:
         label: Label,
         *,
         path: Path | None = None,
+        file: FileOnDemand | None = None,
         in_same_transaction: Callable[[Connection], None] | None = None,
     ) -> VerifyOutcome:
         """Store a fresh verdict (when it has a hash and the request records); `in_same_transaction`
-        writes alongside it (a job marked succeeded). `path`: the file, for recovery."""
+        writes alongside it (a job marked succeeded). `path`: the file, for recovery and keeping; or
+        `file`, its path on demand (an upload held in memory is written out only if one reads it)."""
         if not verdict.sha256:
             # A stopped worker could not say which bytes it read: answer with the upload's hash, store nothing.
             return VerifyOutcome(
@@ -162,7 +164,8 @@ class VerifyAndRecord:
                 cached=False,
                 stored=False,
             )
-        file = None if path is None else _already_on_disk(path)
+        if file is None and path is not None:
+            file = _already_on_disk(path)
         recovery = self._recover(request, verdict, file)
         if not request.record:
             return _with_recovery(VerifyOutcome(verdict=verdict, label=label, cached=False, stored=False), recovery)

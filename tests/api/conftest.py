@@ -9,11 +9,8 @@ costs ~0.15 s); each test's app is installed behind it with its own lifespan.
 from __future__ import annotations
 
 import contextlib
-import io
-import json
 from collections.abc import Callable, Iterator
 
-import c2pa
 import httpx
 import pytest
 
@@ -23,7 +20,6 @@ from app.store.interface import Scope
 from app.store.sql import SqlStore, open_store
 from app.wiring import build_worker_pools
 from app.worker_pools import WorkerPools
-from signer.engine_settings import probe_verification_settings
 from tests.support import reachable_postgres_url
 
 from .helpers import (
@@ -134,16 +130,3 @@ def spool_is_left_empty(base_settings) -> Iterator[None]:
     yield
     assert base_settings.spool_dir is not None
     assert sorted(p.name for p in base_settings.spool_dir.iterdir()) == []
-
-
-@pytest.fixture
-def plain_reader(dev_credentials):
-    """An independent reader: the plain c2pa engine, the development CA as its only anchor."""
-    context = c2pa.Context.from_dict(probe_verification_settings(anchors_pem=dev_credentials.ca_path.read_text()))
-
-    def read(data: bytes, mime: str = "image/jpeg") -> tuple[dict, dict]:
-        with c2pa.Reader(mime, io.BytesIO(data), context=context) as reader:
-            return json.loads(reader.json()), json.loads(reader.crjson())
-
-    yield read
-    context.close()

@@ -170,3 +170,55 @@ def raw_exchange(base_url: str, request: bytes, *, timeout: float = 10.0) -> tup
                     break
     status = int(received.split(b" ", 2)[1])
     return status, received
+
+
+def check_signed_thumbnail(
+    plain_reader, response, *, source_sha256: str, size: tuple[int, int], parent: str, actions: list[str]
+) -> tuple[dict, dict]:
+    """A feed thumbnail as GET /v1/thumbnails/{id} served it: of the content `source_sha256`, a JPEG of
+    `size`, Trusted to a plain c2pa reader, its one ingredient the `parent` manifest (parentOf), its
+    actions `actions`. Returns that ingredient (the reader's JSON) and the crJSON."""
+    assert response.status_code == 200, response.text
+    assert response.headers["x-source-sha256"] == source_sha256
+    with Image.open(io.BytesIO(response.content)) as image:
+        assert (image.format, image.size) == ("JPEG", size)
+    report, crjson = plain_reader(response.content)
+    assert report["validation_state"] == "Trusted", report.get("validation_results")
+    active = report["manifests"][report["active_manifest"]]
+    [ingredient] = active["ingredients"]
+    assert (ingredient["relationship"], ingredient["active_manifest"]) == ("parentOf", parent)
+    assert [a["action"] for a in active["assertions"][0]["data"]["actions"]] == actions
+    return ingredient, crjson
+
+
+def forge_original_label(monkeypatch, kind) -> None:
+    """Every rendition's original read with its stored label forged to `kind` (a verifier.label_types
+    LabelKind): the renditions use case's label guard is not reached with real data."""
+    import dataclasses
+
+    from app.usecases.renditions import Renditions
+
+    real = Renditions.original
+
+    def forged(self, key, ref, *, allow_no_upstream):
+        found = real(self, key, ref, allow_no_upstream=allow_no_upstream)
+        label = dataclasses.replace(found.verdict.label, kind=kind)
+        return dataclasses.replace(found, verdict=dataclasses.replace(found.verdict, label=label))
+
+    monkeypatch.setattr(Renditions, "original", forged)
+
+
+def limit_verdict(code: str = "resource_limit"):
+    """The `error` verdict of a verifier stopped at a limit per file (its time limit, with
+    `resource_limit`; over its size limit, with `too_large`): no content hash, as the isolated
+    verifier gives it (verifier/isolation.py). Hard to reach on purpose with a real small file."""
+    from verifier.verdict import Verdict, VerdictError, VerdictState
+
+    return Verdict(
+        state=VerdictState.ERROR,
+        sha256="",
+        size=1,
+        engine_version="test",
+        reason=f"stopped at the verifier's limit ({code})",
+        error_code=VerdictError(code),
+    )

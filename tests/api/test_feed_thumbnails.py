@@ -15,10 +15,14 @@ from PIL import Image
 
 import app.api.work as work_module
 from app.store.interface import DEFAULT_TENANT, Scope
+from tests.signer.test_conformance import spec_2_4_failures
 from tests.verifier.hostile_assets import png_claiming_size
+from tests.videos import frame_at, portrait_copy, write_scenes_video
+from verifier.errors import UndecodableVideo
 from verifier.thumbnail import MAX_SOURCE_PIXELS, NoThumbnail, make_picture
+from verifier.video_fingerprint import VideoBounds, poster_frame
 
-from .helpers import BACKENDS, ApiKeys, assert_error, backend_database, jpeg_bytes, sign_form
+from .helpers import BACKENDS, ApiKeys, assert_error, backend_database, check_signed_thumbnail, jpeg_bytes, sign_form
 
 ALL_SCOPES = frozenset({Scope.SIGN, Scope.VERIFY, Scope.READ})
 
@@ -142,17 +146,24 @@ def test_no_thumbnail_when_the_tenant_has_them_off(client, store, api_keys):
     assert client.get("/v1/thumbnails/on-1", headers=ApiKeys.header(api_keys.read)).status_code == 404
 
 
-def test_another_tenant_cannot_fetch_a_thumbnail(client, store, make_client):
+def _tenant_a_with_two_thumbnails(client, store, *, seed: int) -> tuple[str, str]:
+    """Tenants A (thumbnails on: "shared-name" and the private "a-private" have theirs) and B
+    (thumbnails off): their keys."""
     store.create_tenant("tenant-a")
     store.create_tenant("tenant-b")
     store.set_feed_thumbnails("tenant-a", True)
-    store.set_feed_thumbnails("tenant-b", True)
     a = store.create_key(name="a", scopes=ALL_SCOPES, tenant="tenant-a")[1]
     b = store.create_key(name="b", scopes=ALL_SCOPES, tenant="tenant-b")[1]
-    _sign(client, a, jpeg_bytes((200, 100), seed=21), "shared-name")
-    _sign(client, a, jpeg_bytes((200, 100), seed=22), "a-private", private="true")
+    _sign(client, a, jpeg_bytes((200, 100), seed=seed), "shared-name")
+    _sign(client, a, jpeg_bytes((200, 100), seed=seed + 1), "a-private", private="true")
     assert _thumbnail(client, "shared-name", token=a).status_code == 200
     assert _thumbnail(client, "a-private", token=a).status_code == 200
+    return a, b
+
+
+def test_another_tenant_cannot_fetch_a_thumbnail(client, store, make_client):
+    a, b = _tenant_a_with_two_thumbnails(client, store, seed=21)
+    store.set_feed_thumbnails("tenant-b", True)
 
     # B's key reads B's tenant only: the same media id there has no thumbnail.
     assert_error(client.get("/v1/thumbnails/shared-name", headers=ApiKeys.header(b)), 404, "not_found")
@@ -190,7 +201,55 @@ def test_the_decode_is_bounded_before_any_pixel_is_read(tmp_path):
     video = tmp_path / "clip.mp4"
     video.write_bytes(b"\0\0\0\x18ftypmp42" + b"\0" * 64)
     with pytest.raises(NoThumbnail, match="cannot be decoded"):
-        make_picture(video)  # videos keep their placeholder
+        make_picture(video)  # not a video FFmpeg reads: its placeholder stays
+
+
+def _difference(a: Image.Image, b: Image.Image) -> float:
+    """Mean absolute difference of two pictures' grey levels (0..255), at `a`'s size."""
+    grey_a, grey_b = a.convert("L"), b.convert("L").resize(a.size)
+    return sum(abs(x - y) for x, y in zip(grey_a.tobytes(), grey_b.tobytes(), strict=True)) / (a.width * a.height)
+
+
+def test_a_videos_picture_is_its_first_key_frame_upright_and_bounded(tmp_path):
+    video = write_scenes_video(tmp_path / "scenes.mp4", size=(640, 360))
+    picture = make_picture(video)
+    assert (picture.width, picture.height) == (320, 180)
+    assert picture.actions == ("c2pa.resized.proportional", "c2pa.converted")
+    with Image.open(io.BytesIO(picture.content)) as shown:
+        assert shown.format == "JPEG"
+        first, second = frame_at(video, 0.0), frame_at(video, 1.0)
+        assert _difference(shown, first) < 8 < 3 * 8 < _difference(shown, second)
+
+    # A phone's portrait video: the still is upright, as the player shows it.
+    portrait = make_picture(portrait_copy(video, tmp_path / "portrait.mp4"))
+    assert (portrait.width, portrait.height) == (180, 320)
+
+    # The video fingerprint's bounds: the frame size from the header, before any frame is decoded.
+    with pytest.raises(UndecodableVideo, match="pixels"):
+        poster_frame(video, bounds=VideoBounds(max_frame_pixels=640 * 360 - 1))
+
+
+def test_a_signed_video_gets_a_signed_poster_frame(client, store, api_keys, plain_reader, shared_dir, tmp_path):
+    store.set_feed_thumbnails(DEFAULT_TENANT, True)
+    video = write_scenes_video(tmp_path / "clip.mp4", size=(480, 270))
+    signed = _sign(client, api_keys.sign, video.read_bytes(), "clip-1", name="clip.mp4", mime="video/mp4")
+
+    response = _thumbnail(client, "clip-1", token=api_keys.read)
+    ingredient, crjson = check_signed_thumbnail(
+        plain_reader,
+        response,
+        source_sha256=signed.headers["x-content-sha256"],
+        size=(320, 180),
+        parent=signed.headers["x-manifest-label"],
+        actions=["c2pa.opened", "c2pa.resized.proportional", "c2pa.converted"],
+    )
+    assert ingredient["format"] == "video/mp4"  # what the still is a still of
+    # The C2PA conformance rubric (spec 2.4) passes on it: no perceptible action without a source type.
+    assert spec_2_4_failures(crjson["manifests"][0], shared_dir) == {}
+    thumb_sha = hashlib.sha256(response.content).hexdigest()
+    by_hash = client.get(f"/v1/verdicts/sha256/{thumb_sha}", headers=ApiKeys.header(api_keys.read))
+    assert by_hash.status_code == 200 and by_hash.json()["label"]["kind"] == "ai_generated", by_hash.text
+    assert _recent(client, token=api_keys.read) == {"clip-1": True}
 
 
 def test_a_media_id_pointed_at_other_content_meanwhile_gets_no_picture_of_the_old(
@@ -200,17 +259,55 @@ def test_a_media_id_pointed_at_other_content_meanwhile_gets_no_picture_of_the_ol
     (old) picture is not kept under the new content's name."""
     import dataclasses
 
-    import app.api.feed_thumbnails as feed_thumbnails_module
+    from app.usecases.thumbnails import FeedThumbnails
 
     store.set_feed_thumbnails(DEFAULT_TENANT, True)
-    real_stage = feed_thumbnails_module.stage
+    real_stage = FeedThumbnails.stage
 
-    def stale_stage(*args, **kwargs):
-        staged = real_stage(*args, **kwargs)
+    def stale_stage(self, *args, **kwargs):
+        staged = real_stage(self, *args, **kwargs)
         return None if staged is None else dataclasses.replace(staged, sha256="0" * 64)
 
-    monkeypatch.setattr(feed_thumbnails_module, "stage", stale_stage)
+    monkeypatch.setattr(FeedThumbnails, "stage", stale_stage)
     with caplog.at_level("INFO", logger="originmark.thumbnails"):
         _sign(client, api_keys.sign, jpeg_bytes((200, 100), seed=41), "moved-1")
         assert_error(_thumbnail(client, "moved-1", token=api_keys.read, wait=2), 404, "not_found")
     assert any("other content" in record.getMessage() for record in caplog.records)
+
+
+def _recent(client, *, token: str | None = None, tenant: str | None = None) -> dict[str, bool]:
+    headers = ApiKeys.header(token) if token else {}
+    response = client.get("/v1/labels/recent" + (f"?tenant={tenant}" if tenant else ""), headers=headers)
+    assert response.status_code == 200, response.text
+    return {item["media_id"]: item["has_thumbnail"] for item in response.json()["items"]}
+
+
+def test_recent_labels_say_which_items_have_a_thumbnail_for_this_reader_only(client, store, make_client):
+    """`has_thumbnail` is read in the label query, scoped like the thumbnail read itself: the
+    reader's tenant, the content the id points at now, no private one on a public read."""
+    a, b = _tenant_a_with_two_thumbnails(client, store, seed=51)
+    _sign(client, b, jpeg_bytes((200, 100), seed=53), "shared-name")  # B: thumbnails off
+
+    assert _recent(client, token=a) == {"shared-name": True, "a-private": True}
+    # B sees its own item of the same name, without A's thumbnail, and none of A's items.
+    assert _recent(client, token=b) == {"shared-name": False}
+    assert _recent(client, token=b, tenant="tenant-a") == {"shared-name": False}  # the key's tenant, not ?tenant=
+
+    # Turned off: the thumbnails are deleted, and the items say so.
+    store.set_feed_thumbnails("tenant-a", False)
+    assert _recent(client, token=a) == {"shared-name": False, "a-private": False}
+    store.set_feed_thumbnails("tenant-a", True)
+    _sign(client, a, jpeg_bytes((200, 100), seed=54), "a-public")
+    _sign(client, a, jpeg_bytes((200, 100), seed=55), "a-private-2", private="true")
+    assert _thumbnail(client, "a-public", token=a).status_code == 200
+    assert _thumbnail(client, "a-private-2", token=a).status_code == 200
+
+    # Public label reads (the same server, from here on): what A publishes, never a private thumbnail.
+    public = make_client(public_label_reads=True)
+    assert _recent(public, tenant="tenant-a") == {
+        "shared-name": False,
+        "a-private": False,
+        "a-public": True,
+        "a-private-2": False,
+    }
+    assert _recent(public, tenant="tenant-b") == {"shared-name": False}

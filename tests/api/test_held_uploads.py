@@ -1,6 +1,7 @@
 """Raw-body verify uploads held in memory (app/api/held_bodies.py), over real sockets: bytes
-verified before are answered from the store without a spool folder; whatever must read the file
-(the engine, keeping) gets it written out; the memory held is bounded per body and per process,
+verified before are answered from the store without a spool folder, others are read by a verifier
+worker in shared memory (tests/api/test_verify_in_memory.py); whatever must read the file
+(keeping, recovery, a thumbnail) gets it written out; the memory held is bounded per body and per process,
 and a body over the bound is spooled as before."""
 
 from __future__ import annotations
@@ -73,23 +74,23 @@ def test_bytes_verified_before_are_answered_without_touching_the_spool(client, a
     first = _raw_verify(client, api_keys.verify, photo)
     assert first.status_code == 200 and first.json()["cached"] is False, first.text
 
-    # Half of the same bytes sent, the rest withheld: the server holds them in memory, no folder.
+    # Half of the same bytes sent, the rest withheld: the server holds them in memory, no folder; asked
+    # to verify again, too: a verifier worker reads them in shared memory.
     half = len(photo) // 2
-    with stalled_raw_verify(client, api_keys.verify, declared=len(photo), data=photo[:half]) as connection:
-        time.sleep(SETTLE_SECONDS)
+    for query, cached in (("", b'"cached":true'), ("?refresh=true", b'"cached":false')):
+        with stalled_raw_verify(
+            client, api_keys.verify, declared=len(photo), data=photo[:half], query=query
+        ) as connection:
+            time.sleep(SETTLE_SECONDS)
+            assert _folders(base_settings) == []
+            connection.sendall(photo[half:])
+            answer = _read_answer(connection)
+        assert answer.startswith(b"HTTP/1.1 200"), answer[:300]
+        assert cached in answer
         assert _folders(base_settings) == []
-        connection.sendall(photo[half:])
-        answer = _read_answer(connection)
-    assert answer.startswith(b"HTTP/1.1 200"), answer[:300]
-    assert b'"cached":true' in answer
-
-    # Asked to verify again, the upload goes to the spool as it arrives (the engine reads a file).
-    with stalled_raw_verify(client, api_keys.verify, declared=len(photo), data=photo[:half], query="?refresh=true"):
-        _wait_until(lambda: len(_folders(base_settings)) == 1, "a refresh upload is spooled as it arrives")
-    _wait_until(lambda: _folders(base_settings) == [], "the spool folder is removed when the client leaves")
 
 
-def test_new_bytes_held_in_memory_are_written_out_for_the_engine(client, api_keys):
+def test_new_bytes_held_in_memory_are_verified_as_the_same_bytes_spooled(client, api_keys):
     photo = jpeg_bytes((128, 128))
     fresh = _raw_verify(client, api_keys.verify, photo, media_id="held-1")
     assert fresh.status_code == 200, fresh.text
@@ -98,7 +99,7 @@ def test_new_bytes_held_in_memory_are_written_out_for_the_engine(client, api_key
     again = client.post(
         "/v1/verify?refresh=true", headers=ApiKeys.header(api_keys.verify), files={"file": ("p.jpg", photo)}
     )
-    assert again.json()["verdict"] == body["verdict"]  # the engine read the same bytes
+    assert again.json()["verdict"] == body["verdict"]  # the engine read the same bytes (the multipart one spooled)
 
 
 def test_keeping_a_manifest_answered_from_the_store_reads_the_held_upload(client, api_keys):

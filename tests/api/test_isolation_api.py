@@ -6,16 +6,21 @@ the crafted inputs of tests/verifier/hostile_assets.py exceed them quickly:
 - POST /v1/verify of a bomb answers 200 with an `error` verdict, `error_code` `resource_limit`,
   and stores nothing; POST /v1/sign with a bomb answers 422 `resource_limit`;
 - requests sent meanwhile are answered before the bomb's own answer;
-- afterwards each pool has its size again (the stuck worker replaced) and the next call works.
+- afterwards each pool has its size again (the stuck worker replaced) and the next call works;
+- the same for a raw body read by the worker in shared memory instead of a spooled file, and a
+  worker crashing on it (SIGSEGV) is an `engine_crash` verdict, never a 500.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
+import signal
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -41,6 +46,7 @@ from .helpers import ApiKeys, assert_error, jpeg_bytes, sign_form
 
 TIME_LIMIT = 1.0  # the bomb takes the engine over 3 s (idle machine); a small JPEG a few ms
 MEMORY_LIMIT = 112 * MB  # a worker needs ~75 MB; a 32 MB SVG needs more than the rest
+SHARED_BYTES = 8 * MB  # each verifier worker's shared region (in its memory limit): raw bodies up to this
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +56,7 @@ def bounded_worker_pools(base_settings) -> Iterator[WorkerPools]:
         policy=policy,
         limits=VerifyLimits(timeout_seconds=TIME_LIMIT, memory_bytes=MEMORY_LIMIT, max_asset_bytes=1024 * MB),
         workers=2,
+        shared_bytes=SHARED_BYTES,  # a raw body is read in memory, as in the service
     )
     signer = IsolatedSigner(
         chain_path=base_settings.chain_path,
@@ -84,6 +91,11 @@ def _post_verify(client: httpx.Client, token: str, data: bytes, name: str = "upl
     return client.post(
         "/v1/verify", headers=ApiKeys.header(token), files={"file": (name, data, "application/octet-stream")}
     )
+
+
+def _post_raw_verify(client: httpx.Client, token: str, data: bytes) -> httpx.Response:
+    headers = {**ApiKeys.header(token), "Content-Type": "image/jpeg"}
+    return client.post("/v1/verify", params={"refresh": "true"}, content=data, headers=headers)
 
 
 def _post_sign(client: httpx.Client, token: str, data: bytes, *, parent: bytes | None = None, name: str = "gen.jpg"):
@@ -147,6 +159,58 @@ def test_a_verify_memory_bomb_is_an_error_verdict_and_the_pool_recovers(
     assert answer.json()["verdict"]["error_code"] == "resource_limit"
     assert len(bounded_worker_pools.verifier.worker_pids) == 2
     assert _post_verify(bounded, api_keys.verify, jpeg_bytes()).json()["verdict"]["state"] == "none"
+
+
+def test_a_raw_body_time_bomb_read_in_memory_is_the_same_error_verdict(bounded, bounded_worker_pools, api_keys):
+    bomb = assertion_bomb().read_bytes()
+    assert len(bomb) <= SHARED_BYTES  # read by the worker in shared memory, not from the spool
+    before = set(bounded_worker_pools.verifier.worker_pids)
+    raw = _post_raw_verify(bounded, api_keys.verify, bomb)
+    assert raw.status_code == 200, raw.text
+    spooled = _post_verify(bounded, api_keys.verify, bomb)  # the same bytes from a file
+    assert raw.json() == spooled.json()
+    verdict = raw.json()["verdict"]
+    # Stopped at the time limit (or, on a slow machine, the memory limit first: the same for both forms).
+    assert (verdict["state"], verdict["error_code"]) == ("error", "resource_limit")
+    assert verdict["size"] == len(bomb) and raw.json()["sha256"] == hashlib.sha256(bomb).hexdigest()
+    stored = bounded.get(
+        f"/v1/verdicts/sha256/{hashlib.sha256(bomb).hexdigest()}", headers=ApiKeys.header(api_keys.read)
+    )
+    assert stored.status_code == 404  # not stored: tried again next time
+    after = set(bounded_worker_pools.verifier.worker_pids)
+    assert len(after) == 2 and not after & before  # each stuck worker replaced
+    assert _post_raw_verify(bounded, api_keys.verify, jpeg_bytes()).json()["verdict"]["state"] == "none"
+
+
+def test_a_worker_crashing_on_a_raw_body_in_memory_is_an_engine_crash_verdict(bounded, bounded_worker_pools, api_keys):
+    bomb = assertion_bomb().read_bytes()  # keeps a worker busy long enough to be crashed on it
+    before = set(bounded_worker_pools.verifier.worker_pids)
+    idle = {pid: _cpu_seconds(pid) for pid in before}
+    thread, outcome = _in_background(lambda own: _post_raw_verify(own, api_keys.verify, bomb))
+    outcome["base_url"] = bounded.base_url
+    thread.start()
+    deadline = time.monotonic() + 30
+    busy = None
+    while busy is None:
+        assert time.monotonic() < deadline, "no worker started on the upload"
+        busy = next((pid for pid in before if _cpu_seconds(pid) - idle[pid] > 0.1), None)
+        time.sleep(0.01)
+    os.kill(busy, signal.SIGSEGV)  # as a fault in native code would
+    thread.join(60)
+    answer = outcome["response"]
+    assert answer.status_code == 200, answer.text
+    verdict = answer.json()["verdict"]
+    assert (verdict["state"], verdict["error_code"]) == ("error", "engine_crash")
+    assert verdict["reason"] == "the engine crashed on this file (SIGSEGV); it was stopped"
+    assert verdict["size"] == len(bomb) and answer.json()["sha256"] == hashlib.sha256(bomb).hexdigest()
+    after = set(bounded_worker_pools.verifier.worker_pids)
+    assert len(after) == 2 and busy not in after
+    assert _post_raw_verify(bounded, api_keys.verify, jpeg_bytes()).json()["verdict"]["state"] == "none"
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def test_a_sign_time_bomb_is_a_422_while_other_signatures_carry_on(bounded, bounded_worker_pools, api_keys):

@@ -23,6 +23,7 @@ JSON_BODY_CAPS = {
     "/v1/labels:batch": MAX_BATCH_BODY_BYTES,
     "/v1/jobs/verify": MAX_JSON_BYTES,
     "/v1/jobs/sign": MAX_JSON_BYTES,
+    "/v1/jobs/rendition": MAX_JSON_BYTES,
 }
 
 

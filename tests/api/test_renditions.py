@@ -5,6 +5,7 @@ the original file."""
 from __future__ import annotations
 
 import base64
+import functools
 import io
 import json
 
@@ -15,11 +16,19 @@ from PIL import Image
 from app.store.interface import Scope
 from signer.manifest import DigitalSourceType
 from signer.policy import SigningPolicy
-from tests.signer.test_conformance import RUBRIC_CHECKS, rubric_statement_ids, rubric_variables
+from tests.signer.test_conformance import spec_2_4_failures
 
-from .helpers import BACKENDS, ApiKeys, assert_error, backend_database, jpeg_bytes, sign_form
+from .helpers import (
+    BACKENDS,
+    ApiKeys,
+    assert_error,
+    backend_database,
+    forge_original_label,
+    jpeg_bytes,
+    limit_verdict,
+    sign_form,
+)
 
-SPEC_2_4_RUBRIC = "asset-rubric-conformance0.2-spec2.4.yml"
 ALL_SCOPES = frozenset({Scope.SIGN, Scope.VERIFY, Scope.READ})
 CAPTURE = DigitalSourceType.DIGITAL_CAPTURE.value
 
@@ -125,11 +134,7 @@ def test_a_rendition_carries_the_original_as_its_parent(client, api_keys, origin
     assert kinds == {"orig-1": "ai_generated", "orig-1-small": "ai_generated"}
 
     # The C2PA conformance rubric (spec 2.4) on the rendition's active manifest.
-    text = (shared_dir / "rubrics" / SPEC_2_4_RUBRIC).read_text()
-    variables = rubric_variables(text)
-    manifest = crjson["manifests"][0]
-    failures = {s: bad for s in sorted(rubric_statement_ids(text)) if (bad := RUBRIC_CHECKS[s](manifest, variables))}
-    assert failures == {}
+    assert spec_2_4_failures(crjson["manifests"][0], shared_dir) == {}
 
 
 def test_several_renditions_in_one_request_by_sha256(client, api_keys, original, plain_reader):
@@ -662,19 +667,9 @@ def test_a_kept_store_that_no_longer_validates_gives_no_renditions(client, api_k
 def test_a_rendition_whose_label_kind_would_differ_is_not_recorded(client, store, original, monkeypatch):
     """Not reached with real data (the kind comes from the store the rendition carries); the guard
     is tested with a stored label forged to `captured` for an AI original."""
-    import dataclasses
-
-    from app.usecases.renditions import Renditions
     from verifier.label_types import LabelKind
 
-    real = Renditions.original
-
-    def forged(self, key, ref, *, allow_no_upstream):
-        found = real(self, key, ref, allow_no_upstream=allow_no_upstream)
-        label = dataclasses.replace(found.verdict.label, kind=LabelKind.CAPTURED)
-        return dataclasses.replace(found, verdict=dataclasses.replace(found.verdict, label=label))
-
-    monkeypatch.setattr(Renditions, "original", forged)
+    forge_original_label(monkeypatch, LabelKind.CAPTURED)
     response = _renditions(
         client, _camera_key(store), {"file": _resized(original.content)}, media_id="r", source_media_id="orig-1"
     )
@@ -714,3 +709,33 @@ def test_a_malformed_source_sha256_names_its_field(client, api_keys, original):
         client, api_keys.sign, {"file": _resized(original.content)}, media_id="r", source_sha256="zz"
     )
     assert assert_error(response, 422, "invalid_sha256")["field"] == "source_sha256"
+
+
+def test_a_verifier_stopped_at_its_limit_is_503_not_a_refusal(client, api_keys, original, store, monkeypatch):
+    """The verifier stopped at its time or memory limit (on the rendition, or on the original's kept
+    store) gave no answer: 503 verifier_busy (a retry may get one), not 422 unreadable_media nor 409
+    upstream_credentials_unusable, as a rendition job retries it. A file over the verifier's size
+    limit is an answer: 422 unreadable_media."""
+    from app.api import work
+
+    small = _resized(original.content)
+    real_verify_file = work.verify_file
+
+    async def rendition_verdict(verdict, services, path, *, known_sha256=None):
+        if known_sha256 is None:
+            return await real_verify_file(services, path, known_sha256=known_sha256)
+        return verdict, None
+
+    async def stopped_store(_services, _path):
+        return limit_verdict()
+
+    with monkeypatch.context() as patched:
+        patched.setattr(work, "verify_manifest_store", stopped_store)
+        response = _renditions(client, api_keys.sign, {"file": small}, media_id="r-1", source_media_id="orig-1")
+        assert_error(response, 503, "verifier_busy")
+    for code, status, answer in (("resource_limit", 503, "verifier_busy"), ("too_large", 422, "unreadable_media")):
+        with monkeypatch.context() as patched:
+            patched.setattr(work, "verify_file", functools.partial(rendition_verdict, limit_verdict(code)))
+            response = _renditions(client, api_keys.sign, {"file": small}, media_id="r-1", source_media_id="orig-1")
+            assert_error(response, status, answer)
+    assert store.verdict_by_media_id("default", "r-1") is None

@@ -98,6 +98,7 @@ UPLOAD_ROUTES = {
     "/v1/sign": ("sign", multipart_upload("file", b"\xff\xd8\xff" + bytes(10_000))),
     "/v1/jobs/verify": ("all", multipart_upload("file", b"\xff\xd8\xff" + bytes(10_000))),
     "/v1/jobs/sign": ("all", multipart_upload("file", b"\xff\xd8\xff" + bytes(10_000))),
+    "/v1/jobs/rendition": ("all", multipart_upload("file", b"\xff\xd8\xff" + bytes(10_000))),
     "/v1/labels:batch": ("read", (b'["a-media-id", ' * 1000 + b'"last"]', "application/json")),
 }
 

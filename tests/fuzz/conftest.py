@@ -95,10 +95,11 @@ def policy():
 
 @pytest.fixture(scope="session")
 def pool(policy):
-    """The isolated verifier (the service's path), shared by the fuzz folder."""
+    """The isolated verifier (the service's path), shared by the fuzz folder; its workers share
+    memory with this process, as a server's do, so a raw body can be verified in memory too."""
     from verifier.isolation import IsolatedVerifier
 
-    with IsolatedVerifier(policy=policy, limits=LIMITS, workers=WORKERS) as verifier:
+    with IsolatedVerifier(policy=policy, limits=LIMITS, workers=WORKERS, shared_bytes=16 * 1024 * 1024) as verifier:
         yield verifier
 
 

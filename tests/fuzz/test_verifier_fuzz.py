@@ -14,6 +14,7 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -98,6 +99,8 @@ def check_verifier_case(case: Case, *, pool: IsolatedVerifier, in_process: Verif
         FINDINGS.record(TARGET, "label/encode exception", _signature(f"{type(error).__name__}: {error}"), case)
     if verdict.sha256 and elapsed < IN_PROCESS_MAX_SECONDS:  # a worker stopped at a limit reports no hash
         _check_in_process(case, verdict, in_process)
+        if len(case.data) <= pool.shared_bytes:
+            _check_in_memory(case, verdict, pool)
 
 
 # Verifies one file the way a worker does (same address-space limit), in a fresh process.
@@ -153,17 +156,38 @@ def _confirm_stop(case: Case, folder: Path, *, reason: str) -> None:
 
 def _check_in_process(case: Case, isolated: Verdict, in_process: Verifier) -> None:
     """The worker finished within its memory and time limits, so this process can run it too."""
-    FINDINGS.ran(f"{TARGET} in-process")
+    _check_same(
+        case,
+        f"{TARGET} in-process",
+        isolated,
+        "differs from the isolated verdict",
+        lambda: in_process.verify_stream(io.BytesIO(case.data), size=len(case.data)),
+    )
+
+
+def _check_in_memory(case: Case, from_file: Verdict, pool: IsolatedVerifier) -> None:
+    """The same bytes held in memory (a raw-body upload: IsolatedVerifier.verify_bytes) get the same verdict."""
+    _check_same(
+        case,
+        f"{TARGET} in memory",
+        from_file,
+        "differs from the verdict on the file",
+        lambda: pool.verify_bytes([case.data]),
+    )
+
+
+def _check_same(case: Case, target: str, expected: Verdict, finding: str, verify: Callable[[], Verdict]) -> None:
+    FINDINGS.ran(target)
     try:
-        verdict = in_process.verify_stream(io.BytesIO(case.data), size=len(case.data))
+        verdict = verify()
     except Exception as error:  # noqa: BLE001
-        FINDINGS.record(f"{TARGET} in-process", "exception", _signature(f"{type(error).__name__}: {error}"), case)
+        FINDINGS.record(target, "exception", _signature(f"{type(error).__name__}: {error}"), case)
         return
-    if verdict != isolated:
+    if verdict != expected:
         FINDINGS.record(
-            f"{TARGET} in-process",
-            "differs from the isolated verdict",
-            f"{isolated.state.value} ({_signature(isolated.reason or '')}) vs {verdict.state.value} "
+            target,
+            finding,
+            f"{expected.state.value} ({_signature(expected.reason or '')}) vs {verdict.state.value} "
             f"({_signature(verdict.reason or '')})",
             case,
         )

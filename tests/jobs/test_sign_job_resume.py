@@ -200,3 +200,40 @@ def test_a_destination_replaced_since_the_recorded_signature_is_signed_again(set
     done = _job(store, job_id)
     assert done.status is JobStatus.SUCCEEDED and signer.signatures == 2
     assert hashlib.sha256(_read(object_store, bucket, "signed/re.jpg")).hexdigest() == done.sha256
+
+
+class FailsOnCommit(DiesOnCommit):
+    """The store of a worker whose database went away after the upload: the attempt fails (retried)."""
+
+    def record_signature(self, **kwargs):
+        raise RuntimeError("the database went away")
+
+
+def test_a_job_failed_for_good_after_its_upload_takes_its_output_back_and_nothing_else(settings, store, parts):
+    """Attempt 1 uploads its signed output and then fails (the database); the key is revoked before
+    attempt 2, which is refused (key_revoked): the job is failed for good, and its output, never
+    recorded, is deleted from the destination. A destination holding anything else is left alone."""
+    object_store, bucket, _signer, worker_pools, objects = parts
+    runtime = build_job_runtime(settings, store=store, objects=objects, worker_pools=worker_pools)
+    failing = build_job_runtime(settings, store=FailsOnCommit(store), objects=objects, worker_pools=worker_pools)
+    taken_back = _submit(store, f"s3://{bucket}/gen/in.jpg", f"s3://{bucket}/signed/back.jpg")
+    replaced = _submit(store, f"s3://{bucket}/gen/in.jpg", f"s3://{bucket}/signed/other.jpg")
+    for job_id in (taken_back, replaced):
+        with pytest.raises(RuntimeError):
+            run_sign_job(failing, job_id, previous_attempts=0)
+        assert _job(store, job_id).status is JobStatus.QUEUED  # to be retried
+        store.revoke(_job(store, job_id).key_id or "")
+    assert (
+        hashlib.sha256(_read(object_store, bucket, "signed/back.jpg")).hexdigest()
+        == _signed(_job(store, taken_back)).output_sha256
+    )
+    object_store.put(ObjectLocation(Scheme.S3, "signed/other.jpg", bucket), io.BytesIO(b"someone else's bytes"))
+
+    for job_id in (taken_back, replaced):
+        run_sign_job(runtime, job_id, previous_attempts=1)
+        done = _job(store, job_id)
+        assert done.status is JobStatus.FAILED and done.error_code == "key_revoked", done
+    with pytest.raises(ObjectNotFound):
+        object_store.stat(ObjectLocation(Scheme.S3, "signed/back.jpg", bucket))
+    assert _read(object_store, bucket, "signed/other.jpg") == b"someone else's bytes"
+    assert [e for e in store.entries(limit=10) if e.media_id == "resume-1"] == []

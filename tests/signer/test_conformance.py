@@ -360,6 +360,13 @@ RUBRIC_CHECKS: dict[str, Callable[[Manifest, Variables], list]] = {
 }
 
 
+def spec_2_4_failures(manifest: Manifest, shared_dir: Path) -> dict[str, list]:
+    """The statements of the spec 2.4 conformance rubric that `manifest` (crJSON) fails, with what failed."""
+    text = (shared_dir / "rubrics" / RUBRIC_FILES[1]).read_text()
+    variables = rubric_variables(text)
+    return {s: bad for s in sorted(rubric_statement_ids(text)) if (bad := RUBRIC_CHECKS[s](manifest, variables))}
+
+
 # --- fixtures: the outputs to check ---
 
 

@@ -31,16 +31,6 @@ MB = 1024 * 1024
 
 
 @pytest.fixture(scope="module")
-def corpus(shared_dir) -> Path:
-    return shared_dir / "corpus"
-
-
-@pytest.fixture(scope="module")
-def policy():
-    return default_trust_policy()
-
-
-@pytest.fixture(scope="module")
 def pool(policy):
     with IsolatedVerifier(policy=policy, limits=GENEROUS, workers=2) as verifier:
         yield verifier

@@ -13,30 +13,17 @@ import io
 import signal
 import threading
 import time
-from pathlib import Path
 
-import pytest
 from PIL import Image
 
 from tests.verifier.hostile_assets import MB, assertion_bomb, big_svg
 from verifier.isolation import IsolatedVerifier, VerifyLimits, _death_verdict_parts
 from verifier.reader import Verifier
-from verifier.trust import default_trust_policy
 from verifier.verdict import VerdictError, VerdictState
 
 FIREFLY = "c2pa-js-legacy/tools/testing/fixtures/images/firefly-1.jpg"
 NO_MANIFEST = "c2pa-rs/sdk/tests/fixtures/no_manifest.jpg"
 TIME_LIMIT = 1.0  # the bomb needs over 3 s on an idle machine here; small files a few ms
-
-
-@pytest.fixture(scope="module")
-def corpus(shared_dir) -> Path:
-    return shared_dir / "corpus"
-
-
-@pytest.fixture(scope="module")
-def policy():
-    return default_trust_policy()
 
 
 def test_a_time_bomb_is_a_resource_limit_error_while_other_files_carry_on(policy, corpus):

@@ -38,11 +38,6 @@ def verifier() -> Verifier:
 
 
 @pytest.fixture(scope="module")
-def corpus(shared_dir) -> Path:
-    return shared_dir / "corpus"
-
-
-@pytest.fixture(scope="module")
 def index(corpus) -> dict[str, dict]:
     return {entry["path"]: entry for entry in json.loads((corpus / "index.json").read_text())["files"]}
 

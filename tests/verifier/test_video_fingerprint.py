@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import struct
 from pathlib import Path
 
 import av
 import pytest
 from PIL import Image
 
-from tests.videos import frame_at, reencode, write_scenes_video
+from tests.videos import frame_at, portrait_copy, reencode, write_scenes_video
 from verifier.errors import UndecodableVideo
 from verifier.fingerprint import (
     DESCRIPTOR_THRESHOLD,
@@ -51,12 +50,7 @@ def test_a_rotated_video_is_coded_as_it_is_shown(scenes, tmp_path):
     """A phone's portrait video: the pixels are stored sideways and the track header's matrix says
     "turn 90 degrees clockwise to show" (FFmpeg writes that matrix for rotate=90). A still taken from
     the player is upright, so the key frame is coded upright."""
-    data = bytearray(scenes.read_bytes())
-    matrix = data.index(b"tkhd") + 4 + 24 + 16  # version 0: flags, times, ids, duration; reserved, layer...
-    assert struct.unpack(">9i", data[matrix : matrix + 36]) == (0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x40000000)
-    data[matrix : matrix + 36] = struct.pack(">9i", 0, 0x10000, 0, -0x10000, 0, 0, 0, 0, 0x40000000)
-    rotated = tmp_path / "portrait.mp4"
-    rotated.write_bytes(bytes(data))
+    rotated = portrait_copy(scenes, tmp_path / "portrait.mp4")
     upright = frame_at(scenes, 0.0).transpose(Image.Transpose.ROTATE_270)  # 90 degrees clockwise
     assert fingerprint_video(rotated).key_frames[0].fingerprint == fingerprint_decoded(upright)
     assert fingerprint_video(scenes).key_frames[0].fingerprint != fingerprint_decoded(upright)

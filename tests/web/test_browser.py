@@ -37,6 +37,7 @@ class Tab:
     page: Page
     dialogs: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    requests: list[str] = field(default_factory=list)  # every URL the page asked for
 
     def pwned(self) -> bool:
         return self.page.evaluate("() => window.__pwned !== undefined")
@@ -68,6 +69,7 @@ def open_tab(browser) -> Iterator:
 
         page.on("dialog", dismiss)
         page.on("pageerror", lambda error: tab.errors.append(str(error)))
+        page.on("request", lambda request: tab.requests.append(request.url))
         if block_script:
             page.route("**/static/verify.js*", lambda route: route.abort())
         page.goto(url)
@@ -277,9 +279,12 @@ def test_the_feed_shows_a_signed_thumbnail_with_the_pin_in_its_corner_and_the_ke
     assert pin_box["x"] + pin_box["width"] <= picture_box["x"] + picture_box["width"]
     assert picture_box["y"] <= pin_box["y"] < picture_box["y"] + picture_box["height"] / 3
     assert first.locator(".card__text").inner_text() == "AI-generated"
-    # The item without a thumbnail keeps its placeholder, and has no pin (no credentials).
+    # The item without a thumbnail keeps its placeholder, and has no pin (no credentials); the list
+    # said it has none (has_thumbnail), so its thumbnail was never requested.
     assert cards.nth(1).locator(".tile").get_attribute("role") == "img"
     assert cards.nth(1).locator("img").count() == 0 and cards.nth(1).locator(".media__pin").count() == 0
+    asked = [url for url in tab.requests if "/v1/thumbnails/" in url]
+    assert asked == [base_url + "/v1/thumbnails/pic-1?tenant=default"], asked
 
     # The keyboard alone: Tab reaches the pin, Enter opens the details, Space closes them.
     assert pin.get_attribute("aria-expanded") == "false"

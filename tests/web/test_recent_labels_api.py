@@ -33,7 +33,8 @@ def test_public_reads_answer_the_newest_items_first_without_a_key(serve, client,
     assert response.headers["cache-control"] == "public, max-age=10"
     items = response.json()["items"]
     assert [item["media_id"] for item in items] == three_items[:2] == ["post-3", "post-2"]
-    assert set(items[0]) == {"media_id", "label", "updated_at"}
+    assert set(items[0]) == {"media_id", "label", "updated_at", "has_thumbnail"}
+    assert [item["has_thumbnail"] for item in items] == [False, False]  # the tenant keeps no thumbnails
     assert items[0]["label"]["kind"] == "invalid"
     assert items[1]["label"] == label_to_dict(label_for(worker_pools.verifier.verify_file(media.ai)))
     assert items[1]["label"]["text"] == "AI-generated"

@@ -1,6 +1,9 @@
 """Jobs: POST /v1/jobs/verify queues the verification of an object in storage, POST /v1/jobs/sign
-the signing of one into another; GET /v1/jobs/{id} says how it went (status, attempts, and the
-verdict and label once it succeeded: for a sign job, the signed output's).
+the signing of one into another, POST /v1/jobs/rendition the signing of a rendition into another
+with its original's credentials as history (the renditions use case, app/usecases/renditions.py:
+its checks made at submit, and again by the worker); GET /v1/jobs/{id} says how it went (status,
+attempts, and the verdict and label once it succeeded: for a sign or rendition job, the signed
+output's).
 
 The source is named (JSON `"source": "s3://..."`) or sent with the request (multipart `file`:
 app/api/job_requests.py); an uploaded source is staged in originmark's own objects until the job
@@ -28,16 +31,18 @@ from pydantic import BaseModel, ConfigDict, Field
 from app.api import work
 from app.api.deps import ReadKey, ServicesDep, SignKey, VerifyKey
 from app.api.error_responses import ApiError, not_found, unprocessable
-from app.api.identifiers import optional_media_id
-from app.api.job_requests import openapi_request_body, read_job_request
+from app.api.identifiers import check_media_id, optional_media_id
+from app.api.job_requests import JobRequest, openapi_request_body, read_job_request
+from app.api.rendition_signing import renditions_use_case
+from app.api.routes.renditions import original_ref
 from app.api.services import Services
 from app.api.uploads import ReceivedFile, UploadSpool
 from app.api.wire import error_responses, verify_body
 from app.jobs import records, staging
-from app.jobs.deferral import SIGN_TASK, VERIFY_TASK, defer_task
+from app.jobs.deferral import RENDITION_TASK, SIGN_TASK, VERIFY_TASK, defer_task
 from app.jobs.presentation import JobPresenter
 from app.jobs.queue import build_queue_app, is_queue_database
-from app.jobs.records import JobKind, JobRecord, verify_job_params
+from app.jobs.records import JobKind, JobRecord, RenditionParams, verify_job_params
 from app.jobs.webhook_targets import MAX_URL_LENGTH, WebhookAllowlist, WebhookUrlRefused
 from app.objects.access import ObjectAllowList
 from app.objects.location import ObjectLocation
@@ -47,7 +52,7 @@ from app.spool import safe_filename
 from app.usecases.object_access import tenant_allow_list
 from app.usecases.signing import authorize
 from app.wiring import own_objects_location
-from signer.manifest import MAX_GENERATOR_TEXT, MAX_TITLE_TEXT
+from signer.manifest import MAX_GENERATOR_TEXT, MAX_TITLE_TEXT, RENDITION_ACTIONS, rendition_actions
 
 router = APIRouter(tags=["jobs"])
 
@@ -106,6 +111,36 @@ class SignJobRequest(BaseModel):
         "signed copy's parentOf ingredient, as POST /v1/sign's `replace_credentials` (the key's signing policy "
         "must allow it).",
     )
+
+
+class RenditionJobRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    source: str = Field(
+        max_length=2048,
+        description="The rendition (a resized, transcoded, converted or repackaged copy, image or video): "
+        "s3://bucket/key or an object in the objects folder.",
+    )
+    destination: str = Field(
+        max_length=2048, description="Where the signed rendition goes (s3://bucket/key); never the source."
+    )
+    media_id: str = Field(description="The rendition's own media id: its verdict and label are stored under it.")
+    source_media_id: str | None = Field(default=None, description="The original's media id.")
+    source_sha256: str | None = Field(
+        default=None, description="The original's SHA-256 (hex), instead of its media id."
+    )
+    action: list[str] = Field(
+        min_length=1,
+        max_length=len(RENDITION_ACTIONS),
+        description="What the rendition did: " + ", ".join(sorted(RENDITION_ACTIONS)) + "; anything else is a 422.",
+    )
+    allow_no_upstream: bool = Field(
+        default=False,
+        strict=True,
+        description="true: sign a rendition of an original without Content Credentials (labelled 'no credentials "
+        "upstream'); otherwise such a job is refused (409 no_upstream_credentials).",
+    )
+    webhook_url: str | None = Field(default=None, max_length=4 * MAX_URL_LENGTH, description=_WEBHOOK_DOC)
 
 
 class JobQueue:
@@ -350,7 +385,6 @@ def _submit_verify(
 )
 async def submit_sign_job(request: Request, key: SignKey, services: ServicesDep) -> JSONResponse:
     from app.jobs.tasks import generation_request
-    from app.objects.errors import InvalidObjectUri
 
     settings = services.settings
     async with UploadSpool(settings.spool_dir) as spool:
@@ -376,52 +410,74 @@ async def submit_sign_job(request: Request, key: SignKey, services: ServicesDep)
         webhook_url = checked_webhook_url(settings, body.webhook_url)
         queue = await work.in_thread(_queue, request, services)
         owner = _Owner(tenant=key.tenant, key_id=key.key_id)
-        allow_list = await work.in_thread(_allow_list, queue, services, owner)
-        destination = await work.in_thread(_allowed, queue, allow_list, body.destination)  # realpath: a syscall
-        if received.upload is None:
-            source = await work.in_thread(_stat_source, queue, services, allow_list, body.source)
-            # Compared after resolution: a relative key and a file:// URI of the same file are one object.
-            if queue.resolver.resolve(destination) == queue.resolver.resolve(source.location):
-                raise InvalidObjectUri(
-                    f"{body.destination} is the source itself; originmark never overwrites an original",
-                    uri=body.destination,
-                )
-        else:
-            source = await work.in_thread(
-                _staged_source,
-                queue,
-                services,
-                owner,
-                received.upload,
-                kind=JobKind.SIGN,
-                media_id=media_id,
-                destination=destination.uri,
-                params=params,
-            )
-        submitted = await work.in_thread(
-            _submit_sign, queue, services, owner, source, destination, media_id, params, webhook_url
+        submitted = await _submit_into_destination(
+            queue, services, owner, received, JobKind.SIGN, body.destination, media_id, params, webhook_url
         )
     return _accepted(submitted)
 
 
-def _submit_sign(
+async def _submit_into_destination(
     queue: JobQueue,
     services: Services,
     owner: _Owner,
+    received: JobRequest[Any],
+    kind: JobKind,
+    destination_uri: str,
+    media_id: str | None,
+    params: dict,
+    webhook_url: str | None,
+) -> records.Submitted:
+    """A sign or rendition job queued: its destination and source within the tenant's prefixes (403
+    object_not_allowed before any storage request), a named source looked at now (4xx, not a failed
+    job later) and never the destination, an uploaded one staged."""
+    from app.objects.errors import InvalidObjectUri
+
+    allow_list = await work.in_thread(_allow_list, queue, services, owner)
+    destination = await work.in_thread(_allowed, queue, allow_list, destination_uri)  # realpath: a syscall
+    if received.upload is None:
+        source = await work.in_thread(_stat_source, queue, services, allow_list, received.body.source)
+        # Compared after resolution: a relative key and a file:// URI of the same file are one object.
+        if queue.resolver.resolve(destination) == queue.resolver.resolve(source.location):
+            raise InvalidObjectUri(
+                f"{destination_uri} is the source itself; originmark never overwrites an original", uri=destination_uri
+            )
+    else:
+        source = await work.in_thread(
+            _staged_source,
+            queue,
+            services,
+            owner,
+            received.upload,
+            kind=kind,
+            media_id=media_id,
+            destination=destination.uri,
+            params=params,
+        )
+    return await work.in_thread(
+        _submit_with_destination, queue, services, owner, kind, source, destination, media_id, params, webhook_url
+    )
+
+
+_TASKS = {JobKind.SIGN: SIGN_TASK, JobKind.RENDITION: RENDITION_TASK}
+
+
+def _submit_with_destination(
+    queue: JobQueue,
+    services: Services,
+    owner: _Owner,
+    kind: JobKind,
     source: _Source,
     destination: ObjectLocation,
     media_id: str | None,
     params: dict,
     webhook_url: str | None,
 ) -> records.Submitted:
-    idempotency = _idempotency_key(
-        owner, JobKind.SIGN, source, media_id=media_id, destination=destination.uri, params=params
-    )
+    idempotency = _idempotency_key(owner, kind, source, media_id=media_id, destination=destination.uri, params=params)
     return queue.started(
         records.submit(
             services.store.db_engine,
             tenant=owner.tenant,
-            kind=JobKind.SIGN,
+            kind=kind,
             source=source.location.uri,
             source_pin=source.pin.to_json(),
             media_id=media_id,
@@ -429,10 +485,57 @@ def _submit_sign(
             destination=destination.uri,
             params=params,
             key_id=owner.key_id,
-            enqueue=queue.enqueue(SIGN_TASK, lock=idempotency),
+            enqueue=queue.enqueue(_TASKS[kind], lock=idempotency),
             webhook_url=webhook_url,
         )
     )
+
+
+@router.post(
+    "/v1/jobs/rendition",
+    summary="Queue the signing of a rendition (an object in storage, or sent with the request) with its original's "
+    "credentials as history, into an object",
+    status_code=202,
+    openapi_extra={"requestBody": openapi_request_body(RenditionJobRequest)},
+    responses=error_responses(400, 401, 403, 404, 409, 413, 415, 422, 503, 507),
+)
+async def submit_rendition_job(request: Request, key: SignKey, services: ServicesDep) -> JSONResponse:
+    settings = services.settings
+    async with UploadSpool(settings.spool_dir) as spool:
+        received = await read_job_request(request, RenditionJobRequest, spool=spool, settings=settings)
+        body = received.body
+        media_id = check_media_id(body.media_id)
+        ref = original_ref(body.source_media_id, body.source_sha256)
+        params = RenditionParams(
+            source_media_id=ref.media_id,
+            source_sha256=ref.sha256,
+            actions=rendition_actions(tuple(body.action)),  # 422 invalid_request: the closed list
+            allow_no_upstream=body.allow_no_upstream,
+            # Else the engine would title the signed copy with the staged object's name (a hash).
+            title=None
+            if received.upload is None
+            else safe_filename(received.upload.client_filename, fallback="upload"),
+        )
+        # The renditions use case's checks, now (404 original_not_found, 409, 403 signing_policy, 422), as
+        # POST /v1/renditions makes them: a refused job is never queued. Again before every attempt.
+        use_case = renditions_use_case(services)
+        allow = body.allow_no_upstream
+        await work.in_thread(use_case.prepare, key, ref, allow_no_upstream=allow, media_ids=[media_id])
+        webhook_url = checked_webhook_url(settings, body.webhook_url)
+        queue = await work.in_thread(_queue, request, services)
+        owner = _Owner(tenant=key.tenant, key_id=key.key_id)
+        submitted = await _submit_into_destination(
+            queue,
+            services,
+            owner,
+            received,
+            JobKind.RENDITION,
+            body.destination,
+            media_id,
+            params.to_json(),
+            webhook_url,
+        )
+    return _accepted(submitted)
 
 
 @router.get("/v1/jobs/{job_id}", summary="A job's status and result", responses=error_responses(401, 403, 404, 503))
@@ -462,7 +565,7 @@ def _result(services: Services, queue: JobQueue, job: JobRecord) -> dict[str, An
             media_id=job.media_id, verdict=stored.verdict, label=stored.label, cached=False, kept_manifest_id=kept
         )
     )
-    if job.kind is JobKind.SIGN and job.destination is not None:
+    if job.kind in (JobKind.SIGN, JobKind.RENDITION) and job.destination is not None:
         result["destination"] = queue.presenter.destination(job)  # the verdict and label are the output's
     return result
 

@@ -44,7 +44,7 @@ from app.usecases.renditions import MAX_RENDITIONS_PER_REQUEST, Original, Origin
 from app.usecases.signing import SignedOutput, SignRequest
 from signer.formats import detect_format
 from signer.manifest import RENDITION_ACTIONS, GenerationRequest, rendition_actions
-from verifier.verdict import Verdict, VerdictState
+from verifier.verdict import Verdict
 
 router = APIRouter(tags=["sign"])
 log = logging.getLogger("originmark.api")
@@ -129,11 +129,11 @@ async def renditions(request: Request, key: SignKey, services: ServicesDep) -> R
         actions = rendition_actions(form.texts("action"))  # 422 invalid_request before any lookup
         for item in wanted:
             detect_format(item.upload.path)  # junk is a 415 before any engine work
-        original = await work.in_thread(use_case.original, key, ref, allow_no_upstream=allow)
-        # The key's signing policy on the label the renditions will show (403 signing_policy), before
-        # any engine work or token: a refusal signs, stores and audits nothing.
-        use_case.authorize(key, original)
-        await work.in_thread(use_case.check_media_ids, key, original, [item.media_id for item in wanted])
+        # The original (404/409), the key's signing policy on the label the renditions will show (403
+        # signing_policy), the media ids (422), before any engine work or token: a refusal signs, stores
+        # and audits nothing.
+        media_ids = [item.media_id for item in wanted]
+        original = await work.in_thread(use_case.prepare, key, ref, allow_no_upstream=allow, media_ids=media_ids)
         budget = _AnswerBudget(settings.renditions_max_answer_bytes)
         budget.check_estimate(wanted, original)
         await charge_signatures(request, services, key, len(wanted) - 1)  # one sign token per rendition
@@ -203,7 +203,12 @@ def _renditions(form: UploadForm) -> list[_Wanted]:
 
 
 def _original_ref(form: UploadForm) -> OriginalRef:
-    media_id, sha256 = form.text("source_media_id"), form.text("source_sha256")
+    return original_ref(form.text("source_media_id"), form.text("source_sha256"))
+
+
+def original_ref(media_id: str | None, sha256: str | None) -> OriginalRef:
+    """How a request names the original (its fields source_media_id / source_sha256, one of them),
+    checked: 422 naming the field otherwise. This route's and rendition jobs'."""
     if (media_id is None) == (sha256 is None):
         raise unprocessable(
             "missing_field",
@@ -264,20 +269,7 @@ async def _refuse_own_credentials(services: Services, wanted: list[_Wanted]) -> 
         if isinstance(verdict, BaseException):
             raise verdict
         assert verdict is not None
-        if verdict.state is VerdictState.ERROR:
-            # Not evaluated (unreadable, over a limit): its signed output could not be verified either.
-            raise unprocessable(
-                "unreadable_media",
-                f"{item.upload.field} could not be read as media ({verdict.reason}); nothing was signed",
-                field=item.upload.field,
-            )
-        if verdict.state is not VerdictState.NONE:
-            raise unprocessable(
-                "prior_credentials_conflict",
-                f"{item.upload.field} carries Content Credentials of its own ({verdict.state.value}), and a "
-                "rendition's only history is its original's: send it without embedded credentials; nothing was signed",
-                field=item.upload.field,
-            )
+        Renditions.check_rendition_file(verdict, name=item.upload.field, field=item.upload.field)
 
 
 async def _sign_one(

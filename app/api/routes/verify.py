@@ -71,14 +71,11 @@ async def verify(
 ) -> Response:
     settings = services.settings
     async with UploadSpool(settings.spool_dir) as spool:
-        # Unless asked to verify again, a raw body is held in memory (within the process's budget):
-        # bytes verified before are answered from the store without ever touching the disk.
+        # A raw body is held in memory (within the process's budget): bytes verified before are
+        # answered from the store, and others verified by a worker reading them in shared memory,
+        # without ever touching the disk.
         form = await receive_upload(
-            request,
-            spec=VERIFY_FORM,
-            spool=spool,
-            max_bytes=settings.max_upload_bytes,
-            hold_in=None if refresh else services.held_bodies,
+            request, spec=VERIFY_FORM, spool=spool, max_bytes=settings.max_upload_bytes, hold_in=services.held_bodies
         )
         upload = form.required_upload("file")
         wanted = VerifyRequest(
@@ -104,7 +101,9 @@ async def verify(
             finally:
                 spool.release()
 
-        outcome = await work.verify_and_record(services, wanted, upload.on_disk, then=then)
+        outcome = await work.verify_and_record(
+            services, wanted, upload.on_disk, in_memory=upload.in_memory(), then=then
+        )
     services.metrics.verdicts.labels(outcome.verdict.state.value, "true" if outcome.cached else "false").inc()
     body = verify_body(
         media_id=wanted.media_id,

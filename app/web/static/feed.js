@@ -1,8 +1,10 @@
 /* The feed page: recent items and their labels, from the public label API only.
  *
- * GET /v1/labels/recent gives the newest media ids and their labels; each item's picture is its
- * signed thumbnail, GET /v1/thumbnails/{id} (kept for tenants that turned feed thumbnails on; a
- * placeholder where there is none: the request's 404, a video, a tenant with them off). The CR pin
+ * GET /v1/labels/recent gives the newest media ids, their labels and whether each has a signed
+ * thumbnail (`has_thumbnail`, read in the same query); only those are requested, GET
+ * /v1/thumbnails/{id} (kept for tenants that turned feed thumbnails on). The others show a
+ * placeholder at once (never made, a format without one, a tenant with them off), and so does a
+ * thumbnail whose request fails (replaced since the list was read). The CR pin
  * in the picture's corner is a button that opens the same details as the label beside it (a
  * <details> disclosure), the way LinkedIn shows Content Credentials; opening them reads
  * GET /v1/verdicts/{id} once for the signing time and tool. Every string from the API
@@ -102,8 +104,8 @@
   }
 
   function picture(mediaId) {
-    // The signed thumbnail, or the placeholder where there is none (404: never made, a video, a
-    // tenant with thumbnails off, a private original read publicly).
+    // The signed thumbnail the list says exists; the placeholder if its request fails all the same
+    // (the media id re-pointed at other content since the list was read).
     var img = element("img", "media__img");
     img.alt = "Picture of item " + mediaId;
     img.decoding = "async";
@@ -126,7 +128,7 @@
     var recovered = label.recovered === true; // found by content match: the file itself carries none
     var credentials = kind !== "none" && !recovered; // what the CR pin stands for
     var media = element("div", "media");
-    media.appendChild(picture(item.media_id));
+    media.appendChild(item.has_thumbnail === true ? picture(item.media_id) : placeholder(item.media_id));
     li.appendChild(media);
 
     var details = element("details", "card__details");
