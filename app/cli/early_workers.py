@@ -1,12 +1,11 @@
-"""A verifier worker launched before Typer is imported, for `verify` and `inspect`.
+"""A verifier worker launched before Typer parses the command line, for `verify` and `inspect`.
 
 Why: the worker's own start (a fresh interpreter importing the engine and parsing the shipped
 trust lists) is the longest step of `originmark verify one.jpg`, and Typer's own set-up before
 a command runs (pydantic and its adapters, the command's module) takes ~0.1 s of its own.
-Launched from `main()` (app/cli/__init__.py, before it imports Typer and the root group) when
-the command line names a command that verifies in this process, the worker starts up during
-that time; `verify --jobs N` gets N of them at once (up to the number of CPUs), all starting
-while Typer is imported and does its part.
+Launched from `main()` when the command line names a command that verifies in this process,
+the worker starts up during that time; `verify --jobs N` gets N of them at once (up to the
+number of CPUs), all starting while Typer does its part.
 
 The peek at the command line is deliberately crude: a wrong guess costs a worker that is
 discarded at exit (a usage error, `--help` after other options, a server URL from the
