@@ -23,7 +23,8 @@ Rules (this module is their one home; the routes and the jobs call `FeedThumbnai
   upstream" (the tenant asked for pictures: nothing is invented); an invalid one, or one whose
   store is not kept (verified without keep_manifest), gives none. The thumbnail is recorded like
   any rendition (audit entry, verdict by content, repository entry; private when the original's
-  is) but under no media id of its own: it is not a feed item;
+  is, or is made so later: app/usecases/repository_visibility.py) but under no media id of its own:
+  it is not a feed item;
 - made only while the media id still points at the content it was staged from (another request may
   have re-pointed it meanwhile: that one makes its own);
 - kept in the database (`feed_thumbnails`, a few tens of KB each: no object store needed, one

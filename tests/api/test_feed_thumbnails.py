@@ -311,3 +311,34 @@ def test_recent_labels_say_which_items_have_a_thumbnail_for_this_reader_only(cli
         "a-private-2": False,
     }
     assert _recent(public, tenant="tenant-b") == {"shared-name": False}
+
+
+def test_an_original_made_private_later_takes_its_thumbnail_with_it(client, store, api_keys, make_client, plain_reader):
+    """Review 2: the thumbnail carries the original's manifest store (its parentOf ingredient), so when
+    the original's entry is made private after the thumbnail was made, the thumbnail leaves every
+    public read (GET /v1/thumbnails, has_thumbnail) and its own repository entry leaves other tenants'."""
+    store.set_feed_thumbnails(DEFAULT_TENANT, True)
+    store.create_tenant("other")
+    other = store.create_key(name="other", scopes=frozenset(Scope), tenant="other")[1]
+    signed = _sign(client, api_keys.sign, jpeg_bytes((200, 100), seed=71), "vis-1")
+    manifest_id = signed.headers["x-manifest-label"]
+    thumbnail = _thumbnail(client, "vis-1", token=api_keys.read)
+    assert thumbnail.status_code == 200
+    thumbnail_label = plain_reader(thumbnail.content)[0]["active_manifest"]
+    public = make_client(public_label_reads=True)
+    assert public.get(f"/v1/thumbnails/vis-1?tenant={DEFAULT_TENANT}").status_code == 200
+    assert _recent(public, tenant=DEFAULT_TENANT)["vis-1"] is True
+    assert client.get(f"/sbr/v1/manifests/{thumbnail_label}", headers=ApiKeys.header(other)).status_code == 200
+
+    answer = client.put(
+        f"/v1/repository/{manifest_id}/visibility", json={"private": True}, headers=ApiKeys.header(api_keys.sign)
+    )
+    assert answer.status_code == 200, answer.text
+
+    assert public.get(f"/v1/thumbnails/vis-1?tenant={DEFAULT_TENANT}").status_code == 404
+    assert _recent(public, tenant=DEFAULT_TENANT)["vis-1"] is False
+    (entry,) = store.repository.entries_with_manifest_id(thumbnail_label)
+    assert entry.private
+    assert client.get(f"/sbr/v1/manifests/{thumbnail_label}", headers=ApiKeys.header(other)).status_code == 404
+    # The owner still has its own (a public server answers no keyed read: asked of the store).
+    assert store.thumbnail(DEFAULT_TENANT, "vis-1", public=False) is not None

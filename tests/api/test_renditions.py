@@ -699,3 +699,38 @@ def test_a_malformed_source_sha256_names_its_field(client, api_keys, original):
         client, api_keys.sign, {"file": _resized(original.content)}, media_id="r", source_sha256="zz"
     )
     assert assert_error(response, 422, "invalid_sha256")["field"] == "source_sha256"
+
+
+def test_an_original_made_private_later_takes_its_renditions_entries_with_it(client, store):
+    """Review 2: a rendition's entry is public only while its original's store is; made private later
+    (by its owner), the renditions that carry it, whoever signed them, leave other tenants' reads too."""
+    for tenant in ("ta", "tb", "tc"):
+        store.create_tenant(tenant)
+    a = store.create_key(name="a", scopes=frozenset(Scope), tenant="ta")[1]
+    b = store.create_key(name="b", scopes=frozenset(Scope), tenant="tb")[1]
+    c = store.create_key(name="c", scopes=frozenset(Scope), tenant="tc")[1]
+    signed = _sign(client, a, jpeg_bytes((96, 72), seed=13), "a-later")
+    manifest_id = signed.headers["x-manifest-label"]
+    _verify(client, b, signed.content, "copy")
+    labels = []
+    for token, source in ((a, "a-later"), (b, "copy")):
+        response = _renditions(
+            client, token, {"file": _resized(signed.content)}, media_id=f"{source}-small", source_media_id=source
+        )
+        assert response.status_code == 200, response.text
+        labels.append(response.json()["renditions"][0]["manifest_label"])
+    for label in labels:
+        assert client.get(f"/sbr/v1/manifests/{label}", headers=ApiKeys.header(c)).status_code == 200
+
+    answer = client.put(f"/v1/repository/{manifest_id}/visibility", json={"private": True}, headers=ApiKeys.header(a))
+    assert answer.status_code == 200, answer.text
+
+    for label in labels:
+        assert client.get(f"/sbr/v1/manifests/{label}", headers=ApiKeys.header(c)).status_code == 404
+        (entry,) = store.repository.entries_with_manifest_id(label)
+        assert entry.private
+    # Made public again, the original is found again; its renditions stay private (their owners decide).
+    answer = client.put(f"/v1/repository/{manifest_id}/visibility", json={"private": False}, headers=ApiKeys.header(a))
+    assert answer.status_code == 200, answer.text
+    assert client.get(f"/sbr/v1/manifests/{manifest_id}", headers=ApiKeys.header(c)).status_code == 200
+    assert client.get(f"/sbr/v1/manifests/{labels[0]}", headers=ApiKeys.header(c)).status_code == 404
