@@ -10,7 +10,10 @@ Rules (this module is their one home; the routes and the jobs call `FeedThumbnai
   submitted by an operator (no API key) makes none: a rendition is signed for a key's tenant;
 - the file is staged (`stage`: hard-linked, or copied, into a spool folder of its own) while the
   request's or the job's copy exists, only when its tenant has thumbnails on and has none of this
-  content for the media id yet (the same content again, a cached verify, makes no second one);
+  content for the media id yet (the same content again, a cached verify, makes no second one), and
+  only when the key's signing policy allows its renditions (Renditions.authorize, as POST
+  /v1/renditions and rendition jobs check it; again before it is made): a thumbnail is shown with
+  the original's label kind, so a default (AI-only) key verifying a camera's file gets none (logged);
 - the picture (verifier/thumbnail.py): an image's first frame, or a video's poster frame (its first
   key frame), upright, at most THUMBNAIL_EDGE px on its longest side, a JPEG, decoded in a verifier
   worker under its limits and bounded before any pixel is read. Audio, PDF, SVG, AVIF and HEIC get
@@ -48,7 +51,7 @@ from typing import TYPE_CHECKING, Protocol
 from app.spool import SpoolFolder
 from app.store.interface import ApiKey, ServiceStore, Thumbnail
 from app.usecases.errors import UseCaseError
-from app.usecases.renditions import OriginalRef, RenditionEngine, Renditions, check_upstream, sign_rendition
+from app.usecases.renditions import Original, OriginalRef, RenditionEngine, Renditions, check_upstream, sign_rendition
 from app.usecases.signing import SignRequest
 from signer.errors import SigningError
 from verifier.errors import VerifierError
@@ -104,7 +107,11 @@ class FeedThumbnails:
             kept = self._store.thumbnail(key.tenant, media_id, public=False)
             if kept is not None and kept.source_sha256 == sha256:
                 return None  # a file sent again: its thumbnail stands
+            self._authorized(key, media_id)
             source = file()
+        except (UseCaseError, SigningError) as error:  # SigningNotPermitted: the key's policy
+            log.info("feed thumbnail of media id %r not made: %s", media_id, error)
+            return None
         except Exception:  # never the caller's failure: its answer is ready
             log.exception("feed thumbnail of media id %r not made: the file could not be kept for it", media_id)
             return None
@@ -121,6 +128,16 @@ class FeedThumbnails:
             log.exception("feed thumbnail of media id %r not made: the file could not be kept for it", media_id)
             return None
         return Staged(key=key, media_id=media_id, sha256=sha256, source=target, folder=folder)
+
+    def _authorized(self, key: ApiKey, media_id: str) -> Original:
+        """The media id's original, when `key`'s signing policy may sign its renditions (the check
+        POST /v1/renditions and rendition jobs make: Renditions.authorize; SigningNotPermitted
+        otherwise): a thumbnail is a rendition shown with the original's label kind, and a key that
+        may not claim it (a default key verifying a camera's file) gets none. UseCaseError when the
+        original gives no rendition at all (invalid, store not kept)."""
+        original = self._renditions.original(key, OriginalRef(media_id=media_id), allow_no_upstream=True)
+        self._renditions.authorize(key, original)
+        return original
 
     def discard(self, staged: Staged) -> None:
         """The staged file removed without a thumbnail (its request or job ended otherwise)."""
@@ -143,7 +160,8 @@ class FeedThumbnails:
         tenant = staged.key.tenant
         # The tenant's own (renditions use case: the tenant in every query); no credentials: still a
         # picture, labelled "no credentials upstream"; invalid or not kept: none (raised, logged).
-        original = use_case.original(staged.key, OriginalRef(media_id=staged.media_id), allow_no_upstream=True)
+        # The key's policy again: the key, its policy or the original may have changed since `stage`.
+        original = self._authorized(staged.key, staged.media_id)
         if original.verdict.sha256 != staged.sha256:
             # Another request pointed the media id at other content meanwhile: that one makes its own.
             raise ThumbnailNotMade("the media id now points at other content")

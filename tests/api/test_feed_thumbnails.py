@@ -15,6 +15,8 @@ from PIL import Image
 
 import app.api.work as work_module
 from app.store.interface import DEFAULT_TENANT, Scope
+from tests.api.test_renditions import CAMERA, _camera_key, _renditions, _resized
+from tests.api.test_renditions import _verify as _camera_verify
 from tests.signer.test_conformance import spec_2_4_failures
 from tests.verifier.hostile_assets import png_claiming_size
 from tests.videos import frame_at, portrait_copy, write_scenes_video
@@ -342,3 +344,37 @@ def test_an_original_made_private_later_takes_its_thumbnail_with_it(client, stor
     assert client.get(f"/sbr/v1/manifests/{thumbnail_label}", headers=ApiKeys.header(other)).status_code == 404
     # The owner still has its own (a public server answers no keyed read: asked of the store).
     assert store.thumbnail(DEFAULT_TENANT, "vis-1", public=False) is not None
+
+
+def _outcome(caplog, media_id: str, wait: float = 30.0) -> str:
+    """The thumbnail log's word on `media_id` once it has one: "kept" or "not made"."""
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        for record in caplog.records:
+            message = record.getMessage()
+            if f"media id {media_id!r}" in message and ("kept" in message or "not made" in message):
+                return "kept" if "kept" in message else "not made"
+        time.sleep(0.05)
+    raise AssertionError(f"no thumbnail outcome logged for {media_id!r}")
+
+
+def test_a_key_whose_policy_refuses_the_rendition_gets_no_thumbnail(client, store, api_keys, shared_dir, caplog):
+    """Review 2: a thumbnail is a rendition shown with its original's label kind, so the key's signing
+    policy bounds it as it bounds POST /v1/renditions: a default (AI-only) key verifying a camera's
+    file gets no "captured" thumbnail; a camera app's key does."""
+    store.set_feed_thumbnails(DEFAULT_TENANT, True)
+    default = store.create_key(name="default", scopes=ALL_SCOPES)[1]
+    camera = _camera_key(store, scopes=ALL_SCOPES)
+    data = (shared_dir / "corpus" / CAMERA).read_bytes()
+    with caplog.at_level("INFO", logger="originmark.thumbnails"):
+        assert _camera_verify(client, default, data, "cam")["label"]["kind"] == "captured"
+        assert _outcome(caplog, "cam") == "not made"
+        refused = _renditions(
+            client, default, {"file": _resized(data, (160, 120))}, media_id="cam-small", source_media_id="cam"
+        )
+        assert refused.status_code == 403  # what the renditions route says of the same key and original
+        assert store.thumbnail(DEFAULT_TENANT, "cam", public=False) is None
+
+        assert _camera_verify(client, camera, data, "cam-2")["label"]["kind"] == "captured"
+        assert _outcome(caplog, "cam-2") == "kept"
+    assert store.thumbnail(DEFAULT_TENANT, "cam-2", public=False) is not None

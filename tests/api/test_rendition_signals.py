@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from app.store.interface import DEFAULT_TENANT
+from app.store.interface import DEFAULT_TENANT, Scope
 from tests.api.test_renditions import (
     CAMERA,
     FIREFLY,
@@ -144,8 +144,11 @@ def test_a_rendition_and_a_thumbnail_get_the_originals_inception_signal(
         kind = "ai_generated"
     else:
         data = (shared_dir / "corpus" / source).read_bytes()
-        kind = _verify(client, api_keys.verify, data, "original")["label"]["kind"]
-    token = api_keys.sign if kind != "captured" else _camera_key(store)
+        # A key allowed to claim captures (a camera app's): a thumbnail, like a rendition, is shown with
+        # its original's label kind, and only a key whose policy could claim it gets one.
+        camera = _camera_key(store, scopes=frozenset({Scope.SIGN, Scope.VERIFY}))
+        kind = _verify(client, camera, data, "original")["label"]["kind"]
+    token = api_keys.sign if kind != "captured" else camera
     response = _renditions(
         client, token, {"file": _resized(data, (160, 120))}, media_id="small", source_media_id="original"
     )
