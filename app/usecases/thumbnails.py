@@ -29,7 +29,8 @@ Rules (this module is their one home; the routes and the jobs call `FeedThumbnai
   is, or is made so later: app/usecases/repository_visibility.py) but under no media id of its own:
   it is not a feed item;
 - made only while the media id still points at the content it was staged from (another request may
-  have re-pointed it meanwhile: that one makes its own);
+  have re-pointed it meanwhile: that one makes its own), checked before the work and again in the
+  write itself (app/store/thumbnails.py): an old content's thumbnail never replaces a newer one;
 - kept in the database (`feed_thumbnails`, a few tens of KB each: no object store needed, one
   backup), served by GET /v1/thumbnails/{media_id} to the tenant (with a read key) or, with public
   label reads, to anyone naming the tenant, but then only when not private; only while the media id
@@ -200,6 +201,8 @@ class FeedThumbnails:
             private=original.private,
             made_at=datetime.datetime.now(datetime.UTC),
         )
-        self._store.keep_thumbnail(thumbnail)
+        if not self._store.keep_thumbnail(thumbnail):
+            # Re-pointed during the slow work (perhaps its own thumbnail kept already): never overwritten.
+            raise ThumbnailNotMade("the media id now points at other content")
         log.info("feed thumbnail of media id %r kept (%d bytes)", staged.media_id, len(thumbnail.content))
         return thumbnail

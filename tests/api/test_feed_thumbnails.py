@@ -10,6 +10,7 @@ import io
 import time
 from pathlib import Path
 
+import anyio.to_thread
 import pytest
 from PIL import Image
 
@@ -277,6 +278,44 @@ def test_a_media_id_pointed_at_other_content_meanwhile_gets_no_picture_of_the_ol
     assert any("other content" in record.getMessage() for record in caplog.records)
 
 
+def test_an_old_contents_thumbnail_finishing_late_never_replaces_the_newer_one(
+    client, store, api_keys, monkeypatch, caplog
+):
+    """Review 2: while X's thumbnail is being made, another request re-points the media id at Y,
+    whose thumbnail is made and kept first. X's, finishing after, must not overwrite it (the write
+    itself tests that the media id still points at its source)."""
+    store.set_feed_thumbnails(DEFAULT_TENANT, True)
+    real = work_module.thumbnail_picture
+    calls = {"n": 0}
+    newer = {}
+
+    async def slow_first(services, path):
+        calls["n"] += 1
+        if calls["n"] == 1:
+
+            def newer_kept_meanwhile():
+                newer["y"] = _sign(client, api_keys.sign, jpeg_bytes((200, 100), seed=82), "race-1")
+                deadline = time.monotonic() + 20
+                while store.thumbnail(DEFAULT_TENANT, "race-1", public=False) is None:
+                    assert time.monotonic() < deadline, "Y's thumbnail was not kept"
+                    time.sleep(0.05)
+
+            await anyio.to_thread.run_sync(newer_kept_meanwhile)
+        return await real(services, path)
+
+    monkeypatch.setattr(work_module, "thumbnail_picture", slow_first)
+    with caplog.at_level("INFO", logger="originmark.thumbnails"):
+        _sign(client, api_keys.sign, jpeg_bytes((200, 100), seed=81), "race-1")
+        deadline = time.monotonic() + 30
+        while len(_outcomes(caplog, "race-1")) < 2:  # Y's, then X's
+            assert time.monotonic() < deadline, _outcomes(caplog, "race-1")
+            time.sleep(0.1)
+    assert _outcomes(caplog, "race-1")[1].endswith("the media id now points at other content")
+    kept = store.thumbnail(DEFAULT_TENANT, "race-1", public=False)
+    assert kept is not None, "Y's thumbnail was overwritten by X's"
+    assert kept.source_sha256 == newer["y"].headers["x-content-sha256"]
+
+
 def _recent(client, *, token: str | None = None, tenant: str | None = None) -> dict[str, bool]:
     headers = ApiKeys.header(token) if token else {}
     response = client.get("/v1/labels/recent" + (f"?tenant={tenant}" if tenant else ""), headers=headers)
@@ -344,6 +383,15 @@ def test_an_original_made_private_later_takes_its_thumbnail_with_it(client, stor
     assert client.get(f"/sbr/v1/manifests/{thumbnail_label}", headers=ApiKeys.header(other)).status_code == 404
     # The owner still has its own (a public server answers no keyed read: asked of the store).
     assert store.thumbnail(DEFAULT_TENANT, "vis-1", public=False) is not None
+
+
+def _outcomes(caplog, media_id: str) -> list[str]:
+    """The thumbnail log's outcomes for `media_id` so far ("kept" or "not made"), in order."""
+    return [
+        message
+        for message in (record.getMessage() for record in caplog.records)
+        if f"media id {media_id!r}" in message and (" kept " in message or " not made" in message)
+    ]
 
 
 def _outcome(caplog, media_id: str, wait: float = 30.0) -> str:
