@@ -41,7 +41,7 @@ class SqlThumbnailStore:
         self._upsert = statement.on_conflict_do_update(
             index_elements=[feed_thumbnails.c.tenant, feed_thumbnails.c.media_id],
             set_={name: statement.excluded[name] for name in _FIELDS},
-        )
+        ).returning(feed_thumbnails.c.media_id)  # what was written (a driver's rowcount may say -1)
         current = select(
             feed_thumbnails.c.tenant,
             feed_thumbnails.c.media_id,
@@ -70,7 +70,7 @@ class SqlThumbnailStore:
             "made_at": thumbnail.made_at,
         }
         with database_errors_as_unavailable(), self._db_engine.begin() as connection:
-            return connection.execute(self._upsert, values).rowcount > 0
+            return connection.execute(self._upsert, values).first() is not None
 
     def thumbnail(self, tenant: str, media_id: str, *, public: bool) -> Thumbnail | None:
         if not is_tenant_name(tenant):
