@@ -44,6 +44,7 @@ import hashlib
 import logging
 import os
 import shutil
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,7 +52,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from app.spool import SpoolFolder
 from app.store.interface import ApiKey, ServiceStore, Thumbnail
-from app.usecases.errors import UseCaseError
+from app.usecases.errors import OriginalNotFound, UseCaseError
 from app.usecases.renditions import Original, OriginalRef, RenditionEngine, Renditions, check_upstream, sign_rendition
 from app.usecases.signing import SignRequest
 from signer.errors import SigningError
@@ -76,24 +77,73 @@ class ThumbnailEngine(RenditionEngine, Protocol):
     def thumbnail_of(self, path: Path) -> Picture | str: ...
 
 
+class PendingBound:
+    """At most `limit` staged files at once (thread-safe): each holds a copy (or a hard link) of its
+    file and an open, locked folder until its thumbnail is made, and a burst of slow ones (videos up
+    to the worker's timeout) would otherwise queue without end, which a graceful shutdown then waits
+    for. Past it a media id keeps its placeholder (logged, `on_refused` called: a metric)."""
+
+    def __init__(self, limit: int, *, on_refused: Callable[[], None] | None = None) -> None:
+        self._limit = limit
+        self._pending = 0
+        self._lock = threading.Lock()
+        self._on_refused = on_refused
+
+    @property
+    def pending(self) -> int:
+        return self._pending
+
+    def take(self) -> bool:
+        with self._lock:
+            if self._pending >= self._limit:
+                full = True
+            else:
+                self._pending += 1
+                full = False
+        if full and self._on_refused is not None:
+            self._on_refused()
+        return not full
+
+    def give_back(self) -> None:
+        with self._lock:
+            self._pending -= 1
+
+
 @dataclass(slots=True)
 class Staged:
-    """A file kept past its request or job for its thumbnail; `FeedThumbnails.make` removes it."""
+    """A file kept past its request or job for its thumbnail; `FeedThumbnails.make` or `discard`
+    removes it (`close`: once, whichever comes first)."""
 
     key: ApiKey
     media_id: str
     sha256: str  # the staged file's content
     source: Path
     folder: SpoolFolder
+    bound: PendingBound | None = None
+
+    def close(self) -> None:
+        """The folder removed and its place in the bound given back; a second call does nothing."""
+        bound, self.bound = self.bound, None
+        self.folder.__exit__(None, None, None)  # idempotent (SpoolFolder)
+        if bound is not None:
+            bound.give_back()
 
 
 class FeedThumbnails:
     """The feed thumbnails use case; thread-safe (its calls block: run them from a worker thread)."""
 
-    def __init__(self, *, store: ServiceStore, renditions: Renditions, spool_dir: Path | None) -> None:
+    def __init__(
+        self,
+        *,
+        store: ServiceStore,
+        renditions: Renditions,
+        spool_dir: Path | None,
+        pending: PendingBound | None = None,
+    ) -> None:
         self._store = store
         self._renditions = renditions
         self._spool_dir = spool_dir
+        self._pending = pending  # None: the caller bounds them (a job makes its own, in its thread)
 
     def stage(self, key: ApiKey | None, media_id: str | None, file: Callable[[], Path], sha256: str) -> Staged | None:
         """The file (`file()`: its path, of content `sha256`) kept for its thumbnail when `key`'s tenant
@@ -108,7 +158,10 @@ class FeedThumbnails:
             kept = self._store.thumbnail(key.tenant, media_id, public=False)
             if kept is not None and kept.source_sha256 == sha256:
                 return None  # a file sent again: its thumbnail stands
-            self._authorized(key, media_id)
+            try:
+                self._authorized(key, media_id)
+            except OriginalNotFound:
+                pass  # a sign job stages its output before recording it: `make` checks the policy then
             source = file()
         except (UseCaseError, SigningError) as error:  # SigningNotPermitted: the key's policy
             log.info("feed thumbnail of media id %r not made: %s", media_id, error)
@@ -116,19 +169,33 @@ class FeedThumbnails:
         except Exception:  # never the caller's failure: its answer is ready
             log.exception("feed thumbnail of media id %r not made: the file could not be kept for it", media_id)
             return None
-        folder = SpoolFolder(self._spool_dir)
+        if self._pending is not None and not self._pending.take():
+            log.warning(
+                "feed thumbnail of media id %r not made: %d are pending already (ORIGINMARK_FEED_THUMBNAILS_MAX_PENDING)",
+                media_id,
+                self._pending.pending,
+            )
+            return None
+        staged = Staged(
+            key=key,
+            media_id=media_id,
+            sha256=sha256,
+            source=Path(),
+            folder=SpoolFolder(self._spool_dir),
+            bound=self._pending,
+        )
         try:
-            folder.__enter__()
-            target = folder.folder("source") / "original"
+            staged.folder.__enter__()
+            staged.source = staged.folder.folder("source") / "original"
             try:
-                os.link(source, target)
+                os.link(source, staged.source)
             except OSError:
-                shutil.copyfile(source, target)
+                shutil.copyfile(source, staged.source)
         except Exception:
-            folder.__exit__(None, None, None)
+            staged.close()
             log.exception("feed thumbnail of media id %r not made: the file could not be kept for it", media_id)
             return None
-        return Staged(key=key, media_id=media_id, sha256=sha256, source=target, folder=folder)
+        return staged
 
     def _authorized(self, key: ApiKey, media_id: str) -> Original:
         """The media id's original, when `key`'s signing policy may sign its renditions (the check
@@ -142,7 +209,7 @@ class FeedThumbnails:
 
     def discard(self, staged: Staged) -> None:
         """The staged file removed without a thumbnail (its request or job ended otherwise)."""
-        staged.folder.__exit__(None, None, None)
+        staged.close()
 
     def make(self, engine: ThumbnailEngine, staged: Staged) -> Thumbnail | None:
         """The staged file's signed thumbnail kept (None: why not, logged); its folder removed."""
@@ -153,7 +220,7 @@ class FeedThumbnails:
         except Exception:
             log.exception("feed thumbnail of media id %r not made", staged.media_id)
         finally:
-            staged.folder.__exit__(None, None, None)
+            staged.close()
         return None
 
     def _make(self, engine: ThumbnailEngine, staged: Staged) -> Thumbnail | None:

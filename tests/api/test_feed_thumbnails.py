@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import threading
 import time
 from pathlib import Path
 
@@ -426,3 +427,57 @@ def test_a_key_whose_policy_refuses_the_rendition_gets_no_thumbnail(client, stor
         assert _camera_verify(client, camera, data, "cam-2")["label"]["kind"] == "captured"
         assert _outcome(caplog, "cam-2") == "kept"
     assert store.thumbnail(DEFAULT_TENANT, "cam-2", public=False) is not None
+
+
+def test_the_staged_backlog_is_bounded(make_client, store, api_keys, monkeypatch, caplog):
+    """Review 2: while the thumbnail places are busy (slow videos), every further sign or verify with a
+    media id staged another copy of its file and an open folder, without end (and a shutdown waited
+    for all of them). At most ORIGINMARK_FEED_THUMBNAILS_MAX_PENDING are staged; past it an item keeps
+    its placeholder (logged, counted in /metrics), and every staged folder goes once made."""
+    from app.usecases.thumbnails import FeedThumbnails
+
+    store.set_feed_thumbnails(DEFAULT_TENANT, True)
+    client = make_client(feed_thumbnails_max_pending=3)
+    release = threading.Event()
+    live = {"staged": 0, "most": 0}
+    real_stage, real_make, real_discard = FeedThumbnails.stage, FeedThumbnails.make, FeedThumbnails.discard
+
+    def stage(self, *args, **kwargs):
+        staged = real_stage(self, *args, **kwargs)
+        if staged is not None:
+            live["staged"] += 1
+            live["most"] = max(live["most"], live["staged"])
+        return staged
+
+    def make(self, *args, **kwargs):
+        try:
+            return real_make(self, *args, **kwargs)
+        finally:
+            live["staged"] -= 1
+
+    def discard(self, *args, **kwargs):
+        live["staged"] -= 1
+        return real_discard(self, *args, **kwargs)
+
+    async def slow(services, path):
+        await anyio.to_thread.run_sync(release.wait)  # a slow picture (a video, up to the worker's timeout)
+        return "held by the test"
+
+    monkeypatch.setattr(FeedThumbnails, "stage", stage)
+    monkeypatch.setattr(FeedThumbnails, "make", make)
+    monkeypatch.setattr(FeedThumbnails, "discard", discard)
+    monkeypatch.setattr(work_module, "thumbnail_picture", slow)
+    try:
+        with caplog.at_level("INFO", logger="originmark.thumbnails"):
+            for i in range(8):
+                _sign(client, api_keys.sign, jpeg_bytes((64, 48), seed=1000 + i), f"b-{i}")
+        assert live["most"] == 3, live
+        assert sum("pending already" in record.getMessage() for record in caplog.records) == 5
+        metrics = client.get("/metrics").text
+        assert "originmark_feed_thumbnails_not_staged_total 5.0" in metrics
+    finally:
+        release.set()
+    deadline = time.monotonic() + 20
+    while live["staged"]:
+        assert time.monotonic() < deadline, live
+        time.sleep(0.05)
