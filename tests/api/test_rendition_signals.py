@@ -50,6 +50,8 @@ CREATED_WITH_DST = (
     'length(_manifest_signalActions($args[0])[? (action == "c2pa.created" || action == "c2pa.opened") '
     "&& digitalSourceType == $args[1]]) > 0"
 )
+# And the actions it reads (implemented in _created_with too): the c2pa.actions.v2 assertion's, only.
+SIGNAL_ACTIONS = "$args[0].assertions.'c2pa.actions.v2'.actions"
 UNKNOWN_PROVENANCE = "assertions.'c2pa.ingredient.v3' != null && assertions.'c2pa.ingredient.v3'.activeManifest == null"
 
 
@@ -59,6 +61,8 @@ def _inception_statements(shared_dir: Path) -> dict[str, tuple[str, ...] | None]
     A statement of another shape fails the test: it must be read here before it can be relied on."""
     text = (shared_dir / "rubrics" / SIGNALS_RUBRIC).read_text()
     assert "_manifest_createdWithDst: |-\n    " + CREATED_WITH_DST + "\n" in text
+    # Its helper too: a rubric reading other actions (c2pa.actions v1, an ingredient's) fails here.
+    assert "\n  _manifest_signalActions: " + SIGNAL_ACTIONS + "\n" in text
     found: dict[str, tuple[str, ...] | None] = {}
     for block in re.split(r"^- id: ", text.split("\n---\n", 1)[1], flags=re.MULTILINE)[1:]:
         name = block.split("\n", 1)[0].strip()
