@@ -481,3 +481,45 @@ def test_the_staged_backlog_is_bounded(make_client, store, api_keys, monkeypatch
     while live["staged"]:
         assert time.monotonic() < deadline, live
         time.sleep(0.05)
+
+
+def test_a_staged_file_whose_make_is_cancelled_while_queued_is_removed(tmp_path, monkeypatch):
+    """A shutdown past its grace period cancels the thumbnails still waiting for a place: each staged
+    folder is removed all the same, and its place in the bound given back."""
+    from types import SimpleNamespace
+
+    import app.api.feed_thumbnails as route_thumbnails
+    from app.spool import SpoolFolder
+    from app.usecases.thumbnails import PendingBound, Staged
+
+    bound = PendingBound(1)
+    assert bound.take()
+    folder = SpoolFolder(tmp_path)
+    folder.__enter__()
+    source = folder.folder("source") / "original"
+    source.write_bytes(b"kept for its thumbnail")
+    staged = Staged(key=None, media_id="m", sha256="0" * 64, source=source, folder=folder, bound=bound)  # type: ignore[arg-type]
+    never = SimpleNamespace(make=lambda *args: pytest.fail("made while every place was taken"))
+    monkeypatch.setattr(route_thumbnails, "feed_thumbnails", lambda services: never)
+    monkeypatch.setattr(route_thumbnails, "ServiceEngine", lambda services: None)
+
+    async def cancelled_while_queued() -> None:
+        places = anyio.CapacityLimiter(1)
+        busy = anyio.Event()
+
+        async def another_thumbnail() -> None:
+            async with places:  # the thumbnail places are busy
+                busy.set()
+                await anyio.sleep(5)
+
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(another_thumbnail)
+            await busy.wait()
+            with anyio.move_on_after(0.2) as scope:
+                await route_thumbnails.make(SimpleNamespace(thumbnail_limiter=places), staged)  # type: ignore[arg-type]
+            assert scope.cancelled_caught
+            tasks.cancel_scope.cancel()
+
+    anyio.run(cancelled_while_queued)
+    assert not source.exists() and not any(tmp_path.iterdir())
+    assert bound.pending == 0
