@@ -228,6 +228,14 @@ class Settings(BaseModel):
     # upstream_store_too_large, a request whose signed renditions would be larger 413
     # renditions_too_large (without the bounds, 5 KB of uploads made a 64 MB answer).
     renditions_max_upstream_store_bytes: int = Field(default=1024**2, gt=0)
+    # Feed thumbnails staged at once per server process (each a kept copy or hard link of its file and
+    # an open folder, waiting for one of the two places thumbnails are made in): past it a media id
+    # keeps its placeholder (logged, originmark_feed_thumbnails_not_staged), so a burst of slow ones
+    # (videos) neither fills the disk nor holds a shutdown.
+    feed_thumbnails_max_pending: int = Field(default=16, ge=1, le=4096)
+    # How long `serve` waits, once stopped (SIGTERM, Ctrl-C), for requests and the feed thumbnails
+    # already staged before it cancels them (their staged files are removed either way).
+    shutdown_grace_seconds: int = Field(default=30, ge=1, le=3600)
     renditions_max_answer_bytes: int = Field(default=32 * 1024**2, gt=0)
     public_label_reads: bool = False  # let feeds read labels without an API key (signing never is)
     # Deprecated (migration 0011): a tenant is opened to public /sbr/v1 reading with `originmark

@@ -51,7 +51,7 @@ if TYPE_CHECKING:
     from app.usecases.renditions import Renditions
     from app.usecases.signing import SignAndRecord
     from app.usecases.soft_binding_resolution import SoftBindingResolution
-    from app.usecases.thumbnails import FeedThumbnails
+    from app.usecases.thumbnails import FeedThumbnails, PendingBound
     from app.usecases.verification import VerificationEngine, VerifyAndRecord
     from app.worker_pools import WorkerPools
     from keys.signing_key import SigningKey
@@ -532,12 +532,15 @@ def build_renditions(settings: Settings, *, store: ServiceStore, signing: SignAn
     )
 
 
-def build_feed_thumbnails(store: ServiceStore, *, settings: Settings, renditions: Renditions) -> FeedThumbnails:
+def build_feed_thumbnails(
+    store: ServiceStore, *, settings: Settings, renditions: Renditions, pending: PendingBound | None = None
+) -> FeedThumbnails:
     """The feed thumbnails use case on the renditions use case (build_renditions), for the routes
-    (app/api/feed_thumbnails.py) and the jobs (app/jobs/tasks.py) alike."""
+    (app/api/feed_thumbnails.py, `pending`: the process's bound) and the jobs (app/jobs/tasks.py: each
+    job makes its own in its thread, bounded by the worker's concurrency) alike."""
     from app.usecases.thumbnails import FeedThumbnails
 
-    return FeedThumbnails(store=store, renditions=renditions, spool_dir=settings.spool_dir)
+    return FeedThumbnails(store=store, renditions=renditions, spool_dir=settings.spool_dir, pending=pending)
 
 
 def build_soft_binding_resolution(

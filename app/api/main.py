@@ -44,6 +44,7 @@ from app.api.routes import (
 from app.api.services import Services, ServiceStore
 from app.service_setup import ensure_signing_credentials
 from app.settings import Settings
+from app.usecases.thumbnails import PendingBound
 from app.web import STATIC_DIR, web_router
 from app.wiring import (
     build_signing,
@@ -115,6 +116,9 @@ def create_app(
                     certificate_fingerprint=service_worker_pools.certificate_fingerprint,
                 ),
                 resolution=build_soft_binding_resolution(settings, service_store, worker_pools=service_worker_pools),
+                thumbnail_backlog=PendingBound(
+                    settings.feed_thumbnails_max_pending, on_refused=metrics.thumbnails_not_staged.inc
+                ),
             )
             # Built now, not on the first sign request: a bad Redis URL stops the start with its reason.
             from app.wiring import build_sign_rate_limiter

@@ -54,6 +54,11 @@ class Metrics:
             ("state", "cached"),
             registry=self.registry,
         )
+        self.thumbnails_not_staged = Counter(
+            "originmark_feed_thumbnails_not_staged",
+            "Feed thumbnails not made because ORIGINMARK_FEED_THUMBNAILS_MAX_PENDING were pending already.",
+            registry=self.registry,
+        )
         self.labels = Counter(
             "originmark_labels_served",
             "Media ids answered by label reads, by whether a label was stored.",

@@ -16,6 +16,7 @@ from app.settings import Settings
 from app.store.interface import ServiceStore
 from app.usecases.signing import SignAndRecord
 from app.usecases.soft_binding_resolution import SoftBindingResolution
+from app.usecases.thumbnails import PendingBound
 from app.usecases.verification import VerifyAndRecord
 from app.worker_pools import WorkerPools
 
@@ -48,3 +49,6 @@ class Services:
     # The feed's thumbnails, each made in a worker thread of its own after its answer is sent
     # (app/api/feed_thumbnails.py): at most this many at once, outside the pool label reads use.
     thumbnail_limiter: anyio.CapacityLimiter = field(default_factory=lambda: anyio.CapacityLimiter(THUMBNAILS_AT_ONCE))
+    # And at most ORIGINMARK_FEED_THUMBNAILS_MAX_PENDING staged (kept files, waiting or being made);
+    # None: unbounded (a Services built by hand in a test).
+    thumbnail_backlog: PendingBound | None = None

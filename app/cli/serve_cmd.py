@@ -100,6 +100,8 @@ def serve(
             # The client address is the socket's peer, never X-Forwarded-For (which any client can
             # write): the verify page limits uploads per client address (app/web/upload_gates.py).
             proxy_headers=False,
+            # Bounded: past it the requests and staged feed thumbnails still running are cancelled.
+            timeout_graceful_shutdown=settings.shutdown_grace_seconds,
         )
 
 

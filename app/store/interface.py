@@ -294,8 +294,9 @@ class SignatureRecords(Protocol):
 
 
 class ThumbnailStore(Protocol):
-    def keep_thumbnail(self, thumbnail: Thumbnail) -> None:
-        """Keep (or replace) the tenant's thumbnail of the media id."""
+    def keep_thumbnail(self, thumbnail: Thumbnail) -> bool:
+        """Keep (or replace) the tenant's thumbnail of the media id, only while the media id still
+        points at its source (tested in the write); False: nothing written."""
 
     def thumbnail(self, tenant: str, media_id: str, *, public: bool) -> Thumbnail | None:
         """The tenant's thumbnail of the media id while the id still points at the content it was

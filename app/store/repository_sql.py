@@ -49,11 +49,13 @@ from app.store.repository import (
 )
 from app.store.schema import (
     entry_visible_to_viewer,
+    feed_thumbnails,
     repository_bindings,
     repository_buckets,
     repository_deletions,
     repository_entries,
     repository_visibility_changes,
+    verdicts,
 )
 from app.store.similarity import (
     CodeSpace,
@@ -353,7 +355,37 @@ class SqlManifestRepository:
             shared = row.origin == EntryOrigin.SIGNED.value and not private
             connection.execute(update(repository_bindings).where(_bindings.entry_id == row.id).values(shared=shared))
             connection.execute(self._visibility_change(manifest_id, tenant, private, actor=actor))
+            if private:
+                self._derived_made_private(connection, manifest_id, row.asset_sha256, actor=actor)
         return True
+
+    def _derived_made_private(self, connection: Connection, manifest_id: str, asset_sha256: str, *, actor: str) -> None:
+        """What carries the entry's store made private with it, in its transaction: the signed entries
+        of renditions and thumbnails whose history names `manifest_id` (whoever signed them: a rendition
+        is public only while its original's store is), and the feed thumbnails made of those files or of
+        the original's own bytes. Made public again, they stay private (their owners decide).
+
+        The rendition's stored verdict lists its whole history (its ingredients' manifest ids): the
+        link is found there, with no column of its own; a rare write, so its scan of the signed
+        entries' verdicts is acceptable."""
+        derived = connection.execute(
+            select(_entries.id, _entries.manifest_id, _entries.tenant, _entries.asset_sha256)
+            .select_from(repository_entries.join(verdicts, verdicts.c.sha256 == _entries.asset_sha256))
+            .where(
+                _entries.manifest_id != manifest_id,
+                _entries.origin == EntryOrigin.SIGNED.value,
+                _entries.private.is_(False),
+                verdicts.c.verdict_json.contains(f'"{manifest_id}"', autoescape=True),
+            )
+        ).all()
+        for entry in derived:
+            connection.execute(update(repository_entries).where(_entries.id == entry.id).values(private=True))
+            connection.execute(update(repository_bindings).where(_bindings.entry_id == entry.id).values(shared=False))
+            connection.execute(self._visibility_change(entry.manifest_id, entry.tenant, True, actor=actor))
+        sources = sorted({asset_sha256, *(entry.asset_sha256 for entry in derived)})
+        connection.execute(
+            update(feed_thumbnails).where(feed_thumbnails.c.source_sha256.in_(sources)).values(private=True)
+        )
 
     @staticmethod
     def _visibility_change(manifest_id: str, tenant: str, private: bool, *, actor: str) -> Insert:

@@ -24,11 +24,24 @@ class SqlThumbnailStore:
 
     def __init__(self, *, db_engine: Engine) -> None:
         self._db_engine = db_engine
-        statement = dialect_insert(db_engine)(feed_thumbnails)
+        # Written only while the tenant's media row points at the thumbnail's source, tested in the
+        # write itself: a thumbnail of old content finishing after the id was re-pointed (and the new
+        # content's thumbnail kept) writes nothing, whatever the maker checked before its slow work.
+        columns = ("tenant", "media_id", *_FIELDS)
+        still_current = select(*(bindparam(name, type_=feed_thumbnails.c[name].type) for name in columns)).where(
+            select(media.c.media_id)
+            .where(
+                media.c.tenant == bindparam("tenant"),
+                media.c.media_id == bindparam("media_id"),
+                media.c.sha256 == bindparam("source_sha256"),
+            )
+            .exists()
+        )
+        statement = dialect_insert(db_engine)(feed_thumbnails).from_select(list(columns), still_current)
         self._upsert = statement.on_conflict_do_update(
             index_elements=[feed_thumbnails.c.tenant, feed_thumbnails.c.media_id],
             set_={name: statement.excluded[name] for name in _FIELDS},
-        )
+        ).returning(feed_thumbnails.c.media_id)  # what was written (a driver's rowcount may say -1)
         current = select(
             feed_thumbnails.c.tenant,
             feed_thumbnails.c.media_id,
@@ -46,7 +59,7 @@ class SqlThumbnailStore:
         )
         self._published = self._own.where(feed_thumbnails.c.private == false())
 
-    def keep(self, thumbnail: Thumbnail) -> None:
+    def keep(self, thumbnail: Thumbnail) -> bool:
         values = {
             "tenant": thumbnail.tenant,
             "media_id": thumbnail.media_id,
@@ -57,7 +70,7 @@ class SqlThumbnailStore:
             "made_at": thumbnail.made_at,
         }
         with database_errors_as_unavailable(), self._db_engine.begin() as connection:
-            connection.execute(self._upsert, values)
+            return connection.execute(self._upsert, values).first() is not None
 
     def thumbnail(self, tenant: str, media_id: str, *, public: bool) -> Thumbnail | None:
         if not is_tenant_name(tenant):

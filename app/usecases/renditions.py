@@ -24,7 +24,8 @@ Rules (POST /v1/renditions; `originmark rendition --server URL` sends the same r
   case (audit entry, verdict under its own media id, repository entry) — unless its label's kind
   differs from the original's (RenditionChangesLabel, 422: nothing recorded). The rendition's
   repository entry is private unless the original's store is a public signed entry: its store
-  carries the original's (a store kept on verify is its tenant's only);
+  carries the original's (a store kept on verify is its tenant's only); an original made private
+  later takes its renditions' entries with it (app/usecases/repository_visibility.py);
 - a rendition never takes a media id of its original (RenditionMediaIdTaken, 422), however the
   original was named (its media id or its bytes' hash: all the tenant's ids for those bytes);
 - an original whose kept store is over the configured bound (ORIGINMARK_RENDITIONS_MAX_UPSTREAM_STORE_BYTES,
@@ -36,8 +37,8 @@ Rules (POST /v1/renditions; `originmark rendition --server URL` sends the same r
   renditions are allowed to any sign key, any other kind (captured, credentials without an AI signal,
   no credentials upstream) only to a key whose policy allows claiming it on /v1/sign
   (SigningPolicy.check_rendition). Otherwise a default (AI-only) key could show any bytes as
-  "Captured" by naming a captured original. The feed's thumbnails, made by the service from the
-  original's own bytes, launder nothing and are not bounded by it;
+  "Captured" by naming a captured original. The feed's thumbnails are renditions too, bounded the
+  same way (app/usecases/thumbnails.py);
 - a file whose own verdict is `none` has no credentials upstream even when credentials were found
   for it by content match (its label then says so): a match of pixels is not a history, so a
   rendition never carries a recovered store.

@@ -16,6 +16,10 @@ app/store/repository_sql.py). Made public again, it is found as before.
   it was public show their content's own label again (as after a takedown; the owner's stay),
   and a verification that found it before the change does not write its recovered label after
   (app/store/verdicts.py checks the entry's visibility in the label's own transaction).
+- Made private, what carries its store goes with it, in the same transaction (the store:
+  SqlManifestRepository.set_private): the signed entries of renditions and feed thumbnails whose
+  history names the manifest id (whoever signed them), and the feed thumbnails made of those files
+  or of the entry's own bytes. Made public again, they stay private: their owners decide.
 """
 
 from __future__ import annotations

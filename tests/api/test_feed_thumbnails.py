@@ -7,14 +7,18 @@ from __future__ import annotations
 
 import hashlib
 import io
+import threading
 import time
 from pathlib import Path
 
+import anyio.to_thread
 import pytest
 from PIL import Image
 
 import app.api.work as work_module
 from app.store.interface import DEFAULT_TENANT, Scope
+from tests.api.test_renditions import CAMERA, _camera_key, _renditions, _resized
+from tests.api.test_renditions import _verify as _camera_verify
 from tests.signer.test_conformance import spec_2_4_failures
 from tests.verifier.hostile_assets import png_claiming_size
 from tests.videos import frame_at, portrait_copy, write_scenes_video
@@ -275,6 +279,44 @@ def test_a_media_id_pointed_at_other_content_meanwhile_gets_no_picture_of_the_ol
     assert any("other content" in record.getMessage() for record in caplog.records)
 
 
+def test_an_old_contents_thumbnail_finishing_late_never_replaces_the_newer_one(
+    client, store, api_keys, monkeypatch, caplog
+):
+    """Review 2: while X's thumbnail is being made, another request re-points the media id at Y,
+    whose thumbnail is made and kept first. X's, finishing after, must not overwrite it (the write
+    itself tests that the media id still points at its source)."""
+    store.set_feed_thumbnails(DEFAULT_TENANT, True)
+    real = work_module.thumbnail_picture
+    calls = {"n": 0}
+    newer = {}
+
+    async def slow_first(services, path):
+        calls["n"] += 1
+        if calls["n"] == 1:
+
+            def newer_kept_meanwhile():
+                newer["y"] = _sign(client, api_keys.sign, jpeg_bytes((200, 100), seed=82), "race-1")
+                deadline = time.monotonic() + 20
+                while store.thumbnail(DEFAULT_TENANT, "race-1", public=False) is None:
+                    assert time.monotonic() < deadline, "Y's thumbnail was not kept"
+                    time.sleep(0.05)
+
+            await anyio.to_thread.run_sync(newer_kept_meanwhile)
+        return await real(services, path)
+
+    monkeypatch.setattr(work_module, "thumbnail_picture", slow_first)
+    with caplog.at_level("INFO", logger="originmark.thumbnails"):
+        _sign(client, api_keys.sign, jpeg_bytes((200, 100), seed=81), "race-1")
+        deadline = time.monotonic() + 30
+        while len(_outcomes(caplog, "race-1")) < 2:  # Y's, then X's
+            assert time.monotonic() < deadline, _outcomes(caplog, "race-1")
+            time.sleep(0.1)
+    assert _outcomes(caplog, "race-1")[1].endswith("the media id now points at other content")
+    kept = store.thumbnail(DEFAULT_TENANT, "race-1", public=False)
+    assert kept is not None, "Y's thumbnail was overwritten by X's"
+    assert kept.source_sha256 == newer["y"].headers["x-content-sha256"]
+
+
 def _recent(client, *, token: str | None = None, tenant: str | None = None) -> dict[str, bool]:
     headers = ApiKeys.header(token) if token else {}
     response = client.get("/v1/labels/recent" + (f"?tenant={tenant}" if tenant else ""), headers=headers)
@@ -311,3 +353,173 @@ def test_recent_labels_say_which_items_have_a_thumbnail_for_this_reader_only(cli
         "a-private-2": False,
     }
     assert _recent(public, tenant="tenant-b") == {"shared-name": False}
+
+
+def test_an_original_made_private_later_takes_its_thumbnail_with_it(client, store, api_keys, make_client, plain_reader):
+    """Review 2: the thumbnail carries the original's manifest store (its parentOf ingredient), so when
+    the original's entry is made private after the thumbnail was made, the thumbnail leaves every
+    public read (GET /v1/thumbnails, has_thumbnail) and its own repository entry leaves other tenants'."""
+    store.set_feed_thumbnails(DEFAULT_TENANT, True)
+    store.create_tenant("other")
+    other = store.create_key(name="other", scopes=frozenset(Scope), tenant="other")[1]
+    signed = _sign(client, api_keys.sign, jpeg_bytes((200, 100), seed=71), "vis-1")
+    manifest_id = signed.headers["x-manifest-label"]
+    thumbnail = _thumbnail(client, "vis-1", token=api_keys.read)
+    assert thumbnail.status_code == 200
+    thumbnail_label = plain_reader(thumbnail.content)[0]["active_manifest"]
+    public = make_client(public_label_reads=True)
+    assert public.get(f"/v1/thumbnails/vis-1?tenant={DEFAULT_TENANT}").status_code == 200
+    assert _recent(public, tenant=DEFAULT_TENANT)["vis-1"] is True
+    assert client.get(f"/sbr/v1/manifests/{thumbnail_label}", headers=ApiKeys.header(other)).status_code == 200
+
+    answer = client.put(
+        f"/v1/repository/{manifest_id}/visibility", json={"private": True}, headers=ApiKeys.header(api_keys.sign)
+    )
+    assert answer.status_code == 200, answer.text
+
+    assert public.get(f"/v1/thumbnails/vis-1?tenant={DEFAULT_TENANT}").status_code == 404
+    assert _recent(public, tenant=DEFAULT_TENANT)["vis-1"] is False
+    (entry,) = store.repository.entries_with_manifest_id(thumbnail_label)
+    assert entry.private
+    assert client.get(f"/sbr/v1/manifests/{thumbnail_label}", headers=ApiKeys.header(other)).status_code == 404
+    # The owner still has its own (a public server answers no keyed read: asked of the store).
+    assert store.thumbnail(DEFAULT_TENANT, "vis-1", public=False) is not None
+
+
+def _outcomes(caplog, media_id: str) -> list[str]:
+    """The thumbnail log's outcomes for `media_id` so far ("kept" or "not made"), in order."""
+    return [
+        message
+        for message in (record.getMessage() for record in caplog.records)
+        if f"media id {media_id!r}" in message and (" kept " in message or " not made" in message)
+    ]
+
+
+def _outcome(caplog, media_id: str, wait: float = 30.0) -> str:
+    """The thumbnail log's word on `media_id` once it has one: "kept" or "not made"."""
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        for record in caplog.records:
+            message = record.getMessage()
+            if f"media id {media_id!r}" in message and ("kept" in message or "not made" in message):
+                return "kept" if "kept" in message else "not made"
+        time.sleep(0.05)
+    raise AssertionError(f"no thumbnail outcome logged for {media_id!r}")
+
+
+def test_a_key_whose_policy_refuses_the_rendition_gets_no_thumbnail(client, store, api_keys, shared_dir, caplog):
+    """Review 2: a thumbnail is a rendition shown with its original's label kind, so the key's signing
+    policy bounds it as it bounds POST /v1/renditions: a default (AI-only) key verifying a camera's
+    file gets no "captured" thumbnail; a camera app's key does."""
+    store.set_feed_thumbnails(DEFAULT_TENANT, True)
+    default = store.create_key(name="default", scopes=ALL_SCOPES)[1]
+    camera = _camera_key(store, scopes=ALL_SCOPES)
+    data = (shared_dir / "corpus" / CAMERA).read_bytes()
+    with caplog.at_level("INFO", logger="originmark.thumbnails"):
+        assert _camera_verify(client, default, data, "cam")["label"]["kind"] == "captured"
+        assert _outcome(caplog, "cam") == "not made"
+        refused = _renditions(
+            client, default, {"file": _resized(data, (160, 120))}, media_id="cam-small", source_media_id="cam"
+        )
+        assert refused.status_code == 403  # what the renditions route says of the same key and original
+        assert store.thumbnail(DEFAULT_TENANT, "cam", public=False) is None
+
+        assert _camera_verify(client, camera, data, "cam-2")["label"]["kind"] == "captured"
+        assert _outcome(caplog, "cam-2") == "kept"
+    assert store.thumbnail(DEFAULT_TENANT, "cam-2", public=False) is not None
+
+
+def test_the_staged_backlog_is_bounded(make_client, store, api_keys, monkeypatch, caplog):
+    """Review 2: while the thumbnail places are busy (slow videos), every further sign or verify with a
+    media id staged another copy of its file and an open folder, without end (and a shutdown waited
+    for all of them). At most ORIGINMARK_FEED_THUMBNAILS_MAX_PENDING are staged; past it an item keeps
+    its placeholder (logged, counted in /metrics), and every staged folder goes once made."""
+    from app.usecases.thumbnails import FeedThumbnails
+
+    store.set_feed_thumbnails(DEFAULT_TENANT, True)
+    client = make_client(feed_thumbnails_max_pending=3)
+    release = threading.Event()
+    live = {"staged": 0, "most": 0}
+    real_stage, real_make, real_discard = FeedThumbnails.stage, FeedThumbnails.make, FeedThumbnails.discard
+
+    def stage(self, *args, **kwargs):
+        staged = real_stage(self, *args, **kwargs)
+        if staged is not None:
+            live["staged"] += 1
+            live["most"] = max(live["most"], live["staged"])
+        return staged
+
+    def make(self, *args, **kwargs):
+        try:
+            return real_make(self, *args, **kwargs)
+        finally:
+            live["staged"] -= 1
+
+    def discard(self, *args, **kwargs):
+        live["staged"] -= 1
+        return real_discard(self, *args, **kwargs)
+
+    async def slow(services, path):
+        await anyio.to_thread.run_sync(release.wait)  # a slow picture (a video, up to the worker's timeout)
+        return "held by the test"
+
+    monkeypatch.setattr(FeedThumbnails, "stage", stage)
+    monkeypatch.setattr(FeedThumbnails, "make", make)
+    monkeypatch.setattr(FeedThumbnails, "discard", discard)
+    monkeypatch.setattr(work_module, "thumbnail_picture", slow)
+    try:
+        with caplog.at_level("INFO", logger="originmark.thumbnails"):
+            for i in range(8):
+                _sign(client, api_keys.sign, jpeg_bytes((64, 48), seed=1000 + i), f"b-{i}")
+        assert live["most"] == 3, live
+        assert sum("pending already" in record.getMessage() for record in caplog.records) == 5
+        metrics = client.get("/metrics").text
+        assert "originmark_feed_thumbnails_not_staged_total 5.0" in metrics
+    finally:
+        release.set()
+    deadline = time.monotonic() + 20
+    while live["staged"]:
+        assert time.monotonic() < deadline, live
+        time.sleep(0.05)
+
+
+def test_a_staged_file_whose_make_is_cancelled_while_queued_is_removed(tmp_path, monkeypatch):
+    """A shutdown past its grace period cancels the thumbnails still waiting for a place: each staged
+    folder is removed all the same, and its place in the bound given back."""
+    from types import SimpleNamespace
+
+    import app.api.feed_thumbnails as route_thumbnails
+    from app.spool import SpoolFolder
+    from app.usecases.thumbnails import PendingBound, Staged
+
+    bound = PendingBound(1)
+    assert bound.take()
+    folder = SpoolFolder(tmp_path)
+    folder.__enter__()
+    source = folder.folder("source") / "original"
+    source.write_bytes(b"kept for its thumbnail")
+    staged = Staged(key=None, media_id="m", sha256="0" * 64, source=source, folder=folder, bound=bound)  # type: ignore[arg-type]
+    never = SimpleNamespace(make=lambda *args: pytest.fail("made while every place was taken"))
+    monkeypatch.setattr(route_thumbnails, "feed_thumbnails", lambda services: never)
+    monkeypatch.setattr(route_thumbnails, "ServiceEngine", lambda services: None)
+
+    async def cancelled_while_queued() -> None:
+        places = anyio.CapacityLimiter(1)
+        busy = anyio.Event()
+
+        async def another_thumbnail() -> None:
+            async with places:  # the thumbnail places are busy
+                busy.set()
+                await anyio.sleep(5)
+
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(another_thumbnail)
+            await busy.wait()
+            with anyio.move_on_after(0.2) as scope:
+                await route_thumbnails.make(SimpleNamespace(thumbnail_limiter=places), staged)  # type: ignore[arg-type]
+            assert scope.cancelled_caught
+            tasks.cancel_scope.cancel()
+
+    anyio.run(cancelled_while_queued)
+    assert not source.exists() and not any(tmp_path.iterdir())
+    assert bound.pending == 0

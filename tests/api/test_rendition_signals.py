@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from app.store.interface import DEFAULT_TENANT
+from app.store.interface import DEFAULT_TENANT, Scope
 from tests.api.test_renditions import (
     CAMERA,
     FIREFLY,
@@ -50,6 +50,8 @@ CREATED_WITH_DST = (
     'length(_manifest_signalActions($args[0])[? (action == "c2pa.created" || action == "c2pa.opened") '
     "&& digitalSourceType == $args[1]]) > 0"
 )
+# And the actions it reads (implemented in _created_with too): the c2pa.actions.v2 assertion's, only.
+SIGNAL_ACTIONS = "$args[0].assertions.'c2pa.actions.v2'.actions"
 UNKNOWN_PROVENANCE = "assertions.'c2pa.ingredient.v3' != null && assertions.'c2pa.ingredient.v3'.activeManifest == null"
 
 
@@ -59,6 +61,8 @@ def _inception_statements(shared_dir: Path) -> dict[str, tuple[str, ...] | None]
     A statement of another shape fails the test: it must be read here before it can be relied on."""
     text = (shared_dir / "rubrics" / SIGNALS_RUBRIC).read_text()
     assert "_manifest_createdWithDst: |-\n    " + CREATED_WITH_DST + "\n" in text
+    # Its helper too: a rubric reading other actions (c2pa.actions v1, an ingredient's) fails here.
+    assert "\n  _manifest_signalActions: " + SIGNAL_ACTIONS + "\n" in text
     found: dict[str, tuple[str, ...] | None] = {}
     for block in re.split(r"^- id: ", text.split("\n---\n", 1)[1], flags=re.MULTILINE)[1:]:
         name = block.split("\n", 1)[0].strip()
@@ -144,8 +148,11 @@ def test_a_rendition_and_a_thumbnail_get_the_originals_inception_signal(
         kind = "ai_generated"
     else:
         data = (shared_dir / "corpus" / source).read_bytes()
-        kind = _verify(client, api_keys.verify, data, "original")["label"]["kind"]
-    token = api_keys.sign if kind != "captured" else _camera_key(store)
+        # A key allowed to claim captures (a camera app's): a thumbnail, like a rendition, is shown with
+        # its original's label kind, and only a key whose policy could claim it gets one.
+        camera = _camera_key(store, scopes=frozenset({Scope.SIGN, Scope.VERIFY}))
+        kind = _verify(client, camera, data, "original")["label"]["kind"]
+    token = api_keys.sign if kind != "captured" else camera
     response = _renditions(
         client, token, {"file": _resized(data, (160, 120))}, media_id="small", source_media_id="original"
     )

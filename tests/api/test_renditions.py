@@ -739,3 +739,38 @@ def test_a_verifier_stopped_at_its_limit_is_503_not_a_refusal(client, api_keys, 
             response = _renditions(client, api_keys.sign, {"file": small}, media_id="r-1", source_media_id="orig-1")
             assert_error(response, status, answer)
     assert store.verdict_by_media_id("default", "r-1") is None
+
+
+def test_an_original_made_private_later_takes_its_renditions_entries_with_it(client, store):
+    """Review 2: a rendition's entry is public only while its original's store is; made private later
+    (by its owner), the renditions that carry it, whoever signed them, leave other tenants' reads too."""
+    for tenant in ("ta", "tb", "tc"):
+        store.create_tenant(tenant)
+    a = store.create_key(name="a", scopes=frozenset(Scope), tenant="ta")[1]
+    b = store.create_key(name="b", scopes=frozenset(Scope), tenant="tb")[1]
+    c = store.create_key(name="c", scopes=frozenset(Scope), tenant="tc")[1]
+    signed = _sign(client, a, jpeg_bytes((96, 72), seed=13), "a-later")
+    manifest_id = signed.headers["x-manifest-label"]
+    _verify(client, b, signed.content, "copy")
+    labels = []
+    for token, source in ((a, "a-later"), (b, "copy")):
+        response = _renditions(
+            client, token, {"file": _resized(signed.content)}, media_id=f"{source}-small", source_media_id=source
+        )
+        assert response.status_code == 200, response.text
+        labels.append(response.json()["renditions"][0]["manifest_label"])
+    for label in labels:
+        assert client.get(f"/sbr/v1/manifests/{label}", headers=ApiKeys.header(c)).status_code == 200
+
+    answer = client.put(f"/v1/repository/{manifest_id}/visibility", json={"private": True}, headers=ApiKeys.header(a))
+    assert answer.status_code == 200, answer.text
+
+    for label in labels:
+        assert client.get(f"/sbr/v1/manifests/{label}", headers=ApiKeys.header(c)).status_code == 404
+        (entry,) = store.repository.entries_with_manifest_id(label)
+        assert entry.private
+    # Made public again, the original is found again; its renditions stay private (their owners decide).
+    answer = client.put(f"/v1/repository/{manifest_id}/visibility", json={"private": False}, headers=ApiKeys.header(a))
+    assert answer.status_code == 200, answer.text
+    assert client.get(f"/sbr/v1/manifests/{manifest_id}", headers=ApiKeys.header(c)).status_code == 200
+    assert client.get(f"/sbr/v1/manifests/{labels[0]}", headers=ApiKeys.header(c)).status_code == 404

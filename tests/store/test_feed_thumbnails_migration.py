@@ -45,7 +45,7 @@ def test_0013_turns_thumbnails_off_for_every_tenant_and_downgrades(database_url)
         old = store.tenant("old")
         assert old is not None and old.feed_thumbnails is False  # off, as before
         assert store.set_feed_thumbnails("old", True) is not None
-        store.keep_thumbnail(
+        assert not store.keep_thumbnail(
             Thumbnail(
                 tenant="old",
                 media_id="m",
@@ -56,7 +56,7 @@ def test_0013_turns_thumbnails_off_for_every_tenant_and_downgrades(database_url)
                 made_at=datetime.datetime.now(datetime.UTC),
             )
         )
-        # No media row points at that content: not served (a stale thumbnail never is).
+        # No media row points at that content: not written, not served (a stale thumbnail never is).
         assert store.thumbnail("old", "m", public=False) is None
 
     command.downgrade(alembic_config(database_url), BEFORE)
