@@ -14,6 +14,7 @@ make another reading pick another certificate: such a token is left to the engin
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 from verifier.trust import CertificateFacts, DistinguishedName
@@ -21,6 +22,8 @@ from verifier.trust import CertificateFacts, DistinguishedName
 # A token holds two to four certificates (the corpus: at most 3); decoding costs per certificate.
 MAX_CERTIFICATES = 16
 _MAX_ELEMENTS = 10_000  # DER elements in one constructed element
+# Authorities remembered per process (the corpus: a handful); a token's certificates are a few KiB.
+_REMEMBERED_SIGNERS = 32
 _SIGNED_DATA_OID = bytes.fromhex("2a864886f70d010702")  # 1.2.840.113549.1.7.2
 
 
@@ -100,52 +103,74 @@ def signer_certificate(token: bytes) -> CertificateFacts:
     if len(info) < 2:
         raise NotOneSigner
     sid_tag, _sid_position, sid_start, sid_end = info[1]
-    choices = _children(token, certificates[0][2], certificates[0][3])
+    if sid_tag != 0x30:  # a key identifier: see the module's docstring
+        raise NotOneSigner
+    certificates_content = token[certificates[0][2] : certificates[0][3]]
+    facts = _signer_among(certificates_content, token[sid_start:sid_end])
+    if facts is None:
+        raise NotOneSigner
+    return facts
+
+
+@functools.lru_cache(maxsize=_REMEMBERED_SIGNERS)
+def _signer_among(certificates: bytes, sid: bytes) -> CertificateFacts | None:
+    """The facts of the one certificate among `certificates` (the content of the token's [0]
+    field) that the signer named by `sid` (an IssuerAndSerialNumber's content) designates; None
+    when there is no one reading.
+
+    Remembered: an authority's tokens repeat its certificates and signer identifier from file to
+    file, and these bytes alone decide the answer, so one decoding serves every later token of
+    the same authority (issue 16: decoding the certificates was most of reading a token)."""
+    try:
+        return _decode_signer(certificates, sid)
+    except NotOneSigner:
+        return None
+
+
+def _decode_signer(data: bytes, sid_content: bytes) -> CertificateFacts:
+    choices = _children(data, 0, len(data))
     if len(choices) > MAX_CERTIFICATES:
         raise NotOneSigner
     candidates = []
     for cert_tag, _, cert_start, cert_end in choices:
         if cert_tag != 0x30:
             raise NotOneSigner  # another certificate choice (attribute certificates): the engine refuses the token
-        tbs = _children(token, cert_start, cert_end)
+        tbs = _children(data, cert_start, cert_end)
         if not tbs or tbs[0][0] != 0x30:
             raise NotOneSigner
-        fields = _children(token, tbs[0][2], tbs[0][3])
+        fields = _children(data, tbs[0][2], tbs[0][3])
         fields = fields[1:] if fields and fields[0][0] == 0xA0 else fields  # [0] version
         # serialNumber, signature, issuer, validity, subject
         if len(fields) < 5 or fields[0][0] != 0x02 or fields[2][0] != 0x30 or fields[4][0] != 0x30:
             raise NotOneSigner
         candidates.append(
             _Candidate(
-                serial=token[fields[0][2] : fields[0][3]],
+                serial=data[fields[0][2] : fields[0][3]],
                 issuer=(fields[2][2], fields[2][3]),
                 issuer_der=(fields[2][1], fields[2][3]),
                 subject=(fields[4][2], fields[4][3]),
             )
         )
-    if sid_tag != 0x30:  # a key identifier: see the module's docstring
-        raise NotOneSigner
-    sid = _children(token, sid_start, sid_end)
+    sid = _children(sid_content, 0, len(sid_content))
     if len(sid) != 2 or sid[0][0] != 0x30 or sid[1][0] != 0x02:
         raise NotOneSigner
-    issuer_der, serial = token[sid[0][1] : sid[0][3]], token[sid[1][2] : sid[1][3]]
-    issuer = _name(token, sid[0][2], sid[0][3])
+    issuer_der, serial = sid_content[sid[0][1] : sid[0][3]], sid_content[sid[1][2] : sid[1][3]]
+    issuer = _name(sid_content, sid[0][2], sid[0][3])
     # Every reasonable reading must pick the same one certificate: the engine's (the first whose
     # issuer equals as decoded and serial as a number) lies between the loosest (names compared as
     # text, serials as numbers) and the strictest (the same bytes).
     loose = [
         each
         for each in candidates
-        if int.from_bytes(each.serial, "big") == int.from_bytes(serial, "big") and _name(token, *each.issuer) == issuer
+        if int.from_bytes(each.serial, "big") == int.from_bytes(serial, "big") and _name(data, *each.issuer) == issuer
     ]
     if (
         len(loose) != 1
         or loose[0].serial != serial
-        or token[loose[0].issuer_der[0] : loose[0].issuer_der[1]] != issuer_der
+        or data[loose[0].issuer_der[0] : loose[0].issuer_der[1]] != issuer_der
     ):
         raise NotOneSigner
-    matching = loose
-    return _facts(token, matching[0])
+    return _facts(data, loose[0])
 
 
 # The string types read as text (others stay bytes: compared as written, never taken for a name).

@@ -27,7 +27,7 @@ from verifier.embedded_store import sole_manifest_store
 from verifier.media_type import SNIFF_BYTES, sniff_media_type
 from verifier.reader import Verifier
 from verifier.time_stamp_token import TimeStampTokens
-from verifier.token_signer import signer_certificate
+from verifier.token_signer import NotOneSigner, signer_certificate
 from verifier.trust import CertificateFacts, default_trust_policy
 from verifier.verdict import Verdict, VerdictState
 
@@ -230,3 +230,22 @@ def test_a_token_over_the_certificate_or_size_cap_is_left_to_crjson(shared_dir):
     )
     assert tokens.authority("sixteen") == expected and tokens.authority("small") == expected
     assert tokens.authority("seventeen") is None and tokens.authority("large") is None
+
+
+def test_a_remembered_signer_answers_only_tokens_with_the_same_certificates_and_signer(shared_dir):
+    # token_signer remembers an authority's answer by the token's certificates and signer
+    # identifier (issue 16): once the genuine token's answer is remembered, a token whose signer
+    # names a serial that none of those certificates has must still have no reading.
+    store = _sole_store(shared_dir / "corpus" / LEGACY_STAMPED)
+    assert store is not None
+    token = token_of(store, OCSP_ACTIVE)
+    expected = signer_certificate(token)
+    serial = expected.serial_number
+    assert serial is not None
+    written = serial.to_bytes((serial.bit_length() + 8) // 8, "big")  # a DER INTEGER's content
+    first, last = token.index(written), token.rindex(written)
+    assert first < last  # the certificate's own serial, then the signer identifier's (SignerInfos come last)
+    other = token[:last] + written[:-1] + bytes([written[-1] ^ 1]) + token[last + len(written) :]
+    with pytest.raises(NotOneSigner):
+        signer_certificate(other)
+    assert signer_certificate(bytes(token)) == expected  # the remembered answer, for an equal token
