@@ -355,8 +355,17 @@ class SqlManifestRepository:
             shared = row.origin == EntryOrigin.SIGNED.value and not private
             connection.execute(update(repository_bindings).where(_bindings.entry_id == row.id).values(shared=shared))
             connection.execute(self._visibility_change(manifest_id, tenant, private, actor=actor))
-            if private:
+            if private and row.origin == EntryOrigin.SIGNED.value:
                 self._derived_made_private(connection, manifest_id, row.asset_sha256, actor=actor)
+            elif private:
+                # A verify-kept copy is its tenant's alone: the signer's store (and whatever carries it,
+                # others' renditions and thumbnails) stays as its signer set it. Only the tenant's own
+                # thumbnails of these bytes follow its copy.
+                connection.execute(
+                    update(feed_thumbnails)
+                    .where(feed_thumbnails.c.tenant == tenant, feed_thumbnails.c.source_sha256 == row.asset_sha256)
+                    .values(private=True)
+                )
         return True
 
     def _derived_made_private(self, connection: Connection, manifest_id: str, asset_sha256: str, *, actor: str) -> None:

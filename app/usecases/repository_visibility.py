@@ -20,6 +20,9 @@ app/store/repository_sql.py). Made public again, it is found as before.
   SqlManifestRepository.set_private): the signed entries of renditions and feed thumbnails whose
   history names the manifest id (whoever signed them), and the feed thumbnails made of those files
   or of the entry's own bytes. Made public again, they stay private: their owners decide.
+  Only the signer's own entry carries that store: a tenant's verify-kept copy (keep_manifest, the
+  same manifest id) made private takes along only that tenant's own thumbnails of its bytes, and
+  no other tenant's recovered labels.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from app.store.repository import MAX_MANIFEST_ID_LENGTH, ManifestRepository
+from app.store.repository import MAX_MANIFEST_ID_LENGTH, EntryOrigin, ManifestRepository
 from app.usecases.errors import ManifestNotFound
 
 
@@ -64,6 +67,13 @@ def set_visibility(
     """Mark `tenant`'s own entry private (or public) and record it; ManifestNotFound when it keeps none."""
     if not store.repository.set_private(tenant, manifest_id, private, actor=actor):
         raise ManifestNotFound(f"no manifest {manifest_id[:MAX_MANIFEST_ID_LENGTH]!r} is known here")
-    if private:
+    if private and _signed_by(store, tenant, manifest_id):
         store.forget_recovered_labels(manifest_id, except_tenant=tenant)
     return EntryVisibility(manifest_id=manifest_id, private=private)
+
+
+def _signed_by(store: VisibilityStore, tenant: str, manifest_id: str) -> bool:
+    """Whether the tenant's entry is the signer's own: labels are recovered from signed entries only,
+    so a verify-kept copy made private leaves other tenants' recovered labels as they are."""
+    entry = store.repository.entry_by_manifest_id(tenant, manifest_id)
+    return entry is not None and entry.tenant == tenant and entry.origin is EntryOrigin.SIGNED

@@ -386,6 +386,50 @@ def test_an_original_made_private_later_takes_its_thumbnail_with_it(client, stor
     assert store.thumbnail(DEFAULT_TENANT, "vis-1", public=False) is not None
 
 
+def test_another_tenants_verify_kept_copy_made_private_hides_nothing_of_the_signers(client, store, make_client):
+    """Review 3: several tenants may keep an entry with one manifest id (verify with keep_manifest
+    keeps the file's id under the verifier). Only the signer's own entry carries its store: a
+    tenant making its verify-kept copy private hides neither the signer's feed thumbnail nor the
+    rendition signed from it, and records no change on their entries; its own thumbnail of those
+    bytes does follow its copy."""
+    store.create_tenant("signer")
+    store.create_tenant("verifier")
+    store.create_tenant("reader")
+    store.set_feed_thumbnails("signer", True)
+    store.set_feed_thumbnails("verifier", True)
+    signer = store.create_key(name="s", scopes=frozenset(Scope), tenant="signer")[1]
+    verifier = store.create_key(name="v", scopes=frozenset(Scope), tenant="verifier")[1]
+    reader = store.create_key(name="r", scopes=frozenset(Scope), tenant="reader")[1]
+    signed = _sign(client, signer, jpeg_bytes((200, 100), seed=91), "s-item")
+    manifest_id = signed.headers["x-manifest-label"]
+    assert _thumbnail(client, "s-item", token=signer).status_code == 200
+    rendition = _renditions(
+        client, signer, {"file": _resized(signed.content)}, media_id="s-small", source_media_id="s-item"
+    )
+    assert rendition.status_code == 200, rendition.text
+    rendition_label = rendition.json()["renditions"][0]["manifest_label"]
+    kept = _camera_verify(client, verifier, signed.content, "v-copy")
+    assert kept["kept_manifest_id"] == manifest_id, kept
+    assert _thumbnail(client, "v-copy", token=verifier).status_code == 200
+    public = make_client(public_label_reads=True)
+    assert public.get("/v1/thumbnails/v-copy?tenant=verifier").status_code == 200
+
+    answer = client.put(
+        f"/v1/repository/{manifest_id}/visibility", json={"private": True}, headers=ApiKeys.header(verifier)
+    )
+    assert answer.status_code == 200, answer.text
+
+    assert public.get("/v1/thumbnails/s-item?tenant=signer").status_code == 200
+    assert _recent(public, tenant="signer")["s-item"] is True
+    for label in (manifest_id, rendition_label):
+        assert client.get(f"/sbr/v1/manifests/{label}", headers=ApiKeys.header(reader)).status_code == 200, label
+    with store.db_engine.connect() as connection:
+        changed = connection.exec_driver_sql("SELECT manifest_id, tenant FROM repository_visibility_changes").all()
+    assert [tuple(row) for row in changed if row[1] != "signer"] == [(manifest_id, "verifier")]
+    # The verifier's own thumbnail of the file carries the copy it made private.
+    assert public.get("/v1/thumbnails/v-copy?tenant=verifier").status_code == 404
+
+
 def _outcomes(caplog, media_id: str) -> list[str]:
     """The thumbnail log's outcomes for `media_id` so far ("kept" or "not made"), in order."""
     return [

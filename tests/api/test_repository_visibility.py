@@ -150,3 +150,29 @@ def test_made_private_its_labels_leave_other_tenants_feeds_but_not_the_owners(cl
     assert _visibility(client, tenants.a, manifest_id, {"private": True}).status_code == 200
     assert labels(client, tenants.b, "b-post")["b-post"]["recovered"] is False  # its content's own label again
     assert labels(client, tenants.a, "a-post")["a-post"]["recovered"] is True  # the owner's stays
+
+
+def test_a_verify_kept_copy_made_private_leaves_other_tenants_recovered_labels(client, tenants, store):
+    """Review 3: labels are recovered from the signer's entry; another tenant's verify-kept copy with
+    the same manifest id made private takes none of them away (only the signer's change does)."""
+    from .test_recovery import labels
+
+    store.create_tenant("tenant-c")
+    c = ApiKeys.header(store.create_key(name="c", scopes=frozenset(Scope), tenant="tenant-c")[1])
+    signed, manifest_id = sign(client, tenants.a, encoded(textured_image(25)))
+    copy = platform_copy(signed)
+    verified = client.post(
+        "/v1/verify", headers=c, data={"media_id": "c-post"}, files={"file": ("copy.jpg", copy, "image/jpeg")}
+    )
+    assert verified.status_code == 200 and verified.json()["verdict"]["recovered"] is not None, verified.text
+    kept = client.post(
+        "/v1/verify",
+        headers=tenants.b,
+        data={"keep_manifest": "true"},
+        files={"file": ("signed.jpg", signed, "image/jpeg")},
+    )
+    assert kept.status_code == 200 and kept.json()["kept_manifest_id"] == manifest_id, kept.text
+
+    assert _visibility(client, tenants.b, manifest_id, {"private": True}).status_code == 200
+    assert labels(client, c, "c-post")["c-post"]["recovered"] is True
+    assert _found(client, c, signed, manifest_id) == EVERY_WAY
