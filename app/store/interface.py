@@ -294,9 +294,11 @@ class SignatureRecords(Protocol):
 
 
 class ThumbnailStore(Protocol):
-    def keep_thumbnail(self, thumbnail: Thumbnail) -> bool:
+    def keep_thumbnail(self, thumbnail: Thumbnail, *, carries: tuple[str, str] | None = None) -> bool:
         """Keep (or replace) the tenant's thumbnail of the media id, only while the media id still
-        points at its source (tested in the write); False: nothing written."""
+        points at its source (tested in the write); False: nothing written. `carries`: the (manifest
+        id, store SHA-256) of the original's store it carries: private too unless a public signed
+        entry keeps that store when it is written (decided in the write)."""
 
     def thumbnail(self, tenant: str, media_id: str, *, public: bool) -> Thumbnail | None:
         """The tenant's thumbnail of the media id while the id still points at the content it was

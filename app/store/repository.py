@@ -200,6 +200,10 @@ class ManifestRepository(Protocol):
         """Mark the tenant's own entry private (or public again) and record who did, in one
         transaction; False (nothing recorded) if it has none with this id."""
 
+    def store_is_public(self, connection: Connection, manifest_id: str, store_sha256: str) -> bool:
+        """In the caller's transaction: whether a public signed entry keeps this manifest store (the
+        one rule for whether what carries it may be public; app/store/repository_sql.public_store)."""
+
     def delete_entry(self, tenant: str, manifest_id: str, *, actor: str, reason: str) -> Deletion | None:
         """Remove the tenant's own entry and record the takedown, in one transaction; None if it has none."""
 

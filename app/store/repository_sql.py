@@ -13,6 +13,7 @@ import functools
 from collections.abc import Iterator, Sequence
 
 from sqlalchemy import (
+    ColumnElement,
     Connection,
     Engine,
     Insert,
@@ -77,6 +78,24 @@ _DELETION_COLUMNS = ("manifest_id", "tenant", "asset_sha256", "deleted_at", "act
 _entries = repository_entries.c
 _bindings = repository_bindings.c
 _buckets = repository_buckets.c
+
+
+def public_store(manifest_id: ColumnElement[str], store_sha256: ColumnElement[str]) -> ColumnElement[bool]:
+    """Whether anyone may read this manifest store, as a write's own condition: a public entry its
+    signer keeps with the very same store bytes (a store kept on verify, or a signer's private one,
+    is one tenant's only). The one rule for what carries a store (a rendition's entry, a feed
+    thumbnail): decided in the transaction that writes it, so a change of visibility committed
+    meanwhile is seen (SqlManifestRepository.set_private then finds what was written before it)."""
+    return (
+        select(_entries.id)
+        .where(
+            _entries.manifest_id == manifest_id,
+            _entries.store_sha256 == store_sha256,
+            _entries.origin == EntryOrigin.SIGNED.value,
+            _entries.private.is_(False),
+        )
+        .exists()
+    )
 
 
 def manifest_id_problem(value: object) -> str | None:
@@ -406,6 +425,17 @@ class SqlManifestRepository:
             changed_at=datetime.datetime.now(datetime.UTC),
             actor=actor,
         )
+
+    def store_is_public(self, connection: Connection, manifest_id: str, store_sha256: str) -> bool:
+        query = select(public_store(bindparam("manifest_id", manifest_id), bindparam("store_sha256", store_sha256)))
+        if self._postgres:
+            # Waits for a change of the signer's entry in flight (its row lock): decided after it.
+            connection.execute(
+                select(_entries.id)
+                .where(_entries.manifest_id == manifest_id, _entries.origin == EntryOrigin.SIGNED.value)
+                .with_for_update()
+            )
+        return bool(connection.execute(query).scalar())
 
     def delete_entry(self, tenant: str, manifest_id: str, *, actor: str, reason: str) -> Deletion | None:
         if not actor or not reason:

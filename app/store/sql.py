@@ -154,8 +154,8 @@ class SqlStore:
 
     # ThumbnailStore (the feed's signed thumbnails)
 
-    def keep_thumbnail(self, thumbnail: Thumbnail) -> bool:
-        return self._thumbnails.keep(thumbnail)
+    def keep_thumbnail(self, thumbnail: Thumbnail, *, carries: tuple[str, str] | None = None) -> bool:
+        return self._thumbnails.keep(thumbnail, carries=carries)
 
     def thumbnail(self, tenant: str, media_id: str, *, public: bool) -> Thumbnail | None:
         return self._thumbnails.thumbnail(tenant, media_id, public=public)

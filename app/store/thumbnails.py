@@ -8,10 +8,11 @@ re-pointed at other content shows its placeholder until its own thumbnail is mad
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, and_, bindparam, false, select
+from sqlalchemy import Boolean, Engine, String, and_, bindparam, false, or_, select
 
 from app.store.errors import database_errors_as_unavailable
 from app.store.interface import Thumbnail
+from app.store.repository_sql import public_store
 from app.store.schema import feed_thumbnails, media
 from app.store.validation import is_tenant_name
 from app.store.verdicts import dialect_insert
@@ -28,7 +29,18 @@ class SqlThumbnailStore:
         # write itself: a thumbnail of old content finishing after the id was re-pointed (and the new
         # content's thumbnail kept) writes nothing, whatever the maker checked before its slow work.
         columns = ("tenant", "media_id", *_FIELDS)
-        still_current = select(*(bindparam(name, type_=feed_thumbnails.c[name].type) for name in columns)).where(
+        # Private also when the original's store it carries is no public signed entry's now: the
+        # original may have been made private during the slow work (set_private sees what is committed).
+        carried = bindparam("carried_manifest_id", type_=String)
+        private = or_(
+            bindparam("private", type_=Boolean),
+            and_(carried.is_not(None), ~public_store(carried, bindparam("carried_store_sha256", type_=String))),
+        )
+        written = [
+            private.label(name) if name == "private" else bindparam(name, type_=feed_thumbnails.c[name].type)
+            for name in columns
+        ]
+        still_current = select(*written).where(
             select(media.c.media_id)
             .where(
                 media.c.tenant == bindparam("tenant"),
@@ -59,8 +71,11 @@ class SqlThumbnailStore:
         )
         self._published = self._own.where(feed_thumbnails.c.private == false())
 
-    def keep(self, thumbnail: Thumbnail) -> bool:
+    def keep(self, thumbnail: Thumbnail, *, carries: tuple[str, str] | None = None) -> bool:
+        carried_manifest_id, carried_store_sha256 = carries if carries is not None else (None, None)
         values = {
+            "carried_manifest_id": carried_manifest_id,
+            "carried_store_sha256": carried_store_sha256,
             "tenant": thumbnail.tenant,
             "media_id": thumbnail.media_id,
             "source_sha256": thumbnail.source_sha256,

@@ -111,6 +111,10 @@ class Original:
     # The original's store is not a public signed entry (a private one, one kept on verify: its
     # tenant's only, or none): its renditions' entries, whose stores carry it, are private too.
     private: bool = False
+    # The kept store's manifest id and SHA-256 (None: no credentials upstream): whether it is public
+    # is asked again where what carries it is written (app/store/repository_sql.public_store).
+    manifest_id: str | None = None
+    store_sha256: str | None = None
 
     @property
     def label_kind(self) -> LabelKind:
@@ -192,7 +196,13 @@ class Renditions:
             store = self._signing.keeper.manifest_store(entry)
         except KeptStoreMissing as error:
             raise UpstreamCredentialsUnusable(f"the original's kept manifest store cannot be read: {error}") from None
-        return Original(verdict=stored, manifest_store=store, private=not self._public(entry))
+        return Original(
+            verdict=stored,
+            manifest_store=store,
+            private=not self._public(entry),
+            manifest_id=entry.manifest_id,
+            store_sha256=entry.store.sha256,
+        )
 
     def _public(self, entry: RepositoryEntry) -> bool:
         """Whether anyone may read the original's store: a public signed entry (this one, or another
@@ -296,7 +306,19 @@ class Renditions:
             raise RenditionChangesLabel(
                 f"the rendition would be labelled {kind.value}, its original {expected.value}: nothing was recorded"
             )
-        return self._signing.record(request, output, verdict, in_same_transaction=in_same_transaction)
+        manifest_id, store_sha256 = original.manifest_id, original.store_sha256
+        if manifest_id is None or store_sha256 is None:
+            return self._signing.record(request, output, verdict, in_same_transaction=in_same_transaction)
+        repository = self._signing.keeper.repository
+
+        def original_private(connection: Connection) -> bool:
+            # Asked again in the recording transaction: the original may have been made private
+            # during the slow signing since `original()` read it (set_private sees what is committed).
+            return not repository.store_is_public(connection, manifest_id, store_sha256)
+
+        return self._signing.record(
+            request, output, verdict, in_same_transaction=in_same_transaction, private_now=original_private
+        )
 
 
 # --- the engine steps of signing one rendition: one path for POST /v1/renditions (its async steps in

@@ -23,6 +23,7 @@ records nothing):
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -124,9 +125,12 @@ class SignAndRecord:
         verdict: Verdict,
         *,
         in_same_transaction: Callable[[Connection], None] | None = None,
+        private_now: Callable[[Connection], bool] | None = None,
     ) -> StoredVerdict:
         """The audit entry, the output's verdict (checked by `accepted_output`) and the repository
-        entry of its manifest store, in one transaction (then `in_same_transaction`'s writes)."""
+        entry of its manifest store, in one transaction (then `in_same_transaction`'s writes).
+        `private_now`: asked in that transaction, before the entry is written; True makes a public
+        entry private from the start (a rendition whose original was made private meanwhile)."""
         verdict = accepted_output(verdict)
         generation = request.generation
         entry = AuditEntry(
@@ -162,7 +166,10 @@ class SignAndRecord:
 
         def keep_then_more(connection: Connection) -> None:
             if kept is not None:
-                self._keeper.repository.write_entry(connection, kept)
+                written = kept
+                if not kept.private and request.key_id and private_now is not None and private_now(connection):
+                    written = dataclasses.replace(kept, private=True, private_by=api_actor(request.key_id))
+                self._keeper.repository.write_entry(connection, written)
             if in_same_transaction is not None:
                 in_same_transaction(connection)
 

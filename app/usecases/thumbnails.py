@@ -268,7 +268,10 @@ class FeedThumbnails:
             private=original.private,
             made_at=datetime.datetime.now(datetime.UTC),
         )
-        if not self._store.keep_thumbnail(thumbnail):
+        carries = None
+        if original.manifest_id is not None and original.store_sha256 is not None:
+            carries = (original.manifest_id, original.store_sha256)
+        if not self._store.keep_thumbnail(thumbnail, carries=carries):
             # Re-pointed during the slow work (perhaps its own thumbnail kept already): never overwritten.
             raise ThumbnailNotMade("the media id now points at other content")
         log.info("feed thumbnail of media id %r kept (%d bytes)", staged.media_id, len(thumbnail.content))

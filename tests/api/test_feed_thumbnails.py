@@ -430,6 +430,50 @@ def test_another_tenants_verify_kept_copy_made_private_hides_nothing_of_the_sign
     assert public.get("/v1/thumbnails/v-copy?tenant=verifier").status_code == 404
 
 
+def test_an_original_made_private_while_its_thumbnail_is_made_leaves_no_public_thumbnail(
+    client, store, api_keys, monkeypatch, make_client, plain_reader
+):
+    """Review 3: the owner makes the original private during the thumbnail's slow work (after the
+    maker read the original as public): the thumbnail and its signed entry, which carry the
+    original's store, are written private all the same (decided in their writes)."""
+    store.set_feed_thumbnails(DEFAULT_TENANT, True)
+    real = work_module.thumbnail_picture
+    state: dict[str, object] = {}
+
+    async def made_private_meanwhile(services, path):
+        def owner_makes_it_private():
+            deadline = time.monotonic() + 20
+            while "manifest_id" not in state:
+                assert time.monotonic() < deadline
+                time.sleep(0.01)
+            answer = client.put(
+                f"/v1/repository/{state['manifest_id']}/visibility",
+                json={"private": True},
+                headers=ApiKeys.header(api_keys.sign),
+            )
+            assert answer.status_code == 200, answer.text
+            state["private_done"] = True
+
+        await anyio.to_thread.run_sync(owner_makes_it_private)
+        return await real(services, path)
+
+    monkeypatch.setattr(work_module, "thumbnail_picture", made_private_meanwhile)
+    response = _sign(client, api_keys.sign, jpeg_bytes((200, 100), seed=97), "race-priv")
+    state["manifest_id"] = response.headers["x-manifest-label"]
+    deadline = time.monotonic() + 30
+    while store.thumbnail(DEFAULT_TENANT, "race-priv", public=False) is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    kept = store.thumbnail(DEFAULT_TENANT, "race-priv", public=False)
+    assert state.get("private_done") and kept is not None
+    (original,) = store.repository.entries_with_manifest_id(response.headers["x-manifest-label"])
+    assert original.private
+    (thumbnail_entry,) = store.repository.entries_with_manifest_id(plain_reader(kept.content)[0]["active_manifest"])
+    public = make_client(public_label_reads=True)
+    assert kept.private
+    assert public.get(f"/v1/thumbnails/race-priv?tenant={DEFAULT_TENANT}").status_code == 404
+    assert thumbnail_entry.private
+
+
 def _outcomes(caplog, media_id: str) -> list[str]:
     """The thumbnail log's outcomes for `media_id` so far ("kept" or "not made"), in order."""
     return [
