@@ -52,7 +52,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from app.spool import SpoolFolder
 from app.store.interface import ApiKey, ServiceStore, Thumbnail
-from app.usecases.errors import OriginalNotFound, UseCaseError
+from app.usecases.errors import UseCaseError
 from app.usecases.renditions import Original, OriginalRef, RenditionEngine, Renditions, check_upstream, sign_rendition
 from app.usecases.signing import SignRequest
 from signer.errors import SigningError
@@ -158,10 +158,12 @@ class FeedThumbnails:
             kept = self._store.thumbnail(key.tenant, media_id, public=False)
             if kept is not None and kept.source_sha256 == sha256:
                 return None  # a file sent again: its thumbnail stands
-            try:
+            stored = self._store.verdict_by_media_id(key.tenant, media_id)
+            if stored is not None and stored.sha256 == sha256:
                 self._authorized(key, media_id)
-            except OriginalNotFound:
-                pass  # a sign job stages its output before recording it: `make` checks the policy then
+            # Otherwise the media id does not point at these bytes yet: a sign job stages its output
+            # before recording it (a new id, or one re-pointed from other content, whose policy and
+            # credentials are not this file's): `make` checks against the recorded content then.
             source = file()
         except (UseCaseError, SigningError) as error:  # SigningNotPermitted: the key's policy
             log.info("feed thumbnail of media id %r not made: %s", media_id, error)

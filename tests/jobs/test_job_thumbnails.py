@@ -124,3 +124,36 @@ def test_a_verify_job_of_the_embedded_server_makes_one_too(
             assert _recent(client, token) == {"job-verified": True}
             assert client.get("/v1/thumbnails/job-verified", headers=auth(other)).status_code == 404
             assert _recent(client, other) == {}
+
+
+def test_a_sign_job_re_pointing_a_media_id_gets_its_thumbnail(http, s3, store, drain_queue):
+    """Review 3: a sign job stages its output before recording it, while the media id still points
+    at its old content; that content's checks (here: a credentialed file verified without
+    keep_manifest, which gives no rendition) are not the new item's: `make` checks the recorded one."""
+    _object_store, bucket = s3
+    store.set_feed_thumbnails(DEFAULT_TENANT, True)
+    token = store.create_key(name="platform", scopes=ALL_SCOPES)[1]
+    store.create_tenant("other")
+    other = store.create_key(name="other", scopes=ALL_SCOPES, tenant="other")[1]
+    signed = http.post(
+        "/v1/sign",
+        files={"file": ("a.jpg", jpeg_bytes((400, 300), seed=301), "image/jpeg")},
+        data={"generator": "TestGen", "private": "true"},
+        headers=auth(other),
+    )
+    assert signed.status_code == 200, signed.text
+    verified = http.post(
+        "/v1/verify", files={"file": ("a.jpg", signed.content)}, data={"media_id": "post-1"}, headers=auth(token)
+    )
+    assert verified.status_code == 200, verified.text
+    assert _thumbnail(http, token, "post-1", wait=1).status_code == 404  # its store is not kept: none
+
+    form = {"destination": f"s3://{bucket}/signed/post-1.jpg", "generator": "TestGen", "media_id": "post-1"}
+    files = {"file": ("b.jpg", jpeg_bytes((400, 300), seed=302), "image/jpeg")}
+    submitted = http.post("/v1/jobs/sign", data=form, files=files, headers=auth(token))
+    assert submitted.status_code == 202, submitted.text
+    drain_queue()
+    done = wait_done(http, token, submitted.json()["job_id"])
+    assert done["status"] == "succeeded", done
+    response = _thumbnail(http, token, "post-1")
+    assert response.status_code == 200, "the job's new content got no thumbnail"
