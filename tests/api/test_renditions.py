@@ -262,6 +262,44 @@ def test_another_tenant_cannot_make_or_read_a_rendition_of_a_private_original(cl
     assert own is not None and own.private
 
 
+def test_an_original_made_private_while_its_rendition_is_signed_gives_a_private_rendition(
+    client, api_keys, original, store, monkeypatch
+):
+    """Review 3: the route reads the original as public, then the owner makes it private during the
+    slow signing: the rendition's entry, whose store carries the original's, is recorded private
+    all the same (decided in the recording transaction: Renditions.record)."""
+    import anyio.to_thread
+
+    import app.api.routes.renditions as route
+
+    manifest_id = original.headers["x-manifest-label"]
+    real = route.sign_rendition
+
+    async def made_private_meanwhile(*args, **kwargs):
+        def owner_makes_it_private() -> None:
+            answer = client.put(
+                f"/v1/repository/{manifest_id}/visibility",
+                json={"private": True},
+                headers=ApiKeys.header(api_keys.sign),
+            )
+            assert answer.status_code == 200, answer.text
+
+        await anyio.to_thread.run_sync(owner_makes_it_private)
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(route, "sign_rendition", made_private_meanwhile)
+    made = _renditions(
+        client, api_keys.sign, {"file": _resized(original.content)}, media_id="r-race", source_media_id="orig-1"
+    )
+    assert made.status_code == 200, made.text
+    [rendition] = made.json()["renditions"]
+    (own,) = store.repository.entries_with_manifest_id(manifest_id)
+    assert own.private
+    assert store.repository.entry_by_manifest_id(None, rendition["manifest_label"]) is None
+    (entry,) = store.repository.entries_with_manifest_id(rendition["manifest_label"])
+    assert entry.private
+
+
 FIREFLY = "c2pa-js-legacy/tools/testing/fixtures/images/firefly-1.jpg"
 GENERATIVE_FILL = "c2pa-js-legacy/tools/testing/fixtures/images/gen-fill.jpg"
 CAMERA = "c2pa-rs/cli/tests/fixtures/C_with_CAWG_data.jpg"
