@@ -202,15 +202,24 @@ _JOB_LAYOUT = ("operation", "path_or_size", "known_sha256")
 _SHARED_KEEP_BYTES = 8 * 1024 * 1024
 
 
+def _tagged_reply(data: bytes, tag: str, length: int, what: str) -> tuple[Any, ...] | str:
+    """A worker's reply to a job of `what`: the worker's reason when it could not make one
+    ((_UNDECODABLE, reason)), else a tuple of `length` plain values starting with `tag`."""
+    reply = _load_reply(data)
+    if isinstance(reply, tuple) and len(reply) == 2 and reply[0] == _UNDECODABLE and isinstance(reply[1], str):
+        return reply[1]
+    if not (isinstance(reply, tuple) and len(reply) == length and reply[0] == tag):
+        raise pickle.UnpicklingError(f"a worker replied to a {what} job with something else")
+    return reply
+
+
 def _load_thumbnail(data: bytes) -> Picture | str:
     """A thumbnail reply: plain values only, checked field by field (the JPEG bytes are not decoded here)."""
     from verifier.thumbnail import MAX_PICTURE_BYTES, THUMBNAIL_EDGE, Picture, rendition_actions_allowed
 
-    reply = _load_reply(data)
-    if isinstance(reply, tuple) and len(reply) == 2 and reply[0] == _UNDECODABLE and isinstance(reply[1], str):
-        return reply[1]
-    if not (isinstance(reply, tuple) and len(reply) == 5 and reply[0] == _THUMBNAIL):
-        raise pickle.UnpicklingError("a worker replied to a thumbnail job with something else")
+    reply = _tagged_reply(data, _THUMBNAIL, 5, "thumbnail")
+    if isinstance(reply, str):
+        return reply
     _tag, content, width, height, actions = reply
     if not (
         isinstance(content, bytes)
@@ -230,11 +239,9 @@ def _load_fingerprint(data: bytes) -> ImageFingerprint | str:
     """A fingerprint reply: plain values only (the loader allows no class), checked field by field."""
     from verifier.fingerprint import DESCRIPTOR_BYTES, ImageFingerprint, views_from_plain
 
-    reply = _load_reply(data)
-    if isinstance(reply, tuple) and len(reply) == 2 and reply[0] == _UNDECODABLE and isinstance(reply[1], str):
-        return reply[1]
-    if not (isinstance(reply, tuple) and len(reply) == 5 and reply[0] == _FINGERPRINT):
-        raise pickle.UnpicklingError("a worker replied to a fingerprint job with something else")
+    reply = _tagged_reply(data, _FINGERPRINT, 5, "fingerprint")
+    if isinstance(reply, str):
+        return reply
     _tag, code64, iscc, descriptor, plain_views = reply
     if (
         not (
@@ -297,11 +304,9 @@ def _load_video_fingerprint(data: bytes) -> VideoFingerprint | str:
     from verifier.fingerprint_plain import from_plain
     from verifier.video_fingerprint import VideoFingerprint
 
-    reply = _load_reply(data)
-    if isinstance(reply, tuple) and len(reply) == 2 and reply[0] == _UNDECODABLE and isinstance(reply[1], str):
-        return reply[1]
-    if not (isinstance(reply, tuple) and len(reply) == 2 and reply[0] == _VIDEO_FINGERPRINT):
-        raise pickle.UnpicklingError("a worker replied to a video fingerprint job with something else")
+    reply = _tagged_reply(data, _VIDEO_FINGERPRINT, 2, "video fingerprint")
+    if isinstance(reply, str):
+        return reply
     try:
         fingerprint = from_plain(reply[1])
     except ValueError as error:
@@ -315,10 +320,10 @@ def _load_video_code(data: bytes) -> VideoCode | str:
     """A Video-Code reply (an ISCC Video-Code unit, checked), or the reason there is none."""
     from verifier.fingerprint_plain import video_code_from_plain
 
-    reply = _load_reply(data)
-    if isinstance(reply, tuple) and len(reply) == 2 and reply[0] == _UNDECODABLE and isinstance(reply[1], str):
-        return reply[1]
-    if not (isinstance(reply, tuple) and len(reply) == 2 and reply[0] == _VIDEO_CODE and reply[1] is not None):
+    reply = _tagged_reply(data, _VIDEO_CODE, 2, "Video-Code")
+    if isinstance(reply, str):
+        return reply
+    if reply[1] is None:
         raise pickle.UnpicklingError("a worker replied to a Video-Code job with something else")
     try:
         code = video_code_from_plain(reply[1])
@@ -799,7 +804,7 @@ class IsolatedVerifier:
             region = lease.worker.region
             if region is not None:
                 region.trim()
-        return self._verdict_of(exchange, size)
+        return self._verdict_of(exchange, lambda: size)
 
     def _checked_run(self, path: Path, known_sha256: str | None, operation: str) -> Verdict:
         if self._pool.closed:
@@ -906,19 +911,20 @@ class IsolatedVerifier:
         exchange = self._pool.exchange(lease, (operation, str(path), known_sha256), _load_verdict)
         if exchange.outcome is Outcome.REPLIED and not lease.worker.alive:
             self._pool.renew(lease)  # it reported, then exited to start clean
-        return self._verdict_of(exchange, _size_of(path))
+        return self._verdict_of(exchange, partial(_size_of, path))
 
-    def _verdict_of(self, exchange: Exchange[Verdict], size: int) -> Verdict:
-        """The worker's verdict, or the `error` verdict for a time-out or a death on the file."""
+    def _verdict_of(self, exchange: Exchange[Verdict], size: Callable[[], int]) -> Verdict:
+        """The worker's verdict, or the `error` verdict for a time-out or a death on the file (`size`
+        asked only then: a verdict that came back costs no stat of the file)."""
         if exchange.outcome is Outcome.TIMED_OUT:
             return self._error(
-                size,
+                size(),
                 f"verification took longer than {self._limits.timeout_seconds:g} s (the time limit per "
                 "file) and was stopped; the file may be crafted to exhaust the verifier",
                 VerdictError.RESOURCE_LIMIT,
             )
         if exchange.outcome is Outcome.DIED:
-            return self._error(size, *_death_verdict_parts(exchange.exit_code, self._limits))
+            return self._error(size(), *_death_verdict_parts(exchange.exit_code, self._limits))
         assert exchange.reply is not None  # REPLIED carries the reply
         return exchange.reply
 
@@ -1010,7 +1016,7 @@ class VerifyStream(Generic[_Tag]):
 
     def _answer(self, exchange: Exchange[_PipeReply], path: Path, operation: str) -> StreamReply:
         if operation in (_VERIFY, _VERIFY_STORE):
-            return self._verifier._verdict_of(cast("Exchange[Verdict]", exchange), _size_of(path))
+            return self._verifier._verdict_of(cast("Exchange[Verdict]", exchange), partial(_size_of, path))
         # A fingerprint: None when it could not be made (the worker's reason, a time-out, a death).
         reply = exchange.reply if exchange.outcome is Outcome.REPLIED else None
         return None if isinstance(reply, str) else reply
