@@ -157,6 +157,8 @@ def rendition(
     assert out is not None
     import httpx
 
+    from app.cli.remote import DEFAULT_TIMEOUT
+
     data: dict[str, object] = {"action": list(actions)}
     if source_media_id is not None:
         data["source_media_id"] = source_media_id
@@ -178,7 +180,7 @@ def rendition(
             headers={"Authorization": f"Bearer {key}"},
             data=data,
             files=uploads,
-            timeout=httpx.Timeout(connect=10.0, read=300.0, write=300.0, pool=None),
+            timeout=DEFAULT_TIMEOUT,
             follow_redirects=False,
         )
     except httpx.TransportError as error:

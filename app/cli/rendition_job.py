@@ -19,8 +19,9 @@ from typing import Any
 
 import httpx
 
+from app.cli.remote import DEFAULT_TIMEOUT
+
 JOB_PATH = "/v1/jobs/rendition"
-_TIMEOUT = httpx.Timeout(connect=10.0, read=300.0, write=300.0, pool=None)
 _FIRST_POLL_SECONDS = 0.5
 _MAX_POLL_SECONDS = 5.0
 
@@ -92,7 +93,7 @@ def run_job(
     """Submit `job` and follow it; SubmitRefused, JobNotFollowed, httpx.TransportError, OSError (the file)."""
     base = str(url).rstrip("/")
     headers = {"Authorization": f"Bearer {key}"}
-    with httpx.Client(timeout=_TIMEOUT, follow_redirects=False, headers=headers) as client:
+    with httpx.Client(timeout=DEFAULT_TIMEOUT, follow_redirects=False, headers=headers) as client:
         if job.file is None:
             response = client.post(base + JOB_PATH, json={**job.fields(), "source": job.source_uri})
         else:
