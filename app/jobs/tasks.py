@@ -350,13 +350,14 @@ def _signed_at_destination(
         )
         return delivered
     settings = runtime.settings
-    verdicts: list[Any] = []
+    recorded: list[tuple[records.SignedOutput, Any]] = []  # the output and its verdict, before the upload
 
     def verified_then_recorded(made: SignedFile) -> None:
         verdict = runtime.worker_pools.verifier.verify_file(made.path, known_sha256=made.output_sha256)
-        verdicts.append(_signed_verdict(job, verdict))
+        signed_verdict = _signed_verdict(job, verdict)
         output = dataclasses.replace(_signed_output(runtime, made), original_sha256=original_sha256)
         records.record_signed_output(runtime.store.db_engine, job.id, output)
+        recorded.append((output, signed_verdict))
         if with_copy is not None:
             with_copy(made.path, verdict)
 
@@ -379,8 +380,7 @@ def _signed_at_destination(
             f"SHA-256 {at_destination or 'nothing'}): nothing recorded; submit the job again once nothing else writes there",
             uri=job.destination,
         )
-    output = dataclasses.replace(_signed_output(runtime, signed), original_sha256=original_sha256)
-    return output, verdicts[0]
+    return recorded[0]
 
 
 def _destination_sha256(runtime: JobRuntime, destination: str) -> str | None:
