@@ -83,16 +83,6 @@ def keyed_record_mac(version: int, key: AuditKey, fields: Mapping[str, Any], *, 
     return key.mac(mac_domain + _encode(fields, names, prev_hash=prev_hash, mac_key_id=key.key_id))
 
 
-def record_hash_v2(fields: Mapping[str, Any], *, prev_hash: str, mac_key_id: str | None) -> str:
-    """Version 2: SHA-256 (hex) of the record's fields, its predecessor's hash and its MAC key's id."""
-    return keyed_record_hash(VERSION_2, fields, prev_hash=prev_hash, mac_key_id=mac_key_id)
-
-
-def record_mac_v2(key: AuditKey, fields: Mapping[str, Any], *, prev_hash: str) -> str:
-    """Version 2: HMAC-SHA256 (hex) under `key` of what `record_hash_v2` hashes (with key.key_id)."""
-    return keyed_record_mac(VERSION_2, key, fields, prev_hash=prev_hash)
-
-
 def _encode(fields: Mapping[str, Any], names: tuple[str, ...], **chain: str | None) -> bytes:
     canonical: dict[str, Any] = {name: _canonical_value(fields[name]) for name in names}
     canonical.update(chain)

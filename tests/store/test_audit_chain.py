@@ -34,8 +34,6 @@ from app.store.audit_encoding import (
     VERSION_3,
     keyed_record_hash,
     keyed_record_mac,
-    record_hash_v2,
-    record_mac_v2,
 )
 from app.store.audit_verify import ChainBreak, ChainReport
 from app.store.database import create_db_engine
@@ -162,17 +160,17 @@ def test_the_version_2_hash_and_mac_cover_every_field_the_previous_hash_and_the_
     key = audit_keys.current
     entry = _entry(1, digital_source_type="trainedAlgorithmicMedia", title="t", tenant="acme")
     base = {name: value for name, value in dataclasses.asdict(entry).items() if name in ENTRY_FIELDS_V2}
-    reference = record_hash_v2(base, prev_hash=GENESIS_HASH, mac_key_id=key.key_id)
-    reference_mac = record_mac_v2(key, base, prev_hash=GENESIS_HASH)
-    assert record_hash_v2(base, prev_hash=GENESIS_HASH, mac_key_id=None) != reference
-    assert record_hash_v2(base, prev_hash="1" * 64, mac_key_id=key.key_id) != reference
-    assert record_mac_v2(key, base, prev_hash="1" * 64) != reference_mac
+    reference = keyed_record_hash(VERSION_2, base, prev_hash=GENESIS_HASH, mac_key_id=key.key_id)
+    reference_mac = keyed_record_mac(VERSION_2, key, base, prev_hash=GENESIS_HASH)
+    assert keyed_record_hash(VERSION_2, base, prev_hash=GENESIS_HASH, mac_key_id=None) != reference
+    assert keyed_record_hash(VERSION_2, base, prev_hash="1" * 64, mac_key_id=key.key_id) != reference
+    assert keyed_record_mac(VERSION_2, key, base, prev_hash="1" * 64) != reference_mac
     assert reference_mac != reference  # separate domains: the MAC is not a keyed copy of the hash
     for name, value in base.items():
         other = "x" if value is None or isinstance(value, str) else value + datetime.timedelta(microseconds=1)
         changed = {**base, name: other}
-        assert record_hash_v2(changed, prev_hash=GENESIS_HASH, mac_key_id=key.key_id) != reference, name
-        assert record_mac_v2(key, changed, prev_hash=GENESIS_HASH) != reference_mac, name
+        assert keyed_record_hash(VERSION_2, changed, prev_hash=GENESIS_HASH, mac_key_id=key.key_id) != reference, name
+        assert keyed_record_mac(VERSION_2, key, changed, prev_hash=GENESIS_HASH) != reference_mac, name
 
 
 def test_the_version_3_hash_and_mac_cover_what_became_of_prior_credentials(audit_keys):
